@@ -1,0 +1,611 @@
+//! A parsed certificate and what people ask of it.
+//!
+//! Certificates are parsed once, when they are loaded, into plain owned fields: verification,
+//! sanity checks, descriptions and the C API all read these fields and never re-parse.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use rustls_pki_types::CertificateDer;
+use x509_parser::prelude::*;
+
+use crate::dn;
+use crate::error::{Error, ErrorKind, Result};
+use crate::source::Source;
+use crate::timefmt;
+
+/// Seconds since the Unix epoch (negative before 1970), the time unit of the whole library.
+pub type UnixSeconds = i64;
+
+/// One subject alternative name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubjectAltName {
+    /// A `dNSName`, as encoded (possibly a wildcard such as `*.example.com`).
+    Dns(String),
+    /// An `iPAddress` of 4 or 16 bytes.
+    Ip(IpAddr),
+    /// An `rfc822Name` (e-mail address).
+    Email(String),
+    /// A `uniformResourceIdentifier`.
+    Uri(String),
+    /// Any other form, described for people only.
+    Other(String),
+}
+
+impl std::fmt::Display for SubjectAltName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubjectAltName::Dns(n) => write!(f, "DNS:{n}"),
+            SubjectAltName::Ip(a) => write!(f, "IP:{a}"),
+            SubjectAltName::Email(e) => write!(f, "email:{e}"),
+            SubjectAltName::Uri(u) => write!(f, "URI:{u}"),
+            SubjectAltName::Other(o) => f.write_str(o),
+        }
+    }
+}
+
+/// The basic constraints extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BasicConstraints {
+    pub critical: bool,
+    pub ca: bool,
+    pub path_len: Option<u32>,
+}
+
+/// The key usage bits of RFC 5280 §4.2.1.3, in bit order.
+pub const KEY_USAGE_NAMES: [&str; 9] = [
+    "digitalSignature",
+    "nonRepudiation",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "cRLSign",
+    "encipherOnly",
+    "decipherOnly",
+];
+
+/// The key usage extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub critical: bool,
+    /// Bit `i` set = usage `KEY_USAGE_NAMES[i]` allowed.
+    pub bits: u16,
+}
+
+impl KeyUsage {
+    pub const DIGITAL_SIGNATURE: u16 = 1 << 0;
+    pub const KEY_ENCIPHERMENT: u16 = 1 << 2;
+    pub const KEY_CERT_SIGN: u16 = 1 << 5;
+    pub const CRL_SIGN: u16 = 1 << 6;
+
+    /// Whether every bit of `bits` is allowed.
+    pub fn allows(&self, bits: u16) -> bool {
+        self.bits & bits == bits
+    }
+
+    /// The names of the allowed usages.
+    pub fn names(&self) -> Vec<&'static str> {
+        (0..KEY_USAGE_NAMES.len())
+            .filter(|i| self.bits & (1 << i) != 0)
+            .map(|i| KEY_USAGE_NAMES[i])
+            .collect()
+    }
+}
+
+/// The extended key usage extension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtendedKeyUsage {
+    pub critical: bool,
+    pub any: bool,
+    pub server_auth: bool,
+    pub client_auth: bool,
+    /// Other purposes, as dotted OIDs or short names.
+    pub others: Vec<String>,
+}
+
+/// The algorithm and size of a certificate's public key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa { bits: usize },
+    Ecdsa { curve: String },
+    Ed25519,
+    Ed448,
+    Other(String),
+}
+
+impl KeyAlgorithm {
+    /// Whether RFC 8813 lets the key do without keyEncipherment (it cannot encrypt anyway).
+    pub fn is_signature_only(&self) -> bool {
+        matches!(
+            self,
+            KeyAlgorithm::Ecdsa { .. } | KeyAlgorithm::Ed25519 | KeyAlgorithm::Ed448
+        )
+    }
+}
+
+impl std::fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyAlgorithm::Rsa { bits } => write!(f, "RSA {bits} bits"),
+            KeyAlgorithm::Ecdsa { curve } => write!(f, "ECDSA {curve}"),
+            KeyAlgorithm::Ed25519 => f.write_str("Ed25519"),
+            KeyAlgorithm::Ed448 => f.write_str("Ed448"),
+            KeyAlgorithm::Other(oid) => write!(f, "unknown algorithm {oid}"),
+        }
+    }
+}
+
+/// Where a certificate stands at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    Valid,
+    Expired,
+    NotYetValid,
+}
+
+/// A parsed X.509 certificate.
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    der: CertificateDer<'static>,
+    source: Source,
+    version: u32,
+    serial: Vec<u8>,
+    subject: String,
+    issuer: String,
+    subject_raw: Vec<u8>,
+    issuer_raw: Vec<u8>,
+    common_names: Vec<String>,
+    not_before: UnixSeconds,
+    not_after: UnixSeconds,
+    subject_alt_names: Vec<SubjectAltName>,
+    basic_constraints: Option<BasicConstraints>,
+    key_usage: Option<KeyUsage>,
+    extended_key_usage: Option<ExtendedKeyUsage>,
+    signature_algorithm: String,
+    key_algorithm: KeyAlgorithm,
+    spki_der: Vec<u8>,
+    fingerprint: [u8; 32],
+    spki_fingerprint: [u8; 32],
+}
+
+impl Certificate {
+    /// Parses one DER certificate; `source` says where it came from, for messages.
+    pub fn from_der(der: Vec<u8>, source: Source) -> Result<Certificate> {
+        let bad = |what: String| Error::new(ErrorKind::Parse, format!("{source}: {what}"));
+        let (rest, x509) = X509Certificate::from_der(&der)
+            .map_err(|e| bad(format!("not a valid X.509 certificate ({e})")))?;
+        if !rest.is_empty() {
+            return Err(bad(format!(
+                "{} bytes of garbage after the certificate",
+                rest.len()
+            )));
+        }
+        let subject_raw = x509.subject().as_raw().to_vec();
+        let issuer_raw = x509.issuer().as_raw().to_vec();
+        let subject = dn::name_to_libvirt_string(&subject_raw).map_err(|e| e.context(&source))?;
+        let issuer = dn::name_to_libvirt_string(&issuer_raw).map_err(|e| e.context(&source))?;
+        let common_names = x509
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+            .collect();
+        let ext = |e: X509Error| bad(format!("invalid or duplicate extension ({e})"));
+        let basic_constraints = x509
+            .basic_constraints()
+            .map_err(ext)?
+            .map(|bc| BasicConstraints {
+                critical: bc.critical,
+                ca: bc.value.ca,
+                path_len: bc.value.path_len_constraint,
+            });
+        let key_usage = x509.key_usage().map_err(ext)?.map(|ku| KeyUsage {
+            critical: ku.critical,
+            bits: ku.value.flags,
+        });
+        let extended_key_usage =
+            x509.extended_key_usage()
+                .map_err(ext)?
+                .map(|eku| ExtendedKeyUsage {
+                    critical: eku.critical,
+                    any: eku.value.any,
+                    server_auth: eku.value.server_auth,
+                    client_auth: eku.value.client_auth,
+                    others: other_purposes(eku.value),
+                });
+        let subject_alt_names = match x509.subject_alternative_name().map_err(ext)? {
+            Some(san) => san.value.general_names.iter().map(convert_san).collect(),
+            None => Vec::new(),
+        };
+        let spki = x509.public_key();
+        let spki_der = spki.raw.to_vec();
+        let key_algorithm = key_algorithm(spki);
+        let signature_algorithm = oid_name(&x509.signature_algorithm.algorithm);
+        let fingerprint = sha256(&der);
+        let spki_fingerprint = sha256(&spki_der);
+        Ok(Certificate {
+            version: x509.version().0 + 1,
+            serial: x509.raw_serial().to_vec(),
+            subject,
+            issuer,
+            common_names,
+            not_before: x509.validity().not_before.timestamp(),
+            not_after: x509.validity().not_after.timestamp(),
+            subject_alt_names,
+            basic_constraints,
+            key_usage,
+            extended_key_usage,
+            signature_algorithm,
+            key_algorithm,
+            spki_der,
+            fingerprint,
+            spki_fingerprint,
+            subject_raw,
+            issuer_raw,
+            source,
+            der: CertificateDer::from(der),
+        })
+    }
+
+    /// The DER encoding.
+    pub fn der(&self) -> &CertificateDer<'static> {
+        &self.der
+    }
+
+    /// Where the certificate was read from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// PEM text of the certificate.
+    pub fn to_pem(&self) -> String {
+        ::pem::encode(&::pem::Pem::new("CERTIFICATE", self.der.to_vec()))
+    }
+
+    /// X.509 version: 1, 2 or 3.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Serial number as `01:ab:...` lowercase hex.
+    pub fn serial_hex(&self) -> String {
+        hex_with_colons(&self.serial)
+    }
+
+    /// Subject in libvirt's DN format (what `virt-pki-query-dn` prints).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Issuer in libvirt's DN format.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The encoded subject name, for chain matching.
+    pub fn subject_raw(&self) -> &[u8] {
+        &self.subject_raw
+    }
+
+    /// The encoded issuer name, for chain matching.
+    pub fn issuer_raw(&self) -> &[u8] {
+        &self.issuer_raw
+    }
+
+    /// Whether subject and issuer are the same name (a root or a self-signed leaf).
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_raw == self.issuer_raw
+    }
+
+    /// The subject's Common Names that are text.
+    pub fn common_names(&self) -> &[String] {
+        &self.common_names
+    }
+
+    /// Start of validity.
+    pub fn not_before(&self) -> UnixSeconds {
+        self.not_before
+    }
+
+    /// End of validity.
+    pub fn not_after(&self) -> UnixSeconds {
+        self.not_after
+    }
+
+    /// Where the certificate stands at `now`.
+    pub fn validity_at(&self, now: UnixSeconds) -> Validity {
+        if now < self.not_before {
+            Validity::NotYetValid
+        } else if now > self.not_after {
+            Validity::Expired
+        } else {
+            Validity::Valid
+        }
+    }
+
+    /// Subject alternative names in encoded order.
+    pub fn subject_alt_names(&self) -> &[SubjectAltName] {
+        &self.subject_alt_names
+    }
+
+    /// Whether there is any DNS or IP subject alternative name (RFC 6125: then the CN is not used).
+    pub fn has_dns_or_ip_san(&self) -> bool {
+        self.subject_alt_names
+            .iter()
+            .any(|s| matches!(s, SubjectAltName::Dns(_) | SubjectAltName::Ip(_)))
+    }
+
+    /// The basic constraints extension, if present.
+    pub fn basic_constraints(&self) -> Option<BasicConstraints> {
+        self.basic_constraints
+    }
+
+    /// Whether basic constraints say CA:TRUE.
+    pub fn is_ca(&self) -> bool {
+        self.basic_constraints.is_some_and(|bc| bc.ca)
+    }
+
+    /// The key usage extension, if present.
+    pub fn key_usage(&self) -> Option<KeyUsage> {
+        self.key_usage
+    }
+
+    /// The extended key usage extension, if present.
+    pub fn extended_key_usage(&self) -> Option<&ExtendedKeyUsage> {
+        self.extended_key_usage.as_ref()
+    }
+
+    /// Signature algorithm name, e.g. `sha256WithRSAEncryption`.
+    pub fn signature_algorithm(&self) -> &str {
+        &self.signature_algorithm
+    }
+
+    /// Public key algorithm and size.
+    pub fn key_algorithm(&self) -> &KeyAlgorithm {
+        &self.key_algorithm
+    }
+
+    /// The SubjectPublicKeyInfo, DER.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// SHA-256 of the whole certificate.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// SHA-256 of the SubjectPublicKeyInfo: equal across renewals with the same key.
+    pub fn spki_fingerprint(&self) -> [u8; 32] {
+        self.spki_fingerprint
+    }
+
+    /// `SHA256:` and 64 uppercase hex digits, the C API's fingerprint format.
+    pub fn fingerprint_string(&self) -> String {
+        fingerprint_string(&self.fingerprint)
+    }
+
+    /// The public key's fingerprint in the same format.
+    pub fn spki_fingerprint_string(&self) -> String {
+        fingerprint_string(&self.spki_fingerprint)
+    }
+
+    /// A short description for a person: what `certtool -i` says, without the noise.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "Subject: {}", self.subject);
+        let _ = writeln!(s, "Issuer: {}", self.issuer);
+        let _ = writeln!(s, "Serial: {}", self.serial_hex());
+        let _ = writeln!(s, "Version: {}", self.version);
+        let _ = writeln!(
+            s,
+            "Validity: {} to {}",
+            timefmt::utc(self.not_before),
+            timefmt::utc(self.not_after)
+        );
+        if !self.subject_alt_names.is_empty() {
+            let names: Vec<String> = self
+                .subject_alt_names
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            let _ = writeln!(s, "Subject alternative names: {}", names.join(", "));
+        }
+        let _ = writeln!(s, "Public key: {}", self.key_algorithm);
+        let _ = writeln!(s, "Signature algorithm: {}", self.signature_algorithm);
+        if let Some(bc) = self.basic_constraints {
+            let path = bc
+                .path_len
+                .map(|n| format!(", path length {n}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "Basic constraints: CA:{}{path}{}",
+                if bc.ca { "TRUE" } else { "FALSE" },
+                critical_suffix(bc.critical)
+            );
+        }
+        if let Some(ku) = self.key_usage {
+            let _ = writeln!(
+                s,
+                "Key usage: {}{}",
+                ku.names().join(", "),
+                critical_suffix(ku.critical)
+            );
+        }
+        if let Some(eku) = &self.extended_key_usage {
+            let mut purposes = Vec::new();
+            if eku.server_auth {
+                purposes.push("TLS server (serverAuth)".to_owned());
+            }
+            if eku.client_auth {
+                purposes.push("TLS client (clientAuth)".to_owned());
+            }
+            if eku.any {
+                purposes.push("any (anyExtendedKeyUsage)".to_owned());
+            }
+            purposes.extend(eku.others.iter().cloned());
+            let _ = writeln!(
+                s,
+                "Extended key usage: {}{}",
+                purposes.join(", "),
+                critical_suffix(eku.critical)
+            );
+        }
+        let _ = writeln!(s, "Fingerprint: {}", self.fingerprint_string());
+        let _ = writeln!(
+            s,
+            "Public key fingerprint: {}",
+            self.spki_fingerprint_string()
+        );
+        s
+    }
+}
+
+fn critical_suffix(critical: bool) -> &'static str {
+    if critical {
+        " (critical)"
+    } else {
+        ""
+    }
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// `SHA256:` and 64 uppercase hex digits.
+pub fn fingerprint_string(digest: &[u8; 32]) -> String {
+    let mut s = String::with_capacity(71);
+    s.push_str("SHA256:");
+    for b in digest {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+fn hex_with_colons(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
+    x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+        .map(str::to_owned)
+        .unwrap_or_else(|_| oid.to_id_string())
+}
+
+fn other_purposes(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
+    let mut others = Vec::new();
+    for (set, name) in [
+        (eku.code_signing, "codeSigning"),
+        (eku.email_protection, "emailProtection"),
+        (eku.time_stamping, "timeStamping"),
+        (eku.ocsp_signing, "OCSPSigning"),
+    ] {
+        if set {
+            others.push(name.to_owned());
+        }
+    }
+    others.extend(eku.other.iter().map(oid_name));
+    others
+}
+
+fn convert_san(name: &GeneralName<'_>) -> SubjectAltName {
+    match name {
+        GeneralName::DNSName(n) => SubjectAltName::Dns((*n).to_owned()),
+        GeneralName::IPAddress(bytes) => match bytes.len() {
+            4 => SubjectAltName::Ip(IpAddr::from(
+                <[u8; 4]>::try_from(*bytes).unwrap_or_default(),
+            )),
+            16 => SubjectAltName::Ip(IpAddr::from(
+                <[u8; 16]>::try_from(*bytes).unwrap_or_default(),
+            )),
+            n => SubjectAltName::Other(format!("IP:<{n} bytes>")),
+        },
+        GeneralName::RFC822Name(e) => SubjectAltName::Email((*e).to_owned()),
+        GeneralName::URI(u) => SubjectAltName::Uri((*u).to_owned()),
+        GeneralName::DirectoryName(n) => SubjectAltName::Other(format!(
+            "dirName:{}",
+            dn::name_to_libvirt_string(n.as_raw()).unwrap_or_else(|_| "<malformed>".into())
+        )),
+        other => SubjectAltName::Other(format!("{other:?}")),
+    }
+}
+
+fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
+    let oid = spki.algorithm.algorithm.to_id_string();
+    match oid.as_str() {
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => match spki.parsed() {
+            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => KeyAlgorithm::Rsa {
+                bits: bit_length(rsa.modulus),
+            },
+            _ => KeyAlgorithm::Other(oid),
+        },
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|c| match c.to_id_string().as_str() {
+                    "1.2.840.10045.3.1.7" => "P-256".to_owned(),
+                    "1.3.132.0.34" => "P-384".to_owned(),
+                    "1.3.132.0.35" => "P-521".to_owned(),
+                    other => other.to_owned(),
+                })
+                .unwrap_or_else(|| "unknown curve".to_owned());
+            KeyAlgorithm::Ecdsa { curve }
+        }
+        "1.3.101.112" => KeyAlgorithm::Ed25519,
+        "1.3.101.113" => KeyAlgorithm::Ed448,
+        _ => KeyAlgorithm::Other(oid),
+    }
+}
+
+fn bit_length(big_endian: &[u8]) -> usize {
+    let trimmed: &[u8] = {
+        let zeros = big_endian.iter().take_while(|b| **b == 0).count();
+        &big_endian[zeros..]
+    };
+    match trimmed.first() {
+        None => 0,
+        Some(top) => trimmed.len() * 8 - top.leading_zeros() as usize,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_format_is_uppercase_without_colons() {
+        let fp = fingerprint_string(&sha256(b"abc"));
+        assert_eq!(
+            fp,
+            "SHA256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"
+        );
+    }
+
+    #[test]
+    fn bit_length_ignores_leading_zero_bytes() {
+        assert_eq!(bit_length(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(bit_length(&[0x01]), 1);
+        assert_eq!(bit_length(&[]), 0);
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error_naming_the_source() {
+        let err =
+            Certificate::from_der(vec![0x30, 0x03, 0x02, 0x01, 0x00], Source::Data).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Parse);
+        assert!(err.message().starts_with("data"), "{err}");
+    }
+}

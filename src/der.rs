@@ -1,0 +1,145 @@
+//! A minimal DER reader for the few structures read byte-exactly (names, key algorithms).
+//!
+//! x509-parser does the full certificate parsing; this exists because the libvirt DN string
+//! needs each attribute value's exact encoding, which a high-level parser normalises away.
+
+/// A single-byte DER identifier octet (class, constructed bit and tag number).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Tag(pub u8);
+
+impl Tag {
+    pub const OID: Tag = Tag(0x06);
+    pub const UTF8_STRING: Tag = Tag(0x0c);
+    pub const PRINTABLE_STRING: Tag = Tag(0x13);
+    pub const TELETEX_STRING: Tag = Tag(0x14);
+    pub const IA5_STRING: Tag = Tag(0x16);
+    pub const UNIVERSAL_STRING: Tag = Tag(0x1c);
+    pub const BMP_STRING: Tag = Tag(0x1e);
+    pub const SEQUENCE: Tag = Tag(0x30);
+    pub const SET: Tag = Tag(0x31);
+}
+
+/// One decoded element: its tag, its content and its whole encoding.
+#[derive(Debug)]
+pub struct Element<'a> {
+    pub tag: Tag,
+    pub content: &'a [u8],
+    pub raw: &'a [u8],
+}
+
+/// Why an element could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Reads one element from the front of `input`; returns it and what follows.
+pub fn read(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
+    let (&tag, rest) = input.split_first().ok_or(Malformed)?;
+    if tag & 0x1f == 0x1f {
+        // High tag numbers never occur in the structures read here.
+        return Err(Malformed);
+    }
+    let (&first, mut rest) = rest.split_first().ok_or(Malformed)?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > std::mem::size_of::<usize>() || rest.len() < count {
+            return Err(Malformed);
+        }
+        let (len_bytes, after) = rest.split_at(count);
+        rest = after;
+        len_bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    if rest.len() < len {
+        return Err(Malformed);
+    }
+    let header_len = input.len() - rest.len();
+    let (content, after) = rest.split_at(len);
+    Ok((
+        Element {
+            tag: Tag(tag),
+            content,
+            raw: &input[..header_len + len],
+        },
+        after,
+    ))
+}
+
+/// Dotted text of an OID's content octets, e.g. `2.5.4.3`.
+pub fn oid_to_string(content: &[u8]) -> Option<String> {
+    if content.is_empty() || content.last().is_some_and(|b| b & 0x80 != 0) {
+        return None;
+    }
+    let mut arcs: Vec<u128> = Vec::new();
+    let mut value: u128 = 0;
+    for &b in content {
+        value = value.checked_mul(128)? | u128::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            arcs.push(value);
+            value = 0;
+        }
+    }
+    let first = arcs[0];
+    let (a, b) = match first {
+        0..=39 => (0, first),
+        40..=79 => (1, first - 40),
+        _ => (2, first - 80),
+    };
+    let mut out = format!("{a}.{b}");
+    for arc in &arcs[1..] {
+        out.push_str(&format!(".{arc}"));
+    }
+    Some(out)
+}
+
+/// Encodes one element (definite length); used to build test inputs.
+pub fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_short_and_long_lengths() {
+        let long = encode(0x04, &[7u8; 300]);
+        assert_eq!(&long[..4], &[0x04, 0x82, 0x01, 0x2c]);
+        let (e, rest) = read(&long).unwrap();
+        assert_eq!(e.content.len(), 300);
+        assert_eq!(e.raw.len(), long.len());
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn rejects_truncation_and_high_tags() {
+        assert_eq!(read(&[0x30, 0x03, 0x01]).unwrap_err(), Malformed);
+        assert_eq!(read(&[0x30, 0x81]).unwrap_err(), Malformed);
+        assert_eq!(read(&[0x1f, 0x01, 0x00]).unwrap_err(), Malformed);
+        assert_eq!(read(&[]).unwrap_err(), Malformed);
+    }
+
+    #[test]
+    fn oids_print_dotted() {
+        assert_eq!(oid_to_string(&[0x55, 0x04, 0x03]).unwrap(), "2.5.4.3");
+        assert_eq!(
+            oid_to_string(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01]).unwrap(),
+            "1.2.840.113549.1.9.1"
+        );
+        assert_eq!(oid_to_string(&[0x88, 0x37]).unwrap(), "2.999");
+        assert!(oid_to_string(&[0x86]).is_none());
+    }
+}

@@ -1,0 +1,314 @@
+//! libvirt's Distinguished Name string.
+//!
+//! libvirt compares a client's DN against `tls_allowed_dn_list` and `virt-pki-query-dn` prints
+//! it, both with GnuTLS's `gnutls_x509_crt_get_dn()`. That "compatibility" format differs from
+//! RFC 4514 in ways that decide whether a pattern matches, so it is reproduced here exactly:
+//!
+//! - RDNs in the order they are encoded (RFC 4514 reverses them), joined by `,`, no spaces;
+//!   the attributes of a multi-valued RDN joined by `+`, in encoded order;
+//! - GnuTLS's attribute names (`C`, `ST`, `CN`, `EMAIL`, `UID`, `DC`, `serialNumber`, ...),
+//!   an unknown attribute type as its dotted OID;
+//! - a value of the string type GnuTLS expects for its attribute is printed as text (BMPString
+//!   converted to UTF-8) with RFC 4514 escaping: `\` before `,` `+` `"` `\` `<` `>` `;`, before
+//!   a leading `#` or space and before a trailing space;
+//! - a UniversalString value is printed as `\#` and the lowercase hex of its content octets
+//!   (GnuTLS does not convert UCS-4; verified against `virt-pki-query-dn`);
+//! - any other value (unknown attribute, a type GnuTLS does not accept there, e.g. a country
+//!   written as UTF8String, or a string with a NUL) is printed as `#` and the lowercase hex of
+//!   its whole DER encoding.
+//!
+//! One deliberate difference: a UTF8String value that is not valid UTF-8 is printed in the `#`
+//! hex form, where GnuTLS copies the bytes through; the result here is always valid UTF-8.
+
+use crate::der::{self, Tag};
+use crate::error::{Error, ErrorKind, Result};
+
+/// How GnuTLS decodes an attribute's value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ValueType {
+    /// X.520 DirectoryString: a CHOICE of Teletex, Printable, Universal, UTF8 and BMP strings.
+    DirectoryString,
+    /// Exactly this universal string tag.
+    Exactly(Tag),
+}
+
+/// One attribute type GnuTLS knows by name.
+struct KnownAttribute {
+    oid: &'static str,
+    name: &'static str,
+    value_type: ValueType,
+}
+
+const DIRECTORY: ValueType = ValueType::DirectoryString;
+const PRINTABLE: ValueType = ValueType::Exactly(Tag::PRINTABLE_STRING);
+const IA5: ValueType = ValueType::Exactly(Tag::IA5_STRING);
+
+/// GnuTLS's table of named attribute types (lib/x509/common.c), with the value type it
+/// decodes each one as. Attribute types outside it print as dotted OIDs with hex values.
+const KNOWN_ATTRIBUTES: &[KnownAttribute] = &[
+    attr("2.5.4.6", "C", PRINTABLE),
+    attr("2.5.4.9", "street", DIRECTORY),
+    attr("2.5.4.10", "O", DIRECTORY),
+    attr("2.5.4.11", "OU", DIRECTORY),
+    attr("2.5.4.3", "CN", DIRECTORY),
+    attr("2.5.4.7", "L", DIRECTORY),
+    attr("2.5.4.8", "ST", DIRECTORY),
+    attr("2.5.4.13", "description", DIRECTORY),
+    attr("2.5.4.5", "serialNumber", PRINTABLE),
+    attr("2.5.4.20", "telephoneNumber", PRINTABLE),
+    attr("2.5.4.4", "surName", DIRECTORY),
+    attr("2.5.4.43", "initials", DIRECTORY),
+    attr("2.5.4.44", "generationQualifier", DIRECTORY),
+    attr("2.5.4.42", "givenName", DIRECTORY),
+    attr("2.5.4.65", "pseudonym", DIRECTORY),
+    attr("2.5.4.46", "dnQualifier", PRINTABLE),
+    attr("2.5.4.17", "postalCode", DIRECTORY),
+    attr("2.5.4.41", "Name", DIRECTORY),
+    attr("2.5.4.15", "businessCategory", DIRECTORY),
+    attr("2.5.4.12", "title", DIRECTORY),
+    attr("0.9.2342.19200300.100.1.25", "DC", IA5),
+    attr("0.9.2342.19200300.100.1.1", "UID", DIRECTORY),
+    attr("1.2.840.113556.1.4.656", "userPrincipalName", DIRECTORY),
+    attr("1.2.840.113549.1.9.1", "EMAIL", IA5),
+    attr(
+        "1.3.6.1.4.1.311.60.2.1.1",
+        "jurisdictionOfIncorporationLocalityName",
+        DIRECTORY,
+    ),
+    attr(
+        "1.3.6.1.4.1.311.60.2.1.2",
+        "jurisdictionOfIncorporationStateOrProvinceName",
+        DIRECTORY,
+    ),
+    attr(
+        "1.3.6.1.4.1.311.60.2.1.3",
+        "jurisdictionOfIncorporationCountryName",
+        PRINTABLE,
+    ),
+];
+
+const fn attr(oid: &'static str, name: &'static str, value_type: ValueType) -> KnownAttribute {
+    KnownAttribute {
+        oid,
+        name,
+        value_type,
+    }
+}
+
+/// The libvirt (GnuTLS compatibility) string of a DER-encoded X.501 `Name`.
+pub fn name_to_libvirt_string(name_der: &[u8]) -> Result<String> {
+    let bad = |what: &str| {
+        Error::new(
+            ErrorKind::Parse,
+            format!("malformed distinguished name: {what}"),
+        )
+    };
+    let (name, rest) = der::read(name_der).map_err(|_| bad("not DER"))?;
+    if name.tag != Tag::SEQUENCE || !rest.is_empty() {
+        return Err(bad("not a SEQUENCE"));
+    }
+    let mut out = String::new();
+    let mut rdns = name.content;
+    let mut first_rdn = true;
+    while !rdns.is_empty() {
+        let (rdn, rest) = der::read(rdns).map_err(|_| bad("truncated RDN"))?;
+        rdns = rest;
+        if rdn.tag != Tag::SET {
+            return Err(bad("RDN is not a SET"));
+        }
+        if !first_rdn {
+            out.push(',');
+        }
+        first_rdn = false;
+        let mut atvs = rdn.content;
+        let mut first_atv = true;
+        while !atvs.is_empty() {
+            let (atv, rest) = der::read(atvs).map_err(|_| bad("truncated attribute"))?;
+            atvs = rest;
+            if atv.tag != Tag::SEQUENCE {
+                return Err(bad("attribute is not a SEQUENCE"));
+            }
+            let (oid, value_rest) = der::read(atv.content).map_err(|_| bad("attribute type"))?;
+            if oid.tag != Tag::OID {
+                return Err(bad("attribute type is not an OID"));
+            }
+            let oid_text = der::oid_to_string(oid.content).ok_or_else(|| bad("attribute OID"))?;
+            let (value, trailing) = der::read(value_rest).map_err(|_| bad("attribute value"))?;
+            if !trailing.is_empty() {
+                return Err(bad("data after the attribute value"));
+            }
+            if !first_atv {
+                out.push('+');
+            }
+            first_atv = false;
+            append_attribute(&mut out, &oid_text, &value);
+        }
+    }
+    Ok(out)
+}
+
+/// Appends `NAME=value` for one attribute, as GnuTLS prints it.
+fn append_attribute(out: &mut String, oid: &str, value: &der::Element<'_>) {
+    let known = KNOWN_ATTRIBUTES.iter().find(|a| a.oid == oid);
+    out.push_str(known.map_or(oid, |a| a.name));
+    out.push('=');
+    match known.and_then(|a| decode_value(a.value_type, value)) {
+        Some(text) => escape_value(out, &text),
+        None => {
+            out.push('#');
+            for b in value.raw {
+                out.push_str(&format!("{b:02x}"));
+            }
+        }
+    }
+}
+
+/// The text of a value GnuTLS accepts for this attribute type, or `None` for the hex form.
+fn decode_value(expected: ValueType, value: &der::Element<'_>) -> Option<String> {
+    let accepted = match expected {
+        ValueType::Exactly(tag) => value.tag == tag,
+        ValueType::DirectoryString => matches!(
+            value.tag,
+            Tag::UTF8_STRING
+                | Tag::PRINTABLE_STRING
+                | Tag::TELETEX_STRING
+                | Tag::BMP_STRING
+                | Tag::UNIVERSAL_STRING
+        ),
+    };
+    if !accepted {
+        return None;
+    }
+    let text = if value.tag == Tag::UNIVERSAL_STRING {
+        // GnuTLS does not convert UCS-4: it prints the content octets in hex behind a `#`,
+        // which the escaping below then turns into `\#`.
+        let mut hex = String::from("#");
+        for b in value.content {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        hex
+    } else if value.tag == Tag::BMP_STRING {
+        decode_bmp(value.content)?
+    } else if value.tag == Tag::TELETEX_STRING {
+        // GnuTLS takes a T61 string only when it is plain ASCII.
+        if !value.content.is_ascii() {
+            return None;
+        }
+        String::from_utf8(value.content.to_vec()).ok()?
+    } else {
+        String::from_utf8(value.content.to_vec()).ok()?
+    };
+    // GnuTLS refuses strings with embedded NULs and prints them in hex.
+    if text.contains('\0') {
+        return None;
+    }
+    Some(text)
+}
+
+/// UCS-2 big-endian to UTF-8; an odd length or an unpaired surrogate is not accepted.
+fn decode_bmp(bytes: &[u8]) -> Option<String> {
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    let units = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]));
+    char::decode_utf16(units)
+        .collect::<std::result::Result<String, _>>()
+        .ok()
+}
+
+/// RFC 4514 escaping, the way GnuTLS applies it.
+fn escape_value(out: &mut String, text: &str) {
+    let last = text.len().saturating_sub(1);
+    for (i, c) in text.char_indices() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';');
+        let edge = (i == 0 && (c == '#' || c == ' ')) || (i == last && c == ' ');
+        if special || edge {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DER of a Name built from (oid content bytes, value tag, value bytes) RDNs.
+    fn name(rdns: &[&[(&[u8], u8, &[u8])]]) -> Vec<u8> {
+        let mut seq = Vec::new();
+        for rdn in rdns {
+            let mut set = Vec::new();
+            for (oid, tag, value) in *rdn {
+                let mut atv = der::encode(Tag::OID.0, oid);
+                atv.extend(der::encode(*tag, value));
+                set.extend(der::encode(Tag::SEQUENCE.0, &atv));
+            }
+            seq.extend(der::encode(Tag::SET.0, &set));
+        }
+        der::encode(Tag::SEQUENCE.0, &seq)
+    }
+
+    const CN: &[u8] = &[0x55, 0x04, 0x03];
+    const C: &[u8] = &[0x55, 0x04, 0x06];
+    const O: &[u8] = &[0x55, 0x04, 0x0a];
+
+    #[test]
+    fn encoding_order_without_spaces() {
+        let der = name(&[
+            &[(C, 0x13, b"GB")],
+            &[(O, 0x0c, b"Libvirt Project")],
+            &[(CN, 0x0c, b"client1")],
+        ]);
+        assert_eq!(
+            name_to_libvirt_string(&der).unwrap(),
+            "C=GB,O=Libvirt Project,CN=client1"
+        );
+    }
+
+    #[test]
+    fn multi_valued_rdn_uses_plus() {
+        let der = name(&[&[(CN, 0x0c, b"a"), (O, 0x0c, b"b")]]);
+        assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=a+O=b");
+    }
+
+    #[test]
+    fn specials_and_edges_are_escaped() {
+        let der = name(&[&[(CN, 0x0c, b"# a,b+c\"d\\e<f>g;h= ")]]);
+        assert_eq!(
+            name_to_libvirt_string(&der).unwrap(),
+            r#"CN=\# a\,b\+c\"d\\e\<f\>g\;h=\ "#
+        );
+        let der = name(&[&[(CN, 0x0c, b" x#")]]);
+        assert_eq!(name_to_libvirt_string(&der).unwrap(), r"CN=\ x#");
+    }
+
+    #[test]
+    fn wrong_string_type_and_unknown_oid_print_hex() {
+        // Country as UTF8String: GnuTLS wants PrintableString.
+        let der = name(&[&[(C, 0x0c, b"GB")], &[(&[0x2a, 0x03], 0x0c, b"x")]]);
+        assert_eq!(
+            name_to_libvirt_string(&der).unwrap(),
+            "C=#0c024742,1.2.3=#0c0178"
+        );
+    }
+
+    #[test]
+    fn bmp_strings_become_utf8_and_nul_prints_hex() {
+        let der = name(&[&[(CN, 0x1e, &[0x00, 0xe9, 0x00, 0x74])]]);
+        assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=ét");
+        let der = name(&[&[(CN, 0x0c, b"a\0b")]]);
+        assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=#0c03610062");
+    }
+
+    #[test]
+    fn malformed_names_are_parse_errors() {
+        for bad in [&b""[..], &[0x30, 0x05, 0x31][..], &[0x31, 0x00][..]] {
+            let err = name_to_libvirt_string(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Parse);
+            assert!(err.message().contains("distinguished name"), "{err}");
+        }
+        assert_eq!(name_to_libvirt_string(&[0x30, 0x00]).unwrap(), "");
+    }
+}

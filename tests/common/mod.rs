@@ -1,0 +1,211 @@
+//! Test fixtures: certificates made on the fly with rcgen or the openssl command.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+
+/// Seconds since the epoch for a civil date, for readable validity periods.
+pub fn date(year: i32, month: u8, day: u8) -> i64 {
+    let d =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).unwrap(), day).unwrap();
+    d.midnight().assume_utc().unix_timestamp()
+}
+
+fn odt(t: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(t).unwrap()
+}
+
+/// The instant every fixture's validity is built around: 2026-06-01.
+pub fn now() -> i64 {
+    date(2026, 6, 1)
+}
+
+/// Which key algorithm a fixture uses.
+#[derive(Clone, Copy, Debug)]
+pub enum Alg {
+    EcdsaP256,
+    Ed25519,
+    Rsa2048,
+}
+
+pub fn key(alg: Alg) -> KeyPair {
+    match alg {
+        Alg::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+        Alg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+        Alg::Rsa2048 => rsa_key(),
+    }
+}
+
+/// ring cannot generate RSA keys: make one with openssl (cached, it is slow).
+fn rsa_key() -> KeyPair {
+    use std::sync::OnceLock;
+    static PEM: OnceLock<String> = OnceLock::new();
+    let pem = PEM.get_or_init(|| {
+        let out = Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
+            .output()
+            .expect("openssl genpkey");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    });
+    KeyPair::from_pem(pem).unwrap()
+}
+
+/// What a fixture certificate should be.
+#[derive(Clone)]
+pub struct Spec {
+    pub cn: String,
+    pub dns: Vec<String>,
+    pub ips: Vec<std::net::IpAddr>,
+    pub ca: Option<bool>,
+    pub key_usage: Option<Vec<KeyUsagePurpose>>,
+    pub eku: Option<Vec<ExtendedKeyUsagePurpose>>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub alg: Alg,
+    pub serial: Option<u64>,
+}
+
+impl Spec {
+    /// A CA: CA:TRUE, keyCertSign + cRLSign (rcgen marks both extensions critical).
+    pub fn ca(cn: &str) -> Spec {
+        Spec {
+            cn: cn.into(),
+            dns: vec![],
+            ips: vec![],
+            ca: Some(true),
+            key_usage: Some(vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign]),
+            eku: None,
+            not_before: date(2025, 1, 1),
+            not_after: date(2030, 1, 1),
+            alg: Alg::EcdsaP256,
+            serial: None,
+        }
+    }
+
+    /// A server leaf for `cn`, with it as DNS SAN, as libvirt's docs issue them.
+    pub fn server(cn: &str) -> Spec {
+        Spec {
+            cn: cn.into(),
+            dns: vec![cn.into()],
+            ca: Some(false),
+            key_usage: Some(vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ]),
+            eku: Some(vec![ExtendedKeyUsagePurpose::ServerAuth]),
+            ..Spec::ca(cn)
+        }
+    }
+
+    /// A client leaf.
+    pub fn client(cn: &str) -> Spec {
+        Spec {
+            dns: vec![],
+            eku: Some(vec![ExtendedKeyUsagePurpose::ClientAuth]),
+            ..Spec::server(cn)
+        }
+    }
+
+    pub fn params(&self) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, self.cn.as_str());
+        p.distinguished_name = dn;
+        p.subject_alt_names = self
+            .dns
+            .iter()
+            .map(|d| SanType::DnsName(d.clone().try_into().unwrap()))
+            .chain(self.ips.iter().map(|ip| SanType::IpAddress(*ip)))
+            .collect();
+        p.is_ca = match self.ca {
+            Some(true) => IsCa::Ca(BasicConstraints::Unconstrained),
+            Some(false) => IsCa::ExplicitNoCa,
+            None => IsCa::NoCa,
+        };
+        p.key_usages = self.key_usage.clone().unwrap_or_default();
+        p.extended_key_usages = self.eku.clone().unwrap_or_default();
+        p.not_before = odt(self.not_before);
+        p.not_after = odt(self.not_after);
+        if let Some(s) = self.serial {
+            p.serial_number = Some(rcgen::SerialNumber::from(s));
+        }
+        p.use_authority_key_identifier_extension = true;
+        p
+    }
+}
+
+/// A certificate and its key.
+pub struct Made {
+    pub cert: rcgen::Certificate,
+    pub key: KeyPair,
+    pub params: CertificateParams,
+}
+
+impl Made {
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+    pub fn der(&self) -> Vec<u8> {
+        self.cert.der().to_vec()
+    }
+    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
+    }
+}
+
+/// A self-signed certificate.
+pub fn self_signed(spec: &Spec) -> Made {
+    let key = key(spec.alg);
+    let params = spec.params();
+    let cert = params.self_signed(&key).unwrap();
+    Made { cert, key, params }
+}
+
+/// A certificate signed by `issuer`.
+pub fn signed_by(spec: &Spec, issuer: &Made) -> Made {
+    let key = key(spec.alg);
+    let params = spec.params();
+    let cert = params.signed_by(&key, &issuer.issuer()).unwrap();
+    Made { cert, key, params }
+}
+
+/// Writes `contents` to `dir/name` with `mode`, returning the path.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// Runs openssl with `args` in `dir`, panicking with its stderr on failure.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl command");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
