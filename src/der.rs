@@ -95,6 +95,7 @@ pub fn oid_to_string(content: &[u8]) -> Option<String> {
 }
 
 /// Encodes one element (definite length); used to build test inputs.
+#[cfg(test)]
 pub fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = content.len();

@@ -1,0 +1,106 @@
+//! Certificate revocation lists.
+//!
+//! rustls-webpki enforces revocation; this keeps the encoded list for it and the few fields
+//! people ask about. A CRL is checked with webpki when it is loaded, so a list webpki would
+//! refuse at verification time is refused at once, with the file named: in particular version 1
+//! CRLs (no extensions, as `openssl ca -gencrl` without a `crlnumber` file writes), which
+//! GnuTLS applies but webpki does not parse.
+
+use crate::cert::UnixSeconds;
+use crate::dn;
+use crate::error::{Error, ErrorKind, Result};
+use crate::source::Source;
+
+/// A parsed certificate revocation list.
+#[derive(Debug)]
+pub struct Crl {
+    der: Vec<u8>,
+    source: Source,
+    /// Parsed once: webpki indexes the revoked serials, which matters for large lists.
+    webpki: webpki::CertRevocationList<'static>,
+    issuer: String,
+    issuer_raw: Vec<u8>,
+    this_update: UnixSeconds,
+    next_update: Option<UnixSeconds>,
+    revoked_count: usize,
+}
+
+impl Crl {
+    /// Parses one DER CRL read from `source`; `name` says where, for messages (e.g. a block).
+    pub fn from_der(der: Vec<u8>, source: Source, name: &str) -> Result<Crl> {
+        use x509_parser::prelude::FromDer;
+        let bad = |what: String| Error::new(ErrorKind::Parse, format!("{name}: {what}"));
+        let (rest, crl) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&der)
+                .map_err(|e| bad(format!("not a valid certificate revocation list ({e})")))?;
+        if !rest.is_empty() {
+            return Err(bad(format!(
+                "{} bytes of garbage after the CRL",
+                rest.len()
+            )));
+        }
+        let owned = webpki::OwnedCertRevocationList::from_der(&der).map_err(|e| {
+            let hint = if crl.version().is_none() {
+                "; it is a version 1 CRL, which webpki does not accept: regenerate it as \
+                 version 2 (certtool --generate-crl, or openssl ca -gencrl with a crlnumber file)"
+            } else {
+                ""
+            };
+            bad(format!(
+                "unusable certificate revocation list ({e:?}){hint}"
+            ))
+        })?;
+        let issuer_raw = crl.issuer().as_raw().to_vec();
+        let issuer = dn::name_to_libvirt_string(&issuer_raw)?;
+        Ok(Crl {
+            issuer,
+            this_update: crl.last_update().timestamp(),
+            next_update: crl.next_update().map(|t| t.timestamp()),
+            revoked_count: crl.iter_revoked_certificates().count(),
+            issuer_raw,
+            webpki: webpki::CertRevocationList::Owned(owned),
+            source,
+            der,
+        })
+    }
+
+    /// The DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Where the list was read from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The list as webpki applies it.
+    pub fn webpki(&self) -> &webpki::CertRevocationList<'static> {
+        &self.webpki
+    }
+
+    /// The issuing CA in libvirt's DN format.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The encoded issuer name.
+    pub fn issuer_raw(&self) -> &[u8] {
+        &self.issuer_raw
+    }
+
+    /// When the list was issued.
+    pub fn this_update(&self) -> UnixSeconds {
+        self.this_update
+    }
+
+    /// When the next list is due, if said.
+    pub fn next_update(&self) -> Option<UnixSeconds> {
+        self.next_update
+    }
+
+    /// How many certificates the list revokes.
+    pub fn revoked_count(&self) -> usize {
+        self.revoked_count
+    }
+}

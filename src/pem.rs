@@ -1,0 +1,551 @@
+//! Reading credentials: PEM text and files (PEM or DER), bundles, CRLs and private keys.
+//!
+//! Every input is checked completely before anything is returned, so that adding it can be
+//! all-or-nothing. Each kind of data has a size cap (see [`CertDataType::size_limit`]): libvirt
+//! reads at most 64 KiB, which real CA bundles and CRLs outgrow, so the caps here are larger
+//! but still bound what a hostile or mistaken file can make the library allocate.
+//!
+//! Private key files must not be readable or writable by other users (libvirt's own files are
+//! 0600 or 0640); group access is allowed because libvirt's qemu-group setups need it, and the
+//! sanity check reports it.
+
+use std::fmt;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::cert::{sha256, Certificate};
+use crate::crl::Crl;
+use crate::error::{Error, ErrorKind, Result};
+use crate::source::Source;
+
+/// The kinds of credential data of the certificate-management proposal
+/// (`virConnectCertDataType`), extended with the daemon's own identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum CertDataType {
+    /// CA certificate(s); a bundle may hold several.
+    CaCert = 0,
+    /// Certificate revocation list(s).
+    CaCrl = 1,
+    /// The client's private key.
+    ClientKey = 2,
+    /// The client's certificate, optionally followed by intermediates.
+    ClientCert = 3,
+    /// Trusted (pinned) server certificate(s).
+    ServerTrusted = 4,
+    /// The daemon's private key.
+    ServerKey = 5,
+    /// The daemon's certificate, optionally followed by intermediates.
+    ServerCert = 6,
+}
+
+/// One MiB.
+const MIB: usize = 1024 * 1024;
+
+impl CertDataType {
+    /// Every type, in code order.
+    pub const ALL: [CertDataType; 7] = [
+        CertDataType::CaCert,
+        CertDataType::CaCrl,
+        CertDataType::ClientKey,
+        CertDataType::ClientCert,
+        CertDataType::ServerTrusted,
+        CertDataType::ServerKey,
+        CertDataType::ServerCert,
+    ];
+
+    /// The type for a C `dataType` value.
+    pub fn from_code(code: i32) -> Option<CertDataType> {
+        CertDataType::ALL
+            .iter()
+            .copied()
+            .find(|t| *t as i32 == code)
+    }
+
+    /// What the input must contain.
+    pub fn content(self) -> Content {
+        match self {
+            CertDataType::CaCrl => Content::Crls,
+            CertDataType::ClientKey | CertDataType::ServerKey => Content::PrivateKey,
+            _ => Content::Certificates,
+        }
+    }
+
+    /// The largest input accepted: 1 MiB of certificates, 64 MiB of CRLs (a CRL with 100,000
+    /// serials is about 4 MiB), 64 KiB for a private key (an 8192-bit RSA key is 6.5 KiB).
+    pub fn size_limit(self) -> usize {
+        match self.content() {
+            Content::Certificates => MIB,
+            Content::Crls => 64 * MIB,
+            Content::PrivateKey => 64 * 1024,
+        }
+    }
+}
+
+impl fmt::Display for CertDataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CertDataType::CaCert => "CA certificate",
+            CertDataType::CaCrl => "certificate revocation list",
+            CertDataType::ClientKey => "client private key",
+            CertDataType::ClientCert => "client certificate",
+            CertDataType::ServerTrusted => "trusted server certificate",
+            CertDataType::ServerKey => "server private key",
+            CertDataType::ServerCert => "server certificate",
+        })
+    }
+}
+
+/// What an input holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    Certificates,
+    Crls,
+    PrivateKey,
+}
+
+impl fmt::Display for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Content::Certificates => "certificate",
+            Content::Crls => "certificate revocation list",
+            Content::PrivateKey => "private key",
+        })
+    }
+}
+
+/// The encodings of private keys that are accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// `PRIVATE KEY`: PKCS#8.
+    Pkcs8,
+    /// `RSA PRIVATE KEY`: PKCS#1.
+    Pkcs1,
+    /// `EC PRIVATE KEY`: SEC1.
+    Sec1,
+}
+
+/// An unencrypted private key whose bytes are wiped when it is dropped.
+pub struct PrivateKey {
+    der: PrivateKeyDer<'static>,
+    source: Source,
+    public_key: Vec<u8>,
+    file_mode: Option<u32>,
+}
+
+impl PrivateKey {
+    /// Checks that rustls' ring provider can use the key and records its public key.
+    pub fn new(format: KeyFormat, der: Vec<u8>, source: Source) -> Result<PrivateKey> {
+        let der: PrivateKeyDer<'static> = match format {
+            KeyFormat::Pkcs8 => PrivatePkcs8KeyDer::from(der).into(),
+            KeyFormat::Pkcs1 => PrivatePkcs1KeyDer::from(der).into(),
+            KeyFormat::Sec1 => PrivateSec1KeyDer::from(der).into(),
+        };
+        let mut key = PrivateKey {
+            der,
+            source,
+            public_key: Vec::new(),
+            file_mode: None,
+        };
+        let signing = rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(key.der.clone_key())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Parse,
+                    format!(
+                        "{}: unusable private key ({e}); supported are RSA (2048 to 8192 bits), \
+                         ECDSA P-256 and P-384, and Ed25519",
+                        key.source
+                    ),
+                )
+            })?;
+        key.public_key = signing
+            .public_key()
+            .map(|spki| spki.to_vec())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Parse,
+                    format!(
+                        "{}: the public key of this private key cannot be derived",
+                        key.source
+                    ),
+                )
+            })?;
+        Ok(key)
+    }
+
+    /// The key in the form rustls takes.
+    pub fn der(&self) -> &PrivateKeyDer<'static> {
+        &self.der
+    }
+
+    /// Where the key was read from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The mode of the file the key was read from, if it was.
+    pub fn file_mode(&self) -> Option<u32> {
+        self.file_mode
+    }
+
+    /// Records the mode of the file the key was read from.
+    pub fn set_file_mode(&mut self, mode: u32) {
+        self.file_mode = Some(mode);
+    }
+
+    /// The matching SubjectPublicKeyInfo, DER.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// Whether `cert` carries this key's public key.
+    pub fn matches(&self, cert: &Certificate) -> bool {
+        sha256(&self.public_key) == cert.spki_fingerprint()
+    }
+}
+
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        self.der.zeroize();
+    }
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything one input held, already parsed and checked.
+#[derive(Debug)]
+pub enum Parsed {
+    Certificates(Vec<Certificate>),
+    Crls(Vec<Crl>),
+    PrivateKey(PrivateKey),
+}
+
+/// Reads a file of type `ty`, within its size cap; a key file must not be open to others.
+///
+/// The bytes are wiped when dropped, since they may be a private key.
+/// Returns the bytes and the file's mode bits.
+pub fn read_file(path: &Path, ty: CertDataType) -> Result<(Zeroizing<Vec<u8>>, u32)> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    if meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("{}: is a directory, not a {ty} file", path.display()),
+        ));
+    }
+    let limit = ty.size_limit();
+    if meta.len() > limit as u64 {
+        return Err(too_large(&Source::File(path.into()), meta.len(), ty));
+    }
+    if ty.content() == Content::PrivateKey {
+        check_key_file_mode(path, meta.mode())?;
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() > limit {
+        return Err(too_large(
+            &Source::File(path.into()),
+            bytes.len() as u64,
+            ty,
+        ));
+    }
+    Ok((bytes, meta.mode() & 0o7777))
+}
+
+/// Refuses a key file that other users may read or write.
+pub fn check_key_file_mode(path: &Path, mode: u32) -> Result<()> {
+    if mode & 0o006 != 0 {
+        return Err(Error::new(
+            ErrorKind::InsecurePermissions,
+            format!(
+                "{}: private key file is {} by other users (mode {:04o}); \
+                 fix with: chmod o-rwx {}",
+                path.display(),
+                if mode & 0o004 != 0 {
+                    "readable"
+                } else {
+                    "writable"
+                },
+                mode & 0o7777,
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn too_large(source: &Source, len: u64, ty: CertDataType) -> Error {
+    Error::new(
+        ErrorKind::TooLarge,
+        format!(
+            "{source}: {len} bytes is over the {} limit for a {ty}",
+            human_size(ty.size_limit())
+        ),
+    )
+}
+
+fn human_size(n: usize) -> String {
+    if n >= MIB {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{} KiB", n / 1024)
+    }
+}
+
+/// Parses an input of type `ty`: PEM (text around the blocks is ignored) or, for files, DER.
+///
+/// Every block must be of the kind `ty` takes; one bad block fails the whole input.
+pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> {
+    if bytes.len() > ty.size_limit() {
+        return Err(too_large(source, bytes.len() as u64, ty));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!("{source}: empty input, expected a {ty}"),
+        ));
+    }
+    let blocks = if contains(bytes, b"-----BEGIN") {
+        pem_blocks(bytes, source)?
+    } else if bytes[0] == 0x30 && matches!(source, Source::File(_)) {
+        vec![der_block(bytes, source)?]
+    } else {
+        return Err(Error::new(
+            ErrorKind::Parse,
+            format!(
+                "{source}: no PEM data found (expected a line \"-----BEGIN {}-----\")",
+                pem_label(ty.content())
+            ),
+        ));
+    };
+    let many = blocks.len() > 1;
+    let name = |i: usize| {
+        if many {
+            format!("{source}: block {}", i + 1)
+        } else {
+            source.to_string()
+        }
+    };
+    match ty.content() {
+        Content::Certificates => {
+            let mut certs = Vec::with_capacity(blocks.len());
+            for (i, block) in blocks.into_iter().enumerate() {
+                match block.kind {
+                    BlockKind::Certificate => {
+                        let cert = Certificate::from_der(block.contents.to_vec(), source.clone())
+                            .map_err(|e| in_block(e, source, &name(i)))?;
+                        certs.push(cert);
+                    }
+                    other => return Err(wrong_type(&name(i), other, ty)),
+                }
+            }
+            Ok(Parsed::Certificates(certs))
+        }
+        Content::Crls => {
+            let mut crls = Vec::with_capacity(blocks.len());
+            for (i, block) in blocks.into_iter().enumerate() {
+                match block.kind {
+                    BlockKind::Crl => crls.push(Crl::from_der(
+                        block.contents.to_vec(),
+                        source.clone(),
+                        &name(i),
+                    )?),
+                    other => return Err(wrong_type(&name(i), other, ty)),
+                }
+            }
+            Ok(Parsed::Crls(crls))
+        }
+        Content::PrivateKey => {
+            let mut key = None;
+            for (i, block) in blocks.into_iter().enumerate() {
+                match block.kind {
+                    BlockKind::EcParameters => {}
+                    BlockKind::PrivateKey(format) if key.is_none() => {
+                        key = Some(PrivateKey::new(
+                            format,
+                            block.contents.to_vec(),
+                            source.clone(),
+                        )?);
+                    }
+                    BlockKind::PrivateKey(_) => {
+                        return Err(Error::new(
+                            ErrorKind::Parse,
+                            format!("{}: a second private key; give one key per input", name(i)),
+                        ))
+                    }
+                    other => return Err(wrong_type(&name(i), other, ty)),
+                }
+            }
+            key.map(Parsed::PrivateKey).ok_or_else(|| {
+                Error::new(ErrorKind::Parse, format!("{source}: no private key found"))
+            })
+        }
+    }
+}
+
+/// Names the block in an error that names only the source.
+fn in_block(err: Error, source: &Source, block: &str) -> Error {
+    let prefix = format!("{source}: ");
+    match err.message().strip_prefix(&prefix) {
+        Some(rest) => Error::new(err.kind(), format!("{block}: {rest}")),
+        None => err,
+    }
+}
+
+/// What a PEM block or DER input is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum BlockKind {
+    Certificate,
+    Crl,
+    PrivateKey(KeyFormat),
+    EncryptedKey,
+    /// `EC PARAMETERS`, which `openssl ecparam -genkey` writes before the key.
+    EcParameters,
+    Other(String),
+}
+
+struct Block {
+    kind: BlockKind,
+    contents: Zeroizing<Vec<u8>>,
+}
+
+fn pem_label(content: Content) -> &'static str {
+    match content {
+        Content::Certificates => "CERTIFICATE",
+        Content::Crls => "X509 CRL",
+        Content::PrivateKey => "PRIVATE KEY",
+    }
+}
+
+fn wrong_type(what: &str, kind: BlockKind, ty: CertDataType) -> Error {
+    let found = match kind {
+        BlockKind::Certificate => "a certificate".to_owned(),
+        BlockKind::Crl => "a certificate revocation list".to_owned(),
+        BlockKind::PrivateKey(_) => "a private key".to_owned(),
+        BlockKind::EcParameters => "EC parameters".to_owned(),
+        BlockKind::EncryptedKey => {
+            return Error::new(
+                ErrorKind::WrongType,
+                format!(
+                    "{what}: the private key is encrypted; virtpki, like libvirt, needs it \
+                     unencrypted: decrypt it with \"openssl pkey -in KEY -out NEWKEY\" and keep \
+                     the file mode 0600"
+                ),
+            )
+        }
+        BlockKind::Other(label) => format!("a \"{label}\" block"),
+    };
+    Error::new(
+        ErrorKind::WrongType,
+        format!("{what}: found {found} where a {ty} was expected"),
+    )
+}
+
+fn classify(label: &str, encrypted: bool) -> BlockKind {
+    let key = |format| {
+        if encrypted {
+            BlockKind::EncryptedKey
+        } else {
+            BlockKind::PrivateKey(format)
+        }
+    };
+    match label {
+        "CERTIFICATE" | "X509 CERTIFICATE" => BlockKind::Certificate,
+        "X509 CRL" => BlockKind::Crl,
+        "PRIVATE KEY" => key(KeyFormat::Pkcs8),
+        "RSA PRIVATE KEY" => key(KeyFormat::Pkcs1),
+        "EC PRIVATE KEY" => key(KeyFormat::Sec1),
+        "ENCRYPTED PRIVATE KEY" => BlockKind::EncryptedKey,
+        "EC PARAMETERS" => BlockKind::EcParameters,
+        other => BlockKind::Other(other.to_owned()),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+fn pem_blocks(bytes: &[u8], source: &Source) -> Result<Vec<Block>> {
+    let parsed = ::pem::parse_many(bytes)
+        .map_err(|e| Error::new(ErrorKind::Parse, format!("{source}: malformed PEM ({e})")))?;
+    let begins = count(bytes, b"-----BEGIN ");
+    if parsed.len() != begins {
+        return Err(Error::new(
+            ErrorKind::Parse,
+            format!(
+                "{source}: malformed PEM: {begins} BEGIN lines but {} complete blocks \
+                 (a block is truncated or its END line does not match)",
+                parsed.len()
+            ),
+        ));
+    }
+    Ok(parsed
+        .into_iter()
+        .map(|p| {
+            let encrypted = p
+                .headers()
+                .get("Proc-Type")
+                .is_some_and(|v| v.contains("ENCRYPTED"));
+            let kind = classify(p.tag(), encrypted);
+            Block {
+                kind,
+                contents: Zeroizing::new(p.into_contents()),
+            }
+        })
+        .collect())
+}
+
+/// Works out what a DER file holds by trying each structure in turn.
+fn der_block(bytes: &[u8], source: &Source) -> Result<Block> {
+    use x509_parser::prelude::FromDer;
+    let complete = |rest: &[u8]| rest.is_empty();
+    let kind = if x509_parser::certificate::X509Certificate::from_der(bytes)
+        .is_ok_and(|(rest, _)| complete(rest))
+    {
+        BlockKind::Certificate
+    } else if x509_parser::revocation_list::CertificateRevocationList::from_der(bytes)
+        .is_ok_and(|(rest, _)| complete(rest))
+    {
+        BlockKind::Crl
+    } else {
+        match PrivateKeyDer::try_from(bytes) {
+            Ok(PrivateKeyDer::Pkcs8(_)) => BlockKind::PrivateKey(KeyFormat::Pkcs8),
+            Ok(PrivateKeyDer::Pkcs1(_)) => BlockKind::PrivateKey(KeyFormat::Pkcs1),
+            Ok(PrivateKeyDer::Sec1(_)) => BlockKind::PrivateKey(KeyFormat::Sec1),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Parse,
+                    format!(
+                        "{source}: neither PEM nor a DER certificate, CRL or private key \
+                         that can be read"
+                    ),
+                ))
+            }
+        }
+    };
+    Ok(Block {
+        kind,
+        contents: Zeroizing::new(bytes.to_vec()),
+    })
+}

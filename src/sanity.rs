@@ -1,0 +1,761 @@
+//! libvirt's load-time checks ("sanity check"), as a list of findings.
+//!
+//! libvirt (virNetTLSContextSanityCheckCredentials) checks its own certificate and every CA
+//! certificate when it loads credentials, and refuses to start on the first error. This module
+//! runs the same rules and collects every finding, each with libvirt's message, the file, the
+//! rule, a severity, and a fix a person can apply. Where libvirt is wrong, the verdict here is
+//! the right one and the finding says how libvirt differs:
+//!
+//! - `anyExtendedKeyUsage` allows both roles (libvirt allows neither), and a purpose list with
+//!   only unrelated purposes allows neither (libvirt allows both); QEMU agrees with this module;
+//! - only the CA certificates on the own certificate's chain of trust can be errors: a problem
+//!   with another CA of the bundle is a warning (libvirt refuses the whole bundle; QEMU does not);
+//! - keyEncipherment is not required of ECDSA and Ed25519 keys, which cannot encrypt (RFC 8813);
+//!   a warning says that libvirt 9.x daemons still reject them when key usage is critical;
+//! - the certificate file may hold the chain (leaf first), as QEMU accepts;
+//! - the CA certificates' own validity is checked (webpki leaves trust anchors alone).
+
+use std::fmt;
+
+use crate::cert::{Certificate, ExtendedKeyUsage, KeyUsage, UnixSeconds, Validity};
+use crate::chain::{self, AnyPurpose};
+use crate::context::{Credentials, Identity};
+use crate::error::{Error, ErrorKind, Result};
+use crate::locations::Role;
+use crate::source::Source;
+use crate::timefmt;
+
+/// How bad a finding is: errors make libvirt refuse the credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// The rule a finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A required item is not loaded.
+    Missing,
+    /// Activation and expiration times.
+    Time,
+    /// Basic constraints: CAs say CA:TRUE, leaves do not.
+    BasicConstraints,
+    /// Key usage bits.
+    KeyUsage,
+    /// Extended key usage (purpose).
+    Purpose,
+    /// The own certificate against the CA file.
+    Chain,
+    /// The private key against the certificate.
+    KeyPair,
+    /// File permissions.
+    FileMode,
+    /// Revocation lists.
+    Crl,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rule::Missing => "missing",
+            Rule::Time => "time",
+            Rule::BasicConstraints => "basic-constraints",
+            Rule::KeyUsage => "key-usage",
+            Rule::Purpose => "purpose",
+            Rule::Chain => "chain",
+            Rule::KeyPair => "key-pair",
+            Rule::FileMode => "file-mode",
+            Rule::Crl => "crl",
+        })
+    }
+}
+
+/// One problem found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub rule: Rule,
+    /// The error code a failure of this rule is reported with.
+    pub kind: ErrorKind,
+    /// The file (or data) concerned.
+    pub source: Source,
+    /// The certificate's subject, when the finding is about one.
+    pub subject: Option<String>,
+    /// What is wrong, in libvirt's words where libvirt has some.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+    /// How libvirt's verdict differs, when it does.
+    pub libvirt_differs: Option<String>,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: [{}] {}", self.rule, self.message)?;
+        if let Some(subject) = &self.subject {
+            write!(f, " (subject {subject})")?;
+        }
+        write!(f, "; fix: {}", self.fix)?;
+        if let Some(note) = &self.libvirt_differs {
+            write!(f, "; libvirt: {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All findings of one check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// The errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+
+    /// The warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+    }
+
+    /// Whether there is no error (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        self.errors().next().is_none()
+    }
+
+    /// One line per finding, errors first.
+    pub fn to_text(&self) -> String {
+        let mut lines: Vec<&Finding> = self.findings.iter().collect();
+        lines.sort_by_key(|f| f.severity);
+        lines.iter().map(|f| format!("{f}\n")).collect()
+    }
+
+    /// `Ok` when there is no error; else an error with the first error's kind, naming all.
+    pub fn into_result(self) -> Result<Report> {
+        let errors: Vec<&Finding> = self.errors().collect();
+        match errors.first() {
+            None => Ok(self),
+            Some(first) => {
+                let text: Vec<String> = errors.iter().map(|f| f.message.clone()).collect();
+                Err(Error::new(first.kind, text.join("; ")))
+            }
+        }
+    }
+}
+
+/// Checks what `creds` holds for `role` at time `now`.
+pub fn check(creds: &Credentials, role: Role, now: UnixSeconds) -> Report {
+    let mut checker = Checker {
+        findings: Vec::new(),
+        role,
+        now,
+    };
+    checker.run(creds);
+    Report {
+        findings: checker.findings,
+    }
+}
+
+struct Checker {
+    findings: Vec<Finding>,
+    role: Role,
+    now: UnixSeconds,
+}
+
+/// A finding under construction.
+struct Draft {
+    rule: Rule,
+    kind: ErrorKind,
+    message: String,
+    fix: String,
+}
+
+impl Checker {
+    fn run(&mut self, creds: &Credentials) {
+        let identity = creds.identity(self.role);
+        if creds.ca_certs.is_empty() {
+            self.push(
+                Severity::Error,
+                &Source::Data,
+                None,
+                Draft {
+                    rule: Rule::Missing,
+                    kind: ErrorKind::NoCa,
+                    message: "no CA certificate is loaded".into(),
+                    fix: "load the CA certificate that issued the peers' certificates \
+                          (libvirt: /etc/pki/CA/cacert.pem)"
+                        .into(),
+                },
+                None,
+            );
+        }
+        self.check_identity_present(identity);
+        let leaf = identity.certificate();
+        // Which CAs the own certificate's chain of trust uses; without an own certificate
+        // that verifies, every CA may be the one a peer is checked against.
+        let on_chain: Option<Vec<usize>> = match leaf {
+            Some(_) if !creds.ca_certs.is_empty() => self.check_chain(creds, identity),
+            _ => None,
+        };
+        if let Some(leaf) = leaf {
+            self.check_leaf(leaf);
+            self.check_intermediates(identity);
+        }
+        if let (Some(leaf), Some(key)) = (leaf, &identity.key) {
+            if !key.matches(leaf) {
+                self.push(
+                    Severity::Error,
+                    key.source(),
+                    Some(leaf),
+                    Draft {
+                        rule: Rule::KeyPair,
+                        kind: ErrorKind::KeyMismatch,
+                        message: format!(
+                            "The private key {} does not belong to the certificate {}",
+                            key.source(),
+                            leaf.source()
+                        ),
+                        fix: "install the key that was generated with this certificate, or \
+                              issue a new certificate for this key"
+                            .into(),
+                    },
+                    None,
+                );
+            }
+        }
+        if let Some(key) = &identity.key {
+            self.check_key_mode(key.source(), key.file_mode());
+        }
+        for (index, ca) in creds.ca_certs.iter().enumerate() {
+            let relevant = on_chain.as_ref().is_none_or(|used| used.contains(&index));
+            self.check_ca(ca, relevant);
+        }
+        self.check_crls(creds);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        severity: Severity,
+        source: &Source,
+        cert: Option<&Certificate>,
+        draft: Draft,
+        libvirt_differs: Option<String>,
+    ) {
+        self.findings.push(Finding {
+            severity,
+            rule: draft.rule,
+            kind: draft.kind,
+            source: source.clone(),
+            subject: cert.map(|c| c.subject().to_owned()),
+            message: draft.message,
+            fix: draft.fix,
+            libvirt_differs,
+        });
+    }
+
+    fn role_name(&self) -> &'static str {
+        self.role.name()
+    }
+
+    fn check_identity_present(&mut self, identity: &Identity) {
+        let role = self.role_name();
+        let missing = match (identity.certificate().is_some(), identity.key.is_some()) {
+            (true, true) => None,
+            (false, false) if self.role == Role::Client => None,
+            (false, false) => Some(format!("no {role} certificate and key are loaded")),
+            (true, false) => Some(format!("the {role} certificate is loaded but not its key")),
+            (false, true) => Some(format!("the {role} key is loaded but not its certificate")),
+        };
+        if let Some(message) = missing {
+            self.push(
+                Severity::Error,
+                &Source::Data,
+                None,
+                Draft {
+                    rule: Rule::Missing,
+                    kind: ErrorKind::InvalidArg,
+                    message,
+                    fix: format!(
+                        "load both {role}cert.pem and {role}key.pem (libvirt: \
+                         /etc/pki/libvirt/{role}cert.pem, /etc/pki/libvirt/private/{role}key.pem)"
+                    ),
+                },
+                None,
+            );
+        }
+    }
+
+    /// The pair check; returns the CA indexes the chain of trust uses, if it verifies.
+    fn check_chain(&mut self, creds: &Credentials, identity: &Identity) -> Option<Vec<usize>> {
+        let leaf = identity.certificate()?;
+        let crls: Vec<_> = creds.crls.iter().map(|c| c.webpki()).collect();
+        match chain::verify(
+            &identity.chain,
+            &creds.ca_certs,
+            &crls,
+            self.now,
+            AnyPurpose,
+        ) {
+            Ok(path) => {
+                let mut used = path.ca_intermediates;
+                used.push(path.anchor);
+                Some(used)
+            }
+            Err(e) => {
+                let ca_file = creds.ca_certs[0].source().to_string();
+                let fix = match e.kind() {
+                    ErrorKind::UnknownIssuer => format!(
+                        "make sure {} was issued by a CA in {ca_file}: compare its Issuer \
+                         (virtpki show) with the CA's Subject; install the CA that signed it, \
+                         or re-issue the certificate from this CA",
+                        leaf.source()
+                    ),
+                    ErrorKind::Revoked => format!(
+                        "the CA has revoked {}: issue a new {} certificate",
+                        leaf.source(),
+                        self.role_name()
+                    ),
+                    ErrorKind::BadSignature => "re-issue the certificate with SHA-256 or better \
+                                                and a key of at least 2048 bits (RSA)"
+                        .into(),
+                    _ => format!(
+                        "issue a new {} certificate from the CA in {ca_file}",
+                        self.role_name()
+                    ),
+                };
+                self.push(
+                    Severity::Error,
+                    leaf.source(),
+                    Some(leaf),
+                    Draft {
+                        rule: Rule::Chain,
+                        kind: e.kind(),
+                        message: format!(
+                            "Our own certificate {} failed validation against {ca_file}: {}",
+                            leaf.source(),
+                            e.message()
+                        ),
+                        fix,
+                    },
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn check_leaf(&mut self, leaf: &Certificate) {
+        let role = self.role_name();
+        self.check_time(leaf, role, Severity::Error);
+        if leaf.is_ca() {
+            self.push(
+                Severity::Error,
+                leaf.source(),
+                Some(leaf),
+                Draft {
+                    rule: Rule::BasicConstraints,
+                    kind: ErrorKind::NotCa,
+                    message: format!(
+                        "The certificate {} basic constraints show a CA, but we need one for a {role}",
+                        leaf.source()
+                    ),
+                    fix: format!(
+                        "issue a separate {role} certificate signed by the CA \
+                         (certtool template without \"ca\"); do not use a CA certificate here"
+                    ),
+                },
+                None,
+            );
+        }
+        self.check_leaf_key_usage(leaf);
+        self.check_purpose(leaf);
+    }
+
+    /// Intermediates in the certificate file must follow the leaf in issuing order.
+    fn check_intermediates(&mut self, identity: &Identity) {
+        for pair in identity.chain.windows(2) {
+            let (child, parent) = (&pair[0], &pair[1]);
+            if child.issuer_raw() != parent.subject_raw() {
+                self.push(
+                    Severity::Error,
+                    child.source(),
+                    Some(child),
+                    Draft {
+                        rule: Rule::Chain,
+                        kind: ErrorKind::UnknownIssuer,
+                        message: format!(
+                            "The certificate file {} holds a chain out of order: {} was not \
+                             issued by the next certificate, {}",
+                            child.source(),
+                            child.subject(),
+                            parent.subject()
+                        ),
+                        fix: "put the certificate first, then the CA that issued it, then \
+                              that CA's issuer, and so on"
+                            .into(),
+                    },
+                    None,
+                );
+            }
+            if !parent.is_ca() {
+                self.push(
+                    Severity::Error,
+                    parent.source(),
+                    Some(parent),
+                    Draft {
+                        rule: Rule::BasicConstraints,
+                        kind: ErrorKind::NotCa,
+                        message: format!(
+                            "The certificate {} basic constraints do not show a CA",
+                            parent.source()
+                        ),
+                        fix: "an intermediate certificate must be a CA (CA:TRUE)".into(),
+                    },
+                    None,
+                );
+            }
+        }
+    }
+
+    fn check_time(&mut self, cert: &Certificate, what: &str, severity: Severity) {
+        let (kind, verb, fix) = match cert.validity_at(self.now) {
+            Validity::Valid => return,
+            Validity::Expired => (
+                ErrorKind::Expired,
+                "has expired",
+                format!(
+                    "it expired at {}: issue a new {what} certificate and install it",
+                    timefmt::utc(cert.not_after())
+                ),
+            ),
+            Validity::NotYetValid => (
+                ErrorKind::NotYetValid,
+                "is not yet active",
+                format!(
+                    "it becomes valid at {}: check the system clock (date -u) or wait",
+                    timefmt::utc(cert.not_before())
+                ),
+            ),
+        };
+        let label = if what == "CA" { "CA" } else { what };
+        self.push(
+            severity,
+            cert.source(),
+            Some(cert),
+            Draft {
+                rule: Rule::Time,
+                kind,
+                message: format!("The {label} certificate {} {verb}", cert.source()),
+                fix,
+            },
+            unrelated_ca_note(severity, what),
+        );
+    }
+
+    fn check_ca(&mut self, ca: &Certificate, relevant: bool) {
+        let severity = if relevant {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        self.check_time(ca, "CA", severity);
+        let bc_problem = match ca.basic_constraints() {
+            None => Some("is missing basic constraints for a CA"),
+            Some(bc) if !bc.ca => Some("basic constraints do not show a CA"),
+            Some(_) => None,
+        };
+        if let Some(problem) = bc_problem {
+            self.push(
+                severity,
+                ca.source(),
+                Some(ca),
+                Draft {
+                    rule: Rule::BasicConstraints,
+                    kind: ErrorKind::NotCa,
+                    message: format!("The certificate {} {problem}", ca.source()),
+                    fix: "re-issue the CA certificate with basic constraints CA:TRUE \
+                          (certtool template: \"ca\"; virtpki ca init does this), or remove \
+                          this certificate from the CA file"
+                        .into(),
+                },
+                unrelated_ca_note(severity, "CA"),
+            );
+        }
+        let usage = ca.key_usage().unwrap_or(KeyUsage {
+            critical: false,
+            bits: KeyUsage::KEY_CERT_SIGN,
+        });
+        if !usage.allows(KeyUsage::KEY_CERT_SIGN) {
+            let sev = if usage.critical {
+                severity
+            } else {
+                Severity::Warning
+            };
+            self.push(
+                sev,
+                ca.source(),
+                Some(ca),
+                Draft {
+                    rule: Rule::KeyUsage,
+                    kind: ErrorKind::KeyUsage,
+                    message: format!(
+                        "Certificate {} usage does not permit certificate signing",
+                        ca.source()
+                    ),
+                    fix: "re-issue the CA with key usage keyCertSign (certtool template: \
+                          cert_signing_key)"
+                        .into(),
+                },
+                unrelated_ca_note(sev, "CA").filter(|_| usage.critical),
+            );
+        }
+    }
+
+    fn check_leaf_key_usage(&mut self, leaf: &Certificate) {
+        let Some(usage) = leaf.key_usage() else {
+            return; // absent: every usage allowed
+        };
+        let severity = if usage.critical {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        if !usage.allows(KeyUsage::DIGITAL_SIGNATURE) {
+            self.push(
+                severity,
+                leaf.source(),
+                Some(leaf),
+                Draft {
+                    rule: Rule::KeyUsage,
+                    kind: ErrorKind::KeyUsage,
+                    message: format!(
+                        "Certificate {} usage does not permit digital signature",
+                        leaf.source()
+                    ),
+                    fix: "re-issue with key usage digitalSignature (certtool template: \
+                          signing_key)"
+                        .into(),
+                },
+                None,
+            );
+        }
+        if !usage.allows(KeyUsage::KEY_ENCIPHERMENT) {
+            let message = format!(
+                "Certificate {} usage does not permit key encipherment",
+                leaf.source()
+            );
+            let fix = "re-issue with key usage keyEncipherment (certtool template: \
+                       encryption_key; virtpki issue adds it)";
+            if !leaf.key_algorithm().is_signature_only() {
+                self.push(
+                    severity,
+                    leaf.source(),
+                    Some(leaf),
+                    Draft {
+                        rule: Rule::KeyUsage,
+                        kind: ErrorKind::KeyUsage,
+                        message,
+                        fix: fix.into(),
+                    },
+                    None,
+                );
+            } else if usage.critical {
+                self.push(
+                    Severity::Warning,
+                    leaf.source(),
+                    Some(leaf),
+                    Draft {
+                        rule: Rule::KeyUsage,
+                        kind: ErrorKind::KeyUsage,
+                        message: format!(
+                            "{message}; an {} key cannot encrypt, so RFC 8813 does not require it",
+                            leaf.key_algorithm()
+                        ),
+                        fix: format!("for libvirt 9.x peers, {fix}"),
+                    },
+                    Some(
+                        "libvirt 9.x daemons refuse this certificate (they want keyEncipherment \
+                         whenever key usage is critical); newer libvirt and QEMU accept it"
+                            .into(),
+                    ),
+                );
+            }
+        }
+    }
+
+    fn check_purpose(&mut self, leaf: &Certificate) {
+        let Some(eku) = leaf.extended_key_usage() else {
+            return; // absent: both roles allowed
+        };
+        let ours = purpose_allows(eku, self.role);
+        let libvirt = libvirt_purpose_allows(eku, self.role);
+        let role = self.role_name();
+        let severity = if eku.critical {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let differs = |libvirt_ok: bool| {
+            Some(if libvirt_ok {
+                "libvirt accepts it, because it reads an unrecognised purpose as allowing both \
+                 roles"
+                    .to_owned()
+            } else {
+                "libvirt rejects it, because it reads anyExtendedKeyUsage as allowing neither \
+                 role; reissue with the explicit purpose for libvirt"
+                    .to_owned()
+            })
+        };
+        if !ours {
+            self.push(
+                severity,
+                leaf.source(),
+                Some(leaf),
+                Draft {
+                    rule: Rule::Purpose,
+                    kind: ErrorKind::Purpose,
+                    message: format!(
+                        "Certificate {} purpose does not allow use for with a TLS {role}",
+                        leaf.source()
+                    ),
+                    fix: format!(
+                        "re-issue with extended key usage {} (certtool template: tls_www_{role})",
+                        if self.role == Role::Server {
+                            "serverAuth"
+                        } else {
+                            "clientAuth"
+                        }
+                    ),
+                },
+                (libvirt != ours).then(|| differs(libvirt)).flatten(),
+            );
+        } else if !libvirt && eku.critical {
+            self.push(
+                Severity::Warning,
+                leaf.source(),
+                Some(leaf),
+                Draft {
+                    rule: Rule::Purpose,
+                    kind: ErrorKind::Purpose,
+                    message: format!(
+                        "Certificate {} purpose is anyExtendedKeyUsage without an explicit TLS \
+                         {role} purpose",
+                        leaf.source()
+                    ),
+                    fix: format!("add extended key usage tls_www_{role} for libvirt peers"),
+                },
+                differs(false),
+            );
+        }
+    }
+
+    fn check_key_mode(&mut self, source: &Source, mode: Option<u32>) {
+        let Some(mode) = mode else { return };
+        if mode & 0o070 != 0 {
+            self.push(
+                Severity::Warning,
+                source,
+                None,
+                Draft {
+                    rule: Rule::FileMode,
+                    kind: ErrorKind::InsecurePermissions,
+                    message: format!(
+                        "The private key {source} is accessible to its group (mode {mode:04o})"
+                    ),
+                    fix: format!(
+                        "fine when the group is a service group such as qemu; otherwise \
+                         chmod 0600 {source}"
+                    ),
+                },
+                None,
+            );
+        }
+    }
+
+    fn check_crls(&mut self, creds: &Credentials) {
+        for crl in &creds.crls {
+            let source = crl.source().clone();
+            if let Some(next) = crl.next_update() {
+                if next < self.now {
+                    self.push(
+                        Severity::Warning,
+                        &source,
+                        None,
+                        Draft {
+                            rule: Rule::Crl,
+                            kind: ErrorKind::Expired,
+                            message: format!(
+                                "The revocation list of {} was due for renewal at {}",
+                                crl.issuer(),
+                                timefmt::utc(next)
+                            ),
+                            fix: "generate a fresh CRL (virtpki crl revoke, or certtool \
+                                  --generate-crl) and install it; it is still applied"
+                                .into(),
+                        },
+                        None,
+                    );
+                }
+            }
+            if !creds
+                .ca_certs
+                .iter()
+                .any(|ca| ca.subject_raw() == crl.issuer_raw())
+            {
+                self.push(
+                    Severity::Warning,
+                    &source,
+                    None,
+                    Draft {
+                        rule: Rule::Crl,
+                        kind: ErrorKind::UnknownIssuer,
+                        message: format!(
+                            "The revocation list of {} applies to no loaded CA certificate",
+                            crl.issuer()
+                        ),
+                        fix: "load the CRL of the CA that issues the peers' certificates".into(),
+                    },
+                    None,
+                );
+            }
+        }
+    }
+}
+
+fn unrelated_ca_note(severity: Severity, what: &str) -> Option<String> {
+    (severity == Severity::Warning && what == "CA").then(|| {
+        "this CA is not on the chain of trust of the own certificate; libvirt 9 still refuses \
+         the whole CA file because of it (QEMU ignores it)"
+            .to_owned()
+    })
+}
+
+/// Whether the extended key usage allows `role`: the role's purpose or anyExtendedKeyUsage.
+pub fn purpose_allows(eku: &ExtendedKeyUsage, role: Role) -> bool {
+    eku.any
+        || match role {
+            Role::Server => eku.server_auth,
+            Role::Client => eku.client_auth,
+        }
+}
+
+/// libvirt's reading: the role's purpose, or any purpose it does not know (but not "any").
+pub fn libvirt_purpose_allows(eku: &ExtendedKeyUsage, role: Role) -> bool {
+    !eku.others.is_empty()
+        || match role {
+            Role::Server => eku.server_auth,
+            Role::Client => eku.client_auth,
+        }
+}
