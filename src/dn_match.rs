@@ -13,9 +13,9 @@
 //!
 //! A configuration may hold thousands of patterns and the check runs on every TLS
 //! connection, so [`AllowedDnList`] compiles the list once: wildcard-free patterns go into
-//! a hash map, and the others into a byte trie keyed by their literal prefix (the text
-//! before the first wildcard), so a decision only tries the few patterns whose prefix
-//! starts the DN. [`pattern_matches`] is the single-pattern rule on its own.
+//! a hash map, and the others into a path-compressed byte trie keyed by their literal
+//! prefix (the text before the first wildcard), so a decision only tries the few patterns
+//! whose prefix starts the DN. [`pattern_matches`] is the single-pattern rule on its own.
 
 use std::collections::HashMap;
 
@@ -134,14 +134,112 @@ impl WildcardPattern {
     }
 }
 
-/// One node of the prefix trie: the wildcard patterns whose literal prefix is exactly the
-/// path to this node, and the children by next byte.
+/// The wildcard patterns grouped by literal prefix, in a path-compressed (radix) trie over
+/// bytes, so that all the buckets whose prefix starts a DN are found in one pass over the
+/// DN. Compressing the paths keeps the node count under twice the number of distinct
+/// prefixes, however long they are.
+#[derive(Clone, Debug)]
+struct PrefixTrie {
+    /// Node 0 is the root, for the empty prefix.
+    nodes: Vec<TrieNode>,
+}
+
 #[derive(Clone, Debug, Default)]
 struct TrieNode {
-    /// Positions in `AllowedDnList::wildcards`, in ascending list order.
+    /// The bytes on the edge from the parent; empty only at the root.
+    label: Box<[u8]>,
+    /// The bucket: positions in `AllowedDnList::wildcards` of the patterns whose prefix is
+    /// the path to this node, in ascending list order.
     patterns: Vec<u32>,
-    /// Sorted by byte, for binary search.
+    /// Child nodes by the first byte of their label, sorted for binary search.
     children: Vec<(u8, u32)>,
+}
+
+impl PrefixTrie {
+    fn new() -> PrefixTrie {
+        PrefixTrie {
+            nodes: vec![TrieNode::default()],
+        }
+    }
+
+    /// Appends `pattern` to the bucket for `prefix`.
+    fn insert(&mut self, prefix: &[u8], pattern: u32) {
+        let mut node = 0;
+        let mut rest = prefix;
+        while let Some(&first) = rest.first() {
+            let Some(child) = self.child(node, first) else {
+                node = self.add_child(node, rest);
+                break;
+            };
+            let label = &self.nodes[child].label;
+            let common = label.iter().zip(rest).take_while(|(a, b)| a == b).count();
+            if common < label.len() {
+                self.split(child, common);
+            }
+            node = child;
+            rest = &rest[common..];
+        }
+        self.nodes[node].patterns.push(pattern);
+    }
+
+    /// The child of `node` whose label starts with `first`.
+    fn child(&self, node: usize, first: u8) -> Option<usize> {
+        let children = &self.nodes[node].children;
+        children
+            .binary_search_by_key(&first, |&(b, _)| b)
+            .ok()
+            .map(|found| children[found].1 as usize)
+    }
+
+    /// Adds a leaf under `parent` for the non-empty `label`, which no child starts with.
+    fn add_child(&mut self, parent: usize, label: &[u8]) -> usize {
+        let id = self.nodes.len();
+        let children = &mut self.nodes[parent].children;
+        let slot = children
+            .binary_search_by_key(&label[0], |&(b, _)| b)
+            .expect_err("no child starts with this byte");
+        children.insert(slot, (label[0], id as u32));
+        self.nodes.push(TrieNode {
+            label: label.into(),
+            ..TrieNode::default()
+        });
+        id
+    }
+
+    /// Cuts `node`'s label after `at` bytes (0 < at < len): the node keeps the first part
+    /// (so its parent's link stays valid), and a new child takes the rest with the
+    /// node's bucket and children.
+    fn split(&mut self, node: usize, at: usize) {
+        let lower_id = self.nodes.len() as u32;
+        let upper = &mut self.nodes[node];
+        let lower = TrieNode {
+            label: upper.label[at..].into(),
+            patterns: std::mem::take(&mut upper.patterns),
+            children: std::mem::take(&mut upper.children),
+        };
+        upper.label = upper.label[..at].into();
+        upper.children = vec![(lower.label[0], lower_id)];
+        self.nodes.push(lower);
+    }
+
+    /// Calls `visit` with the bucket of each prefix of `text` in the trie, shortest first
+    /// (so the root's bucket, of patterns starting with a wildcard, always comes first).
+    fn for_each_bucket_on(&self, text: &[u8], mut visit: impl FnMut(&[u32])) {
+        let mut node = 0;
+        let mut depth = 0;
+        loop {
+            visit(&self.nodes[node].patterns);
+            let Some(child) = text.get(depth).and_then(|&b| self.child(node, b)) else {
+                return;
+            };
+            let label = &self.nodes[child].label;
+            if !text[depth..].starts_with(label) {
+                return;
+            }
+            depth += label.len();
+            node = child;
+        }
+    }
 }
 
 /// A compiled `tls_allowed_dn_list`: build it once from the configuration, then ask
@@ -159,8 +257,8 @@ pub struct AllowedDnList {
     exact: HashMap<Box<str>, u32>,
     /// Every pattern with a wildcard, in list order.
     wildcards: Vec<WildcardPattern>,
-    /// Node 0 is the root (the empty prefix).
-    trie: Vec<TrieNode>,
+    /// `wildcards` grouped by literal prefix.
+    trie: PrefixTrie,
 }
 
 impl AllowedDnList {
@@ -184,7 +282,7 @@ impl AllowedDnList {
             patterns: Vec::with_capacity(patterns.len()),
             exact: HashMap::new(),
             wildcards: Vec::new(),
-            trie: vec![TrieNode::default()],
+            trie: PrefixTrie::new(),
         };
         for (index, pattern) in patterns.iter().enumerate() {
             let pattern = pattern.as_ref();
@@ -198,8 +296,8 @@ impl AllowedDnList {
             let index = index as u32;
             if pattern.contains(['*', '?']) {
                 let compiled = WildcardPattern::new(index, pattern);
-                let node = list.trie_insert(&pattern.as_bytes()[..compiled.prefix_len]);
-                list.trie[node].patterns.push(list.wildcards.len() as u32);
+                let prefix = &pattern.as_bytes()[..compiled.prefix_len];
+                list.trie.insert(prefix, list.wildcards.len() as u32);
                 list.wildcards.push(compiled);
             } else {
                 // A duplicate keeps the first index: that one would win.
@@ -208,24 +306,6 @@ impl AllowedDnList {
             list.patterns.push(pattern.to_owned());
         }
         Ok(list)
-    }
-
-    /// Returns the trie node for `prefix`, creating the path to it as needed.
-    fn trie_insert(&mut self, prefix: &[u8]) -> usize {
-        let mut node = 0;
-        for &byte in prefix {
-            let children = &self.trie[node].children;
-            node = match children.binary_search_by_key(&byte, |&(b, _)| b) {
-                Ok(found) => children[found].1 as usize,
-                Err(slot) => {
-                    let child = self.trie.len();
-                    self.trie[node].children.insert(slot, (byte, child as u32));
-                    self.trie.push(TrieNode::default());
-                    child
-                }
-            };
-        }
-        node
     }
 
     /// Whether a client with this Distinguished Name may connect: some pattern matches it.
@@ -243,14 +323,11 @@ impl AllowedDnList {
     /// The list index of the first matching pattern.
     fn first_match(&self, dn: &str) -> Option<u32> {
         let mut best = self.exact.get(dn).copied();
-        let dn_bytes = dn.as_bytes();
-        let mut node = 0;
-        let mut depth = 0;
-        loop {
-            // Every pattern here has a prefix equal to dn[..depth]. Buckets are in list
-            // order, so the first match in a bucket is the bucket's best, and anything at
-            // or past the best so far cannot win.
-            for &slot in &self.trie[node].patterns {
+        self.trie.for_each_bucket_on(dn.as_bytes(), |bucket| {
+            // Every pattern here has its literal prefix at the start of the DN. A bucket is
+            // in list order, so its first match is its best, and nothing at or past the best
+            // so far can win.
+            for &slot in bucket {
                 let pattern = &self.wildcards[slot as usize];
                 if best.is_some_and(|b| pattern.index >= b) {
                     break;
@@ -260,16 +337,7 @@ impl AllowedDnList {
                     break;
                 }
             }
-            let Some(&byte) = dn_bytes.get(depth) else {
-                break;
-            };
-            let children = &self.trie[node].children;
-            match children.binary_search_by_key(&byte, |&(b, _)| b) {
-                Ok(found) => node = children[found].1 as usize,
-                Err(_) => break,
-            }
-            depth += 1;
-        }
+        });
         best
     }
 
@@ -480,6 +548,53 @@ mod tests {
         let err = AllowedDnList::new(&["C=GB,*", "CN=a\0b"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArg);
         assert!(err.message().contains("entry 1"), "{err}");
+    }
+
+    #[test]
+    fn prefix_trie_splits_edges_and_finds_every_prefix_bucket() {
+        // Orders chosen so that later prefixes split earlier edges, in the middle and at
+        // the first byte after a shared part, and some land exactly on a split point.
+        let orders: [&[&str]; 3] = [
+            &["abcdef", "abc", "abx", "a", "abcdefgh", "", "b", "abcdef"],
+            &["", "abcdefgh", "a", "abx", "abc", "b", "abcdef", "abcdef"],
+            &["abcdefgh", "abcdef", "abc", "ab", "a", "", "abd", "abcdeX"],
+        ];
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcdefghij",
+            "abcdeX",
+            "abxyz",
+            "b",
+            "c",
+            "abd",
+        ];
+        for prefixes in orders {
+            let mut trie = PrefixTrie::new();
+            for (slot, prefix) in prefixes.iter().enumerate() {
+                trie.insert(prefix.as_bytes(), slot as u32);
+            }
+            let distinct = prefixes
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+            assert!(trie.nodes.len() <= 2 * distinct + 1, "{prefixes:?}");
+            for text in texts {
+                let mut visited = Vec::new();
+                trie.for_each_bucket_on(text.as_bytes(), |bucket| {
+                    visited.extend_from_slice(bucket)
+                });
+                // Expected: every slot whose prefix starts the text, shorter prefixes first,
+                // list order within one prefix.
+                let mut expected: Vec<u32> = (0..prefixes.len() as u32)
+                    .filter(|&slot| text.starts_with(prefixes[slot as usize]))
+                    .collect();
+                expected.sort_by_key(|&slot| prefixes[slot as usize].len());
+                assert_eq!(visited, expected, "{prefixes:?} on {text:?}");
+            }
+        }
     }
 
     /// A deliberately naive recursive matcher over characters, written straight from the
