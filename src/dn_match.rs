@@ -109,9 +109,8 @@ impl WildcardPattern {
         let is_wild = |c: char| c == '*' || c == '?';
         let first = pattern.find(is_wild).expect("pattern has a wildcard");
         let last = pattern.rfind(is_wild).expect("pattern has a wildcard");
-        let min_dn_len = pattern.len()
-            - pattern.bytes().filter(|&b| b == b'*' || b == b'?').count()
-            + pattern.bytes().filter(|&b| b == b'?').count();
+        // Each literal byte needs a byte and each `?` at least one; `*` needs nothing.
+        let min_dn_len = pattern.len() - pattern.matches('*').count();
         WildcardPattern {
             index,
             prefix_len: first,
