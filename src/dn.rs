@@ -235,8 +235,11 @@ fn escape_value(out: &mut String, text: &str) {
 mod tests {
     use super::*;
 
-    /// DER of a Name built from (oid content bytes, value tag, value bytes) RDNs.
-    fn name(rdns: &[&[(&[u8], u8, &[u8])]]) -> Vec<u8> {
+    /// One attribute: OID content bytes, value tag, value bytes.
+    type Attribute<'a> = (&'a [u8], u8, &'a [u8]);
+
+    /// DER of a Name built from RDNs of attributes.
+    fn name(rdns: &[&[Attribute<'_>]]) -> Vec<u8> {
         let mut seq = Vec::new();
         for rdn in rdns {
             let mut set = Vec::new();
