@@ -75,6 +75,8 @@ pub struct Spec {
     pub not_after: i64,
     pub alg: Alg,
     pub serial: Option<u64>,
+    /// Extensions written by hand, to control criticality (rcgen's own are then left out).
+    pub custom: Vec<rcgen::CustomExtension>,
 }
 
 impl Spec {
@@ -91,6 +93,7 @@ impl Spec {
             not_after: date(2030, 1, 1),
             alg: Alg::EcdsaP256,
             serial: None,
+            custom: Vec::new(),
         }
     }
 
@@ -142,8 +145,120 @@ impl Spec {
             p.serial_number = Some(rcgen::SerialNumber::from(s));
         }
         p.use_authority_key_identifier_extension = true;
+        p.custom_extensions = self.custom.clone();
         p
     }
+
+    /// Replaces the key usage extension with one of `bits` (bit 0 = digitalSignature);
+    /// `bits == 0` leaves the extension out.
+    pub fn ku(mut self, bits: u16, critical: bool) -> Spec {
+        self.key_usage = None;
+        self.set_custom(&[2, 5, 29, 15], None);
+        if bits != 0 {
+            self.set_custom(
+                &[2, 5, 29, 15],
+                Some(ext(&[2, 5, 29, 15], key_usage_der(bits), critical)),
+            );
+        }
+        self
+    }
+
+    fn set_custom(&mut self, oid: &[u64], extension: Option<rcgen::CustomExtension>) {
+        self.custom
+            .retain(|e| !e.oid_components().eq(oid.iter().copied()));
+        self.custom.extend(extension);
+    }
+
+    /// Replaces the extended key usage extension with these purposes.
+    pub fn eku(mut self, purposes: &[&[u8]], critical: bool) -> Spec {
+        self.eku = None;
+        let mut content = Vec::new();
+        for oid in purposes {
+            content.extend(tlv(0x06, oid));
+        }
+        self.set_custom(
+            &[2, 5, 29, 37],
+            Some(ext(&[2, 5, 29, 37], tlv(0x30, &content), critical)),
+        );
+        self
+    }
+
+    /// Replaces basic constraints with CA:`ca`, or removes them (`None`).
+    pub fn bc(mut self, ca: Option<bool>, critical: bool) -> Spec {
+        self.ca = None;
+        self.set_custom(&[2, 5, 29, 19], None);
+        if let Some(ca) = ca {
+            let content = if ca { tlv(0x01, &[0xff]) } else { Vec::new() };
+            self.set_custom(
+                &[2, 5, 29, 19],
+                Some(ext(&[2, 5, 29, 19], tlv(0x30, &content), critical)),
+            );
+        }
+        self
+    }
+
+    pub fn valid(mut self, not_before: i64, not_after: i64) -> Spec {
+        self.not_before = not_before;
+        self.not_after = not_after;
+        self
+    }
+
+    pub fn alg(mut self, alg: Alg) -> Spec {
+        self.alg = alg;
+        self
+    }
+}
+
+/// Extended key usage OIDs (content octets).
+pub const SERVER_AUTH: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 1];
+pub const CLIENT_AUTH: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 2];
+pub const CODE_SIGNING: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 3];
+pub const ANY_EKU: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+
+/// Key usage bits.
+pub const KU_DIGITAL_SIGNATURE: u16 = 1 << 0;
+pub const KU_KEY_ENCIPHERMENT: u16 = 1 << 2;
+pub const KU_KEY_CERT_SIGN: u16 = 1 << 5;
+pub const KU_CRL_SIGN: u16 = 1 << 6;
+
+fn ext(oid: &[u64], content: Vec<u8>, critical: bool) -> rcgen::CustomExtension {
+    let mut e = rcgen::CustomExtension::from_oid_content(oid, content);
+    e.set_criticality(critical);
+    e
+}
+
+/// A DER element with a short or long length.
+pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    if content.len() < 0x80 {
+        out.push(content.len() as u8);
+    } else {
+        let len = (content.len() as u32).to_be_bytes();
+        let skip = len.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (4 - skip) as u8);
+        out.extend_from_slice(&len[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn key_usage_der(bits: u16) -> Vec<u8> {
+    let mut bytes = [0u8; 2];
+    for i in 0..9 {
+        if bits & (1 << i) != 0 {
+            bytes[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    let len = if bytes[1] != 0 { 2 } else { 1 };
+    let last = bytes[len - 1];
+    let unused = if last == 0 {
+        0
+    } else {
+        last.trailing_zeros() as u8
+    };
+    let mut content = vec![unused];
+    content.extend_from_slice(&bytes[..len]);
+    tlv(0x03, &content)
 }
 
 /// A certificate and its key.
