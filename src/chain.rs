@@ -162,7 +162,13 @@ pub fn map_webpki_error(e: &webpki::Error) -> Error {
             ErrorKind::KeyUsage,
             "The revocation list's issuer may not sign CRLs (key usage).".to_owned(),
         ),
-        W::BadDer | W::BadDerTime | W::TrailingData(_) | W::UnsupportedCertVersion => (
+        W::UnsupportedCertVersion => (
+            ErrorKind::Parse,
+            "The certificate is X.509 version 1, which rustls-webpki does not accept (GnuTLS \
+             does); re-issue it as version 3 (any certificate with extensions is)."
+                .to_owned(),
+        ),
+        W::BadDer | W::BadDerTime | W::TrailingData(_) => (
             ErrorKind::Parse,
             format!("The certificate cannot be read ({e:?})."),
         ),
