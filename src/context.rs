@@ -9,6 +9,9 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use crate::cert::{Certificate, UnixSeconds};
+use crate::dn_match::AllowedDnList;
+use crate::known::{KnownServers, KnownServersStore};
+use crate::verify::CertificateValidator;
 use crate::crl::Crl;
 use crate::error::{Error, ErrorKind, Result};
 use crate::locations::{self, CredentialFiles, Environment, Origin, Role};
@@ -139,11 +142,42 @@ impl std::fmt::Display for LoadReport {
 }
 
 /// Credentials and policy for one kind of connection; cheap to share between threads.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Context {
     flags: ContextFlags,
     credentials: RwLock<Arc<Credentials>>,
     verify_time: RwLock<Option<UnixSeconds>>,
+    validator: RwLock<Option<Arc<dyn CertificateValidator>>>,
+    known_servers: RwLock<Option<Arc<dyn KnownServersStore>>>,
+    allowed_dns: RwLock<Option<Arc<AllowedDnList>>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("flags", &self.flags)
+            .field("credentials", &self.credentials())
+            .field("validator", &self.validator().is_some())
+            .field("known_servers", &self.known_servers().is_some())
+            .field("allowed_dns", &self.allowed_dn_list().map(|l| l.len()))
+            .finish()
+    }
+}
+
+/// Reads a lock's value even if a thread panicked while holding it (the values are plain data).
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    match lock.read() {
+        Ok(g) => g.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// Replaces a lock's value, returning the old one.
+fn replace<T>(lock: &RwLock<T>, value: T) -> T {
+    match lock.write() {
+        Ok(mut g) => std::mem::replace(&mut *g, value),
+        Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), value),
+    }
 }
 
 impl Context {
@@ -162,10 +196,7 @@ impl Context {
 
     /// The current snapshot of the credentials.
     pub fn credentials(&self) -> Arc<Credentials> {
-        match self.credentials.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        read(&self.credentials)
     }
 
     /// Adds PEM text of type `ty` (`virConnectAddCertData`).
@@ -230,19 +261,55 @@ impl Context {
 
     /// Verifies at `time` (seconds since the epoch) instead of the system clock; `None` resets.
     pub fn set_verify_time(&self, time: Option<UnixSeconds>) {
-        match self.verify_time.write() {
-            Ok(mut t) => *t = time,
-            Err(poisoned) => *poisoned.into_inner() = time,
-        }
+        replace(&self.verify_time, time);
     }
 
     /// The time verifications use: the one set, else the system clock.
     pub fn now(&self) -> UnixSeconds {
-        let set = match self.verify_time.read() {
-            Ok(t) => *t,
-            Err(poisoned) => *poisoned.into_inner(),
-        };
-        set.unwrap_or_else(timefmt::now)
+        read(&self.verify_time).unwrap_or_else(timefmt::now)
+    }
+
+    /// Sets the application's certificate validator; returns the previous one, so that a
+    /// caller can release what it holds (verifications under way keep their own reference).
+    pub fn set_validator(
+        &self,
+        validator: Option<Arc<dyn CertificateValidator>>,
+    ) -> Option<Arc<dyn CertificateValidator>> {
+        replace(&self.validator, validator)
+    }
+
+    /// The validator, if one is set.
+    pub fn validator(&self) -> Option<Arc<dyn CertificateValidator>> {
+        read(&self.validator)
+    }
+
+    /// Keeps accepted-always certificates in `store` and consults it on every verification.
+    pub fn set_known_servers(&self, store: Option<Arc<dyn KnownServersStore>>) {
+        replace(&self.known_servers, store);
+    }
+
+    /// Opens the known-servers file at `path` (created on first use) and uses it.
+    pub fn set_known_servers_file(&self, path: &Path) -> Result<()> {
+        let store = KnownServers::open(path)?;
+        self.set_known_servers(Some(Arc::new(store)));
+        Ok(())
+    }
+
+    /// The known-servers store, if one is set.
+    pub fn known_servers(&self) -> Option<Arc<dyn KnownServersStore>> {
+        read(&self.known_servers)
+    }
+
+    /// Daemon role: `tls_allowed_dn_list`. `None`: no DN check; an empty list: nobody.
+    pub fn set_allowed_dn_list<S: AsRef<str>>(&self, patterns: Option<&[S]>) -> Result<()> {
+        let list = patterns.map(AllowedDnList::new).transpose()?.map(Arc::new);
+        replace(&self.allowed_dns, list);
+        Ok(())
+    }
+
+    /// The allowed-DN list, if one is set.
+    pub fn allowed_dn_list(&self) -> Option<Arc<AllowedDnList>> {
+        read(&self.allowed_dns)
     }
 
     fn update(&self, change: impl FnOnce(&mut Credentials) -> Result<()>) -> Result<()> {

@@ -1,0 +1,116 @@
+//! Does a server certificate name the host the client asked for?
+//!
+//! An IP literal (`192.0.2.1`, `::1`, `[::1]`) matches only IP SANs. A DNS name matches the DNS
+//! SANs (webpki's matching: case-insensitive, a wildcard only as the whole leftmost label); the
+//! Common Name is used only when the certificate has no DNS or IP SAN at all, as GnuTLS does
+//! (RFC 6125 §6.4.4), and never when the caller requires SANs.
+
+use std::net::IpAddr;
+
+use rustls_pki_types::ServerName;
+use webpki::EndEntityCert;
+
+use crate::cert::Certificate;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The host name without the brackets of an IPv6 literal.
+pub fn strip_brackets(hostname: &str) -> &str {
+    hostname
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(hostname)
+}
+
+/// Checks `hostname` against `cert`; `cn_fallback` allows the Common Name for SAN-less certificates.
+pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<()> {
+    let host = strip_brackets(hostname);
+    let mismatch = |detail: String| {
+        Error::new(
+            ErrorKind::HostnameMismatch,
+            format!("The certificate's owner does not match hostname '{hostname}': {detail}."),
+        )
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        let ee = EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
+        return ee
+            .verify_is_valid_for_subject_name(&ServerName::IpAddress(ip.into()))
+            .map_err(|_| mismatch(format!("no IP address SAN is {ip} (a Common Name never matches an address)")));
+    }
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|_| Error::new(ErrorKind::InvalidArg, format!("'{hostname}' is not a valid host name")))?;
+    let ee = EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
+    if ee.verify_is_valid_for_subject_name(&name).is_ok() {
+        return Ok(());
+    }
+    if cert.has_dns_or_ip_san() {
+        return Err(mismatch(format!("the subject alternative names are {}", san_list(cert))));
+    }
+    if !cn_fallback {
+        return Err(mismatch(
+            "the certificate has no subject alternative name and the context requires one \
+             (no Common Name fallback)"
+                .to_owned(),
+        ));
+    }
+    if cert.common_names().iter().any(|cn| dns_name_matches(cn, host)) {
+        return Ok(());
+    }
+    Err(mismatch(format!(
+        "the certificate has no subject alternative name and its Common Name is {}",
+        if cert.common_names().is_empty() {
+            "absent".to_owned()
+        } else {
+            cert.common_names().join(", ")
+        }
+    )))
+}
+
+fn san_list(cert: &Certificate) -> String {
+    cert.subject_alt_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A Common Name against a host name: case-insensitive, one trailing dot ignored, `*` only as
+/// the whole leftmost label of a name with at least two more labels.
+pub fn dns_name_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.strip_suffix('.').unwrap_or(pattern).to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    if pattern.is_empty() || host.is_empty() {
+        return false;
+    }
+    match pattern.strip_prefix("*.") {
+        Some(rest) if rest.contains('.') && !rest.contains('*') => host
+            .split_once('.')
+            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
+        Some(_) => false,
+        None => !pattern.contains('*') && pattern == host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_name_matching_rules() {
+        assert!(dns_name_matches("Host.Example.COM", "host.example.com"));
+        assert!(dns_name_matches("host.example.com.", "host.example.com"));
+        assert!(dns_name_matches("*.example.com", "a.example.com"));
+        assert!(!dns_name_matches("*.example.com", "a.b.example.com"));
+        assert!(!dns_name_matches("*.example.com", "example.com"));
+        assert!(!dns_name_matches("*.com", "example.com"));
+        assert!(!dns_name_matches("a*.example.com", "ab.example.com"));
+        assert!(!dns_name_matches("", ""));
+        assert!(!dns_name_matches("host", "other"));
+    }
+
+    #[test]
+    fn brackets_are_stripped_only_in_pairs() {
+        assert_eq!(strip_brackets("[::1]"), "::1");
+        assert_eq!(strip_brackets("[::1"), "[::1");
+        assert_eq!(strip_brackets("host"), "host");
+    }
+}

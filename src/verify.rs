@@ -1,0 +1,487 @@
+//! Server and client verification: the decision procedure of the C API contract.
+//!
+//! rustls-webpki builds and checks the chain (signatures, validity of the leaf and
+//! intermediates, CRLs, basic constraints) and matches DNS and IP names against the SANs. On
+//! top of it this module adds what libvirt users need:
+//!
+//! - the validity of the CA certificates the path uses, which webpki does not check;
+//! - the Common Name fallback for certificates with no DNS or IP SAN at all (RFC 6125 §6.4.4,
+//!   as GnuTLS does; libvirt's documentation issued CN-only certificates for years), unless
+//!   the context has [`ContextFlags::REQUIRE_SAN`];
+//! - libvirt's key usage rule (digitalSignature, and keyEncipherment for RSA keys, required
+//!   only when the extension is critical);
+//! - the purpose: a server's extended key usage, when present, must allow serverAuth (or any
+//!   purpose); a client's must allow clientAuth when the extension is critical (libvirt's rule;
+//!   a non-critical one only earns a warning at load time);
+//! - pinned certificates, the known-servers store and the application's validator;
+//! - the DN allow-list of a daemon.
+//!
+//! Revocation follows GnuTLS: a CA without a CRL means "not revoked"; a loaded CRL is enforced
+//! for every certificate of the chain, and still applied after its nextUpdate time (libvirt does
+//! not refuse a stale CRL either; the sanity check warns about it).
+
+use std::sync::Arc;
+
+use webpki::{ExtendedKeyUsageValidator, KeyPurposeIdIter};
+
+use crate::cert::{Certificate, KeyUsage, UnixSeconds, Validity};
+use crate::chain;
+use crate::context::{Context, ContextFlags, Credentials};
+use crate::error::{Error, ErrorKind, Result};
+use crate::known::TrustStatus;
+use crate::locations::Role;
+use crate::names;
+
+/// Flags of the verify functions; the values are the C API's `VIR_PKI_VERIFY_*`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyFlags(u32);
+
+impl VerifyFlags {
+    /// libvirt's `no_verify=1` / `tls_no_verify_certificate=1`: never fail on certificate checks.
+    pub const NO_VERIFY: VerifyFlags = VerifyFlags(1 << 0);
+
+    /// The flags for C bits, or `None` if an unknown bit is set.
+    pub fn from_bits(bits: u32) -> Option<VerifyFlags> {
+        (bits & !1 == 0).then_some(VerifyFlags(bits))
+    }
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: VerifyFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// What the validator is told besides the certificate; the C API's
+/// `VIR_CONNECT_CERT_VALIDATE_*` values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ValidateFlags(u32);
+
+impl ValidateFlags {
+    /// The host was trusted with a different certificate.
+    pub const CHANGED: ValidateFlags = ValidateFlags(1 << 0);
+    /// ... and the new one has the same public key (a renewal).
+    pub const SAME_KEY: ValidateFlags = ValidateFlags(1 << 1);
+    /// The certificate failed CA validation (only with `PROMPT_UNVERIFIED`).
+    pub const UNVERIFIED: ValidateFlags = ValidateFlags(1 << 2);
+
+    /// The C bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: ValidateFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for ValidateFlags {
+    type Output = ValidateFlags;
+    fn bitor(self, rhs: ValidateFlags) -> ValidateFlags {
+        ValidateFlags(self.0 | rhs.0)
+    }
+}
+
+/// The application's answer; the C API's `VIR_CONNECT_CERT_*` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValidatorAnswer {
+    Reject = 0,
+    /// Accept for this verification only.
+    AcceptOnce = 1,
+    /// Accept and record in the known-servers store.
+    AcceptAlways = 2,
+}
+
+impl ValidatorAnswer {
+    /// The answer for a C return value: anything but 1 and 2 rejects (fail closed).
+    pub fn from_code(code: i32) -> ValidatorAnswer {
+        match code {
+            1 => ValidatorAnswer::AcceptOnce,
+            2 => ValidatorAnswer::AcceptAlways,
+            _ => ValidatorAnswer::Reject,
+        }
+    }
+}
+
+/// What the validator is asked about.
+#[derive(Debug)]
+pub struct ValidationRequest<'a> {
+    /// The host name as the caller gave it.
+    pub hostname: &'a str,
+    /// The port the known-servers entry is keyed by; `None` = any port.
+    pub port: Option<u16>,
+    /// The server's leaf certificate.
+    pub certificate: &'a Certificate,
+    /// Whether this exact certificate is already trusted for this host.
+    pub trusted: bool,
+    pub flags: ValidateFlags,
+    /// Why CA validation failed, with [`ValidateFlags::UNVERIFIED`].
+    pub failure: Option<&'a Error>,
+}
+
+/// The application's say on server certificates (the proposal's certificate validator).
+pub trait CertificateValidator: Send + Sync {
+    fn validate(&self, request: &ValidationRequest<'_>) -> ValidatorAnswer;
+}
+
+impl<F> CertificateValidator for F
+where
+    F: Fn(&ValidationRequest<'_>) -> ValidatorAnswer + Send + Sync,
+{
+    fn validate(&self, request: &ValidationRequest<'_>) -> ValidatorAnswer {
+        self(request)
+    }
+}
+
+/// What made a server certificate acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acceptance {
+    /// It passed validation and no validator was set.
+    Verified,
+    /// It failed only on issuer or name, and this exact certificate is pinned for the host.
+    Pinned,
+    /// The validator accepted it for this time.
+    ValidatorOnce,
+    /// The validator accepted it and it was recorded in the known-servers store.
+    ValidatorAlways,
+    /// Verification was switched off (`NO_VERIFY`).
+    NotVerified,
+}
+
+/// The outcome of an accepted server verification.
+#[derive(Clone, Debug)]
+pub struct ServerVerdict {
+    pub acceptance: Acceptance,
+    /// The known-servers status before any recording.
+    pub trust: TrustStatus,
+    /// Why CA validation failed, when the certificate was accepted anyway.
+    pub failure: Option<String>,
+}
+
+/// What a client certificate verification found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientVerdict {
+    /// The client's DN in libvirt's format.
+    pub dn: String,
+    /// Why it would have failed, when `NO_VERIFY` let it through.
+    pub failure: Option<String>,
+}
+
+/// Requires serverAuth (or anyExtendedKeyUsage) whenever an EKU extension is present.
+struct ServerPurpose;
+
+impl ExtendedKeyUsageValidator for ServerPurpose {
+    fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> std::result::Result<(), webpki::Error> {
+        const SERVER_AUTH: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 1];
+        const ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+        if iter.any(|p| p.is_ok_and(|oid| oid == SERVER_AUTH || oid == ANY)) {
+            Ok(())
+        } else {
+            Err(webpki::Error::RequiredEkuNotFound)
+        }
+    }
+}
+
+impl Context {
+    /// Client role: is this server, presenting `chain` (leaf first), the host we wanted?
+    ///
+    /// `port` keys the known-servers entry (`None`: any port). Follows "Server verification,
+    /// in order" of the C API contract.
+    pub fn verify_server(
+        &self,
+        hostname: &str,
+        port: Option<u16>,
+        chain: &[Certificate],
+        flags: VerifyFlags,
+    ) -> Result<ServerVerdict> {
+        let leaf = chain
+            .first()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArg, "the server sent no certificate"))?;
+        if hostname.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidArg, "an empty host name"));
+        }
+        let creds = self.credentials();
+        let trust = self.trust_status(&creds, hostname, port, leaf)?;
+        if flags.contains(VerifyFlags::NO_VERIFY) {
+            return Ok(ServerVerdict {
+                acceptance: Acceptance::NotVerified,
+                trust,
+                failure: None,
+            });
+        }
+        let failures = validate_server(&creds, hostname, chain, self.now(), self.flags());
+        let trusted = trust == TrustStatus::Trusted;
+        let mut validate_flags = match trust {
+            TrustStatus::Changed { same_key: true } => {
+                ValidateFlags::CHANGED | ValidateFlags::SAME_KEY
+            }
+            TrustStatus::Changed { same_key: false } => ValidateFlags::CHANGED,
+            _ => ValidateFlags::default(),
+        };
+        if let Some(failure) = combine(&failures, leaf) {
+            let pinnable = failures.iter().all(|e| {
+                matches!(
+                    e.kind(),
+                    ErrorKind::UnknownIssuer | ErrorKind::NoCa | ErrorKind::HostnameMismatch
+                )
+            });
+            if pinnable && trusted {
+                return Ok(ServerVerdict {
+                    acceptance: Acceptance::Pinned,
+                    trust,
+                    failure: Some(failure.message().to_owned()),
+                });
+            }
+            let validator = self.validator();
+            let ask = pinnable && self.flags().contains(ContextFlags::PROMPT_UNVERIFIED);
+            match validator {
+                Some(v) if ask => {
+                    validate_flags = validate_flags | ValidateFlags::UNVERIFIED;
+                    let answer = v.validate(&ValidationRequest {
+                        hostname,
+                        port,
+                        certificate: leaf,
+                        trusted,
+                        flags: validate_flags,
+                        failure: Some(&failure),
+                    });
+                    let acceptance =
+                        self.apply_answer(answer, hostname, port, leaf, Some(&failure))?;
+                    return Ok(ServerVerdict {
+                        acceptance,
+                        trust,
+                        failure: Some(failure.message().to_owned()),
+                    });
+                }
+                _ => return Err(failure),
+            }
+        }
+        let Some(validator) = self.validator() else {
+            return Ok(ServerVerdict {
+                acceptance: Acceptance::Verified,
+                trust,
+                failure: None,
+            });
+        };
+        let answer = validator.validate(&ValidationRequest {
+            hostname,
+            port,
+            certificate: leaf,
+            trusted,
+            flags: validate_flags,
+            failure: None,
+        });
+        let acceptance = self.apply_answer(answer, hostname, port, leaf, None)?;
+        Ok(ServerVerdict {
+            acceptance,
+            trust,
+            failure: None,
+        })
+    }
+
+    /// Server role: is this client, presenting `chain` (leaf first), allowed in?
+    pub fn verify_client(&self, chain: &[Certificate], flags: VerifyFlags) -> Result<ClientVerdict> {
+        let leaf = chain.first().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArg,
+                "No certificate was presented by the client",
+            )
+        })?;
+        let creds = self.credentials();
+        let now = self.now();
+        let mut failures = validate_chain(&creds, chain, now, Role::Client);
+        failures.extend(check_client_purpose(leaf));
+        if failures.is_empty() {
+            if let Some(list) = self.allowed_dn_list() {
+                if !list.is_allowed(leaf.subject()) {
+                    failures.push(Error::new(
+                        ErrorKind::DnNotAllowed,
+                        format!(
+                            "Client's Distinguished Name is not on the list of allowed clients \
+                             (tls_allowed_dn_list).  Use 'virt-pki-query-dn clientcert.pem' to \
+                             view the Distinguished Name field in the client certificate, or run \
+                             this daemon with --verbose option. (DN: {})",
+                            leaf.subject()
+                        ),
+                    ));
+                }
+            }
+        }
+        match combine(&failures, leaf) {
+            None => Ok(ClientVerdict {
+                dn: leaf.subject().to_owned(),
+                failure: None,
+            }),
+            Some(f) if flags.contains(VerifyFlags::NO_VERIFY) => Ok(ClientVerdict {
+                dn: leaf.subject().to_owned(),
+                failure: Some(f.message().to_owned()),
+            }),
+            Some(f) => Err(f),
+        }
+    }
+
+    fn trust_status(
+        &self,
+        creds: &Credentials,
+        hostname: &str,
+        port: Option<u16>,
+        leaf: &Certificate,
+    ) -> Result<TrustStatus> {
+        if creds
+            .trusted_servers
+            .iter()
+            .any(|t| t.der().as_ref() == leaf.der().as_ref())
+        {
+            return Ok(TrustStatus::Trusted);
+        }
+        match self.known_servers() {
+            Some(store) => store.lookup(hostname, port, leaf.der()),
+            None => Ok(TrustStatus::Unknown),
+        }
+    }
+
+    fn apply_answer(
+        &self,
+        answer: ValidatorAnswer,
+        hostname: &str,
+        port: Option<u16>,
+        leaf: &Certificate,
+        failure: Option<&Error>,
+    ) -> Result<Acceptance> {
+        match answer {
+            ValidatorAnswer::Reject => {
+                let why = failure
+                    .map(|f| format!(" (it had failed validation: {})", f.message()))
+                    .unwrap_or_default();
+                Err(Error::new(
+                    ErrorKind::Rejected,
+                    format!(
+                        "the application rejected the certificate of {hostname} ({}){why}",
+                        leaf.subject()
+                    ),
+                ))
+            }
+            ValidatorAnswer::AcceptOnce => Ok(Acceptance::ValidatorOnce),
+            ValidatorAnswer::AcceptAlways => {
+                if let Some(store) = self.known_servers() {
+                    store.add(hostname, port, leaf.der())?;
+                    Ok(Acceptance::ValidatorAlways)
+                } else {
+                    // Nowhere to record it: accepted for this time only.
+                    Ok(Acceptance::ValidatorOnce)
+                }
+            }
+        }
+    }
+}
+
+/// Every reason the server's chain fails validation for `hostname`.
+fn validate_server(
+    creds: &Credentials,
+    hostname: &str,
+    chain: &[Certificate],
+    now: UnixSeconds,
+    flags: ContextFlags,
+) -> Vec<Error> {
+    let leaf = &chain[0];
+    let mut failures = validate_chain(creds, chain, now, Role::Server);
+    if let Err(e) = names::check(leaf, hostname, !flags.contains(ContextFlags::REQUIRE_SAN)) {
+        failures.push(e);
+    }
+    failures
+}
+
+/// Chain, times (leaf and every CA used), revocation, basic constraints, key usage and, for a
+/// server, purpose.
+fn validate_chain(creds: &Credentials, chain: &[Certificate], now: UnixSeconds, role: Role) -> Vec<Error> {
+    let leaf = &chain[0];
+    let mut failures = Vec::new();
+    match leaf.validity_at(now) {
+        Validity::Valid => {}
+        Validity::Expired => failures.push(Error::new(ErrorKind::Expired, "The certificate has expired.")),
+        Validity::NotYetValid => {
+            failures.push(Error::new(ErrorKind::NotYetValid, "The certificate is not yet active."))
+        }
+    }
+    if creds.ca_certs.is_empty() {
+        failures.push(Error::new(
+            ErrorKind::NoCa,
+            "no CA certificate is loaded to verify against",
+        ));
+    } else {
+        let crls: Vec<_> = creds.crls.iter().map(|c| c.webpki()).collect();
+        let result = match role {
+            Role::Server => chain::verify(chain, &creds.ca_certs, &crls, now, ServerPurpose),
+            Role::Client => chain::verify(chain, &creds.ca_certs, &crls, now, chain::AnyPurpose),
+        };
+        match result {
+            Ok(path) => {
+                for index in path.ca_intermediates.iter().chain([&path.anchor]) {
+                    let ca = &creds.ca_certs[*index];
+                    let (kind, verb) = match ca.validity_at(now) {
+                        Validity::Valid => continue,
+                        Validity::Expired => (ErrorKind::Expired, "has expired"),
+                        Validity::NotYetValid => (ErrorKind::NotYetValid, "is not yet active"),
+                    };
+                    failures.push(Error::new(
+                        kind,
+                        format!("The CA certificate {} ({}) {verb}", ca.source(), ca.subject()),
+                    ));
+                }
+            }
+            Err(e) => {
+                // The leaf's own time failure is already listed.
+                if !failures.iter().any(|f| f.kind() == e.kind()) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    if let Some(ku) = leaf.key_usage() {
+        if ku.critical {
+            let mut missing = Vec::new();
+            if !ku.allows(KeyUsage::DIGITAL_SIGNATURE) {
+                missing.push("digital signature");
+            }
+            if !ku.allows(KeyUsage::KEY_ENCIPHERMENT) && !leaf.key_algorithm().is_signature_only() {
+                missing.push("key encipherment");
+            }
+            if !missing.is_empty() {
+                failures.push(Error::new(
+                    ErrorKind::KeyUsage,
+                    format!("The certificate's usage does not permit {}.", missing.join(" or ")),
+                ));
+            }
+        }
+    }
+    failures
+}
+
+/// libvirt's client purpose rule: only a critical extension without clientAuth fails.
+fn check_client_purpose(leaf: &Certificate) -> Option<Error> {
+    let eku = leaf.extended_key_usage()?;
+    (eku.critical && !crate::sanity::purpose_allows(eku, Role::Client)).then(|| {
+        Error::new(
+            ErrorKind::Purpose,
+            "The certificate's purpose does not allow use for with a TLS client.",
+        )
+    })
+}
+
+/// One error naming the certificate and every failure found; its kind is the first failure's.
+fn combine(failures: &[Error], leaf: &Certificate) -> Option<Error> {
+    let first = failures.first()?;
+    let reasons: Vec<&str> = failures.iter().map(|e| e.message()).collect();
+    Some(Error::new(
+        first.kind(),
+        format!(
+            "certificate {} (issuer {}): {}",
+            leaf.subject(),
+            leaf.issuer(),
+            reasons.join(" ")
+        ),
+    ))
+}
+
+/// The validator held by a context.
+pub type SharedValidator = Arc<dyn CertificateValidator>;
