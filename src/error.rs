@@ -145,10 +145,7 @@ impl Error {
     }
 
     /// Attach the lower-level cause (kept for `source()`, not repeated in the message).
-    pub fn with_source(
-        mut self,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Error {
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         self.source = Some(Box::new(source));
         self
     }
