@@ -63,6 +63,7 @@ use std::str::FromStr;
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::certificate::X509CertificateParser;
 use x509_parser::nom::Parser;
 
@@ -137,13 +138,14 @@ impl FromStr for Fingerprint {
             )
         };
         let hex = text.strip_prefix(Self::PREFIX).ok_or_else(invalid)?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if hex.len() != 64 {
             return Err(invalid());
         }
+        let digit = |b: u8| char::from(b).to_digit(16);
         let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            let (high, low) = digit(pair[0]).zip(digit(pair[1])).ok_or_else(invalid)?;
+            *byte = (high << 4 | low) as u8;
         }
         Ok(Fingerprint(bytes))
     }
@@ -417,15 +419,26 @@ fn utc_timestamp(time: SystemTime) -> String {
 /// Bytes of the file: a range of the text that was read, or new text.
 #[derive(Clone)]
 enum Text {
-    Original(Range<usize>),
+    /// `lines` lines of the source, counted when read, as they are needed for every message.
+    Original {
+        range: Range<usize>,
+        lines: usize,
+    },
     New(Vec<u8>),
 }
 
 impl Text {
     fn bytes<'a>(&'a self, source: &'a [u8]) -> &'a [u8] {
         match self {
-            Text::Original(range) => &source[range.clone()],
+            Text::Original { range, .. } => &source[range.clone()],
             Text::New(bytes) => bytes,
+        }
+    }
+
+    fn lines(&self) -> usize {
+        match self {
+            Text::Original { lines, .. } => *lines,
+            Text::New(bytes) => bytes.iter().filter(|&&b| b == b'\n').count(),
         }
     }
 }
@@ -515,7 +528,8 @@ fn line_kind(content: &[u8]) -> LineKind {
 }
 
 fn split_lines(source: &[u8]) -> Vec<Line> {
-    let mut lines = Vec::new();
+    // Base64 lines are 64 characters: a good guess saves regrowing a large vector.
+    let mut lines = Vec::with_capacity(source.len() / 64 + 1);
     let mut start = 0;
     while start < source.len() {
         let (end, next) = match source[start..].iter().position(|&b| b == b'\n') {
@@ -601,8 +615,10 @@ fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
         .map(|line| line_kind(&source[line.content.clone()]))
         .collect();
     // The lines `from..to`, as text of the source.
-    let span =
-        |from: usize, to: usize| Text::Original(lines[from].whole.start..lines[to - 1].whole.end);
+    let span = |from: usize, to: usize| Text::Original {
+        range: lines[from].whole.start..lines[to - 1].whole.end,
+        lines: to - from,
+    };
     // A PEM block starting at line `begin` ends after its END line; one that meets another
     // entry or the end of the file first is unterminated (`None`) and ends before it.
     let block_end = |begin: usize| -> (usize, bool) {
@@ -625,9 +641,14 @@ fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
         match kinds[i] {
             LineKind::Blank | LineKind::Comment => {
                 // Runs of comment lines become one chunk.
-                if let Some(Chunk::Comment(Text::Original(range))) = chunks.last_mut() {
+                if let Some(Chunk::Comment(Text::Original {
+                    range,
+                    lines: count,
+                })) = chunks.last_mut()
+                {
                     if range.end == lines[i].whole.start {
                         range.end = lines[i].whole.end;
+                        *count += 1;
                         i += 1;
                         continue;
                     }
@@ -678,57 +699,69 @@ fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
 }
 
 /// Reads one entry: its `# host` line, if any, and its PEM block.
+///
+/// An entry the store wrote carries both fingerprints. When the certificate's matches, the
+/// bytes are the ones that were parsed when the entry was added, so the public key's is taken
+/// from the line instead of parsing the certificate again: that parse would be most of the
+/// cost of opening a large store. Any other certificate is parsed here.
 fn read_entry(
     header: Option<&[u8]>,
     block: &[u8],
     terminated: bool,
 ) -> std::result::Result<KnownServer, String> {
     let header = header.map(parse_header).transpose()?;
-    let prefix = header
-        .as_ref()
-        .map(|header| format!("entry for {}: ", header.key))
-        .unwrap_or_default();
-    let context = |why: String| format!("{prefix}{why}");
+    let context = |why: String| match &header {
+        Some(header) => format!("entry for {}: {why}", header.key),
+        None => why,
+    };
     if !terminated {
         return Err(context("the certificate block has no END line".to_owned()));
     }
-    let block = pem::parse(block).map_err(|e| context(format!("bad PEM block: {e}")))?;
-    if block.tag() != "CERTIFICATE" {
+    let label = pem_label(block);
+    if label != b"CERTIFICATE" {
+        let label = String::from_utf8_lossy(label);
+        return Err(context(format!("a {label} block is not a certificate")));
+    }
+    let (_, der) = <(SectionKind, Vec<u8>)>::from_pem_slice(block)
+        .map_err(|e| context(format!("bad PEM block: {e}")))?;
+    let cert_sha256 = Fingerprint::of(&der);
+    let (recorded_cert, recorded_spki) = header.as_ref().map_or((None, None), |h| (h.cert, h.spki));
+    if recorded_cert.is_some_and(|recorded| recorded != cert_sha256) {
         return Err(context(format!(
-            "a {} block is not a certificate",
-            block.tag()
+            "the certificate's fingerprint is {cert_sha256}, not the one on the \"# host\" line"
         )));
     }
-    let facts = CertFacts::of(block.contents())
-        .map_err(|e| context(format!("the certificate cannot be parsed: {e}")))?;
-    let Some(header) = header else {
-        return Ok(KnownServer {
-            key: None,
-            cert_der: block.into_contents(),
-            cert_sha256: facts.cert,
-            spki_sha256: facts.spki,
-            added: None,
-        });
-    };
-    if header.cert.is_some_and(|recorded| recorded != facts.cert) {
-        return Err(context(format!(
-            "the certificate's fingerprint is {}, not the one on the \"# host\" line",
-            facts.cert
-        )));
-    }
-    if header.spki.is_some_and(|recorded| recorded != facts.spki) {
-        return Err(context(format!(
-            "the public key's fingerprint is {}, not the one on the \"# host\" line",
+    let spki_sha256 = match (recorded_cert, recorded_spki) {
+        (Some(_), Some(spki)) => spki,
+        _ => {
+            let facts = CertFacts::of(&der)
+                .map_err(|e| context(format!("the certificate cannot be parsed: {e}")))?;
+            if recorded_spki.is_some_and(|recorded| recorded != facts.spki) {
+                return Err(context(format!(
+                    "the public key's fingerprint is {}, not the one on the \"# host\" line",
+                    facts.spki
+                )));
+            }
             facts.spki
-        )));
-    }
+        }
+    };
     Ok(KnownServer {
-        key: Some(header.key),
-        cert_der: block.into_contents(),
-        cert_sha256: facts.cert,
-        spki_sha256: facts.spki,
-        added: header.added,
+        cert_der: der,
+        cert_sha256,
+        spki_sha256,
+        added: header.as_ref().and_then(|h| h.added.clone()),
+        key: header.map(|h| h.key),
     })
+}
+
+/// The label of a PEM block: `CERTIFICATE` for `-----BEGIN CERTIFICATE-----`.
+fn pem_label(block: &[u8]) -> &[u8] {
+    let first_line = block.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first_line = first_line.trim_ascii();
+    first_line
+        .strip_prefix(b"-----BEGIN ")
+        .and_then(|rest| rest.strip_suffix(b"-----"))
+        .unwrap_or(first_line)
 }
 
 /// The file's text from its chunks; the last line ends with a newline.
@@ -746,7 +779,6 @@ fn serialize(source: &[u8], chunks: &[Chunk]) -> Vec<u8> {
 /// A parsed file with its index: what lookups read.
 #[derive(Default)]
 struct Snapshot {
-    source: Vec<u8>,
     chunks: Vec<Chunk>,
     /// The chunk of each host's entry, and its line for messages.
     by_host: HashMap<HostKey, (usize, usize)>,
@@ -756,9 +788,8 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(source: Vec<u8>, chunks: Vec<Chunk>) -> Snapshot {
+    fn new(chunks: Vec<Chunk>) -> Snapshot {
         let mut snapshot = Snapshot {
-            source,
             chunks,
             ..Snapshot::default()
         };
@@ -788,8 +819,7 @@ impl Snapshot {
                     },
                 },
             }
-            let text = chunk.text().bytes(&snapshot.source);
-            line += text.iter().filter(|&&b| b == b'\n').count();
+            line += chunk.text().lines();
         }
         snapshot
     }
@@ -1067,7 +1097,7 @@ impl KnownServers {
     fn read(path: &Path) -> Result<Snapshot> {
         let (source, _) = read_store(path)?;
         let chunks = parse_chunks(&source);
-        Ok(Snapshot::new(source, chunks))
+        Ok(Snapshot::new(chunks))
     }
 
     /// The file's path.
@@ -1157,6 +1187,8 @@ impl KnownServers {
                 .create(dir)
                 .map_err(|e| Error::io("create the directory", dir, e))?;
         }
+        // Checked before the lock file is made there, and again by read_store under the lock.
+        check_directory(&self.path)?;
         let _lock = StoreLock::acquire(&self.path)?;
         let (source, mode) = read_store(&self.path)?;
         let mut chunks = parse_chunks(&source);
@@ -1171,7 +1203,7 @@ impl KnownServers {
         *self
             .snapshot
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Snapshot::new(source, chunks);
+            .unwrap_or_else(PoisonError::into_inner) = Snapshot::new(chunks);
         Ok(())
     }
 }
@@ -1783,6 +1815,18 @@ mod tests {
             &format!("# host liar.example cert {good_fp}\n{victim_pem}"),
             true,
         );
+        let good_spki = Fingerprint::of(
+            x509_parser::parse_x509_certificate(&good)
+                .unwrap()
+                .1
+                .public_key()
+                .raw,
+        );
+        push(
+            &mut file,
+            &format!("# host keyliar.example spki {good_spki}\n{victim_pem}"),
+            true,
+        );
         push(
             &mut file,
             &format!("# host bad..port.example port 70000\n{victim_pem}"),
@@ -1822,7 +1866,8 @@ mod tests {
             &detached,
             "cannot be parsed",
             "unknown keyword \"colour\"",
-            "not the one on the \"# host\" line",
+            "the certificate's fingerprint is",
+            "the public key's fingerprint is",
             "70000",
             "outside any certificate block",
             "ignored, the entry on line 3 is used",
@@ -1855,6 +1900,7 @@ mod tests {
             "b64.example",
             "odd.example",
             "liar.example",
+            "keyliar.example",
             "cut.example",
             "x.example",
         ] {
