@@ -29,9 +29,14 @@
 //! - An entry is a `# host NAME` line directly followed by a `CERTIFICATE` PEM block. After the
 //!   host come `KEYWORD VALUE` pairs, each at most once, in any order: `port` (1–65535, or `any`,
 //!   the default), `cert` and `spki` (the SHA-256 fingerprints of the certificate and of its
-//!   public key, `SHA256:` and 64 hex digits; checked against the certificate when present),
-//!   `added` (when the entry was written, informative). Host names are stored normalized:
-//!   lowercase, without a trailing dot, IP addresses in their canonical text form.
+//!   public key, `SHA256:` and 64 hex digits), `added` (when the entry was written,
+//!   informative). Only `# host NAME` is required, so entries can be written by hand. Host names
+//!   are stored normalized: lowercase, without a trailing dot, IP addresses in their canonical
+//!   text form.
+//! - A `cert` fingerprint is always checked against the certificate. When it matches and `spki`
+//!   is given too, as in every entry the store writes, `spki` is believed rather than the
+//!   certificate parsed again, which keeps opening a large store fast; otherwise the certificate
+//!   is parsed and a given `spki` checked.
 //! - A `CERTIFICATE` block without a `# host` line trusts that certificate for any host and any
 //!   port. So a plain PEM bundle, like the certificate-management proposal's
 //!   `server/trusted.pem`, is a valid store. (Except a block that only blank or comment lines
@@ -397,11 +402,14 @@ fn utc_timestamp(time: SystemTime) -> String {
         .try_into()
         .unwrap_or(libc::time_t::MAX);
     // SAFETY: `tm` is plain integers and a pointer that may be null, so all-zero is a valid
-    // value, and gmtime_r only writes into the `tm` it is given.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::gmtime_r(&seconds, &mut tm) }.is_null() {
+    // value; gmtime_r reads `seconds` and writes only into the `tm` it is given.
+    let converted = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::gmtime_r(&seconds, &mut tm).is_null()).then_some(tm)
+    };
+    let Some(tm) = converted else {
         return "1970-01-01T00:00:00Z".to_owned();
-    }
+    };
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         i64::from(tm.tm_year) + 1900,
@@ -607,7 +615,8 @@ fn parse_header(content: &[u8]) -> std::result::Result<Header, String> {
     })
 }
 
-/// Splits the file into chunks. Linear in its size: each certificate is decoded and parsed once.
+/// Splits the file into chunks. Linear in its size: each certificate is decoded once, and
+/// parsed at most once.
 fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
     let lines = split_lines(source);
     let kinds: Vec<LineKind> = lines
@@ -619,8 +628,8 @@ fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
         range: lines[from].whole.start..lines[to - 1].whole.end,
         lines: to - from,
     };
-    // A PEM block starting at line `begin` ends after its END line; one that meets another
-    // entry or the end of the file first is unterminated (`None`) and ends before it.
+    // A PEM block starting at line `begin` ends after its END line (`true`); one that meets
+    // another entry or the end of the file first is unterminated (`false`) and ends before it.
     let block_end = |begin: usize| -> (usize, bool) {
         for (i, kind) in kinds.iter().enumerate().skip(begin + 1) {
             match kind {
@@ -886,14 +895,13 @@ fn directory_of(path: &Path) -> &Path {
 }
 
 /// Another user who could write the file or its directory could make us trust any server.
-fn check_owner_and_mode(what: &str, path: &Path, store: &Path, meta: &fs::Metadata) -> Result<()> {
+/// `what` names the file or directory for the message, `path` is it.
+fn check_owner_and_mode(what: &str, path: &Path, meta: &fs::Metadata) -> Result<()> {
     let mode = meta.mode() & 0o7777;
     if mode & 0o022 != 0 {
         return Err(store_error(format!(
-            "{what} {} of the known-servers store {} is writable by other users (mode {mode:04o}); \
-             it must not be: run `chmod go-w {}`",
-            path.display(),
-            store.display(),
+            "{what} is writable by other users (mode {mode:04o}), so they could make you trust \
+             any server; run `chmod go-w {}`",
             path.display()
         )));
     }
@@ -901,10 +909,8 @@ fn check_owner_and_mode(what: &str, path: &Path, store: &Path, meta: &fs::Metada
     let me = unsafe { libc::getuid() };
     if meta.uid() != me && meta.uid() != 0 {
         return Err(store_error(format!(
-            "{what} {} of the known-servers store {} belongs to user id {}, not to you \
-             (user id {me}) nor to root; run `chown {me} {}` or use another file",
-            path.display(),
-            store.display(),
+            "{what} belongs to user id {}, not to you (user id {me}) nor to root, so they could \
+             make you trust any server; run `chown {me} {}` or use another file",
             meta.uid(),
             path.display()
         )));
@@ -914,14 +920,17 @@ fn check_owner_and_mode(what: &str, path: &Path, store: &Path, meta: &fs::Metada
 
 fn check_directory(store: &Path) -> Result<()> {
     let dir = directory_of(store);
+    let what = || {
+        format!(
+            "the directory {} of the known-servers store {}",
+            dir.display(),
+            store.display()
+        )
+    };
     match fs::metadata(dir) {
-        Ok(meta) => check_owner_and_mode("the directory", dir, store, &meta),
+        Ok(meta) => check_owner_and_mode(&what(), dir, &meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(store_error(format!(
-            "cannot check the directory {} of the known-servers store: {e}",
-            dir.display()
-        ))
-        .with_source(e)),
+        Err(e) => Err(store_error(format!("cannot check {}: {e}", what())).with_source(e)),
     }
 }
 
@@ -935,7 +944,12 @@ fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
         ))
         .with_source(e)
     };
-    let mut file = match File::open(path) {
+    // Non-blocking, so that a FIFO put in its place is refused below instead of hanging here.
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let mut file = match opened {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
         Err(e) => return Err(cannot("open", e)),
@@ -947,7 +961,8 @@ fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
             path.display()
         )));
     }
-    check_owner_and_mode("the file", path, path, &meta)?;
+    let what = format!("the known-servers store {}", path.display());
+    check_owner_and_mode(&what, path, &meta)?;
     let mut source = Vec::with_capacity(meta.len().try_into().unwrap_or(0));
     file.read_to_end(&mut source)
         .map_err(|e| cannot("read", e))?;
@@ -1047,7 +1062,7 @@ fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         file.write_all(bytes)
             .map_err(|e| failed("write", &temporary, e))?;
         file.sync_all().map_err(|e| failed("sync", &temporary, e))?;
-        fs::rename(&temporary, path).map_err(|e| failed("rename over", path, e))
+        fs::rename(&temporary, path).map_err(|e| failed("replace", path, e))
     };
     if let Err(e) = write() {
         let _ = fs::remove_file(&temporary);
@@ -2026,12 +2041,19 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_as_store_is_refused() {
-        let (_dir, path) = store_path();
+    fn stores_that_are_not_regular_files_are_refused() {
+        let (dir, path) = store_path();
         fs::create_dir(&path).unwrap();
-        let e = KnownServers::open(&path).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Store, "{e}");
-        assert!(e.message().contains("not a regular file"), "{e}");
+        let fifo = dir.path().join("fifo");
+        let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        // A FIFO must be refused, not block the opening until someone writes to it.
+        for path in [path, fifo] {
+            let e = KnownServers::open(&path).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Store, "{e}");
+            assert!(e.message().contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]
