@@ -1153,6 +1153,14 @@ impl KnownServers {
         let key = HostKey::new(host, port)?;
         let facts = CertFacts::of_argument(cert_der, host)?;
         let server = new_server(key.clone(), cert_der, facts);
+        let dir = directory_of(&self.path);
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::io("create the directory", dir, e))?;
+        }
         self.rewrite(|chunks| {
             let mut new = Some(Chunk::for_new_server(server));
             let mut kept = Vec::with_capacity(chunks.len() + 1);
@@ -1176,6 +1184,11 @@ impl KnownServers {
     /// See [`KnownServersStore::remove`].
     pub fn remove(&self, host: &str, port: Option<u16>) -> Result<bool> {
         let key = HostKey::new(host, port)?;
+        if !directory_of(&self.path).exists() {
+            // Nothing was ever stored there: no directory to create and lock just to say so.
+            self.reload()?;
+            return Ok(false);
+        }
         let mut found = false;
         self.rewrite(|chunks| {
             let before = chunks.len();
@@ -1194,14 +1207,6 @@ impl KnownServers {
     /// The read-modify-write cycle of every change, under the lock. `change` returns whether
     /// it changed anything; if not, nothing is written.
     fn rewrite(&self, change: impl FnOnce(&mut Vec<Chunk>) -> bool) -> Result<()> {
-        let dir = directory_of(&self.path);
-        if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| Error::io("create the directory", dir, e))?;
-        }
         // Checked before the lock file is made there, and again by read_store under the lock.
         check_directory(&self.path)?;
         let _lock = StoreLock::acquire(&self.path)?;
@@ -1706,6 +1711,11 @@ mod tests {
         let path = dir.path().join("pki").join("libvirt").join("known.pem");
         let store = KnownServers::open(&path).unwrap();
         assert!(store.entries().is_empty() && store.problems().is_empty());
+        assert!(!store.remove("h.example", None).unwrap());
+        assert!(
+            !path.parent().unwrap().exists(),
+            "a remove created the directory"
+        );
         let (der, _) = new_cert("h.example");
         assert_eq!(
             store.lookup("h.example", None, &der).unwrap(),
