@@ -5,6 +5,8 @@
 //! ([`locations`]). Every input is parsed and checked completely when it is added
 //! ([`pem`]); certificates are modelled once ([`cert`]) with libvirt's DN string ([`dn`]).
 //! [`sanity`] runs libvirt's load-time checks and reports every finding with a fix.
+//! [`verify`] decides on every connection: server and client verification, the application's
+//! validator and the [`known`] servers store.
 
 pub mod cert;
 pub mod chain;
@@ -14,18 +16,26 @@ mod der;
 pub mod dn;
 pub mod dn_match;
 pub mod error;
+pub mod known;
 pub mod locations;
+pub mod names;
 pub mod pem;
 pub mod sanity;
 pub mod source;
 pub mod timefmt;
+pub mod verify;
 
 pub use cert::Certificate;
 pub use context::{Context, ContextFlags, Credentials, Identity, LoadReport};
 pub use crl::Crl;
 pub use dn_match::AllowedDnList;
 pub use error::{Error, ErrorKind, Result};
+pub use known::{KnownServer, KnownServers, KnownServersStore, MemoryKnownServers, TrustStatus};
 pub use locations::Role;
 pub use pem::{CertDataType, PrivateKey};
 pub use sanity::{Finding, Report, Rule, Severity};
 pub use source::Source;
+pub use verify::{
+    Acceptance, CertificateValidator, ClientVerdict, ServerVerdict, ValidateFlags, ValidationRequest,
+    ValidatorAnswer, VerifyFlags,
+};

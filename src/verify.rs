@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use webpki::{ExtendedKeyUsageValidator, KeyPurposeIdIter};
+use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
 use crate::cert::{Certificate, KeyUsage, UnixSeconds, Validity};
 use crate::chain;
@@ -174,10 +174,16 @@ impl ExtendedKeyUsageValidator for ServerPurpose {
     fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> std::result::Result<(), webpki::Error> {
         const SERVER_AUTH: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 1];
         const ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
-        if iter.any(|p| p.is_ok_and(|oid| oid == SERVER_AUTH || oid == ANY)) {
+        let wanted = [KeyPurposeId::new(SERVER_AUTH), KeyPurposeId::new(ANY)];
+        if iter.any(|p| p.is_ok_and(|oid| wanted.contains(&oid))) {
             Ok(())
         } else {
-            Err(webpki::Error::RequiredEkuNotFound)
+            Err(webpki::Error::RequiredEkuNotFoundContext(
+                webpki::RequiredEkuNotFoundContext {
+                    required: webpki::KeyUsage::server_auth(),
+                    present: Vec::new(),
+                },
+            ))
         }
     }
 }

@@ -1,0 +1,149 @@
+//! The known-servers store under several processes: concurrent writers and killed writers.
+//!
+//! The writers are this test binary itself, run again with only the ignored test
+//! `writer_process` selected and told what to do through environment variables.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use virtpki::known::Fingerprint;
+use virtpki::{KnownServers, TrustStatus};
+
+const STORE_VAR: &str = "VIRTPKI_TEST_KNOWN_STORE";
+const WRITER_VAR: &str = "VIRTPKI_TEST_KNOWN_WRITER";
+/// How many entries the writer adds; 0 for "until killed".
+const COUNT_VAR: &str = "VIRTPKI_TEST_KNOWN_COUNT";
+/// The prefix of the lines on which a writer reports what it added.
+const ADDED: &str = "ADDED ";
+
+/// Not a test of its own: the body of the writer processes the other tests start.
+#[test]
+#[ignore = "run as a child process by the other tests"]
+fn writer_process() {
+    let (Ok(store), Ok(writer), Ok(count)) = (
+        std::env::var(STORE_VAR),
+        std::env::var(WRITER_VAR),
+        std::env::var(COUNT_VAR),
+    ) else {
+        return;
+    };
+    let count: usize = count.parse().unwrap();
+    let store = KnownServers::open(store).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    for i in (0..).take_while(|&i| count == 0 || i < count) {
+        let host = format!("w{writer}-{i}.example");
+        // A certificate of its own for each entry, so that mix-ups would show.
+        let mut params = rcgen::CertificateParams::new(vec![host.clone()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from(i as u64 + 1));
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        store.add(&host, Some(16514), &der).unwrap();
+        println!("{ADDED}{host} {}", Fingerprint::of(&der));
+    }
+}
+
+fn start_writer(store: &Path, writer: &str, count: usize) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["writer_process", "--exact", "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(STORE_VAR, store)
+        .env(WRITER_VAR, writer)
+        .env(COUNT_VAR, count.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Host → certificate fingerprint, for every entry of the store, after checking that the file
+/// is whole: no damaged part, and as many entries as `# host` lines and certificate blocks.
+fn whole_store(path: &Path) -> BTreeMap<String, Fingerprint> {
+    let store = KnownServers::open(path).unwrap();
+    assert_eq!(store.problems(), [], "torn or damaged store");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let headers = text.lines().filter(|l| l.starts_with("# host ")).count();
+    let blocks = pem::parse_many(&text).unwrap();
+    let entries = store.entries();
+    assert_eq!(entries.len(), headers);
+    assert_eq!(entries.len(), blocks.len());
+    let mut hosts = BTreeMap::new();
+    for (entry, block) in entries.iter().zip(&blocks) {
+        assert_eq!(entry.cert_der(), block.contents());
+        assert_eq!(entry.cert_sha256(), Fingerprint::of(block.contents()));
+        let host = entry.host().unwrap().to_owned();
+        assert_eq!(
+            store.lookup(&host, entry.port(), entry.cert_der()).unwrap(),
+            TrustStatus::Trusted
+        );
+        hosts.insert(host, entry.cert_sha256());
+    }
+    hosts
+}
+
+#[test]
+fn eight_processes_adding_at_once_lose_nothing() {
+    const WRITERS: usize = 8;
+    const EACH: usize = 15;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_servers.pem");
+    let children: Vec<Child> = (0..WRITERS)
+        .map(|w| start_writer(&path, &w.to_string(), EACH))
+        .collect();
+    let mut reported = BTreeMap::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "a writer failed: {output:?}");
+        for line in String::from_utf8(output.stdout).unwrap().lines() {
+            // libtest may print its "test writer_process ..." on the same line first.
+            if let Some((_, added)) = line.split_once(ADDED) {
+                let (host, fingerprint) = added.split_once(' ').unwrap();
+                reported.insert(host.to_owned(), fingerprint.parse().unwrap());
+            }
+        }
+    }
+    assert_eq!(
+        reported.len(),
+        WRITERS * EACH,
+        "the writers did not all report"
+    );
+    assert_eq!(whole_store(&path), reported);
+}
+
+/// A small random generator, seeded from the clock: good enough to vary the kill times.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn a_writer_killed_at_any_moment_never_leaves_a_torn_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_servers.pem");
+    let mut random = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut before = BTreeMap::new();
+    for round in 0..30 {
+        let mut writer = start_writer(&path, &format!("r{round}"), 0);
+        // The only sleep: to kill the writer at some moment of its work, not to wait for it.
+        std::thread::sleep(Duration::from_millis(5 + next_random(&mut random) % 60));
+        writer.kill().unwrap(); // SIGKILL
+        assert!(!writer.wait().unwrap().success());
+
+        let after = whole_store(&path);
+        // A killed write leaves the old file or the new one: nothing written before is lost.
+        for (host, fingerprint) in &before {
+            assert_eq!(
+                after.get(host),
+                Some(fingerprint),
+                "round {round} lost {host}"
+            );
+        }
+        before = after;
+    }
+    assert!(!before.is_empty(), "no writer ever got to write");
+}
