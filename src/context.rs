@@ -9,16 +9,16 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use crate::cert::{Certificate, UnixSeconds};
-use crate::dn_match::AllowedDnList;
-use crate::known::{KnownServers, KnownServersStore};
-use crate::verify::CertificateValidator;
 use crate::crl::Crl;
+use crate::dn_match::AllowedDnList;
 use crate::error::{Error, ErrorKind, Result};
+use crate::known::{KnownServers, KnownServersStore};
 use crate::locations::{self, CredentialFiles, Environment, Origin, Role};
 use crate::pem::{self, CertDataType, Parsed, PrivateKey};
 use crate::sanity::{self, Report};
 use crate::source::Source;
 use crate::timefmt;
+use crate::verify::CertificateValidator;
 
 /// Policy flags of a context; the values are the C API's `VIR_PKI_CONTEXT_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

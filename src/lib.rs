@@ -21,8 +21,10 @@ pub mod locations;
 pub mod names;
 pub mod pem;
 pub mod sanity;
+pub mod session;
 pub mod source;
 pub mod timefmt;
+pub mod tls;
 pub mod verify;
 
 pub use cert::Certificate;
@@ -36,6 +38,6 @@ pub use pem::{CertDataType, PrivateKey};
 pub use sanity::{Finding, Report, Rule, Severity};
 pub use source::Source;
 pub use verify::{
-    Acceptance, CertificateValidator, ClientVerdict, ServerVerdict, ValidateFlags, ValidationRequest,
-    ValidatorAnswer, VerifyFlags,
+    Acceptance, CertificateValidator, ClientVerdict, ServerVerdict, ValidateFlags,
+    ValidationRequest, ValidatorAnswer, VerifyFlags,
 };

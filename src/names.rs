@@ -31,19 +31,31 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<()
         )
     };
     if let Ok(ip) = host.parse::<IpAddr>() {
-        let ee = EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
+        let ee =
+            EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
         return ee
             .verify_is_valid_for_subject_name(&ServerName::IpAddress(ip.into()))
-            .map_err(|_| mismatch(format!("no IP address SAN is {ip} (a Common Name never matches an address)")));
+            .map_err(|_| {
+                mismatch(format!(
+                    "no IP address SAN is {ip} (a Common Name never matches an address)"
+                ))
+            });
     }
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|_| Error::new(ErrorKind::InvalidArg, format!("'{hostname}' is not a valid host name")))?;
+    let name = ServerName::try_from(host.to_owned()).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArg,
+            format!("'{hostname}' is not a valid host name"),
+        )
+    })?;
     let ee = EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
     if ee.verify_is_valid_for_subject_name(&name).is_ok() {
         return Ok(());
     }
     if cert.has_dns_or_ip_san() {
-        return Err(mismatch(format!("the subject alternative names are {}", san_list(cert))));
+        return Err(mismatch(format!(
+            "the subject alternative names are {}",
+            san_list(cert)
+        )));
     }
     if !cn_fallback {
         return Err(mismatch(
@@ -52,7 +64,11 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<()
                 .to_owned(),
         ));
     }
-    if cert.common_names().iter().any(|cn| dns_name_matches(cn, host)) {
+    if cert
+        .common_names()
+        .iter()
+        .any(|cn| dns_name_matches(cn, host))
+    {
         return Ok(());
     }
     Err(mismatch(format!(
@@ -76,7 +92,10 @@ fn san_list(cert: &Certificate) -> String {
 /// A Common Name against a host name: case-insensitive, one trailing dot ignored, `*` only as
 /// the whole leftmost label of a name with at least two more labels.
 pub fn dns_name_matches(pattern: &str, host: &str) -> bool {
-    let pattern = pattern.strip_suffix('.').unwrap_or(pattern).to_ascii_lowercase();
+    let pattern = pattern
+        .strip_suffix('.')
+        .unwrap_or(pattern)
+        .to_ascii_lowercase();
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     if pattern.is_empty() || host.is_empty() {
         return false;

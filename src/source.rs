@@ -10,13 +10,15 @@ pub enum Source {
     Data,
     /// A file (`virConnectAddCertDataFile`, libvirt's default locations).
     File(PathBuf),
+    /// Sent by the peer of a TLS session (libvirt calls it `[session]`).
+    Peer,
 }
 
 impl Source {
     /// The file, when there is one.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Source::Data => None,
+            Source::Data | Source::Peer => None,
             Source::File(p) => Some(p),
         }
     }
@@ -27,6 +29,7 @@ impl fmt::Display for Source {
         match self {
             Source::Data => f.write_str("data"),
             Source::File(p) => write!(f, "{}", p.display()),
+            Source::Peer => f.write_str("[session]"),
         }
     }
 }

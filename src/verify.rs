@@ -171,7 +171,10 @@ pub struct ClientVerdict {
 struct ServerPurpose;
 
 impl ExtendedKeyUsageValidator for ServerPurpose {
-    fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> std::result::Result<(), webpki::Error> {
+    fn validate(
+        &self,
+        mut iter: KeyPurposeIdIter<'_, '_>,
+    ) -> std::result::Result<(), webpki::Error> {
         const SERVER_AUTH: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 1];
         const ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
         let wanted = [KeyPurposeId::new(SERVER_AUTH), KeyPurposeId::new(ANY)];
@@ -286,7 +289,11 @@ impl Context {
     }
 
     /// Server role: is this client, presenting `chain` (leaf first), allowed in?
-    pub fn verify_client(&self, chain: &[Certificate], flags: VerifyFlags) -> Result<ClientVerdict> {
+    pub fn verify_client(
+        &self,
+        chain: &[Certificate],
+        flags: VerifyFlags,
+    ) -> Result<ClientVerdict> {
         let leaf = chain.first().ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidArg,
@@ -399,15 +406,24 @@ fn validate_server(
 
 /// Chain, times (leaf and every CA used), revocation, basic constraints, key usage and, for a
 /// server, purpose.
-fn validate_chain(creds: &Credentials, chain: &[Certificate], now: UnixSeconds, role: Role) -> Vec<Error> {
+fn validate_chain(
+    creds: &Credentials,
+    chain: &[Certificate],
+    now: UnixSeconds,
+    role: Role,
+) -> Vec<Error> {
     let leaf = &chain[0];
     let mut failures = Vec::new();
     match leaf.validity_at(now) {
         Validity::Valid => {}
-        Validity::Expired => failures.push(Error::new(ErrorKind::Expired, "The certificate has expired.")),
-        Validity::NotYetValid => {
-            failures.push(Error::new(ErrorKind::NotYetValid, "The certificate is not yet active."))
-        }
+        Validity::Expired => failures.push(Error::new(
+            ErrorKind::Expired,
+            "The certificate has expired.",
+        )),
+        Validity::NotYetValid => failures.push(Error::new(
+            ErrorKind::NotYetValid,
+            "The certificate is not yet active.",
+        )),
     }
     if creds.ca_certs.is_empty() {
         failures.push(Error::new(
@@ -431,7 +447,11 @@ fn validate_chain(creds: &Credentials, chain: &[Certificate], now: UnixSeconds, 
                     };
                     failures.push(Error::new(
                         kind,
-                        format!("The CA certificate {} ({}) {verb}", ca.source(), ca.subject()),
+                        format!(
+                            "The CA certificate {} ({}) {verb}",
+                            ca.source(),
+                            ca.subject()
+                        ),
                     ));
                 }
             }
@@ -455,7 +475,10 @@ fn validate_chain(creds: &Credentials, chain: &[Certificate], now: UnixSeconds, 
             if !missing.is_empty() {
                 failures.push(Error::new(
                     ErrorKind::KeyUsage,
-                    format!("The certificate's usage does not permit {}.", missing.join(" or ")),
+                    format!(
+                        "The certificate's usage does not permit {}.",
+                        missing.join(" or ")
+                    ),
                 ));
             }
         }

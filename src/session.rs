@@ -1,0 +1,204 @@
+//! Blocking TLS sessions over a connected stream, with libvirt's confirmation byte.
+//!
+//! libvirt's daemon sends one byte, 0x01, inside TLS once it has accepted the client's
+//! certificate; on rejection it closes without it. With TLS 1.3 the client's handshake has
+//! completed by then, so a client that does not wait for the byte believes it is connected.
+//! With [`SessionFlags::LIBVIRT_CONFIRM`] the server sends the byte and the client waits for it
+//! and reports a refusal as such.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use rustls::{ClientConnection, Connection, ServerConnection};
+use rustls_pki_types::ServerName;
+
+use crate::cert::Certificate;
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::names;
+use crate::source::Source;
+use crate::tls;
+use crate::verify::VerifyFlags;
+
+/// Session flags; the values are the C API's `VIR_PKI_SESSION_*`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionFlags(u32);
+
+impl SessionFlags {
+    /// libvirt's handshake byte: the server sends 0x01 after accepting the client.
+    pub const LIBVIRT_CONFIRM: SessionFlags = SessionFlags(1 << 0);
+
+    /// The flags for C bits, or `None` if an unknown bit is set.
+    pub fn from_bits(bits: u32) -> Option<SessionFlags> {
+        (bits & !1 == 0).then_some(SessionFlags(bits))
+    }
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: SessionFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// The byte libvirt's daemon sends once it has accepted the client.
+const CONFIRM_BYTE: u8 = 0x01;
+
+/// A TLS session whose handshake (and confirmation) is complete.
+pub struct Session<S: Read + Write> {
+    conn: Connection,
+    stream: S,
+}
+
+impl<S: Read + Write> Session<S> {
+    /// Connects as a client to `hostname` (`port` keys the known-servers entry).
+    pub fn client(
+        ctx: &Arc<Context>,
+        stream: S,
+        hostname: &str,
+        port: Option<u16>,
+        flags: SessionFlags,
+    ) -> Result<Session<S>> {
+        let config = tls::client_config(ctx, hostname, port, VerifyFlags::default())?;
+        // SNI is sent only for DNS names; the verifier checks the name as the caller gave it.
+        let server_name = ServerName::try_from(names::strip_brackets(hostname).to_owned())
+            .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("a valid name"));
+        let conn = ClientConnection::new(Arc::new(config), server_name)
+            .map_err(|e| tls::from_rustls(&e))?;
+        let mut session = Session {
+            conn: conn.into(),
+            stream,
+        };
+        session.handshake()?;
+        if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
+            session.await_confirmation()?;
+        }
+        Ok(session)
+    }
+
+    /// Accepts a client on a connected stream.
+    pub fn server(ctx: &Arc<Context>, stream: S, flags: SessionFlags) -> Result<Session<S>> {
+        let config = tls::server_config(ctx, VerifyFlags::default())?;
+        let conn = ServerConnection::new(Arc::new(config)).map_err(|e| tls::from_rustls(&e))?;
+        let mut session = Session {
+            conn: conn.into(),
+            stream,
+        };
+        session.handshake()?;
+        if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
+            session.write_all(&[CONFIRM_BYTE])?;
+        }
+        Ok(session)
+    }
+
+    fn handshake(&mut self) -> Result<()> {
+        while self.conn.is_handshaking() {
+            self.conn
+                .complete_io(&mut self.stream)
+                .map_err(|e| io_error("handshake", e))?;
+        }
+        // Flush what the handshake left to send (the client's Finished in TLS 1.3).
+        self.flush_tls("handshake")
+    }
+
+    fn await_confirmation(&mut self) -> Result<()> {
+        let mut byte = [0u8; 1];
+        let refused = |detail: String| {
+            Error::new(
+                ErrorKind::Tls,
+                format!(
+                    "the server did not confirm the connection (libvirt's 0x01 byte): {detail}; \
+                     it refused this client's certificate (check its tls_allowed_dn_list and CA)"
+                ),
+            )
+        };
+        match self.read(&mut byte) {
+            Ok(1) if byte[0] == CONFIRM_BYTE => Ok(()),
+            Ok(1) => Err(refused(format!("it sent 0x{:02x} instead", byte[0]))),
+            Ok(_) => Err(refused("it closed the connection".into())),
+            Err(e) => Err(refused(e.message().to_owned())),
+        }
+    }
+
+    /// Reads decrypted bytes; 0 at the end of the stream.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // A peer that closes without close_notify ends the stream all the same.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(io_error("read", e)),
+            }
+            self.flush_tls("read")?;
+            let n = self
+                .conn
+                .read_tls(&mut self.stream)
+                .map_err(|e| io_error("read", e))?;
+            let processed = self.conn.process_new_packets();
+            // Send the alert rustls queued for a failure before reporting it.
+            let _ = self.flush_tls("read");
+            processed.map_err(|e| tls::from_rustls(&e))?;
+            if n == 0 && self.conn.wants_read() {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Writes and flushes `buf`.
+    pub fn write_all(&mut self, buf: &[u8]) -> Result<()> {
+        self.conn
+            .writer()
+            .write_all(buf)
+            .map_err(|e| io_error("write", e))?;
+        self.flush_tls("write")
+    }
+
+    fn flush_tls(&mut self, what: &str) -> Result<()> {
+        while self.conn.wants_write() {
+            self.conn
+                .write_tls(&mut self.stream)
+                .map_err(|e| io_error(what, e))?;
+        }
+        Ok(())
+    }
+
+    /// Sends close_notify; the stream stays the caller's.
+    pub fn close(&mut self) -> Result<()> {
+        self.conn.send_close_notify();
+        self.flush_tls("close")
+    }
+
+    /// The certificates the peer presented, leaf first.
+    pub fn peer_certificates(&self) -> Vec<Certificate> {
+        self.conn
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|der| Certificate::from_der(der.to_vec(), Source::Peer).ok())
+            .collect()
+    }
+
+    /// Server side: the client's DN in libvirt's format.
+    pub fn peer_dn(&self) -> Option<String> {
+        self.peer_certificates()
+            .first()
+            .map(|c| c.subject().to_owned())
+    }
+
+    /// The TLS version negotiated, e.g. `TLSv1_3`.
+    pub fn protocol_version(&self) -> Option<String> {
+        self.conn.protocol_version().map(|v| format!("{v:?}"))
+    }
+
+    /// The stream, for the caller to close.
+    pub fn into_stream(self) -> S {
+        self.stream
+    }
+}
+
+/// The library's error behind an I/O error from rustls, else a TLS error.
+fn io_error(what: &str, e: std::io::Error) -> Error {
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return tls::from_rustls(inner);
+    }
+    Error::new(ErrorKind::Tls, format!("TLS {what} failed: {e}"))
+}
