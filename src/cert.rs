@@ -164,6 +164,7 @@ pub struct Certificate {
     extended_key_usage: Option<ExtendedKeyUsage>,
     signature_algorithm: String,
     key_algorithm: KeyAlgorithm,
+    has_name_constraints: bool,
     spki_der: Vec<u8>,
     fingerprint: [u8; 32],
     spki_fingerprint: [u8; 32],
@@ -217,6 +218,7 @@ impl Certificate {
             Some(san) => san.value.general_names.iter().map(convert_san).collect(),
             None => Vec::new(),
         };
+        let has_name_constraints = x509.name_constraints().map_err(ext)?.is_some();
         let spki = x509.public_key();
         let spki_der = spki.raw.to_vec();
         let key_algorithm = key_algorithm(spki);
@@ -237,6 +239,7 @@ impl Certificate {
             extended_key_usage,
             signature_algorithm,
             key_algorithm,
+            has_name_constraints,
             spki_der,
             fingerprint,
             spki_fingerprint,
@@ -353,6 +356,11 @@ impl Certificate {
     /// The extended key usage extension, if present.
     pub fn extended_key_usage(&self) -> Option<&ExtendedKeyUsage> {
         self.extended_key_usage.as_ref()
+    }
+
+    /// Whether the certificate carries a name constraints extension (a constrained CA).
+    pub fn has_name_constraints(&self) -> bool {
+        self.has_name_constraints
     }
 
     /// Signature algorithm name, e.g. `sha256WithRSAEncryption`.

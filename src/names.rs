@@ -21,8 +21,17 @@ pub fn strip_brackets(hostname: &str) -> &str {
         .unwrap_or(hostname)
 }
 
+/// How a host name matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameMatch {
+    /// A DNS or IP subject alternative name.
+    SubjectAltName,
+    /// The Common Name of a certificate without DNS or IP SAN.
+    CommonName,
+}
+
 /// Checks `hostname` against `cert`; `cn_fallback` allows the Common Name for SAN-less certificates.
-pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<()> {
+pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<NameMatch> {
     let host = strip_brackets(hostname);
     let mismatch = |detail: String| {
         Error::new(
@@ -35,6 +44,7 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<()
             EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
         return ee
             .verify_is_valid_for_subject_name(&ServerName::IpAddress(ip.into()))
+            .map(|_| NameMatch::SubjectAltName)
             .map_err(|_| {
                 mismatch(format!(
                     "no IP address SAN is {ip} (a Common Name never matches an address)"
@@ -49,7 +59,7 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<()
     })?;
     let ee = EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
     if ee.verify_is_valid_for_subject_name(&name).is_ok() {
-        return Ok(());
+        return Ok(NameMatch::SubjectAltName);
     }
     if cert.has_dns_or_ip_san() {
         return Err(mismatch(format!(
@@ -69,7 +79,7 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<()
         .iter()
         .any(|cn| dns_name_matches(cn, host))
     {
-        return Ok(());
+        return Ok(NameMatch::CommonName);
     }
     Err(mismatch(format!(
         "the certificate has no subject alternative name and its Common Name is {}",

@@ -168,25 +168,30 @@ pub struct ClientVerdict {
 }
 
 /// Requires serverAuth (or anyExtendedKeyUsage) whenever an EKU extension is present.
+/// webpki calls it with no purposes when the extension is absent.
 struct ServerPurpose;
 
 impl ExtendedKeyUsageValidator for ServerPurpose {
-    fn validate(
-        &self,
-        mut iter: KeyPurposeIdIter<'_, '_>,
-    ) -> std::result::Result<(), webpki::Error> {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> std::result::Result<(), webpki::Error> {
         const SERVER_AUTH: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 1];
         const ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
         let wanted = [KeyPurposeId::new(SERVER_AUTH), KeyPurposeId::new(ANY)];
-        if iter.any(|p| p.is_ok_and(|oid| wanted.contains(&oid))) {
-            Ok(())
-        } else {
+        let mut present = false;
+        for purpose in iter {
+            present = true;
+            if wanted.contains(&purpose?) {
+                return Ok(());
+            }
+        }
+        if present {
             Err(webpki::Error::RequiredEkuNotFoundContext(
                 webpki::RequiredEkuNotFoundContext {
                     required: webpki::KeyUsage::server_auth(),
                     present: Vec::new(),
                 },
             ))
+        } else {
+            Ok(())
         }
     }
 }
@@ -302,7 +307,7 @@ impl Context {
         })?;
         let creds = self.credentials();
         let now = self.now();
-        let mut failures = validate_chain(&creds, chain, now, Role::Client);
+        let (mut failures, _) = validate_chain(&creds, chain, now, Role::Client);
         failures.extend(check_client_purpose(leaf));
         if failures.is_empty() {
             if let Some(list) = self.allowed_dn_list() {
@@ -397,23 +402,46 @@ fn validate_server(
     flags: ContextFlags,
 ) -> Vec<Error> {
     let leaf = &chain[0];
-    let mut failures = validate_chain(creds, chain, now, Role::Server);
-    if let Err(e) = names::check(leaf, hostname, !flags.contains(ContextFlags::REQUIRE_SAN)) {
-        failures.push(e);
+    let (mut failures, path) = validate_chain(creds, chain, now, Role::Server);
+    match names::check(leaf, hostname, !flags.contains(ContextFlags::REQUIRE_SAN)) {
+        Err(e) => failures.push(e),
+        Ok(names::NameMatch::CommonName) => {
+            // Name constraints bind SANs; a CA constrained to some names must not vouch for
+            // another one through a Common Name, so the fallback is off under such a CA.
+            let constrained = chain[1..].iter().any(Certificate::has_name_constraints)
+                || path.is_some_and(|p| {
+                    p.ca_intermediates
+                        .iter()
+                        .chain([&p.anchor])
+                        .any(|i| creds.ca_certs[*i].has_name_constraints())
+                });
+            if constrained {
+                failures.push(Error::new(
+                    ErrorKind::HostnameMismatch,
+                    format!(
+                        "The certificate names '{hostname}' only in its Common Name, and a CA \
+                         of its chain has name constraints, which apply to subject alternative \
+                         names: the certificate needs a DNS SAN."
+                    ),
+                ));
+            }
+        }
+        Ok(names::NameMatch::SubjectAltName) => {}
     }
     failures
 }
 
 /// Chain, times (leaf and every CA used), revocation, basic constraints, key usage and, for a
-/// server, purpose.
+/// server, purpose; with the path found, if one was.
 fn validate_chain(
     creds: &Credentials,
     chain: &[Certificate],
     now: UnixSeconds,
     role: Role,
-) -> Vec<Error> {
+) -> (Vec<Error>, Option<chain::VerifiedChain>) {
     let leaf = &chain[0];
     let mut failures = Vec::new();
+    let mut verified = None;
     match leaf.validity_at(now) {
         Validity::Valid => {}
         Validity::Expired => failures.push(Error::new(
@@ -454,6 +482,7 @@ fn validate_chain(
                         ),
                     ));
                 }
+                verified = Some(path);
             }
             Err(e) => {
                 // The leaf's own time failure is already listed.
@@ -483,7 +512,7 @@ fn validate_chain(
             }
         }
     }
-    failures
+    (failures, verified)
 }
 
 /// libvirt's client purpose rule: only a critical extension without clientAuth fails.

@@ -385,13 +385,11 @@ fn a_client_without_certificate_is_refused() {
     assert_eq!(handle.join().unwrap().unwrap_err().kind(), ErrorKind::Tls);
 }
 
+/// What a recording validator was asked: (trusted, flags) per call.
+type Asked = Arc<Mutex<Vec<(bool, ValidateFlags)>>>;
+
 /// Records what the validator was asked and answers `answer`.
-fn recording_validator(
-    answer: ValidatorAnswer,
-) -> (
-    Arc<Mutex<Vec<(bool, ValidateFlags)>>>,
-    Arc<dyn virtpki::CertificateValidator>,
-) {
+fn recording_validator(answer: ValidatorAnswer) -> (Asked, Arc<dyn virtpki::CertificateValidator>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     let v = move |r: &ValidationRequest<'_>| {
@@ -572,7 +570,7 @@ fn trust_on_first_use_with_prompt_unverified() {
         .verify_server(
             "localhost",
             Some(port),
-            &[cert.clone()],
+            std::slice::from_ref(&cert),
             virtpki::VerifyFlags::default(),
         )
         .unwrap();
