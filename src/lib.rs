@@ -16,6 +16,7 @@ mod der;
 pub mod dn;
 pub mod dn_match;
 pub mod error;
+pub mod ffi;
 pub mod known;
 pub mod locations;
 pub mod names;

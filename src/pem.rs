@@ -247,7 +247,12 @@ pub fn read_file(path: &Path, ty: CertDataType) -> Result<(Zeroizing<Vec<u8>>, u
     }
     let limit = ty.size_limit();
     if meta.len() > limit as u64 {
-        return Err(too_large(&Source::File(path.into()), meta.len(), ty));
+        return Err(too_large(
+            &Source::File(path.into()),
+            meta.len(),
+            &ty.to_string(),
+            limit,
+        ));
     }
     if ty.content() == Content::PrivateKey {
         check_key_file_mode(path, meta.mode())?;
@@ -260,7 +265,8 @@ pub fn read_file(path: &Path, ty: CertDataType) -> Result<(Zeroizing<Vec<u8>>, u
         return Err(too_large(
             &Source::File(path.into()),
             bytes.len() as u64,
-            ty,
+            &ty.to_string(),
+            limit,
         ));
     }
     Ok((bytes, meta.mode() & 0o7777))
@@ -288,12 +294,12 @@ pub fn check_key_file_mode(path: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
-fn too_large(source: &Source, len: u64, ty: CertDataType) -> Error {
+fn too_large(source: &Source, len: u64, what: &str, limit: usize) -> Error {
     Error::new(
         ErrorKind::TooLarge,
         format!(
-            "{source}: {len} bytes is over the {} limit for a {ty}",
-            human_size(ty.size_limit())
+            "{source}: {len} bytes is over the {} limit for a {what}",
+            human_size(limit)
         ),
     )
 }
@@ -310,13 +316,49 @@ fn human_size(n: usize) -> String {
 ///
 /// Every block must be of the kind `ty` takes; one bad block fails the whole input.
 pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> {
-    if bytes.len() > ty.size_limit() {
-        return Err(too_large(source, bytes.len() as u64, ty));
+    parse_as(
+        ty.content(),
+        &ty.to_string(),
+        ty.size_limit(),
+        bytes,
+        source,
+    )
+}
+
+/// Certificates given as PEM text, leaf first: what a peer presents or a caller passes to the
+/// verify functions.
+pub fn parse_chain(text: &str) -> Result<Vec<Certificate>> {
+    let limit = CertDataType::ServerCert.size_limit();
+    match parse_as(
+        Content::Certificates,
+        "certificate",
+        limit,
+        text.as_bytes(),
+        &Source::Data,
+    )? {
+        Parsed::Certificates(chain) => Ok(chain),
+        _ => Err(Error::new(
+            ErrorKind::Internal,
+            "certificates parsed as another kind",
+        )),
+    }
+}
+
+/// Parses an input that must hold `content`; `what` names it in messages.
+fn parse_as(
+    content: Content,
+    what: &str,
+    limit: usize,
+    bytes: &[u8],
+    source: &Source,
+) -> Result<Parsed> {
+    if bytes.len() > limit {
+        return Err(too_large(source, bytes.len() as u64, what, limit));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::new(
             ErrorKind::InvalidArg,
-            format!("{source}: empty input, expected a {ty}"),
+            format!("{source}: empty input, expected a {what}"),
         ));
     }
     let blocks = if contains(bytes, b"-----BEGIN") {
@@ -328,7 +370,7 @@ pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> 
             ErrorKind::Parse,
             format!(
                 "{source}: no PEM data found (expected a line \"-----BEGIN {}-----\")",
-                pem_label(ty.content())
+                pem_label(content)
             ),
         ));
     };
@@ -340,7 +382,7 @@ pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> 
             source.to_string()
         }
     };
-    match ty.content() {
+    match content {
         Content::Certificates => {
             let mut certs = Vec::with_capacity(blocks.len());
             for (i, block) in blocks.into_iter().enumerate() {
@@ -350,7 +392,7 @@ pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> 
                             .map_err(|e| in_block(e, source, &name(i)))?;
                         certs.push(cert);
                     }
-                    other => return Err(wrong_type(&name(i), other, ty)),
+                    other => return Err(wrong_type(&name(i), other, what)),
                 }
             }
             Ok(Parsed::Certificates(certs))
@@ -364,7 +406,7 @@ pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> 
                         source.clone(),
                         &name(i),
                     )?),
-                    other => return Err(wrong_type(&name(i), other, ty)),
+                    other => return Err(wrong_type(&name(i), other, what)),
                 }
             }
             Ok(Parsed::Crls(crls))
@@ -387,7 +429,7 @@ pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> 
                             format!("{}: a second private key; give one key per input", name(i)),
                         ))
                     }
-                    other => return Err(wrong_type(&name(i), other, ty)),
+                    other => return Err(wrong_type(&name(i), other, what)),
                 }
             }
             key.map(Parsed::PrivateKey).ok_or_else(|| {
@@ -431,7 +473,7 @@ fn pem_label(content: Content) -> &'static str {
     }
 }
 
-fn wrong_type(what: &str, kind: BlockKind, ty: CertDataType) -> Error {
+fn wrong_type(place: &str, kind: BlockKind, expected: &str) -> Error {
     let found = match kind {
         BlockKind::Certificate => "a certificate".to_owned(),
         BlockKind::Crl => "a certificate revocation list".to_owned(),
@@ -441,7 +483,7 @@ fn wrong_type(what: &str, kind: BlockKind, ty: CertDataType) -> Error {
             return Error::new(
                 ErrorKind::WrongType,
                 format!(
-                    "{what}: the private key is encrypted; virtpki, like libvirt, needs it \
+                    "{place}: the private key is encrypted; virtpki, like libvirt, needs it \
                      unencrypted: decrypt it with \"openssl pkey -in KEY -out NEWKEY\" and keep \
                      the file mode 0600"
                 ),
@@ -451,7 +493,7 @@ fn wrong_type(what: &str, kind: BlockKind, ty: CertDataType) -> Error {
     };
     Error::new(
         ErrorKind::WrongType,
-        format!("{what}: found {found} where a {ty} was expected"),
+        format!("{place}: found {found} where a {expected} was expected"),
     )
 }
 

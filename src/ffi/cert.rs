@@ -1,0 +1,47 @@
+//! Questions about one certificate.
+
+use std::ffi::{c_char, c_int};
+
+use super::{c_string, guard, str_arg};
+use crate::cert::Certificate;
+use crate::dn_match;
+use crate::pem;
+
+unsafe fn first_certificate(pem_text: *const c_char) -> crate::Result<Certificate> {
+    let mut chain = pem::parse_chain(unsafe { str_arg(pem_text, "certPEM") }?)?;
+    Ok(chain.swap_remove(0))
+}
+
+/// libvirt's DN string of the certificate, like virt-pki-query-dn; free with virPKIFree.
+#[no_mangle]
+pub unsafe extern "C" fn virPKICertGetDN(certPEM: *const c_char) -> *mut c_char {
+    guard(std::ptr::null_mut(), || {
+        c_string(unsafe { first_certificate(certPEM) }?.subject())
+    })
+}
+
+/// "SHA256:" and 64 uppercase hex digits; free with virPKIFree.
+#[no_mangle]
+pub unsafe extern "C" fn virPKICertFingerprint(certPEM: *const c_char) -> *mut c_char {
+    guard(std::ptr::null_mut(), || {
+        c_string(&unsafe { first_certificate(certPEM) }?.fingerprint_string())
+    })
+}
+
+/// A multi-line summary: subject, issuer, validity, SANs, key, usages, fingerprint.
+#[no_mangle]
+pub unsafe extern "C" fn virPKICertDescribe(certPEM: *const c_char) -> *mut c_char {
+    guard(std::ptr::null_mut(), || {
+        c_string(&unsafe { first_certificate(certPEM) }?.describe())
+    })
+}
+
+/// 1 if `dn` matches `pattern` (tls_allowed_dn_list rules), 0 if not, -1 on error.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIDNMatch(pattern: *const c_char, dn: *const c_char) -> c_int {
+    guard(-1, || {
+        let pattern = unsafe { str_arg(pattern, "pattern") }?;
+        let dn = unsafe { str_arg(dn, "dn") }?;
+        Ok(c_int::from(dn_match::pattern_matches(pattern, dn)))
+    })
+}

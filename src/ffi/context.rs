@@ -1,0 +1,327 @@
+//! `virPKIContext`: credentials and policy, the validator, known servers, allowed DNs, time.
+
+use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void, CString};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{bad_value, guard, ref_arg, str_arg};
+use crate::context::{Context, ContextFlags};
+use crate::error::{Error, ErrorKind};
+use crate::locations::Role;
+use crate::pem::CertDataType;
+use crate::verify::{CertificateValidator, ValidationRequest, ValidatorAnswer};
+
+/// Credential data types (the proposal's `virConnectCertDataType`, with the daemon's identity).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum virConnectCertDataType {
+    /// CA certificate(s); a bundle may hold several.
+    VIR_CONNECT_CERT_CA_CERT = 0,
+    /// Certificate revocation list(s).
+    VIR_CONNECT_CERT_CA_CRL = 1,
+    /// Client private key.
+    VIR_CONNECT_CERT_CLIENT_KEY = 2,
+    /// Client certificate, optionally followed by intermediates.
+    VIR_CONNECT_CERT_CLIENT_CERT = 3,
+    /// Trusted (pinned) server certificate(s).
+    VIR_CONNECT_CERT_SERVER_TRUSTED = 4,
+    /// Daemon's private key.
+    VIR_CONNECT_CERT_SERVER_KEY = 5,
+    /// Daemon's certificate, optionally followed by intermediates.
+    VIR_CONNECT_CERT_SERVER_CERT = 6,
+}
+
+/// Flags of virPKIContextNew.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum virPKIContextFlags {
+    /// No Common Name fallback for host names.
+    VIR_PKI_CONTEXT_REQUIRE_SAN = 1,
+    /// Also ask the validator about certificates that failed CA validation.
+    VIR_PKI_CONTEXT_PROMPT_UNVERIFIED = 2,
+    /// Skip load-time sanity checks (libvirt's no_sanity).
+    VIR_PKI_CONTEXT_NO_SANITY = 4,
+}
+
+/// Which end of a connection (virPKIContextLoadDefault, virPKIContextCheck).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum virPKIRole {
+    VIR_PKI_ROLE_CLIENT = 0,
+    VIR_PKI_ROLE_SERVER = 1,
+}
+
+/// Flags passed to a certificate validator.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum virConnectCertificateValidateFlags {
+    /// The host was trusted with a different certificate.
+    VIR_CONNECT_CERT_VALIDATE_CHANGED = 1,
+    /// ... and the new one has the same public key (renewal).
+    VIR_CONNECT_CERT_VALIDATE_SAME_KEY = 2,
+    /// Failed CA validation; only with VIR_PKI_CONTEXT_PROMPT_UNVERIFIED.
+    VIR_CONNECT_CERT_VALIDATE_UNVERIFIED = 4,
+}
+
+/// What a certificate validator returns; anything else rejects.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum virConnectCertificateValidatorResult {
+    VIR_CONNECT_CERT_REJECT = 0,
+    /// Accept for this verification only.
+    VIR_CONNECT_CERT_ACCEPT_ONCE = 1,
+    /// Accept and record in the known-servers store.
+    VIR_CONNECT_CERT_ACCEPT_ALWAYS = 2,
+}
+
+/// A credential context (opaque).
+pub struct virPKIContext {
+    pub(crate) inner: Arc<Context>,
+}
+
+/// Pointer to a context.
+pub type virPKIContextPtr = *mut virPKIContext;
+
+/// Called with the opaque pointer when a validator is replaced or its context freed.
+pub type virFreeCallback = Option<unsafe extern "C" fn(opaque: *mut c_void)>;
+
+/// The application's say on a server certificate: hostname as given, the leaf as PEM, whether
+/// it is already trusted for this host, VIR_CONNECT_CERT_VALIDATE_* flags, the opaque pointer.
+pub type virConnectCertificateValidator = Option<
+    unsafe extern "C" fn(
+        hostname: *const c_char,
+        cert: *const c_char,
+        trusted: c_int,
+        flags: c_uint,
+        opaque: *mut c_void,
+    ) -> c_int,
+>;
+
+/// A validator written in C; its `freecb` runs when the last reference goes.
+struct CValidator {
+    callback:
+        unsafe extern "C" fn(*const c_char, *const c_char, c_int, c_uint, *mut c_void) -> c_int,
+    opaque: *mut c_void,
+    freecb: virFreeCallback,
+}
+
+// SAFETY: the C API requires validators to be callable from any thread; the opaque pointer is
+// only handed back to the application's own functions.
+unsafe impl Send for CValidator {}
+// SAFETY: as above.
+unsafe impl Sync for CValidator {}
+
+impl CertificateValidator for CValidator {
+    fn validate(&self, request: &ValidationRequest<'_>) -> ValidatorAnswer {
+        let (Ok(host), Ok(pem)) = (
+            CString::new(request.hostname),
+            CString::new(request.certificate.to_pem()),
+        ) else {
+            return ValidatorAnswer::Reject;
+        };
+        // SAFETY: the callback was given by the application for exactly this call signature;
+        // the strings live until it returns.
+        let answer = unsafe {
+            (self.callback)(
+                host.as_ptr(),
+                pem.as_ptr(),
+                c_int::from(request.trusted),
+                request.flags.bits(),
+                self.opaque,
+            )
+        };
+        ValidatorAnswer::from_code(answer)
+    }
+}
+
+impl Drop for CValidator {
+    fn drop(&mut self) {
+        if let Some(free) = self.freecb {
+            // SAFETY: the application asked for this call when the validator is released.
+            unsafe { free(self.opaque) }
+        }
+    }
+}
+
+/// Installs a C validator on `ctx` (NULL `cb` removes it); the old one's freecb runs.
+pub(crate) fn set_validator(
+    ctx: &Context,
+    cb: virConnectCertificateValidator,
+    opaque: *mut c_void,
+    freecb: virFreeCallback,
+) {
+    let validator = cb.map(|callback| {
+        Arc::new(CValidator {
+            callback,
+            opaque,
+            freecb,
+        }) as Arc<dyn CertificateValidator>
+    });
+    if validator.is_none() {
+        if let Some(free) = freecb {
+            // SAFETY: nothing will call back with `opaque`; release it as asked.
+            unsafe { free(opaque) }
+        }
+    }
+    drop(ctx.set_validator(validator));
+}
+
+pub(crate) fn data_type(code: c_int) -> crate::Result<CertDataType> {
+    CertDataType::from_code(code).ok_or_else(|| bad_value("dataType", code))
+}
+
+pub(crate) fn role(code: c_int) -> crate::Result<Role> {
+    Role::from_code(code).ok_or_else(|| bad_value("role", code))
+}
+
+/// The context behind a C pointer.
+pub(crate) unsafe fn context<'a>(ctx: virPKIContextPtr) -> crate::Result<&'a Arc<Context>> {
+    // SAFETY: a non-NULL context pointer comes from virPKIContextNew or virPKIDefaultContext.
+    Ok(&unsafe { ref_arg(ctx, "ctx") }?.inner)
+}
+
+/// A new context with VIR_PKI_CONTEXT_* flags; NULL on failure.
+#[no_mangle]
+pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
+    guard(std::ptr::null_mut(), || {
+        let flags = ContextFlags::from_bits(flags).ok_or_else(|| bad_value("flags", flags))?;
+        Ok(Box::into_raw(Box::new(virPKIContext {
+            inner: Arc::new(Context::new(flags)),
+        })))
+    })
+}
+
+/// Frees a context; NULL and the default context are left alone.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextFree(ctx: virPKIContextPtr) {
+    guard((), || {
+        if !ctx.is_null() && !super::connect::is_default(ctx) {
+            // SAFETY: the pointer came from virPKIContextNew and is freed once.
+            drop(unsafe { Box::from_raw(ctx) });
+        }
+        Ok(())
+    })
+}
+
+/// Adds PEM data of a virConnectCertDataType; all or nothing.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextAddCertData(
+    ctx: virPKIContextPtr,
+    dataType: c_int,
+    data: *const c_char,
+) -> c_int {
+    guard(-1, || {
+        let ctx = unsafe { context(ctx) }?;
+        let ty = data_type(dataType)?;
+        ctx.add_pem(ty, unsafe { str_arg(data, "data") }?)?;
+        Ok(0)
+    })
+}
+
+/// Adds a PEM or DER file of a virConnectCertDataType; all or nothing.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextAddCertDataFile(
+    ctx: virPKIContextPtr,
+    dataType: c_int,
+    path: *const c_char,
+) -> c_int {
+    guard(-1, || {
+        let ctx = unsafe { context(ctx) }?;
+        let ty = data_type(dataType)?;
+        ctx.add_file(ty, Path::new(unsafe { str_arg(path, "path") }?))?;
+        Ok(0)
+    })
+}
+
+/// Loads libvirt's default files for a role: `pkipath` NULL = libvirt's rules for this
+/// process's uid; else that directory. `flags` must be 0.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextLoadDefault(
+    ctx: virPKIContextPtr,
+    role: c_int,
+    pkipath: *const c_char,
+    flags: c_uint,
+) -> c_int {
+    guard(-1, || {
+        let ctx = unsafe { context(ctx) }?;
+        let role = self::role(role)?;
+        if flags != 0 {
+            return Err(bad_value("flags", flags));
+        }
+        let dir = if pkipath.is_null() {
+            None
+        } else {
+            Some(Path::new(unsafe { str_arg(pkipath, "pkipath") }?))
+        };
+        ctx.load_default(role, dir)?;
+        Ok(0)
+    })
+}
+
+/// Sets the certificate validator (NULL cb removes it); the previous one's freecb is called.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextSetCertificateValidator(
+    ctx: virPKIContextPtr,
+    cb: virConnectCertificateValidator,
+    opaque: *mut c_void,
+    freecb: virFreeCallback,
+) -> c_int {
+    guard(-1, || {
+        let ctx = unsafe { context(ctx) }?;
+        set_validator(ctx, cb, opaque, freecb);
+        Ok(0)
+    })
+}
+
+/// Uses the known-servers file at `path` (created on the first accepted-always certificate).
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextSetKnownServersFile(
+    ctx: virPKIContextPtr,
+    path: *const c_char,
+) -> c_int {
+    guard(-1, || {
+        let ctx = unsafe { context(ctx) }?;
+        ctx.set_known_servers_file(Path::new(unsafe { str_arg(path, "path") }?))?;
+        Ok(0)
+    })
+}
+
+/// tls_allowed_dn_list: npatterns < 0 = no DN check; 0 = nobody; '*' and '?' as in libvirt.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextSetAllowedDNList(
+    ctx: virPKIContextPtr,
+    patterns: *const *const c_char,
+    npatterns: c_int,
+) -> c_int {
+    guard(-1, || {
+        let ctx = unsafe { context(ctx) }?;
+        if npatterns < 0 {
+            ctx.set_allowed_dn_list::<&str>(None)?;
+            return Ok(0);
+        }
+        if npatterns > 0 && patterns.is_null() {
+            return Err(Error::new(ErrorKind::InvalidArg, "patterns is NULL"));
+        }
+        let mut list = Vec::with_capacity(npatterns as usize);
+        for i in 0..npatterns as usize {
+            // SAFETY: the caller passes an array of at least npatterns pointers.
+            let p = unsafe { *patterns.add(i) };
+            list.push(unsafe { str_arg(p, &format!("patterns[{i}]")) }?);
+        }
+        ctx.set_allowed_dn_list(Some(&list))?;
+        Ok(0)
+    })
+}
+
+/// The verification time, in seconds since the epoch; 0 = the system clock.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextSetVerifyTime(
+    ctx: virPKIContextPtr,
+    unixTime: c_longlong,
+) -> c_int {
+    guard(-1, || {
+        let ctx = unsafe { context(ctx) }?;
+        ctx.set_verify_time((unixTime != 0).then_some(unixTime));
+        Ok(0)
+    })
+}

@@ -1,0 +1,111 @@
+//! Per-thread last error, freeing, version.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CString};
+
+use crate::error::Error;
+
+/// Error codes (`virPKIErrorCode`): the reason the last failed call on this thread failed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum virPKIErrorCode {
+    VIR_PKI_OK = 0,
+    /// NULL, bad enum or flag, invalid UTF-8, empty input.
+    VIR_PKI_ERR_INVALID_ARG = 1,
+    /// A file cannot be read or written.
+    VIR_PKI_ERR_IO = 2,
+    /// Malformed PEM/DER, nothing of the expected kind found.
+    VIR_PKI_ERR_PARSE = 3,
+    /// E.g. a private key given as a certificate.
+    VIR_PKI_ERR_WRONG_TYPE = 4,
+    /// Input over the size limit.
+    VIR_PKI_ERR_TOO_LARGE = 5,
+    /// Private key file readable or writable by others.
+    VIR_PKI_ERR_INSECURE_PERMISSIONS = 6,
+    /// Private key does not belong to the certificate.
+    VIR_PKI_ERR_KEY_MISMATCH = 7,
+    /// Verification needs a CA certificate and none is loaded.
+    VIR_PKI_ERR_NO_CA = 8,
+    VIR_PKI_ERR_EXPIRED = 9,
+    VIR_PKI_ERR_NOT_YET_VALID = 10,
+    VIR_PKI_ERR_UNKNOWN_ISSUER = 11,
+    /// An issuer or CA file entry is not a CA (basic constraints).
+    VIR_PKI_ERR_NOT_CA = 12,
+    VIR_PKI_ERR_KEY_USAGE = 13,
+    /// Extended key usage forbids this role.
+    VIR_PKI_ERR_PURPOSE = 14,
+    VIR_PKI_ERR_REVOKED = 15,
+    /// Invalid or insecure signature / algorithm.
+    VIR_PKI_ERR_BAD_SIGNATURE = 16,
+    VIR_PKI_ERR_HOSTNAME_MISMATCH = 17,
+    VIR_PKI_ERR_DN_NOT_ALLOWED = 18,
+    /// The application's validator rejected the certificate.
+    VIR_PKI_ERR_REJECTED = 19,
+    /// Known-servers store unreadable, corrupt or locked.
+    VIR_PKI_ERR_STORE = 20,
+    /// TLS handshake or I/O failure in a session.
+    VIR_PKI_ERR_TLS = 21,
+    VIR_PKI_ERR_INTERNAL = 22,
+}
+
+struct LastError {
+    code: c_int,
+    message: Option<CString>,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<LastError> = const { RefCell::new(LastError { code: 0, message: None }) };
+}
+
+/// Records `e` as this thread's last error.
+pub(crate) fn set_last_error(e: &Error) {
+    let text = e.message().replace('\0', "\\0");
+    LAST_ERROR.with(|cell| {
+        *cell.borrow_mut() = LastError {
+            code: e.kind().code(),
+            message: CString::new(text).ok(),
+        }
+    });
+}
+
+/// The code of this thread's last failure (`VIR_PKI_OK` when none).
+#[no_mangle]
+pub extern "C" fn virPKIGetLastErrorCode() -> c_int {
+    LAST_ERROR.with(|cell| cell.borrow().code)
+}
+
+/// The message of this thread's last failure, or NULL when none; valid until the next call
+/// into the library on this thread.
+#[no_mangle]
+pub extern "C" fn virPKIGetLastErrorMessage() -> *const c_char {
+    LAST_ERROR.with(|cell| {
+        cell.borrow()
+            .message
+            .as_ref()
+            .map_or(std::ptr::null(), |m| m.as_ptr())
+    })
+}
+
+/// Clears this thread's last error (a successful call does not).
+#[no_mangle]
+pub extern "C" fn virPKIResetLastError() {
+    LAST_ERROR.with(|cell| {
+        *cell.borrow_mut() = LastError {
+            code: 0,
+            message: None,
+        }
+    });
+}
+
+/// Frees a string returned by the library; NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIFree(ptr: *mut c_void) {
+    // SAFETY: every string the library hands out comes from malloc (ffi::c_string).
+    unsafe { libc::free(ptr) }
+}
+
+/// The library version, a static string such as "0.1.0".
+#[no_mangle]
+pub extern "C" fn virPKIVersion() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}

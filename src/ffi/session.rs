@@ -1,0 +1,219 @@
+//! TLS sessions over a connected socket the caller owns.
+
+use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void};
+use std::io::{Read, Write};
+use std::os::fd::RawFd;
+use std::sync::Mutex;
+
+use super::context::{context, virPKIContextPtr};
+use super::{bad_value, c_string, guard, port_arg, ref_arg, str_arg};
+use crate::error::{Error, ErrorKind};
+use crate::session::{Session, SessionFlags};
+
+/// Session flags.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum virPKISessionFlags {
+    /// libvirt's handshake byte: the server sends 0x01 after accepting the client, the client
+    /// waits for it.
+    VIR_PKI_SESSION_LIBVIRT_CONFIRM = 1,
+}
+
+/// A borrowed file descriptor: read and written, never closed.
+struct BorrowedFd(RawFd);
+
+impl Read for BorrowedFd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            // SAFETY: `buf` is valid for `buf.len()` bytes; the fd belongs to the caller.
+            let n = unsafe { libc::read(self.0, buf.as_mut_ptr() as *mut c_void, buf.len()) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+impl Write for BorrowedFd {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            // SAFETY: as above.
+            let n = unsafe { libc::write(self.0, buf.as_ptr() as *const c_void, buf.len()) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A TLS session (opaque). Calls on one session are serialised.
+pub struct virPKISession {
+    inner: Mutex<Session<BorrowedFd>>,
+}
+
+/// Pointer to a session.
+pub type virPKISessionPtr = *mut virPKISession;
+
+fn session_flags(flags: c_uint) -> crate::Result<SessionFlags> {
+    SessionFlags::from_bits(flags).ok_or_else(|| bad_value("flags", flags))
+}
+
+fn fd_arg(fd: c_int) -> crate::Result<RawFd> {
+    if fd < 0 {
+        return Err(bad_value("fd", fd));
+    }
+    Ok(fd)
+}
+
+fn boxed(session: Session<BorrowedFd>) -> virPKISessionPtr {
+    Box::into_raw(Box::new(virPKISession {
+        inner: Mutex::new(session),
+    }))
+}
+
+unsafe fn with_session<T>(
+    s: virPKISessionPtr,
+    f: impl FnOnce(&mut Session<BorrowedFd>) -> crate::Result<T>,
+) -> crate::Result<T> {
+    // SAFETY: a non-NULL session pointer comes from virPKISessionNew*.
+    let session = unsafe { ref_arg(s, "session") }?;
+    let mut guard = session
+        .inner
+        .lock()
+        .map_err(|_| Error::new(ErrorKind::Internal, "the session failed in another thread"))?;
+    f(&mut guard)
+}
+
+/// Connects as a client over a connected fd; the handshake (and confirmation) is done on
+/// return. port: the known-servers port, 0 = any. The fd stays the caller's.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionNewClient(
+    ctx: virPKIContextPtr,
+    fd: c_int,
+    hostname: *const c_char,
+    port: c_int,
+    flags: c_uint,
+) -> virPKISessionPtr {
+    guard(std::ptr::null_mut(), || {
+        let ctx = unsafe { context(ctx) }?;
+        let fd = fd_arg(fd)?;
+        let hostname = unsafe { str_arg(hostname, "hostname") }?;
+        let port = port_arg(port)?;
+        let flags = session_flags(flags)?;
+        Ok(boxed(Session::client(
+            ctx,
+            BorrowedFd(fd),
+            hostname,
+            port,
+            flags,
+        )?))
+    })
+}
+
+/// Accepts a client over a connected fd; the handshake (and confirmation byte) is done on
+/// return. The fd stays the caller's.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionNewServer(
+    ctx: virPKIContextPtr,
+    fd: c_int,
+    flags: c_uint,
+) -> virPKISessionPtr {
+    guard(std::ptr::null_mut(), || {
+        let ctx = unsafe { context(ctx) }?;
+        let fd = fd_arg(fd)?;
+        let flags = session_flags(flags)?;
+        Ok(boxed(Session::server(ctx, BorrowedFd(fd), flags)?))
+    })
+}
+
+/// Reads up to len bytes: the count, 0 at the end of the stream, -1 on error.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionRead(
+    s: virPKISessionPtr,
+    buf: *mut c_void,
+    len: usize,
+) -> c_longlong {
+    guard(-1, || {
+        if buf.is_null() && len > 0 {
+            return Err(Error::new(ErrorKind::InvalidArg, "buf is NULL"));
+        }
+        unsafe {
+            with_session(s, |session| {
+                if len == 0 {
+                    return Ok(0);
+                }
+                // SAFETY: the caller passes a buffer of at least len writable bytes.
+                let slice = std::slice::from_raw_parts_mut(buf as *mut u8, len);
+                Ok(session.read(slice)? as c_longlong)
+            })
+        }
+    })
+}
+
+/// Writes len bytes: len on success, -1 on error.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionWrite(
+    s: virPKISessionPtr,
+    buf: *const c_void,
+    len: usize,
+) -> c_longlong {
+    guard(-1, || {
+        if buf.is_null() && len > 0 {
+            return Err(Error::new(ErrorKind::InvalidArg, "buf is NULL"));
+        }
+        unsafe {
+            with_session(s, |session| {
+                if len > 0 {
+                    // SAFETY: the caller passes a buffer of at least len readable bytes.
+                    session.write_all(std::slice::from_raw_parts(buf as *const u8, len))?;
+                }
+                Ok(len as c_longlong)
+            })
+        }
+    })
+}
+
+/// Server side: the client's DN (free with virPKIFree); NULL on error.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char {
+    guard(std::ptr::null_mut(), || unsafe {
+        with_session(s, |session| {
+            let dn = session.peer_dn().ok_or_else(|| {
+                Error::new(ErrorKind::InvalidArg, "the peer presented no certificate")
+            })?;
+            c_string(&dn)
+        })
+    })
+}
+
+/// Sends close_notify; the fd stays the caller's.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
+    guard(-1, || unsafe {
+        with_session(s, |session| session.close().map(|_| 0))
+    })
+}
+
+/// Frees a session (without closing the fd); NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
+    guard((), || {
+        if !s.is_null() {
+            // SAFETY: the pointer came from virPKISessionNew* and is freed once.
+            drop(unsafe { Box::from_raw(s) });
+        }
+        Ok(())
+    })
+}
