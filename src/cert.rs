@@ -136,6 +136,24 @@ impl std::fmt::Display for KeyAlgorithm {
     }
 }
 
+/// Facts of the RFC 5280 profile that webpki does not look at, read once at parse time for
+/// [`crate::profile`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileFacts {
+    /// Critical extensions webpki does not process (it knows KU, SAN, BC, NC, CRLDP, EKU).
+    pub unknown_critical: Vec<String>,
+    /// The subject key identifier, if present.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// Whether an authority key identifier is present, and its key identifier.
+    pub authority_key_id: Option<Option<Vec<u8>>>,
+    /// Whether the subject alternative name extension is present, and critical.
+    pub san_critical: Option<bool>,
+    /// Name constraints that are empty or use a DNS base with a leading period.
+    pub malformed_name_constraints: bool,
+    /// An authority information access extension that does not parse or is empty.
+    pub malformed_aia: bool,
+}
+
 /// Where a certificate stands at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validity {
@@ -165,6 +183,7 @@ pub struct Certificate {
     signature_algorithm: String,
     key_algorithm: KeyAlgorithm,
     has_name_constraints: bool,
+    profile: ProfileFacts,
     spki_der: Vec<u8>,
     fingerprint: [u8; 32],
     spki_fingerprint: [u8; 32],
@@ -219,6 +238,7 @@ impl Certificate {
             None => Vec::new(),
         };
         let has_name_constraints = x509.name_constraints().map_err(ext)?.is_some();
+        let profile = profile_facts(&x509);
         let spki = x509.public_key();
         let spki_der = spki.raw.to_vec();
         let key_algorithm = key_algorithm(spki);
@@ -240,6 +260,7 @@ impl Certificate {
             signature_algorithm,
             key_algorithm,
             has_name_constraints,
+            profile,
             spki_der,
             fingerprint,
             spki_fingerprint,
@@ -363,6 +384,11 @@ impl Certificate {
         self.has_name_constraints
     }
 
+    /// Profile facts webpki leaves aside.
+    pub fn profile(&self) -> &ProfileFacts {
+        &self.profile
+    }
+
     /// Signature algorithm name, e.g. `sha256WithRSAEncryption`.
     pub fn signature_algorithm(&self) -> &str {
         &self.signature_algorithm
@@ -468,6 +494,55 @@ impl Certificate {
         );
         s
     }
+}
+
+/// Extension OIDs webpki processes (so a critical one is fine for it).
+const WEBPKI_EXTENSIONS: [&str; 6] = [
+    "2.5.29.15",
+    "2.5.29.17",
+    "2.5.29.19",
+    "2.5.29.30",
+    "2.5.29.31",
+    "2.5.29.37",
+];
+
+fn profile_facts(x509: &X509Certificate<'_>) -> ProfileFacts {
+    let mut facts = ProfileFacts::default();
+    for ext in x509.extensions() {
+        let oid = ext.oid.to_id_string();
+        if ext.critical && !WEBPKI_EXTENSIONS.contains(&oid.as_str()) {
+            facts.unknown_critical.push(oid.clone());
+        }
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => facts.subject_key_id = Some(id.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                facts.authority_key_id = Some(aki.key_identifier.as_ref().map(|k| k.0.to_vec()))
+            }
+            ParsedExtension::SubjectAlternativeName(_) => facts.san_critical = Some(ext.critical),
+            ParsedExtension::NameConstraints(nc) => {
+                let subtrees = |t: &Option<Vec<GeneralSubtree<'_>>>| t.as_ref().map_or(0, Vec::len);
+                let leading_dot = nc
+                    .permitted_subtrees
+                    .iter()
+                    .chain(nc.excluded_subtrees.iter())
+                    .flatten()
+                    .any(|t| matches!(t.base, GeneralName::DNSName(d) if d.starts_with('.')));
+                facts.malformed_name_constraints = leading_dot
+                    || subtrees(&nc.permitted_subtrees) + subtrees(&nc.excluded_subtrees) == 0;
+            }
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                facts.malformed_aia = aia.accessdescs.is_empty()
+            }
+            ParsedExtension::ParseError { .. } if oid == "1.3.6.1.5.5.7.1.1" => {
+                facts.malformed_aia = true
+            }
+            ParsedExtension::ParseError { .. } if oid == "2.5.29.30" => {
+                facts.malformed_name_constraints = true
+            }
+            _ => {}
+        }
+    }
+    facts
 }
 
 fn critical_suffix(critical: bool) -> &'static str {

@@ -8,11 +8,14 @@
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use webpki::{
     CertRevocationList, EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter,
-    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
+    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy, VerifiedPath,
 };
+
+use std::cell::RefCell;
 
 use crate::cert::{Certificate, UnixSeconds};
 use crate::error::{Error, ErrorKind, Result};
+use crate::profile;
 
 /// Accepts every extended key usage: purposes are judged separately, with libvirt's rules.
 pub struct AnyPurpose;
@@ -30,9 +33,12 @@ pub struct VerifiedChain {
     pub anchor: usize,
     /// Indexes in the CA list of the CA certificates used as intermediates.
     pub ca_intermediates: Vec<usize>,
+    /// Indexes in the presented chain of the intermediates used (leaf's issuer first).
+    pub chain_intermediates: Vec<usize>,
 }
 
-/// Checks `chain` (leaf first, then intermediates the peer sent) against `cas` and `crls`.
+/// Checks `chain` (leaf first, then intermediates the peer sent) against `cas` and `crls`,
+/// with the profile `rules` applied to each candidate path.
 ///
 /// A CA with no CRL loaded counts as "not revoked" (GnuTLS's behaviour); a loaded CRL is
 /// enforced for every certificate of the chain. An expired CRL is still applied.
@@ -42,6 +48,7 @@ pub fn verify(
     crls: &[&CertRevocationList<'_>],
     now: UnixSeconds,
     usage: impl ExtendedKeyUsageValidator,
+    rules: Option<profile::Rules>,
 ) -> Result<VerifiedChain> {
     let leaf = chain
         .first()
@@ -71,6 +78,24 @@ pub fn verify(
     let algs = rustls::crypto::ring::default_provider()
         .signature_verification_algorithms
         .all;
+    // The first profile violation of a path webpki found, reported if no path is accepted.
+    let violation = RefCell::new(None);
+    let check_profile = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
+        let anchor = &cas[anchor_index(cas, path.anchor())];
+        let mut path_cas = Vec::new();
+        for der in path.intermediate_certificates() {
+            let found = chain[1..]
+                .iter()
+                .chain(cas)
+                .find(|c| c.der().as_ref() == der.der().as_ref());
+            path_cas.extend(found);
+        }
+        let Some(rules) = rules else { return Ok(()) };
+        profile::check_path(leaf, &path_cas, anchor, rules).map_err(|e| {
+            violation.borrow_mut().get_or_insert(e);
+            webpki::Error::UnknownIssuer
+        })
+    };
     let path = ee
         .verify_for_usage(
             algs,
@@ -79,20 +104,14 @@ pub fn verify(
             time,
             usage,
             revocation,
-            None,
+            Some(&check_profile),
         )
-        .map_err(|e| map_webpki_error(&e))?;
-    let anchor_subject = path.anchor().subject.as_ref();
-    let anchor_spki = path.anchor().subject_public_key_info.as_ref();
-    let anchor = cas
-        .iter()
-        .position(|ca| {
-            webpki::anchor_from_trusted_cert(ca.der()).is_ok_and(|a| {
-                a.subject.as_ref() == anchor_subject
-                    && a.subject_public_key_info.as_ref() == anchor_spki
-            })
-        })
-        .unwrap_or(0);
+        .map_err(|e| {
+            violation
+                .borrow_mut()
+                .take()
+                .unwrap_or_else(|| map_webpki_error(&e))
+        })?;
     let ca_intermediates = path
         .intermediate_certificates()
         .filter_map(|c| {
@@ -100,10 +119,31 @@ pub fn verify(
                 .position(|ca| ca.der().as_ref() == c.der().as_ref())
         })
         .collect();
+    let chain_intermediates = path
+        .intermediate_certificates()
+        .filter_map(|c| {
+            chain
+                .iter()
+                .position(|p| p.der().as_ref() == c.der().as_ref())
+        })
+        .collect();
     Ok(VerifiedChain {
-        anchor,
+        anchor: anchor_index(cas, path.anchor()),
         ca_intermediates,
+        chain_intermediates,
     })
+}
+
+/// The CA certificate a webpki trust anchor was made from.
+fn anchor_index(cas: &[Certificate], anchor: &TrustAnchor<'_>) -> usize {
+    cas.iter()
+        .position(|ca| {
+            webpki::anchor_from_trusted_cert(ca.der()).is_ok_and(|a| {
+                a.subject.as_ref() == anchor.subject.as_ref()
+                    && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
+            })
+        })
+        .unwrap_or(0)
 }
 
 /// Our kind and libvirt's reason (where it has one) for a webpki failure.

@@ -50,6 +50,26 @@ impl Crl {
                 "unusable certificate revocation list ({e:?}){hint}"
             ))
         })?;
+        // RFC 5280 §5.2.3: a conforming CRL carries a non-critical CRL number.
+        match crl
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "2.5.29.20")
+        {
+            None => {
+                return Err(bad(
+                    "the CRL has no CRL number (RFC 5280 §5.2.3); regenerate it (certtool \
+                     --generate-crl and virtpki crl revoke write one)"
+                        .into(),
+                ))
+            }
+            Some(e) if e.critical => {
+                return Err(bad(
+                    "the CRL marks its CRL number critical (RFC 5280 §5.2.3)".into(),
+                ))
+            }
+            Some(_) => {}
+        }
         let issuer_raw = crl.issuer().as_raw().to_vec();
         let issuer = dn::name_to_libvirt_string(&issuer_raw)?;
         Ok(Crl {

@@ -21,6 +21,7 @@ pub mod known;
 pub mod locations;
 pub mod names;
 pub mod pem;
+pub mod profile;
 pub mod sanity;
 pub mod session;
 pub mod source;

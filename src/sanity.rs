@@ -22,6 +22,7 @@ use crate::chain::{self, AnyPurpose};
 use crate::context::{Credentials, Identity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::locations::Role;
+use crate::profile;
 use crate::source::Source;
 use crate::timefmt;
 
@@ -307,8 +308,10 @@ impl Checker {
             &crls,
             self.now,
             AnyPurpose,
+            None,
         ) {
             Ok(path) => {
+                self.check_profile(creds, identity, &path);
                 let mut used = path.ca_intermediates;
                 used.push(path.anchor);
                 Some(used)
@@ -353,6 +356,49 @@ impl Checker {
                 );
                 None
             }
+        }
+    }
+
+    /// libvirt accepts what the RFC 5280 profile rules refuse; verifiers that follow them (virtpki
+    /// itself, webpki, pyca/cryptography) refuse these credentials as a peer's: a warning.
+    fn check_profile(
+        &mut self,
+        creds: &Credentials,
+        identity: &Identity,
+        path: &chain::VerifiedChain,
+    ) {
+        let Some(leaf) = identity.certificate() else {
+            return;
+        };
+        let mut intermediates: Vec<&Certificate> = path
+            .chain_intermediates
+            .iter()
+            .map(|i| &identity.chain[*i])
+            .collect();
+        intermediates.extend(path.ca_intermediates.iter().map(|i| &creds.ca_certs[*i]));
+        let anchor = &creds.ca_certs[path.anchor];
+        let rules = profile::Rules {
+            leaf: self.role == Role::Server,
+        };
+        if let Err(e) = profile::check_path(leaf, &intermediates, anchor, rules) {
+            self.push(
+                Severity::Warning,
+                leaf.source(),
+                Some(leaf),
+                Draft {
+                    rule: Rule::Chain,
+                    kind: e.kind(),
+                    message: e.message().to_owned(),
+                    fix: "re-issue the certificate concerned with certtool or OpenSSL 3 (or \
+                          virtpki issue), which follow RFC 5280"
+                        .into(),
+                },
+                Some(
+                    "libvirt accepts it, but virtpki clients and other RFC 5280 verifiers \
+                     refuse this chain from a peer"
+                        .into(),
+                ),
+            );
         }
     }
 

@@ -31,6 +31,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::known::TrustStatus;
 use crate::locations::Role;
 use crate::names;
+use crate::profile::Rules;
 
 /// Flags of the verify functions; the values are the C API's `VIR_PKI_VERIFY_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -461,8 +462,22 @@ fn validate_chain(
     } else {
         let crls: Vec<_> = creds.crls.iter().map(|c| c.webpki()).collect();
         let result = match role {
-            Role::Server => chain::verify(chain, &creds.ca_certs, &crls, now, ServerPurpose),
-            Role::Client => chain::verify(chain, &creds.ca_certs, &crls, now, chain::AnyPurpose),
+            Role::Server => chain::verify(
+                chain,
+                &creds.ca_certs,
+                &crls,
+                now,
+                ServerPurpose,
+                Some(Rules { leaf: true }),
+            ),
+            Role::Client => chain::verify(
+                chain,
+                &creds.ca_certs,
+                &crls,
+                now,
+                chain::AnyPurpose,
+                Some(Rules { leaf: false }),
+            ),
         };
         match result {
             Ok(path) => {

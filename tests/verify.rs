@@ -304,3 +304,63 @@ fn revocation_applies_to_intermediates_and_a_ca_without_crl_is_not_revoked() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
 }
+
+#[test]
+fn profile_rules_refuse_peers_and_warn_about_own_credentials() {
+    // A CA without a subject key identifier: rcgen's params with hand-made basic constraints
+    // and no SKI extension.
+    let ca_spec = Spec::ca("No SKI CA").bc(Some(true), true);
+    let key = key(Alg::EcdsaP256);
+    let ca_params = ca_spec.params();
+    let ca_cert = ca_params.self_signed(&key).unwrap();
+    let ca = Made {
+        cert: ca_cert,
+        key,
+        params: ca_params,
+    };
+    let leaf = signed_by(&Spec::server("h.example.com"), &ca);
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    let err = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
+    assert!(err.message().contains("no subject key identifier"), "{err}");
+    // libvirt accepts these as the daemon's own credentials: a warning, not an error.
+    let daemon = ctx_with_ca(&ca, ContextFlags::default());
+    daemon
+        .add_pem(CertDataType::ServerCert, &leaf.pem())
+        .unwrap();
+    daemon
+        .add_pem(CertDataType::ServerKey, &leaf.key_pem())
+        .unwrap();
+    let report = daemon.check(virtpki::Role::Server);
+    assert!(report.is_ok(), "{}", report.to_text());
+    let w: Vec<_> = report.warnings().collect();
+    assert!(
+        w.iter()
+            .any(|f| f.message.contains("no subject key identifier")),
+        "{}",
+        report.to_text()
+    );
+}
+
+#[test]
+fn a_server_certificate_with_an_underscore_name_is_refused() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let leaf = signed_by(&Spec::server("bad_name.example.com"), &ca);
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    let err = client
+        .verify_server(
+            "bad_name.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert!(err.message().contains("not a valid host name"), "{err}");
+}

@@ -283,10 +283,23 @@ impl Made {
     }
 }
 
+/// The spec's parameters for `key`, with a subject key identifier even where rcgen leaves it
+/// out (it writes one only with its own basic constraints).
+fn params_for(spec: &Spec, key: &KeyPair) -> CertificateParams {
+    let mut params = spec.params();
+    if !matches!(spec.ca, Some(true) | Some(false)) {
+        let id = params.key_identifier(key);
+        params
+            .custom_extensions
+            .push(ext(&[2, 5, 29, 14], tlv(0x04, &id), false));
+    }
+    params
+}
+
 /// A self-signed certificate.
 pub fn self_signed(spec: &Spec) -> Made {
     let key = key(spec.alg);
-    let params = spec.params();
+    let params = params_for(spec, &key);
     let cert = params.self_signed(&key).unwrap();
     Made { cert, key, params }
 }
@@ -294,7 +307,7 @@ pub fn self_signed(spec: &Spec) -> Made {
 /// A certificate signed by `issuer`.
 pub fn signed_by(spec: &Spec, issuer: &Made) -> Made {
     let key = key(spec.alg);
-    let params = spec.params();
+    let params = params_for(spec, &key);
     let cert = params.signed_by(&key, &issuer.issuer()).unwrap();
     Made { cert, key, params }
 }
