@@ -104,3 +104,43 @@ pub(crate) unsafe fn set_out(out: *mut *mut c_char, s: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_not_an_unwind() {
+        errors::virPKIResetLastError();
+        let value = guard(-1, || -> Result<i32> { panic!("boom") });
+        assert_eq!(value, -1);
+        assert_eq!(errors::virPKIGetLastErrorCode(), ErrorKind::Internal.code());
+        let message = unsafe { CStr::from_ptr(errors::virPKIGetLastErrorMessage()) };
+        assert!(message.to_str().unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn ports_and_strings() {
+        assert_eq!(port_arg(0).unwrap(), None);
+        assert_eq!(port_arg(16514).unwrap(), Some(16514));
+        assert_eq!(port_arg(-1).unwrap_err().kind(), ErrorKind::InvalidArg);
+        assert_eq!(port_arg(65536).unwrap_err().kind(), ErrorKind::InvalidArg);
+        let s = c_string("abc").unwrap();
+        assert_eq!(unsafe { CStr::from_ptr(s) }.to_str().unwrap(), "abc");
+        unsafe { errors::virPKIFree(s as *mut std::ffi::c_void) };
+        assert_eq!(c_string("a\0b").unwrap_err().kind(), ErrorKind::Internal);
+        assert_eq!(
+            unsafe { str_arg(std::ptr::null(), "x") }
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidArg
+        );
+        let bad = [0xffu8, 0];
+        assert_eq!(
+            unsafe { str_arg(bad.as_ptr() as *const c_char, "x") }
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidArg
+        );
+    }
+}
