@@ -23,26 +23,6 @@ fn assert_err<T: std::fmt::Debug>(result: virtpki::Result<T>, kind: ErrorKind, w
     }
 }
 
-fn crl_pem(ca: &Made, serials: &[u64]) -> String {
-    let params = rcgen::CertificateRevocationListParams {
-        this_update: time::OffsetDateTime::from_unix_timestamp(now() - 86400).unwrap(),
-        next_update: time::OffsetDateTime::from_unix_timestamp(now() + 86400 * 30).unwrap(),
-        crl_number: rcgen::SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: serials
-            .iter()
-            .map(|s| rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from(*s),
-                revocation_time: time::OffsetDateTime::from_unix_timestamp(now() - 3600).unwrap(),
-                reason_code: None,
-                invalidity_date: None,
-            })
-            .collect(),
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    };
-    params.signed_by(&ca.issuer()).unwrap().pem().unwrap()
-}
-
 #[test]
 fn a_bundle_of_ca_certificates_accumulates() {
     let c = ctx();

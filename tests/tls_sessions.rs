@@ -236,33 +236,9 @@ fn revoked_server() {
     with_identity(&server, &revoked, true);
     let client = client_ctx(&p, ContextFlags::default());
     client
-        .add_pem(CertDataType::CaCrl, &crl(&p.ca, &[serial]))
+        .add_pem(CertDataType::CaCrl, &crl_pem(&p.ca, &[serial]))
         .unwrap();
     client_fails(server, &client, "localhost", ErrorKind::Revoked);
-}
-
-fn crl(ca: &Made, serials: &[u64]) -> String {
-    let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
-    rcgen::CertificateRevocationListParams {
-        this_update: t(now() - 86400),
-        next_update: t(now() + 86400 * 30),
-        crl_number: rcgen::SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: serials
-            .iter()
-            .map(|s| rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from(*s),
-                revocation_time: t(now() - 3600),
-                reason_code: None,
-                invalidity_date: None,
-            })
-            .collect(),
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&ca.issuer())
-    .unwrap()
-    .pem()
-    .unwrap()
 }
 
 #[test]

@@ -280,24 +280,8 @@ fn revocation_applies_to_intermediates_and_a_ca_without_crl_is_not_revoked() {
     client
         .verify_server("h.example.com", None, &chain, VerifyFlags::default())
         .unwrap();
-    let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
-    let crl = rcgen::CertificateRevocationListParams {
-        this_update: t(now() - 10),
-        next_update: t(now() + 1000),
-        crl_number: rcgen::SerialNumber::from(2u64),
-        issuing_distribution_point: None,
-        revoked_certs: vec![rcgen::RevokedCertParams {
-            serial_number: rcgen::SerialNumber::from(77u64),
-            revocation_time: t(now() - 5),
-            reason_code: None,
-            invalidity_date: None,
-        }],
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&root.issuer())
-    .unwrap();
     client
-        .add_pem(CertDataType::CaCrl, &crl.pem().unwrap())
+        .add_pem(CertDataType::CaCrl, &crl_pem(&root, &[77]))
         .unwrap();
     let err = client
         .verify_server("h.example.com", None, &chain, VerifyFlags::default())
