@@ -233,50 +233,37 @@ impl Context {
             TrustStatus::Changed { same_key: false } => ValidateFlags::CHANGED,
             _ => ValidateFlags::default(),
         };
-        if let Some(failure) = combine(&failures, leaf) {
-            let pinnable = failures.iter().all(|e| {
+        let failure = combine(&failures, leaf);
+        if let Some(failure) = failure.as_ref() {
+            // Only an unknown issuer or a name mismatch can be overridden, by a pin or by the
+            // application; an expired, revoked or badly signed certificate never.
+            let overridable = failures.iter().all(|e| {
                 matches!(
                     e.kind(),
                     ErrorKind::UnknownIssuer | ErrorKind::NoCa | ErrorKind::HostnameMismatch
                 )
             });
-            if pinnable && trusted {
+            if overridable && trusted {
                 return Ok(ServerVerdict {
                     acceptance: Acceptance::Pinned,
                     trust,
                     failure: Some(failure.message().to_owned()),
                 });
             }
-            let validator = self.validator();
-            let ask = pinnable && self.flags().contains(ContextFlags::PROMPT_UNVERIFIED);
-            match validator {
-                Some(v) if ask => {
-                    validate_flags = validate_flags | ValidateFlags::UNVERIFIED;
-                    let answer = v.validate(&ValidationRequest {
-                        hostname,
-                        port,
-                        certificate: leaf,
-                        trusted,
-                        flags: validate_flags,
-                        failure: Some(&failure),
-                    });
-                    let acceptance =
-                        self.apply_answer(answer, hostname, port, leaf, Some(&failure))?;
-                    return Ok(ServerVerdict {
-                        acceptance,
-                        trust,
-                        failure: Some(failure.message().to_owned()),
-                    });
-                }
-                _ => return Err(failure),
+            if !overridable || !self.flags().contains(ContextFlags::PROMPT_UNVERIFIED) {
+                return Err(failure.clone_error());
             }
+            validate_flags = validate_flags | ValidateFlags::UNVERIFIED;
         }
         let Some(validator) = self.validator() else {
-            return Ok(ServerVerdict {
-                acceptance: Acceptance::Verified,
-                trust,
-                failure: None,
-            });
+            return match failure {
+                Some(f) => Err(f),
+                None => Ok(ServerVerdict {
+                    acceptance: Acceptance::Verified,
+                    trust,
+                    failure: None,
+                }),
+            };
         };
         let answer = validator.validate(&ValidationRequest {
             hostname,
@@ -284,13 +271,13 @@ impl Context {
             certificate: leaf,
             trusted,
             flags: validate_flags,
-            failure: None,
+            failure: failure.as_ref(),
         });
-        let acceptance = self.apply_answer(answer, hostname, port, leaf, None)?;
+        let acceptance = self.apply_answer(answer, hostname, port, leaf, failure.as_ref())?;
         Ok(ServerVerdict {
             acceptance,
             trust,
-            failure: None,
+            failure: failure.map(|f| f.message().to_owned()),
         })
     }
 
@@ -539,6 +526,13 @@ fn check_client_purpose(leaf: &Certificate) -> Option<Error> {
             "The certificate's purpose does not allow use for with a TLS client.",
         )
     })
+}
+
+impl Error {
+    /// A copy with the same kind and message (the source is not kept).
+    fn clone_error(&self) -> Error {
+        Error::new(self.kind(), self.message())
+    }
 }
 
 /// One error naming the certificate and every failure found; its kind is the first failure's.
