@@ -2,7 +2,8 @@
 """The design's performance targets as ratios, from the last `cargo bench` run.
 
 Usage: python3 benches/ratios.py [CRITERION_DIR]   (default: target/criterion, or
-$CARGO_TARGET_DIR/criterion). Reads criterion's estimates.json files; uses means.
+$CARGO_TARGET_DIR/criterion). Reads criterion's estimates.json files and uses the estimate
+criterion prints: the slope of the linear regression when it has one, else the mean.
 """
 import json
 import os
@@ -19,7 +20,8 @@ def mean(bench):
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return json.load(f)["mean"]["point_estimate"]
+        estimates = json.load(f)
+    return (estimates.get("slope") or estimates["mean"])["point_estimate"]
 
 
 def human(ns):
@@ -31,7 +33,7 @@ def human(ns):
 
 
 def main():
-    print("All benchmarks (mean):")
+    print("All benchmarks:")
     for directory, _, files in sorted(os.walk(ROOT)):
         if os.path.basename(directory) == "new" and "estimates.json" in files:
             bench = os.path.relpath(os.path.dirname(directory), ROOT)
@@ -76,7 +78,7 @@ def main():
         a = mean("dn_match_10k/naive_scan/" + case)
         b = mean("dn_match_10k/compiled/" + case)
         if a and b:
-            print("  allowed DN (%s): naive scan / compiled %26.0fx" % (case, a / b))
+            print("  %-56s %5.0fx" % ("allowed DN (%s): naive scan / compiled" % case, a / b))
 
 
 if __name__ == "__main__":
