@@ -291,6 +291,11 @@ impl Certificate {
         self.version
     }
 
+    /// The serial number's DER content octets, as CRLs list them.
+    pub fn raw_serial(&self) -> &[u8] {
+        &self.serial
+    }
+
     /// Serial number as `01:ab:...` lowercase hex.
     pub fn serial_hex(&self) -> String {
         hex_with_colons(&self.serial)

@@ -12,10 +12,13 @@ use webpki::{
 };
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use crate::cert::{Certificate, UnixSeconds};
+use crate::crl::Crl;
 use crate::error::{Error, ErrorKind, Result};
 use crate::profile;
+use crate::revocation;
 
 /// Accepts every extended key usage: purposes are judged separately, with libvirt's rules.
 pub struct AnyPurpose;
@@ -45,7 +48,7 @@ pub struct VerifiedChain {
 pub fn verify(
     chain: &[Certificate],
     cas: &[Certificate],
-    crls: &[&CertRevocationList<'_>],
+    crls: &[Arc<Crl>],
     now: UnixSeconds,
     usage: impl ExtendedKeyUsageValidator,
     rules: Option<profile::Rules>,
@@ -68,70 +71,100 @@ pub fn verify(
         .chain(cas.iter())
         .map(|c| c.der().clone())
         .collect();
-    let revocation = RevocationOptionsBuilder::new(crls).ok().map(|b| {
-        b.with_depth(RevocationCheckDepth::Chain)
-            .with_status_policy(UnknownStatusPolicy::Allow)
-            .build()
-    });
     let ee = EndEntityCert::try_from(leaf.der()).map_err(|e| map_webpki_error(&e))?;
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
     let algs = rustls::crypto::ring::default_provider()
         .signature_verification_algorithms
         .all;
-    // The first profile violation of a path webpki found, reported if no path is accepted.
-    let violation = RefCell::new(None);
-    let check_profile = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
-        let anchor = &cas[anchor_index(cas, path.anchor())];
-        let mut path_cas = Vec::new();
-        for der in path.intermediate_certificates() {
-            let found = chain[1..]
+
+    // One path search by webpki, with or without revocation; returns the path found as our
+    // certificates: leaf, intermediates, anchor.
+    let search = |with_revocation: bool| -> Result<(VerifiedChain, Vec<&Certificate>)> {
+        let webpki_crls: Vec<&CertRevocationList<'_>> = if with_revocation {
+            crls.iter().map(|c| c.webpki()).collect()
+        } else {
+            Vec::new()
+        };
+        let revocation = RevocationOptionsBuilder::new(&webpki_crls).ok().map(|b| {
+            b.with_depth(RevocationCheckDepth::Chain)
+                .with_status_policy(UnknownStatusPolicy::Allow)
+                .build()
+        });
+        // The first profile violation of a path webpki found, reported if none is accepted.
+        let violation = RefCell::new(None);
+        let check_profile = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
+            let Some(rules) = rules else { return Ok(()) };
+            let anchor = &cas[anchor_index(cas, path.anchor())];
+            let path_cas = path_intermediates(path, chain, cas);
+            profile::check_path(leaf, &path_cas, anchor, rules).map_err(|e| {
+                violation.borrow_mut().get_or_insert(e);
+                webpki::Error::UnknownIssuer
+            })
+        };
+        let path = ee
+            .verify_for_usage(
+                algs,
+                &anchors,
+                &intermediates,
+                time,
+                &usage,
+                revocation,
+                Some(&check_profile),
+            )
+            .map_err(|e| {
+                violation
+                    .borrow_mut()
+                    .take()
+                    .unwrap_or_else(|| map_webpki_error(&e))
+            })?;
+        let anchor = anchor_index(cas, path.anchor());
+        let position =
+            |list: &[Certificate], der: &[u8]| list.iter().position(|c| c.der().as_ref() == der);
+        let verified = VerifiedChain {
+            anchor,
+            ca_intermediates: path
+                .intermediate_certificates()
+                .filter_map(|c| position(cas, c.der().as_ref()))
+                .collect(),
+            chain_intermediates: path
+                .intermediate_certificates()
+                .filter_map(|c| position(chain, c.der().as_ref()))
+                .collect(),
+        };
+        let mut certs = vec![leaf];
+        certs.extend(path_intermediates(&path, chain, cas));
+        certs.push(&cas[anchor]);
+        Ok((verified, certs))
+    };
+
+    if !crls.is_empty() {
+        // webpki re-verifies a CRL's signature on every call; when every CRL this path needs
+        // is one webpki has already verified for that issuer, the serials are enough.
+        if let Ok((verified, certs)) = search(false) {
+            if revocation::known_not_revoked(&certs, crls) {
+                return Ok(verified);
+            }
+        }
+    }
+    let (verified, certs) = search(true)?;
+    revocation::remember_verified(&certs, crls);
+    Ok(verified)
+}
+
+/// The intermediates of a path found by webpki, as our certificates (leaf's issuer first).
+fn path_intermediates<'a>(
+    path: &VerifiedPath<'_>,
+    chain: &'a [Certificate],
+    cas: &'a [Certificate],
+) -> Vec<&'a Certificate> {
+    path.intermediate_certificates()
+        .filter_map(|der| {
+            chain[1..]
                 .iter()
                 .chain(cas)
-                .find(|c| c.der().as_ref() == der.der().as_ref());
-            path_cas.extend(found);
-        }
-        let Some(rules) = rules else { return Ok(()) };
-        profile::check_path(leaf, &path_cas, anchor, rules).map_err(|e| {
-            violation.borrow_mut().get_or_insert(e);
-            webpki::Error::UnknownIssuer
+                .find(|c| c.der().as_ref() == der.der().as_ref())
         })
-    };
-    let path = ee
-        .verify_for_usage(
-            algs,
-            &anchors,
-            &intermediates,
-            time,
-            usage,
-            revocation,
-            Some(&check_profile),
-        )
-        .map_err(|e| {
-            violation
-                .borrow_mut()
-                .take()
-                .unwrap_or_else(|| map_webpki_error(&e))
-        })?;
-    let ca_intermediates = path
-        .intermediate_certificates()
-        .filter_map(|c| {
-            cas.iter()
-                .position(|ca| ca.der().as_ref() == c.der().as_ref())
-        })
-        .collect();
-    let chain_intermediates = path
-        .intermediate_certificates()
-        .filter_map(|c| {
-            chain
-                .iter()
-                .position(|p| p.der().as_ref() == c.der().as_ref())
-        })
-        .collect();
-    Ok(VerifiedChain {
-        anchor: anchor_index(cas, path.anchor()),
-        ca_intermediates,
-        chain_intermediates,
-    })
+        .collect()
 }
 
 /// The CA certificate a webpki trust anchor was made from.

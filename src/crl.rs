@@ -14,6 +14,8 @@ use crate::source::Source;
 /// A parsed certificate revocation list.
 #[derive(Debug)]
 pub struct Crl {
+    /// Issuer keys (SPKI SHA-256) webpki has verified this list's signature with.
+    verified_for: std::sync::Mutex<Vec<[u8; 32]>>,
     der: Vec<u8>,
     source: Source,
     /// Parsed once: webpki indexes the revoked serials, which matters for large lists.
@@ -79,6 +81,7 @@ impl Crl {
             revoked_count: crl.iter_revoked_certificates().count(),
             issuer_raw,
             webpki: webpki::CertRevocationList::Owned(owned),
+            verified_for: std::sync::Mutex::default(),
             source,
             der,
         })
@@ -97,6 +100,23 @@ impl Crl {
     /// The list as webpki applies it.
     pub fn webpki(&self) -> &webpki::CertRevocationList<'static> {
         &self.webpki
+    }
+
+    /// Whether webpki has verified this list's signature with the key `issuer_spki` (SHA-256).
+    pub fn is_verified_for(&self, issuer_spki: &[u8; 32]) -> bool {
+        match self.verified_for.lock() {
+            Ok(keys) => keys.contains(issuer_spki),
+            Err(_) => false,
+        }
+    }
+
+    /// Records that webpki verified this list's signature with the key `issuer_spki`.
+    pub fn mark_verified_for(&self, issuer_spki: [u8; 32]) {
+        if let Ok(mut keys) = self.verified_for.lock() {
+            if !keys.contains(&issuer_spki) {
+                keys.push(issuer_spki);
+            }
+        }
     }
 
     /// The issuing CA in libvirt's DN format.

@@ -22,6 +22,7 @@ pub mod locations;
 pub mod names;
 pub mod pem;
 pub mod profile;
+pub mod revocation;
 pub mod sanity;
 pub mod session;
 pub mod source;

@@ -301,11 +301,10 @@ impl Checker {
     /// The pair check; returns the CA indexes the chain of trust uses, if it verifies.
     fn check_chain(&mut self, creds: &Credentials, identity: &Identity) -> Option<Vec<usize>> {
         let leaf = identity.certificate()?;
-        let crls: Vec<_> = creds.crls.iter().map(|c| c.webpki()).collect();
         match chain::verify(
             &identity.chain,
             &creds.ca_certs,
-            &crls,
+            &creds.crls,
             self.now,
             AnyPurpose,
             None,

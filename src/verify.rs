@@ -447,12 +447,11 @@ fn validate_chain(
             "no CA certificate is loaded to verify against",
         ));
     } else {
-        let crls: Vec<_> = creds.crls.iter().map(|c| c.webpki()).collect();
         let result = match role {
             Role::Server => chain::verify(
                 chain,
                 &creds.ca_certs,
-                &crls,
+                &creds.crls,
                 now,
                 ServerPurpose,
                 Some(Rules { leaf: true }),
@@ -460,7 +459,7 @@ fn validate_chain(
             Role::Client => chain::verify(
                 chain,
                 &creds.ca_certs,
-                &crls,
+                &creds.crls,
                 now,
                 chain::AnyPurpose,
                 Some(Rules { leaf: false }),

@@ -348,3 +348,72 @@ fn a_server_certificate_with_an_underscore_name_is_refused() {
         .unwrap_err();
     assert!(err.message().contains("not a valid host name"), "{err}");
 }
+
+#[test]
+fn crl_answers_stay_right_once_the_signature_is_remembered() {
+    let root = self_signed(&Spec::ca("Root"));
+    let good = signed_by(
+        &Spec {
+            serial: Some(5),
+            ..Spec::server("h.example.com")
+        },
+        &root,
+    );
+    let revoked = signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        &root,
+    );
+    let client = ctx_with_ca(&root, ContextFlags::default());
+    client
+        .add_pem(CertDataType::CaCrl, &crl_pem(&root, &[77]))
+        .unwrap();
+    let crl = Arc::clone(&client.credentials().crls[0]);
+    let root_key = cert(&root).spki_fingerprint();
+    assert!(!crl.is_verified_for(&root_key));
+    for round in 0..3 {
+        client
+            .verify_server(
+                "h.example.com",
+                None,
+                &[cert(&good)],
+                VerifyFlags::default(),
+            )
+            .unwrap();
+        assert!(crl.is_verified_for(&root_key), "round {round}");
+        let err = client
+            .verify_server(
+                "h.example.com",
+                None,
+                &[cert(&revoked)],
+                VerifyFlags::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Revoked, "round {round}: {err}");
+    }
+}
+
+#[test]
+fn a_crl_signed_by_another_key_of_the_same_name_is_never_trusted() {
+    let root = self_signed(&Spec::ca("Root"));
+    let impostor = self_signed(&Spec::ca("Root"));
+    let leaf = signed_by(&Spec::server("h.example.com"), &root);
+    let client = ctx_with_ca(&root, ContextFlags::default());
+    client
+        .add_pem(CertDataType::CaCrl, &crl_pem(&impostor, &[1]))
+        .unwrap();
+    for _ in 0..2 {
+        let err = client
+            .verify_server(
+                "h.example.com",
+                None,
+                &[cert(&leaf)],
+                VerifyFlags::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadSignature, "{err}");
+    }
+    assert!(!client.credentials().crls[0].is_verified_for(&cert(&root).spki_fingerprint()));
+}
