@@ -1,7 +1,8 @@
 //! The known-servers store under several processes: concurrent writers and killed writers.
 //!
-//! The writers are this test binary itself, run again with only the ignored test
-//! `writer_process` selected and told what to do through environment variables.
+//! The writers are this test binary itself, run again and told what to do through environment
+//! variables; so the binary has its own `main` (harness = false in Cargo.toml) that is either a
+//! writer or the test runner, and prints the closing line `N passed, N failed`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,17 +19,39 @@ const COUNT_VAR: &str = "VIRTPKI_TEST_KNOWN_COUNT";
 /// The prefix of the lines on which a writer reports what it added.
 const ADDED: &str = "ADDED ";
 
-/// Not a test of its own: the body of the writer processes the other tests start.
-#[test]
-#[ignore = "run as a child process by the other tests"]
-fn writer_process() {
-    let (Ok(store), Ok(writer), Ok(count)) = (
+fn main() {
+    if let (Ok(store), Ok(writer), Ok(count)) = (
         std::env::var(STORE_VAR),
         std::env::var(WRITER_VAR),
         std::env::var(COUNT_VAR),
-    ) else {
+    ) {
+        writer_process(&store, &writer, &count);
         return;
-    };
+    }
+    let tests: [(&str, fn()); 2] = [
+        (
+            "eight_processes_adding_at_once_lose_nothing",
+            eight_processes_adding_at_once_lose_nothing,
+        ),
+        (
+            "a_writer_killed_at_any_moment_never_leaves_a_torn_file",
+            a_writer_killed_at_any_moment_never_leaves_a_torn_file,
+        ),
+    ];
+    let mut failed = 0;
+    for (name, test) in tests {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        failed += usize::from(!ok);
+    }
+    println!("{} passed, {failed} failed", tests.len() - failed);
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// The body of the writer processes the tests start.
+fn writer_process(store: &str, writer: &str, count: &str) {
     let count: usize = count.parse().unwrap();
     let store = KnownServers::open(store).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
@@ -45,8 +68,6 @@ fn writer_process() {
 
 fn start_writer(store: &Path, writer: &str, count: usize) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["writer_process", "--exact", "--ignored", "--nocapture"])
-        .args(["--test-threads", "1"])
         .env(STORE_VAR, store)
         .env(WRITER_VAR, writer)
         .env(COUNT_VAR, count.to_string())
@@ -80,7 +101,6 @@ fn whole_store(path: &Path) -> BTreeMap<String, Fingerprint> {
     hosts
 }
 
-#[test]
 fn eight_processes_adding_at_once_lose_nothing() {
     const WRITERS: usize = 8;
     const EACH: usize = 15;
@@ -117,7 +137,6 @@ fn next_random(state: &mut u64) -> u64 {
     *state
 }
 
-#[test]
 fn a_writer_killed_at_any_moment_never_leaves_a_torn_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("known_servers.pem");
