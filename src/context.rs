@@ -97,6 +97,17 @@ impl Credentials {
         }
     }
 
+    /// The CRLs as webpki must be given them. webpki applies only the first list that is
+    /// authoritative for a certificate, so each CA's newest list (highest CRL number) comes
+    /// first, and of equal numbers the one added last; otherwise a CA's newer list, added
+    /// after an older one, would never be consulted.
+    pub fn crls_newest_first(&self) -> Vec<&webpki::CertRevocationList<'static>> {
+        let mut crls: Vec<&Arc<Crl>> = self.crls.iter().rev().collect();
+        // Stable: among equal numbers, the later addition stays first.
+        crls.sort_by(|a, b| b.number().cmp(a.number()));
+        crls.into_iter().map(|c| c.webpki()).collect()
+    }
+
     /// Applies one parsed input of type `ty`: lists accumulate, identity halves replace.
     fn apply(&mut self, ty: CertDataType, parsed: Parsed) -> Result<()> {
         match (ty, parsed) {

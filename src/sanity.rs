@@ -301,7 +301,7 @@ impl Checker {
     /// The pair check; returns the CA indexes the chain of trust uses, if it verifies.
     fn check_chain(&mut self, creds: &Credentials, identity: &Identity) -> Option<Vec<usize>> {
         let leaf = identity.certificate()?;
-        let crls: Vec<_> = creds.crls.iter().map(|c| c.webpki()).collect();
+        let crls = creds.crls_newest_first();
         match chain::verify(
             &identity.chain,
             &creds.ca_certs,
