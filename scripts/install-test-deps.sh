@@ -3,6 +3,7 @@
 #   openssl      makes fixtures rcgen cannot (RSA keys, PKCS#1/SEC1/encrypted keys, v1 CRLs)
 #   certtool     (gnutls-bin) and virt-pki-query-dn (libvirt-clients): the reference
 #                implementations the DN tests compare against
+#   g++          compiles virtpki.h as C++ (make ffi-test)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v certtool >/dev/null || need+=(gnutls-bin)
 command -v virt-pki-query-dn >/dev/null || need+=(libvirt-clients)
+command -v g++ >/dev/null || need+=(g++)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
