@@ -2,12 +2,15 @@
 #
 #   make test       every test the project has (what CI runs), the C tests included
 #   make ffi-test   the C tests (ffi-tests/): plain, under valgrind, with AddressSanitizer;
-#                   the header as C11 and C++17
+#                   the header as C11 and C++17; a program built against an installed tree
+#   make install    the C library, header and pkg-config file (release build):
+#                   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
 #   make header     regenerate include/virtpki.h after changing src/ffi
 #   make bench      criterion benchmarks (release build)
 
 CARGO ?= cargo
 CXX ?= g++
+PKG_CONFIG ?= pkg-config
 VALGRIND ?= valgrind
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -17,12 +20,18 @@ SOMAJOR := 0
 # Where cargo puts its output: CARGO_TARGET_DIR when set, as cargo does, else target/.
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 # The profile of the library the C tests link: debug, which `cargo test` has built already.
+# `make install` builds and installs release unless PROFILE is given.
 PROFILE ?= debug
 PROFILE_FLAG = $(if $(filter release,$(PROFILE)),--release,)
 LIB_OUT = $(TARGET_DIR)/$(PROFILE)
 
-.PHONY: all build test lint doc bench quickstart clean header \
-	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR ?=
+
+.PHONY: all build test lint doc bench quickstart clean header lib install install-files \
+	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
 all: build
 
@@ -55,6 +64,27 @@ clean:
 	$(CARGO) clean
 	rm -rf ffi-tests/build
 
+# ---- the C library: build and install ---------------------------------------------------
+
+lib:
+	$(CARGO) build $(PROFILE_FLAG) --lib
+
+install: PROFILE = release
+install: lib
+	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE)
+
+# Copies what `lib` built; the .pc file gets this PREFIX, LIBDIR and INCLUDEDIR.
+install-files:
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 $(LIB_OUT)/libvirtpki.so $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(VERSION)
+	ln -sf libvirtpki.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(SOMAJOR)
+	ln -sf libvirtpki.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libvirtpki.so
+	install -m 0644 $(LIB_OUT)/libvirtpki.a $(DESTDIR)$(LIBDIR)/libvirtpki.a
+	install -m 0644 include/virtpki.h $(DESTDIR)$(INCLUDEDIR)/virtpki.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    libvirtpki.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libvirtpki.pc
+
 # ---- the C tests ------------------------------------------------------------------------
 
 FFI_BUILD = ffi-tests/build
@@ -78,6 +108,7 @@ ffi-test: ffi-build
 	$(MAKE) --no-print-directory ffi-valgrind
 	$(MAKE) --no-print-directory ffi-asan
 	$(MAKE) --no-print-directory ffi-header
+	$(MAKE) --no-print-directory ffi-install-test
 
 # One cargo run builds the library and the fixture generator; with the example in it the
 # dev-dependency features are the ones `cargo test` used, so nothing is compiled twice.
@@ -125,3 +156,11 @@ ffi-header:
 	    -o $(FFI_BUILD)/header_check_c.o
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -Iinclude -x c++ -c ffi-tests/header_check.c \
 	    -o $(FFI_BUILD)/header_check_cxx.o
+
+# make install into a temporary DESTDIR, then build against it with pkg-config.
+ffi-install-test:
+	rm -rf $(FFI_BUILD)/destdir $(FFI_BUILD)/install-test
+	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE) PREFIX=/usr/local \
+	    DESTDIR=$(abspath $(FFI_BUILD)/destdir)
+	CC=$(CC) PKG_CONFIG=$(PKG_CONFIG) sh ffi-tests/install-test.sh \
+	    $(abspath $(FFI_BUILD)/destdir) /usr/local $(VERSION) $(abspath $(FFI_BUILD)/install-test)
