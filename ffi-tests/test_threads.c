@@ -11,6 +11,7 @@
 
 static virPKIContextPtr shared;
 static char *server, *client, *foreign_server;
+static char crl_other[1024]; /* fixture() is not for threads: the path is copied first */
 static atomic_int validator_calls;
 static atomic_int validator_frees;
 
@@ -82,8 +83,7 @@ static void *change_loop(void *arg)
 {
     (void)arg;
     for (int i = 0; i < ROUNDS; i++) {
-        if (virPKIContextAddCertDataFile(shared, VIR_CONNECT_CERT_CA_CRL,
-                                         fixture("crl-other.pem")) == 0)
+        if (virPKIContextAddCertDataFile(shared, VIR_CONNECT_CERT_CA_CRL, crl_other) == 0)
             crl_adds++;
         if (virPKIContextSetCertificateValidator(shared, accept_once, &answer, release) == 0)
             validator_sets++;
@@ -157,6 +157,7 @@ int main(void)
     server = read_fixture("server.pem");
     client = read_fixture("client.pem");
     foreign_server = read_fixture("server-ca2.pem");
+    snprintf(crl_other, sizeof crl_other, "%s", fixture("crl-other.pem"));
     test_default_context_race();
     test_verify_while_changing();
     free(server);
