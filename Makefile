@@ -1,21 +1,48 @@
-# virtpki: build, test, benchmark.
+# virtpki: build, test, benchmark, install.
 #
-#   make test    every test the project has (what CI runs)
-#   make bench   criterion benchmarks (release build)
+#   make test       every test the project has (what CI runs), the C tests included
+#   make ffi-test   the C tests (ffi-tests/): plain, under valgrind, with AddressSanitizer;
+#                   the header as C11 and C++17; a program built against an installed tree
+#   make install    the C library, header and pkg-config file (release build):
+#                   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
+#   make header     regenerate include/virtpki.h after changing src/ffi
+#   make bench      criterion benchmarks (release build)
 
 CARGO ?= cargo
+CXX ?= g++
+PKG_CONFIG ?= pkg-config
+VALGRIND ?= valgrind
 
-.PHONY: all build test lint doc bench quickstart clean
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# build.rs gives the shared library the soname libvirtpki.so.0.
+SOMAJOR := 0
+
+# Where cargo puts its output: CARGO_TARGET_DIR when set, as cargo does, else target/.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+# The profile of the library the C tests link: debug, which `cargo test` has built already.
+# `make install` builds and installs release unless PROFILE is given.
+PROFILE ?= debug
+PROFILE_FLAG = $(if $(filter release,$(PROFILE)),--release,)
+LIB_OUT = $(TARGET_DIR)/$(PROFILE)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR ?=
+
+.PHONY: all build test lint doc bench quickstart clean header lib install install-files \
+	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
 all: build
 
 build:
 	$(CARGO) build --release
 
-# Lint first (cheap), then the test build, then the API docs.
+# Lint first (cheap), then the test build, then the API docs, then the C side.
 test: lint
 	$(CARGO) test
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	$(MAKE) --no-print-directory ffi-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -23,6 +50,9 @@ lint:
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+header:
+	VIRTPKI_BLESS=1 $(CARGO) test --test header
 
 bench:
 	$(CARGO) bench
@@ -32,3 +62,105 @@ quickstart:
 
 clean:
 	$(CARGO) clean
+	rm -rf ffi-tests/build
+
+# ---- the C library: build and install ---------------------------------------------------
+
+lib:
+	$(CARGO) build $(PROFILE_FLAG) --lib
+
+install: PROFILE = release
+install: lib
+	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE)
+
+# Copies what `lib` built; the .pc file gets this PREFIX, LIBDIR and INCLUDEDIR.
+install-files:
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 $(LIB_OUT)/libvirtpki.so $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(VERSION)
+	ln -sf libvirtpki.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(SOMAJOR)
+	ln -sf libvirtpki.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libvirtpki.so
+	install -m 0644 $(LIB_OUT)/libvirtpki.a $(DESTDIR)$(LIBDIR)/libvirtpki.a
+	install -m 0644 include/virtpki.h $(DESTDIR)$(INCLUDEDIR)/virtpki.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    libvirtpki.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libvirtpki.pc
+
+# ---- the C tests ------------------------------------------------------------------------
+
+FFI_BUILD = ffi-tests/build
+FIXTURES = $(FFI_BUILD)/fixtures
+FFI_TESTS = errors context load default verify cert session threads
+FFI_CFLAGS = -std=c11 -Wall -Wextra -Werror -g -O1 -Iinclude \
+	-DFIXTURE_DIR='"$(abspath $(FIXTURES))"' -DEXPECTED_VERSION='"$(VERSION)"'
+# The tests find the library through a directory holding the soname link.
+FFI_LDFLAGS = -L$(FFI_BUILD)/lib -Wl,-rpath,$(abspath $(FFI_BUILD)/lib) -lvirtpki -lpthread
+ASAN_FLAGS = -fsanitize=address -fno-omit-frame-pointer
+# Definite and indirect leaks are errors. "Still reachable" (the default context, std's
+# process-wide state) and "possibly lost" (x509-parser's global OID table: hashbrown keeps a
+# pointer into the middle of its allocation) are not. valgrind.supp: ring's AES-GCM.
+VALGRIND_CMD = $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+	--suppressions=ffi-tests/valgrind.supp
+FFI_ASAN_OPTIONS = detect_leaks=1:halt_on_error=1:abort_on_error=0
+
+ffi-test: ffi-build
+	$(MAKE) --no-print-directory ffi-run
+	$(MAKE) --no-print-directory ffi-valgrind
+	$(MAKE) --no-print-directory ffi-asan
+	$(MAKE) --no-print-directory ffi-header
+	$(MAKE) --no-print-directory ffi-install-test
+
+# One cargo run builds the library and the fixture generator; with the example in it the
+# dev-dependency features are the ones `cargo test` used, so nothing is compiled twice.
+ffi-lib:
+	$(CARGO) build $(PROFILE_FLAG) --lib --example make_fixtures
+	mkdir -p $(FFI_BUILD)/lib
+	ln -sf $(abspath $(LIB_OUT))/libvirtpki.so $(FFI_BUILD)/lib/libvirtpki.so.$(SOMAJOR)
+	ln -sf libvirtpki.so.$(SOMAJOR) $(FFI_BUILD)/lib/libvirtpki.so
+	rm -rf $(FIXTURES)
+	$(LIB_OUT)/examples/make_fixtures $(FIXTURES)
+
+ffi-build: ffi-lib
+	$(MAKE) --no-print-directory $(FFI_TESTS:%=$(FFI_BUILD)/test_%) \
+	    $(FFI_TESTS:%=$(FFI_BUILD)/asan/test_%)
+
+$(FFI_BUILD)/test_%: ffi-tests/test_%.c ffi-tests/check.h include/virtpki.h
+	$(CC) $(FFI_CFLAGS) $< -o $@ $(FFI_LDFLAGS)
+
+$(FFI_BUILD)/asan/test_%: ffi-tests/test_%.c ffi-tests/check.h include/virtpki.h
+	@mkdir -p $(dir $@)
+	$(CC) $(FFI_CFLAGS) $(ASAN_FLAGS) $< -o $@ $(FFI_LDFLAGS)
+
+# $(call run_ffi,LABEL,PREFIX,DIR): runs every test binary of DIR (after PREFIX), then fails
+# if any did.
+define run_ffi
+	@failed=; for t in $(FFI_TESTS); do \
+	    echo "== test_$$t $(1)"; \
+	    $(2) $(3)/test_$$t || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "C tests failed $(1):$$failed"; exit 1; fi
+endef
+
+ffi-run:
+	$(call run_ffi,,,$(FFI_BUILD))
+
+ffi-valgrind:
+	$(call run_ffi,(valgrind),$(VALGRIND_CMD),$(FFI_BUILD))
+
+ffi-asan:
+	$(call run_ffi,(AddressSanitizer),ASAN_OPTIONS=$(FFI_ASAN_OPTIONS),$(FFI_BUILD)/asan)
+
+# The header alone, as C11 with -Wpedantic and as C++17; every prototype as API.md has it.
+ffi-header:
+	$(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -c ffi-tests/header_check.c \
+	    -o $(FFI_BUILD)/header_check_c.o
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -Iinclude -x c++ -c ffi-tests/header_check.c \
+	    -o $(FFI_BUILD)/header_check_cxx.o
+
+# make install into a temporary DESTDIR, then build against it with pkg-config.
+ffi-install-test:
+	rm -rf $(FFI_BUILD)/destdir $(FFI_BUILD)/install-test
+	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE) PREFIX=/usr/local \
+	    DESTDIR=$(abspath $(FFI_BUILD)/destdir)
+	CC=$(CC) PKG_CONFIG=$(PKG_CONFIG) sh ffi-tests/install-test.sh \
+	    $(abspath $(FFI_BUILD)/destdir) /usr/local $(VERSION) $(abspath $(FFI_BUILD)/install-test)

@@ -379,7 +379,8 @@ virPKISessionPtr virPKISessionNewServer(virPKIContextPtr ctx, int fd, unsigned i
 long long virPKISessionRead(virPKISessionPtr s, void *buf, size_t len);
 
 /*
- Writes len bytes: len on success, -1 on error.
+ Writes len bytes: len on success, -1 on error. On a socket, a peer that has gone away is
+ an error (VIR_PKI_ERR_TLS), not a SIGPIPE.
  */
 long long virPKISessionWrite(virPKISessionPtr s, const void *buf, size_t len);
 

@@ -82,6 +82,7 @@ impl Identity {
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
     pub ca_certs: Vec<Certificate>,
+    /// Newest first per issuer (see `apply`): the order webpki consults them in.
     pub crls: Vec<Arc<Crl>>,
     pub trusted_servers: Vec<Certificate>,
     pub client: Identity,
@@ -106,7 +107,14 @@ impl Credentials {
             }
             (CertDataType::ClientCert, Parsed::Certificates(c)) => self.client.chain = c,
             (CertDataType::ServerCert, Parsed::Certificates(c)) => self.server.chain = c,
-            (CertDataType::CaCrl, Parsed::Crls(c)) => self.crls.extend(c.into_iter().map(Arc::new)),
+            (CertDataType::CaCrl, Parsed::Crls(c)) => {
+                // Newest first: webpki consults the first list of an issuer, so a CA's newer
+                // list (higher CRL number; on a tie, the later addition) must come before.
+                let mut crls: Vec<Arc<Crl>> = c.into_iter().rev().map(Arc::new).collect();
+                crls.append(&mut self.crls);
+                crls.sort_by(|a, b| b.number().cmp(a.number()));
+                self.crls = crls;
+            }
             (CertDataType::ClientKey, Parsed::PrivateKey(k)) => self.client.key = Some(Arc::new(k)),
             (CertDataType::ServerKey, Parsed::PrivateKey(k)) => self.server.key = Some(Arc::new(k)),
             (ty, _) => {

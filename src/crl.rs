@@ -6,6 +6,8 @@
 //! CRLs (no extensions, as `openssl ca -gencrl` without a `crlnumber` file writes), which
 //! GnuTLS applies but webpki does not parse.
 
+use x509_parser::num_bigint::BigUint;
+
 use crate::cert::UnixSeconds;
 use crate::dn;
 use crate::error::{Error, ErrorKind, Result};
@@ -22,6 +24,7 @@ pub struct Crl {
     webpki: webpki::CertRevocationList<'static>,
     issuer: String,
     issuer_raw: Vec<u8>,
+    number: BigUint,
     this_update: UnixSeconds,
     next_update: Option<UnixSeconds>,
     revoked_count: usize,
@@ -76,6 +79,7 @@ impl Crl {
         let issuer = dn::name_to_libvirt_string(&issuer_raw)?;
         Ok(Crl {
             issuer,
+            number: crl.crl_number().cloned().unwrap_or_default(),
             this_update: crl.last_update().timestamp(),
             next_update: crl.next_update().map(|t| t.timestamp()),
             revoked_count: crl.iter_revoked_certificates().count(),
@@ -127,6 +131,11 @@ impl Crl {
     /// The encoded issuer name.
     pub fn issuer_raw(&self) -> &[u8] {
         &self.issuer_raw
+    }
+
+    /// The CRL number: of two lists of one CA, the higher is the newer (RFC 5280 §5.2.3).
+    pub fn number(&self) -> &BigUint {
+        &self.number
     }
 
     /// When the list was issued.

@@ -144,12 +144,29 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Writes and flushes `buf`.
-    pub fn write_all(&mut self, buf: &[u8]) -> Result<()> {
-        self.conn
-            .writer()
-            .write_all(buf)
-            .map_err(|e| io_error("write", e))?;
-        self.flush_tls("write")
+    ///
+    /// rustls takes only as much plaintext as its outgoing buffer holds (64 KiB by default)
+    /// and reports a short write beyond that, so the data goes out in parts.
+    pub fn write_all(&mut self, mut buf: &[u8]) -> Result<()> {
+        loop {
+            let taken = self
+                .conn
+                .writer()
+                .write(buf)
+                .map_err(|e| io_error("write", e))?;
+            buf = &buf[taken..];
+            let pending = self.conn.wants_write();
+            self.flush_tls("write")?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            if taken == 0 && !pending {
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    "TLS write failed: the session takes no more data",
+                ));
+            }
+        }
     }
 
     fn flush_tls(&mut self, what: &str) -> Result<()> {

@@ -18,7 +18,9 @@
 //!
 //! Revocation follows GnuTLS: a CA without a CRL means "not revoked"; a loaded CRL is enforced
 //! for every certificate of the chain, and still applied after its nextUpdate time (libvirt does
-//! not refuse a stale CRL either; the sanity check warns about it).
+//! not refuse a stale CRL either; the sanity check warns about it). Of several CRLs of one CA,
+//! the newest (highest CRL number) applies, as RFC 5280 has it; GnuTLS consults them all, which
+//! differs only when a newer list no longer names a certificate (a hold released).
 
 use std::sync::Arc;
 

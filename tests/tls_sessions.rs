@@ -587,3 +587,41 @@ fn no_verify_accepts_anything_the_validator_is_not_asked() {
     assert_eq!(verdict.acceptance, virtpki::Acceptance::NotVerified);
     assert!(seen.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_write_larger_than_the_tls_buffer_goes_out_whole() {
+    // rustls buffers 64 KiB of outgoing data and takes no more before it is sent.
+    let p = pki();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = server_ctx(&p);
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut s = Session::server(&server, stream, SessionFlags::default()).unwrap();
+        let mut buf = vec![0u8; 16384];
+        let mut total = 0;
+        loop {
+            match s.read(&mut buf).unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    });
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let client = client_ctx(&p, ContextFlags::default());
+    let mut s = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(port),
+        SessionFlags::default(),
+    )
+    .unwrap();
+    let data = vec![0x5au8; 300 * 1024];
+    s.write_all(&data).unwrap();
+    s.close().unwrap();
+    assert_eq!(handle.join().unwrap(), data.len());
+}

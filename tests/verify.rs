@@ -417,3 +417,49 @@ fn a_crl_signed_by_another_key_of_the_same_name_is_never_trusted() {
     }
     assert!(!client.credentials().crls[0].is_verified_for(&cert(&root).spki_fingerprint()));
 }
+
+#[test]
+fn the_newest_crl_of_a_ca_applies_in_whichever_order_the_lists_are_added() {
+    // webpki consults only the first list that covers a certificate: a newer list added after
+    // an older one was once never read.
+    let ca = self_signed(&Spec::ca("CA"));
+    let leaf = signed_by(
+        &Spec {
+            serial: Some(0x2002),
+            ..Spec::server("h.example.com")
+        },
+        &ca,
+    );
+    let chain = [cert(&leaf)];
+    let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+    let crl = |number: u64, serial: u64| {
+        rcgen::CertificateRevocationListParams {
+            this_update: t(now() - 10),
+            next_update: t(now() + 1000),
+            crl_number: rcgen::SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: vec![rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(serial),
+                revocation_time: t(now() - 5),
+                reason_code: None,
+                invalidity_date: None,
+            }],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca.issuer())
+        .unwrap()
+        .pem()
+        .unwrap()
+    };
+    let (older, newer) = (crl(1, 0x9999), crl(2, 0x2002));
+    for order in [[&older, &newer], [&newer, &older]] {
+        let ctx = ctx_with_ca(&ca, ContextFlags::default());
+        for list in order {
+            ctx.add_pem(CertDataType::CaCrl, list).unwrap();
+        }
+        let err = ctx
+            .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    }
+}

@@ -1,10 +1,9 @@
 //! `virPKIContext`: credentials and policy, the validator, known servers, allowed DNs, time.
 
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void, CString};
-use std::path::Path;
 use std::sync::Arc;
 
-use super::{bad_value, guard, ref_arg, str_arg};
+use super::{bad_value, guard, path_arg, ref_arg, str_arg};
 use crate::context::{Context, ContextFlags};
 use crate::error::{Error, ErrorKind};
 use crate::locations::Role;
@@ -228,7 +227,7 @@ pub unsafe extern "C" fn virPKIContextAddCertDataFile(
     guard(-1, || {
         let ctx = unsafe { context(ctx) }?;
         let ty = data_type(dataType)?;
-        ctx.add_file(ty, Path::new(unsafe { str_arg(path, "path") }?))?;
+        ctx.add_file(ty, unsafe { path_arg(path, "path") }?)?;
         Ok(0)
     })
 }
@@ -251,7 +250,7 @@ pub unsafe extern "C" fn virPKIContextLoadDefault(
         let dir = if pkipath.is_null() {
             None
         } else {
-            Some(Path::new(unsafe { str_arg(pkipath, "pkipath") }?))
+            Some(unsafe { path_arg(pkipath, "pkipath") }?)
         };
         ctx.load_default(role, dir)?;
         Ok(0)
@@ -281,7 +280,7 @@ pub unsafe extern "C" fn virPKIContextSetKnownServersFile(
 ) -> c_int {
     guard(-1, || {
         let ctx = unsafe { context(ctx) }?;
-        ctx.set_known_servers_file(Path::new(unsafe { str_arg(path, "path") }?))?;
+        ctx.set_known_servers_file(unsafe { path_arg(path, "path") }?)?;
         Ok(0)
     })
 }

@@ -16,6 +16,7 @@ pub mod verify;
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -51,6 +52,20 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
     unsafe { CStr::from_ptr(ptr) }
         .to_str()
         .map_err(|_| Error::new(ErrorKind::InvalidArg, format!("{name} is not valid UTF-8")))
+}
+
+/// A required path argument: a non-empty string. An empty path is refused rather than left to
+/// the file system, where a directory "" would silently mean the current directory.
+pub(crate) unsafe fn path_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a Path> {
+    // SAFETY: as for str_arg.
+    let path = unsafe { str_arg(ptr, name) }?;
+    if path.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!("{name} is empty"),
+        ));
+    }
+    Ok(Path::new(path))
 }
 
 /// A required non-NULL pointer argument.

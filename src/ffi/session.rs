@@ -40,9 +40,17 @@ impl Read for BorrowedFd {
 
 impl Write for BorrowedFd {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (ptr, len) = (buf.as_ptr() as *const c_void, buf.len());
         loop {
+            // send() with MSG_NOSIGNAL: a peer that has gone away is an EPIPE error for the
+            // caller, not a SIGPIPE that kills the application. An fd that is not a socket
+            // (a pipe) is written with write().
             // SAFETY: as above.
-            let n = unsafe { libc::write(self.0, buf.as_ptr() as *const c_void, buf.len()) };
+            let mut n = unsafe { libc::send(self.0, ptr, len, libc::MSG_NOSIGNAL) };
+            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOTSOCK) {
+                // SAFETY: as above.
+                n = unsafe { libc::write(self.0, ptr, len) };
+            }
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -162,7 +170,8 @@ pub unsafe extern "C" fn virPKISessionRead(
     })
 }
 
-/// Writes len bytes: len on success, -1 on error.
+/// Writes len bytes: len on success, -1 on error. On a socket, a peer that has gone away is
+/// an error (VIR_PKI_ERR_TLS), not a SIGPIPE.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWrite(
     s: virPKISessionPtr,
