@@ -143,13 +143,27 @@ impl<S: Read + Write> Session<S> {
         }
     }
 
-    /// Writes and flushes `buf`.
-    pub fn write_all(&mut self, buf: &[u8]) -> Result<()> {
-        self.conn
-            .writer()
-            .write_all(buf)
-            .map_err(|e| io_error("write", e))?;
-        self.flush_tls("write")
+    /// Writes and flushes `buf`, in pieces: rustls buffers at most 64 KiB of plaintext.
+    pub fn write_all(&mut self, mut buf: &[u8]) -> Result<()> {
+        loop {
+            let n = self
+                .conn
+                .writer()
+                .write(buf)
+                .map_err(|e| io_error("write", e))?;
+            buf = &buf[n..];
+            self.flush_tls("write")?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            if n == 0 {
+                // Nothing taken although everything buffered was sent: it takes no more data.
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    "TLS write failed: the session takes no more data (closed?)",
+                ));
+            }
+        }
     }
 
     fn flush_tls(&mut self, what: &str) -> Result<()> {
