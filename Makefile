@@ -1,11 +1,20 @@
 # virtpki: build, test, benchmark.
 #
-#   make test    every test the project has (what CI runs)
-#   make bench   criterion benchmarks (release build)
+#   make test         every test the project has (what CI runs)
+#   make python-test  the Python package's tests (ffi-tests/python)
+#   make bench        criterion benchmarks (release build)
 
 CARGO ?= cargo
+PYTHON ?= python3
 
-.PHONY: all build test lint doc bench quickstart clean
+# The C library the Python tests use: PROFILE=debug (default, shares the
+# build with `cargo test`) or PROFILE=release.
+PROFILE ?= debug
+PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+LIBDIR := $(abspath $(TARGET_DIR)/$(PROFILE))
+
+.PHONY: all build test lint doc bench quickstart clean lib python-test
 
 all: build
 
@@ -16,6 +25,7 @@ build:
 test: lint
 	$(CARGO) test
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	$(MAKE) --no-print-directory python-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -26,6 +36,18 @@ doc:
 
 bench:
 	$(CARGO) bench
+
+# The shared library, with its soname beside it for programs linked against it.
+lib:
+	$(CARGO) build $(PROFILE_FLAG) --lib
+	ln -sf libvirtpki.so $(LIBDIR)/libvirtpki.so.0
+
+# The tests make their certificates with examples/python_fixtures.rs.
+python-test: lib
+	$(CARGO) build $(PROFILE_FLAG) --example python_fixtures
+	VIRTPKI_LIBRARY=$(LIBDIR)/libvirtpki.so \
+	VIRTPKI_FIXTURES_BIN=$(abspath $(TARGET_DIR)/$(PROFILE)/examples/python_fixtures) \
+		$(PYTHON) -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 
 quickstart:
 	$(CARGO) run --release --example quickstart
