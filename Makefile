@@ -1,20 +1,23 @@
 # virtpki: build, test, benchmark.
 #
 #   make test         every test the project has (what CI runs)
-#   make python-test  the Python package's tests (ffi-tests/python)
+#   make python-test  the Python package's tests and the connect examples' (ffi-tests/python)
+#   make examples     the C example, examples/c/connect.c
 #   make bench        criterion benchmarks (release build)
 
 CARGO ?= cargo
 PYTHON ?= python3
+EXAMPLE_CFLAGS ?= -std=c11 -Wall -Wextra -O2 -g
 
-# The C library the Python tests use: PROFILE=debug (default, shares the
+# The C library the Python tests and the C example use: PROFILE=debug (default, shares the
 # build with `cargo test`) or PROFILE=release.
 PROFILE ?= debug
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 LIBDIR := $(abspath $(TARGET_DIR)/$(PROFILE))
+C_EXAMPLES := $(abspath $(TARGET_DIR)/c-examples)
 
-.PHONY: all build test lint doc bench quickstart clean lib python-test
+.PHONY: all build test lint doc bench quickstart clean lib examples python-test
 
 all: build
 
@@ -42,11 +45,17 @@ lib:
 	$(CARGO) build $(PROFILE_FLAG) --lib
 	ln -sf libvirtpki.so $(LIBDIR)/libvirtpki.so.0
 
+examples: lib
+	mkdir -p $(C_EXAMPLES)
+	$(CC) $(EXAMPLE_CFLAGS) -Iinclude -o $(C_EXAMPLES)/connect examples/c/connect.c \
+		-L$(LIBDIR) -lvirtpki -Wl,-rpath,$(LIBDIR)
+
 # The tests make their certificates with examples/python_fixtures.rs.
-python-test: lib
+python-test: lib examples
 	$(CARGO) build $(PROFILE_FLAG) --example python_fixtures
 	VIRTPKI_LIBRARY=$(LIBDIR)/libvirtpki.so \
 	VIRTPKI_FIXTURES_BIN=$(abspath $(TARGET_DIR)/$(PROFILE)/examples/python_fixtures) \
+	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
 		$(PYTHON) -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 
 quickstart:
