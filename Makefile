@@ -40,9 +40,11 @@ doc:
 bench:
 	$(CARGO) bench
 
-# The shared library, with its soname beside it for programs linked against it.
+# The shared library, with its soname beside it for programs linked against it; built with
+# the fixtures example (examples/python_fixtures.rs, for the Python tests) in one cargo run:
+# apart, they resolve dependency features differently and rebuild the library in turn.
 lib:
-	$(CARGO) build $(PROFILE_FLAG) --lib
+	$(CARGO) build $(PROFILE_FLAG) --lib --example python_fixtures
 	ln -sf libvirtpki.so $(LIBDIR)/libvirtpki.so.0
 
 examples: lib
@@ -50,9 +52,7 @@ examples: lib
 	$(CC) $(EXAMPLE_CFLAGS) -Iinclude -o $(C_EXAMPLES)/connect examples/c/connect.c \
 		-L$(LIBDIR) -lvirtpki -Wl,-rpath,$(LIBDIR)
 
-# The tests make their certificates with examples/python_fixtures.rs.
 python-test: lib examples
-	$(CARGO) build $(PROFILE_FLAG) --example python_fixtures
 	VIRTPKI_LIBRARY=$(LIBDIR)/libvirtpki.so \
 	VIRTPKI_FIXTURES_BIN=$(abspath $(TARGET_DIR)/$(PROFILE)/examples/python_fixtures) \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
