@@ -1,6 +1,6 @@
 //! The C ABI: thin shims over the Rust API, one file per C "class".
 //!
-//! Every entry point runs inside [`guard`]: arguments are checked (NULL, enum and flag values,
+//! Every entry point runs inside `guard`: arguments are checked (NULL, enum and flag values,
 //! UTF-8), the Rust API is called, a failure is stored as the thread's last error, and a panic
 //! is caught and reported as `VIR_PKI_ERR_INTERNAL` instead of unwinding into C. Strings handed
 //! to C are allocated with `malloc` and released with `virPKIFree`.
