@@ -6,6 +6,8 @@
 #   make install    the C library, header and pkg-config file (release build):
 #                   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
 #   make header     regenerate include/virtpki.h after changing src/ffi
+#   make python-test  the Python package's tests and the connect examples' (ffi-tests/python)
+#   make examples   the C example, examples/c/connect.c
 #   make bench      criterion benchmarks (release build)
 
 CARGO ?= cargo
@@ -31,6 +33,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 DESTDIR ?=
 
 .PHONY: all build test lint doc bench quickstart clean header lib install install-files \
+	python-lib examples python-test \
 	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
 all: build
@@ -43,6 +46,7 @@ test: lint
 	$(CARGO) test
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 	$(MAKE) --no-print-directory ffi-test
+	$(MAKE) --no-print-directory python-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -164,3 +168,27 @@ ffi-install-test:
 	    DESTDIR=$(abspath $(FFI_BUILD)/destdir)
 	CC=$(CC) PKG_CONFIG=$(PKG_CONFIG) sh ffi-tests/install-test.sh \
 	    $(abspath $(FFI_BUILD)/destdir) /usr/local $(VERSION) $(abspath $(FFI_BUILD)/install-test)
+
+# ---- the Python package and the examples ------------------------------------------------
+
+PYTHON ?= python3
+EXAMPLE_CFLAGS ?= -std=c11 -Wall -Wextra -O2 -g
+LIB_ABS = $(abspath $(LIB_OUT))
+C_EXAMPLES = $(abspath $(TARGET_DIR)/c-examples)
+
+# The library (same profile as `cargo test`), the Python tests' fixture generator, and the
+# soname link the C example's rpath finds.
+python-lib:
+	$(CARGO) build $(PROFILE_FLAG) --lib --example python_fixtures
+	ln -sf libvirtpki.so $(LIB_ABS)/libvirtpki.so.$(SOMAJOR)
+
+examples: python-lib
+	mkdir -p $(C_EXAMPLES)
+	$(CC) $(EXAMPLE_CFLAGS) -Iinclude -o $(C_EXAMPLES)/connect examples/c/connect.c \
+		-L$(LIB_ABS) -lvirtpki -Wl,-rpath,$(LIB_ABS)
+
+python-test: python-lib examples
+	VIRTPKI_LIBRARY=$(LIB_ABS)/libvirtpki.so \
+	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/examples/python_fixtures \
+	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
+		$(PYTHON) -m unittest discover -s ffi-tests/python -t ffi-tests/python -v

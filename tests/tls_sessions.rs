@@ -172,6 +172,33 @@ fn mutual_tls_succeeds_and_the_daemon_sees_the_client_dn() {
 }
 
 #[test]
+fn a_write_larger_than_the_tls_buffer() {
+    // rustls buffers at most 64 KiB of plaintext: write_all must send the rest in pieces.
+    let p = pki();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = server_ctx(&p);
+    let handle = std::thread::spawn(move || -> virtpki::Result<usize> {
+        let (stream, _) = listener.accept().unwrap();
+        let mut s = Session::server(&server, stream, SessionFlags::default())?;
+        let (mut total, mut buf) = (0, [0u8; 16384]);
+        loop {
+            match s.read(&mut buf)? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    });
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let client = client_ctx(&p, ContextFlags::default());
+    let mut s =
+        Session::client(&client, stream, "localhost", None, SessionFlags::default()).unwrap();
+    s.write_all(&vec![7u8; 1 << 20]).unwrap();
+    s.close().unwrap();
+    assert_eq!(handle.join().unwrap().unwrap(), 1 << 20);
+}
+
+#[test]
 fn unknown_ca() {
     let p = pki();
     let other = self_signed(&Spec::ca("Other CA"));

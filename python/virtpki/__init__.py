@@ -1,0 +1,44 @@
+"""virtpki: libvirt-style TLS credentials, over libvirtpki.so (ctypes, standard library only).
+
+    import socket, virtpki
+
+    with virtpki.Context() as ctx:
+        ctx.add_cert_data_file(virtpki.CertDataType.CA_CERT, "cacert.pem")
+        ctx.add_cert_data_file(virtpki.CertDataType.CLIENT_CERT, "clientcert.pem")
+        ctx.add_cert_data_file(virtpki.CertDataType.CLIENT_KEY, "clientkey.pem")
+        sock = socket.create_connection(("host.example.com", 16514))
+        with virtpki.Session.client(ctx, sock, "host.example.com", 16514, confirm=True) as s:
+            s.write(b"...")
+
+Failures raise a subclass of VirtPKIError, one per C error code (``ERROR_CLASSES``). The enums
+are IntEnum/IntFlag classes (``CertDataType.CA_CERT``), also under their C names
+(``VIR_CONNECT_CERT_CA_CERT``). ``library_path`` is the C library in use; ``_library`` says
+where it is looked for (``VIRTPKI_LIBRARY`` first).
+"""
+
+from ._library import lib as _lib
+from ._library import path as library_path
+from .cert import describe, dn_match, fingerprint, get_dn, version
+from .constants import *  # noqa: F403 - the enums, under their Python and C names
+from .context import (
+    Context,
+    connect_add_cert_data,
+    connect_add_cert_data_file,
+    connect_set_certificate_validator,
+    default_context,
+)
+from .errors import *  # noqa: F403 - VirtPKIError and one class per error code
+from .errors import last_error as _last_error
+from .session import Session
+
+
+def reset_last_error():
+    """virPKIResetLastError: clears this thread's last error."""
+    _lib.virPKIResetLastError()
+
+
+def last_error():
+    """This thread's last error as an exception (not raised), or None when there is none."""
+    if _lib.virPKIGetLastErrorCode() == ErrorCode.OK:
+        return None
+    return _last_error()

@@ -1,0 +1,134 @@
+"""Loading libvirtpki.so and declaring the C prototypes of include/virtpki.h.
+
+The library is looked for, in order:
+
+1. the file named by the ``VIRTPKI_LIBRARY`` environment variable (an error if it cannot be
+   loaded: no silent fallback to another copy);
+2. ``libvirtpki.so`` beside the package: in the package directory, then in the directory that
+   holds the package;
+3. the build tree of the repository this package sits in (``python/virtpki`` in the
+   repository): ``target/release/libvirtpki.so``, then ``target/debug/libvirtpki.so``;
+4. the soname ``libvirtpki.so.0`` through the dynamic loader's search path (installed copies).
+"""
+
+import ctypes
+import ctypes.util
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    c_char_p,
+    c_int,
+    c_longlong,
+    c_size_t,
+    c_uint,
+    c_void_p,
+)
+
+LIBRARY_FILE = "libvirtpki.so"
+SONAME = "libvirtpki.so.0"
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_REPOSITORY = os.path.dirname(os.path.dirname(_PACKAGE_DIR))
+
+
+def candidates():
+    """The files tried after VIRTPKI_LIBRARY, in order (the soname comes last)."""
+    return [
+        os.path.join(_PACKAGE_DIR, LIBRARY_FILE),
+        os.path.join(os.path.dirname(_PACKAGE_DIR), LIBRARY_FILE),
+        os.path.join(_REPOSITORY, "target", "release", LIBRARY_FILE),
+        os.path.join(_REPOSITORY, "target", "debug", LIBRARY_FILE),
+    ]
+
+
+def find_library():
+    """The path (or soname) of the library to load, following the order above."""
+    explicit = os.environ.get("VIRTPKI_LIBRARY")
+    if explicit:
+        return explicit
+    for path in candidates():
+        if os.path.isfile(path):
+            return path
+    # ctypes.util.find_library looks in ldconfig's cache; CDLL also honours LD_LIBRARY_PATH.
+    return ctypes.util.find_library("virtpki") or SONAME
+
+
+def load():
+    path = find_library()
+    try:
+        return ctypes.CDLL(path), path
+    except OSError as e:
+        raise ImportError(
+            f"virtpki: cannot load the C library {path!r} ({e}); build it with "
+            f"`cargo build --release --lib` or set VIRTPKI_LIBRARY to its path"
+        ) from e
+
+
+# Callback types of the header.
+VALIDATOR = CFUNCTYPE(c_int, c_char_p, c_char_p, c_int, c_uint, c_void_p)
+FREE_CALLBACK = CFUNCTYPE(None, c_void_p)
+
+# Opaque handles are plain pointers for ctypes. Strings the caller must free are c_void_p
+# (ctypes would copy a c_char_p and lose the pointer); static or borrowed ones are c_char_p.
+_ctx = c_void_p
+_session = c_void_p
+_owned_str = c_void_p
+
+# name: (restype, argtypes), in the header's order.
+PROTOTYPES = {
+    "virPKICertGetDN": (_owned_str, [c_char_p]),
+    "virPKICertFingerprint": (_owned_str, [c_char_p]),
+    "virPKICertDescribe": (_owned_str, [c_char_p]),
+    "virPKIDNMatch": (c_int, [c_char_p, c_char_p]),
+    "virPKIDefaultContext": (_ctx, []),
+    "virConnectAddCertData": (c_int, [c_int, c_char_p]),
+    "virConnectAddCertDataFile": (c_int, [c_int, c_char_p]),
+    "virConnectSetCertificateValidator": (c_int, [VALIDATOR, c_void_p, FREE_CALLBACK]),
+    "virPKIContextNew": (_ctx, [c_uint]),
+    "virPKIContextFree": (None, [_ctx]),
+    "virPKIContextAddCertData": (c_int, [_ctx, c_int, c_char_p]),
+    "virPKIContextAddCertDataFile": (c_int, [_ctx, c_int, c_char_p]),
+    "virPKIContextLoadDefault": (c_int, [_ctx, c_int, c_char_p, c_uint]),
+    "virPKIContextSetCertificateValidator": (c_int, [_ctx, VALIDATOR, c_void_p, FREE_CALLBACK]),
+    "virPKIContextSetKnownServersFile": (c_int, [_ctx, c_char_p]),
+    "virPKIContextSetAllowedDNList": (c_int, [_ctx, POINTER(c_char_p), c_int]),
+    "virPKIContextSetVerifyTime": (c_int, [_ctx, c_longlong]),
+    "virPKIGetLastErrorCode": (c_int, []),
+    "virPKIGetLastErrorMessage": (c_char_p, []),
+    "virPKIResetLastError": (None, []),
+    "virPKIFree": (None, [c_void_p]),
+    "virPKIVersion": (c_char_p, []),
+    "virPKISessionNewClient": (_session, [_ctx, c_int, c_char_p, c_int, c_uint]),
+    "virPKISessionNewServer": (_session, [_ctx, c_int, c_uint]),
+    "virPKISessionRead": (c_longlong, [_session, c_void_p, c_size_t]),
+    "virPKISessionWrite": (c_longlong, [_session, c_void_p, c_size_t]),
+    "virPKISessionPeerDN": (_owned_str, [_session]),
+    "virPKISessionClose": (c_int, [_session]),
+    "virPKISessionFree": (None, [_session]),
+    "virPKIContextVerifyServer": (c_int, [_ctx, c_char_p, c_int, c_char_p, c_uint]),
+    "virPKIContextVerifyClient": (c_int, [_ctx, c_char_p, POINTER(c_void_p), c_uint]),
+    "virPKIContextCheck": (c_int, [_ctx, c_int, POINTER(c_void_p)]),
+}
+
+
+def declare(lib):
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
+    return lib
+
+
+lib, path = load()
+declare(lib)
+
+
+def take_string(ptr):
+    """Copies a string the library returned (a c_void_p value) and frees it; None for NULL."""
+    if not ptr:
+        return None
+    try:
+        return ctypes.string_at(ptr).decode("utf-8")
+    finally:
+        lib.virPKIFree(ptr)

@@ -1,0 +1,291 @@
+"""Contexts, certificate validators, the default context and the virConnect* functions."""
+
+import ctypes
+import datetime
+import itertools
+import threading
+
+from . import _args
+from ._library import FREE_CALLBACK, VALIDATOR, lib, take_string
+from .constants import ErrorCode, ValidateFlags, ValidatorResult
+from .errors import InvalidArgError, last_error
+
+# --- Validators --------------------------------------------------------------------------
+#
+# The library calls one pair of C functions (made once, kept for the life of the module); the
+# opaque pointer it passes back is a key into _validators, which holds the Python callables.
+# An entry lives from the moment it is set until the library calls the free callback (when
+# the validator is replaced or its context freed), so the library can never call a callable
+# that has been collected. (No lock: single dict operations are atomic under the GIL, and a
+# lock could deadlock when a garbage-collected Context frees its validator inside it.)
+
+
+class _Validator:
+    """A Python validator known to the library by its key."""
+
+    def __init__(self, func):
+        self.func = func
+        self.error = None  # what it last raised, to chain to the RejectedError
+
+
+_validators = {}
+_next_key = itertools.count(1)
+
+
+def _register(func):
+    if not callable(func):
+        raise TypeError(f"a validator must be callable, not {type(func).__name__}")
+    entry = _Validator(func)
+    key = next(_next_key)
+    _validators[key] = entry
+    return key, entry
+
+
+def _answer(value):
+    """What the library understands: ACCEPT_ONCE or ACCEPT_ALWAYS, else REJECT."""
+    accepted = (ValidatorResult.ACCEPT_ONCE, ValidatorResult.ACCEPT_ALWAYS)
+    if isinstance(value, int) and value in accepted:
+        return int(value)
+    return int(ValidatorResult.REJECT)
+
+
+def _call_validator(hostname, cert, trusted, flags, opaque):
+    entry = _validators.get(opaque)
+    if entry is None:
+        return int(ValidatorResult.REJECT)
+    try:
+        return _answer(
+            entry.func(
+                hostname.decode("utf-8"),
+                cert.decode("utf-8"),
+                bool(trusted),
+                ValidateFlags(flags),
+            )
+        )
+    except BaseException as e:  # noqa: BLE001 - nothing may propagate into C; it rejects.
+        entry.error = e
+        return int(ValidatorResult.REJECT)
+
+
+def _free_validator(opaque):
+    try:
+        _validators.pop(opaque, None)
+    except Exception:  # noqa: BLE001 - at interpreter exit the module may be half gone
+        pass
+
+
+_C_VALIDATOR = VALIDATOR(_call_validator)
+_C_FREE = FREE_CALLBACK(_free_validator)
+
+
+def _set_validator(setter, func, *handle):
+    """Installs func (None removes the validator) with setter(*handle, cb, opaque, freecb)."""
+    if func is None:
+        # NULL function pointers (ctypes takes no None for a CFUNCTYPE argument).
+        _args.check(setter(*handle, VALIDATOR(), None, FREE_CALLBACK()))
+        return None
+    key, entry = _register(func)
+    if setter(*handle, _C_VALIDATOR, key, _C_FREE) == -1:
+        _validators.pop(key, None)
+        raise last_error()
+    return entry
+
+
+# --- Contexts ----------------------------------------------------------------------------
+
+
+class Context:
+    """A credential context (virPKIContext): CA certificates, CRLs, identities and policy.
+
+    ``Context(flags)`` makes a new one (ContextFlags); ``default_context()`` gives the
+    process-wide one. Use it as a context manager or call ``close()``; a context that is
+    garbage-collected is freed too. Sessions made from a context keep what they need of it:
+    closing the context does not break them.
+    """
+
+    _ptr = None
+    _owned = False
+    _validator = None
+
+    def __init__(self, flags=0):
+        ptr = lib.virPKIContextNew(_args.integer(flags, "flags", _args.UINT))
+        self._ptr = _args.check_ptr(ptr)
+        self._owned = True
+
+    @classmethod
+    def _borrow(cls, ptr):
+        ctx = cls.__new__(cls)
+        ctx._ptr = ptr
+        return ctx
+
+    @property
+    def _handle(self):
+        if self._ptr is None:
+            raise InvalidArgError("the context is closed")
+        return self._ptr
+
+    def _check(self, rc):
+        """Like _args.check, chaining what a Python validator raised to the RejectedError."""
+        if rc == -1:
+            self._fail()
+        return rc
+
+    def _fail(self):
+        error = last_error()
+        entry = self._validator
+        if error.code == ErrorCode.REJECTED and entry is not None and entry.error is not None:
+            error.__cause__, entry.error = entry.error, None
+        raise error
+
+    # Credentials.
+
+    def add_cert_data(self, data_type, data):
+        """Adds PEM text of a CertDataType; all or nothing."""
+        data_type = _args.integer(data_type, "data_type")
+        data = _args.text(data, "data")
+        self._check(lib.virPKIContextAddCertData(self._handle, data_type, data))
+
+    def add_cert_data_file(self, data_type, path):
+        """Adds a PEM or DER file of a CertDataType; all or nothing."""
+        data_type = _args.integer(data_type, "data_type")
+        path = _args.path(path, "path")
+        self._check(lib.virPKIContextAddCertDataFile(self._handle, data_type, path))
+
+    def load_default(self, role, pkipath=None, flags=0):
+        """Loads libvirt's default files for a Role (pkipath None: libvirt's rules)."""
+        role = _args.integer(role, "role")
+        flags = _args.integer(flags, "flags", _args.UINT)
+        pkipath = _args.path(pkipath, "pkipath")
+        self._check(lib.virPKIContextLoadDefault(self._handle, role, pkipath, flags))
+
+    # Policy.
+
+    def set_validator(self, validator):
+        """Sets the certificate validator, a callable (hostname, cert_pem, trusted, flags).
+
+        It answers a ValidatorResult (or its int); anything else, or raising, rejects the
+        certificate; what it raised becomes the ``__cause__`` of the RejectedError. None
+        removes the validator.
+        """
+        setter = lib.virPKIContextSetCertificateValidator
+        self._validator = _set_validator(setter, validator, self._handle)
+
+    def set_known_servers_file(self, path):
+        """Records accepted-always certificates in this file (and trusts those in it)."""
+        self._check(lib.virPKIContextSetKnownServersFile(self._handle, _args.path(path, "path")))
+
+    def set_allowed_dn_list(self, patterns):
+        """tls_allowed_dn_list: a list of patterns ([] allows nobody); None: no DN check."""
+        if patterns is None:
+            self._check(lib.virPKIContextSetAllowedDNList(self._handle, None, -1))
+            return
+        if isinstance(patterns, (str, bytes)):
+            raise TypeError("patterns must be a list of strings, not one string")
+        encoded = [_args.text(p, f"patterns[{i}]") for i, p in enumerate(patterns)]
+        array = (ctypes.c_char_p * len(encoded))(*encoded)
+        count = _args.integer(len(encoded), "len(patterns)")
+        self._check(lib.virPKIContextSetAllowedDNList(self._handle, array, count))
+
+    def set_verify_time(self, when):
+        """The verification time: seconds since the epoch or an aware datetime; 0 or None:
+        the system clock."""
+        if when is None:
+            when = 0
+        elif isinstance(when, datetime.datetime):
+            if when.tzinfo is None:
+                raise ValueError("a verification time needs a time zone (tzinfo)")
+            when = when.timestamp()
+        if isinstance(when, float):
+            when = int(when)
+        when = _args.integer(when, "when", _args.LONGLONG)
+        self._check(lib.virPKIContextSetVerifyTime(self._handle, when))
+
+    # Verification.
+
+    def verify_server(self, hostname, chain_pem, port=0, flags=0):
+        """Client role: accepts the server's chain (leaf first) for hostname, or raises."""
+        port = _args.integer(port, "port")
+        flags = _args.integer(flags, "flags", _args.UINT)
+        hostname = _args.text(hostname, "hostname")
+        chain_pem = _args.text(chain_pem, "chain_pem")
+        self._check(lib.virPKIContextVerifyServer(self._handle, hostname, port, chain_pem, flags))
+
+    def verify_client(self, chain_pem, flags=0):
+        """Server role: accepts the client's chain and returns its DN, or raises."""
+        flags = _args.integer(flags, "flags", _args.UINT)
+        chain_pem = _args.text(chain_pem, "chain_pem")
+        dn = ctypes.c_void_p()
+        self._check(lib.virPKIContextVerifyClient(self._handle, chain_pem, ctypes.byref(dn), flags))
+        return take_string(dn.value)
+
+    def check(self, role):
+        """libvirt's load-time sanity checks for a Role: (ok, report), one finding a line.
+
+        ok is False when there is an error (warnings allowed).
+        """
+        role = _args.integer(role, "role")
+        report = ctypes.c_void_p()
+        rc = lib.virPKIContextCheck(self._handle, role, ctypes.byref(report))
+        text = take_string(report.value)
+        if rc == -1 and text is None:
+            self._fail()  # not a verdict: the call itself failed
+        return rc == 0, text
+
+    # Lifetime.
+
+    def close(self):
+        """Frees the context; closing twice does nothing, closing the default one too."""
+        if not self._owned:
+            return
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            lib.virPKIContextFree(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit the module may be half gone
+            pass
+
+    def __repr__(self):
+        state = "closed" if self._ptr is None else ("default" if not self._owned else "open")
+        return f"<virtpki.Context {state}>"
+
+
+# --- The default context and the proposal's process-wide functions ------------------------
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def default_context():
+    """The process-wide context that the virConnect* functions act on (never freed)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Context._borrow(_args.check_ptr(lib.virPKIDefaultContext()))
+        return _default
+
+
+def connect_add_cert_data(data_type, data):
+    """virConnectAddCertData: adds PEM text to the default context."""
+    data_type = _args.integer(data_type, "data_type")
+    default_context()._check(lib.virConnectAddCertData(data_type, _args.text(data, "data")))
+
+
+def connect_add_cert_data_file(data_type, path):
+    """virConnectAddCertDataFile: adds a PEM or DER file to the default context."""
+    data_type = _args.integer(data_type, "data_type")
+    default_context()._check(lib.virConnectAddCertDataFile(data_type, _args.path(path, "path")))
+
+
+def connect_set_certificate_validator(validator):
+    """virConnectSetCertificateValidator: the default context's validator (None removes it)."""
+    setter = lib.virConnectSetCertificateValidator
+    default_context()._validator = _set_validator(setter, validator)

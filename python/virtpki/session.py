@@ -1,0 +1,119 @@
+"""TLS sessions over a connected socket that stays the caller's."""
+
+import ctypes
+import os
+
+from . import _args
+from ._library import lib
+from .constants import SessionFlags
+from .errors import InvalidArgError
+
+
+def _fd(sock):
+    """The file descriptor of a socket (anything with fileno()) or an int fd."""
+    if isinstance(sock, int):
+        fd = sock
+    elif hasattr(sock, "fileno"):
+        fd = sock.fileno()
+    else:
+        raise TypeError(f"expected a socket or a file descriptor, not {type(sock).__name__}")
+    fd = _args.integer(fd, "fd")
+    # A Python socket with a timeout is non-blocking underneath; the library does blocking I/O.
+    if fd >= 0 and not os.get_blocking(fd):
+        raise InvalidArgError(
+            "the socket is non-blocking (a Python socket with a timeout is): "
+            "call sock.settimeout(None), or set SO_RCVTIMEO/SO_SNDTIMEO for timeouts"
+        )
+    return fd
+
+
+def _flags(confirm):
+    return int(SessionFlags.LIBVIRT_CONFIRM) if confirm else 0
+
+
+class Session:
+    """A TLS session whose handshake is done (virPKISession).
+
+    Made with ``Session.client`` or ``Session.server``. The socket is borrowed: closing the
+    session sends close_notify but leaves the socket open for its owner (the session keeps a
+    reference to the socket object so that it is not collected and closed under it). Calls
+    on one session are serialised by the library; ``close()`` must not race other calls.
+    """
+
+    _ptr = None
+
+    def __init__(self, ptr, sock):
+        self._ptr = ptr
+        self._sock = sock
+
+    @classmethod
+    def client(cls, ctx, sock, hostname, port=0, confirm=False):
+        """Connects to ``hostname`` over ``sock``; the server is verified by ``ctx``.
+
+        port keys the known-servers entry (0: any port). With confirm, waits for libvirt's
+        confirmation byte, so that a server that refuses this client is reported as such.
+        """
+        fd = _fd(sock)
+        hostname = _args.text(hostname, "hostname")
+        port = _args.integer(port, "port")
+        ptr = lib.virPKISessionNewClient(ctx._handle, fd, hostname, port, _flags(confirm))
+        if not ptr:
+            ctx._fail()
+        return cls(ptr, sock)
+
+    @classmethod
+    def server(cls, ctx, sock, confirm=False):
+        """Accepts a client over ``sock``; with confirm, sends libvirt's confirmation byte."""
+        fd = _fd(sock)
+        ptr = lib.virPKISessionNewServer(ctx._handle, fd, _flags(confirm))
+        if not ptr:
+            ctx._fail()
+        return cls(ptr, sock)
+
+    @property
+    def _handle(self):
+        if self._ptr is None:
+            raise InvalidArgError("the session is closed")
+        return self._ptr
+
+    def read(self, size=65536):
+        """Up to size decrypted bytes; b"" at the end of the stream."""
+        size = _args.integer(size, "size", (0, 2**63 - 1))
+        buf = ctypes.create_string_buffer(size)
+        n = _args.check(lib.virPKISessionRead(self._handle, buf, size))
+        return buf.raw[:n]
+
+    def write(self, data):
+        """Writes all of data (bytes-like); returns its length."""
+        data = bytes(data)
+        return _args.check(lib.virPKISessionWrite(self._handle, data, len(data)))
+
+    def peer_dn(self):
+        """The peer's DN (on the server: the client's), in libvirt's format."""
+        return _args.owned_string(lib.virPKISessionPeerDN(self._handle))
+
+    def close(self, notify=True):
+        """Sends close_notify (unless notify is False) and frees the session; the socket
+        stays open. Closing twice does nothing. The session is freed even if close_notify
+        fails; the failure is raised then."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is None:
+            return
+        try:
+            if notify:
+                _args.check(lib.virPKISessionClose(ptr))
+        finally:
+            lib.virPKISessionFree(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        # close_notify after a failure could fail too and hide the first error.
+        self.close(notify=exc_type is None)
+
+    def __del__(self):
+        try:
+            self.close(notify=False)
+        except Exception:  # noqa: BLE001 - at interpreter exit the module may be half gone
+            pass
