@@ -45,7 +45,7 @@ impl Write for BorrowedFd {
             // send() with MSG_NOSIGNAL: a peer that has gone away is an EPIPE error for the
             // caller, not a SIGPIPE that kills the application. An fd that is not a socket
             // (a pipe) is written with write().
-            // SAFETY: as above.
+            // SAFETY: `buf` is valid for `len` bytes; the fd belongs to the caller.
             let mut n = unsafe { libc::send(self.0, ptr, len, libc::MSG_NOSIGNAL) };
             if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOTSOCK) {
                 // SAFETY: as above.
@@ -61,32 +61,32 @@ impl Write for BorrowedFd {
         }
     }
 
-    /// All the buffers in one writev, as TcpStream does. rustls sends its queued records with
-    /// one call after a failed handshake (its last gasp): with the default, which writes the
-    /// first buffer only, the alert queued behind a ChangeCipherSpec was never sent and the
-    /// peer waited for it forever.
+    /// Every buffer, in order, until one is written short. rustls sends its queued records
+    /// with one call after a failed handshake (its last gasp): with the default, which writes
+    /// the first buffer only, the alert queued behind a ChangeCipherSpec was never sent and
+    /// the peer waited for it forever.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        let count = bufs.len().min(IOV_MAX) as c_int;
-        loop {
-            // SAFETY: IoSlice is ABI-compatible with iovec on Unix; `count` slices are valid.
-            let n = unsafe { libc::writev(self.0, bufs.as_ptr() as *const libc::iovec, count) };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(err);
+        let mut total = 0;
+        for buf in bufs.iter().filter(|b| !b.is_empty()) {
+            match self.write(buf) {
+                Ok(n) => {
+                    total += n;
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                // What went out is reported; the error comes back on the next call.
+                Err(_) if total > 0 => break,
+                Err(e) => return Err(e),
             }
         }
+        Ok(total)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
-
-/// At most this many buffers go to one writev: Linux's IOV_MAX (rustls passes at most 64).
-const IOV_MAX: usize = 1024;
 
 /// A TLS session (opaque). Calls on one session are serialised.
 pub struct virPKISession {
