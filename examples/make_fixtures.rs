@@ -89,8 +89,8 @@ fn main() {
     write(dir, "server-revoked.pem", revoked.pem(), 0o644);
     // Two CRLs of the CA as it would issue them over time: number 1 revokes nothing the tests
     // use, number 2 (the newer) revokes the certificate above.
-    write(dir, "crl-other.pem", crl(&ca, 1, &[0x9999]), 0o644);
-    write(dir, "crl.pem", crl(&ca, 2, &[0x2002]), 0o644);
+    write(dir, "crl-other.pem", crl_pem_numbered(&ca, 1, &[0x9999]), 0o644);
+    write(dir, "crl.pem", crl_pem_numbered(&ca, 2, &[0x2002]), 0o644);
 
     // Another CA, and a server and client it signed: unknown issuers to the first CA.
     // No SAN at all: the host name is matched against the Common Name, unless REQUIRE_SAN.
@@ -129,7 +129,7 @@ fn main() {
     // libvirt's pkipath layout, for virPKIContextLoadDefault.
     let pki = dir.join("pki");
     write(&pki, "cacert.pem", ca.pem(), 0o644);
-    write(&pki, "cacrl.pem", crl(&ca, 3, &[0x2002]), 0o644);
+    write(&pki, "cacrl.pem", crl_pem_numbered(&ca, 3, &[0x2002]), 0o644);
     write(&pki, "servercert.pem", server.pem(), 0o644);
     write(&pki, "serverkey.pem", server.key_pem(), 0o600);
     write(&pki, "clientcert.pem", client1.pem(), 0o644);
@@ -150,31 +150,6 @@ fn client(ca: &Made, cn: &str) -> Made {
     let key = key(Alg::EcdsaP256);
     let cert = params.signed_by(&key, &ca.issuer()).unwrap();
     Made { cert, key, params }
-}
-
-/// A CRL of `ca` revoking `serials`, current at `now()`.
-fn crl(ca: &Made, number: u64, serials: &[u64]) -> String {
-    let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
-    rcgen::CertificateRevocationListParams {
-        this_update: t(now() - 86400),
-        next_update: t(now() + 86400 * 30),
-        crl_number: rcgen::SerialNumber::from(number),
-        issuing_distribution_point: None,
-        revoked_certs: serials
-            .iter()
-            .map(|s| rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from(*s),
-                revocation_time: t(now() - 3600),
-                reason_code: None,
-                invalidity_date: None,
-            })
-            .collect(),
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&ca.issuer())
-    .unwrap()
-    .pem()
-    .unwrap()
 }
 
 /// The expected virPKICertFingerprint of a DER certificate, computed here independently of

@@ -338,13 +338,18 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A CRL from `ca` revoking `serials`, valid around `now()`, with a CRL number.
+/// A CRL from `ca` revoking `serials`, valid around `now()`, with CRL number 1.
 pub fn crl_pem(ca: &Made, serials: &[u64]) -> String {
+    crl_pem_numbered(ca, 1, serials)
+}
+
+/// A CRL from `ca` with CRL number `number` revoking `serials`, valid around `now()`.
+pub fn crl_pem_numbered(ca: &Made, number: u64, serials: &[u64]) -> String {
     let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
     rcgen::CertificateRevocationListParams {
         this_update: t(now() - 86400),
         next_update: t(now() + 86400 * 30),
-        crl_number: rcgen::SerialNumber::from(1u64),
+        crl_number: rcgen::SerialNumber::from(number),
         issuing_distribution_point: None,
         revoked_certs: serials
             .iter()
