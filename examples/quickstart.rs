@@ -107,6 +107,8 @@ fn leaf(
         p.subject_alt_names.push(SanType::DnsName((*d).try_into()?));
     }
     p.is_ca = IsCa::ExplicitNoCa;
+    // rcgen leaves the authority key identifier out unless asked; RFC 5280 verifiers want it.
+    p.use_authority_key_identifier_extension = true;
     p.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
