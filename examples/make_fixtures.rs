@@ -89,7 +89,12 @@ fn main() {
     write(dir, "server-revoked.pem", revoked.pem(), 0o644);
     // Two CRLs of the CA as it would issue them over time: number 1 revokes nothing the tests
     // use, number 2 (the newer) revokes the certificate above.
-    write(dir, "crl-other.pem", crl_pem_numbered(&ca, 1, &[0x9999]), 0o644);
+    write(
+        dir,
+        "crl-other.pem",
+        crl_pem_numbered(&ca, 1, &[0x9999]),
+        0o644,
+    );
     write(dir, "crl.pem", crl_pem_numbered(&ca, 2, &[0x2002]), 0o644);
 
     // Another CA, and a server and client it signed: unknown issuers to the first CA.
@@ -129,7 +134,12 @@ fn main() {
     // libvirt's pkipath layout, for virPKIContextLoadDefault.
     let pki = dir.join("pki");
     write(&pki, "cacert.pem", ca.pem(), 0o644);
-    write(&pki, "cacrl.pem", crl_pem_numbered(&ca, 3, &[0x2002]), 0o644);
+    write(
+        &pki,
+        "cacrl.pem",
+        crl_pem_numbered(&ca, 3, &[0x2002]),
+        0o644,
+    );
     write(&pki, "servercert.pem", server.pem(), 0o644);
     write(&pki, "serverkey.pem", server.key_pem(), 0o600);
     write(&pki, "clientcert.pem", client1.pem(), 0o644);
