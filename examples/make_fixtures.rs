@@ -11,7 +11,6 @@ use std::path::Path;
 mod common;
 
 use common::*;
-use rcgen::{DistinguishedName, DnType, DnValue};
 
 fn main() {
     let dir = std::env::args_os()
@@ -125,11 +124,16 @@ fn main() {
     write(dir, "selfsigned.pem", selfsigned.pem(), 0o644);
     write(dir, "selfsigned-key.pem", selfsigned.key_pem(), 0o600);
 
-    let client1 = client(&ca, "client1");
+    let client1 = client_with_test_dn(&Spec::client("client1"), &ca);
     write(dir, "client.pem", client1.pem(), 0o644);
     write(dir, "client-key.pem", client1.key_pem(), 0o600);
     write(dir, "client.fp", fingerprint(&client1.der()), 0o644);
-    write(dir, "client-ca2.pem", client(&ca2, "client2").pem(), 0o644);
+    write(
+        dir,
+        "client-ca2.pem",
+        client_with_test_dn(&Spec::client("client2"), &ca2).pem(),
+        0o644,
+    );
 
     // libvirt's pkipath layout, for virPKIContextLoadDefault.
     let pki = dir.join("pki");
@@ -144,22 +148,6 @@ fn main() {
     write(&pki, "serverkey.pem", server.key_pem(), 0o600);
     write(&pki, "clientcert.pem", client1.pem(), 0o644);
     write(&pki, "clientkey.pem", client1.key_pem(), 0o600);
-}
-
-/// A client certificate with the DN "C=GB,O=Test,CN=<cn>".
-fn client(ca: &Made, cn: &str) -> Made {
-    let mut params = Spec::client(cn).params();
-    let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::CountryName,
-        DnValue::PrintableString("GB".try_into().unwrap()),
-    );
-    dn.push(DnType::OrganizationName, "Test");
-    dn.push(DnType::CommonName, cn);
-    params.distinguished_name = dn;
-    let key = key(Alg::EcdsaP256);
-    let cert = params.signed_by(&key, &ca.issuer()).unwrap();
-    Made { cert, key, params }
 }
 
 /// The expected virPKICertFingerprint of a DER certificate, computed here independently of

@@ -11,27 +11,10 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use rcgen::{DistinguishedName, DnType, DnValue};
 
 /// A certificate "good" for the examples' system clock too.
 fn long_lived(spec: Spec) -> Spec {
     spec.valid(date(2020, 1, 1), date(2045, 1, 1))
-}
-
-/// The client: "C=GB,O=Test,CN=<cn>" (libvirt's DN order).
-fn client(ca: &Made, cn: &str) -> Made {
-    let mut params = long_lived(Spec::client(cn)).params();
-    let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::CountryName,
-        DnValue::PrintableString("GB".try_into().unwrap()),
-    );
-    dn.push(DnType::OrganizationName, "Test");
-    dn.push(DnType::CommonName, cn);
-    params.distinguished_name = dn;
-    let key = key(Alg::EcdsaP256);
-    let cert = params.signed_by(&key, &ca.issuer()).unwrap();
-    Made { cert, key, params }
 }
 
 /// A server for "localhost" and 127.0.0.1.
@@ -76,8 +59,16 @@ fn main() {
     write(dir, "ca.pem", ca.pem(), 0o644);
     let server = signed_by(&server_spec(), &ca);
     save(dir, "server", &server);
-    save(dir, "client", &client(&ca, "client1"));
-    save(dir, "admin", &client(&ca, "admin1"));
+    save(
+        dir,
+        "client",
+        &client_with_test_dn(&long_lived(Spec::client("client1")), &ca),
+    );
+    save(
+        dir,
+        "admin",
+        &client_with_test_dn(&long_lived(Spec::client("admin1")), &ca),
+    );
 
     // Another CA and a server it issued: an unknown issuer for clients that trust "Python CA".
     let other_ca = self_signed(&long_lived(Spec::ca("Other CA")));

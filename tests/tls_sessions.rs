@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
-use rcgen::{DistinguishedName, DnType, DnValue};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::{
     CertDataType, Context, ContextFlags, ErrorKind, ValidateFlags, ValidationRequest,
@@ -24,33 +23,13 @@ struct Pki {
     client: Made,
 }
 
-fn client_spec(cn: &str) -> Spec {
-    Spec::client(cn)
-}
-
 fn pki() -> Pki {
     let ca = self_signed(&Spec::ca("Session CA"));
     let mut server_spec = Spec::server("localhost");
     server_spec.ips = vec!["127.0.0.1".parse().unwrap()];
     let server = signed_by(&server_spec, &ca);
-    let client = client_with_dn(&ca, "client1");
+    let client = client_with_test_dn(&Spec::client("client1"), &ca);
     Pki { ca, server, client }
-}
-
-fn client_with_dn(ca: &Made, cn: &str) -> Made {
-    let spec = client_spec(cn);
-    let mut params = spec.params();
-    let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::CountryName,
-        DnValue::PrintableString("GB".try_into().unwrap()),
-    );
-    dn.push(DnType::OrganizationName, "Test");
-    dn.push(DnType::CommonName, cn);
-    params.distinguished_name = dn;
-    let key = key(Alg::EcdsaP256);
-    let cert = params.signed_by(&key, &ca.issuer()).unwrap();
-    Made { cert, key, params }
 }
 
 fn context(flags: ContextFlags, ca: Option<&Made>) -> Arc<Context> {

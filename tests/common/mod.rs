@@ -312,6 +312,23 @@ pub fn signed_by(spec: &Spec, issuer: &Made) -> Made {
     Made { cert, key, params }
 }
 
+/// A client certificate of `spec` with the DN "C=GB,O=Test,CN=<cn>", signed by `issuer`; the
+/// country is a PrintableString, as GnuTLS wants it (else libvirt's DN shows it in hex).
+pub fn client_with_test_dn(spec: &Spec, issuer: &Made) -> Made {
+    let mut params = spec.params();
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CountryName,
+        rcgen::DnValue::PrintableString("GB".try_into().unwrap()),
+    );
+    dn.push(DnType::OrganizationName, "Test");
+    dn.push(DnType::CommonName, spec.cn.as_str());
+    params.distinguished_name = dn;
+    let key = key(spec.alg);
+    let cert = params.signed_by(&key, &issuer.issuer()).unwrap();
+    Made { cert, key, params }
+}
+
 /// Writes `contents` to `dir/name` with `mode`, returning the path.
 pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>, mode: u32) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
