@@ -192,3 +192,23 @@ python-test: python-lib examples
 	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/examples/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
 		$(PYTHON) -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
+
+# ---- interoperability with real libvirt (interop/) --------------------------------------
+#
+#   make interop    libvirtd, virsh, virt-pki-query-dn and gnutls-cli of the system against
+#                   virtpki's CLI, C library and Python package (scripts/install-interop-deps.sh
+#                   installs them). Debug builds in the same target dir as `make test`.
+
+.PHONY: interop
+
+INTEROP_OUT = $(abspath $(TARGET_DIR))/debug
+
+interop:
+	$(CARGO) build --lib --example python_fixtures --example sanity_variants
+	$(if $(wildcard cli/Cargo.toml),$(CARGO) build -p virtpki-cli,\
+	    @echo "interop: there is no cli/ crate: the checks of the virtpki CLI will fail")
+	VIRTPKI_LIBRARY=$(INTEROP_OUT)/libvirtpki.so \
+	VIRTPKI_CLI=$(INTEROP_OUT)/virtpki \
+	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/examples/python_fixtures \
+	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/examples/sanity_variants \
+		$(PYTHON) -m unittest discover -s interop -t interop -v
