@@ -43,6 +43,7 @@ VIRSH = os.environ.get("VIRSH", "virsh")
 VIRT_PKI_QUERY_DN = os.environ.get("VIRT_PKI_QUERY_DN", "virt-pki-query-dn")
 GNUTLS_CLI = os.environ.get("GNUTLS_CLI", "gnutls-cli")
 OPENSSL = os.environ.get("OPENSSL", "openssl")
+CERTTOOL = os.environ.get("CERTTOOL", "certtool")
 CLI = os.environ.get("VIRTPKI_CLI") or os.path.join(TARGET, "debug", "virtpki")
 FIXTURES_BIN = os.environ.get("VIRTPKI_FIXTURES_BIN") or os.path.join(
     TARGET, "debug", "examples", "python_fixtures"
@@ -613,13 +614,9 @@ class OpenSSLCA:
             argv.append("-multivalue-rdn")
         if utf8:
             argv.append("-utf8")
-        env = None
         if string_mask:
-            cnf = os.path.join(self.dir, f"{name}.cnf")
-            with open(cnf, "w") as f:
-                f.write(f"[req]\ndistinguished_name = dn\nstring_mask = {string_mask}\n[dn]\n")
-            argv += ["-config", cnf]
-        run(argv, check=True, env=env)
+            argv += ["-config", _req_config(os.path.join(self.dir, f"{name}.cnf"), string_mask)]
+        run(argv, check=True)
         ext = os.path.join(self.dir, f"{name}.ext")
         usage = "serverAuth" if kind == "server" else "clientAuth"
         with open(ext, "w") as f:
@@ -640,8 +637,26 @@ class OpenSSLCA:
                           san="DNS:localhost, IP:127.0.0.1")
 
 
-def self_signed(directory, name, subject, multivalue=False, utf8=False, string_mask=None):
-    """A self-signed certificate for ``subject`` (for DN strings only); returns its path."""
+def _req_config(path, string_mask=None, oids=None):
+    """An openssl req configuration: a string mask, and names for extra attribute OIDs."""
+    with open(path, "w") as f:
+        if oids:
+            f.write("oid_section = new_oids\n[new_oids]\n")
+            for short_name, oid in oids.items():
+                f.write(f"{short_name} = {oid}\n")
+        f.write("[req]\ndistinguished_name = dn\n")
+        if string_mask:
+            f.write(f"string_mask = {string_mask}\n")
+        f.write("[dn]\n")
+    return path
+
+
+def self_signed(directory, name, subject, multivalue=False, utf8=False, string_mask=None,
+                oids=None):
+    """A self-signed certificate for ``subject`` (for DN strings only); returns its path.
+
+    string_mask: openssl's choice of string types ("default" makes T61String, "pkix"
+    BMPString, for non-ASCII values); oids: {name: dotted OID} usable in the subject."""
     key = os.path.join(directory, f"{name}-key.pem")
     cert = os.path.join(directory, f"{name}.pem")
     argv = [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -650,10 +665,8 @@ def self_signed(directory, name, subject, multivalue=False, utf8=False, string_m
         argv.append("-multivalue-rdn")
     if utf8:
         argv.append("-utf8")
-    if string_mask:
-        cnf = os.path.join(directory, f"{name}.cnf")
-        with open(cnf, "w") as f:
-            f.write(f"[req]\ndistinguished_name = dn\nstring_mask = {string_mask}\n[dn]\n")
-        argv += ["-config", cnf]
+    if string_mask or oids:
+        argv += ["-config", _req_config(os.path.join(directory, f"{name}.cnf"), string_mask,
+                                        oids)]
     run(argv, check=True)
     return cert

@@ -39,12 +39,12 @@ class CliCertificatesWithLibvirtd(unittest.TestCase):
         for key in (os.path.join(self.srv, "serverkey.pem"),
                     os.path.join(self.cl1, "clientkey.pem"),
                     os.path.join(self.ca_dir, "cakey.pem")):
-            proc = harness.run(["certtool", "-k", "--infile", key])
+            proc = harness.run([harness.CERTTOOL, "-k", "--infile", key])
             self.assertEqual(proc.returncode, 0,
                              f"GnuTLS (certtool -k) cannot read the {key_type} key that the "
                              f"CLI wrote, {key}: {proc.stderr.strip()}\n"
                              f"(openssl asn1parse: "
-                             f"{harness.run(['openssl', 'asn1parse', '-in', key]).stdout})")
+                             f"{harness.run([harness.OPENSSL, 'asn1parse', '-in', key]).stdout})")
         # The DNs as libvirt reads them.
         self.assertEqual(harness.query_dn(os.path.join(self.cl1, "clientcert.pem")),
                          "C=GB,O=Org,CN=client1")
