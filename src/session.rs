@@ -57,7 +57,28 @@ impl<S: Read + Write> Session<S> {
         port: Option<u16>,
         flags: SessionFlags,
     ) -> Result<Session<S>> {
-        let config = tls::client_config(ctx, hostname, port, VerifyFlags::default())?;
+        Session::client_with_verify_flags(
+            ctx,
+            stream,
+            hostname,
+            port,
+            flags,
+            VerifyFlags::default(),
+        )
+    }
+
+    /// [`Session::client`] with verification flags: [`VerifyFlags::NO_VERIFY`] accepts any
+    /// server certificate, for tools that show it to a person before anything is decided
+    /// (`virtpki probe`); [`Session::peer_certificates`] then holds what the server sent.
+    pub fn client_with_verify_flags(
+        ctx: &Arc<Context>,
+        stream: S,
+        hostname: &str,
+        port: Option<u16>,
+        flags: SessionFlags,
+        verify: VerifyFlags,
+    ) -> Result<Session<S>> {
+        let config = tls::client_config(ctx, hostname, port, verify)?;
         // SNI is sent only for DNS names; the verifier checks the name as the caller gave it.
         let server_name = ServerName::try_from(names::strip_brackets(hostname).to_owned())
             .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("a valid name"));

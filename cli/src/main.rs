@@ -4,6 +4,7 @@
 //! 1 = problems found, 2 = usage or runtime error.
 
 mod files;
+mod hostport;
 mod inspect;
 mod install;
 mod issue;

@@ -1,10 +1,486 @@
-//! virtpki probe.
+//! `virtpki probe HOST[:PORT]`: connect to a libvirt TLS server, show its certificate and what
+//! each check says about it, and let the person decide, as a browser would.
+//!
+//! The probe connection accepts any certificate (it sends nothing but the client certificate,
+//! which is public), so that a certificate that fails can still be shown. The decision is then
+//! the library's own (`Context::verify_server` on the certificates the server sent): what
+//! passes is trusted; a certificate that failed only on its issuer or host name may be accepted
+//! once or always (recorded in the known-servers store); an expired, revoked or badly signed one
+//! never.
 
-use crate::ui::{CliError, CmdResult, Ui};
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use virtpki::cert::Validity;
+use virtpki::locations::{self, Environment};
+use virtpki::session::{Session, SessionFlags};
+use virtpki::verify::VerifyFlags;
+use virtpki::{Certificate, Context, ContextFlags, ErrorKind, Role, TrustStatus};
+
+use crate::hostport;
+use crate::inspect::cert_json;
+use crate::ui::{print_json, CliError, CmdResult, Status, Ui};
+
+/// How to decide about a certificate that did not pass verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrustArg {
+    /// Ask on the terminal.
+    Ask,
+    /// Accept it for this probe only.
+    Once,
+    /// Accept it and record it in the known-servers store.
+    Always,
+    /// Refuse it.
+    Never,
+}
 
 #[derive(clap::Args, Debug)]
-pub struct ProbeArgs {}
+pub struct ProbeArgs {
+    /// The server, HOST[:PORT] (port 16514 unless given; IPv6 as [ADDR]:PORT).
+    pub server: String,
+    /// Use the CA, client certificate and key of this directory (libvirt's pkipath rules);
+    /// else libvirt's user and system locations.
+    #[arg(long, value_name = "DIR")]
+    pub pkipath: Option<PathBuf>,
+    /// The known-servers store (default: ~/.config/virtpki/known_servers).
+    #[arg(long, value_name = "F")]
+    pub known_file: Option<PathBuf>,
+    /// What to do with a certificate that did not pass verification.
+    #[arg(long, value_enum, default_value_t = TrustArg::Ask)]
+    pub trust: TrustArg,
+    /// Seconds to wait for the connection and for each read.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Print JSON instead of text (needs --trust once, always or never).
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: ProbeArgs, _ui: Ui) -> CmdResult {
-    Err(CliError("not written yet".into()))
+/// One line of the report: a check and what it found.
+struct Check {
+    name: String,
+    passed: Option<bool>,
+    detail: String,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, passed: Option<bool>, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            passed,
+            detail: detail.into(),
+        }
+    }
+}
+
+pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
+    if args.json && args.trust == TrustArg::Ask {
+        return Err(CliError(
+            "--json prints data, it does not ask: give --trust once, always or never".into(),
+        ));
+    }
+    let (host, port) = hostport::parse(&args.server)?;
+    let port = port.unwrap_or(hostport::LIBVIRT_TLS_PORT);
+    let ctx = Arc::new(Context::new(ContextFlags::NO_SANITY));
+    let loaded = load_client_files(&ctx, args.pkipath.as_deref());
+    let known_path = match &args.known_file {
+        Some(p) => Some(p.clone()),
+        None => default_known_file(),
+    };
+    if let Some(path) = &known_path {
+        ctx.set_known_servers_file(path)?;
+    }
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let stream = connect(&host, port, timeout)?;
+    // Accept whatever the server sends on this connection: the verdict is made below.
+    let session = Session::client_with_verify_flags(
+        &ctx,
+        stream,
+        &host,
+        Some(port),
+        SessionFlags::LIBVIRT_CONFIRM,
+        VerifyFlags::NO_VERIFY,
+    );
+    let (chain, confirmation) = match session {
+        Ok(mut s) => {
+            let chain = s.peer_certificates();
+            let _ = s.close();
+            (chain, Ok(()))
+        }
+        Err(e) if e.kind() == ErrorKind::Tls && e.message().contains("0x01") => {
+            // The handshake completed (TLS 1.3), then the server refused us: the server's
+            // certificates were verified (NO_VERIFY) but are not kept by a failed session.
+            (Vec::new(), Err(e))
+        }
+        Err(e) => return Err(CliError(format!("{host}:{port}: {e}"))),
+    };
+    let chain = if chain.is_empty() {
+        // A refused client still saw the server's certificate: fetch it once more without
+        // presenting ours.
+        fetch_chain_anonymously(&ctx, &host, port, timeout)?
+    } else {
+        chain
+    };
+    let leaf = &chain[0];
+    let checks = run_checks(&ctx, &host, port, &chain, &loaded, &confirmation);
+    let verdict = ctx.verify_server(&host, Some(port), &chain, VerifyFlags::default());
+    let trust = ctx
+        .known_servers()
+        .map(|s| s.lookup(&host, Some(port), leaf.der()))
+        .transpose()?;
+    if !args.json {
+        println!(
+            "{} {host}:{port}, {} certificate(s)\n",
+            ui.bold("Server"),
+            chain.len()
+        );
+        print!("{}", leaf.describe());
+        println!("\n{}", ui.bold("Checks"));
+        for c in &checks {
+            let mark = match c.passed {
+                Some(true) => ui.pass("PASS"),
+                Some(false) => ui.fail("FAIL"),
+                None => ui.warn("INFO"),
+            };
+            println!("  {:<34} {mark}  {}", c.name, c.detail);
+        }
+        println!();
+    }
+    let decision = decide(&args, &ctx, &host, port, leaf, &verdict, trust, ui)?;
+    let status = Status::problems_if(!decision.accepted || confirmation.is_err());
+    if args.json {
+        print_json(&json!({
+            "server": format!("{host}:{port}"),
+            "certificate": cert_json(leaf),
+            "chain_length": chain.len(),
+            "checks": checks.iter().map(|c| json!({
+                "check": c.name,
+                "result": match c.passed { Some(true) => "pass", Some(false) => "fail", None => "info" },
+                "detail": c.detail,
+            })).collect::<Vec<Value>>(),
+            "decision": decision.text,
+            "accepted": decision.accepted,
+            "recorded": decision.recorded,
+            "known_servers_file": known_path.map(|p| p.display().to_string()),
+        }));
+    } else {
+        let line = if decision.accepted {
+            ui.pass(&decision.text)
+        } else {
+            ui.fail(&decision.text)
+        };
+        println!("{line}");
+    }
+    Ok(status)
+}
+
+/// What libvirt's client would load, each file on its own: a missing or broken file is a
+/// finding of the probe, not a reason to stop it.
+fn load_client_files(ctx: &Context, pkipath: Option<&std::path::Path>) -> Vec<Check> {
+    let files = locations::libvirt(&Environment::current(), Role::Client, pkipath);
+    let mut checks = Vec::new();
+    for item in &files.files {
+        if !item.path.exists() {
+            if item.required {
+                checks.push(Check::new(
+                    format!("{} file", item.ty),
+                    Some(false),
+                    format!("{} is missing ({})", item.path.display(), item.origin),
+                ));
+            }
+            continue;
+        }
+        match ctx.add_file(item.ty, &item.path) {
+            Ok(()) => checks.push(Check::new(
+                format!("{} file", item.ty),
+                Some(true),
+                item.path.display().to_string(),
+            )),
+            Err(e) => checks.push(Check::new(
+                format!("{} file", item.ty),
+                Some(false),
+                e.to_string(),
+            )),
+        }
+    }
+    checks
+}
+
+/// `$XDG_CONFIG_HOME/virtpki/known_servers`, else `~/.config/virtpki/known_servers`.
+fn default_known_file() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| Environment::current().home.map(|h| h.join(".config")))
+        .map(|d| d.join("virtpki/known_servers"))
+}
+
+fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliError> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| CliError(format!("{host}: cannot resolve: {e}")))?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeout))
+                    .and_then(|_| s.set_write_timeout(Some(timeout)))
+                    .map_err(|e| CliError(format!("{host}:{port}: {e}")))?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(format!("{addr}: {e}")),
+        }
+    }
+    Err(CliError(format!(
+        "{host}:{port}: cannot connect: {}",
+        last.unwrap_or_else(|| "no address".into())
+    )))
+}
+
+/// The server's certificates, from a connection that presents no client certificate.
+fn fetch_chain_anonymously(
+    ctx: &Context,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<Certificate>, CliError> {
+    let anonymous = Arc::new(Context::new(ContextFlags::NO_SANITY));
+    for ca in &ctx.credentials().ca_certs {
+        anonymous.add_pem(virtpki::CertDataType::CaCert, &ca.to_pem())?;
+    }
+    let stream = connect(host, port, timeout)?;
+    match Session::client_with_verify_flags(
+        &anonymous,
+        stream,
+        host,
+        Some(port),
+        SessionFlags::default(),
+        VerifyFlags::NO_VERIFY,
+    ) {
+        Ok(s) if !s.peer_certificates().is_empty() => Ok(s.peer_certificates()),
+        Ok(_) => Err(CliError(format!(
+            "{host}:{port}: the server sent no certificate"
+        ))),
+        Err(e) => Err(CliError(format!("{host}:{port}: {e}"))),
+    }
+}
+
+fn run_checks(
+    ctx: &Context,
+    host: &str,
+    port: u16,
+    chain: &[Certificate],
+    loaded: &[Check],
+    confirmation: &Result<(), virtpki::Error>,
+) -> Vec<Check> {
+    let leaf = &chain[0];
+    let mut checks: Vec<Check> = loaded
+        .iter()
+        .map(|c| Check::new(c.name.clone(), c.passed, c.detail.clone()))
+        .collect();
+    let now = ctx.now();
+    checks.push(match leaf.validity_at(now) {
+        Validity::Valid => Check::new(
+            "validity",
+            Some(true),
+            format!("until {}", virtpki::timefmt::utc(leaf.not_after())),
+        ),
+        Validity::Expired => Check::new(
+            "validity",
+            Some(false),
+            format!("expired {}", virtpki::timefmt::utc(leaf.not_after())),
+        ),
+        Validity::NotYetValid => Check::new(
+            "validity",
+            Some(false),
+            format!(
+                "not valid before {}",
+                virtpki::timefmt::utc(leaf.not_before())
+            ),
+        ),
+    });
+    let cn_fallback = !ctx.flags().contains(ContextFlags::REQUIRE_SAN);
+    checks.push(match virtpki::names::check(leaf, host, cn_fallback) {
+        Ok(virtpki::names::NameMatch::SubjectAltName) => Check::new(
+            format!("host name {host}"),
+            Some(true),
+            "a subject alt name",
+        ),
+        Ok(virtpki::names::NameMatch::CommonName) => Check::new(
+            format!("host name {host}"),
+            Some(true),
+            "the Common Name (no DNS or IP SAN: libvirt's old style)",
+        ),
+        Err(e) => Check::new(format!("host name {host}"), Some(false), e.message()),
+    });
+    checks.push(
+        match ctx.verify_server(host, Some(port), chain, VerifyFlags::default()) {
+            Ok(v) => Check::new(
+                "verification (CA, CRL, usage)",
+                Some(true),
+                match v.failure {
+                    Some(f) => format!("{:?}: {f}", v.acceptance),
+                    None => format!("{:?}", v.acceptance),
+                },
+            ),
+            Err(e) => Check::new("verification (CA, CRL, usage)", Some(false), e.message()),
+        },
+    );
+    if let Some(store) = ctx.known_servers() {
+        let status = store.lookup(host, Some(port), leaf.der());
+        checks.push(Check::new(
+            "known servers",
+            match status {
+                Ok(TrustStatus::Trusted) => Some(true),
+                Ok(TrustStatus::Changed { .. }) | Err(_) => Some(false),
+                Ok(TrustStatus::Unknown) => None,
+            },
+            match status {
+                Ok(TrustStatus::Trusted) => "this certificate is recorded for the host".into(),
+                Ok(TrustStatus::Changed { same_key: true }) => {
+                    "ANOTHER certificate is recorded for the host (same key: a renewal?)".into()
+                }
+                Ok(TrustStatus::Changed { same_key: false }) => {
+                    "ANOTHER certificate with ANOTHER key is recorded for the host".into()
+                }
+                Ok(TrustStatus::Unknown) => "not recorded".into(),
+                Err(e) => e.to_string(),
+            },
+        ));
+    }
+    checks.push(match confirmation {
+        Ok(()) => Check::new(
+            "server accepts this client",
+            Some(true),
+            "libvirt's 0x01 byte received",
+        ),
+        Err(e) => Check::new("server accepts this client", Some(false), e.message()),
+    });
+    checks
+}
+
+struct Decision {
+    accepted: bool,
+    recorded: bool,
+    text: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    args: &ProbeArgs,
+    ctx: &Context,
+    host: &str,
+    port: u16,
+    leaf: &Certificate,
+    verdict: &virtpki::Result<virtpki::ServerVerdict>,
+    trust: Option<TrustStatus>,
+    ui: Ui,
+) -> Result<Decision, CliError> {
+    let error = match verdict {
+        Ok(v) => {
+            return Ok(Decision {
+                accepted: true,
+                recorded: false,
+                text: match v.acceptance {
+                    virtpki::Acceptance::Pinned => {
+                        "Trusted: this certificate is pinned for the host".into()
+                    }
+                    _ => "Trusted: verified against the CA".into(),
+                },
+            })
+        }
+        Err(e) => e,
+    };
+    let overridable = matches!(
+        error.kind(),
+        ErrorKind::UnknownIssuer | ErrorKind::NoCa | ErrorKind::HostnameMismatch
+    );
+    if !overridable {
+        return Ok(Decision {
+            accepted: false,
+            recorded: false,
+            text: format!("Refused: {} (this cannot be overridden)", error.message()),
+        });
+    }
+    if let Some(TrustStatus::Changed { same_key }) = trust {
+        if !args.json {
+            println!(
+                "{}",
+                ui.fail(&format!(
+                    "WARNING: the known-servers store has another certificate for {host}{}. \
+                     Someone may be impersonating the server.",
+                    if same_key {
+                        " (with the same key)"
+                    } else {
+                        ", with another key"
+                    }
+                ))
+            );
+        }
+    }
+    let answer = match args.trust {
+        TrustArg::Ask => ask(leaf)?,
+        other => other,
+    };
+    match answer {
+        TrustArg::Once => Ok(Decision {
+            accepted: true,
+            recorded: false,
+            text: format!("Accepted once (not recorded): {}", error.message()),
+        }),
+        TrustArg::Always => {
+            let store = ctx.known_servers().ok_or_else(|| {
+                CliError("no known-servers file (give --known-file F) to record it in".into())
+            })?;
+            store.add(host, Some(port), leaf.der())?;
+            Ok(Decision {
+                accepted: true,
+                recorded: true,
+                text: format!(
+                    "Accepted always: recorded for {host}:{port} in {}",
+                    args.known_file
+                        .clone()
+                        .or_else(default_known_file)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ),
+            })
+        }
+        TrustArg::Never | TrustArg::Ask => Ok(Decision {
+            accepted: false,
+            recorded: false,
+            text: format!("Refused: {}", error.message()),
+        }),
+    }
+}
+
+/// Asks on the terminal; anything but o/once or a/always refuses.
+fn ask(leaf: &Certificate) -> Result<TrustArg, CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError(
+            "not a terminal, so cannot ask: give --trust once, always or never".into(),
+        ));
+    }
+    print!(
+        "Trust {} (fingerprint {})? [o]nce, [a]lways, [N]o: ",
+        leaf.subject(),
+        leaf.fingerprint_string()
+    );
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError(format!("reading the answer: {e}")))?;
+    Ok(match line.trim().to_ascii_lowercase().as_str() {
+        "o" | "once" => TrustArg::Once,
+        "a" | "always" => TrustArg::Always,
+        _ => TrustArg::Never,
+    })
 }

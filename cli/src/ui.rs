@@ -86,11 +86,6 @@ impl Ui {
         Ui { color }
     }
 
-    /// Plain output, for tests.
-    pub fn plain() -> Ui {
-        Ui { color: false }
-    }
-
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
