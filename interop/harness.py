@@ -275,6 +275,15 @@ def _kill_leftovers():
 atexit.register(_kill_leftovers)
 
 
+def _terminated(signum, frame):
+    # A runner stopped by SIGTERM (a CI timeout) still stops its daemons: exit runs atexit.
+    sys.exit(128 + signum)
+
+
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _terminated)
+
+
 class Libvirtd:
     """A libvirtd listening for TLS on 127.0.0.1 with files of a temporary directory.
 
