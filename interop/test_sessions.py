@@ -151,7 +151,8 @@ class VirtpkiServerAndGnutlsCli(unittest.TestCase):
             input=b"hello\n", capture_output=True, timeout=harness.IO_TIMEOUT,
         )
         server.result()
-        self.assertIsInstance(server.error, virtpki.VirtPKIError, repr(server.error))
+        self.assertIsInstance(server.error, virtpki.TLSError, repr(server.error))
+        self.assertIn("no certificates", str(server.error))
         self.assertNotIn(b"\x01", proc.stdout)
 
 
