@@ -24,7 +24,8 @@ use std::time::Duration;
 use virtpki::locations::{self, Environment};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::{
-    Context, ContextFlags, ErrorKind, Role, TrustStatus, ValidationRequest, ValidatorAnswer,
+    Certificate, Context, ContextFlags, ErrorKind, Role, TrustStatus, ValidateFlags,
+    ValidationRequest, ValidatorAnswer,
 };
 
 /// The daemon's host name: the server certificate's CN and DNS SAN (127.0.0.1 is its IP SAN).
@@ -93,8 +94,12 @@ pub fn run(out: &mut dyn Write) -> Outcome {
         out,
         "\n== 3. First connection: the validator is asked, answers \"accept always\""
     )?;
-    let greeting = connect(&client_ctx.ctx, HOST, daemon.port)?;
-    writeln!(out, "client: accepted; the daemon said {greeting:?}")?;
+    let first = connect(&client_ctx.ctx, HOST, daemon.port)?;
+    writeln!(
+        out,
+        "client: accepted ({}); the daemon said {:?}",
+        first.protocol, first.greeting
+    )?;
     let asked = client_ctx.asked()?;
     print_asked(&asked, out)?;
     expect(
@@ -104,7 +109,7 @@ pub fn run(out: &mut dyn Write) -> Outcome {
     let dn = daemon.next()??;
     writeln!(out, "daemon: accepted {dn}")?;
     expect(dn == client_dn, "the daemon sees the client's DN")?;
-    let status = store_status(&client_ctx.ctx, daemon.port)?;
+    let status = store_status(&client_ctx.ctx, daemon.port, &first.server_cert)?;
     writeln!(
         out,
         "known-servers store now says {HOST}:{}: {status:?}",
@@ -121,9 +126,14 @@ pub fn run(out: &mut dyn Write) -> Outcome {
         out,
         "\n== 4. Reconnect (a new context on the same known-servers file)"
     )?;
+    let recorded = std::fs::read(&known_file)?;
     let again = client_context(&dirs.pki, &known_file, &mut std::io::sink())?;
-    let greeting = connect(&again.ctx, HOST, daemon.port)?;
-    writeln!(out, "client: accepted; the daemon said {greeting:?}")?;
+    let second = connect(&again.ctx, HOST, daemon.port)?;
+    writeln!(
+        out,
+        "client: accepted ({}); the daemon said {:?}",
+        second.protocol, second.greeting
+    )?;
     let asked = again.asked()?;
     print_asked(&asked, out)?;
     expect(
@@ -131,6 +141,16 @@ pub fn run(out: &mut dyn Write) -> Outcome {
         "the validator is told the certificate is trusted",
     )?;
     writeln!(out, "daemon: accepted {}", daemon.next()??)?;
+    expect(
+        second.server_cert.fingerprint() == first.server_cert.fingerprint()
+            && std::fs::read(&known_file)? == recorded,
+        "the same certificate, and the known-servers file left as it was",
+    )?;
+    writeln!(
+        out,
+        "same certificate as before; {} unchanged",
+        known_file.display()
+    )?;
 
     writeln!(out, "\n== 5. A client whose DN is not on the list")?;
     let intruder = client_context(&dirs.intruder, &tmp.path().join("intruder_known"), out)?;
@@ -223,8 +243,9 @@ struct Asked {
     hostname: String,
     port: Option<u16>,
     trusted: bool,
-    flags: u32,
+    flags: ValidateFlags,
     certificate: String,
+    answer: ValidatorAnswer,
 }
 
 /// A client context and the log of its validator's questions.
@@ -250,20 +271,22 @@ fn client_context(pkipath: &Path, known_servers: &Path, out: &mut dyn Write) -> 
     let log = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&log);
     ctx.set_validator(Some(Arc::new(move |r: &ValidationRequest<'_>| {
+        let answer = if r.trusted {
+            ValidatorAnswer::AcceptOnce // known already: no need to record it again
+        } else {
+            ValidatorAnswer::AcceptAlways
+        };
         if let Ok(mut log) = record.lock() {
             log.push(Asked {
                 hostname: r.hostname.to_owned(),
                 port: r.port,
                 trusted: r.trusted,
-                flags: r.flags.bits(),
+                flags: r.flags,
                 certificate: r.certificate.describe(),
+                answer,
             });
         }
-        if r.trusted {
-            ValidatorAnswer::AcceptOnce // known already: no need to record it again
-        } else {
-            ValidatorAnswer::AcceptAlways
-        }
+        answer
     })));
     Ok(Client { ctx, log })
 }
@@ -273,8 +296,11 @@ fn print_asked(asked: &[Asked], out: &mut dyn Write) -> Outcome {
         let port = a.port.map_or("any".to_owned(), |p| p.to_string());
         writeln!(
             out,
-            "validator asked about {} port {port}: trusted: {}, flags: {:#x}",
-            a.hostname, a.trusted, a.flags
+            "validator asked about {} port {port}: trusted: {}, flags: {}; answered {:?}",
+            a.hostname,
+            a.trusted,
+            flag_names(a.flags),
+            a.answer
         )?;
         if !a.trusted {
             for line in a.certificate.lines() {
@@ -283,6 +309,24 @@ fn print_asked(asked: &[Asked], out: &mut dyn Write) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// The validator's flags by name.
+fn flag_names(flags: ValidateFlags) -> String {
+    let names: Vec<&str> = [
+        (ValidateFlags::CHANGED, "CHANGED"),
+        (ValidateFlags::SAME_KEY, "SAME_KEY"),
+        (ValidateFlags::UNVERIFIED, "UNVERIFIED"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| flags.contains(*flag))
+    .map(|(_, name)| name)
+    .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join("|")
+    }
 }
 
 /// The DN of the context's own client certificate.
@@ -295,15 +339,10 @@ fn identity_dn(client: &Client) -> Outcome<String> {
     Ok(cert.subject().to_owned())
 }
 
-/// What the client's known-servers store says about the daemon's certificate now.
-fn store_status(ctx: &Context, port: u16) -> Outcome<TrustStatus> {
+/// What the client's known-servers store says now about the certificate the daemon presented.
+fn store_status(ctx: &Context, port: u16, cert: &Certificate) -> Outcome<TrustStatus> {
     let store = ctx.known_servers().ok_or("no known-servers store")?;
-    let entry = store
-        .entries()?
-        .into_iter()
-        .next()
-        .ok_or("the store is empty")?;
-    Ok(store.lookup(HOST, Some(port), entry.cert_der())?)
+    Ok(store.lookup(HOST, Some(port), cert.der())?)
 }
 
 /// The store file, with the base64 of its certificates left out.
@@ -332,9 +371,17 @@ fn mode_of(path: &Path) -> Outcome<String> {
     ))
 }
 
+/// What an accepted connection brought.
+#[derive(Debug)]
+struct Connected {
+    protocol: String,
+    greeting: String,
+    server_cert: Certificate,
+}
+
 /// Connects to the daemon as `hostname`, waits for libvirt's confirmation, reads the
 /// greeting. The port keys the known-servers entry, as a libvirt URI's port would.
-fn connect(ctx: &Arc<Context>, hostname: &str, port: u16) -> virtpki::Result<String> {
+fn connect(ctx: &Arc<Context>, hostname: &str, port: u16) -> virtpki::Result<Connected> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let io = |e: std::io::Error| {
         virtpki::Error::new(ErrorKind::Io, format!("cannot connect to {addr}: {e}"))
@@ -358,7 +405,21 @@ fn connect(ctx: &Arc<Context>, hostname: &str, port: u16) -> virtpki::Result<Str
         }
     }
     session.close()?;
-    Ok(String::from_utf8_lossy(&greeting).trim_end().to_owned())
+    let server_cert = session
+        .peer_certificates()
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            virtpki::Error::new(
+                ErrorKind::Internal,
+                "no server certificate after the handshake",
+            )
+        })?;
+    Ok(Connected {
+        protocol: session.protocol_version().unwrap_or_default(),
+        greeting: String::from_utf8_lossy(&greeting).trim_end().to_owned(),
+        server_cert,
+    })
 }
 
 /// A daemon on 127.0.0.1: one thread that accepts connections one after another, greets
