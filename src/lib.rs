@@ -17,6 +17,7 @@ pub mod dn;
 pub mod dn_match;
 pub mod error;
 pub mod ffi;
+pub mod generate;
 pub mod known;
 pub mod locations;
 pub mod names;

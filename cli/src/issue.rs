@@ -1,0 +1,407 @@
+//! `virtpki ca init`, `virtpki issue server|client`, `virtpki crl revoke`: certificates as
+//! libvirt's TLS documentation issues them with certtool, checked with libvirt's own load-time
+//! rules before they are written.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use virtpki::generate::{
+    self, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams, SubjectName,
+    Validity,
+};
+use virtpki::pem::{self, Parsed};
+use virtpki::{timefmt, CertDataType, Certificate, Context, ContextFlags, Role, Source};
+
+use crate::files::{self, Replace};
+use crate::ui::{CliError, CmdResult, Status, Ui};
+
+/// The key algorithm, as the options spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyTypeArg {
+    /// RSA (3072 bits unless --rsa-bits): what every libvirt, VNC and SPICE client reads.
+    Rsa,
+    /// ECDSA P-256: small and fast; libvirt 9 accepts it with keyEncipherment, which is written.
+    Ecdsa,
+    /// Ed25519: needs GnuTLS 3.6 or later at both ends.
+    Ed25519,
+}
+
+/// Key options shared by every issuing command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KeyArgs {
+    /// The key algorithm.
+    #[arg(long, value_enum, default_value_t = KeyTypeArg::Rsa)]
+    pub key_type: KeyTypeArg,
+    /// The RSA modulus size, with --key-type rsa.
+    #[arg(long, default_value_t = KeyType::DEFAULT_RSA_BITS, value_name = "BITS")]
+    pub rsa_bits: usize,
+}
+
+impl KeyArgs {
+    fn key_type(&self) -> KeyType {
+        match self.key_type {
+            KeyTypeArg::Rsa => KeyType::Rsa {
+                bits: self.rsa_bits,
+            },
+            KeyTypeArg::Ecdsa => KeyType::EcdsaP256,
+            KeyTypeArg::Ed25519 => KeyType::Ed25519,
+        }
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CaCommand {
+    /// Create a CA: DIR/cacert.pem and DIR/cakey.pem (0600).
+    Init {
+        /// The CA's directory (created 0700 if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The CA's common name.
+        #[arg(long, value_name = "NAME", default_value = "virtpki CA")]
+        cn: String,
+        /// The CA's organization (O).
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+        /// Days until the CA expires.
+        #[arg(long, value_name = "N", default_value_t = 3650)]
+        days: u32,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Replace an existing CA (every certificate it issued stops being trusted).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum IssueCommand {
+    /// A server certificate: OUT/servercert.pem, OUT/serverkey.pem (0600).
+    Server {
+        /// The CA made by `virtpki ca init`.
+        #[arg(long, value_name = "DIR")]
+        ca_dir: PathBuf,
+        /// The host name clients use (also written as a DNS SAN, as libvirt's docs require).
+        #[arg(long, value_name = "NAME")]
+        cn: String,
+        /// Another name the host is reached by (repeat for more).
+        #[arg(long = "dns", value_name = "NAME")]
+        dns: Vec<String>,
+        /// An address the host is reached by (repeat for more).
+        #[arg(long = "ip", value_name = "ADDR")]
+        ip: Vec<IpAddr>,
+        /// The organization (O).
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+        /// Days until it expires.
+        #[arg(long, value_name = "N", default_value_t = 365)]
+        days: u32,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Where to write the certificate and key (created if missing).
+        #[arg(long, value_name = "OUT")]
+        out_dir: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// A client certificate: OUT/clientcert.pem, OUT/clientkey.pem (0600).
+    Client {
+        /// The CA made by `virtpki ca init`.
+        #[arg(long, value_name = "DIR")]
+        ca_dir: PathBuf,
+        /// The subject in libvirt's order, e.g. "C=GB,O=Org,CN=client1": the string the
+        /// daemon's tls_allowed_dn_list is matched against.
+        #[arg(long, value_name = "DN")]
+        dn: String,
+        /// Days until it expires.
+        #[arg(long, value_name = "N", default_value_t = 365)]
+        days: u32,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Where to write the certificate and key (created if missing).
+        #[arg(long, value_name = "OUT")]
+        out_dir: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CrlCommand {
+    /// Add certificates to the CA's CRL, DIR/cacrl.pem (made if missing, next CRL number).
+    Revoke {
+        /// The CA made by `virtpki ca init`.
+        #[arg(long, value_name = "DIR")]
+        ca_dir: PathBuf,
+        /// Days until the CRL's next update (libvirt applies a stale CRL; virtpki validate
+        /// warns about it).
+        #[arg(long, value_name = "N", default_value_t = 365)]
+        days: u32,
+        /// The certificate files to revoke (the first certificate of each).
+        #[arg(required = true, value_name = "CERT")]
+        certs: Vec<PathBuf>,
+    },
+}
+
+fn replace(force: bool) -> Replace {
+    if force {
+        Replace::Allowed
+    } else {
+        Replace::Never
+    }
+}
+
+pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
+    let CaCommand::Init {
+        dir,
+        cn,
+        org,
+        days,
+        key,
+        force,
+    } = cmd;
+    let cert_path = CertificateAuthority::cert_path(&dir);
+    let key_path = CertificateAuthority::key_path(&dir);
+    files::check_free(&[&cert_path, &key_path], replace(force))?;
+    let ca = generate::create_ca(&CaParams {
+        common_name: cn,
+        organization: org,
+        validity: Validity::days_from_now(days),
+        key_type: key.key_type(),
+    })?;
+    files::create_dir(&dir, 0o700)?;
+    // The key first: a CA certificate without its key would be useless.
+    files::write_atomic(&key_path, ca.key_pem.as_bytes(), 0o600)?;
+    files::write_atomic(&cert_path, ca.cert_pem.as_bytes(), 0o644)?;
+    println!("{} {}", ui.pass("Created CA"), ca.certificate.subject());
+    print_written(&[(&cert_path, "0644"), (&key_path, "0600")]);
+    print_summary(&ca.certificate);
+    println!(
+        "\nNext: virtpki issue server --ca-dir {d} --cn HOST --out-dir DIR, \
+         virtpki issue client --ca-dir {d} --dn DN --out-dir DIR.\n\
+         Keep {} secret: whoever has it can make certificates every libvirt host of this CA \
+         accepts.",
+        key_path.display(),
+        d = dir.display()
+    );
+    Ok(Status::Ok)
+}
+
+pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
+    match cmd {
+        IssueCommand::Server {
+            ca_dir,
+            cn,
+            dns,
+            ip,
+            org,
+            days,
+            key,
+            out_dir,
+            force,
+        } => {
+            let ca = CertificateAuthority::load_dir(&ca_dir)?;
+            let (cert_path, key_path) = leaf_paths(&out_dir, Role::Server);
+            files::check_free(&[&cert_path, &key_path], replace(force))?;
+            let issued = ca.issue_server(&ServerParams {
+                common_name: cn,
+                dns_names: dns,
+                ip_addresses: ip,
+                organization: org,
+                validity: Validity::days_from_now(days),
+                key_type: key.key_type(),
+            })?;
+            write_leaf(&ca, &issued, Role::Server, &out_dir, force, ui)?;
+            println!(
+                "\nNext: virtpki install --role server --ca-dir {} --from {}, then restart \
+                 libvirtd with listen_tls = 1 (or enable libvirtd-tls.socket).",
+                ca_dir.display(),
+                out_dir.display()
+            );
+            Ok(Status::Ok)
+        }
+        IssueCommand::Client {
+            ca_dir,
+            dn,
+            days,
+            key,
+            out_dir,
+            force,
+        } => {
+            let ca = CertificateAuthority::load_dir(&ca_dir)?;
+            let subject = SubjectName::parse(&dn)?;
+            let (cert_path, key_path) = leaf_paths(&out_dir, Role::Client);
+            files::check_free(&[&cert_path, &key_path], replace(force))?;
+            let issued = ca.issue_client(&ClientParams {
+                dn: subject,
+                validity: Validity::days_from_now(days),
+                key_type: key.key_type(),
+            })?;
+            write_leaf(&ca, &issued, Role::Client, &out_dir, force, ui)?;
+            println!(
+                "\nFor the daemon's libvirtd.conf: tls_allowed_dn_list = [\"{}\"]",
+                issued.certificate.subject()
+            );
+            println!(
+                "Next: virtpki install --role client --ca-dir {} --from {}",
+                ca_dir.display(),
+                out_dir.display()
+            );
+            Ok(Status::Ok)
+        }
+    }
+}
+
+fn leaf_paths(out_dir: &Path, role: Role) -> (PathBuf, PathBuf) {
+    (
+        out_dir.join(format!("{}cert.pem", role.name())),
+        out_dir.join(format!("{}key.pem", role.name())),
+    )
+}
+
+/// Checks the new certificate with libvirt's load-time rules, then writes it and its key.
+fn write_leaf(
+    ca: &CertificateAuthority,
+    issued: &Issued,
+    role: Role,
+    out_dir: &Path,
+    force: bool,
+    ui: Ui,
+) -> Result<(), CliError> {
+    let ctx = Context::new(ContextFlags::default());
+    ctx.add_pem(CertDataType::CaCert, &ca.certificate().to_pem())?;
+    ctx.add_pem(role.cert_type(), &issued.cert_pem)?;
+    ctx.add_pem(role.key_type(), &issued.key_pem)?;
+    let report = ctx.check(role);
+    if !report.is_ok() {
+        return Err(CliError(format!(
+            "the new {} certificate fails libvirt's checks; nothing was written:\n{}",
+            role.name(),
+            report.to_text()
+        )));
+    }
+    let (cert_path, key_path) = leaf_paths(out_dir, role);
+    files::check_free(&[&cert_path, &key_path], replace(force))?;
+    files::create_dir(out_dir, 0o755)?;
+    files::write_atomic(&key_path, issued.key_pem.as_bytes(), 0o600)?;
+    files::write_atomic(&cert_path, issued.cert_pem.as_bytes(), 0o644)?;
+    println!(
+        "{} {} certificate {}",
+        ui.pass("Issued"),
+        role.name(),
+        issued.certificate.subject()
+    );
+    print_written(&[(&cert_path, "0644"), (&key_path, "0600")]);
+    print_summary(&issued.certificate);
+    for warning in report.warnings() {
+        println!("{} {}", ui.warn("warning:"), warning);
+    }
+    Ok(())
+}
+
+fn print_written(paths: &[(&PathBuf, &str)]) {
+    for (path, mode) in paths {
+        println!("  wrote {} (mode {mode})", path.display());
+    }
+}
+
+fn print_summary(cert: &Certificate) {
+    println!("  DN (libvirt's format): {}", cert.subject());
+    if !cert.subject_alt_names().is_empty() {
+        let names: Vec<String> = cert
+            .subject_alt_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        println!("  subject alternative names: {}", names.join(", "));
+    }
+    println!("  public key: {}", cert.key_algorithm());
+    println!(
+        "  valid: {} to {}",
+        timefmt::utc(cert.not_before()),
+        timefmt::utc(cert.not_after())
+    );
+    println!("  serial: {}", cert.serial_hex());
+    println!("  fingerprint: {}", cert.fingerprint_string());
+}
+
+pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
+    let CrlCommand::Revoke {
+        ca_dir,
+        days,
+        certs,
+    } = cmd;
+    let ca = CertificateAuthority::load_dir(&ca_dir)?;
+    let crl_path = ca_dir.join("cacrl.pem");
+    let previous = read_previous_crl(&crl_path)?;
+    let mut to_revoke = Vec::new();
+    for path in &certs {
+        to_revoke.push(first_certificate(path)?);
+    }
+    let result = ca.revoke(
+        previous.as_deref(),
+        &to_revoke,
+        &Validity::days_from_now(days),
+    )?;
+    files::write_atomic(&crl_path, result.pem.as_bytes(), 0o644)?;
+    for (cert, path) in to_revoke.iter().zip(&certs) {
+        let newly = result
+            .newly_revoked
+            .iter()
+            .any(|s| s.as_slice() == cert.raw_serial());
+        println!(
+            "{} {} ({}, serial {})",
+            if newly {
+                ui.pass("Revoked")
+            } else {
+                ui.dim("Already revoked")
+            },
+            cert.subject(),
+            path.display(),
+            cert.serial_hex()
+        );
+    }
+    println!(
+        "  wrote {} (CRL number {}, {} revoked in all, next update in {days} days)",
+        crl_path.display(),
+        result.crl_number,
+        result.total
+    );
+    println!(
+        "\nNext: install it where libvirt reads it (/etc/pki/CA/cacrl.pem, or cacrl.pem in a \
+         pkipath directory) on every host, then restart libvirtd: it reads the CRL when it \
+         starts."
+    );
+    Ok(Status::Ok)
+}
+
+/// The CA's current CRL, if there is one (DER).
+fn read_previous_crl(path: &Path) -> Result<Option<Vec<u8>>, CliError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (bytes, _) = pem::read_file(path, CertDataType::CaCrl)?;
+    match pem::parse(CertDataType::CaCrl, &bytes, &Source::File(path.to_owned())) {
+        Ok(Parsed::Crls(crls)) if crls.len() == 1 => Ok(Some(crls[0].der().to_vec())),
+        Ok(Parsed::Crls(crls)) => Err(CliError(format!(
+            "{}: holds {} CRLs; a CA directory holds one, its own",
+            path.display(),
+            crls.len()
+        ))),
+        Ok(_) => unreachable!("a CRL file parses to CRLs"),
+        Err(e) => Err(CliError(format!(
+            "{e}\n(the current CRL cannot be read, so revoking now would lose its entries: \
+             move it away to start a new CRL)"
+        ))),
+    }
+}
+
+/// The first certificate of a file.
+pub fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
+    let (bytes, _) = pem::read_file(path, CertDataType::CaCert)?;
+    match pem::parse(CertDataType::CaCert, &bytes, &Source::File(path.to_owned()))? {
+        Parsed::Certificates(mut certs) => Ok(certs.remove(0)),
+        _ => unreachable!("certificates are read as certificates"),
+    }
+}

@@ -1,0 +1,907 @@
+//! Issuing a CA, server and client certificates and CRLs, as libvirt's TLS documentation does
+//! with `certtool` templates, so that libvirt 9 daemons and clients accept them.
+//!
+//! - CA: `CN` (and `O`), CA:TRUE (critical), keyCertSign + cRLSign (critical), a subject key
+//!   identifier.
+//! - Server: `O` and `CN`, the CN and every extra name as DNS SANs and every address as IP SANs
+//!   (libvirt's docs: "all names"), serverAuth, digitalSignature + keyEncipherment.
+//! - Client: the DN fields as given, in that order (the order libvirt prints and matches
+//!   `tls_allowed_dn_list` against), clientAuth, digitalSignature + keyEncipherment.
+//!
+//! keyEncipherment is written for every key type: libvirt 9.0 refuses ECDSA and Ed25519 leaves
+//! whose critical key usage lacks it, and TLS stacks that follow RFC 8813 ignore it for those
+//! keys. Leaves carry an authority key identifier, which RFC 5280 verifiers (virtpki among
+//! them) require. Serial numbers are 128 random bits.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    PublicKeyData, RevokedCertParams, SanType, SerialNumber,
+};
+use ring::rand::SecureRandom;
+use x509_parser::prelude::FromDer;
+use zeroize::Zeroizing;
+
+use crate::cert::{Certificate, UnixSeconds};
+use crate::error::{Error, ErrorKind, Result};
+use crate::pem::CertDataType;
+use crate::source::Source;
+
+/// How far before "now" a new certificate starts: hosts whose clocks are a few minutes behind
+/// the issuer's would otherwise refuse it as "not yet active".
+pub const BACKDATE_SECONDS: i64 = 5 * 60;
+
+/// The key algorithm of a new certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    /// RSA with the given modulus size; signatures PKCS#1 v1.5 with SHA-256.
+    Rsa { bits: usize },
+    /// ECDSA on P-256 with SHA-256.
+    EcdsaP256,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl KeyType {
+    /// certtool's default RSA size.
+    pub const DEFAULT_RSA_BITS: usize = 3072;
+
+    /// The key type for a name as the CLI spells it: `rsa`, `ecdsa`, `ed25519`.
+    pub fn from_name(name: &str) -> Option<KeyType> {
+        match name {
+            "rsa" => Some(KeyType::Rsa {
+                bits: KeyType::DEFAULT_RSA_BITS,
+            }),
+            "ecdsa" => Some(KeyType::EcdsaP256),
+            "ed25519" => Some(KeyType::Ed25519),
+            _ => None,
+        }
+    }
+
+    /// Makes a new key pair of this type.
+    pub fn generate(self) -> Result<KeyPair> {
+        match self {
+            KeyType::Rsa { bits } => rsa_key(bits),
+            KeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+                .map_err(|e| internal("generating an ECDSA key", e)),
+            KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519)
+                .map_err(|e| internal("generating an Ed25519 key", e)),
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyType::Rsa { bits } => write!(f, "RSA-{bits}"),
+            KeyType::EcdsaP256 => f.write_str("ECDSA P-256"),
+            KeyType::Ed25519 => f.write_str("Ed25519"),
+        }
+    }
+}
+
+/// ring signs with RSA keys but cannot make them; the `rsa` crate does.
+fn rsa_key(bits: usize) -> Result<KeyPair> {
+    use rsa::pkcs8::EncodePrivateKey;
+    if !(2048..=8192).contains(&bits) {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!("RSA keys of {bits} bits are not supported: use 2048 to 8192"),
+        ));
+    }
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+        .map_err(|e| internal("generating an RSA key", e))?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| internal("encoding an RSA key", e))?;
+    KeyPair::from_pkcs8_der_and_sign_algo(&der.as_bytes().into(), &rcgen::PKCS_RSA_SHA256)
+        .map_err(|e| internal("loading the new RSA key", e))
+}
+
+fn internal(what: &str, e: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Internal, format!("{what}: {e}"))
+}
+
+/// When a certificate or CRL is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validity {
+    /// The issuing time ("now"); the certificate starts [`BACKDATE_SECONDS`] earlier.
+    pub now: UnixSeconds,
+    /// Days from `now` until it expires.
+    pub days: u32,
+}
+
+impl Validity {
+    /// Valid for `days` from the system clock's now.
+    pub fn days_from_now(days: u32) -> Validity {
+        Validity {
+            now: crate::timefmt::now(),
+            days,
+        }
+    }
+
+    fn apply(&self, params: &mut CertificateParams) -> Result<()> {
+        if self.days == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                "a validity of 0 days makes a certificate that has already expired",
+            ));
+        }
+        params.not_before = odt(self.now - BACKDATE_SECONDS)?;
+        params.not_after = odt(self.now + i64::from(self.days) * 86_400)?;
+        Ok(())
+    }
+}
+
+fn odt(t: UnixSeconds) -> Result<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map_err(|_| Error::new(ErrorKind::InvalidArg, format!("time {t} is out of range")))
+}
+
+/// A new certificate and its private key, both PEM.
+pub struct Issued {
+    pub cert_pem: String,
+    /// PKCS#8 `PRIVATE KEY`; wiped when dropped.
+    pub key_pem: Zeroizing<String>,
+    /// The certificate as virtpki reads it (DN, SANs, fingerprints, ...).
+    pub certificate: Certificate,
+}
+
+impl fmt::Debug for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued")
+            .field("subject", &self.certificate.subject())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a new CA should be.
+#[derive(Clone, Debug)]
+pub struct CaParams {
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub validity: Validity,
+    pub key_type: KeyType,
+}
+
+/// What a new server certificate should be.
+#[derive(Clone, Debug)]
+pub struct ServerParams {
+    /// The host name clients connect to; written as CN and as the first DNS SAN (or IP SAN,
+    /// when it is an address).
+    pub common_name: String,
+    /// More host names the server is known by.
+    pub dns_names: Vec<String>,
+    /// Addresses clients connect to.
+    pub ip_addresses: Vec<IpAddr>,
+    pub organization: Option<String>,
+    pub validity: Validity,
+    pub key_type: KeyType,
+}
+
+/// What a new client certificate should be.
+#[derive(Clone, Debug)]
+pub struct ClientParams {
+    /// The subject, in the order it is to be encoded (and printed by libvirt).
+    pub dn: SubjectName,
+    pub validity: Validity,
+    pub key_type: KeyType,
+}
+
+/// One attribute of a subject name this module can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attribute {
+    Country,
+    State,
+    Locality,
+    Organization,
+    OrganizationalUnit,
+    CommonName,
+    DomainComponent,
+    UserId,
+    Email,
+    SerialNumber,
+    Title,
+}
+
+impl Attribute {
+    /// Every attribute, with libvirt's (GnuTLS's) name for it.
+    const NAMES: [(&'static str, Attribute); 11] = [
+        ("C", Attribute::Country),
+        ("ST", Attribute::State),
+        ("L", Attribute::Locality),
+        ("O", Attribute::Organization),
+        ("OU", Attribute::OrganizationalUnit),
+        ("CN", Attribute::CommonName),
+        ("DC", Attribute::DomainComponent),
+        ("UID", Attribute::UserId),
+        ("EMAIL", Attribute::Email),
+        ("serialNumber", Attribute::SerialNumber),
+        ("title", Attribute::Title),
+    ];
+
+    /// The attribute for a name, case-insensitively (`cn`, `CN`; `emailAddress` too).
+    pub fn from_name(name: &str) -> Option<Attribute> {
+        if name.eq_ignore_ascii_case("emailAddress") {
+            return Some(Attribute::Email);
+        }
+        Attribute::NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, a)| *a)
+    }
+
+    /// libvirt's name for it, as in its DN strings.
+    pub fn name(self) -> &'static str {
+        Attribute::NAMES
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    fn dn_type(self) -> DnType {
+        match self {
+            Attribute::Country => DnType::CountryName,
+            Attribute::State => DnType::StateOrProvinceName,
+            Attribute::Locality => DnType::LocalityName,
+            Attribute::Organization => DnType::OrganizationName,
+            Attribute::OrganizationalUnit => DnType::OrganizationalUnitName,
+            Attribute::CommonName => DnType::CommonName,
+            Attribute::DomainComponent => {
+                DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25])
+            }
+            Attribute::UserId => DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 1]),
+            Attribute::Email => DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            Attribute::SerialNumber => DnType::CustomDnType(vec![2, 5, 4, 5]),
+            Attribute::Title => DnType::CustomDnType(vec![2, 5, 4, 12]),
+        }
+    }
+
+    /// The string type X.520 prescribes: GnuTLS prints a country written as UTF8String in hex,
+    /// so it would not match a `C=GB` pattern.
+    fn value(self, text: &str) -> Result<DnValue> {
+        let bad = |why: &str| {
+            Error::new(
+                ErrorKind::InvalidArg,
+                format!("{}={text}: {why}", self.name()),
+            )
+        };
+        match self {
+            Attribute::Country => {
+                if text.len() != 2 || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(bad("a country is a two-letter code such as GB"));
+                }
+                Ok(DnValue::PrintableString(
+                    text.try_into().map_err(|_| bad("not printable"))?,
+                ))
+            }
+            Attribute::SerialNumber => {
+                Ok(DnValue::PrintableString(text.try_into().map_err(|_| {
+                    bad("only letters, digits, space and '()+,-./:=? are allowed")
+                })?))
+            }
+            Attribute::DomainComponent | Attribute::Email => Ok(DnValue::Ia5String(
+                text.try_into().map_err(|_| bad("only ASCII is allowed"))?,
+            )),
+            _ => Ok(DnValue::Utf8String(text.to_owned())),
+        }
+    }
+}
+
+/// A subject name: attributes in encoding order, one value each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectName(Vec<(Attribute, String)>);
+
+impl SubjectName {
+    /// Parses libvirt's DN format, e.g. `C=GB,ST=London,O=Libvirt Project,CN=client1`.
+    ///
+    /// `\` escapes the next character (`O=Acme\, Inc.`); spaces around `,` and `=` are
+    /// dropped. Multi-valued RDNs (`+`) and repeated attributes cannot be written.
+    pub fn parse(text: &str) -> Result<SubjectName> {
+        let bad = |why: String| Error::new(ErrorKind::InvalidArg, format!("DN \"{text}\": {why}"));
+        let mut parts: Vec<(String, String)> = Vec::new();
+        let (mut key, mut value, mut in_value) = (String::new(), String::new(), false);
+        // Trailing spaces of a value stay only when escaped: count those kept.
+        let mut kept = 0usize;
+        let mut chars = text.chars();
+        let mut finish = |key: &mut String, value: &mut String, in_value: &mut bool, kept| {
+            let trimmed_len = value.trim_end().len().max(kept);
+            value.truncate(trimmed_len);
+            parts.push((key.trim().to_owned(), std::mem::take(value)));
+            key.clear();
+            *in_value = false;
+        };
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    let Some(next) = chars.next() else {
+                        return Err(bad("it ends with a lone backslash".into()));
+                    };
+                    if !in_value {
+                        return Err(bad("a backslash in an attribute name".into()));
+                    }
+                    value.push(next);
+                    kept = value.len();
+                }
+                '=' if !in_value => in_value = true,
+                ',' if in_value => {
+                    finish(&mut key, &mut value, &mut in_value, kept);
+                    kept = 0;
+                }
+                ',' => return Err(bad(format!("\"{}\" has no '=value'", key.trim()))),
+                '+' if in_value => {
+                    return Err(bad(
+                        "multi-valued RDNs ('+') cannot be issued; escape a literal plus as \\+"
+                            .into(),
+                    ))
+                }
+                c if in_value => {
+                    if value.is_empty() && c == ' ' {
+                        continue;
+                    }
+                    value.push(c);
+                }
+                c => key.push(c),
+            }
+        }
+        if in_value {
+            finish(&mut key, &mut value, &mut in_value, kept);
+        } else if !key.trim().is_empty() {
+            return Err(bad(format!("\"{}\" has no '=value'", key.trim())));
+        }
+        if parts.is_empty() {
+            return Err(bad("it is empty".into()));
+        }
+        let mut name = Vec::with_capacity(parts.len());
+        for (key, value) in parts {
+            let attr = Attribute::from_name(&key).ok_or_else(|| {
+                bad(format!(
+                    "unknown attribute \"{key}\" (known: C, ST, L, O, OU, CN, DC, UID, EMAIL, \
+                     serialNumber, title)"
+                ))
+            })?;
+            if value.is_empty() {
+                return Err(bad(format!("{} has an empty value", attr.name())));
+            }
+            if name.iter().any(|(a, _)| *a == attr) {
+                return Err(bad(format!(
+                    "{} appears twice; repeated attributes cannot be issued",
+                    attr.name()
+                )));
+            }
+            attr.value(&value)?;
+            name.push((attr, value));
+        }
+        Ok(SubjectName(name))
+    }
+
+    /// The attributes in order.
+    pub fn attributes(&self) -> &[(Attribute, String)] {
+        &self.0
+    }
+
+    /// The value of `attr`, if present.
+    pub fn get(&self, attr: Attribute) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(a, _)| *a == attr)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn to_rcgen(&self) -> Result<DistinguishedName> {
+        let mut dn = DistinguishedName::new();
+        for (attr, value) in &self.0 {
+            dn.push(attr.dn_type(), attr.value(value)?);
+        }
+        Ok(dn)
+    }
+}
+
+/// Makes a self-signed CA.
+pub fn create_ca(params: &CaParams) -> Result<Issued> {
+    let mut attrs = Vec::new();
+    if let Some(org) = &params.organization {
+        attrs.push((Attribute::Organization, org.clone()));
+    }
+    attrs.push((Attribute::CommonName, params.common_name.clone()));
+    let mut p = CertificateParams::default();
+    p.distinguished_name = checked_name(attrs)?.to_rcgen()?;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    p.serial_number = Some(random_serial()?);
+    params.validity.apply(&mut p)?;
+    let key = params.key_type.generate()?;
+    let cert = p
+        .self_signed(&key)
+        .map_err(|e| internal("signing the CA certificate", e))?;
+    issued(cert.der().to_vec(), &key)
+}
+
+fn checked_name(attrs: Vec<(Attribute, String)>) -> Result<SubjectName> {
+    for (attr, value) in &attrs {
+        if value.trim().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!("{} must not be empty", attr.name()),
+            ));
+        }
+        attr.value(value)?;
+    }
+    Ok(SubjectName(attrs))
+}
+
+fn issued(der: Vec<u8>, key: &KeyPair) -> Result<Issued> {
+    let certificate = Certificate::from_der(der, Source::Data)?;
+    Ok(Issued {
+        cert_pem: certificate.to_pem(),
+        key_pem: Zeroizing::new(key.serialize_pem()),
+        certificate,
+    })
+}
+
+/// 128 random bits, positive and without a leading zero byte, as RFC 5280 asks.
+fn random_serial() -> Result<SerialNumber> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| internal("reading random bytes", "the system's generator failed"))?;
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+/// An existing CA, loaded to sign with.
+pub struct CertificateAuthority {
+    certificate: Certificate,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("subject", &self.certificate.subject())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// The CA certificate file of a CA directory.
+    pub fn cert_path(dir: &Path) -> PathBuf {
+        dir.join("cacert.pem")
+    }
+
+    /// The CA key file of a CA directory.
+    pub fn key_path(dir: &Path) -> PathBuf {
+        dir.join("cakey.pem")
+    }
+
+    /// Loads `DIR/cacert.pem` and `DIR/cakey.pem` (the key must not be open to other users).
+    pub fn load_dir(dir: &Path) -> Result<CertificateAuthority> {
+        let cert_path = CertificateAuthority::cert_path(dir);
+        let key_path = CertificateAuthority::key_path(dir);
+        let (cert_bytes, _) = crate::pem::read_file(&cert_path, CertDataType::CaCert)?;
+        let (key_bytes, _) = crate::pem::read_file(&key_path, CertDataType::ServerKey)?;
+        let source = Source::File(cert_path.clone());
+        let cert = match crate::pem::parse(CertDataType::CaCert, &cert_bytes, &source)? {
+            crate::pem::Parsed::Certificates(mut certs) if certs.len() == 1 => certs.remove(0),
+            crate::pem::Parsed::Certificates(certs) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArg,
+                    format!(
+                        "{}: holds {} certificates; a CA directory holds the one CA to sign with",
+                        cert_path.display(),
+                        certs.len()
+                    ),
+                ))
+            }
+            _ => unreachable!("a CA certificate file parses to certificates"),
+        };
+        let key_text = std::str::from_utf8(&key_bytes).map_err(|_| {
+            Error::new(
+                ErrorKind::Parse,
+                format!("{}: not a PEM private key", key_path.display()),
+            )
+        })?;
+        let key = KeyPair::from_pem(key_text).map_err(|e| {
+            Error::new(
+                ErrorKind::Parse,
+                format!(
+                    "{}: cannot use this private key to sign ({e}); virtpki signs with \
+                     unencrypted PKCS#8 RSA, ECDSA P-256/P-384 and Ed25519 keys",
+                    key_path.display()
+                ),
+            )
+        })?;
+        CertificateAuthority::new(cert, key, &key_path)
+    }
+
+    /// A CA from its certificate and key; `key_path` names the key in errors.
+    pub fn new(cert: Certificate, key: KeyPair, key_path: &Path) -> Result<CertificateAuthority> {
+        let subject = cert.subject().to_owned();
+        if !cert.is_ca() {
+            return Err(Error::new(
+                ErrorKind::NotCa,
+                format!(
+                    "{}: \"{subject}\" is not a CA (its basic constraints do not say CA:TRUE)",
+                    cert.source()
+                ),
+            ));
+        }
+        if let Some(ku) = cert.key_usage() {
+            if !ku.allows(crate::cert::KeyUsage::KEY_CERT_SIGN) {
+                return Err(Error::new(
+                    ErrorKind::KeyUsage,
+                    format!(
+                        "{}: the key usage of \"{subject}\" does not permit certificate signing",
+                        cert.source()
+                    ),
+                ));
+            }
+        }
+        if key.subject_public_key_info() != cert.spki_der() {
+            return Err(Error::new(
+                ErrorKind::KeyMismatch,
+                format!(
+                    "{}: this key does not belong to the CA certificate {} (\"{subject}\")",
+                    key_path.display(),
+                    cert.source()
+                ),
+            ));
+        }
+        let issuer = Issuer::from_ca_cert_der(cert.der(), key).map_err(|e| {
+            Error::new(
+                ErrorKind::Parse,
+                format!(
+                    "{}: cannot sign with this CA: its subject or extensions are not \
+                     understood ({e})",
+                    cert.source()
+                ),
+            )
+        })?;
+        Ok(CertificateAuthority {
+            certificate: cert,
+            issuer,
+        })
+    }
+
+    /// The CA certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    /// Issues a server certificate: CN and every name as DNS SANs, every address as IP SAN.
+    pub fn issue_server(&self, params: &ServerParams) -> Result<Issued> {
+        let mut attrs = Vec::new();
+        if let Some(org) = &params.organization {
+            attrs.push((Attribute::Organization, org.clone()));
+        }
+        attrs.push((Attribute::CommonName, params.common_name.clone()));
+        let name = checked_name(attrs)?;
+        let mut p = leaf_params(&name, ExtendedKeyUsagePurpose::ServerAuth)?;
+        let mut dns: Vec<String> = Vec::new();
+        let mut ips: Vec<IpAddr> = params.ip_addresses.clone();
+        match params.common_name.parse::<IpAddr>() {
+            Ok(ip) => ips.insert(0, ip),
+            Err(_) => dns.push(params.common_name.clone()),
+        }
+        dns.extend(params.dns_names.iter().cloned());
+        for name in &dns {
+            check_host_name(name)?;
+        }
+        dns.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let mut seen_dns: Vec<String> = Vec::new();
+        for d in dns {
+            if seen_dns.iter().any(|s| s.eq_ignore_ascii_case(&d)) {
+                continue;
+            }
+            p.subject_alt_names.push(SanType::DnsName(
+                d.as_str()
+                    .try_into()
+                    .map_err(|_| bad_host(&d, "not ASCII"))?,
+            ));
+            seen_dns.push(d);
+        }
+        let mut seen_ips: Vec<IpAddr> = Vec::new();
+        for ip in ips {
+            if !seen_ips.contains(&ip) {
+                p.subject_alt_names.push(SanType::IpAddress(ip));
+                seen_ips.push(ip);
+            }
+        }
+        self.sign(p, &params.validity, params.key_type)
+    }
+
+    /// Issues a client certificate with `params.dn` as its subject.
+    pub fn issue_client(&self, params: &ClientParams) -> Result<Issued> {
+        let p = leaf_params(&params.dn, ExtendedKeyUsagePurpose::ClientAuth)?;
+        self.sign(p, &params.validity, params.key_type)
+    }
+
+    fn sign(
+        &self,
+        mut p: CertificateParams,
+        validity: &Validity,
+        key_type: KeyType,
+    ) -> Result<Issued> {
+        validity.apply(&mut p)?;
+        let ca_end = self.certificate.not_after();
+        if p.not_after.unix_timestamp() > ca_end {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the certificate would outlive its CA \"{}\" (which expires {}): \
+                     ask for fewer days",
+                    self.certificate.subject(),
+                    crate::timefmt::utc(ca_end)
+                ),
+            ));
+        }
+        let key = key_type.generate()?;
+        let cert = p
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| internal("signing the certificate", e))?;
+        let issued = issued(cert.der().to_vec(), &key)?;
+        // rcgen writes the issuer name from its own reading of the CA's subject: make sure it
+        // is byte for byte the CA's, or no verifier would chain the two.
+        if issued.certificate.issuer_raw() != self.certificate.subject_raw() {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                format!(
+                    "{}: the CA's subject \"{}\" cannot be written back exactly; issue with \
+                     a CA made by `virtpki ca init`",
+                    self.certificate.source(),
+                    self.certificate.subject()
+                ),
+            ));
+        }
+        Ok(issued)
+    }
+
+    /// A CRL that revokes `certs` besides what `previous` (this CA's current CRL, DER)
+    /// revokes, with the next CRL number. Returns the PEM and the serials newly revoked.
+    pub fn revoke(
+        &self,
+        previous: Option<&[u8]>,
+        certs: &[Certificate],
+        validity: &Validity,
+    ) -> Result<Revocation> {
+        let mut revoked: Vec<RevokedCertParams> = Vec::new();
+        let mut number = num_bigint_one();
+        if let Some(der) = previous {
+            let (entries, prev_number) = self.read_own_crl(der)?;
+            revoked = entries;
+            number = prev_number + 1u8;
+        }
+        let mut newly = Vec::new();
+        for cert in certs {
+            self.check_issued_here(cert)?;
+            let serial = cert.raw_serial().to_vec();
+            if revoked
+                .iter()
+                .any(|r| r.serial_number.as_ref() == serial.as_slice())
+                || newly.contains(&serial)
+            {
+                continue;
+            }
+            revoked.push(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&serial),
+                revocation_time: odt(validity.now)?,
+                reason_code: None,
+                invalidity_date: None,
+            });
+            newly.push(serial);
+        }
+        if validity.days == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                "a CRL valid for 0 days is stale when it is written",
+            ));
+        }
+        let total = revoked.len();
+        let params = CertificateRevocationListParams {
+            this_update: odt(validity.now)?,
+            next_update: odt(validity.now + i64::from(validity.days) * 86_400)?,
+            crl_number: SerialNumber::from_slice(&number.to_bytes_be()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: KeyIdMethod::PreSpecified(self.key_identifier()),
+        };
+        let crl = params
+            .signed_by(&self.issuer)
+            .map_err(|e| internal("signing the CRL", e))?;
+        let pem = crl.pem().map_err(|e| internal("encoding the CRL", e))?;
+        Ok(Revocation {
+            pem,
+            newly_revoked: newly,
+            crl_number: number.to_string(),
+            total,
+        })
+    }
+
+    /// The CA's subject key identifier (RFC 5280 wants the CRL's AKI to match it).
+    fn key_identifier(&self) -> Vec<u8> {
+        x509_parser::certificate::X509Certificate::from_der(self.certificate.der())
+            .ok()
+            .and_then(|(_, c)| {
+                c.extensions()
+                    .iter()
+                    .find_map(|e| match e.parsed_extension() {
+                        x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                            Some(k.0.to_vec())
+                        }
+                        _ => None,
+                    })
+            })
+            .unwrap_or_else(|| {
+                ring::digest::digest(&ring::digest::SHA256, self.certificate.spki_der()).as_ref()
+                    [..20]
+                    .to_vec()
+            })
+    }
+
+    /// Refuses a certificate this CA did not sign: revoking it here would do nothing.
+    fn check_issued_here(&self, cert: &Certificate) -> Result<()> {
+        let signed_here = cert.issuer_raw() == self.certificate.subject_raw()
+            && x509_parser::certificate::X509Certificate::from_der(cert.der())
+                .ok()
+                .map(|(_, c)| {
+                    c.verify_signature(Some(
+                        &x509_parser::certificate::X509Certificate::from_der(
+                            self.certificate.der(),
+                        )
+                        .expect("the CA certificate parsed when it was loaded")
+                        .1
+                        .tbs_certificate
+                        .subject_pki,
+                    ))
+                    .is_ok()
+                })
+                .unwrap_or(false);
+        if !signed_here {
+            return Err(Error::new(
+                ErrorKind::UnknownIssuer,
+                format!(
+                    "{}: \"{}\" (issuer \"{}\") was not issued by this CA \"{}\"; a CRL of \
+                     this CA cannot revoke it",
+                    cert.source(),
+                    cert.subject(),
+                    cert.issuer(),
+                    self.certificate.subject()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The entries and number of this CA's current CRL; refuses another CA's.
+    fn read_own_crl(
+        &self,
+        der: &[u8],
+    ) -> Result<(Vec<RevokedCertParams>, x509_parser::num_bigint::BigUint)> {
+        use x509_parser::revocation_list::CertificateRevocationList;
+        let bad = |why: String| Error::new(ErrorKind::Parse, format!("the current CRL: {why}"));
+        let (_, crl) = CertificateRevocationList::from_der(der)
+            .map_err(|e| bad(format!("not a CRL ({e})")))?;
+        let ca = x509_parser::certificate::X509Certificate::from_der(self.certificate.der())
+            .map_err(|e| bad(format!("CA certificate unreadable ({e})")))?
+            .1;
+        if crl.tbs_cert_list.issuer.as_raw() != self.certificate.subject_raw()
+            || crl
+                .verify_signature(&ca.tbs_certificate.subject_pki)
+                .is_err()
+        {
+            return Err(Error::new(
+                ErrorKind::BadSignature,
+                format!(
+                    "the current CRL was not signed by this CA \"{}\" (its issuer is \"{}\"); \
+                     move it away or give the CA that made it",
+                    self.certificate.subject(),
+                    crl.tbs_cert_list.issuer
+                ),
+            ));
+        }
+        let number = crl
+            .crl_number()
+            .cloned()
+            .unwrap_or_else(x509_parser::num_bigint::BigUint::default);
+        let mut entries = Vec::new();
+        for r in crl.iter_revoked_certificates() {
+            entries.push(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(r.raw_serial()),
+                revocation_time: odt(r.revocation_date.timestamp())?,
+                reason_code: r.reason_code().and_then(|(_, code)| reason(code.0)),
+                invalidity_date: None,
+            });
+        }
+        Ok((entries, number))
+    }
+}
+
+fn num_bigint_one() -> x509_parser::num_bigint::BigUint {
+    x509_parser::num_bigint::BigUint::from(1u8)
+}
+
+fn reason(code: u8) -> Option<rcgen::RevocationReason> {
+    use rcgen::RevocationReason as R;
+    Some(match code {
+        0 => R::Unspecified,
+        1 => R::KeyCompromise,
+        2 => R::CaCompromise,
+        3 => R::AffiliationChanged,
+        4 => R::Superseded,
+        5 => R::CessationOfOperation,
+        6 => R::CertificateHold,
+        8 => R::RemoveFromCrl,
+        9 => R::PrivilegeWithdrawn,
+        10 => R::AaCompromise,
+        _ => return None,
+    })
+}
+
+/// A CRL made by [`CertificateAuthority::revoke`].
+#[derive(Debug)]
+pub struct Revocation {
+    pub pem: String,
+    /// Serial numbers (DER content bytes) this CRL revokes that the previous one did not.
+    pub newly_revoked: Vec<Vec<u8>>,
+    /// The CRL number, in decimal.
+    pub crl_number: String,
+    /// How many certificates it revokes in all.
+    pub total: usize,
+}
+
+fn leaf_params(name: &SubjectName, purpose: ExtendedKeyUsagePurpose) -> Result<CertificateParams> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = name.to_rcgen()?;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.use_authority_key_identifier_extension = true;
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    p.extended_key_usages = vec![purpose];
+    p.serial_number = Some(random_serial()?);
+    Ok(p)
+}
+
+fn bad_host(name: &str, why: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidArg,
+        format!("\"{name}\" is not a host name: {why}"),
+    )
+}
+
+/// A DNS SAN must be a host name (letters, digits, hyphens; a leading `*.` label at most):
+/// virtpki peers refuse anything else.
+fn check_host_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(bad_host(name, "empty or over 253 characters"));
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    for (i, label) in name.split('.').enumerate() {
+        if i == 0 && label == "*" && name.contains('.') {
+            continue;
+        }
+        if label.is_empty() || label.len() > 63 {
+            return Err(bad_host(name, "a label is empty or over 63 characters"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || label.starts_with('-')
+            || label.ends_with('-')
+        {
+            return Err(bad_host(
+                name,
+                "labels are letters, digits and inner hyphens (IDN names in their xn-- form)",
+            ));
+        }
+    }
+    Ok(())
+}
