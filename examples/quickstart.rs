@@ -72,6 +72,12 @@ pub fn run(out: &mut dyn Write) -> Outcome {
     for name in pki::FILES {
         writeln!(out, "  {name:<15} {}", mode_of(&dirs.pki.join(name))?)?;
     }
+    writeln!(
+        out,
+        "the CA signs from {} (cakey.pem {}), which daemons and clients never read",
+        dirs.ca.display(),
+        mode_of(&dirs.ca.join("cakey.pem"))?
+    )?;
     let daemon_ctx = Arc::new(Context::new(ContextFlags::default()));
     load(&daemon_ctx, Role::Server, &dirs.pki, out)?;
     daemon_ctx.set_allowed_dn_list(Some(&[ALLOWED_DN]))?;
@@ -506,12 +512,13 @@ fn serve_one(ctx: &Arc<Context>, stream: TcpStream) -> virtpki::Result<String> {
     Ok(dn)
 }
 
-/// Issuing the certificates: the one part of the quickstart that is not virtpki.
+/// Issuing the certificates with `virtpki::generate`, as `virtpki ca init` and `virtpki issue`
+/// do: what libvirt's docs make with certtool templates.
 mod pki {
     use super::*;
-    use rcgen::{
-        BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-        ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    use virtpki::generate::{
+        self, CaParams, CertificateAuthority, ClientParams, KeyType, ServerParams, SubjectName,
+        Validity,
     };
 
     /// What libvirt reads from a pkipath directory, in the order it reads them.
@@ -525,101 +532,81 @@ mod pki {
 
     /// The two pkipath directories made.
     pub struct Dirs {
+        /// The CA's certificate and signing key, kept apart from what daemons and clients read.
+        pub ca: PathBuf,
         /// The daemon's and the allowed client's files.
         pub pki: PathBuf,
         /// A client of the same CA whose DN is not on the allowed list.
         pub intruder: PathBuf,
     }
 
-    /// A CA; a server certificate for [`HOST`] and 127.0.0.1; clients `C=GB,O=Quickstart,
-    /// CN=client1` and `C=GB,O=Elsewhere,CN=intruder`; keys 0600, as libvirt's docs issue them.
+    /// A CA (in `ca/`, its key beside it); a server certificate for [`HOST`] and 127.0.0.1;
+    /// clients `C=GB,O=Quickstart,CN=client1` and `C=GB,O=Elsewhere,CN=intruder`; keys 0600.
     pub fn make(dir: &Path) -> Outcome<Dirs> {
-        let ca_key = KeyPair::generate()?;
-        let mut ca = CertificateParams::default();
-        ca.distinguished_name
-            .push(DnType::CommonName, "Quickstart CA");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        valid_for_a_year(&mut ca);
-        let ca_pem = ca.self_signed(&ca_key)?.pem();
-        let issuer = Issuer::from_params(&ca, &ca_key);
-
-        let mut server = leaf(&[("O", "Quickstart"), ("CN", HOST)], true)?;
-        server.subject_alt_names = vec![
-            SanType::DnsName(HOST.try_into()?),
-            SanType::IpAddress([127, 0, 0, 1].into()),
-        ];
-        let client = leaf(
-            &[("C", "GB"), ("O", "Quickstart"), ("CN", "client1")],
-            false,
+        // ECDSA keys: RSA key generation takes seconds in a debug build.
+        let key_type = KeyType::EcdsaP256;
+        let validity = Validity::days_from_now(365);
+        let ca_dir = dir.join("ca");
+        let ca = generate::create_ca(&CaParams {
+            common_name: "Quickstart CA".into(),
+            organization: Some("Quickstart".into()),
+            validity,
+            key_type,
+        })?;
+        std::fs::create_dir(&ca_dir)?;
+        write(
+            &CertificateAuthority::cert_path(&ca_dir),
+            &ca.cert_pem,
+            0o644,
         )?;
-        let intruder = leaf(
-            &[("C", "GB"), ("O", "Elsewhere"), ("CN", "intruder")],
-            false,
-        )?;
+        write(&CertificateAuthority::key_path(&ca_dir), &ca.key_pem, 0o600)?;
+        let ca = CertificateAuthority::load_dir(&ca_dir)?; // as `virtpki issue` would
 
+        let server = ca.issue_server(&ServerParams {
+            common_name: HOST.into(),
+            dns_names: Vec::new(),
+            ip_addresses: vec![[127, 0, 0, 1].into()],
+            organization: Some("Quickstart".into()),
+            validity,
+            key_type,
+        })?;
+        let client = |dn: &str| -> Outcome<generate::Issued> {
+            Ok(ca.issue_client(&ClientParams {
+                dn: SubjectName::parse(dn)?,
+                validity,
+                key_type,
+            })?)
+        };
         let dirs = Dirs {
+            ca: ca_dir,
             pki: dir.join("pki"),
             intruder: dir.join("intruder"),
         };
-        for d in [&dirs.pki, &dirs.intruder] {
-            std::fs::create_dir(d)?;
-            write(&d.join("cacert.pem"), &ca_pem, 0o644)?;
-        }
-        for (d, prefix, params) in [
+        for (d, prefix, issued) in [
             (&dirs.pki, "server", &server),
-            (&dirs.pki, "client", &client),
-            (&dirs.intruder, "client", &intruder),
+            (
+                &dirs.pki,
+                "client",
+                &client("C=GB,O=Quickstart,CN=client1")?,
+            ),
+            (
+                &dirs.intruder,
+                "client",
+                &client("C=GB,O=Elsewhere,CN=intruder")?,
+            ),
         ] {
-            let key = KeyPair::generate()?;
-            let cert = params.signed_by(&key, &issuer)?;
-            write(&d.join(format!("{prefix}cert.pem")), &cert.pem(), 0o644)?;
+            if !d.exists() {
+                std::fs::create_dir(d)?;
+                write(&d.join("cacert.pem"), &ca.certificate().to_pem(), 0o644)?;
+            }
             write(
-                &d.join(format!("{prefix}key.pem")),
-                &key.serialize_pem(),
-                0o600,
+                &d.join(format!("{prefix}cert.pem")),
+                &issued.cert_pem,
+                0o644,
             )?;
+            write(&d.join(format!("{prefix}key.pem")), &issued.key_pem, 0o600)?;
         }
         Ok(dirs)
-    }
-
-    /// A TLS server or client leaf with the subject `dn` (in encoding order).
-    fn leaf(dn: &[(&str, &str)], server: bool) -> Outcome<CertificateParams> {
-        let mut p = CertificateParams::default();
-        let mut name = DistinguishedName::new();
-        for (attr, value) in dn {
-            match *attr {
-                // GnuTLS wants the country as PrintableString; a UTF8String prints as hex.
-                "C" => name.push(
-                    DnType::CountryName,
-                    DnValue::PrintableString((*value).try_into()?),
-                ),
-                "O" => name.push(DnType::OrganizationName, *value),
-                _ => name.push(DnType::CommonName, *value),
-            }
-        }
-        p.distinguished_name = name;
-        p.is_ca = IsCa::ExplicitNoCa;
-        // rcgen leaves the authority key identifier out unless asked; RFC 5280 verifiers want it.
-        p.use_authority_key_identifier_extension = true;
-        p.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        p.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        valid_for_a_year(&mut p);
-        Ok(p)
-    }
-
-    /// rcgen's default validity runs from 1975 to 4096; real certificates do not.
-    fn valid_for_a_year(p: &mut CertificateParams) {
-        let now = time::OffsetDateTime::now_utc();
-        p.not_before = now - time::Duration::hours(1);
-        p.not_after = now + time::Duration::days(365);
     }
 
     /// Creates `path` with `mode` from the start: a key is never readable by others, even
