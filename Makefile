@@ -39,21 +39,21 @@ DESTDIR ?=
 all: build
 
 build:
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace
 
 # Lint first (cheap), then the test build, then the API docs, then the C side.
 test: lint
-	$(CARGO) test
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	$(CARGO) test --workspace
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 	$(MAKE) --no-print-directory ffi-test
 	$(MAKE) --no-print-directory python-test
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 
 header:
 	VIRTPKI_BLESS=1 $(CARGO) test --test header

@@ -1162,6 +1162,16 @@ impl KnownServers {
                 .map_err(|e| Error::io("create the directory", dir, e))?;
         }
         self.rewrite(|chunks| {
+            // The same certificate recorded once already: leave the file (and its `added`
+            // time) alone, so that a validator answering "always" costs no write.
+            let mut entries = chunks.iter().filter(|c| c.is_entry_for(&key));
+            if let (Some(Chunk::Server { server: old, .. }), None) =
+                (entries.next(), entries.next())
+            {
+                if old.cert_der() == cert_der {
+                    return false;
+                }
+            }
             let mut new = Some(Chunk::for_new_server(server));
             let mut kept = Vec::with_capacity(chunks.len() + 1);
             for chunk in chunks.drain(..) {
@@ -2156,6 +2166,30 @@ mod tests {
             stale.lookup("i.example", None, &other).unwrap(),
             TrustStatus::Trusted
         );
+    }
+
+    #[test]
+    fn adding_what_is_recorded_already_writes_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, path) = store_path();
+        let (der, _) = new_cert("h.example");
+        let store = KnownServers::open(&path).unwrap();
+        store.add("h.example", Some(16514), &der).unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        let text = fs::read_to_string(&path).unwrap();
+        store.add("H.example.", Some(16514), &der).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().ino(),
+            inode,
+            "the file was rewritten"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        // Another certificate, or the same one for another port, is written.
+        let (other, _) = new_cert("h.example");
+        store.add("h.example", Some(16514), &other).unwrap();
+        assert_ne!(fs::metadata(&path).unwrap().ino(), inode);
+        store.add("h.example", None, &other).unwrap();
+        assert_eq!(store.entries().len(), 2);
     }
 
     #[test]

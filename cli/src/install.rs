@@ -85,7 +85,10 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             args.from.join(format!("{}key.pem", role.name())),
         ),
     ];
-    check_sources(role, &sources)?;
+    let warnings = check_sources(role, &sources)?;
+    for warning in &warnings {
+        println!("{} {warning}", ui.warn("warning:"));
+    }
     let user = args.user || (!args.system && args.root.is_none() && env.uid != 0);
     let as_root = env.uid == 0;
     let mut plan = Vec::new();
@@ -227,7 +230,8 @@ fn file_name(ty: CertDataType) -> &'static str {
 }
 
 /// The files must load and pass libvirt's checks before they are put where libvirt reads them.
-fn check_sources(role: Role, sources: &[(CertDataType, PathBuf)]) -> Result<(), CliError> {
+/// Returns the warnings: libvirt loads such files, but says something about them.
+fn check_sources(role: Role, sources: &[(CertDataType, PathBuf)]) -> Result<Vec<String>, CliError> {
     let ctx = Context::new(ContextFlags::default());
     for (ty, path) in sources {
         if *ty == CertDataType::CaCrl && !path.exists() {
@@ -243,7 +247,7 @@ fn check_sources(role: Role, sources: &[(CertDataType, PathBuf)]) -> Result<(), 
             report.to_text()
         )));
     }
-    Ok(())
+    Ok(report.warnings().map(|w| w.to_string()).collect())
 }
 
 fn backup(path: &Path) -> Result<(), CliError> {

@@ -56,9 +56,10 @@ pub enum CaCommand {
         /// The CA's directory (created 0700 if missing).
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
-        /// The CA's common name.
-        #[arg(long, value_name = "NAME", default_value = "virtpki CA")]
-        cn: String,
+        /// The CA's common name [default: "virtpki CA HOST XXXXXXXX", unique: two CAs with one
+        /// name make verifiers mistake one for the other].
+        #[arg(long, value_name = "NAME")]
+        cn: Option<String>,
         /// The CA's organization (O).
         #[arg(long, value_name = "ORG")]
         org: Option<String>,
@@ -165,7 +166,7 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
     let key_path = CertificateAuthority::key_path(&dir);
     files::check_free(&[&cert_path, &key_path], replace(force))?;
     let ca = generate::create_ca(&CaParams {
-        common_name: cn,
+        common_name: cn.unwrap_or_else(default_ca_name),
         organization: org,
         validity: Validity::days_from_now(days),
         key_type: key.key_type(),
@@ -186,6 +187,25 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
         d = dir.display()
     );
     Ok(Status::Ok)
+}
+
+/// A name no other CA has: the host's name and 32 random bits.
+fn default_ca_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or fails.
+    let host = if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        String::new()
+    };
+    let mut random = [0u8; 4];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+    let tag: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    match host.split('.').next().filter(|h| !h.is_empty()) {
+        Some(h) => format!("virtpki CA {h} {tag}"),
+        None => format!("virtpki CA {tag}"),
+    }
 }
 
 pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {

@@ -1,0 +1,136 @@
+//! Helpers of the CLI tests: run the built `virtpki`, make a CA and certificates with it.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// What one run of `virtpki` did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the whole output unless the exit status is `code`.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit status {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn finish(out: Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The binary, with an environment that cannot reach the real home or configuration.
+pub fn command(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_virtpki"));
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Runs `virtpki ARGS` in `dir` with HOME=`dir`.
+pub fn virtpki(dir: &Path, args: &[&str]) -> Run {
+    finish(
+        command(dir)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run virtpki"),
+    )
+}
+
+/// A CA in DIR/ca, a server certificate for localhost and 127.0.0.1 in DIR/server, a client
+/// C=GB,O=Test,CN=client1 in DIR/client; ECDSA (fast).
+pub fn pki(dir: &Path) -> Pki {
+    let p = Pki {
+        ca: dir.join("ca"),
+        server: dir.join("server"),
+        client: dir.join("client"),
+    };
+    virtpki(
+        dir,
+        &["ca", "init", "--dir", s(&p.ca), "--key-type", "ecdsa"],
+    )
+    .expect(0);
+    virtpki(
+        dir,
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            s(&p.ca),
+            "--cn",
+            "localhost",
+            "--ip",
+            "127.0.0.1",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&p.server),
+        ],
+    )
+    .expect(0);
+    virtpki(
+        dir,
+        &[
+            "issue",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--dn",
+            "C=GB,O=Test,CN=client1",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&p.client),
+        ],
+    )
+    .expect(0);
+    p
+}
+
+pub struct Pki {
+    pub ca: PathBuf,
+    pub server: PathBuf,
+    pub client: PathBuf,
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 test path")
+}
+
+pub fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// The certificates of a PEM file, parsed by the library.
+pub fn certs(p: &Path) -> Vec<virtpki::Certificate> {
+    virtpki::pem::parse_chain(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Whether a command is installed (the test dependencies script installs them).
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}

@@ -1,0 +1,808 @@
+//! `virtpki ca init`, `issue server|client`, `crl revoke`: what they write, that libvirt's
+//! tools and rules accept it, and every refusal.
+
+mod common;
+
+use std::process::Command;
+
+use common::{certs, mode, pki, s, virtpki};
+use virtpki::cert::SubjectAltName;
+use virtpki::verify::VerifyFlags;
+use virtpki::{CertDataType, Context, ContextFlags, ErrorKind, Role};
+
+fn tool(name: &str, args: &[&str]) -> std::process::Output {
+    Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e} (scripts/install-test-deps.sh installs it)"))
+}
+
+#[test]
+fn ca_init_writes_a_ca_and_a_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("new/ca");
+    let run = virtpki(
+        dir.path(),
+        &[
+            "ca",
+            "init",
+            "--dir",
+            s(&ca),
+            "--cn",
+            "Test CA",
+            "--org",
+            "Test",
+            "--key-type",
+            "ed25519",
+        ],
+    )
+    .expect(0);
+    assert!(run.stdout.contains("O=Test,CN=Test CA"), "{}", run.stdout);
+    assert_eq!(mode(&ca), 0o700);
+    assert_eq!(mode(&ca.join("cakey.pem")), 0o600);
+    assert_eq!(mode(&ca.join("cacert.pem")), 0o644);
+    let cert = &certs(&ca.join("cacert.pem"))[0];
+    assert!(cert.is_ca());
+    assert_eq!(cert.subject(), "O=Test,CN=Test CA");
+    assert!(cert.is_self_issued());
+    assert_eq!(cert.key_algorithm().to_string(), "Ed25519");
+    // certtool (GnuTLS, what libvirt uses) reads it as a CA.
+    let out = tool("certtool", &["-i", "--infile", s(&ca.join("cacert.pem"))]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Certificate Authority (CA): TRUE"), "{text}");
+}
+
+#[test]
+fn ca_init_replaces_nothing_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    virtpki(
+        dir.path(),
+        &["ca", "init", "--dir", s(&ca), "--key-type", "ecdsa"],
+    )
+    .expect(0);
+    let before = std::fs::read(ca.join("cakey.pem")).unwrap();
+    let run = virtpki(
+        dir.path(),
+        &["ca", "init", "--dir", s(&ca), "--key-type", "ecdsa"],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("already exists") && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(ca.join("cakey.pem")).unwrap(), before);
+    virtpki(
+        dir.path(),
+        &[
+            "ca",
+            "init",
+            "--dir",
+            s(&ca),
+            "--key-type",
+            "ecdsa",
+            "--force",
+        ],
+    )
+    .expect(0);
+    assert_ne!(std::fs::read(ca.join("cakey.pem")).unwrap(), before);
+}
+
+#[test]
+fn server_certificate_names_and_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let out = dir.path().join("srv2");
+    virtpki(
+        dir.path(),
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            s(&p.ca),
+            "--cn",
+            "host.example.com",
+            "--dns",
+            "host",
+            "--dns",
+            "HOST.example.com",
+            "--ip",
+            "192.0.2.7",
+            "--ip",
+            "2001:db8::1",
+            "--org",
+            "Example",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&out),
+        ],
+    )
+    .expect(0);
+    assert_eq!(mode(&out.join("serverkey.pem")), 0o600);
+    let cert = &certs(&out.join("servercert.pem"))[0];
+    assert_eq!(cert.subject(), "O=Example,CN=host.example.com");
+    let sans: Vec<String> = cert
+        .subject_alt_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    // The CN comes first as a DNS name; a name differing only in case is not repeated.
+    assert_eq!(
+        sans,
+        [
+            "DNS:host.example.com",
+            "DNS:host",
+            "IP:192.0.2.7",
+            "IP:2001:db8::1"
+        ]
+    );
+    let ku = cert.key_usage().unwrap();
+    assert!(ku.critical && ku.allows(virtpki::cert::KeyUsage::KEY_ENCIPHERMENT));
+    assert!(cert.extended_key_usage().unwrap().server_auth);
+    // A client of this CA accepts it for each of its names, and not for another.
+    let ctx = Context::new(ContextFlags::default());
+    ctx.add_file(CertDataType::CaCert, &p.ca.join("cacert.pem"))
+        .unwrap();
+    let chain = certs(&out.join("servercert.pem"));
+    for host in ["host.example.com", "host", "192.0.2.7", "2001:db8::1"] {
+        ctx.verify_server(host, None, &chain, VerifyFlags::default())
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    let err = ctx
+        .verify_server("other.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch);
+}
+
+#[test]
+fn a_server_named_by_its_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let out = dir.path().join("ip");
+    virtpki(
+        dir.path(),
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            s(&p.ca),
+            "--cn",
+            "192.0.2.9",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&out),
+        ],
+    )
+    .expect(0);
+    let cert = &certs(&out.join("servercert.pem"))[0];
+    assert_eq!(
+        cert.subject_alt_names(),
+        &[SubjectAltName::Ip("192.0.2.9".parse().unwrap())]
+    );
+}
+
+#[test]
+fn every_key_type_passes_libvirts_load_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    for key_type in ["rsa", "ecdsa", "ed25519"] {
+        let ca = dir.path().join(format!("ca-{key_type}"));
+        let out = dir.path().join(format!("out-{key_type}"));
+        virtpki(
+            dir.path(),
+            &["ca", "init", "--dir", s(&ca), "--key-type", key_type],
+        )
+        .expect(0);
+        virtpki(
+            dir.path(),
+            &[
+                "issue",
+                "server",
+                "--ca-dir",
+                s(&ca),
+                "--cn",
+                "localhost",
+                "--key-type",
+                key_type,
+                "--out-dir",
+                s(&out),
+            ],
+        )
+        .expect(0);
+        virtpki(
+            dir.path(),
+            &[
+                "issue",
+                "client",
+                "--ca-dir",
+                s(&ca),
+                "--dn",
+                "CN=c",
+                "--key-type",
+                key_type,
+                "--out-dir",
+                s(&out),
+            ],
+        )
+        .expect(0);
+        for role in [Role::Server, Role::Client] {
+            let ctx = Context::new(ContextFlags::default());
+            ctx.add_file(CertDataType::CaCert, &ca.join("cacert.pem"))
+                .unwrap();
+            ctx.add_file(
+                role.cert_type(),
+                &out.join(format!("{}cert.pem", role.name())),
+            )
+            .unwrap();
+            ctx.add_file(
+                role.key_type(),
+                &out.join(format!("{}key.pem", role.name())),
+            )
+            .unwrap();
+            let report = ctx.check(role);
+            assert!(report.is_ok(), "{key_type} {role:?}: {}", report.to_text());
+            // No warning either: libvirt 9 would take these as they are.
+            assert_eq!(
+                report.warnings().count(),
+                0,
+                "{key_type}: {}",
+                report.to_text()
+            );
+        }
+        let expected = match key_type {
+            "rsa" => "RSA-3072",
+            "ecdsa" => "ECDSA P-256",
+            _ => "Ed25519",
+        };
+        assert!(
+            certs(&out.join("servercert.pem"))[0]
+                .key_algorithm()
+                .to_string()
+                .contains(expected.split('-').next().unwrap()),
+            "{key_type}"
+        );
+    }
+}
+
+#[test]
+fn client_dn_is_the_string_libvirt_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    for (given, libvirt) in [
+        (
+            "C=GB,ST=London,L=London,O=Libvirt Project,CN=client1",
+            "C=GB,ST=London,L=London,O=Libvirt Project,CN=client1",
+        ),
+        (
+            "c=GB, o=Acme\\, Inc., ou=Ops ,cn=x\\+y",
+            "C=GB,O=Acme\\, Inc.,OU=Ops,CN=x\\+y",
+        ),
+        ("DC=org,DC2=x", ""),
+    ] {
+        let out = dir.path().join(format!("c{}", given.len()));
+        let run = virtpki(
+            dir.path(),
+            &[
+                "issue",
+                "client",
+                "--ca-dir",
+                s(&p.ca),
+                "--dn",
+                given,
+                "--key-type",
+                "ecdsa",
+                "--out-dir",
+                s(&out),
+            ],
+        );
+        if libvirt.is_empty() {
+            run.expect(2);
+            continue;
+        }
+        let run = run.expect(0);
+        assert!(
+            run.stdout
+                .contains(&format!("tls_allowed_dn_list = [\"{libvirt}\"]")),
+            "{}",
+            run.stdout
+        );
+        let cert_path = out.join("clientcert.pem");
+        assert_eq!(certs(&cert_path)[0].subject(), libvirt);
+        let query = tool("virt-pki-query-dn", &[s(&cert_path)]);
+        assert_eq!(String::from_utf8_lossy(&query.stdout).trim_end(), libvirt);
+        let ours = virtpki(dir.path(), &["dn", s(&cert_path)]).expect(0);
+        assert_eq!(ours.stdout, String::from_utf8_lossy(&query.stdout));
+    }
+}
+
+#[test]
+fn bad_requests_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let out = dir.path().join("never");
+    let ca = s(&p.ca);
+    let o = s(&out);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "C=GB,CN=a+OU=b",
+                "--out-dir",
+                o,
+            ],
+            "multi-valued",
+        ),
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "CN=a,CN=b",
+                "--out-dir",
+                o,
+            ],
+            "appears twice",
+        ),
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "C=GBR,CN=a",
+                "--out-dir",
+                o,
+            ],
+            "two-letter",
+        ),
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "X=1,CN=a",
+                "--out-dir",
+                o,
+            ],
+            "unknown attribute",
+        ),
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "CN=",
+                "--out-dir",
+                o,
+            ],
+            "empty value",
+        ),
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "",
+                "--out-dir",
+                o,
+            ],
+            "empty",
+        ),
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "CN=a\\",
+                "--out-dir",
+                o,
+            ],
+            "backslash",
+        ),
+        (
+            vec![
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "CN",
+                "--out-dir",
+                o,
+            ],
+            "no '=value'",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "bad_name",
+                "--out-dir",
+                o,
+            ],
+            "not a host name",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "a..b",
+                "--out-dir",
+                o,
+            ],
+            "not a host name",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "h",
+                "--dns=-x",
+                "--out-dir",
+                o,
+            ],
+            "not a host name",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "h",
+                "--days",
+                "0",
+                "--out-dir",
+                o,
+            ],
+            "0 days",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "h",
+                "--days",
+                "4000",
+                "--out-dir",
+                o,
+            ],
+            "outlive its CA",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "h",
+                "--rsa-bits",
+                "1024",
+                "--out-dir",
+                o,
+            ],
+            "1024 bits",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                "/nonexistent",
+                "--cn",
+                "h",
+                "--out-dir",
+                o,
+            ],
+            "/nonexistent/cacert.pem",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "h",
+                "--ip",
+                "1.2.3",
+                "--out-dir",
+                o,
+            ],
+            "invalid value",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                ca,
+                "--cn",
+                "h",
+                "--key-type",
+                "dsa",
+                "--out-dir",
+                o,
+            ],
+            "invalid value",
+        ),
+        (
+            vec!["issue", "server", "--ca-dir", ca, "--out-dir", o],
+            "--cn",
+        ),
+    ];
+    for (args, message) in cases {
+        let run = virtpki(dir.path(), &args).expect(2);
+        assert!(
+            run.stderr.contains(message),
+            "{args:?}: wanted {message:?} in {}",
+            run.stderr
+        );
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+}
+
+#[test]
+fn a_ca_directory_that_cannot_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let o = dir.path().join("o");
+    let issue = |ca: &std::path::Path| {
+        virtpki(
+            dir.path(),
+            &[
+                "issue",
+                "server",
+                "--ca-dir",
+                s(ca),
+                "--cn",
+                "h",
+                "--key-type",
+                "ecdsa",
+                "--out-dir",
+                s(&o),
+            ],
+        )
+    };
+    // A key others can read is refused, as libvirt refuses such keys.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::copy(p.ca.join("cacert.pem"), open.join("cacert.pem")).unwrap();
+    std::fs::copy(p.ca.join("cakey.pem"), open.join("cakey.pem")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        open.join("cakey.pem"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    assert!(issue(&open)
+        .expect(2)
+        .stderr
+        .contains("readable by other users"));
+    // Another CA's key.
+    let other = dir.path().join("other");
+    virtpki(
+        dir.path(),
+        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
+    )
+    .expect(0);
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    std::fs::copy(p.ca.join("cacert.pem"), mixed.join("cacert.pem")).unwrap();
+    std::fs::copy(other.join("cakey.pem"), mixed.join("cakey.pem")).unwrap();
+    assert!(issue(&mixed)
+        .expect(2)
+        .stderr
+        .contains("does not belong to the CA certificate"));
+    // A leaf posing as a CA.
+    let leaf = dir.path().join("leaf");
+    std::fs::create_dir(&leaf).unwrap();
+    std::fs::copy(p.server.join("servercert.pem"), leaf.join("cacert.pem")).unwrap();
+    std::fs::copy(p.server.join("serverkey.pem"), leaf.join("cakey.pem")).unwrap();
+    assert!(issue(&leaf).expect(2).stderr.contains("is not a CA"));
+    // A key file that is not a key.
+    std::fs::copy(p.ca.join("cacert.pem"), open.join("cakey.pem")).unwrap();
+    std::fs::set_permissions(
+        open.join("cakey.pem"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let err = issue(&open).expect(2).stderr;
+    assert!(err.contains("cakey.pem"), "{err}");
+    assert!(!o.exists());
+}
+
+#[test]
+fn crl_revoke_adds_entries_and_numbers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let crl = p.ca.join("cacrl.pem");
+    let client = p.client.join("clientcert.pem");
+    let run = virtpki(
+        dir.path(),
+        &["crl", "revoke", "--ca-dir", s(&p.ca), s(&client)],
+    )
+    .expect(0);
+    assert!(
+        run.stdout.contains("Revoked C=GB,O=Test,CN=client1"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mode(&crl), 0o644);
+    let read = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap();
+        match virtpki::pem::parse(CertDataType::CaCrl, &bytes, &virtpki::Source::Data).unwrap() {
+            virtpki::pem::Parsed::Crls(mut c) => c.remove(0),
+            _ => unreachable!(),
+        }
+    };
+    let first = read(&crl);
+    assert_eq!(first.number().to_string(), "1");
+    assert_eq!(first.revoked_count(), 1);
+    // Again, with the server too: the client stays, the number goes up.
+    let run = virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&client),
+            s(&p.server.join("servercert.pem")),
+        ],
+    )
+    .expect(0);
+    assert!(
+        run.stdout
+            .contains("Already revoked C=GB,O=Test,CN=client1"),
+        "{}",
+        run.stdout
+    );
+    let second = read(&crl);
+    assert_eq!(second.number().to_string(), "2");
+    assert_eq!(second.revoked_count(), 2);
+    // A daemon with this CRL refuses the client.
+    let daemon = Context::new(ContextFlags::default());
+    daemon
+        .add_file(CertDataType::CaCert, &p.ca.join("cacert.pem"))
+        .unwrap();
+    daemon.add_file(CertDataType::CaCrl, &crl).unwrap();
+    let err = daemon
+        .verify_client(&certs(&client), VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    // GnuTLS verifies the CRL against the CA.
+    let out = tool(
+        "certtool",
+        &[
+            "--verify-crl",
+            "--load-ca-certificate",
+            s(&p.ca.join("cacert.pem")),
+            "--infile",
+            s(&crl),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn crl_revoke_refusals_keep_the_current_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let other = dir.path().join("other");
+    virtpki(
+        dir.path(),
+        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
+    )
+    .expect(0);
+    let client = p.client.join("clientcert.pem");
+    // A certificate of another CA cannot be revoked here.
+    let run = virtpki(
+        dir.path(),
+        &["crl", "revoke", "--ca-dir", s(&other), s(&client)],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("was not issued by this CA"),
+        "{}",
+        run.stderr
+    );
+    assert!(!other.join("cacrl.pem").exists());
+    // Another CA's CRL in the directory is not extended (its entries would be lost).
+    virtpki(
+        dir.path(),
+        &["crl", "revoke", "--ca-dir", s(&p.ca), s(&client)],
+    )
+    .expect(0);
+    std::fs::copy(p.ca.join("cacrl.pem"), other.join("cacrl.pem")).unwrap();
+    let own = dir.path().join("own");
+    virtpki(
+        dir.path(),
+        &[
+            "issue",
+            "client",
+            "--ca-dir",
+            s(&other),
+            "--dn",
+            "CN=o",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&own),
+        ],
+    )
+    .expect(0);
+    let before = std::fs::read(other.join("cacrl.pem")).unwrap();
+    let run = virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&other),
+            s(&own.join("clientcert.pem")),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("not signed by this CA"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(other.join("cacrl.pem")).unwrap(), before);
+    // A damaged CRL is not overwritten.
+    std::fs::write(
+        p.ca.join("cacrl.pem"),
+        "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
+    let run = virtpki(
+        dir.path(),
+        &["crl", "revoke", "--ca-dir", s(&p.ca), s(&client)],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("move it away"), "{}", run.stderr);
+    // Missing inputs.
+    virtpki(dir.path(), &["crl", "revoke", "--ca-dir", s(&p.ca)]).expect(2);
+    let run = virtpki(
+        dir.path(),
+        &["crl", "revoke", "--ca-dir", s(&other), "/nonexistent.pem"],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("/nonexistent.pem"), "{}", run.stderr);
+}
