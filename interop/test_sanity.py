@@ -84,6 +84,8 @@ def virsh_verdict(v):
     uri = f"test+tls://localhost:{port}/default?pkipath={v['dir']}"
     env = dict(os.environ)
     env.pop("LIBVIRT_DEFAULT_URI", None)
+    env["HOME"] = os.path.join(v["dir"], "home")  # no user config of the machine
+    os.makedirs(env["HOME"], exist_ok=True)
     proc = harness.run([harness.VIRSH, "-q", "-c", uri, "list"], env=env)
     if proc.returncode == 0:
         raise AssertionError(f"virsh connected to a closed port? {proc.stdout}")
