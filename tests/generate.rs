@@ -201,7 +201,7 @@ fn the_client_dn_is_the_string_libvirt_matches() {
         ]))
         .unwrap();
     let verdict = daemon
-        .verify_client(&[c.certificate.clone()], VerifyFlags::default())
+        .verify_client(std::slice::from_ref(&c.certificate), VerifyFlags::default())
         .unwrap();
     assert_eq!(verdict.dn, dn);
     // libvirt's own tool prints the same string.
@@ -385,13 +385,16 @@ fn crls_accumulate_and_are_enforced() {
     daemon.add_pem(CertDataType::CaCrl, &second.pem).unwrap();
     for c in [&a, &b] {
         let err = daemon
-            .verify_client(&[c.certificate.clone()], VerifyFlags::default())
+            .verify_client(std::slice::from_ref(&c.certificate), VerifyFlags::default())
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Revoked);
     }
     let fine = client(&authority, "CN=fine");
     daemon
-        .verify_client(&[fine.certificate.clone()], VerifyFlags::default())
+        .verify_client(
+            std::slice::from_ref(&fine.certificate),
+            VerifyFlags::default(),
+        )
         .unwrap();
     // Nothing of another CA: its certificates, its CRL.
     let (_, other) = ca("Other CRL CA");
@@ -407,7 +410,7 @@ fn crls_accumulate_and_are_enforced() {
     let err = authority
         .revoke(
             Some(&pem_der(&foreign.pem)),
-            &[a.certificate.clone()],
+            std::slice::from_ref(&a.certificate),
             &validity(30),
         )
         .unwrap_err();
