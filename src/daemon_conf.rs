@@ -632,7 +632,7 @@ mod tests {
         assert_eq!(conf.get("last").unwrap().line, 10);
         let tls = conf.tls_settings();
         assert!(tls.errors.is_empty(), "{:?}", tls.errors);
-        assert_eq!(tls.listen_tls.unwrap().value, false);
+        assert!(!tls.listen_tls.unwrap().value);
         assert_eq!(tls.tls_port.unwrap().value, "16514");
         assert_eq!(tls.key_file.unwrap().value, PathBuf::from("/k.pem"));
         let dns = tls.allowed_dn_list.unwrap();
@@ -658,7 +658,7 @@ mod tests {
     #[test]
     fn first_statement_wins_and_duplicates_are_reported() {
         let conf = parse("listen_tls = 1\nlisten_tls = 0\n").unwrap();
-        assert_eq!(conf.tls_settings().listen_tls.unwrap().value, true);
+        assert!(conf.tls_settings().listen_tls.unwrap().value);
         let dups = conf.duplicates();
         assert_eq!(dups.len(), 1);
         assert_eq!(dups[0].line, 2);
