@@ -35,11 +35,11 @@ pub enum KnownCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Trust a server's certificate for HOST (any port) or HOST:PORT ([IPv6]:PORT).
+    /// Trust a server's certificate for HOST (any port) or HOST:PORT (IPv6: `[::1]:16514`).
     Add {
         #[command(flatten)]
         store: StoreArg,
-        /// HOST, HOST:PORT, an IPv6 address, or [IPv6]:PORT.
+        /// HOST, HOST:PORT, an IPv6 address, or `[IPv6]:PORT`.
         target: String,
         /// The server's certificate (PEM or DER); the first certificate of the file is taken.
         cert: PathBuf,
@@ -48,7 +48,7 @@ pub enum KnownCommand {
     Remove {
         #[command(flatten)]
         store: StoreArg,
-        /// HOST, HOST:PORT, an IPv6 address, or [IPv6]:PORT.
+        /// HOST, HOST:PORT, an IPv6 address, or `[IPv6]:PORT`.
         target: String,
     },
 }
