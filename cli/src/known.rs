@@ -7,13 +7,13 @@
 //! Exit status: `list` 1 when the file has damaged entries; `remove` 1 when there was no
 //! entry for that host and port (so scripts can tell); bad `HOST[:PORT]`, unreadable files 2.
 
-use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use virtpki::pem::{self, Parsed};
 use virtpki::{timefmt, CertDataType, Certificate, KnownServer, KnownServers, Source};
 
+use crate::hostport;
 use crate::inspect::cert_json;
 use crate::ui::{print_json, CliError, CmdResult, Status, Ui};
 
@@ -61,7 +61,7 @@ pub fn run(cmd: KnownCommand, ui: Ui) -> CmdResult {
             target,
             cert,
         } => {
-            let (host, port) = parse_target(&target)?;
+            let (host, port) = hostport::parse(&target)?;
             let cert = read_cert(&cert)?;
             let known = open(&store)?;
             known.add(&host, port, cert.der())?;
@@ -76,7 +76,7 @@ pub fn run(cmd: KnownCommand, ui: Ui) -> CmdResult {
             Ok(Status::Ok)
         }
         KnownCommand::Remove { store, target } => {
-            let (host, port) = parse_target(&target)?;
+            let (host, port) = hostport::parse(&target)?;
             let known = open(&store)?;
             if known.remove(&host, port)? {
                 println!(
@@ -115,73 +115,6 @@ fn open(store: &StoreArg) -> Result<KnownServers, CliError> {
 
 fn port_text(port: Option<u16>) -> String {
     port.map_or_else(|| "any".to_owned(), |p| p.to_string())
-}
-
-/// `HOST`, `HOST:PORT`, a bare IPv6 address, or `[IPv6]` / `[IPv6]:PORT`. The host itself is
-/// checked by the store (which names what is wrong with it).
-pub fn parse_target(target: &str) -> Result<(String, Option<u16>), CliError> {
-    let bad = |why: &str| {
-        CliError(format!(
-            "{target:?}: {why}; write HOST, HOST:PORT or [IPv6]:PORT, e.g. host.example.com:16514 \
-             or [2001:db8::1]:16514"
-        ))
-    };
-    let (host, port) = if let Some(rest) = target.strip_prefix('[') {
-        let (inside, after) = rest
-            .split_once(']')
-            .ok_or_else(|| bad("the '[' has no matching ']'"))?;
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| bad("only :PORT may follow ']'"))?,
-            ),
-        };
-        if inside
-            .split('%')
-            .next()
-            .unwrap_or("")
-            .parse::<Ipv6Addr>()
-            .is_err()
-        {
-            return Err(bad("brackets hold an IPv6 address only"));
-        }
-        (format!("[{inside}]"), port)
-    } else if target.matches(':').count() > 1 {
-        if target
-            .split('%')
-            .next()
-            .unwrap_or("")
-            .parse::<Ipv6Addr>()
-            .is_err()
-        {
-            return Err(bad(
-                "not an IPv6 address (with a port, put the address in brackets)",
-            ));
-        }
-        (target.to_owned(), None)
-    } else {
-        match target.split_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (target.to_owned(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("the host is empty"));
-    }
-    let port = match port {
-        None => None,
-        Some(p) => match p.parse::<u16>() {
-            Ok(0) => {
-                return Err(bad(
-                    "port 0 is not a port (leave the port out for any port)",
-                ))
-            }
-            Ok(n) => Some(n),
-            Err(_) => return Err(bad(&format!("{p:?} is not a port number (1-65535)"))),
-        },
-    };
-    Ok((host, port))
 }
 
 fn read_cert(path: &std::path::Path) -> Result<Certificate, CliError> {
