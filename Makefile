@@ -3,8 +3,9 @@
 #   make test       every test the project has (what CI runs), the C tests included
 #   make ffi-test   the C tests (ffi-tests/): plain, under valgrind, with AddressSanitizer;
 #                   the header as C11 and C++17; a program built against an installed tree
-#   make install    the C library, header and pkg-config file (release build):
+#   make install    the C library, header, pkg-config file and the virtpki command (release):
 #                   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
+#                   BINDIR=$(PREFIX)/bin
 #   make header     regenerate include/virtpki.h after changing src/ffi
 #   make python-test  the Python package's tests and the connect examples' (ffi-tests/python)
 #   make examples   the C example, examples/c/connect.c
@@ -30,6 +31,7 @@ LIB_OUT = $(TARGET_DIR)/$(PROFILE)
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 
 .PHONY: all build test lint doc bench quickstart clean header lib install install-files \
@@ -73,13 +75,16 @@ clean:
 lib:
 	$(CARGO) build $(PROFILE_FLAG) --lib
 
+# The library and the virtpki command, in one cargo run.
 install: PROFILE = release
-install: lib
+install:
+	$(CARGO) build $(PROFILE_FLAG) --workspace
 	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE)
 
 # Copies what `lib` built; the .pc file gets this PREFIX, LIBDIR and INCLUDEDIR.
 install-files:
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(LIB_OUT)/virtpki $(DESTDIR)$(BINDIR)/virtpki
 	install -m 0755 $(LIB_OUT)/libvirtpki.so $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(VERSION)
 	ln -sf libvirtpki.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(SOMAJOR)
 	ln -sf libvirtpki.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libvirtpki.so

@@ -308,6 +308,7 @@ impl SubjectName {
         let (mut key, mut value, mut in_value) = (String::new(), String::new(), false);
         // Trailing spaces of a value stay only when escaped: count those kept.
         let mut kept = 0usize;
+        let mut after_comma = false;
         let mut chars = text.chars();
         let mut finish = |key: &mut String, value: &mut String, in_value: &mut bool, kept| {
             let trimmed_len = value.trim_end().len().max(kept);
@@ -332,6 +333,7 @@ impl SubjectName {
                 ',' if in_value => {
                     finish(&mut key, &mut value, &mut in_value, kept);
                     kept = 0;
+                    after_comma = true;
                 }
                 ',' => return Err(bad(format!("\"{}\" has no '=value'", key.trim()))),
                 '+' if in_value => {
@@ -351,6 +353,8 @@ impl SubjectName {
         }
         if in_value {
             finish(&mut key, &mut value, &mut in_value, kept);
+        } else if after_comma && key.trim().is_empty() {
+            return Err(bad("it ends with ',' and no '=value' after it".into()));
         } else if !key.trim().is_empty() {
             return Err(bad(format!("\"{}\" has no '=value'", key.trim())));
         }
@@ -455,6 +459,24 @@ fn random_serial() -> Result<SerialNumber> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
+/// The one certificate of a CA file or text.
+fn single_certificate(bytes: &[u8], source: Source) -> Result<Certificate> {
+    match crate::pem::parse(CertDataType::CaCert, bytes, &source)? {
+        crate::pem::Parsed::Certificates(mut certs) if certs.len() == 1 => Ok(certs.remove(0)),
+        crate::pem::Parsed::Certificates(certs) => Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!(
+                "{source}: holds {} certificates; a CA to sign with is one certificate",
+                certs.len()
+            ),
+        )),
+        _ => Err(Error::new(
+            ErrorKind::WrongType,
+            format!("{source}: not a CA certificate"),
+        )),
+    }
+}
+
 /// An existing CA, loaded to sign with.
 pub struct CertificateAuthority {
     certificate: Certificate,
@@ -486,42 +508,34 @@ impl CertificateAuthority {
         let key_path = CertificateAuthority::key_path(dir);
         let (cert_bytes, _) = crate::pem::read_file(&cert_path, CertDataType::CaCert)?;
         let (key_bytes, _) = crate::pem::read_file(&key_path, CertDataType::ServerKey)?;
-        let source = Source::File(cert_path.clone());
-        let cert = match crate::pem::parse(CertDataType::CaCert, &cert_bytes, &source)? {
-            crate::pem::Parsed::Certificates(mut certs) if certs.len() == 1 => certs.remove(0),
-            crate::pem::Parsed::Certificates(certs) => {
-                return Err(Error::new(
-                    ErrorKind::InvalidArg,
-                    format!(
-                        "{}: holds {} certificates; a CA directory holds the one CA to sign with",
-                        cert_path.display(),
-                        certs.len()
-                    ),
-                ))
-            }
-            _ => unreachable!("a CA certificate file parses to certificates"),
-        };
-        let key_text = std::str::from_utf8(&key_bytes).map_err(|_| {
-            Error::new(
-                ErrorKind::Parse,
-                format!("{}: not a PEM private key", key_path.display()),
-            )
-        })?;
-        let key = KeyPair::from_pem(key_text).map_err(|e| {
+        let cert = single_certificate(&cert_bytes, Source::File(cert_path))?;
+        CertificateAuthority::with_key(cert, &key_bytes, &key_path.display().to_string())
+    }
+
+    /// A CA from PEM text, e.g. what [`create_ca`] returned.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<CertificateAuthority> {
+        let cert = single_certificate(cert_pem.as_bytes(), Source::Data)?;
+        CertificateAuthority::with_key(cert, key_pem.as_bytes(), "the CA key")
+    }
+
+    /// The CA just made by [`create_ca`].
+    pub fn from_issued(ca: &Issued) -> Result<CertificateAuthority> {
+        CertificateAuthority::from_pem(&ca.cert_pem, &ca.key_pem)
+    }
+
+    /// Checks that `cert` can sign and that `key` (PEM; `key_name` names it in errors) is its.
+    fn with_key(cert: Certificate, key: &[u8], key_name: &str) -> Result<CertificateAuthority> {
+        let unusable = |why: String| {
             Error::new(
                 ErrorKind::Parse,
                 format!(
-                    "{}: cannot use this private key to sign ({e}); virtpki signs with \
-                     unencrypted PKCS#8 RSA, ECDSA P-256/P-384 and Ed25519 keys",
-                    key_path.display()
+                    "{key_name}: cannot sign with this private key ({why}); virtpki signs with \
+                     unencrypted PKCS#8 RSA, ECDSA P-256/P-384 and Ed25519 keys"
                 ),
             )
-        })?;
-        CertificateAuthority::new(cert, key, &key_path)
-    }
-
-    /// A CA from its certificate and key; `key_path` names the key in errors.
-    pub fn new(cert: Certificate, key: KeyPair, key_path: &Path) -> Result<CertificateAuthority> {
+        };
+        let text = std::str::from_utf8(key).map_err(|_| unusable("not PEM text".into()))?;
+        let key = KeyPair::from_pem(text).map_err(|e| unusable(e.to_string()))?;
         let subject = cert.subject().to_owned();
         if !cert.is_ca() {
             return Err(Error::new(
@@ -547,8 +561,21 @@ impl CertificateAuthority {
             return Err(Error::new(
                 ErrorKind::KeyMismatch,
                 format!(
-                    "{}: this key does not belong to the CA certificate {} (\"{subject}\")",
-                    key_path.display(),
+                    "{key_name}: this key does not belong to the CA certificate {} (\"{subject}\")",
+                    cert.source()
+                ),
+            ));
+        }
+        // rcgen re-reads the subject; it panics on an empty RDN and refuses multi-valued ones.
+        let simple_subject = x509_parser::certificate::X509Certificate::from_der(cert.der())
+            .map(|(_, c)| c.subject().iter().all(|rdn| rdn.iter().count() == 1))
+            .unwrap_or(false);
+        if !simple_subject {
+            return Err(Error::new(
+                ErrorKind::Parse,
+                format!(
+                    "{}: cannot sign with this CA: its subject \"{subject}\" has an empty or \
+                     multi-valued RDN",
                     cert.source()
                 ),
             ));
@@ -746,22 +773,17 @@ impl CertificateAuthority {
 
     /// Refuses a certificate this CA did not sign: revoking it here would do nothing.
     fn check_issued_here(&self, cert: &Certificate) -> Result<()> {
+        use x509_parser::certificate::X509Certificate;
         let signed_here = cert.issuer_raw() == self.certificate.subject_raw()
-            && x509_parser::certificate::X509Certificate::from_der(cert.der())
-                .ok()
-                .map(|(_, c)| {
-                    c.verify_signature(Some(
-                        &x509_parser::certificate::X509Certificate::from_der(
-                            self.certificate.der(),
-                        )
-                        .expect("the CA certificate parsed when it was loaded")
-                        .1
-                        .tbs_certificate
-                        .subject_pki,
-                    ))
-                    .is_ok()
-                })
-                .unwrap_or(false);
+            && match (
+                X509Certificate::from_der(cert.der()),
+                X509Certificate::from_der(self.certificate.der()),
+            ) {
+                (Ok((_, leaf)), Ok((_, ca))) => leaf
+                    .verify_signature(Some(&ca.tbs_certificate.subject_pki))
+                    .is_ok(),
+                _ => false,
+            };
         if !signed_here {
             return Err(Error::new(
                 ErrorKind::UnknownIssuer,

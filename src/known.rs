@@ -82,6 +82,22 @@ const NEW_FILE_BANNER: &str = "# Known servers (virtpki). Each \"# host\" line n
 the certificate below it is the one accepted.\n# A certificate without a \"# host\" line is \
 trusted for any host.\n";
 
+/// Where a user's known-servers file lives when the application names none:
+/// `$XDG_CONFIG_HOME/virtpki/known_servers`, else `~/.config/virtpki/known_servers` (the XDG
+/// base-directory rule; a relative or empty `XDG_CONFIG_HOME` is ignored, as the spec says).
+/// `None` when there is no home directory either. `virtpki known` and `virtpki probe` share it.
+pub fn default_path() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            crate::locations::Environment::current()
+                .home
+                .map(|h| h.join(".config"))
+        })?;
+    Some(config.join("virtpki").join("known_servers"))
+}
+
 /// What the store says about a certificate a server presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrustStatus {

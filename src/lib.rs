@@ -6,12 +6,13 @@
 //! ([`pem`]); certificates are modelled once ([`cert`]) with libvirt's DN string ([`dn`]).
 //! [`sanity`] runs libvirt's load-time checks and reports every finding with a fix.
 //! [`verify`] decides on every connection: server and client verification, the application's
-//! validator and the [`known`] servers store.
+//! validator and the [`known`] servers store. [`daemon_conf`] reads libvirtd.conf's TLS settings.
 
 pub mod cert;
 pub mod chain;
 pub mod context;
 pub mod crl;
+pub mod daemon_conf;
 mod der;
 pub mod dn;
 pub mod dn_match;

@@ -89,7 +89,7 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
     let loaded = load_client_files(&ctx, args.pkipath.as_deref());
     let known_path = match &args.known_file {
         Some(p) => Some(p.clone()),
-        None => default_known_file(),
+        None => virtpki::known::default_path(),
     };
     if let Some(path) = &known_path {
         ctx.set_known_servers_file(path)?;
@@ -210,17 +210,8 @@ fn load_client_files(ctx: &Context, pkipath: Option<&std::path::Path>) -> Vec<Ch
     checks
 }
 
-/// `$XDG_CONFIG_HOME/virtpki/known_servers`, else `~/.config/virtpki/known_servers`.
-fn default_known_file() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| Environment::current().home.map(|h| h.join(".config")))
-        .map(|d| d.join("virtpki/known_servers"))
-}
-
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliError> {
-    let addrs: Vec<_> = (host, port)
+    let addrs: Vec<_> = (virtpki::names::strip_brackets(host), port)
         .to_socket_addrs()
         .map_err(|e| CliError(format!("{host}: cannot resolve: {e}")))?
         .collect();
@@ -445,7 +436,7 @@ fn decide(
                     "Accepted always: recorded for {host}:{port} in {}",
                     args.known_file
                         .clone()
-                        .or_else(default_known_file)
+                        .or_else(virtpki::known::default_path)
                         .map(|p| p.display().to_string())
                         .unwrap_or_default()
                 ),

@@ -297,14 +297,20 @@ fn usage_and_connection_errors() {
     assert!(run.stderr.contains("cannot connect"), "{}", run.stderr);
     let run = probe(dir.path(), closed, "127.0.0.1", &path, "ask", &["--json"]).expect(2);
     assert!(run.stderr.contains("--trust"), "{}", run.stderr);
-    for bad in ["", "host:0", "[::1", "a b:1"] {
+    for bad in ["", "host:0", "[::1", "host:x"] {
         let run = virtpki(dir.path(), &["probe", bad, "--trust", "never"]).expect(2);
         assert!(
-            run.stderr.contains("HOST[:PORT]"),
+            run.stderr.contains("write HOST, HOST:PORT"),
             "{bad:?}: {}",
             run.stderr
         );
     }
+    let run = virtpki(
+        dir.path(),
+        &["probe", "no such host.invalid:1", "--trust", "never"],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("cannot resolve"), "{}", run.stderr);
     // Asking needs a terminal; the tests' standard input is not one.
     let port = daemon(
         &[&p.ca],
