@@ -593,7 +593,6 @@ class OpenSSLCA:
         self.key = self.genkey("cakey.pem")
         self.cert = os.path.join(directory, "cacert.pem")
         self.serial = 0x1000
-        self.index = os.path.join(directory, "index.txt")
         run([OPENSSL, "req", "-x509", "-new", "-key", self.key, "-subj", subject,
              "-days", "3650", "-sha256", "-out", self.cert,
              "-addext", "basicConstraints=critical,CA:TRUE",
