@@ -35,6 +35,15 @@ class CliCertificatesWithLibvirtd(unittest.TestCase):
         self.pki2 = pkipath(os.path.join(base, "pki2"), self.ca,
                             os.path.join(self.cl2, "clientcert.pem"),
                             os.path.join(self.cl2, "clientkey.pem"))
+        # virtpki's own verdict on the server's files (libvirtd must then start with them).
+        server_pki = pkipath(os.path.join(base, "server-pki"), self.ca,
+                             os.path.join(self.srv, "servercert.pem"),
+                             os.path.join(self.srv, "serverkey.pem"), role="server")
+        proc = harness.cli("validate", "--path", server_pki, "--hostname", "localhost",
+                           "server", check=False)
+        self.assertEqual(proc.returncode, 0,
+                         f"virtpki validate finds problems in the CLI's own {key_type} server "
+                         f"files:\n{proc.stdout}{proc.stderr}")
         # Every key must be readable by GnuTLS, which libvirt loads them with.
         for key in (os.path.join(self.srv, "serverkey.pem"),
                     os.path.join(self.cl1, "clientkey.pem"),

@@ -131,8 +131,8 @@ PATTERN_LISTS = [
 
 
 class AllowedDNDecisions(unittest.TestCase):
-    """For each pattern list: libvirtd (a virtpki client session with confirm=True per client)
-    against virtpki's own decision (Context.verify_client with the same list, and a virtpki
+    """For each pattern list: libvirtd (a virtpki client session with confirm=True per client,
+    and virsh, which must agree) against virtpki's own decision (Context.verify_client with the same list, and a virtpki
     server session with it, which gnutls-cli connects to)."""
 
     @classmethod
@@ -160,11 +160,18 @@ class AllowedDNDecisions(unittest.TestCase):
                     if "did not confirm" not in str(e):
                         raise AssertionError(f"{dn}: not a refusal: {e}\n{d.log_tail()}")
                     decisions[dn] = False
+        # libvirt's own client sees the same: virsh gets in exactly when the session did.
+        for i, (dn, cert, key) in enumerate(self.clients):
+            pki = harness.pkipath(os.path.join(d.dir, "pki", str(i)), self.ca.cert, cert, key)
+            proc = d.virsh(pki, "list", "--name")
+            self.assertEqual(proc.returncode == 0, decisions[dn],
+                             f"virsh and the virtpki client disagree on libvirtd's decision for "
+                             f"{dn!r} with {patterns!r}: virsh {proc.returncode} {proc.stderr}")
         log = d.log()
         refusals = log.count("error : virNetTLSContextCheckCertDNACL")
         d.stop()
         # libvirtd logs each refusal in its words; cross-check the count.
-        self.assertEqual(refusals, list(decisions.values()).count(False),
+        self.assertEqual(refusals, 2 * list(decisions.values()).count(False),
                          f"libvirtd's log does not match the decisions {decisions}:\n{log}")
         return decisions
 
