@@ -35,6 +35,8 @@ struct Variant {
     foreign_issuer: bool,
     /// The documented difference, if any: "libvirt_refuses" or "libvirt_accepts".
     differs: Option<&'static str>,
+    /// The intermediate goes after the leaf in the certificate file, not in the CA file.
+    chain_in_cert: bool,
 }
 
 struct Times {
@@ -63,6 +65,7 @@ fn variant(name: &'static str, role: &'static str, ca: Spec, leaf: Spec) -> Vari
         leaf,
         foreign_issuer: false,
         differs: None,
+        chain_in_cert: false,
     }
 }
 
@@ -274,6 +277,7 @@ fn table(t: &Times) -> Vec<Variant> {
             leaf: server(),
             foreign_issuer: false,
             differs: None,
+            chain_in_cert: false,
         },
         Variant {
             name: "unrelated expired CA in the bundle",
@@ -282,6 +286,7 @@ fn table(t: &Times) -> Vec<Variant> {
             leaf: server(),
             foreign_issuer: false,
             differs: Some("libvirt_refuses"),
+            chain_in_cert: false,
         },
         Variant {
             name: "server issued by another CA",
@@ -290,6 +295,21 @@ fn table(t: &Times) -> Vec<Variant> {
             leaf: server(),
             foreign_issuer: true,
             differs: None,
+            chain_in_cert: false,
+        },
+        Variant {
+            name: "chain in the certificate file, leaf first",
+            role: s,
+            cas: vec![
+                ca(),
+                good(Spec::ca("Intermediate CA"))
+                    .bc(Some(true), true)
+                    .ku(KU_KEY_CERT_SIGN, true),
+            ],
+            leaf: server(),
+            foreign_issuer: false,
+            differs: Some("libvirt_refuses"),
+            chain_in_cert: true,
         },
     ]
 }
@@ -323,8 +343,13 @@ fn write_variant(v: &Variant, dir: &Path) {
         })
         .collect();
     let mut issuer = &root;
+    let mut chain_pem = String::new();
     for (intermediate, made) in &others {
-        ca_pem.push_str(&made.pem());
+        if *intermediate && v.chain_in_cert {
+            chain_pem.push_str(&made.pem());
+        } else {
+            ca_pem.push_str(&made.pem());
+        }
         if *intermediate {
             issuer = made;
         }
@@ -338,7 +363,12 @@ fn write_variant(v: &Variant, dir: &Path) {
     }
     let leaf = signed_by(&v.leaf, issuer);
     write(dir, "cacert.pem", ca_pem, 0o644);
-    write(dir, &format!("{}cert.pem", v.role), leaf.pem(), 0o644);
+    write(
+        dir,
+        &format!("{}cert.pem", v.role),
+        leaf.pem() + &chain_pem,
+        0o644,
+    );
     write(dir, &format!("{}key.pem", v.role), leaf.key_pem(), 0o600);
 }
 
