@@ -40,7 +40,8 @@ pub enum TrustArg {
 
 #[derive(clap::Args, Debug)]
 pub struct ProbeArgs {
-    /// The server, HOST[:PORT] (port 16514 unless given; IPv6 as [ADDR]:PORT).
+    /// The server: HOST or HOST:PORT (port 16514 unless given; an IPv6 address in brackets when
+    /// a port follows it).
     pub server: String,
     /// Use the CA, client certificate and key of this directory (libvirt's pkipath rules);
     /// else libvirt's user and system locations.
