@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use virtpki::daemon_conf::{DaemonConf, TlsSettings};
+use virtpki::dn_lint;
 use virtpki::locations::{self, Environment, Origin};
 use virtpki::pem::{self, Parsed};
 use virtpki::{
@@ -68,6 +69,15 @@ enum State {
     Pass,
     Warn,
     Fail,
+}
+
+impl From<Severity> for State {
+    fn from(severity: Severity) -> State {
+        match severity {
+            Severity::Error => State::Fail,
+            Severity::Warning => State::Warn,
+        }
+    }
 }
 
 impl State {
@@ -638,10 +648,6 @@ impl Validator {
                 continue;
             }
             any = true;
-            let state = match finding.severity {
-                Severity::Error => State::Fail,
-                Severity::Warning => State::Warn,
-            };
             let mut message = finding.message.clone();
             if let Some(subject) = &finding.subject {
                 message.push_str(&format!(" (subject {subject})"));
@@ -649,7 +655,7 @@ impl Validator {
             self.checks.push(Check {
                 scope,
                 name: format!("Checking cert properties: {}", finding.rule),
-                state,
+                state: State::from(finding.severity),
                 file: finding.source.path().map(Path::to_path_buf),
                 message,
                 fix: Some(finding.fix.clone()),
@@ -1048,37 +1054,33 @@ impl Validator {
             );
         };
         if list.value.is_empty() {
-            return self.push(
-                S,
-                name,
-                State::Warn,
-                f,
-                format!(
-                    "{}:{}: tls_allowed_dn_list is empty: NO client may connect",
-                    conf.name, list.line
-                ),
-                Some(
-                    "add the clients' DNs (virtpki dn clientcert.pem prints one), or delete \
-                     the setting to allow every client the CA certified"
-                        .into(),
-                ),
-            );
+            for finding in dn_lint::lint_list(&list.value, None) {
+                self.push(
+                    S,
+                    name,
+                    State::from(finding.severity()),
+                    f,
+                    format!("{}:{}: {finding}", conf.name, list.line),
+                    Some(finding.fix()),
+                );
+            }
+            return;
         }
         let client_dn = self.client_dn();
         for pattern in &list.value {
             let pname = format!("Checking DN pattern \"{pattern}\"");
-            let problems = dn_pattern_problems(pattern, client_dn.as_deref());
-            if problems.is_empty() {
+            let findings = dn_lint::lint_pattern(pattern, client_dn.as_deref());
+            if findings.is_empty() {
                 self.pass(S, pname.clone(), f, "can match libvirt's DN strings");
             }
-            for (state, message, fix) in problems {
+            for finding in findings {
                 self.push(
                     S,
                     pname.clone(),
-                    state,
+                    State::from(finding.severity()),
                     f,
-                    format!("{}:{}: {message}", conf.name, list.line),
-                    Some(fix),
+                    format!("{}:{}: {finding}", conf.name, list.line),
+                    Some(finding.fix()),
                 );
             }
         }
@@ -1231,114 +1233,4 @@ fn canonical_name(host: &str) -> Option<String> {
         name
     };
     name
-}
-
-/// The attribute names of libvirt's (GnuTLS's) DN strings.
-const LIBVIRT_ATTRIBUTES: &[&str] = &[
-    "C",
-    "ST",
-    "L",
-    "O",
-    "OU",
-    "CN",
-    "DC",
-    "UID",
-    "EMAIL",
-    "serialNumber",
-    "title",
-];
-
-/// The RDNs of a pattern, split at commas that no backslash escapes.
-fn split_rdns(pattern: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut start, mut escaped) = (0, false);
-    for (i, c) in pattern.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            ',' => {
-                out.push(&pattern[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&pattern[start..]);
-    out
-}
-
-/// What is wrong with one `tls_allowed_dn_list` pattern: (state, message, fix).
-fn dn_pattern_problems(pattern: &str, client_dn: Option<&str>) -> Vec<(State, String, String)> {
-    let mut out = Vec::new();
-    let rdns = split_rdns(pattern);
-    let matches_client =
-        client_dn.is_some_and(|dn| virtpki::dn_match::pattern_matches(pattern, dn));
-    if rdns.iter().skip(1).any(|r| r.starts_with(' ')) {
-        let fixed: Vec<&str> = rdns.iter().map(|r| r.trim_start()).collect();
-        out.push((
-            State::Fail,
-            format!(
-                "\"{pattern}\" has a space after a comma: libvirt's DN strings have none \
-                 (OpenSSL prints them, GnuTLS does not), so it can never match"
-            ),
-            format!("write it as \"{}\"", fixed.join(",")),
-        ));
-    }
-    let types: Vec<&str> = rdns
-        .iter()
-        .filter(|r| !r.contains(['*', '?']) || r.contains('='))
-        .filter_map(|r| r.split_once('=').map(|(t, _)| t.trim()))
-        .filter(|t| !t.contains(['*', '?']))
-        .collect();
-    for t in &types {
-        let dotted = t
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if !LIBVIRT_ATTRIBUTES.contains(t) && !dotted {
-            let hint = match t.to_ascii_lowercase().as_str() {
-                "emailaddress" | "e" => " (libvirt writes EMAIL)",
-                "s" | "state" | "stateorprovincename" => " (libvirt writes ST)",
-                "sn" | "serialnumber" => " (libvirt writes serialNumber)",
-                _ => "",
-            };
-            out.push((
-                State::Warn,
-                format!(
-                    "\"{pattern}\": libvirt's DN strings have no attribute {t}{hint}: the \
-                     pattern may never match"
-                ),
-                format!(
-                    "use the names libvirt prints ({}); `virtpki dn clientcert.pem` shows a \
-                     client's DN",
-                    LIBVIRT_ATTRIBUTES.join(", ")
-                ),
-            ));
-        }
-    }
-    if !matches_client && types.len() >= 2 && types.first() == Some(&"CN") {
-        let reversed: Vec<&str> = rdns.iter().rev().map(|r| r.trim_start()).collect();
-        let reversed = reversed.join(",");
-        let reversed_matches =
-            client_dn.is_some_and(|dn| virtpki::dn_match::pattern_matches(&reversed, dn));
-        out.push((
-            if reversed_matches {
-                State::Fail
-            } else {
-                State::Warn
-            },
-            format!(
-                "\"{pattern}\" is in RFC 4514 order (CN first); libvirt writes the DN in the \
-                 order of the certificate, usually C=...,CN=..., so it does not match{}",
-                if reversed_matches {
-                    " the client certificate, whose DN it matches when reversed"
-                } else {
-                    " certificates issued the usual way"
-                }
-            ),
-            format!(
-                "write it as \"{reversed}\" (`virtpki dn clientcert.pem` prints a client's DN)"
-            ),
-        ));
-    }
-    out
 }
