@@ -2,7 +2,7 @@
 //! safe owners and modes ([`access`](super::access)), loadable and passing libvirt's
 //! load-time checks.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use virtpki::daemon_conf::{DaemonConf, TlsSettings};
 use virtpki::locations::{self, Origin};
@@ -16,7 +16,7 @@ use super::{Mode, Scope, State, Validator};
 #[derive(Clone)]
 pub(super) struct FileSpec {
     pub ty: CertDataType,
-    pub path: std::path::PathBuf,
+    pub path: PathBuf,
     /// Root-owned, world-readable rules (system files) rather than the user's own.
     pub system: bool,
 }
