@@ -210,7 +210,7 @@ pub enum Attribute {
 
 impl Attribute {
     /// Every attribute, with libvirt's (GnuTLS's) name for it.
-    const NAMES: [(&'static str, Attribute); 11] = [
+    pub(crate) const NAMES: [(&'static str, Attribute); 11] = [
         ("C", Attribute::Country),
         ("ST", Attribute::State),
         ("L", Attribute::Locality),

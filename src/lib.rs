@@ -6,7 +6,9 @@
 //! ([`pem`]); certificates are modelled once ([`cert`]) with libvirt's DN string ([`dn`]).
 //! [`sanity`] runs libvirt's load-time checks and reports every finding with a fix.
 //! [`verify`] decides on every connection: server and client verification, the application's
-//! validator and the [`known`] servers store. [`daemon_conf`] reads libvirtd.conf's TLS settings.
+//! validator and the [`known`] servers store. [`daemon_conf`] reads libvirtd.conf's TLS settings;
+//! [`dn_match`] decides `tls_allowed_dn_list` as libvirt does and [`dn_lint`] finds the patterns
+//! in it that can match no DN libvirt prints.
 
 pub mod cert;
 pub mod chain;
@@ -15,6 +17,7 @@ pub mod crl;
 pub mod daemon_conf;
 mod der;
 pub mod dn;
+pub mod dn_lint;
 pub mod dn_match;
 pub mod error;
 pub mod ffi;

@@ -1,0 +1,318 @@
+//! The TRUST, SERVER and CLIENT sections: the credential files libvirt loads, present, with
+//! safe owners and modes ([`access`](super::access)), loadable and passing libvirt's
+//! load-time checks.
+
+use std::path::{Path, PathBuf};
+
+use virtpki::daemon_conf::{DaemonConf, TlsSettings};
+use virtpki::locations::{self, Origin};
+use virtpki::{CertDataType, Certificate, Context, ContextFlags, Error, ErrorKind, Role};
+
+use super::access::Kind;
+use super::report::Check;
+use super::{Mode, Scope, State, Validator};
+
+/// A credential file and the rules its owner and mode are held to.
+#[derive(Clone)]
+pub(super) struct FileSpec {
+    pub ty: CertDataType,
+    pub path: PathBuf,
+    /// Root-owned, world-readable rules (system files) rather than the user's own.
+    pub system: bool,
+}
+
+/// How the report names the CA's files.
+fn ca_label(ty: CertDataType) -> &'static str {
+    if ty == CertDataType::CaCert {
+        "CA cert"
+    } else {
+        "CA CRL"
+    }
+}
+
+impl Validator {
+    /// TRUST: the PKI directories, the CA certificate and the optional CRL.
+    pub(super) fn trust(&mut self) {
+        const S: Scope = Scope::Trust;
+        match self.mode.clone() {
+            Mode::System => self.system_dirs(
+                S,
+                &[
+                    ("system PKI dir", "/etc/pki"),
+                    ("system CA dir", "/etc/pki/CA"),
+                ],
+                "with the base system or openssl: mkdir -m 0755",
+            ),
+            Mode::User | Mode::Path(_) => {
+                let (what, dir) = match &self.mode {
+                    Mode::Path(d) => ("custom PKI base dir", Some(d.clone())),
+                    _ => ("user PKI base dir", self.env().user_dir()),
+                };
+                match dir {
+                    Some(dir) => {
+                        let hint = format!("mkdir -p -m 0700 {}", dir.display());
+                        self.present(S, what, &dir, Kind::Dir, false, hint);
+                    }
+                    None => self.push(
+                        S,
+                        format!("Checking if {what} exists"),
+                        State::Fail,
+                        None,
+                        "there is no home directory ($HOME is not set)",
+                        Some("set HOME, or give --path DIR".into()),
+                    ),
+                }
+            }
+        }
+        let files = self.default_files(Role::Client);
+        let mut load = Vec::new();
+        if let Some(ca) = files.iter().find(|f| f.ty == CertDataType::CaCert) {
+            let hint = format!(
+                "the machine can act neither as client nor as server without it: copy the CA \
+                 certificate there (virtpki install, or see \
+                 https://libvirt.org/kbase/tlscerts.html#setting-up-a-certificate-authority-ca): {}",
+                ca.path.display()
+            );
+            if self.present(S, "CA cert", &ca.path, Kind::Public, ca.system, hint) {
+                load.push(ca.clone());
+            }
+        }
+        if let Some(crl) = files.iter().find(|f| f.ty == CertDataType::CaCrl) {
+            if crl.path.exists() {
+                self.access(S, "CA CRL", &crl.path, Kind::Public, crl.system);
+                load.push(crl.clone());
+            } else {
+                self.pass(
+                    S,
+                    "Checking for a CA CRL",
+                    Some(&crl.path),
+                    format!("no CRL at {} (optional)", crl.path.display()),
+                );
+            }
+        }
+        self.load_and_check(S, Role::Client, &load);
+    }
+
+    /// SERVER or CLIENT: the role's certificate and key (for the server, the files
+    /// libvirtd.conf names if it names them), loaded with the CA; then, for the server, its
+    /// names.
+    pub(super) fn identity(
+        &mut self,
+        role: Role,
+        conf: Option<&(DaemonConf, TlsSettings)>,
+        hostname: Option<&str>,
+    ) {
+        let scope = Scope::of(role);
+        let r = role.name();
+        let from_conf = conf.and_then(|(_, s)| self.conf_files(s));
+        let conf_used = from_conf.is_some();
+        let files = match from_conf {
+            Some(files) => {
+                let paths: Vec<String> =
+                    files.iter().map(|f| f.path.display().to_string()).collect();
+                self.pass(
+                    scope,
+                    "Checking which files libvirtd loads",
+                    None,
+                    format!(
+                        "key_file, cert_file and ca_file of libvirtd.conf: {}",
+                        paths.join(", ")
+                    ),
+                );
+                files
+            }
+            None => {
+                if self.mode == Mode::System {
+                    self.system_dirs(
+                        scope,
+                        &[
+                            ("system cert dir", "/etc/pki/libvirt"),
+                            ("system key dir", "/etc/pki/libvirt/private"),
+                        ],
+                        "with libvirt: mkdir -p -m 0755",
+                    );
+                }
+                self.default_files(role)
+            }
+        };
+        let mut load = Vec::new();
+        let kb = format!("https://libvirt.org/kbase/tlscerts.html#issuing-{r}-certificates");
+        for f in &files {
+            let (what, kind) = match f.ty {
+                CertDataType::CaCert | CertDataType::CaCrl => {
+                    // Checked in TRUST, unless libvirtd.conf names other files.
+                    if f.path.exists() {
+                        if conf_used {
+                            self.access(scope, ca_label(f.ty), &f.path, Kind::Public, f.system);
+                        }
+                        load.push(f.clone());
+                    }
+                    continue;
+                }
+                ty if ty == role.key_type() => ("key", Kind::Key),
+                _ => ("cert", Kind::Public),
+            };
+            let hint = format!(
+                "the machine cannot act as a {r} without it: issue a {r} certificate and key \
+                 (virtpki issue {r}; see {kb}) and install them as {}",
+                f.path.display()
+            );
+            if self.present(scope, what, &f.path, kind, f.system, hint) {
+                load.push(f.clone());
+            }
+        }
+        let cert = self.load_and_check(scope, role, &load);
+        if role == Role::Server {
+            if let Some(cert) = cert {
+                self.hostname(&cert, hostname);
+            }
+        }
+    }
+
+    /// The files libvirt loads for `role` by default, in the checked mode.
+    pub(super) fn default_files(&self, role: Role) -> Vec<FileSpec> {
+        let env = self.env();
+        let pkipath = match &self.mode {
+            Mode::Path(d) => Some(d.as_path()),
+            _ => None,
+        };
+        locations::libvirt(&env, role, pkipath)
+            .files
+            .into_iter()
+            .map(|f| FileSpec {
+                ty: f.ty,
+                system: matches!(f.origin, Origin::System | Origin::SystemFallback),
+                path: f.path,
+            })
+            .collect()
+    }
+
+    /// System directories (paths under --root) that must exist with the system rules;
+    /// `installed` says where they usually come from and how to make one.
+    fn system_dirs(&mut self, scope: Scope, dirs: &[(&str, &str)], installed: &str) {
+        for (what, dir) in dirs {
+            let dir = self.sys(dir);
+            let hint = format!("it is usually installed {installed} {}", dir.display());
+            self.present(scope, what, &dir, Kind::Dir, true, hint);
+        }
+    }
+
+    /// Whether `path` exists (a failure with `hint` when not); its owner and mode are
+    /// checked when it does.
+    fn present(
+        &mut self,
+        scope: Scope,
+        what: &str,
+        path: &Path,
+        kind: Kind,
+        system: bool,
+        hint: String,
+    ) -> bool {
+        let name = format!("Checking if {what} exists");
+        if std::fs::metadata(path).is_err() {
+            self.push(
+                scope,
+                name,
+                State::Fail,
+                Some(path),
+                format!("{} does not exist", path.display()),
+                Some(hint),
+            );
+            return false;
+        }
+        self.pass(
+            scope,
+            name,
+            Some(path),
+            format!("{} exists", path.display()),
+        );
+        self.access(scope, what, path, kind, system);
+        true
+    }
+
+    /// Loads `files` one by one (each failure reported) and runs the library's sanity check
+    /// for `role`. Returns the role's certificate, when it loaded.
+    fn load_and_check(
+        &mut self,
+        scope: Scope,
+        role: Role,
+        files: &[FileSpec],
+    ) -> Option<Certificate> {
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        let mut all_loaded = true;
+        for f in files {
+            if let Err(e) = ctx.add_file(f.ty, &f.path) {
+                all_loaded = false;
+                let msg = e.to_string();
+                if self.reported.insert(msg.clone()) {
+                    self.push(
+                        scope,
+                        format!("Loading {}", f.ty),
+                        State::Fail,
+                        Some(&f.path),
+                        msg,
+                        Some(load_fix(&e, f)),
+                    );
+                }
+            }
+        }
+        let any = self.sanity_findings(scope, &ctx, role);
+        if !any && all_loaded && !files.is_empty() {
+            self.pass(
+                scope,
+                "Checking cert properties",
+                None,
+                format!("libvirt's load-time checks pass for the {}", role.name()),
+            );
+        }
+        ctx.credentials().identity(role).certificate().cloned()
+    }
+
+    /// The library's load-time findings for `role`, each once; whether there were any.
+    fn sanity_findings(&mut self, scope: Scope, ctx: &Context, role: Role) -> bool {
+        let mut any = false;
+        for finding in &ctx.check(role).findings {
+            // A missing item has been reported as a missing or unreadable file already.
+            if finding.rule == virtpki::Rule::Missing {
+                continue;
+            }
+            if !self
+                .reported
+                .insert(format!("{}|{}", finding.source, finding.message))
+            {
+                continue;
+            }
+            any = true;
+            let mut message = finding.message.clone();
+            if let Some(subject) = &finding.subject {
+                message.push_str(&format!(" (subject {subject})"));
+            }
+            self.checks.push(Check {
+                scope,
+                name: format!("Checking cert properties: {}", finding.rule),
+                state: State::from(finding.severity),
+                file: finding.source.path().map(Path::to_path_buf),
+                message,
+                fix: Some(finding.fix.clone()),
+                rule: Some(finding.rule.to_string()),
+                libvirt: finding.libvirt_differs.clone(),
+            });
+        }
+        any
+    }
+}
+
+/// What to do about a file that did not load.
+fn load_fix(e: &Error, f: &FileSpec) -> String {
+    match e.kind() {
+        ErrorKind::InsecurePermissions => format!("chmod 0600 {}", f.path.display()),
+        ErrorKind::TooLarge => "this is not a certificate file; install the right one".into(),
+        _ => format!(
+            "{} must hold a PEM {}: look at it with `virtpki show {}` and install the right \
+             file",
+            f.path.display(),
+            f.ty,
+            f.path.display()
+        ),
+    }
+}
