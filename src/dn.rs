@@ -179,22 +179,22 @@ fn decode_value(expected: ValueType, value: &der::Element<'_>) -> Option<String>
     if !accepted {
         return None;
     }
-    let text = if value.tag == Tag::UNIVERSAL_STRING {
-        // GnuTLS does not convert UCS-4: it prints the content octets in hex behind a `#`,
-        // which the escaping below then turns into `\#`.
+    // GnuTLS does not convert UCS-4, nor T61 strings beyond ASCII: it prints their content
+    // octets in hex behind a `#`, which the escaping below then turns into `\#` (so a T61
+    // "Café" is `\#436166e9`, as virt-pki-query-dn prints it).
+    let content_hex = || {
         let mut hex = String::from("#");
         for b in value.content {
             hex.push_str(&format!("{b:02x}"));
         }
         hex
+    };
+    let text = if value.tag == Tag::UNIVERSAL_STRING
+        || (value.tag == Tag::TELETEX_STRING && !value.content.is_ascii())
+    {
+        content_hex()
     } else if value.tag == Tag::BMP_STRING {
         decode_bmp(value.content)?
-    } else if value.tag == Tag::TELETEX_STRING {
-        // GnuTLS takes a T61 string only when it is plain ASCII.
-        if !value.content.is_ascii() {
-            return None;
-        }
-        String::from_utf8(value.content.to_vec()).ok()?
     } else {
         String::from_utf8(value.content.to_vec()).ok()?
     };

@@ -40,6 +40,13 @@ const OPENSSL_SUBJECTS: &[(&str, &str)] = &[
     ("/C=GB/OU=one/OU=two/CN=c", "C=GB,OU=one,OU=two,CN=c"),
 ];
 
+/// Subjects openssl writes with its "default" string mask, which makes T61Strings of
+/// non-ASCII Latin-1 text: GnuTLS prints their octets in hex.
+const T61_SUBJECTS: &[(&str, &str)] = &[
+    ("/CN=Café", "CN=\\#436166e9"),
+    ("/O=Org/CN=Zoë", "O=Org,CN=\\#5a6feb"),
+];
+
 /// Subjects made with rcgen, for string types the openssl command will not write.
 fn rcgen_subjects() -> Vec<(DistinguishedName, &'static str)> {
     let one = |ty: DnType, v: DnValue| {
@@ -121,31 +128,46 @@ fn rcgen_subjects() -> Vec<(DistinguishedName, &'static str)> {
 }
 
 fn openssl_cert(dir: &Path, i: usize, subject: &str) -> PathBuf {
-    let name = format!("openssl{i}.pem");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "/dev/null",
-            "-days",
-            "1",
-            "-utf8",
-            "-multivalue-rdn",
-            "-subj",
-            subject,
-            "-out",
-            &name,
-        ],
-    );
+    openssl_cert_with(dir, &format!("openssl{i}.pem"), subject, &[])
+}
+
+/// A certificate made with `openssl req` and its `extra` arguments.
+fn openssl_cert_with(dir: &Path, name: &str, subject: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "/dev/null",
+        "-days",
+        "1",
+        "-utf8",
+        "-multivalue-rdn",
+        "-subj",
+        subject,
+        "-out",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    openssl(dir, &args);
     dir.join(name)
+}
+
+/// A certificate whose subject openssl encodes with its "default" string mask (T61String).
+fn t61_cert(dir: &Path, i: usize, subject: &str) -> PathBuf {
+    let config = dir.join("t61.cnf");
+    std::fs::write(
+        &config,
+        "[req]\ndistinguished_name = dn\nstring_mask = default\n[dn]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    openssl_cert_with(dir, &format!("t61-{i}.pem"), subject, &["-config", &config])
 }
 
 fn rcgen_cert(dir: &Path, i: usize, dn: DistinguishedName) -> PathBuf {
@@ -171,6 +193,9 @@ fn fixtures(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     let mut all = Vec::new();
     for (i, (subject, expected)) in OPENSSL_SUBJECTS.iter().enumerate() {
         all.push((openssl_cert(dir, i, subject), *expected));
+    }
+    for (i, (subject, expected)) in T61_SUBJECTS.iter().enumerate() {
+        all.push((t61_cert(dir, i, subject), *expected));
     }
     for (i, (dn, expected)) in rcgen_subjects().into_iter().enumerate() {
         all.push((rcgen_cert(dir, i, dn), expected));
