@@ -444,9 +444,53 @@ fn issued(der: Vec<u8>, key: &KeyPair) -> Result<Issued> {
     let certificate = Certificate::from_der(der, Source::Data)?;
     Ok(Issued {
         cert_pem: certificate.to_pem(),
-        key_pem: Zeroizing::new(key.serialize_pem()),
+        key_pem: key_pem(key)?,
         certificate,
     })
+}
+
+/// The key as PKCS#8 PEM that libvirt can read (see [`ed25519_pkcs8_v1`]).
+fn key_pem(key: &KeyPair) -> Result<Zeroizing<String>> {
+    let der = Zeroizing::new(key.serialize_der());
+    let der = if key.algorithm() == &rcgen::PKCS_ED25519 {
+        ed25519_pkcs8_v1(&der).ok_or_else(|| {
+            internal(
+                "writing the Ed25519 key",
+                "unexpected PKCS#8 layout from the crypto library",
+            )
+        })?
+    } else {
+        der
+    };
+    Ok(Zeroizing::new(::pem::encode(&::pem::Pem::new(
+        "PRIVATE KEY",
+        der.to_vec(),
+    ))))
+}
+
+/// An Ed25519 key in PKCS#8 v1 (RFC 8410's form: the 32-byte seed alone) from the v2 form
+/// (RFC 5958, with the public key) that ring writes; `None` for anything else.
+///
+/// GnuTLS 3.7 — libvirt 9's — cannot parse v2 ("ASN1 parser: Error in DER parsing"), nor
+/// OpenSSL 3.0, so keys for libvirt are written as v1.
+pub fn ed25519_pkcs8_v1(v2: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    // SEQUENCE { INTEGER 1, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) },
+    // [1] IMPLICIT BIT STRING public key }: the 83 bytes of ring's generate_pkcs8.
+    const V2_PREFIX: [u8; 16] = [
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    const V1_PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    if v2.len() != 83 || v2[..16] != V2_PREFIX || v2[48..51] != [0x81, 0x21, 0x00] {
+        return None;
+    }
+    let mut v1 = Zeroizing::new(Vec::with_capacity(48));
+    v1.extend_from_slice(&V1_PREFIX);
+    v1.extend_from_slice(&v2[16..48]);
+    Some(v1)
 }
 
 /// 128 random bits, positive and without a leading zero byte, as RFC 5280 asks.

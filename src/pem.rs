@@ -204,6 +204,22 @@ impl PrivateKey {
         &self.public_key
     }
 
+    /// Whether this is a PKCS#8 v2 key (RFC 5958, with the public key inside), which GnuTLS
+    /// 3.7 — libvirt 9's — cannot parse; ring writes Ed25519 keys so.
+    pub fn is_pkcs8_v2(&self) -> bool {
+        let PrivateKeyDer::Pkcs8(der) = &self.der else {
+            return false;
+        };
+        let b = der.secret_pkcs8_der();
+        // SEQUENCE (short or long length), then INTEGER 1 = v2.
+        let header = match b.get(1) {
+            Some(n) if *n < 0x80 => 2,
+            Some(n) => 2 + usize::from(n & 0x7f),
+            None => return false,
+        };
+        b.first() == Some(&0x30) && b.get(header..header + 3) == Some(&[0x02, 0x01, 0x01][..])
+    }
+
     /// Whether `cert` carries this key's public key.
     pub fn matches(&self, cert: &Certificate) -> bool {
         sha256(&self.public_key) == cert.spki_fingerprint()

@@ -213,6 +213,31 @@ impl Checker {
             self.check_leaf(leaf);
             self.check_intermediates(identity);
         }
+        if let Some(key) = &identity.key {
+            if key.is_pkcs8_v2() {
+                self.push(
+                    Severity::Warning,
+                    key.source(),
+                    None,
+                    Draft {
+                        rule: Rule::KeyPair,
+                        kind: ErrorKind::Parse,
+                        message: format!(
+                            "The private key {} is PKCS#8 version 2 (with its public key inside)",
+                            key.source()
+                        ),
+                        fix: "write the key as PKCS#8 version 1, or issue a new certificate \
+                              and key with virtpki issue, which writes version 1"
+                            .into(),
+                    },
+                    Some(
+                        "libvirt 9 cannot read it (GnuTLS 3.7: \"ASN1 parser: Error in DER \
+                         parsing\") and does not start; virtpki and QEMU with newer GnuTLS do"
+                            .into(),
+                    ),
+                );
+            }
+        }
         if let (Some(leaf), Some(key)) = (leaf, &identity.key) {
             if !key.matches(leaf) {
                 self.push(
@@ -430,6 +455,32 @@ impl Checker {
 
     /// Intermediates in the certificate file must follow the leaf in issuing order.
     fn check_intermediates(&mut self, identity: &Identity) {
+        if let [leaf, _, ..] = identity.chain.as_slice() {
+            self.push(
+                Severity::Warning,
+                leaf.source(),
+                Some(leaf),
+                Draft {
+                    rule: Rule::Chain,
+                    kind: ErrorKind::UnknownIssuer,
+                    message: format!(
+                        "The certificate file {} holds a chain ({} certificates), not the \
+                         certificate alone",
+                        leaf.source(),
+                        identity.chain.len()
+                    ),
+                    fix: "for libvirt, keep only the certificate in this file and put the \
+                          intermediate CA certificates into the CA file (cacert.pem)"
+                        .into(),
+                },
+                Some(
+                    "libvirt 9 uses only the first certificate of the file and then refuses \
+                     it (\"The certificate hasn't got a known issuer\"); virtpki and QEMU use \
+                     the chain"
+                        .into(),
+                ),
+            );
+        }
         for pair in identity.chain.windows(2) {
             let (child, parent) = (&pair[0], &pair[1]);
             if child.issuer_raw() != parent.subject_raw() {
@@ -543,10 +594,20 @@ impl Checker {
             bits: KeyUsage::KEY_CERT_SIGN,
         });
         if !usage.allows(KeyUsage::KEY_CERT_SIGN) {
-            let sev = if usage.critical {
+            // libvirt's own rule makes a non-critical extension a warning, but GnuTLS then
+            // refuses to verify the own certificate under this CA (critical or not), so
+            // libvirt 9 does not start: an error for the CA on the chain of trust.
+            let sev = if usage.critical || relevant {
                 severity
             } else {
                 Severity::Warning
+            };
+            let why = if usage.critical || !relevant {
+                String::new()
+            } else {
+                "; GnuTLS therefore refuses to verify certificates it issued (\"The \
+                 certificate is not trusted\"), although the extension is not critical"
+                    .to_owned()
             };
             self.push(
                 sev,
@@ -556,7 +617,7 @@ impl Checker {
                     rule: Rule::KeyUsage,
                     kind: ErrorKind::KeyUsage,
                     message: format!(
-                        "Certificate {} usage does not permit certificate signing",
+                        "Certificate {} usage does not permit certificate signing{why}",
                         ca.source()
                     ),
                     fix: "re-issue the CA with key usage keyCertSign (certtool template: \

@@ -254,6 +254,33 @@ fn every_key_type_passes_libvirts_checks() {
         );
     }
     assert_eq!(KeyType::from_name("rsa"), Some(KeyType::Rsa { bits: 3072 }));
+    // Ed25519 keys as PKCS#8 v1, which GnuTLS 3.7 (libvirt 9) reads; it cannot read v2.
+    let ed = create_ca(&CaParams {
+        common_name: "Ed CA".into(),
+        organization: None,
+        validity: validity(30),
+        key_type: KeyType::Ed25519,
+    })
+    .unwrap();
+    let der = ::pem::parse(ed.key_pem.as_bytes()).unwrap().into_contents();
+    assert_eq!(
+        (der.len(), &der[..5]),
+        (48, &[0x30, 0x2e, 0x02, 0x01, 0x00][..])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ed.key");
+    std::fs::write(&path, ed.key_pem.as_bytes()).unwrap();
+    let out = Command::new("certtool")
+        .args(["-k", "--infile"])
+        .arg(&path)
+        .output()
+        .expect("certtool (scripts/install-test-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("EdDSA (Ed25519)"));
     assert_eq!(KeyType::from_name("dsa"), None);
     for bits in [1024, 9000] {
         assert_eq!(

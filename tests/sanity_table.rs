@@ -90,13 +90,16 @@ fn table() -> Vec<Case> {
             true,
             None,
         ),
+        // libvirt's own table calls this acceptable, but libvirt 9.0 with GnuTLS 3.7.9 does
+        // not start with it (GnuTLS enforces keyCertSign whatever the criticality), as
+        // `make interop` shows.
         case(
             "CA non-critical key usage without certSign",
             Server,
             ca().ku(KU_CRL_SIGN, false),
             server(),
-            true,
-            None,
+            false,
+            Some(KeyUsage),
         ),
         // Bad CAs.
         case(
@@ -461,4 +464,84 @@ fn unrelated_expired_ca_is_a_warning_naming_libvirt() {
         w[0].message
     );
     assert_eq!(w[0].severity, Severity::Warning);
+}
+
+#[test]
+fn a_chain_in_the_certificate_file_is_a_warning_naming_libvirt() {
+    let root = self_signed(&ca());
+    let intermediate = signed_by(
+        &Spec::ca("Intermediate CA")
+            .bc(Some(true), true)
+            .ku(KU_KEY_CERT_SIGN, true),
+        &root,
+    );
+    let leaf = signed_by(&server(), &intermediate);
+    let ctx = Context::new(ContextFlags::default());
+    ctx.set_verify_time(Some(now()));
+    ctx.add_pem(CertDataType::CaCert, &root.pem()).unwrap();
+    ctx.add_pem(
+        CertDataType::ServerCert,
+        &(leaf.pem() + &intermediate.pem()),
+    )
+    .unwrap();
+    ctx.add_pem(CertDataType::ServerKey, &leaf.key_pem())
+        .unwrap();
+    let report = ctx.check(Role::Server);
+    assert!(report.is_ok(), "{}", report.to_text());
+    let w: Vec<_> = report.warnings().collect();
+    assert_eq!(w.len(), 1, "{}", report.to_text());
+    assert!(
+        w[0].message.contains("holds a chain (2 certificates)"),
+        "{}",
+        w[0]
+    );
+    assert!(w[0]
+        .libvirt_differs
+        .as_deref()
+        .unwrap()
+        .contains("hasn't got a known issuer"));
+    // The certificate alone: no warning.
+    let alone = Context::new(ContextFlags::default());
+    alone.set_verify_time(Some(now()));
+    alone
+        .add_pem(CertDataType::CaCert, &(root.pem() + &intermediate.pem()))
+        .unwrap();
+    alone
+        .add_pem(CertDataType::ServerCert, &leaf.pem())
+        .unwrap();
+    alone
+        .add_pem(CertDataType::ServerKey, &leaf.key_pem())
+        .unwrap();
+    let report = alone.check(Role::Server);
+    assert_eq!(report.findings.len(), 0, "{}", report.to_text());
+}
+
+#[test]
+fn pkcs8_v2_keys_are_a_warning_naming_libvirt() {
+    let root = self_signed(&ca());
+    let leaf = signed_by(&server().alg(Alg::Ed25519), &root);
+    for (key, warned) in [
+        (leaf.key_pem_as_ring_writes(), true),
+        (leaf.key_pem(), false),
+    ] {
+        let ctx = Context::new(ContextFlags::default());
+        ctx.set_verify_time(Some(now()));
+        ctx.add_pem(CertDataType::CaCert, &root.pem()).unwrap();
+        ctx.add_pem(CertDataType::ServerCert, &leaf.pem()).unwrap();
+        ctx.add_pem(CertDataType::ServerKey, &key).unwrap();
+        let report = ctx.check(Role::Server);
+        assert!(report.is_ok(), "{}", report.to_text());
+        let v2: Vec<_> = report
+            .warnings()
+            .filter(|w| w.message.contains("PKCS#8 version 2"))
+            .collect();
+        assert_eq!(v2.len(), usize::from(warned), "{}", report.to_text());
+        if warned {
+            assert!(v2[0]
+                .libvirt_differs
+                .as_deref()
+                .unwrap()
+                .contains("libvirt 9 cannot read it"));
+        }
+    }
 }

@@ -272,7 +272,15 @@ impl Made {
     pub fn pem(&self) -> String {
         self.cert.pem()
     }
+    /// The key as libvirt can read it (PKCS#8 v1 for Ed25519, as `virtpki issue` writes).
     pub fn key_pem(&self) -> String {
+        match virtpki::generate::ed25519_pkcs8_v1(&self.key.serialize_der()) {
+            Some(v1) => ::pem::encode(&::pem::Pem::new("PRIVATE KEY", v1.to_vec())),
+            None => self.key.serialize_pem(),
+        }
+    }
+    /// The key as rcgen (ring) writes it: PKCS#8 v2 for Ed25519.
+    pub fn key_pem_as_ring_writes(&self) -> String {
         self.key.serialize_pem()
     }
     pub fn der(&self) -> Vec<u8> {
