@@ -87,6 +87,11 @@ const KNOWN_ATTRIBUTES: &[KnownAttribute] = &[
     ),
 ];
 
+/// The attribute names GnuTLS (and so libvirt) prints, as in its table.
+pub fn attribute_names() -> impl Iterator<Item = &'static str> {
+    KNOWN_ATTRIBUTES.iter().map(|a| a.name)
+}
+
 const fn attr(oid: &'static str, name: &'static str, value_type: ValueType) -> KnownAttribute {
     KnownAttribute {
         oid,

@@ -76,9 +76,13 @@ impl DnFinding {
                 format!("write it as \"{without_spaces}\"")
             }
             DnFinding::UnknownAttribute { .. } => format!(
-                "use the names libvirt prints ({}); `virtpki dn clientcert.pem` shows a \
-                 client's DN",
-                libvirt_attribute_names().collect::<Vec<_>>().join(", ")
+                "use the names libvirt prints ({}, and the rest of GnuTLS's table); \
+                 `virtpki dn clientcert.pem` shows a client's DN",
+                Attribute::NAMES
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             DnFinding::Rfc4514Order { reversed, .. } => format!(
                 "write it as \"{reversed}\" (`virtpki dn clientcert.pem` prints a client's DN)"
@@ -193,20 +197,22 @@ pub fn lint_pattern(pattern: &str, client_dn: Option<&str>) -> Vec<DnFinding> {
     findings
 }
 
-/// The attribute names of libvirt's (GnuTLS's) DN strings that certificates commonly carry:
-/// those virtpki writes.
+/// The attribute names of libvirt's (GnuTLS's) DN strings.
 fn libvirt_attribute_names() -> impl Iterator<Item = &'static str> {
-    Attribute::NAMES.iter().map(|(name, _)| *name)
+    crate::dn::attribute_names()
 }
 
 /// libvirt's name for an attribute written the way other tools write it.
 fn libvirt_name_for(attribute: &str) -> Option<&'static str> {
-    match attribute.to_ascii_lowercase().as_str() {
+    let alias = match attribute.to_ascii_lowercase().as_str() {
         "emailaddress" | "e" => Some("EMAIL"),
         "s" | "state" | "stateorprovincename" => Some("ST"),
-        "sn" | "serialnumber" => Some("serialNumber"),
+        // OpenSSL's SN is the surname, not the serial number.
+        "sn" => Some("surName"),
+        "gn" => Some("givenName"),
         _ => None,
-    }
+    };
+    alias.or_else(|| libvirt_attribute_names().find(|n| n.eq_ignore_ascii_case(attribute)))
 }
 
 /// An attribute type as libvirt prints one it has no name for: `2.5.4.45`.
@@ -256,6 +262,7 @@ mod tests {
             "O=Acme\\, Inc.,CN=x",
             "C=GB,O=Test,CN=client1",
             "C=GB,2.5.4.45=x,CN=y",
+            "street=1 Main St,givenName=Ann,surName=Lee,CN=x",
             "*=x,C*=y,CN",
             "CN=*",
             "",
@@ -326,7 +333,10 @@ mod tests {
             ("S", "ST"),
             ("state", "ST"),
             ("E", "EMAIL"),
-            ("SN", "serialNumber"),
+            ("SN", "surName"),
+            ("GN", "givenName"),
+            ("serialnumber", "serialNumber"),
+            ("cn", "CN"),
         ] {
             let findings = lint_pattern(&format!("{written}=x"), None);
             assert!(
