@@ -12,6 +12,27 @@
 //! whose critical key usage lacks it, and TLS stacks that follow RFC 8813 ignore it for those
 //! keys. Leaves carry an authority key identifier, which RFC 5280 verifiers (virtpki among
 //! them) require. Serial numbers are 128 random bits.
+//!
+//! ```
+//! use virtpki::generate::{
+//!     create_ca, CaParams, CertificateAuthority, ClientParams, KeyType, SubjectName, Validity,
+//! };
+//!
+//! let ca = create_ca(&CaParams {
+//!     common_name: "Example CA".into(),
+//!     organization: None,
+//!     validity: Validity::days_from_now(3650),
+//!     key_type: KeyType::EcdsaP256,
+//! })?;
+//! let client = CertificateAuthority::from_issued(&ca)?.issue_client(&ClientParams {
+//!     dn: SubjectName::parse("C=GB,O=Example,CN=admin")?,
+//!     validity: Validity::days_from_now(365),
+//!     key_type: KeyType::EcdsaP256,
+//! })?;
+//! // The string the daemon's tls_allowed_dn_list is matched against.
+//! assert_eq!(client.certificate.subject(), "C=GB,O=Example,CN=admin");
+//! # Ok::<(), virtpki::Error>(())
+//! ```
 
 use std::fmt;
 use std::net::IpAddr;
