@@ -199,7 +199,7 @@ fn home_from_passwd() -> Option<PathBuf> {
 }
 
 /// The file name libvirt uses for `ty` inside a user or pkipath directory.
-fn libvirt_file_name(ty: CertDataType) -> &'static str {
+pub fn libvirt_file_name(ty: CertDataType) -> &'static str {
     match ty {
         CertDataType::CaCert => "cacert.pem",
         CertDataType::CaCrl => "cacrl.pem",

@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use virtpki::locations::Environment;
+use virtpki::locations::{self, Environment};
 use virtpki::{CertDataType, Context, ContextFlags, Role};
 
 use crate::files;
@@ -104,7 +104,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             if !dirs.iter().any(|(d, _)| d == &dir) {
                 dirs.push((dir.clone(), 0o700));
             }
-            (dir.join(file_name(ty)), 0o600)
+            (dir.join(locations::libvirt_file_name(ty)), 0o600)
         } else {
             let root = Environment {
                 root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
@@ -214,19 +214,6 @@ enum Action {
     Create,
     Replace,
     Unchanged,
-}
-
-/// libvirt's file name in the user directory.
-fn file_name(ty: CertDataType) -> &'static str {
-    match ty {
-        CertDataType::CaCert => "cacert.pem",
-        CertDataType::CaCrl => "cacrl.pem",
-        CertDataType::ClientCert => "clientcert.pem",
-        CertDataType::ClientKey => "clientkey.pem",
-        CertDataType::ServerCert => "servercert.pem",
-        CertDataType::ServerKey => "serverkey.pem",
-        CertDataType::ServerTrusted => "trusted.pem",
-    }
 }
 
 /// The files must load and pass libvirt's checks before they are put where libvirt reads them.

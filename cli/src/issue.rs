@@ -74,13 +74,29 @@ pub enum CaCommand {
     },
 }
 
+/// What every issued leaf takes: its CA, lifetime, key and destination.
+#[derive(clap::Args, Debug)]
+pub struct LeafArgs {
+    /// The CA made by `virtpki ca init`.
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: PathBuf,
+    /// Days until it expires.
+    #[arg(long, value_name = "N", default_value_t = 365)]
+    pub days: u32,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Where to write the certificate and key (created if missing).
+    #[arg(long, value_name = "OUT")]
+    pub out_dir: PathBuf,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum IssueCommand {
     /// A server certificate: OUT/servercert.pem, OUT/serverkey.pem (0600).
     Server {
-        /// The CA made by `virtpki ca init`.
-        #[arg(long, value_name = "DIR")]
-        ca_dir: PathBuf,
         /// The host name clients use (also written as a DNS SAN, as libvirt's docs require).
         #[arg(long, value_name = "NAME")]
         cn: String,
@@ -93,38 +109,17 @@ pub enum IssueCommand {
         /// The organization (O).
         #[arg(long, value_name = "ORG")]
         org: Option<String>,
-        /// Days until it expires.
-        #[arg(long, value_name = "N", default_value_t = 365)]
-        days: u32,
         #[command(flatten)]
-        key: KeyArgs,
-        /// Where to write the certificate and key (created if missing).
-        #[arg(long, value_name = "OUT")]
-        out_dir: PathBuf,
-        /// Replace existing files.
-        #[arg(long)]
-        force: bool,
+        leaf: LeafArgs,
     },
     /// A client certificate: OUT/clientcert.pem, OUT/clientkey.pem (0600).
     Client {
-        /// The CA made by `virtpki ca init`.
-        #[arg(long, value_name = "DIR")]
-        ca_dir: PathBuf,
         /// The subject in libvirt's order, e.g. "C=GB,O=Org,CN=client1": the string the
         /// daemon's tls_allowed_dn_list is matched against.
         #[arg(long, value_name = "DN")]
         dn: String,
-        /// Days until it expires.
-        #[arg(long, value_name = "N", default_value_t = 365)]
-        days: u32,
         #[command(flatten)]
-        key: KeyArgs,
-        /// Where to write the certificate and key (created if missing).
-        #[arg(long, value_name = "OUT")]
-        out_dir: PathBuf,
-        /// Replace existing files.
-        #[arg(long)]
-        force: bool,
+        leaf: LeafArgs,
     },
 }
 
@@ -211,66 +206,59 @@ fn default_ca_name() -> String {
 pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
     match cmd {
         IssueCommand::Server {
-            ca_dir,
             cn,
             dns,
             ip,
             org,
-            days,
-            key,
-            out_dir,
-            force,
+            leaf,
         } => {
-            let ca = CertificateAuthority::load_dir(&ca_dir)?;
-            let (cert_path, key_path) = leaf_paths(&out_dir, Role::Server);
-            files::check_free(&[&cert_path, &key_path], replace(force))?;
+            let ca = CertificateAuthority::load_dir(&leaf.ca_dir)?;
+            check_leaf_free(&leaf, Role::Server)?;
             let issued = ca.issue_server(&ServerParams {
                 common_name: cn,
                 dns_names: dns,
                 ip_addresses: ip,
                 organization: org,
-                validity: Validity::days_from_now(days),
-                key_type: key.key_type(),
+                validity: Validity::days_from_now(leaf.days),
+                key_type: leaf.key.key_type(),
             })?;
-            write_leaf(&ca, &issued, Role::Server, &out_dir, force, ui)?;
+            write_leaf(&ca, &issued, Role::Server, &leaf, ui)?;
             println!(
                 "\nNext: virtpki install --role server --ca-dir {} --from {}, then restart \
                  libvirtd with listen_tls = 1 (or enable libvirtd-tls.socket).",
-                ca_dir.display(),
-                out_dir.display()
+                leaf.ca_dir.display(),
+                leaf.out_dir.display()
             );
             Ok(Status::Ok)
         }
-        IssueCommand::Client {
-            ca_dir,
-            dn,
-            days,
-            key,
-            out_dir,
-            force,
-        } => {
-            let ca = CertificateAuthority::load_dir(&ca_dir)?;
+        IssueCommand::Client { dn, leaf } => {
+            let ca = CertificateAuthority::load_dir(&leaf.ca_dir)?;
             let subject = SubjectName::parse(&dn)?;
-            let (cert_path, key_path) = leaf_paths(&out_dir, Role::Client);
-            files::check_free(&[&cert_path, &key_path], replace(force))?;
+            check_leaf_free(&leaf, Role::Client)?;
             let issued = ca.issue_client(&ClientParams {
                 dn: subject,
-                validity: Validity::days_from_now(days),
-                key_type: key.key_type(),
+                validity: Validity::days_from_now(leaf.days),
+                key_type: leaf.key.key_type(),
             })?;
-            write_leaf(&ca, &issued, Role::Client, &out_dir, force, ui)?;
+            write_leaf(&ca, &issued, Role::Client, &leaf, ui)?;
             println!(
                 "\nFor the daemon's libvirtd.conf: tls_allowed_dn_list = [\"{}\"]",
                 issued.certificate.subject()
             );
             println!(
                 "Next: virtpki install --role client --ca-dir {} --from {}",
-                ca_dir.display(),
-                out_dir.display()
+                leaf.ca_dir.display(),
+                leaf.out_dir.display()
             );
             Ok(Status::Ok)
         }
     }
+}
+
+/// Refuses early, before a key is generated, when the files exist and may not be replaced.
+fn check_leaf_free(leaf: &LeafArgs, role: Role) -> Result<(), CliError> {
+    let (cert_path, key_path) = leaf_paths(&leaf.out_dir, role);
+    files::check_free(&[&cert_path, &key_path], replace(leaf.force))
 }
 
 fn leaf_paths(out_dir: &Path, role: Role) -> (PathBuf, PathBuf) {
@@ -285,8 +273,7 @@ fn write_leaf(
     ca: &CertificateAuthority,
     issued: &Issued,
     role: Role,
-    out_dir: &Path,
-    force: bool,
+    leaf: &LeafArgs,
     ui: Ui,
 ) -> Result<(), CliError> {
     let ctx = Context::new(ContextFlags::default());
@@ -301,9 +288,9 @@ fn write_leaf(
             report.to_text()
         )));
     }
-    let (cert_path, key_path) = leaf_paths(out_dir, role);
-    files::check_free(&[&cert_path, &key_path], replace(force))?;
-    files::create_dir(out_dir, 0o755)?;
+    let (cert_path, key_path) = leaf_paths(&leaf.out_dir, role);
+    files::check_free(&[&cert_path, &key_path], replace(leaf.force))?;
+    files::create_dir(&leaf.out_dir, 0o755)?;
     files::write_atomic(&key_path, issued.key_pem.as_bytes(), 0o600)?;
     files::write_atomic(&cert_path, issued.cert_pem.as_bytes(), 0o644)?;
     println!(
