@@ -241,6 +241,15 @@ fn missing_server_files_and_directories_fail() {
         1,
         "{v}"
     );
+    // Without its certificate, the section's "cert properties" cannot pass.
+    fs::remove_file(dir.path().join("etc/pki/libvirt/servercert.pem")).unwrap();
+    let (_, v) = json(dir.path(), &["server"]);
+    assert!(
+        checks(&v)
+            .iter()
+            .all(|c| !(c["name"] == "Checking cert properties" && c["status"] == "pass")),
+        "{v}"
+    );
     fs::remove_dir_all(dir.path().join("etc/pki/libvirt")).unwrap();
     let (_, v) = json(dir.path(), &["server"]);
     assert_eq!(

@@ -257,7 +257,10 @@ impl Validator {
             }
         }
         let any = self.sanity_findings(scope, &ctx, role);
-        if !any && all_loaded && !files.is_empty() {
+        // A server or client section passes only with its own certificate loaded.
+        let own_loaded =
+            scope == Scope::Trust || ctx.credentials().identity(role).certificate().is_some();
+        if !any && all_loaded && own_loaded && !files.is_empty() {
             self.pass(
                 scope,
                 "Checking cert properties",
