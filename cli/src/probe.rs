@@ -86,7 +86,10 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
     }
     let (host, port) = hostport::parse(&args.server)?;
     let port = port.unwrap_or(hostport::LIBVIRT_TLS_PORT);
-    let ctx = Arc::new(Context::new(ContextFlags::NO_SANITY));
+    // PROMPT_UNVERIFIED lets the final connection's validator accept what the person chose.
+    let ctx = Arc::new(Context::new(
+        ContextFlags::NO_SANITY | ContextFlags::PROMPT_UNVERIFIED,
+    ));
     let loaded = load_client_files(&ctx, args.pkipath.as_deref());
     let known_path = match &args.known_file {
         Some(p) => Some(p.clone()),
@@ -96,38 +99,11 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
         ctx.set_known_servers_file(path)?;
     }
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let stream = connect(&host, port, timeout)?;
-    // Accept whatever the server sends on this connection: the verdict is made below.
-    let session = Session::client_with_verify_flags(
-        &ctx,
-        stream,
-        &host,
-        Some(port),
-        SessionFlags::LIBVIRT_CONFIRM,
-        VerifyFlags::NO_VERIFY,
-    );
-    let (chain, confirmation) = match session {
-        Ok(mut s) => {
-            let chain = s.peer_certificates();
-            let _ = s.close();
-            (chain, Ok(()))
-        }
-        Err(e) if e.kind() == ErrorKind::Tls && e.message().contains("0x01") => {
-            // The handshake completed (TLS 1.3), then the server refused us: the server's
-            // certificates were verified (NO_VERIFY) but are not kept by a failed session.
-            (Vec::new(), Err(e))
-        }
-        Err(e) => return Err(CliError(format!("{host}:{port}: {e}"))),
-    };
-    let chain = if chain.is_empty() {
-        // A refused client still saw the server's certificate: fetch it once more without
-        // presenting ours.
-        fetch_chain_anonymously(&ctx, &host, port, timeout)?
-    } else {
-        chain
-    };
+    // First look at the server without presenting our certificate: an unknown server learns
+    // nothing about this client before it is accepted.
+    let chain = fetch_chain_anonymously(&host, port, timeout)?;
     let leaf = &chain[0];
-    let checks = run_checks(&ctx, &host, port, &chain, &loaded, &confirmation);
+    let mut checks = run_checks(&ctx, &host, port, &chain, &loaded);
     let verdict = ctx.verify_server(&host, Some(port), &chain, VerifyFlags::default());
     let trust = ctx
         .known_servers()
@@ -141,18 +117,13 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
         );
         print!("{}", leaf.describe());
         println!("\n{}", ui.bold("Checks"));
-        for c in &checks {
-            let mark = match c.passed {
-                Some(true) => ui.pass("PASS"),
-                Some(false) => ui.fail("FAIL"),
-                None => ui.warn("INFO"),
-            };
-            println!("  {:<34} {mark}  {}", c.name, c.detail);
-        }
+        print_checks(&checks, ui);
         println!();
     }
     let decision = decide(&args, &ctx, &host, port, leaf, &verdict, trust, ui)?;
-    let status = Status::problems_if(!decision.accepted || confirmation.is_err());
+    let handshake = libvirt_handshake(&ctx, &host, port, leaf, timeout, decision.accepted);
+    let refused = handshake.passed == Some(false);
+    checks.push(handshake);
     if args.json {
         print_json(&json!({
             "server": format!("{host}:{port}"),
@@ -175,8 +146,65 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
             ui.fail(&decision.text)
         };
         println!("{line}");
+        print_checks(&checks[checks.len() - 1..], ui);
     }
-    Ok(status)
+    Ok(Status::problems_if(!decision.accepted || refused))
+}
+
+fn print_checks(checks: &[Check], ui: Ui) {
+    for c in checks {
+        let mark = match c.passed {
+            Some(true) => ui.pass("PASS"),
+            Some(false) => ui.fail("FAIL"),
+            None => ui.warn("INFO"),
+        };
+        println!("  {:<34} {mark}  {}", c.name, c.detail);
+    }
+}
+
+/// libvirt's handshake with our client certificate, confirmation byte included, once the
+/// server is accepted; the validator takes exactly the certificate that was decided on.
+fn libvirt_handshake(
+    ctx: &Arc<Context>,
+    host: &str,
+    port: u16,
+    leaf: &Certificate,
+    timeout: Duration,
+    accepted: bool,
+) -> Check {
+    const NAME: &str = "server accepts this client";
+    if !accepted {
+        return Check::new(NAME, None, "not tried: the server was not accepted");
+    }
+    if ctx.credentials().client.certificate().is_none() {
+        return Check::new(
+            NAME,
+            None,
+            "not tried: no client certificate is loaded (libvirt servers refuse clients \
+             without one)",
+        );
+    }
+    let decided = leaf.fingerprint();
+    ctx.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
+        if r.certificate.fingerprint() == decided {
+            virtpki::ValidatorAnswer::AcceptOnce
+        } else {
+            virtpki::ValidatorAnswer::Reject
+        }
+    })));
+    let result = connect(host, port, timeout)
+        .map_err(|e| e.0)
+        .and_then(|stream| {
+            Session::client(ctx, stream, host, Some(port), SessionFlags::LIBVIRT_CONFIRM)
+                .map_err(|e| e.message().to_owned())
+        });
+    match result {
+        Ok(mut session) => {
+            let _ = session.close();
+            Check::new(NAME, Some(true), "libvirt's 0x01 byte received")
+        }
+        Err(e) => Check::new(NAME, Some(false), e),
+    }
 }
 
 /// What libvirt's client would load, each file on its own: a missing or broken file is a
@@ -234,17 +262,14 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliErr
     )))
 }
 
-/// The server's certificates, from a connection that presents no client certificate.
+/// The server's certificates, from a connection that presents no client certificate and
+/// accepts any server certificate (the verdict is made afterwards).
 fn fetch_chain_anonymously(
-    ctx: &Context,
     host: &str,
     port: u16,
     timeout: Duration,
 ) -> Result<Vec<Certificate>, CliError> {
     let anonymous = Arc::new(Context::new(ContextFlags::NO_SANITY));
-    for ca in &ctx.credentials().ca_certs {
-        anonymous.add_pem(virtpki::CertDataType::CaCert, &ca.to_pem())?;
-    }
     let stream = connect(host, port, timeout)?;
     match Session::client_with_verify_flags(
         &anonymous,
@@ -268,7 +293,6 @@ fn run_checks(
     port: u16,
     chain: &[Certificate],
     loaded: &[Check],
-    confirmation: &Result<(), virtpki::Error>,
 ) -> Vec<Check> {
     let leaf = &chain[0];
     let mut checks: Vec<Check> = loaded
@@ -345,14 +369,6 @@ fn run_checks(
             },
         ));
     }
-    checks.push(match confirmation {
-        Ok(()) => Check::new(
-            "server accepts this client",
-            Some(true),
-            "libvirt's 0x01 byte received",
-        ),
-        Err(e) => Check::new("server accepts this client", Some(false), e.message()),
-    });
     checks
 }
 

@@ -4,6 +4,7 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{pki, s, virtpki, Pki};
@@ -14,6 +15,16 @@ use virtpki::{CertDataType, Context, ContextFlags};
 /// A daemon that trusts the clients of every CA in `cas`, presents `cert`/`key`, and lets in
 /// the DNs `allowed`; it serves connections until the test process ends.
 fn daemon(cas: &[&Path], cert: &Path, key: &Path, allowed: &[&str]) -> u16 {
+    daemon_counting(cas, cert, key, allowed).0
+}
+
+/// [`daemon`], with the number of clients it accepted so far.
+fn daemon_counting(
+    cas: &[&Path],
+    cert: &Path,
+    key: &Path,
+    allowed: &[&str],
+) -> (u16, Arc<AtomicUsize>) {
     let ctx = Context::new(ContextFlags::default());
     for ca in cas {
         ctx.add_file(CertDataType::CaCert, &ca.join("cacert.pem"))
@@ -25,16 +36,19 @@ fn daemon(cas: &[&Path], cert: &Path, key: &Path, allowed: &[&str]) -> u16 {
     let ctx = Arc::new(ctx);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
     std::thread::spawn(move || {
         for stream in listener.incoming().take(64) {
             let Ok(stream) = stream else { continue };
             let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
             if let Ok(mut session) = Session::server(&ctx, stream, SessionFlags::LIBVIRT_CONFIRM) {
+                count.fetch_add(1, Ordering::SeqCst);
                 let _ = session.close();
             }
         }
     });
-    port
+    (port, accepted)
 }
 
 /// A pkipath directory: the CA certificate of `ca_dir`, the client files of `p`.
@@ -129,7 +143,7 @@ fn trust_on_first_use_once_always_never() {
         &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
     )
     .expect(0);
-    let port = daemon(
+    let (port, accepted) = daemon_counting(
         &[&p.ca],
         &p.server.join("servercert.pem"),
         &p.server.join("serverkey.pem"),
@@ -140,6 +154,17 @@ fn trust_on_first_use_once_always_never() {
     let known = dir.path().join("known_servers");
     let run = probe(dir.path(), port, "localhost", &path, "never", &[]).expect(1);
     assert!(run.stdout.contains("Refused:"), "{}", run.stdout);
+    // A refused server never got to authenticate this client.
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+    let handshake = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("server accepts this client"))
+        .unwrap();
+    assert!(
+        handshake.contains("INFO") && handshake.contains("not tried"),
+        "{handshake}"
+    );
     let verification = run
         .stdout
         .lines()
@@ -152,6 +177,13 @@ fn trust_on_first_use_once_always_never() {
         "{}",
         run.stdout
     );
+    // Accepted once: the libvirt handshake with the client certificate then went through
+    // (the daemon counts it just after sending 0x01, so give its thread a moment).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while accepted.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
     assert!(!std::fs::read_to_string(&known)
         .unwrap_or_default()
         .contains("# host"));
