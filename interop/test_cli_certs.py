@@ -1,6 +1,7 @@
 """(a) Certificates made by the virtpki CLI, for each key type, used by the real libvirtd and
 virsh; a client revoked with `virtpki crl revoke` is refused by libvirtd."""
 
+import json
 import os
 import unittest
 
@@ -80,6 +81,11 @@ class CliCertificatesWithLibvirtd(unittest.TestCase):
                                     os.path.join(self.cl1, "clientkey.pem")) as ctx:
             with d.connect() as sock:
                 virtpki.Session.client(ctx, sock, "localhost", d.port, confirm=True).close()
+        # virtpki probe: the server verified by the CA, libvirtd's 0x01 byte for this client.
+        probe = self.probe(d, self.pki1)
+        self.assertEqual(probe["code"], 0, probe)
+        self.assertTrue(probe["accepted"], probe)
+        self.assertEqual(probe["checks"]["server accepts this client"], "pass", probe)
         d.stop()
 
         # Revoke client1; libvirtd reads the CRL when it starts.
@@ -95,6 +101,21 @@ class CliCertificatesWithLibvirtd(unittest.TestCase):
         self.assertIn("revoked", d.log(), f"virsh said: {proc.stderr}\n{d.log_tail()}")
         # Another client of the same CA still gets in: the CRL itself is good for GnuTLS.
         self.assert_virsh_works(d, self.pki2)
+        # The probe still trusts the server, and reports that libvirtd refuses this client.
+        probe = self.probe(d, self.pki1)
+        self.assertEqual(probe["code"], 1, probe)
+        self.assertTrue(probe["accepted"], probe)
+        self.assertEqual(probe["checks"]["server accepts this client"], "fail", probe)
+
+    def probe(self, d, pki):
+        """`virtpki probe --json` against the daemon: exit status, acceptance, check results."""
+        known = os.path.join(self.ca_dir, "known_servers")
+        proc = harness.cli("probe", f"localhost:{d.port}", "--pkipath", pki, "--known-file",
+                           known, "--trust", "never", "--json", check=False)
+        self.assertIn(proc.returncode, (0, 1), f"{proc.stderr}\n{d.log_tail()}")
+        out = json.loads(proc.stdout)
+        return {"code": proc.returncode, "accepted": out["accepted"],
+                "checks": {c["check"]: c["result"] for c in out["checks"]}}
 
     def test_rsa(self):
         self.check_key_type("rsa")
