@@ -675,34 +675,32 @@ impl CertificateAuthority {
         attrs.push((Attribute::CommonName, params.common_name.clone()));
         let name = checked_name(attrs)?;
         let mut p = leaf_params(&name, ExtendedKeyUsagePurpose::ServerAuth)?;
-        let mut dns: Vec<String> = Vec::new();
-        let mut ips: Vec<IpAddr> = params.ip_addresses.clone();
-        match params.common_name.parse::<IpAddr>() {
-            Ok(ip) => ips.insert(0, ip),
-            Err(_) => dns.push(params.common_name.clone()),
-        }
-        dns.extend(params.dns_names.iter().cloned());
-        for name in &dns {
-            check_host_name(name)?;
-        }
-        dns.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-        let mut seen_dns: Vec<String> = Vec::new();
-        for d in dns {
-            if seen_dns.iter().any(|s| s.eq_ignore_ascii_case(&d)) {
-                continue;
+        // The CN first, then the other names; an address given as a name is an IP SAN (a DNS
+        // SAN "192.0.2.1" would match nothing). Repeats, in any case, are written once.
+        let mut dns: Vec<&str> = Vec::new();
+        let mut ips: Vec<IpAddr> = Vec::new();
+        let names = std::iter::once(&params.common_name).chain(&params.dns_names);
+        for name in names {
+            match name.parse::<IpAddr>() {
+                Ok(ip) => ips.push(ip),
+                Err(_) => {
+                    check_host_name(name)?;
+                    if !dns.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+                        dns.push(name);
+                    }
+                }
             }
-            p.subject_alt_names.push(SanType::DnsName(
-                d.as_str()
-                    .try_into()
-                    .map_err(|_| bad_host(&d, "not ASCII"))?,
-            ));
-            seen_dns.push(d);
         }
-        let mut seen_ips: Vec<IpAddr> = Vec::new();
+        ips.extend(&params.ip_addresses);
+        for name in dns {
+            let ia5 = name.try_into().map_err(|_| bad_host(name, "not ASCII"))?;
+            p.subject_alt_names.push(SanType::DnsName(ia5));
+        }
+        let mut written: Vec<IpAddr> = Vec::new();
         for ip in ips {
-            if !seen_ips.contains(&ip) {
+            if !written.contains(&ip) {
                 p.subject_alt_names.push(SanType::IpAddress(ip));
-                seen_ips.push(ip);
+                written.push(ip);
             }
         }
         self.sign(p, &params.validity, params.key_type)

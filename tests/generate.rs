@@ -161,7 +161,21 @@ fn servers_carry_every_name_and_verify() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{host}");
     }
-    // An address as CN is an IP SAN, not a DNS one.
+    // An address as CN or as a name is an IP SAN, not a DNS one.
+    let mixed = self::server(
+        &authority,
+        "h.example",
+        &["192.0.2.5", "H.EXAMPLE"],
+        &["192.0.2.5"],
+    )
+    .unwrap();
+    assert_eq!(
+        mixed.certificate.subject_alt_names(),
+        &[
+            SubjectAltName::Dns("h.example".into()),
+            SubjectAltName::Ip("192.0.2.5".parse().unwrap()),
+        ]
+    );
     let by_ip = self::server(&authority, "198.51.100.4", &[], &[]).unwrap();
     assert_eq!(
         by_ip.certificate.subject_alt_names(),

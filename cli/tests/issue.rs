@@ -806,3 +806,26 @@ fn crl_revoke_refusals_keep_the_current_crl() {
     .expect(2);
     assert!(run.stderr.contains("/nonexistent.pem"), "{}", run.stderr);
 }
+
+#[test]
+fn modes_do_not_depend_on_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    for (umask, name) in [("000", "open"), ("077", "closed")] {
+        // A shell sets the umask, then runs virtpki.
+        let ca2 = dir.path().join(format!("{name}-sh"));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask {umask}; exec \"$0\" ca init --key-type ecdsa --dir \"$1\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_virtpki"))
+            .arg(&ca2)
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(mode(&ca2.join("cakey.pem")), 0o600, "umask {umask}");
+        assert_eq!(mode(&ca2.join("cacert.pem")), 0o644, "umask {umask}");
+    }
+}
