@@ -36,14 +36,17 @@ pub fn check_free(paths: &[&Path], replace: Replace) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Creates `dir` (and its parents) with `mode` for what it creates.
+/// Creates `dir` and its missing parents, each with exactly `mode` (not narrowed by the
+/// umask: libvirt's directories are 0755 and virt-pki-validate checks them).
 pub fn create_dir(dir: &Path, mode: u32) -> Result<(), CliError> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
-        .map_err(|e| CliError(format!("{}: cannot create directory: {e}", dir.display())))
+    use std::os::unix::fs::PermissionsExt;
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    for d in missing.into_iter().rev() {
+        fs::create_dir(d)
+            .and_then(|_| fs::set_permissions(d, fs::Permissions::from_mode(mode)))
+            .map_err(|e| CliError(format!("{}: cannot create directory: {e}", d.display())))?;
+    }
+    Ok(())
 }
 
 /// Writes `contents` to `path` with `mode`, atomically (see the module docs).

@@ -825,7 +825,27 @@ fn modes_do_not_depend_on_the_umask() {
             .status()
             .unwrap();
         assert!(status.success());
+        assert_eq!(mode(&ca2), 0o700, "umask {umask}");
         assert_eq!(mode(&ca2.join("cakey.pem")), 0o600, "umask {umask}");
         assert_eq!(mode(&ca2.join("cacert.pem")), 0o644, "umask {umask}");
+        // The output directory, and its parents, are 0755 as libvirt's are.
+        let out = dir.path().join(format!("{name}-out/srv"));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask {umask}; exec \"$0\" issue server --key-type ecdsa --cn h --ca-dir \"$1\" \
+                 --out-dir \"$2\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_virtpki"))
+            .arg(&ca2)
+            .arg(&out)
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(mode(&out), 0o755, "umask {umask}");
+        assert_eq!(mode(out.parent().unwrap()), 0o755, "umask {umask}");
+        assert_eq!(mode(&out.join("serverkey.pem")), 0o600, "umask {umask}");
     }
 }
