@@ -40,7 +40,11 @@ pub fn check_free(paths: &[&Path], replace: Replace) -> Result<(), CliError> {
 /// umask: libvirt's directories are 0755 and virt-pki-validate checks them).
 pub fn create_dir(dir: &Path, mode: u32) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
-    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    // A relative path ends in "", which is the current directory, not one to create.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
     for d in missing.into_iter().rev() {
         fs::create_dir(d)
             .and_then(|_| fs::set_permissions(d, fs::Permissions::from_mode(mode)))

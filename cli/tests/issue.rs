@@ -53,6 +53,34 @@ fn ca_init_writes_a_ca_and_a_private_key() {
 }
 
 #[test]
+fn relative_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    virtpki(
+        dir.path(),
+        &["ca", "init", "--dir", "ca", "--key-type", "ecdsa"],
+    )
+    .expect(0);
+    virtpki(
+        dir.path(),
+        &[
+            "issue",
+            "client",
+            "--ca-dir",
+            "ca",
+            "--dn",
+            "CN=c",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            "out/c",
+        ],
+    )
+    .expect(0);
+    assert!(dir.path().join("ca/cakey.pem").exists());
+    assert!(dir.path().join("out/c/clientkey.pem").exists());
+}
+
+#[test]
 fn ca_init_replaces_nothing_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca");
