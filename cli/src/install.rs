@@ -6,6 +6,7 @@
 //! User set: ~/.pki/libvirt (0700) with every file 0600. The files are checked with libvirt's
 //! load-time rules first; nothing is written when they fail or when an existing different
 //! file would be replaced without --force (with --force the old file is kept as FILE.bak-TIME).
+//! An installed file with the right contents but another mode or owner is given the right ones.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use virtpki::locations::{self, Environment};
 use virtpki::{CertDataType, Context, ContextFlags, Role};
 
-use crate::files;
+use crate::files::{self, Replace};
 use crate::ui::{CliError, CmdResult, Status, Ui};
 
 /// Which role's files to install.
@@ -136,7 +137,9 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         let new = fs::read(&p.from)
             .map_err(|e| CliError(format!("{}: cannot read: {e}", p.from.display())))?;
         let action = match fs::read(&p.to) {
-            Ok(old) if old == new => Action::Unchanged,
+            Ok(old) if old == new && has_mode_and_owner(p) => Action::Unchanged,
+            // The right contents with the wrong mode or owner: libvirt's rules are about both.
+            Ok(old) if old == new => Action::FixMode,
             Ok(_) if !args.force => {
                 return Err(CliError(format!(
                     "{}: exists with other contents; nothing was installed (give --force to \
@@ -175,14 +178,27 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             }
             (Action::Create, true) => "would install",
             (Action::Replace, true) => "would replace",
+            (Action::FixMode, true) => "would fix the mode of",
             (Action::Create, false) => "installed",
             (Action::Replace, false) => "replaced",
+            (Action::FixMode, false) => "fixed the mode of",
         };
         if !args.dry_run {
-            if action == Action::Replace {
-                backup(&p.to)?;
+            match action {
+                Action::Create => files::write_atomic(&p.to, &contents, p.mode, Replace::Never)?,
+                Action::Replace => {
+                    let kept = files::keep_copy(&p.to)?;
+                    println!("{} {}", ui.dim("kept the old file as"), kept.display());
+                    files::write_atomic(&p.to, &contents, p.mode, Replace::Allowed)?;
+                }
+                Action::FixMode => {
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(&p.to, fs::Permissions::from_mode(p.mode)).map_err(
+                        |e| CliError(format!("{}: cannot set its mode: {e}", p.to.display())),
+                    )?;
+                }
+                Action::Unchanged => {}
             }
-            files::write_atomic(&p.to, &contents, p.mode)?;
             if p.chown_root {
                 chown_root(&p.to)?;
             }
@@ -213,7 +229,17 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
 enum Action {
     Create,
     Replace,
+    /// The contents are right, the mode or owner is not.
+    FixMode,
     Unchanged,
+}
+
+/// Whether the installed file has the planned mode (and owner root:root, when planned).
+fn has_mode_and_owner(p: &Planned) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(&p.to).is_ok_and(|m| {
+        m.mode() & 0o7777 == p.mode && (!p.chown_root || (m.uid() == 0 && m.gid() == 0))
+    })
 }
 
 /// The files must load and pass libvirt's checks before they are put where libvirt reads them.
@@ -235,22 +261,6 @@ fn check_sources(role: Role, sources: &[(CertDataType, PathBuf)]) -> Result<Vec<
         )));
     }
     Ok(report.warnings().map(|w| w.to_string()).collect())
-}
-
-fn backup(path: &Path) -> Result<(), CliError> {
-    let backup = PathBuf::from(format!(
-        "{}.bak-{}",
-        path.display(),
-        virtpki::timefmt::now()
-    ));
-    fs::copy(path, &backup).map_err(|e| {
-        CliError(format!(
-            "{}: cannot keep a copy as {}: {e}",
-            path.display(),
-            backup.display()
-        ))
-    })?;
-    Ok(())
 }
 
 fn chown_root(path: &Path) -> Result<(), CliError> {

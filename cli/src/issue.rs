@@ -168,8 +168,8 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
     })?;
     files::create_dir(&dir, 0o700)?;
     // The key first: a CA certificate without its key would be useless.
-    files::write_atomic(&key_path, ca.key_pem.as_bytes(), 0o600)?;
-    files::write_atomic(&cert_path, ca.cert_pem.as_bytes(), 0o644)?;
+    files::write_atomic(&key_path, ca.key_pem.as_bytes(), 0o600, replace(force))?;
+    files::write_atomic(&cert_path, ca.cert_pem.as_bytes(), 0o644, replace(force))?;
     println!("{} {}", ui.pass("Created CA"), ca.certificate.subject());
     print_written(&[(&cert_path, "0644"), (&key_path, "0600")]);
     print_summary(&ca.certificate);
@@ -291,8 +291,18 @@ fn write_leaf(
     let (cert_path, key_path) = leaf_paths(&leaf.out_dir, role);
     files::check_free(&[&cert_path, &key_path], replace(leaf.force))?;
     files::create_dir(&leaf.out_dir, 0o755)?;
-    files::write_atomic(&key_path, issued.key_pem.as_bytes(), 0o600)?;
-    files::write_atomic(&cert_path, issued.cert_pem.as_bytes(), 0o644)?;
+    files::write_atomic(
+        &key_path,
+        issued.key_pem.as_bytes(),
+        0o600,
+        replace(leaf.force),
+    )?;
+    files::write_atomic(
+        &cert_path,
+        issued.cert_pem.as_bytes(),
+        0o644,
+        replace(leaf.force),
+    )?;
     println!(
         "{} {} certificate {}",
         ui.pass("Issued"),
@@ -351,7 +361,7 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
         &to_revoke,
         &Validity::days_from_now(days),
     )?;
-    files::write_atomic(&crl_path, result.pem.as_bytes(), 0o644)?;
+    files::write_atomic(&crl_path, result.pem.as_bytes(), 0o644, Replace::Allowed)?;
     for (cert, path) in to_revoke.iter().zip(&certs) {
         let newly = result
             .newly_revoked

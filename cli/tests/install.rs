@@ -89,6 +89,20 @@ fn system_locations_under_a_root() {
     // Again: nothing changes.
     let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
     assert_eq!(run.stdout.matches("unchanged").count(), 4, "{}", run.stdout);
+    // A key someone opened up is closed again, although its contents are right.
+    let key = etc.join("libvirt/private/serverkey.pem");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = install(dir.path(), &["--root", s(&root), "--dry-run"], "server", &p).expect(0);
+    assert!(
+        run.stdout.contains("would fix the mode of"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mode(&key), 0o644, "a dry run changed nothing");
+    let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    assert!(run.stdout.contains("fixed the mode of"), "{}", run.stdout);
+    assert_eq!(mode(&key), 0o600);
 }
 
 extern "C" {
@@ -163,6 +177,22 @@ fn a_different_file_is_replaced_only_with_force_and_kept() {
     assert_eq!(
         std::fs::read_to_string(ca.parent().unwrap().join(&backups[0])).unwrap(),
         "someone else's CA\n"
+    );
+    // Replaced again within the same second: the first copy is not overwritten.
+    std::fs::write(&ca, "a third CA\n").unwrap();
+    install(dir.path(), &["--root", s(&root), "--force"], "server", &p).expect(0);
+    std::fs::write(&ca, "a fourth CA\n").unwrap();
+    install(dir.path(), &["--root", s(&root), "--force"], "server", &p).expect(0);
+    let mut kept: Vec<String> = std::fs::read_dir(ca.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("cacert.pem.bak-"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["a fourth CA\n", "a third CA\n", "someone else's CA\n"]
     );
 }
 
