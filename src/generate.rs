@@ -780,7 +780,7 @@ impl CertificateAuthority {
             }
             revoked.push(RevokedCertParams {
                 serial_number: SerialNumber::from_slice(&serial),
-                revocation_time: odt(validity.now)?,
+                revocation_time: odt(validity.now - BACKDATE_SECONDS)?,
                 reason_code: None,
                 invalidity_date: None,
             });
@@ -794,7 +794,9 @@ impl CertificateAuthority {
         }
         let total = revoked.len();
         let params = CertificateRevocationListParams {
-            this_update: odt(validity.now)?,
+            // Backdated like certificates: GnuTLS flags a CRL "issued in the future" on a
+            // host whose clock is a little behind.
+            this_update: odt(validity.now - BACKDATE_SECONDS)?,
             next_update: odt(validity.now + i64::from(validity.days) * 86_400)?,
             crl_number: SerialNumber::from_slice(&number.to_bytes_be()),
             issuing_distribution_point: None,

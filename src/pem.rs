@@ -341,6 +341,30 @@ pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> 
     )
 }
 
+/// The certificates of a PEM or DER file, within the certificate size cap; at least one.
+pub fn read_certificates(path: &Path) -> Result<Vec<Certificate>> {
+    let (bytes, _) = read_file(path, CertDataType::CaCert)?;
+    match parse(CertDataType::CaCert, &bytes, &Source::File(path.to_owned()))? {
+        Parsed::Certificates(certs) if !certs.is_empty() => Ok(certs),
+        _ => Err(Error::new(
+            ErrorKind::Parse,
+            format!("{}: holds no certificate", path.display()),
+        )),
+    }
+}
+
+/// The CRLs of a PEM or DER file, within the CRL size cap; at least one.
+pub fn read_crls(path: &Path) -> Result<Vec<Crl>> {
+    let (bytes, _) = read_file(path, CertDataType::CaCrl)?;
+    match parse(CertDataType::CaCrl, &bytes, &Source::File(path.to_owned()))? {
+        Parsed::Crls(crls) if !crls.is_empty() => Ok(crls),
+        _ => Err(Error::new(
+            ErrorKind::Parse,
+            format!("{}: holds no certificate revocation list", path.display()),
+        )),
+    }
+}
+
 /// Certificates given as PEM text, leaf first: what a peer presents or a caller passes to the
 /// verify functions.
 pub fn parse_chain(text: &str) -> Result<Vec<Certificate>> {

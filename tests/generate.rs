@@ -397,6 +397,18 @@ fn crls_accumulate_and_are_enforced() {
             &validity(30),
         )
         .unwrap();
+    // Backdated as certificates are, so that hosts a little behind do not see it as future.
+    let parsed = virtpki::pem::parse(
+        CertDataType::CaCrl,
+        first.pem.as_bytes(),
+        &virtpki::Source::Data,
+    )
+    .unwrap();
+    let virtpki::pem::Parsed::Crls(parsed) = parsed else {
+        unreachable!()
+    };
+    assert_eq!(parsed[0].this_update(), NOW - BACKDATE_SECONDS);
+    assert_eq!(parsed[0].next_update(), Some(NOW + 30 * 86400));
     assert_eq!(
         (
             first.crl_number.as_str(),

@@ -164,6 +164,29 @@ pub fn keep_copy(path: &Path) -> Result<std::path::PathBuf, CliError> {
     )))
 }
 
+/// An exclusive advisory lock on a directory, held until dropped (`flock`, as the
+/// known-servers store uses on its file).
+pub struct DirLock {
+    /// Closing the descriptor releases the lock.
+    _file: fs::File,
+}
+
+/// Locks `dir`, waiting for another holder to finish.
+pub fn lock_dir(dir: &Path) -> Result<DirLock, CliError> {
+    use std::os::fd::AsRawFd;
+    let file = fs::File::open(dir)
+        .map_err(|e| CliError(format!("{}: cannot open to lock it: {e}", dir.display())))?;
+    // SAFETY: the descriptor is open and owned by `file` for the whole call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(CliError(format!(
+            "{}: cannot lock: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(DirLock { _file: file })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,7 +205,10 @@ mod tests {
         // ...then someone else writes it before we do.
         fs::write(&target, "theirs").unwrap();
         let err = write_atomic(&target, b"ours", 0o600, Replace::Never).unwrap_err();
-        assert!(err.0.contains("appeared while virtpki was working"), "{err}");
+        assert!(
+            err.0.contains("appeared while virtpki was working"),
+            "{err}"
+        );
         assert_eq!(fs::read_to_string(&target).unwrap(), "theirs");
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -196,7 +222,9 @@ mod tests {
     fn a_stale_temporary_file_is_someone_elses_and_stays() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("cert.pem");
-        let tmp = dir.path().join(format!(".cert.pem.tmp-{}", std::process::id()));
+        let tmp = dir
+            .path()
+            .join(format!(".cert.pem.tmp-{}", std::process::id()));
         fs::write(&tmp, "not ours").unwrap();
         assert!(write_atomic(&target, b"x", 0o644, Replace::Never).is_err());
         assert_eq!(fs::read_to_string(&tmp).unwrap(), "not ours");

@@ -34,10 +34,16 @@ enum Contents {
 /// certificate reading is the one reported when nothing fits.
 fn read_any(path: &Path) -> Result<Contents, CliError> {
     let source = Source::File(path.to_owned());
-    let (bytes, _) = pem::read_file(path, CertDataType::CaCert)?;
+    // The largest cap of the three kinds (a CRL's); each parse applies its own.
+    let (bytes, _) = pem::read_file(path, CertDataType::CaCrl)?;
     let first = match pem::parse(CertDataType::CaCert, &bytes, &source) {
-        Ok(Parsed::Certificates(certs)) => return Ok(Contents::Certificates(certs)),
-        Ok(_) => unreachable!("certificates are read as certificates"),
+        Ok(Parsed::Certificates(certs)) if !certs.is_empty() => {
+            return Ok(Contents::Certificates(certs))
+        }
+        Ok(_) => virtpki::Error::new(
+            virtpki::ErrorKind::Parse,
+            format!("{}: holds no certificate", path.display()),
+        ),
         Err(e) => e,
     };
     if let Ok(Parsed::Crls(crls)) = pem::parse(CertDataType::CaCrl, &bytes, &source) {
@@ -103,16 +109,16 @@ pub fn run_show(args: ShowArgs, ui: Ui) -> CmdResult {
 }
 
 pub fn run_dn(args: DnArgs) -> CmdResult {
-    let (bytes, _) = pem::read_file(&args.file, CertDataType::CaCert)?;
-    match pem::parse(
-        CertDataType::CaCert,
-        &bytes,
-        &Source::File(args.file.clone()),
-    )? {
-        Parsed::Certificates(certs) => println!("{}", certs[0].subject()),
-        _ => unreachable!("certificates are read as certificates"),
-    }
+    println!("{}", first_certificate(&args.file)?.subject());
     Ok(Status::Ok)
+}
+
+/// The first certificate of a PEM or DER file.
+pub fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
+    pem::read_certificates(path)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError(format!("{}: holds no certificate", path.display())))
 }
 
 /// A certificate as JSON, for `show`, `known list` and `probe`.

@@ -9,9 +9,10 @@ use virtpki::generate::{
     self, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams, SubjectName,
     Validity,
 };
-use virtpki::pem::{self, Parsed};
-use virtpki::{timefmt, CertDataType, Certificate, Context, ContextFlags, Role, Source};
+use virtpki::pem;
+use virtpki::{timefmt, CertDataType, Certificate, Context, ContextFlags, Role};
 
+use crate::fail;
 use crate::files::{self, Replace};
 use crate::ui::{CliError, CmdResult, Status, Ui};
 
@@ -351,10 +352,12 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
     } = cmd;
     let ca = CertificateAuthority::load_dir(&ca_dir)?;
     let crl_path = ca_dir.join("cacrl.pem");
+    // Two revocations at once must not each write a CRL without the other's entry.
+    let _lock = files::lock_dir(&ca_dir)?;
     let previous = read_previous_crl(&crl_path)?;
     let mut to_revoke = Vec::new();
     for path in &certs {
-        to_revoke.push(first_certificate(path)?);
+        to_revoke.push(crate::inspect::first_certificate(path)?);
     }
     let result = ca.revoke(
         previous.as_deref(),
@@ -395,30 +398,26 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
 
 /// The CA's current CRL, if there is one (DER).
 fn read_previous_crl(path: &Path) -> Result<Option<Vec<u8>>, CliError> {
-    if !path.exists() {
-        return Ok(None);
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => fail!("{}: cannot stat: {e}", path.display()),
+        Ok(_) if !path.exists() => fail!(
+            "{}: is a link to nothing; point it at the CA's CRL, or remove it to start a new \
+             CRL (its number then starts again at 1)",
+            path.display()
+        ),
+        Ok(_) => {}
     }
-    let (bytes, _) = pem::read_file(path, CertDataType::CaCrl)?;
-    match pem::parse(CertDataType::CaCrl, &bytes, &Source::File(path.to_owned())) {
-        Ok(Parsed::Crls(crls)) if crls.len() == 1 => Ok(Some(crls[0].der().to_vec())),
-        Ok(Parsed::Crls(crls)) => Err(CliError(format!(
+    match pem::read_crls(path) {
+        Ok(crls) if crls.len() == 1 => Ok(Some(crls[0].der().to_vec())),
+        Ok(crls) => fail!(
             "{}: holds {} CRLs; a CA directory holds one, its own",
             path.display(),
             crls.len()
-        ))),
-        Ok(_) => unreachable!("a CRL file parses to CRLs"),
-        Err(e) => Err(CliError(format!(
+        ),
+        Err(e) => fail!(
             "{e}\n(the current CRL cannot be read, so revoking now would lose its entries: \
-             move it away to start a new CRL)"
-        ))),
-    }
-}
-
-/// The first certificate of a file.
-pub fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
-    let (bytes, _) = pem::read_file(path, CertDataType::CaCert)?;
-    match pem::parse(CertDataType::CaCert, &bytes, &Source::File(path.to_owned()))? {
-        Parsed::Certificates(mut certs) => Ok(certs.remove(0)),
-        _ => unreachable!("certificates are read as certificates"),
+             move it away to start a new CRL, whose number then starts again at 1)"
+        ),
     }
 }

@@ -10,8 +10,7 @@
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use virtpki::pem::{self, Parsed};
-use virtpki::{timefmt, CertDataType, Certificate, KnownServer, KnownServers, Source};
+use virtpki::{timefmt, Certificate, KnownServer, KnownServers, Source};
 
 use crate::hostport;
 use crate::inspect::cert_json;
@@ -62,7 +61,7 @@ pub fn run(cmd: KnownCommand, ui: Ui) -> CmdResult {
             cert,
         } => {
             let (host, port) = hostport::parse(&target)?;
-            let cert = read_cert(&cert)?;
+            let cert = crate::inspect::first_certificate(&cert)?;
             let known = open(&store)?;
             known.add(&host, port, cert.der())?;
             println!(
@@ -115,21 +114,6 @@ fn open(store: &StoreArg) -> Result<KnownServers, CliError> {
 
 fn port_text(port: Option<u16>) -> String {
     port.map_or_else(|| "any".to_owned(), |p| p.to_string())
-}
-
-fn read_cert(path: &std::path::Path) -> Result<Certificate, CliError> {
-    let (bytes, _) = pem::read_file(path, CertDataType::ServerCert)?;
-    match pem::parse(
-        CertDataType::ServerCert,
-        &bytes,
-        &Source::File(path.to_owned()),
-    )? {
-        Parsed::Certificates(mut certs) if !certs.is_empty() => Ok(certs.remove(0)),
-        _ => Err(CliError(format!(
-            "{}: holds no certificate",
-            path.display()
-        ))),
-    }
 }
 
 fn entry_json(e: &KnownServer) -> Value {

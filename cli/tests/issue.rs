@@ -877,3 +877,74 @@ fn modes_do_not_depend_on_the_umask() {
         assert_eq!(mode(&out.join("serverkey.pem")), 0o600, "umask {umask}");
     }
 }
+
+#[test]
+fn revocations_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let certs: Vec<_> = (0..6)
+        .map(|i| {
+            let out = dir.path().join(format!("c{i}"));
+            virtpki(
+                dir.path(),
+                &[
+                    "issue",
+                    "client",
+                    "--ca-dir",
+                    s(&p.ca),
+                    "--dn",
+                    &format!("CN=c{i}"),
+                    "--key-type",
+                    "ecdsa",
+                    "--out-dir",
+                    s(&out),
+                ],
+            )
+            .expect(0);
+            out.join("clientcert.pem")
+        })
+        .collect();
+    let children: Vec<_> = certs
+        .iter()
+        .map(|c| {
+            common::command(dir.path())
+                .args(["crl", "revoke", "--ca-dir", s(&p.ca), s(c)])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let crl = virtpki::pem::read_crls(&p.ca.join("cacrl.pem")).unwrap();
+    assert_eq!(crl[0].revoked_count(), 6);
+    assert_eq!(crl[0].number().to_string(), "6");
+}
+
+#[test]
+fn a_crl_link_to_nothing_is_not_taken_for_no_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    std::os::unix::fs::symlink(dir.path().join("gone.pem"), p.ca.join("cacrl.pem")).unwrap();
+    let run = virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&p.client.join("clientcert.pem")),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("is a link to nothing"),
+        "{}",
+        run.stderr
+    );
+    assert!(std::fs::symlink_metadata(p.ca.join("cacrl.pem"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
