@@ -33,19 +33,20 @@ pub struct KeyArgs {
     /// The key algorithm.
     #[arg(long, value_enum, default_value_t = KeyTypeArg::Rsa)]
     pub key_type: KeyTypeArg,
-    /// The RSA modulus size, with --key-type rsa.
-    #[arg(long, default_value_t = KeyType::DEFAULT_RSA_BITS, value_name = "BITS")]
-    pub rsa_bits: usize,
+    /// The RSA modulus size, with --key-type rsa [default: 3072].
+    #[arg(long, value_name = "BITS")]
+    pub rsa_bits: Option<usize>,
 }
 
 impl KeyArgs {
-    fn key_type(&self) -> KeyType {
-        match self.key_type {
-            KeyTypeArg::Rsa => KeyType::Rsa {
-                bits: self.rsa_bits,
-            },
-            KeyTypeArg::Ecdsa => KeyType::EcdsaP256,
-            KeyTypeArg::Ed25519 => KeyType::Ed25519,
+    fn key_type(&self) -> Result<KeyType, CliError> {
+        match (self.key_type, self.rsa_bits) {
+            (KeyTypeArg::Rsa, bits) => Ok(KeyType::Rsa {
+                bits: bits.unwrap_or(KeyType::DEFAULT_RSA_BITS),
+            }),
+            (_, Some(_)) => Err(CliError("--rsa-bits goes with --key-type rsa only".into())),
+            (KeyTypeArg::Ecdsa, None) => Ok(KeyType::EcdsaP256),
+            (KeyTypeArg::Ed25519, None) => Ok(KeyType::Ed25519),
         }
     }
 }
@@ -98,7 +99,8 @@ pub struct LeafArgs {
 pub enum IssueCommand {
     /// A server certificate: OUT/servercert.pem, OUT/serverkey.pem (0600).
     Server {
-        /// The host name clients use (also written as a DNS SAN, as libvirt's docs require).
+        /// The host name clients use; also written as a DNS SAN, as libvirt's docs require (as
+        /// an IP SAN when it is an address).
         #[arg(long, value_name = "NAME")]
         cn: String,
         /// Another name the host is reached by (repeat for more).
@@ -165,7 +167,7 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
         common_name: cn.unwrap_or_else(default_ca_name),
         organization: org,
         validity: Validity::days_from_now(days),
-        key_type: key.key_type(),
+        key_type: key.key_type()?,
     })?;
     files::create_dir(&dir, 0o700)?;
     // The key first: a CA certificate without its key would be useless.
@@ -221,7 +223,7 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
                 ip_addresses: ip,
                 organization: org,
                 validity: Validity::days_from_now(leaf.days),
-                key_type: leaf.key.key_type(),
+                key_type: leaf.key.key_type()?,
             })?;
             write_leaf(&ca, &issued, Role::Server, &leaf, ui)?;
             println!(
@@ -239,7 +241,7 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
             let issued = ca.issue_client(&ClientParams {
                 dn: subject,
                 validity: Validity::days_from_now(leaf.days),
-                key_type: leaf.key.key_type(),
+                key_type: leaf.key.key_type()?,
             })?;
             write_leaf(&ca, &issued, Role::Client, &leaf, ui)?;
             println!(

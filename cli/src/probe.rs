@@ -1,17 +1,18 @@
 //! `virtpki probe HOST[:PORT]`: connect to a libvirt TLS server, show its certificate and what
 //! each check says about it, and let the person decide, as a browser would.
 //!
-//! The probe connection accepts any certificate (it sends nothing but the client certificate,
-//! which is public), so that a certificate that fails can still be shown. The decision is then
-//! the library's own (`Context::verify_server` on the certificates the server sent): what
-//! passes is trusted; a certificate that failed only on its issuer or host name may be accepted
-//! once or always (recorded in the known-servers store); an expired, revoked or badly signed one
-//! never.
+//! The first connection presents no client certificate and accepts any server certificate, so
+//! that one that fails can still be shown, and an unknown server learns nothing about this
+//! client. The decision is the library's own (`Context::verify_server` with a validator that
+//! carries out `--trust`): what passes is trusted; a certificate that failed only on its issuer
+//! or host name may be accepted once or always (recorded in the known-servers store); an
+//! expired, revoked or badly signed one never. Only then does a second connection run libvirt's
+//! handshake with the client certificate and its 0x01 confirmation byte.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -19,7 +20,10 @@ use virtpki::cert::Validity;
 use virtpki::locations::{self, Environment};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::verify::VerifyFlags;
-use virtpki::{Certificate, Context, ContextFlags, ErrorKind, Role, TrustStatus};
+use virtpki::{
+    Acceptance, Certificate, Context, ContextFlags, Role, TrustStatus, ValidateFlags,
+    ValidationRequest, ValidatorAnswer,
+};
 
 use crate::hostport;
 use crate::inspect::cert_json;
@@ -56,6 +60,10 @@ pub struct ProbeArgs {
     /// Seconds to wait for the connection and for each read.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub timeout: u64,
+    /// With --trust always, record this certificate even when another one is recorded for the
+    /// server (after a reinstall); without it, a changed certificate is refused.
+    #[arg(long)]
+    pub replace: bool,
     /// Print JSON instead of text (needs --trust once, always or never).
     #[arg(long)]
     pub json: bool,
@@ -104,11 +112,6 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
     let chain = fetch_chain_anonymously(&host, port, timeout)?;
     let leaf = &chain[0];
     let mut checks = run_checks(&ctx, &host, port, &chain, &loaded);
-    let verdict = ctx.verify_server(&host, Some(port), &chain, VerifyFlags::default());
-    let trust = ctx
-        .known_servers()
-        .map(|s| s.lookup(&host, Some(port), leaf.der()))
-        .transpose()?;
     if !args.json {
         println!(
             "{} {host}:{port}, {} certificate(s)\n",
@@ -120,7 +123,7 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
         print_checks(&checks, ui);
         println!();
     }
-    let decision = decide(&args, &ctx, &host, port, leaf, &verdict, trust, ui)?;
+    let decision = decide(&args, &ctx, &host, port, &chain, ui)?;
     let handshake = libvirt_handshake(&ctx, &host, port, leaf, timeout, decision.accepted);
     let refused = handshake.passed == Some(false);
     checks.push(handshake);
@@ -378,51 +381,41 @@ struct Decision {
     text: String,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the validator saw and did while the library decided.
+#[derive(Default)]
+struct Asked {
+    /// The certificate failed only on issuer or host name, so the person had a say.
+    asked: bool,
+    /// With `--trust always`, refused because another certificate is recorded.
+    refused_change: bool,
+    /// Asking failed (no terminal).
+    error: Option<CliError>,
+}
+
+/// The decision, by the library's own procedure (`Context::verify_server`): its validator is
+/// asked only about a certificate that may be accepted (one that failed on nothing but its
+/// issuer or host name), and "accept always" records it in the known-servers store.
 fn decide(
     args: &ProbeArgs,
     ctx: &Context,
     host: &str,
     port: u16,
-    leaf: &Certificate,
-    verdict: &virtpki::Result<virtpki::ServerVerdict>,
-    trust: Option<TrustStatus>,
+    chain: &[Certificate],
     ui: Ui,
 ) -> Result<Decision, CliError> {
-    let error = match verdict {
-        Ok(v) => {
-            return Ok(Decision {
-                accepted: true,
-                recorded: false,
-                text: match v.acceptance {
-                    virtpki::Acceptance::Pinned => {
-                        "Trusted: this certificate is pinned for the host".into()
-                    }
-                    _ => "Trusted: verified against the CA".into(),
-                },
-            })
-        }
-        Err(e) => e,
-    };
-    let overridable = matches!(
-        error.kind(),
-        ErrorKind::UnknownIssuer | ErrorKind::NoCa | ErrorKind::HostnameMismatch
-    );
-    if !overridable {
-        return Ok(Decision {
-            accepted: false,
-            recorded: false,
-            text: format!("Refused: {} (this cannot be overridden)", error.message()),
-        });
-    }
-    if let Some(TrustStatus::Changed { same_key }) = trust {
-        if !args.json {
+    let asked = Arc::new(Mutex::new(Asked::default()));
+    let seen = Arc::clone(&asked);
+    let (trust, json, replace) = (args.trust, args.json, args.replace);
+    let host_name = host.to_owned();
+    ctx.set_validator(Some(Arc::new(move |r: &ValidationRequest<'_>| {
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if r.flags.contains(ValidateFlags::CHANGED) && !json {
             println!(
                 "{}",
                 ui.fail(&format!(
-                    "WARNING: the known-servers store has another certificate for {host}{}. \
+                    "WARNING: the known-servers store has another certificate for {host_name}{}. \
                      Someone may be impersonating the server.",
-                    if same_key {
+                    if r.flags.contains(ValidateFlags::SAME_KEY) {
                         " (with the same key)"
                     } else {
                         ", with another key"
@@ -430,41 +423,87 @@ fn decide(
                 ))
             );
         }
-    }
-    let answer = match args.trust {
-        TrustArg::Ask => ask(leaf)?,
-        other => other,
-    };
-    match answer {
-        TrustArg::Once => Ok(Decision {
-            accepted: true,
-            recorded: false,
-            text: format!("Accepted once (not recorded): {}", error.message()),
-        }),
-        TrustArg::Always => {
-            let store = ctx.known_servers().ok_or_else(|| {
-                CliError("no known-servers file (give --known-file F) to record it in".into())
-            })?;
-            store.add(host, Some(port), leaf.der())?;
-            Ok(Decision {
-                accepted: true,
-                recorded: true,
-                text: format!(
-                    "Accepted always: recorded for {host}:{port} in {}",
-                    args.known_file
-                        .clone()
-                        .or_else(virtpki::known::default_path)
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ),
-            })
+        if !r.flags.contains(ValidateFlags::UNVERIFIED) {
+            // Verified against the CA: nothing to decide.
+            return ValidatorAnswer::AcceptOnce;
         }
-        TrustArg::Never | TrustArg::Ask => Ok(Decision {
-            accepted: false,
-            recorded: false,
-            text: format!("Refused: {}", error.message()),
-        }),
+        seen.asked = true;
+        if r.flags.contains(ValidateFlags::CHANGED) && trust == TrustArg::Always && !replace {
+            seen.refused_change = true;
+            return ValidatorAnswer::Reject;
+        }
+        let answer = match trust {
+            TrustArg::Ask => match ask(r.certificate) {
+                Ok(answer) => answer,
+                Err(e) => {
+                    seen.error = Some(e);
+                    return ValidatorAnswer::Reject;
+                }
+            },
+            other => other,
+        };
+        match answer {
+            TrustArg::Once => ValidatorAnswer::AcceptOnce,
+            TrustArg::Always => ValidatorAnswer::AcceptAlways,
+            TrustArg::Never | TrustArg::Ask => ValidatorAnswer::Reject,
+        }
+    })));
+    let verdict = ctx.verify_server(host, Some(port), chain, VerifyFlags::default());
+    ctx.set_validator(None);
+    let asked = std::mem::take(&mut *asked.lock().unwrap_or_else(PoisonError::into_inner));
+    if let Some(e) = asked.error {
+        return Err(e);
     }
+    let accepted = |recorded: bool, text: String| Decision {
+        accepted: true,
+        recorded,
+        text,
+    };
+    let refused = |text: String| Decision {
+        accepted: false,
+        recorded: false,
+        text,
+    };
+    Ok(match verdict {
+        Ok(v) => {
+            let failure = v.failure.unwrap_or_default();
+            match v.acceptance {
+                Acceptance::Pinned => accepted(
+                    false,
+                    "Trusted: this certificate is pinned for the host".into(),
+                ),
+                Acceptance::ValidatorAlways => accepted(
+                    true,
+                    format!(
+                        "Accepted always: recorded for {host}:{port} in {}: {failure}",
+                        ctx_store_name(args)
+                    ),
+                ),
+                Acceptance::ValidatorOnce if !failure.is_empty() => {
+                    accepted(false, format!("Accepted once (not recorded): {failure}"))
+                }
+                _ => accepted(false, "Trusted: verified against the CA".into()),
+            }
+        }
+        Err(_) if asked.refused_change => refused(format!(
+            "Refused: another certificate is recorded for {host}:{port}; give --replace with \
+             --trust always to record this one instead"
+        )),
+        Err(e) if asked.asked => refused(format!("Refused: {}", e.message())),
+        Err(e) => refused(format!(
+            "Refused: {} (this cannot be overridden)",
+            e.message()
+        )),
+    })
+}
+
+/// The known-servers file, as the person named it (or the default).
+fn ctx_store_name(args: &ProbeArgs) -> String {
+    args.known_file
+        .clone()
+        .or_else(virtpki::known::default_path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 /// Asks on the terminal; anything but o/once or a/always refuses.

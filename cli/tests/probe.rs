@@ -360,3 +360,118 @@ fn usage_and_connection_errors() {
     let run = probe(dir.path(), port, "localhost", &unknown, "ask", &[]).expect(2);
     assert!(run.stderr.contains("not a terminal"), "{}", run.stderr);
 }
+
+#[test]
+fn a_certificate_that_also_fails_otherwise_is_never_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    // Self-signed (an unknown issuer, overridable) and a CA (not overridable for a server).
+    let (cert, key) = (dir.path().join("self.pem"), dir.path().join("self.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-days",
+            "5",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = daemon(&[&p.ca], &cert, &key, &["*"]);
+    let path = pkipath(dir.path(), "pki", &p.ca, &p);
+    let run = probe(dir.path(), port, "localhost", &path, "always", &[]).expect(1);
+    assert!(
+        run.stdout.contains("cannot be overridden"),
+        "{}",
+        run.stdout
+    );
+    let store = std::fs::read_to_string(dir.path().join("known_servers")).unwrap_or_default();
+    assert!(!store.contains("# host"), "{store}");
+}
+
+#[test]
+fn a_changed_certificate_is_replaced_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let other = dir.path().join("other-ca");
+    virtpki(
+        dir.path(),
+        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
+    )
+    .expect(0);
+    let port = daemon(
+        &[&p.ca],
+        &p.server.join("servercert.pem"),
+        &p.server.join("serverkey.pem"),
+        &["*"],
+    );
+    // Something else is recorded for this server: the client certificate, as a stand-in.
+    let known = dir.path().join("known_servers");
+    let server = format!("localhost:{port}");
+    virtpki(
+        dir.path(),
+        &[
+            "known",
+            "add",
+            &server,
+            s(&p.client.join("clientcert.pem")),
+            "--file",
+            s(&known),
+        ],
+    )
+    .expect(0);
+    let path = pkipath(dir.path(), "pki", &other, &p);
+    let run = probe(dir.path(), port, "localhost", &path, "always", &[]).expect(1);
+    assert!(
+        run.stdout
+            .contains("WARNING: the known-servers store has another certificate"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("give --replace"), "{}", run.stdout);
+    let before = std::fs::read_to_string(&known).unwrap();
+    assert!(before.contains(&certs_fingerprint(&p.client.join("clientcert.pem"))));
+    let run = probe(
+        dir.path(),
+        port,
+        "localhost",
+        &path,
+        "always",
+        &["--replace"],
+    )
+    .expect(0);
+    assert!(run.stdout.contains("Accepted always"), "{}", run.stdout);
+    let after = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        after.contains(&certs_fingerprint(&p.server.join("servercert.pem"))),
+        "{after}"
+    );
+    assert!(
+        !after.contains(&certs_fingerprint(&p.client.join("clientcert.pem"))),
+        "{after}"
+    );
+}
+
+fn certs_fingerprint(path: &Path) -> String {
+    common::certs(path)[0].fingerprint_string()
+}
