@@ -8,7 +8,8 @@
 //! [`verify`] decides on every connection: server and client verification, the application's
 //! validator and the [`known`] servers store. [`daemon_conf`] reads libvirtd.conf's TLS settings;
 //! [`dn_match`] decides `tls_allowed_dn_list` as libvirt does and [`dn_lint`] finds the patterns
-//! in it that can match no DN libvirt prints.
+//! in it that can match no DN libvirt prints. [`file_audit`] holds the owners and modes of the
+//! credential files to virt-pki-validate's expectations.
 
 pub mod cert;
 pub mod chain;
@@ -21,6 +22,7 @@ pub mod dn_lint;
 pub mod dn_match;
 pub mod error;
 pub mod ffi;
+pub mod file_audit;
 pub mod generate;
 pub mod known;
 pub mod locations;
