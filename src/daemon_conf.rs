@@ -15,12 +15,18 @@
 //!
 //! Unknown names are kept, not refused: libvirtd ignores them too. Files over libvirt's own
 //! limit of 10 MiB are refused before they are read. Every error names the file and line.
+//!
+//! [`audit`] checks the TLS settings for what makes libvirtd refuse to start, weakens it
+//! silently or has no effect, as `virtpki validate` reports them.
 
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
+
+mod audit;
+pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
 
 /// libvirt's limit on a configuration file (MAX_CONFIG_FILE_SIZE).
 pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
@@ -177,6 +183,11 @@ impl DaemonConf {
             return Err(too_large(bytes.len() as u64));
         }
         DaemonConf::parse(&bytes, &path.display().to_string())
+    }
+
+    /// `FILE:LINE`: how messages point at a setting of this file.
+    pub fn location(&self, line: usize) -> String {
+        format!("{}:{line}", self.name)
     }
 
     /// Every statement, in file order, unknown names included.

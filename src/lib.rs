@@ -8,7 +8,9 @@
 //! [`verify`] decides on every connection: server and client verification, the application's
 //! validator and the [`known`] servers store. [`daemon_conf`] reads libvirtd.conf's TLS settings;
 //! [`dn_match`] decides `tls_allowed_dn_list` as libvirt does and [`dn_lint`] finds the patterns
-//! in it that can match no DN libvirt prints.
+//! in it that can match no DN libvirt prints. [`file_audit`] holds the owners and modes of the
+//! credential files to virt-pki-validate's expectations; [`machine_names`] gives the names a
+//! server certificate should hold.
 
 pub mod cert;
 pub mod chain;
@@ -21,9 +23,11 @@ pub mod dn_lint;
 pub mod dn_match;
 pub mod error;
 pub mod ffi;
+pub mod file_audit;
 pub mod generate;
 pub mod known;
 pub mod locations;
+pub mod machine_names;
 pub mod names;
 pub mod pem;
 pub mod profile;

@@ -91,6 +91,24 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
     )))
 }
 
+/// The first of `hostnames` that `cert` is valid for, and how it matched: a server is
+/// reached by any of its names (short, fully qualified, canonical). The error is the last
+/// name's; with no names at all, an [`ErrorKind::InvalidArg`] error.
+pub fn first_match<'a>(
+    cert: &Certificate,
+    hostnames: &'a [String],
+    cn_fallback: bool,
+) -> Result<(&'a str, NameMatch)> {
+    let mut last_err = Error::new(ErrorKind::InvalidArg, "no host name to check");
+    for name in hostnames {
+        match check(cert, name, cn_fallback) {
+            Ok(how) => return Ok((name, how)),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
 fn san_list(cert: &Certificate) -> String {
     cert.subject_alt_names()
         .iter()
@@ -134,6 +152,43 @@ mod tests {
         assert!(!dns_name_matches("a*.example.com", "ab.example.com"));
         assert!(!dns_name_matches("", ""));
         assert!(!dns_name_matches("host", "other"));
+    }
+
+    #[test]
+    fn the_first_matching_name_wins() {
+        use crate::generate::{
+            create_ca, CaParams, CertificateAuthority, KeyType, ServerParams, Validity,
+        };
+        let ca = create_ca(&CaParams {
+            common_name: "Names CA".into(),
+            organization: None,
+            validity: Validity::days_from_now(1),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+        let ca = CertificateAuthority::from_pem(&ca.cert_pem, &ca.key_pem).unwrap();
+        let server = ca
+            .issue_server(&ServerParams {
+                common_name: "host.example.com".into(),
+                dns_names: vec!["host".into()],
+                ip_addresses: vec![],
+                organization: None,
+                validity: Validity::days_from_now(1),
+                key_type: KeyType::EcdsaP256,
+            })
+            .unwrap()
+            .certificate;
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let list = names(&["other", "host", "host.example.com"]);
+        assert_eq!(
+            first_match(&server, &list, true).unwrap(),
+            ("host", NameMatch::SubjectAltName)
+        );
+        let e = first_match(&server, &names(&["a", "b"]), true).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::HostnameMismatch);
+        assert!(e.message().contains("hostname 'b'"), "{}", e.message());
+        let e = first_match(&server, &[], true).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
     }
 
     #[test]

@@ -6,7 +6,6 @@ use virtpki::dn_lint::{self, DnFinding};
 use virtpki::pem::{self, Parsed};
 use virtpki::{AllowedDnList, CertDataType, Role, Source};
 
-use super::conf::at;
 use super::{State, Validator};
 
 impl Validator {
@@ -51,7 +50,7 @@ impl Validator {
                 conf,
                 name,
                 State::from(finding.severity()),
-                format!("{}: {finding}", at(conf, line)),
+                format!("{}: {finding}", conf.location(line)),
                 Some(finding.fix()),
             );
         }

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use virtpki::daemon_conf::{DaemonConf, TlsSettings};
+use virtpki::file_audit::FileKind;
 use virtpki::locations::{self, Origin};
 use virtpki::{CertDataType, Certificate, Context, ContextFlags, Error, ErrorKind, Role};
 
-use super::access::Kind;
 use super::report::Check;
 use super::{Mode, Scope, State, Validator};
 
@@ -51,7 +51,7 @@ impl Validator {
                 match dir {
                     Some(dir) => {
                         let hint = format!("mkdir -p -m 0700 {}", dir.display());
-                        self.present(S, what, &dir, Kind::Dir, false, hint);
+                        self.present(S, what, &dir, FileKind::Dir, false, hint);
                     }
                     None => self.push(
                         S,
@@ -73,13 +73,13 @@ impl Validator {
                  https://libvirt.org/kbase/tlscerts.html#setting-up-a-certificate-authority-ca): {}",
                 ca.path.display()
             );
-            if self.present(S, "CA cert", &ca.path, Kind::Public, ca.system, hint) {
+            if self.present(S, "CA cert", &ca.path, FileKind::Public, ca.system, hint) {
                 load.push(ca.clone());
             }
         }
         if let Some(crl) = files.iter().find(|f| f.ty == CertDataType::CaCrl) {
             if crl.path.exists() {
-                self.access(S, "CA CRL", &crl.path, Kind::Public, crl.system);
+                self.access(S, "CA CRL", &crl.path, FileKind::Public, crl.system);
                 load.push(crl.clone());
             } else {
                 self.pass(
@@ -143,14 +143,14 @@ impl Validator {
                     // Checked in TRUST, unless libvirtd.conf names other files.
                     if f.path.exists() {
                         if conf_used {
-                            self.access(scope, ca_label(f.ty), &f.path, Kind::Public, f.system);
+                            self.access(scope, ca_label(f.ty), &f.path, FileKind::Public, f.system);
                         }
                         load.push(f.clone());
                     }
                     continue;
                 }
-                ty if ty == role.key_type() => ("key", Kind::Key),
-                _ => ("cert", Kind::Public),
+                ty if ty == role.key_type() => ("key", FileKind::Key(role)),
+                _ => ("cert", FileKind::Public),
             };
             let hint = format!(
                 "the machine cannot act as a {r} without it: issue a {r} certificate and key \
@@ -193,7 +193,7 @@ impl Validator {
         for (what, dir) in dirs {
             let dir = self.sys(dir);
             let hint = format!("it is usually installed {installed} {}", dir.display());
-            self.present(scope, what, &dir, Kind::Dir, true, hint);
+            self.present(scope, what, &dir, FileKind::Dir, true, hint);
         }
     }
 
@@ -204,7 +204,7 @@ impl Validator {
         scope: Scope,
         what: &str,
         path: &Path,
-        kind: Kind,
+        kind: FileKind,
         system: bool,
         hint: String,
     ) -> bool {

@@ -13,7 +13,9 @@
 //! The pieces: this file runs the sections and collects the report's lines; [`report`]
 //! prints them; [`files`] checks the TRUST, SERVER and CLIENT files, [`access`] their owners
 //! and modes and [`hostname`] the server certificate against this machine's names; [`conf`]
-//! checks libvirtd.conf and [`dn_list`] its `tls_allowed_dn_list`.
+//! checks libvirtd.conf and [`dn_list`] its `tls_allowed_dn_list`. The rules themselves are
+//! the library's ([`virtpki::file_audit`], [`virtpki::daemon_conf::audit`], ...): these files
+//! gather the paths, call them and turn their answers into report lines.
 
 mod access;
 mod conf;
@@ -181,14 +183,6 @@ impl Validator {
     /// A system path (absolute) under --root.
     fn sys(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
-    }
-
-    /// A path from libvirtd.conf, under --root when one is given.
-    fn rerooted(&self, path: &Path) -> PathBuf {
-        match path.strip_prefix("/") {
-            Ok(rel) => self.root.join(rel),
-            Err(_) => path.to_path_buf(),
-        }
     }
 
     /// Adds a line to the report.
