@@ -243,6 +243,10 @@ impl Validator {
         for f in files {
             if let Err(e) = ctx.add_file(f.ty, &f.path) {
                 all_loaded = false;
+                // The access check of the same file has said this already, with its fix.
+                if e.kind() == ErrorKind::InsecurePermissions {
+                    continue;
+                }
                 let msg = e.to_string();
                 if self.reported.insert(msg.clone()) {
                     self.push(
