@@ -46,7 +46,7 @@ build:
 # Lint first (cheap), then the test build, then the API docs, then the C side.
 test: lint
 	$(CARGO) test --workspace
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
+	$(MAKE) --no-print-directory doc
 	$(MAKE) --no-print-directory ffi-test
 	$(MAKE) --no-print-directory python-test
 
@@ -54,8 +54,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# One crate at a time: the CLI's binary and the library are both named virtpki, so their docs
+# share target/doc/virtpki and one cargo run would write both at once (cargo issue 6313).
+# The library last, so that its documentation is what stays there.
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki-cli
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki
 
 header:
 	VIRTPKI_BLESS=1 $(CARGO) test --test header
