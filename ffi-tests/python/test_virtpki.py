@@ -707,7 +707,9 @@ class ValidatorTests(unittest.TestCase):
         counts = {}
 
         def validator(hostname, cert_pem, trusted, flags):
-            counts[threading.get_ident()] = counts.get(threading.get_ident(), 0) + 1
+            # By name: a thread's ident may be reused by one started after it ended.
+            name = threading.current_thread().name
+            counts[name] = counts.get(name, 0) + 1
             return ValidatorResult.ACCEPT_ONCE
 
         with context() as ctx:
@@ -718,7 +720,8 @@ class ValidatorTests(unittest.TestCase):
                 for _ in range(20):
                     ctx.verify_server("localhost", pem)
 
-            threads = [threading.Thread(target=verify_20_times) for _ in range(4)]
+            threads = [threading.Thread(target=verify_20_times, name=f"verifier-{i}")
+                       for i in range(4)]
             for t in threads:
                 t.start()
             for t in threads:
