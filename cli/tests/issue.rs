@@ -84,11 +84,7 @@ fn relative_directories() {
 fn ca_init_replaces_nothing_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca");
-    virtpki(
-        dir.path(),
-        &["ca", "init", "--dir", s(&ca), "--key-type", "ecdsa"],
-    )
-    .expect(0);
+    common::ca_init(dir.path(), &ca);
     let before = std::fs::read(ca.join("cakey.pem")).unwrap();
     let run = virtpki(
         dir.path(),
@@ -657,11 +653,7 @@ fn a_ca_directory_that_cannot_sign() {
         .contains("readable by other users"));
     // Another CA's key.
     let other = dir.path().join("other");
-    virtpki(
-        dir.path(),
-        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
-    )
-    .expect(0);
+    common::ca_init(dir.path(), &other);
     let mixed = dir.path().join("mixed");
     std::fs::create_dir(&mixed).unwrap();
     std::fs::copy(p.ca.join("cacert.pem"), mixed.join("cacert.pem")).unwrap();
@@ -770,11 +762,7 @@ fn crl_revoke_refusals_keep_the_current_crl() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     let other = dir.path().join("other");
-    virtpki(
-        dir.path(),
-        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
-    )
-    .expect(0);
+    common::ca_init(dir.path(), &other);
     let client = p.client.join("clientcert.pem");
     // A certificate of another CA cannot be revoked here.
     let run = virtpki(

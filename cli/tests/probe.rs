@@ -108,11 +108,7 @@ fn a_server_verified_by_the_ca() {
             "{}",
             run.stdout
         );
-        let accepts = run
-            .stdout
-            .lines()
-            .find(|l| l.contains("server accepts this client"))
-            .unwrap();
+        let accepts = common::line_with(&run.stdout, "server accepts this client");
         assert!(accepts.contains("PASS"), "{accepts}");
     }
     assert!(
@@ -138,11 +134,7 @@ fn trust_on_first_use_once_always_never() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     let other = dir.path().join("other-ca");
-    virtpki(
-        dir.path(),
-        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
-    )
-    .expect(0);
+    common::ca_init(dir.path(), &other);
     let (port, accepted) = daemon_counting(
         &[&p.ca],
         &p.server.join("servercert.pem"),
@@ -156,20 +148,12 @@ fn trust_on_first_use_once_always_never() {
     assert!(run.stdout.contains("Refused:"), "{}", run.stdout);
     // A refused server never got to authenticate this client.
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
-    let handshake = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("server accepts this client"))
-        .unwrap();
+    let handshake = common::line_with(&run.stdout, "server accepts this client");
     assert!(
         handshake.contains("INFO") && handshake.contains("not tried"),
         "{handshake}"
     );
-    let verification = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("verification"))
-        .unwrap();
+    let verification = common::line_with(&run.stdout, "verification");
     assert!(verification.contains("FAIL"), "{verification}");
     let run = probe(dir.path(), port, "localhost", &path, "once", &[]).expect(0);
     assert!(
@@ -245,7 +229,7 @@ fn failures_that_cannot_be_overridden_and_a_refused_client() {
         "{}",
         run.stdout
     );
-    let validity = run.stdout.lines().find(|l| l.contains("validity")).unwrap();
+    let validity = common::line_with(&run.stdout, "validity");
     assert!(
         validity.contains("FAIL") && validity.contains("expired"),
         "{validity}"
@@ -262,11 +246,7 @@ fn failures_that_cannot_be_overridden_and_a_refused_client() {
         &["CN=admin"],
     );
     let run = probe(dir.path(), strict, "localhost", &path, "never", &[]).expect(1);
-    let accepts = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("server accepts this client"))
-        .unwrap();
+    let accepts = common::line_with(&run.stdout, "server accepts this client");
     assert!(
         accepts.contains("FAIL") && accepts.contains("tls_allowed_dn_list"),
         "{accepts}"
@@ -303,11 +283,7 @@ fn failures_that_cannot_be_overridden_and_a_refused_client() {
         &["C=GB,O=Test,CN=*"],
     );
     let run = probe(dir.path(), named, "localhost", &path, "never", &[]).expect(1);
-    let host = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("host name localhost"))
-        .unwrap();
+    let host = common::line_with(&run.stdout, "host name localhost");
     assert!(
         host.contains("FAIL") && host.contains("does not match"),
         "{host}"
@@ -351,11 +327,7 @@ fn usage_and_connection_errors() {
         &["*"],
     );
     let other = dir.path().join("other-ca");
-    virtpki(
-        dir.path(),
-        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
-    )
-    .expect(0);
+    common::ca_init(dir.path(), &other);
     let unknown = pkipath(dir.path(), "unknown", &other, &p);
     let run = probe(dir.path(), port, "localhost", &unknown, "ask", &[]).expect(2);
     assert!(run.stderr.contains("not a terminal"), "{}", run.stderr);
@@ -414,11 +386,7 @@ fn a_changed_certificate_is_replaced_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     let other = dir.path().join("other-ca");
-    virtpki(
-        dir.path(),
-        &["ca", "init", "--dir", s(&other), "--key-type", "ecdsa"],
-    )
-    .expect(0);
+    common::ca_init(dir.path(), &other);
     let port = daemon(
         &[&p.ca],
         &p.server.join("servercert.pem"),

@@ -53,6 +53,18 @@ pub fn virtpki(dir: &Path, args: &[&str]) -> Run {
     )
 }
 
+/// `virtpki ca init --dir CA` with an ECDSA key (fast), which must succeed.
+pub fn ca_init(dir: &Path, ca: &Path) {
+    virtpki(dir, &["ca", "init", "--dir", s(ca), "--key-type", "ecdsa"]).expect(0);
+}
+
+/// The first line of `text` that contains `needle`; panics with the whole text if none does.
+pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
 /// A CA in DIR/ca, a server certificate for localhost and 127.0.0.1 in DIR/server, a client
 /// C=GB,O=Test,CN=client1 in DIR/client; ECDSA (fast).
 pub fn pki(dir: &Path) -> Pki {
