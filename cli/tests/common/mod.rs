@@ -73,11 +73,7 @@ pub fn pki(dir: &Path) -> Pki {
         server: dir.join("server"),
         client: dir.join("client"),
     };
-    virtpki(
-        dir,
-        &["ca", "init", "--dir", s(&p.ca), "--key-type", "ecdsa"],
-    )
-    .expect(0);
+    ca_init(dir, &p.ca);
     virtpki(
         dir,
         &[
