@@ -396,9 +396,33 @@ impl Dir {
     }
 
     /// Gives the existing regular file `name` (never a symbolic link) exactly `mode` and, if
-    /// given, `owner`, on its own descriptor.
-    pub fn fix_mode_and_owner(&self, name: &OsStr, mode: u32, owner: Option<Owner>) -> io::Result<()> {
-        let (file, _) = open_regular_at(self.fd(), &cstring(name)?, Follow::No)?;
+    /// given, `owner`, on its own descriptor; only if it is still the file `seen` describes
+    /// (what the caller read and compared), and not one with other hard links: a link to
+    /// someone else's file must not be given away.
+    pub fn fix_mode_and_owner(
+        &self,
+        name: &OsStr,
+        mode: u32,
+        owner: Option<Owner>,
+        seen: &Metadata,
+    ) -> io::Result<()> {
+        let (file, meta) = open_regular_at(self.fd(), &cstring(name)?, Follow::No)?;
+        if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                "it was replaced while virtpki was working; run the command again",
+            ));
+        }
+        if meta.nlink() > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "it has {} hard links, so changing its mode or owner would change another \
+                     file too; remove it and run the command again",
+                    meta.nlink()
+                ),
+            ));
+        }
         set_mode_and_owner(&file, mode, owner)
     }
 
