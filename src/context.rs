@@ -222,7 +222,13 @@ impl Context {
     /// Adds the bytes of a file the caller has read itself (with [`pem::read_file_as`]),
     /// parsed and named as [`add_file`](Self::add_file) would: a caller that checks files and
     /// then installs them checks the very bytes it writes, read once.
-    pub fn add_file_data(&self, ty: CertDataType, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    pub fn add_file_data(
+        &self,
+        ty: CertDataType,
+        path: &Path,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<()> {
         let parsed = parse_file_data(ty, path, bytes, mode)?;
         self.update(|c| c.apply(ty, parsed))
     }

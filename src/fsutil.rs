@@ -75,7 +75,12 @@ impl ReadError {
 
     /// The library's error for reading `path`, `what` naming what it should be ("CA
     /// certificate file"); `too_large` words the size error, whose limit the caller knows.
-    pub fn into_error(self, path: &Path, what: &str, too_large: impl FnOnce(u64) -> Error) -> Error {
+    pub fn into_error(
+        self,
+        path: &Path,
+        what: &str,
+        too_large: impl FnOnce(u64) -> Error,
+    ) -> Error {
         match self {
             ReadError::Io(_, e) if e.kind() == io::ErrorKind::InvalidInput => Error::new(
                 ErrorKind::Io,
@@ -321,7 +326,12 @@ impl Dir {
 
     /// The `lstat` of `name`; `None` if there is nothing of that name.
     pub fn entry_metadata(&self, name: &OsStr) -> io::Result<Option<Metadata>> {
-        match open_at(self.fd(), &cstring(name)?, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+        match open_at(
+            self.fd(),
+            &cstring(name)?,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+        ) {
             Ok(f) => f.metadata().map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -373,13 +383,7 @@ impl Dir {
                     libc::renameat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr())
                 }),
                 Replace::Never => cvt(unsafe {
-                    libc::linkat(
-                        self.fd(),
-                        temporary.as_ptr(),
-                        self.fd(),
-                        target.as_ptr(),
-                        0,
-                    )
+                    libc::linkat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr(), 0)
                 }),
             }
         })();
@@ -408,8 +412,7 @@ impl Dir {
     ) -> io::Result<()> {
         let (file, meta) = open_regular_at(self.fd(), &cstring(name)?, Follow::No)?;
         if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
+            return Err(io::Error::other(
                 "it was replaced while virtpki was working; run the command again",
             ));
         }
@@ -461,7 +464,10 @@ impl Dir {
         }
         Err(ReadError::Io(
             "find a free name for a copy of",
-            io::Error::new(io::ErrorKind::AlreadyExists, "100 copies with this time stamp"),
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "100 copies with this time stamp",
+            ),
         ))
     }
 
@@ -527,13 +533,14 @@ pub fn make_dirs(base: &Path, below: &Path, mode: u32, owner: Option<Owner>) -> 
         };
         let c = cstring(name)?;
         // SAFETY: a valid descriptor and NUL-terminated name.
-        let made = match cvt(unsafe { libc::mkdirat(dir.fd(), c.as_ptr(), mode as libc::mode_t) })
-        {
+        let made = match cvt(unsafe { libc::mkdirat(dir.fd(), c.as_ptr(), mode as libc::mode_t) }) {
             Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(at(&dir.path.join(name), e)),
         };
-        let child = dir.open_child(name).map_err(|e| at(&dir.path.join(name), e))?;
+        let child = dir
+            .open_child(name)
+            .map_err(|e| at(&dir.path.join(name), e))?;
         if made {
             set_mode_and_owner(&child.file, mode, owner).map_err(|e| at(&child.path, e))?;
         }
@@ -642,7 +649,10 @@ mod tests {
         std::fs::write(&file, "12345").unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&file, &link).unwrap();
-        assert_eq!(&*read_regular(&link, Follow::Yes, 5).unwrap().bytes, b"12345");
+        assert_eq!(
+            &*read_regular(&link, Follow::Yes, 5).unwrap().bytes,
+            b"12345"
+        );
         let e = read_regular(&link, Follow::No, 5).unwrap_err();
         assert!(format!("{e:?}").contains("symbolic link"), "{e:?}");
         assert!(matches!(
@@ -660,7 +670,10 @@ mod tests {
         let made = make_dirs(dir.path(), Path::new("a/b"), 0o751, None).unwrap();
         assert_eq!(made.path(), dir.path().join("a/b"));
         for d in ["a", "a/b"] {
-            let mode = std::fs::metadata(dir.path().join(d)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(d))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o7777, 0o751, "{d}");
         }
         std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("l")).unwrap();

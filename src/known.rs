@@ -989,7 +989,10 @@ fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
     let what = format!("the known-servers store {}", path.display());
     check_owner_and_mode(&what, path, &read.meta)?;
     // The store holds certificates only, nothing to wipe.
-    Ok((std::mem::take(&mut *read.bytes), Some(read.meta.mode() & 0o777)))
+    Ok((
+        std::mem::take(&mut *read.bytes),
+        Some(read.meta.mode() & 0o777),
+    ))
 }
 
 /// An exclusive `flock` on `STORE.lock`, held by a writer from reading to renaming.
@@ -1283,8 +1286,8 @@ impl KnownServersStore for MemoryKnownServers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
     use rcgen::{CertificateParams, KeyPair, SerialNumber};
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
     use tempfile::TempDir;
 

@@ -10,8 +10,8 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use virtpki::fsutil::{self, Dir, Owner, ReadError, WriteSpec};
 pub use virtpki::fsutil::Replace;
+use virtpki::fsutil::{self, Dir, Owner, ReadError, WriteSpec};
 
 use crate::ui::CliError;
 
@@ -65,8 +65,12 @@ pub fn split(path: &Path) -> Result<(PathBuf, &OsStr), CliError> {
 /// Opens the directory of `path`, and returns it with the file name.
 pub fn open_dir_of(path: &Path) -> Result<(Dir, &OsStr), CliError> {
     let (dir, name) = split(path)?;
-    let dir = Dir::open(&dir)
-        .map_err(|e| CliError(format!("{}: cannot open its directory: {e}", path.display())))?;
+    let dir = Dir::open(&dir).map_err(|e| {
+        CliError(format!(
+            "{}: cannot open its directory: {e}",
+            path.display()
+        ))
+    })?;
     Ok((dir, name))
 }
 
@@ -95,14 +99,15 @@ pub fn write_in(
         temporary,
         remove_stale_temporary: false,
     };
-    dir.write(name, contents, &spec).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists if replace == Replace::Never => CliError(format!(
-            "{}: appeared while virtpki was working (or a temporary file of that name is \
+    dir.write(name, contents, &spec)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists if replace == Replace::Never => CliError(format!(
+                "{}: appeared while virtpki was working (or a temporary file of that name is \
              in the way); not replaced (give --force to replace it)",
-            path.display()
-        )),
-        _ => CliError(format!("{}: cannot write: {e}", path.display())),
-    })
+                path.display()
+            )),
+            _ => CliError(format!("{}: cannot write: {e}", path.display())),
+        })
 }
 
 /// Writes `contents` to `path` with `mode`, atomically: [`write_in`] its directory.

@@ -131,7 +131,11 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             let dir = env.user_dir().ok_or_else(|| {
                 CliError("no home directory ($HOME is not set): use --root or --system".into())
             })?;
-            (dir.join(locations::libvirt_file_name(ty)), 0o600, user_owner)
+            (
+                dir.join(locations::libvirt_file_name(ty)),
+                0o600,
+                user_owner,
+            )
         } else {
             let root = Environment {
                 root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
@@ -214,7 +218,11 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             for c in missing.components() {
                 dir.push(c);
                 if !shown.contains(&dir) {
-                    println!("would create {} (mode {:04o})", dir.display(), dir_mode(user));
+                    println!(
+                        "would create {} (mode {:04o})",
+                        dir.display(),
+                        dir_mode(user)
+                    );
                     shown.push(dir.clone());
                 }
             }

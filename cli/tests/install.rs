@@ -283,25 +283,32 @@ fn a_source_swapped_for_a_link_during_install_is_never_installed() {
     let p = pki(dir.path());
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "PRIVATE BYTES, root only\n").unwrap();
-    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let cert = p.client.join("clientcert.pem");
     let valid = p.client.join("valid.pem");
     std::fs::copy(&cert, &valid).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = {
-        let (stop, client, valid, secret) =
-            (stop.clone(), p.client.clone(), valid.clone(), secret.clone());
+        let (stop, client, valid, secret) = (
+            stop.clone(),
+            p.client.clone(),
+            valid.clone(),
+            secret.clone(),
+        );
         std::thread::spawn(move || {
             let (file, link) = (client.join("new-file"), client.join("new-link"));
             let target = client.join("clientcert.pem");
             while !stop.load(Ordering::Relaxed) {
-                // Each swap is a rename, so the name always exists.
-                std::fs::copy(&valid, &file).unwrap();
-                std::fs::rename(&file, &target).unwrap();
+                // Each swap is a rename, so the name always exists. (Errors end the loop: the
+                // directory is gone when the test failed.)
                 let _ = std::fs::remove_file(&link);
-                std::os::unix::fs::symlink(&secret, &link).unwrap();
-                std::fs::rename(&link, &target).unwrap();
+                let swapped = std::fs::copy(&valid, &file)
+                    .and_then(|_| std::fs::rename(&file, &target))
+                    .and_then(|_| std::os::unix::fs::symlink(&secret, &link))
+                    .and_then(|_| std::fs::rename(&link, &target));
+                if swapped.is_err() {
+                    break;
+                }
             }
         })
     };
@@ -314,18 +321,29 @@ fn a_source_swapped_for_a_link_during_install_is_never_installed() {
             0 => {
                 installed += 1;
                 let bytes = std::fs::read(&to).unwrap();
-                assert_eq!(bytes, std::fs::read(&valid).unwrap(), "run {i}");
+                assert!(
+                    bytes == std::fs::read(&valid).unwrap(),
+                    "run {i} installed other bytes: {}",
+                    String::from_utf8_lossy(&bytes)
+                );
             }
             _ => {
                 refused += 1;
-                assert!(!to.exists(), "run {i} failed but installed {}", to.display());
+                assert!(
+                    !to.exists(),
+                    "run {i} failed but installed {}",
+                    to.display()
+                );
             }
         }
     }
     stop.store(true, Ordering::Relaxed);
     swapper.join().unwrap();
     // Both outcomes happened, so the race really ran.
-    assert!(installed > 0 && refused > 0, "{installed} installed, {refused} refused");
+    assert!(
+        installed > 0 && refused > 0,
+        "{installed} installed, {refused} refused"
+    );
 }
 
 /// Item 16: a symbolic link at an installed file's name is neither followed to fix "its"
@@ -359,7 +377,13 @@ fn links_at_installed_names_are_refused_not_followed() {
         // Nothing was kept from behind the link either.
         let copies = std::fs::read_dir(&ca_dir)
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".bak-"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".bak-")
+            })
             .count();
         assert_eq!(copies, 0);
     }
@@ -445,7 +469,12 @@ fn user_install_as_root_gives_the_files_to_the_home_owner() {
         user.join("clientkey.pem"),
     ] {
         let meta = std::fs::metadata(&path).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (65534, 65533), "{}", path.display());
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65533),
+            "{}",
+            path.display()
+        );
     }
     assert_eq!(mode(&user), 0o700);
     assert_eq!(mode(&user.join("clientkey.pem")), 0o600);
@@ -468,6 +497,9 @@ fn user_install_as_root_gives_the_files_to_the_home_owner() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("symbolic link"),
+        "{out:?}"
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
