@@ -973,7 +973,7 @@ fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
         }
         Err(ReadError::Io(_, e)) if e.kind() == io::ErrorKind::InvalidInput => {
             return Err(store_error(format!(
-                "the known-servers store {} is not a regular file ({e})",
+                "the known-servers store {}: {e}",
                 path.display()
             ))
             .with_source(e))
@@ -996,7 +996,10 @@ fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
 }
 
 /// An exclusive `flock` on `STORE.lock`, held by a writer from reading to renaming.
-struct StoreLock(#[allow(dead_code)] fsutil::Lock);
+struct StoreLock {
+    /// Released when dropped.
+    _lock: fsutil::Lock,
+}
 
 impl StoreLock {
     fn acquire(store: &Path) -> Result<StoreLock> {
@@ -1014,7 +1017,7 @@ impl StoreLock {
             .map_err(cannot)?;
         // Polling rather than blocking, so that a stuck writer becomes an error, not a hang.
         match fsutil::Lock::acquire(file, Some(LOCK_TIMEOUT)) {
-            Ok(lock) => Ok(StoreLock(lock)),
+            Ok(lock) => Ok(StoreLock { _lock: lock }),
             Err(LockError::TimedOut) => Err(store_error(format!(
                 "the known-servers store {} is locked: another process has held {} for more \
                  than {} seconds",
