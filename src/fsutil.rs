@@ -296,6 +296,25 @@ impl Dir {
         })
     }
 
+    /// Opens `base` by path, then each component of `below` relative to its parent, refusing
+    /// a symbolic link among them (as [`make_dirs`] walks, without creating anything).
+    pub fn open_below(base: &Path, below: &Path) -> io::Result<Dir> {
+        let mut dir = Dir::open(base)?;
+        for component in below.components() {
+            match component {
+                Component::Normal(name) => dir = dir.open_child(name)?,
+                Component::CurDir => {}
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{}: not a plain relative directory name", below.display()),
+                    ))
+                }
+            }
+        }
+        Ok(dir)
+    }
+
     /// Opens the subdirectory `name`, refusing a symbolic link.
     pub fn open_child(&self, name: &OsStr) -> io::Result<Dir> {
         let file = open_at(

@@ -972,11 +972,10 @@ fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
             )))
         }
         Err(ReadError::Io(_, e)) if e.kind() == io::ErrorKind::InvalidInput => {
-            return Err(store_error(format!(
-                "the known-servers store {}: {e}",
-                path.display()
-            ))
-            .with_source(e))
+            return Err(
+                store_error(format!("the known-servers store {}: {e}", path.display()))
+                    .with_source(e),
+            )
         }
         Err(ReadError::Io(op, e)) => {
             return Err(store_error(format!(

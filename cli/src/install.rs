@@ -165,7 +165,14 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     let mut actions = Vec::new();
     for (p, new) in &plan {
         let (dir, name) = files::split(&p.to)?;
-        let existing = match Dir::open(&dir) {
+        let opened = match (user_owner, &env.home) {
+            // Another user's directories, walked without following links (as when writing).
+            (Some(_), Some(home)) if dir.starts_with(home) => {
+                Dir::open_below(home, dir.strip_prefix(home).unwrap_or(&dir))
+            }
+            _ => Dir::open(&dir),
+        };
+        let existing = match opened {
             Ok(d) => match d.read(name, files::MAX_FILE_SIZE) {
                 Ok(old) => Some(old),
                 Err(e) if e.is_not_found() => None,
