@@ -57,22 +57,22 @@
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io;
 use std::net::IpAddr;
 use std::ops::Range;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::certificate::X509CertificateParser;
 use x509_parser::nom::Parser;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fsutil::{self, Dir, Follow, LockError, ReadError, Replace, WriteSpec};
 
 /// How long [`KnownServers::add`] and [`KnownServers::remove`] wait for another writer.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -950,43 +950,55 @@ fn check_directory(store: &Path) -> Result<()> {
     }
 }
 
+/// The largest store file read: room for 100,000 entries (the size the design measures) of
+/// RSA-4096 certificates, about 2.5 KB each with their host line. A bigger file is a mistake
+/// or an attack on memory, refused before it is read.
+pub const MAX_STORE_SIZE: u64 = 256 * 1024 * 1024;
+
 /// The store file as read, and its mode, to keep on rewrite. A missing file is an empty store.
 fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
     check_directory(path)?;
-    let cannot = |op: &str, e: io::Error| {
-        store_error(format!(
-            "cannot {op} the known-servers store {}: {e}",
-            path.display()
-        ))
-        .with_source(e)
+    // One descriptor, opened non-blocking so that a FIFO put in its place is refused instead
+    // of hanging here, checked with fstat and read.
+    let mut read = match fsutil::read_regular(path, Follow::Yes, MAX_STORE_SIZE) {
+        Ok(read) => read,
+        Err(e) if e.is_not_found() => return Ok((Vec::new(), None)),
+        Err(ReadError::TooLarge(len)) => {
+            return Err(store_error(format!(
+                "the known-servers store {} is {len} bytes, over the cap of {} MiB for a \
+                 known-servers file; it is not read",
+                path.display(),
+                MAX_STORE_SIZE / (1024 * 1024)
+            )))
+        }
+        Err(ReadError::Io(_, e)) if e.kind() == io::ErrorKind::InvalidInput => {
+            return Err(
+                store_error(format!("the known-servers store {}: {e}", path.display()))
+                    .with_source(e),
+            )
+        }
+        Err(ReadError::Io(op, e)) => {
+            return Err(store_error(format!(
+                "cannot {op} the known-servers store {}: {e}",
+                path.display()
+            ))
+            .with_source(e))
+        }
     };
-    // Non-blocking, so that a FIFO put in its place is refused below instead of hanging here.
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path);
-    let mut file = match opened {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
-        Err(e) => return Err(cannot("open", e)),
-    };
-    let meta = file.metadata().map_err(|e| cannot("check", e))?;
-    if !meta.is_file() {
-        return Err(store_error(format!(
-            "the known-servers store {} is not a regular file",
-            path.display()
-        )));
-    }
     let what = format!("the known-servers store {}", path.display());
-    check_owner_and_mode(&what, path, &meta)?;
-    let mut source = Vec::with_capacity(meta.len().try_into().unwrap_or(0));
-    file.read_to_end(&mut source)
-        .map_err(|e| cannot("read", e))?;
-    Ok((source, Some(meta.mode() & 0o777)))
+    check_owner_and_mode(&what, path, &read.meta)?;
+    // The store holds certificates only, nothing to wipe.
+    Ok((
+        std::mem::take(&mut *read.bytes),
+        Some(read.meta.mode() & 0o777),
+    ))
 }
 
 /// An exclusive `flock` on `STORE.lock`, held by a writer from reading to renaming.
-struct StoreLock(File);
+struct StoreLock {
+    /// Released when dropped.
+    _lock: fsutil::Lock,
+}
 
 impl StoreLock {
     fn acquire(store: &Path) -> Result<StoreLock> {
@@ -998,96 +1010,45 @@ impl StoreLock {
             ))
             .with_source(e)
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            // A lock file made by root is still good to lock: flock needs no write access.
-            .or_else(|e| match e.kind() {
-                io::ErrorKind::PermissionDenied => File::open(&path),
-                _ => Err(e),
-            })
+        let dir = Dir::open(directory_of(store)).map_err(cannot)?;
+        let file = dir
+            .open_lock_file(path.file_name().unwrap_or_default())
             .map_err(cannot)?;
         // Polling rather than blocking, so that a stuck writer becomes an error, not a hang.
-        let deadline = Instant::now() + LOCK_TIMEOUT;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            // SAFETY: flock on a descriptor this function owns; no memory is involved.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(StoreLock(file));
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(code) if code == libc::EWOULDBLOCK || code == libc::EAGAIN => {}
-                _ => {
-                    return Err(store_error(format!(
-                        "cannot lock {} for the known-servers store: {e}",
-                        path.display()
-                    ))
-                    .with_source(e))
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(store_error(format!(
-                    "the known-servers store {} is locked: another process has held {} for \
-                     more than {} seconds",
-                    store.display(),
-                    path.display(),
-                    LOCK_TIMEOUT.as_secs()
-                )));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
+        match fsutil::Lock::acquire(file, Some(LOCK_TIMEOUT)) {
+            Ok(lock) => Ok(StoreLock { _lock: lock }),
+            Err(LockError::TimedOut) => Err(store_error(format!(
+                "the known-servers store {} is locked: another process has held {} for more \
+                 than {} seconds",
+                store.display(),
+                path.display(),
+                LOCK_TIMEOUT.as_secs()
+            ))),
+            Err(LockError::Io(e)) => Err(store_error(format!(
+                "cannot lock {} for the known-servers store: {e}",
+                path.display()
+            ))
+            .with_source(e)),
         }
-    }
-}
-
-impl Drop for StoreLock {
-    fn drop(&mut self) {
-        // Explicit, in case a forked child shares the descriptor; closing would not release it.
-        // SAFETY: as in `acquire`.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
     }
 }
 
 /// Replaces `path` by `bytes` so that, whenever the process dies, `path` is the old or the new
 /// file: write a temporary file beside it, fsync, rename, fsync the directory.
 fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let temporary = sibling(path, ".tmp");
-    let failed = |op: &str, on: &Path, e: io::Error| Error::io(op, on, e);
-    // Only the lock holder writes the temporary file: one left by a killed writer is stale.
-    match fs::remove_file(&temporary) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(failed("remove the stale", &temporary, e)),
-    }
-    let write = || -> Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temporary)
-            .map_err(|e| failed("create", &temporary, e))?;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| failed("set the mode of", &temporary, e))?;
-        file.write_all(bytes)
-            .map_err(|e| failed("write", &temporary, e))?;
-        file.sync_all().map_err(|e| failed("sync", &temporary, e))?;
-        fs::rename(&temporary, path).map_err(|e| failed("replace", path, e))
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&temporary);
-        return Err(e);
-    }
     let dir = directory_of(path);
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| failed("sync the directory", dir, e))
+    let name = path.file_name().unwrap_or_default();
+    let spec = WriteSpec {
+        mode,
+        owner: None,
+        replace: Replace::Allowed,
+        temporary: sibling(Path::new(name), ".tmp").into_os_string(),
+        // Only the lock holder writes the temporary file: one left by a killed writer is stale.
+        remove_stale_temporary: true,
+    };
+    Dir::open(dir)
+        .and_then(|d| d.write(name, bytes, &spec))
+        .map_err(|e| Error::io("replace", path, e))
 }
 
 /// The known-servers store in a file, in the format the module documentation describes.
@@ -1171,10 +1132,8 @@ impl KnownServers {
         let server = new_server(key.clone(), cert_der, facts);
         let dir = directory_of(&self.path);
         if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
+            let (existing, missing) = fsutil::existing_and_missing(dir);
+            fsutil::make_dirs(&existing, &missing, 0o700, None)
                 .map_err(|e| Error::io("create the directory", dir, e))?;
         }
         self.rewrite(|chunks| {
@@ -1330,6 +1289,7 @@ impl KnownServersStore for MemoryKnownServers {
 mod tests {
     use super::*;
     use rcgen::{CertificateParams, KeyPair, SerialNumber};
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
     use tempfile::TempDir;
 
