@@ -1,4 +1,5 @@
-//! The known-servers store under several processes: concurrent writers and killed writers.
+//! The known-servers store under several processes: concurrent writers, killed writers, and a
+//! process that keeps the store open while another changes it.
 //!
 //! The writers are this test binary itself, run again and told what to do through environment
 //! variables; so the binary has its own `main` (harness = false in Cargo.toml) that is either a
@@ -18,8 +19,16 @@ const WRITER_VAR: &str = "VIRTPKI_TEST_KNOWN_WRITER";
 const COUNT_VAR: &str = "VIRTPKI_TEST_KNOWN_COUNT";
 /// The prefix of the lines on which a writer reports what it added.
 const ADDED: &str = "ADDED ";
+/// `HOST PORT` for a process that only removes that entry, as `virtpki known remove` does.
+const REMOVE_VAR: &str = "VIRTPKI_TEST_KNOWN_REMOVE";
 
 fn main() {
+    if let (Ok(store), Ok(entry)) = (std::env::var(STORE_VAR), std::env::var(REMOVE_VAR)) {
+        let (host, port) = entry.split_once(' ').unwrap();
+        let store = KnownServers::open(store).unwrap();
+        assert!(store.remove(host, Some(port.parse().unwrap())).unwrap());
+        return;
+    }
     if let (Ok(store), Ok(writer), Ok(count)) = (
         std::env::var(STORE_VAR),
         std::env::var(WRITER_VAR),
@@ -28,7 +37,11 @@ fn main() {
         writer_process(&store, &writer, &count);
         return;
     }
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn()); 3] = [
+        (
+            "a_running_process_sees_another_process_remove_an_entry",
+            a_running_process_sees_another_process_remove_an_entry,
+        ),
         (
             "eight_processes_adding_at_once_lose_nothing",
             eight_processes_adding_at_once_lose_nothing,
@@ -165,4 +178,46 @@ fn a_writer_killed_at_any_moment_never_leaves_a_torn_file() {
         before = after;
     }
     assert!(!before.is_empty(), "no writer ever got to write");
+}
+
+/// A client keeps its store open (as a running application does); another process removes an
+/// entry: the client's next lookup no longer trusts it, without being told to reload.
+fn a_running_process_sees_another_process_remove_an_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_servers.pem");
+    let mut writer = start_writer(&path, "x", 2);
+    assert!(writer.wait().unwrap().success());
+    let client = KnownServers::open(&path).unwrap();
+    let entries = client.entries();
+    assert_eq!(entries.len(), 2);
+    for entry in &entries {
+        let host = entry.host().unwrap();
+        assert_eq!(
+            client.lookup(host, entry.port(), entry.cert_der()).unwrap(),
+            TrustStatus::Trusted
+        );
+    }
+    let removed = &entries[0];
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env(STORE_VAR, &path)
+        .env(
+            REMOVE_VAR,
+            format!("{} {}", removed.host().unwrap(), removed.port().unwrap()),
+        )
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        client
+            .lookup(removed.host().unwrap(), removed.port(), removed.cert_der())
+            .unwrap(),
+        TrustStatus::Unknown
+    );
+    let kept = &entries[1];
+    assert_eq!(
+        client
+            .lookup(kept.host().unwrap(), kept.port(), kept.cert_der())
+            .unwrap(),
+        TrustStatus::Trusted
+    );
 }
