@@ -1293,7 +1293,9 @@ struct Loaded {
 /// [`remove`](Self::remove) re-read the file under the lock, so that they keep what other
 /// processes wrote meanwhile, and leave the snapshot equal to the file they wrote.
 /// [`entries`](Self::entries) and [`problems`](Self::problems) show the file as last read;
-/// [`reload`](Self::reload) reads it again unconditionally.
+/// [`reload`](Self::reload) reads it again unconditionally. (Every write of the store makes a
+/// new file, so none is missed; only an edit in place by another program that keeps the size
+/// and lands in the same timestamp tick as the last read goes unseen until the next change.)
 pub struct KnownServers {
     path: PathBuf,
     loaded: RwLock<Loaded>,
@@ -2437,7 +2439,10 @@ mod tests {
         let reader = KnownServers::open(&path).unwrap();
         let writer = KnownServers::open(&path).unwrap();
         writer.add("h.example", None, &der).unwrap();
-        assert!(reader.entries().is_empty(), "entries() shows the file as last read");
+        assert!(
+            reader.entries().is_empty(),
+            "entries() shows the file as last read"
+        );
         reader.reload().unwrap();
         assert_eq!(reader.entries().len(), 1);
         assert_eq!(
@@ -2509,19 +2514,55 @@ mod tests {
         let other_entry = format!("# host o.example port 1\n{}", pem_of(&other));
         // (file, the damaged entry's line, what its message says)
         let cases = [
-            ("# Host a.example\n{cert}", 1, "\"# Host a.example\" is not a \"# host\" line"),
-            ("# HOST a.example port 16514\n{cert}", 1, "is not a \"# host\" line"),
-            ("# hostname a.example\n{cert}", 1, "is not a \"# host\" line"),
+            (
+                "# Host a.example\n{cert}",
+                1,
+                "\"# Host a.example\" is not a \"# host\" line",
+            ),
+            (
+                "# HOST a.example port 16514\n{cert}",
+                1,
+                "is not a \"# host\" line",
+            ),
+            (
+                "# hostname a.example\n{cert}",
+                1,
+                "is not a \"# host\" line",
+            ),
             ("# host: a.example\n{cert}", 1, "is not a \"# host\" line"),
             ("#Host=a.example\n{cert}", 1, "is not a \"# host\" line"),
             ("# Hosts\n\n{cert}", 3, "no \"# host\" line directly above"),
-            ("# my bank's server\n{cert}", 2, "no \"# host\" line directly above"),
-            ("# a comment\n\n{cert}", 3, "no \"# host\" line directly above"),
-            ("host a.example\n{cert}", 2, "no \"# host\" line directly above"),
-            ("subject=CN = a.example\n{cert}", 2, "no \"# host\" line directly above"),
-            ("# host a.example\n\n{cert}", 3, "separated from its \"# host\" line"),
+            (
+                "# my bank's server\n{cert}",
+                2,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "# a comment\n\n{cert}",
+                3,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "host a.example\n{cert}",
+                2,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "subject=CN = a.example\n{cert}",
+                2,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "# host a.example\n\n{cert}",
+                3,
+                "separated from its \"# host\" line",
+            ),
             ("# host a.example\n# note\n{cert}", 3, "separated from its"),
-            ("# host * port 16514\n{cert}", 1, "is for any port, not port 16514"),
+            (
+                "# host * port 16514\n{cert}",
+                1,
+                "is for any port, not port 16514",
+            ),
         ];
         for (text, line, message) in cases {
             for with_other in [false, true] {
@@ -2625,7 +2666,11 @@ mod tests {
         let old = format!("{OLD_FILE_BANNER}{entry}");
         let store = store_with(&path, &old, &a);
         assert!(store.problems().is_empty());
-        assert_eq!(fs::read_to_string(&path).unwrap(), old, "reading changed it");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            old,
+            "reading changed it"
+        );
         store.add("b.example", None, &b).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(
