@@ -37,7 +37,11 @@ fn main() {
         writer_process(&store, &writer, &count);
         return;
     }
-    let tests: [(&str, fn()); 3] = [
+    let tests: [(&str, fn()); 4] = [
+        (
+            "a_misspelt_host_line_does_not_make_verification_accept_any_host",
+            a_misspelt_host_line_does_not_make_verification_accept_any_host,
+        ),
         (
             "a_running_process_sees_another_process_remove_an_entry",
             a_running_process_sees_another_process_remove_an_entry,
@@ -220,4 +224,66 @@ fn a_running_process_sees_another_process_remove_an_entry() {
             .unwrap(),
         TrustStatus::Trusted
     );
+}
+
+/// The audit's case, through verification: a server certificate from an unknown CA, written
+/// by hand into the store under `# Host bank.example` (a typo), must not be accepted for
+/// bank.example; the correct line makes it accepted, for that host only.
+fn a_misspelt_host_line_does_not_make_verification_accept_any_host() {
+    use virtpki::generate::Validity;
+    use virtpki::generate::{create_ca, CaParams, CertificateAuthority, KeyType, ServerParams};
+    use virtpki::{CertDataType, Context, ContextFlags, ErrorKind, VerifyFlags};
+
+    let ca = |name: &str| {
+        create_ca(&CaParams {
+            common_name: name.into(),
+            organization: None,
+            validity: Validity::days_from_now(3),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap()
+    };
+    let trusted_ca = ca("Trusted CA");
+    let rogue_ca = CertificateAuthority::from_issued(&ca("Rogue CA")).unwrap();
+    let server = rogue_ca
+        .issue_server(&ServerParams {
+            common_name: "bank.example".into(),
+            dns_names: vec!["other.example".into()],
+            ip_addresses: vec![],
+            organization: None,
+            validity: Validity::days_from_now(3),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_servers.pem");
+    let verify = |header: &str, host: &str| {
+        std::fs::write(&path, format!("{header}\n{}", server.cert_pem)).unwrap();
+        let context = Context::new(ContextFlags::default());
+        context
+            .add_pem(CertDataType::CaCert, &trusted_ca.cert_pem)
+            .unwrap();
+        context.set_known_servers_file(&path).unwrap();
+        context.verify_server(
+            host,
+            Some(16514),
+            std::slice::from_ref(&server.certificate),
+            VerifyFlags::default(),
+        )
+    };
+    for header in [
+        "# Host bank.example",
+        "# HOST bank.example",
+        "# hostname bank.example",
+        "# host: bank.example",
+        "# bank.example",
+    ] {
+        for host in ["bank.example", "other.example"] {
+            let e = verify(header, host).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{header} {host}: {e}");
+        }
+    }
+    verify("# host bank.example", "bank.example").unwrap();
+    let e = verify("# host bank.example", "other.example").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
 }
