@@ -101,9 +101,12 @@ pub fn default_path() -> Option<PathBuf> {
 /// What the store says about a certificate a server presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrustStatus {
-    /// This very certificate is recorded for the host and port, for the host on any port, or
-    /// for any host.
+    /// This very certificate is recorded for the host and port, or for the host on any port.
     Trusted,
+    /// This very certificate is recorded for any host (a block without a host line), and not
+    /// for this host. It vouches for the certificate, not for its names: verification lets it
+    /// override an unknown issuer, never a host name mismatch.
+    TrustedAnyHost,
     /// The host has another certificate recorded for this port or for any port.
     Changed {
         /// The recorded certificate has the same public key: likely a renewal, not a new key.
@@ -238,7 +241,8 @@ pub trait KnownServersStore: Send + Sync {
     /// What the store says about `cert_der` presented by `host` on `port`.
     ///
     /// With a port, the entry for that port and the host's any-port entry both count; without
-    /// one, only the any-port entry does. Certificates trusted for any host count always.
+    /// one, only the any-port entry does. A certificate trusted for any host
+    /// is [`TrustStatus::TrustedAnyHost`] (unless it is also recorded for this host).
     fn lookup(&self, host: &str, port: Option<u16>, cert_der: &[u8]) -> Result<TrustStatus>;
 
     /// Records `cert_der` for `host` and `port`, replacing what was recorded for that pair.
@@ -389,8 +393,10 @@ fn decide(
     presented: &CertFacts,
 ) -> TrustStatus {
     let recorded = recorded.iter().flatten();
-    if trusted_for_any_host || recorded.clone().any(|s| s.cert_sha256 == presented.cert) {
+    if recorded.clone().any(|s| s.cert_sha256 == presented.cert) {
         TrustStatus::Trusted
+    } else if trusted_for_any_host {
+        TrustStatus::TrustedAnyHost
     } else if recorded.clone().next().is_some() {
         TrustStatus::Changed {
             same_key: recorded.clone().any(|s| s.spki_sha256 == presented.spki),
