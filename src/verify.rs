@@ -310,14 +310,13 @@ impl Context {
             _ => None,
         };
         let prompt = self.flags().contains(ContextFlags::PROMPT_UNVERIFIED);
-        let overrider = [trusted_by, prompt.then_some(Overrider::Validator)]
-            .into_iter()
-            .flatten()
-            .find(|by| may_override(&failures, *by));
-        if !failures.is_empty() && overrider.is_some() {
+        if !failures.is_empty() {
             // No path, or not the whole chain on it: what webpki did not check is checked
-            // before anything may accept it anyway.
-            failures.extend(check_peer_certificates(&creds, chain, self.now()));
+            // before anything may accept it anyway (and named first when it fails).
+            let mut checked = check_peer_certificates(&creds, chain, self.now());
+            checked.retain(|c| !failures.iter().any(|f| f.error.kind() == c.error.kind()));
+            checked.append(&mut failures);
+            failures = checked;
         }
         // Told to the validator: the certificate is trusted for this host, a certificate
         // trusted for any host only where the name matched.
@@ -543,13 +542,24 @@ fn check_chain_length(chain: &[Certificate]) -> Result<()> {
 
 /// What must hold before a failed verification may be overridden: every certificate the peer
 /// sent is within its validity period and not revoked by a loaded CRL. The leaf's own time is
-/// already among the failures.
+/// already among the failures. Revocation comes first, the most important news.
 fn check_peer_certificates(
     creds: &Credentials,
     chain: &[Certificate],
     now: UnixSeconds,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
+    if let Some(revoked) = revocation::revoked_without_path(chain, &creds.ca_certs, &creds.crls) {
+        let whose = if std::ptr::eq(revoked, &chain[0]) {
+            "The certificate".to_owned()
+        } else {
+            format!("The certificate {} the peer sent", revoked.subject())
+        };
+        failures.push(Failure::final_(Error::new(
+            ErrorKind::Revoked,
+            format!("{whose} has been revoked (a loaded CRL of its issuer lists it)."),
+        )));
+    }
     for cert in &chain[1..] {
         let verb = match cert.validity_at(now) {
             Validity::Valid => continue,
@@ -567,17 +577,6 @@ fn check_peer_certificates(
                 "The certificate {} the peer sent with its own {verb}.",
                 cert.subject()
             ),
-        )));
-    }
-    if let Some(revoked) = revocation::revoked_without_path(chain, &creds.ca_certs, &creds.crls) {
-        let whose = if std::ptr::eq(revoked, &chain[0]) {
-            "The certificate".to_owned()
-        } else {
-            format!("The certificate {} the peer sent", revoked.subject())
-        };
-        failures.push(Failure::final_(Error::new(
-            ErrorKind::Revoked,
-            format!("{whose} has been revoked (a loaded CRL of its issuer lists it)."),
         )));
     }
     failures
