@@ -332,7 +332,7 @@ impl Context {
             TrustStatus::Changed { same_key: false } => ValidateFlags::CHANGED,
             _ => ValidateFlags::default(),
         };
-        let failure = combine(&failures, leaf);
+        let failure = combine(&failures, leaf, trusted_by);
         if let Some(failure) = failure.as_ref() {
             match trusted_by {
                 Some(by) if may_override(&failures, by) => {
@@ -408,7 +408,7 @@ impl Context {
                 }
             }
         }
-        match combine(&failures, leaf) {
+        match combine(&failures, leaf, None) {
             None => Ok(ClientVerdict {
                 dn: leaf.subject().to_owned(),
                 failure: None,
@@ -677,12 +677,23 @@ impl Error {
     }
 }
 
-/// One error naming the certificate and every failure found; its kind is the first final
-/// failure's (so that the code says why it could not be overridden), else the first one's.
-fn combine(failures: &[Failure], leaf: &Certificate) -> Option<Error> {
+/// One error naming the certificate and every failure found. Its kind says why it was not
+/// overridden: the first final failure's, else the first one `trusted_by` (the trust the
+/// certificate has) cannot override, else the first one's.
+fn combine(
+    failures: &[Failure],
+    leaf: &Certificate,
+    trusted_by: Option<Overrider>,
+) -> Option<Error> {
     let first = failures
         .iter()
         .find(|f| f.class == Class::Final)
+        .or_else(|| {
+            let by = trusted_by?;
+            failures
+                .iter()
+                .find(|f| !may_override(std::slice::from_ref(f), by))
+        })
         .or(failures.first())?;
     let reasons: Vec<&str> = failures.iter().map(|f| f.error.message()).collect();
     Some(Error::new(
