@@ -1790,8 +1790,9 @@ mod tests {
             ("anything.example", None),
             ("::1", Some(1)),
         ] {
-            assert_eq!(store.lookup(host, port, &a).unwrap(), TrustStatus::Trusted);
-            assert_eq!(store.lookup(host, port, &b).unwrap(), TrustStatus::Trusted);
+            let any_host = TrustStatus::TrustedAnyHost;
+            assert_eq!(store.lookup(host, port, &a).unwrap(), any_host);
+            assert_eq!(store.lookup(host, port, &b).unwrap(), any_host);
             assert_eq!(
                 store.lookup(host, port, &stranger).unwrap(),
                 TrustStatus::Unknown
@@ -1809,7 +1810,7 @@ mod tests {
         assert!(text.starts_with(&bundle), "{text}");
         assert_eq!(
             store.lookup("a.example", Some(16514), &a).unwrap(),
-            TrustStatus::Trusted
+            TrustStatus::TrustedAnyHost
         );
         assert_eq!(
             store.lookup("a.example", Some(16514), &stranger).unwrap(),

@@ -210,6 +210,15 @@ mod tests {
     }
 
     #[test]
+    fn a_zone_is_stripped_only_from_an_ipv6_address() {
+        assert_eq!(strip_zone("fe80::1%eth0"), "fe80::1");
+        assert_eq!(strip_zone("fe80::1%"), "fe80::1%");
+        assert_eq!(strip_zone("192.0.2.1%eth0"), "192.0.2.1%eth0");
+        assert_eq!(strip_zone("host%eth0"), "host%eth0");
+        assert_eq!(strip_zone("fe80::1"), "fe80::1");
+    }
+
+    #[test]
     fn brackets_are_stripped_only_in_pairs() {
         assert_eq!(strip_brackets("[::1]"), "::1");
         assert_eq!(strip_brackets("[::1"), "[::1");
