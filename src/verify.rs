@@ -4,7 +4,9 @@
 //! intermediates, CRLs, basic constraints) and matches DNS and IP names against the SANs. On
 //! top of it this module adds what libvirt users need:
 //!
-//! - the validity of the CA certificates the path uses, which webpki does not check;
+//! - the validity of the trust anchor, which webpki does not check (chain.rs refuses a path
+//!   through an anchor not valid now, so webpki goes on to a renewed root of the same name
+//!   and key, wherever it is in the bundle);
 //! - the Common Name fallback for certificates with no DNS or IP SAN at all (RFC 6125 §6.4.4,
 //!   as GnuTLS does; libvirt's documentation issued CN-only certificates for years), unless
 //!   the context has [`ContextFlags::REQUIRE_SAN`];
@@ -180,9 +182,16 @@ enum Overrider {
 const OVERRIDES: [(Class, &[Overrider]); 3] = [
     (
         Class::Issuer,
-        &[Overrider::HostBound, Overrider::AnyHost, Overrider::Validator],
+        &[
+            Overrider::HostBound,
+            Overrider::AnyHost,
+            Overrider::Validator,
+        ],
     ),
-    (Class::HostName, &[Overrider::HostBound, Overrider::Validator]),
+    (
+        Class::HostName,
+        &[Overrider::HostBound, Overrider::Validator],
+    ),
     (Class::Final, &[]),
 ];
 
@@ -631,7 +640,10 @@ fn validate_chain(
                 chain::Unverified::Refused(e) => Failure::final_(e),
             };
             // The leaf's own time failure is already listed.
-            if !failures.iter().any(|f| f.error.kind() == failure.error.kind()) {
+            if !failures
+                .iter()
+                .any(|f| f.error.kind() == failure.error.kind())
+            {
                 failures.push(failure);
             }
         }

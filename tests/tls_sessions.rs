@@ -696,6 +696,11 @@ fn a_pinned_server_certificate_is_not_accepted_for_another_host() {
     connect(&client, "localhost", port, SessionFlags::default()).unwrap();
     handle.join().unwrap().unwrap();
     // Reached as another host (whoever holds this key would otherwise be every host).
-    let msg = client_fails(server(), &client, "bank.example", ErrorKind::HostnameMismatch);
+    let msg = client_fails(
+        server(),
+        &client,
+        "bank.example",
+        ErrorKind::HostnameMismatch,
+    );
     assert!(msg.contains("bank.example"), "{msg}");
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use virtpki::{
-    Acceptance, CertDataType, Certificate, Context, ContextFlags, ErrorKind, KnownServersStore, Source,
-    ValidatorAnswer, VerifyFlags,
+    Acceptance, CertDataType, Certificate, Context, ContextFlags, ErrorKind, KnownServersStore,
+    Source, ValidatorAnswer, VerifyFlags,
 };
 
 fn cert(made: &Made) -> Certificate {
@@ -490,7 +490,8 @@ fn revoked_leaf_with_junk() -> (Made, Made, Vec<Certificate>) {
 
 fn ctx_with_crl(ca: &Made, flags: ContextFlags) -> Context {
     let ctx = ctx_with_ca(ca, flags);
-    ctx.add_pem(CertDataType::CaCrl, &crl_pem(ca, &[77])).unwrap();
+    ctx.add_pem(CertDataType::CaCrl, &crl_pem(ca, &[77]))
+        .unwrap();
     ctx
 }
 
@@ -524,7 +525,9 @@ fn a_known_revoked_leaf_behind_junk_certificates_is_refused() {
     let (ca, leaf, chain) = revoked_leaf_with_junk();
     let client = ctx_with_crl(&ca, ContextFlags::default());
     let store = Arc::new(virtpki::MemoryKnownServers::new());
-    store.add("h.example.com", Some(16514), &leaf.der()).unwrap();
+    store
+        .add("h.example.com", Some(16514), &leaf.der())
+        .unwrap();
     client.set_known_servers(Some(store));
     let err = client
         .verify_server("h.example.com", Some(16514), &chain, VerifyFlags::default())
@@ -573,7 +576,12 @@ fn a_pin_stands_in_for_a_disqualified_ca_but_not_for_a_revoked_leaf() {
         .add_pem(CertDataType::ServerTrusted, &leaf.pem())
         .unwrap();
     let err = client
-        .verify_server("h.example.com", None, &[cert(&leaf)], VerifyFlags::default())
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
     // Not revoked: the pin stands in for the unusable CA.
@@ -582,7 +590,12 @@ fn a_pin_stands_in_for_a_disqualified_ca_but_not_for_a_revoked_leaf() {
         .add_pem(CertDataType::ServerTrusted, &good.pem())
         .unwrap();
     let v = client
-        .verify_server("h.example.com", None, &[cert(&good)], VerifyFlags::default())
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&good)],
+            VerifyFlags::default(),
+        )
         .unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
 }
@@ -601,7 +614,12 @@ fn an_expired_certificate_sent_along_with_a_pinned_leaf_is_refused() {
         .add_pem(CertDataType::ServerTrusted, &leaf.pem())
         .unwrap();
     let v = client
-        .verify_server("h.example.com", None, &[cert(&leaf)], VerifyFlags::default())
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
         .unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
     let err = client
@@ -660,13 +678,23 @@ fn a_certificate_trusted_for_any_host_does_not_stand_in_for_another_host_name() 
         .unwrap();
     // Its own name: the pin stands in for the unknown issuer.
     let v = client
-        .verify_server("a.example.com", None, &[cert(&pinned)], VerifyFlags::default())
+        .verify_server(
+            "a.example.com",
+            None,
+            &[cert(&pinned)],
+            VerifyFlags::default(),
+        )
         .unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
     assert_eq!(v.trust, virtpki::TrustStatus::TrustedAnyHost);
     // Another host: refused, with the name as the reason.
     let err = client
-        .verify_server("bank.example", None, &[cert(&pinned)], VerifyFlags::default())
+        .verify_server(
+            "bank.example",
+            None,
+            &[cert(&pinned)],
+            VerifyFlags::default(),
+        )
         .unwrap_err();
     assert!(err.message().contains("bank.example"), "{err}");
     // Also a certificate from the loaded CA: the issuer is fine, the name is not.
@@ -675,7 +703,12 @@ fn a_certificate_trusted_for_any_host_does_not_stand_in_for_another_host_name() 
         .add_pem(CertDataType::ServerTrusted, &issued.pem())
         .unwrap();
     let err = client
-        .verify_server("bank.example", None, &[cert(&issued)], VerifyFlags::default())
+        .verify_server(
+            "bank.example",
+            None,
+            &[cert(&issued)],
+            VerifyFlags::default(),
+        )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
     // With PROMPT_UNVERIFIED the validator may still be asked, and is told it is not trusted
@@ -691,7 +724,12 @@ fn a_certificate_trusted_for_any_host_does_not_stand_in_for_another_host_name() 
         ValidatorAnswer::Reject
     })));
     let err = prompt
-        .verify_server("bank.example", None, &[cert(&issued)], VerifyFlags::default())
+        .verify_server(
+            "bank.example",
+            None,
+            &[cert(&issued)],
+            VerifyFlags::default(),
+        )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
     assert_eq!(*seen.lock().unwrap(), [false]);
@@ -722,7 +760,9 @@ fn an_any_host_store_entry_overrides_the_issuer_only_a_host_entry_the_name_too()
     assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
     assert!(err.message().contains("bank.example"), "{err}");
     // An entry bound to the host (and port) overrides the name as well.
-    store.add("bank.example", Some(16514), &server.der()).unwrap();
+    store
+        .add("bank.example", Some(16514), &server.der())
+        .unwrap();
     let v = client
         .verify_server("bank.example", Some(16514), &chain, VerifyFlags::default())
         .unwrap();
@@ -749,16 +789,40 @@ fn two_common_names(ca: &Made, dir: &std::path::Path) -> Certificate {
     openssl(
         dir,
         &[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "leaf.key", "-subj", "/CN=evil.example/CN=victim.example", "-out",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-subj",
+            "/CN=evil.example/CN=victim.example",
+            "-out",
             "leaf.csr",
         ],
     );
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-set_serial", "9", "-days", "30", "-extfile", "ext.cnf", "-out", "leaf.pem",
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "9",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "leaf.pem",
         ],
     );
     let pem = std::fs::read_to_string(dir.join("leaf.pem")).unwrap();
@@ -776,7 +840,12 @@ fn the_common_name_fallback_needs_exactly_one_common_name() {
     client.set_verify_time(None);
     for host in ["evil.example", "victim.example"] {
         let err = client
-            .verify_server(host, None, std::slice::from_ref(&leaf), VerifyFlags::default())
+            .verify_server(
+                host,
+                None,
+                std::slice::from_ref(&leaf),
+                VerifyFlags::default(),
+            )
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{host}: {err}");
         assert!(err.message().contains("exactly one"), "{err}");
@@ -787,7 +856,12 @@ fn the_common_name_fallback_needs_exactly_one_common_name() {
     let one = signed_by(&spec, &ca);
     client.set_verify_time(Some(now()));
     client
-        .verify_server("victim.example", None, &[cert(&one)], VerifyFlags::default())
+        .verify_server(
+            "victim.example",
+            None,
+            &[cert(&one)],
+            VerifyFlags::default(),
+        )
         .unwrap();
 }
 
@@ -888,11 +962,21 @@ fn ipv6_zone_ids_are_compared_without_the_zone() {
     store.add("fe80::1%eth0", None, &unknown.der()).unwrap();
     client.set_known_servers(Some(store));
     let v = client
-        .verify_server("[fe80::1%eth0]", None, &[cert(&unknown)], VerifyFlags::default())
+        .verify_server(
+            "[fe80::1%eth0]",
+            None,
+            &[cert(&unknown)],
+            VerifyFlags::default(),
+        )
         .unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
     let err = client
-        .verify_server("fe80::1%eth1", None, &[cert(&unknown)], VerifyFlags::default())
+        .verify_server(
+            "fe80::1%eth1",
+            None,
+            &[cert(&unknown)],
+            VerifyFlags::default(),
+        )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
 }
