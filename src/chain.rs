@@ -147,11 +147,20 @@ pub fn verify_path(
                     .build()
             });
             // The first refusal of a path webpki found (a CA not valid now, a profile rule),
-            // reported if none is accepted.
-            let violation = RefCell::new(None);
+            // reported if none is accepted; the first final one (any kind but "this CA cannot
+            // be an issuer") replaces an issuer one, so that a failure is overridable only
+            // when every refused path was refused for its issuer.
+            let violation: RefCell<Option<Error>> = RefCell::new(None);
             let check_path = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
                 let refuse = |e: Error| {
-                    violation.borrow_mut().get_or_insert(e);
+                    let mut first = violation.borrow_mut();
+                    let issuer = |e: &Error| e.kind() == ErrorKind::UnknownIssuer;
+                    if first
+                        .as_ref()
+                        .is_none_or(|f| issuer(f) && !issuer(&e))
+                    {
+                        *first = Some(e);
+                    }
                     Err(webpki::Error::UnknownIssuer)
                 };
                 let Some(index) = anchor_index(path.anchor()) else {
