@@ -980,3 +980,33 @@ fn ipv6_zone_ids_are_compared_without_the_zone() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
 }
+
+#[test]
+fn a_chain_webpki_gives_up_on_is_refused_pinned_or_not_with_its_own_message() {
+    // A pinned self-signed server that sends junk claiming its own name: webpki's path search
+    // goes past its limits (path depth here). That is not an unknown issuer; nothing
+    // overrides it.
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("h.example.com");
+    spec.ca = Some(false);
+    let pinned = self_signed(&spec);
+    let mut chain = vec![cert(&pinned)];
+    chain.extend(junk_claiming("h.example.com", 7));
+    let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
+    client
+        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
+        .unwrap();
+    client.set_validator(Some(Arc::new(|_: &virtpki::ValidationRequest<'_>| {
+        ValidatorAnswer::AcceptOnce
+    })));
+    let err = client
+        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+    assert!(err.message().contains("gave up"), "{err}");
+    // The same certificate alone is accepted as pinned.
+    let v = client
+        .verify_server("h.example.com", None, &chain[..1], VerifyFlags::default())
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+}
