@@ -16,7 +16,8 @@
 //!   purpose); a client's must allow clientAuth when the extension is critical (libvirt's rule;
 //!   a non-critical one only earns a warning at load time);
 //! - pinned certificates, the known-servers store and the application's validator, which may
-//!   override some failures and never others: the rule is the table `OVERRIDES` in this module, written once;
+//!   override some failures and never others: the rule is the table `OVERRIDES` in this
+//!   module, written once;
 //! - the DN allow-list of a daemon.
 //!
 //! A peer sends at most [`MAX_PEER_CERTIFICATES`] certificates. A certificate trusted for any
