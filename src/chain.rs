@@ -75,6 +75,10 @@ impl Unverified {
 ///
 /// A CA with no CRL loaded counts as "not revoked" (GnuTLS's behaviour); a loaded CRL is
 /// enforced for every certificate of the chain. An expired CRL is still applied.
+///
+/// For one's own credentials (the sanity check): a CA certificate valid now is preferred as
+/// the anchor; when there is none, the path through one that is not valid now is returned, as
+/// the check reports CA times itself.
 pub fn verify(
     chain: &[Certificate],
     cas: &[Certificate],
@@ -83,10 +87,13 @@ pub fn verify(
     usage: impl ExtendedKeyUsageValidator,
     rules: Option<profile::Rules>,
 ) -> Result<VerifiedChain> {
-    verify_path(chain, cas, crls, now, usage, rules).map_err(Unverified::into_error)
+    search_paths(chain, cas, crls, now, &usage, rules, true)
+        .or_else(|_| search_paths(chain, cas, crls, now, &usage, rules, false))
+        .map_err(Unverified::into_error)
 }
 
-/// [`verify`], with the reason for a failure classified.
+/// [`verify`] for a peer's chain: a path through a CA certificate that is not valid now is
+/// refused, and the reason for a failure is classified.
 pub fn verify_path(
     chain: &[Certificate],
     cas: &[Certificate],
@@ -94,6 +101,19 @@ pub fn verify_path(
     now: UnixSeconds,
     usage: impl ExtendedKeyUsageValidator,
     rules: Option<profile::Rules>,
+) -> std::result::Result<VerifiedChain, Unverified> {
+    search_paths(chain, cas, crls, now, &usage, rules, true)
+}
+
+/// The path search; `anchor_valid_now` refuses paths through an anchor not valid at `now`.
+fn search_paths<U: ExtendedKeyUsageValidator>(
+    chain: &[Certificate],
+    cas: &[Certificate],
+    crls: &[Arc<Crl>],
+    now: UnixSeconds,
+    usage: &U,
+    rules: Option<profile::Rules>,
+    anchor_valid_now: bool,
 ) -> std::result::Result<VerifiedChain, Unverified> {
     let leaf = chain.first().ok_or_else(|| {
         Unverified::Refused(Error::new(
@@ -170,7 +190,7 @@ pub fn verify_path(
                     ));
                 };
                 let anchor = &cas[index];
-                if let Some(e) = anchor_time_error(anchor, now) {
+                if let Some(e) = anchor_time_error(anchor, now).filter(|_| anchor_valid_now) {
                     return refuse(e);
                 }
                 let Some(rules) = rules else { return Ok(()) };
@@ -186,7 +206,7 @@ pub fn verify_path(
                     &anchors,
                     &intermediates,
                     time,
-                    &usage,
+                    usage,
                     revocation,
                     Some(&check_path),
                 )
