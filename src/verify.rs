@@ -127,7 +127,8 @@ pub struct ValidationRequest<'a> {
     pub port: Option<u16>,
     /// The server's leaf certificate.
     pub certificate: &'a Certificate,
-    /// Whether this exact certificate is already trusted for this host.
+    /// Whether this exact certificate is already trusted for this host: recorded for it, or
+    /// trusted for any host (pinned) and naming it.
     pub trusted: bool,
     pub flags: ValidateFlags,
     /// Why CA validation failed, with [`ValidateFlags::UNVERIFIED`].
