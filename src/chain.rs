@@ -105,6 +105,9 @@ pub fn verify_path(
     search_paths(chain, cas, crls, now, &usage, rules, true)
 }
 
+/// A path found, with our certificates on it (leaf, intermediates, anchor); or why none was.
+type Searched<'a> = std::result::Result<(VerifiedChain, Vec<&'a Certificate>), Unverified>;
+
 /// The path search; `anchor_valid_now` refuses paths through an anchor not valid at `now`.
 fn search_paths<U: ExtendedKeyUsageValidator>(
     chain: &[Certificate],
@@ -154,88 +157,83 @@ fn search_paths<U: ExtendedKeyUsageValidator>(
 
     // One path search by webpki, with or without revocation; returns the path found as our
     // certificates: leaf, intermediates, anchor.
-    let search =
-        |with_revocation: bool| -> std::result::Result<(VerifiedChain, Vec<&Certificate>), Unverified> {
-            let webpki_crls: Vec<&CertRevocationList<'_>> = if with_revocation {
-                crls.iter().map(|c| c.webpki()).collect()
-            } else {
-                Vec::new()
-            };
-            let revocation = RevocationOptionsBuilder::new(&webpki_crls).ok().map(|b| {
-                b.with_depth(RevocationCheckDepth::Chain)
-                    .with_status_policy(UnknownStatusPolicy::Allow)
-                    .build()
-            });
-            // The first refusal of a path webpki found (a CA not valid now, a profile rule),
-            // reported if none is accepted; the first final one (any kind but "this CA cannot
-            // be an issuer") replaces an issuer one, so that a failure is overridable only
-            // when every refused path was refused for its issuer.
-            let violation: RefCell<Option<Error>> = RefCell::new(None);
-            let check_path = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
-                let refuse = |e: Error| {
-                    let mut first = violation.borrow_mut();
-                    let issuer = |e: &Error| e.kind() == ErrorKind::UnknownIssuer;
-                    if first
-                        .as_ref()
-                        .is_none_or(|f| issuer(f) && !issuer(&e))
-                    {
-                        *first = Some(e);
-                    }
-                    Err(webpki::Error::UnknownIssuer)
-                };
-                let Some(index) = anchor_index(path.anchor()) else {
-                    return refuse(Error::new(
-                        ErrorKind::Internal,
-                        "rustls-webpki returned a trust anchor that is not one of ours",
-                    ));
-                };
-                let anchor = &cas[index];
-                if let Some(e) = anchor_time_error(anchor, now).filter(|_| anchor_valid_now) {
-                    return refuse(e);
+    let search = |with_revocation: bool| -> Searched<'_> {
+        let webpki_crls: Vec<&CertRevocationList<'_>> = if with_revocation {
+            crls.iter().map(|c| c.webpki()).collect()
+        } else {
+            Vec::new()
+        };
+        let revocation = RevocationOptionsBuilder::new(&webpki_crls).ok().map(|b| {
+            b.with_depth(RevocationCheckDepth::Chain)
+                .with_status_policy(UnknownStatusPolicy::Allow)
+                .build()
+        });
+        // The first refusal of a path webpki found (a CA not valid now, a profile rule),
+        // reported if none is accepted; the first final one (any kind but "this CA cannot
+        // be an issuer") replaces an issuer one, so that a failure is overridable only
+        // when every refused path was refused for its issuer.
+        let violation: RefCell<Option<Error>> = RefCell::new(None);
+        let check_path = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
+            let refuse = |e: Error| {
+                let mut first = violation.borrow_mut();
+                let issuer = |e: &Error| e.kind() == ErrorKind::UnknownIssuer;
+                if first.as_ref().is_none_or(|f| issuer(f) && !issuer(&e)) {
+                    *first = Some(e);
                 }
-                let Some(rules) = rules else { return Ok(()) };
-                let path_cas = path_intermediates(path, chain, cas);
-                match profile::check_path(leaf, &path_cas, anchor, rules) {
-                    Ok(()) => Ok(()),
-                    Err(e) => refuse(e),
-                }
+                Err(webpki::Error::UnknownIssuer)
             };
-            let path = ee
-                .verify_for_usage(
-                    algs,
-                    &anchors,
-                    &intermediates,
-                    time,
-                    usage,
-                    revocation,
-                    Some(&check_path),
-                )
-                .map_err(|e| classify(&e, violation.borrow_mut().take()))?;
-            let anchor = anchor_index(path.anchor()).ok_or_else(|| {
-                Unverified::Refused(Error::new(
+            let Some(index) = anchor_index(path.anchor()) else {
+                return refuse(Error::new(
                     ErrorKind::Internal,
                     "rustls-webpki returned a trust anchor that is not one of ours",
-                ))
-            })?;
-            let position = |list: &[Certificate], der: &[u8]| {
-                list.iter().position(|c| c.der().as_ref() == der)
+                ));
             };
-            let verified = VerifiedChain {
-                anchor,
-                ca_intermediates: path
-                    .intermediate_certificates()
-                    .filter_map(|c| position(cas, c.der().as_ref()))
-                    .collect(),
-                chain_intermediates: path
-                    .intermediate_certificates()
-                    .filter_map(|c| position(chain, c.der().as_ref()))
-                    .collect(),
-            };
-            let mut certs = vec![leaf];
-            certs.extend(path_intermediates(&path, chain, cas));
-            certs.push(&cas[anchor]);
-            Ok((verified, certs))
+            let anchor = &cas[index];
+            if let Some(e) = anchor_time_error(anchor, now).filter(|_| anchor_valid_now) {
+                return refuse(e);
+            }
+            let Some(rules) = rules else { return Ok(()) };
+            let path_cas = path_intermediates(path, chain, cas);
+            match profile::check_path(leaf, &path_cas, anchor, rules) {
+                Ok(()) => Ok(()),
+                Err(e) => refuse(e),
+            }
         };
+        let path = ee
+            .verify_for_usage(
+                algs,
+                &anchors,
+                &intermediates,
+                time,
+                usage,
+                revocation,
+                Some(&check_path),
+            )
+            .map_err(|e| classify(&e, violation.borrow_mut().take()))?;
+        let anchor = anchor_index(path.anchor()).ok_or_else(|| {
+            Unverified::Refused(Error::new(
+                ErrorKind::Internal,
+                "rustls-webpki returned a trust anchor that is not one of ours",
+            ))
+        })?;
+        let position =
+            |list: &[Certificate], der: &[u8]| list.iter().position(|c| c.der().as_ref() == der);
+        let verified = VerifiedChain {
+            anchor,
+            ca_intermediates: path
+                .intermediate_certificates()
+                .filter_map(|c| position(cas, c.der().as_ref()))
+                .collect(),
+            chain_intermediates: path
+                .intermediate_certificates()
+                .filter_map(|c| position(chain, c.der().as_ref()))
+                .collect(),
+        };
+        let mut certs = vec![leaf];
+        certs.extend(path_intermediates(&path, chain, cas));
+        certs.push(&cas[anchor]);
+        Ok((verified, certs))
+    };
 
     if !crls.is_empty() {
         // webpki re-verifies a CRL's signature on every call; when every CRL this path needs
