@@ -140,9 +140,12 @@ pub fn default_path() -> Option<PathBuf> {
 /// What the store says about a certificate a server presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrustStatus {
-    /// This very certificate is recorded for the host and port, for the host on any port, or
-    /// for any host.
+    /// This very certificate is recorded for the host and port, or for the host on any port.
     Trusted,
+    /// This very certificate is recorded for any host (a block without a host line), and not
+    /// for this host. It vouches for the certificate, not for its names: verification lets it
+    /// override an unknown issuer, never a host name mismatch.
+    TrustedAnyHost,
     /// The host has another certificate recorded for this port or for any port.
     Changed {
         /// The recorded certificate has the same public key: likely a renewal, not a new key.
@@ -277,7 +280,8 @@ pub trait KnownServersStore: Send + Sync {
     /// What the store says about `cert_der` presented by `host` on `port`.
     ///
     /// With a port, the entry for that port and the host's any-port entry both count; without
-    /// one, only the any-port entry does. Certificates trusted for any host count always.
+    /// one, only the any-port entry does. A certificate trusted for any host
+    /// is [`TrustStatus::TrustedAnyHost`] (unless it is also recorded for this host).
     fn lookup(&self, host: &str, port: Option<u16>, cert_der: &[u8]) -> Result<TrustStatus>;
 
     /// Records `cert_der` for `host` and `port`, replacing what was recorded for that pair.
@@ -432,8 +436,10 @@ fn decide(
     presented: &CertFacts,
 ) -> TrustStatus {
     let recorded = recorded.iter().flatten();
-    if trusted_for_any_host || recorded.clone().any(|s| s.cert_sha256 == presented.cert) {
+    if recorded.clone().any(|s| s.cert_sha256 == presented.cert) {
         TrustStatus::Trusted
+    } else if trusted_for_any_host {
+        TrustStatus::TrustedAnyHost
     } else if recorded.clone().next().is_some() {
         TrustStatus::Changed {
             same_key: recorded.clone().any(|s| s.spki_sha256 == presented.spki),
@@ -1992,8 +1998,9 @@ mod tests {
             ("anything.example", None),
             ("::1", Some(1)),
         ] {
-            assert_eq!(store.lookup(host, port, &a).unwrap(), TrustStatus::Trusted);
-            assert_eq!(store.lookup(host, port, &b).unwrap(), TrustStatus::Trusted);
+            let any_host = TrustStatus::TrustedAnyHost;
+            assert_eq!(store.lookup(host, port, &a).unwrap(), any_host);
+            assert_eq!(store.lookup(host, port, &b).unwrap(), any_host);
             assert_eq!(
                 store.lookup(host, port, &stranger).unwrap(),
                 TrustStatus::Unknown
@@ -2040,7 +2047,7 @@ mod tests {
         }
         assert_eq!(
             store.lookup("a.example", Some(16514), &a).unwrap(),
-            TrustStatus::Trusted
+            TrustStatus::TrustedAnyHost
         );
         assert_eq!(
             store.lookup("a.example", Some(16514), &stranger).unwrap(),
