@@ -34,7 +34,9 @@
 //!   are stored normalized: lowercase, without a trailing dot, IP addresses in their canonical
 //!   text form.
 //! - `# host *` (with `port any` or no port) trusts the certificate below it for any host and
-//!   any port. `*` is never part of a host name, so it cannot be meant as one.
+//!   any port. `*` is never part of a host name, so it cannot be meant as one. Such trust
+//!   ([`TrustStatus::TrustedAnyHost`]) vouches for the certificate in place of an unknown
+//!   issuer, never for a host name it does not carry: only an entry bound to the host does that.
 //! - A `cert` fingerprint is always checked against the certificate. When it matches and `spki`
 //!   is given too, as in every entry the store writes, `spki` is believed rather than the
 //!   certificate parsed again, which keeps opening a large store fast; otherwise the certificate
@@ -2040,7 +2042,7 @@ mod tests {
             for host in ["a.example", "anything.example"] {
                 assert_eq!(
                     store.lookup(host, Some(16514), &b).unwrap(),
-                    TrustStatus::Trusted
+                    TrustStatus::TrustedAnyHost
                 );
             }
             assert_eq!(store.entries().len(), 3);
@@ -2600,7 +2602,7 @@ mod tests {
             for (host, port) in [("a.example", Some(16514)), ("b.example", None)] {
                 assert_eq!(
                     store.lookup(host, port, &der).unwrap(),
-                    TrustStatus::Trusted,
+                    TrustStatus::TrustedAnyHost,
                     "{header}"
                 );
             }
