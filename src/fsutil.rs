@@ -538,7 +538,12 @@ impl Dir {
 /// with `mkdirat` (the umask may narrow it, never widen it), then opened and given its mode
 /// and owner on its own descriptor.
 pub fn make_dirs(base: &Path, below: &Path, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
-    let mut dir = Dir::open(base)?;
+    make_dirs_in(Dir::open(base)?, below, mode, owner)
+}
+
+/// [`make_dirs`] below a directory already open, so that it is not looked up again by path.
+pub fn make_dirs_in(base: Dir, below: &Path, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
+    let mut dir = base;
     for component in below.components() {
         let name = match component {
             Component::Normal(name) => name,

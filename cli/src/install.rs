@@ -14,7 +14,7 @@
 //! for `--user` (`sudo -E`), the files and directories are given to the home directory's owner.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use virtpki::fsutil::{self, Dir, Follow, Owner, ReadError, ReadFile};
 use virtpki::locations::{self, Environment};
@@ -160,20 +160,26 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             read.bytes,
         ));
     }
+    // Below the home directory (`--user` as root) or the `--root` tree, someone else may own
+    // the directories: no link there is followed, neither when reading nor when writing.
+    let base = match (&user_owner, &env.home, &args.root) {
+        (Some(owner), Some(home), _) if user => Some(Base {
+            path: home.clone(),
+            must_belong_to: Some(*owner),
+        }),
+        (_, _, Some(root)) if !user => Some(Base {
+            path: root.clone(),
+            must_belong_to: None,
+        }),
+        _ => None,
+    };
     // Decide everything before writing anything. An installed file is read through its
     // directory, never through a link planted at its name.
     let mut actions = Vec::new();
     for (p, new) in &plan {
         let (dir, name) = files::split(&p.to)?;
-        let opened = match (user_owner, &env.home) {
-            // Another user's directories, walked without following links (as when writing).
-            (Some(_), Some(home)) if dir.starts_with(home) => {
-                Dir::open_below(home, dir.strip_prefix(home).unwrap_or(&dir))
-            }
-            _ => Dir::open(&dir),
-        };
-        let existing = match opened {
-            Ok(d) => match d.read(name, files::MAX_FILE_SIZE) {
+        let existing = match open_existing(&dir, base.as_ref())? {
+            Some(d) => match d.read(name, files::MAX_FILE_SIZE) {
                 Ok(old) => Some(old),
                 Err(e) if e.is_not_found() => None,
                 Err(ReadError::Io(_, e)) => {
@@ -190,13 +196,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                     )))
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(CliError(format!(
-                    "{}: cannot open its directory: {e}",
-                    p.to.display()
-                )))
-            }
+            None => None,
         };
         let action = match existing {
             Some(old) if *old.bytes == **new && has_mode_and_owner(p, &old.meta) => {
@@ -250,16 +250,23 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         };
         if !args.dry_run {
             let (dir, name) = files::split(&p.to)?;
-            let dir = match (user_owner, &env.home) {
-                // Root writing into another user's home: every directory below the home is
-                // theirs, so none of them is followed if it is a link.
-                (Some(_), Some(home)) if dir.starts_with(home) => {
-                    let below = dir.strip_prefix(home).unwrap_or(&dir);
-                    fsutil::make_dirs(home, below, dir_mode(user), p.owner).map_err(|e| {
+            let dir = match base.as_ref().filter(|b| dir.starts_with(&b.path)) {
+                // Each directory below the base opened without following a link.
+                Some(b) => {
+                    let below = dir.strip_prefix(&b.path).unwrap_or(&dir);
+                    let top = if b.must_belong_to.is_some() {
+                        // The home directory exists; it is not the command's to make.
+                        Dir::open(&b.path).map_err(|e| {
+                            CliError(format!("{}: cannot open: {e}", b.path.display()))
+                        })?
+                    } else {
+                        files::create_dir_owned(&b.path, dir_mode(user), p.owner)?
+                    };
+                    fsutil::make_dirs_in(top, below, dir_mode(user), p.owner).map_err(|e| {
                         CliError(format!("{}: cannot create directory: {e}", dir.display()))
                     })?
                 }
-                _ => files::create_dir_owned(&dir, dir_mode(user), p.owner)?,
+                None => files::create_dir_owned(&dir, dir_mode(user), p.owner)?,
             };
             match action {
                 Action::Create => {
@@ -311,6 +318,69 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         println!("\nNext: virtpki validate {scope} {}", role.name());
     }
     Ok(Status::Ok)
+}
+
+/// A directory that is followed by path, below which nothing is: the home directory when root
+/// installs for its owner, the `--root` tree.
+struct Base {
+    path: PathBuf,
+    /// For `--user` as root: the home's owner, who must own every directory below it that the
+    /// files go to, or they could not reach the files given to them.
+    must_belong_to: Option<Owner>,
+}
+
+/// Opens the existing directory `dir` of installed files, to read what is there; `None` when
+/// it does not exist yet. Below `base`, each directory is opened relative to its parent and a
+/// symbolic link is refused; a directory that does not belong to `base.must_belong_to` is
+/// refused with what to do.
+fn open_existing(dir: &Path, base: Option<&Base>) -> Result<Option<Dir>, CliError> {
+    use std::os::unix::fs::MetadataExt;
+    let cannot = |at: &Path, e: std::io::Error| {
+        CliError(format!(
+            "{}: cannot open the directory {}: {e}; nothing was installed",
+            dir.display(),
+            at.display()
+        ))
+    };
+    let Some(base) = base.filter(|b| dir.starts_with(&b.path)) else {
+        return match Dir::open(dir) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(cannot(dir, e)),
+        };
+    };
+    let mut d = match Dir::open(&base.path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot(&base.path, e)),
+    };
+    for component in dir.strip_prefix(&base.path).unwrap_or(dir).components() {
+        let std::path::Component::Normal(name) = component else {
+            return Err(cannot(dir, std::io::ErrorKind::InvalidInput.into()));
+        };
+        let at = d.path().join(name);
+        d = match d.open_child(name) {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(cannot(&at, e)),
+        };
+        let meta = d.metadata().map_err(|e| cannot(&at, e))?;
+        if let Some(owner) = base.must_belong_to.filter(|o| o.uid != meta.uid()) {
+            return Err(CliError(format!(
+                "{}: belongs to user id {}, not to user id {} whose home directory this is, \
+                 who could not reach the files installed below it; nothing was installed \
+                 (give it to them with `chown -R {}:{} {}`, or remove it, and run the \
+                 command again)",
+                at.display(),
+                meta.uid(),
+                owner.uid,
+                owner.uid,
+                owner.gid,
+                at.display()
+            )));
+        }
+    }
+    Ok(Some(d))
 }
 
 /// libvirt's directories: 0700 for the user's, 0755 for the system's.

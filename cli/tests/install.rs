@@ -503,3 +503,103 @@ fn user_install_as_root_gives_the_files_to_the_home_owner() {
     );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
+
+/// Item 17, review: a directory left below the home by an earlier `sudo -E` run (root's, 0700)
+/// would keep the user from the files given to them; it is refused before anything is
+/// written, with what to do, rather than reported as installed.
+#[test]
+fn user_install_as_root_refuses_a_directory_the_user_cannot_enter() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: the sudo -E case cannot be simulated");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    // What the old `sudo -E virtpki install --user` left: ~/.pki/libvirt, root's, 0700.
+    let user = home.join(".pki/libvirt");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::set_permissions(home.join(".pki"), PermissionsExt::from_mode(0o700)).unwrap();
+    let run = |home: &Path| {
+        common::command(home)
+            .args([
+                "install",
+                "--user",
+                "--role",
+                "client",
+                "--ca-dir",
+                s(&p.ca),
+                "--from",
+                s(&p.client),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run(&home);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr.contains(&*home.join(".pki").to_string_lossy())
+            && stderr.contains("chown")
+            && stderr.contains("nothing was installed"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&user).unwrap().count(), 0);
+    // Given to the user, the same command installs.
+    for d in [home.join(".pki"), user.clone()] {
+        std::os::unix::fs::chown(&d, Some(65534), Some(65533)).unwrap();
+    }
+    let out = run(&home);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::metadata(user.join("clientkey.pem")).unwrap().uid(),
+        65534
+    );
+}
+
+/// Item 16, review: `--root` is an image or a container's tree, maybe built by someone else;
+/// a symbolic link below it (an absolute one would point into the host's own /etc) is
+/// refused, not followed, when reading what is installed and when writing.
+#[test]
+fn links_below_the_root_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let host = dir.path().join("host-pki");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(host.join("CA")).unwrap();
+    std::os::unix::fs::symlink(&host, root.join("etc/pki")).unwrap();
+    for extra in [&[][..], &["--force"][..], &["--dry-run"][..]] {
+        let mut args = vec!["--root", s(&root)];
+        args.extend_from_slice(extra);
+        let run = install(dir.path(), &args, "server", &p).expect(2);
+        assert!(
+            run.stderr.contains("symbolic link") && run.stderr.contains("etc/pki"),
+            "{extra:?}: {}",
+            run.stderr
+        );
+        let found: Vec<_> = walk(&host);
+        assert_eq!(
+            found,
+            [host.join("CA")],
+            "{extra:?}: written behind the link"
+        );
+    }
+}
+
+/// Every path below `dir`, sorted.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found.sort();
+    found
+}
