@@ -22,7 +22,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -490,15 +490,43 @@ impl Dir {
         ))
     }
 
-    /// The names of the entries that start with `prefix`.
+    /// The names of the entries that start with `prefix` (never `.` or `..`), sorted. Listed
+    /// through the descriptor: the directory's path may lead elsewhere by now.
     pub fn names_starting_with(&self, prefix: &str) -> io::Result<Vec<OsString>> {
-        // Listed through the descriptor's path in /proc would be Linux-only; the directory's
-        // own path is good enough for counting backups shown to a person.
-        let mut names: Vec<OsString> = std::fs::read_dir(&self.path)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .filter(|n| n.as_bytes().starts_with(prefix.as_bytes()))
-            .collect();
+        // A new open file description (not a dup, which would share the read position with
+        // `self.file`), owned by the stream from `fdopendir` on.
+        let fd = open_at(self.fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?.into_raw_fd();
+        // SAFETY: `fd` is an open directory descriptor nobody else owns.
+        let stream = unsafe { libc::fdopendir(fd) };
+        if stream.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so `fd` is still ours to close.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        let stream = DirStream(stream);
+        let mut names = Vec::new();
+        loop {
+            // readdir returns NULL at the end and on an error; only errno tells them apart.
+            // SAFETY: errno is this thread's; the stream is open until `stream` drops, and an
+            // entry is valid until the next readdir on it.
+            let entry = unsafe {
+                *libc::__errno_location() = 0;
+                libc::readdir(stream.0)
+            };
+            if entry.is_null() {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(0) | None => break,
+                    _ => return Err(e),
+                }
+            }
+            // SAFETY: `d_name` of an entry readdir returned is NUL-terminated.
+            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
+            if name != b"." && name != b".." && name.starts_with(prefix.as_bytes()) {
+                names.push(OsStr::from_bytes(name).to_owned());
+            }
+        }
         names.sort();
         Ok(names)
     }
@@ -526,6 +554,16 @@ impl Dir {
     /// A second descriptor of the directory itself, e.g. to lock it.
     pub fn try_clone_file(&self) -> io::Result<File> {
         self.file.try_clone()
+    }
+}
+
+/// A `DIR` stream of `fdopendir`, closed (with its descriptor) when dropped.
+struct DirStream(*mut libc::DIR);
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        // SAFETY: a stream fdopendir returned, closed once, here.
+        unsafe { libc::closedir(self.0) };
     }
 }
 

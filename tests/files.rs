@@ -86,3 +86,34 @@ fn a_known_servers_file_over_the_cap_is_refused() {
         .unwrap();
     KnownServers::open(&path).unwrap();
 }
+
+/// Review of item 16: a [`Dir`] acts on its descriptor, listing included. The directory
+/// moved away after it was opened and another put at its path: what is listed (the backups
+/// `install` counts for the person reading its output) is the opened directory's.
+#[test]
+fn an_open_directory_is_listed_through_its_descriptor() {
+    use std::ffi::OsString;
+    use virtpki::fsutil::Dir;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::write(a.join("k.bak-1"), "").unwrap();
+    std::fs::write(a.join("other"), "").unwrap();
+    let opened = Dir::open(&a).unwrap();
+    std::fs::rename(&a, &b).unwrap();
+    std::fs::create_dir(&a).unwrap();
+    for n in 1..=3 {
+        std::fs::write(a.join(format!("k.bak-{n}")), "").unwrap();
+    }
+    assert_eq!(
+        opened.names_starting_with("k.bak-").unwrap(),
+        [OsString::from("k.bak-1")]
+    );
+    // Listed twice, the same (a new read position each time), without `.` and `..`.
+    for _ in 0..2 {
+        assert_eq!(
+            opened.names_starting_with("").unwrap(),
+            [OsString::from("k.bak-1"), OsString::from("other")]
+        );
+    }
+}
