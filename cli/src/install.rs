@@ -16,7 +16,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use virtpki::fsutil::{self, Dir, Follow, Owner, ReadError, ReadFile};
+use virtpki::fsutil::{self, Dir, Owner, ReadError, ReadFile};
 use virtpki::locations::{self, Environment};
 use virtpki::{pem, CertDataType, Context, ContextFlags, Role};
 
@@ -92,23 +92,28 @@ impl Planned {
 pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     let role = args.role.role();
     let env = Environment::current();
+    // Each source directory is opened once (following links: the paths are the caller's), and
+    // its files are read relative to it: a certificate and its key come from one directory,
+    // even if the path is made to lead elsewhere meanwhile.
+    let ca_dir = open_source_dir(&args.ca_dir, "cacert.pem")?;
+    let cert_name = format!("{}cert.pem", role.name());
+    let from_dir = open_source_dir(&args.from, &cert_name)?;
     let candidates = [
-        (CertDataType::CaCert, args.ca_dir.join("cacert.pem")),
-        (CertDataType::CaCrl, args.ca_dir.join("cacrl.pem")),
-        (
-            role.cert_type(),
-            args.from.join(format!("{}cert.pem", role.name())),
-        ),
+        (CertDataType::CaCert, &ca_dir, "cacert.pem".to_owned()),
+        (CertDataType::CaCrl, &ca_dir, "cacrl.pem".to_owned()),
+        (role.cert_type(), &from_dir, cert_name),
         (
             role.key_type(),
-            args.from.join(format!("{}key.pem", role.name())),
+            &from_dir,
+            format!("{}key.pem", role.name()),
         ),
     ];
     // Each source is opened once, not through a link, and the bytes checked are the bytes
     // written: a file swapped after the check cannot be what gets installed.
     let mut sources = Vec::new();
-    for (ty, path) in candidates {
-        match pem::read_file_as(&path, ty, Follow::No) {
+    for (ty, (dir, shown), name) in candidates {
+        let path = shown.join(&name);
+        match read_source(dir, &path, ty) {
             Ok(read) => sources.push((ty, path, read)),
             Err(e) if ty == CertDataType::CaCrl && is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
@@ -390,6 +395,41 @@ fn dir_mode(user: bool) -> u32 {
     } else {
         0o755
     }
+}
+
+/// Opens a source directory the caller named (`--ca-dir`, `--from`), naming the file wanted
+/// from it when it cannot be opened.
+fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), CliError> {
+    Dir::open(dir).map(|d| (d, dir)).map_err(|e| {
+        CliError(format!(
+            "{}: cannot open its directory: {e}",
+            dir.join(first).display()
+        ))
+    })
+}
+
+/// Reads the source `path`, of type `ty`, through its open directory `dir`: not through a link
+/// at its name, only a regular file, within the size cap of its type, and for a private key
+/// only if other users cannot read it (as `pem::read_file_as`, which reads by path).
+fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<ReadFile> {
+    use std::os::unix::fs::MetadataExt;
+    let limit = ty.size_limit() as u64;
+    let name = path.file_name().unwrap_or_default();
+    let read = dir.read(name, limit).map_err(|e| {
+        e.into_error(path, &format!("{ty} file"), |len| {
+            virtpki::Error::new(
+                virtpki::ErrorKind::TooLarge,
+                format!(
+                    "{}: {len} bytes is over the limit of {limit} bytes for a {ty}",
+                    path.display()
+                ),
+            )
+        })
+    })?;
+    if ty.content() == pem::Content::PrivateKey {
+        pem::check_key_file_mode(path, read.meta.mode())?;
+    }
+    Ok(read)
 }
 
 fn is_not_found(e: &virtpki::Error) -> bool {

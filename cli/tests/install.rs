@@ -603,3 +603,93 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     found.sort();
     found
 }
+
+/// Item 15, review: the source directory is looked up once. `--from` is a link that a loop
+/// keeps pointing at one complete certificate and key, then at another; a certificate from one
+/// and a key from the other (say, a key root may read and the user may not, next to its
+/// public certificate) must never be read together: every run installs a matching pair.
+#[test]
+fn a_source_directory_swapped_during_install_gives_one_consistent_pair() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let other = dir.path().join("client2");
+    virtpki(
+        dir.path(),
+        &[
+            "issue",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--dn",
+            "C=GB,O=Test,CN=client2",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&other),
+        ],
+    )
+    .expect(0);
+    let from = dir.path().join("from");
+    std::os::unix::fs::symlink(&p.client, &from).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, a, b, from) = (stop.clone(), p.client.clone(), other.clone(), from.clone());
+        let new = dir.path().join("from.new");
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for target in [&b, &a] {
+                    let _ = std::fs::remove_file(&new);
+                    let swapped = std::os::unix::fs::symlink(target, &new)
+                        .and_then(|_| std::fs::rename(&new, &from));
+                    if swapped.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let pairs = [&p.client, &other].map(|d| {
+        (
+            std::fs::read(d.join("clientcert.pem")).unwrap(),
+            std::fs::read(d.join("clientkey.pem")).unwrap(),
+        )
+    });
+    let mut failures = Vec::new();
+    for i in 0..250 {
+        let root = dir.path().join(format!("root{i}"));
+        let run = virtpki(
+            dir.path(),
+            &[
+                "install",
+                "--role",
+                "client",
+                "--ca-dir",
+                s(&p.ca),
+                "--from",
+                s(&from),
+                "--root",
+                s(&root),
+            ],
+        );
+        if run.code != 0 {
+            failures.push(format!("run {i}: {}", run.stderr));
+            continue;
+        }
+        let libvirt = root.join("etc/pki/libvirt");
+        let installed = (
+            std::fs::read(libvirt.join("clientcert.pem")).unwrap(),
+            std::fs::read(libvirt.join("private/clientkey.pem")).unwrap(),
+        );
+        assert!(pairs.contains(&installed), "run {i} installed a mixed pair");
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
