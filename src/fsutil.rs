@@ -551,6 +551,23 @@ impl Dir {
         }
     }
 
+    /// Whether this, opened by name right after `mkdirat` made it, can be the new directory:
+    /// ours and empty. Someone who may write the parent can rename another directory over the
+    /// new, empty one in between; that one, with what is in it, must not be given a mode and
+    /// owner. (An empty directory of ours swapped in is indistinguishable, and harmless.)
+    fn check_just_made(&self) -> io::Result<()> {
+        let meta = self.metadata()?;
+        // SAFETY: geteuid cannot fail and has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me || !self.names_starting_with("")?.is_empty() {
+            return Err(io::Error::other(
+                "another directory was put there while virtpki was making it; run the \
+                 command again",
+            ));
+        }
+        Ok(())
+    }
+
     /// A second descriptor of the directory itself, e.g. to lock it.
     pub fn try_clone_file(&self) -> io::Result<File> {
         self.file.try_clone()
@@ -604,6 +621,7 @@ pub fn make_dirs_in(base: Dir, below: &Path, mode: u32, owner: Option<Owner>) ->
             .open_child(name)
             .map_err(|e| at(&dir.path.join(name), e))?;
         if made {
+            child.check_just_made().map_err(|e| at(&child.path, e))?;
             set_mode_and_owner(&child.file, mode, owner).map_err(|e| at(&child.path, e))?;
         }
         dir = child;
