@@ -167,8 +167,9 @@ fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: u32) -> io::Result
 }
 
 fn is_symlink_at(dir: RawFd, name: &CStr) -> bool {
-    // SAFETY: an all-zero stat is a valid value to be overwritten; `name` is NUL-terminated.
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated and `st` is a stat fstatat may write.
     let ret = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
 }
@@ -396,11 +397,12 @@ impl Dir {
             set_mode_and_owner(&file, spec.mode, spec.owner)?;
             file.write_all(bytes)?;
             file.sync_all()?;
-            // SAFETY: valid descriptors and NUL-terminated names.
             match spec.replace {
+                // SAFETY: a valid descriptor and NUL-terminated names.
                 Replace::Allowed => cvt(unsafe {
                     libc::renameat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr())
                 }),
+                // SAFETY: as above; flags 0: a link at the temporary name is not followed.
                 Replace::Never => cvt(unsafe {
                     libc::linkat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr(), 0)
                 }),
@@ -552,14 +554,13 @@ impl Dir {
     }
 
     /// Whether this, opened by name right after `mkdirat` made it, can be the new directory:
-    /// ours and empty. Someone who may write the parent can rename another directory over the
+    /// an empty one. Someone who may write the parent can rename another directory over the
     /// new, empty one in between; that one, with what is in it, must not be given a mode and
-    /// owner. (An empty directory of ours swapped in is indistinguishable, and harmless.)
+    /// owner. (An empty directory swapped in is indistinguishable, and holds nothing to give
+    /// away. The owner is not compared: on NFS with root squashing root's new directory is
+    /// nobody's.)
     fn check_just_made(&self) -> io::Result<()> {
-        let meta = self.metadata()?;
-        // SAFETY: geteuid cannot fail and has no preconditions.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me || !self.names_starting_with("")?.is_empty() {
+        if !self.names_starting_with("")?.is_empty() {
             return Err(io::Error::other(
                 "another directory was put there while virtpki was making it; run the \
                  command again",
