@@ -297,21 +297,35 @@ impl Dir {
         })
     }
 
-    /// Opens `base` by path, then each component of `below` relative to its parent, refusing
-    /// a symbolic link among them (as [`make_dirs`] walks, without creating anything).
-    pub fn open_below(base: &Path, below: &Path) -> io::Result<Dir> {
-        let mut dir = Dir::open(base)?;
+    /// Opens the directory `below` names under the open directory `self`, each component
+    /// relative to its parent, refusing a symbolic link among them (as [`make_dirs`] walks,
+    /// without creating anything). `each` sees every directory opened, to refuse one (by its
+    /// owner, say). An error names the directory it happened on; a missing one is `NotFound`.
+    pub fn open_below(
+        self,
+        below: &Path,
+        mut each: impl FnMut(&Dir, &Metadata) -> io::Result<()>,
+    ) -> io::Result<Dir> {
+        let mut dir = self;
         for component in below.components() {
-            match component {
-                Component::Normal(name) => dir = dir.open_child(name)?,
-                Component::CurDir => {}
+            let name = match component {
+                Component::Normal(name) => name,
+                Component::CurDir => continue,
                 _ => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!("{}: not a plain relative directory name", below.display()),
                     ))
                 }
-            }
+            };
+            let child = dir
+                .open_child(name)
+                .map_err(|e| at(&dir.path.join(name), e))?;
+            child
+                .metadata()
+                .and_then(|meta| each(&child, &meta))
+                .map_err(|e| at(&child.path, e))?;
+            dir = child;
         }
         Ok(dir)
     }
@@ -342,20 +356,6 @@ impl Dir {
 
     fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
-    }
-
-    /// The `lstat` of `name`; `None` if there is nothing of that name.
-    pub fn entry_metadata(&self, name: &OsStr) -> io::Result<Option<Metadata>> {
-        match open_at(
-            self.fd(),
-            &cstring(name)?,
-            libc::O_PATH | libc::O_NOFOLLOW,
-            0,
-        ) {
-            Ok(f) => f.metadata().map(Some),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Opens the regular file `name` (never a symbolic link) and reads at most `limit` bytes.

@@ -340,52 +340,43 @@ struct Base {
 /// refused with what to do.
 fn open_existing(dir: &Path, base: Option<&Base>) -> Result<Option<Dir>, CliError> {
     use std::os::unix::fs::MetadataExt;
-    let cannot = |at: &Path, e: std::io::Error| {
+    let cannot = |e: std::io::Error| {
         CliError(format!(
-            "{}: cannot open the directory {}: {e}; nothing was installed",
-            dir.display(),
-            at.display()
+            "{}: cannot open: {e}; nothing was installed",
+            dir.display()
         ))
     };
     let Some(base) = base.filter(|b| dir.starts_with(&b.path)) else {
         return match Dir::open(dir) {
             Ok(d) => Ok(Some(d)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(cannot(dir, e)),
+            Err(e) => Err(cannot(e)),
         };
     };
-    let mut d = match Dir::open(&base.path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(cannot(&base.path, e)),
-    };
-    for component in dir.strip_prefix(&base.path).unwrap_or(dir).components() {
-        let std::path::Component::Normal(name) = component else {
-            return Err(cannot(dir, std::io::ErrorKind::InvalidInput.into()));
-        };
-        let at = d.path().join(name);
-        d = match d.open_child(name) {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(cannot(&at, e)),
-        };
-        let meta = d.metadata().map_err(|e| cannot(&at, e))?;
-        if let Some(owner) = base.must_belong_to.filter(|o| o.uid != meta.uid()) {
-            return Err(CliError(format!(
-                "{}: belongs to user id {}, not to user id {} whose home directory this is, \
-                 who could not reach the files installed below it; nothing was installed \
-                 (give it to them with `chown -R {}:{} {}`, or remove it, and run the \
-                 command again)",
-                at.display(),
-                meta.uid(),
-                owner.uid,
-                owner.uid,
-                owner.gid,
-                at.display()
-            )));
-        }
+    let below = dir.strip_prefix(&base.path).unwrap_or(dir);
+    let opened = Dir::open(&base.path).and_then(|top| {
+        top.open_below(below, |d, meta| match base.must_belong_to {
+            Some(owner) if owner.uid != meta.uid() => Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "it belongs to user id {}, not to user id {} whose home directory this \
+                     is, who could not reach the files installed below it (give it to them \
+                     with `chown -R {}:{} {}`, or remove it, and run the command again)",
+                    meta.uid(),
+                    owner.uid,
+                    owner.uid,
+                    owner.gid,
+                    d.path().display()
+                ),
+            )),
+            _ => Ok(()),
+        })
+    });
+    match opened {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(cannot(e)),
     }
-    Ok(Some(d))
 }
 
 /// libvirt's directories: 0700 for the user's, 0755 for the system's.
