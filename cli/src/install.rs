@@ -6,7 +6,8 @@
 //! User set: ~/.pki/libvirt (0700) with every file 0600. The files are checked with libvirt's
 //! load-time rules first; nothing is written when they fail or when an existing different
 //! file would be replaced without --force (with --force the old file is kept as FILE.bak-TIME).
-//! An installed file with the right contents but another mode or owner is given the right ones.
+//! An installed file with the right contents but another mode is given the right one; with
+//! another owner it is written afresh (its owner may hold it open for writing).
 //!
 //! Each source is read once, through one descriptor that is not a symbolic link, and those
 //! bytes are checked and written. The targets are read, replaced, backed up and repaired
@@ -207,8 +208,15 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             Some(old) if *old.bytes == **new && has_mode_and_owner(p, &old.meta) => {
                 Action::Unchanged
             }
-            // The right contents with the wrong mode or owner: libvirt's rules are about both.
-            Some(old) if *old.bytes == **new => Action::FixMode(old.meta),
+            // The right contents and owner with the wrong mode: libvirt's rules are about both.
+            Some(old)
+                if *old.bytes == **new && p.owner.is_none_or(|o| o == Owner::of(&old.meta)) =>
+            {
+                Action::FixMode(old.meta)
+            }
+            // The right contents with another owner: written afresh, not given away in place;
+            // its owner may hold it open for writing and would keep that access.
+            Some(old) if *old.bytes == **new => Action::Rewrite,
             Some(_) if !args.force => {
                 return Err(CliError(format!(
                     "{}: exists with other contents; nothing was installed (give --force to \
@@ -249,9 +257,11 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             (Action::Create, true) => "would install",
             (Action::Replace, true) => "would replace",
             (Action::FixMode(_), true) => "would fix the mode of",
+            (Action::Rewrite, true) => "would rewrite, for its owner,",
             (Action::Create, false) => "installed",
             (Action::Replace, false) => "replaced",
             (Action::FixMode(_), false) => "fixed the mode of",
+            (Action::Rewrite, false) => "rewrote, for its owner,",
         };
         if !args.dry_run {
             let (dir, name) = files::split(&p.to)?;
@@ -291,6 +301,10 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                         dir.path().display()
                     );
                     files::write_in(&dir, name, contents, p.mode, p.owner, Replace::Allowed)?;
+                }
+                // The same contents: nothing to keep a copy of.
+                Action::Rewrite => {
+                    files::write_in(&dir, name, contents, p.mode, p.owner, Replace::Allowed)?
                 }
                 Action::FixMode(seen) => dir
                     .fix_mode_and_owner(name, p.mode, p.owner, &seen)
@@ -451,8 +465,10 @@ fn home_owner(env: &Environment) -> Result<Option<Owner>, CliError> {
 enum Action {
     Create,
     Replace,
-    /// The contents are right, the mode or owner is not; the file as read and compared.
+    /// The contents and owner are right, the mode is not; the file as read and compared.
     FixMode(std::fs::Metadata),
+    /// The contents are right, the owner is not: a new file replaces it.
+    Rewrite,
     Unchanged,
 }
 

@@ -693,3 +693,43 @@ fn a_source_directory_swapped_during_install_gives_one_consistent_pair() {
         failures.join("\n")
     );
 }
+
+/// Item 16, review: an installed file with the right contents but another owner (a user's,
+/// in an image's tree) is not given to root in place: its old owner may hold it open for
+/// writing and would keep that access to the file now root's. It is written afresh.
+#[test]
+fn a_file_of_another_owner_is_rewritten_not_given_away() {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: files of another owner cannot be made");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let ca = root.join("etc/pki/CA/cacert.pem");
+    std::fs::create_dir_all(ca.parent().unwrap()).unwrap();
+    std::fs::copy(p.ca.join("cacert.pem"), &ca).unwrap();
+    std::fs::set_permissions(&ca, PermissionsExt::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&ca, Some(65534), Some(65534)).unwrap();
+    // The old owner keeps it open for writing.
+    let mut kept_open = std::fs::OpenOptions::new().write(true).open(&ca).unwrap();
+    let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let meta = std::fs::metadata(&ca).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 0, 0o644)
+    );
+    kept_open.write_all(b"someone else's CA\n").unwrap();
+    drop(kept_open);
+    let installed = std::fs::read(&ca).unwrap();
+    assert!(
+        installed == std::fs::read(p.ca.join("cacert.pem")).unwrap(),
+        "the old owner's descriptor still writes the installed file:\n{}",
+        String::from_utf8_lossy(&installed)
+    );
+    // No copy of identical contents is kept.
+    assert_eq!(std::fs::read_dir(ca.parent().unwrap()).unwrap().count(), 1);
+    assert!(run.stdout.contains("rewrote"), "{}", run.stdout);
+}
