@@ -415,7 +415,8 @@ fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), Cl
 
 /// Reads the source `path`, of type `ty`, through its open directory `dir`: not through a link
 /// at its name, only a regular file, within the size cap of its type, and for a private key
-/// only if other users cannot read it (as `pem::read_file_as`, which reads by path).
+/// only if other users cannot read it (as `pem::read_file_as`, which reads by path) and it has
+/// no other hard link.
 fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<ReadFile> {
     use std::os::unix::fs::MetadataExt;
     let limit = ty.size_limit() as u64;
@@ -433,6 +434,19 @@ fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<Read
     })?;
     if ty.content() == pem::Content::PrivateKey {
         pem::check_key_file_mode(path, read.meta.mode())?;
+        // Whoever may write the source directory could link in a key only root may read
+        // (where fs.protected_hardlinks is 0), for root to install where they can read it.
+        if read.meta.nlink() > 1 {
+            return Err(virtpki::Error::new(
+                virtpki::ErrorKind::InsecurePermissions,
+                format!(
+                    "{}: the private key file has {} hard links, so it is also another file, \
+                     maybe one that must stay where it is; install a copy of it",
+                    path.display(),
+                    read.meta.nlink()
+                ),
+            ));
+        }
     }
     Ok(read)
 }

@@ -733,3 +733,25 @@ fn a_file_of_another_owner_is_rewritten_not_given_away() {
     assert_eq!(std::fs::read_dir(ca.parent().unwrap()).unwrap().count(), 1);
     assert!(run.stdout.contains("rewrote"), "{}", run.stdout);
 }
+
+/// Item 15, review: a source key with another hard link is refused. Where
+/// `fs.protected_hardlinks` is 0, whoever may write `--from` can link a key only root may read
+/// (beside a copy of its public certificate), and `sudo -E virtpki install --user` would hand
+/// it to them; a key file has one name.
+#[test]
+fn a_source_key_with_another_hard_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let other_name = dir.path().join("the key elsewhere.pem");
+    std::fs::hard_link(p.client.join("clientkey.pem"), &other_name).unwrap();
+    let run = install(dir.path(), &["--root", s(&root)], "client", &p).expect(2);
+    assert!(
+        run.stderr.contains("clientkey.pem") && run.stderr.contains("2 hard links"),
+        "{}",
+        run.stderr
+    );
+    assert!(!root.exists());
+    std::fs::remove_file(&other_name).unwrap();
+    install(dir.path(), &["--root", s(&root)], "client", &p).expect(0);
+}
