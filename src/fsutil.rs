@@ -22,7 +22,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -167,8 +167,9 @@ fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: u32) -> io::Result
 }
 
 fn is_symlink_at(dir: RawFd, name: &CStr) -> bool {
-    // SAFETY: an all-zero stat is a valid value to be overwritten; `name` is NUL-terminated.
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated and `st` is a stat fstatat may write.
     let ret = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
 }
@@ -296,21 +297,35 @@ impl Dir {
         })
     }
 
-    /// Opens `base` by path, then each component of `below` relative to its parent, refusing
-    /// a symbolic link among them (as [`make_dirs`] walks, without creating anything).
-    pub fn open_below(base: &Path, below: &Path) -> io::Result<Dir> {
-        let mut dir = Dir::open(base)?;
+    /// Opens the directory `below` names under the open directory `self`, each component
+    /// relative to its parent, refusing a symbolic link among them (as [`make_dirs`] walks,
+    /// without creating anything). `each` sees every directory opened, to refuse one (by its
+    /// owner, say). An error names the directory it happened on; a missing one is `NotFound`.
+    pub fn open_below(
+        self,
+        below: &Path,
+        mut each: impl FnMut(&Dir, &Metadata) -> io::Result<()>,
+    ) -> io::Result<Dir> {
+        let mut dir = self;
         for component in below.components() {
-            match component {
-                Component::Normal(name) => dir = dir.open_child(name)?,
-                Component::CurDir => {}
+            let name = match component {
+                Component::Normal(name) => name,
+                Component::CurDir => continue,
                 _ => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!("{}: not a plain relative directory name", below.display()),
                     ))
                 }
-            }
+            };
+            let child = dir
+                .open_child(name)
+                .map_err(|e| at(&dir.path.join(name), e))?;
+            child
+                .metadata()
+                .and_then(|meta| each(&child, &meta))
+                .map_err(|e| at(&child.path, e))?;
+            dir = child;
         }
         Ok(dir)
     }
@@ -341,20 +356,6 @@ impl Dir {
 
     fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
-    }
-
-    /// The `lstat` of `name`; `None` if there is nothing of that name.
-    pub fn entry_metadata(&self, name: &OsStr) -> io::Result<Option<Metadata>> {
-        match open_at(
-            self.fd(),
-            &cstring(name)?,
-            libc::O_PATH | libc::O_NOFOLLOW,
-            0,
-        ) {
-            Ok(f) => f.metadata().map(Some),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Opens the regular file `name` (never a symbolic link) and reads at most `limit` bytes.
@@ -396,11 +397,12 @@ impl Dir {
             set_mode_and_owner(&file, spec.mode, spec.owner)?;
             file.write_all(bytes)?;
             file.sync_all()?;
-            // SAFETY: valid descriptors and NUL-terminated names.
             match spec.replace {
+                // SAFETY: a valid descriptor and NUL-terminated names.
                 Replace::Allowed => cvt(unsafe {
                     libc::renameat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr())
                 }),
+                // SAFETY: as above; flags 0: a link at the temporary name is not followed.
                 Replace::Never => cvt(unsafe {
                     libc::linkat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr(), 0)
                 }),
@@ -490,15 +492,43 @@ impl Dir {
         ))
     }
 
-    /// The names of the entries that start with `prefix`.
+    /// The names of the entries that start with `prefix` (never `.` or `..`), sorted. Listed
+    /// through the descriptor: the directory's path may lead elsewhere by now.
     pub fn names_starting_with(&self, prefix: &str) -> io::Result<Vec<OsString>> {
-        // Listed through the descriptor's path in /proc would be Linux-only; the directory's
-        // own path is good enough for counting backups shown to a person.
-        let mut names: Vec<OsString> = std::fs::read_dir(&self.path)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .filter(|n| n.as_bytes().starts_with(prefix.as_bytes()))
-            .collect();
+        // A new open file description (not a dup, which would share the read position with
+        // `self.file`), owned by the stream from `fdopendir` on.
+        let fd = open_at(self.fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?.into_raw_fd();
+        // SAFETY: `fd` is an open directory descriptor nobody else owns.
+        let stream = unsafe { libc::fdopendir(fd) };
+        if stream.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so `fd` is still ours to close.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        let stream = DirStream(stream);
+        let mut names = Vec::new();
+        loop {
+            // readdir returns NULL at the end and on an error; only errno tells them apart.
+            // SAFETY: errno is this thread's; the stream is open until `stream` drops, and an
+            // entry is valid until the next readdir on it.
+            let entry = unsafe {
+                *libc::__errno_location() = 0;
+                libc::readdir(stream.0)
+            };
+            if entry.is_null() {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(0) | None => break,
+                    _ => return Err(e),
+                }
+            }
+            // SAFETY: `d_name` of an entry readdir returned is NUL-terminated.
+            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
+            if name != b"." && name != b".." && name.starts_with(prefix.as_bytes()) {
+                names.push(OsStr::from_bytes(name).to_owned());
+            }
+        }
         names.sort();
         Ok(names)
     }
@@ -523,9 +553,35 @@ impl Dir {
         }
     }
 
+    /// Whether this, opened by name right after `mkdirat` made it, can be the new directory:
+    /// an empty one. Someone who may write the parent can rename another directory over the
+    /// new, empty one in between; that one, with what is in it, must not be given a mode and
+    /// owner. (An empty directory swapped in is indistinguishable, and holds nothing to give
+    /// away. The owner is not compared: on NFS with root squashing root's new directory is
+    /// nobody's.)
+    fn check_just_made(&self) -> io::Result<()> {
+        if !self.names_starting_with("")?.is_empty() {
+            return Err(io::Error::other(
+                "another directory was put there while virtpki was making it; run the \
+                 command again",
+            ));
+        }
+        Ok(())
+    }
+
     /// A second descriptor of the directory itself, e.g. to lock it.
     pub fn try_clone_file(&self) -> io::Result<File> {
         self.file.try_clone()
+    }
+}
+
+/// A `DIR` stream of `fdopendir`, closed (with its descriptor) when dropped.
+struct DirStream(*mut libc::DIR);
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        // SAFETY: a stream fdopendir returned, closed once, here.
+        unsafe { libc::closedir(self.0) };
     }
 }
 
@@ -538,7 +594,12 @@ impl Dir {
 /// with `mkdirat` (the umask may narrow it, never widen it), then opened and given its mode
 /// and owner on its own descriptor.
 pub fn make_dirs(base: &Path, below: &Path, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
-    let mut dir = Dir::open(base)?;
+    make_dirs_in(Dir::open(base)?, below, mode, owner)
+}
+
+/// [`make_dirs`] below a directory already open, so that it is not looked up again by path.
+pub fn make_dirs_in(base: Dir, below: &Path, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
+    let mut dir = base;
     for component in below.components() {
         let name = match component {
             Component::Normal(name) => name,
@@ -561,6 +622,7 @@ pub fn make_dirs(base: &Path, below: &Path, mode: u32, owner: Option<Owner>) -> 
             .open_child(name)
             .map_err(|e| at(&dir.path.join(name), e))?;
         if made {
+            child.check_just_made().map_err(|e| at(&child.path, e))?;
             set_mode_and_owner(&child.file, mode, owner).map_err(|e| at(&child.path, e))?;
         }
         dir = child;

@@ -86,3 +86,89 @@ fn a_known_servers_file_over_the_cap_is_refused() {
         .unwrap();
     KnownServers::open(&path).unwrap();
 }
+
+/// Review of item 16: a [`Dir`] acts on its descriptor, listing included. The directory
+/// moved away after it was opened and another put at its path: what is listed (the backups
+/// `install` counts for the person reading its output) is the opened directory's.
+#[test]
+fn an_open_directory_is_listed_through_its_descriptor() {
+    use std::ffi::OsString;
+    use virtpki::fsutil::Dir;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::write(a.join("k.bak-1"), "").unwrap();
+    std::fs::write(a.join("other"), "").unwrap();
+    let opened = Dir::open(&a).unwrap();
+    std::fs::rename(&a, &b).unwrap();
+    std::fs::create_dir(&a).unwrap();
+    for n in 1..=3 {
+        std::fs::write(a.join(format!("k.bak-{n}")), "").unwrap();
+    }
+    assert_eq!(
+        opened.names_starting_with("k.bak-").unwrap(),
+        [OsString::from("k.bak-1")]
+    );
+    // Listed twice, the same (a new read position each time), without `.` and `..`.
+    for _ in 0..2 {
+        assert_eq!(
+            opened.names_starting_with("").unwrap(),
+            [OsString::from("k.bak-1"), OsString::from("other")]
+        );
+    }
+}
+
+/// Review of item 16 (`install --user` as root): between `mkdirat` and opening the new
+/// directory to give it to the user, someone who can write the parent can rename another
+/// directory over the new, empty one. That directory, with what is in it, must not be given
+/// away. A thread keeps trying while root makes and removes the directory; needs root.
+#[test]
+fn a_directory_swapped_in_after_mkdir_is_not_given_away() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use virtpki::fsutil::{make_dirs, Owner};
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: fchown to another user cannot be tried");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().to_owned();
+    let (theirs, target) = (parent.join("theirs"), parent.join("new"));
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("root's file"), "").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, theirs, target) = (stop.clone(), theirs.clone(), target.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // Over the new empty directory, then back.
+                if std::fs::rename(&theirs, &target).is_ok() {
+                    while std::fs::rename(&target, &theirs).is_err() {}
+                }
+            }
+        })
+    };
+    let user = Owner {
+        uid: 65534,
+        gid: 65534,
+    };
+    let mut refused = 0;
+    for _ in 0..20000 {
+        if make_dirs(&parent, std::path::Path::new("new"), 0o700, Some(user)).is_err() {
+            refused += 1;
+        }
+        // The new directory (empty) goes; theirs (not empty) cannot.
+        let _ = std::fs::remove_dir(&target);
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    let _ = std::fs::remove_dir(&target);
+    eprintln!("{refused} of 20000 runs refused");
+    let meta = std::fs::metadata(&theirs).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (0, 0),
+        "the swapped-in directory was given away ({refused} runs refused)"
+    );
+}

@@ -6,7 +6,8 @@
 //! User set: ~/.pki/libvirt (0700) with every file 0600. The files are checked with libvirt's
 //! load-time rules first; nothing is written when they fail or when an existing different
 //! file would be replaced without --force (with --force the old file is kept as FILE.bak-TIME).
-//! An installed file with the right contents but another mode or owner is given the right ones.
+//! An installed file with the right contents but another mode is given the right one; with
+//! another owner it is written afresh (its owner may hold it open for writing).
 //!
 //! Each source is read once, through one descriptor that is not a symbolic link, and those
 //! bytes are checked and written. The targets are read, replaced, backed up and repaired
@@ -14,9 +15,9 @@
 //! for `--user` (`sudo -E`), the files and directories are given to the home directory's owner.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use virtpki::fsutil::{self, Dir, Follow, Owner, ReadError, ReadFile};
+use virtpki::fsutil::{self, Dir, Owner, ReadError, ReadFile};
 use virtpki::locations::{self, Environment};
 use virtpki::{pem, CertDataType, Context, ContextFlags, Role};
 
@@ -92,23 +93,28 @@ impl Planned {
 pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     let role = args.role.role();
     let env = Environment::current();
+    // Each source directory is opened once (following links: the paths are the caller's), and
+    // its files are read relative to it: a certificate and its key come from one directory,
+    // even if the path is made to lead elsewhere meanwhile.
+    let ca_dir = open_source_dir(&args.ca_dir, "cacert.pem")?;
+    let cert_name = format!("{}cert.pem", role.name());
+    let from_dir = open_source_dir(&args.from, &cert_name)?;
     let candidates = [
-        (CertDataType::CaCert, args.ca_dir.join("cacert.pem")),
-        (CertDataType::CaCrl, args.ca_dir.join("cacrl.pem")),
-        (
-            role.cert_type(),
-            args.from.join(format!("{}cert.pem", role.name())),
-        ),
+        (CertDataType::CaCert, &ca_dir, "cacert.pem".to_owned()),
+        (CertDataType::CaCrl, &ca_dir, "cacrl.pem".to_owned()),
+        (role.cert_type(), &from_dir, cert_name),
         (
             role.key_type(),
-            args.from.join(format!("{}key.pem", role.name())),
+            &from_dir,
+            format!("{}key.pem", role.name()),
         ),
     ];
     // Each source is opened once, not through a link, and the bytes checked are the bytes
     // written: a file swapped after the check cannot be what gets installed.
     let mut sources = Vec::new();
-    for (ty, path) in candidates {
-        match pem::read_file_as(&path, ty, Follow::No) {
+    for (ty, (dir, shown), name) in candidates {
+        let path = shown.join(&name);
+        match read_source(dir, &path, ty) {
             Ok(read) => sources.push((ty, path, read)),
             Err(e) if ty == CertDataType::CaCrl && is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
@@ -160,20 +166,26 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             read.bytes,
         ));
     }
+    // Below the home directory (`--user` as root) or the `--root` tree, someone else may own
+    // the directories: no link there is followed, neither when reading nor when writing.
+    let base = match (&user_owner, &env.home, &args.root) {
+        (Some(owner), Some(home), _) if user => Some(Base {
+            path: home.clone(),
+            must_belong_to: Some(*owner),
+        }),
+        (_, _, Some(root)) if !user => Some(Base {
+            path: root.clone(),
+            must_belong_to: None,
+        }),
+        _ => None,
+    };
     // Decide everything before writing anything. An installed file is read through its
     // directory, never through a link planted at its name.
     let mut actions = Vec::new();
     for (p, new) in &plan {
         let (dir, name) = files::split(&p.to)?;
-        let opened = match (user_owner, &env.home) {
-            // Another user's directories, walked without following links (as when writing).
-            (Some(_), Some(home)) if dir.starts_with(home) => {
-                Dir::open_below(home, dir.strip_prefix(home).unwrap_or(&dir))
-            }
-            _ => Dir::open(&dir),
-        };
-        let existing = match opened {
-            Ok(d) => match d.read(name, files::MAX_FILE_SIZE) {
+        let existing = match open_existing(&dir, base.as_ref())? {
+            Some(d) => match d.read(name, files::MAX_FILE_SIZE) {
                 Ok(old) => Some(old),
                 Err(e) if e.is_not_found() => None,
                 Err(ReadError::Io(_, e)) => {
@@ -190,20 +202,21 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                     )))
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(CliError(format!(
-                    "{}: cannot open its directory: {e}",
-                    p.to.display()
-                )))
-            }
+            None => None,
         };
         let action = match existing {
             Some(old) if *old.bytes == **new && has_mode_and_owner(p, &old.meta) => {
                 Action::Unchanged
             }
-            // The right contents with the wrong mode or owner: libvirt's rules are about both.
-            Some(old) if *old.bytes == **new => Action::FixMode(old.meta),
+            // The right contents and owner with the wrong mode: libvirt's rules are about both.
+            Some(old)
+                if *old.bytes == **new && p.owner.is_none_or(|o| o == Owner::of(&old.meta)) =>
+            {
+                Action::FixMode(old.meta)
+            }
+            // The right contents with another owner: written afresh, not given away in place;
+            // its owner may hold it open for writing and would keep that access.
+            Some(old) if *old.bytes == **new => Action::Rewrite,
             Some(_) if !args.force => {
                 return Err(CliError(format!(
                     "{}: exists with other contents; nothing was installed (give --force to \
@@ -244,22 +257,31 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             (Action::Create, true) => "would install",
             (Action::Replace, true) => "would replace",
             (Action::FixMode(_), true) => "would fix the mode of",
+            (Action::Rewrite, true) => "would rewrite, for its owner,",
             (Action::Create, false) => "installed",
             (Action::Replace, false) => "replaced",
             (Action::FixMode(_), false) => "fixed the mode of",
+            (Action::Rewrite, false) => "rewrote, for its owner,",
         };
         if !args.dry_run {
             let (dir, name) = files::split(&p.to)?;
-            let dir = match (user_owner, &env.home) {
-                // Root writing into another user's home: every directory below the home is
-                // theirs, so none of them is followed if it is a link.
-                (Some(_), Some(home)) if dir.starts_with(home) => {
-                    let below = dir.strip_prefix(home).unwrap_or(&dir);
-                    fsutil::make_dirs(home, below, dir_mode(user), p.owner).map_err(|e| {
+            let dir = match base.as_ref().filter(|b| dir.starts_with(&b.path)) {
+                // Each directory below the base opened without following a link.
+                Some(b) => {
+                    let below = dir.strip_prefix(&b.path).unwrap_or(&dir);
+                    let top = if b.must_belong_to.is_some() {
+                        // The home directory exists; it is not the command's to make.
+                        Dir::open(&b.path).map_err(|e| {
+                            CliError(format!("{}: cannot open: {e}", b.path.display()))
+                        })?
+                    } else {
+                        files::create_dir_owned(&b.path, dir_mode(user), p.owner)?
+                    };
+                    fsutil::make_dirs_in(top, below, dir_mode(user), p.owner).map_err(|e| {
                         CliError(format!("{}: cannot create directory: {e}", dir.display()))
                     })?
                 }
-                _ => files::create_dir_owned(&dir, dir_mode(user), p.owner)?,
+                None => files::create_dir_owned(&dir, dir_mode(user), p.owner)?,
             };
             match action {
                 Action::Create => {
@@ -279,6 +301,10 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                         dir.path().display()
                     );
                     files::write_in(&dir, name, contents, p.mode, p.owner, Replace::Allowed)?;
+                }
+                // The same contents: nothing to keep a copy of.
+                Action::Rewrite => {
+                    files::write_in(&dir, name, contents, p.mode, p.owner, Replace::Allowed)?
                 }
                 Action::FixMode(seen) => dir
                     .fix_mode_and_owner(name, p.mode, p.owner, &seen)
@@ -313,6 +339,60 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     Ok(Status::Ok)
 }
 
+/// A directory that is followed by path, below which nothing is: the home directory when root
+/// installs for its owner, the `--root` tree.
+struct Base {
+    path: PathBuf,
+    /// For `--user` as root: the home's owner, who must own every directory below it that the
+    /// files go to, or they could not reach the files given to them.
+    must_belong_to: Option<Owner>,
+}
+
+/// Opens the existing directory `dir` of installed files, to read what is there; `None` when
+/// it does not exist yet. Below `base`, each directory is opened relative to its parent and a
+/// symbolic link is refused; a directory that does not belong to `base.must_belong_to` is
+/// refused with what to do.
+fn open_existing(dir: &Path, base: Option<&Base>) -> Result<Option<Dir>, CliError> {
+    use std::os::unix::fs::MetadataExt;
+    let cannot = |e: std::io::Error| {
+        CliError(format!(
+            "{}: cannot open: {e}; nothing was installed",
+            dir.display()
+        ))
+    };
+    let Some(base) = base.filter(|b| dir.starts_with(&b.path)) else {
+        return match Dir::open(dir) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(cannot(e)),
+        };
+    };
+    let below = dir.strip_prefix(&base.path).unwrap_or(dir);
+    let opened = Dir::open(&base.path).and_then(|top| {
+        top.open_below(below, |d, meta| match base.must_belong_to {
+            Some(owner) if owner.uid != meta.uid() => Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "it belongs to user id {}, not to user id {} whose home directory this \
+                     is, who could not reach the files installed below it (give it to them \
+                     with `chown -R {}:{} {}`, or remove it, and run the command again)",
+                    meta.uid(),
+                    owner.uid,
+                    owner.uid,
+                    owner.gid,
+                    d.path().display()
+                ),
+            )),
+            _ => Ok(()),
+        })
+    });
+    match opened {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(cannot(e)),
+    }
+}
+
 /// libvirt's directories: 0700 for the user's, 0755 for the system's.
 fn dir_mode(user: bool) -> u32 {
     if user {
@@ -320,6 +400,55 @@ fn dir_mode(user: bool) -> u32 {
     } else {
         0o755
     }
+}
+
+/// Opens a source directory the caller named (`--ca-dir`, `--from`), naming the file wanted
+/// from it when it cannot be opened.
+fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), CliError> {
+    Dir::open(dir).map(|d| (d, dir)).map_err(|e| {
+        CliError(format!(
+            "{}: cannot open its directory: {e}",
+            dir.join(first).display()
+        ))
+    })
+}
+
+/// Reads the source `path`, of type `ty`, through its open directory `dir`: not through a link
+/// at its name, only a regular file, within the size cap of its type, and for a private key
+/// only if other users cannot read it (as `pem::read_file_as`, which reads by path) and it has
+/// no other hard link.
+fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<ReadFile> {
+    use std::os::unix::fs::MetadataExt;
+    let limit = ty.size_limit() as u64;
+    let name = path.file_name().unwrap_or_default();
+    let read = dir.read(name, limit).map_err(|e| {
+        e.into_error(path, &format!("{ty} file"), |len| {
+            virtpki::Error::new(
+                virtpki::ErrorKind::TooLarge,
+                format!(
+                    "{}: {len} bytes is over the limit of {limit} bytes for a {ty}",
+                    path.display()
+                ),
+            )
+        })
+    })?;
+    if ty.content() == pem::Content::PrivateKey {
+        pem::check_key_file_mode(path, read.meta.mode())?;
+        // Whoever may write the source directory could link in a key only root may read
+        // (where fs.protected_hardlinks is 0), for root to install where they can read it.
+        if read.meta.nlink() > 1 {
+            return Err(virtpki::Error::new(
+                virtpki::ErrorKind::InsecurePermissions,
+                format!(
+                    "{}: the private key file has {} hard links, so it is also another file, \
+                     maybe one that must stay where it is; install a copy of it",
+                    path.display(),
+                    read.meta.nlink()
+                ),
+            ));
+        }
+    }
+    Ok(read)
 }
 
 fn is_not_found(e: &virtpki::Error) -> bool {
@@ -350,8 +479,10 @@ fn home_owner(env: &Environment) -> Result<Option<Owner>, CliError> {
 enum Action {
     Create,
     Replace,
-    /// The contents are right, the mode or owner is not; the file as read and compared.
+    /// The contents and owner are right, the mode is not; the file as read and compared.
     FixMode(std::fs::Metadata),
+    /// The contents are right, the owner is not: a new file replaces it.
+    Rewrite,
     Unchanged,
 }
 

@@ -503,3 +503,255 @@ fn user_install_as_root_gives_the_files_to_the_home_owner() {
     );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
+
+/// Item 17, review: a directory left below the home by an earlier `sudo -E` run (root's, 0700)
+/// would keep the user from the files given to them; it is refused before anything is
+/// written, with what to do, rather than reported as installed.
+#[test]
+fn user_install_as_root_refuses_a_directory_the_user_cannot_enter() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: the sudo -E case cannot be simulated");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    // What the old `sudo -E virtpki install --user` left: ~/.pki/libvirt, root's, 0700.
+    let user = home.join(".pki/libvirt");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::set_permissions(home.join(".pki"), PermissionsExt::from_mode(0o700)).unwrap();
+    let run = |home: &Path| {
+        common::command(home)
+            .args([
+                "install",
+                "--user",
+                "--role",
+                "client",
+                "--ca-dir",
+                s(&p.ca),
+                "--from",
+                s(&p.client),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run(&home);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr.contains(&*home.join(".pki").to_string_lossy())
+            && stderr.contains("chown")
+            && stderr.contains("nothing was installed"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&user).unwrap().count(), 0);
+    // Given to the user, the same command installs.
+    for d in [home.join(".pki"), user.clone()] {
+        std::os::unix::fs::chown(&d, Some(65534), Some(65533)).unwrap();
+    }
+    let out = run(&home);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::metadata(user.join("clientkey.pem")).unwrap().uid(),
+        65534
+    );
+}
+
+/// Item 16, review: `--root` is an image or a container's tree, maybe built by someone else;
+/// a symbolic link below it (an absolute one would point into the host's own /etc) is
+/// refused, not followed, when reading what is installed and when writing.
+#[test]
+fn links_below_the_root_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let host = dir.path().join("host-pki");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(host.join("CA")).unwrap();
+    std::os::unix::fs::symlink(&host, root.join("etc/pki")).unwrap();
+    for extra in [&[][..], &["--force"][..], &["--dry-run"][..]] {
+        let mut args = vec!["--root", s(&root)];
+        args.extend_from_slice(extra);
+        let run = install(dir.path(), &args, "server", &p).expect(2);
+        assert!(
+            run.stderr.contains("symbolic link") && run.stderr.contains("etc/pki"),
+            "{extra:?}: {}",
+            run.stderr
+        );
+        let found: Vec<_> = walk(&host);
+        assert_eq!(
+            found,
+            [host.join("CA")],
+            "{extra:?}: written behind the link"
+        );
+    }
+}
+
+/// Every path below `dir`, sorted.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found.sort();
+    found
+}
+
+/// Item 15, review: the source directory is looked up once. `--from` is a link that a loop
+/// keeps pointing at one complete certificate and key, then at another; a certificate from one
+/// and a key from the other (say, a key root may read and the user may not, next to its
+/// public certificate) must never be read together: every run installs a matching pair.
+#[test]
+fn a_source_directory_swapped_during_install_gives_one_consistent_pair() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let other = dir.path().join("client2");
+    virtpki(
+        dir.path(),
+        &[
+            "issue",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--dn",
+            "C=GB,O=Test,CN=client2",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&other),
+        ],
+    )
+    .expect(0);
+    let from = dir.path().join("from");
+    std::os::unix::fs::symlink(&p.client, &from).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, a, b, from) = (stop.clone(), p.client.clone(), other.clone(), from.clone());
+        let new = dir.path().join("from.new");
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for target in [&b, &a] {
+                    let _ = std::fs::remove_file(&new);
+                    let swapped = std::os::unix::fs::symlink(target, &new)
+                        .and_then(|_| std::fs::rename(&new, &from));
+                    if swapped.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let pairs = [&p.client, &other].map(|d| {
+        (
+            std::fs::read(d.join("clientcert.pem")).unwrap(),
+            std::fs::read(d.join("clientkey.pem")).unwrap(),
+        )
+    });
+    let mut failures = Vec::new();
+    for i in 0..250 {
+        let root = dir.path().join(format!("root{i}"));
+        let run = virtpki(
+            dir.path(),
+            &[
+                "install",
+                "--role",
+                "client",
+                "--ca-dir",
+                s(&p.ca),
+                "--from",
+                s(&from),
+                "--root",
+                s(&root),
+            ],
+        );
+        if run.code != 0 {
+            failures.push(format!("run {i}: {}", run.stderr));
+            continue;
+        }
+        let libvirt = root.join("etc/pki/libvirt");
+        let installed = (
+            std::fs::read(libvirt.join("clientcert.pem")).unwrap(),
+            std::fs::read(libvirt.join("private/clientkey.pem")).unwrap(),
+        );
+        assert!(pairs.contains(&installed), "run {i} installed a mixed pair");
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Item 16, review: an installed file with the right contents but another owner (a user's,
+/// in an image's tree) is not given to root in place: its old owner may hold it open for
+/// writing and would keep that access to the file now root's. It is written afresh.
+#[test]
+fn a_file_of_another_owner_is_rewritten_not_given_away() {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: files of another owner cannot be made");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let ca = root.join("etc/pki/CA/cacert.pem");
+    std::fs::create_dir_all(ca.parent().unwrap()).unwrap();
+    std::fs::copy(p.ca.join("cacert.pem"), &ca).unwrap();
+    std::fs::set_permissions(&ca, PermissionsExt::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&ca, Some(65534), Some(65534)).unwrap();
+    // The old owner keeps it open for writing.
+    let mut kept_open = std::fs::OpenOptions::new().write(true).open(&ca).unwrap();
+    let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let meta = std::fs::metadata(&ca).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 0, 0o644)
+    );
+    kept_open.write_all(b"someone else's CA\n").unwrap();
+    drop(kept_open);
+    let installed = std::fs::read(&ca).unwrap();
+    assert!(
+        installed == std::fs::read(p.ca.join("cacert.pem")).unwrap(),
+        "the old owner's descriptor still writes the installed file:\n{}",
+        String::from_utf8_lossy(&installed)
+    );
+    // No copy of identical contents is kept.
+    assert_eq!(std::fs::read_dir(ca.parent().unwrap()).unwrap().count(), 1);
+    assert!(run.stdout.contains("rewrote"), "{}", run.stdout);
+}
+
+/// Item 15, review: a source key with another hard link is refused. Where
+/// `fs.protected_hardlinks` is 0, whoever may write `--from` can link a key only root may read
+/// (beside a copy of its public certificate), and `sudo -E virtpki install --user` would hand
+/// it to them; a key file has one name.
+#[test]
+fn a_source_key_with_another_hard_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let other_name = dir.path().join("the key elsewhere.pem");
+    std::fs::hard_link(p.client.join("clientkey.pem"), &other_name).unwrap();
+    let run = install(dir.path(), &["--root", s(&root)], "client", &p).expect(2);
+    assert!(
+        run.stderr.contains("clientkey.pem") && run.stderr.contains("2 hard links"),
+        "{}",
+        run.stderr
+    );
+    assert!(!root.exists());
+    std::fs::remove_file(&other_name).unwrap();
+    install(dir.path(), &["--root", s(&root)], "client", &p).expect(0);
+}
