@@ -527,3 +527,71 @@ fn debug_output_of_a_key_shows_no_key_material() {
         .collect();
     assert!(!shown.contains(&body));
 }
+
+/// Text that mentions a PEM BEGIN line but holds no complete block.
+const NO_COMPLETE_BLOCK: [&str; 6] = [
+    "-----BEGIN",
+    "-----BEGIN-----",
+    "-----BEGINCERTIFICATE-----\nMAMCAQA=\n-----ENDCERTIFICATE-----\n",
+    "-----BEGIN\tCERTIFICATE-----\nMAMCAQA=\n-----END\tCERTIFICATE-----\n",
+    "----BEGIN X509 CRL----\nMAMCAQA=\n----END X509 CRL----\n-----BEGIN",
+    "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n",
+];
+
+#[test]
+fn pem_text_without_a_complete_block_is_a_parse_error_for_every_type() {
+    let ca = self_signed(&Spec::ca("Zero CA"));
+    let client = signed_by(&Spec::client("client1"), &ca);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, text) in NO_COMPLETE_BLOCK.iter().enumerate() {
+        for ty in CertDataType::ALL {
+            let c = ctx();
+            c.add_pem(CertDataType::ClientCert, &client.pem()).unwrap();
+            c.add_pem(CertDataType::CaCrl, &crl_pem(&ca, &[7])).unwrap();
+            let before = format!("{:?}", c.credentials());
+            let err = c.add_pem(ty, text).expect_err(&format!("{ty:?} {text:?}"));
+            assert_eq!(err.kind(), ErrorKind::Parse, "{ty:?} {text:?}: {err}");
+            assert!(err.message().starts_with("data: "), "{err}");
+            let path = write(dir.path(), &format!("in{i}-{}.pem", ty as i32), text, 0o600);
+            let err = c
+                .add_file(ty, &path)
+                .expect_err(&format!("{ty:?} {text:?}"));
+            assert_eq!(err.kind(), ErrorKind::Parse, "{ty:?} {text:?}: {err}");
+            assert!(err.message().contains(&*path.to_string_lossy()), "{err}");
+            // Nothing changed: the client chain is still there, the CRL still loaded.
+            assert_eq!(format!("{:?}", c.credentials()), before, "{ty:?} {text:?}");
+        }
+    }
+}
+
+/// The same through the C API's default context, and the certificate functions, which used
+/// to panic on an empty chain.
+#[test]
+fn c_api_refuses_pem_text_without_a_complete_block() {
+    use std::ffi::CString;
+    use virtpki::ffi::{cert, connect, errors};
+    for text in NO_COMPLETE_BLOCK {
+        let data = CString::new(text).unwrap();
+        for ty in CertDataType::ALL {
+            errors::virPKIResetLastError();
+            let rc = unsafe { connect::virConnectAddCertData(ty as i32, data.as_ptr()) };
+            assert_eq!(rc, -1, "{ty:?} {text:?}");
+            assert_eq!(
+                errors::virPKIGetLastErrorCode(),
+                ErrorKind::Parse.code(),
+                "{ty:?} {text:?}"
+            );
+        }
+        type CertFn = unsafe extern "C" fn(*const std::ffi::c_char) -> *mut std::ffi::c_char;
+        let getters: [CertFn; 3] = [
+            cert::virPKICertGetDN,
+            cert::virPKICertFingerprint,
+            cert::virPKICertDescribe,
+        ];
+        for f in getters {
+            errors::virPKIResetLastError();
+            assert!(unsafe { f(data.as_ptr()) }.is_null(), "{text:?}");
+            assert_eq!(errors::virPKIGetLastErrorCode(), ErrorKind::Parse.code());
+        }
+    }
+}
