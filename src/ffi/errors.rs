@@ -65,7 +65,8 @@ const GONE_MESSAGE: &CStr = c"virtpki: this thread's error state is gone (the th
 
 /// Records `e` as this thread's last error (nothing, if the thread is exiting).
 pub(crate) fn set_last_error(e: &Error) {
-    let text = e.message().replace('\0', "\\0");
+    // Messages are escaped when made (no NUL); the replacement is a second guard.
+    let text = e.message().replace('\0', "\\x00");
     let _ = LAST_ERROR.try_with(|cell| {
         *cell.borrow_mut() = LastError {
             code: e.kind().code(),
