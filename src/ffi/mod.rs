@@ -67,6 +67,11 @@ mod quiet_panics {
     static INSTALL: Once = Once::new();
 
     fn install() {
+        // take_hook panics on a panicking thread (a C entry point called from a destructor
+        // during unwinding): install on a later call instead.
+        if std::thread::panicking() {
+            return;
+        }
         INSTALL.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
