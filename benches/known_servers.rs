@@ -4,7 +4,9 @@
 //! The store files are written directly in the store's format (see `fixtures::write_store`),
 //! cycling through a few certificates under distinct host names. A lookup is made with the
 //! certificate recorded for a host in the middle of the file (`hit`, trusted) and for a host
-//! that is not in it (`miss`, unknown); both parse and fingerprint the presented certificate.
+//! that is not in it (`miss`, unknown); both parse and fingerprint the presented certificate,
+//! and `stat` the store file to see whether another process changed it (it does not change
+//! here, so it is not read again).
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -4,6 +4,15 @@
 //! root and its intermediates works either way. webpki does the path building, signatures,
 //! validity of the leaf and intermediates, and revocation; this module picks its options the
 //! way libvirt's GnuTLS setup behaves and turns its errors into ours, with libvirt's reasons.
+//!
+//! [`verify_path`] also says *why* no path was accepted, as an [`Unverified`]: only "no loaded
+//! CA issued this" may ever be overridden by a pin or a validator (see `verify.rs`); every
+//! other reason, including webpki giving up on its work budget, is final.
+//!
+//! The trust anchor of a path is found by pointer identity in the anchor list webpki was
+//! given, so that two CA certificates making the same anchor (a root and its renewal: same
+//! name, same key) are told apart; a path whose anchor certificate is not valid now is refused
+//! inside the search, so that webpki goes on to the next candidate (the renewal).
 
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use webpki::{
@@ -14,7 +23,7 @@ use webpki::{
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::cert::{Certificate, UnixSeconds};
+use crate::cert::{Certificate, UnixSeconds, Validity};
 use crate::crl::Crl;
 use crate::error::{Error, ErrorKind, Result};
 use crate::profile;
@@ -40,11 +49,36 @@ pub struct VerifiedChain {
     pub chain_intermediates: Vec<usize>,
 }
 
+/// Why no path was accepted.
+#[derive(Debug)]
+pub enum Unverified {
+    /// No loaded CA issued the chain: webpki's own `UnknownIssuer` (no candidate path failed
+    /// for any other reason), or every path it found went through a CA that a profile rule
+    /// disqualifies as an issuer. The only reason a pin or a validator may override.
+    NoIssuer(Error),
+    /// Anything else (revoked, expired, bad signature, a CA not valid now, webpki's work budget
+    /// exhausted, an error this module does not know): final.
+    Refused(Error),
+}
+
+impl Unverified {
+    /// The error, whatever the class.
+    pub fn into_error(self) -> Error {
+        match self {
+            Unverified::NoIssuer(e) | Unverified::Refused(e) => e,
+        }
+    }
+}
+
 /// Checks `chain` (leaf first, then intermediates the peer sent) against `cas` and `crls`,
 /// with the profile `rules` applied to each candidate path.
 ///
 /// A CA with no CRL loaded counts as "not revoked" (GnuTLS's behaviour); a loaded CRL is
 /// enforced for every certificate of the chain. An expired CRL is still applied.
+///
+/// For one's own credentials (the sanity check): a CA certificate valid now is preferred as
+/// the anchor; when there is none, the path through one that is not valid now is returned, as
+/// the check reports CA times itself.
 pub fn verify(
     chain: &[Certificate],
     cas: &[Certificate],
@@ -53,25 +87,69 @@ pub fn verify(
     usage: impl ExtendedKeyUsageValidator,
     rules: Option<profile::Rules>,
 ) -> Result<VerifiedChain> {
-    let leaf = chain
-        .first()
-        .ok_or_else(|| Error::new(ErrorKind::InvalidArg, "an empty certificate chain"))?;
+    search_paths(chain, cas, crls, now, &usage, rules, true)
+        .or_else(|_| search_paths(chain, cas, crls, now, &usage, rules, false))
+        .map_err(Unverified::into_error)
+}
+
+/// [`verify`] for a peer's chain: a path through a CA certificate that is not valid now is
+/// refused, and the reason for a failure is classified.
+pub fn verify_path(
+    chain: &[Certificate],
+    cas: &[Certificate],
+    crls: &[Arc<Crl>],
+    now: UnixSeconds,
+    usage: impl ExtendedKeyUsageValidator,
+    rules: Option<profile::Rules>,
+) -> std::result::Result<VerifiedChain, Unverified> {
+    search_paths(chain, cas, crls, now, &usage, rules, true)
+}
+
+/// A path found, with our certificates on it (leaf, intermediates, anchor); or why none was.
+type Searched<'a> = std::result::Result<(VerifiedChain, Vec<&'a Certificate>), Unverified>;
+
+/// The path search; `anchor_valid_now` refuses paths through an anchor not valid at `now`.
+fn search_paths<U: ExtendedKeyUsageValidator>(
+    chain: &[Certificate],
+    cas: &[Certificate],
+    crls: &[Arc<Crl>],
+    now: UnixSeconds,
+    usage: &U,
+    rules: Option<profile::Rules>,
+    anchor_valid_now: bool,
+) -> std::result::Result<VerifiedChain, Unverified> {
+    let leaf = chain.first().ok_or_else(|| {
+        Unverified::Refused(Error::new(
+            ErrorKind::InvalidArg,
+            "an empty certificate chain",
+        ))
+    })?;
     if cas.is_empty() {
-        return Err(Error::new(
+        return Err(Unverified::NoIssuer(Error::new(
             ErrorKind::NoCa,
             "no CA certificate is loaded to verify against",
-        ));
+        )));
     }
-    let anchors: Vec<TrustAnchor<'_>> = cas
+    // The anchors and, at the same position, the index of the CA certificate each was made
+    // from: webpki hands back a reference into `anchors`, found again by address.
+    let (anchor_cas, anchors): (Vec<usize>, Vec<TrustAnchor<'_>>) = cas
         .iter()
-        .filter_map(|ca| webpki::anchor_from_trusted_cert(ca.der()).ok())
-        .collect();
+        .enumerate()
+        .filter_map(|(i, ca)| Some((i, webpki::anchor_from_trusted_cert(ca.der()).ok()?)))
+        .unzip();
+    let anchor_index = |anchor: &TrustAnchor<'_>| {
+        anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, anchor))
+            .map(|i| anchor_cas[i])
+    };
     let intermediates: Vec<CertificateDer<'_>> = chain[1..]
         .iter()
         .chain(cas.iter())
         .map(|c| c.der().clone())
         .collect();
-    let ee = EndEntityCert::try_from(leaf.der()).map_err(|e| map_webpki_error(&e))?;
+    let ee = EndEntityCert::try_from(leaf.der())
+        .map_err(|e| Unverified::Refused(map_webpki_error(&e)))?;
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
     let algs = rustls::crypto::ring::default_provider()
         .signature_verification_algorithms
@@ -79,7 +157,7 @@ pub fn verify(
 
     // One path search by webpki, with or without revocation; returns the path found as our
     // certificates: leaf, intermediates, anchor.
-    let search = |with_revocation: bool| -> Result<(VerifiedChain, Vec<&Certificate>)> {
+    let search = |with_revocation: bool| -> Searched<'_> {
         let webpki_crls: Vec<&CertRevocationList<'_>> = if with_revocation {
             crls.iter().map(|c| c.webpki()).collect()
         } else {
@@ -90,16 +168,36 @@ pub fn verify(
                 .with_status_policy(UnknownStatusPolicy::Allow)
                 .build()
         });
-        // The first profile violation of a path webpki found, reported if none is accepted.
-        let violation = RefCell::new(None);
-        let check_profile = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
+        // The first refusal of a path webpki found (a CA not valid now, a profile rule),
+        // reported if none is accepted; the first final one (any kind but "this CA cannot
+        // be an issuer") replaces an issuer one, so that a failure is overridable only
+        // when every refused path was refused for its issuer.
+        let violation: RefCell<Option<Error>> = RefCell::new(None);
+        let check_path = |path: &VerifiedPath<'_>| -> std::result::Result<(), webpki::Error> {
+            let refuse = |e: Error| {
+                let mut first = violation.borrow_mut();
+                let issuer = |e: &Error| e.kind() == ErrorKind::UnknownIssuer;
+                if first.as_ref().is_none_or(|f| issuer(f) && !issuer(&e)) {
+                    *first = Some(e);
+                }
+                Err(webpki::Error::UnknownIssuer)
+            };
+            let Some(index) = anchor_index(path.anchor()) else {
+                return refuse(Error::new(
+                    ErrorKind::Internal,
+                    "rustls-webpki returned a trust anchor that is not one of ours",
+                ));
+            };
+            let anchor = &cas[index];
+            if let Some(e) = anchor_time_error(anchor, now).filter(|_| anchor_valid_now) {
+                return refuse(e);
+            }
             let Some(rules) = rules else { return Ok(()) };
-            let anchor = &cas[anchor_index(cas, path.anchor())];
             let path_cas = path_intermediates(path, chain, cas);
-            profile::check_path(leaf, &path_cas, anchor, rules).map_err(|e| {
-                violation.borrow_mut().get_or_insert(e);
-                webpki::Error::UnknownIssuer
-            })
+            match profile::check_path(leaf, &path_cas, anchor, rules) {
+                Ok(()) => Ok(()),
+                Err(e) => refuse(e),
+            }
         };
         let path = ee
             .verify_for_usage(
@@ -107,17 +205,17 @@ pub fn verify(
                 &anchors,
                 &intermediates,
                 time,
-                &usage,
+                usage,
                 revocation,
-                Some(&check_profile),
+                Some(&check_path),
             )
-            .map_err(|e| {
-                violation
-                    .borrow_mut()
-                    .take()
-                    .unwrap_or_else(|| map_webpki_error(&e))
-            })?;
-        let anchor = anchor_index(cas, path.anchor());
+            .map_err(|e| classify(&e, violation.borrow_mut().take()))?;
+        let anchor = anchor_index(path.anchor()).ok_or_else(|| {
+            Unverified::Refused(Error::new(
+                ErrorKind::Internal,
+                "rustls-webpki returned a trust anchor that is not one of ours",
+            ))
+        })?;
         let position =
             |list: &[Certificate], der: &[u8]| list.iter().position(|c| c.der().as_ref() == der);
         let verified = VerifiedChain {
@@ -151,6 +249,51 @@ pub fn verify(
     Ok(verified)
 }
 
+/// Why a CA certificate cannot anchor a path now, if it cannot.
+fn anchor_time_error(ca: &Certificate, now: UnixSeconds) -> Option<Error> {
+    let (kind, verb) = match ca.validity_at(now) {
+        Validity::Valid => return None,
+        Validity::Expired => (ErrorKind::Expired, "has expired"),
+        Validity::NotYetValid => (ErrorKind::NotYetValid, "is not yet active"),
+    };
+    Some(Error::new(
+        kind,
+        format!(
+            "The CA certificate {} ({}) {verb}",
+            ca.source(),
+            ca.subject()
+        ),
+    ))
+}
+
+/// The reason webpki's search failed, from its error and the first path this module refused.
+///
+/// webpki's `UnknownIssuer` is its "nothing more specific" answer; then the path refused here
+/// explains more, and only a refusal of kind `UnknownIssuer` (a CA that cannot be an issuer)
+/// keeps the failure in the overridable class. Any other webpki error is final and reported as
+/// itself when it is one that must never be hidden (revocation, the work budget), else the
+/// refused path is the better explanation.
+fn classify(e: &webpki::Error, refused: Option<Error>) -> Unverified {
+    use webpki::Error as W;
+    match (e, refused) {
+        (W::UnknownIssuer, None) => Unverified::NoIssuer(map_webpki_error(e)),
+        (W::UnknownIssuer, Some(r)) if r.kind() == ErrorKind::UnknownIssuer => {
+            Unverified::NoIssuer(r)
+        }
+        (W::UnknownIssuer, Some(r)) => Unverified::Refused(r),
+        (
+            W::CertRevoked
+            | W::MaximumSignatureChecksExceeded
+            | W::MaximumPathBuildCallsExceeded
+            | W::MaximumNameConstraintComparisonsExceeded
+            | W::MaximumPathDepthExceeded,
+            _,
+        ) => Unverified::Refused(map_webpki_error(e)),
+        (_, Some(r)) if r.kind() != ErrorKind::UnknownIssuer => Unverified::Refused(r),
+        (_, _) => Unverified::Refused(map_webpki_error(e)),
+    }
+}
+
 /// The intermediates of a path found by webpki, as our certificates (leaf's issuer first).
 fn path_intermediates<'a>(
     path: &VerifiedPath<'_>,
@@ -167,19 +310,14 @@ fn path_intermediates<'a>(
         .collect()
 }
 
-/// The CA certificate a webpki trust anchor was made from.
-fn anchor_index(cas: &[Certificate], anchor: &TrustAnchor<'_>) -> usize {
-    cas.iter()
-        .position(|ca| {
-            webpki::anchor_from_trusted_cert(ca.der()).is_ok_and(|a| {
-                a.subject.as_ref() == anchor.subject.as_ref()
-                    && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
-            })
-        })
-        .unwrap_or(0)
-}
-
 /// Our kind and libvirt's reason (where it has one) for a webpki failure.
+///
+/// Only webpki's `UnknownIssuer` becomes [`ErrorKind::UnknownIssuer`]. Its work limits (too
+/// many signatures, path-building calls or name comparisons, too deep a path) are
+/// [`ErrorKind::TooLarge`], as for a peer chain over the length cap; an error this library does
+/// not know (a newer webpki) is [`ErrorKind::BadSignature`], "the chain cannot be trusted":
+/// both are never overridden.
+#[allow(deprecated)]
 pub fn map_webpki_error(e: &webpki::Error) -> Error {
     use webpki::Error as W;
     let (kind, reason) = match e {
@@ -200,11 +338,13 @@ pub fn map_webpki_error(e: &webpki::Error) -> Error {
             "The certificate has been revoked.".to_owned(),
         ),
         W::UnsupportedSignatureAlgorithmContext(_)
-        | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => (
+        | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
+        | W::UnsupportedSignatureAlgorithm
+        | W::UnsupportedSignatureAlgorithmForPublicKey => (
             ErrorKind::BadSignature,
             "The certificate uses an insecure algorithm".to_owned(),
         ),
-        W::InvalidSignatureForPublicKey => (
+        W::InvalidSignatureForPublicKey | W::SignatureAlgorithmMismatch => (
             ErrorKind::BadSignature,
             "The certificate is not trusted: its signature is invalid.".to_owned(),
         ),
@@ -217,9 +357,25 @@ pub fn map_webpki_error(e: &webpki::Error) -> Error {
             ErrorKind::NotCa,
             "An issuer in the chain is not a CA (basic constraints).".to_owned(),
         ),
-        W::RequiredEkuNotFoundContext(_) => (
+        W::PathLenConstraintViolated => (
+            ErrorKind::NotCa,
+            "An issuer in the chain is not allowed that many CAs below it (basic constraints \
+             path length)."
+                .to_owned(),
+        ),
+        W::NameConstraintViolation => (
+            ErrorKind::NotCa,
+            "An issuer in the chain is not allowed to issue for the certificate's names (name \
+             constraints)."
+                .to_owned(),
+        ),
+        W::RequiredEkuNotFoundContext(_) | W::RequiredEkuNotFound => (
             ErrorKind::Purpose,
             "The certificate's purpose (extended key usage) does not allow this use.".to_owned(),
+        ),
+        W::CertNotValidForName(_) => (
+            ErrorKind::HostnameMismatch,
+            "The certificate's owner does not match the host name.".to_owned(),
         ),
         W::CrlExpired { .. } => (
             ErrorKind::Revoked,
@@ -227,7 +383,9 @@ pub fn map_webpki_error(e: &webpki::Error) -> Error {
         ),
         W::InvalidCrlSignatureForPublicKey
         | W::UnsupportedCrlSignatureAlgorithmContext(_)
-        | W::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_) => (
+        | W::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_)
+        | W::UnsupportedCrlSignatureAlgorithm
+        | W::UnsupportedCrlSignatureAlgorithmForPublicKey => (
             ErrorKind::BadSignature,
             "The revocation list's signature is invalid or insecure.".to_owned(),
         ),
@@ -235,19 +393,60 @@ pub fn map_webpki_error(e: &webpki::Error) -> Error {
             ErrorKind::KeyUsage,
             "The revocation list's issuer may not sign CRLs (key usage).".to_owned(),
         ),
+        W::UnknownRevocationStatus
+        | W::InvalidCrlNumber
+        | W::UnsupportedCrlVersion
+        | W::UnsupportedDeltaCrl
+        | W::UnsupportedIndirectCrl
+        | W::UnsupportedRevocationReason
+        | W::UnsupportedRevocationReasonsPartitioning
+        | W::UnsupportedCrlIssuingDistributionPoint => (
+            ErrorKind::Revoked,
+            format!("The revocation status cannot be determined: the CRL is unusable ({e:?})."),
+        ),
+        W::MaximumSignatureChecksExceeded
+        | W::MaximumPathBuildCallsExceeded
+        | W::MaximumNameConstraintComparisonsExceeded
+        | W::MaximumPathDepthExceeded => (
+            ErrorKind::TooLarge,
+            format!(
+                "The certificate chain is refused: rustls-webpki gave up building a path \
+                 within its limits ({e:?}); the peer sent certificates that do not form a \
+                 plain chain."
+            ),
+        ),
         W::UnsupportedCertVersion => (
             ErrorKind::Parse,
             "The certificate is X.509 version 1, which rustls-webpki does not accept (GnuTLS \
              does); re-issue it as version 3 (any certificate with extensions is)."
                 .to_owned(),
         ),
-        W::BadDer | W::BadDerTime | W::TrailingData(_) => (
+        W::UnsupportedCriticalExtension => (
+            ErrorKind::Parse,
+            "A certificate of the chain has a critical extension that cannot be processed."
+                .to_owned(),
+        ),
+        W::BadDer
+        | W::BadDerTime
+        | W::TrailingData(_)
+        | W::MalformedDnsIdentifier
+        | W::MalformedNameConstraint
+        | W::MalformedExtensions
+        | W::ExtensionValueInvalid
+        | W::InvalidCertValidity
+        | W::InvalidSerialNumber
+        | W::InvalidNetworkMaskConstraint
+        | W::EmptyEkuExtension
+        | W::UnsupportedNameType => (
             ErrorKind::Parse,
             format!("The certificate cannot be read ({e:?})."),
         ),
         other => (
-            ErrorKind::UnknownIssuer,
-            format!("The certificate is not trusted ({other:?})."),
+            ErrorKind::BadSignature,
+            format!(
+                "The certificate is not trusted: rustls-webpki refused it for a reason this \
+                 library does not classify ({other:?})."
+            ),
         ),
     };
     Error::new(kind, reason)

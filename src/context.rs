@@ -237,6 +237,20 @@ impl Context {
         self.update(|c| c.apply(ty, parsed))
     }
 
+    /// Adds the bytes of a file the caller has read itself (with [`pem::read_file_as`]),
+    /// parsed and named as [`add_file`](Self::add_file) would: a caller that checks files and
+    /// then installs them checks the very bytes it writes, read once.
+    pub fn add_file_data(
+        &self,
+        ty: CertDataType,
+        path: &Path,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<()> {
+        let parsed = parse_file_data(ty, path, bytes, mode)?;
+        self.update(|c| c.apply(ty, parsed))
+    }
+
     /// Loads the files of `files` (all or nothing), then runs the sanity check for its role
     /// unless the context has [`ContextFlags::NO_SANITY`]; errors found fail the load, as they
     /// make libvirt refuse to start.
@@ -363,7 +377,12 @@ impl Context {
 /// Reads and parses one file, remembering a key file's mode for the sanity check.
 fn read_and_parse(ty: CertDataType, path: &Path) -> Result<Parsed> {
     let (bytes, mode) = pem::read_file(path, ty)?;
-    let mut parsed = pem::parse(ty, &bytes, &Source::File(path.to_path_buf()))?;
+    parse_file_data(ty, path, &bytes, mode)
+}
+
+/// Parses the bytes of the file `path` (mode `mode`).
+fn parse_file_data(ty: CertDataType, path: &Path, bytes: &[u8], mode: u32) -> Result<Parsed> {
+    let mut parsed = pem::parse(ty, bytes, &Source::File(path.to_path_buf()))?;
     if let Parsed::PrivateKey(key) = &mut parsed {
         key.set_file_mode(mode);
     }

@@ -20,10 +20,10 @@
 //! silently or has no effect, as `virtpki validate` reports them.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fsutil::{self, Follow};
 
 mod audit;
 pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
@@ -152,37 +152,20 @@ impl DaemonConf {
 
     /// Reads and parses the file at `path`, refusing files over [`MAX_FILE_SIZE`].
     pub fn read_file(path: &Path) -> Result<DaemonConf> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
-        if meta.is_dir() {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "{}: is a directory, not a configuration file",
-                    path.display()
-                ),
-            ));
-        }
-        let too_large = |len: u64| {
-            Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "{}: {len} bytes is over libvirt's limit of 10 MiB for a configuration file",
-                    path.display()
-                ),
-            )
-        };
-        if meta.len() > MAX_FILE_SIZE {
-            return Err(too_large(meta.len()));
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_SIZE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io("read", path, e))?;
-        if bytes.len() as u64 > MAX_FILE_SIZE {
-            return Err(too_large(bytes.len() as u64));
-        }
-        DaemonConf::parse(&bytes, &path.display().to_string())
+        let read = fsutil::read_regular(path, Follow::Yes, MAX_FILE_SIZE).map_err(|e| {
+            e.into_error(path, "configuration file", |len| {
+                Error::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "{}: {len} bytes is over libvirt's limit of 10 MiB for a configuration \
+                         file",
+                        path.display()
+                    ),
+                )
+            })
+        })?;
+
+        DaemonConf::parse(&read.bytes, &path.display().to_string())
     }
 
     /// `FILE:LINE`: how messages point at a setting of this file.

@@ -33,17 +33,28 @@
 //!   informative). Only `# host NAME` is required, so entries can be written by hand. Host names
 //!   are stored normalized: lowercase, without a trailing dot, IP addresses in their canonical
 //!   text form.
+//! - `# host *` (with `port any` or no port) trusts the certificate below it for any host and
+//!   any port. `*` is never part of a host name, so it cannot be meant as one. Such trust
+//!   ([`TrustStatus::TrustedAnyHost`]) vouches for the certificate in place of an unknown
+//!   issuer, never for a host name it does not carry: only an entry bound to the host does that.
 //! - A `cert` fingerprint is always checked against the certificate. When it matches and `spki`
 //!   is given too, as in every entry the store writes, `spki` is believed rather than the
 //!   certificate parsed again, which keeps opening a large store fast; otherwise the certificate
 //!   is parsed and a given `spki` checked.
-//! - A `CERTIFICATE` block without a `# host` line trusts that certificate for any host and any
-//!   port. So a plain PEM bundle, like the certificate-management proposal's
-//!   `server/trusted.pem`, is a valid store. (Except a block that only blank or comment lines
-//!   separate from a `# host` line: that is a mistake, reported, and trusts nothing.)
+//! - A file of nothing but `CERTIFICATE` blocks and blank lines is a *plain bundle*: each of its
+//!   certificates is trusted for any host and any port, so the certificate-management
+//!   proposal's `server/trusted.pem` is a valid store. The first entry the store adds to such a
+//!   file gives each of them the explicit `# host * port any` line, which keeps their meaning.
+//! - In any other file (one with a `#` line or stray text), a certificate needs its own
+//!   `# host` line directly above it (no blank line between); one without is a damaged entry
+//!   and trusts nothing. So a header with a typo (`# Host a.example`, `# HOST …`,
+//!   `# hostname …`, `# host: …`), a header cut off by a blank line, or one deleted from a store
+//!   never makes a certificate trusted for every host: the entry is reported, with the line
+//!   number, as damaged. A comment directly above a certificate is such a mistake too.
 //! - Blank lines and other lines starting with `#` are comments.
 //! - Anything else is a damaged entry: it is reported by [`KnownServers::problems`] with its line
-//!   number, ignored by lookups and written back unchanged, as is every comment.
+//!   number, ignored by lookups and written back unchanged, as is every comment. A file read
+//!   and written back without a change is byte for byte the same.
 //!
 //! # Concurrency and crashes
 //!
@@ -53,34 +64,64 @@
 //! directory; so concurrent writers lose nothing and a crash leaves the old or the new file.
 //! The lock is on a separate file because the store file itself is replaced on every write: a
 //! writer blocked on the old file's lock would get it after the rename and work on a stale file.
+//!
+//! A process that has the store open sees other processes' changes: each lookup `stat`s the
+//! file (one system call) and reads it again when its device, inode, size, mtime or ctime
+//! changed. An entry removed by `virtpki known remove` stops being trusted by a client already
+//! running, at its next lookup.
+//!
+//! # Network file systems
+//!
+//! `flock` is only as good as the file system's locking. On a local file system it excludes
+//! every other writer. On NFS, Linux (since 2.6.12) emulates `flock` with a byte-range lock on
+//! the whole file, taken on the server: NFSv4 in the protocol, NFSv2/v3 through the NLM lock
+//! manager (`lockd`, `rpc.statd`). An NFSv2/v3 mount with `nolock`, `local_lock=flock` or
+//! `local_lock=all` keeps the lock on the one client: it still excludes writers on that
+//! machine, but writers on two clients do not see each other's lock, and when both add at
+//! once one entry can be lost (each renames a file built from what it read). The file is never
+//! torn even then, since every write is a whole-file rename, and readers take no lock. Keep a
+//! store that several machines share written from one of them, or on a local disk. Also on
+//! NFS: the lock file must be writable to be locked (an exclusive byte-range lock needs a file
+//! open for writing; the store then reports that it cannot lock), and the client's attribute
+//! cache can delay when a lookup's `stat` sees another client's change (up to `acregmax`,
+//! 60 s by default; `noac` or `actimeo=0` removes the delay).
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io;
 use std::net::IpAddr;
 use std::ops::Range;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::certificate::X509CertificateParser;
 use x509_parser::nom::Parser;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fsutil::{self, Dir, Follow, LockError, ReadError, Replace, WriteSpec};
 
 /// How long [`KnownServers::add`] and [`KnownServers::remove`] wait for another writer.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The comment that starts a new store file, for the person who opens it.
 const NEW_FILE_BANNER: &str = "# Known servers (virtpki). Each \"# host\" line names a server, \
+the certificate below it is the one accepted.\n# \"# host * port any\" trusts the certificate \
+below it for any host; a certificate without a \"# host\" line is trusted for nothing.\n";
+
+/// What stores written before `# host *` existed begin with; its second line is no longer
+/// true, so it is replaced by [`NEW_FILE_BANNER`] when such a file is written again.
+const OLD_FILE_BANNER: &str = "# Known servers (virtpki). Each \"# host\" line names a server, \
 the certificate below it is the one accepted.\n# A certificate without a \"# host\" line is \
 trusted for any host.\n";
+
+/// The host of the `# host` line of an entry trusted for any host.
+const ANY_HOST: &str = "*";
 
 /// Where a user's known-servers file lives when the application names none:
 /// `$XDG_CONFIG_HOME/virtpki/known_servers`, else `~/.config/virtpki/known_servers` (the XDG
@@ -101,9 +142,12 @@ pub fn default_path() -> Option<PathBuf> {
 /// What the store says about a certificate a server presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrustStatus {
-    /// This very certificate is recorded for the host and port, for the host on any port, or
-    /// for any host.
+    /// This very certificate is recorded for the host and port, or for the host on any port.
     Trusted,
+    /// This very certificate is recorded for any host (a block without a host line), and not
+    /// for this host. It vouches for the certificate, not for its names: verification lets it
+    /// override an unknown issuer, never a host name mismatch.
+    TrustedAnyHost,
     /// The host has another certificate recorded for this port or for any port.
     Changed {
         /// The recorded certificate has the same public key: likely a renewal, not a new key.
@@ -238,7 +282,8 @@ pub trait KnownServersStore: Send + Sync {
     /// What the store says about `cert_der` presented by `host` on `port`.
     ///
     /// With a port, the entry for that port and the host's any-port entry both count; without
-    /// one, only the any-port entry does. Certificates trusted for any host count always.
+    /// one, only the any-port entry does. A certificate trusted for any host
+    /// is [`TrustStatus::TrustedAnyHost`] (unless it is also recorded for this host).
     fn lookup(&self, host: &str, port: Option<u16>, cert_der: &[u8]) -> Result<TrustStatus>;
 
     /// Records `cert_der` for `host` and `port`, replacing what was recorded for that pair.
@@ -307,6 +352,10 @@ fn normalize_host(host: &str) -> Result<String> {
     }
     if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("it contains white space or control characters"));
+    }
+    // "*" is how the file writes "any host"; no host name has one.
+    if host.contains('*') {
+        return Err(invalid("'*' is not part of a host name"));
     }
     let unbracketed = match host.strip_prefix('[') {
         Some(inside) => Some(
@@ -389,8 +438,10 @@ fn decide(
     presented: &CertFacts,
 ) -> TrustStatus {
     let recorded = recorded.iter().flatten();
-    if trusted_for_any_host || recorded.clone().any(|s| s.cert_sha256 == presented.cert) {
+    if recorded.clone().any(|s| s.cert_sha256 == presented.cert) {
         TrustStatus::Trusted
+    } else if trusted_for_any_host {
+        TrustStatus::TrustedAnyHost
     } else if recorded.clone().next().is_some() {
         TrustStatus::Changed {
             same_key: recorded.clone().any(|s| s.spki_sha256 == presented.spki),
@@ -491,19 +542,7 @@ impl Chunk {
 
     /// A chunk for a new entry, in the format the module documentation describes.
     fn for_new_server(server: KnownServer) -> Chunk {
-        let key = server.key.as_ref().expect("a new entry has a host");
-        let mut text = format!(
-            "# host {} port {} cert {} spki {}",
-            key.host,
-            key.port().map_or("any".to_owned(), |p| p.to_string()),
-            server.cert_sha256,
-            server.spki_sha256
-        );
-        if let Some(added) = &server.added {
-            text.push_str(" added ");
-            text.push_str(added);
-        }
-        text.push('\n');
+        let mut text = header_line(&server);
         let block = pem::Pem::new("CERTIFICATE", server.cert_der.clone());
         let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
         text.push_str(&pem::encode_config(&block, config));
@@ -512,6 +551,40 @@ impl Chunk {
             server,
         }
     }
+
+    /// Gives an entry of a plain bundle, trusted for any host without a `# host` line, the
+    /// explicit `# host *` line, its certificate block kept as it was. Done to each such entry
+    /// when a plain bundle is written back: the new entry's `# host` line ends the file's
+    /// being a plain bundle, and the certificates must keep their meaning.
+    fn make_explicit(&mut self, source: &[u8]) {
+        if let Chunk::Server { text, server } = self {
+            if server.key.is_none() {
+                let mut explicit = header_line(server).into_bytes();
+                explicit.extend_from_slice(text.bytes(source));
+                *text = Text::New(explicit);
+            }
+        }
+    }
+}
+
+/// The `# host` line the store writes for `server`, with its newline.
+fn header_line(server: &KnownServer) -> String {
+    let (host, port) = match &server.key {
+        Some(key) => (key.host.as_str(), key.port()),
+        None => (ANY_HOST, None),
+    };
+    let mut line = format!(
+        "# host {host} port {} cert {} spki {}",
+        port.map_or("any".to_owned(), |p| p.to_string()),
+        server.cert_sha256,
+        server.spki_sha256
+    );
+    if let Some(added) = &server.added {
+        line.push_str(" added ");
+        line.push_str(added);
+    }
+    line.push('\n');
+    line
 }
 
 /// A line of the file: where it is and what it looks like.
@@ -527,6 +600,9 @@ enum LineKind {
     Blank,
     Comment,
     Header,
+    /// A comment that starts like a `# host` line but is not one: `# Host`, `# HOST`,
+    /// `# hostname`, `# host:`. Directly above a certificate it makes a damaged entry.
+    Misspelt,
     Begin,
     End,
     Other,
@@ -540,6 +616,12 @@ fn line_kind(content: &[u8]) -> LineKind {
         let comment = comment.trim_ascii_start();
         match comment.strip_prefix(b"host") {
             Some(rest) if rest.first().is_none_or(u8::is_ascii_whitespace) => LineKind::Header,
+            _ if comment
+                .get(..4)
+                .is_some_and(|word| word.eq_ignore_ascii_case(b"host")) =>
+            {
+                LineKind::Misspelt
+            }
             _ => LineKind::Comment,
         }
     } else if trimmed.starts_with(b"-----BEGIN ") && trimmed.ends_with(b"-----") {
@@ -576,7 +658,8 @@ fn split_lines(source: &[u8]) -> Vec<Line> {
 
 /// What a `# host` line says.
 struct Header {
-    key: HostKey,
+    /// `None` for `# host *`: any host.
+    key: Option<HostKey>,
     cert: Option<Fingerprint>,
     spki: Option<Fingerprint>,
     added: Option<String>,
@@ -590,7 +673,10 @@ fn parse_header(content: &[u8]) -> std::result::Result<Header, String> {
         .split_ascii_whitespace();
     words.next(); // "host", as line_kind made sure
     let host = words.next().ok_or("the \"# host\" line names no host")?;
-    let host = normalize_host(host).map_err(|e| e.message().to_owned())?;
+    let host = match host {
+        ANY_HOST => None,
+        name => Some(normalize_host(name).map_err(|e| e.message().to_owned())?),
+    };
     let (mut port, mut cert, mut spki, mut added) = (None, None, None, None);
     while let Some(keyword) = words.next() {
         let value = words
@@ -620,29 +706,63 @@ fn parse_header(content: &[u8]) -> std::result::Result<Header, String> {
             }
         }
     }
+    let port = port.unwrap_or(0);
+    if host.is_none() && port != 0 {
+        return Err(format!(
+            "an entry for any host (\"# host {ANY_HOST}\") is for any port, not port {port}"
+        ));
+    }
     Ok(Header {
-        key: HostKey {
-            host,
-            port: port.unwrap_or(0),
-        },
+        key: host.map(|host| HostKey { host, port }),
         cert,
         spki,
         added,
     })
 }
 
+/// Whether the file is a plain PEM bundle: nothing but PEM blocks and blank lines. Only there
+/// does a certificate without a `# host` line stand for "any host"; any `#` line or stray text
+/// makes the file a store, in which every certificate needs its own `# host` line. So no typo
+/// in, or loss of, a header line can turn a certificate into one trusted for every host.
+fn is_plain_bundle(kinds: &[LineKind]) -> bool {
+    let mut in_block = false;
+    for kind in kinds {
+        match kind {
+            LineKind::Blank => {}
+            LineKind::Comment | LineKind::Header | LineKind::Misspelt => return false,
+            LineKind::Begin => in_block = true,
+            LineKind::End if in_block => in_block = false,
+            LineKind::End => return false,
+            LineKind::Other if in_block => {}
+            LineKind::Other => return false,
+        }
+    }
+    true
+}
+
+/// The file as chunks, and whether it is a plain bundle (see [`is_plain_bundle`]).
+struct Parsed {
+    chunks: Vec<Chunk>,
+    plain_bundle: bool,
+}
+
 /// Splits the file into chunks. Linear in its size: each certificate is decoded once, and
 /// parsed at most once.
-fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
+fn parse_chunks(source: &[u8]) -> Parsed {
     let lines = split_lines(source);
     let kinds: Vec<LineKind> = lines
         .iter()
         .map(|line| line_kind(&source[line.content.clone()]))
         .collect();
+    let plain_bundle = is_plain_bundle(&kinds);
     // The lines `from..to`, as text of the source.
     let span = |from: usize, to: usize| Text::Original {
         range: lines[from].whole.start..lines[to - 1].whole.end,
         lines: to - from,
+    };
+    let quoted = |line: usize| {
+        let text = String::from_utf8_lossy(&source[lines[line].content.clone()]);
+        format!("{:?}", text.trim())
     };
     // A PEM block starting at line `begin` ends after its END line (`true`); one that meets
     // another entry or the end of the file first is unterminated (`false`) and ends before it.
@@ -663,25 +783,17 @@ fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
     let mut detached_header: Option<usize> = None;
     let mut i = 0;
     while i < lines.len() {
+        let followed_by_block = kinds.get(i + 1) == Some(&LineKind::Begin);
         match kinds[i] {
             LineKind::Blank | LineKind::Comment => {
-                // Runs of comment lines become one chunk.
-                if let Some(Chunk::Comment(Text::Original {
-                    range,
-                    lines: count,
-                })) = chunks.last_mut()
-                {
-                    if range.end == lines[i].whole.start {
-                        range.end = lines[i].whole.end;
-                        *count += 1;
-                        i += 1;
-                        continue;
-                    }
-                }
-                chunks.push(Chunk::Comment(span(i, i + 1)));
+                push_comment(&mut chunks, span(i, i + 1));
                 i += 1;
             }
-            LineKind::Header if kinds.get(i + 1) != Some(&LineKind::Begin) => {
+            LineKind::Misspelt if !followed_by_block => {
+                push_comment(&mut chunks, span(i, i + 1));
+                i += 1;
+            }
+            LineKind::Header if !followed_by_block => {
                 chunks.push(Chunk::Damaged {
                     text: span(i, i + 1),
                     why: "the \"# host\" line is not directly followed by a certificate".to_owned(),
@@ -689,20 +801,35 @@ fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
                 detached_header = Some(i);
                 i += 1;
             }
-            LineKind::Header | LineKind::Begin => {
-                let header = (kinds[i] == LineKind::Header).then_some(i);
+            LineKind::Header | LineKind::Misspelt | LineKind::Begin => {
+                let header = (kinds[i] != LineKind::Begin).then_some(i);
                 let begin = header.map_or(i, |h| h + 1);
                 let (end, terminated) = block_end(begin);
                 let text = span(i, end);
                 let block = &source[lines[begin].whole.start..lines[end - 1].whole.end];
-                let header_content = header.map(|h| &source[lines[h].content.clone()]);
-                let entry = match detached_header.take() {
-                    Some(h) if header.is_none() => Err(format!(
+                let entry = match (kinds[i], detached_header.take()) {
+                    (LineKind::Misspelt, _) => Err(format!(
+                        "{} is not a \"# host\" line (that is \"# host\" in lowercase, a \
+                         space, then the host name, or \"{ANY_HOST}\" for any host); the \
+                         certificate below it is not trusted",
+                        quoted(i)
+                    )),
+                    (LineKind::Begin, Some(h)) => Err(format!(
                         "the certificate is separated from its \"# host\" line (line {}); it \
                          is not trusted for any host",
                         h + 1
                     )),
-                    _ => read_entry(header_content, block, terminated),
+                    (LineKind::Begin, None) if !plain_bundle => Err(format!(
+                        "the certificate has no \"# host\" line directly above it, so it is \
+                         not trusted; only in a file of nothing but certificates is one \
+                         without it trusted for any host, elsewhere that is written \
+                         \"# host {ANY_HOST} port any\""
+                    )),
+                    _ => read_entry(
+                        header.map(|h| &source[lines[h].content.clone()]),
+                        block,
+                        terminated,
+                    ),
                 };
                 chunks.push(match entry {
                     Ok(server) => Chunk::Server { text, server },
@@ -720,7 +847,29 @@ fn parse_chunks(source: &[u8]) -> Vec<Chunk> {
             }
         }
     }
-    chunks
+    Parsed {
+        chunks,
+        plain_bundle,
+    }
+}
+
+/// Appends a comment line to the chunks: runs of comment lines become one chunk.
+fn push_comment(chunks: &mut Vec<Chunk>, line: Text) {
+    if let (
+        Some(Chunk::Comment(Text::Original { range, lines })),
+        Text::Original {
+            range: next,
+            lines: 1,
+        },
+    ) = (chunks.last_mut(), &line)
+    {
+        if range.end == next.start {
+            range.end = next.end;
+            *lines += 1;
+            return;
+        }
+    }
+    chunks.push(Chunk::Comment(line));
 }
 
 /// Reads one entry: its `# host` line, if any, and its PEM block.
@@ -735,8 +884,9 @@ fn read_entry(
     terminated: bool,
 ) -> std::result::Result<KnownServer, String> {
     let header = header.map(parse_header).transpose()?;
-    let context = |why: String| match &header {
-        Some(header) => format!("entry for {}: {why}", header.key),
+    let context = |why: String| match header.as_ref().map(|h| &h.key) {
+        Some(Some(key)) => format!("entry for {key}: {why}"),
+        Some(None) => format!("entry for any host: {why}"),
         None => why,
     };
     if !terminated {
@@ -775,7 +925,7 @@ fn read_entry(
         cert_sha256,
         spki_sha256,
         added: header.as_ref().and_then(|h| h.added.clone()),
-        key: header.map(|h| h.key),
+        key: header.and_then(|h| h.key),
     })
 }
 
@@ -789,16 +939,25 @@ fn pem_label(block: &[u8]) -> &[u8] {
         .unwrap_or(first_line)
 }
 
-/// The file's text from its chunks; the last line ends with a newline.
+/// The file's text from its chunks. A chunk that does not end a line (the file's last line,
+/// without a newline) gets one only when another chunk follows it, so that a file read and
+/// written back unchanged is the same byte for byte.
 fn serialize(source: &[u8], chunks: &[Chunk]) -> Vec<u8> {
     let mut out = Vec::with_capacity(source.len() + 4096);
     for chunk in chunks {
-        out.extend_from_slice(chunk.text().bytes(source));
         if out.last().is_some_and(|&b| b != b'\n') {
             out.push(b'\n');
         }
+        out.extend_from_slice(chunk.text().bytes(source));
     }
     out
+}
+
+/// What writing the store back after reading `source`, with no change, would write: for the
+/// fuzz target that checks it is `source` itself. Not a stable interface.
+#[doc(hidden)]
+pub fn rewrite_unchanged(source: &[u8]) -> Vec<u8> {
+    serialize(source, &parse_chunks(source).chunks)
 }
 
 /// A parsed file with its index: what lookups read.
@@ -950,43 +1109,55 @@ fn check_directory(store: &Path) -> Result<()> {
     }
 }
 
+/// The largest store file read: room for 100,000 entries (the size the design measures) of
+/// RSA-4096 certificates, about 2.5 KB each with their host line. A bigger file is a mistake
+/// or an attack on memory, refused before it is read.
+pub const MAX_STORE_SIZE: u64 = 256 * 1024 * 1024;
+
 /// The store file as read, and its mode, to keep on rewrite. A missing file is an empty store.
 fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
     check_directory(path)?;
-    let cannot = |op: &str, e: io::Error| {
-        store_error(format!(
-            "cannot {op} the known-servers store {}: {e}",
-            path.display()
-        ))
-        .with_source(e)
+    // One descriptor, opened non-blocking so that a FIFO put in its place is refused instead
+    // of hanging here, checked with fstat and read.
+    let mut read = match fsutil::read_regular(path, Follow::Yes, MAX_STORE_SIZE) {
+        Ok(read) => read,
+        Err(e) if e.is_not_found() => return Ok((Vec::new(), None)),
+        Err(ReadError::TooLarge(len)) => {
+            return Err(store_error(format!(
+                "the known-servers store {} is {len} bytes, over the cap of {} MiB for a \
+                 known-servers file; it is not read",
+                path.display(),
+                MAX_STORE_SIZE / (1024 * 1024)
+            )))
+        }
+        Err(ReadError::Io(_, e)) if e.kind() == io::ErrorKind::InvalidInput => {
+            return Err(
+                store_error(format!("the known-servers store {}: {e}", path.display()))
+                    .with_source(e),
+            )
+        }
+        Err(ReadError::Io(op, e)) => {
+            return Err(store_error(format!(
+                "cannot {op} the known-servers store {}: {e}",
+                path.display()
+            ))
+            .with_source(e))
+        }
     };
-    // Non-blocking, so that a FIFO put in its place is refused below instead of hanging here.
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path);
-    let mut file = match opened {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
-        Err(e) => return Err(cannot("open", e)),
-    };
-    let meta = file.metadata().map_err(|e| cannot("check", e))?;
-    if !meta.is_file() {
-        return Err(store_error(format!(
-            "the known-servers store {} is not a regular file",
-            path.display()
-        )));
-    }
     let what = format!("the known-servers store {}", path.display());
-    check_owner_and_mode(&what, path, &meta)?;
-    let mut source = Vec::with_capacity(meta.len().try_into().unwrap_or(0));
-    file.read_to_end(&mut source)
-        .map_err(|e| cannot("read", e))?;
-    Ok((source, Some(meta.mode() & 0o777)))
+    check_owner_and_mode(&what, path, &read.meta)?;
+    // The store holds certificates only, nothing to wipe.
+    Ok((
+        std::mem::take(&mut *read.bytes),
+        Some(read.meta.mode() & 0o777),
+    ))
 }
 
 /// An exclusive `flock` on `STORE.lock`, held by a writer from reading to renaming.
-struct StoreLock(File);
+struct StoreLock {
+    /// Released when dropped.
+    _lock: fsutil::Lock,
+}
 
 impl StoreLock {
     fn acquire(store: &Path) -> Result<StoreLock> {
@@ -998,108 +1169,105 @@ impl StoreLock {
             ))
             .with_source(e)
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            // A lock file made by root is still good to lock: flock needs no write access.
-            .or_else(|e| match e.kind() {
-                io::ErrorKind::PermissionDenied => File::open(&path),
-                _ => Err(e),
-            })
+        let dir = Dir::open(directory_of(store)).map_err(cannot)?;
+        let file = dir
+            .open_lock_file(path.file_name().unwrap_or_default())
             .map_err(cannot)?;
         // Polling rather than blocking, so that a stuck writer becomes an error, not a hang.
-        let deadline = Instant::now() + LOCK_TIMEOUT;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            // SAFETY: flock on a descriptor this function owns; no memory is involved.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(StoreLock(file));
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(code) if code == libc::EWOULDBLOCK || code == libc::EAGAIN => {}
-                _ => {
-                    return Err(store_error(format!(
-                        "cannot lock {} for the known-servers store: {e}",
-                        path.display()
-                    ))
-                    .with_source(e))
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(store_error(format!(
-                    "the known-servers store {} is locked: another process has held {} for \
-                     more than {} seconds",
-                    store.display(),
-                    path.display(),
-                    LOCK_TIMEOUT.as_secs()
-                )));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
+        match fsutil::Lock::acquire(file, Some(LOCK_TIMEOUT)) {
+            Ok(lock) => Ok(StoreLock { _lock: lock }),
+            Err(LockError::TimedOut) => Err(store_error(format!(
+                "the known-servers store {} is locked: another process has held {} for more \
+                 than {} seconds",
+                store.display(),
+                path.display(),
+                LOCK_TIMEOUT.as_secs()
+            ))),
+            Err(LockError::Io(e)) => Err(store_error(format!(
+                "cannot lock {} for the known-servers store: {e}",
+                path.display()
+            ))
+            .with_source(e)),
         }
-    }
-}
-
-impl Drop for StoreLock {
-    fn drop(&mut self) {
-        // Explicit, in case a forked child shares the descriptor; closing would not release it.
-        // SAFETY: as in `acquire`.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
     }
 }
 
 /// Replaces `path` by `bytes` so that, whenever the process dies, `path` is the old or the new
 /// file: write a temporary file beside it, fsync, rename, fsync the directory.
 fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let temporary = sibling(path, ".tmp");
-    let failed = |op: &str, on: &Path, e: io::Error| Error::io(op, on, e);
-    // Only the lock holder writes the temporary file: one left by a killed writer is stale.
-    match fs::remove_file(&temporary) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(failed("remove the stale", &temporary, e)),
-    }
-    let write = || -> Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temporary)
-            .map_err(|e| failed("create", &temporary, e))?;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| failed("set the mode of", &temporary, e))?;
-        file.write_all(bytes)
-            .map_err(|e| failed("write", &temporary, e))?;
-        file.sync_all().map_err(|e| failed("sync", &temporary, e))?;
-        fs::rename(&temporary, path).map_err(|e| failed("replace", path, e))
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&temporary);
-        return Err(e);
-    }
     let dir = directory_of(path);
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| failed("sync the directory", dir, e))
+    let name = path.file_name().unwrap_or_default();
+    let spec = WriteSpec {
+        mode,
+        owner: None,
+        replace: Replace::Allowed,
+        temporary: sibling(Path::new(name), ".tmp").into_os_string(),
+        // Only the lock holder writes the temporary file: one left by a killed writer is stale.
+        remove_stale_temporary: true,
+    };
+    Dir::open(dir)
+        .and_then(|d| d.write(name, bytes, &spec))
+        .map_err(|e| Error::io("replace", path, e))
+}
+
+/// What tells one version of the store file from another without reading it, from one
+/// `stat`: a write by rename (as the store writes) gives another inode and ctime, an edit in
+/// place another size, mtime or ctime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now; `None` when it is missing (an empty store).
+    fn of(path: &Path) -> Result<Option<FileIdentity>> {
+        match fs::metadata(path) {
+            Ok(meta) => Ok(Some(FileIdentity {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                size: meta.size(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(store_error(format!(
+                "cannot check the known-servers store {}: {e}",
+                path.display()
+            ))
+            .with_source(e)),
+        }
+    }
+}
+
+/// A snapshot and the version of the file it was read from.
+#[derive(Default)]
+struct Loaded {
+    snapshot: Snapshot,
+    /// `Some(None)`: read when the file was missing. `None`: the last read failed, so the
+    /// snapshot is empty and the next use reads again.
+    from: Option<Option<FileIdentity>>,
 }
 
 /// The known-servers store in a file, in the format the module documentation describes.
 ///
-/// Opening reads and indexes the file once; lookups then use that snapshot and cost the same
-/// however many entries there are. [`add`](Self::add) and [`remove`](Self::remove) re-read the
-/// file under the lock, so that they keep what other processes wrote meanwhile, and leave the
-/// snapshot equal to the file they wrote. [`reload`](Self::reload) picks up other processes'
-/// changes otherwise.
+/// Opening reads and indexes the file; a lookup then costs the same however many entries there
+/// are. Each [`lookup`](Self::lookup) first `stat`s the file and reads it again if it is
+/// another file than the one read last (device, inode, size, mtime or ctime differ), so that an
+/// entry another process removed stops being trusted at once; if that read fails, the lookup
+/// fails, it does not fall back to what the old file said. [`add`](Self::add) and
+/// [`remove`](Self::remove) re-read the file under the lock, so that they keep what other
+/// processes wrote meanwhile, and leave the snapshot equal to the file they wrote.
+/// [`entries`](Self::entries) and [`problems`](Self::problems) show the file as last read;
+/// [`reload`](Self::reload) reads it again unconditionally. (Every write of the store makes a
+/// new file, so none is missed; only an edit in place by another program that keeps the size
+/// and lands in the same timestamp tick as the last read goes unseen until the next change.)
 pub struct KnownServers {
     path: PathBuf,
-    snapshot: RwLock<Snapshot>,
+    loaded: RwLock<Loaded>,
 }
 
 impl fmt::Debug for KnownServers {
@@ -1118,17 +1286,22 @@ impl KnownServers {
     /// Damaged entries do not fail it: see [`problems`](Self::problems).
     pub fn open(path: impl AsRef<Path>) -> Result<KnownServers> {
         let path = path.as_ref().to_owned();
-        let snapshot = Self::read(&path)?;
+        let loaded = Self::load(&path)?;
         Ok(KnownServers {
             path,
-            snapshot: RwLock::new(snapshot),
+            loaded: RwLock::new(loaded),
         })
     }
 
-    fn read(path: &Path) -> Result<Snapshot> {
+    /// Reads the file. Its identity is taken before it is read, so that a change made while
+    /// it is read makes the next use read it again rather than go unnoticed.
+    fn load(path: &Path) -> Result<Loaded> {
+        let from = FileIdentity::of(path)?;
         let (source, _) = read_store(path)?;
-        let chunks = parse_chunks(&source);
-        Ok(Snapshot::new(chunks))
+        Ok(Loaded {
+            snapshot: Snapshot::new(parse_chunks(&source).chunks),
+            from: Some(from),
+        })
     }
 
     /// The file's path.
@@ -1139,30 +1312,46 @@ impl KnownServers {
     /// The damaged parts of the file as last read or written, by line. Lookups ignore them;
     /// writes keep them.
     pub fn problems(&self) -> Vec<StoreProblem> {
-        self.snapshot().problems.clone()
+        self.loaded().snapshot.problems.clone()
     }
 
-    /// Reads the file again, e.g. after another process changed it.
+    /// Reads the file again, whether or not it changed. If that fails, the store is empty
+    /// until a read succeeds.
     pub fn reload(&self) -> Result<()> {
-        let fresh = Self::read(&self.path)?;
-        *self
-            .snapshot
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = fresh;
+        let mut loaded = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
+        *loaded = Self::load(&self.path).inspect_err(|_| *loaded = Loaded::default())?;
         Ok(())
     }
 
-    fn snapshot(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
-        self.snapshot.read().unwrap_or_else(PoisonError::into_inner)
+    fn loaded(&self) -> RwLockReadGuard<'_, Loaded> {
+        self.loaded.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// See [`KnownServersStore::lookup`].
+    /// Runs `use_it` on the snapshot of the file as it is now: one `stat`, and a read only if
+    /// the file is not the one read last. A failed read is an error, and leaves the store
+    /// empty: a trust decision is never made on a file that is no longer there.
+    fn with_current<T>(&self, use_it: impl FnOnce(&Snapshot) -> T) -> Result<T> {
+        let now = Some(FileIdentity::of(&self.path)?);
+        {
+            let loaded = self.loaded();
+            if loaded.from == now {
+                return Ok(use_it(&loaded.snapshot));
+            }
+        }
+        let mut loaded = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have read it meanwhile.
+        if loaded.from != now {
+            *loaded = Self::load(&self.path).inspect_err(|_| *loaded = Loaded::default())?;
+        }
+        Ok(use_it(&loaded.snapshot))
+    }
+
+    /// See [`KnownServersStore::lookup`]. Reads the file again first if it changed.
     pub fn lookup(&self, host: &str, port: Option<u16>, cert_der: &[u8]) -> Result<TrustStatus> {
         let key = HostKey::new(host, port)?;
         let presented = CertFacts::of_argument(cert_der, host)?;
-        Ok(self.snapshot().lookup(&key, &presented))
+        self.with_current(|snapshot| snapshot.lookup(&key, &presented))
     }
-
     /// See [`KnownServersStore::add`]. Creates the file (mode 0600), and its directory (mode
     /// 0700) if missing.
     pub fn add(&self, host: &str, port: Option<u16>, cert_der: &[u8]) -> Result<()> {
@@ -1171,10 +1360,8 @@ impl KnownServers {
         let server = new_server(key.clone(), cert_der, facts);
         let dir = directory_of(&self.path);
         if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
+            let (existing, missing) = fsutil::existing_and_missing(dir);
+            fsutil::make_dirs(&existing, &missing, 0o700, None)
                 .map_err(|e| Error::io("create the directory", dir, e))?;
         }
         self.rewrite(|chunks| {
@@ -1225,9 +1412,9 @@ impl KnownServers {
         Ok(found)
     }
 
-    /// See [`KnownServersStore::entries`]. In file order.
+    /// See [`KnownServersStore::entries`]. In file order, as last read or written.
     pub fn entries(&self) -> Vec<KnownServer> {
-        self.snapshot().entries()
+        self.loaded().snapshot.entries()
     }
 
     /// The read-modify-write cycle of every change, under the lock. `change` returns whether
@@ -1236,21 +1423,46 @@ impl KnownServers {
         // Checked before the lock file is made there, and again by read_store under the lock.
         check_directory(&self.path)?;
         let _lock = StoreLock::acquire(&self.path)?;
+        let read_from = FileIdentity::of(&self.path)?;
         let (source, mode) = read_store(&self.path)?;
-        let mut chunks = parse_chunks(&source);
-        if change(&mut chunks) {
+        let Parsed {
+            mut chunks,
+            plain_bundle,
+        } = parse_chunks(&source);
+        let from = if change(&mut chunks) {
+            if plain_bundle {
+                chunks.iter_mut().for_each(|c| c.make_explicit(&source));
+            }
+            update_banner(&mut chunks, &source);
             replace_file(
                 &self.path,
                 &serialize(&source, &chunks),
                 mode.unwrap_or(0o600),
             )?;
-        }
+            // Taken under the lock: no other writer of the store can have come between. If
+            // it cannot be taken, the next lookup reads the file again.
+            FileIdentity::of(&self.path).ok()
+        } else {
+            Some(read_from)
+        };
         // Still under the lock, so that snapshots are replaced in the order files were written.
-        *self
-            .snapshot
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Snapshot::new(chunks);
+        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Loaded {
+            snapshot: Snapshot::new(chunks),
+            from,
+        };
         Ok(())
+    }
+}
+
+/// Replaces the banner of files written before `# host *` existed, whose second line says
+/// what is no longer true. Only when the file is written anyway: reading changes nothing.
+fn update_banner(chunks: &mut [Chunk], source: &[u8]) {
+    if let Some(Chunk::Comment(text)) = chunks.first_mut() {
+        if let Some(rest) = text.bytes(source).strip_prefix(OLD_FILE_BANNER.as_bytes()) {
+            let mut updated = NEW_FILE_BANNER.as_bytes().to_vec();
+            updated.extend_from_slice(rest);
+            *text = Text::New(updated);
+        }
     }
 }
 
@@ -1267,8 +1479,9 @@ impl KnownServersStore for KnownServers {
         KnownServers::remove(self, host, port)
     }
 
+    /// Reads the file again first if it changed.
     fn entries(&self) -> Result<Vec<KnownServer>> {
-        Ok(KnownServers::entries(self))
+        self.with_current(Snapshot::entries)
     }
 }
 
@@ -1330,6 +1543,7 @@ impl KnownServersStore for MemoryKnownServers {
 mod tests {
     use super::*;
     use rcgen::{CertificateParams, KeyPair, SerialNumber};
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
     use tempfile::TempDir;
 
@@ -1401,6 +1615,8 @@ mod tests {
             "fe80::1%",
             "192.0.2.7%eth0",
             "a]b",
+            "*",
+            "*.example.com",
         ];
         let (_dir, path) = store_path();
         let file = KnownServers::open(&path).unwrap();
@@ -1784,8 +2000,9 @@ mod tests {
             ("anything.example", None),
             ("::1", Some(1)),
         ] {
-            assert_eq!(store.lookup(host, port, &a).unwrap(), TrustStatus::Trusted);
-            assert_eq!(store.lookup(host, port, &b).unwrap(), TrustStatus::Trusted);
+            let any_host = TrustStatus::TrustedAnyHost;
+            assert_eq!(store.lookup(host, port, &a).unwrap(), any_host);
+            assert_eq!(store.lookup(host, port, &b).unwrap(), any_host);
             assert_eq!(
                 store.lookup(host, port, &stranger).unwrap(),
                 TrustStatus::Unknown
@@ -1797,13 +2014,42 @@ mod tests {
             .iter()
             .all(|e| e.host().is_none() && e.port().is_none()));
 
-        // A host entry added to the bundle leaves the bundle's text alone.
+        // A host entry added to the bundle ends its being a plain bundle: its certificates get
+        // the explicit "# host *" line, their blocks kept as they were, and keep their meaning.
         store.add("a.example", Some(16514), &stranger).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with(&bundle), "{text}");
+        let explicit = |der: &[u8]| {
+            let spki = x509_parser::parse_x509_certificate(der)
+                .unwrap()
+                .1
+                .public_key()
+                .raw
+                .to_vec();
+            format!(
+                "# host * port any cert {} spki {}\n{}",
+                Fingerprint::of(der),
+                Fingerprint::of(&spki),
+                pem_of(der)
+            )
+        };
+        assert!(
+            text.starts_with(&format!("{}\n{}", explicit(&a), explicit(&b))),
+            "{text}"
+        );
+        let reopened = KnownServers::open(&path).unwrap();
+        assert!(reopened.problems().is_empty(), "{:?}", reopened.problems());
+        for store in [&store, &reopened] {
+            for host in ["a.example", "anything.example"] {
+                assert_eq!(
+                    store.lookup(host, Some(16514), &b).unwrap(),
+                    TrustStatus::TrustedAnyHost
+                );
+            }
+            assert_eq!(store.entries().len(), 3);
+        }
         assert_eq!(
             store.lookup("a.example", Some(16514), &a).unwrap(),
-            TrustStatus::Trusted
+            TrustStatus::TrustedAnyHost
         );
         assert_eq!(
             store.lookup("a.example", Some(16514), &stranger).unwrap(),
@@ -2162,11 +2408,12 @@ mod tests {
         let reader = KnownServers::open(&path).unwrap();
         let writer = KnownServers::open(&path).unwrap();
         writer.add("h.example", None, &der).unwrap();
-        assert_eq!(
-            reader.lookup("h.example", None, &der).unwrap(),
-            TrustStatus::Unknown
+        assert!(
+            reader.entries().is_empty(),
+            "entries() shows the file as last read"
         );
         reader.reload().unwrap();
+        assert_eq!(reader.entries().len(), 1);
         assert_eq!(
             reader.lookup("h.example", None, &der).unwrap(),
             TrustStatus::Trusted
@@ -2220,6 +2467,288 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(store.entries().unwrap().len(), 1);
+    }
+
+    /// The store file made of `text` with `{cert}` standing for the PEM of `der`.
+    fn store_with(path: &Path, text: &str, der: &[u8]) -> KnownServers {
+        fs::write(path, text.replace("{cert}", &pem_of(der))).unwrap();
+        KnownServers::open(path).unwrap()
+    }
+
+    #[test]
+    fn a_certificate_without_its_own_host_line_trusts_nobody_outside_a_plain_bundle() {
+        let (_dir, path) = store_path();
+        let (victim, _) = new_cert("a.example");
+        let (other, _) = new_cert("o.example");
+        let other_entry = format!("# host o.example port 1\n{}", pem_of(&other));
+        // (file, the damaged entry's line, what its message says)
+        let cases = [
+            (
+                "# Host a.example\n{cert}",
+                1,
+                "\"# Host a.example\" is not a \"# host\" line",
+            ),
+            (
+                "# HOST a.example port 16514\n{cert}",
+                1,
+                "is not a \"# host\" line",
+            ),
+            (
+                "# hostname a.example\n{cert}",
+                1,
+                "is not a \"# host\" line",
+            ),
+            ("# host: a.example\n{cert}", 1, "is not a \"# host\" line"),
+            ("#Host=a.example\n{cert}", 1, "is not a \"# host\" line"),
+            ("# Hosts\n\n{cert}", 3, "no \"# host\" line directly above"),
+            (
+                "# my bank's server\n{cert}",
+                2,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "# a comment\n\n{cert}",
+                3,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "host a.example\n{cert}",
+                2,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "subject=CN = a.example\n{cert}",
+                2,
+                "no \"# host\" line directly above",
+            ),
+            (
+                "# host a.example\n\n{cert}",
+                3,
+                "separated from its \"# host\" line",
+            ),
+            ("# host a.example\n# note\n{cert}", 3, "separated from its"),
+            (
+                "# host * port 16514\n{cert}",
+                1,
+                "is for any port, not port 16514",
+            ),
+        ];
+        for (text, line, message) in cases {
+            for with_other in [false, true] {
+                let text = if with_other {
+                    format!("{other_entry}{text}")
+                } else {
+                    text.to_owned()
+                };
+                let shift = if with_other {
+                    other_entry.lines().count()
+                } else {
+                    0
+                };
+                let store = store_with(&path, &text, &victim);
+                for host in ["a.example", "bank.example"] {
+                    assert_eq!(
+                        store.lookup(host, Some(16514), &victim).unwrap(),
+                        TrustStatus::Unknown,
+                        "{host} in {text:?}"
+                    );
+                }
+                let problems = store.problems();
+                let damaged = problems
+                    .iter()
+                    .find(|p| p.line == line + shift && p.message.contains(message));
+                assert!(damaged.is_some(), "{text:?}: {problems:#?}");
+                assert!(
+                    store.entries().iter().all(|e| e.host().is_some()),
+                    "{text:?}"
+                );
+                assert_eq!(
+                    store.lookup("o.example", Some(1), &other).unwrap(),
+                    if with_other {
+                        TrustStatus::Trusted
+                    } else {
+                        TrustStatus::Unknown
+                    }
+                );
+                // Written back, the damaged entry stays as it was, and damaged.
+                let before = fs::read(&path).unwrap();
+                let (new, _) = new_cert("n.example");
+                store.add("n.example", None, &new).unwrap();
+                let after = fs::read(&path).unwrap();
+                assert!(after.starts_with(&before), "{text:?}");
+                assert_eq!(
+                    KnownServers::open(&path)
+                        .unwrap()
+                        .lookup("bank.example", Some(16514), &victim)
+                        .unwrap(),
+                    TrustStatus::Unknown
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn host_star_is_the_explicit_any_host_entry() {
+        let (_dir, path) = store_path();
+        let (der, _) = new_cert("a.example");
+        let fingerprint = Fingerprint::of(&der);
+        for header in [
+            "# host *".to_owned(),
+            "# host * port any".to_owned(),
+            format!("# host * cert {fingerprint} added 2026-11-23T10:00:00Z"),
+        ] {
+            let store = store_with(&path, &format!("# a comment\n{header}\n{{cert}}"), &der);
+            assert!(store.problems().is_empty(), "{:?}", store.problems());
+            for (host, port) in [("a.example", Some(16514)), ("b.example", None)] {
+                assert_eq!(
+                    store.lookup(host, port, &der).unwrap(),
+                    TrustStatus::TrustedAnyHost,
+                    "{header}"
+                );
+            }
+            let entries = store.entries();
+            assert_eq!(entries.len(), 1);
+            assert_eq!((entries[0].host(), entries[0].port()), (None, None));
+        }
+        // A wrong fingerprint damages it as it does any entry.
+        let wrong = Fingerprint::of(b"other");
+        let store = store_with(&path, &format!("# host * cert {wrong}\n{{cert}}"), &der);
+        assert_eq!(
+            store.lookup("a.example", None, &der).unwrap(),
+            TrustStatus::Unknown
+        );
+        assert!(
+            store.problems()[0]
+                .message
+                .starts_with("entry for any host: the certificate's fingerprint is"),
+            "{:?}",
+            store.problems()
+        );
+    }
+
+    #[test]
+    fn the_old_banner_is_replaced_when_the_file_is_written() {
+        let (_dir, path) = store_path();
+        let (a, _) = new_cert("a.example");
+        let (b, _) = new_cert("b.example");
+        let entry = format!("# host a.example port 1\n{}", pem_of(&a));
+        let old = format!("{OLD_FILE_BANNER}{entry}");
+        let store = store_with(&path, &old, &a);
+        assert!(store.problems().is_empty());
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            old,
+            "reading changed it"
+        );
+        store.add("b.example", None, &b).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(&format!("{NEW_FILE_BANNER}{entry}")),
+            "{text}"
+        );
+        assert!(KnownServers::open(&path).unwrap().problems().is_empty());
+    }
+
+    #[test]
+    fn a_file_read_and_written_back_unchanged_is_the_same_bytes() {
+        let (der, _) = new_cert("a.example");
+        let pem = pem_of(&der);
+        let inputs = [
+            String::new(),
+            "\n".to_owned(),
+            "# only a comment".to_owned(),
+            pem.clone(),
+            pem.trim_end().to_owned(),
+            format!("# host a.example\n{pem}").replace('\n', "\r\n"),
+            format!("# Host a.example\n{}", pem.trim_end()),
+            format!("junk\n-----END CERTIFICATE-----\n# host x\n\n{pem}\n\n"),
+            format!("{pem}{}", &pem[..40]),
+            format!("# host * port 3\n{pem}# host\n#host b\r\n{pem}"),
+        ];
+        for input in inputs {
+            assert_eq!(
+                String::from_utf8(rewrite_unchanged(input.as_bytes())).unwrap(),
+                input
+            );
+        }
+    }
+
+    #[test]
+    fn a_lookup_sees_another_handles_changes_without_reload() {
+        let (dir, path) = store_path();
+        let (der, _) = new_cert("h.example");
+        let (other, _) = new_cert("o.example");
+        let reader = KnownServers::open(&path).unwrap();
+        let writer = KnownServers::open(&path).unwrap();
+        writer.add("h.example", Some(1), &der).unwrap();
+        assert_eq!(
+            reader.lookup("h.example", Some(1), &der).unwrap(),
+            TrustStatus::Trusted
+        );
+        assert!(writer.remove("h.example", Some(1)).unwrap());
+        assert_eq!(
+            reader.lookup("h.example", Some(1), &der).unwrap(),
+            TrustStatus::Unknown
+        );
+
+        // An edit in place, same inode and size: seen through the mtime and ctime.
+        writer.add("h.example", Some(1), &der).unwrap();
+        assert_eq!(
+            reader.lookup("h.example", Some(1), &der).unwrap(),
+            TrustStatus::Trusted
+        );
+        let inode = fs::metadata(&path).unwrap().ino();
+        let text = fs::read_to_string(&path).unwrap();
+        let edited = text.replace("# host h.example", "# host g.example");
+        assert_eq!(edited.len(), text.len());
+        fs::write(&path, &edited).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
+        assert_eq!(
+            reader.lookup("h.example", Some(1), &der).unwrap(),
+            TrustStatus::Unknown
+        );
+        assert_eq!(
+            reader.lookup("g.example", Some(1), &der).unwrap(),
+            TrustStatus::Trusted
+        );
+
+        // A file that can no longer be read safely fails the lookup; it is not answered from
+        // what the file said before.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+        let e = reader.lookup("g.example", Some(1), &der).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Store, "{e}");
+        assert!(reader.entries().is_empty());
+        let e = KnownServersStore::entries(&reader).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Store, "{e}");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            reader.lookup("g.example", Some(1), &der).unwrap(),
+            TrustStatus::Trusted
+        );
+
+        // A deleted file is an empty store.
+        fs::remove_file(&path).unwrap();
+        assert_eq!(
+            reader.lookup("g.example", Some(1), &der).unwrap(),
+            TrustStatus::Unknown
+        );
+
+        // An unchanged file is not read again: the directory's unsafe mode, which a read
+        // would refuse, goes unnoticed until the file changes.
+        writer.add("o.example", None, &other).unwrap();
+        assert_eq!(
+            reader.lookup("o.example", None, &other).unwrap(),
+            TrustStatus::Trusted
+        );
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            reader.lookup("o.example", None, &other).unwrap(),
+            TrustStatus::Trusted
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let e = reader.lookup("o.example", None, &other).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Store, "{e}");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
     }
 
     #[test]

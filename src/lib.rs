@@ -9,7 +9,8 @@
 //! validator and the [`known`] servers store. [`daemon_conf`] reads libvirtd.conf's TLS settings;
 //! [`dn_match`] decides `tls_allowed_dn_list` as libvirt does and [`dn_lint`] finds the patterns
 //! in it that can match no DN libvirt prints. [`file_audit`] holds the owners and modes of the
-//! credential files to virt-pki-validate's expectations; [`machine_names`] gives the names a
+//! credential files to virt-pki-validate's expectations, and [`fsutil`] reads and writes files
+//! through descriptors, so what is checked is what is used; [`machine_names`] gives the names a
 //! server certificate should hold.
 
 pub mod cert;
@@ -25,6 +26,7 @@ pub mod dn_match;
 pub mod error;
 pub mod ffi;
 pub mod file_audit;
+pub mod fsutil;
 pub mod generate;
 pub mod known;
 pub mod locations;

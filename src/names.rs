@@ -3,7 +3,13 @@
 //! An IP literal (`192.0.2.1`, `::1`, `[::1]`) matches only IP SANs. A DNS name matches the DNS
 //! SANs (webpki's matching: case-insensitive, a wildcard only as the whole leftmost label); the
 //! Common Name is used only when the certificate has no DNS or IP SAN at all, as GnuTLS does
-//! (RFC 6125 §6.4.4), and never when the caller requires SANs.
+//! (RFC 6125 §6.4.4), and only when the subject has exactly one Common Name (GnuTLS's
+//! `certtool --verify-hostname` refuses a subject with several: which one is meant?), and
+//! never when the caller requires SANs.
+//!
+//! An IPv6 zone (`fe80::1%eth0`) says which local link to use; a certificate cannot name one,
+//! so the address is compared without it. (The known-servers store keeps the zone in its key:
+//! the same link-local address on another link is another machine.)
 
 use std::net::IpAddr;
 
@@ -30,9 +36,21 @@ pub enum NameMatch {
     CommonName,
 }
 
+/// An IPv6 address with its zone id (`fe80::1%eth0`), without the zone; anything else as given.
+fn strip_zone(host: &str) -> &str {
+    match host.split_once('%') {
+        Some((address, zone))
+            if !zone.is_empty() && address.parse::<std::net::Ipv6Addr>().is_ok() =>
+        {
+            address
+        }
+        _ => host,
+    }
+}
+
 /// Checks `hostname` against `cert`; `cn_fallback` allows the Common Name for SAN-less certificates.
 pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<NameMatch> {
-    let host = strip_brackets(hostname);
+    let host = strip_zone(strip_brackets(hostname));
     let mismatch = |detail: String| {
         Error::new(
             ErrorKind::HostnameMismatch,
@@ -74,21 +92,21 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
                 .to_owned(),
         ));
     }
-    if cert
-        .common_names()
-        .iter()
-        .any(|cn| dns_name_matches(cn, host))
-    {
-        return Ok(NameMatch::CommonName);
+    match cert.common_names() {
+        [cn] if dns_name_matches(cn, host) => Ok(NameMatch::CommonName),
+        [cn] => Err(mismatch(format!(
+            "the certificate has no subject alternative name and its Common Name is {cn}"
+        ))),
+        [] => Err(mismatch(
+            "the certificate has no subject alternative name and no Common Name".to_owned(),
+        )),
+        several => Err(mismatch(format!(
+            "the certificate has no subject alternative name and {} Common Names ({}); the \
+             Common Name stands for the host only when there is exactly one",
+            several.len(),
+            several.join(", ")
+        ))),
     }
-    Err(mismatch(format!(
-        "the certificate has no subject alternative name and its Common Name is {}",
-        if cert.common_names().is_empty() {
-            "absent".to_owned()
-        } else {
-            cert.common_names().join(", ")
-        }
-    )))
 }
 
 /// The first of `hostnames` that `cert` is valid for, and how it matched: a server is
@@ -189,6 +207,15 @@ mod tests {
         assert!(e.message().contains("hostname 'b'"), "{}", e.message());
         let e = first_match(&server, &[], true).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArg);
+    }
+
+    #[test]
+    fn a_zone_is_stripped_only_from_an_ipv6_address() {
+        assert_eq!(strip_zone("fe80::1%eth0"), "fe80::1");
+        assert_eq!(strip_zone("fe80::1%"), "fe80::1%");
+        assert_eq!(strip_zone("192.0.2.1%eth0"), "192.0.2.1%eth0");
+        assert_eq!(strip_zone("host%eth0"), "host%eth0");
+        assert_eq!(strip_zone("fe80::1"), "fe80::1");
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! sanity check reports it.
 
 use std::fmt;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -20,6 +19,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::cert::{sha256, Certificate};
 use crate::crl::Crl;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fsutil::{self, Follow, ReadFile};
 use crate::source::Source;
 
 /// The kinds of credential data of the certificate-management proposal
@@ -253,39 +253,25 @@ pub enum Parsed {
 /// The bytes are wiped when dropped, since they may be a private key.
 /// Returns the bytes and the file's mode bits.
 pub fn read_file(path: &Path, ty: CertDataType) -> Result<(Zeroizing<Vec<u8>>, u32)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
-    if meta.is_dir() {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!("{}: is a directory, not a {ty} file", path.display()),
-        ));
-    }
+    let read = read_file_as(path, ty, Follow::Yes)?;
+    Ok((read.bytes, read.meta.mode() & 0o7777))
+}
+
+/// [`read_file`] with the choice whether `path` may be a symbolic link, and the file's whole
+/// `fstat`: a caller that installs the bytes it checked opens its sources once, not following
+/// links, and needs their owner too.
+pub fn read_file_as(path: &Path, ty: CertDataType, follow: Follow) -> Result<ReadFile> {
     let limit = ty.size_limit();
-    if meta.len() > limit as u64 {
-        return Err(too_large(
-            &Source::File(path.into()),
-            meta.len(),
-            &ty.to_string(),
-            limit,
-        ));
-    }
+    let read = fsutil::read_regular(path, follow, limit as u64).map_err(|e| {
+        e.into_error(path, &format!("{ty} file"), |len| {
+            too_large(&Source::File(path.into()), len, &ty.to_string(), limit)
+        })
+    })?;
+
     if ty.content() == Content::PrivateKey {
-        check_key_file_mode(path, meta.mode())?;
+        check_key_file_mode(path, read.meta.mode())?;
     }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("read", path, e))?;
-    if bytes.len() > limit {
-        return Err(too_large(
-            &Source::File(path.into()),
-            bytes.len() as u64,
-            &ty.to_string(),
-            limit,
-        ));
-    }
-    Ok((bytes, meta.mode() & 0o7777))
+    Ok(read)
 }
 
 /// Refuses a key file that other users may read or write.

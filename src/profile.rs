@@ -10,6 +10,11 @@
 //! They run as webpki's path callback, so a path that breaks one is dropped and webpki goes on
 //! looking for another; the rules therefore only ever concern certificates on the path, never
 //! an unrelated CA of the bundle.
+//!
+//! A violation of kind [`ErrorKind::UnknownIssuer`] means "this CA cannot be an issuer": when
+//! every path fails that way, the certificate has no usable issuer, which a pinned certificate
+//! may stand in for (see `verify.rs`). Every other kind is final, never overridden; a rule
+//! about the leaf itself must never use `UnknownIssuer`.
 
 use crate::cert::{Certificate, KeyAlgorithm, KeyUsage, SubjectAltName};
 use crate::error::{Error, ErrorKind};

@@ -7,7 +7,10 @@
 //! CRL, by the issuer's public key) and, next time, answers "not revoked" from the serials
 //! alone. Anything else, a serial on the list, a CRL not yet verified for this issuer key, a
 //! CRL with an issuing distribution point, goes back to webpki's full check, which stays the
-//! only source of "revoked" and of every error.
+//! only source of "revoked" and of every error on a path.
+//!
+//! [`revoked_without_path`] answers for certificates no path was found for (a pinned leaf),
+//! so that a revoked certificate is never accepted by an override.
 
 use std::sync::Arc;
 
@@ -48,4 +51,51 @@ pub fn remember_verified(path: &[&Certificate], crls: &[Arc<Crl>]) {
             crl.mark_verified_for(pair[1].spki_fingerprint());
         }
     }
+}
+
+/// The first of `certs` that a loaded CRL revokes, checked without a path: for a peer whose
+/// chain does not verify, before a pin or a validator may accept it anyway.
+///
+/// A CRL counts when a loaded CA certificate of its issuer's name verifies its signature (the
+/// first such list, i.e. the newest, as on a path); a certificate counts as revoked when its
+/// issuer name and serial are on it. A list webpki would refuse to read at this point
+/// (unreadable serials) counts as revoking: this check fails closed.
+pub fn revoked_without_path<'a>(
+    certs: &'a [Certificate],
+    cas: &[Certificate],
+    crls: &[Arc<Crl>],
+) -> Option<&'a Certificate> {
+    certs.iter().find(|cert| {
+        crls.iter()
+            .filter(|crl| crl.issuer_raw() == cert.issuer_raw())
+            .find(|crl| signed_by_a_loaded_ca(crl, cas))
+            .is_some_and(|crl| !matches!(crl.webpki().find_serial(cert.raw_serial()), Ok(None)))
+    })
+}
+
+/// Whether a CA certificate of `cas` named as the CRL's issuer verifies its signature; the
+/// answer is remembered per issuer key, as for lists webpki verified.
+fn signed_by_a_loaded_ca(crl: &Crl, cas: &[Certificate]) -> bool {
+    use x509_parser::prelude::FromDer;
+    cas.iter()
+        .filter(|ca| ca.subject_raw() == crl.issuer_raw())
+        .any(|ca| {
+            let key = ca.spki_fingerprint();
+            if crl.is_verified_for(&key) {
+                return true;
+            }
+            let verified = match (
+                x509_parser::revocation_list::CertificateRevocationList::from_der(crl.der()),
+                x509_parser::certificate::X509Certificate::from_der(ca.der()),
+            ) {
+                (Ok((_, list)), Ok((_, ca))) => list
+                    .verify_signature(&ca.tbs_certificate.subject_pki)
+                    .is_ok(),
+                _ => false,
+            };
+            if verified {
+                crl.mark_verified_for(key);
+            }
+            verified
+        })
 }

@@ -4,7 +4,9 @@
 //! intermediates, CRLs, basic constraints) and matches DNS and IP names against the SANs. On
 //! top of it this module adds what libvirt users need:
 //!
-//! - the validity of the CA certificates the path uses, which webpki does not check;
+//! - the validity of the trust anchor, which webpki does not check (chain.rs refuses a path
+//!   through an anchor not valid now, so webpki goes on to a renewed root of the same name
+//!   and key, wherever it is in the bundle);
 //! - the Common Name fallback for certificates with no DNS or IP SAN at all (RFC 6125 §6.4.4,
 //!   as GnuTLS does; libvirt's documentation issued CN-only certificates for years), unless
 //!   the context has [`ContextFlags::REQUIRE_SAN`];
@@ -13,8 +15,17 @@
 //! - the purpose: a server's extended key usage, when present, must allow serverAuth (or any
 //!   purpose); a client's must allow clientAuth when the extension is critical (libvirt's rule;
 //!   a non-critical one only earns a warning at load time);
-//! - pinned certificates, the known-servers store and the application's validator;
+//! - pinned certificates, the known-servers store and the application's validator, which may
+//!   override some failures and never others: the rule is the table `OVERRIDES` in this
+//!   module, written once;
 //! - the DN allow-list of a daemon.
+//!
+//! A peer sends at most [`MAX_PEER_CERTIFICATES`] certificates. A certificate trusted for any
+//! host (`VIR_CONNECT_CERT_SERVER_TRUSTED`, an any-host known-servers entry) overrides an
+//! unknown issuer only, never a host name mismatch: else whoever holds one pinned server's key
+//! could impersonate every host. Before any override, every certificate the peer sent is
+//! checked for its validity period and against the loaded CRLs, since no path means webpki
+//! checked neither.
 //!
 //! Revocation follows GnuTLS: a CA without a CRL means "not revoked"; a loaded CRL is enforced
 //! for every certificate of the chain, and still applied after its nextUpdate time (libvirt does
@@ -34,6 +45,7 @@ use crate::known::TrustStatus;
 use crate::locations::Role;
 use crate::names;
 use crate::profile::Rules;
+use crate::revocation;
 
 /// Flags of the verify functions; the values are the C API's `VIR_PKI_VERIFY_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,7 +127,8 @@ pub struct ValidationRequest<'a> {
     pub port: Option<u16>,
     /// The server's leaf certificate.
     pub certificate: &'a Certificate,
-    /// Whether this exact certificate is already trusted for this host.
+    /// Whether this exact certificate is already trusted for this host: recorded for it, or
+    /// trusted for any host (pinned) and naming it.
     pub trusted: bool,
     pub flags: ValidateFlags,
     /// Why CA validation failed, with [`ValidateFlags::UNVERIFIED`].
@@ -136,12 +149,86 @@ where
     }
 }
 
+/// The most certificates a peer may send, leaf included: GnuTLS's default verification depth
+/// (`DEFAULT_MAX_VERIFY_DEPTH` in its `gnutls_int.h`), which it applies to the peer's list
+/// before verifying (`GNUTLS_E_CONSTRAINT_ERROR`), so no libvirt peer sends more. It bounds
+/// the work a peer can cause; webpki's own budget is the second line.
+pub const MAX_PEER_CERTIFICATES: usize = 16;
+
+/// What a verification failure is, as far as overriding goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// No loaded CA issued the certificate (or none is loaded): [`chain::Unverified::NoIssuer`].
+    Issuer,
+    /// The certificate does not name the host.
+    HostName,
+    /// Everything else: expired, revoked, bad signature, usage, a chain webpki gave up on,
+    /// anything not classified. Never overridden.
+    Final,
+}
+
+/// Who may override a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overrider {
+    /// This exact certificate is recorded for this host (and port) in the known-servers store.
+    HostBound,
+    /// This exact certificate is trusted for any host: pinned with
+    /// `VIR_CONNECT_CERT_SERVER_TRUSTED`, or an any-host known-servers entry.
+    AnyHost,
+    /// The application's validator, asked with `PROMPT_UNVERIFIED`.
+    Validator,
+}
+
+/// The rule "what may be overridden, by whom" (the C API's "Server verification, in order",
+/// step 3). A verification is overridden only when every failure's class lists the overrider.
+const OVERRIDES: [(Class, &[Overrider]); 3] = [
+    (
+        Class::Issuer,
+        &[
+            Overrider::HostBound,
+            Overrider::AnyHost,
+            Overrider::Validator,
+        ],
+    ),
+    (
+        Class::HostName,
+        &[Overrider::HostBound, Overrider::Validator],
+    ),
+    (Class::Final, &[]),
+];
+
+/// Whether `by` may override every one of `failures`.
+fn may_override(failures: &[Failure], by: Overrider) -> bool {
+    failures.iter().all(|f| {
+        OVERRIDES
+            .iter()
+            .any(|(class, who)| *class == f.class && who.contains(&by))
+    })
+}
+
+/// One reason a verification failed, with its class.
+struct Failure {
+    class: Class,
+    error: Error,
+}
+
+impl Failure {
+    fn new(class: Class, error: Error) -> Failure {
+        Failure { class, error }
+    }
+
+    fn final_(error: Error) -> Failure {
+        Failure::new(Class::Final, error)
+    }
+}
+
 /// What made a server certificate acceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acceptance {
     /// It passed validation and no validator was set.
     Verified,
-    /// It failed only on issuer or name, and this exact certificate is pinned for the host.
+    /// It failed only on issuer or name, and this exact certificate is trusted: for this host
+    /// (either failure), or for any host (an unknown issuer only).
     Pinned,
     /// The validator accepted it for this time.
     ValidatorOnce,
@@ -214,6 +301,7 @@ impl Context {
         let leaf = chain
             .first()
             .ok_or_else(|| Error::new(ErrorKind::InvalidArg, "the server sent no certificate"))?;
+        check_chain_length(chain)?;
         if hostname.is_empty() {
             return Err(Error::new(ErrorKind::InvalidArg, "an empty host name"));
         }
@@ -226,8 +314,28 @@ impl Context {
                 failure: None,
             });
         }
-        let failures = validate_server(&creds, hostname, chain, self.now(), self.flags());
-        let trusted = trust == TrustStatus::Trusted;
+        let mut failures = validate_server(&creds, hostname, chain, self.now(), self.flags());
+        let trusted_by = match trust {
+            TrustStatus::Trusted => Some(Overrider::HostBound),
+            TrustStatus::TrustedAnyHost => Some(Overrider::AnyHost),
+            _ => None,
+        };
+        let prompt = self.flags().contains(ContextFlags::PROMPT_UNVERIFIED);
+        if !failures.is_empty() {
+            // No path, or not the whole chain on it: what webpki did not check is checked
+            // before anything may accept it anyway (and named first when it fails).
+            let mut checked = check_peer_certificates(&creds, chain, self.now());
+            checked.retain(|c| !failures.iter().any(|f| f.error.kind() == c.error.kind()));
+            checked.append(&mut failures);
+            failures = checked;
+        }
+        // Told to the validator: the certificate is trusted for this host, a certificate
+        // trusted for any host only where the name matched.
+        let trusted = match trusted_by {
+            Some(Overrider::HostBound) => true,
+            Some(Overrider::AnyHost) => !failures.iter().any(|f| f.class == Class::HostName),
+            _ => false,
+        };
         let mut validate_flags = match trust {
             TrustStatus::Changed { same_key: true } => {
                 ValidateFlags::CHANGED | ValidateFlags::SAME_KEY
@@ -235,24 +343,19 @@ impl Context {
             TrustStatus::Changed { same_key: false } => ValidateFlags::CHANGED,
             _ => ValidateFlags::default(),
         };
-        let failure = combine(&failures, leaf);
+        let failure = combine(&failures, leaf, trusted_by);
         if let Some(failure) = failure.as_ref() {
-            // Only an unknown issuer or a name mismatch can be overridden, by a pin or by the
-            // application; an expired, revoked or badly signed certificate never.
-            let overridable = failures.iter().all(|e| {
-                matches!(
-                    e.kind(),
-                    ErrorKind::UnknownIssuer | ErrorKind::NoCa | ErrorKind::HostnameMismatch
-                )
-            });
-            if overridable && trusted {
-                return Ok(ServerVerdict {
-                    acceptance: Acceptance::Pinned,
-                    trust,
-                    failure: Some(failure.message().to_owned()),
-                });
+            match trusted_by {
+                Some(by) if may_override(&failures, by) => {
+                    return Ok(ServerVerdict {
+                        acceptance: Acceptance::Pinned,
+                        trust,
+                        failure: Some(failure.message().to_owned()),
+                    })
+                }
+                _ => {}
             }
-            if !overridable || !self.flags().contains(ContextFlags::PROMPT_UNVERIFIED) {
+            if !prompt || !may_override(&failures, Overrider::Validator) {
                 return Err(failure.clone_error());
             }
             validate_flags = validate_flags | ValidateFlags::UNVERIFIED;
@@ -295,14 +398,15 @@ impl Context {
                 "No certificate was presented by the client",
             )
         })?;
+        check_chain_length(chain)?;
         let creds = self.credentials();
         let now = self.now();
         let (mut failures, _) = validate_chain(&creds, chain, now, Role::Client);
-        failures.extend(check_client_purpose(leaf));
+        failures.extend(check_client_purpose(leaf).map(Failure::final_));
         if failures.is_empty() {
             if let Some(list) = self.allowed_dn_list() {
                 if !list.is_allowed(leaf.subject()) {
-                    failures.push(Error::new(
+                    failures.push(Failure::final_(Error::new(
                         ErrorKind::DnNotAllowed,
                         format!(
                             "Client's Distinguished Name is not on the list of allowed clients \
@@ -311,11 +415,11 @@ impl Context {
                              this daemon with --verbose option. (DN: {})",
                             leaf.subject()
                         ),
-                    ));
+                    )));
                 }
             }
         }
-        match combine(&failures, leaf) {
+        match combine(&failures, leaf, None) {
             None => Ok(ClientVerdict {
                 dn: leaf.subject().to_owned(),
                 failure: None,
@@ -335,17 +439,21 @@ impl Context {
         port: Option<u16>,
         leaf: &Certificate,
     ) -> Result<TrustStatus> {
-        if creds
+        let stored = match self.known_servers() {
+            Some(store) => store.lookup(hostname, port, leaf.der())?,
+            None => TrustStatus::Unknown,
+        };
+        // Pinned data (`VIR_CONNECT_CERT_SERVER_TRUSTED`) names no host: any-host trust,
+        // unless the store binds the certificate to this host.
+        let pinned = creds
             .trusted_servers
             .iter()
-            .any(|t| t.der().as_ref() == leaf.der().as_ref())
-        {
-            return Ok(TrustStatus::Trusted);
-        }
-        match self.known_servers() {
-            Some(store) => store.lookup(hostname, port, leaf.der()),
-            None => Ok(TrustStatus::Unknown),
-        }
+            .any(|t| t.der().as_ref() == leaf.der().as_ref());
+        Ok(match stored {
+            TrustStatus::Trusted => TrustStatus::Trusted,
+            _ if pinned => TrustStatus::TrustedAnyHost,
+            other => other,
+        })
     }
 
     fn apply_answer(
@@ -390,11 +498,14 @@ fn validate_server(
     chain: &[Certificate],
     now: UnixSeconds,
     flags: ContextFlags,
-) -> Vec<Error> {
+) -> Vec<Failure> {
     let leaf = &chain[0];
     let (mut failures, path) = validate_chain(creds, chain, now, Role::Server);
     match names::check(leaf, hostname, !flags.contains(ContextFlags::REQUIRE_SAN)) {
-        Err(e) => failures.push(e),
+        Err(e) if e.kind() == ErrorKind::HostnameMismatch => {
+            failures.push(Failure::new(Class::HostName, e))
+        }
+        Err(e) => failures.push(Failure::final_(e)),
         Ok(names::NameMatch::CommonName) => {
             // Name constraints bind SANs; a CA constrained to some names must not vouch for
             // another one through a Common Name, so the fallback is off under such a CA.
@@ -406,12 +517,15 @@ fn validate_server(
                         .any(|i| creds.ca_certs[*i].has_name_constraints())
                 });
             if constrained {
-                failures.push(Error::new(
-                    ErrorKind::HostnameMismatch,
-                    format!(
-                        "The certificate names '{hostname}' only in its Common Name, and a CA \
-                         of its chain has name constraints, which apply to subject alternative \
-                         names: the certificate needs a DNS SAN."
+                failures.push(Failure::new(
+                    Class::HostName,
+                    Error::new(
+                        ErrorKind::HostnameMismatch,
+                        format!(
+                            "The certificate names '{hostname}' only in its Common Name, and a \
+                             CA of its chain has name constraints, which apply to subject \
+                             alternative names: the certificate needs a DNS SAN."
+                        ),
                     ),
                 ));
             }
@@ -421,77 +535,118 @@ fn validate_server(
     failures
 }
 
+/// Refuses a peer chain longer than [`MAX_PEER_CERTIFICATES`], before any work on it.
+fn check_chain_length(chain: &[Certificate]) -> Result<()> {
+    if chain.len() > MAX_PEER_CERTIFICATES {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the peer sent {} certificates; at most {MAX_PEER_CERTIFICATES} are accepted \
+                 (GnuTLS's verification depth), a libvirt peer sends its certificate and its \
+                 intermediate CAs",
+                chain.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What must hold before a failed verification may be overridden: every certificate the peer
+/// sent is within its validity period and not revoked by a loaded CRL. The leaf's own time is
+/// already among the failures. Revocation comes first, the most important news.
+fn check_peer_certificates(
+    creds: &Credentials,
+    chain: &[Certificate],
+    now: UnixSeconds,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    if let Some(revoked) = revocation::revoked_without_path(chain, &creds.ca_certs, &creds.crls) {
+        let whose = if std::ptr::eq(revoked, &chain[0]) {
+            "The certificate".to_owned()
+        } else {
+            format!("The certificate {} the peer sent", revoked.subject())
+        };
+        failures.push(Failure::final_(Error::new(
+            ErrorKind::Revoked,
+            format!("{whose} has been revoked (a loaded CRL of its issuer lists it)."),
+        )));
+    }
+    for cert in &chain[1..] {
+        let verb = match cert.validity_at(now) {
+            Validity::Valid => continue,
+            Validity::Expired => "has expired",
+            Validity::NotYetValid => "is not yet active",
+        };
+        let kind = if verb == "has expired" {
+            ErrorKind::Expired
+        } else {
+            ErrorKind::NotYetValid
+        };
+        failures.push(Failure::final_(Error::new(
+            kind,
+            format!(
+                "The certificate {} the peer sent with its own {verb}.",
+                cert.subject()
+            ),
+        )));
+    }
+    failures
+}
+
 /// Chain, times (leaf and every CA used), revocation, basic constraints, key usage and, for a
-/// server, purpose; with the path found, if one was.
+/// server, purpose; with the path found, if one was. chain::verify refuses a path through a
+/// CA certificate that is not valid now, so every CA on the path found is.
 fn validate_chain(
     creds: &Credentials,
     chain: &[Certificate],
     now: UnixSeconds,
     role: Role,
-) -> (Vec<Error>, Option<chain::VerifiedChain>) {
+) -> (Vec<Failure>, Option<chain::VerifiedChain>) {
     let leaf = &chain[0];
     let mut failures = Vec::new();
     let mut verified = None;
     match leaf.validity_at(now) {
         Validity::Valid => {}
-        Validity::Expired => failures.push(Error::new(
+        Validity::Expired => failures.push(Failure::final_(Error::new(
             ErrorKind::Expired,
             "The certificate has expired.",
-        )),
-        Validity::NotYetValid => failures.push(Error::new(
+        ))),
+        Validity::NotYetValid => failures.push(Failure::final_(Error::new(
             ErrorKind::NotYetValid,
             "The certificate is not yet active.",
-        )),
+        ))),
     }
-    if creds.ca_certs.is_empty() {
-        failures.push(Error::new(
-            ErrorKind::NoCa,
-            "no CA certificate is loaded to verify against",
-        ));
-    } else {
-        let result = match role {
-            Role::Server => chain::verify(
-                chain,
-                &creds.ca_certs,
-                &creds.crls,
-                now,
-                ServerPurpose,
-                Some(Rules { leaf: true }),
-            ),
-            Role::Client => chain::verify(
-                chain,
-                &creds.ca_certs,
-                &creds.crls,
-                now,
-                chain::AnyPurpose,
-                Some(Rules { leaf: false }),
-            ),
-        };
-        match result {
-            Ok(path) => {
-                for index in path.ca_intermediates.iter().chain([&path.anchor]) {
-                    let ca = &creds.ca_certs[*index];
-                    let (kind, verb) = match ca.validity_at(now) {
-                        Validity::Valid => continue,
-                        Validity::Expired => (ErrorKind::Expired, "has expired"),
-                        Validity::NotYetValid => (ErrorKind::NotYetValid, "is not yet active"),
-                    };
-                    failures.push(Error::new(
-                        kind,
-                        format!(
-                            "The CA certificate {} ({}) {verb}",
-                            ca.source(),
-                            ca.subject()
-                        ),
-                    ));
-                }
-                verified = Some(path);
-            }
-            Err(e) => {
-                // The leaf's own time failure is already listed.
-                if !failures.iter().any(|f| f.kind() == e.kind()) {
-                    failures.push(e);
-                }
+    let result = match role {
+        Role::Server => chain::verify_path(
+            chain,
+            &creds.ca_certs,
+            &creds.crls,
+            now,
+            ServerPurpose,
+            Some(Rules { leaf: true }),
+        ),
+        Role::Client => chain::verify_path(
+            chain,
+            &creds.ca_certs,
+            &creds.crls,
+            now,
+            chain::AnyPurpose,
+            Some(Rules { leaf: false }),
+        ),
+    };
+    match result {
+        Ok(path) => verified = Some(path),
+        Err(unverified) => {
+            let failure = match unverified {
+                chain::Unverified::NoIssuer(e) => Failure::new(Class::Issuer, e),
+                chain::Unverified::Refused(e) => Failure::final_(e),
+            };
+            // The leaf's own time failure is already listed.
+            if !failures
+                .iter()
+                .any(|f| f.error.kind() == failure.error.kind())
+            {
+                failures.push(failure);
             }
         }
     }
@@ -505,13 +660,13 @@ fn validate_chain(
                 missing.push("key encipherment");
             }
             if !missing.is_empty() {
-                failures.push(Error::new(
+                failures.push(Failure::final_(Error::new(
                     ErrorKind::KeyUsage,
                     format!(
                         "The certificate's usage does not permit {}.",
                         missing.join(" or ")
                     ),
-                ));
+                )));
             }
         }
     }
@@ -536,12 +691,27 @@ impl Error {
     }
 }
 
-/// One error naming the certificate and every failure found; its kind is the first failure's.
-fn combine(failures: &[Error], leaf: &Certificate) -> Option<Error> {
-    let first = failures.first()?;
-    let reasons: Vec<&str> = failures.iter().map(|e| e.message()).collect();
+/// One error naming the certificate and every failure found. Its kind says why it was not
+/// overridden: the first final failure's, else the first one `trusted_by` (the trust the
+/// certificate has) cannot override, else the first one's.
+fn combine(
+    failures: &[Failure],
+    leaf: &Certificate,
+    trusted_by: Option<Overrider>,
+) -> Option<Error> {
+    let first = failures
+        .iter()
+        .find(|f| f.class == Class::Final)
+        .or_else(|| {
+            let by = trusted_by?;
+            failures
+                .iter()
+                .find(|f| !may_override(std::slice::from_ref(f), by))
+        })
+        .or(failures.first())?;
+    let reasons: Vec<&str> = failures.iter().map(|f| f.error.message()).collect();
     Some(Error::new(
-        first.kind(),
+        first.error.kind(),
         format!(
             "certificate {} (issuer {}): {}",
             leaf.subject(),

@@ -1,4 +1,5 @@
-//! The known-servers store under several processes: concurrent writers and killed writers.
+//! The known-servers store under several processes: concurrent writers, killed writers, and a
+//! process that keeps the store open while another changes it.
 //!
 //! The writers are this test binary itself, run again and told what to do through environment
 //! variables; so the binary has its own `main` (harness = false in Cargo.toml) that is either a
@@ -18,8 +19,16 @@ const WRITER_VAR: &str = "VIRTPKI_TEST_KNOWN_WRITER";
 const COUNT_VAR: &str = "VIRTPKI_TEST_KNOWN_COUNT";
 /// The prefix of the lines on which a writer reports what it added.
 const ADDED: &str = "ADDED ";
+/// `HOST PORT` for a process that only removes that entry, as `virtpki known remove` does.
+const REMOVE_VAR: &str = "VIRTPKI_TEST_KNOWN_REMOVE";
 
 fn main() {
+    if let (Ok(store), Ok(entry)) = (std::env::var(STORE_VAR), std::env::var(REMOVE_VAR)) {
+        let (host, port) = entry.split_once(' ').unwrap();
+        let store = KnownServers::open(store).unwrap();
+        assert!(store.remove(host, Some(port.parse().unwrap())).unwrap());
+        return;
+    }
     if let (Ok(store), Ok(writer), Ok(count)) = (
         std::env::var(STORE_VAR),
         std::env::var(WRITER_VAR),
@@ -28,7 +37,15 @@ fn main() {
         writer_process(&store, &writer, &count);
         return;
     }
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn()); 4] = [
+        (
+            "a_misspelt_host_line_does_not_make_verification_accept_any_host",
+            a_misspelt_host_line_does_not_make_verification_accept_any_host,
+        ),
+        (
+            "a_running_process_sees_another_process_remove_an_entry",
+            a_running_process_sees_another_process_remove_an_entry,
+        ),
         (
             "eight_processes_adding_at_once_lose_nothing",
             eight_processes_adding_at_once_lose_nothing,
@@ -165,4 +182,108 @@ fn a_writer_killed_at_any_moment_never_leaves_a_torn_file() {
         before = after;
     }
     assert!(!before.is_empty(), "no writer ever got to write");
+}
+
+/// A client keeps its store open (as a running application does); another process removes an
+/// entry: the client's next lookup no longer trusts it, without being told to reload.
+fn a_running_process_sees_another_process_remove_an_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_servers.pem");
+    let mut writer = start_writer(&path, "x", 2);
+    assert!(writer.wait().unwrap().success());
+    let client = KnownServers::open(&path).unwrap();
+    let entries = client.entries();
+    assert_eq!(entries.len(), 2);
+    for entry in &entries {
+        let host = entry.host().unwrap();
+        assert_eq!(
+            client.lookup(host, entry.port(), entry.cert_der()).unwrap(),
+            TrustStatus::Trusted
+        );
+    }
+    let removed = &entries[0];
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env(STORE_VAR, &path)
+        .env(
+            REMOVE_VAR,
+            format!("{} {}", removed.host().unwrap(), removed.port().unwrap()),
+        )
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        client
+            .lookup(removed.host().unwrap(), removed.port(), removed.cert_der())
+            .unwrap(),
+        TrustStatus::Unknown
+    );
+    let kept = &entries[1];
+    assert_eq!(
+        client
+            .lookup(kept.host().unwrap(), kept.port(), kept.cert_der())
+            .unwrap(),
+        TrustStatus::Trusted
+    );
+}
+
+/// The audit's case, through verification: a server certificate from an unknown CA, written
+/// by hand into the store under `# Host bank.example` (a typo), must not be accepted for
+/// bank.example; the correct line makes it accepted, for that host only.
+fn a_misspelt_host_line_does_not_make_verification_accept_any_host() {
+    use virtpki::generate::Validity;
+    use virtpki::generate::{create_ca, CaParams, CertificateAuthority, KeyType, ServerParams};
+    use virtpki::{CertDataType, Context, ContextFlags, ErrorKind, VerifyFlags};
+
+    let ca = |name: &str| {
+        create_ca(&CaParams {
+            common_name: name.into(),
+            organization: None,
+            validity: Validity::days_from_now(3),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap()
+    };
+    let trusted_ca = ca("Trusted CA");
+    let rogue_ca = CertificateAuthority::from_issued(&ca("Rogue CA")).unwrap();
+    let server = rogue_ca
+        .issue_server(&ServerParams {
+            common_name: "bank.example".into(),
+            dns_names: vec!["other.example".into()],
+            ip_addresses: vec![],
+            organization: None,
+            validity: Validity::days_from_now(3),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_servers.pem");
+    let verify = |header: &str, host: &str| {
+        std::fs::write(&path, format!("{header}\n{}", server.cert_pem)).unwrap();
+        let context = Context::new(ContextFlags::default());
+        context
+            .add_pem(CertDataType::CaCert, &trusted_ca.cert_pem)
+            .unwrap();
+        context.set_known_servers_file(&path).unwrap();
+        context.verify_server(
+            host,
+            Some(16514),
+            std::slice::from_ref(&server.certificate),
+            VerifyFlags::default(),
+        )
+    };
+    for header in [
+        "# Host bank.example",
+        "# HOST bank.example",
+        "# hostname bank.example",
+        "# host: bank.example",
+        "# bank.example",
+    ] {
+        for host in ["bank.example", "other.example"] {
+            let e = verify(header, host).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{header} {host}: {e}");
+        }
+    }
+    verify("# host bank.example", "bank.example").unwrap();
+    let e = verify("# host bank.example", "other.example").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
 }

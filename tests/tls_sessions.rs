@@ -631,3 +631,76 @@ fn a_write_larger_than_the_tls_buffer_goes_out_whole() {
     s.close().unwrap();
     assert_eq!(handle.join().unwrap(), data.len());
 }
+
+#[test]
+fn a_pinned_revoked_server_sending_junk_certificates_is_refused() {
+    // The server's revoked certificate, followed by five self-issued certificates claiming
+    // the CA's name, each signed by a throwaway key: webpki runs out of signature checks.
+    let p = pki();
+    let mut spec = Spec::server("localhost");
+    spec.serial = Some(77);
+    let revoked = signed_by(&spec, &p.ca);
+    let mut sent = revoked.pem();
+    for _ in 0..5 {
+        sent.push_str(&self_signed(&Spec::ca("Session CA")).pem());
+    }
+    let server = || {
+        let s = context(ContextFlags::NO_SANITY, Some(&p.ca));
+        s.add_pem(CertDataType::ServerCert, &sent).unwrap();
+        s.add_pem(CertDataType::ServerKey, &revoked.key_pem())
+            .unwrap();
+        s
+    };
+    let crl = crl_pem(&p.ca, &[77]);
+    // Pinned.
+    let client = client_ctx(&p, ContextFlags::default());
+    client.add_pem(CertDataType::CaCrl, &crl).unwrap();
+    client
+        .add_pem(CertDataType::ServerTrusted, &revoked.pem())
+        .unwrap();
+    let msg = client_fails(server(), &client, "localhost", ErrorKind::Revoked);
+    assert!(msg.contains("revoked"), "{msg}");
+    // Known for the host.
+    let client = client_ctx(&p, ContextFlags::default());
+    client.add_pem(CertDataType::CaCrl, &crl).unwrap();
+    let store = Arc::new(virtpki::MemoryKnownServers::new());
+    virtpki::KnownServersStore::add(&*store, "localhost", None, revoked.cert.der()).unwrap();
+    client.set_known_servers(Some(store));
+    client_fails(server(), &client, "localhost", ErrorKind::Revoked);
+    // Trust on first use: the validator is never asked.
+    let client = client_ctx(&p, ContextFlags::PROMPT_UNVERIFIED);
+    client.add_pem(CertDataType::CaCrl, &crl).unwrap();
+    let (seen, v) = recording_validator(ValidatorAnswer::AcceptOnce);
+    client.set_validator(Some(v));
+    client_fails(server(), &client, "localhost", ErrorKind::Revoked);
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_pinned_server_certificate_is_not_accepted_for_another_host() {
+    let p = pki();
+    let mut spec = Spec::server("localhost");
+    spec.ca = Some(false);
+    let pinned = self_signed(&spec);
+    let server = || {
+        let s = context(ContextFlags::NO_SANITY, Some(&p.ca));
+        with_identity(&s, &pinned, true);
+        s
+    };
+    let client = client_ctx(&p, ContextFlags::default());
+    client
+        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
+        .unwrap();
+    // Its own name: accepted.
+    let (port, handle) = serve(server(), SessionFlags::default());
+    connect(&client, "localhost", port, SessionFlags::default()).unwrap();
+    handle.join().unwrap().unwrap();
+    // Reached as another host (whoever holds this key would otherwise be every host).
+    let msg = client_fails(
+        server(),
+        &client,
+        "bank.example",
+        ErrorKind::HostnameMismatch,
+    );
+    assert!(msg.contains("bank.example"), "{msg}");
+}

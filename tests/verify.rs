@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use virtpki::{
-    Acceptance, CertDataType, Certificate, Context, ContextFlags, ErrorKind, Source,
-    ValidatorAnswer, VerifyFlags,
+    Acceptance, CertDataType, Certificate, Context, ContextFlags, ErrorKind, KnownServersStore,
+    Source, ValidatorAnswer, VerifyFlags,
 };
 
 fn cert(made: &Made) -> Certificate {
@@ -462,4 +462,551 @@ fn the_newest_crl_of_a_ca_applies_in_whichever_order_the_lists_are_added() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
     }
+}
+
+/// Self-issued certificates named `name`, each signed by its own throwaway key: junk a peer
+/// appends to make webpki's path search explode.
+fn junk_claiming(name: &str, count: usize) -> Vec<Certificate> {
+    (0..count)
+        .map(|_| cert(&self_signed(&Spec::ca(name))))
+        .collect()
+}
+
+/// A CA, a server leaf with serial 77 that the CA's loaded CRL revokes, and that leaf followed
+/// by five junk certificates claiming the CA's name (about 2 KB).
+fn revoked_leaf_with_junk() -> (Made, Made, Vec<Certificate>) {
+    let ca = self_signed(&Spec::ca("CA"));
+    let leaf = signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        &ca,
+    );
+    let mut chain = vec![cert(&leaf)];
+    chain.extend(junk_claiming("CA", 5));
+    (ca, leaf, chain)
+}
+
+fn ctx_with_crl(ca: &Made, flags: ContextFlags) -> Context {
+    let ctx = ctx_with_ca(ca, flags);
+    ctx.add_pem(CertDataType::CaCrl, &crl_pem(ca, &[77]))
+        .unwrap();
+    ctx
+}
+
+#[test]
+fn junk_certificates_do_not_turn_a_revoked_leaf_into_an_unknown_issuer() {
+    let (ca, _, chain) = revoked_leaf_with_junk();
+    let plain = ctx_with_crl(&ca, ContextFlags::default());
+    let err = plain
+        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    assert!(!err.message().contains("known issuer"), "{err}");
+}
+
+#[test]
+fn a_pinned_revoked_leaf_behind_junk_certificates_is_refused() {
+    let (ca, leaf, chain) = revoked_leaf_with_junk();
+    let client = ctx_with_crl(&ca, ContextFlags::default());
+    client
+        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
+        .unwrap();
+    let err = client
+        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    assert!(err.message().contains("revoked"), "{err}");
+}
+
+#[test]
+fn a_known_revoked_leaf_behind_junk_certificates_is_refused() {
+    let (ca, leaf, chain) = revoked_leaf_with_junk();
+    let client = ctx_with_crl(&ca, ContextFlags::default());
+    let store = Arc::new(virtpki::MemoryKnownServers::new());
+    store
+        .add("h.example.com", Some(16514), &leaf.der())
+        .unwrap();
+    client.set_known_servers(Some(store));
+    let err = client
+        .verify_server("h.example.com", Some(16514), &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    assert!(err.message().contains("revoked"), "{err}");
+}
+
+#[test]
+fn the_validator_is_not_asked_about_a_revoked_leaf_behind_junk_certificates() {
+    let (ca, _, chain) = revoked_leaf_with_junk();
+    let client = ctx_with_crl(&ca, ContextFlags::PROMPT_UNVERIFIED);
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    client.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ValidatorAnswer::AcceptOnce
+    })));
+    let err = client
+        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_pin_stands_in_for_a_disqualified_ca_but_not_for_a_revoked_leaf() {
+    // The loaded CA breaks a profile rule (no subject key identifier): no usable path, an
+    // issuer failure, which a pin may override; a revoked leaf stays refused.
+    let key = key(Alg::EcdsaP256);
+    let ca_params = Spec::ca("CA").bc(Some(true), true).params();
+    let ca = Made {
+        cert: ca_params.self_signed(&key).unwrap(),
+        key,
+        params: ca_params,
+    };
+    let leaf = signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        &ca,
+    );
+    let client = ctx_with_crl(&ca, ContextFlags::default());
+    client
+        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
+        .unwrap();
+    let err = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    // Not revoked: the pin stands in for the unusable CA.
+    let good = signed_by(&Spec::server("h.example.com"), &ca);
+    client
+        .add_pem(CertDataType::ServerTrusted, &good.pem())
+        .unwrap();
+    let v = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&good)],
+            VerifyFlags::default(),
+        )
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+}
+
+#[test]
+fn an_expired_certificate_sent_along_with_a_pinned_leaf_is_refused() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let other = self_signed(&Spec::ca("Other"));
+    let leaf = signed_by(&Spec::server("h.example.com"), &other);
+    let stale = signed_by(
+        &Spec::ca("Stale").valid(date(2020, 1, 1), date(2026, 1, 1)),
+        &other,
+    );
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    client
+        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
+        .unwrap();
+    let v = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+    let err = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf), cert(&stale)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Expired, "{err}");
+    assert!(err.message().contains("CN=Stale"), "{err}");
+}
+
+#[test]
+fn a_peer_chain_is_capped_at_sixteen_certificates() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let server = signed_by(&Spec::server("h.example.com"), &ca);
+    let client_leaf = signed_by(&Spec::client("c"), &ca);
+    let ctx = ctx_with_ca(&ca, ContextFlags::default());
+    let padding = junk_claiming("Unrelated", 16);
+    for (n, ok) in [(16, true), (17, false)] {
+        let mut chain = vec![cert(&server)];
+        chain.extend(padding[..n - 1].iter().cloned());
+        let result = ctx.verify_server("h.example.com", None, &chain, VerifyFlags::default());
+        assert_eq!(result.is_ok(), ok, "{n}: {:?}", result.err());
+        chain[0] = cert(&client_leaf);
+        let result = ctx.verify_client(&chain, VerifyFlags::default());
+        assert_eq!(result.is_ok(), ok, "{n}: {:?}", result.err());
+        if !ok {
+            let err = result.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+            assert!(err.message().contains("17 certificates"), "{err}");
+        }
+    }
+    // Pinned or not.
+    ctx.add_pem(CertDataType::ServerTrusted, &server.pem())
+        .unwrap();
+    let mut chain = vec![cert(&server)];
+    chain.extend(padding.iter().cloned());
+    let err = ctx
+        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+}
+
+#[test]
+fn a_certificate_trusted_for_any_host_does_not_stand_in_for_another_host_name() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("a.example.com");
+    spec.ca = Some(false);
+    let pinned = self_signed(&spec);
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    client
+        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
+        .unwrap();
+    // Its own name: the pin stands in for the unknown issuer.
+    let v = client
+        .verify_server(
+            "a.example.com",
+            None,
+            &[cert(&pinned)],
+            VerifyFlags::default(),
+        )
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+    assert_eq!(v.trust, virtpki::TrustStatus::TrustedAnyHost);
+    // Another host: refused, with the name as the reason.
+    let err = client
+        .verify_server(
+            "bank.example",
+            None,
+            &[cert(&pinned)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert!(err.message().contains("bank.example"), "{err}");
+    // Also a certificate from the loaded CA: the issuer is fine, the name is not.
+    let issued = signed_by(&Spec::server("a.example.com"), &ca);
+    client
+        .add_pem(CertDataType::ServerTrusted, &issued.pem())
+        .unwrap();
+    let err = client
+        .verify_server(
+            "bank.example",
+            None,
+            &[cert(&issued)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+    // With PROMPT_UNVERIFIED the validator may still be asked, and is told it is not trusted
+    // for that host.
+    let prompt = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
+    prompt
+        .add_pem(CertDataType::ServerTrusted, &issued.pem())
+        .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    prompt.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
+        log.lock().unwrap().push(r.trusted);
+        ValidatorAnswer::Reject
+    })));
+    let err = prompt
+        .verify_server(
+            "bank.example",
+            None,
+            &[cert(&issued)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert_eq!(*seen.lock().unwrap(), [false]);
+}
+
+#[test]
+fn an_any_host_store_entry_overrides_the_issuer_only_a_host_entry_the_name_too() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("a.example.com");
+    spec.ca = Some(false);
+    let server = self_signed(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    // A plain bundle: any host.
+    let path = dir.path().join("known");
+    std::fs::write(&path, server.pem()).unwrap();
+    let store = Arc::new(virtpki::KnownServers::open(&path).unwrap());
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    client.set_known_servers(Some(store.clone()));
+    let chain = [cert(&server)];
+    let v = client
+        .verify_server("a.example.com", Some(16514), &chain, VerifyFlags::default())
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+    assert_eq!(v.trust, virtpki::TrustStatus::TrustedAnyHost);
+    let err = client
+        .verify_server("bank.example", Some(16514), &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+    assert!(err.message().contains("bank.example"), "{err}");
+    // An entry bound to the host (and port) overrides the name as well.
+    store
+        .add("bank.example", Some(16514), &server.der())
+        .unwrap();
+    let v = client
+        .verify_server("bank.example", Some(16514), &chain, VerifyFlags::default())
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+    assert_eq!(v.trust, virtpki::TrustStatus::Trusted);
+    assert!(client
+        .verify_server("bank.example", Some(1), &chain, VerifyFlags::default())
+        .is_err());
+}
+
+/// A SAN-less server certificate with two Common Names, issued by `ca` with openssl (rcgen
+/// keeps one value per attribute type).
+fn two_common_names(ca: &Made, dir: &std::path::Path) -> Certificate {
+    write(dir, "ca.pem", ca.pem(), 0o600);
+    write(dir, "ca.key", ca.key_pem(), 0o600);
+    write(
+        dir,
+        "ext.cnf",
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n\
+         authorityKeyIdentifier=keyid\n",
+        0o600,
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-subj",
+            "/CN=evil.example/CN=victim.example",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "9",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    let pem = std::fs::read_to_string(dir.join("leaf.pem")).unwrap();
+    virtpki::pem::parse_chain(&pem).unwrap().remove(0)
+}
+
+#[test]
+fn the_common_name_fallback_needs_exactly_one_common_name() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = two_common_names(&ca, dir.path());
+    assert_eq!(leaf.common_names().len(), 2);
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    // openssl x509 (before 3.4) issues from the current time only.
+    client.set_verify_time(None);
+    for host in ["evil.example", "victim.example"] {
+        let err = client
+            .verify_server(
+                host,
+                None,
+                std::slice::from_ref(&leaf),
+                VerifyFlags::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{host}: {err}");
+        assert!(err.message().contains("exactly one"), "{err}");
+    }
+    // One Common Name still works (libvirt's old certificates).
+    let mut spec = Spec::server("victim.example");
+    spec.dns.clear();
+    let one = signed_by(&spec, &ca);
+    client.set_verify_time(Some(now()));
+    client
+        .verify_server(
+            "victim.example",
+            None,
+            &[cert(&one)],
+            VerifyFlags::default(),
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_renewed_root_verifies_in_either_bundle_order() {
+    // The same name and key: the expired root and its renewal make identical webpki anchors.
+    let key = key(Alg::EcdsaP256);
+    let old_params = Spec::ca("Root")
+        .valid(date(2016, 1, 1), date(2026, 1, 1))
+        .params();
+    let new_params = Spec::ca("Root")
+        .valid(date(2025, 6, 1), date(2035, 1, 1))
+        .params();
+    let old = old_params.self_signed(&key).unwrap();
+    let new = new_params.self_signed(&key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&new_params, &key);
+    let leaf = Spec::server("h.example.com").params();
+    let leaf_key = common::key(Alg::EcdsaP256);
+    let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let client_params = Spec::client("c").params();
+    let client_leaf = client_params.signed_by(&leaf_key, &issuer).unwrap();
+    for bundle in [
+        format!("{}{}", old.pem(), new.pem()),
+        format!("{}{}", new.pem(), old.pem()),
+    ] {
+        let ctx = Context::new(ContextFlags::default());
+        ctx.set_verify_time(Some(now()));
+        ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
+        let chain = [Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap()];
+        ctx.verify_server("h.example.com", None, &chain, VerifyFlags::default())
+            .unwrap_or_else(|e| panic!("{bundle}: {e}"));
+        let chain = [Certificate::from_der(client_leaf.der().to_vec(), Source::Peer).unwrap()];
+        ctx.verify_client(&chain, VerifyFlags::default())
+            .unwrap_or_else(|e| panic!("{bundle}: {e}"));
+    }
+    // Only the expired one: refused, naming it.
+    let ctx = Context::new(ContextFlags::default());
+    ctx.set_verify_time(Some(now()));
+    ctx.add_pem(CertDataType::CaCert, &old.pem()).unwrap();
+    let chain = [Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap()];
+    let err = ctx
+        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Expired, "{err}");
+    assert!(err.message().contains("CA certificate"), "{err}");
+}
+
+#[test]
+fn profile_rules_apply_to_the_root_webpki_chose() {
+    // Two roots of one name and key, both valid: the first breaks a profile rule (no subject
+    // key identifier), the second does not. The path through the second is the good one.
+    let key = key(Alg::EcdsaP256);
+    let bad_params = Spec::ca("Root").bc(Some(true), true).params();
+    let good_params = Spec::ca("Root").params();
+    let bad = bad_params.self_signed(&key).unwrap();
+    let good = good_params.self_signed(&key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&good_params, &key);
+    let leaf_key = common::key(Alg::EcdsaP256);
+    let leaf = Spec::server("h.example.com")
+        .params()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let chain = [Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap()];
+    for bundle in [
+        format!("{}{}", bad.pem(), good.pem()),
+        format!("{}{}", good.pem(), bad.pem()),
+    ] {
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        ctx.set_verify_time(Some(now()));
+        ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
+        ctx.verify_server("h.example.com", None, &chain, VerifyFlags::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn ipv6_zone_ids_are_compared_without_the_zone() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("h.example.com");
+    spec.ips = vec!["fe80::1".parse().unwrap()];
+    let leaf = signed_by(&spec, &ca);
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    for host in ["fe80::1%eth0", "[fe80::1%eth0]", "FE80:0::1%25"] {
+        client
+            .verify_server(host, None, &[cert(&leaf)], VerifyFlags::default())
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    let err = client
+        .verify_server("fe80::2%eth0", None, &[cert(&leaf)], VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+    // The store keys by the address with its zone: another link is another machine.
+    let mut spec = Spec::server("h.example.com");
+    spec.ca = Some(false);
+    spec.ips = vec!["fe80::1".parse().unwrap()];
+    let unknown = self_signed(&spec);
+    let store = Arc::new(virtpki::MemoryKnownServers::new());
+    store.add("fe80::1%eth0", None, &unknown.der()).unwrap();
+    client.set_known_servers(Some(store));
+    let v = client
+        .verify_server(
+            "[fe80::1%eth0]",
+            None,
+            &[cert(&unknown)],
+            VerifyFlags::default(),
+        )
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+    let err = client
+        .verify_server(
+            "fe80::1%eth1",
+            None,
+            &[cert(&unknown)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
+}
+
+#[test]
+fn a_chain_webpki_gives_up_on_is_refused_pinned_or_not_with_its_own_message() {
+    // A pinned self-signed server that sends junk claiming its own name: webpki's path search
+    // goes past its limits (path depth here). That is not an unknown issuer; nothing
+    // overrides it.
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("h.example.com");
+    spec.ca = Some(false);
+    let pinned = self_signed(&spec);
+    let mut chain = vec![cert(&pinned)];
+    chain.extend(junk_claiming("h.example.com", 7));
+    let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
+    client
+        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
+        .unwrap();
+    client.set_validator(Some(Arc::new(|_: &virtpki::ValidationRequest<'_>| {
+        ValidatorAnswer::AcceptOnce
+    })));
+    let err = client
+        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+    assert!(err.message().contains("gave up"), "{err}");
+    // The same certificate alone is accepted as pinned.
+    let v = client
+        .verify_server("h.example.com", None, &chain[..1], VerifyFlags::default())
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
 }

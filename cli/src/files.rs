@@ -1,23 +1,23 @@
 //! Writing certificates and keys without losing anything and without a moment of exposure.
 //!
-//! A file is written to a temporary name beside its target, created with its final mode (a key
-//! is never readable by others, not even briefly), synced, renamed over the target and the
-//! directory synced: a crash leaves the old file or the new one. An existing file is replaced
-//! only when the caller says so (`--force`).
+//! The CLI's words around the library's one file layer, [`virtpki::fsutil`]: a file is written
+//! to a temporary name beside its target, created with its final mode (a key is never readable
+//! by others, not even briefly), synced, renamed over the target and the directory synced: a
+//! crash leaves the old file or the new one. An existing file is replaced only when the caller
+//! says so (`--force`). Everything acts on descriptors and never follows a link at a target.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use virtpki::fsutil::Replace;
+use virtpki::fsutil::{self, Dir, Owner, ReadError, WriteSpec};
 
 use crate::ui::CliError;
 
-/// Whether an existing target may be replaced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Replace {
-    Never,
-    Allowed,
-}
+/// The largest file kept as a copy or compared before it is replaced: the largest input the
+/// library takes (a CRL, 64 MiB).
+pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Refuses to go on when any of `paths` exists and may not be replaced: checked for all the
 /// files of a command before it writes the first, so that it writes all or nothing.
@@ -37,154 +37,127 @@ pub fn check_free(paths: &[&Path], replace: Replace) -> Result<(), CliError> {
 }
 
 /// Creates `dir` and its missing parents, each with exactly `mode` (not narrowed by the
-/// umask: libvirt's directories are 0755 and virt-pki-validate checks them).
-///
-/// Each is created with `mode` less the umask, never wider than asked, then widened to `mode`.
-pub fn create_dir(dir: &Path, mode: u32) -> Result<(), CliError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    // A relative path ends in "", which is the current directory, not one to create.
-    let missing: Vec<&Path> = dir
-        .ancestors()
-        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-        .collect();
-    for d in missing.into_iter().rev() {
-        let err =
-            |e: std::io::Error| CliError(format!("{}: cannot create directory: {e}", d.display()));
-        match fs::DirBuilder::new().mode(mode).create(d) {
-            Ok(()) => fs::set_permissions(d, fs::Permissions::from_mode(mode)).map_err(err)?,
-            // Made meanwhile by someone else: theirs, left as it is.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(e)),
-        }
-    }
-    Ok(())
+/// umask: libvirt's directories are 0755 and virt-pki-validate checks them) and `owner`, and
+/// returns it open. An existing directory is left as it is.
+pub fn create_dir_owned(dir: &Path, mode: u32, owner: Option<Owner>) -> Result<Dir, CliError> {
+    let (existing, missing) = fsutil::existing_and_missing(dir);
+    fsutil::make_dirs(&existing, &missing, mode, owner)
+        .map_err(|e| CliError(format!("{}: cannot create directory: {e}", dir.display())))
 }
 
-/// Writes `contents` to `path` with `mode`, atomically (see the module docs).
+/// [`create_dir_owned`], keeping the owner the process gives.
+pub fn create_dir(dir: &Path, mode: u32) -> Result<(), CliError> {
+    create_dir_owned(dir, mode, None).map(|_| ())
+}
+
+/// The directory and file name of `path`.
+pub fn split(path: &Path) -> Result<(PathBuf, &OsStr), CliError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError(format!("{}: not a file name", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, name))
+}
+
+/// Opens the directory of `path`, and returns it with the file name.
+pub fn open_dir_of(path: &Path) -> Result<(Dir, &OsStr), CliError> {
+    let (dir, name) = split(path)?;
+    let dir = Dir::open(&dir).map_err(|e| {
+        CliError(format!(
+            "{}: cannot open its directory: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((dir, name))
+}
+
+/// Writes `contents` as `name` in `dir` with `mode` and `owner`, atomically (see the module
+/// docs).
 ///
 /// With [`Replace::Never`] the file is put in place with `link`, which fails when the target
 /// exists, so a file that appeared since [`check_free`] (another run, another program) is not
 /// replaced.
+pub fn write_in(
+    dir: &Dir,
+    name: &OsStr,
+    contents: &[u8],
+    mode: u32,
+    owner: Option<Owner>,
+    replace: Replace,
+) -> Result<(), CliError> {
+    let path = dir.path().join(name);
+    let mut temporary = OsString::from(".");
+    temporary.push(name);
+    temporary.push(format!(".tmp-{}", std::process::id()));
+    let spec = WriteSpec {
+        mode,
+        owner,
+        replace,
+        temporary,
+        remove_stale_temporary: false,
+    };
+    dir.write(name, contents, &spec)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists if replace == Replace::Never => CliError(format!(
+                "{}: appeared while virtpki was working (or a temporary file of that name is \
+             in the way); not replaced (give --force to replace it)",
+                path.display()
+            )),
+            _ => CliError(format!("{}: cannot write: {e}", path.display())),
+        })
+}
+
+/// Writes `contents` to `path` with `mode`, atomically: [`write_in`] its directory.
 pub fn write_atomic(
     path: &Path,
     contents: &[u8],
     mode: u32,
     replace: Replace,
 ) -> Result<(), CliError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |what: &str, e: std::io::Error| CliError(format!("{}: {what}: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| CliError(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| err("cannot create a temporary file beside it", e))?;
-    // From here on the temporary file is ours, and is removed if anything fails.
-    let result = (|| {
-        // The umask may have taken bits away from `mode`; set exactly what was asked for.
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| err("cannot set its mode", e))?;
-        file.write_all(contents)
-            .map_err(|e| err("cannot write", e))?;
-        file.sync_all().map_err(|e| err("cannot sync", e))?;
-        match replace {
-            Replace::Allowed => fs::rename(&tmp, path)
-                .map_err(|e| err("cannot rename the temporary file onto it", e)),
-            Replace::Never => match fs::hard_link(&tmp, path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError(format!(
-                    "{}: appeared while virtpki was working; not replaced (give --force \
-                         to replace it)",
-                    path.display()
-                ))),
-                Err(e) => Err(err("cannot put the new file in place", e)),
-            },
-        }
-    })();
-    if result.is_err() || replace == Replace::Never {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let (dir, name) = open_dir_of(path)?;
+    write_in(&dir, name, contents, mode, None, replace)
 }
 
-/// Keeps a copy of `path` as `PATH.bak-TIME` (`-TIME-N` when that exists), with its mode;
-/// an earlier copy is never overwritten, nor a file or link planted at the name.
-pub fn keep_copy(path: &Path) -> Result<std::path::PathBuf, CliError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |what: &str, e: std::io::Error| CliError(format!("{}: {what}: {e}", path.display()));
-    let contents = fs::read(path).map_err(|e| err("cannot read it to keep a copy", e))?;
-    let mode = fs::metadata(path)
-        .map_err(|e| err("cannot stat it", e))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    let stamp = virtpki::timefmt::now();
-    for n in 0..100 {
-        let name = match n {
-            0 => format!("{}.bak-{stamp}", path.display()),
-            n => format!("{}.bak-{stamp}-{n}", path.display()),
-        };
-        let backup = std::path::PathBuf::from(name);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&backup)
-        {
-            Ok(mut f) => {
-                f.set_permissions(fs::Permissions::from_mode(mode))
-                    .and_then(|_| f.write_all(&contents))
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| err(&format!("cannot write the copy {}", backup.display()), e))?;
-                return Ok(backup);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(err(&format!("cannot create {}", backup.display()), e)),
-        }
-    }
-    Err(CliError(format!(
-        "{}: cannot find a free name to keep a copy under",
-        path.display()
-    )))
+/// Keeps a copy of `name` in `dir` as `NAME.bak-TIME` (`-TIME-N` when that exists), made from
+/// the open file with its mode and owner; an earlier copy is never overwritten, nor a file or
+/// link planted at the name. Returns the copy's path and how many copies of `name` there are.
+pub fn keep_copy_in(dir: &Dir, name: &OsStr) -> Result<(PathBuf, usize), CliError> {
+    let path = dir.path().join(name);
+    let kept = dir
+        .keep_copy(name, &virtpki::timefmt::now().to_string(), MAX_FILE_SIZE)
+        .map_err(|e| match e {
+            ReadError::Io(op, e) => CliError(format!("{}: cannot {op} it: {e}", path.display())),
+            ReadError::TooLarge(n) => CliError(format!(
+                "{}: {n} bytes is too large to keep a copy of",
+                path.display()
+            )),
+        })?;
+    let mut prefix = name.to_string_lossy().into_owned();
+    prefix.push_str(".bak-");
+    let count = dir.names_starting_with(&prefix).map_or(1, |n| n.len());
+    Ok((dir.path().join(kept), count))
 }
 
 /// An exclusive advisory lock on a directory, held until dropped (`flock`, as the
-/// known-servers store uses on its file).
+/// known-servers store uses on its lock file).
 pub struct DirLock {
-    /// Closing the descriptor releases the lock.
-    _file: fs::File,
+    _lock: fsutil::Lock,
 }
 
 /// Locks `dir`, waiting for another holder to finish.
 pub fn lock_dir(dir: &Path) -> Result<DirLock, CliError> {
-    use std::os::fd::AsRawFd;
-    let file = fs::File::open(dir)
+    let cannot = |e: std::io::Error| CliError(format!("{}: cannot lock: {e}", dir.display()));
+    let file = Dir::open(dir)
+        .and_then(|d| d.try_clone_file())
         .map_err(|e| CliError(format!("{}: cannot open to lock it: {e}", dir.display())))?;
-    // SAFETY: the descriptor is open and owned by `file` for the whole call.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(CliError(format!(
-            "{}: cannot lock: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        )));
+    match fsutil::Lock::acquire(file, None) {
+        Ok(lock) => Ok(DirLock { _lock: lock }),
+        Err(fsutil::LockError::Io(e)) => Err(cannot(e)),
+        Err(fsutil::LockError::TimedOut) => Err(cannot(std::io::ErrorKind::TimedOut.into())),
     }
-    Ok(DirLock { _file: file })
 }
 
 #[cfg(test)]
@@ -237,9 +210,12 @@ mod tests {
         let file = dir.path().join("f");
         fs::write(&file, "one").unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-        let first = keep_copy(&file).unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let (first, n) = keep_copy_in(&d, OsStr::new("f")).unwrap();
+        assert_eq!(n, 1);
         fs::write(&file, "two").unwrap();
-        let second = keep_copy(&file).unwrap();
+        let (second, n) = keep_copy_in(&d, OsStr::new("f")).unwrap();
+        assert_eq!(n, 2);
         assert_ne!(first, second);
         assert_eq!(fs::read_to_string(&first).unwrap(), "one");
         assert_eq!(fs::read_to_string(&second).unwrap(), "two");

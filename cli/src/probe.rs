@@ -360,12 +360,17 @@ fn run_checks(
         checks.push(Check::new(
             "known servers",
             match status {
-                Ok(TrustStatus::Trusted) => Some(true),
+                Ok(TrustStatus::Trusted | TrustStatus::TrustedAnyHost) => Some(true),
                 Ok(TrustStatus::Changed { .. }) | Err(_) => Some(false),
                 Ok(TrustStatus::Unknown) => None,
             },
             match status {
                 Ok(TrustStatus::Trusted) => "this certificate is recorded for the host".into(),
+                Ok(TrustStatus::TrustedAnyHost) => {
+                    "this certificate is recorded for any host (it can stand in for an unknown \
+                     CA, not for a host name it does not hold)"
+                        .into()
+                }
                 Ok(TrustStatus::Changed { same_key: true }) => {
                     "ANOTHER certificate is recorded for the host (same key: a renewal?)".into()
                 }

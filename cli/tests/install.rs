@@ -271,3 +271,235 @@ fn files_libvirt_would_refuse_are_not_installed() {
     )
     .expect(2);
 }
+
+/// Item 15: a source swapped between the check and the copy. A thread keeps replacing
+/// `from/clientcert.pem` by a valid certificate and by a symbolic link to a private file while
+/// `install` runs again and again; the private bytes must never be installed.
+#[test]
+fn a_source_swapped_for_a_link_during_install_is_never_installed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "PRIVATE BYTES, root only\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let cert = p.client.join("clientcert.pem");
+    let valid = p.client.join("valid.pem");
+    std::fs::copy(&cert, &valid).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, client, valid, secret) = (
+            stop.clone(),
+            p.client.clone(),
+            valid.clone(),
+            secret.clone(),
+        );
+        std::thread::spawn(move || {
+            let (file, link) = (client.join("new-file"), client.join("new-link"));
+            let target = client.join("clientcert.pem");
+            while !stop.load(Ordering::Relaxed) {
+                // Each swap is a rename, so the name always exists. (Errors end the loop: the
+                // directory is gone when the test failed.)
+                let _ = std::fs::remove_file(&link);
+                let swapped = std::fs::copy(&valid, &file)
+                    .and_then(|_| std::fs::rename(&file, &target))
+                    .and_then(|_| std::os::unix::fs::symlink(&secret, &link))
+                    .and_then(|_| std::fs::rename(&link, &target));
+                if swapped.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let (mut installed, mut refused) = (0, 0);
+    for i in 0..300 {
+        let root = dir.path().join(format!("root{i}"));
+        let run = install(dir.path(), &["--root", s(&root)], "client", &p);
+        let to = root.join("etc/pki/libvirt/clientcert.pem");
+        match run.code {
+            0 => {
+                installed += 1;
+                let bytes = std::fs::read(&to).unwrap();
+                assert!(
+                    bytes == std::fs::read(&valid).unwrap(),
+                    "run {i} installed other bytes: {}",
+                    String::from_utf8_lossy(&bytes)
+                );
+            }
+            _ => {
+                refused += 1;
+                assert!(
+                    !to.exists(),
+                    "run {i} failed but installed {}",
+                    to.display()
+                );
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    // Both outcomes happened, so the race really ran.
+    assert!(
+        installed > 0 && refused > 0,
+        "{installed} installed, {refused} refused"
+    );
+}
+
+/// Item 16: a symbolic link at an installed file's name is neither followed to fix "its"
+/// mode and owner nor read to back it up; it is refused, and what it points to is untouched.
+#[test]
+fn links_at_installed_names_are_refused_not_followed() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let ca_dir = root.join("etc/pki/CA");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    // Someone else's file with the very contents of the CA certificate.
+    let theirs = dir.path().join("theirs.pem");
+    std::fs::copy(p.ca.join("cacert.pem"), &theirs).unwrap();
+    std::fs::set_permissions(&theirs, PermissionsExt::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink(&theirs, ca_dir.join("cacert.pem")).unwrap();
+    let before = std::fs::metadata(&theirs).unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["--root", s(&root)];
+        args.extend_from_slice(extra);
+        let run = install(dir.path(), &args, "server", &p).expect(2);
+        assert!(
+            run.stderr.contains("cacert.pem") && run.stderr.contains("symbolic link"),
+            "{}",
+            run.stderr
+        );
+        let after = std::fs::metadata(&theirs).unwrap();
+        assert_eq!(after.mode(), before.mode(), "{extra:?}");
+        assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+        // Nothing was kept from behind the link either.
+        let copies = std::fs::read_dir(&ca_dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".bak-")
+            })
+            .count();
+        assert_eq!(copies, 0);
+    }
+}
+
+/// Item 16: the backup of a private key keeps the key's mode and owner, and the output says
+/// how many copies of the key there are.
+#[test]
+fn backups_of_keys_keep_mode_and_owner_and_are_counted() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let key = root.join("etc/pki/libvirt/private/serverkey.pem");
+    let as_root = unsafe { libc_geteuid() } == 0;
+    for n in 1..=2 {
+        std::fs::write(&key, format!("an old key {n}\n")).unwrap();
+        std::fs::set_permissions(&key, PermissionsExt::from_mode(0o640)).unwrap();
+        if as_root {
+            std::os::unix::fs::chown(&key, Some(65534), Some(65534)).unwrap();
+        }
+        let run = install(dir.path(), &["--root", s(&root), "--force"], "server", &p).expect(0);
+        let line = common::line_with(&run.stdout, "kept the old file as");
+        assert!(
+            line.contains("serverkey.pem.bak-")
+                && line.contains(&format!("{n} copies of this private key")),
+            "{}",
+            run.stdout
+        );
+        let kept: Vec<_> = std::fs::read_dir(key.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("serverkey.pem.bak-"))
+            .collect();
+        assert_eq!(kept.len(), n);
+        for copy in kept {
+            let meta = std::fs::metadata(&copy).unwrap();
+            assert_eq!(meta.mode() & 0o7777, 0o640, "{}", copy.display());
+            if as_root {
+                assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+            }
+        }
+        assert_eq!(mode(&key), 0o600);
+    }
+}
+
+/// Item 17: `sudo -E virtpki install --user` (root, with the user's HOME) gives the user's
+/// files and directories to the owner of the home directory, who could not read them
+/// otherwise. Needs root; as another user it checks nothing and says so.
+#[test]
+fn user_install_as_root_gives_the_files_to_the_home_owner() {
+    use std::os::unix::fs::MetadataExt;
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: the sudo -E case cannot be simulated");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    let out = common::command(&home)
+        .args([
+            "install",
+            "--user",
+            "--role",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.client),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let user = home.join(".pki/libvirt");
+    for path in [
+        home.join(".pki"),
+        user.clone(),
+        user.join("cacert.pem"),
+        user.join("clientcert.pem"),
+        user.join("clientkey.pem"),
+    ] {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65533),
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(mode(&user), 0o700);
+    assert_eq!(mode(&user.join("clientkey.pem")), 0o600);
+    // A link planted below the home directory is not followed by root.
+    std::fs::remove_dir_all(home.join(".pki")).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, home.join(".pki")).unwrap();
+    let out = common::command(&home)
+        .args([
+            "install",
+            "--user",
+            "--role",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.client),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("symbolic link"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}

@@ -237,3 +237,34 @@ fn empty_store_lists_nothing_and_default_path_follows_xdg() {
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(t.contains(".config/virtpki/known_servers"), "{t}");
 }
+
+#[test]
+fn a_misspelt_host_line_is_a_damaged_entry_not_any_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ks");
+    let (good, _) = cert_file(dir.path(), "good");
+    let (bad, _) = cert_file(dir.path(), "bad");
+    let out = known(&store, &["add", "good.example.com", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut text = fs::read_to_string(&store).unwrap();
+    let lines = text.lines().count();
+    text.push_str("# Host bank.example.com\n");
+    text.push_str(&fs::read_to_string(&bad).unwrap());
+    fs::write(&store, text).unwrap();
+    let (code, v) = list_json(&store);
+    assert_eq!(code, 1);
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{v}");
+    assert_eq!(entries[0]["host"], "good.example.com");
+    assert_eq!(v["problems"][0]["line"], lines + 1);
+    let message = v["problems"][0]["message"].as_str().unwrap();
+    assert!(message.contains("\"# Host bank.example.com\""), "{message}");
+    let out = known(&store, &["list"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("any host"));
+
+    // "*" is how the file spells "any host"; as a host on the command line it is refused.
+    let out = known(&store, &["add", "*", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'*' is not part of a host name"), "{err}");
+}

@@ -1,0 +1,717 @@
+//! The one file layer: reading a file that a trust decision depends on, and writing files
+//! atomically with exactly their mode and owner.
+//!
+//! Everything a caller checks must be what it uses, so every operation acts on a descriptor,
+//! never on a path looked up twice:
+//!
+//! - [`read_regular`] opens once (`O_NONBLOCK`, so a FIFO cannot hang the open; `O_NOFOLLOW`
+//!   when asked), `fstat`s that descriptor, refuses anything but a regular file, caps the size
+//!   and reads the same descriptor.
+//! - [`Dir`] is an open directory; files in it are named relative to its descriptor
+//!   (`openat`, `renameat`, `linkat`), never followed when they are symbolic links, and their
+//!   modes and owners are set with `fchmod`/`fchown` on the file's own descriptor.
+//!   [`Dir::write`] replaces a file atomically (temporary file with its final mode, fsync,
+//!   rename or link, fsync of the directory), [`Dir::fix_mode_and_owner`] repairs an existing
+//!   file and [`Dir::keep_copy`] makes a backup from the open file, with its mode and owner.
+//! - [`make_dirs`] creates directories with exactly their mode (`mkdirat`, then
+//!   `O_DIRECTORY|O_NOFOLLOW`, then `fchmod`/`fchown` on the new directory).
+//! - [`Lock`] is an exclusive `flock` held until dropped.
+//!
+//! Errors are `io::Error`s; the callers name the file and what it is for. Nothing here prints.
+
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::fs::{File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind};
+
+/// Whether the last component of a path may be a symbolic link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// Follow it (a file the user named, e.g. `--ca-file`).
+    Yes,
+    /// Refuse it: the file is in a directory others may control, or it is checked and then
+    /// used, and a link swapped in between would make the check worthless.
+    No,
+}
+
+/// A file's bytes (wiped when dropped: they may be a private key) and its `fstat`.
+pub struct ReadFile {
+    pub bytes: Zeroizing<Vec<u8>>,
+    pub meta: Metadata,
+}
+
+impl std::fmt::Debug for ReadFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the bytes: they may be a private key.
+        f.debug_struct("ReadFile")
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`read_regular`] failed.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The operation (`"open"`, `"read"`, ...) and its error. Anything that is not a regular
+    /// file, a symbolic link not followed included, is an `InvalidInput` error saying what it is.
+    Io(&'static str, io::Error),
+    /// Over the cap: the size seen (from `fstat`, or the bytes read when it grew).
+    TooLarge(u64),
+}
+
+impl ReadError {
+    /// Whether the file does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io(_, e) if e.kind() == io::ErrorKind::NotFound)
+    }
+
+    /// The library's error for reading `path`, `what` naming what it should be ("CA
+    /// certificate file"); `too_large` words the size error, whose limit the caller knows.
+    pub fn into_error(
+        self,
+        path: &Path,
+        what: &str,
+        too_large: impl FnOnce(u64) -> Error,
+    ) -> Error {
+        match self {
+            ReadError::Io(_, e) if e.kind() == io::ErrorKind::InvalidInput => Error::new(
+                ErrorKind::Io,
+                format!("{}: {e}; a {what} must be one", path.display()),
+            )
+            .with_source(e),
+            ReadError::Io(op, e) => Error::io(op, path, e),
+            ReadError::TooLarge(len) => too_large(len),
+        }
+    }
+}
+
+/// What a file of this type is, for messages: "a directory", "a named pipe (FIFO)", ...
+pub fn kind_of(meta: &Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
+fn not_regular(meta: &Metadata) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {}, not a regular file", kind_of(meta)),
+    )
+}
+
+fn cstring(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a file name"))
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `openat`, retried on EINTR; a symbolic link refused by `O_NOFOLLOW` is reported as one.
+fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: u32) -> io::Result<File> {
+    loop {
+        // SAFETY: `name` is NUL-terminated; the descriptor returned is owned by the File.
+        let fd = unsafe {
+            libc::openat(
+                dir,
+                name.as_ptr(),
+                flags | libc::O_CLOEXEC,
+                mode as libc::c_uint,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor nobody else owns.
+            return Ok(unsafe { File::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // ELOOP, or ENOTDIR with O_DIRECTORY: say when it is because of a link.
+            Some(libc::ELOOP | libc::ENOTDIR)
+                if flags & libc::O_NOFOLLOW != 0 && is_symlink_at(dir, name) =>
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a symbolic link, which is not followed here",
+                ))
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
+fn is_symlink_at(dir: RawFd, name: &CStr) -> bool {
+    // SAFETY: an all-zero stat is a valid value to be overwritten; `name` is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let ret = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+}
+
+/// Opens `path` to read it: non-blocking (a FIFO cannot hang the open), not following a final
+/// symbolic link unless `follow` says so, and only if the descriptor is a regular file.
+pub fn open_regular(path: &Path, follow: Follow) -> io::Result<(File, Metadata)> {
+    open_regular_at(libc::AT_FDCWD, &cstring(path.as_os_str())?, follow)
+}
+
+fn open_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> io::Result<(File, Metadata)> {
+    let mut flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    if follow == Follow::No {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = open_at(dir, name, flags, 0)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    Ok((file, meta))
+}
+
+/// Reads what [`open_regular`] opened, at most `limit` bytes.
+fn read_capped(mut file: File, meta: Metadata, limit: u64) -> Result<ReadFile, ReadError> {
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge(meta.len()));
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    (&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError::Io("read", e))?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(ReadFile { bytes, meta })
+}
+
+/// Opens `path` with [`open_regular`] and reads at most `limit` bytes of that same descriptor.
+pub fn read_regular(path: &Path, follow: Follow, limit: u64) -> Result<ReadFile, ReadError> {
+    let (file, meta) = open_regular(path, follow).map_err(|e| ReadError::Io("open", e))?;
+    read_capped(file, meta, limit)
+}
+
+/// A user and group to give files to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Owner {
+    /// root:root.
+    pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
+
+    /// The owner of `meta`'s file.
+    pub fn of(meta: &Metadata) -> Owner {
+        Owner {
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }
+    }
+}
+
+/// Sets exactly `mode` (the umask does not apply to `fchmod`) and, if given, the owner.
+/// The owner first: `fchown` clears set-id bits, which `mode` then states.
+fn set_mode_and_owner(file: &File, mode: u32, owner: Option<Owner>) -> io::Result<()> {
+    if let Some(o) = owner {
+        // SAFETY: a descriptor owned by `file`.
+        cvt(unsafe { libc::fchown(file.as_raw_fd(), o.uid, o.gid) })?;
+    }
+    // SAFETY: as above.
+    cvt(unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) })?;
+    Ok(())
+}
+
+/// Whether an existing target may be replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replace {
+    /// Put the file in place with `linkat`, which fails (`AlreadyExists`) when the target
+    /// exists, so a file that appeared meanwhile is never replaced.
+    Never,
+    /// `renameat` over the target.
+    Allowed,
+}
+
+/// How [`Dir::write`] writes one file.
+#[derive(Clone, Debug)]
+pub struct WriteSpec {
+    pub mode: u32,
+    pub owner: Option<Owner>,
+    pub replace: Replace,
+    /// The temporary name beside the target. It is created exclusively; a file already at
+    /// that name is left alone and the write fails, unless `remove_stale_temporary` (a caller
+    /// holding a lock knows a leftover is from a killed writer).
+    pub temporary: OsString,
+    pub remove_stale_temporary: bool,
+}
+
+/// An open directory; the files in it are named relative to its descriptor.
+#[derive(Debug)]
+pub struct Dir {
+    file: File,
+    path: PathBuf,
+}
+
+impl Dir {
+    /// Opens the directory `path` (following symbolic links in it: the caller trusts them).
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        let file = open_at(
+            libc::AT_FDCWD,
+            &cstring(path.as_os_str())?,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            0,
+        )?;
+        Ok(Dir {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens `base` by path, then each component of `below` relative to its parent, refusing
+    /// a symbolic link among them (as [`make_dirs`] walks, without creating anything).
+    pub fn open_below(base: &Path, below: &Path) -> io::Result<Dir> {
+        let mut dir = Dir::open(base)?;
+        for component in below.components() {
+            match component {
+                Component::Normal(name) => dir = dir.open_child(name)?,
+                Component::CurDir => {}
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{}: not a plain relative directory name", below.display()),
+                    ))
+                }
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Opens the subdirectory `name`, refusing a symbolic link.
+    pub fn open_child(&self, name: &OsStr) -> io::Result<Dir> {
+        let file = open_at(
+            self.fd(),
+            &cstring(name)?,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
+        Ok(Dir {
+            file,
+            path: self.path.join(name),
+        })
+    }
+
+    /// The directory's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The `fstat` of the directory itself.
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        self.file.metadata()
+    }
+
+    fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// The `lstat` of `name`; `None` if there is nothing of that name.
+    pub fn entry_metadata(&self, name: &OsStr) -> io::Result<Option<Metadata>> {
+        match open_at(
+            self.fd(),
+            &cstring(name)?,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+        ) {
+            Ok(f) => f.metadata().map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens the regular file `name` (never a symbolic link) and reads at most `limit` bytes.
+    pub fn read(&self, name: &OsStr, limit: u64) -> Result<ReadFile, ReadError> {
+        let name = cstring(name).map_err(|e| ReadError::Io("open", e))?;
+        let (file, meta) =
+            open_regular_at(self.fd(), &name, Follow::No).map_err(|e| ReadError::Io("open", e))?;
+        read_capped(file, meta, limit)
+    }
+
+    /// Removes `name`; nothing there is not an error.
+    pub fn remove(&self, name: &OsStr) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: a valid descriptor and NUL-terminated name.
+        match cvt(unsafe { libc::unlinkat(self.fd(), c.as_ptr(), 0) }) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `bytes` as `name`: a temporary file created with no access for anyone, given its
+    /// owner and final mode on its descriptor, written, synced, then renamed or linked to
+    /// `name` and the directory synced. A crash leaves the old file or the new one.
+    pub fn write(&self, name: &OsStr, bytes: &[u8], spec: &WriteSpec) -> io::Result<()> {
+        let target = cstring(name)?;
+        let temporary = cstring(&spec.temporary)?;
+        if spec.remove_stale_temporary {
+            self.remove(&spec.temporary)?;
+        }
+        let mut file = open_at(
+            self.fd(),
+            &temporary,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            0o600 & spec.mode,
+        )?;
+        // From here on the temporary file is ours, and is removed if anything fails.
+        let result = (|| {
+            set_mode_and_owner(&file, spec.mode, spec.owner)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            // SAFETY: valid descriptors and NUL-terminated names.
+            match spec.replace {
+                Replace::Allowed => cvt(unsafe {
+                    libc::renameat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr())
+                }),
+                Replace::Never => cvt(unsafe {
+                    libc::linkat(self.fd(), temporary.as_ptr(), self.fd(), target.as_ptr(), 0)
+                }),
+            }
+        })();
+        if result.is_err() || spec.replace == Replace::Never {
+            let _ = self.remove(&spec.temporary);
+        }
+        result?;
+        self.sync()
+    }
+
+    /// fsyncs the directory, so that a rename in it survives a crash.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+
+    /// Gives the existing regular file `name` (never a symbolic link) exactly `mode` and, if
+    /// given, `owner`, on its own descriptor; only if it is still the file `seen` describes
+    /// (what the caller read and compared), and not one with other hard links: a link to
+    /// someone else's file must not be given away.
+    pub fn fix_mode_and_owner(
+        &self,
+        name: &OsStr,
+        mode: u32,
+        owner: Option<Owner>,
+        seen: &Metadata,
+    ) -> io::Result<()> {
+        let (file, meta) = open_regular_at(self.fd(), &cstring(name)?, Follow::No)?;
+        if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
+            return Err(io::Error::other(
+                "it was replaced while virtpki was working; run the command again",
+            ));
+        }
+        if meta.nlink() > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "it has {} hard links, so changing its mode or owner would change another \
+                     file too; remove it and run the command again",
+                    meta.nlink()
+                ),
+            ));
+        }
+        set_mode_and_owner(&file, mode, owner)
+    }
+
+    /// Keeps a copy of the regular file `name` as `NAME.bak-STAMP` (`-STAMP-N` when that
+    /// exists), made from the open file: same bytes, mode and owner (a key's backup is as
+    /// private as the key). An earlier copy is never overwritten, nor a file or link planted at
+    /// the name. Returns the copy's name.
+    pub fn keep_copy(&self, name: &OsStr, stamp: &str, limit: u64) -> Result<OsString, ReadError> {
+        let old = self.read(name, limit)?;
+        let mode = old.meta.mode() & 0o7777;
+        for n in 0..100 {
+            let mut backup = name.to_owned();
+            match n {
+                0 => backup.push(format!(".bak-{stamp}")),
+                n => backup.push(format!(".bak-{stamp}-{n}")),
+            }
+            let c = cstring(&backup).map_err(|e| ReadError::Io("name", e))?;
+            let mut file = match open_at(
+                self.fd(),
+                &c,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                0o600 & mode,
+            ) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(ReadError::Io("create a copy of", e)),
+            };
+            let written = set_mode_and_owner(&file, mode, Some(Owner::of(&old.meta)))
+                .and_then(|_| file.write_all(&old.bytes))
+                .and_then(|_| file.sync_all());
+            if let Err(e) = written {
+                let _ = self.remove(&backup);
+                return Err(ReadError::Io("write a copy of", e));
+            }
+            return Ok(backup);
+        }
+        Err(ReadError::Io(
+            "find a free name for a copy of",
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "100 copies with this time stamp",
+            ),
+        ))
+    }
+
+    /// The names of the entries that start with `prefix`.
+    pub fn names_starting_with(&self, prefix: &str) -> io::Result<Vec<OsString>> {
+        // Listed through the descriptor's path in /proc would be Linux-only; the directory's
+        // own path is good enough for counting backups shown to a person.
+        let mut names: Vec<OsString> = std::fs::read_dir(&self.path)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n.as_bytes().starts_with(prefix.as_bytes()))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Opens (creating it, mode 0600, never through a link) the lock file `name`. A lock file
+    /// made by root is still good to lock read-only: flock needs no write access.
+    pub fn open_lock_file(&self, name: &OsStr) -> io::Result<File> {
+        let c = cstring(name)?;
+        match open_at(
+            self.fd(),
+            &c,
+            libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            0o600,
+        ) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => open_at(
+                self.fd(),
+                &c,
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+                0,
+            ),
+            other => other,
+        }
+    }
+
+    /// A second descriptor of the directory itself, e.g. to lock it.
+    pub fn try_clone_file(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+}
+
+/// Creates the directories `below` names under `base` (which must exist), each with exactly
+/// `mode` and, if given, `owner`; returns the last one, open.
+///
+/// `base` is opened by path (its symbolic links are the caller's choice); every component of
+/// `below` is opened relative to its parent with `O_NOFOLLOW`, so a link planted there is
+/// refused rather than followed. An existing directory is left as it is. A new one is made
+/// with `mkdirat` (the umask may narrow it, never widen it), then opened and given its mode
+/// and owner on its own descriptor.
+pub fn make_dirs(base: &Path, below: &Path, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
+    let mut dir = Dir::open(base)?;
+    for component in below.components() {
+        let name = match component {
+            Component::Normal(name) => name,
+            Component::CurDir => continue,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: not a plain relative directory name", below.display()),
+                ))
+            }
+        };
+        let c = cstring(name)?;
+        // SAFETY: a valid descriptor and NUL-terminated name.
+        let made = match cvt(unsafe { libc::mkdirat(dir.fd(), c.as_ptr(), mode as libc::mode_t) }) {
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(at(&dir.path.join(name), e)),
+        };
+        let child = dir
+            .open_child(name)
+            .map_err(|e| at(&dir.path.join(name), e))?;
+        if made {
+            set_mode_and_owner(&child.file, mode, owner).map_err(|e| at(&child.path, e))?;
+        }
+        dir = child;
+    }
+    Ok(dir)
+}
+
+/// The same error, with the path it happened on in front.
+fn at(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// `path` split into its deepest existing ancestor (or `path` itself) and the missing rest.
+pub fn existing_and_missing(path: &Path) -> (PathBuf, PathBuf) {
+    let mut existing = path;
+    let mut missing = Vec::new();
+    while !existing.as_os_str().is_empty() && std::fs::symlink_metadata(existing).is_err() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let base = if existing.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        existing.to_owned()
+    };
+    (base, missing.iter().rev().collect())
+}
+
+/// An exclusive `flock`, released when dropped.
+#[derive(Debug)]
+pub struct Lock(File);
+
+/// Why [`Lock::acquire`] failed.
+#[derive(Debug)]
+pub enum LockError {
+    Io(io::Error),
+    /// Another holder kept it past the timeout.
+    TimedOut,
+}
+
+impl Lock {
+    /// Locks `file`, polling until `timeout` (a stuck holder becomes an error, not a hang), or
+    /// waiting as long as it takes when `timeout` is `None`.
+    pub fn acquire(file: File, timeout: Option<Duration>) -> Result<Lock, LockError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut pause = Duration::from_millis(1);
+        let how = if deadline.is_some() {
+            libc::LOCK_EX | libc::LOCK_NB
+        } else {
+            libc::LOCK_EX
+        };
+        loop {
+            // SAFETY: flock on a descriptor owned by `file`; no memory is involved.
+            if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+                return Ok(Lock(file));
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(code) if code == libc::EWOULDBLOCK || code == libc::EAGAIN => {}
+                _ => return Err(LockError::Io(e)),
+            }
+            match deadline {
+                Some(d) if Instant::now() >= d => return Err(LockError::TimedOut),
+                _ => {}
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Explicit, in case a forked child shares the descriptor; closing would not release it.
+        // SAFETY: as in `acquire`.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mkfifo(path: &Path) {
+        let c = cstring(path.as_os_str()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_links_only_when_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        let e = read_regular(&fifo, Follow::Yes, 100).unwrap_err();
+        assert!(format!("{e:?}").contains("FIFO"), "{e:?}");
+        let file = dir.path().join("f");
+        std::fs::write(&file, "12345").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(
+            &*read_regular(&link, Follow::Yes, 5).unwrap().bytes,
+            b"12345"
+        );
+        let e = read_regular(&link, Follow::No, 5).unwrap_err();
+        assert!(format!("{e:?}").contains("symbolic link"), "{e:?}");
+        assert!(matches!(
+            read_regular(&file, Follow::No, 4),
+            Err(ReadError::TooLarge(5))
+        ));
+        assert!(read_regular(&dir.path().join("absent"), Follow::No, 4)
+            .unwrap_err()
+            .is_not_found());
+    }
+
+    #[test]
+    fn made_directories_have_their_mode_and_links_below_the_base_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = make_dirs(dir.path(), Path::new("a/b"), 0o751, None).unwrap();
+        assert_eq!(made.path(), dir.path().join("a/b"));
+        for d in ["a", "a/b"] {
+            let mode = std::fs::metadata(dir.path().join(d))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o7777, 0o751, "{d}");
+        }
+        std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("l")).unwrap();
+        let e = make_dirs(dir.path(), Path::new("l/b"), 0o700, None).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn copies_keep_mode_and_never_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("k"), "one").unwrap();
+        std::fs::set_permissions(dir.path().join("k"), PermissionsExt::from_mode(0o640)).unwrap();
+        let first = d.keep_copy(OsStr::new("k"), "T", 100).unwrap();
+        let second = d.keep_copy(OsStr::new("k"), "T", 100).unwrap();
+        assert_eq!(first, "k.bak-T");
+        assert_eq!(second, "k.bak-T-1");
+        let meta = std::fs::metadata(dir.path().join(&second)).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o640);
+        assert_eq!(d.names_starting_with("k.bak-").unwrap().len(), 2);
+    }
+}
