@@ -152,6 +152,24 @@ static void test_garbage_and_huge_inputs(void)
     virPKIContextFree(ctx);
 }
 
+/* Text that mentions a BEGIN line but holds no complete block is a parse error for every
+   type (it used to be an empty input that succeeded), and the certificate functions fail
+   with PARSE too (they used to panic, caught as INTERNAL). */
+static void test_no_complete_pem_block(void)
+{
+    virPKIContextPtr ctx = new_context(0, 1);
+    const char *texts[] = {"-----BEGIN", "-----BEGIN-----",
+                           "-----BEGINCERTIFICATE-----\nMAMCAQA=\n-----ENDCERTIFICATE-----\n",
+                           "----BEGIN X509 CRL----\nMAMCAQA=\n----END X509 CRL----\n-----BEGIN"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        for (int type = VIR_CONNECT_CERT_CA_CERT; type <= VIR_CONNECT_CERT_SERVER_CERT; type++)
+            CHECK_FAILS(virPKIContextAddCertData(ctx, type, texts[i]), VIR_PKI_ERR_PARSE);
+        CHECK_NULL_STR(virPKICertGetDN(texts[i]), VIR_PKI_ERR_PARSE);
+        CHECK_NULL_STR(virPKICertDescribe(texts[i]), VIR_PKI_ERR_PARSE);
+    }
+    virPKIContextFree(ctx);
+}
+
 static void test_wrong_types(void)
 {
     virPKIContextPtr ctx = new_context(0, 0);
@@ -333,6 +351,7 @@ int main(void)
     test_every_type_accepts_its_data();
     test_bad_arguments();
     test_garbage_and_huge_inputs();
+    test_no_complete_pem_block();
     test_wrong_types();
     test_all_or_nothing();
     test_accumulate_and_replace();

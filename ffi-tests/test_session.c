@@ -425,6 +425,67 @@ static void test_peer_gone(void)
     virPKIContextFree(srv.ctx);
 }
 
+/* The server sends "hello" and leaves: with close_notify (notify) or with a bare shutdown of
+   the socket, which anyone on the path could forge. */
+struct truncation {
+    virPKIContextPtr ctx;
+    int fd;
+    int notify;
+};
+
+static void *serve_hello_and_leave(void *arg)
+{
+    struct truncation *t = arg;
+    virPKISessionPtr s = virPKISessionNewServer(t->ctx, t->fd, 0);
+    if (s) {
+        virPKISessionWrite(s, "hello", 5);
+        if (t->notify)
+            virPKISessionClose(s);
+        virPKISessionFree(s);
+    }
+    shutdown(t->fd, SHUT_RDWR);
+    return NULL;
+}
+
+/* Only close_notify is the end of the stream (0); a connection closed without it is -1 with
+   VIR_PKI_ERR_TLS: what was read may have been cut short. */
+static void test_close_without_close_notify(int notify)
+{
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
+        die("socketpair");
+    struct truncation srv = {.ctx = server_context(), .fd = fds[0], .notify = notify};
+    virPKIContextPtr ctx = client_context(1);
+    pthread_t t;
+    pthread_create(&t, NULL, serve_hello_and_leave, &srv);
+    virPKISessionPtr s = virPKISessionNewClient(ctx, fds[1], "localhost", 0, 0);
+    CHECK(s != NULL);
+    char buf[16];
+    size_t got = 0;
+    while (s && got < 5) {
+        long long n = virPKISessionRead(s, buf + got, sizeof buf - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    CHECK_INT((int)got, 5);
+    virPKIResetLastError();
+    long long n = s ? virPKISessionRead(s, buf, sizeof buf) : -2;
+    if (notify) {
+        CHECK_INT((int)n, 0);
+    } else {
+        CHECK_INT((int)n, -1);
+        CHECK_ERROR(VIR_PKI_ERR_TLS);
+        CHECK_CONTAINS(virPKIGetLastErrorMessage(), "close_notify");
+    }
+    pthread_join(t, NULL);
+    virPKISessionFree(s);
+    close(fds[0]);
+    close(fds[1]);
+    virPKIContextFree(ctx);
+    virPKIContextFree(srv.ctx);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -439,5 +500,7 @@ int main(void)
     test_validator_rejects();
     test_client_without_certificate();
     test_peer_gone();
+    test_close_without_close_notify(1);
+    test_close_without_close_notify(0);
     return check_done();
 }

@@ -332,7 +332,8 @@ int virPKIContextSetAllowedDNList(virPKIContextPtr ctx, const char *const *patte
 int virPKIContextSetVerifyTime(virPKIContextPtr ctx, long long unixTime);
 
 /*
- The code of this thread's last failure (`VIR_PKI_OK` when none).
+ The code of this thread's last failure (`VIR_PKI_OK` when none); `VIR_PKI_ERR_INTERNAL`
+ while the thread exits and its error state is gone.
  */
 int virPKIGetLastErrorCode(void);
 
@@ -374,7 +375,9 @@ virPKISessionPtr virPKISessionNewClient(virPKIContextPtr ctx,
 virPKISessionPtr virPKISessionNewServer(virPKIContextPtr ctx, int fd, unsigned int flags);
 
 /*
- Reads up to len bytes: the count, 0 at the end of the stream, -1 on error.
+ Reads up to len bytes: the count, 0 at the end of the stream (the peer's close_notify),
+ -1 on error. A connection closed without close_notify is an error (VIR_PKI_ERR_TLS): the
+ data may have been cut short.
  */
 long long virPKISessionRead(virPKISessionPtr s, void *buf, size_t len);
 

@@ -5,10 +5,12 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::*;
 
+use crate::display;
 use crate::dn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::Source;
@@ -163,8 +165,23 @@ pub enum Validity {
 }
 
 /// A parsed X.509 certificate.
-#[derive(Clone, Debug)]
+///
+/// Cloning is cheap: the parsed fields are shared (`Arc`), so a context's snapshot of
+/// thousands of certificates is copied with reference counts, not bytes.
+#[derive(Clone)]
 pub struct Certificate {
+    fields: Arc<Fields>,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fields.fmt(f)
+    }
+}
+
+/// What [`Certificate`] shares between its clones.
+#[derive(Debug)]
+struct Fields {
     der: CertificateDer<'static>,
     source: Source,
     version: u32,
@@ -246,106 +263,108 @@ impl Certificate {
         let fingerprint = sha256(&der);
         let spki_fingerprint = sha256(&spki_der);
         Ok(Certificate {
-            version: x509.version().0 + 1,
-            serial: x509.raw_serial().to_vec(),
-            subject,
-            issuer,
-            common_names,
-            not_before: x509.validity().not_before.timestamp(),
-            not_after: x509.validity().not_after.timestamp(),
-            subject_alt_names,
-            basic_constraints,
-            key_usage,
-            extended_key_usage,
-            signature_algorithm,
-            key_algorithm,
-            has_name_constraints,
-            profile,
-            spki_der,
-            fingerprint,
-            spki_fingerprint,
-            subject_raw,
-            issuer_raw,
-            source,
-            der: CertificateDer::from(der),
+            fields: Arc::new(Fields {
+                version: x509.version().0 + 1,
+                serial: x509.raw_serial().to_vec(),
+                subject,
+                issuer,
+                common_names,
+                not_before: x509.validity().not_before.timestamp(),
+                not_after: x509.validity().not_after.timestamp(),
+                subject_alt_names,
+                basic_constraints,
+                key_usage,
+                extended_key_usage,
+                signature_algorithm,
+                key_algorithm,
+                has_name_constraints,
+                profile,
+                spki_der,
+                fingerprint,
+                spki_fingerprint,
+                subject_raw,
+                issuer_raw,
+                source,
+                der: CertificateDer::from(der),
+            }),
         })
     }
 
     /// The DER encoding.
     pub fn der(&self) -> &CertificateDer<'static> {
-        &self.der
+        &self.fields.der
     }
 
     /// Where the certificate was read from.
     pub fn source(&self) -> &Source {
-        &self.source
+        &self.fields.source
     }
 
     /// PEM text of the certificate.
     pub fn to_pem(&self) -> String {
-        ::pem::encode(&::pem::Pem::new("CERTIFICATE", self.der.to_vec()))
+        ::pem::encode(&::pem::Pem::new("CERTIFICATE", self.fields.der.to_vec()))
     }
 
     /// X.509 version: 1, 2 or 3.
     pub fn version(&self) -> u32 {
-        self.version
+        self.fields.version
     }
 
     /// The serial number's DER content octets, as CRLs list them.
     pub fn raw_serial(&self) -> &[u8] {
-        &self.serial
+        &self.fields.serial
     }
 
     /// Serial number as `01:ab:...` lowercase hex.
     pub fn serial_hex(&self) -> String {
-        hex_with_colons(&self.serial)
+        hex_with_colons(&self.fields.serial)
     }
 
     /// Subject in libvirt's DN format (what `virt-pki-query-dn` prints).
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.fields.subject
     }
 
     /// Issuer in libvirt's DN format.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.fields.issuer
     }
 
     /// The encoded subject name, for chain matching.
     pub fn subject_raw(&self) -> &[u8] {
-        &self.subject_raw
+        &self.fields.subject_raw
     }
 
     /// The encoded issuer name, for chain matching.
     pub fn issuer_raw(&self) -> &[u8] {
-        &self.issuer_raw
+        &self.fields.issuer_raw
     }
 
     /// Whether subject and issuer are the same name (a root or a self-signed leaf).
     pub fn is_self_issued(&self) -> bool {
-        self.subject_raw == self.issuer_raw
+        self.fields.subject_raw == self.fields.issuer_raw
     }
 
     /// The subject's Common Names that are text.
     pub fn common_names(&self) -> &[String] {
-        &self.common_names
+        &self.fields.common_names
     }
 
     /// Start of validity.
     pub fn not_before(&self) -> UnixSeconds {
-        self.not_before
+        self.fields.not_before
     }
 
     /// End of validity.
     pub fn not_after(&self) -> UnixSeconds {
-        self.not_after
+        self.fields.not_after
     }
 
     /// Where the certificate stands at `now`.
     pub fn validity_at(&self, now: UnixSeconds) -> Validity {
-        if now < self.not_before {
+        if now < self.fields.not_before {
             Validity::NotYetValid
-        } else if now > self.not_after {
+        } else if now > self.fields.not_after {
             Validity::Expired
         } else {
             Validity::Valid
@@ -354,125 +373,136 @@ impl Certificate {
 
     /// Subject alternative names in encoded order.
     pub fn subject_alt_names(&self) -> &[SubjectAltName] {
-        &self.subject_alt_names
+        &self.fields.subject_alt_names
     }
 
     /// Whether there is any DNS or IP subject alternative name (RFC 6125: then the CN is not used).
     pub fn has_dns_or_ip_san(&self) -> bool {
-        self.subject_alt_names
+        self.fields
+            .subject_alt_names
             .iter()
             .any(|s| matches!(s, SubjectAltName::Dns(_) | SubjectAltName::Ip(_)))
     }
 
     /// The basic constraints extension, if present.
     pub fn basic_constraints(&self) -> Option<BasicConstraints> {
-        self.basic_constraints
+        self.fields.basic_constraints
     }
 
     /// Whether basic constraints say CA:TRUE.
     pub fn is_ca(&self) -> bool {
-        self.basic_constraints.is_some_and(|bc| bc.ca)
+        self.fields.basic_constraints.is_some_and(|bc| bc.ca)
     }
 
     /// The key usage extension, if present.
     pub fn key_usage(&self) -> Option<KeyUsage> {
-        self.key_usage
+        self.fields.key_usage
     }
 
     /// The extended key usage extension, if present.
     pub fn extended_key_usage(&self) -> Option<&ExtendedKeyUsage> {
-        self.extended_key_usage.as_ref()
+        self.fields.extended_key_usage.as_ref()
     }
 
     /// Whether the certificate carries a name constraints extension (a constrained CA).
     pub fn has_name_constraints(&self) -> bool {
-        self.has_name_constraints
+        self.fields.has_name_constraints
     }
 
     /// Profile facts webpki leaves aside.
     pub fn profile(&self) -> &ProfileFacts {
-        &self.profile
+        &self.fields.profile
     }
 
     /// Signature algorithm name, e.g. `sha256WithRSAEncryption`.
     pub fn signature_algorithm(&self) -> &str {
-        &self.signature_algorithm
+        &self.fields.signature_algorithm
     }
 
     /// Public key algorithm and size.
     pub fn key_algorithm(&self) -> &KeyAlgorithm {
-        &self.key_algorithm
+        &self.fields.key_algorithm
     }
 
     /// The SubjectPublicKeyInfo, DER.
     pub fn spki_der(&self) -> &[u8] {
-        &self.spki_der
+        &self.fields.spki_der
     }
 
     /// SHA-256 of the whole certificate.
     pub fn fingerprint(&self) -> [u8; 32] {
-        self.fingerprint
+        self.fields.fingerprint
     }
 
     /// SHA-256 of the SubjectPublicKeyInfo: equal across renewals with the same key.
     pub fn spki_fingerprint(&self) -> [u8; 32] {
-        self.spki_fingerprint
+        self.fields.spki_fingerprint
     }
 
     /// `SHA256:` and 64 uppercase hex digits, the C API's fingerprint format.
     pub fn fingerprint_string(&self) -> String {
-        fingerprint_string(&self.fingerprint)
+        fingerprint_string(&self.fields.fingerprint)
     }
 
     /// The public key's fingerprint in the same format.
     pub fn spki_fingerprint_string(&self) -> String {
-        fingerprint_string(&self.spki_fingerprint)
+        fingerprint_string(&self.fields.spki_fingerprint)
     }
 
     /// A short description for a person: what `certtool -i` says, without the noise.
     pub fn describe(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "Subject: {}", self.subject);
-        let _ = writeln!(s, "Issuer: {}", self.issuer);
-        let _ = writeln!(s, "Serial: {}", self.serial_hex());
-        let _ = writeln!(s, "Version: {}", self.version);
-        let _ = writeln!(
-            s,
+        // Every line passes through the display escaping: names, SANs and policy OIDs come
+        // from whoever made the certificate.
+        let mut line = |text: std::fmt::Arguments<'_>| {
+            s.push_str(&display::escape(&text.to_string()));
+            s.push('\n');
+        };
+        line(format_args!("Subject: {}", self.fields.subject));
+        line(format_args!("Issuer: {}", self.fields.issuer));
+        line(format_args!("Serial: {}", self.serial_hex()));
+        line(format_args!("Version: {}", self.fields.version));
+        line(format_args!(
             "Validity: {} to {}",
-            timefmt::utc(self.not_before),
-            timefmt::utc(self.not_after)
-        );
-        if !self.subject_alt_names.is_empty() {
+            timefmt::utc(self.fields.not_before),
+            timefmt::utc(self.fields.not_after)
+        ));
+        if !self.fields.subject_alt_names.is_empty() {
             let names: Vec<String> = self
+                .fields
                 .subject_alt_names
                 .iter()
                 .map(|n| n.to_string())
                 .collect();
-            let _ = writeln!(s, "Subject alternative names: {}", names.join(", "));
+            line(format_args!(
+                "Subject alternative names: {}",
+                names.join(", ")
+            ));
         }
-        let _ = writeln!(s, "Public key: {}", self.key_algorithm);
-        let _ = writeln!(s, "Signature algorithm: {}", self.signature_algorithm);
-        if let Some(bc) = self.basic_constraints {
+        line(format_args!("Public key: {}", self.fields.key_algorithm));
+        line(format_args!(
+            "Signature algorithm: {}",
+            self.fields.signature_algorithm
+        ));
+        if let Some(bc) = self.fields.basic_constraints {
             let path = bc
                 .path_len
                 .map(|n| format!(", path length {n}"))
                 .unwrap_or_default();
-            let _ = writeln!(
-                s,
+            line(format_args!(
                 "Basic constraints: CA:{}{path}{}",
                 if bc.ca { "TRUE" } else { "FALSE" },
                 critical_suffix(bc.critical)
-            );
+            ));
         }
-        if let Some(ku) = self.key_usage {
-            let _ = writeln!(
-                s,
+        if let Some(ku) = self.fields.key_usage {
+            line(format_args!(
                 "Key usage: {}{}",
                 ku.names().join(", "),
                 critical_suffix(ku.critical)
-            );
+            ));
         }
-        if let Some(eku) = &self.extended_key_usage {
+        if let Some(eku) = &self.fields.extended_key_usage {
             let mut purposes = Vec::new();
             if eku.server_auth {
                 purposes.push("TLS server (serverAuth)".to_owned());
@@ -484,19 +514,17 @@ impl Certificate {
                 purposes.push("any (anyExtendedKeyUsage)".to_owned());
             }
             purposes.extend(eku.others.iter().cloned());
-            let _ = writeln!(
-                s,
+            line(format_args!(
                 "Extended key usage: {}{}",
                 purposes.join(", "),
                 critical_suffix(eku.critical)
-            );
+            ));
         }
-        let _ = writeln!(s, "Fingerprint: {}", self.fingerprint_string());
-        let _ = writeln!(
-            s,
+        line(format_args!("Fingerprint: {}", self.fingerprint_string()));
+        line(format_args!(
             "Public key fingerprint: {}",
             self.spki_fingerprint_string()
-        );
+        ));
         s
     }
 }

@@ -99,7 +99,29 @@ impl Credentials {
     }
 
     /// Applies one parsed input of type `ty`: lists accumulate, identity halves replace.
+    ///
+    /// Fails only before changing anything (see [`Context::update`]).
     fn apply(&mut self, ty: CertDataType, parsed: Parsed) -> Result<()> {
+        let fits = matches!(
+            (ty, &parsed),
+            (
+                CertDataType::CaCert
+                    | CertDataType::ServerTrusted
+                    | CertDataType::ClientCert
+                    | CertDataType::ServerCert,
+                Parsed::Certificates(_)
+            ) | (CertDataType::CaCrl, Parsed::Crls(_))
+                | (
+                    CertDataType::ClientKey | CertDataType::ServerKey,
+                    Parsed::PrivateKey(_)
+                )
+        );
+        if !fits {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                format!("parsed data does not fit the {ty} slot"),
+            ));
+        }
         match (ty, parsed) {
             (CertDataType::CaCert, Parsed::Certificates(c)) => self.ca_certs.extend(c),
             (CertDataType::ServerTrusted, Parsed::Certificates(c)) => {
@@ -117,12 +139,8 @@ impl Credentials {
             }
             (CertDataType::ClientKey, Parsed::PrivateKey(k)) => self.client.key = Some(Arc::new(k)),
             (CertDataType::ServerKey, Parsed::PrivateKey(k)) => self.server.key = Some(Arc::new(k)),
-            (ty, _) => {
-                return Err(Error::new(
-                    ErrorKind::Internal,
-                    format!("parsed data does not fit the {ty} slot"),
-                ))
-            }
+            // Checked above.
+            _ => {}
         }
         Ok(())
     }
@@ -334,15 +352,25 @@ impl Context {
         read(&self.allowed_dns)
     }
 
+    /// Installs a new snapshot made by `change`, all or nothing.
+    ///
+    /// Copy on write: when no one else holds the current snapshot (no verification under way
+    /// took it), it is changed in place, so adding certificates one at a time costs what is
+    /// added, not what is loaded; otherwise it is cloned first, which copies reference counts
+    /// ([`Certificate`] and [`Crl`] share their contents).
+    ///
+    /// All or nothing: `change` fails only before it has changed anything (as
+    /// [`Credentials::apply`] does), so the snapshot is put back as it was.
     fn update(&self, change: impl FnOnce(&mut Credentials) -> Result<()>) -> Result<()> {
         let mut guard = match self.credentials.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut next = Credentials::clone(&guard);
-        change(&mut next)?;
-        *guard = Arc::new(next);
-        Ok(())
+        // The lock's own reference is taken out, so that make_mut sees only other holders.
+        let mut next = std::mem::take(&mut *guard);
+        let result = change(Arc::make_mut(&mut next));
+        *guard = next;
+        result
     }
 }
 

@@ -3,6 +3,10 @@
 //! Every failure carries an [`ErrorKind`], which maps one-to-one onto the C error codes of
 //! `virPKIErrorCode`, and a message written for a person: it names the file, the certificate
 //! subject or the host concerned and the rule that failed, in the spirit of libvirt's own texts.
+//!
+//! Messages quote names from certificates, which whoever made them chose: every message goes
+//! through [`crate::display::escape`] when it is made, so no error can carry a terminal escape
+//! sequence, a forged line or a NUL to the person (or C string) it reaches.
 
 use std::fmt;
 use std::path::Path;
@@ -135,11 +139,11 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// A new error of `kind` with a message for a person.
+    /// A new error of `kind` with a message for a person (control characters escaped).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             kind,
-            message: message.into(),
+            message: escaped(message.into()),
             source: None,
         }
     }
@@ -171,8 +175,16 @@ impl Error {
 
     /// The same error with `context` put in front of the message ("file X: ...").
     pub fn context(mut self, context: impl fmt::Display) -> Error {
-        self.message = format!("{context}: {}", self.message);
+        self.message = escaped(format!("{context}: {}", self.message));
         self
+    }
+}
+
+/// `text` through the display escaping, reusing it when nothing needs escaping.
+fn escaped(text: String) -> String {
+    match crate::display::escape(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => escaped,
     }
 }
 
@@ -212,6 +224,12 @@ mod tests {
         let e = Error::new(ErrorKind::Parse, "no certificate found").context("/tmp/x.pem");
         assert_eq!(e.kind(), ErrorKind::Parse);
         assert_eq!(e.to_string(), "/tmp/x.pem: no certificate found");
+    }
+
+    #[test]
+    fn messages_carry_no_control_characters() {
+        let e = Error::new(ErrorKind::Parse, "CN=\x1b[32mTrusted\r\n\0").context("file\x07");
+        assert_eq!(e.message(), "file\\x07: CN=\\x1b[32mTrusted\\x0d\\x0a\\x00");
     }
 
     #[test]

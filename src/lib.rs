@@ -19,6 +19,7 @@ pub mod context;
 pub mod crl;
 pub mod daemon_conf;
 mod der;
+pub mod display;
 pub mod dn;
 pub mod dn_lint;
 pub mod dn_match;

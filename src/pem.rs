@@ -387,8 +387,8 @@ fn parse_as(
             format!("{source}: empty input, expected a {what}"),
         ));
     }
-    let blocks = if contains(bytes, b"-----BEGIN") {
-        pem_blocks(bytes, source)?
+    let blocks = if let Some(blocks) = pem_blocks(bytes, source, content)? {
+        blocks
     } else if bytes[0] == 0x30 && matches!(source, Source::File(_)) {
         vec![der_block(bytes, source)?]
     } else {
@@ -543,9 +543,10 @@ fn classify(label: &str, encrypted: bool) -> BlockKind {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
+/// What marks PEM text: every occurrence must open a complete block. The same needle decides
+/// "this is PEM" and counts the blocks, so text with a broken BEGIN line (no space, a tab, too
+/// few dashes, no END) can never pass as PEM holding nothing.
+const PEM_BEGIN: &[u8] = b"-----BEGIN";
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
@@ -554,10 +555,27 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
         .count()
 }
 
-fn pem_blocks(bytes: &[u8], source: &Source) -> Result<Vec<Block>> {
+/// The one place that decides how many PEM blocks `bytes` holds, for every type of input:
+/// `None` if there is no PEM marker at all (DER, or not PEM), else every block, at least one;
+/// a marker that does not open a complete block is a parse error naming the source.
+fn pem_blocks(bytes: &[u8], source: &Source, content: Content) -> Result<Option<Vec<Block>>> {
+    let begins = count(bytes, PEM_BEGIN);
+    if begins == 0 {
+        return Ok(None);
+    }
     let parsed = ::pem::parse_many(bytes)
         .map_err(|e| Error::new(ErrorKind::Parse, format!("{source}: malformed PEM ({e})")))?;
-    let begins = count(bytes, b"-----BEGIN ");
+    if parsed.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Parse,
+            format!(
+                "{source}: malformed PEM: no complete block (a block is truncated, or a BEGIN or \
+                 END line has the wrong dashes or spacing); expected \"-----BEGIN {label}-----\" \
+                 ... \"-----END {label}-----\"",
+                label = pem_label(content)
+            ),
+        ));
+    }
     if parsed.len() != begins {
         return Err(Error::new(
             ErrorKind::Parse,
@@ -568,20 +586,22 @@ fn pem_blocks(bytes: &[u8], source: &Source) -> Result<Vec<Block>> {
             ),
         ));
     }
-    Ok(parsed
-        .into_iter()
-        .map(|p| {
-            let encrypted = p
-                .headers()
-                .get("Proc-Type")
-                .is_some_and(|v| v.contains("ENCRYPTED"));
-            let kind = classify(p.tag(), encrypted);
-            Block {
-                kind,
-                contents: Zeroizing::new(p.into_contents()),
-            }
-        })
-        .collect())
+    Ok(Some(
+        parsed
+            .into_iter()
+            .map(|p| {
+                let encrypted = p
+                    .headers()
+                    .get("Proc-Type")
+                    .is_some_and(|v| v.contains("ENCRYPTED"));
+                let kind = classify(p.tag(), encrypted);
+                Block {
+                    kind,
+                    contents: Zeroizing::new(p.into_contents()),
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// Works out what a DER file holds by trying each structure in turn.

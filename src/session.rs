@@ -139,28 +139,37 @@ impl<S: Read + Write> Session<S> {
         }
     }
 
-    /// Reads decrypted bytes; 0 at the end of the stream.
+    /// Reads decrypted bytes; 0 at the end of the stream, which only the peer's close_notify
+    /// marks.
+    ///
+    /// A connection that ends without close_notify is an error ([`ErrorKind::Tls`]), not an
+    /// end of stream: anyone on the path can close a TCP connection, and reporting that as a
+    /// clean end would let them cut a message short unnoticed (a truncation attack).
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         loop {
             match self.conn.reader().read(buf) {
+                // rustls returns 0 only once close_notify has been received.
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                // A peer that closes without close_notify ends the stream all the same.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        "TLS read failed: the peer closed the connection without TLS \
+                         close_notify, so what was received may be cut short",
+                    ))
+                }
                 Err(e) => return Err(io_error("read", e)),
             }
             self.flush_tls("read")?;
-            let n = self
-                .conn
+            // At the end of the stream read_tls returns 0 and rustls records it: the next
+            // round of the loop ends with close_notify seen (0) or not (the error above).
+            self.conn
                 .read_tls(&mut self.stream)
                 .map_err(|e| io_error("read", e))?;
             let processed = self.conn.process_new_packets();
             // Send the alert rustls queued for a failure before reporting it.
             let _ = self.flush_tls("read");
             processed.map_err(|e| tls::from_rustls(&e))?;
-            if n == 0 && self.conn.wants_read() {
-                return Ok(0);
-            }
         }
     }
 

@@ -355,3 +355,79 @@ fn version_1_leaves_are_refused_with_a_clear_reason() {
     assert_eq!(err.kind, ErrorKind::Parse, "{}", report.to_text());
     assert!(err.message.contains("version 1"), "{}", err.message);
 }
+
+/// A certificate whose names carry terminal escapes, a forged line, a bidi override and a NUL
+/// (in a SAN: in the subject, the DN string prints a NUL as hex, as libvirt does).
+fn hostile_certificate() -> Made {
+    let mut spec = Spec::server("evil\u{1b}[2K\u{1b}[32mTrusted\r\nNext\u{202e}txt.exe");
+    spec.dns = vec![
+        "host.example".into(),
+        "x\u{0}.example".into(),
+        "\u{1b}[1A\u{1b}[2Kok.example\u{7}".into(),
+    ];
+    self_signed(&spec)
+}
+
+/// Display text has no control character but its own line ends, in Rust and through the C
+/// API (where a NUL in a SAN used to make virPKICertDescribe fail with INTERNAL).
+#[test]
+fn describe_escapes_control_characters_from_the_certificate() {
+    let made = hostile_certificate();
+    let cert = parse(&made.pem());
+    let text = cert.describe();
+    let unsafe_chars = |t: &str| {
+        t.lines()
+            .flat_map(str::chars)
+            .filter(|c| virtpki::display::is_unsafe(*c))
+            .count()
+    };
+    assert_eq!(unsafe_chars(&text), 0, "{text:?}");
+    assert!(
+        text.contains("\\x1b[32mTrusted\\x0d\\x0aNext\\u{202e}txt.exe"),
+        "{text}"
+    );
+    assert!(text.contains("DNS:x\\x00.example"), "{text}");
+    assert!(text.lines().count() >= 8, "{text}");
+    // The DN used for matching keeps the bytes (NUL is printed as hex there, as libvirt does).
+    assert!(cert.subject().contains('\u{1b}'), "{:?}", cert.subject());
+
+    let pem = std::ffi::CString::new(made.pem()).unwrap();
+    let described = unsafe { virtpki::ffi::cert::virPKICertDescribe(pem.as_ptr()) };
+    assert!(
+        !described.is_null(),
+        "code {}",
+        virtpki::ffi::errors::virPKIGetLastErrorCode()
+    );
+    let c_text = unsafe { std::ffi::CStr::from_ptr(described) }
+        .to_str()
+        .unwrap()
+        .to_owned();
+    unsafe { virtpki::ffi::errors::virPKIFree(described.cast()) };
+    assert_eq!(c_text, text);
+}
+
+/// Error messages that quote such a name are escaped as well.
+#[test]
+fn error_messages_quoting_certificate_names_are_escaped() {
+    let made = hostile_certificate();
+    let ctx = Context::new(ContextFlags::default());
+    ctx.add_pem(
+        CertDataType::CaCert,
+        &self_signed(&Spec::ca("Other CA")).pem(),
+    )
+    .unwrap();
+    let chain = virtpki::pem::parse_chain(&made.pem()).unwrap();
+    let err = ctx
+        .verify_server(
+            "host.example",
+            None,
+            &chain,
+            virtpki::VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert!(
+        !err.message().chars().any(virtpki::display::is_unsafe),
+        "{:?}",
+        err.message()
+    );
+}

@@ -87,7 +87,7 @@ pub fn run_show(args: ShowArgs, ui: Ui) -> CmdResult {
         Contents::Crls(crls) => {
             for crl in &crls {
                 println!("{}", ui.bold("Certificate revocation list"));
-                println!("Issuer: {}", crl.issuer());
+                println!("Issuer: {}", crate::ui::escape(crl.issuer()));
                 println!("CRL number: {}", crl.number());
                 println!("This update: {}", timefmt::utc(crl.this_update()));
                 match crl.next_update() {

@@ -161,7 +161,12 @@ fn print_checks(checks: &[Check], ui: Ui) {
             Some(false) => ui.fail("FAIL"),
             None => ui.warn("INFO"),
         };
-        println!("  {:<34} {mark}  {}", c.name, c.detail);
+        // Details quote the server's certificate and errors: escaped.
+        println!(
+            "  {:<34} {mark}  {}",
+            crate::ui::escape(&c.name),
+            crate::ui::escape(&c.detail)
+        );
     }
 }
 
@@ -521,7 +526,7 @@ fn ask(leaf: &Certificate) -> Result<TrustArg, CliError> {
     }
     print!(
         "Trust {} (fingerprint {})? [o]nce, [a]lways, [N]o: ",
-        leaf.subject(),
+        crate::ui::escape(leaf.subject()),
         leaf.fingerprint_string()
     );
     let _ = std::io::stdout().flush();

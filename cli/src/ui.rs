@@ -6,6 +6,12 @@
 use std::fmt;
 use std::io::IsTerminal;
 
+/// Text from certificates and from servers, made safe for a terminal: control characters
+/// (ESC, CR, LF, NUL, ...), bidi overrides and line separators escaped. Everything the CLI
+/// prints for people that it did not write itself goes through this or through [`Ui`]'s
+/// colouring, which applies it.
+pub use virtpki::display::escape;
+
 /// How a subcommand that ran ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -37,8 +43,9 @@ impl Status {
 pub struct CliError(pub String);
 
 impl fmt::Display for CliError {
+    /// Escaped: the message may quote a name from a certificate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&escape(&self.0))
     }
 }
 
@@ -86,11 +93,13 @@ impl Ui {
         Ui { color }
     }
 
+    /// `text` escaped (it may come from a certificate, see [`escape`]), then coloured.
     fn paint(&self, code: &str, text: &str) -> String {
+        let text = escape(text);
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 

@@ -76,6 +76,52 @@ class SessionTests(unittest.TestCase):
                 self.assertEqual(echo(s, b"hello"), b"hello")
         self.assertEqual(server.result().dn, self.fx.client_dn)
 
+    def test_a_tcp_close_without_close_notify_is_an_error_not_the_end(self):
+        """A peer (or anyone on the path) that closes the TCP connection without TLS
+        close_notify could cut a message short: read() raises; close_notify is b""."""
+        import threading
+
+        for notify in (True, False):
+            with self.subTest(close_notify=notify):
+                listener = socket.create_server(("127.0.0.1", 0))
+                self.addCleanup(listener.close)
+                client = socket.create_connection(listener.getsockname())
+                self.addCleanup(client.close)
+                conn, _ = listener.accept()
+                self.addCleanup(conn.close)
+                set_io_timeout(conn, 30)
+                errors = []
+
+                def serve():
+                    try:
+                        s = Session.server(server_context(), conn)
+                        s.write(b"hello")
+                        s.close(notify=notify)
+                    except virtpki.VirtPKIError as e:
+                        errors.append(e)
+                    finally:
+                        conn.shutdown(socket.SHUT_RDWR)
+
+                server = threading.Thread(target=serve, daemon=True)
+                server.start()
+                with client_context() as ctx:
+                    s = Session.client(ctx, client.fileno(), "localhost")
+                    got = b""
+                    while len(got) < 5:
+                        chunk = s.read(5 - len(got))
+                        self.assertTrue(chunk, "ended before hello")
+                        got += chunk
+                    self.assertEqual(got, b"hello")
+                    if notify:
+                        self.assertEqual(s.read(), b"")
+                    else:
+                        with self.assertRaises(virtpki.TLSError) as cm:
+                            s.read()
+                        self.assertIn("close_notify", cm.exception.message)
+                    s.close(notify=False)
+                server.join(30)
+                self.assertEqual(errors, [])
+
     def test_refused_client_with_confirmation(self):
         server_ctx = server_context()
         server_ctx.set_allowed_dn_list(["C=GB,O=Test,CN=admin*"])

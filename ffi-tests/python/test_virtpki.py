@@ -344,6 +344,21 @@ class ContextTests(unittest.TestCase):
             self.assertEqual(ctx.check(Role.CLIENT), (True, ""))
             self.assertEqual(ctx.check(Role.SERVER), (True, ""))
 
+    def test_text_without_a_complete_pem_block_is_a_parse_error(self):
+        """A BEGIN line with no complete block used to be an empty, successful input (a
+        garbage CRL meant no revocation); now it fails and the context keeps what it had."""
+        with virtpki.Context() as ctx:
+            ctx.add_cert_data(CertDataType.CLIENT_CERT, self.fx.pem("client"))
+            ctx.add_cert_data(CertDataType.CLIENT_KEY, self.fx.pem("client-key"))
+            ctx.add_cert_data(CertDataType.CA_CERT, self.fx.pem("ca"))
+            ctx.set_verify_time(self.fx.verify_time)
+            for text in ["-----BEGIN", "-----BEGINCERTIFICATE-----\nMAMCAQA=\n", "-----BEGIN X509 CRL"]:
+                for data_type in CertDataType:
+                    with self.subTest(text=text, data_type=data_type):
+                        with self.assertRaises(virtpki.ParseError):
+                            ctx.add_cert_data(data_type, text)
+            self.assertEqual(ctx.check(Role.CLIENT), (True, ""))
+
     def test_files_der_and_path_like(self):
         import pathlib
 

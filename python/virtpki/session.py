@@ -77,7 +77,9 @@ class Session:
         return self._ptr
 
     def read(self, size=65536):
-        """Up to size decrypted bytes; b"" at the end of the stream."""
+        """Up to size decrypted bytes; b"" at the end of the stream (the peer's
+        close_notify). A connection closed without close_notify raises TLSError: what was
+        received may have been cut short."""
         size = _args.integer(size, "size", (0, 2**63 - 1))
         buf = ctypes.create_string_buffer(size)
         n = _args.check(lib.virPKISessionRead(self._handle, buf, size))

@@ -5,11 +5,16 @@ use std::ffi::{c_char, c_int};
 use super::{c_string, guard, str_arg};
 use crate::cert::Certificate;
 use crate::dn_match;
+use crate::error::{Error, ErrorKind};
 use crate::pem;
 
+/// The first certificate of the PEM text; no certificate at all is a parse error.
 unsafe fn first_certificate(pem_text: *const c_char) -> crate::Result<Certificate> {
-    let mut chain = pem::parse_chain(unsafe { str_arg(pem_text, "certPEM") }?)?;
-    Ok(chain.swap_remove(0))
+    let chain = pem::parse_chain(unsafe { str_arg(pem_text, "certPEM") }?)?;
+    chain
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::new(ErrorKind::Parse, "certPEM holds no certificate"))
 }
 
 /// libvirt's DN string of the certificate, like virt-pki-query-dn; free with virPKIFree.

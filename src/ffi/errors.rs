@@ -1,7 +1,7 @@
 //! Per-thread last error, freeing, version.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
 use crate::error::Error;
 
@@ -57,10 +57,17 @@ thread_local! {
     static LAST_ERROR: RefCell<LastError> = const { RefCell::new(LastError { code: 0, message: None }) };
 }
 
-/// Records `e` as this thread's last error.
+/// What the getters say once this thread's error state has been destroyed: a thread-local
+/// destructor (of the application's, or a C++ `thread_local`) may call into the library while
+/// the thread exits, and `LocalKey::with` would abort the process there. Every access below
+/// uses `try_with`; a failure that can no longer be recorded reads as an internal error.
+const GONE_MESSAGE: &CStr = c"virtpki: this thread's error state is gone (the thread is exiting)";
+
+/// Records `e` as this thread's last error (nothing, if the thread is exiting).
 pub(crate) fn set_last_error(e: &Error) {
-    let text = e.message().replace('\0', "\\0");
-    LAST_ERROR.with(|cell| {
+    // Messages are escaped when made (no NUL); the replacement is a second guard.
+    let text = e.message().replace('\0', "\\x00");
+    let _ = LAST_ERROR.try_with(|cell| {
         *cell.borrow_mut() = LastError {
             code: e.kind().code(),
             message: CString::new(text).ok(),
@@ -68,28 +75,33 @@ pub(crate) fn set_last_error(e: &Error) {
     });
 }
 
-/// The code of this thread's last failure (`VIR_PKI_OK` when none).
+/// The code of this thread's last failure (`VIR_PKI_OK` when none); `VIR_PKI_ERR_INTERNAL`
+/// while the thread exits and its error state is gone.
 #[no_mangle]
 pub extern "C" fn virPKIGetLastErrorCode() -> c_int {
-    LAST_ERROR.with(|cell| cell.borrow().code)
+    LAST_ERROR
+        .try_with(|cell| cell.borrow().code)
+        .unwrap_or(virPKIErrorCode::VIR_PKI_ERR_INTERNAL as c_int)
 }
 
 /// The message of this thread's last failure, or NULL when none; valid until the next call
 /// into the library on this thread.
 #[no_mangle]
 pub extern "C" fn virPKIGetLastErrorMessage() -> *const c_char {
-    LAST_ERROR.with(|cell| {
-        cell.borrow()
-            .message
-            .as_ref()
-            .map_or(std::ptr::null(), |m| m.as_ptr())
-    })
+    LAST_ERROR
+        .try_with(|cell| {
+            cell.borrow()
+                .message
+                .as_ref()
+                .map_or(std::ptr::null(), |m| m.as_ptr())
+        })
+        .unwrap_or(GONE_MESSAGE.as_ptr())
 }
 
 /// Clears this thread's last error (a successful call does not).
 #[no_mangle]
 pub extern "C" fn virPKIResetLastError() {
-    LAST_ERROR.with(|cell| {
+    let _ = LAST_ERROR.try_with(|cell| {
         *cell.borrow_mut() = LastError {
             code: 0,
             message: None,
@@ -108,4 +120,59 @@ pub unsafe extern "C" fn virPKIFree(ptr: *mut c_void) {
 #[no_mangle]
 pub extern "C" fn virPKIVersion() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set in the child process of `the_getters_work_from_a_thread_local_destructor`.
+    const TLS_CHILD: &str = "VIRTPKI_TEST_TLS_CHILD";
+
+    /// Calls the getters when dropped, as a thread-local destructor would.
+    struct AtExit;
+
+    impl Drop for AtExit {
+        fn drop(&mut self) {
+            let code = virPKIGetLastErrorCode();
+            let message = virPKIGetLastErrorMessage();
+            virPKIResetLastError();
+            assert_eq!(code, virPKIErrorCode::VIR_PKI_ERR_INTERNAL as c_int);
+            assert!(!message.is_null());
+            println!("destructor ran: code {code}");
+        }
+    }
+
+    thread_local! {
+        static AT_EXIT: AtExit = const { AtExit };
+    }
+
+    /// The child: `AT_EXIT` is registered before `LAST_ERROR`, so it is destroyed after it
+    /// (destructors run in reverse order) and its getters find the error state gone.
+    #[test]
+    fn tls_child() {
+        if std::env::var_os(TLS_CHILD).is_none() {
+            return;
+        }
+        std::thread::spawn(|| {
+            AT_EXIT.with(|_| {});
+            set_last_error(&Error::new(crate::ErrorKind::Parse, "x"));
+            assert_eq!(virPKIGetLastErrorCode(), 3);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_getters_work_from_a_thread_local_destructor() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "ffi::errors::tests::tls_child", "--nocapture"])
+            .env(TLS_CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{:?}\n{stdout}\n{stderr}", out.status);
+        assert!(stdout.contains("destructor ran: code 22"), "{stdout}");
+    }
 }

@@ -21,8 +21,12 @@ use std::path::Path;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Runs `body`; on failure or panic records the error and returns `failed`.
+///
+/// A caught panic is reported as `VIR_PKI_ERR_INTERNAL` and never printed: the library must
+/// not write to the host application's stderr (see [`quiet_panics`]).
 pub(crate) fn guard<T>(failed: T, body: impl FnOnce() -> Result<T>) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    let result = quiet_panics::within_entry_point(|| catch_unwind(AssertUnwindSafe(body)));
+    match result {
         Ok(Ok(value)) => value,
         Ok(Err(e)) => {
             errors::set_last_error(&e);
@@ -40,6 +44,52 @@ pub(crate) fn guard<T>(failed: T, body: impl FnOnce() -> Result<T>) -> T {
             ));
             failed
         }
+    }
+}
+
+/// Silence for panics inside C entry points, and only there.
+///
+/// The default panic hook prints the message (and maybe a backtrace) on stderr before
+/// `catch_unwind` sees the panic. The hook is process-wide and belongs to the host
+/// application, so it is not replaced outright: on the first entry into the C API a hook is
+/// installed that stays silent while the panicking thread is inside a virtpki entry point (a
+/// thread-local flag) and hands every other panic to the hook that was there before. An
+/// application that installs its own hook after that takes the decision back (its hook then
+/// sees virtpki's caught panics too); that is its call to make.
+mod quiet_panics {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    thread_local! {
+        static INSIDE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    static INSTALL: Once = Once::new();
+
+    fn install() {
+        // take_hook panics on a panicking thread (a C entry point called from a destructor
+        // during unwinding): install on a later call instead.
+        if std::thread::panicking() {
+            return;
+        }
+        INSTALL.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                // During thread exit the flag may be gone: then it is not our call.
+                if !INSIDE.try_with(Cell::get).unwrap_or(false) {
+                    previous(info);
+                }
+            }));
+        });
+    }
+
+    /// Runs `f` with this thread marked as inside an entry point; nesting restores the mark.
+    pub(super) fn within_entry_point<R>(f: impl FnOnce() -> R) -> R {
+        install();
+        let outer = INSIDE.try_with(|c| c.replace(true)).unwrap_or(false);
+        let result = f();
+        let _ = INSIDE.try_with(|c| c.set(outer));
+        result
     }
 }
 
@@ -132,6 +182,38 @@ mod tests {
         assert_eq!(errors::virPKIGetLastErrorCode(), ErrorKind::Internal.code());
         let message = unsafe { CStr::from_ptr(errors::virPKIGetLastErrorMessage()) };
         assert!(message.to_str().unwrap().contains("boom"));
+    }
+
+    /// Set in the child process of `a_caught_panic_prints_nothing`.
+    const PANIC_CHILD: &str = "VIRTPKI_TEST_PANIC_CHILD";
+
+    /// The child: one panic inside an entry point, one outside (which must still be printed).
+    #[test]
+    fn panic_child() {
+        if std::env::var_os(PANIC_CHILD).is_none() {
+            return;
+        }
+        let value = guard(-1, || -> Result<i32> { panic!("boom inside virtpki") });
+        assert_eq!(value, -1);
+        assert_eq!(errors::virPKIGetLastErrorCode(), ErrorKind::Internal.code());
+        let outside = std::panic::catch_unwind(|| panic!("boom outside virtpki"));
+        assert!(outside.is_err());
+    }
+
+    #[test]
+    fn a_caught_panic_prints_nothing_other_panics_reach_the_previous_hook() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "ffi::tests::panic_child", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(PANIC_CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+        assert!(!stderr.contains("boom inside"), "printed: {stderr}");
+        assert!(stderr.contains("boom outside"), "not delegated: {stderr}");
     }
 
     #[test]

@@ -168,7 +168,9 @@ pub unsafe extern "C" fn virPKISessionNewServer(
     })
 }
 
-/// Reads up to len bytes: the count, 0 at the end of the stream, -1 on error.
+/// Reads up to len bytes: the count, 0 at the end of the stream (the peer's close_notify),
+/// -1 on error. A connection closed without close_notify is an error (VIR_PKI_ERR_TLS): the
+/// data may have been cut short.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionRead(
     s: virPKISessionPtr,

@@ -1,0 +1,86 @@
+//! Text from certificates, made safe to show to people.
+//!
+//! Names, alternative names and other strings in a certificate are chosen by whoever made
+//! it, and a server sends its certificate before anyone has verified it. Printed as they are,
+//! an escape sequence (ESC, CSI) can move the cursor, recolour or rewrite lines of a terminal
+//! (a green "Trusted" line in `virtpki probe`), a carriage return or line feed can forge
+//! further lines, a NUL cuts a C string short, and Unicode bidirectional overrides reorder
+//! what a reader sees. [`escape`] is the one function every display of such text goes
+//! through: `Certificate::describe`, the CLI's `show` and `probe`, the validator's
+//! description and error messages that quote a name.
+//!
+//! Only display escapes: the DN string used for matching (`tls_allowed_dn_list`) and printed
+//! by `virtpki dn` stays byte-identical to libvirt's `virt-pki-query-dn`.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Whether `c` must not reach a terminal or a C string as it is: C0 controls (NUL, ESC, CR,
+/// LF, TAB, ...), DEL, C1 controls (CSI U+009B among them), the bidirectional marks, embeddings,
+/// overrides and isolates, and the Unicode line and paragraph separators.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `text` with every [`is_unsafe`] character written as an escape: `\xNN` below U+0080
+/// (`\x00`, `\x1b`, `\x7f`), `\u{NNNN}` above. Everything else, backslashes included (libvirt's
+/// DN strings use them), is unchanged; text without such characters is returned as it is.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !is_unsafe(c) {
+            out.push(c);
+        } else if c.is_ascii() {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_bidi_and_separators_are_escaped() {
+        assert_eq!(escape("a\0b"), "a\\x00b");
+        assert_eq!(
+            escape("\x1b[2K\x1b[32mTrusted\r\n"),
+            "\\x1b[2K\\x1b[32mTrusted\\x0d\\x0a"
+        );
+        assert_eq!(escape("\x7f\u{9b}31m"), "\\x7f\\u{009b}31m");
+        assert_eq!(
+            escape("evil\u{202E}moc.\u{2028}x"),
+            "evil\\u{202e}moc.\\u{2028}x"
+        );
+        assert_eq!(escape("\u{2066}\u{061C}\t"), "\\u{2066}\\u{061c}\\x09");
+    }
+
+    #[test]
+    fn ordinary_text_is_borrowed_unchanged() {
+        for text in ["CN=a\\,b,O=Café 東京", "DNS:host.example", "", "\\x1b"] {
+            assert!(matches!(escape(text), Cow::Borrowed(t) if t == text));
+        }
+    }
+
+    #[test]
+    fn nothing_unsafe_is_left() {
+        let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
+        assert!(!escape(&all).chars().any(is_unsafe));
+    }
+}
