@@ -560,7 +560,7 @@ fn check_peer_certificates(
     now: UnixSeconds,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
-    if let Some(revoked) = revocation::revoked_without_path(chain, &creds.ca_certs, &creds.crls) {
+    if let Some(revoked) = revocation::revoked_without_path(chain, &creds.crls) {
         let whose = if std::ptr::eq(revoked, &chain[0]) {
             "The certificate".to_owned()
         } else {

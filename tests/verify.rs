@@ -1010,3 +1010,124 @@ fn a_chain_webpki_gives_up_on_is_refused_pinned_or_not_with_its_own_message() {
         .unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
 }
+
+// ---- Review R2: attacks on the trust decisions ----
+
+#[test]
+fn a_pinned_leaf_revoked_by_its_intermediates_crl_is_refused_without_the_intermediate() {
+    // The CA file holds the root, the CRL file the intermediate's list revoking the leaf. The
+    // peer sends only the pinned leaf: no path (the intermediate is unknown), so webpki never
+    // reads the list, and the intermediate is not there to verify its signature. A list the
+    // administrator loaded names the leaf: it is refused, pinned, known or asked about.
+    let root = self_signed(&Spec::ca("Root"));
+    let inter = signed_by(&Spec::ca("Inter"), &root);
+    let leaf = signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        &inter,
+    );
+    let client = ctx_with_ca(&root, ContextFlags::PROMPT_UNVERIFIED);
+    client
+        .add_pem(CertDataType::CaCrl, &crl_pem(&inter, &[77]))
+        .unwrap();
+    // With the intermediate, the path says revoked.
+    let err = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf), cert(&inter)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    client.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ValidatorAnswer::AcceptOnce
+    })));
+    let err = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "validator: {err}");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    client
+        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
+        .unwrap();
+    let err = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Revoked, "pinned: {err}");
+    assert!(err.message().contains("revoked"), "{err}");
+    // A leaf of that intermediate not on its list is still accepted as pinned.
+    let good = signed_by(&Spec::server("h.example.com"), &inter);
+    client
+        .add_pem(CertDataType::ServerTrusted, &good.pem())
+        .unwrap();
+    let v = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&good)],
+            VerifyFlags::default(),
+        )
+        .unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+}
+
+#[test]
+fn a_crl_of_the_same_name_from_another_key_never_lets_a_pinned_revoked_leaf_through() {
+    // Two lists named "Inter": one from a loaded CA of that name but another key (it does not
+    // list the leaf), one from the leaf's real issuer, which is not loaded (it does). The list
+    // that can be verified is not the leaf's issuer's: it must not clear the leaf.
+    let root = self_signed(&Spec::ca("Root"));
+    let inter = signed_by(&Spec::ca("Inter"), &root);
+    let other_inter = signed_by(&Spec::ca("Inter"), &root);
+    let leaf = signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        &inter,
+    );
+    for order in [[true, false], [false, true]] {
+        let client = ctx_with_ca(&root, ContextFlags::NO_SANITY);
+        client
+            .add_pem(CertDataType::CaCert, &other_inter.pem())
+            .unwrap();
+        for real in order {
+            let list = if real {
+                common::crl_pem_numbered(&inter, 1, &[77])
+            } else {
+                common::crl_pem_numbered(&other_inter, 9, &[5])
+            };
+            client.add_pem(CertDataType::CaCrl, &list).unwrap();
+        }
+        client
+            .add_pem(CertDataType::ServerTrusted, &leaf.pem())
+            .unwrap();
+        let result = client.verify_server(
+            "h.example.com",
+            None,
+            &[cert(&leaf)],
+            VerifyFlags::default(),
+        );
+        assert!(
+            result.is_err(),
+            "{order:?}: {:?}",
+            result.map(|v| v.acceptance)
+        );
+    }
+}
