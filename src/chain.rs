@@ -143,10 +143,18 @@ fn search_paths<U: ExtendedKeyUsageValidator>(
             .position(|a| std::ptr::eq(a, anchor))
             .map(|i| anchor_cas[i])
     };
+    // The peer's certificates, then the loaded CAs that webpki can read as a certificate:
+    // it parses every candidate before comparing names, so one it cannot read (a version 1
+    // CA, which GnuTLS and webpki take as an anchor only) would make every failed search
+    // about an unrelated certificate end in that parse error, a final one.
     let intermediates: Vec<CertificateDer<'_>> = chain[1..]
         .iter()
-        .chain(cas.iter())
         .map(|c| c.der().clone())
+        .chain(
+            cas.iter()
+                .filter(|c| EndEntityCert::try_from(c.der()).is_ok())
+                .map(|c| c.der().clone()),
+        )
         .collect();
     let ee = EndEntityCert::try_from(leaf.der())
         .map_err(|e| Unverified::Refused(map_webpki_error(&e)))?;

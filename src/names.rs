@@ -92,7 +92,16 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
                 .to_owned(),
         ));
     }
-    match cert.common_names() {
+    let cns = cert.common_names();
+    if common_name_count(cert) != cns.len() {
+        return Err(mismatch(
+            "the certificate has no subject alternative name and a Common Name that cannot \
+             be read as text; the Common Name stands for the host only when there is exactly \
+             one"
+            .to_owned(),
+        ));
+    }
+    match cns {
         [cn] if dns_name_matches(cn, host) => Ok(NameMatch::CommonName),
         [cn] => Err(mismatch(format!(
             "the certificate has no subject alternative name and its Common Name is {cn}"
@@ -106,6 +115,17 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
             several.len(),
             several.join(", ")
         ))),
+    }
+}
+
+/// How many Common Name attributes the subject has, readable or not: the certificate model
+/// keeps only those it reads as text (not a BMPString), and a subject with one it cannot read
+/// besides one it can has two. An unreadable subject counts as many.
+fn common_name_count(cert: &Certificate) -> usize {
+    use x509_parser::prelude::FromDer;
+    match x509_parser::x509::X509Name::from_der(cert.subject_raw()) {
+        Ok((_, name)) => name.iter_common_name().count(),
+        Err(_) => usize::MAX,
     }
 }
 

@@ -306,7 +306,7 @@ impl Context {
             return Err(Error::new(ErrorKind::InvalidArg, "an empty host name"));
         }
         let creds = self.credentials();
-        let trust = self.trust_status(&creds, hostname, port, leaf)?;
+        let (trust, stored) = self.trust_status(&creds, hostname, port, leaf)?;
         if flags.contains(VerifyFlags::NO_VERIFY) {
             return Ok(ServerVerdict {
                 acceptance: Acceptance::NotVerified,
@@ -336,7 +336,9 @@ impl Context {
             Some(Overrider::AnyHost) => !failures.iter().any(|f| f.class == Class::HostName),
             _ => false,
         };
-        let mut validate_flags = match trust {
+        // From the store's own answer: any-host trust in the leaf must not hide that this
+        // host was trusted with another certificate.
+        let mut validate_flags = match stored {
             TrustStatus::Changed { same_key: true } => {
                 ValidateFlags::CHANGED | ValidateFlags::SAME_KEY
             }
@@ -432,13 +434,15 @@ impl Context {
         }
     }
 
+    /// The trust `leaf` has for this host (pins included), and the known-servers store's own
+    /// answer, which alone says whether the host was known with another certificate.
     fn trust_status(
         &self,
         creds: &Credentials,
         hostname: &str,
         port: Option<u16>,
         leaf: &Certificate,
-    ) -> Result<TrustStatus> {
+    ) -> Result<(TrustStatus, TrustStatus)> {
         let stored = match self.known_servers() {
             Some(store) => store.lookup(hostname, port, leaf.der())?,
             None => TrustStatus::Unknown,
@@ -449,11 +453,12 @@ impl Context {
             .trusted_servers
             .iter()
             .any(|t| t.der().as_ref() == leaf.der().as_ref());
-        Ok(match stored {
+        let trust = match stored {
             TrustStatus::Trusted => TrustStatus::Trusted,
             _ if pinned => TrustStatus::TrustedAnyHost,
             other => other,
-        })
+        };
+        Ok((trust, stored))
     }
 
     fn apply_answer(

@@ -1131,3 +1131,139 @@ fn a_crl_of_the_same_name_from_another_key_never_lets_a_pinned_revoked_leaf_thro
         );
     }
 }
+
+#[test]
+fn a_common_name_that_cannot_be_read_still_counts_as_a_common_name() {
+    // Two Common Names, the first a BMPString (which the certificate model does not read as
+    // text), the second "victim.example": that is a subject with two Common Names, and the
+    // fallback must not pick the one it could read.
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("victim.example");
+    spec.dns.clear();
+    let mut params = spec.params();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        rcgen::DnType::CustomDnType(vec![2, 5, 4, 3]),
+        rcgen::DnValue::BmpString("evil.example".try_into().unwrap()),
+    );
+    dn.push(rcgen::DnType::CommonName, "victim.example");
+    params.distinguished_name = dn;
+    let leaf_key = common::key(Alg::EcdsaP256);
+    let leaf = params.signed_by(&leaf_key, &ca.issuer()).unwrap();
+    let leaf = Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap();
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    let err = client
+        .verify_server(
+            "victim.example",
+            None,
+            std::slice::from_ref(&leaf),
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+}
+
+#[test]
+fn a_certificate_trusted_for_any_host_keeps_the_changed_warning_for_the_validator() {
+    // The store knows b.example with certificate X. A server presents P, pinned for any host
+    // (from an unknown CA, naming a.example only). With PROMPT_UNVERIFIED the validator is
+    // asked about the name mismatch: it must hear that b.example was trusted with another
+    // certificate, the very sign of an impostor.
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("b.example");
+    spec.ca = Some(false);
+    let x = self_signed(&spec);
+    let mut spec = Spec::server("a.example");
+    spec.ca = Some(false);
+    let p = self_signed(&spec);
+    let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
+    client
+        .add_pem(CertDataType::ServerTrusted, &p.pem())
+        .unwrap();
+    let store = Arc::new(virtpki::MemoryKnownServers::new());
+    store.add("b.example", None, &x.der()).unwrap();
+    client.set_known_servers(Some(store));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    client.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
+        log.lock().unwrap().push((r.trusted, r.flags));
+        ValidatorAnswer::Reject
+    })));
+    let err = client
+        .verify_server("b.example", None, &[cert(&p)], VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let (trusted, flags) = seen[0];
+    assert!(!trusted);
+    assert!(
+        flags.contains(virtpki::ValidateFlags::CHANGED)
+            && flags.contains(virtpki::ValidateFlags::UNVERIFIED),
+        "{flags:?}"
+    );
+}
+
+#[test]
+fn a_version_1_ca_in_the_bundle_does_not_turn_an_unknown_issuer_into_a_final_failure() {
+    // GnuTLS takes version 1 CA certificates; a messy bundle has one. webpki reads every CA
+    // of the bundle as a possible intermediate too and fails on the v1 one while looking for
+    // the issuer of an unrelated certificate: a pinned server then was refused as "X.509
+    // version 1", naming the wrong certificate.
+    let dir = tempfile::tempdir().unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "v1.key",
+            "-subj",
+            "/CN=Old V1 CA",
+            "-out",
+            "v1.csr",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "x509", "-req", "-in", "v1.csr", "-key", "v1.key", "-days", "30", "-out", "v1.pem",
+        ],
+    );
+    let v1 = std::fs::read_to_string(dir.path().join("v1.pem")).unwrap();
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("h.example.com");
+    spec.ca = Some(false);
+    let pinned = self_signed(&spec);
+    let client = Context::new(ContextFlags::NO_SANITY);
+    client
+        .add_pem(CertDataType::CaCert, &format!("{v1}{}", ca.pem()))
+        .unwrap();
+    client
+        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
+        .unwrap();
+    let v = client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&pinned)],
+            VerifyFlags::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+    // And a certificate the CA issued still verifies.
+    let issued = signed_by(&Spec::server("h.example.com"), &ca);
+    client
+        .verify_server(
+            "h.example.com",
+            None,
+            &[cert(&issued)],
+            VerifyFlags::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+}
