@@ -1267,3 +1267,187 @@ fn a_version_1_ca_in_the_bundle_does_not_turn_an_unknown_issuer_into_a_final_fai
         )
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn no_final_failure_is_overridden_by_a_host_entry_a_pin_or_the_validator() {
+    // Every overrider at once: the certificate is pinned for any host, recorded for this host
+    // in the store, and the validator (PROMPT_UNVERIFIED) accepts anything. None of these
+    // failures may be overridden, and the validator is not even asked.
+    let ca = self_signed(&Spec::ca("CA"));
+    let host = "h.example.com";
+    let own = |mut spec: Spec| {
+        spec.ca = Some(false);
+        self_signed(&spec)
+    };
+    let mut constrained_params = Spec::ca("Lab CA").params();
+    constrained_params.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("lab.example".into())],
+        excluded_subtrees: vec![],
+    });
+    let lab_key = common::key(Alg::EcdsaP256);
+    let lab = Made {
+        cert: constrained_params.self_signed(&lab_key).unwrap(),
+        key: lab_key,
+        params: constrained_params,
+    };
+    let not_a_ca = signed_by(&Spec::server("inter.example").bc(Some(false), true), &ca);
+    let impostor = self_signed(&Spec::ca("CA"));
+    let mut ca_leaf = Spec::server(host);
+    ca_leaf.ca = Some(true);
+    let cases: Vec<(&str, Vec<Made>, ErrorKind)> = vec![
+        (
+            "client purpose only",
+            vec![own(Spec::server(host).eku(&[CLIENT_AUTH], false))],
+            ErrorKind::Purpose,
+        ),
+        (
+            "critical key usage without digitalSignature",
+            vec![own(Spec::server(host).ku(KU_KEY_ENCIPHERMENT, true))],
+            ErrorKind::KeyUsage,
+        ),
+        (
+            "a CA as server",
+            vec![self_signed(&ca_leaf)],
+            ErrorKind::NotCa,
+        ),
+        (
+            "outside the CA's name constraints",
+            vec![signed_by(&Spec::server(host), &lab)],
+            ErrorKind::NotCa,
+        ),
+        (
+            "issued by a certificate that is not a CA",
+            vec![signed_by(&Spec::server(host), &not_a_ca), not_a_ca],
+            ErrorKind::NotCa,
+        ),
+        (
+            "the CA's name, another key",
+            vec![signed_by(&Spec::server(host), &impostor)],
+            ErrorKind::BadSignature,
+        ),
+        (
+            "expired",
+            vec![own(
+                Spec::server(host).valid(date(2020, 1, 1), date(2026, 1, 1))
+            )],
+            ErrorKind::Expired,
+        ),
+        (
+            "not yet valid",
+            vec![own(
+                Spec::server(host).valid(date(2027, 1, 1), date(2028, 1, 1))
+            )],
+            ErrorKind::NotYetValid,
+        ),
+    ];
+    for (what, made, kind) in cases {
+        let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
+        client.add_pem(CertDataType::CaCert, &lab.pem()).unwrap();
+        client
+            .add_pem(CertDataType::ServerTrusted, &made[0].pem())
+            .unwrap();
+        let store = Arc::new(virtpki::MemoryKnownServers::new());
+        store.add(host, None, &made[0].der()).unwrap();
+        client.set_known_servers(Some(store));
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        client.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ValidatorAnswer::AcceptOnce
+        })));
+        let chain: Vec<Certificate> = made.iter().map(cert).collect();
+        let err = client
+            .verify_server(host, None, &chain, VerifyFlags::default())
+            .map(|v| v.acceptance)
+            .expect_err(what);
+        assert_eq!(err.kind(), kind, "{what}: {err}");
+        assert!(err.message().contains("CN=h.example.com"), "{what}: {err}");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0, "{what}");
+    }
+}
+
+/// The C API's answer (0, or the error code) for a server verification.
+fn c_verify_server(
+    ctx: virtpki::ffi::context::virPKIContextPtr,
+    host: &str,
+    chain: &[&Made],
+) -> i32 {
+    use std::ffi::CString;
+    let host = CString::new(host).unwrap();
+    let pem: String = chain.iter().map(|m| m.pem()).collect();
+    let pem = CString::new(pem).unwrap();
+    let rc = unsafe {
+        virtpki::ffi::verify::virPKIContextVerifyServer(ctx, host.as_ptr(), 0, pem.as_ptr(), 0)
+    };
+    if rc == 0 {
+        0
+    } else {
+        virtpki::ffi::errors::virPKIGetLastErrorCode()
+    }
+}
+
+#[test]
+fn the_c_api_gives_the_same_answers_as_the_rust_api() {
+    use std::ffi::CString;
+    let root = self_signed(&Spec::ca("Root"));
+    let inter = signed_by(&Spec::ca("Inter"), &root);
+    let revoked = signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        &inter,
+    );
+    let good = signed_by(&Spec::server("h.example.com"), &inter);
+    let ctx = virtpki::ffi::context::virPKIContextNew(0);
+    assert!(!ctx.is_null());
+    let add = |kind: CertDataType, pem: String| {
+        let pem = CString::new(pem).unwrap();
+        let rc = unsafe {
+            virtpki::ffi::context::virPKIContextAddCertData(ctx, kind as i32, pem.as_ptr())
+        };
+        assert_eq!(rc, 0);
+    };
+    unsafe { virtpki::ffi::context::virPKIContextSetVerifyTime(ctx, now()) };
+    add(CertDataType::CaCert, root.pem());
+    add(CertDataType::CaCrl, crl_pem(&inter, &[77]));
+    add(CertDataType::ServerTrusted, revoked.pem());
+    add(CertDataType::ServerTrusted, good.pem());
+    let rust = Context::new(ContextFlags::default());
+    rust.set_verify_time(Some(now()));
+    rust.add_pem(CertDataType::CaCert, &root.pem()).unwrap();
+    rust.add_pem(CertDataType::CaCrl, &crl_pem(&inter, &[77]))
+        .unwrap();
+    rust.add_pem(CertDataType::ServerTrusted, &revoked.pem())
+        .unwrap();
+    rust.add_pem(CertDataType::ServerTrusted, &good.pem())
+        .unwrap();
+    let cases: [(&str, Vec<&Made>); 5] = [
+        ("h.example.com", vec![&good, &inter]),
+        ("h.example.com", vec![&good]),
+        ("other.example", vec![&good]),
+        ("h.example.com", vec![&revoked]),
+        ("h.example.com", vec![&revoked, &inter]),
+    ];
+    let mut answers = Vec::new();
+    for (host, chain) in &cases {
+        let certs: Vec<Certificate> = chain.iter().map(|m| cert(m)).collect();
+        let expected = match rust.verify_server(host, None, &certs, VerifyFlags::default()) {
+            Ok(_) => 0,
+            Err(e) => e.kind().code(),
+        };
+        assert_eq!(c_verify_server(ctx, host, chain), expected, "{host}");
+        answers.push(expected);
+    }
+    assert_eq!(
+        answers,
+        [
+            0,
+            0,
+            ErrorKind::HostnameMismatch.code(),
+            ErrorKind::Revoked.code(),
+            ErrorKind::Revoked.code()
+        ]
+    );
+    unsafe { virtpki::ffi::context::virPKIContextFree(ctx) };
+}
