@@ -36,11 +36,17 @@ pub enum NameMatch {
     CommonName,
 }
 
-/// An IPv6 address with its zone id (`fe80::1%eth0`), without the zone; anything else as given.
+/// An IPv6 address with its zone id (`fe80::1%eth0`), without the zone; anything else as given
+/// (and then no valid host name). A zone is an interface name or index: letters, digits and
+/// `-._~` (RFC 6874's unreserved characters), so that junk after the address (`fe80::1%eth0]`,
+/// `fe80::1%a%b`) is refused rather than ignored.
 fn strip_zone(host: &str) -> &str {
+    let zone_char = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
     match host.split_once('%') {
         Some((address, zone))
-            if !zone.is_empty() && address.parse::<std::net::Ipv6Addr>().is_ok() =>
+            if !zone.is_empty()
+                && zone.chars().all(zone_char)
+                && address.parse::<std::net::Ipv6Addr>().is_ok() =>
         {
             address
         }
@@ -236,6 +242,9 @@ mod tests {
         assert_eq!(strip_zone("192.0.2.1%eth0"), "192.0.2.1%eth0");
         assert_eq!(strip_zone("host%eth0"), "host%eth0");
         assert_eq!(strip_zone("fe80::1"), "fe80::1");
+        assert_eq!(strip_zone("fe80::1%eth0]"), "fe80::1%eth0]");
+        assert_eq!(strip_zone("fe80::1%a%b"), "fe80::1%a%b");
+        assert_eq!(strip_zone("fe80::1%br-lan.5"), "fe80::1");
     }
 
     #[test]

@@ -776,6 +776,12 @@ fn an_any_host_store_entry_overrides_the_issuer_only_a_host_entry_the_name_too()
 /// A SAN-less server certificate with two Common Names, issued by `ca` with openssl (rcgen
 /// keeps one value per attribute type).
 fn two_common_names(ca: &Made, dir: &std::path::Path) -> Certificate {
+    openssl_leaf(ca, dir, "/CN=evil.example/CN=victim.example", &[])
+}
+
+/// A SAN-less server certificate with the subject `subj` (openssl's -subj syntax, `extra`
+/// arguments to `openssl req`), issued by `ca` with openssl.
+fn openssl_leaf(ca: &Made, dir: &std::path::Path, subj: &str, extra: &[&str]) -> Certificate {
     write(dir, "ca.pem", ca.pem(), 0o600);
     write(dir, "ca.key", ca.key_pem(), 0o600);
     write(
@@ -799,10 +805,14 @@ fn two_common_names(ca: &Made, dir: &std::path::Path) -> Certificate {
             "-keyout",
             "leaf.key",
             "-subj",
-            "/CN=evil.example/CN=victim.example",
+            subj,
             "-out",
             "leaf.csr",
-        ],
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect::<Vec<_>>(),
     );
     openssl(
         dir,
@@ -1450,4 +1460,155 @@ fn the_c_api_gives_the_same_answers_as_the_rust_api() {
         ]
     );
     unsafe { virtpki::ffi::context::virPKIContextFree(ctx) };
+}
+
+#[test]
+fn common_names_in_one_multi_valued_rdn_or_empty_do_not_stand_for_a_host() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let dir = tempfile::tempdir().unwrap();
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    client.set_verify_time(None);
+    let multi = openssl_leaf(
+        &ca,
+        dir.path(),
+        "/CN=evil.example+CN=victim.example",
+        &["-multivalue-rdn"],
+    );
+    assert_eq!(multi.common_names().len(), 2);
+    for host in ["evil.example", "victim.example"] {
+        let err = client
+            .verify_server(
+                host,
+                None,
+                std::slice::from_ref(&multi),
+                VerifyFlags::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{host}: {err}");
+    }
+    // A CN with an empty value next to a real one: two Common Names (openssl skips an empty
+    // value; rcgen writes it, as a second attribute of the CN type).
+    let mut spec = Spec::server("victim.example");
+    spec.dns.clear();
+    let mut params = spec.params();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        rcgen::DnType::CustomDnType(vec![2, 5, 4, 3]),
+        rcgen::DnValue::Utf8String(String::new()),
+    );
+    dn.push(rcgen::DnType::CommonName, "victim.example");
+    params.distinguished_name = dn;
+    let leaf_key = common::key(Alg::EcdsaP256);
+    let with_empty = params.signed_by(&leaf_key, &ca.issuer()).unwrap();
+    let with_empty = Certificate::from_der(with_empty.der().to_vec(), Source::Peer).unwrap();
+    assert_eq!(with_empty.common_names().len(), 2);
+    let err = client
+        .verify_server(
+            "victim.example",
+            None,
+            std::slice::from_ref(&with_empty),
+            VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+}
+
+#[test]
+fn hostile_zone_and_address_spellings_never_match() {
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("h.example.com");
+    spec.ips = vec!["fe80::1".parse().unwrap(), "192.0.2.1".parse().unwrap()];
+    let leaf = signed_by(&spec, &ca);
+    // A CN-only certificate whose CN is an address: a CN never matches an address.
+    let mut spec = Spec::server("192.0.2.1");
+    spec.dns.clear();
+    let cn_address = signed_by(&spec, &ca);
+    let client = ctx_with_ca(&ca, ContextFlags::default());
+    for host in [
+        "fe80::1%eth0",
+        "[fe80::1%eth0]",
+        "fe80::1%25eth0",
+        "192.0.2.1",
+    ] {
+        client
+            .verify_server(host, None, &[cert(&leaf)], VerifyFlags::default())
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    for host in [
+        "fe80::1%",
+        "%eth0",
+        "[fe80::1]%eth0",
+        "fe80::1%eth0]",
+        "192.0.2.1%eth0",
+        "192.0.2.1%x",
+        "h.example.com%eth0",
+        "fe80::2%fe80::1",
+        "fe80::1%eth0%x",
+        "fe80::1%eth 0",
+        "192.0.2.1.",
+        "3221225985",
+        "0xc0.0.2.1",
+    ] {
+        for chain in [[cert(&leaf)], [cert(&cn_address)]] {
+            let err = client
+                .verify_server(host, None, &chain, VerifyFlags::default())
+                .map(|v| v.acceptance)
+                .expect_err(host);
+            assert!(
+                matches!(
+                    err.kind(),
+                    ErrorKind::InvalidArg | ErrorKind::HostnameMismatch
+                ),
+                "{host}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn two_roots_of_one_name_and_different_keys_each_keep_their_own_constraints() {
+    // "Root" twice: one with name constraints (it issued the CN-only leaf), one without. The
+    // Common Name fallback is off under a constrained CA; the anchor webpki used is the
+    // constrained one, in either bundle order (found by identity, not by name).
+    let mut constrained = Spec::ca("Root").params();
+    constrained.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("lab.example".into())],
+        excluded_subtrees: vec![],
+    });
+    let key = common::key(Alg::EcdsaP256);
+    let constrained = Made {
+        cert: constrained.self_signed(&key).unwrap(),
+        key,
+        params: constrained,
+    };
+    let free = self_signed(&Spec::ca("Root"));
+    let mut spec = Spec::server("victim.example");
+    spec.dns.clear();
+    let leaf = signed_by(&spec, &constrained);
+    let sound = signed_by(&Spec::server("victim.example"), &free);
+    for bundle in [
+        format!("{}{}", free.pem(), constrained.pem()),
+        format!("{}{}", constrained.pem(), free.pem()),
+    ] {
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        ctx.set_verify_time(Some(now()));
+        ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
+        let err = ctx
+            .verify_server(
+                "victim.example",
+                None,
+                &[cert(&leaf)],
+                VerifyFlags::default(),
+            )
+            .map(|v| v.acceptance)
+            .expect_err("CN fallback under a constrained root");
+        assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+        ctx.verify_server(
+            "victim.example",
+            None,
+            &[cert(&sound)],
+            VerifyFlags::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
 }
