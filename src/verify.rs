@@ -44,7 +44,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::known::TrustStatus;
 use crate::locations::Role;
 use crate::names;
-use crate::profile::Rules;
+use crate::profile::{self, Rules};
 use crate::revocation;
 
 /// Flags of the verify functions; the values are the C API's `VIR_PKI_VERIFY_*`.
@@ -323,8 +323,10 @@ impl Context {
         let prompt = self.flags().contains(ContextFlags::PROMPT_UNVERIFIED);
         if !failures.is_empty() {
             // No path, or not the whole chain on it: what webpki did not check is checked
-            // before anything may accept it anyway (and named first when it fails).
+            // before anything may accept it anyway (and named first when it fails), and the
+            // server profile, which only ran on paths to a loaded CA.
             let mut checked = check_peer_certificates(&creds, chain, self.now());
+            checked.extend(profile::check_server_leaf(leaf).err().map(Failure::final_));
             checked.retain(|c| !failures.iter().any(|f| f.error.kind() == c.error.kind()));
             checked.append(&mut failures);
             failures = checked;

@@ -1612,3 +1612,53 @@ fn two_roots_of_one_name_and_different_keys_each_keep_their_own_constraints() {
         .unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn the_server_profile_applies_to_a_certificate_accepted_in_place_of_its_issuer() {
+    // A pin, a host entry or the validator stands in for an unknown issuer, not for the
+    // server certificate's own profile: what a loaded CA's server certificate is refused for
+    // (final) is refused pinned too. On main these rules ran only on a path to a loaded CA.
+    let ca = self_signed(&Spec::ca("CA"));
+    let unknown = self_signed(&Spec::ca("Unknown CA"));
+    let host = "h.example.com";
+    let mut nc = Spec::server(host).params();
+    nc.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("example.com".into())],
+        excluded_subtrees: vec![],
+    });
+    let nc_key = common::key(Alg::EcdsaP256);
+    let nc = Made {
+        cert: nc.signed_by(&nc_key, &unknown.issuer()).unwrap(),
+        key: nc_key,
+        params: nc,
+    };
+    let cases: Vec<(&str, Made, ErrorKind)> = vec![
+        (
+            "keyCertSign without being a CA",
+            signed_by(
+                &Spec::server(host).ku(KU_DIGITAL_SIGNATURE | KU_KEY_CERT_SIGN, true),
+                &unknown,
+            ),
+            ErrorKind::KeyUsage,
+        ),
+        ("name constraints on a server", nc, ErrorKind::Parse),
+    ];
+    for (what, made, kind) in cases {
+        let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
+        client
+            .add_pem(CertDataType::ServerTrusted, &made.pem())
+            .unwrap();
+        let store = Arc::new(virtpki::MemoryKnownServers::new());
+        store.add(host, None, &made.der()).unwrap();
+        client.set_known_servers(Some(store));
+        client.set_validator(Some(Arc::new(|_: &virtpki::ValidationRequest<'_>| {
+            ValidatorAnswer::AcceptOnce
+        })));
+        let err = client
+            .verify_server(host, None, &[cert(&made)], VerifyFlags::default())
+            .map(|v| v.acceptance)
+            .expect_err(what);
+        assert_eq!(err.kind(), kind, "{what}: {err}");
+        // The same certificate from the loaded CA: refused for the same reason.
+    }
+}
