@@ -716,7 +716,18 @@ fn combine(
                 .find(|f| !may_override(std::slice::from_ref(f), by))
         })
         .or(failures.first())?;
-    let reasons: Vec<&str> = failures.iter().map(|f| f.error.message()).collect();
+    let mut reasons: Vec<&str> = failures.iter().map(|f| f.error.message()).collect();
+    // Whoever pinned or recorded the certificate learns why that did not help.
+    match trusted_by {
+        Some(by) if !may_override(failures, by) => reasons.push(match (by, first.class) {
+            (Overrider::AnyHost, Class::HostName) => {
+                "It is trusted for any host (pinned or an any-host known-servers entry), which \
+                 stands in for an unknown issuer only, never for a host name it does not carry."
+            }
+            _ => "It is pinned or recorded as known, which never overrides this failure.",
+        }),
+        _ => {}
+    }
     Some(Error::new(
         first.error.kind(),
         format!(

@@ -697,6 +697,11 @@ fn a_certificate_trusted_for_any_host_does_not_stand_in_for_another_host_name() 
         )
         .unwrap_err();
     assert!(err.message().contains("bank.example"), "{err}");
+    assert!(
+        err.message()
+            .contains("stands in for an unknown issuer only"),
+        "{err}"
+    );
     // Also a certificate from the loaded CA: the issuer is fine, the name is not.
     let issued = signed_by(&Spec::server("a.example.com"), &ca);
     client
@@ -1372,6 +1377,10 @@ fn no_final_failure_is_overridden_by_a_host_entry_a_pin_or_the_validator() {
             .expect_err(what);
         assert_eq!(err.kind(), kind, "{what}: {err}");
         assert!(err.message().contains("CN=h.example.com"), "{what}: {err}");
+        assert!(
+            err.message().contains("never overrides this failure"),
+            "{what}: {err}"
+        );
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0, "{what}");
     }
 }
