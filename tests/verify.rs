@@ -1671,3 +1671,41 @@ fn the_server_profile_applies_to_a_certificate_accepted_in_place_of_its_issuer()
         // The same certificate from the loaded CA: refused for the same reason.
     }
 }
+
+#[test]
+#[ignore = "known.rs: decide() answers TrustedAnyHost over Changed; the store must report both"]
+fn an_any_host_store_entry_keeps_the_changed_warning_for_the_validator() {
+    // As a_certificate_trusted_for_any_host_keeps_the_changed_warning_for_the_validator, with
+    // the any-host trust in the known-servers file ("# host *") instead of pinned data.
+    let ca = self_signed(&Spec::ca("CA"));
+    let mut spec = Spec::server("b.example");
+    spec.ca = Some(false);
+    let x = self_signed(&spec);
+    let mut spec = Spec::server("a.example");
+    spec.ca = Some(false);
+    let p = self_signed(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known");
+    std::fs::write(&path, p.pem()).unwrap();
+    let store = Arc::new(virtpki::KnownServers::open(&path).unwrap());
+    store.add("b.example", None, &x.der()).unwrap();
+    let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
+    client.set_known_servers(Some(store));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    client.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
+        log.lock().unwrap().push(r.flags);
+        ValidatorAnswer::Reject
+    })));
+    let err = client
+        .verify_server("b.example", None, &[cert(&p)], VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].contains(virtpki::ValidateFlags::CHANGED),
+        "{:?}",
+        seen[0]
+    );
+}
