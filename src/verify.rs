@@ -331,13 +331,14 @@ impl Context {
             checked.append(&mut failures);
             failures = checked;
         }
-        // Told to the validator: the certificate is trusted for this host, a certificate
-        // trusted for any host only where the name matched.
-        let trusted = match trusted_by {
-            Some(Overrider::HostBound) => true,
-            Some(Overrider::AnyHost) => !failures.iter().any(|f| f.class == Class::HostName),
-            _ => false,
-        };
+        // Told to the validator: the certificate is trusted for this host, i.e. its trust
+        // covers any host name failure (by the table: a host entry does, any-host trust not).
+        let trusted = trusted_by.is_some_and(|by| {
+            failures
+                .iter()
+                .filter(|f| f.class == Class::HostName)
+                .all(|f| may_override(std::slice::from_ref(f), by))
+        });
         // From the store's own answer: any-host trust in the leaf must not hide that this
         // host was trusted with another certificate.
         let mut validate_flags = match stored {
