@@ -24,8 +24,9 @@
 //! host (`VIR_CONNECT_CERT_SERVER_TRUSTED`, an any-host known-servers entry) overrides an
 //! unknown issuer only, never a host name mismatch: else whoever holds one pinned server's key
 //! could impersonate every host. Before any override, every certificate the peer sent is
-//! checked for its validity period and against the loaded CRLs, since no path means webpki
-//! checked neither.
+//! checked for its validity period and against the loaded CRLs, and a server certificate
+//! against its own profile rules, since no path means neither webpki nor the path callback
+//! checked them.
 //!
 //! Revocation follows GnuTLS: a CA without a CRL means "not revoked"; a loaded CRL is enforced
 //! for every certificate of the chain, and still applied after its nextUpdate time (libvirt does
