@@ -143,9 +143,15 @@ fn search_paths<U: ExtendedKeyUsageValidator>(
             .position(|a| std::ptr::eq(a, anchor))
             .map(|i| anchor_cas[i])
     };
+    // The peer's certificates, then the loaded CAs of version 3: webpki parses every
+    // candidate intermediate before comparing names and refuses versions 1 and 2, so one
+    // such CA in the bundle (GnuTLS and webpki take it as an anchor, and old bundles have
+    // them) would end every failed search, about any certificate, in that parse error, a
+    // final one. (Checking the version costs nothing; a full parse of every CA on every
+    // verification cost a third of it with 150 CAs.)
     let intermediates: Vec<CertificateDer<'_>> = chain[1..]
         .iter()
-        .chain(cas.iter())
+        .chain(cas.iter().filter(|c| c.version() == 3))
         .map(|c| c.der().clone())
         .collect();
     let ee = EndEntityCert::try_from(leaf.der())

@@ -36,11 +36,17 @@ pub enum NameMatch {
     CommonName,
 }
 
-/// An IPv6 address with its zone id (`fe80::1%eth0`), without the zone; anything else as given.
+/// An IPv6 address with its zone id (`fe80::1%eth0`), without the zone; anything else as given
+/// (and then no valid host name). A zone is an interface name or index: letters, digits and
+/// `-._~` (RFC 6874's unreserved characters), so that junk after the address (`fe80::1%eth0]`,
+/// `fe80::1%a%b`) is refused rather than ignored.
 fn strip_zone(host: &str) -> &str {
+    let zone_char = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
     match host.split_once('%') {
         Some((address, zone))
-            if !zone.is_empty() && address.parse::<std::net::Ipv6Addr>().is_ok() =>
+            if !zone.is_empty()
+                && zone.chars().all(zone_char)
+                && address.parse::<std::net::Ipv6Addr>().is_ok() =>
         {
             address
         }
@@ -92,7 +98,16 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
                 .to_owned(),
         ));
     }
-    match cert.common_names() {
+    let cns = cert.common_names();
+    if common_name_count(cert) != cns.len() {
+        return Err(mismatch(
+            "the certificate has no subject alternative name and a Common Name that cannot \
+             be read as text; the Common Name stands for the host only when there is exactly \
+             one"
+            .to_owned(),
+        ));
+    }
+    match cns {
         [cn] if dns_name_matches(cn, host) => Ok(NameMatch::CommonName),
         [cn] => Err(mismatch(format!(
             "the certificate has no subject alternative name and its Common Name is {cn}"
@@ -106,6 +121,17 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
             several.len(),
             several.join(", ")
         ))),
+    }
+}
+
+/// How many Common Name attributes the subject has, readable or not: the certificate model
+/// keeps only those it reads as text (not a BMPString), and a subject with one it cannot read
+/// besides one it can has two. An unreadable subject counts as many.
+fn common_name_count(cert: &Certificate) -> usize {
+    use x509_parser::prelude::FromDer;
+    match x509_parser::x509::X509Name::from_der(cert.subject_raw()) {
+        Ok((_, name)) => name.iter_common_name().count(),
+        Err(_) => usize::MAX,
     }
 }
 
@@ -216,6 +242,9 @@ mod tests {
         assert_eq!(strip_zone("192.0.2.1%eth0"), "192.0.2.1%eth0");
         assert_eq!(strip_zone("host%eth0"), "host%eth0");
         assert_eq!(strip_zone("fe80::1"), "fe80::1");
+        assert_eq!(strip_zone("fe80::1%eth0]"), "fe80::1%eth0]");
+        assert_eq!(strip_zone("fe80::1%a%b"), "fe80::1%a%b");
+        assert_eq!(strip_zone("fe80::1%br-lan.5"), "fe80::1");
     }
 
     #[test]

@@ -198,6 +198,13 @@ fn check_authority_key_id(cert: &Certificate, role: &str) -> Result<(), Error> {
     }
 }
 
+/// The server certificate's own rules, without a path: for a certificate a pin, a
+/// known-servers entry or the validator accepts in place of its issuer. They are about the
+/// certificate, not its issuer, so no override lifts them.
+pub fn check_server_leaf(leaf: &Certificate) -> Result<(), Error> {
+    check_leaf(leaf)
+}
+
 fn check_leaf(leaf: &Certificate) -> Result<(), Error> {
     let role = "server";
     check_common(leaf, role)?;

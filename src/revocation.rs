@@ -56,46 +56,21 @@ pub fn remember_verified(path: &[&Certificate], crls: &[Arc<Crl>]) {
 /// The first of `certs` that a loaded CRL revokes, checked without a path: for a peer whose
 /// chain does not verify, before a pin or a validator may accept it anyway.
 ///
-/// A CRL counts when a loaded CA certificate of its issuer's name verifies its signature (the
-/// first such list, i.e. the newest, as on a path); a certificate counts as revoked when its
-/// issuer name and serial are on it. A list webpki would refuse to read at this point
-/// (unreadable serials) counts as revoking: this check fails closed.
+/// Every loaded list with the certificate's issuer name counts, whether or not its signature
+/// can be checked: with no path the issuer is usually not at hand (a leaf pinned without its
+/// intermediate), and a CA of that name that is loaded may hold another key, so "verified by
+/// some CA of that name" says nothing about this certificate's issuer. The lists come from
+/// the administrator's files; GnuTLS, as libvirt sets it up, consults them all likewise. A list
+/// whose serials cannot be read counts as revoking: this check fails closed. It may refuse
+/// where a path would not (a hold released by a newer list, a list of a same-name CA), never
+/// accept where a path would refuse.
 pub fn revoked_without_path<'a>(
     certs: &'a [Certificate],
-    cas: &[Certificate],
     crls: &[Arc<Crl>],
 ) -> Option<&'a Certificate> {
     certs.iter().find(|cert| {
         crls.iter()
             .filter(|crl| crl.issuer_raw() == cert.issuer_raw())
-            .find(|crl| signed_by_a_loaded_ca(crl, cas))
-            .is_some_and(|crl| !matches!(crl.webpki().find_serial(cert.raw_serial()), Ok(None)))
+            .any(|crl| !matches!(crl.webpki().find_serial(cert.raw_serial()), Ok(None)))
     })
-}
-
-/// Whether a CA certificate of `cas` named as the CRL's issuer verifies its signature; the
-/// answer is remembered per issuer key, as for lists webpki verified.
-fn signed_by_a_loaded_ca(crl: &Crl, cas: &[Certificate]) -> bool {
-    use x509_parser::prelude::FromDer;
-    cas.iter()
-        .filter(|ca| ca.subject_raw() == crl.issuer_raw())
-        .any(|ca| {
-            let key = ca.spki_fingerprint();
-            if crl.is_verified_for(&key) {
-                return true;
-            }
-            let verified = match (
-                x509_parser::revocation_list::CertificateRevocationList::from_der(crl.der()),
-                x509_parser::certificate::X509Certificate::from_der(ca.der()),
-            ) {
-                (Ok((_, list)), Ok((_, ca))) => list
-                    .verify_signature(&ca.tbs_certificate.subject_pki)
-                    .is_ok(),
-                _ => false,
-            };
-            if verified {
-                crl.mark_verified_for(key);
-            }
-            verified
-        })
 }

@@ -24,8 +24,9 @@
 //! host (`VIR_CONNECT_CERT_SERVER_TRUSTED`, an any-host known-servers entry) overrides an
 //! unknown issuer only, never a host name mismatch: else whoever holds one pinned server's key
 //! could impersonate every host. Before any override, every certificate the peer sent is
-//! checked for its validity period and against the loaded CRLs, since no path means webpki
-//! checked neither.
+//! checked for its validity period and against the loaded CRLs, and a server certificate
+//! against its own profile rules, since no path means neither webpki nor the path callback
+//! checked them.
 //!
 //! Revocation follows GnuTLS: a CA without a CRL means "not revoked"; a loaded CRL is enforced
 //! for every certificate of the chain, and still applied after its nextUpdate time (libvirt does
@@ -44,7 +45,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::known::TrustStatus;
 use crate::locations::Role;
 use crate::names;
-use crate::profile::Rules;
+use crate::profile::{self, Rules};
 use crate::revocation;
 
 /// Flags of the verify functions; the values are the C API's `VIR_PKI_VERIFY_*`.
@@ -306,7 +307,7 @@ impl Context {
             return Err(Error::new(ErrorKind::InvalidArg, "an empty host name"));
         }
         let creds = self.credentials();
-        let trust = self.trust_status(&creds, hostname, port, leaf)?;
+        let (trust, stored) = self.trust_status(&creds, hostname, port, leaf)?;
         if flags.contains(VerifyFlags::NO_VERIFY) {
             return Ok(ServerVerdict {
                 acceptance: Acceptance::NotVerified,
@@ -323,20 +324,25 @@ impl Context {
         let prompt = self.flags().contains(ContextFlags::PROMPT_UNVERIFIED);
         if !failures.is_empty() {
             // No path, or not the whole chain on it: what webpki did not check is checked
-            // before anything may accept it anyway (and named first when it fails).
+            // before anything may accept it anyway (and named first when it fails), and the
+            // server profile, which only ran on paths to a loaded CA.
             let mut checked = check_peer_certificates(&creds, chain, self.now());
+            checked.extend(profile::check_server_leaf(leaf).err().map(Failure::final_));
             checked.retain(|c| !failures.iter().any(|f| f.error.kind() == c.error.kind()));
             checked.append(&mut failures);
             failures = checked;
         }
-        // Told to the validator: the certificate is trusted for this host, a certificate
-        // trusted for any host only where the name matched.
-        let trusted = match trusted_by {
-            Some(Overrider::HostBound) => true,
-            Some(Overrider::AnyHost) => !failures.iter().any(|f| f.class == Class::HostName),
-            _ => false,
-        };
-        let mut validate_flags = match trust {
+        // Told to the validator: the certificate is trusted for this host, i.e. its trust
+        // covers any host name failure (by the table: a host entry does, any-host trust not).
+        let trusted = trusted_by.is_some_and(|by| {
+            failures
+                .iter()
+                .filter(|f| f.class == Class::HostName)
+                .all(|f| may_override(std::slice::from_ref(f), by))
+        });
+        // From the store's own answer: any-host trust in the leaf must not hide that this
+        // host was trusted with another certificate.
+        let mut validate_flags = match stored {
             TrustStatus::Changed { same_key: true } => {
                 ValidateFlags::CHANGED | ValidateFlags::SAME_KEY
             }
@@ -432,13 +438,15 @@ impl Context {
         }
     }
 
+    /// The trust `leaf` has for this host (pins included), and the known-servers store's own
+    /// answer, which alone says whether the host was known with another certificate.
     fn trust_status(
         &self,
         creds: &Credentials,
         hostname: &str,
         port: Option<u16>,
         leaf: &Certificate,
-    ) -> Result<TrustStatus> {
+    ) -> Result<(TrustStatus, TrustStatus)> {
         let stored = match self.known_servers() {
             Some(store) => store.lookup(hostname, port, leaf.der())?,
             None => TrustStatus::Unknown,
@@ -449,11 +457,12 @@ impl Context {
             .trusted_servers
             .iter()
             .any(|t| t.der().as_ref() == leaf.der().as_ref());
-        Ok(match stored {
+        let trust = match stored {
             TrustStatus::Trusted => TrustStatus::Trusted,
             _ if pinned => TrustStatus::TrustedAnyHost,
             other => other,
-        })
+        };
+        Ok((trust, stored))
     }
 
     fn apply_answer(
@@ -560,7 +569,7 @@ fn check_peer_certificates(
     now: UnixSeconds,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
-    if let Some(revoked) = revocation::revoked_without_path(chain, &creds.ca_certs, &creds.crls) {
+    if let Some(revoked) = revocation::revoked_without_path(chain, &creds.crls) {
         let whose = if std::ptr::eq(revoked, &chain[0]) {
             "The certificate".to_owned()
         } else {
@@ -709,7 +718,18 @@ fn combine(
                 .find(|f| !may_override(std::slice::from_ref(f), by))
         })
         .or(failures.first())?;
-    let reasons: Vec<&str> = failures.iter().map(|f| f.error.message()).collect();
+    let mut reasons: Vec<&str> = failures.iter().map(|f| f.error.message()).collect();
+    // Whoever pinned or recorded the certificate learns why that did not help.
+    match trusted_by {
+        Some(by) if !may_override(failures, by) => reasons.push(match (by, first.class) {
+            (Overrider::AnyHost, Class::HostName) => {
+                "It is trusted for any host (pinned or an any-host known-servers entry), which \
+                 stands in for an unknown issuer only, never for a host name it does not carry."
+            }
+            _ => "It is pinned or recorded as known, which never overrides this failure.",
+        }),
+        _ => {}
+    }
     Some(Error::new(
         first.error.kind(),
         format!(
