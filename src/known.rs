@@ -144,9 +144,9 @@ pub fn default_path() -> Option<PathBuf> {
 pub enum TrustStatus {
     /// This very certificate is recorded for the host and port, or for the host on any port.
     Trusted,
-    /// This very certificate is recorded for any host (a block without a host line), and not
-    /// for this host. It vouches for the certificate, not for its names: verification lets it
-    /// override an unknown issuer, never a host name mismatch.
+    /// This very certificate is recorded for any host (a block without a host line), and
+    /// nothing is recorded for this host. It vouches for the certificate, not for its names:
+    /// verification lets it override an unknown issuer, never a host name mismatch.
     TrustedAnyHost,
     /// The host has another certificate recorded for this port or for any port.
     Changed {
@@ -283,7 +283,9 @@ pub trait KnownServersStore: Send + Sync {
     ///
     /// With a port, the entry for that port and the host's any-port entry both count; without
     /// one, only the any-port entry does. A certificate trusted for any host
-    /// is [`TrustStatus::TrustedAnyHost`] (unless it is also recorded for this host).
+    /// is [`TrustStatus::TrustedAnyHost`] only when nothing is recorded for this host: a host
+    /// recorded with another certificate is [`TrustStatus::Changed`], so a bundle never hides
+    /// that change.
     fn lookup(&self, host: &str, port: Option<u16>, cert_der: &[u8]) -> Result<TrustStatus>;
 
     /// Records `cert_der` for `host` and `port`, replacing what was recorded for that pair.
@@ -438,14 +440,16 @@ fn decide(
     presented: &CertFacts,
 ) -> TrustStatus {
     let recorded = recorded.iter().flatten();
+    // What is recorded for this host wins over any-host trust: a host known by another
+    // certificate is a change, whatever a bundle says, so the change is never hidden.
     if recorded.clone().any(|s| s.cert_sha256 == presented.cert) {
         TrustStatus::Trusted
-    } else if trusted_for_any_host {
-        TrustStatus::TrustedAnyHost
     } else if recorded.clone().next().is_some() {
         TrustStatus::Changed {
             same_key: recorded.clone().any(|s| s.spki_sha256 == presented.spki),
         }
+    } else if trusted_for_any_host {
+        TrustStatus::TrustedAnyHost
     } else {
         TrustStatus::Unknown
     }
@@ -2038,19 +2042,19 @@ mod tests {
         );
         let reopened = KnownServers::open(&path).unwrap();
         assert!(reopened.problems().is_empty(), "{:?}", reopened.problems());
+        // a.example is now recorded with another certificate: for it, the bundle's are a
+        // change, not trusted; for other hosts they still stand in for an issuer.
+        let changed = TrustStatus::Changed { same_key: false };
         for store in [&store, &reopened] {
-            for host in ["a.example", "anything.example"] {
-                assert_eq!(
-                    store.lookup(host, Some(16514), &b).unwrap(),
-                    TrustStatus::TrustedAnyHost
-                );
+            for (host, status) in [
+                ("a.example", changed),
+                ("anything.example", TrustStatus::TrustedAnyHost),
+            ] {
+                assert_eq!(store.lookup(host, Some(16514), &b).unwrap(), status);
+                assert_eq!(store.lookup(host, Some(16514), &a).unwrap(), status);
             }
             assert_eq!(store.entries().len(), 3);
         }
-        assert_eq!(
-            store.lookup("a.example", Some(16514), &a).unwrap(),
-            TrustStatus::TrustedAnyHost
-        );
         assert_eq!(
             store.lookup("a.example", Some(16514), &stranger).unwrap(),
             TrustStatus::Trusted

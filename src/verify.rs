@@ -452,13 +452,14 @@ impl Context {
             None => TrustStatus::Unknown,
         };
         // Pinned data (`VIR_CONNECT_CERT_SERVER_TRUSTED`) names no host: any-host trust,
-        // unless the store binds the certificate to this host.
+        // unless the store binds the certificate to this host, or records this host with
+        // another certificate (a change is never hidden, as in the store itself).
         let pinned = creds
             .trusted_servers
             .iter()
             .any(|t| t.der().as_ref() == leaf.der().as_ref());
         let trust = match stored {
-            TrustStatus::Trusted => TrustStatus::Trusted,
+            TrustStatus::Trusted | TrustStatus::Changed { .. } => stored,
             _ if pinned => TrustStatus::TrustedAnyHost,
             other => other,
         };

@@ -1673,7 +1673,6 @@ fn the_server_profile_applies_to_a_certificate_accepted_in_place_of_its_issuer()
 }
 
 #[test]
-#[ignore = "known.rs: decide() answers TrustedAnyHost over Changed; the store must report both"]
 fn an_any_host_store_entry_keeps_the_changed_warning_for_the_validator() {
     // As a_certificate_trusted_for_any_host_keeps_the_changed_warning_for_the_validator, with
     // the any-host trust in the known-servers file ("# host *") instead of pinned data.
