@@ -310,3 +310,27 @@ fn names_from_certificates_and_the_file_are_printed_escaped() {
         "{stdout}"
     );
 }
+
+/// Root with another user's HOME (`sudo -E virtpki known add`) would make a root-owned store
+/// and directories in that user's home, which the user cannot read or replace: refused, with
+/// the reason, and nothing is created. Only as root (the user here is a directory given to
+/// user id 1000).
+#[test]
+fn root_does_not_make_a_store_in_another_users_directory() {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).unwrap();
+    let store = home.join(".config/virtpki/known_servers");
+    let (cert, _) = cert_file(dir.path(), "server1");
+    let out = known(&store, &["add", "a.example", cert.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr.contains("belongs to user id 1000"), "{stderr}");
+    assert!(!home.join(".config").exists());
+}
