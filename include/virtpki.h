@@ -105,7 +105,10 @@ typedef enum virConnectCertDataType {
    */
   VIR_CONNECT_CERT_CLIENT_CERT = 3,
   /*
-   Trusted (pinned) server certificate(s).
+   Trusted (pinned) server certificate(s), for any host: such a certificate stands in for
+   an issuer the CA certificates do not know, never for a host name it does not carry (a
+   known-servers entry bound to the host does that). Expired, revoked or badly signed
+   certificates are refused, pinned or not.
    */
   VIR_CONNECT_CERT_SERVER_TRUSTED = 4,
   /*

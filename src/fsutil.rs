@@ -569,6 +569,18 @@ impl Dir {
         Ok(())
     }
 
+    /// The `fstat` of `name` in this directory, not through a link at `name` (a link's own):
+    /// what is there now, found from the descriptor rather than the directory's path.
+    pub fn metadata_of(&self, name: &OsStr) -> io::Result<Metadata> {
+        open_at(
+            self.fd(),
+            &cstring(name)?,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+        )?
+        .metadata()
+    }
+
     /// A second descriptor of the directory itself, e.g. to lock it.
     pub fn try_clone_file(&self) -> io::Result<File> {
         self.file.try_clone()

@@ -70,6 +70,16 @@
 //! changed. An entry removed by `virtpki known remove` stops being trusted by a client already
 //! running, at its next lookup.
 //!
+//! # Whose file
+//!
+//! Whoever may write the file or its directory decides which servers are trusted, so both must
+//! belong to the caller or root and be writable by no one else. Each read, and each writer's
+//! lock, read and replace, goes through the directory opened once and checked by its
+//! descriptor, so a directory swapped in by path meanwhile is never used; the file is not
+//! read through a symbolic link at its name (the directory of a link's target is never
+//! checked, and a write replaces the link anyway). Root does not make a store below another
+//! user's directory (`sudo -E` keeps that user's HOME): the user could not read it.
+//!
 //! # Network file systems
 //!
 //! `flock` is only as good as the file system's locking. On a local file system it excludes
@@ -104,7 +114,7 @@ use x509_parser::certificate::X509CertificateParser;
 use x509_parser::nom::Parser;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fsutil::{self, Dir, Follow, LockError, ReadError, Replace, WriteSpec};
+use crate::fsutil::{self, Dir, LockError, ReadError, Replace, WriteSpec};
 
 /// How long [`KnownServers::add`] and [`KnownServers::remove`] wait for another writer.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -1097,20 +1107,74 @@ fn check_owner_and_mode(what: &str, path: &Path, meta: &fs::Metadata) -> Result<
     Ok(())
 }
 
-fn check_directory(store: &Path) -> Result<()> {
-    let dir = directory_of(store);
+/// The store's directory, opened once for one operation (a read, or a writer's lock, read and
+/// replace) and checked through that descriptor: everything after is relative to it, so a
+/// directory swapped in by path meanwhile is never the one used. `None` when it is missing.
+fn open_directory(store: &Path) -> Result<Option<Dir>> {
+    let path = directory_of(store);
+    match Dir::open(path) {
+        Ok(dir) => {
+            check_directory(store, &dir)?;
+            Ok(Some(dir))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(store_error(format!(
+            "cannot open the directory {} of the known-servers store {}: {e}",
+            path.display(),
+            store.display()
+        ))
+        .with_source(e)),
+    }
+}
+
+/// Checks the open directory of `store` by its `fstat` (owner and mode).
+fn check_directory(store: &Path, dir: &Dir) -> Result<()> {
     let what = || {
         format!(
             "the directory {} of the known-servers store {}",
-            dir.display(),
+            dir.path().display(),
             store.display()
         )
     };
-    match fs::metadata(dir) {
-        Ok(meta) => check_owner_and_mode(&what(), dir, &meta),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+    match dir.metadata() {
+        Ok(meta) => check_owner_and_mode(&what(), dir.path(), &meta),
         Err(e) => Err(store_error(format!("cannot check {}: {e}", what())).with_source(e)),
     }
+}
+
+/// Creates the missing directories of `store` (mode 0700, relative to the deepest existing
+/// one, not through links) and returns its directory, open and checked.
+///
+/// Root making a store below another user's directory (`sudo -E` keeps that user's HOME) is
+/// refused: the store would be a root-owned 0600 file in a root-owned directory of their home,
+/// which they could neither read nor replace, and which root would refuse to read as theirs.
+fn make_directory(store: &Path) -> Result<Dir> {
+    let path = directory_of(store);
+    let (existing, missing) = fsutil::existing_and_missing(path);
+    let base = Dir::open(&existing).map_err(|e| Error::io("open the directory", &existing, e))?;
+    let meta = base
+        .metadata()
+        .map_err(|e| Error::io("check the directory", &existing, e))?;
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    if unsafe { libc::geteuid() } == 0 && meta.uid() != 0 {
+        return Err(store_error(format!(
+            "the known-servers store {} would be made by root in {}, which belongs to user id \
+             {}: that user could not read it. Run this as that user (not with sudo -E), or \
+             keep root's store in a directory of root's",
+            store.display(),
+            existing.display(),
+            meta.uid()
+        )));
+    }
+    let dir = fsutil::make_dirs_in(base, &missing, 0o700, None)
+        .map_err(|e| Error::io("create the directory", path, e))?;
+    check_directory(store, &dir)?;
+    Ok(dir)
+}
+
+/// The store file's name in its directory.
+fn file_name(store: &Path) -> &std::ffi::OsStr {
+    store.file_name().unwrap_or_default()
 }
 
 /// The largest store file read: room for 100,000 entries (the size the design measures) of
@@ -1118,12 +1182,18 @@ fn check_directory(store: &Path) -> Result<()> {
 /// or an attack on memory, refused before it is read.
 pub const MAX_STORE_SIZE: u64 = 256 * 1024 * 1024;
 
-/// The store file as read, and its mode, to keep on rewrite. A missing file is an empty store.
-fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
-    check_directory(path)?;
-    // One descriptor, opened non-blocking so that a FIFO put in its place is refused instead
-    // of hanging here, checked with fstat and read.
-    let mut read = match fsutil::read_regular(path, Follow::Yes, MAX_STORE_SIZE) {
+/// The store file `path` as read through its open directory `dir`, and the `fstat` of the
+/// descriptor read (its identity and mode). A missing file (or directory) is an empty store.
+///
+/// The file is opened not following a link at its name (the writer replaces it by rename, so
+/// a link would be replaced by a file anyway, and the link's target directory could not be
+/// checked), non-blocking so that a FIFO put in its place is refused instead of hanging, and
+/// checked with `fstat` before it is read.
+fn read_store(dir: Option<&Dir>, path: &Path) -> Result<(Vec<u8>, Option<fs::Metadata>)> {
+    let Some(dir) = dir else {
+        return Ok((Vec::new(), None));
+    };
+    let mut read = match dir.read(file_name(path), MAX_STORE_SIZE) {
         Ok(read) => read,
         Err(e) if e.is_not_found() => return Ok((Vec::new(), None)),
         Err(ReadError::TooLarge(len)) => {
@@ -1151,10 +1221,7 @@ fn read_store(path: &Path) -> Result<(Vec<u8>, Option<u32>)> {
     let what = format!("the known-servers store {}", path.display());
     check_owner_and_mode(&what, path, &read.meta)?;
     // The store holds certificates only, nothing to wipe.
-    Ok((
-        std::mem::take(&mut *read.bytes),
-        Some(read.meta.mode() & 0o777),
-    ))
+    Ok((std::mem::take(&mut *read.bytes), Some(read.meta)))
 }
 
 /// An exclusive `flock` on `STORE.lock`, held by a writer from reading to renaming.
@@ -1164,7 +1231,8 @@ struct StoreLock {
 }
 
 impl StoreLock {
-    fn acquire(store: &Path) -> Result<StoreLock> {
+    /// Locks `store` through its open directory `dir`.
+    fn acquire(dir: &Dir, store: &Path) -> Result<StoreLock> {
         let path = sibling(store, ".lock");
         let cannot = |e: io::Error| {
             store_error(format!(
@@ -1173,7 +1241,6 @@ impl StoreLock {
             ))
             .with_source(e)
         };
-        let dir = Dir::open(directory_of(store)).map_err(cannot)?;
         let file = dir
             .open_lock_file(path.file_name().unwrap_or_default())
             .map_err(cannot)?;
@@ -1196,11 +1263,12 @@ impl StoreLock {
     }
 }
 
-/// Replaces `path` by `bytes` so that, whenever the process dies, `path` is the old or the new
-/// file: write a temporary file beside it, fsync, rename, fsync the directory.
-fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = directory_of(path);
-    let name = path.file_name().unwrap_or_default();
+/// Replaces `path` (in its open directory `dir`) by `bytes` so that, whenever the process
+/// dies, `path` is the old or the new file: write a temporary file beside it, fsync, rename,
+/// fsync the directory. Returns the new file's identity, `None` if it cannot be taken (the
+/// next lookup then reads the file again).
+fn replace_file(dir: &Dir, path: &Path, bytes: &[u8], mode: u32) -> Result<Option<FileIdentity>> {
+    let name = file_name(path);
     let spec = WriteSpec {
         mode,
         owner: None,
@@ -1209,9 +1277,12 @@ fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         // Only the lock holder writes the temporary file: one left by a killed writer is stale.
         remove_stale_temporary: true,
     };
-    Dir::open(dir)
-        .and_then(|d| d.write(name, bytes, &spec))
-        .map_err(|e| Error::io("replace", path, e))
+    dir.write(name, bytes, &spec)
+        .map_err(|e| Error::io("replace", path, e))?;
+    Ok(dir
+        .metadata_of(name)
+        .ok()
+        .map(|m| FileIdentity::of_metadata(&m)))
 }
 
 /// What tells one version of the store file from another without reading it, from one
@@ -1227,16 +1298,22 @@ struct FileIdentity {
 }
 
 impl FileIdentity {
-    /// The identity of the file at `path` now; `None` when it is missing (an empty store).
+    fn of_metadata(meta: &fs::Metadata) -> FileIdentity {
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// The identity of what is at `path` now (a link's own, as the file is read not through a
+    /// link); `None` when it is missing (an empty store). One `lstat`, for the check before a
+    /// lookup; what was read is identified by the `fstat` of the descriptor read.
     fn of(path: &Path) -> Result<Option<FileIdentity>> {
-        match fs::metadata(path) {
-            Ok(meta) => Ok(Some(FileIdentity {
-                dev: meta.dev(),
-                ino: meta.ino(),
-                size: meta.size(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-            })),
+        match fs::symlink_metadata(path) {
+            Ok(meta) => Ok(Some(FileIdentity::of_metadata(&meta))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(store_error(format!(
                 "cannot check the known-servers store {}: {e}",
@@ -1297,14 +1374,15 @@ impl KnownServers {
         })
     }
 
-    /// Reads the file. Its identity is taken before it is read, so that a change made while
-    /// it is read makes the next use read it again rather than go unnoticed.
+    /// Reads the file through its directory, opened and checked once. Its identity is the
+    /// `fstat` of the descriptor read, taken before reading, so that a change made while it
+    /// is read makes the next use read it again rather than go unnoticed.
     fn load(path: &Path) -> Result<Loaded> {
-        let from = FileIdentity::of(path)?;
-        let (source, _) = read_store(path)?;
+        let dir = open_directory(path)?;
+        let (source, meta) = read_store(dir.as_ref(), path)?;
         Ok(Loaded {
             snapshot: Snapshot::new(parse_chunks(&source).chunks),
-            from: Some(from),
+            from: Some(meta.as_ref().map(FileIdentity::of_metadata)),
         })
     }
 
@@ -1362,13 +1440,11 @@ impl KnownServers {
         let key = HostKey::new(host, port)?;
         let facts = CertFacts::of_argument(cert_der, host)?;
         let server = new_server(key.clone(), cert_der, facts);
-        let dir = directory_of(&self.path);
-        if !dir.exists() {
-            let (existing, missing) = fsutil::existing_and_missing(dir);
-            fsutil::make_dirs(&existing, &missing, 0o700, None)
-                .map_err(|e| Error::io("create the directory", dir, e))?;
-        }
-        self.rewrite(|chunks| {
+        let dir = match open_directory(&self.path)? {
+            Some(dir) => dir,
+            None => make_directory(&self.path)?,
+        };
+        self.rewrite(dir, |chunks| {
             // The same certificate recorded once already: leave the file (and its `added`
             // time) alone, so that a validator answering "always" costs no write.
             let mut entries = chunks.iter().filter(|c| c.is_entry_for(&key));
@@ -1401,13 +1477,13 @@ impl KnownServers {
     /// See [`KnownServersStore::remove`].
     pub fn remove(&self, host: &str, port: Option<u16>) -> Result<bool> {
         let key = HostKey::new(host, port)?;
-        if !directory_of(&self.path).exists() {
+        let Some(dir) = open_directory(&self.path)? else {
             // Nothing was ever stored there: no directory to create and lock just to say so.
             self.reload()?;
             return Ok(false);
-        }
+        };
         let mut found = false;
-        self.rewrite(|chunks| {
+        self.rewrite(dir, |chunks| {
             let before = chunks.len();
             chunks.retain(|chunk| !chunk.is_entry_for(&key));
             found = chunks.len() != before;
@@ -1421,14 +1497,14 @@ impl KnownServers {
         self.loaded().snapshot.entries()
     }
 
-    /// The read-modify-write cycle of every change, under the lock. `change` returns whether
-    /// it changed anything; if not, nothing is written.
-    fn rewrite(&self, change: impl FnOnce(&mut Vec<Chunk>) -> bool) -> Result<()> {
-        // Checked before the lock file is made there, and again by read_store under the lock.
-        check_directory(&self.path)?;
-        let _lock = StoreLock::acquire(&self.path)?;
-        let read_from = FileIdentity::of(&self.path)?;
-        let (source, mode) = read_store(&self.path)?;
+    /// The read-modify-write cycle of every change, under the lock, all through `dir`, the
+    /// store's directory opened (and checked) once. `change` returns whether it changed
+    /// anything; if not, nothing is written.
+    fn rewrite(&self, dir: Dir, change: impl FnOnce(&mut Vec<Chunk>) -> bool) -> Result<()> {
+        let _lock = StoreLock::acquire(&dir, &self.path)?;
+        let (source, meta) = read_store(Some(&dir), &self.path)?;
+        let read_from = meta.as_ref().map(FileIdentity::of_metadata);
+        let mode = meta.as_ref().map(|m| m.mode() & 0o777);
         let Parsed {
             mut chunks,
             plain_bundle,
@@ -1438,14 +1514,15 @@ impl KnownServers {
                 chunks.iter_mut().for_each(|c| c.make_explicit(&source));
             }
             update_banner(&mut chunks, &source);
+            // Taken under the lock: no other writer of the store can have come between. If
+            // it cannot be taken, the next lookup reads the file again.
             replace_file(
+                &dir,
                 &self.path,
                 &serialize(&source, &chunks),
                 mode.unwrap_or(0o600),
-            )?;
-            // Taken under the lock: no other writer of the store can have come between. If
-            // it cannot be taken, the next lookup reads the file again.
-            FileIdentity::of(&self.path).ok()
+            )?
+            .map(Some)
         } else {
             Some(read_from)
         };

@@ -261,13 +261,41 @@ pub fn read_file(path: &Path, ty: CertDataType) -> Result<(Zeroizing<Vec<u8>>, u
 /// `fstat`: a caller that installs the bytes it checked opens its sources once, not following
 /// links, and needs their owner too.
 pub fn read_file_as(path: &Path, ty: CertDataType, follow: Follow) -> Result<ReadFile> {
+    checked_read(
+        path,
+        ty,
+        fsutil::read_regular(path, follow, ty.size_limit() as u64),
+    )
+}
+
+/// [`read_file_as`] for the file `name` in the open directory `dir`, never through a link at
+/// `name`: a caller that checked the directory reads from that directory, whatever its path
+/// leads to meanwhile. Messages name `dir`'s path joined with `name`.
+pub fn read_file_in(
+    dir: &fsutil::Dir,
+    name: &std::ffi::OsStr,
+    ty: CertDataType,
+) -> Result<ReadFile> {
+    checked_read(
+        &dir.path().join(name),
+        ty,
+        dir.read(name, ty.size_limit() as u64),
+    )
+}
+
+/// The rules every read of a credential file applies to what was read: the size cap of its
+/// type, and a key file closed to other users.
+fn checked_read(
+    path: &Path,
+    ty: CertDataType,
+    read: std::result::Result<ReadFile, fsutil::ReadError>,
+) -> Result<ReadFile> {
     let limit = ty.size_limit();
-    let read = fsutil::read_regular(path, follow, limit as u64).map_err(|e| {
+    let read = read.map_err(|e| {
         e.into_error(path, &format!("{ty} file"), |len| {
             too_large(&Source::File(path.into()), len, &ty.to_string(), limit)
         })
     })?;
-
     if ty.content() == Content::PrivateKey {
         check_key_file_mode(path, read.meta.mode())?;
     }

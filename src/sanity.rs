@@ -20,6 +20,7 @@ use std::fmt;
 use crate::cert::{Certificate, ExtendedKeyUsage, KeyUsage, UnixSeconds, Validity};
 use crate::chain::{self, AnyPurpose};
 use crate::context::{Credentials, Identity};
+use crate::display;
 use crate::error::{Error, ErrorKind, Result};
 use crate::locations::Role;
 use crate::profile;
@@ -81,9 +82,11 @@ pub struct Finding {
     pub kind: ErrorKind,
     /// The file (or data) concerned.
     pub source: Source,
-    /// The certificate's subject, when the finding is about one.
+    /// The certificate's subject, when the finding is about one: libvirt's DN string as it is
+    /// (for matching); escape it with [`display::escape`] to show it (`Display` does).
     pub subject: Option<String>,
-    /// What is wrong, in libvirt's words where libvirt has some.
+    /// What is wrong, in libvirt's words where libvirt has some; control characters escaped
+    /// (it quotes names and file names), like every text field below.
     pub message: String,
     /// What to do about it.
     pub fix: String,
@@ -99,7 +102,8 @@ impl fmt::Display for Finding {
         };
         write!(f, "{level}: [{}] {}", self.rule, self.message)?;
         if let Some(subject) = &self.subject {
-            write!(f, " (subject {subject})")?;
+            // The subject is kept as libvirt's DN string (for matching); shown, it is escaped.
+            write!(f, " (subject {})", display::escape(subject))?;
         }
         write!(f, "; fix: {}", self.fix)?;
         if let Some(note) = &self.libvirt_differs {
@@ -285,9 +289,11 @@ impl Checker {
             kind: draft.kind,
             source: source.clone(),
             subject: cert.map(|c| c.subject().to_owned()),
-            message: draft.message,
-            fix: draft.fix,
-            libvirt_differs,
+            // Messages quote subjects, issuers and file names, which whoever made the
+            // certificate or file chose: escaped here, once, for every finding.
+            message: display::escape(&draft.message).into_owned(),
+            fix: display::escape(&draft.fix).into_owned(),
+            libvirt_differs: libvirt_differs.map(|n| display::escape(&n).into_owned()),
         });
     }
 

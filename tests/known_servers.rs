@@ -37,7 +37,11 @@ fn main() {
         writer_process(&store, &writer, &count);
         return;
     }
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 5] = [
+        (
+            "a_store_file_reached_through_a_link_is_refused",
+            a_store_file_reached_through_a_link_is_refused,
+        ),
         (
             "a_misspelt_host_line_does_not_make_verification_accept_any_host",
             a_misspelt_host_line_does_not_make_verification_accept_any_host,
@@ -286,4 +290,50 @@ fn a_misspelt_host_line_does_not_make_verification_accept_any_host() {
     verify("# host bank.example", "bank.example").unwrap();
     let e = verify("# host bank.example", "other.example").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
+}
+
+/// A store file that is a symbolic link: the directory the link is in is checked, the one its
+/// target is in (here writable by everyone, so anyone could have written the entries) never
+/// was, and main trusted what the target said. The store is read through its directory, not
+/// through a link at its name, so the link is refused (the writer replaces the name by rename,
+/// so it never wrote through a link anyway).
+fn a_store_file_reached_through_a_link_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    use virtpki::generate::{create_ca, CaParams, KeyType, Validity};
+    use virtpki::ErrorKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mine, open) = (dir.path().join("mine"), dir.path().join("open"));
+    for d in [&mine, &open] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let target = open.join("known_servers");
+    let cert = create_ca(&CaParams {
+        common_name: "Planted".into(),
+        organization: None,
+        validity: Validity::days_from_now(3),
+        key_type: KeyType::EcdsaP256,
+    })
+    .unwrap();
+    KnownServers::open(&target)
+        .unwrap()
+        .add("bank.example", Some(16514), cert.certificate.der())
+        .unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Directly, the store is refused for its directory.
+    let e = KnownServers::open(&target).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Store, "{e}");
+    let link = mine.join("known_servers");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    match KnownServers::open(&link) {
+        Ok(store) => panic!(
+            "read through a link into a directory anyone may write: {:?}",
+            store.lookup("bank.example", Some(16514), cert.certificate.der())
+        ),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Store, "{e}");
+            assert!(e.to_string().contains("symbolic link"), "{e}");
+        }
+    }
 }

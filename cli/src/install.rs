@@ -413,27 +413,13 @@ fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), Cl
     })
 }
 
-/// Reads the source `path`, of type `ty`, through its open directory `dir`: not through a link
-/// at its name, only a regular file, within the size cap of its type, and for a private key
-/// only if other users cannot read it (as `pem::read_file_as`, which reads by path) and it has
-/// no other hard link.
+/// Reads the source `path`, of type `ty`, through its open directory `dir` with the library's
+/// rules (`pem::read_file_in`: not through a link at its name, only a regular file, the size
+/// cap, a key closed to others), and for a private key only if it has no other hard link.
 fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<ReadFile> {
     use std::os::unix::fs::MetadataExt;
-    let limit = ty.size_limit() as u64;
-    let name = path.file_name().unwrap_or_default();
-    let read = dir.read(name, limit).map_err(|e| {
-        e.into_error(path, &format!("{ty} file"), |len| {
-            virtpki::Error::new(
-                virtpki::ErrorKind::TooLarge,
-                format!(
-                    "{}: {len} bytes is over the limit of {limit} bytes for a {ty}",
-                    path.display()
-                ),
-            )
-        })
-    })?;
+    let read = pem::read_file_in(dir, path.file_name().unwrap_or_default(), ty)?;
     if ty.content() == pem::Content::PrivateKey {
-        pem::check_key_file_mode(path, read.meta.mode())?;
         // Whoever may write the source directory could link in a key only root may read
         // (where fs.protected_hardlinks is 0), for root to install where they can read it.
         if read.meta.nlink() > 1 {

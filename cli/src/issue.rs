@@ -14,7 +14,7 @@ use virtpki::{timefmt, CertDataType, Certificate, Context, ContextFlags, Role};
 
 use crate::fail;
 use crate::files::{self, Replace};
-use crate::ui::{CliError, CmdResult, Status, Ui};
+use crate::ui::{escape, CliError, CmdResult, Status, Ui};
 
 /// The key algorithm, as the options spell it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -173,7 +173,11 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
     // The key first: a CA certificate without its key would be useless.
     files::write_atomic(&key_path, ca.key_pem.as_bytes(), 0o600, replace(force))?;
     files::write_atomic(&cert_path, ca.cert_pem.as_bytes(), 0o644, replace(force))?;
-    println!("{} {}", ui.pass("Created CA"), ca.certificate.subject());
+    println!(
+        "{} {}",
+        ui.pass("Created CA"),
+        escape(ca.certificate.subject())
+    );
     print_written(&[(&cert_path, "0644"), (&key_path, "0600")]);
     print_summary(&ca.certificate);
     println!(
@@ -246,7 +250,7 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
             write_leaf(&ca, &issued, Role::Client, &leaf, ui)?;
             println!(
                 "\nFor the daemon's libvirtd.conf: tls_allowed_dn_list = [\"{}\"]",
-                issued.certificate.subject()
+                escape(issued.certificate.subject())
             );
             println!(
                 "Next: virtpki install --role client --ca-dir {} --from {}",
@@ -310,12 +314,12 @@ fn write_leaf(
         "{} {} certificate {}",
         ui.pass("Issued"),
         role.name(),
-        issued.certificate.subject()
+        escape(issued.certificate.subject())
     );
     print_written(&[(&cert_path, "0644"), (&key_path, "0600")]);
     print_summary(&issued.certificate);
     for warning in report.warnings() {
-        println!("{} {}", ui.warn("warning:"), warning);
+        println!("{} {warning}", ui.warn("warning:"));
     }
     Ok(())
 }
@@ -327,14 +331,14 @@ fn print_written(paths: &[(&PathBuf, &str)]) {
 }
 
 fn print_summary(cert: &Certificate) {
-    println!("  DN (libvirt's format): {}", cert.subject());
+    println!("  DN (libvirt's format): {}", escape(cert.subject()));
     if !cert.subject_alt_names().is_empty() {
         let names: Vec<String> = cert
             .subject_alt_names()
             .iter()
             .map(|n| n.to_string())
             .collect();
-        println!("  subject alternative names: {}", names.join(", "));
+        println!("  subject alternative names: {}", escape(&names.join(", ")));
     }
     println!("  public key: {}", cert.key_algorithm());
     println!(
@@ -379,7 +383,7 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
             } else {
                 ui.dim("Already revoked")
             },
-            cert.subject(),
+            escape(cert.subject()),
             path.display(),
             cert.serial_hex()
         );

@@ -14,7 +14,7 @@ use virtpki::{timefmt, Certificate, KnownServer, KnownServers, Source};
 
 use crate::hostport;
 use crate::inspect::cert_json;
-use crate::ui::{print_json, CliError, CmdResult, Status, Ui};
+use crate::ui::{escape, print_json, CliError, CmdResult, Status, Ui};
 
 #[derive(clap::Args, Debug)]
 pub struct StoreArg {
@@ -68,7 +68,7 @@ pub fn run(cmd: KnownCommand, ui: Ui) -> CmdResult {
                 "{} {host} port {}: {} ({})",
                 ui.pass("Trusted"),
                 port_text(port),
-                cert.subject(),
+                escape(cert.subject()),
                 cert.fingerprint_string()
             );
             println!("in {}", known.path().display());
@@ -152,7 +152,7 @@ fn list(known: &KnownServers, as_json: bool, ui: Ui) -> CmdResult {
         let host = e.host().unwrap_or("any host");
         println!("{} port {}", ui.bold(host), port_text(e.port()));
         if let Some(c) = &cert {
-            println!("  Subject:     {}", c.subject());
+            println!("  Subject:     {}", escape(c.subject()));
             let expiry = timefmt::utc(c.not_after());
             if c.not_after() < timefmt::now() {
                 println!("  Expires:     {} ({})", expiry, ui.warn("expired"));
@@ -162,13 +162,15 @@ fn list(known: &KnownServers, as_json: bool, ui: Ui) -> CmdResult {
         }
         println!("  Certificate: {}", e.cert_sha256());
         println!("  Public key:  {}", e.spki_sha256());
-        println!("  Added:       {}", e.added().unwrap_or("unknown"));
+        // From the file, which anyone who could write it chose: escaped like the subject.
+        println!("  Added:       {}", escape(e.added().unwrap_or("unknown")));
     }
     for p in &problems {
         eprintln!(
-            "{}: {}: {p} (ignored by lookups, kept in the file: fix or delete it by hand)",
+            "{}: {}: {} (ignored by lookups, kept in the file: fix or delete it by hand)",
             ui.fail("damaged entry"),
-            known.path().display()
+            known.path().display(),
+            escape(&p.to_string())
         );
     }
     Ok(Status::problems_if(!problems.is_empty()))

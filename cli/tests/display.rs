@@ -139,3 +139,95 @@ fn probe_escapes_what_an_unauthenticated_server_sends() {
         run.stdout
     );
 }
+
+/// A server certificate file whose chain holds, after the leaf, a certificate named to attack
+/// the terminal: the sanity finding quotes that name. The report is escaped through the Rust
+/// API (`Finding::message`, `Report::to_text`) and through `virPKIContextCheck` (all raw before).
+#[test]
+fn sanity_findings_escape_names_in_rust_and_c() {
+    use virtpki::generate::{create_ca, CaParams, KeyType, ServerParams, Validity};
+    let ca = create_ca(&CaParams {
+        common_name: "Good CA".into(),
+        organization: None,
+        validity: Validity::days_from_now(30),
+        key_type: KeyType::EcdsaP256,
+    })
+    .unwrap();
+    let evil = create_ca(&CaParams {
+        common_name: EVIL_CN.into(),
+        organization: None,
+        validity: Validity::days_from_now(30),
+        key_type: KeyType::EcdsaP256,
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cacert.pem"), &ca.cert_pem).unwrap();
+    std::fs::write(dir.path().join("cakey.pem"), &ca.key_pem).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("cakey.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let leaf = virtpki::generate::CertificateAuthority::load_dir(dir.path())
+        .unwrap()
+        .issue_server(&ServerParams {
+            common_name: "localhost".into(),
+            dns_names: vec![],
+            ip_addresses: vec![],
+            organization: None,
+            validity: Validity::days_from_now(5),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+    let chain = format!("{}{}", leaf.cert_pem, evil.cert_pem);
+    let unsafe_in = |t: &str| unsafe_chars(t).len();
+
+    let ctx = Context::new(ContextFlags::NO_SANITY);
+    ctx.add_pem(CertDataType::CaCert, &ca.cert_pem).unwrap();
+    ctx.add_pem(CertDataType::ServerCert, &chain).unwrap();
+    ctx.add_pem(CertDataType::ServerKey, &leaf.key_pem).unwrap();
+    let report = ctx.check(virtpki::Role::Server);
+    let quoting: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.message.contains("\\x1b[32mTrusted"))
+        .collect();
+    assert!(!quoting.is_empty(), "{report:?}");
+    for f in &report.findings {
+        assert_eq!(unsafe_in(&f.message), 0, "{:?}", f.message);
+    }
+    let text = report.to_text();
+    assert_eq!(unsafe_in(&text), 0, "{text:?}");
+
+    // The same through the C API.
+    use std::ffi::{CStr, CString};
+    use virtpki::ffi::{context as c, errors, verify};
+    unsafe {
+        let cctx = c::virPKIContextNew(ContextFlags::NO_SANITY.bits());
+        assert!(!cctx.is_null());
+        for (ty, pem) in [
+            (CertDataType::CaCert, &ca.cert_pem),
+            (CertDataType::ServerCert, &chain),
+            (CertDataType::ServerKey, &leaf.key_pem),
+        ] {
+            let pem = CString::new(pem.as_str()).unwrap();
+            assert_eq!(
+                c::virPKIContextAddCertData(cctx, ty as i32, pem.as_ptr()),
+                0
+            );
+        }
+        let mut out: *mut std::ffi::c_char = std::ptr::null_mut();
+        assert_eq!(verify::virPKIContextCheck(cctx, 1, &mut out), -1);
+        assert!(!out.is_null());
+        let report = CStr::from_ptr(out).to_str().unwrap().to_owned();
+        errors::virPKIFree(out.cast());
+        let message = CStr::from_ptr(errors::virPKIGetLastErrorMessage())
+            .to_str()
+            .unwrap()
+            .to_owned();
+        c::virPKIContextFree(cctx);
+        assert!(report.contains("\\x1b[32mTrusted"), "{report}");
+        assert_eq!(unsafe_in(&report), 0, "{report:?}");
+        assert_eq!(unsafe_in(&message), 0, "{message:?}");
+    }
+}

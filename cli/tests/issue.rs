@@ -953,3 +953,71 @@ fn a_crl_link_to_nothing_is_not_taken_for_no_crl() {
         .file_type()
         .is_symlink());
 }
+
+/// The characters of `text` that must not reach a terminal, other than line ends.
+fn unsafe_chars(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| *c != '\n' && virtpki::display::is_unsafe(*c))
+        .collect()
+}
+
+/// Names given on the command line or read from a CA or a certificate to revoke are printed
+/// escaped by `ca init`, `issue client` and `crl revoke` (they were printed raw).
+#[test]
+fn names_are_printed_escaped() {
+    const EVIL: &str = "evil\x1b[1A\x1b[2K\x1b[32mOK\r\n\u{202e}x";
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let out = dir.path().join("client");
+    let runs = [
+        virtpki(
+            dir.path(),
+            &[
+                "ca",
+                "init",
+                "--dir",
+                s(&ca),
+                "--cn",
+                EVIL,
+                "--key-type",
+                "ecdsa",
+            ],
+        )
+        .expect(0),
+        virtpki(
+            dir.path(),
+            &[
+                "issue",
+                "client",
+                "--ca-dir",
+                s(&ca),
+                "--dn",
+                &format!("O=Test,CN={EVIL}"),
+                "--key-type",
+                "ecdsa",
+                "--out-dir",
+                s(&out),
+            ],
+        )
+        .expect(0),
+        virtpki(
+            dir.path(),
+            &[
+                "crl",
+                "revoke",
+                "--ca-dir",
+                s(&ca),
+                s(&out.join("clientcert.pem")),
+            ],
+        )
+        .expect(0),
+    ];
+    for run in &runs {
+        assert_eq!(unsafe_chars(&run.stdout), vec![], "{:?}", run.stdout);
+        assert!(
+            run.stdout.contains("\\x1b[32mOK\\x0d\\x0a\\u{202e}x"),
+            "{}",
+            run.stdout
+        );
+    }
+}

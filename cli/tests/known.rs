@@ -268,3 +268,69 @@ fn a_misspelt_host_line_is_a_damaged_entry_not_any_host() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("'*' is not part of a host name"), "{err}");
 }
+
+/// The characters of `text` that must not reach a terminal, other than line ends.
+fn unsafe_chars(text: &[u8]) -> Vec<char> {
+    String::from_utf8_lossy(text)
+        .chars()
+        .filter(|c| *c != '\n' && virtpki::display::is_unsafe(*c))
+        .collect()
+}
+
+/// A trusted server's subject (escapes, a forged line, a bidi override) and a damaged entry
+/// that quotes the file are printed escaped by `add` and `list` (both printed them raw).
+#[test]
+fn names_from_certificates_and_the_file_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("known_servers");
+    let (cert, _) = cert_file(dir.path(), "evil\x1b[1A\x1b[2K\x1b[32mTrusted\r\n\u{202e}x");
+    let out = known(&store, &["add", "a.example", cert.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(unsafe_chars(&out.stdout), vec![], "{out:?}");
+    // A damaged entry whose header and added line carry escapes.
+    let mut text = fs::read_to_string(&store).unwrap();
+    let good = text.clone();
+    text.push_str(
+        &good
+            .replace("a.example", "b.example\x1b[31m")
+            .replace("added", "added\x1b]0;x\x07"),
+    );
+    fs::write(&store, text).unwrap();
+    let out = known(&store, &["list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(unsafe_chars(&out.stdout), vec![], "{stdout:?}");
+    assert_eq!(unsafe_chars(&out.stderr), vec![], "{out:?}");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("damaged entry"),
+        "{out:?}"
+    );
+    assert!(
+        stdout.contains("\\x1b[32mTrusted\\x0d\\x0a\\u{202e}x"),
+        "{stdout}"
+    );
+}
+
+/// Root with another user's HOME (`sudo -E virtpki known add`) would make a root-owned store
+/// and directories in that user's home, which the user cannot read or replace: refused, with
+/// the reason, and nothing is created. Only as root (the user here is a directory given to
+/// user id 1000).
+#[test]
+fn root_does_not_make_a_store_in_another_users_directory() {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).unwrap();
+    let store = home.join(".config/virtpki/known_servers");
+    let (cert, _) = cert_file(dir.path(), "server1");
+    let out = known(&store, &["add", "a.example", cert.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr.contains("belongs to user id 1000"), "{stderr}");
+    assert!(!home.join(".config").exists());
+}

@@ -742,3 +742,59 @@ fn usage_errors_exit_2() {
         String::from_utf8_lossy(&out.stderr).contains("--root /nonexistent/root: not a directory")
     );
 }
+
+/// A name with terminal escapes, a forged line and a bidi override (a NUL would make the DN
+/// string print the value in hex, as libvirt does).
+const HOSTILE: &str = "evil\x1b[1A\x1b[2K\x1b[32mPASS\r\n\u{202e}x";
+
+/// A server certificate from a CA whose name attacks the terminal: the findings quote the
+/// issuer and the subject, and the text report prints them escaped (it printed them raw).
+#[test]
+fn names_from_certificates_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let ca = create_ca(&CaParams {
+        common_name: HOSTILE.into(),
+        organization: Some(HOSTILE.into()),
+        validity: Validity::days_from_now(30),
+        key_type: KeyType::EcdsaP256,
+    })
+    .unwrap();
+    let cadir = dir.path().join("hostile-ca");
+    write(&cadir.join("cacert.pem"), ca.cert_pem.as_bytes(), 0o644);
+    write(&cadir.join("cakey.pem"), ca.key_pem.as_bytes(), 0o600);
+    let s = CertificateAuthority::load_dir(&cadir)
+        .unwrap()
+        .issue_server(&ServerParams {
+            common_name: HOST.into(),
+            dns_names: vec!["host".into()],
+            ip_addresses: vec![],
+            organization: Some(HOSTILE.into()),
+            validity: Validity::days_from_now(5),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+    write(
+        &dir.path().join("etc/pki/libvirt/servercert.pem"),
+        s.cert_pem.as_bytes(),
+        0o644,
+    );
+    write(
+        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
+        s.key_pem.as_bytes(),
+        0o600,
+    );
+    let out = run(dir.path(), &["server"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out);
+    let raw: Vec<char> = stdout
+        .chars()
+        .filter(|c| *c != '\n' && virtpki::display::is_unsafe(*c))
+        .collect();
+    assert_eq!(raw, vec![], "{stdout:?}");
+    assert!(
+        stdout.contains("\\x1b[32mPASS\\x0d\\x0a\\u{202e}x"),
+        "{stdout}"
+    );
+    assert!(!stdout.lines().any(|l| l.starts_with("PASS")), "{stdout}");
+}

@@ -39,7 +39,13 @@ class ErrorCode(IntEnum):
 
 
 class CertDataType(IntEnum):
-    """virConnectCertDataType: what a piece of credential data is."""
+    """virConnectCertDataType: what a piece of credential data is.
+
+    SERVER_TRUSTED: pinned server certificates, trusted for any host. Such a certificate
+    stands in for an issuer the CA certificates do not know, never for a host name it does
+    not carry (only a known-servers entry bound to the host does that); expired, revoked or
+    badly signed certificates are refused, pinned or not.
+    """
 
     CA_CERT = 0
     CA_CRL = 1

@@ -22,7 +22,10 @@ pub enum virConnectCertDataType {
     VIR_CONNECT_CERT_CLIENT_KEY = 2,
     /// Client certificate, optionally followed by intermediates.
     VIR_CONNECT_CERT_CLIENT_CERT = 3,
-    /// Trusted (pinned) server certificate(s).
+    /// Trusted (pinned) server certificate(s), for any host: such a certificate stands in for
+    /// an issuer the CA certificates do not know, never for a host name it does not carry (a
+    /// known-servers entry bound to the host does that). Expired, revoked or badly signed
+    /// certificates are refused, pinned or not.
     VIR_CONNECT_CERT_SERVER_TRUSTED = 4,
     /// Daemon's private key.
     VIR_CONNECT_CERT_SERVER_KEY = 5,

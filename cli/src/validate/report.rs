@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use virtpki::Severity;
 
 use super::{Mode, Scope, ValidateArgs, Validator};
-use crate::ui::{print_json, Ui};
+use crate::ui::{escape, print_json, Ui};
 
 /// A check's outcome. Only a failure makes the command exit 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +109,8 @@ impl Validator {
     }
 
     /// virt-pki-validate's layout: `SCOPE: name: STATE`, and under each problem what is
-    /// wrong and the fix.
+    /// wrong and the fix. Every line of every check passes here, so this is where text from
+    /// certificates, CRLs and libvirtd.conf (names, messages, fixes) is escaped.
     fn print_text(&self, ui: Ui) {
         for c in &self.checks {
             let state = match c.state {
@@ -117,11 +118,11 @@ impl Validator {
                 State::Warn => ui.warn("WARN"),
                 State::Fail => ui.fail("FAIL"),
             };
-            println!("{:>6}: {:<69}: {state}", c.scope.label(), c.name);
+            println!("{:>6}: {:<69}: {state}", c.scope.label(), escape(&c.name));
             if c.state != State::Pass {
-                println!("        {}", c.message);
+                println!("        {}", escape(&c.message));
                 if let Some(fix) = &c.fix {
-                    println!("        {} {fix}", ui.bold("fix:"));
+                    println!("        {} {}", ui.bold("fix:"), escape(fix));
                 }
                 if let Some(note) = &c.libvirt {
                     println!("        {}", ui.dim(&format!("libvirt: {note}")));
