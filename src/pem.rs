@@ -387,9 +387,15 @@ fn parse_as(
             format!("{source}: empty input, expected a {what}"),
         ));
     }
-    let blocks = if let Some(blocks) = pem_blocks(bytes, source, content)? {
+    // A file that is a whole DER certificate, CRL or key is DER, whatever its bytes spell: a
+    // certificate's name may hold the text "-----BEGIN", which must not make it "broken PEM".
+    // Text is never also such a DER structure (their second and third bytes are binary).
+    let der = bytes[0] == 0x30 && matches!(source, Source::File(_));
+    let blocks = if let Some(block) = der.then(|| der_block(bytes, source).ok()).flatten() {
+        vec![block]
+    } else if let Some(blocks) = pem_blocks(bytes, source, content)? {
         blocks
-    } else if bytes[0] == 0x30 && matches!(source, Source::File(_)) {
+    } else if der {
         vec![der_block(bytes, source)?]
     } else {
         return Err(Error::new(

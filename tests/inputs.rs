@@ -648,3 +648,36 @@ fn snapshots_share_the_certificates() {
         after.ca_certs[0].der().as_ptr()
     );
 }
+
+/// A DER file is recognised as DER even when its bytes contain the PEM marker: a certificate
+/// whose subject holds the text "-----BEGIN CERTIFICATE-----" is read, not refused as broken
+/// PEM.
+#[test]
+fn a_der_file_containing_the_pem_marker_is_der() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = self_signed(&Spec::ca("-----BEGIN CERTIFICATE-----"));
+    let der = ca.der();
+    assert!(der.windows(10).any(|w| w == b"-----BEGIN"));
+    let path = write(dir.path(), "marker.der", &der, 0o644);
+    let c = ctx();
+    c.add_file(CertDataType::CaCert, &path).unwrap();
+    assert_eq!(ca_count(&c), 1);
+    assert_eq!(
+        c.credentials().ca_certs[0].fingerprint(),
+        virtpki::Certificate::from_der(der.clone(), virtpki::source::Source::Data)
+            .unwrap()
+            .fingerprint()
+    );
+
+    // The same bytes with a byte appended are no complete DER structure: still refused.
+    let mut longer = der.clone();
+    longer.push(b'\n');
+    let path = write(dir.path(), "longer.der", &longer, 0o644);
+    let c = ctx();
+    assert_err(
+        c.add_file(CertDataType::CaCert, &path),
+        ErrorKind::Parse,
+        &["longer.der"],
+    );
+    assert_eq!(ca_count(&c), 0);
+}
