@@ -52,9 +52,47 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A value from a certificate as one unambiguous item of a list such as "DNS:a, DNS:b": as it
+/// is when it holds only printable ASCII other than space, `,`, `"` and `\`; else in double
+/// quotes with `"` and `\` written `\"` and `\\` and the [`is_unsafe`] characters escaped.
+/// So a SAN "a.example, DNS:b.example" cannot pass for two names, and inside quotes `\x1b` is
+/// always an escaped ESC, never the four characters a certificate spelt.
+pub fn list_item(value: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_graphic() && !matches!(c, ',' | '"' | '\\');
+    if !value.is_empty() && value.chars().all(plain) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Cow::Owned(escape(&out).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_items_are_quoted_when_they_could_mislead() {
+        assert_eq!(list_item("host.example"), "host.example");
+        assert_eq!(list_item("*.example"), "*.example");
+        assert_eq!(
+            list_item("a.example, DNS:b.example"),
+            r#""a.example, DNS:b.example""#
+        );
+        // The four characters \x1b and an ESC are told apart.
+        assert_eq!(list_item(r"a\x1b"), r#""a\\x1b""#);
+        assert_eq!(list_item("a\u{1b}"), r#""a\x1b""#);
+        assert_eq!(list_item(r#"say "hi""#), r#""say \"hi\"""#);
+        assert_eq!(list_item("bücher.example"), r#""bücher.example""#);
+        assert_eq!(list_item(""), r#""""#);
+    }
 
     #[test]
     fn controls_bidi_and_separators_are_escaped() {
