@@ -256,7 +256,10 @@ impl Context {
     /// make libvirt refuse to start.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
         let mut report = LoadReport::default();
-        let mut next = Credentials::clone(&self.credentials());
+        // The files are read and parsed outside the lock; what they hold is applied to the
+        // snapshot current at install time, so an add made meanwhile by another thread is
+        // kept (a copy taken before reading and put back after would drop it).
+        let mut parsed = Vec::with_capacity(files.files.len());
         for item in &files.files {
             if !item.path.exists() {
                 if item.required {
@@ -273,15 +276,20 @@ impl Context {
                 report.absent.push((item.ty, item.path.clone()));
                 continue;
             }
-            next.apply(item.ty, read_and_parse(item.ty, &item.path)?)?;
+            parsed.push((item.ty, read_and_parse(item.ty, &item.path)?));
             report
                 .loaded
                 .push((item.ty, item.path.clone(), item.origin));
         }
-        if !self.flags.contains(ContextFlags::NO_SANITY) {
-            sanity::check(&next, files.role, self.now()).into_result()?;
-        }
+        let sanity = (!self.flags.contains(ContextFlags::NO_SANITY)).then(|| self.now());
         self.update(|c| {
+            let mut next = c.clone();
+            for (ty, parsed) in parsed {
+                next.apply(ty, parsed)?;
+            }
+            if let Some(now) = sanity {
+                sanity::check(&next, files.role, now).into_result()?;
+            }
             *c = next;
             Ok(())
         })?;

@@ -681,3 +681,52 @@ fn a_der_file_containing_the_pem_marker_is_der() {
     );
     assert_eq!(ca_count(&c), 0);
 }
+
+/// An add that returned success stays added: a load of files running at the same time (a
+/// daemon reloading while another thread adds a CRL) used to take a copy of the credentials
+/// before reading its files and put that copy back after, losing every add in between.
+#[test]
+fn adds_during_a_load_of_files_are_not_lost() {
+    use virtpki::locations::{CredentialFiles, Located, Origin};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "cacert.pem",
+        self_signed(&Spec::ca("Loaded")).pem(),
+        0o644,
+    );
+    let files = CredentialFiles {
+        role: virtpki::Role::Client,
+        files: vec![Located {
+            ty: CertDataType::CaCert,
+            path,
+            origin: Origin::PkiPath,
+            required: true,
+        }],
+        extra_identities: Vec::new(),
+    };
+    let c = Context::new(ContextFlags::NO_SANITY);
+    let added = self_signed(&Spec::ca("Added")).pem();
+    const ROUNDS: usize = 300;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..ROUNDS {
+                c.load_files(&files).unwrap();
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..ROUNDS {
+                c.add_pem(CertDataType::CaCert, &added).unwrap();
+            }
+        });
+    });
+    let count = |cn: &str| {
+        c.credentials()
+            .ca_certs
+            .iter()
+            .filter(|cert| cert.subject() == cn)
+            .count()
+    };
+    assert_eq!(count("CN=Loaded"), ROUNDS);
+    assert_eq!(count("CN=Added"), ROUNDS);
+}
