@@ -368,17 +368,43 @@ impl Context {
     /// ([`Certificate`] and [`Crl`] share their contents).
     ///
     /// All or nothing: `change` fails only before it has changed anything (as
-    /// [`Credentials::apply`] does), so the snapshot is put back as it was.
+    /// [`Credentials::apply`] does), so the snapshot stays as it was. The snapshot is changed
+    /// where it lies in the lock (the lock's reference counts as the one owner), never taken
+    /// out, so not even a panic in `change` can leave the context empty.
     fn update(&self, change: impl FnOnce(&mut Credentials) -> Result<()>) -> Result<()> {
         let mut guard = match self.credentials.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        // The lock's own reference is taken out, so that make_mut sees only other holders.
-        let mut next = std::mem::take(&mut *guard);
-        let result = change(Arc::make_mut(&mut next));
-        *guard = next;
-        result
+        change(Arc::make_mut(&mut *guard))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while a change is made (caught, as the C boundary does) leaves the credentials
+    /// that were there; the snapshot used to be taken out of the lock and lost.
+    #[test]
+    fn a_panic_during_an_update_keeps_the_credentials() {
+        let ctx = Context::new(ContextFlags::default());
+        let pem = crate::generate::create_ca(&crate::generate::CaParams {
+            common_name: "Update CA".into(),
+            organization: None,
+            validity: crate::generate::Validity::days_from_now(30),
+            key_type: crate::generate::KeyType::EcdsaP256,
+        })
+        .unwrap()
+        .cert_pem;
+        ctx.add_pem(CertDataType::CaCert, &pem).unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.update(|_| panic!("in the middle of a change"))
+        }));
+        assert!(caught.is_err());
+        assert_eq!(ctx.credentials().ca_certs.len(), 1);
+        ctx.add_pem(CertDataType::CaCert, &pem).unwrap();
+        assert_eq!(ctx.credentials().ca_certs.len(), 2);
     }
 }
 
