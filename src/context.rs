@@ -380,6 +380,21 @@ impl Context {
     }
 }
 
+/// Reads and parses one file, remembering a key file's mode for the sanity check.
+fn read_and_parse(ty: CertDataType, path: &Path) -> Result<Parsed> {
+    let (bytes, mode) = pem::read_file(path, ty)?;
+    parse_file_data(ty, path, &bytes, mode)
+}
+
+/// Parses the bytes of the file `path` (mode `mode`).
+fn parse_file_data(ty: CertDataType, path: &Path, bytes: &[u8], mode: u32) -> Result<Parsed> {
+    let mut parsed = pem::parse(ty, bytes, &Source::File(path.to_path_buf()))?;
+    if let Parsed::PrivateKey(key) = &mut parsed {
+        key.set_file_mode(mode);
+    }
+    Ok(parsed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,19 +421,4 @@ mod tests {
         ctx.add_pem(CertDataType::CaCert, &pem).unwrap();
         assert_eq!(ctx.credentials().ca_certs.len(), 2);
     }
-}
-
-/// Reads and parses one file, remembering a key file's mode for the sanity check.
-fn read_and_parse(ty: CertDataType, path: &Path) -> Result<Parsed> {
-    let (bytes, mode) = pem::read_file(path, ty)?;
-    parse_file_data(ty, path, &bytes, mode)
-}
-
-/// Parses the bytes of the file `path` (mode `mode`).
-fn parse_file_data(ty: CertDataType, path: &Path, bytes: &[u8], mode: u32) -> Result<Parsed> {
-    let mut parsed = pem::parse(ty, bytes, &Source::File(path.to_path_buf()))?;
-    if let Parsed::PrivateKey(key) = &mut parsed {
-        key.set_file_mode(mode);
-    }
-    Ok(parsed)
 }
