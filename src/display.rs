@@ -74,9 +74,32 @@ pub fn list_item(value: &str) -> Cow<'_, str> {
     Cow::Owned(escape(&out).into_owned())
 }
 
+/// `word` as one word of a shell command a message suggests ("fix with: chmod o-rwx PATH"):
+/// as it is when it holds only characters no shell treats specially, else in single quotes
+/// (a `'` written `'\''`). A file name is chosen by whoever made the file, and pasted
+/// unquoted, `key.pem; rm -rf ~` would run its second command.
+pub fn shell_word(word: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return Cow::Borrowed(word);
+    }
+    Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_when_a_shell_would_read_them() {
+        assert_eq!(
+            shell_word("/etc/pki/libvirt/private/clientkey.pem"),
+            "/etc/pki/libvirt/private/clientkey.pem"
+        );
+        assert_eq!(shell_word("/tmp/k.pem; rm -rf ~"), "'/tmp/k.pem; rm -rf ~'");
+        assert_eq!(shell_word("it's $(x)`y`"), r"'it'\''s $(x)`y`'");
+        assert_eq!(shell_word(""), "''");
+    }
 
     #[test]
     fn list_items_are_quoted_when_they_could_mislead() {

@@ -289,7 +289,7 @@ pub fn check_key_file_mode(path: &Path, mode: u32) -> Result<()> {
                     "writable"
                 },
                 mode & 0o7777,
-                path.display()
+                crate::display::shell_word(&path.display().to_string())
             ),
         ));
     }

@@ -730,3 +730,18 @@ fn adds_during_a_load_of_files_are_not_lost() {
     assert_eq!(count("CN=Loaded"), ROUNDS);
     assert_eq!(count("CN=Added"), ROUNDS);
 }
+
+/// The command a key-permission error suggests quotes the file name: pasted as printed, a
+/// name such as "key.pem; touch pwned" must not run a second command.
+#[test]
+fn the_suggested_chmod_quotes_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "key.pem; touch pwned";
+    let path = write(dir.path(), name, key(Alg::EcdsaP256).serialize_pem(), 0o644);
+    let err = ctx()
+        .add_file(CertDataType::ClientKey, &path)
+        .expect_err("a key readable by others");
+    assert_eq!(err.kind(), ErrorKind::InsecurePermissions, "{err}");
+    let quoted = format!("chmod o-rwx '{}'", path.display());
+    assert!(err.message().ends_with(&quoted), "{err}");
+}
