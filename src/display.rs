@@ -17,18 +17,34 @@ use std::fmt::Write as _;
 
 /// Whether `c` must not reach a terminal or a C string as it is: C0 controls (NUL, ESC, CR,
 /// LF, TAB, ...), DEL, C1 controls (CSI U+009B among them), the bidirectional marks, embeddings,
-/// overrides and isolates, and the Unicode line and paragraph separators.
+/// overrides and isolates, the Unicode line and paragraph separators, and the characters that
+/// show as nothing (zero-width space and joiners, word joiner, soft hyphen, byte order mark,
+/// variation selectors, tags, fillers), with which "libvirt\u{200B}.example" would look like
+/// "libvirt.example" in a prompt that asks whether to trust it.
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
-                | '\u{200E}'
-                | '\u{200F}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
                 | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
                 | '\u{2028}'
                 | '\u{2029}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
@@ -130,6 +146,10 @@ mod tests {
             "evil\\u{202e}moc.\\u{2028}x"
         );
         assert_eq!(escape("\u{2066}\u{061C}\t"), "\\u{2066}\\u{061c}\\x09");
+        assert_eq!(
+            escape("a\u{200B}b\u{FEFF}c\u{AD}d\u{E0041}e"),
+            "a\\u{200b}b\\u{feff}c\\u{00ad}d\\u{e0041}e"
+        );
     }
 
     #[test]

@@ -476,3 +476,22 @@ fn a_san_cannot_pass_for_two_names_or_an_escape() {
         err.message()
     );
 }
+
+/// Characters that show as nothing (zero-width space, BOM, soft hyphen, tags) are escaped:
+/// "libvirt\u{200B}.example" must not read as "libvirt.example" where a person decides.
+#[test]
+fn invisible_characters_in_names_are_shown() {
+    let made = self_signed(&Spec::ca("libvirt\u{200B}.example\u{FEFF}\u{AD}\u{E0041}"));
+    let text = parse(&made.pem()).describe();
+    assert!(
+        text.contains(r"CN=libvirt\u{200b}.example\u{feff}\u{00ad}\u{e0041}"),
+        "{text}"
+    );
+    let err = Context::new(ContextFlags::default())
+        .add_pem(
+            CertDataType::ClientKey,
+            &format!("-----BEGIN X\u{200B}-----\nAAAA\n-----END X\u{200B}-----\n"),
+        )
+        .unwrap_err();
+    assert!(err.message().contains(r"X\u{200b}"), "{}", err.message());
+}
