@@ -653,7 +653,9 @@ fn convert_san(name: &GeneralName<'_>) -> SubjectAltName {
         GeneralName::URI(u) => SubjectAltName::Uri((*u).to_owned()),
         GeneralName::DirectoryName(n) => SubjectAltName::Other(format!(
             "dirName:{}",
-            dn::name_to_libvirt_string(n.as_raw()).unwrap_or_else(|_| "<malformed>".into())
+            dn::name_to_libvirt_string(n.as_raw())
+                .map(|dn| display::list_item(&dn).into_owned())
+                .unwrap_or_else(|_| "<malformed>".into())
         )),
         other => SubjectAltName::Other(format!("{other:?}")),
     }

@@ -457,6 +457,23 @@ fn a_san_cannot_pass_for_two_names_or_an_escape() {
         r#"Subject alternative names: DNS:real.example, DNS:"evil.example, DNS:libvirt.example", DNS:"spelt\\x1b.example", DNS:"esc\x1b.example""#
     );
 
+    // A directoryName SAN: the DN's own commas do not split it either.
+    let cn = tlv(0x0c, b"x, DNS:libvirt.example");
+    let atv = tlv(0x30, &[tlv(0x06, &[0x55, 4, 3]), cn].concat());
+    let name = tlv(0x30, &tlv(0x31, &atv));
+    let mut dir_spec = Spec::ca("Dir");
+    dir_spec
+        .custom
+        .push(rcgen::CustomExtension::from_oid_content(
+            &[2, 5, 29, 17],
+            tlv(0x30, &tlv(0xa4, &name)),
+        ));
+    let dir_text = parse(&self_signed(&dir_spec).pem()).describe();
+    assert!(
+        dir_text.contains(r#"Subject alternative names: dirName:"CN=x\\, DNS:libvirt.example""#),
+        "{dir_text}"
+    );
+
     let ctx = Context::new(ContextFlags::default());
     ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
     ctx.set_verify_time(Some(date(2026, 1, 1)));
