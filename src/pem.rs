@@ -471,10 +471,14 @@ fn parse_as(
     }
 }
 
-/// Names the block in an error that names only the source.
+/// Names the block in an error that names only the source (as messages are stored: escaped,
+/// so a file name with a line feed in it still matches).
 fn in_block(err: Error, source: &Source, block: &str) -> Error {
     let prefix = format!("{source}: ");
-    match err.message().strip_prefix(&prefix) {
+    match err
+        .message()
+        .strip_prefix(&*crate::display::escape(&prefix))
+    {
         Some(rest) => Error::new(err.kind(), format!("{block}: {rest}")),
         None => err,
     }

@@ -745,3 +745,24 @@ fn the_suggested_chmod_quotes_the_file_name() {
     let quoted = format!("chmod o-rwx '{}'", path.display());
     assert!(err.message().ends_with(&quoted), "{err}");
 }
+
+/// A bad block of a bundle is named by its number whatever the file is called: the number
+/// went missing for a file name with a character that messages escape (a line feed).
+#[test]
+fn the_bad_block_of_a_bundle_is_named_for_odd_file_names_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = format!(
+        "{}-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n",
+        self_signed(&Spec::ca("A")).pem()
+    );
+    for name in ["plain.pem", "new\nline.pem"] {
+        let path = write(dir.path(), name, &bundle, 0o644);
+        let c = ctx();
+        assert_err(
+            c.add_file(CertDataType::CaCert, &path),
+            ErrorKind::Parse,
+            &["block 2: not a valid X.509"],
+        );
+        assert_eq!(ca_count(&c), 0);
+    }
+}
