@@ -557,6 +557,8 @@ fn classify(label: &str, encrypted: bool) -> BlockKind {
 /// "this is PEM" and counts the blocks, so text with a broken BEGIN line (no space, a tab, too
 /// few dashes, no END) can never pass as PEM holding nothing.
 const PEM_BEGIN: &[u8] = b"-----BEGIN";
+/// What closes a block; as many as there are BEGIN lines.
+const PEM_END: &[u8] = b"-----END";
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
@@ -593,6 +595,20 @@ fn pem_blocks(bytes: &[u8], source: &Source, content: Content) -> Result<Option<
                 "{source}: malformed PEM: {begins} BEGIN lines but {} complete blocks \
                  (a block is truncated or its END line does not match)",
                 parsed.len()
+            ),
+        ));
+    }
+    // Every END line closes a block too: an END line left over belongs to a block whose BEGIN
+    // line is broken ("----BEGIN", "-----begin"), which would otherwise be skipped as text
+    // around the blocks, a CRL in a bundle dropped without a word.
+    let ends = count(bytes, PEM_END);
+    if ends != begins {
+        return Err(Error::new(
+            ErrorKind::Parse,
+            format!(
+                "{source}: malformed PEM: {ends} END lines but {begins} blocks (a BEGIN line \
+                 has the wrong dashes or case); expected \"-----BEGIN {label}-----\"",
+                label = pem_label(content)
             ),
         ));
     }

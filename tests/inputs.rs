@@ -766,3 +766,32 @@ fn the_bad_block_of_a_bundle_is_named_for_odd_file_names_too() {
         assert_eq!(ca_count(&c), 0);
     }
 }
+
+/// A block whose BEGIN line is broken (four dashes, lower case) in a bundle with good blocks
+/// is a parse error, not text around the blocks: a CRL bundle lost its middle list without a
+/// word, and the certificates it revokes were accepted.
+#[test]
+fn a_block_with_a_broken_begin_line_among_good_ones_is_a_parse_error() {
+    let crls: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|cn| crl_pem(&self_signed(&Spec::ca(cn)), &[7]))
+        .collect();
+    for broken in ["----BEGIN X509 CRL-----", "-----begin X509 CRL-----"] {
+        let middle = crls[1].replacen("-----BEGIN X509 CRL-----", broken, 1);
+        let bundle = format!("{}{middle}{}", crls[0], crls[2]);
+        let c = ctx();
+        assert_err(
+            c.add_pem(CertDataType::CaCrl, &bundle),
+            ErrorKind::Parse,
+            &["END lines"],
+        );
+        assert!(c.credentials().crls.is_empty());
+    }
+    // A stray END line with nothing to close is refused the same way.
+    let stray = format!("-----END X509 CRL-----\n{}", crls[0]);
+    assert_err(
+        ctx().add_pem(CertDataType::CaCrl, &stray),
+        ErrorKind::Parse,
+        &["END lines"],
+    );
+}
