@@ -507,7 +507,7 @@ fn invisible_characters_in_names_are_shown() {
     let err = Context::new(ContextFlags::default())
         .add_pem(
             CertDataType::ClientKey,
-            &format!("-----BEGIN X\u{200B}-----\nAAAA\n-----END X\u{200B}-----\n"),
+            "-----BEGIN X\u{200B}-----\nAAAA\n-----END X\u{200B}-----\n",
         )
         .unwrap_err();
     assert!(err.message().contains(r"X\u{200b}"), "{}", err.message());
