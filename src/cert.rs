@@ -34,13 +34,16 @@ pub enum SubjectAltName {
     Other(String),
 }
 
+/// `DNS:name` and the like; a value that could read as more than one name (a comma or space in
+/// it) or that holds escapes is quoted (see [`display::list_item`]).
 impl std::fmt::Display for SubjectAltName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use display::list_item;
         match self {
-            SubjectAltName::Dns(n) => write!(f, "DNS:{n}"),
+            SubjectAltName::Dns(n) => write!(f, "DNS:{}", list_item(n)),
             SubjectAltName::Ip(a) => write!(f, "IP:{a}"),
-            SubjectAltName::Email(e) => write!(f, "email:{e}"),
-            SubjectAltName::Uri(u) => write!(f, "URI:{u}"),
+            SubjectAltName::Email(e) => write!(f, "email:{}", list_item(e)),
+            SubjectAltName::Uri(u) => write!(f, "URI:{}", list_item(u)),
             SubjectAltName::Other(o) => f.write_str(o),
         }
     }
@@ -650,7 +653,9 @@ fn convert_san(name: &GeneralName<'_>) -> SubjectAltName {
         GeneralName::URI(u) => SubjectAltName::Uri((*u).to_owned()),
         GeneralName::DirectoryName(n) => SubjectAltName::Other(format!(
             "dirName:{}",
-            dn::name_to_libvirt_string(n.as_raw()).unwrap_or_else(|_| "<malformed>".into())
+            dn::name_to_libvirt_string(n.as_raw())
+                .map(|dn| display::list_item(&dn).into_owned())
+                .unwrap_or_else(|_| "<malformed>".into())
         )),
         other => SubjectAltName::Other(format!("{other:?}")),
     }

@@ -256,7 +256,10 @@ impl Context {
     /// make libvirt refuse to start.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
         let mut report = LoadReport::default();
-        let mut next = Credentials::clone(&self.credentials());
+        // The files are read and parsed outside the lock; what they hold is applied to the
+        // snapshot current at install time, so an add made meanwhile by another thread is
+        // kept (a copy taken before reading and put back after would drop it).
+        let mut parsed = Vec::with_capacity(files.files.len());
         for item in &files.files {
             if !item.path.exists() {
                 if item.required {
@@ -273,15 +276,20 @@ impl Context {
                 report.absent.push((item.ty, item.path.clone()));
                 continue;
             }
-            next.apply(item.ty, read_and_parse(item.ty, &item.path)?)?;
+            parsed.push((item.ty, read_and_parse(item.ty, &item.path)?));
             report
                 .loaded
                 .push((item.ty, item.path.clone(), item.origin));
         }
-        if !self.flags.contains(ContextFlags::NO_SANITY) {
-            sanity::check(&next, files.role, self.now()).into_result()?;
-        }
+        let sanity = (!self.flags.contains(ContextFlags::NO_SANITY)).then(|| self.now());
         self.update(|c| {
+            let mut next = c.clone();
+            for (ty, parsed) in parsed {
+                next.apply(ty, parsed)?;
+            }
+            if let Some(now) = sanity {
+                sanity::check(&next, files.role, now).into_result()?;
+            }
             *c = next;
             Ok(())
         })?;
@@ -360,17 +368,15 @@ impl Context {
     /// ([`Certificate`] and [`Crl`] share their contents).
     ///
     /// All or nothing: `change` fails only before it has changed anything (as
-    /// [`Credentials::apply`] does), so the snapshot is put back as it was.
+    /// [`Credentials::apply`] does), so the snapshot stays as it was. The snapshot is changed
+    /// where it lies in the lock (the lock's reference counts as the one owner), never taken
+    /// out, so not even a panic in `change` can leave the context empty.
     fn update(&self, change: impl FnOnce(&mut Credentials) -> Result<()>) -> Result<()> {
         let mut guard = match self.credentials.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        // The lock's own reference is taken out, so that make_mut sees only other holders.
-        let mut next = std::mem::take(&mut *guard);
-        let result = change(Arc::make_mut(&mut next));
-        *guard = next;
-        result
+        change(Arc::make_mut(&mut *guard))
     }
 }
 
@@ -387,4 +393,32 @@ fn parse_file_data(ty: CertDataType, path: &Path, bytes: &[u8], mode: u32) -> Re
         key.set_file_mode(mode);
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while a change is made (caught, as the C boundary does) leaves the credentials
+    /// that were there; the snapshot used to be taken out of the lock and lost.
+    #[test]
+    fn a_panic_during_an_update_keeps_the_credentials() {
+        let ctx = Context::new(ContextFlags::default());
+        let pem = crate::generate::create_ca(&crate::generate::CaParams {
+            common_name: "Update CA".into(),
+            organization: None,
+            validity: crate::generate::Validity::days_from_now(30),
+            key_type: crate::generate::KeyType::EcdsaP256,
+        })
+        .unwrap()
+        .cert_pem;
+        ctx.add_pem(CertDataType::CaCert, &pem).unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.update(|_| panic!("in the middle of a change"))
+        }));
+        assert!(caught.is_err());
+        assert_eq!(ctx.credentials().ca_certs.len(), 1);
+        ctx.add_pem(CertDataType::CaCert, &pem).unwrap();
+        assert_eq!(ctx.credentials().ca_certs.len(), 2);
+    }
 }

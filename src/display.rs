@@ -17,18 +17,34 @@ use std::fmt::Write as _;
 
 /// Whether `c` must not reach a terminal or a C string as it is: C0 controls (NUL, ESC, CR,
 /// LF, TAB, ...), DEL, C1 controls (CSI U+009B among them), the bidirectional marks, embeddings,
-/// overrides and isolates, and the Unicode line and paragraph separators.
+/// overrides and isolates, the Unicode line and paragraph separators, and the characters that
+/// show as nothing (zero-width space and joiners, word joiner, soft hyphen, byte order mark,
+/// variation selectors, tags, fillers), with which "libvirt\u{200B}.example" would look like
+/// "libvirt.example" in a prompt that asks whether to trust it.
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
-                | '\u{200E}'
-                | '\u{200F}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
                 | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
                 | '\u{2028}'
                 | '\u{2029}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
@@ -52,9 +68,70 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A value from a certificate as one unambiguous item of a list such as "DNS:a, DNS:b": as it
+/// is when it holds only printable ASCII other than space, `,`, `"` and `\`; else in double
+/// quotes with `"` and `\` written `\"` and `\\` and the [`is_unsafe`] characters escaped.
+/// So a SAN "a.example, DNS:b.example" cannot pass for two names, and inside quotes `\x1b` is
+/// always an escaped ESC, never the four characters a certificate spelt.
+pub fn list_item(value: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_graphic() && !matches!(c, ',' | '"' | '\\');
+    if !value.is_empty() && value.chars().all(plain) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Cow::Owned(escape(&out).into_owned())
+}
+
+/// `word` as one word of a shell command a message suggests ("fix with: chmod o-rwx PATH"):
+/// as it is when it holds only characters no shell treats specially, else in single quotes
+/// (a `'` written `'\''`). A file name is chosen by whoever made the file, and pasted
+/// unquoted, `key.pem; rm -rf ~` would run its second command.
+pub fn shell_word(word: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return Cow::Borrowed(word);
+    }
+    Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_when_a_shell_would_read_them() {
+        assert_eq!(
+            shell_word("/etc/pki/libvirt/private/clientkey.pem"),
+            "/etc/pki/libvirt/private/clientkey.pem"
+        );
+        assert_eq!(shell_word("/tmp/k.pem; rm -rf ~"), "'/tmp/k.pem; rm -rf ~'");
+        assert_eq!(shell_word("it's $(x)`y`"), r"'it'\''s $(x)`y`'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn list_items_are_quoted_when_they_could_mislead() {
+        assert_eq!(list_item("host.example"), "host.example");
+        assert_eq!(list_item("*.example"), "*.example");
+        assert_eq!(
+            list_item("a.example, DNS:b.example"),
+            r#""a.example, DNS:b.example""#
+        );
+        // The four characters \x1b and an ESC are told apart.
+        assert_eq!(list_item(r"a\x1b"), r#""a\\x1b""#);
+        assert_eq!(list_item("a\u{1b}"), r#""a\x1b""#);
+        assert_eq!(list_item(r#"say "hi""#), r#""say \"hi\"""#);
+        assert_eq!(list_item("bücher.example"), r#""bücher.example""#);
+        assert_eq!(list_item(""), r#""""#);
+    }
 
     #[test]
     fn controls_bidi_and_separators_are_escaped() {
@@ -69,6 +146,10 @@ mod tests {
             "evil\\u{202e}moc.\\u{2028}x"
         );
         assert_eq!(escape("\u{2066}\u{061C}\t"), "\\u{2066}\\u{061c}\\x09");
+        assert_eq!(
+            escape("a\u{200B}b\u{FEFF}c\u{AD}d\u{E0041}e"),
+            "a\\u{200b}b\\u{feff}c\\u{00ad}d\\u{e0041}e"
+        );
     }
 
     #[test]

@@ -317,7 +317,7 @@ pub fn check_key_file_mode(path: &Path, mode: u32) -> Result<()> {
                     "writable"
                 },
                 mode & 0o7777,
-                path.display()
+                crate::display::shell_word(&path.display().to_string())
             ),
         ));
     }
@@ -415,9 +415,15 @@ fn parse_as(
             format!("{source}: empty input, expected a {what}"),
         ));
     }
-    let blocks = if let Some(blocks) = pem_blocks(bytes, source, content)? {
+    // A file that is a whole DER certificate, CRL or key is DER, whatever its bytes spell: a
+    // certificate's name may hold the text "-----BEGIN", which must not make it "broken PEM".
+    // Text is never also such a DER structure (their second and third bytes are binary).
+    let der = bytes[0] == 0x30 && matches!(source, Source::File(_));
+    let blocks = if let Some(block) = der.then(|| der_block(bytes, source).ok()).flatten() {
+        vec![block]
+    } else if let Some(blocks) = pem_blocks(bytes, source, content)? {
         blocks
-    } else if bytes[0] == 0x30 && matches!(source, Source::File(_)) {
+    } else if der {
         vec![der_block(bytes, source)?]
     } else {
         return Err(Error::new(
@@ -493,10 +499,14 @@ fn parse_as(
     }
 }
 
-/// Names the block in an error that names only the source.
+/// Names the block in an error that names only the source (as messages are stored: escaped,
+/// so a file name with a line feed in it still matches).
 fn in_block(err: Error, source: &Source, block: &str) -> Error {
     let prefix = format!("{source}: ");
-    match err.message().strip_prefix(&prefix) {
+    match err
+        .message()
+        .strip_prefix(&*crate::display::escape(&prefix))
+    {
         Some(rest) => Error::new(err.kind(), format!("{block}: {rest}")),
         None => err,
     }
@@ -575,6 +585,8 @@ fn classify(label: &str, encrypted: bool) -> BlockKind {
 /// "this is PEM" and counts the blocks, so text with a broken BEGIN line (no space, a tab, too
 /// few dashes, no END) can never pass as PEM holding nothing.
 const PEM_BEGIN: &[u8] = b"-----BEGIN";
+/// What closes a block; as many as there are BEGIN lines.
+const PEM_END: &[u8] = b"-----END";
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
@@ -611,6 +623,20 @@ fn pem_blocks(bytes: &[u8], source: &Source, content: Content) -> Result<Option<
                 "{source}: malformed PEM: {begins} BEGIN lines but {} complete blocks \
                  (a block is truncated or its END line does not match)",
                 parsed.len()
+            ),
+        ));
+    }
+    // Every END line closes a block too: an END line left over belongs to a block whose BEGIN
+    // line is broken ("----BEGIN", "-----begin"), which would otherwise be skipped as text
+    // around the blocks, a CRL in a bundle dropped without a word.
+    let ends = count(bytes, PEM_END);
+    if ends != begins {
+        return Err(Error::new(
+            ErrorKind::Parse,
+            format!(
+                "{source}: malformed PEM: {ends} END lines but {begins} blocks (a BEGIN line \
+                 has the wrong dashes or case); expected \"-----BEGIN {label}-----\"",
+                label = pem_label(content)
             ),
         ));
     }

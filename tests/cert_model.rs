@@ -386,7 +386,7 @@ fn describe_escapes_control_characters_from_the_certificate() {
         text.contains("\\x1b[32mTrusted\\x0d\\x0aNext\\u{202e}txt.exe"),
         "{text}"
     );
-    assert!(text.contains("DNS:x\\x00.example"), "{text}");
+    assert!(text.contains("DNS:\"x\\x00.example\""), "{text}");
     assert!(text.lines().count() >= 8, "{text}");
     // The DN used for matching keeps the bytes (NUL is printed as hex there, as libvirt does).
     assert!(cert.subject().contains('\u{1b}'), "{:?}", cert.subject());
@@ -430,4 +430,85 @@ fn error_messages_quoting_certificate_names_are_escaped() {
         "{:?}",
         err.message()
     );
+}
+
+/// A SAN whose value spells a list ("a.example, DNS:b.example") is shown as one quoted name, in
+/// `describe` and in the host name mismatch error, so it cannot pass for a second name; and a
+/// SAN that spells an escape (the four characters `\x1b`) reads differently from one holding
+/// an ESC.
+#[test]
+fn a_san_cannot_pass_for_two_names_or_an_escape() {
+    let mut spec = Spec::server("real.example");
+    spec.dns = vec![
+        "real.example".into(),
+        "evil.example, DNS:libvirt.example".into(),
+        r"spelt\x1b.example".into(),
+        "esc\u{1b}.example".into(),
+    ];
+    let ca = self_signed(&Spec::ca("SAN CA"));
+    let made = signed_by(&spec, &ca);
+    let text = parse(&made.pem()).describe();
+    let sans = text
+        .lines()
+        .find(|l| l.starts_with("Subject alternative names: "))
+        .unwrap();
+    assert_eq!(
+        sans,
+        r#"Subject alternative names: DNS:real.example, DNS:"evil.example, DNS:libvirt.example", DNS:"spelt\\x1b.example", DNS:"esc\x1b.example""#
+    );
+
+    // A directoryName SAN: the DN's own commas do not split it either.
+    let cn = tlv(0x0c, b"x, DNS:libvirt.example");
+    let atv = tlv(0x30, &[tlv(0x06, &[0x55, 4, 3]), cn].concat());
+    let name = tlv(0x30, &tlv(0x31, &atv));
+    let mut dir_spec = Spec::ca("Dir");
+    dir_spec
+        .custom
+        .push(rcgen::CustomExtension::from_oid_content(
+            &[2, 5, 29, 17],
+            tlv(0x30, &tlv(0xa4, &name)),
+        ));
+    let dir_text = parse(&self_signed(&dir_spec).pem()).describe();
+    assert!(
+        dir_text.contains(r#"Subject alternative names: dirName:"CN=x\\, DNS:libvirt.example""#),
+        "{dir_text}"
+    );
+
+    let ctx = Context::new(ContextFlags::default());
+    ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
+    ctx.set_verify_time(Some(date(2026, 1, 1)));
+    let chain = virtpki::pem::parse_chain(&made.pem()).unwrap();
+    let err = ctx
+        .verify_server(
+            "libvirt.example",
+            None,
+            &chain,
+            virtpki::VerifyFlags::default(),
+        )
+        .unwrap_err();
+    assert!(
+        err.message()
+            .contains(r#"DNS:"evil.example, DNS:libvirt.example""#),
+        "{}",
+        err.message()
+    );
+}
+
+/// Characters that show as nothing (zero-width space, BOM, soft hyphen, tags) are escaped:
+/// "libvirt\u{200B}.example" must not read as "libvirt.example" where a person decides.
+#[test]
+fn invisible_characters_in_names_are_shown() {
+    let made = self_signed(&Spec::ca("libvirt\u{200B}.example\u{FEFF}\u{AD}\u{E0041}"));
+    let text = parse(&made.pem()).describe();
+    assert!(
+        text.contains(r"CN=libvirt\u{200b}.example\u{feff}\u{00ad}\u{e0041}"),
+        "{text}"
+    );
+    let err = Context::new(ContextFlags::default())
+        .add_pem(
+            CertDataType::ClientKey,
+            "-----BEGIN X\u{200B}-----\nAAAA\n-----END X\u{200B}-----\n",
+        )
+        .unwrap_err();
+    assert!(err.message().contains(r"X\u{200b}"), "{}", err.message());
 }

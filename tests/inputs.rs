@@ -648,3 +648,150 @@ fn snapshots_share_the_certificates() {
         after.ca_certs[0].der().as_ptr()
     );
 }
+
+/// A DER file is recognised as DER even when its bytes contain the PEM marker: a certificate
+/// whose subject holds the text "-----BEGIN CERTIFICATE-----" is read, not refused as broken
+/// PEM.
+#[test]
+fn a_der_file_containing_the_pem_marker_is_der() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = self_signed(&Spec::ca("-----BEGIN CERTIFICATE-----"));
+    let der = ca.der();
+    assert!(der.windows(10).any(|w| w == b"-----BEGIN"));
+    let path = write(dir.path(), "marker.der", &der, 0o644);
+    let c = ctx();
+    c.add_file(CertDataType::CaCert, &path).unwrap();
+    assert_eq!(ca_count(&c), 1);
+    assert_eq!(
+        c.credentials().ca_certs[0].fingerprint(),
+        virtpki::Certificate::from_der(der.clone(), virtpki::source::Source::Data)
+            .unwrap()
+            .fingerprint()
+    );
+
+    // The same bytes with a byte appended are no complete DER structure: still refused.
+    let mut longer = der.clone();
+    longer.push(b'\n');
+    let path = write(dir.path(), "longer.der", &longer, 0o644);
+    let c = ctx();
+    assert_err(
+        c.add_file(CertDataType::CaCert, &path),
+        ErrorKind::Parse,
+        &["longer.der"],
+    );
+    assert_eq!(ca_count(&c), 0);
+}
+
+/// An add that returned success stays added: a load of files running at the same time (a
+/// daemon reloading while another thread adds a CRL) used to take a copy of the credentials
+/// before reading its files and put that copy back after, losing every add in between.
+#[test]
+fn adds_during_a_load_of_files_are_not_lost() {
+    use virtpki::locations::{CredentialFiles, Located, Origin};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "cacert.pem",
+        self_signed(&Spec::ca("Loaded")).pem(),
+        0o644,
+    );
+    let files = CredentialFiles {
+        role: virtpki::Role::Client,
+        files: vec![Located {
+            ty: CertDataType::CaCert,
+            path,
+            origin: Origin::PkiPath,
+            required: true,
+        }],
+        extra_identities: Vec::new(),
+    };
+    let c = Context::new(ContextFlags::NO_SANITY);
+    let added = self_signed(&Spec::ca("Added")).pem();
+    const ROUNDS: usize = 300;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..ROUNDS {
+                c.load_files(&files).unwrap();
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..ROUNDS {
+                c.add_pem(CertDataType::CaCert, &added).unwrap();
+            }
+        });
+    });
+    let count = |cn: &str| {
+        c.credentials()
+            .ca_certs
+            .iter()
+            .filter(|cert| cert.subject() == cn)
+            .count()
+    };
+    assert_eq!(count("CN=Loaded"), ROUNDS);
+    assert_eq!(count("CN=Added"), ROUNDS);
+}
+
+/// The command a key-permission error suggests quotes the file name: pasted as printed, a
+/// name such as "key.pem; touch pwned" must not run a second command.
+#[test]
+fn the_suggested_chmod_quotes_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "key.pem; touch pwned";
+    let path = write(dir.path(), name, key(Alg::EcdsaP256).serialize_pem(), 0o644);
+    let err = ctx()
+        .add_file(CertDataType::ClientKey, &path)
+        .expect_err("a key readable by others");
+    assert_eq!(err.kind(), ErrorKind::InsecurePermissions, "{err}");
+    let quoted = format!("chmod o-rwx '{}'", path.display());
+    assert!(err.message().ends_with(&quoted), "{err}");
+}
+
+/// A bad block of a bundle is named by its number whatever the file is called: the number
+/// went missing for a file name with a character that messages escape (a line feed).
+#[test]
+fn the_bad_block_of_a_bundle_is_named_for_odd_file_names_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = format!(
+        "{}-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n",
+        self_signed(&Spec::ca("A")).pem()
+    );
+    for name in ["plain.pem", "new\nline.pem"] {
+        let path = write(dir.path(), name, &bundle, 0o644);
+        let c = ctx();
+        assert_err(
+            c.add_file(CertDataType::CaCert, &path),
+            ErrorKind::Parse,
+            &["block 2: not a valid X.509"],
+        );
+        assert_eq!(ca_count(&c), 0);
+    }
+}
+
+/// A block whose BEGIN line is broken (four dashes, lower case) in a bundle with good blocks
+/// is a parse error, not text around the blocks: a CRL bundle lost its middle list without a
+/// word, and the certificates it revokes were accepted.
+#[test]
+fn a_block_with_a_broken_begin_line_among_good_ones_is_a_parse_error() {
+    let crls: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|cn| crl_pem(&self_signed(&Spec::ca(cn)), &[7]))
+        .collect();
+    for broken in ["----BEGIN X509 CRL-----", "-----begin X509 CRL-----"] {
+        let middle = crls[1].replacen("-----BEGIN X509 CRL-----", broken, 1);
+        let bundle = format!("{}{middle}{}", crls[0], crls[2]);
+        let c = ctx();
+        assert_err(
+            c.add_pem(CertDataType::CaCrl, &bundle),
+            ErrorKind::Parse,
+            &["END lines"],
+        );
+        assert!(c.credentials().crls.is_empty());
+    }
+    // A stray END line with nothing to close is refused the same way.
+    let stray = format!("-----END X509 CRL-----\n{}", crls[0]);
+    assert_err(
+        ctx().add_pem(CertDataType::CaCrl, &stray),
+        ErrorKind::Parse,
+        &["END lines"],
+    );
+}

@@ -169,3 +169,70 @@ fn c_api_reports_a_tcp_close_without_close_notify_as_tls() {
         }
     }
 }
+
+/// A client stream that, once cut, passes the budget's bytes and then reports the end.
+struct CutAfter {
+    inner: TcpStream,
+    budget: Arc<std::sync::Mutex<Option<usize>>>,
+}
+
+impl std::io::Read for CutAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut budget = self.budget.lock().unwrap();
+        let len = match *budget {
+            Some(0) => return Ok(0),
+            Some(n) => buf.len().min(n),
+            None => buf.len(),
+        };
+        let n = self.inner.read(&mut buf[..len])?;
+        if let Some(b) = budget.as_mut() {
+            *b -= n;
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Write for CutAfter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The connection ends in the middle of a record (its header, or part of its body, arrived):
+/// a TLS error, not an end of stream and not a wait for the rest.
+#[test]
+fn a_close_in_the_middle_of_a_record_is_a_tls_error() {
+    let p = pki();
+    for cut in [1, 5, 12] {
+        let (port, server) = serve(&p, Ending::CloseNotify);
+        let budget = Arc::new(std::sync::Mutex::new(None));
+        let mut s = Session::client(
+            &client_ctx(&p),
+            CutAfter {
+                inner: connect(port),
+                budget: Arc::clone(&budget),
+            },
+            "localhost",
+            None,
+            SessionFlags::default(),
+        )
+        .unwrap();
+        server.join().unwrap();
+        // What follows the handshake (session tickets, "hello", close_notify) are records
+        // of more than 12 bytes each: the stream ends inside the first one not yet read.
+        *budget.lock().unwrap() = Some(cut);
+        let mut buf = [0u8; 64];
+        let result = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break Ok(0),
+                Ok(_) => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        let err = result.expect_err("a cut record read as the end of the stream");
+        assert_eq!(err.kind(), ErrorKind::Tls, "cut {cut}: {err}");
+    }
+}

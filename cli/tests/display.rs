@@ -72,7 +72,7 @@ fn show_escapes_dn_prints_the_bytes() {
     assert_eq!(unsafe_chars(&run.stdout), vec![], "{:?}", run.stdout);
     assert!(run.stdout.contains("\\x1b[32mTrusted"), "{:?}", run.stdout);
     assert!(
-        run.stdout.contains("DNS:a\\x1b]0;title\\x07.example"),
+        run.stdout.contains("DNS:\"a\\x1b]0;title\\x07.example\""),
         "{}",
         run.stdout
     );

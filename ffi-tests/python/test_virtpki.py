@@ -604,7 +604,8 @@ class ValidatorTests(unittest.TestCase):
         self.assertEqual(virtpki.fingerprint(cert_pem), virtpki.fingerprint(self.fx.pem("server")))
 
     def test_reject_and_other_answers(self):
-        for answer in [ValidatorResult.REJECT, 0, -1, 3, None, "1", 1.0]:
+        # True is no answer either (Python counts it as 1, which accepted once).
+        for answer in [ValidatorResult.REJECT, 0, -1, 3, None, "1", 1.0, True, False]:
             with self.subTest(answer=answer):
                 with context() as ctx:
                     ctx.set_validator(lambda *args: answer)

@@ -42,9 +42,13 @@ def _register(func):
 
 
 def _answer(value):
-    """What the library understands: ACCEPT_ONCE or ACCEPT_ALWAYS, else REJECT."""
+    """What the library understands: ACCEPT_ONCE or ACCEPT_ALWAYS, else REJECT.
+
+    A bool is not an answer, though Python counts True as 1: a validator that returns
+    True ("the check passed") has not said whether once or always, so it rejects.
+    """
     accepted = (ValidatorResult.ACCEPT_ONCE, ValidatorResult.ACCEPT_ALWAYS)
-    if isinstance(value, int) and value in accepted:
+    if isinstance(value, int) and not isinstance(value, bool) and value in accepted:
         return int(value)
     return int(ValidatorResult.REJECT)
 

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void, CString};
 use std::sync::Arc;
 
-use super::{bad_value, guard, path_arg, ref_arg, str_arg};
+use super::{bad_value, guard, outside_entry_point, path_arg, ref_arg, str_arg};
 use crate::context::{Context, ContextFlags};
 use crate::error::{Error, ErrorKind};
 use crate::locations::Role;
@@ -123,7 +123,7 @@ impl CertificateValidator for CValidator {
         };
         // SAFETY: the callback was given by the application for exactly this call signature;
         // the strings live until it returns.
-        let answer = unsafe {
+        let answer = outside_entry_point(|| unsafe {
             (self.callback)(
                 host.as_ptr(),
                 pem.as_ptr(),
@@ -131,7 +131,7 @@ impl CertificateValidator for CValidator {
                 request.flags.bits(),
                 self.opaque,
             )
-        };
+        });
         ValidatorAnswer::from_code(answer)
     }
 }
@@ -140,7 +140,7 @@ impl Drop for CValidator {
     fn drop(&mut self) {
         if let Some(free) = self.freecb {
             // SAFETY: the application asked for this call when the validator is released.
-            unsafe { free(self.opaque) }
+            outside_entry_point(|| unsafe { free(self.opaque) })
         }
     }
 }
@@ -162,7 +162,7 @@ pub(crate) fn set_validator(
     if validator.is_none() {
         if let Some(free) = freecb {
             // SAFETY: nothing will call back with `opaque`; release it as asked.
-            unsafe { free(opaque) }
+            outside_entry_point(|| unsafe { free(opaque) })
         }
     }
     drop(ctx.set_validator(validator));

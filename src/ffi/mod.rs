@@ -85,13 +85,26 @@ mod quiet_panics {
 
     /// Runs `f` with this thread marked as inside an entry point; nesting restores the mark.
     pub(super) fn within_entry_point<R>(f: impl FnOnce() -> R) -> R {
+        marked(true, f)
+    }
+
+    /// Runs the application's code `f` (a validator or free callback) with the mark taken
+    /// off: a panic there that the application catches itself is its own and reaches its
+    /// hook, not virtpki's silence.
+    pub(crate) fn outside_entry_point<R>(f: impl FnOnce() -> R) -> R {
+        marked(false, f)
+    }
+
+    fn marked<R>(inside: bool, f: impl FnOnce() -> R) -> R {
         install();
-        let outer = INSIDE.try_with(|c| c.replace(true)).unwrap_or(false);
+        let outer = INSIDE.try_with(|c| c.replace(inside)).unwrap_or(false);
         let result = f();
         let _ = INSIDE.try_with(|c| c.set(outer));
         result
     }
 }
+
+pub(crate) use quiet_panics::outside_entry_point;
 
 /// A required string argument: not NULL, UTF-8.
 pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
@@ -214,6 +227,106 @@ mod tests {
         assert!(stdout.contains("1 passed"), "{stdout}");
         assert!(!stderr.contains("boom inside"), "printed: {stderr}");
         assert!(stderr.contains("boom outside"), "not delegated: {stderr}");
+    }
+
+    /// Set in the child process of `the_applications_own_panics_in_callbacks_reach_its_hook`.
+    const CALLBACK_CHILD: &str = "VIRTPKI_TEST_CALLBACK_PANIC_CHILD";
+
+    /// The application's validator and free callback: each panics and catches it itself.
+    unsafe extern "C" fn app_validator(
+        _host: *const c_char,
+        _pem: *const c_char,
+        _trusted: std::ffi::c_int,
+        _flags: std::ffi::c_uint,
+        _opaque: *mut std::ffi::c_void,
+    ) -> std::ffi::c_int {
+        let caught = std::panic::catch_unwind(|| panic!("app panic in its validator"));
+        i32::from(caught.is_err())
+    }
+
+    unsafe extern "C" fn app_free(_opaque: *mut std::ffi::c_void) {
+        let _ = std::panic::catch_unwind(|| panic!("app panic in its free callback"));
+    }
+
+    /// The child: a verification through the C API calls the validator, freeing the context
+    /// calls the free callback; a virtpki panic in between must stay silent.
+    #[test]
+    fn callback_panic_child() {
+        use crate::generate::{
+            create_ca, CaParams, CertificateAuthority, KeyType, ServerParams, Validity,
+        };
+        if std::env::var_os(CALLBACK_CHILD).is_none() {
+            return;
+        }
+        let params = CaParams {
+            common_name: "Callback CA".into(),
+            organization: None,
+            validity: Validity::days_from_now(30),
+            key_type: KeyType::EcdsaP256,
+        };
+        let ca = create_ca(&params).unwrap();
+        let server = CertificateAuthority::from_issued(&ca)
+            .unwrap()
+            .issue_server(&ServerParams {
+                common_name: "host.example".into(),
+                dns_names: Vec::new(),
+                ip_addresses: Vec::new(),
+                organization: None,
+                validity: Validity::days_from_now(30),
+                key_type: KeyType::EcdsaP256,
+            })
+            .unwrap();
+        let ca_pem = std::ffi::CString::new(ca.cert_pem.clone()).unwrap();
+        let chain = std::ffi::CString::new(server.cert_pem.clone()).unwrap();
+        let host = c"host.example";
+        unsafe {
+            let ctx = context::virPKIContextNew(0);
+            assert_eq!(
+                context::virPKIContextAddCertData(ctx, 0, ca_pem.as_ptr()),
+                0
+            );
+            assert_eq!(
+                context::virPKIContextSetCertificateValidator(
+                    ctx,
+                    Some(app_validator),
+                    std::ptr::null_mut(),
+                    Some(app_free),
+                ),
+                0
+            );
+            // The validator answers ACCEPT_ONCE (1) when its own panic was caught.
+            assert_eq!(
+                verify::virPKIContextVerifyServer(ctx, host.as_ptr(), 0, chain.as_ptr(), 0),
+                0,
+                "{}",
+                errors::virPKIGetLastErrorCode()
+            );
+            context::virPKIContextFree(ctx);
+        }
+        assert_eq!(
+            guard(-1, || -> Result<i32> { panic!("boom inside virtpki") }),
+            -1
+        );
+    }
+
+    #[test]
+    fn the_applications_own_panics_in_callbacks_reach_its_hook() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "ffi::tests::callback_panic_child", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(CALLBACK_CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+        assert!(stderr.contains("app panic in its validator"), "{stderr}");
+        assert!(
+            stderr.contains("app panic in its free callback"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("boom inside"), "printed: {stderr}");
     }
 
     #[test]
