@@ -380,7 +380,7 @@ fn open_existing(dir: &Path, base: Option<&Base>) -> Result<Option<Dir>, CliErro
                     owner.uid,
                     owner.uid,
                     owner.gid,
-                    d.path().display()
+                    virtpki::display::shell_word(&d.path().display().to_string())
                 ),
             )),
             _ => Ok(()),
