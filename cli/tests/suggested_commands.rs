@@ -307,3 +307,31 @@ fn install_chown_advice_quotes_the_directory() {
         "{stderr}"
     );
 }
+
+#[test]
+fn install_next_step_quotes_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pki(dir.path());
+    let root = dir.path().join(format!("root{EVIL}"));
+    let run = virtpki(
+        dir.path(),
+        &[
+            "install",
+            "--role",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.client),
+            "--root",
+            s(&root),
+        ],
+    )
+    .expect(0);
+    assert_eq!(
+        command_in(&run.stdout, "virtpki validate", "\n"),
+        ["virtpki", "validate", "--root", s(&root), "client"],
+        "{}",
+        run.stdout
+    );
+}
