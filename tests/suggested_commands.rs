@@ -169,3 +169,36 @@ fn a_common_name_in_a_mismatch_is_one_quoted_item() {
         "{err}"
     );
 }
+
+#[test]
+fn several_common_names_in_a_mismatch_are_quoted_items() {
+    let dir = tempfile::tempdir().unwrap();
+    // rcgen keeps one value per attribute type: openssl writes the two Common Names.
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-subj",
+            "/CN=evil.example, victim.example/CN=x.example",
+            "-out",
+            "c.pem",
+        ],
+    );
+    let pem = std::fs::read_to_string(dir.path().join("c.pem")).unwrap();
+    let cert = &virtpki::pem::parse_chain(&pem).unwrap()[0];
+    let err = virtpki::names::check(cert, "victim.example", true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(r#"2 Common Names ("evil.example, victim.example", x.example)"#),
+        "{err}"
+    );
+}
