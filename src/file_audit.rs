@@ -148,21 +148,23 @@ impl FileFinding {
 /// mode are as they should be; `path` only names the file in the message and fix.
 pub fn audit(path: &Path, kind: FileKind, set: FileSet, stat: &FileStat) -> Option<FileFinding> {
     let p = path.display();
+    // The path as one word of the suggested commands: a file name may hold `; touch pwned`.
+    let word = crate::display::shell_word(&p.to_string()).into_owned();
     let mode = stat.mode;
     let ideal = ideal_mode(kind, set);
-    let chmod = format!("chmod {ideal:04o} {p}");
+    let chmod = format!("chmod {ideal:04o} {word}");
     let system = set.is_system();
     if kind == FileKind::Dir && !stat.is_dir {
         return FileFinding::error(
             format!("{p} is not a directory"),
-            format!("remove it and create the directory: mkdir -m {ideal:04o} {p}"),
+            format!("remove it and create the directory: mkdir -m {ideal:04o} {word}"),
         );
     }
     if stat.uid != set.owner_uid() {
         let whom = if system { "root" } else { "this user" };
         return FileFinding::error(
             format!("{p} belongs to uid {}, not to {whom}", stat.uid),
-            format!("chown {} {p}", set.owner_label()),
+            format!("chown {} {word}", set.owner_label()),
         );
     }
     if mode & 0o022 != 0 {
@@ -201,7 +203,7 @@ pub fn audit(path: &Path, kind: FileKind, set: FileSet, stat: &FileStat) -> Opti
     if system && !kind.is_key() && stat.gid != 0 {
         return FileFinding::warning(
             format!("{p} has group {} rather than root", stat.gid),
-            format!("chown {} {p}", set.owner_label()),
+            format!("chown {} {word}", set.owner_label()),
         );
     }
     if mode != ideal {

@@ -110,7 +110,8 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
     match cns {
         [cn] if dns_name_matches(cn, host) => Ok(NameMatch::CommonName),
         [cn] => Err(mismatch(format!(
-            "the certificate has no subject alternative name and its Common Name is {cn}"
+            "the certificate has no subject alternative name and its Common Name is {}",
+            crate::display::list_item(cn)
         ))),
         [] => Err(mismatch(
             "the certificate has no subject alternative name and no Common Name".to_owned(),
@@ -119,7 +120,11 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
             "the certificate has no subject alternative name and {} Common Names ({}); the \
              Common Name stands for the host only when there is exactly one",
             several.len(),
-            several.join(", ")
+            several
+                .iter()
+                .map(|cn| crate::display::list_item(cn))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }

@@ -788,7 +788,8 @@ impl Checker {
                     ),
                     fix: format!(
                         "fine when the group is a service group such as qemu; otherwise \
-                         chmod 0600 {source}"
+                         chmod 0600 {}",
+                        crate::display::shell_word(&source.to_string())
                     ),
                 },
                 None,

@@ -329,7 +329,10 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     let scope = if user {
         "--user".to_owned()
     } else if let Some(root) = &args.root {
-        format!("--root {}", root.display())
+        format!(
+            "--root {}",
+            virtpki::display::shell_word(&root.display().to_string())
+        )
     } else {
         "--system".to_owned()
     };
@@ -380,7 +383,7 @@ fn open_existing(dir: &Path, base: Option<&Base>) -> Result<Option<Dir>, CliErro
                     owner.uid,
                     owner.uid,
                     owner.gid,
-                    d.path().display()
+                    virtpki::display::shell_word(&d.path().display().to_string())
                 ),
             )),
             _ => Ok(()),

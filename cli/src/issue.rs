@@ -186,7 +186,7 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
          Keep {} secret: whoever has it can make certificates every libvirt host of this CA \
          accepts.",
         key_path.display(),
-        d = dir.display()
+        d = word(&dir)
     );
     Ok(Status::Ok)
 }
@@ -233,8 +233,8 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
             println!(
                 "\nNext: virtpki install --role server --ca-dir {} --from {}, then restart \
                  libvirtd with listen_tls = 1 (or enable libvirtd-tls.socket).",
-                leaf.ca_dir.display(),
-                leaf.out_dir.display()
+                word(&leaf.ca_dir),
+                word(&leaf.out_dir)
             );
             Ok(Status::Ok)
         }
@@ -254,8 +254,8 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
             );
             println!(
                 "Next: virtpki install --role client --ca-dir {} --from {}",
-                leaf.ca_dir.display(),
-                leaf.out_dir.display()
+                word(&leaf.ca_dir),
+                word(&leaf.out_dir)
             );
             Ok(Status::Ok)
         }
@@ -266,6 +266,11 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
 fn check_leaf_free(leaf: &LeafArgs, role: Role) -> Result<(), CliError> {
     let (cert_path, key_path) = leaf_paths(&leaf.out_dir, role);
     files::check_free(&[&cert_path, &key_path], replace(leaf.force))
+}
+
+/// `path` as one word of a suggested `virtpki` command: a directory may be named `a b`.
+fn word(path: &Path) -> String {
+    virtpki::display::shell_word(&path.display().to_string()).into_owned()
 }
 
 fn leaf_paths(out_dir: &Path, role: Role) -> (PathBuf, PathBuf) {
