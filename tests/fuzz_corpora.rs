@@ -36,7 +36,9 @@ fn open_regressions() -> Vec<String> {
 
 /// Runs every input of `kind` (corpus or regressions) of every target; returns how many.
 fn replay(kind: &str) -> usize {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind);
     let open = open_regressions();
     let mut count = 0;
     for (name, body) in targets::TARGETS {

@@ -17,8 +17,8 @@ use std::sync::{Arc, OnceLock};
 use virtpki::cert::Validity as CertValidity;
 use virtpki::daemon_conf::{audit, DaemonConf};
 use virtpki::generate::{
-    create_ca, CaParams, CertificateAuthority, ClientParams, KeyType, ServerParams,
-    SubjectName, Validity,
+    create_ca, CaParams, CertificateAuthority, ClientParams, KeyType, ServerParams, SubjectName,
+    Validity,
 };
 use virtpki::pem::{self, CertDataType, Parsed};
 use virtpki::{
@@ -175,16 +175,39 @@ fn check_certificate(cert: &Certificate) {
     // The DN string is libvirt's, byte for byte, so it is not escaped; but it must be what
     // the DN module makes of the raw name.
     let dn = virtpki::dn::name_to_libvirt_string(cert.subject_raw());
-    assert_eq!(dn.as_deref().ok(), Some(cert.subject()), "subject DN string");
+    assert_eq!(
+        dn.as_deref().ok(),
+        Some(cert.subject()),
+        "subject DN string"
+    );
     let issuer = virtpki::dn::name_to_libvirt_string(cert.issuer_raw());
-    assert_eq!(issuer.as_deref().ok(), Some(cert.issuer()), "issuer DN string");
+    assert_eq!(
+        issuer.as_deref().ok(),
+        Some(cert.issuer()),
+        "issuer DN string"
+    );
     for san in cert.subject_alt_names() {
         let _ = san.to_string();
     }
-    let _ = (cert.serial_hex(), cert.fingerprint_string(), cert.spki_fingerprint_string());
-    let _ = (cert.validity_at(0), cert.validity_at(i64::MAX), cert.validity_at(i64::MIN));
-    let _ = (cert.key_usage().map(|k| k.names()), cert.extended_key_usage());
-    let _ = (cert.basic_constraints(), cert.profile(), cert.key_algorithm().to_string());
+    let _ = (
+        cert.serial_hex(),
+        cert.fingerprint_string(),
+        cert.spki_fingerprint_string(),
+    );
+    let _ = (
+        cert.validity_at(0),
+        cert.validity_at(i64::MAX),
+        cert.validity_at(i64::MIN),
+    );
+    let _ = (
+        cert.key_usage().map(|k| k.names()),
+        cert.extended_key_usage(),
+    );
+    let _ = (
+        cert.basic_constraints(),
+        cert.profile(),
+        cert.key_algorithm().to_string(),
+    );
     let _ = (cert.has_dns_or_ip_san(), cert.common_names(), cert.to_pem());
 }
 
@@ -212,7 +235,11 @@ fn check_crl(crl: &Crl) {
     let _ = (crl.issuer(), crl.number().to_string(), crl.this_update());
     let _ = (crl.next_update(), crl.revoked_count(), crl.issuer_raw());
     let dn = virtpki::dn::name_to_libvirt_string(crl.issuer_raw());
-    assert_eq!(dn.as_deref().ok(), Some(crl.issuer()), "CRL issuer DN string");
+    assert_eq!(
+        dn.as_deref().ok(),
+        Some(crl.issuer()),
+        "CRL issuer DN string"
+    );
 }
 
 /// The input is one DER CRL (and, read as a file, a PEM or DER CRL input).
@@ -311,9 +338,19 @@ pub fn daemon_conf(data: &[u8]) {
         let _ = conf.location(entry.line);
     }
     let _ = conf.duplicates();
-    let checks = audit(&conf, &settings, Path::new("/nonexistent/virtpki-fuzz-root"));
+    let checks = audit(
+        &conf,
+        &settings,
+        Path::new("/nonexistent/virtpki-fuzz-root"),
+    );
     for check in checks {
-        let _ = (check.setting, check.line, check.severity, check.message, check.fix);
+        let _ = (
+            check.setting,
+            check.line,
+            check.severity,
+            check.message,
+            check.fix,
+        );
     }
 }
 
@@ -436,7 +473,11 @@ pub fn subject_name(data: &[u8]) {
     }
     assert_eq!(dn, parts.join(","), "DN string of the issued certificate");
     let again = SubjectName::parse(dn);
-    assert_eq!(again.ok().as_ref(), Some(&name), "the DN string {dn:?} parsed again");
+    assert_eq!(
+        again.ok().as_ref(),
+        Some(&name),
+        "the DN string {dn:?} parsed again"
+    );
     assert_printable("describe", &issued.certificate.describe());
 }
 
@@ -611,10 +652,16 @@ pub fn verify(data: &[u8]) {
     let ca1 = setup & 4 != 0;
     let ca2 = setup & 8 != 0;
     if ca1 {
-        no_internal("add CA 1", &ctx.add_pem(CertDataType::CaCert, &pool.ca1_pem));
+        no_internal(
+            "add CA 1",
+            &ctx.add_pem(CertDataType::CaCert, &pool.ca1_pem),
+        );
     }
     if ca2 {
-        no_internal("add CA 2", &ctx.add_pem(CertDataType::CaCert, &pool.ca2_pem));
+        no_internal(
+            "add CA 2",
+            &ctx.add_pem(CertDataType::CaCert, &pool.ca2_pem),
+        );
     }
     if setup & 16 != 0 {
         crl1 = ctx.add_pem(CertDataType::CaCrl, &pool.crl1_pem).is_ok();
@@ -649,9 +696,9 @@ pub fn verify(data: &[u8]) {
         } else {
             ValidatorAnswer::AcceptOnce
         };
-        ctx.set_validator(Some(Arc::new(
-            move |_: &virtpki::ValidationRequest<'_>| answer,
-        )));
+        ctx.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
+            answer
+        })));
     }
     // The chain: the leaf, then up to 8 certificates from the pool, the junk or the CAs.
     let mut chain = vec![leaf.cert.clone()];
@@ -757,7 +804,9 @@ pub fn c_api(data: &[u8]) {
                 String::new()
             } else {
                 // SAFETY: the library's NUL-terminated message, valid until the next call.
-                unsafe { CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(msg) }
+                    .to_string_lossy()
+                    .into_owned()
             };
             assert_ne!(code, ErrorKind::Internal.code(), "{what}: INTERNAL: {msg}");
         }
