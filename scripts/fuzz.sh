@@ -61,6 +61,13 @@ for t in $targets; do
         failed=1
         echo "   $crashes new crash(es) in fuzz/artifacts/$t/; reproduce with"
         echo "   make fuzz-repro TARGET=$t INPUT=fuzz/artifacts/$t/FILE"
+        # One line per kind of crash: the panic message (quoted text elided), with a count.
+        bin="target/$(rustc -vV | sed -n 's/^host: //p')/release/$t"
+        for f in "artifacts/$t"/crash-*; do
+            "$bin" "$f" 2>&1 | grep -A1 'panicked at' | tail -n 1 |
+                sed -E 's/"[^"]*"/"…"/g' | cut -c1-160
+        done | sort | uniq -c | sort -rn > "work/$t.crashes"
+        sed 's/^/   /' "work/$t.crashes"
     fi
 done
 cat "$summary"
