@@ -22,7 +22,7 @@ use virtpki::generate::{
 };
 use virtpki::pem::{self, CertDataType, Parsed};
 use virtpki::{
-    AllowedDnList, Certificate, Context, ContextFlags, Crl, ErrorKind, KnownServers,
+    Acceptance, AllowedDnList, Certificate, Context, ContextFlags, Crl, ErrorKind, KnownServers,
     KnownServersStore, MemoryKnownServers, Role, Source, ValidatorAnswer, VerifyFlags,
 };
 
@@ -506,6 +506,13 @@ struct Leaf {
     ca: usize,
     /// Revoked by that CA's CRL.
     revoked: bool,
+    /// The host names and addresses it names (normalized: lowercase, no final dot).
+    names: Vec<String>,
+}
+
+/// A host as the known-servers store keys it, for the pool's host names.
+fn normalized(host: &str) -> String {
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
 const HOSTS: [&str; 6] = [
@@ -580,7 +587,8 @@ fn make_pool() -> Pool {
                     key_type: KeyType::Ed25519,
                 })
                 .expect("client leaf");
-            for issued in [server, client] {
+            let server_names = ["host.example", "other.example", "127.0.0.1", "::1"];
+            for (issued, names) in [(server, &server_names[..]), (client, &[][..])] {
                 if what == "revoked" {
                     to_revoke.push(issued.certificate.clone());
                 }
@@ -589,6 +597,7 @@ fn make_pool() -> Pool {
                     cert: issued.certificate,
                     ca: i,
                     revoked: what == "revoked",
+                    names: names.iter().map(|n| n.to_string()).collect(),
                 });
             }
         }
@@ -608,6 +617,7 @@ fn make_pool() -> Pool {
             cert: other.certificate,
             ca: i,
             revoked: false,
+            names: vec![format!("host{i}.example")],
         });
         let crl = ca
             .revoke(None, &to_revoke, &Validity { now, days: 30 })
@@ -681,13 +691,18 @@ pub fn verify(data: &[u8]) {
         let _ = ctx.add_pem(CertDataType::ServerTrusted, &other.pem);
     }
     let store = Arc::new(MemoryKnownServers::new());
+    // What the store holds for each (host, port): the last certificate added wins.
+    let mut bound: Vec<(String, Option<u16>, &Certificate)> = Vec::new();
     let n_known = c.below(4);
     for _ in 0..n_known {
         let host = HOSTS[c.below(HOSTS.len())];
         let port = if c.flag() { Some(16514) } else { None };
         let which = &pool.leaves[c.below(pool.leaves.len())];
         let pin = if c.flag() { &leaf.cert } else { &which.cert };
-        let _ = store.add(host, port, pin.der());
+        if store.add(host, port, pin.der()).is_ok() {
+            bound.retain(|(h, p, _)| !(*h == normalized(host) && *p == port));
+            bound.push((normalized(host), port, pin));
+        }
     }
     ctx.set_known_servers(Some(store));
     if pins & 4 != 0 {
@@ -761,6 +776,28 @@ pub fn verify(data: &[u8]) {
             leaf.cert.subject(),
             verdict.acceptance,
             chain.len()
+        );
+    }
+    // A certificate that does not name the host passes only through an entry for this host
+    // (and port, or any port) holding exactly it: not through a trusted certificate for any
+    // host, nor through verification. (The validator may accept it: the application's call.)
+    if let (Ok(verdict), false, true) = (&server, no_verify, host_pick < HOSTS.len()) {
+        let host_n = normalized(&host);
+        let names_host = leaf.names.contains(&host_n);
+        let pinned_here = bound.iter().any(|(h, p, cert)| {
+            *h == host_n && (p.is_none() || *p == port) && cert.der() == leaf.cert.der()
+        });
+        let allowed = match verdict.acceptance {
+            Acceptance::Verified => names_host,
+            Acceptance::Pinned => names_host || pinned_here,
+            _ => true,
+        };
+        assert!(
+            allowed,
+            "verify_server accepted {} for {host:?} port {port:?} ({:?}), which it does not \
+             name, without an entry for that host",
+            leaf.cert.subject(),
+            verdict.acceptance
         );
     }
     let client = ctx.verify_client(&chain, vflags);
