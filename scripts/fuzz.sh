@@ -39,14 +39,16 @@ summary=work/summary.txt
 printf '%-14s %12s %8s %8s %8s %8s\n' target execs exec/s cov ft crashes > "$summary"
 failed=0
 for t in $targets; do
-    mkdir -p "work/$t" "artifacts/$t"
+    mkdir -p "work/$t" "artifacts/$t" work/tmp
     before=$(ls "artifacts/$t" | wc -l)
     echo "== fuzzing $t for ${SECONDS_PER_TARGET}s with $JOBS processes"
     # The working corpus first: libFuzzer writes new inputs to the first directory only.
-    nice -n "$NICE" cargo fuzz run -O --sanitizer "$SANITIZER" "$t" "work/$t" "corpus/$t" -- \
+    # TMPDIR: the known-servers target's scratch directories, one per process, removed below.
+    TMPDIR="$PWD/work/tmp" nice -n "$NICE" cargo fuzz run -O --sanitizer "$SANITIZER" "$t" "work/$t" "corpus/$t" -- \
         -fork="$JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
         -max_total_time="$SECONDS_PER_TARGET" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 > "work/$t.log" 2>&1 || true
+    rm -rf work/tmp
     after=$(ls "artifacts/$t" | wc -l)
     crashes=$((after - before))
     # Fork mode's status lines: "#N: cov: C ft: F corp: ... exec/s: E ...".
