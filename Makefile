@@ -10,6 +10,11 @@
 #   make python-test  the Python package's tests and the connect examples' (ffi-tests/python)
 #   make examples   the C example, examples/c/connect.c
 #   make bench      criterion benchmarks (release build)
+#   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) with FUZZ_JOBS (2) processes,
+#                   then a table of executions, coverage and crashes (scripts/fuzz.sh); the
+#                   corpus replay runs in `make test` (tests/fuzz_corpora.rs)
+#   make fuzz-repro TARGET=T INPUT=FILE   one input through one fuzz target (libFuzzer build)
+#   make fuzz-min TARGET=T INPUT=FILE     minimise a crashing input
 
 CARGO ?= cargo
 CXX ?= g++
@@ -222,3 +227,36 @@ interop:
 	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/examples/python_fixtures \
 	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/examples/sanity_variants \
 		$(PYTHON) -m unittest discover -s interop -t interop -v
+
+# ---- fuzzing (fuzz/: cargo-fuzz and libFuzzer; README.md, "Fuzzing") ---------------------
+#
+# fuzz/ is not a workspace member: `make test` never builds it. Its target bodies
+# (fuzz/src/targets.rs) are replayed over fuzz/corpus and fuzz/regressions by
+# tests/fuzz_corpora.rs, which `cargo test --workspace` runs on stable without libFuzzer.
+# cargo-fuzz passes nightly-only flags; a stable compiler takes them with RUSTC_BOOTSTRAP=1.
+
+.PHONY: fuzz fuzz-tool fuzz-build fuzz-repro fuzz-min
+
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+FUZZ_SANITIZER ?= address
+# Empty: every target of fuzz/Cargo.toml.
+FUZZ_TARGETS ?=
+# The fuzz build has its own target directory: other RUSTFLAGS, another profile.
+FUZZ_CARGO = cd fuzz && CARGO_TARGET_DIR=$(abspath fuzz/target) RUSTC_BOOTSTRAP=1 $(CARGO)
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_SANITIZER=$(FUZZ_SANITIZER) \
+	    sh scripts/fuzz.sh $(FUZZ_TARGETS)
+
+fuzz-tool:
+	$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+fuzz-build: fuzz-tool
+	$(FUZZ_CARGO) fuzz build -O --sanitizer $(FUZZ_SANITIZER)
+
+fuzz-repro: fuzz-tool
+	$(FUZZ_CARGO) fuzz run -O --sanitizer $(FUZZ_SANITIZER) $(TARGET) $(abspath $(INPUT))
+
+fuzz-min: fuzz-tool
+	$(FUZZ_CARGO) fuzz tmin -O --sanitizer $(FUZZ_SANITIZER) $(TARGET) $(abspath $(INPUT))
