@@ -277,6 +277,17 @@ pub struct StoreProblem {
     pub message: String,
 }
 
+impl StoreProblem {
+    /// A problem on `line`; the message is escaped, since it may quote the file's own text
+    /// (a PEM label, a host) and is shown to people.
+    fn new(line: usize, message: &str) -> StoreProblem {
+        StoreProblem {
+            line,
+            message: crate::display::escape(message).into_owned(),
+        }
+    }
+}
+
 impl fmt::Display for StoreProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: {}", self.line, self.message)
@@ -995,10 +1006,7 @@ impl Snapshot {
         for (index, chunk) in snapshot.chunks.iter().enumerate() {
             match chunk {
                 Chunk::Comment(_) => {}
-                Chunk::Damaged { why, .. } => snapshot.problems.push(StoreProblem {
-                    line,
-                    message: why.clone(),
-                }),
+                Chunk::Damaged { why, .. } => snapshot.problems.push(StoreProblem::new(line, why)),
                 Chunk::Server { server, .. } => match &server.key {
                     None => {
                         snapshot.any_host.insert(server.cert_sha256);
@@ -1007,13 +1015,13 @@ impl Snapshot {
                         MapEntry::Vacant(slot) => {
                             slot.insert((index, line));
                         }
-                        MapEntry::Occupied(first) => snapshot.problems.push(StoreProblem {
+                        MapEntry::Occupied(first) => snapshot.problems.push(StoreProblem::new(
                             line,
-                            message: format!(
+                            &format!(
                                 "entry for {key}: ignored, the entry on line {} is used",
                                 first.get().1
                             ),
-                        }),
+                        )),
                     },
                 },
             }
