@@ -30,10 +30,30 @@ fn own_server(name: &str) -> Made {
     self_signed(&spec)
 }
 
+/// The server certificate for h.example.com with serial 77, the serial the lists here revoke.
+fn leaf_77(issuer: &Made) -> Made {
+    signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        issuer,
+    )
+}
+
 /// Trusts `made` for any host (pinned server data).
 fn pin(ctx: &Context, made: &Made) {
     ctx.add_pem(CertDataType::ServerTrusted, &made.pem())
         .unwrap();
+}
+
+/// Pins a new h.example.com certificate of `issuer` (not revoked) and checks that `ctx`
+/// accepts it as pinned.
+fn assert_a_pinned_leaf_of_is_accepted(ctx: &Context, issuer: &Made) {
+    let good = signed_by(&Spec::server("h.example.com"), issuer);
+    pin(ctx, &good);
+    let v = verify(ctx, "h.example.com", &[cert(&good)]).unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
 }
 
 /// Gives `ctx` an in-memory known-servers store that records `made` for `host`, any port.
@@ -242,16 +262,27 @@ fn a_validator_cannot_rescue_an_expired_certificate() {
 
 #[test]
 fn ip_literals_match_only_ip_sans_in_any_spelling() {
+    ip_san_matches_only(
+        "2001:db8::1",
+        &["2001:db8::1", "[2001:db8::1]", "2001:DB8:0:0:0:0:0:1"],
+        "2001:db8::2",
+    );
+}
+
+/// A CA's server certificate with the IP SAN `ip` verifies for each spelling in `matching` and
+/// is a host name mismatch for `other`; the context trusting the CA is returned.
+fn ip_san_matches_only(ip: &str, matching: &[&str], other: &str) -> Context {
     let ca = self_signed(&Spec::ca("CA"));
     let mut spec = Spec::server("h.example.com");
-    spec.ips = vec!["2001:db8::1".parse().unwrap()];
+    spec.ips = vec![ip.parse().unwrap()];
     let leaf = signed_by(&spec, &ca);
     let client = ctx_with_ca(&ca, ContextFlags::default());
-    for host in ["2001:db8::1", "[2001:db8::1]", "2001:DB8:0:0:0:0:0:1"] {
+    for host in matching {
         verify(&client, host, &[cert(&leaf)]).unwrap_or_else(|e| panic!("{host}: {e}"));
     }
-    let err = verify(&client, "2001:db8::2", &[cert(&leaf)]).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::HostnameMismatch);
+    let err = verify(&client, other, &[cert(&leaf)]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{other}: {err}");
+    client
 }
 
 #[test]
@@ -331,13 +362,7 @@ fn crl_answers_stay_right_once_the_signature_is_remembered() {
         },
         &root,
     );
-    let revoked = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &root,
-    );
+    let revoked = leaf_77(&root);
     let client = ctx_with_ca(&root, ContextFlags::default());
     client
         .add_pem(CertDataType::CaCrl, &crl_pem(&root, &[77]))
@@ -425,13 +450,7 @@ fn junk_claiming(name: &str, count: usize) -> Vec<Certificate> {
 /// by five junk certificates claiming the CA's name (about 2 KB).
 fn revoked_leaf_with_junk() -> (Made, Made, Vec<Certificate>) {
     let ca = self_signed(&Spec::ca("CA"));
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &ca,
-    );
+    let leaf = leaf_77(&ca);
     let mut chain = vec![cert(&leaf)];
     chain.extend(junk_claiming("CA", 5));
     (ca, leaf, chain)
@@ -500,22 +519,13 @@ fn a_pin_stands_in_for_a_disqualified_ca_but_not_for_a_revoked_leaf() {
         key,
         params: ca_params,
     };
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &ca,
-    );
+    let leaf = leaf_77(&ca);
     let client = ctx_with_crl(&ca, ContextFlags::default());
     pin(&client, &leaf);
     let err = verify(&client, "h.example.com", &[cert(&leaf)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
     // Not revoked: the pin stands in for the unusable CA.
-    let good = signed_by(&Spec::server("h.example.com"), &ca);
-    pin(&client, &good);
-    let v = verify(&client, "h.example.com", &[cert(&good)]).unwrap();
-    assert_eq!(v.acceptance, Acceptance::Pinned);
+    assert_a_pinned_leaf_of_is_accepted(&client, &ca);
 }
 
 #[test]
@@ -794,16 +804,11 @@ fn profile_rules_apply_to_the_root_webpki_chose() {
 
 #[test]
 fn ipv6_zone_ids_are_compared_without_the_zone() {
-    let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("h.example.com");
-    spec.ips = vec!["fe80::1".parse().unwrap()];
-    let leaf = signed_by(&spec, &ca);
-    let client = ctx_with_ca(&ca, ContextFlags::default());
-    for host in ["fe80::1%eth0", "[fe80::1%eth0]", "FE80:0::1%25"] {
-        verify(&client, host, &[cert(&leaf)]).unwrap_or_else(|e| panic!("{host}: {e}"));
-    }
-    let err = verify(&client, "fe80::2%eth0", &[cert(&leaf)]).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+    let client = ip_san_matches_only(
+        "fe80::1",
+        &["fe80::1%eth0", "[fe80::1%eth0]", "FE80:0::1%25"],
+        "fe80::2%eth0",
+    );
     // The store keys by the address with its zone: another link is another machine.
     let mut spec = Spec::server("h.example.com");
     spec.ca = Some(false);
@@ -848,13 +853,7 @@ fn a_pinned_leaf_revoked_by_its_intermediates_crl_is_refused_without_the_interme
     // administrator loaded names the leaf: it is refused, pinned, known or asked about.
     let root = self_signed(&Spec::ca("Root"));
     let inter = signed_by(&Spec::ca("Inter"), &root);
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &inter,
-    );
+    let leaf = leaf_77(&inter);
     let client = ctx_with_ca(&root, ContextFlags::PROMPT_UNVERIFIED);
     client
         .add_pem(CertDataType::CaCrl, &crl_pem(&inter, &[77]))
@@ -871,10 +870,7 @@ fn a_pinned_leaf_revoked_by_its_intermediates_crl_is_refused_without_the_interme
     assert_eq!(err.kind(), ErrorKind::Revoked, "pinned: {err}");
     assert!(err.message().contains("revoked"), "{err}");
     // A leaf of that intermediate not on its list is still accepted as pinned.
-    let good = signed_by(&Spec::server("h.example.com"), &inter);
-    pin(&client, &good);
-    let v = verify(&client, "h.example.com", &[cert(&good)]).unwrap();
-    assert_eq!(v.acceptance, Acceptance::Pinned);
+    assert_a_pinned_leaf_of_is_accepted(&client, &inter);
 }
 
 #[test]
@@ -885,13 +881,7 @@ fn a_crl_of_the_same_name_from_another_key_never_lets_a_pinned_revoked_leaf_thro
     let root = self_signed(&Spec::ca("Root"));
     let inter = signed_by(&Spec::ca("Inter"), &root);
     let other_inter = signed_by(&Spec::ca("Inter"), &root);
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &inter,
-    );
+    let leaf = leaf_77(&inter);
     for order in [[true, false], [false, true]] {
         let client = ctx_with_ca(&root, ContextFlags::NO_SANITY);
         client
@@ -1127,13 +1117,7 @@ fn the_c_api_gives_the_same_answers_as_the_rust_api() {
     use std::ffi::CString;
     let root = self_signed(&Spec::ca("Root"));
     let inter = signed_by(&Spec::ca("Inter"), &root);
-    let revoked = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &inter,
-    );
+    let revoked = leaf_77(&inter);
     let good = signed_by(&Spec::server("h.example.com"), &inter);
     let ctx = virtpki::ffi::context::virPKIContextNew(0);
     assert!(!ctx.is_null());
