@@ -8,42 +8,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use common::shell::shell_words;
 use common::{s, virtpki};
 use serde_json::Value;
 use virtpki::generate::{create_ca, CaParams, ClientParams, KeyType, SubjectName, Validity};
 
 const EVIL: &str = "; touch pwned";
-
-/// The words a POSIX shell makes of `cmd` (single and double quotes, backslashes); panics on
-/// anything that would make the shell do more than run one command with these words.
-fn shell_words(cmd: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = cmd.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => words.extend(word.take()),
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => w.push(c),
-                        None => panic!("unterminated ' in {cmd:?}"),
-                    }
-                }
-            }
-            '\\' => word
-                .get_or_insert_with(String::new)
-                .push(chars.next().expect("trailing backslash")),
-            '"' | ';' | '&' | '|' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '?' | '[' | '#'
-            | '~' | '\n' => panic!("{c:?} is special to a shell, unquoted, in {cmd:?}"),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
 
 /// The words of the command in `text` that starts with `start` and ends at `end` (a backtick,
 /// a line end, or what follows the command in the sentence).

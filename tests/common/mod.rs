@@ -1,6 +1,8 @@
 //! Test fixtures: certificates made on the fly with rcgen or the openssl command.
 #![allow(dead_code)]
 
+pub mod shell;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,6 +1,10 @@
 //! Helpers of the CLI tests: run the built `virtpki`, make a CA and certificates with it.
 #![allow(dead_code)]
 
+/// The shell-word splitter of the library's tests, one copy for both crates.
+#[path = "../../../tests/common/shell.rs"]
+pub mod shell;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
