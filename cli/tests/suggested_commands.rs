@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::shell::shell_words;
-use common::{s, virtpki};
+use common::{home_of_another_user, install_user_client, root_or_skip, s, virtpki};
 use serde_json::Value;
 use virtpki::generate::{create_ca, CaParams, ClientParams, KeyType, SubjectName, Validity};
 
@@ -243,32 +243,16 @@ fn validate_fixes_quote_the_files() {
 /// enter, and says to `chown -R` it: the directory is one word of that command.
 #[test]
 fn install_chown_advice_quotes_the_directory() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("not root: the sudo -E case cannot be simulated");
+    if !root_or_skip("the sudo -E case cannot be simulated") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let p = common::pki(dir.path());
-    let home = dir.path().join(format!("home{EVIL}"));
-    fs::create_dir(&home).unwrap();
-    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    let home = home_of_another_user(dir.path(), &format!("home{EVIL}"));
     let below = home.join(".pki");
     fs::create_dir_all(below.join("libvirt")).unwrap();
     fs::set_permissions(&below, fs::Permissions::from_mode(0o700)).unwrap();
-    let out = common::command(&home)
-        .args([
-            "install",
-            "--user",
-            "--role",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
-            s(&p.client),
-        ])
-        .output()
-        .unwrap();
+    let out = install_user_client(&home, &p);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(

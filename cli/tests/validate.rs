@@ -1,10 +1,13 @@
 //! `virtpki validate` run as a program on fake roots (--root), never on /etc or ~.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::is_root;
 use serde_json::Value;
 use virtpki::generate::{
     create_ca, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams,
@@ -148,11 +151,6 @@ fn find<'a>(v: &'a Value, status: &str, text: &str) -> Vec<&'a Value> {
         .iter()
         .filter(|c| c["status"] == status && c["message"].as_str().unwrap().contains(text))
         .collect()
-}
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn text(out: &Output) -> String {

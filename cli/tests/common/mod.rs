@@ -138,6 +138,46 @@ pub fn certs(p: &Path) -> Vec<virtpki::Certificate> {
     virtpki::pem::parse_chain(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
+/// Whether the tests run as root (some cases only root can make).
+pub fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether the tests run as root; if not, says on stderr why the calling test checks nothing.
+pub fn root_or_skip(why: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("not root: {why}");
+    }
+    root
+}
+
+/// A home directory DIR/`name` that belongs to another user (uid 65534, gid 65533).
+pub fn home_of_another_user(dir: &Path, name: &str) -> PathBuf {
+    let home = dir.join(name);
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    home
+}
+
+/// `virtpki install --user --role client` of `p`'s client files, with HOME=`home`.
+pub fn install_user_client(home: &Path, p: &Pki) -> Output {
+    command(home)
+        .args([
+            "install",
+            "--user",
+            "--role",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.client),
+        ])
+        .output()
+        .unwrap()
+}
+
 /// Whether a command is installed (the test dependencies script installs them).
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
