@@ -5,7 +5,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    home_of_another_user, install_user_client, is_root, mode, pki, root_or_skip, s, virtpki,
+    home_of_another_user, install_user_client, is_root, issue_client, mode, pki, root_or_skip, s,
+    virtpki,
 };
 use virtpki::locations::{self, Environment};
 use virtpki::{Context, ContextFlags, Role};
@@ -567,22 +568,7 @@ fn a_source_directory_swapped_during_install_gives_one_consistent_pair() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     let other = dir.path().join("client2");
-    virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--dn",
-            "C=GB,O=Test,CN=client2",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&other),
-        ],
-    )
-    .expect(0);
+    issue_client(dir.path(), s(&p.ca), "C=GB,O=Test,CN=client2", s(&other)).expect(0);
     let from = dir.path().join("from");
     std::os::unix::fs::symlink(&p.client, &from).unwrap();
     let stop = Arc::new(AtomicBool::new(false));

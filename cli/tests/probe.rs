@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{pki, s, virtpki, Pki};
+use common::{issue_server, pki, s, virtpki, Pki};
 use virtpki::generate::{CertificateAuthority, KeyType, ServerParams, Validity};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::{CertDataType, Context, ContextFlags};
@@ -260,22 +260,7 @@ fn failures_that_cannot_be_overridden_and_a_refused_client() {
     let run = probe(dir.path(), strict, "127.0.0.1", &path, "never", &[]);
     assert_eq!(run.code, 1);
     let other = dir.path().join("named");
-    virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "server",
-            "--ca-dir",
-            s(&p.ca),
-            "--cn",
-            "elsewhere.example",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&other),
-        ],
-    )
-    .expect(0);
+    issue_server(dir.path(), s(&p.ca), "elsewhere.example", s(&other)).expect(0);
     let named = daemon(
         &[&p.ca],
         &other.join("servercert.pem"),

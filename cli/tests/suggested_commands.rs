@@ -9,7 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::shell::shell_words;
-use common::{home_of_another_user, install_user_client, root_or_skip, s, virtpki};
+use common::{
+    home_of_another_user, install_user_client, issue_client, issue_server, root_or_skip, s, virtpki,
+};
 use serde_json::Value;
 use virtpki::generate::{create_ca, CaParams, ClientParams, KeyType, SubjectName, Validity};
 
@@ -52,22 +54,7 @@ fn issue_next_steps_quote_the_directories() {
         "{}",
         run.stdout
     );
-    let run = virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            s(&ca),
-            "--dn",
-            "C=GB,O=Test,CN=client1",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&out_dir),
-        ],
-    )
-    .expect(0);
+    let run = issue_client(dir.path(), s(&ca), "C=GB,O=Test,CN=client1", s(&out_dir)).expect(0);
     assert_eq!(
         command_in(&run.stdout, "virtpki install", "\n"),
         [
@@ -84,22 +71,7 @@ fn issue_next_steps_quote_the_directories() {
         run.stdout
     );
     let server_dir = dir.path().join(format!("server{EVIL}"));
-    let run = virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "server",
-            "--ca-dir",
-            s(&ca),
-            "--cn",
-            "localhost",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&server_dir),
-        ],
-    )
-    .expect(0);
+    let run = issue_server(dir.path(), s(&ca), "localhost", s(&server_dir)).expect(0);
     assert_eq!(
         command_in(&run.stdout, "virtpki install", ", then"),
         [

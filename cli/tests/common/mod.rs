@@ -69,6 +69,44 @@ pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
 }
 
+/// `virtpki issue client --dn DN` from the CA directory `ca` into `out`, with an ECDSA key.
+pub fn issue_client(dir: &Path, ca: &str, dn: &str, out: &str) -> Run {
+    virtpki(
+        dir,
+        &[
+            "issue",
+            "client",
+            "--ca-dir",
+            ca,
+            "--dn",
+            dn,
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            out,
+        ],
+    )
+}
+
+/// `virtpki issue server --cn CN` from the CA directory `ca` into `out`, with an ECDSA key.
+pub fn issue_server(dir: &Path, ca: &str, cn: &str, out: &str) -> Run {
+    virtpki(
+        dir,
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            ca,
+            "--cn",
+            cn,
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            out,
+        ],
+    )
+}
+
 /// A CA in DIR/ca, a server certificate for localhost and 127.0.0.1 in DIR/server, a client
 /// C=GB,O=Test,CN=client1 in DIR/client; ECDSA (fast).
 pub fn pki(dir: &Path) -> Pki {
@@ -96,22 +134,7 @@ pub fn pki(dir: &Path) -> Pki {
         ],
     )
     .expect(0);
-    virtpki(
-        dir,
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--dn",
-            "C=GB,O=Test,CN=client1",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&p.client),
-        ],
-    )
-    .expect(0);
+    issue_client(dir, s(&p.ca), "C=GB,O=Test,CN=client1", s(&p.client)).expect(0);
     p
 }
 
