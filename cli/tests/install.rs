@@ -5,30 +5,11 @@ mod common;
 use std::path::Path;
 
 use common::{
-    home_of_another_user, install_user_client, is_root, issue_client, mode, pki, root_or_skip, s,
-    virtpki,
+    home_of_another_user, install, install_user_client, is_root, issue_client, mode, pki,
+    root_or_skip, s, virtpki,
 };
 use virtpki::locations::{self, Environment};
 use virtpki::{Context, ContextFlags, Role};
-
-fn install(dir: &Path, extra: &[&str], role: &str, p: &common::Pki) -> common::Run {
-    let from = if role == "server" {
-        &p.server
-    } else {
-        &p.client
-    };
-    let mut args = vec![
-        "install",
-        "--role",
-        role,
-        "--ca-dir",
-        s(&p.ca),
-        "--from",
-        s(from),
-    ];
-    args.extend_from_slice(extra);
-    virtpki(dir, &args)
-}
 
 #[test]
 fn system_locations_under_a_root() {

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use common::shell::shell_words;
 use common::{
-    home_of_another_user, install_user_client, issue_client, issue_server, root_or_skip, s, virtpki,
+    home_of_another_user, install, install_user_client, issue_client, issue_server, root_or_skip,
+    s, virtpki,
 };
 use serde_json::Value;
 use virtpki::generate::{create_ca, CaParams, ClientParams, KeyType, SubjectName, Validity};
@@ -239,21 +240,7 @@ fn install_next_step_quotes_the_root() {
     let dir = tempfile::tempdir().unwrap();
     let p = common::pki(dir.path());
     let root = dir.path().join(format!("root{EVIL}"));
-    let run = virtpki(
-        dir.path(),
-        &[
-            "install",
-            "--role",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
-            s(&p.client),
-            "--root",
-            s(&root),
-        ],
-    )
-    .expect(0);
+    let run = install(dir.path(), &["--root", s(&root)], "client", &p).expect(0);
     assert_eq!(
         command_in(&run.stdout, "virtpki validate", "\n"),
         ["virtpki", "validate", "--root", s(&root), "client"],

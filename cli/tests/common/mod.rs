@@ -184,6 +184,26 @@ pub fn home_of_another_user(dir: &Path, name: &str) -> PathBuf {
     home
 }
 
+/// `virtpki install --role ROLE` of `p`'s files for that role, then the `extra` arguments.
+pub fn install(dir: &Path, extra: &[&str], role: &str, p: &Pki) -> Run {
+    let from = if role == "server" {
+        &p.server
+    } else {
+        &p.client
+    };
+    let mut args = vec![
+        "install",
+        "--role",
+        role,
+        "--ca-dir",
+        s(&p.ca),
+        "--from",
+        s(from),
+    ];
+    args.extend_from_slice(extra);
+    virtpki(dir, &args)
+}
+
 /// `virtpki install --user --role client` of `p`'s client files, with HOME=`home`.
 pub fn install_user_client(home: &Path, p: &Pki) -> Output {
     command(home)
