@@ -29,6 +29,20 @@ fn write(path: &Path, contents: &[u8], mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// Puts the server certificate and key `s` where libvirt reads them under `root`.
+fn install_server(root: &Path, s: &Issued) {
+    write(
+        &root.join("etc/pki/libvirt/servercert.pem"),
+        s.cert_pem.as_bytes(),
+        0o644,
+    );
+    write(
+        &root.join("etc/pki/libvirt/private/serverkey.pem"),
+        s.key_pem.as_bytes(),
+        0o600,
+    );
+}
+
 fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -97,16 +111,7 @@ fn system_root(root: &Path) -> Pki {
         0o644,
     );
     let s = p.server(Validity::days_from_now(10));
-    write(
-        &root.join("etc/pki/libvirt/servercert.pem"),
-        s.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &root.join("etc/pki/libvirt/private/serverkey.pem"),
-        s.key_pem.as_bytes(),
-        0o600,
-    );
+    install_server(&root, &s);
     let c = p.client();
     write(
         &root.join("etc/pki/libvirt/clientcert.pem"),
@@ -351,16 +356,7 @@ fn an_expired_server_certificate_fails() {
         now: virtpki::timefmt::now() - 10 * 86_400,
         days: 1,
     });
-    write(
-        &dir.path().join("etc/pki/libvirt/servercert.pem"),
-        old.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
-        old.key_pem.as_bytes(),
-        0o600,
-    );
+    install_server(dir.path(), &old);
     let (code, v) = json(dir.path(), &["server"]);
     assert_eq!(code, 1);
     let f = find(&v, "fail", "has expired");
@@ -374,16 +370,7 @@ fn a_certificate_from_another_ca_fails_the_chain() {
     system_root(dir.path());
     let stranger = pki(&dir.path().join("other"));
     let s = stranger.server(Validity::days_from_now(5));
-    write(
-        &dir.path().join("etc/pki/libvirt/servercert.pem"),
-        s.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
-        s.key_pem.as_bytes(),
-        0o600,
-    );
+    install_server(dir.path(), &s);
     let (code, v) = json(dir.path(), &["server"]);
     assert_eq!(code, 1);
     assert!(
@@ -772,16 +759,7 @@ fn names_from_certificates_are_printed_escaped() {
             key_type: KeyType::EcdsaP256,
         })
         .unwrap();
-    write(
-        &dir.path().join("etc/pki/libvirt/servercert.pem"),
-        s.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
-        s.key_pem.as_bytes(),
-        0o600,
-    );
+    install_server(dir.path(), &s);
     let out = run(dir.path(), &["server"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out);
