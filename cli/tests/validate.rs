@@ -111,7 +111,7 @@ fn system_root(root: &Path) -> Pki {
         0o644,
     );
     let s = p.server(Validity::days_from_now(10));
-    install_server(&root, &s);
+    install_server(root, &s);
     let c = p.client();
     write(
         &root.join("etc/pki/libvirt/clientcert.pem"),
