@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::openssl_args::NEW_P256_KEY;
 use common::shell::shell_words;
 use common::*;
 use virtpki::file_audit::{self, FileKind, FileSet, FileStat};
@@ -147,20 +148,18 @@ fn several_common_names_in_a_mismatch_are_quoted_items() {
     openssl(
         dir.path(),
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-subj",
-            "/CN=evil.example, victim.example/CN=x.example",
-            "-out",
-            "c.pem",
-        ],
+            &["req", "-x509"],
+            NEW_P256_KEY,
+            &[
+                "-keyout",
+                "k.pem",
+                "-subj",
+                "/CN=evil.example, victim.example/CN=x.example",
+                "-out",
+                "c.pem",
+            ],
+        ]
+        .concat(),
     );
     let pem = std::fs::read_to_string(dir.path().join("c.pem")).unwrap();
     let cert = &virtpki::pem::parse_chain(&pem).unwrap()[0];

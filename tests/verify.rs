@@ -6,6 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::openssl_args::NEW_P256_KEY;
 use common::*;
 use virtpki::{
     Acceptance, CertDataType, Certificate, Context, ContextFlags, ErrorKind, KnownServersStore,
@@ -668,24 +669,12 @@ fn openssl_leaf(ca: &Made, dir: &std::path::Path, subj: &str, extra: &[&str]) ->
     openssl(
         dir,
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-subj",
-            subj,
-            "-out",
-            "leaf.csr",
+            &["req", "-new"],
+            NEW_P256_KEY,
+            &["-keyout", "leaf.key", "-subj", subj, "-out", "leaf.csr"],
+            extra,
         ]
-        .iter()
-        .chain(extra)
-        .copied()
-        .collect::<Vec<_>>(),
+        .concat(),
     );
     openssl(
         dir,
@@ -964,20 +953,18 @@ fn a_version_1_ca_in_the_bundle_does_not_turn_an_unknown_issuer_into_a_final_fai
     openssl(
         dir.path(),
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "v1.key",
-            "-subj",
-            "/CN=Old V1 CA",
-            "-out",
-            "v1.csr",
-        ],
+            &["req", "-new"],
+            NEW_P256_KEY,
+            &[
+                "-keyout",
+                "v1.key",
+                "-subj",
+                "/CN=Old V1 CA",
+                "-out",
+                "v1.csr",
+            ],
+        ]
+        .concat(),
     );
     openssl(
         dir.path(),

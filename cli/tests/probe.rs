@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use common::openssl_args::NEW_P256_KEY;
 use common::{issue_server, pki, s, virtpki, Pki};
 use virtpki::generate::{CertificateAuthority, KeyType, ServerParams, Validity};
 use virtpki::session::{Session, SessionFlags};
@@ -325,15 +326,8 @@ fn a_certificate_that_also_fails_otherwise_is_never_recorded() {
     // Self-signed (an unknown issuer, overridable) and a CA (not overridable for a server).
     let (cert, key) = (dir.path().join("self.pem"), dir.path().join("self.key"));
     let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
+        .args(["req", "-x509"])
+        .args(NEW_P256_KEY)
         .args([
             "-days",
             "5",

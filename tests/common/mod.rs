@@ -1,6 +1,7 @@
 //! Test fixtures: certificates made on the fly with rcgen or the openssl command.
 #![allow(dead_code)]
 
+pub mod openssl_args;
 pub mod shell;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,10 @@
 #[path = "../../../tests/common/shell.rs"]
 pub mod shell;
 
+/// Shared `openssl req` arguments, one copy for both crates.
+#[path = "../../../tests/common/openssl_args.rs"]
+pub mod openssl_args;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
