@@ -42,6 +42,21 @@ fn leaf_77(issuer: &Made) -> Made {
     )
 }
 
+/// A self-signed CA `name` whose name constraints permit the DNS subtree `permitted` only.
+fn ca_permitting_only(name: &str, permitted: &str) -> Made {
+    let mut params = Spec::ca(name).params();
+    params.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(permitted.into())],
+        excluded_subtrees: vec![],
+    });
+    let key = common::key(Alg::EcdsaP256);
+    Made {
+        cert: params.self_signed(&key).unwrap(),
+        key,
+        params,
+    }
+}
+
 /// Trusts `made` for any host (pinned server data).
 fn pin(ctx: &Context, made: &Made) {
     ctx.add_pem(CertDataType::ServerTrusted, &made.pem())
@@ -998,17 +1013,7 @@ fn no_final_failure_is_overridden_by_a_host_entry_a_pin_or_the_validator() {
         spec.ca = Some(false);
         self_signed(&spec)
     };
-    let mut constrained_params = Spec::ca("Lab CA").params();
-    constrained_params.name_constraints = Some(rcgen::NameConstraints {
-        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("lab.example".into())],
-        excluded_subtrees: vec![],
-    });
-    let lab_key = common::key(Alg::EcdsaP256);
-    let lab = Made {
-        cert: constrained_params.self_signed(&lab_key).unwrap(),
-        key: lab_key,
-        params: constrained_params,
-    };
+    let lab = ca_permitting_only("Lab CA", "lab.example");
     let not_a_ca = signed_by(&Spec::server("inter.example").bc(Some(false), true), &ca);
     let impostor = self_signed(&Spec::ca("CA"));
     let mut ca_leaf = Spec::server(host);
@@ -1250,17 +1255,7 @@ fn two_roots_of_one_name_and_different_keys_each_keep_their_own_constraints() {
     // "Root" twice: one with name constraints (it issued the CN-only leaf), one without. The
     // Common Name fallback is off under a constrained CA; the anchor webpki used is the
     // constrained one, in either bundle order (found by identity, not by name).
-    let mut constrained = Spec::ca("Root").params();
-    constrained.name_constraints = Some(rcgen::NameConstraints {
-        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("lab.example".into())],
-        excluded_subtrees: vec![],
-    });
-    let key = common::key(Alg::EcdsaP256);
-    let constrained = Made {
-        cert: constrained.self_signed(&key).unwrap(),
-        key,
-        params: constrained,
-    };
+    let constrained = ca_permitting_only("Root", "lab.example");
     let free = self_signed(&Spec::ca("Root"));
     let mut spec = Spec::server("victim.example");
     spec.dns.clear();
