@@ -6,7 +6,7 @@ mod common;
 
 use std::ffi::CString;
 use std::io::Write as _;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,13 +28,7 @@ enum Ending {
 /// Serves one connection: handshake, "hello", then ends as told.
 fn serve(p: &Pki, ending: Ending) -> (u16, JoinHandle<()>) {
     let ctx = server_ctx(p);
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+    serve_one(0, move |stream| {
         let mut s = Session::server(&ctx, stream, SessionFlags::default()).unwrap();
         s.write_all(b"hello").unwrap();
         if ending == Ending::CloseNotify {
@@ -43,8 +37,7 @@ fn serve(p: &Pki, ending: Ending) -> (u16, JoinHandle<()>) {
         let mut stream = s.into_stream();
         stream.flush().unwrap();
         stream.shutdown(Shutdown::Both).unwrap();
-    });
-    (port, handle)
+    })
 }
 
 fn connect(port: u16) -> TcpStream {

@@ -27,21 +27,14 @@ fn serve_on(
     ctx: Arc<Context>,
     flags: SessionFlags,
 ) -> (u16, JoinHandle<virtpki::Result<String>>) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+    serve_one(port, move |stream| {
         let mut s = Session::server(&ctx, stream, flags)?;
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf)?;
         s.write_all(&buf[..n])?;
         s.close()?;
         Ok(s.peer_dn().unwrap_or_default())
-    });
-    (port, handle)
+    })
 }
 
 /// Connects, sends "ping", expects it back.

@@ -450,3 +450,21 @@ pub fn client_ctx(p: &Pki, flags: ContextFlags) -> Arc<Context> {
     with_identity(&ctx, &p.client, false);
     ctx
 }
+
+/// Accepts one loopback TCP connection on `port` (0: any) in a thread, with a read timeout so
+/// that a test cannot hang, and hands it to `then`; returns the port and the thread.
+pub fn serve_one<T: Send + 'static>(
+    port: u16,
+    then: impl FnOnce(std::net::TcpStream) -> T + Send + 'static,
+) -> (u16, std::thread::JoinHandle<T>) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        then(stream)
+    });
+    (port, handle)
+}
