@@ -10,8 +10,8 @@ use std::path::Path;
 
 use common::shell::shell_words;
 use common::{
-    home_of_another_user, install, install_user_client, issue_client, issue_server, root_or_skip,
-    s, virtpki,
+    home_of_another_user, install, install_user_client, issue_client, issue_server, place_issued,
+    root_or_skip, s, virtpki, write,
 };
 use serde_json::Value;
 use virtpki::generate::{create_ca, CaParams, ClientParams, KeyType, SubjectName, Validity};
@@ -90,12 +90,6 @@ fn issue_next_steps_quote_the_directories() {
     );
 }
 
-fn write(path: &Path, contents: &[u8], mode: u32) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, contents).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
 /// A system client setup under `root`, the client key readable by every user.
 fn system_client(root: &Path) {
     let ca = create_ca(&CaParams {
@@ -121,16 +115,7 @@ fn system_client(root: &Path) {
         ca.certificate().to_pem().as_bytes(),
         0o644,
     );
-    write(
-        &root.join("etc/pki/libvirt/clientcert.pem"),
-        client.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &root.join("etc/pki/libvirt/private/clientkey.pem"),
-        client.key_pem.as_bytes(),
-        0o644,
-    );
+    place_issued(root, "client", &client, 0o644);
     for d in [
         "etc/pki",
         "etc/pki/CA",

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::is_root;
+use common::{is_root, place_issued, write};
 use serde_json::Value;
 use virtpki::generate::{
     create_ca, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams,
@@ -21,26 +21,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_virtpki"));
     c.env_remove("XDG_CONFIG_HOME").env("NO_COLOR", "1");
     c
-}
-
-fn write(path: &Path, contents: &[u8], mode: u32) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, contents).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Puts the server certificate and key `s` where libvirt reads them under `root`.
-fn install_server(root: &Path, s: &Issued) {
-    write(
-        &root.join("etc/pki/libvirt/servercert.pem"),
-        s.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &root.join("etc/pki/libvirt/private/serverkey.pem"),
-        s.key_pem.as_bytes(),
-        0o600,
-    );
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -111,18 +91,9 @@ fn system_root(root: &Path) -> Pki {
         0o644,
     );
     let s = p.server(Validity::days_from_now(10));
-    install_server(root, &s);
+    place_issued(root, "server", &s, 0o600);
     let c = p.client();
-    write(
-        &root.join("etc/pki/libvirt/clientcert.pem"),
-        c.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &root.join("etc/pki/libvirt/private/clientkey.pem"),
-        c.key_pem.as_bytes(),
-        0o600,
-    );
+    place_issued(root, "client", &c, 0o600);
     p
 }
 
@@ -356,7 +327,7 @@ fn an_expired_server_certificate_fails() {
         now: virtpki::timefmt::now() - 10 * 86_400,
         days: 1,
     });
-    install_server(dir.path(), &old);
+    place_issued(dir.path(), "server", &old, 0o600);
     let (code, v) = json(dir.path(), &["server"]);
     assert_eq!(code, 1);
     let f = find(&v, "fail", "has expired");
@@ -370,7 +341,7 @@ fn a_certificate_from_another_ca_fails_the_chain() {
     system_root(dir.path());
     let stranger = pki(&dir.path().join("other"));
     let s = stranger.server(Validity::days_from_now(5));
-    install_server(dir.path(), &s);
+    place_issued(dir.path(), "server", &s, 0o600);
     let (code, v) = json(dir.path(), &["server"]);
     assert_eq!(code, 1);
     assert!(
@@ -759,7 +730,7 @@ fn names_from_certificates_are_printed_escaped() {
             key_type: KeyType::EcdsaP256,
         })
         .unwrap();
-    install_server(dir.path(), &s);
+    place_issued(dir.path(), "server", &s, 0o600);
     let out = run(dir.path(), &["server"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out);

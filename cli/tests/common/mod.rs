@@ -225,6 +225,28 @@ pub fn install_user_client(home: &Path, p: &Pki) -> Output {
         .unwrap()
 }
 
+/// Writes `contents` to `path` with `mode`, making the missing directories above it.
+pub fn write(path: &Path, contents: &[u8], mode: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Puts the certificate and key `issued` for `role` ("server" or "client") where libvirt
+/// reads them under `root`: the certificate 0644, the key with `key_mode`.
+pub fn place_issued(root: &Path, role: &str, issued: &virtpki::generate::Issued, key_mode: u32) {
+    write(
+        &root.join(format!("etc/pki/libvirt/{role}cert.pem")),
+        issued.cert_pem.as_bytes(),
+        0o644,
+    );
+    write(
+        &root.join(format!("etc/pki/libvirt/private/{role}key.pem")),
+        issued.key_pem.as_bytes(),
+        key_mode,
+    );
+}
+
 /// Whether a command is installed (the test dependencies script installs them).
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
