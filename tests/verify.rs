@@ -57,6 +57,18 @@ fn ca_permitting_only(name: &str, permitted: &str) -> Made {
     }
 }
 
+/// Two NO_SANITY contexts, one trusting the CA bundle `a` then `b`, the other `b` then `a`
+/// (PEM text).
+fn contexts_with_both_ca_orders(a: &str, b: &str) -> [Context; 2] {
+    [(a, b), (b, a)].map(|(first, second)| {
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        ctx.set_verify_time(Some(now()));
+        ctx.add_pem(CertDataType::CaCert, &format!("{first}{second}"))
+            .unwrap();
+        ctx
+    })
+}
+
 /// Trusts `made` for any host (pinned server data).
 fn pin(ctx: &Context, made: &Made) {
     ctx.add_pem(CertDataType::ServerTrusted, &made.pem())
@@ -795,13 +807,7 @@ fn profile_rules_apply_to_the_root_webpki_chose() {
         .signed_by(&leaf_key, &issuer)
         .unwrap();
     let chain = [Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap()];
-    for bundle in [
-        format!("{}{}", bad.pem(), good.pem()),
-        format!("{}{}", good.pem(), bad.pem()),
-    ] {
-        let ctx = Context::new(ContextFlags::NO_SANITY);
-        ctx.set_verify_time(Some(now()));
-        ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
+    for ctx in contexts_with_both_ca_orders(&bad.pem(), &good.pem()) {
         verify(&ctx, "h.example.com", &chain).unwrap_or_else(|e| panic!("{e}"));
     }
 }
@@ -1261,13 +1267,7 @@ fn two_roots_of_one_name_and_different_keys_each_keep_their_own_constraints() {
     spec.dns.clear();
     let leaf = signed_by(&spec, &constrained);
     let sound = signed_by(&Spec::server("victim.example"), &free);
-    for bundle in [
-        format!("{}{}", free.pem(), constrained.pem()),
-        format!("{}{}", constrained.pem(), free.pem()),
-    ] {
-        let ctx = Context::new(ContextFlags::NO_SANITY);
-        ctx.set_verify_time(Some(now()));
-        ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
+    for ctx in contexts_with_both_ca_orders(&free.pem(), &constrained.pem()) {
         let err = verify(&ctx, "victim.example", &[cert(&leaf)])
             .map(|v| v.acceptance)
             .expect_err("CN fallback under a constrained root");
