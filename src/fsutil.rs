@@ -307,17 +307,8 @@ impl Dir {
         mut each: impl FnMut(&Dir, &Metadata) -> io::Result<()>,
     ) -> io::Result<Dir> {
         let mut dir = self;
-        for component in below.components() {
-            let name = match component {
-                Component::Normal(name) => name,
-                Component::CurDir => continue,
-                _ => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("{}: not a plain relative directory name", below.display()),
-                    ))
-                }
-            };
+        for name in plain_components(below) {
+            let name = name?;
             let child = dir
                 .open_child(name)
                 .map_err(|e| at(&dir.path.join(name), e))?;
@@ -612,17 +603,8 @@ pub fn make_dirs(base: &Path, below: &Path, mode: u32, owner: Option<Owner>) -> 
 /// [`make_dirs`] below a directory already open, so that it is not looked up again by path.
 pub fn make_dirs_in(base: Dir, below: &Path, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
     let mut dir = base;
-    for component in below.components() {
-        let name = match component {
-            Component::Normal(name) => name,
-            Component::CurDir => continue,
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{}: not a plain relative directory name", below.display()),
-                ))
-            }
-        };
+    for name in plain_components(below) {
+        let name = name?;
         let c = cstring(name)?;
         // SAFETY: a valid descriptor and NUL-terminated name.
         let made = match cvt(unsafe { libc::mkdirat(dir.fd(), c.as_ptr(), mode as libc::mode_t) }) {
@@ -640,6 +622,22 @@ pub fn make_dirs_in(base: Dir, below: &Path, mode: u32, owner: Option<Owner>) ->
         dir = child;
     }
     Ok(dir)
+}
+
+/// The directory names of `below` in order, `.` skipped, for the walks that stay below their
+/// base ([`Dir::open_below`], [`make_dirs_in`]): `..`, a root or a prefix is an error, met in
+/// its place in the walk.
+fn plain_components(below: &Path) -> impl Iterator<Item = io::Result<&OsStr>> {
+    below
+        .components()
+        .filter_map(move |component| match component {
+            Component::Normal(name) => Some(Ok(name)),
+            Component::CurDir => None,
+            _ => Some(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a plain relative directory name", below.display()),
+            ))),
+        })
 }
 
 /// The same error, with the path it happened on in front.
@@ -772,6 +770,29 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("l")).unwrap();
         let e = make_dirs(dir.path(), Path::new("l/b"), 0o700, None).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn both_walks_skip_dot_and_refuse_to_leave_their_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = make_dirs(dir.path(), Path::new("./a/./b"), 0o700, None).unwrap();
+        assert_eq!(made.path(), dir.path().join("a/b"));
+        let opened = Dir::open(dir.path())
+            .unwrap()
+            .open_below(Path::new("./a/b"), |_, _| Ok(()))
+            .unwrap();
+        assert_eq!(opened.path(), dir.path().join("a/b"));
+        for below in ["a/../b", "/a", ".."] {
+            let e = make_dirs(dir.path(), Path::new(below), 0o700, None).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{below}: {e}");
+            let e = Dir::open(dir.path())
+                .unwrap()
+                .open_below(Path::new(below), |_, _| Ok(()))
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{below}: {e}");
+            assert!(e.to_string().contains("not a plain relative"), "{e}");
+        }
+        assert!(!dir.path().join("b").exists());
     }
 
     #[test]

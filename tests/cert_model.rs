@@ -5,6 +5,7 @@ mod common;
 use std::net::IpAddr;
 use std::process::Command;
 
+use common::openssl_args::NEW_P256_KEY;
 use common::*;
 use virtpki::cert::{KeyAlgorithm, SubjectAltName, Validity};
 use virtpki::{CertDataType, Certificate, Context, ContextFlags, ErrorKind, Role, Source};
@@ -157,20 +158,11 @@ fn version_1_certificates_from_openssl() {
     openssl(
         d,
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-subj",
-            "/CN=Old CA",
-            "-out",
-            "r.csr",
-        ],
+            &["req", "-new"],
+            NEW_P256_KEY,
+            &["-keyout", "k.pem", "-subj", "/CN=Old CA", "-out", "r.csr"],
+        ]
+        .concat(),
     );
     openssl(
         d,
@@ -304,20 +296,18 @@ fn version_1_leaves_are_refused_with_a_clear_reason() {
     openssl(
         d,
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "clientkey.pem",
-            "-subj",
-            "/CN=v1 client",
-            "-out",
-            "c.csr",
-        ],
+            &["req", "-new"],
+            NEW_P256_KEY,
+            &[
+                "-keyout",
+                "clientkey.pem",
+                "-subj",
+                "/CN=v1 client",
+                "-out",
+                "c.csr",
+            ],
+        ]
+        .concat(),
     );
     openssl(
         d,

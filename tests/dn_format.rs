@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::openssl_args::NEW_P256_KEY;
 use common::*;
 use rcgen::{DistinguishedName, DnType, DnValue};
 use virtpki::{Certificate, Source};
@@ -133,26 +134,23 @@ fn openssl_cert(dir: &Path, i: usize, subject: &str) -> PathBuf {
 
 /// A certificate made with `openssl req` and its `extra` arguments.
 fn openssl_cert_with(dir: &Path, name: &str, subject: &str, extra: &[&str]) -> PathBuf {
-    let mut args = vec![
-        "req",
-        "-x509",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "/dev/null",
-        "-days",
-        "1",
-        "-utf8",
-        "-multivalue-rdn",
-        "-subj",
-        subject,
-        "-out",
-        name,
-    ];
+    let mut args = [
+        &["req", "-x509", "-new"],
+        NEW_P256_KEY,
+        &[
+            "-keyout",
+            "/dev/null",
+            "-days",
+            "1",
+            "-utf8",
+            "-multivalue-rdn",
+            "-subj",
+            subject,
+            "-out",
+            name,
+        ],
+    ]
+    .concat();
     args.extend_from_slice(extra);
     openssl(dir, &args);
     dir.join(name)

@@ -1,7 +1,10 @@
 //! `virtpki::generate`: the certificates and CRLs it makes, and what it refuses.
 
+mod common;
+
 use std::process::Command;
 
+use common::openssl_args::NEW_P256_KEY;
 use virtpki::cert::{KeyUsage, SubjectAltName};
 use virtpki::generate::{
     create_ca, Attribute, CaParams, CertificateAuthority, ClientParams, KeyType, ServerParams,
@@ -349,17 +352,9 @@ fn cas_that_cannot_sign_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
     let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "9",
-        ])
+        .args(["req", "-x509"])
+        .args(NEW_P256_KEY)
+        .args(["-days", "9"])
         .args([
             "-multivalue-rdn",
             "-subj",

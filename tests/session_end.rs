@@ -6,7 +6,7 @@ mod common;
 
 use std::ffi::CString;
 use std::io::Write as _;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,20 +15,7 @@ use std::time::Duration;
 use common::*;
 use virtpki::ffi::{context as cctx, errors, session as csession};
 use virtpki::session::{Session, SessionFlags};
-use virtpki::{CertDataType, Context, ContextFlags, ErrorKind};
-
-struct Pki {
-    ca: Made,
-    server: Made,
-    client: Made,
-}
-
-fn pki() -> Pki {
-    let ca = self_signed(&Spec::ca("End CA"));
-    let server = signed_by(&Spec::server("localhost"), &ca);
-    let client = client_with_test_dn(&Spec::client("client1"), &ca);
-    Pki { ca, server, client }
-}
+use virtpki::{ContextFlags, ErrorKind};
 
 /// How the server leaves after sending "hello".
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,20 +27,8 @@ enum Ending {
 
 /// Serves one connection: handshake, "hello", then ends as told.
 fn serve(p: &Pki, ending: Ending) -> (u16, JoinHandle<()>) {
-    let ctx = Arc::new(Context::new(ContextFlags::default()));
-    ctx.set_verify_time(Some(now()));
-    ctx.add_pem(CertDataType::CaCert, &p.ca.pem()).unwrap();
-    ctx.add_pem(CertDataType::ServerCert, &p.server.pem())
-        .unwrap();
-    ctx.add_pem(CertDataType::ServerKey, &p.server.key_pem())
-        .unwrap();
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+    let ctx = server_ctx(p);
+    serve_one(0, move |stream| {
         let mut s = Session::server(&ctx, stream, SessionFlags::default()).unwrap();
         s.write_all(b"hello").unwrap();
         if ending == Ending::CloseNotify {
@@ -62,19 +37,7 @@ fn serve(p: &Pki, ending: Ending) -> (u16, JoinHandle<()>) {
         let mut stream = s.into_stream();
         stream.flush().unwrap();
         stream.shutdown(Shutdown::Both).unwrap();
-    });
-    (port, handle)
-}
-
-fn client_ctx(p: &Pki) -> Arc<Context> {
-    let ctx = Arc::new(Context::new(ContextFlags::default()));
-    ctx.set_verify_time(Some(now()));
-    ctx.add_pem(CertDataType::CaCert, &p.ca.pem()).unwrap();
-    ctx.add_pem(CertDataType::ClientCert, &p.client.pem())
-        .unwrap();
-    ctx.add_pem(CertDataType::ClientKey, &p.client.key_pem())
-        .unwrap();
-    ctx
+    })
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -104,7 +67,7 @@ fn close_notify_is_the_end_of_the_stream_a_tcp_close_is_a_tls_error() {
     for ending in [Ending::CloseNotify, Ending::TcpClose] {
         let (port, server) = serve(&p, ending);
         let mut s = Session::client(
-            &client_ctx(&p),
+            &client_ctx(&p, ContextFlags::default()),
             connect(port),
             "localhost",
             None,
@@ -210,7 +173,7 @@ fn a_close_in_the_middle_of_a_record_is_a_tls_error() {
         let (port, server) = serve(&p, Ending::CloseNotify);
         let budget = Arc::new(std::sync::Mutex::new(None));
         let mut s = Session::client(
-            &client_ctx(&p),
+            &client_ctx(&p, ContextFlags::default()),
             CutAfter {
                 inner: connect(port),
                 budget: Arc::clone(&budget),

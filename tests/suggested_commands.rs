@@ -6,42 +6,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::openssl_args::NEW_P256_KEY;
+use common::shell::shell_words;
 use common::*;
 use virtpki::file_audit::{self, FileKind, FileSet, FileStat};
 use virtpki::{Certificate, Context, ContextFlags, KnownServers, Role, Rule, Source};
 
 const EVIL: &str = "; touch pwned";
-
-/// The words a POSIX shell makes of `cmd` (single and double quotes, backslashes); panics on
-/// anything that would make the shell do more than run one command with these words.
-fn shell_words(cmd: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = cmd.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => words.extend(word.take()),
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => w.push(c),
-                        None => panic!("unterminated ' in {cmd:?}"),
-                    }
-                }
-            }
-            '\\' => word
-                .get_or_insert_with(String::new)
-                .push(chars.next().expect("trailing backslash")),
-            '"' | ';' | '&' | '|' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '?' | '[' | '#'
-            | '~' | '\n' => panic!("{c:?} is special to a shell, unquoted, in {cmd:?}"),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
 
 /// The command in `text` that starts with `start` and runs to the end or a closing backtick.
 fn command_in<'a>(text: &'a str, start: &str) -> &'a str {
@@ -177,20 +148,18 @@ fn several_common_names_in_a_mismatch_are_quoted_items() {
     openssl(
         dir.path(),
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-subj",
-            "/CN=evil.example, victim.example/CN=x.example",
-            "-out",
-            "c.pem",
-        ],
+            &["req", "-x509"],
+            NEW_P256_KEY,
+            &[
+                "-keyout",
+                "k.pem",
+                "-subj",
+                "/CN=evil.example, victim.example/CN=x.example",
+                "-out",
+                "c.pem",
+            ],
+        ]
+        .concat(),
     );
     let pem = std::fs::read_to_string(dir.path().join("c.pem")).unwrap();
     let cert = &virtpki::pem::parse_chain(&pem).unwrap()[0];

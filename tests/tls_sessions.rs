@@ -16,41 +16,6 @@ use virtpki::{
     ValidatorAnswer,
 };
 
-/// A CA with a server for "localhost" and 127.0.0.1 and a client "C=GB,O=Test,CN=client1".
-struct Pki {
-    ca: Made,
-    server: Made,
-    client: Made,
-}
-
-fn pki() -> Pki {
-    let ca = self_signed(&Spec::ca("Session CA"));
-    let mut server_spec = Spec::server("localhost");
-    server_spec.ips = vec!["127.0.0.1".parse().unwrap()];
-    let server = signed_by(&server_spec, &ca);
-    let client = client_with_test_dn(&Spec::client("client1"), &ca);
-    Pki { ca, server, client }
-}
-
-fn context(flags: ContextFlags, ca: Option<&Made>) -> Arc<Context> {
-    let ctx = Arc::new(Context::new(flags));
-    ctx.set_verify_time(Some(now()));
-    if let Some(ca) = ca {
-        ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
-    }
-    ctx
-}
-
-fn with_identity(ctx: &Arc<Context>, made: &Made, server: bool) {
-    let (c, k) = if server {
-        (CertDataType::ServerCert, CertDataType::ServerKey)
-    } else {
-        (CertDataType::ClientCert, CertDataType::ClientKey)
-    };
-    ctx.add_pem(c, &made.pem()).unwrap();
-    ctx.add_pem(k, &made.key_pem()).unwrap();
-}
-
 /// Serves one connection: handshake, read a line, echo it; returns the client's DN.
 fn serve(ctx: Arc<Context>, flags: SessionFlags) -> (u16, JoinHandle<virtpki::Result<String>>) {
     serve_on(0, ctx, flags)
@@ -62,21 +27,14 @@ fn serve_on(
     ctx: Arc<Context>,
     flags: SessionFlags,
 ) -> (u16, JoinHandle<virtpki::Result<String>>) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+    serve_one(port, move |stream| {
         let mut s = Session::server(&ctx, stream, flags)?;
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf)?;
         s.write_all(&buf[..n])?;
         s.close()?;
         Ok(s.peer_dn().unwrap_or_default())
-    });
-    (port, handle)
+    })
 }
 
 /// Connects, sends "ping", expects it back.
@@ -96,18 +54,6 @@ fn connect(ctx: &Arc<Context>, host: &str, port: u16, flags: SessionFlags) -> vi
     }
     assert_eq!(&buf, b"ping");
     s.close()
-}
-
-fn server_ctx(p: &Pki) -> Arc<Context> {
-    let ctx = context(ContextFlags::default(), Some(&p.ca));
-    with_identity(&ctx, &p.server, true);
-    ctx
-}
-
-fn client_ctx(p: &Pki, flags: ContextFlags) -> Arc<Context> {
-    let ctx = context(flags, Some(&p.ca));
-    with_identity(&ctx, &p.client, false);
-    ctx
 }
 
 /// Runs a connection where the client must fail with `kind`.

@@ -3,12 +3,14 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use common::openssl_args::NEW_P256_KEY;
 use common::*;
 use virtpki::{
     Acceptance, CertDataType, Certificate, Context, ContextFlags, ErrorKind, KnownServersStore,
-    Source, ValidatorAnswer, VerifyFlags,
+    ServerVerdict, Source, ValidateFlags, ValidatorAnswer, VerifyFlags,
 };
 
 fn cert(made: &Made) -> Certificate {
@@ -20,6 +22,100 @@ fn ctx_with_ca(ca: &Made, flags: ContextFlags) -> Context {
     ctx.set_verify_time(Some(now()));
     ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
     ctx
+}
+
+/// A self-signed server certificate that is not a CA: what a user pins or records by hand.
+fn own_server(name: &str) -> Made {
+    let mut spec = Spec::server(name);
+    spec.ca = Some(false);
+    self_signed(&spec)
+}
+
+/// The server certificate for h.example.com with serial 77, the serial the lists here revoke.
+fn leaf_77(issuer: &Made) -> Made {
+    signed_by(
+        &Spec {
+            serial: Some(77),
+            ..Spec::server("h.example.com")
+        },
+        issuer,
+    )
+}
+
+/// A self-signed CA `name` whose name constraints permit the DNS subtree `permitted` only.
+fn ca_permitting_only(name: &str, permitted: &str) -> Made {
+    let mut params = Spec::ca(name).params();
+    params.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(permitted.into())],
+        excluded_subtrees: vec![],
+    });
+    let key = common::key(Alg::EcdsaP256);
+    Made {
+        cert: params.self_signed(&key).unwrap(),
+        key,
+        params,
+    }
+}
+
+/// Two NO_SANITY contexts, one trusting the CA bundle `a` then `b`, the other `b` then `a`
+/// (PEM text).
+fn contexts_with_both_ca_orders(a: &str, b: &str) -> [Context; 2] {
+    [(a, b), (b, a)].map(|(first, second)| {
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        ctx.set_verify_time(Some(now()));
+        ctx.add_pem(CertDataType::CaCert, &format!("{first}{second}"))
+            .unwrap();
+        ctx
+    })
+}
+
+/// Trusts `made` for any host (pinned server data).
+fn pin(ctx: &Context, made: &Made) {
+    ctx.add_pem(CertDataType::ServerTrusted, &made.pem())
+        .unwrap();
+}
+
+/// Pins a new h.example.com certificate of `issuer` (not revoked) and checks that `ctx`
+/// accepts it as pinned.
+fn assert_a_pinned_leaf_of_is_accepted(ctx: &Context, issuer: &Made) {
+    let good = signed_by(&Spec::server("h.example.com"), issuer);
+    pin(ctx, &good);
+    let v = verify(ctx, "h.example.com", &[cert(&good)]).unwrap();
+    assert_eq!(v.acceptance, Acceptance::Pinned);
+}
+
+/// Gives `ctx` an in-memory known-servers store that records `made` for `host`, any port.
+fn know(ctx: &Context, host: &str, made: &Made) {
+    let store = Arc::new(virtpki::MemoryKnownServers::new());
+    store.add(host, None, &made.der()).unwrap();
+    ctx.set_known_servers(Some(store));
+}
+
+/// Server verification as most tests here ask for it: no port, default flags.
+fn verify(ctx: &Context, host: &str, chain: &[Certificate]) -> virtpki::Result<ServerVerdict> {
+    ctx.verify_server(host, None, chain, VerifyFlags::default())
+}
+
+/// Sets a validator that answers `answer`; the counter says how often it was asked.
+fn count_validator_calls(ctx: &Context, answer: ValidatorAnswer) -> Arc<AtomicUsize> {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    ctx.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        answer
+    })));
+    asked
+}
+
+/// Sets a validator that rejects and logs each request's `trusted` and `flags`.
+fn log_validator_requests(ctx: &Context) -> Arc<Mutex<Vec<(bool, ValidateFlags)>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    ctx.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
+        log.lock().unwrap().push((r.trusted, r.flags));
+        ValidatorAnswer::Reject
+    })));
+    seen
 }
 
 #[test]
@@ -90,19 +186,10 @@ fn server_purpose_is_enforced_whenever_present() {
         &Spec::server("h.example.com").eku(&[CLIENT_AUTH], false),
         &ca,
     );
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&client_only)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &[cert(&client_only)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Purpose, "{err}");
     let any = signed_by(&Spec::server("h.example.com").eku(&[ANY_EKU], false), &ca);
-    client
-        .verify_server("h.example.com", None, &[cert(&any)], VerifyFlags::default())
-        .unwrap();
+    verify(&client, "h.example.com", &[cert(&any)]).unwrap();
 }
 
 #[test]
@@ -115,32 +202,21 @@ fn critical_key_usage_rules_for_peers() {
             .alg(Alg::Rsa2048),
         &ca,
     );
-    let err = client
-        .verify_server("h.example.com", None, &[cert(&rsa)], VerifyFlags::default())
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &[cert(&rsa)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyUsage, "{err}");
     assert!(err.message().contains("key encipherment"), "{err}");
     let ec = signed_by(
         &Spec::server("h.example.com").ku(KU_DIGITAL_SIGNATURE, true),
         &ca,
     );
-    client
-        .verify_server("h.example.com", None, &[cert(&ec)], VerifyFlags::default())
-        .unwrap();
+    verify(&client, "h.example.com", &[cert(&ec)]).unwrap();
     let lax_rsa = signed_by(
         &Spec::server("h.example.com")
             .ku(KU_DIGITAL_SIGNATURE, false)
             .alg(Alg::Rsa2048),
         &ca,
     );
-    client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&lax_rsa)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
+    verify(&client, "h.example.com", &[cert(&lax_rsa)]).unwrap();
 }
 
 #[test]
@@ -149,14 +225,7 @@ fn every_failure_is_named_in_one_message() {
     let other = self_signed(&Spec::ca("Other"));
     let client = ctx_with_ca(&ca, ContextFlags::default());
     let leaf = signed_by(&Spec::server("h.example.com"), &other);
-    let err = client
-        .verify_server(
-            "wrong.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "wrong.example.com", &[cert(&leaf)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownIssuer);
     let m = err.message();
     assert!(
@@ -175,17 +244,11 @@ fn argument_errors_and_a_context_without_ca() {
     let leaf = signed_by(&Spec::server("h.example.com"), &ca);
     let client = ctx_with_ca(&ca, ContextFlags::default());
     assert_eq!(
-        client
-            .verify_server("h.example.com", None, &[], VerifyFlags::default())
-            .unwrap_err()
-            .kind(),
+        verify(&client, "h.example.com", &[]).unwrap_err().kind(),
         ErrorKind::InvalidArg
     );
     assert_eq!(
-        client
-            .verify_server("", None, &[cert(&leaf)], VerifyFlags::default())
-            .unwrap_err()
-            .kind(),
+        verify(&client, "", &[cert(&leaf)]).unwrap_err().kind(),
         ErrorKind::InvalidArg
     );
     assert_eq!(
@@ -197,14 +260,7 @@ fn argument_errors_and_a_context_without_ca() {
     );
     let empty = Context::new(ContextFlags::default());
     empty.set_verify_time(Some(now()));
-    let err = empty
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&empty, "h.example.com", &[cert(&leaf)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoCa, "{err}");
     // A validator can still be asked about it with PROMPT_UNVERIFIED (trust on first use).
     let tofu = Context::new(ContextFlags::PROMPT_UNVERIFIED);
@@ -212,14 +268,7 @@ fn argument_errors_and_a_context_without_ca() {
     tofu.set_validator(Some(Arc::new(|_: &virtpki::ValidationRequest<'_>| {
         ValidatorAnswer::AcceptOnce
     })));
-    let v = tofu
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
+    let v = verify(&tofu, "h.example.com", &[cert(&leaf)]).unwrap();
     assert_eq!(v.acceptance, Acceptance::ValidatorOnce);
     assert!(v.failure.unwrap().contains("no CA certificate"));
 }
@@ -235,33 +284,33 @@ fn a_validator_cannot_rescue_an_expired_certificate() {
     client.set_validator(Some(Arc::new(|_: &virtpki::ValidationRequest<'_>| {
         ValidatorAnswer::AcceptAlways
     })));
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&expired)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &[cert(&expired)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Expired);
 }
 
 #[test]
 fn ip_literals_match_only_ip_sans_in_any_spelling() {
+    ip_san_matches_only(
+        "2001:db8::1",
+        &["2001:db8::1", "[2001:db8::1]", "2001:DB8:0:0:0:0:0:1"],
+        "2001:db8::2",
+    );
+}
+
+/// A CA's server certificate with the IP SAN `ip` verifies for each spelling in `matching` and
+/// is a host name mismatch for `other`; the context trusting the CA is returned.
+fn ip_san_matches_only(ip: &str, matching: &[&str], other: &str) -> Context {
     let ca = self_signed(&Spec::ca("CA"));
     let mut spec = Spec::server("h.example.com");
-    spec.ips = vec!["2001:db8::1".parse().unwrap()];
+    spec.ips = vec![ip.parse().unwrap()];
     let leaf = signed_by(&spec, &ca);
     let client = ctx_with_ca(&ca, ContextFlags::default());
-    for host in ["2001:db8::1", "[2001:db8::1]", "2001:DB8:0:0:0:0:0:1"] {
-        client
-            .verify_server(host, None, &[cert(&leaf)], VerifyFlags::default())
-            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    for host in matching {
+        verify(&client, host, &[cert(&leaf)]).unwrap_or_else(|e| panic!("{host}: {e}"));
     }
-    let err = client
-        .verify_server("2001:db8::2", None, &[cert(&leaf)], VerifyFlags::default())
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::HostnameMismatch);
+    let err = verify(&client, other, &[cert(&leaf)]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{other}: {err}");
+    client
 }
 
 #[test]
@@ -277,15 +326,11 @@ fn revocation_applies_to_intermediates_and_a_ca_without_crl_is_not_revoked() {
     let leaf = signed_by(&Spec::server("h.example.com"), &inter);
     let client = ctx_with_ca(&root, ContextFlags::default());
     let chain = [cert(&leaf), cert(&inter)];
-    client
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap();
+    verify(&client, "h.example.com", &chain).unwrap();
     client
         .add_pem(CertDataType::CaCrl, &crl_pem(&root, &[77]))
         .unwrap();
-    let err = client
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &chain).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
 }
 
@@ -304,14 +349,7 @@ fn profile_rules_refuse_peers_and_warn_about_own_credentials() {
     };
     let leaf = signed_by(&Spec::server("h.example.com"), &ca);
     let client = ctx_with_ca(&ca, ContextFlags::default());
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &[cert(&leaf)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
     assert!(err.message().contains("no subject key identifier"), "{err}");
     // libvirt accepts these as the daemon's own credentials: a warning, not an error.
@@ -338,14 +376,7 @@ fn a_server_certificate_with_an_underscore_name_is_refused() {
     let ca = self_signed(&Spec::ca("CA"));
     let leaf = signed_by(&Spec::server("bad_name.example.com"), &ca);
     let client = ctx_with_ca(&ca, ContextFlags::default());
-    let err = client
-        .verify_server(
-            "bad_name.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "bad_name.example.com", &[cert(&leaf)]).unwrap_err();
     assert!(err.message().contains("not a valid host name"), "{err}");
 }
 
@@ -359,13 +390,7 @@ fn crl_answers_stay_right_once_the_signature_is_remembered() {
         },
         &root,
     );
-    let revoked = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &root,
-    );
+    let revoked = leaf_77(&root);
     let client = ctx_with_ca(&root, ContextFlags::default());
     client
         .add_pem(CertDataType::CaCrl, &crl_pem(&root, &[77]))
@@ -374,23 +399,9 @@ fn crl_answers_stay_right_once_the_signature_is_remembered() {
     let root_key = cert(&root).spki_fingerprint();
     assert!(!crl.is_verified_for(&root_key));
     for round in 0..3 {
-        client
-            .verify_server(
-                "h.example.com",
-                None,
-                &[cert(&good)],
-                VerifyFlags::default(),
-            )
-            .unwrap();
+        verify(&client, "h.example.com", &[cert(&good)]).unwrap();
         assert!(crl.is_verified_for(&root_key), "round {round}");
-        let err = client
-            .verify_server(
-                "h.example.com",
-                None,
-                &[cert(&revoked)],
-                VerifyFlags::default(),
-            )
-            .unwrap_err();
+        let err = verify(&client, "h.example.com", &[cert(&revoked)]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Revoked, "round {round}: {err}");
     }
 }
@@ -405,14 +416,7 @@ fn a_crl_signed_by_another_key_of_the_same_name_is_never_trusted() {
         .add_pem(CertDataType::CaCrl, &crl_pem(&impostor, &[1]))
         .unwrap();
     for _ in 0..2 {
-        let err = client
-            .verify_server(
-                "h.example.com",
-                None,
-                &[cert(&leaf)],
-                VerifyFlags::default(),
-            )
-            .unwrap_err();
+        let err = verify(&client, "h.example.com", &[cert(&leaf)]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadSignature, "{err}");
     }
     assert!(!client.credentials().crls[0].is_verified_for(&cert(&root).spki_fingerprint()));
@@ -457,9 +461,7 @@ fn the_newest_crl_of_a_ca_applies_in_whichever_order_the_lists_are_added() {
         for list in order {
             ctx.add_pem(CertDataType::CaCrl, list).unwrap();
         }
-        let err = ctx
-            .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-            .unwrap_err();
+        let err = verify(&ctx, "h.example.com", &chain).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
     }
 }
@@ -476,13 +478,7 @@ fn junk_claiming(name: &str, count: usize) -> Vec<Certificate> {
 /// by five junk certificates claiming the CA's name (about 2 KB).
 fn revoked_leaf_with_junk() -> (Made, Made, Vec<Certificate>) {
     let ca = self_signed(&Spec::ca("CA"));
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &ca,
-    );
+    let leaf = leaf_77(&ca);
     let mut chain = vec![cert(&leaf)];
     chain.extend(junk_claiming("CA", 5));
     (ca, leaf, chain)
@@ -499,9 +495,7 @@ fn ctx_with_crl(ca: &Made, flags: ContextFlags) -> Context {
 fn junk_certificates_do_not_turn_a_revoked_leaf_into_an_unknown_issuer() {
     let (ca, _, chain) = revoked_leaf_with_junk();
     let plain = ctx_with_crl(&ca, ContextFlags::default());
-    let err = plain
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap_err();
+    let err = verify(&plain, "h.example.com", &chain).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
     assert!(!err.message().contains("known issuer"), "{err}");
 }
@@ -510,12 +504,8 @@ fn junk_certificates_do_not_turn_a_revoked_leaf_into_an_unknown_issuer() {
 fn a_pinned_revoked_leaf_behind_junk_certificates_is_refused() {
     let (ca, leaf, chain) = revoked_leaf_with_junk();
     let client = ctx_with_crl(&ca, ContextFlags::default());
-    client
-        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
-        .unwrap();
-    let err = client
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap_err();
+    pin(&client, &leaf);
+    let err = verify(&client, "h.example.com", &chain).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
     assert!(err.message().contains("revoked"), "{err}");
 }
@@ -540,17 +530,10 @@ fn a_known_revoked_leaf_behind_junk_certificates_is_refused() {
 fn the_validator_is_not_asked_about_a_revoked_leaf_behind_junk_certificates() {
     let (ca, _, chain) = revoked_leaf_with_junk();
     let client = ctx_with_crl(&ca, ContextFlags::PROMPT_UNVERIFIED);
-    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = Arc::clone(&asked);
-    client.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        ValidatorAnswer::AcceptOnce
-    })));
-    let err = client
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap_err();
+    let asked = count_validator_calls(&client, ValidatorAnswer::AcceptOnce);
+    let err = verify(&client, "h.example.com", &chain).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
-    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
 }
 
 #[test]
@@ -564,40 +547,13 @@ fn a_pin_stands_in_for_a_disqualified_ca_but_not_for_a_revoked_leaf() {
         key,
         params: ca_params,
     };
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &ca,
-    );
+    let leaf = leaf_77(&ca);
     let client = ctx_with_crl(&ca, ContextFlags::default());
-    client
-        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
-        .unwrap();
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    pin(&client, &leaf);
+    let err = verify(&client, "h.example.com", &[cert(&leaf)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
     // Not revoked: the pin stands in for the unusable CA.
-    let good = signed_by(&Spec::server("h.example.com"), &ca);
-    client
-        .add_pem(CertDataType::ServerTrusted, &good.pem())
-        .unwrap();
-    let v = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&good)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
-    assert_eq!(v.acceptance, Acceptance::Pinned);
+    assert_a_pinned_leaf_of_is_accepted(&client, &ca);
 }
 
 #[test]
@@ -610,26 +566,10 @@ fn an_expired_certificate_sent_along_with_a_pinned_leaf_is_refused() {
         &other,
     );
     let client = ctx_with_ca(&ca, ContextFlags::default());
-    client
-        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
-        .unwrap();
-    let v = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
+    pin(&client, &leaf);
+    let v = verify(&client, "h.example.com", &[cert(&leaf)]).unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf), cert(&stale)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &[cert(&leaf), cert(&stale)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Expired, "{err}");
     assert!(err.message().contains("CN=Stale"), "{err}");
 }
@@ -644,7 +584,7 @@ fn a_peer_chain_is_capped_at_sixteen_certificates() {
     for (n, ok) in [(16, true), (17, false)] {
         let mut chain = vec![cert(&server)];
         chain.extend(padding[..n - 1].iter().cloned());
-        let result = ctx.verify_server("h.example.com", None, &chain, VerifyFlags::default());
+        let result = verify(&ctx, "h.example.com", &chain);
         assert_eq!(result.is_ok(), ok, "{n}: {:?}", result.err());
         chain[0] = cert(&client_leaf);
         let result = ctx.verify_client(&chain, VerifyFlags::default());
@@ -660,42 +600,22 @@ fn a_peer_chain_is_capped_at_sixteen_certificates() {
         .unwrap();
     let mut chain = vec![cert(&server)];
     chain.extend(padding.iter().cloned());
-    let err = ctx
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap_err();
+    let err = verify(&ctx, "h.example.com", &chain).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
 }
 
 #[test]
 fn a_certificate_trusted_for_any_host_does_not_stand_in_for_another_host_name() {
     let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("a.example.com");
-    spec.ca = Some(false);
-    let pinned = self_signed(&spec);
+    let pinned = own_server("a.example.com");
     let client = ctx_with_ca(&ca, ContextFlags::default());
-    client
-        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
-        .unwrap();
+    pin(&client, &pinned);
     // Its own name: the pin stands in for the unknown issuer.
-    let v = client
-        .verify_server(
-            "a.example.com",
-            None,
-            &[cert(&pinned)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
+    let v = verify(&client, "a.example.com", &[cert(&pinned)]).unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
     assert_eq!(v.trust, virtpki::TrustStatus::TrustedAnyHost);
     // Another host: refused, with the name as the reason.
-    let err = client
-        .verify_server(
-            "bank.example",
-            None,
-            &[cert(&pinned)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "bank.example", &[cert(&pinned)]).unwrap_err();
     assert!(err.message().contains("bank.example"), "{err}");
     assert!(
         err.message()
@@ -704,48 +624,24 @@ fn a_certificate_trusted_for_any_host_does_not_stand_in_for_another_host_name() 
     );
     // Also a certificate from the loaded CA: the issuer is fine, the name is not.
     let issued = signed_by(&Spec::server("a.example.com"), &ca);
-    client
-        .add_pem(CertDataType::ServerTrusted, &issued.pem())
-        .unwrap();
-    let err = client
-        .verify_server(
-            "bank.example",
-            None,
-            &[cert(&issued)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    pin(&client, &issued);
+    let err = verify(&client, "bank.example", &[cert(&issued)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
     // With PROMPT_UNVERIFIED the validator may still be asked, and is told it is not trusted
     // for that host.
     let prompt = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
-    prompt
-        .add_pem(CertDataType::ServerTrusted, &issued.pem())
-        .unwrap();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    prompt.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
-        log.lock().unwrap().push(r.trusted);
-        ValidatorAnswer::Reject
-    })));
-    let err = prompt
-        .verify_server(
-            "bank.example",
-            None,
-            &[cert(&issued)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    pin(&prompt, &issued);
+    let seen = log_validator_requests(&prompt);
+    let err = verify(&prompt, "bank.example", &[cert(&issued)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
-    assert_eq!(*seen.lock().unwrap(), [false]);
+    let trusted: Vec<bool> = seen.lock().unwrap().iter().map(|r| r.0).collect();
+    assert_eq!(trusted, [false]);
 }
 
 #[test]
 fn an_any_host_store_entry_overrides_the_issuer_only_a_host_entry_the_name_too() {
     let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("a.example.com");
-    spec.ca = Some(false);
-    let server = self_signed(&spec);
+    let server = own_server("a.example.com");
     let dir = tempfile::tempdir().unwrap();
     // A plain bundle: any host.
     let path = dir.path().join("known");
@@ -800,24 +696,12 @@ fn openssl_leaf(ca: &Made, dir: &std::path::Path, subj: &str, extra: &[&str]) ->
     openssl(
         dir,
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-subj",
-            subj,
-            "-out",
-            "leaf.csr",
+            &["req", "-new"],
+            NEW_P256_KEY,
+            &["-keyout", "leaf.key", "-subj", subj, "-out", "leaf.csr"],
+            extra,
         ]
-        .iter()
-        .chain(extra)
-        .copied()
-        .collect::<Vec<_>>(),
+        .concat(),
     );
     openssl(
         dir,
@@ -854,14 +738,7 @@ fn the_common_name_fallback_needs_exactly_one_common_name() {
     // openssl x509 (before 3.4) issues from the current time only.
     client.set_verify_time(None);
     for host in ["evil.example", "victim.example"] {
-        let err = client
-            .verify_server(
-                host,
-                None,
-                std::slice::from_ref(&leaf),
-                VerifyFlags::default(),
-            )
-            .unwrap_err();
+        let err = verify(&client, host, std::slice::from_ref(&leaf)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{host}: {err}");
         assert!(err.message().contains("exactly one"), "{err}");
     }
@@ -870,14 +747,7 @@ fn the_common_name_fallback_needs_exactly_one_common_name() {
     spec.dns.clear();
     let one = signed_by(&spec, &ca);
     client.set_verify_time(Some(now()));
-    client
-        .verify_server(
-            "victim.example",
-            None,
-            &[cert(&one)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
+    verify(&client, "victim.example", &[cert(&one)]).unwrap();
 }
 
 #[test]
@@ -906,8 +776,7 @@ fn a_renewed_root_verifies_in_either_bundle_order() {
         ctx.set_verify_time(Some(now()));
         ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
         let chain = [Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap()];
-        ctx.verify_server("h.example.com", None, &chain, VerifyFlags::default())
-            .unwrap_or_else(|e| panic!("{bundle}: {e}"));
+        verify(&ctx, "h.example.com", &chain).unwrap_or_else(|e| panic!("{bundle}: {e}"));
         let chain = [Certificate::from_der(client_leaf.der().to_vec(), Source::Peer).unwrap()];
         ctx.verify_client(&chain, VerifyFlags::default())
             .unwrap_or_else(|e| panic!("{bundle}: {e}"));
@@ -917,9 +786,7 @@ fn a_renewed_root_verifies_in_either_bundle_order() {
     ctx.set_verify_time(Some(now()));
     ctx.add_pem(CertDataType::CaCert, &old.pem()).unwrap();
     let chain = [Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap()];
-    let err = ctx
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap_err();
+    let err = verify(&ctx, "h.example.com", &chain).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Expired, "{err}");
     assert!(err.message().contains("CA certificate"), "{err}");
 }
@@ -940,59 +807,27 @@ fn profile_rules_apply_to_the_root_webpki_chose() {
         .signed_by(&leaf_key, &issuer)
         .unwrap();
     let chain = [Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap()];
-    for bundle in [
-        format!("{}{}", bad.pem(), good.pem()),
-        format!("{}{}", good.pem(), bad.pem()),
-    ] {
-        let ctx = Context::new(ContextFlags::NO_SANITY);
-        ctx.set_verify_time(Some(now()));
-        ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
-        ctx.verify_server("h.example.com", None, &chain, VerifyFlags::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+    for ctx in contexts_with_both_ca_orders(&bad.pem(), &good.pem()) {
+        verify(&ctx, "h.example.com", &chain).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
 #[test]
 fn ipv6_zone_ids_are_compared_without_the_zone() {
-    let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("h.example.com");
-    spec.ips = vec!["fe80::1".parse().unwrap()];
-    let leaf = signed_by(&spec, &ca);
-    let client = ctx_with_ca(&ca, ContextFlags::default());
-    for host in ["fe80::1%eth0", "[fe80::1%eth0]", "FE80:0::1%25"] {
-        client
-            .verify_server(host, None, &[cert(&leaf)], VerifyFlags::default())
-            .unwrap_or_else(|e| panic!("{host}: {e}"));
-    }
-    let err = client
-        .verify_server("fe80::2%eth0", None, &[cert(&leaf)], VerifyFlags::default())
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+    let client = ip_san_matches_only(
+        "fe80::1",
+        &["fe80::1%eth0", "[fe80::1%eth0]", "FE80:0::1%25"],
+        "fe80::2%eth0",
+    );
     // The store keys by the address with its zone: another link is another machine.
     let mut spec = Spec::server("h.example.com");
     spec.ca = Some(false);
     spec.ips = vec!["fe80::1".parse().unwrap()];
     let unknown = self_signed(&spec);
-    let store = Arc::new(virtpki::MemoryKnownServers::new());
-    store.add("fe80::1%eth0", None, &unknown.der()).unwrap();
-    client.set_known_servers(Some(store));
-    let v = client
-        .verify_server(
-            "[fe80::1%eth0]",
-            None,
-            &[cert(&unknown)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
+    know(&client, "fe80::1%eth0", &unknown);
+    let v = verify(&client, "[fe80::1%eth0]", &[cert(&unknown)]).unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
-    let err = client
-        .verify_server(
-            "fe80::1%eth1",
-            None,
-            &[cert(&unknown)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "fe80::1%eth1", &[cert(&unknown)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
 }
 
@@ -1002,27 +837,19 @@ fn a_chain_webpki_gives_up_on_is_refused_pinned_or_not_with_its_own_message() {
     // goes past its limits (path depth here). That is not an unknown issuer; nothing
     // overrides it.
     let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("h.example.com");
-    spec.ca = Some(false);
-    let pinned = self_signed(&spec);
+    let pinned = own_server("h.example.com");
     let mut chain = vec![cert(&pinned)];
     chain.extend(junk_claiming("h.example.com", 7));
     let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
-    client
-        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
-        .unwrap();
+    pin(&client, &pinned);
     client.set_validator(Some(Arc::new(|_: &virtpki::ValidationRequest<'_>| {
         ValidatorAnswer::AcceptOnce
     })));
-    let err = client
-        .verify_server("h.example.com", None, &chain, VerifyFlags::default())
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &chain).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
     assert!(err.message().contains("gave up"), "{err}");
     // The same certificate alone is accepted as pinned.
-    let v = client
-        .verify_server("h.example.com", None, &chain[..1], VerifyFlags::default())
-        .unwrap();
+    let v = verify(&client, "h.example.com", &chain[..1]).unwrap();
     assert_eq!(v.acceptance, Acceptance::Pinned);
 }
 
@@ -1036,70 +863,24 @@ fn a_pinned_leaf_revoked_by_its_intermediates_crl_is_refused_without_the_interme
     // administrator loaded names the leaf: it is refused, pinned, known or asked about.
     let root = self_signed(&Spec::ca("Root"));
     let inter = signed_by(&Spec::ca("Inter"), &root);
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &inter,
-    );
+    let leaf = leaf_77(&inter);
     let client = ctx_with_ca(&root, ContextFlags::PROMPT_UNVERIFIED);
     client
         .add_pem(CertDataType::CaCrl, &crl_pem(&inter, &[77]))
         .unwrap();
     // With the intermediate, the path says revoked.
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf), cert(&inter)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "h.example.com", &[cert(&leaf), cert(&inter)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "{err}");
-    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = Arc::clone(&asked);
-    client.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        ValidatorAnswer::AcceptOnce
-    })));
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let asked = count_validator_calls(&client, ValidatorAnswer::AcceptOnce);
+    let err = verify(&client, "h.example.com", &[cert(&leaf)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "validator: {err}");
-    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
-    client
-        .add_pem(CertDataType::ServerTrusted, &leaf.pem())
-        .unwrap();
-    let err = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    pin(&client, &leaf);
+    let err = verify(&client, "h.example.com", &[cert(&leaf)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Revoked, "pinned: {err}");
     assert!(err.message().contains("revoked"), "{err}");
     // A leaf of that intermediate not on its list is still accepted as pinned.
-    let good = signed_by(&Spec::server("h.example.com"), &inter);
-    client
-        .add_pem(CertDataType::ServerTrusted, &good.pem())
-        .unwrap();
-    let v = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&good)],
-            VerifyFlags::default(),
-        )
-        .unwrap();
-    assert_eq!(v.acceptance, Acceptance::Pinned);
+    assert_a_pinned_leaf_of_is_accepted(&client, &inter);
 }
 
 #[test]
@@ -1110,13 +891,7 @@ fn a_crl_of_the_same_name_from_another_key_never_lets_a_pinned_revoked_leaf_thro
     let root = self_signed(&Spec::ca("Root"));
     let inter = signed_by(&Spec::ca("Inter"), &root);
     let other_inter = signed_by(&Spec::ca("Inter"), &root);
-    let leaf = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &inter,
-    );
+    let leaf = leaf_77(&inter);
     for order in [[true, false], [false, true]] {
         let client = ctx_with_ca(&root, ContextFlags::NO_SANITY);
         client
@@ -1130,15 +905,8 @@ fn a_crl_of_the_same_name_from_another_key_never_lets_a_pinned_revoked_leaf_thro
             };
             client.add_pem(CertDataType::CaCrl, &list).unwrap();
         }
-        client
-            .add_pem(CertDataType::ServerTrusted, &leaf.pem())
-            .unwrap();
-        let result = client.verify_server(
-            "h.example.com",
-            None,
-            &[cert(&leaf)],
-            VerifyFlags::default(),
-        );
+        pin(&client, &leaf);
+        let result = verify(&client, "h.example.com", &[cert(&leaf)]);
         assert!(
             result.is_err(),
             "{order:?}: {:?}",
@@ -1167,14 +935,7 @@ fn a_common_name_that_cannot_be_read_still_counts_as_a_common_name() {
     let leaf = params.signed_by(&leaf_key, &ca.issuer()).unwrap();
     let leaf = Certificate::from_der(leaf.der().to_vec(), Source::Peer).unwrap();
     let client = ctx_with_ca(&ca, ContextFlags::default());
-    let err = client
-        .verify_server(
-            "victim.example",
-            None,
-            std::slice::from_ref(&leaf),
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "victim.example", std::slice::from_ref(&leaf)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
 }
 
@@ -1185,36 +946,20 @@ fn a_certificate_trusted_for_any_host_keeps_the_changed_warning_for_the_validato
     // asked about the name mismatch: it must hear that b.example was trusted with another
     // certificate, the very sign of an impostor.
     let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("b.example");
-    spec.ca = Some(false);
-    let x = self_signed(&spec);
-    let mut spec = Spec::server("a.example");
-    spec.ca = Some(false);
-    let p = self_signed(&spec);
+    let x = own_server("b.example");
+    let p = own_server("a.example");
     let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
-    client
-        .add_pem(CertDataType::ServerTrusted, &p.pem())
-        .unwrap();
-    let store = Arc::new(virtpki::MemoryKnownServers::new());
-    store.add("b.example", None, &x.der()).unwrap();
-    client.set_known_servers(Some(store));
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    client.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
-        log.lock().unwrap().push((r.trusted, r.flags));
-        ValidatorAnswer::Reject
-    })));
-    let err = client
-        .verify_server("b.example", None, &[cert(&p)], VerifyFlags::default())
-        .unwrap_err();
+    pin(&client, &p);
+    know(&client, "b.example", &x);
+    let seen = log_validator_requests(&client);
+    let err = verify(&client, "b.example", &[cert(&p)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     let (trusted, flags) = seen[0];
     assert!(!trusted);
     assert!(
-        flags.contains(virtpki::ValidateFlags::CHANGED)
-            && flags.contains(virtpki::ValidateFlags::UNVERIFIED),
+        flags.contains(ValidateFlags::CHANGED) && flags.contains(ValidateFlags::UNVERIFIED),
         "{flags:?}"
     );
 }
@@ -1229,20 +974,18 @@ fn a_version_1_ca_in_the_bundle_does_not_turn_an_unknown_issuer_into_a_final_fai
     openssl(
         dir.path(),
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "v1.key",
-            "-subj",
-            "/CN=Old V1 CA",
-            "-out",
-            "v1.csr",
-        ],
+            &["req", "-new"],
+            NEW_P256_KEY,
+            &[
+                "-keyout",
+                "v1.key",
+                "-subj",
+                "/CN=Old V1 CA",
+                "-out",
+                "v1.csr",
+            ],
+        ]
+        .concat(),
     );
     openssl(
         dir.path(),
@@ -1252,35 +995,17 @@ fn a_version_1_ca_in_the_bundle_does_not_turn_an_unknown_issuer_into_a_final_fai
     );
     let v1 = std::fs::read_to_string(dir.path().join("v1.pem")).unwrap();
     let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("h.example.com");
-    spec.ca = Some(false);
-    let pinned = self_signed(&spec);
+    let pinned = own_server("h.example.com");
     let client = Context::new(ContextFlags::NO_SANITY);
     client
         .add_pem(CertDataType::CaCert, &format!("{v1}{}", ca.pem()))
         .unwrap();
-    client
-        .add_pem(CertDataType::ServerTrusted, &pinned.pem())
-        .unwrap();
-    let v = client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&pinned)],
-            VerifyFlags::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    pin(&client, &pinned);
+    let v = verify(&client, "h.example.com", &[cert(&pinned)]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(v.acceptance, Acceptance::Pinned);
     // And a certificate the CA issued still verifies.
     let issued = signed_by(&Spec::server("h.example.com"), &ca);
-    client
-        .verify_server(
-            "h.example.com",
-            None,
-            &[cert(&issued)],
-            VerifyFlags::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    verify(&client, "h.example.com", &[cert(&issued)]).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -1294,17 +1019,7 @@ fn no_final_failure_is_overridden_by_a_host_entry_a_pin_or_the_validator() {
         spec.ca = Some(false);
         self_signed(&spec)
     };
-    let mut constrained_params = Spec::ca("Lab CA").params();
-    constrained_params.name_constraints = Some(rcgen::NameConstraints {
-        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("lab.example".into())],
-        excluded_subtrees: vec![],
-    });
-    let lab_key = common::key(Alg::EcdsaP256);
-    let lab = Made {
-        cert: constrained_params.self_signed(&lab_key).unwrap(),
-        key: lab_key,
-        params: constrained_params,
-    };
+    let lab = ca_permitting_only("Lab CA", "lab.example");
     let not_a_ca = signed_by(&Spec::server("inter.example").bc(Some(false), true), &ca);
     let impostor = self_signed(&Spec::ca("CA"));
     let mut ca_leaf = Spec::server(host);
@@ -1358,21 +1073,11 @@ fn no_final_failure_is_overridden_by_a_host_entry_a_pin_or_the_validator() {
     for (what, made, kind) in cases {
         let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
         client.add_pem(CertDataType::CaCert, &lab.pem()).unwrap();
-        client
-            .add_pem(CertDataType::ServerTrusted, &made[0].pem())
-            .unwrap();
-        let store = Arc::new(virtpki::MemoryKnownServers::new());
-        store.add(host, None, &made[0].der()).unwrap();
-        client.set_known_servers(Some(store));
-        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&asked);
-        client.set_validator(Some(Arc::new(move |_: &virtpki::ValidationRequest<'_>| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            ValidatorAnswer::AcceptOnce
-        })));
+        pin(&client, &made[0]);
+        know(&client, host, &made[0]);
+        let asked = count_validator_calls(&client, ValidatorAnswer::AcceptOnce);
         let chain: Vec<Certificate> = made.iter().map(cert).collect();
-        let err = client
-            .verify_server(host, None, &chain, VerifyFlags::default())
+        let err = verify(&client, host, &chain)
             .map(|v| v.acceptance)
             .expect_err(what);
         assert_eq!(err.kind(), kind, "{what}: {err}");
@@ -1381,7 +1086,7 @@ fn no_final_failure_is_overridden_by_a_host_entry_a_pin_or_the_validator() {
             err.message().contains("never overrides this failure"),
             "{what}: {err}"
         );
-        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0, "{what}");
+        assert_eq!(asked.load(Ordering::SeqCst), 0, "{what}");
     }
 }
 
@@ -1410,13 +1115,7 @@ fn the_c_api_gives_the_same_answers_as_the_rust_api() {
     use std::ffi::CString;
     let root = self_signed(&Spec::ca("Root"));
     let inter = signed_by(&Spec::ca("Inter"), &root);
-    let revoked = signed_by(
-        &Spec {
-            serial: Some(77),
-            ..Spec::server("h.example.com")
-        },
-        &inter,
-    );
+    let revoked = leaf_77(&inter);
     let good = signed_by(&Spec::server("h.example.com"), &inter);
     let ctx = virtpki::ffi::context::virPKIContextNew(0);
     assert!(!ctx.is_null());
@@ -1451,7 +1150,7 @@ fn the_c_api_gives_the_same_answers_as_the_rust_api() {
     let mut answers = Vec::new();
     for (host, chain) in &cases {
         let certs: Vec<Certificate> = chain.iter().map(|m| cert(m)).collect();
-        let expected = match rust.verify_server(host, None, &certs, VerifyFlags::default()) {
+        let expected = match verify(&rust, host, &certs) {
             Ok(_) => 0,
             Err(e) => e.kind().code(),
         };
@@ -1485,14 +1184,7 @@ fn common_names_in_one_multi_valued_rdn_or_empty_do_not_stand_for_a_host() {
     );
     assert_eq!(multi.common_names().len(), 2);
     for host in ["evil.example", "victim.example"] {
-        let err = client
-            .verify_server(
-                host,
-                None,
-                std::slice::from_ref(&multi),
-                VerifyFlags::default(),
-            )
-            .unwrap_err();
+        let err = verify(&client, host, std::slice::from_ref(&multi)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{host}: {err}");
     }
     // A CN with an empty value next to a real one: two Common Names (openssl skips an empty
@@ -1511,14 +1203,7 @@ fn common_names_in_one_multi_valued_rdn_or_empty_do_not_stand_for_a_host() {
     let with_empty = params.signed_by(&leaf_key, &ca.issuer()).unwrap();
     let with_empty = Certificate::from_der(with_empty.der().to_vec(), Source::Peer).unwrap();
     assert_eq!(with_empty.common_names().len(), 2);
-    let err = client
-        .verify_server(
-            "victim.example",
-            None,
-            std::slice::from_ref(&with_empty),
-            VerifyFlags::default(),
-        )
-        .unwrap_err();
+    let err = verify(&client, "victim.example", std::slice::from_ref(&with_empty)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
 }
 
@@ -1539,9 +1224,7 @@ fn hostile_zone_and_address_spellings_never_match() {
         "fe80::1%25eth0",
         "192.0.2.1",
     ] {
-        client
-            .verify_server(host, None, &[cert(&leaf)], VerifyFlags::default())
-            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        verify(&client, host, &[cert(&leaf)]).unwrap_or_else(|e| panic!("{host}: {e}"));
     }
     for host in [
         "fe80::1%",
@@ -1559,8 +1242,7 @@ fn hostile_zone_and_address_spellings_never_match() {
         "0xc0.0.2.1",
     ] {
         for chain in [[cert(&leaf)], [cert(&cn_address)]] {
-            let err = client
-                .verify_server(host, None, &chain, VerifyFlags::default())
+            let err = verify(&client, host, &chain)
                 .map(|v| v.acceptance)
                 .expect_err(host);
             assert!(
@@ -1579,46 +1261,18 @@ fn two_roots_of_one_name_and_different_keys_each_keep_their_own_constraints() {
     // "Root" twice: one with name constraints (it issued the CN-only leaf), one without. The
     // Common Name fallback is off under a constrained CA; the anchor webpki used is the
     // constrained one, in either bundle order (found by identity, not by name).
-    let mut constrained = Spec::ca("Root").params();
-    constrained.name_constraints = Some(rcgen::NameConstraints {
-        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("lab.example".into())],
-        excluded_subtrees: vec![],
-    });
-    let key = common::key(Alg::EcdsaP256);
-    let constrained = Made {
-        cert: constrained.self_signed(&key).unwrap(),
-        key,
-        params: constrained,
-    };
+    let constrained = ca_permitting_only("Root", "lab.example");
     let free = self_signed(&Spec::ca("Root"));
     let mut spec = Spec::server("victim.example");
     spec.dns.clear();
     let leaf = signed_by(&spec, &constrained);
     let sound = signed_by(&Spec::server("victim.example"), &free);
-    for bundle in [
-        format!("{}{}", free.pem(), constrained.pem()),
-        format!("{}{}", constrained.pem(), free.pem()),
-    ] {
-        let ctx = Context::new(ContextFlags::NO_SANITY);
-        ctx.set_verify_time(Some(now()));
-        ctx.add_pem(CertDataType::CaCert, &bundle).unwrap();
-        let err = ctx
-            .verify_server(
-                "victim.example",
-                None,
-                &[cert(&leaf)],
-                VerifyFlags::default(),
-            )
+    for ctx in contexts_with_both_ca_orders(&free.pem(), &constrained.pem()) {
+        let err = verify(&ctx, "victim.example", &[cert(&leaf)])
             .map(|v| v.acceptance)
             .expect_err("CN fallback under a constrained root");
         assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
-        ctx.verify_server(
-            "victim.example",
-            None,
-            &[cert(&sound)],
-            VerifyFlags::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        verify(&ctx, "victim.example", &[cert(&sound)]).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -1654,17 +1308,12 @@ fn the_server_profile_applies_to_a_certificate_accepted_in_place_of_its_issuer()
     ];
     for (what, made, kind) in cases {
         let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
-        client
-            .add_pem(CertDataType::ServerTrusted, &made.pem())
-            .unwrap();
-        let store = Arc::new(virtpki::MemoryKnownServers::new());
-        store.add(host, None, &made.der()).unwrap();
-        client.set_known_servers(Some(store));
+        pin(&client, &made);
+        know(&client, host, &made);
         client.set_validator(Some(Arc::new(|_: &virtpki::ValidationRequest<'_>| {
             ValidatorAnswer::AcceptOnce
         })));
-        let err = client
-            .verify_server(host, None, &[cert(&made)], VerifyFlags::default())
+        let err = verify(&client, host, &[cert(&made)])
             .map(|v| v.acceptance)
             .expect_err(what);
         assert_eq!(err.kind(), kind, "{what}: {err}");
@@ -1677,12 +1326,8 @@ fn an_any_host_store_entry_keeps_the_changed_warning_for_the_validator() {
     // As a_certificate_trusted_for_any_host_keeps_the_changed_warning_for_the_validator, with
     // the any-host trust in the known-servers file ("# host *") instead of pinned data.
     let ca = self_signed(&Spec::ca("CA"));
-    let mut spec = Spec::server("b.example");
-    spec.ca = Some(false);
-    let x = self_signed(&spec);
-    let mut spec = Spec::server("a.example");
-    spec.ca = Some(false);
-    let p = self_signed(&spec);
+    let x = own_server("b.example");
+    let p = own_server("a.example");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("known");
     std::fs::write(&path, p.pem()).unwrap();
@@ -1690,21 +1335,11 @@ fn an_any_host_store_entry_keeps_the_changed_warning_for_the_validator() {
     store.add("b.example", None, &x.der()).unwrap();
     let client = ctx_with_ca(&ca, ContextFlags::PROMPT_UNVERIFIED);
     client.set_known_servers(Some(store));
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    client.set_validator(Some(Arc::new(move |r: &virtpki::ValidationRequest<'_>| {
-        log.lock().unwrap().push(r.flags);
-        ValidatorAnswer::Reject
-    })));
-    let err = client
-        .verify_server("b.example", None, &[cert(&p)], VerifyFlags::default())
-        .unwrap_err();
+    let seen = log_validator_requests(&client);
+    let err = verify(&client, "b.example", &[cert(&p)]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
-    assert!(
-        seen[0].contains(virtpki::ValidateFlags::CHANGED),
-        "{:?}",
-        seen[0]
-    );
+    let flags = seen[0].1;
+    assert!(flags.contains(ValidateFlags::CHANGED), "{flags:?}");
 }

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::openssl_args::NEW_P256_KEY;
 use common::{have, pki, s, virtpki};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::{CertDataType, Context, ContextFlags};
@@ -24,24 +25,9 @@ fn hostile(dir: &Path) -> Option<(PathBuf, PathBuf)> {
     }
     let (cert, key) = (dir.join("evil.pem"), dir.join("evil-key.pem"));
     let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-utf8",
-            "-nodes",
-            "-days",
-            "30",
-            "-keyout",
-            s(&key),
-            "-out",
-            s(&cert),
-        ])
+        .args(["req", "-x509"])
+        .args(NEW_P256_KEY)
+        .args(["-utf8", "-days", "30", "-keyout", s(&key), "-out", s(&cert)])
         .args(["-subj", &format!("/CN={EVIL_CN}")])
         .args([
             "-addext",

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::openssl_args::NEW_P256_KEY;
 use common::{pki, s, virtpki};
 
 #[test]
@@ -11,14 +12,9 @@ fn dn_is_virt_pki_query_dn_byte_for_byte() {
     // openssl writes what virtpki cannot issue: multi-valued RDNs, repeated and odd attributes.
     let odd = dir.path().join("odd.pem");
     let out = std::process::Command::new("openssl")
+        .args(["req", "-x509"])
+        .args(NEW_P256_KEY)
         .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
             "-keyout",
             s(&dir.path().join("odd.key")),
             "-out",

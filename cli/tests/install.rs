@@ -4,28 +4,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{mode, pki, s, virtpki};
+use common::{
+    home_of_another_user, install, install_user_client, is_root, issue_client, mode, pki,
+    root_or_skip, s, virtpki,
+};
 use virtpki::locations::{self, Environment};
 use virtpki::{Context, ContextFlags, Role};
-
-fn install(dir: &Path, extra: &[&str], role: &str, p: &common::Pki) -> common::Run {
-    let from = if role == "server" {
-        &p.server
-    } else {
-        &p.client
-    };
-    let mut args = vec![
-        "install",
-        "--role",
-        role,
-        "--ca-dir",
-        s(&p.ca),
-        "--from",
-        s(from),
-    ];
-    args.extend_from_slice(extra);
-    virtpki(dir, &args)
-}
 
 #[test]
 fn system_locations_under_a_root() {
@@ -78,7 +62,7 @@ fn system_locations_under_a_root() {
     assert_eq!(report.loaded.len(), 4, "{report}");
     // Running as root, the files are root's.
     use std::os::unix::fs::MetadataExt;
-    if unsafe { libc_geteuid() } == 0 {
+    if is_root() {
         assert_eq!(
             std::fs::metadata(etc.join("libvirt/private/serverkey.pem"))
                 .unwrap()
@@ -103,11 +87,6 @@ fn system_locations_under_a_root() {
     let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
     assert!(run.stdout.contains("fixed the mode of"), "{}", run.stdout);
     assert_eq!(mode(&key), 0o600);
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
 
 #[test]
@@ -399,7 +378,7 @@ fn backups_of_keys_keep_mode_and_owner_and_are_counted() {
     let root = dir.path().join("root");
     install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
     let key = root.join("etc/pki/libvirt/private/serverkey.pem");
-    let as_root = unsafe { libc_geteuid() } == 0;
+    let as_root = is_root();
     for n in 1..=2 {
         std::fs::write(&key, format!("an old key {n}\n")).unwrap();
         std::fs::set_permissions(&key, PermissionsExt::from_mode(0o640)).unwrap();
@@ -437,28 +416,13 @@ fn backups_of_keys_keep_mode_and_owner_and_are_counted() {
 #[test]
 fn user_install_as_root_gives_the_files_to_the_home_owner() {
     use std::os::unix::fs::MetadataExt;
-    if unsafe { libc_geteuid() } != 0 {
-        eprintln!("not root: the sudo -E case cannot be simulated");
+    if !root_or_skip("the sudo -E case cannot be simulated") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
-    let out = common::command(&home)
-        .args([
-            "install",
-            "--user",
-            "--role",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
-            s(&p.client),
-        ])
-        .output()
-        .unwrap();
+    let home = home_of_another_user(dir.path(), "home");
+    let out = install_user_client(&home, &p);
     assert!(out.status.success(), "{out:?}");
     let user = home.join(".pki/libvirt");
     for path in [
@@ -483,19 +447,7 @@ fn user_install_as_root_gives_the_files_to_the_home_owner() {
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, home.join(".pki")).unwrap();
-    let out = common::command(&home)
-        .args([
-            "install",
-            "--user",
-            "--role",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
-            s(&p.client),
-        ])
-        .output()
-        .unwrap();
+    let out = install_user_client(&home, &p);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("symbolic link"),
@@ -510,35 +462,17 @@ fn user_install_as_root_gives_the_files_to_the_home_owner() {
 #[test]
 fn user_install_as_root_refuses_a_directory_the_user_cannot_enter() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if unsafe { libc_geteuid() } != 0 {
-        eprintln!("not root: the sudo -E case cannot be simulated");
+    if !root_or_skip("the sudo -E case cannot be simulated") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    let home = home_of_another_user(dir.path(), "home");
     // What the old `sudo -E virtpki install --user` left: ~/.pki/libvirt, root's, 0700.
     let user = home.join(".pki/libvirt");
     std::fs::create_dir_all(&user).unwrap();
     std::fs::set_permissions(home.join(".pki"), PermissionsExt::from_mode(0o700)).unwrap();
-    let run = |home: &Path| {
-        common::command(home)
-            .args([
-                "install",
-                "--user",
-                "--role",
-                "client",
-                "--ca-dir",
-                s(&p.ca),
-                "--from",
-                s(&p.client),
-            ])
-            .output()
-            .unwrap()
-    };
-    let out = run(&home);
+    let out = install_user_client(&home, &p);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
@@ -552,7 +486,7 @@ fn user_install_as_root_refuses_a_directory_the_user_cannot_enter() {
     for d in [home.join(".pki"), user.clone()] {
         std::os::unix::fs::chown(&d, Some(65534), Some(65533)).unwrap();
     }
-    let out = run(&home);
+    let out = install_user_client(&home, &p);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         std::fs::metadata(user.join("clientkey.pem")).unwrap().uid(),
@@ -615,22 +549,7 @@ fn a_source_directory_swapped_during_install_gives_one_consistent_pair() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     let other = dir.path().join("client2");
-    virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--dn",
-            "C=GB,O=Test,CN=client2",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&other),
-        ],
-    )
-    .expect(0);
+    issue_client(dir.path(), s(&p.ca), "C=GB,O=Test,CN=client2", s(&other)).expect(0);
     let from = dir.path().join("from");
     std::os::unix::fs::symlink(&p.client, &from).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -701,8 +620,7 @@ fn a_source_directory_swapped_during_install_gives_one_consistent_pair() {
 fn a_file_of_another_owner_is_rewritten_not_given_away() {
     use std::io::Write;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if unsafe { libc_geteuid() } != 0 {
-        eprintln!("not root: files of another owner cannot be made");
+    if !root_or_skip("files of another owner cannot be made") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

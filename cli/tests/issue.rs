@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{certs, mode, pki, s, virtpki};
+use common::{certs, issue_client, issue_server, mode, pki, s, virtpki};
 use virtpki::cert::SubjectAltName;
 use virtpki::verify::VerifyFlags;
 use virtpki::{CertDataType, Context, ContextFlags, ErrorKind, Role};
@@ -60,22 +60,7 @@ fn relative_directories() {
         &["ca", "init", "--dir", "ca", "--key-type", "ecdsa"],
     )
     .expect(0);
-    virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            "ca",
-            "--dn",
-            "CN=c",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            "out/c",
-        ],
-    )
-    .expect(0);
+    issue_client(dir.path(), "ca", "CN=c", "out/c").expect(0);
     assert!(dir.path().join("ca/cakey.pem").exists());
     assert!(dir.path().join("out/c/clientkey.pem").exists());
 }
@@ -185,22 +170,7 @@ fn a_server_named_by_its_address() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     let out = dir.path().join("ip");
-    virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "server",
-            "--ca-dir",
-            s(&p.ca),
-            "--cn",
-            "192.0.2.9",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&out),
-        ],
-    )
-    .expect(0);
+    issue_server(dir.path(), s(&p.ca), "192.0.2.9", s(&out)).expect(0);
     let cert = &certs(&out.join("servercert.pem"))[0];
     assert_eq!(
         cert.subject_alt_names(),
@@ -306,21 +276,7 @@ fn client_dn_is_the_string_libvirt_prints() {
         ("DC=org,DC2=x", ""),
     ] {
         let out = dir.path().join(format!("c{}", given.len()));
-        let run = virtpki(
-            dir.path(),
-            &[
-                "issue",
-                "client",
-                "--ca-dir",
-                s(&p.ca),
-                "--dn",
-                given,
-                "--key-type",
-                "ecdsa",
-                "--out-dir",
-                s(&out),
-            ],
-        );
+        let run = issue_client(dir.path(), s(&p.ca), given, s(&out));
         if libvirt.is_empty() {
             run.expect(2);
             continue;
@@ -619,23 +575,7 @@ fn a_ca_directory_that_cannot_sign() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     let o = dir.path().join("o");
-    let issue = |ca: &std::path::Path| {
-        virtpki(
-            dir.path(),
-            &[
-                "issue",
-                "server",
-                "--ca-dir",
-                s(ca),
-                "--cn",
-                "h",
-                "--key-type",
-                "ecdsa",
-                "--out-dir",
-                s(&o),
-            ],
-        )
-    };
+    let issue = |ca: &std::path::Path| issue_server(dir.path(), s(ca), "h", s(&o));
     // A key others can read is refused, as libvirt refuses such keys.
     let open = dir.path().join("open");
     std::fs::create_dir(&open).unwrap();
@@ -784,22 +724,7 @@ fn crl_revoke_refusals_keep_the_current_crl() {
     .expect(0);
     std::fs::copy(p.ca.join("cacrl.pem"), other.join("cacrl.pem")).unwrap();
     let own = dir.path().join("own");
-    virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            s(&other),
-            "--dn",
-            "CN=o",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&own),
-        ],
-    )
-    .expect(0);
+    issue_client(dir.path(), s(&other), "CN=o", s(&own)).expect(0);
     let before = std::fs::read(other.join("cacrl.pem")).unwrap();
     let run = virtpki(
         dir.path(),
@@ -890,22 +815,7 @@ fn revocations_at_once_lose_nothing() {
     let certs: Vec<_> = (0..6)
         .map(|i| {
             let out = dir.path().join(format!("c{i}"));
-            virtpki(
-                dir.path(),
-                &[
-                    "issue",
-                    "client",
-                    "--ca-dir",
-                    s(&p.ca),
-                    "--dn",
-                    &format!("CN=c{i}"),
-                    "--key-type",
-                    "ecdsa",
-                    "--out-dir",
-                    s(&out),
-                ],
-            )
-            .expect(0);
+            issue_client(dir.path(), s(&p.ca), &format!("CN=c{i}"), s(&out)).expect(0);
             out.join("clientcert.pem")
         })
         .collect();
@@ -984,22 +894,7 @@ fn names_are_printed_escaped() {
             ],
         )
         .expect(0),
-        virtpki(
-            dir.path(),
-            &[
-                "issue",
-                "client",
-                "--ca-dir",
-                s(&ca),
-                "--dn",
-                &format!("O=Test,CN={EVIL}"),
-                "--key-type",
-                "ecdsa",
-                "--out-dir",
-                s(&out),
-            ],
-        )
-        .expect(0),
+        issue_client(dir.path(), s(&ca), &format!("O=Test,CN={EVIL}"), s(&out)).expect(0),
         virtpki(
             dir.path(),
             &[

@@ -1,9 +1,12 @@
 //! `virtpki known list|add|remove` run as a program on temporary store files.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::root_or_skip;
 use serde_json::Value;
 use virtpki::generate::{create_ca, CaParams, KeyType, Validity};
 
@@ -317,9 +320,7 @@ fn names_from_certificates_and_the_file_are_printed_escaped() {
 /// user id 1000).
 #[test]
 fn root_does_not_make_a_store_in_another_users_directory() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("not root: skipped");
+    if !root_or_skip("skipped") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

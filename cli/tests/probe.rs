@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{pki, s, virtpki, Pki};
+use common::openssl_args::NEW_P256_KEY;
+use common::{issue_server, pki, s, virtpki, Pki};
 use virtpki::generate::{CertificateAuthority, KeyType, ServerParams, Validity};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::{CertDataType, Context, ContextFlags};
@@ -260,22 +261,7 @@ fn failures_that_cannot_be_overridden_and_a_refused_client() {
     let run = probe(dir.path(), strict, "127.0.0.1", &path, "never", &[]);
     assert_eq!(run.code, 1);
     let other = dir.path().join("named");
-    virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "server",
-            "--ca-dir",
-            s(&p.ca),
-            "--cn",
-            "elsewhere.example",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&other),
-        ],
-    )
-    .expect(0);
+    issue_server(dir.path(), s(&p.ca), "elsewhere.example", s(&other)).expect(0);
     let named = daemon(
         &[&p.ca],
         &other.join("servercert.pem"),
@@ -340,15 +326,8 @@ fn a_certificate_that_also_fails_otherwise_is_never_recorded() {
     // Self-signed (an unknown issuer, overridable) and a CA (not overridable for a server).
     let (cert, key) = (dir.path().join("self.pem"), dir.path().join("self.key"));
     let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
+        .args(["req", "-x509"])
+        .args(NEW_P256_KEY)
         .args([
             "-days",
             "5",

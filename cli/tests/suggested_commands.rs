@@ -8,42 +8,15 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{s, virtpki};
+use common::shell::shell_words;
+use common::{
+    home_of_another_user, install, install_user_client, issue_client, issue_server, place_issued,
+    root_or_skip, s, virtpki, write,
+};
 use serde_json::Value;
 use virtpki::generate::{create_ca, CaParams, ClientParams, KeyType, SubjectName, Validity};
 
 const EVIL: &str = "; touch pwned";
-
-/// The words a POSIX shell makes of `cmd` (single and double quotes, backslashes); panics on
-/// anything that would make the shell do more than run one command with these words.
-fn shell_words(cmd: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = cmd.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => words.extend(word.take()),
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => w.push(c),
-                        None => panic!("unterminated ' in {cmd:?}"),
-                    }
-                }
-            }
-            '\\' => word
-                .get_or_insert_with(String::new)
-                .push(chars.next().expect("trailing backslash")),
-            '"' | ';' | '&' | '|' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '?' | '[' | '#'
-            | '~' | '\n' => panic!("{c:?} is special to a shell, unquoted, in {cmd:?}"),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
 
 /// The words of the command in `text` that starts with `start` and ends at `end` (a backtick,
 /// a line end, or what follows the command in the sentence).
@@ -82,22 +55,7 @@ fn issue_next_steps_quote_the_directories() {
         "{}",
         run.stdout
     );
-    let run = virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            s(&ca),
-            "--dn",
-            "C=GB,O=Test,CN=client1",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&out_dir),
-        ],
-    )
-    .expect(0);
+    let run = issue_client(dir.path(), s(&ca), "C=GB,O=Test,CN=client1", s(&out_dir)).expect(0);
     assert_eq!(
         command_in(&run.stdout, "virtpki install", "\n"),
         [
@@ -114,22 +72,7 @@ fn issue_next_steps_quote_the_directories() {
         run.stdout
     );
     let server_dir = dir.path().join(format!("server{EVIL}"));
-    let run = virtpki(
-        dir.path(),
-        &[
-            "issue",
-            "server",
-            "--ca-dir",
-            s(&ca),
-            "--cn",
-            "localhost",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&server_dir),
-        ],
-    )
-    .expect(0);
+    let run = issue_server(dir.path(), s(&ca), "localhost", s(&server_dir)).expect(0);
     assert_eq!(
         command_in(&run.stdout, "virtpki install", ", then"),
         [
@@ -145,12 +88,6 @@ fn issue_next_steps_quote_the_directories() {
         "{}",
         run.stdout
     );
-}
-
-fn write(path: &Path, contents: &[u8], mode: u32) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, contents).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A system client setup under `root`, the client key readable by every user.
@@ -178,16 +115,7 @@ fn system_client(root: &Path) {
         ca.certificate().to_pem().as_bytes(),
         0o644,
     );
-    write(
-        &root.join("etc/pki/libvirt/clientcert.pem"),
-        client.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &root.join("etc/pki/libvirt/private/clientkey.pem"),
-        client.key_pem.as_bytes(),
-        0o644,
-    );
+    place_issued(root, "client", &client, 0o644);
     for d in [
         "etc/pki",
         "etc/pki/CA",
@@ -273,32 +201,16 @@ fn validate_fixes_quote_the_files() {
 /// enter, and says to `chown -R` it: the directory is one word of that command.
 #[test]
 fn install_chown_advice_quotes_the_directory() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("not root: the sudo -E case cannot be simulated");
+    if !root_or_skip("the sudo -E case cannot be simulated") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let p = common::pki(dir.path());
-    let home = dir.path().join(format!("home{EVIL}"));
-    fs::create_dir(&home).unwrap();
-    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    let home = home_of_another_user(dir.path(), &format!("home{EVIL}"));
     let below = home.join(".pki");
     fs::create_dir_all(below.join("libvirt")).unwrap();
     fs::set_permissions(&below, fs::Permissions::from_mode(0o700)).unwrap();
-    let out = common::command(&home)
-        .args([
-            "install",
-            "--user",
-            "--role",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
-            s(&p.client),
-        ])
-        .output()
-        .unwrap();
+    let out = install_user_client(&home, &p);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
@@ -313,21 +225,7 @@ fn install_next_step_quotes_the_root() {
     let dir = tempfile::tempdir().unwrap();
     let p = common::pki(dir.path());
     let root = dir.path().join(format!("root{EVIL}"));
-    let run = virtpki(
-        dir.path(),
-        &[
-            "install",
-            "--role",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
-            s(&p.client),
-            "--root",
-            s(&root),
-        ],
-    )
-    .expect(0);
+    let run = install(dir.path(), &["--root", s(&root)], "client", &p).expect(0);
     assert_eq!(
         command_in(&run.stdout, "virtpki validate", "\n"),
         ["virtpki", "validate", "--root", s(&root), "client"],

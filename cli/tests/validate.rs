@@ -1,10 +1,13 @@
 //! `virtpki validate` run as a program on fake roots (--root), never on /etc or ~.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{is_root, place_issued, write};
 use serde_json::Value;
 use virtpki::generate::{
     create_ca, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams,
@@ -18,12 +21,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_virtpki"));
     c.env_remove("XDG_CONFIG_HOME").env("NO_COLOR", "1");
     c
-}
-
-fn write(path: &Path, contents: &[u8], mode: u32) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, contents).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -94,27 +91,9 @@ fn system_root(root: &Path) -> Pki {
         0o644,
     );
     let s = p.server(Validity::days_from_now(10));
-    write(
-        &root.join("etc/pki/libvirt/servercert.pem"),
-        s.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &root.join("etc/pki/libvirt/private/serverkey.pem"),
-        s.key_pem.as_bytes(),
-        0o600,
-    );
+    place_issued(root, "server", &s, 0o600);
     let c = p.client();
-    write(
-        &root.join("etc/pki/libvirt/clientcert.pem"),
-        c.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &root.join("etc/pki/libvirt/private/clientkey.pem"),
-        c.key_pem.as_bytes(),
-        0o600,
-    );
+    place_issued(root, "client", &c, 0o600);
     p
 }
 
@@ -148,11 +127,6 @@ fn find<'a>(v: &'a Value, status: &str, text: &str) -> Vec<&'a Value> {
         .iter()
         .filter(|c| c["status"] == status && c["message"].as_str().unwrap().contains(text))
         .collect()
-}
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn text(out: &Output) -> String {
@@ -353,16 +327,7 @@ fn an_expired_server_certificate_fails() {
         now: virtpki::timefmt::now() - 10 * 86_400,
         days: 1,
     });
-    write(
-        &dir.path().join("etc/pki/libvirt/servercert.pem"),
-        old.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
-        old.key_pem.as_bytes(),
-        0o600,
-    );
+    place_issued(dir.path(), "server", &old, 0o600);
     let (code, v) = json(dir.path(), &["server"]);
     assert_eq!(code, 1);
     let f = find(&v, "fail", "has expired");
@@ -376,16 +341,7 @@ fn a_certificate_from_another_ca_fails_the_chain() {
     system_root(dir.path());
     let stranger = pki(&dir.path().join("other"));
     let s = stranger.server(Validity::days_from_now(5));
-    write(
-        &dir.path().join("etc/pki/libvirt/servercert.pem"),
-        s.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
-        s.key_pem.as_bytes(),
-        0o600,
-    );
+    place_issued(dir.path(), "server", &s, 0o600);
     let (code, v) = json(dir.path(), &["server"]);
     assert_eq!(code, 1);
     assert!(
@@ -774,16 +730,7 @@ fn names_from_certificates_are_printed_escaped() {
             key_type: KeyType::EcdsaP256,
         })
         .unwrap();
-    write(
-        &dir.path().join("etc/pki/libvirt/servercert.pem"),
-        s.cert_pem.as_bytes(),
-        0o644,
-    );
-    write(
-        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
-        s.key_pem.as_bytes(),
-        0o600,
-    );
+    place_issued(dir.path(), "server", &s, 0o600);
     let out = run(dir.path(), &["server"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out);

@@ -197,6 +197,22 @@ mod tests {
         assert!(message.to_str().unwrap().contains("boom"));
     }
 
+    /// Runs the test `name` of this test binary alone in a child process with the variable `env`
+    /// set (panic hooks are process-wide); checks that it ran and passed, returns its stderr.
+    fn run_child(name: &str, env: &str) -> String {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(env, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+        stderr
+    }
+
     /// Set in the child process of `a_caught_panic_prints_nothing`.
     const PANIC_CHILD: &str = "VIRTPKI_TEST_PANIC_CHILD";
 
@@ -215,16 +231,7 @@ mod tests {
 
     #[test]
     fn a_caught_panic_prints_nothing_other_panics_reach_the_previous_hook() {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "ffi::tests::panic_child", "--nocapture"])
-            .args(["--test-threads", "1"])
-            .env(PANIC_CHILD, "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}{stderr}");
-        assert!(stdout.contains("1 passed"), "{stdout}");
+        let stderr = run_child("ffi::tests::panic_child", PANIC_CHILD);
         assert!(!stderr.contains("boom inside"), "printed: {stderr}");
         assert!(stderr.contains("boom outside"), "not delegated: {stderr}");
     }
@@ -311,16 +318,7 @@ mod tests {
 
     #[test]
     fn the_applications_own_panics_in_callbacks_reach_its_hook() {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "ffi::tests::callback_panic_child", "--nocapture"])
-            .args(["--test-threads", "1"])
-            .env(CALLBACK_CHILD, "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}{stderr}");
-        assert!(stdout.contains("1 passed"), "{stdout}");
+        let stderr = run_child("ffi::tests::callback_panic_child", CALLBACK_CHILD);
         assert!(stderr.contains("app panic in its validator"), "{stderr}");
         assert!(
             stderr.contains("app panic in its free callback"),

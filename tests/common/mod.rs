@@ -1,8 +1,14 @@
 //! Test fixtures: certificates made on the fly with rcgen or the openssl command.
 #![allow(dead_code)]
 
+pub mod openssl_args;
+pub mod shell;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+
+use virtpki::{CertDataType, Context, ContextFlags};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -391,4 +397,74 @@ pub fn crl_pem_numbered(ca: &Made, number: u64, serials: &[u64]) -> String {
     .unwrap()
     .pem()
     .unwrap()
+}
+
+/// A CA ("Session CA") with a server for "localhost" and 127.0.0.1 and a client
+/// "C=GB,O=Test,CN=client1": the two ends of the loopback TLS tests.
+pub struct Pki {
+    pub ca: Made,
+    pub server: Made,
+    pub client: Made,
+}
+
+pub fn pki() -> Pki {
+    let ca = self_signed(&Spec::ca("Session CA"));
+    let mut server_spec = Spec::server("localhost");
+    server_spec.ips = vec!["127.0.0.1".parse().unwrap()];
+    let server = signed_by(&server_spec, &ca);
+    let client = client_with_test_dn(&Spec::client("client1"), &ca);
+    Pki { ca, server, client }
+}
+
+/// A context checking at [`now`], trusting `ca` if given.
+pub fn context(flags: ContextFlags, ca: Option<&Made>) -> Arc<Context> {
+    let ctx = Arc::new(Context::new(flags));
+    ctx.set_verify_time(Some(now()));
+    if let Some(ca) = ca {
+        ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
+    }
+    ctx
+}
+
+/// Gives `ctx` the certificate and key of `made`, as its server or its client identity.
+pub fn with_identity(ctx: &Arc<Context>, made: &Made, server: bool) {
+    let (c, k) = if server {
+        (CertDataType::ServerCert, CertDataType::ServerKey)
+    } else {
+        (CertDataType::ClientCert, CertDataType::ClientKey)
+    };
+    ctx.add_pem(c, &made.pem()).unwrap();
+    ctx.add_pem(k, &made.key_pem()).unwrap();
+}
+
+/// The daemon's context of `p`: its CA and server identity.
+pub fn server_ctx(p: &Pki) -> Arc<Context> {
+    let ctx = context(ContextFlags::default(), Some(&p.ca));
+    with_identity(&ctx, &p.server, true);
+    ctx
+}
+
+/// The client's context of `p`: its CA and client identity.
+pub fn client_ctx(p: &Pki, flags: ContextFlags) -> Arc<Context> {
+    let ctx = context(flags, Some(&p.ca));
+    with_identity(&ctx, &p.client, false);
+    ctx
+}
+
+/// Accepts one loopback TCP connection on `port` (0: any) in a thread, with a read timeout so
+/// that a test cannot hang, and hands it to `then`; returns the port and the thread.
+pub fn serve_one<T: Send + 'static>(
+    port: u16,
+    then: impl FnOnce(std::net::TcpStream) -> T + Send + 'static,
+) -> (u16, std::thread::JoinHandle<T>) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        then(stream)
+    });
+    (port, handle)
 }

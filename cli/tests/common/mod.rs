@@ -1,6 +1,14 @@
 //! Helpers of the CLI tests: run the built `virtpki`, make a CA and certificates with it.
 #![allow(dead_code)]
 
+/// The shell-word splitter of the library's tests, one copy for both crates.
+#[path = "../../../tests/common/shell.rs"]
+pub mod shell;
+
+/// Shared `openssl req` arguments, one copy for both crates.
+#[path = "../../../tests/common/openssl_args.rs"]
+pub mod openssl_args;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -65,6 +73,44 @@ pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
 }
 
+/// `virtpki issue client --dn DN` from the CA directory `ca` into `out`, with an ECDSA key.
+pub fn issue_client(dir: &Path, ca: &str, dn: &str, out: &str) -> Run {
+    virtpki(
+        dir,
+        &[
+            "issue",
+            "client",
+            "--ca-dir",
+            ca,
+            "--dn",
+            dn,
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            out,
+        ],
+    )
+}
+
+/// `virtpki issue server --cn CN` from the CA directory `ca` into `out`, with an ECDSA key.
+pub fn issue_server(dir: &Path, ca: &str, cn: &str, out: &str) -> Run {
+    virtpki(
+        dir,
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            ca,
+            "--cn",
+            cn,
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            out,
+        ],
+    )
+}
+
 /// A CA in DIR/ca, a server certificate for localhost and 127.0.0.1 in DIR/server, a client
 /// C=GB,O=Test,CN=client1 in DIR/client; ECDSA (fast).
 pub fn pki(dir: &Path) -> Pki {
@@ -92,22 +138,7 @@ pub fn pki(dir: &Path) -> Pki {
         ],
     )
     .expect(0);
-    virtpki(
-        dir,
-        &[
-            "issue",
-            "client",
-            "--ca-dir",
-            s(&p.ca),
-            "--dn",
-            "C=GB,O=Test,CN=client1",
-            "--key-type",
-            "ecdsa",
-            "--out-dir",
-            s(&p.client),
-        ],
-    )
-    .expect(0);
+    issue_client(dir, s(&p.ca), "C=GB,O=Test,CN=client1", s(&p.client)).expect(0);
     p
 }
 
@@ -132,6 +163,88 @@ pub fn mode(p: &Path) -> u32 {
 /// The certificates of a PEM file, parsed by the library.
 pub fn certs(p: &Path) -> Vec<virtpki::Certificate> {
     virtpki::pem::parse_chain(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Whether the tests run as root (some cases only root can make).
+pub fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether the tests run as root; if not, says on stderr why the calling test checks nothing.
+pub fn root_or_skip(why: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("not root: {why}");
+    }
+    root
+}
+
+/// A home directory DIR/`name` that belongs to another user (uid 65534, gid 65533).
+pub fn home_of_another_user(dir: &Path, name: &str) -> PathBuf {
+    let home = dir.join(name);
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65533)).unwrap();
+    home
+}
+
+/// `virtpki install --role ROLE` of `p`'s files for that role, then the `extra` arguments.
+pub fn install(dir: &Path, extra: &[&str], role: &str, p: &Pki) -> Run {
+    let from = if role == "server" {
+        &p.server
+    } else {
+        &p.client
+    };
+    let mut args = vec![
+        "install",
+        "--role",
+        role,
+        "--ca-dir",
+        s(&p.ca),
+        "--from",
+        s(from),
+    ];
+    args.extend_from_slice(extra);
+    virtpki(dir, &args)
+}
+
+/// `virtpki install --user --role client` of `p`'s client files, with HOME=`home`.
+pub fn install_user_client(home: &Path, p: &Pki) -> Output {
+    command(home)
+        .args([
+            "install",
+            "--user",
+            "--role",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.client),
+        ])
+        .output()
+        .unwrap()
+}
+
+/// Writes `contents` to `path` with `mode`, making the missing directories above it.
+pub fn write(path: &Path, contents: &[u8], mode: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Puts the certificate and key `issued` for `role` ("server" or "client") where libvirt
+/// reads them under `root`: the certificate 0644, the key with `key_mode`.
+pub fn place_issued(root: &Path, role: &str, issued: &virtpki::generate::Issued, key_mode: u32) {
+    write(
+        &root.join(format!("etc/pki/libvirt/{role}cert.pem")),
+        issued.cert_pem.as_bytes(),
+        0o644,
+    );
+    write(
+        &root.join(format!("etc/pki/libvirt/private/{role}key.pem")),
+        issued.key_pem.as_bytes(),
+        key_mode,
+    );
 }
 
 /// Whether a command is installed (the test dependencies script installs them).
