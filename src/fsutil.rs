@@ -307,8 +307,7 @@ impl Dir {
         mut each: impl FnMut(&Dir, &Metadata) -> io::Result<()>,
     ) -> io::Result<Dir> {
         let mut dir = self;
-        for name in plain_components(below) {
-            let name = name?;
+        for name in plain_components(below)? {
             let child = dir
                 .open_child(name)
                 .map_err(|e| at(&dir.path.join(name), e))?;
@@ -603,8 +602,7 @@ pub fn make_dirs(base: &Path, below: &Path, mode: u32, owner: Option<Owner>) -> 
 /// [`make_dirs`] below a directory already open, so that it is not looked up again by path.
 pub fn make_dirs_in(base: Dir, below: &Path, mode: u32, owner: Option<Owner>) -> io::Result<Dir> {
     let mut dir = base;
-    for name in plain_components(below) {
-        let name = name?;
+    for name in plain_components(below)? {
         let c = cstring(name)?;
         // SAFETY: a valid descriptor and NUL-terminated name.
         let made = match cvt(unsafe { libc::mkdirat(dir.fd(), c.as_ptr(), mode as libc::mode_t) }) {
@@ -625,12 +623,13 @@ pub fn make_dirs_in(base: Dir, below: &Path, mode: u32, owner: Option<Owner>) ->
 }
 
 /// The directory names of `below` in order, `.` skipped, for the walks that stay below their
-/// base ([`Dir::open_below`], [`make_dirs_in`]): `..`, a root or a prefix is an error, met in
-/// its place in the walk.
-fn plain_components(below: &Path) -> impl Iterator<Item = io::Result<&OsStr>> {
+/// base ([`Dir::open_below`], [`make_dirs_in`]): `..`, a root or a prefix is an error, found
+/// before the walk starts.
+fn plain_components(below: &Path) -> io::Result<Vec<&OsStr>> {
+    // All checked before the caller acts on any: "a/../b" must not make "a" and then fail.
     below
         .components()
-        .filter_map(move |component| match component {
+        .filter_map(|component| match component {
             Component::Normal(name) => Some(Ok(name)),
             Component::CurDir => None,
             _ => Some(Err(io::Error::new(
@@ -638,6 +637,7 @@ fn plain_components(below: &Path) -> impl Iterator<Item = io::Result<&OsStr>> {
                 format!("{}: not a plain relative directory name", below.display()),
             ))),
         })
+        .collect()
 }
 
 /// The same error, with the path it happened on in front.
@@ -793,6 +793,10 @@ mod tests {
             assert!(e.to_string().contains("not a plain relative"), "{e}");
         }
         assert!(!dir.path().join("b").exists());
+        // Refused before anything is made.
+        let e = make_dirs(dir.path(), Path::new("c/../d"), 0o700, None).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(!dir.path().join("c").exists());
     }
 
     #[test]
