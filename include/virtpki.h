@@ -408,7 +408,8 @@ void virPKISessionFree(virPKISessionPtr s);
 /*
  Client role: is this server, presenting this chain (leaf first, PEM), the host we wanted?
  port: the TCP port the known-servers entry is keyed by; 0 = any port.
- Returns 0 if accepted, -1 if not (the error code says why).
+ Returns 0 if accepted, -1 if not (the error code says why). A chain of more than 16
+ certificates is refused first (VIR_PKI_ERR_TOO_LARGE), even with VIR_PKI_VERIFY_NO_VERIFY.
  */
 int virPKIContextVerifyServer(virPKIContextPtr ctx,
                               const char *hostname,
@@ -418,7 +419,8 @@ int virPKIContextVerifyServer(virPKIContextPtr ctx,
 
 /*
  Server role: is this client, presenting this chain, allowed in? On success, if dnOut is
- not NULL, *dnOut gets the client's DN (free with virPKIFree).
+ not NULL, *dnOut gets the client's DN (free with virPKIFree). A chain of more than 16
+ certificates is refused first (VIR_PKI_ERR_TOO_LARGE), even with VIR_PKI_VERIFY_NO_VERIFY.
  */
 int virPKIContextVerifyClient(virPKIContextPtr ctx,
                               const char *chainPEM,

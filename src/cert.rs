@@ -34,6 +34,21 @@ pub enum SubjectAltName {
     Other(String),
 }
 
+impl SubjectAltName {
+    /// `DNS:name` and the like with the value as the certificate holds it, unquoted and
+    /// unescaped: for data such as JSON, whose encoder escapes what it must. Text for people
+    /// uses the `Display` form.
+    pub fn to_raw_string(&self) -> String {
+        match self {
+            SubjectAltName::Dns(n) => format!("DNS:{n}"),
+            SubjectAltName::Ip(a) => format!("IP:{a}"),
+            SubjectAltName::Email(e) => format!("email:{e}"),
+            SubjectAltName::Uri(u) => format!("URI:{u}"),
+            SubjectAltName::Other(o) => o.clone(),
+        }
+    }
+}
+
 /// `DNS:name` and the like; a value that could read as more than one name (a comma or space in
 /// it) or that holds escapes is quoted (see [`display::list_item`]).
 impl std::fmt::Display for SubjectAltName {

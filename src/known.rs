@@ -154,7 +154,8 @@ pub fn default_path() -> Option<PathBuf> {
 pub enum TrustStatus {
     /// This very certificate is recorded for the host and port, or for the host on any port.
     Trusted,
-    /// This very certificate is recorded for any host (a block without a host line), and
+    /// This very certificate is recorded for any host (a `# host *` entry, or a certificate
+    /// of a plain bundle, which has no `#` lines at all), and
     /// nothing is recorded for this host. It vouches for the certificate, not for its names:
     /// verification lets it override an unknown issuer, never a host name mismatch.
     TrustedAnyHost,

@@ -291,7 +291,8 @@ impl Context {
     /// Client role: is this server, presenting `chain` (leaf first), the host we wanted?
     ///
     /// `port` keys the known-servers entry (`None`: any port). Follows "Server verification,
-    /// in order" of the C API contract.
+    /// in order" of the C API contract. A chain longer than [`MAX_PEER_CERTIFICATES`] is
+    /// refused ([`ErrorKind::TooLarge`]) before anything else, [`VerifyFlags::NO_VERIFY`] too.
     pub fn verify_server(
         &self,
         hostname: &str,
@@ -392,7 +393,8 @@ impl Context {
         })
     }
 
-    /// Server role: is this client, presenting `chain` (leaf first), allowed in?
+    /// Server role: is this client, presenting `chain` (leaf first), allowed in? A chain longer
+    /// than [`MAX_PEER_CERTIFICATES`] is refused first, as for a server.
     pub fn verify_client(
         &self,
         chain: &[Certificate],

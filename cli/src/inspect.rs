@@ -121,7 +121,8 @@ pub fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
         .ok_or_else(|| CliError(format!("{}: holds no certificate", path.display())))
 }
 
-/// A certificate as JSON, for `show`, `known list` and `probe`.
+/// A certificate as JSON, for `show`, `known list` and `probe`: values as the certificate holds
+/// them (the JSON encoder escapes control characters), the subject and the SANs alike.
 pub fn cert_json(cert: &Certificate) -> Value {
     let bc = cert.basic_constraints();
     let ku = cert.key_usage();
@@ -133,7 +134,7 @@ pub fn cert_json(cert: &Certificate) -> Value {
         "version": cert.version(),
         "not_before": timefmt::utc(cert.not_before()),
         "not_after": timefmt::utc(cert.not_after()),
-        "subject_alt_names": cert.subject_alt_names().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "subject_alt_names": cert.subject_alt_names().iter().map(|n| n.to_raw_string()).collect::<Vec<_>>(),
         "public_key": cert.key_algorithm().to_string(),
         "signature_algorithm": cert.signature_algorithm(),
         "basic_constraints": bc.map(|b| json!({"ca": b.ca, "path_len": b.path_len, "critical": b.critical})),

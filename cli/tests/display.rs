@@ -67,6 +67,25 @@ fn show_escapes_dn_prints_the_bytes() {
     assert!(run.stdout.contains(EVIL_CN), "{:?}", run.stdout);
 }
 
+/// JSON is data: the subject and the SANs alike are the certificate's values (the JSON
+/// encoder escapes control characters), not the quoted and escaped display forms.
+#[test]
+fn show_json_gives_values_as_the_certificate_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((cert, _)) = hostile(dir.path()) else {
+        return;
+    };
+    let run = virtpki(dir.path(), &["show", "--json", s(&cert)]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let c = &v["certificates"][0];
+    assert_eq!(c["subject"], format!("CN={EVIL_CN}"), "{c}");
+    assert_eq!(
+        c["subject_alt_names"],
+        serde_json::json!(["DNS:localhost", "DNS:a\x1b]0;title\x07.example"]),
+        "{c}"
+    );
+}
+
 #[test]
 fn probe_escapes_what_an_unauthenticated_server_sends() {
     let dir = tempfile::tempdir().unwrap();
