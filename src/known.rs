@@ -361,7 +361,7 @@ impl fmt::Display for HostKey {
 /// The one spelling of a host under which it is stored and looked up.
 ///
 /// Lowercase (ASCII), one trailing dot dropped, IP addresses as `IpAddr` displays them, with an
-/// IPv6 zone (`%eth0`) kept as written. Names that could break the file format or that cannot
+/// IPv6 zone (`%eth0`: an interface name or index, the rule verification uses) kept as written. Names that could break the file format or that cannot
 /// be a host (empty, white space, control characters, a colon outside an IPv6 address) are
 /// refused.
 fn normalize_host(host: &str) -> Result<String> {
@@ -395,8 +395,13 @@ fn normalize_host(host: &str) -> Result<String> {
         None => (bare, None),
     };
     match (address.parse::<IpAddr>(), zone) {
-        (Ok(ip @ IpAddr::V6(_)), Some(zone)) if !zone.is_empty() => {
+        (Ok(ip @ IpAddr::V6(_)), Some(zone)) if crate::names::is_zone(zone) => {
             return Ok(format!("{ip}%{zone}"))
+        }
+        (Ok(IpAddr::V6(_)), Some(_)) => {
+            return Err(invalid(
+                "the zone after '%' must be an interface name or index (letters, digits, '-._~')",
+            ))
         }
         (Ok(ip), None) if unbracketed.is_none() || ip.is_ipv6() => return Ok(ip.to_string()),
         _ => {}
@@ -1708,6 +1713,9 @@ mod tests {
             "1:2:3",
             "host:16514",
             "fe80::1%",
+            "fe80::1%a%b",
+            "fe80::1%eth0]",
+            "[fe80::1%a/b]",
             "192.0.2.7%eth0",
             "a]b",
             "*",

@@ -41,17 +41,22 @@ pub enum NameMatch {
 /// `-._~` (RFC 6874's unreserved characters), so that junk after the address (`fe80::1%eth0]`,
 /// `fe80::1%a%b`) is refused rather than ignored.
 fn strip_zone(host: &str) -> &str {
-    let zone_char = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
     match host.split_once('%') {
-        Some((address, zone))
-            if !zone.is_empty()
-                && zone.chars().all(zone_char)
-                && address.parse::<std::net::Ipv6Addr>().is_ok() =>
-        {
+        Some((address, zone)) if is_zone(zone) && address.parse::<std::net::Ipv6Addr>().is_ok() => {
             address
         }
         _ => host,
     }
+}
+
+/// Whether `zone` (what follows `%` in an IPv6 address) is an interface name or index: the
+/// one rule for verification and the known-servers store, so an entry can be stored only for
+/// a host that verification can match.
+pub(crate) fn is_zone(zone: &str) -> bool {
+    !zone.is_empty()
+        && zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
 }
 
 /// Checks `hostname` against `cert`; `cn_fallback` allows the Common Name for SAN-less certificates.
