@@ -361,9 +361,9 @@ impl fmt::Display for HostKey {
 /// The one spelling of a host under which it is stored and looked up.
 ///
 /// Lowercase (ASCII), one trailing dot dropped, IP addresses as `IpAddr` displays them, with an
-/// IPv6 zone (`%eth0`: an interface name or index, the rule verification uses) kept as written. Names that could break the file format or that cannot
-/// be a host (empty, white space, control characters, a colon outside an IPv6 address) are
-/// refused.
+/// IPv6 zone (`%eth0`: an interface name or index, the rule verification uses) kept as
+/// written. Names that could break the file format or that cannot be a host (empty, white
+/// space, control characters, a colon outside an IPv6 address) are refused.
 fn normalize_host(host: &str) -> Result<String> {
     let invalid = |why: &str| {
         Error::new(
