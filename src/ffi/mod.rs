@@ -97,10 +97,33 @@ mod quiet_panics {
 
     fn marked<R>(inside: bool, f: impl FnOnce() -> R) -> R {
         install();
-        let outer = INSIDE.try_with(|c| c.replace(inside)).unwrap_or(false);
-        let result = f();
-        let _ = INSIDE.try_with(|c| c.set(outer));
-        result
+        /// Puts the outer mark back however `f` ends, unwinding included, so a panic that
+        /// leaves `f` never leaves the thread marked the wrong way.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = INSIDE.try_with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(INSIDE.try_with(|c| c.replace(inside)).unwrap_or(false));
+        f()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_mark_is_restored_when_the_code_inside_unwinds() {
+            within_entry_point(|| {
+                let unwound = std::panic::catch_unwind(|| {
+                    outside_entry_point(|| panic!("the application's own panic"))
+                });
+                assert!(unwound.is_err());
+                assert!(INSIDE.with(Cell::get), "still inside the entry point");
+            });
+            assert!(!INSIDE.with(Cell::get), "outside again");
+        }
     }
 }
 
