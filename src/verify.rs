@@ -584,20 +584,15 @@ fn check_peer_certificates(
         )));
     }
     for cert in &chain[1..] {
-        let verb = match cert.validity_at(now) {
+        let (kind, verb) = match cert.validity_at(now) {
             Validity::Valid => continue,
-            Validity::Expired => "has expired",
-            Validity::NotYetValid => "is not yet active",
-        };
-        let kind = if verb == "has expired" {
-            ErrorKind::Expired
-        } else {
-            ErrorKind::NotYetValid
+            Validity::Expired => (ErrorKind::Expired, "has expired"),
+            Validity::NotYetValid => (ErrorKind::NotYetValid, "is not yet active"),
         };
         failures.push(Failure::final_(Error::new(
             kind,
             format!(
-                "The certificate {} the peer sent with its own {verb}.",
+                "The certificate {} that the peer sent along with its own {verb}.",
                 cert.subject()
             ),
         )));
