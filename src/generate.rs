@@ -302,9 +302,17 @@ impl Attribute {
                 ))
             }
             Attribute::SerialNumber => {
-                Ok(DnValue::PrintableString(text.try_into().map_err(|_| {
-                    bad("only letters, digits, space and '()+,-./:=? are allowed")
-                })?))
+                // X.680 allows '?' in a PrintableString, but the DER writer under rcgen
+                // (yasna) panics on it: refuse it here, with every other character it refuses.
+                let printable = |b: u8| b.is_ascii_alphanumeric() || b" '()+,-./:=".contains(&b);
+                if !text.bytes().all(printable) {
+                    return Err(bad(
+                        "only letters, digits, space and '()+,-./:= are allowed in a serialNumber",
+                    ));
+                }
+                Ok(DnValue::PrintableString(
+                    text.try_into().map_err(|_| bad("not printable"))?,
+                ))
             }
             Attribute::DomainComponent | Attribute::Email => Ok(DnValue::Ia5String(
                 text.try_into().map_err(|_| bad("only ASCII is allowed"))?,
@@ -327,12 +335,14 @@ impl SubjectName {
         let bad = |why: String| Error::new(ErrorKind::InvalidArg, format!("DN \"{text}\": {why}"));
         let mut parts: Vec<(String, String)> = Vec::new();
         let (mut key, mut value, mut in_value) = (String::new(), String::new(), false);
-        // Trailing spaces of a value stay only when escaped: count those kept.
+        // Trailing spaces of a value stay only when escaped: count those kept. Only the space
+        // is dropped, at either end, as only the space is escaped in the DN string: a value
+        // ending in another blank (a form feed) must parse back from its own DN string.
         let mut kept = 0usize;
         let mut after_comma = false;
         let mut chars = text.chars();
         let mut finish = |key: &mut String, value: &mut String, in_value: &mut bool, kept| {
-            let trimmed_len = value.trim_end().len().max(kept);
+            let trimmed_len = value.trim_end_matches(' ').len().max(kept);
             value.truncate(trimmed_len);
             parts.push((key.trim().to_owned(), std::mem::take(value)));
             key.clear();
