@@ -102,6 +102,11 @@ pub fn shell_word(word: &str) -> Cow<'_, str> {
     Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
 }
 
+/// A path as one word of a suggested shell command: [`shell_word`] of how it displays.
+pub fn shell_path(path: &std::path::Path) -> String {
+    shell_word(&path.display().to_string()).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

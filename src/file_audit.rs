@@ -149,7 +149,7 @@ impl FileFinding {
 pub fn audit(path: &Path, kind: FileKind, set: FileSet, stat: &FileStat) -> Option<FileFinding> {
     let p = path.display();
     // The path as one word of the suggested commands: a file name may hold `; touch pwned`.
-    let word = crate::display::shell_word(&p.to_string()).into_owned();
+    let word = crate::display::shell_path(path);
     let mode = stat.mode;
     let ideal = ideal_mode(kind, set);
     let chmod = format!("chmod {ideal:04o} {word}");

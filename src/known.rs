@@ -1097,11 +1097,6 @@ fn directory_of(path: &Path) -> &Path {
     }
 }
 
-/// `path` as one word of a suggested shell command.
-fn shell_word(path: &Path) -> String {
-    crate::display::shell_word(&path.display().to_string()).into_owned()
-}
-
 /// Another user who could write the file or its directory could make us trust any server.
 /// `what` names the file or directory for the message, `path` is it.
 fn check_owner_and_mode(what: &str, path: &Path, meta: &fs::Metadata) -> Result<()> {
@@ -1110,7 +1105,7 @@ fn check_owner_and_mode(what: &str, path: &Path, meta: &fs::Metadata) -> Result<
         return Err(store_error(format!(
             "{what} is writable by other users (mode {mode:04o}), so they could make you trust \
              any server; run `chmod go-w {}`",
-            shell_word(path)
+            crate::display::shell_path(path)
         )));
     }
     // SAFETY: getuid cannot fail and has no preconditions.
@@ -1120,7 +1115,7 @@ fn check_owner_and_mode(what: &str, path: &Path, meta: &fs::Metadata) -> Result<
             "{what} belongs to user id {}, not to you (user id {me}) nor to root, so they could \
              make you trust any server; run `chown {me} {}` or use another file",
             meta.uid(),
-            shell_word(path)
+            crate::display::shell_path(path)
         )));
     }
     Ok(())

@@ -317,7 +317,7 @@ pub fn check_key_file_mode(path: &Path, mode: u32) -> Result<()> {
                     "writable"
                 },
                 mode & 0o7777,
-                crate::display::shell_word(&path.display().to_string())
+                crate::display::shell_path(path)
             ),
         ));
     }

@@ -329,10 +329,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     let scope = if user {
         "--user".to_owned()
     } else if let Some(root) = &args.root {
-        format!(
-            "--root {}",
-            virtpki::display::shell_word(&root.display().to_string())
-        )
+        format!("--root {}", virtpki::display::shell_path(root))
     } else {
         "--system".to_owned()
     };
@@ -383,7 +380,7 @@ fn open_existing(dir: &Path, base: Option<&Base>) -> Result<Option<Dir>, CliErro
                     owner.uid,
                     owner.uid,
                     owner.gid,
-                    virtpki::display::shell_word(&d.path().display().to_string())
+                    virtpki::display::shell_path(d.path())
                 ),
             )),
             _ => Ok(()),

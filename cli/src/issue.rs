@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use virtpki::display::shell_path;
 use virtpki::generate::{
     self, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams, SubjectName,
     Validity,
@@ -186,7 +187,7 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
          Keep {} secret: whoever has it can make certificates every libvirt host of this CA \
          accepts.",
         key_path.display(),
-        d = word(&dir)
+        d = shell_path(&dir)
     );
     Ok(Status::Ok)
 }
@@ -233,8 +234,8 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
             println!(
                 "\nNext: virtpki install --role server --ca-dir {} --from {}, then restart \
                  libvirtd with listen_tls = 1 (or enable libvirtd-tls.socket).",
-                word(&leaf.ca_dir),
-                word(&leaf.out_dir)
+                shell_path(&leaf.ca_dir),
+                shell_path(&leaf.out_dir)
             );
             Ok(Status::Ok)
         }
@@ -254,8 +255,8 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
             );
             println!(
                 "Next: virtpki install --role client --ca-dir {} --from {}",
-                word(&leaf.ca_dir),
-                word(&leaf.out_dir)
+                shell_path(&leaf.ca_dir),
+                shell_path(&leaf.out_dir)
             );
             Ok(Status::Ok)
         }
@@ -266,11 +267,6 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
 fn check_leaf_free(leaf: &LeafArgs, role: Role) -> Result<(), CliError> {
     let (cert_path, key_path) = leaf_paths(&leaf.out_dir, role);
     files::check_free(&[&cert_path, &key_path], replace(leaf.force))
-}
-
-/// `path` as one word of a suggested `virtpki` command: a directory may be named `a b`.
-fn word(path: &Path) -> String {
-    virtpki::display::shell_word(&path.display().to_string()).into_owned()
 }
 
 fn leaf_paths(out_dir: &Path, role: Role) -> (PathBuf, PathBuf) {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use virtpki::daemon_conf::{DaemonConf, TlsSettings};
-use virtpki::display::shell_word;
+use virtpki::display::shell_path;
 use virtpki::file_audit::FileKind;
 use virtpki::locations::{self, Origin};
 use virtpki::{CertDataType, Certificate, Context, ContextFlags, Error, ErrorKind, Role};
@@ -51,7 +51,7 @@ impl Validator {
                 };
                 match dir {
                     Some(dir) => {
-                        let hint = format!("mkdir -p -m 0700 {}", word(&dir));
+                        let hint = format!("mkdir -p -m 0700 {}", shell_path(&dir));
                         self.present(S, what, &dir, FileKind::Dir, false, hint);
                     }
                     None => self.push(
@@ -193,7 +193,7 @@ impl Validator {
     fn system_dirs(&mut self, scope: Scope, dirs: &[(&str, &str)], installed: &str) {
         for (what, dir) in dirs {
             let dir = self.sys(dir);
-            let hint = format!("it is usually installed {installed} {}", word(&dir));
+            let hint = format!("it is usually installed {installed} {}", shell_path(&dir));
             self.present(scope, what, &dir, FileKind::Dir, true, hint);
         }
     }
@@ -313,19 +313,14 @@ impl Validator {
 /// What to do about a file that did not load.
 fn load_fix(e: &Error, f: &FileSpec) -> String {
     match e.kind() {
-        ErrorKind::InsecurePermissions => format!("chmod 0600 {}", word(&f.path)),
+        ErrorKind::InsecurePermissions => format!("chmod 0600 {}", shell_path(&f.path)),
         ErrorKind::TooLarge => "this is not a certificate file; install the right one".into(),
         _ => format!(
             "{} must hold a PEM {}: look at it with `virtpki show {}` and install the right \
              file",
             f.path.display(),
             f.ty,
-            word(&f.path)
+            shell_path(&f.path)
         ),
     }
-}
-
-/// `path` as one word of a suggested shell command: a file name may hold `; touch pwned`.
-fn word(path: &Path) -> String {
-    shell_word(&path.display().to_string()).into_owned()
 }
