@@ -1,7 +1,7 @@
 //! Subject names as libvirt writes them (`C=GB,O=Example,CN=admin`): the attributes it names
 //! and the parser of that form.
 //!
-//! The DN model, apart from the issuer ([`crate::generate`]) that writes it: the
+//! The DN model, apart from the issuer (`generate`) that writes it: the
 //! `tls_allowed_dn_list` lint ([`crate::dn_lint`]) checks patterns against the same attribute
 //! names without needing the code that issues certificates.
 
