@@ -66,7 +66,7 @@ fn only_generate_imports_generate() {
 /// The checks above are only as good as the reader and the circle finder: both on small inputs.
 #[test]
 fn the_reader_finds_grouped_nested_and_parent_paths() {
-    let modules: BTreeSet<String> = ["a", "b", "c", "d", "e", "ffi", "ffi/x", "ffi/y"]
+    let modules: BTreeSet<String> = ["a", "b", "c", "d", "e", "g", "ffi", "ffi/x", "ffi/y"]
         .into_iter()
         .map(String::from)
         .collect();
@@ -75,12 +75,13 @@ fn the_reader_finds_grouped_nested_and_parent_paths() {
                 // use crate::z::Z; (a comment is no edge)\n\
                 use crate::{b::{self, B}, c};\n\
                 fn f() -> crate::Thing { crate::d::f() }\n\
+                use crate::g as renamed;\n\
                 use super::{x::X, guard};\n\
                 let s = \"crate::q\";\n\
                 #[cfg(test)]\n\
                 mod tests { use crate::generate; }\n";
     let edges = references("ffi/y", text, &modules, &reexports).unwrap();
-    let expected: BTreeSet<String> = ["a", "b", "c", "d", "e", "ffi", "ffi/x"]
+    let expected: BTreeSet<String> = ["a", "b", "c", "d", "e", "g", "ffi", "ffi/x"]
         .into_iter()
         .map(String::from)
         .collect();
@@ -314,6 +315,8 @@ fn resolve(
     modules: &BTreeSet<String>,
     reexports: &BTreeMap<String, String>,
 ) -> Option<String> {
+    // `use crate::generate as g;`: the name it is given here does not matter.
+    let path = path.split(" as ").next().unwrap_or(path);
     let segments: Vec<&str> = path.split("::").map(str::trim).collect();
     for n in (1..=segments.len()).rev() {
         let candidate = segments[..n].join("/");
@@ -321,8 +324,7 @@ fn resolve(
             return Some(candidate);
         }
     }
-    let first = segments[0].split(" as ").next().unwrap().trim();
-    reexports.get(first).cloned()
+    reexports.get(segments[0]).cloned()
 }
 
 /// Each set of modules that reach each other, with one shortest circle through its smallest
