@@ -479,29 +479,13 @@ fn new_server(key: HostKey, cert_der: &[u8], facts: CertFacts) -> KnownServer {
     }
 }
 
-/// `2026-11-23T10:00:00Z` for `time`.
+/// `2026-11-23T10:00:00Z` for `time` (a clock before 1970, or past what RFC 3339 can write, gives
+/// the epoch).
 fn utc_timestamp(time: SystemTime) -> String {
     let seconds = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
         .try_into()
-        .unwrap_or(libc::time_t::MAX);
-    // SAFETY: `tm` is plain integers and a pointer that may be null, so all-zero is a valid
-    // value; gmtime_r reads `seconds` and writes only into the `tm` it is given.
-    let converted = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        (!libc::gmtime_r(&seconds, &mut tm).is_null()).then_some(tm)
-    };
-    let Some(tm) = converted else {
-        return "1970-01-01T00:00:00Z".to_owned();
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        i64::from(tm.tm_year) + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
+        .unwrap_or(i64::MAX);
+    crate::timefmt::rfc3339(seconds).unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }

@@ -1226,4 +1226,9 @@ fn timestamps_are_utc_rfc3339() {
     let time = UNIX_EPOCH + Duration::from_secs(1_795_428_000);
     assert_eq!(utc_timestamp(time), "2026-11-23T10:00:00Z");
     assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    // A clock before 1970 or past 9999 writes the epoch: `added` is informative only.
+    let before = UNIX_EPOCH - Duration::from_secs(1);
+    assert_eq!(utc_timestamp(before), "1970-01-01T00:00:00Z");
+    let past_9999 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+    assert_eq!(utc_timestamp(past_9999), "1970-01-01T00:00:00Z");
 }
