@@ -99,7 +99,6 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use x509_parser::certificate::X509CertificateParser;
@@ -119,6 +118,9 @@ pub use file_store::{KnownServers, MAX_STORE_SIZE};
 #[doc(hidden)]
 pub use format::rewrite_unchanged;
 pub use memory::MemoryKnownServers;
+
+/// Where the store's fingerprints come from; re-exported so that `known::Fingerprint` names it.
+pub use crate::cert::Fingerprint;
 
 /// Where a user's known-servers file lives when the application names none:
 /// `$XDG_CONFIG_HOME/virtpki/known_servers`, else `~/.config/virtpki/known_servers` (the XDG
@@ -153,65 +155,6 @@ pub enum TrustStatus {
     },
     /// Nothing is recorded for the host and port.
     Unknown,
-}
-
-/// A SHA-256 fingerprint, written `SHA256:` followed by 64 uppercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Fingerprint([u8; 32]);
-
-impl Fingerprint {
-    const PREFIX: &'static str = "SHA256:";
-
-    /// The fingerprint of `data`.
-    pub fn of(data: &[u8]) -> Fingerprint {
-        let digest = ring::digest::digest(&ring::digest::SHA256, data);
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(digest.as_ref());
-        Fingerprint(bytes)
-    }
-
-    /// The 32 bytes of the digest.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::PREFIX)?;
-        self.0.iter().try_for_each(|b| write!(f, "{b:02X}"))
-    }
-}
-
-impl fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl FromStr for Fingerprint {
-    type Err = Error;
-
-    /// Reads `SHA256:` and 64 hex digits (either case; no colons between them).
-    fn from_str(text: &str) -> Result<Fingerprint> {
-        let invalid = || {
-            Error::new(
-                ErrorKind::Parse,
-                format!("{text:?} is not a fingerprint: expected \"SHA256:\" and 64 hex digits"),
-            )
-        };
-        let hex = text.strip_prefix(Self::PREFIX).ok_or_else(invalid)?;
-        if hex.len() != 64 {
-            return Err(invalid());
-        }
-        let digit = |b: u8| char::from(b).to_digit(16);
-        let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            let (high, low) = digit(pair[0]).zip(digit(pair[1])).ok_or_else(invalid)?;
-            *byte = (high << 4 | low) as u8;
-        }
-        Ok(Fingerprint(bytes))
-    }
 }
 
 /// One accepted certificate, as [`KnownServersStore::entries`] lists it.
