@@ -673,3 +673,112 @@ fn a_source_key_with_another_hard_link_is_refused() {
     std::fs::remove_file(&other_name).unwrap();
     install(dir.path(), &["--root", s(&root)], "client", &p).expect(0);
 }
+
+/// What `install` writes passes `validate`'s owner-and-mode rules (the library's
+/// `file_audit`), for each role, in the system locations and the user's: both take their
+/// modes from there. Each file and directory install made is audited with its real mode and
+/// the owner it is meant to have (so the test means the same run as any user); run as root,
+/// `virtpki validate` of the result is clean as well.
+#[test]
+fn installed_modes_are_the_ones_validate_checks() {
+    use std::os::unix::fs::MetadataExt;
+    use virtpki::file_audit::{audit, FileKind, FileSet, FileStat};
+    use virtpki::CertDataType;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    // A CRL, so that cacrl.pem is installed too.
+    let revoked = dir.path().join("revoked");
+    issue_client(dir.path(), s(&p.ca), "CN=revoked", s(&revoked)).expect(0);
+    virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&revoked.join("clientcert.pem")),
+        ],
+    )
+    .expect(0);
+    let kind_of = |name: &str| {
+        let ty = match name {
+            "cacert.pem" => CertDataType::CaCert,
+            "cacrl.pem" => CertDataType::CaCrl,
+            "servercert.pem" => CertDataType::ServerCert,
+            "serverkey.pem" => CertDataType::ServerKey,
+            "clientcert.pem" => CertDataType::ClientCert,
+            "clientkey.pem" => CertDataType::ClientKey,
+            other => panic!("install wrote {other}"),
+        };
+        FileKind::of(ty)
+    };
+    for role in ["server", "client"] {
+        for system in [true, false] {
+            let home = dir.path().join(format!("home-{role}-{system}"));
+            std::fs::create_dir(&home).unwrap();
+            let root = dir.path().join(format!("root-{role}-{system}"));
+            let (location, top, set) = if system {
+                (vec!["--root", s(&root)], root.clone(), FileSet::System)
+            } else {
+                let (uid, gid) = (common_uid(), common_gid());
+                (
+                    vec!["--user"],
+                    home.join(".pki"),
+                    FileSet::User { uid, gid },
+                )
+            };
+            install(&home, &location, role, &p).expect(0);
+            let mut written = walk(&top);
+            written.push(top.clone());
+            assert!(written.len() >= if system { 10 } else { 6 }, "{written:?}");
+            for path in written {
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let kind = if meta.is_dir() {
+                    FileKind::Dir
+                } else {
+                    kind_of(path.file_name().unwrap().to_str().unwrap())
+                };
+                let (uid, gid) = match set {
+                    FileSet::System => (0, 0),
+                    FileSet::User { uid, gid } => (uid, gid),
+                };
+                let stat = FileStat {
+                    uid,
+                    gid,
+                    mode: meta.mode() & 0o7777,
+                    is_dir: meta.is_dir(),
+                };
+                assert_eq!(
+                    audit(&path, kind, set, &stat),
+                    None,
+                    "{role} {system}: {}",
+                    path.display()
+                );
+            }
+            if is_root() {
+                let mut args = vec!["validate", "--json", "--hostname", "localhost"];
+                if system {
+                    args.extend(["--system", "--root", s(&root)]);
+                } else {
+                    args.extend(["--user", "--root", s(&home)]);
+                }
+                args.push(role);
+                let run = virtpki(&home, &args);
+                let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+                assert_eq!(v["summary"]["fail"], 0, "{v}");
+                assert_eq!(v["summary"]["warn"], 0, "{v}");
+                assert_eq!(run.code, 0, "{v}");
+            }
+        }
+    }
+}
+
+fn common_uid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+fn common_gid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::getegid() }
+}
