@@ -221,26 +221,34 @@ fn files_libvirt_would_refuse_are_not_installed() {
     );
     std::fs::remove_dir_all(&root).unwrap();
     // Missing input, conflicting targets, a bad role.
-    let run = virtpki(
-        dir.path(),
-        &[
-            "install",
-            "--role",
-            "server",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (from, said) in [
+        (s(&empty), format!("{}/servercert.pem", s(&empty))),
+        // A --from that is not there is named as such (a_given_path_that_is_not_there_...).
+        (
             "/nonexistent",
-            "--root",
-            s(&root),
-        ],
-    )
-    .expect(2);
-    assert!(
-        run.stderr.contains("/nonexistent/servercert.pem"),
-        "{}",
-        run.stderr
-    );
+            "--from /nonexistent: no such directory".to_owned(),
+        ),
+    ] {
+        let run = virtpki(
+            dir.path(),
+            &[
+                "install",
+                "--role",
+                "server",
+                "--ca-dir",
+                s(&p.ca),
+                "--from",
+                from,
+                "--root",
+                s(&root),
+            ],
+        )
+        .expect(2);
+        assert!(run.stderr.contains(&said), "{}", run.stderr);
+        assert!(!root.exists());
+    }
     install(dir.path(), &["--system", "--user"], "server", &p).expect(2);
     virtpki(
         dir.path(),
@@ -781,4 +789,86 @@ fn common_uid() -> u32 {
 fn common_gid() -> u32 {
     // SAFETY: no preconditions.
     unsafe { libc::getegid() }
+}
+
+/// A path given on the command line that is not there, or not what its option takes, is the
+/// first thing `install` says, with its fix, and nothing is written (the `--root` tree is not
+/// made). The other commands' table is in issue.rs, `validate`'s in validate.rs.
+#[test]
+fn a_given_path_that_is_not_there_is_said_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let file = d.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let below = file.join("sub");
+    let missing = d.join("missing");
+    let root = d.join("root");
+    let (m, f, b, r) = (s(&missing), s(&file), s(&below), s(&root));
+    let (ca, from) = (s(&p.ca), s(&p.client));
+    let cases: &[(&[&str], &str, &str, &str)] = &[
+        (
+            &["--ca-dir", m, "--from", from, "--root", r],
+            "--ca-dir",
+            m,
+            "no such directory",
+        ),
+        (
+            &["--ca-dir", f, "--from", from, "--root", r],
+            "--ca-dir",
+            f,
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["--ca-dir", ca, "--from", m, "--root", r],
+            "--from",
+            m,
+            "no such directory",
+        ),
+        (
+            &["--ca-dir", ca, "--from", b, "--root", r],
+            "--from",
+            b,
+            &format!("no such directory: {f} is not a directory"),
+        ),
+        (
+            &["--ca-dir", ca, "--from", from, "--root", f],
+            "--root",
+            f,
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["--ca-dir", ca, "--from", from, "--root", b],
+            "--root",
+            b,
+            &format!("cannot be made: {f} is not a directory"),
+        ),
+        (
+            &["--ca-dir", m, "--from", from, "--user"],
+            "--ca-dir",
+            m,
+            "no such directory",
+        ),
+    ];
+    for (args, option, path, what) in cases {
+        let mut all = vec!["install", "--role", "client"];
+        all.extend_from_slice(args);
+        let run = virtpki(d, &all).expect(2);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("virtpki: {option} {path}: {what}"),
+            "{args:?}\n{}",
+            run.stderr
+        );
+        assert!(
+            lines[1].starts_with(&format!("  fix: check the path: {option} takes ")),
+            "{args:?}\n{}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert!(!root.exists() && !d.join(".pki").exists(), "{args:?} wrote");
+    }
+    // A missing --root is made, as before.
+    install(d, &["--root", r], "client", &p).expect(0);
 }
