@@ -3,8 +3,9 @@
 //! Certificates are parsed once, when they are loaded, into plain owned fields: verification,
 //! sanity checks, descriptions and the C API all read these fields and never re-parse.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
@@ -240,8 +241,8 @@ struct Fields {
     has_name_constraints: bool,
     profile: ProfileFacts,
     spki_der: Vec<u8>,
-    fingerprint: [u8; 32],
-    spki_fingerprint: [u8; 32],
+    fingerprint: Fingerprint,
+    spki_fingerprint: Fingerprint,
 }
 
 impl Certificate {
@@ -298,8 +299,8 @@ impl Certificate {
         let spki_der = spki.raw.to_vec();
         let key_algorithm = key_algorithm(spki);
         let signature_algorithm = oid_name(&x509.signature_algorithm.algorithm);
-        let fingerprint = sha256(&der);
-        let spki_fingerprint = sha256(&spki_der);
+        let fingerprint = Fingerprint::of(&der);
+        let spki_fingerprint = Fingerprint::of(&spki_der);
         Ok(Certificate {
             fields: Arc::new(Fields {
                 version: x509.version().0 + 1,
@@ -468,23 +469,24 @@ impl Certificate {
     }
 
     /// SHA-256 of the whole certificate.
-    pub fn fingerprint(&self) -> [u8; 32] {
+    pub fn fingerprint(&self) -> Fingerprint {
         self.fields.fingerprint
     }
 
     /// SHA-256 of the SubjectPublicKeyInfo: equal across renewals with the same key.
-    pub fn spki_fingerprint(&self) -> [u8; 32] {
+    pub fn spki_fingerprint(&self) -> Fingerprint {
         self.fields.spki_fingerprint
     }
 
-    /// `SHA256:` and 64 uppercase hex digits, the C API's fingerprint format.
+    /// [`fingerprint`](Self::fingerprint) as text, `SHA256:` and 64 uppercase hex digits: the
+    /// C API's fingerprint format.
     pub fn fingerprint_string(&self) -> String {
-        fingerprint_string(&self.fields.fingerprint)
+        self.fields.fingerprint.to_string()
     }
 
-    /// The public key's fingerprint in the same format.
+    /// [`spki_fingerprint`](Self::spki_fingerprint) as text, in the same format.
     pub fn spki_fingerprint_string(&self) -> String {
-        fingerprint_string(&self.fields.spki_fingerprint)
+        self.fields.spki_fingerprint.to_string()
     }
 
     /// A short description for a person: what `certtool -i` says, without the noise.
@@ -624,22 +626,67 @@ fn critical_suffix(critical: bool) -> &'static str {
     }
 }
 
-/// SHA-256 of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+/// A SHA-256 fingerprint of a certificate or a public key, written `SHA256:` followed by 64
+/// uppercase hex digits: the form of the C API, the CLI and the known-servers file.
+///
+/// [`Fingerprint::of`] is the one place the library computes SHA-256 for fingerprints, so that
+/// every fingerprint it shows or compares is computed and written the same way.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    const PREFIX: &'static str = "SHA256:";
+
+    /// The fingerprint of `data`.
+    pub fn of(data: &[u8]) -> Fingerprint {
+        let digest = ring::digest::digest(&ring::digest::SHA256, data);
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        Fingerprint(bytes)
+    }
+
+    /// The 32 bytes of the digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
-/// `SHA256:` and 64 uppercase hex digits.
-pub fn fingerprint_string(digest: &[u8; 32]) -> String {
-    let mut s = String::with_capacity(71);
-    s.push_str("SHA256:");
-    for b in digest {
-        let _ = write!(s, "{b:02X}");
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::PREFIX)?;
+        self.0.iter().try_for_each(|b| write!(f, "{b:02X}"))
     }
-    s
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = Error;
+
+    /// Reads `SHA256:` and 64 hex digits (either case; no colons between them).
+    fn from_str(text: &str) -> Result<Fingerprint> {
+        let invalid = || {
+            Error::new(
+                ErrorKind::Parse,
+                format!("{text:?} is not a fingerprint: expected \"SHA256:\" and 64 hex digits"),
+            )
+        };
+        let hex = text.strip_prefix(Self::PREFIX).ok_or_else(invalid)?;
+        if hex.len() != 64 {
+            return Err(invalid());
+        }
+        let digit = |b: u8| char::from(b).to_digit(16);
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            let (high, low) = digit(pair[0]).zip(digit(pair[1])).ok_or_else(invalid)?;
+            *byte = (high << 4 | low) as u8;
+        }
+        Ok(Fingerprint(bytes))
+    }
 }
 
 fn hex_with_colons(bytes: &[u8]) -> String {
@@ -743,7 +790,7 @@ mod tests {
 
     #[test]
     fn fingerprint_format_is_uppercase_without_colons() {
-        let fp = fingerprint_string(&sha256(b"abc"));
+        let fp = Fingerprint::of(b"abc").to_string();
         assert_eq!(
             fp,
             "SHA256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"

@@ -17,7 +17,7 @@ use crate::timefmt::UnixSeconds;
 #[derive(Debug)]
 pub struct Crl {
     /// Issuer keys (SPKI SHA-256) webpki has verified this list's signature with.
-    verified_for: std::sync::Mutex<Vec<[u8; 32]>>,
+    verified_for: std::sync::Mutex<Vec<crate::cert::Fingerprint>>,
     der: Vec<u8>,
     source: Source,
     /// Parsed once: webpki indexes the revoked serials, which matters for large lists.
@@ -106,8 +106,9 @@ impl Crl {
         &self.webpki
     }
 
-    /// Whether webpki has verified this list's signature with the key `issuer_spki` (SHA-256).
-    pub fn is_verified_for(&self, issuer_spki: &[u8; 32]) -> bool {
+    /// Whether webpki has verified this list's signature with the key `issuer_spki` (the
+    /// fingerprint of its SubjectPublicKeyInfo).
+    pub fn is_verified_for(&self, issuer_spki: &crate::cert::Fingerprint) -> bool {
         match self.verified_for.lock() {
             Ok(keys) => keys.contains(issuer_spki),
             Err(_) => false,
@@ -115,7 +116,7 @@ impl Crl {
     }
 
     /// Records that webpki verified this list's signature with the key `issuer_spki`.
-    pub fn mark_verified_for(&self, issuer_spki: [u8; 32]) {
+    pub fn mark_verified_for(&self, issuer_spki: crate::cert::Fingerprint) {
         if let Ok(mut keys) = self.verified_for.lock() {
             if !keys.contains(&issuer_spki) {
                 keys.push(issuer_spki);

@@ -84,7 +84,14 @@ impl FileSet {
 
 /// The mode virt-pki-validate asks for a file of `kind` in `set`.
 pub fn ideal_mode(kind: FileKind, set: FileSet) -> u32 {
-    match (kind, set.is_system()) {
+    mode_for(kind, set.is_system())
+}
+
+/// [`ideal_mode`] in the system set (`system`) or in any user's: the mode for whoever makes
+/// the files and directories (`virtpki install`, a suggested `mkdir`), so that they pass the
+/// audit by construction.
+pub fn mode_for(kind: FileKind, system: bool) -> u32 {
+    match (kind, system) {
         (FileKind::Dir, true) => 0o755,
         (FileKind::Dir, false) => 0o700,
         (FileKind::Public, true) => 0o644,
@@ -290,6 +297,10 @@ mod tests {
         assert_eq!(ideal_mode(FileKind::Dir, USER), 0o700);
         assert_eq!(ideal_mode(FileKind::Public, USER), 0o600);
         assert_eq!(FileKind::of(CertDataType::ClientKey), CLIENT_KEY);
+        for kind in [FileKind::Dir, FileKind::Public, SERVER_KEY, CLIENT_KEY] {
+            assert_eq!(mode_for(kind, true), ideal_mode(kind, FileSet::System));
+            assert_eq!(mode_for(kind, false), ideal_mode(kind, USER));
+        }
         assert_eq!(FileKind::of(CertDataType::CaCrl), FileKind::Public);
     }
 

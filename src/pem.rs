@@ -16,7 +16,7 @@ use std::path::Path;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::cert::{sha256, Certificate};
+use crate::cert::{Certificate, Fingerprint};
 use crate::crl::Crl;
 use crate::data_type::{CertDataType, Content, MIB};
 use crate::error::{Error, ErrorKind, Result};
@@ -109,6 +109,12 @@ impl PrivateKey {
         &self.public_key
     }
 
+    /// The fingerprint of the public key: the [`Certificate::spki_fingerprint`] of a
+    /// certificate for this key.
+    pub fn public_key_fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.public_key)
+    }
+
     /// Whether this is a PKCS#8 v2 key (RFC 5958, with the public key inside), which GnuTLS
     /// 3.7 — libvirt 9's — cannot parse; ring writes Ed25519 keys so.
     pub fn is_pkcs8_v2(&self) -> bool {
@@ -125,9 +131,10 @@ impl PrivateKey {
         b.first() == Some(&0x30) && b.get(header..header + 3) == Some(&[0x02, 0x01, 0x01][..])
     }
 
-    /// Whether `cert` carries this key's public key.
+    /// Whether `cert` carries this key's public key: the same SubjectPublicKeyInfo, byte for
+    /// byte (what equal fingerprints stand for, without hashing the key again).
     pub fn matches(&self, cert: &Certificate) -> bool {
-        sha256(&self.public_key) == cert.spki_fingerprint()
+        self.public_key == cert.spki_der()
     }
 }
 

@@ -4,11 +4,13 @@
 //! A circle means two files that can only be read, changed or left out together; the issuing
 //! code (rcgen, rsa) is to go behind a cargo feature, which works only while the verification
 //! side never names it. This test reads the source instead of trusting a tool: every file of
-//! `src/` is a node (`foo/bar.rs` and `foo/bar/mod.rs` are the node `foo/bar`), cut at its first
-//! unindented `#[cfg(test)]` line (the test modules may use anything), and every `crate::` path
-//! in what is left is an edge to the module it names. A name the crate root re-exports
+//! `src/` is a node (`foo/bar.rs` and `foo/bar/mod.rs` are the node `foo/bar`), its
+//! `#[cfg(test)]` items and files left out (the test modules may use anything, and code may
+//! follow them), and every `crate::` path in what is left is an edge to the module it names. A name the crate root re-exports
 //! (`crate::Result`) counts as the module it comes from. `super::` is followed in files of a
-//! subdirectory (in a top-level file or a `mod.rs` it can only come from an inline module).
+//! subdirectory (in a top-level file or a `mod.rs` it can only come from an inline module); a
+//! parent that uses its own children by relative paths (`mod audit; pub use audit::...`) adds
+//! no edge, as a child is part of its parent.
 //! A path the test cannot place fails the test rather than being left out.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -66,7 +68,7 @@ fn only_generate_imports_generate() {
 /// The checks above are only as good as the reader and the circle finder: both on small inputs.
 #[test]
 fn the_reader_finds_grouped_nested_and_parent_paths() {
-    let modules: BTreeSet<String> = ["a", "b", "c", "d", "e", "g", "ffi", "ffi/x", "ffi/y"]
+    let modules: BTreeSet<String> = ["a", "b", "c", "d", "e", "g", "h", "ffi", "ffi/x", "ffi/y"]
         .into_iter()
         .map(String::from)
         .collect();
@@ -79,15 +81,27 @@ fn the_reader_finds_grouped_nested_and_parent_paths() {
                 use super::{x::X, guard};\n\
                 let s = \"crate::q\";\n\
                 #[cfg(test)]\n\
-                mod tests { use crate::generate; }\n";
+                fn encode(x: [u8; 2]) -> u8 {\n\
+                    let _ = crate::generate::x();\n\
+                }\n\
+                #[cfg(test)]\n\
+                use crate::generate::y;\n\
+                #[cfg(test)]\n\
+                mod tests {\n\
+                    use crate::generate;\n\
+                    const OPEN: char = '{';\n\
+                }\n\
+                pub fn after_the_tests() -> crate::h::H { todo!() }\n";
     let edges = references("ffi/y", text, &modules, &reexports).unwrap();
-    let expected: BTreeSet<String> = ["a", "b", "c", "d", "e", "g", "ffi", "ffi/x"]
+    let expected: BTreeSet<String> = ["a", "b", "c", "d", "e", "g", "h", "ffi", "ffi/x"]
         .into_iter()
         .map(String::from)
         .collect();
     assert_eq!(edges, expected);
     let unknown = references("a", "use crate::nowhere::X;", &modules, &reexports);
     assert!(unknown.unwrap_err().contains("crate::nowhere::X"));
+    let known = "mod format;\n#[cfg(test)]\nmod tests;\n";
+    assert_eq!(test_children("known", known), ["known/tests"]);
 }
 
 #[test]
@@ -124,6 +138,14 @@ fn src_graph() -> Graph {
     collect(&src, &src, &mut files);
     let lib = files.remove("lib").expect("src/lib.rs");
     let reexports = root_reexports(&lib);
+    // A file of tests (`#[cfg(test)] mod tests;` beside `known/tests.rs`) is no node at all.
+    let test_files: Vec<String> = files
+        .iter()
+        .flat_map(|(module, text)| test_children(module, text))
+        .collect();
+    for module in &test_files {
+        files.remove(module);
+    }
     let modules: BTreeSet<String> = files.keys().cloned().collect();
     let mut graph = Graph::new();
     for (module, text) in &files {
@@ -149,6 +171,21 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
             files.insert(name, fs::read_to_string(&path).unwrap());
         }
     }
+}
+
+/// The modules `module` declares for tests only, in files of their own: `#[cfg(test)]` on the
+/// line before `mod name;`.
+fn test_children(module: &str, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[0] == "#[cfg(test)]")
+        .filter_map(|pair| {
+            let declared = pair[1].strip_prefix("pub ").unwrap_or(pair[1]);
+            let name = declared.strip_prefix("mod ")?.strip_suffix(';')?;
+            Some(format!("{module}/{}", name.trim()))
+        })
+        .collect()
 }
 
 /// The names the crate root re-exports (`pub use error::{Error, Result};`) and their modules.
@@ -197,29 +234,63 @@ fn references(
     Ok(edges)
 }
 
-/// The source up to its first unindented `#[cfg(test)]`, without comments and string literals.
+/// The source without its `#[cfg(test)]` items, comments, string and character literals.
 fn code(text: &str) -> String {
     let mut out = String::new();
-    for line in text.lines() {
-        if line.trim_end() == "#[cfg(test)]" {
-            break;
+    let mut lines = text.lines().map(strip_literals);
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            out.push_str(&line);
+            out.push('\n');
+            continue;
         }
-        let chars: Vec<char> = line.chars().collect();
-        let mut in_string = false;
-        let mut i = 0;
-        while i < chars.len() {
-            match chars[i] {
-                '\\' if in_string => i += 1,
-                '"' => in_string = !in_string,
-                // The character literal '"' opens no string.
-                '\'' if !in_string && chars.get(i + 1) == Some(&'"') => i += 2,
-                '/' if !in_string && chars.get(i + 1) == Some(&'/') => break,
-                _ if in_string => {}
-                c => out.push(c),
+        // Skip the item: up to the `}` that closes its body, or a `;` outside any bracket
+        // before a body opens (`#[cfg(test)] use ...;`).
+        let (mut depth, mut body) = (0i32, false);
+        'item: for line in lines.by_ref() {
+            for c in line.chars() {
+                match c {
+                    '{' => (depth, body) = (depth + 1, true),
+                    '(' | '[' => depth += 1,
+                    ')' | ']' => depth -= 1,
+                    '}' => {
+                        depth -= 1;
+                        if body && depth == 0 {
+                            break 'item;
+                        }
+                    }
+                    ';' if depth == 0 && !body => break 'item,
+                    _ => {}
+                }
             }
-            i += 1;
         }
-        out.push('\n');
+    }
+    out
+}
+
+/// One line without its comment, string literals and character literals (`'"'`, `'{'`).
+fn strip_literals(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if in_string => i += 1,
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '/' if chars.get(i + 1) == Some(&'/') => break,
+            // A character literal: 'x', or an escape such as '\'' or '\u{7f}'. A lifetime
+            // ('a) has no closing quote and stays.
+            '\'' if chars.get(i + 2) == Some(&'\'') => i += 2,
+            '\'' if chars.get(i + 1) == Some(&'\\') => {
+                if let Some(end) = (i + 3..chars.len()).find(|&j| chars[j] == '\'') {
+                    i = end;
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
     }
     out
 }

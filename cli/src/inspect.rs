@@ -99,10 +99,7 @@ pub fn run_show(args: ShowArgs, ui: Ui) -> CmdResult {
         }
         Contents::Key(key) => {
             println!("{}", ui.bold("Private key (not shown)"));
-            println!(
-                "Public key SHA-256: {}",
-                virtpki::cert::fingerprint_string(&sha256(key.public_key_der()))
-            );
+            println!("Public key SHA-256: {}", key.public_key_fingerprint());
         }
     }
     Ok(Status::Ok)
@@ -159,12 +156,5 @@ fn crl_json(crl: &Crl) -> Value {
 }
 
 fn key_json(key: &virtpki::PrivateKey) -> Value {
-    json!({ "public_key_sha256": virtpki::cert::fingerprint_string(&sha256(key.public_key_der())) })
-}
-
-fn sha256(data: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+    json!({ "public_key_sha256": key.public_key_fingerprint().to_string() })
 }

@@ -3,9 +3,11 @@
 //!
 //! System set (root): /etc/pki/CA/cacert.pem and cacrl.pem 0644, /etc/pki/libvirt/ROLEcert.pem
 //! 0644, /etc/pki/libvirt/private/ROLEkey.pem 0600, directories 0755, all root:root.
-//! User set: ~/.pki/libvirt (0700) with every file 0600. The files are checked with libvirt's
-//! load-time rules first; nothing is written when they fail or when an existing different
-//! file would be replaced without --force (with --force the old file is kept as FILE.bak-TIME).
+//! User set: ~/.pki/libvirt (0700) with every file 0600. The modes are those of
+//! [`virtpki::file_audit`], whose rules `virtpki validate` checks, so the two cannot drift.
+//! The files are checked with libvirt's load-time rules first; nothing is written when they
+//! fail or when an existing different file would be replaced without --force (with --force
+//! the old file is kept as FILE.bak-TIME).
 //! An installed file with the right contents but another mode is given the right one; with
 //! another owner it is written afresh (its owner may hold it open for writing).
 //!
@@ -18,6 +20,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use virtpki::data_type::Content;
+use virtpki::file_audit::{self, FileKind};
 use virtpki::fsutil::{self, Dir, Owner, ReadError, ReadFile};
 use virtpki::locations::{self, Environment};
 use virtpki::{pem, CertDataType, Context, ContextFlags, Role};
@@ -134,27 +137,20 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     };
     let mut plan = Vec::new();
     for (ty, from, read) in sources {
-        let (to, mode, owner) = if user {
+        // The mode virt-pki-validate, and so `virtpki validate`, holds the file to.
+        let mode = file_audit::mode_for(FileKind::of(ty), !user);
+        let (to, owner) = if user {
             let dir = env.user_dir().ok_or_else(|| {
                 CliError("no home directory ($HOME is not set): use --root or --system".into())
             })?;
-            (
-                dir.join(locations::libvirt_file_name(ty)),
-                0o600,
-                user_owner,
-            )
+            (dir.join(locations::libvirt_file_name(ty)), user_owner)
         } else {
             let root = Environment {
                 root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
                 home: None,
                 uid: 0,
             };
-            let key = matches!(ty, CertDataType::ClientKey | CertDataType::ServerKey);
-            (
-                root.system_file(ty),
-                if key { 0o600 } else { 0o644 },
-                as_root.then_some(Owner::ROOT),
-            )
+            (root.system_file(ty), as_root.then_some(Owner::ROOT))
         };
         plan.push((
             Planned {
@@ -394,13 +390,10 @@ fn open_existing(dir: &Path, base: Option<&Base>) -> Result<Option<Dir>, CliErro
     }
 }
 
-/// libvirt's directories: 0700 for the user's, 0755 for the system's.
+/// The mode of the libvirt directories install makes, as [`file_audit`] holds them to
+/// (0700 for the user's, 0755 for the system's).
 fn dir_mode(user: bool) -> u32 {
-    if user {
-        0o700
-    } else {
-        0o755
-    }
+    file_audit::mode_for(FileKind::Dir, !user)
 }
 
 /// Opens a source directory the caller named (`--ca-dir`, `--from`), naming the file wanted

@@ -170,6 +170,8 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
         validity: Validity::days_from_now(days),
         key_type: key.key_type()?,
     })?;
+    // Not file_audit's modes: a CA directory is no libvirt location (virt-pki-validate never
+    // looks at one); it holds the CA's key, so it is its owner's alone.
     files::create_dir(&dir, 0o700)?;
     // The key first: a CA certificate without its key would be useless.
     files::write_atomic(&key_path, ca.key_pem.as_bytes(), 0o600, replace(force))?;
@@ -291,6 +293,7 @@ fn write_leaf(
     }
     let (cert_path, key_path) = leaf_paths(&leaf.out_dir, role);
     files::check_free(&[&cert_path, &key_path], replace(leaf.force))?;
+    // A staging directory for `virtpki install`, no libvirt location: the key in it is 0600.
     files::create_dir(&leaf.out_dir, 0o755)?;
     files::write_atomic(
         &key_path,

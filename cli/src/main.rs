@@ -4,6 +4,7 @@
 //! 1 = problems found, 2 = usage or runtime error.
 
 mod files;
+mod given;
 mod hostport;
 mod inspect;
 mod install;
@@ -59,12 +60,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::new(cli.color);
+    // A path that is not there is said first, before a command acts on the others.
+    let problems = given::check(&cli.command.given_paths());
     let result = match cli.command {
+        Command::Validate(args) => validate::run(args, &problems, ui),
+        _ if !problems.is_empty() => Ok(given::print(&problems)),
         Command::Ca(cmd) => issue::run_ca(cmd, ui),
         Command::Issue(cmd) => issue::run_issue(cmd, ui),
         Command::Crl(cmd) => issue::run_crl(cmd, ui),
         Command::Install(args) => install::run(args, ui),
-        Command::Validate(args) => validate::run(args, ui),
         Command::Show(args) => inspect::run_show(args, ui),
         Command::Dn(args) => inspect::run_dn(args),
         Command::Known(cmd) => known::run(cmd, ui),

@@ -18,6 +18,9 @@ pub enum Status {
     Ok,
     /// The command ran and found problems: exit status 1.
     Problems,
+    /// The command could not run on what it was given, and its own output (a report) says
+    /// why: exit status 2, as for a [`CliError`].
+    BadInput,
 }
 
 impl Status {
@@ -25,6 +28,7 @@ impl Status {
         match self {
             Status::Ok => 0,
             Status::Problems => 1,
+            Status::BadInput => 2,
         }
     }
 

@@ -111,6 +111,12 @@ fn show_describes_certificates_crls_and_keys() {
         "{}",
         run.stdout
     );
+    let run = virtpki(dir.path(), &["show", "--json", s(&key_path)]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        v["private_key"]["public_key_sha256"],
+        cert.spki_fingerprint_string()
+    );
 }
 
 #[test]

@@ -221,26 +221,34 @@ fn files_libvirt_would_refuse_are_not_installed() {
     );
     std::fs::remove_dir_all(&root).unwrap();
     // Missing input, conflicting targets, a bad role.
-    let run = virtpki(
-        dir.path(),
-        &[
-            "install",
-            "--role",
-            "server",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (from, said) in [
+        (s(&empty), format!("{}/servercert.pem", s(&empty))),
+        // A --from that is not there is named as such (a_given_path_that_is_not_there_...).
+        (
             "/nonexistent",
-            "--root",
-            s(&root),
-        ],
-    )
-    .expect(2);
-    assert!(
-        run.stderr.contains("/nonexistent/servercert.pem"),
-        "{}",
-        run.stderr
-    );
+            "--from /nonexistent: no such directory".to_owned(),
+        ),
+    ] {
+        let run = virtpki(
+            dir.path(),
+            &[
+                "install",
+                "--role",
+                "server",
+                "--ca-dir",
+                s(&p.ca),
+                "--from",
+                from,
+                "--root",
+                s(&root),
+            ],
+        )
+        .expect(2);
+        assert!(run.stderr.contains(&said), "{}", run.stderr);
+        assert!(!root.exists());
+    }
     install(dir.path(), &["--system", "--user"], "server", &p).expect(2);
     virtpki(
         dir.path(),
@@ -672,4 +680,195 @@ fn a_source_key_with_another_hard_link_is_refused() {
     assert!(!root.exists());
     std::fs::remove_file(&other_name).unwrap();
     install(dir.path(), &["--root", s(&root)], "client", &p).expect(0);
+}
+
+/// What `install` writes passes `validate`'s owner-and-mode rules (the library's
+/// `file_audit`), for each role, in the system locations and the user's: both take their
+/// modes from there. Each file and directory install made is audited with its real mode and
+/// the owner it is meant to have (so the test means the same run as any user); run as root,
+/// `virtpki validate` of the result is clean as well.
+#[test]
+fn installed_modes_are_the_ones_validate_checks() {
+    use std::os::unix::fs::MetadataExt;
+    use virtpki::file_audit::{audit, FileKind, FileSet, FileStat};
+    use virtpki::CertDataType;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    // A CRL, so that cacrl.pem is installed too.
+    let revoked = dir.path().join("revoked");
+    issue_client(dir.path(), s(&p.ca), "CN=revoked", s(&revoked)).expect(0);
+    virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&revoked.join("clientcert.pem")),
+        ],
+    )
+    .expect(0);
+    let kind_of = |name: &str| {
+        let ty = match name {
+            "cacert.pem" => CertDataType::CaCert,
+            "cacrl.pem" => CertDataType::CaCrl,
+            "servercert.pem" => CertDataType::ServerCert,
+            "serverkey.pem" => CertDataType::ServerKey,
+            "clientcert.pem" => CertDataType::ClientCert,
+            "clientkey.pem" => CertDataType::ClientKey,
+            other => panic!("install wrote {other}"),
+        };
+        FileKind::of(ty)
+    };
+    for role in ["server", "client"] {
+        for system in [true, false] {
+            let home = dir.path().join(format!("home-{role}-{system}"));
+            std::fs::create_dir(&home).unwrap();
+            let root = dir.path().join(format!("root-{role}-{system}"));
+            let (location, top, set) = if system {
+                (vec!["--root", s(&root)], root.clone(), FileSet::System)
+            } else {
+                let (uid, gid) = (common_uid(), common_gid());
+                (
+                    vec!["--user"],
+                    home.join(".pki"),
+                    FileSet::User { uid, gid },
+                )
+            };
+            install(&home, &location, role, &p).expect(0);
+            let mut written = walk(&top);
+            written.push(top.clone());
+            assert!(written.len() >= if system { 10 } else { 6 }, "{written:?}");
+            for path in written {
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let kind = if meta.is_dir() {
+                    FileKind::Dir
+                } else {
+                    kind_of(path.file_name().unwrap().to_str().unwrap())
+                };
+                let (uid, gid) = match set {
+                    FileSet::System => (0, 0),
+                    FileSet::User { uid, gid } => (uid, gid),
+                };
+                let stat = FileStat {
+                    uid,
+                    gid,
+                    mode: meta.mode() & 0o7777,
+                    is_dir: meta.is_dir(),
+                };
+                assert_eq!(
+                    audit(&path, kind, set, &stat),
+                    None,
+                    "{role} {system}: {}",
+                    path.display()
+                );
+            }
+            if is_root() {
+                let mut args = vec!["validate", "--json", "--hostname", "localhost"];
+                if system {
+                    args.extend(["--system", "--root", s(&root)]);
+                } else {
+                    args.extend(["--user", "--root", s(&home)]);
+                }
+                args.push(role);
+                let run = virtpki(&home, &args);
+                let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+                assert_eq!(v["summary"]["fail"], 0, "{v}");
+                assert_eq!(v["summary"]["warn"], 0, "{v}");
+                assert_eq!(run.code, 0, "{v}");
+            }
+        }
+    }
+}
+
+fn common_uid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+fn common_gid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::getegid() }
+}
+
+/// A path given on the command line that is not there, or not what its option takes, is the
+/// first thing `install` says, with its fix, and nothing is written (the `--root` tree is not
+/// made). The other commands' table is in issue.rs, `validate`'s in validate.rs.
+#[test]
+fn a_given_path_that_is_not_there_is_said_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let file = d.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let below = file.join("sub");
+    let missing = d.join("missing");
+    let root = d.join("root");
+    let (m, f, b, r) = (s(&missing), s(&file), s(&below), s(&root));
+    let (ca, from) = (s(&p.ca), s(&p.client));
+    let cases: &[(&[&str], &str, &str, &str)] = &[
+        (
+            &["--ca-dir", m, "--from", from, "--root", r],
+            "--ca-dir",
+            m,
+            "no such directory",
+        ),
+        (
+            &["--ca-dir", f, "--from", from, "--root", r],
+            "--ca-dir",
+            f,
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["--ca-dir", ca, "--from", m, "--root", r],
+            "--from",
+            m,
+            "no such directory",
+        ),
+        (
+            &["--ca-dir", ca, "--from", b, "--root", r],
+            "--from",
+            b,
+            &format!("no such directory: {f} is not a directory"),
+        ),
+        (
+            &["--ca-dir", ca, "--from", from, "--root", f],
+            "--root",
+            f,
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["--ca-dir", ca, "--from", from, "--root", b],
+            "--root",
+            b,
+            &format!("cannot be made: {f} is not a directory"),
+        ),
+        (
+            &["--ca-dir", m, "--from", from, "--user"],
+            "--ca-dir",
+            m,
+            "no such directory",
+        ),
+    ];
+    for (args, option, path, what) in cases {
+        let mut all = vec!["install", "--role", "client"];
+        all.extend_from_slice(args);
+        let run = virtpki(d, &all).expect(2);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("virtpki: {option} {path}: {what}"),
+            "{args:?}\n{}",
+            run.stderr
+        );
+        assert!(
+            lines[1].starts_with(&format!("  fix: check the path: {option} takes ")),
+            "{args:?}\n{}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert!(!root.exists() && !d.join(".pki").exists(), "{args:?} wrote");
+    }
+    // A missing --root is made, as before.
+    install(d, &["--root", r], "client", &p).expect(0);
 }

@@ -304,6 +304,9 @@ fn bad_requests_are_refused_and_write_nothing() {
     let out = dir.path().join("never");
     let ca = s(&p.ca);
     let o = s(&out);
+    let empty = dir.path().join("empty-ca");
+    std::fs::create_dir(&empty).unwrap();
+    let empty_ca = s(&empty);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![
@@ -522,7 +525,20 @@ fn bad_requests_are_refused_and_write_nothing() {
                 "--out-dir",
                 o,
             ],
-            "/nonexistent/cacert.pem",
+            "--ca-dir /nonexistent: no such directory",
+        ),
+        (
+            vec![
+                "issue",
+                "server",
+                "--ca-dir",
+                empty_ca,
+                "--cn",
+                "h",
+                "--out-dir",
+                o,
+            ],
+            "empty-ca/cacert.pem",
         ),
         (
             vec![
@@ -914,5 +930,178 @@ fn names_are_printed_escaped() {
             "{}",
             run.stdout
         );
+    }
+}
+
+/// Every file and directory below `dir`, sorted.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                todo.push(p.clone());
+            }
+            all.push(p);
+        }
+    }
+    all.sort();
+    all
+}
+
+/// A path given on the command line that is not there, or not what its option takes, is the
+/// first thing every command says (`virtpki: OPTION PATH: WHAT`, then its fix), before any
+/// other check, and nothing is written. `validate` and `install` have their own tables
+/// (validate.rs, install.rs); this one holds the other commands. Before, each said it its own
+/// way, or later, or not at all: `probe --pkipath DIR` went on with the default locations,
+/// `issue --ca-dir DIR` spoke of DIR/cacert.pem, `known add` judged the host first.
+#[test]
+fn a_given_path_that_is_not_there_is_said_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca");
+    common::ca_init(d, &ca);
+    let file = d.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let (missing, below_file, ca_cert) =
+        (d.join("missing"), file.join("sub"), ca.join("cacert.pem"));
+    // Missing, a file, below a file, the CA directory, a certificate.
+    let (m, f, b, ca, c) = (s(&missing), s(&file), s(&below_file), s(&ca), s(&ca_cert));
+    let cases: &[(&[&str], &str, &str, &str)] = &[
+        (
+            &["ca", "init", "--dir", f],
+            "--dir",
+            f,
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["ca", "init", "--dir", b],
+            "--dir",
+            b,
+            &format!("cannot be made: {f} is not a directory"),
+        ),
+        (
+            &[
+                "issue",
+                "server",
+                "--ca-dir",
+                m,
+                "--cn",
+                "h",
+                "--out-dir",
+                m,
+            ],
+            "--ca-dir",
+            m,
+            "no such directory",
+        ),
+        (
+            &[
+                "issue",
+                "client",
+                "--ca-dir",
+                ca,
+                "--dn",
+                "CN=x",
+                "--out-dir",
+                f,
+            ],
+            "--out-dir",
+            f,
+            "not a directory: it is a regular file",
+        ),
+        // The path first, before the bad DN.
+        (
+            &[
+                "issue",
+                "client",
+                "--ca-dir",
+                f,
+                "--dn",
+                "CN=a+CN=b",
+                "--out-dir",
+                m,
+            ],
+            "--ca-dir",
+            f,
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["crl", "revoke", "--ca-dir", m, c],
+            "--ca-dir",
+            m,
+            "no such directory",
+        ),
+        (
+            &["crl", "revoke", "--ca-dir", ca, c, m],
+            "CERT",
+            m,
+            "no such file",
+        ),
+        (
+            &["crl", "revoke", "--ca-dir", ca, ca],
+            "CERT",
+            ca,
+            "not a file: it is a directory",
+        ),
+        (&["show", m], "FILE", m, "no such file"),
+        (&["dn", ca], "FILE", ca, "not a file: it is a directory"),
+        (
+            &["known", "list", "--file", ca],
+            "--file",
+            ca,
+            "not a file: it is a directory",
+        ),
+        // The path first, before the bad host.
+        (
+            &["known", "add", "--file", m, "bad host", m],
+            "CERT",
+            m,
+            "no such file",
+        ),
+        (
+            &["known", "remove", "--file", b, "h"],
+            "--file",
+            b,
+            &format!("cannot be made: {f} is not a directory"),
+        ),
+        (
+            &["probe", "--pkipath", m, "127.0.0.1:1", "--trust", "never"],
+            "--pkipath",
+            m,
+            "no such directory",
+        ),
+        (
+            &[
+                "probe",
+                "--known-file",
+                ca,
+                "127.0.0.1:1",
+                "--trust",
+                "never",
+            ],
+            "--known-file",
+            ca,
+            "not a file: it is a directory",
+        ),
+    ];
+    for (args, option, path, what) in cases {
+        let before = tree(d);
+        let run = virtpki(d, args).expect(2);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("virtpki: {option} {path}: {what}"),
+            "{args:?}\n{}",
+            run.stderr
+        );
+        assert!(
+            lines[1].starts_with(&format!("  fix: check the path: {option} takes ")),
+            "{args:?}\n{}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert_eq!(tree(d), before, "{args:?} changed files");
     }
 }

@@ -592,7 +592,9 @@ fn an_explicit_conf_file_is_read_and_must_exist() {
         &["--libvirtd-conf", "/nonexistent/libvirtd.conf"],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/libvirtd.conf"));
+    // Said first, in the report (see a_given_path_that_is_not_there_is_the_first_line).
+    assert!(text(&out).starts_with("  ARGS: Checking --libvirtd-conf"));
+    assert!(text(&out).contains("--libvirtd-conf /nonexistent/libvirtd.conf: no such file"));
 }
 
 /// A user setup under a fake HOME: ~/.pki/libvirt, 0700, files 0600.
@@ -694,8 +696,138 @@ fn usage_errors_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--root /nonexistent/root: no such directory"));
+}
+
+/// A path given on the command line that is not there, or not what its option takes, is the
+/// first line of the report, text and JSON, with its fix, and the report holds nothing else:
+/// every other line would be about other files. `validate --path DIR client` with a mistyped
+/// DIR printed two failures about /etc/pki/libvirt (libvirt's fallbacks) and never named DIR.
+#[test]
+fn a_given_path_that_is_not_there_is_the_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let file = dir.path().join("a-file");
+    write(&file, b"", 0o644);
+    let missing = dir.path().join("missing");
+    let (r, f, m) = (
+        root.to_str().unwrap(),
+        file.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    );
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--path", m, "client"], "--path", "no such directory"),
+        (
+            &["--path", f],
+            "--path",
+            "not a directory: it is a regular file",
+        ),
+        (&["--root", m, "--system"], "--root", "no such directory"),
+        (
+            &["--root", f, "--system", "trust"],
+            "--root",
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["--root", r, "--system", "--libvirtd-conf", m],
+            "--libvirtd-conf",
+            "no such file",
+        ),
+        (
+            &["--root", r, "--system", "--libvirtd-conf", r],
+            "--libvirtd-conf",
+            "not a file: it is a directory",
+        ),
+    ];
+    for (args, option, what) in cases {
+        let path = args[args.iter().position(|a| a == option).unwrap() + 1];
+        let first = format!("{option} {path}: {what}");
+        let out = bin()
+            .arg("validate")
+            .args(*args)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let t = text(&out);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("  ARGS: {:<69}: FAIL", format!("Checking {option}")),
+            "{t}"
+        );
+        assert_eq!(lines[1].trim(), first, "{t}");
+        assert!(
+            lines[2]
+                .trim()
+                .starts_with(&format!("fix: check the path: {option} takes ")),
+            "{t}"
+        );
+        assert!(!t.contains("/etc/pki"), "{t}");
+        assert!(
+            t.ends_with("1 checks: 0 passed, 0 warnings, 1 failed: FAILED\n"),
+            "{t}"
+        );
+
+        let out = bin()
+            .arg("validate")
+            .arg("--json")
+            .args(*args)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = &checks(&v)[0];
+        assert_eq!(c["scope"], "args", "{v}");
+        assert_eq!(c["status"], "fail", "{v}");
+        assert_eq!(c["message"], first.as_str(), "{v}");
+        assert_eq!(c["file"], *path, "{v}");
+        assert!(c["fix"].as_str().unwrap().contains(option), "{v}");
+        assert_eq!(checks(&v).len(), 1, "{v}");
+    }
+    // A missing pkipath directory may be one yet to be made: the fix offers the mkdir, with
+    // the mode `validate` then expects.
+    let out = bin()
+        .args(["validate", "--json", "--path", m])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--root /nonexistent/root: not a directory")
+        checks(&v)[0]["fix"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("; or make it: `mkdir -p -m 0700 {m}`")),
+        "{v}"
+    );
+    // Each wrong path is named, in the order of the options' table.
+    let out = bin()
+        .args([
+            "validate",
+            "--json",
+            "--root",
+            m,
+            "--path",
+            f,
+            "--libvirtd-conf",
+            m,
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = checks(&v)
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Checking --root",
+            "Checking --path",
+            "Checking --libvirtd-conf"
+        ],
+        "{v}"
     );
 }
 

@@ -22,12 +22,8 @@ impl Validator {
         given: Option<&Path>,
     ) -> Result<Option<(DaemonConf, TlsSettings)>, CliError> {
         let path = match given {
-            Some(p) => {
-                if let Err(e) = std::fs::metadata(p) {
-                    return Err(CliError(format!("--libvirtd-conf {}: {e}", p.display())));
-                }
-                p.to_path_buf()
-            }
+            // Checked with the other given paths (`crate::given`) before the command ran.
+            Some(p) => p.to_path_buf(),
             None => match self.default_conf() {
                 Some(p) if p.exists() => p,
                 Some(p) => {

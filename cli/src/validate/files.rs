@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use virtpki::daemon_conf::{DaemonConf, TlsSettings};
 use virtpki::display::shell_path;
-use virtpki::file_audit::FileKind;
+use virtpki::file_audit::{self, FileKind};
 use virtpki::locations::{self, Origin};
 use virtpki::{CertDataType, Certificate, Context, ContextFlags, Error, ErrorKind, Role};
 
@@ -42,7 +42,7 @@ impl Validator {
                     ("system PKI dir", "/etc/pki"),
                     ("system CA dir", "/etc/pki/CA"),
                 ],
-                "with the base system or openssl: mkdir -m 0755",
+                "with the base system or openssl: mkdir",
             ),
             Mode::User | Mode::Path(_) => {
                 let (what, dir) = match &self.mode {
@@ -51,7 +51,7 @@ impl Validator {
                 };
                 match dir {
                     Some(dir) => {
-                        let hint = format!("mkdir -p -m 0700 {}", shell_path(&dir));
+                        let hint = mkdir_p(&dir, false);
                         self.present(S, what, &dir, FileKind::Dir, false, hint);
                     }
                     None => self.push(
@@ -130,7 +130,7 @@ impl Validator {
                             ("system cert dir", "/etc/pki/libvirt"),
                             ("system key dir", "/etc/pki/libvirt/private"),
                         ],
-                        "with libvirt: mkdir -p -m 0755",
+                        "with libvirt: mkdir -p",
                     );
                 }
                 self.default_files(role)
@@ -189,11 +189,15 @@ impl Validator {
     }
 
     /// System directories (paths under --root) that must exist with the system rules;
-    /// `installed` says where they usually come from and how to make one.
+    /// `installed` says where they usually come from and the `mkdir` that makes one.
     fn system_dirs(&mut self, scope: Scope, dirs: &[(&str, &str)], installed: &str) {
+        let mode = file_audit::mode_for(FileKind::Dir, true);
         for (what, dir) in dirs {
             let dir = self.sys(dir);
-            let hint = format!("it is usually installed {installed} {}", shell_path(&dir));
+            let hint = format!(
+                "it is usually installed {installed} -m {mode:04o} {}",
+                shell_path(&dir)
+            );
             self.present(scope, what, &dir, FileKind::Dir, true, hint);
         }
     }
@@ -313,7 +317,11 @@ impl Validator {
 /// What to do about a file that did not load.
 fn load_fix(e: &Error, f: &FileSpec) -> String {
     match e.kind() {
-        ErrorKind::InsecurePermissions => format!("chmod 0600 {}", shell_path(&f.path)),
+        ErrorKind::InsecurePermissions => format!(
+            "chmod {:04o} {}",
+            file_audit::mode_for(FileKind::of(f.ty), f.system),
+            shell_path(&f.path)
+        ),
         ErrorKind::TooLarge => "this is not a certificate file; install the right one".into(),
         _ => format!(
             "{} must hold a PEM {}: look at it with `virtpki show {}` and install the right \
@@ -323,4 +331,14 @@ fn load_fix(e: &Error, f: &FileSpec) -> String {
             shell_path(&f.path)
         ),
     }
+}
+
+/// The command that makes the directory `dir` of the system set (`system`) or a user's, with
+/// the mode [`file_audit`] holds it to.
+pub(crate) fn mkdir_p(dir: &Path, system: bool) -> String {
+    format!(
+        "mkdir -p -m {:04o} {}",
+        file_audit::mode_for(FileKind::Dir, system),
+        shell_path(dir)
+    )
 }

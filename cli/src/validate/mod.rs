@@ -16,6 +16,9 @@
 //! checks libvirtd.conf and [`dn_list`] its `tls_allowed_dn_list`. The rules themselves are
 //! the library's ([`virtpki::file_audit`], [`virtpki::daemon_conf::audit`], ...): these files
 //! gather the paths, call them and turn their answers into report lines.
+//!
+//! A path given with `--path`, `--root` or `--libvirtd-conf` that is not there (or not what
+//! the option takes) is the whole report, in an ARGS section: said first, with its fix.
 
 mod access;
 mod conf;
@@ -24,13 +27,16 @@ mod files;
 mod hostname;
 mod report;
 
+pub(crate) use files::mkdir_p;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use virtpki::locations::Environment;
 use virtpki::Role;
 
-use crate::ui::{CliError, CmdResult, Status, Ui};
+use crate::given::Problem;
+use crate::ui::{CmdResult, Status, Ui};
 use report::{Check, State};
 
 #[derive(clap::Args, Debug)]
@@ -71,9 +77,11 @@ pub enum What {
     Client,
 }
 
-/// The section a line of the report belongs to; virt-pki-validate's names, plus CONF.
+/// The section a line of the report belongs to; virt-pki-validate's names, plus CONF, and
+/// ARGS for the paths given on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scope {
+    Args,
     Trust,
     Server,
     Client,
@@ -90,6 +98,7 @@ impl Scope {
 
     fn label(self) -> &'static str {
         match self {
+            Scope::Args => "ARGS",
             Scope::Trust => "TRUST",
             Scope::Server => "SERVER",
             Scope::Client => "CLIENT",
@@ -118,7 +127,11 @@ struct Validator {
     gid: u32,
 }
 
-pub fn run(args: ValidateArgs, ui: Ui) -> CmdResult {
+/// Runs the checks `args` ask for and prints the report. A path given on the command line
+/// that is not what its option takes (`given`, checked by [`crate::given`]) is the report:
+/// every later check would be about other files (libvirt's fallbacks under /etc/pki) or
+/// none.
+pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let mode = match (&args.path, args.user, args.system) {
@@ -129,12 +142,6 @@ pub fn run(args: ValidateArgs, ui: Ui) -> CmdResult {
         (None, false, false) => Mode::User,
     };
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-    if !root.is_dir() {
-        return Err(CliError(format!(
-            "--root {}: not a directory",
-            root.display()
-        )));
-    }
     let mut v = Validator {
         checks: Vec::new(),
         reported: HashSet::new(),
@@ -143,6 +150,20 @@ pub fn run(args: ValidateArgs, ui: Ui) -> CmdResult {
         uid,
         gid,
     };
+    if !given.is_empty() {
+        for p in given {
+            v.push(
+                Scope::Args,
+                format!("Checking {}", p.option),
+                State::Fail,
+                Some(&p.path),
+                p.to_string(),
+                Some(p.fix.clone()),
+            );
+        }
+        v.print(&args, ui);
+        return Ok(Status::BadInput);
+    }
     let wants = |w: What| args.what.is_none_or(|x| x == w);
     // Read first, since it may name the server's files; reported last, after those files.
     let conf = if wants(What::Server) {
