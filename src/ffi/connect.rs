@@ -1,40 +1,12 @@
 //! The proposal's process-wide functions, on one default context created on first use.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::{Arc, OnceLock};
 
 use super::context::{
-    virConnectCertificateValidator, virFreeCallback, virPKIContext, virPKIContextAddCertData,
-    virPKIContextAddCertDataFile, virPKIContextPtr,
+    context, default_context, set_validator, virConnectCertificateValidator, virFreeCallback,
+    virPKIContextAddCertData, virPKIContextAddCertDataFile, virPKIContextPtr,
 };
 use super::guard;
-use crate::context::{Context, ContextFlags};
-
-/// The default context's address: it lives for the whole process and is never freed.
-struct DefaultContext(*mut virPKIContext);
-
-// SAFETY: the pointee is a virPKIContext, whose Context is Send + Sync; the pointer itself is
-// never written after creation.
-unsafe impl Send for DefaultContext {}
-// SAFETY: as above.
-unsafe impl Sync for DefaultContext {}
-
-static DEFAULT: OnceLock<DefaultContext> = OnceLock::new();
-
-fn default_context() -> virPKIContextPtr {
-    DEFAULT
-        .get_or_init(|| {
-            DefaultContext(Box::into_raw(Box::new(virPKIContext {
-                inner: Arc::new(Context::new(ContextFlags::default())),
-            })))
-        })
-        .0
-}
-
-/// Whether `ctx` is the default context (which virPKIContextFree must not free).
-pub(crate) fn is_default(ctx: virPKIContextPtr) -> bool {
-    DEFAULT.get().is_some_and(|d| d.0 == ctx)
-}
 
 /// The process-wide default context (borrowed: never free it).
 #[no_mangle]
@@ -68,8 +40,8 @@ pub unsafe extern "C" fn virConnectSetCertificateValidator(
 ) -> c_int {
     guard(-1, || {
         // SAFETY: the default context pointer is valid for the whole process.
-        let ctx = unsafe { super::context::context(default_context()) }?;
-        super::context::set_validator(ctx, cb, opaque, freecb);
+        let ctx = unsafe { context(default_context()) }?;
+        set_validator(ctx, cb, opaque, freecb);
         Ok(0)
     })
 }

@@ -1,7 +1,8 @@
-//! `virPKIContext`: credentials and policy, the validator, known servers, allowed DNs, time.
+//! `virPKIContext`: credentials and policy, the validator, known servers, allowed DNs, time;
+//! and the process-wide default context the `virConnect*` functions use.
 
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void, CString};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{bad_value, guard, outside_entry_point, path_arg, ref_arg, str_arg};
 use crate::context::{Context, ContextFlags};
@@ -182,6 +183,32 @@ pub(crate) unsafe fn context<'a>(ctx: virPKIContextPtr) -> crate::Result<&'a Arc
     Ok(&unsafe { ref_arg(ctx, "ctx") }?.inner)
 }
 
+/// The default context's address: it lives for the whole process and is never freed.
+struct DefaultContext(*mut virPKIContext);
+
+// SAFETY: the pointee is a virPKIContext, whose Context is Send + Sync; the pointer itself is
+// never written after creation.
+unsafe impl Send for DefaultContext {}
+// SAFETY: as above.
+unsafe impl Sync for DefaultContext {}
+
+static DEFAULT: OnceLock<DefaultContext> = OnceLock::new();
+
+pub(crate) fn default_context() -> virPKIContextPtr {
+    DEFAULT
+        .get_or_init(|| {
+            DefaultContext(Box::into_raw(Box::new(virPKIContext {
+                inner: Arc::new(Context::new(ContextFlags::default())),
+            })))
+        })
+        .0
+}
+
+/// Whether `ctx` is the default context (which virPKIContextFree must not free).
+pub(crate) fn is_default(ctx: virPKIContextPtr) -> bool {
+    DEFAULT.get().is_some_and(|d| d.0 == ctx)
+}
+
 /// A new context with VIR_PKI_CONTEXT_* flags; NULL on failure.
 #[no_mangle]
 pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
@@ -197,7 +224,7 @@ pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextFree(ctx: virPKIContextPtr) {
     guard((), || {
-        if !ctx.is_null() && !super::connect::is_default(ctx) {
+        if !ctx.is_null() && !is_default(ctx) {
             // SAFETY: the pointer came from virPKIContextNew and is freed once.
             drop(unsafe { Box::from_raw(ctx) });
         }
