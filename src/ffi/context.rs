@@ -240,8 +240,10 @@ pub unsafe extern "C" fn virPKIContextAddCertData(
     data: *const c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let ty = data_type(dataType)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         ctx.add_pem(ty, unsafe { str_arg(data, "data") }?)?;
         Ok(0)
     })
@@ -255,8 +257,10 @@ pub unsafe extern "C" fn virPKIContextAddCertDataFile(
     path: *const c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let ty = data_type(dataType)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         ctx.add_file(ty, unsafe { path_arg(path, "path") }?)?;
         Ok(0)
     })
@@ -272,6 +276,7 @@ pub unsafe extern "C" fn virPKIContextLoadDefault(
     flags: c_uint,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let role = self::role(role)?;
         if flags != 0 {
@@ -280,6 +285,7 @@ pub unsafe extern "C" fn virPKIContextLoadDefault(
         let dir = if pkipath.is_null() {
             None
         } else {
+            // SAFETY: see "Pointer arguments" in ffi/mod.rs.
             Some(unsafe { path_arg(pkipath, "pkipath") }?)
         };
         ctx.load_default(role, dir)?;
@@ -296,6 +302,7 @@ pub unsafe extern "C" fn virPKIContextSetCertificateValidator(
     freecb: virFreeCallback,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         set_validator(ctx, cb, opaque, freecb);
         Ok(0)
@@ -309,7 +316,9 @@ pub unsafe extern "C" fn virPKIContextSetKnownServersFile(
     path: *const c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         ctx.set_known_servers_file(unsafe { path_arg(path, "path") }?)?;
         Ok(0)
     })
@@ -323,6 +332,7 @@ pub unsafe extern "C" fn virPKIContextSetAllowedDNList(
     npatterns: c_int,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         if npatterns < 0 {
             ctx.set_allowed_dn_list::<&str>(None)?;
@@ -335,6 +345,7 @@ pub unsafe extern "C" fn virPKIContextSetAllowedDNList(
         for i in 0..npatterns as usize {
             // SAFETY: the caller passes an array of at least npatterns pointers.
             let p = unsafe { *patterns.add(i) };
+            // SAFETY: see "Pointer arguments" in ffi/mod.rs.
             list.push(unsafe { str_arg(p, &format!("patterns[{i}]")) }?);
         }
         ctx.set_allowed_dn_list(Some(&list))?;
@@ -349,6 +360,7 @@ pub unsafe extern "C" fn virPKIContextSetVerifyTime(
     unixTime: c_longlong,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         ctx.set_verify_time((unixTime != 0).then_some(unixTime));
         Ok(0)

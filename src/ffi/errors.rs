@@ -148,7 +148,10 @@ mod tests {
             .filter(|entry| !entry.is_empty())
             .map(|entry| {
                 let (name, value) = entry.split_once('=').expect("NAME = VALUE");
-                (name.trim().to_owned(), value.trim().parse().expect("a number"))
+                (
+                    name.trim().to_owned(),
+                    value.trim().parse().expect("a number"),
+                )
             })
             .collect()
     }

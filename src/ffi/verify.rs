@@ -32,9 +32,12 @@ pub unsafe extern "C" fn virPKIContextVerifyServer(
     flags: c_uint,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let hostname = unsafe { str_arg(hostname, "hostname") }?;
         let port = port_arg(port)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let chain = pem::parse_chain(unsafe { str_arg(chainPEM, "chainPEM") }?)?;
         ctx.verify_server(hostname, port, &chain, verify_flags(flags)?)?;
         Ok(0)
@@ -52,9 +55,12 @@ pub unsafe extern "C" fn virPKIContextVerifyClient(
     flags: c_uint,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let chain = pem::parse_chain(unsafe { str_arg(chainPEM, "chainPEM") }?)?;
         let verdict = ctx.verify_client(&chain, verify_flags(flags)?)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe { set_out(dnOut, &verdict.dn) }?;
         Ok(0)
     })
@@ -69,8 +75,10 @@ pub unsafe extern "C" fn virPKIContextCheck(
     reportOut: *mut *mut c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let report = ctx.check(self::role(role)?);
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe { set_out(reportOut, &report.to_text()) }?;
         report.into_result().map(|_| 0)
     })
