@@ -36,7 +36,8 @@ pub unsafe extern "C" fn virPKICertFingerprint(certPEM: *const c_char) -> *mut c
     })
 }
 
-/// A multi-line summary: subject, issuer, validity, SANs, key, usages, fingerprint.
+/// A multi-line summary: subject, issuer, validity, SANs, key, usages, fingerprint; free with
+/// virPKIFree.
 #[no_mangle]
 pub unsafe extern "C" fn virPKICertDescribe(certPEM: *const c_char) -> *mut c_char {
     guard(std::ptr::null_mut(), || {

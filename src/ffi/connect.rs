@@ -8,7 +8,8 @@ use super::context::{
 };
 use super::guard;
 
-/// The process-wide default context (borrowed: never free it).
+/// The process-wide default context, created on first use. Borrowed: it lives for the whole
+/// process and must never be freed (virPKIContextFree() leaves it alone).
 #[no_mangle]
 pub extern "C" fn virPKIDefaultContext() -> virPKIContextPtr {
     guard(std::ptr::null_mut(), || Ok(default_context()))
@@ -32,6 +33,8 @@ pub unsafe extern "C" fn virConnectAddCertDataFile(
 }
 
 /// Sets the default context's certificate validator; the previous one's freecb is called.
+/// opaque and freecb as for virPKIContextSetCertificateValidator(); the default context is
+/// never freed, so a validator's freecb runs only when it is replaced or removed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectSetCertificateValidator(
     cb: virConnectCertificateValidator,

@@ -77,7 +77,8 @@ pub enum virConnectCertificateValidatorResult {
     VIR_CONNECT_CERT_ACCEPT_ALWAYS = 2,
 }
 
-/// A credential context (opaque).
+/// A credential context (opaque): from virPKIContextNew(), freed with virPKIContextFree();
+/// or the default context, which is never freed. Safe to use from several threads at once.
 pub struct virPKIContext {
     pub(crate) inner: Arc<Context>,
 }
@@ -85,11 +86,15 @@ pub struct virPKIContext {
 /// Pointer to a context.
 pub type virPKIContextPtr = *mut virPKIContext;
 
-/// Called with the opaque pointer when a validator is replaced or its context freed.
+/// Called once with the validator's opaque pointer when the library lets go of it: the
+/// validator was replaced or removed, or its context freed. It may run on another thread than
+/// the one that set the validator (see virPKIContextSetCertificateValidator).
 pub type virFreeCallback = Option<unsafe extern "C" fn(opaque: *mut c_void)>;
 
 /// The application's say on a server certificate: hostname as given, the leaf as PEM, whether
 /// it is already trusted for this host, VIR_CONNECT_CERT_VALIDATE_* flags, the opaque pointer.
+/// Returns a virConnectCertificateValidatorResult. hostname and cert are valid only during the
+/// call. It runs on the verifying thread, on several at once when they share the context.
 pub type virConnectCertificateValidator = Option<
     unsafe extern "C" fn(
         hostname: *const c_char,
@@ -209,7 +214,8 @@ pub(crate) fn is_default(ctx: virPKIContextPtr) -> bool {
     DEFAULT.get().is_some_and(|d| d.0 == ctx)
 }
 
-/// A new context with VIR_PKI_CONTEXT_* flags; NULL on failure.
+/// A new context with VIR_PKI_CONTEXT_* flags; NULL on failure. Free it with
+/// virPKIContextFree().
 #[no_mangle]
 pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
     guard(std::ptr::null_mut(), || {
@@ -220,7 +226,10 @@ pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
     })
 }
 
-/// Frees a context; NULL and the default context are left alone.
+/// Frees a context: its credentials, settings and validator, as soon as nothing uses them any
+/// more. Sessions made from it keep working; the validator's freecb runs now, or later on the
+/// thread that frees the last session or ends the last verification still using the context.
+/// NULL and the default context are left alone.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextFree(ctx: virPKIContextPtr) {
     guard((), || {
@@ -294,6 +303,10 @@ pub unsafe extern "C" fn virPKIContextLoadDefault(
 }
 
 /// Sets the certificate validator (NULL cb removes it); the previous one's freecb is called.
+/// The library keeps opaque until it calls freecb(opaque) (if freecb is not NULL), once: when
+/// this validator is replaced or the context freed, on the thread that lets go of it last,
+/// which may be a thread still verifying with it; at once if cb is NULL. If the call fails,
+/// freecb is not called and opaque stays the caller's.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextSetCertificateValidator(
     ctx: virPKIContextPtr,

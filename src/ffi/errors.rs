@@ -109,7 +109,9 @@ pub extern "C" fn virPKIResetLastError() {
     });
 }
 
-/// Frees a string returned by the library; NULL does nothing.
+/// Frees a char * the library returned, directly or through an out-parameter; NULL does
+/// nothing. Not for contexts, sessions or the const char * of virPKIGetLastErrorMessage() and
+/// virPKIVersion().
 #[no_mangle]
 pub unsafe extern "C" fn virPKIFree(ptr: *mut c_void) {
     // SAFETY: every string the library hands out comes from malloc (ffi::c_string).

@@ -88,7 +88,9 @@ impl Write for BorrowedFd {
     }
 }
 
-/// A TLS session (opaque). Calls on one session are serialised.
+/// A TLS session (opaque): from virPKISessionNewClient/NewServer, freed with
+/// virPKISessionFree(). Calls on one session are serialised. It holds what it needs of its
+/// context, which may be freed first; the fd is borrowed and never closed.
 pub struct virPKISession {
     inner: Mutex<Session<BorrowedFd>>,
 }
@@ -127,7 +129,9 @@ unsafe fn with_session<T>(
 }
 
 /// Connects as a client over a connected fd; the handshake (and confirmation) is done on
-/// return. port: the known-servers port, 0 = any. The fd stays the caller's.
+/// return. port: the known-servers port, 0 = any. The fd stays the caller's. The context's
+/// validator, when asked, runs on this thread during the handshake. Free the session with
+/// virPKISessionFree().
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionNewClient(
     ctx: virPKIContextPtr,
@@ -155,7 +159,7 @@ pub unsafe extern "C" fn virPKISessionNewClient(
 }
 
 /// Accepts a client over a connected fd; the handshake (and confirmation byte) is done on
-/// return. The fd stays the caller's.
+/// return. The fd stays the caller's. Free the session with virPKISessionFree().
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionNewServer(
     ctx: virPKIContextPtr,
@@ -257,7 +261,8 @@ pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
     })
 }
 
-/// Frees a session (without closing the fd); NULL does nothing.
+/// Frees a session: its TLS state and its hold on the context. It sends nothing (close_notify
+/// is virPKISessionClose's) and never closes the fd; NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
     guard((), || {

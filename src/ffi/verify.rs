@@ -23,6 +23,7 @@ fn verify_flags(flags: c_uint) -> crate::Result<VerifyFlags> {
 /// port: the TCP port the known-servers entry is keyed by; 0 = any port.
 /// Returns 0 if accepted, -1 if not (the error code says why). A chain of more than 16
 /// certificates is refused first (VIR_PKI_ERR_TOO_LARGE), even with VIR_PKI_VERIFY_NO_VERIFY.
+/// The context's validator, when asked, runs on this thread before this returns.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextVerifyServer(
     ctx: virPKIContextPtr,
@@ -67,7 +68,8 @@ pub unsafe extern "C" fn virPKIContextVerifyClient(
 }
 
 /// Load-time sanity checks of what the context holds for a role. Returns 0 when there is no
-/// error (warnings allowed), -1 otherwise; *reportOut (if not NULL) gets one finding per line.
+/// error (warnings allowed), -1 otherwise; *reportOut (if not NULL) gets one finding per line,
+/// also when -1 is returned for findings (free it with virPKIFree either way).
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextCheck(
     ctx: virPKIContextPtr,
