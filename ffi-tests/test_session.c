@@ -14,6 +14,7 @@ struct end {
     int fd;
     unsigned flags;
     size_t expect;       /* server: bytes to read before replying */
+    int free_ctx_early;  /* free ctx as soon as the session is established */
     /* results */
     int ok;              /* the session was established */
     int code;            /* else the error code */
@@ -49,6 +50,10 @@ static void *serve(void *arg)
         return NULL;
     }
     e->ok = 1;
+    if (e->free_ctx_early) {
+        virPKIContextFree(e->ctx);
+        e->ctx = NULL;
+    }
     e->peer_dn = virPKISessionPeerDN(s);
     size_t total = 0;
     unsigned long sum = 0;
@@ -81,6 +86,10 @@ static void run_client(struct end *e, const char *host, const unsigned char *dat
         return;
     }
     e->ok = 1;
+    if (e->free_ctx_early) {
+        virPKIContextFree(e->ctx);
+        e->ctx = NULL;
+    }
     if (virPKISessionWrite(s, data, len) != (long long)len) {
         client_failed(e);
         virPKISessionFree(s);
@@ -276,6 +285,50 @@ static void test_validator_rejects(void)
     CHECK(!server.ok);
     virPKIContextFree(server.ctx);
     virPKIContextFree(client.ctx);
+}
+
+struct validator_counts {
+    int calls;
+    int frees;
+};
+
+static int accept_once_counting(const char *h, const char *c, int t, unsigned int f, void *o)
+{
+    (void)h, (void)c, (void)t, (void)f;
+    ((struct validator_counts *)o)->calls++;
+    return VIR_CONNECT_CERT_ACCEPT_ONCE;
+}
+
+static void count_free(void *o)
+{
+    ((struct validator_counts *)o)->frees++;
+}
+
+/* A session does not need its context to stay: both contexts are freed right after the
+   handshake, before any data moves (valgrind and ASan check nothing is used after), and the
+   client's validator is released exactly once, by the time its session is freed. */
+static void test_contexts_freed_before_sessions(void)
+{
+    struct validator_counts counts = {0, 0};
+    struct end server = {.ctx = server_context(), .free_ctx_early = 1};
+    struct end client = {.ctx = client_context(1), .free_ctx_early = 1};
+    CHECK_OK(virPKIContextSetCertificateValidator(client.ctx, accept_once_counting, &counts,
+                                                  count_free));
+    const unsigned char ping[] = "ping";
+    connect_pair(&server, &client, "localhost", ping, 4);
+    CHECK(server.ok);
+    CHECK(client.ok);
+    if (!server.ok || !client.ok)
+        fprintf(stderr, "    server: %s\n    client: %s\n", server.message, client.message);
+    CHECK(server.ctx == NULL && client.ctx == NULL);
+    CHECK_STR(server.peer_dn, "C=GB,O=Test,CN=client1");
+    char expected[32];
+    snprintf(expected, sizeof expected, "4:%u", (unsigned)('p' + 'i' + 'n' + 'g'));
+    CHECK_STR(client.reply, expected);
+    CHECK(client.eof);
+    CHECK_INT(counts.calls, 1);
+    CHECK_INT(counts.frees, 1);
+    virPKIFree(server.peer_dn);
 }
 
 /* A client without a certificate is refused by the daemon (libvirt requires one). */
@@ -498,6 +551,7 @@ int main(void)
     test_refused_by_dn_list(0);
     test_wrong_host();
     test_validator_rejects();
+    test_contexts_freed_before_sessions();
     test_client_without_certificate();
     test_peer_gone();
     test_close_without_close_notify(1);

@@ -34,6 +34,7 @@ pub mod dn;
 pub mod dn_lint;
 pub mod dn_match;
 pub mod error;
+#[doc(hidden)]
 pub mod ffi;
 pub mod file_audit;
 pub mod fsutil;

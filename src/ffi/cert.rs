@@ -10,6 +10,7 @@ use crate::pem;
 
 /// The first certificate of the PEM text; no certificate at all is a parse error.
 unsafe fn first_certificate(pem_text: *const c_char) -> crate::Result<Certificate> {
+    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
     let chain = pem::parse_chain(unsafe { str_arg(pem_text, "certPEM") }?)?;
     chain
         .into_iter()
@@ -21,6 +22,7 @@ unsafe fn first_certificate(pem_text: *const c_char) -> crate::Result<Certificat
 #[no_mangle]
 pub unsafe extern "C" fn virPKICertGetDN(certPEM: *const c_char) -> *mut c_char {
     guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         c_string(unsafe { first_certificate(certPEM) }?.subject())
     })
 }
@@ -29,14 +31,17 @@ pub unsafe extern "C" fn virPKICertGetDN(certPEM: *const c_char) -> *mut c_char 
 #[no_mangle]
 pub unsafe extern "C" fn virPKICertFingerprint(certPEM: *const c_char) -> *mut c_char {
     guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         c_string(&unsafe { first_certificate(certPEM) }?.fingerprint_string())
     })
 }
 
-/// A multi-line summary: subject, issuer, validity, SANs, key, usages, fingerprint.
+/// A multi-line summary: subject, issuer, validity, SANs, key, usages, fingerprint; free with
+/// virPKIFree.
 #[no_mangle]
 pub unsafe extern "C" fn virPKICertDescribe(certPEM: *const c_char) -> *mut c_char {
     guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         c_string(&unsafe { first_certificate(certPEM) }?.describe())
     })
 }
@@ -45,7 +50,9 @@ pub unsafe extern "C" fn virPKICertDescribe(certPEM: *const c_char) -> *mut c_ch
 #[no_mangle]
 pub unsafe extern "C" fn virPKIDNMatch(pattern: *const c_char, dn: *const c_char) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let pattern = unsafe { str_arg(pattern, "pattern") }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let dn = unsafe { str_arg(dn, "dn") }?;
         Ok(c_int::from(dn_match::pattern_matches(pattern, dn)))
     })

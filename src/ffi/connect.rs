@@ -1,42 +1,15 @@
 //! The proposal's process-wide functions, on one default context created on first use.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::{Arc, OnceLock};
 
 use super::context::{
-    virConnectCertificateValidator, virFreeCallback, virPKIContext, virPKIContextAddCertData,
-    virPKIContextAddCertDataFile, virPKIContextPtr,
+    context, default_context, set_validator, virConnectCertificateValidator, virFreeCallback,
+    virPKIContextAddCertData, virPKIContextAddCertDataFile, virPKIContextPtr,
 };
 use super::guard;
-use crate::context::{Context, ContextFlags};
 
-/// The default context's address: it lives for the whole process and is never freed.
-struct DefaultContext(*mut virPKIContext);
-
-// SAFETY: the pointee is a virPKIContext, whose Context is Send + Sync; the pointer itself is
-// never written after creation.
-unsafe impl Send for DefaultContext {}
-// SAFETY: as above.
-unsafe impl Sync for DefaultContext {}
-
-static DEFAULT: OnceLock<DefaultContext> = OnceLock::new();
-
-fn default_context() -> virPKIContextPtr {
-    DEFAULT
-        .get_or_init(|| {
-            DefaultContext(Box::into_raw(Box::new(virPKIContext {
-                inner: Arc::new(Context::new(ContextFlags::default())),
-            })))
-        })
-        .0
-}
-
-/// Whether `ctx` is the default context (which virPKIContextFree must not free).
-pub(crate) fn is_default(ctx: virPKIContextPtr) -> bool {
-    DEFAULT.get().is_some_and(|d| d.0 == ctx)
-}
-
-/// The process-wide default context (borrowed: never free it).
+/// The process-wide default context, created on first use. Borrowed: it lives for the whole
+/// process and must never be freed (virPKIContextFree() leaves it alone).
 #[no_mangle]
 pub extern "C" fn virPKIDefaultContext() -> virPKIContextPtr {
     guard(std::ptr::null_mut(), || Ok(default_context()))
@@ -60,6 +33,8 @@ pub unsafe extern "C" fn virConnectAddCertDataFile(
 }
 
 /// Sets the default context's certificate validator; the previous one's freecb is called.
+/// opaque and freecb as for virPKIContextSetCertificateValidator(); the default context is
+/// never freed, so a validator's freecb runs only when it is replaced or removed.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectSetCertificateValidator(
     cb: virConnectCertificateValidator,
@@ -68,8 +43,8 @@ pub unsafe extern "C" fn virConnectSetCertificateValidator(
 ) -> c_int {
     guard(-1, || {
         // SAFETY: the default context pointer is valid for the whole process.
-        let ctx = unsafe { super::context::context(default_context()) }?;
-        super::context::set_validator(ctx, cb, opaque, freecb);
+        let ctx = unsafe { context(default_context()) }?;
+        set_validator(ctx, cb, opaque, freecb);
         Ok(0)
     })
 }

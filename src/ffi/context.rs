@@ -1,7 +1,8 @@
-//! `virPKIContext`: credentials and policy, the validator, known servers, allowed DNs, time.
+//! `virPKIContext`: credentials and policy, the validator, known servers, allowed DNs, time;
+//! and the process-wide default context the `virConnect*` functions use.
 
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void, CString};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{bad_value, guard, outside_entry_point, path_arg, ref_arg, str_arg};
 use crate::context::{Context, ContextFlags};
@@ -76,7 +77,8 @@ pub enum virConnectCertificateValidatorResult {
     VIR_CONNECT_CERT_ACCEPT_ALWAYS = 2,
 }
 
-/// A credential context (opaque).
+/// A credential context (opaque): from virPKIContextNew(), freed with virPKIContextFree();
+/// or the default context, which is never freed. Safe to use from several threads at once.
 pub struct virPKIContext {
     pub(crate) inner: Arc<Context>,
 }
@@ -84,11 +86,15 @@ pub struct virPKIContext {
 /// Pointer to a context.
 pub type virPKIContextPtr = *mut virPKIContext;
 
-/// Called with the opaque pointer when a validator is replaced or its context freed.
+/// Called once with the validator's opaque pointer when the library lets go of it: the
+/// validator was replaced or removed, or its context freed. It may run on another thread than
+/// the one that set the validator (see virPKIContextSetCertificateValidator).
 pub type virFreeCallback = Option<unsafe extern "C" fn(opaque: *mut c_void)>;
 
 /// The application's say on a server certificate: hostname as given, the leaf as PEM, whether
 /// it is already trusted for this host, VIR_CONNECT_CERT_VALIDATE_* flags, the opaque pointer.
+/// Returns a virConnectCertificateValidatorResult. hostname and cert are valid only during the
+/// call. It runs on the verifying thread, on several at once when they share the context.
 pub type virConnectCertificateValidator = Option<
     unsafe extern "C" fn(
         hostname: *const c_char,
@@ -182,7 +188,34 @@ pub(crate) unsafe fn context<'a>(ctx: virPKIContextPtr) -> crate::Result<&'a Arc
     Ok(&unsafe { ref_arg(ctx, "ctx") }?.inner)
 }
 
-/// A new context with VIR_PKI_CONTEXT_* flags; NULL on failure.
+/// The default context's address: it lives for the whole process and is never freed.
+struct DefaultContext(*mut virPKIContext);
+
+// SAFETY: the pointee is a virPKIContext, whose Context is Send + Sync; the pointer itself is
+// never written after creation.
+unsafe impl Send for DefaultContext {}
+// SAFETY: as above.
+unsafe impl Sync for DefaultContext {}
+
+static DEFAULT: OnceLock<DefaultContext> = OnceLock::new();
+
+pub(crate) fn default_context() -> virPKIContextPtr {
+    DEFAULT
+        .get_or_init(|| {
+            DefaultContext(Box::into_raw(Box::new(virPKIContext {
+                inner: Arc::new(Context::new(ContextFlags::default())),
+            })))
+        })
+        .0
+}
+
+/// Whether `ctx` is the default context (which virPKIContextFree must not free).
+pub(crate) fn is_default(ctx: virPKIContextPtr) -> bool {
+    DEFAULT.get().is_some_and(|d| d.0 == ctx)
+}
+
+/// A new context with VIR_PKI_CONTEXT_* flags; NULL on failure. Free it with
+/// virPKIContextFree().
 #[no_mangle]
 pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
     guard(std::ptr::null_mut(), || {
@@ -193,11 +226,14 @@ pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
     })
 }
 
-/// Frees a context; NULL and the default context are left alone.
+/// Frees a context: its credentials, settings and validator, as soon as nothing uses them any
+/// more. Sessions made from it keep working; the validator's freecb runs now, or later on the
+/// thread that frees the last session or ends the last verification still using the context.
+/// NULL and the default context are left alone.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextFree(ctx: virPKIContextPtr) {
     guard((), || {
-        if !ctx.is_null() && !super::connect::is_default(ctx) {
+        if !ctx.is_null() && !is_default(ctx) {
             // SAFETY: the pointer came from virPKIContextNew and is freed once.
             drop(unsafe { Box::from_raw(ctx) });
         }
@@ -213,8 +249,10 @@ pub unsafe extern "C" fn virPKIContextAddCertData(
     data: *const c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let ty = data_type(dataType)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         ctx.add_pem(ty, unsafe { str_arg(data, "data") }?)?;
         Ok(0)
     })
@@ -228,8 +266,10 @@ pub unsafe extern "C" fn virPKIContextAddCertDataFile(
     path: *const c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let ty = data_type(dataType)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         ctx.add_file(ty, unsafe { path_arg(path, "path") }?)?;
         Ok(0)
     })
@@ -245,6 +285,7 @@ pub unsafe extern "C" fn virPKIContextLoadDefault(
     flags: c_uint,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let role = self::role(role)?;
         if flags != 0 {
@@ -253,6 +294,7 @@ pub unsafe extern "C" fn virPKIContextLoadDefault(
         let dir = if pkipath.is_null() {
             None
         } else {
+            // SAFETY: see "Pointer arguments" in ffi/mod.rs.
             Some(unsafe { path_arg(pkipath, "pkipath") }?)
         };
         ctx.load_default(role, dir)?;
@@ -261,6 +303,10 @@ pub unsafe extern "C" fn virPKIContextLoadDefault(
 }
 
 /// Sets the certificate validator (NULL cb removes it); the previous one's freecb is called.
+/// The library keeps opaque until it calls freecb(opaque) (if freecb is not NULL), once: when
+/// this validator is replaced or the context freed, on the thread that lets go of it last,
+/// which may be a thread still verifying with it; at once if cb is NULL. If the call fails,
+/// freecb is not called and opaque stays the caller's.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextSetCertificateValidator(
     ctx: virPKIContextPtr,
@@ -269,6 +315,7 @@ pub unsafe extern "C" fn virPKIContextSetCertificateValidator(
     freecb: virFreeCallback,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         set_validator(ctx, cb, opaque, freecb);
         Ok(0)
@@ -282,7 +329,9 @@ pub unsafe extern "C" fn virPKIContextSetKnownServersFile(
     path: *const c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         ctx.set_known_servers_file(unsafe { path_arg(path, "path") }?)?;
         Ok(0)
     })
@@ -296,6 +345,7 @@ pub unsafe extern "C" fn virPKIContextSetAllowedDNList(
     npatterns: c_int,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         if npatterns < 0 {
             ctx.set_allowed_dn_list::<&str>(None)?;
@@ -308,6 +358,7 @@ pub unsafe extern "C" fn virPKIContextSetAllowedDNList(
         for i in 0..npatterns as usize {
             // SAFETY: the caller passes an array of at least npatterns pointers.
             let p = unsafe { *patterns.add(i) };
+            // SAFETY: see "Pointer arguments" in ffi/mod.rs.
             list.push(unsafe { str_arg(p, &format!("patterns[{i}]")) }?);
         }
         ctx.set_allowed_dn_list(Some(&list))?;
@@ -322,6 +373,7 @@ pub unsafe extern "C" fn virPKIContextSetVerifyTime(
     unixTime: c_longlong,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         ctx.set_verify_time((unixTime != 0).then_some(unixTime));
         Ok(0)

@@ -109,7 +109,9 @@ pub extern "C" fn virPKIResetLastError() {
     });
 }
 
-/// Frees a string returned by the library; NULL does nothing.
+/// Frees a char * the library returned, directly or through an out-parameter; NULL does
+/// nothing. Not for contexts, sessions or the const char * of virPKIGetLastErrorMessage() and
+/// virPKIVersion().
 #[no_mangle]
 pub unsafe extern "C" fn virPKIFree(ptr: *mut c_void) {
     // SAFETY: every string the library hands out comes from malloc (ffi::c_string).
@@ -125,6 +127,108 @@ pub extern "C" fn virPKIVersion() -> *const c_char {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
+
+    /// The `VIR_PKI_*` enumerators of `virPKIErrorCode` in the committed header, in order.
+    fn header_error_codes() -> Vec<(String, i32)> {
+        let header = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/include/virtpki.h"));
+        let start = header
+            .find("typedef enum virPKIErrorCode {")
+            .expect("the header declares virPKIErrorCode");
+        let body = &header[start..];
+        let body = &body[body.find('{').unwrap() + 1..body.find("} virPKIErrorCode;").unwrap()];
+        // Drop the doc comments, then read `NAME = VALUE` entries.
+        let mut text = String::new();
+        let mut rest = body;
+        while let Some(open) = rest.find("/*") {
+            text.push_str(&rest[..open]);
+            rest = &rest[open + rest[open..].find("*/").expect("closed comment") + 2..];
+        }
+        text.push_str(rest);
+        text.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let (name, value) = entry.split_once('=').expect("NAME = VALUE");
+                (
+                    name.trim().to_owned(),
+                    value.trim().parse().expect("a number"),
+                )
+            })
+            .collect()
+    }
+
+    /// Every `ErrorKind` variant, written once: the list and an exhaustive `match` over it come
+    /// from the same macro input, so a new variant does not compile until it is listed here,
+    /// and then the test fails until `ErrorKind::ALL` has it too.
+    macro_rules! every_kind {
+        ($($variant:ident),* $(,)?) => {{
+            #[allow(dead_code)]
+            fn exhaustive(kind: ErrorKind) {
+                match kind {
+                    $(ErrorKind::$variant)|* => {}
+                }
+            }
+            [$(ErrorKind::$variant),*]
+        }};
+    }
+
+    /// `ErrorKind`, `ErrorKind::ALL`, `ErrorKind::c_name` and the C enum in virtpki.h are four
+    /// lists of the same codes: this ties them together.
+    #[test]
+    fn the_error_kinds_and_the_c_enum_are_one_list() {
+        let every = every_kind![
+            InvalidArg,
+            Io,
+            Parse,
+            WrongType,
+            TooLarge,
+            InsecurePermissions,
+            KeyMismatch,
+            NoCa,
+            Expired,
+            NotYetValid,
+            UnknownIssuer,
+            NotCa,
+            KeyUsage,
+            Purpose,
+            Revoked,
+            BadSignature,
+            HostnameMismatch,
+            DnNotAllowed,
+            Rejected,
+            Store,
+            Tls,
+            Internal,
+        ];
+        assert_eq!(
+            ErrorKind::ALL.to_vec(),
+            every.to_vec(),
+            "ErrorKind::ALL must hold every variant, in code order"
+        );
+
+        let header = header_error_codes();
+        assert_eq!(header.first(), Some(&("VIR_PKI_OK".to_owned(), 0)));
+        assert_eq!(virPKIErrorCode::VIR_PKI_OK as c_int, 0);
+        let from_rust: Vec<(String, i32)> = ErrorKind::ALL
+            .iter()
+            .map(|kind| (kind.c_name().to_owned(), kind.code()))
+            .collect();
+        assert_eq!(
+            header[1..].to_vec(),
+            from_rust,
+            "virPKIErrorCode in include/virtpki.h and ErrorKind (c_name, code) differ"
+        );
+        assert_eq!(header.len(), ErrorKind::ALL.len() + 1);
+
+        for (name, code) in &header[1..] {
+            let kind = ErrorKind::from_code(*code)
+                .unwrap_or_else(|| panic!("{name} = {code} is no ErrorKind"));
+            assert_eq!(kind.c_name(), name);
+        }
+        assert_eq!(ErrorKind::from_code(0), None);
+        assert_eq!(ErrorKind::from_code(header.len() as i32), None);
+    }
 
     /// Set in the child process of `the_getters_work_from_a_thread_local_destructor`.
     const TLS_CHILD: &str = "VIRTPKI_TEST_TLS_CHILD";

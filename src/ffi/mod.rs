@@ -4,8 +4,25 @@
 //! UTF-8), the Rust API is called, a failure is stored as the thread's last error, and a panic
 //! is caught and reported as `VIR_PKI_ERR_INTERNAL` instead of unwinding into C. Strings handed
 //! to C are allocated with `malloc` and released with `virPKIFree`.
+//!
+//! # Pointer arguments
+//!
+//! C cannot show Rust what a pointer points to; every `unsafe` use of a pointer argument in
+//! this module relies on the caller's side of the contract, as any C library does. A pointer
+//! argument is NULL (the helpers `str_arg`, `path_arg`, `ref_arg`, `set_out`,
+//! `context::context` and `session::with_session` check that and fail with
+//! `VIR_PKI_ERR_INVALID_ARG`) or:
+//! - a string: NUL-terminated and readable until the call returns;
+//! - a context or session: one this library returned and that is not freed before the call
+//!   returns (the objects behind them are `Sync`, so calls from several threads may share one);
+//! - an out-parameter: writable storage for one pointer;
+//! - a buffer with a length, or an array with a count: at least that many readable (for a
+//!   read: writable) bytes or elements.
+//!
+//! A call site that relies on this says `// SAFETY: see "Pointer arguments" in ffi/mod.rs.`
 
 #![allow(non_camel_case_types, non_snake_case, clippy::missing_safety_doc)]
+#![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod cert;
 pub mod connect;
@@ -216,6 +233,7 @@ mod tests {
         let value = guard(-1, || -> Result<i32> { panic!("boom") });
         assert_eq!(value, -1);
         assert_eq!(errors::virPKIGetLastErrorCode(), ErrorKind::Internal.code());
+        // SAFETY: after a failure the message is a NUL-terminated string owned by this thread.
         let message = unsafe { CStr::from_ptr(errors::virPKIGetLastErrorMessage()) };
         assert!(message.to_str().unwrap().contains("boom"));
     }
@@ -309,6 +327,7 @@ mod tests {
         let ca_pem = std::ffi::CString::new(ca.cert_pem.clone()).unwrap();
         let chain = std::ffi::CString::new(server.cert_pem.clone()).unwrap();
         let host = c"host.example";
+        // SAFETY: every argument is a live C string or the context made here, freed once.
         unsafe {
             let ctx = context::virPKIContextNew(0);
             assert_eq!(
@@ -357,10 +376,13 @@ mod tests {
         assert_eq!(port_arg(-1).unwrap_err().kind(), ErrorKind::InvalidArg);
         assert_eq!(port_arg(65536).unwrap_err().kind(), ErrorKind::InvalidArg);
         let s = c_string("abc").unwrap();
+        // SAFETY: c_string returns a NUL-terminated string from malloc.
         assert_eq!(unsafe { CStr::from_ptr(s) }.to_str().unwrap(), "abc");
+        // SAFETY: as above; freed once.
         unsafe { errors::virPKIFree(s as *mut std::ffi::c_void) };
         assert_eq!(c_string("a\0b").unwrap_err().kind(), ErrorKind::Internal);
         assert_eq!(
+            // SAFETY: NULL is checked before any read.
             unsafe { str_arg(std::ptr::null(), "x") }
                 .unwrap_err()
                 .kind(),
@@ -368,6 +390,7 @@ mod tests {
         );
         let bad = [0xffu8, 0];
         assert_eq!(
+            // SAFETY: `bad` is NUL-terminated and outlives the call.
             unsafe { str_arg(bad.as_ptr() as *const c_char, "x") }
                 .unwrap_err()
                 .kind(),

@@ -88,7 +88,9 @@ impl Write for BorrowedFd {
     }
 }
 
-/// A TLS session (opaque). Calls on one session are serialised.
+/// A TLS session (opaque): from virPKISessionNewClient/NewServer, freed with
+/// virPKISessionFree(). Calls on one session are serialised. It holds what it needs of its
+/// context, which may be freed first; the fd is borrowed and never closed.
 pub struct virPKISession {
     inner: Mutex<Session<BorrowedFd>>,
 }
@@ -127,7 +129,9 @@ unsafe fn with_session<T>(
 }
 
 /// Connects as a client over a connected fd; the handshake (and confirmation) is done on
-/// return. port: the known-servers port, 0 = any. The fd stays the caller's.
+/// return. port: the known-servers port, 0 = any. The fd stays the caller's. The context's
+/// validator, when asked, runs on this thread during the handshake. Free the session with
+/// virPKISessionFree().
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionNewClient(
     ctx: virPKIContextPtr,
@@ -137,8 +141,10 @@ pub unsafe extern "C" fn virPKISessionNewClient(
     flags: c_uint,
 ) -> virPKISessionPtr {
     guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let fd = fd_arg(fd)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let hostname = unsafe { str_arg(hostname, "hostname") }?;
         let port = port_arg(port)?;
         let flags = session_flags(flags)?;
@@ -153,7 +159,7 @@ pub unsafe extern "C" fn virPKISessionNewClient(
 }
 
 /// Accepts a client over a connected fd; the handshake (and confirmation byte) is done on
-/// return. The fd stays the caller's.
+/// return. The fd stays the caller's. Free the session with virPKISessionFree().
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionNewServer(
     ctx: virPKIContextPtr,
@@ -161,6 +167,7 @@ pub unsafe extern "C" fn virPKISessionNewServer(
     flags: c_uint,
 ) -> virPKISessionPtr {
     guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let fd = fd_arg(fd)?;
         let flags = session_flags(flags)?;
@@ -181,13 +188,18 @@ pub unsafe extern "C" fn virPKISessionRead(
         if buf.is_null() && len > 0 {
             return Err(Error::new(ErrorKind::InvalidArg, "buf is NULL"));
         }
+        let slice: &mut [u8] = if len == 0 {
+            &mut []
+        } else {
+            // SAFETY: see "Pointer arguments" in ffi/mod.rs (buf, len); buf is not NULL here.
+            unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) }
+        };
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe {
             with_session(s, |session| {
-                if len == 0 {
+                if slice.is_empty() {
                     return Ok(0);
                 }
-                // SAFETY: the caller passes a buffer of at least len writable bytes.
-                let slice = std::slice::from_raw_parts_mut(buf as *mut u8, len);
                 Ok(session.read(slice)? as c_longlong)
             })
         }
@@ -206,11 +218,17 @@ pub unsafe extern "C" fn virPKISessionWrite(
         if buf.is_null() && len > 0 {
             return Err(Error::new(ErrorKind::InvalidArg, "buf is NULL"));
         }
+        let slice: &[u8] = if len == 0 {
+            &[]
+        } else {
+            // SAFETY: see "Pointer arguments" in ffi/mod.rs (buf, len); buf is not NULL here.
+            unsafe { std::slice::from_raw_parts(buf as *const u8, len) }
+        };
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe {
             with_session(s, |session| {
-                if len > 0 {
-                    // SAFETY: the caller passes a buffer of at least len readable bytes.
-                    session.write_all(std::slice::from_raw_parts(buf as *const u8, len))?;
+                if !slice.is_empty() {
+                    session.write_all(slice)?;
                 }
                 Ok(len as c_longlong)
             })
@@ -221,25 +239,30 @@ pub unsafe extern "C" fn virPKISessionWrite(
 /// Server side: the client's DN (free with virPKIFree); NULL on error.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char {
-    guard(std::ptr::null_mut(), || unsafe {
-        with_session(s, |session| {
-            let dn = session.peer_dn().ok_or_else(|| {
-                Error::new(ErrorKind::InvalidArg, "the peer presented no certificate")
-            })?;
-            c_string(&dn)
-        })
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        unsafe {
+            with_session(s, |session| {
+                let dn = session.peer_dn().ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidArg, "the peer presented no certificate")
+                })?;
+                c_string(&dn)
+            })
+        }
     })
 }
 
 /// Sends close_notify; the fd stays the caller's.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
-    guard(-1, || unsafe {
-        with_session(s, |session| session.close().map(|_| 0))
+    guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        unsafe { with_session(s, |session| session.close().map(|_| 0)) }
     })
 }
 
-/// Frees a session (without closing the fd); NULL does nothing.
+/// Frees a session: its TLS state and its hold on the context. It sends nothing (close_notify
+/// is virPKISessionClose's) and never closes the fd; NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
     guard((), || {

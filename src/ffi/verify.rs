@@ -23,6 +23,7 @@ fn verify_flags(flags: c_uint) -> crate::Result<VerifyFlags> {
 /// port: the TCP port the known-servers entry is keyed by; 0 = any port.
 /// Returns 0 if accepted, -1 if not (the error code says why). A chain of more than 16
 /// certificates is refused first (VIR_PKI_ERR_TOO_LARGE), even with VIR_PKI_VERIFY_NO_VERIFY.
+/// The context's validator, when asked, runs on this thread before this returns.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextVerifyServer(
     ctx: virPKIContextPtr,
@@ -32,9 +33,12 @@ pub unsafe extern "C" fn virPKIContextVerifyServer(
     flags: c_uint,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let hostname = unsafe { str_arg(hostname, "hostname") }?;
         let port = port_arg(port)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let chain = pem::parse_chain(unsafe { str_arg(chainPEM, "chainPEM") }?)?;
         ctx.verify_server(hostname, port, &chain, verify_flags(flags)?)?;
         Ok(0)
@@ -52,16 +56,20 @@ pub unsafe extern "C" fn virPKIContextVerifyClient(
     flags: c_uint,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let chain = pem::parse_chain(unsafe { str_arg(chainPEM, "chainPEM") }?)?;
         let verdict = ctx.verify_client(&chain, verify_flags(flags)?)?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe { set_out(dnOut, &verdict.dn) }?;
         Ok(0)
     })
 }
 
 /// Load-time sanity checks of what the context holds for a role. Returns 0 when there is no
-/// error (warnings allowed), -1 otherwise; *reportOut (if not NULL) gets one finding per line.
+/// error (warnings allowed), -1 otherwise; *reportOut (if not NULL) gets one finding per line,
+/// also when -1 is returned for findings (free it with virPKIFree either way).
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextCheck(
     ctx: virPKIContextPtr,
@@ -69,8 +77,10 @@ pub unsafe extern "C" fn virPKIContextCheck(
     reportOut: *mut *mut c_char,
 ) -> c_int {
     guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let report = ctx.check(self::role(role)?);
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe { set_out(reportOut, &report.to_text()) }?;
         report.into_result().map(|_| 0)
     })
