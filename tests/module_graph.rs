@@ -19,26 +19,11 @@ use std::path::Path;
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-/// Edges that another branch of issue 11 removes (the FFI default context moves into
-/// `ffi/context.rs`). Each is tolerated only while it exists: once it is gone, the test asks
-/// for its line here to be deleted, so the list cannot outlive its reason.
-const PENDING: &[(&str, &str)] = &[("ffi/context", "ffi/connect")];
-
 #[test]
 fn src_has_no_import_circle() {
     let graph = src_graph();
     print_graph(&graph);
-    for (from, to) in PENDING {
-        assert!(
-            graph.get(*from).is_some_and(|t| t.contains(*to)),
-            "the edge {from} -> {to} is gone: delete its line from PENDING in tests/module_graph.rs"
-        );
-    }
-    let mut checked = graph.clone();
-    for (from, to) in PENDING {
-        checked.get_mut(*from).unwrap().remove(*to);
-    }
-    let circles = circles(&checked);
+    let circles = circles(&graph);
     assert!(
         circles.is_empty(),
         "import circles in src/ (a -> b: a uses crate::b):\n{}",
