@@ -14,11 +14,9 @@ use x509_parser::prelude::*;
 use crate::display;
 use crate::dn;
 use crate::error::{Error, ErrorKind, Result};
+use crate::role::Role;
 use crate::source::Source;
-use crate::timefmt;
-
-/// Seconds since the Unix epoch (negative before 1970), the time unit of the whole library.
-pub type UnixSeconds = i64;
+use crate::timefmt::{self, UnixSeconds};
 
 /// One subject alternative name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +121,28 @@ pub struct ExtendedKeyUsage {
     pub client_auth: bool,
     /// Other purposes, as dotted OIDs or short names.
     pub others: Vec<String>,
+}
+
+impl ExtendedKeyUsage {
+    /// Whether the extension allows `role`: the role's purpose or anyExtendedKeyUsage. The
+    /// rule of the sanity check and of client verification, so the two cannot differ.
+    pub fn allows(&self, role: Role) -> bool {
+        self.any || self.allows_named(role)
+    }
+
+    /// libvirt's reading: the role's purpose, or any purpose it does not know (but not "any").
+    /// The sanity check reports where it differs from [`allows`](Self::allows).
+    pub fn libvirt_allows(&self, role: Role) -> bool {
+        !self.others.is_empty() || self.allows_named(role)
+    }
+
+    /// Whether the role's own purpose (serverAuth, clientAuth) is listed.
+    fn allows_named(&self, role: Role) -> bool {
+        match role {
+            Role::Server => self.server_auth,
+            Role::Client => self.client_auth,
+        }
+    }
 }
 
 /// The algorithm and size of a certificate's public key.

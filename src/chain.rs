@@ -23,11 +23,12 @@ use webpki::{
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::cert::{Certificate, UnixSeconds, Validity};
+use crate::cert::{Certificate, Validity};
 use crate::crl::Crl;
 use crate::error::{Error, ErrorKind, Result};
 use crate::profile;
 use crate::revocation;
+use crate::timefmt::UnixSeconds;
 
 /// Accepts every extended key usage: purposes are judged separately, with libvirt's rules.
 pub struct AnyPurpose;

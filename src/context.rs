@@ -5,20 +5,21 @@
 //! an addition parses and checks its input completely, then installs a new snapshot. That gives
 //! all-or-nothing additions and lets threads verify while another one adds CRLs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use crate::cert::{Certificate, UnixSeconds};
-use crate::crl::Crl;
+use crate::credentials::Credentials;
+use crate::data_type::CertDataType;
 use crate::dn_match::AllowedDnList;
 use crate::error::{Error, ErrorKind, Result};
 use crate::known::{KnownServers, KnownServersStore};
-use crate::locations::{self, CredentialFiles, Environment, Origin, Role};
-use crate::pem::{self, CertDataType, Parsed, PrivateKey};
+use crate::locations::{self, CredentialFiles, Environment, Located, Origin};
+use crate::pem::{self, Parsed};
+use crate::role::Role;
 use crate::sanity::{self, Report};
 use crate::source::Source;
-use crate::timefmt;
-use crate::verify::CertificateValidator;
+use crate::timefmt::{self, UnixSeconds};
+use crate::validator::CertificateValidator;
 
 /// Policy flags of a context; the values are the C API's `VIR_PKI_CONTEXT_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,103 +57,20 @@ impl std::ops::BitOr for ContextFlags {
     }
 }
 
-/// A certificate (with the intermediates that follow it) and its private key.
+/// Which file each item of a load came from, and what could not be loaded.
 ///
-/// The two halves are added separately, so either may be missing for a while; a key that does
-/// not belong to the certificate is reported by the sanity check (`KEY_MISMATCH`).
-#[derive(Clone, Debug, Default)]
-pub struct Identity {
-    pub chain: Vec<Certificate>,
-    pub key: Option<Arc<PrivateKey>>,
-}
-
-impl Identity {
-    /// The leaf certificate.
-    pub fn certificate(&self) -> Option<&Certificate> {
-        self.chain.first()
-    }
-
-    /// Whether neither half is loaded.
-    pub fn is_empty(&self) -> bool {
-        self.chain.is_empty() && self.key.is_none()
-    }
-}
-
-/// One snapshot of everything a context holds.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
-    pub ca_certs: Vec<Certificate>,
-    /// Newest first per issuer (see `apply`): the order webpki consults them in.
-    pub crls: Vec<Arc<Crl>>,
-    pub trusted_servers: Vec<Certificate>,
-    pub client: Identity,
-    pub server: Identity,
-}
-
-impl Credentials {
-    /// The identity of `role`.
-    pub fn identity(&self, role: Role) -> &Identity {
-        match role {
-            Role::Client => &self.client,
-            Role::Server => &self.server,
-        }
-    }
-
-    /// Applies one parsed input of type `ty`: lists accumulate, identity halves replace.
-    ///
-    /// Fails only before changing anything (see [`Context::update`]).
-    fn apply(&mut self, ty: CertDataType, parsed: Parsed) -> Result<()> {
-        let fits = matches!(
-            (ty, &parsed),
-            (
-                CertDataType::CaCert
-                    | CertDataType::ServerTrusted
-                    | CertDataType::ClientCert
-                    | CertDataType::ServerCert,
-                Parsed::Certificates(_)
-            ) | (CertDataType::CaCrl, Parsed::Crls(_))
-                | (
-                    CertDataType::ClientKey | CertDataType::ServerKey,
-                    Parsed::PrivateKey(_)
-                )
-        );
-        if !fits {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                format!("parsed data does not fit the {ty} slot"),
-            ));
-        }
-        match (ty, parsed) {
-            (CertDataType::CaCert, Parsed::Certificates(c)) => self.ca_certs.extend(c),
-            (CertDataType::ServerTrusted, Parsed::Certificates(c)) => {
-                self.trusted_servers.extend(c)
-            }
-            (CertDataType::ClientCert, Parsed::Certificates(c)) => self.client.chain = c,
-            (CertDataType::ServerCert, Parsed::Certificates(c)) => self.server.chain = c,
-            (CertDataType::CaCrl, Parsed::Crls(c)) => {
-                // Newest first: webpki consults the first list of an issuer, so a CA's newer
-                // list (higher CRL number; on a tie, the later addition) must come before.
-                let mut crls: Vec<Arc<Crl>> = c.into_iter().rev().map(Arc::new).collect();
-                crls.append(&mut self.crls);
-                crls.sort_by(|a, b| b.number().cmp(a.number()));
-                self.crls = crls;
-            }
-            (CertDataType::ClientKey, Parsed::PrivateKey(k)) => self.client.key = Some(Arc::new(k)),
-            (CertDataType::ServerKey, Parsed::PrivateKey(k)) => self.server.key = Some(Arc::new(k)),
-            // Checked above.
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// Which file each item of a default load came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Not `Clone` or `PartialEq`: a failure keeps its [`Error`], with the cause.
+#[derive(Debug, Default)]
 pub struct LoadReport {
     /// Items loaded: type, file, why that file.
-    pub loaded: Vec<(CertDataType, std::path::PathBuf, Origin)>,
+    pub loaded: Vec<(CertDataType, PathBuf, Origin)>,
     /// Optional items whose file does not exist.
-    pub absent: Vec<(CertDataType, std::path::PathBuf)>,
+    pub absent: Vec<(CertDataType, PathBuf)>,
+    /// Items a tolerant load ([`Context::load_files_tolerant`]) could not load, in file order:
+    /// a required file that does not exist (its error's [`source`](std::error::Error::source)
+    /// is an [`std::io::Error`] of kind `NotFound`), or one that cannot be read or parsed.
+    /// Always empty after [`Context::load_files`], which fails instead.
+    pub failed: Vec<(CertDataType, PathBuf, Error)>,
 }
 
 impl std::fmt::Display for LoadReport {
@@ -162,6 +80,9 @@ impl std::fmt::Display for LoadReport {
         }
         for (ty, path) in &self.absent {
             writeln!(f, "{ty}: none ({} does not exist)", path.display())?;
+        }
+        for (ty, path, error) in &self.failed {
+            writeln!(f, "{ty}: not loaded from {}: {error}", path.display())?;
         }
         Ok(())
     }
@@ -255,37 +176,22 @@ impl Context {
     /// unless the context has [`ContextFlags::NO_SANITY`]; errors found fail the load, as they
     /// make libvirt refuse to start.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
-        let mut report = LoadReport::default();
         // The files are read and parsed outside the lock; what they hold is applied to the
         // snapshot current at install time, so an add made meanwhile by another thread is
         // kept (a copy taken before reading and put back after would drop it).
-        let mut parsed = Vec::with_capacity(files.files.len());
-        for item in &files.files {
-            if !item.path.exists() {
-                if item.required {
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        format!(
-                            "Cannot read {} '{}': No such file or directory ({})",
-                            item.ty,
-                            item.path.display(),
-                            item.origin
-                        ),
-                    ));
-                }
-                report.absent.push((item.ty, item.path.clone()));
-                continue;
-            }
-            parsed.push((item.ty, read_and_parse(item.ty, &item.path)?));
-            report
-                .loaded
-                .push((item.ty, item.path.clone(), item.origin));
+        let (mut report, parsed) = read_files(files, Walk::StopAtFailure);
+        if !report.failed.is_empty() {
+            return Err(report.failed.swap_remove(0).2);
         }
+        report.loaded = parsed
+            .iter()
+            .map(|(item, _)| (item.ty, item.path.clone(), item.origin))
+            .collect();
         let sanity = (!self.flags.contains(ContextFlags::NO_SANITY)).then(|| self.now());
         self.update(|c| {
             let mut next = c.clone();
-            for (ty, parsed) in parsed {
-                next.apply(ty, parsed)?;
+            for (item, parsed) in parsed {
+                next.apply(item.ty, parsed)?;
             }
             if let Some(now) = sanity {
                 sanity::check(&next, files.role, now).into_result()?;
@@ -294,6 +200,29 @@ impl Context {
             Ok(())
         })?;
         Ok(report)
+    }
+
+    /// Loads whatever of `files` can be loaded and reports the rest in
+    /// [`LoadReport::failed`], for a tool that shows what is wrong with each file
+    /// (`virtpki probe`) rather than a program that needs its credentials whole.
+    ///
+    /// Not all or nothing, and no sanity check runs, whatever the context's flags: what is
+    /// loaded may be incomplete or inconsistent. Run [`check`](Self::check) before relying
+    /// on it.
+    pub fn load_files_tolerant(&self, files: &CredentialFiles) -> LoadReport {
+        let (mut report, parsed) = read_files(files, Walk::Tolerant);
+        self.update(|c| {
+            for (item, parsed) in parsed {
+                // apply fails only before changing anything: the others still go in.
+                match c.apply(item.ty, parsed) {
+                    Ok(()) => report
+                        .loaded
+                        .push((item.ty, item.path.clone(), item.origin)),
+                    Err(e) => report.failed.push((item.ty, item.path.clone(), e)),
+                }
+            }
+        });
+        report
     }
 
     /// Loads libvirt's default files for `role` (`virPKIContextLoadDefault`): `pkipath`, or
@@ -365,19 +294,64 @@ impl Context {
     /// Copy on write: when no one else holds the current snapshot (no verification under way
     /// took it), it is changed in place, so adding certificates one at a time costs what is
     /// added, not what is loaded; otherwise it is cloned first, which copies reference counts
-    /// ([`Certificate`] and [`Crl`] share their contents).
+    /// ([`Certificate`](crate::cert::Certificate) and [`Crl`](crate::crl::Crl) share
+    /// their contents).
     ///
     /// All or nothing: `change` fails only before it has changed anything (as
-    /// [`Credentials::apply`] does), so the snapshot stays as it was. The snapshot is changed
+    /// [`Credentials::apply`] does), so the snapshot stays as it was; a tolerant load's
+    /// `change` applies what it can and records the rest. The snapshot is changed
     /// where it lies in the lock (the lock's reference counts as the one owner), never taken
     /// out, so not even a panic in `change` can leave the context empty.
-    fn update(&self, change: impl FnOnce(&mut Credentials) -> Result<()>) -> Result<()> {
+    fn update<T>(&self, change: impl FnOnce(&mut Credentials) -> T) -> T {
         let mut guard = match self.credentials.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         change(Arc::make_mut(&mut *guard))
     }
+}
+
+/// Whether [`read_files`] goes on after a file that cannot be loaded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    StopAtFailure,
+    Tolerant,
+}
+
+/// Reads and parses the files of `files` in order: the report's absent and failed items, and
+/// what was parsed, to be applied by the caller.
+fn read_files(files: &CredentialFiles, walk: Walk) -> (LoadReport, Vec<(&Located, Parsed)>) {
+    let mut report = LoadReport::default();
+    let mut parsed = Vec::with_capacity(files.files.len());
+    for item in &files.files {
+        let read = if item.path.exists() {
+            read_and_parse(item.ty, &item.path)
+        } else if item.required {
+            Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "Cannot read {} '{}': No such file or directory ({})",
+                    item.ty,
+                    item.path.display(),
+                    item.origin
+                ),
+            )
+            .with_source(std::io::Error::from(std::io::ErrorKind::NotFound)))
+        } else {
+            report.absent.push((item.ty, item.path.clone()));
+            continue;
+        };
+        match read {
+            Ok(p) => parsed.push((item, p)),
+            Err(e) => {
+                report.failed.push((item.ty, item.path.clone(), e));
+                if walk == Walk::StopAtFailure {
+                    break;
+                }
+            }
+        }
+    }
+    (report, parsed)
 }
 
 /// Reads and parses one file, remembering a key file's mode for the sanity check.
@@ -399,19 +373,97 @@ fn parse_file_data(ty: CertDataType, path: &Path, bytes: &[u8], mode: u32) -> Re
 mod tests {
     use super::*;
 
-    /// A panic while a change is made (caught, as the C boundary does) leaves the credentials
-    /// that were there; the snapshot used to be taken out of the lock and lost.
-    #[test]
-    fn a_panic_during_an_update_keeps_the_credentials() {
-        let ctx = Context::new(ContextFlags::default());
-        let pem = crate::generate::create_ca(&crate::generate::CaParams {
-            common_name: "Update CA".into(),
+    fn ca_pem(name: &str) -> String {
+        crate::generate::create_ca(&crate::generate::CaParams {
+            common_name: name.into(),
             organization: None,
             validity: crate::generate::Validity::days_from_now(30),
             key_type: crate::generate::KeyType::EcdsaP256,
         })
         .unwrap()
-        .cert_pem;
+        .cert_pem
+    }
+
+    /// A tolerant load loads the good file and names each other one with its path and error;
+    /// the strict load of the same files fails on the first and loads nothing.
+    #[test]
+    fn a_tolerant_load_loads_what_it_can_and_reports_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("cacert.pem");
+        std::fs::write(&good, ca_pem("Tolerant CA")).unwrap();
+        let broken = dir.path().join("clientcert.pem");
+        std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+        let missing = dir.path().join("clientkey.pem");
+        let absent = dir.path().join("cacrl.pem");
+        let item = |ty, path: &PathBuf, required| Located {
+            ty,
+            path: path.clone(),
+            origin: Origin::PkiPath,
+            required,
+        };
+        let files = CredentialFiles {
+            role: Role::Client,
+            files: vec![
+                item(CertDataType::CaCert, &good, true),
+                item(CertDataType::CaCrl, &absent, false),
+                item(CertDataType::ClientKey, &missing, true),
+                item(CertDataType::ClientCert, &broken, true),
+            ],
+            extra_identities: Vec::new(),
+        };
+
+        let strict = Context::new(ContextFlags::NO_SANITY);
+        let err = strict.load_files(&files).unwrap_err();
+        assert!(err.message().contains("clientkey.pem"), "{err}");
+        assert!(strict.credentials().ca_certs.is_empty());
+
+        // Sanity checks on: a tolerant load runs none (no identity here would be an error).
+        let ctx = Context::new(ContextFlags::default());
+        let report = ctx.load_files_tolerant(&files);
+        assert_eq!(
+            report.loaded,
+            [(CertDataType::CaCert, good.clone(), Origin::PkiPath)]
+        );
+        assert_eq!(report.absent, [(CertDataType::CaCrl, absent.clone())]);
+        let failed: Vec<_> = report
+            .failed
+            .iter()
+            .map(|(ty, path, e)| (*ty, path.clone(), e.kind()))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                (CertDataType::ClientKey, missing.clone(), ErrorKind::Io),
+                (CertDataType::ClientCert, broken.clone(), ErrorKind::Parse),
+            ]
+        );
+        let (_, _, not_found) = &report.failed[0];
+        assert!(not_found.message().contains("clientkey.pem"), "{not_found}");
+        let cause = std::error::Error::source(not_found)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(cause, Some(std::io::ErrorKind::NotFound));
+        let (_, _, unparsable) = &report.failed[1];
+        assert!(
+            unparsable.message().contains("clientcert.pem"),
+            "{unparsable}"
+        );
+        assert_eq!(ctx.credentials().ca_certs.len(), 1);
+        assert!(ctx.credentials().client.is_empty());
+        let text = report.to_string();
+        assert!(
+            text.contains("client private key: not loaded from ")
+                && text.contains("clientkey.pem: Cannot read client private key"),
+            "{text}"
+        );
+    }
+
+    /// A panic while a change is made (caught, as the C boundary does) leaves the credentials
+    /// that were there; the snapshot used to be taken out of the lock and lost.
+    #[test]
+    fn a_panic_during_an_update_keeps_the_credentials() {
+        let ctx = Context::new(ContextFlags::default());
+        let pem = ca_pem("Update CA");
         ctx.add_pem(CertDataType::CaCert, &pem).unwrap();
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             ctx.update(|_| panic!("in the middle of a change"))

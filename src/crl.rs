@@ -8,10 +8,10 @@
 
 use x509_parser::num_bigint::BigUint;
 
-use crate::cert::UnixSeconds;
 use crate::dn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::Source;
+use crate::timefmt::UnixSeconds;
 
 /// A parsed certificate revocation list.
 #[derive(Debug)]

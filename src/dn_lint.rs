@@ -18,8 +18,8 @@
 use std::fmt;
 
 use crate::dn_match::pattern_matches;
-use crate::generate::Attribute;
-use crate::sanity::Severity;
+use crate::severity::Severity;
+use crate::subject::Attribute;
 
 /// One mistake in a `tls_allowed_dn_list`. Its [`Display`](fmt::Display) is the message,
 /// [`fix`](DnFinding::fix) says what to write instead.

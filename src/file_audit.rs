@@ -16,9 +16,9 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::locations::Role;
-use crate::pem::CertDataType;
-use crate::sanity::Severity;
+use crate::data_type::CertDataType;
+use crate::role::Role;
+use crate::severity::Severity;
 
 /// What a file is, since each kind has its own mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

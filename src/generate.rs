@@ -47,10 +47,15 @@ use ring::rand::SecureRandom;
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
-use crate::cert::{Certificate, UnixSeconds};
+// Part of the issuing API (`ClientParams::dn`), defined with the DN model.
+pub use crate::subject::{Attribute, SubjectName};
+
+use crate::cert::Certificate;
+use crate::data_type::CertDataType;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pem::CertDataType;
 use crate::source::Source;
+use crate::subject::StringType;
+use crate::timefmt::UnixSeconds;
 
 /// How far before "now" a new certificate starts: hosts whose clocks are a few minutes behind
 /// the issuer's would otherwise refuse it as "not yet active".
@@ -213,228 +218,50 @@ pub struct ClientParams {
     pub key_type: KeyType,
 }
 
-/// One attribute of a subject name this module can write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Attribute {
-    Country,
-    State,
-    Locality,
-    Organization,
-    OrganizationalUnit,
-    CommonName,
-    DomainComponent,
-    UserId,
-    Email,
-    SerialNumber,
-    Title,
+/// The rcgen name of a subject name, each value in the string type its attribute is written
+/// as ([`Attribute::string_type`]).
+fn distinguished_name(name: &SubjectName) -> Result<DistinguishedName> {
+    let mut dn = DistinguishedName::new();
+    for (attr, value) in name.attributes() {
+        dn.push(dn_type(*attr), dn_value(*attr, value)?);
+    }
+    Ok(dn)
 }
 
-impl Attribute {
-    /// Every attribute, with libvirt's (GnuTLS's) name for it.
-    pub(crate) const NAMES: [(&'static str, Attribute); 11] = [
-        ("C", Attribute::Country),
-        ("ST", Attribute::State),
-        ("L", Attribute::Locality),
-        ("O", Attribute::Organization),
-        ("OU", Attribute::OrganizationalUnit),
-        ("CN", Attribute::CommonName),
-        ("DC", Attribute::DomainComponent),
-        ("UID", Attribute::UserId),
-        ("EMAIL", Attribute::Email),
-        ("serialNumber", Attribute::SerialNumber),
-        ("title", Attribute::Title),
-    ];
-
-    /// The attribute for a name, case-insensitively (`cn`, `CN`; `emailAddress` too).
-    pub fn from_name(name: &str) -> Option<Attribute> {
-        if name.eq_ignore_ascii_case("emailAddress") {
-            return Some(Attribute::Email);
-        }
-        Attribute::NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, a)| *a)
-    }
-
-    /// libvirt's name for it, as in its DN strings.
-    pub fn name(self) -> &'static str {
-        Attribute::NAMES
-            .iter()
-            .find(|(_, a)| *a == self)
-            .map(|(n, _)| *n)
-            .unwrap_or("?")
-    }
-
-    fn dn_type(self) -> DnType {
-        match self {
-            Attribute::Country => DnType::CountryName,
-            Attribute::State => DnType::StateOrProvinceName,
-            Attribute::Locality => DnType::LocalityName,
-            Attribute::Organization => DnType::OrganizationName,
-            Attribute::OrganizationalUnit => DnType::OrganizationalUnitName,
-            Attribute::CommonName => DnType::CommonName,
-            Attribute::DomainComponent => {
-                DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25])
-            }
-            Attribute::UserId => DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 1]),
-            Attribute::Email => DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
-            Attribute::SerialNumber => DnType::CustomDnType(vec![2, 5, 4, 5]),
-            Attribute::Title => DnType::CustomDnType(vec![2, 5, 4, 12]),
-        }
-    }
-
-    /// The string type X.520 prescribes: GnuTLS prints a country written as UTF8String in hex,
-    /// so it would not match a `C=GB` pattern.
-    fn value(self, text: &str) -> Result<DnValue> {
-        let bad = |why: &str| {
-            Error::new(
-                ErrorKind::InvalidArg,
-                format!("{}={text}: {why}", self.name()),
-            )
-        };
-        match self {
-            Attribute::Country => {
-                if text.len() != 2 || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    return Err(bad("a country is a two-letter code such as GB"));
-                }
-                Ok(DnValue::PrintableString(
-                    text.try_into().map_err(|_| bad("not printable"))?,
-                ))
-            }
-            Attribute::SerialNumber => {
-                // X.680 allows '?' in a PrintableString, but the DER writer under rcgen
-                // (yasna) panics on it: refuse it here, with every other character it refuses.
-                let printable = |b: u8| b.is_ascii_alphanumeric() || b" '()+,-./:=".contains(&b);
-                if !text.bytes().all(printable) {
-                    return Err(bad(
-                        "only letters, digits, space and '()+,-./:= are allowed in a serialNumber",
-                    ));
-                }
-                Ok(DnValue::PrintableString(
-                    text.try_into().map_err(|_| bad("not printable"))?,
-                ))
-            }
-            Attribute::DomainComponent | Attribute::Email => Ok(DnValue::Ia5String(
-                text.try_into().map_err(|_| bad("only ASCII is allowed"))?,
-            )),
-            _ => Ok(DnValue::Utf8String(text.to_owned())),
-        }
+/// The attribute's type in rcgen's terms.
+fn dn_type(attr: Attribute) -> DnType {
+    match attr {
+        Attribute::Country => DnType::CountryName,
+        Attribute::State => DnType::StateOrProvinceName,
+        Attribute::Locality => DnType::LocalityName,
+        Attribute::Organization => DnType::OrganizationName,
+        Attribute::OrganizationalUnit => DnType::OrganizationalUnitName,
+        Attribute::CommonName => DnType::CommonName,
+        Attribute::DomainComponent => DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]),
+        Attribute::UserId => DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 1]),
+        Attribute::Email => DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+        Attribute::SerialNumber => DnType::CustomDnType(vec![2, 5, 4, 5]),
+        Attribute::Title => DnType::CustomDnType(vec![2, 5, 4, 12]),
     }
 }
 
-/// A subject name: attributes in encoding order, one value each.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubjectName(Vec<(Attribute, String)>);
-
-impl SubjectName {
-    /// Parses libvirt's DN format, e.g. `C=GB,ST=London,O=Libvirt Project,CN=client1`.
-    ///
-    /// `\` escapes the next character (`O=Acme\, Inc.`); spaces around `,` and `=` are
-    /// dropped. Multi-valued RDNs (`+`) and repeated attributes cannot be written.
-    pub fn parse(text: &str) -> Result<SubjectName> {
-        let bad = |why: String| Error::new(ErrorKind::InvalidArg, format!("DN \"{text}\": {why}"));
-        let mut parts: Vec<(String, String)> = Vec::new();
-        let (mut key, mut value, mut in_value) = (String::new(), String::new(), false);
-        // Trailing spaces of a value stay only when escaped: count those kept. Only the space
-        // is dropped, at either end, as only the space is escaped in the DN string: a value
-        // ending in another blank (a form feed) must parse back from its own DN string.
-        let mut kept = 0usize;
-        let mut after_comma = false;
-        let mut chars = text.chars();
-        let mut finish = |key: &mut String, value: &mut String, in_value: &mut bool, kept| {
-            let trimmed_len = value.trim_end_matches(' ').len().max(kept);
-            value.truncate(trimmed_len);
-            parts.push((key.trim().to_owned(), std::mem::take(value)));
-            key.clear();
-            *in_value = false;
-        };
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => {
-                    let Some(next) = chars.next() else {
-                        return Err(bad("it ends with a lone backslash".into()));
-                    };
-                    if !in_value {
-                        return Err(bad("a backslash in an attribute name".into()));
-                    }
-                    value.push(next);
-                    kept = value.len();
-                }
-                '=' if !in_value => in_value = true,
-                ',' if in_value => {
-                    finish(&mut key, &mut value, &mut in_value, kept);
-                    kept = 0;
-                    after_comma = true;
-                }
-                ',' => return Err(bad(format!("\"{}\" has no '=value'", key.trim()))),
-                '+' if in_value => {
-                    return Err(bad(
-                        "multi-valued RDNs ('+') cannot be issued; escape a literal plus as \\+"
-                            .into(),
-                    ))
-                }
-                c if in_value => {
-                    if value.is_empty() && c == ' ' {
-                        continue;
-                    }
-                    value.push(c);
-                }
-                c => key.push(c),
-            }
+/// The value in the string type [`Attribute::string_type`] checked it for.
+fn dn_value(attr: Attribute, text: &str) -> Result<DnValue> {
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidArg,
+            format!("{}={text}: {why}", attr.name()),
+        )
+    };
+    Ok(match attr.string_type(text)? {
+        StringType::Printable => {
+            DnValue::PrintableString(text.try_into().map_err(|_| bad("not printable"))?)
         }
-        if in_value {
-            finish(&mut key, &mut value, &mut in_value, kept);
-        } else if after_comma && key.trim().is_empty() {
-            return Err(bad("it ends with ',' and no '=value' after it".into()));
-        } else if !key.trim().is_empty() {
-            return Err(bad(format!("\"{}\" has no '=value'", key.trim())));
+        StringType::Ia5 => {
+            DnValue::Ia5String(text.try_into().map_err(|_| bad("only ASCII is allowed"))?)
         }
-        if parts.is_empty() {
-            return Err(bad("it is empty".into()));
-        }
-        let mut name = Vec::with_capacity(parts.len());
-        for (key, value) in parts {
-            let attr = Attribute::from_name(&key).ok_or_else(|| {
-                bad(format!(
-                    "unknown attribute \"{key}\" (known: C, ST, L, O, OU, CN, DC, UID, EMAIL, \
-                     serialNumber, title)"
-                ))
-            })?;
-            if value.is_empty() {
-                return Err(bad(format!("{} has an empty value", attr.name())));
-            }
-            if name.iter().any(|(a, _)| *a == attr) {
-                return Err(bad(format!(
-                    "{} appears twice; repeated attributes cannot be issued",
-                    attr.name()
-                )));
-            }
-            attr.value(&value)?;
-            name.push((attr, value));
-        }
-        Ok(SubjectName(name))
-    }
-
-    /// The attributes in order.
-    pub fn attributes(&self) -> &[(Attribute, String)] {
-        &self.0
-    }
-
-    /// The value of `attr`, if present.
-    pub fn get(&self, attr: Attribute) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(a, _)| *a == attr)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn to_rcgen(&self) -> Result<DistinguishedName> {
-        let mut dn = DistinguishedName::new();
-        for (attr, value) in &self.0 {
-            dn.push(attr.dn_type(), attr.value(value)?);
-        }
-        Ok(dn)
-    }
+        StringType::Utf8 => DnValue::Utf8String(text.to_owned()),
+    })
 }
 
 /// Makes a self-signed CA.
@@ -445,7 +272,7 @@ pub fn create_ca(params: &CaParams) -> Result<Issued> {
     }
     attrs.push((Attribute::CommonName, params.common_name.clone()));
     let mut p = CertificateParams::default();
-    p.distinguished_name = checked_name(attrs)?.to_rcgen()?;
+    p.distinguished_name = distinguished_name(&SubjectName::from_attributes(attrs)?)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.key_identifier_method = KeyIdMethod::Sha256;
@@ -456,19 +283,6 @@ pub fn create_ca(params: &CaParams) -> Result<Issued> {
         .self_signed(&key)
         .map_err(|e| internal("signing the CA certificate", e))?;
     issued(cert.der().to_vec(), &key)
-}
-
-fn checked_name(attrs: Vec<(Attribute, String)>) -> Result<SubjectName> {
-    for (attr, value) in &attrs {
-        if value.trim().is_empty() {
-            return Err(Error::new(
-                ErrorKind::InvalidArg,
-                format!("{} must not be empty", attr.name()),
-            ));
-        }
-        attr.value(value)?;
-    }
-    Ok(SubjectName(attrs))
 }
 
 fn issued(der: Vec<u8>, key: &KeyPair) -> Result<Issued> {
@@ -683,7 +497,7 @@ impl CertificateAuthority {
             attrs.push((Attribute::Organization, org.clone()));
         }
         attrs.push((Attribute::CommonName, params.common_name.clone()));
-        let name = checked_name(attrs)?;
+        let name = SubjectName::from_attributes(attrs)?;
         let mut p = leaf_params(&name, ExtendedKeyUsagePurpose::ServerAuth)?;
         // The CN first, then the other names; an address given as a name is an IP SAN (a DNS
         // SAN "192.0.2.1" would match nothing). Repeats, in any case, are written once.
@@ -954,7 +768,7 @@ pub struct Revocation {
 
 fn leaf_params(name: &SubjectName, purpose: ExtendedKeyUsagePurpose) -> Result<CertificateParams> {
     let mut p = CertificateParams::default();
-    p.distinguished_name = name.to_rcgen()?;
+    p.distinguished_name = distinguished_name(name)?;
     p.is_ca = IsCa::ExplicitNoCa;
     p.use_authority_key_identifier_extension = true;
     p.key_identifier_method = KeyIdMethod::Sha256;

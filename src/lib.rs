@@ -12,12 +12,22 @@
 //! credential files to virt-pki-validate's expectations, and [`fsutil`] reads and writes files
 //! through descriptors, so what is checked is what is used; [`machine_names`] gives the names a
 //! server certificate should hold.
+//!
+//! The types these modules share have homes of their own, so that no module needs another
+//! only for a type and the modules import each other without a circle (a test,
+//! `tests/module_graph.rs`, keeps it so): [`credentials`] (what a context holds), [`role`] and
+//! [`data_type`] (the C API's roles and kinds of data), [`severity`] (of every finding),
+//! [`subject`] (libvirt's DN form, apart from the issuer [`generate`], which nothing on the
+//! verification side imports), [`validator`] (the application's callback) and [`timefmt`]
+//! (the time unit).
 
 pub mod cert;
 pub mod chain;
 pub mod context;
+pub mod credentials;
 pub mod crl;
 pub mod daemon_conf;
+pub mod data_type;
 mod der;
 pub mod display;
 pub mod dn;
@@ -36,24 +46,29 @@ pub mod names;
 pub mod pem;
 pub mod profile;
 pub mod revocation;
+pub mod role;
 pub mod sanity;
 pub mod session;
+pub mod severity;
 pub mod source;
+pub mod subject;
 pub mod timefmt;
 pub mod tls;
+pub mod validator;
 pub mod verify;
 
 pub use cert::Certificate;
-pub use context::{Context, ContextFlags, Credentials, Identity, LoadReport};
+pub use context::{Context, ContextFlags, LoadReport};
+pub use credentials::{Credentials, Identity};
 pub use crl::Crl;
+pub use data_type::CertDataType;
 pub use dn_match::AllowedDnList;
 pub use error::{Error, ErrorKind, Result};
 pub use known::{KnownServer, KnownServers, KnownServersStore, MemoryKnownServers, TrustStatus};
-pub use locations::Role;
-pub use pem::{CertDataType, PrivateKey};
-pub use sanity::{Finding, Report, Rule, Severity};
+pub use pem::PrivateKey;
+pub use role::Role;
+pub use sanity::{Finding, Report, Rule};
+pub use severity::Severity;
 pub use source::Source;
-pub use verify::{
-    Acceptance, CertificateValidator, ClientVerdict, ServerVerdict, ValidateFlags,
-    ValidationRequest, ValidatorAnswer, VerifyFlags,
-};
+pub use validator::{CertificateValidator, ValidateFlags, ValidationRequest, ValidatorAnswer};
+pub use verify::{Acceptance, ClientVerdict, ServerVerdict, VerifyFlags};

@@ -22,52 +22,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::pem::CertDataType;
-
-/// Which end of the connection the credentials are for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Role {
-    /// A client (virsh, a management application): verifies servers.
-    Client = 0,
-    /// A daemon (libvirtd, virtproxyd): verifies clients.
-    Server = 1,
-}
-
-impl Role {
-    /// The role for a C `virPKIRole` value.
-    pub fn from_code(code: i32) -> Option<Role> {
-        match code {
-            0 => Some(Role::Client),
-            1 => Some(Role::Server),
-            _ => None,
-        }
-    }
-
-    /// `client` or `server`, as in libvirt's file names and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Client => "client",
-            Role::Server => "server",
-        }
-    }
-
-    /// The data type of this role's certificate.
-    pub fn cert_type(self) -> CertDataType {
-        match self {
-            Role::Client => CertDataType::ClientCert,
-            Role::Server => CertDataType::ServerCert,
-        }
-    }
-
-    /// The data type of this role's private key.
-    pub fn key_type(self) -> CertDataType {
-        match self {
-            Role::Client => CertDataType::ClientKey,
-            Role::Server => CertDataType::ServerKey,
-        }
-    }
-}
+use crate::data_type::CertDataType;
+use crate::role::Role;
 
 /// Why a file is the one used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! clients may connect by the host name, its short form or the canonical (fully qualified)
 //! name the resolver gives, so a certificate should name each.
 //!
-//! [`current`] asks the system (gethostname, then getaddrinfo with `AI_CANONNAME`, which may
+//! [`current`] asks the system ([`host_name`], then getaddrinfo with `AI_CANONNAME`, which may
 //! query DNS); [`candidates`] is the pure part, which names follow from those answers.
 
 use std::collections::HashSet;
@@ -30,17 +30,17 @@ pub fn current() -> Vec<String> {
     candidates(&host, canonical_name(&host).as_deref())
 }
 
-/// gethostname(2).
-fn host_name() -> Option<String> {
-    let mut buf = [0 as libc::c_char; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success
-    // (the last byte is kept 0 in case it truncates).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr(), buf.len() - 1) };
+/// This machine's host name (gethostname(2)), or `None` when the system gives none. The one
+/// call of it: the CLI names a new CA after it too.
+pub fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length less one, so its last byte stays 0 and the
+    // name is NUL-terminated even if gethostname truncates it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
     if rc != 0 {
         return None;
     }
-    // SAFETY: NUL-terminated, see above.
-    let host = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    let host = CStr::from_bytes_until_nul(&buf).ok()?;
     Some(host.to_string_lossy().into_owned())
 }
 
@@ -91,6 +91,15 @@ mod tests {
         assert_eq!(candidates("Host", Some("host")), ["Host"]);
         assert_eq!(candidates("", None), Vec::<String>::new());
         assert_eq!(candidates(".local", Some("")), [".local"]);
+    }
+
+    #[test]
+    fn the_host_name_is_the_kernels() {
+        // Linux keeps the name gethostname returns here too.
+        let Ok(kernel) = std::fs::read_to_string("/proc/sys/kernel/hostname") else {
+            return;
+        };
+        assert_eq!(host_name().as_deref(), Some(kernel.trim_end_matches('\n')));
     }
 
     #[test]

@@ -17,22 +17,16 @@
 
 use std::fmt;
 
-use crate::cert::{Certificate, ExtendedKeyUsage, KeyUsage, UnixSeconds, Validity};
+use crate::cert::{Certificate, KeyUsage, Validity};
 use crate::chain::{self, AnyPurpose};
-use crate::context::{Credentials, Identity};
+use crate::credentials::{Credentials, Identity};
 use crate::display;
 use crate::error::{Error, ErrorKind, Result};
-use crate::locations::Role;
 use crate::profile;
+use crate::role::Role;
+use crate::severity::Severity;
 use crate::source::Source;
-use crate::timefmt;
-
-/// How bad a finding is: errors make libvirt refuse the credentials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Error,
-    Warning,
-}
+use crate::timefmt::{self, UnixSeconds};
 
 /// The rule a finding is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -711,8 +705,8 @@ impl Checker {
         let Some(eku) = leaf.extended_key_usage() else {
             return; // absent: both roles allowed
         };
-        let ours = purpose_allows(eku, self.role);
-        let libvirt = libvirt_purpose_allows(eku, self.role);
+        let ours = eku.allows(self.role);
+        let libvirt = eku.libvirt_allows(self.role);
         let role = self.role_name();
         let severity = if eku.critical {
             Severity::Error
@@ -853,22 +847,4 @@ fn unrelated_ca_note(severity: Severity, what: &str) -> Option<String> {
          the whole CA file because of it (QEMU ignores it)"
             .to_owned()
     })
-}
-
-/// Whether the extended key usage allows `role`: the role's purpose or anyExtendedKeyUsage.
-pub fn purpose_allows(eku: &ExtendedKeyUsage, role: Role) -> bool {
-    eku.any
-        || match role {
-            Role::Server => eku.server_auth,
-            Role::Client => eku.client_auth,
-        }
-}
-
-/// libvirt's reading: the role's purpose, or any purpose it does not know (but not "any").
-pub fn libvirt_purpose_allows(eku: &ExtendedKeyUsage, role: Role) -> bool {
-    !eku.others.is_empty()
-        || match role {
-            Role::Server => eku.server_auth,
-            Role::Client => eku.client_auth,
-        }
 }

@@ -1,6 +1,8 @@
-//! Times for people: `2026-11-23 10:00:00 UTC`.
+//! Time in the library: [`UnixSeconds`], the clock, and times for people
+//! (`2026-11-23 10:00:00 UTC`).
 
-use crate::cert::UnixSeconds;
+/// Seconds since the Unix epoch (negative before 1970), the time unit of the whole library.
+pub type UnixSeconds = i64;
 
 /// Formats seconds since the epoch as a UTC date and time.
 pub fn utc(t: UnixSeconds) -> String {

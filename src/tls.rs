@@ -22,7 +22,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use crate::cert::Certificate;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::locations::Role;
+use crate::role::Role;
 use crate::source::Source;
 use crate::verify::VerifyFlags;
 

@@ -19,6 +19,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use virtpki::data_type::Content;
 use virtpki::file_audit::{self, FileKind};
 use virtpki::fsutil::{self, Dir, Owner, ReadError, ReadFile};
 use virtpki::locations::{self, Environment};
@@ -285,7 +286,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                 }
                 Action::Replace => {
                     let (kept, count) = files::keep_copy_in(&dir, name)?;
-                    let what = if p.ty.content() == pem::Content::PrivateKey {
+                    let what = if p.ty.content() == Content::PrivateKey {
                         "copies of this private key"
                     } else {
                         "old copies"
@@ -412,7 +413,7 @@ fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), Cl
 fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<ReadFile> {
     use std::os::unix::fs::MetadataExt;
     let read = pem::read_file_in(dir, path.file_name().unwrap_or_default(), ty)?;
-    if ty.content() == pem::Content::PrivateKey {
+    if ty.content() == Content::PrivateKey {
         // Whoever may write the source directory could link in a key only root may read
         // (where fs.protected_hardlinks is 0), for root to install where they can read it.
         if read.meta.nlink() > 1 {

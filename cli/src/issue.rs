@@ -196,14 +196,7 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
 
 /// A name no other CA has: the host's name and 32 random bits.
 fn default_ca_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or fails.
-    let host = if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        String::new()
-    };
+    let host = virtpki::machine_names::host_name().unwrap_or_default();
     let mut random = [0u8; 4];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
     let tag: String = random.iter().map(|b| format!("{b:02x}")).collect();

@@ -21,7 +21,7 @@ use virtpki::locations::{self, Environment};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::verify::VerifyFlags;
 use virtpki::{
-    Acceptance, Certificate, Context, ContextFlags, Role, TrustStatus, ValidateFlags,
+    Acceptance, CertDataType, Certificate, Context, ContextFlags, Role, TrustStatus, ValidateFlags,
     ValidationRequest, ValidatorAnswer,
 };
 
@@ -219,32 +219,37 @@ fn libvirt_handshake(
 /// finding of the probe, not a reason to stop it.
 fn load_client_files(ctx: &Context, pkipath: Option<&std::path::Path>) -> Vec<Check> {
     let files = locations::libvirt(&Environment::current(), Role::Client, pkipath);
+    let report = ctx.load_files_tolerant(&files);
+    // One line per file in load order; an optional file that does not exist has none.
     let mut checks = Vec::new();
     for item in &files.files {
-        if !item.path.exists() {
-            if item.required {
-                checks.push(Check::new(
-                    format!("{} file", item.ty),
-                    Some(false),
-                    format!("{} is missing ({})", item.path.display(), item.origin),
-                ));
-            }
-            continue;
-        }
-        match ctx.add_file(item.ty, &item.path) {
-            Ok(()) => checks.push(Check::new(
-                format!("{} file", item.ty),
+        let name = format!("{} file", item.ty);
+        let is_item =
+            |ty: &CertDataType, path: &std::path::Path| *ty == item.ty && path == item.path;
+        if report.loaded.iter().any(|(ty, path, _)| is_item(ty, path)) {
+            checks.push(Check::new(
+                name,
                 Some(true),
                 item.path.display().to_string(),
-            )),
-            Err(e) => checks.push(Check::new(
-                format!("{} file", item.ty),
-                Some(false),
-                e.to_string(),
-            )),
+            ));
+        } else if let Some((_, _, e)) = report.failed.iter().find(|(ty, path, _)| is_item(ty, path))
+        {
+            let detail = if is_not_found(e) {
+                format!("{} is missing ({})", item.path.display(), item.origin)
+            } else {
+                e.to_string()
+            };
+            checks.push(Check::new(name, Some(false), detail));
         }
     }
     checks
+}
+
+/// Whether a load failed because the file does not exist.
+fn is_not_found(e: &virtpki::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
 }
 
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliError> {

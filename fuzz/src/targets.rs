@@ -20,10 +20,11 @@ use virtpki::generate::{
     create_ca, CaParams, CertificateAuthority, ClientParams, KeyType, ServerParams, SubjectName,
     Validity,
 };
-use virtpki::pem::{self, CertDataType, Parsed};
+use virtpki::pem::{self, Parsed};
 use virtpki::{
-    Acceptance, AllowedDnList, Certificate, Context, ContextFlags, Crl, ErrorKind, KnownServers,
-    KnownServersStore, MemoryKnownServers, Role, Source, ValidatorAnswer, VerifyFlags,
+    Acceptance, AllowedDnList, CertDataType, Certificate, Context, ContextFlags, Crl, ErrorKind,
+    KnownServers, KnownServersStore, MemoryKnownServers, Role, Source, ValidatorAnswer,
+    VerifyFlags,
 };
 
 /// One fuzz target: its name (the directory of its corpus) and its body.

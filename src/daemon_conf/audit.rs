@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{DaemonConf, Setting, TlsSettings};
-use crate::sanity::Severity;
+use crate::severity::Severity;
 
 /// The outcome of one check of libvirtd.conf.
 #[derive(Clone, Debug, PartialEq, Eq)]

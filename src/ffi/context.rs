@@ -6,10 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use super::{bad_value, guard, outside_entry_point, path_arg, ref_arg, str_arg};
 use crate::context::{Context, ContextFlags};
+use crate::data_type::CertDataType;
 use crate::error::{Error, ErrorKind};
-use crate::locations::Role;
-use crate::pem::CertDataType;
-use crate::verify::{CertificateValidator, ValidationRequest, ValidatorAnswer};
+use crate::role::Role;
+use crate::validator::{CertificateValidator, ValidationRequest, ValidatorAnswer};
 
 /// Credential data types (the proposal's `virConnectCertDataType`, with the daemon's identity).
 #[repr(C)]
