@@ -5,6 +5,10 @@
 //!   means the time per addition at N = 10,000 is that at N = 1,000;
 //! - `bundle/1000`: the same 1,000 certificates in one PEM bundle, one call (10,000 do not fit
 //!   the 1 MiB cap of one certificate input).
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines a `pub fn` it cannot document"
+)]
 
 use std::hint::black_box;
 

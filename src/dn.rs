@@ -212,7 +212,7 @@ fn decode_value(expected: ValueType, value: &der::Element<'_>) -> Option<String>
 
 /// UCS-2 big-endian to UTF-8; an odd length or an unpaired surrogate is not accepted.
 fn decode_bmp(bytes: &[u8]) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes

@@ -382,16 +382,19 @@ fn describe_escapes_control_characters_from_the_certificate() {
     assert!(cert.subject().contains('\u{1b}'), "{:?}", cert.subject());
 
     let pem = std::ffi::CString::new(made.pem()).unwrap();
+    // SAFETY: a NUL-terminated string that outlives the call.
     let described = unsafe { virtpki::ffi::cert::virPKICertDescribe(pem.as_ptr()) };
     assert!(
         !described.is_null(),
         "code {}",
         virtpki::ffi::errors::virPKIGetLastErrorCode()
     );
+    // SAFETY: not NULL (asserted above): a NUL-terminated string the library returned.
     let c_text = unsafe { std::ffi::CStr::from_ptr(described) }
         .to_str()
         .unwrap()
         .to_owned();
+    // SAFETY: the library's string, freed once and not used after.
     unsafe { virtpki::ffi::errors::virPKIFree(described.cast()) };
     assert_eq!(c_text, text);
 }

@@ -128,6 +128,7 @@ fn a_directory_swapped_in_after_mkdir_is_not_given_away() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use virtpki::fsutil::{make_dirs, Owner};
+    // SAFETY: geteuid takes nothing and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("not root: fchown to another user cannot be tried");
         return;

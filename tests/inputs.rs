@@ -574,6 +574,7 @@ fn c_api_refuses_pem_text_without_a_complete_block() {
         let data = CString::new(text).unwrap();
         for ty in CertDataType::ALL {
             errors::virPKIResetLastError();
+            // SAFETY: a NUL-terminated string that outlives the call.
             let rc = unsafe { connect::virConnectAddCertData(ty as i32, data.as_ptr()) };
             assert_eq!(rc, -1, "{ty:?} {text:?}");
             assert_eq!(
@@ -590,6 +591,7 @@ fn c_api_refuses_pem_text_without_a_complete_block() {
         ];
         for f in getters {
             errors::virPKIResetLastError();
+            // SAFETY: a NUL-terminated string that outlives the call.
             assert!(unsafe { f(data.as_ptr()) }.is_null(), "{text:?}");
             assert_eq!(errors::virPKIGetLastErrorCode(), ErrorKind::Parse.code());
         }

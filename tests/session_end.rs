@@ -96,6 +96,9 @@ fn c_api_reports_a_tcp_close_without_close_notify_as_tls() {
     for ending in [Ending::CloseNotify, Ending::TcpClose] {
         let (port, server) = serve(&p, ending);
         let stream = connect(port);
+        // SAFETY: NUL-terminated strings that outlive each call, a read buffer whose length is
+        // the one given, a descriptor open for the session's life; the context and session come
+        // from the library and are freed once, the session first.
         unsafe {
             let ctx = cctx::virPKIContextNew(0);
             assert!(!ctx.is_null());

@@ -1100,6 +1100,7 @@ fn c_verify_server(
     let host = CString::new(host).unwrap();
     let pem: String = chain.iter().map(|m| m.pem()).collect();
     let pem = CString::new(pem).unwrap();
+    // SAFETY: NUL-terminated strings that outlive the call, and the caller's live context.
     let rc = unsafe {
         virtpki::ffi::verify::virPKIContextVerifyServer(ctx, host.as_ptr(), 0, pem.as_ptr(), 0)
     };
@@ -1121,11 +1122,13 @@ fn the_c_api_gives_the_same_answers_as_the_rust_api() {
     assert!(!ctx.is_null());
     let add = |kind: CertDataType, pem: String| {
         let pem = CString::new(pem).unwrap();
+        // SAFETY: a NUL-terminated string that outlives the call, and a live context.
         let rc = unsafe {
             virtpki::ffi::context::virPKIContextAddCertData(ctx, kind as i32, pem.as_ptr())
         };
         assert_eq!(rc, 0);
     };
+    // SAFETY: a live context from virPKIContextNew.
     unsafe { virtpki::ffi::context::virPKIContextSetVerifyTime(ctx, now()) };
     add(CertDataType::CaCert, root.pem());
     add(CertDataType::CaCrl, crl_pem(&inter, &[77]));
@@ -1167,6 +1170,7 @@ fn the_c_api_gives_the_same_answers_as_the_rust_api() {
             ErrorKind::Revoked.code()
         ]
     );
+    // SAFETY: the context from virPKIContextNew, freed once and not used after.
     unsafe { virtpki::ffi::context::virPKIContextFree(ctx) };
 }
 

@@ -207,6 +207,8 @@ fn sanity_findings_escape_names_in_rust_and_c() {
     // The same through the C API.
     use std::ffi::{CStr, CString};
     use virtpki::ffi::{context as c, errors, verify};
+    // SAFETY: NUL-terminated strings that outlive each call, a context from virPKIContextNew
+    // freed once at the end, and the library's strings freed once with virPKIFree.
     unsafe {
         let cctx = c::virPKIContextNew(ContextFlags::NO_SANITY.bits());
         assert!(!cctx.is_null());

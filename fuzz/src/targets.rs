@@ -889,10 +889,11 @@ pub fn c_api(data: &[u8]) {
             if what == "virPKICertDescribe" {
                 assert_printable(what, &text);
             }
+            // SAFETY: the library's string, freed once and not used after.
             unsafe { errors::virPKIFree(p.cast()) };
         }
     };
-    // SAFETY (every call below): valid NUL-terminated strings that outlive the call, and a
+    // SAFETY: (every call below) valid NUL-terminated strings that outlive the call, and a
     // context from virPKIContextNew freed once at the end.
     unsafe {
         match sel % 4 {
