@@ -66,8 +66,11 @@ impl std::fmt::Display for SubjectAltName {
 /// The basic constraints extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BasicConstraints {
+    /// Whether the extension is marked critical.
     pub critical: bool,
+    /// Whether the subject is a CA, that is, may sign certificates.
     pub ca: bool,
+    /// How many intermediate CAs may follow below this one; `None` = no limit.
     pub path_len: Option<u32>,
 }
 
@@ -87,15 +90,20 @@ pub const KEY_USAGE_NAMES: [&str; 9] = [
 /// The key usage extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyUsage {
+    /// Whether the extension is marked critical.
     pub critical: bool,
     /// Bit `i` set = usage `KEY_USAGE_NAMES[i]` allowed.
     pub bits: u16,
 }
 
 impl KeyUsage {
+    /// May sign data: what a TLS client or server does with an (EC)DHE key exchange.
     pub const DIGITAL_SIGNATURE: u16 = 1 << 0;
+    /// May encrypt keys: RSA key exchange; libvirt asks it of RSA keys (RFC 8813 spares the others).
     pub const KEY_ENCIPHERMENT: u16 = 1 << 2;
+    /// May sign certificates: what a CA needs.
     pub const KEY_CERT_SIGN: u16 = 1 << 5;
+    /// May sign CRLs: what a CA that publishes revocations needs.
     pub const CRL_SIGN: u16 = 1 << 6;
 
     /// Whether every bit of `bits` is allowed.
@@ -115,9 +123,13 @@ impl KeyUsage {
 /// The extended key usage extension.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtendedKeyUsage {
+    /// Whether the extension is marked critical.
     pub critical: bool,
+    /// anyExtendedKeyUsage: every purpose allowed.
     pub any: bool,
+    /// TLS server authentication (id-kp-serverAuth).
     pub server_auth: bool,
+    /// TLS client authentication (id-kp-clientAuth).
     pub client_auth: bool,
     /// Other purposes, as dotted OIDs or short names.
     pub others: Vec<String>,
@@ -148,10 +160,21 @@ impl ExtendedKeyUsage {
 /// The algorithm and size of a certificate's public key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyAlgorithm {
-    Rsa { bits: usize },
-    Ecdsa { curve: String },
+    /// RSA.
+    Rsa {
+        /// The modulus length.
+        bits: usize,
+    },
+    /// ECDSA.
+    Ecdsa {
+        /// The curve's name (`P-256`, ...), or its OID when it is not one of the known ones.
+        curve: String,
+    },
+    /// Ed25519 (RFC 8410).
     Ed25519,
+    /// Ed448 (RFC 8410).
     Ed448,
+    /// A key of any other algorithm, named by its dotted OID.
     Other(String),
 }
 
@@ -198,8 +221,11 @@ pub struct ProfileFacts {
 /// Where a certificate stands at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validity {
+    /// Between notBefore and notAfter.
     Valid,
+    /// Past notAfter.
     Expired,
+    /// Before notBefore: often a clock behind the issuer's.
     NotYetValid,
 }
 

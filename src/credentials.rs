@@ -20,7 +20,9 @@ use crate::role::Role;
 /// not belong to the certificate is reported by the sanity check (`KEY_MISMATCH`).
 #[derive(Clone, Debug, Default)]
 pub struct Identity {
+    /// The leaf certificate first, then the intermediates sent with it.
     pub chain: Vec<Certificate>,
+    /// The private key, shared between snapshots without copying it.
     pub key: Option<Arc<PrivateKey>>,
 }
 
@@ -39,11 +41,15 @@ impl Identity {
 /// One snapshot of everything a context holds.
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
+    /// The CA certificates that anchor every verification.
     pub ca_certs: Vec<Certificate>,
     /// Newest first per issuer (see `apply`): the order webpki consults them in.
     pub crls: Vec<Arc<Crl>>,
+    /// Server certificates trusted as they are, for any host that they name (pinned).
     pub trusted_servers: Vec<Certificate>,
+    /// What a client presents.
     pub client: Identity,
+    /// What a server presents.
     pub server: Identity,
 }
 

@@ -38,8 +38,11 @@ const MAX_DEPTH: usize = 32;
 /// One value of a setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// A number (libvirt also writes booleans as 0 and 1).
     Integer(i64),
+    /// A quoted string, without its quotes.
     String(String),
+    /// A bracketed list of values.
     List(Vec<Value>),
 }
 
@@ -77,7 +80,9 @@ impl fmt::Display for Value {
 /// One `name = value` statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The setting's name, as written.
     pub name: String,
+    /// Its value.
     pub value: Value,
     /// The line the statement starts on, counting from 1.
     pub line: usize,
@@ -94,8 +99,11 @@ pub struct DaemonConf {
 /// A setting of the wrong type, or a value libvirtd refuses: libvirtd would not start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SettingError {
+    /// The setting's name.
     pub name: String,
+    /// The line it is set on, counting from 1.
     pub line: usize,
+    /// What is wrong with it, in libvirt's terms.
     pub message: String,
 }
 
@@ -108,7 +116,9 @@ impl fmt::Display for SettingError {
 /// A setting's value and where it was set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting<T> {
+    /// The value, already of the type libvirtd reads it as.
     pub value: T,
+    /// The line it is set on, counting from 1.
     pub line: usize,
 }
 
@@ -117,16 +127,24 @@ pub struct Setting<T> {
 pub struct TlsSettings {
     /// `key_file`; an empty string is the same as not set (libvirt loads nothing for it).
     pub key_file: Option<Setting<PathBuf>>,
+    /// `cert_file`: the server certificate; empty is the same as not set.
     pub cert_file: Option<Setting<PathBuf>>,
+    /// `ca_file`: the CA certificates; empty is the same as not set.
     pub ca_file: Option<Setting<PathBuf>>,
+    /// `crl_file`: the CRL; empty is the same as not set.
     pub crl_file: Option<Setting<PathBuf>>,
+    /// `tls_no_sanity_certificate`: libvirtd skips its load-time checks of its own certificate.
     pub no_sanity_certificate: Option<Setting<bool>>,
+    /// `tls_no_verify_certificate`: libvirtd accepts clients without verifying their certificates.
     pub no_verify_certificate: Option<Setting<bool>>,
     /// `tls_allowed_dn_list`: `None` = no DN check, an empty list = nobody may connect.
     pub allowed_dn_list: Option<Setting<Vec<String>>>,
+    /// `listen_tls`: whether libvirtd started with `--listen` (and without socket activation)
+    /// listens for TLS.
     pub listen_tls: Option<Setting<bool>>,
     /// `tls_port`: a string in libvirt (a port number or service name).
     pub tls_port: Option<Setting<String>>,
+    /// `tls_priority`: the GnuTLS priority string, kept as written.
     pub tls_priority: Option<Setting<String>>,
     /// The line of `tls_no_verify_address`, which libvirt stopped reading long ago.
     pub obsolete_no_verify_address: Option<usize>,

@@ -87,8 +87,11 @@ impl fmt::Display for CertDataType {
 /// What an input holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Content {
+    /// One or more certificates.
     Certificates,
+    /// One or more CRLs.
     Crls,
+    /// Exactly one private key.
     PrivateKey,
 }
 

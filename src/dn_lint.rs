@@ -29,19 +29,23 @@ pub enum DnFinding {
     EmptyList,
     /// A comma between RDNs is followed by a space, which libvirt's DN strings never have.
     SpaceAfterComma {
+        /// The pattern as written.
         pattern: String,
         /// The pattern without the spaces after its commas.
         without_spaces: String,
     },
     /// An attribute name that libvirt's DN strings do not contain.
     UnknownAttribute {
+        /// The pattern as written.
         pattern: String,
+        /// The attribute name as written.
         attribute: String,
         /// libvirt's name for what was probably meant (`EMAIL` for `emailAddress`).
         libvirt_name: Option<&'static str>,
     },
     /// The pattern names CN first, as RFC 4514 does, and does not match the client.
     Rfc4514Order {
+        /// The pattern as written.
         pattern: String,
         /// The pattern with its RDNs in the opposite order.
         reversed: String,

@@ -103,10 +103,13 @@ pub fn mode_for(kind: FileKind, system: bool) -> u32 {
 /// any owner and mode without creating such a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStat {
+    /// The owning user.
     pub uid: u32,
+    /// The owning group.
     pub gid: u32,
     /// The permission bits (`st_mode & 0o7777`).
     pub mode: u32,
+    /// Whether it is a directory (the rules for directories differ).
     pub is_dir: bool,
 }
 
@@ -128,6 +131,7 @@ pub struct FileFinding {
     /// An error is a risk (or a wrong file type); a warning a deviation from
     /// virt-pki-validate's exact expectation that is not.
     pub severity: Severity,
+    /// What is wrong, naming the file.
     pub message: String,
     /// A command or step that fixes it.
     pub fix: String,

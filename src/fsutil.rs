@@ -44,7 +44,9 @@ pub enum Follow {
 
 /// A file's bytes (wiped when dropped: they may be a private key) and its `fstat`.
 pub struct ReadFile {
+    /// The contents, at most the limit the caller gave.
     pub bytes: Zeroizing<Vec<u8>>,
+    /// The `fstat` of the descriptor read, so owner and mode are those of the bytes.
     pub meta: Metadata,
 }
 
@@ -218,7 +220,9 @@ pub fn read_regular(path: &Path, follow: Follow, limit: u64) -> Result<ReadFile,
 /// A user and group to give files to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
+    /// The user ID.
     pub uid: u32,
+    /// The group ID.
     pub gid: u32,
 }
 
@@ -260,13 +264,17 @@ pub enum Replace {
 /// How [`Dir::write`] writes one file.
 #[derive(Clone, Debug)]
 pub struct WriteSpec {
+    /// The permission bits, set exactly (the umask does not apply).
     pub mode: u32,
+    /// The owner to give the file; `None` = the writing process's.
     pub owner: Option<Owner>,
+    /// Whether a file already at the target may be replaced.
     pub replace: Replace,
     /// The temporary name beside the target. It is created exclusively; a file already at
     /// that name is left alone and the write fails, unless `remove_stale_temporary` (a caller
     /// holding a lock knows a leftover is from a killed writer).
     pub temporary: OsString,
+    /// Remove a file left at the temporary name (only under a lock: see `temporary`).
     pub remove_stale_temporary: bool,
 }
 
@@ -673,6 +681,7 @@ pub struct Lock(File);
 /// Why [`Lock::acquire`] failed.
 #[derive(Debug)]
 pub enum LockError {
+    /// The lock file could not be opened or locked.
     Io(io::Error),
     /// Another holder kept it past the timeout.
     TimedOut,

@@ -65,7 +65,10 @@ pub const BACKDATE_SECONDS: i64 = 5 * 60;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyType {
     /// RSA with the given modulus size; signatures PKCS#1 v1.5 with SHA-256.
-    Rsa { bits: usize },
+    Rsa {
+        /// The modulus length, 2048 to 8192 bits.
+        bits: usize,
+    },
     /// ECDSA on P-256 with SHA-256.
     EcdsaP256,
     /// Ed25519.
@@ -170,6 +173,7 @@ fn odt(t: UnixSeconds) -> Result<time::OffsetDateTime> {
 
 /// A new certificate and its private key, both PEM.
 pub struct Issued {
+    /// The certificate, PEM.
     pub cert_pem: String,
     /// PKCS#8 `PRIVATE KEY`; wiped when dropped.
     pub key_pem: Zeroizing<String>,
@@ -188,9 +192,13 @@ impl fmt::Debug for Issued {
 /// What a new CA should be.
 #[derive(Clone, Debug)]
 pub struct CaParams {
+    /// The CA's common name, which its certificates' issuer names carry.
     pub common_name: String,
+    /// The organization (O), if any.
     pub organization: Option<String>,
+    /// When it is valid.
     pub validity: Validity,
+    /// The algorithm of the new key.
     pub key_type: KeyType,
 }
 
@@ -204,8 +212,11 @@ pub struct ServerParams {
     pub dns_names: Vec<String>,
     /// Addresses clients connect to.
     pub ip_addresses: Vec<IpAddr>,
+    /// The organization (O), if any.
     pub organization: Option<String>,
+    /// When it is valid.
     pub validity: Validity,
+    /// The algorithm of the new key.
     pub key_type: KeyType,
 }
 
@@ -214,7 +225,9 @@ pub struct ServerParams {
 pub struct ClientParams {
     /// The subject, in the order it is to be encoded (and printed by libvirt).
     pub dn: SubjectName,
+    /// When it is valid.
     pub validity: Validity,
+    /// The algorithm of the new key.
     pub key_type: KeyType,
 }
 
@@ -757,6 +770,7 @@ fn reason(code: u8) -> Option<rcgen::RevocationReason> {
 /// A CRL made by [`CertificateAuthority::revoke`].
 #[derive(Debug)]
 pub struct Revocation {
+    /// The CRL, PEM.
     pub pem: String,
     /// Serial numbers (DER content bytes) this CRL revokes that the previous one did not.
     pub newly_revoked: Vec<Vec<u8>>,

@@ -58,8 +58,11 @@ impl fmt::Display for Origin {
 /// One credential file to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
+    /// What the file holds, which also decides where it goes in a context.
     pub ty: CertDataType,
+    /// The file to load.
     pub path: PathBuf,
+    /// Why this path, for messages.
     pub origin: Origin,
     /// Whether a missing file is an error (else the item is skipped).
     pub required: bool,
@@ -68,7 +71,9 @@ pub struct Located {
 /// The files of one role, in load order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialFiles {
+    /// The role whose files these are.
     pub role: Role,
+    /// Each file with its type, in the order they are loaded.
     pub files: Vec<Located>,
     /// Further identities a QEMU directory holds (`server-cert-N.pem` and its key), which a
     /// context does not load but the sanity check can look at.
@@ -134,6 +139,8 @@ fn home_from_passwd() -> Option<PathBuf> {
     use std::ffi::CStr;
     use std::os::unix::ffi::OsStrExt;
     let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: `passwd` is a C struct of integers and pointers, for which all zeroes is a
+    // valid value (null pointers); getpwuid_r fills it in.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call and the buffer length is its real size.

@@ -155,8 +155,11 @@ impl fmt::Debug for PrivateKey {
 /// Everything one input held, already parsed and checked.
 #[derive(Debug)]
 pub enum Parsed {
+    /// One or more certificates, in the order of the input.
     Certificates(Vec<Certificate>),
+    /// One or more CRLs, in the order of the input.
     Crls(Vec<Crl>),
+    /// The one private key.
     PrivateKey(PrivateKey),
 }
 

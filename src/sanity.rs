@@ -70,7 +70,9 @@ impl fmt::Display for Rule {
 /// One problem found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
+    /// Whether libvirt would refuse the credentials for it.
     pub severity: Severity,
+    /// The check that found it.
     pub rule: Rule,
     /// The error code a failure of this rule is reported with.
     pub kind: ErrorKind,
@@ -110,6 +112,7 @@ impl fmt::Display for Finding {
 /// All findings of one check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// Every finding, in the order found.
     pub findings: Vec<Finding>,
 }
 

@@ -8,6 +8,8 @@
 /// How bad a finding is: errors make libvirt refuse the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// libvirt would refuse the credentials, or the problem is a risk.
     Error,
+    /// A deviation worth fixing that libvirt accepts.
     Warning,
 }

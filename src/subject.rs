@@ -18,16 +18,27 @@ pub(crate) enum StringType {
 /// One attribute of a subject name the issuer can write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attribute {
+    /// `C`: a two-letter country code.
     Country,
+    /// `ST`: state or province.
     State,
+    /// `L`: locality (city).
     Locality,
+    /// `O`: organization.
     Organization,
+    /// `OU`: organizational unit.
     OrganizationalUnit,
+    /// `CN`: common name.
     CommonName,
+    /// `DC`: domain component.
     DomainComponent,
+    /// `UID`: user ID.
     UserId,
+    /// `EMAIL`: emailAddress, libvirt's name for it.
     Email,
+    /// `serialNumber`: the subject's serial number, not the certificate's.
     SerialNumber,
+    /// `title`.
     Title,
 }
 

@@ -41,6 +41,7 @@ impl std::ops::BitOr for ValidateFlags {
 /// The application's answer; the C API's `VIR_CONNECT_CERT_*` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValidatorAnswer {
+    /// Reject: verification fails.
     Reject = 0,
     /// Accept for this verification only.
     AcceptOnce = 1,
@@ -71,6 +72,7 @@ pub struct ValidationRequest<'a> {
     /// Whether this exact certificate is already trusted for this host: recorded for it, or
     /// trusted for any host (pinned) and naming it.
     pub trusted: bool,
+    /// What else the validator is told (a changed certificate, a failed CA validation).
     pub flags: ValidateFlags,
     /// Why CA validation failed, with [`ValidateFlags::UNVERIFIED`].
     pub failure: Option<&'a Error>,
@@ -78,6 +80,7 @@ pub struct ValidationRequest<'a> {
 
 /// The application's say on server certificates (the proposal's certificate validator).
 pub trait CertificateValidator: Send + Sync {
+    /// Decides on one server certificate; called on the thread that verifies.
     fn validate(&self, request: &ValidationRequest<'_>) -> ValidatorAnswer;
 }
 

@@ -162,6 +162,7 @@ pub enum Acceptance {
 /// The outcome of an accepted server verification.
 #[derive(Clone, Debug)]
 pub struct ServerVerdict {
+    /// Why it was accepted.
     pub acceptance: Acceptance,
     /// The known-servers status before any recording.
     pub trust: TrustStatus,
