@@ -159,6 +159,7 @@ impl ExtendedKeyUsage {
 
 /// The algorithm and size of a certificate's public key.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyAlgorithm {
     /// RSA.
     Rsa {

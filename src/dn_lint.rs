@@ -24,6 +24,7 @@ use crate::subject::Attribute;
 /// One mistake in a `tls_allowed_dn_list`. Its [`Display`](fmt::Display) is the message,
 /// [`fix`](DnFinding::fix) says what to write instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DnFinding {
     /// The list holds no pattern: libvirtd lets no client connect.
     EmptyList,

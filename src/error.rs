@@ -14,6 +14,7 @@ use std::path::Path;
 /// What went wrong, coarsely: the value is the C API's `virPKIErrorCode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i32)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// A required value is missing, or a value is out of range, not UTF-8, or empty.
     InvalidArg = 1,

@@ -22,6 +22,7 @@ use crate::severity::Severity;
 
 /// What a file is, since each kind has its own mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FileKind {
     /// A directory holding credentials.
     Dir,

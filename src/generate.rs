@@ -63,6 +63,7 @@ pub const BACKDATE_SECONDS: i64 = 5 * 60;
 
 /// The key algorithm of a new certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyType {
     /// RSA with the given modulus size; signatures PKCS#1 v1.5 with SHA-256.
     Rsa {

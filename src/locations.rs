@@ -27,6 +27,7 @@ use crate::role::Role;
 
 /// Why a file is the one used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Origin {
     /// libvirt's system-wide location.
     System,

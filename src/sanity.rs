@@ -30,6 +30,7 @@ use crate::timefmt::{self, UnixSeconds};
 
 /// The rule a finding is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Rule {
     /// A required item is not loaded.
     Missing,

@@ -17,6 +17,7 @@ pub(crate) enum StringType {
 
 /// One attribute of a subject name the issuer can write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Attribute {
     /// `C`: a two-letter country code.
     Country,

@@ -145,6 +145,7 @@ impl Failure {
 
 /// What made a server certificate acceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Acceptance {
     /// It passed validation and no validator was set.
     Verified,

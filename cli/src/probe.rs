@@ -368,6 +368,8 @@ fn run_checks(
                 Ok(TrustStatus::Trusted | TrustStatus::TrustedAnyHost) => Some(true),
                 Ok(TrustStatus::Changed { .. }) | Err(_) => Some(false),
                 Ok(TrustStatus::Unknown) => None,
+                // A status added to the library later: not trusted until this code knows it.
+                Ok(_) => Some(false),
             },
             match status {
                 Ok(TrustStatus::Trusted) => "this certificate is recorded for the host".into(),
@@ -383,6 +385,7 @@ fn run_checks(
                     "ANOTHER certificate with ANOTHER key is recorded for the host".into()
                 }
                 Ok(TrustStatus::Unknown) => "not recorded".into(),
+                Ok(other) => format!("{other:?}: not known to this virtpki, so not trusted"),
                 Err(e) => e.to_string(),
             },
         ));
@@ -497,7 +500,12 @@ fn decide(
                 Acceptance::ValidatorOnce if !failure.is_empty() => {
                     accepted(false, format!("Accepted once (not recorded): {failure}"))
                 }
-                _ => accepted(false, "Trusted: verified against the CA".into()),
+                Acceptance::Verified | Acceptance::ValidatorOnce => {
+                    accepted(false, "Trusted: verified against the CA".into())
+                }
+                // NO_VERIFY (not asked for here), or a way of accepting added to the library
+                // later: said as it is, never as a CA check this code cannot vouch for.
+                other => accepted(false, format!("Accepted ({other:?}): {failure}")),
             }
         }
         Err(_) if asked.refused_change => refused(format!(

@@ -139,7 +139,21 @@ pub fn default_path() -> Option<PathBuf> {
 }
 
 /// What the store says about a certificate a server presented.
+///
+/// More statuses may come, so a `match` outside this crate needs a wildcard arm, and that arm
+/// should treat what it does not know as not trusted. Without one it does not compile:
+///
+/// ```compile_fail
+/// use virtpki::TrustStatus;
+/// fn trusted(s: TrustStatus) -> bool {
+///     match s {
+///         TrustStatus::Trusted | TrustStatus::TrustedAnyHost => true,
+///         TrustStatus::Changed { .. } | TrustStatus::Unknown => false,
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TrustStatus {
     /// This very certificate is recorded for the host and port, or for the host on any port.
     Trusted,
