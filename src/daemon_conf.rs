@@ -16,7 +16,7 @@
 //! Unknown names are kept, not refused: libvirtd ignores them too. Files over libvirt's own
 //! limit of 10 MiB are refused before they are read. Every error names the file and line.
 //!
-//! [`audit`] checks the TLS settings for what makes libvirtd refuse to start, weakens it
+//! [`audit()`] checks the TLS settings for what makes libvirtd refuse to start, weakens it
 //! silently or has no effect, as `virtpki validate` reports them.
 
 use std::fmt;

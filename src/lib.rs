@@ -13,13 +13,167 @@
 //! through descriptors, so what is checked is what is used; [`machine_names`] gives the names a
 //! server certificate should hold.
 //!
+//! This page is the map of the crate and the short form of its verification rules; the
+//! README points here. The contract of the C API is `include/virtpki.h` (generated from
+//! `../shared/API.md`'s names and values).
+//!
+//! # What is there
+//!
+//! ## Inputs and the certificate model
+//!
+//! - [`pem`]: the inputs of the certificate-management proposal's types ([`CertDataType`]):
+//!   PEM text, PEM or DER files, bundles, CRLs, PKCS#8 / PKCS#1 / SEC1 keys
+//!   ([`pem::KeyFormat`]); size caps; the permissions of key files.
+//! - [`cert`]: a parsed [`Certificate`]: libvirt's DN string, SANs, validity, basic
+//!   constraints, key usage and purpose with criticality, fingerprints ([`cert::Fingerprint`],
+//!   the one SHA-256 of certificates and keys), a description for people. [`crl`] does the
+//!   same for a [`Crl`], checked with webpki when it is loaded.
+//! - [`dn`]: libvirt's DN string (GnuTLS's compatibility format), byte-identical to
+//!   `virt-pki-query-dn`.
+//! - [`locations`]: libvirt's system, user and `pkipath` files with their fallbacks, QEMU's
+//!   x509 directory, the proposal's tree ([`locations::Origin`] says which one a file is).
+//! - [`context`]: the credential [`Context`]: all-or-nothing additions, default loading that
+//!   reports where each item came from ([`LoadReport`]).
+//!
+//! ## Deciding on a connection
+//!
+//! - [`chain`] and [`profile`]: chain building by rustls-webpki, plus the RFC 5280 profile
+//!   rules webpki leaves aside; [`revocation`] answers "not revoked" from a CRL webpki has
+//!   already verified, so a long CRL's signature is not checked on every connection, and
+//!   finds revoked certificates that no path was built for (a pinned leaf).
+//! - [`names`]: host names: IP literals against IP SANs only, DNS names against DNS SANs, the
+//!   Common Name only without any DNS or IP SAN; the first of several names that matches.
+//! - [`verify`]: server and client verification ([`Context::verify_server`],
+//!   [`Context::verify_client`]), asking the validator, pinning.
+//! - [`known`]: the known-servers store: a PEM file with `# host` lines (`known/format.rs`),
+//!   locked and written atomically ([`KnownServers`], `known/file_store.rs`), in memory
+//!   ([`MemoryKnownServers`], `known/memory.rs`); [`KnownServersStore`] for other back ends.
+//! - [`dn_match`]: `tls_allowed_dn_list` matching ([`AllowedDnList`]) with GLib's
+//!   `g_pattern_match_simple` rules, compiled for long lists.
+//! - [`tls`] and [`session`]: rustls `ClientConfig` and `ServerConfig` built from a context
+//!   (ring passed explicitly, [`tls::provider`]), blocking sessions ([`session::Session`]) with
+//!   libvirt's 0x01 byte. Only close_notify ends a stream: a TCP close without it is a TLS
+//!   error, since it could cut a message short.
+//!
+//! ## Checks that report findings
+//!
+//! - [`sanity`]: libvirt's load-time checks as [`Finding`]s (severity, file, [`Rule`],
+//!   libvirt's message, a fix), gathered in a [`Report`] ([`Context::check`]).
+//! - [`dn_lint`]: what is wrong with `tls_allowed_dn_list` patterns ([`dn_lint::DnFinding`]):
+//!   spaces after commas, RFC 4514 order, attribute names libvirt does not print, an empty
+//!   list.
+//! - [`daemon_conf`]: `libvirtd.conf` read with libvirt's grammar (virconf.c), its TLS
+//!   settings with line numbers ([`daemon_conf::TlsSettings`]); [`daemon_conf::audit()`]:
+//!   what makes libvirtd refuse to start, weakens it silently or has no effect, with fixes.
+//! - [`file_audit`]: owners and modes of the credential files against virt-pki-validate's
+//!   rules, as a pure function of the file's metadata ([`file_audit::audit()`]); the modes
+//!   `virtpki install` gives files come from the same place ([`file_audit::mode_for`]).
+//!
+//! ## Files, text and the machine
+//!
+//! - [`fsutil`]: the one file layer. A file is read through one descriptor (regular files
+//!   only, `O_NONBLOCK`, optionally `O_NOFOLLOW`, a size cap: [`fsutil::read_regular`]);
+//!   atomic replace, mode and owner fixes, backups, directories with exact modes and the
+//!   lock ([`fsutil::Dir`], [`fsutil::Lock`]) all work relative to a directory's descriptor
+//!   and never through a link.
+//! - [`display`]: text from certificates made safe to show. Control characters (NUL, ESC,
+//!   CR, LF, DEL, C1), bidi overrides, line separators and characters that show as nothing
+//!   (zero-width, BOM, soft hyphen, tags) are escaped ([`display::escape`]) in descriptions,
+//!   every error message and the CLI's `show` and `probe`; a SAN value with a comma, space,
+//!   quote, backslash or non-ASCII character is shown in quotes (`DNS:"a, DNS:b"` is one
+//!   name); a file name in a suggested command (`chmod o-rwx PATH`) is shell-quoted
+//!   ([`display::shell_path`]). The DN string for matching and `virtpki dn` stay
+//!   byte-identical to libvirt.
+//! - [`machine_names`]: this machine's names (host name, short name, canonical name) for
+//!   checking its server certificate.
+//! - [`generate`]: issuing a CA, server and client certificates and CRLs as libvirt's
+//!   certtool templates do (rcgen; RSA keys by the `rsa` crate).
+//!
+//! ## Shared types
+//!
 //! The types these modules share have homes of their own, so that no module needs another
 //! only for a type and the modules import each other without a circle (a test,
-//! `tests/module_graph.rs`, keeps it so): [`credentials`] (what a context holds), [`role`] and
-//! [`data_type`] (the C API's roles and kinds of data), [`severity`] (of every finding),
+//! `tests/module_graph.rs`, keeps it so): [`credentials`] (what a context holds:
+//! [`Credentials`], [`Identity`]), [`role`] and [`data_type`] (the C API's roles and kinds of
+//! data: [`Role`], [`CertDataType`]), [`severity`] (of every finding: [`Severity`]),
 //! [`subject`] (libvirt's DN form, apart from the issuer [`generate`], which nothing on the
-//! verification side imports), [`validator`] (the application's callback) and [`timefmt`]
-//! (the time unit).
+//! verification side imports), [`validator`] (the application's callback:
+//! [`CertificateValidator`]), [`source`] (where data came from: [`Source`]), [`error`]
+//! ([`Error`], [`ErrorKind`], whose values are the C error codes) and [`timefmt`] (the time
+//! unit).
+//!
+//! Enums that will grow ([`ErrorKind`], [`Rule`], [`dn_lint::DnFinding`], [`TrustStatus`],
+//! [`Acceptance`], [`cert::KeyAlgorithm`], [`subject::Attribute`], [`generate::KeyType`],
+//! [`locations::Origin`], [`file_audit::FileKind`]) are `#[non_exhaustive]`: a `match` on
+//! one outside this crate needs a wildcard arm, and that arm should fail closed. Enums whose
+//! set is fixed by the C contract ([`CertDataType`], [`ValidatorAnswer`]) or by their logic
+//! ([`Role`], [`Severity`], [`cert::Validity`]) are not.
+//!
+//! ## The C library and the command-line tool
+//!
+//! The `ffi` module is the C ABI of `../shared/API.md`, hidden from these documents because no
+//! Rust code uses it: thin shims, a panic boundary that prints nothing (a caught panic is
+//! `VIR_PKI_ERR_INTERNAL`; panics elsewhere in the process, and in the application's own
+//! validator and free callbacks, still reach the application's hook), errors kept per thread.
+//!
+//! The `virtpki` command (the `cli/` crate) has a module per subcommand (`issue`, `install`,
+//! `validate/`, `inspect`, `known`, `probe`), `files` (the CLI's words around [`fsutil`]:
+//! atomic writes with final modes and owners, backups, directories) and `ui` (exit codes,
+//! colour, JSON); `validate/` gathers paths, calls the library's audits and prints their
+//! findings.
+//!
+//! # Verification in short
+//!
+//! ## Server (client role)
+//!
+//! In order ([`Context::verify_server`]):
+//!
+//! 1. [`VerifyFlags::NO_VERIFY`] accepts.
+//! 2. Otherwise the chain is validated: rustls-webpki checks the chain, signatures, times and
+//!    CRLs; virtpki adds the CA's own validity, libvirt's key-usage rule, the server purpose,
+//!    the RFC 5280 profile rules and the host name.
+//! 3. A failure may be overridden only when it is a genuine unknown issuer (no loaded CA
+//!    issued the chain) or a host name mismatch:
+//!    - a known-servers entry bound to this host (and port) overrides either;
+//!    - a certificate trusted for any host ([`CertDataType::ServerTrusted`], a `# host *`
+//!      store entry or a plain bundle's certificate) overrides an unknown issuer only, so
+//!      holding one pinned server's key does not make its holder every host;
+//!    - with [`ContextFlags::PROMPT_UNVERIFIED`] the validator is asked about either (trust
+//!      on first use).
+//!
+//!    Before any override, every certificate the peer sent is checked for its validity period
+//!    and against the loaded CRLs (every list of its issuer's name counts there, verifiable or
+//!    not: the issuer is often not at hand), and the server certificate against its own
+//!    profile rules.
+//! 4. A certificate that passed is shown to the validator, if one is set
+//!    ([`CertificateValidator`]); "accept always" ([`ValidatorAnswer::AcceptAlways`]) records
+//!    it in the known-servers store. [`ServerVerdict::acceptance`] says which way it was
+//!    accepted.
+//!
+//! Never accepted: expired, not-yet-valid, revoked and badly signed certificates, and chains
+//! rustls-webpki gives up on (its signature and path-building budgets). A peer may send at
+//! most [`verify::MAX_PEER_CERTIFICATES`] (16) certificates, GnuTLS's default verification
+//! depth, which it applies the same way.
+//!
+//! Names: the Common Name stands for the host only in a certificate without DNS or IP SAN and
+//! with exactly one Common Name attribute (readable as text or not). An IPv6 zone
+//! (`fe80::1%eth0`; letters, digits and `-._~`) is ignored when matching the certificate (it
+//! cannot name one) but kept in the known-servers key. Of several CA certificates with one
+//! name and key (a root and its renewal), the one valid now anchors the path, in either
+//! order.
+//!
+//! ## Client (daemon role)
+//!
+//! [`Context::verify_client`]: chain, CRLs, times, the peer must not be a CA, key usage and
+//! purpose with libvirt's critical-only rule, then `tls_allowed_dn_list` ([`AllowedDnList`])
+//! with GLib's `*`/`?` matching on libvirt's DN string.
+//!
+//! ## Revocation
+//!
+//! Revocation behaves like GnuTLS: a CA with no CRL loaded means "not revoked"; a loaded CRL
+//! is enforced for every certificate of the chain, and still applied after its nextUpdate (the
+//! sanity check warns that it is stale). CRLs without a CRL number, or with a critical one,
+//! are refused when loaded, as are version 1 CRLs.
 
 pub mod cert;
 pub mod chain;
