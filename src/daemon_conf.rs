@@ -103,7 +103,7 @@ pub struct SettingError {
     pub name: String,
     /// The line it is set on, counting from 1.
     pub line: usize,
-    /// What is wrong with it, in libvirt's terms.
+    /// What is wrong with it, naming the file and line.
     pub message: String,
 }
 
