@@ -1,6 +1,6 @@
 //! The certificate model against what openssl says about the same certificates.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! produced by `virt-pki-query-dn` of libvirt 9.0.0 with GnuTLS 3.7.9 (Debian 12) on the same
 //! subjects; when that tool is installed, the test also asks it directly.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! target's body, on stable Rust, without libFuzzer. The bodies are fuzz/src/targets.rs, the
 //! same file the libFuzzer binaries call, so `cargo test` checks what `make fuzz` found.
 
-#[path = "../fuzz/src/targets.rs"]
+#[path = "../../fuzz/src/targets.rs"]
 mod targets;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `virtpki::generate`: the certificates and CRLs it makes, and what it refuses.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

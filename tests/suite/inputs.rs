@@ -1,6 +1,6 @@
 //! Every way credentials come in, and every way an input can be wrong.
 
-mod common;
+use crate::common;
 
 use common::*;
 use virtpki::{CertDataType, Context, ContextFlags, ErrorKind};

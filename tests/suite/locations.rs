@@ -1,6 +1,6 @@
 //! libvirt's default locations with a fake root and HOME: no test touches the real /etc/pki.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,16 +3,16 @@
 //!
 //! The example's source is compiled in as a module and its `run` called, so that `cargo test`
 //! checks the code it just built (a test that ran `target/*/examples/quickstart` could run a
-//! stale binary, or none, under `cargo test --test quickstart`).
+//! stale binary, or none, under `cargo test --test suite quickstart::`).
 
 #[allow(dead_code)] // its `main`
-#[path = "../examples/quickstart.rs"]
-mod quickstart;
+#[path = "../../examples/quickstart.rs"]
+mod example;
 
 #[test]
 fn the_quickstart_story_holds() {
     let mut out = Vec::new();
-    let result = quickstart::run(&mut out);
+    let result = example::run(&mut out);
     let transcript = String::from_utf8_lossy(&out);
     if let Err(e) = result {
         panic!("the quickstart failed: {e}\n--- transcript ---\n{transcript}");

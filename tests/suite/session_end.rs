@@ -2,7 +2,7 @@
 //! close without it (a truncation attack, or a crashed peer) is a TLS error, in Rust and
 //! through the C API.
 
-mod common;
+use crate::common;
 
 use std::ffi::CString;
 use std::io::Write as _;

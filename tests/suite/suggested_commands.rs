@@ -2,7 +2,7 @@
 //! and names from certificates in error messages are quoted list items: a file called
 //! `key.pem; touch pwned`, pasted as the fix says, must not run `touch pwned`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Mutual-TLS handshakes over loopback TCP between sessions built by the library: every
 //! acceptance and every refusal of the verification procedure, asserted on the side that fails.
 
-mod common;
+use crate::common;
 
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

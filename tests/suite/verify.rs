@@ -1,7 +1,7 @@
 //! The verification procedure without sockets: client verification, argument errors, and the
 //! messages people read.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,5 @@
-//! Test fixtures: certificates made on the fly with rcgen or the openssl command.
-#![allow(dead_code)]
-
-pub mod openssl_args;
-pub mod shell;
+//! Test fixtures: certificates made on the fly with rcgen or the openssl command. The one home
+//! of `date`, `now`, `Alg`, `Made` for the tests, the benchmarks and the fixture generators.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +19,8 @@ pub fn date(year: i32, month: u8, day: u8) -> i64 {
     d.midnight().assume_utc().unix_timestamp()
 }
 
-fn odt(t: i64) -> time::OffsetDateTime {
+/// `t` (seconds since the epoch) as rcgen's time type.
+pub fn odt(t: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(t).unwrap()
 }
 
@@ -32,39 +30,73 @@ pub fn now() -> i64 {
 }
 
 /// Which key algorithm a fixture uses.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alg {
     EcdsaP256,
     Ed25519,
     Rsa2048,
 }
 
-pub fn key(alg: Alg) -> KeyPair {
-    match alg {
-        Alg::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
-        Alg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
-        Alg::Rsa2048 => rsa_key(),
+impl Alg {
+    /// A short name, for benchmark labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::EcdsaP256 => "ecdsa_p256",
+            Alg::Ed25519 => "ed25519",
+            Alg::Rsa2048 => "rsa2048",
+        }
+    }
+
+    /// The algorithm ring verifies signatures made with this key type with.
+    pub fn ring_algorithm(self) -> &'static dyn ring::signature::VerificationAlgorithm {
+        match self {
+            Alg::EcdsaP256 => &ring::signature::ECDSA_P256_SHA256_ASN1,
+            Alg::Ed25519 => &ring::signature::ED25519,
+            Alg::Rsa2048 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        }
+    }
+
+    /// A new key every call; RSA comes from the openssl command (ring cannot generate RSA
+    /// keys), which is slow: [`key`] reuses one RSA key.
+    pub fn new_key(self) -> KeyPair {
+        match self {
+            Alg::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+            Alg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+            Alg::Rsa2048 => {
+                let out = Command::new("openssl")
+                    .args([
+                        "genpkey",
+                        "-algorithm",
+                        "RSA",
+                        "-pkeyopt",
+                        "rsa_keygen_bits:2048",
+                    ])
+                    .output()
+                    .expect("openssl genpkey");
+                assert!(
+                    out.status.success(),
+                    "openssl genpkey: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                KeyPair::from_pem(&String::from_utf8(out.stdout).unwrap()).unwrap()
+            }
+        }
     }
 }
 
-/// ring cannot generate RSA keys: make one with openssl (cached, it is slow).
+/// A key of `alg`: a new one, except RSA, made once per process (cached, it is slow).
+pub fn key(alg: Alg) -> KeyPair {
+    match alg {
+        Alg::Rsa2048 => rsa_key(),
+        other => other.new_key(),
+    }
+}
+
+/// The one RSA key of this process.
 fn rsa_key() -> KeyPair {
     use std::sync::OnceLock;
     static PEM: OnceLock<String> = OnceLock::new();
-    let pem = PEM.get_or_init(|| {
-        let out = Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-            ])
-            .output()
-            .expect("openssl genpkey");
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap()
-    });
+    let pem = PEM.get_or_init(|| Alg::Rsa2048.new_key().serialize_pem());
     KeyPair::from_pem(pem).unwrap()
 }
 
@@ -294,6 +326,10 @@ impl Made {
     }
     pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
         Issuer::from_params(&self.params, &self.key)
+    }
+    /// The certificate as the library models it, as if a peer had sent it.
+    pub fn parsed(&self) -> virtpki::Certificate {
+        virtpki::Certificate::from_der(self.der(), virtpki::Source::Peer).expect("a certificate")
     }
 }
 

@@ -1,13 +1,9 @@
 //! Helpers of the CLI tests: run the built `virtpki`, make a CA and certificates with it.
 #![allow(dead_code)]
 
-/// The shell-word splitter of the library's tests, one copy for both crates.
-#[path = "../../../tests/common/shell.rs"]
-pub mod shell;
-
-/// Shared `openssl req` arguments, one copy for both crates.
-#[path = "../../../tests/common/openssl_args.rs"]
-pub mod openssl_args;
+/// The shell-word splitter and the shared `openssl req` arguments of the library's tests: one
+/// copy for both crates, in the fixture kit (tools/).
+pub use virtpki_tools::{openssl_args, shell};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! sequences, a carriage return, a bell and a bidi override. `show` and `probe` print them
 //! escaped; `dn` prints libvirt's DN string byte for byte, as virt-pki-query-dn does.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `virtpki show` and `virtpki dn`.
 
-mod common;
+use crate::common;
 
 use common::openssl_args::NEW_P256_KEY;
 use common::{pki, s, virtpki};

@@ -1,6 +1,6 @@
 //! `virtpki install`: libvirt's locations, modes and owners; nothing replaced or half-done.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

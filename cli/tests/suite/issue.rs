@@ -1,7 +1,7 @@
 //! `virtpki ca init`, `issue server|client`, `crl revoke`: what they write, that libvirt's
 //! tools and rules accept it, and every refusal.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

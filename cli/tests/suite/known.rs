@@ -1,6 +1,6 @@
 //! `virtpki known list|add|remove` run as a program on temporary store files.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

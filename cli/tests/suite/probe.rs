@@ -1,6 +1,6 @@
 //! `virtpki probe` against a virtpki daemon on loopback: every verdict, decision and error.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! each file or directory as one shell word: pasted as printed, a directory called
 //! `pki; touch pwned` must not run `touch pwned`.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

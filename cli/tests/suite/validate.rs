@@ -1,6 +1,6 @@
 //! `virtpki validate` run as a program on fake roots (--root), never on /etc or ~.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,16 +1,13 @@
 //! Writes the PEM fixtures of the C tests (ffi-tests/) into a directory.
 //!
-//! Run by the Makefile: `cargo run --example make_fixtures -- ffi-tests/build/fixtures`.
-//! C cannot make certificates easily, so this uses the Rust tests' rcgen helpers. Every
-//! validity period is built around 2026-06-01 (`common::now()`), the time the C tests set
+//! Run by the Makefile (`make ffi-lib`): `make_fixtures ffi-tests/build/fixtures`.
+//! C cannot make certificates easily, so this uses the Rust tests' rcgen helpers (the kit). Every
+//! validity period is built around 2026-06-01 (`kit::now()`), the time the C tests set
 //! with virPKIContextSetVerifyTime, so that no test depends on today's date.
 
 use std::path::Path;
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::*;
+use virtpki_tools::kit::*;
 
 fn main() {
     let dir = std::env::args_os()

@@ -1,7 +1,7 @@
 //! Peak memory of a context holding 10,000 known servers and a 100,000-serial CRL (a
 //! performance target of the design, reported rather than timed).
 //!
-//! Run with `cargo run --release --example memory_report`. The fixtures (root CA, CRL,
+//! Run with `cargo run --release -p virtpki-tools --bin memory_report`. The fixtures (root CA, CRL,
 //! known-servers file) are made first in a temporary directory; then the program runs itself
 //! again to load them, so that the peak resident size it reports (`VmHWM` of
 //! `/proc/self/status`) does not include making them. At each step it prints the resident size
@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use virtpki::{Acceptance, CertDataType, Context, ContextFlags, VerifyFlags};
 
-#[path = "../benches/fixtures/mod.rs"]
-mod fixtures;
+use virtpki_tools::bench as fixtures;
 
 const CRL_SERIALS: u32 = 100_000;
 const KNOWN_SERVERS: usize = 10_000;

@@ -1,16 +1,13 @@
 //! Certificate fixtures for the Python tests (ffi-tests/python) and the connect examples.
 //!
-//! `cargo run --example python_fixtures -- DIR` writes PEM files into DIR (created if needed)
+//! `cargo run -p virtpki-tools --bin python_fixtures -- DIR` writes PEM files into DIR (created if needed)
 //! and `manifest.json`, which gives the verification time the tests use: every "good"
 //! certificate is valid then (and from 2020 to 2045, so that the examples also work with the
 //! system clock), the expired and not-yet-valid ones are not.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use virtpki_tools::kit::*;
 
 /// A certificate "good" for the examples' system clock too.
 fn long_lived(spec: Spec) -> Spec {
