@@ -1,5 +1,5 @@
 //! What a POSIX shell would make of a suggested command, for the tests that check it names
-//! each file as one shell word. Shared with the CLI tests (cli/tests/common includes it).
+//! each file as one shell word. Shared with the CLI tests (a module of the kit).
 
 /// The words a POSIX shell makes of `cmd` (single and double quotes, backslashes); panics on
 /// anything that would make the shell do more than run one command with these words.

@@ -1,9 +1,9 @@
 //! Certificate fixtures for the Python tests (ffi-tests/python) and the connect examples.
 //!
-//! `cargo run -p virtpki-tools --bin python_fixtures -- DIR` writes PEM files into DIR (created if needed)
-//! and `manifest.json`, which gives the verification time the tests use: every "good"
-//! certificate is valid then (and from 2020 to 2045, so that the examples also work with the
-//! system clock), the expired and not-yet-valid ones are not.
+//! `cargo run -p virtpki-tools --bin python_fixtures -- DIR` writes PEM files into DIR (created
+//! if needed) and `manifest.json`, which gives the verification time the tests use: every
+//! "good" certificate is valid then (and from 2020 to 2045, so that the examples also work with
+//! the system clock), the expired and not-yet-valid ones are not.
 
 use std::path::Path;
 
