@@ -16,6 +16,7 @@ mod fuzz_corpora;
 mod generate;
 mod inputs;
 mod locations;
+mod module_graph;
 mod quickstart;
 mod sanity_table;
 mod session_end;
