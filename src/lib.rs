@@ -26,6 +26,7 @@ pub mod chain;
 pub mod context;
 pub mod credentials;
 pub mod crl;
+pub mod crypto;
 pub mod daemon_conf;
 pub mod data_type;
 mod der;
@@ -38,6 +39,7 @@ pub mod error;
 pub mod ffi;
 pub mod file_audit;
 pub mod fsutil;
+#[cfg(feature = "generate")]
 pub mod generate;
 pub mod known;
 pub mod locations;

@@ -489,3 +489,19 @@ fn pem_der(pem: &str) -> Vec<u8> {
         _ => unreachable!(),
     }
 }
+
+#[test]
+fn a_default_ca_name_holds_the_short_host_name_and_random_bits() {
+    let a = virtpki::generate::unique_ca_name("host1.example.com").unwrap();
+    let b = virtpki::generate::unique_ca_name("host1.example.com").unwrap();
+    for name in [&a, &b] {
+        let tag = name.strip_prefix("virtpki CA host1 ").expect(name);
+        assert!(
+            tag.len() == 8 && tag.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{name}"
+        );
+    }
+    assert_ne!(a, b, "two CAs must not share a name");
+    let nameless = virtpki::generate::unique_ca_name("").unwrap();
+    assert!(nameless.starts_with("virtpki CA ") && nameless.len() == "virtpki CA ".len() + 8);
+}
