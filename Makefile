@@ -1,6 +1,8 @@
 # virtpki: build, test, benchmark, install.
 #
-#   make test       every test the project has (what CI runs), the C tests included
+#   make test       every test the project has (what CI runs), the C tests included; it first
+#                   installs what is missing (scripts/install-test-deps.sh: a no-op when nothing is)
+#   make test-deps  only that
 #   make ffi-test   the C tests (ffi-tests/): plain, under valgrind, with AddressSanitizer;
 #                   the header as C11 and C++17; a program built against an installed tree
 #   make install    the C library, header, pkg-config file and the virtpki command (release):
@@ -12,7 +14,7 @@
 #   make bench      criterion benchmarks (release build)
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) with FUZZ_JOBS (2) processes,
 #                   then a table of executions, coverage and crashes (scripts/fuzz.sh); the
-#                   corpus replay runs in `make test` (tests/fuzz_corpora.rs)
+#                   corpus replay runs in `make test` (tests/suite/fuzz_corpora.rs)
 #   make fuzz-repro TARGET=T INPUT=FILE   one input through one fuzz target (libFuzzer build)
 #   make fuzz-min TARGET=T INPUT=FILE     minimise a crashing input
 
@@ -39,25 +41,36 @@ INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 
-.PHONY: all build test lint doc bench quickstart clean header lib install install-files \
+.PHONY: all build test test-deps lint doc bench quickstart clean header lib install install-files \
 	python-lib examples python-test \
 	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
 all: build
 
+# tools/ (fixture generators, never installed) is left out.
 build:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace --exclude virtpki-tools
 
-# Lint first (cheap), then the test build, then the API docs, then the C side.
-test: lint
+# The dependencies first (a fraction of a second when all are there), then lint (cheap), then
+# the test build, then the API docs, then the C side.
+test: test-deps
+	$(MAKE) --no-print-directory lint
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory doc
 	$(MAKE) --no-print-directory ffi-test
 	$(MAKE) --no-print-directory python-test
 
+# Installs what the tests use and is missing; fails at once, naming the command to run, when
+# that needs root.
+test-deps:
+	bash scripts/install-test-deps.sh
+
+# The second clippy run checks the library as a program that only verifies builds it: without
+# the `generate` feature (no rcgen, no rsa). A check, not a second compilation.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p virtpki --lib --no-default-features -- -D warnings
 
 # One crate at a time: the CLI's binary and the library are both named virtpki, so their docs
 # share target/doc/virtpki and one cargo run would write both at once (cargo issue 6313).
@@ -87,7 +100,7 @@ lib:
 # The library and the virtpki command, in one cargo run.
 install: PROFILE = release
 install:
-	$(CARGO) build $(PROFILE_FLAG) --workspace
+	$(CARGO) build $(PROFILE_FLAG) --workspace --exclude virtpki-tools
 	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE)
 
 # Copies what `lib` built; the .pc file gets this PREFIX, LIBDIR and INCLUDEDIR.
@@ -128,15 +141,18 @@ ffi-test: ffi-build
 	$(MAKE) --no-print-directory ffi-header
 	$(MAKE) --no-print-directory ffi-install-test
 
-# One cargo run builds the library and the fixture generator; with the example in it the
-# dev-dependency features are the ones `cargo test` used, so nothing is compiled twice.
+# One cargo run builds the library, the virtpki command and the fixture generators (the binaries
+# of tools/, a dev-only crate). With every member and an example in it, the features are the
+# ones `cargo test --workspace` used: only the generators are linked, nothing is compiled twice.
+TOOLS_BUILD = $(CARGO) build $(PROFILE_FLAG) --workspace --lib --bins --example quickstart
+
 ffi-lib:
-	$(CARGO) build $(PROFILE_FLAG) --lib --example make_fixtures
+	$(TOOLS_BUILD)
 	mkdir -p $(FFI_BUILD)/lib
 	ln -sf $(abspath $(LIB_OUT))/libvirtpki.so $(FFI_BUILD)/lib/libvirtpki.so.$(SOMAJOR)
 	ln -sf libvirtpki.so.$(SOMAJOR) $(FFI_BUILD)/lib/libvirtpki.so
 	rm -rf $(FIXTURES)
-	$(LIB_OUT)/examples/make_fixtures $(FIXTURES)
+	$(LIB_OUT)/make_fixtures $(FIXTURES)
 
 ffi-build: ffi-lib
 	$(MAKE) --no-print-directory $(FFI_TESTS:%=$(FFI_BUILD)/test_%) \
@@ -193,7 +209,7 @@ C_EXAMPLES = $(abspath $(TARGET_DIR)/c-examples)
 # The library (same profile as `cargo test`), the Python tests' fixture generator, and the
 # soname link the C example's rpath finds.
 python-lib:
-	$(CARGO) build $(PROFILE_FLAG) --lib --example python_fixtures
+	$(TOOLS_BUILD)
 	ln -sf libvirtpki.so $(LIB_ABS)/libvirtpki.so.$(SOMAJOR)
 
 examples: python-lib
@@ -203,7 +219,7 @@ examples: python-lib
 
 python-test: python-lib examples
 	VIRTPKI_LIBRARY=$(LIB_ABS)/libvirtpki.so \
-	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/examples/python_fixtures \
+	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
 		$(PYTHON) -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 
@@ -217,22 +233,21 @@ python-test: python-lib examples
 
 INTEROP_OUT = $(abspath $(TARGET_DIR))/debug
 
-# One cargo run for the library, the CLI and the two fixture generators, so that the library
-# is built once, with one set of features.
+# One cargo run for the library, the CLI and the fixture generators (TOOLS_BUILD), so that the
+# library is built once, with one set of features.
 interop:
-	$(CARGO) build -p virtpki -p virtpki-cli --lib --bins \
-	    --example python_fixtures --example sanity_variants
+	$(TOOLS_BUILD)
 	VIRTPKI_LIBRARY=$(INTEROP_OUT)/libvirtpki.so \
 	VIRTPKI_CLI=$(INTEROP_OUT)/virtpki \
-	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/examples/python_fixtures \
-	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/examples/sanity_variants \
+	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/python_fixtures \
+	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/sanity_variants \
 		$(PYTHON) -m unittest discover -s interop -t interop -v
 
 # ---- fuzzing (fuzz/: cargo-fuzz and libFuzzer; README.md, "Fuzzing") ---------------------
 #
 # fuzz/ is not a workspace member: `make test` never builds it. Its target bodies
 # (fuzz/src/targets.rs) are replayed over fuzz/corpus and fuzz/regressions by
-# tests/fuzz_corpora.rs, which `cargo test --workspace` runs on stable without libFuzzer.
+# tests/suite/fuzz_corpora.rs, which `cargo test --workspace` runs on stable without libFuzzer.
 # cargo-fuzz passes nightly-only flags; a stable compiler takes them with RUSTC_BOOTSTRAP=1.
 
 .PHONY: fuzz fuzz-tool fuzz-build fuzz-repro fuzz-min

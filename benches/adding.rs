@@ -15,7 +15,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use virtpki::{CertDataType, Certificate, Context, ContextFlags, Source};
 
-mod fixtures;
+use virtpki_tools::bench as fixtures;
 
 const MANY: usize = 10_000;
 

@@ -18,8 +18,8 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use virtpki::{KnownServers, TrustStatus};
 
-mod fixtures;
 use fixtures::{store_cert, store_certs, store_host, write_store, STORE_PORT};
+use virtpki_tools::bench as fixtures;
 
 const DISTINCT_CERTS: usize = 16;
 

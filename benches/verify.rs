@@ -22,8 +22,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use virtpki::{Acceptance, CertDataType, Certificate, Source, VerifyFlags};
 
-mod fixtures;
 use fixtures::{Alg, Pki, HOST};
+use virtpki_tools::bench as fixtures;
 
 const CRL_SERIALS: u32 = 100_000;
 const DN_PATTERNS: usize = 10_000;

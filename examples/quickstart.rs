@@ -9,7 +9,7 @@
 //!
 //! Every "accepted" and "refused" line is printed from what the library returned, and the
 //! program exits non-zero when anything turns out otherwise than the story says
-//! (`tests/quickstart.rs` runs it).
+//! (`tests/suite/quickstart.rs` runs it).
 
 use std::error::Error;
 use std::io::Write;

@@ -23,11 +23,11 @@
 #include "virtpki.h"
 
 /* 2026-06-01T00:00:00Z: the instant the fixtures' validity periods are built around
-   (examples/make_fixtures.rs, tests/common/mod.rs now()). Every context verifies at it. */
+   (tools/src/bin/make_fixtures.rs, tools/src/kit.rs now()). Every context verifies at it. */
 #define FIXTURE_NOW 1780272000LL
 
 #ifndef FIXTURE_DIR
-#error "FIXTURE_DIR must name the directory examples/make_fixtures.rs wrote"
+#error "FIXTURE_DIR must name the directory tools/src/bin/make_fixtures.rs wrote"
 #endif
 
 static atomic_int check_passed;

@@ -5,8 +5,8 @@ Binaries come from environment variables (the Makefile's `interop` target sets t
 
     VIRTPKI_LIBRARY          libvirtpki.so for the Python package
     VIRTPKI_CLI              the `virtpki` command (default: target/debug/virtpki)
-    VIRTPKI_FIXTURES_BIN     examples/python_fixtures (default: target/debug/examples/...)
-    VIRTPKI_SANITY_VARIANTS  examples/sanity_variants (default: target/debug/examples/...)
+    VIRTPKI_FIXTURES_BIN     tools/src/bin/python_fixtures (default: target/debug/python_fixtures)
+    VIRTPKI_SANITY_VARIANTS  tools/src/bin/sanity_variants (default: target/debug/sanity_variants)
     LIBVIRTD, VIRSH, VIRT_PKI_QUERY_DN, GNUTLS_CLI, OPENSSL   the system tools (defaults:
                              /usr/sbin/libvirtd and the others from PATH)
 
@@ -46,10 +46,10 @@ OPENSSL = os.environ.get("OPENSSL", "openssl")
 CERTTOOL = os.environ.get("CERTTOOL", "certtool")
 CLI = os.environ.get("VIRTPKI_CLI") or os.path.join(TARGET, "debug", "virtpki")
 FIXTURES_BIN = os.environ.get("VIRTPKI_FIXTURES_BIN") or os.path.join(
-    TARGET, "debug", "examples", "python_fixtures"
+    TARGET, "debug", "python_fixtures"
 )
 SANITY_VARIANTS_BIN = os.environ.get("VIRTPKI_SANITY_VARIANTS") or os.path.join(
-    TARGET, "debug", "examples", "sanity_variants"
+    TARGET, "debug", "sanity_variants"
 )
 
 # Upper bounds; a healthy run needs a fraction of each.
@@ -183,19 +183,19 @@ def connect(port, timeout=IO_TIMEOUT):
     return sock
 
 
-# --- Fixtures of the Python tests (examples/python_fixtures.rs) -----------------------------
+# --- Fixtures of the Python tests (tools/src/bin/python_fixtures.rs) ------------------------
 
 _fixtures_dir = None
 
 
 def python_fixtures():
-    """The directory of examples/python_fixtures' certificates (made once per run)."""
+    """The directory of python_fixtures' certificates (made once per run)."""
     global _fixtures_dir
     if _fixtures_dir is None:
         if not os.access(FIXTURES_BIN, os.X_OK):
             raise AssertionError(
                 f"{FIXTURES_BIN} (VIRTPKI_FIXTURES_BIN) is missing: "
-                "cargo build --example python_fixtures"
+                "cargo build -p virtpki-tools --bin python_fixtures"
             )
         directory = tempfile.mkdtemp(prefix="virtpki-interop-fixtures-")
         if not KEEP:

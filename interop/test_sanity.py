@@ -1,5 +1,5 @@
 """(e) The load-time sanity verdict: virtpki's against libvirt 9's, over libvirt's table of
-certificate variants (examples/sanity_variants.rs writes them as pkipath directories).
+certificate variants (tools/src/bin/sanity_variants.rs writes them as pkipath directories).
 
 libvirt's verdict is measured, never written down: a server variant is good for libvirt when
 libvirtd starts with its files (it runs the sanity check when it sets up its TLS context and
@@ -30,7 +30,7 @@ def variants():
         if not os.access(harness.SANITY_VARIANTS_BIN, os.X_OK):
             raise AssertionError(
                 f"{harness.SANITY_VARIANTS_BIN} (VIRTPKI_SANITY_VARIANTS) is missing: "
-                "cargo build --example sanity_variants"
+                "cargo build -p virtpki-tools --bin sanity_variants"
             )
         import atexit
         import shutil

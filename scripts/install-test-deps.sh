@@ -1,23 +1,43 @@
 #!/usr/bin/env bash
-# Installs what the tests use beyond Rust, gcc, make, python3 and valgrind:
+# Installs what `make test` uses beyond a Rust toolchain and make (`make test` runs this first):
+#   rustfmt, clippy  the toolchain's components (`rustup component add`, if rustup manages it)
+#   cc, g++      (gcc, g++) the C tests, and virtpki.h compiled as C++ (make ffi-test)
+#   valgrind     the C tests under valgrind (make ffi-test)
+#   python3      the Python package's tests (make python-test)
 #   openssl      makes fixtures rcgen cannot (RSA keys, PKCS#1/SEC1/encrypted keys, v1 CRLs)
 #   certtool     (gnutls-bin) and virt-pki-query-dn (libvirt-clients): the reference
 #                implementations the DN tests compare against
-#   g++          compiles virtpki.h as C++ (make ffi-test)
 #   pkg-config   builds a program against the installed library (make ffi-test)
-# Safe to run again: it installs only what is missing.
+# Safe to run again: it installs only what is missing. When nothing is, it only looks (no
+# network, a fraction of a second).
 set -euo pipefail
 
+# The toolchain's components are the user's: no root needed.
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        if command -v rustup >/dev/null; then
+            rustup component add "$component"
+        else
+            echo "missing cargo ${component/rustfmt/fmt}: install the toolchain's $component" >&2
+            exit 1
+        fi
+    fi
+done
+
 need=()
+command -v cc >/dev/null || need+=(gcc)
+command -v g++ >/dev/null || need+=(g++)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
 command -v certtool >/dev/null || need+=(gnutls-bin)
 command -v virt-pki-query-dn >/dev/null || need+=(libvirt-clients)
-command -v g++ >/dev/null || need+=(g++)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
-        echo "missing ${need[*]}: run this script as root, or install them" >&2
+        echo "missing ${need[*]}: run 'sudo scripts/install-test-deps.sh' (Debian, Ubuntu)," \
+            "or install them, then make test again" >&2
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive

@@ -666,10 +666,7 @@ impl Fingerprint {
 
     /// The fingerprint of `data`.
     pub fn of(data: &[u8]) -> Fingerprint {
-        let digest = ring::digest::digest(&ring::digest::SHA256, data);
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(digest.as_ref());
-        Fingerprint(bytes)
+        Fingerprint(crate::crypto::sha256(data))
     }
 
     /// The 32 bytes of the digest.

@@ -158,9 +158,8 @@ fn search_paths<U: ExtendedKeyUsageValidator>(
     let ee = EndEntityCert::try_from(leaf.der())
         .map_err(|e| Unverified::Refused(map_webpki_error(&e)))?;
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
-    let algs = rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .all;
+    let provider = crate::crypto::provider();
+    let algs = provider.signature_verification_algorithms.all;
 
     // One path search by webpki, with or without revocation; returns the path found as our
     // certificates: leaf, intermediates, anchor.

@@ -43,7 +43,6 @@ use rcgen::{
     DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
     PublicKeyData, RevokedCertParams, SanType, SerialNumber,
 };
-use ring::rand::SecureRandom;
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
@@ -278,6 +277,19 @@ fn dn_value(attr: Attribute, text: &str) -> Result<DnValue> {
     })
 }
 
+/// A CA name no other CA has: `virtpki CA HOST TAG`, with the first label of `host` (left out
+/// when empty) and 32 random bits as hex. Verifiers find an issuer by its name, so two CAs made
+/// with one name on two machines would stand for each other in every chain search.
+pub fn unique_ca_name(host: &str) -> Result<String> {
+    let mut random = [0u8; 4];
+    crate::crypto::fill_random(&mut random)?;
+    let tag: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(match host.split('.').next().filter(|h| !h.is_empty()) {
+        Some(h) => format!("virtpki CA {h} {tag}"),
+        None => format!("virtpki CA {tag}"),
+    })
+}
+
 /// Makes a self-signed CA.
 pub fn create_ca(params: &CaParams) -> Result<Issued> {
     let mut attrs = Vec::new();
@@ -355,9 +367,7 @@ pub fn ed25519_pkcs8_v1(v2: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 /// 128 random bits, positive and without a leading zero byte, as RFC 5280 asks.
 fn random_serial() -> Result<SerialNumber> {
     let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| internal("reading random bytes", "the system's generator failed"))?;
+    crate::crypto::fill_random(&mut bytes)?;
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
     Ok(SerialNumber::from_slice(&bytes))
 }
@@ -667,11 +677,7 @@ impl CertificateAuthority {
                         _ => None,
                     })
             })
-            .unwrap_or_else(|| {
-                ring::digest::digest(&ring::digest::SHA256, self.certificate.spki_der()).as_ref()
-                    [..20]
-                    .to_vec()
-            })
+            .unwrap_or_else(|| self.certificate.spki_fingerprint().as_bytes()[..20].to_vec())
     }
 
     /// Refuses a certificate this CA did not sign: revoking it here would do nothing.

@@ -180,6 +180,7 @@ pub mod chain;
 pub mod context;
 pub mod credentials;
 pub mod crl;
+pub mod crypto;
 pub mod daemon_conf;
 pub mod data_type;
 mod der;
@@ -192,6 +193,7 @@ pub mod error;
 pub mod ffi;
 pub mod file_audit;
 pub mod fsutil;
+#[cfg(feature = "generate")]
 pub mod generate;
 pub mod known;
 pub mod locations;

@@ -56,7 +56,7 @@ impl PrivateKey {
             public_key: Vec::new(),
             file_mode: None,
         };
-        let signing = rustls::crypto::ring::default_provider()
+        let signing = crate::crypto::provider()
             .key_provider
             .load_private_key(key.der.clone_key())
             .map_err(|e| {

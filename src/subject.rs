@@ -225,9 +225,9 @@ impl SubjectName {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A name from attributes the issuer puts together itself (a CA's or server's `O` and
-    /// `CN`), each value checked as [`parse`](Self::parse) checks it.
-    pub(crate) fn from_attributes(attrs: Vec<(Attribute, String)>) -> Result<SubjectName> {
+    /// A name from attributes put together by a program rather than typed (the issuer's CA and
+    /// server names: `O` and `CN`), each value checked as [`parse`](Self::parse) checks it.
+    pub fn from_attributes(attrs: Vec<(Attribute, String)>) -> Result<SubjectName> {
         for (attr, value) in &attrs {
             if value.trim().is_empty() {
                 return Err(Error::new(

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
@@ -26,11 +26,6 @@ use crate::role::Role;
 use crate::source::Source;
 use crate::verify::VerifyFlags;
 
-/// The crypto provider every configuration uses.
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A client configuration that verifies the server as `hostname` (port keys the known-servers
 /// entry) and presents the context's client identity, if it has one.
 pub fn client_config(
@@ -39,7 +34,7 @@ pub fn client_config(
     port: Option<u16>,
     flags: VerifyFlags,
 ) -> Result<ClientConfig> {
-    let provider = provider();
+    let provider = crate::crypto::provider();
     let verifier = Arc::new(ServerVerifier {
         ctx: Arc::clone(ctx),
         hostname: hostname.to_owned(),
@@ -71,7 +66,7 @@ pub fn client_config(
 /// A server configuration that presents the context's server identity and verifies clients
 /// (a certificate is required unless `NO_VERIFY`), including the allowed-DN list.
 pub fn server_config(ctx: &Arc<Context>, flags: VerifyFlags) -> Result<ServerConfig> {
-    let provider = provider();
+    let provider = crate::crypto::provider();
     let creds = ctx.credentials();
     let (chain, key) = match (&creds.server.chain, &creds.server.key) {
         (chain, Some(key)) if !chain.is_empty() => (chain, key),

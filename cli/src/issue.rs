@@ -165,7 +165,12 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
     let key_path = CertificateAuthority::key_path(&dir);
     files::check_free(&[&cert_path, &key_path], replace(force))?;
     let ca = generate::create_ca(&CaParams {
-        common_name: cn.unwrap_or_else(default_ca_name),
+        common_name: match cn {
+            Some(cn) => cn,
+            None => {
+                generate::unique_ca_name(&virtpki::machine_names::host_name().unwrap_or_default())?
+            }
+        },
         organization: org,
         validity: Validity::days_from_now(days),
         key_type: key.key_type()?,
@@ -192,18 +197,6 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
         d = shell_path(&dir)
     );
     Ok(Status::Ok)
-}
-
-/// A name no other CA has: the host's name and 32 random bits.
-fn default_ca_name() -> String {
-    let host = virtpki::machine_names::host_name().unwrap_or_default();
-    let mut random = [0u8; 4];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
-    let tag: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    match host.split('.').next().filter(|h| !h.is_empty()) {
-        Some(h) => format!("virtpki CA {h} {tag}"),
-        None => format!("virtpki CA {tag}"),
-    }
 }
 
 pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {

@@ -1,8 +1,8 @@
 """What the Python tests share: the package from this tree, certificate fixtures, servers.
 
-Fixtures come from examples/python_fixtures.rs: the binary named by VIRTPKI_FIXTURES_BIN
-(the Makefile builds it), else `cargo run --example python_fixtures`. They are made once per
-test run, in a temporary directory.
+Fixtures come from tools/src/bin/python_fixtures.rs: the binary named by VIRTPKI_FIXTURES_BIN
+(the Makefile builds it), else `cargo run -p virtpki-tools --bin python_fixtures`. They are made
+once per test run, in a temporary directory.
 """
 
 import atexit
@@ -56,7 +56,10 @@ def fixtures():
         if binary:
             command = [binary, directory]
         else:
-            command = ["cargo", "run", "--quiet", "--example", "python_fixtures", "--", directory]
+            command = [
+                "cargo", "run", "--quiet", "-p", "virtpki-tools", "--bin", "python_fixtures",
+                "--", directory,
+            ]
         subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
         _fixtures = Fixtures(directory)
     return _fixtures

@@ -1,3 +1,4 @@
-//! The fuzz targets' bodies, shared with the main crate's corpus replay (tests/fuzz_corpora.rs).
+//! The fuzz targets' bodies, shared with the main crate's corpus replay
+//! (tests/suite/fuzz_corpora.rs).
 
 pub mod targets;

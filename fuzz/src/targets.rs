@@ -2,7 +2,7 @@
 //!
 //! Two builds include this file: the `virtpki-fuzz` crate (fuzz/, libFuzzer, `make fuzz`),
 //! whose binaries in fuzz/fuzz_targets/ each call one function here, and the main crate's
-//! `tests/fuzz_corpora.rs`, which runs every file of fuzz/corpus/TARGET/ through the same
+//! `tests/suite/fuzz_corpora.rs`, which runs every file of fuzz/corpus/TARGET/ through the same
 //! function on stable Rust in `cargo test`, so an input that once crashed stays fixed. So this
 //! file depends on `virtpki` and std only.
 //!

@@ -1,0 +1,13 @@
+//! The CLI's integration tests, as one test binary (one link step instead of one per file).
+//! Each module is one subcommand or topic: `cargo test -p virtpki-cli --test suite issue::`.
+
+mod common;
+
+mod display;
+mod inspect;
+mod install;
+mod issue;
+mod known;
+mod probe;
+mod suggested_commands;
+mod validate;

@@ -1,0 +1,879 @@
+//! `virtpki validate` run as a program on fake roots (--root), never on /etc or ~.
+
+use crate::common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{is_root, place_issued, write};
+use serde_json::Value;
+use virtpki::generate::{
+    create_ca, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams,
+    SubjectName, Validity,
+};
+
+const HOST: &str = "host.example.com";
+const CLIENT_DN: &str = "C=GB,O=Test,CN=client1";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_virtpki"));
+    c.env_remove("XDG_CONFIG_HOME").env("NO_COLOR", "1");
+    c
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+struct Pki {
+    ca: CertificateAuthority,
+    ca_pem: String,
+}
+
+fn pki(dir: &Path) -> Pki {
+    let ca = create_ca(&CaParams {
+        common_name: "Test CA".into(),
+        organization: Some("Test".into()),
+        validity: Validity::days_from_now(30),
+        key_type: KeyType::EcdsaP256,
+    })
+    .unwrap();
+    let cadir = dir.join("ca-private");
+    write(&cadir.join("cacert.pem"), ca.cert_pem.as_bytes(), 0o644);
+    write(&cadir.join("cakey.pem"), ca.key_pem.as_bytes(), 0o600);
+    Pki {
+        ca: CertificateAuthority::load_dir(&cadir).unwrap(),
+        ca_pem: ca.cert_pem,
+    }
+}
+
+impl Pki {
+    fn server(&self, validity: Validity) -> Issued {
+        self.ca
+            .issue_server(&ServerParams {
+                common_name: HOST.into(),
+                dns_names: vec!["host".into()],
+                ip_addresses: vec![],
+                organization: None,
+                validity,
+                key_type: KeyType::EcdsaP256,
+            })
+            .unwrap()
+    }
+    fn client(&self) -> Issued {
+        self.ca
+            .issue_client(&ClientParams {
+                dn: SubjectName::parse(CLIENT_DN).unwrap(),
+                validity: Validity::days_from_now(10),
+                key_type: KeyType::EcdsaP256,
+            })
+            .unwrap()
+    }
+}
+
+/// A complete, correct system setup under `root`.
+fn system_root(root: &Path) -> Pki {
+    let p = pki(root);
+    for d in [
+        "etc/pki",
+        "etc/pki/CA",
+        "etc/pki/libvirt",
+        "etc/pki/libvirt/private",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+        chmod(&root.join(d), 0o755);
+    }
+    write(
+        &root.join("etc/pki/CA/cacert.pem"),
+        p.ca_pem.as_bytes(),
+        0o644,
+    );
+    let s = p.server(Validity::days_from_now(10));
+    place_issued(root, "server", &s, 0o600);
+    let c = p.client();
+    place_issued(root, "client", &c, 0o600);
+    p
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("validate")
+        .arg("--root")
+        .arg(root)
+        .args(["--system", "--hostname", HOST])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(root: &Path, args: &[&str]) -> (i32, Value) {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let out = run(root, &a);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap(), v)
+}
+
+fn checks(v: &Value) -> &Vec<Value> {
+    v["checks"].as_array().unwrap()
+}
+
+/// The checks with this status whose message contains `text`.
+fn find<'a>(v: &'a Value, status: &str, text: &str) -> Vec<&'a Value> {
+    checks(v)
+        .iter()
+        .filter(|c| c["status"] == status && c["message"].as_str().unwrap().contains(text))
+        .collect()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_correct_system_setup_passes() {
+    if !is_root() {
+        return; // the system rules want root-owned files
+    }
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let out = run(dir.path(), &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!t.contains("FAIL"), "{t}");
+    assert!(t.contains(" TRUST: Checking if CA cert exists"), "{t}");
+    assert!(t.contains("SERVER: Checking cert hostname match"), "{t}");
+    assert!(t.contains("CLIENT: Checking cert properties"), "{t}");
+    assert!(t.contains("0 failed"), "{t}");
+    // The virt-pki-validate layout: "%6s: %-69s: STATUS".
+    let line = t
+        .lines()
+        .find(|l| l.contains("Checking cert hostname match"))
+        .unwrap();
+    assert_eq!(line.find(": PASS"), Some(6 + 2 + 69), "{line}");
+}
+
+#[test]
+fn json_lists_every_check_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let (code, v) = json(dir.path(), &[]);
+    let all = checks(&v);
+    assert!(all.len() > 10);
+    for c in all {
+        assert!(["pass", "warn", "fail"].contains(&c["status"].as_str().unwrap()));
+        assert!(c["name"].is_string() && c["message"].is_string());
+        assert!(["trust", "server", "client", "conf"].contains(&c["scope"].as_str().unwrap()));
+    }
+    let s = &v["summary"];
+    let total =
+        s["pass"].as_u64().unwrap() + s["warn"].as_u64().unwrap() + s["fail"].as_u64().unwrap();
+    assert_eq!(total as usize, all.len());
+    assert_eq!(s["ok"], code == 0);
+    assert_eq!(v["mode"], "system");
+}
+
+#[test]
+fn one_section_only() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let (_, v) = json(dir.path(), &["client"]);
+    assert!(checks(&v).iter().all(|c| c["scope"] == "client"), "{v}");
+    let (_, v) = json(dir.path(), &["trust"]);
+    assert!(checks(&v).iter().all(|c| c["scope"] == "trust"), "{v}");
+}
+
+#[test]
+fn a_missing_ca_fails_with_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    fs::remove_file(dir.path().join("etc/pki/CA/cacert.pem")).unwrap();
+    let (code, v) = json(dir.path(), &[]);
+    assert_eq!(code, 1);
+    let f = find(&v, "fail", "cacert.pem does not exist");
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(f[0]["name"], "Checking if CA cert exists");
+    assert!(f[0]["fix"].as_str().unwrap().contains("tlscerts.html"));
+    // The server certificate is still checked without its CA: the hostname check ran.
+    assert!(checks(&v)
+        .iter()
+        .any(|c| c["name"] == "Checking cert hostname match"));
+}
+
+#[test]
+fn missing_server_files_and_directories_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    fs::remove_file(dir.path().join("etc/pki/libvirt/private/serverkey.pem")).unwrap();
+    let (code, v) = json(dir.path(), &["server"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        find(&v, "fail", "serverkey.pem does not exist").len(),
+        1,
+        "{v}"
+    );
+    // Without its certificate, the section's "cert properties" cannot pass.
+    fs::remove_file(dir.path().join("etc/pki/libvirt/servercert.pem")).unwrap();
+    let (_, v) = json(dir.path(), &["server"]);
+    assert!(
+        checks(&v)
+            .iter()
+            .all(|c| !(c["name"] == "Checking cert properties" && c["status"] == "pass")),
+        "{v}"
+    );
+    fs::remove_dir_all(dir.path().join("etc/pki/libvirt")).unwrap();
+    let (_, v) = json(dir.path(), &["server"]);
+    assert_eq!(
+        find(&v, "fail", "etc/pki/libvirt does not exist").len(),
+        1,
+        "{v}"
+    );
+}
+
+#[test]
+fn key_modes_group_readable_warns_other_readable_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let key = dir.path().join("etc/pki/libvirt/private/serverkey.pem");
+    chmod(&key, 0o640);
+    let (code, v) = json(dir.path(), &["server"]);
+    let w = find(&v, "warn", "readable by its group");
+    assert_eq!(w.len(), 1, "{v}");
+    assert!(w[0]["fix"].as_str().unwrap().contains("qemu"));
+    if is_root() {
+        assert_eq!(code, 0, "{v}");
+    }
+    chmod(&key, 0o644);
+    let (code, v) = json(dir.path(), &["server"]);
+    assert_eq!(code, 1);
+    let f = find(&v, "fail", "virtpki refuses to load it");
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(f[0]["fix"], format!("chmod 0600 {}", key.display()));
+    // The library refuses to load it too; that is not said a second time.
+    assert!(
+        find(&v, "fail", "private key file is readable by other users").is_empty(),
+        "{v}"
+    );
+    assert_eq!(v["summary"]["fail"], 1, "{v}");
+}
+
+#[test]
+fn writable_directories_fail_and_odd_modes_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    chmod(&dir.path().join("etc/pki/CA"), 0o777);
+    let (code, v) = json(dir.path(), &["trust"]);
+    assert_eq!(code, 1);
+    assert_eq!(find(&v, "fail", "writable by other users").len(), 1, "{v}");
+    chmod(&dir.path().join("etc/pki/CA"), 0o755);
+    chmod(&dir.path().join("etc/pki/CA/cacert.pem"), 0o600);
+    let (_, v) = json(dir.path(), &["trust"]);
+    let w = find(&v, "warn", "mode 0600, not 0644");
+    assert_eq!(w.len(), 1, "{v}");
+    assert!(w[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("non-root clients"));
+}
+
+#[test]
+fn wrong_owner_fails() {
+    if !is_root() {
+        return; // chown needs root
+    }
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let cert = dir.path().join("etc/pki/libvirt/servercert.pem");
+    std::os::unix::fs::chown(&cert, Some(65534), Some(65534)).unwrap();
+    let (code, v) = json(dir.path(), &["server"]);
+    assert_eq!(code, 1);
+    let f = find(&v, "fail", "belongs to uid 65534");
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(f[0]["fix"], format!("chown root:root {}", cert.display()));
+}
+
+#[test]
+fn a_key_that_does_not_match_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = system_root(dir.path());
+    let other = p.server(Validity::days_from_now(10));
+    write(
+        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
+        other.key_pem.as_bytes(),
+        0o600,
+    );
+    let (code, v) = json(dir.path(), &["server"]);
+    assert_eq!(code, 1);
+    let f: Vec<_> = checks(&v)
+        .iter()
+        .filter(|c| c["rule"] == "key-pair")
+        .collect();
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(f[0]["status"], "fail");
+    assert!(f[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not belong"));
+}
+
+#[test]
+fn an_expired_server_certificate_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = system_root(dir.path());
+    let old = p.server(Validity {
+        now: virtpki::timefmt::now() - 10 * 86_400,
+        days: 1,
+    });
+    place_issued(dir.path(), "server", &old, 0o600);
+    let (code, v) = json(dir.path(), &["server"]);
+    assert_eq!(code, 1);
+    let f = find(&v, "fail", "has expired");
+    assert!(!f.is_empty(), "{v}");
+    assert!(f.iter().any(|c| c["rule"] == "time"));
+}
+
+#[test]
+fn a_certificate_from_another_ca_fails_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let stranger = pki(&dir.path().join("other"));
+    let s = stranger.server(Validity::days_from_now(5));
+    place_issued(dir.path(), "server", &s, 0o600);
+    let (code, v) = json(dir.path(), &["server"]);
+    assert_eq!(code, 1);
+    assert!(
+        checks(&v)
+            .iter()
+            .any(|c| c["rule"] == "chain" && c["status"] == "fail"),
+        "{v}"
+    );
+}
+
+#[test]
+fn garbage_instead_of_a_certificate_fails_to_load() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    write(
+        &dir.path().join("etc/pki/libvirt/clientcert.pem"),
+        b"not a certificate\n",
+        0o644,
+    );
+    let (code, v) = json(dir.path(), &["client"]);
+    assert_eq!(code, 1);
+    let f: Vec<_> = checks(&v)
+        .iter()
+        .filter(|c| c["name"] == "Loading client certificate")
+        .collect();
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["fix"].as_str().unwrap().contains("virtpki show"));
+}
+
+#[test]
+fn hostname_mismatch_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let out = bin()
+        .args([
+            "validate",
+            "--json",
+            "--system",
+            "server",
+            "--hostname",
+            "other.example.org",
+            "--root",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = find(&v, "warn", "does not match the hostname other.example.org");
+    assert_eq!(w.len(), 1, "{v}");
+    if is_root() {
+        assert_eq!(out.status.code(), Some(0), "{v}");
+    }
+    // The short name is in the certificate too.
+    let out = bin()
+        .args([
+            "validate",
+            "--json",
+            "--system",
+            "server",
+            "--hostname",
+            "host",
+            "--root",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        checks(&v)
+            .iter()
+            .any(|c| c["name"] == "Checking cert hostname match" && c["status"] == "pass"),
+        "{v}"
+    );
+}
+
+fn conf(root: &Path, text: &str) -> PathBuf {
+    let p = root.join("etc/libvirt/libvirtd.conf");
+    write(&p, text.as_bytes(), 0o644);
+    p
+}
+
+#[test]
+fn libvirtd_conf_syntax_error_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    conf(
+        dir.path(),
+        "listen_tls = 1\n\nkey_file = \"/etc/pki/x.pem\n",
+    );
+    let (code, v) = json(dir.path(), &[]);
+    assert_eq!(code, 1);
+    let f = find(&v, "fail", "libvirtd.conf:3: unterminated string");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["fix"].as_str().unwrap().starts_with("correct line 3"));
+}
+
+#[test]
+fn libvirtd_conf_needs_all_of_key_cert_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    conf(
+        dir.path(),
+        "ca_file = \"/etc/pki/CA/cacert.pem\"\nkey_file = \"\"\n",
+    );
+    let (code, v) = json(dir.path(), &[]);
+    assert_eq!(code, 1);
+    let f = find(&v, "fail", "ca_file set but not key_file, cert_file");
+    assert_eq!(f.len(), 1, "{v}");
+}
+
+#[test]
+fn libvirtd_conf_files_are_the_ones_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = system_root(dir.path());
+    let s = p.server(Validity::days_from_now(10));
+    write(
+        &dir.path().join("srv/tls/cert.pem"),
+        s.cert_pem.as_bytes(),
+        0o644,
+    );
+    write(
+        &dir.path().join("srv/tls/key.pem"),
+        s.key_pem.as_bytes(),
+        0o600,
+    );
+    // The default server files are gone: only the configured ones exist.
+    fs::remove_file(dir.path().join("etc/pki/libvirt/servercert.pem")).unwrap();
+    conf(
+        dir.path(),
+        "key_file = \"/srv/tls/key.pem\"\ncert_file = \"/srv/tls/cert.pem\"\nca_file = \"/etc/pki/CA/cacert.pem\"\n",
+    );
+    let (_, v) = json(dir.path(), &["server"]);
+    let server: Vec<_> = checks(&v)
+        .iter()
+        .filter(|c| c["scope"] == "server")
+        .collect();
+    assert!(server.iter().all(|c| c["status"] != "fail"), "{v}");
+    assert!(
+        server.iter().any(|c| c["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("srv/tls/key.pem"))),
+        "{v}"
+    );
+    assert!(find(&v, "pass", "all set").len() == 1, "{v}");
+}
+
+#[test]
+fn libvirtd_conf_traps() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    write(&dir.path().join("etc/pki/CA/cacrl.pem"), b"", 0o644);
+    conf(
+        dir.path(),
+        "tls_no_verify_certificate = 1\ntls_no_verify_address = 1\ntls_no_sanity_certificate = 1\n\
+         crl_file = \"/etc/pki/CA/crl.pem\"\ntls_port = 16514\nlisten_tls = 0\n",
+    );
+    let (code, v) = json(dir.path(), &["server"]);
+    assert_eq!(code, 1, "tls_port as an integer stops libvirtd: {v}");
+    assert_eq!(
+        find(&v, "warn", "CLIENT CERTIFICATES ARE NOT VERIFIED").len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(
+        find(&v, "warn", "tls_no_verify_address is no longer read").len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(
+        find(&v, "warn", "skips its load-time checks").len(),
+        1,
+        "{v}"
+    );
+    let crl = find(&v, "warn", "NO CERTIFICATE IS TREATED AS REVOKED");
+    assert_eq!(crl.len(), 1, "{v}");
+    assert!(crl[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("/etc/pki/CA/cacrl.pem"));
+    assert_eq!(
+        find(&v, "fail", "expected a string for 'tls_port'").len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(find(&v, "warn", "listen_tls = 0").len(), 1, "{v}");
+}
+
+#[test]
+fn tls_allowed_dn_list_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    conf(
+        dir.path(),
+        "tls_allowed_dn_list = [\"CN=client1,O=Test,C=GB\",\n  \"C=GB, O=Test, CN=*\",\n  \"C=GB,emailAddress=x,CN=y\"]\n",
+    );
+    let (_, v) = json(dir.path(), &[]);
+    let rfc = find(&v, "fail", "is in RFC 4514 order");
+    assert_eq!(rfc.len(), 1, "{v}");
+    assert!(rfc[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("\"{CLIENT_DN}\"")));
+    let spaces = find(&v, "fail", "has a space after a comma");
+    assert_eq!(spaces.len(), 1, "{v}");
+    assert!(spaces[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("\"C=GB,O=Test,CN=*\""));
+    assert_eq!(
+        find(
+            &v,
+            "warn",
+            "no attribute emailAddress (libvirt writes EMAIL)"
+        )
+        .len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(
+        find(&v, "warn", "libvirtd would reject this client").len(),
+        1,
+        "{v}"
+    );
+
+    conf(
+        dir.path(),
+        &format!("tls_allowed_dn_list = [\"{CLIENT_DN}\"]\n"),
+    );
+    let (_, v) = json(dir.path(), &[]);
+    assert_eq!(find(&v, "pass", "is allowed by").len(), 1, "{v}");
+    assert!(find(&v, "warn", "RFC 4514").is_empty());
+
+    conf(dir.path(), "tls_allowed_dn_list = []\n");
+    let (_, v) = json(dir.path(), &[]);
+    assert_eq!(find(&v, "warn", "NO client may connect").len(), 1, "{v}");
+}
+
+#[test]
+fn an_explicit_conf_file_is_read_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let other = dir.path().join("my.conf");
+    write(&other, b"tls_allowed_dn_list = []\n", 0o644);
+    let (_, v) = json(dir.path(), &["--libvirtd-conf", other.to_str().unwrap()]);
+    assert_eq!(find(&v, "warn", "NO client may connect").len(), 1, "{v}");
+    let out = run(
+        dir.path(),
+        &["--libvirtd-conf", "/nonexistent/libvirtd.conf"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // Said first, in the report (see a_given_path_that_is_not_there_is_the_first_line).
+    assert!(text(&out).starts_with("  ARGS: Checking --libvirtd-conf"));
+    assert!(text(&out).contains("--libvirtd-conf /nonexistent/libvirtd.conf: no such file"));
+}
+
+/// A user setup under a fake HOME: ~/.pki/libvirt, 0700, files 0600.
+fn user_home(home: &Path) -> PathBuf {
+    let p = pki(home);
+    let d = home.join(".pki/libvirt");
+    fs::create_dir_all(&d).unwrap();
+    chmod(&d, 0o700);
+    write(&d.join("cacert.pem"), p.ca_pem.as_bytes(), 0o600);
+    let c = p.client();
+    write(&d.join("clientcert.pem"), c.cert_pem.as_bytes(), 0o600);
+    write(&d.join("clientkey.pem"), c.key_pem.as_bytes(), 0o600);
+    d
+}
+
+fn run_user(home: &Path, root: &Path, args: &[&str]) -> (i32, Value) {
+    let out = bin()
+        .env("HOME", home)
+        .args(["validate", "--json", "--root"])
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn user_mode_checks_the_home_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let d = user_home(&dir.path().join("home"));
+    let (code, v) = run_user(&dir.path().join("home"), &root, &["--user", "client"]);
+    assert_eq!(v["mode"], "user");
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = run_user(&dir.path().join("home"), &root, &["--user", "trust"]);
+    assert_eq!(code, 0, "{v}");
+    chmod(&d, 0o755);
+    let (code, v) = run_user(&dir.path().join("home"), &root, &["--user", "trust"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(find(&v, "warn", "mode 0755, not 0700").len(), 1, "{v}");
+    chmod(&d.join("cacert.pem"), 0o666);
+    let (code, v) = run_user(&dir.path().join("home"), &root, &["--user", "trust"]);
+    assert_eq!(code, 1);
+    assert_eq!(find(&v, "fail", "writable by other users").len(), 1, "{v}");
+}
+
+#[test]
+fn path_mode_checks_the_directory_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = user_home(dir.path());
+    let (code, v) = run_user(
+        dir.path(),
+        dir.path(),
+        &["--path", d.to_str().unwrap(), "client"],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["mode"], "path");
+    assert!(checks(&v)
+        .iter()
+        .any(|c| c["file"].as_str() == Some(d.join("clientkey.pem").to_str().unwrap())));
+    // A server is not set up there: its files fall back to the (fake) system ones, absent.
+    let (code, v) = run_user(
+        dir.path(),
+        dir.path(),
+        &["--path", d.to_str().unwrap(), "server"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        !find(&v, "fail", "servercert.pem does not exist").is_empty(),
+        "{v}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--system", "--user"][..],
+        &["--user", "--path", "/tmp"],
+        &["everything"],
+        &["trust", "server"],
+        &["--hostname"],
+    ] {
+        let out = bin()
+            .arg("validate")
+            .arg("--root")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let out = bin()
+        .args(["validate", "--root", "/nonexistent/root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--root /nonexistent/root: no such directory"));
+}
+
+/// A path given on the command line that is not there, or not what its option takes, is the
+/// first line of the report, text and JSON, with its fix, and the report holds nothing else:
+/// every other line would be about other files. `validate --path DIR client` with a mistyped
+/// DIR printed two failures about /etc/pki/libvirt (libvirt's fallbacks) and never named DIR.
+#[test]
+fn a_given_path_that_is_not_there_is_the_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let file = dir.path().join("a-file");
+    write(&file, b"", 0o644);
+    let missing = dir.path().join("missing");
+    let (r, f, m) = (
+        root.to_str().unwrap(),
+        file.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    );
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--path", m, "client"], "--path", "no such directory"),
+        (
+            &["--path", f],
+            "--path",
+            "not a directory: it is a regular file",
+        ),
+        (&["--root", m, "--system"], "--root", "no such directory"),
+        (
+            &["--root", f, "--system", "trust"],
+            "--root",
+            "not a directory: it is a regular file",
+        ),
+        (
+            &["--root", r, "--system", "--libvirtd-conf", m],
+            "--libvirtd-conf",
+            "no such file",
+        ),
+        (
+            &["--root", r, "--system", "--libvirtd-conf", r],
+            "--libvirtd-conf",
+            "not a file: it is a directory",
+        ),
+    ];
+    for (args, option, what) in cases {
+        let path = args[args.iter().position(|a| a == option).unwrap() + 1];
+        let first = format!("{option} {path}: {what}");
+        let out = bin()
+            .arg("validate")
+            .args(*args)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let t = text(&out);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("  ARGS: {:<69}: FAIL", format!("Checking {option}")),
+            "{t}"
+        );
+        assert_eq!(lines[1].trim(), first, "{t}");
+        assert!(
+            lines[2]
+                .trim()
+                .starts_with(&format!("fix: check the path: {option} takes ")),
+            "{t}"
+        );
+        assert!(!t.contains("/etc/pki"), "{t}");
+        assert!(
+            t.ends_with("1 checks: 0 passed, 0 warnings, 1 failed: FAILED\n"),
+            "{t}"
+        );
+
+        let out = bin()
+            .arg("validate")
+            .arg("--json")
+            .args(*args)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = &checks(&v)[0];
+        assert_eq!(c["scope"], "args", "{v}");
+        assert_eq!(c["status"], "fail", "{v}");
+        assert_eq!(c["message"], first.as_str(), "{v}");
+        assert_eq!(c["file"], *path, "{v}");
+        assert!(c["fix"].as_str().unwrap().contains(option), "{v}");
+        assert_eq!(checks(&v).len(), 1, "{v}");
+    }
+    // A missing pkipath directory may be one yet to be made: the fix offers the mkdir, with
+    // the mode `validate` then expects.
+    let out = bin()
+        .args(["validate", "--json", "--path", m])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        checks(&v)[0]["fix"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("; or make it: `mkdir -p -m 0700 {m}`")),
+        "{v}"
+    );
+    // Each wrong path is named, in the order of the options' table.
+    let out = bin()
+        .args([
+            "validate",
+            "--json",
+            "--root",
+            m,
+            "--path",
+            f,
+            "--libvirtd-conf",
+            m,
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = checks(&v)
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Checking --root",
+            "Checking --path",
+            "Checking --libvirtd-conf"
+        ],
+        "{v}"
+    );
+}
+
+/// A name with terminal escapes, a forged line and a bidi override (a NUL would make the DN
+/// string print the value in hex, as libvirt does).
+const HOSTILE: &str = "evil\x1b[1A\x1b[2K\x1b[32mPASS\r\n\u{202e}x";
+
+/// A server certificate from a CA whose name attacks the terminal: the findings quote the
+/// issuer and the subject, and the text report prints them escaped (it printed them raw).
+#[test]
+fn names_from_certificates_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let ca = create_ca(&CaParams {
+        common_name: HOSTILE.into(),
+        organization: Some(HOSTILE.into()),
+        validity: Validity::days_from_now(30),
+        key_type: KeyType::EcdsaP256,
+    })
+    .unwrap();
+    let cadir = dir.path().join("hostile-ca");
+    write(&cadir.join("cacert.pem"), ca.cert_pem.as_bytes(), 0o644);
+    write(&cadir.join("cakey.pem"), ca.key_pem.as_bytes(), 0o600);
+    let s = CertificateAuthority::load_dir(&cadir)
+        .unwrap()
+        .issue_server(&ServerParams {
+            common_name: HOST.into(),
+            dns_names: vec!["host".into()],
+            ip_addresses: vec![],
+            organization: Some(HOSTILE.into()),
+            validity: Validity::days_from_now(5),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+    place_issued(dir.path(), "server", &s, 0o600);
+    let out = run(dir.path(), &["server"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out);
+    let raw: Vec<char> = stdout
+        .chars()
+        .filter(|c| *c != '\n' && virtpki::display::is_unsafe(*c))
+        .collect();
+    assert_eq!(raw, vec![], "{stdout:?}");
+    assert!(
+        stdout.contains("\\x1b[32mPASS\\x0d\\x0a\\u{202e}x"),
+        "{stdout}"
+    );
+    assert!(!stdout.lines().any(|l| l.starts_with("PASS")), "{stdout}");
+}

@@ -1,0 +1,507 @@
+//! `virtpki::generate`: the certificates and CRLs it makes, and what it refuses.
+
+use crate::common;
+
+use std::process::Command;
+
+use common::openssl_args::NEW_P256_KEY;
+use virtpki::cert::{KeyUsage, SubjectAltName};
+use virtpki::generate::{
+    create_ca, Attribute, CaParams, CertificateAuthority, ClientParams, KeyType, ServerParams,
+    SubjectName, Validity, BACKDATE_SECONDS,
+};
+use virtpki::verify::VerifyFlags;
+use virtpki::{CertDataType, Context, ContextFlags, ErrorKind, Role};
+
+const NOW: i64 = 1_790_000_000; // 2026-09-21
+
+fn validity(days: u32) -> Validity {
+    Validity { now: NOW, days }
+}
+
+fn ca(name: &str) -> (virtpki::generate::Issued, CertificateAuthority) {
+    let issued = create_ca(&CaParams {
+        common_name: name.into(),
+        organization: Some("Test".into()),
+        validity: validity(3650),
+        key_type: KeyType::EcdsaP256,
+    })
+    .unwrap();
+    let authority = CertificateAuthority::from_issued(&issued).unwrap();
+    (issued, authority)
+}
+
+fn server(
+    ca: &CertificateAuthority,
+    cn: &str,
+    dns: &[&str],
+    ips: &[&str],
+) -> virtpki::Result<virtpki::generate::Issued> {
+    ca.issue_server(&ServerParams {
+        common_name: cn.into(),
+        dns_names: dns.iter().map(|d| d.to_string()).collect(),
+        ip_addresses: ips.iter().map(|i| i.parse().unwrap()).collect(),
+        organization: None,
+        validity: validity(365),
+        key_type: KeyType::EcdsaP256,
+    })
+}
+
+fn client(ca: &CertificateAuthority, dn: &str) -> virtpki::generate::Issued {
+    ca.issue_client(&ClientParams {
+        dn: SubjectName::parse(dn).unwrap(),
+        validity: validity(365),
+        key_type: KeyType::Ed25519,
+    })
+    .unwrap()
+}
+
+#[test]
+fn subject_names_parse_as_libvirt_prints_them() {
+    let parsed =
+        SubjectName::parse(" c = GB , st=London,O=Acme\\, Inc.,emailAddress=a@b , CN=x\\+y\\  ")
+            .unwrap();
+    assert_eq!(
+        parsed.attributes(),
+        &[
+            (Attribute::Country, "GB".into()),
+            (Attribute::State, "London".into()),
+            (Attribute::Organization, "Acme, Inc.".into()),
+            (Attribute::Email, "a@b".into()),
+            (Attribute::CommonName, "x+y ".into()),
+        ]
+    );
+    assert_eq!(parsed.get(Attribute::CommonName), Some("x+y "));
+    assert_eq!(parsed.get(Attribute::Locality), None);
+    for (bad, why) in [
+        ("", "empty"),
+        ("CN", "no '=value'"),
+        ("CN=a,", "no '=value'"),
+        (",CN=a", "no '=value'"),
+        ("CN=a+OU=b", "multi-valued"),
+        ("CN=a,CN=b", "appears twice"),
+        ("FOO=a", "unknown attribute"),
+        ("CN=", "empty value"),
+        ("CN=a\\", "lone backslash"),
+        ("C\\N=a", "attribute name"),
+        ("C=G", "two-letter"),
+        ("C=1A", "two-letter"),
+        ("DC=ünïcode", "only ASCII"),
+        ("serialNumber=a_b", "only letters"),
+        // The DER writer under rcgen panicked on a "?" (found by the subject_name fuzz target).
+        ("serialNumber=a?", "only letters"),
+        ("serialNumber=a*", "only letters"),
+    ] {
+        let err = SubjectName::parse(bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArg, "{bad}");
+        assert!(err.message().contains(why), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn a_ca_as_libvirt_wants_it() {
+    let (issued, authority) = ca("Test CA");
+    let cert = &issued.certificate;
+    assert_eq!(cert.subject(), "O=Test,CN=Test CA");
+    assert!(cert.is_ca() && cert.is_self_issued());
+    assert!(cert.basic_constraints().unwrap().critical);
+    let ku = cert.key_usage().unwrap();
+    assert!(ku.critical && ku.allows(KeyUsage::KEY_CERT_SIGN | KeyUsage::CRL_SIGN));
+    assert_eq!(cert.not_before(), NOW - BACKDATE_SECONDS);
+    assert_eq!(cert.not_after(), NOW + 3650 * 86400);
+    // 128-bit positive serials, all different.
+    assert_eq!(cert.raw_serial().len(), 16);
+    assert!(cert.raw_serial()[0] & 0x80 == 0 && cert.raw_serial()[0] != 0);
+    assert_eq!(authority.certificate().fingerprint(), cert.fingerprint());
+    let mut serials: Vec<Vec<u8>> = (0..20)
+        .map(|_| client(&authority, "CN=c").certificate.raw_serial().to_vec())
+        .collect();
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), 20);
+    assert!(issued.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+}
+
+#[test]
+fn servers_carry_every_name_and_verify() {
+    let (issued, authority) = ca("Names CA");
+    let server = server(
+        &authority,
+        "Host.Example.com",
+        &["host.example.com", "alias", "*.pool.example"],
+        &["192.0.2.1", "192.0.2.1", "::1"],
+    )
+    .unwrap();
+    let sans = server.certificate.subject_alt_names();
+    assert_eq!(
+        sans,
+        &[
+            SubjectAltName::Dns("Host.Example.com".into()),
+            SubjectAltName::Dns("alias".into()),
+            SubjectAltName::Dns("*.pool.example".into()),
+            SubjectAltName::Ip("192.0.2.1".parse().unwrap()),
+            SubjectAltName::Ip("::1".parse().unwrap()),
+        ]
+    );
+    let ku = server.certificate.key_usage().unwrap();
+    assert!(ku.allows(KeyUsage::DIGITAL_SIGNATURE | KeyUsage::KEY_ENCIPHERMENT));
+    let eku = server.certificate.extended_key_usage().unwrap();
+    assert!(eku.server_auth && !eku.client_auth);
+    let ctx = Context::new(ContextFlags::REQUIRE_SAN);
+    ctx.set_verify_time(Some(NOW + 60));
+    ctx.add_pem(CertDataType::CaCert, &issued.cert_pem).unwrap();
+    let chain = [server.certificate.clone()];
+    for host in [
+        "host.example.com",
+        "ALIAS",
+        "a.pool.example",
+        "192.0.2.1",
+        "[::1]",
+    ] {
+        ctx.verify_server(host, None, &chain, VerifyFlags::default())
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    for host in ["pool.example", "a.b.pool.example", "192.0.2.2"] {
+        let err = ctx
+            .verify_server(host, None, &chain, VerifyFlags::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{host}");
+    }
+    // An address as CN or as a name is an IP SAN, not a DNS one.
+    let mixed = self::server(
+        &authority,
+        "h.example",
+        &["192.0.2.5", "H.EXAMPLE"],
+        &["192.0.2.5"],
+    )
+    .unwrap();
+    assert_eq!(
+        mixed.certificate.subject_alt_names(),
+        &[
+            SubjectAltName::Dns("h.example".into()),
+            SubjectAltName::Ip("192.0.2.5".parse().unwrap()),
+        ]
+    );
+    let by_ip = self::server(&authority, "198.51.100.4", &[], &[]).unwrap();
+    assert_eq!(
+        by_ip.certificate.subject_alt_names(),
+        &[SubjectAltName::Ip("198.51.100.4".parse().unwrap())]
+    );
+    for bad in [
+        "",
+        "a..b",
+        "-a",
+        "a-",
+        "a_b",
+        "*",
+        "a.*.b",
+        "ü.example",
+        &"a".repeat(64),
+    ] {
+        let err = self::server(&authority, "ok", &[bad], &[]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArg, "{bad:?}");
+    }
+}
+
+#[test]
+fn the_client_dn_is_the_string_libvirt_matches() {
+    let (issued, authority) = ca("DN CA");
+    let dn = "C=GB,ST=London,L=London,O=Libvirt Project,OU=Ops,CN=client1,UID=u1,DC=example,EMAIL=a@b.example,serialNumber=42,title=Admin";
+    let c = client(&authority, dn);
+    assert_eq!(c.certificate.subject(), dn);
+    assert!(c.certificate.extended_key_usage().unwrap().client_auth);
+    let daemon = Context::new(ContextFlags::default());
+    daemon.set_verify_time(Some(NOW + 60));
+    daemon
+        .add_pem(CertDataType::CaCert, &issued.cert_pem)
+        .unwrap();
+    daemon
+        .set_allowed_dn_list(Some(&[
+            "C=GB,ST=London,L=London,O=Libvirt Project,OU=Ops,CN=client*",
+        ]))
+        .unwrap();
+    let verdict = daemon
+        .verify_client(std::slice::from_ref(&c.certificate), VerifyFlags::default())
+        .unwrap();
+    assert_eq!(verdict.dn, dn);
+    // libvirt's own tool prints the same string.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.pem");
+    std::fs::write(&path, &c.cert_pem).unwrap();
+    let out = Command::new("virt-pki-query-dn")
+        .arg(&path)
+        .output()
+        .expect("virt-pki-query-dn (scripts/install-test-deps.sh)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), dn);
+}
+
+#[test]
+fn every_key_type_passes_libvirts_checks() {
+    for key_type in [
+        KeyType::Rsa { bits: 2048 },
+        KeyType::EcdsaP256,
+        KeyType::Ed25519,
+    ] {
+        let issued = create_ca(&CaParams {
+            common_name: format!("{key_type} CA"),
+            organization: None,
+            validity: validity(3650),
+            key_type,
+        })
+        .unwrap();
+        let authority = CertificateAuthority::from_issued(&issued).unwrap();
+        let leaf = authority
+            .issue_server(&ServerParams {
+                common_name: "h.example".into(),
+                dns_names: vec![],
+                ip_addresses: vec![],
+                organization: None,
+                validity: validity(30),
+                key_type,
+            })
+            .unwrap();
+        let ctx = Context::new(ContextFlags::default());
+        ctx.set_verify_time(Some(NOW + 60));
+        ctx.add_pem(CertDataType::CaCert, &issued.cert_pem).unwrap();
+        ctx.add_pem(CertDataType::ServerCert, &leaf.cert_pem)
+            .unwrap();
+        ctx.add_pem(CertDataType::ServerKey, &leaf.key_pem).unwrap();
+        let report = ctx.check(Role::Server);
+        assert!(
+            report.is_ok() && report.warnings().count() == 0,
+            "{key_type}: {}",
+            report.to_text()
+        );
+    }
+    assert_eq!(KeyType::from_name("rsa"), Some(KeyType::Rsa { bits: 3072 }));
+    // Ed25519 keys as PKCS#8 v1, which GnuTLS 3.7 (libvirt 9) reads; it cannot read v2.
+    let ed = create_ca(&CaParams {
+        common_name: "Ed CA".into(),
+        organization: None,
+        validity: validity(30),
+        key_type: KeyType::Ed25519,
+    })
+    .unwrap();
+    let der = ::pem::parse(ed.key_pem.as_bytes()).unwrap().into_contents();
+    assert_eq!(
+        (der.len(), &der[..5]),
+        (48, &[0x30, 0x2e, 0x02, 0x01, 0x00][..])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ed.key");
+    std::fs::write(&path, ed.key_pem.as_bytes()).unwrap();
+    let out = Command::new("certtool")
+        .args(["-k", "--infile"])
+        .arg(&path)
+        .output()
+        .expect("certtool (scripts/install-test-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("EdDSA (Ed25519)"));
+    assert_eq!(KeyType::from_name("dsa"), None);
+    for bits in [1024, 9000] {
+        assert_eq!(
+            KeyType::Rsa { bits }.generate().unwrap_err().kind(),
+            ErrorKind::InvalidArg
+        );
+    }
+}
+
+#[test]
+fn validity_is_checked() {
+    let (_, authority) = ca("Time CA");
+    let long = authority.issue_client(&ClientParams {
+        dn: SubjectName::parse("CN=c").unwrap(),
+        validity: validity(3651),
+        key_type: KeyType::EcdsaP256,
+    });
+    assert!(long.unwrap_err().message().contains("outlive its CA"));
+    let zero = create_ca(&CaParams {
+        common_name: "z".into(),
+        organization: None,
+        validity: validity(0),
+        key_type: KeyType::EcdsaP256,
+    });
+    assert_eq!(zero.unwrap_err().kind(), ErrorKind::InvalidArg);
+    let empty = create_ca(&CaParams {
+        common_name: " ".into(),
+        organization: None,
+        validity: validity(1),
+        key_type: KeyType::EcdsaP256,
+    });
+    assert_eq!(empty.unwrap_err().kind(), ErrorKind::InvalidArg);
+}
+
+#[test]
+fn cas_that_cannot_sign_are_refused() {
+    let (issued, authority) = ca("Signing CA");
+    let (other, _) = ca("Other CA");
+    let leaf = client(&authority, "CN=leaf");
+    let err = CertificateAuthority::from_pem(&issued.cert_pem, &other.key_pem).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyMismatch);
+    let err = CertificateAuthority::from_pem(&leaf.cert_pem, &leaf.key_pem).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotCa);
+    let err = CertificateAuthority::from_pem(&issued.cert_pem, &issued.cert_pem).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Parse);
+    let two = format!("{}{}", issued.cert_pem, other.cert_pem);
+    let err = CertificateAuthority::from_pem(&two, &issued.key_pem).unwrap_err();
+    assert!(err.message().contains("2 certificates"), "{err}");
+    let err = CertificateAuthority::from_pem(&issued.key_pem, &issued.key_pem).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongType);
+    // A CA openssl made with a multi-valued RDN: refused with a reason, not a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509"])
+        .args(NEW_P256_KEY)
+        .args(["-days", "9"])
+        .args([
+            "-multivalue-rdn",
+            "-subj",
+            "/O=a+OU=b/CN=multi",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = CertificateAuthority::from_pem(
+        &std::fs::read_to_string(&cert).unwrap(),
+        &std::fs::read_to_string(&key).unwrap(),
+    )
+    .unwrap_err();
+    assert!(err.message().contains("multi-valued"), "{err}");
+}
+
+#[test]
+fn crls_accumulate_and_are_enforced() {
+    let (issued, authority) = ca("CRL CA");
+    let (a, b) = (client(&authority, "CN=a"), client(&authority, "CN=b"));
+    let first = authority
+        .revoke(
+            None,
+            &[a.certificate.clone(), a.certificate.clone()],
+            &validity(30),
+        )
+        .unwrap();
+    // Backdated as certificates are, so that hosts a little behind do not see it as future.
+    let parsed = virtpki::pem::parse(
+        CertDataType::CaCrl,
+        first.pem.as_bytes(),
+        &virtpki::Source::Data,
+    )
+    .unwrap();
+    let virtpki::pem::Parsed::Crls(parsed) = parsed else {
+        unreachable!()
+    };
+    assert_eq!(parsed[0].this_update(), NOW - BACKDATE_SECONDS);
+    assert_eq!(parsed[0].next_update(), Some(NOW + 30 * 86400));
+    assert_eq!(
+        (
+            first.crl_number.as_str(),
+            first.total,
+            first.newly_revoked.len()
+        ),
+        ("1", 1, 1)
+    );
+    let der = pem_der(&first.pem);
+    let second = authority
+        .revoke(
+            Some(&der),
+            &[a.certificate.clone(), b.certificate.clone()],
+            &validity(30),
+        )
+        .unwrap();
+    assert_eq!((second.crl_number.as_str(), second.total), ("2", 2));
+    assert_eq!(
+        second.newly_revoked,
+        vec![b.certificate.raw_serial().to_vec()]
+    );
+    let daemon = Context::new(ContextFlags::default());
+    daemon.set_verify_time(Some(NOW + 60));
+    daemon
+        .add_pem(CertDataType::CaCert, &issued.cert_pem)
+        .unwrap();
+    daemon.add_pem(CertDataType::CaCrl, &second.pem).unwrap();
+    for c in [&a, &b] {
+        let err = daemon
+            .verify_client(std::slice::from_ref(&c.certificate), VerifyFlags::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Revoked);
+    }
+    let fine = client(&authority, "CN=fine");
+    daemon
+        .verify_client(
+            std::slice::from_ref(&fine.certificate),
+            VerifyFlags::default(),
+        )
+        .unwrap();
+    // Nothing of another CA: its certificates, its CRL.
+    let (_, other) = ca("Other CRL CA");
+    let stranger = client(&other, "CN=s");
+    assert_eq!(
+        authority
+            .revoke(None, &[stranger.certificate], &validity(30))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::UnknownIssuer
+    );
+    let foreign = other.revoke(None, &[], &validity(30)).unwrap();
+    let err = authority
+        .revoke(
+            Some(&pem_der(&foreign.pem)),
+            std::slice::from_ref(&a.certificate),
+            &validity(30),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadSignature);
+    assert_eq!(
+        authority
+            .revoke(Some(b"junk"), &[], &validity(30))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Parse
+    );
+    assert_eq!(
+        authority
+            .revoke(None, &[], &validity(0))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArg
+    );
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    match virtpki::pem::parse(CertDataType::CaCrl, pem.as_bytes(), &virtpki::Source::Data).unwrap()
+    {
+        virtpki::pem::Parsed::Crls(crls) => crls[0].der().to_vec(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_default_ca_name_holds_the_short_host_name_and_random_bits() {
+    let a = virtpki::generate::unique_ca_name("host1.example.com").unwrap();
+    let b = virtpki::generate::unique_ca_name("host1.example.com").unwrap();
+    for name in [&a, &b] {
+        let tag = name.strip_prefix("virtpki CA host1 ").expect(name);
+        assert!(
+            tag.len() == 8 && tag.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{name}"
+        );
+    }
+    assert_ne!(a, b, "two CAs must not share a name");
+    let nameless = virtpki::generate::unique_ca_name("").unwrap();
+    assert!(nameless.starts_with("virtpki CA ") && nameless.len() == "virtpki CA ".len() + 8);
+}
