@@ -51,7 +51,7 @@
 //! - [`dn_match`]: `tls_allowed_dn_list` matching ([`AllowedDnList`]) with GLib's
 //!   `g_pattern_match_simple` rules, compiled for long lists.
 //! - [`tls`] and [`session`]: rustls `ClientConfig` and `ServerConfig` built from a context
-//!   (ring passed explicitly, [`tls::provider`]), blocking sessions ([`session::Session`]) with
+//!   (the provider passed explicitly, never installed for the process), blocking sessions ([`session::Session`]) with
 //!   libvirt's 0x01 byte. Only close_notify ends a stream: a TCP close without it is a TLS
 //!   error, since it could cut a message short.
 //!
@@ -86,17 +86,21 @@
 //!   byte-identical to libvirt.
 //! - [`machine_names`]: this machine's names (host name, short name, canonical name) for
 //!   checking its server certificate.
-//! - [`generate`]: issuing a CA, server and client certificates and CRLs as libvirt's
-//!   certtool templates do (rcgen; RSA keys by the `rsa` crate).
+//! - [`crypto`]: the one crypto provider, ring ([`crypto::provider`]), and the SHA-256 and
+//!   random bytes everything else uses; the only module that names ring's API.
+//! - `generate` (cargo feature `generate`, on by default): issuing a CA, server and client
+//!   certificates and CRLs as libvirt's certtool templates do (rcgen; RSA keys by the `rsa`
+//!   crate). A program that only verifies builds without it (`default-features = false`),
+//!   and nothing outside it imports it.
 //!
 //! ## Shared types
 //!
 //! The types these modules share have homes of their own, so that no module needs another
 //! only for a type and the modules import each other without a circle (a test,
-//! `tests/module_graph.rs`, keeps it so): [`credentials`] (what a context holds:
+//! `tests/suite/module_graph.rs`, keeps it so): [`credentials`] (what a context holds:
 //! [`Credentials`], [`Identity`]), [`role`] and [`data_type`] (the C API's roles and kinds of
 //! data: [`Role`], [`CertDataType`]), [`severity`] (of every finding: [`Severity`]),
-//! [`subject`] (libvirt's DN form, apart from the issuer [`generate`], which nothing on the
+//! [`subject`] (libvirt's DN form, apart from the issuer `generate`, which nothing on the
 //! verification side imports), [`validator`] (the application's callback:
 //! [`CertificateValidator`]), [`source`] (where data came from: [`Source`]), [`error`]
 //! ([`Error`], [`ErrorKind`], whose values are the C error codes) and [`timefmt`] (the time

@@ -12,6 +12,10 @@
 //! The generators: `make_fixtures` (the C tests' files), `python_fixtures` (the Python tests'
 //! and the connect examples'), `sanity_variants` (interop/), `memory_report` (the design's
 //! memory target, run in release).
+#![allow(
+    missing_docs,
+    reason = "a test kit for this repository's tests, not an API: its items are read beside their callers"
+)]
 
 pub mod bench;
 pub mod kit;
