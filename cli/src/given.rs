@@ -12,9 +12,8 @@
 //! status 2.
 
 use std::fmt;
-use std::fs::{self, FileType};
+use std::fs;
 use std::io;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use crate::ui::{escape, Status};
@@ -242,7 +241,7 @@ fn check_one(g: &Given) -> Option<Problem> {
         Ok(meta) if meta.is_dir() == g.expect.wants_dir() => None,
         Ok(meta) => problem(format!(
             "not a {noun}: it is {}",
-            describe(meta.file_type())
+            virtpki::fsutil::kind_of(&meta)
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // A link to nothing: no command can use it, whether it reads or creates.
@@ -285,23 +284,6 @@ fn blocking_file(path: &Path) -> Option<PathBuf> {
         .rev()
         .find(|a| fs::metadata(a).is_ok_and(|m| !m.is_dir()))
         .map(Path::to_path_buf)
-}
-
-/// A file type as a noun phrase.
-fn describe(t: FileType) -> &'static str {
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_file() {
-        "a regular file"
-    } else if t.is_fifo() {
-        "a pipe"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else {
-        "neither a file nor a directory"
-    }
 }
 
 #[cfg(test)]
