@@ -12,18 +12,6 @@
 # network, a fraction of a second).
 set -euo pipefail
 
-# The toolchain's components are the user's: no root needed.
-for component in rustfmt clippy; do
-    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
-        if command -v rustup >/dev/null; then
-            rustup component add "$component"
-        else
-            echo "missing cargo ${component/rustfmt/fmt}: install the toolchain's $component" >&2
-            exit 1
-        fi
-    fi
-done
-
 need=()
 command -v cc >/dev/null || need+=(gcc)
 command -v g++ >/dev/null || need+=(g++)
@@ -44,3 +32,20 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+
+# The toolchain's components are the user's (no root needed), checked after the packages: under
+# sudo, PATH is sudo's secure_path, which holds no rustup toolchain, so the components are
+# left to the run as the user (`make test` runs this script again as the user).
+if [ "$(id -u)" = 0 ] && ! command -v cargo >/dev/null; then
+    exit 0
+fi
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        if command -v rustup >/dev/null; then
+            rustup component add "$component"
+        else
+            echo "missing cargo ${component/rustfmt/fmt}: install the toolchain's $component" >&2
+            exit 1
+        fi
+    fi
+done
