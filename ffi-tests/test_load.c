@@ -35,6 +35,15 @@ static void test_arguments(void)
     CHECK_FAILS(virPKIContextLoadDefault(ctx, VIR_PKI_ROLE_SERVER, "", 0),
                 VIR_PKI_ERR_INVALID_ARG);
     CHECK_FAILS(virPKIContextCheck(NULL, VIR_PKI_ROLE_SERVER, NULL), VIR_PKI_ERR_INVALID_ARG);
+    /* The header says to free *reportOut either way: on a refused argument it is NULL, not
+     * whatever the caller left there. */
+    char *stale = (char *)"not a report";
+    CHECK_FAILS(virPKIContextCheck(NULL, VIR_PKI_ROLE_SERVER, &stale), VIR_PKI_ERR_INVALID_ARG);
+    CHECK(stale == NULL);
+    stale = (char *)"not a report";
+    CHECK_FAILS(virPKIContextCheck(ctx, 99, &stale), VIR_PKI_ERR_INVALID_ARG);
+    CHECK(stale == NULL);
+    virPKIFree(stale);
 
     /* A directory that does not exist: the CA is required, and named. */
     const char *missing = fixture("no-such-pki");

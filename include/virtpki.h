@@ -323,7 +323,8 @@ virPKIContextPtr virPKIContextNew(unsigned int flags);
 /*
  Frees a context: its credentials, settings and validator, as soon as nothing uses them any
  more. Sessions made from it keep working; the validator's freecb runs now, or later on the
- thread that frees the last session or ends the last verification still using the context.
+ thread that frees the last session still using the validator. No verification on the
+ context may be running when it is freed.
  NULL and the default context are left alone.
  */
 void virPKIContextFree(virPKIContextPtr ctx);
@@ -476,7 +477,8 @@ int virPKIContextVerifyClient(virPKIContextPtr ctx,
 /*
  Load-time sanity checks of what the context holds for a role. Returns 0 when there is no
  error (warnings allowed), -1 otherwise; *reportOut (if not NULL) gets one finding per line,
- also when -1 is returned for findings (free it with virPKIFree either way).
+ also when -1 is returned for findings, and NULL when an argument is refused (so freeing it
+ with virPKIFree is right either way).
  */
 int virPKIContextCheck(virPKIContextPtr ctx, int role, char **reportOut);
 

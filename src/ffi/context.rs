@@ -228,7 +228,8 @@ pub extern "C" fn virPKIContextNew(flags: c_uint) -> virPKIContextPtr {
 
 /// Frees a context: its credentials, settings and validator, as soon as nothing uses them any
 /// more. Sessions made from it keep working; the validator's freecb runs now, or later on the
-/// thread that frees the last session or ends the last verification still using the context.
+/// thread that frees the last session still using the validator. No verification on the
+/// context may be running when it is freed.
 /// NULL and the default context are left alone.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextFree(ctx: virPKIContextPtr) {

@@ -69,7 +69,8 @@ pub unsafe extern "C" fn virPKIContextVerifyClient(
 
 /// Load-time sanity checks of what the context holds for a role. Returns 0 when there is no
 /// error (warnings allowed), -1 otherwise; *reportOut (if not NULL) gets one finding per line,
-/// also when -1 is returned for findings (free it with virPKIFree either way).
+/// also when -1 is returned for findings, and NULL when an argument is refused (so freeing it
+/// with virPKIFree is right either way).
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextCheck(
     ctx: virPKIContextPtr,
@@ -77,6 +78,11 @@ pub unsafe extern "C" fn virPKIContextCheck(
     reportOut: *mut *mut c_char,
 ) -> c_int {
     guard(-1, || {
+        if !reportOut.is_null() {
+            // SAFETY: see "Pointer arguments" in ffi/mod.rs: a non-NULL out pointer is
+            // writable.
+            unsafe { *reportOut = std::ptr::null_mut() };
+        }
         // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         let ctx = unsafe { context(ctx) }?;
         let report = ctx.check(self::role(role)?);
