@@ -107,7 +107,7 @@
 //! unit).
 //!
 //! Enums that will grow ([`ErrorKind`], [`Rule`], [`dn_lint::DnFinding`], [`TrustStatus`],
-//! [`Acceptance`], [`cert::KeyAlgorithm`], [`subject::Attribute`], [`generate::KeyType`],
+//! [`Acceptance`], [`cert::KeyAlgorithm`], [`subject::Attribute`], `generate::KeyType`,
 //! [`locations::Origin`], [`file_audit::FileKind`]) are `#[non_exhaustive]`: a `match` on
 //! one outside this crate needs a wildcard arm, and that arm should fail closed. Enums whose
 //! set is fixed by the C contract ([`CertDataType`], [`ValidatorAnswer`]) or by their logic
