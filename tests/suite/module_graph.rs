@@ -7,8 +7,9 @@
 //! `src/` is a node (`foo/bar.rs` and `foo/bar/mod.rs` are the node `foo/bar`), its
 //! `#[cfg(test)]` items and files left out (the test modules may use anything, and code may
 //! follow them), and every `crate::` path in what is left is an edge to the module it names. A name the crate root re-exports
-//! (`crate::Result`) counts as the module it comes from. `super::` is followed in files of a
-//! subdirectory (in a top-level file or a `mod.rs` it can only come from an inline module); a
+//! (`crate::Result`) counts as the module it comes from. `super::` is followed: in a file of a
+//! subdirectory to its parent, in a top-level file or a `mod.rs` to the crate root when it names
+//! one of the crate's modules (otherwise it comes from an inline module and means the file); a
 //! parent that uses its own children by relative paths (`mod audit; pub use audit::...`) adds
 //! no edge, as a child is part of its parent.
 //! A path the test cannot place fails the test rather than being left out.
@@ -85,6 +86,22 @@ fn the_reader_finds_grouped_nested_and_parent_paths() {
     assert_eq!(edges, expected);
     let unknown = references("a", "use crate::nowhere::X;", &modules, &reexports);
     assert!(unknown.unwrap_err().contains("crate::nowhere::X"));
+    // `super::` in a top-level file: the crate root when it names a module, else the file.
+    let top = "use super::b::B;\nmod inner { use super::local_item; }\n";
+    assert_eq!(
+        references("a", top, &modules, &reexports).unwrap(),
+        BTreeSet::from(["b".to_string()])
+    );
+    // `super::super::` from a file two levels down goes up twice.
+    let deep: BTreeSet<String> = modules
+        .iter()
+        .cloned()
+        .chain(["ffi/x/z".to_string()])
+        .collect();
+    assert_eq!(
+        references("ffi/x/z", "use super::super::y::Y;", &deep, &reexports).unwrap(),
+        BTreeSet::from(["ffi/y".to_string()])
+    );
     let known = "mod format;\n#[cfg(test)]\nmod tests;\n";
     assert_eq!(test_children("known", known), ["known/tests"]);
 }
@@ -201,20 +218,41 @@ fn references(
     let code = code(text);
     let parent = module.rsplit_once('/').map(|(p, _)| p);
     let mut edges = BTreeSet::new();
-    for (prefix, base) in [("crate::", Some("")), ("super::", parent)] {
-        let Some(base) = base else { continue };
-        for path in paths_after(&code, prefix) {
-            let full = if base.is_empty() {
-                path
-            } else {
-                format!("{}::{path}", base.replace('/', "::"))
-            };
-            let target = resolve(&full, modules, reexports)
-                .ok_or_else(|| format!("cannot place the path crate::{full}"))?;
-            if target != module {
-                edges.insert(target);
-            }
+    let mut add = |full: String| -> Result<(), String> {
+        let target = resolve(&full, modules, reexports)
+            .ok_or_else(|| format!("cannot place the path crate::{full}"))?;
+        if target != module {
+            edges.insert(target);
         }
+        Ok(())
+    };
+    for path in paths_after(&code, "crate::") {
+        add(path)?;
+    }
+    for path in paths_after(&code, "super::") {
+        // Each further `super::` goes one level up; above a top-level module is the root.
+        let mut base = parent.unwrap_or("").to_string();
+        let mut rest = path.as_str();
+        while let Some(up) = rest.strip_prefix("super::") {
+            base = base
+                .rsplit_once('/')
+                .map_or(String::new(), |(p, _)| p.to_string());
+            rest = up;
+        }
+        if parent.is_none() && rest.len() == path.len() {
+            // `super::` in a top-level file or a `mod.rs` is the crate root, or, inside an
+            // inline module, this file: an edge only when it names one of the crate's modules.
+            let first = rest.split("::").next().unwrap_or_default();
+            if modules.contains(first) {
+                add(rest.to_string())?;
+            }
+            continue;
+        }
+        add(if base.is_empty() {
+            rest.to_string()
+        } else {
+            format!("{}::{rest}", base.replace('/', "::"))
+        })?;
     }
     Ok(edges)
 }
@@ -284,11 +322,13 @@ fn strip_literals(line: &str) -> String {
 /// gives `a::B` and `c`.
 fn paths_after(code: &str, prefix: &str) -> Vec<String> {
     let mut paths = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find(prefix) {
-        let before = rest[..at].chars().next_back();
-        let tail = &rest[at + prefix.len()..];
-        rest = tail;
+    let mut from = 0;
+    while let Some(found) = code[from..].find(prefix) {
+        let at = from + found;
+        // What precedes the prefix in the whole text: `super::super::` is one path.
+        let before = code[..at].chars().next_back();
+        let tail = &code[at + prefix.len()..];
+        from = at + prefix.len();
         if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ':') {
             continue;
         }
