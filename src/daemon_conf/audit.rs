@@ -168,9 +168,14 @@ fn unknown_settings(conf: &DaemonConf, checks: &mut Vec<ConfCheck>) {
                 } else {
                     format!(", so {key} keeps its default")
                 };
+                let case = if e.name.eq_ignore_ascii_case(key) {
+                    " Names are case-sensitive."
+                } else {
+                    ""
+                };
                 (
                     format!(
-                        "{location}: unknown setting {} (did you mean {key}?): libvirtd \
+                        "{location}: unknown setting {} (did you mean {key}?{case}): libvirtd \
                          ignores it{effect}",
                         e.name
                     ),
@@ -682,6 +687,14 @@ mod tests {
                 .ends_with("(did you mean listen_tcp?): libvirtd ignores it"),
             "{}",
             listen.message
+        );
+        let case = checks("Listen_TLS = 1");
+        assert!(
+            one(&case, "Listen_TLS").message.starts_with(
+                "l.conf:1: unknown setting Listen_TLS (did you mean listen_tls? Names are \
+                 case-sensitive.): libvirtd ignores it, so listen_tls keeps its default"
+            ),
+            "{case:#?}"
         );
         // No suggestion for an unrelated name; each of its lines is reported, and its
         // repetition is not reported again as a repeat.

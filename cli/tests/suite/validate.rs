@@ -1067,3 +1067,44 @@ fn the_host_s_own_client_certificate_is_a_note_and_peers_are_checked_with_client
         "{v}"
     );
 }
+
+#[test]
+fn client_dn_sharpens_the_order_finding_of_a_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let file = dir.path().join("rfc.conf");
+    write(
+        &file,
+        b"tls_allowed_dn_list = [\"CN=host2,O=Test,C=GB\"]\n",
+        0o644,
+    );
+    // The own certificate (CN=client1) is no evidence: a probable mistake, a warning.
+    let v = json_conf(dir.path(), &file, &[]);
+    assert_eq!(
+        find(
+            &v,
+            "warn",
+            "does not match certificates issued the usual way"
+        )
+        .len(),
+        1,
+        "{v}"
+    );
+    // The peer that connects matches it reversed: a certain mistake.
+    let v = json_conf(dir.path(), &file, &["--client-dn", "C=GB,O=Test,CN=host2"]);
+    assert_eq!(
+        find(&v, "fail", "whose DN it matches when reversed").len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(
+        find(
+            &v,
+            "warn",
+            "the client DN C=GB,O=Test,CN=host2 is on no pattern"
+        )
+        .len(),
+        1,
+        "{v}"
+    );
+}
