@@ -13,8 +13,10 @@
 //! - the first statement of a name is the one that counts, as `virConfGetValue` returns it;
 //!   later ones are kept and reported by [`DaemonConf::duplicates`].
 //!
-//! Unknown names are kept, not refused: libvirtd ignores them too. Files over libvirt's own
-//! limit of 10 MiB are refused before they are read. Every error names the file and line.
+//! Unknown names are kept, not refused: libvirtd ignores them too, and [`audit`] warns about
+//! each one, with the name it was probably meant to be ([`keys`] lists libvirtd's names).
+//! Files over libvirt's own limit of 10 MiB are refused before they are read. Every error
+//! names the file and line.
 //!
 //! [`audit()`] checks the TLS settings for what makes libvirtd refuse to start, weakens it
 //! silently or has no effect, as `virtpki validate` reports them.
@@ -26,7 +28,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil::{self, Follow};
 
 mod audit;
+pub mod keys;
 pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
+pub use keys::{key_kind, nearest_key, KeyKind};
 
 /// libvirt's limit on a configuration file (MAX_CONFIG_FILE_SIZE).
 pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
@@ -148,8 +152,18 @@ pub struct TlsSettings {
     pub tls_priority: Option<Setting<String>>,
     /// The line of `tls_no_verify_address`, which libvirt stopped reading long ago.
     pub obsolete_no_verify_address: Option<usize>,
-    /// Settings libvirtd would refuse (wrong type, boolean out of range).
+    /// Settings libvirtd would refuse (wrong type, boolean out of range, unknown `auth_*`
+    /// scheme): the TLS ones above first, then every other known key of the file, since
+    /// libvirtd refuses to start for any of them.
     pub errors: Vec<SettingError>,
+}
+
+impl TlsSettings {
+    /// Whether `name` is set but with a value libvirtd refuses: its field above is then
+    /// `None` although the file sets it, and the error is the one thing to say about it.
+    pub fn refused(&self, name: &str) -> bool {
+        self.errors.iter().any(|e| e.name == name)
+    }
 }
 
 impl DaemonConf {
@@ -231,7 +245,45 @@ impl DaemonConf {
         s.tls_port = self.string("tls_port", errors);
         s.tls_priority = self.string("tls_priority", errors);
         s.obsolete_no_verify_address = self.get("tls_no_verify_address").map(|e| e.line);
+        self.other_errors(&mut s.errors);
         s
+    }
+
+    /// The values libvirtd refuses among the known keys that [`tls_settings`] does not read
+    /// itself, checked as [`keys::KEYS`] says libvirtd reads them.
+    ///
+    /// [`tls_settings`]: DaemonConf::tls_settings
+    fn other_errors(&self, errors: &mut Vec<SettingError>) {
+        const READ_ABOVE: [&str; 10] = [
+            "key_file",
+            "cert_file",
+            "ca_file",
+            "crl_file",
+            "tls_no_sanity_certificate",
+            "tls_no_verify_certificate",
+            "tls_allowed_dn_list",
+            "listen_tls",
+            "tls_port",
+            "tls_priority",
+        ];
+        for (name, kind) in keys::KEYS {
+            if READ_ABOVE.contains(name) {
+                continue;
+            }
+            // Only the errors count here; the values are not used.
+            let _ = match kind {
+                KeyKind::String => self.string(name, errors).is_some(),
+                KeyKind::Bool => self.boolean(name, errors).is_some(),
+                KeyKind::Int => {
+                    let (min, max) = (i64::from(i32::MIN), i64::from(i32::MAX));
+                    self.integer(name, min, max, errors).is_some()
+                }
+                KeyKind::UInt => self.integer(name, 0, i64::from(u32::MAX), errors).is_some(),
+                KeyKind::StringList => self.string_list(name, errors).is_some(),
+                KeyKind::Auth => self.auth(name, errors).is_some(),
+                KeyKind::Unchecked => true,
+            };
+        }
     }
 
     fn type_error(&self, entry: &Entry, wanted: &str) -> SettingError {
@@ -288,6 +340,55 @@ impl DaemonConf {
                 None
             }
         }
+    }
+
+    /// An integer setting in `min..=max` (virConfGetValueInt, virConfGetValueUInt).
+    pub fn integer(
+        &self,
+        name: &str,
+        min: i64,
+        max: i64,
+        errors: &mut Vec<SettingError>,
+    ) -> Option<Setting<i64>> {
+        let entry = self.get(name)?;
+        match entry.value {
+            Value::Integer(i) if (min..=max).contains(&i) => Some(Setting {
+                value: i,
+                line: entry.line,
+            }),
+            Value::Integer(i) => {
+                errors.push(SettingError {
+                    name: name.to_owned(),
+                    line: entry.line,
+                    message: format!(
+                        "{}:{}: '{name}' must be an integer from {min} to {max}, not {i}",
+                        self.name, entry.line
+                    ),
+                });
+                None
+            }
+            _ => {
+                errors.push(self.type_error(entry, "an integer"));
+                None
+            }
+        }
+    }
+
+    /// An authentication scheme (remoteConfigGetAuth): `none`, `sasl` or `polkit`.
+    pub fn auth(&self, name: &str, errors: &mut Vec<SettingError>) -> Option<Setting<String>> {
+        let v = self.string(name, errors)?;
+        if ["none", "sasl", "polkit"].contains(&v.value.as_str()) {
+            return Some(v);
+        }
+        errors.push(SettingError {
+            name: name.to_owned(),
+            line: v.line,
+            message: format!(
+                "{}:{}: unsupported auth \"{}\" for '{name}' (none, sasl or polkit)",
+                self.name, v.line, v.value
+            ),
+        });
+        None
     }
 
     /// A list of strings (virConfGetValueStringList without the one-string form).

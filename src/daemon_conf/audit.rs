@@ -12,7 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DaemonConf, Setting, TlsSettings};
+use super::keys::{self, KeyKind};
+use super::{DaemonConf, Setting, TlsSettings, Value};
 use crate::severity::Severity;
 
 /// The outcome of one check of libvirtd.conf.
@@ -79,13 +80,15 @@ pub fn audit(conf: &DaemonConf, settings: &TlsSettings, root: &Path) -> Vec<Conf
     checks
 }
 
-/// What libvirtd reads and whether it is safe: values it refuses, repeated settings, the
-/// key, certificate and CA files, the CRL file and the settings that switch checks off.
+/// What libvirtd reads and whether it is safe: values it refuses, names it ignores, repeated
+/// settings, the key, certificate and CA files, the CRL file and the settings that switch
+/// checks off.
 pub fn audit_settings(conf: &DaemonConf, settings: &TlsSettings, root: &Path) -> Vec<ConfCheck> {
     let mut checks = Vec::new();
     setting_errors(conf, settings, &mut checks);
+    unknown_settings(conf, &mut checks);
     repeated_settings(conf, &mut checks);
-    checks.push(file_settings(conf, settings));
+    checks.extend(file_settings(conf, settings));
     checks.extend(crl_file(conf, settings, root));
     disabled_checks(conf, settings, &mut checks);
     checks
@@ -122,22 +125,95 @@ pub fn audit_listener(conf: &DaemonConf, settings: &TlsSettings) -> Vec<ConfChec
     checks
 }
 
-/// Values of the wrong type: libvirtd refuses to start.
+/// Values of the wrong type: libvirtd refuses to start. In file order.
 fn setting_errors(conf: &DaemonConf, s: &TlsSettings, checks: &mut Vec<ConfCheck>) {
-    for e in &s.errors {
+    let mut errors: Vec<_> = s.errors.iter().collect();
+    errors.sort_by_key(|e| e.line);
+    for e in errors {
+        // A string where a list is expected: the usual slip, with its fix written out.
+        let fix = match (keys::key_kind(&e.name), conf.get(&e.name).map(|x| &x.value)) {
+            (Some(KeyKind::StringList), Some(v @ Value::String(_))) => {
+                format!("{} = [{v}] (a list, in brackets)", e.name)
+            }
+            _ => format!("correct line {} of {}", e.line, conf.name),
+        };
         checks.push(ConfCheck::problem(
             &e.name,
             Some(e.line),
             Severity::Error,
             format!("{}: libvirtd refuses to start", e.message),
-            format!("correct line {} of {}", e.line, conf.name),
+            fix,
         ));
     }
 }
 
-/// A setting given twice: the later lines are silently ignored.
+/// Names libvirtd does not read: it ignores them without a word, so a misspelt setting is
+/// as good as absent. One warning for each line, with the key it was probably meant to be.
+fn unknown_settings(conf: &DaemonConf, checks: &mut Vec<ConfCheck>) {
+    for e in conf.entries() {
+        if keys::key_kind(&e.name).is_some() {
+            continue;
+        }
+        let location = conf.location(e.line);
+        let (message, fix) = match keys::nearest_key(&e.name) {
+            Some(key) => {
+                // What the typo costs: the setting meant keeps its default.
+                let effect = if conf.get(key).is_some() {
+                    String::new()
+                } else if key == "tls_allowed_dn_list" {
+                    format!(
+                        ", so {key} is not set: every client with a certificate from the CA \
+                         may connect"
+                    )
+                } else {
+                    format!(", so {key} keeps its default")
+                };
+                let case = if e.name.eq_ignore_ascii_case(key) {
+                    " Names are case-sensitive."
+                } else {
+                    ""
+                };
+                (
+                    format!(
+                        "{location}: unknown setting {} (did you mean {key}?{case}): libvirtd \
+                         ignores it{effect}",
+                        e.name
+                    ),
+                    format!(
+                        "rename {} to {key} on line {} of {}",
+                        e.name, e.line, conf.name
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "{location}: unknown setting {}: libvirtd reads no setting of this name \
+                     and ignores it",
+                    e.name
+                ),
+                format!(
+                    "correct the name on line {} of {}, or delete the line",
+                    e.line, conf.name
+                ),
+            ),
+        };
+        checks.push(ConfCheck::problem(
+            &e.name,
+            Some(e.line),
+            Severity::Warning,
+            message,
+            fix,
+        ));
+    }
+}
+
+/// A setting given twice: the later lines are silently ignored. Unknown names are left to
+/// [`unknown_settings`], which reports every line of them.
 fn repeated_settings(conf: &DaemonConf, checks: &mut Vec<ConfCheck>) {
     for d in conf.duplicates() {
+        if keys::key_kind(&d.name).is_none() {
+            continue;
+        }
         let first = conf.get(&d.name).map_or(0, |e| e.line);
         checks.push(ConfCheck::problem(
             &d.name,
@@ -153,9 +229,17 @@ fn repeated_settings(conf: &DaemonConf, checks: &mut Vec<ConfCheck>) {
     }
 }
 
-/// key_file, cert_file, ca_file: all or none.
-fn file_settings(conf: &DaemonConf, s: &TlsSettings) -> ConfCheck {
+/// key_file, cert_file, ca_file: all or none. Nothing to say when one of them has a value
+/// libvirtd refuses: that error is the finding, and the set would be reported as incomplete
+/// (or as not set) for the same line.
+fn file_settings(conf: &DaemonConf, s: &TlsSettings) -> Option<ConfCheck> {
     const SETTING: &str = "key_file, cert_file, ca_file";
+    if ["key_file", "cert_file", "ca_file"]
+        .iter()
+        .any(|n| s.refused(n))
+    {
+        return None;
+    }
     let trio = [
         ("key_file", s.key_file.is_some()),
         ("cert_file", s.cert_file.is_some()),
@@ -168,7 +252,7 @@ fn file_settings(conf: &DaemonConf, s: &TlsSettings) -> ConfCheck {
             .collect()
     };
     let (set, unset) = (names(true), names(false));
-    match set.len() {
+    Some(match set.len() {
         0 => ConfCheck::pass(
             SETTING,
             None,
@@ -194,13 +278,17 @@ fn file_settings(conf: &DaemonConf, s: &TlsSettings) -> ConfCheck {
                 conf.name
             ),
         ),
-    }
+    })
 }
 
 /// crl_file: a missing file is silently skipped, and an unset one leaves the default CRL
-/// unused once ca_file is set. `None` when there is nothing to say.
+/// unused once ca_file is set. `None` when there is nothing to say (or when crl_file has a
+/// value libvirtd refuses, which is said already).
 fn crl_file(conf: &DaemonConf, s: &TlsSettings, root: &Path) -> Option<ConfCheck> {
     const SETTING: &str = "crl_file";
+    if s.refused(SETTING) {
+        return None;
+    }
     let Some(crl) = &s.crl_file else {
         let default = root.join("etc/pki/CA/cacrl.pem");
         let files_set = s.ca_file.is_some() && s.cert_file.is_some() && s.key_file.is_some();
@@ -560,6 +648,157 @@ mod tests {
         assert_eq!(
             audit(&conf, &s, Path::new("/")),
             [settings, listener].concat()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_the_nearest_key() {
+        let c = checks(
+            "tls_alowed_dn_list = [\"C=GB,CN=a\"]\ntls_no_verify_cert = 1\nlsiten_tcp = 1\n\
+             future_key = 2\nlisten_tcp = 0\nfuture_key = 3",
+        );
+        let dn = one(&c, "tls_alowed_dn_list");
+        assert_eq!(dn.severity, Some(Severity::Warning));
+        assert_eq!(dn.line, Some(1));
+        assert_eq!(
+            dn.message,
+            "l.conf:1: unknown setting tls_alowed_dn_list (did you mean tls_allowed_dn_list?): \
+             libvirtd ignores it, so tls_allowed_dn_list is not set: every client with a \
+             certificate from the CA may connect"
+        );
+        assert_eq!(
+            dn.fix.as_deref(),
+            Some("rename tls_alowed_dn_list to tls_allowed_dn_list on line 1 of l.conf")
+        );
+        let verify = one(&c, "tls_no_verify_cert");
+        assert!(
+            verify.message.contains(
+                "(did you mean tls_no_verify_certificate?): libvirtd ignores it, so \
+                 tls_no_verify_certificate keeps its default"
+            ),
+            "{}",
+            verify.message
+        );
+        // listen_tcp is set further down: no word about its default.
+        let listen = one(&c, "lsiten_tcp");
+        assert!(
+            listen
+                .message
+                .ends_with("(did you mean listen_tcp?): libvirtd ignores it"),
+            "{}",
+            listen.message
+        );
+        let case = checks("Listen_TLS = 1");
+        assert!(
+            one(&case, "Listen_TLS").message.starts_with(
+                "l.conf:1: unknown setting Listen_TLS (did you mean listen_tls? Names are \
+                 case-sensitive.): libvirtd ignores it, so listen_tls keeps its default"
+            ),
+            "{case:#?}"
+        );
+        // No suggestion for an unrelated name; each of its lines is reported, and its
+        // repetition is not reported again as a repeat.
+        let future: Vec<&ConfCheck> = c.iter().filter(|c| c.setting == "future_key").collect();
+        assert_eq!(future.len(), 2, "{c:#?}");
+        assert_eq!(future[1].line, Some(6));
+        assert!(
+            future[0]
+                .message
+                .starts_with("l.conf:4: unknown setting future_key: libvirtd reads no setting"),
+            "{}",
+            future[0].message
+        );
+        assert_eq!(
+            future[0].fix.as_deref(),
+            Some("correct the name on line 4 of l.conf, or delete the line")
+        );
+        // Every name of libvirt's sample file is known.
+        let all: String = keys::KEYS
+            .iter()
+            .map(|(k, _)| format!("{k} = 0\n"))
+            .collect();
+        let conf = DaemonConf::parse(all.as_bytes(), "l.conf").unwrap();
+        let mut c = Vec::new();
+        unknown_settings(&conf, &mut c);
+        assert!(c.is_empty(), "{c:#?}");
+    }
+
+    #[test]
+    fn a_string_for_a_list_is_one_error_with_the_brackets_as_fix() {
+        let c = checks("tls_allowed_dn_list = \"C=GB,CN=a\"");
+        let found: Vec<&ConfCheck> = c
+            .iter()
+            .filter(|c| c.setting == "tls_allowed_dn_list")
+            .collect();
+        assert_eq!(found.len(), 1, "{c:#?}");
+        assert_eq!(found[0].severity, Some(Severity::Error));
+        assert_eq!(
+            found[0].fix.as_deref(),
+            Some("tls_allowed_dn_list = [\"C=GB,CN=a\"] (a list, in brackets)")
+        );
+        assert!(TlsSettings::refused(
+            &DaemonConf::parse(b"tls_allowed_dn_list = \"x\"", "l")
+                .unwrap()
+                .tls_settings(),
+            "tls_allowed_dn_list"
+        ));
+    }
+
+    #[test]
+    fn a_refused_file_setting_is_not_also_reported_as_unset() {
+        // key_file refused: no "set but not key_file" and no "not set" beside the error.
+        for text in [
+            "key_file = 1\ncert_file = \"/c\"\nca_file = \"/ca\"",
+            "key_file = 1",
+        ] {
+            let c = checks(text);
+            assert!(
+                c.iter()
+                    .all(|c| c.setting != "key_file, cert_file, ca_file"),
+                "{c:#?}"
+            );
+            assert_eq!(one(&c, "key_file").severity, Some(Severity::Error));
+        }
+        let root = tempfile::tempdir().unwrap();
+        let ca_dir = root.path().join("etc/pki/CA");
+        std::fs::create_dir_all(&ca_dir).unwrap();
+        std::fs::write(ca_dir.join("cacrl.pem"), b"").unwrap();
+        let c = checks_under(
+            root.path(),
+            "key_file = \"/k\"\ncert_file = \"/c\"\nca_file = \"/ca\"\ncrl_file = [\"/x\"]",
+        );
+        assert_eq!(one(&c, "crl_file").severity, Some(Severity::Error));
+    }
+
+    #[test]
+    fn every_known_key_is_read_with_its_type() {
+        assert_eq!(
+            problems(
+                "max_workers = \"20\"\nkeepalive_interval = -1\nkeepalive_count = -1\n\
+                 audit_logging = 2\naccess_drivers = \"polkit\"\nauth_tls = \"sals\"\n\
+                 auth_tcp = \"sasl\"\nlog_outputs = 3\nmin_workers = 4294967296\n\
+                 keepalive_required = \"anything\""
+            ),
+            [
+                p("max_workers", 1, Severity::Error),
+                p("keepalive_count", 3, Severity::Error),
+                p("audit_logging", 4, Severity::Error),
+                p("access_drivers", 5, Severity::Error),
+                p("auth_tls", 6, Severity::Error),
+                p("log_outputs", 8, Severity::Error),
+                p("min_workers", 9, Severity::Error),
+            ]
+        );
+        let c = checks("auth_tls = \"sals\"\nkeepalive_count = -1");
+        assert_eq!(
+            one(&c, "auth_tls").message,
+            "l.conf:1: unsupported auth \"sals\" for 'auth_tls' (none, sasl or polkit): \
+             libvirtd refuses to start"
+        );
+        assert_eq!(
+            one(&c, "keepalive_count").message,
+            "l.conf:2: 'keepalive_count' must be an integer from 0 to 4294967295, not -1: \
+             libvirtd refuses to start"
         );
     }
 

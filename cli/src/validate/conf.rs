@@ -83,12 +83,18 @@ impl Validator {
     }
 
     /// Every check of libvirtd.conf's TLS settings ([`daemon_conf::audit`]), in the report's
-    /// order: the `tls_allowed_dn_list` checks come before the listener's.
-    pub(super) fn conf_checks(&mut self, conf: &DaemonConf, s: &TlsSettings) {
+    /// order: the `tls_allowed_dn_list` checks (with the `--client-dn` values) come before
+    /// the listener's.
+    pub(super) fn conf_checks(
+        &mut self,
+        conf: &DaemonConf,
+        s: &TlsSettings,
+        client_dns: &[String],
+    ) {
         for check in daemon_conf::audit_settings(conf, s, &self.root) {
             self.conf_line(conf, check);
         }
-        self.dn_list_checks(conf, s);
+        self.dn_list_checks(conf, s, client_dns);
         for check in daemon_conf::audit_listener(conf, s) {
             self.conf_line(conf, check);
         }

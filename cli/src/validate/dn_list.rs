@@ -1,15 +1,51 @@
-//! tls_allowed_dn_list: the patterns' mistakes (found by [`virtpki::dn_lint`]) and whether
-//! the client certificate of the checked set would get in ([`virtpki::AllowedDnList`]).
+//! tls_allowed_dn_list: the patterns' mistakes (found by [`virtpki::dn_lint`]) and which
+//! clients would get in ([`virtpki::AllowedDnList`]).
+//!
+//! The clients that matter are those that connect to this host, given with `--client-dn`.
+//! This host's own client certificate is for connecting to *other* hosts (migration, a
+//! management host): that this host's list rejects it is usually right, so without
+//! `--client-dn` it is only a note.
 
 use virtpki::daemon_conf::{DaemonConf, TlsSettings};
 use virtpki::dn_lint::{self, DnFinding};
+use virtpki::dn_match::pattern_matches;
 use virtpki::pem::{self, Parsed};
 use virtpki::{AllowedDnList, CertDataType, Role, Source};
 
-use super::{State, Validator};
+use super::{Scope, State, Validator};
+
+/// Whose DN is checked against the list.
+enum Clients {
+    /// The peers given with `--client-dn`: a rejected one is a warning.
+    Given(Vec<String>),
+    /// This host's own client certificate: a rejection is a note.
+    Own(String),
+    None,
+}
+
+impl Clients {
+    fn dns(&self) -> &[String] {
+        match self {
+            Clients::Given(dns) => dns,
+            Clients::Own(dn) => std::slice::from_ref(dn),
+            Clients::None => &[],
+        }
+    }
+}
 
 impl Validator {
-    pub(super) fn dn_list_checks(&mut self, conf: &DaemonConf, s: &TlsSettings) {
+    /// The checks of `tls_allowed_dn_list`; `client_dns` are the `--client-dn` values.
+    pub(super) fn dn_list_checks(
+        &mut self,
+        conf: &DaemonConf,
+        s: &TlsSettings,
+        client_dns: &[String],
+    ) {
+        // A value libvirtd refuses is reported (FAIL) by the library's audit: "not set"
+        // would be a second, contradicting line about the same setting.
+        if s.refused("tls_allowed_dn_list") {
+            return;
+        }
         let name = "Checking tls_allowed_dn_list";
         let Some(list) = &s.allowed_dn_list else {
             return self.conf_pass(
@@ -22,19 +58,56 @@ impl Validator {
             let findings = dn_lint::lint_list(&list.value, None);
             return self.dn_findings(conf, name, list.line, findings);
         }
-        let client_dn = self.client_dn();
+        let clients = if client_dns.is_empty() {
+            self.own_client_dn().map_or(Clients::None, Clients::Own)
+        } else {
+            Clients::Given(client_dns.to_vec())
+        };
         for pattern in &list.value {
             let pname = format!("Checking DN pattern \"{pattern}\"");
-            let findings = dn_lint::lint_pattern(pattern, client_dn.as_deref());
+            let findings = lint_for_clients(pattern, clients.dns());
             if findings.is_empty() {
                 self.conf_pass(conf, pname, "can match libvirt's DN strings");
             } else {
                 self.dn_findings(conf, &pname, list.line, findings);
             }
         }
-        if let Some(dn) = client_dn {
-            self.client_allowed(conf, &list.value, &dn);
+        let allowed = match AllowedDnList::new(&list.value) {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                let name = "Checking clients against tls_allowed_dn_list";
+                return self.conf_push(conf, name, State::Fail, e.to_string(), None);
+            }
+        };
+        match clients {
+            Clients::Given(dns) => {
+                for dn in dns {
+                    self.peer_allowed(conf, &allowed, &dn);
+                }
+            }
+            Clients::Own(dn) => self.own_allowed(conf, &allowed, &dn),
+            Clients::None => {}
         }
+    }
+
+    /// `--client-dn` given, but no libvirtd.conf was checked: say that nothing was checked
+    /// rather than ignore the option.
+    pub(super) fn client_dns_unchecked(&mut self, client_dns: &[String]) {
+        if client_dns.is_empty() {
+            return;
+        }
+        self.push(
+            Scope::Conf,
+            "Checking --client-dn against tls_allowed_dn_list",
+            State::Info,
+            None,
+            "no libvirtd.conf was checked, so the --client-dn values were not checked",
+            Some(
+                "give the daemon's configuration with --libvirtd-conf FILE, and check the \
+                 server (no WHAT, or WHAT = server)"
+                    .into(),
+            ),
+        );
     }
 
     /// One line for each finding, at the list's line.
@@ -56,36 +129,53 @@ impl Validator {
         }
     }
 
-    /// Whether libvirtd would let the client certificate's `dn` in.
-    fn client_allowed(&mut self, conf: &DaemonConf, patterns: &[String], dn: &str) {
-        let name = "Checking the client certificate against tls_allowed_dn_list";
-        let list = match AllowedDnList::new(patterns) {
-            Ok(list) => list,
-            Err(e) => return self.conf_push(conf, name, State::Fail, e.to_string(), None),
-        };
+    /// Whether libvirtd would let a peer given with `--client-dn` in: a warning if not.
+    fn peer_allowed(&mut self, conf: &DaemonConf, list: &AllowedDnList, dn: &str) {
+        let name = format!("Checking client DN \"{dn}\" against tls_allowed_dn_list");
         match list.matching_pattern(dn) {
-            Some(p) => self.conf_pass(
-                conf,
-                name,
-                format!("the client DN {dn} is allowed by \"{p}\""),
-            ),
+            Some(p) => self.conf_pass(conf, name, format!("{dn} is allowed by \"{p}\"")),
             None => self.conf_push(
                 conf,
                 name,
                 State::Warn,
+                format!("the client DN {dn} is on no pattern: libvirtd would reject this client"),
+                Some(format!(
+                    "add \"{dn}\" to tls_allowed_dn_list, if this client is to connect (write \
+                     the DN as `virtpki dn CLIENTCERT` prints it)"
+                )),
+            ),
+        }
+    }
+
+    /// Whether this host's own client certificate would get in. It is meant for other
+    /// hosts, so a rejection is a note, not counted as a warning.
+    fn own_allowed(&mut self, conf: &DaemonConf, list: &AllowedDnList, dn: &str) {
+        let name = "Checking this host's client certificate against tls_allowed_dn_list";
+        match list.matching_pattern(dn) {
+            Some(p) => self.conf_pass(
+                conf,
+                name,
+                format!("this host's client DN {dn} is allowed by \"{p}\""),
+            ),
+            None => self.conf_push(
+                conf,
+                name,
+                State::Info,
                 format!(
-                    "the client certificate's DN {dn} is on no pattern: libvirtd would reject \
-                     this client"
+                    "this host's client certificate ({dn}) is on no pattern, so it cannot \
+                     connect to this host's libvirtd: as expected when it is for connecting \
+                     to other hosts (migration)"
                 ),
                 Some(format!(
-                    "add \"{dn}\" to tls_allowed_dn_list, if this client is to connect"
+                    "check the clients that connect here with --client-dn DN (once for each); \
+                     add \"{dn}\" to tls_allowed_dn_list only if this host connects to itself"
                 )),
             ),
         }
     }
 
     /// The DN of the client certificate of the checked set, if there is one.
-    fn client_dn(&self) -> Option<String> {
+    fn own_client_dn(&self) -> Option<String> {
         let files = self.default_files(Role::Client);
         let cert = files.iter().find(|f| f.ty == CertDataType::ClientCert)?;
         let (bytes, _) = pem::read_file(&cert.path, CertDataType::ClientCert).ok()?;
@@ -95,4 +185,29 @@ impl Validator {
             _ => None,
         }
     }
+}
+
+/// The lint of `pattern`, sharpened by the DNs of clients meant to connect
+/// ([`dn_lint::lint_pattern`] takes one): a pattern that matches one of them is never
+/// reported for its order; otherwise the DN whose reversal it matches (which makes the order
+/// finding certain), or else the first.
+fn lint_for_clients(pattern: &str, dns: &[String]) -> Vec<DnFinding> {
+    let chosen = dns
+        .iter()
+        .find(|dn| pattern_matches(pattern, dn))
+        .or_else(|| {
+            dns.iter().find(|dn| {
+                dn_lint::lint_pattern(pattern, Some(dn)).iter().any(|f| {
+                    matches!(
+                        f,
+                        DnFinding::Rfc4514Order {
+                            reversed_matches_client: true,
+                            ..
+                        }
+                    )
+                })
+            })
+        })
+        .or(dns.first());
+    dn_lint::lint_pattern(pattern, chosen.map(String::as_str))
 }

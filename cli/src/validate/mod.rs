@@ -64,6 +64,12 @@ pub struct ValidateArgs {
     /// Treat PATH as / for the system files and libvirtd.conf (for tests and chroots).
     #[arg(long, value_name = "PATH")]
     pub root: Option<PathBuf>,
+    /// The DN of a client that connects to this host, as `virtpki dn CERT` prints it:
+    /// checked against libvirtd.conf's tls_allowed_dn_list (a warning if it would be
+    /// rejected). Give it once for each client. Without it, this host's own client
+    /// certificate is checked, as a note: it is for connecting to other hosts.
+    #[arg(long, value_name = "DN")]
+    pub client_dn: Vec<String>,
     /// Print a JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -182,8 +188,9 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
         v.identity(Role::Client, None, None);
     }
     v.checks.extend(conf_head);
-    if let Some((conf, settings)) = &conf {
-        v.conf_checks(conf, settings);
+    match &conf {
+        Some((conf, settings)) => v.conf_checks(conf, settings, &args.client_dn),
+        None => v.client_dns_unchecked(&args.client_dn),
     }
     v.print(&args, ui);
     let failed = v.checks.iter().any(|c| c.state == State::Fail);

@@ -12,6 +12,8 @@ use crate::ui::{escape, print_json, Ui};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum State {
     Pass,
+    /// A note: shown like a problem, with its hint, but not one (not counted as a warning).
+    Info,
     Warn,
     Fail,
 }
@@ -30,6 +32,7 @@ impl State {
     fn name(self) -> &'static str {
         match self {
             State::Pass => "pass",
+            State::Info => "info",
             State::Warn => "warn",
             State::Fail => "fail",
         }
@@ -53,6 +56,7 @@ pub(super) struct Check {
 /// The summary line's numbers.
 struct Tally {
     pass: usize,
+    info: usize,
     warn: usize,
     fail: usize,
 }
@@ -71,13 +75,19 @@ impl Validator {
         let count = |state: State| self.checks.iter().filter(|c| c.state == state).count();
         Tally {
             pass: count(State::Pass),
+            info: count(State::Info),
             warn: count(State::Warn),
             fail: count(State::Fail),
         }
     }
 
     fn print_json(&self) {
-        let Tally { pass, warn, fail } = self.tally();
+        let Tally {
+            pass,
+            info,
+            warn,
+            fail,
+        } = self.tally();
         let checks: Vec<Value> = self
             .checks
             .iter()
@@ -104,7 +114,7 @@ impl Validator {
             "path": path,
             "root": self.root.display().to_string(),
             "checks": checks,
-            "summary": { "pass": pass, "warn": warn, "fail": fail, "ok": fail == 0 },
+            "summary": { "pass": pass, "info": info, "warn": warn, "fail": fail, "ok": fail == 0 },
         }));
     }
 
@@ -115,6 +125,7 @@ impl Validator {
         for c in &self.checks {
             let state = match c.state {
                 State::Pass => ui.pass("PASS"),
+                State::Info => ui.bold("INFO"),
                 State::Warn => ui.warn("WARN"),
                 State::Fail => ui.fail("FAIL"),
             };
@@ -122,7 +133,13 @@ impl Validator {
             if c.state != State::Pass {
                 println!("        {}", escape(&c.message));
                 if let Some(fix) = &c.fix {
-                    println!("        {} {}", ui.bold("fix:"), escape(fix));
+                    // A note has nothing to fix, only a hint.
+                    let label = if c.state == State::Info {
+                        "hint:"
+                    } else {
+                        "fix:"
+                    };
+                    println!("        {} {}", ui.bold(label), escape(fix));
                 }
                 if let Some(note) = &c.libvirt {
                     println!("        {}", ui.dim(&format!("libvirt: {note}")));
@@ -130,7 +147,12 @@ impl Validator {
             }
         }
         println!();
-        let Tally { pass, warn, fail } = self.tally();
+        let Tally {
+            pass,
+            info,
+            warn,
+            fail,
+        } = self.tally();
         let verdict = if fail > 0 {
             ui.fail("FAILED")
         } else if warn > 0 {
@@ -138,9 +160,14 @@ impl Validator {
         } else {
             ui.pass("OK")
         };
+        let notes = match info {
+            0 => String::new(),
+            1 => ", 1 note".to_owned(),
+            n => format!(", {n} notes"),
+        };
         println!(
-            "{} checks: {pass} passed, {warn} warnings, {fail} failed: {verdict}",
-            pass + warn + fail
+            "{} checks: {pass} passed, {warn} warnings, {fail} failed{notes}: {verdict}",
+            pass + info + warn + fail
         );
     }
 }

@@ -164,13 +164,15 @@ fn json_lists_every_check_and_a_summary() {
     let all = checks(&v);
     assert!(all.len() > 10);
     for c in all {
-        assert!(["pass", "warn", "fail"].contains(&c["status"].as_str().unwrap()));
+        assert!(["pass", "info", "warn", "fail"].contains(&c["status"].as_str().unwrap()));
         assert!(c["name"].is_string() && c["message"].is_string());
         assert!(["trust", "server", "client", "conf"].contains(&c["scope"].as_str().unwrap()));
     }
     let s = &v["summary"];
-    let total =
-        s["pass"].as_u64().unwrap() + s["warn"].as_u64().unwrap() + s["fail"].as_u64().unwrap();
+    let total = ["pass", "info", "warn", "fail"]
+        .iter()
+        .map(|k| s[k].as_u64().unwrap())
+        .sum::<u64>();
     assert_eq!(total as usize, all.len());
     assert_eq!(s["ok"], code == 0);
     assert_eq!(v["mode"], "system");
@@ -560,8 +562,9 @@ fn tls_allowed_dn_list_patterns() {
         1,
         "{v}"
     );
+    // This host's own client certificate is for other hosts: a note (issue 15, item 10).
     assert_eq!(
-        find(&v, "warn", "libvirtd would reject this client").len(),
+        find(&v, "info", "cannot connect to this host's libvirtd").len(),
         1,
         "{v}"
     );
@@ -876,4 +879,232 @@ fn names_from_certificates_are_printed_escaped() {
         "{stdout}"
     );
     assert!(!stdout.lines().any(|l| l.starts_with("PASS")), "{stdout}");
+}
+
+// Issue 15, items 1 and 10: libvirtd.conf names libvirtd ignores, a string for a list, and
+// which clients are checked against tls_allowed_dn_list.
+
+/// `validate` of the system setup under `root` with `--libvirtd-conf FILE`, as text.
+fn run_conf(root: &Path, file: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["--libvirtd-conf", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(root, &args)
+}
+
+/// The same as JSON.
+fn json_conf(root: &Path, file: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["--libvirtd-conf", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    json(root, &args).1
+}
+
+#[test]
+fn misspelt_libvirtd_conf_keys_warn_with_the_key_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let file = dir.path().join("typo.conf");
+    write(
+        &file,
+        b"listen_tls = 1\ntls_alowed_dn_list = [\"C=GB,O=Test,CN=client1\"]\n\
+          tls_no_verify_cert = 1\nlsiten_tcp = 1\nmy_own_key = 1\n",
+        0o644,
+    );
+    let v = json_conf(dir.path(), &file, &[]);
+    let f = file.display();
+    for (line, typo, meant) in [
+        (2, "tls_alowed_dn_list", "tls_allowed_dn_list"),
+        (3, "tls_no_verify_cert", "tls_no_verify_certificate"),
+        (4, "lsiten_tcp", "listen_tcp"),
+    ] {
+        let w = find(
+            &v,
+            "warn",
+            &format!("{f}:{line}: unknown setting {typo} (did you mean {meant}?)"),
+        );
+        assert_eq!(w.len(), 1, "{typo}: {v}");
+        assert_eq!(
+            w[0]["fix"],
+            format!("rename {typo} to {meant} on line {line} of {f}"),
+            "{v}"
+        );
+    }
+    // The cost of the first typo is said: the list is not applied.
+    assert_eq!(
+        find(
+            &v,
+            "warn",
+            "so tls_allowed_dn_list is not set: every client"
+        )
+        .len(),
+        1,
+        "{v}"
+    );
+    // An unrelated name: a warning without a guess.
+    let w = find(
+        &v,
+        "warn",
+        "unknown setting my_own_key: libvirtd reads no setting",
+    );
+    assert_eq!(w.len(), 1, "{v}");
+    assert!(v["summary"]["warn"].as_u64().unwrap() >= 4, "{v}");
+
+    let out = run_conf(dir.path(), &file, &[]);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "{f}:2: unknown setting tls_alowed_dn_list (did you mean tls_allowed_dn_list?)"
+        )),
+        "{t}"
+    );
+    assert!(t.contains("WARN"), "{t}");
+    assert!(!t.trim_end().ends_with(": OK"), "{t}");
+}
+
+#[test]
+fn a_string_where_libvirtd_wants_a_list_is_one_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let file = dir.path().join("string.conf");
+    write(
+        &file,
+        format!("tls_allowed_dn_list = \"{CLIENT_DN}\"\n").as_bytes(),
+        0o644,
+    );
+    let (code, v) = json(dir.path(), &["--libvirtd-conf", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "libvirtd refuses to start: {v}");
+    let about: Vec<&Value> = checks(&v)
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().contains("tls_allowed_dn_list"))
+        .collect();
+    assert_eq!(about.len(), 1, "one line for the setting: {about:#?}");
+    assert_eq!(about[0]["status"], "fail");
+    assert!(about[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expected a list of strings for 'tls_allowed_dn_list'"));
+    assert_eq!(
+        about[0]["fix"],
+        format!("tls_allowed_dn_list = [\"{CLIENT_DN}\"] (a list, in brackets)")
+    );
+
+    let t = text(&run_conf(dir.path(), &file, &[]));
+    let lines: Vec<&str> = t
+        .lines()
+        .filter(|l| l.contains("Checking tls_allowed_dn_list"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{t}");
+    assert!(lines[0].ends_with("FAIL"), "{t}");
+}
+
+#[test]
+fn the_host_s_own_client_certificate_is_a_note_and_peers_are_checked_with_client_dn() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    // host1's list lets host2 in; host1's own client certificate (CLIENT_DN) is for
+    // connecting to host2.
+    let host2 = "C=GB,O=Test,CN=host2";
+    let file = dir.path().join("host1.conf");
+    write(
+        &file,
+        format!("tls_allowed_dn_list = [\"{host2}\"]\n").as_bytes(),
+        0o644,
+    );
+
+    // Without --client-dn: a note, not a warning.
+    let v = json_conf(dir.path(), &file, &[]);
+    let note = find(&v, "info", "this host's client certificate");
+    assert_eq!(note.len(), 1, "{v}");
+    assert!(note[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("({CLIENT_DN}) is on no pattern")));
+    assert!(note[0]["fix"].as_str().unwrap().contains("--client-dn DN"));
+    assert!(find(&v, "warn", "would reject").is_empty(), "{v}");
+    assert_eq!(v["summary"]["info"], 1, "{v}");
+    let t = text(&run_conf(dir.path(), &file, &[]));
+    let line = t
+        .lines()
+        .find(|l| l.contains("this host's client certificate against"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(line.ends_with("INFO"), "{t}");
+    assert!(t.contains(", 1 note: "), "{t}");
+
+    // With --client-dn: each peer checked, a rejected one warns; the own certificate is
+    // not the question any more.
+    let admin = "C=GB,O=Test,CN=admin";
+    let args = ["--client-dn", host2, "--client-dn", admin];
+    let v = json_conf(dir.path(), &file, &args);
+    assert_eq!(
+        find(&v, "pass", &format!("{host2} is allowed by \"{host2}\"")).len(),
+        1,
+        "{v}"
+    );
+    let w = find(
+        &v,
+        "warn",
+        &format!("the client DN {admin} is on no pattern: libvirtd would reject this client"),
+    );
+    assert_eq!(w.len(), 1, "{v}");
+    assert!(w[0]["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("add \"{admin}\" to tls_allowed_dn_list")));
+    assert!(
+        find(&v, "info", "this host's client certificate").is_empty(),
+        "{v}"
+    );
+    let t = text(&run_conf(dir.path(), &file, &args));
+    assert!(
+        t.contains(&format!("the client DN {admin} is on no pattern")),
+        "{t}"
+    );
+
+    // --client-dn where no libvirtd.conf is checked: said, not ignored.
+    let (_, v) = json(dir.path(), &["trust", "--client-dn", admin]);
+    assert_eq!(
+        find(&v, "info", "the --client-dn values were not checked").len(),
+        1,
+        "{v}"
+    );
+}
+
+#[test]
+fn client_dn_sharpens_the_order_finding_of_a_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let file = dir.path().join("rfc.conf");
+    write(
+        &file,
+        b"tls_allowed_dn_list = [\"CN=host2,O=Test,C=GB\"]\n",
+        0o644,
+    );
+    // The own certificate (CN=client1) is no evidence: a probable mistake, a warning.
+    let v = json_conf(dir.path(), &file, &[]);
+    assert_eq!(
+        find(
+            &v,
+            "warn",
+            "does not match certificates issued the usual way"
+        )
+        .len(),
+        1,
+        "{v}"
+    );
+    // The peer that connects matches it reversed: a certain mistake.
+    let v = json_conf(dir.path(), &file, &["--client-dn", "C=GB,O=Test,CN=host2"]);
+    assert_eq!(
+        find(&v, "fail", "whose DN it matches when reversed").len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(
+        find(
+            &v,
+            "warn",
+            "the client DN C=GB,O=Test,CN=host2 is on no pattern"
+        )
+        .len(),
+        1,
+        "{v}"
+    );
 }
