@@ -774,7 +774,7 @@ fn installed_modes_are_the_ones_validate_checks() {
                 if system {
                     args.extend(["--system", "--root", s(&root)]);
                 } else {
-                    args.extend(["--user", "--root", s(&home)]);
+                    args.push("--user");
                 }
                 args.push(role);
                 let run = virtpki(&home, &args);
