@@ -243,7 +243,7 @@ impl Validator {
             .map(|f| f.path.display().to_string())
             .collect();
         let conf = if role == Role::Server {
-            " (and libvirtd.conf, which is the server's)"
+            " (and libvirtd.conf's TLS settings, which are the server's)"
         } else {
             ""
         };

@@ -193,7 +193,6 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
     let mut skipped = Vec::new();
     if args.what.is_none() {
         let conf_wants_server = args.libvirtd_conf.is_some()
-            || conf_head.iter().any(|c| c.state == State::Fail)
             || conf.as_ref().is_some_and(|(_, s)| {
                 v.conf_files(s).is_some() || s.listen_tls.as_ref().is_some_and(|l| l.value)
             });
@@ -212,9 +211,10 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
         }
     }
     if skipped.contains(&Role::Server) {
-        // libvirtd.conf is the server's: not checked with it.
+        // libvirtd.conf's TLS settings are the server's: skipped with it. A file libvirtd
+        // cannot parse stays on the report: the daemon does not start, TLS or not.
         conf = None;
-        conf_head.clear();
+        conf_head.retain(|c| c.state == State::Fail);
     }
     if wants(What::Trust) {
         v.trust();

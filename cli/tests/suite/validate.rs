@@ -1198,3 +1198,39 @@ fn every_check_has_a_stable_unique_id() {
         "{v}"
     );
 }
+
+/// Issue 15, item 7: what makes a machine without server files a server all the same: a
+/// libvirtd.conf that listens for TLS or names the server's files. A libvirtd.conf that
+/// libvirtd cannot parse is reported on a client-only machine too.
+#[test]
+fn libvirtd_conf_decides_whether_a_client_only_machine_is_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    fs::remove_file(root.join("etc/pki/libvirt/servercert.pem")).unwrap();
+    fs::remove_file(root.join("etc/pki/libvirt/private/serverkey.pem")).unwrap();
+    conf(root, "listen_tls = 1\n");
+    let (code, v) = plain_json(root, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert!(!find(&v, "fail", "servercert.pem does not exist").is_empty());
+    conf(root, "listen_tls = 0\n");
+    let (_, v) = plain_json(root, &[]);
+    assert!(
+        checks(&v).iter().any(|c| c["id"] == "server.skipped"),
+        "{v}"
+    );
+    assert!(checks(&v).iter().all(|c| c["scope"] != "conf"), "{v}");
+    conf(root, "listen_tls = [\n");
+    let (code, v) = plain_json(root, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        checks(&v).iter().any(|c| c["id"] == "server.skipped"),
+        "{v}"
+    );
+    assert!(
+        checks(&v)
+            .iter()
+            .any(|c| c["id"] == "conf.parse" && c["status"] == "fail"),
+        "{v}"
+    );
+}
