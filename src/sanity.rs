@@ -91,22 +91,32 @@ pub struct Finding {
     pub libvirt_differs: Option<String>,
 }
 
+impl Finding {
+    /// The finding without its severity (`[rule] message (subject ...); fix: ...`), for a
+    /// caller that says the severity itself, in its own words or colour: printing the
+    /// `Display` form after a "warning:" of its own said it twice.
+    pub fn detail(&self) -> String {
+        let mut text = format!("[{}] {}", self.rule, self.message);
+        if let Some(subject) = &self.subject {
+            // The subject is kept as libvirt's DN string (for matching); shown, it is escaped.
+            text.push_str(&format!(" (subject {})", display::escape(subject)));
+        }
+        text.push_str(&format!("; fix: {}", self.fix));
+        if let Some(note) = &self.libvirt_differs {
+            text.push_str(&format!("; libvirt: {note}"));
+        }
+        text
+    }
+}
+
 impl fmt::Display for Finding {
+    /// `error: ` or `warning: `, then [`Finding::detail`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{level}: [{}] {}", self.rule, self.message)?;
-        if let Some(subject) = &self.subject {
-            // The subject is kept as libvirt's DN string (for matching); shown, it is escaped.
-            write!(f, " (subject {})", display::escape(subject))?;
-        }
-        write!(f, "; fix: {}", self.fix)?;
-        if let Some(note) = &self.libvirt_differs {
-            write!(f, "; libvirt: {note}")?;
-        }
-        Ok(())
+        write!(f, "{level}: {}", self.detail())
     }
 }
 
@@ -737,7 +747,7 @@ impl Checker {
                     rule: Rule::Purpose,
                     kind: ErrorKind::Purpose,
                     message: format!(
-                        "Certificate {} purpose does not allow use for with a TLS {role}",
+                        "Certificate {} purpose does not allow use as a TLS {role}",
                         leaf.source()
                     ),
                     fix: format!(

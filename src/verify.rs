@@ -608,7 +608,7 @@ fn check_client_purpose(leaf: &Certificate) -> Option<Error> {
     (eku.critical && !eku.allows(Role::Client)).then(|| {
         Error::new(
             ErrorKind::Purpose,
-            "The certificate's purpose does not allow use for with a TLS client.",
+            "The certificate's purpose does not allow use as a TLS client.",
         )
     })
 }

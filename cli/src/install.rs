@@ -65,7 +65,8 @@ pub struct InstallArgs {
     /// The system locations under PATH instead of / (an image, a container, a test).
     #[arg(long, value_name = "PATH")]
     pub root: Option<PathBuf>,
-    /// Replace existing different files (each is kept as FILE.bak-TIME).
+    /// Replace existing different files (each is kept as FILE.bak-TIME); install a
+    /// certificate whose purpose does not allow the role, where libvirt would only warn.
     #[arg(long)]
     pub force: bool,
     /// Say what would be done, change nothing.
@@ -103,6 +104,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     let ca_dir = open_source_dir(&args.ca_dir, "cacert.pem")?;
     let cert_name = format!("{}cert.pem", role.name());
     let from_dir = open_source_dir(&args.from, &cert_name)?;
+    other_role_files(role, &args.from)?;
     let candidates = [
         (CertDataType::CaCert, &ca_dir, "cacert.pem".to_owned()),
         (CertDataType::CaCrl, &ca_dir, "cacrl.pem".to_owned()),
@@ -124,7 +126,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             Err(e) => return Err(e.into()),
         }
     }
-    let warnings = check_sources(role, &sources)?;
+    let warnings = check_sources(role, &sources, args.force)?;
     for warning in &warnings {
         println!("{} {warning}", ui.warn("warning:"));
     }
@@ -472,11 +474,42 @@ fn has_mode_and_owner(p: &Planned, meta: &std::fs::Metadata) -> bool {
     meta.mode() & 0o7777 == p.mode && p.owner.is_none_or(|o| o == Owner::of(meta))
 }
 
+/// `--from DIR` without the role's certificate but with the other role's: the files of the
+/// other role, given the wrong `--role` (a server's files read as a client's would fail later
+/// with "cannot open clientcert.pem", which does not say what to do).
+fn other_role_files(role: Role, from: &Path) -> Result<(), CliError> {
+    let other = match role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    };
+    let name = |r: Role| format!("{}cert.pem", r.name());
+    if from.join(name(role)).exists() || !from.join(name(other)).exists() {
+        return Ok(());
+    }
+    Err(CliError(format!(
+        "{} holds {} but no {}: these are a {other_name}'s files, not a {role_name}'s; \
+         nothing was installed (to install them, give --role {other_name}; for a \
+         {role_name}, issue its own certificate: virtpki issue {role_name})",
+        from.display(),
+        name(other),
+        name(role),
+        other_name = other.name(),
+        role_name = role.name(),
+    )))
+}
+
 /// The files must load and pass libvirt's checks before they are put where libvirt reads them.
-/// Returns the warnings: libvirt loads such files, but says something about them.
+/// Returns the warnings (each without its "warning: ", which the caller prints): libvirt loads
+/// such files, but says something about them.
+///
+/// A certificate whose purpose (extended key usage) does not allow `role` is refused here
+/// although libvirt only warns when the extension is not critical: it cannot do the role's
+/// job (the peers that check the purpose refuse it), and it is nearly always the other role's
+/// certificate installed by mistake. `force` installs it anyway, with the warning.
 fn check_sources(
     role: Role,
     sources: &[(CertDataType, PathBuf, ReadFile)],
+    force: bool,
 ) -> Result<Vec<String>, CliError> {
     use std::os::unix::fs::MetadataExt;
     let ctx = Context::new(ContextFlags::default());
@@ -484,6 +517,47 @@ fn check_sources(
         ctx.add_file_data(*ty, path, &read.bytes, read.meta.mode() & 0o7777)?;
     }
     let report = ctx.check(role);
+    let creds = ctx.credentials();
+    let cert = creds.identity(role).certificate();
+    let forbidden = cert
+        .and_then(|c| c.extended_key_usage())
+        .filter(|eku| !eku.allows(role));
+    if let (Some(cert), Some(eku)) = (cert, forbidden) {
+        let mut allowed: Vec<&str> = Vec::new();
+        if eku.server_auth {
+            allowed.push("a TLS server (serverAuth)");
+        }
+        if eku.client_auth {
+            allowed.push("a TLS client (clientAuth)");
+        }
+        allowed.extend(eku.others.iter().map(String::as_str));
+        let allowed = if allowed.is_empty() {
+            "nothing".to_owned()
+        } else {
+            allowed.join(", ")
+        };
+        let other = match role {
+            Role::Client if eku.server_auth => " (it is a server certificate: give --role server)",
+            Role::Server if eku.client_auth => " (it is a client certificate: give --role client)",
+            _ => "",
+        };
+        // libvirt refuses a critical extension itself: --force cannot make that work.
+        let force_hint = if eku.critical {
+            "; the extension is critical, so libvirt refuses it too"
+        } else if force {
+            ""
+        } else {
+            "; give --force to install it anyway (libvirt loads it with a warning)"
+        };
+        if eku.critical || !force {
+            return Err(CliError(format!(
+                "{}: its purpose allows use as {allowed}, not as a TLS {role}{other}; \
+                 nothing was installed{force_hint}",
+                cert.source(),
+                role = role.name(),
+            )));
+        }
+    }
     if !report.is_ok() {
         return Err(CliError(format!(
             "these files fail libvirt's checks, so libvirt would refuse them; nothing was \
@@ -491,5 +565,5 @@ fn check_sources(
             report.to_text()
         )));
     }
-    Ok(report.warnings().map(|w| w.to_string()).collect())
+    Ok(report.warnings().map(|w| w.detail()).collect())
 }

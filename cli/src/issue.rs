@@ -309,7 +309,7 @@ fn write_leaf(
     print_written(&[(&cert_path, "0644"), (&key_path, "0600")]);
     print_summary(&issued.certificate);
     for warning in report.warnings() {
-        println!("{} {warning}", ui.warn("warning:"));
+        println!("{} {}", ui.warn("warning:"), warning.detail());
     }
     Ok(())
 }

@@ -219,3 +219,32 @@ fn pkcs8_v2_keys_are_a_warning_naming_libvirt() {
         }
     }
 }
+
+/// Issue 15, item 4: the purpose finding is said in words ("does not allow use as a TLS
+/// client", not libvirt's "use for with"), and [`virtpki::Finding::detail`] is the finding
+/// without its severity, for a caller that prints "warning:" itself (the CLI printed
+/// "warning: warning: [purpose] ...").
+#[test]
+fn a_purpose_finding_is_grammatical_and_its_detail_has_no_severity() {
+    let root = self_signed(&ca());
+    let leaf = signed_by(&server().eku(&[SERVER_AUTH], false), &root);
+    let ctx = Context::new(ContextFlags::NO_SANITY);
+    ctx.set_verify_time(Some(now()));
+    ctx.add_pem(CertDataType::CaCert, &root.pem()).unwrap();
+    ctx.add_pem(CertDataType::ClientCert, &leaf.pem()).unwrap();
+    ctx.add_pem(CertDataType::ClientKey, &leaf.key_pem())
+        .unwrap();
+    let report = ctx.check(Role::Client);
+    let w: Vec<_> = report.warnings().collect();
+    assert_eq!(w.len(), 1, "{}", report.to_text());
+    assert_eq!(
+        w[0].message,
+        "Certificate data purpose does not allow use as a TLS client"
+    );
+    let detail = w[0].detail();
+    assert!(detail.starts_with("[purpose] Certificate "), "{detail}");
+    assert_eq!(w[0].to_string(), format!("warning: {detail}"));
+    for f in &report.findings {
+        assert!(!f.message.contains("use for with"), "{}", f.message);
+    }
+}

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use virtpki::file_audit::{self, FileKind, FileSet};
 
+use super::files::Item;
 use super::{Scope, State, Validator};
 
 impl Validator {
@@ -25,24 +26,27 @@ impl Validator {
     pub(super) fn access(
         &mut self,
         scope: Scope,
-        what: &str,
+        what: Item,
         path: &Path,
         kind: FileKind,
         system: bool,
     ) {
-        let name = format!("Checking {what} access");
+        let name = format!("Checking {} access", what.what);
+        let id = format!("{}_mode", what.key);
         let set = self.file_set(system);
         match file_audit::audit_path(path, kind, set) {
-            Err(e) => self.push(
+            Err(e) => self.push_id(
                 scope,
+                &id,
                 name,
                 State::Fail,
                 Some(path),
                 format!("cannot stat {}: {e}", path.display()),
                 None,
             ),
-            Ok((stat, None)) => self.pass(
+            Ok((stat, None)) => self.pass_id(
                 scope,
+                &id,
                 name,
                 Some(path),
                 format!(
@@ -52,8 +56,9 @@ impl Validator {
                     stat.mode
                 ),
             ),
-            Ok((_, Some(f))) => self.push(
+            Ok((_, Some(f))) => self.push_id(
                 scope,
+                &id,
                 name,
                 State::from(f.severity),
                 Some(path),

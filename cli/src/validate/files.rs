@@ -22,12 +22,62 @@ pub(super) struct FileSpec {
     pub system: bool,
 }
 
+/// A file or directory of the report: its id in the report (`ca_cert`, with `_mode` for its
+/// owner and mode) and its name in the report's sentences.
+#[derive(Clone, Copy)]
+pub(super) struct Item {
+    pub key: &'static str,
+    pub what: &'static str,
+}
+
+const PKI_DIR: Item = Item {
+    key: "pki_dir",
+    what: "system PKI dir",
+};
+const CA_DIR: Item = Item {
+    key: "ca_dir",
+    what: "system CA dir",
+};
+const CERT_DIR: Item = Item {
+    key: "cert_dir",
+    what: "system cert dir",
+};
+const KEY_DIR: Item = Item {
+    key: "key_dir",
+    what: "system key dir",
+};
+const CA_CERT: Item = Item {
+    key: "ca_cert",
+    what: "CA cert",
+};
+const CA_CRL: Item = Item {
+    key: "ca_crl",
+    what: "CA CRL",
+};
+const CERT: Item = Item {
+    key: "cert",
+    what: "cert",
+};
+const KEY: Item = Item {
+    key: "key",
+    what: "key",
+};
+
 /// How the report names the CA's files.
-fn ca_label(ty: CertDataType) -> &'static str {
+fn ca_item(ty: CertDataType) -> Item {
     if ty == CertDataType::CaCert {
-        "CA cert"
+        CA_CERT
     } else {
-        "CA CRL"
+        CA_CRL
+    }
+}
+
+/// The report's item for a credential file of type `ty`.
+fn item_of(ty: CertDataType) -> Item {
+    match ty {
+        CertDataType::CaCert | CertDataType::CaCrl => ca_item(ty),
+        CertDataType::ServerKey | CertDataType::ClientKey => KEY,
+        _ => CERT,
     }
 }
 
@@ -38,10 +88,7 @@ impl Validator {
         match self.mode.clone() {
             Mode::System => self.system_dirs(
                 S,
-                &[
-                    ("system PKI dir", "/etc/pki"),
-                    ("system CA dir", "/etc/pki/CA"),
-                ],
+                &[(PKI_DIR, "/etc/pki"), (CA_DIR, "/etc/pki/CA")],
                 "with the base system or openssl: mkdir",
             ),
             Mode::User | Mode::Path(_) => {
@@ -49,13 +96,18 @@ impl Validator {
                     Mode::Path(d) => ("custom PKI base dir", Some(d.clone())),
                     _ => ("user PKI base dir", self.env().user_dir()),
                 };
+                let item = Item {
+                    key: "base_dir",
+                    what,
+                };
                 match dir {
                     Some(dir) => {
                         let hint = mkdir_p(&dir, false);
-                        self.present(S, what, &dir, FileKind::Dir, false, hint);
+                        self.present(S, item, &dir, FileKind::Dir, false, hint);
                     }
-                    None => self.push(
+                    None => self.push_id(
                         S,
+                        item.key,
                         format!("Checking if {what} exists"),
                         State::Fail,
                         None,
@@ -74,17 +126,18 @@ impl Validator {
                  https://libvirt.org/kbase/tlscerts.html#setting-up-a-certificate-authority-ca): {}",
                 ca.path.display()
             );
-            if self.present(S, "CA cert", &ca.path, FileKind::Public, ca.system, hint) {
+            if self.present(S, CA_CERT, &ca.path, FileKind::Public, ca.system, hint) {
                 load.push(ca.clone());
             }
         }
         if let Some(crl) = files.iter().find(|f| f.ty == CertDataType::CaCrl) {
             if crl.path.exists() {
-                self.access(S, "CA CRL", &crl.path, FileKind::Public, crl.system);
+                self.access(S, CA_CRL, &crl.path, FileKind::Public, crl.system);
                 load.push(crl.clone());
             } else {
-                self.pass(
+                self.pass_id(
                     S,
+                    CA_CRL.key,
                     "Checking for a CA CRL",
                     Some(&crl.path),
                     format!("no CRL at {} (optional)", crl.path.display()),
@@ -111,8 +164,9 @@ impl Validator {
             Some(files) => {
                 let paths: Vec<String> =
                     files.iter().map(|f| f.path.display().to_string()).collect();
-                self.pass(
+                self.pass_id(
                     scope,
+                    "conf_files",
                     "Checking which files libvirtd loads",
                     None,
                     format!(
@@ -127,8 +181,8 @@ impl Validator {
                     self.system_dirs(
                         scope,
                         &[
-                            ("system cert dir", "/etc/pki/libvirt"),
-                            ("system key dir", "/etc/pki/libvirt/private"),
+                            (CERT_DIR, "/etc/pki/libvirt"),
+                            (KEY_DIR, "/etc/pki/libvirt/private"),
                         ],
                         "with libvirt: mkdir -p",
                     );
@@ -144,14 +198,14 @@ impl Validator {
                     // Checked in TRUST, unless libvirtd.conf names other files.
                     if f.path.exists() {
                         if conf_used {
-                            self.access(scope, ca_label(f.ty), &f.path, FileKind::Public, f.system);
+                            self.access(scope, ca_item(f.ty), &f.path, FileKind::Public, f.system);
                         }
                         load.push(f.clone());
                     }
                     continue;
                 }
-                ty if ty == role.key_type() => ("key", FileKind::Key(role)),
-                _ => ("cert", FileKind::Public),
+                ty if ty == role.key_type() => (KEY, FileKind::Key(role)),
+                _ => (CERT, FileKind::Public),
             };
             let hint = format!(
                 "the machine cannot act as a {r} without it: issue a {r} certificate and key \
@@ -168,6 +222,46 @@ impl Validator {
                 self.hostname(&cert, hostname);
             }
         }
+    }
+
+    /// Whether this machine has `role`'s certificate or key where libvirt looks for them.
+    pub(super) fn has_files(&self, role: Role) -> bool {
+        self.default_files(role)
+            .iter()
+            .filter(|f| f.ty == role.cert_type() || f.ty == role.key_type())
+            .any(|f| std::fs::symlink_metadata(&f.path).is_ok())
+    }
+
+    /// The line that says `role` was not checked, and why: no files for it (see
+    /// [`has_files`](Self::has_files)), and no WHAT that asked for it.
+    pub(super) fn skipped(&mut self, role: Role) {
+        let r = role.name();
+        let paths: Vec<String> = self
+            .default_files(role)
+            .iter()
+            .filter(|f| f.ty == role.cert_type() || f.ty == role.key_type())
+            .map(|f| f.path.display().to_string())
+            .collect();
+        let conf = if role == Role::Server {
+            " (and libvirtd.conf's TLS settings, which are the server's)"
+        } else {
+            ""
+        };
+        self.push_id(
+            Scope::of(role),
+            "skipped",
+            format!("Checking {r} files"),
+            State::Skip,
+            None,
+            format!(
+                "no {r} certificate or key ({}): this machine is not set up as a {r}, so the \
+                 {r} checks{conf} are skipped",
+                paths.join(", ")
+            ),
+            Some(format!(
+                "to check them anyway, name the role: virtpki validate ... {r}"
+            )),
+        );
     }
 
     /// The files libvirt loads for `role` by default, in the checked mode.
@@ -190,7 +284,7 @@ impl Validator {
 
     /// System directories (paths under --root) that must exist with the system rules;
     /// `installed` says where they usually come from and the `mkdir` that makes one.
-    fn system_dirs(&mut self, scope: Scope, dirs: &[(&str, &str)], installed: &str) {
+    fn system_dirs(&mut self, scope: Scope, dirs: &[(Item, &str)], installed: &str) {
         let mode = file_audit::mode_for(FileKind::Dir, true);
         for (what, dir) in dirs {
             let dir = self.sys(dir);
@@ -198,7 +292,7 @@ impl Validator {
                 "it is usually installed {installed} -m {mode:04o} {}",
                 shell_path(&dir)
             );
-            self.present(scope, what, &dir, FileKind::Dir, true, hint);
+            self.present(scope, *what, &dir, FileKind::Dir, true, hint);
         }
     }
 
@@ -207,16 +301,17 @@ impl Validator {
     fn present(
         &mut self,
         scope: Scope,
-        what: &str,
+        what: Item,
         path: &Path,
         kind: FileKind,
         system: bool,
         hint: String,
     ) -> bool {
-        let name = format!("Checking if {what} exists");
+        let name = format!("Checking if {} exists", what.what);
         if std::fs::metadata(path).is_err() {
-            self.push(
+            self.push_id(
                 scope,
+                what.key,
                 name,
                 State::Fail,
                 Some(path),
@@ -225,8 +320,9 @@ impl Validator {
             );
             return false;
         }
-        self.pass(
+        self.pass_id(
             scope,
+            what.key,
             name,
             Some(path),
             format!("{} exists", path.display()),
@@ -254,8 +350,9 @@ impl Validator {
                 }
                 let msg = e.to_string();
                 if self.reported.insert(msg.clone()) {
-                    self.push(
+                    self.push_id(
                         scope,
+                        &format!("{}_load", item_of(f.ty).key),
                         format!("Loading {}", f.ty),
                         State::Fail,
                         Some(&f.path),
@@ -270,8 +367,9 @@ impl Validator {
         let own_loaded =
             scope == Scope::Trust || ctx.credentials().identity(role).certificate().is_some();
         if !any && all_loaded && own_loaded && !files.is_empty() {
-            self.pass(
+            self.pass_id(
                 scope,
+                "cert_properties",
                 "Checking cert properties",
                 None,
                 format!("libvirt's load-time checks pass for the {}", role.name()),
@@ -284,8 +382,13 @@ impl Validator {
     fn sanity_findings(&mut self, scope: Scope, ctx: &Context, role: Role) -> bool {
         let mut any = false;
         for finding in &ctx.check(role).findings {
-            // A missing item has been reported as a missing or unreadable file already.
-            if finding.rule == virtpki::Rule::Missing {
+            // A missing item has been reported as a missing or unreadable file already, and a
+            // key's mode by the access check of every file loaded here (with the same words
+            // and fix, from file_audit): said once, not twice under two names.
+            if matches!(
+                finding.rule,
+                virtpki::Rule::Missing | virtpki::Rule::FileMode
+            ) {
                 continue;
             }
             if !self
@@ -299,7 +402,8 @@ impl Validator {
             if let Some(subject) = &finding.subject {
                 message.push_str(&format!(" (subject {subject})"));
             }
-            self.checks.push(Check {
+            self.add(Check {
+                id: format!("cert_properties.{}", finding.rule).replace('-', "_"),
                 scope,
                 name: format!("Checking cert properties: {}", finding.rule),
                 state: State::from(finding.severity),

@@ -14,15 +14,34 @@ impl Validator {
     /// (a warning when not: clients may use a name this machine does not know itself by).
     pub(super) fn hostname(&mut self, cert: &Certificate, given: Option<&str>) {
         const S: Scope = Scope::Server;
+        const ID: &str = "hostname";
+        let name = "Checking cert hostname match";
+        let file = cert.source().path().map(Path::to_path_buf);
+        // Under --root the files are another machine's (an image, a container): this
+        // machine's names say nothing about them, and a mismatch would advise re-issuing.
+        if given.is_none() && self.root != Path::new("/") {
+            return self.push_id(
+                S,
+                ID,
+                name,
+                State::Skip,
+                file.as_deref(),
+                format!(
+                    "the files under --root {} are another system's: this machine's host \
+                     names are not the ones its clients connect to",
+                    self.root.display()
+                ),
+                Some("give --hostname NAME, the name clients connect to that system by".into()),
+            );
+        }
         let names: Vec<String> = match given {
             Some(h) => vec![h.to_owned()],
             None => machine_names::current(),
         };
-        let name = "Checking cert hostname match";
-        let file = cert.source().path().map(Path::to_path_buf);
         if names.is_empty() {
-            return self.push(
+            return self.push_id(
                 S,
+                ID,
                 name,
                 State::Warn,
                 file.as_deref(),
@@ -38,12 +57,13 @@ impl Validator {
                         "the Common Name (the certificate has no DNS or IP SAN)"
                     }
                 };
-                return self.pass(S, name, file.as_deref(), format!("{n} matches {how}"));
+                return self.pass_id(S, ID, name, file.as_deref(), format!("{n} matches {how}"));
             }
             Err(e) => e,
         };
-        self.push(
+        self.push_id(
             S,
+            ID,
             name,
             State::Warn,
             file.as_deref(),

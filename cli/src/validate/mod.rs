@@ -61,7 +61,8 @@ pub struct ValidateArgs {
     /// --system, ~/.config/libvirt/libvirtd.conf with --user].
     #[arg(long, value_name = "FILE")]
     pub libvirtd_conf: Option<PathBuf>,
-    /// Treat PATH as / for the system files and libvirtd.conf (for tests and chroots).
+    /// Treat PATH as / for the system files and libvirtd.conf (for tests and chroots);
+    /// checks the system files, so not with --user or --path.
     #[arg(long, value_name = "PATH")]
     pub root: Option<PathBuf>,
     /// The DN of a client that connects to this host, as `virtpki dn CERT` prints it:
@@ -73,6 +74,9 @@ pub struct ValidateArgs {
     /// Print a JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Text: also each passed check's message and every line's id, file and rule.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// The sections of virt-pki-validate.
@@ -138,13 +142,17 @@ struct Validator {
 /// every later check would be about other files (libvirt's fallbacks under /etc/pki) or
 /// none.
 pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
+    if let Some(status) = root_conflicts(&args) {
+        return Ok(status);
+    }
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let mode = match (&args.path, args.user, args.system) {
         (Some(dir), _, _) => Mode::Path(dir.clone()),
         (None, true, _) => Mode::User,
         (None, false, true) => Mode::System,
-        (None, false, false) if uid == 0 => Mode::System,
+        // --root is a system tree: its files, whoever checks them.
+        (None, false, false) if uid == 0 || args.root.is_some() => Mode::System,
         (None, false, false) => Mode::User,
     };
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
@@ -172,21 +180,63 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
     }
     let wants = |w: What| args.what.is_none_or(|x| x == w);
     // Read first, since it may name the server's files; reported last, after those files.
-    let conf = if wants(What::Server) {
+    let mut conf = if wants(What::Server) {
         v.read_conf(args.libvirtd_conf.as_deref())?
     } else {
         None
     };
-    let conf_head: Vec<Check> = v.checks.drain(..).collect();
+    let mut conf_head: Vec<Check> = v.checks.drain(..).collect();
+    // Without WHAT, the roles this machine has files for: a client-only machine's report is
+    // not a list of missing server files. With files for neither, both are checked (and
+    // their failures say what to install).
+    let mut roles = Vec::new();
+    if wants(What::Server) {
+        roles.push(Role::Server);
+    }
+    if wants(What::Client) {
+        roles.push(Role::Client);
+    }
+    let mut skipped = Vec::new();
+    if args.what.is_none() {
+        let conf_wants_server = args.libvirtd_conf.is_some()
+            || conf.as_ref().is_some_and(|(_, s)| {
+                v.conf_files(s).is_some() || s.listen_tls.as_ref().is_some_and(|l| l.value)
+            });
+        let present: Vec<Role> = roles
+            .iter()
+            .copied()
+            .filter(|&r| v.has_files(r) || (r == Role::Server && conf_wants_server))
+            .collect();
+        if !present.is_empty() {
+            skipped = roles
+                .iter()
+                .copied()
+                .filter(|r| !present.contains(r))
+                .collect();
+            roles = present;
+        }
+    }
+    if skipped.contains(&Role::Server) {
+        // libvirtd.conf's TLS settings are the server's: skipped with it. A file libvirtd
+        // cannot parse stays on the report: the daemon does not start, TLS or not.
+        conf = None;
+        conf_head.retain(|c| c.state == State::Fail);
+    }
     if wants(What::Trust) {
         v.trust();
     }
-    if wants(What::Server) {
-        v.identity(Role::Server, conf.as_ref(), args.hostname.as_deref());
+    for role in [Role::Server, Role::Client] {
+        if roles.contains(&role) {
+            let (conf, hostname) = match role {
+                Role::Server => (conf.as_ref(), args.hostname.as_deref()),
+                Role::Client => (None, None),
+            };
+            v.identity(role, conf, hostname);
+        } else if skipped.contains(&role) {
+            v.skipped(role);
+        }
     }
-    if wants(What::Client) {
-        v.identity(Role::Client, None, None);
-    }
+    // Their ids were made unique when they were added.
     v.checks.extend(conf_head);
     match &conf {
         Some((conf, settings)) => v.conf_checks(conf, settings, &args.client_dn),
@@ -213,7 +263,8 @@ impl Validator {
         self.root.join(path.trim_start_matches('/'))
     }
 
-    /// Adds a line to the report.
+    /// Adds a line to the report, its id made from its name ([`report::id_of_name`]): for
+    /// the lines whose code names no id.
     fn push(
         &mut self,
         scope: Scope,
@@ -223,7 +274,26 @@ impl Validator {
         message: impl Into<String>,
         fix: Option<String>,
     ) {
-        self.checks.push(Check {
+        let name = name.into();
+        let id = report::id_of_name(&name);
+        self.push_id(scope, &id, name, state, file, message, fix);
+    }
+
+    /// Adds a line to the report; `id` is the item's (`ca_cert`, `key_mode`), the scope is
+    /// put before it.
+    #[allow(clippy::too_many_arguments)]
+    fn push_id(
+        &mut self,
+        scope: Scope,
+        id: &str,
+        name: impl Into<String>,
+        state: State,
+        file: Option<&Path>,
+        message: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.add(Check {
+            id: id.to_owned(),
             scope,
             name: name.into(),
             state,
@@ -235,7 +305,8 @@ impl Validator {
         });
     }
 
-    /// Adds a passed check: its message is shown only in the JSON report.
+    /// Adds a passed check: its message is shown in the JSON report, and in text with
+    /// --verbose or when the report notes it (`report::NOTED`).
     fn pass(
         &mut self,
         scope: Scope,
@@ -245,4 +316,46 @@ impl Validator {
     ) {
         self.push(scope, name, State::Pass, file, message, None);
     }
+
+    /// [`pass`](Self::pass) with the item's id.
+    fn pass_id(
+        &mut self,
+        scope: Scope,
+        id: &str,
+        name: impl Into<String>,
+        file: Option<&Path>,
+        message: impl Into<String>,
+    ) {
+        self.push_id(scope, id, name, State::Pass, file, message, None);
+    }
+}
+
+/// `--root` with `--user` or `--path`: refused (exit 2), since the report would mix the
+/// system files under the root with the user's or the directory's (`install` refuses it
+/// too). Said as clap says a conflict, with the reason.
+fn root_conflicts(args: &ValidateArgs) -> Option<Status> {
+    use clap::CommandFactory;
+    let root = args.root.as_ref()?;
+    let other = if args.user {
+        "--user"
+    } else if args.path.is_some() {
+        "--path"
+    } else {
+        return None;
+    };
+    let mut cli = crate::Cli::command();
+    cli.build();
+    let cmd = cli.find_subcommand_mut("validate")?.clone();
+    let e = clap::Error::raw(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!(
+            "the argument '--root {}' cannot be used with '{other}': --root checks the system \
+             files under that directory, {other} other files, and the report would mix the \
+             two; give one of them\n",
+            root.display()
+        ),
+    )
+    .with_cmd(&cmd);
+    let _ = e.print();
+    Some(Status::BadInput)
 }

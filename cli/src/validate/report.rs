@@ -16,6 +16,9 @@ pub(super) enum State {
     Info,
     Warn,
     Fail,
+    /// Not run, and the message says why (a role whose files are absent, a host-name check
+    /// without the name): neither a pass nor a failure.
+    Skip,
 }
 
 impl From<Severity> for State {
@@ -35,12 +38,16 @@ impl State {
             State::Info => "info",
             State::Warn => "warn",
             State::Fail => "fail",
+            State::Skip => "skip",
         }
     }
 }
 
 /// One line of the report.
 pub(super) struct Check {
+    /// Stable, unique in the report: `SCOPE.ITEM` (`trust.ca_cert`, `server.key_mode`), for
+    /// scripts, which should not parse `name`.
+    pub id: String,
     pub scope: Scope,
     pub name: String,
     pub state: State,
@@ -53,12 +60,59 @@ pub(super) struct Check {
     pub libvirt: Option<String>,
 }
 
+/// The passed checks whose message says what was found (or not) rather than that all is
+/// well: shown in the text report too, under the PASS. "Checking for a CA CRL: PASS" alone
+/// read as "the CRL is fine" where it meant "there is none".
+const NOTED: &[&str] = &[
+    "trust.ca_crl",
+    "server.conf_files",
+    "conf.file",
+    "conf.key_file_cert_file_ca_file",
+    "conf.tls_allowed_dn_list",
+];
+
+/// The id (without its scope) of a check whose code gives none, from its name: the CONF
+/// lines of [`conf`](super::conf) and [`dn_list`](super::dn_list) (`Checking tls_port` is
+/// `conf.tls_port`). Names that quote a value (a DN pattern) have a fixed id, never the value.
+pub(super) fn id_of_name(name: &str) -> String {
+    // Names that quote what the user wrote (a pattern, a DN) get a fixed id.
+    if name.starts_with("Checking DN pattern") {
+        return "tls_allowed_dn_list.pattern".into();
+    }
+    if name.starts_with("Checking client DN ") {
+        return "tls_allowed_dn_list.client_dn".into();
+    }
+    match name {
+        "Checking libvirtd.conf" => return "file".into(),
+        "Parsing libvirtd.conf" => return "parse".into(),
+        "Checking this host's client certificate against tls_allowed_dn_list" => {
+            return "tls_allowed_dn_list.client".into()
+        }
+        "Checking clients against tls_allowed_dn_list" => {
+            return "tls_allowed_dn_list.clients".into()
+        }
+        _ => {}
+    }
+    let words = name.strip_prefix("Checking ").unwrap_or(name);
+    let mut id = String::new();
+    for c in words.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.is_empty() && !id.ends_with('_') {
+            id.push('_');
+        }
+    }
+    let id = id.trim_end_matches('_');
+    id[..id.len().min(48)].to_owned()
+}
+
 /// The summary line's numbers.
 struct Tally {
     pass: usize,
     info: usize,
     warn: usize,
     fail: usize,
+    skip: usize,
 }
 
 impl Validator {
@@ -66,7 +120,7 @@ impl Validator {
         if args.json {
             self.print_json();
         } else {
-            self.print_text(ui);
+            self.print_text(ui, args.verbose);
         }
     }
 
@@ -78,7 +132,22 @@ impl Validator {
             info: count(State::Info),
             warn: count(State::Warn),
             fail: count(State::Fail),
+            skip: count(State::Skip),
         }
+    }
+
+    /// Adds `check`, its id made unique: a second line of the same kind (two DN patterns, two
+    /// key-usage findings) gets `.2`, the third `.3`, in the report's order.
+    pub(super) fn add(&mut self, mut check: Check) {
+        let base = format!("{}.{}", check.scope.label().to_ascii_lowercase(), check.id);
+        let mut id = base.clone();
+        let mut n = 1;
+        while self.checks.iter().any(|c| c.id == id) {
+            n += 1;
+            id = format!("{base}.{n}");
+        }
+        check.id = id;
+        self.checks.push(check);
     }
 
     fn print_json(&self) {
@@ -87,12 +156,14 @@ impl Validator {
             info,
             warn,
             fail,
+            skip,
         } = self.tally();
         let checks: Vec<Value> = self
             .checks
             .iter()
             .map(|c| {
                 json!({
+                    "id": c.id,
                     "scope": c.scope.label().to_ascii_lowercase(),
                     "name": c.name,
                     "status": c.state.name(),
@@ -114,24 +185,32 @@ impl Validator {
             "path": path,
             "root": self.root.display().to_string(),
             "checks": checks,
-            "summary": { "pass": pass, "info": info, "warn": warn, "fail": fail, "ok": fail == 0 },
+            "summary": {
+                "pass": pass, "info": info, "warn": warn, "fail": fail, "skip": skip, "ok": fail == 0
+            },
         }));
     }
 
-    /// virt-pki-validate's layout: `SCOPE: name: STATE`, and under each problem what is
-    /// wrong and the fix. Every line of every check passes here, so this is where text from
-    /// certificates, CRLs and libvirtd.conf (names, messages, fixes) is escaped.
-    fn print_text(&self, ui: Ui) {
+    /// virt-pki-validate's layout: `SCOPE: name: STATE`, and under each problem (and each
+    /// skip and noted pass) what is wrong or was found and the fix; `verbose` adds every
+    /// pass's message and each line's id, file and rule (what JSON has). Every line of every
+    /// check passes here, so this is where text from certificates, CRLs and libvirtd.conf
+    /// (names, messages, fixes) is escaped.
+    fn print_text(&self, ui: Ui, verbose: bool) {
         for c in &self.checks {
             let state = match c.state {
                 State::Pass => ui.pass("PASS"),
                 State::Info => ui.bold("INFO"),
                 State::Warn => ui.warn("WARN"),
                 State::Fail => ui.fail("FAIL"),
+                State::Skip => ui.dim("SKIP"),
             };
             println!("{:>6}: {:<69}: {state}", c.scope.label(), escape(&c.name));
-            if c.state != State::Pass {
+            let noted = c.state != State::Pass || verbose || NOTED.contains(&c.id.as_str());
+            if noted {
                 println!("        {}", escape(&c.message));
+            }
+            if c.state != State::Pass || verbose {
                 if let Some(fix) = &c.fix {
                     // A note has nothing to fix, only a hint.
                     let label = if c.state == State::Info {
@@ -145,6 +224,16 @@ impl Validator {
                     println!("        {}", ui.dim(&format!("libvirt: {note}")));
                 }
             }
+            if verbose {
+                let mut about = format!("id: {}", c.id);
+                if let Some(file) = &c.file {
+                    about.push_str(&format!(", file: {}", file.display()));
+                }
+                if let Some(rule) = &c.rule {
+                    about.push_str(&format!(", rule: {rule}"));
+                }
+                println!("        {}", ui.dim(&about));
+            }
         }
         println!();
         let Tally {
@@ -152,6 +241,7 @@ impl Validator {
             info,
             warn,
             fail,
+            skip,
         } = self.tally();
         let verdict = if fail > 0 {
             ui.fail("FAILED")
@@ -165,9 +255,14 @@ impl Validator {
             1 => ", 1 note".to_owned(),
             n => format!(", {n} notes"),
         };
+        let skipped = if skip > 0 {
+            format!(", {skip} skipped")
+        } else {
+            String::new()
+        };
         println!(
-            "{} checks: {pass} passed, {warn} warnings, {fail} failed{notes}: {verdict}",
-            pass + info + warn + fail
+            "{} checks: {pass} passed, {warn} warnings, {fail} failed{skipped}{notes}: {verdict}",
+            pass + info + warn + fail + skip
         );
     }
 }

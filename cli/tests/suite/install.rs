@@ -190,7 +190,8 @@ fn files_libvirt_would_refuse_are_not_installed() {
     assert!(run.stderr.contains("serverkey.pem"), "{}", run.stderr);
     assert!(!root.exists());
     // The client's certificate installed as the server's: libvirt's purpose rule makes a
-    // non-critical extended key usage a warning only, so it is installed, with the warning.
+    // non-critical extended key usage a warning only, but install refuses it (issue 15,
+    // item 4) unless --force, and then installs it with the warning.
     let mixed = dir.path().join("mixed");
     std::fs::create_dir(&mixed).unwrap();
     std::fs::copy(
@@ -199,21 +200,26 @@ fn files_libvirt_would_refuse_are_not_installed() {
     )
     .unwrap();
     std::fs::copy(p.client.join("clientkey.pem"), mixed.join("serverkey.pem")).unwrap();
-    let run = virtpki(
-        dir.path(),
-        &[
-            "install",
-            "--role",
-            "server",
-            "--ca-dir",
-            s(&p.ca),
-            "--from",
-            s(&mixed),
-            "--root",
-            s(&root),
-        ],
-    )
-    .expect(0);
+    let mut args = vec![
+        "install",
+        "--role",
+        "server",
+        "--ca-dir",
+        s(&p.ca),
+        "--from",
+        s(&mixed),
+        "--root",
+        s(&root),
+    ];
+    let run = virtpki(dir.path(), &args).expect(2);
+    assert!(
+        run.stderr.contains("give --role client") && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert!(!root.exists());
+    args.push("--force");
+    let run = virtpki(dir.path(), &args).expect(0);
     assert!(
         run.stdout.contains("warning:") && run.stdout.contains("purpose"),
         "{}",
@@ -768,7 +774,7 @@ fn installed_modes_are_the_ones_validate_checks() {
                 if system {
                     args.extend(["--system", "--root", s(&root)]);
                 } else {
-                    args.extend(["--user", "--root", s(&home)]);
+                    args.push("--user");
                 }
                 args.push(role);
                 let run = virtpki(&home, &args);
@@ -871,4 +877,115 @@ fn a_given_path_that_is_not_there_is_said_first() {
     }
     // A missing --root is made, as before.
     install(d, &["--root", r], "client", &p).expect(0);
+}
+
+// Issue 15 (a careful administrator's walkthrough): install refuses what the role cannot use.
+
+/// Issue 15, item 4: a server's certificate and key renamed to clientcert.pem/clientkey.pem
+/// and installed with `--role client` were installed, with a garbled warning ("warning:
+/// warning: ... does not allow use for with a TLS client"). Now it is an error that says the
+/// certificate is a server's and how to override; `--force` installs it with the warning, said
+/// once and in words.
+#[test]
+fn a_certificate_whose_purpose_forbids_the_role_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let renamed = dir.path().join("renamed");
+    std::fs::create_dir(&renamed).unwrap();
+    std::fs::copy(
+        p.server.join("servercert.pem"),
+        renamed.join("clientcert.pem"),
+    )
+    .unwrap();
+    std::fs::copy(
+        p.server.join("serverkey.pem"),
+        renamed.join("clientkey.pem"),
+    )
+    .unwrap();
+    let mut args = vec![
+        "install",
+        "--role",
+        "client",
+        "--ca-dir",
+        s(&p.ca),
+        "--from",
+        s(&renamed),
+        "--root",
+        s(&root),
+    ];
+    let run = virtpki(dir.path(), &args).expect(2);
+    let cert = renamed.join("clientcert.pem");
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "virtpki: {}: its purpose allows use as a TLS server (serverAuth), not as a TLS \
+             client (it is a server certificate: give --role server); nothing was installed; \
+             give --force to install it anyway (libvirt loads it with a warning)",
+            s(&cert)
+        )
+    );
+    assert!(!root.exists(), "nothing is written");
+
+    args.push("--force");
+    let run = virtpki(dir.path(), &args).expect(0);
+    let warning = common::line_with(&run.stdout, "[purpose]");
+    assert_eq!(
+        warning,
+        format!(
+            "warning: [purpose] Certificate {} purpose does not allow use as a TLS client \
+             (subject CN=localhost); fix: re-issue with extended key usage clientAuth \
+             (certtool template: tls_www_client)",
+            s(&cert)
+        )
+    );
+    assert!(!run.stdout.contains("warning: warning"), "{}", run.stdout);
+    assert!(root.join("etc/pki/libvirt/clientcert.pem").exists());
+}
+
+/// Issue 15, item 4: `--role client --from DIR` where DIR holds only a server's files said
+/// "cannot open DIR/clientcert.pem"; it says they are a server's and to give --role server.
+#[test]
+fn the_other_roles_files_name_the_role_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let run = virtpki(
+        dir.path(),
+        &[
+            "install",
+            "--role",
+            "client",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.server),
+            "--root",
+            s(&root),
+        ],
+    )
+    .expect(2);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "virtpki: {} holds servercert.pem but no clientcert.pem: these are a server's \
+             files, not a client's; nothing was installed (to install them, give --role \
+             server; for a client, issue its own certificate: virtpki issue client)",
+            s(&p.server)
+        )
+    );
+    // And the other way round.
+    let run = install(
+        dir.path(),
+        &["--root", s(&root)],
+        "server",
+        &common::Pki {
+            ca: p.ca.clone(),
+            server: p.client.clone(),
+            client: p.client.clone(),
+        },
+    )
+    .expect(2);
+    assert!(run.stderr.contains("give --role client"), "{}", run.stderr);
+    assert!(!root.exists());
 }

@@ -187,10 +187,7 @@ fn validate_fixes_quote_the_files() {
 
     // A missing --path directory: mkdir -p -m 0700 DIR.
     let missing = dir.path().join(format!("pki{EVIL}"));
-    let fixes = validate_fixes(
-        dir.path(),
-        &["--root", s(&root), "--path", s(&missing), "trust"],
-    );
+    let fixes = validate_fixes(dir.path(), &["--path", s(&missing), "trust"]);
     assert_eq!(
         command_in(fix_for(&fixes, &missing, "mkdir"), "mkdir", "`"),
         ["mkdir", "-p", "-m", "0700", s(&missing)]

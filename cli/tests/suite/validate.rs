@@ -613,11 +613,13 @@ fn user_home(home: &Path) -> PathBuf {
     d
 }
 
+/// `validate --json ARGS` with HOME=`home`. Not under a --root, which checks the system
+/// files only (issue 15, item 8): `root` is the directory to run in.
 fn run_user(home: &Path, root: &Path, args: &[&str]) -> (i32, Value) {
     let out = bin()
         .env("HOME", home)
-        .args(["validate", "--json", "--root"])
-        .arg(root)
+        .current_dir(root)
+        .args(["validate", "--json"])
         .args(args)
         .output()
         .unwrap();
@@ -662,7 +664,11 @@ fn path_mode_checks_the_directory_given() {
     assert!(checks(&v)
         .iter()
         .any(|c| c["file"].as_str() == Some(d.join("clientkey.pem").to_str().unwrap())));
-    // A server is not set up there: its files fall back to the (fake) system ones, absent.
+    // A server is not set up there: its files fall back to the system ones, absent (unless
+    // this machine is a libvirt server: --root cannot be combined with --path to fake them).
+    if Path::new("/etc/pki/libvirt/servercert.pem").exists() {
+        return;
+    }
     let (code, v) = run_user(
         dir.path(),
         dir.path(),
@@ -804,34 +810,27 @@ fn a_given_path_that_is_not_there_is_the_first_line() {
             .ends_with(&format!("; or make it: `mkdir -p -m 0700 {m}`")),
         "{v}"
     );
-    // Each wrong path is named, in the order of the options' table.
-    let out = bin()
-        .args([
-            "validate",
-            "--json",
-            "--root",
-            m,
-            "--path",
-            f,
-            "--libvirtd-conf",
-            m,
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = checks(&v)
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "Checking --root",
-            "Checking --path",
-            "Checking --libvirtd-conf"
-        ],
-        "{v}"
-    );
+    // Each wrong path is named, in the order of the options' table (--root and --path
+    // cannot be given together: issue 15, item 8).
+    for (first, path) in [("--root", m), ("--path", f)] {
+        let out = bin()
+            .args(["validate", "--json", first, path, "--libvirtd-conf", m])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let names: Vec<&str> = checks(&v)
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                format!("Checking {first}"),
+                "Checking --libvirtd-conf".into()
+            ],
+            "{v}"
+        );
+    }
 }
 
 /// A name with terminal escapes, a forged line and a bidi override (a NUL would make the DN
@@ -1105,6 +1104,364 @@ fn client_dn_sharpens_the_order_finding_of_a_pattern() {
         )
         .len(),
         1,
+        "{v}"
+    );
+}
+
+// Issue 15 (a careful administrator's walkthrough): items 7, 8 and 9.
+
+/// `validate ARGS` under `root` (no --system, no --hostname: as the walkthrough ran it).
+fn plain(root: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("validate")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn plain_json(root: &Path, args: &[&str]) -> (i32, Value) {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let out = plain(root, &a);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap(), v)
+}
+
+/// Issue 15, item 7: a plain `virtpki validate --root R` on a client-only machine FAILed on
+/// the absent server files. Without WHAT, trust and the roles with files are checked, and
+/// the report says the server was skipped and why; naming the role still checks it.
+#[test]
+fn a_client_only_machine_skips_the_server_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    fs::remove_file(root.join("etc/pki/libvirt/servercert.pem")).unwrap();
+    fs::remove_file(root.join("etc/pki/libvirt/private/serverkey.pem")).unwrap();
+    let (code, v) = plain_json(root, &[]);
+    let server: Vec<&Value> = checks(&v)
+        .iter()
+        .filter(|c| c["scope"] == "server")
+        .collect();
+    assert_eq!(server.len(), 1, "{v}");
+    assert_eq!(server[0]["id"], "server.skipped", "{v}");
+    assert_eq!(server[0]["status"], "skip", "{v}");
+    let msg = server[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("servercert.pem") && msg.contains("not set up as a server"),
+        "{msg}"
+    );
+    assert!(
+        server[0]["fix"].as_str().unwrap().ends_with(" server"),
+        "{v}"
+    );
+    // libvirtd.conf is the server's: not checked either.
+    assert!(checks(&v).iter().all(|c| c["scope"] != "conf"), "{v}");
+    assert!(checks(&v)
+        .iter()
+        .any(|c| c["id"] == "client.cert_properties"));
+    assert_eq!(v["summary"]["skip"], 1, "{v}");
+    if is_root() {
+        assert_eq!(code, 0, "{v}");
+    }
+    let t = text(&plain(root, &[]));
+    assert!(
+        t.contains(&format!("SERVER: {:<69}: SKIP", "Checking server files")),
+        "{t}"
+    );
+    assert!(t.contains(", 1 skipped: "), "{t}");
+    // Asked for, the server is checked, and fails.
+    let (code, v) = plain_json(root, &["server"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(!find(&v, "fail", "servercert.pem does not exist").is_empty());
+    // The same for a server without client files.
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    fs::remove_file(dir.path().join("etc/pki/libvirt/clientcert.pem")).unwrap();
+    fs::remove_file(dir.path().join("etc/pki/libvirt/private/clientkey.pem")).unwrap();
+    let (_, v) = plain_json(dir.path(), &["--hostname", HOST]);
+    let client: Vec<&Value> = checks(&v)
+        .iter()
+        .filter(|c| c["scope"] == "client")
+        .collect();
+    assert_eq!(client.len(), 1, "{v}");
+    assert_eq!(client[0]["status"], "skip", "{v}");
+    assert!(checks(&v).iter().any(|c| c["id"] == "server.hostname"));
+}
+
+/// Issue 15, item 7: under --root the host-name check compared the certificate with THIS
+/// machine's names (and advised re-issuing for them). Without --hostname it is skipped,
+/// saying that it needs --hostname; with it, it runs.
+#[test]
+fn under_a_root_the_hostname_check_needs_hostname() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let (_, v) = plain_json(dir.path(), &["server"]);
+    let h: Vec<&Value> = checks(&v)
+        .iter()
+        .filter(|c| c["id"] == "server.hostname")
+        .collect();
+    assert_eq!(h.len(), 1, "{v}");
+    assert_eq!(h[0]["status"], "skip", "{v}");
+    assert!(
+        h[0]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("give --hostname NAME"),
+        "{v}"
+    );
+    assert!(
+        !h[0]["message"].as_str().unwrap().contains("re-issue"),
+        "{v}"
+    );
+    assert_eq!(v["summary"]["warn"], 0, "{v}");
+    let (_, v) = plain_json(dir.path(), &["server", "--hostname", HOST]);
+    assert!(
+        checks(&v)
+            .iter()
+            .any(|c| c["id"] == "server.hostname" && c["status"] == "pass"),
+        "{v}"
+    );
+}
+
+/// Issue 15, item 8: `--root` with `--path` or `--user` was accepted and mixed the files of
+/// both; it is refused (exit 2) with the reason, and nothing is checked. A --root that does
+/// not exist is said to be missing, not "not a directory".
+#[test]
+fn root_with_path_or_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    system_root(&root);
+    let d = user_home(&dir.path().join("home"));
+    for other in [&["--path", d.to_str().unwrap()][..], &["--user"]] {
+        let out = bin()
+            .env("HOME", dir.path().join("home"))
+            .arg("validate")
+            .arg("--root")
+            .arg(&root)
+            .args(other)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{other:?}");
+        assert!(out.stdout.is_empty(), "{other:?}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            e.starts_with(&format!(
+                "error: the argument '--root {}' cannot be used with '{}': --root checks the \
+                 system files under that directory",
+                root.display(),
+                other[0]
+            )),
+            "{e}"
+        );
+        assert!(e.contains("would mix the two"), "{e}");
+    }
+    let missing = dir.path().join("missing");
+    let out = plain(&missing, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("--root {}: no such directory", missing.display())),
+        "{t}"
+    );
+    assert!(!t.contains("not a directory"), "{t}");
+}
+
+/// Issue 15, item 9: "Checking for a CA CRL: PASS" meant "no CRL (optional)" and "Checking
+/// libvirtd.conf: PASS" meant "does not exist", said only in JSON. The text says it under
+/// the PASS; --verbose says every pass's message and each line's id and file.
+#[test]
+fn text_shows_what_a_pass_found_and_verbose_shows_the_details() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let t = text(&run(dir.path(), &[]));
+    let after = |name: &str| -> String {
+        let lines: Vec<&str> = t.lines().collect();
+        let i = lines
+            .iter()
+            .position(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no {name} in {t}"));
+        assert!(lines[i].ends_with(": PASS"), "{t}");
+        lines[i + 1].trim().to_owned()
+    };
+    let crl = dir.path().join("etc/pki/CA/cacrl.pem");
+    assert_eq!(
+        after("Checking for a CA CRL"),
+        format!("no CRL at {} (optional)", crl.display())
+    );
+    let conf = dir.path().join("etc/libvirt/libvirtd.conf");
+    assert_eq!(
+        after("Checking libvirtd.conf"),
+        format!(
+            "{} does not exist: libvirtd uses its defaults",
+            conf.display()
+        )
+    );
+    // Other passes stay one line.
+    let lines: Vec<&str> = t.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.contains("Checking if CA cert exists"))
+        .unwrap();
+    assert!(lines[i + 1].contains("Checking CA cert access"), "{t}");
+
+    let t = text(&run(dir.path(), &["--verbose", "trust"]));
+    let cacert = dir.path().join("etc/pki/CA/cacert.pem");
+    assert!(
+        t.contains(&format!(
+            "Checking if CA cert exists{}: PASS\n        {} exists\n        id: trust.ca_cert, \
+             file: {}\n",
+            " ".repeat(69 - "Checking if CA cert exists".len()),
+            cacert.display(),
+            cacert.display()
+        )),
+        "{t}"
+    );
+}
+
+/// Issue 15, item 9: a group-readable key was reported twice, as "Checking key access"
+/// (the file audit) and "Checking cert properties: file-mode" (the sanity check). Once now.
+#[test]
+fn a_group_readable_key_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    chmod(
+        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
+        0o640,
+    );
+    let (_, v) = json(dir.path(), &["server"]);
+    let about: Vec<&Value> = checks(&v)
+        .iter()
+        .filter(|c| c["status"] == "warn" && c["message"].as_str().unwrap().contains("group"))
+        .collect();
+    assert_eq!(about.len(), 1, "{v}");
+    assert_eq!(about[0]["id"], "server.key_mode", "{v}");
+    assert!(checks(&v).iter().all(|c| c["rule"] != "file-mode"), "{v}");
+    if is_root() {
+        assert_eq!(v["summary"]["warn"], 1, "{v}");
+    }
+}
+
+/// Issue 15, item 9: every check has an id in JSON, unique in the report, and these ids are
+/// stable: scripts use them instead of the sentences. The list is the contract; change it
+/// only by adding.
+#[test]
+fn every_check_has_a_stable_unique_id() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    conf(
+        dir.path(),
+        "listen_tls = 1\ntls_allowed_dn_list = [\"C=GB,O=Test,CN=client1\", \"CN=other\"]\n",
+    );
+    let (_, v) = json(dir.path(), &[]);
+    let ids: Vec<&str> = checks(&v)
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    let expected = [
+        "trust.pki_dir",
+        "trust.pki_dir_mode",
+        "trust.ca_dir",
+        "trust.ca_dir_mode",
+        "trust.ca_cert",
+        "trust.ca_cert_mode",
+        "trust.ca_crl",
+        "trust.cert_properties",
+        "server.cert_dir",
+        "server.cert_dir_mode",
+        "server.key_dir",
+        "server.key_dir_mode",
+        "server.cert",
+        "server.cert_mode",
+        "server.key",
+        "server.key_mode",
+        "server.cert_properties",
+        "server.hostname",
+        "client.cert_dir",
+        "client.cert_dir_mode",
+        "client.key_dir",
+        "client.key_dir_mode",
+        "client.cert",
+        "client.cert_mode",
+        "client.key",
+        "client.key_mode",
+        "client.cert_properties",
+        "conf.parse",
+        "conf.key_file_cert_file_ca_file",
+        "conf.tls_allowed_dn_list.pattern",
+        "conf.tls_allowed_dn_list.pattern.2",
+        "conf.tls_allowed_dn_list.client",
+    ];
+    for id in expected {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    for id in &ids {
+        let (scope, item) = id.split_once('.').unwrap();
+        assert!(
+            ["trust", "server", "client", "conf"].contains(&scope),
+            "{id}"
+        );
+        assert!(
+            item.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c)),
+            "{id}"
+        );
+    }
+    // A finding's id names its rule; the CRL and a load failure have theirs.
+    chmod(
+        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
+        0o600,
+    );
+    write(
+        &dir.path().join("etc/pki/libvirt/clientcert.pem"),
+        b"not a certificate\n",
+        0o644,
+    );
+    let (_, v) = json(dir.path(), &["client"]);
+    assert!(
+        checks(&v).iter().any(|c| c["id"] == "client.cert_load"),
+        "{v}"
+    );
+}
+
+/// Issue 15, item 7: what makes a machine without server files a server all the same: a
+/// libvirtd.conf that listens for TLS or names the server's files. A libvirtd.conf that
+/// libvirtd cannot parse is reported on a client-only machine too.
+#[test]
+fn libvirtd_conf_decides_whether_a_client_only_machine_is_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    fs::remove_file(root.join("etc/pki/libvirt/servercert.pem")).unwrap();
+    fs::remove_file(root.join("etc/pki/libvirt/private/serverkey.pem")).unwrap();
+    conf(root, "listen_tls = 1\n");
+    let (code, v) = plain_json(root, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert!(!find(&v, "fail", "servercert.pem does not exist").is_empty());
+    conf(root, "listen_tls = 0\n");
+    let (_, v) = plain_json(root, &[]);
+    assert!(
+        checks(&v).iter().any(|c| c["id"] == "server.skipped"),
+        "{v}"
+    );
+    assert!(checks(&v).iter().all(|c| c["scope"] != "conf"), "{v}");
+    conf(root, "listen_tls = [\n");
+    let (code, v) = plain_json(root, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        checks(&v).iter().any(|c| c["id"] == "server.skipped"),
+        "{v}"
+    );
+    assert!(
+        checks(&v)
+            .iter()
+            .any(|c| c["id"] == "conf.parse" && c["status"] == "fail"),
         "{v}"
     );
 }
