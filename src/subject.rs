@@ -117,14 +117,19 @@ struct Separator {
 }
 
 impl Separator {
-    /// The separator before the word that an unescaped `=` just ended, when that word is a
-    /// known attribute's name and something of the value comes before it. `typed` is the
-    /// value so far, as typed.
+    /// The separator before the word that a `=` just ended, when that word is a known
+    /// attribute's name and something of the value comes before it. `typed` is the value so
+    /// far, as typed.
+    ///
+    /// An escaped `=` or blank counts too: the DN string GnuTLS prints (and libvirt compares)
+    /// escapes neither, so `O=Example CN\=admin` would be printed `O=Example CN=admin`, which
+    /// reads as two attributes and would not parse back to the name it came from. An escaped
+    /// `;` is kept in the printed string, so it stays part of the value.
     fn before_attribute(typed: &[(char, bool, usize)]) -> Option<Separator> {
-        let is_sep = |&(c, escaped, _): &(char, bool, usize)| !escaped && (c == ';' || c == ' ');
+        let is_sep = |&(c, escaped, _): &(char, bool, usize)| c == ' ' || (c == ';' && !escaped);
         // Blanks between the name and '=' ("CN =") are dropped, as around any '='.
         let mut end = typed.len();
-        while end > 0 && !typed[end - 1].1 && typed[end - 1].0 == ' ' {
+        while end > 0 && typed[end - 1].0 == ' ' {
             end -= 1;
         }
         let mut start = end;
@@ -161,14 +166,18 @@ impl Separator {
             from = sep.end;
         }
         fixed.push_str(&text[from..]);
-        let (what, escape) = if found.iter().any(|s| s.semicolon) {
-            ("attributes are separated by commas, not ';'", ';')
+        if found.iter().any(|s| s.semicolon) {
+            format!(
+                "attributes are separated by commas, not ';': did you mean '{fixed}'? (Escape \
+                 a ';' that belongs to a value as \\;.)"
+            )
         } else {
-            ("a value runs into the next attribute (a comma is missing)", '=')
-        };
-        format!(
-            "{what}: did you mean '{fixed}'? (Escape a '{escape}' that belongs to a value as \\{escape}.)"
-        )
+            format!(
+                "a value runs into the next attribute (a comma is missing): did you mean \
+                 '{fixed}'? (A value cannot hold \" NAME=\" of an attribute: the DN string \
+                 libvirt compares would read as two attributes.)"
+            )
+        }
     }
 }
 
@@ -210,6 +219,9 @@ impl SubjectName {
                     };
                     if !in_value {
                         return Err(bad("a backslash in an attribute name".into()));
+                    }
+                    if next == '=' {
+                        run_together.extend(Separator::before_attribute(&typed));
                     }
                     value.push(next);
                     typed.push((next, true, at));

@@ -101,6 +101,8 @@ pub fn run(cmd: KnownCommand, ui: Ui) -> CmdResult {
 /// is pinned with a warning that says what it names (a pin overrides a name mismatch).
 fn add(store: &StoreArg, target: &str, path: &Path, replace: bool, ui: Ui) -> CmdResult {
     let (host, port) = hostport::parse(target)?;
+    // A host the store would refuse is bad input (exit 2), whatever the certificate.
+    virtpki::known::normalize_host(&host)?;
     let cert = crate::inspect::first_certificate(path, "server certificate")?;
     if let Err(e) = virtpki::known::check_server_certificate(&cert) {
         eprintln!("{}: {}", ui.fail("refused"), escape(e.message()));

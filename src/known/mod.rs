@@ -351,7 +351,7 @@ impl fmt::Display for HostKey {
 /// IPv6 zone (`%eth0`: an interface name or index, the rule verification uses) kept as
 /// written. Names that could break the file format or that cannot be a host (empty, white
 /// space, control characters, a colon outside an IPv6 address) are refused.
-fn normalize_host(host: &str) -> Result<String> {
+pub fn normalize_host(host: &str) -> Result<String> {
     let invalid = |why: &str| {
         Error::new(
             ErrorKind::InvalidArg,
