@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use virtpki::pem::{self, Parsed};
 use virtpki::cert::KeyAlgorithm;
 use virtpki::generate::CertificateAuthority;
+use virtpki::pem::{self, Parsed};
 use virtpki::{timefmt, CertDataType, Certificate, Crl, Source};
 
 use crate::ui::{print_json, CliError, CmdResult, Status, Ui};

@@ -137,11 +137,7 @@ fn add(store: &StoreArg, target: &str, path: &Path, replace: bool, ui: Ui) -> Cm
         cert.fingerprint_string()
     );
     if let Added::Replaced(old) = &added {
-        println!(
-            "  instead of {} ({})",
-            old_subject(old),
-            old.cert_sha256()
-        );
+        println!("  instead of {} ({})", old_subject(old), old.cert_sha256());
     }
     println!("in {}", known.path().display());
     // A pin is what makes a client accept a name mismatch: said, not refused.

@@ -16,8 +16,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil::{self, Dir, LockError, ReadError, Replace, WriteSpec};
 
 use super::format::{parse_chunks, serialize, update_banner, Chunk, Parsed, Text, NEW_FILE_BANNER};
-use super::{Added, 
-    decide, new_server, CertFacts, Fingerprint, HostKey, KnownServer, KnownServersStore,
+use super::{
+    decide, new_server, Added, CertFacts, Fingerprint, HostKey, KnownServer, KnownServersStore,
     StoreProblem, TrustStatus,
 };
 

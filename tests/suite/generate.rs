@@ -524,7 +524,10 @@ fn a_value_running_into_a_known_attribute_is_refused_with_the_fix() {
     assert!(msg.contains("did you mean 'O=Example,CN=admin'?"), "{msg}");
     // Each run-together attribute is fixed, in any case, with blanks around '='.
     let msg = dn_error("C=GB O=Example  cn = admin");
-    assert!(msg.contains("did you mean 'C=GB,O=Example,cn = admin'?"), "{msg}");
+    assert!(
+        msg.contains("did you mean 'C=GB,O=Example,cn = admin'?"),
+        "{msg}"
+    );
     // ';' separators: told to use commas, not "a country is a two-letter code".
     for (text, fixed) in [
         ("C=GB;O=Example;CN=admin", "C=GB,O=Example,CN=admin"),
@@ -596,7 +599,9 @@ fn a_client_dn_without_cn_is_refused_before_a_key_is_made() {
     }
     // With a CN, anywhere in the order, it is issued.
     assert_eq!(
-        client(&authority, "CN=admin,O=Example").certificate.subject(),
+        client(&authority, "CN=admin,O=Example")
+            .certificate
+            .subject(),
         "CN=admin,O=Example"
     );
 }
@@ -605,7 +610,11 @@ fn a_client_dn_without_cn_is_refused_before_a_key_is_made() {
 fn a_ca_cannot_revoke_its_own_certificate() {
     let (issued, authority) = ca("Self CA");
     let err = authority
-        .revoke(None, &[issued.certificate.clone()], &validity(30))
+        .revoke(
+            None,
+            std::slice::from_ref(&issued.certificate),
+            &validity(30),
+        )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArg);
     assert!(err.message().contains("this CA's own certificate"), "{err}");
@@ -619,7 +628,7 @@ fn a_ca_cannot_revoke_its_own_certificate() {
         )
         .is_err());
     let ok = authority
-        .revoke(None, &[leaf.certificate.clone()], &validity(30))
+        .revoke(None, std::slice::from_ref(&leaf.certificate), &validity(30))
         .unwrap();
     assert_eq!(ok.total, 1);
 }
@@ -675,8 +684,8 @@ fn a_wrong_type_names_what_the_caller_expected() {
     );
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "\n").unwrap();
-    let err = virtpki::pem::read_certificates_expecting(&empty, "certificate to revoke")
-        .unwrap_err();
+    let err =
+        virtpki::pem::read_certificates_expecting(&empty, "certificate to revoke").unwrap_err();
     assert!(
         err.message().contains("expected a certificate to revoke"),
         "{err}"

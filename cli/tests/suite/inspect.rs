@@ -154,7 +154,14 @@ fn show_of_a_crl_lists_the_revoked_serials_and_their_subjects() {
     let server = p.server.join("servercert.pem");
     virtpki(
         dir.path(),
-        &["crl", "revoke", "--ca-dir", s(&p.ca), s(&client), s(&server)],
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&client),
+            s(&server),
+        ],
     )
     .expect(0);
     let serial = |path: &std::path::Path| common::certs(path)[0].serial_hex();
@@ -164,9 +171,12 @@ fn show_of_a_crl_lists_the_revoked_serials_and_their_subjects() {
     assert!(line.contains("C=GB,O=Test,CN=client1"), "{line}");
     let line = common::line_with(&run.stdout, &serial(&server));
     assert!(line.contains("CN=localhost"), "{line}");
-    let v: serde_json::Value =
-        serde_json::from_str(&virtpki(dir.path(), &["show", "--json", s(&crl)]).expect(0).stdout)
-            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        &virtpki(dir.path(), &["show", "--json", s(&crl)])
+            .expect(0)
+            .stdout,
+    )
+    .unwrap();
     let revoked = &v["crls"][0]["revoked"];
     assert_eq!(revoked[0]["serial"], serial(&client));
     assert_eq!(revoked[0]["subject"], "C=GB,O=Test,CN=client1");
@@ -177,10 +187,16 @@ fn show_of_a_crl_lists_the_revoked_serials_and_their_subjects() {
     let run = virtpki(dir.path(), &["show", s(&copy)]).expect(0);
     let line = common::line_with(&run.stdout, &serial(&client));
     assert!(!line.contains("CN=client1"), "{line}");
-    let v: serde_json::Value =
-        serde_json::from_str(&virtpki(dir.path(), &["show", "--json", s(&copy)]).expect(0).stdout)
-            .unwrap();
-    assert_eq!(v["crls"][0]["revoked"][0]["subject"], serde_json::Value::Null);
+    let v: serde_json::Value = serde_json::from_str(
+        &virtpki(dir.path(), &["show", "--json", s(&copy)])
+            .expect(0)
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        v["crls"][0]["revoked"][0]["subject"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]
@@ -189,7 +205,10 @@ fn dn_prints_each_files_dn_for_an_allow_list() {
     let p = pki(dir.path());
     let admin = dir.path().join("admin");
     common::issue_client(dir.path(), s(&p.ca), "C=GB,O=Test,CN=admin", s(&admin)).expect(0);
-    let files = [p.client.join("clientcert.pem"), admin.join("clientcert.pem")];
+    let files = [
+        p.client.join("clientcert.pem"),
+        admin.join("clientcert.pem"),
+    ];
     let run = virtpki(dir.path(), &["dn", s(&files[0]), s(&files[1])]).expect(0);
     assert_eq!(run.stdout, "C=GB,O=Test,CN=client1\nC=GB,O=Test,CN=admin\n");
     let run = virtpki(dir.path(), &["dn", "--json", s(&files[0]), s(&files[1])]).expect(0);
@@ -233,9 +252,12 @@ fn show_of_a_key_names_its_type_and_size_with_the_certificates_labels() {
         );
         let run = virtpki(dir.path(), &["show", s(&path)]).expect(0);
         assert!(run.stdout.contains(says), "{}", run.stdout);
-        let v: serde_json::Value =
-            serde_json::from_str(&virtpki(dir.path(), &["show", "--json", s(&path)]).expect(0).stdout)
-                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &virtpki(dir.path(), &["show", "--json", s(&path)])
+                .expect(0)
+                .stdout,
+        )
+        .unwrap();
         assert_eq!(
             v["private_key"]["public_key"],
             says.strip_prefix("Public key: ").unwrap()

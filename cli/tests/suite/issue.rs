@@ -1139,7 +1139,8 @@ fn a_client_dn_with_a_missing_comma_or_semicolons_or_no_cn_is_refused() {
     // The corrected DN is issued as typed.
     let run = issue_client(d, "ca", "C=GB,O=Example,CN=admin", "out").expect(0);
     assert!(
-        run.stdout.contains("tls_allowed_dn_list = [\"C=GB,O=Example,CN=admin\"]"),
+        run.stdout
+            .contains("tls_allowed_dn_list = [\"C=GB,O=Example,CN=admin\"]"),
         "{}",
         run.stdout
     );
@@ -1166,7 +1167,14 @@ fn crl_revoke_refuses_the_cas_own_certificate_and_names_the_install_command() {
     let client = p.client.join("clientcert.pem");
     virtpki(
         dir.path(),
-        &["crl", "revoke", "--ca-dir", s(&p.ca), s(&client), s(&cacert)],
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&client),
+            s(&cacert),
+        ],
     )
     .expect(2);
     assert!(!crl.exists());

@@ -339,10 +339,20 @@ fn root_does_not_make_a_store_in_another_users_directory() {
 /// A CA in DIR/ca with servers host1 and host2 and a client, made by `virtpki` itself.
 fn walkthrough_pki(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let p = common::pki(dir);
-    common::issue_server(dir, common::s(&p.ca), "host1", common::s(&dir.join("host1")))
-        .expect(0);
-    common::issue_server(dir, common::s(&p.ca), "host2", common::s(&dir.join("host2")))
-        .expect(0);
+    common::issue_server(
+        dir,
+        common::s(&p.ca),
+        "host1",
+        common::s(&dir.join("host1")),
+    )
+    .expect(0);
+    common::issue_server(
+        dir,
+        common::s(&p.ca),
+        "host2",
+        common::s(&dir.join("host2")),
+    )
+    .expect(0);
     (p.ca, p.client)
 }
 
@@ -362,7 +372,11 @@ fn known_add_replaces_a_pinned_certificate_only_with_replace() {
         run(&args)
     };
     let pinned = add(&host1, &[]).expect(0);
-    assert!(pinned.stdout.contains("Trusted host1 port any"), "{}", pinned.stdout);
+    assert!(
+        pinned.stdout.contains("Trusted host1 port any"),
+        "{}",
+        pinned.stdout
+    );
     assert!(!pinned.stdout.contains("warning"), "{}", pinned.stdout);
     // The same certificate again changes nothing.
     let again = add(&host1, &[]).expect(0);
@@ -370,7 +384,11 @@ fn known_add_replaces_a_pinned_certificate_only_with_replace() {
     // Another certificate for host1: refused without --replace, the store untouched.
     let before = fs::read(&store).unwrap();
     let refused = add(&host2, &[]).expect(1);
-    assert!(refused.stderr.contains("give --replace"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("give --replace"),
+        "{}",
+        refused.stderr
+    );
     assert!(refused.stderr.contains("CN=host1"), "{}", refused.stderr);
     assert_eq!(fs::read(&store).unwrap(), before);
     let host1_fp = common::certs(&host1)[0].fingerprint_string();
@@ -381,7 +399,10 @@ fn known_add_replaces_a_pinned_certificate_only_with_replace() {
     assert!(replaced.stdout.contains("Replaced"), "{}", replaced.stdout);
     assert!(replaced.stdout.contains(&host1_fp), "{}", replaced.stdout);
     let after = fs::read_to_string(&store).unwrap();
-    assert!(after.contains(&host2_fp) && !after.contains(&host1_fp), "{after}");
+    assert!(
+        after.contains(&host2_fp) && !after.contains(&host1_fp),
+        "{after}"
+    );
     let warning = common::line_with(&replaced.stdout, "warning:");
     assert!(
         warning.contains("does not match hostname 'host1'") && warning.contains("DNS:host2"),
@@ -398,7 +419,14 @@ fn known_add_refuses_a_ca_or_client_certificate_and_names_what_it_expected() {
     let add = |cert: &Path| {
         common::virtpki(
             d,
-            &["known", "add", "--file", common::s(&store), "host1", common::s(cert)],
+            &[
+                "known",
+                "add",
+                "--file",
+                common::s(&store),
+                "host1",
+                common::s(cert),
+            ],
         )
     };
     let run = add(&ca.join("cacert.pem")).expect(1);

@@ -409,10 +409,7 @@ fn a_changed_certificate_is_replaced_only_when_asked() {
         after.contains(&certs_fingerprint(&p.server.join("servercert.pem"))),
         "{after}"
     );
-    assert!(
-        !after.contains(&certs_fingerprint(&stand_in)),
-        "{after}"
-    );
+    assert!(!after.contains(&certs_fingerprint(&stand_in)), "{after}");
 }
 
 fn certs_fingerprint(path: &Path) -> String {
