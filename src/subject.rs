@@ -189,7 +189,10 @@ impl SubjectName {
     /// Parses libvirt's DN format, e.g. `C=GB,ST=London,O=Libvirt Project,CN=client1`.
     ///
     /// `\` escapes the next character (`O=Acme\, Inc.`); spaces around `,` and `=` are
-    /// dropped. Multi-valued RDNs (`+`) and repeated attributes cannot be written.
+    /// dropped. Multi-valued RDNs (`+`) and repeated attributes cannot be written. A value
+    /// that runs into a known attribute after a blank or `;` (`O=Example CN=admin`,
+    /// `C=GB;O=Example`) is refused with the DN it likely meant: a missing comma would
+    /// otherwise make a subject without the CN every allow-list matches.
     pub fn parse(text: &str) -> Result<SubjectName> {
         let bad = |why: String| Error::new(ErrorKind::InvalidArg, format!("DN \"{text}\": {why}"));
         let mut parts: Vec<(String, String)> = Vec::new();

@@ -119,7 +119,8 @@ pub enum IssueCommand {
     /// A client certificate: OUT/clientcert.pem, OUT/clientkey.pem (0600).
     Client {
         /// The subject in libvirt's order, e.g. "C=GB,O=Org,CN=client1": the string the
-        /// daemon's tls_allowed_dn_list is matched against.
+        /// daemon's tls_allowed_dn_list is matched against. Attributes are separated by
+        /// commas (`\,` in a value); a CN is required.
         #[arg(long, value_name = "DN")]
         dn: String,
         #[command(flatten)]
