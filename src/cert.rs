@@ -180,6 +180,15 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
+    /// The algorithm and size of an encoded SubjectPublicKeyInfo (a private key's public half,
+    /// [`crate::PrivateKey::public_key_der`]), named as for certificates.
+    pub fn of_spki_der(der: &[u8]) -> KeyAlgorithm {
+        match SubjectPublicKeyInfo::from_der(der) {
+            Ok((_, spki)) => key_algorithm(&spki),
+            Err(_) => KeyAlgorithm::Other("unreadable public key".to_owned()),
+        }
+    }
+
     /// Whether RFC 8813 lets the key do without keyEncipherment (it cannot encrypt anyway).
     pub fn is_signature_only(&self) -> bool {
         matches!(
@@ -713,7 +722,7 @@ impl FromStr for Fingerprint {
     }
 }
 
-fn hex_with_colons(bytes: &[u8]) -> String {
+pub(crate) fn hex_with_colons(bytes: &[u8]) -> String {
     bytes
         .iter()
         .map(|b| format!("{b:02x}"))

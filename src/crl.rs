@@ -13,6 +13,22 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::source::Source;
 use crate::timefmt::UnixSeconds;
 
+/// One certificate a CRL revokes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revoked {
+    /// The serial number's DER content octets ([`crate::Certificate::raw_serial`]).
+    pub serial: Vec<u8>,
+    /// When it was revoked.
+    pub revoked_at: UnixSeconds,
+}
+
+impl Revoked {
+    /// The serial as [`crate::Certificate::serial_hex`] writes it, so the two compare.
+    pub fn serial_hex(&self) -> String {
+        crate::cert::hex_with_colons(&self.serial)
+    }
+}
+
 /// A parsed certificate revocation list.
 #[derive(Debug)]
 pub struct Crl {
@@ -147,6 +163,28 @@ impl Crl {
     /// When the next list is due, if said.
     pub fn next_update(&self) -> Option<UnixSeconds> {
         self.next_update
+    }
+
+    /// The certificates the list revokes, in its order. Read from the encoding on each call
+    /// rather than kept: a list can hold 100,000 entries that verification never needs.
+    pub fn revoked(&self) -> Vec<Revoked> {
+        use x509_parser::prelude::FromDer;
+        // Parsed once already in `from_der`: it cannot fail now.
+        x509_parser::revocation_list::CertificateRevocationList::from_der(&self.der)
+            .map(|(_, crl)| {
+                crl.iter_revoked_certificates()
+                    .map(|r| Revoked {
+                        serial: r.raw_serial().to_vec(),
+                        revoked_at: r.revocation_date.timestamp(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `entry` of this list stands for `cert`: its serial, from this list's issuer.
+    pub fn entry_is(&self, entry: &Revoked, cert: &crate::Certificate) -> bool {
+        entry.serial == cert.raw_serial() && cert.issuer_raw() == self.issuer_raw.as_slice()
     }
 
     /// How many certificates the list revokes.

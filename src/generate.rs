@@ -415,6 +415,17 @@ impl CertificateAuthority {
         dir.join("cakey.pem")
     }
 
+    /// The CRL file of a CA directory, which `virtpki crl revoke` writes.
+    pub fn crl_path(dir: &Path) -> PathBuf {
+        dir.join("cacrl.pem")
+    }
+
+    /// Where a CA directory keeps a copy of each certificate it revoked (`SERIAL.pem`, the
+    /// serial in hex): the CRL holds serials only, and these give them their subjects.
+    pub fn revoked_dir(dir: &Path) -> PathBuf {
+        dir.join("revoked")
+    }
+
     /// Loads `DIR/cacert.pem` and `DIR/cakey.pem` (the key must not be open to other users).
     pub fn load_dir(dir: &Path) -> Result<CertificateAuthority> {
         let cert_path = CertificateAuthority::cert_path(dir);
@@ -554,8 +565,17 @@ impl CertificateAuthority {
         self.sign(p, &params.validity, params.key_type)
     }
 
-    /// Issues a client certificate with `params.dn` as its subject.
+    /// Issues a client certificate with `params.dn` as its subject, which must have a CN:
+    /// libvirt's documentation names clients by it and every `tls_allowed_dn_list` matches it.
     pub fn issue_client(&self, params: &ClientParams) -> Result<Issued> {
+        if params.dn.get(Attribute::CommonName).is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                "the DN has no CN: a client certificate needs one, as libvirt's documentation \
+                 issues them and tls_allowed_dn_list patterns match them (add e.g. \
+                 \",CN=client1\")",
+            ));
+        }
         let p = leaf_params(&params.dn, ExtendedKeyUsagePurpose::ClientAuth)?;
         self.sign(p, &params.validity, params.key_type)
     }
@@ -618,6 +638,7 @@ impl CertificateAuthority {
         let mut newly = Vec::new();
         for cert in certs {
             self.check_issued_here(cert)?;
+            self.check_not_self(cert)?;
             let serial = cert.raw_serial().to_vec();
             if revoked
                 .iter()
@@ -703,6 +724,26 @@ impl CertificateAuthority {
                     cert.subject(),
                     cert.issuer(),
                     self.certificate.subject()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses the CA's own certificate (or another certificate of its key): a CA's CRL lists
+    /// what the CA issued, and no verifier checks a trust anchor against it, so the entry would
+    /// change nothing while seeming to retire the CA.
+    fn check_not_self(&self, cert: &Certificate) -> Result<()> {
+        if cert.spki_der() == self.certificate.spki_der() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{}: \"{}\" is this CA's own certificate; a CA cannot revoke itself (a CRL \
+                     lists the certificates the CA issued, and verifiers never check the CA \
+                     against it). To retire the CA, remove it from every host's CA certificate \
+                     file and issue from a new one (virtpki ca init)",
+                    cert.source(),
+                    cert.subject()
                 ),
             ));
         }

@@ -178,7 +178,8 @@ pub fn read_file(path: &Path, ty: CertDataType) -> Result<(Zeroizing<Vec<u8>>, u
 pub fn read_file_as(path: &Path, ty: CertDataType, follow: Follow) -> Result<ReadFile> {
     checked_read(
         path,
-        ty,
+        ty.content(),
+        &ty.to_string(),
         fsutil::read_regular(path, follow, ty.size_limit() as u64),
     )
 }
@@ -193,25 +194,32 @@ pub fn read_file_in(
 ) -> Result<ReadFile> {
     checked_read(
         &dir.path().join(name),
-        ty,
+        ty.content(),
+        &ty.to_string(),
         dir.read(name, ty.size_limit() as u64),
     )
 }
 
 /// The rules every read of a credential file applies to what was read: the size cap of its
-/// type, and a key file closed to other users.
+/// content, and a key file closed to other users. `what` names the expected data in messages.
 fn checked_read(
     path: &Path,
-    ty: CertDataType,
+    content: Content,
+    what: &str,
     read: std::result::Result<ReadFile, fsutil::ReadError>,
 ) -> Result<ReadFile> {
-    let limit = ty.size_limit();
+    let limit = match content {
+        Content::Certificates => CertDataType::CaCert,
+        Content::Crls => CertDataType::CaCrl,
+        Content::PrivateKey => CertDataType::ClientKey,
+    }
+    .size_limit();
     let read = read.map_err(|e| {
-        e.into_error(path, &format!("{ty} file"), |len| {
-            too_large(&Source::File(path.into()), len, &ty.to_string(), limit)
+        e.into_error(path, &format!("{what} file"), |len| {
+            too_large(&Source::File(path.into()), len, what, limit)
         })
     })?;
-    if ty.content() == Content::PrivateKey {
+    if content == Content::PrivateKey {
         check_key_file_mode(path, read.meta.mode())?;
     }
     Ok(read)
@@ -270,10 +278,36 @@ pub fn parse(ty: CertDataType, bytes: &[u8], source: &Source) -> Result<Parsed> 
     )
 }
 
+/// Parses an input of type `ty` that a caller expects to be `expected` ("a server certificate",
+/// "a certificate to revoke"): [`parse`] with messages that say what the command expected,
+/// rather than the data type's name.
+pub fn parse_expecting(
+    ty: CertDataType,
+    expected: &str,
+    bytes: &[u8],
+    source: &Source,
+) -> Result<Parsed> {
+    parse_as(ty.content(), expected, ty.size_limit(), bytes, source)
+}
+
 /// The certificates of a PEM or DER file, within the certificate size cap; at least one.
 pub fn read_certificates(path: &Path) -> Result<Vec<Certificate>> {
-    let (bytes, _) = read_file(path, CertDataType::CaCert)?;
-    match parse(CertDataType::CaCert, &bytes, &Source::File(path.to_owned()))? {
+    read_certificates_expecting(path, "certificate")
+}
+
+/// [`read_certificates`] for a caller that expects `expected` ("server certificate",
+/// "certificate to revoke"), which its messages name: "found a private key where a server
+/// certificate was expected".
+pub fn read_certificates_expecting(path: &Path, expected: &str) -> Result<Vec<Certificate>> {
+    let ty = CertDataType::CaCert;
+    let read = checked_read(
+        path,
+        ty.content(),
+        expected,
+        fsutil::read_regular(path, Follow::Yes, ty.size_limit() as u64),
+    )?;
+    let source = Source::File(path.to_owned());
+    match parse_expecting(ty, expected, &read.bytes, &source)? {
         Parsed::Certificates(certs) if !certs.is_empty() => Ok(certs),
         _ => Err(Error::new(
             ErrorKind::Parse,

@@ -119,6 +119,80 @@ impl Attribute {
     }
 }
 
+/// Where a value runs into the next attribute: the unescaped blanks or `;` between the value
+/// and `ATTR=` of a known attribute, as a byte range of the DN text.
+#[derive(Clone, Copy, Debug)]
+struct Separator {
+    start: usize,
+    end: usize,
+    semicolon: bool,
+}
+
+impl Separator {
+    /// The separator before the word that a `=` just ended, when that word is a known
+    /// attribute's name and something of the value comes before it. `typed` is the value so
+    /// far, as typed.
+    ///
+    /// An escaped `=` or blank counts too: the DN string GnuTLS prints (and libvirt compares)
+    /// escapes neither, so `O=Example CN\=admin` would be printed `O=Example CN=admin`, which
+    /// reads as two attributes and would not parse back to the name it came from. An escaped
+    /// `;` is kept in the printed string, so it stays part of the value.
+    fn before_attribute(typed: &[(char, bool, usize)]) -> Option<Separator> {
+        let is_sep = |&(c, escaped, _): &(char, bool, usize)| c == ' ' || (c == ';' && !escaped);
+        // Blanks between the name and '=' ("CN =") are dropped, as around any '='.
+        let mut end = typed.len();
+        while end > 0 && typed[end - 1].0 == ' ' {
+            end -= 1;
+        }
+        let mut start = end;
+        while start > 0 && !is_sep(&typed[start - 1]) && typed[start - 1].0 != '=' {
+            start -= 1;
+        }
+        let word: String = typed[start..end].iter().map(|t| t.0).collect();
+        if word.is_empty() || Attribute::from_name(&word).is_none() {
+            return None;
+        }
+        let mut first = start;
+        while first > 0 && is_sep(&typed[first - 1]) {
+            first -= 1;
+        }
+        if first == start || first == 0 {
+            return None;
+        }
+        let run = &typed[first..start];
+        Some(Separator {
+            start: run[0].2,
+            end: run[run.len() - 1].2 + 1,
+            semicolon: run.iter().any(|t| t.0 == ';'),
+        })
+    }
+
+    /// The error for DN text with run-together attributes, with the text as it was likely
+    /// meant: each separator found replaced by a comma.
+    fn explain(text: &str, found: &[Separator]) -> String {
+        let mut fixed = String::with_capacity(text.len());
+        let mut from = 0;
+        for sep in found {
+            fixed.push_str(&text[from..sep.start]);
+            fixed.push(',');
+            from = sep.end;
+        }
+        fixed.push_str(&text[from..]);
+        if found.iter().any(|s| s.semicolon) {
+            format!(
+                "attributes are separated by commas, not ';': did you mean '{fixed}'? (Escape \
+                 a ';' that belongs to a value as \\;.)"
+            )
+        } else {
+            format!(
+                "a value runs into the next attribute (a comma is missing): did you mean \
+                 '{fixed}'? (A value cannot hold \" NAME=\" of an attribute: the DN string \
+                 libvirt compares would read as two attributes.)"
+            )
+        }
+    }
+}
+
 /// A subject name: attributes in encoding order, one value each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectName(Vec<(Attribute, String)>);
@@ -127,7 +201,10 @@ impl SubjectName {
     /// Parses libvirt's DN format, e.g. `C=GB,ST=London,O=Libvirt Project,CN=client1`.
     ///
     /// `\` escapes the next character (`O=Acme\, Inc.`); spaces around `,` and `=` are
-    /// dropped. Multi-valued RDNs (`+`) and repeated attributes cannot be written.
+    /// dropped. Multi-valued RDNs (`+`) and repeated attributes cannot be written. A value
+    /// that runs into a known attribute after a blank or `;` (`O=Example CN=admin`,
+    /// `C=GB;O=Example`) is refused with the DN it likely meant: a missing comma would
+    /// otherwise make a subject without the CN every allow-list matches.
     pub fn parse(text: &str) -> Result<SubjectName> {
         let bad = |why: String| Error::new(ErrorKind::InvalidArg, format!("DN \"{text}\": {why}"));
         let mut parts: Vec<(String, String)> = Vec::new();
@@ -137,7 +214,11 @@ impl SubjectName {
         // ending in another blank (a form feed) must parse back from its own DN string.
         let mut kept = 0usize;
         let mut after_comma = false;
-        let mut chars = text.chars();
+        // The current value's characters as typed: (character, escaped, offset in `text`), to
+        // find a next attribute run into it ("O=Example CN=admin", "C=GB;O=Example").
+        let mut typed: Vec<(char, bool, usize)> = Vec::new();
+        let mut run_together: Vec<Separator> = Vec::new();
+        let mut chars = text.char_indices();
         let mut finish = |key: &mut String, value: &mut String, in_value: &mut bool, kept| {
             let trimmed_len = value.trim_end_matches(' ').len().max(kept);
             value.truncate(trimmed_len);
@@ -145,19 +226,31 @@ impl SubjectName {
             key.clear();
             *in_value = false;
         };
-        while let Some(c) = chars.next() {
+        while let Some((at, c)) = chars.next() {
             match c {
                 '\\' => {
-                    let Some(next) = chars.next() else {
+                    let Some((_, next)) = chars.next() else {
                         return Err(bad("it ends with a lone backslash".into()));
                     };
                     if !in_value {
                         return Err(bad("a backslash in an attribute name".into()));
                     }
+                    if next == '=' {
+                        run_together.extend(Separator::before_attribute(&typed));
+                    }
                     value.push(next);
+                    typed.push((next, true, at));
                     kept = value.len();
                 }
-                '=' if !in_value => in_value = true,
+                '=' if !in_value => {
+                    in_value = true;
+                    typed.clear();
+                }
+                '=' if in_value => {
+                    run_together.extend(Separator::before_attribute(&typed));
+                    typed.push(('=', false, at));
+                    value.push('=');
+                }
                 ',' if in_value => {
                     finish(&mut key, &mut value, &mut in_value, kept);
                     kept = 0;
@@ -175,6 +268,7 @@ impl SubjectName {
                         continue;
                     }
                     value.push(c);
+                    typed.push((c, false, at));
                 }
                 c => key.push(c),
             }
@@ -188,6 +282,9 @@ impl SubjectName {
         }
         if parts.is_empty() {
             return Err(bad("it is empty".into()));
+        }
+        if !run_together.is_empty() {
+            return Err(bad(Separator::explain(text, &run_together)));
         }
         let mut name = Vec::with_capacity(parts.len());
         for (key, value) in parts {

@@ -165,7 +165,11 @@ impl Command {
                 Expect::File,
                 "a PEM or DER file of certificates, a CRL or a private key",
             )],
-            Command::Dn(a) => vec![Given::new("FILE", &a.file, Expect::File, CERT)],
+            Command::Dn(a) => a
+                .files
+                .iter()
+                .map(|f| Given::new("FILE", f, Expect::File, CERT))
+                .collect(),
             Command::Known(cmd) => {
                 let (store, cert) = match cmd {
                     known::KnownCommand::List { store, .. }

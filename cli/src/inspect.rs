@@ -1,8 +1,10 @@
-//! `virtpki show FILE` and `virtpki dn FILE`: what a file holds, for people and for scripts.
+//! `virtpki show FILE` and `virtpki dn FILE...`: what a file holds, for people and for scripts.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use virtpki::cert::KeyAlgorithm;
+use virtpki::generate::CertificateAuthority;
 use virtpki::pem::{self, Parsed};
 use virtpki::{timefmt, CertDataType, Certificate, Crl, Source};
 
@@ -19,8 +21,13 @@ pub struct ShowArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct DnArgs {
-    /// A PEM or DER certificate file; the first certificate's DN is printed.
-    pub file: PathBuf,
+    /// PEM or DER certificate files; the DN of each file's first certificate is printed, one a
+    /// line (the strings a tls_allowed_dn_list takes).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print a JSON array of {"file", "dn"} instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What a file turned out to hold.
@@ -63,7 +70,8 @@ pub fn run_show(args: ShowArgs, ui: Ui) -> CmdResult {
                 json!({ "certificates": certs.iter().map(cert_json).collect::<Vec<_>>() })
             }
             Contents::Crls(crls) => {
-                json!({ "crls": crls.iter().map(crl_json).collect::<Vec<_>>() })
+                let known = known_certificates(&args.file);
+                json!({ "crls": crls.iter().map(|c| crl_json(c, &known)).collect::<Vec<_>>() })
             }
             Contents::Key(key) => json!({ "private_key": key_json(key) }),
         });
@@ -85,6 +93,7 @@ pub fn run_show(args: ShowArgs, ui: Ui) -> CmdResult {
             }
         }
         Contents::Crls(crls) => {
+            let known = known_certificates(&args.file);
             for crl in &crls {
                 println!("{}", ui.bold("Certificate revocation list"));
                 println!("Issuer: {}", crate::ui::escape(crl.issuer()));
@@ -95,24 +104,60 @@ pub fn run_show(args: ShowArgs, ui: Ui) -> CmdResult {
                     None => println!("Next update: none given"),
                 }
                 println!("Revoked certificates: {}", crl.revoked_count());
+                for entry in crl.revoked() {
+                    let subject = known
+                        .iter()
+                        .find(|c| crl.entry_is(&entry, c))
+                        .map(|c| format!(" {}", crate::ui::escape(c.subject())))
+                        .unwrap_or_default();
+                    println!(
+                        "  serial {} (revoked {}){subject}",
+                        entry.serial_hex(),
+                        timefmt::utc(entry.revoked_at)
+                    );
+                }
             }
         }
         Contents::Key(key) => {
             println!("{}", ui.bold("Private key (not shown)"));
-            println!("Public key SHA-256: {}", key.public_key_fingerprint());
+            println!(
+                "Public key: {}",
+                KeyAlgorithm::of_spki_der(key.public_key_der())
+            );
+            println!("Public key fingerprint: {}", key.public_key_fingerprint());
         }
     }
     Ok(Status::Ok)
 }
 
+/// Every file is read before anything is printed: a list with one bad file prints nothing, so
+/// no allow-list is made from part of it.
 pub fn run_dn(args: DnArgs) -> CmdResult {
-    println!("{}", first_certificate(&args.file)?.subject());
+    let mut dns = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        dns.push(first_certificate(file, "certificate")?.subject().to_owned());
+    }
+    if args.json {
+        print_json(&Value::Array(
+            args.files
+                .iter()
+                .zip(&dns)
+                .map(|(f, dn)| json!({"file": f.display().to_string(), "dn": dn}))
+                .collect(),
+        ));
+    } else {
+        // The bytes, as virt-pki-query-dn prints them: the string a daemon compares.
+        for dn in &dns {
+            println!("{dn}");
+        }
+    }
     Ok(Status::Ok)
 }
 
-/// The first certificate of a PEM or DER file.
-pub fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
-    pem::read_certificates(path)?
+/// The first certificate of a PEM or DER file, which the command expects to be `expected`
+/// ("server certificate"), as its messages say.
+pub fn first_certificate(path: &Path, expected: &str) -> Result<Certificate, CliError> {
+    pem::read_certificates_expecting(path, expected)?
         .into_iter()
         .next()
         .ok_or_else(|| CliError(format!("{}: holds no certificate", path.display())))
@@ -145,16 +190,57 @@ pub fn cert_json(cert: &Certificate) -> Value {
     })
 }
 
-fn crl_json(crl: &Crl) -> Value {
+fn crl_json(crl: &Crl, known: &[Certificate]) -> Value {
+    let revoked: Vec<Value> = crl
+        .revoked()
+        .iter()
+        .map(|entry| {
+            json!({
+                "serial": entry.serial_hex(),
+                "revoked_at": timefmt::utc(entry.revoked_at),
+                "subject": known.iter().find(|c| crl.entry_is(entry, c)).map(|c| c.subject()),
+            })
+        })
+        .collect();
     json!({
         "issuer": crl.issuer(),
         "crl_number": crl.number().to_string(),
         "this_update": timefmt::utc(crl.this_update()),
         "next_update": crl.next_update().map(timefmt::utc),
         "revoked_count": crl.revoked_count(),
+        "revoked": revoked,
     })
 }
 
+/// The certificates whose subjects a CRL at `crl_path` can name: those `virtpki crl revoke`
+/// recorded in its CA directory's `revoked/`, and the CA certificate, when the CRL is a CA
+/// directory's (or an installed `/etc/pki/CA/cacrl.pem`, next to `cacert.pem`). Unreadable
+/// files are skipped: they only leave a serial without its subject.
+fn known_certificates(crl_path: &Path) -> Vec<Certificate> {
+    let dir = match crl_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut files = vec![CertificateAuthority::cert_path(&dir)];
+    if let Ok(entries) = std::fs::read_dir(CertificateAuthority::revoked_dir(&dir)) {
+        let mut recorded: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+            .collect();
+        recorded.sort();
+        files.extend(recorded);
+    }
+    files
+        .iter()
+        .filter_map(|f| pem::read_certificates(f).ok())
+        .flatten()
+        .collect()
+}
+
 fn key_json(key: &virtpki::PrivateKey) -> Value {
-    json!({ "public_key_sha256": key.public_key_fingerprint().to_string() })
+    json!({
+        "public_key": KeyAlgorithm::of_spki_der(key.public_key_der()).to_string(),
+        "public_key_sha256": key.public_key_fingerprint().to_string(),
+    })
 }

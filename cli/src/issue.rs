@@ -119,7 +119,8 @@ pub enum IssueCommand {
     /// A client certificate: OUT/clientcert.pem, OUT/clientkey.pem (0600).
     Client {
         /// The subject in libvirt's order, e.g. "C=GB,O=Org,CN=client1": the string the
-        /// daemon's tls_allowed_dn_list is matched against.
+        /// daemon's tls_allowed_dn_list is matched against. Attributes are separated by
+        /// commas (`\,` in a value); a CN is required.
         #[arg(long, value_name = "DN")]
         dn: String,
         #[command(flatten)]
@@ -347,19 +348,23 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
         certs,
     } = cmd;
     let ca = CertificateAuthority::load_dir(&ca_dir)?;
-    let crl_path = ca_dir.join("cacrl.pem");
+    let crl_path = CertificateAuthority::crl_path(&ca_dir);
     // Two revocations at once must not each write a CRL without the other's entry.
     let _lock = files::lock_dir(&ca_dir)?;
     let previous = read_previous_crl(&crl_path)?;
     let mut to_revoke = Vec::new();
     for path in &certs {
-        to_revoke.push(crate::inspect::first_certificate(path)?);
+        to_revoke.push(crate::inspect::first_certificate(
+            path,
+            "certificate to revoke",
+        )?);
     }
     let result = ca.revoke(
         previous.as_deref(),
         &to_revoke,
         &Validity::days_from_now(days),
     )?;
+    record_revoked(&ca_dir, &to_revoke, &result.newly_revoked)?;
     files::write_atomic(&crl_path, result.pem.as_bytes(), 0o644, Replace::Allowed)?;
     for (cert, path) in to_revoke.iter().zip(&certs) {
         let newly = result
@@ -385,11 +390,38 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
         result.total
     );
     println!(
-        "\nNext: install it where libvirt reads it (/etc/pki/CA/cacrl.pem, or cacrl.pem in a \
-         pkipath directory) on every host, then restart libvirtd: it reads the CRL when it \
-         starts."
+        "\nNext: on every host, install it with that host's files (install takes the CA \
+         directory's cacrl.pem along):\n  virtpki install --role server --ca-dir {d} --from DIR \
+         --force\n  virtpki install --role client --ca-dir {d} --from DIR --force\n(--force \
+         replaces an older CRL, keeping it as cacrl.pem.bak-TIME), then restart libvirtd: it \
+         reads the CRL when it starts.",
+        d = shell_path(&ca_dir)
     );
     Ok(Status::Ok)
+}
+
+/// Keeps a copy of each newly revoked certificate in the CA directory's `revoked/`, so that
+/// `virtpki show` can name the subjects of the CRL's serials.
+fn record_revoked(
+    ca_dir: &Path,
+    revoked: &[Certificate],
+    newly: &[Vec<u8>],
+) -> Result<(), CliError> {
+    let dir = CertificateAuthority::revoked_dir(ca_dir);
+    for cert in revoked {
+        if !newly.iter().any(|s| s.as_slice() == cert.raw_serial()) {
+            continue;
+        }
+        files::create_dir(&dir, 0o700)?;
+        let name = format!("{}.pem", cert.serial_hex().replace(':', ""));
+        files::write_atomic(
+            &dir.join(name),
+            cert.to_pem().as_bytes(),
+            0o644,
+            Replace::Allowed,
+        )?;
+    }
+    Ok(())
 }
 
 /// The CA's current CRL, if there is one (DER).

@@ -4,12 +4,15 @@
 //! ([`virtpki::known::default_path`]: `$XDG_CONFIG_HOME/virtpki/known_servers`, else
 //! `~/.config/virtpki/known_servers`), or `--file F`.
 //!
-//! Exit status: `list` 1 when the file has damaged entries; `remove` 1 when there was no
-//! entry for that host and port (so scripts can tell); bad `HOST[:PORT]`, unreadable files 2.
+//! Exit status: `list` 1 when the file has damaged entries; `add` 1 when it refuses the
+//! certificate (a CA's, a client's) or another one is recorded and `--replace` was not given;
+//! `remove` 1 when there was no entry for that host and port (so scripts can tell); bad
+//! `HOST[:PORT]`, unreadable files 2.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use virtpki::known::Added;
 use virtpki::{timefmt, Certificate, KnownServer, KnownServers, Source};
 
 use crate::hostport;
@@ -41,7 +44,11 @@ pub enum KnownCommand {
         /// HOST, HOST:PORT, an IPv6 address, or `[IPv6]:PORT`.
         target: String,
         /// The server's certificate (PEM or DER); the first certificate of the file is taken.
+        /// A CA certificate or a client certificate is refused.
         cert: PathBuf,
+        /// Replace the certificate recorded for HOST[:PORT] when it is another one.
+        #[arg(long)]
+        replace: bool,
     },
     /// Forget the entry for HOST (the any-port entry) or HOST:PORT; exit 1 if there was none.
     Remove {
@@ -59,21 +66,8 @@ pub fn run(cmd: KnownCommand, ui: Ui) -> CmdResult {
             store,
             target,
             cert,
-        } => {
-            let (host, port) = hostport::parse(&target)?;
-            let cert = crate::inspect::first_certificate(&cert)?;
-            let known = open(&store)?;
-            known.add(&host, port, cert.der())?;
-            println!(
-                "{} {host} port {}: {} ({})",
-                ui.pass("Trusted"),
-                port_text(port),
-                escape(cert.subject()),
-                cert.fingerprint_string()
-            );
-            println!("in {}", known.path().display());
-            Ok(Status::Ok)
-        }
+            replace,
+        } => add(&store, &target, &cert, replace, ui),
         KnownCommand::Remove { store, target } => {
             let (host, port) = hostport::parse(&target)?;
             let known = open(&store)?;
@@ -100,6 +94,64 @@ pub fn run(cmd: KnownCommand, ui: Ui) -> CmdResult {
             }
         }
     }
+}
+
+/// `known add`: refuses what cannot be a server's certificate, and another certificate for
+/// the host and port without `--replace` (exit 1); a certificate that does not name the host
+/// is pinned with a warning that says what it names (a pin overrides a name mismatch).
+fn add(store: &StoreArg, target: &str, path: &Path, replace: bool, ui: Ui) -> CmdResult {
+    let (host, port) = hostport::parse(target)?;
+    // A host the store would refuse is bad input (exit 2), whatever the certificate.
+    virtpki::known::normalize_host(&host)?;
+    let cert = crate::inspect::first_certificate(path, "server certificate")?;
+    if let Err(e) = virtpki::known::check_server_certificate(&cert) {
+        eprintln!("{}: {}", ui.fail("refused"), escape(e.message()));
+        return Ok(Status::Problems);
+    }
+    let known = open(store)?;
+    let added = known.add_entry(&host, port, cert.der(), replace)?;
+    let port = port_text(port);
+    let verb = match &added {
+        Added::Kept(old) => {
+            eprintln!(
+                "{}: {} has another certificate for {host} port {port}: {} ({}), added {}; \
+                 give --replace to replace it with {} ({})",
+                ui.fail("not replaced"),
+                known.path().display(),
+                old_subject(old),
+                old.cert_sha256(),
+                escape(old.added().unwrap_or("at an unknown time")),
+                escape(cert.subject()),
+                cert.fingerprint_string()
+            );
+            return Ok(Status::Problems);
+        }
+        Added::New => "Trusted",
+        Added::AlreadyThere => "Already trusted",
+        Added::Replaced(_) => "Replaced; trusted",
+    };
+    println!(
+        "{} {host} port {port}: {} ({})",
+        ui.pass(verb),
+        escape(cert.subject()),
+        cert.fingerprint_string()
+    );
+    if let Added::Replaced(old) = &added {
+        println!("  instead of {} ({})", old_subject(old), old.cert_sha256());
+    }
+    println!("in {}", known.path().display());
+    // A pin is what makes a client accept a name mismatch: said, not refused.
+    if let Err(e) = virtpki::names::check(&cert, &host, true) {
+        println!("{} {}", ui.warn("warning:"), escape(e.message()));
+    }
+    Ok(Status::Ok)
+}
+
+/// The subject of a recorded entry's certificate, escaped, for messages.
+fn old_subject(entry: &KnownServer) -> String {
+    Certificate::from_der(entry.cert_der().to_vec(), Source::Data)
+        .map(|c| escape(c.subject()).into_owned())
+        .unwrap_or_else(|_| "an unreadable certificate".to_owned())
 }
 
 fn open(store: &StoreArg) -> Result<KnownServers, CliError> {

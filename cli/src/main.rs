@@ -48,7 +48,7 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Describe the certificates in a file.
     Show(inspect::ShowArgs),
-    /// Print the DN of the first certificate in a file, as virt-pki-query-dn does.
+    /// Print the DN of each file's first certificate, as virt-pki-query-dn does.
     Dn(inspect::DnArgs),
     /// The known-servers store: servers trusted on first use.
     #[command(subcommand)]

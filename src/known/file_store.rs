@@ -17,7 +17,7 @@ use crate::fsutil::{self, Dir, LockError, ReadError, Replace, WriteSpec};
 
 use super::format::{parse_chunks, serialize, update_banner, Chunk, Parsed, Text, NEW_FILE_BANNER};
 use super::{
-    decide, new_server, CertFacts, Fingerprint, HostKey, KnownServer, KnownServersStore,
+    decide, new_server, Added, CertFacts, Fingerprint, HostKey, KnownServer, KnownServersStore,
     StoreProblem, TrustStatus,
 };
 
@@ -481,6 +481,21 @@ impl KnownServers {
     /// See [`KnownServersStore::add`]. Creates the file (mode 0600), and its directory (mode
     /// 0700) if missing.
     pub fn add(&self, host: &str, port: Option<u16>, cert_der: &[u8]) -> Result<()> {
+        self.add_entry(host, port, cert_der, true).map(|_| ())
+    }
+
+    /// [`add`](Self::add) for a person's explicit choice (`virtpki known add`): with `replace`
+    /// false, an entry for this host and port with another certificate is kept and returned
+    /// ([`Added::Kept`]), decided under the store's lock so that no other writer comes
+    /// between. Pinning is no verification: check the certificate first
+    /// ([`super::check_server_certificate`]).
+    pub fn add_entry(
+        &self,
+        host: &str,
+        port: Option<u16>,
+        cert_der: &[u8],
+        replace: bool,
+    ) -> Result<Added> {
         let key = HostKey::new(host, port)?;
         let facts = CertFacts::of_argument(cert_der, host)?;
         let server = new_server(key.clone(), cert_der, facts);
@@ -488,16 +503,24 @@ impl KnownServers {
             Some(dir) => dir,
             None => make_directory(&self.path)?,
         };
+        let mut added = Added::New;
         self.rewrite(dir, |chunks| {
             // The same certificate recorded once already: leave the file (and its `added`
             // time) alone, so that a validator answering "always" costs no write.
             let mut entries = chunks.iter().filter(|c| c.is_entry_for(&key));
-            if let (Some(Chunk::Server { server: old, .. }), None) =
-                (entries.next(), entries.next())
-            {
+            let first = entries.next();
+            if let (Some(Chunk::Server { server: old, .. }), None) = (first, entries.next()) {
                 if old.cert_der() == cert_der {
+                    added = Added::AlreadyThere;
                     return false;
                 }
+            }
+            if let Some(Chunk::Server { server: old, .. }) = first {
+                if !replace {
+                    added = Added::Kept(old.clone());
+                    return false;
+                }
+                added = Added::Replaced(old.clone());
             }
             let mut new = Some(Chunk::for_new_server(server));
             let mut kept = Vec::with_capacity(chunks.len() + 1);
@@ -515,7 +538,8 @@ impl KnownServers {
             kept.extend(new);
             *chunks = kept;
             true
-        })
+        })?;
+        Ok(added)
     }
 
     /// See [`KnownServersStore::remove`].

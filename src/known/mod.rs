@@ -213,6 +213,63 @@ impl KnownServer {
     }
 }
 
+/// What [`KnownServers::add_entry`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// A new entry was written.
+    New,
+    /// This very certificate was recorded for the host and port already; nothing was written.
+    AlreadyThere,
+    /// The entry with this other certificate was replaced.
+    Replaced(KnownServer),
+    /// Another certificate is recorded for the host and port and replacing was not asked for:
+    /// that entry, kept; nothing was written.
+    Kept(KnownServer),
+}
+
+/// Refuses a certificate that cannot stand for a server, before a person pins it: a CA
+/// certificate (basic constraints CA:TRUE; a verifier refuses a CA as a peer's certificate,
+/// so the pin could never be used, and pinning the CA is the likely mistake) and a
+/// certificate whose extended key usage forbids serverAuth (a client certificate), by the
+/// rule verification applies ([`crate::cert::ExtendedKeyUsage::allows`]).
+///
+/// Not part of [`KnownServersStore::add`]: "accept always" records only what verification
+/// let the validator see, which these rules already passed.
+pub fn check_server_certificate(cert: &crate::Certificate) -> Result<()> {
+    if cert.is_ca() {
+        return Err(Error::new(
+            ErrorKind::NotCa,
+            format!(
+                "{}: \"{}\" is a CA certificate (basic constraints CA:TRUE), not a server's: a \
+                 client refuses a CA as the certificate a server presents; pin the server's own \
+                 certificate (servercert.pem)",
+                cert.source(),
+                cert.subject()
+            ),
+        ));
+    }
+    if let Some(eku) = cert.extended_key_usage() {
+        if !eku.allows(crate::Role::Server) {
+            let client = if eku.client_auth {
+                " (it is a client certificate)"
+            } else {
+                ""
+            };
+            return Err(Error::new(
+                ErrorKind::Purpose,
+                format!(
+                    "{}: \"{}\" is not a server certificate: its extended key usage does not \
+                     allow TLS server authentication (serverAuth){client}; pin the server's own \
+                     certificate (servercert.pem)",
+                    cert.source(),
+                    cert.subject()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A damaged part of a store file: ignored by lookups, kept in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreProblem {
@@ -308,7 +365,7 @@ impl fmt::Display for HostKey {
 /// IPv6 zone (`%eth0`: an interface name or index, the rule verification uses) kept as
 /// written. Names that could break the file format or that cannot be a host (empty, white
 /// space, control characters, a colon outside an IPv6 address) are refused.
-fn normalize_host(host: &str) -> Result<String> {
+pub fn normalize_host(host: &str) -> Result<String> {
     let invalid = |why: &str| {
         Error::new(
             ErrorKind::InvalidArg,

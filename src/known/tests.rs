@@ -1232,3 +1232,83 @@ fn timestamps_are_utc_rfc3339() {
     let past_9999 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
     assert_eq!(utc_timestamp(past_9999), "1970-01-01T00:00:00Z");
 }
+
+// Issue 15: `virtpki known add` replaces only when asked, and pins only server certificates.
+
+#[test]
+fn add_entry_replaces_another_certificate_only_when_asked() {
+    let (_dir, path) = store_path();
+    let store = KnownServers::open(&path).unwrap();
+    let (first, _) = new_cert("a.example");
+    let (second, _) = new_cert("a.example");
+    assert_eq!(
+        store.add_entry("a.example", None, &first, false).unwrap(),
+        Added::New
+    );
+    assert_eq!(
+        store.add_entry("A.example.", None, &first, false).unwrap(),
+        Added::AlreadyThere
+    );
+    let before = fs::read(&path).unwrap();
+    match store.add_entry("a.example", None, &second, false).unwrap() {
+        Added::Kept(old) => assert_eq!(old.cert_der(), &first[..]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fs::read(&path).unwrap(), before, "nothing is written");
+    assert_eq!(
+        store.lookup("a.example", None, &first).unwrap(),
+        TrustStatus::Trusted
+    );
+    // Another port is another entry, not a replacement.
+    assert_eq!(
+        store
+            .add_entry("a.example", Some(16514), &second, false)
+            .unwrap(),
+        Added::New
+    );
+    match store.add_entry("a.example", None, &second, true).unwrap() {
+        Added::Replaced(old) => assert_eq!(old.cert_der(), &first[..]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.lookup("a.example", None, &second).unwrap(),
+        TrustStatus::Trusted
+    );
+    // `add`, as "accept always" calls it, still replaces.
+    store.add("a.example", None, &first).unwrap();
+    assert_eq!(
+        store.lookup("a.example", None, &first).unwrap(),
+        TrustStatus::Trusted
+    );
+}
+
+#[test]
+fn only_a_server_certificate_may_be_pinned() {
+    use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose as Eku, IsCa};
+    let make = |ca: bool, eku: &[Eku]| {
+        let mut p = CertificateParams::new(vec!["s.example".to_owned()]).unwrap();
+        if ca {
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        p.extended_key_usages = eku.to_vec();
+        let key = KeyPair::generate().unwrap();
+        let der = p.self_signed(&key).unwrap().der().to_vec();
+        crate::Certificate::from_der(der, crate::Source::Data).unwrap()
+    };
+    let kind = |cert: &crate::Certificate| check_server_certificate(cert).map_err(|e| e.kind());
+    assert_eq!(kind(&make(true, &[])), Err(ErrorKind::NotCa));
+    assert_eq!(
+        kind(&make(false, &[Eku::ClientAuth])),
+        Err(ErrorKind::Purpose)
+    );
+    let err = check_server_certificate(&make(false, &[Eku::ClientAuth])).unwrap_err();
+    assert!(err.message().contains("client certificate"), "{err}");
+    assert_eq!(kind(&make(false, &[Eku::ServerAuth])), Ok(()));
+    assert_eq!(
+        kind(&make(false, &[Eku::ServerAuth, Eku::ClientAuth])),
+        Ok(())
+    );
+    // No extended key usage allows every purpose; anyExtendedKeyUsage too.
+    assert_eq!(kind(&make(false, &[])), Ok(()));
+    assert_eq!(kind(&make(false, &[Eku::Any])), Ok(()));
+}

@@ -505,3 +505,189 @@ fn a_default_ca_name_holds_the_short_host_name_and_random_bits() {
     let nameless = virtpki::generate::unique_ca_name("").unwrap();
     assert!(nameless.starts_with("virtpki CA ") && nameless.len() == "virtpki CA ".len() + 8);
 }
+
+// Issue 15: DN syntax, client DNs without CN, a CA revoking itself, the CRL's entries, and
+// the expectation named in "found X where Y was expected".
+
+/// The error of `SubjectName::parse(text)`, which must fail.
+fn dn_error(text: &str) -> String {
+    let err = SubjectName::parse(text).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArg, "{text}: {err}");
+    err.message().to_owned()
+}
+
+#[test]
+fn a_value_running_into_a_known_attribute_is_refused_with_the_fix() {
+    // The walkthrough's case: a missing comma made a subject without CN.
+    let msg = dn_error("O=Example CN=admin");
+    assert!(msg.contains("a comma is missing"), "{msg}");
+    assert!(msg.contains("did you mean 'O=Example,CN=admin'?"), "{msg}");
+    // Each run-together attribute is fixed, in any case, with blanks around '='.
+    let msg = dn_error("C=GB O=Example  cn = admin");
+    assert!(
+        msg.contains("did you mean 'C=GB,O=Example,cn = admin'?"),
+        "{msg}"
+    );
+    // ';' separators: told to use commas, not "a country is a two-letter code".
+    for (text, fixed) in [
+        ("C=GB;O=Example;CN=admin", "C=GB,O=Example,CN=admin"),
+        ("C=GB; O=Example; CN=admin", "C=GB,O=Example,CN=admin"),
+        ("C=GB,O=Example;CN=admin", "C=GB,O=Example,CN=admin"),
+    ] {
+        let msg = dn_error(text);
+        assert!(msg.contains("separated by commas, not ';'"), "{msg}");
+        assert!(msg.contains(&format!("did you mean '{fixed}'?")), "{msg}");
+        assert!(!msg.contains("two-letter"), "{msg}");
+    }
+    // What is no attribute, or follows an escaped ';', stays part of the value.
+    for (text, value) in [
+        ("O=Example Org,CN=a", "Example Org"),
+        ("O=a=b,CN=a", "a=b"),
+        ("O=Example foo=bar,CN=a", "Example foo=bar"),
+        ("O=Example\\;CN\\=x,CN=a", "Example;CN=x"),
+        ("O=CN=x,CN=a", "CN=x"),
+        ("O=\\ CN=x,CN=a", " CN=x"),
+    ] {
+        let name = SubjectName::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(name.get(Attribute::Organization), Some(value), "{text}");
+    }
+    // An escaped '=' or blank is no way around it: GnuTLS prints neither escaped, so the DN
+    // string would read as two attributes and would not parse back to this name.
+    for text in ["O=Example CN\\=admin,CN=a", "O=Example\\ CN\\=admin,CN=a"] {
+        let msg = dn_error(text);
+        assert!(msg.contains("did you mean"), "{msg}");
+    }
+}
+
+/// Every name `parse` takes, issued, prints a DN string that parses back to it: what
+/// `virtpki issue client --dn "$(virtpki dn old.pem)"` relies on to re-issue a client.
+#[test]
+fn an_issued_dn_string_parses_back_to_its_name() {
+    let (_, authority) = ca("Round trip CA");
+    for text in [
+        "C=GB,O=Example Org,CN=admin",
+        "O=a=b,CN=a",
+        "O=Example\\;CN\\=x,CN=a",
+        "O=Example foo=bar,CN=a",
+        "O=\\ CN=x,CN=a",
+        "O=Acme\\, Inc.,CN=a b",
+    ] {
+        let name = SubjectName::parse(text).unwrap();
+        let printed = client(&authority, text).certificate.subject().to_owned();
+        assert_eq!(
+            SubjectName::parse(&printed).ok().as_ref(),
+            Some(&name),
+            "{text} printed as {printed}"
+        );
+    }
+}
+
+#[test]
+fn a_client_dn_without_cn_is_refused_before_a_key_is_made() {
+    let (_, authority) = ca("CN rule CA");
+    for dn in ["C=GB,O=Example", "O=Example,OU=Admins", "UID=admin"] {
+        let err = authority
+            .issue_client(&ClientParams {
+                dn: SubjectName::parse(dn).unwrap(),
+                validity: validity(365),
+                // A key this size takes seconds: the refusal comes first.
+                key_type: KeyType::Rsa { bits: 8192 },
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArg, "{dn}");
+        assert!(err.message().contains("needs one"), "{err}");
+    }
+    // With a CN, anywhere in the order, it is issued.
+    assert_eq!(
+        client(&authority, "CN=admin,O=Example")
+            .certificate
+            .subject(),
+        "CN=admin,O=Example"
+    );
+}
+
+#[test]
+fn a_ca_cannot_revoke_its_own_certificate() {
+    let (issued, authority) = ca("Self CA");
+    let err = authority
+        .revoke(
+            None,
+            std::slice::from_ref(&issued.certificate),
+            &validity(30),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArg);
+    assert!(err.message().contains("this CA's own certificate"), "{err}");
+    // Nor with another certificate it revokes in the same call: nothing is made.
+    let leaf = client(&authority, "CN=a");
+    assert!(authority
+        .revoke(
+            None,
+            &[leaf.certificate.clone(), issued.certificate],
+            &validity(30)
+        )
+        .is_err());
+    let ok = authority
+        .revoke(None, std::slice::from_ref(&leaf.certificate), &validity(30))
+        .unwrap();
+    assert_eq!(ok.total, 1);
+}
+
+#[test]
+fn a_crl_lists_its_serials_and_names_the_certificates_they_stand_for() {
+    let (_, authority) = ca("List CA");
+    let (_, other) = ca("List CA 2");
+    let a = client(&authority, "CN=a");
+    let b = server(&authority, "b.example", &[], &[]).unwrap();
+    let stranger = client(&other, "CN=a");
+    let made = authority
+        .revoke(
+            None,
+            &[a.certificate.clone(), b.certificate.clone()],
+            &validity(30),
+        )
+        .unwrap();
+    let crl = virtpki::Crl::from_der(pem_der(&made.pem), virtpki::Source::Data, "crl").unwrap();
+    let entries = crl.revoked();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].serial_hex(), a.certificate.serial_hex());
+    assert_eq!(entries[1].serial, b.certificate.raw_serial());
+    assert_eq!(entries[0].revoked_at, NOW - BACKDATE_SECONDS);
+    assert!(crl.entry_is(&entries[0], &a.certificate));
+    assert!(!crl.entry_is(&entries[0], &b.certificate));
+    // Another CA's certificate with the same serial is not the one listed.
+    let mut same_serial = entries[0].clone();
+    same_serial.serial = stranger.certificate.raw_serial().to_vec();
+    assert!(!crl.entry_is(&same_serial, &stranger.certificate));
+}
+
+#[test]
+fn a_wrong_type_names_what_the_caller_expected() {
+    let (issued, _) = ca("Type CA");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, issued.key_pem.as_bytes()).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let err = virtpki::pem::read_certificates_expecting(&key, "server certificate").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongType);
+    assert!(
+        err.message()
+            .ends_with("key.pem: found a private key where a server certificate was expected"),
+        "{err}"
+    );
+    // Without an expectation: "a certificate", not "a CA certificate".
+    let err = virtpki::pem::read_certificates(&key).unwrap_err();
+    assert!(
+        err.message()
+            .ends_with("found a private key where a certificate was expected"),
+        "{err}"
+    );
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "\n").unwrap();
+    let err =
+        virtpki::pem::read_certificates_expecting(&empty, "certificate to revoke").unwrap_err();
+    assert!(
+        err.message().contains("expected a certificate to revoke"),
+        "{err}"
+    );
+}

@@ -1105,3 +1105,118 @@ fn a_given_path_that_is_not_there_is_said_first() {
         assert_eq!(tree(d), before, "{args:?} changed files");
     }
 }
+
+// Issue 15: a client DN's syntax and CN (item 3), a CA revoking itself and the hint after a
+// revocation (item 5), and what `crl revoke` expected (item 12).
+
+#[test]
+fn a_client_dn_with_a_missing_comma_or_semicolons_or_no_cn_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::ca_init(d, &d.join("ca"));
+    for (dn, says) in [
+        // The walkthrough's subject "C=GB,O=Example CN=admin" had no CN.
+        (
+            "C=GB,O=Example CN=admin",
+            "did you mean 'C=GB,O=Example,CN=admin'?",
+        ),
+        ("O=Example CN=admin", "a comma is missing"),
+        (
+            "C=GB;O=Example;CN=admin",
+            "separated by commas, not ';': did you mean 'C=GB,O=Example,CN=admin'?",
+        ),
+        ("C=GB,O=Example", "a client certificate needs one"),
+    ] {
+        let run = issue_client(d, "ca", dn, "out").expect(2);
+        assert!(run.stderr.contains(says), "{dn}: {}", run.stderr);
+        assert!(!run.stderr.contains("two-letter"), "{dn}: {}", run.stderr);
+        assert!(!d.join("out").exists(), "{dn}: nothing is written");
+    }
+    // Escaping the '=' is no way around it: libvirt's DN string does not escape it, so the
+    // subject would print as "O=Example CN=admin,CN=admin".
+    let run = issue_client(d, "ca", "O=Example CN\\=admin,CN=admin", "out").expect(2);
+    assert!(run.stderr.contains("did you mean"), "{}", run.stderr);
+    // The corrected DN is issued as typed.
+    let run = issue_client(d, "ca", "C=GB,O=Example,CN=admin", "out").expect(0);
+    assert!(
+        run.stdout
+            .contains("tls_allowed_dn_list = [\"C=GB,O=Example,CN=admin\"]"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn crl_revoke_refuses_the_cas_own_certificate_and_names_the_install_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let crl = p.ca.join("cacrl.pem");
+    let cacert = p.ca.join("cacert.pem");
+    let run = virtpki(
+        dir.path(),
+        &["crl", "revoke", "--ca-dir", s(&p.ca), s(&cacert)],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("is this CA's own certificate"),
+        "{}",
+        run.stderr
+    );
+    assert!(!crl.exists(), "no CRL is written");
+    // With a certificate to revoke beside it: nothing is revoked either.
+    let client = p.client.join("clientcert.pem");
+    virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&client),
+            s(&cacert),
+        ],
+    )
+    .expect(2);
+    assert!(!crl.exists());
+    // A key where a certificate to revoke was expected.
+    let run = virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&p.client.join("clientkey.pem")),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr
+            .contains("found a private key where a certificate to revoke was expected"),
+        "{}",
+        run.stderr
+    );
+    // A revocation's "Next" is the install command that carries the CRL, with this CA.
+    let run = virtpki(
+        dir.path(),
+        &["crl", "revoke", "--ca-dir", s(&p.ca), s(&client)],
+    )
+    .expect(0);
+    let next = &run.stdout[run.stdout.find("Next:").expect("a Next hint")..];
+    let ca_dir = virtpki::display::shell_path(&p.ca);
+    for role in ["server", "client"] {
+        assert!(
+            next.contains(&format!(
+                "virtpki install --role {role} --ca-dir {ca_dir} --from DIR --force"
+            )),
+            "{next}"
+        );
+    }
+    // The revoked certificate is kept in the CA directory, to name the CRL's serial.
+    let serial = certs(&client)[0].serial_hex().replace(':', "");
+    let recorded = p.ca.join("revoked").join(format!("{serial}.pem"));
+    assert_eq!(
+        certs(&recorded)[0].fingerprint(),
+        certs(&client)[0].fingerprint()
+    );
+}

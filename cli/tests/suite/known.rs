@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use common::root_or_skip;
 use serde_json::Value;
-use virtpki::generate::{create_ca, CaParams, KeyType, Validity};
+use virtpki_tools::kit::{self_signed, Spec};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_virtpki"));
@@ -16,18 +16,16 @@ fn bin() -> Command {
     c
 }
 
-/// A self-signed certificate file (a CA serves as well as any for the store).
+/// A self-signed server certificate file with the subject CN=`name` and no SAN (`known add`
+/// refuses a CA's or a client's).
 fn cert_file(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
-    let ca = create_ca(&CaParams {
-        common_name: name.into(),
-        organization: None,
-        validity: Validity::days_from_now(3),
-        key_type: KeyType::EcdsaP256,
-    })
-    .unwrap();
+    let made = self_signed(&Spec {
+        dns: vec![],
+        ..Spec::server(name)
+    });
     let path = dir.join(format!("{name}.pem"));
-    fs::write(&path, &ca.cert_pem).unwrap();
-    (path, ca.certificate.fingerprint_string())
+    fs::write(&path, made.pem()).unwrap();
+    (path, made.parsed().fingerprint_string())
 }
 
 fn known(store: &Path, args: &[&str]) -> Output {
@@ -334,4 +332,135 @@ fn root_does_not_make_a_store_in_another_users_directory() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(stderr.contains("belongs to user id 1000"), "{stderr}");
     assert!(!home.join(".config").exists());
+}
+
+// Issue 15, item 2 (and item 12 for `known add`): what `known add` pins, and when it replaces.
+
+/// A CA in DIR/ca with servers host1 and host2 and a client, made by `virtpki` itself.
+fn walkthrough_pki(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let p = common::pki(dir);
+    common::issue_server(
+        dir,
+        common::s(&p.ca),
+        "host1",
+        common::s(&dir.join("host1")),
+    )
+    .expect(0);
+    common::issue_server(
+        dir,
+        common::s(&p.ca),
+        "host2",
+        common::s(&dir.join("host2")),
+    )
+    .expect(0);
+    (p.ca, p.client)
+}
+
+#[test]
+fn known_add_replaces_a_pinned_certificate_only_with_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    walkthrough_pki(d);
+    let store = d.join("known_servers");
+    let host1 = d.join("host1/servercert.pem");
+    let host2 = d.join("host2/servercert.pem");
+    let run = |args: &[&str]| common::virtpki(d, args);
+    let add = |cert: &Path, extra: &[&str]| {
+        let mut args = vec!["known", "add", "--file", common::s(&store), "host1"];
+        args.push(common::s(cert));
+        args.extend(extra);
+        run(&args)
+    };
+    let pinned = add(&host1, &[]).expect(0);
+    assert!(
+        pinned.stdout.contains("Trusted host1 port any"),
+        "{}",
+        pinned.stdout
+    );
+    assert!(!pinned.stdout.contains("warning"), "{}", pinned.stdout);
+    // The same certificate again changes nothing.
+    let again = add(&host1, &[]).expect(0);
+    assert!(again.stdout.contains("Already trusted"), "{}", again.stdout);
+    // Another certificate for host1: refused without --replace, the store untouched.
+    let before = fs::read(&store).unwrap();
+    let refused = add(&host2, &[]).expect(1);
+    assert!(
+        refused.stderr.contains("give --replace"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("CN=host1"), "{}", refused.stderr);
+    assert_eq!(fs::read(&store).unwrap(), before);
+    let host1_fp = common::certs(&host1)[0].fingerprint_string();
+    let host2_fp = common::certs(&host2)[0].fingerprint_string();
+    assert!(String::from_utf8(before).unwrap().contains(&host1_fp));
+    // With --replace it is replaced, and said so; host2's certificate names host2 only.
+    let replaced = add(&host2, &["--replace"]).expect(0);
+    assert!(replaced.stdout.contains("Replaced"), "{}", replaced.stdout);
+    assert!(replaced.stdout.contains(&host1_fp), "{}", replaced.stdout);
+    let after = fs::read_to_string(&store).unwrap();
+    assert!(
+        after.contains(&host2_fp) && !after.contains(&host1_fp),
+        "{after}"
+    );
+    let warning = common::line_with(&replaced.stdout, "warning:");
+    assert!(
+        warning.contains("does not match hostname 'host1'") && warning.contains("DNS:host2"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn known_add_refuses_a_ca_or_client_certificate_and_names_what_it_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, client) = walkthrough_pki(d);
+    let store = d.join("known_servers");
+    let add = |cert: &Path| {
+        common::virtpki(
+            d,
+            &[
+                "known",
+                "add",
+                "--file",
+                common::s(&store),
+                "host1",
+                common::s(cert),
+            ],
+        )
+    };
+    let run = add(&ca.join("cacert.pem")).expect(1);
+    assert!(run.stderr.contains("is a CA certificate"), "{}", run.stderr);
+    assert!(run.stderr.contains("cacert.pem"), "{}", run.stderr);
+    let run = add(&client.join("clientcert.pem")).expect(1);
+    assert!(
+        run.stderr.contains("is not a server certificate")
+            && run.stderr.contains("serverAuth")
+            && run.stderr.contains("client certificate"),
+        "{}",
+        run.stderr
+    );
+    // A key given for the certificate: the message says what `known add` expected.
+    let run = add(&client.join("clientkey.pem")).expect(2);
+    assert!(
+        run.stderr
+            .contains("found a private key where a server certificate was expected"),
+        "{}",
+        run.stderr
+    );
+    assert!(!store.exists(), "nothing was written");
+    // A bad host is still bad input first (exit 2), whatever the certificate.
+    let run = common::virtpki(
+        d,
+        &[
+            "known",
+            "add",
+            "--file",
+            common::s(&store),
+            "bad host",
+            common::s(&ca.join("cacert.pem")),
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("white space"), "{}", run.stderr);
 }

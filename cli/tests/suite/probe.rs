@@ -372,19 +372,15 @@ fn a_changed_certificate_is_replaced_only_when_asked() {
         &p.server.join("serverkey.pem"),
         &["*"],
     );
-    // Something else is recorded for this server: the client certificate, as a stand-in.
+    // Something else is recorded for this server: another CA's server certificate for it.
     let known = dir.path().join("known_servers");
     let server = format!("localhost:{port}");
+    let stand_in = dir.path().join("other-server");
+    common::issue_server(dir.path(), s(&other), "localhost", s(&stand_in)).expect(0);
+    let stand_in = stand_in.join("servercert.pem");
     virtpki(
         dir.path(),
-        &[
-            "known",
-            "add",
-            &server,
-            s(&p.client.join("clientcert.pem")),
-            "--file",
-            s(&known),
-        ],
+        &["known", "add", &server, s(&stand_in), "--file", s(&known)],
     )
     .expect(0);
     let path = pkipath(dir.path(), "pki", &other, &p);
@@ -397,7 +393,7 @@ fn a_changed_certificate_is_replaced_only_when_asked() {
     );
     assert!(run.stdout.contains("give --replace"), "{}", run.stdout);
     let before = std::fs::read_to_string(&known).unwrap();
-    assert!(before.contains(&certs_fingerprint(&p.client.join("clientcert.pem"))));
+    assert!(before.contains(&certs_fingerprint(&stand_in)));
     let run = probe(
         dir.path(),
         port,
@@ -413,10 +409,7 @@ fn a_changed_certificate_is_replaced_only_when_asked() {
         after.contains(&certs_fingerprint(&p.server.join("servercert.pem"))),
         "{after}"
     );
-    assert!(
-        !after.contains(&certs_fingerprint(&p.client.join("clientcert.pem"))),
-        "{after}"
-    );
+    assert!(!after.contains(&certs_fingerprint(&stand_in)), "{after}");
 }
 
 fn certs_fingerprint(path: &Path) -> String {
