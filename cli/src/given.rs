@@ -175,7 +175,7 @@ impl Command {
                 };
                 let mut given = Vec::new();
                 if let Some(file) = &store.file {
-                    given.push(Given::new("--file", file, Expect::NewFile, STORE));
+                    given.push(Given::new("--known-file", file, Expect::NewFile, STORE));
                 }
                 if let Some(cert) = cert {
                     given.push(Given::new("CERT", cert, Expect::File, CERT));
@@ -185,7 +185,7 @@ impl Command {
             Command::Probe(a) => {
                 let mut given = Vec::new();
                 if let Some(path) = &a.pkipath {
-                    given.push(dir("--pkipath", path, PKIPATH));
+                    given.push(dir("--path", path, PKIPATH));
                 }
                 if let Some(file) = &a.known_file {
                     given.push(Given::new("--known-file", file, Expect::NewFile, STORE));

@@ -1048,8 +1048,9 @@ fn a_given_path_that_is_not_there_is_said_first() {
         (&["show", m], "FILE", m, "no such file"),
         (&["dn", ca], "FILE", ca, "not a file: it is a directory"),
         (
+            // Typed as the other spelling, named as documented.
             &["known", "list", "--file", ca],
-            "--file",
+            "--known-file",
             ca,
             "not a file: it is a directory",
         ),
@@ -1061,14 +1062,14 @@ fn a_given_path_that_is_not_there_is_said_first() {
             "no such file",
         ),
         (
-            &["known", "remove", "--file", b, "h"],
-            "--file",
+            &["known", "remove", "--known-file", b, "h"],
+            "--known-file",
             b,
             &format!("cannot be made: {f} is not a directory"),
         ),
         (
             &["probe", "--pkipath", m, "127.0.0.1:1", "--trust", "never"],
-            "--pkipath",
+            "--path",
             m,
             "no such directory",
         ),

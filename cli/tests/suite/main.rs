@@ -3,6 +3,8 @@
 
 mod common;
 
+mod consistency;
+
 mod display;
 mod inspect;
 mod install;
