@@ -477,7 +477,7 @@ mod tests {
         }
         // ca init --dir; issue server and client --ca-dir, --out-dir; crl revoke --ca-dir,
         // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
-        // show FILE; dn FILE; known list, add, remove --file and add CERT; probe --pkipath,
+        // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
         // --known-file.
         assert_eq!(seen, 21);
     }

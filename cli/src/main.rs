@@ -3,6 +3,7 @@
 //! Every subcommand is a thin layer over the `virtpki` library. Exit status: 0 = ok,
 //! 1 = problems found, 2 = usage or runtime error.
 
+mod docs;
 mod files;
 mod given;
 mod hostport;
@@ -58,6 +59,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == docs::ENTRY) {
+        return docs::main(&args[2..]);
+    }
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(e),

@@ -6,6 +6,7 @@ mod common;
 mod consistency;
 
 mod display;
+mod docs;
 mod inspect;
 mod install;
 mod issue;
