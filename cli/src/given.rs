@@ -308,6 +308,7 @@ fn describe(t: FileType) -> &'static str {
 mod tests {
     use super::*;
     use crate::Cli;
+    use clap::error::{ContextKind, ContextValue};
     use clap::{CommandFactory, Parser};
     use std::any::TypeId;
 
@@ -463,6 +464,16 @@ mod tests {
             }
             positionals.sort();
             argv.extend(positionals.into_iter().map(|(_, v)| v));
+            // An option required only without another (`issue server --cn`, unless --dn) is
+            // named by clap's refusal: given a value too.
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                if let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) {
+                    for m in missing {
+                        let option = m.split_whitespace().next().unwrap_or_default();
+                        argv.extend([option.to_owned(), "x".to_owned()]);
+                    }
+                }
+            }
             let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
             let mut got: Vec<(String, PathBuf)> = cli
                 .command

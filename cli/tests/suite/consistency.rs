@@ -89,7 +89,7 @@ fn json_commands_print_an_error_object_when_they_fail() {
         let run = virtpki(d, &args).expect(2);
         let e = error_of(&run);
         assert_eq!(e["kind"], kind, "{args:?}: {e}");
-        assert_eq!(e["file"].as_str(), file.map(|f| s(f)), "{args:?}: {e}");
+        assert_eq!(e["file"].as_str(), file.map(s), "{args:?}: {e}");
         // The same message as on standard error, where people read it.
         let first = e["message"]
             .as_str()
