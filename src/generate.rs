@@ -918,6 +918,45 @@ mod tests {
         assert!(KeyType::EcdsaP256.check().is_ok() && KeyType::Ed25519.check().is_ok());
     }
 
+    /// libvirt's server template: C, ST, L, O and CN, the CN also the first SAN; no CN, no
+    /// certificate.
+    #[test]
+    fn a_server_with_a_whole_dn() {
+        let ca = create_ca(&CaParams {
+            common_name: "DN CA".into(),
+            organization: None,
+            validity: Validity::days_from_now(30),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+        let ca = CertificateAuthority::from_issued(&ca).unwrap();
+        let params = |dn: &str| ServerDnParams {
+            dn: SubjectName::parse(dn).unwrap(),
+            dns_names: vec!["host1".into()],
+            ip_addresses: vec!["192.0.2.1".parse().unwrap()],
+            validity: Validity::days_from_now(10),
+            key_type: KeyType::EcdsaP256,
+        };
+        let dn = "C=GB,ST=London,L=London,O=Example,CN=host1.example.com";
+        let issued = ca.issue_server_dn(&params(dn)).unwrap();
+        assert_eq!(issued.certificate.subject(), dn);
+        let sans: Vec<String> = issued
+            .certificate
+            .subject_alt_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(sans, ["DNS:host1.example.com", "DNS:host1", "IP:192.0.2.1"]);
+        let e = ca.issue_server_dn(&params("C=GB,O=Example")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        assert!(e.message().contains("needs a CN"), "{e}");
+        // The CN is checked as a host name, as --cn is.
+        let e = ca
+            .issue_server_dn(&params("O=Example,CN=not a host"))
+            .unwrap_err();
+        assert!(e.message().contains("is not a host name"), "{e}");
+    }
+
     /// Why the sizes are a list, not a range: ring refuses a key between them.
     #[test]
     fn ring_refuses_an_rsa_key_of_2560_bits() {
