@@ -22,7 +22,7 @@ pub enum Status {
     /// The command ran and found problems: exit status 1.
     Problems,
     /// The command could not run on what it was given, and its own output (a report) says
-    /// why: exit status 2, as for a [`CliError`].
+    /// why: exit status 2, as for a [`CliError`](struct@crate::ui::CliError)(struct@CliError).
     BadInput,
 }
 
@@ -55,7 +55,7 @@ pub struct CliError {
     fix: Option<String>,
 }
 
-/// A [`CliError`] of kind `error` with `message`: the constructor every module calls, spelt
+/// A [`CliError`](struct@crate::ui::CliError)(struct@CliError) of kind `error` with `message`: the constructor every module calls, spelt
 /// as when `CliError` was a tuple struct, so that `CliError(format!(..))` keeps working.
 #[allow(non_snake_case)]
 pub fn CliError(message: String) -> CliError {
