@@ -5,9 +5,13 @@
 #   make test-deps  only that
 #   make ffi-test   the C tests (ffi-tests/): plain, under valgrind, with AddressSanitizer;
 #                   the header as C11 and C++17; a program built against an installed tree
-#   make install    the C library, header, pkg-config file and the virtpki command (release):
+#   make install    the C library, header, pkg-config file and the virtpki command (release),
+#                   with its man pages and bash, zsh and fish completions:
 #                   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
-#                   BINDIR=$(PREFIX)/bin
+#                   BINDIR=$(PREFIX)/bin MANDIR=$(PREFIX)/share/man
+#                   BASHCOMPDIR=$(PREFIX)/share/bash-completion/completions
+#                   ZSHCOMPDIR=$(PREFIX)/share/zsh/site-functions
+#                   FISHCOMPDIR=$(PREFIX)/share/fish/vendor_completions.d
 #   make header     regenerate include/virtpki.h after changing src/ffi
 #   make python-test  the Python package's tests and the connect examples' (ffi-tests/python)
 #   make examples   the C example, examples/c/connect.c
@@ -39,6 +43,10 @@ PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR ?=
 
 .PHONY: all build test test-deps lint doc bench quickstart clean header lib install install-files \
@@ -106,9 +114,21 @@ install:
 	$(CARGO) build $(PROFILE_FLAG) --workspace --exclude virtpki-tools
 	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE)
 
+# The man pages and completions, made by the virtpki just built from its clap definitions
+# (cli/src/docs.rs): DOCS_OUT/man1/*.1 and DOCS_OUT/completions/{virtpki.bash,_virtpki,virtpki.fish}.
+DOCS_OUT = $(LIB_OUT)/virtpki-docs
+
 # Copies what `lib` built; the .pc file gets this PREFIX, LIBDIR and INCLUDEDIR.
 install-files:
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(FISHCOMPDIR)
+	rm -rf $(DOCS_OUT)
+	$(LIB_OUT)/virtpki __generate-docs $(DOCS_OUT) >/dev/null
+	install -m 0644 $(DOCS_OUT)/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(DOCS_OUT)/completions/virtpki.bash $(DESTDIR)$(BASHCOMPDIR)/virtpki
+	install -m 0644 $(DOCS_OUT)/completions/_virtpki $(DESTDIR)$(ZSHCOMPDIR)/_virtpki
+	install -m 0644 $(DOCS_OUT)/completions/virtpki.fish $(DESTDIR)$(FISHCOMPDIR)/virtpki.fish
 	install -m 0755 $(LIB_OUT)/virtpki $(DESTDIR)$(BINDIR)/virtpki
 	install -m 0755 $(LIB_OUT)/libvirtpki.so $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(VERSION)
 	ln -sf libvirtpki.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvirtpki.so.$(SOMAJOR)
@@ -194,11 +214,20 @@ ffi-header:
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -Iinclude -x c++ -c ffi-tests/header_check.c \
 	    -o $(FFI_BUILD)/header_check_cxx.o
 
-# make install into a temporary DESTDIR, then build against it with pkg-config.
+# make install into a temporary DESTDIR, then build against it with pkg-config; the command's
+# man pages (one per subcommand, so more than ten) and completions must be there too.
+INSTALLED = $(abspath $(FFI_BUILD)/destdir)/usr/local
 ffi-install-test:
 	rm -rf $(FFI_BUILD)/destdir $(FFI_BUILD)/install-test
 	$(MAKE) --no-print-directory install-files PROFILE=$(PROFILE) PREFIX=/usr/local \
 	    DESTDIR=$(abspath $(FFI_BUILD)/destdir)
+	test -x $(INSTALLED)/bin/virtpki
+	test -f $(INSTALLED)/share/man/man1/virtpki.1
+	test -f $(INSTALLED)/share/man/man1/virtpki-issue-server.1
+	test "$$(ls $(INSTALLED)/share/man/man1 | wc -l)" -gt 10
+	test -s $(INSTALLED)/share/bash-completion/completions/virtpki
+	test -s $(INSTALLED)/share/zsh/site-functions/_virtpki
+	test -s $(INSTALLED)/share/fish/vendor_completions.d/virtpki.fish
 	CC=$(CC) PKG_CONFIG=$(PKG_CONFIG) sh ffi-tests/install-test.sh \
 	    $(abspath $(FFI_BUILD)/destdir) /usr/local $(VERSION) $(abspath $(FFI_BUILD)/install-test)
 

@@ -63,7 +63,8 @@ impl Crl {
         let owned = webpki::OwnedCertRevocationList::from_der(&der).map_err(|e| {
             let hint = if crl.version().is_none() {
                 "; it is a version 1 CRL, which webpki does not accept: regenerate it as \
-                 version 2 (certtool --generate-crl, or openssl ca -gencrl with a crlnumber file)"
+                 version 2 (virtpki crl revoke; certtool --generate-crl, or openssl ca -gencrl with a \
+                 crlnumber file)"
             } else {
                 ""
             };
@@ -79,8 +80,8 @@ impl Crl {
         {
             None => {
                 return Err(bad(
-                    "the CRL has no CRL number (RFC 5280 §5.2.3); regenerate it (certtool \
-                     --generate-crl and virtpki crl revoke write one)"
+                    "the CRL has no CRL number (RFC 5280 §5.2.3); regenerate it (virtpki crl \
+                     revoke and certtool --generate-crl write one)"
                         .into(),
                 ))
             }

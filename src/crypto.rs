@@ -19,6 +19,17 @@ pub fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+/// The RSA modulus sizes ring signs with: 2048 to 4096 bits, each prime a multiple of 512
+/// bits long (ring 0.17, `rsa::keypair`), so 2048, 3072 and 4096. Keys of other sizes are
+/// refused when loaded ("TooLarge", "PrivateModulusLenNotMultipleOf512Bits").
+pub const RSA_SIGNING_BITS: [usize; 3] = [2048, 3072, 4096];
+
+/// [`RSA_SIGNING_BITS`] as messages say it: "2048, 3072 or 4096 bits".
+pub fn rsa_signing_sizes() -> String {
+    let [a, b, c] = RSA_SIGNING_BITS;
+    format!("{a}, {b} or {c} bits")
+}
+
 /// SHA-256 of `data`: the hash of fingerprints and key identifiers.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);

@@ -3,7 +3,8 @@
 //!
 //! - CA: `CN` (and `O`), CA:TRUE (critical), keyCertSign + cRLSign (critical), a subject key
 //!   identifier.
-//! - Server: `O` and `CN`, the CN and every extra name as DNS SANs and every address as IP SANs
+//! - Server: `O` and `CN` (or a whole DN with a CN: C, ST, L, O, CN as libvirt's server
+//!   template), the CN and every extra name as DNS SANs and every address as IP SANs
 //!   (libvirt's docs: "all names"), serverAuth, digitalSignature + keyEncipherment.
 //! - Client: the DN fields as given, in that order (the order libvirt prints and matches
 //!   `tls_allowed_dn_list` against), clientAuth, digitalSignature + keyEncipherment.
@@ -64,9 +65,10 @@ pub const BACKDATE_SECONDS: i64 = 5 * 60;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyType {
-    /// RSA with the given modulus size; signatures PKCS#1 v1.5 with SHA-256.
+    /// RSA with the given modulus size, one of [`KeyType::RSA_BITS`] (2048, 3072 or 4096);
+    /// signatures PKCS#1 v1.5 with SHA-256.
     Rsa {
-        /// The modulus length, 2048 to 8192 bits.
+        /// The modulus length in bits.
         bits: usize,
     },
     /// ECDSA on P-256 with SHA-256.
@@ -78,6 +80,27 @@ pub enum KeyType {
 impl KeyType {
     /// certtool's default RSA size.
     pub const DEFAULT_RSA_BITS: usize = 3072;
+
+    /// The RSA sizes virtpki can sign with, so the only ones it makes: ring, which signs,
+    /// takes private keys of 2048 to 4096 bits whose two primes are a multiple of 512 bits
+    /// long ("TooLarge" above 4096, "PrivateModulusLenNotMultipleOf512Bits" for 2560 bits).
+    /// Verifying takes more (peers' keys up to 8192 bits).
+    pub const RSA_BITS: [usize; 3] = crate::crypto::RSA_SIGNING_BITS;
+
+    /// Refuses a key type that cannot be made or signed with, before any key is generated (a
+    /// large RSA key takes minutes to make).
+    pub fn check(self) -> Result<()> {
+        match self {
+            KeyType::Rsa { bits } if !KeyType::RSA_BITS.contains(&bits) => Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "RSA keys of {bits} bits are not supported: use {}",
+                    crate::crypto::rsa_signing_sizes()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 
     /// The key type for a name as the CLI spells it: `rsa`, `ecdsa`, `ed25519`.
     pub fn from_name(name: &str) -> Option<KeyType> {
@@ -91,8 +114,9 @@ impl KeyType {
         }
     }
 
-    /// Makes a new key pair of this type.
+    /// Makes a new key pair of this type ([`KeyType::check`]ed first).
     pub fn generate(self) -> Result<KeyPair> {
+        self.check()?;
         match self {
             KeyType::Rsa { bits } => rsa_key(bits),
             KeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
@@ -116,12 +140,6 @@ impl fmt::Display for KeyType {
 /// ring signs with RSA keys but cannot make them; the `rsa` crate does.
 fn rsa_key(bits: usize) -> Result<KeyPair> {
     use rsa::pkcs8::EncodePrivateKey;
-    if !(2048..=8192).contains(&bits) {
-        return Err(Error::new(
-            ErrorKind::InvalidArg,
-            format!("RSA keys of {bits} bits are not supported: use 2048 to 8192"),
-        ));
-    }
     let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
         .map_err(|e| internal("generating an RSA key", e))?;
     let der = key
@@ -214,6 +232,24 @@ pub struct ServerParams {
     pub ip_addresses: Vec<IpAddr>,
     /// The organization (O), if any.
     pub organization: Option<String>,
+    /// When it is valid.
+    pub validity: Validity,
+    /// The algorithm of the new key.
+    pub key_type: KeyType,
+}
+
+/// A server certificate with a whole subject, as libvirt's server template writes it (C, ST,
+/// L, O and CN): what `virtpki issue server --dn` makes. [`ServerParams`] is the short form
+/// (O and CN).
+#[derive(Clone, Debug)]
+pub struct ServerDnParams {
+    /// The subject, in encoding order. Its CN, which it must have, is the host name clients
+    /// connect to: written also as the first DNS SAN (or IP SAN, when it is an address).
+    pub dn: SubjectName,
+    /// More host names the server is known by.
+    pub dns_names: Vec<String>,
+    /// Addresses clients connect to.
+    pub ip_addresses: Vec<IpAddr>,
     /// When it is valid.
     pub validity: Validity,
     /// The algorithm of the new key.
@@ -454,7 +490,8 @@ impl CertificateAuthority {
                 ErrorKind::Parse,
                 format!(
                     "{key_name}: cannot sign with this private key ({why}); virtpki signs with \
-                     unencrypted PKCS#8 RSA, ECDSA P-256/P-384 and Ed25519 keys"
+                     unencrypted PKCS#8 RSA ({}), ECDSA P-256/P-384 and Ed25519 keys",
+                    crate::crypto::rsa_signing_sizes()
                 ),
             )
         };
@@ -532,13 +569,42 @@ impl CertificateAuthority {
             attrs.push((Attribute::Organization, org.clone()));
         }
         attrs.push((Attribute::CommonName, params.common_name.clone()));
-        let name = SubjectName::from_attributes(attrs)?;
-        let mut p = leaf_params(&name, ExtendedKeyUsagePurpose::ServerAuth)?;
+        self.issue_server_dn(&ServerDnParams {
+            dn: SubjectName::from_attributes(attrs)?,
+            dns_names: params.dns_names.clone(),
+            ip_addresses: params.ip_addresses.clone(),
+            validity: params.validity,
+            key_type: params.key_type,
+        })
+    }
+
+    /// Issues a server certificate with a whole subject: its CN and every name as DNS SANs,
+    /// every address as IP SAN. A DN without CN is refused: libvirt's documentation puts the
+    /// host name there, and host-name checks that predate SANs read it.
+    pub fn issue_server_dn(&self, params: &ServerDnParams) -> Result<Issued> {
+        let common_name = params.dn.get(Attribute::CommonName).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "a server certificate's DN needs a CN, the host name clients connect to: \
+                     add CN=HOST to \"{}\"",
+                    params
+                        .dn
+                        .attributes()
+                        .iter()
+                        .map(|(a, v)| format!("{}={v}", a.name()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            )
+        })?;
+        params.key_type.check()?;
+        let mut p = leaf_params(&params.dn, ExtendedKeyUsagePurpose::ServerAuth)?;
         // The CN first, then the other names; an address given as a name is an IP SAN (a DNS
         // SAN "192.0.2.1" would match nothing). Repeats, in any case, are written once.
         let mut dns: Vec<&str> = Vec::new();
         let mut ips: Vec<IpAddr> = Vec::new();
-        let names = std::iter::once(&params.common_name).chain(&params.dns_names);
+        let names = std::iter::once(common_name).chain(params.dns_names.iter().map(String::as_str));
         for name in names {
             match name.parse::<IpAddr>() {
                 Ok(ip) => ips.push(ip),
@@ -877,4 +943,87 @@ fn check_host_name(name: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_rsa_sizes_ring_signs_with_are_made() {
+        for bits in KeyType::RSA_BITS {
+            assert!(KeyType::Rsa { bits }.check().is_ok(), "{bits}");
+        }
+        for bits in [
+            0,
+            1024,
+            2047,
+            2049,
+            2560,
+            3000,
+            4097,
+            6144,
+            8192,
+            usize::MAX,
+        ] {
+            let started = std::time::Instant::now();
+            let e = KeyType::Rsa { bits }.generate().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArg);
+            assert!(e.message().contains("use 2048, 3072 or 4096 bits"), "{e}");
+            // Refused before a key is made, not after minutes of generation.
+            assert!(started.elapsed().as_millis() < 100, "{bits}");
+        }
+        assert!(KeyType::EcdsaP256.check().is_ok() && KeyType::Ed25519.check().is_ok());
+    }
+
+    /// libvirt's server template: C, ST, L, O and CN, the CN also the first SAN; no CN, no
+    /// certificate.
+    #[test]
+    fn a_server_with_a_whole_dn() {
+        let ca = create_ca(&CaParams {
+            common_name: "DN CA".into(),
+            organization: None,
+            validity: Validity::days_from_now(30),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+        let ca = CertificateAuthority::from_issued(&ca).unwrap();
+        let params = |dn: &str| ServerDnParams {
+            dn: SubjectName::parse(dn).unwrap(),
+            dns_names: vec!["host1".into()],
+            ip_addresses: vec!["192.0.2.1".parse().unwrap()],
+            validity: Validity::days_from_now(10),
+            key_type: KeyType::EcdsaP256,
+        };
+        let dn = "C=GB,ST=London,L=London,O=Example,CN=host1.example.com";
+        let issued = ca.issue_server_dn(&params(dn)).unwrap();
+        assert_eq!(issued.certificate.subject(), dn);
+        let sans: Vec<String> = issued
+            .certificate
+            .subject_alt_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(sans, ["DNS:host1.example.com", "DNS:host1", "IP:192.0.2.1"]);
+        let e = ca.issue_server_dn(&params("C=GB,O=Example")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        assert!(e.message().contains("needs a CN"), "{e}");
+        // The CN is checked as a host name, as --cn is.
+        let e = ca
+            .issue_server_dn(&params("O=Example,CN=not a host"))
+            .unwrap_err();
+        assert!(e.message().contains("is not a host name"), "{e}");
+    }
+
+    /// Why the sizes are a list, not a range: ring refuses a key between them.
+    #[test]
+    fn ring_refuses_an_rsa_key_of_2560_bits() {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2560).unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        let e =
+            KeyPair::from_pkcs8_der_and_sign_algo(&der.as_bytes().into(), &rcgen::PKCS_RSA_SHA256)
+                .unwrap_err();
+        assert!(e.to_string().contains("512"), "{e}");
+    }
 }

@@ -63,9 +63,10 @@ impl PrivateKey {
                 Error::new(
                     ErrorKind::Parse,
                     format!(
-                        "{}: unusable private key ({e}); supported are RSA (2048 to 8192 bits), \
-                         ECDSA P-256 and P-384, and Ed25519",
-                        key.source
+                        "{}: unusable private key ({e}); supported are RSA ({}), ECDSA P-256 \
+                         and P-384, and Ed25519",
+                        key.source,
+                        crate::crypto::rsa_signing_sizes()
                     ),
                 )
             })?;

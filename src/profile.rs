@@ -193,7 +193,7 @@ fn check_authority_key_id(cert: &Certificate, role: &str) -> Result<(), Error> {
             ErrorKind::Parse,
             cert,
             role,
-            "has no authority key identifier (RFC 5280 §4.2.1.1); certtool and OpenSSL 3 add one: re-issue it",
+            "has no authority key identifier (RFC 5280 §4.2.1.1): re-issue it (virtpki issue, certtool and OpenSSL 3 add one)",
         )),
     }
 }

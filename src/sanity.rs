@@ -427,8 +427,8 @@ impl Checker {
                     rule: Rule::Chain,
                     kind: e.kind(),
                     message: e.message().to_owned(),
-                    fix: "re-issue the certificate concerned with certtool or OpenSSL 3 (or \
-                          virtpki issue), which follow RFC 5280"
+                    fix: "re-issue the certificate concerned with virtpki issue (or certtool or \
+                          OpenSSL 3), which follow RFC 5280"
                         .into(),
                 },
                 Some(
@@ -456,8 +456,9 @@ impl Checker {
                         leaf.source()
                     ),
                     fix: format!(
-                        "issue a separate {role} certificate signed by the CA \
-                         (certtool template without \"ca\"); do not use a CA certificate here"
+                        "issue a separate {role} certificate signed by the CA (virtpki issue \
+                         {role}; certtool template without \"ca\"); do not use a CA certificate \
+                         here"
                     ),
                 },
                 None,
@@ -596,8 +597,8 @@ impl Checker {
                     kind: ErrorKind::NotCa,
                     message: format!("The certificate {} {problem}", ca.source()),
                     fix: "re-issue the CA certificate with basic constraints CA:TRUE \
-                          (certtool template: \"ca\"; virtpki ca init does this), or remove \
-                          this certificate from the CA file"
+                          (virtpki ca init; certtool template: \"ca\"), or remove this \
+                          certificate from the CA file"
                         .into(),
                 },
                 unrelated_ca_note(severity, "CA"),
@@ -634,8 +635,8 @@ impl Checker {
                         "Certificate {} usage does not permit certificate signing{why}",
                         ca.source()
                     ),
-                    fix: "re-issue the CA with key usage keyCertSign (certtool template: \
-                          cert_signing_key)"
+                    fix: "re-issue the CA with key usage keyCertSign (virtpki ca init; certtool \
+                          template: cert_signing_key)"
                         .into(),
                 },
                 unrelated_ca_note(sev, "CA").filter(|_| usage.critical),
@@ -664,8 +665,8 @@ impl Checker {
                         "Certificate {} usage does not permit digital signature",
                         leaf.source()
                     ),
-                    fix: "re-issue with key usage digitalSignature (certtool template: \
-                          signing_key)"
+                    fix: "re-issue with key usage digitalSignature (virtpki issue; certtool \
+                          template: signing_key)"
                         .into(),
                 },
                 None,
@@ -676,8 +677,8 @@ impl Checker {
                 "Certificate {} usage does not permit key encipherment",
                 leaf.source()
             );
-            let fix = "re-issue with key usage keyEncipherment (certtool template: \
-                       encryption_key; virtpki issue adds it)";
+            let fix = "re-issue with key usage keyEncipherment (virtpki issue adds it; \
+                       certtool template: encryption_key)";
             if !leaf.key_algorithm().is_signature_only() {
                 self.push(
                     severity,
@@ -751,7 +752,8 @@ impl Checker {
                         leaf.source()
                     ),
                     fix: format!(
-                        "re-issue with extended key usage {} (certtool template: tls_www_{role})",
+                        "re-issue with extended key usage {} (virtpki issue {role}; certtool template: \
+                         tls_www_{role})",
                         if self.role == Role::Server {
                             "serverAuth"
                         } else {

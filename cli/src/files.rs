@@ -179,7 +179,7 @@ mod tests {
         fs::write(&target, "theirs").unwrap();
         let err = write_atomic(&target, b"ours", 0o600, Replace::Never).unwrap_err();
         assert!(
-            err.0.contains("appeared while virtpki was working"),
+            err.message().contains("appeared while virtpki was working"),
             "{err}"
         );
         assert_eq!(fs::read_to_string(&target).unwrap(), "theirs");
@@ -237,6 +237,9 @@ mod tests {
         // Under a regular file: an error that names the directory.
         fs::write(deep.join("file"), "").unwrap();
         let err = create_dir(&deep.join("file/x"), 0o755).unwrap_err();
-        assert!(err.0.contains("file/x: cannot create directory"), "{err}");
+        assert!(
+            err.message().contains("file/x: cannot create directory"),
+            "{err}"
+        );
     }
 }

@@ -178,7 +178,7 @@ impl Command {
                 };
                 let mut given = Vec::new();
                 if let Some(file) = &store.file {
-                    given.push(Given::new("--file", file, Expect::NewFile, STORE));
+                    given.push(Given::new("--known-file", file, Expect::NewFile, STORE));
                 }
                 if let Some(cert) = cert {
                     given.push(Given::new("CERT", cert, Expect::File, CERT));
@@ -188,7 +188,7 @@ impl Command {
             Command::Probe(a) => {
                 let mut given = Vec::new();
                 if let Some(path) = &a.pkipath {
-                    given.push(dir("--pkipath", path, PKIPATH));
+                    given.push(dir("--path", path, PKIPATH));
                 }
                 if let Some(file) = &a.known_file {
                     given.push(Given::new("--known-file", file, Expect::NewFile, STORE));
@@ -294,6 +294,7 @@ fn blocking_file(path: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::Cli;
+    use clap::error::{ContextKind, ContextValue};
     use clap::{CommandFactory, Parser};
     use std::any::TypeId;
 
@@ -449,6 +450,16 @@ mod tests {
             }
             positionals.sort();
             argv.extend(positionals.into_iter().map(|(_, v)| v));
+            // An option required only without another (`issue server --cn`, unless --dn) is
+            // named by clap's refusal: given a value too.
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                if let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) {
+                    for m in missing {
+                        let option = m.split_whitespace().next().unwrap_or_default();
+                        argv.extend([option.to_owned(), "x".to_owned()]);
+                    }
+                }
+            }
             let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
             let mut got: Vec<(String, PathBuf)> = cli
                 .command
@@ -463,7 +474,7 @@ mod tests {
         }
         // ca init --dir; issue server and client --ca-dir, --out-dir; crl revoke --ca-dir,
         // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
-        // show FILE; dn FILE; known list, add, remove --file and add CERT; probe --pkipath,
+        // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
         // --known-file.
         assert_eq!(seen, 21);
     }

@@ -8,7 +8,7 @@ use virtpki::generate::CertificateAuthority;
 use virtpki::pem::{self, Parsed};
 use virtpki::{timefmt, CertDataType, Certificate, Crl, Source};
 
-use crate::ui::{print_json, CliError, CmdResult, Status, Ui};
+use crate::ui::{json_time, print_json, CliError, CmdResult, Status, Ui};
 
 #[derive(clap::Args, Debug)]
 pub struct ShowArgs {
@@ -174,8 +174,8 @@ pub fn cert_json(cert: &Certificate) -> Value {
         "issuer": cert.issuer(),
         "serial": cert.serial_hex(),
         "version": cert.version(),
-        "not_before": timefmt::utc(cert.not_before()),
-        "not_after": timefmt::utc(cert.not_after()),
+        "not_before": json_time(cert.not_before()),
+        "not_after": json_time(cert.not_after()),
         "subject_alt_names": cert.subject_alt_names().iter().map(|n| n.to_raw_string()).collect::<Vec<_>>(),
         "public_key": cert.key_algorithm().to_string(),
         "signature_algorithm": cert.signature_algorithm(),
@@ -205,8 +205,8 @@ fn crl_json(crl: &Crl, known: &[Certificate]) -> Value {
     json!({
         "issuer": crl.issuer(),
         "crl_number": crl.number().to_string(),
-        "this_update": timefmt::utc(crl.this_update()),
-        "next_update": crl.next_update().map(timefmt::utc),
+        "this_update": json_time(crl.this_update()),
+        "next_update": crl.next_update().map(json_time),
         "revoked_count": crl.revoked_count(),
         "revoked": revoked,
     })

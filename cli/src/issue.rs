@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use virtpki::display::shell_path;
 use virtpki::generate::{
-    self, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerParams, SubjectName,
-    Validity,
+    self, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerDnParams,
+    ServerParams, SubjectName, Validity,
 };
 use virtpki::pem;
 use virtpki::{timefmt, CertDataType, Certificate, Context, ContextFlags, Role};
@@ -34,21 +34,29 @@ pub struct KeyArgs {
     /// The key algorithm.
     #[arg(long, value_enum, default_value_t = KeyTypeArg::Rsa)]
     pub key_type: KeyTypeArg,
-    /// The RSA modulus size, with --key-type rsa [default: 3072].
+    /// The RSA modulus size, with --key-type rsa: 2048, 3072 or 4096, the sizes virtpki can
+    /// sign with [default: 3072].
     #[arg(long, value_name = "BITS")]
     pub rsa_bits: Option<usize>,
 }
 
 impl KeyArgs {
+    /// The key type asked for, checked by the library before anything is loaded or made.
     fn key_type(&self) -> Result<KeyType, CliError> {
-        match (self.key_type, self.rsa_bits) {
-            (KeyTypeArg::Rsa, bits) => Ok(KeyType::Rsa {
+        let key_type = match (self.key_type, self.rsa_bits) {
+            (KeyTypeArg::Rsa, bits) => KeyType::Rsa {
                 bits: bits.unwrap_or(KeyType::DEFAULT_RSA_BITS),
-            }),
-            (_, Some(_)) => Err(CliError("--rsa-bits goes with --key-type rsa only".into())),
-            (KeyTypeArg::Ecdsa, None) => Ok(KeyType::EcdsaP256),
-            (KeyTypeArg::Ed25519, None) => Ok(KeyType::Ed25519),
-        }
+            },
+            (_, Some(_)) => {
+                return Err(CliError("--rsa-bits goes with --key-type rsa only".into()))
+            }
+            (KeyTypeArg::Ecdsa, None) => KeyType::EcdsaP256,
+            (KeyTypeArg::Ed25519, None) => KeyType::Ed25519,
+        };
+        key_type
+            .check()
+            .map_err(|e| CliError(format!("--rsa-bits: {e}")))?;
+        Ok(key_type)
     }
 }
 
@@ -102,8 +110,13 @@ pub enum IssueCommand {
     Server {
         /// The host name clients use; also written as a DNS SAN, as libvirt's docs require (as
         /// an IP SAN when it is an address).
-        #[arg(long, value_name = "NAME")]
-        cn: String,
+        #[arg(long, value_name = "NAME", required_unless_present = "dn")]
+        cn: Option<String>,
+        /// The whole subject instead of --cn and --org, as libvirt's server template writes it,
+        /// e.g. "C=GB,ST=London,L=London,O=Example,CN=host1.example.com": its CN is the host
+        /// name, written also as a SAN.
+        #[arg(long, value_name = "DN", conflicts_with_all = ["cn", "org"])]
+        dn: Option<String>,
         /// Another name the host is reached by (repeat for more).
         #[arg(long = "dns", value_name = "NAME")]
         dns: Vec<String>,
@@ -162,6 +175,8 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
         key,
         force,
     } = cmd;
+    // A key type that cannot be made is said before anything is read or made.
+    let key_type = key.key_type()?;
     let cert_path = CertificateAuthority::cert_path(&dir);
     let key_path = CertificateAuthority::key_path(&dir);
     files::check_free(&[&cert_path, &key_path], replace(force))?;
@@ -174,7 +189,7 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
         },
         organization: org,
         validity: Validity::days_from_now(days),
-        key_type: key.key_type()?,
+        key_type,
     })?;
     // Not file_audit's modes: a CA directory is no libvirt location (virt-pki-validate never
     // looks at one); it holds the CA's key, so it is its owner's alone.
@@ -201,24 +216,43 @@ pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
 }
 
 pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
+    // A key type that cannot be made is said before anything is read.
+    match &cmd {
+        IssueCommand::Server { leaf, .. } | IssueCommand::Client { leaf, .. } => {
+            leaf.key.key_type()?;
+        }
+    }
     match cmd {
         IssueCommand::Server {
             cn,
+            dn,
             dns,
             ip,
             org,
             leaf,
         } => {
+            let dn = dn.map(|dn| SubjectName::parse(&dn)).transpose()?;
             let ca = CertificateAuthority::load_dir(&leaf.ca_dir)?;
             check_leaf_free(&leaf, Role::Server)?;
-            let issued = ca.issue_server(&ServerParams {
-                common_name: cn,
-                dns_names: dns,
-                ip_addresses: ip,
-                organization: org,
-                validity: Validity::days_from_now(leaf.days),
-                key_type: leaf.key.key_type()?,
-            })?;
+            let (validity, key_type) = (Validity::days_from_now(leaf.days), leaf.key.key_type()?);
+            // clap requires --cn or --dn, and refuses --dn with --cn or --org.
+            let issued = match dn {
+                Some(dn) => ca.issue_server_dn(&ServerDnParams {
+                    dn,
+                    dns_names: dns,
+                    ip_addresses: ip,
+                    validity,
+                    key_type,
+                })?,
+                None => ca.issue_server(&ServerParams {
+                    common_name: cn.unwrap_or_default(),
+                    dns_names: dns,
+                    ip_addresses: ip,
+                    organization: org,
+                    validity,
+                    key_type,
+                })?,
+            };
             write_leaf(&ca, &issued, Role::Server, &leaf, ui)?;
             println!(
                 "\nNext: virtpki install --role server --ca-dir {} --from {}, then restart \

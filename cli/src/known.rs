@@ -17,13 +17,13 @@ use virtpki::{timefmt, Certificate, KnownServer, KnownServers, Source};
 
 use crate::hostport;
 use crate::inspect::cert_json;
-use crate::ui::{escape, print_json, CliError, CmdResult, Status, Ui};
+use crate::ui::{escape, json_time, print_json, CliError, CmdResult, Status, Ui};
 
 #[derive(clap::Args, Debug)]
 pub struct StoreArg {
     /// The known-servers file [default: $XDG_CONFIG_HOME/virtpki/known_servers, else
-    /// ~/.config/virtpki/known_servers].
-    #[arg(long, value_name = "FILE")]
+    /// ~/.config/virtpki/known_servers]. Also spelt --file.
+    #[arg(long = "known-file", alias = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
 }
 
@@ -177,7 +177,7 @@ fn entry_json(e: &KnownServer) -> Value {
         "sha256_fingerprint": e.cert_sha256().to_string(),
         "public_key_sha256": e.spki_sha256().to_string(),
         "added": e.added(),
-        "not_after": cert.as_ref().map(|c| timefmt::utc(c.not_after())),
+        "not_after": cert.as_ref().map(|c| json_time(c.not_after())),
         "certificate": cert.as_ref().map(cert_json),
     })
 }

@@ -3,6 +3,7 @@
 //! Every subcommand is a thin layer over the `virtpki` library. Exit status: 0 = ok,
 //! 1 = problems found, 2 = usage or runtime error.
 
+mod docs;
 mod files;
 mod given;
 mod hostport;
@@ -16,7 +17,7 @@ mod validate;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use ui::{ColorChoice, Ui};
 
@@ -58,13 +59,30 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == docs::ENTRY) {
+        return docs::main(&args[2..]);
+    }
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let json = wants_json(&matches);
     let ui = Ui::new(cli.color);
     // A path that is not there is said first, before a command acts on the others.
     let problems = given::check(&cli.command.given_paths());
     let result = match cli.command {
         Command::Validate(args) => validate::run(args, &problems, ui),
-        _ if !problems.is_empty() => Ok(given::print(&problems)),
+        _ if !problems.is_empty() => {
+            if json {
+                ui::print_json(&problems_json(&problems));
+            }
+            Ok(given::print(&problems))
+        }
         Command::Ca(cmd) => issue::run_ca(cmd, ui),
         Command::Issue(cmd) => issue::run_issue(cmd, ui),
         Command::Crl(cmd) => issue::run_crl(cmd, ui),
@@ -78,7 +96,61 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status.exit_code()),
         Err(e) => {
             eprintln!("virtpki: {}", e);
+            if let Some(fix) = e.fix() {
+                eprintln!("  fix: {}", ui::escape(fix));
+            }
+            if json {
+                ui::print_json(&e.to_json());
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether the subcommand that runs was given `--json`: looked up by name in clap's matches,
+/// so that every subcommand with the option, present or future, gets its errors as JSON.
+fn wants_json(matches: &ArgMatches) -> bool {
+    let mut leaf = matches;
+    while let Some((_, sub)) = leaf.subcommand() {
+        leaf = sub;
+    }
+    matches!(leaf.try_get_one::<bool>("json"), Ok(Some(true)))
+}
+
+/// A command line clap refused: its message and exit status as clap has them (help and
+/// version go to standard output with status 0), and, when `--json` was typed, the error as
+/// JSON on standard output too.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    let shown = matches!(
+        e.kind(),
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !shown && std::env::args_os().skip(1).any(|a| a == "--json") {
+        let text = e.render().to_string();
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let _ = e.print();
+        ui::print_json(
+            &ui::CliError(message.to_owned())
+                .with_kind("usage")
+                .to_json(),
+        );
+        return ExitCode::from(2);
+    }
+    e.exit()
+}
+
+/// Paths given that are not what their options take, as `--json` prints an error: the message
+/// has them all, one a line; the file and fix are the first's.
+fn problems_json(problems: &[given::Problem]) -> serde_json::Value {
+    let message: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let mut e = ui::CliError(message.join("\n")).with_kind("path");
+    if let Some(first) = problems.first() {
+        e = e.with_file(&first.path).with_fix(first.fix.clone());
+    }
+    e.to_json()
 }

@@ -48,11 +48,12 @@ pub struct ProbeArgs {
     /// a port follows it).
     pub server: String,
     /// Use the CA, client certificate and key of this directory (libvirt's pkipath rules);
-    /// else libvirt's user and system locations.
-    #[arg(long, value_name = "DIR")]
+    /// else libvirt's user and system locations. Also spelt --pkipath.
+    #[arg(long = "path", short = 'p', alias = "pkipath", value_name = "DIR")]
     pub pkipath: Option<PathBuf>,
-    /// The known-servers store (default: ~/.config/virtpki/known_servers).
-    #[arg(long, value_name = "F")]
+    /// The known-servers file [default: $XDG_CONFIG_HOME/virtpki/known_servers, else
+    /// ~/.config/virtpki/known_servers].
+    #[arg(long, value_name = "FILE")]
     pub known_file: Option<PathBuf>,
     /// What to do with a certificate that did not pass verification.
     #[arg(long, value_enum, default_value_t = TrustArg::Ask)]
@@ -201,7 +202,7 @@ fn libvirt_handshake(
         }
     })));
     let result = connect(host, port, timeout)
-        .map_err(|e| e.0)
+        .map_err(|e| e.message().to_owned())
         .and_then(|stream| {
             Session::client(ctx, stream, host, Some(port), SessionFlags::LIBVIRT_CONFIRM)
                 .map_err(|e| e.message().to_owned())
@@ -252,27 +253,70 @@ fn is_not_found(e: &virtpki::Error) -> bool {
         .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
 }
 
+/// A TCP connection to the first address of `host` that answers. A failure names the target
+/// once (with the addresses tried when the host is a name), and a refusal says what makes
+/// libvirtd listen for TLS.
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliError> {
+    let target = format!("{host}:{port}");
+    let fail = |what: String| CliError(what).with_kind("connect");
     let addrs: Vec<_> = (virtpki::names::strip_brackets(host), port)
         .to_socket_addrs()
-        .map_err(|e| CliError(format!("{host}: cannot resolve: {e}")))?
+        .map_err(|e| {
+            fail(format!(
+                "cannot connect to {target}: cannot resolve {host}: {e}"
+            ))
+        })?
         .collect();
+    let mut tried = Vec::new();
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(s) => {
                 s.set_read_timeout(Some(timeout))
                     .and_then(|_| s.set_write_timeout(Some(timeout)))
-                    .map_err(|e| CliError(format!("{host}:{port}: {e}")))?;
+                    .map_err(|e| fail(format!("{target}: {e}")))?;
                 return Ok(s);
             }
-            Err(e) => last = Some(format!("{addr}: {e}")),
+            Err(e) => {
+                let ip = addr.ip().to_string();
+                if !tried.contains(&ip) {
+                    tried.push(ip);
+                }
+                last = Some(e);
+            }
         }
     }
-    Err(CliError(format!(
-        "{host}:{port}: cannot connect: {}",
-        last.unwrap_or_else(|| "no address".into())
-    )))
+    // The addresses only when they add something: not for an address given as the host.
+    let via = match tried.as_slice() {
+        [one] if one == virtpki::names::strip_brackets(host) => String::new(),
+        [] => String::new(),
+        many => format!(" ({})", many.join(", ")),
+    };
+    let Some(e) = last else {
+        return Err(fail(format!(
+            "cannot connect to {target}: {host} has no address"
+        )));
+    };
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        let port_note = if port == hostport::LIBVIRT_TLS_PORT {
+            String::new()
+        } else {
+            format!(
+                " (libvirt's TLS port is {}, not {port})",
+                hostport::LIBVIRT_TLS_PORT
+            )
+        };
+        return Err(fail(format!(
+            "cannot connect to {target}{via}: connection refused: nothing listens there{port_note}"
+        ))
+        .with_fix(format!(
+            "on the server, set listen_tls = 1 in libvirtd.conf (or enable libvirtd-tls.socket; \
+             virtproxyd-tls.socket with modular daemons) and open TCP port {} (tls_port) in its \
+             firewall",
+            hostport::LIBVIRT_TLS_PORT
+        )));
+    }
+    Err(fail(format!("cannot connect to {target}{via}: {e}")))
 }
 
 /// The server's certificates, from a connection that presents no client certificate and

@@ -3,8 +3,12 @@
 //! Exit status: 0 = all is well, 1 = the command ran and found problems (a failed check, a
 //! refused certificate), 2 = it could not run (bad usage, unreadable input, I/O).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use virtpki::timefmt::{self, UnixSeconds};
 
 /// Text from certificates and from servers, made safe for a terminal: control characters
 /// (ESC, CR, LF, NUL, ...), bidi overrides and line separators escaped. Everything the CLI
@@ -19,7 +23,7 @@ pub enum Status {
     /// The command ran and found problems: exit status 1.
     Problems,
     /// The command could not run on what it was given, and its own output (a report) says
-    /// why: exit status 2, as for a [`CliError`].
+    /// why: exit status 2, as for a [`CliError`](struct@crate::ui::CliError)(struct@CliError).
     BadInput,
 }
 
@@ -42,21 +46,96 @@ impl Status {
     }
 }
 
-/// A failure that stops a subcommand: exit status 2, the message on standard error.
+/// A failure that stops a subcommand: exit status 2, the message on standard error (and, with
+/// `--json`, as [`CliError::to_json`] on standard output).
 #[derive(Debug)]
-pub struct CliError(pub String);
+pub struct CliError {
+    message: String,
+    kind: Cow<'static, str>,
+    file: Option<PathBuf>,
+    fix: Option<String>,
+}
+
+/// A [`CliError`](struct@CliError) of kind `error` with `message`: the constructor every
+/// module calls, spelt as when `CliError` was a tuple struct, so that
+/// `CliError(format!(..))` keeps working.
+#[allow(non_snake_case)]
+pub fn CliError(message: String) -> CliError {
+    CliError {
+        message,
+        kind: Cow::Borrowed("error"),
+        file: None,
+        fix: None,
+    }
+}
+
+impl CliError {
+    /// What went wrong, for scripts: the library's error kind (`parse`, `wrong_type`, `io`,
+    /// ...), `usage` for a command line clap refused, `path` for a path option that is not
+    /// what it takes, `connect` for a server that could not be reached, `error` for the rest.
+    pub fn with_kind(mut self, kind: impl Into<Cow<'static, str>>) -> CliError {
+        self.kind = kind.into();
+        self
+    }
+
+    /// The file the error is about.
+    pub fn with_file(mut self, file: impl Into<PathBuf>) -> CliError {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// What to do about it: printed on a line of its own after the message (`  fix: ...`),
+    /// as the path checks print theirs.
+    pub fn with_fix(mut self, fix: impl Into<String>) -> CliError {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    /// The fix, if there is one.
+    pub fn fix(&self) -> Option<&str> {
+        self.fix.as_deref()
+    }
+
+    /// The message, unescaped (see [`fmt::Display`] for the escaped form).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// `{"error": {"kind": ..., "message": ..., "file": ..., "fix": ...}}`: what `--json` prints on
+    /// standard output when a command fails, so that a script reading it gets an object
+    /// rather than nothing. JSON escapes control characters itself.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "kind": self.kind,
+                "message": self.message,
+                "file": self.file.as_ref().map(|f| f.display().to_string()),
+                "fix": self.fix,
+            }
+        })
+    }
+}
 
 impl fmt::Display for CliError {
     /// Escaped: the message may quote a name from a certificate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&escape(&self.0))
+        f.write_str(&escape(&self.message))
     }
 }
 
 impl From<virtpki::Error> for CliError {
     fn from(e: virtpki::Error) -> CliError {
-        CliError(e.to_string())
+        CliError(e.message().to_owned()).with_kind(kind_name(e.kind()))
     }
+}
+
+/// The library's error kind as JSON names it: the C name without its prefix, in lower case
+/// (`VIR_PKI_ERR_WRONG_TYPE` is `wrong_type`), so the C enum stays the one list of kinds.
+pub fn kind_name(kind: virtpki::ErrorKind) -> String {
+    let c = kind.c_name();
+    c.strip_prefix("VIR_PKI_ERR_")
+        .unwrap_or(c)
+        .to_ascii_lowercase()
 }
 
 /// `Err(CliError(...))` from a format string.
@@ -134,4 +213,30 @@ pub fn print_json(value: &serde_json::Value) {
         "{}",
         serde_json::to_string_pretty(value).expect("a JSON value always serialises")
     );
+}
+
+/// A time in JSON: RFC 3339 in UTC (`2026-11-23T10:00:00Z`), the one form of every date the
+/// CLI prints as JSON (`show`, `probe`, `known list`, the store's own `added`); null for a
+/// time RFC 3339 cannot write (before year 0 or after 9999), which no certificate holds.
+pub fn json_time(t: UnixSeconds) -> serde_json::Value {
+    timefmt::rfc3339(t).map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kinds_are_named_as_scripts_see_them() {
+        use virtpki::ErrorKind as K;
+        assert_eq!(kind_name(K::WrongType), "wrong_type");
+        assert_eq!(kind_name(K::InsecurePermissions), "insecure_permissions");
+        assert_eq!(kind_name(K::Internal), "internal");
+    }
+
+    #[test]
+    fn json_times_are_rfc3339() {
+        assert_eq!(json_time(1_795_428_000), "2026-11-23T10:00:00Z");
+        assert_eq!(json_time(i64::MAX), serde_json::Value::Null);
+    }
 }

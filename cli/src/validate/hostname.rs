@@ -76,7 +76,8 @@ impl Validator {
             Some(format!(
                 "if clients connect by another name, check with --hostname NAME; otherwise \
                  re-issue the server certificate with every name clients use as DNS subject \
-                 alternative names (certtool template: one dns_name line each: {})",
+                 alternative names (virtpki issue server --dns NAME for each; certtool \
+                 template: one dns_name line each: {})",
                 names.join(", ")
             )),
         );

@@ -48,7 +48,8 @@ pub struct ValidateArgs {
     #[arg(long, short = 'u', conflicts_with = "path")]
     pub user: bool,
     /// Check the files of a pkipath directory (DIR/cacert.pem, DIR/servercert.pem, ...).
-    #[arg(long, short = 'p', value_name = "DIR")]
+    /// Also spelt --pkipath.
+    #[arg(long, short = 'p', alias = "pkipath", value_name = "DIR")]
     pub path: Option<PathBuf>,
     /// What to check: the CA (trust), the server's or the client's credentials; all three
     /// when omitted.

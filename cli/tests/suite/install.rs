@@ -935,7 +935,7 @@ fn a_certificate_whose_purpose_forbids_the_role_is_refused() {
         format!(
             "warning: [purpose] Certificate {} purpose does not allow use as a TLS client \
              (subject CN=localhost); fix: re-issue with extended key usage clientAuth \
-             (certtool template: tls_www_client)",
+             (virtpki issue client; certtool template: tls_www_client)",
             s(&cert)
         )
     );

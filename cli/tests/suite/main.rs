@@ -3,7 +3,10 @@
 
 mod common;
 
+mod consistency;
+
 mod display;
+mod docs;
 mod inspect;
 mod install;
 mod issue;

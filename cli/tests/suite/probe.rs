@@ -415,3 +415,54 @@ fn a_changed_certificate_is_replaced_only_when_asked() {
 fn certs_fingerprint(path: &Path) -> String {
     common::certs(path)[0].fingerprint_string()
 }
+
+// ---- issue 15 --------------------------------------------------------------------------
+
+/// Issue 15, item 14: a refused connection named the target twice ("127.0.0.1:P: cannot
+/// connect: 127.0.0.1:P: Connection refused") and said nothing of the cause. It names it once,
+/// with the addresses a name was tried at, and the fix: listen_tls and port 16514.
+#[test]
+fn a_refused_connection_names_the_target_once_and_says_how_libvirtd_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let known = d.join("known_servers");
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for host in ["127.0.0.1", "localhost"] {
+        let target = format!("{host}:{closed}");
+        let run = virtpki(
+            d,
+            &[
+                "probe",
+                &target,
+                "--trust",
+                "never",
+                "--known-file",
+                s(&known),
+            ],
+        )
+        .expect(2);
+        let err = &run.stderr;
+        assert_eq!(err.matches(&target).count(), 1, "{err}");
+        assert_eq!(err.matches(&format!(":{closed}")).count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("virtpki: cannot connect to {target}")),
+            "{err}"
+        );
+        assert!(err.contains("connection refused"), "{err}");
+        assert!(err.contains("libvirt's TLS port is 16514"), "{err}");
+        let fix = common::line_with(err, "fix:");
+        assert!(
+            fix.contains("listen_tls = 1") && fix.contains("16514"),
+            "{err}"
+        );
+        if host == "localhost" {
+            // A name: the addresses tried, without the port again.
+            assert!(err.contains("127.0.0.1"), "{err}");
+        }
+        assert!(!known.exists());
+    }
+}
