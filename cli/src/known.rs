@@ -46,7 +46,7 @@ pub enum KnownCommand {
         /// The server's certificate (PEM or DER); the first certificate of the file is taken.
         /// A CA certificate or a client certificate is refused.
         cert: PathBuf,
-        /// Replace the certificate recorded for HOST[:PORT] when it is another one.
+        /// Replace the certificate recorded for HOST (or HOST:PORT) when it is another one.
         #[arg(long)]
         replace: bool,
     },

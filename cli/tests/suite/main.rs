@@ -14,3 +14,4 @@ mod known;
 mod probe;
 mod suggested_commands;
 mod validate;
+mod walkthrough;
