@@ -42,7 +42,8 @@ enum Contents {
 fn read_any(path: &Path) -> Result<Contents, CliError> {
     let source = Source::File(path.to_owned());
     // The largest cap of the three kinds (a CRL's); each parse applies its own.
-    let (bytes, _) = pem::read_file(path, CertDataType::CaCrl)?;
+    let (bytes, _) =
+        pem::read_file(path, CertDataType::CaCrl).map_err(|e| CliError::from(e).with_file(path))?;
     let first = match pem::parse(CertDataType::CaCert, &bytes, &source) {
         Ok(Parsed::Certificates(certs)) if !certs.is_empty() => {
             return Ok(Contents::Certificates(certs))
@@ -59,7 +60,7 @@ fn read_any(path: &Path) -> Result<Contents, CliError> {
     if let Ok(Parsed::PrivateKey(key)) = pem::parse(CertDataType::ClientKey, &bytes, &source) {
         return Ok(Contents::Key(key));
     }
-    Err(first.into())
+    Err(CliError::from(first).with_file(path))
 }
 
 pub fn run_show(args: ShowArgs, ui: Ui) -> CmdResult {
@@ -157,10 +158,13 @@ pub fn run_dn(args: DnArgs) -> CmdResult {
 /// The first certificate of a PEM or DER file, which the command expects to be `expected`
 /// ("server certificate"), as its messages say.
 pub fn first_certificate(path: &Path, expected: &str) -> Result<Certificate, CliError> {
-    pem::read_certificates_expecting(path, expected)?
+    pem::read_certificates_expecting(path, expected)
+        .map_err(|e| CliError::from(e).with_file(path))?
         .into_iter()
         .next()
-        .ok_or_else(|| CliError(format!("{}: holds no certificate", path.display())))
+        .ok_or_else(|| {
+            CliError(format!("{}: holds no certificate", path.display())).with_file(path)
+        })
 }
 
 /// A certificate as JSON, for `show`, `known list` and `probe`: values as the certificate holds
@@ -197,7 +201,7 @@ fn crl_json(crl: &Crl, known: &[Certificate]) -> Value {
         .map(|entry| {
             json!({
                 "serial": entry.serial_hex(),
-                "revoked_at": timefmt::utc(entry.revoked_at),
+                "revoked_at": json_time(entry.revoked_at),
                 "subject": known.iter().find(|c| crl.entry_is(entry, c)).map(|c| c.subject()),
             })
         })

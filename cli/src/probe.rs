@@ -91,7 +91,8 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
     if args.json && args.trust == TrustArg::Ask {
         return Err(CliError(
             "--json prints data, it does not ask: give --trust once, always or never".into(),
-        ));
+        )
+        .with_kind("usage"));
     }
     let (host, port) = hostport::parse(&args.server)?;
     let port = port.unwrap_or(hostport::LIBVIRT_TLS_PORT);

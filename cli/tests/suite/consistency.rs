@@ -58,7 +58,8 @@ fn json_commands_print_an_error_object_when_they_fail() {
     // (arguments, kind, file)
     let cases: Vec<(Vec<&str>, &str, Option<&Path>)> = vec![
         (vec!["show", "--json", s(&missing)], "path", Some(&missing)),
-        (vec!["show", "--json", s(&garbage)], "parse", None),
+        (vec!["show", "--json", s(&garbage)], "parse", Some(&garbage)),
+        (vec!["dn", "--json", s(&garbage)], "parse", Some(&garbage)),
         (
             vec!["known", "list", "--json", "--known-file", s(d)],
             "path",
@@ -77,7 +78,7 @@ fn json_commands_print_an_error_object_when_they_fail() {
             "connect",
             None,
         ),
-        (vec!["probe", "--json", &closed], "error", None),
+        (vec!["probe", "--json", &closed], "usage", None),
         (
             vec!["show", "--json", "--no-such-option", s(&garbage)],
             "usage",
@@ -163,13 +164,37 @@ fn every_json_date_is_rfc3339() {
     )
     .expect(0);
     let v = json(&virtpki(d, &["show", "--json", s(&p.ca.join("cacrl.pem"))]).expect(0));
-    let text = v.to_string();
-    for key in ["this_update", "next_update"] {
-        let at = text
-            .find(&format!("\"{key}\":\""))
-            .unwrap_or_else(|| panic!("{key}: {v}"));
-        let value = &text[at + key.len() + 4..][..20];
-        assert!(is_rfc3339(&Value::String(value.into())), "{key}: {value}");
+    let mut dates = Vec::new();
+    dated_fields(&v, &mut dates);
+    for key in ["this_update", "next_update", "revoked_at"] {
+        assert!(dates.iter().any(|(k, _)| k == key), "{key}: {v}");
+    }
+    for (key, value) in &dates {
+        assert!(is_rfc3339(value), "{key}: {value}");
+    }
+}
+
+/// Every value under a key that names a time, anywhere in `v`.
+fn dated_fields(v: &Value, out: &mut Vec<(String, Value)>) {
+    const TIMES: [&str; 6] = [
+        "this_update",
+        "next_update",
+        "revoked_at",
+        "not_before",
+        "not_after",
+        "added",
+    ];
+    match v {
+        Value::Object(map) => {
+            for (k, value) in map {
+                if TIMES.contains(&k.as_str()) && !value.is_null() {
+                    out.push((k.clone(), value.clone()));
+                }
+                dated_fields(value, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| dated_fields(i, out)),
+        _ => {}
     }
 }
 
