@@ -59,6 +59,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A reader that goes away (`virtpki validate --verbose | head`) ends the program quietly,
+    // as it ends every other command-line tool, instead of a panic in println!.
+    // SAFETY: called before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == docs::ENTRY) {
         return docs::main(&args[2..]);

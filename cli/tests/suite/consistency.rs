@@ -283,3 +283,31 @@ fn fix_hints_name_virtpki_before_certtool() {
         }
     }
 }
+
+/// A reader that stops reading (`virtpki ... | head`) ends virtpki by SIGPIPE, as it ends any
+/// command-line tool: no panic message, no backtrace.
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    // A pipe whose reading end is closed before virtpki writes its first line.
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fds[0] is the reading end just made, closed once.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: fds[1] is the writing end just made, owned by nothing else.
+    let write_end = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    let out = Command::new(env!("CARGO_BIN_EXE_virtpki"))
+        .args(["ca", "init", "--key-type", "ecdsa", "--dir"])
+        .arg(dir.path().join("ca"))
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
