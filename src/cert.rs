@@ -405,6 +405,22 @@ impl Certificate {
         &self.fields.issuer
     }
 
+    /// Whether `issuer` issued this certificate: its subject is this one's issuer name and its
+    /// key made this one's signature. Nothing else is checked (no time, no path, no purpose):
+    /// the question of a CA's own records, such as which certificate a CRL entry stands for.
+    pub fn is_issued_by(&self, issuer: &Certificate) -> bool {
+        self.issuer_raw() == issuer.subject_raw()
+            && match (
+                X509Certificate::from_der(self.der()),
+                X509Certificate::from_der(issuer.der()),
+            ) {
+                (Ok((_, cert)), Ok((_, ca))) => cert
+                    .verify_signature(Some(&ca.tbs_certificate.subject_pki))
+                    .is_ok(),
+                _ => false,
+            }
+    }
+
     /// The encoded subject name, for chain matching.
     pub fn subject_raw(&self) -> &[u8] {
         &self.fields.subject_raw

@@ -769,17 +769,7 @@ impl CertificateAuthority {
 
     /// Refuses a certificate this CA did not sign: revoking it here would do nothing.
     fn check_issued_here(&self, cert: &Certificate) -> Result<()> {
-        use x509_parser::certificate::X509Certificate;
-        let signed_here = cert.issuer_raw() == self.certificate.subject_raw()
-            && match (
-                X509Certificate::from_der(cert.der()),
-                X509Certificate::from_der(self.certificate.der()),
-            ) {
-                (Ok((_, leaf)), Ok((_, ca))) => leaf
-                    .verify_signature(Some(&ca.tbs_certificate.subject_pki))
-                    .is_ok(),
-                _ => false,
-            };
+        let signed_here = cert.is_issued_by(&self.certificate);
         if !signed_here {
             return Err(Error::new(
                 ErrorKind::UnknownIssuer,

@@ -225,21 +225,27 @@ fn known_certificates(crl_path: &Path) -> Vec<Certificate> {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
     };
-    let mut files = vec![CertificateAuthority::cert_path(&dir)];
-    if let Ok(entries) = std::fs::read_dir(CertificateAuthority::revoked_dir(&dir)) {
-        let mut recorded: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
-            .collect();
-        recorded.sort();
-        files.extend(recorded);
-    }
-    files
+    let Ok(cas) = pem::read_certificates(&CertificateAuthority::cert_path(&dir)) else {
+        return Vec::new();
+    };
+    let mut recorded: Vec<PathBuf> = std::fs::read_dir(CertificateAuthority::revoked_dir(&dir))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+                .collect()
+        })
+        .unwrap_or_default();
+    recorded.sort();
+    // A file in revoked/ names a serial's subject only if the CA really issued it: the
+    // directory is the CA's, but a subject shown for a revoked serial must not be a guess.
+    let issued = recorded
         .iter()
         .filter_map(|f| pem::read_certificates(f).ok())
         .flatten()
-        .collect()
+        .filter(|c| cas.iter().any(|ca| c.is_issued_by(ca)));
+    cas.iter().cloned().chain(issued).collect()
 }
 
 fn key_json(key: &virtpki::PrivateKey) -> Value {

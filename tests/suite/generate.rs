@@ -691,3 +691,16 @@ fn a_wrong_type_names_what_the_caller_expected() {
         "{err}"
     );
 }
+
+#[test]
+fn a_certificate_is_issued_by_its_ca_and_not_by_another_of_the_same_name() {
+    let (ca_issued, authority) = ca("Twin CA");
+    let (twin_issued, _) = ca("Twin CA");
+    let leaf = client(&authority, "C=GB,O=Test,CN=twin-test").certificate;
+    let (ca_cert, twin) = (ca_issued.certificate, twin_issued.certificate);
+    assert_eq!(ca_cert.subject(), twin.subject());
+    assert!(leaf.is_issued_by(&ca_cert));
+    assert!(!leaf.is_issued_by(&twin), "same name, another key");
+    assert!(!ca_cert.is_issued_by(&leaf));
+    assert!(ca_cert.is_issued_by(&ca_cert), "self-signed");
+}
