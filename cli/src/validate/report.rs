@@ -94,7 +94,14 @@ pub(super) fn id_of_name(name: &str) -> String {
         _ => {}
     }
     let words = name.strip_prefix("Checking ").unwrap_or(name);
-    let mut id = String::new();
+    // A setting libvirtd does not know (a typo, another case) has an id of its own, so it can
+    // never take the id of the setting it resembles.
+    let setting = !words.is_empty()
+        && words
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let unknown = setting && virtpki::daemon_conf::key_kind(words).is_none();
+    let mut id = String::from(if unknown { "unknown_setting." } else { "" });
     for c in words.chars() {
         if c.is_ascii_alphanumeric() {
             id.push(c.to_ascii_lowercase());

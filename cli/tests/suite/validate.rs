@@ -1465,3 +1465,25 @@ fn libvirtd_conf_decides_whether_a_client_only_machine_is_a_server() {
         "{v}"
     );
 }
+
+/// A setting libvirtd does not know has an id of its own (`conf.unknown_setting.NAME`): a typo
+/// in another case (`LISTEN_TCP`) must not take the id of the setting it resembles.
+#[test]
+fn an_unknown_setting_never_takes_a_known_settings_id() {
+    let dir = tempfile::tempdir().unwrap();
+    system_root(dir.path());
+    let file = dir.path().join("case.conf");
+    write(&file, b"LISTEN_TCP = 1\ntls_alowed_dn_list = []\n", 0o644);
+    let v = json_conf(dir.path(), &file, &[]);
+    let ids: Vec<&str> = checks(&v)
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .filter(|id| id.starts_with("conf."))
+        .collect();
+    assert!(ids.contains(&"conf.unknown_setting.listen_tcp"), "{ids:?}");
+    assert!(
+        ids.contains(&"conf.unknown_setting.tls_alowed_dn_list"),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&"conf.listen_tcp"), "{ids:?}");
+}
