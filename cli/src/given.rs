@@ -125,38 +125,30 @@ impl Command {
                 given
             }
             Command::Install(a) => {
+                const ROOT: &str =
+                    "a directory to install under as if it were / (made when missing)";
+                let root = a.root.as_ref();
                 let mut given = vec![
                     dir("--ca-dir", &a.ca_dir, CA_CERT_DIR),
                     dir("--from", &a.from, ISSUED_DIR),
                 ];
-                if let Some(root) = &a.root {
-                    given.push(Given::new(
-                        "--root",
-                        root,
-                        Expect::NewDir,
-                        "a directory to install under as if it were / (made when missing)",
-                    ));
-                }
+                given.extend(root.map(|r| Given::new("--root", r, Expect::NewDir, ROOT)));
                 given
             }
             Command::Validate(a) => {
-                let mut given = Vec::new();
-                if let Some(root) = &a.root {
-                    given.push(dir("--root", root, "an existing directory to treat as /"));
-                }
-                if let Some(path) = &a.path {
-                    // A pkipath directory is one user's (libvirt's URI parameter).
-                    given
-                        .push(dir("--path", path, PKIPATH).or_make(validate::mkdir_p(path, false)));
-                }
-                if let Some(conf) = &a.libvirtd_conf {
-                    given.push(Given::new(
-                        "--libvirtd-conf",
-                        conf,
-                        Expect::File,
-                        "the daemon's configuration file (leave it out to check the default one)",
-                    ));
-                }
+                const CONF: &str =
+                    "the daemon's configuration file (leave it out to check the default one)";
+                let root = a.root.as_ref();
+                let conf = a.libvirtd_conf.as_ref();
+                let mut given: Vec<Given> = root
+                    .map(|r| dir("--root", r, "an existing directory to treat as /"))
+                    .into_iter()
+                    .collect();
+                // A pkipath directory is one user's (libvirt's URI parameter).
+                given.extend(a.path.as_ref().map(|path| {
+                    dir("--path", path, PKIPATH).or_make(validate::mkdir_p(path, false))
+                }));
+                given.extend(conf.map(|c| Given::new("--libvirtd-conf", c, Expect::File, CONF)));
                 given
             }
             Command::Show(a) => vec![Given::new(

@@ -30,38 +30,20 @@ pub(super) struct Item {
     pub what: &'static str,
 }
 
-const PKI_DIR: Item = Item {
-    key: "pki_dir",
-    what: "system PKI dir",
-};
-const CA_DIR: Item = Item {
-    key: "ca_dir",
-    what: "system CA dir",
-};
-const CERT_DIR: Item = Item {
-    key: "cert_dir",
-    what: "system cert dir",
-};
-const KEY_DIR: Item = Item {
-    key: "key_dir",
-    what: "system key dir",
-};
-const CA_CERT: Item = Item {
-    key: "ca_cert",
-    what: "CA cert",
-};
-const CA_CRL: Item = Item {
-    key: "ca_crl",
-    what: "CA CRL",
-};
-const CERT: Item = Item {
-    key: "cert",
-    what: "cert",
-};
-const KEY: Item = Item {
-    key: "key",
-    what: "key",
-};
+impl Item {
+    const fn new(key: &'static str, what: &'static str) -> Item {
+        Item { key, what }
+    }
+}
+
+const PKI_DIR: Item = Item::new("pki_dir", "system PKI dir");
+const CA_DIR: Item = Item::new("ca_dir", "system CA dir");
+const CERT_DIR: Item = Item::new("cert_dir", "system cert dir");
+const KEY_DIR: Item = Item::new("key_dir", "system key dir");
+const CA_CERT: Item = Item::new("ca_cert", "CA cert");
+const CA_CRL: Item = Item::new("ca_crl", "CA CRL");
+const CERT: Item = Item::new("cert", "cert");
+const KEY: Item = Item::new("key", "key");
 
 /// How the report names the CA's files.
 fn ca_item(ty: CertDataType) -> Item {
@@ -96,10 +78,7 @@ impl Validator {
                     Mode::Path(d) => ("custom PKI base dir", Some(d.clone())),
                     _ => ("user PKI base dir", self.env().user_dir()),
                 };
-                let item = Item {
-                    key: "base_dir",
-                    what,
-                };
+                let item = Item::new("base_dir", what);
                 match dir {
                     Some(dir) => {
                         let hint = mkdir_p(&dir, false);
