@@ -138,6 +138,12 @@ pub fn pki(dir: &Path) -> Pki {
     p
 }
 
+/// `virtpki crl revoke` of the client certificate of `p` (run in `dir`).
+pub fn revoke_client(dir: &Path, p: &Pki) -> Run {
+    let client = p.client.join("clientcert.pem");
+    virtpki(dir, &["crl", "revoke", "--ca-dir", s(&p.ca), s(&client)])
+}
+
 pub struct Pki {
     pub ca: PathBuf,
     pub server: PathBuf,

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::path::Path;
 
-use common::{pki, s, virtpki};
+use common::{pki, revoke_client, s, virtpki};
 use serde_json::Value;
 
 /// Standard output as JSON; panics with the output if it is not.
@@ -152,17 +152,7 @@ fn every_json_date_is_rfc3339() {
     );
     assert!(is_rfc3339(&e["certificate"]["not_after"]), "{v}");
 
-    virtpki(
-        d,
-        &[
-            "crl",
-            "revoke",
-            "--ca-dir",
-            s(&p.ca),
-            s(&p.client.join("clientcert.pem")),
-        ],
-    )
-    .expect(0);
+    revoke_client(d, &p).expect(0);
     let v = json(&virtpki(d, &["show", "--json", s(&p.ca.join("cacrl.pem"))]).expect(0));
     let mut dates = Vec::new();
     dated_fields(&v, &mut dates);

@@ -3,7 +3,7 @@
 use crate::common;
 
 use common::openssl_args::NEW_P256_KEY;
-use common::{pki, s, virtpki};
+use common::{pki, revoke_client, s, virtpki};
 
 #[test]
 fn dn_is_virt_pki_query_dn_byte_for_byte() {
@@ -78,17 +78,7 @@ fn show_describes_certificates_crls_and_keys() {
         true
     );
 
-    virtpki(
-        dir.path(),
-        &[
-            "crl",
-            "revoke",
-            "--ca-dir",
-            s(&p.ca),
-            s(&p.client.join("clientcert.pem")),
-        ],
-    )
-    .expect(0);
+    revoke_client(dir.path(), &p).expect(0);
     let crl = virtpki(dir.path(), &["show", "--json", s(&p.ca.join("cacrl.pem"))]).expect(0);
     let v: serde_json::Value = serde_json::from_str(&crl.stdout).unwrap();
     assert_eq!(v["crls"][0]["revoked_count"], 1);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::{
     home_of_another_user, install, install_user_client, is_root, issue_client, mode, pki,
-    root_or_skip, s, virtpki,
+    revoke_client, root_or_skip, s, virtpki,
 };
 use virtpki::locations::{self, Environment};
 use virtpki::{Context, ContextFlags, Role};
@@ -15,17 +15,7 @@ use virtpki::{Context, ContextFlags, Role};
 fn system_locations_under_a_root() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
-    virtpki(
-        dir.path(),
-        &[
-            "crl",
-            "revoke",
-            "--ca-dir",
-            s(&p.ca),
-            s(&p.client.join("clientcert.pem")),
-        ],
-    )
-    .expect(0);
+    revoke_client(dir.path(), &p).expect(0);
     let root = dir.path().join("root");
     let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
     assert!(

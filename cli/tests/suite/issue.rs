@@ -5,7 +5,7 @@ use crate::common;
 
 use std::process::Command;
 
-use common::{certs, issue_client, issue_server, mode, pki, s, virtpki};
+use common::{certs, issue_client, issue_server, mode, pki, revoke_client, s, virtpki};
 use virtpki::cert::SubjectAltName;
 use virtpki::verify::VerifyFlags;
 use virtpki::{CertDataType, Context, ContextFlags, ErrorKind, Role};
@@ -858,17 +858,7 @@ fn a_crl_link_to_nothing_is_not_taken_for_no_crl() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path());
     std::os::unix::fs::symlink(dir.path().join("gone.pem"), p.ca.join("cacrl.pem")).unwrap();
-    let run = virtpki(
-        dir.path(),
-        &[
-            "crl",
-            "revoke",
-            "--ca-dir",
-            s(&p.ca),
-            s(&p.client.join("clientcert.pem")),
-        ],
-    )
-    .expect(2);
+    let run = revoke_client(dir.path(), &p).expect(2);
     assert!(
         run.stderr.contains("is a link to nothing"),
         "{}",
