@@ -278,7 +278,23 @@ impl DaemonConf {
                     let (min, max) = (i64::from(i32::MIN), i64::from(i32::MAX));
                     self.integer(name, min, max, errors).is_some()
                 }
-                KeyKind::UInt => self.integer(name, 0, i64::from(u32::MAX), errors).is_some(),
+                KeyKind::UInt => {
+                    let v = self.integer(name, 0, i64::from(u32::MAX), errors);
+                    match (v, keys::minimum(name)) {
+                        (Some(v), Some(m)) if v.value < m.min => {
+                            errors.push(SettingError {
+                                name: (*name).to_owned(),
+                                line: v.line,
+                                message: format!(
+                                    "{}:{}: {name} = {}: {}",
+                                    self.name, v.line, v.value, m.why
+                                ),
+                            });
+                            false
+                        }
+                        (v, _) => v.is_some(),
+                    }
+                }
                 KeyKind::StringList => self.string_list(name, errors).is_some(),
                 KeyKind::Auth => self.auth(name, errors).is_some(),
                 KeyKind::Unchecked => true,

@@ -131,10 +131,13 @@ fn setting_errors(conf: &DaemonConf, s: &TlsSettings, checks: &mut Vec<ConfCheck
     errors.sort_by_key(|e| e.line);
     for e in errors {
         // A string where a list is expected: the usual slip, with its fix written out.
-        let fix = match (keys::key_kind(&e.name), conf.get(&e.name).map(|x| &x.value)) {
-            (Some(KeyKind::StringList), Some(v @ Value::String(_))) => {
+        let value = conf.get(&e.name).map(|x| &x.value);
+        let fix = match (keys::key_kind(&e.name), value, keys::minimum(&e.name)) {
+            (Some(KeyKind::StringList), Some(v @ Value::String(_)), _) => {
                 format!("{} = [{v}] (a list, in brackets)", e.name)
             }
+            // A number below the bound libvirtd checks: the value to write.
+            (_, Some(Value::Integer(_)), Some(m)) => m.fix.to_owned(),
             _ => format!("correct line {} of {}", e.line, conf.name),
         };
         checks.push(ConfCheck::problem(
@@ -799,6 +802,41 @@ mod tests {
             one(&c, "keepalive_count").message,
             "l.conf:2: 'keepalive_count' must be an integer from 0 to 4294967295, not -1: \
              libvirtd refuses to start"
+        );
+    }
+
+    #[test]
+    fn numbers_below_libvirtd_s_bounds_stop_it() {
+        // daemonConfigLoadOptions refuses both; the issue's exact values.
+        let c = checks("max_workers = 0\ntcp_min_ssf = 10\nmin_workers = 0");
+        let workers = one(&c, "max_workers");
+        assert_eq!(workers.line, Some(1));
+        assert_eq!(workers.severity, Some(Severity::Error));
+        assert_eq!(
+            workers.message,
+            "l.conf:1: max_workers = 0: 'max_workers' must be greater than 0: libvirtd \
+             refuses to start"
+        );
+        assert_eq!(
+            workers.fix.unwrap(),
+            "max_workers = 20 (libvirt's default), or any number from 1"
+        );
+        let ssf = one(&c, "tcp_min_ssf");
+        assert_eq!(ssf.line, Some(2));
+        assert_eq!(ssf.severity, Some(Severity::Error));
+        assert!(ssf.message.contains("lower than 112 are not supported"));
+        assert!(ssf.fix.unwrap().starts_with("tcp_min_ssf = 112"));
+        // min_workers has no bound of its own; the bounds themselves pass; a value libvirtd
+        // refuses for its type is reported once.
+        assert!(c.iter().all(|c| c.setting != "min_workers"));
+        assert_eq!(problems("max_workers = 1\ntcp_min_ssf = 112"), []);
+        assert_eq!(
+            problems("max_workers = -1"),
+            [p("max_workers", 1, Severity::Error)]
+        );
+        assert_eq!(
+            one(&checks("tcp_min_ssf = -1"), "tcp_min_ssf").fix.unwrap(),
+            "tcp_min_ssf = 112, or delete the line (the default, 56, is allowed only unset)"
         );
     }
 
