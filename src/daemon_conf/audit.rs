@@ -138,6 +138,12 @@ fn setting_errors(conf: &DaemonConf, s: &TlsSettings, checks: &mut Vec<ConfCheck
             }
             // A number below the bound libvirtd checks: the value to write.
             (_, Some(Value::Integer(_)), Some(m)) => m.fix.to_owned(),
+            (Some(KeyKind::Mode), Some(Value::String(_)), _) => {
+                format!(
+                    "{} = \"0770\" (a mode in octal digits, as chmod takes it)",
+                    e.name
+                )
+            }
             _ => format!("correct line {} of {}", e.line, conf.name),
         };
         checks.push(ConfCheck::problem(
@@ -837,6 +843,46 @@ mod tests {
         assert_eq!(
             one(&checks("tcp_min_ssf = -1"), "tcp_min_ssf").fix.unwrap(),
             "tcp_min_ssf = 112, or delete the line (the default, 56, is allowed only unset)"
+        );
+    }
+
+    #[test]
+    fn a_socket_mode_libvirtd_cannot_parse_stops_it() {
+        let c = checks(
+            "unix_sock_rw_perms = \"rwxrwx---\"\nunix_sock_ro_perms = \"0778\"\n\
+             unix_sock_admin_perms = \"0700\"",
+        );
+        let rw = one(&c, "unix_sock_rw_perms");
+        assert_eq!(rw.line, Some(1));
+        assert_eq!(rw.severity, Some(Severity::Error));
+        assert_eq!(
+            rw.message,
+            "l.conf:1: unix_sock_rw_perms = \"rwxrwx---\" is not an octal mode: libvirtd \
+             fails to parse it: libvirtd refuses to start"
+        );
+        assert_eq!(
+            rw.fix.unwrap(),
+            "unix_sock_rw_perms = \"0770\" (a mode in octal digits, as chmod takes it)"
+        );
+        assert_eq!(one(&c, "unix_sock_ro_perms").line, Some(2));
+        assert!(c.iter().all(|c| c.setting != "unix_sock_admin_perms"));
+        // What strtol in base 8 takes whole passes; a number, not a string, is a type error.
+        for ok in ["0777", "770", " 0700", "+0700", "0"] {
+            let text = format!("unix_sock_ro_perms = \"{ok}\"");
+            assert_eq!(problems(&text), [], "{ok}");
+        }
+        for bad in ["", "0700 ", "0x1ff", "9", "077777777777"] {
+            let text = format!("unix_sock_ro_perms = \"{bad}\"");
+            assert_eq!(
+                problems(&text),
+                [p("unix_sock_ro_perms", 1, Severity::Error)],
+                "{bad:?}"
+            );
+        }
+        assert!(
+            one(&checks("unix_sock_ro_perms = 777"), "unix_sock_ro_perms")
+                .message
+                .contains("expected a string")
         );
     }
 

@@ -28,6 +28,10 @@ pub enum KeyKind {
     StringList,
     /// An `auth_*` string: one of `none`, `sasl`, `polkit` (`remoteConfigGetAuth`).
     Auth,
+    /// A `unix_sock_*_perms` string: a mode in octal digits. `daemonSetupNetworking` in
+    /// libvirt's `src/remote/remote_daemon.c` reads it with `virStrToLong_i(..., 8, ...)`
+    /// and exits ("Failed to parse mode") on anything else.
+    Mode,
     /// A name libvirt knows but does not check here: no longer read (`keepalive_required`,
     /// `tls_no_verify_address`), or newer than the code this list was checked against
     /// (`key_files`, `cert_files`, in the lens as lists of strings).
@@ -44,9 +48,9 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("listen_addr", KeyKind::String),
     // UNIX socket access.
     ("unix_sock_group", KeyKind::String),
-    ("unix_sock_ro_perms", KeyKind::String),
-    ("unix_sock_rw_perms", KeyKind::String),
-    ("unix_sock_admin_perms", KeyKind::String),
+    ("unix_sock_ro_perms", KeyKind::Mode),
+    ("unix_sock_rw_perms", KeyKind::Mode),
+    ("unix_sock_admin_perms", KeyKind::Mode),
     ("unix_sock_dir", KeyKind::String),
     // Authentication.
     ("auth_unix_ro", KeyKind::Auth),

@@ -1517,3 +1517,31 @@ fn libvirtd_conf_numbers_that_stop_libvirtd_fail_at_their_line() {
     assert!(find(&v, "fail", "max_workers").is_empty(), "{v}");
     assert!(find(&v, "fail", "tcp_min_ssf").is_empty(), "{v}");
 }
+
+/// The rest of the class: a `unix_sock_*_perms` mode libvirtd cannot parse as octal makes
+/// it exit while setting up its sockets (remote_daemon.c); validate said nothing.
+#[test]
+fn a_socket_mode_libvirtd_cannot_parse_fails_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let file = conf(
+        root,
+        "unix_sock_group = \"libvirt\"\nunix_sock_rw_perms = \"rwxrwx---\"\n",
+    );
+    let (code, v) = plain_json(root, &["--hostname", HOST]);
+    assert_eq!(code, 1, "{v}");
+    let found = find(
+        &v,
+        "fail",
+        &format!(
+            "{}:2: unix_sock_rw_perms = \"rwxrwx---\" is not an octal mode",
+            file.display()
+        ),
+    );
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(
+        found[0]["fix"],
+        "unix_sock_rw_perms = \"0770\" (a mode in octal digits, as chmod takes it)"
+    );
+}
