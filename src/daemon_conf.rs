@@ -278,9 +278,26 @@ impl DaemonConf {
                     let (min, max) = (i64::from(i32::MIN), i64::from(i32::MAX));
                     self.integer(name, min, max, errors).is_some()
                 }
-                KeyKind::UInt => self.integer(name, 0, i64::from(u32::MAX), errors).is_some(),
+                KeyKind::UInt => {
+                    let v = self.integer(name, 0, i64::from(u32::MAX), errors);
+                    match (v, keys::minimum(name)) {
+                        (Some(v), Some(m)) if v.value < m.min => {
+                            errors.push(SettingError {
+                                name: (*name).to_owned(),
+                                line: v.line,
+                                message: format!(
+                                    "{}:{}: {name} = {}: {}",
+                                    self.name, v.line, v.value, m.why
+                                ),
+                            });
+                            false
+                        }
+                        (v, _) => v.is_some(),
+                    }
+                }
                 KeyKind::StringList => self.string_list(name, errors).is_some(),
                 KeyKind::Auth => self.auth(name, errors).is_some(),
+                KeyKind::Mode => self.mode(name, errors).is_some(),
                 KeyKind::Unchecked => true,
             };
         }
@@ -385,6 +402,44 @@ impl DaemonConf {
             line: v.line,
             message: format!(
                 "{}:{}: unsupported auth \"{}\" for '{name}' (none, sasl or polkit)",
+                self.name, v.line, v.value
+            ),
+        });
+        None
+    }
+
+    /// A file mode (`unix_sock_*_perms`), read as libvirtd does: `strtol` in base 8 over the
+    /// whole string (leading whitespace and a sign allowed), fitting a C `int`.
+    pub fn mode(&self, name: &str, errors: &mut Vec<SettingError>) -> Option<Setting<u32>> {
+        let v = self.string(name, errors)?;
+        let digits = v
+            .value
+            .trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+        let (negative, digits) = match digits.as_bytes().first() {
+            Some(b'-') => (true, &digits[1..]),
+            Some(b'+') => (false, &digits[1..]),
+            _ => (false, digits),
+        };
+        let parsed = if !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            i64::from_str_radix(digits, 8)
+                .ok()
+                .map(|m| if negative { -m } else { m })
+                .filter(|m| i32::try_from(*m).is_ok())
+        } else {
+            None
+        };
+        if let Some(m) = parsed {
+            return Some(Setting {
+                // The bits libvirtd uses of it.
+                value: (m & 0o7777) as u32,
+                line: v.line,
+            });
+        }
+        errors.push(SettingError {
+            name: name.to_owned(),
+            line: v.line,
+            message: format!(
+                "{}:{}: {name} = \"{}\" is not an octal mode: libvirtd fails to parse it",
                 self.name, v.line, v.value
             ),
         });

@@ -119,36 +119,68 @@ impl Attribute {
     }
 }
 
-/// Where a value runs into the next attribute: the unescaped blanks or `;` between the value
-/// and `ATTR=` of a known attribute, as a byte range of the DN text.
+/// One character of a value as typed: `start..end` is its place in the DN text, the
+/// backslash included when it is escaped.
 #[derive(Clone, Copy, Debug)]
+struct Typed {
+    c: char,
+    escaped: bool,
+    start: usize,
+    end: usize,
+}
+
+/// What a [`Separator`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slip {
+    /// Blanks (any whitespace) before a known `ATTR=`: a missing comma.
+    Blank,
+    /// A `;` (and blanks) before a known `ATTR=`: `;` used as a separator.
+    Semicolon,
+    /// An unescaped `;` that ends a value (`CN=admin;`): a separator with nothing after it.
+    Trailing,
+}
+
+/// Where a value runs into the next attribute, or ends in a separator: a byte range of the
+/// DN text that the likely fix replaces (by a comma, or by nothing for [`Slip::Trailing`]).
+#[derive(Clone, Debug)]
 struct Separator {
     start: usize,
     end: usize,
-    semicolon: bool,
+    /// The offset of the backslash of an escaped `=` after the attribute's name
+    /// (`CN\=admin`): the fix drops it, as the `=` then ends the name.
+    unescape: Option<usize>,
+    /// The attribute name as typed (empty for [`Slip::Trailing`]).
+    word: String,
+    slip: Slip,
+}
+
+/// Whitespace or an unescaped `;`: what can stand between a value and the next attribute.
+/// An escaped blank counts (GnuTLS prints it unescaped); an escaped `;` stays in the
+/// printed string, so it is part of the value.
+fn is_sep(t: &Typed) -> bool {
+    t.c.is_whitespace() || (t.c == ';' && !t.escaped)
 }
 
 impl Separator {
     /// The separator before the word that a `=` just ended, when that word is a known
     /// attribute's name and something of the value comes before it. `typed` is the value so
-    /// far, as typed.
+    /// far, as typed; `unescape` is the backslash of that `=` when it was escaped.
     ///
     /// An escaped `=` or blank counts too: the DN string GnuTLS prints (and libvirt compares)
     /// escapes neither, so `O=Example CN\=admin` would be printed `O=Example CN=admin`, which
     /// reads as two attributes and would not parse back to the name it came from. An escaped
     /// `;` is kept in the printed string, so it stays part of the value.
-    fn before_attribute(typed: &[(char, bool, usize)]) -> Option<Separator> {
-        let is_sep = |&(c, escaped, _): &(char, bool, usize)| c == ' ' || (c == ';' && !escaped);
+    fn before_attribute(typed: &[Typed], unescape: Option<usize>) -> Option<Separator> {
         // Blanks between the name and '=' ("CN =") are dropped, as around any '='.
         let mut end = typed.len();
-        while end > 0 && typed[end - 1].0 == ' ' {
+        while end > 0 && typed[end - 1].c.is_whitespace() {
             end -= 1;
         }
         let mut start = end;
-        while start > 0 && !is_sep(&typed[start - 1]) && typed[start - 1].0 != '=' {
+        while start > 0 && !is_sep(&typed[start - 1]) && typed[start - 1].c != '=' {
             start -= 1;
         }
-        let word: String = typed[start..end].iter().map(|t| t.0).collect();
+        let word: String = typed[start..end].iter().map(|t| t.c).collect();
         if word.is_empty() || Attribute::from_name(&word).is_none() {
             return None;
         }
@@ -160,36 +192,91 @@ impl Separator {
             return None;
         }
         let run = &typed[first..start];
+        let semicolon = run.iter().any(|t| t.c == ';');
         Some(Separator {
-            start: run[0].2,
-            end: run[run.len() - 1].2 + 1,
-            semicolon: run.iter().any(|t| t.0 == ';'),
+            start: run[0].start,
+            // After the last character of the run, past an escaped one's backslash.
+            end: run[run.len() - 1].end,
+            unescape,
+            word,
+            slip: if semicolon {
+                Slip::Semicolon
+            } else {
+                Slip::Blank
+            },
         })
     }
 
-    /// The error for DN text with run-together attributes, with the text as it was likely
-    /// meant: each separator found replaced by a comma.
+    /// An unescaped `;` at the end of a value (trailing blanks aside): `CN=admin;` would
+    /// make the CN `admin;`, which no allow-list entry written `CN=admin` matches.
+    fn trailing(typed: &[Typed]) -> Option<Separator> {
+        let mut end = typed.len();
+        while end > 0 && typed[end - 1].c.is_whitespace() && !typed[end - 1].escaped {
+            end -= 1;
+        }
+        let last = typed[..end].last()?;
+        if last.c != ';' || last.escaped {
+            return None;
+        }
+        Some(Separator {
+            start: last.start,
+            end: typed[typed.len() - 1].end,
+            unescape: None,
+            word: String::new(),
+            slip: Slip::Trailing,
+        })
+    }
+
+    /// The error for DN text with run-together attributes or a trailing `;`, with the text
+    /// as it was likely meant: each separator found replaced by a comma (a trailing `;`
+    /// dropped). That text is offered only when it is itself accepted; otherwise the message
+    /// says where the comma goes and what would still be wrong.
     fn explain(text: &str, found: &[Separator]) -> String {
         let mut fixed = String::with_capacity(text.len());
         let mut from = 0;
         for sep in found {
             fixed.push_str(&text[from..sep.start]);
-            fixed.push(',');
+            if sep.slip != Slip::Trailing {
+                fixed.push(',');
+            }
             from = sep.end;
+            if let Some(backslash) = sep.unescape {
+                fixed.push_str(&text[from..backslash]);
+                from = backslash + 1;
+            }
         }
         fixed.push_str(&text[from..]);
-        if found.iter().any(|s| s.semicolon) {
-            format!(
-                "attributes are separated by commas, not ';': did you mean '{fixed}'? (Escape \
-                 a ';' that belongs to a value as \\;.)"
-            )
+        let slip = |s: Slip| found.iter().any(|f| f.slip == s);
+        let what = if slip(Slip::Semicolon) {
+            "attributes are separated by commas, not ';'"
+        } else if slip(Slip::Trailing) {
+            "a DN does not end with ';' (it would be part of the last value)"
         } else {
-            format!(
-                "a value runs into the next attribute (a comma is missing): did you mean \
-                 '{fixed}'? (A value cannot hold \" NAME=\" of an attribute: the DN string \
-                 libvirt compares would read as two attributes.)"
-            )
-        }
+            "a value runs into the next attribute (a comma is missing)"
+        };
+        let suggestion = match SubjectName::parse_as(&fixed, false) {
+            Ok(_) => format!("did you mean '{fixed}'?"),
+            Err(e) => {
+                let words: Vec<String> = found
+                    .iter()
+                    .filter(|f| f.slip != Slip::Trailing)
+                    .map(|f| format!("\"{}=\"", f.word))
+                    .collect();
+                let place = if words.is_empty() {
+                    "did you mean it without the ';'?".to_owned()
+                } else {
+                    format!("did you mean a comma before {}?", words.join(" and "))
+                };
+                format!("{place} That alone is not enough: {}.", e.message())
+            }
+        };
+        let note = if slip(Slip::Semicolon) || slip(Slip::Trailing) {
+            "(Escape a ';' that belongs to a value as \\;.)"
+        } else {
+            "(A value cannot hold \" NAME=\" of an attribute: the DN string libvirt compares \
+             would read as two attributes.)"
+        };
+        format!("{what}: {suggestion} {note}")
     }
 }
 
@@ -202,10 +289,17 @@ impl SubjectName {
     ///
     /// `\` escapes the next character (`O=Acme\, Inc.`); spaces around `,` and `=` are
     /// dropped. Multi-valued RDNs (`+`) and repeated attributes cannot be written. A value
-    /// that runs into a known attribute after a blank or `;` (`O=Example CN=admin`,
-    /// `C=GB;O=Example`) is refused with the DN it likely meant: a missing comma would
+    /// that runs into a known attribute after whitespace (a TAB too) or `;`
+    /// (`O=Example CN=admin`, `C=GB;O=Example`), or that ends with an unescaped `;`
+    /// (`CN=admin;`), is refused with the DN it likely meant: a missing comma would
     /// otherwise make a subject without the CN every allow-list matches.
     pub fn parse(text: &str) -> Result<SubjectName> {
+        SubjectName::parse_as(text, true)
+    }
+
+    /// [`parse`](Self::parse); `suggest` = false for the check of a suggested fix, whose
+    /// own slips (there should be none) are then reported without a further suggestion.
+    fn parse_as(text: &str, suggest: bool) -> Result<SubjectName> {
         let bad = |why: String| Error::new(ErrorKind::InvalidArg, format!("DN \"{text}\": {why}"));
         let mut parts: Vec<(String, String)> = Vec::new();
         let (mut key, mut value, mut in_value) = (String::new(), String::new(), false);
@@ -216,7 +310,7 @@ impl SubjectName {
         let mut after_comma = false;
         // The current value's characters as typed: (character, escaped, offset in `text`), to
         // find a next attribute run into it ("O=Example CN=admin", "C=GB;O=Example").
-        let mut typed: Vec<(char, bool, usize)> = Vec::new();
+        let mut typed: Vec<Typed> = Vec::new();
         let mut run_together: Vec<Separator> = Vec::new();
         let mut chars = text.char_indices();
         let mut finish = |key: &mut String, value: &mut String, in_value: &mut bool, kept| {
@@ -236,10 +330,15 @@ impl SubjectName {
                         return Err(bad("a backslash in an attribute name".into()));
                     }
                     if next == '=' {
-                        run_together.extend(Separator::before_attribute(&typed));
+                        run_together.extend(Separator::before_attribute(&typed, Some(at)));
                     }
                     value.push(next);
-                    typed.push((next, true, at));
+                    typed.push(Typed {
+                        c: next,
+                        escaped: true,
+                        start: at,
+                        end: at + 1 + next.len_utf8(),
+                    });
                     kept = value.len();
                 }
                 '=' if !in_value => {
@@ -247,11 +346,17 @@ impl SubjectName {
                     typed.clear();
                 }
                 '=' if in_value => {
-                    run_together.extend(Separator::before_attribute(&typed));
-                    typed.push(('=', false, at));
+                    run_together.extend(Separator::before_attribute(&typed, None));
+                    typed.push(Typed {
+                        c: '=',
+                        escaped: false,
+                        start: at,
+                        end: at + 1,
+                    });
                     value.push('=');
                 }
                 ',' if in_value => {
+                    run_together.extend(Separator::trailing(&typed));
                     finish(&mut key, &mut value, &mut in_value, kept);
                     kept = 0;
                     after_comma = true;
@@ -268,12 +373,18 @@ impl SubjectName {
                         continue;
                     }
                     value.push(c);
-                    typed.push((c, false, at));
+                    typed.push(Typed {
+                        c,
+                        escaped: false,
+                        start: at,
+                        end: at + c.len_utf8(),
+                    });
                 }
                 c => key.push(c),
             }
         }
         if in_value {
+            run_together.extend(Separator::trailing(&typed));
             finish(&mut key, &mut value, &mut in_value, kept);
         } else if after_comma && key.trim().is_empty() {
             return Err(bad("it ends with ',' and no '=value' after it".into()));
@@ -284,6 +395,9 @@ impl SubjectName {
             return Err(bad("it is empty".into()));
         }
         if !run_together.is_empty() {
+            if !suggest {
+                return Err(bad("a value runs into the next attribute".into()));
+            }
             return Err(bad(Separator::explain(text, &run_together)));
         }
         let mut name = Vec::with_capacity(parts.len());
@@ -335,5 +449,89 @@ impl SubjectName {
             attr.string_type(value)?;
         }
         Ok(SubjectName(attrs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message of the refusal of `text`.
+    fn refused(text: &str) -> String {
+        SubjectName::parse(text)
+            .expect_err(text)
+            .message()
+            .to_owned()
+    }
+
+    /// The DN that the refusal of `text` suggests, checked to be accepted itself.
+    fn suggested(text: &str) -> String {
+        let msg = refused(text);
+        let fixed = msg
+            .split_once("did you mean '")
+            .and_then(|(_, rest)| rest.split_once("'?"))
+            .map(|(fixed, _)| fixed.to_owned())
+            .unwrap_or_else(|| panic!("{text}: no suggestion in {msg}"));
+        SubjectName::parse(&fixed).unwrap_or_else(|e| panic!("{text}: {fixed} refused: {e}"));
+        fixed
+    }
+
+    #[test]
+    fn an_escaped_blank_separator_is_replaced_whole() {
+        // The blank after the backslash went into the suggestion ("O=a, CN=b").
+        assert_eq!(suggested("O=a\\ CN=b"), "O=a,CN=b");
+        assert_eq!(suggested("O=a \\ CN=b"), "O=a,CN=b");
+        assert_eq!(suggested("O=Example\\ CN\\=admin"), "O=Example,CN=admin");
+        assert_eq!(suggested("O=Example CN\\=admin"), "O=Example,CN=admin");
+        // With a CN after it, a comma gives two CNs: no such suggestion, but where the comma
+        // goes and what is still wrong.
+        let msg = refused("O=a\\ CN=b,CN=c");
+        assert!(!msg.contains("did you mean '"), "{msg}");
+        assert!(
+            msg.contains("did you mean a comma before \"CN=\"? That alone is not enough"),
+            "{msg}"
+        );
+        assert!(msg.contains("CN appears twice"), "{msg}");
+    }
+
+    #[test]
+    fn any_whitespace_before_an_attribute_is_a_missing_comma() {
+        assert_eq!(suggested("O=Example\tCN=admin"), "O=Example,CN=admin");
+        assert_eq!(suggested("O=Ex\tOU=x,CN=a"), "O=Ex,OU=x,CN=a");
+        assert_eq!(suggested("O=Ex\u{a0}OU=x,CN=a"), "O=Ex,OU=x,CN=a");
+        assert_eq!(suggested("O=Ex \t\nCN =a"), "O=Ex,CN =a");
+        assert!(refused("O=Example\tCN=admin").contains("a comma is missing"));
+        // A TAB before what is no attribute stays in the value.
+        let name = SubjectName::parse("O=Ex\tfoo=bar,CN=a").unwrap();
+        assert_eq!(name.get(Attribute::Organization), Some("Ex\tfoo=bar"));
+    }
+
+    #[test]
+    fn a_trailing_semicolon_is_refused_with_it_dropped() {
+        assert_eq!(suggested("O=Example,CN=admin;"), "O=Example,CN=admin");
+        assert_eq!(suggested("O=Example,CN=admin; "), "O=Example,CN=admin");
+        assert_eq!(suggested("O=Example;,CN=admin"), "O=Example,CN=admin");
+        assert_eq!(
+            suggested("C=GB;O=Example;CN=admin;"),
+            "C=GB,O=Example,CN=admin"
+        );
+        let msg = refused("O=Example,CN=admin;");
+        assert!(msg.contains("does not end with ';'"), "{msg}");
+        assert!(msg.contains("as \\;"), "{msg}");
+        // Nothing left once it is dropped: said, without a DN that would be refused.
+        let msg = refused("O=Example,CN=;");
+        assert!(
+            msg.contains("without the ';'? That alone is not enough"),
+            "{msg}"
+        );
+        // An escaped ';' is part of the value, at the end too; one inside a value stays.
+        for (text, cn) in [
+            ("O=Example,CN=admin\\;", "admin;"),
+            ("O=Example,CN=ad;min", "ad;min"),
+            ("CN=a\\; ", "a;"),
+        ] {
+            let name = SubjectName::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(name.get(Attribute::CommonName), Some(cn), "{text}");
+        }
     }
 }

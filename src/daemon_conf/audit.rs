@@ -131,9 +131,18 @@ fn setting_errors(conf: &DaemonConf, s: &TlsSettings, checks: &mut Vec<ConfCheck
     errors.sort_by_key(|e| e.line);
     for e in errors {
         // A string where a list is expected: the usual slip, with its fix written out.
-        let fix = match (keys::key_kind(&e.name), conf.get(&e.name).map(|x| &x.value)) {
-            (Some(KeyKind::StringList), Some(v @ Value::String(_))) => {
+        let value = conf.get(&e.name).map(|x| &x.value);
+        let fix = match (keys::key_kind(&e.name), value, keys::minimum(&e.name)) {
+            (Some(KeyKind::StringList), Some(v @ Value::String(_)), _) => {
                 format!("{} = [{v}] (a list, in brackets)", e.name)
+            }
+            // A number below the bound libvirtd checks: the value to write.
+            (_, Some(Value::Integer(_)), Some(m)) => m.fix.to_owned(),
+            (Some(KeyKind::Mode), Some(Value::String(_)), _) => {
+                format!(
+                    "{} = \"0770\" (a mode in octal digits, as chmod takes it)",
+                    e.name
+                )
             }
             _ => format!("correct line {} of {}", e.line, conf.name),
         };
@@ -799,6 +808,81 @@ mod tests {
             one(&c, "keepalive_count").message,
             "l.conf:2: 'keepalive_count' must be an integer from 0 to 4294967295, not -1: \
              libvirtd refuses to start"
+        );
+    }
+
+    #[test]
+    fn numbers_below_libvirtd_s_bounds_stop_it() {
+        // daemonConfigLoadOptions refuses both; the issue's exact values.
+        let c = checks("max_workers = 0\ntcp_min_ssf = 10\nmin_workers = 0");
+        let workers = one(&c, "max_workers");
+        assert_eq!(workers.line, Some(1));
+        assert_eq!(workers.severity, Some(Severity::Error));
+        assert_eq!(
+            workers.message,
+            "l.conf:1: max_workers = 0: 'max_workers' must be greater than 0: libvirtd \
+             refuses to start"
+        );
+        assert_eq!(
+            workers.fix.unwrap(),
+            "max_workers = 20 (libvirt's default), or any number from 1"
+        );
+        let ssf = one(&c, "tcp_min_ssf");
+        assert_eq!(ssf.line, Some(2));
+        assert_eq!(ssf.severity, Some(Severity::Error));
+        assert!(ssf.message.contains("lower than 112 are not supported"));
+        assert!(ssf.fix.unwrap().starts_with("tcp_min_ssf = 112"));
+        // min_workers has no bound of its own; the bounds themselves pass; a value libvirtd
+        // refuses for its type is reported once.
+        assert!(c.iter().all(|c| c.setting != "min_workers"));
+        assert_eq!(problems("max_workers = 1\ntcp_min_ssf = 112"), []);
+        assert_eq!(
+            problems("max_workers = -1"),
+            [p("max_workers", 1, Severity::Error)]
+        );
+        assert_eq!(
+            one(&checks("tcp_min_ssf = -1"), "tcp_min_ssf").fix.unwrap(),
+            "tcp_min_ssf = 112, or delete the line (the default, 56, is allowed only unset)"
+        );
+    }
+
+    #[test]
+    fn a_socket_mode_libvirtd_cannot_parse_stops_it() {
+        let c = checks(
+            "unix_sock_rw_perms = \"rwxrwx---\"\nunix_sock_ro_perms = \"0778\"\n\
+             unix_sock_admin_perms = \"0700\"",
+        );
+        let rw = one(&c, "unix_sock_rw_perms");
+        assert_eq!(rw.line, Some(1));
+        assert_eq!(rw.severity, Some(Severity::Error));
+        assert_eq!(
+            rw.message,
+            "l.conf:1: unix_sock_rw_perms = \"rwxrwx---\" is not an octal mode: libvirtd \
+             fails to parse it: libvirtd refuses to start"
+        );
+        assert_eq!(
+            rw.fix.unwrap(),
+            "unix_sock_rw_perms = \"0770\" (a mode in octal digits, as chmod takes it)"
+        );
+        assert_eq!(one(&c, "unix_sock_ro_perms").line, Some(2));
+        assert!(c.iter().all(|c| c.setting != "unix_sock_admin_perms"));
+        // What strtol in base 8 takes whole passes; a number, not a string, is a type error.
+        for ok in ["0777", "770", " 0700", "+0700", "0"] {
+            let text = format!("unix_sock_ro_perms = \"{ok}\"");
+            assert_eq!(problems(&text), [], "{ok}");
+        }
+        for bad in ["", "0700 ", "0x1ff", "9", "077777777777"] {
+            let text = format!("unix_sock_ro_perms = \"{bad}\"");
+            assert_eq!(
+                problems(&text),
+                [p("unix_sock_ro_perms", 1, Severity::Error)],
+                "{bad:?}"
+            );
+        }
+        assert!(
+            one(&checks("unix_sock_ro_perms = 777"), "unix_sock_ro_perms")
+                .message
+                .contains("expected a string")
         );
     }
 

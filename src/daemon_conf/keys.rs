@@ -28,6 +28,10 @@ pub enum KeyKind {
     StringList,
     /// An `auth_*` string: one of `none`, `sasl`, `polkit` (`remoteConfigGetAuth`).
     Auth,
+    /// A `unix_sock_*_perms` string: a mode in octal digits. `daemonSetupNetworking` in
+    /// libvirt's `src/remote/remote_daemon.c` reads it with `virStrToLong_i(..., 8, ...)`
+    /// and exits ("Failed to parse mode") on anything else.
+    Mode,
     /// A name libvirt knows but does not check here: no longer read (`keepalive_required`,
     /// `tls_no_verify_address`), or newer than the code this list was checked against
     /// (`key_files`, `cert_files`, in the lens as lists of strings).
@@ -44,9 +48,9 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     ("listen_addr", KeyKind::String),
     // UNIX socket access.
     ("unix_sock_group", KeyKind::String),
-    ("unix_sock_ro_perms", KeyKind::String),
-    ("unix_sock_rw_perms", KeyKind::String),
-    ("unix_sock_admin_perms", KeyKind::String),
+    ("unix_sock_ro_perms", KeyKind::Mode),
+    ("unix_sock_rw_perms", KeyKind::Mode),
+    ("unix_sock_admin_perms", KeyKind::Mode),
     ("unix_sock_dir", KeyKind::String),
     // Authentication.
     ("auth_unix_ro", KeyKind::Auth),
@@ -102,6 +106,45 @@ pub const KEYS: &[(&str, KeyKind)] = &[
     // No longer read by libvirt; the audit warns that it has no effect.
     ("tls_no_verify_address", KeyKind::Unchecked),
 ];
+
+/// A bound libvirtd checks beyond a key's type: a value below it stops libvirtd at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Minimum {
+    /// The key.
+    pub key: &'static str,
+    /// The smallest value libvirtd accepts.
+    pub min: i64,
+    /// Why, in libvirt's words.
+    pub why: &'static str,
+    /// The line to write instead.
+    pub fix: &'static str,
+}
+
+/// The bounds `daemonConfigLoadOptions` (libvirt's `src/remote/remote_daemon_config.c`)
+/// checks after reading a key: `max_workers < 1` ("'max_workers' must be greater than 0")
+/// and a set `tcp_min_ssf` below `SSF_WARNING_LEVEL`, 112 ("minimum SSF levels lower than
+/// 112 are not supported"; 56 is only the default when the key is not set). Either makes
+/// loading the file fail, and libvirtd exits. (`min_workers > max_workers` is not refused:
+/// the thread pool lowers `min_workers` to `max_workers`.)
+pub const MINIMUMS: &[Minimum] = &[
+    Minimum {
+        key: "max_workers",
+        min: 1,
+        why: "'max_workers' must be greater than 0",
+        fix: "max_workers = 20 (libvirt's default), or any number from 1",
+    },
+    Minimum {
+        key: "tcp_min_ssf",
+        min: 112,
+        why: "minimum SSF levels lower than 112 are not supported",
+        fix: "tcp_min_ssf = 112, or delete the line (the default, 56, is allowed only unset)",
+    },
+];
+
+/// The bound libvirtd checks for `name`, if any.
+pub fn minimum(name: &str) -> Option<&'static Minimum> {
+    MINIMUMS.iter().find(|m| m.key == name)
+}
 
 /// How libvirtd reads `name`; `None` for a name it ignores. Names are case-sensitive, as
 /// in libvirt.

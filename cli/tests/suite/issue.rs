@@ -1351,3 +1351,58 @@ fn a_server_dn_with_country_state_and_locality() {
     assert!(run.stderr.contains("--cn"), "{}", run.stderr);
     assert!(!none.exists());
 }
+
+// Issue 15 review (i15r-lib): `--dn` typing mistakes the first fix let through or explained
+// wrongly.
+
+/// The fix offered in `stderr` (`did you mean 'DN'?`).
+fn offered_dn(stderr: &str) -> &str {
+    stderr
+        .split_once("did you mean '")
+        .and_then(|(_, rest)| rest.split_once("'?"))
+        .map(|(dn, _)| dn)
+        .unwrap_or_else(|| panic!("no DN offered: {stderr}"))
+}
+
+#[test]
+fn dn_slips_with_escaped_blanks_tabs_and_a_trailing_semicolon_get_a_fix_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::ca_init(d, &d.join("ca"));
+    // An escaped blank as the separator: the blank went into the fix ("O=a, CN=b,CN=c"),
+    // which then had two CNs. The fix names where the comma goes and what is still wrong.
+    let run = issue_client(d, "ca", "O=a\\ CN=b,CN=c", "out").expect(2);
+    assert!(!run.stderr.contains("'O=a, CN=b"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("did you mean a comma before \"CN=\"? That alone is not enough"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("CN appears twice"), "{}", run.stderr);
+    // Each DN offered is accepted as it is: issued, it is the subject libvirt prints.
+    for (dn, offered) in [
+        ("O=a\\ CN=b", "O=a,CN=b"),
+        // A TAB as separator: refused only as "no CN", or taken as one O value.
+        ("O=Example\tCN=admin", "O=Example,CN=admin"),
+        ("O=Ex\tOU=x,CN=a", "O=Ex,OU=x,CN=a"),
+        // A trailing ';' made the CN "admin;".
+        ("O=Example,CN=admin;", "O=Example,CN=admin"),
+    ] {
+        let run = issue_client(d, "ca", dn, "out").expect(2);
+        assert_eq!(offered_dn(&run.stderr), offered, "{dn:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("needs one"), "{dn:?}: {}", run.stderr);
+        assert!(!d.join("out").exists(), "{dn:?}: nothing is written");
+        let run = issue_client(d, "ca", offered, "out").expect(0);
+        assert!(
+            run.stdout
+                .contains(&format!("tls_allowed_dn_list = [\"{offered}\"]")),
+            "{offered}: {}",
+            run.stdout
+        );
+        std::fs::remove_dir_all(d.join("out")).unwrap();
+    }
+    // An escaped ';' stays part of the value.
+    let run = issue_client(d, "ca", "O=Example,CN=admin\\;", "out").expect(0);
+    assert!(run.stdout.contains("CN=admin\\;"), "{}", run.stdout);
+}

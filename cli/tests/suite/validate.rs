@@ -1487,3 +1487,83 @@ fn an_unknown_setting_never_takes_a_known_settings_id() {
     );
     assert!(!ids.contains(&"conf.listen_tcp"), "{ids:?}");
 }
+
+// Issue 15 review (i15r-lib): numbers libvirtd refuses to start with.
+
+/// `max_workers = 0` and `tcp_min_ssf = 10` in libvirtd.conf: libvirt's
+/// daemonConfigLoadOptions refuses both, so libvirtd does not start, while a plain
+/// `validate --root R` said nothing. Each is a FAIL at its line with the value to write.
+#[test]
+fn libvirtd_conf_numbers_that_stop_libvirtd_fail_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let file = conf(root, "max_workers = 0\ntcp_min_ssf = 10\n");
+    let (code, v) = plain_json(root, &["--hostname", HOST]);
+    assert_eq!(code, 1, "libvirtd refuses to start: {v}");
+    let f = file.display();
+    let workers = find(
+        &v,
+        "fail",
+        &format!("{f}:1: max_workers = 0: 'max_workers' must be greater than 0"),
+    );
+    assert_eq!(workers.len(), 1, "{v}");
+    assert!(workers[0]["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("libvirtd refuses to start"));
+    assert_eq!(
+        workers[0]["fix"],
+        "max_workers = 20 (libvirt's default), or any number from 1"
+    );
+    let ssf = find(
+        &v,
+        "fail",
+        &format!("{f}:2: tcp_min_ssf = 10: minimum SSF levels lower than 112"),
+    );
+    assert_eq!(ssf.len(), 1, "{v}");
+    assert!(ssf[0]["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("tcp_min_ssf = 112"));
+
+    let out = plain(root, &["--hostname", HOST]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("'max_workers' must be greater than 0"), "{t}");
+    assert!(!t.trim_end().ends_with(": OK"), "{t}");
+
+    // The bounds themselves are fine.
+    conf(root, "max_workers = 1\ntcp_min_ssf = 112\n");
+    let (_, v) = plain_json(root, &["--hostname", HOST]);
+    assert!(find(&v, "fail", "max_workers").is_empty(), "{v}");
+    assert!(find(&v, "fail", "tcp_min_ssf").is_empty(), "{v}");
+}
+
+/// The rest of the class: a `unix_sock_*_perms` mode libvirtd cannot parse as octal makes
+/// it exit while setting up its sockets (remote_daemon.c); validate said nothing.
+#[test]
+fn a_socket_mode_libvirtd_cannot_parse_fails_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let file = conf(
+        root,
+        "unix_sock_group = \"libvirt\"\nunix_sock_rw_perms = \"rwxrwx---\"\n",
+    );
+    let (code, v) = plain_json(root, &["--hostname", HOST]);
+    assert_eq!(code, 1, "{v}");
+    let found = find(
+        &v,
+        "fail",
+        &format!(
+            "{}:2: unix_sock_rw_perms = \"rwxrwx---\" is not an octal mode",
+            file.display()
+        ),
+    );
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(
+        found[0]["fix"],
+        "unix_sock_rw_perms = \"0770\" (a mode in octal digits, as chmod takes it)"
+    );
+}
