@@ -240,3 +240,8 @@ mod tests {
         assert_eq!(json_time(i64::MAX), serde_json::Value::Null);
     }
 }
+
+/// `n` and the noun for it, singular for one: "1 warning", "2 warnings".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
