@@ -7,7 +7,8 @@
 //! [`virtpki::file_audit`], whose rules `virtpki validate` checks, so the two cannot drift.
 //! The files are checked with libvirt's load-time rules first; nothing is written when they
 //! fail or when an existing different file would be replaced without --force (with --force
-//! the old file is kept as FILE.bak-TIME).
+//! the old file is kept as FILE.bak-TIME). A newer CRL of the same CA is the exception: it
+//! replaces the installed one without --force, which `crl revoke` has every host do.
 //! An installed file with the right contents but another mode is given the right one; with
 //! another owner it is written afresh (its owner may hold it open for writing).
 //!
@@ -66,8 +67,9 @@ pub struct InstallArgs {
     /// The system locations under PATH instead of / (an image, a container, a test).
     #[arg(long, value_name = "PATH")]
     pub root: Option<PathBuf>,
-    /// Replace existing different files (each is kept as FILE.bak-TIME); install a
-    /// certificate whose purpose does not allow the role, where libvirt would only warn.
+    /// Replace existing different files (each is kept as FILE.bak-TIME; a newer CRL of the
+    /// same CA needs no --force, an older one does); install a certificate whose purpose does
+    /// not allow the role, where libvirt would only warn.
     #[arg(long)]
     pub force: bool,
     /// Say what would be done, change nothing.

@@ -222,6 +222,11 @@ pub fn json_time(t: UnixSeconds) -> serde_json::Value {
     timefmt::rfc3339(t).map_or(serde_json::Value::Null, serde_json::Value::String)
 }
 
+/// `n` and the noun for it, singular for one: "1 warning", "2 warnings".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,9 +244,4 @@ mod tests {
         assert_eq!(json_time(1_795_428_000), "2026-11-23T10:00:00Z");
         assert_eq!(json_time(i64::MAX), serde_json::Value::Null);
     }
-}
-
-/// `n` and the noun for it, singular for one: "1 warning", "2 warnings".
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -1039,7 +1039,7 @@ fn a_newer_crl_of_the_same_ca_replaces_the_installed_one_without_force() {
         .filter(|p| p.to_string_lossy().contains("cacrl.pem.bak-"))
         .map(|p| std::fs::read(p).unwrap())
         .collect();
-    assert_eq!(kept, [first.clone()]);
+    assert_eq!(kept, std::slice::from_ref(&first));
     assert!(run.stdout.contains("(1 old copy kept in"), "{}", run.stdout);
 
     // The older list over the newer one: a rollback, refused and nothing changed.
