@@ -192,4 +192,59 @@ impl Crl {
     pub fn revoked_count(&self) -> usize {
         self.revoked_count
     }
+
+    /// Whether `ca` made this list: its issuer is the CA's subject and its signature verifies
+    /// with the CA's key. Loading a list checks neither; verification checks them only for the
+    /// certificates it meets.
+    pub fn is_signed_by(&self, ca: &crate::Certificate) -> bool {
+        use x509_parser::prelude::FromDer;
+        if self.issuer_raw != ca.subject_raw() {
+            return false;
+        }
+        match (
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&self.der),
+            x509_parser::certificate::X509Certificate::from_der(ca.der()),
+        ) {
+            (Ok((_, crl)), Ok((_, ca))) => crl
+                .verify_signature(&ca.tbs_certificate.subject_pki)
+                .is_ok(),
+            _ => false,
+        }
+    }
+
+    /// Checks that this list is an update of `installed` that needs no one's say-so: both of
+    /// the CA `ca`, this one signed by it, and a strictly higher CRL number (RFC 5280 §5.2.3).
+    /// An equal or lower number is a rollback, which would bring revoked certificates back;
+    /// the error says which rule failed.
+    pub fn check_update_of(&self, installed: &Crl, ca: &crate::Certificate) -> Result<()> {
+        if installed.issuer_raw != self.issuer_raw {
+            return Err(Error::new(
+                ErrorKind::UnknownIssuer,
+                format!(
+                    "the installed CRL is of another CA (\"{}\", this one of \"{}\")",
+                    installed.issuer, self.issuer
+                ),
+            ));
+        }
+        if !self.is_signed_by(ca) {
+            return Err(Error::new(
+                ErrorKind::BadSignature,
+                format!(
+                    "the new CRL is not signed by the CA certificate being installed (\"{}\")",
+                    ca.subject()
+                ),
+            ));
+        }
+        if self.number <= installed.number {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the new CRL has number {}, not higher than the installed one's {}: \
+                     installing it would roll back revocations",
+                    self.number, installed.number
+                ),
+            ));
+        }
+        Ok(())
+    }
 }

@@ -7,7 +7,8 @@
 //! [`virtpki::file_audit`], whose rules `virtpki validate` checks, so the two cannot drift.
 //! The files are checked with libvirt's load-time rules first; nothing is written when they
 //! fail or when an existing different file would be replaced without --force (with --force
-//! the old file is kept as FILE.bak-TIME).
+//! the old file is kept as FILE.bak-TIME). A newer CRL of the same CA is the exception: it
+//! replaces the installed one without --force, which `crl revoke` has every host do.
 //! An installed file with the right contents but another mode is given the right one; with
 //! another owner it is written afresh (its owner may hold it open for writing).
 //!
@@ -23,6 +24,7 @@ use virtpki::data_type::Content;
 use virtpki::file_audit::{self, FileKind};
 use virtpki::fsutil::{self, Dir, Owner, ReadError, ReadFile};
 use virtpki::locations::{self, Environment};
+use virtpki::pem::Parsed;
 use virtpki::{pem, CertDataType, Context, ContextFlags, Role};
 
 use crate::files::{self, Replace};
@@ -65,8 +67,9 @@ pub struct InstallArgs {
     /// The system locations under PATH instead of / (an image, a container, a test).
     #[arg(long, value_name = "PATH")]
     pub root: Option<PathBuf>,
-    /// Replace existing different files (each is kept as FILE.bak-TIME); install a
-    /// certificate whose purpose does not allow the role, where libvirt would only warn.
+    /// Replace existing different files (each is kept as FILE.bak-TIME; a newer CRL of the
+    /// same CA needs no --force, an older one does); install a certificate whose purpose does
+    /// not allow the role, where libvirt would only warn.
     #[arg(long)]
     pub force: bool,
     /// Say what would be done, change nothing.
@@ -126,7 +129,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             Err(e) => return Err(e.into()),
         }
     }
-    let warnings = check_sources(role, &sources, args.force)?;
+    let warnings = check_sources(role, &args.from, &sources, args.force)?;
     for warning in &warnings {
         println!("{} {warning}", ui.warn("warning:"));
     }
@@ -216,6 +219,26 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             // The right contents with another owner: written afresh, not given away in place;
             // its owner may hold it open for writing and would keep that access.
             Some(old) if *old.bytes == **new => Action::Rewrite,
+            // A newer CRL of the same CA is what `crl revoke` asks every host to install:
+            // no --force, which would also switch off the purpose check.
+            Some(old) if p.ty == CertDataType::CaCrl && !args.force => {
+                let ca = plan
+                    .iter()
+                    .find(|(c, _)| c.ty == CertDataType::CaCert)
+                    .map(|(c, bytes)| (c.from.as_path(), &bytes[..]));
+                match crl_update(&p.to, &old.bytes, &p.from, new, ca) {
+                    Ok((from, to)) => Action::NewerCrl { from, to },
+                    Err(why) => {
+                        return Err(CliError(format!(
+                            "{}: exists with other contents: {why}; nothing was installed \
+                             (give --force to replace it anyway; the old file is kept as \
+                             {}.bak-TIME)",
+                            p.to.display(),
+                            p.to.display()
+                        )))
+                    }
+                }
+            }
             Some(_) if !args.force => {
                 return Err(CliError(format!(
                     "{}: exists with other contents; nothing was installed (give --force to \
@@ -248,17 +271,21 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         }
     }
     for ((p, contents), action) in plan.iter().zip(actions) {
+        let crl_numbers = match &action {
+            Action::NewerCrl { from, to } => Some(format!("(number {from} \u{2192} {to})")),
+            _ => None,
+        };
         let verb = match (&action, args.dry_run) {
             (Action::Unchanged, _) => {
                 println!("{} {}", ui.dim("unchanged"), p.to.display());
                 continue;
             }
             (Action::Create, true) => "would install",
-            (Action::Replace, true) => "would replace",
+            (Action::Replace | Action::NewerCrl { .. }, true) => "would replace",
             (Action::FixMode(_), true) => "would fix the mode of",
             (Action::Rewrite, true) => "would rewrite, for its owner,",
             (Action::Create, false) => "installed",
-            (Action::Replace, false) => "replaced",
+            (Action::Replace | Action::NewerCrl { .. }, false) => "replaced",
             (Action::FixMode(_), false) => "fixed the mode of",
             (Action::Rewrite, false) => "rewrote, for its owner,",
         };
@@ -286,15 +313,19 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                 Action::Create => {
                     files::write_in(&dir, name, contents, p.mode, p.owner, Replace::Never)?
                 }
-                Action::Replace => {
+                Action::Replace | Action::NewerCrl { .. } => {
                     let (kept, count) = files::keep_copy_in(&dir, name)?;
                     let what = if p.ty.content() == Content::PrivateKey {
-                        "copies of this private key"
+                        crate::ui::count(
+                            count,
+                            "copy of this private key",
+                            "copies of this private key",
+                        )
                     } else {
-                        "old copies"
+                        crate::ui::count(count, "old copy", "old copies")
                     };
                     println!(
-                        "{} {} ({count} {what} kept in {}: remove the ones no longer needed)",
+                        "{} {} ({what} kept in {}: remove the ones no longer needed)",
                         ui.dim("kept the old file as"),
                         kept.display(),
                         dir.path().display()
@@ -324,6 +355,14 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             p.mode,
             p.owner_label()
         );
+        if let Some(numbers) = crl_numbers {
+            let verb = if args.dry_run {
+                "would replace the CRL"
+            } else {
+                "replaced the CRL"
+            };
+            println!("  {verb} {numbers}");
+        }
     }
     let scope = if user {
         "--user".to_owned()
@@ -461,6 +500,12 @@ fn home_owner(env: &Environment) -> Result<Option<Owner>, CliError> {
 enum Action {
     Create,
     Replace,
+    /// The installed CRL replaced by a newer one of the same CA (its number and the new one's),
+    /// kept as a --force replacement keeps it.
+    NewerCrl {
+        from: String,
+        to: String,
+    },
     /// The contents and owner are right, the mode is not; the file as read and compared.
     FixMode(std::fs::Metadata),
     /// The contents are right, the owner is not: a new file replaces it.
@@ -472,6 +517,55 @@ enum Action {
 fn has_mode_and_owner(p: &Planned, meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     meta.mode() & 0o7777 == p.mode && p.owner.is_none_or(|o| o == Owner::of(meta))
+}
+
+/// Whether the CRL `new` (from `new_path`) may replace the installed `old` (at `installed`)
+/// without --force: one list in each, of the same CA, the new one signed by the CA certificate
+/// of this install and with a higher number ([`virtpki::Crl::check_update_of`]). Returns the
+/// two numbers, or why not.
+fn crl_update(
+    installed: &Path,
+    old: &[u8],
+    new_path: &Path,
+    new: &[u8],
+    ca: Option<(&Path, &[u8])>,
+) -> Result<(String, String), String> {
+    let one = |bytes: &[u8], path: &Path| -> Result<virtpki::Crl, String> {
+        match pem::parse(
+            CertDataType::CaCrl,
+            bytes,
+            &virtpki::Source::File(path.to_owned()),
+        ) {
+            Ok(Parsed::Crls(mut crls)) if crls.len() == 1 => Ok(crls.remove(0)),
+            Ok(Parsed::Crls(crls)) => Err(format!(
+                "{} holds {} lists, which install does not compare",
+                path.display(),
+                crls.len()
+            )),
+            Ok(_) => Err(format!("{} holds no CRL", path.display())),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let old = one(old, installed)?;
+    let new = one(new, new_path)?;
+    let ca = match ca.map(|(path, bytes)| {
+        pem::parse(
+            CertDataType::CaCert,
+            bytes,
+            &virtpki::Source::File(path.to_owned()),
+        )
+    }) {
+        Some(Ok(Parsed::Certificates(certs))) => certs,
+        _ => Vec::new(),
+    };
+    // The CA file may hold several CAs: the one whose name the list bears counts.
+    let ca = ca
+        .iter()
+        .find(|c| new.is_signed_by(c))
+        .or_else(|| ca.first())
+        .ok_or("the CA certificate being installed cannot be read")?;
+    new.check_update_of(&old, ca).map_err(|e| e.to_string())?;
+    Ok((old.number().to_string(), new.number().to_string()))
 }
 
 /// `--from DIR` without the role's certificate but with the other role's: the files of the
@@ -498,6 +592,26 @@ fn other_role_files(role: Role, from: &Path) -> Result<(), CliError> {
     )))
 }
 
+/// What to do with `from`'s certificate for `role` that is really an `other`'s: give
+/// `--role other` only where that role's file is in `from` (that role reads its own name,
+/// not this one); otherwise re-issue, or rename the pair for the other role.
+fn other_role_hint(other: Role, role: Role, from: &Path) -> String {
+    let (o, r) = (other.name(), role.name());
+    if from.join(format!("{o}cert.pem")).exists() {
+        return format!(" (it is a {o} certificate: give --role {o})");
+    }
+    let path = |name: String| virtpki::display::shell_path(&from.join(name));
+    format!(
+        " (it is a {o} certificate under a {r}'s name: for a {r}, issue its own certificate \
+         with virtpki issue {r}; if it is meant for the {o}, rename it and its key: mv {} {}; \
+         mv {} {}; then give --role {o})",
+        path(format!("{r}cert.pem")),
+        path(format!("{o}cert.pem")),
+        path(format!("{r}key.pem")),
+        path(format!("{o}key.pem")),
+    )
+}
+
 /// The files must load and pass libvirt's checks before they are put where libvirt reads them.
 /// Returns the warnings (each without its "warning: ", which the caller prints): libvirt loads
 /// such files, but says something about them.
@@ -508,6 +622,7 @@ fn other_role_files(role: Role, from: &Path) -> Result<(), CliError> {
 /// certificate installed by mistake. `force` installs it anyway, with the warning.
 fn check_sources(
     role: Role,
+    from: &Path,
     sources: &[(CertDataType, PathBuf, ReadFile)],
     force: bool,
 ) -> Result<Vec<String>, CliError> {
@@ -537,9 +652,9 @@ fn check_sources(
             allowed.join(", ")
         };
         let other = match role {
-            Role::Client if eku.server_auth => " (it is a server certificate: give --role server)",
-            Role::Server if eku.client_auth => " (it is a client certificate: give --role client)",
-            _ => "",
+            Role::Client if eku.server_auth => other_role_hint(Role::Server, role, from),
+            Role::Server if eku.client_auth => other_role_hint(Role::Client, role, from),
+            _ => String::new(),
         };
         // libvirt refuses a critical extension itself: --force cannot make that work.
         let force_hint = if eku.critical {

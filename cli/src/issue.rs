@@ -418,16 +418,17 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
         );
     }
     println!(
-        "  wrote {} (CRL number {}, {} revoked in all, next update in {days} days)",
+        "  wrote {} (CRL number {}, {} revoked in all, next update in {})",
         crl_path.display(),
         result.crl_number,
-        result.total
+        result.total,
+        crate::ui::count(days as usize, "day", "days")
     );
     println!(
         "\nNext: on every host, install it with that host's files (install takes the CA \
-         directory's cacrl.pem along):\n  virtpki install --role server --ca-dir {d} --from DIR \
-         --force\n  virtpki install --role client --ca-dir {d} --from DIR --force\n(--force \
-         replaces an older CRL, keeping it as cacrl.pem.bak-TIME), then restart libvirtd: it \
+         directory's cacrl.pem along):\n  virtpki install --role server --ca-dir {d} --from \
+         DIR\n  virtpki install --role client --ca-dir {d} --from DIR\n(install replaces an \
+         older CRL of this CA, keeping it as cacrl.pem.bak-TIME), then restart libvirtd: it \
          reads the CRL when it starts.",
         d = shell_path(&ca_dir)
     );

@@ -222,6 +222,11 @@ pub fn json_time(t: UnixSeconds) -> serde_json::Value {
     timefmt::rfc3339(t).map_or(serde_json::Value::Null, serde_json::Value::String)
 }
 
+/// `n` and the noun for it, singular for one: "1 warning", "2 warnings".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

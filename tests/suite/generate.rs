@@ -704,3 +704,37 @@ fn a_certificate_is_issued_by_its_ca_and_not_by_another_of_the_same_name() {
     assert!(!ca_cert.is_issued_by(&leaf));
     assert!(ca_cert.is_issued_by(&ca_cert), "self-signed");
 }
+
+/// Issue 15 review: `install` takes a newer CRL without --force only when it is of the same
+/// CA, signed by the CA certificate installed with it, and numbered higher
+/// ([`virtpki::Crl::check_update_of`]); a rollback, another CA's list or one of a same-named
+/// CA with another key is refused with the rule that failed.
+#[test]
+fn a_crl_update_is_of_the_same_ca_signed_by_it_and_numbered_higher() {
+    use virtpki_tools::kit::{crl_pem_numbered, self_signed, Spec};
+    let crl =
+        |pem: String| virtpki::Crl::from_der(pem_der(&pem), virtpki::Source::Data, "crl").unwrap();
+    let ca = self_signed(&Spec::ca("Update CA"));
+    let same_name = self_signed(&Spec::ca("Update CA"));
+    let other = self_signed(&Spec::ca("Other CA"));
+    let cert = ca.parsed();
+    let installed = crl(crl_pem_numbered(&ca, 5, &[1]));
+    let newer = crl(crl_pem_numbered(&ca, 6, &[1, 2]));
+    assert!(newer.is_signed_by(&cert));
+    newer.check_update_of(&installed, &cert).unwrap();
+    for (number, what) in [(5, "equal"), (4, "older")] {
+        let e = crl(crl_pem_numbered(&ca, number, &[]))
+            .check_update_of(&installed, &cert)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg, "{what}");
+        assert!(e.message().contains("roll back revocations"), "{e}");
+    }
+    let forged = crl(crl_pem_numbered(&same_name, 9, &[]));
+    assert!(!forged.is_signed_by(&cert));
+    let e = forged.check_update_of(&installed, &cert).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature, "{e}");
+    let e = crl(crl_pem_numbered(&other, 9, &[]))
+        .check_update_of(&installed, &cert)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
+}

@@ -257,10 +257,10 @@ impl Validator {
         } else {
             ui.pass("OK")
         };
-        let notes = match info {
-            0 => String::new(),
-            1 => ", 1 note".to_owned(),
-            n => format!(", {n} notes"),
+        let notes = if info > 0 {
+            format!(", {}", crate::ui::count(info, "note", "notes"))
+        } else {
+            String::new()
         };
         let skipped = if skip > 0 {
             format!(", {skip} skipped")
@@ -268,8 +268,9 @@ impl Validator {
             String::new()
         };
         println!(
-            "{} checks: {pass} passed, {warn} warnings, {fail} failed{skipped}{notes}: {verdict}",
-            pass + info + warn + fail + skip
+            "{}: {pass} passed, {}, {fail} failed{skipped}{notes}: {verdict}",
+            crate::ui::count(pass + info + warn + fail + skip, "check", "checks"),
+            crate::ui::count(warn, "warning", "warnings"),
         );
     }
 }

@@ -393,7 +393,11 @@ fn backups_of_keys_keep_mode_and_owner_and_are_counted() {
         let line = common::line_with(&run.stdout, "kept the old file as");
         assert!(
             line.contains("serverkey.pem.bak-")
-                && line.contains(&format!("{n} copies of this private key")),
+                && line.contains(&if n == 1 {
+                    "1 copy of this private key".to_owned()
+                } else {
+                    format!("{n} copies of this private key")
+                }),
             "{}",
             run.stdout
         );
@@ -910,9 +914,13 @@ fn a_certificate_whose_purpose_forbids_the_role_is_refused() {
         run.stderr.trim_end(),
         format!(
             "virtpki: {}: its purpose allows use as a TLS server (serverAuth), not as a TLS \
-             client (it is a server certificate: give --role server); nothing was installed; \
-             give --force to install it anyway (libvirt loads it with a warning)",
-            s(&cert)
+             client (it is a server certificate under a client's name: for a client, issue its \
+             own certificate with virtpki issue client; if it is meant for the server, rename \
+             it and its key: mv {r}/clientcert.pem {r}/servercert.pem; mv {r}/clientkey.pem \
+             {r}/serverkey.pem; then give --role server); nothing was installed; give --force \
+             to install it anyway (libvirt loads it with a warning)",
+            s(&cert),
+            r = s(&renamed),
         )
     );
     assert!(!root.exists(), "nothing is written");
@@ -978,4 +986,149 @@ fn the_other_roles_files_name_the_role_to_give() {
     .expect(2);
     assert!(run.stderr.contains("give --role client"), "{}", run.stderr);
     assert!(!root.exists());
+}
+
+/// Issue 15 review: after `crl revoke`, every host installs the new CRL; that needed --force,
+/// which also switches off the purpose check. A newer CRL of the same CA (signed by the CA
+/// certificate installed with it, a higher CRL number) replaces the installed one without
+/// --force, kept as a --force replacement keeps it; an older or equal one is a rollback and
+/// still needs --force.
+#[test]
+fn a_newer_crl_of_the_same_ca_replaces_the_installed_one_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let revoke = |cert: &Path| {
+        virtpki(
+            dir.path(),
+            &["crl", "revoke", "--ca-dir", s(&p.ca), s(cert)],
+        )
+        .expect(0)
+    };
+    revoke(&p.client.join("clientcert.pem"));
+    let first = std::fs::read(p.ca.join("cacrl.pem")).unwrap();
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let installed = root.join("etc/pki/CA/cacrl.pem");
+    assert_eq!(std::fs::read(&installed).unwrap(), first);
+
+    let other = dir.path().join("other");
+    issue_client(dir.path(), s(&p.ca), "C=GB,O=Test,CN=client2", s(&other)).expect(0);
+    revoke(&other.join("clientcert.pem"));
+    let second = std::fs::read(p.ca.join("cacrl.pem")).unwrap();
+    let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    assert!(
+        run.stdout
+            .contains("replaced the CRL (number 1 \u{2192} 2)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read(&installed).unwrap(), second);
+    let kept: Vec<Vec<u8>> = std::fs::read_dir(installed.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("cacrl.pem.bak-"))
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(kept, std::slice::from_ref(&first));
+    assert!(run.stdout.contains("(1 old copy kept in"), "{}", run.stdout);
+
+    // The older list over the newer one: a rollback, refused and nothing changed.
+    std::fs::write(p.ca.join("cacrl.pem"), &first).unwrap();
+    let run = install(dir.path(), &["--root", s(&root)], "server", &p).expect(2);
+    assert!(
+        run.stderr.contains(
+            "the new CRL has number 1, not higher than the installed one's 2: installing it \
+             would roll back revocations"
+        ) && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&installed).unwrap(), second);
+    // The same number is no update either.
+    std::fs::write(p.ca.join("cacrl.pem"), &second).unwrap();
+    std::fs::write(&installed, &second).unwrap();
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+}
+
+/// Issue 15 review: `--from DIR` whose clientcert.pem is a server certificate was told "give
+/// --role server", which reads DIR/servercert.pem, not there. Without it, the hint says to
+/// issue a client certificate or rename the pair, and the rename it gives works; with a
+/// servercert.pem in DIR, "give --role server" is what works.
+#[test]
+fn a_server_certificate_under_a_clients_name_gets_a_hint_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let renamed = dir.path().join("renamed");
+    std::fs::create_dir(&renamed).unwrap();
+    for (from, to) in [
+        ("servercert.pem", "clientcert.pem"),
+        ("serverkey.pem", "clientkey.pem"),
+    ] {
+        std::fs::copy(p.server.join(from), renamed.join(to)).unwrap();
+    }
+    let args = |role: &'static str| {
+        vec![
+            "install".to_owned(),
+            "--role".into(),
+            role.into(),
+            "--ca-dir".into(),
+            s(&p.ca).into(),
+            "--from".into(),
+            s(&renamed).into(),
+            "--root".into(),
+            s(&root).into(),
+        ]
+    };
+    let client = args("client");
+    let client: Vec<&str> = client.iter().map(String::as_str).collect();
+    let run = virtpki(dir.path(), &client).expect(2);
+    assert!(
+        !run.stderr.contains(": give --role server"),
+        "{}",
+        run.stderr
+    );
+    let r = s(&renamed);
+    let mv = [
+        format!("mv {r}/clientcert.pem {r}/servercert.pem"),
+        format!("mv {r}/clientkey.pem {r}/serverkey.pem"),
+    ];
+    for m in &mv {
+        assert!(run.stderr.contains(m.as_str()), "{}", run.stderr);
+    }
+    assert!(
+        run.stderr.contains("virtpki issue client")
+            && run.stderr.contains("then give --role server"),
+        "{}",
+        run.stderr
+    );
+    assert!(!root.exists());
+    // Doing what it says installs the pair for the server.
+    for m in &mv {
+        let status = std::process::Command::new("sh")
+            .args(["-ec", m])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let server = args("server");
+    let server: Vec<&str> = server.iter().map(String::as_str).collect();
+    virtpki(dir.path(), &server).expect(0);
+    assert!(root.join("etc/pki/libvirt/servercert.pem").exists());
+
+    // With the server's own file there too, --role server is the hint, and it works.
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::copy(
+        renamed.join("servercert.pem"),
+        renamed.join("clientcert.pem"),
+    )
+    .unwrap();
+    std::fs::copy(renamed.join("serverkey.pem"), renamed.join("clientkey.pem")).unwrap();
+    let run = virtpki(dir.path(), &client).expect(2);
+    assert!(
+        run.stderr
+            .contains("(it is a server certificate: give --role server)"),
+        "{}",
+        run.stderr
+    );
 }

@@ -1198,7 +1198,7 @@ fn crl_revoke_refuses_the_cas_own_certificate_and_names_the_install_command() {
     for role in ["server", "client"] {
         assert!(
             next.contains(&format!(
-                "virtpki install --role {role} --ca-dir {ca_dir} --from DIR --force"
+                "virtpki install --role {role} --ca-dir {ca_dir} --from DIR\n"
             )),
             "{next}"
         );
@@ -1405,4 +1405,27 @@ fn dn_slips_with_escaped_blanks_tabs_and_a_trailing_semicolon_get_a_fix_that_wor
     // An escaped ';' stays part of the value.
     let run = issue_client(d, "ca", "O=Example,CN=admin\\;", "out").expect(0);
     assert!(run.stdout.contains("CN=admin\\;"), "{}", run.stdout);
+}
+
+/// Issue 15 review: the revocation's "Next" asked for `install --force` on every host, which
+/// also switches off install's purpose check; install takes a newer CRL without it, so the hint
+/// does not say --force.
+#[test]
+fn the_revocation_hint_does_not_ask_for_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let run = virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&p.client.join("clientcert.pem")),
+        ],
+    )
+    .expect(0);
+    let next = &run.stdout[run.stdout.find("Next:").expect("a Next hint")..];
+    assert!(!next.contains("--force"), "{next}");
+    assert!(next.contains("virtpki install --role server"), "{next}");
 }

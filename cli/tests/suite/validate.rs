@@ -775,7 +775,7 @@ fn a_given_path_that_is_not_there_is_the_first_line() {
         );
         assert!(!t.contains("/etc/pki"), "{t}");
         assert!(
-            t.ends_with("1 checks: 0 passed, 0 warnings, 1 failed: FAILED\n"),
+            t.ends_with("1 check: 0 passed, 0 warnings, 1 failed: FAILED\n"),
             "{t}"
         );
 
@@ -1566,4 +1566,27 @@ fn a_socket_mode_libvirtd_cannot_parse_fails_at_its_line() {
         found[0]["fix"],
         "unix_sock_rw_perms = \"0770\" (a mode in octal digits, as chmod takes it)"
     );
+}
+
+/// Issue 15 review: the text summary said "1 warnings" (and "1 checks"); one is singular.
+#[test]
+fn the_summary_says_one_warning_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let d = user_home(&home);
+    chmod(&d, 0o755);
+    let out = bin()
+        .env("HOME", &home)
+        .current_dir(dir.path())
+        .args(["validate", "--user", "trust"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let summary = t.lines().last().unwrap();
+    assert!(
+        summary.contains(" passed, 1 warning, 0 failed") && summary.ends_with("OK, with warnings"),
+        "{t}"
+    );
+    assert!(!t.contains("1 warnings"), "{t}");
 }
