@@ -114,12 +114,61 @@ pub(super) fn id_of_name(name: &str) -> String {
 }
 
 /// The summary line's numbers.
+#[derive(Clone, Copy)]
 struct Tally {
     pass: usize,
     info: usize,
     warn: usize,
     fail: usize,
     skip: usize,
+}
+
+impl Tally {
+    fn json(&self) -> Value {
+        let Tally {
+            pass,
+            info,
+            warn,
+            fail,
+            skip,
+        } = *self;
+        json!({
+            "pass": pass, "info": info, "warn": warn, "fail": fail, "skip": skip, "ok": fail == 0
+        })
+    }
+
+    /// The text report's last line: `12 checks: 10 passed, 1 warning, 0 failed, 1 note: OK`.
+    fn line(&self, ui: Ui) -> String {
+        let Tally {
+            pass,
+            info,
+            warn,
+            fail,
+            skip,
+        } = *self;
+        let verdict = if fail > 0 {
+            ui.fail("FAILED")
+        } else if warn > 0 {
+            ui.warn("OK, with warnings")
+        } else {
+            ui.pass("OK")
+        };
+        let notes = if info > 0 {
+            format!(", {}", crate::ui::count(info, "note", "notes"))
+        } else {
+            String::new()
+        };
+        let skipped = if skip > 0 {
+            format!(", {skip} skipped")
+        } else {
+            String::new()
+        };
+        format!(
+            "{}: {pass} passed, {}, {fail} failed{skipped}{notes}: {verdict}",
+            crate::ui::count(pass + info + warn + fail + skip, "check", "checks"),
+            crate::ui::count(warn, "warning", "warnings"),
+        )
+    }
 }
 
 impl Validator {
@@ -158,13 +207,6 @@ impl Validator {
     }
 
     fn print_json(&self) {
-        let Tally {
-            pass,
-            info,
-            warn,
-            fail,
-            skip,
-        } = self.tally();
         let checks: Vec<Value> = self
             .checks
             .iter()
@@ -192,9 +234,7 @@ impl Validator {
             "path": path,
             "root": self.root.display().to_string(),
             "checks": checks,
-            "summary": {
-                "pass": pass, "info": info, "warn": warn, "fail": fail, "skip": skip, "ok": fail == 0
-            },
+            "summary": self.tally().json(),
         }));
     }
 
@@ -243,34 +283,6 @@ impl Validator {
             }
         }
         println!();
-        let Tally {
-            pass,
-            info,
-            warn,
-            fail,
-            skip,
-        } = self.tally();
-        let verdict = if fail > 0 {
-            ui.fail("FAILED")
-        } else if warn > 0 {
-            ui.warn("OK, with warnings")
-        } else {
-            ui.pass("OK")
-        };
-        let notes = if info > 0 {
-            format!(", {}", crate::ui::count(info, "note", "notes"))
-        } else {
-            String::new()
-        };
-        let skipped = if skip > 0 {
-            format!(", {skip} skipped")
-        } else {
-            String::new()
-        };
-        println!(
-            "{}: {pass} passed, {}, {fail} failed{skipped}{notes}: {verdict}",
-            crate::ui::count(pass + info + warn + fail + skip, "check", "checks"),
-            crate::ui::count(warn, "warning", "warnings"),
-        );
+        println!("{}", self.tally().line(ui));
     }
 }
