@@ -125,15 +125,9 @@ struct Tally {
 
 impl Tally {
     fn json(&self) -> Value {
-        let Tally {
-            pass,
-            info,
-            warn,
-            fail,
-            skip,
-        } = *self;
         json!({
-            "pass": pass, "info": info, "warn": warn, "fail": fail, "skip": skip, "ok": fail == 0
+            "pass": self.pass, "info": self.info, "warn": self.warn, "fail": self.fail,
+            "skip": self.skip, "ok": self.fail == 0
         })
     }
 
