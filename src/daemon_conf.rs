@@ -282,14 +282,11 @@ impl DaemonConf {
                     let v = self.integer(name, 0, i64::from(u32::MAX), errors);
                     match (v, keys::minimum(name)) {
                         (Some(v), Some(m)) if v.value < m.min => {
-                            errors.push(SettingError {
-                                name: (*name).to_owned(),
-                                line: v.line,
-                                message: format!(
-                                    "{}:{}: {name} = {}: {}",
-                                    self.name, v.line, v.value, m.why
-                                ),
-                            });
+                            errors.push(self.error_at(
+                                name,
+                                v.line,
+                                format!("{name} = {}: {}", v.value, m.why),
+                            ));
                             false
                         }
                         (v, _) => v.is_some(),
@@ -304,17 +301,24 @@ impl DaemonConf {
     }
 
     fn type_error(&self, entry: &Entry, wanted: &str) -> SettingError {
-        SettingError {
-            name: entry.name.clone(),
-            line: entry.line,
-            message: format!(
-                "{}:{}: expected {wanted} for '{}' parameter, found the {} {}",
-                self.name,
-                entry.line,
+        self.error_at(
+            &entry.name,
+            entry.line,
+            format!(
+                "expected {wanted} for '{}' parameter, found the {} {}",
                 entry.name,
                 entry.value.type_name(),
                 entry.value
             ),
+        )
+    }
+
+    /// The error of setting `name` at `line`: the message prefixed with this file and line.
+    fn error_at(&self, name: &str, line: usize, what: String) -> SettingError {
+        SettingError {
+            name: name.to_owned(),
+            line,
+            message: format!("{}:{line}: {what}", self.name),
         }
     }
 
@@ -342,14 +346,11 @@ impl DaemonConf {
                 line: entry.line,
             }),
             Value::Integer(i) => {
-                errors.push(SettingError {
-                    name: name.to_owned(),
-                    line: entry.line,
-                    message: format!(
-                        "{}:{}: boolean '{name}' must be 0 or 1, not {i}",
-                        self.name, entry.line
-                    ),
-                });
+                errors.push(self.error_at(
+                    name,
+                    entry.line,
+                    format!("boolean '{name}' must be 0 or 1, not {i}"),
+                ));
                 None
             }
             _ => {
@@ -374,14 +375,11 @@ impl DaemonConf {
                 line: entry.line,
             }),
             Value::Integer(i) => {
-                errors.push(SettingError {
-                    name: name.to_owned(),
-                    line: entry.line,
-                    message: format!(
-                        "{}:{}: '{name}' must be an integer from {min} to {max}, not {i}",
-                        self.name, entry.line
-                    ),
-                });
+                errors.push(self.error_at(
+                    name,
+                    entry.line,
+                    format!("'{name}' must be an integer from {min} to {max}, not {i}"),
+                ));
                 None
             }
             _ => {
@@ -397,14 +395,14 @@ impl DaemonConf {
         if ["none", "sasl", "polkit"].contains(&v.value.as_str()) {
             return Some(v);
         }
-        errors.push(SettingError {
-            name: name.to_owned(),
-            line: v.line,
-            message: format!(
-                "{}:{}: unsupported auth \"{}\" for '{name}' (none, sasl or polkit)",
-                self.name, v.line, v.value
+        errors.push(self.error_at(
+            name,
+            v.line,
+            format!(
+                "unsupported auth \"{}\" for '{name}' (none, sasl or polkit)",
+                v.value
             ),
-        });
+        ));
         None
     }
 
@@ -435,14 +433,14 @@ impl DaemonConf {
                 line: v.line,
             });
         }
-        errors.push(SettingError {
-            name: name.to_owned(),
-            line: v.line,
-            message: format!(
-                "{}:{}: {name} = \"{}\" is not an octal mode: libvirtd fails to parse it",
-                self.name, v.line, v.value
+        errors.push(self.error_at(
+            name,
+            v.line,
+            format!(
+                "{name} = \"{}\" is not an octal mode: libvirtd fails to parse it",
+                v.value
             ),
-        });
+        ));
         None
     }
 
@@ -462,16 +460,14 @@ impl DaemonConf {
             match item {
                 Value::String(s) => out.push(s.clone()),
                 other => {
-                    errors.push(SettingError {
-                        name: name.to_owned(),
-                        line: entry.line,
-                        message: format!(
-                            "{}:{}: '{name}' must hold only strings, not the {} {other}",
-                            self.name,
-                            entry.line,
+                    errors.push(self.error_at(
+                        name,
+                        entry.line,
+                        format!(
+                            "'{name}' must hold only strings, not the {} {other}",
                             other.type_name()
                         ),
-                    });
+                    ));
                     return None;
                 }
             }
