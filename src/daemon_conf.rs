@@ -339,25 +339,12 @@ impl DaemonConf {
 
     /// A boolean setting (virConfGetValueBool): the integer 0 or 1.
     pub fn boolean(&self, name: &str, errors: &mut Vec<SettingError>) -> Option<Setting<bool>> {
-        let entry = self.get(name)?;
-        match entry.value {
-            Value::Integer(i @ (0 | 1)) => Some(Setting {
-                value: i == 1,
-                line: entry.line,
-            }),
-            Value::Integer(i) => {
-                errors.push(self.error_at(
-                    name,
-                    entry.line,
-                    format!("boolean '{name}' must be 0 or 1, not {i}"),
-                ));
-                None
-            }
-            _ => {
-                errors.push(self.type_error(entry, "an integer (0 or 1)"));
-                None
-            }
-        }
+        let wrong = |i| format!("boolean '{name}' must be 0 or 1, not {i}");
+        let v = self.integer_as(name, 0..=1, "an integer (0 or 1)", wrong, errors)?;
+        Some(Setting {
+            value: v.value == 1,
+            line: v.line,
+        })
     }
 
     /// An integer setting in `min..=max` (virConfGetValueInt, virConfGetValueUInt).
@@ -368,22 +355,32 @@ impl DaemonConf {
         max: i64,
         errors: &mut Vec<SettingError>,
     ) -> Option<Setting<i64>> {
+        let wrong = |i| format!("'{name}' must be an integer from {min} to {max}, not {i}");
+        self.integer_as(name, min..=max, "an integer", wrong, errors)
+    }
+
+    /// An integer in `range`; `wanted` names the type for a value of another type, `wrong`
+    /// says what is wrong with an integer out of range.
+    fn integer_as(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+        wanted: &str,
+        wrong: impl FnOnce(i64) -> String,
+        errors: &mut Vec<SettingError>,
+    ) -> Option<Setting<i64>> {
         let entry = self.get(name)?;
         match entry.value {
-            Value::Integer(i) if (min..=max).contains(&i) => Some(Setting {
+            Value::Integer(i) if range.contains(&i) => Some(Setting {
                 value: i,
                 line: entry.line,
             }),
             Value::Integer(i) => {
-                errors.push(self.error_at(
-                    name,
-                    entry.line,
-                    format!("'{name}' must be an integer from {min} to {max}, not {i}"),
-                ));
+                errors.push(self.error_at(name, entry.line, wrong(i)));
                 None
             }
             _ => {
-                errors.push(self.type_error(entry, "an integer"));
+                errors.push(self.type_error(entry, wanted));
                 None
             }
         }
