@@ -479,10 +479,14 @@ mod tests {
     #[test]
     fn an_escaped_blank_separator_is_replaced_whole() {
         // The blank after the backslash went into the suggestion ("O=a, CN=b").
-        assert_eq!(suggested("O=a\\ CN=b"), "O=a,CN=b");
-        assert_eq!(suggested("O=a \\ CN=b"), "O=a,CN=b");
-        assert_eq!(suggested("O=Example\\ CN\\=admin"), "O=Example,CN=admin");
-        assert_eq!(suggested("O=Example CN\\=admin"), "O=Example,CN=admin");
+        for (typed, fixed) in [
+            ("O=a\\ CN=b", "O=a,CN=b"),
+            ("O=a \\ CN=b", "O=a,CN=b"),
+            ("O=Example\\ CN\\=admin", "O=Example,CN=admin"),
+            ("O=Example CN\\=admin", "O=Example,CN=admin"),
+        ] {
+            assert_eq!(suggested(typed), fixed);
+        }
         // With a CN after it, a comma gives two CNs: no such suggestion, but where the comma
         // goes and what is still wrong.
         let msg = refused("O=a\\ CN=b,CN=c");
@@ -496,10 +500,14 @@ mod tests {
 
     #[test]
     fn any_whitespace_before_an_attribute_is_a_missing_comma() {
-        assert_eq!(suggested("O=Example\tCN=admin"), "O=Example,CN=admin");
-        assert_eq!(suggested("O=Ex\tOU=x,CN=a"), "O=Ex,OU=x,CN=a");
-        assert_eq!(suggested("O=Ex\u{a0}OU=x,CN=a"), "O=Ex,OU=x,CN=a");
-        assert_eq!(suggested("O=Ex \t\nCN =a"), "O=Ex,CN =a");
+        for (typed, fixed) in [
+            ("O=Example\tCN=admin", "O=Example,CN=admin"),
+            ("O=Ex\tOU=x,CN=a", "O=Ex,OU=x,CN=a"),
+            ("O=Ex\u{a0}OU=x,CN=a", "O=Ex,OU=x,CN=a"),
+            ("O=Ex \t\nCN =a", "O=Ex,CN =a"),
+        ] {
+            assert_eq!(suggested(typed), fixed);
+        }
         assert!(refused("O=Example\tCN=admin").contains("a comma is missing"));
         // A TAB before what is no attribute stays in the value.
         let name = SubjectName::parse("O=Ex\tfoo=bar,CN=a").unwrap();
