@@ -5,7 +5,7 @@
 //! an addition parses and checks its input completely, then installs a new snapshot. That gives
 //! all-or-nothing additions and lets threads verify while another one adds CRLs.
 //!
-//! Every addition is also recorded ([`Load`]), in order, so that [`Context::reload`] can read
+//! Every addition is also recorded, in order, so that [`Context::reload`] can read
 //! the files again and build a whole new snapshot the same way, then swap it in.
 
 use std::path::{Path, PathBuf};
