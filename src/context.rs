@@ -23,6 +23,7 @@ use crate::sanity::{self, Report};
 use crate::source::Source;
 use crate::timefmt::{self, UnixSeconds};
 use crate::validator::CertificateValidator;
+use zeroize::Zeroizing;
 
 /// Policy flags of a context; the values are the C API's `VIR_PKI_CONTEXT_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,11 +107,11 @@ pub struct Context {
     loads: Mutex<Vec<Load>>,
 }
 
-/// One addition as [`Context::reload`] replays it.
-#[derive(Debug)]
+/// One addition as [`Context::reload`] replays it. Not `Debug`: text may be a private key.
 enum Load {
-    /// PEM text ([`Context::add_pem`]): kept as it was (parsed again, with the same result).
-    Text(CertDataType, Arc<str>),
+    /// PEM text ([`Context::add_pem`]): kept as it was (parsed again, with the same result);
+    /// wiped when dropped, as it may be a private key.
+    Text(CertDataType, Zeroizing<String>),
     /// One file ([`Context::add_file`], [`Context::add_file_data`]): read again.
     File(CertDataType, PathBuf),
     /// A list of files ([`Context::load_files`]): the same list read again, by its rules
@@ -183,7 +184,9 @@ impl Context {
     /// Adds PEM text of type `ty` (`virConnectAddCertData`).
     pub fn add_pem(&self, ty: CertDataType, pem: &str) -> Result<()> {
         let parsed = pem::parse(ty, pem.as_bytes(), &Source::Data)?;
-        self.update_recorded(Load::Text(ty, pem.into()), |c| c.apply(ty, parsed))
+        self.update_recorded(Load::Text(ty, Zeroizing::new(pem.to_owned())), |c| {
+            c.apply(ty, parsed)
+        })
     }
 
     /// Adds a PEM or DER file of type `ty` (`virConnectAddCertDataFile`).
