@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use zeroize::Zeroizing;
+
 use crate::credentials::Credentials;
 use crate::data_type::CertDataType;
 use crate::dn_match::AllowedDnList;
@@ -23,7 +25,6 @@ use crate::sanity::{self, Report};
 use crate::source::Source;
 use crate::timefmt::{self, UnixSeconds};
 use crate::validator::CertificateValidator;
-use zeroize::Zeroizing;
 
 /// Policy flags of a context; the values are the C API's `VIR_PKI_CONTEXT_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -472,3 +472,88 @@ fn an_empty_context_reloads_to_nothing() {
     ctx.reload().unwrap();
     assert!(ctx.credentials().ca_certs.is_empty());
 }
+
+/// Reads one TLS record (header and body) from `from`.
+fn read_record(from: &mut TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut record = vec![0u8; 5];
+    from.read_exact(&mut record).unwrap();
+    let len = u16::from_be_bytes([record[3], record[4]]) as usize;
+    record.resize(5 + len, 0);
+    from.read_exact(&mut record[5..]).unwrap();
+    record
+}
+
+/// The server side of the same: a reload between the server's first flight and the client's
+/// certificate does not change the CAs the client is verified against.
+#[test]
+fn a_server_handshake_keeps_its_snapshot_when_a_reload_swaps_in_between() {
+    use std::io::Write;
+    let p = pki();
+    let other_ca = self_signed(&Spec::ca("Other CA"));
+    let mut spec = Spec::server("localhost");
+    spec.ips = vec!["127.0.0.1".parse().unwrap()];
+    let other_server = signed_by(&spec, &other_ca);
+    let sdir = tempfile::tempdir().unwrap();
+    put_set(sdir.path(), Role::Server, &p.ca, &p.server);
+    let server = loaded(sdir.path(), Role::Server, ContextFlags::default());
+    let client = client_ctx(&p, ContextFlags::default());
+
+    // The server, behind a relay that holds the client's second flight until told.
+    let (server_port, served) = {
+        let server = Arc::clone(&server);
+        serve_one(0, move |stream| {
+            Session::server(&server, stream, SessionFlags::LIBVIRT_CONFIRM)
+                .map(|s| s.peer_dn().unwrap_or_default())
+        })
+    };
+    let front = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let front_port = front.local_addr().unwrap().port();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let relay = std::thread::spawn(move || {
+        let (mut c, _) = front.accept().unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+        let (mut c2, mut s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+        let back = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut s2, &mut c2);
+        });
+        // The client hello goes through; the next record is the client's second flight.
+        s.write_all(&read_record(&mut c)).unwrap();
+        let next = read_record(&mut c);
+        held_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        s.write_all(&next).unwrap();
+        let _ = std::io::copy(&mut c, &mut s);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = back.join();
+    });
+    let connecting = std::thread::spawn(move || {
+        let stream = TcpStream::connect(("127.0.0.1", front_port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut s = Session::client(
+            &client,
+            stream,
+            "localhost",
+            None,
+            SessionFlags::LIBVIRT_CONFIRM,
+        )?;
+        s.close()
+    });
+    held_rx.recv().unwrap();
+    // The server's configuration (its snapshot) is made: it has sent its certificate.
+    put_set(sdir.path(), Role::Server, &other_ca, &other_server);
+    server.reload().unwrap();
+    go_tx.send(()).unwrap();
+    assert_eq!(served.join().unwrap().unwrap(), "C=GB,O=Test,CN=client1");
+    connecting.join().unwrap().unwrap();
+    relay.join().unwrap();
+    // The next handshake uses the new set, which does not trust the client's CA.
+    assert_eq!(server_leaf(&server), other_server.der());
+    let err = server
+        .verify_client(&[p.client.parsed()], VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
+}
