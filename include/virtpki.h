@@ -376,6 +376,19 @@ int virPKIContextSetAllowedDNList(virPKIContextPtr ctx, const char *const *patte
 int virPKIContextSetVerifyTime(virPKIContextPtr ctx, long long unixTime);
 
 /*
+ Re-reads every file this context loaded (virPKIContextAddCertDataFile,
+ virPKIContextLoadDefault), all or nothing, the way they were loaded and in the same order;
+ data added as text (virPKIContextAddCertData) stays as it was. Unless
+ VIR_PKI_CONTEXT_NO_SANITY, a new set with an error finding is refused: -1, the old
+ credentials stay, the message names the file and the finding. On success the new set
+ replaces the old one atomically: sessions already established, and verifications under
+ way, keep what they started with; every later handshake and verification uses the new set.
+ Safe to call while other threads verify or run sessions on the context; an addition made
+ meanwhile waits for the reload. `flags` must be 0 (any other bit: VIR_PKI_ERR_INVALID_ARG).
+ */
+int virPKIContextReload(virPKIContextPtr ctx, unsigned int flags);
+
+/*
  The code of this thread's last failure (`VIR_PKI_OK` when none); `VIR_PKI_ERR_INTERNAL`
  while the thread exits and its error state is gone.
  */

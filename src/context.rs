@@ -4,9 +4,14 @@
 //! only to swap it: a verification takes the current snapshot and works without the lock, and
 //! an addition parses and checks its input completely, then installs a new snapshot. That gives
 //! all-or-nothing additions and lets threads verify while another one adds CRLs.
+//!
+//! Every addition is also recorded, in order, so that [`Context::reload`] can read
+//! the files again and build a whole new snapshot the same way, then swap it in.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use zeroize::Zeroizing;
 
 use crate::credentials::Credentials;
 use crate::data_type::CertDataType;
@@ -97,6 +102,29 @@ pub struct Context {
     validator: RwLock<Option<Arc<dyn CertificateValidator>>>,
     known_servers: RwLock<Option<Arc<dyn KnownServersStore>>>,
     allowed_dns: RwLock<Option<Arc<AllowedDnList>>>,
+    /// What was added, in order, for [`Context::reload`]. Its lock is taken before the
+    /// credentials' lock by every change, so the record's order is the order the changes
+    /// were applied in, and a reload (which holds it throughout) never misses an addition.
+    loads: Mutex<Vec<Load>>,
+}
+
+/// One addition as [`Context::reload`] replays it. Not `Debug`: text may be a private key.
+enum Load {
+    /// PEM text ([`Context::add_pem`]): kept as it was (parsed again, with the same result);
+    /// wiped when dropped, as it may be a private key.
+    Text(CertDataType, Zeroizing<String>),
+    /// One file ([`Context::add_file`], [`Context::add_file_data`]): read again.
+    File(CertDataType, PathBuf),
+    /// A list of files ([`Context::load_files`]): the same list read again, by its rules
+    /// (a required file must be there, an optional one is loaded if it is).
+    Files(CredentialFiles),
+    /// libvirt's default files ([`Context::load_default`]): located again by libvirt's rules
+    /// (a user file that appeared since is chosen over the system one, as libvirt would).
+    Default {
+        env: Environment,
+        role: Role,
+        pkipath: Option<PathBuf>,
+    },
 }
 
 impl std::fmt::Debug for Context {
@@ -116,6 +144,14 @@ fn read<T: Clone>(lock: &RwLock<T>) -> T {
     match lock.read() {
         Ok(g) => g.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// Locks a mutex even if a thread panicked while holding it (changes are all or nothing).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
@@ -149,18 +185,21 @@ impl Context {
     /// Adds PEM text of type `ty` (`virConnectAddCertData`).
     pub fn add_pem(&self, ty: CertDataType, pem: &str) -> Result<()> {
         let parsed = pem::parse(ty, pem.as_bytes(), &Source::Data)?;
-        self.update(|c| c.apply(ty, parsed))
+        self.update_recorded(Load::Text(ty, Zeroizing::new(pem.to_owned())), |c| {
+            c.apply(ty, parsed)
+        })
     }
 
     /// Adds a PEM or DER file of type `ty` (`virConnectAddCertDataFile`).
     pub fn add_file(&self, ty: CertDataType, path: &Path) -> Result<()> {
         let parsed = read_and_parse(ty, path)?;
-        self.update(|c| c.apply(ty, parsed))
+        self.update_recorded(Load::File(ty, path.to_path_buf()), |c| c.apply(ty, parsed))
     }
 
     /// Adds the bytes of a file the caller has read itself (with [`pem::read_file_as`]),
     /// parsed and named as [`add_file`](Self::add_file) would: a caller that checks files and
-    /// then installs them checks the very bytes it writes, read once.
+    /// then installs them checks the very bytes it writes, read once. A
+    /// [`reload`](Self::reload) reads `path` again.
     pub fn add_file_data(
         &self,
         ty: CertDataType,
@@ -169,13 +208,18 @@ impl Context {
         mode: u32,
     ) -> Result<()> {
         let parsed = parse_file_data(ty, path, bytes, mode)?;
-        self.update(|c| c.apply(ty, parsed))
+        self.update_recorded(Load::File(ty, path.to_path_buf()), |c| c.apply(ty, parsed))
     }
 
     /// Loads the files of `files` (all or nothing), then runs the sanity check for its role
     /// unless the context has [`ContextFlags::NO_SANITY`]; errors found fail the load, as they
     /// make libvirt refuse to start.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
+        self.load_files_as(files, Load::Files(files.clone()))
+    }
+
+    /// [`load_files`](Self::load_files), recorded as `load` for a reload.
+    fn load_files_as(&self, files: &CredentialFiles, load: Load) -> Result<LoadReport> {
         // The files are read and parsed outside the lock; what they hold is applied to the
         // snapshot current at install time, so an add made meanwhile by another thread is
         // kept (a copy taken before reading and put back after would drop it).
@@ -188,7 +232,7 @@ impl Context {
             .map(|(item, _)| (item.ty, item.path.clone(), item.origin))
             .collect();
         let sanity = (!self.flags.contains(ContextFlags::NO_SANITY)).then(|| self.now());
-        self.update(|c| {
+        self.update_recorded(load, |c| {
             let mut next = c.clone();
             for (item, parsed) in parsed {
                 next.apply(item.ty, parsed)?;
@@ -209,8 +253,12 @@ impl Context {
     /// Not all or nothing, and no sanity check runs, whatever the context's flags: what is
     /// loaded may be incomplete or inconsistent. Run [`check`](Self::check) before relying
     /// on it.
+    ///
+    /// A [`reload`](Self::reload) reads again the files that loaded here, all or nothing (and
+    /// looks again for the optional ones that were absent); the files that failed are left out.
     pub fn load_files_tolerant(&self, files: &CredentialFiles) -> LoadReport {
         let (mut report, parsed) = read_files(files, Walk::Tolerant);
+        let mut loads = lock(&self.loads);
         self.update(|c| {
             for (item, parsed) in parsed {
                 // apply fails only before changing anything: the others still go in.
@@ -222,13 +270,105 @@ impl Context {
                 }
             }
         });
+        let kept = files
+            .files
+            .iter()
+            .filter(|f| !report.failed.iter().any(|(_, path, _)| *path == f.path))
+            .cloned()
+            .collect();
+        loads.push(Load::Files(CredentialFiles {
+            files: kept,
+            ..files.clone()
+        }));
         report
     }
 
     /// Loads libvirt's default files for `role` (`virPKIContextLoadDefault`): `pkipath`, or
     /// the user's and system locations by this process's user id.
     pub fn load_default(&self, role: Role, pkipath: Option<&Path>) -> Result<LoadReport> {
-        self.load_files(&locations::libvirt(&Environment::current(), role, pkipath))
+        let env = Environment::current();
+        let files = locations::libvirt(&env, role, pkipath);
+        let load = Load::Default {
+            env,
+            role,
+            pkipath: pkipath.map(Path::to_path_buf),
+        };
+        self.load_files_as(&files, load)
+    }
+
+    /// Reads again every file the context loaded ([`add_file`](Self::add_file),
+    /// [`load_files`](Self::load_files), [`load_default`](Self::load_default), ...) and
+    /// replaces the credentials with what they hold now, all or nothing (libvirt's
+    /// `virt-admin server-update-tls`).
+    ///
+    /// The additions are made again in their order on empty credentials, so a later addition
+    /// of a type replaces or extends an earlier one as it did the first time; PEM text added
+    /// with [`add_pem`](Self::add_pem) is kept as it was. Unless the context has
+    /// [`ContextFlags::NO_SANITY`], the new set is checked for the role of each load (and of
+    /// each identity it holds; the client's when nothing says which) and refused on an error
+    /// finding, naming the file and the finding. On any failure the old credentials stay.
+    ///
+    /// On success the new snapshot replaces the old one at once: a verification or handshake
+    /// under way, and every established session, keeps the snapshot it started with; every
+    /// later one takes the new set. An addition made while a reload runs waits for it and is
+    /// applied to the new set. A context with nothing added has nothing to reload: `Ok`.
+    pub fn reload(&self) -> Result<()> {
+        let loads = lock(&self.loads);
+        if loads.is_empty() {
+            return Ok(());
+        }
+        let refused = |e: Error| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "reload refused, the credentials loaded before stay: {}",
+                    e.message()
+                ),
+            )
+            .with_source(e)
+        };
+        let mut next = Credentials::default();
+        let mut roles = Vec::new();
+        for load in loads.iter() {
+            match load {
+                Load::Text(ty, text) => {
+                    let parsed =
+                        pem::parse(*ty, text.as_bytes(), &Source::Data).map_err(refused)?;
+                    next.apply(*ty, parsed).map_err(refused)?;
+                }
+                Load::File(ty, path) => {
+                    let parsed = read_and_parse(*ty, path).map_err(refused)?;
+                    next.apply(*ty, parsed).map_err(refused)?;
+                }
+                Load::Files(files) => {
+                    replay_files(&mut next, files).map_err(refused)?;
+                    roles.push(files.role);
+                }
+                Load::Default { env, role, pkipath } => {
+                    let files = locations::libvirt(env, *role, pkipath.as_deref());
+                    replay_files(&mut next, &files).map_err(refused)?;
+                    roles.push(*role);
+                }
+            }
+        }
+        if !self.flags.contains(ContextFlags::NO_SANITY) {
+            for (role, identity) in [(Role::Client, &next.client), (Role::Server, &next.server)] {
+                if !identity.is_empty() {
+                    roles.push(role);
+                }
+            }
+            if roles.is_empty() {
+                roles.push(Role::Client);
+            }
+            roles.sort_by_key(|r| r.name());
+            roles.dedup();
+            let now = self.now();
+            for role in roles {
+                refuse_errors(&sanity::check(&next, role, now))?;
+            }
+        }
+        replace(&self.credentials, Arc::new(next));
+        Ok(())
     }
 
     /// The sanity check of what the context holds for `role`, as libvirt runs it at load time.
@@ -289,6 +429,18 @@ impl Context {
         read(&self.allowed_dns)
     }
 
+    /// [`update`](Self::update), recording `load` for a reload when `change` succeeds.
+    fn update_recorded(
+        &self,
+        load: Load,
+        change: impl FnOnce(&mut Credentials) -> Result<()>,
+    ) -> Result<()> {
+        let mut loads = lock(&self.loads);
+        self.update(change)?;
+        loads.push(load);
+        Ok(())
+    }
+
     /// Installs a new snapshot made by `change`, all or nothing.
     ///
     /// Copy on write: when no one else holds the current snapshot (no verification under way
@@ -309,6 +461,41 @@ impl Context {
         };
         change(Arc::make_mut(&mut *guard))
     }
+}
+
+/// Reads `files` again into `next` for a reload: the first file that cannot be read fails it.
+fn replay_files(next: &mut Credentials, files: &CredentialFiles) -> Result<()> {
+    let (mut report, parsed) = read_files(files, Walk::StopAtFailure);
+    if !report.failed.is_empty() {
+        return Err(report.failed.swap_remove(0).2);
+    }
+    for (item, parsed) in parsed {
+        next.apply(item.ty, parsed)?;
+    }
+    Ok(())
+}
+
+/// A reload's refusal of a set with error findings: each named with its file, the old
+/// credentials kept.
+fn refuse_errors(report: &Report) -> Result<()> {
+    let errors: Vec<&sanity::Finding> = report.errors().collect();
+    let Some(first) = errors.first() else {
+        return Ok(());
+    };
+    let text: Vec<String> = errors
+        .iter()
+        .map(|f| match &f.source {
+            Source::File(path) => format!("{}: {}", path.display(), f.detail()),
+            _ => f.detail(),
+        })
+        .collect();
+    Err(Error::new(
+        first.kind,
+        format!(
+            "reload refused, the credentials loaded before stay: {}",
+            text.join("; ")
+        ),
+    ))
 }
 
 /// Whether [`read_files`] goes on after a file that cannot be loaded.

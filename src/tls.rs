@@ -21,6 +21,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::cert::Certificate;
 use crate::context::Context;
+use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::role::Role;
 use crate::source::Source;
@@ -35,8 +36,12 @@ pub fn client_config(
     flags: VerifyFlags,
 ) -> Result<ClientConfig> {
     let provider = crate::crypto::provider();
+    // One snapshot for the whole handshake: the identity presented and the trust the server
+    // is verified against come from the same credentials, even if a reload swaps them.
+    let creds = ctx.credentials();
     let verifier = Arc::new(ServerVerifier {
         ctx: Arc::clone(ctx),
+        creds: Arc::clone(&creds),
         hostname: hostname.to_owned(),
         port,
         flags,
@@ -47,7 +52,6 @@ pub fn client_config(
         .map_err(|e| tls_error("protocol versions", e))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let creds = ctx.credentials();
     let config = match (&creds.client.chain, &creds.client.key) {
         (chain, Some(key)) if !chain.is_empty() => builder
             .with_client_auth_cert(ders(chain), key.der().clone_key())
@@ -84,6 +88,7 @@ pub fn server_config(ctx: &Arc<Context>, flags: VerifyFlags) -> Result<ServerCon
         .collect();
     let verifier = Arc::new(ClientVerifier {
         ctx: Arc::clone(ctx),
+        creds: Arc::clone(&creds),
         flags,
         hints,
         algorithms: provider.signature_verification_algorithms,
@@ -153,6 +158,8 @@ fn peer_chain(
 #[derive(Debug)]
 struct ServerVerifier {
     ctx: Arc<Context>,
+    /// The snapshot the session's own identity came from (see [`client_config`]).
+    creds: Arc<Credentials>,
     hostname: String,
     port: Option<u16>,
     flags: VerifyFlags,
@@ -170,7 +177,7 @@ impl ServerCertVerifier for ServerVerifier {
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let chain = peer_chain(end_entity, intermediates)?;
         self.ctx
-            .verify_server(&self.hostname, self.port, &chain, self.flags)
+            .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
             .map(|_| ServerCertVerified::assertion())
             .map_err(to_rustls)
     }
@@ -201,6 +208,8 @@ impl ServerCertVerifier for ServerVerifier {
 #[derive(Debug)]
 struct ClientVerifier {
     ctx: Arc<Context>,
+    /// The snapshot the session's own identity came from (see [`server_config`]).
+    creds: Arc<Credentials>,
     flags: VerifyFlags,
     hints: Vec<DistinguishedName>,
     algorithms: WebPkiSupportedAlgorithms,
@@ -223,7 +232,7 @@ impl ClientCertVerifier for ClientVerifier {
     ) -> std::result::Result<ClientCertVerified, rustls::Error> {
         let chain = peer_chain(end_entity, intermediates)?;
         self.ctx
-            .verify_client(&chain, self.flags)
+            .verify_client_with(&self.creds, &chain, self.flags)
             .map(|_| ClientCertVerified::assertion())
             .map_err(to_rustls)
     }

@@ -222,6 +222,20 @@ impl Context {
         chain: &[Certificate],
         flags: VerifyFlags,
     ) -> Result<ServerVerdict> {
+        self.verify_server_with(&self.credentials(), hostname, port, chain, flags)
+    }
+
+    /// [`verify_server`](Self::verify_server) against the snapshot `creds`: a handshake
+    /// verifies against the snapshot its own identity came from, never half of each when a
+    /// [`reload`](Self::reload) swaps them in between.
+    pub(crate) fn verify_server_with(
+        &self,
+        creds: &Credentials,
+        hostname: &str,
+        port: Option<u16>,
+        chain: &[Certificate],
+        flags: VerifyFlags,
+    ) -> Result<ServerVerdict> {
         let leaf = chain
             .first()
             .ok_or_else(|| Error::new(ErrorKind::InvalidArg, "the server sent no certificate"))?;
@@ -229,8 +243,7 @@ impl Context {
         if hostname.is_empty() {
             return Err(Error::new(ErrorKind::InvalidArg, "an empty host name"));
         }
-        let creds = self.credentials();
-        let (trust, stored) = self.trust_status(&creds, hostname, port, leaf)?;
+        let (trust, stored) = self.trust_status(creds, hostname, port, leaf)?;
         if flags.contains(VerifyFlags::NO_VERIFY) {
             return Ok(ServerVerdict {
                 acceptance: Acceptance::NotVerified,
@@ -238,7 +251,7 @@ impl Context {
                 failure: None,
             });
         }
-        let mut failures = validate_server(&creds, hostname, chain, self.now(), self.flags());
+        let mut failures = validate_server(creds, hostname, chain, self.now(), self.flags());
         let trusted_by = match trust {
             TrustStatus::Trusted => Some(Overrider::HostBound),
             TrustStatus::TrustedAnyHost => Some(Overrider::AnyHost),
@@ -249,7 +262,7 @@ impl Context {
             // No path, or not the whole chain on it: what webpki did not check is checked
             // before anything may accept it anyway (and named first when it fails), and the
             // server profile, which only ran on paths to a loaded CA.
-            let mut checked = check_peer_certificates(&creds, chain, self.now());
+            let mut checked = check_peer_certificates(creds, chain, self.now());
             checked.extend(profile::check_server_leaf(leaf).err().map(Failure::final_));
             checked.retain(|c| !failures.iter().any(|f| f.error.kind() == c.error.kind()));
             checked.append(&mut failures);
@@ -322,6 +335,17 @@ impl Context {
         chain: &[Certificate],
         flags: VerifyFlags,
     ) -> Result<ClientVerdict> {
+        self.verify_client_with(&self.credentials(), chain, flags)
+    }
+
+    /// [`verify_client`](Self::verify_client) against the snapshot `creds` (see
+    /// [`verify_server_with`](Self::verify_server_with)).
+    pub(crate) fn verify_client_with(
+        &self,
+        creds: &Credentials,
+        chain: &[Certificate],
+        flags: VerifyFlags,
+    ) -> Result<ClientVerdict> {
         let leaf = chain.first().ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidArg,
@@ -329,9 +353,8 @@ impl Context {
             )
         })?;
         check_chain_length(chain)?;
-        let creds = self.credentials();
         let now = self.now();
-        let (mut failures, _) = validate_chain(&creds, chain, now, Role::Client);
+        let (mut failures, _) = validate_chain(creds, chain, now, Role::Client);
         failures.extend(check_client_purpose(leaf).map(Failure::final_));
         if failures.is_empty() {
             if let Some(list) = self.allowed_dn_list() {

@@ -162,6 +162,16 @@ class Context:
         pkipath = _args.path(pkipath, "pkipath")
         self._check(lib.virPKIContextLoadDefault(self._handle, role, pkipath, flags))
 
+    def reload(self, flags=0):
+        """Reads again every file the context loaded, all or nothing (text added stays).
+
+        Unless ContextFlags.NO_SANITY, a set with an error finding is refused (the error
+        names the file and the finding) and the old credentials stay. Sessions already
+        established keep what they started with; later ones use the new set.
+        """
+        flags = _args.integer(flags, "flags", _args.UINT)
+        self._check(lib.virPKIContextReload(self._handle, flags))
+
     # Policy.
 
     def set_validator(self, validator):

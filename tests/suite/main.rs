@@ -18,6 +18,7 @@ mod inputs;
 mod locations;
 mod module_graph;
 mod quickstart;
+mod reload;
 mod sanity_table;
 mod session_end;
 mod suggested_commands;
