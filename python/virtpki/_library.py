@@ -94,6 +94,7 @@ PROTOTYPES = {
     "virPKIContextSetKnownServersFile": (c_int, [_ctx, c_char_p]),
     "virPKIContextSetAllowedDNList": (c_int, [_ctx, POINTER(c_char_p), c_int]),
     "virPKIContextSetVerifyTime": (c_int, [_ctx, c_longlong]),
+    "virPKIContextSetExpiryHorizon": (c_int, [_ctx, c_uint]),
     "virPKIGetLastErrorCode": (c_int, []),
     "virPKIGetLastErrorMessage": (c_char_p, []),
     "virPKIResetLastError": (None, []),
