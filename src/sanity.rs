@@ -651,7 +651,7 @@ impl Checker {
                     format!(
                         "The CA certificate {src} expires {when}: then no certificate it \
                          issued verifies any more, and libvirt, which checks every CA of the \
-                         file, refuses the whole CA file ({then})"
+                         file, refuses the whole CA file, so {then}"
                     ),
                     format!(
                         "make the next CA before then (virtpki ca init --dir NEW_CA_DIR), put \
