@@ -653,12 +653,12 @@ impl Checker {
                          issued verifies any more, and libvirt, which checks every CA of the \
                          file, refuses the whole CA file, so {then}"
                     ),
-                    format!(
-                        "make the next CA before then (virtpki ca init --dir NEW_CA_DIR), put \
-                         its certificate into every host's CA file next to this one, and issue \
-                         new certificates from it; a `ca renew` that keeps the key, so that \
-                         the certificates this CA issued stay valid, comes in a later virtpki"
-                    ),
+                    "make the next CA before then (virtpki ca init --dir NEW_CA_DIR), put its \
+                     certificate into every host's CA file next to this one, issue new \
+                     certificates from it, and take this one out of the CA files before it \
+                     expires; a `ca renew` that keeps the key, so that the certificates this CA \
+                     issued stay valid, comes in a later virtpki"
+                        .to_owned(),
                 )
             }
         };
