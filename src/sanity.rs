@@ -1019,32 +1019,36 @@ impl Checker {
 
 /// The `virtpki issue` command that makes a certificate with `cert`'s subject (and, for a
 /// server, its other names), each value one shell word: the subject is whoever made the
-/// certificate's choice.
+/// certificate's choice. A server certificate without a CN (names in SANs only) is named by
+/// its first SAN, as `issue server --dn` needs a CN.
 fn reissue_command(cert: &Certificate, role: Role) -> String {
     use crate::cert::SubjectAltName;
-    let mut cmd = format!(
-        "virtpki issue {} --ca-dir CA_DIR --dn {}",
-        role.name(),
-        display::shell_word(cert.subject())
-    );
+    let word = |s: &str| display::shell_word(s).into_owned();
+    let mut names: Vec<(&str, String)> = Vec::new();
     if role == Role::Server {
-        // `issue server --dn` writes the CN as a SAN itself.
-        let is_cn = |name: &str| {
-            cert.common_names()
-                .iter()
-                .any(|cn| cn.eq_ignore_ascii_case(name))
-        };
         for san in cert.subject_alt_names() {
             match san {
-                SubjectAltName::Dns(name) if !is_cn(name) => {
-                    cmd.push_str(&format!(" --dns {}", display::shell_word(name)));
-                }
-                SubjectAltName::Ip(ip) if !is_cn(&ip.to_string()) => {
-                    cmd.push_str(&format!(" --ip {ip}"));
-                }
+                SubjectAltName::Dns(name) => names.push(("--dns", name.clone())),
+                SubjectAltName::Ip(ip) => names.push(("--ip", ip.to_string())),
                 _ => {}
             }
         }
+    }
+    let subject = if role == Role::Server && cert.common_names().is_empty() && !names.is_empty() {
+        let (_, first) = names.remove(0);
+        format!("--cn {}", word(&first))
+    } else {
+        format!("--dn {}", word(cert.subject()))
+    };
+    let mut cmd = format!("virtpki issue {} --ca-dir CA_DIR {subject}", role.name());
+    // `issue server` writes its CN as a SAN itself.
+    let is_cn = |name: &str| {
+        cert.common_names()
+            .iter()
+            .any(|cn| cn.eq_ignore_ascii_case(name))
+    };
+    for (option, name) in names.iter().filter(|(_, name)| !is_cn(name)) {
+        cmd.push_str(&format!(" {option} {}", word(name)));
     }
     cmd.push_str(" --out-dir DIR");
     cmd

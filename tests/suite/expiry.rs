@@ -378,3 +378,45 @@ fn days_left_rounds_down() {
     assert_eq!(days_left(now() - 1, now()), -1);
     assert_eq!(days_left(i64::MAX, i64::MIN), i64::MAX / DAY);
 }
+
+/// A server certificate with names in SANs only: `issue server --dn` needs a CN, so the
+/// command names the server by its first SAN.
+#[test]
+fn the_reissue_command_of_a_server_without_cn_uses_its_first_name() {
+    let ca = self_signed(&Spec::ca("Expiry CA"));
+    let spec = Spec {
+        dns: vec!["a.example".into(), "b.example".into()],
+        ..Spec::server("unused")
+    }
+    .valid(date(2025, 1, 1), now() + 2 * DAY);
+    // Leave the CN out: only an organization in the subject.
+    let mut params = spec.params();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::OrganizationName, "Example");
+    params.distinguished_name = dn;
+    let key = key(spec.alg);
+    let cert = params.signed_by(&key, &ca.issuer()).unwrap();
+    let server = Made { cert, key, params };
+    let report = ctx_with(&ca, &server, Role::Server).check(Role::Server);
+    let f = the_warning(&report);
+    let at = f.fix.find("virtpki issue").unwrap();
+    let cmd = f.fix[at..].split(" (a `renew`").next().unwrap();
+    assert_eq!(
+        shell_words(cmd),
+        [
+            "virtpki",
+            "issue",
+            "server",
+            "--ca-dir",
+            "CA_DIR",
+            "--cn",
+            "a.example",
+            "--dns",
+            "b.example",
+            "--out-dir",
+            "DIR"
+        ],
+        "{}",
+        f.fix
+    );
+}
