@@ -643,15 +643,13 @@ impl Checker {
                 )
             }
             Whose::Ca => {
-                let then = match self.role {
-                    Role::Server => "libvirtd does not start",
-                    Role::Client => "this client cannot connect",
-                };
+                // The same words for either role: `validate` reports it once, under TRUST.
                 (
                     format!(
                         "The CA certificate {src} expires {when}: then no certificate it \
                          issued verifies any more, and libvirt, which checks every CA of the \
-                         file, refuses the whole CA file, so {then}"
+                         file, refuses the whole CA file: libvirtd does not start and \
+                         clients cannot connect"
                     ),
                     "make the next CA before then (virtpki ca init --dir NEW_CA_DIR), put its \
                      certificate into every host's CA file next to this one, issue new \

@@ -1596,3 +1596,69 @@ fn a_server_certificate_five_days_from_expiry_warns_with_the_days_left() {
     let (_, v) = json(&root, &["server"]);
     assert!(find(&v, "warn", "expires in").is_empty(), "{v}");
 }
+
+/// A CA near its end is said once, under TRUST, although the server's and the client's checks
+/// load it too; each role's own certificate has its own line.
+#[test]
+fn a_ca_near_expiry_is_reported_once() {
+    use common::{s, virtpki};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root");
+    virtpki(
+        d,
+        &[
+            "ca",
+            "init",
+            "--dir",
+            "ca",
+            "--key-type",
+            "ecdsa",
+            "--days",
+            "10",
+        ],
+    )
+    .expect(0);
+    for (role, name, out) in [("server", "--cn", HOST), ("client", "--dn", CLIENT_DN)] {
+        virtpki(
+            d,
+            &[
+                "issue",
+                role,
+                "--ca-dir",
+                "ca",
+                name,
+                out,
+                "--days",
+                "9",
+                "--key-type",
+                "ecdsa",
+                "--out-dir",
+                role,
+            ],
+        )
+        .expect(0);
+        let from = d.join(role);
+        virtpki(
+            d,
+            &[
+                "install",
+                "--role",
+                role,
+                "--ca-dir",
+                "ca",
+                "--from",
+                s(&from),
+                "--root",
+                s(&root),
+            ],
+        )
+        .expect(0);
+    }
+    let (_, v) = json(&root, &[]);
+    let ca = find(&v, "warn", "The CA certificate");
+    assert_eq!(ca.len(), 1, "{v}");
+    assert_eq!(ca[0]["id"], "trust.cert_properties.expires_soon", "{v}");
+    assert_eq!(find(&v, "warn", "The server certificate").len(), 1, "{v}");
+    assert_eq!(find(&v, "warn", "The client certificate").len(), 1, "{v}");
+}
