@@ -344,6 +344,71 @@ static void test_allowed_dn_list_arguments(void)
     virPKIContextFree(ctx);
 }
 
+/* The fixtures' server certificate and CA expire at 2030-01-01T00:00:00Z (tools/src/kit.rs);
+   five days and an hour before that, both are inside the default horizon of 30 days. */
+#define FIVE_DAYS_BEFORE_FIXTURES_EXPIRE (1893456000LL - 5 * 86400 - 3600)
+
+/* The report of virPKIContextCheck for the server role (NULL when there is none). */
+static char *server_report(virPKIContextPtr ctx)
+{
+    char *report = NULL;
+    CHECK_OK(virPKIContextCheck(ctx, VIR_PKI_ROLE_SERVER, &report));
+    CHECK(report != NULL);
+    return report;
+}
+
+static void test_expiry_horizon(void)
+{
+    virPKIContextPtr ctx = new_context(0, 1);
+    CHECK_OK(virPKIContextAddCertDataFile(ctx, VIR_CONNECT_CERT_SERVER_CERT,
+                                          fixture("server.pem")));
+    CHECK_OK(virPKIContextAddCertDataFile(ctx, VIR_CONNECT_CERT_SERVER_KEY,
+                                          fixture("server-key.pem")));
+
+    /* At the fixtures' time nothing is near its end: no "expires" line. */
+    char *report = server_report(ctx);
+    CHECK(report && strstr(report, "expires") == NULL);
+    virPKIFree(report);
+
+    /* Five days before: a warning line each for the certificate and the CA, with the word
+       and the days; warnings do not fail the check. */
+    CHECK_OK(virPKIContextSetVerifyTime(ctx, FIVE_DAYS_BEFORE_FIXTURES_EXPIRE));
+    report = server_report(ctx);
+    CHECK_CONTAINS(report, "warning: [expires-soon] The server certificate");
+    CHECK_CONTAINS(report, "expires in 5 days, on 2030-01-01 00:00:00 UTC");
+    CHECK_CONTAINS(report, "libvirtd refuses to start");
+    CHECK_CONTAINS(report, "virtpki issue server --ca-dir CA_DIR");
+    CHECK_CONTAINS(report, "warning: [expires-soon] The CA certificate");
+    virPKIFree(report);
+
+    /* A horizon of 3 days: no "expires" line. */
+    CHECK_OK(virPKIContextSetExpiryHorizon(ctx, 3));
+    report = server_report(ctx);
+    CHECK(report && strstr(report, "expires") == NULL);
+    virPKIFree(report);
+
+    /* Refused: NULL, more than ten years, -1 passed as unsigned; the horizon stays 3. */
+    CHECK_FAILS(virPKIContextSetExpiryHorizon(NULL, 30), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_FAILS(virPKIContextSetExpiryHorizon(ctx, 3651), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_CONTAINS(virPKIGetLastErrorMessage(), "3651");
+    CHECK_FAILS(virPKIContextSetExpiryHorizon(ctx, (unsigned int)-1), VIR_PKI_ERR_INVALID_ARG);
+    report = server_report(ctx);
+    CHECK(report && strstr(report, "expires") == NULL);
+    virPKIFree(report);
+
+    /* 3650 is allowed; 0 turns the warning off. */
+    CHECK_OK(virPKIContextSetExpiryHorizon(ctx, 3650));
+    report = server_report(ctx);
+    CHECK_CONTAINS(report, "expires in 5 days");
+    virPKIFree(report);
+    CHECK_OK(virPKIContextSetExpiryHorizon(ctx, 0));
+    report = server_report(ctx);
+    CHECK(report && strstr(report, "expires") == NULL);
+    virPKIFree(report);
+
+    virPKIContextFree(ctx);
+}
+
 int main(void)
 {
     check_watchdog(300);
@@ -357,5 +422,6 @@ int main(void)
     test_accumulate_and_replace();
     test_files();
     test_allowed_dn_list_arguments();
+    test_expiry_horizon();
     return check_done();
 }

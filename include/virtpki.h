@@ -389,6 +389,16 @@ int virPKIContextSetVerifyTime(virPKIContextPtr ctx, long long unixTime);
 int virPKIContextReload(virPKIContextPtr ctx, unsigned int flags);
 
 /*
+ The sanity check (virPKIContextCheck, and the one loading runs) warns of every certificate
+ and CRL that expires within `days` days of the verification time: a line with "expires" and
+ the days left. 30 by default; 0 turns the warning off (what has expired stays an error).
+ Warnings never fail a load. Returns 0, or -1 with VIR_PKI_ERR_INVALID_ARG for a NULL `ctx`
+ or `days` above 3650 (the horizon then unchanged). Safe to call while other threads use
+ `ctx`: a check takes the horizon once, when it starts.
+ */
+int virPKIContextSetExpiryHorizon(virPKIContextPtr ctx, unsigned int days);
+
+/*
  The code of this thread's last failure (`VIR_PKI_OK` when none); `VIR_PKI_ERR_INTERNAL`
  while the thread exits and its error state is gone.
  */

@@ -99,6 +99,8 @@ pub struct Context {
     flags: ContextFlags,
     credentials: RwLock<Arc<Credentials>>,
     verify_time: RwLock<Option<UnixSeconds>>,
+    /// Days ahead the sanity check warns of expiry; `None`: the default.
+    expiry_horizon: RwLock<Option<u32>>,
     validator: RwLock<Option<Arc<dyn CertificateValidator>>>,
     known_servers: RwLock<Option<Arc<dyn KnownServersStore>>>,
     allowed_dns: RwLock<Option<Arc<AllowedDnList>>>,
@@ -232,13 +234,15 @@ impl Context {
             .map(|(item, _)| (item.ty, item.path.clone(), item.origin))
             .collect();
         let sanity = (!self.flags.contains(ContextFlags::NO_SANITY)).then(|| self.now());
+        let horizon = self.expiry_horizon();
         self.update_recorded(load, |c| {
             let mut next = c.clone();
             for (item, parsed) in parsed {
                 next.apply(item.ty, parsed)?;
             }
             if let Some(now) = sanity {
-                sanity::check(&next, files.role, now).into_result()?;
+                // Only errors fail the load: an expiry warning never does.
+                sanity::check_with_horizon(&next, files.role, now, horizon).into_result()?;
             }
             *c = next;
             Ok(())
@@ -364,7 +368,12 @@ impl Context {
             roles.dedup();
             let now = self.now();
             for role in roles {
-                refuse_errors(&sanity::check(&next, role, now))?;
+                refuse_errors(&sanity::check_with_horizon(
+                    &next,
+                    role,
+                    now,
+                    self.expiry_horizon(),
+                ))?;
             }
         }
         replace(&self.credentials, Arc::new(next));
@@ -373,7 +382,7 @@ impl Context {
 
     /// The sanity check of what the context holds for `role`, as libvirt runs it at load time.
     pub fn check(&self, role: Role) -> Report {
-        sanity::check(&self.credentials(), role, self.now())
+        sanity::check_with_horizon(&self.credentials(), role, self.now(), self.expiry_horizon())
     }
 
     /// Verifies at `time` (seconds since the epoch) instead of the system clock; `None` resets.
@@ -384,6 +393,32 @@ impl Context {
     /// The time verifications use: the one set, else the system clock.
     pub fn now(&self) -> UnixSeconds {
         read(&self.verify_time).unwrap_or_else(timefmt::now)
+    }
+
+    /// The sanity check ([`check`](Self::check), and the one [`load_files`](Self::load_files)
+    /// runs) warns of every certificate and CRL that expires within `days` of
+    /// [`now`](Self::now) ([`Rule::ExpiresSoon`](crate::Rule::ExpiresSoon)); 0 turns the
+    /// warning off (what has expired stays an error). More than
+    /// [`sanity::MAX_EXPIRY_HORIZON_DAYS`] is refused (`InvalidArg`), the horizon unchanged.
+    pub fn set_expiry_horizon(&self, days: u32) -> Result<()> {
+        if days > sanity::MAX_EXPIRY_HORIZON_DAYS {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "an expiry horizon of {days} days is more than the {} days (ten years) \
+                     allowed",
+                    sanity::MAX_EXPIRY_HORIZON_DAYS
+                ),
+            ));
+        }
+        replace(&self.expiry_horizon, Some(days));
+        Ok(())
+    }
+
+    /// The expiry horizon in days: the one set, else
+    /// [`sanity::DEFAULT_EXPIRY_HORIZON_DAYS`] (30).
+    pub fn expiry_horizon(&self) -> u32 {
+        read(&self.expiry_horizon).unwrap_or(sanity::DEFAULT_EXPIRY_HORIZON_DAYS)
     }
 
     /// Sets the application's certificate validator; returns the previous one, so that a

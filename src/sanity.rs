@@ -13,7 +13,10 @@
 //! - keyEncipherment is not required of ECDSA and Ed25519 keys, which cannot encrypt (RFC 8813);
 //!   a warning says that libvirt 9.x daemons still reject them when key usage is critical;
 //! - the certificate file may hold the chain (leaf first), as QEMU accepts;
-//! - the CA certificates' own validity is checked (webpki leaves trust anchors alone).
+//! - the CA certificates' own validity is checked (webpki leaves trust anchors alone);
+//! - what expires within a horizon (30 days unless the context says otherwise) is a warning
+//!   that says when, what stops working then and how to replace it: libvirt says nothing until
+//!   the day libvirtd no longer starts.
 
 use std::fmt;
 
@@ -50,6 +53,9 @@ pub enum Rule {
     FileMode,
     /// Revocation lists.
     Crl,
+    /// A certificate or CRL that expires within the horizon (a warning; one already expired
+    /// is a [`Rule::Time`] or [`Rule::Crl`] finding instead).
+    ExpiresSoon,
 }
 
 impl fmt::Display for Rule {
@@ -64,6 +70,7 @@ impl fmt::Display for Rule {
             Rule::KeyPair => "key-pair",
             Rule::FileMode => "file-mode",
             Rule::Crl => "crl",
+            Rule::ExpiresSoon => "expires-soon",
         })
     }
 }
@@ -167,12 +174,41 @@ impl Report {
     }
 }
 
-/// Checks what `creds` holds for `role` at time `now`.
+/// How many days ahead the sanity check warns of expiry, unless told otherwise
+/// ([`Context::set_expiry_horizon`](crate::Context::set_expiry_horizon)).
+pub const DEFAULT_EXPIRY_HORIZON_DAYS: u32 = 30;
+
+/// The longest horizon a context takes (ten years): a larger number is a mistake, such as -1
+/// passed as an unsigned int through the C API.
+pub const MAX_EXPIRY_HORIZON_DAYS: u32 = 3650;
+
+const DAY: UnixSeconds = 86_400;
+
+/// Whole days from `now` until `deadline`, rounded down (as certbot and Python's `timedelta`
+/// count): 4 for 4 days and 23 hours; negative once `deadline` has passed.
+pub fn days_left(deadline: UnixSeconds, now: UnixSeconds) -> i64 {
+    deadline.saturating_sub(now).div_euclid(DAY)
+}
+
+/// Checks what `creds` holds for `role` at time `now`, warning of what expires within
+/// [`DEFAULT_EXPIRY_HORIZON_DAYS`].
 pub fn check(creds: &Credentials, role: Role, now: UnixSeconds) -> Report {
+    check_with_horizon(creds, role, now, DEFAULT_EXPIRY_HORIZON_DAYS)
+}
+
+/// [`check`], warning of every certificate and CRL that expires within `horizon_days` of
+/// `now` ([`Rule::ExpiresSoon`]); 0 warns of nothing (what has expired is still an error).
+pub fn check_with_horizon(
+    creds: &Credentials,
+    role: Role,
+    now: UnixSeconds,
+    horizon_days: u32,
+) -> Report {
     let mut checker = Checker {
         findings: Vec::new(),
         role,
         now,
+        horizon: i64::from(horizon_days) * DAY,
     };
     checker.run(creds);
     Report {
@@ -184,6 +220,17 @@ struct Checker {
     findings: Vec<Finding>,
     role: Role,
     now: UnixSeconds,
+    /// Seconds ahead of `now` within which an expiry is a warning.
+    horizon: UnixSeconds,
+}
+
+/// Whose certificate is about to expire: what stops working then differs.
+#[derive(Clone, Copy)]
+enum Whose {
+    /// The own certificate, of the checked role.
+    Own,
+    /// A CA certificate (in the CA file, or an intermediate in the certificate file).
+    Ca,
 }
 
 /// A finding under construction.
@@ -443,6 +490,7 @@ impl Checker {
     fn check_leaf(&mut self, leaf: &Certificate) {
         let role = self.role_name();
         self.check_time(leaf, role, Severity::Error);
+        self.check_expiry(leaf, Whose::Own);
         if leaf.is_ca() {
             self.push(
                 Severity::Error,
@@ -470,6 +518,9 @@ impl Checker {
 
     /// Intermediates in the certificate file must follow the leaf in issuing order.
     fn check_intermediates(&mut self, identity: &Identity) {
+        for ca in identity.chain.iter().skip(1) {
+            self.check_expiry(ca, Whose::Ca);
+        }
         if let [leaf, _, ..] = identity.chain.as_slice() {
             self.push(
                 Severity::Warning,
@@ -540,6 +591,89 @@ impl Checker {
         }
     }
 
+    /// `expires in N days, on DATE` when `deadline` is within the horizon and not yet past
+    /// (what is past is another rule's finding, reported once).
+    fn expires_within_horizon(&self, deadline: UnixSeconds) -> Option<String> {
+        if deadline < self.now || deadline.saturating_sub(self.now) >= self.horizon {
+            return None;
+        }
+        let on = timefmt::utc(deadline);
+        Some(match days_left(deadline, self.now) {
+            0 => {
+                let hours = (deadline - self.now) / 3600;
+                let left = match hours {
+                    0 => "less than an hour left".to_owned(),
+                    1 => "1 hour left".to_owned(),
+                    h => format!("{h} hours left"),
+                };
+                format!("in 0 days ({left}), on {on}")
+            }
+            1 => format!("in 1 day, on {on}"),
+            days => format!("in {days} days, on {on}"),
+        })
+    }
+
+    /// A warning when `cert`, valid now, expires within the horizon: when, what stops working
+    /// then, and the command that replaces it.
+    fn check_expiry(&mut self, cert: &Certificate, whose: Whose) {
+        if cert.validity_at(self.now) != Validity::Valid {
+            return; // not yet valid or expired: check_time's finding
+        }
+        let Some(when) = self.expires_within_horizon(cert.not_after()) else {
+            return;
+        };
+        let role = self.role_name();
+        let src = cert.source();
+        let later = "(a `renew` command that keeps the key comes in a later virtpki)";
+        let (message, fix) = match whose {
+            Whose::Own => {
+                let then = match self.role {
+                    Role::Server => {
+                        "libvirtd refuses to start with it, and clients refuse this server"
+                    }
+                    Role::Client => "libvirt refuses to load it, and servers refuse this client",
+                };
+                (
+                    format!("The {role} certificate {src} expires {when}: then {then}"),
+                    format!(
+                        "issue a new {role} certificate before then and install it (virtpki \
+                         install --role {role} --ca-dir CA_DIR --from DIR): {} {later}",
+                        reissue_command(cert, self.role)
+                    ),
+                )
+            }
+            Whose::Ca => {
+                // The same words for either role: `validate` reports it once, under TRUST.
+                (
+                    format!(
+                        "The CA certificate {src} expires {when}: then no certificate it \
+                         issued verifies any more, and libvirt, which checks every CA of the \
+                         file, refuses the whole CA file: libvirtd does not start and \
+                         clients cannot connect"
+                    ),
+                    "make the next CA before then (virtpki ca init --dir NEW_CA_DIR), put its \
+                     certificate into every host's CA file next to this one, issue new \
+                     certificates from it, and take this one out of the CA files before it \
+                     expires; a `ca renew` that keeps the key, so that the certificates this CA \
+                     issued stay valid, comes in a later virtpki"
+                        .to_owned(),
+                )
+            }
+        };
+        self.push(
+            Severity::Warning,
+            src,
+            Some(cert),
+            Draft {
+                rule: Rule::ExpiresSoon,
+                kind: ErrorKind::Expired,
+                message,
+                fix,
+            },
+            None,
+        );
+    }
+
     fn check_time(&mut self, cert: &Certificate, what: &str, severity: Severity) {
         let (kind, verb, fix) = match cert.validity_at(self.now) {
             Validity::Valid => return,
@@ -582,6 +716,7 @@ impl Checker {
             Severity::Warning
         };
         self.check_time(ca, "CA", severity);
+        self.check_expiry(ca, Whose::Ca);
         let bc_problem = match ca.basic_constraints() {
             None => Some("is missing basic constraints for a CA"),
             Some(bc) if !bc.ca => Some("basic constraints do not show a CA"),
@@ -811,6 +946,29 @@ impl Checker {
         for crl in &creds.crls {
             let source = crl.source().clone();
             if let Some(next) = crl.next_update() {
+                if let Some(when) = self.expires_within_horizon(next) {
+                    self.push(
+                        Severity::Warning,
+                        &source,
+                        None,
+                        Draft {
+                            rule: Rule::ExpiresSoon,
+                            kind: ErrorKind::Expired,
+                            message: format!(
+                                "The revocation list of {} ({source}) expires {when} (its next \
+                                 update): then it is stale; libvirt and virtpki still apply it, \
+                                 and virtpki validate warns that it was due for renewal",
+                                crl.issuer()
+                            ),
+                            fix: "write a fresh CRL before then and install it: virtpki crl \
+                                  revoke --ca-dir CA_DIR with a certificate already revoked \
+                                  (one of CA_DIR/revoked/) writes the next list without revoking \
+                                  more; or certtool --generate-crl"
+                                .into(),
+                        },
+                        None,
+                    );
+                }
                 if next < self.now {
                     self.push(
                         Severity::Warning,
@@ -855,6 +1013,43 @@ impl Checker {
             }
         }
     }
+}
+
+/// The `virtpki issue` command that makes a certificate with `cert`'s subject (and, for a
+/// server, its other names), each value one shell word: the subject is whoever made the
+/// certificate's choice. A server certificate without a CN (names in SANs only) is named by
+/// its first SAN, as `issue server --dn` needs a CN.
+fn reissue_command(cert: &Certificate, role: Role) -> String {
+    use crate::cert::SubjectAltName;
+    let word = |s: &str| display::shell_word(s).into_owned();
+    let mut names: Vec<(&str, String)> = Vec::new();
+    if role == Role::Server {
+        for san in cert.subject_alt_names() {
+            match san {
+                SubjectAltName::Dns(name) => names.push(("--dns", name.clone())),
+                SubjectAltName::Ip(ip) => names.push(("--ip", ip.to_string())),
+                _ => {}
+            }
+        }
+    }
+    let subject = if role == Role::Server && cert.common_names().is_empty() && !names.is_empty() {
+        let (_, first) = names.remove(0);
+        format!("--cn {}", word(&first))
+    } else {
+        format!("--dn {}", word(cert.subject()))
+    };
+    let mut cmd = format!("virtpki issue {} --ca-dir CA_DIR {subject}", role.name());
+    // `issue server` writes its CN as a SAN itself.
+    let is_cn = |name: &str| {
+        cert.common_names()
+            .iter()
+            .any(|cn| cn.eq_ignore_ascii_case(name))
+    };
+    for (option, name) in names.iter().filter(|(_, name)| !is_cn(name)) {
+        cmd.push_str(&format!(" {option} {}", word(name)));
+    }
+    cmd.push_str(" --out-dir DIR");
+    cmd
 }
 
 fn unrelated_ca_note(severity: Severity, what: &str) -> Option<String> {

@@ -564,6 +564,34 @@ class ContextTests(unittest.TestCase):
             self.assertFalse(ok)
             self.assertIn("no CA certificate", report)
 
+    def test_expiry_horizon(self):
+        # The fixtures' server and CA expire at 2045-01-01T00:00:00Z (python_fixtures.rs):
+        # five days and an hour before, the report has an "expires" line with the days.
+        expiry = int(datetime.datetime(2045, 1, 1, tzinfo=datetime.timezone.utc).timestamp())
+        with context(identity="server", server=True) as ctx:
+            ctx.set_verify_time(expiry - 5 * 86400 - 3600)
+            ok, report = ctx.check(Role.SERVER)
+            self.assertTrue(ok, report)  # warnings only
+            self.assertIn("warning: [expires-soon] The server certificate", report)
+            self.assertIn("expires in 5 days, on 2045-01-01 00:00:00 UTC", report)
+            self.assertIsNone(ctx.set_expiry_horizon(3))
+            self.assertEqual(ctx.check(Role.SERVER), (True, ""))
+            # Refused, the horizon unchanged: above ten years, negative, not an integer.
+            with self.assertRaises(virtpki.InvalidArgError) as cm:
+                ctx.set_expiry_horizon(3651)
+            self.assertIn("3651", cm.exception.message)
+            with self.assertRaises(virtpki.InvalidArgError):
+                ctx.set_expiry_horizon(-1)
+            with self.assertRaises(virtpki.InvalidArgError):
+                ctx.set_expiry_horizon(2**32)  # ctypes would make it 0: off
+            with self.assertRaises(TypeError):
+                ctx.set_expiry_horizon("30")
+            self.assertEqual(ctx.check(Role.SERVER), (True, ""))
+            ctx.set_expiry_horizon(30)
+            self.assertIn("expires in 5 days", ctx.check(Role.SERVER)[1])
+            ctx.set_expiry_horizon(0)
+            self.assertEqual(ctx.check(Role.SERVER), (True, ""))
+
     def test_known_servers_store_errors(self):
         directory = private_dir(self)
         shared = os.path.join(directory, "known")
@@ -826,6 +854,7 @@ class NullArgumentTests(unittest.TestCase):
             (lambda: lib.virPKIContextSetAllowedDNList(None, None, -1), -1),
             (lambda: lib.virPKIContextSetAllowedDNList(ctx, None, 2), -1),
             (lambda: lib.virPKIContextSetVerifyTime(None, 0), -1),
+            (lambda: lib.virPKIContextSetExpiryHorizon(None, 30), -1),
             (lambda: lib.virPKISessionNewClient(None, 0, b"localhost", 0, 0), None),
             (lambda: lib.virPKISessionNewClient(ctx, 0, None, 0, 0), None),
             (lambda: lib.virPKISessionNewServer(None, 0, 0), None),

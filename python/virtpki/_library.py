@@ -95,6 +95,7 @@ PROTOTYPES = {
     "virPKIContextSetAllowedDNList": (c_int, [_ctx, POINTER(c_char_p), c_int]),
     "virPKIContextSetVerifyTime": (c_int, [_ctx, c_longlong]),
     "virPKIContextReload": (c_int, [_ctx, c_uint]),
+    "virPKIContextSetExpiryHorizon": (c_int, [_ctx, c_uint]),
     "virPKIGetLastErrorCode": (c_int, []),
     "virPKIGetLastErrorMessage": (c_char_p, []),
     "virPKIResetLastError": (None, []),

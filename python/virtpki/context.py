@@ -214,6 +214,13 @@ class Context:
         when = _args.integer(when, "when", _args.LONGLONG)
         self._check(lib.virPKIContextSetVerifyTime(self._handle, when))
 
+    def set_expiry_horizon(self, days):
+        """check() (and loading) warns of every certificate and CRL that expires within
+        ``days`` days of the verification time: a line with "expires" and the days left.
+        30 by default; 0 turns the warning off. More than 3650 raises InvalidArgError."""
+        days = _args.integer(days, "days", _args.UINT)
+        self._check(lib.virPKIContextSetExpiryHorizon(self._handle, days))
+
     # Verification.
 
     def verify_server(self, hostname, chain_pem, port=0, flags=0):

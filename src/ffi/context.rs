@@ -402,3 +402,22 @@ pub unsafe extern "C" fn virPKIContextReload(ctx: virPKIContextPtr, flags: c_uin
         Ok(0)
     })
 }
+
+/// The sanity check (virPKIContextCheck, and the one loading runs) warns of every certificate
+/// and CRL that expires within `days` days of the verification time: a line with "expires" and
+/// the days left. 30 by default; 0 turns the warning off (what has expired stays an error).
+/// Warnings never fail a load. Returns 0, or -1 with VIR_PKI_ERR_INVALID_ARG for a NULL `ctx`
+/// or `days` above 3650 (the horizon then unchanged). Safe to call while other threads use
+/// `ctx`: a check takes the horizon once, when it starts.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextSetExpiryHorizon(
+    ctx: virPKIContextPtr,
+    days: c_uint,
+) -> c_int {
+    guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let ctx = unsafe { context(ctx) }?;
+        ctx.set_expiry_horizon(days)?;
+        Ok(0)
+    })
+}

@@ -11,6 +11,7 @@ mod common;
 mod cert_model;
 mod conformance;
 mod dn_format;
+mod expiry;
 mod files;
 mod fuzz_corpora;
 mod generate;

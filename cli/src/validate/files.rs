@@ -319,6 +319,17 @@ impl Validator {
         files: &[FileSpec],
     ) -> Option<Certificate> {
         let ctx = Context::new(ContextFlags::NO_SANITY);
+        // clap holds --warn-days to the library's limit; were it not, the report says so.
+        if let Err(e) = ctx.set_expiry_horizon(self.warn_days) {
+            self.push(
+                scope,
+                "Checking --warn-days",
+                State::Fail,
+                None,
+                e.to_string(),
+                None,
+            );
+        }
         let mut all_loaded = true;
         for f in files {
             if let Err(e) = ctx.add_file(f.ty, &f.path) {

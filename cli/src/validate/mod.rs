@@ -72,6 +72,11 @@ pub struct ValidateArgs {
     /// certificate is checked, as a note: it is for connecting to other hosts.
     #[arg(long, value_name = "DN")]
     pub client_dn: Vec<String>,
+    /// Warn of every certificate and CRL that expires within N days (0: no such warning;
+    /// what has expired always fails).
+    #[arg(long, value_name = "N", default_value_t = virtpki::sanity::DEFAULT_EXPIRY_HORIZON_DAYS,
+          value_parser = clap::value_parser!(u32).range(..=i64::from(virtpki::sanity::MAX_EXPIRY_HORIZON_DAYS)))]
+    pub warn_days: u32,
     /// Print a JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -136,6 +141,8 @@ struct Validator {
     root: PathBuf,
     uid: u32,
     gid: u32,
+    /// The expiry horizon of the sanity check, in days (--warn-days).
+    warn_days: u32,
 }
 
 /// Runs the checks `args` ask for and prints the report. A path given on the command line
@@ -164,6 +171,7 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
         root,
         uid,
         gid,
+        warn_days: args.warn_days,
     };
     if !given.is_empty() {
         for p in given {

@@ -36,7 +36,7 @@ fn pki(dir: &Path) -> Pki {
     let ca = create_ca(&CaParams {
         common_name: "Test CA".into(),
         organization: Some("Test".into()),
-        validity: Validity::days_from_now(30),
+        validity: Validity::days_from_now(3650),
         key_type: KeyType::EcdsaP256,
     })
     .unwrap();
@@ -66,7 +66,7 @@ impl Pki {
         self.ca
             .issue_client(&ClientParams {
                 dn: SubjectName::parse(CLIENT_DN).unwrap(),
-                validity: Validity::days_from_now(10),
+                validity: Validity::days_from_now(365),
                 key_type: KeyType::EcdsaP256,
             })
             .unwrap()
@@ -90,7 +90,7 @@ fn system_root(root: &Path) -> Pki {
         p.ca_pem.as_bytes(),
         0o644,
     );
-    let s = p.server(Validity::days_from_now(10));
+    let s = p.server(Validity::days_from_now(365));
     place_issued(root, "server", &s, 0o600);
     let c = p.client();
     place_issued(root, "client", &c, 0o600);
@@ -301,7 +301,7 @@ fn wrong_owner_fails() {
 fn a_key_that_does_not_match_fails() {
     let dir = tempfile::tempdir().unwrap();
     let p = system_root(dir.path());
-    let other = p.server(Validity::days_from_now(10));
+    let other = p.server(Validity::days_from_now(365));
     write(
         &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
         other.key_pem.as_bytes(),
@@ -458,7 +458,7 @@ fn libvirtd_conf_needs_all_of_key_cert_ca() {
 fn libvirtd_conf_files_are_the_ones_checked() {
     let dir = tempfile::tempdir().unwrap();
     let p = system_root(dir.path());
-    let s = p.server(Validity::days_from_now(10));
+    let s = p.server(Validity::days_from_now(365));
     write(
         &dir.path().join("srv/tls/cert.pem"),
         s.cert_pem.as_bytes(),
@@ -1589,4 +1589,179 @@ fn the_summary_says_one_warning_in_the_singular() {
         "{t}"
     );
     assert!(!t.contains("1 warnings"), "{t}");
+}
+
+/// The issue's case: a server certificate five days from expiry gave "11 passed, 0 warnings:
+/// OK". Issued with `--days 5` and installed by the CLI, it is now a WARN with the days left
+/// (text and JSON, with an id), the exit status stays 0, `--warn-days` moves the horizon, and
+/// the command the fix suggests makes a certificate that no longer warns.
+#[test]
+fn a_server_certificate_five_days_from_expiry_warns_with_the_days_left() {
+    use common::shell::shell_words;
+    use common::{ca_init, s, virtpki};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root");
+    ca_init(d, &d.join("ca"));
+    let issue = |out: &str, extra: &[&str]| {
+        let mut args = vec!["issue", "server", "--ca-dir", "ca", "--key-type", "ecdsa"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out-dir", out]);
+        virtpki(d, &args).expect(0);
+        let from = d.join(out);
+        virtpki(
+            d,
+            &[
+                "install",
+                "--role",
+                "server",
+                "--ca-dir",
+                "ca",
+                "--from",
+                s(&from),
+                "--root",
+                s(&root),
+                "--force",
+            ],
+        )
+        .expect(0);
+    };
+    issue("soon", &["--cn", HOST, "--days", "5"]);
+
+    let out = run(&root, &["server"]);
+    let t = text(&out);
+    let line = t
+        .lines()
+        .find(|l| l.contains("Checking cert properties: expires-soon"))
+        .unwrap_or_else(|| panic!("no expiry line:\n{t}"));
+    assert!(line.ends_with(": WARN"), "{t}");
+    // `--days 5` a moment ago: 5 days, or 4 whole days and some hours, left.
+    assert!(
+        t.contains("expires in 4 days, on ") || t.contains("expires in 5 days, on "),
+        "{t}"
+    );
+    assert!(t.contains("libvirtd refuses to start"), "{t}");
+    assert!(!t.contains(" 0 warnings"), "{t}");
+    if is_root() {
+        // As root the rest of the setup is right: warnings only.
+        assert_eq!(out.status.code(), Some(0), "{t}");
+        assert!(t.trim_end().ends_with("OK, with warnings"), "{t}");
+    }
+
+    let (_, v) = json(&root, &["server"]);
+    let warned = find(&v, "warn", "expires in ");
+    assert_eq!(warned.len(), 1, "{v}");
+    let w = warned[0];
+    assert_eq!(w["id"], "server.cert_properties.expires_soon", "{w}");
+    assert_eq!(w["rule"], "expires-soon", "{w}");
+    assert_eq!(
+        w["file"],
+        s(&root.join("etc/pki/libvirt/servercert.pem")),
+        "{w}"
+    );
+    let fix = w["fix"].as_str().unwrap();
+
+    // The horizon: at most 5 days left is outside 3 days, inside 6; 0 is off.
+    for (days, warns) in [("3", false), ("6", true), ("0", false), ("3650", true)] {
+        let (_, v) = json(&root, &["server", "--warn-days", days]);
+        let found = find(&v, "warn", "The server certificate").len();
+        assert_eq!(found, usize::from(warns), "--warn-days {days}: {v}");
+    }
+    for bad in ["3651", "-1", "many"] {
+        let out = run(&root, &["server", "--warn-days", bad]);
+        assert_eq!(out.status.code(), Some(2), "--warn-days {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        // clap names the option, or (for -1) takes it for an option of its own.
+        assert!(err.contains("--warn-days") || err.contains("'-1'"), "{err}");
+    }
+
+    // The fix's command, its placeholders filled in, issues a certificate that does not warn.
+    let at = fix.find("virtpki issue server").unwrap();
+    let cmd = fix[at..].split(" (a `renew`").next().unwrap();
+    let words: Vec<String> = shell_words(cmd)
+        .into_iter()
+        .map(|w| match w.as_str() {
+            "CA_DIR" => "ca".to_owned(),
+            "DIR" => "renewed".to_owned(),
+            _ => w,
+        })
+        .collect();
+    assert_eq!(words[..3], ["virtpki", "issue", "server"], "{fix}");
+    // Between "virtpki issue server --ca-dir ca" and "--out-dir renewed".
+    assert_eq!(words[3..5], ["--ca-dir", "ca"], "{fix}");
+    assert_eq!(words[words.len() - 2..], ["--out-dir", "renewed"], "{fix}");
+    let extra: Vec<&str> = words[5..words.len() - 2]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(extra, ["--dn", &format!("CN={HOST}")], "{fix}");
+    issue("renewed", &extra);
+    let (_, v) = json(&root, &["server"]);
+    assert!(find(&v, "warn", "expires in").is_empty(), "{v}");
+}
+
+/// A CA near its end is said once, under TRUST, although the server's and the client's checks
+/// load it too; each role's own certificate has its own line.
+#[test]
+fn a_ca_near_expiry_is_reported_once() {
+    use common::{s, virtpki};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root");
+    virtpki(
+        d,
+        &[
+            "ca",
+            "init",
+            "--dir",
+            "ca",
+            "--key-type",
+            "ecdsa",
+            "--days",
+            "10",
+        ],
+    )
+    .expect(0);
+    for (role, name, out) in [("server", "--cn", HOST), ("client", "--dn", CLIENT_DN)] {
+        virtpki(
+            d,
+            &[
+                "issue",
+                role,
+                "--ca-dir",
+                "ca",
+                name,
+                out,
+                "--days",
+                "9",
+                "--key-type",
+                "ecdsa",
+                "--out-dir",
+                role,
+            ],
+        )
+        .expect(0);
+        let from = d.join(role);
+        virtpki(
+            d,
+            &[
+                "install",
+                "--role",
+                role,
+                "--ca-dir",
+                "ca",
+                "--from",
+                s(&from),
+                "--root",
+                s(&root),
+            ],
+        )
+        .expect(0);
+    }
+    let (_, v) = json(&root, &[]);
+    let ca = find(&v, "warn", "The CA certificate");
+    assert_eq!(ca.len(), 1, "{v}");
+    assert_eq!(ca[0]["id"], "trust.cert_properties.expires_soon", "{v}");
+    assert_eq!(find(&v, "warn", "The server certificate").len(), 1, "{v}");
+    assert_eq!(find(&v, "warn", "The client certificate").len(), 1, "{v}");
 }
