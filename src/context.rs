@@ -141,6 +141,22 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// `path` made absolute against the current directory now, without resolving links: a reload
+/// reads the same name even after the process changed directory, and follows a link that
+/// rotation swapped.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `files` with every path made [`absolute`].
+fn absolute_files(files: &CredentialFiles) -> CredentialFiles {
+    let mut files = files.clone();
+    for item in &mut files.files {
+        item.path = absolute(&item.path);
+    }
+    files
+}
+
 /// Reads a lock's value even if a thread panicked while holding it (the values are plain data).
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
     match lock.read() {
@@ -195,7 +211,7 @@ impl Context {
     /// Adds a PEM or DER file of type `ty` (`virConnectAddCertDataFile`).
     pub fn add_file(&self, ty: CertDataType, path: &Path) -> Result<()> {
         let parsed = read_and_parse(ty, path)?;
-        self.update_recorded(Load::File(ty, path.to_path_buf()), |c| c.apply(ty, parsed))
+        self.update_recorded(Load::File(ty, absolute(path)), |c| c.apply(ty, parsed))
     }
 
     /// Adds the bytes of a file the caller has read itself (with [`pem::read_file_as`]),
@@ -210,14 +226,14 @@ impl Context {
         mode: u32,
     ) -> Result<()> {
         let parsed = parse_file_data(ty, path, bytes, mode)?;
-        self.update_recorded(Load::File(ty, path.to_path_buf()), |c| c.apply(ty, parsed))
+        self.update_recorded(Load::File(ty, absolute(path)), |c| c.apply(ty, parsed))
     }
 
     /// Loads the files of `files` (all or nothing), then runs the sanity check for its role
     /// unless the context has [`ContextFlags::NO_SANITY`]; errors found fail the load, as they
     /// make libvirt refuse to start.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
-        self.load_files_as(files, Load::Files(files.clone()))
+        self.load_files_as(files, Load::Files(absolute_files(files)))
     }
 
     /// [`load_files`](Self::load_files), recorded as `load` for a reload.
@@ -280,10 +296,10 @@ impl Context {
             .filter(|f| !report.failed.iter().any(|(_, path, _)| *path == f.path))
             .cloned()
             .collect();
-        loads.push(Load::Files(CredentialFiles {
+        loads.push(Load::Files(absolute_files(&CredentialFiles {
             files: kept,
             ..files.clone()
-        }));
+        })));
         report
     }
 
@@ -295,7 +311,7 @@ impl Context {
         let load = Load::Default {
             env,
             role,
-            pkipath: pkipath.map(Path::to_path_buf),
+            pkipath: pkipath.map(absolute),
         };
         self.load_files_as(&files, load)
     }
@@ -310,7 +326,11 @@ impl Context {
     /// with [`add_pem`](Self::add_pem) is kept as it was. Unless the context has
     /// [`ContextFlags::NO_SANITY`], the new set is checked for the role of each load (and of
     /// each identity it holds; the client's when nothing says which) and refused on an error
-    /// finding, naming the file and the finding. On any failure the old credentials stay.
+    /// finding the credentials in use do not have, naming the file and the finding: a reload
+    /// never makes them worse, and is not refused for what they always lacked (a pinned server
+    /// without a CA). On any failure the old credentials stay. Paths are recorded absolute when added,
+    /// so a process that changes its directory afterwards reloads the same files. Every
+    /// addition stays recorded: to take a renewed file, reload rather than add it again.
     ///
     /// On success the new snapshot replaces the old one at once: a verification or handshake
     /// under way, and every established session, keeps the snapshot it started with; every
@@ -366,14 +386,12 @@ impl Context {
             }
             roles.sort_by_key(|r| r.name());
             roles.dedup();
-            let now = self.now();
+            let (now, horizon) = (self.now(), self.expiry_horizon());
+            let current = self.credentials();
             for role in roles {
-                refuse_errors(&sanity::check_with_horizon(
-                    &next,
-                    role,
-                    now,
-                    self.expiry_horizon(),
-                ))?;
+                let before = sanity::check_with_horizon(&current, role, now, horizon);
+                let after = sanity::check_with_horizon(&next, role, now, horizon);
+                refuse_new_errors(&before, &after)?;
             }
         }
         replace(&self.credentials, Arc::new(next));
@@ -512,8 +530,16 @@ fn replay_files(next: &mut Credentials, files: &CredentialFiles) -> Result<()> {
 
 /// A reload's refusal of a set with error findings: each named with its file, the old
 /// credentials kept.
-fn refuse_errors(report: &Report) -> Result<()> {
-    let errors: Vec<&sanity::Finding> = report.errors().collect();
+/// Refuses `after` for an error finding `before` (the credentials in use) does not have: a
+/// reload never makes the credentials worse, and is not refused for what they always lacked (a
+/// pinned server without a CA has "no CA" before and after).
+fn refuse_new_errors(before: &Report, after: &Report) -> Result<()> {
+    let known = |f: &sanity::Finding| {
+        before
+            .errors()
+            .any(|b| b.rule == f.rule && b.message == f.message)
+    };
+    let errors: Vec<&sanity::Finding> = after.errors().filter(|f| !known(f)).collect();
     let Some(first) = errors.first() else {
         return Ok(());
     };
@@ -594,6 +620,33 @@ fn parse_file_data(ty: CertDataType, path: &Path, bytes: &[u8], mode: u32) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_recorded_by_its_absolute_path_so_a_reload_after_chdir_reads_it_again() {
+        let dir = std::env::current_dir().unwrap();
+        let tmp = tempfile::tempdir_in(&dir).unwrap();
+        std::fs::write(tmp.path().join("ca.pem"), ca_pem("Recorded CA")).unwrap();
+        let relative = tmp.path().strip_prefix(&dir).unwrap().join("ca.pem");
+        assert!(relative.is_relative());
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        ctx.add_file(CertDataType::CaCert, &relative).unwrap();
+        let pkipath = relative.parent().unwrap();
+        ctx.load_default(Role::Client, Some(pkipath)).ok();
+        let loads = lock(&ctx.loads);
+        let recorded: Vec<&Path> = loads
+            .iter()
+            .flat_map(|l| match l {
+                Load::File(_, path) => vec![path.as_path()],
+                Load::Default { pkipath, .. } => pkipath.iter().map(PathBuf::as_path).collect(),
+                _ => vec![],
+            })
+            .collect();
+        assert!(!recorded.is_empty());
+        for path in recorded {
+            assert!(path.is_absolute(), "{}", path.display());
+            assert!(path.starts_with(&dir), "{}", path.display());
+        }
+    }
 
     fn ca_pem(name: &str) -> String {
         crate::generate::create_ca(&crate::generate::CaParams {

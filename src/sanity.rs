@@ -1032,6 +1032,16 @@ fn reissue_command(cert: &Certificate, role: Role) -> String {
             }
         }
     }
+    // A name with a control or invisible character cannot be typed back as an argument (it
+    // would show escaped, as something else): no command then, only what to do.
+    let typeable = |s: &str| !s.chars().any(display::is_unsafe);
+    if !typeable(cert.subject()) || !names.iter().all(|(_, n)| typeable(n)) {
+        return format!(
+            "virtpki issue {} --ca-dir CA_DIR with the same subject and names (they hold \
+             characters a command line cannot carry as shown: see virtpki show)",
+            role.name()
+        );
+    }
     let subject = if role == Role::Server && cert.common_names().is_empty() && !names.is_empty() {
         let (_, first) = names.remove(0);
         format!("--cn {}", word(&first))

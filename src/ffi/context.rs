@@ -389,7 +389,10 @@ pub unsafe extern "C" fn virPKIContextSetVerifyTime(
 /// replaces the old one atomically: sessions already established, and verifications under
 /// way, keep what they started with; every later handshake and verification uses the new set.
 /// Safe to call while other threads verify or run sessions on the context; an addition made
-/// meanwhile waits for the reload. `flags` must be 0 (any other bit: VIR_PKI_ERR_INVALID_ARG).
+/// meanwhile waits for the reload. An error finding the credentials in use already have (a
+/// pinned server without a CA: "no CA") does not refuse a reload; a new one does. Every
+/// addition stays recorded, so take a renewed file with a reload, not by adding it again.
+/// `flags` must be 0 (any other bit: VIR_PKI_ERR_INVALID_ARG).
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextReload(ctx: virPKIContextPtr, flags: c_uint) -> c_int {
     guard(-1, || {

@@ -168,6 +168,19 @@ fn the_reissue_command_keeps_the_names_and_quotes_the_subject() {
     );
 }
 
+/// A subject with a newline cannot be given back on a command line (the fix would show it
+/// escaped, as another name): the fix says what to do without a command to paste.
+#[test]
+fn a_subject_a_command_line_cannot_carry_gets_no_command() {
+    let ca = self_signed(&Spec::ca("Expiry CA"));
+    let spec = Spec::server("a'b\n$(id)").valid(date(2025, 1, 1), now() + 2 * DAY);
+    let server = signed_by(&spec, &ca);
+    let report = ctx_with(&ca, &server, Role::Server).check(Role::Server);
+    let f = the_warning(&report);
+    assert!(!f.fix.contains("--dn"), "{}", f.fix);
+    assert!(f.fix.contains("cannot carry"), "{}", f.fix);
+}
+
 #[test]
 fn a_ca_of_the_chain_near_expiry_is_a_warning_about_everything_it_issued() {
     let ca = self_signed(&Spec::ca("Expiry CA").valid(date(2025, 1, 1), now() + 5 * DAY));

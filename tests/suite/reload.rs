@@ -557,3 +557,36 @@ fn a_server_handshake_keeps_its_snapshot_when_a_reload_swaps_in_between() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownIssuer, "{err}");
 }
+
+/// A context built only from single additions never ran libvirt's load-time check: a client
+/// that pins its server (no CA) reloads, where the check's "no CA" would refuse every reload.
+#[test]
+fn a_pinned_server_without_a_ca_reloads() {
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let pin = write(dir.path(), "pin.pem", p.server.pem(), 0o644);
+    let ctx = Context::new(ContextFlags::default());
+    ctx.set_verify_time(Some(now()));
+    ctx.add_file(CertDataType::ServerTrusted, &pin).unwrap();
+    let chain = vec![p.server.parsed()];
+    ctx.verify_server("localhost", None, &chain, VerifyFlags::default())
+        .unwrap();
+    ctx.reload().unwrap();
+    ctx.verify_server("localhost", None, &chain, VerifyFlags::default())
+        .unwrap();
+}
+
+/// The same for a client identity whose server trust comes from a known-servers store.
+#[test]
+fn a_client_identity_without_a_ca_reloads() {
+    let p = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write(dir.path(), "c.pem", p.client.pem(), 0o644);
+    let key = write(dir.path(), "k.pem", p.client.key_pem(), 0o600);
+    let ctx = Context::new(ContextFlags::default());
+    ctx.set_verify_time(Some(now()));
+    ctx.add_file(CertDataType::ClientCert, &cert).unwrap();
+    ctx.add_file(CertDataType::ClientKey, &key).unwrap();
+    ctx.reload().unwrap();
+    assert!(ctx.credentials().client.certificate().is_some());
+}
