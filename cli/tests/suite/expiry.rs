@@ -208,3 +208,56 @@ fn a_missing_file_a_key_and_an_empty_location_exit_2() {
     let run = virtpki(dir.path(), &["expiry", "--path", s(&missing)]).expect(2);
     assert!(run.stderr.contains("--path"), "{}", run.stderr);
 }
+
+/// contrib's service and timer pass `systemd-analyze verify` with the binary put in
+/// /usr/bin/virtpki's place, with no warning (an unknown key is only a warning there); the
+/// service's command line is one `virtpki expiry` accepts. Skipped without systemd-analyze.
+#[test]
+fn contrib_systemd_units_verify() {
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib");
+    let service = std::fs::read_to_string(contrib.join("virtpki-expiry.service")).unwrap();
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/bin/virtpki "))
+        .unwrap();
+    assert!(exec.contains("--prometheus --output /var/lib/prometheus/node-exporter/virtpki.prom"));
+    if !have("systemd-analyze") {
+        eprintln!("skipped: no systemd-analyze");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_virtpki");
+    std::fs::write(
+        dir.path().join("virtpki-expiry.service"),
+        service.replace("/usr/bin/virtpki", bin),
+    )
+    .unwrap();
+    std::fs::copy(
+        contrib.join("virtpki-expiry.timer"),
+        dir.path().join("virtpki-expiry.timer"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("virtpki-expiry.timer"))
+        .arg(dir.path().join("virtpki-expiry.service"))
+        .env("SYSTEMD_LOG_LEVEL", "warning")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.trim().is_empty(), "warnings: {stderr}");
+    // The same arguments, with a temporary output, parse and run.
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    let output_at = args.iter().position(|a| *a == "--output").unwrap();
+    let prom = dir.path().join("virtpki.prom");
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Unit CA");
+    let mut argv: Vec<&str> = args[..=output_at].to_vec();
+    argv.retain(|a| *a != "--system");
+    argv.extend([s(&prom), "--root", s(&root)]);
+    virtpki(dir.path(), &argv).expect(1);
+    assert!(std::fs::read_to_string(&prom)
+        .unwrap()
+        .contains("virtpki_certificate_not_after_seconds{"));
+}
