@@ -254,7 +254,13 @@ fn prometheus(list: &[Entry], now: UnixSeconds) -> String {
             label_value(&e.subject)
         )
     };
-    let metrics: [(&str, &str, fn(UnixSeconds, UnixSeconds) -> i64); 2] = [
+    /// A metric's name, help, and value from the deadline and the time of the run.
+    type Metric = (
+        &'static str,
+        &'static str,
+        fn(UnixSeconds, UnixSeconds) -> i64,
+    );
+    let metrics: [Metric; 2] = [
         (
             "virtpki_certificate_not_after_seconds",
             "When the certificate expires (a CRL: its next update), in seconds since the Unix epoch.",
@@ -302,6 +308,9 @@ mod tests {
         }
     }
 
+    /// A sample: metric name, labels in their order, value.
+    type Sample = (String, Vec<(String, String)>, f64);
+
     /// A label value as the format reads it: `"`, then characters with `\\`, `\"`, `\n` as the
     /// only escapes, then `"`. Returns the value and the rest.
     fn parse_label_value(s: &str) -> Option<(String, &str)> {
@@ -335,7 +344,7 @@ mod tests {
     /// Checks `text` against the text exposition format's grammar and promtool's rules that
     /// apply (HELP and TYPE once per metric before its samples, gauges named without
     /// `_total`, a unit suffix, no series twice); returns the label sets per sample.
-    fn check_format(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+    fn check_format(text: &str) -> Vec<Sample> {
         assert!(text.ends_with('\n'), "the last line ends with a line feed");
         let mut samples = Vec::new();
         let (mut helped, mut typed) = (HashSet::new(), HashSet::new());
