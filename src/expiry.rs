@@ -91,8 +91,9 @@ impl Entry {
     /// Whether it has run out at `now`, or runs out within `horizon_days` of it: the rule of
     /// the sanity check's expiry warning ([`sanity::check_with_horizon`]).
     pub fn needs_attention(&self, now: UnixSeconds, horizon_days: u32) -> bool {
+        // Past is negative, below any horizon, 0 included.
         self.not_after
-            .is_some_and(|t| t.saturating_sub(now) < i64::from(horizon_days) * 86_400 || t < now)
+            .is_some_and(|t| t.saturating_sub(now) < i64::from(horizon_days) * 86_400)
     }
 }
 
