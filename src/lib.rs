@@ -59,6 +59,8 @@
 //!
 //! - [`sanity`]: libvirt's load-time checks as [`Finding`]s (severity, file, [`Rule`],
 //!   libvirt's message, a fix), gathered in a [`Report`] ([`Context::check`]).
+//! - [`expiry`]: every certificate and CRL of a set of files (libvirt's, a CA directory) with
+//!   its role and days left, soonest first: `virtpki expiry`'s list.
 //! - [`dn_lint`]: what is wrong with `tls_allowed_dn_list` patterns ([`dn_lint::DnFinding`]):
 //!   spaces after commas, RFC 4514 order, attribute names libvirt does not print, an empty
 //!   list.
@@ -193,6 +195,7 @@ pub mod dn;
 pub mod dn_lint;
 pub mod dn_match;
 pub mod error;
+pub mod expiry;
 #[doc(hidden)]
 pub mod ffi;
 pub mod file_audit;

@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::ui::{escape, Status};
-use crate::{issue, known, validate, Command};
+use crate::{expiry, issue, known, validate, Command};
 
 /// What a given path must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +177,7 @@ impl Command {
                 }
                 given
             }
+            Command::Expiry(a) => expiry_paths(a),
             Command::Probe(a) => {
                 let mut given = Vec::new();
                 if let Some(path) = &a.pkipath {
@@ -189,6 +190,36 @@ impl Command {
             }
         }
     }
+}
+
+/// `virtpki expiry`'s paths: the location options, the CA directory, the files, the output.
+fn expiry_paths(a: &expiry::ExpiryArgs) -> Vec<Given<'_>> {
+    let dir = |option, path, takes| Given::new(option, path, Expect::Dir, takes);
+    let mut given: Vec<Given> = Vec::new();
+    given.extend(
+        a.root
+            .as_ref()
+            .map(|r| dir("--root", r, "an existing directory to treat as /")),
+    );
+    given.extend(a.path.as_ref().map(|p| dir("--path", p, PKIPATH)));
+    given.extend(a.ca_dir.as_ref().map(|d| dir("--ca-dir", d, CA_DIR)));
+    given.extend(a.files.iter().map(|f| {
+        Given::new(
+            "FILE",
+            f,
+            Expect::File,
+            "a certificate or CRL file (PEM or DER)",
+        )
+    }));
+    given.extend(a.output.as_ref().map(|o| {
+        Given::new(
+            "--output",
+            o,
+            Expect::NewFile,
+            "a file to write (replaced atomically), in an existing directory",
+        )
+    }));
+    given
 }
 
 /// What is wrong with a given path, and what to do about it.
@@ -467,8 +498,8 @@ mod tests {
         // ca init --dir; issue server and client --ca-dir, --out-dir; crl revoke --ca-dir,
         // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
         // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
-        // --known-file.
-        assert_eq!(seen, 21);
+        // --known-file; expiry --root, --path, --ca-dir, FILE, --output.
+        assert_eq!(seen, 26);
     }
 
     /// The subcommands that run something, each with the words that call it.

@@ -4,6 +4,7 @@
 //! 1 = problems found, 2 = usage or runtime error.
 
 mod docs;
+mod expiry;
 mod files;
 mod given;
 mod hostport;
@@ -56,6 +57,9 @@ enum Command {
     Known(known::KnownCommand),
     /// Connect to a libvirt TLS server, show its certificate and every check, and decide.
     Probe(probe::ProbeArgs),
+    /// List every certificate and CRL with its expiry date, soonest first (for people,
+    /// --json, or --prometheus for monitoring).
+    Expiry(expiry::ExpiryArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Dn(args) => inspect::run_dn(args),
         Command::Known(cmd) => known::run(cmd, ui),
         Command::Probe(args) => probe::run(args, ui),
+        Command::Expiry(args) => expiry::run(args, ui),
     };
     match result {
         Ok(status) => ExitCode::from(status.exit_code()),

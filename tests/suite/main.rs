@@ -12,6 +12,7 @@ mod cert_model;
 mod conformance;
 mod dn_format;
 mod expiry;
+mod expiry_list;
 mod files;
 mod fuzz_corpora;
 mod generate;

@@ -7,6 +7,7 @@ mod consistency;
 
 mod display;
 mod docs;
+mod expiry;
 mod inspect;
 mod install;
 mod issue;

@@ -1,0 +1,263 @@
+//! `virtpki expiry`: the list soonest first, exit status by the horizon, JSON, Prometheus's
+//! format, libvirt's files under --root, a CA directory, and paths that are not there.
+//! Dates are built around the real clock: the command reads it.
+
+use std::path::Path;
+
+use crate::common::*;
+use virtpki::timefmt::now;
+use virtpki_tools::kit::{self, self_signed, signed_by, Made, Spec};
+
+const DAY: i64 = 86_400;
+
+/// A CA that expires in 5 days and a server certificate of it that expires in 100, placed
+/// where libvirt's system files are under `root`.
+fn five_and_hundred(root: &Path, ca_cn: &str) -> (Made, Made) {
+    let t = now();
+    let ca = self_signed(&Spec::ca(ca_cn).valid(t - DAY, t + 5 * DAY + 3600));
+    let server = signed_by(
+        &Spec::server("host1.example.com").valid(t - DAY, t + 100 * DAY + 3600),
+        &ca,
+    );
+    write(
+        &root.join("etc/pki/CA/cacert.pem"),
+        ca.pem().as_bytes(),
+        0o644,
+    );
+    write(
+        &root.join("etc/pki/libvirt/servercert.pem"),
+        server.pem().as_bytes(),
+        0o644,
+    );
+    write(
+        &root.join("etc/pki/libvirt/private/serverkey.pem"),
+        server.key_pem().as_bytes(),
+        0o600,
+    );
+    (ca, server)
+}
+
+#[test]
+fn soonest_first_and_exit_1_inside_the_horizon_0_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Expiry CA");
+    let run = virtpki(dir.path(), &["expiry", "--root", s(&root)]).expect(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("EXPIRES"), "{}", run.stdout);
+    assert!(lines[1].starts_with("in 5 days"), "{}", run.stdout);
+    assert!(lines[1].contains("CN=Expiry CA") && lines[1].contains(" ca "));
+    assert!(lines[1].ends_with("etc/pki/CA/cacert.pem"), "{}", lines[1]);
+    assert!(lines[2].starts_with("in 100 days"), "{}", run.stdout);
+    assert!(lines[2].contains("server") && lines[2].contains("UTC"));
+    assert!(
+        run.stdout.contains("2 items: 0 expired, 1 within 30 days"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("serverkey"), "keys are not listed");
+    virtpki(
+        dir.path(),
+        &["expiry", "--root", s(&root), "--warn-days", "3"],
+    )
+    .expect(0);
+    virtpki(
+        dir.path(),
+        &["expiry", "--root", s(&root), "--warn-days", "6"],
+    )
+    .expect(1);
+}
+
+#[test]
+fn an_expired_certificate_is_said_and_exits_1_even_with_no_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now();
+    let ca = self_signed(&Spec::ca("Old CA").valid(t - 30 * DAY, t - 3 * DAY - 60));
+    let file = dir.path().join("old.pem");
+    write(&file, ca.pem().as_bytes(), 0o644);
+    let run = virtpki(dir.path(), &["expiry", "--warn-days", "0", s(&file)]).expect(1);
+    assert!(run.stdout.contains("expired 3 days ago"), "{}", run.stdout);
+    assert!(run.stdout.contains("1 expired"), "{}", run.stdout);
+}
+
+#[test]
+fn json_is_an_array_with_rfc3339_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let (ca, _) = five_and_hundred(&root, "Expiry CA");
+    let run = virtpki(dir.path(), &["expiry", "--root", s(&root), "--json"]).expect(1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["role"], "ca");
+    assert_eq!(items[0]["subject"], "CN=Expiry CA");
+    assert_eq!(items[0]["days_left"], 5);
+    assert_eq!(items[0]["within_horizon"], true);
+    assert_eq!(items[0]["expired"], false);
+    let want = virtpki::timefmt::rfc3339(ca.parsed().not_after()).unwrap();
+    assert_eq!(items[0]["not_after"], want.as_str());
+    assert!(want.ends_with('Z') && want.contains('T'));
+    assert_eq!(items[1]["role"], "server");
+    assert_eq!(items[1]["within_horizon"], false);
+}
+
+#[test]
+fn prometheus_escapes_a_hostile_subject_and_writes_atomically_with_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Evil \"CA\\\nfake{x=\"1\"} 0");
+    let run = virtpki(dir.path(), &["expiry", "--root", s(&root), "--prometheus"]).expect(1);
+    let text = run.stdout;
+    // Every line is a comment or one sample: the newline did not split a sample.
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(samples.len(), 2 + 2 + 1, "{text}");
+    for line in &samples {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        value.parse::<f64>().unwrap();
+        assert!(series.starts_with("virtpki_"), "{line}");
+    }
+    let ca_line = samples
+        .iter()
+        .find(|l| {
+            l.starts_with("virtpki_certificate_not_after_seconds") && l.contains("role=\"ca\"")
+        })
+        .unwrap();
+    // The DN string escapes the quote and backslash once (RFC 4514), the format again.
+    assert!(
+        !ca_line.contains("CA\n") && ca_line.contains("\\\""),
+        "{ca_line}"
+    );
+    assert!(text.contains("# TYPE virtpki_certificate_not_after_seconds gauge"));
+    let out = dir.path().join("virtpki.prom");
+    let run = virtpki(
+        dir.path(),
+        &[
+            "expiry",
+            "--root",
+            s(&root),
+            "--prometheus",
+            "--output",
+            s(&out),
+        ],
+    )
+    .expect(1);
+    assert_eq!(run.stdout, "", "written to the file only");
+    assert_eq!(mode(&out), 0o644);
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(written.lines().count(), text.lines().count());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary left behind: {names:?}");
+}
+
+#[test]
+fn a_ca_directory_and_files_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    ca_init(dir.path(), &ca_dir);
+    let p = kit::pki();
+    let file = dir.path().join("server.pem");
+    write(&file, p.server.pem().as_bytes(), 0o644);
+    let run = virtpki(
+        dir.path(),
+        &["expiry", "--ca-dir", s(&ca_dir), s(&file), "--json"],
+    )
+    .expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let files: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("ca/cacert.pem")));
+    assert!(files.iter().any(|f| f.ends_with("server.pem")));
+}
+
+#[test]
+fn a_missing_file_a_key_and_an_empty_location_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing.pem");
+    let run = virtpki(dir.path(), &["expiry", s(&missing)]).expect(2);
+    assert!(run.stderr.contains("FILE"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing.pem"), "{}", run.stderr);
+    let p = kit::pki();
+    let key = dir.path().join("key.pem");
+    write(&key, p.server.key_pem().as_bytes(), 0o600);
+    let run = virtpki(dir.path(), &["expiry", s(&key)]).expect(2);
+    assert!(run.stderr.contains("key.pem"), "{}", run.stderr);
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let run = virtpki(dir.path(), &["expiry", "--root", s(&empty), "--json"]).expect(2);
+    assert!(
+        run.stderr.contains("no certificate or CRL found"),
+        "{}",
+        run.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(v.is_object(), "the error as JSON: {v}");
+    let run = virtpki(
+        dir.path(),
+        &["expiry", "--root", s(&empty), "--path", s(&empty)],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("--root"), "{}", run.stderr);
+    let run = virtpki(dir.path(), &["expiry", "--path", s(&missing)]).expect(2);
+    assert!(run.stderr.contains("--path"), "{}", run.stderr);
+}
+
+/// contrib's service and timer pass `systemd-analyze verify` with the binary put in
+/// /usr/bin/virtpki's place, with no warning (an unknown key is only a warning there); the
+/// service's command line is one `virtpki expiry` accepts. Skipped without systemd-analyze.
+#[test]
+fn contrib_systemd_units_verify() {
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib");
+    let service = std::fs::read_to_string(contrib.join("virtpki-expiry.service")).unwrap();
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/bin/virtpki "))
+        .unwrap();
+    assert!(exec.contains("--prometheus --output /var/lib/prometheus/node-exporter/virtpki.prom"));
+    if !have("systemd-analyze") {
+        eprintln!("skipped: no systemd-analyze");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_virtpki");
+    std::fs::write(
+        dir.path().join("virtpki-expiry.service"),
+        service.replace("/usr/bin/virtpki", bin),
+    )
+    .unwrap();
+    std::fs::copy(
+        contrib.join("virtpki-expiry.timer"),
+        dir.path().join("virtpki-expiry.timer"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("virtpki-expiry.timer"))
+        .arg(dir.path().join("virtpki-expiry.service"))
+        .env("SYSTEMD_LOG_LEVEL", "warning")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.trim().is_empty(), "warnings: {stderr}");
+    // The same arguments, with a temporary output, parse and run.
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    let output_at = args.iter().position(|a| *a == "--output").unwrap();
+    let prom = dir.path().join("virtpki.prom");
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Unit CA");
+    let mut argv: Vec<&str> = args[..=output_at].to_vec();
+    argv.retain(|a| *a != "--system");
+    argv.extend([s(&prom), "--root", s(&root)]);
+    virtpki(dir.path(), &argv).expect(1);
+    assert!(std::fs::read_to_string(&prom)
+        .unwrap()
+        .contains("virtpki_certificate_not_after_seconds{"));
+}
