@@ -488,7 +488,6 @@ fn make_request(p: CertificateParams, key_type: KeyType) -> Result<Request> {
 }
 
 /// A certificate the CA signed for a request ([`CertificateAuthority::sign_request`]).
-#[derive(Debug)]
 pub struct SignedRequest {
     /// The certificate, PEM.
     pub cert_pem: String,
@@ -497,6 +496,15 @@ pub struct SignedRequest {
     /// The extensions the request asked for that the certificate does not carry (libvirt's
     /// template decides them), one description each, e.g. "keyUsage".
     pub ignored: Vec<String>,
+}
+
+impl fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedRequest")
+            .field("subject", &self.certificate.subject())
+            .field("ignored", &self.ignored)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The attribute an X.520 attribute type OID stands for, among those virtpki writes.
@@ -553,7 +561,11 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
     csr.verify_signature().map_err(|e| {
         bad(
             ErrorKind::BadSignature,
-            format!("its signature does not verify with its own public key ({e}); it was altered or made wrongly"),
+            format!(
+                "its signature does not verify with its own public key ({e}): it was altered, \
+                 or its key or signature algorithm is one virtpki does not accept (RSA under \
+                 2048 bits, SHA-1)"
+            ),
         )
     })?;
     let info = &csr.certification_request_info;
@@ -872,6 +884,25 @@ impl CertificateAuthority {
             )
         })?;
         let certificate = self.sign_for(p, validity, &key)?;
+        // A key libvirt's peers would refuse (or that is weak) gets no certificate; the one
+        // just made is dropped unseen.
+        use crate::cert::KeyAlgorithm;
+        let strong = match certificate.key_algorithm() {
+            KeyAlgorithm::Rsa { bits } => (2048..=8192).contains(bits),
+            KeyAlgorithm::Ecdsa { curve } => ["P-256", "P-384", "P-521"].contains(&curve.as_str()),
+            KeyAlgorithm::Ed25519 => true,
+            _ => false,
+        };
+        if !strong {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the request: its public key ({}) is not one virtpki certifies: RSA of \
+                     2048 to 8192 bits, ECDSA P-256/P-384/P-521 or Ed25519",
+                    certificate.key_algorithm()
+                ),
+            ));
+        }
         if certificate.spki_der() != asked.spki.as_slice() {
             return Err(internal(
                 "signing the request",

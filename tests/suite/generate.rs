@@ -908,6 +908,34 @@ fn a_request_is_refused_for_a_bad_signature_ca_true_or_the_other_roles_purpose()
         .sign_request(Role::Server, &csr, &validity(30))
         .unwrap_err();
     assert!(e.message().contains("needs a CN"), "{e}");
+    // A weak key: RSA of 1024 bits (made with openssl; neither ring nor virtpki makes one).
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-subj",
+            "/CN=host1",
+        ])
+        .args(["-keyout", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csr = String::from_utf8(out.stdout).unwrap();
+    // ring refuses its signature already.
+    let e = ca
+        .sign_request(Role::Server, &csr, &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature, "{e}");
+    assert!(e.message().contains("RSA under 2048 bits"), "{e}");
     // Not a request at all.
     let e = ca
         .sign_request(Role::Server, &ca.certificate().to_pem(), &validity(30))
