@@ -538,8 +538,19 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
     use x509_parser::certification_request::X509CertificationRequest;
     use x509_parser::extensions::{GeneralName, ParsedExtension};
     let bad = |kind: ErrorKind, why: String| Error::new(kind, format!("the request: {why}"));
-    let block = ::pem::parse(csr_pem.trim_start_matches('\u{feff}'))
+    let blocks = ::pem::parse_many(csr_pem.trim_start_matches('\u{feff}'))
         .map_err(|e| bad(ErrorKind::Parse, format!("not PEM ({e})")))?;
+    // One request, one certificate: a second block would be signed or dropped unseen.
+    let block = match blocks.as_slice() {
+        [one] => one,
+        [] => return Err(bad(ErrorKind::Parse, "no PEM block in it".into())),
+        more => {
+            return Err(bad(
+                ErrorKind::InvalidArg,
+                format!("{} PEM blocks in it; a request file holds one", more.len()),
+            ))
+        }
+    };
     if block.tag() != "CERTIFICATE REQUEST" && block.tag() != "NEW CERTIFICATE REQUEST" {
         return Err(bad(
             ErrorKind::WrongType,

@@ -936,6 +936,16 @@ fn a_request_is_refused_for_a_bad_signature_ca_true_or_the_other_roles_purpose()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadSignature, "{e}");
     assert!(e.message().contains("RSA under 2048 bits"), "{e}");
+    // Two requests in one text, or none.
+    let two = format!("{good}{good}");
+    let e = ca
+        .sign_request(Role::Server, &two, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("2 PEM blocks"), "{e}");
+    let e = ca
+        .sign_request(Role::Server, "hello", &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
     // Not a request at all.
     let e = ca
         .sign_request(Role::Server, &ca.certificate().to_pem(), &validity(30))
