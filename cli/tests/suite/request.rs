@@ -185,3 +185,89 @@ fn sign_refuses_what_is_not_a_good_request_naming_the_file() {
     assert!(run.stderr.contains("has no CN"), "{}", run.stderr);
     assert!(!d.join("host2").exists());
 }
+
+/// A request made by openssl with the extensions `addext` asks for.
+fn openssl_request(dir: &std::path::Path, subj: &str, addext: &[&str]) -> std::path::PathBuf {
+    let req = dir.join("openssl-req.pem");
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.args(["req", "-new", "-nodes", "-subj", subj])
+        .args(common::openssl_args::NEW_P256_KEY)
+        .args(["-keyout", s(&dir.join("openssl-key.pem")), "-out", s(&req)]);
+    for ext in addext {
+        cmd.args(["-addext", ext]);
+    }
+    let out = cmd.output().expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    req
+}
+
+#[test]
+fn sign_lists_the_extensions_it_ignores_and_refuses_the_other_roles_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca");
+    ca_init(d, &ca);
+    let req = openssl_request(
+        d,
+        "/CN=host1.example.com",
+        &["keyUsage=critical,keyCertSign", "subjectAltName=DNS:host1"],
+    );
+    let run = virtpki(
+        d,
+        &[
+            "sign",
+            "server",
+            "--ca-dir",
+            s(&ca),
+            "--request",
+            s(&req),
+            "--out-dir",
+            "out",
+        ],
+    )
+    .expect(0);
+    assert!(
+        run.stdout
+            .contains("ignored: the request also asked for keyUsage"),
+        "{}",
+        run.stdout
+    );
+    let cert = &certs(&d.join("out/servercert.pem"))[0];
+    assert!(!cert
+        .key_usage()
+        .unwrap()
+        .allows(virtpki::cert::KeyUsage::KEY_CERT_SIGN));
+    let sans: Vec<String> = cert
+        .subject_alt_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(sans, ["DNS:host1.example.com", "DNS:host1"]);
+    // clientAuth asked in a request signed as a server; CA:TRUE.
+    for ext in [
+        "extendedKeyUsage=clientAuth",
+        "basicConstraints=critical,CA:TRUE",
+    ] {
+        let req = openssl_request(d, "/CN=host2.example.com", &[ext]);
+        let run = virtpki(
+            d,
+            &[
+                "sign",
+                "server",
+                "--ca-dir",
+                s(&ca),
+                "--request",
+                s(&req),
+                "--out-dir",
+                "out2",
+            ],
+        )
+        .expect(2);
+        assert!(run.stderr.contains(s(&req)), "{}", run.stderr);
+        assert!(!d.join("out2").exists());
+    }
+}
