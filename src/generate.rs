@@ -56,6 +56,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::source::Source;
 use crate::subject::StringType;
 use crate::timefmt::UnixSeconds;
+use crate::Role;
 
 /// How far before "now" a new certificate starts: hosts whose clocks are a few minutes behind
 /// the issuer's would otherwise refuse it as "not yet active".
@@ -426,6 +427,281 @@ fn single_certificate(bytes: &[u8], source: Source) -> Result<Certificate> {
     }
 }
 
+/// What a server's certificate request should ask for: the names of [`ServerDnParams`],
+/// without validity (the CA decides it).
+#[derive(Clone, Debug)]
+pub struct ServerRequestParams {
+    /// The subject; its CN, which it must have, is the host name clients connect to.
+    pub dn: SubjectName,
+    /// More host names the server is known by.
+    pub dns_names: Vec<String>,
+    /// Addresses clients connect to.
+    pub ip_addresses: Vec<IpAddr>,
+    /// The algorithm of the new key.
+    pub key_type: KeyType,
+}
+
+/// A new key and a PKCS#10 request for it: the key stays on the host that made it, the
+/// request goes to the CA ([`CertificateAuthority::sign_request`]).
+pub struct Request {
+    /// PKCS#8 `PRIVATE KEY`; wiped when dropped.
+    pub key_pem: Zeroizing<String>,
+    /// The request, PEM (`CERTIFICATE REQUEST`).
+    pub csr_pem: String,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request").finish_non_exhaustive()
+    }
+}
+
+/// A request for a server certificate: the subject and the SANs `issue` would write (checked
+/// by the same template), nothing else — the CA adds the usages.
+pub fn request_server(params: &ServerRequestParams) -> Result<Request> {
+    params.key_type.check()?;
+    let template = server_template(&params.dn, &params.dns_names, &params.ip_addresses)?;
+    let mut p = CertificateParams::default();
+    p.distinguished_name = template.distinguished_name;
+    p.subject_alt_names = template.subject_alt_names;
+    make_request(p, params.key_type)
+}
+
+/// A request for a client certificate with subject `dn`, which must have a CN.
+pub fn request_client(dn: &SubjectName, key_type: KeyType) -> Result<Request> {
+    key_type.check()?;
+    let template = client_template(dn)?;
+    let mut p = CertificateParams::default();
+    p.distinguished_name = template.distinguished_name;
+    make_request(p, key_type)
+}
+
+fn make_request(p: CertificateParams, key_type: KeyType) -> Result<Request> {
+    let key = key_type.generate()?;
+    let csr = p
+        .serialize_request(&key)
+        .map_err(|e| internal("signing the request", e))?;
+    Ok(Request {
+        key_pem: key_pem(&key)?,
+        csr_pem: csr.pem().map_err(|e| internal("encoding the request", e))?,
+    })
+}
+
+/// A certificate the CA signed for a request ([`CertificateAuthority::sign_request`]).
+pub struct SignedRequest {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The certificate as virtpki reads it.
+    pub certificate: Certificate,
+    /// The extensions the request asked for that the certificate does not carry (libvirt's
+    /// template decides them), one description each, e.g. "keyUsage".
+    pub ignored: Vec<String>,
+}
+
+impl fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedRequest")
+            .field("subject", &self.certificate.subject())
+            .field("ignored", &self.ignored)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The attribute an X.520 attribute type OID stands for, among those virtpki writes.
+fn attribute_of_oid(oid: &str) -> Option<Attribute> {
+    Some(match oid {
+        "2.5.4.6" => Attribute::Country,
+        "2.5.4.8" => Attribute::State,
+        "2.5.4.7" => Attribute::Locality,
+        "2.5.4.10" => Attribute::Organization,
+        "2.5.4.11" => Attribute::OrganizationalUnit,
+        "2.5.4.3" => Attribute::CommonName,
+        "0.9.2342.19200300.100.1.25" => Attribute::DomainComponent,
+        "0.9.2342.19200300.100.1.1" => Attribute::UserId,
+        "1.2.840.113549.1.9.1" => Attribute::Email,
+        "2.5.4.5" => Attribute::SerialNumber,
+        "2.5.4.12" => Attribute::Title,
+        _ => return None,
+    })
+}
+
+/// What a parsed request asks for, checked: subject, names (DNS, IP) and public key.
+struct Asked {
+    dn: SubjectName,
+    dns: Vec<String>,
+    ips: Vec<IpAddr>,
+    spki: Vec<u8>,
+    ignored: Vec<String>,
+}
+
+fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
+    use x509_parser::certification_request::X509CertificationRequest;
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    let bad = |kind: ErrorKind, why: String| Error::new(kind, format!("the request: {why}"));
+    let blocks = ::pem::parse_many(csr_pem.trim_start_matches('\u{feff}'))
+        .map_err(|e| bad(ErrorKind::Parse, format!("not PEM ({e})")))?;
+    // One request, one certificate: a second block would be signed or dropped unseen.
+    let block = match blocks.as_slice() {
+        [one] => one,
+        [] => return Err(bad(ErrorKind::Parse, "no PEM block in it".into())),
+        more => {
+            return Err(bad(
+                ErrorKind::InvalidArg,
+                format!("{} PEM blocks in it; a request file holds one", more.len()),
+            ))
+        }
+    };
+    if block.tag() != "CERTIFICATE REQUEST" && block.tag() != "NEW CERTIFICATE REQUEST" {
+        return Err(bad(
+            ErrorKind::WrongType,
+            format!(
+                "a PEM \"{}\" block, not a \"CERTIFICATE REQUEST\" (PKCS#10)",
+                block.tag()
+            ),
+        ));
+    }
+    let (rest, csr) = X509CertificationRequest::from_der(block.contents())
+        .map_err(|e| bad(ErrorKind::Parse, format!("not a PKCS#10 request ({e})")))?;
+    if !rest.is_empty() {
+        return Err(bad(
+            ErrorKind::Parse,
+            "trailing bytes after the request".into(),
+        ));
+    }
+    // The signature proves the requester holds the key the certificate will name.
+    csr.verify_signature().map_err(|e| {
+        bad(
+            ErrorKind::BadSignature,
+            format!(
+                "its signature does not verify with its own public key ({e}): it was altered, \
+                 or its key or signature algorithm is one virtpki does not accept (RSA under \
+                 2048 bits, SHA-1)"
+            ),
+        )
+    })?;
+    let info = &csr.certification_request_info;
+    let mut attrs = Vec::new();
+    for rdn in info.subject.iter() {
+        let mut values = rdn.iter();
+        let (Some(atv), None) = (values.next(), values.next()) else {
+            return Err(bad(
+                ErrorKind::Parse,
+                format!(
+                    "its subject \"{}\" has an empty or multi-valued RDN",
+                    info.subject
+                ),
+            ));
+        };
+        let oid = atv.attr_type().to_id_string();
+        let attr = attribute_of_oid(&oid).ok_or_else(|| {
+            bad(
+                ErrorKind::InvalidArg,
+                format!("its subject has an attribute virtpki cannot write ({oid})"),
+            )
+        })?;
+        let value = atv.as_str().map_err(|_| {
+            bad(
+                ErrorKind::Parse,
+                format!("the {} of its subject is not a text string", attr.name()),
+            )
+        })?;
+        attrs.push((attr, value.to_owned()));
+    }
+    let dn = SubjectName::from_attributes(attrs)?;
+    let (mut dns, mut ips, mut ignored) = (Vec::new(), Vec::new(), Vec::new());
+    let other = match role {
+        Role::Server => "clientAuth",
+        Role::Client => "serverAuth",
+    };
+    for ext in csr.requested_extensions().into_iter().flatten() {
+        match ext {
+            ParsedExtension::BasicConstraints(bc) if bc.ca => {
+                return Err(bad(
+                    ErrorKind::InvalidArg,
+                    "it asks for a CA certificate (basicConstraints CA:TRUE); a CA signs \
+                     only server and client certificates"
+                        .into(),
+                ))
+            }
+            ParsedExtension::BasicConstraints(_) => ignored.push("basicConstraints".into()),
+            ParsedExtension::ExtendedKeyUsage(eku) => {
+                let wrong = match role {
+                    Role::Server => eku.client_auth,
+                    Role::Client => eku.server_auth,
+                };
+                if wrong {
+                    return Err(bad(
+                        ErrorKind::Purpose,
+                        format!(
+                            "it asks for {other} (extendedKeyUsage), the purpose of a {} \
+                             certificate, in a {} request",
+                            if role == Role::Server {
+                                "client"
+                            } else {
+                                "server"
+                            },
+                            role.name()
+                        ),
+                    ));
+                }
+                ignored.push("extendedKeyUsage".into());
+            }
+            ParsedExtension::KeyUsage(_) => ignored.push("keyUsage".into()),
+            ParsedExtension::SubjectAlternativeName(san) if role == Role::Server => {
+                for name in &san.general_names {
+                    match name {
+                        GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                        GeneralName::IPAddress(b) => ips.push(ip_of(b).ok_or_else(|| {
+                            bad(ErrorKind::Parse, "an IP SAN of a wrong length".into())
+                        })?),
+                        other => {
+                            return Err(bad(
+                                ErrorKind::InvalidArg,
+                                format!(
+                                    "it asks for a subject alternative name a libvirt \
+                                     server certificate does not carry ({other})"
+                                ),
+                            ))
+                        }
+                    }
+                }
+            }
+            ParsedExtension::SubjectAlternativeName(_) => {
+                ignored.push("subjectAltName (a client certificate has none)".into())
+            }
+            ParsedExtension::UnsupportedExtension { oid } => ignored.push(oid.to_id_string()),
+            ParsedExtension::ParseError { error } => {
+                return Err(bad(
+                    ErrorKind::Parse,
+                    format!("an extension it asks for cannot be read ({error})"),
+                ))
+            }
+            other => ignored.push(
+                format!("{other:?}")
+                    .split(['(', ' ', '{'])
+                    .next()
+                    .unwrap_or("extension")
+                    .to_owned(),
+            ),
+        }
+    }
+    Ok(Asked {
+        dn,
+        dns,
+        ips,
+        spki: info.subject_pki.raw.to_vec(),
+        ignored,
+    })
+}
+
+fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => None,
+    }
+}
+
 /// An existing CA, loaded to sign with.
 pub struct CertificateAuthority {
     certificate: Certificate,
@@ -582,76 +858,94 @@ impl CertificateAuthority {
     /// every address as IP SAN. A DN without CN is refused: libvirt's documentation puts the
     /// host name there, and host-name checks that predate SANs read it.
     pub fn issue_server_dn(&self, params: &ServerDnParams) -> Result<Issued> {
-        let common_name = params.dn.get(Attribute::CommonName).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidArg,
-                format!(
-                    "a server certificate's DN needs a CN, the host name clients connect to: \
-                     add CN=HOST to \"{}\"",
-                    params
-                        .dn
-                        .attributes()
-                        .iter()
-                        .map(|(a, v)| format!("{}={v}", a.name()))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-            )
-        })?;
+        let p = server_template(&params.dn, &params.dns_names, &params.ip_addresses)?;
         params.key_type.check()?;
-        let mut p = leaf_params(&params.dn, ExtendedKeyUsagePurpose::ServerAuth)?;
-        // The CN first, then the other names; an address given as a name is an IP SAN (a DNS
-        // SAN "192.0.2.1" would match nothing). Repeats, in any case, are written once.
-        let mut dns: Vec<&str> = Vec::new();
-        let mut ips: Vec<IpAddr> = Vec::new();
-        let names = std::iter::once(common_name).chain(params.dns_names.iter().map(String::as_str));
-        for name in names {
-            match name.parse::<IpAddr>() {
-                Ok(ip) => ips.push(ip),
-                Err(_) => {
-                    check_host_name(name)?;
-                    if !dns.iter().any(|d| d.eq_ignore_ascii_case(name)) {
-                        dns.push(name);
-                    }
-                }
-            }
-        }
-        ips.extend(&params.ip_addresses);
-        for name in dns {
-            let ia5 = name.try_into().map_err(|_| bad_host(name, "not ASCII"))?;
-            p.subject_alt_names.push(SanType::DnsName(ia5));
-        }
-        let mut written: Vec<IpAddr> = Vec::new();
-        for ip in ips {
-            if !written.contains(&ip) {
-                p.subject_alt_names.push(SanType::IpAddress(ip));
-                written.push(ip);
-            }
-        }
         self.sign(p, &params.validity, params.key_type)
     }
 
     /// Issues a client certificate with `params.dn` as its subject, which must have a CN:
     /// libvirt's documentation names clients by it and every `tls_allowed_dn_list` matches it.
     pub fn issue_client(&self, params: &ClientParams) -> Result<Issued> {
-        if params.dn.get(Attribute::CommonName).is_none() {
-            return Err(Error::new(
-                ErrorKind::InvalidArg,
-                "the DN has no CN: a client certificate needs one, as libvirt's documentation \
-                 issues them and tls_allowed_dn_list patterns match them (add e.g. \
-                 \",CN=client1\")",
-            ));
-        }
-        let p = leaf_params(&params.dn, ExtendedKeyUsagePurpose::ClientAuth)?;
+        let p = client_template(&params.dn)?;
         self.sign(p, &params.validity, params.key_type)
     }
 
-    fn sign(
+    /// Signs a PKCS#10 request (PEM) as a `role` certificate, without ever seeing its key.
+    ///
+    /// The request's signature must verify; its subject and (for a server) DNS and IP names
+    /// are taken and written by the same template as [`issue_server_dn`](Self::issue_server_dn)
+    /// and [`issue_client`](Self::issue_client) (a CN required). Its other extensions are not
+    /// copied: they are listed in [`SignedRequest::ignored`]. A request for CA:TRUE, for the
+    /// other role's purpose or for names the template cannot write is refused.
+    pub fn sign_request(
+        &self,
+        role: Role,
+        csr_pem: &str,
+        validity: &Validity,
+    ) -> Result<SignedRequest> {
+        let asked = read_request(role, csr_pem)?;
+        let p = match role {
+            Role::Server => server_template(&asked.dn, &asked.dns, &asked.ips)?,
+            Role::Client => client_template(&asked.dn)?,
+        };
+        let key = rcgen::SubjectPublicKeyInfo::from_der(&asked.spki).map_err(|e| {
+            Error::new(
+                ErrorKind::Parse,
+                format!("the request: its public key cannot be certified ({e})"),
+            )
+        })?;
+        let certificate = self.sign_for(p, validity, &key)?;
+        // A key libvirt's peers would refuse (or that is weak) gets no certificate; the one
+        // just made is dropped unseen.
+        use crate::cert::KeyAlgorithm;
+        let strong = match certificate.key_algorithm() {
+            KeyAlgorithm::Rsa { bits } => (2048..=8192).contains(bits),
+            KeyAlgorithm::Ecdsa { curve } => ["P-256", "P-384", "P-521"].contains(&curve.as_str()),
+            KeyAlgorithm::Ed25519 => true,
+            _ => false,
+        };
+        if !strong {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the request: its public key ({}) is not one virtpki certifies: RSA of \
+                     2048 to 8192 bits, ECDSA P-256/P-384/P-521 or Ed25519",
+                    certificate.key_algorithm()
+                ),
+            ));
+        }
+        if certificate.spki_der() != asked.spki.as_slice() {
+            return Err(internal(
+                "signing the request",
+                "the certificate's public key differs from the request's",
+            ));
+        }
+        Ok(SignedRequest {
+            cert_pem: certificate.to_pem(),
+            certificate,
+            ignored: asked.ignored,
+        })
+    }
+
+    /// Makes a key of `key_type` and signs `p` for it.
+    fn sign(&self, p: CertificateParams, validity: &Validity, key_type: KeyType) -> Result<Issued> {
+        let key = key_type.generate()?;
+        let certificate = self.sign_for(p, validity, &key)?;
+        Ok(Issued {
+            cert_pem: certificate.to_pem(),
+            key_pem: key_pem(&key)?,
+            certificate,
+        })
+    }
+
+    /// Signs `p` for `public_key`: the one place a leaf certificate is signed, for `issue`
+    /// (a key made here) and for a request (the requester's key).
+    fn sign_for(
         &self,
         mut p: CertificateParams,
         validity: &Validity,
-        key_type: KeyType,
-    ) -> Result<Issued> {
+        public_key: &impl PublicKeyData,
+    ) -> Result<Certificate> {
         validity.apply(&mut p)?;
         let ca_end = self.certificate.not_after();
         if p.not_after.unix_timestamp() > ca_end {
@@ -665,14 +959,13 @@ impl CertificateAuthority {
                 ),
             ));
         }
-        let key = key_type.generate()?;
         let cert = p
-            .signed_by(&key, &self.issuer)
+            .signed_by(public_key, &self.issuer)
             .map_err(|e| internal("signing the certificate", e))?;
-        let issued = issued(cert.der().to_vec(), &key)?;
+        let certificate = Certificate::from_der(cert.der().to_vec(), Source::Data)?;
         // rcgen writes the issuer name from its own reading of the CA's subject: make sure it
         // is byte for byte the CA's, or no verifier would chain the two.
-        if issued.certificate.issuer_raw() != self.certificate.subject_raw() {
+        if certificate.issuer_raw() != self.certificate.subject_raw() {
             return Err(Error::new(
                 ErrorKind::Internal,
                 format!(
@@ -683,7 +976,7 @@ impl CertificateAuthority {
                 ),
             ));
         }
-        Ok(issued)
+        Ok(certificate)
     }
 
     /// A CRL that revokes `certs` besides what `previous` (this CA's current CRL, DER)
@@ -882,6 +1175,72 @@ pub struct Revocation {
     pub crl_number: String,
     /// How many certificates it revokes in all.
     pub total: usize,
+}
+
+/// libvirt's server template for `dn` (which must have a CN, a host name): the CN and every
+/// name as DNS SANs, every address as IP SAN. Shared by `issue` and by signed requests.
+fn server_template(
+    dn: &SubjectName,
+    dns_names: &[String],
+    ip_addresses: &[IpAddr],
+) -> Result<CertificateParams> {
+    let common_name = dn.get(Attribute::CommonName).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidArg,
+            format!(
+                "a server certificate's DN needs a CN, the host name clients connect to: \
+                 add CN=HOST to \"{}\"",
+                dn.attributes()
+                    .iter()
+                    .map(|(a, v)| format!("{}={v}", a.name()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        )
+    })?;
+    let mut p = leaf_params(dn, ExtendedKeyUsagePurpose::ServerAuth)?;
+    // The CN first, then the other names; an address given as a name is an IP SAN (a DNS
+    // SAN "192.0.2.1" would match nothing). Repeats, in any case, are written once.
+    let mut dns: Vec<&str> = Vec::new();
+    let mut ips: Vec<IpAddr> = Vec::new();
+    let names = std::iter::once(common_name).chain(dns_names.iter().map(String::as_str));
+    for name in names {
+        match name.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => {
+                check_host_name(name)?;
+                if !dns.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+                    dns.push(name);
+                }
+            }
+        }
+    }
+    ips.extend(ip_addresses);
+    for name in dns {
+        let ia5 = name.try_into().map_err(|_| bad_host(name, "not ASCII"))?;
+        p.subject_alt_names.push(SanType::DnsName(ia5));
+    }
+    let mut written: Vec<IpAddr> = Vec::new();
+    for ip in ips {
+        if !written.contains(&ip) {
+            p.subject_alt_names.push(SanType::IpAddress(ip));
+            written.push(ip);
+        }
+    }
+    Ok(p)
+}
+
+/// libvirt's client template for `dn`, which must have a CN.
+fn client_template(dn: &SubjectName) -> Result<CertificateParams> {
+    if dn.get(Attribute::CommonName).is_none() {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            "the DN has no CN: a client certificate needs one, as libvirt's documentation \
+             issues them and tls_allowed_dn_list patterns match them (add e.g. \
+             \",CN=client1\")",
+        ));
+    }
+    leaf_params(dn, ExtendedKeyUsagePurpose::ClientAuth)
 }
 
 fn leaf_params(name: &SubjectName, purpose: ExtendedKeyUsagePurpose) -> Result<CertificateParams> {

@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::ui::{escape, Status};
-use crate::{expiry, issue, known, validate, Command};
+use crate::{expiry, issue, known, request, validate, Command};
 
 /// What a given path must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +115,33 @@ impl Command {
                     "a directory for the certificate and key (made when missing)",
                 ),
             ],
+            Command::Request(
+                request::RequestCommand::Server { out, .. }
+                | request::RequestCommand::Client { out, .. },
+            ) => vec![Given::new(
+                "--out-dir",
+                &out.out_dir,
+                Expect::NewDir,
+                "a directory for the key and request (made when missing)",
+            )],
+            Command::Sign(cmd) => {
+                let a = cmd.args();
+                vec![
+                    dir("--ca-dir", &a.ca_dir, CA_DIR),
+                    Given::new(
+                        "--request",
+                        &a.request,
+                        Expect::File,
+                        "a certificate request made by `virtpki request`",
+                    ),
+                    Given::new(
+                        "--out-dir",
+                        &a.out_dir,
+                        Expect::NewDir,
+                        "a directory for the certificate (made when missing)",
+                    ),
+                ]
+            }
             Command::Crl(issue::CrlCommand::Revoke { ca_dir, certs, .. }) => {
                 let mut given = vec![dir("--ca-dir", ca_dir, CA_DIR)];
                 given.extend(
@@ -495,11 +522,12 @@ mod tests {
             assert_eq!(got, wanted, "{argv:?}");
             seen += wanted.len();
         }
-        // ca init --dir; issue server and client --ca-dir, --out-dir; crl revoke --ca-dir,
+        // ca init --dir; issue server and client --ca-dir, --out-dir; request server and client
+        // --out-dir; sign server and client --ca-dir, --request, --out-dir; crl revoke --ca-dir,
         // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
         // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
         // --known-file; expiry --root, --path, --ca-dir, FILE, --output.
-        assert_eq!(seen, 26);
+        assert_eq!(seen, 34);
     }
 
     /// The subcommands that run something, each with the words that call it.

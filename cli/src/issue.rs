@@ -42,7 +42,7 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     /// The key type asked for, checked by the library before anything is loaded or made.
-    fn key_type(&self) -> Result<KeyType, CliError> {
+    pub(crate) fn key_type(&self) -> Result<KeyType, CliError> {
         let key_type = match (self.key_type, self.rsa_bits) {
             (KeyTypeArg::Rsa, bits) => KeyType::Rsa {
                 bits: bits.unwrap_or(KeyType::DEFAULT_RSA_BITS),
@@ -158,7 +158,7 @@ pub enum CrlCommand {
     },
 }
 
-fn replace(force: bool) -> Replace {
+pub(crate) fn replace(force: bool) -> Replace {
     if force {
         Replace::Allowed
     } else {
@@ -349,13 +349,13 @@ fn write_leaf(
     Ok(())
 }
 
-fn print_written(paths: &[(&PathBuf, &str)]) {
+pub(crate) fn print_written(paths: &[(&PathBuf, &str)]) {
     for (path, mode) in paths {
         println!("  wrote {} (mode {mode})", path.display());
     }
 }
 
-fn print_summary(cert: &Certificate) {
+pub(crate) fn print_summary(cert: &Certificate) {
     println!("  DN (libvirt's format): {}", escape(cert.subject()));
     if !cert.subject_alt_names().is_empty() {
         let names: Vec<String> = cert

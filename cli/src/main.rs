@@ -13,6 +13,7 @@ mod install;
 mod issue;
 mod known;
 mod probe;
+mod request;
 mod ui;
 mod validate;
 
@@ -41,6 +42,12 @@ enum Command {
     /// Issue a server or client certificate signed by a CA made with `virtpki ca init`.
     #[command(subcommand)]
     Issue(issue::IssueCommand),
+    /// Make a key and a certificate request on the host that will use them (the key stays there).
+    #[command(subcommand)]
+    Request(request::RequestCommand),
+    /// Sign a certificate request with a CA made with `virtpki ca init`.
+    #[command(subcommand)]
+    Sign(request::SignCommand),
     /// Revoke certificates: write the CA's CRL.
     #[command(subcommand)]
     Crl(issue::CrlCommand),
@@ -93,6 +100,8 @@ fn main() -> ExitCode {
         }
         Command::Ca(cmd) => issue::run_ca(cmd, ui),
         Command::Issue(cmd) => issue::run_issue(cmd, ui),
+        Command::Request(cmd) => request::run_request(cmd, ui),
+        Command::Sign(cmd) => request::run_sign(cmd, ui),
         Command::Crl(cmd) => issue::run_crl(cmd, ui),
         Command::Install(args) => install::run(args, ui),
         Command::Show(args) => inspect::run_show(args, ui),

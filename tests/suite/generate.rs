@@ -741,3 +741,214 @@ fn a_crl_update_is_of_the_same_ca_signed_by_it_and_numbered_higher() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
 }
+
+// Requests and signing (issue 12, item 3): the key never leaves the requester.
+
+/// Every extension of a certificate except the key identifiers (which differ per key), as
+/// (OID, critical, value).
+fn template_extensions(pem: &str) -> Vec<(String, bool, Vec<u8>)> {
+    use x509_parser::prelude::FromDer;
+    let der = ::pem::parse(pem).unwrap().into_contents();
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
+    cert.extensions()
+        .iter()
+        .map(|e| (e.oid.to_id_string(), e.critical, e.value.to_vec()))
+        .filter(|(oid, _, _)| oid != "2.5.29.14" && oid != "2.5.29.35")
+        .collect()
+}
+
+#[test]
+fn a_signed_request_follows_the_template_issue_writes() {
+    use virtpki::generate::{request_client, request_server, ServerRequestParams};
+    let (_, ca) = ca("Request CA");
+    for key_type in [
+        KeyType::EcdsaP256,
+        KeyType::Ed25519,
+        KeyType::Rsa { bits: 2048 },
+    ] {
+        let req = request_server(&ServerRequestParams {
+            dn: SubjectName::parse("O=Example,CN=host1.example.com").unwrap(),
+            dns_names: vec!["host1".into()],
+            ip_addresses: vec!["192.0.2.1".parse().unwrap()],
+            key_type,
+        })
+        .unwrap();
+        let signed = ca
+            .sign_request(Role::Server, &req.csr_pem, &validity(365))
+            .unwrap();
+        assert!(signed.ignored.is_empty(), "{:?}", signed.ignored);
+        let issued = ca
+            .issue_server_dn(&virtpki::generate::ServerDnParams {
+                dn: SubjectName::parse("O=Example,CN=host1.example.com").unwrap(),
+                dns_names: vec!["host1".into()],
+                ip_addresses: vec!["192.0.2.1".parse().unwrap()],
+                validity: validity(365),
+                key_type,
+            })
+            .unwrap();
+        assert_eq!(signed.certificate.subject(), issued.certificate.subject());
+        // Key usage, EKU, basic constraints and the SANs in their order, byte for byte.
+        assert_eq!(
+            template_extensions(&signed.cert_pem),
+            template_extensions(&issued.cert_pem),
+            "{key_type}"
+        );
+        // The certificate and the requester's key make a pair libvirt loads.
+        let ctx = Context::new(ContextFlags::default());
+        ctx.add_pem(CertDataType::CaCert, &ca.certificate().to_pem())
+            .unwrap();
+        ctx.add_pem(CertDataType::ServerCert, &signed.cert_pem)
+            .unwrap();
+        ctx.add_pem(CertDataType::ServerKey, &req.key_pem).unwrap();
+        let report = ctx.check(Role::Server);
+        assert!(report.is_ok(), "{key_type}: {}", report.to_text());
+
+        let req = request_client(
+            &SubjectName::parse("C=GB,O=Example,CN=admin").unwrap(),
+            key_type,
+        )
+        .unwrap();
+        let signed = ca
+            .sign_request(Role::Client, &req.csr_pem, &validity(365))
+            .unwrap();
+        let issued = client(&ca, "C=GB,O=Example,CN=admin");
+        assert_eq!(signed.certificate.subject(), "C=GB,O=Example,CN=admin");
+        assert_eq!(
+            template_extensions(&signed.cert_pem),
+            template_extensions(&issued.cert_pem)
+        );
+        let ctx = Context::new(ContextFlags::default());
+        ctx.add_pem(CertDataType::CaCert, &ca.certificate().to_pem())
+            .unwrap();
+        ctx.add_pem(CertDataType::ClientCert, &signed.cert_pem)
+            .unwrap();
+        ctx.add_pem(CertDataType::ClientKey, &req.key_pem).unwrap();
+        let report = ctx.check(Role::Client);
+        assert!(report.is_ok(), "{key_type}: {}", report.to_text());
+    }
+}
+
+/// A request made with rcgen directly, asking for whatever a test wants.
+fn raw_request(
+    dn: &[(rcgen::DnType, &str)],
+    tweak: impl FnOnce(&mut rcgen::CertificateParams),
+) -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    for (t, v) in dn {
+        p.distinguished_name.push(t.clone(), *v);
+    }
+    tweak(&mut p);
+    p.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+#[test]
+fn a_request_is_refused_for_a_bad_signature_ca_true_or_the_other_roles_purpose() {
+    use rcgen::{DnType, ExtendedKeyUsagePurpose as Eku, IsCa, KeyUsagePurpose as Ku};
+    let (_, ca) = ca("Refusing CA");
+    let cn = [(DnType::CommonName, "host1.example.com")];
+    // A flipped byte of the signature.
+    let good = raw_request(&cn, |_| {});
+    let mut der = ::pem::parse(&good).unwrap().into_contents();
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    let flipped = ::pem::encode(&::pem::Pem::new("CERTIFICATE REQUEST", der));
+    let e = ca
+        .sign_request(Role::Server, &flipped, &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature, "{e}");
+    assert!(e.message().contains("signature does not verify"), "{e}");
+    // CA:TRUE.
+    let csr = raw_request(&cn, |p| {
+        p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained)
+    });
+    let e = ca
+        .sign_request(Role::Server, &csr, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("CA:TRUE"), "{e}");
+    // clientAuth in a server request, serverAuth in a client one.
+    let csr = raw_request(&cn, |p| p.extended_key_usages = vec![Eku::ClientAuth]);
+    let e = ca
+        .sign_request(Role::Server, &csr, &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Purpose, "{e}");
+    let csr = raw_request(&[(DnType::CommonName, "admin")], |p| {
+        p.extended_key_usages = vec![Eku::ServerAuth]
+    });
+    let e = ca
+        .sign_request(Role::Client, &csr, &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Purpose, "{e}");
+    // Key usage and the role's own purpose are ignored (the template decides), and said.
+    let csr = raw_request(&cn, |p| {
+        p.key_usages = vec![Ku::KeyCertSign];
+        p.extended_key_usages = vec![Eku::ServerAuth];
+    });
+    let signed = ca.sign_request(Role::Server, &csr, &validity(30)).unwrap();
+    assert_eq!(signed.ignored, ["keyUsage", "extendedKeyUsage"]);
+    assert!(!signed
+        .certificate
+        .key_usage()
+        .unwrap()
+        .allows(KeyUsage::KEY_CERT_SIGN));
+    // A client DN without CN, a server DN without CN.
+    let e = virtpki::generate::request_client(
+        &SubjectName::parse("C=GB,O=Example").unwrap(),
+        KeyType::EcdsaP256,
+    )
+    .unwrap_err();
+    assert!(e.message().contains("has no CN"), "{e}");
+    let csr = raw_request(&[(DnType::OrganizationName, "Example")], |_| {});
+    let e = ca
+        .sign_request(Role::Client, &csr, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("has no CN"), "{e}");
+    let e = ca
+        .sign_request(Role::Server, &csr, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("needs a CN"), "{e}");
+    // A weak key: RSA of 1024 bits (made with openssl; neither ring nor virtpki makes one).
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-subj",
+            "/CN=host1",
+        ])
+        .args(["-keyout", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csr = String::from_utf8(out.stdout).unwrap();
+    // ring refuses its signature already.
+    let e = ca
+        .sign_request(Role::Server, &csr, &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature, "{e}");
+    assert!(e.message().contains("RSA under 2048 bits"), "{e}");
+    // Two requests in one text, or none.
+    let two = format!("{good}{good}");
+    let e = ca
+        .sign_request(Role::Server, &two, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("2 PEM blocks"), "{e}");
+    let e = ca
+        .sign_request(Role::Server, "hello", &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+    // Not a request at all.
+    let e = ca
+        .sign_request(Role::Server, &ca.certificate().to_pem(), &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WrongType, "{e}");
+}
