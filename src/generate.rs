@@ -920,6 +920,24 @@ impl CertificateAuthority {
                 "the certificate's public key differs from the request's",
             ));
         }
+        // A leaf with the CA's own name or key would stand for the CA in a search by name or
+        // key: refused, the certificate just made dropped unseen.
+        if asked.spki.as_slice() == self.certificate.spki_der() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                "the request carries this CA's own public key: a leaf never shares its CA's key",
+            ));
+        }
+        if certificate.subject_raw() == self.certificate.subject_raw() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the request asks for this CA's own name \"{}\": a leaf with its CA's name \
+                     would stand for the CA wherever certificates are found by name",
+                    self.certificate.subject()
+                ),
+            ));
+        }
         Ok(SignedRequest {
             cert_pem: certificate.to_pem(),
             certificate,

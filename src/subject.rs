@@ -439,11 +439,22 @@ impl SubjectName {
     /// A name from attributes put together by a program rather than typed (the issuer's CA and
     /// server names: `O` and `CN`), each value checked as [`parse`](Self::parse) checks it.
     pub fn from_attributes(attrs: Vec<(Attribute, String)>) -> Result<SubjectName> {
-        for (attr, value) in &attrs {
+        for (i, (attr, value)) in attrs.iter().enumerate() {
             if value.trim().is_empty() {
                 return Err(Error::new(
                     ErrorKind::InvalidArg,
                     format!("{} must not be empty", attr.name()),
+                ));
+            }
+            // The issuer writes one value per attribute: a repeat would be dropped in silence,
+            // and the certificate would name another subject than the one asked for.
+            if attrs[..i].iter().any(|(a, _)| a == attr) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArg,
+                    format!(
+                        "{} appears twice; repeated attributes cannot be issued",
+                        attr.name()
+                    ),
                 ));
             }
             attr.string_type(value)?;

@@ -952,3 +952,41 @@ fn a_request_is_refused_for_a_bad_signature_ca_true_or_the_other_roles_purpose()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::WrongType, "{e}");
 }
+
+/// A request is hostile input: it gets no subject the issuer would rewrite (a repeated
+/// attribute, kept once in silence), and neither its CA's name nor its CA's key.
+#[test]
+fn a_request_cannot_take_a_rewritten_subject_or_its_cas_name_or_key() {
+    use rcgen::DnType;
+    use virtpki::subject::{Attribute, SubjectName};
+    let twice = SubjectName::from_attributes(vec![
+        (Attribute::CommonName, "admin".into()),
+        (Attribute::Organization, "Org".into()),
+        (Attribute::CommonName, "client1".into()),
+    ])
+    .unwrap_err();
+    assert!(twice.message().contains("CN appears twice"), "{twice}");
+
+    let (issued, ca) = ca("Named CA");
+    let own_name = raw_request(
+        &[
+            (DnType::OrganizationName, "Test"),
+            (DnType::CommonName, "Named CA"),
+        ],
+        |_| {},
+    );
+    let e = ca
+        .sign_request(Role::Client, &own_name, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("this CA's own name"), "{e}");
+
+    let ca_key = rcgen::KeyPair::from_pem(&issued.key_pem).unwrap();
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, "admin");
+    let own_key = p.serialize_request(&ca_key).unwrap().pem().unwrap();
+    let e = ca
+        .sign_request(Role::Client, &own_key, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("this CA's own public key"), "{e}");
+}
