@@ -175,7 +175,12 @@ fn read(target: &Target, now: UnixSeconds) -> Result<Vec<Entry>> {
             .enumerate()
             .map(|(i, c)| entry(i, c.issuer(), Role::Crl, c.next_update()))
             .collect()),
-        Err(crl_error) => Err(e.unwrap_or(crl_error)),
+        // A file that reads as a CRL but not a usable one: its own error, not "found a CRL
+        // where a certificate was expected".
+        Err(crl_error) => Err(match e {
+            Some(e) if !e.message().contains("found a certificate revocation list") => e,
+            _ => crl_error,
+        }),
     };
     if target.holds == Some(CertDataType::CaCrl) {
         return crls(None);

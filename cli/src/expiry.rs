@@ -75,6 +75,9 @@ pub fn run(args: ExpiryArgs, ui: Ui) -> CmdResult {
         ))
         .with_fix("give the files (virtpki expiry FILE...), --path DIR, or --ca-dir DIR"));
     }
+    if let Some(output) = &args.output {
+        refuse_overwriting_an_input(output, &targets)?;
+    }
     let now = timefmt::now();
     let list = expiry::list(&targets, now).map_err(CliError::from)?;
     let attention = list.iter().any(|e| e.needs_attention(now, args.warn_days));
@@ -91,6 +94,32 @@ pub fn run(args: ExpiryArgs, ui: Ui) -> CmdResult {
         None => print!("{out}"),
     }
     Ok(Status::problems_if(attention))
+}
+
+/// `--output` replaces its file without `--force` (a metrics file is rewritten every day): it
+/// must not be one of the files listed, nor any PEM file (a certificate, a key, a CRL).
+fn refuse_overwriting_an_input(
+    output: &std::path::Path,
+    targets: &[Target],
+) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    let same = |t: &Target| {
+        std::fs::metadata(&t.path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+    };
+    let pem = std::fs::read(output).is_ok_and(|b| b.starts_with(b"-----BEGIN"));
+    if targets.iter().any(same) || pem {
+        return Err(CliError(format!(
+            "--output {}: it holds certificates or keys (or is a file being listed); the \
+             output would replace it",
+            output.display()
+        ))
+        .with_file(output)
+        .with_fix("give --output a file of its own, such as /var/lib/prometheus/node-exporter/virtpki.prom"));
+    }
+    Ok(())
 }
 
 /// The files to list: libvirt's of the chosen location unless only files or a CA directory

@@ -261,3 +261,31 @@ fn contrib_systemd_units_verify() {
         .unwrap()
         .contains("virtpki_certificate_not_after_seconds{"));
 }
+
+/// `--output` replaces its file without `--force`, so it must never be a file being listed or
+/// any PEM file: `virtpki expiry srv.pem -o srv.pem` replaced the certificate with the table.
+#[test]
+fn output_never_replaces_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    virtpki(d, &["ca", "init", "--dir", "ca", "--key-type", "ecdsa"]).expect(0);
+    let cert = d.join("ca/cacert.pem");
+    let before = std::fs::read(&cert).unwrap();
+    let run = virtpki(d, &["expiry", s(&cert), "--output", s(&cert)]).expect(2);
+    assert!(run.stderr.contains("--output"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&cert).unwrap(), before);
+    let other = d.join("other.pem");
+    std::fs::copy(&cert, &other).unwrap();
+    virtpki(d, &["expiry", s(&cert), "--output", s(&other)]).expect(2);
+    let metrics = d.join("virtpki.prom");
+    virtpki(
+        d,
+        &["expiry", s(&cert), "--prometheus", "--output", s(&metrics)],
+    )
+    .expect(0);
+    virtpki(
+        d,
+        &["expiry", s(&cert), "--prometheus", "--output", s(&metrics)],
+    )
+    .expect(0);
+}
