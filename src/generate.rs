@@ -840,13 +840,8 @@ impl CertificateAuthority {
 
     /// Issues a server certificate: CN and every name as DNS SANs, every address as IP SAN.
     pub fn issue_server(&self, params: &ServerParams) -> Result<Issued> {
-        let mut attrs = Vec::new();
-        if let Some(org) = &params.organization {
-            attrs.push((Attribute::Organization, org.clone()));
-        }
-        attrs.push((Attribute::CommonName, params.common_name.clone()));
         self.issue_server_dn(&ServerDnParams {
-            dn: SubjectName::from_attributes(attrs)?,
+            dn: SubjectName::host(&params.common_name, params.organization.as_deref())?,
             dns_names: params.dns_names.clone(),
             ip_addresses: params.ip_addresses.clone(),
             validity: params.validity,

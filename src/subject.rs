@@ -436,6 +436,17 @@ impl SubjectName {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The short subject of a server (`virtpki issue server --cn NAME [--org O]`): O when
+    /// given, then CN, the host name.
+    pub fn host(common_name: &str, organization: Option<&str>) -> Result<SubjectName> {
+        let mut attrs = Vec::new();
+        if let Some(org) = organization {
+            attrs.push((Attribute::Organization, org.to_owned()));
+        }
+        attrs.push((Attribute::CommonName, common_name.to_owned()));
+        SubjectName::from_attributes(attrs)
+    }
+
     /// A name from attributes put together by a program rather than typed (the issuer's CA and
     /// server names: `O` and `CN`), each value checked as [`parse`](Self::parse) checks it.
     pub fn from_attributes(attrs: Vec<(Attribute, String)>) -> Result<SubjectName> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use virtpki::display::shell_path;
 use virtpki::generate::{
     self, CaParams, CertificateAuthority, ClientParams, Issued, KeyType, ServerDnParams,
-    ServerParams, SubjectName, Validity,
+    SubjectName, Validity,
 };
 use virtpki::pem;
 use virtpki::{timefmt, CertDataType, Certificate, Context, ContextFlags, Role};
@@ -104,28 +104,46 @@ pub struct LeafArgs {
     pub force: bool,
 }
 
+/// What names a server: its subject and the names and addresses it is reached by, for
+/// `issue server` and `request server` alike.
+#[derive(clap::Args, Debug)]
+pub struct ServerNames {
+    /// The host name clients use; also written as a DNS SAN, as libvirt's docs require (as
+    /// an IP SAN when it is an address).
+    #[arg(long, value_name = "NAME", required_unless_present = "dn")]
+    pub cn: Option<String>,
+    /// The whole subject instead of --cn and --org, as libvirt's server template writes it,
+    /// e.g. "C=GB,ST=London,L=London,O=Example,CN=host1.example.com": its CN is the host
+    /// name, written also as a SAN.
+    #[arg(long, value_name = "DN", conflicts_with_all = ["cn", "org"])]
+    pub dn: Option<String>,
+    /// Another name the host is reached by (repeat for more).
+    #[arg(long = "dns", value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// An address the host is reached by (repeat for more).
+    #[arg(long = "ip", value_name = "ADDR")]
+    pub ip: Vec<IpAddr>,
+    /// The organization (O).
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+}
+
+impl ServerNames {
+    /// The subject: --dn, or O (--org) and CN (--cn); clap requires --cn without --dn.
+    pub fn subject(&self) -> Result<SubjectName, CliError> {
+        Ok(match &self.dn {
+            Some(dn) => SubjectName::parse(dn)?,
+            None => SubjectName::host(self.cn.as_deref().unwrap_or_default(), self.org.as_deref())?,
+        })
+    }
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum IssueCommand {
     /// A server certificate: OUT/servercert.pem, OUT/serverkey.pem (0600).
     Server {
-        /// The host name clients use; also written as a DNS SAN, as libvirt's docs require (as
-        /// an IP SAN when it is an address).
-        #[arg(long, value_name = "NAME", required_unless_present = "dn")]
-        cn: Option<String>,
-        /// The whole subject instead of --cn and --org, as libvirt's server template writes it,
-        /// e.g. "C=GB,ST=London,L=London,O=Example,CN=host1.example.com": its CN is the host
-        /// name, written also as a SAN.
-        #[arg(long, value_name = "DN", conflicts_with_all = ["cn", "org"])]
-        dn: Option<String>,
-        /// Another name the host is reached by (repeat for more).
-        #[arg(long = "dns", value_name = "NAME")]
-        dns: Vec<String>,
-        /// An address the host is reached by (repeat for more).
-        #[arg(long = "ip", value_name = "ADDR")]
-        ip: Vec<IpAddr>,
-        /// The organization (O).
-        #[arg(long, value_name = "ORG")]
-        org: Option<String>,
+        #[command(flatten)]
+        names: ServerNames,
         #[command(flatten)]
         leaf: LeafArgs,
     },
@@ -223,36 +241,17 @@ pub fn run_issue(cmd: IssueCommand, ui: Ui) -> CmdResult {
         }
     }
     match cmd {
-        IssueCommand::Server {
-            cn,
-            dn,
-            dns,
-            ip,
-            org,
-            leaf,
-        } => {
-            let dn = dn.map(|dn| SubjectName::parse(&dn)).transpose()?;
+        IssueCommand::Server { names, leaf } => {
+            let dn = names.subject()?;
             let ca = CertificateAuthority::load_dir(&leaf.ca_dir)?;
             check_leaf_free(&leaf, Role::Server)?;
-            let (validity, key_type) = (Validity::days_from_now(leaf.days), leaf.key.key_type()?);
-            // clap requires --cn or --dn, and refuses --dn with --cn or --org.
-            let issued = match dn {
-                Some(dn) => ca.issue_server_dn(&ServerDnParams {
-                    dn,
-                    dns_names: dns,
-                    ip_addresses: ip,
-                    validity,
-                    key_type,
-                })?,
-                None => ca.issue_server(&ServerParams {
-                    common_name: cn.unwrap_or_default(),
-                    dns_names: dns,
-                    ip_addresses: ip,
-                    organization: org,
-                    validity,
-                    key_type,
-                })?,
-            };
+            let issued = ca.issue_server_dn(&ServerDnParams {
+                dn,
+                dns_names: names.dns,
+                ip_addresses: names.ip,
+                validity: Validity::days_from_now(leaf.days),
+                key_type: leaf.key.key_type()?,
+            })?;
             write_leaf(&ca, &issued, Role::Server, &leaf, ui)?;
             println!(
                 "\nNext: virtpki install --role server --ca-dir {} --from {}, then restart \

@@ -2,7 +2,6 @@
 //! is used and never leaves that host; the CA sees only a PKCS#10 request and returns a
 //! certificate made by the same template as `virtpki issue`.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use virtpki::display::shell_path;
@@ -10,7 +9,7 @@ use virtpki::generate::{self, CertificateAuthority, Request, ServerRequestParams
 use virtpki::{CertDataType, Role};
 
 use crate::files;
-use crate::issue::{print_summary, print_written, replace, KeyArgs};
+use crate::issue::{print_summary, print_written, replace, KeyArgs, ServerNames};
 use crate::ui::{escape, kind_name, CliError, CmdResult, Status, Ui};
 
 /// Where a request and its key go.
@@ -30,23 +29,8 @@ pub struct RequestOut {
 pub enum RequestCommand {
     /// A key and a server certificate request: OUT/serverkey.pem (0600), OUT/serverreq.pem.
     Server {
-        /// The host name clients use; also asked for as a DNS SAN (an IP SAN when it is an
-        /// address).
-        #[arg(long, value_name = "NAME", required_unless_present = "dn")]
-        cn: Option<String>,
-        /// The whole subject instead of --cn and --org, e.g.
-        /// "C=GB,ST=London,L=London,O=Example,CN=host1.example.com".
-        #[arg(long, value_name = "DN", conflicts_with_all = ["cn", "org"])]
-        dn: Option<String>,
-        /// Another name the host is reached by (repeat for more).
-        #[arg(long = "dns", value_name = "NAME")]
-        dns: Vec<String>,
-        /// An address the host is reached by (repeat for more).
-        #[arg(long = "ip", value_name = "ADDR")]
-        ip: Vec<IpAddr>,
-        /// The organization (O).
-        #[arg(long, value_name = "ORG")]
-        org: Option<String>,
+        #[command(flatten)]
+        names: ServerNames,
         #[command(flatten)]
         out: RequestOut,
     },
@@ -105,34 +89,13 @@ pub fn run_request(cmd: RequestCommand, ui: Ui) -> CmdResult {
     let key_path = out.out_dir.join(format!("{}key.pem", role.name()));
     let req_path = out.out_dir.join(format!("{}req.pem", role.name()));
     let request: Request = match &cmd {
-        RequestCommand::Server {
-            cn,
-            dn,
-            dns,
-            ip,
-            org,
-            ..
-        } => {
-            let dn = match dn {
-                Some(dn) => SubjectName::parse(dn)?,
-                None => {
-                    let mut attrs = Vec::new();
-                    if let Some(org) = org {
-                        attrs.push((generate::Attribute::Organization, org.clone()));
-                    }
-                    // clap requires --cn without --dn.
-                    attrs.push((
-                        generate::Attribute::CommonName,
-                        cn.clone().unwrap_or_default(),
-                    ));
-                    SubjectName::from_attributes(attrs)?
-                }
-            };
+        RequestCommand::Server { names, .. } => {
+            let dn = names.subject()?;
             files::check_free(&[&key_path, &req_path], replace(out.force))?;
             generate::request_server(&ServerRequestParams {
                 dn,
-                dns_names: dns.clone(),
-                ip_addresses: ip.clone(),
+                dns_names: names.dns.clone(),
+                ip_addresses: names.ip.clone(),
                 key_type,
             })?
         }
