@@ -950,6 +950,30 @@ impl CertificateAuthority {
         })
     }
 
+    /// Refuses `cert` when `crl`, this CA's current CRL (DER), revokes it: renewed, a
+    /// revoked certificate's key (perhaps thought stolen) would be trusted again under a
+    /// serial no CRL lists. A CRL of another CA is refused too.
+    pub fn check_not_revoked(&self, cert: &Certificate, crl: &[u8]) -> Result<()> {
+        let (entries, _) = self.read_own_crl(crl)?;
+        if entries
+            .iter()
+            .any(|r| r.serial_number.as_ref() == cert.raw_serial())
+        {
+            return Err(Error::new(
+                ErrorKind::Revoked,
+                format!(
+                    "{}: \"{}\" (serial {}) is revoked by this CA's CRL; renewing it would \
+                     trust its key again: make a new key and certificate instead (virtpki \
+                     request, or virtpki issue)",
+                    cert.source(),
+                    cert.subject(),
+                    cert.serial_hex()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Re-issues the CA certificate, self-signed with the same key: the same subject (byte
     /// for byte), subject key identifier (the authority key identifier of every certificate
     /// it issued, by which GnuTLS finds their issuer), basic constraints and key usage; a new
