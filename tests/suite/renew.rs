@@ -325,3 +325,23 @@ fn a_client_that_trusted_the_old_server_certificate_sees_changed_same_key() {
     assert_eq!(verdict.trust, TrustStatus::Changed { same_key: false });
     assert_eq!(*seen.lock().unwrap(), [ValidateFlags::CHANGED]);
 }
+
+#[test]
+fn a_revoked_certificate_is_not_renewed() {
+    let (_, authority) = ca("Revoking CA");
+    let (revoked, kept) = (client(&authority).certificate, client(&authority).certificate);
+    let crl = authority
+        .revoke(None, std::slice::from_ref(&revoked), &validity(30))
+        .unwrap();
+    let der = ::pem::parse(&crl.pem).unwrap().into_contents();
+    let e = authority.check_not_revoked(&revoked, &der).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Revoked, "{e}");
+    assert!(e.message().contains("is revoked by this CA's CRL"), "{e}");
+    authority.check_not_revoked(&kept, &der).unwrap();
+    // Another CA's list says nothing about this CA's certificates: refused, not ignored.
+    let (_, other) = ca("Other Revoking CA");
+    let foreign = other.revoke(None, &[], &validity(30)).unwrap();
+    let foreign = ::pem::parse(&foreign.pem).unwrap().into_contents();
+    let e = authority.check_not_revoked(&kept, &foreign).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature, "{e}");
+}
