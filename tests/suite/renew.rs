@@ -329,7 +329,10 @@ fn a_client_that_trusted_the_old_server_certificate_sees_changed_same_key() {
 #[test]
 fn a_revoked_certificate_is_not_renewed() {
     let (_, authority) = ca("Revoking CA");
-    let (revoked, kept) = (client(&authority).certificate, client(&authority).certificate);
+    let (revoked, kept) = (
+        client(&authority).certificate,
+        client(&authority).certificate,
+    );
     let crl = authority
         .revoke(None, std::slice::from_ref(&revoked), &validity(30))
         .unwrap();
