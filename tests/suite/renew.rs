@@ -348,3 +348,45 @@ fn a_revoked_certificate_is_not_renewed() {
     let e = authority.check_not_revoked(&kept, &foreign).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadSignature, "{e}");
 }
+
+/// A subject the issuer would write another way (a repeated attribute, which rcgen writes once)
+/// is refused after signing, by comparing the bytes: the renewal is dropped unseen.
+#[test]
+fn a_subject_the_issuer_would_rewrite_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca_issued, authority) = ca("Openssl CA");
+    common::write(d, "ca.pem", &ca_issued.cert_pem, 0o644);
+    common::write(d, "ca.key", ca_issued.key_pem.as_bytes(), 0o600);
+    let mut req = vec!["req", "-new"];
+    req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
+    req.extend([
+        "-keyout",
+        "leaf.key",
+        "-subj",
+        "/OU=a/OU=b/CN=twice",
+        "-out",
+        "leaf.csr",
+    ]);
+    common::openssl(d, &req);
+    common::openssl(
+        d,
+        &[
+            "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "30",
+            "-out", "leaf.pem",
+        ],
+    );
+    let old = virtpki::pem::read_certificates_expecting(&d.join("leaf.pem"), "certificate")
+        .unwrap()
+        .remove(0);
+    assert_eq!(old.subject(), "OU=a,OU=b,CN=twice");
+    let e = authority
+        .renew(&old, &Validity::days_from_now(10))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(
+        e.message().contains("cannot be written back exactly"),
+        "{e}"
+    );
+    assert!(e.message().contains("leaf.pem"), "{e}");
+}
