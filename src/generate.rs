@@ -883,46 +883,7 @@ impl CertificateAuthority {
             Role::Server => server_template(&asked.dn, &asked.dns, &asked.ips)?,
             Role::Client => client_template(&asked.dn)?,
         };
-        let key = rcgen::SubjectPublicKeyInfo::from_der(&asked.spki).map_err(|e| {
-            Error::new(
-                ErrorKind::Parse,
-                format!("the request: its public key cannot be certified ({e})"),
-            )
-        })?;
-        let certificate = self.sign_for(p, validity, &key)?;
-        // A key libvirt's peers would refuse (or that is weak) gets no certificate; the one
-        // just made is dropped unseen.
-        use crate::cert::KeyAlgorithm;
-        let strong = match certificate.key_algorithm() {
-            KeyAlgorithm::Rsa { bits } => (2048..=8192).contains(bits),
-            KeyAlgorithm::Ecdsa { curve } => ["P-256", "P-384", "P-521"].contains(&curve.as_str()),
-            KeyAlgorithm::Ed25519 => true,
-            _ => false,
-        };
-        if !strong {
-            return Err(Error::new(
-                ErrorKind::InvalidArg,
-                format!(
-                    "the request: its public key ({}) is not one virtpki certifies: RSA of \
-                     2048 to 8192 bits, ECDSA P-256/P-384/P-521 or Ed25519",
-                    certificate.key_algorithm()
-                ),
-            ));
-        }
-        if certificate.spki_der() != asked.spki.as_slice() {
-            return Err(internal(
-                "signing the request",
-                "the certificate's public key differs from the request's",
-            ));
-        }
-        // A leaf with the CA's own name or key would stand for the CA in a search by name or
-        // key: refused, the certificate just made dropped unseen.
-        if asked.spki.as_slice() == self.certificate.spki_der() {
-            return Err(Error::new(
-                ErrorKind::InvalidArg,
-                "the request carries this CA's own public key: a leaf never shares its CA's key",
-            ));
-        }
+        let certificate = self.certify(p, validity, &asked.spki, "the request")?;
         if certificate.subject_raw() == self.certificate.subject_raw() {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
@@ -940,6 +901,125 @@ impl CertificateAuthority {
         })
     }
 
+    /// Renews a server or client certificate this CA issued: a new certificate for the same
+    /// public key, with a new serial and `validity`, and the same subject (byte for byte, as
+    /// `tls_allowed_dn_list` and the known-servers store compare it), subject alternative
+    /// names, key usage, extended key usage, basic constraints and subject key identifier,
+    /// each extension copied as the old certificate encodes it. The CA needs the old
+    /// certificate only, never its key: a client that trusted the old one sees
+    /// [`ValidateFlags::CHANGED`](crate::ValidateFlags::CHANGED) |
+    /// [`SAME_KEY`](crate::ValidateFlags::SAME_KEY).
+    ///
+    /// Refused: a certificate this CA did not issue (another issuer name, or a signature that
+    /// does not verify under this CA's key), a CA certificate (renewed by
+    /// [`renew_ca`](Self::renew_ca)), the CA's own certificate or key, a public key virtpki
+    /// does not certify, a subject the issuer cannot write back exactly, and a validity that
+    /// outlives the CA. Other extensions are not copied: [`Renewed::not_carried`] names them.
+    pub fn renew(&self, old: &Certificate, validity: &Validity) -> Result<Renewed> {
+        let src = old.source().to_string();
+        if old.spki_der() == self.certificate.spki_der() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{src}: \"{}\" is this CA's own certificate (or another certificate of its \
+                     key); renew the CA with `virtpki ca renew`",
+                    old.subject()
+                ),
+            ));
+        }
+        if old.is_ca() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{src}: \"{}\" is a CA certificate (basic constraints CA:TRUE); renew only \
+                     server and client certificates here, a CA with `virtpki ca renew` in its \
+                     own directory",
+                    old.subject()
+                ),
+            ));
+        }
+        self.check_issued_here(old, "this CA cannot renew it")?;
+        let (mut p, not_carried) = reissue_params(old, LEAF_COPIED)?;
+        p.use_authority_key_identifier_extension = true;
+        let certificate = self.certify(p, validity, old.spki_der(), &src)?;
+        check_same_subject(old, &certificate)?;
+        Ok(Renewed {
+            cert_pem: certificate.to_pem(),
+            certificate,
+            not_carried,
+        })
+    }
+
+    /// Refuses `cert` when `crl`, this CA's current CRL (DER), revokes it: renewed, a
+    /// revoked certificate's key (perhaps thought stolen) would be trusted again under a
+    /// serial no CRL lists. A CRL of another CA is refused too.
+    pub fn check_not_revoked(&self, cert: &Certificate, crl: &[u8]) -> Result<()> {
+        let (entries, _) = self.read_own_crl(crl)?;
+        if entries
+            .iter()
+            .any(|r| r.serial_number.as_ref() == cert.raw_serial())
+        {
+            return Err(Error::new(
+                ErrorKind::Revoked,
+                format!(
+                    "{}: \"{}\" (serial {}) is revoked by this CA's CRL; renewing it would \
+                     trust its key again: make a new key and certificate instead (virtpki \
+                     request, or virtpki issue)",
+                    cert.source(),
+                    cert.subject(),
+                    cert.serial_hex()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Re-issues the CA certificate, self-signed with the same key: the same subject (byte
+    /// for byte), subject key identifier (the authority key identifier of every certificate
+    /// it issued, by which GnuTLS finds their issuer), basic constraints and key usage; a new
+    /// serial and `validity`. Every certificate the CA issued verifies under the new one, and
+    /// old and new may sit in one CA file in either order while hosts change over.
+    ///
+    /// Refused for a CA that is not self-signed (an intermediate is renewed by the CA above
+    /// it) and for a subject the issuer cannot write back exactly.
+    pub fn renew_ca(&self, validity: &Validity) -> Result<Renewed> {
+        let old = &self.certificate;
+        if !old.is_self_issued() || !old.is_issued_by(old) {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{}: \"{}\" is not self-signed (its issuer is \"{}\"): a CA below another \
+                     is renewed by the CA above it",
+                    old.source(),
+                    old.subject(),
+                    old.issuer()
+                ),
+            ));
+        }
+        let (mut p, not_carried) = reissue_params(old, CA_COPIED)?;
+        p.serial_number = Some(random_serial()?);
+        validity.apply(&mut p)?;
+        let cert = p
+            .self_signed(self.issuer.key())
+            .map_err(|e| internal("signing the CA certificate", e))?;
+        let certificate = Certificate::from_der(cert.der().to_vec(), Source::Data)?;
+        check_same_subject(old, &certificate)?;
+        if certificate.issuer_raw() != certificate.subject_raw()
+            || certificate.spki_der() != old.spki_der()
+            || certificate.profile().subject_key_id != old.profile().subject_key_id
+        {
+            return Err(internal(
+                "renewing the CA certificate",
+                "the new certificate's issuer, key or key identifier differs from the old one's",
+            ));
+        }
+        Ok(Renewed {
+            cert_pem: certificate.to_pem(),
+            certificate,
+            not_carried,
+        })
+    }
+
     /// Makes a key of `key_type` and signs `p` for it.
     fn sign(&self, p: CertificateParams, validity: &Validity, key_type: KeyType) -> Result<Issued> {
         let key = key_type.generate()?;
@@ -949,6 +1029,42 @@ impl CertificateAuthority {
             key_pem: key_pem(&key)?,
             certificate,
         })
+    }
+
+    /// Signs `p` for a public key the CA never holds the private half of (a request's, a
+    /// renewed certificate's; `whose` names it in errors): refused when the key is the CA's
+    /// own or one virtpki does not certify ([`check_certifiable_key`]).
+    fn certify(
+        &self,
+        p: CertificateParams,
+        validity: &Validity,
+        spki: &[u8],
+        whose: &str,
+    ) -> Result<Certificate> {
+        // A leaf with its CA's key would stand for the CA wherever keys are compared.
+        if spki == self.certificate.spki_der() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{whose} carries this CA's own public key: a leaf never shares its CA's key"
+                ),
+            ));
+        }
+        check_certifiable_key(spki, whose)?;
+        let key = rcgen::SubjectPublicKeyInfo::from_der(spki).map_err(|e| {
+            Error::new(
+                ErrorKind::Parse,
+                format!("{whose}: its public key cannot be certified ({e})"),
+            )
+        })?;
+        let certificate = self.sign_for(p, validity, &key)?;
+        if certificate.spki_der() != spki {
+            return Err(internal(
+                "signing the certificate",
+                "the certificate's public key differs from the one asked for",
+            ));
+        }
+        Ok(certificate)
     }
 
     /// Signs `p` for `public_key`: the one place a leaf certificate is signed, for `issue`
@@ -1009,7 +1125,7 @@ impl CertificateAuthority {
         }
         let mut newly = Vec::new();
         for cert in certs {
-            self.check_issued_here(cert)?;
+            self.check_issued_here(cert, "a CRL of this CA cannot revoke it")?;
             self.check_not_self(cert)?;
             let serial = cert.raw_serial().to_vec();
             if revoked
@@ -1073,18 +1189,32 @@ impl CertificateAuthority {
             .unwrap_or_else(|| self.certificate.spki_fingerprint().as_bytes()[..20].to_vec())
     }
 
-    /// Refuses a certificate this CA did not sign: revoking it here would do nothing.
-    fn check_issued_here(&self, cert: &Certificate) -> Result<()> {
-        let signed_here = cert.is_issued_by(&self.certificate);
-        if !signed_here {
+    /// Refuses a certificate this CA did not sign (`then` says what that rules out: "a CRL
+    /// of this CA cannot revoke it"): its issuer name must be this CA's subject, byte for
+    /// byte, and its signature must verify under this CA's key. A same-named CA with another
+    /// key, or a forger who copied the name, fails the second.
+    fn check_issued_here(&self, cert: &Certificate, then: &str) -> Result<()> {
+        if cert.issuer_raw() != self.certificate.subject_raw() {
             return Err(Error::new(
                 ErrorKind::UnknownIssuer,
                 format!(
-                    "{}: \"{}\" (issuer \"{}\") was not issued by this CA \"{}\"; a CRL of \
-                     this CA cannot revoke it",
+                    "{}: \"{}\" (issuer \"{}\") was not issued by this CA \"{}\"; {then}",
                     cert.source(),
                     cert.subject(),
                     cert.issuer(),
+                    self.certificate.subject()
+                ),
+            ));
+        }
+        if !cert.is_issued_by(&self.certificate) {
+            return Err(Error::new(
+                ErrorKind::BadSignature,
+                format!(
+                    "{}: \"{}\" carries this CA's name \"{}\" as its issuer, but its \
+                     signature does not verify under this CA's key: another CA of that name \
+                     (or a forger) made it; {then}",
+                    cert.source(),
+                    cert.subject(),
                     self.certificate.subject()
                 ),
             ));
@@ -1188,6 +1318,170 @@ pub struct Revocation {
     pub crl_number: String,
     /// How many certificates it revokes in all.
     pub total: usize,
+}
+
+/// A certificate renewed with its key by [`CertificateAuthority::renew`] or
+/// [`CertificateAuthority::renew_ca`].
+pub struct Renewed {
+    /// The new certificate, PEM.
+    pub cert_pem: String,
+    /// The new certificate as virtpki reads it.
+    pub certificate: Certificate,
+    /// The old certificate's extensions that the new one does not carry, by name ("CRL
+    /// distribution points") or dotted OID.
+    pub not_carried: Vec<String>,
+}
+
+impl fmt::Debug for Renewed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Renewed")
+            .field("subject", &self.certificate.subject())
+            .field("not_carried", &self.not_carried)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public keys virtpki certifies, for requests and renewals alike (`whose` names the key
+/// in the error): RSA of 2048 to 8192 bits, ECDSA P-256/P-384/P-521 and Ed25519. Anything
+/// else libvirt's peers would refuse, or is weak.
+fn check_certifiable_key(spki: &[u8], whose: &str) -> Result<()> {
+    use crate::cert::KeyAlgorithm;
+    let algorithm = KeyAlgorithm::of_spki_der(spki);
+    let strong = match &algorithm {
+        KeyAlgorithm::Rsa { bits } => (2048..=8192).contains(bits),
+        KeyAlgorithm::Ecdsa { curve } => ["P-256", "P-384", "P-521"].contains(&curve.as_str()),
+        KeyAlgorithm::Ed25519 => true,
+        _ => false,
+    };
+    if !strong {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!(
+                "{whose}: its public key ({algorithm}) is not one virtpki certifies: RSA of \
+                 2048 to 8192 bits, ECDSA P-256/P-384/P-521 or Ed25519"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+const OID_SKI: &str = "2.5.29.14";
+const OID_KU: &str = "2.5.29.15";
+const OID_SAN: &str = "2.5.29.17";
+const OID_BC: &str = "2.5.29.19";
+const OID_AKI: &str = "2.5.29.35";
+const OID_EKU: &str = "2.5.29.37";
+
+/// The extensions a renewed leaf keeps as they are; its authority key identifier is the CA's,
+/// written anew.
+const LEAF_COPIED: &[&str] = &[OID_SKI, OID_KU, OID_SAN, OID_BC, OID_EKU];
+/// The extensions a renewed CA keeps as they are: self-signed, its authority key identifier
+/// (if it has one) names its own key, which does not change.
+const CA_COPIED: &[&str] = &[OID_SKI, OID_KU, OID_SAN, OID_BC, OID_EKU, OID_AKI];
+
+/// What re-issuing `old` writes: its subject as it is encoded, the extensions of `copied` as
+/// they are encoded (OID, criticality and value), and a new serial; the names of the other
+/// extensions, which are left out.
+fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificateParams, Vec<String>)> {
+    let unreadable = |e: String| {
+        Error::new(
+            ErrorKind::Parse,
+            format!("{}: cannot be read to renew it ({e})", old.source()),
+        )
+    };
+    let (_, x509) = x509_parser::certificate::X509Certificate::from_der(old.der())
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut p = CertificateParams::default();
+    p.distinguished_name = written_name(old, x509.subject())?;
+    // Nothing of rcgen's own (it would add a subject key identifier of its choice): every
+    // extension kept is the old certificate's, byte for byte.
+    p.is_ca = IsCa::NoCa;
+    p.serial_number = Some(random_serial()?);
+    let mut not_carried = Vec::new();
+    for ext in x509.extensions() {
+        let oid = ext.oid.to_id_string();
+        if copied.contains(&oid.as_str()) {
+            let arcs: Vec<u64> = ext
+                .oid
+                .iter()
+                .ok_or_else(|| unreadable(format!("extension {oid} has an arc over 64 bits")))?
+                .collect();
+            let mut copy = rcgen::CustomExtension::from_oid_content(&arcs, ext.value.to_vec());
+            copy.set_criticality(ext.critical);
+            p.custom_extensions.push(copy);
+        } else if oid != OID_AKI {
+            not_carried.push(
+                x509_parser::objects::oid2sn(&ext.oid, x509_parser::objects::oid_registry())
+                    .map(str::to_owned)
+                    .unwrap_or(oid),
+            );
+        }
+    }
+    Ok((p, not_carried))
+}
+
+/// The rcgen name that writes `name` (the subject of `cert`) back: each attribute with its
+/// type and string type. Whether the result is byte for byte the same is checked on the
+/// signed certificate ([`check_same_subject`]); what rcgen cannot write at all is refused here.
+fn written_name(
+    cert: &Certificate,
+    name: &x509_parser::x509::X509Name<'_>,
+) -> Result<DistinguishedName> {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let cannot = |why: &str| cannot_write_subject(cert, why);
+    let mut dn = DistinguishedName::new();
+    for rdn in name.iter() {
+        let mut values = rdn.iter();
+        let (Some(atv), None) = (values.next(), values.next()) else {
+            return Err(cannot("an empty or multi-valued RDN"));
+        };
+        let arcs: Vec<u64> = atv
+            .attr_type()
+            .iter()
+            .ok_or_else(|| cannot("an attribute type with an arc over 64 bits"))?
+            .collect();
+        let data = atv.attr_value().data;
+        let text = std::str::from_utf8(data).map_err(|_| cannot("a value that is not text"))?;
+        let value = match atv.attr_value().header.tag() {
+            Tag::PrintableString => DnValue::PrintableString(
+                text.try_into()
+                    .map_err(|_| cannot("a PrintableString with other characters"))?,
+            ),
+            Tag::Ia5String => DnValue::Ia5String(
+                text.try_into()
+                    .map_err(|_| cannot("an IA5String that is not ASCII"))?,
+            ),
+            Tag::Utf8String => DnValue::Utf8String(text.to_owned()),
+            _ => return Err(cannot("a value in a string type virtpki does not write")),
+        };
+        dn.push(DnType::from_oid(&arcs), value);
+    }
+    Ok(dn)
+}
+
+fn cannot_write_subject(cert: &Certificate, why: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidArg,
+        format!(
+            "{}: its subject \"{}\" cannot be written back exactly ({why}); a renewal with \
+             another name would not match tls_allowed_dn_list or the known-servers store: \
+             issue a new certificate instead",
+            cert.source(),
+            cert.subject()
+        ),
+    )
+}
+
+/// Refuses a renewal whose subject is not the old one byte for byte (rcgen writes a repeated
+/// attribute once, for one).
+fn check_same_subject(old: &Certificate, new: &Certificate) -> Result<()> {
+    if new.subject_raw() != old.subject_raw() {
+        return Err(cannot_write_subject(
+            old,
+            "the issuer encodes it differently",
+        ));
+    }
+    Ok(())
 }
 
 /// libvirt's server template for `dn` (which must have a CN, a host name): the CN and every

@@ -104,6 +104,22 @@ impl Command {
                 Expect::NewDir,
                 "the CA's directory (made when missing)",
             )],
+            Command::Ca(issue::CaCommand::Renew { dir: d, .. }) => vec![dir("--dir", d, CA_DIR)],
+            Command::Renew(a) => vec![
+                dir("--ca-dir", &a.ca_dir, CA_DIR),
+                Given::new(
+                    "CERT",
+                    &a.cert,
+                    Expect::File,
+                    "the server or client certificate to renew (PEM)",
+                ),
+                Given::new(
+                    "--out-dir",
+                    &a.out_dir,
+                    Expect::NewDir,
+                    "a directory for the renewed certificate (made when missing)",
+                ),
+            ],
             Command::Issue(
                 issue::IssueCommand::Server { leaf, .. } | issue::IssueCommand::Client { leaf, .. },
             ) => vec![
@@ -526,8 +542,9 @@ mod tests {
         // --out-dir; sign server and client --ca-dir, --request, --out-dir; crl revoke --ca-dir,
         // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
         // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
-        // --known-file; expiry --root, --path, --ca-dir, FILE, --output.
-        assert_eq!(seen, 34);
+        // --known-file; expiry --root, --path, --ca-dir, FILE, --output; ca renew --dir; renew
+        // --ca-dir, CERT, --out-dir.
+        assert_eq!(seen, 38);
     }
 
     /// The subcommands that run something, each with the words that call it.

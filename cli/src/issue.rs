@@ -60,6 +60,12 @@ impl KeyArgs {
     }
 }
 
+/// Days a new CA lives unless told (`ca init`, `ca renew`).
+pub const DEFAULT_CA_DAYS: u32 = 3650;
+
+/// Days a new server or client certificate lives unless told (`issue`, `renew`).
+pub const DEFAULT_LEAF_DAYS: u32 = 365;
+
 #[derive(clap::Subcommand, Debug)]
 pub enum CaCommand {
     /// Create a CA: DIR/cacert.pem and DIR/cakey.pem (0600).
@@ -75,13 +81,26 @@ pub enum CaCommand {
         #[arg(long, value_name = "ORG")]
         org: Option<String>,
         /// Days until the CA expires.
-        #[arg(long, value_name = "N", default_value_t = 3650)]
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_CA_DAYS)]
         days: u32,
         #[command(flatten)]
         key: KeyArgs,
         /// Replace an existing CA (every certificate it issued stops being trusted).
         #[arg(long)]
         force: bool,
+    },
+    /// Re-issue the CA certificate with the same key and name, so that every certificate it
+    /// issued stays valid: DIR/cacert.pem (the old one kept as cacert.pem.bak-TIME).
+    Renew {
+        /// The CA's directory, made by `virtpki ca init`.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Days until the renewed CA expires.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_CA_DAYS)]
+        days: u32,
+        /// Print what was done as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -92,7 +111,7 @@ pub struct LeafArgs {
     #[arg(long, value_name = "DIR")]
     pub ca_dir: PathBuf,
     /// Days until it expires.
-    #[arg(long, value_name = "N", default_value_t = 365)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LEAF_DAYS)]
     pub days: u32,
     #[command(flatten)]
     pub key: KeyArgs,
@@ -185,14 +204,17 @@ pub(crate) fn replace(force: bool) -> Replace {
 }
 
 pub fn run_ca(cmd: CaCommand, ui: Ui) -> CmdResult {
-    let CaCommand::Init {
-        dir,
-        cn,
-        org,
-        days,
-        key,
-        force,
-    } = cmd;
+    let (dir, cn, org, days, key, force) = match cmd {
+        CaCommand::Init {
+            dir,
+            cn,
+            org,
+            days,
+            key,
+            force,
+        } => (dir, cn, org, days, key, force),
+        CaCommand::Renew { dir, days, json } => return crate::renew::run_ca(&dir, days, json, ui),
+    };
     // A key type that cannot be made is said before anything is read or made.
     let key_type = key.key_type()?;
     let cert_path = CertificateAuthority::cert_path(&dir);

@@ -13,6 +13,7 @@ mod install;
 mod issue;
 mod known;
 mod probe;
+mod renew;
 mod request;
 mod ui;
 mod validate;
@@ -67,6 +68,9 @@ enum Command {
     /// List every certificate and CRL with its expiry date, soonest first (for people,
     /// --json, or --prometheus for monitoring).
     Expiry(expiry::ExpiryArgs),
+    /// Renew a server or client certificate with the same key, subject and names (the CA
+    /// needs only the old certificate).
+    Renew(renew::RenewArgs),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Known(cmd) => known::run(cmd, ui),
         Command::Probe(args) => probe::run(args, ui),
         Command::Expiry(args) => expiry::run(args, ui),
+        Command::Renew(args) => renew::run(args, ui),
     };
     match result {
         Ok(status) => ExitCode::from(status.exit_code()),

@@ -21,6 +21,7 @@ mod locations;
 mod module_graph;
 mod quickstart;
 mod reload;
+mod renew;
 mod sanity_table;
 mod session_end;
 mod suggested_commands;
