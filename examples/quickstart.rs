@@ -5,7 +5,11 @@
 //! loads them with libvirt's pkipath rules, runs a daemon on 127.0.0.1 that checks client DNs
 //! against a `tls_allowed_dn_list` and sends libvirt's 0x01 confirmation byte, and connects
 //! four times: trust on first use, trusted on reconnect, a client the daemon refuses and a
-//! host name the client refuses. Nothing outside the temporary directory is read or changed.
+//! host name the client refuses. Then the second half of a certificate's life: the server
+//! certificate, issued for 25 days, is a warning of the sanity check; the CA renews it from the
+//! old certificate alone (same key), the running daemon reloads its files, and the client that
+//! trusted the old certificate is told "changed, same key" and accepts. Nothing outside the
+//! temporary directory is read or changed.
 //!
 //! Every "accepted" and "refused" line is printed from what the library returned, and the
 //! program exits non-zero when anything turns out otherwise than the story says
@@ -193,6 +197,84 @@ pub fn run(out: &mut dyn Write) -> Outcome {
     let err = refused(daemon.next()?, "the daemon, for the wrong host name")?;
     writeln!(out, "daemon: refused ({}): {err}", err.kind().c_name())?;
 
+    writeln!(
+        out,
+        "\n== 7. The server certificate nears its end: the sanity check warns"
+    )?;
+    let findings = daemon_ctx.check(Role::Server);
+    let warning = findings.to_text();
+    for line in warning.lines() {
+        writeln!(out, "daemon's check: {line}")?;
+    }
+    expect(
+        findings.warnings().count() == 1
+            && findings.is_ok()
+            && warning.contains("expires")
+            && warning.contains("days"),
+        "a warning saying when the server certificate expires and how many days are left",
+    )?;
+
+    writeln!(
+        out,
+        "\n== 8. Renewed with the same key; the running daemon reloads it"
+    )?;
+    let server_cert_path = dirs.pki.join("servercert.pem");
+    let old = pki::renew_server(&dirs.ca, &server_cert_path)?;
+    let new = read_certificate(&server_cert_path)?;
+    writeln!(
+        out,
+        "the CA re-issued {} from the old certificate alone (never the key): valid until {}",
+        server_cert_path.display(),
+        virtpki::timefmt::utc(new.not_after())
+    )?;
+    daemon_ctx.reload()?;
+    writeln!(
+        out,
+        "daemon: reloaded its files without a restart, still on 127.0.0.1:{}",
+        daemon.port
+    )?;
+    expect(
+        daemon_ctx.check(Role::Server).findings.is_empty(),
+        "no findings once the renewed certificate is loaded",
+    )?;
+    writeln!(out, "daemon's check: no findings")?;
+
+    writeln!(
+        out,
+        "\n== 9. The client that trusted the old certificate always is told: changed, same key"
+    )?;
+    let renewed = connect(&client_ctx.ctx, HOST, daemon.port)?;
+    let asked = client_ctx.asked()?;
+    print_asked(&asked, out)?;
+    expect(
+        asked.len() == 1
+            && !asked[0].trusted
+            && asked[0].flags == ValidateFlags::CHANGED | ValidateFlags::SAME_KEY,
+        "the validator is asked once, with CHANGED|SAME_KEY",
+    )?;
+    expect(
+        renewed.server_cert.fingerprint() == new.fingerprint()
+            && renewed.server_cert.fingerprint() != old.fingerprint()
+            && renewed.server_cert.spki_fingerprint() == old.spki_fingerprint(),
+        "the daemon presents the renewed certificate, with the old one's public key",
+    )?;
+    writeln!(
+        out,
+        "client: accepted ({}); the daemon said {:?}",
+        renewed.protocol, renewed.greeting
+    )?;
+    writeln!(out, "daemon: accepted {}", daemon.next()??)?;
+    let status = store_status(&client_ctx.ctx, daemon.port, &renewed.server_cert)?;
+    writeln!(
+        out,
+        "known-servers store now says {HOST}:{}: {status:?}",
+        daemon.port
+    )?;
+    expect(
+        status == TrustStatus::Trusted,
+        "the renewed certificate replaces the old one in the store",
+    )?;
+
     daemon.stop()?;
     let path = tmp.path().to_owned();
     tmp.close()?;
@@ -269,7 +351,8 @@ impl Client {
 }
 
 /// A client loaded from `pkipath`, with a known-servers file and a validator that trusts on
-/// first use: a real one would show the certificate to its user and ask.
+/// first use and accepts a renewed certificate of the same key, never another key: a real one
+/// would show the certificate to its user and ask.
 fn client_context(pkipath: &Path, known_servers: &Path, out: &mut dyn Write) -> Outcome<Client> {
     let ctx = Arc::new(Context::new(ContextFlags::default()));
     load(&ctx, Role::Client, pkipath, out)?;
@@ -279,7 +362,13 @@ fn client_context(pkipath: &Path, known_servers: &Path, out: &mut dyn Write) -> 
     ctx.set_validator(Some(Arc::new(move |r: &ValidationRequest<'_>| {
         let answer = if r.trusted {
             ValidatorAnswer::AcceptOnce // known already: no need to record it again
+        } else if r.flags.contains(ValidateFlags::CHANGED)
+            && !r.flags.contains(ValidateFlags::SAME_KEY)
+        {
+            // Another key where a known one was: what an attacker in the middle looks like.
+            ValidatorAnswer::Reject
         } else {
+            // New, or renewed with the key the user accepted before.
             ValidatorAnswer::AcceptAlways
         };
         if let Ok(mut log) = record.lock() {
@@ -367,6 +456,15 @@ fn print_store_file(path: &Path, out: &mut dyn Write) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// The one certificate of a PEM file.
+fn read_certificate(path: &Path) -> Outcome<Certificate> {
+    let mut certs = virtpki::pem::read_certificates(path)?;
+    match (certs.pop(), certs.is_empty()) {
+        (Some(cert), true) => Ok(cert),
+        _ => Err(format!("{}: expected one certificate", path.display()).into()),
+    }
 }
 
 fn mode_of(path: &Path) -> Outcome<String> {
@@ -521,6 +619,12 @@ mod pki {
         Validity,
     };
 
+    /// The server certificate's first life, in days: short, so that the sanity check's
+    /// default horizon (30 days) warns about it, as it would a year after a one-year issue.
+    pub const SERVER_DAYS: u32 = 25;
+    /// Its second life, after the renewal (within the CA's year).
+    pub const RENEWED_DAYS: u32 = 300;
+
     /// What libvirt reads from a pkipath directory, in the order it reads them.
     pub const FILES: [&str; 5] = [
         "cacert.pem",
@@ -567,7 +671,7 @@ mod pki {
             dns_names: Vec::new(),
             ip_addresses: vec![[127, 0, 0, 1].into()],
             organization: Some("Quickstart".into()),
-            validity,
+            validity: Validity::days_from_now(SERVER_DAYS),
             key_type,
         })?;
         let client = |dn: &str| -> Outcome<generate::Issued> {
@@ -607,6 +711,19 @@ mod pki {
             write(&d.join(format!("{prefix}key.pem")), &issued.key_pem, 0o600)?;
         }
         Ok(dirs)
+    }
+
+    /// Re-issues the server certificate at `cert_path` with the CA of `ca_dir`, for the same
+    /// key, and puts it in place at once (a temporary file renamed over it: the daemon never
+    /// reads half a file). Returns the old certificate. `virtpki renew` does this.
+    pub fn renew_server(ca_dir: &Path, cert_path: &Path) -> Outcome<Certificate> {
+        let ca = CertificateAuthority::load_dir(ca_dir)?;
+        let old = read_certificate(cert_path)?;
+        let renewed = ca.renew(&old, &Validity::days_from_now(RENEWED_DAYS))?;
+        let staged = cert_path.with_extension("pem.new");
+        write(&staged, &renewed.cert_pem, 0o644)?;
+        std::fs::rename(&staged, cert_path)?;
+        Ok(old)
     }
 
     /// Creates `path` with `mode` from the start: a key is never readable by others, even
