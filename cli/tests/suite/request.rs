@@ -271,3 +271,37 @@ fn sign_lists_the_extensions_it_ignores_and_refuses_the_other_roles_purpose() {
         assert!(!d.join("out2").exists());
     }
 }
+
+/// A request whose subject holds a control character is refused, the character escaped in
+/// the message (the CA signed it: a DN that prints differently in logs and allow-lists).
+#[test]
+fn sign_refuses_a_subject_with_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca");
+    ca_init(d, &ca);
+    let req = openssl_request(d, "/O=Test/CN=evil\x1b[32mOK", &[]);
+    let run = virtpki(
+        d,
+        &[
+            "sign",
+            "client",
+            "--ca-dir",
+            s(&ca),
+            "--request",
+            s(&req),
+            "--out-dir",
+            "out",
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.contains(s(&req)), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("CN=evil\\x1b[32mOK: the control character \\x1b"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(!d.join("out").exists());
+}
