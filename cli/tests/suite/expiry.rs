@@ -289,3 +289,29 @@ fn output_never_replaces_a_certificate() {
     )
     .expect(0);
 }
+
+/// A link to nothing or a FIFO at one of libvirt's locations is reported (exit 2, the file
+/// named), never passed over as absent, and the FIFO is not opened for reading (it blocks).
+#[test]
+fn a_dangling_link_or_a_fifo_under_root_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Link CA");
+    let cert = root.join("etc/pki/libvirt/servercert.pem");
+    std::fs::remove_file(&cert).unwrap();
+    std::os::unix::fs::symlink(root.join("gone.pem"), &cert).unwrap();
+    let run = virtpki(dir.path(), &["expiry", "--root", s(&root)]).expect(2);
+    assert!(run.stderr.contains(s(&cert)), "{}", run.stderr);
+    assert!(run.stderr.contains("link to nothing"), "{}", run.stderr);
+    std::fs::remove_file(&cert).unwrap();
+    let fifo = root.join("etc/pki/CA/cacrl.pem");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // `virtpki` would hang on a read of the FIFO: the test's own timeout is the harness's.
+    let run = virtpki(dir.path(), &["expiry", "--system", "--root", s(&root)]).expect(2);
+    assert!(run.stderr.contains(s(&fifo)), "{}", run.stderr);
+    assert!(run.stderr.contains("FIFO"), "{}", run.stderr);
+}
