@@ -106,8 +106,8 @@ fn present(path: &Path) -> bool {
 }
 
 /// libvirt's CA, CRL, server and client certificate files of `env` (`pkipath` as libvirt's URI
-/// parameter): those present, each once, including what is no readable file (see
-/// [`present`]). Keys are left out: they do not expire.
+/// parameter): those present, each once, including what is no readable file (a link to
+/// nothing, a FIFO), which [`list`] then reports. Keys are left out: they do not expire.
 pub fn libvirt_targets(env: &Environment, pkipath: Option<&Path>) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
     for role in [TlsRole::Server, TlsRole::Client] {
