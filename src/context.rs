@@ -126,7 +126,45 @@ enum Load {
         env: Environment,
         role: Role,
         pkipath: Option<PathBuf>,
+        /// The types a later addition replaced: left out when the files are located again.
+        superseded: Vec<CertDataType>,
     },
+}
+
+/// Whether an addition of `ty` replaces what an earlier one of `ty` set (an identity's
+/// certificate or key), rather than adding to it (CAs, trusted servers, CRLs).
+fn replaces(ty: CertDataType) -> bool {
+    matches!(
+        ty,
+        CertDataType::ClientCert
+            | CertDataType::ServerCert
+            | CertDataType::ClientKey
+            | CertDataType::ServerKey
+    )
+}
+
+/// Drops from the record what a new addition of `ty` replaced, as the addition replaced it in
+/// the credentials: a reload reads only the file that is in use, not one replaced since (which
+/// may be gone: a reload then failed on it), and the record does not grow with each
+/// replacement. A list of files keeps its other files; libvirt's default files are located
+/// again without `ty`.
+fn supersede(loads: &mut Vec<Load>, ty: CertDataType) {
+    if !replaces(ty) {
+        return;
+    }
+    loads.retain_mut(|load| match load {
+        Load::Text(t, _) | Load::File(t, _) => *t != ty,
+        Load::Files(files) => {
+            files.files.retain(|f| f.ty != ty);
+            true
+        }
+        Load::Default { superseded, .. } => {
+            if !superseded.contains(&ty) {
+                superseded.push(ty);
+            }
+            true
+        }
+    });
 }
 
 impl std::fmt::Debug for Context {
@@ -203,7 +241,7 @@ impl Context {
     /// Adds PEM text of type `ty` (`virConnectAddCertData`).
     pub fn add_pem(&self, ty: CertDataType, pem: &str) -> Result<()> {
         let parsed = pem::parse(ty, pem.as_bytes(), &Source::Data)?;
-        self.update_recorded(Load::Text(ty, Zeroizing::new(pem.to_owned())), |c| {
+        self.update_recorded(Load::Text(ty, Zeroizing::new(pem.to_owned())), &[ty], |c| {
             c.apply(ty, parsed)
         })
     }
@@ -211,7 +249,9 @@ impl Context {
     /// Adds a PEM or DER file of type `ty` (`virConnectAddCertDataFile`).
     pub fn add_file(&self, ty: CertDataType, path: &Path) -> Result<()> {
         let parsed = read_and_parse(ty, path)?;
-        self.update_recorded(Load::File(ty, absolute(path)), |c| c.apply(ty, parsed))
+        self.update_recorded(Load::File(ty, absolute(path)), &[ty], |c| {
+            c.apply(ty, parsed)
+        })
     }
 
     /// Adds the bytes of a file the caller has read itself (with [`pem::read_file_as`]),
@@ -226,7 +266,9 @@ impl Context {
         mode: u32,
     ) -> Result<()> {
         let parsed = parse_file_data(ty, path, bytes, mode)?;
-        self.update_recorded(Load::File(ty, absolute(path)), |c| c.apply(ty, parsed))
+        self.update_recorded(Load::File(ty, absolute(path)), &[ty], |c| {
+            c.apply(ty, parsed)
+        })
     }
 
     /// Loads the files of `files` (all or nothing), then runs the sanity check for its role
@@ -251,7 +293,8 @@ impl Context {
             .collect();
         let sanity = (!self.flags.contains(ContextFlags::NO_SANITY)).then(|| self.now());
         let horizon = self.expiry_horizon();
-        self.update_recorded(load, |c| {
+        let types: Vec<CertDataType> = report.loaded.iter().map(|(ty, _, _)| *ty).collect();
+        self.update_recorded(load, &types, |c| {
             let mut next = c.clone();
             for (item, parsed) in parsed {
                 next.apply(item.ty, parsed)?;
@@ -296,6 +339,9 @@ impl Context {
             .filter(|f| !report.failed.iter().any(|(_, path, _)| *path == f.path))
             .cloned()
             .collect();
+        for (ty, _, _) in &report.loaded {
+            supersede(&mut loads, *ty);
+        }
         loads.push(Load::Files(absolute_files(&CredentialFiles {
             files: kept,
             ..files.clone()
@@ -312,6 +358,7 @@ impl Context {
             env,
             role,
             pkipath: pkipath.map(absolute),
+            superseded: Vec::new(),
         };
         self.load_files_as(&files, load)
     }
@@ -329,8 +376,9 @@ impl Context {
     /// finding the credentials in use do not have, naming the file and the finding: a reload
     /// never makes them worse, and is not refused for what they always lacked (a pinned server
     /// without a CA). On any failure the old credentials stay. Paths are recorded absolute when added,
-    /// so a process that changes its directory afterwards reloads the same files. Every
-    /// addition stays recorded: to take a renewed file, reload rather than add it again.
+    /// so a process that changes its directory afterwards reloads the same files. An addition
+    /// of a certificate or key that replaced an earlier one of its type also replaces it in
+    /// the record: a reload reads only the file in use, and the record does not grow.
     ///
     /// On success the new snapshot replaces the old one at once: a verification or handshake
     /// under way, and every established session, keeps the snapshot it started with; every
@@ -368,8 +416,14 @@ impl Context {
                     replay_files(&mut next, files).map_err(refused)?;
                     roles.push(files.role);
                 }
-                Load::Default { env, role, pkipath } => {
-                    let files = locations::libvirt(env, *role, pkipath.as_deref());
+                Load::Default {
+                    env,
+                    role,
+                    pkipath,
+                    superseded,
+                } => {
+                    let mut files = locations::libvirt(env, *role, pkipath.as_deref());
+                    files.files.retain(|f| !superseded.contains(&f.ty));
                     replay_files(&mut next, &files).map_err(refused)?;
                     roles.push(*role);
                 }
@@ -482,14 +536,19 @@ impl Context {
         read(&self.allowed_dns)
     }
 
-    /// [`update`](Self::update), recording `load` for a reload when `change` succeeds.
+    /// [`update`](Self::update), recording `load` for a reload when `change` succeeds; the
+    /// earlier records of the `set` types it replaces are dropped ([`supersede`]).
     fn update_recorded(
         &self,
         load: Load,
+        set: &[CertDataType],
         change: impl FnOnce(&mut Credentials) -> Result<()>,
     ) -> Result<()> {
         let mut loads = lock(&self.loads);
         self.update(change)?;
+        for ty in set {
+            supersede(&mut loads, *ty);
+        }
         loads.push(load);
         Ok(())
     }
@@ -646,6 +705,124 @@ mod tests {
             assert!(path.is_absolute(), "{}", path.display());
             assert!(path.starts_with(&dir), "{}", path.display());
         }
+    }
+
+    /// A CA and two server certificates and keys of it, in `dir`: `ca.pem`, `s1.pem`,
+    /// `k1.pem`, `s2.pem`, `k2.pem`.
+    fn two_servers(dir: &Path) {
+        use crate::generate::Validity;
+        use crate::generate::{create_ca, CaParams, CertificateAuthority, KeyType, ServerParams};
+        let ca = create_ca(&CaParams {
+            common_name: "Record CA".into(),
+            organization: None,
+            validity: Validity::days_from_now(30),
+            key_type: KeyType::EcdsaP256,
+        })
+        .unwrap();
+        std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+        let authority = CertificateAuthority::from_issued(&ca).unwrap();
+        for n in 1..=2 {
+            let s = authority
+                .issue_server(&ServerParams {
+                    common_name: format!("host{n}.example.com"),
+                    dns_names: vec![],
+                    ip_addresses: vec![],
+                    organization: None,
+                    validity: Validity::days_from_now(30),
+                    key_type: KeyType::EcdsaP256,
+                })
+                .unwrap();
+            std::fs::write(dir.join(format!("s{n}.pem")), &s.cert_pem).unwrap();
+            let key = dir.join(format!("k{n}.pem"));
+            std::fs::write(&key, s.key_pem.as_bytes()).unwrap();
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+        }
+    }
+
+    /// The server certificate in use: its subject.
+    fn server_subject(ctx: &Context) -> String {
+        ctx.credentials().server.chain[0].subject().to_owned()
+    }
+
+    /// A second add of a certificate or key replaces the first in the record as in the
+    /// credentials: the first file may then go, the reload reads only the second (it read
+    /// both, and failed on the one deleted), and the record does not grow with repeats.
+    #[test]
+    fn a_replaced_file_is_not_read_again_by_a_reload() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        two_servers(d);
+        let ctx = Context::new(ContextFlags::default());
+        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem"))
+            .unwrap();
+        for n in 1..=2 {
+            ctx.add_file(CertDataType::ServerCert, &d.join(format!("s{n}.pem")))
+                .unwrap();
+            ctx.add_file(CertDataType::ServerKey, &d.join(format!("k{n}.pem")))
+                .unwrap();
+        }
+        std::fs::remove_file(d.join("s1.pem")).unwrap();
+        std::fs::remove_file(d.join("k1.pem")).unwrap();
+        ctx.reload().unwrap();
+        assert_eq!(server_subject(&ctx), "CN=host2.example.com");
+        for _ in 0..100 {
+            ctx.add_file(CertDataType::ServerCert, &d.join("s2.pem"))
+                .unwrap();
+            ctx.add_pem(
+                CertDataType::ServerKey,
+                &std::fs::read_to_string(d.join("k2.pem")).unwrap(),
+            )
+            .unwrap();
+        }
+        assert_eq!(lock(&ctx.loads).len(), 3, "CA, certificate, key");
+        ctx.reload().unwrap();
+        // CAs add up: both stay recorded.
+        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem"))
+            .unwrap();
+        assert_eq!(lock(&ctx.loads).len(), 4);
+        ctx.reload().unwrap();
+    }
+
+    /// A certificate and key added after libvirt's default files replace the defaults' in the
+    /// record: the default ones may go, and files loaded later replace earlier single adds.
+    #[test]
+    fn an_add_after_the_default_files_replaces_theirs_in_the_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        two_servers(d);
+        let pki = d.join("pki");
+        std::fs::create_dir(&pki).unwrap();
+        for (from, to) in [
+            ("ca.pem", "cacert.pem"),
+            ("s1.pem", "servercert.pem"),
+            ("k1.pem", "serverkey.pem"),
+        ] {
+            std::fs::copy(d.join(from), pki.join(to)).unwrap();
+        }
+        let ctx = Context::new(ContextFlags::default());
+        ctx.load_default(Role::Server, Some(&pki)).unwrap();
+        ctx.add_file(CertDataType::ServerCert, &d.join("s2.pem"))
+            .unwrap();
+        ctx.add_file(CertDataType::ServerKey, &d.join("k2.pem"))
+            .unwrap();
+        std::fs::remove_file(pki.join("servercert.pem")).unwrap();
+        std::fs::remove_file(pki.join("serverkey.pem")).unwrap();
+        ctx.reload().unwrap();
+        assert_eq!(server_subject(&ctx), "CN=host2.example.com");
+
+        // The other way round: the files loaded later replace the single adds.
+        std::fs::copy(d.join("s1.pem"), pki.join("servercert.pem")).unwrap();
+        std::fs::copy(d.join("k1.pem"), pki.join("serverkey.pem")).unwrap();
+        let ctx = Context::new(ContextFlags::default());
+        ctx.add_file(CertDataType::ServerCert, &d.join("s2.pem"))
+            .unwrap();
+        ctx.add_file(CertDataType::ServerKey, &d.join("k2.pem"))
+            .unwrap();
+        ctx.load_default(Role::Server, Some(&pki)).unwrap();
+        std::fs::remove_file(d.join("s2.pem")).unwrap();
+        ctx.reload().unwrap();
+        assert_eq!(server_subject(&ctx), "CN=host1.example.com");
     }
 
     fn ca_pem(name: &str) -> String {

@@ -97,8 +97,17 @@ impl Entry {
     }
 }
 
+/// Whether anything sits at `path`, whatever it is, not following a link: a link to nothing, a
+/// FIFO or a directory where libvirt reads a file is listed, and [`list`] reports it (libvirt
+/// would fail to read it, or treat a CRL there as missing), instead of being passed over as if
+/// no file were there. [`list`] never opens such a thing for reading (a FIFO would block).
+fn present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
 /// libvirt's CA, CRL, server and client certificate files of `env` (`pkipath` as libvirt's URI
-/// parameter): those that exist, each once. Keys are left out: they do not expire.
+/// parameter): those present, each once, including what is no readable file (a link to
+/// nothing, a FIFO), which [`list`] then reports. Keys are left out: they do not expire.
 pub fn libvirt_targets(env: &Environment, pkipath: Option<&Path>) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
     for role in [TlsRole::Server, TlsRole::Client] {
@@ -110,7 +119,7 @@ pub fn libvirt_targets(env: &Environment, pkipath: Option<&Path>) -> Vec<Target>
                     | CertDataType::ServerCert
                     | CertDataType::ClientCert
             );
-            if wanted && located.path.is_file() && !targets.iter().any(|t| t.path == located.path) {
+            if wanted && present(&located.path) && !targets.iter().any(|t| t.path == located.path) {
                 targets.push(Target {
                     path: located.path,
                     holds: Some(located.ty),
@@ -122,7 +131,7 @@ pub fn libvirt_targets(env: &Environment, pkipath: Option<&Path>) -> Vec<Target>
 }
 
 /// The CA certificate and CRL of a directory made by `virtpki ca init` (`cacert.pem`, and
-/// `cacrl.pem` when `virtpki crl revoke` has made one). The key is left out.
+/// `cacrl.pem` when anything is there: `virtpki crl revoke` makes it). The key is left out.
 pub fn ca_dir_targets(dir: &Path) -> Vec<Target> {
     [CertDataType::CaCert, CertDataType::CaCrl]
         .into_iter()
@@ -130,7 +139,7 @@ pub fn ca_dir_targets(dir: &Path) -> Vec<Target> {
             path: dir.join(locations::libvirt_file_name(ty)),
             holds: Some(ty),
         })
-        .filter(|t| t.holds == Some(CertDataType::CaCert) || t.path.is_file())
+        .filter(|t| t.holds == Some(CertDataType::CaCert) || present(&t.path))
         .collect()
 }
 
@@ -161,6 +170,20 @@ pub fn list(targets: &[Target], now: UnixSeconds) -> Result<Vec<Entry>> {
 
 fn read(target: &Target, now: UnixSeconds) -> Result<Vec<Entry>> {
     let path = &target.path;
+    // A link to nothing: said as such ("No such file" reads as if nothing were there).
+    if let (Ok(to), Err(e)) = (std::fs::read_link(path), std::fs::metadata(path)) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "{}: is a link to nothing ({} does not exist): libvirt finds no file there \
+                     (a CA or a server's certificate: it does not start; a CRL: it applies none)",
+                    path.display(),
+                    to.display()
+                ),
+            ));
+        }
+    }
     let entry = |index, subject: &str, role, not_after: Option<UnixSeconds>| Entry {
         subject: subject.to_owned(),
         file: path.clone(),

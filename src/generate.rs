@@ -534,8 +534,183 @@ struct Asked {
     ignored: Vec<String>,
 }
 
+/// The signature algorithms that use SHA-1 (RSA, ECDSA, DSA), refused by name: collisions
+/// of SHA-1 are practical, and the crypto provider does not verify them either.
+const SHA1_SIGNATURES: [(&str, &str); 4] = [
+    ("1.2.840.113549.1.1.5", "sha1WithRSAEncryption"),
+    ("1.3.14.3.2.29", "sha1WithRSASignature"),
+    ("1.2.840.10045.4.1", "ecdsa-with-SHA1"),
+    ("1.2.840.10040.4.3", "dsa-with-SHA1"),
+];
+
+/// The most subject alternative names a server certificate gets: libvirt's hosts need a few
+/// (the host name, its short name, addresses); hundreds are a mistake or an attempt to make
+/// one certificate stand for a fleet, and every peer would walk them on each handshake.
+pub const MAX_SUBJECT_ALT_NAMES: usize = 64;
+
+/// The elements of the DER SEQUENCE `der`, each whole (tag and length included).
+fn der_elements(der: &[u8]) -> Option<Vec<&[u8]>> {
+    use x509_parser::asn1_rs::{Any, FromDer};
+    let (_, seq) = Any::from_der(der).ok()?;
+    let mut rest = seq.data;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (after, _) = Any::from_der(rest).ok()?;
+        out.push(&rest[..rest.len() - after.len()]);
+        rest = after;
+    }
+    Some(out)
+}
+
+/// The contents of the DER element `der`: of an AlgorithmIdentifier, its OID and parameters,
+/// the form the crypto provider's algorithms are identified by.
+fn der_contents(der: &[u8]) -> Option<&[u8]> {
+    use x509_parser::asn1_rs::{Any, FromDer};
+    Any::from_der(der).ok().map(|(_, any)| any.data)
+}
+
+/// An algorithm's OpenSSL short name (`ecdsa-with-SHA512`, `secp521r1`), else its OID.
+fn oid_name(oid: &x509_parser::oid_registry::Oid<'_>) -> String {
+    x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+        .map(str::to_owned)
+        .unwrap_or_else(|_| oid.to_id_string())
+}
+
+/// Checks that `csr` (`der`, as read) is signed by its own key with an algorithm of the crypto
+/// provider, the same set path building verifies certificates with ([`crate::crypto`]):
+/// ECDSA P-256 and P-384, Ed25519, RSA of 2048 to 8192 bits (PKCS#1 v1.5 or PSS, SHA-256 to
+/// SHA-512). What it cannot check is said as such, never as "altered": SHA-1 by name, any
+/// other algorithm (P-521, say) as one virtpki does not check.
+fn check_request_signature(
+    csr: &x509_parser::certification_request::X509CertificationRequest<'_>,
+    der: &[u8],
+) -> std::result::Result<(), (ErrorKind, String)> {
+    use x509_parser::public_key::PublicKey;
+    let info = &csr.certification_request_info;
+    let spki = &info.subject_pki;
+    let sig_oid = &csr.signature_algorithm.algorithm;
+    let sig_name = oid_name(sig_oid);
+    let sig_id = sig_oid.to_id_string();
+    if let Some((_, sha1_name)) = SHA1_SIGNATURES.iter().find(|(id, _)| *id == sig_id) {
+        return Err((
+            ErrorKind::BadSignature,
+            format!(
+                "it is signed with SHA-1 ({sha1_name}), which virtpki does not accept: make it \
+                 again with SHA-256 (virtpki request does; openssl req -sha256)"
+            ),
+        ));
+    }
+    if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
+        let bits = rsa.key_size();
+        if !(2048..=8192).contains(&bits) {
+            return Err((
+                ErrorKind::InvalidArg,
+                format!(
+                    "its RSA key has {bits} bits; virtpki certifies RSA keys of 2048 to 8192 bits"
+                ),
+            ));
+        }
+    }
+    let key_name = match spki.algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            match curve.as_ref().map(|c| c.to_id_string()).as_deref() {
+                Some("1.2.840.10045.3.1.7") => "ECDSA P-256".to_owned(),
+                Some("1.3.132.0.34") => "ECDSA P-384".to_owned(),
+                Some("1.3.132.0.35") => "ECDSA P-521".to_owned(),
+                _ => format!("ECDSA {}", curve.map_or("?".into(), |c| oid_name(&c))),
+            }
+        }
+        "1.2.840.113549.1.1.1" => "RSA".to_owned(),
+        "1.2.840.113549.1.1.10" => "RSA-PSS".to_owned(),
+        _ => oid_name(&spki.algorithm.algorithm),
+    };
+    let sig_name = if sig_id == "1.2.840.113549.1.1.10" {
+        "RSASSA-PSS with these parameters (virtpki checks PSS whose salt is as long as its \
+         hash)"
+            .to_owned()
+    } else {
+        sig_name
+    };
+    let unreadable = || (ErrorKind::Parse, "its structure cannot be read".to_owned());
+    let outer = der_elements(der).ok_or_else(unreadable)?;
+    let sig_alg = outer
+        .get(1)
+        .and_then(|e| der_contents(e))
+        .ok_or_else(unreadable)?;
+    let key_alg = der_elements(spki.raw)
+        .and_then(|e| e.first().and_then(|a| der_contents(a)))
+        .ok_or_else(unreadable)?;
+    let provider = crate::crypto::provider();
+    let algs: Vec<_> = provider
+        .signature_verification_algorithms
+        .all
+        .iter()
+        .filter(|a| {
+            a.signature_alg_id().as_ref() == sig_alg && a.public_key_alg_id().as_ref() == key_alg
+        })
+        .collect();
+    if algs.is_empty() {
+        return Err((
+            ErrorKind::BadSignature,
+            format!(
+                "it is signed with {sig_name} by its {key_name} key, a signature algorithm \
+                 virtpki does not check (it checks ECDSA P-256 and P-384, Ed25519, and RSA \
+                 2048 to 8192 bits with SHA-256, SHA-384 or SHA-512, PKCS#1 v1.5 or PSS): make \
+                 the request with one of those"
+            ),
+        ));
+    }
+    let key = &spki.subject_public_key.data;
+    let signature = &csr.signature_value.data;
+    if algs
+        .iter()
+        .any(|a| a.verify_signature(key, info.raw, signature).is_ok())
+    {
+        return Ok(());
+    }
+    Err((
+        ErrorKind::BadSignature,
+        format!(
+            "its signature does not verify with its own public key ({sig_name}): it was \
+             altered after it was signed, or signed with another key"
+        ),
+    ))
+}
+
+/// Reads a certificate request file as text: a regular file within the size cap of a
+/// certificate file, its errors naming it as a certificate request.
+pub fn read_request_file(path: &Path) -> Result<String> {
+    let what = "certificate request";
+    let limit = CertDataType::CaCert.size_limit();
+    let read = crate::fsutil::read_regular(path, crate::fsutil::Follow::Yes, limit as u64)
+        .map_err(|e| {
+            e.into_error(path, &format!("{what} file"), |len| {
+                Error::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "{}: {len} bytes is over the {} KiB limit for a {what}",
+                        path.display(),
+                        limit / 1024
+                    ),
+                )
+            })
+        })?;
+    String::from_utf8(read.bytes.to_vec()).map_err(|_| {
+        Error::new(
+            ErrorKind::Parse,
+            format!("{}: not a PEM {what} (not text)", path.display()),
+        )
+    })
+}
+
 fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
     use x509_parser::certification_request::X509CertificationRequest;
+    use x509_parser::cri_attributes::ParsedCriAttribute;
     use x509_parser::extensions::{GeneralName, ParsedExtension};
     let bad = |kind: ErrorKind, why: String| Error::new(kind, format!("the request: {why}"));
     let blocks = ::pem::parse_many(csr_pem.trim_start_matches('\u{feff}'))
@@ -569,16 +744,7 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
         ));
     }
     // The signature proves the requester holds the key the certificate will name.
-    csr.verify_signature().map_err(|e| {
-        bad(
-            ErrorKind::BadSignature,
-            format!(
-                "its signature does not verify with its own public key ({e}): it was altered, \
-                 or its key or signature algorithm is one virtpki does not accept (RSA under \
-                 2048 bits, SHA-1)"
-            ),
-        )
-    })?;
+    check_request_signature(&csr, block.contents()).map_err(|(kind, why)| bad(kind, why))?;
     let info = &csr.certification_request_info;
     let mut attrs = Vec::new();
     for rdn in info.subject.iter() {
@@ -613,7 +779,16 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
         Role::Server => "clientAuth",
         Role::Client => "serverAuth",
     };
-    for ext in csr.requested_extensions().into_iter().flatten() {
+    // Every extensionRequest attribute: x509-parser's requested_extensions() gives the first
+    // only, and what a second one asks for would go unchecked and unlisted.
+    let requested = info
+        .iter_attributes()
+        .flat_map(|attr| match attr.parsed_attribute() {
+            ParsedCriAttribute::ExtensionRequest(r) => r.extensions.iter().collect::<Vec<_>>(),
+            _ => Vec::new(),
+        });
+    let mut san_count = 0usize;
+    for ext in requested.map(|e| e.parsed_extension()) {
         match ext {
             ParsedExtension::BasicConstraints(bc) if bc.ca => {
                 return Err(bad(
@@ -646,8 +821,39 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
                 }
                 ignored.push("extendedKeyUsage".into());
             }
+            // keyCertSign or cRLSign is a CA's power, asked for without CA:TRUE: refused
+            // like CA:TRUE, not passed over as a usage the template replaces.
+            ParsedExtension::KeyUsage(ku) if ku.key_cert_sign() || ku.crl_sign() => {
+                return Err(bad(
+                    ErrorKind::InvalidArg,
+                    format!(
+                        "it asks for a CA's key usage ({}): a CA signs only server and client \
+                         certificates",
+                        [
+                            ("keyCertSign", ku.key_cert_sign()),
+                            ("cRLSign", ku.crl_sign())
+                        ]
+                        .iter()
+                        .filter(|(_, on)| *on)
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                    ),
+                ))
+            }
             ParsedExtension::KeyUsage(_) => ignored.push("keyUsage".into()),
             ParsedExtension::SubjectAlternativeName(san) if role == Role::Server => {
+                san_count += san.general_names.len();
+                if san_count > MAX_SUBJECT_ALT_NAMES {
+                    return Err(bad(
+                        ErrorKind::InvalidArg,
+                        format!(
+                            "it asks for {} subject alternative names or more; a server \
+                             certificate gets at most {MAX_SUBJECT_ALT_NAMES}",
+                            san_count
+                        ),
+                    ));
+                }
                 for name in &san.general_names {
                     match name {
                         GeneralName::DNSName(d) => dns.push((*d).to_owned()),
@@ -1505,6 +1711,16 @@ fn server_template(
             ),
         )
     })?;
+    let asked = dns_names.len() + ip_addresses.len();
+    if asked > MAX_SUBJECT_ALT_NAMES {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!(
+                "{asked} subject alternative names asked for; a server certificate gets at \
+                 most {MAX_SUBJECT_ALT_NAMES}"
+            ),
+        ));
+    }
     let mut p = leaf_params(dn, ExtendedKeyUsagePurpose::ServerAuth)?;
     // The CN first, then the other names; an address given as a name is an IP SAN (a DNS
     // SAN "192.0.2.1" would match nothing). Repeats, in any case, are written once.
@@ -1563,6 +1779,29 @@ fn leaf_params(name: &SubjectName, purpose: ExtendedKeyUsagePurpose) -> Result<C
     p.extended_key_usages = vec![purpose];
     p.serial_number = Some(random_serial()?);
     Ok(p)
+}
+
+/// The warning for the wildcard DNS names (`*.example.com`) of a certificate, `issue server`'s
+/// and `sign server`'s alike: libvirt's GnuTLS (and virtpki's verification) accept the
+/// certificate for every host name one label under the wildcard, so whoever holds its key can
+/// stand for all of those hosts, including ones added later.
+pub fn wildcard_warning(cert: &Certificate) -> Option<String> {
+    let wild: Vec<String> = cert
+        .subject_alt_names()
+        .iter()
+        .filter(|n| matches!(n, crate::cert::SubjectAltName::Dns(d) if d.starts_with('*')))
+        .map(|n| n.to_string())
+        .collect();
+    if wild.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} {} a wildcard: libvirt's GnuTLS accepts this certificate for every host name one \
+         label under it, so its key stands for all of those hosts (name each host instead \
+         unless that is meant)",
+        wild.join(", "),
+        if wild.len() == 1 { "is" } else { "are" }
+    ))
 }
 
 fn bad_host(name: &str, why: &str) -> Error {

@@ -229,8 +229,11 @@ struct Checker {
 enum Whose {
     /// The own certificate, of the checked role.
     Own,
-    /// A CA certificate (in the CA file, or an intermediate in the certificate file).
+    /// A CA certificate of the CA file: a root, or an intermediate CA there.
     Ca,
+    /// An intermediate CA certificate that follows the own certificate in its file (the chain
+    /// it sends).
+    ChainIntermediate,
 }
 
 /// A finding under construction.
@@ -519,7 +522,7 @@ impl Checker {
     /// Intermediates in the certificate file must follow the leaf in issuing order.
     fn check_intermediates(&mut self, identity: &Identity) {
         for ca in identity.chain.iter().skip(1) {
-            self.check_expiry(ca, Whose::Ca);
+            self.check_expiry(ca, Whose::ChainIntermediate);
         }
         if let [leaf, _, ..] = identity.chain.as_slice() {
             self.push(
@@ -642,7 +645,8 @@ impl Checker {
                     ),
                 )
             }
-            Whose::Ca => {
+            // A root: nothing above it; the next CA is made and spread.
+            Whose::Ca if cert.is_self_issued() => {
                 // The same words for either role: `validate` reports it once, under TRUST.
                 (
                     format!(
@@ -657,6 +661,44 @@ impl Checker {
                      expires; a `ca renew` that keeps the key, so that the certificates this CA \
                      issued stay valid, comes in a later virtpki"
                         .to_owned(),
+                )
+            }
+            // An intermediate is renewed by the CA above it, not replaced by a new root.
+            Whose::Ca => (
+                format!(
+                    "The intermediate CA certificate {src} (issued by {}) expires {when}: then \
+                     no certificate issued under it verifies any more, and libvirt, which \
+                     checks every CA of the file, refuses the whole CA file: libvirtd does not \
+                     start and clients cannot connect",
+                    cert.issuer()
+                ),
+                format!(
+                    "before then, have {} issue this intermediate again with the same key and \
+                     subject (the certificates under it stay valid) and replace it in every \
+                     host's CA file",
+                    cert.issuer()
+                ),
+            ),
+            // In the certificate file it is only sent to peers: this role's own chain breaks.
+            Whose::ChainIntermediate => {
+                let peers = match self.role {
+                    Role::Server => "clients refuse this server",
+                    Role::Client => "servers refuse this client",
+                };
+                (
+                    format!(
+                        "The intermediate CA certificate {src} (issued by {}), which the {role} \
+                         certificate file sends after the {role} certificate, expires {when}: \
+                         then the {role} certificate's chain through it no longer verifies: \
+                         {peers}",
+                        cert.issuer()
+                    ),
+                    format!(
+                        "before then, have {} issue this intermediate again with the same key \
+                         and subject and replace it in the {role} certificate file (and in the \
+                         CA files that hold it)",
+                        cert.issuer()
+                    ),
                 )
             }
         };
@@ -956,8 +998,8 @@ impl Checker {
                             kind: ErrorKind::Expired,
                             message: format!(
                                 "The revocation list of {} ({source}) expires {when} (its next \
-                                 update): then it is stale; libvirt and virtpki still apply it, \
-                                 and virtpki validate warns that it was due for renewal",
+                                 update): then it is stale, and virtpki validate warns that it \
+                                 was due for renewal. {STALE_CRL}",
                                 crl.issuer()
                             ),
                             fix: "write a fresh CRL before then and install it: virtpki crl \
@@ -978,12 +1020,13 @@ impl Checker {
                             rule: Rule::Crl,
                             kind: ErrorKind::Expired,
                             message: format!(
-                                "The revocation list of {} was due for renewal at {}",
+                                "The revocation list of {} was due for renewal at {}. \
+                                 {STALE_CRL}",
                                 crl.issuer(),
                                 timefmt::utc(next)
                             ),
                             fix: "generate a fresh CRL (virtpki crl revoke, or certtool \
-                                  --generate-crl) and install it; it is still applied"
+                                  --generate-crl) and install it"
                                 .into(),
                         },
                         None,
@@ -1014,6 +1057,16 @@ impl Checker {
         }
     }
 }
+
+/// What happens with a CRL past its next update, said by both CRL findings. virtpki's
+/// verification applies it as before (rustls-webpki's default expiration policy, `Ignore`,
+/// which [`crate::chain`] keeps), and so does libvirt: GnuTLS's revocation check compares
+/// issuer and serial numbers only, and `gnutls_certificate_set_x509_crl_file` does not check
+/// the list's dates.
+const STALE_CRL: &str = "A list past its next update is still applied, by libvirt (GnuTLS) \
+     and by virtpki alike: the certificates it lists stay refused and no connection is \
+     refused for its age, but a certificate revoked after it was written is accepted until a \
+     newer list is installed";
 
 /// The `virtpki issue` command that makes a certificate with `cert`'s subject (and, for a
 /// server, its other names), each value one shell word: the subject is whoever made the

@@ -5,6 +5,7 @@
 //! `tls_allowed_dn_list` lint ([`crate::dn_lint`]) checks patterns against the same attribute
 //! names without needing the code that issues certificates.
 
+use crate::display::escape;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The string type a value is written as.
@@ -82,13 +83,25 @@ impl Attribute {
     /// The string type X.520 prescribes for this attribute, once `text` is checked to be
     /// writable in it: GnuTLS prints a country written as UTF8String in hex, so it would not
     /// match a `C=GB` pattern.
+    ///
+    /// A control character (C0, DEL, C1: a TAB, a line feed, an ESC) is refused in every
+    /// attribute: GnuTLS writes it into the DN string as it is, so the name would print
+    /// differently in logs, in `virt-pki-query-dn` and in a `tls_allowed_dn_list` entry than
+    /// it reads, and a line feed would forge a further log line.
     pub(crate) fn string_type(self, text: &str) -> Result<StringType> {
         let bad = |why: &str| {
             Error::new(
                 ErrorKind::InvalidArg,
-                format!("{}={text}: {why}", self.name()),
+                format!("{}={}: {why}", self.name(), escape(text)),
             )
         };
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(bad(&format!(
+                "the control character {} is not allowed in a DN value (it would print \
+                 differently in logs and in the DN string tls_allowed_dn_list compares)",
+                escape(c.encode_utf8(&mut [0; 4]))
+            )));
+        }
         match self {
             Attribute::Country => {
                 if text.len() != 2 || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -300,12 +313,17 @@ impl SubjectName {
     /// [`parse`](Self::parse); `suggest` = false for the check of a suggested fix, whose
     /// own slips (there should be none) are then reported without a further suggestion.
     fn parse_as(text: &str, suggest: bool) -> Result<SubjectName> {
-        let bad = |why: String| Error::new(ErrorKind::InvalidArg, format!("DN \"{text}\": {why}"));
+        let bad = |why: String| {
+            Error::new(
+                ErrorKind::InvalidArg,
+                format!("DN \"{}\": {why}", escape(text)),
+            )
+        };
         let mut parts: Vec<(String, String)> = Vec::new();
         let (mut key, mut value, mut in_value) = (String::new(), String::new(), false);
         // Trailing spaces of a value stay only when escaped: count those kept. Only the space
         // is dropped, at either end, as only the space is escaped in the DN string: a value
-        // ending in another blank (a form feed) must parse back from its own DN string.
+        // ending in another blank (a no-break space) must parse back from its own DN string.
         let mut kept = 0usize;
         let mut after_comma = false;
         // The current value's characters as typed: (character, escaped, offset in `text`), to
@@ -531,9 +549,42 @@ mod tests {
             assert_eq!(suggested(typed), fixed);
         }
         assert!(refused("O=Example\tCN=admin").contains("a comma is missing"));
-        // A TAB before what is no attribute stays in the value.
-        let name = SubjectName::parse("O=Ex\tfoo=bar,CN=a").unwrap();
-        assert_eq!(name.get(Attribute::Organization), Some("Ex\tfoo=bar"));
+        // A TAB before what is no attribute is a control character in the value: refused.
+        let msg = refused("O=Ex\tfoo=bar,CN=a");
+        assert!(
+            msg.contains("O=Ex\\x09foo=bar: the control character \\x09"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_attribute_and_the_character() {
+        for (text, attr, shown) in [
+            ("CN=a\u{0}b", "CN", "\\x00"),
+            ("O=x,CN=evil\x1b[32mOK", "CN", "\\x1b"),
+            ("O=a\rb,CN=c", "O", "\\x0d"),
+            ("CN=a\\\nb", "CN", "\\x0a"),
+            ("DC=a\x7fb,CN=c", "DC", "\\x7f"),
+            ("EMAIL=a\u{1f}@b,CN=c", "EMAIL", "\\x1f"),
+            ("CN=a\u{9b}b", "CN", "\\u{009b}"),
+            ("CN=a\u{85}", "CN", "\\u{0085}"),
+        ] {
+            let msg = refused(text);
+            assert!(
+                msg.starts_with(&format!("{attr}="))
+                    && msg.contains(&format!("character {shown} ")),
+                "{text:?}: {msg}"
+            );
+            assert!(!msg.chars().any(char::is_control), "{text:?}: {msg:?}");
+        }
+        // The same for names a program puts together (ca init's CN, a request's subject).
+        let e = SubjectName::host("host\x1b[2J", Some("Org")).unwrap_err();
+        assert!(e.message().contains("CN=host\\x1b[2J"), "{}", e.message());
+        let e = SubjectName::from_attributes(vec![(Attribute::Organization, "a\nb".into())])
+            .unwrap_err();
+        assert!(e.message().contains("\\x0a"), "{}", e.message());
+        // Printable non-ASCII stays allowed.
+        assert!(SubjectName::parse("O=Müller \u{e9}t\u{e9},CN=a").is_ok());
     }
 
     #[test]

@@ -386,6 +386,9 @@ pub(crate) fn print_summary(cert: &Certificate) {
             .collect();
         println!("  subject alternative names: {}", escape(&names.join(", ")));
     }
+    if let Some(warning) = virtpki::generate::wildcard_warning(cert) {
+        println!("  warning: {}", escape(&warning));
+    }
     println!("  public key: {}", cert.key_algorithm());
     println!(
         "  valid: {} to {}",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use virtpki::display::shell_path;
 use virtpki::generate::{self, CertificateAuthority, Request, ServerRequestParams, SubjectName};
-use virtpki::{CertDataType, Role};
+use virtpki::Role;
 
 use crate::files;
 use crate::issue::{print_summary, print_written, replace, KeyArgs, ServerNames};
@@ -188,18 +188,9 @@ pub fn run_sign(cmd: SignCommand, ui: Ui) -> CmdResult {
     Ok(Status::Ok)
 }
 
-/// The request file as text, its errors naming it.
+/// The request file as text, its errors naming it as a certificate request.
 fn read_request(path: &Path) -> Result<String, CliError> {
-    let (bytes, _) =
-        virtpki::pem::read_file(path, CertDataType::ServerCert).map_err(|e| in_file(path, e))?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| {
-        CliError(format!(
-            "{}: not a PEM certificate request (not text)",
-            path.display()
-        ))
-        .with_kind("parse")
-        .with_file(path)
-    })
+    generate::read_request_file(path).map_err(|e| in_file(path, e))
 }
 
 /// A library error about the request, with the file's name in front when it lacks it.

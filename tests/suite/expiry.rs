@@ -9,6 +9,7 @@ use common::shell::shell_words;
 use common::*;
 use virtpki::{
     CertDataType, Context, ContextFlags, ErrorKind, Finding, Report, Role, Rule, Severity,
+    VerifyFlags,
 };
 
 const DAY: i64 = 86_400;
@@ -221,6 +222,50 @@ fn an_intermediate_in_the_certificate_file_near_expiry_is_a_warning() {
     let f = the_warning(&report);
     assert_eq!(f.subject.as_deref(), Some("CN=Expiry Intermediate"));
     assert!(f.message.contains("expires in 9 days"), "{f}");
+    // What stops is this server's own chain, not the CA file (it was said "libvirt refuses
+    // the whole CA file", and the fix was a new root CA).
+    assert!(
+        f.message.contains("The intermediate CA certificate")
+            && f.message.contains("issued by CN=Expiry Root")
+            && f.message.contains("clients refuse this server"),
+        "{f}"
+    );
+    assert!(!f.message.contains("CA file"), "{f}");
+    assert!(
+        f.fix
+            .contains("have CN=Expiry Root issue this intermediate again"),
+        "{f}"
+    );
+    assert!(!f.fix.contains("ca init"), "{f}");
+}
+
+/// An intermediate in the CA file: everything under it and libvirt's CA file stop, and its
+/// issuer renews it (a new root, the fix for a root, is not the fix).
+#[test]
+fn an_intermediate_in_the_ca_file_near_expiry_is_renewed_by_its_issuer() {
+    let root = self_signed(&Spec::ca("Expiry Root"));
+    let inter = signed_by(
+        &Spec::ca("Expiry Intermediate").valid(date(2025, 1, 1), now() + 9 * DAY),
+        &root,
+    );
+    let server = server_until(&inter, date(2030, 1, 1));
+    let ctx = ctx_with(&root, &server, Role::Server);
+    ctx.add_pem(CertDataType::CaCert, &inter.pem()).unwrap();
+    let report = ctx.check(Role::Server);
+    let f = the_warning(&report);
+    assert!(
+        f.message.starts_with("The intermediate CA certificate")
+            && f.message
+                .contains("no certificate issued under it verifies")
+            && f.message.contains("refuses the whole CA file"),
+        "{f}"
+    );
+    assert!(
+        f.fix
+            .contains("have CN=Expiry Root issue this intermediate again"),
+        "{f}"
+    );
+    assert!(!f.fix.contains("ca init"), "{f}");
 }
 
 #[test]
@@ -261,14 +306,63 @@ fn a_crl_whose_next_update_is_near_is_a_warning_and_a_stale_one_only_the_old_war
         .unwrap();
     let report = stale.check(Role::Server);
     assert!(expiring(&report).is_empty(), "{}", report.to_text());
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule == Rule::Crl && f.message.contains("was due for renewal"))
+        .unwrap_or_else(|| panic!("{}", report.to_text()));
     assert!(
-        report
-            .findings
-            .iter()
-            .any(|f| f.rule == Rule::Crl && f.message.contains("was due for renewal")),
-        "{}",
-        report.to_text()
+        f.message
+            .contains("still applied, by libvirt (GnuTLS) and by virtpki alike"),
+        "{f}"
     );
+}
+
+/// What the stale-CRL finding says is what virtpki does: a CRL past its next update still
+/// refuses the certificates it lists, and refuses no other for its age.
+#[test]
+fn a_crl_past_its_next_update_is_still_applied() {
+    let ca = self_signed(&Spec::ca("Stale CRL CA"));
+    let listed = signed_by(
+        &Spec {
+            serial: Some(4343),
+            ..Spec::client("revoked-client")
+        },
+        &ca,
+    );
+    let other = signed_by(&Spec::client("other-client"), &ca);
+    let server = server_until(&ca, date(2030, 1, 1));
+    let crl = kit_crl_until(&ca, 4343, now() - 2 * DAY);
+    let ctx = ctx_with(&ca, &server, Role::Server);
+    ctx.add_pem(CertDataType::CaCrl, &crl).unwrap();
+    let e = ctx
+        .verify_client(&[listed.parsed()], VerifyFlags::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Revoked, "{e}");
+    ctx.verify_client(&[other.parsed()], VerifyFlags::default())
+        .unwrap();
+}
+
+/// A CRL of `ca` revoking `serial`, whose next update is `next_update`.
+fn kit_crl_until(ca: &Made, serial: u64, next_update: i64) -> String {
+    let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+    rcgen::CertificateRevocationListParams {
+        this_update: t(now() - 40 * DAY),
+        next_update: t(next_update),
+        crl_number: rcgen::SerialNumber::from(8u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from(serial),
+            revocation_time: t(now() - 41 * DAY),
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca.issuer())
+    .unwrap()
+    .pem()
+    .unwrap()
 }
 
 /// Outside the horizon (30 days by default): nothing; the last second inside it: a warning.

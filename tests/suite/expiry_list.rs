@@ -120,3 +120,53 @@ fn libvirt_system_files_under_a_root_and_a_ca_directory() {
     let from_ca_dir = expiry::ca_dir_targets(&ca_dir);
     assert_eq!(from_ca_dir.len(), 1, "no cacrl.pem yet: the CA only");
 }
+
+/// A link to nothing or a FIFO where libvirt reads a file is listed and reported as an error
+/// naming it (both were passed over as absent: `expiry --system` said all was well); the FIFO
+/// is never opened for reading, which would block.
+#[test]
+fn a_dangling_link_or_a_fifo_at_a_libvirt_location_is_an_error_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let p = pki();
+    let ca_dir = root.path().join("etc/pki/CA");
+    let lv = root.path().join("etc/pki/libvirt");
+    std::fs::create_dir_all(&lv).unwrap();
+    write(&ca_dir, "cacert.pem", p.ca.pem(), 0o644);
+    let link = lv.join("servercert.pem");
+    std::os::unix::fs::symlink(root.path().join("gone.pem"), &link).unwrap();
+    let fifo = ca_dir.join("cacrl.pem");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let env = Environment {
+        root: root.path().to_owned(),
+        home: None,
+        uid: 0,
+    };
+    let targets = expiry::libvirt_targets(&env, None);
+    let paths: Vec<_> = targets.iter().map(|t| t.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [ca_dir.join("cacert.pem"), fifo.clone(), link.clone()],
+        "what sits there is listed, readable or not"
+    );
+    assert_eq!(expiry::ca_dir_targets(&ca_dir).len(), 2, "the FIFO too");
+    // Each alone, in a thread: a read that blocks fails the test instead of hanging it.
+    for (bad, why) in [(&link, "is a link to nothing"), (&fifo, "FIFO")] {
+        let target: Vec<Target> = targets
+            .iter()
+            .filter(|t| t.path == *bad || t.path.ends_with("cacert.pem"))
+            .cloned()
+            .collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(expiry::list(&target, now())).unwrap());
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("list returned (it must not open a FIFO for reading)");
+        let e = result.unwrap_err();
+        assert!(e.to_string().contains(&bad.display().to_string()), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+    }
+}

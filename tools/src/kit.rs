@@ -104,6 +104,9 @@ fn rsa_key() -> KeyPair {
 #[derive(Clone)]
 pub struct Spec {
     pub cn: String,
+    /// An O before the CN: with `cn`, any text, control characters too (virtpki's own issuer
+    /// refuses those), for tests of how hostile names read from files are shown.
+    pub org: Option<String>,
     pub dns: Vec<String>,
     pub ips: Vec<std::net::IpAddr>,
     pub ca: Option<bool>,
@@ -122,6 +125,7 @@ impl Spec {
     pub fn ca(cn: &str) -> Spec {
         Spec {
             cn: cn.into(),
+            org: None,
             dns: vec![],
             ips: vec![],
             ca: Some(true),
@@ -162,6 +166,9 @@ impl Spec {
     pub fn params(&self) -> CertificateParams {
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
+        if let Some(org) = &self.org {
+            dn.push(DnType::OrganizationName, org.as_str());
+        }
         dn.push(DnType::CommonName, self.cn.as_str());
         p.distinguished_name = dn;
         p.subject_alt_names = self
@@ -232,6 +239,12 @@ impl Spec {
                 Some(ext(&[2, 5, 29, 19], tlv(0x30, &content), critical)),
             );
         }
+        self
+    }
+
+    /// With an O of `org` before the CN.
+    pub fn org(mut self, org: &str) -> Spec {
+        self.org = Some(org.into());
         self
     }
 

@@ -158,13 +158,8 @@ fn sanity_findings_escape_names_in_rust_and_c() {
         key_type: KeyType::EcdsaP256,
     })
     .unwrap();
-    let evil = create_ca(&CaParams {
-        common_name: EVIL_CN.into(),
-        organization: None,
-        validity: Validity::days_from_now(30),
-        key_type: KeyType::EcdsaP256,
-    })
-    .unwrap();
+    // virtpki refuses to issue such a name: the fixture kit makes it, as an attacker would.
+    let evil = virtpki_tools::kit::self_signed(&virtpki_tools::kit::Spec::ca(EVIL_CN));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("cacert.pem"), &ca.cert_pem).unwrap();
     std::fs::write(dir.path().join("cakey.pem"), &ca.key_pem).unwrap();
@@ -184,7 +179,7 @@ fn sanity_findings_escape_names_in_rust_and_c() {
             key_type: KeyType::EcdsaP256,
         })
         .unwrap();
-    let chain = format!("{}{}", leaf.cert_pem, evil.cert_pem);
+    let chain = format!("{}{}", leaf.cert_pem, evil.pem());
     let unsafe_in = |t: &str| unsafe_chars(t).len();
 
     let ctx = Context::new(ContextFlags::NO_SANITY);

@@ -289,3 +289,123 @@ fn output_never_replaces_a_certificate() {
     )
     .expect(0);
 }
+
+/// A link to nothing or a FIFO at one of libvirt's locations is reported (exit 2, the file
+/// named), never passed over as absent, and the FIFO is not opened for reading (it blocks).
+#[test]
+fn a_dangling_link_or_a_fifo_under_root_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Link CA");
+    let cert = root.join("etc/pki/libvirt/servercert.pem");
+    std::fs::remove_file(&cert).unwrap();
+    std::os::unix::fs::symlink(root.join("gone.pem"), &cert).unwrap();
+    let run = virtpki(dir.path(), &["expiry", "--root", s(&root)]).expect(2);
+    assert!(run.stderr.contains(s(&cert)), "{}", run.stderr);
+    assert!(run.stderr.contains("link to nothing"), "{}", run.stderr);
+    std::fs::remove_file(&cert).unwrap();
+    let fifo = root.join("etc/pki/CA/cacrl.pem");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // `virtpki` would hang on a read of the FIFO: the test's own timeout is the harness's.
+    let run = virtpki(dir.path(), &["expiry", "--system", "--root", s(&root)]).expect(2);
+    assert!(run.stderr.contains(s(&fifo)), "{}", run.stderr);
+    assert!(run.stderr.contains("FIFO"), "{}", run.stderr);
+}
+
+/// contrib's alerting rules pass `promtool check rules`, and `promtool test rules` shows the
+/// staleness alert firing for a host whose file was not rewritten (a run that fails writes
+/// nothing) and not for one rewritten each hour, with the expiry alert computed from the
+/// deadline. The metric it uses is in virtpki's output. Skipped without promtool.
+#[test]
+fn contrib_alert_rules_fire_on_a_stale_file() {
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib");
+    let rules = contrib.join("virtpki-expiry.rules.yml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    assert!(
+        text.contains("time() - virtpki_expiry_last_run_timestamp_seconds > 36 * 3600"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Rules CA");
+    let run = virtpki(dir.path(), &["expiry", "--root", s(&root), "--prometheus"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("# TYPE virtpki_expiry_last_run_timestamp_seconds gauge"),
+        "{}",
+        run.stdout
+    );
+    if !have("promtool") {
+        eprintln!("skipped: no promtool");
+        return;
+    }
+    let check = std::process::Command::new("promtool")
+        .args(["check", "rules", s(&rules)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let test = dir.path().join("rules-test.yml");
+    let cert = r#"virtpki_certificate_not_after_seconds{instance="a",file="/etc/pki/libvirt/servercert.pem",index="0",role="server",subject="CN=host"}"#;
+    std::fs::write(
+        &test,
+        format!(
+            r#"rule_files:
+  - {rules}
+evaluation_interval: 1m
+tests:
+  - interval: 1h
+    input_series:
+      - series: 'virtpki_expiry_last_run_timestamp_seconds{{instance="a"}}'
+        values: '0+0x72'
+      - series: 'virtpki_expiry_last_run_timestamp_seconds{{instance="b"}}'
+        values: '0+3600x72'
+      - series: '{cert}'
+        values: '864000+0x72'
+    alert_rule_test:
+      - eval_time: 30h
+        alertname: VirtpkiExpiryMetricsStale
+        exp_alerts: []
+      - eval_time: 48h
+        alertname: VirtpkiExpiryMetricsStale
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              instance: a
+            exp_annotations:
+              summary: "virtpki expiry has not written its metrics for over 36 hours: see systemctl status virtpki-expiry.service"
+      - eval_time: 48h
+        alertname: LibvirtTlsCertificateExpiresSoon
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              instance: a
+              file: /etc/pki/libvirt/servercert.pem
+              index: "0"
+              role: server
+              subject: CN=host
+            exp_annotations:
+              summary: "server certificate CN=host in /etc/pki/libvirt/servercert.pem expires within 14 days"
+"#,
+            rules = rules.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules", s(&test)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -214,7 +214,10 @@ fn sign_lists_the_extensions_it_ignores_and_refuses_the_other_roles_purpose() {
     let req = openssl_request(
         d,
         "/CN=host1.example.com",
-        &["keyUsage=critical,keyCertSign", "subjectAltName=DNS:host1"],
+        &[
+            "keyUsage=critical,digitalSignature",
+            "subjectAltName=DNS:host1",
+        ],
     );
     let run = virtpki(
         d,
@@ -247,10 +250,12 @@ fn sign_lists_the_extensions_it_ignores_and_refuses_the_other_roles_purpose() {
         .map(|n| n.to_string())
         .collect();
     assert_eq!(sans, ["DNS:host1.example.com", "DNS:host1"]);
-    // clientAuth asked in a request signed as a server; CA:TRUE.
+    // clientAuth asked in a request signed as a server; CA:TRUE; a CA's key usages.
     for ext in [
         "extendedKeyUsage=clientAuth",
         "basicConstraints=critical,CA:TRUE",
+        "keyUsage=critical,keyCertSign",
+        "keyUsage=digitalSignature,cRLSign",
     ] {
         let req = openssl_request(d, "/CN=host2.example.com", &[ext]);
         let run = virtpki(
@@ -268,6 +273,249 @@ fn sign_lists_the_extensions_it_ignores_and_refuses_the_other_roles_purpose() {
         )
         .expect(2);
         assert!(run.stderr.contains(s(&req)), "{}", run.stderr);
+        if ext.starts_with("keyUsage") {
+            assert!(run.stderr.contains("a CA's key usage"), "{}", run.stderr);
+        }
         assert!(!d.join("out2").exists());
     }
+}
+
+/// A request whose subject holds a control character is refused, the character escaped in
+/// the message (the CA signed it: a DN that prints differently in logs and allow-lists).
+#[test]
+fn sign_refuses_a_subject_with_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca");
+    ca_init(d, &ca);
+    let req = openssl_request(d, "/O=Test/CN=evil\x1b[32mOK", &[]);
+    let run = virtpki(
+        d,
+        &[
+            "sign",
+            "client",
+            "--ca-dir",
+            s(&ca),
+            "--request",
+            s(&req),
+            "--out-dir",
+            "out",
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.contains(s(&req)), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("CN=evil\\x1b[32mOK: the control character \\x1b"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(!d.join("out").exists());
+}
+
+/// `openssl req -new` with `args` (key and digest options), for the subject `/CN=host`, a
+/// DNS SAN `extra` asks for, written to `dir/NAME.pem`.
+fn openssl_req(dir: &std::path::Path, name: &str, args: &[&str]) -> std::path::PathBuf {
+    let req = dir.join(format!("{name}.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-new", "-nodes", "-subj", "/CN=host.example.com"])
+        .args(args)
+        .args([
+            "-keyout",
+            s(&dir.join(format!("{name}-key.pem"))),
+            "-out",
+            s(&req),
+        ])
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    req
+}
+
+/// `virtpki sign server` of `req` into `dir/out`.
+fn sign_server(d: &std::path::Path, ca: &std::path::Path, req: &std::path::Path) -> common::Run {
+    virtpki(
+        d,
+        &[
+            "sign",
+            "server",
+            "--ca-dir",
+            s(ca),
+            "--request",
+            s(req),
+            "--out-dir",
+            "out",
+            "--force",
+        ],
+    )
+}
+
+/// What the signature check cannot vouch for is said as it is: SHA-1 refused by name (it was
+/// accepted), P-521 and RSA-PSS with a salt ring does not check as algorithms virtpki does not
+/// check (they said "altered"); RSA-PSS the crypto provider verifies is signed.
+#[test]
+fn sign_says_which_signature_algorithms_it_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca");
+    ca_init(d, &ca);
+    let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    let sha1 = openssl_req(d, "sha1", &[&p256[..], &["-sha1"]].concat());
+    let run = sign_server(d, &ca, &sha1).expect(2);
+    assert!(run.stderr.contains(s(&sha1)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("signed with SHA-1 (ecdsa-with-SHA1)")
+            && run.stderr.contains("does not accept"),
+        "{}",
+        run.stderr
+    );
+    // RSA with SHA-1: x509-parser's check verified it, so it was signed.
+    let rsa_sha1 = openssl_req(d, "rsa-sha1", &["-newkey", "rsa:2048", "-sha1"]);
+    let run = sign_server(d, &ca, &rsa_sha1).expect(2);
+    assert!(
+        run.stderr
+            .contains("signed with SHA-1 (sha1WithRSAEncryption)"),
+        "{}",
+        run.stderr
+    );
+    let p521 = openssl_req(
+        d,
+        "p521",
+        &[
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-521",
+            "-sha512",
+        ],
+    );
+    let run = sign_server(d, &ca, &p521).expect(2);
+    assert!(
+        run.stderr
+            .contains("by its ECDSA P-521 key, a signature algorithm virtpki does not check"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("altered"), "{}", run.stderr);
+    let rsa = [
+        "-newkey",
+        "rsa:2048",
+        "-sha256",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+    ];
+    let pss_max = openssl_req(
+        d,
+        "pss-max",
+        &[&rsa[..], &["-sigopt", "rsa_pss_saltlen:max"]].concat(),
+    );
+    let run = sign_server(d, &ca, &pss_max).expect(2);
+    assert!(
+        run.stderr.contains("RSASSA-PSS") && run.stderr.contains("does not check"),
+        "{}",
+        run.stderr
+    );
+    assert!(!d.join("out").exists());
+    let pss = openssl_req(
+        d,
+        "pss",
+        &[&rsa[..], &["-sigopt", "rsa_pss_saltlen:digest"]].concat(),
+    );
+    sign_server(d, &ca, &pss).expect(0);
+    // A request file that cannot be read is named as a certificate request, not as a server
+    // certificate.
+    let run = sign_server(d, &ca, d).expect(2);
+    assert!(run.stderr.contains("certificate request"), "{}", run.stderr);
+    assert!(!run.stderr.contains("server certificate"), "{}", run.stderr);
+}
+
+/// More than 64 subject alternative names are refused by sign and issue alike; a wildcard
+/// DNS name is signed and issued with the same warning in the summary.
+#[test]
+fn sign_and_issue_cap_the_names_and_warn_of_a_wildcard() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca");
+    ca_init(d, &ca);
+    let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    let many: Vec<String> = (0..65).map(|i| format!("DNS:h{i}.example.com")).collect();
+    let san = format!("subjectAltName={}", many.join(","));
+    let req = openssl_req(d, "many", &[&p256[..], &["-addext", &san]].concat());
+    let run = sign_server(d, &ca, &req).expect(2);
+    assert!(run.stderr.contains("at most 64"), "{}", run.stderr);
+    let mut args = vec![
+        "issue",
+        "server",
+        "--ca-dir",
+        s(&ca),
+        "--cn",
+        "host.example.com",
+    ];
+    let names: Vec<String> = (0..65).map(|i| format!("h{i}.example.com")).collect();
+    for n in &names {
+        args.extend(["--dns", n.as_str()]);
+    }
+    args.extend(["--key-type", "ecdsa", "--out-dir", "issued-many"]);
+    let run = virtpki(d, &args).expect(2);
+    assert!(run.stderr.contains("at most 64"), "{}", run.stderr);
+    assert!(!d.join("issued-many").exists());
+
+    let req = openssl_req(
+        d,
+        "wild",
+        &[
+            &p256[..],
+            &["-addext", "subjectAltName=DNS:*.lab.example.com"],
+        ]
+        .concat(),
+    );
+    let signed = sign_server(d, &ca, &req).expect(0);
+    let issued = virtpki(
+        d,
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            s(&ca),
+            "--cn",
+            "host.example.com",
+            "--dns",
+            "*.lab.example.com",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            "issued-wild",
+        ],
+    )
+    .expect(0);
+    for run in [&signed, &issued] {
+        assert!(
+            run.stdout
+                .contains("warning: DNS:*.lab.example.com is a wildcard: libvirt's GnuTLS"),
+            "{}",
+            run.stdout
+        );
+    }
+    let plain = virtpki(
+        d,
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            s(&ca),
+            "--cn",
+            "plain.example.com",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            "issued-plain",
+        ],
+    )
+    .expect(0);
+    assert!(!plain.stdout.contains("wildcard"), "{}", plain.stdout);
 }

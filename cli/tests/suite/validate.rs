@@ -843,28 +843,25 @@ const HOSTILE: &str = "evil\x1b[1A\x1b[2K\x1b[32mPASS\r\n\u{202e}x";
 fn names_from_certificates_are_printed_escaped() {
     let dir = tempfile::tempdir().unwrap();
     system_root(dir.path());
-    let ca = create_ca(&CaParams {
-        common_name: HOSTILE.into(),
-        organization: Some(HOSTILE.into()),
-        validity: Validity::days_from_now(30),
-        key_type: KeyType::EcdsaP256,
-    })
-    .unwrap();
-    let cadir = dir.path().join("hostile-ca");
-    write(&cadir.join("cacert.pem"), ca.cert_pem.as_bytes(), 0o644);
-    write(&cadir.join("cakey.pem"), ca.key_pem.as_bytes(), 0o600);
-    let s = CertificateAuthority::load_dir(&cadir)
-        .unwrap()
-        .issue_server(&ServerParams {
-            common_name: HOST.into(),
-            dns_names: vec!["host".into()],
-            ip_addresses: vec![],
-            organization: Some(HOSTILE.into()),
-            validity: Validity::days_from_now(5),
-            key_type: KeyType::EcdsaP256,
-        })
-        .unwrap();
-    place_issued(dir.path(), "server", &s, 0o600);
+    // virtpki refuses to issue such names: the fixture kit makes them, as an attacker would.
+    use virtpki_tools::kit::{self, Spec};
+    let ca = kit::self_signed(&Spec::ca(HOSTILE).org(HOSTILE));
+    let leaf = kit::signed_by(
+        &Spec::server(HOST)
+            .org(HOSTILE)
+            .valid(kit::now() - 86400, kit::now() + 5 * 86400),
+        &ca,
+    );
+    write(
+        &dir.path().join("etc/pki/libvirt/servercert.pem"),
+        leaf.pem().as_bytes(),
+        0o644,
+    );
+    write(
+        &dir.path().join("etc/pki/libvirt/private/serverkey.pem"),
+        leaf.key_pem().as_bytes(),
+        0o600,
+    );
     let out = run(dir.path(), &["server"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out);
