@@ -8,6 +8,10 @@
 #   certtool     (gnutls-bin) and virt-pki-query-dn (libvirt-clients): the reference
 #                implementations the DN tests compare against
 #   pkg-config   builds a program against the installed library (make ffi-test)
+#   promtool     (prometheus) checks contrib's alerting rules and runs their unit tests
+#   systemd-analyze  (systemd) verifies contrib's service and timer units
+#   groff        (groff-base) renders the man pages the CLI tests check
+#   zsh, fish    check the syntax of the completion scripts
 # Safe to run again: it installs only what is missing. When nothing is, it only looks (no
 # network, a fraction of a second).
 set -euo pipefail
@@ -21,6 +25,11 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v certtool >/dev/null || need+=(gnutls-bin)
 command -v virt-pki-query-dn >/dev/null || need+=(libvirt-clients)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v groff >/dev/null || need+=(groff-base)
+command -v zsh >/dev/null || need+=(zsh)
+command -v fish >/dev/null || need+=(fish)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -627,7 +627,11 @@ impl Checker {
         };
         let role = self.role_name();
         let src = cert.source();
-        let later = "(a `renew` command that keeps the key comes in a later virtpki)";
+        // The renewal keeps the key, so the CA needs only this file; a certificate given as
+        // text has no file to name.
+        let cert_file = src
+            .path()
+            .map_or("CERT".to_owned(), crate::display::shell_path);
         let (message, fix) = match whose {
             Whose::Own => {
                 let then = match self.role {
@@ -639,8 +643,11 @@ impl Checker {
                 (
                     format!("The {role} certificate {src} expires {when}: then {then}"),
                     format!(
-                        "issue a new {role} certificate before then and install it (virtpki \
-                         install --role {role} --ca-dir CA_DIR --from DIR): {} {later}",
+                        "renew it before then with the same key: virtpki renew --ca-dir CA_DIR \
+                         {cert_file} --out-dir DIR on the CA's machine, then, with the renewed \
+                         certificate and this key in DIR, virtpki install --role {role} \
+                         --ca-dir CA_DIR --from DIR --reload (or issue a new key and \
+                         certificate: {})",
                         reissue_command(cert, self.role)
                     ),
                 )
@@ -655,11 +662,10 @@ impl Checker {
                          file, refuses the whole CA file: libvirtd does not start and \
                          clients cannot connect"
                     ),
-                    "make the next CA before then (virtpki ca init --dir NEW_CA_DIR), put its \
-                     certificate into every host's CA file next to this one, issue new \
-                     certificates from it, and take this one out of the CA files before it \
-                     expires; a `ca renew` that keeps the key, so that the certificates this CA \
-                     issued stay valid, comes in a later virtpki"
+                    "renew it before then with the same key and name, so that every \
+                     certificate it issued stays valid: virtpki ca renew --dir CA_DIR, then put \
+                     the new cacert.pem into every host's CA file (next to this one until \
+                     every host has it: either order verifies)"
                         .to_owned(),
                 )
             }

@@ -54,7 +54,7 @@ pub struct SignArgs {
     #[arg(long, value_name = "REQ")]
     pub request: PathBuf,
     /// Days until it expires.
-    #[arg(long, value_name = "N", default_value_t = 365)]
+    #[arg(long, value_name = "N", default_value_t = crate::issue::DEFAULT_LEAF_DAYS)]
     pub days: u32,
     /// Where to write the certificate (created if missing).
     #[arg(long, value_name = "OUT")]

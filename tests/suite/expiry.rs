@@ -40,6 +40,15 @@ fn expiring(report: &Report) -> Vec<&Finding> {
 }
 
 /// The one expiry warning of `report`.
+/// The command that issues a new key and certificate, which the fix gives last, in brackets
+/// after the renewal.
+fn reissue_command(fix: &str) -> &str {
+    let at = fix.find("virtpki issue").unwrap_or_else(|| panic!("{fix}"));
+    fix[at..]
+        .strip_suffix(')')
+        .unwrap_or_else(|| panic!("{fix}"))
+}
+
 fn the_warning(report: &Report) -> &Finding {
     let found = expiring(report);
     assert_eq!(found.len(), 1, "{}", report.to_text());
@@ -89,8 +98,18 @@ fn the_own_server_certificate_near_expiry_is_a_warning_with_days_date_effect_and
         "{}",
         f.fix
     );
-    assert!(f.fix.contains("virtpki install --role server"), "{}", f.fix);
-    assert!(f.fix.contains("renew"), "{}", f.fix);
+    assert!(
+        f.fix
+            .contains("virtpki renew --ca-dir CA_DIR CERT --out-dir DIR on the CA's machine"),
+        "{}",
+        f.fix
+    );
+    assert!(
+        f.fix
+            .contains("virtpki install --role server --ca-dir CA_DIR --from DIR --reload"),
+        "{}",
+        f.fix
+    );
     // The report's text line has the word and the days, as virPKIContextCheck returns it.
     let text = report.to_text();
     assert!(
@@ -111,8 +130,7 @@ fn the_own_client_certificate_near_expiry_says_servers_refuse_this_client() {
     let f = the_warning(&report);
     assert!(f.message.contains("expires in 3 days"), "{f}");
     assert!(f.message.contains("servers refuse this client"), "{f}");
-    let cmd = f.fix.split(": ").nth(1).unwrap();
-    let cmd = cmd.split(" (").next().unwrap();
+    let cmd = reissue_command(&f.fix);
     assert_eq!(
         shell_words(cmd),
         [
@@ -145,8 +163,7 @@ fn the_reissue_command_keeps_the_names_and_quotes_the_subject() {
     let server = signed_by(&spec, &ca);
     let report = ctx_with(&ca, &server, Role::Server).check(Role::Server);
     let f = the_warning(&report);
-    let at = f.fix.find("virtpki issue").unwrap();
-    let cmd = f.fix[at..].split(" (a `renew`").next().unwrap();
+    let cmd = reissue_command(&f.fix);
     assert_eq!(
         shell_words(cmd),
         [
@@ -195,7 +212,8 @@ fn a_ca_of_the_chain_near_expiry_is_a_warning_about_everything_it_issued() {
         "{f}"
     );
     assert!(f.message.contains("libvirtd does not start"), "{f}");
-    assert!(f.fix.contains("virtpki ca init --dir NEW_CA_DIR"), "{f}");
+    assert!(f.fix.contains("virtpki ca renew --dir CA_DIR"), "{f}");
+    assert!(f.fix.contains("either order verifies"), "{f}");
     assert_eq!(f.subject.as_deref(), Some("CN=Expiry CA"));
 }
 
@@ -506,8 +524,7 @@ fn the_reissue_command_of_a_server_without_cn_uses_its_first_name() {
     let server = Made { cert, key, params };
     let report = ctx_with(&ca, &server, Role::Server).check(Role::Server);
     let f = the_warning(&report);
-    let at = f.fix.find("virtpki issue").unwrap();
-    let cmd = f.fix[at..].split(" (a `renew`").next().unwrap();
+    let cmd = reissue_command(&f.fix);
     assert_eq!(
         shell_words(cmd),
         [
@@ -520,6 +537,45 @@ fn the_reissue_command_of_a_server_without_cn_uses_its_first_name() {
             "a.example",
             "--dns",
             "b.example",
+            "--out-dir",
+            "DIR"
+        ],
+        "{}",
+        f.fix
+    );
+}
+
+/// A certificate read from a file: the renewal command names that file, quoted for a shell.
+#[test]
+fn the_renewal_command_names_the_certificate_file() {
+    let ca = self_signed(&Spec::ca("Expiry CA"));
+    let server = server_until(&ca, now() + 3 * DAY);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my certs").join("servercert.pem");
+    std::fs::create_dir(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, server.pem()).unwrap();
+    let ctx = Context::new(ContextFlags::NO_SANITY);
+    ctx.set_verify_time(Some(now()));
+    ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
+    ctx.add_file(CertDataType::ServerCert, &file).unwrap();
+    ctx.add_pem(CertDataType::ServerKey, &server.key_pem())
+        .unwrap();
+    let f = the_warning(&ctx.check(Role::Server)).clone();
+    let words = shell_words(
+        f.fix
+            .split(": ")
+            .nth(1)
+            .and_then(|rest| rest.split(" on the CA's machine").next())
+            .unwrap(),
+    );
+    assert_eq!(
+        words,
+        [
+            "virtpki",
+            "renew",
+            "--ca-dir",
+            "CA_DIR",
+            file.to_str().unwrap(),
             "--out-dir",
             "DIR"
         ],

@@ -249,11 +249,16 @@ pub fn place_issued(root: &Path, role: &str, issued: &virtpki::generate::Issued,
     );
 }
 
-/// Whether a command is installed (the test dependencies script installs them).
-pub fn have(tool: &str) -> bool {
-    Command::new("sh")
+/// Fails the test unless `tool` is installed: scripts/install-test-deps.sh installs every tool
+/// the tests use, so a missing one is a broken setup, never a reason to pass unchecked.
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/install-test-deps.sh (make test does)"
+    );
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{have, s, virtpki};
+use common::{require, s, virtpki};
 
 /// The subcommands of `virtpki WORDS`, as its `--help` lists them (without `help`).
 fn subcommands(dir: &Path, words: &[String]) -> Vec<String> {
@@ -93,7 +93,8 @@ fn every_subcommand_has_a_man_page_and_completions() {
             let roff = option.replace('-', "\\-");
             assert!(page.contains(&roff), "{}: no {option}", page_path.display());
         }
-        if have("groff") {
+        {
+            require("groff");
             let run = Command::new("groff")
                 .args(["-man", "-Tutf8", "-ww", "-z"])
                 .arg(&page_path)
@@ -123,7 +124,8 @@ fn every_subcommand_has_a_man_page_and_completions() {
         ("zsh", "_virtpki"),
         ("fish", "virtpki.fish"),
     ] {
-        if have(shell) {
+        {
+            require(shell);
             let run = Command::new(shell)
                 .arg("-n")
                 .arg(completions.join(file))

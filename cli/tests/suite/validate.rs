@@ -1672,17 +1672,63 @@ fn a_server_certificate_five_days_from_expiry_warns_with_the_days_left() {
         assert!(err.contains("--warn-days") || err.contains("'-1'"), "{err}");
     }
 
-    // The fix's command, its placeholders filled in, issues a certificate that does not warn.
+    let fill = |cmd: &str| -> Vec<String> {
+        shell_words(cmd)
+            .into_iter()
+            .map(|w| match w.as_str() {
+                "CA_DIR" => "ca".to_owned(),
+                "DIR" => "renewed".to_owned(),
+                _ => w,
+            })
+            .collect()
+    };
+    // The fix's renewal, its placeholders filled in, run as written (the installed certificate
+    // named, the key kept), makes the warning go.
+    let at = fix.find("virtpki renew").unwrap();
+    let renew = fill(fix[at..].split(" on the CA's machine").next().unwrap());
+    assert_eq!(
+        renew,
+        [
+            "virtpki",
+            "renew",
+            "--ca-dir",
+            "ca",
+            s(&root.join("etc/pki/libvirt/servercert.pem")),
+            "--out-dir",
+            "renewed"
+        ],
+        "{fix}"
+    );
+    let renew_args: Vec<&str> = renew[1..].iter().map(String::as_str).collect();
+    virtpki(d, &renew_args).expect(0);
+    std::fs::copy(
+        root.join("etc/pki/libvirt/private/serverkey.pem"),
+        d.join("renewed/serverkey.pem"),
+    )
+    .unwrap();
+    virtpki(
+        d,
+        &[
+            "install",
+            "--role",
+            "server",
+            "--ca-dir",
+            "ca",
+            "--from",
+            "renewed",
+            "--root",
+            s(&root),
+            "--force",
+        ],
+    )
+    .expect(0);
+    let (_, v) = json(&root, &["server"]);
+    assert!(find(&v, "warn", "expires in").is_empty(), "{v}");
+    std::fs::remove_dir_all(d.join("renewed")).unwrap();
+
+    // The fix's other way, a new key and certificate, issues one that does not warn either.
     let at = fix.find("virtpki issue server").unwrap();
-    let cmd = fix[at..].split(" (a `renew`").next().unwrap();
-    let words: Vec<String> = shell_words(cmd)
-        .into_iter()
-        .map(|w| match w.as_str() {
-            "CA_DIR" => "ca".to_owned(),
-            "DIR" => "renewed".to_owned(),
-            _ => w,
-        })
-        .collect();
+    let words = fill(fix[at..].strip_suffix(')').unwrap());
     assert_eq!(words[..3], ["virtpki", "issue", "server"], "{fix}");
     // Between "virtpki issue server --ca-dir ca" and "--out-dir renewed".
     assert_eq!(words[3..5], ["--ca-dir", "ca"], "{fix}");
