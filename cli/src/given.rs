@@ -215,6 +215,17 @@ impl Command {
                 }
                 given
             }
+            Command::Reload(a) => a
+                .root
+                .iter()
+                .map(|r| {
+                    dir(
+                        "--root",
+                        r,
+                        "an existing directory to look for the daemons under, as if it were /",
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -526,8 +537,8 @@ mod tests {
         // --out-dir; sign server and client --ca-dir, --request, --out-dir; crl revoke --ca-dir,
         // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
         // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
-        // --known-file; expiry --root, --path, --ca-dir, FILE, --output.
-        assert_eq!(seen, 34);
+        // --known-file; expiry --root, --path, --ca-dir, FILE, --output; reload --root.
+        assert_eq!(seen, 35);
     }
 
     /// The subcommands that run something, each with the words that call it.

@@ -13,6 +13,7 @@ mod install;
 mod issue;
 mod known;
 mod probe;
+mod reload;
 mod request;
 mod ui;
 mod validate;
@@ -67,6 +68,9 @@ enum Command {
     /// List every certificate and CRL with its expiry date, soonest first (for people,
     /// --json, or --prometheus for monitoring).
     Expiry(expiry::ExpiryArgs),
+    /// Tell the running libvirt daemons to reload their TLS files (virt-admin
+    /// server-update-tls), where their configuration allows it.
+    Reload(reload::ReloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Known(cmd) => known::run(cmd, ui),
         Command::Probe(args) => probe::run(args, ui),
         Command::Expiry(args) => expiry::run(args, ui),
+        Command::Reload(args) => reload::run_cmd(args, ui),
     };
     match result {
         Ok(status) => ExitCode::from(status.exit_code()),
