@@ -236,12 +236,10 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             },
             None => None,
         };
-        let previous = existing
-            .as_ref()
-            .map(|old| ReadFile {
-                bytes: old.bytes.clone(),
-                meta: old.meta.clone(),
-            });
+        let previous = existing.as_ref().map(|old| ReadFile {
+            bytes: old.bytes.clone(),
+            meta: old.meta.clone(),
+        });
         let action = match existing {
             Some(old) if *old.bytes == **new && has_mode_and_owner(p, &old.meta) => {
                 Action::Unchanged

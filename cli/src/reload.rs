@@ -294,7 +294,10 @@ pub fn reload(t: &Target, program: Option<&Path>) -> Outcome {
         .collect();
     match run(program, &args, TIMEOUT) {
         Err(e) => {
-            out.message = format!("{name}: not reloaded: cannot run {}: {e}", program.display())
+            out.message = format!(
+                "{name}: not reloaded: cannot run {}: {e}",
+                program.display()
+            )
         }
         Ok(ran) => {
             out.status = ran.status;

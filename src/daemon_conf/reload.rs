@@ -137,18 +137,20 @@ impl ReloadCheck {
             Some(conf) => {
                 let mut errors: Vec<SettingError> = Vec::new();
                 let dir = conf.string("unix_sock_dir", &mut errors);
-                other_files.extend(errors.into_iter().map(|e| OtherFile {
-                    setting: "unix_sock_dir",
-                    configured: conf
-                        .get("unix_sock_dir")
-                        .map(|e| e.value.to_string())
-                        .unwrap_or_default(),
-                    reload_reads: None,
-                    line: e.line,
-                    message: format!(
-                        "{}: the admin socket cannot be found, so the daemon cannot be told",
-                        e.message
-                    ),
+                other_files.extend(errors.into_iter().map(|e| {
+                    OtherFile {
+                        setting: "unix_sock_dir",
+                        configured: conf
+                            .get("unix_sock_dir")
+                            .map(|e| e.value.to_string())
+                            .unwrap_or_default(),
+                        reload_reads: None,
+                        line: e.line,
+                        message: format!(
+                            "{}: the admin socket cannot be found, so the daemon cannot be told",
+                            e.message
+                        ),
+                    }
                 }));
                 other_files.extend(other_file_settings(conf));
                 dir.map(|d| d.value).filter(|d| !d.is_empty())
@@ -170,7 +172,11 @@ impl ReloadCheck {
         if self.other_files.is_empty() {
             return None;
         }
-        let lines: Vec<&str> = self.other_files.iter().map(|o| o.message.as_str()).collect();
+        let lines: Vec<&str> = self
+            .other_files
+            .iter()
+            .map(|o| o.message.as_str())
+            .collect();
         Some(format!(
             "{}: not reloaded: virt-admin server-update-tls re-reads libvirt's default files, \
              not the ones its configuration names, so a reload would load other files than \

@@ -14,11 +14,18 @@ fn check(daemon: Daemon, text: &str, root: &Path) -> ReloadCheck {
 #[test]
 fn no_tls_paths_may_be_reloaded() {
     let root = Path::new("/r");
-    for text in ["", "listen_tls = 1\ntls_port = \"16514\"\n", "cert_file = \"\"\n"] {
+    for text in [
+        "",
+        "listen_tls = 1\ntls_port = \"16514\"\n",
+        "cert_file = \"\"\n",
+    ] {
         let c = check(Daemon::Libvirtd, text, root);
         assert!(c.other_files.is_empty(), "{text:?}: {:?}", c.other_files);
         assert_eq!(c.refusal(), None);
-        assert_eq!(c.admin_socket, PathBuf::from("/r/run/libvirt/libvirt-admin-sock"));
+        assert_eq!(
+            c.admin_socket,
+            PathBuf::from("/r/run/libvirt/libvirt-admin-sock")
+        );
     }
     let c = ReloadCheck::of(Daemon::Virtproxyd, None, Path::new("/"));
     assert_eq!(
@@ -117,7 +124,10 @@ fn the_conf_file_is_read_under_the_root() {
     let c = ReloadCheck::read(Daemon::Virtproxyd, root).unwrap();
     assert!(c.conf_exists);
     assert_eq!(c.other_files[0].setting, "key_file");
-    assert!(c.refusal().unwrap().contains("systemctl restart virtproxyd"));
+    assert!(c
+        .refusal()
+        .unwrap()
+        .contains("systemctl restart virtproxyd"));
     // A file that does not parse: an error naming the file and line, nothing assumed.
     let path = root.join("etc/libvirt/libvirtd.conf");
     std::fs::write(&path, "listen_tls = 1\ncert_file = \"/x\n").unwrap();

@@ -1194,14 +1194,21 @@ fn reload_rotates_the_server_pair_and_tells_the_daemon() {
     common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
     let (_listener, socket) = crate::reload::daemon(&root, "libvirt");
     let dry = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
-    assert!(dry.stdout.contains("would reload libvirtd"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("would reload libvirtd"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(installed_pair(&root), pair_of(&p.server), "a dry run wrote");
     let run = install_reload(dir.path(), &va, &p, &new, &root, &["--json"]).expect(0);
     assert_eq!(installed_pair(&root), pair_of(&new));
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(json["changed"], true);
     let files = json["files"].as_array().unwrap();
-    let actions: Vec<&str> = files.iter().map(|f| f["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = files
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["unchanged", "replaced", "replaced"], "{json}");
     let backup = files[1]["backup"].as_str().unwrap();
     assert_eq!(std::fs::read(backup).unwrap(), pair_of(&p.server).0);
@@ -1239,11 +1246,17 @@ fn a_daemon_refusing_the_new_files_gets_the_old_ones_back() {
     // Byte for byte the files that were there, with the backups named.
     assert_eq!(installed_pair(&root), pair_of(&p.server));
     let out = &run.stdout;
-    assert!(out.contains("virt-admin: error: Cannot read CA certificate"), "{out}");
+    assert!(
+        out.contains("virt-admin: error: Cannot read CA certificate"),
+        "{out}"
+    );
     let cert = root.join("etc/pki/libvirt/servercert.pem");
     let line = common::line_with(out, &format!("put back {}", cert.display()));
     assert!(line.contains("kept also as"), "{line}");
-    assert!(out.contains("the previous files are installed again"), "{out}");
+    assert!(
+        out.contains("the previous files are installed again"),
+        "{out}"
+    );
     assert!(!out.contains("Next: virtpki validate"), "{out}");
     assert_eq!(crate::reload::runs(dir.path()).len(), 1);
 }
@@ -1265,8 +1278,14 @@ fn reload_is_refused_before_anything_is_written() {
     common::write(&conf, b"key_file = \"/srv/key.pem\"\n", 0o644);
     let run = install_reload(dir.path(), &va, &p, &new, &root, &[]).expect(2);
     assert!(run.stderr.contains("--reload refused"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("{}:1: key_file", conf.display())));
-    assert!(run.stderr.contains("systemctl restart libvirtd"), "{}", run.stderr);
+    assert!(run
+        .stderr
+        .contains(&format!("{}:1: key_file", conf.display())));
+    assert!(
+        run.stderr.contains("systemctl restart libvirtd"),
+        "{}",
+        run.stderr
+    );
     std::fs::remove_file(&conf).unwrap();
     // A broken pair: the new certificate with the old key.
     let broken = dir.path().join("broken");
@@ -1278,7 +1297,11 @@ fn reload_is_refused_before_anything_is_written() {
         0o600,
     );
     let run = install_reload(dir.path(), &va, &p, &broken, &root, &[]).expect(2);
-    assert!(run.stderr.contains("nothing was installed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nothing was installed"),
+        "{}",
+        run.stderr
+    );
     // Another CA still needs --force: replacing it breaks every peer.
     let other = dir.path().join("other-ca");
     common::ca_init(dir.path(), &other);
@@ -1293,7 +1316,10 @@ fn reload_is_refused_before_anything_is_written() {
     assert!(run.stderr.contains("not the CA"), "{}", run.stderr);
     assert_eq!(walk(&root), before);
     assert_eq!(installed_pair(&root), pair_of(&p.server));
-    assert!(crate::reload::runs(dir.path()).is_empty(), "virt-admin was run");
+    assert!(
+        crate::reload::runs(dir.path()).is_empty(),
+        "virt-admin was run"
+    );
     // Not for a client's files, nor for the user's.
     let run = install(dir.path(), &["--root", s(&root), "--reload"], "client", &p).expect(2);
     assert!(run.stderr.contains("--reload"), "{}", run.stderr);

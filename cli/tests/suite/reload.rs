@@ -76,13 +76,20 @@ fn no_admin_socket_is_no_daemon_running() {
     let va = fake_virt_admin(dir.path(), 0, "ok");
     let run = reload(dir.path(), &va, &root, &[]).expect(0);
     assert!(
-        run.stdout.starts_with("no libvirt daemon is running (no admin socket at "),
+        run.stdout
+            .starts_with("no libvirt daemon is running (no admin socket at "),
         "{}",
         run.stdout
     );
     assert!(run.stdout.contains("run/libvirt/libvirt-admin-sock"));
     assert!(run.stdout.contains("run/libvirt/virtproxyd-admin-sock"));
-    let run = reload(dir.path(), &va, &root, &["--daemon", "virtproxyd", "--json"]).expect(0);
+    let run = reload(
+        dir.path(),
+        &va,
+        &root,
+        &["--daemon", "virtproxyd", "--json"],
+    )
+    .expect(0);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let d = &json["daemons"][0];
     assert_eq!(d["daemon"], "virtproxyd");
@@ -131,7 +138,11 @@ fn a_running_daemon_is_told_through_its_admin_socket() {
     assert!(run
         .stdout
         .contains("virt-admin: Successfully updated TLS files"));
-    assert!(run.stdout.contains("virtproxyd: not running"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("virtproxyd: not running"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -147,7 +158,13 @@ fn unix_sock_dir_moves_virtproxyds_socket() {
     std::fs::create_dir_all(root.join("srv/sock")).unwrap();
     let socket = root.join("srv/sock/virtproxyd-admin-sock");
     let _listener = UnixListener::bind(&socket).unwrap();
-    let run = reload(dir.path(), &va, &root, &["--daemon", "virtproxyd", "--json"]).expect(0);
+    let run = reload(
+        dir.path(),
+        &va,
+        &root,
+        &["--daemon", "virtproxyd", "--json"],
+    )
+    .expect(0);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(json["daemons"][0]["reloaded"], true, "{json}");
     assert_eq!(json["daemons"][0]["socket"], s(&socket));
@@ -210,7 +227,8 @@ fn a_refusing_daemon_is_exit_1_with_what_virt_admin_said() {
     let _d = daemon(&root, "libvirt");
     let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
     assert!(
-        run.stdout.contains("libvirtd: not reloaded: virt-admin failed (exit status 1)"),
+        run.stdout
+            .contains("libvirtd: not reloaded: virt-admin failed (exit status 1)"),
         "{}",
         run.stdout
     );
@@ -224,7 +242,11 @@ fn a_refusing_daemon_is_exit_1_with_what_virt_admin_said() {
         "error: internal error: no tls service found, unable to update tls files",
     );
     let run = reload(dir.path(), &va, &root, &[]).expect(0);
-    assert!(run.stdout.contains("libvirtd: serves no TLS"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("libvirtd: serves no TLS"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
