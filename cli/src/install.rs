@@ -499,8 +499,8 @@ fn plan_reload(args: &InstallArgs, role: Role, user: bool) -> Result<Reloading, 
             .map(|t| t.daemon.restart_command())
             .collect();
         return Err(CliError(format!(
-            "--reload refused: {}\nnothing was installed",
-            refusals.join("\n")
+            "--reload refused: {}; nothing was installed",
+            refusals.join("; ").replace('\n', " ")
         ))
         .with_fix(format!(
             "install without --reload, then restart the daemon: {}",

@@ -259,7 +259,10 @@ impl Outcome {
             .message
             .strip_prefix(self.daemon.name())
             .unwrap_or(&self.message);
-        let mut lines = vec![format!("{head}{}", escape(message))];
+        // Each line of the message escaped on its own: a refusal lists a setting a line.
+        let mut text = message.lines().map(|l| escape(l).into_owned());
+        let mut lines = vec![format!("{head}{}", text.next().unwrap_or_default())];
+        lines.extend(text);
         lines.extend(
             self.output
                 .lines()

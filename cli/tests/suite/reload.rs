@@ -201,6 +201,8 @@ fn a_conf_naming_other_files_is_refused_and_virt_admin_never_runs() {
         "{text}"
     );
     assert!(text.contains("systemctl restart libvirtd"), "{text}");
+    // A setting a line, not escaped line ends.
+    assert!(!text.contains("\\x0a"), "{text}");
     let run = reload(dir.path(), &va, &root, &["--json"]).expect(1);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let refused = &json["daemons"][0]["refused_settings"][0];
