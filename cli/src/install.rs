@@ -12,6 +12,11 @@
 //! An installed file with the right contents but another mode is given the right one; with
 //! another owner it is written afresh (its owner may hold it open for writing).
 //!
+//! With `--reload` (the system's server files only), the running daemons are then told to
+//! reload ([`crate::reload`]): the certificate and key may replace the installed pair without
+//! --force, a daemon whose configuration names other files refuses the run before anything is
+//! written, and the old files are put back (and the daemons told again) when one refuses.
+//!
 //! Each source is read once, through one descriptor that is not a symbolic link, and those
 //! bytes are checked and written. The targets are read, replaced, backed up and repaired
 //! through their directory's descriptor, never following a link at their names. Run as root

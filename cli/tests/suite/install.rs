@@ -1326,3 +1326,43 @@ fn reload_is_refused_before_anything_is_written() {
     let run = install(dir.path(), &["--user", "--reload"], "server", &p).expect(2);
     assert!(run.stderr.contains("user's own daemons"), "{}", run.stderr);
 }
+
+#[test]
+fn when_one_daemon_refuses_the_one_that_reloaded_is_told_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    let _l = crate::reload::daemon(&root, "libvirt");
+    let _v = crate::reload::daemon(&root, "virtproxyd");
+    // libvirtd takes the files, virtproxyd refuses them.
+    let log = dir.path().join("argv");
+    let va = dir.path().join("virt-admin");
+    let script = format!(
+        "#!/bin/sh\necho \"$4\" >> '{}'\nif [ \"$4\" = virtproxyd ]; then echo 'error: refused' >&2; \
+         exit 1; fi\n",
+        log.display()
+    );
+    common::write(&va, script.as_bytes(), 0o755);
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--json"]).expect(1);
+    assert_eq!(installed_pair(&root), pair_of(&p.server));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "libvirtd\nvirtproxyd\nlibvirtd\n"
+    );
+    assert!(
+        run.stderr
+            .contains("libvirtd reloaded again: it serves the previous files"),
+        "{}",
+        run.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["changed"], false);
+    assert_eq!(json["reload"]["rolled_back"], true);
+    assert_eq!(json["reload"]["reloaded_again"][0]["daemon"], "libvirtd");
+    assert_eq!(json["reload"]["reloaded_again"][0]["reloaded"], true);
+    assert_eq!(json["reload"]["daemons"][1]["output"], "error: refused");
+}
