@@ -68,9 +68,20 @@ impl Daemon {
         )
     }
 
-    /// The virt-admin URI that reaches the daemon through `socket`.
+    /// The virt-admin URI that reaches the daemon through `socket`. The path is
+    /// percent-encoded but for letters, digits and `-._~/` (libvirt decodes query values), so
+    /// that a space, `&` or `#` in it cannot end the parameter or the URI.
     pub fn admin_uri(self, socket: &Path) -> String {
-        format!("{}:///system?socket={}", self.name(), socket.display())
+        use std::os::unix::ffi::OsStrExt;
+        let mut path = String::new();
+        for &b in socket.as_os_str().as_bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                path.push(char::from(b));
+            } else {
+                path.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!("{}:///system?socket={path}", self.name())
     }
 
     /// The command that takes every file afresh when a reload cannot.

@@ -146,6 +146,11 @@ fn admin_uris_name_the_daemon_and_socket() {
         Daemon::Libvirtd.admin_uri(Path::new("/run/libvirt/libvirt-admin-sock")),
         "libvirtd:///system?socket=/run/libvirt/libvirt-admin-sock"
     );
+    // Whatever the path holds, it stays one parameter of one URI.
+    assert_eq!(
+        Daemon::Virtproxyd.admin_uri(Path::new("/tmp/a b&c#d?e%/virtproxyd-admin-sock")),
+        "virtproxyd:///system?socket=/tmp/a%20b%26c%23d%3Fe%25/virtproxyd-admin-sock"
+    );
     assert_eq!(
         Daemon::Virtproxyd.restart_command(),
         "systemctl restart virtproxyd"
