@@ -29,8 +29,10 @@ use crate::fsutil::{self, Follow};
 
 mod audit;
 pub mod keys;
+mod reload;
 pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
 pub use keys::{key_kind, nearest_key, KeyKind};
+pub use reload::{Daemon, OtherFile, ReloadCheck};
 
 /// libvirt's limit on a configuration file (MAX_CONFIG_FILE_SIZE).
 pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;

@@ -231,6 +231,17 @@ impl Command {
                 }
                 given
             }
+            Command::Reload(a) => a
+                .root
+                .iter()
+                .map(|r| {
+                    dir(
+                        "--root",
+                        r,
+                        "an existing directory to look for the daemons under, as if it were /",
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -543,8 +554,8 @@ mod tests {
         // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
         // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
         // --known-file; expiry --root, --path, --ca-dir, FILE, --output; ca renew --dir; renew
-        // --ca-dir, CERT, --out-dir.
-        assert_eq!(seen, 38);
+        // --ca-dir, CERT, --out-dir; reload --root.
+        assert_eq!(seen, 39);
     }
 
     /// The subcommands that run something, each with the words that call it.

@@ -12,6 +12,11 @@
 //! An installed file with the right contents but another mode is given the right one; with
 //! another owner it is written afresh (its owner may hold it open for writing).
 //!
+//! With `--reload` (the system's server files only), the running daemons are then told to
+//! reload ([`crate::reload`]): the certificate and key may replace the installed pair without
+//! --force, a daemon whose configuration names other files refuses the run before anything is
+//! written, and the old files are put back (and the daemons told again) when one refuses.
+//!
 //! Each source is read once, through one descriptor that is not a symbolic link, and those
 //! bytes are checked and written. The targets are read, replaced, backed up and repaired
 //! through their directory's descriptor, never following a link at their names. Run as root
@@ -27,7 +32,10 @@ use virtpki::locations::{self, Environment};
 use virtpki::pem::Parsed;
 use virtpki::{pem, CertDataType, Context, ContextFlags, Role};
 
+use virtpki::daemon_conf::Daemon;
+
 use crate::files::{self, Replace};
+use crate::reload;
 use crate::ui::{CliError, CmdResult, Status, Ui};
 
 /// Which role's files to install.
@@ -75,6 +83,16 @@ pub struct InstallArgs {
     /// Say what would be done, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Then tell the running daemons to reload (virt-admin server-update-tls, as `virtpki
+    /// reload`). The server's certificate and key may replace the installed ones without
+    /// --force (each old file kept as FILE.bak-TIME); another CA still needs --force. Refused
+    /// before anything is written when a running daemon's configuration names other files;
+    /// a daemon that refuses the new files gets the old ones back.
+    #[arg(long)]
+    pub reload: bool,
+    /// Print what was done as JSON on standard output (the messages go to standard error).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One file to install.
@@ -99,6 +117,17 @@ impl Planned {
 }
 
 pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
+    // With --json, standard output is the JSON document: the messages go to standard error.
+    let json = args.json;
+    macro_rules! say {
+        ($($t:tt)*) => {
+            if json {
+                eprintln!($($t)*)
+            } else {
+                println!($($t)*)
+            }
+        };
+    }
     let role = args.role.role();
     let env = Environment::current();
     // Each source directory is opened once (following links: the paths are the caller's), and
@@ -131,9 +160,15 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     }
     let warnings = check_sources(role, &args.from, &sources, args.force)?;
     for warning in &warnings {
-        println!("{} {warning}", ui.warn("warning:"));
+        say!("{} {warning}", ui.warn("warning:"));
     }
     let user = args.user || (!args.system && args.root.is_none() && env.uid != 0);
+    // Which daemons to reload, refused before anything is written.
+    let reloading = if args.reload {
+        Some(plan_reload(&args, role, user)?)
+    } else {
+        None
+    };
     let as_root = env.uid == 0;
     let user_owner = if user && as_root {
         home_owner(&env)?
@@ -206,6 +241,10 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             },
             None => None,
         };
+        let previous = existing.as_ref().map(|old| ReadFile {
+            bytes: old.bytes.clone(),
+            meta: old.meta.clone(),
+        });
         let action = match existing {
             Some(old) if *old.bytes == **new && has_mode_and_owner(p, &old.meta) => {
                 Action::Unchanged
@@ -239,18 +278,28 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                     }
                 }
             }
+            // Rotation: the pair was checked together above; the old one is kept.
+            Some(_) if args.reload && (p.ty == role.cert_type() || p.ty == role.key_type()) => {
+                Action::Replace
+            }
             Some(_) if !args.force => {
+                let why = if args.reload && p.ty == CertDataType::CaCert {
+                    " (--reload replaces the certificate and key, not the CA: a new CA breaks \
+                     every peer that trusts the old one until it has the new one)"
+                } else {
+                    ""
+                };
                 return Err(CliError(format!(
-                    "{}: exists with other contents; nothing was installed (give --force to \
-                     replace it; the old file is kept as {}.bak-TIME)",
+                    "{}: exists with other contents{why}; nothing was installed (give --force \
+                     to replace it; the old file is kept as {}.bak-TIME)",
                     p.to.display(),
                     p.to.display()
-                )))
+                )));
             }
             Some(_) => Action::Replace,
             None => Action::Create,
         };
-        actions.push(action);
+        actions.push((action, previous));
     }
     if args.dry_run {
         let mut shown = Vec::new();
@@ -260,7 +309,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             for c in missing.components() {
                 dir.push(c);
                 if !shown.contains(&dir) {
-                    println!(
+                    say!(
                         "would create {} (mode {:04o})",
                         dir.display(),
                         dir_mode(user)
@@ -270,14 +319,20 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             }
         }
     }
-    for ((p, contents), action) in plan.iter().zip(actions) {
+    // What was written, to put back if a daemon refuses it, and what JSON reports.
+    let mut written: Vec<Written> = Vec::new();
+    let mut files_json = Vec::new();
+    for ((p, contents), (action, previous)) in plan.iter().zip(actions) {
+        let label = action.label();
+        let mut backup = None;
         let crl_numbers = match &action {
             Action::NewerCrl { from, to } => Some(format!("(number {from} \u{2192} {to})")),
             _ => None,
         };
         let verb = match (&action, args.dry_run) {
             (Action::Unchanged, _) => {
-                println!("{} {}", ui.dim("unchanged"), p.to.display());
+                say!("{} {}", ui.dim("unchanged"), p.to.display());
+                files_json.push(file_json(p, label, None));
                 continue;
             }
             (Action::Create, true) => "would install",
@@ -315,6 +370,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                 }
                 Action::Replace | Action::NewerCrl { .. } => {
                     let (kept, count) = files::keep_copy_in(&dir, name)?;
+                    backup = Some(kept.clone());
                     let what = if p.ty.content() == Content::PrivateKey {
                         crate::ui::count(
                             count,
@@ -324,7 +380,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                     } else {
                         crate::ui::count(count, "old copy", "old copies")
                     };
-                    println!(
+                    say!(
                         "{} {} ({what} kept in {}: remove the ones no longer needed)",
                         ui.dim("kept the old file as"),
                         kept.display(),
@@ -346,8 +402,19 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                     })?,
                 Action::Unchanged => {}
             }
+            if !matches!(label, "mode_fixed" | "unchanged") {
+                written.push(Written {
+                    to: p.to.clone(),
+                    owned: p.owner.is_some(),
+                    dir,
+                    name: name.to_owned(),
+                    previous,
+                    backup: backup.clone(),
+                });
+            }
         }
-        println!(
+        files_json.push(file_json(p, label, backup.as_deref()));
+        say!(
             "{} {} -> {} (mode {:04o}{})",
             ui.pass(verb),
             p.from.display(),
@@ -361,7 +428,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             } else {
                 "replaced the CRL"
             };
-            println!("  {verb} {numbers}");
+            say!("  {verb} {numbers}");
         }
     }
     let scope = if user {
@@ -371,10 +438,243 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     } else {
         "--system".to_owned()
     };
-    if !args.dry_run {
-        println!("\nNext: virtpki validate {scope} {}", role.name());
+    let mut status = Status::Ok;
+    let mut reload_json = serde_json::Value::Null;
+    if let Some(r) = &reloading {
+        let (ok, lines, value) = reload_after(r, &written, args.dry_run, ui);
+        for line in lines {
+            say!("{line}");
+        }
+        reload_json = value;
+        if !ok {
+            status = Status::Problems;
+        }
     }
-    Ok(Status::Ok)
+    if !args.dry_run && status == Status::Ok {
+        say!("\nNext: virtpki validate {scope} {}", role.name());
+    }
+    if json {
+        let changed = files_json.iter().any(|f| f["action"] != "unchanged");
+        crate::ui::print_json(&serde_json::json!({
+            "role": role.name(),
+            "dry_run": args.dry_run,
+            "changed": changed && status == Status::Ok,
+            "files": files_json,
+            "reload": reload_json,
+            "ok": status == Status::Ok,
+        }));
+    }
+    Ok(status)
+}
+
+/// The daemons `--reload` will tell, found and checked before anything is written.
+struct Reloading {
+    targets: Vec<reload::Target>,
+    /// virt-admin, when a daemon runs.
+    program: Option<PathBuf>,
+}
+
+/// Checks that `--reload` can do its work, before anything is written: for the system's
+/// server files only; every running daemon's configuration names the files a reload reads;
+/// virt-admin is there when a daemon runs.
+fn plan_reload(args: &InstallArgs, role: Role, user: bool) -> Result<Reloading, CliError> {
+    if role != Role::Server {
+        return Err(CliError(
+            "--reload tells the daemons to reload their server files; a client's files are \
+             read afresh at each connection; nothing was installed"
+                .into(),
+        )
+        .with_fix("leave out --reload"));
+    }
+    if user {
+        return Err(CliError(
+            "--reload is for the system daemons: a user's own daemons (~/.pki/libvirt) do not \
+             listen for TLS, so there is nothing to reload; nothing was installed"
+                .into(),
+        )
+        .with_fix("leave out --reload, or give --system (as root) or --root PATH"));
+    }
+    let root = reload::root_of(args.root.as_ref());
+    let targets = reload::find(&Daemon::ALL, &root);
+    let refusals: Vec<String> = targets.iter().filter_map(reload::Target::refusal).collect();
+    if !refusals.is_empty() {
+        let restart: Vec<String> = targets
+            .iter()
+            .filter(|t| t.refusal().is_some())
+            .map(|t| t.daemon.restart_command())
+            .collect();
+        return Err(CliError(format!(
+            "--reload refused: {}; nothing was installed",
+            refusals.join("; ").replace('\n', " ")
+        ))
+        .with_fix(format!(
+            "install without --reload, then restart the daemon: {}",
+            restart.join("; ")
+        )));
+    }
+    let program = if targets.iter().any(|t| t.not_running.is_none()) {
+        Some(reload::virt_admin("nothing was installed")?)
+    } else {
+        None
+    };
+    Ok(Reloading { targets, program })
+}
+
+/// A file install wrote, and what was there before (`None`: nothing).
+struct Written {
+    to: PathBuf,
+    /// Whether install gave it an owner (running as root): the old owner is given back.
+    owned: bool,
+    dir: Dir,
+    name: std::ffi::OsString,
+    previous: Option<ReadFile>,
+    backup: Option<PathBuf>,
+}
+
+/// One file's line of the JSON output.
+fn file_json(p: &Planned, action: &str, backup: Option<&Path>) -> serde_json::Value {
+    serde_json::json!({
+        "file": p.to.display().to_string(),
+        "from": p.from.display().to_string(),
+        "action": action,
+        "mode": format!("{:04o}", p.mode),
+        "backup": backup.map(|b| b.display().to_string()),
+    })
+}
+
+/// Tells the running daemons of `r` to reload; if one refuses, puts `written` back as it was
+/// and tells the daemons that did reload to reload again. Returns whether all went well, the
+/// lines to say, and the JSON of it.
+fn reload_after(
+    r: &Reloading,
+    written: &[Written],
+    dry_run: bool,
+    ui: Ui,
+) -> (bool, Vec<String>, serde_json::Value) {
+    let mut lines = Vec::new();
+    let running: Vec<&reload::Target> = r
+        .targets
+        .iter()
+        .filter(|t| t.not_running.is_none())
+        .collect();
+    if running.is_empty() {
+        lines.push(format!(
+            "no daemon running: nothing to reload ({})",
+            reload::none_running(&r.targets)
+                .trim_start_matches("no libvirt daemon is running (")
+                .trim_end_matches(')')
+        ));
+        let value = serde_json::json!({ "daemons": [], "rolled_back": false });
+        return (true, lines, value);
+    }
+    if dry_run {
+        for t in &running {
+            lines.push(format!(
+                "would reload {} (virt-admin server-update-tls {})",
+                t.daemon.name(),
+                t.daemon.name()
+            ));
+        }
+        let names: Vec<&str> = running.iter().map(|t| t.daemon.name()).collect();
+        return (true, lines, serde_json::json!({ "would_reload": names }));
+    }
+    let outcomes: Vec<reload::Outcome> = running
+        .iter()
+        .map(|t| reload::reload(t, r.program.as_deref()))
+        .collect();
+    for o in &outcomes {
+        lines.extend(o.lines(ui));
+    }
+    let daemons: Vec<serde_json::Value> = outcomes.iter().map(reload::Outcome::to_json).collect();
+    if !outcomes.iter().any(reload::Outcome::failed) {
+        let value = serde_json::json!({ "daemons": daemons, "rolled_back": false });
+        return (true, lines, value);
+    }
+    // A daemon refused the new files: the old ones go back, and the daemons that took the new
+    // ones take the old ones again.
+    lines.push(format!(
+        "{} a daemon refused the new files: putting the previous files back",
+        ui.fail("rollback:")
+    ));
+    let mut restored = Vec::new();
+    let mut rollback_ok = true;
+    for w in written.iter().rev() {
+        let done = match &w.previous {
+            Some(old) => {
+                use std::os::unix::fs::MetadataExt;
+                let owner = w.owned.then(|| Owner::of(&old.meta));
+                files::write_in(
+                    &w.dir,
+                    &w.name,
+                    &old.bytes,
+                    old.meta.mode() & 0o7777,
+                    owner,
+                    Replace::Allowed,
+                )
+                .map(|()| match &w.backup {
+                    Some(b) => format!(
+                        "put back {} (as it was, kept also as {})",
+                        w.to.display(),
+                        b.display()
+                    ),
+                    None => format!("put back {} (as it was)", w.to.display()),
+                })
+                .map_err(|e| e.message().to_owned())
+            }
+            None => w
+                .dir
+                .remove(&w.name)
+                .map(|()| format!("removed {} (it was not there before)", w.to.display()))
+                .map_err(|e| format!("{}: cannot remove it: {e}", w.to.display())),
+        };
+        match done {
+            Ok(line) => {
+                lines.push(format!("  {line}"));
+                restored.push(w.to.display().to_string());
+            }
+            Err(e) => {
+                rollback_ok = false;
+                lines.push(format!("  {} {e}", ui.fail("not put back:")));
+            }
+        }
+    }
+    let mut again = Vec::new();
+    for (t, o) in running.iter().zip(&outcomes) {
+        if !o.reloaded {
+            continue;
+        }
+        let second = reload::reload(t, r.program.as_deref());
+        if second.reloaded {
+            lines.push(format!(
+                "  {} reloaded again: it serves the previous files",
+                t.daemon.name()
+            ));
+        } else {
+            lines.push(format!(
+                "  {} {} took the new files and did not take the previous ones back: restart \
+                 it: {}",
+                ui.fail("attention:"),
+                t.daemon.name(),
+                t.daemon.restart_command()
+            ));
+            lines.extend(second.lines(ui));
+        }
+        again.push(second.to_json());
+    }
+    if rollback_ok {
+        lines.push(
+            "the previous files are installed again; the new ones were not kept (fix what the \
+             daemon said, then install again)"
+                .into(),
+        );
+    }
+    let value = serde_json::json!({
+        "daemons": daemons,
+        "rolled_back": rollback_ok,
+        "restored": restored,
+        "reloaded_again": again,
+    });
+    (false, lines, value)
 }
 
 /// A directory that is followed by path, below which nothing is: the home directory when root
@@ -511,6 +811,19 @@ enum Action {
     /// The contents are right, the owner is not: a new file replaces it.
     Rewrite,
     Unchanged,
+}
+
+impl Action {
+    /// Its name in the JSON output.
+    fn label(&self) -> &'static str {
+        match self {
+            Action::Create => "created",
+            Action::Replace | Action::NewerCrl { .. } => "replaced",
+            Action::FixMode(_) => "mode_fixed",
+            Action::Rewrite => "rewritten",
+            Action::Unchanged => "unchanged",
+        }
+    }
 }
 
 /// Whether the installed file has the planned mode (and owner, when planned).

@@ -13,6 +13,7 @@ mod install;
 mod issue;
 mod known;
 mod probe;
+mod reload;
 mod renew;
 mod request;
 mod ui;
@@ -71,6 +72,9 @@ enum Command {
     /// Renew a server or client certificate with the same key, subject and names (the CA
     /// needs only the old certificate).
     Renew(renew::RenewArgs),
+    /// Tell the running libvirt daemons to reload their TLS files (virt-admin
+    /// server-update-tls), where their configuration allows it.
+    Reload(reload::ReloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args, ui),
         Command::Expiry(args) => expiry::run(args, ui),
         Command::Renew(args) => renew::run(args, ui),
+        Command::Reload(args) => reload::run_cmd(args, ui),
     };
     match result {
         Ok(status) => ExitCode::from(status.exit_code()),

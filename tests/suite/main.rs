@@ -10,6 +10,7 @@ mod common;
 
 mod cert_model;
 mod conformance;
+mod daemon_reload;
 mod dn_format;
 mod expiry;
 mod expiry_list;

@@ -1132,3 +1132,237 @@ fn a_server_certificate_under_a_clients_name_gets_a_hint_that_works() {
         run.stderr
     );
 }
+
+/// `install --role server --root ROOT --reload` of `from`, with the stand-in virt-admin
+/// `program` and `extra` arguments.
+fn install_reload(
+    dir: &Path,
+    program: &Path,
+    p: &common::Pki,
+    from: &Path,
+    root: &Path,
+    extra: &[&str],
+) -> common::Run {
+    let mut args = vec![
+        "install",
+        "--role",
+        "server",
+        "--ca-dir",
+        s(&p.ca),
+        "--from",
+        s(from),
+        "--root",
+        s(root),
+        "--reload",
+    ];
+    args.extend_from_slice(extra);
+    crate::reload::run_with(dir, Some(program), &args)
+}
+
+/// The installed server pair under `root`.
+fn installed_pair(root: &Path) -> (Vec<u8>, Vec<u8>) {
+    let etc = root.join("etc/pki/libvirt");
+    (
+        std::fs::read(etc.join("servercert.pem")).unwrap(),
+        std::fs::read(etc.join("private/serverkey.pem")).unwrap(),
+    )
+}
+
+fn pair_of(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(dir.join("servercert.pem")).unwrap(),
+        std::fs::read(dir.join("serverkey.pem")).unwrap(),
+    )
+}
+
+#[test]
+fn reload_rotates_the_server_pair_and_tells_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    // No daemon yet: installed, nothing to reload.
+    let run = install_reload(dir.path(), &va, &p, &p.server, &root, &[]).expect(0);
+    assert!(
+        run.stdout.contains("no daemon running: nothing to reload"),
+        "{}",
+        run.stdout
+    );
+    assert!(crate::reload::runs(dir.path()).is_empty());
+    // A renewed pair, a running libvirtd: replaced without --force, old files kept, told.
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    let (_listener, socket) = crate::reload::daemon(&root, "libvirt");
+    let dry = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        dry.stdout.contains("would reload libvirtd"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(installed_pair(&root), pair_of(&p.server), "a dry run wrote");
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--json"]).expect(0);
+    assert_eq!(installed_pair(&root), pair_of(&new));
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["changed"], true);
+    let files = json["files"].as_array().unwrap();
+    let actions: Vec<&str> = files
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["unchanged", "replaced", "replaced"], "{json}");
+    let backup = files[1]["backup"].as_str().unwrap();
+    assert_eq!(std::fs::read(backup).unwrap(), pair_of(&p.server).0);
+    assert_eq!(json["reload"]["daemons"][0]["reloaded"], true);
+    assert_eq!(
+        crate::reload::runs(dir.path()),
+        [[
+            "-c".to_owned(),
+            format!("libvirtd:///system?socket={}", socket.display()),
+            "server-update-tls".to_owned(),
+            "libvirtd".to_owned(),
+        ]]
+    );
+    // Run again: nothing changes, and the daemon is told again (idempotent for Ansible).
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["changed"], false, "{json}");
+}
+
+#[test]
+fn a_daemon_refusing_the_new_files_gets_the_old_ones_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    let _d = crate::reload::daemon(&root, "libvirt");
+    let va = crate::reload::fake_virt_admin(
+        dir.path(),
+        1,
+        "error: Cannot read CA certificate '/etc/pki/CA/cacert.pem'",
+    );
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &[]).expect(1);
+    // Byte for byte the files that were there, with the backups named.
+    assert_eq!(installed_pair(&root), pair_of(&p.server));
+    let out = &run.stdout;
+    assert!(
+        out.contains("virt-admin: error: Cannot read CA certificate"),
+        "{out}"
+    );
+    let cert = root.join("etc/pki/libvirt/servercert.pem");
+    let line = common::line_with(out, &format!("put back {}", cert.display()));
+    assert!(line.contains("kept also as"), "{line}");
+    assert!(
+        out.contains("the previous files are installed again"),
+        "{out}"
+    );
+    assert!(!out.contains("Next: virtpki validate"), "{out}");
+    assert_eq!(crate::reload::runs(dir.path()).len(), 1);
+}
+
+#[test]
+fn reload_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    let _d = crate::reload::daemon(&root, "libvirt");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "");
+    std::fs::create_dir_all(root.join("etc/libvirt")).unwrap();
+    let before = walk(&root);
+    // The daemon's configuration names other files: a reload would load something else.
+    let conf = root.join("etc/libvirt/libvirtd.conf");
+    common::write(&conf, b"key_file = \"/srv/key.pem\"\n", 0o644);
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &[]).expect(2);
+    assert!(run.stderr.contains("--reload refused"), "{}", run.stderr);
+    assert!(run
+        .stderr
+        .contains(&format!("{}:1: key_file", conf.display())));
+    assert!(
+        run.stderr.contains("systemctl restart libvirtd"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(&conf).unwrap();
+    // A broken pair: the new certificate with the old key.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::copy(new.join("servercert.pem"), broken.join("servercert.pem")).unwrap();
+    common::write(
+        &broken.join("serverkey.pem"),
+        &std::fs::read(p.server.join("serverkey.pem")).unwrap(),
+        0o600,
+    );
+    let run = install_reload(dir.path(), &va, &p, &broken, &root, &[]).expect(2);
+    assert!(
+        run.stderr.contains("nothing was installed"),
+        "{}",
+        run.stderr
+    );
+    // Another CA still needs --force: replacing it breaks every peer.
+    let other = dir.path().join("other-ca");
+    common::ca_init(dir.path(), &other);
+    let other_server = dir.path().join("other-server");
+    common::issue_server(dir.path(), s(&other), "localhost", s(&other_server)).expect(0);
+    let q = common::Pki {
+        ca: other,
+        server: other_server.clone(),
+        client: p.client.clone(),
+    };
+    let run = install_reload(dir.path(), &va, &q, &other_server, &root, &[]).expect(2);
+    assert!(run.stderr.contains("not the CA"), "{}", run.stderr);
+    assert_eq!(walk(&root), before);
+    assert_eq!(installed_pair(&root), pair_of(&p.server));
+    assert!(
+        crate::reload::runs(dir.path()).is_empty(),
+        "virt-admin was run"
+    );
+    // Not for a client's files, nor for the user's.
+    let run = install(dir.path(), &["--root", s(&root), "--reload"], "client", &p).expect(2);
+    assert!(run.stderr.contains("--reload"), "{}", run.stderr);
+    let run = install(dir.path(), &["--user", "--reload"], "server", &p).expect(2);
+    assert!(run.stderr.contains("user's own daemons"), "{}", run.stderr);
+}
+
+#[test]
+fn when_one_daemon_refuses_the_one_that_reloaded_is_told_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    let _l = crate::reload::daemon(&root, "libvirt");
+    let _v = crate::reload::daemon(&root, "virtproxyd");
+    // libvirtd takes the files, virtproxyd refuses them.
+    let log = dir.path().join("argv");
+    let va = dir.path().join("virt-admin");
+    let script = format!(
+        "#!/bin/sh\necho \"$4\" >> '{}'\nif [ \"$4\" = virtproxyd ]; then echo 'error: refused' >&2; \
+         exit 1; fi\n",
+        log.display()
+    );
+    common::write(&va, script.as_bytes(), 0o755);
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--json"]).expect(1);
+    assert_eq!(installed_pair(&root), pair_of(&p.server));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "libvirtd\nvirtproxyd\nlibvirtd\n"
+    );
+    assert!(
+        run.stderr
+            .contains("libvirtd reloaded again: it serves the previous files"),
+        "{}",
+        run.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["changed"], false);
+    assert_eq!(json["reload"]["rolled_back"], true);
+    assert_eq!(json["reload"]["reloaded_again"][0]["daemon"], "libvirtd");
+    assert_eq!(json["reload"]["reloaded_again"][0]["reloaded"], true);
+    assert_eq!(json["reload"]["daemons"][1]["output"], "error: refused");
+}

@@ -13,6 +13,7 @@ mod install;
 mod issue;
 mod known;
 mod probe;
+mod reload;
 mod renew;
 mod request;
 mod suggested_commands;

@@ -1,0 +1,285 @@
+//! `virtpki reload`: which daemons run, which may be reloaded, and what virt-admin is asked and
+//! says. virt-admin is a stand-in script here (VIRTPKI_VIRT_ADMIN) and the daemon a listening
+//! socket the test holds: what libvirt does with the files is proven by `make interop`.
+
+use crate::common;
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+use common::{command, s};
+
+/// A stand-in for virt-admin in `dir`: records its arguments, one a line, in `dir/argv` (a
+/// line `--` between runs), prints `message` on standard error and exits with `code`.
+pub fn fake_virt_admin(dir: &Path, code: i32, message: &str) -> PathBuf {
+    let path = dir.join("virt-admin");
+    let log = dir.join("argv");
+    let said = dir.join("virt-admin-says");
+    common::write(&said, message.as_bytes(), 0o644);
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> '{}'; done\necho -- >> '{}'\n\
+         cat '{}' >&2\nexit {code}\n",
+        log.display(),
+        log.display(),
+        said.display()
+    );
+    common::write(&path, script.as_bytes(), 0o755);
+    path
+}
+
+/// The runs the stand-in recorded, each its arguments (none when it never ran).
+pub fn runs(dir: &Path) -> Vec<Vec<String>> {
+    let Ok(text) = std::fs::read_to_string(dir.join("argv")) else {
+        return Vec::new();
+    };
+    text.split("--\n")
+        .filter(|r| !r.is_empty())
+        .map(|r| r.lines().map(str::to_owned).collect())
+        .collect()
+}
+
+/// A daemon's admin socket, listened on, at `root/run/libvirt/NAME-admin-sock`.
+pub fn daemon(root: &Path, prefix: &str) -> (UnixListener, PathBuf) {
+    let dir = root.join("run/libvirt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{prefix}-admin-sock"));
+    (UnixListener::bind(&path).unwrap(), path)
+}
+
+/// `virtpki ARGS` in `dir` with VIRTPKI_VIRT_ADMIN=`program` (when given).
+pub fn run_with(dir: &Path, program: Option<&Path>, args: &[&str]) -> common::Run {
+    let mut cmd = command(dir);
+    cmd.current_dir(dir).args(args);
+    match program {
+        Some(p) => cmd.env("VIRTPKI_VIRT_ADMIN", p),
+        None => cmd.env_remove("VIRTPKI_VIRT_ADMIN"),
+    };
+    let out = cmd.output().unwrap();
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn reload(dir: &Path, program: &Path, root: &Path, extra: &[&str]) -> common::Run {
+    let mut args = vec!["reload", "--root", s(root)];
+    args.extend_from_slice(extra);
+    run_with(dir, Some(program), &args)
+}
+
+#[test]
+fn no_admin_socket_is_no_daemon_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let va = fake_virt_admin(dir.path(), 0, "ok");
+    let run = reload(dir.path(), &va, &root, &[]).expect(0);
+    assert!(
+        run.stdout
+            .starts_with("no libvirt daemon is running (no admin socket at "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("run/libvirt/libvirt-admin-sock"));
+    assert!(run.stdout.contains("run/libvirt/virtproxyd-admin-sock"));
+    let run = reload(
+        dir.path(),
+        &va,
+        &root,
+        &["--daemon", "virtproxyd", "--json"],
+    )
+    .expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let d = &json["daemons"][0];
+    assert_eq!(d["daemon"], "virtproxyd");
+    assert_eq!(d["running"], false);
+    assert_eq!(d["reloaded"], false);
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["daemons"].as_array().unwrap().len(), 1);
+    assert!(runs(dir.path()).is_empty(), "virt-admin was run");
+}
+
+#[test]
+fn a_socket_nobody_listens_on_is_not_a_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "ok");
+    // The daemon crashed: its socket file stayed.
+    drop(daemon(&root, "libvirt"));
+    let run = reload(dir.path(), &va, &root, &[]).expect(0);
+    assert!(
+        run.stdout.contains("is there but nothing listens on it"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.starts_with("no libvirt daemon is running"));
+    assert!(runs(dir.path()).is_empty());
+}
+
+#[test]
+fn a_running_daemon_is_told_through_its_admin_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    let (_listener, socket) = daemon(&root, "libvirt");
+    let run = reload(dir.path(), &va, &root, &[]).expect(0);
+    assert_eq!(
+        runs(dir.path()),
+        [[
+            "-c".to_owned(),
+            format!("libvirtd:///system?socket={}", socket.display()),
+            "server-update-tls".to_owned(),
+            "libvirtd".to_owned(),
+        ]]
+    );
+    let line = common::line_with(&run.stdout, "libvirtd: reloaded");
+    assert!(line.contains("server-update-tls libvirtd"), "{line}");
+    assert!(run
+        .stdout
+        .contains("virt-admin: Successfully updated TLS files"));
+    assert!(
+        run.stdout.contains("virtproxyd: not running"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn unix_sock_dir_moves_virtproxyds_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "");
+    common::write(
+        &root.join("etc/libvirt/virtproxyd.conf"),
+        b"unix_sock_dir = \"/srv/sock\"\n",
+        0o644,
+    );
+    std::fs::create_dir_all(root.join("srv/sock")).unwrap();
+    let socket = root.join("srv/sock/virtproxyd-admin-sock");
+    let _listener = UnixListener::bind(&socket).unwrap();
+    let run = reload(
+        dir.path(),
+        &va,
+        &root,
+        &["--daemon", "virtproxyd", "--json"],
+    )
+    .expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["daemons"][0]["reloaded"], true, "{json}");
+    assert_eq!(json["daemons"][0]["socket"], s(&socket));
+    assert_eq!(json["reloaded"][0], "virtproxyd");
+    assert_eq!(
+        runs(dir.path())[0][1],
+        format!("virtproxyd:///system?socket={}", socket.display())
+    );
+    assert_eq!(runs(dir.path())[0][3], "virtproxyd");
+}
+
+#[test]
+fn a_conf_naming_other_files_is_refused_and_virt_admin_never_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "ok");
+    let _d = daemon(&root, "libvirt");
+    let conf = root.join("etc/libvirt/libvirtd.conf");
+    common::write(
+        &conf,
+        b"listen_tls = 1\ncert_file = \"/srv/pki/server.pem\"\n",
+        0o644,
+    );
+    let run = reload(dir.path(), &va, &root, &[]).expect(1);
+    assert!(runs(dir.path()).is_empty(), "virt-admin was run");
+    let text = &run.stdout;
+    assert!(text.contains("libvirtd: not reloaded"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}:2: cert_file = \"/srv/pki/server.pem\", but a reload reads \
+             /etc/pki/libvirt/servercert.pem",
+            conf.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("systemctl restart libvirtd"), "{text}");
+    // A setting a line, not escaped line ends.
+    assert!(!text.contains("\\x0a"), "{text}");
+    let run = reload(dir.path(), &va, &root, &["--json"]).expect(1);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let refused = &json["daemons"][0]["refused_settings"][0];
+    assert_eq!(refused["setting"], "cert_file");
+    assert_eq!(refused["line"], 2);
+    assert_eq!(refused["reload_reads"], "/etc/pki/libvirt/servercert.pem");
+    assert_eq!(json["ok"], false);
+    // A conf that does not parse: the files cannot be known, refused too.
+    common::write(&conf, b"cert_file = \"/srv\n", 0o644);
+    let run = reload(dir.path(), &va, &root, &[]).expect(1);
+    assert!(run.stdout.contains("cannot be read"), "{}", run.stdout);
+    assert!(runs(dir.path()).is_empty());
+}
+
+#[test]
+fn a_refusing_daemon_is_exit_1_with_what_virt_admin_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(
+        dir.path(),
+        1,
+        "error: Cannot read CA certificate '/etc/pki/CA/cacert.pem'",
+    );
+    let _d = daemon(&root, "libvirt");
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("libvirtd: not reloaded: virt-admin failed (exit status 1)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .contains("virt-admin: error: Cannot read CA certificate '/etc/pki/CA/cacert.pem'"));
+    // A daemon without a TLS listener reads none of the files: said, not a failure.
+    let va = fake_virt_admin(
+        dir.path(),
+        1,
+        "error: internal error: no tls service found, unable to update tls files",
+    );
+    let run = reload(dir.path(), &va, &root, &[]).expect(0);
+    assert!(
+        run.stdout.contains("libvirtd: serves no TLS"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_missing_virt_admin_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let _d = daemon(&root, "libvirt");
+    let nowhere = dir.path().join("no/virt-admin");
+    let run = reload(dir.path(), &nowhere, &root, &[]).expect(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "VIRTPKI_VIRT_ADMIN={}: no such program",
+            nowhere.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    // Not installed at all: the package to install is named.
+    let empty = dir.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    let out = command(dir.path())
+        .env_remove("VIRTPKI_VIRT_ADMIN")
+        .env("PATH", &empty)
+        .args(["reload", "--root", s(&root)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("virt-admin is not installed"), "{stderr}");
+    assert!(stderr.contains("libvirt-clients"), "{stderr}");
+    // A --root that is not there is said first.
+    let run = reload(dir.path(), &nowhere, &dir.path().join("absent"), &[]).expect(2);
+    assert!(run.stderr.contains("--root"), "{}", run.stderr);
+}

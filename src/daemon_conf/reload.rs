@@ -1,0 +1,252 @@
+//! Whether `virt-admin server-update-tls` may reload a running daemon's TLS files, and where
+//! its admin socket is.
+//!
+//! libvirt's `virNetServerUpdateTlsFiles` (since 6.2) does not re-read the files the daemon
+//! started with: it locates them afresh with no pkipath, which for a system daemon is always
+//! libvirt's default set (/etc/pki/CA/cacert.pem, cacrl.pem, /etc/pki/libvirt/servercert.pem,
+//! private/serverkey.pem, as [`Environment::system_file`] has them), whatever the daemon's
+//! `ca_file`, `cert_file`, `key_file` and `crl_file` say. A daemon configured with other files
+//! would load something else on a reload (or fail, leaving it as it was), so such a daemon is
+//! refused here with the fix of restarting it. Paths are compared as written (component by
+//! component): a setting that names the default file through another spelling or a link is
+//! refused too, which is safe, as a restart always reads what the configuration says.
+//!
+//! The admin socket is `RUNSTATEDIR/libvirt/PREFIX-admin-sock` for a system daemon, or
+//! `UNIX_SOCK_DIR/PREFIX-admin-sock` when `unix_sock_dir` is set (libvirt's
+//! `virDaemonUnixSocketPaths`), where PREFIX is `libvirt` for libvirtd and the daemon's name for
+//! the modular ones.
+
+use std::path::{Path, PathBuf};
+
+use super::{audit::rerooted, DaemonConf, SettingError};
+use crate::data_type::CertDataType;
+use crate::error::{ErrorKind, Result};
+use crate::locations::Environment;
+
+/// Where system daemons put their sockets when `unix_sock_dir` is not set (RUNSTATEDIR is
+/// /run on the distributions libvirt supports; /var/run links to it).
+const RUN_DIR: &str = "/run/libvirt";
+
+/// Where system daemons read their configuration files.
+const CONF_DIR: &str = "/etc/libvirt";
+
+/// A libvirt daemon that serves TLS and whose credentials `server-update-tls` reloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Daemon {
+    /// The monolithic daemon.
+    Libvirtd,
+    /// The modular daemons' remote-access proxy.
+    Virtproxyd,
+}
+
+impl Daemon {
+    /// Every daemon that can serve TLS, in the order they are reloaded.
+    pub const ALL: [Daemon; 2] = [Daemon::Libvirtd, Daemon::Virtproxyd];
+
+    /// The daemon's name: also its admin server's name, its admin URI scheme and its systemd
+    /// unit.
+    pub fn name(self) -> &'static str {
+        match self {
+            Daemon::Libvirtd => "libvirtd",
+            Daemon::Virtproxyd => "virtproxyd",
+        }
+    }
+
+    /// The prefix of its socket names (libvirtd keeps the historical `libvirt`).
+    fn socket_prefix(self) -> &'static str {
+        match self {
+            Daemon::Libvirtd => "libvirt",
+            Daemon::Virtproxyd => "virtproxyd",
+        }
+    }
+
+    /// Its configuration file under `root`: `/etc/libvirt/NAME.conf`.
+    pub fn conf_file(self, root: &Path) -> PathBuf {
+        rerooted(
+            root,
+            &Path::new(CONF_DIR).join(format!("{}.conf", self.name())),
+        )
+    }
+
+    /// The virt-admin URI that reaches the daemon through `socket`. The path is
+    /// percent-encoded but for letters, digits and `-._~/` (libvirt decodes query values), so
+    /// that a space, `&` or `#` in it cannot end the parameter or the URI.
+    pub fn admin_uri(self, socket: &Path) -> String {
+        use std::os::unix::ffi::OsStrExt;
+        let mut path = String::new();
+        for &b in socket.as_os_str().as_bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                path.push(char::from(b));
+            } else {
+                path.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!("{}:///system?socket={path}", self.name())
+    }
+
+    /// The command that takes every file afresh when a reload cannot.
+    pub fn restart_command(self) -> String {
+        format!("systemctl restart {}", self.name())
+    }
+}
+
+/// A TLS file setting that names another file than the one a reload reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtherFile {
+    /// `ca_file`, `cert_file`, `key_file` or `crl_file`; or `unix_sock_dir` when its value
+    /// cannot be read (a wrong type), so that the socket is not known.
+    pub setting: &'static str,
+    /// The value as the file gives it.
+    pub configured: String,
+    /// The file `server-update-tls` reads instead (none for `unix_sock_dir`).
+    pub reload_reads: Option<PathBuf>,
+    /// The line it is set on, counting from 1.
+    pub line: usize,
+    /// What is wrong, naming the file and line.
+    pub message: String,
+}
+
+/// What a reload of one daemon would do: where to reach it and what stops it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReloadCheck {
+    /// The daemon.
+    pub daemon: Daemon,
+    /// The configuration file read (under the root), or where it would be.
+    pub conf_file: PathBuf,
+    /// Whether that file exists (a missing one means libvirt's defaults).
+    pub conf_exists: bool,
+    /// The daemon's admin socket, under the root.
+    pub admin_socket: PathBuf,
+    /// The settings that make a reload load other files than the daemon uses: a reload is
+    /// refused when there is any.
+    pub other_files: Vec<OtherFile>,
+}
+
+impl ReloadCheck {
+    /// Reads `daemon`'s configuration file under `root` (a missing file is libvirt's
+    /// defaults) and checks it. A file that does not parse is an error naming its file and
+    /// line: the daemon's files cannot be known, so nothing may be reloaded.
+    pub fn read(daemon: Daemon, root: &Path) -> Result<ReloadCheck> {
+        let path = daemon.conf_file(root);
+        let conf = match DaemonConf::read_file(&path) {
+            Ok(conf) => Some(conf),
+            Err(e) if e.kind() == ErrorKind::Io && !path.exists() => None,
+            Err(e) => return Err(e),
+        };
+        let mut check = ReloadCheck::of(daemon, conf.as_ref(), root);
+        check.conf_file = path;
+        check.conf_exists = conf.is_some();
+        Ok(check)
+    }
+
+    /// Checks `daemon`'s parsed configuration (`None`: no file, libvirt's defaults), with its
+    /// paths looked for under `root`.
+    pub fn of(daemon: Daemon, conf: Option<&DaemonConf>, root: &Path) -> ReloadCheck {
+        let mut other_files = Vec::new();
+        let socket_dir = match conf {
+            None => None,
+            Some(conf) => {
+                let mut errors: Vec<SettingError> = Vec::new();
+                let dir = conf.string("unix_sock_dir", &mut errors);
+                other_files.extend(errors.into_iter().map(|e| {
+                    OtherFile {
+                        setting: "unix_sock_dir",
+                        configured: conf
+                            .get("unix_sock_dir")
+                            .map(|e| e.value.to_string())
+                            .unwrap_or_default(),
+                        reload_reads: None,
+                        line: e.line,
+                        message: format!(
+                            "{}: the admin socket cannot be found, so the daemon cannot be told",
+                            e.message
+                        ),
+                    }
+                }));
+                other_files.extend(other_file_settings(conf));
+                dir.map(|d| d.value).filter(|d| !d.is_empty())
+            }
+        };
+        let socket_dir = socket_dir.map_or_else(|| PathBuf::from(RUN_DIR), PathBuf::from);
+        let socket = socket_dir.join(format!("{}-admin-sock", daemon.socket_prefix()));
+        ReloadCheck {
+            daemon,
+            conf_file: daemon.conf_file(root),
+            conf_exists: conf.is_some(),
+            admin_socket: rerooted(root, &socket),
+            other_files,
+        }
+    }
+
+    /// Why the daemon must not be reloaded, with the fix; `None` when it may.
+    pub fn refusal(&self) -> Option<String> {
+        if self.other_files.is_empty() {
+            return None;
+        }
+        let lines: Vec<&str> = self
+            .other_files
+            .iter()
+            .map(|o| o.message.as_str())
+            .collect();
+        Some(format!(
+            "{}: not reloaded: virt-admin server-update-tls re-reads libvirt's default files, \
+             not the ones its configuration names, so a reload would load other files than \
+             the daemon uses:\n  {}\nrestart it instead: {}",
+            self.daemon.name(),
+            lines.join("\n  "),
+            self.daemon.restart_command()
+        ))
+    }
+}
+
+/// The TLS file settings of `conf` that name other files than the defaults a reload reads,
+/// and those libvirt would refuse (a wrong type: which file is meant cannot be told).
+fn other_file_settings(conf: &DaemonConf) -> Vec<OtherFile> {
+    let settings = conf.tls_settings();
+    let defaults = Environment {
+        root: PathBuf::from("/"),
+        home: None,
+        uid: 0,
+    };
+    let files = [
+        ("ca_file", CertDataType::CaCert, &settings.ca_file),
+        ("crl_file", CertDataType::CaCrl, &settings.crl_file),
+        ("cert_file", CertDataType::ServerCert, &settings.cert_file),
+        ("key_file", CertDataType::ServerKey, &settings.key_file),
+    ];
+    let mut found = Vec::new();
+    for (name, ty, setting) in files {
+        let reads = defaults.system_file(ty);
+        if let Some(e) = settings.errors.iter().find(|e| e.name == name) {
+            found.push(OtherFile {
+                setting: name,
+                configured: conf
+                    .get(name)
+                    .map(|e| e.value.to_string())
+                    .unwrap_or_default(),
+                reload_reads: Some(reads),
+                line: e.line,
+                message: format!("{} (which file is meant cannot be told)", e.message),
+            });
+            continue;
+        }
+        let Some(s) = setting else { continue };
+        // Compared component by component: `//` and `/./` do not make another file.
+        if s.value.is_absolute() && s.value.components().eq(reads.components()) {
+            continue;
+        }
+        found.push(OtherFile {
+            setting: name,
+            configured: s.value.display().to_string(),
+            reload_reads: Some(reads.clone()),
+            line: s.line,
+            message: format!(
+                "{}: {name} = \"{}\", but a reload reads {}",
+                conf.location(s.line),
+                s.value.display(),
+                reads.display()
+            ),
+        });
+    }
+    found
+}
