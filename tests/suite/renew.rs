@@ -390,3 +390,181 @@ fn a_subject_the_issuer_would_rewrite_is_refused() {
     );
     assert!(e.message().contains("leaf.pem"), "{e}");
 }
+
+// --- Review (issue 12 item 4): what a peer checks must survive a renewal, or it is refused. ---
+
+/// A CA made by openssl as many sites make one: name constraints (critical), a policy, an
+/// authority key identifier in its issuer+serial form; and a leaf it issued with a policy, a
+/// CRL distribution point and the same AKI form. Returns the directory.
+fn openssl_ca_and_leaf() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut req = vec!["req", "-x509"];
+    req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
+    req.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/O=Test/CN=Constrained CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "subjectKeyIdentifier=hash",
+        "-addext",
+        "authorityKeyIdentifier=keyid:always,issuer:always",
+        "-addext",
+        "nameConstraints=critical,permitted;DNS:.example.com",
+        "-addext",
+        "certificatePolicies=1.2.3.4",
+    ]);
+    common::openssl(d, &req);
+    common::write(
+        d,
+        "leaf.ext",
+        "basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=DNS:host1.example.com\n\
+         subjectKeyIdentifier=hash\n\
+         authorityKeyIdentifier=keyid,issuer:always\n\
+         certificatePolicies=1.2.3.4\n\
+         crlDistributionPoints=URI:http://crl.example.com/ca.crl\n",
+        0o644,
+    );
+    let mut req = vec!["req", "-new"];
+    req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
+    req.extend([
+        "-keyout",
+        "leaf.key",
+        "-subj",
+        "/O=Example/CN=host1.example.com",
+        "-out",
+        "leaf.csr",
+    ]);
+    common::openssl(d, &req);
+    common::openssl(
+        d,
+        &[
+            "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "30",
+            "-extfile", "leaf.ext", "-out", "leaf.pem",
+        ],
+    );
+    dir
+}
+
+fn read_pem_cert(path: &std::path::Path) -> Certificate {
+    virtpki::pem::read_certificates_expecting(path, "certificate")
+        .unwrap()
+        .remove(0)
+}
+
+fn openssl_ca(d: &std::path::Path) -> CertificateAuthority {
+    let cert = std::fs::read_to_string(d.join("ca.pem")).unwrap();
+    let key = std::fs::read_to_string(d.join("ca.key")).unwrap();
+    CertificateAuthority::from_pem(&cert, &key).unwrap()
+}
+
+/// Whether `openssl verify -CAfile ca leaf` accepts (OpenSSL checks an AKI's issuer+serial
+/// form against the issuer's serial; spice and other OpenSSL peers verify this way).
+fn openssl_verifies(d: &std::path::Path, ca: &str, leaf: &str) -> bool {
+    std::process::Command::new("openssl")
+        .current_dir(d)
+        .args(["verify", "-CAfile", ca, leaf])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn a_renewed_ca_keeps_its_name_constraints_and_policies() {
+    let dir = openssl_ca_and_leaf();
+    let authority = openssl_ca(dir.path());
+    let old = authority.certificate().clone();
+    assert!(old.has_name_constraints());
+    let renewed = authority.renew_ca(&Validity::days_from_now(3650)).unwrap();
+    let new = &renewed.certificate;
+    // Dropped, the constraints would be gone from every host that installs the new CA: the
+    // same key then vouches for any name.
+    assert!(new.has_name_constraints(), "{:?}", renewed.not_carried);
+    let kept = |c: &Certificate| {
+        sorted(
+            extensions(c)
+                .into_iter()
+                .filter(|(oid, _, _)| oid != "2.5.29.35")
+                .collect(),
+        )
+    };
+    assert_eq!(kept(new), kept(&old));
+    assert!(renewed.not_carried.is_empty(), "{:?}", renewed.not_carried);
+}
+
+#[test]
+fn a_renewed_ca_with_an_issuer_and_serial_aki_still_verifies_under_openssl() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let authority = openssl_ca(d);
+    let renewed = authority.renew_ca(&Validity::days_from_now(3650)).unwrap();
+    common::write(d, "new.pem", &renewed.cert_pem, 0o644);
+    // Copied as it was, the AKI names the old certificate's serial: OpenSSL then takes the new
+    // CA for one issued by another certificate, and refuses it and everything under it.
+    assert!(openssl_verifies(d, "new.pem", "new.pem"));
+    let again = CertificateAuthority::from_pem(
+        &renewed.cert_pem,
+        &std::fs::read_to_string(d.join("ca.key")).unwrap(),
+    )
+    .unwrap();
+    let leaf = again
+        .renew(&read_pem_cert(&d.join("leaf.pem")), &Validity::days_from_now(20))
+        .unwrap();
+    common::write(d, "renewed-leaf.pem", &leaf.cert_pem, 0o644);
+    assert!(openssl_verifies(d, "new.pem", "renewed-leaf.pem"));
+    assert!(openssl_verifies(d, "ca.pem", "renewed-leaf.pem"));
+}
+
+#[test]
+fn a_renewed_leaf_keeps_its_policies_and_crl_distribution_points() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let authority = openssl_ca(d);
+    let old = read_pem_cert(&d.join("leaf.pem"));
+    let renewed = authority.renew(&old, &Validity::days_from_now(20)).unwrap();
+    // A peer that requires the policy, or fetches the CRL from the distribution point, would
+    // refuse the renewal or stop checking its revocation.
+    let kept = |c: &Certificate| {
+        sorted(
+            extensions(c)
+                .into_iter()
+                .filter(|(oid, _, _)| oid != "2.5.29.35")
+                .collect(),
+        )
+    };
+    assert_eq!(kept(&renewed.certificate), kept(&old));
+    assert!(renewed.not_carried.is_empty(), "{:?}", renewed.not_carried);
+}
+
+#[test]
+fn a_critical_extension_that_would_not_be_carried_over_is_refused() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let mut spec = Spec::server("host.example");
+    let mut private = rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 4, 1, 99999, 2],
+        common::tlv(0x05, &[]),
+    );
+    private.set_criticality(true);
+    spec.custom.push(private);
+    let old = signed_by(&spec, &ca_made).parsed();
+    // Left out, a critical extension no peer understood (so the old certificate was refused
+    // everywhere) would be dropped and the renewal accepted: fail closed instead.
+    let e = authority.renew(&old, &validity(30)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("1.3.6.1.4.1.99999.2"), "{e}");
+    assert!(e.message().contains("critical"), "{e}");
+}
