@@ -1371,17 +1371,55 @@ const OID_SAN: &str = "2.5.29.17";
 const OID_BC: &str = "2.5.29.19";
 const OID_AKI: &str = "2.5.29.35";
 const OID_EKU: &str = "2.5.29.37";
+const OID_NAME_CONSTRAINTS: &str = "2.5.29.30";
+const OID_CRL_DP: &str = "2.5.29.31";
+const OID_POLICIES: &str = "2.5.29.32";
+const OID_POLICY_MAPPINGS: &str = "2.5.29.33";
+const OID_POLICY_CONSTRAINTS: &str = "2.5.29.36";
+const OID_FRESHEST_CRL: &str = "2.5.29.46";
+const OID_INHIBIT_ANY_POLICY: &str = "2.5.29.54";
+const OID_AIA: &str = "1.3.6.1.5.5.7.1.1";
 
-/// The extensions a renewed leaf keeps as they are; its authority key identifier is the CA's,
-/// written anew.
-const LEAF_COPIED: &[&str] = &[OID_SKI, OID_KU, OID_SAN, OID_BC, OID_EKU];
-/// The extensions a renewed CA keeps as they are: self-signed, its authority key identifier
-/// (if it has one) names its own key, which does not change.
-const CA_COPIED: &[&str] = &[OID_SKI, OID_KU, OID_SAN, OID_BC, OID_EKU, OID_AKI];
+/// The extensions a renewed leaf keeps as they are: what peers check (usages, names,
+/// policies) and where they look for the CA and its CRL (the same CA). Its authority key
+/// identifier is the CA's, written anew.
+const LEAF_COPIED: &[&str] = &[
+    OID_SKI,
+    OID_KU,
+    OID_SAN,
+    OID_BC,
+    OID_EKU,
+    OID_POLICIES,
+    OID_CRL_DP,
+    OID_FRESHEST_CRL,
+    OID_AIA,
+];
+/// The extensions a renewed CA keeps as they are, its constraints above all: dropped, name
+/// or policy constraints would vanish from every host that installs the renewed CA. Its
+/// authority key identifier (self-signed: its own key) keeps only the key identifier
+/// ([`self_key_identifier`]).
+const CA_COPIED: &[&str] = &[
+    OID_SKI,
+    OID_KU,
+    OID_SAN,
+    OID_BC,
+    OID_EKU,
+    OID_AKI,
+    OID_NAME_CONSTRAINTS,
+    OID_POLICIES,
+    OID_POLICY_MAPPINGS,
+    OID_POLICY_CONSTRAINTS,
+    OID_INHIBIT_ANY_POLICY,
+    OID_CRL_DP,
+    OID_FRESHEST_CRL,
+    OID_AIA,
+];
 
 /// What re-issuing `old` writes: its subject as it is encoded, the extensions of `copied` as
-/// they are encoded (OID, criticality and value), and a new serial; the names of the other
-/// extensions, which are left out.
+/// they are encoded (OID, criticality and value; an authority key identifier reduced to its
+/// key identifier), and a new serial; the names of the other extensions, which are left out.
+/// A critical extension that would be left out is refused: a peer that did not understand it
+/// refused the old certificate, and the renewal must not mean less than the old one.
 fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificateParams, Vec<String>)> {
     let unreadable = |e: String| {
         Error::new(
@@ -1400,24 +1438,80 @@ fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificatePara
     let mut not_carried = Vec::new();
     for ext in x509.extensions() {
         let oid = ext.oid.to_id_string();
+        let name = || {
+            x509_parser::objects::oid2sn(&ext.oid, x509_parser::objects::oid_registry())
+                .map(str::to_owned)
+                .unwrap_or_else(|_| oid.clone())
+        };
         if copied.contains(&oid.as_str()) {
             let arcs: Vec<u64> = ext
                 .oid
                 .iter()
                 .ok_or_else(|| unreadable(format!("extension {oid} has an arc over 64 bits")))?
                 .collect();
-            let mut copy = rcgen::CustomExtension::from_oid_content(&arcs, ext.value.to_vec());
+            let value = if oid == OID_AKI {
+                match self_key_identifier(ext) {
+                    Some(value) => value,
+                    None => {
+                        not_carried.push(name());
+                        continue;
+                    }
+                }
+            } else {
+                ext.value.to_vec()
+            };
+            let mut copy = rcgen::CustomExtension::from_oid_content(&arcs, value);
             copy.set_criticality(ext.critical);
             p.custom_extensions.push(copy);
+        } else if ext.critical {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{}: its critical extension {} ({oid}) is not one virtpki carries over; \
+                     a renewal without it would be accepted where the old certificate was \
+                     not: issue a new certificate instead",
+                    old.source(),
+                    name()
+                ),
+            ));
         } else if oid != OID_AKI {
-            not_carried.push(
-                x509_parser::objects::oid2sn(&ext.oid, x509_parser::objects::oid_registry())
-                    .map(str::to_owned)
-                    .unwrap_or(oid),
-            );
+            not_carried.push(name());
         }
     }
     Ok((p, not_carried))
+}
+
+/// A self-signed certificate's authority key identifier as the renewal writes it: its key
+/// identifier alone. The issuer+serial form names the old certificate's serial, and OpenSSL
+/// then takes the renewed CA for one issued by another, refusing it and all under it. `None`
+/// when the old one has no key identifier (it is left out then).
+fn self_key_identifier(ext: &x509_parser::extensions::X509Extension<'_>) -> Option<Vec<u8>> {
+    match ext.parsed_extension() {
+        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+            let id = aki.key_identifier.as_ref()?;
+            // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
+            let mut inner = vec![0x80];
+            push_der_length(&mut inner, id.0.len());
+            inner.extend_from_slice(id.0);
+            let mut value = vec![0x30];
+            push_der_length(&mut value, inner.len());
+            value.extend(inner);
+            Some(value)
+        }
+        _ => None,
+    }
+}
+
+/// Appends a DER length.
+fn push_der_length(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
 }
 
 /// The rcgen name that writes `name` (the subject of `cert`) back: each attribute with its

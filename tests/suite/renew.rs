@@ -521,7 +521,10 @@ fn a_renewed_ca_with_an_issuer_and_serial_aki_still_verifies_under_openssl() {
     )
     .unwrap();
     let leaf = again
-        .renew(&read_pem_cert(&d.join("leaf.pem")), &Validity::days_from_now(20))
+        .renew(
+            &read_pem_cert(&d.join("leaf.pem")),
+            &Validity::days_from_now(20),
+        )
         .unwrap();
     common::write(d, "renewed-leaf.pem", &leaf.cert_pem, 0o644);
     assert!(openssl_verifies(d, "new.pem", "renewed-leaf.pem"));
