@@ -379,3 +379,35 @@ fn ca_renew_refuses_what_is_not_a_ca_directory_and_changes_nothing() {
     assert_eq!(fs::read(other.join("cacert.pem")).unwrap(), before);
     assert!(backups(&other.join("cacert.pem")).is_empty());
 }
+
+/// Review: `--out-dir` the CA directory and a CERT named like one of its files: `--force` then
+/// replaced the CA's own certificate (or key, or CRL) with the renewed leaf, breaking the CA.
+#[test]
+fn renew_never_writes_over_the_ca_directorys_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let leaf = fs::read(p.server.join("servercert.pem")).unwrap();
+    let elsewhere = d.join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let files_of = |dir: &Path| {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.clone(), fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files_of(&p.ca);
+    for name in ["cacert.pem", "cakey.pem", "cacrl.pem"] {
+        let cert = elsewhere.join(name);
+        fs::write(&cert, &leaf).unwrap();
+        // The CA directory given another way (a trailing "/."), as people type it.
+        let run = renew(d, &p, &cert, &p.ca.join("."), &["--force"]).expect(2);
+        assert!(run.stderr.contains(name), "{}", run.stderr);
+        assert!(run.stderr.contains("CA directory"), "{}", run.stderr);
+    }
+    assert!(files_of(&p.ca) == before, "the CA directory changed");
+}
