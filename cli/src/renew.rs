@@ -54,7 +54,7 @@ fn role_of(cert: &Certificate) -> Option<Role> {
     }
 }
 
-/// Whether `a` and `b` are one file (the same device and inode), both existing.
+/// Whether `a` and `b` are one file or directory (the same device and inode), both existing.
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
@@ -187,6 +187,24 @@ pub fn run(args: RenewArgs, ui: Ui) -> CmdResult {
             name.to_string_lossy()
         ))
         .with_file(&target));
+    }
+    // Not even --force writes over the CA's own files: a leaf there breaks the CA.
+    if same_file(&args.out_dir, &args.ca_dir) {
+        let own = [
+            CertificateAuthority::cert_path(&args.ca_dir),
+            CertificateAuthority::key_path(&args.ca_dir),
+            CertificateAuthority::crl_path(&args.ca_dir),
+        ];
+        if own.iter().any(|f| f.file_name() == Some(name)) {
+            return Err(CliError(format!(
+                "{}: is a file of the CA directory {} itself; renew writes no certificate \
+                 there, --force or not: give another --out-dir",
+                target.display(),
+                args.ca_dir.display()
+            ))
+            .with_kind("invalid_arg")
+            .with_file(&target));
+        }
     }
     files::check_free(&[&target], replace(args.force))?;
     let renewed = ca
