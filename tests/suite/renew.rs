@@ -571,3 +571,25 @@ fn a_critical_extension_that_would_not_be_carried_over_is_refused() {
     assert!(e.message().contains("1.3.6.1.4.1.99999.2"), "{e}");
     assert!(e.message().contains("critical"), "{e}");
 }
+
+/// Review: a CA that has expired cannot renew anything; "ask for fewer days" sent people
+/// hunting for a number of days that does not exist. The error says to renew the CA first.
+#[test]
+fn an_expired_ca_says_to_renew_the_ca_first() {
+    let ca_made = self_signed(&Spec::ca("Kit CA")); // ends 2030-01-01
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let old = signed_by(&Spec::client("late"), &ca_made).parsed();
+    let after = Validity {
+        now: common::date(2030, 6, 1),
+        days: 1,
+    };
+    let e = authority.renew(&old, &after).unwrap_err();
+    assert!(e.message().contains("has expired"), "{e}");
+    assert!(e.message().contains("virtpki ca renew"), "{e}");
+    assert!(!e.message().contains("fewer days"), "{e}");
+    // Renewed, the CA signs again.
+    let renewed = authority.renew_ca(&after).unwrap();
+    let key = ca_made.key_pem();
+    let again = CertificateAuthority::from_pem(&renewed.cert_pem, &key).unwrap();
+    again.renew(&old, &after).unwrap();
+}
