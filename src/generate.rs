@@ -1077,6 +1077,19 @@ impl CertificateAuthority {
     ) -> Result<Certificate> {
         validity.apply(&mut p)?;
         let ca_end = self.certificate.not_after();
+        if validity.now > ca_end {
+            return Err(Error::new(
+                ErrorKind::Expired,
+                format!(
+                    "{}: the CA \"{}\" has expired (on {}): it signs nothing until it is \
+                     renewed with its key and name (virtpki ca renew), which keeps what it \
+                     issued valid",
+                    self.certificate.source(),
+                    self.certificate.subject(),
+                    crate::timefmt::utc(ca_end)
+                ),
+            ));
+        }
         if p.not_after.unix_timestamp() > ca_end {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
