@@ -411,3 +411,31 @@ fn renew_never_writes_over_the_ca_directorys_own_files() {
     }
     assert!(files_of(&p.ca) == before, "the CA directory changed");
 }
+
+/// Review: `ca renew --days N` that ends the CA sooner than it ended (a typo, or a 20-year CA
+/// renewed early with the default) said "every certificate this CA issued stays valid": those
+/// that run past the new end stop verifying then. Said plainly instead, in text and JSON.
+#[test]
+fn ca_renew_that_shortens_the_ca_says_what_stops_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&p.ca), "--days", "30"]).expect(0);
+    let warning = common::line_with(&run.stdout, "before the old one");
+    assert!(warning.contains("stop verifying"), "{}", run.stdout);
+    assert!(!run.stdout.contains("stays valid"), "{}", run.stdout);
+    let run = virtpki(
+        d,
+        &["ca", "renew", "--dir", s(&p.ca), "--days", "20", "--json"],
+    )
+    .expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ends_before_old"], true, "{v}");
+    let run = virtpki(
+        d,
+        &["ca", "renew", "--dir", s(&p.ca), "--days", "4000", "--json"],
+    )
+    .expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ends_before_old"], false, "{v}");
+}
