@@ -278,10 +278,13 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         "~/.pki/libvirt/cacert.pem of every user who connects as a client",
         "cacert.pem in every pkipath directory (?pkipath= URIs)",
     ];
+    // Sooner than before: what it issued for longer stops verifying at the new end.
+    let ends_before_old = renewed.certificate.not_after() < old.not_after();
     if json {
         let cert = &renewed.certificate;
         ui::print_json(&json!({
             "changed": true,
+            "ends_before_old": ends_before_old,
             "file": cert_path.display().to_string(),
             "backup": kept.as_ref().map(|k| k.display().to_string()),
             "subject": cert.subject(),
@@ -304,10 +307,25 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         println!("  kept the old one as {}", kept.display());
     }
     print_change(&old, &renewed, ui);
-    println!(
-        "\nThe same name, key and key identifier: every certificate this CA issued stays \
-         valid and verifies under the renewed CA, and its CRL stays valid."
-    );
+    if ends_before_old {
+        println!(
+            "  {} the renewed CA ends on {}, before the old one ({}): every certificate it \
+             issued that runs past that day stops verifying then (give more --days to keep the \
+             old end)",
+            ui.warn("warning:"),
+            timefmt::utc(renewed.certificate.not_after()),
+            timefmt::utc(old.not_after())
+        );
+        println!(
+            "\nThe same name, key and key identifier: the certificates this CA issued verify \
+             under the renewed CA until it ends, and its CRL stays valid."
+        );
+    } else {
+        println!(
+            "\nThe same name, key and key identifier: every certificate this CA issued stays \
+             valid and verifies under the renewed CA, and its CRL stays valid."
+        );
+    }
     println!("Replace the CA certificate with {}:", cert_path.display());
     for place in hosts {
         println!("  - {place}");
