@@ -593,3 +593,45 @@ fn an_expired_ca_says_to_renew_the_ca_first() {
     let again = CertificateAuthority::from_pem(&renewed.cert_pem, &key).unwrap();
     again.renew(&old, &after).unwrap();
 }
+
+/// Review: a leaf that carries its CA's own name (another key; openssl-made, say) was renewed,
+/// where `sign` refuses to issue one: wherever certificates are found by name it stands for
+/// the CA. Both refuse it now, by one check.
+#[test]
+fn a_leaf_with_its_cas_own_name_is_not_renewed() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let twin = signed_by(&Spec::client("Kit CA"), &ca_made).parsed();
+    assert_eq!(twin.subject_raw(), authority.certificate().subject_raw());
+    let e = authority.renew(&twin, &validity(30)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("this CA's own name"), "{e}");
+}
+
+/// Review: a certificate whose issuer is the CA's name in other string types (the signature
+/// verifies) was refused as "issuer \"CN=X\" was not issued by this CA \"CN=X\"": two equal
+/// names. The error says the encodings differ.
+#[test]
+fn an_issuer_name_encoded_otherwise_is_refused_and_says_so() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let mut renamed = ca_made.params.clone();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        rcgen::DnType::CommonName,
+        rcgen::DnValue::PrintableString("Kit CA".try_into().unwrap()),
+    );
+    renamed.distinguished_name = dn;
+    let issuer = rcgen::Issuer::from_params(&renamed, &ca_made.key);
+    let key = common::key(common::Alg::EcdsaP256);
+    let old = Spec::client("enc")
+        .params()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let old = Certificate::from_der(old.der().to_vec(), virtpki::Source::Data).unwrap();
+    assert_eq!(old.issuer(), authority.certificate().subject());
+    assert_ne!(old.issuer_raw(), authority.certificate().subject_raw());
+    let e = authority.renew(&old, &validity(30)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
+    assert!(e.message().contains("encoded differently"), "{e}");
+}
