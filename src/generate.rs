@@ -884,16 +884,6 @@ impl CertificateAuthority {
             Role::Client => client_template(&asked.dn)?,
         };
         let certificate = self.certify(p, validity, &asked.spki, "the request")?;
-        if certificate.subject_raw() == self.certificate.subject_raw() {
-            return Err(Error::new(
-                ErrorKind::InvalidArg,
-                format!(
-                    "the request asks for this CA's own name \"{}\": a leaf with its CA's name \
-                     would stand for the CA wherever certificates are found by name",
-                    self.certificate.subject()
-                ),
-            ));
-        }
         Ok(SignedRequest {
             cert_pem: certificate.to_pem(),
             certificate,
@@ -1033,7 +1023,8 @@ impl CertificateAuthority {
 
     /// Signs `p` for a public key the CA never holds the private half of (a request's, a
     /// renewed certificate's; `whose` names it in errors): refused when the key is the CA's
-    /// own or one virtpki does not certify ([`check_certifiable_key`]).
+    /// own or one virtpki does not certify ([`check_certifiable_key`]), or the subject is the
+    /// CA's own name.
     fn certify(
         &self,
         p: CertificateParams,
@@ -1062,6 +1053,16 @@ impl CertificateAuthority {
             return Err(internal(
                 "signing the certificate",
                 "the certificate's public key differs from the one asked for",
+            ));
+        }
+        if certificate.subject_raw() == self.certificate.subject_raw() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{whose}: its subject is this CA's own name \"{}\": a leaf with its CA's \
+                     name would stand for the CA wherever certificates are found by name",
+                    self.certificate.subject()
+                ),
             ));
         }
         Ok(certificate)
@@ -1208,10 +1209,17 @@ impl CertificateAuthority {
     /// key, or a forger who copied the name, fails the second.
     fn check_issued_here(&self, cert: &Certificate, then: &str) -> Result<()> {
         if cert.issuer_raw() != self.certificate.subject_raw() {
+            // Equal as text, other bytes: verifiers compare the bytes and never chain the two.
+            let how = if cert.issuer() == self.certificate.subject() {
+                " (its issuer is this CA's name encoded differently, in other string types, \
+                 and verifiers compare the bytes)"
+            } else {
+                ""
+            };
             return Err(Error::new(
                 ErrorKind::UnknownIssuer,
                 format!(
-                    "{}: \"{}\" (issuer \"{}\") was not issued by this CA \"{}\"; {then}",
+                    "{}: \"{}\" (issuer \"{}\") was not issued by this CA \"{}\"{how}; {then}",
                     cert.source(),
                     cert.subject(),
                     cert.issuer(),
