@@ -635,3 +635,29 @@ fn an_issuer_name_encoded_otherwise_is_refused_and_says_so() {
     assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
     assert!(e.message().contains("encoded differently"), "{e}");
 }
+
+/// Review: a CA whose authority key identifier names it by issuer and serial (OpenSSL's
+/// `authorityKeyIdentifier=keyid,issuer`) most likely wrote that form into every certificate
+/// it issued. Those name the old CA certificate's serial, and OpenSSL matches it: under the
+/// renewed CA alone they stop verifying there (GnuTLS, hence libvirt, does not look). The
+/// renewal says so, so the person keeps the old CA in the bundle or renews them.
+#[test]
+fn a_renewed_ca_says_when_its_certificates_name_the_old_serial() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let renewed = openssl_ca(d)
+        .renew_ca(&Validity::days_from_now(3650))
+        .unwrap();
+    assert!(renewed.issued_name_old_serial);
+    common::write(d, "new.pem", &renewed.cert_pem, 0o644);
+    let mut both = renewed.cert_pem.clone();
+    both.push_str(&std::fs::read_to_string(d.join("ca.pem")).unwrap());
+    common::write(d, "both.pem", &both, 0o644);
+    // What the warning is about, and its remedy.
+    assert!(!openssl_verifies(d, "new.pem", "leaf.pem"));
+    assert!(openssl_verifies(d, "both.pem", "leaf.pem"));
+    // A CA of virtpki's (key identifier only) has nothing to say.
+    let (_, authority) = ca("Plain CA");
+    let renewed = authority.renew_ca(&validity(3650)).unwrap();
+    assert!(!renewed.issued_name_old_serial);
+}
