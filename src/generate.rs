@@ -929,7 +929,7 @@ impl CertificateAuthority {
             ));
         }
         self.check_issued_here(old, "this CA cannot renew it")?;
-        let (mut p, not_carried) = reissue_params(old, LEAF_COPIED)?;
+        let (mut p, not_carried, _) = reissue_params(old, LEAF_COPIED)?;
         p.use_authority_key_identifier_extension = true;
         let certificate = self.certify(p, validity, old.spki_der(), &src)?;
         check_same_subject(old, &certificate)?;
@@ -937,6 +937,7 @@ impl CertificateAuthority {
             cert_pem: certificate.to_pem(),
             certificate,
             not_carried,
+            issued_name_old_serial: false,
         })
     }
 
@@ -986,7 +987,7 @@ impl CertificateAuthority {
                 ),
             ));
         }
-        let (mut p, not_carried) = reissue_params(old, CA_COPIED)?;
+        let (mut p, not_carried, issued_name_old_serial) = reissue_params(old, CA_COPIED)?;
         p.serial_number = Some(random_serial()?);
         validity.apply(&mut p)?;
         let cert = p
@@ -1007,6 +1008,7 @@ impl CertificateAuthority {
             cert_pem: certificate.to_pem(),
             certificate,
             not_carried,
+            issued_name_old_serial,
         })
     }
 
@@ -1351,6 +1353,12 @@ pub struct Renewed {
     /// The old certificate's extensions that the new one does not carry, by name ("CRL
     /// distribution points") or dotted OID.
     pub not_carried: Vec<String>,
+    /// A renewed CA only: the old CA certificate's authority key identifier named it by issuer
+    /// and serial (OpenSSL's `authorityKeyIdentifier=keyid,issuer`), so the certificates it
+    /// issued most likely do too. OpenSSL matches that serial, the old one's: under the
+    /// renewed CA alone they do not verify there (GnuTLS, hence libvirt, does not look), only
+    /// while the old CA certificate stays in the bundle or once they are renewed.
+    pub issued_name_old_serial: bool,
 }
 
 impl fmt::Debug for Renewed {
@@ -1438,10 +1446,14 @@ const CA_COPIED: &[&str] = &[
 
 /// What re-issuing `old` writes: its subject as it is encoded, the extensions of `copied` as
 /// they are encoded (OID, criticality and value; an authority key identifier reduced to its
-/// key identifier), and a new serial; the names of the other extensions, which are left out.
+/// key identifier), and a new serial; the names of the other extensions, which are left out;
+/// whether a copied authority key identifier named an issuer and serial.
 /// A critical extension that would be left out is refused: a peer that did not understand it
 /// refused the old certificate, and the renewal must not mean less than the old one.
-fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificateParams, Vec<String>)> {
+fn reissue_params(
+    old: &Certificate,
+    copied: &[&str],
+) -> Result<(CertificateParams, Vec<String>, bool)> {
     let unreadable = |e: String| {
         Error::new(
             ErrorKind::Parse,
@@ -1457,6 +1469,7 @@ fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificatePara
     p.is_ca = IsCa::NoCa;
     p.serial_number = Some(random_serial()?);
     let mut not_carried = Vec::new();
+    let mut named_serial = false;
     for ext in x509.extensions() {
         let oid = ext.oid.to_id_string();
         let name = || {
@@ -1471,6 +1484,7 @@ fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificatePara
                 .ok_or_else(|| unreadable(format!("extension {oid} has an arc over 64 bits")))?
                 .collect();
             let value = if oid == OID_AKI {
+                named_serial = names_issuer_and_serial(ext);
                 match self_key_identifier(ext) {
                     Some(value) => value,
                     None => {
@@ -1499,7 +1513,16 @@ fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificatePara
             not_carried.push(name());
         }
     }
-    Ok((p, not_carried))
+    Ok((p, not_carried, named_serial))
+}
+
+/// Whether an authority key identifier names its issuer by name and serial.
+fn names_issuer_and_serial(ext: &x509_parser::extensions::X509Extension<'_>) -> bool {
+    matches!(
+        ext.parsed_extension(),
+        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki)
+            if aki.authority_cert_serial.is_some() || aki.authority_cert_issuer.is_some()
+    )
 }
 
 /// A self-signed certificate's authority key identifier as the renewal writes it: its key

@@ -4,6 +4,7 @@
 use crate::common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{ca_init, certs, mode, pki, revoke_client, s, virtpki, Pki};
@@ -443,4 +444,61 @@ fn ca_renew_that_shortens_the_ca_says_what_stops_then() {
     .expect(0);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["ends_before_old"], false, "{v}");
+}
+
+/// Review: `ca renew` of a CA made by openssl with `authorityKeyIdentifier=keyid,issuer`
+/// says that what it issued names the old CA certificate's serial (OpenSSL peers refuse those
+/// under the renewed CA alone), and what to do; a CA of virtpki's says nothing of it.
+#[test]
+fn ca_renew_of_an_openssl_ca_naming_issuer_and_serial_says_what_openssl_peers_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("ca");
+    fs::create_dir(&ca).unwrap();
+    let mut req = vec!["req", "-x509"];
+    req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
+    req.extend([
+        "-keyout",
+        "ca/key.pem",
+        "-out",
+        "ca/cacert.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=Openssl CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "authorityKeyIdentifier=keyid:always,issuer:always",
+    ]);
+    virtpki_tools::kit::openssl(d, &req);
+    virtpki_tools::kit::openssl(
+        d,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "ca/key.pem",
+            "-out",
+            "ca/cakey.pem",
+        ],
+    );
+    fs::set_permissions(ca.join("cakey.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&ca)]).expect(0);
+    let warning = common::line_with(&run.stdout, "issuer and serial");
+    assert!(warning.contains("OpenSSL"), "{}", run.stdout);
+    assert!(run.stdout.contains("virtpki renew"), "{}", run.stdout);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&ca), "--json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["issued_name_old_serial"], true, "{v}");
+    // virtpki's own CA: key identifiers only, nothing to say.
+    let p = pki(d);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&p.ca)]).expect(0);
+    assert!(!run.stdout.contains("issuer and serial"), "{}", run.stdout);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&p.ca), "--json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["issued_name_old_serial"], false, "{v}");
 }
