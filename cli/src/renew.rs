@@ -285,6 +285,7 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         ui::print_json(&json!({
             "changed": true,
             "ends_before_old": ends_before_old,
+            "issued_name_old_serial": renewed.issued_name_old_serial,
             "file": cert_path.display().to_string(),
             "backup": kept.as_ref().map(|k| k.display().to_string()),
             "subject": cert.subject(),
@@ -324,6 +325,16 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         println!(
             "\nThe same name, key and key identifier: every certificate this CA issued stays \
              valid and verifies under the renewed CA, and its CRL stays valid."
+        );
+    }
+    if renewed.issued_name_old_serial {
+        println!(
+            "  {} the old CA certificate named itself by issuer and serial (authority key \
+             identifier), as OpenSSL's authorityKeyIdentifier=keyid,issuer writes, and the \
+             certificates it issued most likely do too: OpenSSL checks that serial, so \
+             OpenSSL-based peers (not libvirt, which uses GnuTLS) accept them only while the old \
+             CA stays in their cacert.pem, until each is renewed (virtpki renew)",
+            ui.warn("warning:")
         );
     }
     println!("Replace the CA certificate with {}:", cert_path.display());

@@ -453,15 +453,15 @@ fn ca_renew_that_shortens_the_ca_says_what_stops_then() {
 fn ca_renew_of_an_openssl_ca_naming_issuer_and_serial_says_what_openssl_peers_need() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ca = d.join("ca");
+    let ca = d.join("openssl-ca");
     fs::create_dir(&ca).unwrap();
     let mut req = vec!["req", "-x509"];
     req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
     req.extend([
         "-keyout",
-        "ca/key.pem",
+        "openssl-ca/key.pem",
         "-out",
-        "ca/cacert.pem",
+        "openssl-ca/cacert.pem",
         "-days",
         "3650",
         "-subj",
@@ -481,17 +481,23 @@ fn ca_renew_of_an_openssl_ca_naming_issuer_and_serial_says_what_openssl_peers_ne
             "-topk8",
             "-nocrypt",
             "-in",
-            "ca/key.pem",
+            "openssl-ca/key.pem",
             "-out",
-            "ca/cakey.pem",
+            "openssl-ca/cakey.pem",
         ],
     );
     fs::set_permissions(ca.join("cakey.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+    // A copy for --json: renewed once, the CA names itself by key identifier only.
+    let copy = d.join("copy");
+    fs::create_dir(&copy).unwrap();
+    for f in ["cacert.pem", "cakey.pem"] {
+        fs::copy(ca.join(f), copy.join(f)).unwrap();
+    }
     let run = virtpki(d, &["ca", "renew", "--dir", s(&ca)]).expect(0);
     let warning = common::line_with(&run.stdout, "issuer and serial");
     assert!(warning.contains("OpenSSL"), "{}", run.stdout);
     assert!(run.stdout.contains("virtpki renew"), "{}", run.stdout);
-    let run = virtpki(d, &["ca", "renew", "--dir", s(&ca), "--json"]).expect(0);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&copy), "--json"]).expect(0);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["issued_name_old_serial"], true, "{v}");
     // virtpki's own CA: key identifiers only, nothing to say.
