@@ -508,3 +508,31 @@ fn ca_renew_of_an_openssl_ca_naming_issuer_and_serial_says_what_openssl_peers_ne
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["issued_name_old_serial"], false, "{v}");
 }
+
+/// Review: `renew` read the CA directory's CRL without its lock, so a `crl revoke` running
+/// at the same moment could land between the check and the write: the renewal of a
+/// certificate just revoked. It waits for the lock as `crl revoke` and `ca renew` take it.
+#[test]
+fn renew_waits_for_the_ca_directorys_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let held = d.join("held");
+    // flock(1) holds the directory's lock (flock on the directory, as virtpki takes it).
+    let mut holder = std::process::Command::new("flock")
+        .arg(&p.ca)
+        .args(["-c", &format!("touch '{}'; sleep 2", s(&held))])
+        .spawn()
+        .expect("flock(1)");
+    while !held.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let start = std::time::Instant::now();
+    renew(d, &p, &p.server.join("servercert.pem"), &d.join("out"), &[]).expect(0);
+    let waited = start.elapsed();
+    holder.wait().unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(1500),
+        "renew did not wait for the lock ({waited:?})"
+    );
+}
