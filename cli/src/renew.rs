@@ -172,6 +172,9 @@ fn print_change(old: &Certificate, new: &Renewed, ui: Ui) {
 }
 
 pub fn run(args: RenewArgs, ui: Ui) -> CmdResult {
+    // The CRL read below stays the CA's current one until the renewal is written: a
+    // `crl revoke` of this certificate waits, or went first and is seen.
+    let _lock = files::lock_dir(&args.ca_dir)?;
     let ca = CertificateAuthority::load_dir(&args.ca_dir)?;
     let old = read_one(&args.cert)?;
     let name: &OsStr = args
