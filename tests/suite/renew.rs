@@ -661,3 +661,58 @@ fn a_renewed_ca_says_when_its_certificates_name_the_old_serial() {
     let renewed = authority.renew_ca(&validity(3650)).unwrap();
     assert!(!renewed.issued_name_old_serial);
 }
+
+/// Whether GnuTLS (`certtool --verify`, libvirt's library) chains `leaf` to the CA file `ca`.
+fn gnutls_verifies(d: &std::path::Path, ca: &str, leaf: &str) -> bool {
+    std::process::Command::new("certtool")
+        .current_dir(d)
+        .args(["--verify", "--load-ca-certificate", ca, "--infile", leaf])
+        .output()
+        .expect("certtool (scripts/install-test-deps.sh)")
+        .status
+        .success()
+}
+
+/// Review, GnuTLS's view (libvirt's): after `renew_ca` of an openssl-made CA, the leaf it
+/// issued and its renewal by virtpki verify under the old CA, the new one, and both in either
+/// order; so do they under OpenSSL, except the old leaf (issuer+serial AKI) under the new CA
+/// alone, which [`Renewed::issued_name_old_serial`] warns of.
+#[test]
+fn gnutls_and_openssl_chain_old_and_renewed_leaves_to_old_and_renewed_cas() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let key = std::fs::read_to_string(d.join("ca.key")).unwrap();
+    let old_ca = std::fs::read_to_string(d.join("ca.pem")).unwrap();
+    let renewed_ca = openssl_ca(d)
+        .renew_ca(&Validity::days_from_now(3650))
+        .unwrap();
+    let new_ca = CertificateAuthority::from_pem(&renewed_ca.cert_pem, &key).unwrap();
+    let leaf = new_ca
+        .renew(
+            &read_pem_cert(&d.join("leaf.pem")),
+            &Validity::days_from_now(20),
+        )
+        .unwrap();
+    common::write(d, "renewed.pem", &leaf.cert_pem, 0o644);
+    common::write(d, "new.pem", &renewed_ca.cert_pem, 0o644);
+    common::write(
+        d,
+        "old-new.pem",
+        old_ca.clone() + &renewed_ca.cert_pem,
+        0o644,
+    );
+    common::write(
+        d,
+        "new-old.pem",
+        renewed_ca.cert_pem.clone() + &old_ca,
+        0o644,
+    );
+    for ca in ["ca.pem", "new.pem", "old-new.pem", "new-old.pem"] {
+        for l in ["leaf.pem", "renewed.pem"] {
+            assert!(gnutls_verifies(d, ca, l), "GnuTLS: {l} under {ca}");
+            if (ca, l) != ("new.pem", "leaf.pem") {
+                assert!(openssl_verifies(d, ca, l), "OpenSSL: {l} under {ca}");
+            }
+        }
+    }
+}
