@@ -1498,6 +1498,8 @@ fn reissue_params(
             let mut copy = rcgen::CustomExtension::from_oid_content(&arcs, value);
             copy.set_criticality(ext.critical);
             p.custom_extensions.push(copy);
+        } else if oid == OID_AKI {
+            // A leaf's: the CA's written anew.
         } else if ext.critical {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
@@ -1509,7 +1511,7 @@ fn reissue_params(
                     name()
                 ),
             ));
-        } else if oid != OID_AKI {
+        } else {
             not_carried.push(name());
         }
     }

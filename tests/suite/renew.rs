@@ -716,3 +716,30 @@ fn gnutls_and_openssl_chain_old_and_renewed_leaves_to_old_and_renewed_cas() {
         }
     }
 }
+
+/// A leaf's authority key identifier is written anew from the CA, so even one marked critical
+/// (against RFC 5280) is not a critical extension "left out".
+#[test]
+fn a_leafs_critical_authority_key_identifier_is_replaced_not_refused() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let mut p = Spec::server("host.example").params();
+    p.use_authority_key_identifier_extension = false;
+    let mut aki = rcgen::CustomExtension::from_oid_content(
+        &[2, 5, 29, 35],
+        common::tlv(0x30, &common::tlv(0x80, &[1, 2, 3, 4])),
+    );
+    aki.set_criticality(true);
+    p.custom_extensions.push(aki);
+    let key = common::key(common::Alg::EcdsaP256);
+    let old = p.signed_by(&key, &ca_made.issuer()).unwrap();
+    let old = Certificate::from_der(old.der().to_vec(), virtpki::Source::Data).unwrap();
+    let renewed = authority.renew(&old, &validity(30)).unwrap();
+    let akis: Vec<_> = extensions(&renewed.certificate)
+        .into_iter()
+        .filter(|(oid, _, _)| oid == "2.5.29.35")
+        .collect();
+    assert_eq!(akis.len(), 1);
+    assert!(!akis[0].1, "written non-critical");
+    assert!(renewed.not_carried.is_empty(), "{:?}", renewed.not_carried);
+}
