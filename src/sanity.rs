@@ -7,12 +7,15 @@
 //! the right one and the finding says how libvirt differs:
 //!
 //! - `anyExtendedKeyUsage` allows both roles (libvirt allows neither), and a purpose list with
-//!   only unrelated purposes allows neither (libvirt allows both); QEMU agrees with this module;
+//!   only unrelated purposes allows neither (libvirt allows both); QEMU agrees on
+//!   `anyExtendedKeyUsage`, and on unrelated purposes only when the extension is critical;
 //! - only the CA certificates on the own certificate's chain of trust can be errors: a problem
-//!   with another CA of the bundle is a warning (libvirt refuses the whole bundle; QEMU does not);
+//!   with another CA of the bundle is a warning (libvirt refuses the whole bundle, and so does
+//!   QEMU up to 10.1; QEMU 10.2 does not);
 //! - keyEncipherment is not required of ECDSA and Ed25519 keys, which cannot encrypt (RFC 8813);
 //!   a warning says that libvirt 9.x daemons still reject them when key usage is critical;
-//! - the certificate file may hold the chain (leaf first), as QEMU accepts;
+//! - the certificate file may hold the chain (leaf first), as QEMU accepts from 10.2 (QEMU up
+//!   to 10.1, Debian 12's 7.2 included, refuses it as libvirt 9 does);
 //! - the CA certificates' own validity is checked (webpki leaves trust anchors alone);
 //! - what expires within a horizon (30 days unless the context says otherwise) is a warning
 //!   that says when, what stops working then and how to replace it: libvirt says nothing until
@@ -544,8 +547,8 @@ impl Checker {
                 },
                 Some(
                     "libvirt 9 uses only the first certificate of the file and then refuses \
-                     it (\"The certificate hasn't got a known issuer\"); virtpki and QEMU use \
-                     the chain"
+                     it (\"The certificate hasn't got a known issuer\"); virtpki and QEMU >= 10.2 \
+                     use the chain; QEMU <= 10.1 (Debian 12's 7.2) refuses it as libvirt does"
                         .into(),
                 ),
             );
@@ -891,7 +894,8 @@ impl Checker {
                     },
                     Some(
                         "libvirt 9.x daemons refuse this certificate (they want keyEncipherment \
-                         whenever key usage is critical); newer libvirt and QEMU accept it"
+                         whenever key usage is critical); newer libvirt and QEMU >= 10.2 (and \
+                         Debian 12's 7.2.22) accept it; QEMU 10.0 and 10.1 refuse it too"
                             .into(),
                     ),
                 );
@@ -1124,7 +1128,8 @@ fn reissue_command(cert: &Certificate, role: Role) -> String {
 fn unrelated_ca_note(severity: Severity, what: &str) -> Option<String> {
     (severity == Severity::Warning && what == "CA").then(|| {
         "this CA is not on the chain of trust of the own certificate; libvirt 9 still refuses \
-         the whole CA file because of it (QEMU ignores it)"
+         the whole CA file because of it, and so does QEMU up to 10.1 (QEMU >= 10.2 \
+         ignores it)"
             .to_owned()
     })
 }
