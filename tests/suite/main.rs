@@ -20,6 +20,8 @@ mod generate;
 mod inputs;
 mod locations;
 mod module_graph;
+mod qemu_conf;
+mod qemu_rules;
 mod quickstart;
 mod reload;
 mod renew;
