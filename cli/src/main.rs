@@ -10,6 +10,7 @@ mod given;
 mod hostport;
 mod inspect;
 mod install;
+mod install_qemu;
 mod issue;
 mod known;
 mod probe;

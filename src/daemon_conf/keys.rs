@@ -177,14 +177,14 @@ where
         .map(|(_, k)| k);
     by_edits.or_else(|| {
         keys.filter(|k| {
-                let (short, long) = if lower.len() < k.len() {
-                    (lower.as_str(), *k)
-                } else {
-                    (*k, lower.as_str())
-                };
-                short.len() >= 5 && short.len() * 2 >= long.len() && long.contains(short)
-            })
-            .max_by_key(|k| k.len().min(lower.len()) * 100 / k.len().max(lower.len()))
+            let (short, long) = if lower.len() < k.len() {
+                (lower.as_str(), *k)
+            } else {
+                (*k, lower.as_str())
+            };
+            short.len() >= 5 && short.len() * 2 >= long.len() && long.contains(short)
+        })
+        .max_by_key(|k| k.len().min(lower.len()) * 100 / k.len().max(lower.len()))
     })
 }
 

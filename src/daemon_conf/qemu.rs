@@ -623,3 +623,29 @@ fn is_local_address(host: &str) -> bool {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
+
+/// The directories Debian's AppArmor abstraction lets QEMU read
+/// (`/etc/apparmor.d/abstractions/libvirt-qemu` of libvirt 9.0: `/etc/pki/qemu/**`,
+/// `/etc/pki/libvirt{,-spice,-vnc}/**`; `/etc/pki/CA/*` holds no QEMU directory).
+pub const APPARMOR_DIRS: &[&str] = &[
+    "/etc/pki/qemu",
+    "/etc/pki/libvirt",
+    "/etc/pki/libvirt-vnc",
+    "/etc/pki/libvirt-spice",
+];
+
+/// Whether Debian's AppArmor abstraction lets QEMU read the directory `dir` (a path on the
+/// host, without any test root).
+pub fn apparmor_allows(dir: &Path) -> bool {
+    APPARMOR_DIRS.iter().any(|d| dir.starts_with(d))
+}
+
+/// What to add to `/etc/apparmor.d/local/abstractions/libvirt-qemu` so that QEMU may read
+/// `dir` on an AppArmor host.
+pub fn apparmor_fix(dir: &Path) -> String {
+    format!(
+        "on AppArmor hosts add the line `{}/** r,` to \
+         /etc/apparmor.d/local/abstractions/libvirt-qemu (then restart the domains)",
+        dir.display()
+    )
+}

@@ -29,7 +29,11 @@ fn directories_follow_libvirt_s_fallback() {
     let d = c.dir(Subsystem::Vnc, r);
     assert_eq!(d.dir, r.join("etc/pki/libvirt-vnc"));
     assert_eq!(d.origin, DirOrigin::Implicit);
-    assert!(d.why().contains("/etc/pki/libvirt-vnc exists"), "{}", d.why());
+    assert!(
+        d.why().contains("/etc/pki/libvirt-vnc exists"),
+        "{}",
+        d.why()
+    );
     assert_eq!(c.dir(Subsystem::Spice, r).dir, r.join("etc/pki/qemu"));
     // Migration's implicit directory is libvirt-migrate, not libvirt-migration.
     std::fs::create_dir_all(r.join("etc/pki/libvirt-migration")).unwrap();
@@ -41,13 +45,15 @@ fn directories_follow_libvirt_s_fallback() {
         r.join("etc/pki/libvirt-migrate")
     );
     // A set key wins over the implicit directory; the default follows default_tls_x509_cert_dir.
-    let c = conf(
-        "default_tls_x509_cert_dir = \"/srv/pki\"\nvnc_tls_x509_cert_dir = \"/srv/vnc\"\n",
-    );
+    let c =
+        conf("default_tls_x509_cert_dir = \"/srv/pki\"\nvnc_tls_x509_cert_dir = \"/srv/vnc\"\n");
     let d = c.dir(Subsystem::Vnc, r);
     assert_eq!((d.dir, d.origin), (r.join("srv/vnc"), DirOrigin::Set(2)));
     let d = c.dir(Subsystem::Chardev, r);
-    assert_eq!((d.dir, d.origin), (r.join("srv/pki"), DirOrigin::Default(Some(1))));
+    assert_eq!(
+        (d.dir, d.origin),
+        (r.join("srv/pki"), DirOrigin::Default(Some(1)))
+    );
     assert_eq!(c.dir(Subsystem::Default, r).origin, DirOrigin::Set(1));
 }
 
@@ -111,7 +117,8 @@ fn user_group_and_migration_host() {
         let e = c.errors();
         assert_eq!(e.len(), 1, "{local}");
         assert!(
-            e[0].message.contains("must not be the address of the local machine"),
+            e[0].message
+                .contains("must not be the address of the local machine"),
             "{}",
             e[0].message
         );
@@ -156,7 +163,9 @@ fn set_directories_that_do_not_exist_stop_the_driver() {
         "qemu.conf:1: default_tls_x509_cert_dir directory '/nope' does not exist"
     );
     // The built-in default need not exist.
-    assert!(QemuConf::empty().missing_dirs(Path::new("/nonexistent")).is_empty());
+    assert!(QemuConf::empty()
+        .missing_dirs(Path::new("/nonexistent"))
+        .is_empty());
 }
 
 #[test]

@@ -99,7 +99,10 @@ fn a_chain_in_the_cert_file_is_versioned_for_qemu() {
     let found = sanity::check_qemu(&ctx.credentials(), Role::Server, now(), 30);
     assert_eq!(found.len(), 1, "{found:?}");
     let note = found[0].qemu.as_deref().unwrap();
-    assert!(note.starts_with("QEMU >= 10.2 accepts the chain; QEMU <= 10.1"), "{note}");
+    assert!(
+        note.starts_with("QEMU >= 10.2 accepts the chain; QEMU <= 10.1"),
+        "{note}"
+    );
     assert!(note.contains("ca-cert.pem"), "{note}");
 }
 
@@ -121,5 +124,9 @@ fn too_many_cas_for_qemu_up_to_10_1() {
         .find(|f| f.finding.message.contains("more than the 16"))
         .expect("the cap is reported");
     assert_eq!(f.finding.severity, Severity::Warning);
-    assert!(f.qemu.as_deref().unwrap().contains("Unable to import CA certificate list"));
+    assert!(f
+        .qemu
+        .as_deref()
+        .unwrap()
+        .contains("Unable to import CA certificate list"));
 }
