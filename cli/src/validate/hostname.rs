@@ -108,7 +108,13 @@ impl Validator {
                         "the Common Name (the certificate has no DNS or IP SAN)"
                     }
                 };
-                return self.pass_id(scope, id, name, file.as_deref(), format!("{n} matches {how}"));
+                return self.pass_id(
+                    scope,
+                    id,
+                    name,
+                    file.as_deref(),
+                    format!("{n} matches {how}"),
+                );
             }
             Err(e) => e,
         };

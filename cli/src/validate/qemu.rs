@@ -38,7 +38,9 @@ impl Validator {
                     "Reading qemu.conf",
                     State::Fail,
                     Some(&conf_path),
-                    e.message().trim_end_matches("; nothing was done").to_owned(),
+                    e.message()
+                        .trim_end_matches("; nothing was done")
+                        .to_owned(),
                     Some("fix the line named; libvirt's QEMU driver does not start either".into()),
                 )
             }
@@ -65,7 +67,9 @@ impl Validator {
                     "Checking QEMU's user and group",
                     State::Fail,
                     None,
-                    e.message().trim_end_matches("; nothing was done").to_owned(),
+                    e.message()
+                        .trim_end_matches("; nothing was done")
+                        .to_owned(),
                     e.fix().map(str::to_owned),
                 );
                 None
@@ -193,9 +197,7 @@ impl Validator {
                     _ if sub == Subsystem::Migrate && conf.migrate_tls_force() => {
                         Some("migrate_tls_force = 1".into())
                     }
-                    _ if sub == Subsystem::Migrate
-                        && d.dir.join("client-cert.pem").exists() =>
-                    {
+                    _ if sub == Subsystem::Migrate && d.dir.join("client-cert.pem").exists() => {
                         Some(format!(
                             "{} holds client-cert.pem (migration's client)",
                             d.dir.display()
@@ -319,8 +321,13 @@ impl Validator {
                     "QEMU is only a client in {sub}, and QEMU's clients never read ca-crl.pem: \
                      a revoked server certificate is still accepted"
                 ),
-                Some("revoke by re-issuing the server's certificate and removing the old one".into()),
+                Some(
+                    "revoke by re-issuing the server's certificate and removing the old one".into(),
+                ),
             );
+        }
+        if roles.contains(&Role::Server) {
+            self.qemu_names(conf, sub, &dir, args);
         }
         for role in roles {
             if let Some((_, _, first)) = checked.iter().find(|(p, r, _)| *p == dir && *r == role) {
@@ -354,7 +361,11 @@ impl Validator {
         let key = dir.join(format!("{r}-key.pem"));
         // A lone half of the client pair: QEMU up to 10.1 ignores it, 10.2 refuses it.
         if role == Role::Client && cert.exists() != key.exists() {
-            let (has, lacks) = if cert.exists() { (&cert, &key) } else { (&key, &cert) };
+            let (has, lacks) = if cert.exists() {
+                (&cert, &key)
+            } else {
+                (&key, &cert)
+            };
             self.push_id(
                 S,
                 &format!("{sub}.{r}.pair"),
@@ -442,7 +453,13 @@ impl Validator {
                     CertDataType::ServerKey | CertDataType::ClientKey => "key",
                     _ => "cert",
                 };
-                self.qemu_access(sub, &format!("{r}.{item}"), &f.path, FileKind::of(f.ty), ids);
+                self.qemu_access(
+                    sub,
+                    &format!("{r}.{item}"),
+                    &f.path,
+                    FileKind::of(f.ty),
+                    ids,
+                );
             }
             if let Err(e) = ctx.add_file(f.ty, &f.path) {
                 loaded_all = false;
@@ -502,25 +519,44 @@ impl Validator {
                 format!("QEMU's load-time checks pass for the {r} (endpoint={r})"),
             );
         }
-        if role == Role::Server {
-            if let Some(cert) = own {
-                let mut names = args.hostname.clone();
-                let mut missing = State::Warn;
-                if sub == Subsystem::Migrate {
-                    if let Some(h) = conf.migration_host() {
-                        names.push(h.value);
-                        // Peers migrate to exactly this name: a mismatch fails every migration.
-                        missing = State::Fail;
-                    }
-                }
-                names.dedup();
-                self.hostname_in(S, &format!("{sub}.hostname"), &cert, &names, missing);
+        let _ = (own, args);
+    }
+
+    /// The server certificate of `dir` against every name peers reach `sub` by: --hostname,
+    /// and for migration `migration_host` (else this machine's names).
+    fn qemu_names(&mut self, conf: &QemuConf, sub: Subsystem, dir: &Path, args: &ValidateArgs) {
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        if ctx
+            .add_file(CertDataType::ServerCert, &dir.join("server-cert.pem"))
+            .is_err()
+        {
+            return;
+        }
+        let Some(cert) = ctx.credentials().server.certificate().cloned() else {
+            return;
+        };
+        let mut names = args.hostname.clone();
+        let mut missing = State::Warn;
+        if sub == Subsystem::Migrate {
+            if let Some(h) = conf.migration_host() {
+                names.push(h.value);
+                // Peers migrate to exactly this name: a mismatch fails every migration.
+                missing = State::Fail;
             }
         }
+        names.dedup();
+        self.hostname_in(S, &format!("{sub}.hostname"), &cert, &names, missing);
     }
 
     /// Owner and mode of `path` against QEMU's user.
-    fn qemu_access(&mut self, sub: Subsystem, item: &str, path: &Path, kind: FileKind, ids: &QemuIds) {
+    fn qemu_access(
+        &mut self,
+        sub: Subsystem,
+        item: &str,
+        path: &Path,
+        kind: FileKind,
+        ids: &QemuIds,
+    ) {
         let id = format!("{sub}.{item}_mode");
         let name = format!("Checking {sub} {} access", item.replace('.', " "));
         match file_audit::audit_qemu_path(path, kind, ids) {

@@ -13,6 +13,7 @@ mod install;
 mod issue;
 mod known;
 mod probe;
+mod qemu;
 mod reload;
 mod renew;
 mod request;
