@@ -91,6 +91,8 @@ const CA_CERT_DIR: &str = "the directory holding the CA's cacert.pem";
 const ISSUED_DIR: &str = "the --out-dir of `virtpki issue`, holding ROLEcert.pem and ROLEkey.pem";
 const CERT: &str = "a certificate file (PEM or DER)";
 const STORE: &str = "a known-servers file (made when missing)";
+const QEMU_CONF: &str =
+    "qemu.conf, libvirt's QEMU driver configuration (leave it out for ROOT/etc/libvirt/qemu.conf)";
 
 impl Command {
     /// Every path the command line gave, with what its option takes: the one table of the
@@ -176,6 +178,11 @@ impl Command {
                     dir("--from", &a.from, ISSUED_DIR),
                 ];
                 given.extend(root.map(|r| Given::new("--root", r, Expect::NewDir, ROOT)));
+                given.extend(
+                    a.qemu_conf
+                        .as_ref()
+                        .map(|c| Given::new("--qemu-conf", c, Expect::File, QEMU_CONF)),
+                );
                 given
             }
             Command::Validate(a) => {
@@ -192,6 +199,11 @@ impl Command {
                     dir("--path", path, PKIPATH).or_make(validate::mkdir_p(path, false))
                 }));
                 given.extend(conf.map(|c| Given::new("--libvirtd-conf", c, Expect::File, CONF)));
+                given.extend(
+                    a.qemu_conf
+                        .as_ref()
+                        .map(|c| Given::new("--qemu-conf", c, Expect::File, QEMU_CONF)),
+                );
                 given
             }
             Command::Show(a) => vec![Given::new(
@@ -533,7 +545,13 @@ mod tests {
                 if let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) {
                     for m in missing {
                         let option = m.split_whitespace().next().unwrap_or_default();
-                        argv.extend([option.to_owned(), "x".to_owned()]);
+                        // A value it takes (`install --role`, required unless --qemu).
+                        let value = cmd
+                            .get_arguments()
+                            .find(|a| a.get_long() == option.strip_prefix("--"))
+                            .and_then(|a| a.get_possible_values().first().cloned())
+                            .map_or("x".to_owned(), |v| v.get_name().to_owned());
+                        argv.extend([option.to_owned(), value]);
                     }
                 }
             }
@@ -551,11 +569,12 @@ mod tests {
         }
         // ca init --dir; issue server and client --ca-dir, --out-dir; request server and client
         // --out-dir; sign server and client --ca-dir, --request, --out-dir; crl revoke --ca-dir,
-        // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
+        // CERT; install --ca-dir, --from, --root, --qemu-conf; validate --path,
+        // --libvirtd-conf, --root, --qemu-conf;
         // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
         // --known-file; expiry --root, --path, --ca-dir, FILE, --output; ca renew --dir; renew
         // --ca-dir, CERT, --out-dir; reload --root.
-        assert_eq!(seen, 39);
+        assert_eq!(seen, 41);
     }
 
     /// The subcommands that run something, each with the words that call it.

@@ -122,7 +122,7 @@ pub struct InstallArgs {
     #[arg(long, value_enum, requires = "qemu")]
     pub subsystem: Option<SubsystemArg>,
     /// With --qemu: the qemu.conf to read [default: ROOT/etc/libvirt/qemu.conf, when it exists].
-    #[arg(long, value_name = "FILE", requires = "qemu")]
+    #[arg(long, value_name = "FILE")]
     pub qemu_conf: Option<PathBuf>,
 }
 
@@ -161,6 +161,12 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     }
     if args.qemu {
         return crate::install_qemu::run(args, ui);
+    }
+    if args.qemu_conf.is_some() {
+        return Err(
+            CliError("--qemu-conf is read by --qemu only; nothing was installed".into())
+                .with_fix("add --qemu, or leave out --qemu-conf"),
+        );
     }
     let role =
         match args.role {

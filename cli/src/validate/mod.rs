@@ -86,7 +86,7 @@ pub struct ValidateArgs {
     #[arg(long, conflicts_with_all = ["user", "path", "what", "libvirtd_conf", "client_dn"])]
     pub qemu: bool,
     /// With --qemu: the qemu.conf to read [default: ROOT/etc/libvirt/qemu.conf, when it exists].
-    #[arg(long, value_name = "FILE", requires = "qemu")]
+    #[arg(long, value_name = "FILE")]
     pub qemu_conf: Option<PathBuf>,
     /// Print a JSON object instead of text.
     #[arg(long)]
@@ -168,6 +168,12 @@ struct Validator {
 pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
     if let Some(status) = root_conflicts(&args) {
         return Ok(status);
+    }
+    if args.qemu_conf.is_some() && !args.qemu {
+        return Err(crate::ui::CliError(
+            "--qemu-conf is read by --qemu only (libvirtd.conf is --libvirtd-conf)".into(),
+        )
+        .with_fix("add --qemu, or leave out --qemu-conf"));
     }
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
