@@ -85,6 +85,9 @@ fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no {id} in {report:#}"))
 }
 
+/// (subsystem, extra arguments, directory, files expected, files not expected)
+type Case<'a> = (&'a str, &'a [&'a str], &'a str, &'a [&'a str], &'a [&'a str]);
+
 #[test]
 fn each_subsystem_gets_its_role_s_files_in_its_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +116,7 @@ fn each_subsystem_gets_its_role_s_files_in_its_directory() {
         "server-cert.pem",
         "server-key.pem",
     ];
-    let cases: [(&str, &[&str], &str, &[&str], &[&str]); 6] = [
+    let cases: [Case; 6] = [
         (
             "vnc",
             &[],
