@@ -274,6 +274,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         warnings.extend(install::check_sources(
             role, &args.from, &checked, args.force,
         )?);
+        warnings.extend(qemu_warnings(role, &checked));
         sources.extend(pair);
     }
     for w in &warnings {
@@ -409,4 +410,29 @@ fn clone_read(r: &virtpki::fsutil::ReadFile) -> virtpki::fsutil::ReadFile {
         bytes: r.bytes.clone(),
         meta: r.meta.clone(),
     }
+}
+
+/// What QEMU's own check says of files libvirt's rules accept: the findings where a QEMU
+/// version refuses what libvirt 9 accepts (a chain in the certificate file up to 10.1, ...).
+fn qemu_warnings(
+    role: Role,
+    sources: &[(CertDataType, PathBuf, virtpki::fsutil::ReadFile)],
+) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ctx = virtpki::Context::new(virtpki::ContextFlags::NO_SANITY);
+    for (ty, path, read) in sources {
+        if ctx
+            .add_file_data(*ty, path, &read.bytes, read.meta.mode() & 0o7777)
+            .is_err()
+        {
+            return Vec::new();
+        }
+    }
+    virtpki::sanity::check_qemu(&ctx.credentials(), role, virtpki::timefmt::now(), 0)
+        .into_iter()
+        .filter_map(|f| {
+            f.qemu
+                .map(|q| format!("[{}] {}; qemu: {q}", f.finding.rule, f.finding.message))
+        })
+        .collect()
 }

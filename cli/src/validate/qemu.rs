@@ -519,7 +519,90 @@ impl Validator {
                 format!("QEMU's load-time checks pass for the {r} (endpoint={r})"),
             );
         }
-        let _ = (own, args);
+        let _ = args;
+        // Further identities (server-cert-N.pem, QEMU >= 10.2): each checked on its own, with
+        // the same CA, as QEMU checks each.
+        for (n, (cert, key)) in files.extra_identities.iter().enumerate() {
+            let tag = format!("{r}.identity{}", n + 2);
+            self.push_id(
+                S,
+                &format!("{sub}.{tag}"),
+                format!("Checking {sub} {r} identity {}", n + 2),
+                State::Info,
+                Some(cert),
+                format!(
+                    "{} and {}: read by QEMU >= 10.2 only (earlier versions ignore them)",
+                    cert.display(),
+                    key.display()
+                ),
+                Some("keep an identity every peer accepts as the unnumbered pair".into()),
+            );
+            if let Some(ids) = ids {
+                self.qemu_access(sub, &format!("{tag}.cert"), cert, FileKind::Public, ids);
+                self.qemu_access(
+                    sub,
+                    &format!("{tag}.key"),
+                    key,
+                    FileKind::of(role.key_type()),
+                    ids,
+                );
+            }
+            let one = Context::new(ContextFlags::NO_SANITY);
+            let _ = one.set_expiry_horizon(self.warn_days);
+            for f in files.files.iter().filter(|f| {
+                f.ty.content() != virtpki::data_type::Content::PrivateKey
+                    && f.ty != role.cert_type()
+            }) {
+                let _ = one.add_file(f.ty, &f.path);
+            }
+            let loaded = one
+                .add_file(role.cert_type(), cert)
+                .and(one.add_file(role.key_type(), key));
+            if let Err(e) = loaded {
+                self.push_id(
+                    S,
+                    &format!("{sub}.{tag}.load"),
+                    format!("Loading {sub} {r} identity {}", n + 2),
+                    State::Fail,
+                    Some(cert),
+                    e.to_string(),
+                    Some(format!(
+                        "look at it with `virtpki show {}`",
+                        shell_path(cert)
+                    )),
+                );
+                continue;
+            }
+            let found = sanity::check_qemu(&one.credentials(), role, now, self.warn_days);
+            for qf in found
+                .into_iter()
+                .filter(|f| f.finding.rule != virtpki::Rule::Missing)
+            {
+                if !self
+                    .reported
+                    .insert(format!("{}|{}", qf.finding.source, qf.finding.message))
+                {
+                    continue;
+                }
+                let f = qf.finding;
+                self.add(Check {
+                    id: format!("{sub}.{tag}.cert_properties.{}", f.rule).replace('-', "_"),
+                    scope: S,
+                    name: format!(
+                        "Checking {sub} {r} identity {} properties: {}",
+                        n + 2,
+                        f.rule
+                    ),
+                    state: State::from(f.severity),
+                    file: f.source.path().map(Path::to_path_buf),
+                    message: f.message,
+                    fix: Some(f.fix),
+                    rule: Some(f.rule.to_string()),
+                    libvirt: f.libvirt_differs,
+                    qemu: qf.qemu,
+                });
+            }
+        }
     }
 
     /// The server certificate of `dir` against every name peers reach `sub` by: --hostname,

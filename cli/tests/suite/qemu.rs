@@ -86,7 +86,13 @@ fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 }
 
 /// (subsystem, extra arguments, directory, files expected, files not expected)
-type Case<'a> = (&'a str, &'a [&'a str], &'a str, &'a [&'a str], &'a [&'a str]);
+type Case<'a> = (
+    &'a str,
+    &'a [&'a str],
+    &'a str,
+    &'a [&'a str],
+    &'a [&'a str],
+);
 
 #[test]
 fn each_subsystem_gets_its_role_s_files_in_its_directory() {
@@ -510,4 +516,114 @@ fn validate_sees_a_missing_server_file_and_qemu_s_chain_rule() {
     std::fs::write(&bad, "vnc_tls = \n").unwrap();
     let run = validate_qemu(d, &bad, &[]).expect(1);
     assert!(run.stdout.contains("bad.conf:1"), "{}", run.stdout);
+}
+
+#[test]
+fn install_warns_of_what_older_qemu_refuses() {
+    use virtpki_tools::kit::{self, Spec, KU_KEY_CERT_SIGN};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root_ca = kit::self_signed(&Spec::ca("Test Root CA"));
+    let intermediate = kit::signed_by(
+        &Spec::ca("Test Intermediate CA")
+            .bc(Some(true), true)
+            .ku(KU_KEY_CERT_SIGN, true),
+        &root_ca,
+    );
+    let leaf = kit::signed_by(&Spec::server("localhost"), &intermediate);
+    let ca = d.join("ca");
+    let from = d.join("out");
+    common::write(&ca.join("cacert.pem"), root_ca.pem().as_bytes(), 0o644);
+    common::write(
+        &from.join("servercert.pem"),
+        (leaf.pem() + &intermediate.pem()).as_bytes(),
+        0o644,
+    );
+    common::write(
+        &from.join("serverkey.pem"),
+        leaf.key_pem().as_bytes(),
+        0o600,
+    );
+    let conf = qemu_conf(d, "");
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--qemu",
+            "--role",
+            "server",
+            "--ca-dir",
+            s(&ca),
+            "--from",
+            s(&from),
+            "--root",
+            s(&d.join("root")),
+            "--qemu-conf",
+            s(&conf),
+        ],
+    )
+    .expect(0);
+    let line = common::line_with(&run.stdout, "qemu: QEMU >= 10.2 accepts the chain");
+    assert!(line.contains("QEMU <= 10.1"), "{line}");
+}
+
+#[test]
+fn validate_checks_each_numbered_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let qdir = d.join("root/etc/pki/qemu");
+    // A second identity, as QEMU 10.2 reads it; its key readable by everyone.
+    std::fs::copy(qdir.join("server-cert.pem"), qdir.join("server-cert-0.pem")).unwrap();
+    std::fs::copy(qdir.join("server-key.pem"), qdir.join("server-key-0.pem")).unwrap();
+    std::fs::set_permissions(
+        qdir.join("server-key-0.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o444),
+    )
+    .unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let info = check(&report, "qemu.vnc.server.identity2");
+    assert_eq!(info["status"], "info");
+    assert!(info["message"]
+        .as_str()
+        .unwrap()
+        .contains("QEMU >= 10.2 only"));
+    let key = check(&report, "qemu.vnc.server.identity2.key_mode");
+    assert_eq!(key["status"], "fail", "{key:#}");
+    assert!(key["message"]
+        .as_str()
+        .unwrap()
+        .contains("readable by every user"));
+}
+
+#[test]
+fn hostname_may_be_given_more_than_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let root = d.join("root");
+    common::install(d, &["--root", s(&root)], "server", &p).expect(0);
+    let validate = |names: &[&str]| {
+        let mut args = vec!["validate", "--root", s(&root), "server", "--json"];
+        for n in names {
+            args.extend(["--hostname", n]);
+        }
+        json(&virtpki(d, &args))
+    };
+    let report = validate(&["localhost", "127.0.0.1"]);
+    assert_eq!(check(&report, "server.hostname")["status"], "pass");
+    let report = validate(&["localhost", "other.example"]);
+    let h = check(&report, "server.hostname");
+    assert_eq!(h["status"], "warn");
+    let msg = h["message"].as_str().unwrap();
+    assert!(
+        msg.contains("other.example") && !msg.contains("localhost nor"),
+        "{msg}"
+    );
 }
