@@ -17,6 +17,9 @@
 //! --force, a daemon whose configuration names other files refuses the run before anything is
 //! written, and the old files are put back (and the daemons told again) when one refuses.
 //!
+//! With `--qemu`, [`crate::install_qemu`] plans QEMU's names, directory, owners and modes, and
+//! [`apply`] (the writing half of this command) installs them the same way.
+//!
 //! Each source is read once, through one descriptor that is not a symbolic link, and those
 //! bytes are checked and written. The targets are read, replaced, backed up and repaired
 //! through their directory's descriptor, never following a link at their names. Run as root

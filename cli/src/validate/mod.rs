@@ -17,6 +17,8 @@
 //! the library's ([`virtpki::file_audit`], [`virtpki::daemon_conf::audit`], ...): these files
 //! gather the paths, call them and turn their answers into report lines.
 //!
+//! `--qemu` checks QEMU's directories instead, as qemu.conf gives them ([`qemu`]).
+//!
 //! A path given with `--path`, `--root` or `--libvirtd-conf` that is not there (or not what
 //! the option takes) is the whole report, in an ARGS section: said first, with its fix.
 

@@ -627,3 +627,65 @@ fn hostname_may_be_given_more_than_once() {
         "{msg}"
     );
 }
+
+#[test]
+fn validate_warns_of_expiry_within_the_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::ca_init(d, &d.join("ca"));
+    virtpki(
+        d,
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            s(&d.join("ca")),
+            "--cn",
+            "localhost",
+            "--days",
+            "10",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&d.join("out")),
+        ],
+    )
+    .expect(0);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--qemu",
+            "--subsystem",
+            "vnc",
+            "--ca-dir",
+            s(&d.join("ca")),
+            "--from",
+            s(&d.join("out")),
+            "--root",
+            s(&d.join("root")),
+            "--qemu-conf",
+            s(&conf),
+        ],
+    );
+    run.expect(0);
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let e = check(&report, "qemu.vnc.server.cert_properties.expires_soon");
+    assert_eq!(e["status"], "warn", "{e:#}");
+    assert!(e["fix"].is_string());
+    // --warn-days 5: not yet.
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost", "--warn-days", "5"],
+    ));
+    assert_eq!(
+        check(&report, "qemu.vnc.server.cert_properties")["status"],
+        "pass"
+    );
+}
