@@ -1098,3 +1098,69 @@ fn sign_request_reads_every_extension_request() {
     );
     assert_eq!(signed.ignored, ["1.2.3.4"]);
 }
+
+/// An extensionRequest attribute is a SET OF Extensions: x509-parser reads its first value
+/// only, so a CA's key usage asked for in a second value went unchecked and unlisted.
+#[test]
+fn sign_request_refuses_an_extension_request_with_two_values() {
+    use virtpki_tools::kit::tlv;
+    const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+    let (_, authority) = ca("Ext CA");
+    let extensions = |bits: &[u8]| {
+        tlv(
+            0x30,
+            &tlv(
+                0x30,
+                &[tlv(0x06, KEY_USAGE), tlv(0x04, &tlv(0x03, bits))].concat(),
+            ),
+        )
+    };
+    let ext_req_oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e];
+    let two = tlv(
+        0x30,
+        &[
+            tlv(0x06, &ext_req_oid),
+            tlv(
+                0x31,
+                &[extensions(&[7, 0x80]), extensions(&[2, 0x04])].concat(),
+            ),
+        ]
+        .concat(),
+    );
+    let csr = request_with_attributes("c1", &[two]);
+    let e = authority
+        .sign_request(Role::Client, &csr, &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+    assert!(e.message().contains("extensionRequest"), "{e}");
+    // One value, as every tool writes it, is still read.
+    let one = tlv(
+        0x30,
+        &[tlv(0x06, &ext_req_oid), tlv(0x31, &extensions(&[7, 0x80]))].concat(),
+    );
+    let signed = authority
+        .sign_request(
+            Role::Client,
+            &request_with_attributes("c1", &[one]),
+            &validity(30),
+        )
+        .unwrap();
+    assert_eq!(signed.ignored, ["keyUsage"]);
+}
+
+/// The cap on names counts the CN, which is written as the first DNS SAN: 64 other names and
+/// a CN among none of them would be 65 SANs in the certificate.
+#[test]
+fn the_name_cap_counts_the_common_name() {
+    let (_, authority) = ca("Cap CA");
+    let names: Vec<String> = (0..64).map(|i| format!("h{i}.example.com")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let e = server(&authority, "host.example.com", &refs, &[]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("at most 64"), "{e}");
+    // The CN among the names, or 63 others: 64 SANs, issued.
+    let issued = server(&authority, "h0.example.com", &refs, &[]).unwrap();
+    assert_eq!(issued.certificate.subject_alt_names().len(), 64);
+    let issued = server(&authority, "host.example.com", &refs[..63], &[]).unwrap();
+    assert_eq!(issued.certificate.subject_alt_names().len(), 64);
+}
