@@ -847,9 +847,11 @@ mod tests {
         ctx.reload().unwrap();
         assert_eq!(server_subject(&ctx), "CN=host2.example.com");
         let ca = std::fs::read_to_string(d.join("ca.pem")).unwrap();
-        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem")).unwrap();
+        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem"))
+            .unwrap();
         ctx.add_pem(CertDataType::CaCert, &ca).unwrap();
-        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem")).unwrap();
+        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem"))
+            .unwrap();
         assert_eq!(lock(&ctx.loads).len(), 4);
         ctx.reload().unwrap();
         assert_eq!(ctx.credentials().ca_certs.len(), 3);

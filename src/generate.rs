@@ -1905,6 +1905,15 @@ fn check_host_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 253 {
         return Err(bad_host(name, "empty or over 253 characters"));
     }
+    // GnuTLS matches a wildcard only with two labels after it and no final dot: `*.com` and
+    // `*.example.com.` stand for no host, and libvirt's clients would refuse the certificate.
+    if name.starts_with("*.") && (name.ends_with('.') || name.split('.').count() < 3) {
+        return Err(bad_host(
+            name,
+            "a wildcard needs two labels after it and no final dot (*.example.com): GnuTLS \
+             matches this one to no host",
+        ));
+    }
     let name = name.strip_suffix('.').unwrap_or(name);
     for (i, label) in name.split('.').enumerate() {
         if i == 0 && label == "*" && name.contains('.') {

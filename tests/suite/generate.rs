@@ -1164,3 +1164,21 @@ fn the_name_cap_counts_the_common_name() {
     let issued = server(&authority, "host.example.com", &refs[..63], &[]).unwrap();
     assert_eq!(issued.certificate.subject_alt_names().len(), 64);
 }
+
+/// A wildcard needs two labels after it: GnuTLS matches `*.com` (or `*.example.`) to no host
+/// at all, so libvirt's clients refuse the certificate; the warning printed for wildcards
+/// ("every host name one label under it") would say the opposite. In the CN (written as the
+/// first DNS SAN) as in the names.
+#[test]
+fn a_wildcard_over_a_single_label_is_refused() {
+    let (_, authority) = ca("Wild CA");
+    for bad in ["*.com", "*.example.", "*.com.", "*.example.com."] {
+        let e = server(&authority, "host.example.com", &[bad], &[]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg, "{bad}: {e}");
+        assert!(e.message().contains("two labels after"), "{bad}: {e}");
+        let e = server(&authority, bad, &[], &[]).unwrap_err();
+        assert!(e.message().contains("two labels after"), "{bad}: {e}");
+    }
+    server(&authority, "host.example.com", &["*.example.com"], &[]).unwrap();
+    server(&authority, "*.pool.example", &[], &[]).unwrap();
+}
