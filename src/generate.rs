@@ -1728,7 +1728,7 @@ fn check_renewable_subject(old: &Certificate) -> Result<()> {
                     "{}: its subject \"{}\" is not renewed: {why}; issue a new certificate with \
                      a name without it (and update tls_allowed_dn_list)",
                     old.source(),
-                    crate::display::escape(&old.subject())
+                    crate::display::escape(old.subject())
                 ),
             ));
         }
@@ -1744,7 +1744,7 @@ fn cannot_write_subject(cert: &Certificate, why: &str) -> Error {
              another name would not match tls_allowed_dn_list or the known-servers store: \
              issue a new certificate instead",
             cert.source(),
-            crate::display::escape(&cert.subject())
+            crate::display::escape(cert.subject())
         ),
     )
 }
