@@ -1182,3 +1182,23 @@ fn a_wildcard_over_a_single_label_is_refused() {
     server(&authority, "host.example.com", &["*.example.com"], &[]).unwrap();
     server(&authority, "*.pool.example", &[], &[]).unwrap();
 }
+
+/// The cap on names counts across extensionRequest attributes: 33 names in each of two is
+/// refused as 66 would be in one.
+#[test]
+fn the_name_cap_counts_every_extension_request() {
+    use virtpki_tools::kit::tlv;
+    const SAN: &[u8] = &[0x55, 0x1d, 0x11];
+    let (_, authority) = ca("Cap CA");
+    let names = |from: usize| {
+        let list: Vec<u8> = (from..from + 33)
+            .flat_map(|i| tlv(0x82, format!("h{i}.example.com").as_bytes()))
+            .collect();
+        extension_request(&[(SAN, tlv(0x30, &list))])
+    };
+    let csr = request_with_attributes("host.example.com", &[names(0), names(33)]);
+    let e = authority
+        .sign_request(Role::Server, &csr, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("at most 64"), "{e}");
+}
