@@ -923,6 +923,9 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
             ),
         }
     }
+    // Each kind once: a request of thousands of one extension is one item of the summary.
+    let mut seen = std::collections::HashSet::new();
+    ignored.retain(|name| seen.insert(name.clone()));
     Ok(Asked {
         dn,
         dns,

@@ -1202,3 +1202,19 @@ fn the_name_cap_counts_every_extension_request() {
         .unwrap_err();
     assert!(e.message().contains("at most 64"), "{e}");
 }
+
+/// What a request asks for and is ignored is listed once per kind: 60,000 copies of one
+/// unknown extension (a request near the 1 MiB cap) are one line of the summary, not 60,000.
+#[test]
+fn ignored_extensions_are_listed_once() {
+    let (_, authority) = ca("Huge CA");
+    let exts: Vec<(&[u8], Vec<u8>)> = (0..60_000)
+        .map(|_| (&[0x2a, 3, 4][..], virtpki_tools::kit::tlv(0x05, &[])))
+        .collect();
+    let csr = request_with_attributes("c1", &[extension_request(&exts)]);
+    assert!(csr.len() < 1024 * 1024);
+    let signed = authority
+        .sign_request(Role::Client, &csr, &validity(30))
+        .unwrap();
+    assert_eq!(signed.ignored, ["1.2.3.4"]);
+}
