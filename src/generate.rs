@@ -1125,16 +1125,6 @@ impl CertificateAuthority {
             Role::Client => client_template(&asked.dn)?,
         };
         let certificate = self.certify(p, validity, &asked.spki, "the request")?;
-        if certificate.subject_raw() == self.certificate.subject_raw() {
-            return Err(Error::new(
-                ErrorKind::InvalidArg,
-                format!(
-                    "the request asks for this CA's own name \"{}\": a leaf with its CA's name \
-                     would stand for the CA wherever certificates are found by name",
-                    self.certificate.subject()
-                ),
-            ));
-        }
         Ok(SignedRequest {
             cert_pem: certificate.to_pem(),
             certificate,
@@ -1181,7 +1171,7 @@ impl CertificateAuthority {
         }
         self.check_issued_here(old, "this CA cannot renew it")?;
         check_renewable_subject(old)?;
-        let (mut p, not_carried) = reissue_params(old, LEAF_COPIED)?;
+        let (mut p, not_carried, _) = reissue_params(old, LEAF_COPIED)?;
         p.use_authority_key_identifier_extension = true;
         let certificate = self.certify(p, validity, old.spki_der(), &src)?;
         check_same_subject(old, &certificate)?;
@@ -1189,6 +1179,7 @@ impl CertificateAuthority {
             cert_pem: certificate.to_pem(),
             certificate,
             not_carried,
+            issued_name_old_serial: false,
         })
     }
 
@@ -1238,7 +1229,7 @@ impl CertificateAuthority {
                 ),
             ));
         }
-        let (mut p, not_carried) = reissue_params(old, CA_COPIED)?;
+        let (mut p, not_carried, issued_name_old_serial) = reissue_params(old, CA_COPIED)?;
         p.serial_number = Some(random_serial()?);
         validity.apply(&mut p)?;
         let cert = p
@@ -1259,6 +1250,7 @@ impl CertificateAuthority {
             cert_pem: certificate.to_pem(),
             certificate,
             not_carried,
+            issued_name_old_serial,
         })
     }
 
@@ -1275,7 +1267,8 @@ impl CertificateAuthority {
 
     /// Signs `p` for a public key the CA never holds the private half of (a request's, a
     /// renewed certificate's; `whose` names it in errors): refused when the key is the CA's
-    /// own or one virtpki does not certify ([`check_certifiable_key`]).
+    /// own or one virtpki does not certify ([`check_certifiable_key`]), or the subject is the
+    /// CA's own name.
     fn certify(
         &self,
         p: CertificateParams,
@@ -1306,6 +1299,16 @@ impl CertificateAuthority {
                 "the certificate's public key differs from the one asked for",
             ));
         }
+        if certificate.subject_raw() == self.certificate.subject_raw() {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{whose}: its subject is this CA's own name \"{}\": a leaf with its CA's \
+                     name would stand for the CA wherever certificates are found by name",
+                    self.certificate.subject()
+                ),
+            ));
+        }
         Ok(certificate)
     }
 
@@ -1319,6 +1322,19 @@ impl CertificateAuthority {
     ) -> Result<Certificate> {
         validity.apply(&mut p)?;
         let ca_end = self.certificate.not_after();
+        if validity.now > ca_end {
+            return Err(Error::new(
+                ErrorKind::Expired,
+                format!(
+                    "{}: the CA \"{}\" has expired (on {}): it signs nothing until it is \
+                     renewed with its key and name (virtpki ca renew), which keeps what it \
+                     issued valid",
+                    self.certificate.source(),
+                    self.certificate.subject(),
+                    crate::timefmt::utc(ca_end)
+                ),
+            ));
+        }
         if p.not_after.unix_timestamp() > ca_end {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
@@ -1437,10 +1453,17 @@ impl CertificateAuthority {
     /// key, or a forger who copied the name, fails the second.
     fn check_issued_here(&self, cert: &Certificate, then: &str) -> Result<()> {
         if cert.issuer_raw() != self.certificate.subject_raw() {
+            // Equal as text, other bytes: verifiers compare the bytes and never chain the two.
+            let how = if cert.issuer() == self.certificate.subject() {
+                " (its issuer is this CA's name encoded differently, in other string types, \
+                 and verifiers compare the bytes)"
+            } else {
+                ""
+            };
             return Err(Error::new(
                 ErrorKind::UnknownIssuer,
                 format!(
-                    "{}: \"{}\" (issuer \"{}\") was not issued by this CA \"{}\"; {then}",
+                    "{}: \"{}\" (issuer \"{}\") was not issued by this CA \"{}\"{how}; {then}",
                     cert.source(),
                     cert.subject(),
                     cert.issuer(),
@@ -1572,6 +1595,12 @@ pub struct Renewed {
     /// The old certificate's extensions that the new one does not carry, by name ("CRL
     /// distribution points") or dotted OID.
     pub not_carried: Vec<String>,
+    /// A renewed CA only: the old CA certificate's authority key identifier named it by issuer
+    /// and serial (OpenSSL's `authorityKeyIdentifier=keyid,issuer`), so the certificates it
+    /// issued most likely do too. OpenSSL matches that serial, the old one's: under the
+    /// renewed CA alone they do not verify there (GnuTLS, hence libvirt, does not look), only
+    /// while the old CA certificate stays in the bundle or once they are renewed.
+    pub issued_name_old_serial: bool,
 }
 
 impl fmt::Debug for Renewed {
@@ -1613,18 +1642,60 @@ const OID_SAN: &str = "2.5.29.17";
 const OID_BC: &str = "2.5.29.19";
 const OID_AKI: &str = "2.5.29.35";
 const OID_EKU: &str = "2.5.29.37";
+const OID_NAME_CONSTRAINTS: &str = "2.5.29.30";
+const OID_CRL_DP: &str = "2.5.29.31";
+const OID_POLICIES: &str = "2.5.29.32";
+const OID_POLICY_MAPPINGS: &str = "2.5.29.33";
+const OID_POLICY_CONSTRAINTS: &str = "2.5.29.36";
+const OID_FRESHEST_CRL: &str = "2.5.29.46";
+const OID_INHIBIT_ANY_POLICY: &str = "2.5.29.54";
+const OID_AIA: &str = "1.3.6.1.5.5.7.1.1";
 
-/// The extensions a renewed leaf keeps as they are; its authority key identifier is the CA's,
-/// written anew.
-const LEAF_COPIED: &[&str] = &[OID_SKI, OID_KU, OID_SAN, OID_BC, OID_EKU];
-/// The extensions a renewed CA keeps as they are: self-signed, its authority key identifier
-/// (if it has one) names its own key, which does not change.
-const CA_COPIED: &[&str] = &[OID_SKI, OID_KU, OID_SAN, OID_BC, OID_EKU, OID_AKI];
+/// The extensions a renewed leaf keeps as they are: what peers check (usages, names,
+/// policies) and where they look for the CA and its CRL (the same CA). Its authority key
+/// identifier is the CA's, written anew.
+const LEAF_COPIED: &[&str] = &[
+    OID_SKI,
+    OID_KU,
+    OID_SAN,
+    OID_BC,
+    OID_EKU,
+    OID_POLICIES,
+    OID_CRL_DP,
+    OID_FRESHEST_CRL,
+    OID_AIA,
+];
+/// The extensions a renewed CA keeps as they are, its constraints above all: dropped, name
+/// or policy constraints would vanish from every host that installs the renewed CA. Its
+/// authority key identifier (self-signed: its own key) keeps only the key identifier
+/// ([`self_key_identifier`]).
+const CA_COPIED: &[&str] = &[
+    OID_SKI,
+    OID_KU,
+    OID_SAN,
+    OID_BC,
+    OID_EKU,
+    OID_AKI,
+    OID_NAME_CONSTRAINTS,
+    OID_POLICIES,
+    OID_POLICY_MAPPINGS,
+    OID_POLICY_CONSTRAINTS,
+    OID_INHIBIT_ANY_POLICY,
+    OID_CRL_DP,
+    OID_FRESHEST_CRL,
+    OID_AIA,
+];
 
 /// What re-issuing `old` writes: its subject as it is encoded, the extensions of `copied` as
-/// they are encoded (OID, criticality and value), and a new serial; the names of the other
-/// extensions, which are left out.
-fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificateParams, Vec<String>)> {
+/// they are encoded (OID, criticality and value; an authority key identifier reduced to its
+/// key identifier), and a new serial; the names of the other extensions, which are left out;
+/// whether a copied authority key identifier named an issuer and serial.
+/// A critical extension that would be left out is refused: a peer that did not understand it
+/// refused the old certificate, and the renewal must not mean less than the old one.
+fn reissue_params(
+    old: &Certificate,
+    copied: &[&str],
+) -> Result<(CertificateParams, Vec<String>, bool)> {
     let unreadable = |e: String| {
         Error::new(
             ErrorKind::Parse,
@@ -1640,26 +1711,95 @@ fn reissue_params(old: &Certificate, copied: &[&str]) -> Result<(CertificatePara
     p.is_ca = IsCa::NoCa;
     p.serial_number = Some(random_serial()?);
     let mut not_carried = Vec::new();
+    let mut named_serial = false;
     for ext in x509.extensions() {
         let oid = ext.oid.to_id_string();
+        let name = || {
+            x509_parser::objects::oid2sn(&ext.oid, x509_parser::objects::oid_registry())
+                .map(str::to_owned)
+                .unwrap_or_else(|_| oid.clone())
+        };
         if copied.contains(&oid.as_str()) {
             let arcs: Vec<u64> = ext
                 .oid
                 .iter()
                 .ok_or_else(|| unreadable(format!("extension {oid} has an arc over 64 bits")))?
                 .collect();
-            let mut copy = rcgen::CustomExtension::from_oid_content(&arcs, ext.value.to_vec());
+            let value = if oid == OID_AKI {
+                named_serial = names_issuer_and_serial(ext);
+                match self_key_identifier(ext) {
+                    Some(value) => value,
+                    None => {
+                        not_carried.push(name());
+                        continue;
+                    }
+                }
+            } else {
+                ext.value.to_vec()
+            };
+            let mut copy = rcgen::CustomExtension::from_oid_content(&arcs, value);
             copy.set_criticality(ext.critical);
             p.custom_extensions.push(copy);
-        } else if oid != OID_AKI {
-            not_carried.push(
-                x509_parser::objects::oid2sn(&ext.oid, x509_parser::objects::oid_registry())
-                    .map(str::to_owned)
-                    .unwrap_or(oid),
-            );
+        } else if oid == OID_AKI {
+            // A leaf's: the CA's written anew.
+        } else if ext.critical {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{}: its critical extension {} ({oid}) is not one virtpki carries over; \
+                     a renewal without it would be accepted where the old certificate was \
+                     not: issue a new certificate instead",
+                    old.source(),
+                    name()
+                ),
+            ));
+        } else {
+            not_carried.push(name());
         }
     }
-    Ok((p, not_carried))
+    Ok((p, not_carried, named_serial))
+}
+
+/// Whether an authority key identifier names its issuer by name and serial.
+fn names_issuer_and_serial(ext: &x509_parser::extensions::X509Extension<'_>) -> bool {
+    matches!(
+        ext.parsed_extension(),
+        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki)
+            if aki.authority_cert_serial.is_some() || aki.authority_cert_issuer.is_some()
+    )
+}
+
+/// A self-signed certificate's authority key identifier as the renewal writes it: its key
+/// identifier alone. The issuer+serial form names the old certificate's serial, and OpenSSL
+/// then takes the renewed CA for one issued by another, refusing it and all under it. `None`
+/// when the old one has no key identifier (it is left out then).
+fn self_key_identifier(ext: &x509_parser::extensions::X509Extension<'_>) -> Option<Vec<u8>> {
+    match ext.parsed_extension() {
+        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+            let id = aki.key_identifier.as_ref()?;
+            // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
+            let mut inner = vec![0x80];
+            push_der_length(&mut inner, id.0.len());
+            inner.extend_from_slice(id.0);
+            let mut value = vec![0x30];
+            push_der_length(&mut value, inner.len());
+            value.extend(inner);
+            Some(value)
+        }
+        _ => None,
+    }
+}
+
+/// Appends a DER length.
+fn push_der_length(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
 }
 
 /// The rcgen name that writes `name` (the subject of `cert`) back: each attribute with its

@@ -54,7 +54,7 @@ fn role_of(cert: &Certificate) -> Option<Role> {
     }
 }
 
-/// Whether `a` and `b` are one file (the same device and inode), both existing.
+/// Whether `a` and `b` are one file or directory (the same device and inode), both existing.
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
@@ -172,6 +172,9 @@ fn print_change(old: &Certificate, new: &Renewed, ui: Ui) {
 }
 
 pub fn run(args: RenewArgs, ui: Ui) -> CmdResult {
+    // The CRL read below stays the CA's current one until the renewal is written: a
+    // `crl revoke` of this certificate waits, or went first and is seen.
+    let _lock = files::lock_dir(&args.ca_dir)?;
     let ca = CertificateAuthority::load_dir(&args.ca_dir)?;
     let old = read_one(&args.cert)?;
     let name: &OsStr = args
@@ -187,6 +190,24 @@ pub fn run(args: RenewArgs, ui: Ui) -> CmdResult {
             name.to_string_lossy()
         ))
         .with_file(&target));
+    }
+    // Not even --force writes over the CA's own files: a leaf there breaks the CA.
+    if same_file(&args.out_dir, &args.ca_dir) {
+        let own = [
+            CertificateAuthority::cert_path(&args.ca_dir),
+            CertificateAuthority::key_path(&args.ca_dir),
+            CertificateAuthority::crl_path(&args.ca_dir),
+        ];
+        if own.iter().any(|f| f.file_name() == Some(name)) {
+            return Err(CliError(format!(
+                "{}: is a file of the CA directory {} itself; renew writes no certificate \
+                 there, --force or not: give another --out-dir",
+                target.display(),
+                args.ca_dir.display()
+            ))
+            .with_kind("invalid_arg")
+            .with_file(&target));
+        }
     }
     files::check_free(&[&target], replace(args.force))?;
     let renewed = ca
@@ -260,10 +281,14 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         "~/.pki/libvirt/cacert.pem of every user who connects as a client",
         "cacert.pem in every pkipath directory (?pkipath= URIs)",
     ];
+    // Sooner than before: what it issued for longer stops verifying at the new end.
+    let ends_before_old = renewed.certificate.not_after() < old.not_after();
     if json {
         let cert = &renewed.certificate;
         ui::print_json(&json!({
             "changed": true,
+            "ends_before_old": ends_before_old,
+            "issued_name_old_serial": renewed.issued_name_old_serial,
             "file": cert_path.display().to_string(),
             "backup": kept.as_ref().map(|k| k.display().to_string()),
             "subject": cert.subject(),
@@ -286,10 +311,35 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         println!("  kept the old one as {}", kept.display());
     }
     print_change(&old, &renewed, ui);
-    println!(
-        "\nThe same name, key and key identifier: every certificate this CA issued stays \
-         valid and verifies under the renewed CA, and its CRL stays valid."
-    );
+    if ends_before_old {
+        println!(
+            "  {} the renewed CA ends on {}, before the old one ({}): every certificate it \
+             issued that runs past that day stops verifying then (give more --days to keep the \
+             old end)",
+            ui.warn("warning:"),
+            timefmt::utc(renewed.certificate.not_after()),
+            timefmt::utc(old.not_after())
+        );
+        println!(
+            "\nThe same name, key and key identifier: the certificates this CA issued verify \
+             under the renewed CA until it ends, and its CRL stays valid."
+        );
+    } else {
+        println!(
+            "\nThe same name, key and key identifier: every certificate this CA issued stays \
+             valid and verifies under the renewed CA, and its CRL stays valid."
+        );
+    }
+    if renewed.issued_name_old_serial {
+        println!(
+            "  {} the old CA certificate named itself by issuer and serial (authority key \
+             identifier), as OpenSSL's authorityKeyIdentifier=keyid,issuer writes, and the \
+             certificates it issued most likely do too: OpenSSL checks that serial, so \
+             OpenSSL-based peers (not libvirt, which uses GnuTLS) accept them only while the old \
+             CA stays in their cacert.pem, until each is renewed (virtpki renew)",
+            ui.warn("warning:")
+        );
+    }
     println!("Replace the CA certificate with {}:", cert_path.display());
     for place in hosts {
         println!("  - {place}");

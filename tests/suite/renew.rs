@@ -415,3 +415,356 @@ fn a_subject_with_a_control_character_is_not_renewed() {
         )
         .unwrap();
 }
+
+// --- Review (issue 12 item 4): what a peer checks must survive a renewal, or it is refused. ---
+
+/// A CA made by openssl as many sites make one: name constraints (critical), a policy, an
+/// authority key identifier in its issuer+serial form; and a leaf it issued with a policy, a
+/// CRL distribution point and the same AKI form. Returns the directory.
+fn openssl_ca_and_leaf() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut req = vec!["req", "-x509"];
+    req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
+    req.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/O=Test/CN=Constrained CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "subjectKeyIdentifier=hash",
+        "-addext",
+        "authorityKeyIdentifier=keyid:always,issuer:always",
+        "-addext",
+        "nameConstraints=critical,permitted;DNS:.example.com",
+        "-addext",
+        "certificatePolicies=1.2.3.4",
+    ]);
+    common::openssl(d, &req);
+    common::write(
+        d,
+        "leaf.ext",
+        "basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=DNS:host1.example.com\n\
+         subjectKeyIdentifier=hash\n\
+         authorityKeyIdentifier=keyid,issuer:always\n\
+         certificatePolicies=1.2.3.4\n\
+         crlDistributionPoints=URI:http://crl.example.com/ca.crl\n",
+        0o644,
+    );
+    let mut req = vec!["req", "-new"];
+    req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
+    req.extend([
+        "-keyout",
+        "leaf.key",
+        "-subj",
+        "/O=Example/CN=host1.example.com",
+        "-out",
+        "leaf.csr",
+    ]);
+    common::openssl(d, &req);
+    common::openssl(
+        d,
+        &[
+            "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "30",
+            "-extfile", "leaf.ext", "-out", "leaf.pem",
+        ],
+    );
+    dir
+}
+
+fn read_pem_cert(path: &std::path::Path) -> Certificate {
+    virtpki::pem::read_certificates_expecting(path, "certificate")
+        .unwrap()
+        .remove(0)
+}
+
+fn openssl_ca(d: &std::path::Path) -> CertificateAuthority {
+    let cert = std::fs::read_to_string(d.join("ca.pem")).unwrap();
+    let key = std::fs::read_to_string(d.join("ca.key")).unwrap();
+    CertificateAuthority::from_pem(&cert, &key).unwrap()
+}
+
+/// Whether `openssl verify -CAfile ca leaf` accepts (OpenSSL checks an AKI's issuer+serial
+/// form against the issuer's serial; spice and other OpenSSL peers verify this way).
+fn openssl_verifies(d: &std::path::Path, ca: &str, leaf: &str) -> bool {
+    std::process::Command::new("openssl")
+        .current_dir(d)
+        .args(["verify", "-CAfile", ca, leaf])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn a_renewed_ca_keeps_its_name_constraints_and_policies() {
+    let dir = openssl_ca_and_leaf();
+    let authority = openssl_ca(dir.path());
+    let old = authority.certificate().clone();
+    assert!(old.has_name_constraints());
+    let renewed = authority.renew_ca(&Validity::days_from_now(3650)).unwrap();
+    let new = &renewed.certificate;
+    // Dropped, the constraints would be gone from every host that installs the new CA: the
+    // same key then vouches for any name.
+    assert!(new.has_name_constraints(), "{:?}", renewed.not_carried);
+    let kept = |c: &Certificate| {
+        sorted(
+            extensions(c)
+                .into_iter()
+                .filter(|(oid, _, _)| oid != "2.5.29.35")
+                .collect(),
+        )
+    };
+    assert_eq!(kept(new), kept(&old));
+    assert!(renewed.not_carried.is_empty(), "{:?}", renewed.not_carried);
+}
+
+#[test]
+fn a_renewed_ca_with_an_issuer_and_serial_aki_still_verifies_under_openssl() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let authority = openssl_ca(d);
+    let renewed = authority.renew_ca(&Validity::days_from_now(3650)).unwrap();
+    common::write(d, "new.pem", &renewed.cert_pem, 0o644);
+    // Copied as it was, the AKI names the old certificate's serial: OpenSSL then takes the new
+    // CA for one issued by another certificate, and refuses it and everything under it.
+    assert!(openssl_verifies(d, "new.pem", "new.pem"));
+    let again = CertificateAuthority::from_pem(
+        &renewed.cert_pem,
+        &std::fs::read_to_string(d.join("ca.key")).unwrap(),
+    )
+    .unwrap();
+    let leaf = again
+        .renew(
+            &read_pem_cert(&d.join("leaf.pem")),
+            &Validity::days_from_now(20),
+        )
+        .unwrap();
+    common::write(d, "renewed-leaf.pem", &leaf.cert_pem, 0o644);
+    assert!(openssl_verifies(d, "new.pem", "renewed-leaf.pem"));
+    assert!(openssl_verifies(d, "ca.pem", "renewed-leaf.pem"));
+}
+
+#[test]
+fn a_renewed_leaf_keeps_its_policies_and_crl_distribution_points() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let authority = openssl_ca(d);
+    let old = read_pem_cert(&d.join("leaf.pem"));
+    let renewed = authority.renew(&old, &Validity::days_from_now(20)).unwrap();
+    // A peer that requires the policy, or fetches the CRL from the distribution point, would
+    // refuse the renewal or stop checking its revocation.
+    let kept = |c: &Certificate| {
+        sorted(
+            extensions(c)
+                .into_iter()
+                .filter(|(oid, _, _)| oid != "2.5.29.35")
+                .collect(),
+        )
+    };
+    assert_eq!(kept(&renewed.certificate), kept(&old));
+    assert!(renewed.not_carried.is_empty(), "{:?}", renewed.not_carried);
+}
+
+#[test]
+fn a_critical_extension_that_would_not_be_carried_over_is_refused() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let mut spec = Spec::server("host.example");
+    let mut private = rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 4, 1, 99999, 2],
+        common::tlv(0x05, &[]),
+    );
+    private.set_criticality(true);
+    spec.custom.push(private);
+    let old = signed_by(&spec, &ca_made).parsed();
+    // Left out, a critical extension no peer understood (so the old certificate was refused
+    // everywhere) would be dropped and the renewal accepted: fail closed instead.
+    let e = authority.renew(&old, &validity(30)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("1.3.6.1.4.1.99999.2"), "{e}");
+    assert!(e.message().contains("critical"), "{e}");
+}
+
+/// Review: a CA that has expired cannot renew anything; "ask for fewer days" sent people
+/// hunting for a number of days that does not exist. The error says to renew the CA first.
+#[test]
+fn an_expired_ca_says_to_renew_the_ca_first() {
+    let ca_made = self_signed(&Spec::ca("Kit CA")); // ends 2030-01-01
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let old = signed_by(&Spec::client("late"), &ca_made).parsed();
+    let after = Validity {
+        now: common::date(2030, 6, 1),
+        days: 1,
+    };
+    let e = authority.renew(&old, &after).unwrap_err();
+    assert!(e.message().contains("has expired"), "{e}");
+    assert!(e.message().contains("virtpki ca renew"), "{e}");
+    assert!(!e.message().contains("fewer days"), "{e}");
+    // Renewed, the CA signs again.
+    let renewed = authority.renew_ca(&after).unwrap();
+    let key = ca_made.key_pem();
+    let again = CertificateAuthority::from_pem(&renewed.cert_pem, &key).unwrap();
+    again.renew(&old, &after).unwrap();
+}
+
+/// Review: a leaf that carries its CA's own name (another key; openssl-made, say) was renewed,
+/// where `sign` refuses to issue one: wherever certificates are found by name it stands for
+/// the CA. Both refuse it now, by one check.
+#[test]
+fn a_leaf_with_its_cas_own_name_is_not_renewed() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let twin = signed_by(&Spec::client("Kit CA"), &ca_made).parsed();
+    assert_eq!(twin.subject_raw(), authority.certificate().subject_raw());
+    let e = authority.renew(&twin, &validity(30)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("this CA's own name"), "{e}");
+}
+
+/// Review: a certificate whose issuer is the CA's name in other string types (the signature
+/// verifies) was refused as "issuer \"CN=X\" was not issued by this CA \"CN=X\"": two equal
+/// names. The error says the encodings differ.
+#[test]
+fn an_issuer_name_encoded_otherwise_is_refused_and_says_so() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let mut renamed = ca_made.params.clone();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        rcgen::DnType::CommonName,
+        rcgen::DnValue::PrintableString("Kit CA".try_into().unwrap()),
+    );
+    renamed.distinguished_name = dn;
+    let issuer = rcgen::Issuer::from_params(&renamed, &ca_made.key);
+    let key = common::key(common::Alg::EcdsaP256);
+    let old = Spec::client("enc")
+        .params()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let old = Certificate::from_der(old.der().to_vec(), virtpki::Source::Data).unwrap();
+    assert_eq!(old.issuer(), authority.certificate().subject());
+    assert_ne!(old.issuer_raw(), authority.certificate().subject_raw());
+    let e = authority.renew(&old, &validity(30)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownIssuer, "{e}");
+    assert!(e.message().contains("encoded differently"), "{e}");
+}
+
+/// Review: a CA whose authority key identifier names it by issuer and serial (OpenSSL's
+/// `authorityKeyIdentifier=keyid,issuer`) most likely wrote that form into every certificate
+/// it issued. Those name the old CA certificate's serial, and OpenSSL matches it: under the
+/// renewed CA alone they stop verifying there (GnuTLS, hence libvirt, does not look). The
+/// renewal says so, so the person keeps the old CA in the bundle or renews them.
+#[test]
+fn a_renewed_ca_says_when_its_certificates_name_the_old_serial() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let renewed = openssl_ca(d)
+        .renew_ca(&Validity::days_from_now(3650))
+        .unwrap();
+    assert!(renewed.issued_name_old_serial);
+    common::write(d, "new.pem", &renewed.cert_pem, 0o644);
+    let mut both = renewed.cert_pem.clone();
+    both.push_str(&std::fs::read_to_string(d.join("ca.pem")).unwrap());
+    common::write(d, "both.pem", &both, 0o644);
+    // What the warning is about, and its remedy.
+    assert!(!openssl_verifies(d, "new.pem", "leaf.pem"));
+    assert!(openssl_verifies(d, "both.pem", "leaf.pem"));
+    // A CA of virtpki's (key identifier only) has nothing to say.
+    let (_, authority) = ca("Plain CA");
+    let renewed = authority.renew_ca(&validity(3650)).unwrap();
+    assert!(!renewed.issued_name_old_serial);
+}
+
+/// Whether GnuTLS (`certtool --verify`, libvirt's library) chains `leaf` to the CA file `ca`.
+fn gnutls_verifies(d: &std::path::Path, ca: &str, leaf: &str) -> bool {
+    std::process::Command::new("certtool")
+        .current_dir(d)
+        .args(["--verify", "--load-ca-certificate", ca, "--infile", leaf])
+        .output()
+        .expect("certtool (scripts/install-test-deps.sh)")
+        .status
+        .success()
+}
+
+/// Review, GnuTLS's view (libvirt's): after `renew_ca` of an openssl-made CA, the leaf it
+/// issued and its renewal by virtpki verify under the old CA, the new one, and both in either
+/// order; so do they under OpenSSL, except the old leaf (issuer+serial AKI) under the new CA
+/// alone, which [`Renewed::issued_name_old_serial`] warns of.
+#[test]
+fn gnutls_and_openssl_chain_old_and_renewed_leaves_to_old_and_renewed_cas() {
+    let dir = openssl_ca_and_leaf();
+    let d = dir.path();
+    let key = std::fs::read_to_string(d.join("ca.key")).unwrap();
+    let old_ca = std::fs::read_to_string(d.join("ca.pem")).unwrap();
+    let renewed_ca = openssl_ca(d)
+        .renew_ca(&Validity::days_from_now(3650))
+        .unwrap();
+    let new_ca = CertificateAuthority::from_pem(&renewed_ca.cert_pem, &key).unwrap();
+    let leaf = new_ca
+        .renew(
+            &read_pem_cert(&d.join("leaf.pem")),
+            &Validity::days_from_now(20),
+        )
+        .unwrap();
+    common::write(d, "renewed.pem", &leaf.cert_pem, 0o644);
+    common::write(d, "new.pem", &renewed_ca.cert_pem, 0o644);
+    common::write(
+        d,
+        "old-new.pem",
+        old_ca.clone() + &renewed_ca.cert_pem,
+        0o644,
+    );
+    common::write(
+        d,
+        "new-old.pem",
+        renewed_ca.cert_pem.clone() + &old_ca,
+        0o644,
+    );
+    for ca in ["ca.pem", "new.pem", "old-new.pem", "new-old.pem"] {
+        for l in ["leaf.pem", "renewed.pem"] {
+            assert!(gnutls_verifies(d, ca, l), "GnuTLS: {l} under {ca}");
+            if (ca, l) != ("new.pem", "leaf.pem") {
+                assert!(openssl_verifies(d, ca, l), "OpenSSL: {l} under {ca}");
+            }
+        }
+    }
+}
+
+/// A leaf's authority key identifier is written anew from the CA, so even one marked critical
+/// (against RFC 5280) is not a critical extension "left out".
+#[test]
+fn a_leafs_critical_authority_key_identifier_is_replaced_not_refused() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    let mut p = Spec::server("host.example").params();
+    p.use_authority_key_identifier_extension = false;
+    let mut aki = rcgen::CustomExtension::from_oid_content(
+        &[2, 5, 29, 35],
+        common::tlv(0x30, &common::tlv(0x80, &[1, 2, 3, 4])),
+    );
+    aki.set_criticality(true);
+    p.custom_extensions.push(aki);
+    let key = common::key(common::Alg::EcdsaP256);
+    let old = p.signed_by(&key, &ca_made.issuer()).unwrap();
+    let old = Certificate::from_der(old.der().to_vec(), virtpki::Source::Data).unwrap();
+    let renewed = authority.renew(&old, &validity(30)).unwrap();
+    let akis: Vec<_> = extensions(&renewed.certificate)
+        .into_iter()
+        .filter(|(oid, _, _)| oid == "2.5.29.35")
+        .collect();
+    assert_eq!(akis.len(), 1);
+    assert!(!akis[0].1, "written non-critical");
+    assert!(renewed.not_carried.is_empty(), "{:?}", renewed.not_carried);
+}

@@ -4,6 +4,7 @@
 use crate::common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{ca_init, certs, mode, pki, revoke_client, s, virtpki, Pki};
@@ -378,4 +379,160 @@ fn ca_renew_refuses_what_is_not_a_ca_directory_and_changes_nothing() {
     assert!(run.stderr.contains("does not belong"), "{}", run.stderr);
     assert_eq!(fs::read(other.join("cacert.pem")).unwrap(), before);
     assert!(backups(&other.join("cacert.pem")).is_empty());
+}
+
+/// Review: `--out-dir` the CA directory and a CERT named like one of its files: `--force` then
+/// replaced the CA's own certificate (or key, or CRL) with the renewed leaf, breaking the CA.
+#[test]
+fn renew_never_writes_over_the_ca_directorys_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let leaf = fs::read(p.server.join("servercert.pem")).unwrap();
+    let elsewhere = d.join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let files_of = |dir: &Path| {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.clone(), fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files_of(&p.ca);
+    for name in ["cacert.pem", "cakey.pem", "cacrl.pem"] {
+        let cert = elsewhere.join(name);
+        fs::write(&cert, &leaf).unwrap();
+        // The CA directory given another way (a trailing "/."), as people type it.
+        let run = renew(d, &p, &cert, &p.ca.join("."), &["--force"]).expect(2);
+        assert!(run.stderr.contains(name), "{}", run.stderr);
+        assert!(run.stderr.contains("CA directory"), "{}", run.stderr);
+    }
+    assert!(files_of(&p.ca) == before, "the CA directory changed");
+}
+
+/// Review: `ca renew --days N` that ends the CA sooner than it ended (a typo, or a 20-year CA
+/// renewed early with the default) said "every certificate this CA issued stays valid": those
+/// that run past the new end stop verifying then. Said plainly instead, in text and JSON.
+#[test]
+fn ca_renew_that_shortens_the_ca_says_what_stops_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&p.ca), "--days", "30"]).expect(0);
+    let warning = common::line_with(&run.stdout, "before the old one");
+    assert!(warning.contains("stops verifying"), "{}", run.stdout);
+    assert!(
+        !run.stdout
+            .contains("every certificate this CA issued stays valid"),
+        "{}",
+        run.stdout
+    );
+    let run = virtpki(
+        d,
+        &["ca", "renew", "--dir", s(&p.ca), "--days", "20", "--json"],
+    )
+    .expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ends_before_old"], true, "{v}");
+    let run = virtpki(
+        d,
+        &["ca", "renew", "--dir", s(&p.ca), "--days", "4000", "--json"],
+    )
+    .expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ends_before_old"], false, "{v}");
+}
+
+/// Review: `ca renew` of a CA made by openssl with `authorityKeyIdentifier=keyid,issuer`
+/// says that what it issued names the old CA certificate's serial (OpenSSL peers refuse those
+/// under the renewed CA alone), and what to do; a CA of virtpki's says nothing of it.
+#[test]
+fn ca_renew_of_an_openssl_ca_naming_issuer_and_serial_says_what_openssl_peers_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = d.join("openssl-ca");
+    fs::create_dir(&ca).unwrap();
+    let mut req = vec!["req", "-x509"];
+    req.extend_from_slice(common::openssl_args::NEW_P256_KEY);
+    req.extend([
+        "-keyout",
+        "openssl-ca/key.pem",
+        "-out",
+        "openssl-ca/cacert.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=Openssl CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "authorityKeyIdentifier=keyid:always,issuer:always",
+    ]);
+    virtpki_tools::kit::openssl(d, &req);
+    virtpki_tools::kit::openssl(
+        d,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "openssl-ca/key.pem",
+            "-out",
+            "openssl-ca/cakey.pem",
+        ],
+    );
+    fs::set_permissions(ca.join("cakey.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+    // A copy for --json: renewed once, the CA names itself by key identifier only.
+    let copy = d.join("copy");
+    fs::create_dir(&copy).unwrap();
+    for f in ["cacert.pem", "cakey.pem"] {
+        fs::copy(ca.join(f), copy.join(f)).unwrap();
+    }
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&ca)]).expect(0);
+    let warning = common::line_with(&run.stdout, "issuer and serial");
+    assert!(warning.contains("OpenSSL"), "{}", run.stdout);
+    assert!(run.stdout.contains("virtpki renew"), "{}", run.stdout);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&copy), "--json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["issued_name_old_serial"], true, "{v}");
+    // virtpki's own CA: key identifiers only, nothing to say.
+    let p = pki(d);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&p.ca)]).expect(0);
+    assert!(!run.stdout.contains("issuer and serial"), "{}", run.stdout);
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&p.ca), "--json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["issued_name_old_serial"], false, "{v}");
+}
+
+/// Review: `renew` read the CA directory's CRL without its lock, so a `crl revoke` running
+/// at the same moment could land between the check and the write: the renewal of a
+/// certificate just revoked. It waits for the lock as `crl revoke` and `ca renew` take it.
+#[test]
+fn renew_waits_for_the_ca_directorys_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let held = d.join("held");
+    // flock(1) holds the directory's lock (flock on the directory, as virtpki takes it).
+    let mut holder = std::process::Command::new("flock")
+        .arg(&p.ca)
+        .args(["-c", &format!("touch '{}'; sleep 2", s(&held))])
+        .spawn()
+        .expect("flock(1)");
+    while !held.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let start = std::time::Instant::now();
+    renew(d, &p, &p.server.join("servercert.pem"), &d.join("out"), &[]).expect(0);
+    let waited = start.elapsed();
+    holder.wait().unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(1500),
+        "renew did not wait for the lock ({waited:?})"
+    );
 }
