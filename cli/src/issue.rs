@@ -503,7 +503,7 @@ fn read_previous_crl(path: &Path) -> Result<Option<Vec<u8>>, CliError> {
             crls.len()
         ),
         Err(e) => fail!(
-            "{e}\n(the current CRL cannot be read, so revoking now would lose its entries: \
+            "{e} (the current CRL cannot be read, so revoking now would lose its entries: \
              move it away to start a new CRL, whose number then starts again at 1)"
         ),
     }
