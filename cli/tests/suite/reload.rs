@@ -283,3 +283,71 @@ fn a_missing_virt_admin_is_a_clear_error() {
     let run = reload(dir.path(), &nowhere, &dir.path().join("absent"), &[]).expect(2);
     assert!(run.stderr.contains("--root"), "{}", run.stderr);
 }
+
+#[test]
+fn a_socket_activated_daemon_is_found_where_systemd_put_its_socket() {
+    // Under systemd socket activation libvirt does not honour unix_sock_dir: the socket
+    // unit keeps the admin socket in /run/libvirt. Looking only in unix_sock_dir said "not
+    // running" (exit 0) while the daemon served the old certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "");
+    common::write(
+        &root.join("etc/libvirt/libvirtd.conf"),
+        b"unix_sock_dir = \"/srv/sock\"\n",
+        0o644,
+    );
+    let (_listener, socket) = daemon(&root, "libvirt");
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd", "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["daemons"][0]["reloaded"], true, "{json}");
+    assert_eq!(json["daemons"][0]["socket"], s(&socket));
+    assert_eq!(
+        runs(dir.path())[0][1],
+        format!("libvirtd:///system?socket={}", socket.display())
+    );
+    // Neither place: both named.
+    drop(_listener);
+    std::fs::remove_file(&socket).unwrap();
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(0);
+    assert!(
+        run.stdout.contains("srv/sock/libvirt-admin-sock"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("run/libvirt/libvirt-admin-sock"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_virt_admin_that_leaves_a_child_holding_its_output_does_not_hang_the_reload() {
+    // A wrapper (or anything VIRTPKI_VIRT_ADMIN names) that starts a background process
+    // keeps the output pipes open after it exits: waiting for their end waited for that
+    // process, past the timeout. The program's own exit is what counts.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = dir.path().join("virt-admin");
+    common::write(
+        &va,
+        b"#!/bin/sh\necho 'Successfully updated TLS files'\nsleep 40 &\nexit 0\n",
+        0o755,
+    );
+    let _d = daemon(&root, "libvirt");
+    let start = std::time::Instant::now();
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(0);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(run.stdout.contains("libvirtd: reloaded"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("virt-admin: Successfully updated TLS files"),
+        "{}",
+        run.stdout
+    );
+}
