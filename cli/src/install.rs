@@ -409,6 +409,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                     dir,
                     name: name.to_owned(),
                     previous,
+                    wrote: contents.to_vec(),
                     backup: backup.clone(),
                 });
             }
@@ -469,6 +470,8 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
 
 /// The daemons `--reload` will tell, found and checked before anything is written.
 struct Reloading {
+    /// Where the daemons are looked for: found again right before they are told.
+    root: PathBuf,
     targets: Vec<reload::Target>,
     /// virt-admin, when a daemon runs.
     program: Option<PathBuf>,
@@ -517,7 +520,11 @@ fn plan_reload(args: &InstallArgs, role: Role, user: bool) -> Result<Reloading, 
     } else {
         None
     };
-    Ok(Reloading { targets, program })
+    Ok(Reloading {
+        root,
+        targets,
+        program,
+    })
 }
 
 /// A file install wrote, and what was there before (`None`: nothing).
@@ -528,6 +535,9 @@ struct Written {
     dir: Dir,
     name: std::ffi::OsString,
     previous: Option<ReadFile>,
+    /// What install wrote: a file that no longer holds it was changed by someone else since,
+    /// and the rollback leaves it.
+    wrote: Vec<u8>,
     backup: Option<PathBuf>,
 }
 
@@ -578,6 +588,12 @@ fn reload_after(
         let names: Vec<&str> = running.iter().map(|t| t.daemon.name()).collect();
         return (true, lines, serde_json::json!({ "would_reload": names }));
     }
+    // Found and checked again now that the files are written: a CRL this run installed, or a
+    // configuration changed meanwhile, may make a reload load other files than the daemon
+    // uses; such a daemon is refused (and counts as a refusal: the old files go back).
+    let names: Vec<Daemon> = running.iter().map(|t| t.daemon).collect();
+    let fresh = reload::find(&names, &r.root);
+    let running: Vec<&reload::Target> = fresh.iter().collect();
     let outcomes: Vec<reload::Outcome> = running
         .iter()
         .map(|t| reload::reload(t, r.program.as_deref()))
@@ -599,6 +615,30 @@ fn reload_after(
     let mut restored = Vec::new();
     let mut rollback_ok = true;
     for w in written.iter().rev() {
+        // A file that no longer holds what install wrote was written by someone else since:
+        // theirs is left as it is.
+        let changed = match w.dir.read(&w.name, files::MAX_FILE_SIZE) {
+            Ok(f) if *f.bytes == *w.wrote => None,
+            Ok(_) => {
+                Some("changed since it was installed (by someone else?): left as it is".into())
+            }
+            Err(e) if e.is_not_found() => None,
+            Err(ReadError::Io(_, e)) => Some(format!(
+                "cannot be read to compare with what was installed ({e}): left as it is"
+            )),
+            Err(ReadError::TooLarge(_)) => {
+                Some("changed since it was installed (by someone else?): left as it is".into())
+            }
+        };
+        if let Some(why) = changed {
+            rollback_ok = false;
+            lines.push(format!(
+                "  {} {}: {why}",
+                ui.fail("not put back:"),
+                w.to.display()
+            ));
+            continue;
+        }
         let done = match &w.previous {
             Some(old) => {
                 use std::os::unix::fs::MetadataExt;
@@ -641,6 +681,20 @@ fn reload_after(
     let mut again = Vec::new();
     for (t, o) in running.iter().zip(&outcomes) {
         if !o.reloaded {
+            continue;
+        }
+        // Not all the previous files are back: a reload would load a mix of old and new (a
+        // certificate with another key, a CA that did not issue it).
+        if !rollback_ok {
+            lines.push(format!(
+                "  {} {} was not told to reload again, as the previous files are not all back: \
+                 it keeps the new files; put back the files above by hand (or install again), \
+                 then: virtpki reload --daemon {} (or {})",
+                ui.fail("attention:"),
+                t.daemon.name(),
+                t.daemon.name(),
+                t.daemon.restart_command()
+            ));
             continue;
         }
         let second = reload::reload(t, r.program.as_deref());
