@@ -65,6 +65,9 @@ pub struct Target {
     pub not_running: Option<String>,
     /// The admin socket something listens on (of [`ReloadCheck::admin_sockets`]).
     pub listening: Option<PathBuf>,
+    /// Why that socket is not talked to: it belongs to another user than root (or the one
+    /// running virtpki), so it may be anyone's listener.
+    pub foreign: Option<String>,
 }
 
 impl Target {
@@ -73,6 +76,9 @@ impl Target {
     pub fn refusal(&self) -> Option<String> {
         if self.not_running.is_some() {
             return None;
+        }
+        if let Some(why) = &self.foreign {
+            return Some(format!("{}: not reloaded: {why}", self.daemon.name()));
         }
         match &self.check {
             Err(e) => Some(format!(
@@ -122,11 +128,13 @@ pub fn find(daemons: &[Daemon], root: &Path) -> Vec<Target> {
                 // parse: it was changed after the daemon started, or the daemon is down).
                 Err(_) => (None, None),
             };
+            let foreign = socket.as_deref().and_then(foreign_owner);
             Target {
                 daemon,
                 check,
                 not_running,
                 listening: socket,
+                foreign,
             }
         })
         .collect()
@@ -153,6 +161,29 @@ fn listening(path: &Path) -> Result<(), String> {
             path.display()
         )),
         _ => Ok(()),
+    }
+}
+
+/// Why the socket at `path` is not a system daemon's: it belongs to another user than root
+/// or the one running virtpki (a daemon under `--root` in a test is that user's). A socket
+/// whose owner cannot be read is refused too.
+fn foreign_owner(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    match std::fs::metadata(path) {
+        Ok(m) if m.uid() == 0 || m.uid() == me => None,
+        Ok(m) => Some(format!(
+            "its admin socket {} belongs to uid {}, not root: it may be anyone's listener, so \
+             virt-admin is not run (a system daemon's socket is root's; check unix_sock_dir \
+             and who can write there)",
+            path.display(),
+            m.uid()
+        )),
+        Err(e) => Some(format!(
+            "its admin socket {} cannot be checked: {e}",
+            path.display()
+        )),
     }
 }
 

@@ -351,3 +351,26 @@ fn a_virt_admin_that_leaves_a_child_holding_its_output_does_not_hang_the_reload(
         run.stdout
     );
 }
+
+#[test]
+fn an_admin_socket_of_another_user_is_not_talked_to() {
+    // A system daemon's admin socket is root's. One that belongs to someone else (a
+    // unix_sock_dir others can write to) may be anyone's listener: told "reloaded" it would
+    // hide that nothing was; told "refused" it would make install --reload put the old files
+    // back. virt-admin is not run, and the reason is said (exit 1: not reloaded).
+    if !common::root_or_skip("chown of the socket to another user") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "");
+    let (_listener, socket) = daemon(&root, "libvirt");
+    let c = std::ffi::CString::new(s(&socket)).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(runs(dir.path()).is_empty(), "virt-admin was run");
+    let line = common::line_with(&run.stdout, "libvirtd: not reloaded");
+    assert!(line.contains("belongs to uid 65534"), "{line}");
+    assert!(line.contains(s(&socket)), "{line}");
+}
