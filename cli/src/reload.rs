@@ -190,7 +190,8 @@ fn foreign_owner(path: &Path) -> Option<String> {
 /// How long a daemon's admin socket may take to take a connection.
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
-/// The virt-admin program: the one `VIRTPKI_VIRT_ADMIN` names, else `virt-admin` from PATH.
+/// The virt-admin program: the one `VIRTPKI_VIRT_ADMIN` names, else `virt-admin` from PATH
+/// (its absolute entries).
 /// `nothing` ends the error: what was not done ("nothing was reloaded").
 pub fn virt_admin(nothing: &str) -> Result<PathBuf, CliError> {
     let named = std::env::var_os(PROGRAM_VAR).filter(|v| !v.is_empty());
@@ -201,7 +202,10 @@ pub fn virt_admin(nothing: &str) -> Result<PathBuf, CliError> {
         wanted.is_file().then(|| wanted.clone())
     } else {
         std::env::var_os("PATH").and_then(|paths| {
+            // An empty or relative entry is the current directory, maybe one others write
+            // to: only absolute ones are searched, and the program found is run by that path.
             std::env::split_paths(&paths)
+                .filter(|d| d.is_absolute())
                 .map(|d| d.join(&wanted))
                 .find(|p| p.is_file())
         })

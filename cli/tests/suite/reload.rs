@@ -374,3 +374,37 @@ fn an_admin_socket_of_another_user_is_not_talked_to() {
     assert!(line.contains("belongs to uid 65534"), "{line}");
     assert!(line.contains(s(&socket)), "{line}");
 }
+
+#[test]
+fn a_relative_path_entry_never_finds_virt_admin_in_the_current_directory() {
+    // An empty or relative PATH entry means the current directory: run as root from a
+    // directory others write to (/tmp), that would run their "virt-admin". Only absolute
+    // entries are searched (as Go's exec.LookPath does).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let _d = daemon(&root, "libvirt");
+    let planted = fake_virt_admin(dir.path(), 0, "planted");
+    assert!(planted.starts_with(dir.path()));
+    let empty = dir.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    for path in [
+        format!(":{}", empty.display()),
+        ".".to_owned(),
+        String::new(),
+    ] {
+        let out = command(dir.path())
+            .current_dir(dir.path())
+            .env_remove("VIRTPKI_VIRT_ADMIN")
+            .env("PATH", &path)
+            .args(["reload", "--root", s(&root)])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "PATH={path:?}: {stderr}");
+        assert!(stderr.contains("virt-admin is not installed"), "{stderr}");
+        assert!(
+            runs(dir.path()).is_empty(),
+            "PATH={path:?}: the planted one ran"
+        );
+    }
+}
