@@ -459,7 +459,8 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         crate::ui::print_json(&serde_json::json!({
             "role": role.name(),
             "dry_run": args.dry_run,
-            "changed": changed && status == Status::Ok,
+            // Put back whole, nothing changed; a rollback that could not finish left changes.
+            "changed": changed && reload_json["rolled_back"] != true,
             "files": files_json,
             "reload": reload_json,
             "ok": status == Status::Ok,

@@ -1419,6 +1419,8 @@ fn a_rollback_that_cannot_put_every_file_back_does_not_reload_the_mixed_set() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(json["reload"]["rolled_back"], false);
     assert_eq!(json["reload"]["reloaded_again"], serde_json::json!([]));
+    // The files on disk are not what they were: changed, for configuration management.
+    assert_eq!(json["changed"], true, "{json}");
 }
 
 #[test]
