@@ -85,7 +85,8 @@ pub struct InstallArgs {
     pub dry_run: bool,
     /// Then tell the running daemons to reload (virt-admin server-update-tls, as `virtpki
     /// reload`). The server's certificate and key may replace the installed ones without
-    /// --force (each old file kept as FILE.bak-TIME); another CA still needs --force. Refused
+    /// --force (each old file kept as FILE.bak-TIME), and so may a renewed CA (the same names
+    /// and keys); another CA still needs --force. Refused
     /// before anything is written when a running daemon's configuration names other files;
     /// a daemon that refuses the new files gets the old ones back.
     #[arg(long)]
@@ -280,6 +281,14 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             }
             // Rotation: the pair was checked together above; the old one is kept.
             Some(_) if args.reload && (p.ty == role.cert_type() || p.ty == role.key_type()) => {
+                Action::Replace
+            }
+            // A renewed CA (`ca renew`: the same names and keys), alone or bundled with the
+            // installed one: every peer that verified under the installed CA still does, and
+            // no other CA is trusted; rotated like the pair.
+            Some(old)
+                if args.reload && p.ty == CertDataType::CaCert && same_cas(&old.bytes, new) =>
+            {
                 Action::Replace
             }
             Some(_) if !args.force => {
@@ -879,6 +888,26 @@ impl Action {
             Action::Unchanged => "unchanged",
         }
     }
+}
+
+/// Whether the CA files `old` and `new` hold the same CAs: the same set of (subject, public
+/// key), whatever the certificates' other contents (a renewal) and how often each appears
+/// (a bundle of old and renewed). Trust follows the name and key: a certificate that verifies
+/// under one verifies under the other. Anything that does not parse is not the same.
+fn same_cas(old: &[u8], new: &[u8]) -> bool {
+    use std::collections::BTreeSet;
+    let cas = |bytes: &[u8]| -> Option<BTreeSet<(Vec<u8>, Vec<u8>)>> {
+        match pem::parse(CertDataType::CaCert, bytes, &virtpki::Source::Data) {
+            Ok(Parsed::Certificates(certs)) if !certs.is_empty() => Some(
+                certs
+                    .iter()
+                    .map(|c| (c.subject_raw().to_vec(), c.spki_der().to_vec()))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    matches!((cas(old), cas(new)), (Some(a), Some(b)) if a == b)
 }
 
 /// Whether the installed file has the planned mode (and owner, when planned).

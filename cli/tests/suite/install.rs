@@ -1500,3 +1500,52 @@ fn a_crl_installed_for_a_daemon_that_loads_none_refuses_the_reload() {
     assert!(!root.join("etc/pki/CA/cacrl.pem").exists());
     assert_eq!(installed_pair(&root), pair_of(&p.server));
 }
+
+#[test]
+fn a_renewed_ca_is_rotated_by_reload_without_force_another_ca_is_not() {
+    // `ca renew` keeps the CA's name and key, and says to run install --reload on each host:
+    // every peer that verified under the old CA verifies under the renewed one, and no other
+    // CA is trusted, so it is rotation like the pair. Old and renewed in one bundle too.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let old_ca = std::fs::read(p.ca.join("cacert.pem")).unwrap();
+    virtpki(dir.path(), &["ca", "renew", "--dir", s(&p.ca)]).expect(0);
+    let renewed = std::fs::read(p.ca.join("cacert.pem")).unwrap();
+    assert_ne!(old_ca, renewed);
+    let _l = crate::reload::daemon(&root, "libvirt");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "");
+    let run = install_reload(dir.path(), &va, &p, &p.server, &root, &["--json"]).expect(0);
+    let installed = root.join("etc/pki/CA/cacert.pem");
+    assert_eq!(std::fs::read(&installed).unwrap(), renewed);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["files"][0]["action"], "replaced", "{json}");
+    let backup = json["files"][0]["backup"].as_str().unwrap();
+    assert_eq!(std::fs::read(backup).unwrap(), old_ca);
+    assert_eq!(crate::reload::runs(dir.path()).len(), 1);
+    // The bundle of both, as ca renew suggests while hosts change over.
+    let bundle_dir = dir.path().join("bundle");
+    std::fs::create_dir(&bundle_dir).unwrap();
+    let bundle = [old_ca.clone(), renewed.clone()].concat();
+    common::write(&bundle_dir.join("cacert.pem"), &bundle, 0o644);
+    let q = common::Pki {
+        ca: bundle_dir.clone(),
+        server: p.server.clone(),
+        client: p.client.clone(),
+    };
+    install_reload(dir.path(), &va, &q, &p.server, &root, &[]).expect(0);
+    assert_eq!(std::fs::read(&installed).unwrap(), bundle);
+    // A bundle that adds another CA trusts more: --force, as for another CA.
+    let other = dir.path().join("other-ca");
+    common::ca_init(dir.path(), &other);
+    let more = [
+        bundle.clone(),
+        std::fs::read(other.join("cacert.pem")).unwrap(),
+    ]
+    .concat();
+    common::write(&bundle_dir.join("cacert.pem"), &more, 0o644);
+    let run = install_reload(dir.path(), &va, &q, &p.server, &root, &[]).expect(2);
+    assert!(run.stderr.contains("not the CA"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&installed).unwrap(), bundle);
+}
