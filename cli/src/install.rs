@@ -86,9 +86,9 @@ pub struct InstallArgs {
     /// Then tell the running daemons to reload (virt-admin server-update-tls, as `virtpki
     /// reload`). The server's certificate and key may replace the installed ones without
     /// --force (each old file kept as FILE.bak-TIME), and so may a renewed CA (the same names
-    /// and keys); another CA still needs --force. Refused
-    /// before anything is written when a running daemon's configuration names other files;
-    /// a daemon that refuses the new files gets the old ones back.
+    /// and keys); another CA still needs --force. Refused before anything is written when a
+    /// running daemon's configuration names other files; a daemon that refuses the new files
+    /// gets the old ones back.
     #[arg(long)]
     pub reload: bool,
     /// Print what was done as JSON on standard output (the messages go to standard error).
