@@ -452,8 +452,9 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
         "\nNext: on every host, install it with that host's files (install takes the CA \
          directory's cacrl.pem along):\n  virtpki install --role server --ca-dir {d} --from \
          DIR\n  virtpki install --role client --ca-dir {d} --from DIR\n(install replaces an \
-         older CRL of this CA, keeping it as cacrl.pem.bak-TIME), then restart libvirtd: it \
-         reads the CRL when it starts.",
+         older CRL of this CA, keeping it as cacrl.pem.bak-TIME); on a server, add --reload to \
+         the first, or run virtpki reload, so that the running libvirtd reads the new CRL \
+         without a restart.",
         d = shell_path(&ca_dir)
     );
     Ok(Status::Ok)
