@@ -825,6 +825,38 @@ mod tests {
         assert_eq!(server_subject(&ctx), "CN=host1.example.com");
     }
 
+    /// File A, then text, then file B, all of one identity type: the record holds B only (the
+    /// text and A went with their replacement), and a reload reads B again. Of a type that adds
+    /// up (CA certificates) all three stay, as in the credentials.
+    #[test]
+    fn file_text_file_of_one_type_leaves_the_last_in_the_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        two_servers(d);
+        let ctx = Context::new(ContextFlags::NO_SANITY);
+        ctx.add_file(CertDataType::ServerCert, &d.join("s1.pem"))
+            .unwrap();
+        let text = std::fs::read_to_string(d.join("s2.pem")).unwrap();
+        ctx.add_pem(CertDataType::ServerCert, &text).unwrap();
+        ctx.add_file(CertDataType::ServerCert, &d.join("s2.pem"))
+            .unwrap();
+        assert_eq!(lock(&ctx.loads).len(), 1);
+        std::fs::remove_file(d.join("s1.pem")).unwrap();
+        // B is rewritten with A's successor: the reload takes it.
+        std::fs::write(d.join("s2.pem"), &text).unwrap();
+        ctx.reload().unwrap();
+        assert_eq!(server_subject(&ctx), "CN=host2.example.com");
+        let ca = std::fs::read_to_string(d.join("ca.pem")).unwrap();
+        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem"))
+            .unwrap();
+        ctx.add_pem(CertDataType::CaCert, &ca).unwrap();
+        ctx.add_file(CertDataType::CaCert, &d.join("ca.pem"))
+            .unwrap();
+        assert_eq!(lock(&ctx.loads).len(), 4);
+        ctx.reload().unwrap();
+        assert_eq!(ctx.credentials().ca_certs.len(), 3);
+    }
+
     fn ca_pem(name: &str) -> String {
         crate::generate::create_ca(&crate::generate::CaParams {
             common_name: name.into(),

@@ -708,6 +708,37 @@ pub fn read_request_file(path: &Path) -> Result<String> {
     })
 }
 
+/// The OID of PKCS#9's extensionRequest attribute, as DER contents.
+const EXTENSION_REQUEST_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e];
+
+/// Checks that every extensionRequest attribute of the CertificationRequestInfo `info` (DER)
+/// holds one value, as PKCS#9 says it does: x509-parser reads only the first value of the
+/// attribute's SET, so extensions in a second would go unchecked and unlisted.
+fn check_one_extension_request_value(info: &[u8]) -> std::result::Result<(), String> {
+    let unreadable = || "its attributes cannot be read".to_owned();
+    let fields = der_elements(info).ok_or_else(unreadable)?;
+    let Some(attributes) = fields.get(3) else {
+        return Ok(());
+    };
+    for attribute in der_elements(attributes).ok_or_else(unreadable)? {
+        let parts = der_elements(attribute).ok_or_else(unreadable)?;
+        let [oid, values] = parts.as_slice() else {
+            return Err(unreadable());
+        };
+        if der_contents(oid) != Some(EXTENSION_REQUEST_OID) {
+            continue;
+        }
+        let n = der_elements(values).ok_or_else(unreadable)?.len();
+        if n != 1 {
+            return Err(format!(
+                "its extensionRequest attribute has {n} values; it has one (PKCS#9), and the \
+                 extensions of any other would go unchecked"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
     use x509_parser::certification_request::X509CertificationRequest;
     use x509_parser::cri_attributes::ParsedCriAttribute;
@@ -787,6 +818,7 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
             ParsedCriAttribute::ExtensionRequest(r) => r.extensions.iter().collect::<Vec<_>>(),
             _ => Vec::new(),
         });
+    check_one_extension_request_value(info.raw).map_err(|why| bad(ErrorKind::Parse, why))?;
     let mut san_count = 0usize;
     for ext in requested.map(|e| e.parsed_extension()) {
         match ext {
@@ -891,6 +923,9 @@ fn read_request(role: Role, csr_pem: &str) -> Result<Asked> {
             ),
         }
     }
+    // Each kind once: a request of thousands of one extension is one item of the summary.
+    let mut seen = std::collections::HashSet::new();
+    ignored.retain(|name| seen.insert(name.clone()));
     Ok(Asked {
         dn,
         dns,
@@ -1135,6 +1170,7 @@ impl CertificateAuthority {
             ));
         }
         self.check_issued_here(old, "this CA cannot renew it")?;
+        check_renewable_subject(old)?;
         let (mut p, not_carried, _) = reissue_params(old, LEAF_COPIED)?;
         p.use_authority_key_identifier_extension = true;
         let certificate = self.certify(p, validity, old.spki_der(), &src)?;
@@ -1805,6 +1841,44 @@ fn written_name(
     Ok(dn)
 }
 
+/// Refuses to renew a leaf whose subject has a value virtpki would not write today (a control
+/// character, a bidirectional override: [`crate::subject::refused_in_value`]), made by older
+/// software or an older virtpki: a renewal is a new certificate of this CA, and the name would
+/// live on printing otherwise in libvirt's logs than it compares. A CA's own name is not
+/// checked here: `ca renew` refusing it would leave a new root as the only way on.
+fn check_renewable_subject(old: &Certificate) -> Result<()> {
+    let (_, x509) =
+        x509_parser::certificate::X509Certificate::from_der(old.der()).map_err(|e| {
+            Error::new(
+                ErrorKind::Parse,
+                format!("{}: cannot be read to renew it ({e})", old.source()),
+            )
+        })?;
+    use x509_parser::der_parser::asn1_rs::Tag;
+    for atv in x509.subject().iter_attributes() {
+        // The string types written back; any other written_name refuses.
+        let tag = atv.attr_value().header.tag();
+        if ![Tag::Utf8String, Tag::PrintableString, Tag::Ia5String].contains(&tag) {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(atv.attr_value().data) else {
+            continue; // not text: written_name refuses it
+        };
+        if let Some(why) = crate::subject::refused_in_value(text) {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "{}: its subject \"{}\" is not renewed: {why}; issue a new certificate with \
+                     a name without it (and update tls_allowed_dn_list)",
+                    old.source(),
+                    crate::display::escape(old.subject())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn cannot_write_subject(cert: &Certificate, why: &str) -> Error {
     Error::new(
         ErrorKind::InvalidArg,
@@ -1813,7 +1887,7 @@ fn cannot_write_subject(cert: &Certificate, why: &str) -> Error {
              another name would not match tls_allowed_dn_list or the known-servers store: \
              issue a new certificate instead",
             cert.source(),
-            cert.subject()
+            crate::display::escape(cert.subject())
         ),
     )
 }
@@ -1879,6 +1953,23 @@ fn server_template(
         }
     }
     ips.extend(ip_addresses);
+    // Counted again as written: the CN is a SAN too, unless it is among the names.
+    let distinct = ips.iter().fold(Vec::new(), |mut seen, ip| {
+        if !seen.contains(ip) {
+            seen.push(*ip);
+        }
+        seen
+    });
+    if dns.len() + distinct.len() > MAX_SUBJECT_ALT_NAMES {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!(
+                "{} subject alternative names with the CN (written as the first); a server \
+                 certificate gets at most {MAX_SUBJECT_ALT_NAMES}",
+                dns.len() + distinct.len()
+            ),
+        ));
+    }
     for name in dns {
         let ia5 = name.try_into().map_err(|_| bad_host(name, "not ASCII"))?;
         p.subject_alt_names.push(SanType::DnsName(ia5));
@@ -1956,6 +2047,15 @@ fn bad_host(name: &str, why: &str) -> Error {
 fn check_host_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 253 {
         return Err(bad_host(name, "empty or over 253 characters"));
+    }
+    // GnuTLS matches a wildcard only with two labels after it and no final dot: `*.com` and
+    // `*.example.com.` stand for no host, and libvirt's clients would refuse the certificate.
+    if name.starts_with("*.") && (name.ends_with('.') || name.split('.').count() < 3) {
+        return Err(bad_host(
+            name,
+            "a wildcard needs two labels after it and no final dot (*.example.com): GnuTLS \
+             matches this one to no host",
+        ));
     }
     let name = name.strip_suffix('.').unwrap_or(name);
     for (i, label) in name.split('.').enumerate() {

@@ -8,6 +8,32 @@
 use crate::display::escape;
 use crate::error::{Error, ErrorKind, Result};
 
+/// Why `text` cannot be a DN value virtpki writes, if it cannot: it holds a control character
+/// (C0, DEL, C1), a bidirectional embedding, override or isolate (U+202A-U+202E,
+/// U+2066-U+2069: Trojan Source's characters, which reorder what a reader sees), or a line or
+/// paragraph separator (U+2028, U+2029). GnuTLS writes each into the DN string as it is, so
+/// the name would print differently in libvirt's logs, in `virt-pki-query-dn` and beside a
+/// `tls_allowed_dn_list` entry than it compares, and a line break would forge a further log
+/// line. The joiners and marks some scripts spell words with (U+200C, U+200D, U+200E) stay:
+/// virtpki's own displays escape them ([`crate::display::escape`]).
+pub(crate) fn refused_in_value(text: &str) -> Option<String> {
+    let c = text.chars().find(|&c| {
+        c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    })?;
+    let what = if c.is_control() {
+        "control character"
+    } else if matches!(c, '\u{2028}' | '\u{2029}') {
+        "line separator character"
+    } else {
+        "bidirectional control character"
+    };
+    Some(format!(
+        "the {what} {} is not allowed in a DN value (it would print differently in logs and \
+         in the DN string tls_allowed_dn_list compares)",
+        escape(c.encode_utf8(&mut [0; 4]))
+    ))
+}
+
 /// The string type a value is written as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StringType {
@@ -84,10 +110,8 @@ impl Attribute {
     /// writable in it: GnuTLS prints a country written as UTF8String in hex, so it would not
     /// match a `C=GB` pattern.
     ///
-    /// A control character (C0, DEL, C1: a TAB, a line feed, an ESC) is refused in every
-    /// attribute: GnuTLS writes it into the DN string as it is, so the name would print
-    /// differently in logs, in `virt-pki-query-dn` and in a `tls_allowed_dn_list` entry than
-    /// it reads, and a line feed would forge a further log line.
+    /// A control character (a TAB, a line feed, an ESC), a bidirectional override or a line
+    /// separator is refused in every attribute ([`refused_in_value`]).
     pub(crate) fn string_type(self, text: &str) -> Result<StringType> {
         let bad = |why: &str| {
             Error::new(
@@ -95,12 +119,8 @@ impl Attribute {
                 format!("{}={}: {why}", self.name(), escape(text)),
             )
         };
-        if let Some(c) = text.chars().find(|c| c.is_control()) {
-            return Err(bad(&format!(
-                "the control character {} is not allowed in a DN value (it would print \
-                 differently in logs and in the DN string tls_allowed_dn_list compares)",
-                escape(c.encode_utf8(&mut [0; 4]))
-            )));
+        if let Some(why) = refused_in_value(text) {
+            return Err(bad(&why));
         }
         match self {
             Attribute::Country => {
@@ -585,6 +605,35 @@ mod tests {
         assert!(e.message().contains("\\x0a"), "{}", e.message());
         // Printable non-ASCII stays allowed.
         assert!(SubjectName::parse("O=Müller \u{e9}t\u{e9},CN=a").is_ok());
+    }
+
+    /// The bidirectional embeddings, overrides and isolates (Trojan Source's characters) and
+    /// the line and paragraph separators reorder or break what libvirt prints raw, as control
+    /// characters do: refused. Joiners and marks that spell words in some scripts stay.
+    #[test]
+    fn bidi_overrides_and_line_separators_are_refused() {
+        for (text, shown) in [
+            ("CN=admin\u{202e}txt.exe", "\\u{202e}"),
+            ("O=a\u{2066}b\u{2069},CN=c", "\\u{2066}"),
+            ("CN=a\u{202a}b", "\\u{202a}"),
+            ("CN=a\u{2028}b", "\\u{2028}"),
+            ("CN=a\u{2029}", "\\u{2029}"),
+        ] {
+            let msg = refused(text);
+            assert!(
+                msg.contains(&format!("character {shown} ")),
+                "{text:?}: {msg}"
+            );
+            assert!(!msg.chars().any(crate::display::is_unsafe), "{msg:?}");
+        }
+        let e = SubjectName::host("host\u{202e}", None).unwrap_err();
+        assert!(e.message().contains("\\u{202e}"), "{}", e.message());
+        // Persian's zero-width non-joiner, Devanagari's joiner: letters of names.
+        assert!(SubjectName::parse(
+            "O=\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645},CN=a"
+        )
+        .is_ok());
+        assert!(SubjectName::parse("O=\u{915}\u{94d}\u{200d}\u{937},CN=a").is_ok());
     }
 
     #[test]

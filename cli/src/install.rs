@@ -107,9 +107,10 @@ pub struct InstallArgs {
     pub dry_run: bool,
     /// Then tell the running daemons to reload (virt-admin server-update-tls, as `virtpki
     /// reload`). The server's certificate and key may replace the installed ones without
-    /// --force (each old file kept as FILE.bak-TIME); another CA still needs --force. Refused
-    /// before anything is written when a running daemon's configuration names other files;
-    /// a daemon that refuses the new files gets the old ones back.
+    /// --force (each old file kept as FILE.bak-TIME), and so may a renewed CA (the same names
+    /// and keys); another CA still needs --force. Refused before anything is written when a
+    /// running daemon's configuration names other files; a daemon that refuses the new files
+    /// gets the old ones back.
     #[arg(long)]
     pub reload: bool,
     /// Print what was done as JSON on standard output (the messages go to standard error).
@@ -312,7 +313,8 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         crate::ui::print_json(&serde_json::json!({
             "role": role.name(),
             "dry_run": args.dry_run,
-            "changed": changed && status == Status::Ok,
+            // Put back whole, nothing changed; a rollback that could not finish left changes.
+            "changed": changed && reload_json["rolled_back"] != true,
             "files": files_json,
             "reload": reload_json,
             "ok": status == Status::Ok,
@@ -426,6 +428,14 @@ pub(crate) fn apply(
             }
             // Rotation: the pair was checked together above; the old one is kept.
             Some(_) if job.rotating.contains(&p.ty) => Action::Replace,
+            // A renewed CA (`ca renew`: the same names and keys), alone or bundled with the
+            // installed one: every peer that verified under the installed CA still does, and
+            // no other CA is trusted; rotated like the pair.
+            Some(old)
+                if job.reloading && p.ty == CertDataType::CaCert && same_cas(&old.bytes, new) =>
+            {
+                Action::Replace
+            }
             Some(_) if !job.force => {
                 let why = if job.reloading && p.ty == CertDataType::CaCert {
                     " (--reload replaces the certificate and key, not the CA: a new CA breaks \
@@ -554,6 +564,7 @@ pub(crate) fn apply(
                     dir,
                     name: name.to_owned(),
                     previous,
+                    wrote: contents.to_vec(),
                     backup: backup.clone(),
                 });
             }
@@ -581,6 +592,8 @@ pub(crate) fn apply(
 
 /// The daemons `--reload` will tell, found and checked before anything is written.
 struct Reloading {
+    /// Where the daemons are looked for: found again right before they are told.
+    root: PathBuf,
     targets: Vec<reload::Target>,
     /// virt-admin, when a daemon runs.
     program: Option<PathBuf>,
@@ -629,7 +642,11 @@ fn plan_reload(args: &InstallArgs, role: Role, user: bool) -> Result<Reloading, 
     } else {
         None
     };
-    Ok(Reloading { targets, program })
+    Ok(Reloading {
+        root,
+        targets,
+        program,
+    })
 }
 
 /// A file install wrote, and what was there before (`None`: nothing).
@@ -640,6 +657,9 @@ pub(crate) struct Written {
     dir: Dir,
     name: std::ffi::OsString,
     previous: Option<ReadFile>,
+    /// What install wrote: a file that no longer holds it was changed by someone else since,
+    /// and the rollback leaves it.
+    wrote: Vec<u8>,
     backup: Option<PathBuf>,
 }
 
@@ -690,6 +710,12 @@ fn reload_after(
         let names: Vec<&str> = running.iter().map(|t| t.daemon.name()).collect();
         return (true, lines, serde_json::json!({ "would_reload": names }));
     }
+    // Found and checked again now that the files are written: a CRL this run installed, or a
+    // configuration changed meanwhile, may make a reload load other files than the daemon
+    // uses; such a daemon is refused (and counts as a refusal: the old files go back).
+    let names: Vec<Daemon> = running.iter().map(|t| t.daemon).collect();
+    let fresh = reload::find(&names, &r.root);
+    let running: Vec<&reload::Target> = fresh.iter().collect();
     let outcomes: Vec<reload::Outcome> = running
         .iter()
         .map(|t| reload::reload(t, r.program.as_deref()))
@@ -711,6 +737,30 @@ fn reload_after(
     let mut restored = Vec::new();
     let mut rollback_ok = true;
     for w in written.iter().rev() {
+        // A file that no longer holds what install wrote was written by someone else since:
+        // theirs is left as it is.
+        let changed = match w.dir.read(&w.name, files::MAX_FILE_SIZE) {
+            Ok(f) if *f.bytes == *w.wrote => None,
+            Ok(_) => {
+                Some("changed since it was installed (by someone else?): left as it is".into())
+            }
+            Err(e) if e.is_not_found() => None,
+            Err(ReadError::Io(_, e)) => Some(format!(
+                "cannot be read to compare with what was installed ({e}): left as it is"
+            )),
+            Err(ReadError::TooLarge(_)) => {
+                Some("changed since it was installed (by someone else?): left as it is".into())
+            }
+        };
+        if let Some(why) = changed {
+            rollback_ok = false;
+            lines.push(format!(
+                "  {} {}: {why}",
+                ui.fail("not put back:"),
+                w.to.display()
+            ));
+            continue;
+        }
         let done = match &w.previous {
             Some(old) => {
                 use std::os::unix::fs::MetadataExt;
@@ -753,6 +803,20 @@ fn reload_after(
     let mut again = Vec::new();
     for (t, o) in running.iter().zip(&outcomes) {
         if !o.reloaded {
+            continue;
+        }
+        // Not all the previous files are back: a reload would load a mix of old and new (a
+        // certificate with another key, a CA that did not issue it).
+        if !rollback_ok {
+            lines.push(format!(
+                "  {} {} was not told to reload again, as the previous files are not all back: \
+                 it keeps the new files; put back the files above by hand (or install again), \
+                 then: virtpki reload --daemon {} (or {})",
+                ui.fail("attention:"),
+                t.daemon.name(),
+                t.daemon.name(),
+                t.daemon.restart_command()
+            ));
             continue;
         }
         let second = reload::reload(t, r.program.as_deref());
@@ -936,6 +1000,26 @@ impl Action {
             Action::Unchanged => "unchanged",
         }
     }
+}
+
+/// Whether the CA files `old` and `new` hold the same CAs: the same set of (subject, public
+/// key), whatever the certificates' other contents (a renewal) and how often each appears
+/// (a bundle of old and renewed). Trust follows the name and key: a certificate that verifies
+/// under one verifies under the other. Anything that does not parse is not the same.
+fn same_cas(old: &[u8], new: &[u8]) -> bool {
+    use std::collections::BTreeSet;
+    let cas = |bytes: &[u8]| -> Option<BTreeSet<(Vec<u8>, Vec<u8>)>> {
+        match pem::parse(CertDataType::CaCert, bytes, &virtpki::Source::Data) {
+            Ok(Parsed::Certificates(certs)) if !certs.is_empty() => Some(
+                certs
+                    .iter()
+                    .map(|c| (c.subject_raw().to_vec(), c.spki_der().to_vec()))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    matches!((cas(old), cas(new)), (Some(a), Some(b)) if a == b)
 }
 
 /// Whether the installed file has the planned mode (and owner, when planned).

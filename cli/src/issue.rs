@@ -452,8 +452,9 @@ pub fn run_crl(cmd: CrlCommand, ui: Ui) -> CmdResult {
         "\nNext: on every host, install it with that host's files (install takes the CA \
          directory's cacrl.pem along):\n  virtpki install --role server --ca-dir {d} --from \
          DIR\n  virtpki install --role client --ca-dir {d} --from DIR\n(install replaces an \
-         older CRL of this CA, keeping it as cacrl.pem.bak-TIME), then restart libvirtd: it \
-         reads the CRL when it starts.",
+         older CRL of this CA, keeping it as cacrl.pem.bak-TIME); on a server, add --reload to \
+         the first, or run virtpki reload, so that the running libvirtd reads the new CRL \
+         without a restart.",
         d = shell_path(&ca_dir)
     );
     Ok(Status::Ok)
@@ -503,7 +504,7 @@ fn read_previous_crl(path: &Path) -> Result<Option<Vec<u8>>, CliError> {
             crls.len()
         ),
         Err(e) => fail!(
-            "{e}\n(the current CRL cannot be read, so revoking now would lose its entries: \
+            "{e} (the current CRL cannot be read, so revoking now would lose its entries: \
              move it away to start a new CRL, whose number then starts again at 1)"
         ),
     }

@@ -63,6 +63,11 @@ pub struct Target {
     pub check: Result<ReloadCheck, String>,
     /// `None` when it runs (something listens on its admin socket), else why it does not.
     pub not_running: Option<String>,
+    /// The admin socket something listens on (of [`ReloadCheck::admin_sockets`]).
+    pub listening: Option<PathBuf>,
+    /// Why that socket is not talked to: it belongs to another user than root (or the one
+    /// running virtpki), so it may be anyone's listener.
+    pub foreign: Option<String>,
 }
 
 impl Target {
@@ -71,6 +76,9 @@ impl Target {
     pub fn refusal(&self) -> Option<String> {
         if self.not_running.is_some() {
             return None;
+        }
+        if let Some(why) = &self.foreign {
+            return Some(format!("{}: not reloaded: {why}", self.daemon.name()));
         }
         match &self.check {
             Err(e) => Some(format!(
@@ -83,7 +91,9 @@ impl Target {
     }
 
     fn socket(&self) -> Option<&Path> {
-        self.check.as_ref().ok().map(|c| c.admin_socket.as_path())
+        self.listening
+            .as_deref()
+            .or_else(|| self.check.as_ref().ok().map(|c| c.admin_socket.as_path()))
     }
 }
 
@@ -93,17 +103,38 @@ pub fn find(daemons: &[Daemon], root: &Path) -> Vec<Target> {
         .iter()
         .map(|&daemon| {
             let check = ReloadCheck::read(daemon, root).map_err(|e| e.to_string());
-            let not_running = match &check {
-                Ok(c) => listening(&c.admin_socket).err(),
+            let (not_running, socket) = match &check {
+                // The configured place first, then socket activation's (which does not honour
+                // unix_sock_dir): the daemon runs when something listens on either.
+                Ok(c) => {
+                    let mut why = Vec::new();
+                    let mut found = None;
+                    for socket in c.admin_sockets() {
+                        match listening(&socket) {
+                            Ok(()) => {
+                                found = Some(socket);
+                                break;
+                            }
+                            Err(e) => why.push(e),
+                        }
+                    }
+                    match found {
+                        Some(s) => (None, Some(s)),
+                        None => (Some(why.join("; ")), None),
+                    }
+                }
                 // The socket's place depends on the file: unknown, so counted as running,
                 // which refuses the reload (libvirt does not start with a file it cannot
                 // parse: it was changed after the daemon started, or the daemon is down).
-                Err(_) => None,
+                Err(_) => (None, None),
             };
+            let foreign = socket.as_deref().and_then(foreign_owner);
             Target {
                 daemon,
                 check,
                 not_running,
+                listening: socket,
+                foreign,
             }
         })
         .collect()
@@ -133,10 +164,34 @@ fn listening(path: &Path) -> Result<(), String> {
     }
 }
 
+/// Why the socket at `path` is not a system daemon's: it belongs to another user than root
+/// or the one running virtpki (a daemon under `--root` in a test is that user's). A socket
+/// whose owner cannot be read is refused too.
+fn foreign_owner(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    match std::fs::metadata(path) {
+        Ok(m) if m.uid() == 0 || m.uid() == me => None,
+        Ok(m) => Some(format!(
+            "its admin socket {} belongs to uid {}, not root: it may be anyone's listener, so \
+             virt-admin is not run (a system daemon's socket is root's; check unix_sock_dir \
+             and who can write there)",
+            path.display(),
+            m.uid()
+        )),
+        Err(e) => Some(format!(
+            "its admin socket {} cannot be checked: {e}",
+            path.display()
+        )),
+    }
+}
+
 /// How long a daemon's admin socket may take to take a connection.
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
-/// The virt-admin program: the one `VIRTPKI_VIRT_ADMIN` names, else `virt-admin` from PATH.
+/// The virt-admin program: the one `VIRTPKI_VIRT_ADMIN` names, else `virt-admin` from PATH
+/// (its absolute entries).
 /// `nothing` ends the error: what was not done ("nothing was reloaded").
 pub fn virt_admin(nothing: &str) -> Result<PathBuf, CliError> {
     let named = std::env::var_os(PROGRAM_VAR).filter(|v| !v.is_empty());
@@ -147,7 +202,10 @@ pub fn virt_admin(nothing: &str) -> Result<PathBuf, CliError> {
         wanted.is_file().then(|| wanted.clone())
     } else {
         std::env::var_os("PATH").and_then(|paths| {
+            // An empty or relative entry is the current directory, maybe one others write
+            // to: only absolute ones are searched, and the program found is run by that path.
             std::env::split_paths(&paths)
+                .filter(|d| d.is_absolute())
                 .map(|d| d.join(&wanted))
                 .find(|p| p.is_file())
         })
@@ -339,6 +397,9 @@ pub fn reload(t: &Target, program: Option<&Path>) -> Outcome {
     out
 }
 
+/// How long the output pipes may stay open after virt-admin has ended.
+const PIPE_WAIT: Duration = Duration::from_secs(2);
+
 struct Ran {
     status: Option<i32>,
     output: String,
@@ -354,19 +415,31 @@ fn run(program: &Path, args: &[String], timeout: Duration) -> std::io::Result<Ra
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    // Each pipe is read on a thread into a buffer shared with this one, which takes what is
+    // there once the program has ended and its pipes were given [`PIPE_WAIT`] to close: a
+    // process it left behind may hold them open for good, and is not waited for.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
     let collect = |r: Option<Box<dyn Read + Send>>| {
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = std::sync::Arc::clone(&kept);
+        let done = done.clone();
         std::thread::spawn(move || {
-            let mut bytes = Vec::new();
             if let Some(mut r) = r {
-                // At most 64 KiB is kept: virt-admin says a line or two.
-                let _ = r.by_ref().take(64 * 1024).read_to_end(&mut bytes);
-                let _ = std::io::copy(&mut r, &mut std::io::sink());
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = r.read(&mut chunk) {
+                    let mut kept = into.lock().unwrap_or_else(|e| e.into_inner());
+                    // At most 64 KiB is kept: virt-admin says a line or two.
+                    let room = (64 * 1024usize).saturating_sub(kept.len());
+                    kept.extend_from_slice(&chunk[..n.min(room)]);
+                }
             }
-            bytes
-        })
+            let _ = done.send(());
+        });
+        kept
     };
     let stdout = collect(child.stdout.take().map(|s| Box::new(s) as _));
     let stderr = collect(child.stderr.take().map(|s| Box::new(s) as _));
+    drop(done);
     let start = Instant::now();
     let mut timed_out = false;
     let status = loop {
@@ -380,10 +453,18 @@ fn run(program: &Path, args: &[String], timeout: Duration) -> std::io::Result<Ra
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let text = |h: std::thread::JoinHandle<Vec<u8>>| {
-        String::from_utf8_lossy(&h.join().unwrap_or_default())
-            .trim()
-            .to_owned()
+    let until = Instant::now() + PIPE_WAIT;
+    for _ in 0..2 {
+        if finished
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
+            break;
+        }
+    }
+    let text = |kept: std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
+        let bytes = kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).trim().to_owned()
     };
     let parts: Vec<String> = [text(stdout), text(stderr)]
         .into_iter()

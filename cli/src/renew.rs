@@ -220,10 +220,16 @@ pub fn run(args: RenewArgs, ui: Ui) -> CmdResult {
     files::create_dir(&args.out_dir, 0o755)?;
     let kept = write_keeping_old(&target, renewed.cert_pem.as_bytes(), replace(args.force))?;
     let role = role_of(&renewed.certificate);
+    // A daemon reloads a server's files; a client's are read at each connection.
     let next = format!(
-        "virtpki install --role {} --ca-dir {} --from DIR --reload",
+        "virtpki install --role {} --ca-dir {} --from DIR{}",
         role.map_or("ROLE", |r| r.name()),
-        shell_path(&args.ca_dir)
+        shell_path(&args.ca_dir),
+        if role == Some(Role::Client) {
+            ""
+        } else {
+            " --reload"
+        }
     );
     if args.json {
         let cert = &renewed.certificate;
@@ -260,8 +266,8 @@ pub fn run(args: RenewArgs, ui: Ui) -> CmdResult {
     }
     println!(
         "\nNext: on the host that uses it, put {} next to its key (which does not change) in \
-         a directory DIR, then there:\n  {next}\n(--reload has the running daemons take it \
-         without a restart.)",
+         a directory DIR, then there:\n  {next}\n(--reload has the running daemons take a \
+         server's certificate without a restart; clients read theirs at each connection.)",
         target.display()
     );
     Ok(Status::Ok)
@@ -351,9 +357,10 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         shell_path(&cert_path)
     );
     println!(
-        "Then: virtpki install --role server|client --ca-dir {} --from DIR --reload on each \
-         host (or restart its daemons).",
-        shell_path(dir)
+        "Then, on each host: virtpki install --role server --ca-dir {d} --from DIR --reload \
+         (the running daemons take the CA without a restart) and virtpki install --role client \
+         --ca-dir {d} --from DIR (clients read it at each connection).",
+        d = shell_path(dir)
     );
     Ok(Status::Ok)
 }

@@ -14,7 +14,14 @@
 //! The admin socket is `RUNSTATEDIR/libvirt/PREFIX-admin-sock` for a system daemon, or
 //! `UNIX_SOCK_DIR/PREFIX-admin-sock` when `unix_sock_dir` is set (libvirt's
 //! `virDaemonUnixSocketPaths`), where PREFIX is `libvirt` for libvirtd and the daemon's name for
-//! the modular ones.
+//! the modular ones. Under systemd socket activation (the distributions' default) libvirt does
+//! not honour `unix_sock_dir`: the socket unit puts it in /run/libvirt, so both places are
+//! tried ([`ReloadCheck::admin_sockets`]). A relative `unix_sock_dir` is below / (the daemon's
+//! working directory under systemd and after `--daemon`).
+//!
+//! The CRL is the one file a reload may load where the start did not: with `ca_file`,
+//! `cert_file` or `key_file` set, libvirtd loads only the CRL `crl_file` names (none when it is
+//! not set), while a reload loads /etc/pki/CA/cacrl.pem whenever it is there.
 
 use std::path::{Path, PathBuf};
 
@@ -117,6 +124,9 @@ pub struct ReloadCheck {
     pub conf_exists: bool,
     /// The daemon's admin socket, under the root.
     pub admin_socket: PathBuf,
+    /// Where the socket is under systemd socket activation, when `unix_sock_dir` names
+    /// another place: libvirt does not honour `unix_sock_dir` then (under the root).
+    pub activation_socket: Option<PathBuf>,
     /// The settings that make a reload load other files than the daemon uses: a reload is
     /// refused when there is any.
     pub other_files: Vec<OtherFile>,
@@ -163,19 +173,33 @@ impl ReloadCheck {
                         ),
                     }
                 }));
-                other_files.extend(other_file_settings(conf));
+                other_files.extend(other_file_settings(conf, root));
                 dir.map(|d| d.value).filter(|d| !d.is_empty())
             }
         };
-        let socket_dir = socket_dir.map_or_else(|| PathBuf::from(RUN_DIR), PathBuf::from);
-        let socket = socket_dir.join(format!("{}-admin-sock", daemon.socket_prefix()));
+        let name = format!("{}-admin-sock", daemon.socket_prefix());
+        let default = Path::new(RUN_DIR).join(&name);
+        // Relative: below / (the daemon's working directory), never the caller's.
+        let socket =
+            socket_dir.map_or_else(|| default.clone(), |d| Path::new("/").join(d).join(&name));
+        let activation_socket =
+            (socket.components().ne(default.components())).then(|| rerooted(root, &default));
         ReloadCheck {
             daemon,
             conf_file: daemon.conf_file(root),
             conf_exists: conf.is_some(),
             admin_socket: rerooted(root, &socket),
+            activation_socket,
             other_files,
         }
+    }
+
+    /// Every place the daemon's admin socket may be, in the order to try them: the one its
+    /// configuration gives, then the one of socket activation.
+    pub fn admin_sockets(&self) -> Vec<PathBuf> {
+        std::iter::once(self.admin_socket.clone())
+            .chain(self.activation_socket.clone())
+            .collect()
     }
 
     /// Why the daemon must not be reloaded, with the fix; `None` when it may.
@@ -200,8 +224,9 @@ impl ReloadCheck {
 }
 
 /// The TLS file settings of `conf` that name other files than the defaults a reload reads,
-/// and those libvirt would refuse (a wrong type: which file is meant cannot be told).
-fn other_file_settings(conf: &DaemonConf) -> Vec<OtherFile> {
+/// and those libvirt would refuse (a wrong type: which file is meant cannot be told); and an
+/// unset `crl_file` that a reload would not leave unset (the default CRL is under `root`).
+fn other_file_settings(conf: &DaemonConf, root: &Path) -> Vec<OtherFile> {
     let settings = conf.tls_settings();
     let defaults = Environment {
         root: PathBuf::from("/"),
@@ -245,6 +270,40 @@ fn other_file_settings(conf: &DaemonConf) -> Vec<OtherFile> {
                 conf.location(s.line),
                 s.value.display(),
                 reads.display()
+            ),
+        });
+    }
+    // libvirtd takes its files from the settings as soon as one of these three is set
+    // (remote_daemon.c), and then loads no CRL unless crl_file names one; the reload loads the
+    // default CRL when it is there. An empty value is set for that test (libvirt checks for
+    // NULL), and an empty crl_file loads nothing.
+    let explicit = ["ca_file", "cert_file", "key_file"]
+        .iter()
+        .filter_map(|n| conf.get(n))
+        .map(|e| e.line)
+        .min();
+    let crl = defaults.system_file(CertDataType::CaCrl);
+    let there = rerooted(root, &crl);
+    if let Some(first) = explicit.filter(|_| {
+        settings.crl_file.is_none()
+            && !settings.refused("crl_file")
+            && (there.exists() || there.is_symlink())
+    }) {
+        // The line of an empty crl_file, else the first setting that made the files explicit.
+        let (line, configured) = conf
+            .get("crl_file")
+            .map_or((first, String::new()), |e| (e.line, e.value.to_string()));
+        let place = conf.location(line);
+        found.push(OtherFile {
+            setting: "crl_file",
+            configured,
+            reload_reads: Some(crl.clone()),
+            line,
+            message: format!(
+                "{place}: crl_file is not set while ca_file, cert_file or key_file is, so the                  daemon loaded no CRL, but a reload loads {} (set crl_file = \"{}\" to use it \
+                 from the next start on)",
+                crl.display(),
+                crl.display()
             ),
         });
     }

@@ -156,3 +156,84 @@ fn admin_uris_name_the_daemon_and_socket() {
         "systemctl restart virtproxyd"
     );
 }
+
+#[test]
+fn under_socket_activation_the_socket_stays_in_run_libvirt() {
+    // systemd's .socket units put the sockets in /run/libvirt, and libvirt does not honour
+    // unix_sock_dir then: both places are where the daemon may listen.
+    let c = check(
+        Daemon::Libvirtd,
+        "unix_sock_dir = \"/var/lib/libvirt/sockets\"\n",
+        Path::new("/tmp/root"),
+    );
+    assert_eq!(
+        c.admin_sockets(),
+        [
+            PathBuf::from("/tmp/root/var/lib/libvirt/sockets/libvirt-admin-sock"),
+            PathBuf::from("/tmp/root/run/libvirt/libvirt-admin-sock"),
+        ]
+    );
+    // Not set, or set to the default: one place.
+    for text in ["", "unix_sock_dir = \"/run/libvirt\"\n"] {
+        let c = check(Daemon::Virtproxyd, text, Path::new("/r"));
+        assert_eq!(
+            c.admin_sockets(),
+            [PathBuf::from("/r/run/libvirt/virtproxyd-admin-sock")],
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_relative_unix_sock_dir_is_under_the_root_not_the_callers_directory() {
+    // The daemon runs in / (systemd, and libvirtd --daemon changes to it): a relative
+    // directory is below /, under the root given, never where virtpki happens to run.
+    let c = check(
+        Daemon::Libvirtd,
+        "unix_sock_dir = \"sock\"\n",
+        Path::new("/r"),
+    );
+    assert_eq!(c.admin_socket, PathBuf::from("/r/sock/libvirt-admin-sock"));
+    assert!(c.admin_socket.is_absolute());
+}
+
+#[test]
+fn a_crl_the_daemon_did_not_load_at_start_refuses_the_reload() {
+    // With ca_file, cert_file or key_file set, libvirtd loads the CRL crl_file names, and
+    // none when it is not set; server-update-tls loads /etc/pki/CA/cacrl.pem whenever it is
+    // there. A reload would apply a CRL the daemon does not use (and a restart drops again).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let explicit = "ca_file = \"/etc/pki/CA/cacert.pem\"\n\
+                    cert_file = \"/etc/pki/libvirt/servercert.pem\"\n\
+                    key_file = \"/etc/pki/libvirt/private/serverkey.pem\"\n";
+    // No CRL there: the reload loads none either.
+    let c = check(Daemon::Libvirtd, explicit, root);
+    assert!(c.other_files.is_empty(), "{:?}", c.other_files);
+    std::fs::create_dir_all(root.join("etc/pki/CA")).unwrap();
+    std::fs::write(root.join("etc/pki/CA/cacrl.pem"), "crl").unwrap();
+    let c = check(Daemon::Libvirtd, explicit, root);
+    assert_eq!(c.other_files.len(), 1, "{:?}", c.other_files);
+    let o = &c.other_files[0];
+    assert_eq!(o.setting, "crl_file");
+    assert_eq!(o.reload_reads, Some(PathBuf::from("/etc/pki/CA/cacrl.pem")));
+    assert!(
+        o.message.contains("crl_file is not set") && o.message.contains("/etc/pki/CA/cacrl.pem"),
+        "{}",
+        o.message
+    );
+    // An empty crl_file is no CRL too.
+    let c = check(
+        Daemon::Libvirtd,
+        &format!("{explicit}crl_file = \"\"\n"),
+        root,
+    );
+    assert_eq!(c.other_files.len(), 1, "{:?}", c.other_files);
+    // crl_file naming the default, or no file setting at all (libvirt's defaults, CRL
+    // included): what the daemon loaded at start.
+    let with_crl = format!("{explicit}crl_file = \"/etc/pki/CA/cacrl.pem\"\n");
+    for text in [with_crl.as_str(), "", "listen_tls = 1\n"] {
+        let c = check(Daemon::Libvirtd, text, root);
+        assert!(c.other_files.is_empty(), "{text:?}: {:?}", c.other_files);
+    }
+}

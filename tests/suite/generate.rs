@@ -1098,3 +1098,123 @@ fn sign_request_reads_every_extension_request() {
     );
     assert_eq!(signed.ignored, ["1.2.3.4"]);
 }
+
+/// An extensionRequest attribute is a SET OF Extensions: x509-parser reads its first value
+/// only, so a CA's key usage asked for in a second value went unchecked and unlisted.
+#[test]
+fn sign_request_refuses_an_extension_request_with_two_values() {
+    use virtpki_tools::kit::tlv;
+    const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+    let (_, authority) = ca("Ext CA");
+    let extensions = |bits: &[u8]| {
+        tlv(
+            0x30,
+            &tlv(
+                0x30,
+                &[tlv(0x06, KEY_USAGE), tlv(0x04, &tlv(0x03, bits))].concat(),
+            ),
+        )
+    };
+    let ext_req_oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e];
+    let two = tlv(
+        0x30,
+        &[
+            tlv(0x06, &ext_req_oid),
+            tlv(
+                0x31,
+                &[extensions(&[7, 0x80]), extensions(&[2, 0x04])].concat(),
+            ),
+        ]
+        .concat(),
+    );
+    let csr = request_with_attributes("c1", &[two]);
+    let e = authority
+        .sign_request(Role::Client, &csr, &validity(30))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+    assert!(e.message().contains("extensionRequest"), "{e}");
+    // One value, as every tool writes it, is still read.
+    let one = tlv(
+        0x30,
+        &[tlv(0x06, &ext_req_oid), tlv(0x31, &extensions(&[7, 0x80]))].concat(),
+    );
+    let signed = authority
+        .sign_request(
+            Role::Client,
+            &request_with_attributes("c1", &[one]),
+            &validity(30),
+        )
+        .unwrap();
+    assert_eq!(signed.ignored, ["keyUsage"]);
+}
+
+/// The cap on names counts the CN, which is written as the first DNS SAN: 64 other names and
+/// a CN among none of them would be 65 SANs in the certificate.
+#[test]
+fn the_name_cap_counts_the_common_name() {
+    let (_, authority) = ca("Cap CA");
+    let names: Vec<String> = (0..64).map(|i| format!("h{i}.example.com")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let e = server(&authority, "host.example.com", &refs, &[]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("at most 64"), "{e}");
+    // The CN among the names, or 63 others: 64 SANs, issued.
+    let issued = server(&authority, "h0.example.com", &refs, &[]).unwrap();
+    assert_eq!(issued.certificate.subject_alt_names().len(), 64);
+    let issued = server(&authority, "host.example.com", &refs[..63], &[]).unwrap();
+    assert_eq!(issued.certificate.subject_alt_names().len(), 64);
+}
+
+/// A wildcard needs two labels after it: GnuTLS matches `*.com` (or `*.example.`) to no host
+/// at all, so libvirt's clients refuse the certificate; the warning printed for wildcards
+/// ("every host name one label under it") would say the opposite. In the CN (written as the
+/// first DNS SAN) as in the names.
+#[test]
+fn a_wildcard_over_a_single_label_is_refused() {
+    let (_, authority) = ca("Wild CA");
+    for bad in ["*.com", "*.example.", "*.com.", "*.example.com."] {
+        let e = server(&authority, "host.example.com", &[bad], &[]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg, "{bad}: {e}");
+        assert!(e.message().contains("two labels after"), "{bad}: {e}");
+        let e = server(&authority, bad, &[], &[]).unwrap_err();
+        assert!(e.message().contains("two labels after"), "{bad}: {e}");
+    }
+    server(&authority, "host.example.com", &["*.example.com"], &[]).unwrap();
+    server(&authority, "*.pool.example", &[], &[]).unwrap();
+}
+
+/// The cap on names counts across extensionRequest attributes: 33 names in each of two is
+/// refused as 66 would be in one.
+#[test]
+fn the_name_cap_counts_every_extension_request() {
+    use virtpki_tools::kit::tlv;
+    const SAN: &[u8] = &[0x55, 0x1d, 0x11];
+    let (_, authority) = ca("Cap CA");
+    let names = |from: usize| {
+        let list: Vec<u8> = (from..from + 33)
+            .flat_map(|i| tlv(0x82, format!("h{i}.example.com").as_bytes()))
+            .collect();
+        extension_request(&[(SAN, tlv(0x30, &list))])
+    };
+    let csr = request_with_attributes("host.example.com", &[names(0), names(33)]);
+    let e = authority
+        .sign_request(Role::Server, &csr, &validity(30))
+        .unwrap_err();
+    assert!(e.message().contains("at most 64"), "{e}");
+}
+
+/// What a request asks for and is ignored is listed once per kind: 60,000 copies of one
+/// unknown extension (a request near the 1 MiB cap) are one line of the summary, not 60,000.
+#[test]
+fn ignored_extensions_are_listed_once() {
+    let (_, authority) = ca("Huge CA");
+    let exts: Vec<(&[u8], Vec<u8>)> = (0..60_000)
+        .map(|_| (&[0x2a, 3, 4][..], virtpki_tools::kit::tlv(0x05, &[])))
+        .collect();
+    let csr = request_with_attributes("c1", &[extension_request(&exts)]);
+    assert!(csr.len() < 1024 * 1024);
+    let signed = authority
+        .sign_request(Role::Client, &csr, &validity(30))
+        .unwrap();
+    assert_eq!(signed.ignored, ["1.2.3.4"]);
+}

@@ -391,6 +391,31 @@ fn a_subject_the_issuer_would_rewrite_is_refused() {
     assert!(e.message().contains("leaf.pem"), "{e}");
 }
 
+/// A subject with a control character (made before virtpki refused them, or by other
+/// software) is not renewed: the renewal is a new certificate of this CA, and issue, sign and
+/// ca init no longer write such a name; the refusal names the character escaped.
+#[test]
+fn a_subject_with_a_control_character_is_not_renewed() {
+    let ca_made = self_signed(&Spec::ca("Kit CA"));
+    let authority = CertificateAuthority::from_pem(&ca_made.pem(), &ca_made.key_pem()).unwrap();
+    for cn in ["evil\x1b[2Jadmin", "a\nb", "bidi\u{202e}nimda"] {
+        let old = signed_by(&Spec::client(cn), &ca_made).parsed();
+        let e = authority.renew(&old, &validity(30)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg, "{cn:?}: {e}");
+        assert!(e.message().contains("not allowed in a DN value"), "{e}");
+        assert!(
+            !e.message().chars().any(virtpki::display::is_unsafe),
+            "{e:?}"
+        );
+    }
+    authority
+        .renew(
+            &signed_by(&Spec::client("fine"), &ca_made).parsed(),
+            &validity(30),
+        )
+        .unwrap();
+}
+
 // --- Review (issue 12 item 4): what a peer checks must survive a renewal, or it is refused. ---
 
 /// A CA made by openssl as many sites make one: name constraints (critical), a policy, an

@@ -2,7 +2,7 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{
     home_of_another_user, install, install_user_client, is_root, issue_client, mode, pki,
@@ -1365,4 +1365,187 @@ fn when_one_daemon_refuses_the_one_that_reloaded_is_told_again() {
     assert_eq!(json["reload"]["reloaded_again"][0]["daemon"], "libvirtd");
     assert_eq!(json["reload"]["reloaded_again"][0]["reloaded"], true);
     assert_eq!(json["reload"]["daemons"][1]["output"], "error: refused");
+}
+
+/// A stand-in virt-admin that lets libvirtd reload, and for virtproxyd runs `then` (shell)
+/// and refuses; each run's daemon is logged in `dir/daemons`.
+fn virtproxyd_refuses_after(dir: &Path, then: &str) -> PathBuf {
+    let log = dir.join("daemons");
+    let va = dir.join("virt-admin");
+    let script = format!(
+        "#!/bin/sh\necho \"$4\" >> '{}'\nif [ \"$4\" = virtproxyd ]; then {then}\n\
+         echo 'error: refused' >&2; exit 1; fi\n",
+        log.display()
+    );
+    common::write(&va, script.as_bytes(), 0o755);
+    va
+}
+
+#[test]
+fn a_rollback_that_cannot_put_every_file_back_does_not_reload_the_mixed_set() {
+    // libvirtd took the new pair; virtproxyd refused; the key's directory went away, so the
+    // old key cannot be put back while the old certificate can. Telling libvirtd to reload
+    // then would load the old certificate with the new key: it keeps the new pair instead,
+    // and the output says what is on disk and what to do.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    let _l = crate::reload::daemon(&root, "libvirt");
+    let _v = crate::reload::daemon(&root, "virtproxyd");
+    let private = root.join("etc/pki/libvirt/private");
+    let va = virtproxyd_refuses_after(dir.path(), &format!("rm -rf '{}'", private.display()));
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--json"]).expect(1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("daemons")).unwrap(),
+        "libvirtd\nvirtproxyd\n",
+        "the half-restored set was reloaded"
+    );
+    // The certificate went back; the key could not.
+    assert_eq!(
+        std::fs::read(root.join("etc/pki/libvirt/servercert.pem")).unwrap(),
+        pair_of(&p.server).0
+    );
+    let err = &run.stderr;
+    assert!(err.contains("not put back:"), "{err}");
+    let line = common::line_with(err, "libvirtd was not told to reload again");
+    assert!(line.contains("keeps the new files"), "{line}");
+    assert!(
+        !err.contains("the previous files are installed again"),
+        "{err}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["reload"]["rolled_back"], false);
+    assert_eq!(json["reload"]["reloaded_again"], serde_json::json!([]));
+    // The files on disk are not what they were: changed, for configuration management.
+    assert_eq!(json["changed"], true, "{json}");
+}
+
+#[test]
+fn a_file_replaced_meanwhile_is_not_overwritten_by_the_rollback() {
+    // Between the install and the rollback someone else wrote the certificate: the rollback
+    // leaves their file, says so, and puts back the rest.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    let _v = crate::reload::daemon(&root, "virtproxyd");
+    let cert = root.join("etc/pki/libvirt/servercert.pem");
+    let va = virtproxyd_refuses_after(
+        dir.path(),
+        &format!(
+            "printf 'theirs' > '{}.tmp'; mv '{0}.tmp' '{0}'",
+            cert.display()
+        ),
+    );
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &[]).expect(1);
+    assert_eq!(std::fs::read(&cert).unwrap(), b"theirs");
+    assert_eq!(
+        std::fs::read(root.join("etc/pki/libvirt/private/serverkey.pem")).unwrap(),
+        pair_of(&p.server).1
+    );
+    let line = common::line_with(&run.stdout, "not put back:");
+    assert!(line.contains(s(&cert)), "{line}");
+    assert!(line.contains("changed since it was installed"), "{line}");
+    assert!(
+        !run.stdout
+            .contains("the previous files are installed again"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_crl_installed_for_a_daemon_that_loads_none_refuses_the_reload() {
+    // The daemon names its files (the defaults) but no crl_file: it loaded no CRL. This run
+    // installs cacrl.pem, which a reload would load: checked again after writing, refused,
+    // and the files go back.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let revoked = dir.path().join("revoked");
+    common::issue_client(dir.path(), s(&p.ca), "CN=revoked", s(&revoked)).expect(0);
+    virtpki(
+        dir.path(),
+        &[
+            "crl",
+            "revoke",
+            "--ca-dir",
+            s(&p.ca),
+            s(&revoked.join("clientcert.pem")),
+        ],
+    )
+    .expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    common::write(
+        &root.join("etc/libvirt/libvirtd.conf"),
+        b"ca_file = \"/etc/pki/CA/cacert.pem\"\ncert_file = \"/etc/pki/libvirt/servercert.pem\"\n\
+          key_file = \"/etc/pki/libvirt/private/serverkey.pem\"\n",
+        0o644,
+    );
+    let _l = crate::reload::daemon(&root, "libvirt");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "");
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &[]).expect(1);
+    assert!(
+        crate::reload::runs(dir.path()).is_empty(),
+        "virt-admin was run"
+    );
+    assert!(run.stdout.contains("crl_file is not set"), "{}", run.stdout);
+    assert!(!root.join("etc/pki/CA/cacrl.pem").exists());
+    assert_eq!(installed_pair(&root), pair_of(&p.server));
+}
+
+#[test]
+fn a_renewed_ca_is_rotated_by_reload_without_force_another_ca_is_not() {
+    // `ca renew` keeps the CA's name and key, and says to run install --reload on each host:
+    // every peer that verified under the old CA verifies under the renewed one, and no other
+    // CA is trusted, so it is rotation like the pair. Old and renewed in one bundle too.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    install(dir.path(), &["--root", s(&root)], "server", &p).expect(0);
+    let old_ca = std::fs::read(p.ca.join("cacert.pem")).unwrap();
+    virtpki(dir.path(), &["ca", "renew", "--dir", s(&p.ca)]).expect(0);
+    let renewed = std::fs::read(p.ca.join("cacert.pem")).unwrap();
+    assert_ne!(old_ca, renewed);
+    let _l = crate::reload::daemon(&root, "libvirt");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "");
+    let run = install_reload(dir.path(), &va, &p, &p.server, &root, &["--json"]).expect(0);
+    let installed = root.join("etc/pki/CA/cacert.pem");
+    assert_eq!(std::fs::read(&installed).unwrap(), renewed);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["files"][0]["action"], "replaced", "{json}");
+    let backup = json["files"][0]["backup"].as_str().unwrap();
+    assert_eq!(std::fs::read(backup).unwrap(), old_ca);
+    assert_eq!(crate::reload::runs(dir.path()).len(), 1);
+    // The bundle of both, as ca renew suggests while hosts change over.
+    let bundle_dir = dir.path().join("bundle");
+    std::fs::create_dir(&bundle_dir).unwrap();
+    let bundle = [old_ca.clone(), renewed.clone()].concat();
+    common::write(&bundle_dir.join("cacert.pem"), &bundle, 0o644);
+    let q = common::Pki {
+        ca: bundle_dir.clone(),
+        server: p.server.clone(),
+        client: p.client.clone(),
+    };
+    install_reload(dir.path(), &va, &q, &p.server, &root, &[]).expect(0);
+    assert_eq!(std::fs::read(&installed).unwrap(), bundle);
+    // A bundle that adds another CA trusts more: --force, as for another CA.
+    let other = dir.path().join("other-ca");
+    common::ca_init(dir.path(), &other);
+    let more = [
+        bundle.clone(),
+        std::fs::read(other.join("cacert.pem")).unwrap(),
+    ]
+    .concat();
+    common::write(&bundle_dir.join("cacert.pem"), &more, 0o644);
+    let run = install_reload(dir.path(), &va, &q, &p.server, &root, &[]).expect(2);
+    assert!(run.stderr.contains("not the CA"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&installed).unwrap(), bundle);
 }

@@ -870,6 +870,39 @@ fn a_crl_link_to_nothing_is_not_taken_for_no_crl() {
         .is_symlink());
 }
 
+/// A FIFO in the CA directory's CRL place is refused by the commands that read the CRL (revoke,
+/// renew), not opened for reading (it would block), and the refusal is readable: the
+/// explanation follows on the same line, not after a line feed escaped as `\x0a`.
+#[test]
+fn a_crl_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let fifo = p.ca.join("cacrl.pem");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let run = revoke_client(dir.path(), &p).expect(2);
+    assert!(run.stderr.contains("FIFO"), "{}", run.stderr);
+    assert!(run.stderr.contains("move it away"), "{}", run.stderr);
+    assert!(!run.stderr.contains("\\x0a"), "{}", run.stderr);
+    let run = virtpki(
+        dir.path(),
+        &[
+            "renew",
+            s(&p.client.join("clientcert.pem")),
+            "--ca-dir",
+            s(&p.ca),
+            "--out-dir",
+            "renewed",
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("FIFO"), "{}", run.stderr);
+    assert!(!dir.path().join("renewed").exists());
+}
+
 /// The characters of `text` that must not reach a terminal, other than line ends.
 fn unsafe_chars(text: &str) -> Vec<char> {
     text.chars()

@@ -283,3 +283,128 @@ fn a_missing_virt_admin_is_a_clear_error() {
     let run = reload(dir.path(), &nowhere, &dir.path().join("absent"), &[]).expect(2);
     assert!(run.stderr.contains("--root"), "{}", run.stderr);
 }
+
+#[test]
+fn a_socket_activated_daemon_is_found_where_systemd_put_its_socket() {
+    // Under systemd socket activation libvirt does not honour unix_sock_dir: the socket
+    // unit keeps the admin socket in /run/libvirt. Looking only in unix_sock_dir said "not
+    // running" (exit 0) while the daemon served the old certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "");
+    common::write(
+        &root.join("etc/libvirt/libvirtd.conf"),
+        b"unix_sock_dir = \"/srv/sock\"\n",
+        0o644,
+    );
+    let (_listener, socket) = daemon(&root, "libvirt");
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd", "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["daemons"][0]["reloaded"], true, "{json}");
+    assert_eq!(json["daemons"][0]["socket"], s(&socket));
+    assert_eq!(
+        runs(dir.path())[0][1],
+        format!("libvirtd:///system?socket={}", socket.display())
+    );
+    // Neither place: both named.
+    drop(_listener);
+    std::fs::remove_file(&socket).unwrap();
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(0);
+    assert!(
+        run.stdout.contains("srv/sock/libvirt-admin-sock"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("run/libvirt/libvirt-admin-sock"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_virt_admin_that_leaves_a_child_holding_its_output_does_not_hang_the_reload() {
+    // A wrapper (or anything VIRTPKI_VIRT_ADMIN names) that starts a background process
+    // keeps the output pipes open after it exits: waiting for their end waited for that
+    // process, past the timeout. The program's own exit is what counts.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = dir.path().join("virt-admin");
+    common::write(
+        &va,
+        b"#!/bin/sh\necho 'Successfully updated TLS files'\nsleep 40 &\nexit 0\n",
+        0o755,
+    );
+    let _d = daemon(&root, "libvirt");
+    let start = std::time::Instant::now();
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(0);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(run.stdout.contains("libvirtd: reloaded"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("virt-admin: Successfully updated TLS files"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_admin_socket_of_another_user_is_not_talked_to() {
+    // A system daemon's admin socket is root's. One that belongs to someone else (a
+    // unix_sock_dir others can write to) may be anyone's listener: told "reloaded" it would
+    // hide that nothing was; told "refused" it would make install --reload put the old files
+    // back. virt-admin is not run, and the reason is said (exit 1: not reloaded).
+    if !common::root_or_skip("chown of the socket to another user") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "");
+    let (_listener, socket) = daemon(&root, "libvirt");
+    let c = std::ffi::CString::new(s(&socket)).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(runs(dir.path()).is_empty(), "virt-admin was run");
+    let line = common::line_with(&run.stdout, "libvirtd: not reloaded");
+    assert!(line.contains("belongs to uid 65534"), "{line}");
+    assert!(line.contains(s(&socket)), "{line}");
+}
+
+#[test]
+fn a_relative_path_entry_never_finds_virt_admin_in_the_current_directory() {
+    // An empty or relative PATH entry means the current directory: run as root from a
+    // directory others write to (/tmp), that would run their "virt-admin". Only absolute
+    // entries are searched (as Go's exec.LookPath does).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let _d = daemon(&root, "libvirt");
+    let planted = fake_virt_admin(dir.path(), 0, "planted");
+    assert!(planted.starts_with(dir.path()));
+    let empty = dir.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    for path in [
+        format!(":{}", empty.display()),
+        ".".to_owned(),
+        String::new(),
+    ] {
+        let out = command(dir.path())
+            .current_dir(dir.path())
+            .env_remove("VIRTPKI_VIRT_ADMIN")
+            .env("PATH", &path)
+            .args(["reload", "--root", s(&root)])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "PATH={path:?}: {stderr}");
+        assert!(stderr.contains("virt-admin is not installed"), "{stderr}");
+        assert!(
+            runs(dir.path()).is_empty(),
+            "PATH={path:?}: the planted one ran"
+        );
+    }
+}
