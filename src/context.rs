@@ -122,11 +122,7 @@ enum Load {
     Files(CredentialFiles),
     /// A further identity ([`Context::add_identity`], [`Context::add_identity_files`]): its
     /// certificate and key read again (text kept, files re-read) and added after the others.
-    Identity {
-        role: Role,
-        cert: Piece,
-        key: Piece,
-    },
+    Identity { role: Role, cert: Piece, key: Piece },
     /// libvirt's default files ([`Context::load_default`]): located again by libvirt's rules
     /// (a user file that appeared since is chosen over the system one, as libvirt would).
     Default {
@@ -330,10 +326,8 @@ impl Context {
         let Load::Identity { cert, key, .. } = &load else {
             return Err(Error::new(ErrorKind::Internal, "not an identity"));
         };
-        let identity = Identity::checked_pair(
-            cert.parse(role.cert_type())?,
-            key.parse(role.key_type())?,
-        )?;
+        let identity =
+            Identity::checked_pair(cert.parse(role.cert_type())?, key.parse(role.key_type())?)?;
         self.update_recorded(load, &[], |c| {
             c.push_identity(role, identity);
             Ok(())

@@ -208,7 +208,9 @@ pub fn check_with_horizon(
     // checks each; what a further identity adds is named with its place in the load order.
     let identities: Vec<&Identity> = creds.identities(role).collect();
     if identities.len() < 2 {
-        let only = identities.first().map(|first| creds.with_only_identity(role, first));
+        let only = identities
+            .first()
+            .map(|first| creds.with_only_identity(role, first));
         return check_one(only.as_ref().unwrap_or(creds), role, now, horizon_days);
     }
     let mut report = check_one(

@@ -90,7 +90,9 @@ impl<S: Read + Write> Session<S> {
         };
         session.handshake().map_err(|e| explained(e, &note))?;
         if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
-            session.await_confirmation().map_err(|e| explained(e, &note))?;
+            session
+                .await_confirmation()
+                .map_err(|e| explained(e, &note))?;
         }
         Ok(session)
     }
