@@ -16,6 +16,10 @@
 //! The CA is required; the CRL is optional; a daemon needs its certificate and key, a client
 //! may go without.
 //!
+//! libvirt reads one identity per role: no numbered identity files (QEMU 10.2's
+//! `server-cert-N.pem`) are known for libvirt's own TLS, so none are located here; several
+//! identities come from a QEMU directory ([`qemu_dir`]) or are added one by one.
+//!
 //! Nothing here reads the files: [`Environment`] fixes the root directory, home directory and
 //! user id, so that tests (and `virtpki install --root`) never touch the real /etc/pki.
 
