@@ -100,7 +100,6 @@ class IdentityTests(unittest.TestCase):
             with Session.client(cctx, client_sock, "localhost") as s:
                 s.write(b"ping")
                 self.assertEqual(s.read(4), b"ping")
-        client_sock.shutdown(2)
         self.assertIsNone(server.result().error)
 
 
