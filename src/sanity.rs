@@ -206,13 +206,10 @@ pub fn check_with_horizon(
 ) -> Report {
     // Several identities (QEMU 10.2's numbered files): every rule runs on each, as QEMU
     // checks each; what a further identity adds is named with its place in the load order.
-    let identities: Vec<&Identity> = creds.identities(role).collect();
-    if identities.len() < 2 {
-        let only = identities
-            .first()
-            .map(|first| creds.with_only_identity(role, first));
-        return check_one(only.as_ref().unwrap_or(creds), role, now, horizon_days);
+    if creds.more_identities(role).is_empty() {
+        return check_one(creds, role, now, horizon_days);
     }
+    let identities: Vec<&Identity> = creds.identities(role).collect();
     let mut report = check_one(
         &creds.with_only_identity(role, identities[0]),
         role,

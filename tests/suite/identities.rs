@@ -175,6 +175,53 @@ fn a_server_presents_the_identity_each_restricted_client_can_verify() {
     }
 }
 
+/// Like GnuTLS, a server prefers an identity naming the host the client asked for (SNI): a
+/// virtpki client then verifies the name. Without SNI (an address), the first one.
+#[test]
+fn a_server_prefers_the_identity_naming_the_sni_host() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let other = signed_by(&Spec::server("other.example"), &ca);
+    let local = server_of(&ca, Alg::EcdsaP256, "local");
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &other, true);
+    ctx.add_identity(Role::Server, &local.pem(), &local.key_pem())
+        .unwrap();
+    let client = context(ContextFlags::default(), Some(&ca));
+    with_identity(&client, &signed_by(&Spec::client("client1"), &ca), false);
+    let (port, server) = serve_echo(Arc::clone(&ctx));
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(port),
+        SessionFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.peer_certificates()[0].der().as_ref(),
+        local.der().as_slice()
+    );
+    s.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(&mut buf).unwrap(), 4);
+    server.join().unwrap().unwrap();
+    // An address sends no SNI: the first identity, which does not name 127.0.0.1.
+    let (port, server) = serve_echo(Arc::clone(&ctx));
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let err = Session::client(
+        &client,
+        stream,
+        "127.0.0.1",
+        Some(port),
+        SessionFlags::default(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+    let _ = server.join().unwrap();
+}
+
 #[test]
 fn no_fitting_server_identity_fails_naming_the_schemes() {
     let ca = self_signed(&Spec::ca("Identities CA"));
@@ -516,6 +563,13 @@ fn qemu_numbered_files_follow_qemu_10_2s_rules() {
         .load_files(&locations::qemu_dir(d, Role::Server))
         .unwrap_err();
     assert!(err.message().contains("server-key-0.pem"), "{err}");
+    // A tolerant load (virtpki probe) loads the rest and names the missing half.
+    let ctx = Context::new(ContextFlags::default());
+    let report = ctx.load_files_tolerant(&locations::qemu_dir(d, Role::Server));
+    assert_eq!(report.failed.len(), 1, "{report}");
+    assert_eq!(report.failed[0].1, d.join("server-key-0.pem"));
+    assert!(ctx.credentials().more_servers.is_empty());
+    assert!(!ctx.credentials().server.is_empty());
 
     // Numbered only (no server-cert.pem): -0 is the first identity; QEMU before 10.2 refuses.
     let t = tempfile::tempdir().unwrap();
