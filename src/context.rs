@@ -337,6 +337,9 @@ impl Context {
     /// Loads the files of `files` (all or nothing), then runs the sanity check for its role
     /// unless the context has [`ContextFlags::NO_SANITY`]; errors found fail the load, as they
     /// make libvirt refuse to start.
+    ///
+    /// Its further identities (`extra_identities`, QEMU's numbered files) are added after the
+    /// ones already loaded, as [`add_identity_files`](Self::add_identity_files) adds them.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
         self.load_files_as(files, Load::Files(absolute_files(files)))
     }

@@ -129,7 +129,7 @@ impl Credentials {
 
     /// A copy whose first identity of `role` is `identity` and which has no further ones: what
     /// the sanity check runs its per-identity rules on, one identity at a time.
-    pub fn with_only_identity(&self, role: Role, identity: &Identity) -> Credentials {
+    pub(crate) fn with_only_identity(&self, role: Role, identity: &Identity) -> Credentials {
         let mut copy = self.clone();
         match role {
             Role::Client => {

@@ -340,6 +340,34 @@ fn a_client_answers_each_server_with_the_identity_it_asks_for() {
     );
 }
 
+/// A context whose only server identity was added with add_identity serves, and its check
+/// passes: the further identities stand alone when there is no first one.
+#[test]
+fn identities_added_alone_serve() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    let only = server_of(&ca, Alg::EcdsaP256, "only.localhost");
+    ctx.add_identity(Role::Server, &only.pem(), &only.key_pem())
+        .unwrap();
+    assert!(
+        ctx.check(Role::Server).is_ok(),
+        "{}",
+        ctx.check(Role::Server).to_text()
+    );
+    let client = signed_by(&Spec::client("client1"), &ca);
+    let (port, server) = serve_echo(Arc::clone(&ctx));
+    let leaf = restricted_client(
+        port,
+        &ca,
+        &client,
+        rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        true,
+    )
+    .unwrap();
+    server.join().unwrap().unwrap();
+    assert_eq!(leaf, only.der());
+}
+
 #[test]
 fn add_identity_checks_the_pair_and_keeps_the_first_identity() {
     let ca = self_signed(&Spec::ca("Identities CA"));
