@@ -466,7 +466,17 @@ fn scan_qemu(dir: &Path, role: Role) -> QemuScan {
         notes.push(note);
     }
     if !loaded_numbered.is_empty() {
-        let (needed, fix) = if has_unnumbered || role == Role::Client {
+        let (needed, fix) = if !has_unnumbered && role == Role::Client {
+            (
+                format!(
+                    "QEMU before 10.2 ignores {} and connects without a client certificate",
+                    loaded_numbered.join(", ")
+                ),
+                "install the identity every QEMU must present as client-cert.pem and \
+                 client-key.pem"
+                    .to_owned(),
+            )
+        } else if has_unnumbered {
             (
                 format!(
                     "QEMU before 10.2 ignores {} and uses only {}-cert.pem",

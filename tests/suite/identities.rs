@@ -625,6 +625,11 @@ fn qemu_numbered_files_follow_qemu_10_2s_rules() {
         files.get(CertDataType::ClientCert).unwrap().path,
         d.join("client-cert-0.pem")
     );
+    let notes = locations::qemu_identity_notes(d, Role::Client);
+    assert!(
+        notes.len() == 1 && notes[0].message.contains("without a client certificate"),
+        "{notes:#?}"
+    );
     // One unnumbered pair: nothing to say.
     let t = tempfile::tempdir().unwrap();
     qemu_tree(t.path(), &ca, &[]);
