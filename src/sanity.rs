@@ -207,6 +207,45 @@ pub fn check_with_horizon(
     now: UnixSeconds,
     horizon_days: u32,
 ) -> Report {
+    // Several identities (QEMU 10.2's numbered files): every rule runs on each, as QEMU
+    // checks each; what a further identity adds is named with its place in the load order.
+    if creds.more_identities(role).is_empty() {
+        return check_one(creds, role, now, horizon_days);
+    }
+    let identities: Vec<&Identity> = creds.identities(role).collect();
+    let mut report = check_one(
+        &creds.with_only_identity(role, identities[0]),
+        role,
+        now,
+        horizon_days,
+    );
+    for (index, identity) in identities.iter().enumerate().skip(1) {
+        let more = check_one(
+            &creds.with_only_identity(role, identity),
+            role,
+            now,
+            horizon_days,
+        );
+        for mut finding in more.findings {
+            if !report.findings.contains(&finding) {
+                finding.message = format!(
+                    "{} identity {} ({}): {}",
+                    role.name(),
+                    index + 1,
+                    identity
+                        .certificate()
+                        .map_or_else(String::new, |c| c.source().to_string()),
+                    finding.message
+                );
+                report.findings.push(finding);
+            }
+        }
+    }
+    report
+}
+
+/// [`check_with_horizon`] of the first identity of `role` only.
+fn check_one(creds: &Credentials, role: Role, now: UnixSeconds, horizon_days: u32) -> Report {
     let mut checker = Checker {
         findings: Vec::new(),
         role,

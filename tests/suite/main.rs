@@ -17,6 +17,7 @@ mod expiry_list;
 mod files;
 mod fuzz_corpora;
 mod generate;
+mod identities;
 mod inputs;
 mod locations;
 mod module_graph;
