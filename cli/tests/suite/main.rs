@@ -18,4 +18,5 @@ mod renew;
 mod request;
 mod suggested_commands;
 mod validate;
+mod vnc;
 mod walkthrough;
