@@ -226,8 +226,9 @@ fn version_exchange<S: Read + Write>(stream: &mut S) -> Result<(u16, u16)> {
     let mut v = [0u8; 12];
     read_exact(stream, &mut v, STEP)?;
     let digits = |b: &[u8]| -> Option<u16> {
-        b.iter()
-            .try_fold(0u16, |n, &c| c.is_ascii_digit().then(|| n * 10 + u16::from(c - b'0')))
+        b.iter().try_fold(0u16, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u16::from(c - b'0'))
+        })
     };
     let parsed = (v.starts_with(b"RFB ") && v[7] == b'.' && v[11] == b'\n')
         .then(|| Some((digits(&v[4..7])?, digits(&v[8..11])?)))

@@ -386,10 +386,7 @@ fn is_not_found(e: &virtpki::Error) -> bool {
 }
 
 /// A connection to `target`, with the RFB and VeNCrypt handshake done for VNC: TLS is next.
-fn open(
-    target: &Target,
-    timeout: Duration,
-) -> Result<(TcpStream, Option<Negotiation>), CliError> {
+fn open(target: &Target, timeout: Duration) -> Result<(TcpStream, Option<Negotiation>), CliError> {
     let (host, port) = (target.host.as_str(), target.port);
     let mut stream = connect(host, port, timeout, target.vnc)?;
     if !target.vnc {
@@ -397,7 +394,9 @@ fn open(
     }
     match vnc::negotiate(&mut stream) {
         Ok(n) => Ok((stream, Some(n))),
-        Err(e) => Err(CliError(format!("{host}:{port}: {}", e.message())).with_kind(kind_name(e.kind()))),
+        Err(e) => {
+            Err(CliError(format!("{host}:{port}: {}", e.message())).with_kind(kind_name(e.kind())))
+        }
     }
 }
 

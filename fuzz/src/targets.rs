@@ -965,7 +965,14 @@ struct Scripted<'a> {
 impl std::io::Read for Scripted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         // One byte at a time now and then, as a network may deliver it.
-        let n = buf.len().min(self.input.len()).min(if self.input.len() % 3 == 0 { 1 } else { 7 });
+        let n = buf
+            .len()
+            .min(self.input.len())
+            .min(if self.input.len().is_multiple_of(3) {
+                1
+            } else {
+                7
+            });
         buf[..n].copy_from_slice(&self.input[..n]);
         self.input = &self.input[n..];
         Ok(n)
@@ -992,7 +999,11 @@ pub fn vnc(data: &[u8]) {
     };
     let result = virtpki::vnc::negotiate(&mut peer);
     no_internal("vnc::negotiate", &result);
-    assert!(peer.sent.len() <= 19, "the client sent {} bytes", peer.sent.len());
+    assert!(
+        peer.sent.len() <= 19,
+        "the client sent {} bytes",
+        peer.sent.len()
+    );
     match result {
         Ok(n) => {
             assert!(n.chosen.is_x509(), "chose {}", n.chosen);

@@ -207,12 +207,19 @@ fn no_x509_subtype_or_only_anonymous_tls_fails_closed() {
     // An empty list is the server's refusal.
     let script = server_bytes(&[]);
     let msg = fails(script[..script.len() - 1].to_vec(), ErrorKind::Tls);
-    assert!(msg.contains("VeNCrypt sub-types: the server offers none"), "{msg}");
+    assert!(
+        msg.contains("VeNCrypt sub-types: the server offers none"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_preference_that_is_not_x509_is_an_invalid_argument() {
-    for pref in [&[][..], &[SubType::TLS_NONE], &[SubType::X509_NONE, SubType(0)]] {
+    for pref in [
+        &[][..],
+        &[SubType::TLS_NONE],
+        &[SubType::X509_NONE, SubType(0)],
+    ] {
         let (mut client, _handle) = scripted(server_bytes(&[260]));
         let err = vnc::negotiate_choosing(&mut client, pref).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArg, "{err}");
@@ -237,7 +244,10 @@ fn refused_acknowledgements_and_old_vencrypt_are_errors() {
         *script.last_mut().unwrap() = ack;
         let msg = fails(script, ErrorKind::Tls);
         assert!(msg.contains(needle), "{msg}");
-        assert!(msg.starts_with("VeNCrypt sub-type acknowledgement"), "{msg}");
+        assert!(
+            msg.starts_with("VeNCrypt sub-type acknowledgement"),
+            "{msg}"
+        );
     }
 }
 
@@ -269,12 +279,10 @@ fn a_server_that_stops_at_any_byte_is_a_clear_error() {
     }
     // Inside a message the bytes received are shown.
     let (result, _) = run(b"RFB 00".to_vec());
-    assert!(
-        result
-            .unwrap_err()
-            .message()
-            .contains("after 6 of 12 bytes: \"RFB 00\""),
-    );
+    assert!(result
+        .unwrap_err()
+        .message()
+        .contains("after 6 of 12 bytes: \"RFB 00\""),);
     assert!(run(full).0.is_ok());
 }
 
@@ -287,10 +295,7 @@ fn a_silent_server_times_out_naming_the_step() {
     let mut client = client;
     let err = vnc::negotiate(&mut client).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
-    assert!(
-        err.message().starts_with("RFB version: no answer"),
-        "{err}"
-    );
+    assert!(err.message().starts_with("RFB version: no answer"), "{err}");
     drop(server);
 }
 
@@ -345,14 +350,22 @@ fn full_handshake_switches_to_tls_on_the_same_socket_and_verifies_the_server() {
     let (mut stream, server) = tls_server(server_ctx(&p), 260, security_ok);
     let n = vnc::negotiate(&mut stream).unwrap();
     let client = client_ctx(&p, ContextFlags::default());
-    let mut session =
-        Session::client(&client, stream, "localhost", Some(5900), SessionFlags::default())
-            .unwrap();
+    let mut session = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(5900),
+        SessionFlags::default(),
+    )
+    .unwrap();
     assert_eq!(
         session.peer_certificates()[0].subject(),
         p.server.parsed().subject()
     );
-    assert_eq!(vnc::after_tls(&mut session, &n).unwrap(), AfterTls::Accepted);
+    assert_eq!(
+        vnc::after_tls(&mut session, &n).unwrap(),
+        AfterTls::Accepted
+    );
     session.write_all(&[1]).unwrap();
     server.join().unwrap().unwrap();
 
@@ -363,9 +376,14 @@ fn full_handshake_switches_to_tls_on_the_same_socket_and_verifies_the_server() {
     }
     let (mut stream, server) = tls_server(server_ctx(&p), 261, challenge);
     let n = vnc::negotiate(&mut stream).unwrap();
-    let mut session =
-        Session::client(&client, stream, "127.0.0.1", Some(5900), SessionFlags::default())
-            .unwrap();
+    let mut session = Session::client(
+        &client,
+        stream,
+        "127.0.0.1",
+        Some(5900),
+        SessionFlags::default(),
+    )
+    .unwrap();
     assert_eq!(
         vnc::after_tls(&mut session, &n).unwrap(),
         AfterTls::VncChallenge([7; 16])
@@ -443,9 +461,14 @@ fn a_server_that_refuses_the_client_certificate_is_reported_after_tls() {
     let (mut stream, server) = tls_server(server_ctx(&p), 260, failed);
     let n = vnc::negotiate(&mut stream).unwrap();
     let client = client_ctx(&p, ContextFlags::default());
-    let mut session =
-        Session::client(&client, stream, "localhost", Some(5900), SessionFlags::default())
-            .unwrap();
+    let mut session = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(5900),
+        SessionFlags::default(),
+    )
+    .unwrap();
     let err = vnc::after_tls(&mut session, &n).unwrap_err();
     assert!(
         err.message()

@@ -98,7 +98,14 @@ fn qemu_dir(dir: &Path, name: &str, ca_dir: &Path, p: &Pki, client: bool) -> Pat
     out
 }
 
-fn probe(dir: &Path, port: u16, host: &str, qemu: &Path, trust: &str, extra: &[&str]) -> common::Run {
+fn probe(
+    dir: &Path,
+    port: u16,
+    host: &str,
+    qemu: &Path,
+    trust: &str,
+    extra: &[&str],
+) -> common::Run {
     let server = format!("{host}:{port}");
     let known = dir.join("known_servers");
     let mut args = vec![
@@ -263,20 +270,33 @@ fn a_malformed_server_is_exit_2_with_the_step_named() {
     let qemu = qemu_dir(dir.path(), "qemu", &p.ca, &p, true);
     let cases: [(&'static [u8], &str); 5] = [
         (b"RFB 003.003\n", "RFB version: the server speaks RFB 3.3"),
-        (b"HTTP/1.1 400", "RFB version: the server sent \"HTTP/1.1 400\""),
-        (b"RFB 003.008\n\x02\x01\x02", "RFB security types: the server offers None (1), VNC (2)"),
+        (
+            b"HTTP/1.1 400",
+            "RFB version: the server sent \"HTTP/1.1 400\"",
+        ),
+        (
+            b"RFB 003.008\n\x02\x01\x02",
+            "RFB security types: the server offers None (1), VNC (2)",
+        ),
         (
             b"RFB 003.008\n\x01\x13\x00\x02\x00\x01\x00\x00\x01\x01",
             "VeNCrypt sub-types: the server offers only TLSNone (257)",
         ),
-        (b"RFB 003.008\n\x01\x13\x00", "VeNCrypt version: the server closed the connection after 1 of 2 bytes"),
+        (
+            b"RFB 003.008\n\x01\x13\x00",
+            "VeNCrypt version: the server closed the connection after 1 of 2 bytes",
+        ),
     ];
     for (bytes, needle) in cases {
         let port = broken_server(bytes);
         let run = probe(dir.path(), port, "127.0.0.1", &qemu, "never", &[]).expect(2);
         assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
         let run = probe(dir.path(), port, "127.0.0.1", &qemu, "never", &["--json"]).expect(2);
-        assert!(run.stdout.contains(needle) || run.stderr.contains(needle), "{}", run.stderr);
+        assert!(
+            run.stdout.contains(needle) || run.stderr.contains(needle),
+            "{}",
+            run.stderr
+        );
     }
 }
 
@@ -286,14 +306,28 @@ fn usage_errors() {
     // --qemu-dir is for --vnc only, and not with --path.
     let run = virtpki(
         dir.path(),
-        &["probe", "localhost:5900", "--qemu-dir", "x", "--trust", "never"],
+        &[
+            "probe",
+            "localhost:5900",
+            "--qemu-dir",
+            "x",
+            "--trust",
+            "never",
+        ],
     )
     .expect(2);
     assert!(run.stderr.contains("--vnc"), "{}", run.stderr);
     let run = virtpki(
         dir.path(),
         &[
-            "probe", "--vnc", "localhost:5900", "--qemu-dir", "x", "--path", "y", "--trust",
+            "probe",
+            "--vnc",
+            "localhost:5900",
+            "--qemu-dir",
+            "x",
+            "--path",
+            "y",
+            "--trust",
             "never",
         ],
     )
@@ -307,9 +341,19 @@ fn usage_errors() {
         .port();
     let run = virtpki(
         dir.path(),
-        &["probe", "--vnc", &format!("127.0.0.1:{closed}"), "--trust", "never"],
+        &[
+            "probe",
+            "--vnc",
+            &format!("127.0.0.1:{closed}"),
+            "--trust",
+            "never",
+        ],
     )
     .expect(2);
     assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
-    assert!(run.stderr.contains("5900 + the display number"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("5900 + the display number"),
+        "{}",
+        run.stderr
+    );
 }
