@@ -531,9 +531,9 @@ fn session_read_exact<S: Read + Write>(
         return Err(Error::new(
             ErrorKind::Tls,
             format!(
-                "{step}: {detail} after {got} of {wanted} bytes: the server dropped this client \
-                 after the TLS handshake, so it probably refused its certificate (QEMU with \
-                 verify-peer=on demands one from its CA)"
+                "{step}: the server dropped this client after the TLS handshake ({got} of \
+                 {wanted} bytes received; {detail}), so it probably refused its certificate \
+                 (QEMU with verify-peer=on demands one from its CA)"
             ),
         ));
     }
