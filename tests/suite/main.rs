@@ -31,3 +31,4 @@ mod session_end;
 mod suggested_commands;
 mod tls_sessions;
 mod verify;
+mod vnc;

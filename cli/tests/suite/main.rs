@@ -19,4 +19,5 @@ mod renew;
 mod request;
 mod suggested_commands;
 mod validate;
+mod vnc;
 mod walkthrough;
