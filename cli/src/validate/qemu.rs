@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use virtpki::daemon_conf::qemu::{self, DirOrigin, Enabled, QemuConf, QemuRole, Subsystem};
 use virtpki::display::shell_path;
 use virtpki::file_audit::{self, FileKind, QemuIds};
-use virtpki::locations;
+use virtpki::locations::{self, QemuIdentityNoteKind};
 use virtpki::{sanity, CertDataType, Context, ContextFlags, Role};
 
 use super::report::Check;
@@ -602,6 +602,27 @@ impl Validator {
                     qemu: qf.qemu,
                 });
             }
+        }
+        // Numbered files QEMU never reads (after a gap, above 3) or refuses (half a numbered
+        // pair); the unnumbered half pair and "needs 10.2" are said above already.
+        for note in locations::qemu_identity_notes(dir, role) {
+            let kind = match note.kind {
+                QemuIdentityNoteKind::Gap => "gap",
+                QemuIdentityNoteKind::BeyondMax => "beyond_max",
+                QemuIdentityNoteKind::HalfPair if note.path != cert && note.path != key => {
+                    "half_pair"
+                }
+                _ => continue,
+            };
+            self.push_id(
+                S,
+                &format!("{sub}.{r}.identities.{kind}"),
+                format!("Checking {sub} {r} numbered identities"),
+                State::from(note.severity),
+                Some(&note.path),
+                note.message,
+                Some(note.fix),
+            );
         }
     }
 

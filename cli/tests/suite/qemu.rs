@@ -600,6 +600,20 @@ fn validate_checks_each_numbered_identity() {
         .as_str()
         .unwrap()
         .contains("readable by every user"));
+    // A numbered pair after a gap (no -1) is never read by QEMU: said, naming the file.
+    std::fs::copy(qdir.join("server-cert.pem"), qdir.join("server-cert-2.pem")).unwrap();
+    std::fs::copy(qdir.join("server-key.pem"), qdir.join("server-key-2.pem")).unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let gap = check(&report, "qemu.vnc.server.identities.gap");
+    assert_eq!(gap["status"], "warn", "{gap:#}");
+    assert!(
+        gap["file"].as_str().unwrap().ends_with("server-cert-2.pem"),
+        "{gap:#}"
+    );
 }
 
 #[test]
