@@ -40,6 +40,10 @@ int virtpki_header_check(void)
     int (*check)(virPKIContextPtr, int, char **) = virPKIContextCheck;
     int (*reload)(virPKIContextPtr, unsigned int) = virPKIContextReload;
     int (*set_horizon)(virPKIContextPtr, unsigned int) = virPKIContextSetExpiryHorizon;
+    int (*add_identity)(virPKIContextPtr, int, const char *, const char *, unsigned int) =
+        virPKIContextAddIdentity;
+    int (*add_identity_file)(virPKIContextPtr, int, const char *, const char *, unsigned int) =
+        virPKIContextAddIdentityFile;
 
     char *(*get_dn)(const char *) = virPKICertGetDN;
     char *(*fingerprint)(const char *) = virPKICertFingerprint;
@@ -63,7 +67,8 @@ int virtpki_header_check(void)
     return get_code && get_message && reset && free_fn && version && add_data && add_file &&
            set_validator && default_ctx && ctx_new && ctx_free && ctx_add_data &&
            ctx_add_file && load_default && ctx_set_validator && set_known && set_dns &&
-           set_time && verify_server && verify_client && check && reload && set_horizon && get_dn && fingerprint &&
+           set_time && verify_server && verify_client && check && reload && set_horizon && add_identity &&
+           add_identity_file && get_dn && fingerprint &&
            describe && dn_match && new_client && new_server && read_fn && write_fn &&
            peer_dn && close_fn && session_free && !validator && !freecb &&
            VIR_PKI_ERR_INTERNAL == 22;

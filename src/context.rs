@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use zeroize::Zeroizing;
 
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, Identity};
 use crate::data_type::CertDataType;
 use crate::dn_match::AllowedDnList;
 use crate::error::{Error, ErrorKind, Result};
@@ -120,6 +120,9 @@ enum Load {
     /// A list of files ([`Context::load_files`]): the same list read again, by its rules
     /// (a required file must be there, an optional one is loaded if it is).
     Files(CredentialFiles),
+    /// A further identity ([`Context::add_identity`], [`Context::add_identity_files`]): its
+    /// certificate and key read again (text kept, files re-read) and added after the others.
+    Identity { role: Role, cert: Piece, key: Piece },
     /// libvirt's default files ([`Context::load_default`]): located again by libvirt's rules
     /// (a user file that appeared since is chosen over the system one, as libvirt would).
     Default {
@@ -129,6 +132,23 @@ enum Load {
         /// The types a later addition replaced: left out when the files are located again.
         superseded: Vec<CertDataType>,
     },
+}
+
+/// One half of a recorded identity.
+enum Piece {
+    /// PEM text, wiped when dropped.
+    Text(Zeroizing<String>),
+    /// A file, read again.
+    File(PathBuf),
+}
+
+impl Piece {
+    fn parse(&self, ty: CertDataType) -> Result<Parsed> {
+        match self {
+            Piece::Text(text) => pem::parse(ty, text.as_bytes(), &Source::Data),
+            Piece::File(path) => read_and_parse(ty, path),
+        }
+    }
 }
 
 /// Whether an addition of `ty` replaces what an earlier one of `ty` set (an identity's
@@ -154,6 +174,8 @@ fn supersede(loads: &mut Vec<Load>, ty: CertDataType) {
     }
     loads.retain_mut(|load| match load {
         Load::Text(t, _) | Load::File(t, _) => *t != ty,
+        // Further identities add up; only the first one is replaced.
+        Load::Identity { .. } => true,
         Load::Files(files) => {
             files.files.retain(|f| f.ty != ty);
             true
@@ -191,6 +213,10 @@ fn absolute_files(files: &CredentialFiles) -> CredentialFiles {
     let mut files = files.clone();
     for item in &mut files.files {
         item.path = absolute(&item.path);
+    }
+    for (cert, key) in &mut files.extra_identities {
+        *cert = absolute(cert);
+        *key = absolute(key);
     }
     files
 }
@@ -271,9 +297,49 @@ impl Context {
         })
     }
 
+    /// Adds a further identity of `role` from PEM text: a certificate (its chain may follow
+    /// it) and its private key, checked as a pair (`KeyMismatch` names both). The first
+    /// identity, which [`add_pem`](Self::add_pem) of a certificate or key type replaces, stays
+    /// as it is; identities are offered to peers in the order added, after the first
+    /// (see [`crate::tls`]). All or nothing; a [`reload`](Self::reload) parses the text again.
+    pub fn add_identity(&self, role: Role, cert_pem: &str, key_pem: &str) -> Result<()> {
+        let load = Load::Identity {
+            role,
+            cert: Piece::Text(Zeroizing::new(cert_pem.to_owned())),
+            key: Piece::Text(Zeroizing::new(key_pem.to_owned())),
+        };
+        self.add_identity_as(role, load)
+    }
+
+    /// [`add_identity`](Self::add_identity) from a certificate file and a key file (PEM or
+    /// DER); a [`reload`](Self::reload) reads both again.
+    pub fn add_identity_files(&self, role: Role, cert: &Path, key: &Path) -> Result<()> {
+        let load = Load::Identity {
+            role,
+            cert: Piece::File(absolute(cert)),
+            key: Piece::File(absolute(key)),
+        };
+        self.add_identity_as(role, load)
+    }
+
+    fn add_identity_as(&self, role: Role, load: Load) -> Result<()> {
+        let Load::Identity { cert, key, .. } = &load else {
+            return Err(Error::new(ErrorKind::Internal, "not an identity"));
+        };
+        let identity =
+            Identity::checked_pair(cert.parse(role.cert_type())?, key.parse(role.key_type())?)?;
+        self.update_recorded(load, &[], |c| {
+            c.push_identity(role, identity);
+            Ok(())
+        })
+    }
+
     /// Loads the files of `files` (all or nothing), then runs the sanity check for its role
     /// unless the context has [`ContextFlags::NO_SANITY`]; errors found fail the load, as they
     /// make libvirt refuse to start.
+    ///
+    /// Its further identities (`extra_identities`, QEMU's numbered files) are added after the
+    /// ones already loaded, as [`add_identity_files`](Self::add_identity_files) adds them.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
         self.load_files_as(files, Load::Files(absolute_files(files)))
     }
@@ -283,21 +349,26 @@ impl Context {
         // The files are read and parsed outside the lock; what they hold is applied to the
         // snapshot current at install time, so an add made meanwhile by another thread is
         // kept (a copy taken before reading and put back after would drop it).
-        let (mut report, parsed) = read_files(files, Walk::StopAtFailure);
+        let (mut report, parsed, extra) = read_files(files, Walk::StopAtFailure);
         if !report.failed.is_empty() {
             return Err(report.failed.swap_remove(0).2);
         }
+        // Only the listed types replace what earlier loads set; further identities add up.
+        let types: Vec<CertDataType> = parsed.iter().map(|(item, _)| item.ty).collect();
         report.loaded = parsed
             .iter()
             .map(|(item, _)| (item.ty, item.path.clone(), item.origin))
+            .chain(extra.iter().flat_map(|e| e.loaded()))
             .collect();
         let sanity = (!self.flags.contains(ContextFlags::NO_SANITY)).then(|| self.now());
         let horizon = self.expiry_horizon();
-        let types: Vec<CertDataType> = report.loaded.iter().map(|(ty, _, _)| *ty).collect();
         self.update_recorded(load, &types, |c| {
             let mut next = c.clone();
             for (item, parsed) in parsed {
                 next.apply(item.ty, parsed)?;
+            }
+            for e in extra {
+                next.push_identity(files.role, e.identity);
             }
             if let Some(now) = sanity {
                 // Only errors fail the load: an expiry warning never does.
@@ -320,30 +391,46 @@ impl Context {
     /// A [`reload`](Self::reload) reads again the files that loaded here, all or nothing (and
     /// looks again for the optional ones that were absent); the files that failed are left out.
     pub fn load_files_tolerant(&self, files: &CredentialFiles) -> LoadReport {
-        let (mut report, parsed) = read_files(files, Walk::Tolerant);
+        let (mut report, parsed, extra) = read_files(files, Walk::Tolerant);
         let mut loads = lock(&self.loads);
+        let mut types = Vec::new();
         self.update(|c| {
             for (item, parsed) in parsed {
                 // apply fails only before changing anything: the others still go in.
                 match c.apply(item.ty, parsed) {
-                    Ok(()) => report
-                        .loaded
-                        .push((item.ty, item.path.clone(), item.origin)),
+                    Ok(()) => {
+                        types.push(item.ty);
+                        report
+                            .loaded
+                            .push((item.ty, item.path.clone(), item.origin))
+                    }
                     Err(e) => report.failed.push((item.ty, item.path.clone(), e)),
                 }
             }
+            for e in extra {
+                report.loaded.extend(e.loaded());
+                c.push_identity(files.role, e.identity);
+            }
         });
+        let failed = |path: &Path| report.failed.iter().any(|(_, p, _)| p == path);
         let kept = files
             .files
             .iter()
-            .filter(|f| !report.failed.iter().any(|(_, path, _)| *path == f.path))
+            .filter(|f| !failed(&f.path))
             .cloned()
             .collect();
-        for (ty, _, _) in &report.loaded {
-            supersede(&mut loads, *ty);
+        let kept_extra = files
+            .extra_identities
+            .iter()
+            .filter(|(c, k)| !failed(c) && !failed(k))
+            .cloned()
+            .collect();
+        for ty in types {
+            supersede(&mut loads, ty);
         }
         loads.push(Load::Files(absolute_files(&CredentialFiles {
             files: kept,
+            extra_identities: kept_extra,
             ..files.clone()
         })));
         report
@@ -416,6 +503,14 @@ impl Context {
                     replay_files(&mut next, files).map_err(refused)?;
                     roles.push(files.role);
                 }
+                Load::Identity { role, cert, key } => {
+                    let identity = cert
+                        .parse(role.cert_type())
+                        .and_then(|c| Identity::checked_pair(c, key.parse(role.key_type())?))
+                        .map_err(refused)?;
+                    next.push_identity(*role, identity);
+                    roles.push(*role);
+                }
                 Load::Default {
                     env,
                     role,
@@ -430,8 +525,8 @@ impl Context {
             }
         }
         if !self.flags.contains(ContextFlags::NO_SANITY) {
-            for (role, identity) in [(Role::Client, &next.client), (Role::Server, &next.server)] {
-                if !identity.is_empty() {
+            for role in [Role::Client, Role::Server] {
+                if next.identities(role).next().is_some() {
                     roles.push(role);
                 }
             }
@@ -577,12 +672,15 @@ impl Context {
 
 /// Reads `files` again into `next` for a reload: the first file that cannot be read fails it.
 fn replay_files(next: &mut Credentials, files: &CredentialFiles) -> Result<()> {
-    let (mut report, parsed) = read_files(files, Walk::StopAtFailure);
+    let (mut report, parsed, extra) = read_files(files, Walk::StopAtFailure);
     if !report.failed.is_empty() {
         return Err(report.failed.swap_remove(0).2);
     }
     for (item, parsed) in parsed {
         next.apply(item.ty, parsed)?;
+    }
+    for e in extra {
+        next.push_identity(files.role, e.identity);
     }
     Ok(())
 }
@@ -625,25 +723,54 @@ enum Walk {
     Tolerant,
 }
 
-/// Reads and parses the files of `files` in order: the report's absent and failed items, and
+/// A further identity read from its two files.
+struct ExtraIdentity {
+    ty: (CertDataType, CertDataType),
+    paths: (PathBuf, PathBuf),
+    origin: Origin,
+    identity: Identity,
+}
+
+impl ExtraIdentity {
+    /// Its two files as [`LoadReport::loaded`] lists them.
+    fn loaded(&self) -> [(CertDataType, PathBuf, Origin); 2] {
+        [
+            (self.ty.0, self.paths.0.clone(), self.origin),
+            (self.ty.1, self.paths.1.clone(), self.origin),
+        ]
+    }
+}
+
+/// The parsed items of a [`read_files`], in file order.
+type ParsedItems<'a> = Vec<(&'a Located, Parsed)>;
+
+/// Reads and parses the files of `files` in order, then its further identities (both files
+/// of each required, as QEMU refuses a half pair): the report's absent and failed items, and
 /// what was parsed, to be applied by the caller.
-fn read_files(files: &CredentialFiles, walk: Walk) -> (LoadReport, Vec<(&Located, Parsed)>) {
+fn read_files(
+    files: &CredentialFiles,
+    walk: Walk,
+) -> (LoadReport, ParsedItems<'_>, Vec<ExtraIdentity>) {
     let mut report = LoadReport::default();
     let mut parsed = Vec::with_capacity(files.files.len());
+    let mut extra = Vec::new();
+    let role = files.role;
+    let origin = files
+        .get(role.cert_type())
+        .map_or(Origin::QemuDir, |f| f.origin);
+    let extras = files.extra_identities.iter().map(|(cert, key)| {
+        [(role.cert_type(), cert), (role.key_type(), key)].map(|(ty, path)| Located {
+            ty,
+            path: path.clone(),
+            origin,
+            required: true,
+        })
+    });
     for item in &files.files {
         let read = if item.path.exists() {
             read_and_parse(item.ty, &item.path)
         } else if item.required {
-            Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "Cannot read {} '{}': No such file or directory ({})",
-                    item.ty,
-                    item.path.display(),
-                    item.origin
-                ),
-            )
-            .with_source(std::io::Error::from(std::io::ErrorKind::NotFound)))
+            Err(missing(item))
         } else {
             report.absent.push((item.ty, item.path.clone()));
             continue;
@@ -653,12 +780,57 @@ fn read_files(files: &CredentialFiles, walk: Walk) -> (LoadReport, Vec<(&Located
             Err(e) => {
                 report.failed.push((item.ty, item.path.clone(), e));
                 if walk == Walk::StopAtFailure {
-                    break;
+                    return (report, parsed, extra);
                 }
             }
         }
     }
-    (report, parsed)
+    for [cert, key] in extras {
+        let read = |item: &Located| {
+            if item.path.exists() {
+                read_and_parse(item.ty, &item.path)
+            } else {
+                Err(missing(item))
+            }
+        };
+        let (c, k) = (read(&cert), read(&key));
+        match (c, k) {
+            (Ok(c), Ok(k)) => match Identity::from_parsed(c, k) {
+                Ok(identity) => extra.push(ExtraIdentity {
+                    ty: (cert.ty, key.ty),
+                    paths: (cert.path, key.path),
+                    origin,
+                    identity,
+                }),
+                Err(e) => report.failed.push((cert.ty, cert.path, e)),
+            },
+            (c, k) => {
+                for (item, result) in [(cert, c.err()), (key, k.err())] {
+                    if let Some(e) = result {
+                        report.failed.push((item.ty, item.path, e));
+                    }
+                }
+            }
+        }
+        if walk == Walk::StopAtFailure && !report.failed.is_empty() {
+            break;
+        }
+    }
+    (report, parsed, extra)
+}
+
+/// The error for a required file that does not exist.
+fn missing(item: &Located) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!(
+            "Cannot read {} '{}': No such file or directory ({})",
+            item.ty,
+            item.path.display(),
+            item.origin
+        ),
+    )
+    .with_source(std::io::Error::from(std::io::ErrorKind::NotFound))
 }
 
 /// Reads and parses one file, remembering a key file's mode for the sanity check.

@@ -29,9 +29,10 @@ use crate::fsutil::{self, Follow};
 
 mod audit;
 pub mod keys;
+pub mod qemu;
 mod reload;
 pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
-pub use keys::{key_kind, nearest_key, KeyKind};
+pub use keys::{key_kind, nearest_in, nearest_key, KeyKind};
 pub use reload::{Daemon, OtherFile, ReloadCheck};
 
 /// libvirt's limit on a configuration file (MAX_CONFIG_FILE_SIZE).

@@ -247,6 +247,138 @@ pub fn audit_path(
     Ok((stat, audit(path, kind, set, &stat)))
 }
 
+/// The user and groups a QEMU process runs with (qemu.conf's `user`, its `group` and the
+/// user's other groups, which libvirt gives QEMU too).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuIds {
+    /// The user id.
+    pub uid: u32,
+    /// The group of qemu.conf, which install gives the files to.
+    pub gid: u32,
+    /// Every group QEMU has (`gid` included).
+    pub groups: Vec<u32>,
+    /// `user:group` as qemu.conf names them, for messages.
+    pub label: String,
+}
+
+/// The mode `virtpki install --qemu` gives a file of `kind` in a QEMU directory, owned by
+/// `root:<qemu group>`: directory 0750 (QEMU's group may enter, nobody else), certificates
+/// and CRLs 0644, keys 0440 (root and QEMU's group read, nobody writes).
+pub fn qemu_mode(kind: FileKind) -> u32 {
+    match kind {
+        FileKind::Dir => 0o750,
+        FileKind::Public => 0o644,
+        FileKind::Key(_) => 0o440,
+    }
+}
+
+/// What QEMU (running as `qemu`) can do with a file: read it (or, for a directory, enter it).
+fn qemu_can(stat: &FileStat, qemu: &QemuIds) -> bool {
+    let want = if stat.is_dir { 0o1 } else { 0o4 };
+    let bits = if qemu.uid == 0 {
+        return true;
+    } else if stat.uid == qemu.uid {
+        stat.mode >> 6
+    } else if qemu.groups.contains(&stat.gid) {
+        stat.mode >> 3
+    } else {
+        stat.mode
+    };
+    bits & want != 0
+}
+
+/// The worst problem of `stat` for a file of `kind` in a QEMU directory: QEMU must read it
+/// (enter the directory), nobody else may read a key, nobody but root and QEMU may replace
+/// anything. Modes other than [`qemu_mode`] that meet this are fine (a key `qemu:qemu 0400`,
+/// certificates 0444).
+pub fn audit_qemu(
+    path: &Path,
+    kind: FileKind,
+    qemu: &QemuIds,
+    stat: &FileStat,
+) -> Option<FileFinding> {
+    let p = path.display();
+    let word = crate::display::shell_path(path);
+    let mode = stat.mode;
+    let ideal = qemu_mode(kind);
+    let chown = format!("chown root:{} {word}", qemu.gid);
+    let chmod = format!("chmod {ideal:04o} {word}");
+    if kind == FileKind::Dir && !stat.is_dir {
+        return FileFinding::error(
+            format!("{p} is not a directory"),
+            format!("remove it and create the directory: mkdir -m {ideal:04o} {word}; {chown}"),
+        );
+    }
+    if stat.uid != 0 && stat.uid != qemu.uid {
+        return FileFinding::error(
+            format!(
+                "{p} belongs to uid {}, neither root nor QEMU's user ({})",
+                stat.uid, qemu.label
+            ),
+            format!("{chown}; {chmod}"),
+        );
+    }
+    let group_ok = stat.gid == 0 || qemu.groups.contains(&stat.gid);
+    if mode & 0o002 != 0 || (mode & 0o020 != 0 && !group_ok) {
+        return FileFinding::error(
+            format!("{p} is writable by other users (mode {mode:04o}): they can replace it"),
+            format!("{chown}; {chmod}"),
+        );
+    }
+    if kind.is_key() && mode & 0o004 != 0 {
+        return FileFinding::error(
+            format!("the private key {p} is readable by every user (mode {mode:04o})"),
+            format!("{chown}; {chmod}"),
+        );
+    }
+    if kind.is_key() && mode & 0o040 != 0 && !group_ok {
+        return FileFinding::error(
+            format!(
+                "the private key {p} is readable by group {}, which is not QEMU's ({})",
+                stat.gid, qemu.label
+            ),
+            format!("{chown}; {chmod}"),
+        );
+    }
+    if !qemu_can(stat, qemu) {
+        let what = if stat.is_dir {
+            format!(
+                "QEMU (running as {}) cannot enter {p} (owner {}:{}, mode {mode:04o}): it \
+                 fails with \"Unable to access credentials {p}/ca-cert.pem: Permission denied\"",
+                qemu.label, stat.uid, stat.gid
+            )
+        } else {
+            format!(
+                "QEMU (running as {}) cannot read {p} (owner {}:{}, mode {mode:04o}): it fails \
+                 with \"Cannot load certificate ... Error while reading file\" (QEMU >= 10.2: \
+                 \"Unable to access credentials {p}: Permission denied\")",
+                qemu.label, stat.uid, stat.gid
+            )
+        };
+        return FileFinding::error(what, format!("{chown}; {chmod}"));
+    }
+    if kind == FileKind::Dir && mode & 0o005 != 0 {
+        return FileFinding::warning(
+            format!(
+                "{p} can be entered by every user (mode {mode:04o}): the key's own mode is \
+                 all that keeps it from them"
+            ),
+            format!("{chown}; {chmod}"),
+        );
+    }
+    None
+}
+
+/// [`audit_qemu`] of the file at `path` (links followed, as QEMU opens them).
+pub fn audit_qemu_path(
+    path: &Path,
+    kind: FileKind,
+    qemu: &QemuIds,
+) -> io::Result<(FileStat, Option<FileFinding>)> {
+    let stat = FileStat::from_metadata(&std::fs::metadata(path)?);
+    Ok((stat, audit_qemu(path, kind, qemu, &stat)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,9 @@
 //!   (the provider passed explicitly, never installed for the process), blocking sessions ([`session::Session`]) with
 //!   libvirt's 0x01 byte. Only close_notify ends a stream: a TCP close without it is a TLS
 //!   error, since it could cut a message short.
+//! - [`vnc`]: a VNC viewer's RFB 3.8 and VeNCrypt handshake up to the TLS switch (x509
+//!   sub-types only), over the viewer's own socket; a [`session::Session`] then runs on the
+//!   same stream, and [`vnc::after_tls`] reads the SecurityResult that tells acceptance.
 //!
 //! ## Checks that report findings
 //!
@@ -219,6 +222,7 @@ pub mod timefmt;
 pub mod tls;
 pub mod validator;
 pub mod verify;
+pub mod vnc;
 
 pub use cert::Certificate;
 pub use context::{Context, ContextFlags, LoadReport};

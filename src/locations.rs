@@ -16,6 +16,10 @@
 //! The CA is required; the CRL is optional; a daemon needs its certificate and key, a client
 //! may go without.
 //!
+//! libvirt reads one identity per role: no numbered identity files (QEMU 10.2's
+//! `server-cert-N.pem`) are known for libvirt's own TLS, so none are located here; several
+//! identities come from a QEMU directory ([`qemu_dir`]) or are added one by one.
+//!
 //! Nothing here reads the files: [`Environment`] fixes the root directory, home directory and
 //! user id, so that tests (and `virtpki install --root`) never touch the real /etc/pki.
 
@@ -240,55 +244,273 @@ pub fn libvirt(env: &Environment, role: Role, pkipath: Option<&Path>) -> Credent
 
 /// QEMU's x509 directory (`tls-creds-x509,dir=...`, e.g. /etc/pki/qemu, /etc/pki/libvirt-vnc).
 ///
-/// QEMU 10.2 added `server-cert-N.pem`/`server-key-N.pem` (N = 0..3) for several identities;
-/// the first present identity is the one loaded, the others are listed in `extra_identities`.
+/// Every identity is listed by QEMU 10.2's rules (crypto/tlscredsx509.c, "support upto 5
+/// parallel certificate identities"): the unnumbered pair (`server-cert.pem`,
+/// `server-key.pem`; `client-…` for a client) first, then `-0` … `-3`, stopping at the first
+/// number whose certificate and key are both absent; a half pair is an error (both its files
+/// are required, so the load fails naming the missing one); files numbered 4 and above are
+/// never read. The first identity found is the context's first identity, the others go in
+/// `extra_identities`. [`qemu_identity_notes`] says what QEMU will not read, and that QEMU
+/// before 10.2 reads only the unnumbered pair.
 pub fn qemu_dir(dir: &Path, role: Role) -> CredentialFiles {
-    let at = |ty, name: &str, required| Located {
+    let at = |ty, path: &Path, required| Located {
         ty,
-        path: dir.join(name),
+        path: path.to_path_buf(),
         origin: Origin::QemuDir,
         required,
     };
     let mut files = vec![
-        at(CertDataType::CaCert, "ca-cert.pem", true),
-        at(CertDataType::CaCrl, "ca-crl.pem", false),
+        at(CertDataType::CaCert, &dir.join("ca-cert.pem"), true),
+        at(CertDataType::CaCrl, &dir.join("ca-crl.pem"), false),
     ];
-    let mut pairs: Vec<(String, String)> = vec![(
-        format!("{}-cert.pem", role.name()),
-        format!("{}-key.pem", role.name()),
-    )];
-    if role == Role::Server {
-        pairs.extend((0..4).map(|n| {
-            (
-                format!("server-cert-{n}.pem"),
-                format!("server-key-{n}.pem"),
-            )
-        }));
-    }
-    let mut present = pairs
-        .into_iter()
-        .filter(|(c, k)| dir.join(c).exists() && dir.join(k).exists());
-    let required = role == Role::Server;
-    match present.next() {
-        Some((c, k)) => {
-            files.push(at(role.cert_type(), &c, required));
-            files.push(at(role.key_type(), &k, required));
+    let scan = scan_qemu(dir, role);
+    let mut pairs = scan.pairs.into_iter();
+    match pairs.next() {
+        Some((cert, key)) => {
+            files.push(at(role.cert_type(), &cert, true));
+            files.push(at(role.key_type(), &key, true));
         }
         None => {
-            let (c, k) = (
-                format!("{}-cert.pem", role.name()),
-                format!("{}-key.pem", role.name()),
-            );
-            files.push(at(role.cert_type(), &c, required));
-            files.push(at(role.key_type(), &k, required));
+            // A server needs one; a client may go without (an anonymous client).
+            let (cert, key) = unnumbered(dir, role);
+            let required = role == Role::Server;
+            files.push(at(role.cert_type(), &cert, required));
+            files.push(at(role.key_type(), &key, required));
         }
     }
-    let extra_identities = present.map(|(c, k)| (dir.join(c), dir.join(k))).collect();
     CredentialFiles {
         role,
         files,
-        extra_identities,
+        extra_identities: pairs.collect(),
     }
+}
+
+/// The most numbered identities QEMU reads (`-0` … `-3`).
+pub const QEMU_NUMBERED_IDENTITIES: usize = 4;
+
+/// What [`qemu_identity_notes`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QemuIdentityNoteKind {
+    /// A certificate without its key or a key without its certificate: QEMU 10.2 refuses
+    /// the directory (QEMU before 10.2 ignores a lone unnumbered client half).
+    HalfPair,
+    /// A numbered file after a missing number: never read.
+    Gap,
+    /// A file numbered 4 or above: never read.
+    BeyondMax,
+    /// Numbered identities are read from QEMU 10.2 on only.
+    NeedsQemu10_2,
+}
+
+/// A finding about the identity files of a QEMU directory, with its fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuIdentityNote {
+    /// What kind of finding.
+    pub kind: QemuIdentityNoteKind,
+    /// Error: QEMU refuses the directory; warning: a file is not used as intended.
+    pub severity: crate::severity::Severity,
+    /// The file concerned.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+/// What QEMU will make of the identity files of `dir` for `role` that loading them does not
+/// show: half pairs, numbered files it never reads (a gap, a number above 3), and that QEMU
+/// before 10.2 reads only the unnumbered pair. Empty for a directory with one unnumbered pair.
+pub fn qemu_identity_notes(dir: &Path, role: Role) -> Vec<QemuIdentityNote> {
+    scan_qemu(dir, role).notes
+}
+
+fn unnumbered(dir: &Path, role: Role) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{}-cert.pem", role.name())),
+        dir.join(format!("{}-key.pem", role.name())),
+    )
+}
+
+fn numbered(dir: &Path, role: Role, n: usize) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{}-cert-{n}.pem", role.name())),
+        dir.join(format!("{}-key-{n}.pem", role.name())),
+    )
+}
+
+/// The identity pairs QEMU 10.2 loads from `dir`, in its order, and the notes.
+struct QemuScan {
+    pairs: Vec<(PathBuf, PathBuf)>,
+    notes: Vec<QemuIdentityNote>,
+}
+
+fn scan_qemu(dir: &Path, role: Role) -> QemuScan {
+    use crate::severity::Severity;
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut pairs = Vec::new();
+    let mut notes = Vec::new();
+    let half = |cert: &Path, key: &Path, notes: &mut Vec<QemuIdentityNote>| {
+        let (lone, other) = if cert.exists() {
+            (cert, key)
+        } else {
+            (key, cert)
+        };
+        notes.push(QemuIdentityNote {
+            kind: QemuIdentityNoteKind::HalfPair,
+            severity: Severity::Error,
+            path: lone.to_path_buf(),
+            message: format!(
+                "{} is there but not {}: QEMU 10.2 refuses the directory (\"Cert '…' without \
+                 corresponding key '…'\")",
+                lone.display(),
+                name(other)
+            ),
+            fix: format!(
+                "install {} next to it, or remove {}",
+                name(other),
+                lone.display()
+            ),
+        });
+    };
+    let (cert, key) = unnumbered(dir, role);
+    match (cert.exists(), key.exists()) {
+        (true, true) => pairs.push((cert.clone(), key.clone())),
+        (false, false) => {}
+        _ => {
+            half(&cert, &key, &mut notes);
+            pairs.push((cert.clone(), key.clone()));
+        }
+    }
+    let has_unnumbered = cert.exists() || key.exists();
+    let mut first_missing = None;
+    let mut loaded_numbered = Vec::new();
+    for n in 0..QEMU_NUMBERED_IDENTITIES {
+        let (c, k) = numbered(dir, role, n);
+        match (c.exists(), k.exists()) {
+            (false, false) => {
+                first_missing = Some(n);
+                break;
+            }
+            (true, true) => {}
+            _ => half(&c, &k, &mut notes),
+        }
+        loaded_numbered.push(name(&c));
+        pairs.push((c, k));
+    }
+    // Every numbered file QEMU does not read: after the first missing number, or above 3.
+    let mut unread: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let n = [
+                format!("{}-cert-", role.name()),
+                format!("{}-key-", role.name()),
+            ]
+            .iter()
+            .find_map(|prefix| file.strip_prefix(prefix.as_str()))
+            .and_then(|rest| rest.strip_suffix(".pem"))
+            .filter(|digits| {
+                !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                    && (digits.len() == 1 || !digits.starts_with('0'))
+            })
+            .and_then(|digits| digits.parse::<usize>().ok())?;
+            let read = n < QEMU_NUMBERED_IDENTITIES && first_missing.is_none_or(|m| n < m);
+            (!read).then(|| (n, entry.path()))
+        })
+        .collect();
+    unread.sort();
+    for (n, path) in unread {
+        let note = if n >= QEMU_NUMBERED_IDENTITIES {
+            QemuIdentityNote {
+                kind: QemuIdentityNoteKind::BeyondMax,
+                severity: Severity::Warning,
+                message: format!(
+                    "{} is never read: QEMU reads at most {r}-cert-0.pem … {r}-cert-3.pem \
+                     (four identities after {r}-cert.pem)",
+                    path.display(),
+                    r = role.name()
+                ),
+                fix: format!(
+                    "keep at most five {} identities, numbered without a gap from 0 to 3",
+                    role.name()
+                ),
+                path,
+            }
+        } else {
+            let m = first_missing.unwrap_or(0);
+            QemuIdentityNote {
+                kind: QemuIdentityNoteKind::Gap,
+                severity: Severity::Warning,
+                message: format!(
+                    "{} is never read: {}-cert-{m}.pem is missing, and QEMU stops at the \
+                     first missing number",
+                    path.display(),
+                    role.name()
+                ),
+                fix: format!(
+                    "number the {} identities without a gap from 0: rename it to {}",
+                    role.name(),
+                    name(&path).replace(&format!("-{n}.pem"), &format!("-{m}.pem"))
+                ),
+                path,
+            }
+        };
+        notes.push(note);
+    }
+    if !loaded_numbered.is_empty() {
+        let (needed, fix) = if !has_unnumbered && role == Role::Client {
+            (
+                format!(
+                    "QEMU before 10.2 ignores {} and connects without a client certificate",
+                    loaded_numbered.join(", ")
+                ),
+                "install the identity every QEMU must present as client-cert.pem and \
+                 client-key.pem"
+                    .to_owned(),
+            )
+        } else if has_unnumbered {
+            (
+                format!(
+                    "QEMU before 10.2 ignores {} and uses only {}-cert.pem",
+                    loaded_numbered.join(", "),
+                    role.name()
+                ),
+                format!(
+                    "keep the identity every QEMU must accept in {}-cert.pem and \
+                     {}-key.pem; the numbered ones take effect with QEMU 10.2",
+                    role.name(),
+                    role.name()
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "QEMU before 10.2 ignores {} and refuses to start without \
+                     server-cert.pem and server-key.pem",
+                    loaded_numbered.join(", ")
+                ),
+                "install the identity every QEMU must accept as server-cert.pem and \
+                 server-key.pem"
+                    .to_owned(),
+            )
+        };
+        notes.push(QemuIdentityNote {
+            kind: QemuIdentityNoteKind::NeedsQemu10_2,
+            severity: Severity::Warning,
+            path: numbered(dir, role, 0).0,
+            message: needed,
+            fix,
+        });
+    }
+    QemuScan { pairs, notes }
 }
 
 /// The tree suggested by the certificate-management proposal, shared by all applications:

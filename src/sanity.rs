@@ -7,12 +7,15 @@
 //! the right one and the finding says how libvirt differs:
 //!
 //! - `anyExtendedKeyUsage` allows both roles (libvirt allows neither), and a purpose list with
-//!   only unrelated purposes allows neither (libvirt allows both); QEMU agrees with this module;
+//!   only unrelated purposes allows neither (libvirt allows both); QEMU agrees on
+//!   `anyExtendedKeyUsage`, and on unrelated purposes only when the extension is critical;
 //! - only the CA certificates on the own certificate's chain of trust can be errors: a problem
-//!   with another CA of the bundle is a warning (libvirt refuses the whole bundle; QEMU does not);
+//!   with another CA of the bundle is a warning (libvirt refuses the whole bundle, and so does
+//!   QEMU up to 10.1; QEMU 10.2 does not);
 //! - keyEncipherment is not required of ECDSA and Ed25519 keys, which cannot encrypt (RFC 8813);
 //!   a warning says that libvirt 9.x daemons still reject them when key usage is critical;
-//! - the certificate file may hold the chain (leaf first), as QEMU accepts;
+//! - the certificate file may hold the chain (leaf first), as QEMU accepts from 10.2 (QEMU up
+//!   to 10.1, Debian 12's 7.2 included, refuses it as libvirt 9 does);
 //! - the CA certificates' own validity is checked (webpki leaves trust anchors alone);
 //! - what expires within a horizon (30 days unless the context says otherwise) is a warning
 //!   that says when, what stops working then and how to replace it: libvirt says nothing until
@@ -204,6 +207,45 @@ pub fn check_with_horizon(
     now: UnixSeconds,
     horizon_days: u32,
 ) -> Report {
+    // Several identities (QEMU 10.2's numbered files): every rule runs on each, as QEMU
+    // checks each; what a further identity adds is named with its place in the load order.
+    if creds.more_identities(role).is_empty() {
+        return check_one(creds, role, now, horizon_days);
+    }
+    let identities: Vec<&Identity> = creds.identities(role).collect();
+    let mut report = check_one(
+        &creds.with_only_identity(role, identities[0]),
+        role,
+        now,
+        horizon_days,
+    );
+    for (index, identity) in identities.iter().enumerate().skip(1) {
+        let more = check_one(
+            &creds.with_only_identity(role, identity),
+            role,
+            now,
+            horizon_days,
+        );
+        for mut finding in more.findings {
+            if !report.findings.contains(&finding) {
+                finding.message = format!(
+                    "{} identity {} ({}): {}",
+                    role.name(),
+                    index + 1,
+                    identity
+                        .certificate()
+                        .map_or_else(String::new, |c| c.source().to_string()),
+                    finding.message
+                );
+                report.findings.push(finding);
+            }
+        }
+    }
+    report
+}
+
+/// [`check_with_horizon`] of the first identity of `role` only.
+fn check_one(creds: &Credentials, role: Role, now: UnixSeconds, horizon_days: u32) -> Report {
     let mut checker = Checker {
         findings: Vec::new(),
         role,
@@ -544,8 +586,8 @@ impl Checker {
                 },
                 Some(
                     "libvirt 9 uses only the first certificate of the file and then refuses \
-                     it (\"The certificate hasn't got a known issuer\"); virtpki and QEMU use \
-                     the chain"
+                     it (\"The certificate hasn't got a known issuer\"); virtpki and QEMU >= 10.2 \
+                     use the chain; QEMU <= 10.1 (Debian 12's 7.2) refuses it as libvirt does"
                         .into(),
                 ),
             );
@@ -891,7 +933,8 @@ impl Checker {
                     },
                     Some(
                         "libvirt 9.x daemons refuse this certificate (they want keyEncipherment \
-                         whenever key usage is critical); newer libvirt and QEMU accept it"
+                         whenever key usage is critical); newer libvirt and QEMU >= 10.2 (and \
+                         Debian 12's 7.2.22) accept it; QEMU 10.0 and 10.1 refuse it too"
                             .into(),
                     ),
                 );
@@ -1121,10 +1164,98 @@ fn reissue_command(cert: &Certificate, role: Role) -> String {
     cmd
 }
 
+/// A finding of [`check_qemu`]: the sanity check's finding, and how QEMU's own load-time
+/// check (`crypto/tlscredsx509.c`) differs from it, by QEMU version, when it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuFinding {
+    /// The finding, as [`check_with_horizon`] makes it.
+    pub finding: Finding,
+    /// `QEMU ...`: what QEMU does where it differs from virtpki (and libvirt).
+    pub qemu: Option<String>,
+}
+
+/// QEMU's cap on the certificates of `ca-cert.pem` up to 10.1 (`MAX_CERTS`).
+pub const QEMU_MAX_CA_CERTS: usize = 16;
+
+/// The sanity check of a QEMU directory's credentials for `role` (QEMU's `endpoint`): the
+/// rules of [`check_with_horizon`], which QEMU's load-time check shares with libvirt's, each
+/// finding with how QEMU differs; plus QEMU's own rule of at most
+/// [`QEMU_MAX_CA_CERTS`] CA certificates (up to 10.1). File modes are left out: QEMU reads
+/// its files as its own user, which [`crate::file_audit::audit_qemu`] checks.
+pub fn check_qemu(
+    creds: &Credentials,
+    role: Role,
+    now: UnixSeconds,
+    horizon_days: u32,
+) -> Vec<QemuFinding> {
+    let report = check_with_horizon(creds, role, now, horizon_days);
+    let mut out: Vec<QemuFinding> = report
+        .findings
+        .into_iter()
+        .filter(|f| f.rule != Rule::FileMode)
+        .map(|finding| {
+            let qemu = qemu_note(&finding);
+            QemuFinding { finding, qemu }
+        })
+        .collect();
+    if creds.ca_certs.len() > QEMU_MAX_CA_CERTS {
+        let source = creds.ca_certs[0].source().clone();
+        out.push(QemuFinding {
+            finding: Finding {
+                severity: Severity::Warning,
+                rule: Rule::Chain,
+                kind: ErrorKind::Parse,
+                message: format!(
+                    "{source} holds {} CA certificates, more than the {QEMU_MAX_CA_CERTS} QEMU \
+                     reads",
+                    creds.ca_certs.len()
+                ),
+                fix: "keep only the CAs this host's peers are issued by in ca-cert.pem".into(),
+                source,
+                subject: None,
+                libvirt_differs: None,
+            },
+            qemu: Some(
+                "QEMU <= 10.1 refuses it (\"Unable to import CA certificate list\"); QEMU >= \
+                 10.2 reads any number"
+                    .into(),
+            ),
+        });
+    }
+    out
+}
+
+/// How QEMU's verdict differs on `f`, found from the libvirt note the finding carries.
+fn qemu_note(f: &Finding) -> Option<String> {
+    let libvirt = f.libvirt_differs.as_deref().unwrap_or("");
+    let note = if libvirt.contains("uses only the first certificate") {
+        "QEMU >= 10.2 accepts the chain; QEMU <= 10.1 (Debian 12's 7.2 and 10.0) refuses it \
+         (\"Our own certificate ... failed validation ... hasn't got a known issuer\"): put \
+         the intermediates into ca-cert.pem"
+    } else if libvirt.contains("not on the chain of trust") {
+        "QEMU <= 10.1 checks every CA of ca-cert.pem and refuses the whole file for it; QEMU \
+         >= 10.2 checks only the chain of trust"
+    } else if libvirt.contains("keyEncipherment") {
+        "QEMU 10.0 and 10.1 refuse it when key usage is critical (\"usage does not permit \
+         key encipherment\"); QEMU >= 10.2 and Debian 12's 7.2.22 accept it"
+    } else if libvirt.contains("anyExtendedKeyUsage") {
+        "QEMU reads anyExtendedKeyUsage as allowing both roles and accepts it"
+    } else if libvirt.contains("unrecognised purpose") {
+        "QEMU loads it unless the extension is critical, as libvirt; peers that check the \
+         purpose refuse it"
+    } else if libvirt.contains("PKCS#8 version 2") || f.message.contains("PKCS#8 version 2") {
+        "QEMU reads it only with a GnuTLS newer than 3.7 (not Debian 12's QEMU)"
+    } else {
+        return None;
+    };
+    Some(note.to_owned())
+}
+
 fn unrelated_ca_note(severity: Severity, what: &str) -> Option<String> {
     (severity == Severity::Warning && what == "CA").then(|| {
         "this CA is not on the chain of trust of the own certificate; libvirt 9 still refuses \
-         the whole CA file because of it (QEMU ignores it)"
+         the whole CA file because of it, and so does QEMU up to 10.1 (QEMU >= 10.2 \
+         ignores it)"
             .to_owned()
     })
 }

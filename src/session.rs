@@ -78,7 +78,7 @@ impl<S: Read + Write> Session<S> {
         flags: SessionFlags,
         verify: VerifyFlags,
     ) -> Result<Session<S>> {
-        let config = tls::client_config(ctx, hostname, port, verify)?;
+        let (config, note) = tls::client_config_noted(ctx, hostname, port, verify)?;
         // SNI is sent only for DNS names; the verifier checks the name as the caller gave it.
         let server_name = ServerName::try_from(names::strip_brackets(hostname).to_owned())
             .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("a valid name"));
@@ -88,22 +88,24 @@ impl<S: Read + Write> Session<S> {
             conn: conn.into(),
             stream,
         };
-        session.handshake()?;
+        session.handshake().map_err(|e| explained(e, &note))?;
         if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
-            session.await_confirmation()?;
+            session
+                .await_confirmation()
+                .map_err(|e| explained(e, &note))?;
         }
         Ok(session)
     }
 
     /// Accepts a client on a connected stream.
     pub fn server(ctx: &Arc<Context>, stream: S, flags: SessionFlags) -> Result<Session<S>> {
-        let config = tls::server_config(ctx, VerifyFlags::default())?;
+        let (config, note) = tls::server_config_noted(ctx, VerifyFlags::default())?;
         let conn = ServerConnection::new(Arc::new(config)).map_err(|e| tls::from_rustls(&e))?;
         let mut session = Session {
             conn: conn.into(),
             stream,
         };
-        session.handshake()?;
+        session.handshake().map_err(|e| explained(e, &note))?;
         if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
             session.write_all(&[CONFIRM_BYTE])?;
         }
@@ -239,6 +241,14 @@ impl<S: Read + Write> Session<S> {
     /// The stream, for the caller to close.
     pub fn into_stream(self) -> S {
         self.stream
+    }
+}
+
+/// `e`, with why no identity could be presented when that is what failed the handshake.
+fn explained(e: Error, note: &tls::SelectionNote) -> Error {
+    match note.lock().ok().and_then(|mut n| n.take()) {
+        Some(why) => Error::new(ErrorKind::Tls, format!("{why} ({})", e.message())),
+        None => e,
     }
 }
 

@@ -5,14 +5,25 @@
 //! handshake signatures to rustls' webpki-based functions, always. The crypto provider (ring)
 //! is passed explicitly: the library never installs a process-wide default.
 //!
+//! Several identities of a role ([`Credentials::identities`]) are offered as GnuTLS offers
+//! several loaded pairs, so that the same directory behaves the same in QEMU and here: a
+//! server presents the first identity, in load order, whose key can sign with a scheme the
+//! client offered (one whose certificate names the SNI host first, when the client sent one);
+//! a client answers a CertificateRequest with the first identity whose key can sign with a
+//! scheme the server allows, preferring one issued under a CA the server named. With one
+//! identity nothing changes. When no identity fits, the session's error names the schemes.
+//!
 //! A failed verification reaches rustls as `CertificateError::Other` carrying the library's
 //! [`Error`], so that [`from_rustls`] can give the caller the precise kind back.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
     ServerConfig, SignatureScheme,
@@ -21,7 +32,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::cert::Certificate;
 use crate::context::Context;
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, Identity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::role::Role;
 use crate::source::Source;
@@ -35,6 +46,21 @@ pub fn client_config(
     port: Option<u16>,
     flags: VerifyFlags,
 ) -> Result<ClientConfig> {
+    client_config_noted(ctx, hostname, port, flags).map(|(config, _)| config)
+}
+
+/// Why no identity was chosen in a handshake, for the session's error; empty with one
+/// identity (rustls' own choice, unchanged).
+pub(crate) type SelectionNote = Arc<Mutex<Option<String>>>;
+
+/// [`client_config`], with the note its identity choice leaves.
+pub(crate) fn client_config_noted(
+    ctx: &Arc<Context>,
+    hostname: &str,
+    port: Option<u16>,
+    flags: VerifyFlags,
+) -> Result<(ClientConfig, SelectionNote)> {
+    let note = SelectionNote::default();
     let provider = crate::crypto::provider();
     // One snapshot for the whole handshake: the identity presented and the trust the server
     // is verified against come from the same credentials, even if a reload swaps them.
@@ -47,33 +73,46 @@ pub fn client_config(
         flags,
         algorithms: provider.signature_verification_algorithms,
     });
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error("protocol versions", e))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let config = match (&creds.client.chain, &creds.client.key) {
-        (chain, Some(key)) if !chain.is_empty() => builder
-            .with_client_auth_cert(ders(chain), key.der().clone_key())
-            .map_err(|e| identity_error(Role::Client, e))?,
         (chain, None) if !chain.is_empty() => {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
                 "the client certificate is loaded but not its key",
             ))
         }
+        _ if !creds.more_clients.is_empty() => builder.with_client_cert_resolver(Arc::new(
+            IdentityResolver::new(&creds, Role::Client, &provider, &note)?,
+        )),
+        (chain, Some(key)) if !chain.is_empty() => builder
+            .with_client_auth_cert(ders(chain), key.der().clone_key())
+            .map_err(|e| identity_error(Role::Client, e))?,
         _ => builder.with_no_client_auth(),
     };
-    Ok(config)
+    Ok((config, note))
 }
 
 /// A server configuration that presents the context's server identity and verifies clients
 /// (a certificate is required unless `NO_VERIFY`), including the allowed-DN list.
 pub fn server_config(ctx: &Arc<Context>, flags: VerifyFlags) -> Result<ServerConfig> {
+    server_config_noted(ctx, flags).map(|(config, _)| config)
+}
+
+/// [`server_config`], with the note its identity choice leaves.
+pub(crate) fn server_config_noted(
+    ctx: &Arc<Context>,
+    flags: VerifyFlags,
+) -> Result<(ServerConfig, SelectionNote)> {
+    let note = SelectionNote::default();
     let provider = crate::crypto::provider();
     let creds = ctx.credentials();
-    let (chain, key) = match (&creds.server.chain, &creds.server.key) {
-        (chain, Some(key)) if !chain.is_empty() => (chain, key),
+    let first = match (&creds.server.chain, &creds.server.key) {
+        (chain, Some(key)) if !chain.is_empty() => Some((chain, key)),
+        (chain, None) if chain.is_empty() && !creds.more_servers.is_empty() => None,
         _ => {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
@@ -93,12 +132,172 @@ pub fn server_config(ctx: &Arc<Context>, flags: VerifyFlags) -> Result<ServerCon
         hints,
         algorithms: provider.signature_verification_algorithms,
     });
-    ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error("protocol versions", e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(ders(chain), key.der().clone_key())
-        .map_err(|e| identity_error(Role::Server, e))
+        .with_client_cert_verifier(verifier);
+    let config = match first {
+        Some((chain, key)) if creds.more_servers.is_empty() => builder
+            .with_single_cert(ders(chain), key.der().clone_key())
+            .map_err(|e| identity_error(Role::Server, e))?,
+        _ => builder.with_cert_resolver(Arc::new(IdentityResolver::new(
+            &creds,
+            Role::Server,
+            &provider,
+            &note,
+        )?)),
+    };
+    Ok((config, note))
+}
+
+/// The identities of one role as rustls keys, in load order, and the choice among them.
+#[derive(Debug)]
+struct IdentityResolver {
+    role: Role,
+    choices: Vec<Choice>,
+    note: SelectionNote,
+}
+
+/// One identity as the resolver sees it.
+#[derive(Debug)]
+struct Choice {
+    key: Arc<CertifiedKey>,
+    leaf: Certificate,
+    /// The issuers of its chain's certificates, as a server's CA hints name them.
+    issuers: Vec<Vec<u8>>,
+    /// Its file and key algorithm, for messages.
+    name: String,
+}
+
+impl IdentityResolver {
+    fn new(
+        creds: &Credentials,
+        role: Role,
+        provider: &rustls::crypto::CryptoProvider,
+        note: &SelectionNote,
+    ) -> Result<IdentityResolver> {
+        let choices = creds
+            .identities(role)
+            .enumerate()
+            .map(|(index, identity)| choice(identity, index, role, provider))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IdentityResolver {
+            role,
+            choices,
+            note: Arc::clone(note),
+        })
+    }
+
+    /// The first identity whose key signs with one of `schemes` and that `prefer` accepts,
+    /// else the first whose key signs with one of them; `None` (and the note says why) if no
+    /// key can.
+    fn pick(
+        &self,
+        schemes: &[SignatureScheme],
+        prefer: impl Fn(&Choice) -> bool,
+    ) -> Option<Arc<CertifiedKey>> {
+        let signs = |c: &&Choice| c.key.key.choose_scheme(schemes).is_some();
+        let chosen = self
+            .choices
+            .iter()
+            .filter(signs)
+            .find(|c| prefer(c))
+            .or_else(|| self.choices.iter().find(signs));
+        if let Some(c) = chosen {
+            return Some(Arc::clone(&c.key));
+        }
+        let names: Vec<&str> = self.choices.iter().map(|c| c.name.as_str()).collect();
+        let peer = match self.role {
+            Role::Server => "the client offered",
+            Role::Client => "the server's certificate request allows",
+        };
+        let text = format!(
+            "none of the {} identities ({}) can sign with a signature scheme {peer} ({}): \
+             add an identity with a key type the peer accepts",
+            self.role.name(),
+            names.join(", "),
+            scheme_names(schemes),
+        );
+        if let Ok(mut note) = self.note.lock() {
+            *note = Some(text);
+        }
+        None
+    }
+}
+
+fn scheme_names(schemes: &[SignatureScheme]) -> String {
+    if schemes.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<String> = schemes.iter().map(|s| format!("{s:?}")).collect();
+    names.join(", ")
+}
+
+/// One identity as a rustls key, checked as a pair; `index` counts from 0 in load order.
+fn choice(
+    identity: &Identity,
+    index: usize,
+    role: Role,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Choice> {
+    let (Some(leaf), Some(key)) = (identity.certificate(), &identity.key) else {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            format!(
+                "{} identity {} needs both its certificate and its key",
+                role.name(),
+                index + 1
+            ),
+        ));
+    };
+    let signing = provider
+        .key_provider
+        .load_private_key(key.der().clone_key())
+        .map_err(|e| identity_error(role, e))?;
+    let name = format!("{} ({:?})", leaf.source(), signing.algorithm());
+    let key = CertifiedKey::new(ders(&identity.chain), signing);
+    key.keys_match().map_err(|e| identity_error(role, e))?;
+    Ok(Choice {
+        key: Arc::new(key),
+        leaf: leaf.clone(),
+        issuers: identity
+            .chain
+            .iter()
+            .map(|c| c.issuer_raw().to_vec())
+            .collect(),
+        name,
+    })
+}
+
+impl ResolvesServerCert for IdentityResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // GnuTLS prefers a certificate naming the SNI host; any one will do otherwise.
+        let sni = client_hello.server_name().map(str::to_owned);
+        self.pick(client_hello.signature_schemes(), |c| {
+            sni.as_deref()
+                .is_some_and(|host| crate::names::check(&c.leaf, host, false).is_ok())
+        })
+    }
+}
+
+impl ResolvesClientCert for IdentityResolver {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        // Prefer an identity issued under a CA the server named; without a match, the first
+        // whose key fits (one identity is sent whatever the hints, as before).
+        self.pick(sigschemes, |c| {
+            c.issuers
+                .iter()
+                .any(|issuer| root_hint_subjects.contains(&issuer.as_slice()))
+        })
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 fn ders(chain: &[Certificate]) -> Vec<CertificateDer<'static>> {

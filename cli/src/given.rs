@@ -91,6 +91,9 @@ const CA_CERT_DIR: &str = "the directory holding the CA's cacert.pem";
 const ISSUED_DIR: &str = "the --out-dir of `virtpki issue`, holding ROLEcert.pem and ROLEkey.pem";
 const CERT: &str = "a certificate file (PEM or DER)";
 const STORE: &str = "a known-servers file (made when missing)";
+const QEMU_DIR: &str = "a QEMU x509 directory: ca-cert.pem, and client-cert.pem and client-key.pem";
+const QEMU_CONF: &str =
+    "qemu.conf, libvirt's QEMU driver configuration (leave it out for ROOT/etc/libvirt/qemu.conf)";
 
 impl Command {
     /// Every path the command line gave, with what its option takes: the one table of the
@@ -176,6 +179,11 @@ impl Command {
                     dir("--from", &a.from, ISSUED_DIR),
                 ];
                 given.extend(root.map(|r| Given::new("--root", r, Expect::NewDir, ROOT)));
+                given.extend(
+                    a.qemu_conf
+                        .as_ref()
+                        .map(|c| Given::new("--qemu-conf", c, Expect::File, QEMU_CONF)),
+                );
                 given
             }
             Command::Validate(a) => {
@@ -192,6 +200,11 @@ impl Command {
                     dir("--path", path, PKIPATH).or_make(validate::mkdir_p(path, false))
                 }));
                 given.extend(conf.map(|c| Given::new("--libvirtd-conf", c, Expect::File, CONF)));
+                given.extend(
+                    a.qemu_conf
+                        .as_ref()
+                        .map(|c| Given::new("--qemu-conf", c, Expect::File, QEMU_CONF)),
+                );
                 given
             }
             Command::Show(a) => vec![Given::new(
@@ -225,6 +238,9 @@ impl Command {
                 let mut given = Vec::new();
                 if let Some(path) = &a.pkipath {
                     given.push(dir("--path", path, PKIPATH));
+                }
+                if let Some(path) = &a.qemu_dir {
+                    given.push(dir("--qemu-dir", path, QEMU_DIR));
                 }
                 if let Some(file) = &a.known_file {
                     given.push(Given::new("--known-file", file, Expect::NewFile, STORE));
@@ -498,64 +514,97 @@ mod tests {
         collect_leaves(&cli, vec!["virtpki".to_owned()], &mut leaves);
         assert!(leaves.len() >= 10, "{}", leaves.len());
         let mut seen = 0;
-        for (argv, cmd) in leaves {
-            let mut argv = argv;
-            let mut positionals = Vec::new();
-            let mut wanted = Vec::new();
-            for arg in cmd.get_arguments() {
-                let is_path = arg.get_value_parser().type_id() == TypeId::of::<PathBuf>();
-                if !is_path && !arg.is_required_set() {
-                    continue;
-                }
-                let value = if is_path {
-                    let sentinel = format!("/nonexistent/given-check/{}", arg.get_id());
-                    let name = match arg.get_long() {
-                        Some(long) => format!("--{long}"),
-                        None => arg.get_value_names().unwrap()[0].to_string(),
-                    };
-                    wanted.push((name, PathBuf::from(&sentinel)));
-                    sentinel
-                } else {
-                    arg.get_possible_values()
-                        .first()
-                        .map_or("x".to_owned(), |v| v.get_name().to_owned())
-                };
-                match arg.get_long() {
-                    Some(long) => argv.extend([format!("--{long}"), value]),
-                    None => positionals.push((arg.get_index().unwrap_or(0), value)),
-                }
-            }
-            positionals.sort();
-            argv.extend(positionals.into_iter().map(|(_, v)| v));
-            // An option required only without another (`issue server --cn`, unless --dn) is
-            // named by clap's refusal: given a value too.
-            if let Err(e) = Cli::try_parse_from(&argv) {
-                if let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) {
-                    for m in missing {
-                        let option = m.split_whitespace().next().unwrap_or_default();
-                        argv.extend([option.to_owned(), "x".to_owned()]);
-                    }
-                }
-            }
-            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-            let mut got: Vec<(String, PathBuf)> = cli
-                .command
-                .given_paths()
-                .iter()
-                .map(|g| (g.option.to_owned(), g.path.to_owned()))
+        for (words, cmd) in leaves {
+            let paths: Vec<&clap::Arg> = cmd
+                .get_arguments()
+                .filter(|a| a.get_value_parser().type_id() == TypeId::of::<PathBuf>())
                 .collect();
-            got.sort();
-            wanted.sort();
-            assert_eq!(got, wanted, "{argv:?}");
-            seen += wanted.len();
+            // One parse per path argument, with what the command requires besides: two path
+            // options that exclude each other (`probe --qemu-dir`, `--path`) are each checked.
+            for path_arg in paths {
+                let wanted = check_one_path_option(&words, &cmd, path_arg);
+                seen += wanted;
+            }
         }
         // ca init --dir; issue server and client --ca-dir, --out-dir; request server and client
         // --out-dir; sign server and client --ca-dir, --request, --out-dir; crl revoke --ca-dir,
-        // CERT; install --ca-dir, --from, --root; validate --path, --libvirtd-conf, --root;
+        // CERT; install --ca-dir, --from, --root, --qemu-conf; validate --path,
+        // --libvirtd-conf, --root, --qemu-conf;
         // show FILE; dn FILE; known list, add, remove --known-file and add CERT; probe --path,
-        // --known-file; expiry --root, --path, --ca-dir, FILE, --output; ca renew --dir; renew
+        // --qemu-dir, --known-file; expiry --root, --path, --ca-dir, FILE, --output; ca renew --dir; renew
         // --ca-dir, CERT, --out-dir; reload --root.
-        assert_eq!(seen, 39);
+        assert_eq!(seen, 42);
+    }
+
+    /// Parses `words` with `path_arg` given a sentinel path (and whatever the command
+    /// requires besides) and asserts `given_paths` reports exactly it; returns 1.
+    fn check_one_path_option(words: &[String], cmd: &clap::Command, path_arg: &clap::Arg) -> usize {
+        let mut argv = words.to_vec();
+        let mut positionals = Vec::new();
+        let sentinel = format!("/nonexistent/given-check/{}", path_arg.get_id());
+        let name = match path_arg.get_long() {
+            Some(long) => format!("--{long}"),
+            None => path_arg.get_value_names().unwrap()[0].to_string(),
+        };
+        for arg in cmd.get_arguments() {
+            let is_this = arg.get_id() == path_arg.get_id();
+            if !is_this && !arg.is_required_set() {
+                continue;
+            }
+            let value = if is_this {
+                sentinel.clone()
+            } else if arg.get_value_parser().type_id() == TypeId::of::<PathBuf>() {
+                // A required path other than the one checked: given, and expected too.
+                format!("/nonexistent/given-check/{}", arg.get_id())
+            } else {
+                arg.get_possible_values()
+                    .first()
+                    .map_or("x".to_owned(), |v| v.get_name().to_owned())
+            };
+            match arg.get_long() {
+                Some(long) => argv.extend([format!("--{long}"), value]),
+                None => positionals.push((arg.get_index().unwrap_or(0), value)),
+            }
+        }
+        positionals.sort();
+        argv.extend(positionals.into_iter().map(|(_, v)| v));
+        // An option required only without another (`issue server --cn`, unless --dn) or by
+        // the one checked (`probe --qemu-dir` needs --vnc) is named by clap's refusal.
+        if let Err(e) = Cli::try_parse_from(&argv) {
+            if let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) {
+                for m in missing {
+                    let option = m.split_whitespace().next().unwrap_or_default();
+                    let arg = cmd
+                        .get_arguments()
+                        .find(|a| a.get_long() == option.strip_prefix("--"));
+                    let takes_value = arg.is_some_and(|a| {
+                        a.get_num_args().is_none_or(|n| n.takes_values())
+                            && !matches!(
+                                a.get_action(),
+                                clap::ArgAction::SetTrue | clap::ArgAction::SetFalse
+                            )
+                    });
+                    argv.push(option.to_owned());
+                    if takes_value {
+                        // A value it takes (`install --role`, required unless --qemu).
+                        argv.push(
+                            arg.and_then(|a| a.get_possible_values().first().cloned())
+                                .map_or("x".to_owned(), |v| v.get_name().to_owned()),
+                        );
+                    }
+                }
+            }
+        }
+        let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        let got: Vec<(String, PathBuf)> = cli
+            .command
+            .given_paths()
+            .iter()
+            .map(|g| (g.option.to_owned(), g.path.to_owned()))
+            .filter(|(_, p)| p == Path::new(&sentinel))
+            .collect();
+        assert_eq!(got, [(name, PathBuf::from(&sentinel))], "{argv:?}");
+        1
     }
 
     /// The subcommands that run something, each with the words that call it.

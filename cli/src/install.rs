@@ -17,6 +17,9 @@
 //! --force, a daemon whose configuration names other files refuses the run before anything is
 //! written, and the old files are put back (and the daemons told again) when one refuses.
 //!
+//! With `--qemu`, [`crate::install_qemu`] plans QEMU's names, directory, owners and modes, and
+//! [`apply`] (the writing half of this command) installs them the same way.
+//!
 //! Each source is read once, through one descriptor that is not a symbolic link, and those
 //! bytes are checked and written. The targets are read, replaced, backed up and repaired
 //! through their directory's descriptor, never following a link at their names. Run as root
@@ -43,23 +46,42 @@ use crate::ui::{CliError, CmdResult, Status, Ui};
 pub enum RoleArg {
     Client,
     Server,
+    /// Server and client together, in one QEMU directory (migration); --qemu only.
+    Both,
 }
 
 impl RoleArg {
-    fn role(self) -> Role {
+    /// The roles it stands for.
+    pub(crate) fn roles(self) -> Vec<Role> {
         match self {
-            RoleArg::Client => Role::Client,
-            RoleArg::Server => Role::Server,
+            RoleArg::Client => vec![Role::Client],
+            RoleArg::Server => vec![Role::Server],
+            RoleArg::Both => vec![Role::Server, Role::Client],
         }
     }
+}
+
+/// A QEMU subsystem whose directory qemu.conf names (`--subsystem`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SubsystemArg {
+    /// default_tls_x509_cert_dir (/etc/pki/qemu).
+    Default,
+    Vnc,
+    Spice,
+    Chardev,
+    Migrate,
+    Nbd,
+    Backup,
 }
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("target").args(["system", "user", "root"])))]
 pub struct InstallArgs {
-    /// Install the client's files (virsh, remote clients) or the daemon's.
-    #[arg(long, value_enum)]
-    pub role: RoleArg,
+    /// Install the client's files (virsh, remote clients) or the daemon's; with --qemu also
+    /// `both` (migration), and the subsystem's role when left out (vnc, spice, backup: server;
+    /// nbd: client; migrate: both).
+    #[arg(long, value_enum, required_unless_present = "qemu")]
+    pub role: Option<RoleArg>,
     /// The CA directory: its cacert.pem (and cacrl.pem, when there is one) are installed.
     #[arg(long, value_name = "DIR")]
     pub ca_dir: PathBuf,
@@ -94,17 +116,29 @@ pub struct InstallArgs {
     /// Print what was done as JSON on standard output (the messages go to standard error).
     #[arg(long)]
     pub json: bool,
+    /// Install for QEMU (VNC, SPICE, migration, NBD, ...): QEMU's file names (ca-cert.pem,
+    /// server-cert.pem, server-key.pem, client-cert.pem, client-key.pem, ca-crl.pem) in the
+    /// directory qemu.conf gives the subsystem, readable by QEMU's user and group.
+    #[arg(long, conflicts_with = "user")]
+    pub qemu: bool,
+    /// With --qemu: the subsystem whose directory to install into [default: default, i.e.
+    /// default_tls_x509_cert_dir].
+    #[arg(long, value_enum, requires = "qemu")]
+    pub subsystem: Option<SubsystemArg>,
+    /// With --qemu: the qemu.conf to read [default: ROOT/etc/libvirt/qemu.conf, when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub qemu_conf: Option<PathBuf>,
 }
 
 /// One file to install.
-struct Planned {
-    ty: CertDataType,
-    from: PathBuf,
-    to: PathBuf,
-    mode: u32,
+pub(crate) struct Planned {
+    pub ty: CertDataType,
+    pub from: PathBuf,
+    pub to: PathBuf,
+    pub mode: u32,
     /// Whom to give it (and the directories made for it) to: root:root for the system
     /// locations when running as root, the home directory's owner for `--user` as root.
-    owner: Option<Owner>,
+    pub owner: Option<Owner>,
 }
 
 impl Planned {
@@ -129,7 +163,26 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             }
         };
     }
-    let role = args.role.role();
+    if args.qemu {
+        return crate::install_qemu::run(args, ui);
+    }
+    if args.qemu_conf.is_some() {
+        return Err(
+            CliError("--qemu-conf is read by --qemu only; nothing was installed".into())
+                .with_fix("add --qemu, or leave out --qemu-conf"),
+        );
+    }
+    let role =
+        match args.role {
+            Some(RoleArg::Client) => Role::Client,
+            Some(RoleArg::Server) => Role::Server,
+            Some(RoleArg::Both) | None => return Err(CliError(
+                "--role both is for QEMU's directories (--qemu): libvirt keeps a host's server \
+                 and client files apart; nothing was installed"
+                    .into(),
+            )
+            .with_fix("give --role server and --role client in two runs, or add --qemu")),
+        };
     let env = Environment::current();
     // Each source directory is opened once (following links: the paths are the caller's), and
     // its files are read relative to it: a certificate and its key come from one directory,
@@ -201,7 +254,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                 mode,
                 owner,
             },
-            read.bytes,
+            read,
         ));
     }
     // Below the home directory (`--user` as root) or the `--root` tree, someone else may own
@@ -217,12 +270,106 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         }),
         _ => None,
     };
+    let job = Job {
+        plan: &plan,
+        base,
+        dir_mode: dir_mode(user),
+        parents_mode: None,
+        force: args.force,
+        dry_run: args.dry_run,
+        rotating: if args.reload {
+            vec![role.cert_type(), role.key_type()]
+        } else {
+            Vec::new()
+        },
+        reloading: args.reload,
+        json,
+    };
+    let (files_json, written) = apply(&job, ui)?;
+    let scope = if user {
+        "--user".to_owned()
+    } else if let Some(root) = &args.root {
+        format!("--root {}", virtpki::display::shell_path(root))
+    } else {
+        "--system".to_owned()
+    };
+    let mut status = Status::Ok;
+    let mut reload_json = serde_json::Value::Null;
+    if let Some(r) = &reloading {
+        let (ok, lines, value) = reload_after(r, &written, args.dry_run, ui);
+        for line in lines {
+            say!("{line}");
+        }
+        reload_json = value;
+        if !ok {
+            status = Status::Problems;
+        }
+    }
+    if !args.dry_run && status == Status::Ok {
+        say!("\nNext: virtpki validate {scope} {}", role.name());
+    }
+    if json {
+        let changed = files_json.iter().any(|f| f["action"] != "unchanged");
+        crate::ui::print_json(&serde_json::json!({
+            "role": role.name(),
+            "dry_run": args.dry_run,
+            // Put back whole, nothing changed; a rollback that could not finish left changes.
+            "changed": changed && reload_json["rolled_back"] != true,
+            "files": files_json,
+            "reload": reload_json,
+            "ok": status == Status::Ok,
+        }));
+    }
+    Ok(status)
+}
+
+/// What [`apply`] installs, and how.
+pub(crate) struct Job<'a> {
+    /// Each file with the bytes read from its source (and checked).
+    pub plan: &'a [(Planned, ReadFile)],
+    /// The tree below which no link is followed.
+    pub base: Option<Base>,
+    /// The mode of the directories made.
+    pub dir_mode: u32,
+    /// The mode of the directories above the files' own, when the caller makes them with
+    /// another mode (QEMU's /etc/pki: 0755 above a 0750 directory).
+    pub parents_mode: Option<u32>,
+    pub force: bool,
+    pub dry_run: bool,
+    /// The types that may replace an installed file without --force (--reload's rotation).
+    pub rotating: Vec<CertDataType>,
+    /// `--reload` was given (a CA that differs gets a word on why it is not replaced).
+    pub reloading: bool,
+    /// Messages go to standard error.
+    pub json: bool,
+}
+
+/// Installs `job.plan`: decides every file's action before writing anything (refusing an
+/// existing different file without --force), then writes each atomically, keeping the old
+/// one as FILE.bak-TIME, through directories opened without following links below the base.
+/// Returns the JSON line of each file and what was written (for a rollback).
+pub(crate) fn apply(
+    job: &Job<'_>,
+    ui: Ui,
+) -> Result<(Vec<serde_json::Value>, Vec<Written>), CliError> {
+    let json = job.json;
+    macro_rules! say {
+        ($($t:tt)*) => {
+            if json {
+                eprintln!($($t)*)
+            } else {
+                println!($($t)*)
+            }
+        };
+    }
+    let plan = job.plan;
     // Decide everything before writing anything. An installed file is read through its
     // directory, never through a link planted at its name.
     let mut actions = Vec::new();
-    for (p, new) in &plan {
+    for (p, new) in plan {
+        let new = &new.bytes;
         let (dir, name) = files::split(&p.to)?;
-        let existing = match open_existing(&dir, base.as_ref())? {
+        let existing = match open_existing(&dir, job.base.as_ref())? {
             Some(d) => match d.read(name, files::MAX_FILE_SIZE) {
                 Ok(old) => Some(old),
                 Err(e) if e.is_not_found() => None,
@@ -261,11 +408,11 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             Some(old) if *old.bytes == **new => Action::Rewrite,
             // A newer CRL of the same CA is what `crl revoke` asks every host to install:
             // no --force, which would also switch off the purpose check.
-            Some(old) if p.ty == CertDataType::CaCrl && !args.force => {
+            Some(old) if p.ty == CertDataType::CaCrl && !job.force => {
                 let ca = plan
                     .iter()
                     .find(|(c, _)| c.ty == CertDataType::CaCert)
-                    .map(|(c, bytes)| (c.from.as_path(), &bytes[..]));
+                    .map(|(c, read)| (c.from.as_path(), &read.bytes[..]));
                 match crl_update(&p.to, &old.bytes, &p.from, new, ca) {
                     Ok((from, to)) => Action::NewerCrl { from, to },
                     Err(why) => {
@@ -280,19 +427,17 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                 }
             }
             // Rotation: the pair was checked together above; the old one is kept.
-            Some(_) if args.reload && (p.ty == role.cert_type() || p.ty == role.key_type()) => {
-                Action::Replace
-            }
+            Some(_) if job.rotating.contains(&p.ty) => Action::Replace,
             // A renewed CA (`ca renew`: the same names and keys), alone or bundled with the
             // installed one: every peer that verified under the installed CA still does, and
             // no other CA is trusted; rotated like the pair.
             Some(old)
-                if args.reload && p.ty == CertDataType::CaCert && same_cas(&old.bytes, new) =>
+                if job.reloading && p.ty == CertDataType::CaCert && same_cas(&old.bytes, new) =>
             {
                 Action::Replace
             }
-            Some(_) if !args.force => {
-                let why = if args.reload && p.ty == CertDataType::CaCert {
+            Some(_) if !job.force => {
+                let why = if job.reloading && p.ty == CertDataType::CaCert {
                     " (--reload replaces the certificate and key, not the CA: a new CA breaks \
                      every peer that trusts the old one until it has the new one)"
                 } else {
@@ -310,19 +455,19 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         };
         actions.push((action, previous));
     }
-    if args.dry_run {
+    if job.dry_run {
         let mut shown = Vec::new();
-        for (p, _) in &plan {
+        for (p, _) in plan {
             let (existing, missing) = fsutil::existing_and_missing(p.to.parent().unwrap_or(&p.to));
             let mut dir = existing;
             for c in missing.components() {
                 dir.push(c);
                 if !shown.contains(&dir) {
-                    say!(
-                        "would create {} (mode {:04o})",
-                        dir.display(),
-                        dir_mode(user)
-                    );
+                    let mode = match job.parents_mode {
+                        Some(m) if !p.to.parent().is_some_and(|t| dir.ends_with(t)) => m,
+                        _ => job.dir_mode,
+                    };
+                    say!("would create {} (mode {mode:04o})", dir.display());
                     shown.push(dir.clone());
                 }
             }
@@ -331,14 +476,15 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     // What was written, to put back if a daemon refuses it, and what JSON reports.
     let mut written: Vec<Written> = Vec::new();
     let mut files_json = Vec::new();
-    for ((p, contents), (action, previous)) in plan.iter().zip(actions) {
+    for ((p, read), (action, previous)) in plan.iter().zip(actions) {
+        let contents = &read.bytes;
         let label = action.label();
         let mut backup = None;
         let crl_numbers = match &action {
             Action::NewerCrl { from, to } => Some(format!("(number {from} \u{2192} {to})")),
             _ => None,
         };
-        let verb = match (&action, args.dry_run) {
+        let verb = match (&action, job.dry_run) {
             (Action::Unchanged, _) => {
                 say!("{} {}", ui.dim("unchanged"), p.to.display());
                 files_json.push(file_json(p, label, None));
@@ -353,9 +499,9 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             (Action::FixMode(_), false) => "fixed the mode of",
             (Action::Rewrite, false) => "rewrote, for its owner,",
         };
-        if !args.dry_run {
+        if !job.dry_run {
             let (dir, name) = files::split(&p.to)?;
-            let dir = match base.as_ref().filter(|b| dir.starts_with(&b.path)) {
+            let dir = match job.base.as_ref().filter(|b| dir.starts_with(&b.path)) {
                 // Each directory below the base opened without following a link.
                 Some(b) => {
                     let below = dir.strip_prefix(&b.path).unwrap_or(&dir);
@@ -365,13 +511,13 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                             CliError(format!("{}: cannot open: {e}", b.path.display()))
                         })?
                     } else {
-                        files::create_dir_owned(&b.path, dir_mode(user), p.owner)?
+                        files::create_dir_owned(&b.path, job.dir_mode, p.owner)?
                     };
-                    fsutil::make_dirs_in(top, below, dir_mode(user), p.owner).map_err(|e| {
+                    fsutil::make_dirs_in(top, below, job.dir_mode, p.owner).map_err(|e| {
                         CliError(format!("{}: cannot create directory: {e}", dir.display()))
                     })?
                 }
-                None => files::create_dir_owned(&dir, dir_mode(user), p.owner)?,
+                None => files::create_dir_owned(&dir, job.dir_mode, p.owner)?,
             };
             match action {
                 Action::Create => {
@@ -433,7 +579,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             p.owner_label()
         );
         if let Some(numbers) = crl_numbers {
-            let verb = if args.dry_run {
+            let verb = if job.dry_run {
                 "would replace the CRL"
             } else {
                 "replaced the CRL"
@@ -441,41 +587,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             say!("  {verb} {numbers}");
         }
     }
-    let scope = if user {
-        "--user".to_owned()
-    } else if let Some(root) = &args.root {
-        format!("--root {}", virtpki::display::shell_path(root))
-    } else {
-        "--system".to_owned()
-    };
-    let mut status = Status::Ok;
-    let mut reload_json = serde_json::Value::Null;
-    if let Some(r) = &reloading {
-        let (ok, lines, value) = reload_after(r, &written, args.dry_run, ui);
-        for line in lines {
-            say!("{line}");
-        }
-        reload_json = value;
-        if !ok {
-            status = Status::Problems;
-        }
-    }
-    if !args.dry_run && status == Status::Ok {
-        say!("\nNext: virtpki validate {scope} {}", role.name());
-    }
-    if json {
-        let changed = files_json.iter().any(|f| f["action"] != "unchanged");
-        crate::ui::print_json(&serde_json::json!({
-            "role": role.name(),
-            "dry_run": args.dry_run,
-            // Put back whole, nothing changed; a rollback that could not finish left changes.
-            "changed": changed && reload_json["rolled_back"] != true,
-            "files": files_json,
-            "reload": reload_json,
-            "ok": status == Status::Ok,
-        }));
-    }
-    Ok(status)
+    Ok((files_json, written))
 }
 
 /// The daemons `--reload` will tell, found and checked before anything is written.
@@ -538,7 +650,7 @@ fn plan_reload(args: &InstallArgs, role: Role, user: bool) -> Result<Reloading, 
 }
 
 /// A file install wrote, and what was there before (`None`: nothing).
-struct Written {
+pub(crate) struct Written {
     to: PathBuf,
     /// Whether install gave it an owner (running as root): the old owner is given back.
     owned: bool,
@@ -743,11 +855,11 @@ fn reload_after(
 
 /// A directory that is followed by path, below which nothing is: the home directory when root
 /// installs for its owner, the `--root` tree.
-struct Base {
-    path: PathBuf,
+pub(crate) struct Base {
+    pub path: PathBuf,
     /// For `--user` as root: the home's owner, who must own every directory below it that the
     /// files go to, or they could not reach the files given to them.
-    must_belong_to: Option<Owner>,
+    pub must_belong_to: Option<Owner>,
 }
 
 /// Opens the existing directory `dir` of installed files, to read what is there; `None` when
@@ -803,7 +915,7 @@ fn dir_mode(user: bool) -> u32 {
 
 /// Opens a source directory the caller named (`--ca-dir`, `--from`), naming the file wanted
 /// from it when it cannot be opened.
-fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), CliError> {
+pub(crate) fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), CliError> {
     Dir::open(dir).map(|d| (d, dir)).map_err(|e| {
         CliError(format!(
             "{}: cannot open its directory: {e}",
@@ -815,7 +927,7 @@ fn open_source_dir<'a>(dir: &'a Path, first: &str) -> Result<(Dir, &'a Path), Cl
 /// Reads the source `path`, of type `ty`, through its open directory `dir` with the library's
 /// rules (`pem::read_file_in`: not through a link at its name, only a regular file, the size
 /// cap, a key closed to others), and for a private key only if it has no other hard link.
-fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<ReadFile> {
+pub(crate) fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<ReadFile> {
     use std::os::unix::fs::MetadataExt;
     let read = pem::read_file_in(dir, path.file_name().unwrap_or_default(), ty)?;
     if ty.content() == Content::PrivateKey {
@@ -836,7 +948,7 @@ fn read_source(dir: &Dir, path: &Path, ty: CertDataType) -> virtpki::Result<Read
     Ok(read)
 }
 
-fn is_not_found(e: &virtpki::Error) -> bool {
+pub(crate) fn is_not_found(e: &virtpki::Error) -> bool {
     use std::error::Error as _;
     e.source()
         .and_then(|s| s.downcast_ref::<std::io::Error>())
@@ -1017,7 +1129,7 @@ fn other_role_hint(other: Role, role: Role, from: &Path) -> String {
 /// although libvirt only warns when the extension is not critical: it cannot do the role's
 /// job (the peers that check the purpose refuse it), and it is nearly always the other role's
 /// certificate installed by mistake. `force` installs it anyway, with the warning.
-fn check_sources(
+pub(crate) fn check_sources(
     role: Role,
     from: &Path,
     sources: &[(CertDataType, PathBuf, ReadFile)],

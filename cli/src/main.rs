@@ -10,6 +10,7 @@ mod given;
 mod hostport;
 mod inspect;
 mod install;
+mod install_qemu;
 mod issue;
 mod known;
 mod probe;
@@ -64,7 +65,8 @@ enum Command {
     /// The known-servers store: servers trusted on first use.
     #[command(subcommand)]
     Known(known::KnownCommand),
-    /// Connect to a libvirt TLS server, show its certificate and every check, and decide.
+    /// Connect to a libvirt TLS server (or, with --vnc, a VNC server with VeNCrypt), show its
+    /// certificate and every check, and decide.
     Probe(probe::ProbeArgs),
     /// List every certificate and CRL with its expiry date, soonest first (for people,
     /// --json, or --prometheus for monitoring).

@@ -8,6 +8,11 @@
 //! or host name may be accepted once or always (recorded in the known-servers store); an
 //! expired, revoked or badly signed one never. Only then does a second connection run libvirt's
 //! handshake with the client certificate and its 0x01 confirmation byte.
+//!
+//! With `--vnc` the server is a VNC server with TLS (QEMU's `-vnc ...,tls-creds=ID`): each
+//! connection first runs the RFB and VeNCrypt handshake (the library's [`virtpki::vnc`]) and
+//! then the same TLS and the same decision; the last connection reads the SecurityResult
+//! instead of libvirt's byte. `--qemu-dir` takes the CA and client identity by QEMU's names.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -20,6 +25,7 @@ use virtpki::cert::Validity;
 use virtpki::locations::{self, Environment};
 use virtpki::session::{Session, SessionFlags};
 use virtpki::verify::VerifyFlags;
+use virtpki::vnc::{self, AfterTls, Negotiation};
 use virtpki::{
     Acceptance, CertDataType, Certificate, Context, ContextFlags, Role, TrustStatus, ValidateFlags,
     ValidationRequest, ValidatorAnswer,
@@ -27,7 +33,10 @@ use virtpki::{
 
 use crate::hostport;
 use crate::inspect::cert_json;
-use crate::ui::{print_json, CliError, CmdResult, Status, Ui};
+use crate::ui::{kind_name, print_json, CliError, CmdResult, Status, Ui};
+
+/// The first VNC port (display :0).
+const VNC_PORT: u16 = 5900;
 
 /// How to decide about a certificate that did not pass verification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -44,9 +53,17 @@ pub enum TrustArg {
 
 #[derive(clap::Args, Debug)]
 pub struct ProbeArgs {
-    /// The server: HOST or HOST:PORT (port 16514 unless given; an IPv6 address in brackets when
-    /// a port follows it).
+    /// The server: HOST or HOST:PORT (port 16514 unless given, 5900 with --vnc; an IPv6
+    /// address in brackets when a port follows it).
     pub server: String,
+    /// The server is a VNC server with TLS (QEMU's -vnc ...,tls-creds=ID): RFB and VeNCrypt
+    /// (x509 sub-types) before TLS, then the same checks; port 5900 (display :0) unless given.
+    #[arg(long)]
+    pub vnc: bool,
+    /// With --vnc: the CA and client identity of this QEMU x509 directory (ca-cert.pem,
+    /// ca-crl.pem, client-cert.pem, client-key.pem), instead of libvirt's locations.
+    #[arg(long, value_name = "DIR", requires = "vnc", conflicts_with = "pkipath")]
+    pub qemu_dir: Option<PathBuf>,
     /// Use the CA, client certificate and key of this directory (libvirt's pkipath rules);
     /// else libvirt's user and system locations. Also spelt --pkipath.
     #[arg(long = "path", short = 'p', alias = "pkipath", value_name = "DIR")]
@@ -95,12 +112,21 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
         .with_kind("usage"));
     }
     let (host, port) = hostport::parse(&args.server)?;
-    let port = port.unwrap_or(hostport::LIBVIRT_TLS_PORT);
+    let port = port.unwrap_or(if args.vnc {
+        VNC_PORT
+    } else {
+        hostport::LIBVIRT_TLS_PORT
+    });
+    let target = Target {
+        host: host.clone(),
+        port,
+        vnc: args.vnc,
+    };
     // PROMPT_UNVERIFIED lets the final connection's validator accept what the person chose.
     let ctx = Arc::new(Context::new(
         ContextFlags::NO_SANITY | ContextFlags::PROMPT_UNVERIFIED,
     ));
-    let loaded = load_client_files(&ctx, args.pkipath.as_deref());
+    let loaded = load_client_files(&ctx, args.pkipath.as_deref(), args.qemu_dir.as_deref());
     let known_path = match &args.known_file {
         Some(p) => Some(p.clone()),
         None => virtpki::known::default_path(),
@@ -111,12 +137,17 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
     let timeout = Duration::from_secs(args.timeout.max(1));
     // First look at the server without presenting our certificate: an unknown server learns
     // nothing about this client before it is accepted.
-    let chain = fetch_chain_anonymously(&host, port, timeout)?;
+    let (chain, negotiation) = fetch_chain_anonymously(&target, timeout)?;
     let leaf = &chain[0];
-    let mut checks = run_checks(&ctx, &host, port, &chain, &loaded);
+    let mut checks = rfb_checks(negotiation.as_ref());
+    checks.extend(run_checks(&ctx, &host, port, &chain, &loaded));
     if !args.json {
+        let protocol = match &negotiation {
+            Some(n) => format!(" (VNC, VeNCrypt {})", n.chosen),
+            None => String::new(),
+        };
         println!(
-            "{} {host}:{port}, {} certificate(s)\n",
+            "{} {host}:{port}{protocol}, {} certificate(s)\n",
             ui.bold("Server"),
             chain.len()
         );
@@ -126,12 +157,14 @@ pub fn run(args: ProbeArgs, ui: Ui) -> CmdResult {
         println!();
     }
     let decision = decide(&args, &ctx, &host, port, &chain, ui)?;
-    let handshake = libvirt_handshake(&ctx, &host, port, leaf, timeout, decision.accepted);
+    let handshake = client_handshake(&ctx, &target, leaf, timeout, decision.accepted);
     let refused = handshake.passed == Some(false);
     checks.push(handshake);
     if args.json {
         print_json(&json!({
             "server": format!("{host}:{port}"),
+            "protocol": if args.vnc { "vnc" } else { "libvirt" },
+            "vnc": negotiation.as_ref().map(negotiation_json),
             "certificate": cert_json(leaf),
             "chain_length": chain.len(),
             "checks": checks.iter().map(|c| json!({
@@ -172,21 +205,77 @@ fn print_checks(checks: &[Check], ui: Ui) {
     }
 }
 
-/// libvirt's handshake with our client certificate, confirmation byte included, once the
-/// server is accepted; the validator takes exactly the certificate that was decided on.
-fn libvirt_handshake(
-    ctx: &Arc<Context>,
-    host: &str,
+/// The server to probe and how it is spoken to.
+struct Target {
+    host: String,
     port: u16,
+    /// RFB and VeNCrypt before TLS.
+    vnc: bool,
+}
+
+/// The RFB negotiation as lines of the report (VNC only).
+fn rfb_checks(negotiation: Option<&Negotiation>) -> Vec<Check> {
+    let Some(n) = negotiation else {
+        return Vec::new();
+    };
+    let types: Vec<String> = n
+        .security_types
+        .iter()
+        .map(|&t| vnc::security_type_name(t))
+        .collect();
+    let subtypes: Vec<String> = n.subtypes.iter().map(|s| s.to_string()).collect();
+    vec![
+        Check::new(
+            "RFB security types",
+            None,
+            format!(
+                "RFB {}.{}: {}",
+                n.server_version.0,
+                n.server_version.1,
+                types.join(", ")
+            ),
+        ),
+        Check::new(
+            "VeNCrypt sub-types",
+            None,
+            format!(
+                "VeNCrypt {}.{}: {}; chosen {}",
+                n.vencrypt_version.0,
+                n.vencrypt_version.1,
+                subtypes.join(", "),
+                n.chosen
+            ),
+        ),
+    ]
+}
+
+fn negotiation_json(n: &Negotiation) -> Value {
+    json!({
+        "rfb_version": format!("{}.{}", n.server_version.0, n.server_version.1),
+        "security_types": n.security_types,
+        "vencrypt_version": format!("{}.{}", n.vencrypt_version.0, n.vencrypt_version.1),
+        "subtypes": n.subtypes.iter().map(|s| json!({"value": s.0, "name": s.name()})).collect::<Vec<Value>>(),
+        "chosen": json!({"value": n.chosen.0, "name": n.chosen.name()}),
+    })
+}
+
+/// The handshake with our client certificate once the server is accepted: libvirt's, with its
+/// confirmation byte, or VNC's, with the SecurityResult; the validator takes exactly the
+/// certificate that was decided on.
+fn client_handshake(
+    ctx: &Arc<Context>,
+    target: &Target,
     leaf: &Certificate,
     timeout: Duration,
     accepted: bool,
 ) -> Check {
     const NAME: &str = "server accepts this client";
+    let (host, port) = (target.host.as_str(), target.port);
     if !accepted {
         return Check::new(NAME, None, "not tried: the server was not accepted");
     }
-    if ctx.credentials().client.certificate().is_none() {
+    // A VNC server may not ask for a client certificate (QEMU's verify-peer=off).
+    if !target.vnc && ctx.credentials().client.certificate().is_none() {
         return Check::new(
             NAME,
             None,
@@ -202,25 +291,67 @@ fn libvirt_handshake(
             virtpki::ValidatorAnswer::Reject
         }
     })));
-    let result = connect(host, port, timeout)
+    let flags = if target.vnc {
+        SessionFlags::default()
+    } else {
+        SessionFlags::LIBVIRT_CONFIRM
+    };
+    let result = open(target, timeout)
         .map_err(|e| e.message().to_owned())
-        .and_then(|stream| {
-            Session::client(ctx, stream, host, Some(port), SessionFlags::LIBVIRT_CONFIRM)
-                .map_err(|e| e.message().to_owned())
+        .and_then(|(stream, negotiation)| {
+            let mut session = Session::client(ctx, stream, host, Some(port), flags)
+                .map_err(|e| e.message().to_owned())?;
+            let detail = match negotiation {
+                None => "libvirt's 0x01 byte received".to_owned(),
+                Some(n) => vnc_result(&mut session, &n, ctx)?,
+            };
+            let _ = session.close();
+            Ok(detail)
         });
     match result {
-        Ok(mut session) => {
-            let _ = session.close();
-            Check::new(NAME, Some(true), "libvirt's 0x01 byte received")
-        }
+        Ok(detail) => Check::new(NAME, Some(true), detail),
         Err(e) => Check::new(NAME, Some(false), e),
+    }
+}
+
+/// What the VNC server said first inside TLS, as the check's detail.
+fn vnc_result(
+    session: &mut Session<TcpStream>,
+    n: &Negotiation,
+    ctx: &Context,
+) -> Result<String, String> {
+    let with = if ctx.credentials().client.certificate().is_some() {
+        "with this client's certificate"
+    } else {
+        "without a client certificate"
+    };
+    match vnc::after_tls(session, n) {
+        Ok(AfterTls::Accepted) => Ok(format!("SecurityResult OK ({}), {with}", n.chosen)),
+        Ok(AfterTls::VncChallenge(_)) => Ok(format!(
+            "the server sent its VNC password challenge ({}), {with}",
+            n.chosen
+        )),
+        // Plain, SASL and whatever the library adds: the server has not answered yet.
+        Ok(_) => Ok(format!(
+            "TLS completed {with}; {} waits for the viewer's credentials, so the server's \
+             answer to the certificate shows only after them",
+            n.chosen
+        )),
+        Err(e) => Err(e.message().to_owned()),
     }
 }
 
 /// What libvirt's client would load, each file on its own: a missing or broken file is a
 /// finding of the probe, not a reason to stop it.
-fn load_client_files(ctx: &Context, pkipath: Option<&std::path::Path>) -> Vec<Check> {
-    let files = locations::libvirt(&Environment::current(), Role::Client, pkipath);
+fn load_client_files(
+    ctx: &Context,
+    pkipath: Option<&std::path::Path>,
+    qemu_dir: Option<&std::path::Path>,
+) -> Vec<Check> {
+    let files = match qemu_dir {
+        Some(dir) => locations::qemu_dir(dir, Role::Client),
+        None => locations::libvirt(&Environment::current(), Role::Client, pkipath),
+    };
     let report = ctx.load_files_tolerant(&files);
     // One line per file in load order; an optional file that does not exist has none.
     let mut checks = Vec::new();
@@ -254,10 +385,25 @@ fn is_not_found(e: &virtpki::Error) -> bool {
         .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
 }
 
+/// A connection to `target`, with the RFB and VeNCrypt handshake done for VNC: TLS is next.
+fn open(target: &Target, timeout: Duration) -> Result<(TcpStream, Option<Negotiation>), CliError> {
+    let (host, port) = (target.host.as_str(), target.port);
+    let mut stream = connect(host, port, timeout, target.vnc)?;
+    if !target.vnc {
+        return Ok((stream, None));
+    }
+    match vnc::negotiate(&mut stream) {
+        Ok(n) => Ok((stream, Some(n))),
+        Err(e) => {
+            Err(CliError(format!("{host}:{port}: {}", e.message())).with_kind(kind_name(e.kind())))
+        }
+    }
+}
+
 /// A TCP connection to the first address of `host` that answers. A failure names the target
 /// once (with the addresses tried when the host is a name), and a refusal says what makes
-/// libvirtd listen for TLS.
-fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliError> {
+/// libvirtd (or, with `vnc`, QEMU) listen for TLS.
+fn connect(host: &str, port: u16, timeout: Duration, vnc: bool) -> Result<TcpStream, CliError> {
     let target = format!("{host}:{port}");
     let fail = |what: String| CliError(what).with_kind("connect");
     let addrs: Vec<_> = (virtpki::names::strip_brackets(host), port)
@@ -298,6 +444,15 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliErr
             "cannot connect to {target}: {host} has no address"
         )));
     };
+    if e.kind() == std::io::ErrorKind::ConnectionRefused && vnc {
+        return Err(fail(format!(
+            "cannot connect to {target}{via}: connection refused: nothing listens there"
+        ))
+        .with_fix(
+            "QEMU listens on port 5900 + the display number of -vnc HOST:DISPLAY \
+             (libvirt: <graphics type='vnc' port=...> with vnc_tls = 1 in qemu.conf)",
+        ));
+    }
     if e.kind() == std::io::ErrorKind::ConnectionRefused {
         let port_note = if port == hostport::LIBVIRT_TLS_PORT {
             String::new()
@@ -323,12 +478,12 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, CliErr
 /// The server's certificates, from a connection that presents no client certificate and
 /// accepts any server certificate (the verdict is made afterwards).
 fn fetch_chain_anonymously(
-    host: &str,
-    port: u16,
+    target: &Target,
     timeout: Duration,
-) -> Result<Vec<Certificate>, CliError> {
+) -> Result<(Vec<Certificate>, Option<Negotiation>), CliError> {
+    let (host, port) = (target.host.as_str(), target.port);
     let anonymous = Arc::new(Context::new(ContextFlags::NO_SANITY));
-    let stream = connect(host, port, timeout)?;
+    let (stream, negotiation) = open(target, timeout)?;
     match Session::client_with_verify_flags(
         &anonymous,
         stream,
@@ -337,7 +492,7 @@ fn fetch_chain_anonymously(
         SessionFlags::default(),
         VerifyFlags::NO_VERIFY,
     ) {
-        Ok(s) if !s.peer_certificates().is_empty() => Ok(s.peer_certificates()),
+        Ok(s) if !s.peer_certificates().is_empty() => Ok((s.peer_certificates(), negotiation)),
         Ok(_) => Err(CliError(format!(
             "{host}:{port}: the server sent no certificate"
         ))),

@@ -41,6 +41,7 @@ pub const TARGETS: &[Target] = &[
     ("subject_name", subject_name),
     ("verify", verify),
     ("c_api", c_api),
+    ("vnc", vnc),
 ];
 
 // ---- shared checks -------------------------------------------------------------------------
@@ -950,5 +951,70 @@ pub fn c_api(data: &[u8]) {
                 context::virPKIContextFree(ctx);
             }
         }
+    }
+}
+
+// ---- VNC: RFB and VeNCrypt up to the TLS switch --------------------------------------------------
+
+/// A server that says `input` whatever the client does; the client's bytes are kept.
+struct Scripted<'a> {
+    input: &'a [u8],
+    sent: Vec<u8>,
+}
+
+impl std::io::Read for Scripted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte at a time now and then, as a network may deliver it.
+        let n = buf
+            .len()
+            .min(self.input.len())
+            .min(if self.input.len().is_multiple_of(3) {
+                1
+            } else {
+                7
+            });
+        buf[..n].copy_from_slice(&self.input[..n]);
+        self.input = &self.input[n..];
+        Ok(n)
+    }
+}
+
+impl std::io::Write for Scripted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sent.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The input is what the server sends. The client never fails with INTERNAL, its messages are
+/// printable, it sends at most the 19 bytes of its side (plus a "cannot choose" 0), and what it
+/// chose is an x509 sub-type the server offered and acknowledged with 1.
+pub fn vnc(data: &[u8]) {
+    let mut peer = Scripted {
+        input: data,
+        sent: Vec::new(),
+    };
+    let result = virtpki::vnc::negotiate(&mut peer);
+    no_internal("vnc::negotiate", &result);
+    assert!(
+        peer.sent.len() <= 19,
+        "the client sent {} bytes",
+        peer.sent.len()
+    );
+    match result {
+        Ok(n) => {
+            assert!(n.chosen.is_x509(), "chose {}", n.chosen);
+            assert!(n.subtypes.contains(&n.chosen));
+            assert!(n.security_types.contains(&virtpki::vnc::SECURITY_VENCRYPT));
+            assert_eq!(peer.sent.len(), 19);
+            assert_eq!(&peer.sent[15..], &n.chosen.0.to_be_bytes());
+            // The acknowledgement byte was the last one used and it was 1.
+            let used = data.len() - peer.input.len();
+            assert_eq!(data[used - 1], 1);
+        }
+        Err(e) => assert_printable("vnc::negotiate error", e.message()),
     }
 }

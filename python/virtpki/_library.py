@@ -96,6 +96,8 @@ PROTOTYPES = {
     "virPKIContextSetVerifyTime": (c_int, [_ctx, c_longlong]),
     "virPKIContextReload": (c_int, [_ctx, c_uint]),
     "virPKIContextSetExpiryHorizon": (c_int, [_ctx, c_uint]),
+    "virPKIContextAddIdentity": (c_int, [_ctx, c_int, c_char_p, c_char_p, c_uint]),
+    "virPKIContextAddIdentityFile": (c_int, [_ctx, c_int, c_char_p, c_char_p, c_uint]),
     "virPKIGetLastErrorCode": (c_int, []),
     "virPKIGetLastErrorMessage": (c_char_p, []),
     "virPKIResetLastError": (None, []),

@@ -155,6 +155,30 @@ class Context:
         path = _args.path(path, "path")
         self._check(lib.virPKIContextAddCertDataFile(self._handle, data_type, path))
 
+    def add_identity(self, role, cert_pem, key_pem, flags=0):
+        """Adds a further identity of a Role: a certificate (chain) and its key, as a pair.
+
+        The first identity (what add_cert_data of a certificate or key type replaces) stays;
+        a server presents the first identity, in the order added, whose key can sign with a
+        scheme the client offered, as GnuTLS and QEMU 10.2 do. All or nothing;
+        KeyMismatchError for a key of another certificate.
+        """
+        role = _args.integer(role, "role")
+        flags = _args.integer(flags, "flags", _args.UINT)
+        cert_pem = _args.text(cert_pem, "cert_pem")
+        key_pem = _args.text(key_pem, "key_pem")
+        self._check(lib.virPKIContextAddIdentity(self._handle, role, cert_pem, key_pem, flags))
+
+    def add_identity_file(self, role, cert_path, key_path, flags=0):
+        """add_identity from a certificate file and a key file; reload reads both again."""
+        role = _args.integer(role, "role")
+        flags = _args.integer(flags, "flags", _args.UINT)
+        cert_path = _args.path(cert_path, "cert_path")
+        key_path = _args.path(key_path, "key_path")
+        self._check(
+            lib.virPKIContextAddIdentityFile(self._handle, role, cert_path, key_path, flags)
+        )
+
     def load_default(self, role, pkipath=None, flags=0):
         """Loads libvirt's default files for a Role (pkipath None: libvirt's rules)."""
         role = _args.integer(role, "role")

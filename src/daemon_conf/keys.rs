@@ -157,27 +157,34 @@ pub fn key_kind(name: &str) -> Option<KeyKind> {
 /// `name` is a large part (`tls_no_verify_cert`, `allowed_dn_list`). `None` when no key is
 /// close, so that an unrelated name gets no suggestion.
 pub fn nearest_key(name: &str) -> Option<&'static str> {
+    nearest_in(name, KEYS.iter().map(|(k, _)| *k))
+}
+
+/// [`nearest_key`] among `keys`: the same rule for another file's names (qemu.conf's, in
+/// [`super::qemu`]).
+pub fn nearest_in<'a, I>(name: &str, keys: I) -> Option<&'a str>
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
     let lower = name.to_ascii_lowercase();
     // About one edit in five characters, at least one and at most three.
     let allowed = (lower.len() / 5).clamp(1, 3);
-    let by_edits = KEYS
-        .iter()
-        .map(|(k, _)| (edit_distance(&lower, k), *k))
+    let by_edits = keys
+        .clone()
+        .map(|k| (edit_distance(&lower, k), k))
         .filter(|(d, _)| *d <= allowed)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k);
     by_edits.or_else(|| {
-        KEYS.iter()
-            .map(|(k, _)| *k)
-            .filter(|k| {
-                let (short, long) = if lower.len() < k.len() {
-                    (lower.as_str(), *k)
-                } else {
-                    (*k, lower.as_str())
-                };
-                short.len() >= 5 && short.len() * 2 >= long.len() && long.contains(short)
-            })
-            .max_by_key(|k| k.len().min(lower.len()) * 100 / k.len().max(lower.len()))
+        keys.filter(|k| {
+            let (short, long) = if lower.len() < k.len() {
+                (lower.as_str(), *k)
+            } else {
+                (*k, lower.as_str())
+            };
+            short.len() >= 5 && short.len() * 2 >= long.len() && long.contains(short)
+        })
+        .max_by_key(|k| k.len().min(lower.len()) * 100 / k.len().max(lower.len()))
     })
 }
 

@@ -276,6 +276,70 @@ pub unsafe extern "C" fn virPKIContextAddCertDataFile(
     })
 }
 
+/// Adds a further identity of `role` (VIR_PKI_ROLE_CLIENT or VIR_PKI_ROLE_SERVER): `certPem`,
+/// the certificate (intermediates may follow it), and `keyPem`, its private key, checked as a
+/// pair (VIR_PKI_ERR_KEY_MISMATCH). The first identity, which virPKIContextAddCertData of a
+/// certificate or key type replaces, stays as it is; identities are offered in the order
+/// added, after the first: a server presents the first one whose key can sign with a scheme
+/// the client offered, a client answers with the first one the server's request allows (as
+/// GnuTLS and QEMU 10.2 do with server-cert-N.pem). All or nothing; the text is copied (the
+/// caller keeps its strings) and parsed again by virPKIContextReload. `flags` must be 0.
+/// Returns 0, or -1: VIR_PKI_ERR_INVALID_ARG (NULL `ctx`, `certPem` or `keyPem`, a bad
+/// role or flags), VIR_PKI_ERR_PARSE or VIR_PKI_ERR_WRONG_TYPE (bad PEM),
+/// VIR_PKI_ERR_KEY_MISMATCH. Safe to call while other threads use `ctx`: a handshake under
+/// way keeps the identities it started with.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextAddIdentity(
+    ctx: virPKIContextPtr,
+    role: c_int,
+    certPem: *const c_char,
+    keyPem: *const c_char,
+    flags: c_uint,
+) -> c_int {
+    guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let ctx = unsafe { context(ctx) }?;
+        let role = self::role(role)?;
+        if flags != 0 {
+            return Err(bad_value("flags", flags));
+        }
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let cert = unsafe { str_arg(certPem, "certPem") }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let key = unsafe { str_arg(keyPem, "keyPem") }?;
+        ctx.add_identity(role, cert, key)?;
+        Ok(0)
+    })
+}
+
+/// virPKIContextAddIdentity from a certificate file and a key file (PEM or DER; the key file
+/// must not be readable by others, as for virPKIContextAddCertDataFile); virPKIContextReload
+/// reads both again. `flags` must be 0. Errors as virPKIContextAddIdentity, and
+/// VIR_PKI_ERR_IO / VIR_PKI_ERR_INSECURE_PERMISSIONS naming the file.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextAddIdentityFile(
+    ctx: virPKIContextPtr,
+    role: c_int,
+    certPath: *const c_char,
+    keyPath: *const c_char,
+    flags: c_uint,
+) -> c_int {
+    guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let ctx = unsafe { context(ctx) }?;
+        let role = self::role(role)?;
+        if flags != 0 {
+            return Err(bad_value("flags", flags));
+        }
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let cert = unsafe { path_arg(certPath, "certPath") }?;
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let key = unsafe { path_arg(keyPath, "keyPath") }?;
+        ctx.add_identity_files(role, cert, key)?;
+        Ok(0)
+    })
+}
+
 /// Loads libvirt's default files for a role: `pkipath` NULL = libvirt's rules for this
 /// process's uid; else that directory. `flags` must be 0.
 #[no_mangle]

@@ -133,7 +133,7 @@ impl Validator {
         &mut self,
         role: Role,
         conf: Option<&(DaemonConf, TlsSettings)>,
-        hostname: Option<&str>,
+        hostname: &[String],
     ) {
         let scope = Scope::of(role);
         let r = role.name();
@@ -402,6 +402,7 @@ impl Validator {
                 fix: Some(finding.fix.clone()),
                 rule: Some(finding.rule.to_string()),
                 libvirt: finding.libvirt_differs.clone(),
+                qemu: None,
             });
         }
         any

@@ -17,6 +17,8 @@
 //! the library's ([`virtpki::file_audit`], [`virtpki::daemon_conf::audit`], ...): these files
 //! gather the paths, call them and turn their answers into report lines.
 //!
+//! `--qemu` checks QEMU's directories instead, as qemu.conf gives them ([`qemu`]).
+//!
 //! A path given with `--path`, `--root` or `--libvirtd-conf` that is not there (or not what
 //! the option takes) is the whole report, in an ARGS section: said first, with its fix.
 
@@ -25,6 +27,7 @@ mod conf;
 mod dn_list;
 mod files;
 mod hostname;
+mod qemu;
 mod report;
 
 pub(crate) use files::mkdir_p;
@@ -55,9 +58,10 @@ pub struct ValidateArgs {
     /// when omitted.
     #[arg(value_enum)]
     pub what: Option<What>,
-    /// The name clients use to reach this server, instead of this machine's host names.
+    /// The name clients use to reach this server, instead of this machine's host names;
+    /// give it once for each name (each must be in the certificate).
     #[arg(long, value_name = "NAME")]
-    pub hostname: Option<String>,
+    pub hostname: Vec<String>,
     /// The daemon configuration to check [default: ROOT/etc/libvirt/libvirtd.conf with
     /// --system, ~/.config/libvirt/libvirtd.conf with --user].
     #[arg(long, value_name = "FILE")]
@@ -77,6 +81,15 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "N", default_value_t = virtpki::sanity::DEFAULT_EXPIRY_HORIZON_DAYS,
           value_parser = clap::value_parser!(u32).range(..=i64::from(virtpki::sanity::MAX_EXPIRY_HORIZON_DAYS)))]
     pub warn_days: u32,
+    /// Check QEMU's directories instead of libvirt's: those of every subsystem qemu.conf
+    /// enables (VNC, SPICE, chardev, NBD; migration and backup when their directory is set or
+    /// there), with QEMU's load-time rules, its user's access, the *_verify settings, expiry
+    /// and the names the server certificate must carry.
+    #[arg(long, conflicts_with_all = ["user", "path", "what", "libvirtd_conf", "client_dn"])]
+    pub qemu: bool,
+    /// With --qemu: the qemu.conf to read [default: ROOT/etc/libvirt/qemu.conf, when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub qemu_conf: Option<PathBuf>,
     /// Print a JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -102,6 +115,8 @@ enum Scope {
     Server,
     Client,
     Conf,
+    /// `validate --qemu`: QEMU's directories and qemu.conf.
+    Qemu,
 }
 
 impl Scope {
@@ -119,6 +134,7 @@ impl Scope {
             Scope::Server => "SERVER",
             Scope::Client => "CLIENT",
             Scope::Conf => "CONF",
+            Scope::Qemu => "QEMU",
         }
     }
 }
@@ -143,6 +159,8 @@ struct Validator {
     gid: u32,
     /// The expiry horizon of the sanity check, in days (--warn-days).
     warn_days: u32,
+    /// `--qemu`: QEMU's directories.
+    qemu: bool,
 }
 
 /// Runs the checks `args` ask for and prints the report. A path given on the command line
@@ -152,6 +170,12 @@ struct Validator {
 pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
     if let Some(status) = root_conflicts(&args) {
         return Ok(status);
+    }
+    if args.qemu_conf.is_some() && !args.qemu {
+        return Err(crate::ui::CliError(
+            "--qemu-conf is read by --qemu only (libvirtd.conf is --libvirtd-conf)".into(),
+        )
+        .with_fix("add --qemu, or leave out --qemu-conf"));
     }
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
@@ -172,6 +196,7 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
         uid,
         gid,
         warn_days: args.warn_days,
+        qemu: args.qemu,
     };
     if !given.is_empty() {
         for p in given {
@@ -186,6 +211,12 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
         }
         v.print(&args, ui);
         return Ok(Status::BadInput);
+    }
+    if args.qemu {
+        v.qemu_checks(&args);
+        v.print(&args, ui);
+        let failed = v.checks.iter().any(|c| c.state == State::Fail);
+        return Ok(Status::problems_if(failed));
     }
     let wants = |w: What| args.what.is_none_or(|x| x == w);
     // Read first, since it may name the server's files; reported last, after those files.
@@ -237,8 +268,8 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
     for role in [Role::Server, Role::Client] {
         if roles.contains(&role) {
             let (conf, hostname) = match role {
-                Role::Server => (conf.as_ref(), args.hostname.as_deref()),
-                Role::Client => (None, None),
+                Role::Server => (conf.as_ref(), args.hostname.as_slice()),
+                Role::Client => (None, &[][..]),
             };
             v.identity(role, conf, hostname);
         } else if skipped.contains(&role) {
@@ -311,6 +342,7 @@ impl Validator {
             fix,
             rule: None,
             libvirt: None,
+            qemu: None,
         });
     }
 

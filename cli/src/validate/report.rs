@@ -58,6 +58,8 @@ pub(super) struct Check {
     pub rule: Option<String>,
     /// How libvirt itself differs from virtpki on this point, when it does.
     pub libvirt: Option<String>,
+    /// How QEMU's own load-time check differs (by QEMU version), in `validate --qemu`.
+    pub qemu: Option<String>,
 }
 
 /// The passed checks whose message says what was found (or not) rather than that all is
@@ -205,7 +207,7 @@ impl Validator {
             .checks
             .iter()
             .map(|c| {
-                json!({
+                let mut line = json!({
                     "id": c.id,
                     "scope": c.scope.label().to_ascii_lowercase(),
                     "name": c.name,
@@ -215,10 +217,15 @@ impl Validator {
                     "fix": c.fix,
                     "rule": c.rule,
                     "libvirt_differs": c.libvirt,
-                })
+                });
+                if let Some(q) = &c.qemu {
+                    line["qemu_differs"] = json!(q);
+                }
+                line
             })
             .collect();
         let (mode, path) = match &self.mode {
+            Mode::System if self.qemu => ("qemu", None),
             Mode::System => ("system", None),
             Mode::User => ("user", None),
             Mode::Path(p) => ("path", Some(p.display().to_string())),
@@ -263,6 +270,9 @@ impl Validator {
                 }
                 if let Some(note) = &c.libvirt {
                     println!("        {}", ui.dim(&format!("libvirt: {note}")));
+                }
+                if let Some(note) = &c.qemu {
+                    println!("        {}", ui.dim(&format!("qemu: {note}")));
                 }
             }
             if verbose {

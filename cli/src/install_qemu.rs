@@ -1,0 +1,438 @@
+//! `virtpki install --qemu`: the CA, CRL, certificate and key with QEMU's names in the
+//! directory qemu.conf gives a subsystem, written by install's own machinery
+//! ([`crate::install::apply`]: the same checks first, atomic writes, backups, no link
+//! followed below --root).
+//!
+//! Names: ca-cert.pem, ca-crl.pem (server roles only: QEMU's clients never read it),
+//! server-cert.pem/server-key.pem, client-cert.pem/client-key.pem; `--role both` writes both
+//! pairs (migration: each host is the destination of some migrations and the source of
+//! others). Owners and modes are [`virtpki::file_audit::qemu_mode`]'s: the directory
+//! root:<qemu group> 0750, certificates 0644, keys root:<qemu group> 0440, so that QEMU (which
+//! libvirt runs as qemu.conf's `user` and `group`) reads its key and nobody else does.
+//! `validate --qemu` checks exactly that ([`virtpki::file_audit::audit_qemu`]).
+//!
+//! `--reload`: QEMU loads a `tls-creds-x509` object once, when a domain starts, a device is
+//! hot-plugged or a migration or backup begins; nothing reloads it. So there is nothing to
+//! tell: new domains, migrations and backups take the new files; running domains keep the
+//! old credentials until restarted or migrated. Said, exit 0.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use virtpki::daemon_conf::qemu::{self, Account, QemuConf, QemuRole, Subsystem};
+use virtpki::daemon_conf::rerooted;
+use virtpki::file_audit::{self, FileKind};
+use virtpki::fsutil::Owner;
+use virtpki::{CertDataType, Role};
+
+use crate::install::{self, Base, InstallArgs, Job, Planned, RoleArg, SubsystemArg};
+use crate::ui::{CliError, CmdResult, Status, Ui};
+
+impl SubsystemArg {
+    fn subsystem(self) -> Subsystem {
+        match self {
+            SubsystemArg::Default => Subsystem::Default,
+            SubsystemArg::Vnc => Subsystem::Vnc,
+            SubsystemArg::Spice => Subsystem::Spice,
+            SubsystemArg::Chardev => Subsystem::Chardev,
+            SubsystemArg::Migrate => Subsystem::Migrate,
+            SubsystemArg::Nbd => Subsystem::Nbd,
+            SubsystemArg::Backup => Subsystem::Backup,
+        }
+    }
+}
+
+/// qemu.conf: `--qemu-conf`, else ROOT/etc/libvirt/qemu.conf when it exists, else libvirt's
+/// built-in defaults. Shared with `validate --qemu`.
+pub(crate) fn read_conf(given: Option<&Path>, root: &Path) -> Result<QemuConf, CliError> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = rerooted(root, Path::new("/etc/libvirt/qemu.conf"));
+            if !p.exists() {
+                return Ok(QemuConf::empty());
+            }
+            p
+        }
+    };
+    QemuConf::read_file(&path).map_err(|e| CliError(format!("{}; nothing was done", e.message())))
+}
+
+/// Where `account` comes from, for messages: qemu.conf's line, or libvirt's default.
+fn account_origin(conf: &QemuConf, key: &str, a: &Account) -> String {
+    match a.line {
+        Some(line) => format!("{key} = \"{}\" at {}", a.name, conf.location(line)),
+        None => format!(
+            "{key} \"{}\", libvirt's default (Debian's build) as qemu.conf sets none",
+            a.name
+        ),
+    }
+}
+
+/// The uid of qemu.conf's `user` and the gid of its `group` (names first, then numbers; a
+/// leading `+` forces a number, as libvirt reads them), and every group the user has.
+pub(crate) fn qemu_ids(conf: &QemuConf) -> Result<file_audit::QemuIds, CliError> {
+    let (user, group) = (conf.user(), conf.group());
+    let unknown = |key: &str, a: &Account, what: &str| {
+        CliError(format!(
+            "QEMU's {what} is unknown on this system: {}; nothing was done",
+            account_origin(conf, key, a)
+        ))
+        .with_fix(format!(
+            "install libvirt's QEMU driver (it creates the {what}), or set `{key}` in qemu.conf \
+             (--qemu-conf FILE) to the {what} QEMU runs as"
+        ))
+    };
+    let (uid, primary) = match user.forced_id() {
+        Some(id) => (id, None),
+        None => lookup_user(&user.name)
+            .or_else(|| user.name.parse().ok().map(|id| (id, None)))
+            .ok_or_else(|| unknown("user", &user, "user"))?,
+    };
+    let gid = match group.forced_id() {
+        Some(id) => id,
+        None => lookup_group(&group.name)
+            .or_else(|| group.name.parse().ok())
+            .ok_or_else(|| unknown("group", &group, "group"))?,
+    };
+    let mut groups = vec![gid];
+    groups.extend(primary);
+    if let Ok(name) = CString::new(user.name.clone()) {
+        groups.extend(supplementary_groups(&name, gid));
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    Ok(file_audit::QemuIds {
+        uid,
+        gid,
+        groups,
+        label: format!("{}:{}", user.name, group.name),
+    })
+}
+
+/// getpwnam: the uid and primary gid of `name`.
+fn lookup_user(name: &str) -> Option<(u32, Option<u32>)> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: c is a valid C string; the result is read at once, before any other call that
+    // may reuse its static storage.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: pw is non-null, as getpwnam returned it.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Some((uid, Some(gid)))
+}
+
+/// getgrnam: the gid of `name`.
+fn lookup_group(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: as in lookup_user.
+    let gr = unsafe { libc::getgrnam(c.as_ptr()) };
+    if gr.is_null() {
+        return None;
+    }
+    // SAFETY: gr is non-null.
+    Some(unsafe { (*gr).gr_gid })
+}
+
+/// getgrouplist: the groups `user` has besides `gid` (libvirt gives them to QEMU too).
+fn supplementary_groups(user: &CString, gid: u32) -> Vec<u32> {
+    let mut n: libc::c_int = 64;
+    let mut groups = vec![0 as libc::gid_t; 64];
+    // SAFETY: groups has room for n entries; getgrouplist writes at most n and sets n.
+    let r = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+    if r < 0 {
+        return Vec::new();
+    }
+    groups.truncate(usize::try_from(n).unwrap_or(0));
+    groups
+}
+
+/// The roles to install: `--role`, else the subsystem's (facts of libvirt's call sites).
+fn roles_of(arg: Option<RoleArg>, sub: Subsystem) -> Result<Vec<Role>, CliError> {
+    if let Some(r) = arg {
+        return Ok(r.roles());
+    }
+    match sub.qemu_role() {
+        QemuRole::Server => Ok(vec![Role::Server]),
+        QemuRole::Client => Ok(vec![Role::Client]),
+        QemuRole::Both => Ok(vec![Role::Server, Role::Client]),
+        QemuRole::Either => Err(CliError(format!(
+            "--subsystem {sub}: QEMU is the server (chardev mode='bind', VNC, ...) or the client \
+             (mode='connect', NBD disks) of this directory depending on the domains; say which; \
+             nothing was installed"
+        ))
+        .with_fix("give --role server, --role client or --role both")),
+    }
+}
+
+pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
+    let json = args.json;
+    macro_rules! say {
+        ($($t:tt)*) => {
+            if json {
+                eprintln!($($t)*)
+            } else {
+                println!($($t)*)
+            }
+        };
+    }
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let conf = read_conf(args.qemu_conf.as_deref(), &root)?;
+    let sub = args.subsystem.unwrap_or(SubsystemArg::Default).subsystem();
+    let roles = roles_of(args.role, sub)?;
+    let resolved = conf.dir(sub, &root);
+    let dir = resolved.dir.clone();
+    for e in conf.errors() {
+        say!(
+            "{} {} (libvirt's QEMU driver refuses it)",
+            ui.warn("warning:"),
+            e.message
+        );
+    }
+    for k in conf.unknown_keys() {
+        if let Some(meant) = k.meant {
+            say!(
+                "{} {}: libvirt ignores `{}`; did you mean `{meant}`?",
+                ui.warn("warning:"),
+                conf.location(k.line),
+                k.name
+            );
+        }
+    }
+    let ids = qemu_ids(&conf)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let owner = as_root.then_some(Owner {
+        uid: 0,
+        gid: ids.gid,
+    });
+    let server = roles.contains(&Role::Server);
+    let ca_dir = install::open_source_dir(&args.ca_dir, "cacert.pem")?;
+    let mut sources = Vec::new();
+    let mut ca_sources = Vec::new();
+    for (ty, name, to) in [
+        (CertDataType::CaCert, "cacert.pem", "ca-cert.pem"),
+        (CertDataType::CaCrl, "cacrl.pem", "ca-crl.pem"),
+    ] {
+        let path = args.ca_dir.join(name);
+        if ty == CertDataType::CaCrl && !server {
+            if path.exists() {
+                say!(
+                    "note: {} is not installed: QEMU reads ca-crl.pem only as a server, and this \
+                     directory is a client's",
+                    path.display()
+                );
+            }
+            continue;
+        }
+        match install::read_source(&ca_dir.0, &path, ty) {
+            Ok(read) => ca_sources.push((ty, path, read, to.to_owned())),
+            Err(e) if ty == CertDataType::CaCrl && install::is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let from_dir = install::open_source_dir(&args.from, "servercert.pem")?;
+    let mut warnings = Vec::new();
+    for &role in &roles {
+        let mut pair = Vec::new();
+        for (ty, name) in [
+            (role.cert_type(), format!("{}cert.pem", role.name())),
+            (role.key_type(), format!("{}key.pem", role.name())),
+        ] {
+            let path = args.from.join(&name);
+            let read = install::read_source(&from_dir.0, &path, ty).map_err(|e| {
+                let both = if roles.len() == 2 {
+                    " (--role both installs the server's and the client's pair: issue both \
+                     into this directory)"
+                } else {
+                    ""
+                };
+                CliError(format!("{}{both}", e.message()))
+            })?;
+            let to = format!(
+                "{}-{}.pem",
+                role.name(),
+                if ty == role.cert_type() {
+                    "cert"
+                } else {
+                    "key"
+                }
+            );
+            pair.push((ty, path, read, to));
+        }
+        // Each role's pair is checked with the CA (and CRL), as QEMU's endpoint loads them.
+        let checked: Vec<_> = ca_sources
+            .iter()
+            .map(|(ty, p, r, _)| (*ty, p.clone(), clone_read(r)))
+            .chain(
+                pair.iter()
+                    .map(|(ty, p, r, _)| (*ty, p.clone(), clone_read(r))),
+            )
+            .collect();
+        warnings.extend(install::check_sources(
+            role, &args.from, &checked, args.force,
+        )?);
+        warnings.extend(qemu_warnings(role, &checked));
+        sources.extend(pair);
+    }
+    for w in &warnings {
+        say!("{} {w}", ui.warn("warning:"));
+    }
+    let mut plan = Vec::new();
+    for (ty, from, read, name) in ca_sources.into_iter().chain(sources) {
+        plan.push((
+            Planned {
+                ty,
+                from,
+                to: dir.join(name),
+                mode: file_audit::qemu_mode(FileKind::of(ty)),
+                owner,
+            },
+            read,
+        ));
+    }
+    let base = args.root.as_ref().map(|r| Base {
+        path: r.clone(),
+        must_belong_to: None,
+    });
+    say!(
+        "QEMU {sub} directory: {} ({}); QEMU runs as {}",
+        dir.display(),
+        resolved.why(),
+        ids.label
+    );
+    // The directories above QEMU's (/etc/pki) are everyone's: 0755 and root's, as libvirt's
+    // own; only QEMU's directory is closed to all but its group.
+    if !args.dry_run {
+        if let Some(parent) = dir.parent() {
+            let root_owner = as_root.then_some(Owner::ROOT);
+            match &base {
+                Some(b) if parent.starts_with(&b.path) => {
+                    let below = parent.strip_prefix(&b.path).unwrap_or(parent);
+                    let top = crate::files::create_dir_owned(&b.path, 0o755, root_owner)?;
+                    virtpki::fsutil::make_dirs_in(top, below, 0o755, root_owner).map_err(|e| {
+                        CliError(format!(
+                            "{}: cannot create directory: {e}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+                _ => {
+                    crate::files::create_dir_owned(parent, 0o755, root_owner)?;
+                }
+            }
+        }
+    }
+    let job = Job {
+        plan: &plan,
+        base,
+        dir_mode: file_audit::qemu_mode(FileKind::Dir),
+        parents_mode: Some(0o755),
+        force: args.force,
+        dry_run: args.dry_run,
+        rotating: Vec::new(),
+        reloading: false,
+        json,
+    };
+    let (files_json, _written) = install::apply(&job, ui)?;
+    let host_dir = match dir.strip_prefix(&root) {
+        Ok(rel) => Path::new("/").join(rel),
+        Err(_) => dir.clone(),
+    };
+    let mut notes = Vec::new();
+    if !qemu::apparmor_allows(&host_dir) {
+        notes.push(format!(
+            "AppArmor: Debian's profile for QEMU does not cover {}: {}",
+            host_dir.display(),
+            qemu::apparmor_fix(&host_dir)
+        ));
+    }
+    if sub == Subsystem::Migrate || roles.len() == 2 {
+        notes.push(
+            "migration: install the same way on every host (each is the source of some \
+             migrations and the destination of others), and make each server certificate name \
+             every address peers migrate to it by (migration_host, the host name)"
+                .into(),
+        );
+    }
+    let reload_text = "QEMU loads its TLS credentials when a domain starts, a device is \
+                       hot-plugged or a migration or backup begins: new ones take the new files; \
+                       running domains keep the old credentials until restarted or migrated; \
+                       there is nothing to reload";
+    if args.reload {
+        notes.push(format!("--reload: {reload_text}"));
+    }
+    for n in &notes {
+        say!("note: {n}");
+    }
+    if !args.dry_run {
+        let mut next = String::from("virtpki validate --qemu");
+        if let Some(r) = &args.root {
+            next.push_str(&format!(" --root {}", virtpki::display::shell_path(r)));
+        }
+        if let Some(c) = &args.qemu_conf {
+            next.push_str(&format!(" --qemu-conf {}", virtpki::display::shell_path(c)));
+        }
+        say!("\nNext: {next}");
+    }
+    if json {
+        let changed = files_json.iter().any(|f| f["action"] != "unchanged");
+        let role = match roles.as_slice() {
+            [r] => r.name(),
+            _ => "both",
+        };
+        crate::ui::print_json(&serde_json::json!({
+            "role": role,
+            "dry_run": args.dry_run,
+            "changed": changed,
+            "files": files_json,
+            "qemu": {
+                "subsystem": sub.name(),
+                "dir": dir.display().to_string(),
+                "why": resolved.why(),
+                "user": conf.user().name,
+                "group": conf.group().name,
+                "owner": owner.map(|o| format!("{}:{}", o.uid, o.gid)),
+                "notes": notes,
+            },
+            "reload": if args.reload { serde_json::json!({ "qemu": reload_text }) } else { serde_json::Value::Null },
+            "ok": true,
+        }));
+    }
+    Ok(Status::Ok)
+}
+
+/// A copy of a read source, for the check (the plan keeps the original).
+fn clone_read(r: &virtpki::fsutil::ReadFile) -> virtpki::fsutil::ReadFile {
+    virtpki::fsutil::ReadFile {
+        bytes: r.bytes.clone(),
+        meta: r.meta.clone(),
+    }
+}
+
+/// What QEMU's own check says of files libvirt's rules accept: the findings where a QEMU
+/// version refuses what libvirt 9 accepts (a chain in the certificate file up to 10.1, ...).
+fn qemu_warnings(
+    role: Role,
+    sources: &[(CertDataType, PathBuf, virtpki::fsutil::ReadFile)],
+) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ctx = virtpki::Context::new(virtpki::ContextFlags::NO_SANITY);
+    for (ty, path, read) in sources {
+        if ctx
+            .add_file_data(*ty, path, &read.bytes, read.meta.mode() & 0o7777)
+            .is_err()
+        {
+            return Vec::new();
+        }
+    }
+    virtpki::sanity::check_qemu(&ctx.credentials(), role, virtpki::timefmt::now(), 0)
+        .into_iter()
+        .filter_map(|f| {
+            f.qemu
+                .map(|q| format!("[{}] {}; qemu: {q}", f.finding.rule, f.finding.message))
+        })
+        .collect()
+}

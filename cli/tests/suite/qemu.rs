@@ -1,0 +1,705 @@
+//! `virtpki install --qemu` and `virtpki validate --qemu`: QEMU's names in the directory
+//! qemu.conf gives each subsystem, owners and modes for QEMU's user, and QEMU's own rules.
+
+use crate::common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use common::{is_root, mode, pki, s, virtpki, Pki, Run};
+
+/// A qemu.conf naming users that exist here (Debian's libvirt-qemu does not), then `extra`.
+fn qemu_conf(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("qemu.conf");
+    std::fs::write(
+        &path,
+        format!("user = \"nobody\"\ngroup = \"nogroup\"\n{extra}"),
+    )
+    .unwrap();
+    path
+}
+
+/// `p`'s server and client pairs in one directory (what `--role both` reads).
+fn both_dir(dir: &Path, p: &Pki) -> PathBuf {
+    let out = dir.join("both");
+    std::fs::create_dir_all(&out).unwrap();
+    for (from, name) in [
+        (&p.server, "servercert.pem"),
+        (&p.server, "serverkey.pem"),
+        (&p.client, "clientcert.pem"),
+        (&p.client, "clientkey.pem"),
+    ] {
+        std::fs::copy(from.join(name), out.join(name)).unwrap();
+        std::fs::set_permissions(
+            out.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn install_qemu(dir: &Path, p: &Pki, from: &Path, conf: &Path, extra: &[&str]) -> Run {
+    let root = dir.join("root");
+    let mut args = vec![
+        "install",
+        "--qemu",
+        "--ca-dir",
+        s(&p.ca),
+        "--from",
+        s(from),
+        "--root",
+        s(&root),
+        "--qemu-conf",
+        s(conf),
+    ];
+    args.extend_from_slice(extra);
+    virtpki(dir, &args)
+}
+
+fn validate_qemu(dir: &Path, conf: &Path, extra: &[&str]) -> Run {
+    let root = dir.join("root");
+    let mut args = vec![
+        "validate",
+        "--qemu",
+        "--root",
+        s(&root),
+        "--qemu-conf",
+        s(conf),
+    ];
+    args.extend_from_slice(extra);
+    virtpki(dir, &args)
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// The report line of `id` in validate's JSON.
+fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {report:#}"))
+}
+
+/// (subsystem, extra arguments, directory, files expected, files not expected)
+type Case<'a> = (
+    &'a str,
+    &'a [&'a str],
+    &'a str,
+    &'a [&'a str],
+    &'a [&'a str],
+);
+
+#[test]
+fn each_subsystem_gets_its_role_s_files_in_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    // A CRL that revokes another client.
+    let gone = d.join("gone");
+    common::issue_client(d, s(&p.ca), "C=GB,O=Test,CN=gone", s(&gone)).expect(0);
+    let gone_cert = gone.join("clientcert.pem");
+    virtpki(d, &["crl", "revoke", "--ca-dir", s(&p.ca), s(&gone_cert)]).expect(0);
+    let both = both_dir(d, &p);
+    let conf = qemu_conf(
+        d,
+        "vnc_tls_x509_cert_dir = \"/etc/pki/libvirt-vnc\"\n\
+         spice_tls_x509_cert_dir = \"/srv/spice\"\n\
+         nbd_tls_x509_cert_dir = \"/srv/nbd\"\n\
+         backup_tls_x509_cert_dir = \"/srv/backup\"\n\
+         chardev_tls_x509_cert_dir = \"/srv/chardev\"\n\
+         migrate_tls_x509_cert_dir = \"/srv/migrate\"\n",
+    );
+    let root = d.join("root");
+    // (subsystem, extra arguments, directory, files expected, files not expected)
+    let server = [
+        "ca-cert.pem",
+        "ca-crl.pem",
+        "server-cert.pem",
+        "server-key.pem",
+    ];
+    let cases: [Case; 6] = [
+        (
+            "vnc",
+            &[],
+            "etc/pki/libvirt-vnc",
+            &server,
+            &["client-cert.pem"],
+        ),
+        ("spice", &[], "srv/spice", &server, &["client-key.pem"]),
+        ("backup", &[], "srv/backup", &server, &["client-key.pem"]),
+        (
+            "nbd",
+            &[],
+            "srv/nbd",
+            &["ca-cert.pem", "client-cert.pem", "client-key.pem"],
+            // QEMU's clients never read the CRL.
+            &["ca-crl.pem", "server-cert.pem"],
+        ),
+        (
+            "chardev",
+            &["--role", "server"],
+            "srv/chardev",
+            &server,
+            &["client-cert.pem"],
+        ),
+        (
+            "migrate",
+            &[],
+            "srv/migrate",
+            &[
+                "ca-cert.pem",
+                "ca-crl.pem",
+                "server-cert.pem",
+                "server-key.pem",
+                "client-cert.pem",
+                "client-key.pem",
+            ],
+            &[],
+        ),
+    ];
+    for (sub, extra, target, present, absent) in cases {
+        let mut args = vec!["--subsystem", sub];
+        args.extend_from_slice(extra);
+        let run = install_qemu(d, &p, &both, &conf, &args).expect(0);
+        let at = root.join(target);
+        assert!(
+            run.stdout.contains(&format!("QEMU {sub} directory")),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(mode(&at), 0o750, "{sub}");
+        for f in present {
+            let want = if f.ends_with("-key.pem") {
+                0o440
+            } else {
+                0o644
+            };
+            assert_eq!(mode(&at.join(f)), want, "{sub} {f}");
+            if is_root() {
+                let m = std::fs::metadata(at.join(f)).unwrap();
+                assert_eq!((m.uid(), m.gid()), (0, 65534), "{sub} {f}: root:nogroup");
+            }
+        }
+        for f in absent {
+            assert!(!at.join(f).exists(), "{sub}: {f} must not be installed");
+        }
+    }
+    // The directories above QEMU's are everyone's.
+    assert_eq!(mode(&root.join("srv")), 0o755);
+    // Installed again: unchanged.
+    let run = install_qemu(d, &p, &both, &conf, &["--subsystem", "vnc"]).expect(0);
+    assert!(run.stdout.contains("unchanged"), "{}", run.stdout);
+    // And each passes QEMU's checks (vnc verification is off by default: a warning only).
+    let conf2 = qemu_conf(
+        d,
+        "vnc_tls = 1\nspice_tls = 1\nnbd_tls = 1\nchardev_tls = 1\n\
+         vnc_tls_x509_cert_dir = \"/etc/pki/libvirt-vnc\"\n\
+         spice_tls_x509_cert_dir = \"/srv/spice\"\n\
+         nbd_tls_x509_cert_dir = \"/srv/nbd\"\n\
+         backup_tls_x509_cert_dir = \"/srv/backup\"\n\
+         chardev_tls_x509_cert_dir = \"/srv/chardev\"\n\
+         migrate_tls_x509_cert_dir = \"/srv/migrate\"\n",
+    );
+    // A CRL in a client's directory: QEMU never reads it (a note).
+    std::fs::copy(p.ca.join("cacrl.pem"), root.join("srv/nbd/ca-crl.pem")).unwrap();
+    let run = validate_qemu(d, &conf2, &["--json", "--hostname", "localhost"]);
+    let report = json(&run);
+    assert_eq!(run.code, 0, "{report:#}");
+    assert_eq!(report["mode"], "qemu");
+    for id in [
+        "qemu.vnc.server.cert_properties",
+        "qemu.spice.server.cert_properties",
+        "qemu.nbd.client.cert_properties",
+        "qemu.chardev.server.cert_properties",
+        "qemu.migrate.server.cert_properties",
+        "qemu.migrate.client.cert_properties",
+        "qemu.backup.server.cert_properties",
+        "qemu.migrate.server.key_mode",
+        "qemu.vnc.hostname",
+    ] {
+        assert_eq!(check(&report, id)["status"], "pass", "{id}");
+    }
+    assert_eq!(check(&report, "qemu.vnc.verify")["status"], "warn");
+    assert_eq!(check(&report, "qemu.nbd.crl")["status"], "info");
+}
+
+#[test]
+fn directories_fall_back_as_libvirt_s_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "");
+    let root = d.join("root");
+    // Nothing set, nothing there: /etc/pki/qemu.
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc", "--json"]).expect(0);
+    let out = json(&run);
+    assert_eq!(out["qemu"]["dir"], s(&root.join("etc/pki/qemu")));
+    assert_eq!(out["role"], "server");
+    assert!(out["qemu"]["why"].as_str().unwrap().contains("built-in"));
+    // /etc/pki/libvirt-spice exists: SPICE's files go there.
+    std::fs::create_dir_all(root.join("etc/pki/libvirt-spice")).unwrap();
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "spice", "--json"]);
+    let out = json(&run.expect(0));
+    assert_eq!(out["qemu"]["dir"], s(&root.join("etc/pki/libvirt-spice")));
+    assert!(root.join("etc/pki/libvirt-spice/server-key.pem").exists());
+    // default_tls_x509_cert_dir moves the default for the others.
+    let conf = qemu_conf(d, "default_tls_x509_cert_dir = \"/srv/qemu\"\n");
+    let run = install_qemu(d, &p, &p.client, &conf, &["--subsystem", "nbd", "--json"]);
+    let out = json(&run.expect(0));
+    assert_eq!(out["qemu"]["dir"], s(&root.join("srv/qemu")));
+    assert_eq!(out["role"], "client");
+    // Outside Debian's AppArmor profile: said.
+    assert!(
+        out["qemu"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("AppArmor"),
+        "{out:#}"
+    );
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let root = d.join("root");
+    // The default user, libvirt-qemu, does not exist on this machine.
+    let bare = d.join("bare.conf");
+    std::fs::write(&bare, "").unwrap();
+    let run = install_qemu(d, &p, &p.server, &bare, &["--role", "server"]).expect(2);
+    assert!(
+        run.stderr.contains(
+            "QEMU's user is unknown on this system: user \"libvirt-qemu\", libvirt's default"
+        ),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(&bare, "user = \"no-such-user-x\"\ngroup = \"nogroup\"\n").unwrap();
+    let run = install_qemu(d, &p, &p.server, &bare, &["--role", "server"]).expect(2);
+    assert!(run.stderr.contains("bare.conf:1"), "{}", run.stderr);
+    assert!(!root.exists());
+    let conf = qemu_conf(d, "");
+    // chardev: QEMU is server or client, depending on the domains: --role needed.
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "chardev"]).expect(2);
+    assert!(run.stderr.contains("give --role server"), "{}", run.stderr);
+    // both needs both pairs.
+    let run = install_qemu(d, &p, &p.server, &conf, &["--role", "both"]).expect(2);
+    assert!(
+        run.stderr.contains("--role both installs"),
+        "{}",
+        run.stderr
+    );
+    assert!(!root.exists());
+    // --role both and --subsystem are --qemu's.
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--role",
+            "both",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.server),
+            "--root",
+            s(&root),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("--role both is for QEMU"),
+        "{}",
+        run.stderr
+    );
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--role",
+            "server",
+            "--subsystem",
+            "vnc",
+            "--ca-dir",
+            s(&p.ca),
+            "--from",
+            s(&p.server),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // A different installed file is not replaced without --force.
+    install_qemu(d, &p, &p.server, &conf, &["--role", "server"]).expect(0);
+    let key = root.join("etc/pki/qemu/server-key.pem");
+    let other = d.join("other");
+    common::issue_server(d, s(&p.ca), "other.example", s(&other)).expect(0);
+    let run = install_qemu(d, &p, &other, &conf, &["--role", "server"]).expect(2);
+    assert!(
+        run.stderr.contains("exists with other contents"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        std::fs::read(p.server.join("serverkey.pem")).unwrap()
+    );
+    let run = install_qemu(d, &p, &other, &conf, &["--role", "server", "--force"]).expect(0);
+    assert!(
+        run.stdout.contains("kept the old file as"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        std::fs::read(other.join("serverkey.pem")).unwrap()
+    );
+}
+
+#[test]
+fn dry_run_json_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "");
+    let run = install_qemu(
+        d,
+        &p,
+        &p.server,
+        &conf,
+        &["--subsystem", "vnc", "--dry-run", "--json"],
+    )
+    .expect(0);
+    assert!(!d.join("root").exists(), "a dry run writes nothing");
+    let out = json(&run);
+    assert_eq!(out["dry_run"], true);
+    assert_eq!(out["qemu"]["subsystem"], "vnc");
+    assert_eq!(out["files"].as_array().unwrap().len(), 3);
+    assert_eq!(out["files"][2]["mode"], "0440");
+    assert!(run.stderr.contains("would create"), "{}", run.stderr);
+    // QEMU has nothing to reload: said, exit 0.
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc", "--reload"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("running domains keep the old credentials until restarted or migrated"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn validate_findings_each_with_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let root = d.join("root");
+    let both = both_dir(d, &p);
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_verify = 1\nmigrate_host = \"x\"\n\
+         migration_host = \"mig.example\"\nmigrate_tls_force = 1\n",
+    );
+    install_qemu(d, &p, &both, &conf, &["--role", "both"]).expect(0);
+    let run = validate_qemu(d, &conf, &["--json", "--hostname", "localhost"]);
+    let report = json(&run);
+    // migration_host is not in the certificate: every migration to this host fails.
+    let h = check(&report, "qemu.migrate.hostname");
+    assert_eq!(h["status"], "fail", "{h:#}");
+    assert!(h["message"].as_str().unwrap().contains("mig.example"));
+    assert!(h["fix"].as_str().unwrap().contains("--dns NAME"));
+    let u = check(&report, "qemu.conf.unknown_setting");
+    assert_eq!(u["status"], "warn");
+    assert!(u["message"]
+        .as_str()
+        .unwrap()
+        .contains("probably `migration_host`"));
+    assert_eq!(check(&report, "qemu.vnc.verify")["status"], "pass");
+    // Same directory for vnc and migrate: checked once.
+    assert!(check(&report, "qemu.migrate.server")["message"]
+        .as_str()
+        .unwrap()
+        .contains("checked above"));
+    assert_eq!(run.code, 1);
+
+    // Verification off, a key QEMU cannot read, a lone client half, a missing set directory.
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\ndefault_tls_x509_verify = 0\nnbd_tls = 1\n\
+         nbd_tls_x509_cert_dir = \"/srv/nbd\"\nspice_tls = 1\n\
+         spice_tls_x509_cert_dir = \"/srv/none\"\n",
+    );
+    let key = root.join("etc/pki/qemu/server-key.pem");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    if is_root() {
+        std::os::unix::fs::chown(&key, Some(0), Some(0)).unwrap();
+    }
+    std::fs::create_dir_all(root.join("srv/nbd")).unwrap();
+    std::fs::copy(p.ca.join("cacert.pem"), root.join("srv/nbd/ca-cert.pem")).unwrap();
+    std::fs::copy(
+        p.client.join("clientcert.pem"),
+        root.join("srv/nbd/client-cert.pem"),
+    )
+    .unwrap();
+    let run = validate_qemu(d, &conf, &["--json"]);
+    let report = json(&run);
+    assert_eq!(run.code, 1);
+    let v = check(&report, "qemu.vnc.verify");
+    assert_eq!(v["status"], "warn");
+    assert!(v["fix"]
+        .as_str()
+        .unwrap()
+        .contains("vnc_tls_x509_verify = 1"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("default_tls_x509_verify"));
+    if is_root() {
+        let k = check(&report, "qemu.vnc.server.key_mode");
+        assert_eq!(k["status"], "fail", "{k:#}");
+        assert!(k["message"].as_str().unwrap().contains("cannot read"));
+        assert!(k["fix"].as_str().unwrap().contains("chmod 0440"));
+    }
+    let pair = check(&report, "qemu.nbd.client.pair");
+    assert_eq!(pair["status"], "warn");
+    assert!(pair["message"]
+        .as_str()
+        .unwrap()
+        .contains("QEMU >= 10.2 refuses"));
+    let m = check(&report, "qemu.conf.missing_dir");
+    assert_eq!(m["status"], "fail");
+    assert!(m["message"]
+        .as_str()
+        .unwrap()
+        .contains("spice_tls_x509_cert_dir directory '/srv/none' does not exist"));
+    // Every problem has a fix.
+    for c in report["checks"].as_array().unwrap() {
+        if c["status"] == "fail" || c["status"] == "warn" {
+            assert!(c["fix"].is_string(), "{c:#}");
+        }
+    }
+}
+
+#[test]
+fn validate_sees_a_missing_server_file_and_qemu_s_chain_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let root = d.join("root");
+    std::fs::remove_file(root.join("etc/pki/qemu/server-cert.pem")).unwrap();
+    let run = validate_qemu(d, &conf, &["--json"]);
+    let report = json(&run);
+    let m = check(&report, "qemu.vnc.server.missing");
+    assert_eq!(m["status"], "fail");
+    assert!(m["message"]
+        .as_str()
+        .unwrap()
+        .contains("Unable to access credentials"));
+    assert!(m["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("virtpki install --qemu --subsystem vnc"));
+    // No qemu.conf switches anything on: a note, exit 0.
+    let off = qemu_conf(d, "");
+    let run = validate_qemu(d, &off, &[]).expect(0);
+    assert!(
+        run.stdout.contains("switches TLS on for no subsystem"),
+        "{}",
+        run.stdout
+    );
+    // A qemu.conf libvirt cannot parse: the report says where.
+    let bad = d.join("bad.conf");
+    std::fs::write(&bad, "vnc_tls = \n").unwrap();
+    let run = validate_qemu(d, &bad, &[]).expect(1);
+    assert!(run.stdout.contains("bad.conf:1"), "{}", run.stdout);
+}
+
+#[test]
+fn install_warns_of_what_older_qemu_refuses() {
+    use virtpki_tools::kit::{self, Spec, KU_KEY_CERT_SIGN};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root_ca = kit::self_signed(&Spec::ca("Test Root CA"));
+    let intermediate = kit::signed_by(
+        &Spec::ca("Test Intermediate CA")
+            .bc(Some(true), true)
+            .ku(KU_KEY_CERT_SIGN, true),
+        &root_ca,
+    );
+    let leaf = kit::signed_by(&Spec::server("localhost"), &intermediate);
+    let ca = d.join("ca");
+    let from = d.join("out");
+    common::write(&ca.join("cacert.pem"), root_ca.pem().as_bytes(), 0o644);
+    common::write(
+        &from.join("servercert.pem"),
+        (leaf.pem() + &intermediate.pem()).as_bytes(),
+        0o644,
+    );
+    common::write(
+        &from.join("serverkey.pem"),
+        leaf.key_pem().as_bytes(),
+        0o600,
+    );
+    let conf = qemu_conf(d, "");
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--qemu",
+            "--role",
+            "server",
+            "--ca-dir",
+            s(&ca),
+            "--from",
+            s(&from),
+            "--root",
+            s(&d.join("root")),
+            "--qemu-conf",
+            s(&conf),
+        ],
+    )
+    .expect(0);
+    let line = common::line_with(&run.stdout, "qemu: QEMU >= 10.2 accepts the chain");
+    assert!(line.contains("QEMU <= 10.1"), "{line}");
+}
+
+#[test]
+fn validate_checks_each_numbered_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let qdir = d.join("root/etc/pki/qemu");
+    // A second identity, as QEMU 10.2 reads it; its key readable by everyone.
+    std::fs::copy(qdir.join("server-cert.pem"), qdir.join("server-cert-0.pem")).unwrap();
+    std::fs::copy(qdir.join("server-key.pem"), qdir.join("server-key-0.pem")).unwrap();
+    std::fs::set_permissions(
+        qdir.join("server-key-0.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o444),
+    )
+    .unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let info = check(&report, "qemu.vnc.server.identity2");
+    assert_eq!(info["status"], "info");
+    assert!(info["message"]
+        .as_str()
+        .unwrap()
+        .contains("QEMU >= 10.2 only"));
+    let key = check(&report, "qemu.vnc.server.identity2.key_mode");
+    assert_eq!(key["status"], "fail", "{key:#}");
+    assert!(key["message"]
+        .as_str()
+        .unwrap()
+        .contains("readable by every user"));
+    // A numbered pair after a gap (no -1) is never read by QEMU: said, naming the file.
+    std::fs::copy(qdir.join("server-cert.pem"), qdir.join("server-cert-2.pem")).unwrap();
+    std::fs::copy(qdir.join("server-key.pem"), qdir.join("server-key-2.pem")).unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let gap = check(&report, "qemu.vnc.server.identities.gap");
+    assert_eq!(gap["status"], "warn", "{gap:#}");
+    assert!(
+        gap["file"].as_str().unwrap().ends_with("server-cert-2.pem"),
+        "{gap:#}"
+    );
+}
+
+#[test]
+fn hostname_may_be_given_more_than_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let root = d.join("root");
+    common::install(d, &["--root", s(&root)], "server", &p).expect(0);
+    let validate = |names: &[&str]| {
+        let mut args = vec!["validate", "--root", s(&root), "server", "--json"];
+        for n in names {
+            args.extend(["--hostname", n]);
+        }
+        json(&virtpki(d, &args))
+    };
+    let report = validate(&["localhost", "127.0.0.1"]);
+    assert_eq!(check(&report, "server.hostname")["status"], "pass");
+    let report = validate(&["localhost", "other.example"]);
+    let h = check(&report, "server.hostname");
+    assert_eq!(h["status"], "warn");
+    let msg = h["message"].as_str().unwrap();
+    assert!(
+        msg.contains("other.example") && !msg.contains("localhost nor"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn validate_warns_of_expiry_within_the_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::ca_init(d, &d.join("ca"));
+    virtpki(
+        d,
+        &[
+            "issue",
+            "server",
+            "--ca-dir",
+            s(&d.join("ca")),
+            "--cn",
+            "localhost",
+            "--days",
+            "10",
+            "--key-type",
+            "ecdsa",
+            "--out-dir",
+            s(&d.join("out")),
+        ],
+    )
+    .expect(0);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--qemu",
+            "--subsystem",
+            "vnc",
+            "--ca-dir",
+            s(&d.join("ca")),
+            "--from",
+            s(&d.join("out")),
+            "--root",
+            s(&d.join("root")),
+            "--qemu-conf",
+            s(&conf),
+        ],
+    );
+    run.expect(0);
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let e = check(&report, "qemu.vnc.server.cert_properties.expires_soon");
+    assert_eq!(e["status"], "warn", "{e:#}");
+    assert!(e["fix"].is_string());
+    // --warn-days 5: not yet.
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost", "--warn-days", "5"],
+    ));
+    assert_eq!(
+        check(&report, "qemu.vnc.server.cert_properties")["status"],
+        "pass"
+    );
+}

@@ -1,0 +1,705 @@
+//! Several identities per role (QEMU 10.2's numbered files): which one a server presents to a
+//! client that can verify only one algorithm, which one a client answers a server's request
+//! with, the sanity check of each, the QEMU directory's rules, and reload.
+
+use crate::common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::SignatureScheme;
+use virtpki::locations::{self, QemuIdentityNoteKind};
+use virtpki::session::{Session, SessionFlags};
+use virtpki::{CertDataType, Context, ContextFlags, ErrorKind, Role, Rule, Severity};
+
+/// A server certificate for localhost and 127.0.0.1 with a key of `alg`, and a distinct CN.
+fn server_of(ca: &Made, alg: Alg, cn: &str) -> Made {
+    let mut spec = Spec::server(cn).alg(alg);
+    spec.dns = vec!["localhost".into()];
+    spec.ips = vec!["127.0.0.1".parse().unwrap()];
+    signed_by(&spec, ca)
+}
+
+/// The signature schemes of `keep`'s families only: what a peer restricted to one algorithm
+/// offers (the certificates' own signatures still verify with every algorithm).
+fn only(keep: fn(SignatureScheme) -> bool) -> WebPkiSupportedAlgorithms {
+    let all = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let mapping: Vec<_> = all
+        .mapping
+        .iter()
+        .filter(|(scheme, _)| keep(*scheme))
+        .cloned()
+        .collect();
+    WebPkiSupportedAlgorithms {
+        all: all.all,
+        mapping: Box::leak(mapping.into_boxed_slice()),
+    }
+}
+
+fn is_rsa(s: SignatureScheme) -> bool {
+    format!("{s:?}").starts_with("RSA_")
+}
+
+fn is_ecdsa(s: SignatureScheme) -> bool {
+    format!("{s:?}").starts_with("ECDSA_")
+}
+
+fn provider_with(algs: WebPkiSupportedAlgorithms) -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::CryptoProvider {
+        signature_verification_algorithms: algs,
+        ..rustls::crypto::ring::default_provider()
+    })
+}
+
+fn versions(tls13: bool) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    static TLS13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    static TLS12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    if tls13 {
+        &TLS13
+    } else {
+        &TLS12
+    }
+}
+
+fn roots(ca: &Made) -> Arc<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().into()).unwrap();
+    Arc::new(roots)
+}
+
+fn key_der(made: &Made) -> rustls_pki_types::PrivateKeyDer<'static> {
+    rustls_pki_types::PrivateKeyDer::Pkcs8(made.key.serialize_der().into())
+}
+
+/// Drives a rustls connection's handshake over `stream`, then sends "ping" and reads it back
+/// (the virtpki server echoes); returns the peer's leaf certificate.
+fn handshake<C, D>(conn: &mut C, stream: &mut TcpStream) -> Result<Vec<u8>, String>
+where
+    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    while conn.is_handshaking() {
+        conn.complete_io(stream).map_err(|e| e.to_string())?;
+    }
+    Ok(conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default())
+}
+
+/// A virtpki server with an RSA identity first and an ECDSA one added; returns the CA, the
+/// two server certificates and the context.
+fn two_identity_server() -> (Made, Made, Made, Made, Arc<Context>) {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let rsa = server_of(&ca, Alg::Rsa2048, "rsa.localhost");
+    let ecdsa = server_of(&ca, Alg::EcdsaP256, "ecdsa.localhost");
+    let client = signed_by(&Spec::client("client1"), &ca);
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &rsa, true);
+    ctx.add_identity(Role::Server, &ecdsa.pem(), &ecdsa.key_pem())
+        .unwrap();
+    (ca, rsa, ecdsa, client, ctx)
+}
+
+/// The virtpki server of `ctx` for one connection: handshake, echo one read.
+fn serve_echo(ctx: Arc<Context>) -> (u16, std::thread::JoinHandle<virtpki::Result<()>>) {
+    serve_one(0, move |stream| {
+        let mut s = Session::server(&ctx, stream, SessionFlags::default())?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf)?;
+        s.write_all(&buf[..n])?;
+        s.close()
+    })
+}
+
+/// A rustls client verifying with `algs` only, presenting `client`; returns the server's leaf.
+fn restricted_client(
+    port: u16,
+    ca: &Made,
+    client: &Made,
+    algs: WebPkiSupportedAlgorithms,
+    tls13: bool,
+) -> Result<Vec<u8>, String> {
+    let provider = provider_with(algs);
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        roots(ca),
+        Arc::clone(&provider),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions(tls13))
+        .unwrap()
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(vec![client.der().into()], key_der(client))
+        .unwrap();
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let leaf = handshake(&mut conn, &mut stream)?;
+    conn.writer().write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    let mut tls = rustls::Stream::new(&mut conn, &mut stream);
+    tls.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    assert_eq!(&buf, b"ping");
+    Ok(leaf)
+}
+
+#[test]
+fn a_server_presents_the_identity_each_restricted_client_can_verify() {
+    let (ca, rsa, ecdsa, client, ctx) = two_identity_server();
+    for tls13 in [true, false] {
+        for (algs, want, what) in [
+            (only(is_rsa), &rsa, "RSA-only client"),
+            (only(is_ecdsa), &ecdsa, "ECDSA-only client"),
+            (
+                rustls::crypto::ring::default_provider().signature_verification_algorithms,
+                &rsa,
+                "client of every algorithm: the first loaded",
+            ),
+        ] {
+            let (port, server) = serve_echo(Arc::clone(&ctx));
+            let leaf = restricted_client(port, &ca, &client, algs, tls13).unwrap();
+            server.join().unwrap().unwrap();
+            assert_eq!(leaf, want.der(), "{what}, TLS 1.3: {tls13}");
+        }
+    }
+}
+
+/// Like GnuTLS, a server prefers an identity naming the host the client asked for (SNI): a
+/// virtpki client then verifies the name. Without SNI (an address), the first one.
+#[test]
+fn a_server_prefers_the_identity_naming_the_sni_host() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let other = signed_by(&Spec::server("other.example"), &ca);
+    let local = server_of(&ca, Alg::EcdsaP256, "local");
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &other, true);
+    ctx.add_identity(Role::Server, &local.pem(), &local.key_pem())
+        .unwrap();
+    let client = context(ContextFlags::default(), Some(&ca));
+    with_identity(&client, &signed_by(&Spec::client("client1"), &ca), false);
+    let (port, server) = serve_echo(Arc::clone(&ctx));
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(port),
+        SessionFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.peer_certificates()[0].der().as_ref(),
+        local.der().as_slice()
+    );
+    s.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(&mut buf).unwrap(), 4);
+    server.join().unwrap().unwrap();
+    // An address sends no SNI: the first identity, which does not name 127.0.0.1.
+    let (port, server) = serve_echo(Arc::clone(&ctx));
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let err = Session::client(
+        &client,
+        stream,
+        "127.0.0.1",
+        Some(port),
+        SessionFlags::default(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.kind(), ErrorKind::HostnameMismatch, "{err}");
+    let _ = server.join().unwrap();
+}
+
+#[test]
+fn no_fitting_server_identity_fails_naming_the_schemes() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    let first = server_of(&ca, Alg::EcdsaP256, "one.localhost");
+    let second = server_of(&ca, Alg::Ed25519, "two.localhost");
+    with_identity(&ctx, &first, true);
+    ctx.add_identity(Role::Server, &second.pem(), &second.key_pem())
+        .unwrap();
+    let client = signed_by(&Spec::client("client1"), &ca);
+    let (port, server) = serve_echo(ctx);
+    let client_err = restricted_client(port, &ca, &client, only(is_rsa), true).unwrap_err();
+    let err = server.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    let text = err.message();
+    assert!(
+        text.contains("none of the server identities")
+            && text.contains("RSA_PSS_SHA256")
+            && text.contains("(ECDSA)")
+            && text.contains("(ED25519)"),
+        "{text}"
+    );
+    assert!(!client_err.is_empty());
+}
+
+/// A rustls server that asks for a client certificate verifiable with `algs` only; returns
+/// the leaf the client sent.
+fn restricted_server(
+    ca: &Made,
+    server: &Made,
+    algs: WebPkiSupportedAlgorithms,
+    tls13: bool,
+) -> (u16, std::thread::JoinHandle<Result<Vec<u8>, String>>) {
+    let provider = provider_with(algs);
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots(ca),
+        Arc::clone(&provider),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions(tls13))
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server.der().into()], key_der(server))
+        .unwrap();
+    serve_one(0, move |mut stream| {
+        let mut conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+        let leaf = handshake(&mut conn, &mut stream)?;
+        let mut tls = rustls::Stream::new(&mut conn, &mut stream);
+        let mut buf = [0u8; 4];
+        tls.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        tls.write_all(&buf).map_err(|e| e.to_string())?;
+        tls.flush().map_err(|e| e.to_string())?;
+        Ok(leaf)
+    })
+}
+
+fn connect(ctx: &Arc<Context>, port: u16) -> virtpki::Result<()> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut s = Session::client(
+        ctx,
+        stream,
+        "localhost",
+        Some(port),
+        SessionFlags::default(),
+    )?;
+    s.write_all(b"ping")?;
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        got += s.read(&mut buf[got..])?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_client_answers_each_server_with_the_identity_it_asks_for() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let server = server_of(&ca, Alg::EcdsaP256, "localhost");
+    let rsa = signed_by(&Spec::client("rsa-client").alg(Alg::Rsa2048), &ca);
+    let ecdsa = signed_by(&Spec::client("ecdsa-client"), &ca);
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &rsa, false);
+    ctx.add_identity(Role::Client, &ecdsa.pem(), &ecdsa.key_pem())
+        .unwrap();
+    for tls13 in [true, false] {
+        for (algs, want, what) in [
+            (only(is_ecdsa), &ecdsa, "ECDSA-only server"),
+            (only(is_rsa), &rsa, "RSA-only server"),
+        ] {
+            let (port, handle) = restricted_server(&ca, &server, algs, tls13);
+            connect(&ctx, port).unwrap();
+            let leaf = handle.join().unwrap().unwrap();
+            assert_eq!(leaf, want.der(), "{what}, TLS 1.3: {tls13}");
+        }
+    }
+
+    // No client identity fits (TLS 1.2: the refusal comes within the handshake).
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &ecdsa, false);
+    let ed = signed_by(&Spec::client("ed-client").alg(Alg::Ed25519), &ca);
+    ctx.add_identity(Role::Client, &ed.pem(), &ed.key_pem())
+        .unwrap();
+    let (port, handle) = restricted_server(&ca, &server, only(is_rsa), false);
+    let err = connect(&ctx, port).unwrap_err();
+    assert!(handle.join().unwrap().is_err());
+    assert_eq!(err.kind(), ErrorKind::Tls);
+    assert!(
+        err.message().contains("none of the client identities")
+            && err.message().contains("RSA_PKCS1_SHA256"),
+        "{err}"
+    );
+}
+
+/// A context whose only server identity was added with add_identity serves, and its check
+/// passes: the further identities stand alone when there is no first one.
+#[test]
+fn identities_added_alone_serve() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    let only = server_of(&ca, Alg::EcdsaP256, "only.localhost");
+    ctx.add_identity(Role::Server, &only.pem(), &only.key_pem())
+        .unwrap();
+    assert!(
+        ctx.check(Role::Server).is_ok(),
+        "{}",
+        ctx.check(Role::Server).to_text()
+    );
+    let client = signed_by(&Spec::client("client1"), &ca);
+    let (port, server) = serve_echo(Arc::clone(&ctx));
+    let leaf = restricted_client(
+        port,
+        &ca,
+        &client,
+        rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        true,
+    )
+    .unwrap();
+    server.join().unwrap().unwrap();
+    assert_eq!(leaf, only.der());
+}
+
+#[test]
+fn add_identity_checks_the_pair_and_keeps_the_first_identity() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let a = server_of(&ca, Alg::EcdsaP256, "a.localhost");
+    let b = server_of(&ca, Alg::EcdsaP256, "b.localhost");
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &a, true);
+    let err = ctx
+        .add_identity(Role::Server, &b.pem(), &a.key_pem())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyMismatch, "{err}");
+    assert!(ctx.credentials().more_servers.is_empty());
+    let err = ctx
+        .add_identity(Role::Server, "not pem", &b.key_pem())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Parse, "{err}");
+    ctx.add_identity(Role::Server, &b.pem(), &b.key_pem())
+        .unwrap();
+    // AddCertData of a certificate and key still replaces the first identity only.
+    let c = server_of(&ca, Alg::EcdsaP256, "c.localhost");
+    with_identity(&ctx, &c, true);
+    let creds = ctx.credentials();
+    let subjects: Vec<String> = creds
+        .identities(Role::Server)
+        .map(|i| i.chain[0].subject().to_owned())
+        .collect();
+    assert_eq!(subjects, ["CN=c.localhost", "CN=b.localhost"]);
+    assert!(ctx.check(Role::Server).is_ok());
+    // Files, read again by a reload.
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write(dir.path(), "c.pem", a.pem(), 0o644);
+    let key = write(dir.path(), "k.pem", a.key_pem(), 0o600);
+    ctx.add_identity_files(Role::Server, &cert, &key).unwrap();
+    let err = ctx
+        .add_identity_files(Role::Server, &dir.path().join("missing.pem"), &key)
+        .unwrap_err();
+    assert!(err.message().contains("missing.pem"), "{err}");
+    std::fs::write(&cert, b.pem()).unwrap();
+    std::fs::write(&key, b.key_pem()).unwrap();
+    ctx.reload().unwrap();
+    assert_eq!(
+        ctx.credentials().more_servers[1].chain[0].subject(),
+        "CN=b.localhost"
+    );
+    // A reload that would make a further identity a mismatched pair is refused.
+    std::fs::write(&key, a.key_pem()).unwrap();
+    let err = ctx.reload().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyMismatch, "{err}");
+    assert!(err.message().contains("reload refused"), "{err}");
+}
+
+/// A QEMU directory: the CA, an unnumbered identity `server-…` and numbered ones as asked.
+fn qemu_tree(dir: &Path, ca: &Made, numbered: &[(usize, &Made)]) -> Made {
+    write(dir, "ca-cert.pem", ca.pem(), 0o644);
+    let first = server_of(ca, Alg::EcdsaP256, "first.localhost");
+    write(dir, "server-cert.pem", first.pem(), 0o644);
+    write(dir, "server-key.pem", first.key_pem(), 0o600);
+    for (n, made) in numbered {
+        write(dir, &format!("server-cert-{n}.pem"), made.pem(), 0o644);
+        write(dir, &format!("server-key-{n}.pem"), made.key_pem(), 0o600);
+    }
+    first
+}
+
+#[test]
+fn a_qemu_directory_loads_every_identity_and_a_reload_reads_them_again() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let rsa = server_of(&ca, Alg::Rsa2048, "rsa.localhost");
+    let ecdsa = server_of(&ca, Alg::EcdsaP256, "ecdsa.localhost");
+    qemu_tree(d, &ca, &[(0, &rsa), (1, &ecdsa)]);
+    let files = locations::qemu_dir(d, Role::Server);
+    assert_eq!(
+        files.extra_identities,
+        [
+            (d.join("server-cert-0.pem"), d.join("server-key-0.pem")),
+            (d.join("server-cert-1.pem"), d.join("server-key-1.pem")),
+        ]
+    );
+    let ctx = Arc::new(Context::new(ContextFlags::default()));
+    ctx.set_verify_time(Some(now()));
+    let report = ctx.load_files(&files).unwrap();
+    assert!(report
+        .loaded
+        .iter()
+        .any(|(ty, path, _)| *ty == CertDataType::ServerKey && path.ends_with("server-key-1.pem")));
+    let subjects = |ctx: &Context| -> Vec<String> {
+        ctx.credentials()
+            .identities(Role::Server)
+            .map(|i| i.chain[0].subject().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        subjects(&ctx),
+        [
+            "CN=first.localhost",
+            "CN=rsa.localhost",
+            "CN=ecdsa.localhost"
+        ]
+    );
+    // Rotated files are read again.
+    let newer = server_of(&ca, Alg::EcdsaP256, "newer.localhost");
+    write(d, "server-cert-1.pem", newer.pem(), 0o644);
+    write(d, "server-key-1.pem", newer.key_pem(), 0o600);
+    ctx.reload().unwrap();
+    assert_eq!(subjects(&ctx)[2], "CN=newer.localhost");
+    // A mismatched second identity is refused by the reload's sanity check, naming it.
+    write(d, "server-key-0.pem", ecdsa.key_pem(), 0o600);
+    let err = ctx.reload().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyMismatch, "{err}");
+    assert!(err.message().contains("server-key-0.pem"), "{err}");
+    assert_eq!(subjects(&ctx)[1], "CN=rsa.localhost", "the old set stays");
+}
+
+#[test]
+fn the_sanity_check_checks_each_identity_and_names_it() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let second = server_of(&ca, Alg::EcdsaP256, "second.localhost");
+    let other = server_of(&ca, Alg::EcdsaP256, "other.localhost");
+    qemu_tree(d, &ca, &[(0, &second)]);
+    write(d, "server-key-0.pem", other.key_pem(), 0o600);
+    let files = locations::qemu_dir(d, Role::Server);
+    // Sanity on: the load fails, naming the file.
+    let ctx = Context::new(ContextFlags::default());
+    ctx.set_verify_time(Some(now()));
+    let err = ctx.load_files(&files).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyMismatch, "{err}");
+    assert!(err.message().contains("server-key-0.pem"), "{err}");
+    assert!(ctx.credentials().server.is_empty(), "nothing loaded");
+    // Loaded without the check, the check names the identity and its file.
+    let ctx = Context::new(ContextFlags::NO_SANITY);
+    ctx.set_verify_time(Some(now()));
+    ctx.load_files(&files).unwrap();
+    let report = ctx.check(Role::Server);
+    let errors: Vec<_> = report.errors().collect();
+    assert_eq!(errors.len(), 1, "{}", report.to_text());
+    assert_eq!(errors[0].rule, Rule::KeyPair);
+    assert!(
+        errors[0].message.starts_with("server identity 2 (")
+            && errors[0].message.contains("server-cert-0.pem"),
+        "{}",
+        errors[0].message
+    );
+    // The first identity's findings are not repeated for the second.
+    write(d, "server-key-0.pem", second.key_pem(), 0o640);
+    let ctx = Context::new(ContextFlags::NO_SANITY);
+    ctx.set_verify_time(Some(now()));
+    ctx.load_files(&locations::qemu_dir(d, Role::Server))
+        .unwrap();
+    let report = ctx.check(Role::Server);
+    let modes: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::FileMode)
+        .collect();
+    assert_eq!(modes.len(), 1, "{}", report.to_text());
+    assert!(
+        modes[0].message.contains("server identity 2"),
+        "{}",
+        modes[0].message
+    );
+}
+
+#[test]
+fn qemu_numbered_files_follow_qemu_10_2s_rules() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let made = server_of(&ca, Alg::EcdsaP256, "n.localhost");
+    // 0 and 2: the gap at 1 hides 2; 4 is beyond the four QEMU reads.
+    qemu_tree(d, &ca, &[(0, &made), (2, &made), (4, &made)]);
+    let files = locations::qemu_dir(d, Role::Server);
+    assert_eq!(
+        files.extra_identities,
+        [(d.join("server-cert-0.pem"), d.join("server-key-0.pem"))]
+    );
+    let notes = locations::qemu_identity_notes(d, Role::Server);
+    let of = |kind| -> Vec<String> {
+        notes
+            .iter()
+            .filter(|n| n.kind == kind)
+            .map(|n| n.message.clone())
+            .collect()
+    };
+    let gaps = of(QemuIdentityNoteKind::Gap);
+    assert_eq!(gaps.len(), 2, "{notes:#?}");
+    assert!(
+        gaps[0].contains("server-cert-2.pem is never read: server-cert-1.pem is missing"),
+        "{gaps:?}"
+    );
+    let beyond = of(QemuIdentityNoteKind::BeyondMax);
+    assert_eq!(beyond.len(), 2, "{notes:#?}");
+    assert!(
+        beyond[0].contains("server-cert-4.pem is never read"),
+        "{beyond:?}"
+    );
+    let old = of(QemuIdentityNoteKind::NeedsQemu10_2);
+    assert!(
+        old.len() == 1 && old[0].contains("QEMU before 10.2 ignores server-cert-0.pem"),
+        "{old:?}"
+    );
+    assert!(notes
+        .iter()
+        .all(|n| n.severity == Severity::Warning && !n.fix.is_empty()));
+
+    // A half pair: QEMU 10.2 refuses the directory; the load fails naming the missing file.
+    std::fs::remove_file(d.join("server-key-0.pem")).unwrap();
+    let notes = locations::qemu_identity_notes(d, Role::Server);
+    let half: Vec<_> = notes
+        .iter()
+        .filter(|n| n.kind == QemuIdentityNoteKind::HalfPair)
+        .collect();
+    assert_eq!(half.len(), 1, "{notes:#?}");
+    assert_eq!(half[0].severity, Severity::Error);
+    assert_eq!(half[0].path, d.join("server-cert-0.pem"));
+    let ctx = Context::new(ContextFlags::default());
+    let err = ctx
+        .load_files(&locations::qemu_dir(d, Role::Server))
+        .unwrap_err();
+    assert!(err.message().contains("server-key-0.pem"), "{err}");
+    // A tolerant load (virtpki probe) loads the rest and names the missing half.
+    let ctx = Context::new(ContextFlags::default());
+    let report = ctx.load_files_tolerant(&locations::qemu_dir(d, Role::Server));
+    assert_eq!(report.failed.len(), 1, "{report}");
+    assert_eq!(report.failed[0].1, d.join("server-key-0.pem"));
+    assert!(ctx.credentials().more_servers.is_empty());
+    assert!(!ctx.credentials().server.is_empty());
+
+    // Numbered only (no server-cert.pem): -0 is the first identity; QEMU before 10.2 refuses.
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    write(d, "ca-cert.pem", ca.pem(), 0o644);
+    write(d, "server-cert-0.pem", made.pem(), 0o644);
+    write(d, "server-key-0.pem", made.key_pem(), 0o600);
+    let files = locations::qemu_dir(d, Role::Server);
+    assert_eq!(
+        files.get(CertDataType::ServerCert).unwrap().path,
+        d.join("server-cert-0.pem")
+    );
+    assert!(files.extra_identities.is_empty());
+    let notes = locations::qemu_identity_notes(d, Role::Server);
+    assert!(
+        notes.len() == 1 && notes[0].message.contains("refuses to start without"),
+        "{notes:#?}"
+    );
+
+    // The client forms.
+    write(d, "client-cert-0.pem", made.pem(), 0o644);
+    write(d, "client-key-0.pem", made.key_pem(), 0o600);
+    let files = locations::qemu_dir(d, Role::Client);
+    assert_eq!(
+        files.get(CertDataType::ClientCert).unwrap().path,
+        d.join("client-cert-0.pem")
+    );
+    let notes = locations::qemu_identity_notes(d, Role::Client);
+    assert!(
+        notes.len() == 1 && notes[0].message.contains("without a client certificate"),
+        "{notes:#?}"
+    );
+    // One unnumbered pair: nothing to say.
+    let t = tempfile::tempdir().unwrap();
+    qemu_tree(t.path(), &ca, &[]);
+    assert!(locations::qemu_identity_notes(t.path(), Role::Server).is_empty());
+}
+
+/// gnutls-cli restricted to one signature algorithm (facts 5.4) gets the matching certificate
+/// from a virtpki server with an RSA and an ECDSA identity. Skipped without gnutls-cli.
+#[test]
+fn gnutls_cli_restricted_to_one_algorithm_gets_the_matching_certificate() {
+    if std::process::Command::new("gnutls-cli")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("gnutls-cli not installed: skipped");
+        return;
+    }
+    let (ca, _rsa, _ecdsa, ecdsa_client, ctx) = two_identity_server();
+    let rsa_client = signed_by(&Spec::client("rsa-client").alg(Alg::Rsa2048), &ca);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca_file = write(d, "ca.pem", ca.pem(), 0o644);
+    for (base, client, want) in [
+        (
+            "NORMAL:-SIGN-ALL:+SIGN-ECDSA-SECP256R1-SHA256:+SIGN-ECDSA-SHA256",
+            &ecdsa_client,
+            "CN=ecdsa.localhost",
+        ),
+        (
+            "NORMAL:-SIGN-ALL:+SIGN-RSA-PSS-RSAE-SHA256:+SIGN-RSA-SHA256",
+            &rsa_client,
+            "CN=rsa.localhost",
+        ),
+    ]
+    .into_iter()
+    .flat_map(|(base, c, w)| {
+        [
+            (base.to_owned(), c, w),
+            (format!("{base}:-VERS-TLS1.3"), c, w),
+        ]
+    }) {
+        let priority = base.as_str();
+        let cert = write(d, "client.pem", client.pem(), 0o644);
+        let key = write(d, "client-key.pem", client.key_pem(), 0o600);
+        let (port, server) = serve_echo(Arc::clone(&ctx));
+        let mut child = std::process::Command::new("timeout")
+            .args(["20", "gnutls-cli", "--port", &port.to_string()])
+            .arg("--x509cafile")
+            .arg(&ca_file)
+            .arg("--x509certfile")
+            .arg(&cert)
+            .arg("--x509keyfile")
+            .arg(&key)
+            .args(["--priority", priority, "localhost"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"ping\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        server.join().unwrap().unwrap();
+        let leaf_line = text
+            .lines()
+            .skip_while(|l| !l.contains("Certificate[0] info"))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(leaf_line.contains(want), "{priority}: {text}");
+        assert!(text.contains("ping"), "{priority}: {text}");
+    }
+}
