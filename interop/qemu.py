@@ -20,10 +20,15 @@ import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 
 import harness
+
+import virtpki
 
 QEMU_NBD = os.environ.get("QEMU_NBD", "qemu-nbd")
 QEMU_IMG = os.environ.get("QEMU_IMG", "qemu-img")
@@ -250,7 +255,8 @@ class Server:
 
 class QemuNbd(Server):
     """`qemu-nbd -t` exporting a raw image as "exp" over TLS with the server files of a QEMU
-    directory (facts 5.3); verify-peer=on demands a client certificate of the CA."""
+    directory (facts 5.3); verify-peer=on demands a client certificate of the CA. Without a
+    directory: no TLS (the back end of VirtpkiNbdServer)."""
 
     name = "qemu-nbd"
 
@@ -259,10 +265,136 @@ class QemuNbd(Server):
         self.creds_dir, self.image, self.verify_peer = directory, image, verify_peer
 
     def argv(self):
-        return [require(QEMU_NBD, "qemu-nbd"), "-t", "--object",
-                creds(self.creds_dir, "server", verify_peer=self.verify_peer),
-                "--tls-creds", "t", "-b", "127.0.0.1", "-p", str(self.port), "-f", "raw",
-                "-x", "exp", self.image]
+        # The back end of VirtpkiNbdServer takes several clients at once (-e; qemu-nbd's
+        # default is one, and it closes a second connection while the first is open).
+        tls = ["-e", "8"]
+        if self.creds_dir:
+            tls = ["--object", creds(self.creds_dir, "server", verify_peer=self.verify_peer),
+                   "--tls-creds", "t"]
+        return [require(QEMU_NBD, "qemu-nbd"), "-t", *tls, "-b", "127.0.0.1", "-p",
+                str(self.port), "-f", "raw", "-x", "exp", self.image]
+
+
+NBD_OPT_STARTTLS = 5
+NBD_REP_MAGIC = 0x0003E889045565A9
+NBD_REP_ACK = 1
+NBD_GREETING = b"NBDMAGICIHAVEOPT\x00\x03"
+
+
+NBD_OPT_ABORT = 2
+NBD_OPT_GO = 7
+NBD_REP_FLAG_ERROR = 0x80000000
+
+
+def _session_exact(session, n, pending):
+    """n bytes from a virtpki Session, `pending` holding what was read beyond them."""
+    while len(pending) < n:
+        data = session.read(65536)
+        if not data:
+            raise OSError(f"the client closed after {len(pending)} of {n} bytes")
+        pending += data
+    out = bytes(pending[:n])
+    del pending[:n]
+    return out
+
+
+def _recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise OSError(f"the peer closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+class VirtpkiNbdServer(threading.Thread):
+    """An NBD server whose TLS is a virtpki server Session, so that qemu-img (QEMU's own NBD
+    client and TLS) can be pointed at the library: for one connection it sends qemu-nbd's
+    greeting, answers the client's NBD_OPT_STARTTLS itself, runs Session.server on the
+    socket, then relays the decrypted options and replies to a qemu-nbd without TLS
+    (`backend_port`), enough for `qemu-img info`. After ``result()``: ``dn`` (the client's),
+    ``error``."""
+
+    def __init__(self, ctx, backend_port):
+        super().__init__(daemon=True)
+        self.ctx, self.backend_port = ctx, backend_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(harness.IO_TIMEOUT)
+        self.port = self.listener.getsockname()[1]
+        self.dn = self.error = None
+        self.start()
+
+    def run(self):
+        conn = backend = None
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(None)
+            harness.set_io_timeout(conn)
+            # qemu-nbd's greeting (NBDMAGIC IHAVEOPT, fixed newstyle + no zeroes). The back end
+            # is met only after the TLS handshake: qemu-nbd >= 10.0 drops a client that has not
+            # finished its handshake within 10 s (--handshake-limit), which a debug build on a
+            # busy machine may exceed.
+            greeting = NBD_GREETING
+            conn.sendall(greeting)
+            client_flags = _recv_exact(conn, 4)
+            _magic, option, length = struct.unpack(">QII", _recv_exact(conn, 16))
+            if option != NBD_OPT_STARTTLS or length != 0:
+                raise OSError(f"the client's first option is {option}, not NBD_OPT_STARTTLS")
+            conn.sendall(struct.pack(">QIII", NBD_REP_MAGIC, NBD_OPT_STARTTLS, NBD_REP_ACK, 0))
+            with virtpki.Session.server(self.ctx, conn, confirm=False) as s:
+                self.dn = s.peer_dn()
+                backend = harness.connect(self.backend_port)
+                answer = _recv_exact(backend, 18)
+                if answer != greeting:
+                    raise OSError(f"qemu-nbd's greeting is {answer!r}, not {greeting!r}")
+                backend.sendall(client_flags)
+                self._relay(s, backend)
+        except (virtpki.VirtPKIError, OSError) as e:
+            self.error = e
+        finally:
+            for sock in (conn, backend):
+                if sock is not None:
+                    sock.close()
+            self.listener.close()
+
+    @staticmethod
+    def _relay(session, backend):
+        # NBD's option haggling is strictly the client's option, then the server's replies
+        # up to a final one, so the relay follows that framing and never waits on both
+        # sides at once: the session's calls are serialised by the library, and select()
+        # cannot see plaintext the library has already taken off the socket.
+        pending = bytearray()
+        while True:
+            header = _session_exact(session, 16, pending)
+            _magic, option, length = struct.unpack(">QII", header)
+            backend.sendall(header + _session_exact(session, length, pending))
+            if option == NBD_OPT_ABORT:
+                return
+            while True:
+                reply = _recv_exact(backend, 20)
+                _magic, _option, kind, length = struct.unpack(">QIII", reply)
+                session.write(reply + _recv_exact(backend, length))
+                if kind == NBD_REP_ACK or kind & NBD_REP_FLAG_ERROR:
+                    break
+            if option == NBD_OPT_GO and kind == NBD_REP_ACK:
+                break
+        # Transmission: qemu-img info sends only NBD_CMD_DISC, which has no reply.
+        backend.sendall(pending)
+        while True:
+            try:
+                data = session.read(65536)
+            except virtpki.VirtPKIError:
+                return  # qemu-img closes without close_notify
+            if not data:
+                return
+            backend.sendall(data)
+
+    def result(self, timeout=harness.IO_TIMEOUT + 10):
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError("the virtpki NBD server thread did not finish")
+        return self
 
 
 def nbd_info(port, client_dir, host="127.0.0.1", tls_hostname=None, priority=None,

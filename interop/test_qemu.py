@@ -541,7 +541,7 @@ class TwoIdentities(unittest.TestCase):
 
     def setUp(self):
         harness.require_cli()
-        base = tempdir(self, "virtpki-qemu-ident-")
+        base = self.base = tempdir(self, "virtpki-qemu-ident-")
         self.ca_dir = os.path.join(base, "ca")
         harness.cli("ca", "init", "--dir", self.ca_dir, "--key-type", "ecdsa")
         self.ca = os.path.join(self.ca_dir, "cacert.pem")
@@ -593,6 +593,52 @@ class TwoIdentities(unittest.TestCase):
                         server.result()
                     self.assertEqual(code, 0, f"{out}\nvirtpki server: {server.error}")
                     self.assertEqual(alg, self.EXPECT[kt], out)
+
+
+    def nbd_through_virtpki(self, ctx, kt, image, backend):
+        """qemu-img, restricted to `kt`'s signatures, reads the export through a virtpki server
+        session with `ctx`; returns (qemu-img's CompletedProcess, the server thread)."""
+        client = qemu.qemu_dir(os.path.join(self.base, f"qemu-client-{kt}"), self.ca,
+                               *self.clients[kt], role="client")
+        with ctx:
+            server = qemu.VirtpkiNbdServer(ctx, backend.port)
+            proc = qemu.nbd_info(server.port, client, priority=qemu.ONLY[kt])
+            server.result()
+        return proc, server
+
+    def test_qemu_img_through_a_virtpki_server(self):
+        # QEMU's NBD client and TLS (qemu-img) against the library's server session, one
+        # identity: the export is read, the client's DN is seen.
+        image = qemu.disk_image(self.base)
+        backend = qemu.QemuNbd(self, None, image).start_or_fail()
+        for kt in ("rsa", "ecdsa"):
+            with self.subTest(server=kt):
+                ctx = harness.server_context(self.ca, *self.pairs[kt])
+                proc, server = self.nbd_through_virtpki(ctx, kt, image, backend)
+                self.assertEqual(proc.returncode, 0,
+                                 f"{proc.stderr}\nvirtpki server: {server.error!r}")
+                self.assertIn("file format: nbd", proc.stdout)
+                self.assertEqual(server.dn, f"C=GB,O=Org,CN=client-{kt}")
+        # The restriction bites: an ECDSA-only qemu-img cannot use an RSA-only server.
+        ctx = harness.server_context(self.ca, *self.pairs["rsa"])
+        proc, server = self.nbd_through_virtpki(ctx, "ecdsa", image, backend)
+        self.assertNotEqual(proc.returncode, 0, proc.stdout)
+
+    def test_qemu_img_restricted_per_algorithm_two_identities(self):
+        if not hasattr(virtpki.Context, "add_identity_file"):
+            self.skipTest("virtpki.Context has no call to add a second identity "
+                          "(issue 13, branch i13-ident)")
+        image = qemu.disk_image(self.base)
+        backend = qemu.QemuNbd(self, None, image).start_or_fail()
+        for first, second in (("rsa", "ecdsa"), ("ecdsa", "rsa")):
+            for kt in ("rsa", "ecdsa"):
+                with self.subTest(order=(first, second), client=kt):
+                    ctx = harness.server_context(self.ca, *self.pairs[first])
+                    add_identity(ctx, *self.pairs[second])
+                    proc, server = self.nbd_through_virtpki(ctx, kt, image, backend)
+                    self.assertEqual(proc.returncode, 0,
+                                     f"{proc.stderr}\nvirtpki server: {server.error!r}")
+                    self.assertIn("file format: nbd", proc.stdout)
 
 
 def add_identity(ctx, cert, key):
