@@ -466,6 +466,25 @@ class QemuVnc(unittest.TestCase):
                 self.assertEqual(result, b"\x00\x00\x00\x00",
                                  f"SecurityResult after TLS; QEMU: {vnc.log()}")
 
+    def test_qemu_refuses_a_viewer_without_a_certificate(self):
+        # verify-peer=on (libvirt's vnc_tls_x509_verify = 1): the TLS 1.3 handshake completes
+        # on the viewer's side, then QEMU closes instead of sending the SecurityResult.
+        vnc = qemu.QemuVnc(self, self.srv, verify_peer=True).start_or_fail()
+        ctx = virtpki.Context()
+        ctx.add_cert_data_file(virtpki.CertDataType.CA_CERT, self.pki.ca)
+        with ctx, harness.connect(vnc.port) as sock:
+            vencrypt_to_tls(sock)
+            result = b""
+            try:
+                with virtpki.Session.client(ctx, sock, "localhost", vnc.port,
+                                            confirm=False) as s:
+                    result = s.read(4)
+            except virtpki.VirtPKIError as e:
+                result = str(e).encode()
+            print(f"\n  viewer without a certificate: {result!r}", file=sys.stderr)
+            self.assertNotEqual(result, b"\x00\x00\x00\x00",
+                                f"QEMU served a viewer without a certificate: {vnc.log()}")
+
     def test_library_refuses_a_wrong_host_name(self):
         vnc = qemu.QemuVnc(self, self.srv).start_or_fail()
         ctx = harness.client_context(self.pki.ca, os.path.join(self.viewer, "client-cert.pem"),
