@@ -514,6 +514,13 @@ class QemuVnc(unittest.TestCase):
         code, out, text = self.probe(vnc.port, "--qemu-dir", self.viewer, "--known-file",
                                      known, "--trust", "never")
         self.assertTrue(out.get("accepted"), text)
+        self.assertEqual(code, 0, text)
+        self.assertEqual(out["protocol"], "vnc", text)
+        self.assertEqual(out["vnc"]["chosen"]["value"], 260, text)  # X509None
+        checks = {c["check"]: c["result"] for c in out["checks"]}
+        self.assertEqual(checks.get("verification (CA, CRL, usage)"), "pass", text)
+        self.assertEqual(checks.get("host name localhost"), "pass", text)
+        self.assertEqual(checks.get("server accepts this client"), "pass", text)
         # A viewer that does not know the CA: refused, accepted once (nothing recorded),
         # accepted always (recorded), then accepted without asking.
         stranger = qemu.qemu_dir(os.path.join(self.base, "stranger"),
@@ -533,6 +540,25 @@ class QemuVnc(unittest.TestCase):
         code, out, text = self.probe(vnc.port, *args, "--trust", "never")
         self.assertTrue(out.get("accepted"), "the recorded server is refused:\n" + text)
 
+    def test_probe_vnc_client_certificate(self):
+        # QEMU with verify-peer=on (vnc_tls_x509_verify = 1): the viewer's client certificate
+        # is accepted; without one the server is still trusted, but QEMU refuses the viewer.
+        skip_unless_cli("probe", "--vnc", "i13-vnc")
+        vnc = qemu.QemuVnc(self, self.srv, verify_peer=True).start_or_fail()
+        known = os.path.join(self.base, "known_servers")
+        code, out, text = self.probe(vnc.port, "--qemu-dir", self.viewer, "--known-file",
+                                     known, "--trust", "never")
+        checks = {c["check"]: c["result"] for c in out["checks"]}
+        self.assertEqual((code, out.get("accepted")), (0, True), text)
+        self.assertEqual(checks.get("server accepts this client"), "pass", text)
+        bare = qemu.qemu_dir(os.path.join(self.base, "bare"), self.pki.ca)
+        code, out, text = self.probe(vnc.port, "--qemu-dir", bare, "--known-file", known,
+                                     "--trust", "never")
+        checks = {c["check"]: c["result"] for c in out["checks"]}
+        self.assertTrue(out.get("accepted"), text)
+        self.assertEqual(code, 1, text)
+        self.assertEqual(checks.get("server accepts this client"), "fail", text)
+
     def test_probe_vnc_refuses_a_wrong_host_name(self):
         skip_unless_cli("probe", "--vnc", "i13-vnc")
         other = Pki(self, "ecdsa", os.path.join(self.base, "wrongname"),
@@ -546,7 +572,9 @@ class QemuVnc(unittest.TestCase):
         code, out, text = self.probe(vnc.port, "--qemu-dir", viewer, "--known-file",
                                      os.path.join(self.base, "known"), "--trust", "never")
         self.assertFalse(out.get("accepted"), text)
-        self.assertIn("localhost", text)
+        self.assertNotEqual(code, 0, text)
+        checks = {c["check"]: c["result"] for c in out["checks"]}
+        self.assertEqual(checks.get("host name localhost"), "fail", text)
 
 
 # --- Two identities ------------------------------------------------------------------------
