@@ -23,6 +23,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -435,13 +436,34 @@ class QemuVnc(Server):
                 "-vnc", f"127.0.0.1:{self.port - 5900},tls-creds=tls0"]
 
 
+_netns_ok = None
+
+
+def can_isolate_net():
+    """Whether `unshare -n` with loopback up works here (root, CAP_SYS_ADMIN)."""
+    global _netns_ok
+    if _netns_ok is None:
+        try:
+            proc = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"],
+                                  stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=harness.COMMAND_TIMEOUT)
+            _netns_ok = proc.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _netns_ok = False
+        if not _netns_ok:
+            print("interop: cannot make a network namespace (unshare -n, ip): gnutls-serv "
+                  "will listen on every address of this machine while it runs",
+                  file=sys.stderr)
+    return _netns_ok
+
+
 class GnutlsServ(Server):
     """gnutls-serv with several certificate/key pairs (GnuTLS picks, in load order, the first
     one the client's signature algorithms allow) echoing what it reads.
 
-    gnutls-serv has no listen address (it takes every address), so it runs in a network
-    namespace of its own whose only interface is loopback (`unshare -n`), and its clients
-    join that namespace (``client_prefix()``: nsenter -n -t PID)."""
+    gnutls-serv has no listen address (it takes every address), so where it can it runs in a
+    network namespace of its own whose only interface is loopback (`unshare -n`), and its
+    clients join that namespace (``client_prefix()``: nsenter -n -t PID)."""
 
     name = "gnutls-serv"
 
@@ -454,6 +476,8 @@ class GnutlsServ(Server):
                 "--x509cafile", self.ca, "--echo"]
         for cert, key in self.pairs:
             argv += ["--x509certfile", cert, "--x509keyfile", key]
+        if not can_isolate_net():
+            return argv
         # exec: the pid is gnutls-serv's, in the new namespace.
         return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
 
@@ -473,7 +497,7 @@ class GnutlsServ(Server):
 
     def client_prefix(self):
         """What runs a client in the server's namespace."""
-        return ["nsenter", "-n", "-t", str(self.proc.pid)]
+        return ["nsenter", "-n", "-t", str(self.proc.pid)] if can_isolate_net() else []
 
 
 # --- gnutls-cli restricted to one signature algorithm --------------------------------------

@@ -29,18 +29,22 @@ fi
 # ---- QEMU (interop/test_qemu.py, issue 13) ------------------------------------------------
 #   qemu-nbd, qemu-img  (qemu-utils) an NBD server and client with tls-creds-x509
 #   qemu-system-x86_64  (qemu-system-x86) QEMU's VNC server (-machine none, TCG, no KVM)
+#   ip, nsenter         (iproute2, util-linux) gnutls-serv in a network namespace of its own
 # A fresh Debian 12 gets both packages at 7.2 from its own repositories (installed normally).
 # A machine with a newer qemu-utils (e.g. bookworm-backports' 10.0, whose qemu-utils says
 # "Breaks: qemu-system-common (<< 1:8.0)") cannot take Debian 12's qemu-system-x86 without
 # apt removing qemu-utils: this script never lets apt remove a package. There the
 # qemu-system-x86 packages apt would install are downloaded (apt-get download) and unpacked
 # (dpkg-deb -x) into $VIRTPKI_INTEROP_QEMU_DIR (default /opt/virtpki-interop/qemu-system),
-# with a wrapper, bin/qemu-system-x86_64, that finds their libraries, modules and data
-# (interop/qemu.py looks there when qemu-system-x86_64 is not on PATH).
+# with wrappers, bin/qemu-system-x86_64 and bin/qemu-storage-daemon, that find their
+# libraries, modules and data (interop/qemu.py looks there when qemu-system-x86_64 is not on
+# PATH, and loads certificates with both that 7.2 and the installed qemu-img).
 qemu_private=${VIRTPKI_INTEROP_QEMU_DIR:-/opt/virtpki-interop/qemu-system}
 qemu_need=()
 command -v qemu-nbd >/dev/null || qemu_need+=(qemu-utils)
 command -v qemu-img >/dev/null || qemu_need+=(qemu-utils)
+command -v ip >/dev/null || qemu_need+=(iproute2)
+command -v nsenter >/dev/null || qemu_need+=(util-linux)
 qemu_system=yes
 if command -v qemu-system-x86_64 >/dev/null || [ -x "$qemu_private/bin/qemu-system-x86_64" ]; then
     qemu_system=no
