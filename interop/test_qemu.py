@@ -247,6 +247,9 @@ QEMU_DIFFERS = {
     # virtpki and QEMU >= 10.2 use the chain; QEMU <= 10.1 imports only the first certificate
     # and refuses it ("hasn't got a known issuer"): a warning with that note.
     "chain in the certificate file, leaf first": ("qemu_refuses", "QEMU <= 10.1 (facts 2.3)"),
+    # QEMU <= 10.1 checks every CA of ca-cert.pem, related to the certificate or not ("The CA
+    # certificate ... has expired"); QEMU >= 10.2 only those of the chain. virtpki: a warning.
+    "unrelated expired CA in the bundle": ("qemu_refuses", "QEMU <= 10.1 (facts 2.3)"),
 }
 
 # Verdicts that depend on the QEMU version (facts 2.3): the keyEncipherment-when-critical rule
