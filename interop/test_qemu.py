@@ -358,8 +358,9 @@ class QemuLoadsVariants(unittest.TestCase):
                 context = (f"\nvariant {name!r} ({v['role']}), {version}: "
                            f"{'ok' if qemu_ok else 'refused'}: {says}\n"
                            f"virtpki: {'ok' if ok else 'problems'}:\n{report}")
-                mark = "same" if qemu_ok == ok else \
-                    f"DIFFERS ({QEMU_DIFFERS.get(name, ('undocumented',))[0]})"
+                kind = QEMU_DIFFERS.get(name, ("versioned" if name in VERSIONED
+                                               else "undocumented",))[0]
+                mark = "same" if qemu_ok == ok else f"DIFFERS ({kind})"
                 print(f"  {name:55} {version[:24]:24} qemu={'ok' if qemu_ok else 'refused':7} "
                       f"virtpki={'ok' if ok else 'refused':7} {mark}", file=sys.stderr)
                 with self.subTest(variant=name, qemu=version):
