@@ -11,7 +11,8 @@
   files: the library's TLS on a viewer's own socket after the VeNCrypt negotiation, and
   `virtpki probe --vnc`.
 - Two identities (RSA and ECDSA): gnutls-serv with both pairs and a virtpki server with both,
-  each against gnutls-cli restricted to one algorithm.
+  each against gnutls-cli and qemu-img (through a virtpki NBD server session) restricted to
+  one algorithm.
 
 What another branch of issue 13 has not delivered yet is skipped with a reason naming it.
 """
@@ -19,9 +20,7 @@ What another branch of issue 13 has not delivered yet is skipped with a reason n
 import json
 import os
 import shutil
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -31,8 +30,6 @@ import qemu
 from harness import tempdir
 
 import virtpki
-
-KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 
 _help = {}
 
