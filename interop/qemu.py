@@ -24,6 +24,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -145,19 +146,32 @@ def load_with_qemu_img(directory, endpoint, image):
     return False, first_line(proc.stderr).removeprefix("qemu-img: ")
 
 
-def load_with_storage_daemon(binary, directory, endpoint, settle=1.5):
-    """(ok, message) from qemu-storage-daemon, which has no image to open: it exits at once
-    when an object fails and keeps running when all loaded (it is then stopped)."""
-    proc = subprocess.Popen([binary, "--object", creds(directory, endpoint)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+def load_with_storage_daemon(binary, directory, endpoint, timeout=harness.START_TIMEOUT):
+    """(ok, message) from qemu-storage-daemon, which has no image to open: it exits when an
+    object fails, and writes its --pidfile once every object is made (it is then stopped)."""
+    scratch = tempfile.mkdtemp(prefix="virtpki-qsd-")
+    pidfile = os.path.join(scratch, "pid")
     try:
-        out, _ = proc.communicate(timeout=settle)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=harness.STOP_TIMEOUT)
-        return True, "loaded (kept running)"
-    return False, first_line(out).removeprefix("qemu-storage-daemon: ")
+        proc = subprocess.Popen([binary, "--object", creds(directory, endpoint),
+                                 "--pidfile", pidfile],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and not os.path.exists(pidfile):
+            if time.monotonic() > deadline:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.communicate(timeout=harness.STOP_TIMEOUT)
+                raise AssertionError(f"{binary} neither loaded {directory} nor exited within "
+                                     f"{timeout}s")
+            time.sleep(0.02)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=harness.STOP_TIMEOUT)
+            return True, "loaded"
+        out, _ = proc.communicate(timeout=harness.STOP_TIMEOUT)
+        return False, first_line(out).removeprefix("qemu-storage-daemon: ")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --- Loopback servers, stopped by pid ------------------------------------------------------
