@@ -260,10 +260,13 @@ python-test: python-lib examples
 #   make interop    libvirtd, virsh, virt-pki-query-dn and gnutls-cli of the system against
 #                   virtpki's CLI, C library and Python package (scripts/install-interop-deps.sh
 #                   installs them). Debug builds in the same target dir as `make test`.
+#                   QEMU (interop/test_qemu.py): qemu-nbd, qemu-img, qemu-system-x86_64.
+#   make interop INTEROP_TESTS=test_qemu.py    one file of interop/ (a glob of file names)
 
 .PHONY: interop
 
 INTEROP_OUT = $(abspath $(TARGET_DIR))/$(PROFILE)
+INTEROP_TESTS ?= test*.py
 
 # One cargo run for the library, the CLI and the fixture generators (TOOLS_BUILD), so that the
 # library is built once, with one set of features.
@@ -273,7 +276,7 @@ interop:
 	VIRTPKI_CLI=$(INTEROP_OUT)/virtpki \
 	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/python_fixtures \
 	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/sanity_variants \
-		$(PYTHON) -m unittest discover -s interop -t interop -v
+		$(PYTHON) -m unittest discover -s interop -t interop -p '$(INTEROP_TESTS)' -v
 
 # ---- fuzzing (fuzz/: cargo-fuzz and libFuzzer; README.md, "Fuzzing") ---------------------
 #
