@@ -7,7 +7,7 @@
 //! server-cert.pem/server-key.pem, client-cert.pem/client-key.pem; `--role both` writes both
 //! pairs (migration: each host is the destination of some migrations and the source of
 //! others). Owners and modes are [`virtpki::file_audit::qemu_mode`]'s: the directory
-//! root:<qemu group> 0750, certificates 0644, keys root:<qemu group> 0440, so that QEMU (which
+//! `root:<qemu group>` 0750, certificates 0644, keys `root:<qemu group>` 0440, so that QEMU (which
 //! libvirt runs as qemu.conf's `user` and `group`) reads its key and nobody else does.
 //! `validate --qemu` checks exactly that ([`virtpki::file_audit::audit_qemu`]).
 //!
