@@ -703,3 +703,195 @@ fn gnutls_cli_restricted_to_one_algorithm_gets_the_matching_certificate() {
         assert!(text.contains("ping"), "{priority}: {text}");
     }
 }
+
+// --- Review of issue 13 item 3: attempts to break several identities ---
+
+/// A server identity signed by `ca` with an OpenSSL-made key of `genpkey` arguments (a key
+/// type the kit cannot make: P-521, Ed448, RSA-PSS); returns (cert PEM, key PEM).
+fn openssl_identity(dir: &Path, ca: &Made, genpkey: &[&str], cn: &str) -> (String, String) {
+    write(dir, "ca.pem", ca.pem(), 0o644);
+    write(dir, "ca-key.pem", ca.key_pem(), 0o600);
+    write(
+        dir,
+        "ext.cnf",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=critical,CA:FALSE\n",
+        0o644,
+    );
+    let mut args = vec!["genpkey", "-out", "k.pem"];
+    args.extend_from_slice(genpkey);
+    openssl(dir, &args);
+    let subj = format!("/CN={cn}");
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-key", "k.pem", "-subj", &subj, "-out", "r.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "r.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-days",
+            "30",
+            "-set_serial",
+            "77",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "c.pem",
+        ],
+    );
+    (
+        std::fs::read_to_string(dir.join("c.pem")).unwrap(),
+        std::fs::read_to_string(dir.join("k.pem")).unwrap(),
+    )
+}
+
+/// A further identity whose key the TLS stack cannot sign with (P-521, Ed448, an RSA-PSS-only
+/// key) must not take the working identities down with it: it is refused when added, naming
+/// the key, and the server keeps serving with the identities it had.
+#[test]
+fn an_identity_whose_key_cannot_sign_is_refused_when_added_and_the_others_serve() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let client = signed_by(&Spec::client("client1"), &ca);
+    for (what, genpkey) in [
+        (
+            "P-521",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"][..],
+        ),
+        ("Ed448", &["-algorithm", "ED448"][..]),
+        (
+            "RSA-PSS",
+            &["-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"][..],
+        ),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let (cert, key) = openssl_identity(t.path(), &ca, genpkey, "odd.localhost");
+        let rsa = server_of(&ca, Alg::Rsa2048, "rsa.localhost");
+        let ctx = context(ContextFlags::default(), Some(&ca));
+        with_identity(&ctx, &rsa, true);
+        let added = ctx.add_identity(Role::Server, &cert, &key);
+        let (port, server) = serve_echo(Arc::clone(&ctx));
+        let got = restricted_client(
+            port,
+            &ca,
+            &client,
+            rustls::crypto::ring::default_provider().signature_verification_algorithms,
+            true,
+        );
+        let served = server.join().unwrap();
+        assert!(
+            added.is_err(),
+            "{what}: an identity no handshake can use was accepted"
+        );
+        assert_eq!(got.unwrap(), rsa.der(), "{what}");
+        served.unwrap();
+    }
+}
+
+/// A rustls server trusting `roots` for client certificates (not required), that names
+/// `hints` as the CAs it accepts; returns the leaf the client sent (empty: none).
+fn hinting_server(
+    roots_of: &[&Made],
+    hints: Vec<rustls::DistinguishedName>,
+    server: &Made,
+    required: bool,
+) -> (u16, std::thread::JoinHandle<Result<Vec<u8>, String>>) {
+    let mut store = rustls::RootCertStore::empty();
+    for ca in roots_of {
+        store.add(ca.der().into()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(store),
+        Arc::clone(&provider),
+    )
+    .clear_root_hint_subjects()
+    .add_root_hint_subjects(hints);
+    let builder = if required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    let verifier = builder.build().unwrap();
+    // Required: TLS 1.2, where the refusal (and so the client's note) comes within the
+    // handshake; under TLS 1.3 the client learns it on its first read, without the note.
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(if required {
+            versions(false)
+        } else {
+            rustls::DEFAULT_VERSIONS
+        })
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server.der().into()], key_der(server))
+        .unwrap();
+    serve_one(0, move |mut stream| {
+        let mut conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+        let leaf = handshake(&mut conn, &mut stream)?;
+        let mut tls = rustls::Stream::new(&mut conn, &mut stream);
+        let mut buf = [0u8; 4];
+        tls.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        tls.write_all(&buf).map_err(|e| e.to_string())?;
+        tls.flush().map_err(|e| e.to_string())?;
+        Ok(leaf)
+    })
+}
+
+fn dn_of(ca: &Made) -> rustls::DistinguishedName {
+    rustls::DistinguishedName::from(ca.parsed().subject_raw().to_vec())
+}
+
+/// A client with several identities answers a server that names CAs with the identity issued
+/// under one of them; a server naming only CAs none of them is issued under gets none (as
+/// GnuTLS, and so QEMU and libvirt, answer): the client does not hand a server that says it
+/// cannot use them the certificate of another CA. A server naming nothing gets the first.
+#[test]
+fn a_client_with_several_identities_sends_none_to_a_server_naming_other_cas() {
+    let ca_a = self_signed(&Spec::ca("CA A"));
+    let ca_b = self_signed(&Spec::ca("CA B"));
+    let ca_c = self_signed(&Spec::ca("CA C"));
+    let server = server_of(&ca_a, Alg::EcdsaP256, "localhost");
+    let of_b = signed_by(&Spec::client("client-of-b"), &ca_b);
+    let of_a = signed_by(&Spec::client("client-of-a"), &ca_a);
+    let ctx = context(ContextFlags::default(), Some(&ca_a));
+    ctx.add_pem(CertDataType::CaCert, &ca_b.pem()).unwrap();
+    with_identity(&ctx, &of_b, false);
+    ctx.add_identity(Role::Client, &of_a.pem(), &of_a.key_pem())
+        .unwrap();
+    for (hints, want, what) in [
+        (vec![dn_of(&ca_a)], of_a.der(), "names A"),
+        (vec![dn_of(&ca_b)], of_b.der(), "names B"),
+        (
+            vec![dn_of(&ca_c), dn_of(&ca_a)],
+            of_a.der(),
+            "names C and A",
+        ),
+        (Vec::new(), of_b.der(), "names nothing"),
+        (vec![dn_of(&ca_c)], Vec::new(), "names only C"),
+    ] {
+        let (port, handle) = hinting_server(&[&ca_a, &ca_b], hints, &server, false);
+        let connected = connect(&ctx, port);
+        let leaf = handle.join().unwrap();
+        assert!(connected.is_ok(), "{what}: {connected:?}");
+        assert_eq!(leaf.unwrap(), want, "{what}");
+    }
+    // A server that requires a certificate: the client's error says why it sent none.
+    let (port, handle) = hinting_server(&[&ca_a, &ca_b], vec![dn_of(&ca_c)], &server, true);
+    let err = connect(&ctx, port).unwrap_err();
+    assert!(handle.join().unwrap().is_err());
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(
+        err.message()
+            .contains("none of the client identities (data (ECDSA), data (ECDSA)) is issued"),
+        "{err}"
+    );
+}
