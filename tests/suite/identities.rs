@@ -895,3 +895,98 @@ fn a_client_with_several_identities_sends_none_to_a_server_naming_other_cas() {
         "{err}"
     );
 }
+
+/// Reload with an identity added from files: a key readable by others is refused when added;
+/// an identity file removed, or a certificate replaced before its key (half-updated files
+/// mid-rotation), is refused by the reload, naming the file, and the old identities stay,
+/// whatever the sanity flags; the completed rotation is taken.
+#[test]
+fn a_reload_refuses_a_removed_or_half_updated_identity_and_keeps_the_old_ones() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let rsa = server_of(&ca, Alg::Rsa2048, "rsa.localhost");
+    let ecdsa = server_of(&ca, Alg::EcdsaP256, "ecdsa.localhost");
+    let newer = server_of(&ca, Alg::EcdsaP256, "newer.localhost");
+    for flags in [ContextFlags::default(), ContextFlags::NO_SANITY] {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let cert = write(d, "extra-cert.pem", ecdsa.pem(), 0o644);
+        let key = write(d, "extra-key.pem", ecdsa.key_pem(), 0o644);
+        let ctx = context(flags, Some(&ca));
+        with_identity(&ctx, &rsa, true);
+        let err = ctx
+            .add_identity_files(Role::Server, &cert, &key)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InsecurePermissions, "{err}");
+        assert!(err.message().contains("extra-key.pem"), "{err}");
+        assert_eq!(ctx.credentials().more_servers.len(), 0);
+        let key = write(d, "extra-key.pem", ecdsa.key_pem(), 0o600);
+        ctx.add_identity_files(Role::Server, &cert, &key).unwrap();
+        let second = |ctx: &Context| {
+            ctx.credentials().more_servers[0].chain[0]
+                .subject()
+                .to_owned()
+        };
+        // Half-updated: the new certificate, the old key.
+        write(d, "extra-cert.pem", newer.pem(), 0o644);
+        let err = ctx.reload().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::KeyMismatch, "{flags:?}: {err}");
+        assert!(err.message().contains("extra-key.pem"), "{err}");
+        assert_eq!(second(&ctx), "CN=ecdsa.localhost");
+        // Completed.
+        write(d, "extra-key.pem", newer.key_pem(), 0o600);
+        ctx.reload().unwrap();
+        assert_eq!(second(&ctx), "CN=newer.localhost");
+        // Removed.
+        std::fs::remove_file(&cert).unwrap();
+        let err = ctx.reload().unwrap_err();
+        assert!(err.message().contains("extra-cert.pem"), "{err}");
+        assert_eq!(second(&ctx), "CN=newer.localhost");
+        assert_eq!(
+            ctx.credentials().server.chain[0].subject(),
+            "CN=rsa.localhost"
+        );
+    }
+}
+
+/// add_identity from other threads while handshakes run: every handshake sees a whole
+/// snapshot (it completes with one of the identities), and every addition is kept.
+#[test]
+fn identities_added_during_handshakes_are_all_kept() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let rsa = server_of(&ca, Alg::Rsa2048, "rsa.localhost");
+    let client = signed_by(&Spec::client("client1"), &ca);
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &rsa, true);
+    let extra: Vec<Made> = (0..8)
+        .map(|i| server_of(&ca, Alg::EcdsaP256, &format!("e{i}.localhost")))
+        .collect();
+    let adders: Vec<_> = extra
+        .chunks(4)
+        .map(|chunk| {
+            let ctx = Arc::clone(&ctx);
+            let pems: Vec<(String, String)> =
+                chunk.iter().map(|m| (m.pem(), m.key_pem())).collect();
+            std::thread::spawn(move || {
+                for (c, k) in pems {
+                    ctx.add_identity(Role::Server, &c, &k).unwrap();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..6 {
+        let (port, server) = serve_echo(Arc::clone(&ctx));
+        restricted_client(
+            port,
+            &ca,
+            &client,
+            rustls::crypto::ring::default_provider().signature_verification_algorithms,
+            true,
+        )
+        .unwrap();
+        server.join().unwrap().unwrap();
+    }
+    for a in adders {
+        a.join().unwrap();
+    }
+    assert_eq!(ctx.credentials().more_servers.len(), 8);
+}
