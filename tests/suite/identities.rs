@@ -804,6 +804,7 @@ fn hinting_server(
     hints: Vec<rustls::DistinguishedName>,
     server: &Made,
     required: bool,
+    tls13: bool,
 ) -> (u16, std::thread::JoinHandle<Result<Vec<u8>, String>>) {
     let mut store = rustls::RootCertStore::empty();
     for ca in roots_of {
@@ -822,14 +823,8 @@ fn hinting_server(
         builder.allow_unauthenticated()
     };
     let verifier = builder.build().unwrap();
-    // Required: TLS 1.2, where the refusal (and so the client's note) comes within the
-    // handshake; under TLS 1.3 the client learns it on its first read, without the note.
     let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(if required {
-            versions(false)
-        } else {
-            rustls::DEFAULT_VERSIONS
-        })
+        .with_protocol_versions(versions(tls13))
         .unwrap()
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![server.der().into()], key_der(server))
@@ -878,22 +873,26 @@ fn a_client_with_several_identities_sends_none_to_a_server_naming_other_cas() {
         (Vec::new(), of_b.der(), "names nothing"),
         (vec![dn_of(&ca_c)], Vec::new(), "names only C"),
     ] {
-        let (port, handle) = hinting_server(&[&ca_a, &ca_b], hints, &server, false);
+        let (port, handle) = hinting_server(&[&ca_a, &ca_b], hints, &server, false, true);
         let connected = connect(&ctx, port);
         let leaf = handle.join().unwrap();
         assert!(connected.is_ok(), "{what}: {connected:?}");
         assert_eq!(leaf.unwrap(), want, "{what}");
     }
-    // A server that requires a certificate: the client's error says why it sent none.
-    let (port, handle) = hinting_server(&[&ca_a, &ca_b], vec![dn_of(&ca_c)], &server, true);
-    let err = connect(&ctx, port).unwrap_err();
-    assert!(handle.join().unwrap().is_err());
-    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
-    assert!(
-        err.message()
-            .contains("none of the client identities (data (ECDSA), data (ECDSA)) is issued"),
-        "{err}"
-    );
+    // A server that requires a certificate: the client's error says why it sent none (TLS
+    // 1.2: within the handshake; TLS 1.3: on the first read, where the refusal arrives).
+    for tls13 in [false, true] {
+        let (port, handle) =
+            hinting_server(&[&ca_a, &ca_b], vec![dn_of(&ca_c)], &server, true, tls13);
+        let err = connect(&ctx, port).unwrap_err();
+        assert!(handle.join().unwrap().is_err());
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+        assert!(
+            err.message()
+                .contains("none of the client identities (data (ECDSA), data (ECDSA)) is issued"),
+            "TLS 1.3: {tls13}: {err}"
+        );
+    }
 }
 
 /// Reload with an identity added from files: a key readable by others is refused when added;
@@ -989,4 +988,41 @@ fn identities_added_during_handshakes_are_all_kept() {
         a.join().unwrap();
     }
     assert_eq!(ctx.credentials().more_servers.len(), 8);
+}
+
+/// Two further identities with the same fault, added as text (both named "data"): the check
+/// reports each, under its own place in the load order, not one for both.
+#[test]
+fn the_check_reports_the_same_fault_of_two_identities_twice() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let good = server_of(&ca, Alg::EcdsaP256, "good.localhost");
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &good, true);
+    for cn in ["c1", "c2"] {
+        // A client certificate as a server identity: no serverAuth.
+        let wrong = signed_by(&Spec::client(cn), &ca);
+        ctx.add_identity(Role::Server, &wrong.pem(), &wrong.key_pem())
+            .unwrap();
+    }
+    let report = ctx.check(Role::Server);
+    let text = report.to_text();
+    // A non-critical EKU without serverAuth: libvirt warns.
+    let errors: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::Purpose)
+        .collect();
+    assert_eq!(errors.len(), 2, "{text}");
+    assert!(
+        errors
+            .iter()
+            .any(|f| f.message.contains("server identity 2")),
+        "{text}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|f| f.message.contains("server identity 3")),
+        "{text}"
+    );
 }
