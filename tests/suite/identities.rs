@@ -879,6 +879,12 @@ fn a_client_with_several_identities_sends_none_to_a_server_naming_other_cas() {
         assert!(connected.is_ok(), "{what}: {connected:?}");
         assert_eq!(leaf.unwrap(), want, "{what}");
     }
+    // With one identity nothing changed: rustls sends it whatever the server names.
+    let one = context(ContextFlags::default(), Some(&ca_a));
+    with_identity(&one, &of_b, false);
+    let (port, handle) = hinting_server(&[&ca_a, &ca_b], vec![dn_of(&ca_c)], &server, false, true);
+    connect(&one, port).unwrap();
+    assert_eq!(handle.join().unwrap().unwrap(), of_b.der(), "one identity");
     // A server that requires a certificate: the client's error says why it sent none (TLS
     // 1.2: within the handshake; TLS 1.3: on the first read, where the refusal arrives).
     for tls13 in [false, true] {
@@ -1025,4 +1031,60 @@ fn the_check_reports_the_same_fault_of_two_identities_twice() {
             .any(|f| f.message.contains("server identity 3")),
         "{text}"
     );
+}
+
+/// TLS 1.2: a client whose cipher suites are all ECDHE_RSA (it offers every signature scheme)
+/// gets the RSA identity although the ECDSA one comes first: rustls narrows the schemes to the
+/// client's suites before the choice. A client with ECDHE_ECDSA suites only gets the ECDSA one
+/// although the RSA one comes first.
+#[test]
+fn tls12_suites_narrow_the_choice() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let rsa = server_of(&ca, Alg::Rsa2048, "rsa.localhost");
+    let ecdsa = server_of(&ca, Alg::EcdsaP256, "ecdsa.localhost");
+    let client = signed_by(&Spec::client("client1"), &ca);
+    for (first, second, suite_of, want) in [
+        (&ecdsa, &rsa, "_RSA_", &rsa),
+        (&rsa, &ecdsa, "_ECDSA_", &ecdsa),
+    ] {
+        let ctx = context(ContextFlags::default(), Some(&ca));
+        with_identity(&ctx, first, true);
+        ctx.add_identity(Role::Server, &second.pem(), &second.key_pem())
+            .unwrap();
+        let (port, server) = serve_echo(Arc::clone(&ctx));
+        let base = rustls::crypto::ring::default_provider();
+        let provider = Arc::new(rustls::crypto::CryptoProvider {
+            cipher_suites: base
+                .cipher_suites
+                .iter()
+                .filter(|s| format!("{:?}", s.suite()).contains(suite_of))
+                .cloned()
+                .collect(),
+            ..base
+        });
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            roots(&ca),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions(false))
+            .unwrap()
+            .with_webpki_verifier(verifier)
+            .with_client_auth_cert(vec![client.der().into()], key_der(&client))
+            .unwrap();
+        let mut conn =
+            rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
+                .unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let leaf = handshake(&mut conn, &mut stream).unwrap();
+        assert_eq!(leaf, want.der(), "suites {suite_of}");
+        conn.writer().write_all(b"ping").unwrap();
+        let mut buf = [0u8; 4];
+        rustls::Stream::new(&mut conn, &mut stream)
+            .read_exact(&mut buf)
+            .unwrap();
+        server.join().unwrap().unwrap();
+    }
 }
