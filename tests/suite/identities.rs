@@ -1088,3 +1088,49 @@ fn tls12_suites_narrow_the_choice() {
         server.join().unwrap().unwrap();
     }
 }
+
+/// A finding of no identity in particular (the CA expires soon) is reported once whatever the
+/// number of identities, each identity's own expiry under its own name, and an anonymous
+/// first client identity adds nothing: further identities alone are checked.
+#[test]
+fn the_check_reports_shared_findings_once_and_each_identitys_own() {
+    let soon = now() + 10 * 86_400;
+    let ca = self_signed(&Spec::ca("Identities CA").valid(now() - 86_400, soon));
+    let ids: Vec<Made> = (0..3)
+        .map(|i| {
+            let mut spec = Spec::server(&format!("s{i}.localhost")).valid(now() - 86_400, soon - i);
+            spec.dns = vec!["localhost".into()];
+            signed_by(&spec, &ca)
+        })
+        .collect();
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    ctx.set_expiry_horizon(30).unwrap();
+    with_identity(&ctx, &ids[0], true);
+    for made in &ids[1..] {
+        ctx.add_identity(Role::Server, &made.pem(), &made.key_pem())
+            .unwrap();
+    }
+    let report = ctx.check(Role::Server);
+    let text = report.to_text();
+    let soon: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::ExpiresSoon)
+        .map(|f| f.message.as_str())
+        .collect();
+    let count = |part: &str| soon.iter().filter(|m| m.contains(part)).count();
+    assert_eq!(count("The CA certificate"), 1, "{text}");
+    assert_eq!(count("The server certificate"), 3, "{text}");
+    assert_eq!(count("server identity 2 (data): The server"), 1, "{text}");
+    assert_eq!(count("server identity 3 (data): The server"), 1, "{text}");
+    // Client: no first identity, two further ones; each checked, no "no certificate" finding.
+    let c1 = signed_by(&Spec::client("c1"), &ca);
+    let c2 = signed_by(&Spec::client("c2"), &ca);
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    ctx.add_identity(Role::Client, &c1.pem(), &c1.key_pem())
+        .unwrap();
+    ctx.add_identity(Role::Client, &c2.pem(), &c2.key_pem())
+        .unwrap();
+    let report = ctx.check(Role::Client);
+    assert!(report.errors().next().is_none(), "{}", report.to_text());
+}
