@@ -1134,3 +1134,50 @@ fn the_check_reports_shared_findings_once_and_each_identitys_own() {
     let report = ctx.check(Role::Client);
     assert!(report.errors().next().is_none(), "{}", report.to_text());
 }
+
+/// QEMU forms its numbered names with `%zu`: `server-cert-01.pem` or `server-cert-00.pem` is
+/// never read, nor is a number too long for any counter; each is said, not left silent.
+#[test]
+fn qemu_numbered_files_with_a_leading_zero_are_never_read_and_said_so() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let made = server_of(&ca, Alg::EcdsaP256, "n.localhost");
+    qemu_tree(d, &ca, &[(0, &made)]);
+    for name in [
+        "server-cert-01.pem",
+        "server-key-01.pem",
+        "server-cert-00.pem",
+    ] {
+        write(d, name, made.pem(), 0o600);
+    }
+    let huge = "server-cert-99999999999999999999999.pem";
+    write(d, huge, made.pem(), 0o644);
+    let files = locations::qemu_dir(d, Role::Server);
+    assert_eq!(
+        files.extra_identities,
+        [(d.join("server-cert-0.pem"), d.join("server-key-0.pem"))]
+    );
+    let notes = locations::qemu_identity_notes(d, Role::Server);
+    let padded: Vec<_> = notes
+        .iter()
+        .filter(|n| n.kind == QemuIdentityNoteKind::LeadingZero)
+        .collect();
+    assert_eq!(padded.len(), 3, "{notes:#?}");
+    let first = padded
+        .iter()
+        .find(|n| n.path == d.join("server-cert-01.pem"))
+        .unwrap();
+    assert_eq!(first.severity, Severity::Warning);
+    assert!(
+        first.message.contains("server-cert-01.pem is never read")
+            && first.fix.contains("server-cert-1.pem"),
+        "{first:#?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.kind == QemuIdentityNoteKind::BeyondMax && n.path == d.join(huge)),
+        "{notes:#?}"
+    );
+}
