@@ -1181,3 +1181,53 @@ fn qemu_numbered_files_with_a_leading_zero_are_never_read_and_said_so() {
         "{notes:#?}"
     );
 }
+
+/// A reload of a QEMU directory finds its numbered identities again by QEMU's rules, as QEMU
+/// does when it loads the directory again: one added since is taken, one removed since is
+/// dropped (not a refused reload), a gap hides what follows it.
+#[test]
+fn a_reload_of_a_qemu_directory_finds_its_numbered_identities_again() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let a = server_of(&ca, Alg::Rsa2048, "a.localhost");
+    let b = server_of(&ca, Alg::EcdsaP256, "b.localhost");
+    let c = server_of(&ca, Alg::Ed25519, "c.localhost");
+    qemu_tree(d, &ca, &[(0, &a), (1, &b)]);
+    let ctx = context(ContextFlags::default(), None);
+    ctx.load_files(&locations::qemu_dir(d, Role::Server))
+        .unwrap();
+    let subjects = |ctx: &Context| -> Vec<String> {
+        ctx.credentials()
+            .identities(Role::Server)
+            .map(|i| i.chain[0].subject().to_owned())
+            .collect()
+    };
+    assert_eq!(subjects(&ctx).len(), 3);
+    write(d, "server-cert-2.pem", c.pem(), 0o644);
+    write(d, "server-key-2.pem", c.key_pem(), 0o600);
+    ctx.reload().unwrap();
+    assert_eq!(subjects(&ctx)[3], "CN=c.localhost", "added since");
+    for n in [1, 2] {
+        std::fs::remove_file(d.join(format!("server-cert-{n}.pem"))).unwrap();
+        std::fs::remove_file(d.join(format!("server-key-{n}.pem"))).unwrap();
+    }
+    ctx.reload().unwrap();
+    assert_eq!(
+        subjects(&ctx),
+        ["CN=first.localhost", "CN=a.localhost"],
+        "removed since"
+    );
+    // -0 removed, -1 there: QEMU stops at the gap.
+    write(d, "server-cert-1.pem", b.pem(), 0o644);
+    write(d, "server-key-1.pem", b.key_pem(), 0o600);
+    std::fs::remove_file(d.join("server-cert-0.pem")).unwrap();
+    std::fs::remove_file(d.join("server-key-0.pem")).unwrap();
+    ctx.reload().unwrap();
+    assert_eq!(subjects(&ctx), ["CN=first.localhost"], "a gap");
+    // A first identity replaced with add_pem stays replaced.
+    let other = server_of(&ca, Alg::EcdsaP256, "other.localhost");
+    with_identity(&ctx, &other, true);
+    ctx.reload().unwrap();
+    assert_eq!(subjects(&ctx), ["CN=other.localhost"]);
+}
