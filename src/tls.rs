@@ -286,11 +286,13 @@ fn choice(
 
 impl ResolvesServerCert for IdentityResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        // GnuTLS prefers a certificate naming the SNI host; any one will do otherwise.
+        // GnuTLS prefers a certificate naming the SNI host; any one will do otherwise. The
+        // Common Name of a certificate without subjectAltName counts, as in the client's
+        // default check (and GnuTLS's): only a preference, the client still decides.
         let sni = client_hello.server_name().map(str::to_owned);
         let names_sni = |c: &Choice| {
             sni.as_deref()
-                .is_some_and(|host| crate::names::check(&c.leaf, host, false).is_ok())
+                .is_some_and(|host| crate::names::check(&c.leaf, host, true).is_ok())
         };
         self.pick(client_hello.signature_schemes(), names_sni, true)
     }

@@ -1231,3 +1231,40 @@ fn a_reload_of_a_qemu_directory_finds_its_numbered_identities_again() {
     ctx.reload().unwrap();
     assert_eq!(subjects(&ctx), ["CN=other.localhost"]);
 }
+
+/// The SNI preference matches names as the client's check does by default (and GnuTLS's SNI
+/// match): a certificate without subjectAltName names its host in the Common Name. A server
+/// whose second identity is such a certificate for the host presents it, not a first identity
+/// for another name that the client would refuse.
+#[test]
+fn the_sni_preference_matches_a_common_name_as_the_client_does() {
+    let ca = self_signed(&Spec::ca("Identities CA"));
+    let other = signed_by(&Spec::server("other.example"), &ca);
+    let mut spec = Spec::server("localhost");
+    spec.dns = Vec::new();
+    let cn_only = signed_by(&spec, &ca);
+    let ctx = context(ContextFlags::default(), Some(&ca));
+    with_identity(&ctx, &other, true);
+    ctx.add_identity(Role::Server, &cn_only.pem(), &cn_only.key_pem())
+        .unwrap();
+    let client = context(ContextFlags::default(), Some(&ca));
+    with_identity(&client, &signed_by(&Spec::client("client1"), &ca), false);
+    let (port, server) = serve_echo(Arc::clone(&ctx));
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(port),
+        SessionFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.peer_certificates()[0].der().as_ref(),
+        cn_only.der().as_slice()
+    );
+    s.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(&mut buf).unwrap(), 4);
+    server.join().unwrap().unwrap();
+}
