@@ -5,6 +5,8 @@
  */
 #include "check.h"
 
+#include <limits.h>
+
 /* The declarations, exactly as the header gives them. */
 static int (*const add_fn)(virPKIContextPtr, int, const char *, const char *, unsigned int) =
     virPKIContextAddIdentity;
@@ -25,6 +27,15 @@ static void test_arguments(void)
     CHECK_CONTAINS(virPKIGetLastErrorMessage(), "keyPem");
     CHECK_FAILS(add_fn(ctx, 2, cert, key, 0), VIR_PKI_ERR_INVALID_ARG);
     CHECK_FAILS(add_fn(ctx, -1, cert, key, 0), VIR_PKI_ERR_INVALID_ARG);
+    int bad_roles[] = {INT_MAX, INT_MIN, 256 + VIR_PKI_ROLE_SERVER};
+    for (size_t i = 0; i < sizeof bad_roles / sizeof bad_roles[0]; i++) {
+        CHECK_FAILS(add_fn(ctx, bad_roles[i], cert, key, 0), VIR_PKI_ERR_INVALID_ARG);
+        CHECK_CONTAINS(virPKIGetLastErrorMessage(), "role");
+        CHECK_FAILS(add_file_fn(ctx, bad_roles[i], fixture("server.pem"),
+                                fixture("server-key.pem"), 0),
+                    VIR_PKI_ERR_INVALID_ARG);
+        CHECK_CONTAINS(virPKIGetLastErrorMessage(), "role");
+    }
     unsigned bad_flags[] = {1, 2, 0x80, 1u << 31};
     for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++) {
         CHECK_FAILS(add_fn(ctx, VIR_PKI_ROLE_SERVER, cert, key, bad_flags[i]),

@@ -345,8 +345,9 @@ int virPKIContextAddCertDataFile(virPKIContextPtr ctx, int dataType, const char 
  pair (VIR_PKI_ERR_KEY_MISMATCH). The first identity, which virPKIContextAddCertData of a
  certificate or key type replaces, stays as it is; identities are offered in the order
  added, after the first: a server presents the first one whose key can sign with a scheme
- the client offered, a client answers with the first one the server's request allows (as
- GnuTLS and QEMU 10.2 do with server-cert-N.pem). All or nothing; the text is copied (the
+ the client offered, a client answers with the first one the server's request allows and,
+ if the request names CAs, that is issued under one of them, else with none (as GnuTLS and
+ QEMU 10.2 do with server-cert-N.pem). All or nothing; the text is copied (the
  caller keeps its strings) and parsed again by virPKIContextReload. `flags` must be 0.
  Returns 0, or -1: VIR_PKI_ERR_INVALID_ARG (NULL `ctx`, `certPem` or `keyPem`, a bad
  role or flags), VIR_PKI_ERR_PARSE or VIR_PKI_ERR_WRONG_TYPE (bad PEM),

@@ -118,8 +118,10 @@ enum Load {
     /// One file ([`Context::add_file`], [`Context::add_file_data`]): read again.
     File(CertDataType, PathBuf),
     /// A list of files ([`Context::load_files`]): the same list read again, by its rules
-    /// (a required file must be there, an optional one is loaded if it is).
-    Files(CredentialFiles),
+    /// (a required file must be there, an optional one is loaded if it is); with `true`, a
+    /// QEMU directory's identities are found again by QEMU's rules (not after a tolerant
+    /// load, whose failed files stay left out).
+    Files(CredentialFiles, bool),
     /// A further identity ([`Context::add_identity`], [`Context::add_identity_files`]): its
     /// certificate and key read again (text kept, files re-read) and added after the others.
     Identity { role: Role, cert: Piece, key: Piece },
@@ -176,7 +178,7 @@ fn supersede(loads: &mut Vec<Load>, ty: CertDataType) {
         Load::Text(t, _) | Load::File(t, _) => *t != ty,
         // Further identities add up; only the first one is replaced.
         Load::Identity { .. } => true,
-        Load::Files(files) => {
+        Load::Files(files, _) => {
             files.files.retain(|f| f.ty != ty);
             true
         }
@@ -341,7 +343,7 @@ impl Context {
     /// Its further identities (`extra_identities`, QEMU's numbered files) are added after the
     /// ones already loaded, as [`add_identity_files`](Self::add_identity_files) adds them.
     pub fn load_files(&self, files: &CredentialFiles) -> Result<LoadReport> {
-        self.load_files_as(files, Load::Files(absolute_files(files)))
+        self.load_files_as(files, Load::Files(absolute_files(files), true))
     }
 
     /// [`load_files`](Self::load_files), recorded as `load` for a reload.
@@ -428,11 +430,14 @@ impl Context {
         for ty in types {
             supersede(&mut loads, ty);
         }
-        loads.push(Load::Files(absolute_files(&CredentialFiles {
-            files: kept,
-            extra_identities: kept_extra,
-            ..files.clone()
-        })));
+        loads.push(Load::Files(
+            absolute_files(&CredentialFiles {
+                files: kept,
+                extra_identities: kept_extra,
+                ..files.clone()
+            }),
+            false,
+        ));
         report
     }
 
@@ -457,7 +462,9 @@ impl Context {
     ///
     /// The additions are made again in their order on empty credentials, so a later addition
     /// of a type replaces or extends an earlier one as it did the first time; PEM text added
-    /// with [`add_pem`](Self::add_pem) is kept as it was. Unless the context has
+    /// with [`add_pem`](Self::add_pem) is kept as it was; a QEMU directory loaded with
+    /// [`load_files`](Self::load_files) has its numbered identities found again by QEMU's
+    /// rules (one added since is taken, one removed since dropped). Unless the context has
     /// [`ContextFlags::NO_SANITY`], the new set is checked for the role of each load (and of
     /// each identity it holds; the client's when nothing says which) and refused on an error
     /// finding the credentials in use do not have, naming the file and the finding: a reload
@@ -499,8 +506,8 @@ impl Context {
                     let parsed = read_and_parse(*ty, path).map_err(refused)?;
                     next.apply(*ty, parsed).map_err(refused)?;
                 }
-                Load::Files(files) => {
-                    replay_files(&mut next, files).map_err(refused)?;
+                Load::Files(files, rescan) => {
+                    replay_files(&mut next, files, *rescan).map_err(refused)?;
                     roles.push(files.role);
                 }
                 Load::Identity { role, cert, key } => {
@@ -519,7 +526,7 @@ impl Context {
                 } => {
                     let mut files = locations::libvirt(env, *role, pkipath.as_deref());
                     files.files.retain(|f| !superseded.contains(&f.ty));
-                    replay_files(&mut next, &files).map_err(refused)?;
+                    replay_files(&mut next, &files, false).map_err(refused)?;
                     roles.push(*role);
                 }
             }
@@ -671,7 +678,9 @@ impl Context {
 }
 
 /// Reads `files` again into `next` for a reload: the first file that cannot be read fails it.
-fn replay_files(next: &mut Credentials, files: &CredentialFiles) -> Result<()> {
+fn replay_files(next: &mut Credentials, files: &CredentialFiles, rescan: bool) -> Result<()> {
+    let again = rescan.then(|| qemu_dir_again(files)).flatten();
+    let files = again.as_ref().unwrap_or(files);
     let (mut report, parsed, extra) = read_files(files, Walk::StopAtFailure);
     if !report.failed.is_empty() {
         return Err(report.failed.swap_remove(0).2);
@@ -683,6 +692,23 @@ fn replay_files(next: &mut Credentials, files: &CredentialFiles) -> Result<()> {
         next.push_identity(files.role, e.identity);
     }
     Ok(())
+}
+
+/// The files of a QEMU directory ([`locations::qemu_dir`]) as QEMU finds them now, for a
+/// reload: QEMU scans its numbered identities again whenever it loads the directory, so one
+/// added since is taken and one removed since dropped (a fixed list would refuse every reload
+/// after an identity was retired). A type an addition replaced since stays left out. `None`
+/// for any other list of files.
+fn qemu_dir_again(files: &CredentialFiles) -> Option<CredentialFiles> {
+    if !files.files.iter().all(|f| f.origin == Origin::QemuDir) {
+        return None;
+    }
+    let ca = files.get(CertDataType::CaCert)?;
+    let mut again = locations::qemu_dir(ca.path.parent()?, files.role);
+    again
+        .files
+        .retain(|f| files.files.iter().any(|kept| kept.ty == f.ty));
+    Some(again)
 }
 
 /// A reload's refusal of a set with error findings: each named with its file, the old

@@ -301,6 +301,9 @@ pub enum QemuIdentityNoteKind {
     BeyondMax,
     /// Numbered identities are read from QEMU 10.2 on only.
     NeedsQemu10_2,
+    /// A number written with a leading zero (`server-cert-01.pem`): QEMU forms its names
+    /// without one, so the file is never read.
+    LeadingZero,
 }
 
 /// A finding about the identity files of a QEMU directory, with its fix.
@@ -402,33 +405,53 @@ fn scan_qemu(dir: &Path, role: Role) -> QemuScan {
         loaded_numbered.push(name(&c));
         pairs.push((c, k));
     }
-    // Every numbered file QEMU does not read: after the first missing number, or above 3.
-    let mut unread: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+    // Every numbered file QEMU does not read: after the first missing number, above 3 (a
+    // number too long to count is above 3 too), or written with a leading zero (QEMU forms
+    // its names with "%zu").
+    let mut unread: Vec<(usize, bool, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|entry| {
             let file = entry.file_name().to_string_lossy().into_owned();
-            let n = [
+            let digits = [
                 format!("{}-cert-", role.name()),
                 format!("{}-key-", role.name()),
             ]
             .iter()
             .find_map(|prefix| file.strip_prefix(prefix.as_str()))
             .and_then(|rest| rest.strip_suffix(".pem"))
-            .filter(|digits| {
-                !digits.is_empty()
-                    && digits.bytes().all(|b| b.is_ascii_digit())
-                    && (digits.len() == 1 || !digits.starts_with('0'))
-            })
-            .and_then(|digits| digits.parse::<usize>().ok())?;
-            let read = n < QEMU_NUMBERED_IDENTITIES && first_missing.is_none_or(|m| n < m);
-            (!read).then(|| (n, entry.path()))
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))?;
+            let padded = digits.len() > 1 && digits.starts_with('0');
+            let n = digits.parse::<usize>().unwrap_or(usize::MAX);
+            let read =
+                !padded && n < QEMU_NUMBERED_IDENTITIES && first_missing.is_none_or(|m| n < m);
+            (!read).then(|| (n, padded, entry.path()))
         })
         .collect();
     unread.sort();
-    for (n, path) in unread {
-        let note = if n >= QEMU_NUMBERED_IDENTITIES {
+    for (n, padded, path) in unread {
+        let note = if padded {
+            let (cert, key) = numbered(dir, role, n);
+            let unpadded = if name(&path).starts_with(&format!("{}-cert-", role.name())) {
+                cert
+            } else {
+                key
+            };
+            QemuIdentityNote {
+                kind: QemuIdentityNoteKind::LeadingZero,
+                severity: Severity::Warning,
+                message: format!(
+                    "{} is never read: QEMU writes its numbers without a leading zero",
+                    path.display(),
+                ),
+                fix: format!(
+                    "rename it to {} (numbered without a gap from 0 to 3), or remove it",
+                    name(&unpadded)
+                ),
+                path,
+            }
+        } else if n >= QEMU_NUMBERED_IDENTITIES {
             QemuIdentityNote {
                 kind: QemuIdentityNoteKind::BeyondMax,
                 severity: Severity::Warning,

@@ -46,6 +46,9 @@ const CONFIRM_BYTE: u8 = 0x01;
 pub struct Session<S: Read + Write> {
     conn: Connection,
     stream: S,
+    /// Why no identity of ours was sent, if none was: under TLS 1.3 a client learns that the
+    /// server refused it only on its first read, which then says why.
+    note: tls::SelectionNote,
 }
 
 impl<S: Read + Write> Session<S> {
@@ -87,6 +90,7 @@ impl<S: Read + Write> Session<S> {
         let mut session = Session {
             conn: conn.into(),
             stream,
+            note: Arc::clone(&note),
         };
         session.handshake().map_err(|e| explained(e, &note))?;
         if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
@@ -104,6 +108,7 @@ impl<S: Read + Write> Session<S> {
         let mut session = Session {
             conn: conn.into(),
             stream,
+            note: Arc::clone(&note),
         };
         session.handshake().map_err(|e| explained(e, &note))?;
         if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
@@ -171,7 +176,14 @@ impl<S: Read + Write> Session<S> {
             let processed = self.conn.process_new_packets();
             // Send the alert rustls queued for a failure before reporting it.
             let _ = self.flush_tls("read");
-            processed.map_err(|e| tls::from_rustls(&e))?;
+            if let Err(e) = processed {
+                let error = tls::from_rustls(&e);
+                // The peer's refusal: if we sent no identity, say why.
+                return Err(match e {
+                    rustls::Error::AlertReceived(_) => explained(error, &self.note),
+                    _ => error,
+                });
+            }
         }
     }
 

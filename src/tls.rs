@@ -10,8 +10,12 @@
 //! server presents the first identity, in load order, whose key can sign with a scheme the
 //! client offered (one whose certificate names the SNI host first, when the client sent one);
 //! a client answers a CertificateRequest with the first identity whose key can sign with a
-//! scheme the server allows, preferring one issued under a CA the server named. With one
-//! identity nothing changes. When no identity fits, the session's error names the schemes.
+//! scheme the server allows and, when the server names CAs, that is issued under one of them
+//! (none otherwise, as GnuTLS answers: a server naming other CAs would refuse them anyway, and
+//! is not shown a certificate meant for another CA; it can still ask for each identity by
+//! naming its CA, as with GnuTLS, so a client holding identities of several organisations
+//! shows a server it trusts which ones it holds). With one identity nothing changes (rustls
+//! sends it whatever the server names). When no identity fits, the session's error says why.
 //!
 //! A failed verification reaches rustls as `CertificateError::Other` carrying the library's
 //! [`Error`], so that [`from_rustls`] can give the caller the precise kind back.
@@ -189,35 +193,46 @@ impl IdentityResolver {
     }
 
     /// The first identity whose key signs with one of `schemes` and that `prefer` accepts,
-    /// else the first whose key signs with one of them; `None` (and the note says why) if no
-    /// key can.
+    /// else (with `fallback`) the first whose key signs with one of them; `None`, and the
+    /// note says why, if there is none.
     fn pick(
         &self,
         schemes: &[SignatureScheme],
         prefer: impl Fn(&Choice) -> bool,
+        fallback: bool,
     ) -> Option<Arc<CertifiedKey>> {
         let signs = |c: &&Choice| c.key.key.choose_scheme(schemes).is_some();
-        let chosen = self
-            .choices
-            .iter()
-            .filter(signs)
-            .find(|c| prefer(c))
-            .or_else(|| self.choices.iter().find(signs));
+        let preferred = self.choices.iter().filter(signs).find(|c| prefer(c));
+        let chosen = match preferred {
+            None if fallback => self.choices.iter().find(signs),
+            other => other,
+        };
         if let Some(c) = chosen {
             return Some(Arc::clone(&c.key));
         }
         let names: Vec<&str> = self.choices.iter().map(|c| c.name.as_str()).collect();
-        let peer = match self.role {
-            Role::Server => "the client offered",
-            Role::Client => "the server's certificate request allows",
+        let text = if self.choices.iter().any(|c| signs(&c)) {
+            // Only the client refuses a fitting key: none is issued under a CA the server named.
+            format!(
+                "none of the {} identities ({}) is issued under a CA the server's certificate \
+                 request names, so none is sent (as GnuTLS sends none): add an identity issued \
+                 by a CA the server trusts",
+                self.role.name(),
+                names.join(", "),
+            )
+        } else {
+            let peer = match self.role {
+                Role::Server => "the client offered",
+                Role::Client => "the server's certificate request allows",
+            };
+            format!(
+                "none of the {} identities ({}) can sign with a signature scheme {peer} ({}): \
+                 add an identity with a key type the peer accepts",
+                self.role.name(),
+                names.join(", "),
+                scheme_names(schemes),
+            )
         };
-        let text = format!(
-            "none of the {} identities ({}) can sign with a signature scheme {peer} ({}): \
-             add an identity with a key type the peer accepts",
-            self.role.name(),
-            names.join(", "),
-            scheme_names(schemes),
-        );
         if let Ok(mut note) = self.note.lock() {
             *note = Some(text);
         }
@@ -271,12 +286,15 @@ fn choice(
 
 impl ResolvesServerCert for IdentityResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        // GnuTLS prefers a certificate naming the SNI host; any one will do otherwise.
+        // GnuTLS prefers a certificate naming the SNI host; any one will do otherwise. The
+        // Common Name of a certificate without subjectAltName counts, as in the client's
+        // default check (and GnuTLS's): only a preference, the client still decides.
         let sni = client_hello.server_name().map(str::to_owned);
-        self.pick(client_hello.signature_schemes(), |c| {
+        let names_sni = |c: &Choice| {
             sni.as_deref()
-                .is_some_and(|host| crate::names::check(&c.leaf, host, false).is_ok())
-        })
+                .is_some_and(|host| crate::names::check(&c.leaf, host, true).is_ok())
+        };
+        self.pick(client_hello.signature_schemes(), names_sni, true)
     }
 }
 
@@ -286,13 +304,19 @@ impl ResolvesClientCert for IdentityResolver {
         root_hint_subjects: &[&[u8]],
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        // Prefer an identity issued under a CA the server named; without a match, the first
-        // whose key fits (one identity is sent whatever the hints, as before).
-        self.pick(sigschemes, |c| {
+        // Only an identity issued under a CA the server named, as GnuTLS answers: a server
+        // that names other CAs would refuse them, and is not shown a certificate meant for
+        // another CA. A server that names none gets the first whose key fits.
+        let named = |c: &Choice| {
             c.issuers
                 .iter()
                 .any(|issuer| root_hint_subjects.contains(&issuer.as_slice()))
-        })
+        };
+        if root_hint_subjects.is_empty() {
+            self.pick(sigschemes, |_| true, true)
+        } else {
+            self.pick(sigschemes, named, false)
+        }
     }
 
     fn has_certs(&self) -> bool {

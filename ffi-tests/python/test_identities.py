@@ -53,6 +53,20 @@ class IdentityTests(unittest.TestCase):
             ctx.add_identity(Role.SERVER, cert, None)
         with self.assertRaises(virtpki.InvalidArgError):
             ctx.add_identity(7, cert, key)
+        for role in (-1, 2**31, -(2**31) - 1, 2**32 + int(Role.SERVER)):
+            with self.assertRaises(virtpki.InvalidArgError):
+                ctx.add_identity(role, cert, key)
+            with self.assertRaises(virtpki.InvalidArgError):
+                ctx.add_identity_file(
+                    role, self.fx.path("server.pem"), self.fx.path("server-key.pem")
+                )
+        with self.assertRaises(TypeError):
+            ctx.add_identity("server", cert, key)
+        with self.assertRaises(virtpki.InvalidArgError) as e:
+            ctx.add_identity(Role.SERVER, cert + "\0", key)
+        self.assertIn("NUL", str(e.exception))
+        with self.assertRaises(virtpki.InvalidArgError):
+            ctx.add_identity_file(Role.SERVER, self.fx.path("server.pem") + "\0x", None)
         with self.assertRaises(virtpki.InvalidArgError) as e:
             ctx.add_identity(Role.SERVER, cert, key, flags=1)
         self.assertIn("flags", str(e.exception))
