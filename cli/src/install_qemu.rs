@@ -191,6 +191,9 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             e.message
         );
     }
+    for e in conf.relative_dirs() {
+        say!("{} {}", ui.warn("warning:"), e.message);
+    }
     for k in conf.unknown_keys() {
         if let Some(meant) = k.meant {
             say!(
@@ -324,6 +327,11 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                 }
             }
         }
+    }
+    // An existing directory keeps its owner and mode: one QEMU may write lets QEMU replace
+    // the CA installed into it (validate --qemu fails it); said before writing.
+    if let Ok((_, Some(f))) = file_audit::audit_qemu_path(&dir, FileKind::Dir, &ids) {
+        say!("{} {}; fix: {}", ui.warn("warning:"), f.message, f.fix);
     }
     let job = Job {
         plan: &plan,

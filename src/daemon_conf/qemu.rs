@@ -420,7 +420,7 @@ impl QemuConf {
     /// `default_tls_x509_cert_dir` under `root`, and the line it is set on.
     pub fn default_dir(&self, root: &Path) -> (PathBuf, Option<usize>) {
         match self.string("default_tls_x509_cert_dir") {
-            Some(s) => (rerooted(root, Path::new(&s.value)), Some(s.line)),
+            Some(s) => (conf_path(root, &s.value), Some(s.line)),
             None => (rerooted(root, Path::new(DEFAULT_CERT_DIR)), None),
         }
     }
@@ -442,7 +442,7 @@ impl QemuConf {
         if let Some(s) = self.string(&sub.dir_key()) {
             return SubsystemDir {
                 subsystem: sub,
-                dir: rerooted(root, Path::new(&s.value)),
+                dir: conf_path(root, &s.value),
                 origin: DirOrigin::Set(s.line),
             };
         }
@@ -591,7 +591,7 @@ impl QemuConf {
         for sub in Subsystem::ALL {
             let key = sub.dir_key();
             if let Some(s) = self.string(&key) {
-                let p = rerooted(root, Path::new(&s.value));
+                let p = conf_path(root, &s.value);
                 if !p.exists() {
                     out.push(SettingError {
                         name: key.clone(),
@@ -607,6 +607,37 @@ impl QemuConf {
         }
         out
     }
+}
+
+impl QemuConf {
+    /// The directory settings whose value is not an absolute path: libvirt and QEMU take it
+    /// against their own working directory (`/` for the system daemon), whatever the admin's
+    /// is, and virtpki takes it against the root ([`QemuConf::dir`]).
+    pub fn relative_dirs(&self) -> Vec<SettingError> {
+        Subsystem::ALL
+            .into_iter()
+            .filter_map(|sub| {
+                let key = sub.dir_key();
+                let s = self.string(&key)?;
+                (!Path::new(&s.value).is_absolute()).then(|| SettingError {
+                    message: format!(
+                        "{}: {key} \"{}\" is not an absolute path: libvirt and QEMU take it \
+                         against their working directory (/ for the system daemon), not yours",
+                        self.location(s.line),
+                        s.value
+                    ),
+                    name: key,
+                    line: s.line,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A path of qemu.conf under `root`; a relative one is taken against the daemon's working
+/// directory, `/`, so that it never leads out of the root (or into the caller's directory).
+fn conf_path(root: &Path, value: &str) -> PathBuf {
+    rerooted(root, &Path::new("/").join(value))
 }
 
 impl From<DaemonConf> for QemuConf {

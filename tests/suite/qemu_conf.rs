@@ -179,3 +179,31 @@ fn secret_uuid_inheritance() {
     assert_eq!(c.secret_uuid(Subsystem::Chardev).unwrap().value, "u1");
     assert!(c.secret_uuid(Subsystem::Spice).is_none());
 }
+
+/// Review: a relative directory in qemu.conf is taken by libvirt and QEMU against their own
+/// working directory (/ for the system daemon), never against the caller's: under a root it
+/// must stay under the root (install wrote into the caller's working directory, outside
+/// --root).
+#[test]
+fn a_relative_directory_stays_under_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let c = conf("default_tls_x509_cert_dir = \"pki/qemu\"\nvnc_tls_x509_cert_dir = \"pki/vnc\"\n");
+    assert_eq!(c.dir(Subsystem::Vnc, r).dir, r.join("pki/vnc"));
+    assert_eq!(c.dir(Subsystem::Spice, r).dir, r.join("pki/qemu"));
+    assert_eq!(c.default_dir(r).0, r.join("pki/qemu"));
+    // libvirt's start check looks there too.
+    let missing = c.missing_dirs(r);
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    std::fs::create_dir_all(r.join("pki/vnc")).unwrap();
+    std::fs::create_dir_all(r.join("pki/qemu")).unwrap();
+    assert!(c.missing_dirs(r).is_empty());
+    // And it is said: the meaning depends on the daemon's working directory.
+    let warned = c.relative_dirs();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(
+        warned[0].message.contains("not an absolute path"),
+        "{}",
+        warned[0].message
+    );
+}

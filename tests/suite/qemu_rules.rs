@@ -130,3 +130,39 @@ fn too_many_cas_for_qemu_up_to_10_1() {
         .unwrap()
         .contains("Unable to import CA certificate list"));
 }
+
+/// Review: QEMU must not be able to replace its own trust: a directory or a CA certificate
+/// (or CRL, or certificate) that QEMU's user owns or its group may write lets a compromised
+/// QEMU put its own CA (or an empty CRL) in place for every domain of the host.
+#[test]
+fn qemu_cannot_replace_its_own_ca() {
+    for (kind, s) in [
+        (FileKind::Dir, stat(64055, 64055, 0o750, true)),
+        (FileKind::Dir, stat(0, 64055, 0o770, true)),
+        (FileKind::Dir, stat(0, 108, 0o770, true)),
+        (FileKind::Public, stat(64055, 64055, 0o444, false)),
+        (FileKind::Public, stat(0, 64055, 0o664, false)),
+    ] {
+        let (sev, msg) = audit(kind, s).unwrap_or_else(|| panic!("{kind:?} {s:?} passes"));
+        assert_eq!(sev, Severity::Error, "{msg}");
+        assert!(msg.contains("QEMU can replace"), "{msg}");
+    }
+    // Running QEMU as root is its own choice: nothing more to say about writing.
+    let root = QemuIds {
+        uid: 0,
+        gid: 0,
+        groups: vec![0],
+        label: "root:root".into(),
+    };
+    assert_eq!(
+        audit_qemu(
+            Path::new("/p"),
+            FileKind::Dir,
+            &root,
+            &stat(0, 0, 0o750, true)
+        ),
+        None
+    );
+    // QEMU's own key, 0400 or 0600 as QEMU's documentation has it, stays fine.
+    assert_eq!(audit(KEY, stat(64055, 0, 0o600, false)), None);
+}

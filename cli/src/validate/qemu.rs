@@ -139,6 +139,25 @@ impl Validator {
                 )),
             );
         }
+        for e in conf.relative_dirs() {
+            let absolute = match conf.conf().get(&e.name).map(|v| &v.value) {
+                Some(virtpki::daemon_conf::Value::String(v)) => Path::new("/").join(v),
+                _ => PathBuf::from("/"),
+            };
+            self.push_id(
+                S,
+                "conf.relative_dir",
+                format!("Checking {}", e.name),
+                State::Warn,
+                Some(path),
+                e.message,
+                Some(format!(
+                    "write it as an absolute path: {} = \"{}\"",
+                    e.name,
+                    absolute.display()
+                )),
+            );
+        }
         for k in conf.unknown_keys() {
             let (message, fix) = match k.meant {
                 Some(meant) => (

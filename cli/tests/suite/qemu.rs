@@ -703,3 +703,88 @@ fn validate_warns_of_expiry_within_the_horizon() {
         "pass"
     );
 }
+
+/// Review: a relative directory in qemu.conf stays under --root (install wrote into the
+/// caller's working directory), and is reported.
+#[test]
+fn a_relative_directory_stays_under_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\nvnc_tls_x509_cert_dir = \"pki/vnc\"\n");
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    assert!(
+        d.join("root/pki/vnc/ca-cert.pem").exists(),
+        "{}",
+        run.stdout
+    );
+    assert!(!d.join("pki").exists(), "written outside --root");
+    assert!(
+        run.stdout.contains("not an absolute path"),
+        "{}",
+        run.stdout
+    );
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let c = check(&report, "qemu.conf.relative_dir");
+    assert_eq!(c["status"], "warn", "{c:#}");
+    assert!(c["fix"].as_str().unwrap().contains("/pki/vnc"), "{c:#}");
+    assert_eq!(
+        check(&report, "qemu.vnc.dir")["file"],
+        s(&d.join("root/pki/vnc"))
+    );
+}
+
+/// Review: a directory QEMU's user owns, or its group may write, lets QEMU replace its own
+/// CA: validate fails it, and install says so when it installs into one.
+#[test]
+fn qemu_may_not_replace_its_own_ca() {
+    if !is_root() {
+        return eprintln!("not root: owners cannot be given");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    let qdir = d.join("root/etc/pki/qemu");
+    std::fs::create_dir_all(&qdir).unwrap();
+    let nobody = nix_ids("nobody");
+    std::os::unix::fs::chown(&qdir, Some(nobody.0), Some(nobody.1)).unwrap();
+    std::fs::set_permissions(&qdir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    assert!(run.stdout.contains("QEMU can replace"), "{}", run.stdout);
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let c = check(&report, "qemu.vnc.dir_mode");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("QEMU can replace"),
+        "{c:#}"
+    );
+    // root:<qemu group> 0770: the group writes, the same.
+    std::os::unix::fs::chown(&qdir, Some(0), Some(nobody.1)).unwrap();
+    std::fs::set_permissions(&qdir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    assert_eq!(check(&report, "qemu.vnc.dir_mode")["status"], "fail");
+}
+
+/// The uid and gid of `user` (getpwnam).
+fn nix_ids(user: &str) -> (u32, u32) {
+    let c = std::ffi::CString::new(user).unwrap();
+    // SAFETY: a valid C string; the result is read at once.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    assert!(!pw.is_null(), "no user {user}");
+    // SAFETY: non-null.
+    unsafe { ((*pw).pw_uid, (*pw).pw_gid) }
+}
