@@ -191,7 +191,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             e.message
         );
     }
-    for e in conf.relative_dirs() {
+    for e in conf.relative_dirs().into_iter().chain(conf.repeated()) {
         say!("{} {}", ui.warn("warning:"), e.message);
     }
     for k in conf.unknown_keys() {

@@ -610,6 +610,28 @@ impl QemuConf {
 }
 
 impl QemuConf {
+    /// The TLS settings (and `user`, `group`, `migration_host`) set again on a later line:
+    /// libvirt uses the first and ignores the rest without a word.
+    pub fn repeated(&self) -> Vec<SettingError> {
+        self.conf
+            .duplicates()
+            .into_iter()
+            .filter(|d| TLS_KEYS.iter().any(|(k, _)| *k == d.name))
+            .map(|d| {
+                let first = self.conf.get(&d.name).map_or(0, |e| e.line);
+                SettingError {
+                    name: d.name.clone(),
+                    line: d.line,
+                    message: format!(
+                        "{}: {} is set again; libvirt uses only the first setting (line {first})",
+                        self.location(d.line),
+                        d.name
+                    ),
+                }
+            })
+            .collect()
+    }
+
     /// The directory settings whose value is not an absolute path: libvirt and QEMU take it
     /// against their own working directory (`/` for the system daemon), whatever the admin's
     /// is, and virtpki takes it against the root ([`QemuConf::dir`]).

@@ -207,3 +207,23 @@ fn a_relative_directory_stays_under_the_root() {
         warned[0].message
     );
 }
+
+/// Review: libvirt uses the first of two lines of one name; the later one (an admin's
+/// `vnc_tls_x509_verify = 1` appended below an old `= 0`) is silently ignored: say so.
+#[test]
+fn a_repeated_tls_setting_is_reported_at_the_later_line() {
+    let c =
+        conf("vnc_tls_x509_verify = 0\nvnc_tls = 1\nvnc_tls_x509_verify = 1\nfoo = 1\nfoo = 2\n");
+    assert!(
+        !c.verify(Subsystem::Vnc).unwrap().value,
+        "the first line wins"
+    );
+    let r = c.repeated();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].line, 3);
+    assert_eq!(
+        r[0].message,
+        "qemu.conf:3: vnc_tls_x509_verify is set again; libvirt uses only the first setting \
+         (line 1)"
+    );
+}

@@ -139,6 +139,20 @@ impl Validator {
                 )),
             );
         }
+        for e in conf.repeated() {
+            self.push_id(
+                S,
+                "conf.repeated",
+                format!("Checking {}", e.name),
+                State::Warn,
+                Some(path),
+                e.message,
+                Some(format!(
+                    "keep one {} line (the one with the value you mean)",
+                    e.name
+                )),
+            );
+        }
         for e in conf.relative_dirs() {
             let absolute = match conf.conf().get(&e.name).map(|v| &v.value) {
                 Some(virtpki::daemon_conf::Value::String(v)) => Path::new("/").join(v),

@@ -788,3 +788,32 @@ fn nix_ids(user: &str) -> (u32, u32) {
     // SAFETY: non-null.
     unsafe { ((*pw).pw_uid, (*pw).pw_gid) }
 }
+
+/// Review: a TLS setting repeated later in qemu.conf is ignored by libvirt: validate and
+/// install say which line counts.
+#[test]
+fn a_repeated_setting_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_verify = 0\nvnc_tls_x509_verify = 1\n",
+    );
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    assert!(
+        run.stdout.contains("vnc_tls_x509_verify is set again"),
+        "{}",
+        run.stdout
+    );
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let c = check(&report, "qemu.conf.repeated");
+    assert_eq!(c["status"], "warn", "{c:#}");
+    assert!(c["message"].as_str().unwrap().contains(":5:"), "{c:#}");
+    // The first line counts: verification is off.
+    assert_eq!(check(&report, "qemu.vnc.verify")["status"], "warn");
+}
