@@ -637,7 +637,9 @@ impl Validator {
             }
         }
         // Numbered files QEMU never reads (after a gap, above 3) or refuses (half a numbered
-        // pair); the unnumbered half pair and "needs 10.2" are said above already.
+        // pair); the unnumbered half pair and "needs 10.2" next to an unnumbered pair are said
+        // above already. Numbered identities without the unnumbered server pair: QEMU before
+        // 10.2 refuses the directory, said here.
         for note in locations::qemu_identity_notes(dir, role) {
             let kind = match note.kind {
                 QemuIdentityNoteKind::Gap => "gap",
@@ -645,6 +647,7 @@ impl Validator {
                 QemuIdentityNoteKind::HalfPair if note.path != cert && note.path != key => {
                     "half_pair"
                 }
+                QemuIdentityNoteKind::NeedsQemu10_2 if !cert.exists() => "needs_qemu_10_2",
                 _ => continue,
             };
             self.push_id(
@@ -662,11 +665,18 @@ impl Validator {
     /// The server certificate of `dir` against every name peers reach `sub` by: --hostname,
     /// and for migration `migration_host` (else this machine's names).
     fn qemu_names(&mut self, conf: &QemuConf, sub: Subsystem, dir: &Path, args: &ValidateArgs) {
+        // The first identity QEMU loads: server-cert.pem, else (QEMU >= 10.2) server-cert-0.pem.
+        let files = locations::qemu_dir(dir, Role::Server);
+        let Some(path) = files
+            .files
+            .iter()
+            .find(|f| f.ty == CertDataType::ServerCert)
+            .map(|f| f.path.clone())
+        else {
+            return;
+        };
         let ctx = Context::new(ContextFlags::NO_SANITY);
-        if ctx
-            .add_file(CertDataType::ServerCert, &dir.join("server-cert.pem"))
-            .is_err()
-        {
+        if ctx.add_file(CertDataType::ServerCert, &path).is_err() {
             return;
         }
         let Some(cert) = ctx.credentials().server.certificate().cloned() else {

@@ -817,3 +817,37 @@ fn a_repeated_setting_is_reported() {
     // The first line counts: verification is off.
     assert_eq!(check(&report, "qemu.vnc.verify")["status"], "warn");
 }
+
+/// Review: a server directory with numbered identities only (server-cert-0.pem, no
+/// server-cert.pem) is refused by every QEMU before 10.2 (tested: qemu-img 10.0.2 and
+/// Debian 12's 7.2 say "Unable to access credentials .../server-cert.pem"): validate said
+/// nothing of it and passed; and the names check looked at server-cert.pem only.
+#[test]
+fn numbered_identities_only_are_refused_before_qemu_10_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let qdir = d.join("root/etc/pki/qemu");
+    std::fs::rename(qdir.join("server-cert.pem"), qdir.join("server-cert-0.pem")).unwrap();
+    std::fs::rename(qdir.join("server-key.pem"), qdir.join("server-key-0.pem")).unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "wrong.example"],
+    ));
+    let c = check(&report, "qemu.vnc.server.identities.needs_qemu_10_2");
+    assert_ne!(c["status"], "pass", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("server-cert.pem"),
+        "{c:#}"
+    );
+    // The names are checked on the identity QEMU 10.2 serves.
+    let h = check(&report, "qemu.vnc.hostname");
+    assert_eq!(h["status"], "warn", "{h:#}");
+    assert!(
+        h["message"].as_str().unwrap().contains("wrong.example"),
+        "{h:#}"
+    );
+}
