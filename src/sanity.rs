@@ -1225,6 +1225,23 @@ pub fn check_qemu(
     out
 }
 
+/// Whether QEMU's server can load `bytes` as `dh-params.pem`, which it reads when the file
+/// is there (GnuTLS `gnutls_dh_params_import_pkcs3`, PEM): a "DH PARAMETERS" block whose
+/// contents are a DER SEQUENCE (PKCS#3 DHParameter; the numbers are GnuTLS's to judge). The
+/// error is what is wrong, for a message after QEMU's "Unable to load DH parameters from
+/// FILE".
+pub fn check_qemu_dh_params(bytes: &[u8]) -> std::result::Result<(), String> {
+    let blocks = ::pem::parse_many(bytes).map_err(|e| format!("not PEM: {e}"))?;
+    let block = blocks
+        .iter()
+        .find(|b| b.tag() == "DH PARAMETERS")
+        .ok_or("no \"-----BEGIN DH PARAMETERS-----\" block")?;
+    match block.contents().first() {
+        Some(0x30) => Ok(()),
+        _ => Err("the DH PARAMETERS block is not a DER SEQUENCE (PKCS#3 DHParameter)".into()),
+    }
+}
+
 /// How QEMU's verdict differs on `f`, found from the libvirt note the finding carries.
 fn qemu_note(f: &Finding) -> Option<String> {
     let libvirt = f.libvirt_differs.as_deref().unwrap_or("");

@@ -166,3 +166,23 @@ fn qemu_cannot_replace_its_own_ca() {
     // QEMU's own key, 0400 or 0600 as QEMU's documentation has it, stays fine.
     assert_eq!(audit(KEY, stat(64055, 0, 0o600, false)), None);
 }
+
+/// Review: QEMU's server loads dh-params.pem (PKCS#3 "DH PARAMETERS") when present.
+#[test]
+fn dh_params_must_be_pkcs3_pem() {
+    // A DHParameter SEQUENCE { p, g } (toy numbers: only the form is checked).
+    let good = "-----BEGIN DH PARAMETERS-----\nMAYCAQcCAQI=\n-----END DH PARAMETERS-----\n";
+    assert_eq!(sanity::check_qemu_dh_params(good.as_bytes()), Ok(()));
+    for bad in [
+        "",
+        "not pem",
+        "-----BEGIN CERTIFICATE-----\nMAYCAQcCAQI=\n-----END CERTIFICATE-----\n",
+        "-----BEGIN DH PARAMETERS-----\n!!!!\n-----END DH PARAMETERS-----\n",
+        "-----BEGIN DH PARAMETERS-----\nBAYCAQcCAQI=\n-----END DH PARAMETERS-----\n",
+    ] {
+        assert!(
+            sanity::check_qemu_dh_params(bad.as_bytes()).is_err(),
+            "{bad:?}"
+        );
+    }
+}

@@ -513,6 +513,47 @@ impl Validator {
                 }
             }
         }
+        // QEMU's server loads dh-params.pem when it is there; a bad one fails the directory.
+        let dh = dir.join("dh-params.pem");
+        if role == Role::Server && dh.exists() {
+            let verdict = std::fs::read(&dh)
+                .map_err(|e| e.to_string())
+                .and_then(|b| sanity::check_qemu_dh_params(&b));
+            let id = format!("{sub}.{r}.dh_params");
+            let name = format!("Checking {sub} DH parameters");
+            match verdict {
+                Ok(()) => self.pass_id(
+                    S,
+                    &id,
+                    name,
+                    Some(&dh),
+                    format!(
+                        "{}: DH parameters (QEMU >= 10.2 deprecates the file and uses the \
+                         RFC 7919 groups without it)",
+                        dh.display()
+                    ),
+                ),
+                Err(why) => {
+                    loaded_all = false;
+                    self.push_id(
+                        S,
+                        &id,
+                        name,
+                        State::Fail,
+                        Some(&dh),
+                        format!(
+                            "QEMU fails with \"Unable to load DH parameters from {}\": {why}",
+                            dh.display()
+                        ),
+                        Some(format!(
+                            "rm {} (QEMU needs no DH parameters file; QEMU >= 10.2 deprecates \
+                             it), or replace it with certtool --generate-dh-params output",
+                            shell_path(&dh)
+                        )),
+                    );
+                }
+            }
+        }
         let creds = ctx.credentials();
         let now = virtpki::timefmt::now();
         let mut any = false;

@@ -851,3 +851,34 @@ fn numbered_identities_only_are_refused_before_qemu_10_2() {
         "{h:#}"
     );
 }
+
+/// Review: QEMU's server reads dh-params.pem when it is there and refuses the directory when
+/// it is malformed (tested: qemu-img 10.0.2 and Debian 12's 7.2, "Unable to load DH
+/// parameters from ..."); validate did not look at it and passed.
+#[test]
+fn a_malformed_dh_params_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let dh = d.join("root/etc/pki/qemu/dh-params.pem");
+    std::fs::write(
+        &dh,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let run = validate_qemu(d, &conf, &["--json", "--hostname", "localhost"]);
+    let report = json(&run);
+    let c = check(&report, "qemu.vnc.server.dh_params");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to load DH parameters"),
+        "{c:#}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("rm "), "{c:#}");
+    assert_eq!(run.code, 1);
+}
