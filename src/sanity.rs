@@ -1193,8 +1193,9 @@ pub fn check_qemu(
         .findings
         .into_iter()
         .filter(|f| f.rule != Rule::FileMode)
-        .map(|finding| {
+        .map(|mut finding| {
             let qemu = qemu_note(&finding);
+            in_qemu_s_words(&mut finding);
             QemuFinding { finding, qemu }
         })
         .collect();
@@ -1239,6 +1240,40 @@ pub fn check_qemu_dh_params(bytes: &[u8]) -> std::result::Result<(), String> {
     match block.contents().first() {
         Some(0x30) => Ok(()),
         _ => Err("the DH PARAMETERS block is not a DER SEQUENCE (PKCS#3 DHParameter)".into()),
+    }
+}
+
+/// The expiry warnings say what libvirtd does and name libvirt's install: for a QEMU
+/// directory, what QEMU does and `install --qemu` (QEMU has nothing to reload: running domains
+/// keep what they loaded).
+fn in_qemu_s_words(f: &mut Finding) {
+    if f.rule != Rule::ExpiresSoon {
+        return;
+    }
+    for (libvirt, qemu) in [
+        (
+            "libvirtd refuses to start with it",
+            "QEMU refuses to load it (domains, migrations and backups using it fail to start)",
+        ),
+        (
+            "libvirt refuses to load it",
+            "QEMU refuses to load it (domains, migrations and backups using it fail to start)",
+        ),
+        (
+            "libvirtd does not start and clients cannot connect",
+            "QEMU refuses to load the directory",
+        ),
+    ] {
+        f.message = f.message.replace(libvirt, qemu);
+    }
+    for role in ["server", "client"] {
+        f.fix = f.fix.replace(
+            &format!("virtpki install --role {role} --ca-dir CA_DIR --from DIR --reload"),
+            &format!(
+                "virtpki install --qemu --role {role} --ca-dir CA_DIR --from DIR (running \
+                 domains keep the old files until restarted or migrated)"
+            ),
+        );
     }
 }
 
