@@ -934,7 +934,8 @@ impl Checker {
                     Some(
                         "libvirt 9.x daemons refuse this certificate (they want keyEncipherment \
                          whenever key usage is critical); newer libvirt and QEMU >= 10.2 (and \
-                         Debian 12's 7.2.22) accept it; QEMU 10.0 and 10.1 refuse it too"
+                         Debian 12's 7.2.22) accept it; QEMU <= 10.1 without that backport \
+                         refuses it too"
                             .into(),
                     ),
                 );
@@ -1288,8 +1289,9 @@ fn qemu_note(f: &Finding) -> Option<String> {
         "QEMU <= 10.1 checks every CA of ca-cert.pem and refuses the whole file for it; QEMU \
          >= 10.2 checks only the chain of trust"
     } else if libvirt.contains("keyEncipherment") {
-        "QEMU 10.0 and 10.1 refuse it when key usage is critical (\"usage does not permit \
-         key encipherment\"); QEMU >= 10.2 and Debian 12's 7.2.22 accept it"
+        "QEMU <= 10.1 refuses it when key usage is critical (\"usage does not permit key \
+         encipherment\"), except stable releases with the fix backported (Debian 12's 7.2.22 \
+         accepts it; qemu-img 10.0.2 of bookworm-backports refuses it); QEMU >= 10.2 accepts it"
     } else if libvirt.contains("anyExtendedKeyUsage") {
         "QEMU reads anyExtendedKeyUsage as allowing both roles and accepts it"
     } else if libvirt.contains("unrecognised purpose") {

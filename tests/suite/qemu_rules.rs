@@ -186,3 +186,30 @@ fn dh_params_must_be_pkcs3_pem() {
         );
     }
 }
+
+/// Review: the keyEncipherment rule is QEMU's from the start (copied from libvirt) until
+/// 10.2, except stable releases that carry the backport (Debian 12's 7.2.22): the note must
+/// not say that only 10.0 and 10.1 refuse (facts 2.3 rule 3, 2.4).
+#[test]
+fn the_key_encipherment_note_covers_every_qemu_before_10_2() {
+    let ca = self_signed(&Spec::ca("Test CA"));
+    let leaf = signed_by(
+        &Spec::server("server.example").ku(KU_DIGITAL_SIGNATURE, true),
+        &ca,
+    );
+    let ctx = Context::new(ContextFlags::default());
+    ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
+    ctx.add_pem(CertDataType::ServerCert, &leaf.pem()).unwrap();
+    ctx.add_pem(CertDataType::ServerKey, &leaf.key_pem())
+        .unwrap();
+    let found = sanity::check_qemu(&ctx.credentials(), Role::Server, now(), 0);
+    let f = found
+        .iter()
+        .find(|f| f.finding.message.contains("key encipherment"))
+        .expect("the finding");
+    let note = f.qemu.as_deref().unwrap();
+    assert!(note.contains("QEMU <= 10.1"), "{note}");
+    assert!(note.contains("7.2.22"), "{note}");
+    let libvirt = f.finding.libvirt_differs.as_deref().unwrap();
+    assert!(!libvirt.contains("QEMU 10.0 and 10.1 refuse"), "{libvirt}");
+}
