@@ -265,6 +265,38 @@ impl Validator {
             Some(&dir),
             format!("{} ({}; checked because {why})", dir.display(), d.why()),
         );
+        // Something that is not a directory (libvirt takes /etc/pki/libvirt-<sub> whatever
+        // its type): QEMU cannot read files below it; it must go, or the key must be set.
+        if dir.exists() && !dir.is_dir() {
+            let fix = match d.origin {
+                DirOrigin::Implicit => format!(
+                    "rm {} (its mere existence takes {sub} away from default_tls_x509_cert_dir), \
+                     or set {} in qemu.conf",
+                    shell_path(&dir),
+                    sub.dir_key()
+                ),
+                _ => format!(
+                    "rm {} and create the directory: virtpki install --qemu --subsystem {} \
+                     --ca-dir CA --from DIR",
+                    shell_path(&dir),
+                    install_subsystem(sub)
+                ),
+            };
+            return self.push_id(
+                S,
+                &format!("{sub}.dir_exists"),
+                format!("Checking {sub} directory exists"),
+                State::Fail,
+                Some(&dir),
+                format!(
+                    "{} is not a directory: QEMU fails with \"Unable to access credentials {}/\
+                     ca-cert.pem: Not a directory\"",
+                    dir.display(),
+                    host_dir.display()
+                ),
+                Some(fix),
+            );
+        }
         if !dir.is_dir() {
             return self.push_id(
                 S,

@@ -892,3 +892,42 @@ fn a_malformed_dh_params_file_fails() {
     assert!(c["fix"].as_str().unwrap().contains("rm "), "{c:#}");
     assert_eq!(run.code, 1);
 }
+
+/// Review: /etc/pki/libvirt-vnc as a plain file still takes VNC away from the default
+/// directory (libvirt's virFileExists): validate's fix must be to remove it, not to install
+/// into it; a dangling link does not count, as for libvirt.
+#[test]
+fn an_implicit_directory_that_is_a_file_is_to_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let implicit = d.join("root/etc/pki/libvirt-vnc");
+    std::os::unix::fs::symlink(d.join("nowhere"), &implicit).unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    assert_eq!(
+        check(&report, "qemu.vnc.dir")["file"],
+        s(&d.join("root/etc/pki/qemu"))
+    );
+    std::fs::remove_file(&implicit).unwrap();
+    std::fs::write(&implicit, "").unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let c = check(&report, "qemu.vnc.dir_exists");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("Not a directory"),
+        "{c:#}"
+    );
+    let fix = c["fix"].as_str().unwrap();
+    assert!(fix.starts_with("rm "), "{fix}");
+    assert!(fix.contains("libvirt-vnc"), "{fix}");
+}
