@@ -97,8 +97,11 @@ pub(crate) fn qemu_ids(conf: &QemuConf) -> Result<file_audit::QemuIds, CliError>
     };
     let mut groups = vec![gid];
     groups.extend(primary);
-    if let Ok(name) = CString::new(user.name.clone()) {
-        groups.extend(supplementary_groups(&name, gid));
+    // libvirt finds the user's groups by uid (virGetGroupList), so a user given by number
+    // (`+N`, or a number that is no name) has them too.
+    if let Some((name, primary)) = user_of_uid(uid) {
+        groups.push(primary);
+        groups.extend(supplementary_groups(&name, primary));
     }
     groups.sort_unstable();
     groups.dedup();
@@ -124,6 +127,19 @@ fn lookup_user(name: &str) -> Option<(u32, Option<u32>)> {
     Some((uid, Some(gid)))
 }
 
+/// getpwuid: the name and primary gid of `uid`.
+fn user_of_uid(uid: u32) -> Option<(CString, u32)> {
+    // SAFETY: getpwuid has no preconditions; the result is copied at once, before any other
+    // call that may reuse its static storage.
+    let pw = unsafe { libc::getpwuid(uid) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: pw is non-null; pw_name is a NUL-terminated string owned by libc.
+    let (name, gid) = unsafe { (std::ffi::CStr::from_ptr((*pw).pw_name), (*pw).pw_gid) };
+    Some((name.to_owned(), gid))
+}
+
 /// getgrnam: the gid of `name`.
 fn lookup_group(name: &str) -> Option<u32> {
     let c = CString::new(name).ok()?;
@@ -138,15 +154,20 @@ fn lookup_group(name: &str) -> Option<u32> {
 
 /// getgrouplist: the groups `user` has besides `gid` (libvirt gives them to QEMU too).
 fn supplementary_groups(user: &CString, gid: u32) -> Vec<u32> {
-    let mut n: libc::c_int = 64;
-    let mut groups = vec![0 as libc::gid_t; 64];
-    // SAFETY: groups has room for n entries; getgrouplist writes at most n and sets n.
-    let r = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
-    if r < 0 {
-        return Vec::new();
+    let mut room: libc::c_int = 64;
+    // A user in more groups: glibc says how many in `n`; asked again with that room.
+    for _ in 0..4 {
+        let mut groups = vec![0 as libc::gid_t; usize::try_from(room).unwrap_or(0)];
+        let mut n = room;
+        // SAFETY: groups has room for n entries; getgrouplist writes at most n and sets n.
+        let r = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        if r >= 0 {
+            groups.truncate(usize::try_from(n).unwrap_or(0));
+            return groups;
+        }
+        room = n.max(room.saturating_mul(2));
     }
-    groups.truncate(usize::try_from(n).unwrap_or(0));
-    groups
+    Vec::new()
 }
 
 /// The roles to install: `--role`, else the subsystem's (facts of libvirt's call sites).

@@ -931,3 +931,52 @@ fn an_implicit_directory_that_is_a_file_is_to_be_removed() {
     assert!(fix.starts_with("rm "), "{fix}");
     assert!(fix.contains("libvirt-vnc"), "{fix}");
 }
+
+/// Review: libvirt gives QEMU its user's supplementary groups looked up by uid
+/// (virGetGroupList), also when qemu.conf names the user by number (`user = "+N"`); a key
+/// readable through such a group is readable by QEMU.
+#[test]
+fn supplementary_groups_count_for_a_numeric_user() {
+    if !is_root() {
+        return eprintln!("not root: owners cannot be given");
+    }
+    // A user that is a member of a group other than its own, from /etc/group.
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let Some((gid, member)) = groups.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        let member = f.get(3)?.split(',').find(|m| !m.is_empty())?;
+        Some((f[2].parse::<u32>().ok()?, member.to_owned()))
+    }) else {
+        return eprintln!("no user with a supplementary group here");
+    };
+    let (uid, _) = nix_ids(&member);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    for user in [member.clone(), format!("+{uid}")] {
+        let path = d.join("qemu.conf");
+        std::fs::write(
+            &path,
+            format!("user = \"{user}\"\ngroup = \"nogroup\"\nvnc_tls = 1\n"),
+        )
+        .unwrap();
+        install_qemu(d, &p, &p.server, &path, &["--subsystem", "vnc"]).expect(0);
+        let qdir = d.join("root/etc/pki/qemu");
+        let key = qdir.join("server-key.pem");
+        std::os::unix::fs::chown(&key, Some(0), Some(gid)).unwrap();
+        // The directory too: entered through the supplementary group only.
+        std::os::unix::fs::chown(&qdir, Some(0), Some(gid)).unwrap();
+        let report = json(&validate_qemu(
+            d,
+            &path,
+            &["--json", "--hostname", "localhost"],
+        ));
+        let k = check(&report, "qemu.vnc.server.key_mode");
+        assert_eq!(k["status"], "pass", "user {user}: {k:#}");
+        assert_eq!(
+            check(&report, "qemu.vnc.dir_mode")["status"],
+            "pass",
+            "user {user}"
+        );
+    }
+}
