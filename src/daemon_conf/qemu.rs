@@ -392,13 +392,24 @@ impl QemuConf {
                 let _ = self.conf.string(key, &mut errors);
             }
         }
-        if let Some(h) = self.migration_host() {
+        // libvirt refuses both at load when they name this machine itself.
+        for key in ["migration_host", "migration_address"] {
+            let Some(h) = self.string(key).map(|s| Setting {
+                value: s
+                    .value
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                line: s.line,
+            }) else {
+                continue;
+            };
             if is_local_address(&h.value) {
                 errors.push(SettingError {
-                    name: "migration_host".into(),
+                    name: key.into(),
                     line: h.line,
                     message: format!(
-                        "{}: migration_host must not be the address of the local machine: {}",
+                        "{}: {key} must not be the address of the local machine: {}",
                         self.location(h.line),
                         h.value
                     ),

@@ -227,3 +227,23 @@ fn a_repeated_tls_setting_is_reported_at_the_later_line() {
          (line 1)"
     );
 }
+
+/// Review: libvirt refuses a loopback `migration_address` at load just as a loopback
+/// `migration_host` (facts 1.1: both, brackets removed first).
+#[test]
+fn a_loopback_migration_address_is_refused_too() {
+    for local in ["localhost", "127.0.0.1", "[::1]"] {
+        let c = conf(&format!("migration_address = \"{local}\"\n"));
+        let e = c.errors();
+        assert_eq!(e.len(), 1, "{local}: {e:?}");
+        assert!(
+            e[0].message
+                .contains("migration_address must not be the address of the local machine"),
+            "{}",
+            e[0].message
+        );
+    }
+    assert!(conf("migration_address = \"0.0.0.0\"\n")
+        .errors()
+        .is_empty());
+}
