@@ -701,7 +701,18 @@ pub const APPARMOR_DIRS: &[&str] = &[
 /// Whether Debian's AppArmor abstraction lets QEMU read the directory `dir` (a path on the
 /// host, without any test root).
 pub fn apparmor_allows(dir: &Path) -> bool {
-    APPARMOR_DIRS.iter().any(|d| dir.starts_with(d))
+    // AppArmor matches the resolved path: `..` is taken away here, links by the caller.
+    let mut plain = PathBuf::from("/");
+    for c in dir.components() {
+        match c {
+            std::path::Component::Normal(name) => plain.push(name),
+            std::path::Component::ParentDir => {
+                plain.pop();
+            }
+            _ => {}
+        }
+    }
+    APPARMOR_DIRS.iter().any(|d| plain.starts_with(d))
 }
 
 /// What to add to `/etc/apparmor.d/local/abstractions/libvirt-qemu` so that QEMU may read

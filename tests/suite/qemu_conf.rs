@@ -247,3 +247,17 @@ fn a_loopback_migration_address_is_refused_too() {
         .errors()
         .is_empty());
 }
+
+/// Review: AppArmor matches the path the kernel resolves: `..` leading out of an allowed
+/// directory is not in it.
+#[test]
+fn apparmor_sees_through_dot_dot() {
+    use virtpki::daemon_conf::qemu::apparmor_allows;
+    assert!(apparmor_allows(Path::new("/etc/pki/qemu")));
+    assert!(apparmor_allows(Path::new("/etc/pki/qemu/./vnc")));
+    assert!(apparmor_allows(Path::new("/srv/../etc/pki/libvirt-vnc")));
+    assert!(!apparmor_allows(Path::new(
+        "/etc/pki/qemu/../../../srv/vnc"
+    )));
+    assert!(!apparmor_allows(Path::new("/etc/pki/qemu/..")));
+}

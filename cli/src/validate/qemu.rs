@@ -337,7 +337,13 @@ impl Validator {
         if let Some(ids) = ids {
             self.qemu_access(sub, "dir", &dir, FileKind::Dir, ids);
         }
-        self.qemu_apparmor(sub, &host_dir);
+        // AppArmor judges the path the kernel resolves: links followed, under the root.
+        let resolved = std::fs::canonicalize(&dir).ok().and_then(|c| {
+            c.strip_prefix(&self.root)
+                .ok()
+                .map(|r| Path::new("/").join(r))
+        });
+        self.qemu_apparmor(sub, resolved.as_deref().unwrap_or(&host_dir));
         self.qemu_verify(conf, sub);
         if let Some(uuid) = conf.secret_uuid(sub) {
             self.push_id(

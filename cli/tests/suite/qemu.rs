@@ -980,3 +980,40 @@ fn supplementary_groups_count_for_a_numeric_user() {
         );
     }
 }
+
+/// Review: the AppArmor check looks at the directory QEMU really opens: /etc/pki/qemu as a
+/// link to /srv/qemu is outside Debian's profile (AppArmor resolves links).
+#[test]
+fn apparmor_follows_a_linked_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != "qemu.vnc.apparmor"),
+        "{report:#}"
+    );
+    std::fs::create_dir_all(d.join("root/srv")).unwrap();
+    std::fs::rename(d.join("root/etc/pki/qemu"), d.join("root/srv/qemu")).unwrap();
+    std::os::unix::fs::symlink("../../srv/qemu", d.join("root/etc/pki/qemu")).unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let a = check(&report, "qemu.vnc.apparmor");
+    assert!(
+        a["message"].as_str().unwrap().contains("/srv/qemu"),
+        "{a:#}"
+    );
+}
