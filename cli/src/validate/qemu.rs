@@ -338,11 +338,10 @@ impl Validator {
             self.qemu_access(sub, "dir", &dir, FileKind::Dir, ids);
         }
         // AppArmor judges the path the kernel resolves: links followed, under the root.
-        let resolved = std::fs::canonicalize(&dir).ok().and_then(|c| {
-            c.strip_prefix(&self.root)
-                .ok()
-                .map(|r| Path::new("/").join(r))
-        });
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let resolved = std::fs::canonicalize(&dir)
+            .ok()
+            .and_then(|c| c.strip_prefix(&root).ok().map(|r| Path::new("/").join(r)));
         self.qemu_apparmor(sub, resolved.as_deref().unwrap_or(&host_dir));
         self.qemu_verify(conf, sub);
         if let Some(uuid) = conf.secret_uuid(sub) {
