@@ -534,6 +534,55 @@ impl Validator {
             if let Err(e) = ctx.add_file(f.ty, &f.path) {
                 loaded_all = false;
                 let msg = e.to_string();
+                // An encrypted key: QEMU opens it with the passphrase of the libvirt secret
+                // qemu.conf names (passwordid=), and fails without one.
+                let encrypted = f.ty.content() == virtpki::data_type::Content::PrivateKey
+                    && std::fs::read(&f.path).is_ok_and(|b| {
+                        String::from_utf8_lossy(&b).contains("-----BEGIN ENCRYPTED PRIVATE KEY")
+                    });
+                if encrypted {
+                    let (state, message, fix) = match conf.secret_uuid(sub) {
+                        Some(uuid) => (
+                            State::Info,
+                            format!(
+                                "{} is encrypted: QEMU decrypts it with libvirt secret {} ({}); \
+                                 virtpki cannot open it, so it checks neither the key nor its \
+                                 match with the certificate",
+                                f.path.display(),
+                                uuid.value,
+                                conf.location(uuid.line)
+                            ),
+                            "make sure the secret holds the key's passphrase (virsh \
+                             secret-get-value UUID)"
+                                .to_owned(),
+                        ),
+                        None => (
+                            State::Fail,
+                            format!(
+                                "{} is encrypted and qemu.conf names no secret for {sub}: QEMU \
+                                 fails with \"Cannot load certificate ... & key '{}': \
+                                 Decryption has failed.\"",
+                                f.path.display(),
+                                f.path.display()
+                            ),
+                            format!(
+                                "decrypt it (openssl pkey -in KEY -out NEWKEY), or set \
+                                 {sub}_tls_x509_secret_uuid (or default_tls_x509_secret_uuid) in \
+                                 qemu.conf to a libvirt secret holding its passphrase"
+                            ),
+                        ),
+                    };
+                    self.push_id(
+                        S,
+                        &format!("{sub}.{r}.load"),
+                        format!("Loading {sub} {}", f.ty),
+                        state,
+                        Some(&f.path),
+                        message,
+                        Some(fix),
+                    );
+                    continue;
+                }
                 if self.reported.insert(msg.clone()) {
                     self.push_id(
                         S,

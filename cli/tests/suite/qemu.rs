@@ -1017,3 +1017,68 @@ fn apparmor_follows_a_linked_directory() {
         "{a:#}"
     );
 }
+
+/// Review: an encrypted server key is what a `*_tls_x509_secret_uuid` is for (libvirt gives
+/// QEMU the passphrase): validate failed it all the same, saying virtpki "like libvirt" needs
+/// it unencrypted. Without a secret it fails with QEMU's words and both fixes.
+#[test]
+fn an_encrypted_key_with_a_secret_is_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let key = d.join("root/etc/pki/qemu/server-key.pem");
+    // Rewritten in place: its owner and group stay install's.
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    std::fs::write(
+        &key,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o440)).unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let c = check(&report, "qemu.vnc.server.load");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("Decryption has failed"),
+        "{c:#}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("vnc_tls_x509_secret_uuid"),
+        "{c:#}"
+    );
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let c = check(&report, "qemu.vnc.server.load");
+    assert_eq!(c["status"], "info", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("encrypted"),
+        "{c:#}"
+    );
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] != "fail"),
+        "{report:#}"
+    );
+}
