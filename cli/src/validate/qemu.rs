@@ -601,7 +601,7 @@ impl Validator {
         }
         // QEMU's server loads dh-params.pem when it is there; a bad one fails the directory.
         let dh = dir.join("dh-params.pem");
-        if role == Role::Server && dh.exists() {
+        if role == Role::Server && sub != Subsystem::Spice && dh.exists() {
             let verdict = std::fs::read(&dh)
                 .map_err(|e| e.to_string())
                 .and_then(|b| sanity::check_qemu_dh_params(&b));
@@ -666,7 +666,7 @@ impl Validator {
                 fix: Some(f.fix.clone()),
                 rule: Some(f.rule.to_string()),
                 libvirt: f.libvirt_differs.clone(),
-                qemu: qf.qemu.clone(),
+                qemu: note_for(sub, qf.qemu.clone()),
             });
         }
         let own = creds.identity(role).certificate().cloned();
@@ -759,7 +759,7 @@ impl Validator {
                     fix: Some(f.fix),
                     rule: Some(f.rule.to_string()),
                     libvirt: f.libvirt_differs,
-                    qemu: qf.qemu,
+                    qemu: note_for(sub, qf.qemu),
                 });
             }
         }
@@ -947,6 +947,21 @@ impl Validator {
 }
 
 /// `--subsystem` of install for `sub` (vxhs has none: the default directory).
+/// The QEMU note of a finding in `sub`'s directory: SPICE's files are loaded by
+/// spice-server (OpenSSL), not by QEMU's tls-creds-x509, so QEMU's load-time rules and their
+/// versions do not apply there.
+fn note_for(sub: Subsystem, note: Option<String>) -> Option<String> {
+    if sub != Subsystem::Spice {
+        return note;
+    }
+    Some(
+        "SPICE: QEMU hands these files to spice-server (OpenSSL), not to its tls-creds-x509 \
+         object, so QEMU's load-time checks do not apply; SPICE clients still verify the \
+         certificate"
+            .into(),
+    )
+}
+
 fn install_subsystem(sub: Subsystem) -> &'static str {
     match sub {
         Subsystem::Vxhs => "default",

@@ -1082,3 +1082,49 @@ fn an_encrypted_key_with_a_secret_is_not_a_failure() {
         "{report:#}"
     );
 }
+
+/// Review: SPICE's directory is read by spice-server (OpenSSL), not by QEMU's tls-creds-x509:
+/// the findings must not carry QEMU's load-time notes ("QEMU <= 10.1 refuses ...") there.
+#[test]
+fn spice_findings_do_not_carry_qemu_s_load_notes() {
+    use virtpki_tools::kit::{self_signed, signed_by, Spec, KU_KEY_CERT_SIGN};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root_ca = self_signed(&Spec::ca("Test CA"));
+    let int = signed_by(
+        &Spec::ca("Intermediate CA")
+            .bc(Some(true), true)
+            .ku(KU_KEY_CERT_SIGN, true),
+        &root_ca,
+    );
+    let leaf = signed_by(&Spec::server("localhost"), &int);
+    let q = d.join("root/etc/pki/qemu");
+    std::fs::create_dir_all(&q).unwrap();
+    std::fs::write(q.join("ca-cert.pem"), root_ca.pem()).unwrap();
+    std::fs::write(q.join("server-cert.pem"), leaf.pem() + &int.pem()).unwrap();
+    std::fs::write(q.join("server-key.pem"), leaf.key_pem()).unwrap();
+    std::fs::set_permissions(
+        q.join("server-key.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    for (switch, starts) in [
+        ("vnc_tls = 1\n", "QEMU >= 10.2"),
+        ("spice_tls = 1\n", "SPICE:"),
+    ] {
+        let conf = qemu_conf(d, switch);
+        let report = json(&validate_qemu(
+            d,
+            &conf,
+            &["--json", "--hostname", "localhost"],
+        ));
+        let sub = if switch.starts_with("vnc") {
+            "vnc"
+        } else {
+            "spice"
+        };
+        let c = check(&report, &format!("qemu.{sub}.server.cert_properties.chain"));
+        let note = c["qemu_differs"].as_str().unwrap();
+        assert!(note.starts_with(starts), "{sub}: {note}");
+    }
+}
