@@ -46,7 +46,7 @@ impl Validator {
             }
         };
         self.qemu_conf_checks(&conf, &conf_path);
-        let ids = match crate::install_qemu::qemu_ids(&conf) {
+        let ids = match crate::install_qemu::qemu_ids(&conf, &self.root) {
             Ok(ids) => {
                 self.pass_id(
                     S,

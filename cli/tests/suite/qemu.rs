@@ -1128,3 +1128,64 @@ fn spice_findings_do_not_carry_qemu_s_load_notes() {
         assert!(note.starts_with(starts), "{sub}: {note}");
     }
 }
+
+/// Review: under --root (an image, a container) QEMU's user and group are the root's own
+/// accounts (ROOT/etc/passwd, ROOT/etc/group), not this machine's: the host has no
+/// libvirt-qemu, or another uid for it.
+#[test]
+fn accounts_come_from_the_root_s_passwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let etc = d.join("root/etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n\
+         libvirt-qemu:x:64055:108:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin\n",
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("group"),
+        "root:x:0:\nkvm:x:108:\nlibvirt-qemu:x:64055:libvirt-qemu\nssl:x:200:libvirt-qemu\n",
+    )
+    .unwrap();
+    // No user or group in qemu.conf: Debian's libvirt-qemu, found in the root's files.
+    let conf = d.join("qemu.conf");
+    std::fs::write(&conf, "vnc_tls = 1\n").unwrap();
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("QEMU runs as libvirt-qemu:libvirt-qemu"),
+        "{}",
+        run.stdout
+    );
+    let key = d.join("root/etc/pki/qemu/server-key.pem");
+    if is_root() {
+        assert_eq!(std::fs::metadata(&key).unwrap().gid(), 64055);
+    }
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let u = check(&report, "qemu.conf.user");
+    assert_eq!(u["status"], "pass", "{u:#}");
+    assert!(
+        u["message"]
+            .as_str()
+            .unwrap()
+            .contains("uid 64055, gid 64055"),
+        "{u:#}"
+    );
+    if is_root() {
+        // A key readable through the supplementary group ssl (200) of the root's group file.
+        std::os::unix::fs::chown(&key, Some(0), Some(200)).unwrap();
+        let report = json(&validate_qemu(
+            d,
+            &conf,
+            &["--json", "--hostname", "localhost"],
+        ));
+        assert_eq!(check(&report, "qemu.vnc.server.key_mode")["status"], "pass");
+    }
+}
