@@ -438,6 +438,23 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             }
         }
     }
+    // Numbered identities already there stay: QEMU >= 10.2 loads them next to the new pair.
+    for role in &roles {
+        let left: Vec<String> = (0..virtpki::locations::QEMU_NUMBERED_IDENTITIES)
+            .map(|n| format!("{}-cert-{n}.pem", role.name()))
+            .filter(|name| dir.join(name).exists())
+            .collect();
+        if !left.is_empty() {
+            say!(
+                "{} {} holds {}: QEMU >= 10.2 loads them too, next to the {} pair installed \
+                 now; remove them (and their keys) if they are not meant to be served",
+                ui.warn("warning:"),
+                dir.display(),
+                left.join(", "),
+                role.name()
+            );
+        }
+    }
     // An existing directory keeps its owner and mode: one QEMU may write lets QEMU replace
     // the CA installed into it (validate --qemu fails it); said before writing.
     if let Ok((_, Some(f))) = file_audit::audit_qemu_path(&dir, FileKind::Dir, &ids) {

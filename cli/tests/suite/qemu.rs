@@ -1189,3 +1189,20 @@ fn accounts_come_from_the_root_s_passwd() {
         assert_eq!(check(&report, "qemu.vnc.server.key_mode")["status"], "pass");
     }
 }
+
+/// Review: install --qemu writes the unnumbered pair; numbered identities already in the
+/// directory (an older key, another algorithm) stay, and QEMU >= 10.2 serves them too: said.
+#[test]
+fn install_names_further_identities_left_in_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    let q = d.join("root/etc/pki/qemu");
+    std::fs::create_dir_all(&q).unwrap();
+    std::fs::write(q.join("server-cert-0.pem"), "old").unwrap();
+    std::fs::write(q.join("server-key-0.pem"), "old").unwrap();
+    let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    assert!(run.stdout.contains("server-cert-0.pem"), "{}", run.stdout);
+    assert!(run.stdout.contains("QEMU >= 10.2"), "{}", run.stdout);
+}
