@@ -287,6 +287,12 @@ fn qemu_can(stat: &FileStat, qemu: &QemuIds) -> bool {
     bits & want != 0
 }
 
+/// Whether QEMU (not root) can replace a file: it owns it (and so may change its mode), or
+/// its mode lets QEMU's groups write (everyone writing is its own, worse, finding).
+fn qemu_can_write(stat: &FileStat, qemu: &QemuIds) -> bool {
+    stat.uid == qemu.uid || (qemu.groups.contains(&stat.gid) && stat.mode & 0o020 != 0)
+}
+
 /// The worst problem of `stat` for a file of `kind` in a QEMU directory: QEMU must read it
 /// (enter the directory), nobody else may read a key, nobody but root and QEMU may replace
 /// anything. Modes other than [`qemu_mode`] that meet this are fine (a key `qemu:qemu 0400`,
@@ -314,6 +320,20 @@ pub fn audit_qemu(
             format!(
                 "{p} belongs to uid {}, neither root nor QEMU's user ({})",
                 stat.uid, qemu.label
+            ),
+            format!("{chown}; {chmod}"),
+        );
+    }
+    // What QEMU trusts must not be QEMU's to replace: through its directory it could swap
+    // any file, and a CA, CRL or certificate of its own choosing holds for every domain of
+    // the host. Its own key may be its own (QEMU's documentation: the user's, 0400 or 0600).
+    if qemu.uid != 0 && !kind.is_key() && mode & 0o002 == 0 && qemu_can_write(stat, qemu) {
+        return FileFinding::error(
+            format!(
+                "QEMU can replace {p} (it runs as {}; owner {}:{}, mode {mode:04o}): a \
+                 compromised QEMU could put its own CA, an older CRL or another certificate \
+                 in place for every domain of this host",
+                qemu.label, stat.uid, stat.gid
             ),
             format!("{chown}; {chmod}"),
         );

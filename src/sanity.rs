@@ -934,7 +934,8 @@ impl Checker {
                     Some(
                         "libvirt 9.x daemons refuse this certificate (they want keyEncipherment \
                          whenever key usage is critical); newer libvirt and QEMU >= 10.2 (and \
-                         Debian 12's 7.2.22) accept it; QEMU 10.0 and 10.1 refuse it too"
+                         Debian 12's 7.2.22) accept it; QEMU <= 10.1 without that backport \
+                         refuses it too"
                             .into(),
                     ),
                 );
@@ -1193,8 +1194,9 @@ pub fn check_qemu(
         .findings
         .into_iter()
         .filter(|f| f.rule != Rule::FileMode)
-        .map(|finding| {
+        .map(|mut finding| {
             let qemu = qemu_note(&finding);
+            in_qemu_s_words(&mut finding);
             QemuFinding { finding, qemu }
         })
         .collect();
@@ -1225,6 +1227,57 @@ pub fn check_qemu(
     out
 }
 
+/// Whether QEMU's server can load `bytes` as `dh-params.pem`, which it reads when the file
+/// is there (GnuTLS `gnutls_dh_params_import_pkcs3`, PEM): a "DH PARAMETERS" block whose
+/// contents are a DER SEQUENCE (PKCS#3 DHParameter; the numbers are GnuTLS's to judge). The
+/// error is what is wrong, for a message after QEMU's "Unable to load DH parameters from
+/// FILE".
+pub fn check_qemu_dh_params(bytes: &[u8]) -> std::result::Result<(), String> {
+    let blocks = ::pem::parse_many(bytes).map_err(|e| format!("not PEM: {e}"))?;
+    let block = blocks
+        .iter()
+        .find(|b| b.tag() == "DH PARAMETERS")
+        .ok_or("no \"-----BEGIN DH PARAMETERS-----\" block")?;
+    match block.contents().first() {
+        Some(0x30) => Ok(()),
+        _ => Err("the DH PARAMETERS block is not a DER SEQUENCE (PKCS#3 DHParameter)".into()),
+    }
+}
+
+/// The expiry warnings say what libvirtd does and name libvirt's install: for a QEMU
+/// directory, what QEMU does and `install --qemu` (QEMU has nothing to reload: running domains
+/// keep what they loaded).
+fn in_qemu_s_words(f: &mut Finding) {
+    if f.rule != Rule::ExpiresSoon {
+        return;
+    }
+    for (libvirt, qemu) in [
+        (
+            "libvirtd refuses to start with it",
+            "QEMU refuses to load it (domains, migrations and backups using it fail to start)",
+        ),
+        (
+            "libvirt refuses to load it",
+            "QEMU refuses to load it (domains, migrations and backups using it fail to start)",
+        ),
+        (
+            "libvirtd does not start and clients cannot connect",
+            "QEMU refuses to load the directory",
+        ),
+    ] {
+        f.message = f.message.replace(libvirt, qemu);
+    }
+    for role in ["server", "client"] {
+        f.fix = f.fix.replace(
+            &format!("virtpki install --role {role} --ca-dir CA_DIR --from DIR --reload"),
+            &format!(
+                "virtpki install --qemu --role {role} --ca-dir CA_DIR --from DIR (running \
+                 domains keep the old files until restarted or migrated)"
+            ),
+        );
+    }
+}
+
 /// How QEMU's verdict differs on `f`, found from the libvirt note the finding carries.
 fn qemu_note(f: &Finding) -> Option<String> {
     let libvirt = f.libvirt_differs.as_deref().unwrap_or("");
@@ -1236,8 +1289,9 @@ fn qemu_note(f: &Finding) -> Option<String> {
         "QEMU <= 10.1 checks every CA of ca-cert.pem and refuses the whole file for it; QEMU \
          >= 10.2 checks only the chain of trust"
     } else if libvirt.contains("keyEncipherment") {
-        "QEMU 10.0 and 10.1 refuse it when key usage is critical (\"usage does not permit \
-         key encipherment\"); QEMU >= 10.2 and Debian 12's 7.2.22 accept it"
+        "QEMU <= 10.1 refuses it when key usage is critical (\"usage does not permit key \
+         encipherment\"), except stable releases with the fix backported (Debian 12's 7.2.22 \
+         accepts it; qemu-img 10.0.2 of bookworm-backports refuses it); QEMU >= 10.2 accepts it"
     } else if libvirt.contains("anyExtendedKeyUsage") {
         "QEMU reads anyExtendedKeyUsage as allowing both roles and accepts it"
     } else if libvirt.contains("unrecognised purpose") {

@@ -69,13 +69,99 @@ fn account_origin(conf: &QemuConf, key: &str, a: &Account) -> String {
     }
 }
 
+/// Where QEMU's user and group are looked up: this machine (getpwnam, ...), or, under a
+/// --root that has them, that tree's own etc/passwd and etc/group (an image's accounts are not
+/// the host's).
+pub(crate) enum Accounts {
+    Host,
+    Files { passwd: String, group: String },
+}
+
+impl Accounts {
+    /// The accounts of `root`: its etc/passwd and etc/group when it is not `/` and has them.
+    pub(crate) fn of(root: &Path) -> Accounts {
+        if root == Path::new("/") {
+            return Accounts::Host;
+        }
+        let read = |name: &str| std::fs::read_to_string(root.join("etc").join(name)).ok();
+        match (read("passwd"), read("group")) {
+            (Some(passwd), Some(group)) => Accounts::Files { passwd, group },
+            _ => Accounts::Host,
+        }
+    }
+
+    /// Where, for messages.
+    fn what(&self) -> &'static str {
+        match self {
+            Accounts::Host => "on this system",
+            Accounts::Files { .. } => "in the root's etc/passwd and etc/group",
+        }
+    }
+
+    /// The uid and primary gid of the user `name`.
+    fn user(&self, name: &str) -> Option<(u32, u32)> {
+        match self {
+            Accounts::Host => lookup_user(name),
+            Accounts::Files { passwd, .. } => fields(passwd)
+                .find(|f| f[0] == name)
+                .and_then(|f| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))),
+        }
+    }
+
+    /// The name and primary gid of the user `uid`.
+    fn user_of_uid(&self, uid: u32) -> Option<(String, u32)> {
+        match self {
+            Accounts::Host => user_of_uid(uid),
+            Accounts::Files { passwd, .. } => fields(passwd)
+                .find(|f| f.get(2).and_then(|u| u.parse().ok()) == Some(uid))
+                .and_then(|f| Some((f[0].to_owned(), f.get(3)?.parse().ok()?))),
+        }
+    }
+
+    /// The gid of the group `name`.
+    fn group(&self, name: &str) -> Option<u32> {
+        match self {
+            Accounts::Host => lookup_group(name),
+            Accounts::Files { group, .. } => fields(group)
+                .find(|f| f[0] == name)
+                .and_then(|f| f.get(2)?.parse().ok()),
+        }
+    }
+
+    /// The groups of the user `name` whose primary group is `gid` (getgrouplist).
+    fn groups_of(&self, name: &str, gid: u32) -> Vec<u32> {
+        match self {
+            Accounts::Host => CString::new(name)
+                .map(|c| supplementary_groups(&c, gid))
+                .unwrap_or_default(),
+            Accounts::Files { group, .. } => std::iter::once(gid)
+                .chain(
+                    fields(group)
+                        .filter(|f| f.get(3).is_some_and(|m| m.split(',').any(|m| m == name)))
+                        .filter_map(|f| f.get(2)?.parse().ok()),
+                )
+                .collect(),
+        }
+    }
+}
+
+/// The colon-separated fields of each line of a passwd or group file.
+fn fields(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(':').collect())
+}
+
 /// The uid of qemu.conf's `user` and the gid of its `group` (names first, then numbers; a
-/// leading `+` forces a number, as libvirt reads them), and every group the user has.
-pub(crate) fn qemu_ids(conf: &QemuConf) -> Result<file_audit::QemuIds, CliError> {
+/// leading `+` forces a number, as libvirt reads them), and every group the user has, from
+/// the accounts of `root` ([`Accounts::of`]).
+pub(crate) fn qemu_ids(conf: &QemuConf, root: &Path) -> Result<file_audit::QemuIds, CliError> {
+    let accounts = Accounts::of(root);
     let (user, group) = (conf.user(), conf.group());
     let unknown = |key: &str, a: &Account, what: &str| {
         CliError(format!(
-            "QEMU's {what} is unknown on this system: {}; nothing was done",
+            "QEMU's {what} is unknown {}: {}; nothing was done",
+            accounts.what(),
             account_origin(conf, key, a)
         ))
         .with_fix(format!(
@@ -85,20 +171,26 @@ pub(crate) fn qemu_ids(conf: &QemuConf) -> Result<file_audit::QemuIds, CliError>
     };
     let (uid, primary) = match user.forced_id() {
         Some(id) => (id, None),
-        None => lookup_user(&user.name)
+        None => accounts
+            .user(&user.name)
+            .map(|(uid, gid)| (uid, Some(gid)))
             .or_else(|| user.name.parse().ok().map(|id| (id, None)))
             .ok_or_else(|| unknown("user", &user, "user"))?,
     };
     let gid = match group.forced_id() {
         Some(id) => id,
-        None => lookup_group(&group.name)
+        None => accounts
+            .group(&group.name)
             .or_else(|| group.name.parse().ok())
             .ok_or_else(|| unknown("group", &group, "group"))?,
     };
     let mut groups = vec![gid];
     groups.extend(primary);
-    if let Ok(name) = CString::new(user.name.clone()) {
-        groups.extend(supplementary_groups(&name, gid));
+    // libvirt finds the user's groups by uid (virGetGroupList), so a user given by number
+    // (`+N`, or a number that is no name) has them too.
+    if let Some((name, primary)) = accounts.user_of_uid(uid) {
+        groups.push(primary);
+        groups.extend(accounts.groups_of(&name, primary));
     }
     groups.sort_unstable();
     groups.dedup();
@@ -111,7 +203,7 @@ pub(crate) fn qemu_ids(conf: &QemuConf) -> Result<file_audit::QemuIds, CliError>
 }
 
 /// getpwnam: the uid and primary gid of `name`.
-fn lookup_user(name: &str) -> Option<(u32, Option<u32>)> {
+fn lookup_user(name: &str) -> Option<(u32, u32)> {
     let c = CString::new(name).ok()?;
     // SAFETY: c is a valid C string; the result is read at once, before any other call that
     // may reuse its static storage.
@@ -121,7 +213,20 @@ fn lookup_user(name: &str) -> Option<(u32, Option<u32>)> {
     }
     // SAFETY: pw is non-null, as getpwnam returned it.
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    Some((uid, Some(gid)))
+    Some((uid, gid))
+}
+
+/// getpwuid: the name and primary gid of `uid`.
+fn user_of_uid(uid: u32) -> Option<(String, u32)> {
+    // SAFETY: getpwuid has no preconditions; the result is copied at once, before any other
+    // call that may reuse its static storage.
+    let pw = unsafe { libc::getpwuid(uid) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: pw is non-null; pw_name is a NUL-terminated string owned by libc.
+    let (name, gid) = unsafe { (std::ffi::CStr::from_ptr((*pw).pw_name), (*pw).pw_gid) };
+    Some((name.to_string_lossy().into_owned(), gid))
 }
 
 /// getgrnam: the gid of `name`.
@@ -138,15 +243,20 @@ fn lookup_group(name: &str) -> Option<u32> {
 
 /// getgrouplist: the groups `user` has besides `gid` (libvirt gives them to QEMU too).
 fn supplementary_groups(user: &CString, gid: u32) -> Vec<u32> {
-    let mut n: libc::c_int = 64;
-    let mut groups = vec![0 as libc::gid_t; 64];
-    // SAFETY: groups has room for n entries; getgrouplist writes at most n and sets n.
-    let r = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
-    if r < 0 {
-        return Vec::new();
+    let mut room: libc::c_int = 64;
+    // A user in more groups: glibc says how many in `n`; asked again with that room.
+    for _ in 0..4 {
+        let mut groups = vec![0 as libc::gid_t; usize::try_from(room).unwrap_or(0)];
+        let mut n = room;
+        // SAFETY: groups has room for n entries; getgrouplist writes at most n and sets n.
+        let r = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        if r >= 0 {
+            groups.truncate(usize::try_from(n).unwrap_or(0));
+            return groups;
+        }
+        room = n.max(room.saturating_mul(2));
     }
-    groups.truncate(usize::try_from(n).unwrap_or(0));
-    groups
+    Vec::new()
 }
 
 /// The roles to install: `--role`, else the subsystem's (facts of libvirt's call sites).
@@ -191,6 +301,9 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             e.message
         );
     }
+    for e in conf.relative_dirs().into_iter().chain(conf.repeated()) {
+        say!("{} {}", ui.warn("warning:"), e.message);
+    }
     for k in conf.unknown_keys() {
         if let Some(meant) = k.meant {
             say!(
@@ -201,7 +314,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             );
         }
     }
-    let ids = qemu_ids(&conf)?;
+    let ids = qemu_ids(&conf, &root)?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let as_root = unsafe { libc::geteuid() } == 0;
     let owner = as_root.then_some(Owner {
@@ -324,6 +437,28 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                 }
             }
         }
+    }
+    // Numbered identities already there stay: QEMU >= 10.2 loads them next to the new pair.
+    for role in &roles {
+        let left: Vec<String> = (0..virtpki::locations::QEMU_NUMBERED_IDENTITIES)
+            .map(|n| format!("{}-cert-{n}.pem", role.name()))
+            .filter(|name| dir.join(name).exists())
+            .collect();
+        if !left.is_empty() {
+            say!(
+                "{} {} holds {}: QEMU >= 10.2 loads them too, next to the {} pair installed \
+                 now; remove them (and their keys) if they are not meant to be served",
+                ui.warn("warning:"),
+                dir.display(),
+                left.join(", "),
+                role.name()
+            );
+        }
+    }
+    // An existing directory keeps its owner and mode: one QEMU may write lets QEMU replace
+    // the CA installed into it (validate --qemu fails it); said before writing.
+    if let Ok((_, Some(f))) = file_audit::audit_qemu_path(&dir, FileKind::Dir, &ids) {
+        say!("{} {}; fix: {}", ui.warn("warning:"), f.message, f.fix);
     }
     let job = Job {
         plan: &plan,

@@ -392,13 +392,24 @@ impl QemuConf {
                 let _ = self.conf.string(key, &mut errors);
             }
         }
-        if let Some(h) = self.migration_host() {
+        // libvirt refuses both at load when they name this machine itself.
+        for key in ["migration_host", "migration_address"] {
+            let Some(h) = self.string(key).map(|s| Setting {
+                value: s
+                    .value
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                line: s.line,
+            }) else {
+                continue;
+            };
             if is_local_address(&h.value) {
                 errors.push(SettingError {
-                    name: "migration_host".into(),
+                    name: key.into(),
                     line: h.line,
                     message: format!(
-                        "{}: migration_host must not be the address of the local machine: {}",
+                        "{}: {key} must not be the address of the local machine: {}",
                         self.location(h.line),
                         h.value
                     ),
@@ -420,7 +431,7 @@ impl QemuConf {
     /// `default_tls_x509_cert_dir` under `root`, and the line it is set on.
     pub fn default_dir(&self, root: &Path) -> (PathBuf, Option<usize>) {
         match self.string("default_tls_x509_cert_dir") {
-            Some(s) => (rerooted(root, Path::new(&s.value)), Some(s.line)),
+            Some(s) => (conf_path(root, &s.value), Some(s.line)),
             None => (rerooted(root, Path::new(DEFAULT_CERT_DIR)), None),
         }
     }
@@ -442,7 +453,7 @@ impl QemuConf {
         if let Some(s) = self.string(&sub.dir_key()) {
             return SubsystemDir {
                 subsystem: sub,
-                dir: rerooted(root, Path::new(&s.value)),
+                dir: conf_path(root, &s.value),
                 origin: DirOrigin::Set(s.line),
             };
         }
@@ -591,7 +602,7 @@ impl QemuConf {
         for sub in Subsystem::ALL {
             let key = sub.dir_key();
             if let Some(s) = self.string(&key) {
-                let p = rerooted(root, Path::new(&s.value));
+                let p = conf_path(root, &s.value);
                 if !p.exists() {
                     out.push(SettingError {
                         name: key.clone(),
@@ -607,6 +618,59 @@ impl QemuConf {
         }
         out
     }
+}
+
+impl QemuConf {
+    /// The TLS settings (and `user`, `group`, `migration_host`) set again on a later line:
+    /// libvirt uses the first and ignores the rest without a word.
+    pub fn repeated(&self) -> Vec<SettingError> {
+        self.conf
+            .duplicates()
+            .into_iter()
+            .filter(|d| TLS_KEYS.iter().any(|(k, _)| *k == d.name))
+            .map(|d| {
+                let first = self.conf.get(&d.name).map_or(0, |e| e.line);
+                SettingError {
+                    name: d.name.clone(),
+                    line: d.line,
+                    message: format!(
+                        "{}: {} is set again; libvirt uses only the first setting (line {first})",
+                        self.location(d.line),
+                        d.name
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// The directory settings whose value is not an absolute path: libvirt and QEMU take it
+    /// against their own working directory (`/` for the system daemon), whatever the admin's
+    /// is, and virtpki takes it against the root ([`QemuConf::dir`]).
+    pub fn relative_dirs(&self) -> Vec<SettingError> {
+        Subsystem::ALL
+            .into_iter()
+            .filter_map(|sub| {
+                let key = sub.dir_key();
+                let s = self.string(&key)?;
+                (!Path::new(&s.value).is_absolute()).then(|| SettingError {
+                    message: format!(
+                        "{}: {key} \"{}\" is not an absolute path: libvirt and QEMU take it \
+                         against their working directory (/ for the system daemon), not yours",
+                        self.location(s.line),
+                        s.value
+                    ),
+                    name: key,
+                    line: s.line,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A path of qemu.conf under `root`; a relative one is taken against the daemon's working
+/// directory, `/`, so that it never leads out of the root (or into the caller's directory).
+fn conf_path(root: &Path, value: &str) -> PathBuf {
+    rerooted(root, &Path::new("/").join(value))
 }
 
 impl From<DaemonConf> for QemuConf {
@@ -637,7 +701,18 @@ pub const APPARMOR_DIRS: &[&str] = &[
 /// Whether Debian's AppArmor abstraction lets QEMU read the directory `dir` (a path on the
 /// host, without any test root).
 pub fn apparmor_allows(dir: &Path) -> bool {
-    APPARMOR_DIRS.iter().any(|d| dir.starts_with(d))
+    // AppArmor matches the resolved path: `..` is taken away here, links by the caller.
+    let mut plain = PathBuf::from("/");
+    for c in dir.components() {
+        match c {
+            std::path::Component::Normal(name) => plain.push(name),
+            std::path::Component::ParentDir => {
+                plain.pop();
+            }
+            _ => {}
+        }
+    }
+    APPARMOR_DIRS.iter().any(|d| plain.starts_with(d))
 }
 
 /// What to add to `/etc/apparmor.d/local/abstractions/libvirt-qemu` so that QEMU may read

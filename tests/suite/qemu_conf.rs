@@ -179,3 +179,85 @@ fn secret_uuid_inheritance() {
     assert_eq!(c.secret_uuid(Subsystem::Chardev).unwrap().value, "u1");
     assert!(c.secret_uuid(Subsystem::Spice).is_none());
 }
+
+/// Review: a relative directory in qemu.conf is taken by libvirt and QEMU against their own
+/// working directory (/ for the system daemon), never against the caller's: under a root it
+/// must stay under the root (install wrote into the caller's working directory, outside
+/// --root).
+#[test]
+fn a_relative_directory_stays_under_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let c = conf("default_tls_x509_cert_dir = \"pki/qemu\"\nvnc_tls_x509_cert_dir = \"pki/vnc\"\n");
+    assert_eq!(c.dir(Subsystem::Vnc, r).dir, r.join("pki/vnc"));
+    assert_eq!(c.dir(Subsystem::Spice, r).dir, r.join("pki/qemu"));
+    assert_eq!(c.default_dir(r).0, r.join("pki/qemu"));
+    // libvirt's start check looks there too.
+    let missing = c.missing_dirs(r);
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    std::fs::create_dir_all(r.join("pki/vnc")).unwrap();
+    std::fs::create_dir_all(r.join("pki/qemu")).unwrap();
+    assert!(c.missing_dirs(r).is_empty());
+    // And it is said: the meaning depends on the daemon's working directory.
+    let warned = c.relative_dirs();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(
+        warned[0].message.contains("not an absolute path"),
+        "{}",
+        warned[0].message
+    );
+}
+
+/// Review: libvirt uses the first of two lines of one name; the later one (an admin's
+/// `vnc_tls_x509_verify = 1` appended below an old `= 0`) is silently ignored: say so.
+#[test]
+fn a_repeated_tls_setting_is_reported_at_the_later_line() {
+    let c =
+        conf("vnc_tls_x509_verify = 0\nvnc_tls = 1\nvnc_tls_x509_verify = 1\nfoo = 1\nfoo = 2\n");
+    assert!(
+        !c.verify(Subsystem::Vnc).unwrap().value,
+        "the first line wins"
+    );
+    let r = c.repeated();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].line, 3);
+    assert_eq!(
+        r[0].message,
+        "qemu.conf:3: vnc_tls_x509_verify is set again; libvirt uses only the first setting \
+         (line 1)"
+    );
+}
+
+/// Review: libvirt refuses a loopback `migration_address` at load just as a loopback
+/// `migration_host` (facts 1.1: both, brackets removed first).
+#[test]
+fn a_loopback_migration_address_is_refused_too() {
+    for local in ["localhost", "127.0.0.1", "[::1]"] {
+        let c = conf(&format!("migration_address = \"{local}\"\n"));
+        let e = c.errors();
+        assert_eq!(e.len(), 1, "{local}: {e:?}");
+        assert!(
+            e[0].message
+                .contains("migration_address must not be the address of the local machine"),
+            "{}",
+            e[0].message
+        );
+    }
+    assert!(conf("migration_address = \"0.0.0.0\"\n")
+        .errors()
+        .is_empty());
+}
+
+/// Review: AppArmor matches the path the kernel resolves: `..` leading out of an allowed
+/// directory is not in it.
+#[test]
+fn apparmor_sees_through_dot_dot() {
+    use virtpki::daemon_conf::qemu::apparmor_allows;
+    assert!(apparmor_allows(Path::new("/etc/pki/qemu")));
+    assert!(apparmor_allows(Path::new("/etc/pki/qemu/./vnc")));
+    assert!(apparmor_allows(Path::new("/srv/../etc/pki/libvirt-vnc")));
+    assert!(!apparmor_allows(Path::new(
+        "/etc/pki/qemu/../../../srv/vnc"
+    )));
+    assert!(!apparmor_allows(Path::new("/etc/pki/qemu/..")));
+}

@@ -130,3 +130,86 @@ fn too_many_cas_for_qemu_up_to_10_1() {
         .unwrap()
         .contains("Unable to import CA certificate list"));
 }
+
+/// Review: QEMU must not be able to replace its own trust: a directory or a CA certificate
+/// (or CRL, or certificate) that QEMU's user owns or its group may write lets a compromised
+/// QEMU put its own CA (or an empty CRL) in place for every domain of the host.
+#[test]
+fn qemu_cannot_replace_its_own_ca() {
+    for (kind, s) in [
+        (FileKind::Dir, stat(64055, 64055, 0o750, true)),
+        (FileKind::Dir, stat(0, 64055, 0o770, true)),
+        (FileKind::Dir, stat(0, 108, 0o770, true)),
+        (FileKind::Public, stat(64055, 64055, 0o444, false)),
+        (FileKind::Public, stat(0, 64055, 0o664, false)),
+    ] {
+        let (sev, msg) = audit(kind, s).unwrap_or_else(|| panic!("{kind:?} {s:?} passes"));
+        assert_eq!(sev, Severity::Error, "{msg}");
+        assert!(msg.contains("QEMU can replace"), "{msg}");
+    }
+    // Running QEMU as root is its own choice: nothing more to say about writing.
+    let root = QemuIds {
+        uid: 0,
+        gid: 0,
+        groups: vec![0],
+        label: "root:root".into(),
+    };
+    assert_eq!(
+        audit_qemu(
+            Path::new("/p"),
+            FileKind::Dir,
+            &root,
+            &stat(0, 0, 0o750, true)
+        ),
+        None
+    );
+    // QEMU's own key, 0400 or 0600 as QEMU's documentation has it, stays fine.
+    assert_eq!(audit(KEY, stat(64055, 0, 0o600, false)), None);
+}
+
+/// Review: QEMU's server loads dh-params.pem (PKCS#3 "DH PARAMETERS") when present.
+#[test]
+fn dh_params_must_be_pkcs3_pem() {
+    // A DHParameter SEQUENCE { p, g } (toy numbers: only the form is checked).
+    let good = "-----BEGIN DH PARAMETERS-----\nMAYCAQcCAQI=\n-----END DH PARAMETERS-----\n";
+    assert_eq!(sanity::check_qemu_dh_params(good.as_bytes()), Ok(()));
+    for bad in [
+        "",
+        "not pem",
+        "-----BEGIN CERTIFICATE-----\nMAYCAQcCAQI=\n-----END CERTIFICATE-----\n",
+        "-----BEGIN DH PARAMETERS-----\n!!!!\n-----END DH PARAMETERS-----\n",
+        "-----BEGIN DH PARAMETERS-----\nBAYCAQcCAQI=\n-----END DH PARAMETERS-----\n",
+    ] {
+        assert!(
+            sanity::check_qemu_dh_params(bad.as_bytes()).is_err(),
+            "{bad:?}"
+        );
+    }
+}
+
+/// Review: the keyEncipherment rule is QEMU's from the start (copied from libvirt) until
+/// 10.2, except stable releases that carry the backport (Debian 12's 7.2.22): the note must
+/// not say that only 10.0 and 10.1 refuse (facts 2.3 rule 3, 2.4).
+#[test]
+fn the_key_encipherment_note_covers_every_qemu_before_10_2() {
+    let ca = self_signed(&Spec::ca("Test CA"));
+    let leaf = signed_by(
+        &Spec::server("server.example").ku(KU_DIGITAL_SIGNATURE, true),
+        &ca,
+    );
+    let ctx = Context::new(ContextFlags::default());
+    ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
+    ctx.add_pem(CertDataType::ServerCert, &leaf.pem()).unwrap();
+    ctx.add_pem(CertDataType::ServerKey, &leaf.key_pem())
+        .unwrap();
+    let found = sanity::check_qemu(&ctx.credentials(), Role::Server, now(), 0);
+    let f = found
+        .iter()
+        .find(|f| f.finding.message.contains("key encipherment"))
+        .expect("the finding");
+    let note = f.qemu.as_deref().unwrap();
+    assert!(note.contains("QEMU <= 10.1"), "{note}");
+    assert!(note.contains("7.2.22"), "{note}");
+    let libvirt = f.finding.libvirt_differs.as_deref().unwrap();
+    assert!(!libvirt.contains("QEMU 10.0 and 10.1 refuse"), "{libvirt}");
+}

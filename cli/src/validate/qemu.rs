@@ -46,7 +46,7 @@ impl Validator {
             }
         };
         self.qemu_conf_checks(&conf, &conf_path);
-        let ids = match crate::install_qemu::qemu_ids(&conf) {
+        let ids = match crate::install_qemu::qemu_ids(&conf, &self.root) {
             Ok(ids) => {
                 self.pass_id(
                     S,
@@ -136,6 +136,39 @@ impl Validator {
                 Some(format!(
                     "create it (virtpki install --qemu does) or remove the {} line",
                     e.name
+                )),
+            );
+        }
+        for e in conf.repeated() {
+            self.push_id(
+                S,
+                "conf.repeated",
+                format!("Checking {}", e.name),
+                State::Warn,
+                Some(path),
+                e.message,
+                Some(format!(
+                    "keep one {} line (the one with the value you mean)",
+                    e.name
+                )),
+            );
+        }
+        for e in conf.relative_dirs() {
+            let absolute = match conf.conf().get(&e.name).map(|v| &v.value) {
+                Some(virtpki::daemon_conf::Value::String(v)) => Path::new("/").join(v),
+                _ => PathBuf::from("/"),
+            };
+            self.push_id(
+                S,
+                "conf.relative_dir",
+                format!("Checking {}", e.name),
+                State::Warn,
+                Some(path),
+                e.message,
+                Some(format!(
+                    "write it as an absolute path: {} = \"{}\"",
+                    e.name,
+                    absolute.display()
                 )),
             );
         }
@@ -232,6 +265,38 @@ impl Validator {
             Some(&dir),
             format!("{} ({}; checked because {why})", dir.display(), d.why()),
         );
+        // Something that is not a directory (libvirt takes /etc/pki/libvirt-<sub> whatever
+        // its type): QEMU cannot read files below it; it must go, or the key must be set.
+        if dir.exists() && !dir.is_dir() {
+            let fix = match d.origin {
+                DirOrigin::Implicit => format!(
+                    "rm {} (its mere existence takes {sub} away from default_tls_x509_cert_dir), \
+                     or set {} in qemu.conf",
+                    shell_path(&dir),
+                    sub.dir_key()
+                ),
+                _ => format!(
+                    "rm {} and create the directory: virtpki install --qemu --subsystem {} \
+                     --ca-dir CA --from DIR",
+                    shell_path(&dir),
+                    install_subsystem(sub)
+                ),
+            };
+            return self.push_id(
+                S,
+                &format!("{sub}.dir_exists"),
+                format!("Checking {sub} directory exists"),
+                State::Fail,
+                Some(&dir),
+                format!(
+                    "{} is not a directory: QEMU fails with \"Unable to access credentials {}/\
+                     ca-cert.pem: Not a directory\"",
+                    dir.display(),
+                    host_dir.display()
+                ),
+                Some(fix),
+            );
+        }
         if !dir.is_dir() {
             return self.push_id(
                 S,
@@ -272,7 +337,12 @@ impl Validator {
         if let Some(ids) = ids {
             self.qemu_access(sub, "dir", &dir, FileKind::Dir, ids);
         }
-        self.qemu_apparmor(sub, &host_dir);
+        // AppArmor judges the path the kernel resolves: links followed, under the root.
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let resolved = std::fs::canonicalize(&dir)
+            .ok()
+            .and_then(|c| c.strip_prefix(&root).ok().map(|r| Path::new("/").join(r)));
+        self.qemu_apparmor(sub, resolved.as_deref().unwrap_or(&host_dir));
         self.qemu_verify(conf, sub);
         if let Some(uuid) = conf.secret_uuid(sub) {
             self.push_id(
@@ -464,6 +534,55 @@ impl Validator {
             if let Err(e) = ctx.add_file(f.ty, &f.path) {
                 loaded_all = false;
                 let msg = e.to_string();
+                // An encrypted key: QEMU opens it with the passphrase of the libvirt secret
+                // qemu.conf names (passwordid=), and fails without one.
+                let encrypted = f.ty.content() == virtpki::data_type::Content::PrivateKey
+                    && std::fs::read(&f.path).is_ok_and(|b| {
+                        String::from_utf8_lossy(&b).contains("-----BEGIN ENCRYPTED PRIVATE KEY")
+                    });
+                if encrypted {
+                    let (state, message, fix) = match conf.secret_uuid(sub) {
+                        Some(uuid) => (
+                            State::Info,
+                            format!(
+                                "{} is encrypted: QEMU decrypts it with libvirt secret {} ({}); \
+                                 virtpki cannot open it, so it checks neither the key nor its \
+                                 match with the certificate",
+                                f.path.display(),
+                                uuid.value,
+                                conf.location(uuid.line)
+                            ),
+                            "make sure the secret holds the key's passphrase (virsh \
+                             secret-get-value UUID)"
+                                .to_owned(),
+                        ),
+                        None => (
+                            State::Fail,
+                            format!(
+                                "{} is encrypted and qemu.conf names no secret for {sub}: QEMU \
+                                 fails with \"Cannot load certificate ... & key '{}': \
+                                 Decryption has failed.\"",
+                                f.path.display(),
+                                f.path.display()
+                            ),
+                            format!(
+                                "decrypt it (openssl pkey -in KEY -out NEWKEY), or set \
+                                 {sub}_tls_x509_secret_uuid (or default_tls_x509_secret_uuid) in \
+                                 qemu.conf to a libvirt secret holding its passphrase"
+                            ),
+                        ),
+                    };
+                    self.push_id(
+                        S,
+                        &format!("{sub}.{r}.load"),
+                        format!("Loading {sub} {}", f.ty),
+                        state,
+                        Some(&f.path),
+                        message,
+                        Some(fix),
+                    );
+                    continue;
+                }
                 if self.reported.insert(msg.clone()) {
                     self.push_id(
                         S,
@@ -475,6 +594,47 @@ impl Validator {
                         Some(format!(
                             "look at it with `virtpki show {}` and install the right file",
                             shell_path(&f.path)
+                        )),
+                    );
+                }
+            }
+        }
+        // QEMU's server loads dh-params.pem when it is there; a bad one fails the directory.
+        let dh = dir.join("dh-params.pem");
+        if role == Role::Server && sub != Subsystem::Spice && dh.exists() {
+            let verdict = std::fs::read(&dh)
+                .map_err(|e| e.to_string())
+                .and_then(|b| sanity::check_qemu_dh_params(&b));
+            let id = format!("{sub}.{r}.dh_params");
+            let name = format!("Checking {sub} DH parameters");
+            match verdict {
+                Ok(()) => self.pass_id(
+                    S,
+                    &id,
+                    name,
+                    Some(&dh),
+                    format!(
+                        "{}: DH parameters (QEMU >= 10.2 deprecates the file and uses the \
+                         RFC 7919 groups without it)",
+                        dh.display()
+                    ),
+                ),
+                Err(why) => {
+                    loaded_all = false;
+                    self.push_id(
+                        S,
+                        &id,
+                        name,
+                        State::Fail,
+                        Some(&dh),
+                        format!(
+                            "QEMU fails with \"Unable to load DH parameters from {}\": {why}",
+                            dh.display()
+                        ),
+                        Some(format!(
+                            "rm {} (QEMU needs no DH parameters file; QEMU >= 10.2 deprecates \
+                             it), or replace it with certtool --generate-dh-params output",
+                            shell_path(&dh)
                         )),
                     );
                 }
@@ -506,7 +666,7 @@ impl Validator {
                 fix: Some(f.fix.clone()),
                 rule: Some(f.rule.to_string()),
                 libvirt: f.libvirt_differs.clone(),
-                qemu: qf.qemu.clone(),
+                qemu: note_for(sub, qf.qemu.clone()),
             });
         }
         let own = creds.identity(role).certificate().cloned();
@@ -599,12 +759,14 @@ impl Validator {
                     fix: Some(f.fix),
                     rule: Some(f.rule.to_string()),
                     libvirt: f.libvirt_differs,
-                    qemu: qf.qemu,
+                    qemu: note_for(sub, qf.qemu),
                 });
             }
         }
         // Numbered files QEMU never reads (after a gap, above 3) or refuses (half a numbered
-        // pair); the unnumbered half pair and "needs 10.2" are said above already.
+        // pair); the unnumbered half pair and "needs 10.2" next to an unnumbered pair are said
+        // above already. Numbered identities without the unnumbered server pair: QEMU before
+        // 10.2 refuses the directory, said here.
         for note in locations::qemu_identity_notes(dir, role) {
             let kind = match note.kind {
                 QemuIdentityNoteKind::Gap => "gap",
@@ -612,6 +774,7 @@ impl Validator {
                 QemuIdentityNoteKind::HalfPair if note.path != cert && note.path != key => {
                     "half_pair"
                 }
+                QemuIdentityNoteKind::NeedsQemu10_2 if !cert.exists() => "needs_qemu_10_2",
                 _ => continue,
             };
             self.push_id(
@@ -629,11 +792,18 @@ impl Validator {
     /// The server certificate of `dir` against every name peers reach `sub` by: --hostname,
     /// and for migration `migration_host` (else this machine's names).
     fn qemu_names(&mut self, conf: &QemuConf, sub: Subsystem, dir: &Path, args: &ValidateArgs) {
+        // The first identity QEMU loads: server-cert.pem, else (QEMU >= 10.2) server-cert-0.pem.
+        let files = locations::qemu_dir(dir, Role::Server);
+        let Some(path) = files
+            .files
+            .iter()
+            .find(|f| f.ty == CertDataType::ServerCert)
+            .map(|f| f.path.clone())
+        else {
+            return;
+        };
         let ctx = Context::new(ContextFlags::NO_SANITY);
-        if ctx
-            .add_file(CertDataType::ServerCert, &dir.join("server-cert.pem"))
-            .is_err()
-        {
+        if ctx.add_file(CertDataType::ServerCert, &path).is_err() {
             return;
         }
         let Some(cert) = ctx.credentials().server.certificate().cloned() else {
@@ -777,6 +947,21 @@ impl Validator {
 }
 
 /// `--subsystem` of install for `sub` (vxhs has none: the default directory).
+/// The QEMU note of a finding in `sub`'s directory: SPICE's files are loaded by
+/// spice-server (OpenSSL), not by QEMU's tls-creds-x509, so QEMU's load-time rules and their
+/// versions do not apply there.
+fn note_for(sub: Subsystem, note: Option<String>) -> Option<String> {
+    if sub != Subsystem::Spice {
+        return note;
+    }
+    Some(
+        "SPICE: QEMU hands these files to spice-server (OpenSSL), not to its tls-creds-x509 \
+         object, so QEMU's load-time checks do not apply; SPICE clients still verify the \
+         certificate"
+            .into(),
+    )
+}
+
 fn install_subsystem(sub: Subsystem) -> &'static str {
     match sub {
         Subsystem::Vxhs => "default",
