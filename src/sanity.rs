@@ -1292,6 +1292,11 @@ fn qemu_note(f: &Finding) -> Option<String> {
         "QEMU <= 10.1 refuses it when key usage is critical (\"usage does not permit key \
          encipherment\"), except stable releases with the fix backported (Debian 12's 7.2.22 \
          accepts it; qemu-img 10.0.2 of bookworm-backports refuses it); QEMU >= 10.2 accepts it"
+    } else if f.rule == Rule::KeyUsage && f.message.contains("does not permit key encipherment") {
+        // An RSA leaf: libvirt refuses it too, so no libvirt note carries the QEMU one.
+        "QEMU <= 10.1 refuses it as libvirt does, except stable releases with the fix \
+         backported (Debian 12's 7.2.22 accepts it; qemu-img 10.0.2 of bookworm-backports \
+         refuses it); QEMU >= 10.2 accepts it"
     } else if libvirt.contains("anyExtendedKeyUsage") {
         "QEMU reads anyExtendedKeyUsage as allowing both roles and accepts it"
     } else if libvirt.contains("unrecognised purpose") {

@@ -213,3 +213,34 @@ fn the_key_encipherment_note_covers_every_qemu_before_10_2() {
     let libvirt = f.finding.libvirt_differs.as_deref().unwrap();
     assert!(!libvirt.contains("QEMU 10.0 and 10.1 refuse"), "{libvirt}");
 }
+
+/// An RSA leaf without keyEncipherment under critical key usage: an error for libvirt and
+/// virtpki alike, so no libvirt note carries QEMU's, which differs by version (measured by
+/// make interop: Debian 12's 7.2.22 loads it, qemu-img 10.0.2 refuses it).
+#[test]
+fn an_rsa_leaf_without_key_encipherment_carries_the_qemu_versions() {
+    let ca = self_signed(&Spec::ca("Test CA"));
+    let leaf = signed_by(
+        &Spec::server("server.example")
+            .alg(virtpki_tools::kit::Alg::Rsa2048)
+            .ku(KU_DIGITAL_SIGNATURE, true),
+        &ca,
+    );
+    let ctx = Context::new(ContextFlags::NO_SANITY);
+    ctx.add_pem(CertDataType::CaCert, &ca.pem()).unwrap();
+    ctx.add_pem(CertDataType::ServerCert, &leaf.pem()).unwrap();
+    ctx.add_pem(CertDataType::ServerKey, &leaf.key_pem())
+        .unwrap();
+    let found = sanity::check_qemu(&ctx.credentials(), Role::Server, now(), 0);
+    let f = found
+        .iter()
+        .find(|f| f.finding.message.contains("key encipherment"))
+        .expect("the finding");
+    assert_eq!(f.finding.severity, Severity::Error);
+    let note = f
+        .qemu
+        .as_deref()
+        .unwrap_or_else(|| panic!("no QEMU note: {f:?}"));
+    assert!(note.contains("7.2.22 accepts it"), "{note}");
+    assert!(note.contains("QEMU >= 10.2 accepts it"), "{note}");
+}

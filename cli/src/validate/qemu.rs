@@ -763,7 +763,7 @@ impl Validator {
                 });
             }
         }
-        // Numbered files QEMU never reads (after a gap, above 3) or refuses (half a numbered
+        // Numbered files QEMU never reads (after a gap, above 3, with a leading zero) or refuses (half a numbered
         // pair); the unnumbered half pair and "needs 10.2" next to an unnumbered pair are said
         // above already. Numbered identities without the unnumbered server pair: QEMU before
         // 10.2 refuses the directory, said here.
@@ -771,6 +771,7 @@ impl Validator {
             let kind = match note.kind {
                 QemuIdentityNoteKind::Gap => "gap",
                 QemuIdentityNoteKind::BeyondMax => "beyond_max",
+                QemuIdentityNoteKind::LeadingZero => "leading_zero",
                 QemuIdentityNoteKind::HalfPair if note.path != cert && note.path != key => {
                     "half_pair"
                 }

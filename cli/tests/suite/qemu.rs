@@ -614,6 +614,25 @@ fn validate_checks_each_numbered_identity() {
         gap["file"].as_str().unwrap().ends_with("server-cert-2.pem"),
         "{gap:#}"
     );
+    // A number QEMU never builds (it writes N without leading zeros).
+    std::fs::copy(
+        qdir.join("server-cert.pem"),
+        qdir.join("server-cert-01.pem"),
+    )
+    .unwrap();
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    let zero = check(&report, "qemu.vnc.server.identities.leading_zero");
+    assert!(
+        zero["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("server-cert-01.pem"),
+        "{zero:#}"
+    );
 }
 
 #[test]
