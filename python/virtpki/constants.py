@@ -36,6 +36,7 @@ class ErrorCode(IntEnum):
     STORE = 20
     TLS = 21
     INTERNAL = 22
+    AGAIN = 23
 
 
 class CertDataType(IntEnum):
