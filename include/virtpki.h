@@ -235,11 +235,11 @@ typedef enum virPKISessionWant {
   /*
    Wait until the fd is readable.
    */
-  VIR_PKI_SESSION_WANT_READ = (1 << 0),
+  VIR_PKI_SESSION_WANT_READ = 1,
   /*
    Wait until the fd is writable.
    */
-  VIR_PKI_SESSION_WANT_WRITE = (1 << 1),
+  VIR_PKI_SESSION_WANT_WRITE = 2,
 } virPKISessionWant;
 
 /*
@@ -532,9 +532,10 @@ int virPKISessionHandshake(virPKISessionPtr s);
 
 /*
  What the session waits for after VIR_PKI_ERR_AGAIN: a combination of
- VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE, 0 when nothing (the handshake
- is done and no output is queued); -1 for a NULL session. WANT_WRITE also means TLS output
- that an earlier call took is still queued: virPKISessionWrite with len 0 pushes it.
+ VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (a failed
+ handshake); -1 for a NULL session. READ is set whenever no decrypted data is buffered in
+ the session (so also once established); WRITE means TLS output is queued, e.g. what an
+ earlier write took: virPKISessionWrite with len 0 pushes it.
  */
 int virPKISessionWants(virPKISessionPtr s);
 
@@ -542,10 +543,13 @@ int virPKISessionWants(virPKISessionPtr s);
  Reads up to len bytes: the count, 0 at the end of the stream (the peer's close_notify),
  -1 on error. A connection closed without close_notify is an error (VIR_PKI_ERR_TLS): the
  data may have been cut short. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN when nothing
- has arrived (poll for virPKISessionWants()). Another thread may write meanwhile; a
+ has arrived (poll for virPKISessionWants()). Decrypted data can wait in the session
+ beyond len: read until VIR_PKI_ERR_AGAIN before polling the fd again. Another thread may write meanwhile; a
  virPKISessionClose from another thread wakes a blocked read (-1, VIR_PKI_ERR_TLS).
  */
-long long virPKISessionRead(virPKISessionPtr s, void *buf, size_t len);
+long long virPKISessionRead(virPKISessionPtr s,
+                            void *buf,
+                            size_t len);
 
 /*
  Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent.

@@ -24,9 +24,9 @@ pub enum virPKISessionFlags {
 #[derive(Clone, Copy, Debug)]
 pub enum virPKISessionWant {
     /// Wait until the fd is readable.
-    VIR_PKI_SESSION_WANT_READ = 1 << 0,
+    VIR_PKI_SESSION_WANT_READ = 1,
     /// Wait until the fd is writable.
-    VIR_PKI_SESSION_WANT_WRITE = 1 << 1,
+    VIR_PKI_SESSION_WANT_WRITE = 2,
 }
 
 /// A borrowed file descriptor: read and written, never closed.
@@ -276,9 +276,10 @@ pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
 }
 
 /// What the session waits for after VIR_PKI_ERR_AGAIN: a combination of
-/// VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE, 0 when nothing (the handshake
-/// is done and no output is queued); -1 for a NULL session. WANT_WRITE also means TLS output
-/// that an earlier call took is still queued: virPKISessionWrite with len 0 pushes it.
+/// VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (a failed
+/// handshake); -1 for a NULL session. READ is set whenever no decrypted data is buffered in
+/// the session (so also once established); WRITE means TLS output is queued, e.g. what an
+/// earlier write took: virPKISessionWrite with len 0 pushes it.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -302,7 +303,8 @@ pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
 /// Reads up to len bytes: the count, 0 at the end of the stream (the peer's close_notify),
 /// -1 on error. A connection closed without close_notify is an error (VIR_PKI_ERR_TLS): the
 /// data may have been cut short. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN when nothing
-/// has arrived (poll for virPKISessionWants()). Another thread may write meanwhile; a
+/// has arrived (poll for virPKISessionWants()). Decrypted data can wait in the session
+/// beyond len: read until VIR_PKI_ERR_AGAIN before polling the fd again. Another thread may write meanwhile; a
 /// virPKISessionClose from another thread wakes a blocked read (-1, VIR_PKI_ERR_TLS).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionRead(

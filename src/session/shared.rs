@@ -305,7 +305,9 @@ impl<S: Socket> SharedSession<S> {
 
     /// What the session waits for before the call that returned [`ErrorKind::Again`] can
     /// progress: `(read, write)`. Write: TLS output is queued (rustls' or taken and unsent).
-    /// Read: the handshake or a read needs bytes from the peer.
+    /// Read: no decrypted data is buffered, so the handshake or a read needs bytes from the
+    /// peer (also true once established). Buffered data is returned by `read` without waiting:
+    /// read until Again before polling.
     pub fn wants(&self) -> (bool, bool) {
         let Ok(tls) = self.tls() else {
             return (false, false);
