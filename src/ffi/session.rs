@@ -208,9 +208,10 @@ pub unsafe extern "C" fn virPKISessionNewClient(
     port: c_int,
     flags: c_uint,
 ) -> virPKISessionPtr {
-    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
     guard(std::ptr::null_mut(), || {
-        handshaken(unsafe { client_session(ctx, fd, hostname, port, flags) }?)
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let session = unsafe { client_session(ctx, fd, hostname, port, flags) }?;
+        handshaken(session)
     })
 }
 
@@ -222,9 +223,10 @@ pub unsafe extern "C" fn virPKISessionNewServer(
     fd: c_int,
     flags: c_uint,
 ) -> virPKISessionPtr {
-    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
     guard(std::ptr::null_mut(), || {
-        handshaken(unsafe { server_session(ctx, fd, flags) }?)
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let session = unsafe { server_session(ctx, fd, flags) }?;
+        handshaken(session)
     })
 }
 
@@ -239,11 +241,10 @@ pub unsafe extern "C" fn virPKISessionStartClient(
     port: c_int,
     flags: c_uint,
 ) -> virPKISessionPtr {
-    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
     guard(std::ptr::null_mut(), || {
-        Ok(boxed(unsafe {
-            client_session(ctx, fd, hostname, port, flags)
-        }?))
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let session = unsafe { client_session(ctx, fd, hostname, port, flags) }?;
+        Ok(boxed(session))
     })
 }
 
@@ -255,9 +256,10 @@ pub unsafe extern "C" fn virPKISessionStartServer(
     fd: c_int,
     flags: c_uint,
 ) -> virPKISessionPtr {
-    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
     guard(std::ptr::null_mut(), || {
-        Ok(boxed(unsafe { server_session(ctx, fd, flags) }?))
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let session = unsafe { server_session(ctx, fd, flags) }?;
+        Ok(boxed(session))
     })
 }
 

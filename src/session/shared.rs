@@ -476,7 +476,7 @@ impl<S: Socket> SharedSession<S> {
         self.established("write")?;
         let result = self.write_locked(buf);
         // Output a reader queued while this write held `tx`.
-        if matches!(result, Ok(_)) && self.tls()?.conn.wants_write() {
+        if result.is_ok() && self.tls()?.conn.wants_write() {
             match self.flush("write") {
                 Err(e) if e.kind() != ErrorKind::Again => return Err(e),
                 _ => {}

@@ -262,10 +262,10 @@ fn a_write_that_would_block_reports_what_it_took_and_nothing_is_lost_or_repeated
 }
 
 /// Writes `BIG` numbered bytes and reads `BIG` from the peer, in two threads at once.
-fn duplex<S: Socket + 'static>(session: Arc<SharedSession<S>>, poll: bool) -> thread::JoinHandle<()>
-where
-    S: AsRawFd,
-{
+fn duplex<S: Socket + AsRawFd + 'static>(
+    session: Arc<SharedSession<S>>,
+    poll: bool,
+) -> thread::JoinHandle<()> {
     let writer = {
         let s = Arc::clone(&session);
         thread::spawn(move || {
