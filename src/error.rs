@@ -222,7 +222,9 @@ mod tests {
             assert_eq!(ErrorKind::from_code(kind.code()), Some(*kind));
         }
         assert_eq!(ErrorKind::from_code(0), None);
-        assert_eq!(ErrorKind::from_code(23), None);
+        assert_eq!(ErrorKind::Again.code(), 23);
+        assert_eq!(ErrorKind::Again.c_name(), "VIR_PKI_ERR_AGAIN");
+        assert_eq!(ErrorKind::from_code(24), None);
     }
 
     #[test]

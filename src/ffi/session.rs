@@ -306,8 +306,9 @@ pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
 /// -1 on error. A connection closed without close_notify is an error (VIR_PKI_ERR_TLS): the
 /// data may have been cut short. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN when nothing
 /// has arrived (poll for virPKISessionWants()). Decrypted data can wait in the session
-/// beyond len: read until VIR_PKI_ERR_AGAIN before polling the fd again. Another thread may write meanwhile; a
-/// virPKISessionClose from another thread wakes a blocked read (-1, VIR_PKI_ERR_TLS).
+/// beyond len: read until VIR_PKI_ERR_AGAIN before polling the fd again. Another thread may
+/// write meanwhile; virPKISessionClose from another thread wakes a blocked read (-1,
+/// VIR_PKI_ERR_TLS).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionRead(
     s: virPKISessionPtr,
