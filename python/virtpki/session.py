@@ -163,7 +163,8 @@ class Session:
     def close(self, notify=True):
         """Sends close_notify (unless notify is False) and frees the session; the socket
         stays open. Closing twice does nothing. The session is freed even if close_notify
-        fails; the failure is raised then."""
+        fails; the failure is raised then. On a non-blocking socket call ``close_notify()``
+        until it returns True first, then ``close(notify=False)``."""
         ptr, self._ptr = self._ptr, None
         if ptr is None:
             return
