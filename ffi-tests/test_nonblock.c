@@ -120,6 +120,8 @@ struct server {
 static void *serve(void *arg)
 {
     struct server *sv = arg;
+    /* Late, so that the client's first handshake step surely finds nothing to read. */
+    sleep_ms(50);
     virPKISessionPtr s = virPKISessionNewServer(sv->ctx, sv->fd, sv->flags);
     if (!s)
         return NULL;
