@@ -82,8 +82,8 @@ class NonBlockingTests(unittest.TestCase):
         self.assertEqual(calls, ["localhost"])
         self.assertTrue(c.handshake())
         self.assertEqual(calls, ["localhost"])
-        # Established, nothing buffered: it can use bytes from the peer.
-        self.assertEqual(c.wants(), SessionWant.READ)
+        # Established, nothing queued, no read waiting: nothing to poll for.
+        self.assertEqual(c.wants(), SessionWant(0))
         with self.assertRaises(AgainError) as caught:
             c.read(10)
         self.assertIsInstance(caught.exception, BlockingIOError)

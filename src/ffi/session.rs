@@ -278,10 +278,10 @@ pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
 }
 
 /// What the session waits for after VIR_PKI_ERR_AGAIN: a combination of
-/// VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (a failed
-/// handshake); -1 for a NULL session. READ is set whenever no decrypted data is buffered in
-/// the session (so also once established); WRITE means TLS output is queued, e.g. what an
-/// earlier write took: virPKISessionWrite with len 0 pushes it.
+/// VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (established,
+/// nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
+/// handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
+/// output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
     guard(-1, || {

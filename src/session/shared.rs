@@ -119,6 +119,9 @@ pub struct SharedSession<S: Socket> {
     busy: AtomicUsize,
     /// Set when close() shut the socket down to wake other threads.
     shut: AtomicBool,
+    /// A read returned Again and has had no data since: only then does an established
+    /// session want to read (else a loop polling for it would spin on data nobody reads).
+    read_waiting: AtomicBool,
 }
 
 /// Counts a read or write call in progress for as long as it lives.
@@ -199,6 +202,7 @@ impl<S: Socket> SharedSession<S> {
             note,
             busy: AtomicUsize::new(0),
             shut: AtomicBool::new(false),
+            read_waiting: AtomicBool::new(false),
         }
     }
 
@@ -305,9 +309,9 @@ impl<S: Socket> SharedSession<S> {
 
     /// What the session waits for before the call that returned [`ErrorKind::Again`] can
     /// progress: `(read, write)`. Write: TLS output is queued (rustls' or taken and unsent).
-    /// Read: no decrypted data is buffered, so the handshake or a read needs bytes from the
-    /// peer (also true once established). Buffered data is returned by `read` without waiting:
-    /// read until Again before polling.
+    /// Read: the handshake needs bytes from the peer, or (once established) the last read
+    /// returned Again. Decrypted data beyond a read's buffer is returned by the next read
+    /// without waiting: read until Again before polling.
     pub fn wants(&self) -> (bool, bool) {
         let Ok(tls) = self.tls() else {
             return (false, false);
@@ -320,7 +324,8 @@ impl<S: Socket> SharedSession<S> {
         let write = queued || tls.conn.wants_write();
         let read = match tls.phase {
             Phase::Failed(..) => false,
-            Phase::Tls | Phase::AwaitConfirm | Phase::Done => tls.conn.wants_read(),
+            Phase::Tls | Phase::AwaitConfirm => tls.conn.wants_read(),
+            Phase::Done => self.read_waiting.load(Ordering::SeqCst),
             Phase::Finishing => false,
         };
         (read, write)
@@ -442,7 +447,10 @@ impl<S: Socket> SharedSession<S> {
                 let mut tls = self.tls()?;
                 match tls.conn.reader().read(buf) {
                     // rustls returns 0 only once close_notify has been received.
-                    Ok(n) => return Ok(n),
+                    Ok(n) => {
+                        self.read_waiting.store(false, Ordering::SeqCst);
+                        return Ok(n);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                         return Err(Error::new(
@@ -465,7 +473,12 @@ impl<S: Socket> SharedSession<S> {
                     }
                 }
             }
-            self.receive("read")?;
+            if let Err(e) = self.receive("read") {
+                if e.kind() == ErrorKind::Again {
+                    self.read_waiting.store(true, Ordering::SeqCst);
+                }
+                return Err(e);
+            }
         }
     }
 

@@ -108,6 +108,8 @@ fn a_nonblocking_handshake_with_the_confirmation_byte_then_data_both_ways() {
     assert!(agains > 0, "no Again on non-blocking sockets");
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the validator runs once");
     assert!(c.is_established() && s.is_established());
+    // Established, nothing queued, no read waiting: nothing to poll for.
+    assert_eq!(c.wants(), (false, false));
     // Again after done: still done, the validator not asked again.
     c.handshake().unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -121,6 +123,7 @@ fn a_nonblocking_handshake_with_the_confirmation_byte_then_data_both_ways() {
     assert_eq!(s.write(b"pong").unwrap(), 4);
     assert_eq!(c.read(&mut buf).unwrap(), 4);
     assert_eq!(&buf[..4], b"pong");
+    assert_eq!(c.wants(), (false, false));
     // close_notify: the end of the stream.
     c.close().unwrap();
     assert_eq!(s.read(&mut buf).unwrap(), 0);
