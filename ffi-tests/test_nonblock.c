@@ -328,6 +328,7 @@ struct sink {
     size_t len;
     size_t got;
     unsigned long sum;
+    int eof;  /* read on to the end: 1 when it was close_notify */
 };
 
 static void *late_sink(void *arg)
@@ -346,6 +347,8 @@ static void *late_sink(void *arg)
             k->sum += (unsigned long)buf[i] * (unsigned long)((k->got + (size_t)i) % 7 + 1);
         k->got += (size_t)n;
     }
+    if (k->eof)
+        k->eof = virPKISessionRead(s, buf, sizeof buf) == 0;
     virPKISessionFree(s);
     return NULL;
 }
@@ -399,6 +402,55 @@ static void test_write_contract(void)
     CHECK(k.got == len);
     CHECK(k.sum == sum);
     free(data);
+    virPKISessionFree(s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(k.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* Close on a full socket: AGAIN until close_notify is out, after every byte taken before. */
+static void test_close_again(void)
+{
+    int fds[2], agains = 0;
+    connected_pair(0, fds);
+    struct sink k = {.ctx = server_context(), .fd = fds[0], .len = (size_t)-1, .eof = 1};
+    virPKIContextPtr cctx = client_context();
+    set_nonblocking(fds[1]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_sink, &k) != 0)
+        die("pthread_create");
+    virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK_INT(poll_handshake(s, fds[1], &agains), 0);
+    static unsigned char chunk[65536];
+    unsigned long sum = 0;
+    size_t sent = 0;
+    for (;;) {
+        long long n = virPKISessionWrite(s, chunk, sizeof chunk);
+        if (n < 0)
+            break;
+        for (long long i = 0; i < n; i++)
+            sum += chunk[i] * (unsigned long)((sent + (size_t)i) % 7 + 1);
+        sent += (size_t)n;
+    }
+    CHECK_ERROR(VIR_PKI_ERR_AGAIN);
+    CHECK(sent > 0);
+    /* The sink has not started reading: close_notify cannot go out yet. */
+    CHECK_FAILS(virPKISessionClose(s), VIR_PKI_ERR_AGAIN);
+    CHECK(virPKISessionWants(s) & VIR_PKI_SESSION_WANT_WRITE);
+    /* A write meanwhile takes nothing. */
+    CHECK_FAILS(virPKISessionWrite(s, chunk, 1), VIR_PKI_ERR_AGAIN);
+    while (virPKISessionClose(s) != 0) {
+        CHECK_ERROR(VIR_PKI_ERR_AGAIN);
+        wait_for(s, fds[1]);
+    }
+    CHECK_INT(virPKISessionWants(s), 0);
+    /* Once closed, a write is refused. */
+    CHECK_FAILS(virPKISessionWrite(s, chunk, 1), VIR_PKI_ERR_TLS);
+    pthread_join(t, NULL);
+    CHECK(k.got == sent);
+    CHECK(k.sum == sum);
+    CHECK_INT(k.eof, 1);
     virPKISessionFree(s);
     virPKIContextFree(cctx);
     virPKIContextFree(k.ctx);
@@ -575,6 +627,7 @@ int main(void)
     test_peer_vanishes_mid_handshake(0);
     test_peer_vanishes_mid_handshake(1);
     test_write_contract();
+    test_close_again();
     test_full_duplex(0);
     test_full_duplex(1);
     test_close_wakes_reader();
