@@ -103,6 +103,11 @@ typedef enum virPKIErrorCode {
    */
   VIR_PKI_ERR_TLS = 21,
   VIR_PKI_ERR_INTERNAL = 22,
+  /*
+   The operation would block (non-blocking fd): call again when the fd is ready for what
+   virPKISessionWants() says. Nothing was lost.
+   */
+  VIR_PKI_ERR_AGAIN = 23,
 } virPKIErrorCode;
 
 /*
@@ -223,15 +228,32 @@ typedef enum virPKISessionFlags {
 } virPKISessionFlags;
 
 /*
+ What a session waits for (virPKISessionWants): the fd's readiness to poll for before the
+ call that returned VIR_PKI_ERR_AGAIN is made again.
+ */
+typedef enum virPKISessionWant {
+  /*
+   Wait until the fd is readable.
+   */
+  VIR_PKI_SESSION_WANT_READ = 1,
+  /*
+   Wait until the fd is writable.
+   */
+  VIR_PKI_SESSION_WANT_WRITE = 2,
+} virPKISessionWant;
+
+/*
  A credential context (opaque): from virPKIContextNew(), freed with virPKIContextFree();
  or the default context, which is never freed. Safe to use from several threads at once.
  */
 typedef struct virPKIContext virPKIContext;
 
 /*
- A TLS session (opaque): from virPKISessionNewClient/NewServer, freed with
- virPKISessionFree(). Calls on one session are serialised. It holds what it needs of its
- context, which may be freed first; the fd is borrowed and never closed.
+ A TLS session (opaque): from virPKISessionNewClient/NewServer (handshake done) or
+ virPKISessionStartClient/StartServer (handshake by virPKISessionHandshake), freed with
+ virPKISessionFree(). One thread may read while another writes (full duplex); reads are
+ serialised with reads, writes with writes. It holds what it needs of its context, which
+ may be freed first; the fd is borrowed and never closed.
  */
 typedef struct virPKISession virPKISession;
 
@@ -464,10 +486,11 @@ void virPKIFree(void *ptr);
 const char *virPKIVersion(void);
 
 /*
- Connects as a client over a connected fd; the handshake (and confirmation) is done on
- return. port: the known-servers port, 0 = any. The fd stays the caller's. The context's
- validator, when asked, runs on this thread during the handshake. Free the session with
- virPKISessionFree().
+ Connects as a client over a connected, blocking fd; the handshake (and confirmation) is
+ done on return. port: the known-servers port, 0 = any. The fd stays the caller's. The
+ context's validator, when asked, runs on this thread during the handshake. Free the
+ session with virPKISessionFree(). A non-blocking fd is VIR_PKI_ERR_INVALID_ARG: use
+ virPKISessionStartClient.
  */
 virPKISessionPtr virPKISessionNewClient(virPKIContextPtr ctx,
                                         int fd,
@@ -476,21 +499,65 @@ virPKISessionPtr virPKISessionNewClient(virPKIContextPtr ctx,
                                         unsigned int flags);
 
 /*
- Accepts a client over a connected fd; the handshake (and confirmation byte) is done on
- return. The fd stays the caller's. Free the session with virPKISessionFree().
+ Accepts a client over a connected, blocking fd; the handshake (and confirmation byte) is
+ done on return. The fd stays the caller's. Free the session with virPKISessionFree().
  */
 virPKISessionPtr virPKISessionNewServer(virPKIContextPtr ctx, int fd, unsigned int flags);
 
 /*
+ Like virPKISessionNewClient, but no I/O happens here: call virPKISessionHandshake until it
+ returns 0. For event loops and non-blocking fds (blocking ones work too). The fd stays the
+ caller's; free the session with virPKISessionFree(), also when the handshake failed.
+ */
+virPKISessionPtr virPKISessionStartClient(virPKIContextPtr ctx,
+                                          int fd,
+                                          const char *hostname,
+                                          int port,
+                                          unsigned int flags);
+
+/*
+ Like virPKISessionNewServer, but no I/O happens here: call virPKISessionHandshake until it
+ returns 0.
+ */
+virPKISessionPtr virPKISessionStartServer(virPKIContextPtr ctx, int fd, unsigned int flags);
+
+/*
+ Advances the handshake of a started session: 0 when TLS and, with
+ VIR_PKI_SESSION_LIBVIRT_CONFIRM, libvirt's 0x01 byte are done (again 0 on later calls);
+ -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
+ virPKISessionWants() and call again), another code when it failed (the same on every later
+ call). On a blocking fd it returns only when done or failed. The context's validator runs
+ once per handshake, on the thread of the call that receives the peer's certificate.
+ */
+int virPKISessionHandshake(virPKISessionPtr s);
+
+/*
+ What the session waits for after VIR_PKI_ERR_AGAIN: a combination of
+ VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (established,
+ nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
+ handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
+ output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it).
+ */
+int virPKISessionWants(virPKISessionPtr s);
+
+/*
  Reads up to len bytes: the count, 0 at the end of the stream (the peer's close_notify),
  -1 on error. A connection closed without close_notify is an error (VIR_PKI_ERR_TLS): the
- data may have been cut short.
+ data may have been cut short. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN when nothing
+ has arrived (poll for virPKISessionWants()). Decrypted data can wait in the session
+ beyond len: read until VIR_PKI_ERR_AGAIN before polling the fd again. Another thread may
+ write meanwhile; virPKISessionClose from another thread wakes a blocked read (-1,
+ VIR_PKI_ERR_TLS).
  */
 long long virPKISessionRead(virPKISessionPtr s, void *buf, size_t len);
 
 /*
- Writes len bytes: len on success, -1 on error. On a socket, a peer that has gone away is
- an error (VIR_PKI_ERR_TLS), not a SIGPIPE.
+ Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent.
+ On a non-blocking fd it may be fewer (at least 1): those bytes are taken and will be sent
+ by later calls, the rest is the caller's to write again; -1 with VIR_PKI_ERR_AGAIN means
+ nothing was taken (poll for virPKISessionWants()). len 0 pushes queued output: 0 when none
+ is left, else VIR_PKI_ERR_AGAIN. On a socket, a peer that has gone away is an error
+ (VIR_PKI_ERR_TLS), not a SIGPIPE. Another thread may read meanwhile.
  */
 long long virPKISessionWrite(virPKISessionPtr s, const void *buf, size_t len);
 
@@ -500,7 +567,10 @@ long long virPKISessionWrite(virPKISessionPtr s, const void *buf, size_t len);
 char *virPKISessionPeerDN(virPKISessionPtr s);
 
 /*
- Sends close_notify; the fd stays the caller's.
+ Sends close_notify; the fd stays the caller's. On a non-blocking fd, -1 with
+ VIR_PKI_ERR_AGAIN until it has gone out (call again). A read or write blocked in another
+ thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write was in
+ progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
  */
 int virPKISessionClose(virPKISessionPtr s);
 

@@ -60,11 +60,14 @@ pub enum ErrorKind {
     Tls = 21,
     /// A bug in this library (a caught panic, a broken invariant).
     Internal = 22,
+    /// The operation would block on a non-blocking fd: call again when the fd is ready for
+    /// what the session wants ([`crate::session::SharedSession::wants`]).
+    Again = 23,
 }
 
 impl ErrorKind {
     /// Every kind, in code order; handy for tables and tests.
-    pub const ALL: [ErrorKind; 22] = [
+    pub const ALL: [ErrorKind; 23] = [
         ErrorKind::InvalidArg,
         ErrorKind::Io,
         ErrorKind::Parse,
@@ -87,6 +90,7 @@ impl ErrorKind {
         ErrorKind::Store,
         ErrorKind::Tls,
         ErrorKind::Internal,
+        ErrorKind::Again,
     ];
 
     /// The C API's error code.
@@ -124,6 +128,7 @@ impl ErrorKind {
             ErrorKind::Store => "VIR_PKI_ERR_STORE",
             ErrorKind::Tls => "VIR_PKI_ERR_TLS",
             ErrorKind::Internal => "VIR_PKI_ERR_INTERNAL",
+            ErrorKind::Again => "VIR_PKI_ERR_AGAIN",
         }
     }
 }
@@ -217,7 +222,9 @@ mod tests {
             assert_eq!(ErrorKind::from_code(kind.code()), Some(*kind));
         }
         assert_eq!(ErrorKind::from_code(0), None);
-        assert_eq!(ErrorKind::from_code(23), None);
+        assert_eq!(ErrorKind::Again.code(), 23);
+        assert_eq!(ErrorKind::Again.c_name(), "VIR_PKI_ERR_AGAIN");
+        assert_eq!(ErrorKind::from_code(24), None);
     }
 
     #[test]

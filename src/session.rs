@@ -20,6 +20,10 @@ use crate::source::Source;
 use crate::tls;
 use crate::verify::VerifyFlags;
 
+mod shared;
+
+pub use shared::{SharedSession, Socket};
+
 /// Session flags; the values are the C API's `VIR_PKI_SESSION_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionFlags(u32);
@@ -81,14 +85,9 @@ impl<S: Read + Write> Session<S> {
         flags: SessionFlags,
         verify: VerifyFlags,
     ) -> Result<Session<S>> {
-        let (config, note) = tls::client_config_noted(ctx, hostname, port, verify)?;
-        // SNI is sent only for DNS names; the verifier checks the name as the caller gave it.
-        let server_name = ServerName::try_from(names::strip_brackets(hostname).to_owned())
-            .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("a valid name"));
-        let conn = ClientConnection::new(Arc::new(config), server_name)
-            .map_err(|e| tls::from_rustls(&e))?;
+        let (conn, note) = new_client_conn(ctx, hostname, port, verify)?;
         let mut session = Session {
-            conn: conn.into(),
+            conn,
             stream,
             note: Arc::clone(&note),
         };
@@ -103,10 +102,9 @@ impl<S: Read + Write> Session<S> {
 
     /// Accepts a client on a connected stream.
     pub fn server(ctx: &Arc<Context>, stream: S, flags: SessionFlags) -> Result<Session<S>> {
-        let (config, note) = tls::server_config_noted(ctx, VerifyFlags::default())?;
-        let conn = ServerConnection::new(Arc::new(config)).map_err(|e| tls::from_rustls(&e))?;
+        let (conn, note) = new_server_conn(ctx)?;
         let mut session = Session {
-            conn: conn.into(),
+            conn,
             stream,
             note: Arc::clone(&note),
         };
@@ -129,15 +127,7 @@ impl<S: Read + Write> Session<S> {
 
     fn await_confirmation(&mut self) -> Result<()> {
         let mut byte = [0u8; 1];
-        let refused = |detail: String| {
-            Error::new(
-                ErrorKind::Tls,
-                format!(
-                    "the server did not confirm the connection (libvirt's 0x01 byte): {detail}; \
-                     it refused this client's certificate (check its tls_allowed_dn_list and CA)"
-                ),
-            )
-        };
+        let refused = confirm_refused;
         match self.read(&mut byte) {
             Ok(1) if byte[0] == CONFIRM_BYTE => Ok(()),
             Ok(1) => Err(refused(format!("it sent 0x{:02x} instead", byte[0]))),
@@ -254,6 +244,41 @@ impl<S: Read + Write> Session<S> {
     pub fn into_stream(self) -> S {
         self.stream
     }
+}
+
+/// A client connection for `hostname`, not started, and where to learn why no identity could
+/// be presented. Shared by the blocking and the non-blocking sessions.
+fn new_client_conn(
+    ctx: &Arc<Context>,
+    hostname: &str,
+    port: Option<u16>,
+    verify: VerifyFlags,
+) -> Result<(Connection, tls::SelectionNote)> {
+    let (config, note) = tls::client_config_noted(ctx, hostname, port, verify)?;
+    // SNI is sent only for DNS names; the verifier checks the name as the caller gave it.
+    let server_name = ServerName::try_from(names::strip_brackets(hostname).to_owned())
+        .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("a valid name"));
+    let conn =
+        ClientConnection::new(Arc::new(config), server_name).map_err(|e| tls::from_rustls(&e))?;
+    Ok((conn.into(), note))
+}
+
+/// A server connection, not started (see [`new_client_conn`]).
+fn new_server_conn(ctx: &Arc<Context>) -> Result<(Connection, tls::SelectionNote)> {
+    let (config, note) = tls::server_config_noted(ctx, VerifyFlags::default())?;
+    let conn = ServerConnection::new(Arc::new(config)).map_err(|e| tls::from_rustls(&e))?;
+    Ok((conn.into(), note))
+}
+
+/// The client's error when libvirt's 0x01 byte did not come.
+fn confirm_refused(detail: String) -> Error {
+    Error::new(
+        ErrorKind::Tls,
+        format!(
+            "the server did not confirm the connection (libvirt's 0x01 byte): {detail}; \
+             it refused this client's certificate (check its tls_allowed_dn_list and CA)"
+        ),
+    )
 }
 
 /// `e`, with why no identity could be presented when that is what failed the handshake.

@@ -36,6 +36,7 @@ class ErrorCode(IntEnum):
     STORE = 20
     TLS = 21
     INTERNAL = 22
+    AGAIN = 23
 
 
 class CertDataType(IntEnum):
@@ -99,6 +100,13 @@ class SessionFlags(IntFlag):
     LIBVIRT_CONFIRM = 1 << 0
 
 
+class SessionWant(IntFlag):
+    """virPKISessionWant: what a session waits for (``Session.wants()``)."""
+
+    READ = 1 << 0
+    WRITE = 1 << 1
+
+
 # C enum name -> (class, prefix of its constants).
 C_ENUMS = {
     "virPKIErrorCode": (ErrorCode, "VIR_PKI_ERR_"),
@@ -109,6 +117,7 @@ C_ENUMS = {
     "virConnectCertificateValidatorResult": (ValidatorResult, "VIR_CONNECT_CERT_"),
     "virPKIVerifyFlags": (VerifyFlags, "VIR_PKI_VERIFY_"),
     "virPKISessionFlags": (SessionFlags, "VIR_PKI_SESSION_"),
+    "virPKISessionWant": (SessionWant, "VIR_PKI_SESSION_WANT_"),
 }
 
 

@@ -151,6 +151,14 @@ class InternalError(VirtPKIError):
     code = ErrorCode.INTERNAL
 
 
+class AgainError(VirtPKIError, BlockingIOError):
+    """The call would block on a non-blocking socket (VIR_PKI_ERR_AGAIN): call it again when
+    the socket is ready for what ``Session.wants()`` says. Nothing was lost or taken. It is
+    also a BlockingIOError, as a non-blocking Python socket's own would-block is."""
+
+    code = ErrorCode.AGAIN
+
+
 # ErrorCode -> exception class, for every code but OK.
 ERROR_CLASSES = {
     cls.code: cls
@@ -177,6 +185,7 @@ ERROR_CLASSES = {
         StoreError,
         TLSError,
         InternalError,
+        AgainError,
     ]
 }
 

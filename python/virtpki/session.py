@@ -5,11 +5,11 @@ import os
 
 from . import _args
 from ._library import lib
-from .constants import SessionFlags
-from .errors import InvalidArgError
+from .constants import SessionFlags, SessionWant
+from .errors import AgainError, InvalidArgError, last_error
 
 
-def _fd(sock):
+def _fd(sock, blocking=True):
     """The file descriptor of a socket (anything with fileno()) or an int fd."""
     if isinstance(sock, int):
         fd = sock
@@ -18,11 +18,13 @@ def _fd(sock):
     else:
         raise TypeError(f"expected a socket or a file descriptor, not {type(sock).__name__}")
     fd = _args.integer(fd, "fd")
-    # A Python socket with a timeout is non-blocking underneath; the library does blocking I/O.
-    if fd >= 0 and not os.get_blocking(fd):
+    # A Python socket with a timeout is non-blocking underneath; client()/server() do blocking
+    # I/O (start_client()/start_server() are for non-blocking sockets).
+    if blocking and fd >= 0 and not os.get_blocking(fd):
         raise InvalidArgError(
             "the socket is non-blocking (a Python socket with a timeout is): "
-            "call sock.settimeout(None), or set SO_RCVTIMEO/SO_SNDTIMEO for timeouts"
+            "call sock.settimeout(None), or set SO_RCVTIMEO/SO_SNDTIMEO for timeouts, "
+            "or use Session.start_client/start_server and handshake()"
         )
     return fd
 
@@ -32,12 +34,16 @@ def _flags(confirm):
 
 
 class Session:
-    """A TLS session whose handshake is done (virPKISession).
+    """A TLS session (virPKISession).
 
-    Made with ``Session.client`` or ``Session.server``. The socket is borrowed: closing the
-    session sends close_notify but leaves the socket open for its owner (the session keeps a
-    reference to the socket object so that it is not collected and closed under it). Calls
-    on one session are serialised by the library; ``close()`` must not race other calls.
+    Made with ``Session.client`` or ``Session.server`` (handshake done, blocking socket), or
+    with ``Session.start_client``/``start_server`` and then ``handshake()`` until it returns
+    True (for event loops: on a non-blocking socket, calls that would block raise AgainError
+    and ``wants()`` says whether to wait for readable or writable). The socket is borrowed:
+    closing the session sends close_notify but leaves the socket open for its owner (the
+    session keeps a reference to the socket object so that it is not collected and closed
+    under it). One thread may read while another writes; ``close()`` frees the session, so it
+    must not race other calls (``close_notify()`` may: it wakes blocked calls).
     """
 
     _ptr = None
@@ -70,6 +76,62 @@ class Session:
             ctx._fail()
         return cls(ptr, sock)
 
+    @classmethod
+    def start_client(cls, ctx, sock, hostname, port=0, confirm=False):
+        """Like ``client``, but no I/O yet and the socket may be non-blocking: call
+        ``handshake()`` until it returns True."""
+        fd = _fd(sock, blocking=False)
+        hostname = _args.text(hostname, "hostname")
+        port = _args.integer(port, "port")
+        ptr = lib.virPKISessionStartClient(ctx._handle, fd, hostname, port, _flags(confirm))
+        if not ptr:
+            ctx._fail()
+        return cls(ptr, sock)
+
+    @classmethod
+    def start_server(cls, ctx, sock, confirm=False):
+        """Like ``server``, but no I/O yet: call ``handshake()`` until it returns True."""
+        fd = _fd(sock, blocking=False)
+        ptr = lib.virPKISessionStartServer(ctx._handle, fd, _flags(confirm))
+        if not ptr:
+            ctx._fail()
+        return cls(ptr, sock)
+
+    def handshake(self):
+        """Advances the handshake (libvirt's confirmation byte included): True when done,
+        False when it waits for the socket (see ``wants()``); a failure raises, the same on
+        every later call. Would-block is a return value, not AgainError, because an event loop
+        calls this in a loop until done. The context's validator runs once per handshake."""
+        if lib.virPKISessionHandshake(self._handle) == 0:
+            return True
+        err = last_error()
+        if isinstance(err, AgainError):
+            return False
+        raise err
+
+    def wants(self):
+        """What the session waits for: SessionWant.READ and/or WRITE (0: nothing)."""
+        return SessionWant(_args.check(lib.virPKISessionWants(self._handle)))
+
+    def flush(self):
+        """Pushes TLS output an earlier write took but could not send: True when none is
+        left, False when the socket is full (wait until writable)."""
+        try:
+            _args.check(lib.virPKISessionWrite(self._handle, None, 0))
+        except AgainError:
+            return False
+        return True
+
+    def close_notify(self):
+        """Sends close_notify and keeps the session: True when sent, False when the socket is
+        full (call again when writable). Reads and writes blocked in other threads are woken
+        and fail with TLSError."""
+        try:
+            _args.check(lib.virPKISessionClose(self._handle))
+        except AgainError:
+            return False
+        return True
+
     @property
     def _handle(self):
         if self._ptr is None:
@@ -79,14 +141,18 @@ class Session:
     def read(self, size=65536):
         """Up to size decrypted bytes; b"" at the end of the stream (the peer's
         close_notify). A connection closed without close_notify raises TLSError: what was
-        received may have been cut short."""
+        received may have been cut short. On a non-blocking socket with nothing to read yet:
+        AgainError."""
         size = _args.integer(size, "size", (0, 2**63 - 1))
         buf = ctypes.create_string_buffer(size)
         n = _args.check(lib.virPKISessionRead(self._handle, buf, size))
         return buf.raw[:n]
 
     def write(self, data):
-        """Writes all of data (bytes-like); returns its length."""
+        """Writes data (bytes-like); returns how many bytes were taken: all of them on a
+        blocking socket. On a non-blocking one, possibly fewer (at least one; they will be
+        sent by later calls, see ``flush()``; the rest is the caller's to write again), or
+        AgainError with nothing taken."""
         data = bytes(data)
         return _args.check(lib.virPKISessionWrite(self._handle, data, len(data)))
 
@@ -97,7 +163,8 @@ class Session:
     def close(self, notify=True):
         """Sends close_notify (unless notify is False) and frees the session; the socket
         stays open. Closing twice does nothing. The session is freed even if close_notify
-        fails; the failure is raised then."""
+        fails; the failure is raised then. On a non-blocking socket call ``close_notify()``
+        until it returns True first, then ``close(notify=False)``."""
         ptr, self._ptr = self._ptr, None
         if ptr is None:
             return

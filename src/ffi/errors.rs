@@ -46,6 +46,9 @@ pub enum virPKIErrorCode {
     /// TLS handshake or I/O failure in a session.
     VIR_PKI_ERR_TLS = 21,
     VIR_PKI_ERR_INTERNAL = 22,
+    /// The operation would block (non-blocking fd): call again when the fd is ready for what
+    /// virPKISessionWants() says. Nothing was lost.
+    VIR_PKI_ERR_AGAIN = 23,
 }
 
 struct LastError {
@@ -200,6 +203,7 @@ mod tests {
             Store,
             Tls,
             Internal,
+            Again,
         ];
         assert_eq!(
             ErrorKind::ALL.to_vec(),

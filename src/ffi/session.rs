@@ -3,12 +3,11 @@
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void};
 use std::io::{IoSlice, Read, Write};
 use std::os::fd::RawFd;
-use std::sync::Mutex;
 
 use super::context::{context, virPKIContextPtr};
 use super::{bad_value, c_string, guard, port_arg, ref_arg, str_arg};
 use crate::error::{Error, ErrorKind};
-use crate::session::{Session, SessionFlags};
+use crate::session::{SessionFlags, SharedSession, Socket};
 
 /// Session flags.
 #[repr(C)]
@@ -19,8 +18,36 @@ pub enum virPKISessionFlags {
     VIR_PKI_SESSION_LIBVIRT_CONFIRM = 1,
 }
 
+/// What a session waits for (virPKISessionWants): the fd's readiness to poll for before the
+/// call that returned VIR_PKI_ERR_AGAIN is made again.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum virPKISessionWant {
+    /// Wait until the fd is readable.
+    VIR_PKI_SESSION_WANT_READ = 1,
+    /// Wait until the fd is writable.
+    VIR_PKI_SESSION_WANT_WRITE = 2,
+}
+
 /// A borrowed file descriptor: read and written, never closed.
 struct BorrowedFd(RawFd);
+
+impl Socket for BorrowedFd {
+    fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        BorrowedFd(self.0).read(buf)
+    }
+    fn send(&self, buf: &[u8]) -> std::io::Result<usize> {
+        BorrowedFd(self.0).write(buf)
+    }
+    fn shutdown(&self) -> std::io::Result<()> {
+        // SAFETY: shutdown(2) on the caller's fd; it stays open.
+        if unsafe { libc::shutdown(self.0, libc::SHUT_RDWR) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
 
 impl Read for BorrowedFd {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -88,11 +115,13 @@ impl Write for BorrowedFd {
     }
 }
 
-/// A TLS session (opaque): from virPKISessionNewClient/NewServer, freed with
-/// virPKISessionFree(). Calls on one session are serialised. It holds what it needs of its
-/// context, which may be freed first; the fd is borrowed and never closed.
+/// A TLS session (opaque): from virPKISessionNewClient/NewServer (handshake done) or
+/// virPKISessionStartClient/StartServer (handshake by virPKISessionHandshake), freed with
+/// virPKISessionFree(). One thread may read while another writes (full duplex); reads are
+/// serialised with reads, writes with writes. It holds what it needs of its context, which
+/// may be freed first; the fd is borrowed and never closed.
 pub struct virPKISession {
-    inner: Mutex<Session<BorrowedFd>>,
+    inner: SharedSession<BorrowedFd>,
 }
 
 /// Pointer to a session.
@@ -109,29 +138,68 @@ fn fd_arg(fd: c_int) -> crate::Result<RawFd> {
     Ok(fd)
 }
 
-fn boxed(session: Session<BorrowedFd>) -> virPKISessionPtr {
-    Box::into_raw(Box::new(virPKISession {
-        inner: Mutex::new(session),
-    }))
+fn boxed(session: SharedSession<BorrowedFd>) -> virPKISessionPtr {
+    Box::into_raw(Box::new(virPKISession { inner: session }))
+}
+
+/// The handshake of virPKISessionNewClient/NewServer, which block until it is done.
+fn handshaken(session: SharedSession<BorrowedFd>) -> crate::Result<virPKISessionPtr> {
+    match session.handshake() {
+        Ok(()) => Ok(boxed(session)),
+        Err(e) if e.kind() == ErrorKind::Again => Err(Error::new(
+            ErrorKind::InvalidArg,
+            "the fd is non-blocking: use virPKISessionStartClient/StartServer and \
+             virPKISessionHandshake",
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 unsafe fn with_session<T>(
     s: virPKISessionPtr,
-    f: impl FnOnce(&mut Session<BorrowedFd>) -> crate::Result<T>,
+    f: impl FnOnce(&SharedSession<BorrowedFd>) -> crate::Result<T>,
 ) -> crate::Result<T> {
-    // SAFETY: a non-NULL session pointer comes from virPKISessionNew*.
+    // SAFETY: a non-NULL session pointer comes from virPKISessionNew*/Start*.
     let session = unsafe { ref_arg(s, "session") }?;
-    let mut guard = session
-        .inner
-        .lock()
-        .map_err(|_| Error::new(ErrorKind::Internal, "the session failed in another thread"))?;
-    f(&mut guard)
+    f(&session.inner)
 }
 
-/// Connects as a client over a connected fd; the handshake (and confirmation) is done on
-/// return. port: the known-servers port, 0 = any. The fd stays the caller's. The context's
-/// validator, when asked, runs on this thread during the handshake. Free the session with
-/// virPKISessionFree().
+/// The arguments of virPKISessionNewClient/StartClient, checked: a client session, not started.
+unsafe fn client_session(
+    ctx: virPKIContextPtr,
+    fd: c_int,
+    hostname: *const c_char,
+    port: c_int,
+    flags: c_uint,
+) -> crate::Result<SharedSession<BorrowedFd>> {
+    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+    let ctx = unsafe { context(ctx) }?;
+    let fd = fd_arg(fd)?;
+    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+    let hostname = unsafe { str_arg(hostname, "hostname") }?;
+    let port = port_arg(port)?;
+    let flags = session_flags(flags)?;
+    SharedSession::start_client(ctx, BorrowedFd(fd), hostname, port, flags)
+}
+
+/// The arguments of virPKISessionNewServer/StartServer, checked: a server session, not started.
+unsafe fn server_session(
+    ctx: virPKIContextPtr,
+    fd: c_int,
+    flags: c_uint,
+) -> crate::Result<SharedSession<BorrowedFd>> {
+    // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+    let ctx = unsafe { context(ctx) }?;
+    let fd = fd_arg(fd)?;
+    let flags = session_flags(flags)?;
+    SharedSession::start_server(ctx, BorrowedFd(fd), flags)
+}
+
+/// Connects as a client over a connected, blocking fd; the handshake (and confirmation) is
+/// done on return. port: the known-servers port, 0 = any. The fd stays the caller's. The
+/// context's validator, when asked, runs on this thread during the handshake. Free the
+/// session with virPKISessionFree(). A non-blocking fd is VIR_PKI_ERR_INVALID_ARG: use
+/// virPKISessionStartClient.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionNewClient(
     ctx: virPKIContextPtr,
@@ -142,24 +210,13 @@ pub unsafe extern "C" fn virPKISessionNewClient(
 ) -> virPKISessionPtr {
     guard(std::ptr::null_mut(), || {
         // SAFETY: see "Pointer arguments" in ffi/mod.rs.
-        let ctx = unsafe { context(ctx) }?;
-        let fd = fd_arg(fd)?;
-        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
-        let hostname = unsafe { str_arg(hostname, "hostname") }?;
-        let port = port_arg(port)?;
-        let flags = session_flags(flags)?;
-        Ok(boxed(Session::client(
-            ctx,
-            BorrowedFd(fd),
-            hostname,
-            port,
-            flags,
-        )?))
+        let session = unsafe { client_session(ctx, fd, hostname, port, flags) }?;
+        handshaken(session)
     })
 }
 
-/// Accepts a client over a connected fd; the handshake (and confirmation byte) is done on
-/// return. The fd stays the caller's. Free the session with virPKISessionFree().
+/// Accepts a client over a connected, blocking fd; the handshake (and confirmation byte) is
+/// done on return. The fd stays the caller's. Free the session with virPKISessionFree().
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionNewServer(
     ctx: virPKIContextPtr,
@@ -168,16 +225,90 @@ pub unsafe extern "C" fn virPKISessionNewServer(
 ) -> virPKISessionPtr {
     guard(std::ptr::null_mut(), || {
         // SAFETY: see "Pointer arguments" in ffi/mod.rs.
-        let ctx = unsafe { context(ctx) }?;
-        let fd = fd_arg(fd)?;
-        let flags = session_flags(flags)?;
-        Ok(boxed(Session::server(ctx, BorrowedFd(fd), flags)?))
+        let session = unsafe { server_session(ctx, fd, flags) }?;
+        handshaken(session)
+    })
+}
+
+/// Like virPKISessionNewClient, but no I/O happens here: call virPKISessionHandshake until it
+/// returns 0. For event loops and non-blocking fds (blocking ones work too). The fd stays the
+/// caller's; free the session with virPKISessionFree(), also when the handshake failed.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionStartClient(
+    ctx: virPKIContextPtr,
+    fd: c_int,
+    hostname: *const c_char,
+    port: c_int,
+    flags: c_uint,
+) -> virPKISessionPtr {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let session = unsafe { client_session(ctx, fd, hostname, port, flags) }?;
+        Ok(boxed(session))
+    })
+}
+
+/// Like virPKISessionNewServer, but no I/O happens here: call virPKISessionHandshake until it
+/// returns 0.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionStartServer(
+    ctx: virPKIContextPtr,
+    fd: c_int,
+    flags: c_uint,
+) -> virPKISessionPtr {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let session = unsafe { server_session(ctx, fd, flags) }?;
+        Ok(boxed(session))
+    })
+}
+
+/// Advances the handshake of a started session: 0 when TLS and, with
+/// VIR_PKI_SESSION_LIBVIRT_CONFIRM, libvirt's 0x01 byte are done (again 0 on later calls);
+/// -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
+/// virPKISessionWants() and call again), another code when it failed (the same on every later
+/// call). On a blocking fd it returns only when done or failed. The context's validator runs
+/// once per handshake, on the thread of the call that receives the peer's certificate.
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
+    guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        unsafe { with_session(s, |session| session.handshake().map(|_| 0)) }
+    })
+}
+
+/// What the session waits for after VIR_PKI_ERR_AGAIN: a combination of
+/// VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (established,
+/// nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
+/// handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
+/// output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it).
+#[no_mangle]
+pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
+    guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        unsafe {
+            with_session(s, |session| {
+                let (read, write) = session.wants();
+                let mut wants = 0;
+                if read {
+                    wants |= virPKISessionWant::VIR_PKI_SESSION_WANT_READ as c_int;
+                }
+                if write {
+                    wants |= virPKISessionWant::VIR_PKI_SESSION_WANT_WRITE as c_int;
+                }
+                Ok(wants)
+            })
+        }
     })
 }
 
 /// Reads up to len bytes: the count, 0 at the end of the stream (the peer's close_notify),
 /// -1 on error. A connection closed without close_notify is an error (VIR_PKI_ERR_TLS): the
-/// data may have been cut short.
+/// data may have been cut short. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN when nothing
+/// has arrived (poll for virPKISessionWants()). Decrypted data can wait in the session
+/// beyond len: read until VIR_PKI_ERR_AGAIN before polling the fd again. Another thread may
+/// write meanwhile; virPKISessionClose from another thread wakes a blocked read (-1,
+/// VIR_PKI_ERR_TLS).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionRead(
     s: virPKISessionPtr,
@@ -195,19 +326,16 @@ pub unsafe extern "C" fn virPKISessionRead(
             unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) }
         };
         // SAFETY: see "Pointer arguments" in ffi/mod.rs.
-        unsafe {
-            with_session(s, |session| {
-                if slice.is_empty() {
-                    return Ok(0);
-                }
-                Ok(session.read(slice)? as c_longlong)
-            })
-        }
+        unsafe { with_session(s, |session| Ok(session.read(slice)? as c_longlong)) }
     })
 }
 
-/// Writes len bytes: len on success, -1 on error. On a socket, a peer that has gone away is
-/// an error (VIR_PKI_ERR_TLS), not a SIGPIPE.
+/// Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent.
+/// On a non-blocking fd it may be fewer (at least 1): those bytes are taken and will be sent
+/// by later calls, the rest is the caller's to write again; -1 with VIR_PKI_ERR_AGAIN means
+/// nothing was taken (poll for virPKISessionWants()). len 0 pushes queued output: 0 when none
+/// is left, else VIR_PKI_ERR_AGAIN. On a socket, a peer that has gone away is an error
+/// (VIR_PKI_ERR_TLS), not a SIGPIPE. Another thread may read meanwhile.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWrite(
     s: virPKISessionPtr,
@@ -227,10 +355,10 @@ pub unsafe extern "C" fn virPKISessionWrite(
         // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe {
             with_session(s, |session| {
-                if !slice.is_empty() {
-                    session.write_all(slice)?;
+                if slice.is_empty() {
+                    return session.flush_output().map(|_| 0);
                 }
-                Ok(len as c_longlong)
+                Ok(session.write(slice)? as c_longlong)
             })
         }
     })
@@ -252,7 +380,10 @@ pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char
     })
 }
 
-/// Sends close_notify; the fd stays the caller's.
+/// Sends close_notify; the fd stays the caller's. On a non-blocking fd, -1 with
+/// VIR_PKI_ERR_AGAIN until it has gone out (call again). A read or write blocked in another
+/// thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write was in
+/// progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -267,7 +398,7 @@ pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
 pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
     guard((), || {
         if !s.is_null() {
-            // SAFETY: the pointer came from virPKISessionNew* and is freed once.
+            // SAFETY: the pointer came from virPKISessionNew*/Start* and is freed once.
             drop(unsafe { Box::from_raw(s) });
         }
         Ok(())

@@ -21,6 +21,7 @@ mod identities;
 mod inputs;
 mod locations;
 mod module_graph;
+mod nonblock;
 mod qemu_conf;
 mod qemu_rules;
 mod quickstart;

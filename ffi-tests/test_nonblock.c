@@ -1,0 +1,635 @@
+/*
+ * Non-blocking sessions and full duplex: virPKISessionStartClient/StartServer, Handshake,
+ * Wants and VIR_PKI_ERR_AGAIN from Read/Write/Close, driven by a poll() loop over a
+ * socketpair and over TCP against a blocking server thread; and one session read and written
+ * by two threads at once. The watchdog turns a hang into a failure.
+ */
+#include "check.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define BIG (8u << 20)
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static virPKIContextPtr server_context(void)
+{
+    virPKIContextPtr ctx = new_context(0, 1);
+    CHECK_OK(virPKIContextAddCertDataFile(ctx, VIR_CONNECT_CERT_SERVER_CERT,
+                                          fixture("server.pem")));
+    CHECK_OK(virPKIContextAddCertDataFile(ctx, VIR_CONNECT_CERT_SERVER_KEY,
+                                          fixture("server-key.pem")));
+    return ctx;
+}
+
+static virPKIContextPtr client_context(void)
+{
+    virPKIContextPtr ctx = new_context(0, 1);
+    CHECK_OK(virPKIContextAddCertDataFile(ctx, VIR_CONNECT_CERT_CLIENT_CERT,
+                                          fixture("client.pem")));
+    CHECK_OK(virPKIContextAddCertDataFile(ctx, VIR_CONNECT_CERT_CLIENT_KEY,
+                                          fixture("client-key.pem")));
+    return ctx;
+}
+
+static int accept_once_counting(const char *h, const char *c, int t, unsigned int f, void *o)
+{
+    (void)h, (void)c, (void)t, (void)f;
+    ++*(int *)o;
+    return VIR_CONNECT_CERT_ACCEPT_ONCE;
+}
+
+static void set_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        die("fcntl");
+}
+
+/* A connected pair: a socketpair, or loopback TCP. */
+static void connected_pair(int tcp, int fds[2])
+{
+    if (!tcp) {
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
+            die("socketpair");
+        return;
+    }
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &alen) != 0)
+        die("listen");
+    fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+    if (fds[1] < 0 || connect(fds[1], (struct sockaddr *)&a, sizeof a) != 0)
+        die("connect");
+    fds[0] = accept(l, NULL, NULL);
+    if (fds[0] < 0)
+        die("accept");
+    close(l);
+}
+
+/* Waits (up to 10 s) until the fd is ready for what the session wants. */
+static void wait_for(virPKISessionPtr s, int fd)
+{
+    int w = virPKISessionWants(s);
+    CHECK(w > 0);
+    struct pollfd p = {.fd = fd, .events = 0};
+    if (w & VIR_PKI_SESSION_WANT_READ)
+        p.events |= POLLIN;
+    if (w & VIR_PKI_SESSION_WANT_WRITE)
+        p.events |= POLLOUT;
+    CHECK(poll(&p, 1, 10000) == 1);
+}
+
+/* Runs the handshake with a poll() loop: 0 or the error code; *agains counts AGAIN. */
+static int poll_handshake(virPKISessionPtr s, int fd, int *agains)
+{
+    for (;;) {
+        if (virPKISessionHandshake(s) == 0)
+            return 0;
+        int code = virPKIGetLastErrorCode();
+        if (code != VIR_PKI_ERR_AGAIN)
+            return code;
+        ++*agains;
+        wait_for(s, fd);
+    }
+}
+
+/* The blocking server: handshake, read "hello", answer "world", then `tail` bytes, close. */
+struct server {
+    virPKIContextPtr ctx;
+    int fd;
+    unsigned flags;
+    size_t tail;
+    int notify;  /* send close_notify at the end */
+    int hangup;  /* close (close_notify) right after the handshake */
+    int ok;
+    char got[8];
+};
+
+static void *serve(void *arg)
+{
+    struct server *sv = arg;
+    /* Late, so that the client's first handshake step surely finds nothing to read. */
+    sleep_ms(50);
+    virPKISessionPtr s = virPKISessionNewServer(sv->ctx, sv->fd, sv->flags);
+    if (!s)
+        return NULL;
+    if (sv->hangup) {
+        sv->ok = virPKISessionClose(s) == 0;
+        virPKISessionFree(s);
+        return NULL;
+    }
+    size_t got = 0;
+    while (got < 5) {
+        long long n = virPKISessionRead(s, sv->got + got, 5 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    int ok = got == 5 && virPKISessionWrite(s, "world", 5) == 5;
+    if (sv->tail) {
+        unsigned char *data = malloc(sv->tail);
+        for (size_t i = 0; i < sv->tail; i++)
+            data[i] = (unsigned char)(i % 251);
+        ok = ok && virPKISessionWrite(s, data, sv->tail) == (long long)sv->tail;
+        free(data);
+    }
+    if (sv->notify)
+        ok = ok && virPKISessionClose(s) == 0;
+    sv->ok = ok;
+    virPKISessionFree(s);
+    return NULL;
+}
+
+/* Reads exactly len bytes with a poll() loop; 0 or the error code. */
+static int poll_read(virPKISessionPtr s, int fd, unsigned char *buf, size_t len, int *agains)
+{
+    size_t got = 0;
+    while (got < len) {
+        long long n = virPKISessionRead(s, buf + got, len - got);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n == 0) {
+            return -1;
+        } else if (virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN) {
+            ++*agains;
+            wait_for(s, fd);
+        } else {
+            return virPKIGetLastErrorCode();
+        }
+    }
+    return 0;
+}
+
+/* A poll() client against the blocking server: handshake with AGAIN, the validator once,
+   data both ways, close_notify. */
+static void test_poll_client(int tcp, unsigned flags)
+{
+    int fds[2], calls = 0, agains = 0;
+    connected_pair(tcp, fds);
+    struct server sv = {.ctx = server_context(), .fd = fds[0], .flags = flags,
+                        .tail = 1u << 20, .notify = 1};
+    virPKIContextPtr cctx = client_context();
+    CHECK_OK(virPKIContextSetCertificateValidator(cctx, accept_once_counting, &calls, NULL));
+    set_nonblocking(fds[1]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, &sv) != 0)
+        die("pthread_create");
+
+    virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 16514, flags);
+    CHECK(s != NULL);
+    /* No I/O yet: the ClientHello waits to be written. */
+    CHECK_INT(virPKISessionWants(s), VIR_PKI_SESSION_WANT_WRITE);
+    CHECK_INT(calls, 0);
+    /* Not established: read and write refuse. */
+    char c;
+    CHECK_FAILS(virPKISessionRead(s, &c, 1), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_INT(poll_handshake(s, fds[1], &agains), 0);
+    CHECK(agains > 0);
+    CHECK_INT(calls, 1);
+    CHECK_INT(virPKISessionHandshake(s), 0);
+    CHECK_INT(calls, 1);
+
+    long long n;
+    while ((n = virPKISessionWrite(s, "hello", 5)) < 0 &&
+           virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN)
+        wait_for(s, fds[1]);
+    CHECK_INT(n, 5);
+    unsigned char word[5];
+    int ragains = 0;
+    CHECK_INT(poll_read(s, fds[1], word, 5, &ragains), 0);
+    CHECK(memcmp(word, "world", 5) == 0);
+    unsigned char *tail = malloc(sv.tail);
+    CHECK_INT(poll_read(s, fds[1], tail, sv.tail, &ragains), 0);
+    size_t bad = 0;
+    for (size_t i = 0; i < sv.tail; i++)
+        bad += tail[i] != (unsigned char)(i % 251);
+    CHECK_INT(bad, 0);
+    free(tail);
+    /* Then close_notify: the end of the stream. */
+    for (;;) {
+        n = virPKISessionRead(s, &c, 1);
+        if (n >= 0 || virPKIGetLastErrorCode() != VIR_PKI_ERR_AGAIN)
+            break;
+        wait_for(s, fds[1]);
+    }
+    CHECK_INT(n, 0);
+    while (virPKISessionClose(s) != 0) {
+        CHECK_ERROR(VIR_PKI_ERR_AGAIN);
+        wait_for(s, fds[1]);
+    }
+    pthread_join(t, NULL);
+    CHECK(sv.ok);
+    CHECK(memcmp(sv.got, "hello", 5) == 0);
+    virPKISessionFree(s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(sv.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* The server sends no 0x01 byte: a client that waits for it is refused, after AGAINs. */
+static void test_no_confirmation_byte(void)
+{
+    int fds[2], agains = 0;
+    connected_pair(0, fds);
+    struct server sv = {.ctx = server_context(), .fd = fds[0], .flags = 0, .hangup = 1};
+    virPKIContextPtr cctx = client_context();
+    set_nonblocking(fds[1]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, &sv) != 0)
+        die("pthread_create");
+    virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 0,
+                                                  VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    CHECK(s != NULL);
+    CHECK_INT(poll_handshake(s, fds[1], &agains), VIR_PKI_ERR_TLS);
+    CHECK_CONTAINS(virPKIGetLastErrorMessage(), "0x01");
+    /* The failure stays. */
+    CHECK_FAILS(virPKISessionHandshake(s), VIR_PKI_ERR_TLS);
+    CHECK(agains > 0);
+    virPKISessionFree(s);
+    pthread_join(t, NULL);
+    virPKIContextFree(cctx);
+    virPKIContextFree(sv.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* EOF without close_notify on a non-blocking read: VIR_PKI_ERR_TLS, not 0. */
+static void test_eof_without_close_notify(void)
+{
+    int fds[2], agains = 0;
+    connected_pair(0, fds);
+    struct server sv = {.ctx = server_context(), .fd = fds[0], .flags = 0, .notify = 0};
+    virPKIContextPtr cctx = client_context();
+    set_nonblocking(fds[1]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, &sv) != 0)
+        die("pthread_create");
+    virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK_INT(poll_handshake(s, fds[1], &agains), 0);
+    while (virPKISessionWrite(s, "hello", 5) < 0 && virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN)
+        wait_for(s, fds[1]);
+    unsigned char word[5];
+    CHECK_INT(poll_read(s, fds[1], word, 5, &agains), 0);
+    pthread_join(t, NULL);
+    shutdown(fds[0], SHUT_RDWR);
+    char c;
+    long long n;
+    while ((n = virPKISessionRead(s, &c, 1)) < 0 &&
+           virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN)
+        wait_for(s, fds[1]);
+    CHECK_INT(n, -1);
+    CHECK_ERROR(VIR_PKI_ERR_TLS);
+    CHECK_CONTAINS(virPKIGetLastErrorMessage(), "close_notify");
+    virPKISessionFree(s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(sv.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* The peer reads the ClientHello and vanishes: an error, not AGAIN forever. */
+static void test_peer_vanishes_mid_handshake(int tcp)
+{
+    int fds[2], agains = 0;
+    connected_pair(tcp, fds);
+    virPKIContextPtr cctx = client_context();
+    set_nonblocking(fds[1]);
+    virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK_FAILS(virPKISessionHandshake(s), VIR_PKI_ERR_AGAIN);
+    CHECK_INT(virPKISessionWants(s), VIR_PKI_SESSION_WANT_READ);
+    char hello[256];
+    CHECK(read(fds[0], hello, sizeof hello) > 0);
+    close(fds[0]);
+    CHECK_INT(poll_handshake(s, fds[1], &agains), VIR_PKI_ERR_TLS);
+    CHECK_FAILS(virPKISessionHandshake(s), VIR_PKI_ERR_TLS);
+    CHECK_INT(virPKISessionWants(s), 0);
+    virPKISessionFree(s);
+    virPKIContextFree(cctx);
+    close(fds[1]);
+}
+
+/* A blocking reader of `len` bytes that starts late, so that the writer fills the socket. */
+struct sink {
+    virPKIContextPtr ctx;
+    int fd;
+    size_t len;
+    size_t got;
+    unsigned long sum;
+    int eof;  /* read on to the end: 1 when it was close_notify */
+};
+
+static void *late_sink(void *arg)
+{
+    struct sink *k = arg;
+    virPKISessionPtr s = virPKISessionNewServer(k->ctx, k->fd, 0);
+    if (!s)
+        return NULL;
+    sleep_ms(200);
+    unsigned char buf[65536];
+    while (k->got < k->len) {
+        long long n = virPKISessionRead(s, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (long long i = 0; i < n; i++)
+            k->sum += (unsigned long)buf[i] * (unsigned long)((k->got + (size_t)i) % 7 + 1);
+        k->got += (size_t)n;
+    }
+    if (k->eof)
+        k->eof = virPKISessionRead(s, buf, sizeof buf) == 0;
+    virPKISessionFree(s);
+    return NULL;
+}
+
+/* The write contract: a short count is what was taken, AGAIN took nothing, len 0 flushes;
+   the receiver gets every byte once, in order. */
+static void test_write_contract(void)
+{
+    int fds[2], agains = 0;
+    connected_pair(0, fds);
+    size_t len = 4u << 20;
+    struct sink k = {.ctx = server_context(), .fd = fds[0], .len = len};
+    virPKIContextPtr cctx = client_context();
+    set_nonblocking(fds[1]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_sink, &k) != 0)
+        die("pthread_create");
+    virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK_INT(poll_handshake(s, fds[1], &agains), 0);
+    unsigned char *data = malloc(len);
+    unsigned long sum = 0;
+    for (size_t i = 0; i < len; i++) {
+        data[i] = (unsigned char)(i * 31 % 256);
+        sum += (unsigned long)data[i] * (unsigned long)(i % 7 + 1);
+    }
+    size_t sent = 0;
+    int shorts = 0, wagains = 0;
+    while (sent < len) {
+        long long n = virPKISessionWrite(s, data + sent, len - sent);
+        if (n > 0) {
+            CHECK(sent + (size_t)n <= len);
+            shorts += (size_t)n < len - sent;
+            sent += (size_t)n;
+        } else {
+            CHECK_INT(n, -1);
+            CHECK_ERROR(VIR_PKI_ERR_AGAIN);
+            CHECK(virPKISessionWants(s) & VIR_PKI_SESSION_WANT_WRITE);
+            wagains++;
+            wait_for(s, fds[1]);
+        }
+    }
+    /* Push what the last write took but could not send yet. */
+    long long n;
+    while ((n = virPKISessionWrite(s, NULL, 0)) != 0) {
+        CHECK_ERROR(VIR_PKI_ERR_AGAIN);
+        wait_for(s, fds[1]);
+    }
+    CHECK(shorts > 0);
+    CHECK(wagains > 0);
+    pthread_join(t, NULL);
+    CHECK(k.got == len);
+    CHECK(k.sum == sum);
+    free(data);
+    virPKISessionFree(s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(k.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* Close on a full socket: AGAIN until close_notify is out, after every byte taken before. */
+static void test_close_again(void)
+{
+    int fds[2], agains = 0;
+    connected_pair(0, fds);
+    struct sink k = {.ctx = server_context(), .fd = fds[0], .len = (size_t)-1, .eof = 1};
+    virPKIContextPtr cctx = client_context();
+    set_nonblocking(fds[1]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_sink, &k) != 0)
+        die("pthread_create");
+    virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK_INT(poll_handshake(s, fds[1], &agains), 0);
+    static unsigned char chunk[65536];
+    unsigned long sum = 0;
+    size_t sent = 0;
+    for (;;) {
+        long long n = virPKISessionWrite(s, chunk, sizeof chunk);
+        if (n < 0)
+            break;
+        for (long long i = 0; i < n; i++)
+            sum += chunk[i] * (unsigned long)((sent + (size_t)i) % 7 + 1);
+        sent += (size_t)n;
+    }
+    CHECK_ERROR(VIR_PKI_ERR_AGAIN);
+    CHECK(sent > 0);
+    /* The sink has not started reading: close_notify cannot go out yet. */
+    CHECK_FAILS(virPKISessionClose(s), VIR_PKI_ERR_AGAIN);
+    CHECK(virPKISessionWants(s) & VIR_PKI_SESSION_WANT_WRITE);
+    /* A write meanwhile takes nothing. */
+    CHECK_FAILS(virPKISessionWrite(s, chunk, 1), VIR_PKI_ERR_AGAIN);
+    while (virPKISessionClose(s) != 0) {
+        CHECK_ERROR(VIR_PKI_ERR_AGAIN);
+        wait_for(s, fds[1]);
+    }
+    CHECK_INT(virPKISessionWants(s), 0);
+    /* Once closed, a write is refused. */
+    CHECK_FAILS(virPKISessionWrite(s, chunk, 1), VIR_PKI_ERR_TLS);
+    pthread_join(t, NULL);
+    CHECK(k.got == sent);
+    CHECK(k.sum == sum);
+    CHECK_INT(k.eof, 1);
+    virPKISessionFree(s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(k.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_arguments(void)
+{
+    virPKIContextPtr ctx = client_context();
+    int fds[2];
+    connected_pair(0, fds);
+    CHECK(virPKISessionStartClient(NULL, fds[1], "localhost", 0, 0) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK(virPKISessionStartClient(ctx, -1, "localhost", 0, 0) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK(virPKISessionStartClient(ctx, fds[1], NULL, 0, 0) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK(virPKISessionStartClient(ctx, fds[1], "localhost", 70000, 0) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK(virPKISessionStartClient(ctx, fds[1], "localhost", 0, 2) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK(virPKISessionStartServer(NULL, fds[0], 0) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK(virPKISessionStartServer(ctx, -1, 0) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK(virPKISessionStartServer(ctx, fds[0], 0x80) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK_FAILS(virPKISessionHandshake(NULL), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_FAILS(virPKISessionWants(NULL), VIR_PKI_ERR_INVALID_ARG);
+    /* The blocking constructor on a non-blocking fd: refused, with the way out named. */
+    set_nonblocking(fds[1]);
+    CHECK(virPKISessionNewClient(ctx, fds[1], "localhost", 0, 0) == NULL);
+    CHECK_ERROR(VIR_PKI_ERR_INVALID_ARG);
+    CHECK_CONTAINS(virPKIGetLastErrorMessage(), "virPKISessionStartClient");
+    /* A started session: write before the handshake is refused; Free without a handshake. */
+    virPKISessionPtr s = virPKISessionStartClient(ctx, fds[1], "localhost", 0, 0);
+    CHECK(s != NULL);
+    CHECK_FAILS(virPKISessionWrite(s, "x", 1), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_FAILS(virPKISessionRead(s, NULL, 1), VIR_PKI_ERR_INVALID_ARG);
+    virPKISessionFree(s);
+    CHECK_INT(VIR_PKI_ERR_AGAIN, 23);
+    CHECK_INT(VIR_PKI_SESSION_WANT_READ, 1);
+    CHECK_INT(VIR_PKI_SESSION_WANT_WRITE, 2);
+    virPKIContextFree(ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* Full duplex: one thread writes BIG bytes while another reads BIG, on each end, blocking. */
+struct half {
+    virPKISessionPtr s;
+    unsigned long sum;
+    size_t done;
+};
+
+static void *duplex_writer(void *arg)
+{
+    struct half *h = arg;
+    unsigned char *data = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++) {
+        data[i] = (unsigned char)(i % 253);
+        h->sum += data[i];
+    }
+    long long n = virPKISessionWrite(h->s, data, BIG);
+    h->done = n == (long long)BIG ? BIG : 0;
+    free(data);
+    return NULL;
+}
+
+static void *duplex_reader(void *arg)
+{
+    struct half *h = arg;
+    unsigned char buf[65536];
+    while (h->done < BIG) {
+        long long n = virPKISessionRead(h->s, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (long long i = 0; i < n; i++)
+            h->sum += buf[i];
+        h->done += (size_t)n;
+    }
+    return NULL;
+}
+
+struct accept_arg {
+    virPKIContextPtr ctx;
+    int fd;
+    virPKISessionPtr s;
+};
+
+static void *accept_blocking(void *arg)
+{
+    struct accept_arg *a = arg;
+    a->s = virPKISessionNewServer(a->ctx, a->fd, VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    return NULL;
+}
+
+static void test_full_duplex(int tcp)
+{
+    int fds[2];
+    connected_pair(tcp, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    virPKIContextPtr cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, accept_blocking, &a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionNewClient(cctx, fds[1], "localhost", 0,
+                                                VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    pthread_join(t, NULL);
+    CHECK(c != NULL && a.s != NULL);
+    if (!c || !a.s)
+        return;
+    struct half h[4] = {{.s = c}, {.s = c}, {.s = a.s}, {.s = a.s}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        if (pthread_create(&th[i], NULL, i % 2 ? duplex_reader : duplex_writer, &h[i]) != 0)
+            die("pthread_create");
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        CHECK(h[i].done == BIG);
+    CHECK(h[0].sum == h[3].sum); /* client -> server */
+    CHECK(h[2].sum == h[1].sum); /* server -> client */
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A close from a third thread wakes a reader blocked in Read: VIR_PKI_ERR_TLS. */
+static void test_close_wakes_reader(void)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    virPKIContextPtr cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, accept_blocking, &a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionNewClient(cctx, fds[1], "localhost", 0,
+                                                VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    pthread_join(t, NULL);
+    CHECK(c != NULL && a.s != NULL);
+    struct half h = {.s = c};
+    if (pthread_create(&t, NULL, duplex_reader, &h) != 0)
+        die("pthread_create");
+    sleep_ms(200);
+    CHECK_INT(virPKISessionClose(c), 0);
+    pthread_join(t, NULL);
+    CHECK_INT(h.done, 0);
+    /* The server got close_notify before the shutdown. */
+    char byte;
+    CHECK_INT(virPKISessionRead(a.s, &byte, 1), 0);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+int main(void)
+{
+    check_watchdog(600);
+    test_arguments();
+    test_poll_client(0, 0);
+    test_poll_client(0, VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    test_poll_client(1, VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    test_no_confirmation_byte();
+    test_eof_without_close_notify();
+    test_peer_vanishes_mid_handshake(0);
+    test_peer_vanishes_mid_handshake(1);
+    test_write_contract();
+    test_close_again();
+    test_full_duplex(0);
+    test_full_duplex(1);
+    test_close_wakes_reader();
+    return check_done();
+}

@@ -1,0 +1,608 @@
+//! Sessions for event loops and for several threads: started without I/O, driven by
+//! [`SharedSession::handshake`] until done, non-blocking when the socket is, and full duplex.
+//!
+//! Three locks, never one across the socket and the TLS state at once:
+//! - `tls` (the rustls connection and the handshake phase) is held only for in-memory rustls
+//!   calls, never across a socket read or write;
+//! - `rx` serialises readers: the socket is read into a buffer without `tls`, then fed to
+//!   rustls under `tls`;
+//! - `tx` serialises writers and holds TLS output taken from rustls but not yet sent, so that
+//!   records go out in order and nothing is lost or sent twice across a would-block.
+//!
+//! Lock order: `rx`, then `tx`, then `tls`; `tls` is always the last and the shortest.
+//!
+//! Write contract: [`SharedSession::write`] returns how many bytes it took. On a blocking
+//! socket that is all of them, sent. On a non-blocking one it is at least one byte (taken
+//! and encrypted, perhaps not yet sent; [`SharedSession::wants`] then says write) or
+//! [`ErrorKind::Again`] with nothing taken. A write of no bytes pushes what is queued.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustls::Connection;
+
+use super::{confirm_refused, io_error, CONFIRM_BYTE};
+use super::{explained, new_client_conn, new_server_conn, SessionFlags};
+use crate::cert::Certificate;
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::source::Source;
+use crate::tls::SelectionNote;
+use crate::verify::VerifyFlags;
+
+/// A connected socket the session reads and writes through a shared reference, so that one
+/// thread can read while another writes.
+pub trait Socket: Send + Sync {
+    /// One read; 0 at the end of the stream; `WouldBlock` on a non-blocking socket.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// One write; `WouldBlock` on a non-blocking socket that is full.
+    fn send(&self, buf: &[u8]) -> io::Result<usize>;
+    /// shutdown(2) both ways: wakes a thread blocked in `recv` or `send`.
+    fn shutdown(&self) -> io::Result<()>;
+}
+
+impl Socket for TcpStream {
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&mut &*self).read(buf)
+    }
+    fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        (&mut &*self).write(buf)
+    }
+    fn shutdown(&self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Both)
+    }
+}
+
+impl Socket for UnixStream {
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&mut &*self).read(buf)
+    }
+    fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        (&mut &*self).write(buf)
+    }
+    fn shutdown(&self) -> io::Result<()> {
+        UnixStream::shutdown(self, Shutdown::Both)
+    }
+}
+
+/// How much plaintext one write hands rustls at a time, so that the queue of TLS output a
+/// non-blocking write leaves behind stays small.
+const WRITE_CHUNK: usize = 16 * 1024;
+/// One socket read: a full TLS record and its header.
+const READ_CHUNK: usize = 16 * 1024 + 512;
+
+/// Where the handshake is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    /// TLS messages are being exchanged.
+    Tls,
+    /// Client: TLS is done, libvirt's 0x01 byte has not arrived yet.
+    AwaitConfirm,
+    /// TLS (and the byte) done; queued output may still be unsent.
+    Finishing,
+    /// Done: read and write may be used.
+    Done,
+    /// Failed; every later handshake call reports the same (kind, message).
+    Failed(ErrorKind, String),
+}
+
+struct Tls {
+    conn: Connection,
+    phase: Phase,
+    close_notify_queued: bool,
+}
+
+/// TLS output taken from rustls and not yet sent.
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    sent: usize,
+}
+
+/// A TLS session usable from several threads at once (`&self` everywhere) and on
+/// non-blocking sockets. Start with [`SharedSession::start_client`] /
+/// [`SharedSession::start_server`] (no I/O), then call [`SharedSession::handshake`] until it
+/// returns `Ok` (on a non-blocking socket it returns [`ErrorKind::Again`] meanwhile: wait for
+/// what [`SharedSession::wants`] says).
+pub struct SharedSession<S: Socket> {
+    tls: Mutex<Tls>,
+    rx: Mutex<()>,
+    tx: Mutex<Outbox>,
+    socket: S,
+    flags: SessionFlags,
+    client: bool,
+    note: SelectionNote,
+    /// Read and write calls in progress, for close() to know whether to wake them.
+    busy: AtomicUsize,
+    /// Set when close() shut the socket down to wake other threads.
+    shut: AtomicBool,
+    /// A read returned Again and has had no data since: only then does an established
+    /// session want to read (else a loop polling for it would spin on data nobody reads).
+    read_waiting: AtomicBool,
+}
+
+/// Counts a read or write call in progress for as long as it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn enter(count: &'a AtomicUsize) -> Busy<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Busy(count)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn poisoned() -> Error {
+    Error::new(ErrorKind::Internal, "the session failed in another thread")
+}
+
+fn again(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Again,
+        format!("TLS {what} would block: call again when the socket is ready"),
+    )
+}
+
+fn closed_locally(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Tls,
+        format!("TLS {what} failed: the session was closed in another thread"),
+    )
+}
+
+impl<S: Socket> SharedSession<S> {
+    /// A client session for `hostname` (`port` keys the known-servers entry); no I/O yet.
+    pub fn start_client(
+        ctx: &Arc<Context>,
+        socket: S,
+        hostname: &str,
+        port: Option<u16>,
+        flags: SessionFlags,
+    ) -> Result<SharedSession<S>> {
+        let (conn, note) = new_client_conn(ctx, hostname, port, VerifyFlags::default())?;
+        Ok(SharedSession::new(conn, note, socket, flags, true))
+    }
+
+    /// A server session; no I/O yet.
+    pub fn start_server(
+        ctx: &Arc<Context>,
+        socket: S,
+        flags: SessionFlags,
+    ) -> Result<SharedSession<S>> {
+        let (conn, note) = new_server_conn(ctx)?;
+        Ok(SharedSession::new(conn, note, socket, flags, false))
+    }
+
+    fn new(
+        conn: Connection,
+        note: SelectionNote,
+        socket: S,
+        flags: SessionFlags,
+        client: bool,
+    ) -> SharedSession<S> {
+        SharedSession {
+            tls: Mutex::new(Tls {
+                conn,
+                phase: Phase::Tls,
+                close_notify_queued: false,
+            }),
+            rx: Mutex::new(()),
+            tx: Mutex::new(Outbox::default()),
+            socket,
+            flags,
+            client,
+            note,
+            busy: AtomicUsize::new(0),
+            shut: AtomicBool::new(false),
+            read_waiting: AtomicBool::new(false),
+        }
+    }
+
+    fn tls(&self) -> Result<MutexGuard<'_, Tls>> {
+        self.tls.lock().map_err(|_| poisoned())
+    }
+
+    /// Advances the handshake as far as the socket allows: `Ok` once TLS, libvirt's byte
+    /// (with [`SessionFlags::LIBVIRT_CONFIRM`]) and the output they queued are done;
+    /// [`ErrorKind::Again`] while it waits for the socket; another error when it failed (the
+    /// same error on every later call). The context's validator runs once, in the call that
+    /// receives the peer's certificate.
+    pub fn handshake(&self) -> Result<()> {
+        if let Phase::Failed(kind, message) = &self.tls()?.phase {
+            return Err(Error::new(*kind, message.clone()));
+        }
+        let result = self.drive_handshake();
+        match result {
+            Err(e) if e.kind() != ErrorKind::Again => {
+                let e = explained(e, &self.note);
+                self.tls()?.phase = Phase::Failed(e.kind(), e.message().to_owned());
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    fn drive_handshake(&self) -> Result<()> {
+        let _rx = self.rx.lock().map_err(|_| poisoned())?;
+        loop {
+            self.flush("handshake")?;
+            let mut tls = self.tls()?;
+            match tls.phase.clone() {
+                Phase::Done => return Ok(()),
+                Phase::Failed(kind, message) => return Err(Error::new(kind, message)),
+                Phase::Finishing => {
+                    if tls.conn.wants_write() {
+                        continue;
+                    }
+                    tls.phase = Phase::Done;
+                    return Ok(());
+                }
+                Phase::Tls if tls.conn.is_handshaking() => {
+                    if tls.conn.wants_write() {
+                        continue;
+                    }
+                    drop(tls);
+                    if self.receive("handshake")? == 0 {
+                        return Err(Error::new(
+                            ErrorKind::Tls,
+                            "TLS handshake failed: the peer closed the connection",
+                        ));
+                    }
+                }
+                Phase::Tls => {
+                    let confirm = self.flags.contains(SessionFlags::LIBVIRT_CONFIRM);
+                    tls.phase = if confirm && self.client {
+                        Phase::AwaitConfirm
+                    } else {
+                        if confirm {
+                            tls.conn
+                                .writer()
+                                .write_all(&[CONFIRM_BYTE])
+                                .map_err(|e| io_error("handshake", e))?;
+                        }
+                        Phase::Finishing
+                    };
+                }
+                Phase::AwaitConfirm => {
+                    let mut byte = [0u8; 1];
+                    match tls.conn.reader().read(&mut byte) {
+                        Ok(1) if byte[0] == CONFIRM_BYTE => tls.phase = Phase::Finishing,
+                        Ok(1) => {
+                            return Err(confirm_refused(format!(
+                                "it sent 0x{:02x} instead",
+                                byte[0]
+                            )))
+                        }
+                        Ok(_) => return Err(confirm_refused("it closed the connection".into())),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            drop(tls);
+                            if let Err(e) = self.receive("handshake") {
+                                if e.kind() == ErrorKind::Again {
+                                    return Err(e);
+                                }
+                                return Err(confirm_refused(e.message().to_owned()));
+                            }
+                        }
+                        Err(_) => {
+                            return Err(confirm_refused(
+                                "it closed the connection without close_notify".into(),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the handshake is done.
+    pub fn is_established(&self) -> bool {
+        self.tls().map(|t| t.phase == Phase::Done).unwrap_or(false)
+    }
+
+    /// What the session waits for before the call that returned [`ErrorKind::Again`] can
+    /// progress: `(read, write)`. Write: TLS output is queued (rustls' or taken and unsent).
+    /// Read: the handshake needs bytes from the peer, or (once established) the last read
+    /// returned Again. Decrypted data beyond a read's buffer is returned by the next read
+    /// without waiting: read until Again before polling.
+    pub fn wants(&self) -> (bool, bool) {
+        let Ok(tls) = self.tls() else {
+            return (false, false);
+        };
+        let queued = self
+            .tx
+            .try_lock()
+            .map(|o| o.sent < o.bytes.len())
+            .unwrap_or(true);
+        let write = queued || tls.conn.wants_write();
+        let read = match tls.phase {
+            Phase::Failed(..) => false,
+            Phase::Tls | Phase::AwaitConfirm => tls.conn.wants_read(),
+            Phase::Done => self.read_waiting.load(Ordering::SeqCst),
+            Phase::Finishing => false,
+        };
+        (read, write)
+    }
+
+    fn established(&self, what: &str) -> Result<()> {
+        match &self.tls()?.phase {
+            Phase::Done => Ok(()),
+            Phase::Failed(kind, message) => Err(Error::new(*kind, message.clone())),
+            _ => Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "TLS {what} before the handshake is done: call handshake until it succeeds"
+                ),
+            )),
+        }
+    }
+
+    /// Reads the socket once and feeds rustls (the caller holds `rx`): the byte count, 0 at
+    /// the end of the stream (recorded in rustls).
+    fn receive(&self, what: &str) -> Result<usize> {
+        if self.shut.load(Ordering::SeqCst) {
+            return Err(closed_locally(what));
+        }
+        let mut buf = [0u8; READ_CHUNK];
+        let n = loop {
+            match self.socket.recv(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) if self.shut.load(Ordering::SeqCst) => return Err(closed_locally(what)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(again(what)),
+                Err(e) => return Err(io_error(what, e)),
+            }
+        };
+        if n == 0 && self.shut.load(Ordering::SeqCst) {
+            return Err(closed_locally(what));
+        }
+        let mut tls = self.tls()?;
+        let mut input = &buf[..n];
+        loop {
+            // With no input this records the end of the stream.
+            tls.conn
+                .read_tls(&mut input)
+                .map_err(|e| io_error(what, e))?;
+            let processed = tls.conn.process_new_packets();
+            if let Err(e) = processed {
+                drop(tls);
+                // Send the alert rustls queued for the failure, if the socket takes it.
+                let _ = self.flush(what);
+                return Err(crate::tls::from_rustls(&e));
+            }
+            if input.is_empty() {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Sends queued TLS output (taking `tx`): `Ok` when all of it went out, Again when the
+    /// socket is full.
+    fn flush(&self, what: &str) -> Result<()> {
+        loop {
+            {
+                let mut out = self.tx.lock().map_err(|_| poisoned())?;
+                self.send_queued(&mut out, what)?;
+            }
+            // Output queued by a reader while `tx` was held here (it could not take it).
+            if !self.tls()?.conn.wants_write() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Moves rustls' output into the outbox and sends it (the caller holds `tx`).
+    fn send_queued(&self, out: &mut Outbox, what: &str) -> Result<()> {
+        loop {
+            if out.sent == out.bytes.len() {
+                out.bytes.clear();
+                out.sent = 0;
+                let mut tls = self.tls()?;
+                while tls.conn.wants_write() {
+                    tls.conn
+                        .write_tls(&mut out.bytes)
+                        .map_err(|e| io_error(what, e))?;
+                }
+                if out.bytes.is_empty() {
+                    return Ok(());
+                }
+            }
+            match self.socket.send(&out.bytes[out.sent..]) {
+                Ok(0) => {
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        format!("TLS {what} failed: the socket takes no more data"),
+                    ))
+                }
+                Ok(n) => out.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) if self.shut.load(Ordering::SeqCst) => return Err(closed_locally(what)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(again(what)),
+                Err(e) => return Err(io_error(what, e)),
+            }
+        }
+    }
+
+    /// Reads decrypted bytes: the count, 0 at the end of the stream (the peer's
+    /// close_notify), [`ErrorKind::Again`] when nothing is there yet on a non-blocking
+    /// socket. A connection that ends without close_notify is an error ([`ErrorKind::Tls`]):
+    /// what came may be cut short. Another thread may write meanwhile.
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
+        let _busy = Busy::enter(&self.busy);
+        self.established("read")?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let _rx = self.rx.lock().map_err(|_| poisoned())?;
+        loop {
+            let pending_output = {
+                let mut tls = self.tls()?;
+                match tls.conn.reader().read(buf) {
+                    // rustls returns 0 only once close_notify has been received.
+                    Ok(n) => {
+                        self.read_waiting.store(false, Ordering::SeqCst);
+                        return Ok(n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(Error::new(
+                            ErrorKind::Tls,
+                            "TLS read failed: the peer closed the connection without TLS \
+                             close_notify, so what was received may be cut short",
+                        ))
+                    }
+                    Err(e) => return Err(io_error("read", e)),
+                }
+                tls.conn.wants_write()
+            };
+            // Answers rustls owes the peer (a key update): sent now if no writer holds the
+            // queue, else by that writer before it lets go (see `flush`).
+            if pending_output {
+                if let Ok(mut out) = self.tx.try_lock() {
+                    match self.send_queued(&mut out, "read") {
+                        Err(e) if e.kind() != ErrorKind::Again => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+            if let Err(e) = self.receive("read") {
+                if e.kind() == ErrorKind::Again {
+                    self.read_waiting.store(true, Ordering::SeqCst);
+                }
+                return Err(e);
+            }
+        }
+    }
+
+    /// Encrypts and sends bytes of `buf`; returns how many it took (see the module's write
+    /// contract). Another thread may read meanwhile.
+    pub fn write(&self, buf: &[u8]) -> Result<usize> {
+        let _busy = Busy::enter(&self.busy);
+        self.established("write")?;
+        let result = self.write_locked(buf);
+        // Output a reader queued while this write held `tx`.
+        if result.is_ok() && self.tls()?.conn.wants_write() {
+            match self.flush("write") {
+                Err(e) if e.kind() != ErrorKind::Again => return Err(e),
+                _ => {}
+            }
+        }
+        result
+    }
+
+    fn write_locked(&self, buf: &[u8]) -> Result<usize> {
+        let mut out = self.tx.lock().map_err(|_| poisoned())?;
+        // What earlier calls took goes first; until it has, nothing new is taken.
+        self.send_queued(&mut out, "write")?;
+        let mut taken = 0;
+        while taken < buf.len() {
+            {
+                let mut tls = self.tls()?;
+                if tls.close_notify_queued {
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        "TLS write failed: the session is closed",
+                    ));
+                }
+                let end = buf.len().min(taken + WRITE_CHUNK);
+                let n = tls
+                    .conn
+                    .writer()
+                    .write(&buf[taken..end])
+                    .map_err(|e| io_error("write", e))?;
+                if n == 0 {
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        "TLS write failed: the session takes no more data",
+                    ));
+                }
+                taken += n;
+            }
+            match self.send_queued(&mut out, "write") {
+                // Taken, encrypted and queued: reported as taken, sent by the next call.
+                Err(e) if e.kind() == ErrorKind::Again => return Ok(taken),
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Pushes queued output: `Ok` when none is left, [`ErrorKind::Again`] otherwise.
+    pub fn flush_output(&self) -> Result<()> {
+        let _busy = Busy::enter(&self.busy);
+        self.flush("write")
+    }
+
+    /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
+    /// the caller's. Reads and writes blocked in other threads at that moment are woken by
+    /// shutdown(2) and fail with "the session was closed in another thread"; when a write
+    /// holds the socket, close_notify cannot be sent after it and that is the error returned
+    /// (the socket is shut down all the same).
+    pub fn close(&self) -> Result<()> {
+        let result = match self.tx.try_lock() {
+            Ok(mut out) => {
+                {
+                    let mut tls = self.tls()?;
+                    if !tls.close_notify_queued {
+                        tls.conn.send_close_notify();
+                        tls.close_notify_queued = true;
+                    }
+                }
+                self.send_queued(&mut out, "close")
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                self.shut_down();
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    "TLS close: close_notify not sent, a write was in progress in another \
+                     thread; the connection was shut down",
+                ));
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => Err(poisoned()),
+        };
+        if self.busy.load(Ordering::SeqCst) > 0 {
+            self.shut_down();
+        }
+        result
+    }
+
+    fn shut_down(&self) {
+        self.shut.store(true, Ordering::SeqCst);
+        // The socket may already be gone (the peer reset it): nothing left to wake then.
+        let _ = self.socket.shutdown();
+    }
+
+    /// The certificates the peer presented, leaf first.
+    pub fn peer_certificates(&self) -> Vec<Certificate> {
+        let Ok(tls) = self.tls() else {
+            return Vec::new();
+        };
+        tls.conn
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|der| Certificate::from_der(der.to_vec(), Source::Peer).ok())
+            .collect()
+    }
+
+    /// The peer's DN in libvirt's format.
+    pub fn peer_dn(&self) -> Option<String> {
+        self.peer_certificates()
+            .first()
+            .map(|c| c.subject().to_owned())
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &S {
+        &self.socket
+    }
+}

@@ -1,0 +1,414 @@
+//! Sessions driven without blocking (start, handshake until done, Again, wants) and used
+//! from two threads at once (full duplex), over socketpairs and loopback TCP.
+
+use crate::common;
+
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use virtpki::session::{SessionFlags, SharedSession, Socket};
+use virtpki::{Context, ContextFlags, ErrorKind, ValidationRequest, ValidatorAnswer};
+
+const BIG: usize = 8 << 20;
+
+/// A client context whose validator counts its calls (and accepts once).
+fn counted_client(p: &Pki) -> (Arc<Context>, Arc<AtomicUsize>) {
+    let ctx = client_ctx(p, ContextFlags::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&calls);
+    ctx.set_validator(Some(Arc::new(move |_: &ValidationRequest<'_>| {
+        count.fetch_add(1, Ordering::SeqCst);
+        ValidatorAnswer::AcceptOnce
+    })));
+    (ctx, calls)
+}
+
+/// Non-blocking sessions on both ends of a socketpair, not yet handshaken.
+fn pair(
+    p: &Pki,
+    client: &Arc<Context>,
+    flags: SessionFlags,
+) -> (SharedSession<UnixStream>, SharedSession<UnixStream>) {
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let c = SharedSession::start_client(client, a, "localhost", None, flags).unwrap();
+    let s = SharedSession::start_server(&server_ctx(p), b, flags).unwrap();
+    (c, s)
+}
+
+/// Steps one handshake: Ok(true) done, Ok(false) Again (counted).
+fn step<S: Socket>(s: &SharedSession<S>, agains: &mut usize) -> virtpki::Result<bool> {
+    match s.handshake() {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::Again => {
+            *agains += 1;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Drives both handshakes in one thread until both are done; the Again count.
+fn handshake_both<S: Socket>(c: &SharedSession<S>, s: &SharedSession<S>) -> usize {
+    let mut agains = 0;
+    let (mut cd, mut sd) = (false, false);
+    for _ in 0..1000 {
+        if !cd {
+            cd = step(c, &mut agains).unwrap();
+        }
+        if !sd {
+            sd = step(s, &mut agains).unwrap();
+        }
+        if cd && sd {
+            return agains;
+        }
+    }
+    panic!("the handshake did not finish");
+}
+
+/// poll(2) for what the session wants, up to 5 s.
+fn wait_for<S: Socket + AsRawFd>(s: &SharedSession<S>) {
+    let (read, write) = s.wants();
+    let mut events = 0;
+    if read {
+        events |= libc::POLLIN;
+    }
+    if write {
+        events |= libc::POLLOUT;
+    }
+    let mut fd = libc::pollfd {
+        fd: s.socket().as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut fd, 1, 5000) };
+}
+
+#[test]
+fn a_nonblocking_handshake_with_the_confirmation_byte_then_data_both_ways() {
+    let p = pki();
+    let (client, calls) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::LIBVIRT_CONFIRM);
+    // Nothing happened yet: the client wants to write its hello, the server to read.
+    assert!(!c.is_established());
+    assert!(c.wants().1, "{:?}", c.wants());
+    assert_eq!(s.wants(), (true, false));
+    let mut buf = [0u8; 8];
+    assert_eq!(c.read(&mut buf).unwrap_err().kind(), ErrorKind::InvalidArg);
+    assert_eq!(s.write(b"x").unwrap_err().kind(), ErrorKind::InvalidArg);
+    let agains = handshake_both(&c, &s);
+    assert!(agains > 0, "no Again on non-blocking sockets");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the validator runs once");
+    assert!(c.is_established() && s.is_established());
+    // Established, nothing queued, no read waiting: nothing to poll for.
+    assert_eq!(c.wants(), (false, false));
+    // Again after done: still done, the validator not asked again.
+    c.handshake().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(s.peer_dn().unwrap(), "C=GB,O=Test,CN=client1");
+    // Nothing to read yet: Again, read interest.
+    assert_eq!(c.read(&mut buf).unwrap_err().kind(), ErrorKind::Again);
+    assert_eq!(c.wants(), (true, false));
+    assert_eq!(c.write(b"ping").unwrap(), 4);
+    assert_eq!(s.read(&mut buf).unwrap(), 4);
+    assert_eq!(&buf[..4], b"ping");
+    assert_eq!(s.write(b"pong").unwrap(), 4);
+    assert_eq!(c.read(&mut buf).unwrap(), 4);
+    assert_eq!(&buf[..4], b"pong");
+    assert_eq!(c.wants(), (false, false));
+    // close_notify: the end of the stream.
+    c.close().unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn the_client_reads_the_confirmation_byte_across_several_agains() {
+    // TLS 1.3: the client is done with TLS once the server's flight is in; the byte comes
+    // only when the server has the client's Finished. Meanwhile the client waits for it.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::LIBVIRT_CONFIRM);
+    let mut agains = 0;
+    assert!(!step(&c, &mut agains).unwrap()); // ClientHello out
+    assert!(!step(&s, &mut agains).unwrap()); // the server's flight out
+    for _ in 0..3 {
+        // Finished out (first round), then only the byte is awaited.
+        assert!(!step(&c, &mut agains).unwrap());
+        assert_eq!(c.wants(), (true, false));
+        assert!(!c.is_established());
+    }
+    assert!(step(&s, &mut agains).unwrap()); // the byte out
+    assert!(step(&c, &mut agains).unwrap());
+    assert_eq!(agains, 5);
+}
+
+#[test]
+fn a_server_that_sends_no_confirmation_byte_is_a_refusal() {
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let c =
+        SharedSession::start_client(&client, a, "localhost", None, SessionFlags::LIBVIRT_CONFIRM)
+            .unwrap();
+    let s = SharedSession::start_server(&server_ctx(&p), b, SessionFlags::default()).unwrap();
+    let mut agains = 0;
+    for _ in 0..100 {
+        let _ = step(&c, &mut agains).unwrap();
+        if step(&s, &mut agains).unwrap() {
+            break;
+        }
+    }
+    s.close().unwrap();
+    let err = loop {
+        match c.handshake() {
+            Err(e) if e.kind() == ErrorKind::Again => continue,
+            other => break other.unwrap_err(),
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Tls);
+    assert!(err.message().contains("0x01"), "{err}");
+    // The failure stays.
+    assert_eq!(c.handshake().unwrap_err().message(), err.message());
+}
+
+#[test]
+fn the_peer_vanishing_mid_handshake_is_an_error_not_a_hang() {
+    let p = pki();
+    let (client, calls) = counted_client(&p);
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let c = SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+        .unwrap();
+    // The hello goes out, then the client waits.
+    assert_eq!(c.handshake().unwrap_err().kind(), ErrorKind::Again);
+    assert_eq!(c.wants(), (true, false));
+    drop(b);
+    let err = c.handshake().unwrap_err();
+    // "closed", or "reset" when the hello was still unread.
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.message().contains("handshake"), "{err}");
+    assert_eq!(c.handshake().unwrap_err().message(), err.message());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn eof_without_close_notify_is_an_error_on_a_nonblocking_read() {
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::default());
+    handshake_both(&c, &s);
+    assert_eq!(s.write(b"last").unwrap(), 4);
+    let mut buf = [0u8; 8];
+    assert_eq!(c.read(&mut buf).unwrap(), 4);
+    drop(s);
+    let err = c.read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls);
+    assert!(err.message().contains("close_notify"), "{err}");
+}
+
+#[test]
+fn a_write_that_would_block_reports_what_it_took_and_nothing_is_lost_or_repeated() {
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::default());
+    handshake_both(&c, &s);
+    // Numbered bytes, written while nobody reads: the socket fills up.
+    let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut agains = 0;
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while received.len() < data.len() {
+        if sent < data.len() {
+            match c.write(&data[sent..]) {
+                Ok(n) => {
+                    assert!(n > 0 && sent + n <= data.len());
+                    sent += n;
+                }
+                Err(e) if e.kind() == ErrorKind::Again => {
+                    // Nothing was taken; something waits to go out.
+                    agains += 1;
+                    assert!(c.wants().1);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        } else {
+            // Push what the last write took but could not send.
+            match c.flush_output() {
+                Ok(()) => assert!(!c.wants().1),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::Again),
+            }
+        }
+        // The reader runs only every other round, so the writer does see a full socket.
+        if agains % 2 == 1 || sent == data.len() {
+            match s.read(&mut buf) {
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::Again),
+            }
+        }
+    }
+    assert!(agains > 0, "the socket never filled up");
+    assert_eq!(received.len(), data.len());
+    assert!(received == data, "the bytes differ");
+    // A write of nothing pushes the queue: nothing left.
+    assert_eq!(c.write(&[]).unwrap(), 0);
+}
+
+/// Writes `BIG` numbered bytes and reads `BIG` from the peer, in two threads at once.
+fn duplex<S: Socket + AsRawFd + 'static>(
+    session: Arc<SharedSession<S>>,
+    poll: bool,
+) -> thread::JoinHandle<()> {
+    let writer = {
+        let s = Arc::clone(&session);
+        thread::spawn(move || {
+            let data: Vec<u8> = (0..BIG).map(|i| (i % 253) as u8).collect();
+            let mut sent = 0;
+            while sent < data.len() {
+                match s.write(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(e) if poll && e.kind() == ErrorKind::Again => wait_for(&s),
+                    Err(e) => panic!("write: {e}"),
+                }
+            }
+            while poll && s.flush_output().is_err() {
+                wait_for(&s);
+            }
+        })
+    };
+    thread::spawn(move || {
+        let mut got = 0;
+        let mut buf = vec![0u8; 65536];
+        while got < BIG {
+            match session.read(&mut buf) {
+                Ok(0) => panic!("end of stream after {got} bytes"),
+                Ok(n) => {
+                    for (i, b) in buf[..n].iter().enumerate() {
+                        assert_eq!(*b, ((got + i) % 253) as u8, "byte {}", got + i);
+                    }
+                    got += n;
+                }
+                Err(e) if poll && e.kind() == ErrorKind::Again => wait_for(&session),
+                Err(e) => panic!("read after {got} bytes: {e}"),
+            }
+        }
+        writer.join().unwrap();
+    })
+}
+
+fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (b, _) = listener.accept().unwrap();
+    (a, b)
+}
+
+#[test]
+fn full_duplex_8_mib_each_way_on_blocking_sockets() {
+    // With one lock, both writers block on full sockets while the readers wait for the lock.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (a, b) = tcp_pair();
+    let server = server_ctx(&p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::LIBVIRT_CONFIRM).unwrap();
+        s.handshake().unwrap();
+        s
+    });
+    let c =
+        SharedSession::start_client(&client, a, "localhost", None, SessionFlags::LIBVIRT_CONFIRM)
+            .unwrap();
+    c.handshake().unwrap();
+    let s = srv.join().unwrap();
+    let start = Instant::now();
+    let one = duplex(Arc::new(c), false);
+    let two = duplex(Arc::new(s), false);
+    one.join().unwrap();
+    two.join().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn full_duplex_8_mib_each_way_on_nonblocking_sockets_with_poll() {
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::LIBVIRT_CONFIRM);
+    handshake_both(&c, &s);
+    let one = duplex(Arc::new(c), true);
+    let two = duplex(Arc::new(s), true);
+    one.join().unwrap();
+    two.join().unwrap();
+}
+
+#[test]
+fn a_close_from_a_third_thread_wakes_a_blocked_reader_and_writer() {
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (a, b) = tcp_pair();
+    let server = server_ctx(&p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        s.handshake().unwrap();
+        s
+    });
+    let c = SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+        .unwrap();
+    c.handshake().unwrap();
+    // The server never reads nor writes: the client's reader and writer both block.
+    let _s = srv.join().unwrap();
+    let c = Arc::new(c);
+    let reader = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || c.read(&mut [0u8; 64]).unwrap_err())
+    };
+    let writer = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || {
+            let data = vec![0u8; 64 << 20];
+            let mut sent = 0;
+            loop {
+                match c.write(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(e) => return e,
+                }
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(300));
+    let closed = c.close();
+    let r = reader.join().unwrap();
+    let w = writer.join().unwrap();
+    assert_eq!(r.kind(), ErrorKind::Tls);
+    assert!(r.message().contains("closed in another thread"), "{r}");
+    assert_eq!(w.kind(), ErrorKind::Tls);
+    assert!(w.message().contains("closed in another thread"), "{w}");
+    let e = closed.unwrap_err();
+    assert!(e.message().contains("close_notify not sent"), "{e}");
+}
+
+#[test]
+fn close_with_nothing_in_progress_keeps_the_graceful_end() {
+    // Close, then read the peer's answer: the socket is not shut down under the reader.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::default());
+    handshake_both(&c, &s);
+    c.close().unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    assert_eq!(s.write(b"bye").unwrap(), 3);
+    s.close().unwrap();
+    assert_eq!(c.read(&mut buf).unwrap(), 3);
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+    assert_eq!(c.write(b"x").unwrap_err().kind(), ErrorKind::Tls);
+}
