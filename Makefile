@@ -64,6 +64,7 @@ build:
 test: test-deps
 	$(MAKE) --no-print-directory lint
 	$(CARGO) test --workspace
+	$(CARGO) test -p virtpki --features tokio --test suite tokio::
 	$(CARGO) build -p virtpki --lib --no-default-features
 	$(MAKE) --no-print-directory doc
 	$(MAKE) --no-print-directory ffi-test
@@ -76,11 +77,14 @@ test-deps:
 
 # The second clippy run lints the library as a program that only verifies builds it: without
 # the `generate` feature (no rcgen, no rsa); `test` also builds it that way, and `doc`
-# documents it that way, so a link to the issuer cannot break that build.
+# documents it that way, so a link to the issuer cannot break that build. The third lints the
+# `tokio` feature (src/tokio.rs, its tests and example); `test` runs its tests (only that topic,
+# so the second build is of the library and the suite alone), and the last `doc` run has it.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p virtpki --lib --no-default-features -- -D warnings
+	$(CARGO) clippy -p virtpki --all-targets --features tokio -- -D warnings
 
 # One crate at a time: the CLI's binary and the library are both named virtpki, so their docs
 # share target/doc/virtpki and one cargo run would write both at once (cargo issue 6313).
@@ -88,7 +92,7 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki-cli
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki --no-default-features
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki --features tokio
 
 header:
 	VIRTPKI_BLESS=1 $(CARGO) test --test header
