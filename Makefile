@@ -50,7 +50,7 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR ?=
 
 .PHONY: all build test test-deps lint doc bench quickstart clean header lib install install-files \
-	python-lib examples python-test \
+	python-lib python-venv examples python-test \
 	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
 all: build
@@ -253,11 +253,31 @@ examples: python-lib
 	$(CC) $(EXAMPLE_CFLAGS) -Iinclude -o $(C_EXAMPLES)/connect examples/c/connect.c \
 		-L$(LIB_ABS) -lvirtpki -Wl,-rpath,$(LIB_ABS)
 
-python-test: python-lib examples
-	VIRTPKI_LIBRARY=$(LIB_ABS)/libvirtpki.so \
+# The suite runs against the package as pip installs it (pyproject.toml, setup.py): a fresh venv,
+# the wheel built from this tree with the library just built inside it, the tests run by that
+# venv's python (ffi-tests/python imports the installed package, never python/). The build
+# needs setuptools >= 70.1 (bdist_wheel); it is downloaded once into PY_WHEELS, so a second
+# run needs no network (--no-index). For speed the venv has no pip of its own (PYTHON's pip,
+# 22.3 or later, installs into it with --python) and the wheel is stored uncompressed (the
+# debug library is large; the wheel is thrown away).
+PY_VENV = $(abspath $(TARGET_DIR))/python-venv
+PY_WHEELS = $(abspath $(TARGET_DIR))/python-wheelhouse
+PY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_VENV)/bin/python
+
+python-venv: python-lib
+	rm -rf $(PY_VENV) $(abspath $(TARGET_DIR))/python-build
+	$(PYTHON) -m venv --without-pip $(PY_VENV)
+	ls $(PY_WHEELS)/setuptools-*.whl >/dev/null 2>&1 || \
+	    $(PY_PIP) download --quiet --dest $(PY_WHEELS) 'setuptools>=70.1'
+	$(PY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) 'setuptools>=70.1'
+	CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) VIRTPKI_WHEEL_LIBRARY=$(LIB_ABS)/libvirtpki.so \
+	    $(PY_PIP) install --quiet --no-build-isolation --no-index --no-deps \
+	    --config-settings=--build-option=--compression=stored .
+
+python-test: python-venv examples
 	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
-		$(PYTHON) -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
+		$(PY_VENV)/bin/python -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 
 # ---- interoperability with real libvirt (interop/) --------------------------------------
 #

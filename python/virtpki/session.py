@@ -3,10 +3,16 @@
 import ctypes
 import os
 
+from typing import TYPE_CHECKING, Optional
+
 from . import _args
+from ._types import SocketLike, Text
 from ._library import lib
 from .constants import SessionFlags
 from .errors import InvalidArgError
+
+if TYPE_CHECKING:
+    from .context import Context
 
 
 def _fd(sock):
@@ -47,7 +53,14 @@ class Session:
         self._sock = sock
 
     @classmethod
-    def client(cls, ctx, sock, hostname, port=0, confirm=False):
+    def client(
+        cls,
+        ctx: "Context",
+        sock: SocketLike,
+        hostname: Text,
+        port: int = 0,
+        confirm: bool = False,
+    ) -> "Session":
         """Connects to ``hostname`` over ``sock``; the server is verified by ``ctx``.
 
         port keys the known-servers entry (0: any port). With confirm, waits for libvirt's
@@ -62,7 +75,7 @@ class Session:
         return cls(ptr, sock)
 
     @classmethod
-    def server(cls, ctx, sock, confirm=False):
+    def server(cls, ctx: "Context", sock: SocketLike, confirm: bool = False) -> "Session":
         """Accepts a client over ``sock``; with confirm, sends libvirt's confirmation byte."""
         fd = _fd(sock)
         ptr = lib.virPKISessionNewServer(ctx._handle, fd, _flags(confirm))
@@ -76,7 +89,7 @@ class Session:
             raise InvalidArgError("the session is closed")
         return self._ptr
 
-    def read(self, size=65536):
+    def read(self, size: int = 65536) -> bytes:
         """Up to size decrypted bytes; b"" at the end of the stream (the peer's
         close_notify). A connection closed without close_notify raises TLSError: what was
         received may have been cut short."""
@@ -85,16 +98,16 @@ class Session:
         n = _args.check(lib.virPKISessionRead(self._handle, buf, size))
         return buf.raw[:n]
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         """Writes all of data (bytes-like); returns its length."""
         data = bytes(data)
         return _args.check(lib.virPKISessionWrite(self._handle, data, len(data)))
 
-    def peer_dn(self):
+    def peer_dn(self) -> Optional[str]:
         """The peer's DN (on the server: the client's), in libvirt's format."""
         return _args.owned_string(lib.virPKISessionPeerDN(self._handle))
 
-    def close(self, notify=True):
+    def close(self, notify: bool = True) -> None:
         """Sends close_notify (unless notify is False) and frees the session; the socket
         stays open. Closing twice does nothing. The session is freed even if close_notify
         fails; the failure is raised then."""
@@ -107,10 +120,10 @@ class Session:
         finally:
             lib.virPKISessionFree(ptr)
 
-    def __enter__(self):
+    def __enter__(self) -> "Session":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # close_notify after a failure could fail too and hide the first error.
         self.close(notify=exc_type is None)
 
