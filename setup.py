@@ -55,8 +55,15 @@ class BuildWithLibrary(build_py):
 
     def run(self):
         super().run()
-        if not self.dry_run:
-            self.copy_file(built_library(), os.path.join(self.build_lib, "virtpki", LIBRARY_FILE))
+        if self.dry_run:
+            return
+        target = os.path.join(self.build_lib, "virtpki", LIBRARY_FILE)
+        self.copy_file(built_library(), target)
+        # The release profile keeps line tables (debug = 1, for profiles): a wheel does not need
+        # them (30 MB instead of a few). A library given by VIRTPKI_WHEEL_LIBRARY is packaged as is.
+        strip = shutil.which("strip")
+        if not os.environ.get("VIRTPKI_WHEEL_LIBRARY") and strip:
+            subprocess.run([strip, "--strip-debug", target], check=True)
 
 
 class BinaryDistribution(Distribution):

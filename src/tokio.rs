@@ -12,9 +12,9 @@
 //! it is an `UnexpectedEof` error (a truncation the caller must not take for the end).
 //! Cancelling the future (a timeout) drops the stream half-way: nothing is left running.
 //!
-//! The validator is called on the runtime's thread: a validator that blocks (asks a person)
-//! blocks that worker; run the handshake with `spawn_blocking`'s help or a multi-threaded
-//! runtime if that matters.
+//! The validator is called synchronously inside the handshake, on the thread polling it: a
+//! validator that blocks (asks a person) holds that runtime worker until it answers, so on a
+//! current-thread runtime every other task waits too.
 
 use std::io;
 use std::pin::Pin;
@@ -84,10 +84,14 @@ where
         .await
         .map_err(|e| session::explained(session::io_error("handshake", e), &note))?;
     if flags.contains(SessionFlags::LIBVIRT_CONFIRM) {
+        let confirm = [session::CONFIRM_BYTE];
         tls_stream
-            .write_all(&[session::CONFIRM_BYTE])
+            .write_all(&confirm)
             .await
-            .and(tls_stream.flush().await)
+            .map_err(|e| session::io_error("write", e))?;
+        tls_stream
+            .flush()
+            .await
             .map_err(|e| session::io_error("write", e))?;
     }
     Ok(TlsStream {
