@@ -90,6 +90,47 @@ fn async_client_and_server_with_and_without_the_confirmation_byte() {
 }
 
 #[test]
+fn many_concurrent_handshakes_on_one_thread_each_ask_the_validator_once() {
+    const N: usize = 16;
+    let p = pki();
+    let client = client_ctx(&p, ContextFlags::default());
+    let calls = counting(&client, ValidatorAnswer::AcceptOnce);
+    let server = server_ctx(&p);
+    runtime().block_on(async {
+        let (l, port) = listener().await;
+        let accepting = ::tokio::spawn(async move {
+            let mut sessions = Vec::new();
+            for _ in 0..N {
+                let (tcp, _) = l.accept().await.unwrap();
+                let ctx = Arc::clone(&server);
+                sessions.push(::tokio::spawn(async move {
+                    let mut s = virtpki::tokio::accept(&ctx, tcp, CONFIRM).await?;
+                    let mut buf = [0u8; 4];
+                    s.read_exact(&mut buf).await.unwrap();
+                    s.write_all(&buf).await.unwrap();
+                    s.shutdown().await.unwrap();
+                    Ok::<_, virtpki::Error>(())
+                }));
+            }
+            for s in sessions {
+                s.await.unwrap().unwrap();
+            }
+        });
+        let clients: Vec<_> = (0..N)
+            .map(|_| {
+                let ctx = Arc::clone(&client);
+                ::tokio::spawn(async move { ping(&ctx, "localhost", port, CONFIRM).await })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap().unwrap();
+        }
+        accepting.await.unwrap();
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), N);
+}
+
+#[test]
 fn async_client_against_the_blocking_server_and_the_reverse() {
     let p = pki();
     // The blocking server sends the 0x01 byte the async client waits for.
