@@ -13,7 +13,8 @@
 #                   ZSHCOMPDIR=$(PREFIX)/share/zsh/site-functions
 #                   FISHCOMPDIR=$(PREFIX)/share/fish/vendor_completions.d
 #   make header     regenerate include/virtpki.h after changing src/ffi
-#   make python-test  the Python package's tests and the connect examples' (ffi-tests/python)
+#   make python-test  the Python package's tests and the connect examples' (ffi-tests/python),
+#                   against the package pip installs into a fresh venv (target/python-venv)
 #   make examples   the C example, examples/c/connect.c
 #   make bench      criterion benchmarks (release build)
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) with FUZZ_JOBS (2) processes,
