@@ -13,7 +13,8 @@
 #                   ZSHCOMPDIR=$(PREFIX)/share/zsh/site-functions
 #                   FISHCOMPDIR=$(PREFIX)/share/fish/vendor_completions.d
 #   make header     regenerate include/virtpki.h after changing src/ffi
-#   make python-test  the Python package's tests and the connect examples' (ffi-tests/python)
+#   make python-test  the Python package's tests and the connect examples' (ffi-tests/python),
+#                   against the package pip installs into a fresh venv (target/python-venv)
 #   make examples   the C example, examples/c/connect.c
 #   make bench      criterion benchmarks (release build)
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) with FUZZ_JOBS (2) processes,
@@ -50,7 +51,7 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR ?=
 
 .PHONY: all build test test-deps lint doc bench quickstart clean header lib install install-files \
-	python-lib examples python-test \
+	python-lib python-venv examples python-test \
 	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
 all: build
@@ -64,6 +65,7 @@ build:
 test: test-deps
 	$(MAKE) --no-print-directory lint
 	$(CARGO) test --workspace
+	$(CARGO) test -p virtpki --features tokio --test suite tokio::
 	$(CARGO) build -p virtpki --lib --no-default-features
 	$(MAKE) --no-print-directory doc
 	$(MAKE) --no-print-directory ffi-test
@@ -76,11 +78,14 @@ test-deps:
 
 # The second clippy run lints the library as a program that only verifies builds it: without
 # the `generate` feature (no rcgen, no rsa); `test` also builds it that way, and `doc`
-# documents it that way, so a link to the issuer cannot break that build.
+# documents it that way, so a link to the issuer cannot break that build. The third lints the
+# `tokio` feature (src/tokio.rs, its tests and example); `test` runs its tests (only that topic,
+# so the second build is of the library and the suite alone), and the last `doc` run has it.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p virtpki --lib --no-default-features -- -D warnings
+	$(CARGO) clippy -p virtpki --all-targets --features tokio -- -D warnings
 
 # One crate at a time: the CLI's binary and the library are both named virtpki, so their docs
 # share target/doc/virtpki and one cargo run would write both at once (cargo issue 6313).
@@ -88,7 +93,7 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki-cli
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki --no-default-features
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p virtpki --features tokio
 
 header:
 	VIRTPKI_BLESS=1 $(CARGO) test --test header
@@ -249,11 +254,31 @@ examples: python-lib
 	$(CC) $(EXAMPLE_CFLAGS) -Iinclude -o $(C_EXAMPLES)/connect examples/c/connect.c \
 		-L$(LIB_ABS) -lvirtpki -Wl,-rpath,$(LIB_ABS)
 
-python-test: python-lib examples
-	VIRTPKI_LIBRARY=$(LIB_ABS)/libvirtpki.so \
+# The suite runs against the package as pip installs it (pyproject.toml, setup.py): a fresh venv,
+# the wheel built from this tree with the library just built inside it, the tests run by that
+# venv's python (ffi-tests/python imports the installed package, never python/). The build
+# needs setuptools >= 70.1 (bdist_wheel); it is downloaded once into PY_WHEELS, so a second
+# run needs no network (--no-index). For speed the venv has no pip of its own (PYTHON's pip,
+# 22.3 or later, installs into it with --python) and the wheel is stored uncompressed (the
+# debug library is large; the wheel is thrown away).
+PY_VENV = $(abspath $(TARGET_DIR))/python-venv
+PY_WHEELS = $(abspath $(TARGET_DIR))/python-wheelhouse
+PY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_VENV)/bin/python
+
+python-venv: python-lib
+	rm -rf $(PY_VENV) $(abspath $(TARGET_DIR))/python-build
+	$(PYTHON) -m venv --without-pip $(PY_VENV)
+	ls $(PY_WHEELS)/setuptools-*.whl >/dev/null 2>&1 || \
+	    $(PY_PIP) download --quiet --dest $(PY_WHEELS) 'setuptools>=70.1'
+	$(PY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) 'setuptools>=70.1'
+	CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) VIRTPKI_WHEEL_LIBRARY=$(LIB_ABS)/libvirtpki.so \
+	    $(PY_PIP) install --quiet --no-build-isolation --no-index --no-deps \
+	    --config-settings=--build-option=--compression=stored .
+
+python-test: python-venv examples
 	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
-		$(PYTHON) -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
+		$(PY_VENV)/bin/python -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 
 # ---- interoperability with real libvirt (interop/) --------------------------------------
 #

@@ -3,7 +3,9 @@
 #   rustfmt, clippy  the toolchain's components (`rustup component add`, if rustup manages it)
 #   cc, g++      (gcc, g++) the C tests, and virtpki.h compiled as C++ (make ffi-test)
 #   valgrind     the C tests under valgrind (make ffi-test)
-#   python3      the Python package's tests (make python-test)
+#   python3      the Python package's tests (make python-test), which install the package into
+#                a fresh venv with pip (python3-venv, python3-pip); the venv gets setuptools
+#                from PyPI once (target/python-wheelhouse), later runs need no network
 #   openssl      makes fixtures rcgen cannot (RSA keys, PKCS#1/SEC1/encrypted keys, v1 CRLs)
 #   certtool     (gnutls-bin) and virt-pki-query-dn (libvirt-clients): the reference
 #                implementations the DN tests compare against
@@ -21,6 +23,8 @@ command -v cc >/dev/null || need+=(gcc)
 command -v g++ >/dev/null || need+=(g++)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v openssl >/dev/null || need+=(openssl)
 command -v certtool >/dev/null || need+=(gnutls-bin)
 command -v virt-pki-query-dn >/dev/null || need+=(libvirt-clients)

@@ -220,6 +220,8 @@ pub mod source;
 pub mod subject;
 pub mod timefmt;
 pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod validator;
 pub mod verify;
 pub mod vnc;

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use rustls::{ClientConnection, Connection, ServerConnection};
-use rustls_pki_types::ServerName;
+use rustls_pki_types::{CertificateDer, ServerName};
 
 use crate::cert::Certificate;
 use crate::context::Context;
@@ -44,7 +44,7 @@ impl SessionFlags {
 }
 
 /// The byte libvirt's daemon sends once it has accepted the client.
-const CONFIRM_BYTE: u8 = 0x01;
+pub(crate) const CONFIRM_BYTE: u8 = 0x01;
 
 /// A TLS session whose handshake (and confirmation) is complete.
 pub struct Session<S: Read + Write> {
@@ -127,13 +127,8 @@ impl<S: Read + Write> Session<S> {
 
     fn await_confirmation(&mut self) -> Result<()> {
         let mut byte = [0u8; 1];
-        let refused = confirm_refused;
-        match self.read(&mut byte) {
-            Ok(1) if byte[0] == CONFIRM_BYTE => Ok(()),
-            Ok(1) => Err(refused(format!("it sent 0x{:02x} instead", byte[0]))),
-            Ok(_) => Err(refused("it closed the connection".into())),
-            Err(e) => Err(refused(e.message().to_owned())),
-        }
+        let got = self.read(&mut byte);
+        confirmation(got, byte[0])
     }
 
     /// Reads decrypted bytes; 0 at the end of the stream, which only the peer's close_notify
@@ -220,12 +215,7 @@ impl<S: Read + Write> Session<S> {
 
     /// The certificates the peer presented, leaf first.
     pub fn peer_certificates(&self) -> Vec<Certificate> {
-        self.conn
-            .peer_certificates()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|der| Certificate::from_der(der.to_vec(), Source::Peer).ok())
-            .collect()
+        certificates(self.conn.peer_certificates())
     }
 
     /// Server side: the client's DN in libvirt's format.
@@ -255,11 +245,8 @@ fn new_client_conn(
     verify: VerifyFlags,
 ) -> Result<(Connection, tls::SelectionNote)> {
     let (config, note) = tls::client_config_noted(ctx, hostname, port, verify)?;
-    // SNI is sent only for DNS names; the verifier checks the name as the caller gave it.
-    let server_name = ServerName::try_from(names::strip_brackets(hostname).to_owned())
-        .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("a valid name"));
-    let conn =
-        ClientConnection::new(Arc::new(config), server_name).map_err(|e| tls::from_rustls(&e))?;
+    let conn = ClientConnection::new(Arc::new(config), server_name(hostname))
+        .map_err(|e| tls::from_rustls(&e))?;
     Ok((conn.into(), note))
 }
 
@@ -281,8 +268,35 @@ fn confirm_refused(detail: String) -> Error {
     )
 }
 
+/// The name a client sends as SNI: only a DNS name is sent (an address or a name rustls
+/// refuses gets a placeholder); the verifier checks the name as the caller gave it.
+pub(crate) fn server_name(hostname: &str) -> ServerName<'static> {
+    ServerName::try_from(names::strip_brackets(hostname).to_owned())
+        .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("a valid name"))
+}
+
+/// The client's verdict on the first byte read after the handshake (`got` is what the read
+/// returned, `byte` what it read): libvirt's 0x01, or a refusal that says so.
+pub(crate) fn confirmation(got: Result<usize>, byte: u8) -> Result<()> {
+    let refused = confirm_refused;
+    match got {
+        Ok(1) if byte == CONFIRM_BYTE => Ok(()),
+        Ok(1) => Err(refused(format!("it sent 0x{byte:02x} instead"))),
+        Ok(_) => Err(refused("it closed the connection".into())),
+        Err(e) => Err(refused(e.message().to_owned())),
+    }
+}
+
+/// The peer's certificates as rustls holds them, parsed, leaf first (none if it sent none).
+pub(crate) fn certificates(ders: Option<&[CertificateDer<'_>]>) -> Vec<Certificate> {
+    ders.unwrap_or_default()
+        .iter()
+        .filter_map(|der| Certificate::from_der(der.to_vec(), Source::Peer).ok())
+        .collect()
+}
+
 /// `e`, with why no identity could be presented when that is what failed the handshake.
-fn explained(e: Error, note: &tls::SelectionNote) -> Error {
+pub(crate) fn explained(e: Error, note: &tls::SelectionNote) -> Error {
     match note.lock().ok().and_then(|mut n| n.take()) {
         Some(why) => Error::new(ErrorKind::Tls, format!("{why} ({})", e.message())),
         None => e,
@@ -290,7 +304,7 @@ fn explained(e: Error, note: &tls::SelectionNote) -> Error {
 }
 
 /// The library's error behind an I/O error from rustls, else a TLS error.
-fn io_error(what: &str, e: std::io::Error) -> Error {
+pub(crate) fn io_error(what: &str, e: std::io::Error) -> Error {
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return tls::from_rustls(inner);
     }

@@ -1,4 +1,9 @@
-"""What the Python tests share: the package from this tree, certificate fixtures, servers.
+"""What the Python tests share: the installed package, certificate fixtures, servers.
+
+The tests import ``virtpki`` as a user does, from the environment they run in: `make
+python-test` installs it (``pip install .``, the wheel with its libvirtpki.so) into a fresh
+virtual environment and runs them with that environment's python. Nothing here adds python/ to
+sys.path (interop/ does, on purpose: it tests the tree's package with the build tree's library).
 
 Fixtures come from tools/src/bin/python_fixtures.rs: the binary named by VIRTPKI_FIXTURES_BIN
 (the Makefile builds it), else `cargo run -p virtpki-tools --bin python_fixtures`. They are made
@@ -12,15 +17,19 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADER = os.path.join(REPO, "include", "virtpki.h")
-sys.path.insert(0, os.path.join(REPO, "python"))
 
-import virtpki  # noqa: E402 - the package of this tree, not an installed one
+try:
+    import virtpki
+except ImportError as e:
+    raise ImportError(
+        f"{e}: these tests run against the installed package; `make python-test` installs it "
+        "into a fresh venv (or: pip install . into yours)"
+    ) from e
 
 from virtpki import CertDataType  # noqa: E402
 

@@ -104,21 +104,29 @@ C_TYPES = {
 
 
 class LibraryTests(unittest.TestCase):
-    def test_loaded_from_virtpki_library(self):
+    def test_loaded_from_the_packaged_copy_else_virtpki_library(self):
+        packaged = os.path.join(os.path.dirname(virtpki.__file__), "libvirtpki.so")
+        if os.path.isfile(packaged):
+            self.assertEqual(virtpki.library_path, packaged)
+            return
         expected = os.environ.get("VIRTPKI_LIBRARY")
         if not expected:
-            self.skipTest("VIRTPKI_LIBRARY is not set (the Makefile sets it)")
+            self.skipTest("neither a packaged library nor VIRTPKI_LIBRARY")
         self.assertEqual(virtpki.library_path, expected)
 
     def test_search_order(self):
         env = {k: v for k, v in os.environ.items() if k != "VIRTPKI_LIBRARY"}
         beside, parent, release, debug = _library.candidates()
-        self.assertEqual(beside, os.path.join(REPO, "python", "virtpki", "libvirtpki.so"))
-        self.assertEqual(parent, os.path.join(REPO, "python", "libvirtpki.so"))
-        self.assertEqual(release, os.path.join(REPO, "target", "release", "libvirtpki.so"))
-        self.assertEqual(debug, os.path.join(REPO, "target", "debug", "libvirtpki.so"))
+        package = os.path.dirname(os.path.abspath(_library.__file__))
+        tree = os.path.dirname(os.path.dirname(package))
+        self.assertEqual(beside, os.path.join(package, "libvirtpki.so"))
+        self.assertEqual(parent, os.path.join(os.path.dirname(package), "libvirtpki.so"))
+        self.assertEqual(release, os.path.join(tree, "target", "release", "libvirtpki.so"))
+        self.assertEqual(debug, os.path.join(tree, "target", "debug", "libvirtpki.so"))
         cases = [
-            ({"VIRTPKI_LIBRARY": "/x/lib.so"}, {beside, release}, "/x/lib.so"),
+            # The packaged copy first, even with VIRTPKI_LIBRARY set; then VIRTPKI_LIBRARY.
+            ({"VIRTPKI_LIBRARY": "/x/lib.so"}, {beside, release}, beside),
+            ({"VIRTPKI_LIBRARY": "/x/lib.so"}, {parent, release}, "/x/lib.so"),
             ({}, {beside, release, debug}, beside),
             ({}, {parent, debug}, parent),
             ({}, {release, debug}, release),

@@ -16,6 +16,8 @@ are IntEnum/IntFlag classes (``CertDataType.CA_CERT``), also under their C names
 where it is looked for (``VIRTPKI_LIBRARY`` first).
 """
 
+from typing import Optional as _Optional
+
 from ._library import lib as _lib
 from ._library import path as library_path
 from .cert import describe, dn_match, fingerprint, get_dn, version
@@ -31,13 +33,17 @@ from .errors import *  # noqa: F403 - VirtPKIError and one class per error code
 from .errors import last_error as _last_error
 from .session import Session
 
+#: The package's version: the crate's (setup.py reads Cargo.toml), which is also the C
+#: library's (``version()``).
+__version__: str = version()
 
-def reset_last_error():
+
+def reset_last_error() -> None:
     """virPKIResetLastError: clears this thread's last error."""
     _lib.virPKIResetLastError()
 
 
-def last_error():
+def last_error() -> _Optional[VirtPKIError]:  # noqa: F405 - from .errors
     """This thread's last error as an exception (not raised), or None when there is none."""
     if _lib.virPKIGetLastErrorCode() == ErrorCode.OK:
         return None

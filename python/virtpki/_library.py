@@ -2,18 +2,20 @@
 
 The library is looked for, in order:
 
-1. the file named by the ``VIRTPKI_LIBRARY`` environment variable (an error if it cannot be
+1. ``libvirtpki.so`` in the package directory: the copy an installed wheel carries
+   (``pip install .`` builds and packages it), so an installed package uses its own;
+2. the file named by the ``VIRTPKI_LIBRARY`` environment variable (an error if it cannot be
    loaded: no silent fallback to another copy);
-2. ``libvirtpki.so`` beside the package: in the package directory, then in the directory that
-   holds the package;
-3. the build tree of the repository this package sits in (``python/virtpki`` in the
+3. ``libvirtpki.so`` in the directory that holds the package;
+4. the build tree of the repository this package sits in (``python/virtpki`` in the
    repository): ``target/release/libvirtpki.so``, then ``target/debug/libvirtpki.so``;
-4. the soname ``libvirtpki.so.0`` through the dynamic loader's search path (installed copies).
+5. the soname ``libvirtpki.so.0`` through the dynamic loader's search path (installed copies).
 """
 
 import ctypes
 import ctypes.util
 import os
+from typing import List, Optional, Tuple
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -32,8 +34,9 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _REPOSITORY = os.path.dirname(os.path.dirname(_PACKAGE_DIR))
 
 
-def candidates():
-    """The files tried after VIRTPKI_LIBRARY, in order (the soname comes last)."""
+def candidates() -> List[str]:
+    """The files tried, in order: VIRTPKI_LIBRARY comes after the first (the packaged copy),
+    the soname after them all."""
     return [
         os.path.join(_PACKAGE_DIR, LIBRARY_FILE),
         os.path.join(os.path.dirname(_PACKAGE_DIR), LIBRARY_FILE),
@@ -42,26 +45,31 @@ def candidates():
     ]
 
 
-def find_library():
+def find_library() -> str:
     """The path (or soname) of the library to load, following the order above."""
+    packaged, *rest = candidates()
+    if os.path.isfile(packaged):
+        return packaged
     explicit = os.environ.get("VIRTPKI_LIBRARY")
     if explicit:
         return explicit
-    for path in candidates():
+    for path in rest:
         if os.path.isfile(path):
             return path
     # ctypes.util.find_library looks in ldconfig's cache; CDLL also honours LD_LIBRARY_PATH.
     return ctypes.util.find_library("virtpki") or SONAME
 
 
-def load():
+def load() -> Tuple[ctypes.CDLL, str]:
+    """The library, loaded, and where from; ImportError naming the path if it cannot be."""
     path = find_library()
     try:
         return ctypes.CDLL(path), path
     except OSError as e:
         raise ImportError(
             f"virtpki: cannot load the C library {path!r} ({e}); build it with "
-            f"`cargo build --release --lib` or set VIRTPKI_LIBRARY to its path"
+            f"`cargo build --release --lib`, install the package with `pip install .` (its wheel "
+            f"carries the library) or set VIRTPKI_LIBRARY to its path"
         ) from e
 
 
@@ -120,7 +128,8 @@ PROTOTYPES = {
 }
 
 
-def declare(lib):
+def declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Gives each function of the header its argument and result types."""
     for name, (restype, argtypes) in PROTOTYPES.items():
         function = getattr(lib, name)
         function.restype = restype
@@ -132,7 +141,7 @@ lib, path = load()
 declare(lib)
 
 
-def take_string(ptr):
+def take_string(ptr: Optional[int]) -> Optional[str]:
     """Copies a string the library returned (a c_void_p value) and frees it; None for NULL."""
     if not ptr:
         return None

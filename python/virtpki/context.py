@@ -4,8 +4,10 @@ import ctypes
 import datetime
 import itertools
 import threading
+from typing import Optional, Sequence, Tuple, Union
 
 from . import _args
+from ._types import PathArg, Text, Validator
 from ._library import FREE_CALLBACK, VALIDATOR, lib, take_string
 from .constants import ErrorCode, ValidateFlags, ValidatorResult
 from .errors import InvalidArgError, last_error
@@ -111,7 +113,7 @@ class Context:
     _owned = False
     _validator = None
 
-    def __init__(self, flags=0):
+    def __init__(self, flags: int = 0) -> None:
         ptr = lib.virPKIContextNew(_args.integer(flags, "flags", _args.UINT))
         self._ptr = _args.check_ptr(ptr)
         self._owned = True
@@ -143,19 +145,19 @@ class Context:
 
     # Credentials.
 
-    def add_cert_data(self, data_type, data):
+    def add_cert_data(self, data_type: int, data: Text) -> None:
         """Adds PEM text of a CertDataType; all or nothing."""
         data_type = _args.integer(data_type, "data_type")
         data = _args.text(data, "data")
         self._check(lib.virPKIContextAddCertData(self._handle, data_type, data))
 
-    def add_cert_data_file(self, data_type, path):
+    def add_cert_data_file(self, data_type: int, path: PathArg) -> None:
         """Adds a PEM or DER file of a CertDataType; all or nothing."""
         data_type = _args.integer(data_type, "data_type")
         path = _args.path(path, "path")
         self._check(lib.virPKIContextAddCertDataFile(self._handle, data_type, path))
 
-    def add_identity(self, role, cert_pem, key_pem, flags=0):
+    def add_identity(self, role: int, cert_pem: Text, key_pem: Text, flags: int = 0) -> None:
         """Adds a further identity of a Role: a certificate (chain) and its key, as a pair.
 
         The first identity (what add_cert_data of a certificate or key type replaces) stays;
@@ -169,7 +171,9 @@ class Context:
         key_pem = _args.text(key_pem, "key_pem")
         self._check(lib.virPKIContextAddIdentity(self._handle, role, cert_pem, key_pem, flags))
 
-    def add_identity_file(self, role, cert_path, key_path, flags=0):
+    def add_identity_file(
+        self, role: int, cert_path: PathArg, key_path: PathArg, flags: int = 0
+    ) -> None:
         """add_identity from a certificate file and a key file; reload reads both again."""
         role = _args.integer(role, "role")
         flags = _args.integer(flags, "flags", _args.UINT)
@@ -179,14 +183,14 @@ class Context:
             lib.virPKIContextAddIdentityFile(self._handle, role, cert_path, key_path, flags)
         )
 
-    def load_default(self, role, pkipath=None, flags=0):
+    def load_default(self, role: int, pkipath: Optional[PathArg] = None, flags: int = 0) -> None:
         """Loads libvirt's default files for a Role (pkipath None: libvirt's rules)."""
         role = _args.integer(role, "role")
         flags = _args.integer(flags, "flags", _args.UINT)
         pkipath = _args.path(pkipath, "pkipath")
         self._check(lib.virPKIContextLoadDefault(self._handle, role, pkipath, flags))
 
-    def reload(self, flags=0):
+    def reload(self, flags: int = 0) -> None:
         """Reads again every file the context loaded, all or nothing (text added stays).
 
         Unless ContextFlags.NO_SANITY, a set with an error finding is refused (the error
@@ -198,7 +202,7 @@ class Context:
 
     # Policy.
 
-    def set_validator(self, validator):
+    def set_validator(self, validator: Optional[Validator]) -> None:
         """Sets the certificate validator, a callable (hostname, cert_pem, trusted, flags).
 
         It answers a ValidatorResult (or its int); anything else, or raising, rejects the
@@ -208,11 +212,11 @@ class Context:
         setter = lib.virPKIContextSetCertificateValidator
         self._validator = _set_validator(setter, validator, self._handle)
 
-    def set_known_servers_file(self, path):
+    def set_known_servers_file(self, path: PathArg) -> None:
         """Records accepted-always certificates in this file (and trusts those in it)."""
         self._check(lib.virPKIContextSetKnownServersFile(self._handle, _args.path(path, "path")))
 
-    def set_allowed_dn_list(self, patterns):
+    def set_allowed_dn_list(self, patterns: Optional[Sequence[str]]) -> None:
         """tls_allowed_dn_list: a list of patterns ([] allows nobody); None: no DN check."""
         if patterns is None:
             self._check(lib.virPKIContextSetAllowedDNList(self._handle, None, -1))
@@ -224,7 +228,7 @@ class Context:
         count = _args.integer(len(encoded), "len(patterns)")
         self._check(lib.virPKIContextSetAllowedDNList(self._handle, array, count))
 
-    def set_verify_time(self, when):
+    def set_verify_time(self, when: Union[None, int, float, datetime.datetime]) -> None:
         """The verification time: seconds since the epoch or an aware datetime; 0 or None:
         the system clock."""
         if when is None:
@@ -238,7 +242,7 @@ class Context:
         when = _args.integer(when, "when", _args.LONGLONG)
         self._check(lib.virPKIContextSetVerifyTime(self._handle, when))
 
-    def set_expiry_horizon(self, days):
+    def set_expiry_horizon(self, days: int) -> None:
         """check() (and loading) warns of every certificate and CRL that expires within
         ``days`` days of the verification time: a line with "expires" and the days left.
         30 by default; 0 turns the warning off. More than 3650 raises InvalidArgError."""
@@ -247,7 +251,7 @@ class Context:
 
     # Verification.
 
-    def verify_server(self, hostname, chain_pem, port=0, flags=0):
+    def verify_server(self, hostname: Text, chain_pem: Text, port: int = 0, flags: int = 0) -> None:
         """Client role: accepts the server's chain (leaf first) for hostname, or raises."""
         port = _args.integer(port, "port")
         flags = _args.integer(flags, "flags", _args.UINT)
@@ -255,7 +259,7 @@ class Context:
         chain_pem = _args.text(chain_pem, "chain_pem")
         self._check(lib.virPKIContextVerifyServer(self._handle, hostname, port, chain_pem, flags))
 
-    def verify_client(self, chain_pem, flags=0):
+    def verify_client(self, chain_pem: Text, flags: int = 0) -> Optional[str]:
         """Server role: accepts the client's chain and returns its DN, or raises."""
         flags = _args.integer(flags, "flags", _args.UINT)
         chain_pem = _args.text(chain_pem, "chain_pem")
@@ -263,7 +267,7 @@ class Context:
         self._check(lib.virPKIContextVerifyClient(self._handle, chain_pem, ctypes.byref(dn), flags))
         return take_string(dn.value)
 
-    def check(self, role):
+    def check(self, role: int) -> Tuple[bool, str]:
         """libvirt's load-time sanity checks for a Role: (ok, report), one finding a line.
 
         ok is False when there is an error (warnings allowed).
@@ -278,7 +282,7 @@ class Context:
 
     # Lifetime.
 
-    def close(self):
+    def close(self) -> None:
         """Frees the context; closing twice does nothing, closing the default one too."""
         if not self._owned:
             return
@@ -286,10 +290,10 @@ class Context:
         if ptr is not None:
             lib.virPKIContextFree(ptr)
 
-    def __enter__(self):
+    def __enter__(self) -> "Context":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self):
@@ -309,7 +313,7 @@ _default = None
 _default_lock = threading.Lock()
 
 
-def default_context():
+def default_context() -> Context:
     """The process-wide context that the virConnect* functions act on (never freed)."""
     global _default
     with _default_lock:
@@ -318,19 +322,19 @@ def default_context():
         return _default
 
 
-def connect_add_cert_data(data_type, data):
+def connect_add_cert_data(data_type: int, data: Text) -> None:
     """virConnectAddCertData: adds PEM text to the default context."""
     data_type = _args.integer(data_type, "data_type")
     default_context()._check(lib.virConnectAddCertData(data_type, _args.text(data, "data")))
 
 
-def connect_add_cert_data_file(data_type, path):
+def connect_add_cert_data_file(data_type: int, path: PathArg) -> None:
     """virConnectAddCertDataFile: adds a PEM or DER file to the default context."""
     data_type = _args.integer(data_type, "data_type")
     default_context()._check(lib.virConnectAddCertDataFile(data_type, _args.path(path, "path")))
 
 
-def connect_set_certificate_validator(validator):
+def connect_set_certificate_validator(validator: Optional[Validator]) -> None:
     """virConnectSetCertificateValidator: the default context's validator (None removes it)."""
     setter = lib.virConnectSetCertificateValidator
     default_context()._validator = _set_validator(setter, validator)

@@ -1,5 +1,7 @@
 """Exceptions: one class per virPKIErrorCode, all under VirtPKIError."""
 
+from typing import Optional
+
 from ._library import lib
 from .constants import ErrorCode
 
@@ -9,20 +11,20 @@ class VirtPKIError(Exception):
 
     code = None
 
-    def __init__(self, message, code=None):
+    def __init__(self, message: str, code: Optional[int] = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = _as_code(code)
 
     @property
-    def c_name(self):
+    def c_name(self) -> str:
         """The code's C name, e.g. "VIR_PKI_ERR_EXPIRED" (the number for an unknown code)."""
         if not isinstance(self.code, ErrorCode):
             return str(self.code)
         return "VIR_PKI_OK" if self.code == ErrorCode.OK else f"VIR_PKI_ERR_{self.code.name}"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.message} [{self.c_name}]"
 
 
@@ -82,14 +84,20 @@ class NoCAError(VirtPKIError):
 
 
 class ExpiredError(VirtPKIError):
+    """A certificate's notAfter has passed (at the verification time)."""
+
     code = ErrorCode.EXPIRED
 
 
 class NotYetValidError(VirtPKIError):
+    """A certificate's notBefore is still to come (at the verification time)."""
+
     code = ErrorCode.NOT_YET_VALID
 
 
 class UnknownIssuerError(VirtPKIError):
+    """No loaded CA issued the certificate (or its chain)."""
+
     code = ErrorCode.UNKNOWN_ISSUER
 
 
@@ -100,6 +108,8 @@ class NotCAError(VirtPKIError):
 
 
 class KeyUsageError(VirtPKIError):
+    """The key usage forbids what the certificate is used for."""
+
     code = ErrorCode.KEY_USAGE
 
 
@@ -110,6 +120,8 @@ class PurposeError(VirtPKIError):
 
 
 class RevokedError(VirtPKIError):
+    """A loaded CRL revokes a certificate of the chain."""
+
     code = ErrorCode.REVOKED
 
 
@@ -120,10 +132,14 @@ class BadSignatureError(VirtPKIError):
 
 
 class HostnameMismatchError(VirtPKIError):
+    """The server's certificate does not name the host connected to."""
+
     code = ErrorCode.HOSTNAME_MISMATCH
 
 
 class DNNotAllowedError(VirtPKIError):
+    """The client's DN matches no entry of the allowed-DN list."""
+
     code = ErrorCode.DN_NOT_ALLOWED
 
 
@@ -194,7 +210,7 @@ __all__ = ["VirtPKIError", "ERROR_CLASSES", "error_for"]
 __all__ += [cls.__name__ for cls in ERROR_CLASSES.values()]
 
 
-def error_for(code, message):
+def error_for(code: int, message: str) -> VirtPKIError:
     """The exception for a code (VirtPKIError itself for a code this module does not know)."""
     cls = ERROR_CLASSES.get(code)
     if cls is None:
@@ -202,7 +218,7 @@ def error_for(code, message):
     return cls(message)
 
 
-def last_error():
+def last_error() -> VirtPKIError:
     """This thread's last error as an exception (call right after a failed call)."""
     # The message first: the contract keeps it valid only until the next call.
     raw = lib.virPKIGetLastErrorMessage()

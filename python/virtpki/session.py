@@ -3,10 +3,16 @@
 import ctypes
 import os
 
+from typing import TYPE_CHECKING, Optional
+
 from . import _args
+from ._types import SocketLike, Text
 from ._library import lib
 from .constants import SessionFlags, SessionWant
 from .errors import AgainError, InvalidArgError, last_error
+
+if TYPE_CHECKING:
+    from .context import Context
 
 
 def _fd(sock, blocking=True):
@@ -53,7 +59,14 @@ class Session:
         self._sock = sock
 
     @classmethod
-    def client(cls, ctx, sock, hostname, port=0, confirm=False):
+    def client(
+        cls,
+        ctx: "Context",
+        sock: SocketLike,
+        hostname: Text,
+        port: int = 0,
+        confirm: bool = False,
+    ) -> "Session":
         """Connects to ``hostname`` over ``sock``; the server is verified by ``ctx``.
 
         port keys the known-servers entry (0: any port). With confirm, waits for libvirt's
@@ -68,7 +81,7 @@ class Session:
         return cls(ptr, sock)
 
     @classmethod
-    def server(cls, ctx, sock, confirm=False):
+    def server(cls, ctx: "Context", sock: SocketLike, confirm: bool = False) -> "Session":
         """Accepts a client over ``sock``; with confirm, sends libvirt's confirmation byte."""
         fd = _fd(sock)
         ptr = lib.virPKISessionNewServer(ctx._handle, fd, _flags(confirm))
@@ -77,7 +90,14 @@ class Session:
         return cls(ptr, sock)
 
     @classmethod
-    def start_client(cls, ctx, sock, hostname, port=0, confirm=False):
+    def start_client(
+        cls,
+        ctx: "Context",
+        sock: SocketLike,
+        hostname: Text,
+        port: int = 0,
+        confirm: bool = False,
+    ) -> "Session":
         """Like ``client``, but no I/O yet and the socket may be non-blocking: call
         ``handshake()`` until it returns True."""
         fd = _fd(sock, blocking=False)
@@ -89,7 +109,9 @@ class Session:
         return cls(ptr, sock)
 
     @classmethod
-    def start_server(cls, ctx, sock, confirm=False):
+    def start_server(
+        cls, ctx: "Context", sock: SocketLike, confirm: bool = False
+    ) -> "Session":
         """Like ``server``, but no I/O yet: call ``handshake()`` until it returns True."""
         fd = _fd(sock, blocking=False)
         ptr = lib.virPKISessionStartServer(ctx._handle, fd, _flags(confirm))
@@ -97,7 +119,7 @@ class Session:
             ctx._fail()
         return cls(ptr, sock)
 
-    def handshake(self):
+    def handshake(self) -> bool:
         """Advances the handshake (libvirt's confirmation byte included): True when done,
         False when it waits for the socket (see ``wants()``); a failure raises, the same on
         every later call. Would-block is a return value, not AgainError, because an event loop
@@ -109,11 +131,11 @@ class Session:
             return False
         raise err
 
-    def wants(self):
+    def wants(self) -> SessionWant:
         """What the session waits for: SessionWant.READ and/or WRITE (0: nothing)."""
         return SessionWant(_args.check(lib.virPKISessionWants(self._handle)))
 
-    def flush(self):
+    def flush(self) -> bool:
         """Pushes TLS output an earlier write took but could not send: True when none is
         left, False when the socket is full (wait until writable)."""
         try:
@@ -122,7 +144,7 @@ class Session:
             return False
         return True
 
-    def close_notify(self):
+    def close_notify(self) -> bool:
         """Sends close_notify and keeps the session: True when sent, False when the socket is
         full (call again when writable). Reads and writes blocked in other threads are woken
         and fail with TLSError."""
@@ -138,7 +160,7 @@ class Session:
             raise InvalidArgError("the session is closed")
         return self._ptr
 
-    def read(self, size=65536):
+    def read(self, size: int = 65536) -> bytes:
         """Up to size decrypted bytes; b"" at the end of the stream (the peer's
         close_notify). A connection closed without close_notify raises TLSError: what was
         received may have been cut short. On a non-blocking socket with nothing to read yet:
@@ -148,7 +170,7 @@ class Session:
         n = _args.check(lib.virPKISessionRead(self._handle, buf, size))
         return buf.raw[:n]
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         """Writes data (bytes-like); returns how many bytes were taken: all of them on a
         blocking socket. On a non-blocking one, possibly fewer (at least one; they will be
         sent by later calls, see ``flush()``; the rest is the caller's to write again), or
@@ -156,11 +178,11 @@ class Session:
         data = bytes(data)
         return _args.check(lib.virPKISessionWrite(self._handle, data, len(data)))
 
-    def peer_dn(self):
+    def peer_dn(self) -> Optional[str]:
         """The peer's DN (on the server: the client's), in libvirt's format."""
         return _args.owned_string(lib.virPKISessionPeerDN(self._handle))
 
-    def close(self, notify=True):
+    def close(self, notify: bool = True) -> None:
         """Sends close_notify (unless notify is False) and frees the session; the socket
         stays open. Closing twice does nothing. The session is freed even if close_notify
         fails; the failure is raised then. On a non-blocking socket call ``close_notify()``
@@ -174,10 +196,10 @@ class Session:
         finally:
             lib.virPKISessionFree(ptr)
 
-    def __enter__(self):
+    def __enter__(self) -> "Session":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # close_notify after a failure could fail too and hide the first error.
         self.close(notify=exc_type is None)
 

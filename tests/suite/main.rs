@@ -31,5 +31,7 @@ mod sanity_table;
 mod session_end;
 mod suggested_commands;
 mod tls_sessions;
+#[cfg(feature = "tokio")]
+mod tokio;
 mod verify;
 mod vnc;

@@ -1,0 +1,118 @@
+"""The package as pip installs it: from the environment, not the tree; its own libvirtpki.so;
+the crate's version; py.typed; a docstring on every public name; type hints on the functions."""
+
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import unittest
+
+import virtpki
+from support import REPO
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(virtpki.__file__))
+TREE_PACKAGE = os.path.join(REPO, "python", "virtpki")
+# `make python-test` runs the suite on the installed package; a run on the tree is for quick
+# local checks and skips what only an installed package has.
+INSTALLED = os.path.realpath(PACKAGE_DIR) != os.path.realpath(TREE_PACKAGE)
+
+
+def crate_version():
+    with open(os.path.join(REPO, "Cargo.toml"), encoding="utf-8") as f:
+        return re.search(r'^version = "([^"]+)"', f.read(), re.MULTILINE).group(1)
+
+
+def public_modules():
+    """virtpki and its modules whose names do not start with an underscore."""
+    yield virtpki
+    for info in pkgutil.iter_modules(virtpki.__path__):
+        # Python modules only: libvirtpki.so beside them is not one.
+        python_file = os.path.join(PACKAGE_DIR, info.name + ".py")
+        if not info.name.startswith("_") and os.path.isfile(python_file):
+            yield importlib.import_module(f"virtpki.{info.name}")
+
+
+def public_names():
+    """(qualified name, object) of every public function, class, method and property the
+    package defines (what other modules import, such as typing's, is not ours to check)."""
+    seen = set()
+    for module in public_modules():
+        yield module.__name__, module
+        for name, obj in vars(module).items():
+            if name.startswith("_") or id(obj) in seen:
+                continue
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if not getattr(obj, "__module__", "").startswith("virtpki"):
+                continue
+            seen.add(id(obj))
+            yield f"{module.__name__}.{name}", obj
+            if inspect.isclass(obj):
+                for member, value in vars(obj).items():
+                    if member.startswith("_"):
+                        continue
+                    if isinstance(value, (staticmethod, classmethod)):
+                        value = value.__func__
+                    if inspect.isfunction(value) or isinstance(value, property):
+                        yield f"{module.__name__}.{name}.{member}", value
+
+
+class InstalledPackageTests(unittest.TestCase):
+    def setUp(self):
+        if not INSTALLED:
+            self.skipTest("the package of the tree (make python-test installs it)")
+
+    def test_imported_from_the_environment_not_the_tree(self):
+        self.assertFalse(PACKAGE_DIR.startswith(os.path.join(REPO, "python") + os.sep))
+
+    def test_the_wheel_carries_the_library_and_uses_it(self):
+        packaged = os.path.join(PACKAGE_DIR, "libvirtpki.so")
+        self.assertTrue(os.path.isfile(packaged))
+        self.assertEqual(virtpki.library_path, packaged)
+
+    def test_the_package_version_is_the_crates(self):
+        from importlib import metadata
+
+        self.assertEqual(metadata.version("virtpki"), crate_version())
+        self.assertEqual(virtpki.__version__, crate_version())
+        self.assertEqual(virtpki.version(), crate_version())
+
+    def test_py_typed_is_installed(self):
+        self.assertTrue(os.path.isfile(os.path.join(PACKAGE_DIR, "py.typed")))
+
+
+class PublicNamesTests(unittest.TestCase):
+    def test_every_public_name_has_a_docstring(self):
+        names = list(public_names())
+        self.assertGreater(len(names), 60)
+        # __doc__ itself: inspect.getdoc would take a base class's for an undocumented subclass.
+        missing = [name for name, obj in names if not (obj.__doc__ or "").strip()]
+        self.assertEqual(missing, [], "public names without a docstring")
+
+    def test_every_public_function_has_type_hints(self):
+        missing = []
+        for name, obj in public_names():
+            function = obj.fget if isinstance(obj, property) else obj
+            if not inspect.isfunction(function):
+                continue
+            signature = inspect.signature(function)
+            params = [
+                p
+                for p in signature.parameters.values()
+                if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            ]
+            if signature.return_annotation is inspect.Signature.empty or any(
+                p.annotation is inspect.Parameter.empty for p in params
+            ):
+                missing.append(name)
+        self.assertEqual(missing, [], "public functions without complete type hints")
+
+    def test_the_walker_sees_what_it_should(self):
+        names = dict(public_names())
+        for name in ("virtpki.Context", "virtpki.Session.client", "virtpki.get_dn", "virtpki.cert"):
+            self.assertIn(name, names)
+
+
+if __name__ == "__main__":
+    unittest.main()
