@@ -477,3 +477,35 @@ fn a_server_that_refuses_the_client_certificate_is_reported_after_tls() {
     );
     server.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_server_silent_after_tls_is_not_said_to_have_dropped_the_client() {
+    // A server that completes TLS and then sends nothing: the read times out; the message
+    // must not claim the server closed.
+    let p = pki();
+    fn silent(_s: &mut Session<UnixStream>) -> virtpki::Result<()> {
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(())
+    }
+    let (mut stream, server) = tls_server(server_ctx(&p), 260, silent);
+    let n = vnc::negotiate(&mut stream).unwrap();
+    let handle = stream.try_clone().unwrap();
+    let client = client_ctx(&p, ContextFlags::default());
+    let mut session = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(5900),
+        SessionFlags::default(),
+    )
+    .unwrap();
+    handle
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let err = vnc::after_tls(&mut session, &n).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.message().contains("stopped answering"), "{err}");
+    assert!(!err.message().contains("dropped this client"), "{err}");
+    drop(session);
+    let _ = server.join().unwrap();
+}
