@@ -510,8 +510,9 @@ impl<S: Read + Write> Read for SessionReader<'_, S> {
     }
 }
 
-/// Fills `buf` from the session: a close or TLS failure here is the server dropping this
-/// client after the handshake.
+/// Fills `buf` from the session: a close or TLS failure here is most likely the server
+/// dropping this client after the handshake, but a timeout looks the same from here (the
+/// session's error does not say which), so the message names both.
 fn session_read_exact<S: Read + Write>(
     session: &mut Session<S>,
     buf: &mut [u8],
@@ -531,9 +532,10 @@ fn session_read_exact<S: Read + Write>(
         return Err(Error::new(
             ErrorKind::Tls,
             format!(
-                "{step}: the server dropped this client after the TLS handshake ({got} of \
-                 {wanted} bytes received; {detail}), so it probably refused its certificate \
-                 (QEMU with verify-peer=on demands one from its CA)"
+                "{step}: the server closed or stopped answering after the TLS handshake \
+                 ({got} of {wanted} bytes received; {detail}); a server that closes here \
+                 probably refused its certificate (QEMU with verify-peer=on demands one from \
+                 its CA)"
             ),
         ));
     }

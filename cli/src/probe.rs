@@ -14,11 +14,11 @@
 //! then the same TLS and the same decision; the last connection reads the SecurityResult
 //! instead of libvirt's byte. `--qemu-dir` takes the CA and client identity by QEMU's names.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use virtpki::cert::Validity;
@@ -75,7 +75,8 @@ pub struct ProbeArgs {
     /// What to do with a certificate that did not pass verification.
     #[arg(long, value_enum, default_value_t = TrustArg::Ask)]
     pub trust: TrustArg,
-    /// Seconds to wait for the connection and for each read.
+    /// Seconds to wait for each connection: connecting, and then its whole handshake (RFB,
+    /// TLS, the server's first answer), however slowly the server sends.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub timeout: u64,
     /// With --trust always, record this certificate even when another one is recorded for the
@@ -301,41 +302,53 @@ fn client_handshake(
         .and_then(|(stream, negotiation)| {
             let mut session = Session::client(ctx, stream, host, Some(port), flags)
                 .map_err(|e| e.message().to_owned())?;
-            let detail = match negotiation {
-                None => "libvirt's 0x01 byte received".to_owned(),
+            let answer = match negotiation {
+                None => (Some(true), "libvirt's 0x01 byte received".to_owned()),
                 Some(n) => vnc_result(&mut session, &n, ctx)?,
             };
             let _ = session.close();
-            Ok(detail)
+            Ok(answer)
         });
     match result {
-        Ok(detail) => Check::new(NAME, Some(true), detail),
+        Ok((passed, detail)) => Check::new(NAME, passed, detail),
         Err(e) => Check::new(NAME, Some(false), e),
     }
 }
 
-/// What the VNC server said first inside TLS, as the check's detail.
+/// What the VNC server said first inside TLS, as the check's result and detail: unknown
+/// (`None`) when the sub-type has the viewer speak first, as then the server has not answered.
 fn vnc_result(
-    session: &mut Session<TcpStream>,
+    session: &mut Session<Limited>,
     n: &Negotiation,
     ctx: &Context,
-) -> Result<String, String> {
+) -> Result<(Option<bool>, String), String> {
     let with = if ctx.credentials().client.certificate().is_some() {
         "with this client's certificate"
     } else {
         "without a client certificate"
     };
     match vnc::after_tls(session, n) {
-        Ok(AfterTls::Accepted) => Ok(format!("SecurityResult OK ({}), {with}", n.chosen)),
-        Ok(AfterTls::VncChallenge(_)) => Ok(format!(
-            "the server sent its VNC password challenge ({}), {with}",
-            n.chosen
+        Ok(AfterTls::Accepted) => Ok((
+            Some(true),
+            format!("SecurityResult OK ({}), {with}", n.chosen),
         )),
-        // Plain, SASL and whatever the library adds: the server has not answered yet.
-        Ok(_) => Ok(format!(
-            "TLS completed {with}; {} waits for the viewer's credentials, so the server's \
-             answer to the certificate shows only after them",
-            n.chosen
+        Ok(AfterTls::VncChallenge(_)) => Ok((
+            Some(true),
+            format!(
+                "the server sent its VNC password challenge ({}), {with}",
+                n.chosen
+            ),
+        )),
+        // Plain, SASL and whatever the library adds: the server has not answered yet, and
+        // with TLS 1.3 a server that refuses the certificate closes only after the client's
+        // handshake completed, so this is no proof of acceptance.
+        Ok(_) => Ok((
+            None,
+            format!(
+                "unknown: TLS completed {with}; {} waits for the viewer's credentials, so the \
+                 server's answer to the certificate shows only after them",
+                n.chosen
+            ),
         )),
         Err(e) => Err(e.message().to_owned()),
     }
@@ -386,9 +399,15 @@ fn is_not_found(e: &virtpki::Error) -> bool {
 }
 
 /// A connection to `target`, with the RFB and VeNCrypt handshake done for VNC: TLS is next.
-fn open(target: &Target, timeout: Duration) -> Result<(TcpStream, Option<Negotiation>), CliError> {
+/// Everything on it must be done within `timeout` of connecting ([`Limited`]).
+fn open(target: &Target, timeout: Duration) -> Result<(Limited, Option<Negotiation>), CliError> {
     let (host, port) = (target.host.as_str(), target.port);
-    let mut stream = connect(host, port, timeout, target.vnc)?;
+    let stream = connect(host, port, timeout, target.vnc)?;
+    let mut stream = Limited {
+        stream,
+        until: Instant::now() + timeout,
+        timeout,
+    };
     if !target.vnc {
         return Ok((stream, None));
     }
@@ -397,6 +416,50 @@ fn open(target: &Target, timeout: Duration) -> Result<(TcpStream, Option<Negotia
         Err(e) => {
             Err(CliError(format!("{host}:{port}: {}", e.message())).with_kind(kind_name(e.kind())))
         }
+    }
+}
+
+/// A connection whose reads and writes share one deadline. A per-read timeout alone lets a
+/// server that sends one byte just within it hold the probe for hours (a 4 KiB refusal reason,
+/// a certificate chain); each read or write here waits only for what is left.
+struct Limited {
+    stream: TcpStream,
+    until: Instant,
+    timeout: Duration,
+}
+
+impl Limited {
+    /// The time left, or a `TimedOut` error once there is none.
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the server did not finish in time ({} s, --timeout)",
+                    self.timeout.as_secs()
+                ),
+            ));
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Limited {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
     }
 }
 

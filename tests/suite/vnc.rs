@@ -477,3 +477,107 @@ fn a_server_that_refuses_the_client_certificate_is_reported_after_tls() {
     );
     server.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_server_silent_after_tls_is_not_said_to_have_dropped_the_client() {
+    // A server that completes TLS and then sends nothing: the read times out; the message
+    // must not claim the server closed.
+    let p = pki();
+    fn silent(_s: &mut Session<UnixStream>) -> virtpki::Result<()> {
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(())
+    }
+    let (mut stream, server) = tls_server(server_ctx(&p), 260, silent);
+    let n = vnc::negotiate(&mut stream).unwrap();
+    let handle = stream.try_clone().unwrap();
+    let client = client_ctx(&p, ContextFlags::default());
+    let mut session = Session::client(
+        &client,
+        stream,
+        "localhost",
+        Some(5900),
+        SessionFlags::default(),
+    )
+    .unwrap();
+    handle
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let err = vnc::after_tls(&mut session, &n).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.message().contains("stopped answering"), "{err}");
+    assert!(!err.message().contains("dropped this client"), "{err}");
+    drop(session);
+    let _ = server.join().unwrap();
+}
+
+#[test]
+fn hostile_lists_versions_and_trailing_bytes() {
+    // 255 security types with VeNCrypt last (None among them is never taken).
+    let mut script = b"RFB 003.008\n".to_vec();
+    script.push(255);
+    script.extend((0..254).map(|i| if i % 2 == 0 { 1 } else { 2 }));
+    script.push(19);
+    script.extend_from_slice(&server_bytes(&[260])[14..]);
+    let (result, sent) = run(script);
+    let n = result.unwrap();
+    assert_eq!(n.security_types.len(), 255);
+    assert_eq!(sent, client_bytes(260));
+    // Only None and VNC: refused, nothing chosen (no fallback to a connection without TLS).
+    let mut script = b"RFB 003.008\n".to_vec();
+    script.extend_from_slice(&[2, 1, 2]);
+    let (result, sent) = run(script);
+    assert!(result.unwrap_err().message().contains("not VeNCrypt (19)"));
+    assert_eq!(sent, b"RFB 003.008\n");
+    // Later VeNCrypt versions are answered with 0.2; the server may refuse it.
+    for version in [[0u8, 3], [1, 0]] {
+        let mut script = server_bytes(&[260]);
+        script[14..16].copy_from_slice(&version);
+        let (result, sent) = run(script.clone());
+        assert_eq!(result.unwrap().vencrypt_version, (version[0], version[1]));
+        assert_eq!(&sent[13..15], &[0, 2]);
+        script[16] = 0xff;
+        let msg = fails(script, ErrorKind::Tls);
+        assert!(msg.contains("refused version 0.2 (it sent 255)"), "{msg}");
+    }
+    // 255 sub-types, repeated, x509 only at the end.
+    let mut offered = vec![257u32; 254];
+    offered.push(261);
+    let (result, sent) = run(server_bytes(&offered));
+    let n = result.unwrap();
+    assert_eq!((n.subtypes.len(), n.chosen), (255, SubType::X509_VNC));
+    assert_eq!(sent, client_bytes(261));
+    // 255 anonymous sub-types: refused, the client answers "cannot choose".
+    let script = server_bytes(&[258; 255]);
+    let (result, sent) = run(script[..script.len() - 1].to_vec());
+    assert!(result
+        .unwrap_err()
+        .message()
+        .contains("without a certificate"));
+    assert_eq!(sent, client_bytes(0));
+    // Bytes after the acknowledgement are not consumed: they reach TLS, which fails on them.
+    let (client, mut server) = UnixStream::pair().unwrap();
+    let mut script = server_bytes(&[260]);
+    script.extend_from_slice(b"\x00junk");
+    server.write_all(&script).unwrap();
+    let mut client = client;
+    vnc::negotiate(&mut client).unwrap();
+    server.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"\x00junk");
+    // A refusal reason that is not UTF-8 and holds escapes is shown escaped.
+    let mut script = b"RFB 003.008\n".to_vec();
+    script.push(0);
+    let reason = b"\xff\xfe\x1b]0;owned\x07\xe2\x80\xae";
+    script.extend_from_slice(&(reason.len() as u32).to_be_bytes());
+    script.extend_from_slice(reason);
+    let msg = fails(script, ErrorKind::Tls);
+    assert!(
+        msg.contains("\\xff\\xfe\\x1b]0;owned\\x07\\xe2\\x80\\xae"),
+        "{msg}"
+    );
+    assert!(
+        msg.chars().all(|c| c.is_ascii() && !c.is_control()),
+        "{msg}"
+    );
+}

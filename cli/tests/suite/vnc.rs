@@ -38,6 +38,16 @@ fn rfb_server(stream: &mut TcpStream, subtype: u32) -> std::io::Result<bool> {
 /// verify-peer=on), presenting `cert`/`key`, offering X509None; counts the clients that got
 /// SecurityResult OK. Serves until the test process ends.
 fn vnc_server(ca: &Path, cert: &Path, key: &Path) -> (u16, Arc<AtomicUsize>) {
+    vnc_server_offering(ca, cert, key, 260)
+}
+
+/// [`vnc_server`] offering `subtype`.
+fn vnc_server_offering(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    subtype: u32,
+) -> (u16, Arc<AtomicUsize>) {
     let ctx = Context::new(ContextFlags::default());
     ctx.add_file(CertDataType::CaCert, &ca.join("cacert.pem"))
         .unwrap();
@@ -52,7 +62,7 @@ fn vnc_server(ca: &Path, cert: &Path, key: &Path) -> (u16, Arc<AtomicUsize>) {
         for stream in listener.incoming().take(64) {
             let Ok(mut stream) = stream else { continue };
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            if !matches!(rfb_server(&mut stream, 260), Ok(true)) {
+            if !matches!(rfb_server(&mut stream, subtype), Ok(true)) {
                 continue;
             }
             if let Ok(mut session) = Session::server(&ctx, stream, SessionFlags::default()) {
@@ -353,6 +363,90 @@ fn usage_errors() {
     assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
     assert!(
         run.stderr.contains("5900 + the display number"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_plain_subtype_server_is_not_reported_as_accepting_the_client() {
+    // X509Plain: the viewer speaks first, so after TLS nothing tells whether the server (which
+    // demands a client certificate here) accepted this client without one: not a PASS.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let (port, accepted) = vnc_server_offering(
+        &p.ca,
+        &p.server.join("servercert.pem"),
+        &p.server.join("serverkey.pem"),
+        262,
+    );
+    let qemu = qemu_dir(dir.path(), "qemu", &p.ca, &p, false);
+    let run = probe(dir.path(), port, "localhost", &qemu, "never", &[]).expect(0);
+    let accepts = common::line_with(&run.stdout, "server accepts this client");
+    assert!(
+        accepts.contains("INFO") && accepts.contains("X509Plain (262)"),
+        "{accepts}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+    let run = probe(dir.path(), port, "localhost", &qemu, "never", &["--json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let last = v["checks"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["check"], "server accepts this client", "{v}");
+    assert_eq!(last["result"], "info", "{v}");
+}
+
+/// A server that sends `bytes` one at a time, `gap` apart, then keeps dripping `x`.
+fn dripping_server(bytes: &'static [u8], gap: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                for b in bytes.iter().chain(std::iter::repeat(&b'x')).take(10_000) {
+                    if stream.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(gap);
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_server_dripping_bytes_is_cut_off_at_the_timeout() {
+    // Each byte arrives within the per-read timeout; the whole exchange must not outlast it
+    // (a refusal reason of 4096 bytes at 0.4 s each would be half an hour).
+    let dir = tempfile::tempdir().unwrap();
+    let port = dripping_server(
+        b"RFB 003.008\n\x00\x00\x00\x10\x00",
+        Duration::from_millis(300),
+    );
+    let start = Instant::now();
+    let run = virtpki(
+        dir.path(),
+        &[
+            "probe",
+            "--vnc",
+            &format!("127.0.0.1:{port}"),
+            "--trust",
+            "never",
+            "--timeout",
+            "2",
+        ],
+    )
+    .expect(2);
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "took {took:?}: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("RFB version: no answer from the server in time"),
         "{}",
         run.stderr
     );
