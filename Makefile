@@ -301,7 +301,9 @@ INTEROP_TESTS ?= test*.py
 # library is built once, with one set of features.
 interop:
 	$(TOOLS_BUILD)
+	$(MAKE) --no-print-directory examples
 	VIRTPKI_LIBRARY=$(INTEROP_OUT)/libvirtpki.so \
+	VIRTPKI_C_GLIB_CLIENT=$(C_EXAMPLES)/glib_client \
 	VIRTPKI_CLI=$(INTEROP_OUT)/virtpki \
 	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/python_fixtures \
 	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/sanity_variants \
