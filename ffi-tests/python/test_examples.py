@@ -2,8 +2,8 @@
 server run by the test.
 
 The C examples are the binaries named by VIRTPKI_C_CONNECT and VIRTPKI_C_GLIB_CLIENT (`make
-examples` builds them); without those variables their tests are skipped. Both examples use the system clock: the fixtures they
-use are valid from 2020 to 2045.
+examples` builds them); without those variables their tests are skipped. The examples use the
+system clock: the fixtures they use are valid from 2020 to 2045.
 """
 
 import os
