@@ -89,9 +89,10 @@ struct trust {
 /* Where the client is; each step runs until it would block, then waits for the fd. */
 enum step { CONNECTING, HANDSHAKING, CALLING, RECEIVING, CLOSING };
 
+/* For "Timed out after N s <step> HOST:PORT". */
 static const char *const step_names[] = {
-    "connecting", "in the TLS handshake", "sending the call", "waiting for the reply",
-    "closing",
+    "connecting to", "in the TLS handshake with", "sending the call to",
+    "waiting for the reply from", "closing the session with",
 };
 
 struct client {
@@ -235,8 +236,8 @@ wait_for_session(struct client *c)
     if (wants > 0 && (wants & VIR_PKI_SESSION_WANT_WRITE))
         condition |= G_IO_OUT;
     if (!condition) {
-        printf("The session waits for nothing while %s (virPKISessionWants returned %d)\n",
-               step_names[c->step], wants);
+        printf("Nothing to wait for after VIR_PKI_ERR_AGAIN (virPKISessionWants returned %d)\n",
+               wants);
         finish(c, EXIT_FAILED);
         return;
     }
@@ -497,8 +498,7 @@ on_timeout(gpointer opaque)
 {
     struct client *c = opaque;
 
-    printf("Timed out after %u s %s with %s:%s\n", c->timeout, step_names[c->step], c->host,
-           c->port);
+    printf("Timed out after %u s %s %s:%s\n", c->timeout, step_names[c->step], c->host, c->port);
     c->timer = 0;
     finish(c, EXIT_TIMEOUT);
     return G_SOURCE_REMOVE;
@@ -577,12 +577,10 @@ main(int argc, char **argv)
     /* A server that drops the connection must not kill us with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
 
-    if (!(c.ctx = virPKIContextNew(0))) {
-        printf("Creating the context failed: %s\n", virPKIGetLastErrorMessage());
-        return EXIT_FAILED;
-    }
     c.loop = g_main_loop_new(NULL, FALSE);
-    if (virPKIContextAddCertDataFile(c.ctx, VIR_CONNECT_CERT_CA_CERT, ca) < 0 ||
+    if (!(c.ctx = virPKIContextNew(0))) {
+        fail_with_library_error(&c, "Creating the context");
+    } else if (virPKIContextAddCertDataFile(c.ctx, VIR_CONNECT_CERT_CA_CERT, ca) < 0 ||
         virPKIContextAddCertDataFile(c.ctx, VIR_CONNECT_CERT_CLIENT_CERT, cert) < 0 ||
         virPKIContextAddCertDataFile(c.ctx, VIR_CONNECT_CERT_CLIENT_KEY, key) < 0) {
         fail_with_library_error(&c, "Loading the credentials");

@@ -45,7 +45,7 @@ class Server(threading.Thread):
     After result(): ``dn`` is the client's DN, or ``error`` what Session.server raised;
     ``calls`` the RPC calls received (REMOTE_PROC_AUTH_LIST, as glib_client.c sends). A call is
     answered with ``reply(serial)``: libvirtd's auth list, unless the test gives other bytes
-    (None: no answer, b"": close at once).
+    (None: no answer, b"": close at once, "drop": drop the TCP connection without close_notify).
     """
 
     def __init__(self, ctx, port=0, reply=auth_list_reply):
@@ -66,6 +66,7 @@ class Server(threading.Thread):
             self.error = e
             return
         with conn:
+            self.conn = conn
             conn.settimeout(None)
             set_io_timeout(conn, 30)
             try:
@@ -90,6 +91,9 @@ class Server(threading.Thread):
             data = data[header[0] :]
             reply = self.reply(header[5]) if self.reply else None
             if reply == b"":
+                return None
+            if reply == "drop":
+                self.conn.shutdown(socket.SHUT_RDWR)
                 return None
             if reply:
                 s.write(reply)
@@ -304,14 +308,32 @@ class GlibExampleTests(ConnectExample, unittest.TestCase):
         self.addCleanup(listener.close)
         output = self.run_failing("--timeout", "1", listener=listener, status=3)
         self.assertIn(f"Timed out after 1 s in the TLS handshake with localhost:"
-                      f"{listener.getsockname()[1]}", output)
+                      f"{listener.getsockname()[1]}\n", output)
         self.assertNotIn("Connected to", output)
+
+    def test_peer_vanishes_mid_handshake(self):
+        # The peer reads the ClientHello and hangs up: a failed handshake, not a wait.
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        port = listener.getsockname()[1]
+
+        def vanish():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+
+        peer = threading.Thread(target=vanish, daemon=True)
+        peer.start()
+        output = self.run_failing(listener=listener)
+        peer.join(10)
+        self.assertRegex(output, rf"Connection to localhost:{port} failed: VIR_PKI_ERR_TLS \(21\)")
+        self.assertNotIn("Timed out", output)
 
     def test_timeout_waiting_for_the_reply(self):
         server = Server(server_context(), reply=None)
         output = self.run_failing("--timeout", "2", server=server, status=3)
         self.assertIn("Connected to", output)
-        self.assertIn(f"Timed out after 2 s waiting for the reply with localhost:{server.port}",
+        self.assertIn(f"Timed out after 2 s waiting for the reply from localhost:{server.port}\n",
                       output)
         server.result()
         self.assertEqual(len(server.calls), 1)
@@ -321,6 +343,15 @@ class GlibExampleTests(ConnectExample, unittest.TestCase):
         output = self.run_failing(server=server)
         # A clean end of the stream (close_notify) before the reply is still a failure.
         self.assertIn("The server closed the connection before replying\n", output)
+        server.result()
+
+    def test_server_drops_the_connection_before_replying(self):
+        server = Server(server_context(), reply=lambda serial: "drop")
+        output = self.run_failing(server=server)
+        # No close_notify: the library says the stream may be cut short.
+        self.assertRegex(
+            output, r"Receiving the reply failed: VIR_PKI_ERR_TLS \(21\): .*close_notify"
+        )
         server.result()
 
     def test_not_an_rpc_reply(self):
