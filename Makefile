@@ -15,7 +15,7 @@
 #   make header     regenerate include/virtpki.h after changing src/ffi
 #   make python-test  the Python package's tests and the connect examples' (ffi-tests/python),
 #                   against the package pip installs into a fresh venv (target/python-venv)
-#   make examples   the C example, examples/c/connect.c
+#   make examples   the C examples, examples/c/connect.c and glib_client.c (GLib main loop)
 #   make bench      criterion benchmarks (release build)
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) with FUZZ_JOBS (2) processes,
 #                   then a table of executions, coverage and crashes (scripts/fuzz.sh); the
@@ -253,6 +253,9 @@ examples: python-lib
 	mkdir -p $(C_EXAMPLES)
 	$(CC) $(EXAMPLE_CFLAGS) -Iinclude -o $(C_EXAMPLES)/connect examples/c/connect.c \
 		-L$(LIB_ABS) -lvirtpki -Wl,-rpath,$(LIB_ABS)
+	$(CC) $(EXAMPLE_CFLAGS) -Werror -Iinclude $$($(PKG_CONFIG) --cflags glib-2.0) \
+		-o $(C_EXAMPLES)/glib_client examples/c/glib_client.c \
+		-L$(LIB_ABS) -lvirtpki $$($(PKG_CONFIG) --libs glib-2.0) -Wl,-rpath,$(LIB_ABS)
 
 # The suite runs against the package as pip installs it (pyproject.toml, setup.py): a fresh venv,
 # the wheel built from this tree with the library just built inside it, the tests run by that
@@ -278,6 +281,7 @@ python-venv: python-lib
 python-test: python-venv examples
 	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
+	VIRTPKI_C_GLIB_CLIENT=$(C_EXAMPLES)/glib_client \
 		$(PY_VENV)/bin/python -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 
 # ---- interoperability with real libvirt (interop/) --------------------------------------
@@ -297,7 +301,9 @@ INTEROP_TESTS ?= test*.py
 # library is built once, with one set of features.
 interop:
 	$(TOOLS_BUILD)
+	$(MAKE) --no-print-directory examples
 	VIRTPKI_LIBRARY=$(INTEROP_OUT)/libvirtpki.so \
+	VIRTPKI_C_GLIB_CLIENT=$(C_EXAMPLES)/glib_client \
 	VIRTPKI_CLI=$(INTEROP_OUT)/virtpki \
 	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/python_fixtures \
 	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/sanity_variants \

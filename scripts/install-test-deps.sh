@@ -10,6 +10,7 @@
 #   certtool     (gnutls-bin) and virt-pki-query-dn (libvirt-clients): the reference
 #                implementations the DN tests compare against
 #   pkg-config   builds a program against the installed library (make ffi-test)
+#   libglib2.0-dev  GLib, for examples/c/glib_client.c (make examples, make python-test)
 #   promtool     (prometheus) checks contrib's alerting rules and runs their unit tests
 #   systemd-analyze  (systemd) verifies contrib's service and timer units
 #   groff        (groff-base) renders the man pages the CLI tests check
@@ -29,6 +30,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v certtool >/dev/null || need+=(gnutls-bin)
 command -v virt-pki-query-dn >/dev/null || need+=(libvirt-clients)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists glib-2.0 2>/dev/null || need+=(libglib2.0-dev)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v groff >/dev/null || need+=(groff-base)
