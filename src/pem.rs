@@ -736,7 +736,11 @@ mod plain_blocks_tests {
         for input in [
             block(&a, 64, "\n"),
             block(&a, 64, "\r\n") + &block(&b, 76, "\r\n"),
-            format!("\n \t{}\n\n{}  \n", block(&a, 64, "\n"), block(&c, 64, "\n")),
+            format!(
+                "\n \t{}\n\n{}  \n",
+                block(&a, 64, "\n"),
+                block(&c, 64, "\n")
+            ),
             block(&b, 10_000, "\n"),
             block(&c, 1, "\n"),
             block(&a, 64, "\n").trim_end().to_owned(),
@@ -754,7 +758,10 @@ mod plain_blocks_tests {
             " \n".to_owned(),
             format!("text before\n{good}"),
             format!("{good}text after\n"),
-            good.replace("CERTIFICATE-----\n", "CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n"),
+            good.replace(
+                "CERTIFICATE-----\n",
+                "CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n",
+            ),
             good.replace("END CERTIFICATE", "END X509 CRL"),
             good.replace("CERTIFICATE", "X509 CRL"),
             good.replacen('A', "!", 1),
