@@ -325,9 +325,10 @@ class AioTests(unittest.TestCase):
         port = listener.getsockname()[1]
 
         def vanish():
-            conn, _ = listener.accept()
-            conn.recv(100)  # part of the ClientHello
-            conn.close()
+            for _ in range(2):
+                conn, _ = listener.accept()
+                conn.recv(100)  # part of the ClientHello
+                conn.close()
 
         thread = threading.Thread(target=vanish, daemon=True)
         thread.start()
@@ -335,6 +336,10 @@ class AioTests(unittest.TestCase):
         async def main():
             with self.assertRaises(TLSError) as cm:
                 await aio.open_connection(self.cctx, "127.0.0.1", port, timeout=30)
+            sock = socket.create_connection(("127.0.0.1", port))
+            with self.assertRaises(TLSError):
+                await aio.open_connection(self.cctx, sock=sock, hostname="localhost", timeout=30)
+            self.assertEqual(sock.fileno(), -1, "closed on the failure, not when collected")
             return cm.exception, watched(asyncio.get_running_loop())
 
         error, left = run(main())
@@ -434,10 +439,16 @@ class AioTests(unittest.TestCase):
                 await aio.open_connection(self.cctx, "127.0.0.1", port, timeout=0.3)
             with self.assertRaises(asyncio.TimeoutError):
                 await asyncio.wait_for(aio.open_connection(self.cctx, "127.0.0.1", port), 0.3)
+            sock = socket.create_connection(("127.0.0.1", port))
+            with self.assertRaises(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    aio.open_connection(self.cctx, sock=sock, hostname="localhost"), 0.3
+                )
+            self.assertEqual(sock.fileno(), -1, "closed when cancelled, not when collected")
             return watched(loop)
 
         self.assertEqual(run(main()), 0)
-        for _ in range(2):
+        for _ in range(3):
             listener.accept()[0].close()
         self.assertNoLeak(kept=1)  # the listener
 
