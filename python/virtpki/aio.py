@@ -271,9 +271,11 @@ class Reader:
 
 
 class Writer:
-    """The writing half, like asyncio.StreamWriter: write, drain, close, wait_closed,
-    get_extra_info. ``write`` sends what the socket takes at once; the loop sends the rest,
-    ``drain`` waits for it (and raises what sending met)."""
+    """The writing half, like asyncio.StreamWriter: write, drain, write_eof, close,
+    wait_closed, get_extra_info. ``write`` sends what the socket takes at once; the loop sends
+    the rest, ``drain`` waits for it (and raises what sending met). ``close`` does not wait for
+    the peer's close_notify: for a clean end on both sides, ``write_eof()``, read until b"",
+    then close."""
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
