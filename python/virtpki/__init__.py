@@ -48,3 +48,13 @@ def last_error() -> _Optional[VirtPKIError]:  # noqa: F405 - from .errors
     if _lib.virPKIGetLastErrorCode() == ErrorCode.OK:
         return None
     return _last_error()
+
+
+def __getattr__(name: str) -> object:
+    """``virtpki.aio`` (asyncio streams) is imported on first use, so that ``import virtpki``
+    does not import asyncio."""
+    if name == "aio":
+        import importlib
+
+        return importlib.import_module(".aio", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
