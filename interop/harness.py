@@ -7,8 +7,9 @@ Binaries come from environment variables (the Makefile's `interop` target sets t
     VIRTPKI_CLI              the `virtpki` command (default: target/debug/virtpki)
     VIRTPKI_FIXTURES_BIN     tools/src/bin/python_fixtures (default: target/debug/python_fixtures)
     VIRTPKI_SANITY_VARIANTS  tools/src/bin/sanity_variants (default: target/debug/sanity_variants)
-    LIBVIRTD, VIRSH, VIRT_PKI_QUERY_DN, GNUTLS_CLI, OPENSSL   the system tools (defaults:
-                             /usr/sbin/libvirtd and the others from PATH)
+    LIBVIRTD, VIRSH, VIRT_PKI_QUERY_DN, GNUTLS_CLI, OPENSSL, CERTTOOL, VIRT_ADMIN,
+    PROMTOOL, NSENTER        the system tools (defaults: /usr/sbin/libvirtd and the others
+                             from PATH)
 
 Every daemon runs as a child of the test process on 127.0.0.1, with its sockets, pid file and
 logs in a temporary directory; when the process may make a mount namespace (root with
@@ -564,7 +565,8 @@ def can_isolate_system():
     global _system_ns_ok, _system_ns_why
     if _system_ns_ok is None:
         if os.environ.get("INTEROP_NO_NAMESPACE") == "1":
-            _system_ns_ok, _system_ns_why = False, "INTEROP_NO_NAMESPACE=1"
+            _system_ns_ok = False
+            _system_ns_why = "INTEROP_NO_NAMESPACE=1: no mount namespace for the system layout"
             return _system_ns_ok, _system_ns_why
         scratch = make_root(tempfile.mkdtemp(prefix="virtpki-interop-sysns-"))
         try:

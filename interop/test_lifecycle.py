@@ -294,32 +294,33 @@ class Rotation(Checks):
         self.assertEqual(set(told), {f"-c libvirtd:///system?socket={d.admin_socket} "
                                      "server-update-tls libvirtd"}, out)
         self.assertNotEqual(proc.returncode, 0, f"the refusal was not reported:\n{out}")
-        self.assertIn("keyEncipherment", d.log(), d.log_tail())
+        self.assertIn("usage does not permit key encipherment", d.log(), d.log_tail())
         self.assertEqual(self.installed(d), old, f"the old files are not back:\n{out}")
         self.assert_same_process(d, pid, started)
         self.assertEqual(self.served(d, pki.pki, pki.known)["sha256_fingerprint"],
                          before["sha256_fingerprint"])
         self.assert_virsh_works(d, pki.pki)
 
+    NOT_RUNNING = r"not running|no (libvirt )?daemon (is )?running"
+
     def test_reload_without_a_running_daemon(self):
-        harness.skip_unless_system_layout(self)
         env, calls = self.virt_admin_env(tempdir(self))
         # An empty root: no admin socket at all.
         root = harness.make_root(tempdir(self))
         proc = harness.cli("reload", "--root", root, env=env, check=False)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertIn("not running", proc.stdout + proc.stderr)
+        self.assertRegex(proc.stdout + proc.stderr, self.NOT_RUNNING)
         proc = harness.cli("reload", "--root", root, "--json", env=env, check=False)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertNotIn('"reloaded": true', proc.stdout)
-        # A daemon that ran in the root and stopped.
+        # A daemon that ran in the root and stopped (its socket files may stay behind).
         pki = Pki(self)
         d = self.system_daemon(pki, root=root)
         d.stop()
         proc = harness.cli("reload", "--root", root, "--daemon", "libvirtd", env=env,
                            check=False)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertIn("not running", proc.stdout + proc.stderr)
+        self.assertRegex(proc.stdout + proc.stderr, self.NOT_RUNNING)
         self.assertEqual(harness.recorded_calls(calls), [])
 
 
