@@ -276,6 +276,33 @@ def pkipath(directory, ca, cert, key, role="client", crl=None):
     return directory
 
 
+# --- libvirt's table of certificate variants (tools/src/bin/sanity_variants.rs) ------------
+
+_variants = None
+
+
+def variants():
+    """The manifest of the variants (name, role, dir: a pkipath, differs: None,
+    "libvirt_refuses" or "libvirt_accepts"), written once per run into a temporary
+    directory."""
+    global _variants
+    if _variants is None:
+        if not os.access(SANITY_VARIANTS_BIN, os.X_OK):
+            raise AssertionError(
+                f"{SANITY_VARIANTS_BIN} (VIRTPKI_SANITY_VARIANTS) is missing: "
+                "cargo build -p virtpki-tools --bin sanity_variants"
+            )
+        import json
+
+        directory = tempfile.mkdtemp(prefix="virtpki-interop-variants-")
+        if not KEEP:
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        run([SANITY_VARIANTS_BIN, directory], check=True, timeout=120)
+        with open(os.path.join(directory, "manifest.json")) as f:
+            _variants = json.load(f)
+    return _variants
+
+
 # --- libvirtd ------------------------------------------------------------------------------
 
 
