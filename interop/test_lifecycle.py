@@ -364,6 +364,29 @@ class CaRenewal(Checks):
                 d.stop()
 
 
+    def test_renewed_ca_reloaded_into_a_running_daemon(self):
+        pki = Pki(self)
+        d = self.system_daemon(pki)
+        pid, started = d.pid, d.start_time()
+        old_pki = pkipath(os.path.join(pki.base, "old-pki"), pki.ca, pki.client_cert,
+                          pki.client_key)
+        harness.cli("ca", "renew", "--dir", pki.ca_dir)
+        env, calls = self.virt_admin_env(pki.base)
+        # Another CA certificate: install asks for --force.
+        proc = harness.cli("install", "--root", d.root, "--role", "server", "--ca-dir",
+                           pki.ca_dir, "--from", pki.srv, "--force", "--reload", env=env,
+                           check=False)
+        self.assertEqual(proc.returncode, 0, f"{proc.stdout}{proc.stderr}{d.log_tail()}")
+        self.assert_told_once(calls, d.admin_socket, proc)
+        self.assertEqual(harness.read(d.path("ca"), "rb"), harness.read(pki.ca, "rb"))
+        self.assert_same_process(d, pid, started)
+        new_pki = pkipath(os.path.join(pki.base, "new-pki"), pki.ca, pki.client_cert,
+                          pki.client_key)
+        # Clients that still hold the old CA and clients that hold the new one both get in.
+        self.assert_virsh_works(d, old_pki)
+        self.assert_virsh_works(d, new_pki)
+
+
 class ExpiryForMonitoring(Checks):
     """(g) `virtpki expiry --prometheus` against Prometheus's own linter."""
 
