@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import unittest
+import urllib.parse
 
 import harness
 from harness import Libvirtd, SystemLibvirtd, pkipath, tempdir
@@ -88,9 +89,14 @@ class Checks(unittest.TestCase):
         env["VIRTPKI_VIRT_ADMIN"] = program
         return env, calls
 
+    def reload_calls(self, calls):
+        """The recorded virt-admin calls with the URI's socket parameter decoded (libvirt
+        decodes query values: a percent-encoded path is the same path)."""
+        return [urllib.parse.unquote(line) for line in harness.recorded_calls(calls)]
+
     def assert_told_once(self, calls, socket, proc):
         """The recording virt-admin ran once, with libvirt's reload of libvirtd at socket."""
-        lines = harness.recorded_calls(calls)
+        lines = self.reload_calls(calls)
         self.assertEqual(lines, [f"-c libvirtd:///system?socket={socket} "
                                  "server-update-tls libvirtd"],
                          f"virt-admin calls: {lines}\n{proc.stdout}{proc.stderr}")
@@ -288,7 +294,7 @@ class Rotation(Checks):
         out = proc.stdout + proc.stderr
         # libvirtd was told (and refused); any call after that (a reload of the files put
         # back) is the same reload of the same daemon.
-        told = harness.recorded_calls(calls)
+        told = self.reload_calls(calls)
         self.assertTrue(told, f"virt-admin was never run:\n{out}")
         self.assertEqual(set(told), {f"-c libvirtd:///system?socket={d.admin_socket} "
                                      "server-update-tls libvirtd"}, out)
