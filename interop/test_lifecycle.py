@@ -328,6 +328,14 @@ class Rotation(Checks):
                            check=False)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertRegex(proc.stdout + proc.stderr, self.NOT_RUNNING)
+        # A daemon that crashed: its admin socket file stays, nobody listens on it.
+        d = SystemLibvirtd(self, root).start_or_fail()
+        d.proc.kill()
+        d.proc.wait(harness.STOP_TIMEOUT)
+        self.assertTrue(os.path.exists(d.admin_socket), "SIGKILL left no socket file")
+        proc = harness.cli("reload", "--root", root, env=env, check=False)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertRegex(proc.stdout + proc.stderr, self.NOT_RUNNING)
         self.assertEqual(harness.recorded_calls(calls), [])
 
 
