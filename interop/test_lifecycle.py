@@ -1,4 +1,4 @@
-"""(f) The life of a certificate against the real libvirtd: request and sign, renewal with the
+"""The life of a certificate against the real libvirtd: request and sign, renewal with the
 same key, rotation of a running daemon (`install --reload`, `reload`), CA renewal, expiry for
 monitoring.
 
@@ -402,7 +402,7 @@ class CaRenewal(Checks):
 
 
 class ExpiryForMonitoring(Checks):
-    """(g) `virtpki expiry --prometheus` against Prometheus's own linter."""
+    """(f) `virtpki expiry --prometheus` against Prometheus's own linter."""
 
     def promtool(self, text):
         if shutil.which(harness.PROMTOOL) is None:
