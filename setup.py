@@ -58,7 +58,11 @@ class BuildWithLibrary(build_py):
         if self.dry_run:
             return
         target = os.path.join(self.build_lib, "virtpki", LIBRARY_FILE)
-        self.copy_file(built_library(), target)
+        # Always copied: copy_file skips a target newer than its source, and the build
+        # directory outlives a build (a stripped copy is newer than any library built before
+        # it), so a second build would package the first one's library.
+        shutil.copyfile(built_library(), target)
+        os.chmod(target, 0o755)
         # The release profile keeps line tables (debug = 1, for profiles): a wheel does not need
         # them (30 MB instead of a few). A library given by VIRTPKI_WHEEL_LIBRARY is packaged as is.
         strip = shutil.which("strip")

@@ -6,6 +6,9 @@ import inspect
 import os
 import pkgutil
 import re
+import subprocess
+import sys
+import tempfile
 import unittest
 
 import virtpki
@@ -80,6 +83,45 @@ class InstalledPackageTests(unittest.TestCase):
 
     def test_py_typed_is_installed(self):
         self.assertTrue(os.path.isfile(os.path.join(PACKAGE_DIR, "py.typed")))
+
+
+def build_py(target_dir, library):
+    """Runs setup.py's build_py (what a wheel build runs) packaging ``library``, with its
+    scratch directories under ``target_dir``; returns the library copied into the build."""
+    env = dict(os.environ, CARGO_TARGET_DIR=target_dir, VIRTPKI_WHEEL_LIBRARY=library)
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    build = os.path.join(target_dir, "python-build")
+    (lib_dir,) = [d for d in os.listdir(build) if d.startswith("lib")]
+    return os.path.join(build, lib_dir, "virtpki", "libvirtpki.so")
+
+
+class WheelBuildTests(unittest.TestCase):
+    def setUp(self):
+        try:
+            import setuptools  # noqa: F401 - only whether it is there
+        except ImportError:
+            self.skipTest("setuptools (make python-test installs it in the venv)")
+
+    def test_a_second_build_packages_the_library_it_is_given(self):
+        # The build directory is reused between builds: a copy left there by an earlier one
+        # (newer than the library given now, as a stripped copy always is) must not stay.
+        with tempfile.TemporaryDirectory() as tmp:
+            first, second = os.path.join(tmp, "first.so"), os.path.join(tmp, "second.so")
+            for path, text in ((first, "first"), (second, "second")):
+                with open(path, "w") as f:
+                    f.write(text)
+            os.utime(second, (1_000_000_000, 1_000_000_000))
+            target = os.path.join(tmp, "target")
+            for library, expected in ((first, "first"), (second, "second")):
+                with open(build_py(target, library)) as f:
+                    self.assertEqual(f.read(), expected)
 
 
 class PublicNamesTests(unittest.TestCase):
