@@ -22,7 +22,15 @@ LIBRARY_FILE = "libvirtpki.so"
 
 def crate_version():
     """The version of the [package] of Cargo.toml, the line the Makefile reads too."""
-    with open(os.path.join(ROOT, "Cargo.toml"), encoding="utf-8") as f:
+    manifest = os.path.join(ROOT, "Cargo.toml")
+    if not os.path.isfile(manifest):
+        # An sdist carries the Python files only: the library needs the Cargo workspace.
+        raise RuntimeError(
+            f"{manifest}: missing; the virtpki package builds only in a clone of its repository "
+            "(the wheel carries libvirtpki.so, built from the Cargo workspace beside setup.py): "
+            "run `pip install .` or `python -m build --wheel` there, not from an sdist"
+        )
+    with open(manifest, encoding="utf-8") as f:
         match = re.search(r'^version = "([^"]+)"', f.read(), re.MULTILINE)
     if not match:
         raise RuntimeError("Cargo.toml: no version line")

@@ -6,6 +6,7 @@ import inspect
 import os
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,24 @@ class WheelBuildTests(unittest.TestCase):
             for library, expected in ((first, "first"), (second, "second")):
                 with open(build_py(target, library)) as f:
                     self.assertEqual(f.read(), expected)
+
+    def test_a_tree_without_the_cargo_workspace_fails_saying_so(self):
+        # What an sdist holds (python -m build makes the wheel from it): the Python side only.
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in ("setup.py", "pyproject.toml", "README.md"):
+                shutil.copy(os.path.join(REPO, name), tmp)
+            shutil.copytree(os.path.join(REPO, "python"), os.path.join(tmp, "python"))
+            env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(tmp, "target"))
+            run = subprocess.run(
+                [sys.executable, "setup.py", "--version"],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            self.assertNotEqual(run.returncode, 0)
+            self.assertIn("Cargo.toml: missing", run.stderr)
+            self.assertIn("builds only in a clone of its repository", run.stderr)
 
 
 class PublicNamesTests(unittest.TestCase):
