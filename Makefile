@@ -256,7 +256,8 @@ examples: python-lib
 
 # The suite runs against the package as pip installs it (pyproject.toml, setup.py): a fresh venv,
 # the wheel built from this tree with the library just built inside it, the tests run by that
-# venv's python (ffi-tests/python imports the installed package, never python/). The build
+# venv's python (ffi-tests/python imports the installed package, never python/; with
+# VIRTPKI_TEST_INSTALLED=1 test_package fails, rather than skips, on the tree's). The build
 # needs setuptools >= 70.1 (bdist_wheel); it is downloaded once into PY_WHEELS, so a second
 # run needs no network (--no-index). For speed the venv has no pip of its own (PYTHON's pip,
 # 22.3 or later, installs into it with --python) and the wheel is stored uncompressed (the
@@ -276,7 +277,7 @@ python-venv: python-lib
 	    --config-settings=--build-option=--compression=stored .
 
 python-test: python-venv examples
-	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
+	VIRTPKI_TEST_INSTALLED=1 VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
 		$(PY_VENV)/bin/python -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 

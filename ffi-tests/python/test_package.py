@@ -18,8 +18,11 @@ from support import REPO
 PACKAGE_DIR = os.path.dirname(os.path.abspath(virtpki.__file__))
 TREE_PACKAGE = os.path.join(REPO, "python", "virtpki")
 # `make python-test` runs the suite on the installed package; a run on the tree is for quick
-# local checks and skips what only an installed package has.
+# local checks and skips what only an installed package has. The Makefile sets
+# VIRTPKI_TEST_INSTALLED=1: then the tree's package is a failure, not a skip (a suite that
+# slipped back onto the tree would otherwise pass with these tests skipped).
 INSTALLED = os.path.realpath(PACKAGE_DIR) != os.path.realpath(TREE_PACKAGE)
+MUST_BE_INSTALLED = os.environ.get("VIRTPKI_TEST_INSTALLED") == "1"
 
 
 def crate_version():
@@ -65,6 +68,8 @@ def public_names():
 class InstalledPackageTests(unittest.TestCase):
     def setUp(self):
         if not INSTALLED:
+            if MUST_BE_INSTALLED:
+                self.fail(f"VIRTPKI_TEST_INSTALLED=1 but virtpki was imported from {PACKAGE_DIR}")
             self.skipTest("the package of the tree (make python-test installs it)")
 
     def test_imported_from_the_environment_not_the_tree(self):
