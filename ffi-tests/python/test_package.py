@@ -80,6 +80,21 @@ class InstalledPackageTests(unittest.TestCase):
         self.assertTrue(os.path.isfile(packaged))
         self.assertEqual(virtpki.library_path, packaged)
 
+    def test_virtpki_library_is_ignored_and_said_to_be(self):
+        # From another directory, as a user imports it.
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, VIRTPKI_LIBRARY="/nonexistent/libvirtpki.so")
+            run = subprocess.run(
+                [sys.executable, "-c", "import virtpki; print(virtpki.library_path)"],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout.strip(), os.path.join(PACKAGE_DIR, "libvirtpki.so"))
+        self.assertIn("VIRTPKI_LIBRARY=/nonexistent/libvirtpki.so is ignored", run.stderr)
+
     def test_the_package_version_is_the_crates(self):
         from importlib import metadata
 

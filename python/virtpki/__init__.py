@@ -13,7 +13,8 @@
 Failures raise a subclass of VirtPKIError, one per C error code (``ERROR_CLASSES``). The enums
 are IntEnum/IntFlag classes (``CertDataType.CA_CERT``), also under their C names
 (``VIR_CONNECT_CERT_CA_CERT``). ``library_path`` is the C library in use; ``_library`` says
-where it is looked for (``VIRTPKI_LIBRARY`` first).
+where it is looked for (the copy packaged with an installed package first, then
+``VIRTPKI_LIBRARY``).
 """
 
 from typing import Optional as _Optional
