@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 from setuptools import setup
+from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 from setuptools.dist import Distribution
 
@@ -78,6 +79,15 @@ class BuildWithLibrary(build_py):
             subprocess.run([strip, "--strip-debug", target], check=True)
 
 
+class PlatformWheel(bdist_wheel):
+    """A wheel for any Python 3 on this platform: the library is loaded by ctypes and does not
+    link libpython, so the tag is py3-none-<platform>, not the building interpreter's cpXY."""
+
+    def get_tag(self):
+        _, _, platform = super().get_tag()
+        return "py3", "none", platform
+
+
 class BinaryDistribution(Distribution):
     """A wheel for this platform (it carries a shared library), not a pure-Python one."""
 
@@ -91,7 +101,7 @@ os.makedirs(_SCRATCH, exist_ok=True)
 
 setup(
     version=crate_version(),
-    cmdclass={"build_py": BuildWithLibrary},
+    cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel},
     distclass=BinaryDistribution,
     options={"build": {"build_base": _SCRATCH}, "egg_info": {"egg_base": _SCRATCH}},
 )

@@ -126,9 +126,9 @@ def build_py(target_dir, library):
 class WheelBuildTests(unittest.TestCase):
     def setUp(self):
         try:
-            import setuptools  # noqa: F401 - only whether it is there
+            import setuptools.command.bdist_wheel  # noqa: F401 - only whether it is there
         except ImportError:
-            self.skipTest("setuptools (make python-test installs it in the venv)")
+            self.skipTest("setuptools >= 70.1 (make python-test installs it in the venv)")
 
     def test_a_second_build_packages_the_library_it_is_given(self):
         # The build directory is reused between builds: a copy left there by an earlier one
@@ -143,6 +143,27 @@ class WheelBuildTests(unittest.TestCase):
             for library, expected in ((first, "first"), (second, "second")):
                 with open(build_py(target, library)) as f:
                     self.assertEqual(f.read(), expected)
+
+    def test_the_wheel_is_for_any_python_3(self):
+        # ctypes loads the library: the wheel does not depend on the building interpreter.
+        with tempfile.TemporaryDirectory() as tmp:
+            library = os.path.join(tmp, "libvirtpki.so")
+            with open(library, "w") as f:
+                f.write("not a library")
+            env = dict(
+                os.environ, CARGO_TARGET_DIR=os.path.join(tmp, "target"),
+                VIRTPKI_WHEEL_LIBRARY=library,
+            )
+            subprocess.run(
+                [sys.executable, "setup.py", "-q", "bdist_wheel", "--dist-dir", tmp],
+                cwd=REPO,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            (wheel,) = [n for n in os.listdir(tmp) if n.endswith(".whl")]
+        self.assertRegex(wheel, r"^virtpki-[^-]+-py3-none-linux_[a-z0-9_]+\.whl$")
 
     def test_a_tree_without_the_cargo_workspace_fails_saying_so(self):
         # What an sdist holds (python -m build makes the wheel from it): the Python side only.
