@@ -1,6 +1,7 @@
 """The package as pip installs it: from the environment, not the tree; its own libvirtpki.so;
 the crate's version; py.typed; a docstring on every public name; type hints on the functions."""
 
+import ast
 import importlib
 import inspect
 import os
@@ -209,6 +210,41 @@ class PublicNamesTests(unittest.TestCase):
             ):
                 missing.append(name)
         self.assertEqual(missing, [], "public functions without complete type hints")
+
+    def test_all_is_every_public_name_once(self):
+        public = {name for name in dir(virtpki) if not name.startswith("_")}
+        self.assertEqual(sorted(set(virtpki.__all__)), sorted(public))
+        self.assertEqual(len(virtpki.__all__), len(set(virtpki.__all__)))
+
+    def test_type_checkers_see_every_class_in_a_literal_all(self):
+        # mypy and pyright read __all__ only from string literals (a computed list exports
+        # nothing to them): with py.typed, `virtpki.CertDataType` was "no attribute" to mypy.
+        for module in (virtpki.constants, virtpki.errors):
+            with self.subTest(module=module.__name__):
+                with open(module.__file__, encoding="utf-8") as f:
+                    tree = ast.parse(f.read())
+                literal = set()
+                for node in ast.walk(tree):
+                    if isinstance(node, (ast.Assign, ast.AugAssign)) and isinstance(
+                        node.value, ast.List
+                    ):
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        if any(getattr(t, "id", None) == "__all__" for t in targets):
+                            literal |= {
+                                e.value for e in node.value.elts if isinstance(e, ast.Constant)
+                            }
+                classes = {
+                    name
+                    for name, obj in vars(module).items()
+                    if inspect.isclass(obj)
+                    and obj.__module__ == module.__name__
+                    and not name.startswith("_")
+                    # The C names (virConnectCertDataType, ...) are aliases made at run time.
+                    and name not in getattr(module, "C_NAMES", {})
+                }
+                self.assertGreater(len(classes), 8)
+                self.assertEqual(sorted(classes - literal), [])
+                self.assertTrue(literal <= set(module.__all__))
 
     def test_the_walker_sees_what_it_should(self):
         names = dict(public_names())
