@@ -1,8 +1,10 @@
 //! `virtpki::tokio` (the `tokio` feature) over loopback TCP: async against async, async
 //! against the blocking session in both directions, libvirt's confirmation byte, the
-//! validator asked once per handshake, and the failures (an unknown CA, a refused client, a
-//! peer that vanishes mid-handshake, EOF without close_notify, a handshake cancelled by a
-//! timeout). `make test` runs them with `--features tokio`.
+//! validator asked once per handshake, data in the confirmation byte's record, the blocking
+//! client's verdicts (each host-name form, an unknown CA, trust on first use), and the
+//! failures (an unknown CA, a refused client, a peer that vanishes mid-handshake, EOF without
+//! close_notify, a handshake cancelled by a timeout). `make test` runs them with
+//! `--features tokio`.
 
 use crate::common;
 
