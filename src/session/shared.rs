@@ -5,7 +5,8 @@
 //! - `tls` (the rustls connection and the handshake phase) is held only for in-memory rustls
 //!   calls, never across a socket read or write;
 //! - `rx` serialises readers: the socket is read into a buffer without `tls`, then fed to
-//!   rustls under `tls`;
+//!   rustls under `tls`; what rustls cannot take yet (its plaintext buffer is full) waits
+//!   in `rx` for the next read;
 //! - `tx` serialises writers and holds TLS output taken from rustls but not yet sent, so that
 //!   records go out in order and nothing is lost or sent twice across a would-block.
 //!
@@ -109,7 +110,9 @@ struct Outbox {
 /// what [`SharedSession::wants`] says).
 pub struct SharedSession<S: Socket> {
     tls: Mutex<Tls>,
-    rx: Mutex<()>,
+    /// Bytes read from the socket that rustls has not taken yet, fed before the socket is
+    /// read again.
+    rx: Mutex<Vec<u8>>,
     tx: Mutex<Outbox>,
     socket: S,
     flags: SessionFlags,
@@ -194,7 +197,7 @@ impl<S: Socket> SharedSession<S> {
                 phase: Phase::Tls,
                 close_notify_queued: false,
             }),
-            rx: Mutex::new(()),
+            rx: Mutex::new(Vec::new()),
             tx: Mutex::new(Outbox::default()),
             socket,
             flags,
@@ -231,7 +234,7 @@ impl<S: Socket> SharedSession<S> {
     }
 
     fn drive_handshake(&self) -> Result<()> {
-        let _rx = self.rx.lock().map_err(|_| poisoned())?;
+        let mut rx = self.rx.lock().map_err(|_| poisoned())?;
         loop {
             self.flush("handshake")?;
             let mut tls = self.tls()?;
@@ -250,7 +253,7 @@ impl<S: Socket> SharedSession<S> {
                         continue;
                     }
                     drop(tls);
-                    if self.receive("handshake")? == 0 {
+                    if self.receive(&mut rx, "handshake")? == 0 {
                         return Err(Error::new(
                             ErrorKind::Tls,
                             "TLS handshake failed: the peer closed the connection",
@@ -284,7 +287,7 @@ impl<S: Socket> SharedSession<S> {
                         Ok(_) => return Err(confirm_refused("it closed the connection".into())),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             drop(tls);
-                            if let Err(e) = self.receive("handshake") {
+                            if let Err(e) = self.receive(&mut rx, "handshake") {
                                 if e.kind() == ErrorKind::Again {
                                     return Err(e);
                                 }
@@ -344,11 +347,20 @@ impl<S: Socket> SharedSession<S> {
         }
     }
 
-    /// Reads the socket once and feeds rustls (the caller holds `rx`): the byte count, 0 at
-    /// the end of the stream (recorded in rustls).
-    fn receive(&self, what: &str) -> Result<usize> {
+    /// Feeds rustls what an earlier call left in `pending` or else reads the socket once
+    /// (the caller holds `rx`, whose buffer `pending` is): the byte count, 0 at the end of
+    /// the stream (recorded in rustls). Feeding stops while rustls holds more decrypted
+    /// bytes than it accepts (its 16 KiB limit: "received plaintext buffer full"); the rest
+    /// waits in `pending` until they have been read.
+    fn receive(&self, pending: &mut Vec<u8>, what: &str) -> Result<usize> {
         if self.shut.load(Ordering::SeqCst) {
             return Err(closed_locally(what));
+        }
+        if !pending.is_empty() {
+            let input = std::mem::take(pending);
+            let n = input.len();
+            self.feed(&input, pending, what)?;
+            return Ok(n);
         }
         let mut buf = [0u8; READ_CHUNK];
         let n = loop {
@@ -363,25 +375,39 @@ impl<S: Socket> SharedSession<S> {
         if n == 0 && self.shut.load(Ordering::SeqCst) {
             return Err(closed_locally(what));
         }
+        self.feed(&buf[..n], pending, what)?;
+        Ok(n)
+    }
+
+    /// Hands `input` to rustls (nothing: the end of the stream); what it cannot take while
+    /// its decrypted bytes are unread goes to `pending`.
+    fn feed(&self, input: &[u8], pending: &mut Vec<u8>, what: &str) -> Result<()> {
+        /// rustls refuses input while it holds more decrypted bytes than this.
+        const PLAINTEXT_LIMIT: usize = 16 * 1024;
         let mut tls = self.tls()?;
-        let mut input = &buf[..n];
+        let mut input = input;
         loop {
             // With no input this records the end of the stream.
             tls.conn
                 .read_tls(&mut input)
                 .map_err(|e| io_error(what, e))?;
-            let processed = tls.conn.process_new_packets();
-            if let Err(e) = processed {
-                drop(tls);
-                // Send the alert rustls queued for the failure, if the socket takes it.
-                let _ = self.flush(what);
-                return Err(crate::tls::from_rustls(&e));
-            }
+            let state = match tls.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    drop(tls);
+                    // Send the alert rustls queued for the failure, if the socket takes it.
+                    let _ = self.flush(what);
+                    return Err(crate::tls::from_rustls(&e));
+                }
+            };
             if input.is_empty() {
-                break;
+                return Ok(());
+            }
+            if state.plaintext_bytes_to_read() > PLAINTEXT_LIMIT {
+                pending.extend_from_slice(input);
+                return Ok(());
             }
         }
-        Ok(n)
     }
 
     /// Sends queued TLS output (taking `tx`): `Ok` when all of it went out, Again when the
@@ -441,7 +467,7 @@ impl<S: Socket> SharedSession<S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let _rx = self.rx.lock().map_err(|_| poisoned())?;
+        let mut rx = self.rx.lock().map_err(|_| poisoned())?;
         loop {
             let pending_output = {
                 let mut tls = self.tls()?;
@@ -473,7 +499,7 @@ impl<S: Socket> SharedSession<S> {
                     }
                 }
             }
-            if let Err(e) = self.receive("read") {
+            if let Err(e) = self.receive(&mut rx, "read") {
                 if e.kind() == ErrorKind::Again {
                     self.read_waiting.store(true, Ordering::SeqCst);
                 }

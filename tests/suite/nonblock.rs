@@ -412,3 +412,109 @@ fn close_with_nothing_in_progress_keeps_the_graceful_end() {
     assert_eq!(c.read(&mut buf).unwrap(), 0);
     assert_eq!(c.write(b"x").unwrap_err().kind(), ErrorKind::Tls);
 }
+
+// ---- review (issue 14 items 1–2): attempts to break the non-blocking and duplex sessions ----
+
+/// xorshift64: reproducible sizes without a dependency.
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// A socket whose reads return a varying number of bytes (1 to a full read): TLS records
+/// split at every offset, and many small records in one read.
+struct Chunky {
+    inner: UnixStream,
+    seed: std::sync::Mutex<u64>,
+    /// false: every read as large as the socket allows.
+    vary: bool,
+}
+
+impl Socket for Chunky {
+    fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = next(&mut self.seed.lock().unwrap());
+        let limit = match if self.vary { r % 4 } else { 3 } {
+            0 => 1 + (r >> 8) as usize % 64,
+            1 => 1 + (r >> 8) as usize % 20_000,
+            _ => buf.len(),
+        };
+        let end = buf.len().min(limit);
+        self.inner.recv(&mut buf[..end])
+    }
+    fn send(&self, buf: &[u8]) -> std::io::Result<usize> {
+        Socket::send(&self.inner, buf)
+    }
+    fn shutdown(&self) -> std::io::Result<()> {
+        Socket::shutdown(&self.inner)
+    }
+}
+
+#[test]
+fn records_of_every_size_split_at_every_offset_arrive_whole_and_in_order() {
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    // Plain reads first: many small records in one socket read were enough to fail with
+    // "received plaintext buffer full" (rustls' 16 KiB limit) after 14 KB.
+    for (seed, vary) in (1..=6u64).map(|s| (s, s > 1)) {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let a = Chunky {
+            inner: a,
+            seed: std::sync::Mutex::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            vary,
+        };
+        let c = SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+            .unwrap();
+        // The server's reads vary too (it reads only handshake messages here).
+        let b = Chunky {
+            inner: b,
+            seed: std::sync::Mutex::new(seed + 1),
+            vary,
+        };
+        let s = SharedSession::start_server(&server_ctx(&p), b, SessionFlags::default()).unwrap();
+        handshake_both(&c, &s);
+        let total = 3 << 20;
+        let data: Vec<u8> = (0..total).map(|i: usize| (i % 241) as u8).collect();
+        let mut rng = seed;
+        let (mut sent, mut got) = (0, Vec::with_capacity(total));
+        let mut buf = vec![0u8; 70_000];
+        let mut rounds = 0;
+        while got.len() < total {
+            rounds += 1;
+            assert!(rounds < 1_000_000, "no progress (seed {seed})");
+            // The server writes records of mixed sizes until its socket is full...
+            loop {
+                let r = next(&mut rng);
+                let size = match r % 3 {
+                    0 => 1 + (r >> 8) as usize % 40,
+                    1 => 16_384 - (r >> 8) as usize % 64,
+                    _ => 1 + (r >> 8) as usize % 16_384,
+                };
+                let end = total.min(sent + size);
+                if sent == end {
+                    let _ = s.flush_output();
+                    break;
+                }
+                match s.write(&data[sent..end]) {
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == ErrorKind::Again => break,
+                    Err(e) => panic!("write (seed {seed}): {e}"),
+                }
+            }
+            // ...then the client reads until Again, with buffers of varying size.
+            loop {
+                let want = 1 + next(&mut rng) as usize % buf.len();
+                match c.read(&mut buf[..want]) {
+                    Ok(0) => panic!("end of stream"),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::Again => break,
+                    Err(e) => panic!("read after {} bytes (seed {seed}): {e}", got.len()),
+                }
+            }
+        }
+        assert!(got == data, "the bytes differ (seed {seed})");
+    }
+}
