@@ -381,9 +381,10 @@ pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char
 }
 
 /// Sends close_notify; the fd stays the caller's. On a non-blocking fd, -1 with
-/// VIR_PKI_ERR_AGAIN until it has gone out (call again). A read or write blocked in another
-/// thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write was in
-/// progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
+/// VIR_PKI_ERR_AGAIN until it has gone out (call again). A handshake, read or write blocked in
+/// another thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write
+/// was in progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
+/// Close does not free: join the woken threads, then call virPKISessionFree.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -393,7 +394,9 @@ pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
 }
 
 /// Frees a session: its TLS state and its hold on the context. It sends nothing (close_notify
-/// is virPKISessionClose's) and never closes the fd; NULL does nothing.
+/// is virPKISessionClose's) and never closes the fd; NULL does nothing. No other call on the
+/// session may be in progress in another thread or follow (to end a blocked one, call
+/// virPKISessionClose and wait for it to return first).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
     guard((), || {

@@ -118,7 +118,7 @@ pub struct SharedSession<S: Socket> {
     flags: SessionFlags,
     client: bool,
     note: SelectionNote,
-    /// Read and write calls in progress, for close() to know whether to wake them.
+    /// Handshake, read and write calls in progress, for close() to know whether to wake them.
     busy: AtomicUsize,
     /// Set when close() shut the socket down to wake other threads.
     shut: AtomicBool,
@@ -219,6 +219,8 @@ impl<S: Socket> SharedSession<S> {
     /// same error on every later call). The context's validator runs once, in the call that
     /// receives the peer's certificate.
     pub fn handshake(&self) -> Result<()> {
+        // Counted like reads and writes, so that close() from another thread wakes it.
+        let _busy = Busy::enter(&self.busy);
         if let Phase::Failed(kind, message) = &self.tls()?.phase {
             return Err(Error::new(*kind, message.clone()));
         }
@@ -569,10 +571,10 @@ impl<S: Socket> SharedSession<S> {
     }
 
     /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
-    /// the caller's. Reads and writes blocked in other threads at that moment are woken by
-    /// shutdown(2) and fail with "the session was closed in another thread"; when a write
-    /// holds the socket, close_notify cannot be sent after it and that is the error returned
-    /// (the socket is shut down all the same).
+    /// the caller's. Handshakes, reads and writes blocked in other threads at that moment are
+    /// woken by shutdown(2) and fail with "the session was closed in another thread"; when a
+    /// write holds the socket, close_notify cannot be sent after it and that is the error
+    /// returned (the socket is shut down all the same).
     pub fn close(&self) -> Result<()> {
         let result = match self.tx.try_lock() {
             Ok(mut out) => {

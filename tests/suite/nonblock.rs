@@ -518,3 +518,32 @@ fn records_of_every_size_split_at_every_offset_arrive_whole_and_in_order() {
         assert!(got == data, "the bytes differ (seed {seed})");
     }
 }
+
+#[test]
+fn a_close_from_another_thread_wakes_a_blocked_handshake() {
+    // The peer never answers: the handshake blocks reading on a blocking socket.
+    let p = pki();
+    let (client, calls) = counted_client(&p);
+    let (a, b) = UnixStream::pair().unwrap();
+    let c = Arc::new(
+        SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let c = Arc::clone(&c);
+        thread::spawn(move || tx.send(c.handshake()).unwrap());
+    }
+    thread::sleep(Duration::from_millis(300));
+    let _ = c.close();
+    let result = rx.recv_timeout(Duration::from_secs(5));
+    drop(b); // unblocks the thread if close did not
+    let err = result
+        .expect("close did not wake the handshake")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.message().contains("closed in another thread"), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // The failure stays.
+    assert_eq!(c.handshake().unwrap_err().message(), err.message());
+}
