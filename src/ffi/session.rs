@@ -268,7 +268,9 @@ pub unsafe extern "C" fn virPKISessionStartServer(
 /// -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
 /// virPKISessionWants() and call again), another code when it failed (the same on every later
 /// call). On a blocking fd it returns only when done or failed. The context's validator runs
-/// once per handshake, on the thread of the call that receives the peer's certificate.
+/// once per handshake, on the thread of the call that receives the peer's certificate. Data
+/// the peer sent right behind the handshake may be decrypted already: once done, call
+/// virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
     guard(-1, || {

@@ -217,7 +217,8 @@ impl<S: Socket> SharedSession<S> {
     /// (with [`SessionFlags::LIBVIRT_CONFIRM`]) and the output they queued are done;
     /// [`ErrorKind::Again`] while it waits for the socket; another error when it failed (the
     /// same error on every later call). The context's validator runs once, in the call that
-    /// receives the peer's certificate.
+    /// receives the peer's certificate. Data the peer sent right behind the handshake may be
+    /// decrypted already: read until Again before polling for reading.
     pub fn handshake(&self) -> Result<()> {
         // Counted like reads and writes, so that close() from another thread wakes it.
         let _busy = Busy::enter(&self.busy);

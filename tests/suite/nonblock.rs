@@ -547,3 +547,64 @@ fn a_close_from_another_thread_wakes_a_blocked_handshake() {
     // The failure stays.
     assert_eq!(c.handshake().unwrap_err().message(), err.message());
 }
+
+/// A client waiting for the 0x01 byte and a server that sends `first` itself (no flag).
+fn confirm_against(
+    p: &Pki,
+    first: &[u8],
+) -> (
+    virtpki::Result<()>,
+    SharedSession<UnixStream>,
+    SharedSession<UnixStream>,
+) {
+    let (client, _) = counted_client(p);
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let c =
+        SharedSession::start_client(&client, a, "localhost", None, SessionFlags::LIBVIRT_CONFIRM)
+            .unwrap();
+    let s = SharedSession::start_server(&server_ctx(p), b, SessionFlags::default()).unwrap();
+    let mut agains = 0;
+    let mut server_done = false;
+    for _ in 0..100 {
+        let _ = step(&c, &mut agains);
+        if !server_done && step(&s, &mut agains).unwrap() {
+            server_done = true;
+            // One write: one record holding the byte and what follows it.
+            assert_eq!(s.write(first).unwrap(), first.len());
+        }
+        if server_done {
+            break;
+        }
+    }
+    let result = loop {
+        match c.handshake() {
+            Err(e) if e.kind() == ErrorKind::Again => continue,
+            other => break other,
+        }
+    };
+    (result, c, s)
+}
+
+#[test]
+fn the_confirmation_byte_and_data_in_one_record_leave_the_data_to_read() {
+    let p = pki();
+    let (result, c, _s) = confirm_against(&p, b"\x01hello");
+    result.unwrap();
+    // The data is decrypted already: read returns it without waiting for the socket.
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(c.read(&mut buf).unwrap_err().kind(), ErrorKind::Again);
+}
+
+#[test]
+fn data_before_the_confirmation_byte_is_a_refusal() {
+    let p = pki();
+    let (result, c, _s) = confirm_against(&p, b"hello\x01");
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls);
+    assert!(err.message().contains("0x68"), "{err}");
+    assert_eq!(c.read(&mut [0u8; 4]).unwrap_err().message(), err.message());
+}
