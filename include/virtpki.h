@@ -538,7 +538,8 @@ int virPKISessionHandshake(virPKISessionPtr s);
  VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (established,
  nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
  handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
- output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it).
+ output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it,
+ and so does virPKISessionRead before it waits).
  */
 int virPKISessionWants(virPKISessionPtr s);
 

@@ -472,7 +472,7 @@ impl<S: Socket> SharedSession<S> {
         }
         let mut rx = self.rx.lock().map_err(|_| poisoned())?;
         loop {
-            let pending_output = {
+            {
                 let mut tls = self.tls()?;
                 match tls.conn.reader().read(buf) {
                     // rustls returns 0 only once close_notify has been received.
@@ -490,16 +490,16 @@ impl<S: Socket> SharedSession<S> {
                     }
                     Err(e) => return Err(io_error("read", e)),
                 }
-                tls.conn.wants_write()
-            };
-            // Answers rustls owes the peer (a key update): sent now if no writer holds the
-            // queue, else by that writer before it lets go (see `flush`).
-            if pending_output {
-                if let Ok(mut out) = self.tx.try_lock() {
-                    match self.send_queued(&mut out, "read") {
-                        Err(e) if e.kind() != ErrorKind::Again => return Err(e),
-                        _ => {}
-                    }
+            }
+            // Queued output goes out before the read waits: answers rustls owes the peer (a
+            // key update), and what earlier writes took but could not send, which the peer
+            // may need before it answers (a read loop polling for wants() would otherwise
+            // spin on a writable socket while the request's tail never left). A writer that
+            // holds the queue sends it itself before it lets go (see `flush`).
+            if let Ok(mut out) = self.tx.try_lock() {
+                match self.send_queued(&mut out, "read") {
+                    Err(e) if e.kind() != ErrorKind::Again => return Err(e),
+                    _ => {}
                 }
             }
             if let Err(e) = self.receive(&mut rx, "read") {

@@ -608,3 +608,70 @@ fn data_before_the_confirmation_byte_is_a_refusal() {
     assert!(err.message().contains("0x68"), "{err}");
     assert_eq!(c.read(&mut [0u8; 4]).unwrap_err().message(), err.message());
 }
+
+#[test]
+fn a_read_loop_after_a_write_pushes_what_the_write_took_and_does_not_spin() {
+    // An RPC client: it writes a request (every byte reported taken, the tail still queued
+    // because the socket was full), then reads the answer, polling for what wants() says.
+    // The server answers only once it has the whole request.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::default());
+    handshake_both(&c, &s);
+    // The request ends with a write whose tail stays queued (the socket was full): its
+    // length is known to the server only through `sent`, as a length prefix would tell it.
+    let chunk = vec![7u8; 65536];
+    let mut sent = 0;
+    let mut sbuf = vec![0u8; 65536];
+    let mut received = 0;
+    loop {
+        match c.write(&chunk) {
+            Ok(n) => {
+                sent += n;
+                if c.wants().1 {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Again => loop {
+                // The server drains its socket.
+                match s.read(&mut sbuf) {
+                    Ok(n) => received += n,
+                    Err(e) if e.kind() == ErrorKind::Again => break,
+                    Err(e) => panic!("{e}"),
+                }
+            },
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let mut polls = 0;
+    let mut answered = false;
+    let mut buf = [0u8; 16];
+    loop {
+        // The server's side of the loop: read what came, answer once all of it has.
+        loop {
+            match s.read(&mut sbuf) {
+                Ok(n) => received += n,
+                Err(e) if e.kind() == ErrorKind::Again => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if received == sent && !answered {
+            assert_eq!(s.write(b"done").unwrap(), 4);
+            answered = true;
+        }
+        // The client's read loop: read, and on Again wait for what it wants.
+        match c.read(&mut buf) {
+            Ok(n) => {
+                assert_eq!(&buf[..n], b"done");
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::Again => {
+                polls += 1;
+                assert!(polls < 10_000, "the read loop spins: {:?}", c.wants());
+                wait_for(&c);
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(received, sent);
+}
