@@ -555,7 +555,9 @@ int virPKISessionWants(virPKISessionPtr s);
 long long virPKISessionRead(virPKISessionPtr s, void *buf, size_t len);
 
 /*
- Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent.
+ Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent
+ (SO_SNDTIMEO running out is VIR_PKI_ERR_TLS, "timed out"; so is SO_RCVTIMEO for the other
+ calls: AGAIN means a non-blocking fd only).
  On a non-blocking fd it may be fewer (at least 1): those bytes are taken and will be sent
  by later calls, the rest is the caller's to write again; -1 with VIR_PKI_ERR_AGAIN means
  nothing was taken (poll for virPKISessionWants()). len 0 pushes queued output: 0 when none

@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use super::context::{context, virPKIContextPtr};
 use super::{bad_value, c_string, guard, port_arg, ref_arg, str_arg};
 use crate::error::{Error, ErrorKind};
-use crate::session::{SessionFlags, SharedSession, Socket};
+use crate::session::{timeout_unless_nonblocking, SessionFlags, SharedSession, Socket};
 
 /// Session flags.
 #[repr(C)]
@@ -34,10 +34,14 @@ struct BorrowedFd(RawFd);
 
 impl Socket for BorrowedFd {
     fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        BorrowedFd(self.0).read(buf)
+        BorrowedFd(self.0)
+            .read(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.0, e))
     }
     fn send(&self, buf: &[u8]) -> std::io::Result<usize> {
-        BorrowedFd(self.0).write(buf)
+        BorrowedFd(self.0)
+            .write(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.0, e))
     }
     fn shutdown(&self) -> std::io::Result<()> {
         // SAFETY: shutdown(2) on the caller's fd; it stays open.
@@ -333,7 +337,9 @@ pub unsafe extern "C" fn virPKISessionRead(
     })
 }
 
-/// Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent.
+/// Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent
+/// (SO_SNDTIMEO running out is VIR_PKI_ERR_TLS, "timed out"; so is SO_RCVTIMEO for the other
+/// calls: AGAIN means a non-blocking fd only).
 /// On a non-blocking fd it may be fewer (at least 1): those bytes are taken and will be sent
 /// by later calls, the rest is the caller's to write again; -1 with VIR_PKI_ERR_AGAIN means
 /// nothing was taken (poll for virPKISessionWants()). len 0 pushes queued output: 0 when none

@@ -19,6 +19,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,20 +38,44 @@ use crate::verify::VerifyFlags;
 /// A connected socket the session reads and writes through a shared reference, so that one
 /// thread can read while another writes.
 pub trait Socket: Send + Sync {
-    /// One read; 0 at the end of the stream; `WouldBlock` on a non-blocking socket.
+    /// One read; 0 at the end of the stream; `WouldBlock` on a non-blocking socket only (a
+    /// blocking one's SO_RCVTIMEO running out is `TimedOut`).
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
-    /// One write; `WouldBlock` on a non-blocking socket that is full.
+    /// One write; `WouldBlock` on a non-blocking socket that is full (SO_SNDTIMEO: `TimedOut`).
     fn send(&self, buf: &[u8]) -> io::Result<usize>;
     /// shutdown(2) both ways: wakes a thread blocked in `recv` or `send`.
     fn shutdown(&self) -> io::Result<()>;
 }
 
+/// EAGAIN from a socket without `O_NONBLOCK` is its SO_RCVTIMEO/SO_SNDTIMEO running out: a
+/// timeout, which a blocking caller must see as an error (it does not call again, and a
+/// write's short count would silently drop the rest), not the would-block of a
+/// non-blocking socket.
+pub(crate) fn timeout_unless_nonblocking(fd: RawFd, e: io::Error) -> io::Error {
+    if e.kind() != io::ErrorKind::WouldBlock {
+        return e;
+    }
+    // SAFETY: F_GETFL only reads the fd's status flags; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+        return io::Error::new(
+            io::ErrorKind::TimedOut,
+            "timed out (SO_RCVTIMEO/SO_SNDTIMEO of a blocking socket)",
+        );
+    }
+    e
+}
+
 impl Socket for TcpStream {
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&mut &*self).read(buf)
+        (&mut &*self)
+            .read(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        (&mut &*self).write(buf)
+        (&mut &*self)
+            .write(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn shutdown(&self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
@@ -59,10 +84,14 @@ impl Socket for TcpStream {
 
 impl Socket for UnixStream {
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&mut &*self).read(buf)
+        (&mut &*self)
+            .read(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        (&mut &*self).write(buf)
+        (&mut &*self)
+            .write(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn shutdown(&self) -> io::Result<()> {
         UnixStream::shutdown(self, Shutdown::Both)

@@ -675,3 +675,46 @@ fn a_read_loop_after_a_write_pushes_what_the_write_took_and_does_not_spin() {
     }
     assert_eq!(received, sent);
 }
+
+#[test]
+fn a_timeout_on_a_blocking_socket_is_an_error_not_again() {
+    // SO_RCVTIMEO / SO_SNDTIMEO (what the Python docs suggest for timeouts) make a blocking
+    // socket return EAGAIN too: that is a timeout, to report as such, not "call again": a
+    // blocking caller (virPKISessionNewClient, a write whose count is taken to be all) does
+    // not retry.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (a, _b) = UnixStream::pair().unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let c = SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+        .unwrap();
+    let err = c.handshake().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.message().contains("timed out"), "{err}");
+}
+
+#[test]
+fn a_send_timeout_on_a_blocking_socket_fails_the_write() {
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = server_ctx(&p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        s.handshake().unwrap();
+        s
+    });
+    let c = SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+        .unwrap();
+    c.handshake().unwrap();
+    let _s = srv.join().unwrap(); // never reads
+    c.socket()
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    // Blocking: the count is all of it or an error, never a silent short count.
+    let data = vec![0u8; 16 << 20];
+    let err = c.write(&data).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.message().contains("timed out"), "{err}");
+}
