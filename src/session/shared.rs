@@ -420,9 +420,15 @@ impl<S: Socket> SharedSession<S> {
         let mut input = input;
         loop {
             // With no input this records the end of the stream.
-            tls.conn
+            let took = tls
+                .conn
                 .read_tls(&mut input)
                 .map_err(|e| io_error(what, e))?;
+            if took == 0 && !input.is_empty() {
+                // close_notify is in: rustls takes nothing after it, and what follows it
+                // means nothing (feeding it again would loop forever).
+                return Ok(());
+            }
             let state = match tls.conn.process_new_packets() {
                 Ok(state) => state,
                 Err(e) => {

@@ -718,3 +718,33 @@ fn a_send_timeout_on_a_blocking_socket_fails_the_write() {
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     assert!(err.message().contains("timed out"), "{err}");
 }
+
+#[test]
+fn bytes_after_close_notify_in_the_same_socket_read_end_the_stream_without_spinning() {
+    // rustls takes nothing more once close_notify is in (read_tls returns 0): a loop feeding
+    // it until the input is used up never ended, holding the TLS lock (a peer's DoS).
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::default());
+    handshake_both(&c, &s);
+    assert_eq!(s.write(b"last").unwrap(), 4);
+    s.close().unwrap();
+    // More than rustls' first read takes (4 KiB), so that it is asked again.
+    Socket::send(s.socket(), &[0x17; 10_000]).unwrap();
+    let c = Arc::new(c);
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let c = Arc::clone(&c);
+        thread::spawn(move || {
+            let mut buf = [0u8; 16];
+            let first = c.read(&mut buf).map(|n| buf[..n].to_vec());
+            let second = c.read(&mut buf);
+            tx.send((first, second)).unwrap();
+        });
+    }
+    let (first, second) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the read spins on bytes after close_notify");
+    assert_eq!(first.unwrap(), b"last");
+    assert_eq!(second.unwrap(), 0);
+}
