@@ -748,3 +748,68 @@ fn bytes_after_close_notify_in_the_same_socket_read_end_the_stream_without_spinn
     assert_eq!(first.unwrap(), b"last");
     assert_eq!(second.unwrap(), 0);
 }
+
+#[test]
+fn close_notify_in_the_middle_of_the_handshake_is_an_error_not_a_hang() {
+    let p = pki();
+    let (client, calls) = counted_client(&p);
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let c = SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+        .unwrap();
+    assert_eq!(c.handshake().unwrap_err().kind(), ErrorKind::Again);
+    // A plaintext close_notify alert, then more bytes, then the end of the stream.
+    let mut alert = vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00];
+    alert.extend_from_slice(&[0x16; 6000]);
+    Socket::send(&b, &alert).unwrap();
+    drop(b);
+    let mut result = c.handshake();
+    for _ in 0..100 {
+        match &result {
+            Err(e) if e.kind() == ErrorKind::Again => result = c.handshake(),
+            _ => break,
+        }
+    }
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_handshake_and_reads_fit_a_small_thread_stack() {
+    // Threads of C programs may be small (musl's default is 128 KiB); the validator runs
+    // inside the read that brings the peer's certificate, below the session's frames.
+    let p = pki();
+    let (client, calls) = counted_client(&p);
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = server_ctx(&p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::LIBVIRT_CONFIRM).unwrap();
+        s.handshake().unwrap();
+        assert_eq!(s.write(b"hi").unwrap(), 2);
+        s
+    });
+    let small = thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || {
+            let c = SharedSession::start_client(
+                &client,
+                a,
+                "localhost",
+                None,
+                SessionFlags::LIBVIRT_CONFIRM,
+            )
+            .unwrap();
+            c.handshake().unwrap();
+            let mut buf = [0u8; 2];
+            c.read(&mut buf).unwrap()
+        })
+        .unwrap();
+    assert_eq!(small.join().unwrap(), 2);
+    let _s = srv.join().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// musl's default thread stack. A debug build needed 105-112 KiB here (measured in 8 KiB
+/// steps), of which 16.5 KiB is `receive`'s socket buffer, live while the validator runs.
+const STACK: usize = 128 << 10;
