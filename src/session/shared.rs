@@ -151,6 +151,8 @@ pub struct SharedSession<S: Socket> {
     busy: AtomicUsize,
     /// Set when close() shut the socket down to wake other threads.
     shut: AtomicBool,
+    /// The outbox holds bytes not sent yet (kept by `send_queued`, read without `tx`).
+    unsent: AtomicBool,
     /// A read returned Again and has had no data since: only then does an established
     /// session want to read (else a loop polling for it would spin on data nobody reads).
     read_waiting: AtomicBool,
@@ -234,6 +236,7 @@ impl<S: Socket> SharedSession<S> {
             note,
             busy: AtomicUsize::new(0),
             shut: AtomicBool::new(false),
+            unsent: AtomicBool::new(false),
             read_waiting: AtomicBool::new(false),
         }
     }
@@ -351,12 +354,7 @@ impl<S: Socket> SharedSession<S> {
         let Ok(tls) = self.tls() else {
             return (false, false);
         };
-        let queued = self
-            .tx
-            .try_lock()
-            .map(|o| o.sent < o.bytes.len())
-            .unwrap_or(true);
-        let write = queued || tls.conn.wants_write();
+        let write = self.unsent.load(Ordering::SeqCst) || tls.conn.wants_write();
         let read = match tls.phase {
             Phase::Failed(..) => false,
             Phase::Tls | Phase::AwaitConfirm => tls.conn.wants_read(),
@@ -465,6 +463,13 @@ impl<S: Socket> SharedSession<S> {
 
     /// Moves rustls' output into the outbox and sends it (the caller holds `tx`).
     fn send_queued(&self, out: &mut Outbox, what: &str) -> Result<()> {
+        let result = self.send_outbox(out, what);
+        self.unsent
+            .store(out.sent < out.bytes.len(), Ordering::SeqCst);
+        result
+    }
+
+    fn send_outbox(&self, out: &mut Outbox, what: &str) -> Result<()> {
         loop {
             if out.sent == out.bytes.len() {
                 out.bytes.clear();
@@ -507,7 +512,7 @@ impl<S: Socket> SharedSession<S> {
         }
         let mut rx = self.rx.lock().map_err(|_| poisoned())?;
         loop {
-            {
+            let rustls_output = {
                 let mut tls = self.tls()?;
                 match tls.conn.reader().read(buf) {
                     // rustls returns 0 only once close_notify has been received.
@@ -525,13 +530,17 @@ impl<S: Socket> SharedSession<S> {
                     }
                     Err(e) => return Err(io_error("read", e)),
                 }
-            }
+                tls.conn.wants_write()
+            };
             // Queued output goes out before the read waits: answers rustls owes the peer (a
             // key update), and what earlier writes took but could not send, which the peer
             // may need before it answers (a read loop polling for wants() would otherwise
             // spin on a writable socket while the request's tail never left). A writer that
-            // holds the queue sends it itself before it lets go (see `flush`).
-            if let Ok(mut out) = self.tx.try_lock() {
+            // holds the queue sends it itself before it lets go (see `flush`). Only then is
+            // `tx` taken: a close() from another thread that finds it taken gives up on
+            // close_notify.
+            let queued = rustls_output || self.unsent.load(Ordering::SeqCst);
+            if let Some(mut out) = queued.then(|| self.tx.try_lock().ok()).flatten() {
                 match self.send_queued(&mut out, "read") {
                     Err(e) if e.kind() != ErrorKind::Again => return Err(e),
                     _ => {}
