@@ -431,8 +431,12 @@ impl<S: Socket> SharedSession<S> {
                 Ok(state) => state,
                 Err(e) => {
                     drop(tls);
-                    // Send the alert rustls queued for the failure, if the socket takes it.
-                    let _ = self.flush(what);
+                    // Send the alert rustls queued for the failure, if the socket takes it
+                    // and no writer holds the queue: best effort, never waiting for a
+                    // writer that may be blocked on a peer that no longer reads.
+                    if let Ok(mut out) = self.tx.try_lock() {
+                        let _ = self.send_queued(&mut out, what);
+                    }
                     return Err(crate::tls::from_rustls(&e));
                 }
             };

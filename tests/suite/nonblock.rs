@@ -813,3 +813,53 @@ fn a_handshake_and_reads_fit_a_small_thread_stack() {
 /// musl's default thread stack. A debug build needed 105-112 KiB here (measured in 8 KiB
 /// steps), of which 16.5 KiB is `receive`'s socket buffer, live while the validator runs.
 const STACK: usize = 128 << 10;
+
+#[test]
+fn a_read_that_fails_returns_while_a_writer_is_blocked() {
+    // The peer stops reading (the client's writer blocks on a full socket) and sends a
+    // record that is not TLS: the reader's error must come back, not wait for the writer
+    // (sending the alert is best effort).
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (a, b) = tcp_pair();
+    let server = server_ctx(&p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        s.handshake().unwrap();
+        s
+    });
+    let c = Arc::new(
+        SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+            .unwrap(),
+    );
+    c.handshake().unwrap();
+    let s = srv.join().unwrap();
+    let writer = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || {
+            let data = vec![0u8; 64 << 20];
+            let mut sent = 0;
+            loop {
+                match c.write(&data[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(e) => return e,
+                }
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(300));
+    Socket::send(s.socket(), &[0x17, 0x03, 0x03, 0x00, 0x20]).unwrap();
+    Socket::send(s.socket(), &[0xee; 0x20]).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let c = Arc::clone(&c);
+        thread::spawn(move || tx.send(c.read(&mut [0u8; 64])).unwrap());
+    }
+    let result = rx.recv_timeout(Duration::from_secs(5));
+    c.close().ok(); // wakes the writer (and the reader, if it waited)
+    let err = result
+        .expect("the failed read waits for the blocked writer")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    writer.join().unwrap();
+}
