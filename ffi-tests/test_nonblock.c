@@ -731,6 +731,49 @@ static void test_close_wakes_handshake(void)
     close(fds[1]);
 }
 
+static void *close_then_junk(void *arg)
+{
+    struct accept_arg *a = arg;
+    a->s = virPKISessionNewServer(a->ctx, a->fd, 0);
+    if (!a->s)
+        return NULL;
+    if (virPKISessionWrite(a->s, "last", 4) != 4 || virPKISessionClose(a->s) != 0)
+        return NULL;
+    /* Bytes behind close_notify, as anyone on the path can append them: more than rustls
+       takes in one go, so that it is asked again after close_notify. */
+    static unsigned char junk[10000];
+    memset(junk, 0x17, sizeof junk);
+    if (write(a->fd, junk, sizeof junk) != (ssize_t)sizeof junk)
+        die("write");
+    return NULL;
+}
+
+/* Bytes after close_notify: Read returns the data, then 0 (it spun forever, holding the
+   session's lock). */
+static void test_bytes_after_close_notify(void)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    virPKIContextPtr cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, close_then_junk, &a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionNewClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK(c != NULL);
+    pthread_join(t, NULL);
+    char buf[16];
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 4);
+    CHECK(memcmp(buf, "last", 4) == 0);
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 0);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -749,5 +792,6 @@ int main(void)
     test_close_wakes_reader();
     test_records_of_mixed_sizes();
     test_close_wakes_handshake();
+    test_bytes_after_close_notify();
     return check_done();
 }
