@@ -268,27 +268,34 @@ examples: python-lib
 
 # The suite runs against the package as pip installs it (pyproject.toml, setup.py): a fresh venv,
 # the wheel built from this tree with the library just built inside it, the tests run by that
-# venv's python (ffi-tests/python imports the installed package, never python/). The build
-# needs setuptools >= 70.1 (bdist_wheel); it is downloaded once into PY_WHEELS, so a second
+# venv's python (ffi-tests/python imports the installed package, never python/; with
+# VIRTPKI_TEST_INSTALLED=1 test_package fails, rather than skips, on the tree's). The build
+# needs PY_SETUPTOOLS (pyproject.toml's); it is downloaded once into PY_WHEELS, so a second
 # run needs no network (--no-index). For speed the venv has no pip of its own (PYTHON's pip,
 # 22.3 or later, installs into it with --python) and the wheel is stored uncompressed (the
 # debug library is large; the wheel is thrown away).
 PY_VENV = $(abspath $(TARGET_DIR))/python-venv
 PY_WHEELS = $(abspath $(TARGET_DIR))/python-wheelhouse
 PY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_VENV)/bin/python
+PY_SETUPTOOLS = setuptools>=77
 
 python-venv: python-lib
 	rm -rf $(PY_VENV) $(abspath $(TARGET_DIR))/python-build
 	$(PYTHON) -m venv --without-pip $(PY_VENV)
-	ls $(PY_WHEELS)/setuptools-*.whl >/dev/null 2>&1 || \
-	    $(PY_PIP) download --quiet --dest $(PY_WHEELS) 'setuptools>=70.1'
-	$(PY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) 'setuptools>=70.1'
+	@# From the wheelhouse; else downloaded into it once (a wheel there too old counts as none).
+	$(PY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_SETUPTOOLS)' 2>/dev/null || \
+	    { $(PY_PIP) download --quiet --dest $(PY_WHEELS) '$(PY_SETUPTOOLS)' && \
+	      $(PY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_SETUPTOOLS)'; } || \
+	    { echo "python-venv: building the wheel needs $(PY_SETUPTOOLS), which is not in" \
+	        "$(PY_WHEELS) and could not be downloaded (offline?): put a setuptools wheel there" \
+	        "(pip download --dest $(PY_WHEELS) '$(PY_SETUPTOOLS)' on a machine with network)" >&2; \
+	      exit 1; }
 	CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) VIRTPKI_WHEEL_LIBRARY=$(LIB_ABS)/libvirtpki.so \
 	    $(PY_PIP) install --quiet --no-build-isolation --no-index --no-deps \
 	    --config-settings=--build-option=--compression=stored .
 
 python-test: python-venv examples
-	VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
+	VIRTPKI_TEST_INSTALLED=1 VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
 	VIRTPKI_C_GLIB_CLIENT=$(C_EXAMPLES)/glib_client \
 		$(PY_VENV)/bin/python -m unittest discover -s ffi-tests/python -t ffi-tests/python -v

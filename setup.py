@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 from setuptools import setup
+from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 from setuptools.dist import Distribution
 
@@ -22,7 +23,15 @@ LIBRARY_FILE = "libvirtpki.so"
 
 def crate_version():
     """The version of the [package] of Cargo.toml, the line the Makefile reads too."""
-    with open(os.path.join(ROOT, "Cargo.toml"), encoding="utf-8") as f:
+    manifest = os.path.join(ROOT, "Cargo.toml")
+    if not os.path.isfile(manifest):
+        # An sdist carries the Python files only: the library needs the Cargo workspace.
+        raise RuntimeError(
+            f"{manifest}: missing; the virtpki package builds only in a clone of its repository "
+            "(the wheel carries libvirtpki.so, built from the Cargo workspace beside setup.py): "
+            "run `pip install .` or `python -m build --wheel` there, not from an sdist"
+        )
+    with open(manifest, encoding="utf-8") as f:
         match = re.search(r'^version = "([^"]+)"', f.read(), re.MULTILINE)
     if not match:
         raise RuntimeError("Cargo.toml: no version line")
@@ -58,12 +67,25 @@ class BuildWithLibrary(build_py):
         if self.dry_run:
             return
         target = os.path.join(self.build_lib, "virtpki", LIBRARY_FILE)
-        self.copy_file(built_library(), target)
+        # Always copied: copy_file skips a target newer than its source, and the build
+        # directory outlives a build (a stripped copy is newer than any library built before
+        # it), so a second build would package the first one's library.
+        shutil.copyfile(built_library(), target)
+        os.chmod(target, 0o755)
         # The release profile keeps line tables (debug = 1, for profiles): a wheel does not need
         # them (30 MB instead of a few). A library given by VIRTPKI_WHEEL_LIBRARY is packaged as is.
         strip = shutil.which("strip")
         if not os.environ.get("VIRTPKI_WHEEL_LIBRARY") and strip:
             subprocess.run([strip, "--strip-debug", target], check=True)
+
+
+class PlatformWheel(bdist_wheel):
+    """A wheel for any Python 3 on this platform: the library is loaded by ctypes and does not
+    link libpython, so the tag is py3-none-<platform>, not the building interpreter's cpXY."""
+
+    def get_tag(self):
+        _, _, platform = super().get_tag()
+        return "py3", "none", platform
 
 
 class BinaryDistribution(Distribution):
@@ -79,7 +101,7 @@ os.makedirs(_SCRATCH, exist_ok=True)
 
 setup(
     version=crate_version(),
-    cmdclass={"build_py": BuildWithLibrary},
+    cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel},
     distclass=BinaryDistribution,
     options={"build": {"build_base": _SCRATCH}, "egg_info": {"egg_base": _SCRATCH}},
 )

@@ -615,6 +615,165 @@ static void test_close_wakes_reader(void)
     close(fds[1]);
 }
 
+/* xorshift64: reproducible sizes. */
+static unsigned long long next_rand(unsigned long long *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+#define MIXED (4u << 20)
+
+/* Writes MIXED numbered bytes in pieces of mixed sizes (each one TLS record): tiny ones and
+   full ones, so that one socket read holds the end of a large record and many small ones. */
+static void *mixed_writer(void *arg)
+{
+    struct accept_arg *a = arg;
+    a->s = virPKISessionNewServer(a->ctx, a->fd, 0);
+    if (!a->s)
+        return NULL;
+    unsigned char *data = malloc(MIXED);
+    for (size_t i = 0; i < MIXED; i++)
+        data[i] = (unsigned char)(i % 241);
+    unsigned long long rng = 1;
+    size_t sent = 0;
+    while (sent < MIXED) {
+        unsigned long long r = next_rand(&rng);
+        size_t size = r % 3 == 0 ? 1 + (r >> 8) % 40
+                    : r % 3 == 1 ? 16384 - (r >> 8) % 64 : 1 + (r >> 8) % 16384;
+        if (size > MIXED - sent)
+            size = MIXED - sent;
+        long long n = virPKISessionWrite(a->s, data + sent, size);
+        if (n <= 0)
+            break;
+        sent += (size_t)n;
+    }
+    free(data);
+    return NULL;
+}
+
+/* A blocking reader of records of mixed sizes gets every byte: many small records behind a
+   large one in one socket read failed the read with "received plaintext buffer full". */
+static void test_records_of_mixed_sizes(void)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    virPKIContextPtr cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, mixed_writer, &a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionNewClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK(c != NULL);
+    unsigned char *buf = malloc(65536);
+    size_t got = 0, bad = 0;
+    while (c && got < MIXED) {
+        long long n = virPKISessionRead(c, buf, 65536);
+        if (n <= 0) {
+            fprintf(stderr, "read after %zu bytes: %s\n", got, virPKIGetLastErrorMessage());
+            break;
+        }
+        for (long long i = 0; i < n; i++)
+            bad += buf[i] != (unsigned char)((got + (size_t)i) % 241);
+        got += (size_t)n;
+    }
+    CHECK(got == MIXED);
+    CHECK_INT(bad, 0);
+    free(buf);
+    if (c)
+        virPKISessionClose(c);
+    pthread_join(t, NULL);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+struct blocked_handshake {
+    virPKISessionPtr s;
+    int rc;
+    int code;
+};
+
+static void *handshake_thread(void *arg)
+{
+    struct blocked_handshake *b = arg;
+    b->rc = virPKISessionHandshake(b->s);
+    b->code = virPKIGetLastErrorCode();
+    return NULL;
+}
+
+/* A close from another thread wakes a handshake blocked on a silent peer: VIR_PKI_ERR_TLS. */
+static void test_close_wakes_handshake(void)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    virPKIContextPtr cctx = client_context();
+    struct blocked_handshake b = {
+        .s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, 0), .rc = 1};
+    CHECK(b.s != NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, handshake_thread, &b) != 0)
+        die("pthread_create");
+    sleep_ms(200);
+    virPKISessionClose(b.s);
+    /* The watchdog fails the test if the handshake stays blocked. */
+    pthread_join(t, NULL);
+    CHECK_INT(b.rc, -1);
+    CHECK_INT(b.code, VIR_PKI_ERR_TLS);
+    virPKISessionFree(b.s);
+    virPKIContextFree(cctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void *close_then_junk(void *arg)
+{
+    struct accept_arg *a = arg;
+    a->s = virPKISessionNewServer(a->ctx, a->fd, 0);
+    if (!a->s)
+        return NULL;
+    if (virPKISessionWrite(a->s, "last", 4) != 4 || virPKISessionClose(a->s) != 0)
+        return NULL;
+    /* Bytes behind close_notify, as anyone on the path can append them: more than rustls
+       takes in one go, so that it is asked again after close_notify. */
+    static unsigned char junk[10000];
+    memset(junk, 0x17, sizeof junk);
+    if (write(a->fd, junk, sizeof junk) != (ssize_t)sizeof junk)
+        die("write");
+    return NULL;
+}
+
+/* Bytes after close_notify: Read returns the data, then 0 (it spun forever, holding the
+   session's lock). */
+static void test_bytes_after_close_notify(void)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    virPKIContextPtr cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, close_then_junk, &a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionNewClient(cctx, fds[1], "localhost", 0, 0);
+    CHECK(c != NULL);
+    pthread_join(t, NULL);
+    char buf[16];
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 4);
+    CHECK(memcmp(buf, "last", 4) == 0);
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 0);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -631,5 +790,8 @@ int main(void)
     test_full_duplex(0);
     test_full_duplex(1);
     test_close_wakes_reader();
+    test_records_of_mixed_sizes();
+    test_close_wakes_handshake();
+    test_bytes_after_close_notify();
     return check_done();
 }

@@ -527,7 +527,9 @@ virPKISessionPtr virPKISessionStartServer(virPKIContextPtr ctx, int fd, unsigned
  -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
  virPKISessionWants() and call again), another code when it failed (the same on every later
  call). On a blocking fd it returns only when done or failed. The context's validator runs
- once per handshake, on the thread of the call that receives the peer's certificate.
+ once per handshake, on the thread of the call that receives the peer's certificate. Data
+ the peer sent right behind the handshake may be decrypted already: once done, call
+ virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
  */
 int virPKISessionHandshake(virPKISessionPtr s);
 
@@ -536,7 +538,8 @@ int virPKISessionHandshake(virPKISessionPtr s);
  VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (established,
  nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
  handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
- output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it).
+ output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it,
+ and so does virPKISessionRead before it waits).
  */
 int virPKISessionWants(virPKISessionPtr s);
 
@@ -552,7 +555,9 @@ int virPKISessionWants(virPKISessionPtr s);
 long long virPKISessionRead(virPKISessionPtr s, void *buf, size_t len);
 
 /*
- Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent.
+ Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent
+ (SO_SNDTIMEO running out is VIR_PKI_ERR_TLS, "timed out"; so is SO_RCVTIMEO for the other
+ calls: AGAIN means a non-blocking fd only).
  On a non-blocking fd it may be fewer (at least 1): those bytes are taken and will be sent
  by later calls, the rest is the caller's to write again; -1 with VIR_PKI_ERR_AGAIN means
  nothing was taken (poll for virPKISessionWants()). len 0 pushes queued output: 0 when none
@@ -568,15 +573,18 @@ char *virPKISessionPeerDN(virPKISessionPtr s);
 
 /*
  Sends close_notify; the fd stays the caller's. On a non-blocking fd, -1 with
- VIR_PKI_ERR_AGAIN until it has gone out (call again). A read or write blocked in another
- thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write was in
- progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
+ VIR_PKI_ERR_AGAIN until it has gone out (call again). A handshake, read or write blocked in
+ another thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write
+ was in progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
+ Close does not free: join the woken threads, then call virPKISessionFree.
  */
 int virPKISessionClose(virPKISessionPtr s);
 
 /*
  Frees a session: its TLS state and its hold on the context. It sends nothing (close_notify
- is virPKISessionClose's) and never closes the fd; NULL does nothing.
+ is virPKISessionClose's) and never closes the fd; NULL does nothing. No other call on the
+ session may be in progress in another thread or follow (to end a blocked one, call
+ virPKISessionClose and wait for it to return first).
  */
 void virPKISessionFree(virPKISessionPtr s);
 

@@ -7,8 +7,9 @@ Binaries come from environment variables (the Makefile's `interop` target sets t
     VIRTPKI_CLI              the `virtpki` command (default: target/debug/virtpki)
     VIRTPKI_FIXTURES_BIN     tools/src/bin/python_fixtures (default: target/debug/python_fixtures)
     VIRTPKI_SANITY_VARIANTS  tools/src/bin/sanity_variants (default: target/debug/sanity_variants)
-    LIBVIRTD, VIRSH, VIRT_PKI_QUERY_DN, GNUTLS_CLI, OPENSSL   the system tools (defaults:
-                             /usr/sbin/libvirtd and the others from PATH)
+    LIBVIRTD, VIRSH, VIRT_PKI_QUERY_DN, GNUTLS_CLI, OPENSSL, CERTTOOL, VIRT_ADMIN,
+    PROMTOOL, NSENTER        the system tools (defaults: /usr/sbin/libvirtd and the others
+                             from PATH)
 
 Every daemon runs as a child of the test process on 127.0.0.1, with its sockets, pid file and
 logs in a temporary directory; when the process may make a mount namespace (root with
@@ -44,6 +45,9 @@ VIRT_PKI_QUERY_DN = os.environ.get("VIRT_PKI_QUERY_DN", "virt-pki-query-dn")
 GNUTLS_CLI = os.environ.get("GNUTLS_CLI", "gnutls-cli")
 OPENSSL = os.environ.get("OPENSSL", "openssl")
 CERTTOOL = os.environ.get("CERTTOOL", "certtool")
+VIRT_ADMIN = os.environ.get("VIRT_ADMIN", "virt-admin")
+PROMTOOL = os.environ.get("PROMTOOL", "promtool")
+NSENTER = os.environ.get("NSENTER", "nsenter")
 CLI = os.environ.get("VIRTPKI_CLI") or os.path.join(TARGET, "debug", "virtpki")
 FIXTURES_BIN = os.environ.get("VIRTPKI_FIXTURES_BIN") or os.path.join(
     TARGET, "debug", "python_fixtures"
@@ -125,9 +129,9 @@ def require_cli():
     return CLI
 
 
-def cli(*args, check=True, timeout=COMMAND_TIMEOUT):
-    """Runs `virtpki ARGS...`."""
-    return run([require_cli(), *args], check=check, timeout=timeout)
+def cli(*args, check=True, timeout=COMMAND_TIMEOUT, env=None):
+    """Runs `virtpki ARGS...` (env: the whole environment, as for subprocess)."""
+    return run([require_cli(), *args], check=check, timeout=timeout, env=env)
 
 
 def query_dn(path):
@@ -183,6 +187,59 @@ def connect(port, timeout=IO_TIMEOUT):
     return sock
 
 
+def cert_json(path):
+    """`virtpki show --json PATH`: the first certificate's fields (sha256_fingerprint,
+    public_key_sha256, subject, not_after, ...)."""
+    import json
+
+    return json.loads(cli("show", "--json", path).stdout)["certificates"][0]
+
+
+def probe(port, pki_dir, known_file, host="localhost"):
+    """`virtpki probe HOST:PORT --pkipath PKI --trust never --json`: (exit status, its JSON).
+    The certificate the server presented is out["certificate"] (cert_json's fields)."""
+    import json
+
+    proc = cli("probe", f"{host}:{port}", "--pkipath", pki_dir, "--known-file", known_file,
+               "--trust", "never", "--json", check=False)
+    if proc.returncode not in (0, 1):
+        raise AssertionError(f"virtpki probe failed ({proc.returncode}): {proc.stderr}")
+    return proc.returncode, json.loads(proc.stdout)
+
+
+# --- libvirt's RPC, one call ----------------------------------------------------------------
+
+REMOTE_PROGRAM, REMOTE_VERSION, REMOTE_PROC_AUTH_LIST = 0x20008086, 1, 66
+
+
+def read_exactly(stream, n):
+    """n bytes from a virtpki Session (or anything with read(n)); AssertionError at the end of
+    the stream."""
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            raise AssertionError(f"end of stream after {data!r}")
+        data += chunk
+    return data
+
+
+def auth_list_call(session, serial=1):
+    """One REMOTE_PROC_AUTH_LIST call (allowed before connecting to a driver) over an open
+    session whose confirmation byte is read. Returns (reply header (program, version, proc,
+    type, serial), status, auth types); off by one byte in the stream it cannot parse."""
+    header = struct.pack(">IIiiIi", REMOTE_PROGRAM, REMOTE_VERSION, REMOTE_PROC_AUTH_LIST, 0,
+                         serial, 0)
+    session.write(struct.pack(">I", 4 + len(header)) + header)
+    (length,) = struct.unpack(">I", read_exactly(session, 4))
+    if not 28 <= length < 4096:
+        raise AssertionError(f"not an RPC reply: length {length}")
+    body = read_exactly(session, length - 4)
+    *head, status = struct.unpack(">IIiiIi", body[:24])
+    count, *types = struct.unpack(f">I{(len(body) - 28) // 4}i", body[24:])
+    return tuple(head), status, types[:count]
+
+
 # --- Fixtures of the Python tests (tools/src/bin/python_fixtures.rs) ------------------------
 
 _fixtures_dir = None
@@ -217,6 +274,33 @@ def pkipath(directory, ca, cert, key, role="client", crl=None):
     if crl:
         shutil.copyfile(crl, os.path.join(directory, "cacrl.pem"))
     return directory
+
+
+# --- libvirt's table of certificate variants (tools/src/bin/sanity_variants.rs) ------------
+
+_variants = None
+
+
+def variants():
+    """The manifest of the variants (name, role, dir: a pkipath, differs: None,
+    "libvirt_refuses" or "libvirt_accepts"), written once per run into a temporary
+    directory."""
+    global _variants
+    if _variants is None:
+        if not os.access(SANITY_VARIANTS_BIN, os.X_OK):
+            raise AssertionError(
+                f"{SANITY_VARIANTS_BIN} (VIRTPKI_SANITY_VARIANTS) is missing: "
+                "cargo build -p virtpki-tools --bin sanity_variants"
+            )
+        import json
+
+        directory = tempfile.mkdtemp(prefix="virtpki-interop-variants-")
+        if not KEEP:
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        run([SANITY_VARIANTS_BIN, directory], check=True, timeout=120)
+        with open(os.path.join(directory, "manifest.json")) as f:
+            _variants = json.load(f)
+    return _variants
 
 
 # --- libvirtd ------------------------------------------------------------------------------
@@ -313,9 +397,17 @@ class Libvirtd:
         test.addCleanup(self.stop)
 
     def _write_conf(self):
+        lines = self._conf_lines()
+        if self.allowed_dns is not None:
+            items = ", ".join(conf_string(p) for p in self.allowed_dns)
+            lines.append(f"tls_allowed_dn_list = [{items}]")
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n" + self.extra_conf)
+
+    def _conf_lines(self):
         sock_dir = os.path.join(self.dir, "sock")
         os.makedirs(sock_dir, exist_ok=True)
-        lines = [
+        return [
             "listen_tls = 1",
             "listen_tcp = 0",
             f"tls_port = {conf_string(str(self.port))}",
@@ -332,11 +424,6 @@ class Libvirtd:
             f"log_outputs = {conf_string('3:file:' + self.log_path)}",
             "max_clients = 50",
         ]
-        if self.allowed_dns is not None:
-            items = ", ".join(conf_string(p) for p in self.allowed_dns)
-            lines.append(f"tls_allowed_dn_list = [{items}]")
-        with open(self.conf_path, "w") as f:
-            f.write("\n".join(lines) + "\n" + self.extra_conf)
 
     def _argv(self):
         argv = [LIBVIRTD, "--listen", "-f", self.conf_path, "-p", self.pid_path]
@@ -456,6 +543,183 @@ class Libvirtd:
     def connect(self):
         """A blocking TCP connection to the daemon's TLS port."""
         return connect(self.port)
+
+
+# --- libvirtd in libvirt's system layout ---------------------------------------------------
+
+# Where a system (root) libvirtd reads its TLS files when libvirtd.conf names none, and where
+# `virt-admin server-update-tls` re-reads them (libvirt's virNetTLSContextLocateCredentials).
+SYSTEM_FILES = {
+    "ca": "etc/pki/CA/cacert.pem",
+    "crl": "etc/pki/CA/cacrl.pem",
+    "cert": "etc/pki/libvirt/servercert.pem",
+    "key": "etc/pki/libvirt/private/serverkey.pem",
+}
+
+# Run by `unshare -m` as `sh -c SCRIPT sh ROOT PROGRAM ARGS...`: ROOT becomes the program's
+# /run, /etc/pki and /etc/libvirt. /etc is first an overlay whose upper layer is a scratch
+# directory of ROOT, so that the mount points /etc/pki and /etc/libvirt can be made even where
+# the machine has none (Debian's libvirt-daemon ships no libvirtd.conf): the machine's /etc is
+# never written. The bind mounts give the daemon the very inodes of ROOT/etc/pki, which
+# `virtpki install --root ROOT` replaces from outside.
+_SYSTEM_NS_SCRIPT = """set -e
+root=$1; shift
+mount --bind "$root/run" /run
+mount -t overlay virtpki-interop-etc \
+    -o "lowerdir=/etc,upperdir=$root/.ns/etc-upper,workdir=$root/.ns/etc-work" /etc
+mkdir -p /etc/pki /etc/libvirt
+mount --bind "$root/etc/pki" /etc/pki
+mount --bind "$root/etc/libvirt" /etc/libvirt
+exec "$@"
+"""
+
+_system_ns_ok = None
+_system_ns_why = ""
+
+
+def make_root(directory):
+    """The skeleton of a system root for SystemLibvirtd: etc/pki, etc/libvirt, run and the
+    namespace's scratch directories."""
+    for sub in ("etc/pki/CA", "etc/pki/libvirt/private", "etc/libvirt", "run",
+                ".ns/etc-upper", ".ns/etc-work"):
+        os.makedirs(os.path.join(directory, sub), exist_ok=True)
+    return directory
+
+
+def can_isolate_system():
+    """(True, "") when a private mount namespace with the system layout can be made here,
+    else (False, why): root with CAP_SYS_ADMIN and overlayfs are needed."""
+    global _system_ns_ok, _system_ns_why
+    if _system_ns_ok is None:
+        if os.environ.get("INTEROP_NO_NAMESPACE") == "1":
+            _system_ns_ok = False
+            _system_ns_why = "INTEROP_NO_NAMESPACE=1: no mount namespace for the system layout"
+            return _system_ns_ok, _system_ns_why
+        scratch = make_root(tempfile.mkdtemp(prefix="virtpki-interop-sysns-"))
+        try:
+            proc = subprocess.run(
+                ["unshare", "-m", "--propagation", "private", "sh", "-c", _SYSTEM_NS_SCRIPT,
+                 "sh", scratch, "sh", "-c",
+                 "test -d /etc/pki/CA && test ! -e /run/libvirt && touch /etc/pki/probe"],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=COMMAND_TIMEOUT,
+                text=True,
+            )
+            _system_ns_ok = (proc.returncode == 0
+                             and os.path.exists(os.path.join(scratch, "etc/pki/probe")))
+            _system_ns_why = (proc.stderr.strip() or f"exit status {proc.returncode}")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            _system_ns_ok, _system_ns_why = False, str(e)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if _system_ns_ok:
+            _system_ns_why = ""
+        else:
+            _system_ns_why = ("cannot make a private mount namespace with /etc/pki, "
+                              f"/etc/libvirt and /run of a test root (unshare -m, overlayfs): "
+                              f"{_system_ns_why}")
+    return _system_ns_ok, _system_ns_why
+
+
+def skip_unless_system_layout(test):
+    ok, why = can_isolate_system()
+    if not ok:
+        test.skipTest(why)
+
+
+class SystemLibvirtd(Libvirtd):
+    """A root libvirtd in libvirt's system layout, seen through a private mount namespace.
+
+    ``SystemLibvirtd(test, root)``: ``root`` (see make_root) is the daemon's /etc/pki, /run
+    and /etc/libvirt. Its libvirtd.conf (root/etc/libvirt/libvirtd.conf, read from libvirt's
+    default place: no -f) names no TLS file, so libvirtd loads and `server-update-tls` reloads
+    libvirt's default files (SYSTEM_FILES under root); its unix sockets, the admin socket
+    included, are in root/run/libvirt. Put the files there (``place``, or `virtpki install
+    --root ROOT`) before ``start()``. ``pid`` is libvirtd's own pid (for `nsenter -m -t`).
+    """
+
+    def __init__(self, test, root, allowed_dns=None, extra_conf=""):
+        self.root = make_root(root)
+        super().__init__(test, *(self.path(k) for k in ("cert", "key", "ca")),
+                         allowed_dns=allowed_dns, extra_conf=extra_conf)
+        self.conf_path = os.path.join(self.root, "etc/libvirt/libvirtd.conf")
+        self.pid_path = os.path.join(self.root, "run/libvirtd.pid")
+
+    def path(self, kind):
+        """The file of SYSTEM_FILES (ca, crl, cert, key) under the root."""
+        return os.path.join(self.root, SYSTEM_FILES[kind])
+
+    @property
+    def admin_socket(self):
+        return os.path.join(self.root, "run/libvirt/libvirt-admin-sock")
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def place(self, ca, cert, key, crl=None):
+        """Copies the files to libvirt's default places under the root (as the daemon's
+        packager would); the key 0600."""
+        for kind, src in (("ca", ca), ("cert", cert), ("key", key), ("crl", crl)):
+            if src:
+                shutil.copyfile(src, self.path(kind))
+        os.chmod(self.path("key"), 0o600)
+
+    def _conf_lines(self):
+        # No key_file, cert_file, ca_file, crl_file, unix_sock_dir: libvirt's defaults.
+        return [
+            "listen_tls = 1",
+            "listen_tcp = 0",
+            f"tls_port = {conf_string(str(self.port))}",
+            'listen_addr = "127.0.0.1"',
+            'auth_tls = "none"',
+            'auth_unix_rw = "none"',
+            'auth_unix_ro = "none"',
+            f"log_outputs = {conf_string('3:file:' + self.log_path)}",
+            "max_clients = 50",
+        ]
+
+    def _argv(self):
+        ok, why = can_isolate_system()
+        if not ok:
+            raise AssertionError(f"SystemLibvirtd needs a mount namespace: {why}")
+        # exec all the way down: the child's pid is libvirtd's. No -f: the default conf.
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", _SYSTEM_NS_SCRIPT,
+                "sh", self.root, LIBVIRTD, "--listen"]
+
+    def start_time(self):
+        """The process's start time (clock ticks since boot, /proc/PID/stat field 22): with
+        the pid it names one process, not a later one that reuses the pid."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            stat = f.read()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+
+    def nsenter(self, *argv, env=None, timeout=COMMAND_TIMEOUT):
+        """Runs argv in the daemon's mount namespace (`nsenter -m -t PID`): /etc/pki, /run
+        and /etc/libvirt are the root's."""
+        return run([NSENTER, "-m", "-t", str(self.pid), "--", *argv], env=env,
+                   timeout=timeout)
+
+
+def recording_virt_admin(directory):
+    """A `virt-admin` that appends its arguments (one call a line) to directory/calls and
+    then runs the real one: proof that a command did, or did not, tell a daemon anything.
+    Returns (program path, calls path)."""
+    program = os.path.join(directory, "virt-admin")
+    calls = os.path.join(directory, "calls")
+    real = shutil.which(VIRT_ADMIN) or VIRT_ADMIN
+    with open(program, "w") as f:
+        f.write("#!/bin/sh\n"
+                f"printf '%s\\n' \"$*\" >> '{calls}'\n"
+                f"exec '{real}' \"$@\"\n")
+    os.chmod(program, 0o755)
+    return program, calls
+
+
+def recorded_calls(calls):
+    """The lines the recording virt-admin wrote (none: [])."""
+    if not os.path.exists(calls):
+        return []
+    return read(calls).splitlines()
 
 
 # --- virtpki sessions ----------------------------------------------------------------------

@@ -9,7 +9,6 @@ a certificate error). Where the README documents that virtpki differs from libvi
 asserts that difference, in its documented direction, and that virtpki's report names libvirt.
 """
 
-import json
 import os
 import sys
 import unittest
@@ -19,30 +18,6 @@ from harness import Libvirtd
 
 import virtpki
 from virtpki import CertDataType, ContextFlags, Role
-
-_variants = None
-
-
-def variants():
-    """The manifest of the variants, written once per run into a temporary directory."""
-    global _variants
-    if _variants is None:
-        if not os.access(harness.SANITY_VARIANTS_BIN, os.X_OK):
-            raise AssertionError(
-                f"{harness.SANITY_VARIANTS_BIN} (VIRTPKI_SANITY_VARIANTS) is missing: "
-                "cargo build -p virtpki-tools --bin sanity_variants"
-            )
-        import atexit
-        import shutil
-        import tempfile
-
-        directory = tempfile.mkdtemp(prefix="virtpki-interop-variants-")
-        if not harness.KEEP:
-            atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        harness.run([harness.SANITY_VARIANTS_BIN, directory], check=True, timeout=120)
-        with open(os.path.join(directory, "manifest.json")) as f:
-            _variants = json.load(f)
-    return _variants
 
 
 class _ClassCleanups:
@@ -105,7 +80,7 @@ class SanityVerdicts(unittest.TestCase):
     def setUpClass(cls):
         owner = _ClassCleanups(cls)
         cls.libvirt = {}
-        for v in variants():
+        for v in harness.variants():
             if v["role"] == "server":
                 cls.libvirt[v["name"]] = libvirtd_verdict(owner, v)
             else:
@@ -115,7 +90,7 @@ class SanityVerdicts(unittest.TestCase):
         """Runs virtpki_verdict(variant) -> (ok, report text) for every variant and checks it
         against libvirt's; prints the table for the record."""
         rows = []
-        for v in variants():
+        for v in harness.variants():
             name, differs = v["name"], v["differs"]
             libvirt_ok, libvirt_says = self.libvirt[name]
             ok, report = virtpki_verdict(v)

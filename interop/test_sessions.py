@@ -2,7 +2,6 @@
 server against gnutls-cli (c)."""
 
 import os
-import struct
 import subprocess
 import unittest
 
@@ -16,16 +15,6 @@ CLIENT_DN = "C=GB,O=Test,CN=client1"
 
 def fx(name):
     return os.path.join(python_fixtures(), name)
-
-
-def read_exactly(session, n):
-    data = b""
-    while len(data) < n:
-        chunk = session.read(n - len(data))
-        if not chunk:
-            raise AssertionError(f"end of stream after {data!r}")
-        data += chunk
-    return data
 
 
 class LibvirtdAndVirtpkiClient(unittest.TestCase):
@@ -64,18 +53,11 @@ class LibvirtdAndVirtpkiClient(unittest.TestCase):
         # The handshake and the 0x01 byte are done: what follows is libvirt's RPC stream. One
         # call (REMOTE_PROC_AUTH_LIST, allowed before connecting to a driver) must get a
         # well-formed reply: off by one byte (an unread confirmation byte) it would not.
-        program, version, proc_auth_list = 0x20008086, 1, 66
-        header = struct.pack(">IIiiIi", program, version, proc_auth_list, 0, 1, 0)
-        session.write(struct.pack(">I", 4 + len(header)) + header)
-        reply = read_exactly(session, 4)
-        (length,) = struct.unpack(">I", reply)
-        self.assertLess(length, 4096, f"not an RPC reply: {reply!r}\n{d.log_tail()}")
-        body = read_exactly(session, length - 4)
-        prog, vers, proc, kind, serial, status = struct.unpack(">IIiiIi", body[:24])
-        self.assertEqual((prog, vers, proc, kind, serial), (program, version, proc_auth_list, 1, 1))
-        self.assertEqual(status, 0, f"the call failed: {body!r}\n{d.log_tail()}")
-        count, *types = struct.unpack(f">I{(len(body) - 28) // 4}i", body[24:])
-        self.assertEqual(types[:count], [0], "auth_tls = none: REMOTE_AUTH_NONE only")
+        head, status, types = harness.auth_list_call(session, serial=1)
+        self.assertEqual(head, (harness.REMOTE_PROGRAM, harness.REMOTE_VERSION,
+                                harness.REMOTE_PROC_AUTH_LIST, 1, 1), d.log_tail())
+        self.assertEqual(status, 0, f"the call failed\n{d.log_tail()}")
+        self.assertEqual(types, [0], "auth_tls = none: REMOTE_AUTH_NONE only")
         self.assertEqual(session.peer_dn(), harness.query_dn(fx("server.pem")))
         self.assertTrue(d.running, d.log_tail())
 

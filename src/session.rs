@@ -22,6 +22,7 @@ use crate::verify::VerifyFlags;
 
 mod shared;
 
+pub(crate) use shared::timeout_unless_nonblocking;
 pub use shared::{SharedSession, Socket};
 
 /// Session flags; the values are the C API's `VIR_PKI_SESSION_*`.

@@ -1183,10 +1183,13 @@ pub(crate) fn check_sources(
         }
     }
     if !report.is_ok() {
+        // One line (the message is escaped whole): the findings one after another.
+        let text = report.to_text();
+        let findings: Vec<&str> = text.lines().map(str::trim).collect();
         return Err(CliError(format!(
             "these files fail libvirt's checks, so libvirt would refuse them; nothing was \
-             installed:\n{}",
-            report.to_text()
+             installed: {}",
+            findings.join("; ")
         )));
     }
     Ok(report.warnings().map(|w| w.detail()).collect())

@@ -207,5 +207,42 @@ class FullDuplexTests(unittest.TestCase):
         s.close(notify=False)
 
 
+class TimeoutTests(unittest.TestCase):
+    """SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket (support.set_io_timeout) end a blocking
+    call with TLSError "timed out": not InvalidArgError ("non-blocking"), not AgainError,
+    and a write never returns a short count on a blocking socket."""
+
+    def test_a_handshake_that_times_out(self):
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        set_io_timeout(a, 1)
+        with client_context() as ctx:
+            with self.assertRaises(TLSError) as caught:
+                Session.client(ctx, a, "localhost")
+        self.assertIn("timed out", str(caught.exception))
+
+    def test_a_write_that_times_out(self):
+        a, b = socket.socketpair()
+        for sock in (a, b):
+            set_io_timeout(sock, 30)
+            self.addCleanup(sock.close)
+        cctx, sctx = client_context(), server_context()
+        self.addCleanup(cctx.close)
+        self.addCleanup(sctx.close)
+        box = {}
+        t = threading.Thread(target=lambda: box.update(s=Session.server(sctx, b)))
+        t.start()
+        c = Session.client(cctx, a, "localhost")
+        t.join(30)
+        self.addCleanup(box["s"].close, notify=False)
+        self.addCleanup(c.close, notify=False)
+        set_io_timeout(a, 1)
+        # The server never reads: the socket fills up and the send timeout runs out.
+        with self.assertRaises(TLSError) as caught:
+            c.write(bytes(16 << 20))
+        self.assertIn("timed out", str(caught.exception))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import unittest
+import warnings
 from unittest import mock
 
 from support import HEADER, REPO, context, fixtures
@@ -136,8 +137,16 @@ class LibraryTests(unittest.TestCase):
             with self.subTest(extra=extra, existing=existing):
                 with mock.patch.dict(os.environ, {**env, **extra}, clear=True), mock.patch(
                     "os.path.isfile", lambda p: p in existing
-                ):
+                ), warnings.catch_warnings(record=True) as warned:
+                    warnings.simplefilter("always")
                     self.assertEqual(_library.find_library(), expected)
+                # VIRTPKI_LIBRARY passed over for the packaged copy is said.
+                ignored = bool(extra) and expected == beside
+                self.assertEqual(
+                    [str(w.message) for w in warned],
+                    [f"VIRTPKI_LIBRARY=/x/lib.so is ignored: this installed virtpki package "
+                     f"loads the library packaged with it, {beside}"] if ignored else [],
+                )
         with mock.patch.dict(os.environ, env, clear=True), mock.patch(
             "os.path.isfile", lambda p: False
         ), mock.patch("ctypes.util.find_library", lambda name: None):

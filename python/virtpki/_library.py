@@ -3,7 +3,8 @@
 The library is looked for, in order:
 
 1. ``libvirtpki.so`` in the package directory: the copy an installed wheel carries
-   (``pip install .`` builds and packages it), so an installed package uses its own;
+   (``pip install .`` builds and packages it), so an installed package uses its own and
+   ignores ``VIRTPKI_LIBRARY``, with a warning when that is set to another file;
 2. the file named by the ``VIRTPKI_LIBRARY`` environment variable (an error if it cannot be
    loaded: no silent fallback to another copy);
 3. ``libvirtpki.so`` in the directory that holds the package;
@@ -15,6 +16,7 @@ The library is looked for, in order:
 import ctypes
 import ctypes.util
 import os
+import warnings
 from typing import List, Optional, Tuple
 from ctypes import (
     CFUNCTYPE,
@@ -48,9 +50,16 @@ def candidates() -> List[str]:
 def find_library() -> str:
     """The path (or soname) of the library to load, following the order above."""
     packaged, *rest = candidates()
-    if os.path.isfile(packaged):
-        return packaged
     explicit = os.environ.get("VIRTPKI_LIBRARY")
+    if os.path.isfile(packaged):
+        # Said, not silent: someone who set the variable expects that library to be used.
+        if explicit and os.path.realpath(explicit) != os.path.realpath(packaged):
+            warnings.warn(
+                f"VIRTPKI_LIBRARY={explicit} is ignored: this installed virtpki package loads "
+                f"the library packaged with it, {packaged}",
+                stacklevel=2,
+            )
+        return packaged
     if explicit:
         return explicit
     for path in rest:

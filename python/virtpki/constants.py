@@ -138,5 +138,19 @@ def _c_names():
 C_NAMES = _c_names()
 globals().update(C_NAMES)
 
-__all__ = [cls.__name__ for cls, _ in C_ENUMS.values()]
-__all__ += ["C_ENUMS", "C_NAMES"] + list(C_NAMES)
+# Literal names first: type checkers read only those (a computed list exports nothing to them),
+# and the package is typed (py.typed). test_package checks the list against the classes.
+__all__ = [
+    "ErrorCode",
+    "CertDataType",
+    "ContextFlags",
+    "Role",
+    "ValidateFlags",
+    "ValidatorResult",
+    "VerifyFlags",
+    "SessionFlags",
+    "SessionWant",
+    "C_ENUMS",
+    "C_NAMES",
+]
+__all__ += list(C_NAMES)

@@ -2,6 +2,7 @@
 
 import ctypes
 import datetime
+import inspect
 import itertools
 import threading
 from typing import Optional, Sequence, Tuple, Union
@@ -28,6 +29,14 @@ class _Validator:
     def __init__(self, func):
         self.func = func
         self.error = None  # what it last raised, to chain to the RejectedError
+        # A coroutine function cannot answer inside the handshake: virtpki.aio awaits it.
+        self.is_async = inspect.iscoroutinefunction(func)
+
+
+# virtpki.aio's hook (``take``): while it advances a handshake on this thread, a coroutine
+# validator's question goes to it (it answers ACCEPT_ONCE for now and awaits the coroutine
+# before the session is handed out); anywhere else a coroutine validator rejects.
+_deferred = threading.local()
 
 
 _validators = {}
@@ -60,14 +69,13 @@ def _call_validator(hostname, cert, trusted, flags, opaque):
     if entry is None:
         return int(ValidatorResult.REJECT)
     try:
-        return _answer(
-            entry.func(
-                hostname.decode("utf-8"),
-                cert.decode("utf-8"),
-                bool(trusted),
-                ValidateFlags(flags),
-            )
-        )
+        args = (hostname.decode("utf-8"), cert.decode("utf-8"), bool(trusted), ValidateFlags(flags))
+        if entry.is_async:
+            take = getattr(_deferred, "take", None)
+            if take is None:
+                raise TypeError("a coroutine validator is only awaited by virtpki.aio connections")
+            return take(entry, args)
+        return _answer(entry.func(*args))
     except BaseException as e:  # noqa: BLE001 - nothing may propagate into C; it rejects.
         entry.error = e
         return int(ValidatorResult.REJECT)

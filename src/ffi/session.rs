@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use super::context::{context, virPKIContextPtr};
 use super::{bad_value, c_string, guard, port_arg, ref_arg, str_arg};
 use crate::error::{Error, ErrorKind};
-use crate::session::{SessionFlags, SharedSession, Socket};
+use crate::session::{timeout_unless_nonblocking, SessionFlags, SharedSession, Socket};
 
 /// Session flags.
 #[repr(C)]
@@ -34,10 +34,14 @@ struct BorrowedFd(RawFd);
 
 impl Socket for BorrowedFd {
     fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        BorrowedFd(self.0).read(buf)
+        BorrowedFd(self.0)
+            .read(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.0, e))
     }
     fn send(&self, buf: &[u8]) -> std::io::Result<usize> {
-        BorrowedFd(self.0).write(buf)
+        BorrowedFd(self.0)
+            .write(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.0, e))
     }
     fn shutdown(&self) -> std::io::Result<()> {
         // SAFETY: shutdown(2) on the caller's fd; it stays open.
@@ -268,7 +272,9 @@ pub unsafe extern "C" fn virPKISessionStartServer(
 /// -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
 /// virPKISessionWants() and call again), another code when it failed (the same on every later
 /// call). On a blocking fd it returns only when done or failed. The context's validator runs
-/// once per handshake, on the thread of the call that receives the peer's certificate.
+/// once per handshake, on the thread of the call that receives the peer's certificate. Data
+/// the peer sent right behind the handshake may be decrypted already: once done, call
+/// virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -281,7 +287,8 @@ pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
 /// VIR_PKI_SESSION_WANT_READ and VIR_PKI_SESSION_WANT_WRITE; 0 when nothing (established,
 /// nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
 /// handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
-/// output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it).
+/// output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it,
+/// and so does virPKISessionRead before it waits).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -330,7 +337,9 @@ pub unsafe extern "C" fn virPKISessionRead(
     })
 }
 
-/// Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent.
+/// Writes buf: the number of bytes taken, -1 on error. On a blocking fd that is len, all sent
+/// (SO_SNDTIMEO running out is VIR_PKI_ERR_TLS, "timed out"; so is SO_RCVTIMEO for the other
+/// calls: AGAIN means a non-blocking fd only).
 /// On a non-blocking fd it may be fewer (at least 1): those bytes are taken and will be sent
 /// by later calls, the rest is the caller's to write again; -1 with VIR_PKI_ERR_AGAIN means
 /// nothing was taken (poll for virPKISessionWants()). len 0 pushes queued output: 0 when none
@@ -381,9 +390,10 @@ pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char
 }
 
 /// Sends close_notify; the fd stays the caller's. On a non-blocking fd, -1 with
-/// VIR_PKI_ERR_AGAIN until it has gone out (call again). A read or write blocked in another
-/// thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write was in
-/// progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
+/// VIR_PKI_ERR_AGAIN until it has gone out (call again). A handshake, read or write blocked in
+/// another thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write
+/// was in progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
+/// Close does not free: join the woken threads, then call virPKISessionFree.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -393,7 +403,9 @@ pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
 }
 
 /// Frees a session: its TLS state and its hold on the context. It sends nothing (close_notify
-/// is virPKISessionClose's) and never closes the fd; NULL does nothing.
+/// is virPKISessionClose's) and never closes the fd; NULL does nothing. No other call on the
+/// session may be in progress in another thread or follow (to end a blocked one, call
+/// virPKISessionClose and wait for it to return first).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
     guard((), || {

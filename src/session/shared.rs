@@ -5,7 +5,8 @@
 //! - `tls` (the rustls connection and the handshake phase) is held only for in-memory rustls
 //!   calls, never across a socket read or write;
 //! - `rx` serialises readers: the socket is read into a buffer without `tls`, then fed to
-//!   rustls under `tls`;
+//!   rustls under `tls`; what rustls cannot take yet (its plaintext buffer is full) waits
+//!   in `rx` for the next read;
 //! - `tx` serialises writers and holds TLS output taken from rustls but not yet sent, so that
 //!   records go out in order and nothing is lost or sent twice across a would-block.
 //!
@@ -18,6 +19,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,20 +38,44 @@ use crate::verify::VerifyFlags;
 /// A connected socket the session reads and writes through a shared reference, so that one
 /// thread can read while another writes.
 pub trait Socket: Send + Sync {
-    /// One read; 0 at the end of the stream; `WouldBlock` on a non-blocking socket.
+    /// One read; 0 at the end of the stream; `WouldBlock` on a non-blocking socket only (a
+    /// blocking one's SO_RCVTIMEO running out is `TimedOut`).
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
-    /// One write; `WouldBlock` on a non-blocking socket that is full.
+    /// One write; `WouldBlock` on a non-blocking socket that is full (SO_SNDTIMEO: `TimedOut`).
     fn send(&self, buf: &[u8]) -> io::Result<usize>;
     /// shutdown(2) both ways: wakes a thread blocked in `recv` or `send`.
     fn shutdown(&self) -> io::Result<()>;
 }
 
+/// EAGAIN from a socket without `O_NONBLOCK` is its SO_RCVTIMEO/SO_SNDTIMEO running out: a
+/// timeout, which a blocking caller must see as an error (it does not call again, and a
+/// write's short count would silently drop the rest), not the would-block of a
+/// non-blocking socket.
+pub(crate) fn timeout_unless_nonblocking(fd: RawFd, e: io::Error) -> io::Error {
+    if e.kind() != io::ErrorKind::WouldBlock {
+        return e;
+    }
+    // SAFETY: F_GETFL only reads the fd's status flags; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+        return io::Error::new(
+            io::ErrorKind::TimedOut,
+            "timed out (SO_RCVTIMEO/SO_SNDTIMEO of a blocking socket)",
+        );
+    }
+    e
+}
+
 impl Socket for TcpStream {
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&mut &*self).read(buf)
+        (&mut &*self)
+            .read(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        (&mut &*self).write(buf)
+        (&mut &*self)
+            .write(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn shutdown(&self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
@@ -58,10 +84,14 @@ impl Socket for TcpStream {
 
 impl Socket for UnixStream {
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&mut &*self).read(buf)
+        (&mut &*self)
+            .read(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        (&mut &*self).write(buf)
+        (&mut &*self)
+            .write(buf)
+            .map_err(|e| timeout_unless_nonblocking(self.as_raw_fd(), e))
     }
     fn shutdown(&self) -> io::Result<()> {
         UnixStream::shutdown(self, Shutdown::Both)
@@ -109,16 +139,20 @@ struct Outbox {
 /// what [`SharedSession::wants`] says).
 pub struct SharedSession<S: Socket> {
     tls: Mutex<Tls>,
-    rx: Mutex<()>,
+    /// Bytes read from the socket that rustls has not taken yet, fed before the socket is
+    /// read again.
+    rx: Mutex<Vec<u8>>,
     tx: Mutex<Outbox>,
     socket: S,
     flags: SessionFlags,
     client: bool,
     note: SelectionNote,
-    /// Read and write calls in progress, for close() to know whether to wake them.
+    /// Handshake, read and write calls in progress, for close() to know whether to wake them.
     busy: AtomicUsize,
     /// Set when close() shut the socket down to wake other threads.
     shut: AtomicBool,
+    /// The outbox holds bytes not sent yet (kept by `send_queued`, read without `tx`).
+    unsent: AtomicBool,
     /// A read returned Again and has had no data since: only then does an established
     /// session want to read (else a loop polling for it would spin on data nobody reads).
     read_waiting: AtomicBool,
@@ -194,7 +228,7 @@ impl<S: Socket> SharedSession<S> {
                 phase: Phase::Tls,
                 close_notify_queued: false,
             }),
-            rx: Mutex::new(()),
+            rx: Mutex::new(Vec::new()),
             tx: Mutex::new(Outbox::default()),
             socket,
             flags,
@@ -202,6 +236,7 @@ impl<S: Socket> SharedSession<S> {
             note,
             busy: AtomicUsize::new(0),
             shut: AtomicBool::new(false),
+            unsent: AtomicBool::new(false),
             read_waiting: AtomicBool::new(false),
         }
     }
@@ -214,8 +249,11 @@ impl<S: Socket> SharedSession<S> {
     /// (with [`SessionFlags::LIBVIRT_CONFIRM`]) and the output they queued are done;
     /// [`ErrorKind::Again`] while it waits for the socket; another error when it failed (the
     /// same error on every later call). The context's validator runs once, in the call that
-    /// receives the peer's certificate.
+    /// receives the peer's certificate. Data the peer sent right behind the handshake may be
+    /// decrypted already: read until Again before polling for reading.
     pub fn handshake(&self) -> Result<()> {
+        // Counted like reads and writes, so that close() from another thread wakes it.
+        let _busy = Busy::enter(&self.busy);
         if let Phase::Failed(kind, message) = &self.tls()?.phase {
             return Err(Error::new(*kind, message.clone()));
         }
@@ -231,7 +269,7 @@ impl<S: Socket> SharedSession<S> {
     }
 
     fn drive_handshake(&self) -> Result<()> {
-        let _rx = self.rx.lock().map_err(|_| poisoned())?;
+        let mut rx = self.rx.lock().map_err(|_| poisoned())?;
         loop {
             self.flush("handshake")?;
             let mut tls = self.tls()?;
@@ -250,7 +288,7 @@ impl<S: Socket> SharedSession<S> {
                         continue;
                     }
                     drop(tls);
-                    if self.receive("handshake")? == 0 {
+                    if self.receive(&mut rx, "handshake")? == 0 {
                         return Err(Error::new(
                             ErrorKind::Tls,
                             "TLS handshake failed: the peer closed the connection",
@@ -284,7 +322,7 @@ impl<S: Socket> SharedSession<S> {
                         Ok(_) => return Err(confirm_refused("it closed the connection".into())),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             drop(tls);
-                            if let Err(e) = self.receive("handshake") {
+                            if let Err(e) = self.receive(&mut rx, "handshake") {
                                 if e.kind() == ErrorKind::Again {
                                     return Err(e);
                                 }
@@ -316,12 +354,7 @@ impl<S: Socket> SharedSession<S> {
         let Ok(tls) = self.tls() else {
             return (false, false);
         };
-        let queued = self
-            .tx
-            .try_lock()
-            .map(|o| o.sent < o.bytes.len())
-            .unwrap_or(true);
-        let write = queued || tls.conn.wants_write();
+        let write = self.unsent.load(Ordering::SeqCst) || tls.conn.wants_write();
         let read = match tls.phase {
             Phase::Failed(..) => false,
             Phase::Tls | Phase::AwaitConfirm => tls.conn.wants_read(),
@@ -344,11 +377,20 @@ impl<S: Socket> SharedSession<S> {
         }
     }
 
-    /// Reads the socket once and feeds rustls (the caller holds `rx`): the byte count, 0 at
-    /// the end of the stream (recorded in rustls).
-    fn receive(&self, what: &str) -> Result<usize> {
+    /// Feeds rustls what an earlier call left in `pending` or else reads the socket once
+    /// (the caller holds `rx`, whose buffer `pending` is): the byte count, 0 at the end of
+    /// the stream (recorded in rustls). Feeding stops while rustls holds more decrypted
+    /// bytes than it accepts (its 16 KiB limit: "received plaintext buffer full"); the rest
+    /// waits in `pending` until they have been read.
+    fn receive(&self, pending: &mut Vec<u8>, what: &str) -> Result<usize> {
         if self.shut.load(Ordering::SeqCst) {
             return Err(closed_locally(what));
+        }
+        if !pending.is_empty() {
+            let input = std::mem::take(pending);
+            let n = input.len();
+            self.feed(&input, pending, what)?;
+            return Ok(n);
         }
         let mut buf = [0u8; READ_CHUNK];
         let n = loop {
@@ -363,25 +405,49 @@ impl<S: Socket> SharedSession<S> {
         if n == 0 && self.shut.load(Ordering::SeqCst) {
             return Err(closed_locally(what));
         }
+        self.feed(&buf[..n], pending, what)?;
+        Ok(n)
+    }
+
+    /// Hands `input` to rustls (nothing: the end of the stream); what it cannot take while
+    /// its decrypted bytes are unread goes to `pending`.
+    fn feed(&self, input: &[u8], pending: &mut Vec<u8>, what: &str) -> Result<()> {
+        /// rustls refuses input while it holds more decrypted bytes than this.
+        const PLAINTEXT_LIMIT: usize = 16 * 1024;
         let mut tls = self.tls()?;
-        let mut input = &buf[..n];
+        let mut input = input;
         loop {
             // With no input this records the end of the stream.
-            tls.conn
+            let took = tls
+                .conn
                 .read_tls(&mut input)
                 .map_err(|e| io_error(what, e))?;
-            let processed = tls.conn.process_new_packets();
-            if let Err(e) = processed {
-                drop(tls);
-                // Send the alert rustls queued for the failure, if the socket takes it.
-                let _ = self.flush(what);
-                return Err(crate::tls::from_rustls(&e));
+            if took == 0 && !input.is_empty() {
+                // close_notify is in: rustls takes nothing after it, and what follows it
+                // means nothing (feeding it again would loop forever).
+                return Ok(());
             }
+            let state = match tls.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    drop(tls);
+                    // Send the alert rustls queued for the failure, if the socket takes it
+                    // and no writer holds the queue: best effort, never waiting for a
+                    // writer that may be blocked on a peer that no longer reads.
+                    if let Ok(mut out) = self.tx.try_lock() {
+                        let _ = self.send_queued(&mut out, what);
+                    }
+                    return Err(crate::tls::from_rustls(&e));
+                }
+            };
             if input.is_empty() {
-                break;
+                return Ok(());
+            }
+            if state.plaintext_bytes_to_read() > PLAINTEXT_LIMIT {
+                pending.extend_from_slice(input);
+                return Ok(());
             }
         }
-        Ok(n)
     }
 
     /// Sends queued TLS output (taking `tx`): `Ok` when all of it went out, Again when the
@@ -401,6 +467,13 @@ impl<S: Socket> SharedSession<S> {
 
     /// Moves rustls' output into the outbox and sends it (the caller holds `tx`).
     fn send_queued(&self, out: &mut Outbox, what: &str) -> Result<()> {
+        let result = self.send_outbox(out, what);
+        self.unsent
+            .store(out.sent < out.bytes.len(), Ordering::SeqCst);
+        result
+    }
+
+    fn send_outbox(&self, out: &mut Outbox, what: &str) -> Result<()> {
         loop {
             if out.sent == out.bytes.len() {
                 out.bytes.clear();
@@ -441,9 +514,9 @@ impl<S: Socket> SharedSession<S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let _rx = self.rx.lock().map_err(|_| poisoned())?;
+        let mut rx = self.rx.lock().map_err(|_| poisoned())?;
         loop {
-            let pending_output = {
+            let rustls_output = {
                 let mut tls = self.tls()?;
                 match tls.conn.reader().read(buf) {
                     // rustls returns 0 only once close_notify has been received.
@@ -463,17 +536,21 @@ impl<S: Socket> SharedSession<S> {
                 }
                 tls.conn.wants_write()
             };
-            // Answers rustls owes the peer (a key update): sent now if no writer holds the
-            // queue, else by that writer before it lets go (see `flush`).
-            if pending_output {
-                if let Ok(mut out) = self.tx.try_lock() {
-                    match self.send_queued(&mut out, "read") {
-                        Err(e) if e.kind() != ErrorKind::Again => return Err(e),
-                        _ => {}
-                    }
+            // Queued output goes out before the read waits: answers rustls owes the peer (a
+            // key update), and what earlier writes took but could not send, which the peer
+            // may need before it answers (a read loop polling for wants() would otherwise
+            // spin on a writable socket while the request's tail never left). A writer that
+            // holds the queue sends it itself before it lets go (see `flush`). Only then is
+            // `tx` taken: a close() from another thread that finds it taken gives up on
+            // close_notify.
+            let queued = rustls_output || self.unsent.load(Ordering::SeqCst);
+            if let Some(mut out) = queued.then(|| self.tx.try_lock().ok()).flatten() {
+                match self.send_queued(&mut out, "read") {
+                    Err(e) if e.kind() != ErrorKind::Again => return Err(e),
+                    _ => {}
                 }
             }
-            if let Err(e) = self.receive("read") {
+            if let Err(e) = self.receive(&mut rx, "read") {
                 if e.kind() == ErrorKind::Again {
                     self.read_waiting.store(true, Ordering::SeqCst);
                 }
@@ -543,10 +620,10 @@ impl<S: Socket> SharedSession<S> {
     }
 
     /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
-    /// the caller's. Reads and writes blocked in other threads at that moment are woken by
-    /// shutdown(2) and fail with "the session was closed in another thread"; when a write
-    /// holds the socket, close_notify cannot be sent after it and that is the error returned
-    /// (the socket is shut down all the same).
+    /// the caller's. Handshakes, reads and writes blocked in other threads at that moment are
+    /// woken by shutdown(2) and fail with "the session was closed in another thread"; when a
+    /// write holds the socket, close_notify cannot be sent after it and that is the error
+    /// returned (the socket is shut down all the same).
     pub fn close(&self) -> Result<()> {
         let result = match self.tx.try_lock() {
             Ok(mut out) => {

@@ -1,8 +1,10 @@
 //! `virtpki::tokio` (the `tokio` feature) over loopback TCP: async against async, async
 //! against the blocking session in both directions, libvirt's confirmation byte, the
-//! validator asked once per handshake, and the failures (an unknown CA, a refused client, a
-//! peer that vanishes mid-handshake, EOF without close_notify, a handshake cancelled by a
-//! timeout). `make test` runs them with `--features tokio`.
+//! validator asked once per handshake, data in the confirmation byte's record, the blocking
+//! client's verdicts (each host-name form, an unknown CA, trust on first use), and the
+//! failures (an unknown CA, a refused client, a peer that vanishes mid-handshake, EOF without
+//! close_notify, a handshake cancelled by a timeout). `make test` runs them with
+//! `--features tokio`.
 
 use crate::common;
 
@@ -320,4 +322,198 @@ fn a_handshake_that_never_completes_is_cancelled_by_a_timeout() {
         stop.send(()).unwrap();
         server.await.unwrap();
     });
+}
+
+#[test]
+fn application_data_in_the_confirmation_record_is_kept() {
+    // libvirt's daemon may send the 0x01 byte and the first RPC bytes in one TLS record: the
+    // client takes the one byte as the confirmation and reads the rest as data, none lost.
+    let p = pki();
+    for (first, expect) in [(0x01u8, Ok(b"hello".to_vec())), (0x02, Err(()))] {
+        let got = runtime().block_on(async {
+            let (l, port) = listener().await;
+            let ctx = server_ctx(&p);
+            let server = ::tokio::spawn(async move {
+                let (tcp, _) = l.accept().await.unwrap();
+                // No CONFIRM flag: the byte goes out with the data, in one write (one record).
+                let mut s = virtpki::tokio::accept(&ctx, tcp, SessionFlags::default())
+                    .await
+                    .unwrap();
+                let mut record = vec![first];
+                record.extend_from_slice(b"hello");
+                s.write_all(&record).await.unwrap();
+                s.shutdown().await.unwrap();
+            });
+            let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let client = client_ctx(&p, ContextFlags::default());
+            let got = match virtpki::tokio::connect(&client, tcp, "localhost", Some(port), CONFIRM)
+                .await
+            {
+                Ok(mut s) => {
+                    let mut got = Vec::new();
+                    s.read_to_end(&mut got).await.unwrap();
+                    Ok(got)
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+                    assert!(e.message().contains("sent 0x02 instead"), "{e}");
+                    Err(())
+                }
+            };
+            server.await.unwrap();
+            got
+        });
+        assert_eq!(got, expect);
+    }
+}
+
+/// The client's verdict, blocking and async, against the same kind of blocking server: both
+/// results with the port written as PORT (a known-servers message may name it).
+fn blocking_and_async(
+    server: impl Fn() -> Arc<Context>,
+    client: impl Fn() -> Arc<Context>,
+    host: &str,
+) -> [std::result::Result<(), (ErrorKind, String)>; 2] {
+    let serve = |ctx: Arc<Context>| {
+        serve_one(0, move |tcp| -> virtpki::Result<()> {
+            let mut s = Session::server(&ctx, tcp, CONFIRM)?;
+            let mut buf = [0u8; 4];
+            let n = s.read(&mut buf)?;
+            s.write_all(&buf[..n])?;
+            s.close()
+        })
+    };
+    let simplify = |r: virtpki::Result<()>, port: u16| {
+        r.map_err(|e| (e.kind(), e.message().replace(&port.to_string(), "PORT")))
+    };
+    let (port, handle) = serve(server());
+    let blocking = (|| {
+        let tcp = StdTcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut s = Session::client(&client(), tcp, host, Some(port), CONFIRM)?;
+        s.write_all(b"ping")?;
+        let mut buf = [0u8; 4];
+        s.read(&mut buf)?;
+        s.close()
+    })();
+    let _ = handle.join().unwrap();
+    let blocking = simplify(blocking, port);
+    let (port, handle) = serve(server());
+    let ctx = client();
+    let asynchronous = runtime().block_on(async {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut s = virtpki::tokio::connect(&ctx, tcp, host, Some(port), CONFIRM).await?;
+        s.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        s.shutdown().await.unwrap();
+        Ok(())
+    });
+    let _ = handle.join().unwrap();
+    [blocking, simplify(asynchronous, port)]
+}
+
+#[test]
+fn verification_is_the_blocking_sessions_for_each_host_name_form() {
+    let p = pki();
+    // A DNS name, its case, an IP address bare and bracketed, an address and names the
+    // certificate does not list, and names rustls cannot send as SNI.
+    let cases: &[(&str, Option<ErrorKind>)] = &[
+        ("localhost", None),
+        ("LOCALHOST", None),
+        ("127.0.0.1", None),
+        ("[127.0.0.1]", None),
+        ("other.example.com", Some(ErrorKind::HostnameMismatch)),
+        ("[::1]", Some(ErrorKind::HostnameMismatch)),
+        ("bad host", Some(ErrorKind::InvalidArg)),
+        ("", None),
+    ];
+    for &(host, kind) in cases {
+        let [blocking, asynchronous] = blocking_and_async(
+            || server_ctx(&p),
+            || client_ctx(&p, ContextFlags::default()),
+            host,
+        );
+        assert_eq!(blocking, asynchronous, "host {host:?}");
+        if host.is_empty() {
+            continue; // whatever the blocking session says, the async one says too
+        }
+        assert_eq!(blocking.err().map(|e| e.0), kind, "host {host:?}");
+    }
+}
+
+#[test]
+fn an_unknown_ca_and_trust_on_first_use_go_as_in_the_blocking_session() {
+    let p = pki();
+    let other = self_signed(&Spec::ca("Other CA"));
+    // Unknown CA, no validator.
+    let [blocking, asynchronous] = blocking_and_async(
+        || server_ctx(&p),
+        || context(ContextFlags::default(), Some(&other)),
+        "localhost",
+    );
+    assert_eq!(blocking, asynchronous);
+    assert_eq!(blocking.unwrap_err().0, ErrorKind::UnknownIssuer);
+
+    // Unknown CA, asked (PROMPT_UNVERIFIED) and accepted always: recorded, then trusted on the
+    // next connection, whichever kind of client made the first and the second.
+    let orders = [[true, false], [false, true], [true, true], [false, false]];
+    let asked: Vec<_> = orders
+        .iter()
+        .map(|&order| trust_on_first_use(&p, &other, order))
+        .collect();
+    assert!(asked.iter().all(|a| *a == asked[0]), "{asked:?}");
+    // Asked once; the second connection finds the certificate recorded.
+    assert_eq!(asked[0], [false]);
+}
+
+/// Two connections (`true`: the async client) to a server whose CA the client lacks, with
+/// one known-servers file and a validator that accepts always; what the validator was asked
+/// (its `trusted`), in order.
+fn trust_on_first_use(p: &Pki, other: &Made, order: [bool; 2]) -> Vec<bool> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("known_servers");
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = || {
+        let ctx = context(ContextFlags::PROMPT_UNVERIFIED, Some(other));
+        with_identity(&ctx, &p.client, false);
+        ctx.set_known_servers_file(&store).unwrap();
+        let log = Arc::clone(&asked);
+        ctx.set_validator(Some(Arc::new(move |r: &ValidationRequest<'_>| {
+            log.lock().unwrap().push(r.trusted);
+            ValidatorAnswer::AcceptAlways
+        })));
+        ctx
+    };
+    // The store keys entries by port: both on one port.
+    let mut port = 0;
+    for asynchronous in order {
+        let server = server_ctx(p);
+        let (bound, handle) = serve_one(port, move |tcp| {
+            let mut s = Session::server(&server, tcp, CONFIRM)?;
+            s.close()
+        });
+        port = bound;
+        let ctx = client();
+        if asynchronous {
+            runtime()
+                .block_on(async {
+                    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                    let mut s =
+                        virtpki::tokio::connect(&ctx, tcp, "localhost", Some(port), CONFIRM)
+                            .await?;
+                    let mut rest = Vec::new();
+                    s.read_to_end(&mut rest).await.unwrap();
+                    Ok::<_, virtpki::Error>(())
+                })
+                .unwrap();
+        } else {
+            let tcp = StdTcpStream::connect(("127.0.0.1", port)).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            Session::client(&ctx, tcp, "localhost", Some(port), CONFIRM).unwrap();
+        }
+        handle.join().unwrap().unwrap();
+    }
+    let asked = asked.lock().unwrap().clone();
+    asked
 }

@@ -1302,6 +1302,14 @@ fn reload_is_refused_before_anything_is_written() {
         "{}",
         run.stderr
     );
+    // The findings on the same line, readable: no line break escaped as \x0a.
+    assert!(
+        run.stderr
+            .contains("nothing was installed: error: [key-pair]"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("\\x0a"), "{}", run.stderr);
     // Another CA still needs --force: replacing it breaks every peer.
     let other = dir.path().join("other-ca");
     common::ca_init(dir.path(), &other);
