@@ -16,7 +16,10 @@
 #   make python-test  the Python package's tests and the connect examples' (ffi-tests/python),
 #                   against the package pip installs into a fresh venv (target/python-venv)
 #   make examples   the C examples, examples/c/connect.c and glib_client.c (GLib main loop)
-#   make bench      criterion benchmarks (release build)
+#   make bench      criterion benchmarks (release build), then make bench-handshake
+#   make bench-handshake  a mutual-TLS handshake with the 0x01 byte, virtpki against GnuTLS in
+#                   one C program (benches/handshake.c; needs libgnutls28-dev)
+#   make bench-aio-memory  peak resident memory of 1,000 asyncio connections (after bench-handshake)
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) with FUZZ_JOBS (2) processes,
 #                   then a table of executions, coverage and crashes (scripts/fuzz.sh); the
 #                   corpus replay runs in `make test` (tests/suite/fuzz_corpora.rs)
@@ -50,7 +53,7 @@ ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR ?=
 
-.PHONY: all build test test-deps lint doc bench quickstart clean header lib install install-files \
+.PHONY: all build test test-deps lint doc bench bench-handshake bench-aio-memory quickstart clean header lib install install-files \
 	python-lib python-venv examples python-test \
 	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
@@ -100,6 +103,20 @@ header:
 
 bench:
 	$(CARGO) bench
+	$(MAKE) bench-handshake
+	$(MAKE) bench-aio-memory
+
+# GnuTLS's headers are needed here only (scripts/install-test-deps.sh leaves them out).
+bench-handshake:
+	$(CARGO) build --release --lib
+	$(CARGO) build -p virtpki-cli
+	benches/handshake.sh $(TARGET_DIR) $(TARGET_DIR)/debug/virtpki $(HANDSHAKES)
+
+# Peak resident memory of 1,000 virtpki.aio connections on one loop, on bench-handshake's PKIs.
+bench-aio-memory:
+	for alg in ecdsa rsa; do echo "== $$alg"; \
+	VIRTPKI_LIBRARY=$(abspath $(TARGET_DIR))/release/libvirtpki.so PYTHONPATH=python \
+	python3 benches/aio_memory.py $(TARGET_DIR)/bench-handshake/$$alg 1000 || exit 1; done
 
 quickstart:
 	$(CARGO) run --release --example quickstart

@@ -63,6 +63,8 @@ def main():
               group + "/verify_server", group + "/signatures_only", 1.3)
         ratio(alg + ": parse + verify_server / its signatures",
               group + "/parse_and_verify_server", group + "/signatures_only", 1.3)
+        ratio(alg + ": PEM text + verify_server (C callers) / its signatures",
+              group + "/pem_verify_server", group + "/signatures_only", 1.3)
         ratio(alg + ": verify_server with a 100k CRL / without",
               group + "/verify_server_crl_100k", group + "/verify_server", 1.5)
     for case in ("hit", "miss"):

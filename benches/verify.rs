@@ -8,7 +8,9 @@
 //!   `verify_server`.
 //!
 //! `verify_server` gets the chain already parsed (parsing belongs to loading);
-//! `parse_and_verify_server` also parses the two certificates the peer sent, for comparison.
+//! `parse_and_verify_server` also parses the two certificates the peer sent, for comparison;
+//! `pem_verify_server` starts from the chain as PEM text, the path of `virPKIContextVerifyServer`
+//! (`pem::parse_chain`, then `verify_server`): the figure C callers get.
 //! The ECDSA group also measures, to explain the CRL's cost, hashing the CRL's signed part and
 //! looking a serial up in it, and client verification with and without a 10,000-pattern
 //! allowed-DN list.
@@ -33,6 +35,7 @@ fn verification(c: &mut Criterion) {
         let pki = Pki::new(alg);
         let chain = pki.server_chain();
         let chain_der: Vec<Vec<u8>> = chain.iter().map(|c| c.der().to_vec()).collect();
+        let chain_pem: String = chain.iter().map(Certificate::to_pem).collect();
         let signatures = pki.server_chain_signatures();
         let ring_alg = alg.ring_algorithm();
 
@@ -55,6 +58,8 @@ fn verification(c: &mut Criterion) {
 
         // Measure only successful verifications.
         assert!(signatures.iter().all(|s| s.verify(ring_alg)));
+        let parsed = virtpki::pem::parse_chain(&chain_pem).expect("the PEM chain parses");
+        assert_eq!(parsed.len(), 2);
         for ctx in [&ctx, &crl_ctx] {
             let verdict = ctx
                 .verify_server(HOST, None, &chain, VerifyFlags::default())
@@ -87,6 +92,13 @@ fn verification(c: &mut Criterion) {
                     .iter()
                     .map(|der| Certificate::from_der(der.clone(), Source::Peer).unwrap())
                     .collect();
+                ctx.verify_server(black_box(HOST), None, &chain, VerifyFlags::default())
+                    .is_ok()
+            })
+        });
+        group.bench_function("pem_verify_server", |b| {
+            b.iter(|| {
+                let chain = virtpki::pem::parse_chain(black_box(&chain_pem)).unwrap();
                 ctx.verify_server(black_box(HOST), None, &chain, VerifyFlags::default())
                     .is_ok()
             })

@@ -1,12 +1,14 @@
 //! A parsed certificate and what people ask of it.
 //!
 //! Certificates are parsed once, when they are loaded, into plain owned fields: verification,
-//! sanity checks, descriptions and the C API all read these fields and never re-parse.
+//! sanity checks, descriptions and the C API all read these fields and never re-parse. The two
+//! fingerprints are hashed on first use: verifying a peer's chain needs them only for pins, the
+//! known-servers store and validators.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::*;
@@ -277,8 +279,10 @@ struct Fields {
     has_name_constraints: bool,
     profile: ProfileFacts,
     spki_der: Vec<u8>,
-    fingerprint: Fingerprint,
-    spki_fingerprint: Fingerprint,
+    /// Computed on first use: a peer's chain is verified without them unless a pin, the
+    /// known-servers store or a validator asks.
+    fingerprint: OnceLock<Fingerprint>,
+    spki_fingerprint: OnceLock<Fingerprint>,
 }
 
 impl Certificate {
@@ -335,8 +339,6 @@ impl Certificate {
         let spki_der = spki.raw.to_vec();
         let key_algorithm = key_algorithm(spki);
         let signature_algorithm = oid_name(&x509.signature_algorithm.algorithm);
-        let fingerprint = Fingerprint::of(&der);
-        let spki_fingerprint = Fingerprint::of(&spki_der);
         Ok(Certificate {
             fields: Arc::new(Fields {
                 version: x509.version().0 + 1,
@@ -355,8 +357,8 @@ impl Certificate {
                 has_name_constraints,
                 profile,
                 spki_der,
-                fingerprint,
-                spki_fingerprint,
+                fingerprint: OnceLock::new(),
+                spki_fingerprint: OnceLock::new(),
                 subject_raw,
                 issuer_raw,
                 source,
@@ -522,23 +524,29 @@ impl Certificate {
 
     /// SHA-256 of the whole certificate.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.fields.fingerprint
+        *self
+            .fields
+            .fingerprint
+            .get_or_init(|| Fingerprint::of(&self.fields.der))
     }
 
     /// SHA-256 of the SubjectPublicKeyInfo: equal across renewals with the same key.
     pub fn spki_fingerprint(&self) -> Fingerprint {
-        self.fields.spki_fingerprint
+        *self
+            .fields
+            .spki_fingerprint
+            .get_or_init(|| Fingerprint::of(&self.fields.spki_der))
     }
 
     /// [`fingerprint`](Self::fingerprint) as text, `SHA256:` and 64 uppercase hex digits: the
     /// C API's fingerprint format.
     pub fn fingerprint_string(&self) -> String {
-        self.fields.fingerprint.to_string()
+        self.fingerprint().to_string()
     }
 
     /// [`spki_fingerprint`](Self::spki_fingerprint) as text, in the same format.
     pub fn spki_fingerprint_string(&self) -> String {
-        self.fields.spki_fingerprint.to_string()
+        self.spki_fingerprint().to_string()
     }
 
     /// A short description for a person: what `certtool -i` says, without the noise.

@@ -549,6 +549,9 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
 /// `None` if there is no PEM marker at all (DER, or not PEM), else every block, at least one;
 /// a marker that does not open a complete block is a parse error naming the source.
 fn pem_blocks(bytes: &[u8], source: &Source, content: Content) -> Result<Option<Vec<Block>>> {
+    if let Some(blocks) = plain_certificate_blocks(bytes) {
+        return Ok(Some(blocks));
+    }
     let begins = count(bytes, PEM_BEGIN);
     if begins == 0 {
         return Ok(None);
@@ -608,6 +611,56 @@ fn pem_blocks(bytes: &[u8], source: &Source, content: Content) -> Result<Option<
     ))
 }
 
+/// The usual shape of a peer's chain, read without the `pem` crate's general parser (a third of
+/// a verification from PEM text went there): only `CERTIFICATE` blocks, each a BEGIN line,
+/// lines of base64 characters and an END line, with only whitespace around them. For such
+/// input `pem::parse_many` finds the same blocks and decodes the same bytes with this same
+/// engine, and the BEGIN/END counts of [`pem_blocks`] agree; anything else (headers, other
+/// labels, text around, a base64 error) is `None` and goes the general way, with its messages.
+fn plain_certificate_blocks(bytes: &[u8]) -> Option<Vec<Block>> {
+    use base64::Engine;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let skip_space = |b: &[u8]| -> usize {
+        b.iter()
+            .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+            .unwrap_or(b.len())
+    };
+    let mut rest = &bytes[skip_space(bytes)..];
+    let mut blocks = Vec::new();
+    let mut base64 = Vec::with_capacity(bytes.len());
+    while !rest.is_empty() {
+        rest = rest.strip_prefix(BEGIN)?;
+        rest = rest
+            .strip_prefix(b"\r\n")
+            .or_else(|| rest.strip_prefix(b"\n"))?;
+        base64.clear();
+        loop {
+            if let Some(after) = rest.strip_prefix(END) {
+                rest = &after[skip_space(after)..];
+                break;
+            }
+            let eol = rest.iter().position(|&c| c == b'\n')?;
+            let line = &rest[..eol];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let base64_char = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
+            if line.is_empty() || !line.iter().all(base64_char) {
+                return None;
+            }
+            base64.extend_from_slice(line);
+            rest = &rest[eol + 1..];
+        }
+        let contents = base64::engine::general_purpose::STANDARD
+            .decode(&base64)
+            .ok()?;
+        blocks.push(Block {
+            kind: BlockKind::Certificate,
+            contents: Zeroizing::new(contents),
+        });
+    }
+    (!blocks.is_empty()).then_some(blocks)
+}
+
 /// Works out what a DER file holds by trying each structure in turn.
 fn der_block(bytes: &[u8], source: &Source) -> Result<Block> {
     use x509_parser::prelude::FromDer;
@@ -640,4 +693,89 @@ fn der_block(bytes: &[u8], source: &Source) -> Result<Block> {
         kind,
         contents: Zeroizing::new(bytes.to_vec()),
     })
+}
+
+#[cfg(test)]
+mod plain_blocks_tests {
+    use super::plain_certificate_blocks;
+    use base64::Engine;
+
+    /// `bytes` as a CERTIFICATE block with base64 lines of `width` and the line end `eol`.
+    fn block(bytes: &[u8], width: usize, eol: &str) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut s = format!("-----BEGIN CERTIFICATE-----{eol}");
+        for line in b64.as_bytes().chunks(width) {
+            s.push_str(std::str::from_utf8(line).unwrap());
+            s.push_str(eol);
+        }
+        s.push_str("-----END CERTIFICATE-----");
+        s.push_str(eol);
+        s
+    }
+
+    /// Whenever the fast path answers, the `pem` crate gives the same blocks.
+    fn same_as_pem_crate(input: &str) -> bool {
+        let Some(fast) = plain_certificate_blocks(input.as_bytes()) else {
+            return false;
+        };
+        let slow = pem::parse_many(input).expect("the pem crate reads what the fast path read");
+        assert_eq!(fast.len(), slow.len(), "{input:?}");
+        for (f, s) in fast.iter().zip(&slow) {
+            assert_eq!(s.tag(), "CERTIFICATE");
+            assert!(s.headers().iter().next().is_none());
+            assert_eq!(&f.contents[..], s.contents(), "{input:?}");
+        }
+        true
+    }
+
+    #[test]
+    fn plain_chains_are_read_as_the_pem_crate_reads_them() {
+        let a: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let b: Vec<u8> = (0..=255u8).rev().cycle().take(701).collect();
+        let c = vec![7u8; 2];
+        for input in [
+            block(&a, 64, "\n"),
+            block(&a, 64, "\r\n") + &block(&b, 76, "\r\n"),
+            format!(
+                "\n \t{}\n\n{}  \n",
+                block(&a, 64, "\n"),
+                block(&c, 64, "\n")
+            ),
+            block(&b, 10_000, "\n"),
+            block(&c, 1, "\n"),
+            block(&a, 64, "\n").trim_end().to_owned(),
+        ] {
+            assert!(same_as_pem_crate(&input), "fast path refused {input:?}");
+        }
+    }
+
+    #[test]
+    fn anything_else_goes_the_general_way() {
+        let a: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        let good = block(&a, 64, "\n");
+        for input in [
+            String::new(),
+            " \n".to_owned(),
+            format!("text before\n{good}"),
+            format!("{good}text after\n"),
+            good.replace(
+                "CERTIFICATE-----\n",
+                "CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n",
+            ),
+            good.replace("END CERTIFICATE", "END X509 CRL"),
+            good.replace("CERTIFICATE", "X509 CRL"),
+            good.replacen('A', "!", 1),
+            good.replacen("\n", "\n\n", 2),
+            good.replace("-----END CERTIFICATE-----\n", ""),
+            good.replace("BEGIN CERTIFICATE-----", "BEGIN CERTIFICATE----"),
+            // Non-zero bits after the last byte: base64's standard engine refuses it.
+            "-----BEGIN CERTIFICATE-----\nQR==\n-----END CERTIFICATE-----\n".to_owned(),
+            "-----BEGIN CERTIFICATE-----\nQQ=\n-----END CERTIFICATE-----\n".to_owned(),
+        ] {
+            assert!(
+                plain_certificate_blocks(input.as_bytes()).is_none(),
+                "fast path took {input:?}"
+            );
+        }
+    }
 }

@@ -7,6 +7,11 @@
 //! `/proc/self/status`) does not include making them. At each step it prints the resident size
 //! (`VmRSS`), its peak so far (`VmHWM`), and the heap bytes the library holds and at most held
 //! during the step, counted by a wrapper around the system allocator.
+//!
+//! Then, for ECDSA P-256 and RSA-2048 identities, the heap an idle established session holds
+//! as C callers have it: [`SESSIONS`] client and server sessions made with
+//! `virPKISessionNewClient`/`NewServer` over socketpairs (mutual TLS, the 0x01 byte), all kept
+//! open and idle, and the heap held divided by their number.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
@@ -19,6 +24,8 @@ use virtpki_tools::bench as fixtures;
 
 const CRL_SERIALS: u32 = 100_000;
 const KNOWN_SERVERS: usize = 10_000;
+/// Session pairs held at once for the per-session figure.
+const SESSIONS: usize = 100;
 
 /// The system allocator, counting the bytes allocated and their peak.
 struct Counting;
@@ -146,6 +153,133 @@ fn load(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         field(&status, "VmHWM").unwrap_or_default(),
         START_HWM.get().map_or("?", String::as_str)
     );
+    drop((ctx, crls, chain));
+
+    println!("\nHeap held by an idle established session (C API, mutual TLS, the 0x01 byte):");
+    for alg in [fixtures::Alg::EcdsaP256, fixtures::Alg::Rsa2048] {
+        idle_sessions(dir, alg)?;
+    }
+    Ok(())
+}
+
+/// Makes [`SESSIONS`] session pairs through the C API and reports the heap they hold idle.
+fn idle_sessions(dir: &Path, alg: fixtures::Alg) -> Result<(), Box<dyn std::error::Error>> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use virtpki::ffi::context::{
+        virPKIContextAddCertDataFile, virPKIContextFree, virPKIContextNew,
+        virPKIContextSetVerifyTime,
+    };
+    use virtpki::ffi::errors::virPKIGetLastErrorMessage;
+    use virtpki::ffi::session::{
+        virPKISessionFree, virPKISessionNewClient, virPKISessionNewServer, virPKISessionPtr,
+    };
+    use virtpki::CertDataType as T;
+
+    let pki = fixtures::Pki::new(alg);
+    let files = [
+        ("ca.pem", pki.root.pem()),
+        ("server.pem", pki.leaf.pem() + &pki.intermediate.pem()),
+        ("server-key.pem", pki.leaf.key_pem()),
+        ("client.pem", pki.client.pem() + &pki.intermediate.pem()),
+        ("client-key.pem", pki.client.key_pem()),
+    ];
+    for (name, text) in &files {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(dir.join(name), text)?;
+        // Keys readable by others are refused.
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o600))?;
+    }
+    let last_error = || {
+        // SAFETY: the message is a thread-local C string valid until the next call.
+        unsafe { std::ffi::CStr::from_ptr(virPKIGetLastErrorMessage()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let context = |files: &[(T, &str)]| -> Result<_, Box<dyn std::error::Error>> {
+        let ctx = virPKIContextNew(0);
+        // SAFETY: ctx is checked first.
+        if ctx.is_null() || unsafe { virPKIContextSetVerifyTime(ctx, fixtures::now()) } != 0 {
+            return Err(last_error().into());
+        }
+        for (kind, name) in files {
+            let path = CString::new(dir.join(name).to_str().ok_or("path")?)?;
+            // SAFETY: ctx is live, path a C string.
+            if unsafe { virPKIContextAddCertDataFile(ctx, *kind as i32, path.as_ptr()) } != 0 {
+                return Err(last_error().into());
+            }
+        }
+        Ok(ctx)
+    };
+    let server = context(&[
+        (T::CaCert, "ca.pem"),
+        (T::ServerCert, "server.pem"),
+        (T::ServerKey, "server-key.pem"),
+    ])?;
+    let client = context(&[
+        (T::CaCert, "ca.pem"),
+        (T::ClientCert, "client.pem"),
+        (T::ClientKey, "client-key.pem"),
+    ])?;
+    let host = CString::new(fixtures::HOST)?;
+    // Raw pointers are not Send: the server's crosses the thread as an address.
+    let (server_addr, client_addr) = (server as usize, client as usize);
+    let one_pair = || -> Result<_, Box<dyn std::error::Error>> {
+        let (a, b) = UnixStream::pair()?;
+        let fd = a.as_raw_fd();
+        let accept = std::thread::spawn(move || {
+            // SAFETY: the context outlives the thread (joined below); fd is open.
+            unsafe { virPKISessionNewServer(server_addr as _, fd, 1) as usize }
+        });
+        // SAFETY: as above.
+        let c = unsafe {
+            virPKISessionNewClient(client_addr as _, b.as_raw_fd(), host.as_ptr(), 16514, 1)
+        };
+        let s = accept.join().map_err(|_| "the server thread panicked")? as virPKISessionPtr;
+        if c.is_null() || s.is_null() {
+            return Err(format!("handshake: {}", last_error()).into());
+        }
+        Ok((c, s, a, b))
+    };
+    // One pair first, so that what is made once per process (thread-locals, the provider) is
+    // not counted.
+    let warm = one_pair()?;
+    let mut held = Vec::with_capacity(SESSIONS);
+    let before = LIVE.load(Ordering::Relaxed);
+    for _ in 0..SESSIONS {
+        held.push(one_pair()?);
+    }
+    let both = LIVE.load(Ordering::Relaxed) - before;
+    for (_, s, _, _) in &held {
+        // SAFETY: each server session is live and freed once.
+        unsafe { virPKISessionFree(*s) };
+    }
+    let clients = LIVE.load(Ordering::Relaxed) - before;
+    println!(
+        "  {:<10} client {:>6.1} KiB, server {:>6.1} KiB per idle session ({SESSIONS} pairs held)",
+        alg.name(),
+        clients as f64 / SESSIONS as f64 / 1024.0,
+        (both - clients) as f64 / SESSIONS as f64 / 1024.0
+    );
+    for (c, s, _, _) in held
+        .into_iter()
+        .map(|(c, _, a, b)| (c, std::ptr::null_mut(), a, b))
+        .chain([warm])
+    {
+        // SAFETY: each session is live and freed once (the held servers were freed above).
+        unsafe {
+            virPKISessionFree(c);
+            if !s.is_null() {
+                virPKISessionFree(s);
+            }
+        }
+    }
+    // SAFETY: the contexts are live and every session made with them is freed.
+    unsafe {
+        virPKIContextFree(server);
+        virPKIContextFree(client);
+    }
     Ok(())
 }
 
