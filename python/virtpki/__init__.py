@@ -57,6 +57,8 @@ __all__ = [
     "context",
     "errors",
     "session",
+    # Imported on first use (see __getattr__ below); listed so that it is exported.
+    "aio",
 ]
 __all__ += constants.__all__
 __all__ += errors.__all__
