@@ -82,7 +82,7 @@ pub(crate) fn client_config_noted(
         .map_err(|e| tls_error("protocol versions", e))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let config = match (&creds.client.chain, &creds.client.key) {
+    let mut config = match (&creds.client.chain, &creds.client.key) {
         (chain, None) if !chain.is_empty() => {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
@@ -97,6 +97,10 @@ pub(crate) fn client_config_noted(
             .map_err(|e| identity_error(Role::Client, e))?,
         _ => builder.with_no_client_auth(),
     };
+    // A configuration is built for each session, so a session or ticket kept for resumption
+    // could never be used: it only held memory (make bench's memory report: an idle client
+    // session held 29.7 KiB of heap with the cache, 11.8 without) and every handshake is full.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok((config, note))
 }
 
@@ -140,7 +144,7 @@ pub(crate) fn server_config_noted(
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error("protocol versions", e))?
         .with_client_cert_verifier(verifier);
-    let config = match first {
+    let mut config = match first {
         Some((chain, key)) if creds.more_servers.is_empty() => builder
             .with_single_cert(ders(chain), key.der().clone_key())
             .map_err(|e| identity_error(Role::Server, e))?,
@@ -151,6 +155,9 @@ pub(crate) fn server_config_noted(
             &note,
         )?)),
     };
+    // No TLS 1.3 tickets: no configuration outlives its session, so none could be redeemed
+    // (and a client would spend memory keeping them).
+    config.send_tls13_tickets = 0;
     Ok((config, note))
 }
 

@@ -650,3 +650,27 @@ fn a_pinned_server_certificate_is_not_accepted_for_another_host() {
     );
     assert!(msg.contains("bank.example"), "{msg}");
 }
+
+/// Configurations are made per session, so nothing is kept for a resumption that could never
+/// happen: no TLS 1.3 tickets sent, no client cache (an idle client session held 2.5 times the
+/// heap with them: make bench's memory report).
+#[test]
+fn no_session_is_kept_for_resumption() {
+    let p = pki();
+    let server =
+        virtpki::tls::server_config(&server_ctx(&p), virtpki::VerifyFlags::default()).unwrap();
+    assert_eq!(server.send_tls13_tickets, 0);
+    let client = virtpki::tls::client_config(
+        &client_ctx(&p, ContextFlags::default()),
+        "localhost",
+        None,
+        virtpki::VerifyFlags::default(),
+    )
+    .unwrap();
+    // rustls exposes the cache only through Debug: no storage, no TLS 1.2 resumption.
+    let resumption = format!("{:?}", client.resumption);
+    assert!(
+        resumption.contains("NoClientSessionStorage") && resumption.contains("Disabled"),
+        "{resumption}"
+    );
+}
