@@ -861,6 +861,40 @@ mod tests {
         assert_eq!(bit_length(&[]), 0);
     }
 
+    /// The fingerprints hashed on first use: many threads asking at once, on clones sharing the
+    /// fields, all get the SHA-256 of the DER and of the SubjectPublicKeyInfo.
+    #[test]
+    fn lazy_fingerprints_agree_across_threads() {
+        use base64::Engine;
+        let text = include_str!("../fuzz/corpus/pem_input/client-chain-text");
+        let b64: String = text
+            .lines()
+            .skip_while(|l| !l.ends_with("BEGIN CERTIFICATE-----"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .unwrap();
+        let cert = Certificate::from_der(der.clone(), Source::Data).unwrap();
+        let spki = Fingerprint::of(cert.spki_der());
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (cert, barrier, der) = (cert.clone(), &barrier, &der);
+                s.spawn(move || {
+                    barrier.wait();
+                    if i % 2 == 0 {
+                        assert_eq!(cert.fingerprint(), Fingerprint::of(der));
+                    }
+                    assert_eq!(cert.spki_fingerprint(), spki);
+                    assert_eq!(cert.fingerprint(), Fingerprint::of(der));
+                });
+            }
+        });
+        assert_eq!(cert.fingerprint_string(), Fingerprint::of(&der).to_string());
+    }
+
     #[test]
     fn garbage_is_a_parse_error_naming_the_source() {
         let err =

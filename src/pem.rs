@@ -549,9 +549,18 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
 /// `None` if there is no PEM marker at all (DER, or not PEM), else every block, at least one;
 /// a marker that does not open a complete block is a parse error naming the source.
 fn pem_blocks(bytes: &[u8], source: &Source, content: Content) -> Result<Option<Vec<Block>>> {
-    if let Some(blocks) = plain_certificate_blocks(bytes) {
-        return Ok(Some(blocks));
+    match plain_certificate_blocks(bytes) {
+        Some(blocks) => Ok(Some(blocks)),
+        None => general_pem_blocks(bytes, source, content),
     }
+}
+
+/// [`pem_blocks`] through the `pem` crate: any label, headers, text around the blocks.
+fn general_pem_blocks(
+    bytes: &[u8],
+    source: &Source,
+    content: Content,
+) -> Result<Option<Vec<Block>>> {
     let begins = count(bytes, PEM_BEGIN);
     if begins == 0 {
         return Ok(None);
@@ -777,5 +786,171 @@ mod plain_blocks_tests {
                 "fast path took {input:?}"
             );
         }
+    }
+}
+
+/// Differential: mutations of real chains (the fuzz corpus's PEM texts). Whenever the fast path
+/// answers, the general path gives the same blocks (kinds and bytes); the fast path may decline.
+#[cfg(test)]
+mod differential_tests {
+    use super::{general_pem_blocks, plain_certificate_blocks, BlockKind, Content};
+    use crate::source::Source;
+
+    const SEEDS: [&[u8]; 4] = [
+        include_bytes!("../fuzz/corpus/pem_input/client-chain-text"),
+        include_bytes!("../fuzz/corpus/pem_input/ca-text"),
+        include_bytes!("../fuzz/corpus/pem_input/trusted-text"),
+        include_bytes!("../fuzz/corpus/pem_input/crl-text"),
+    ];
+
+    /// Bytes that matter to either parser: base64, padding, dashes, every kind of space, NUL,
+    /// a UTF-8 lead byte, a Unicode space's first byte.
+    const ALPHABET: &[u8] = b"AQgw+/=-  \t\r\n\n\0\xc2\xa0E";
+
+    /// Pieces a mutation splices in: markers, glue, padding.
+    const PIECES: [&[u8]; 10] = [
+        b"-----END CERTIFICATE-----",
+        b"-----BEGIN CERTIFICATE-----\n",
+        b"-----END CERTIFICATE----------BEGIN CERTIFICATE-----\n",
+        b"==",
+        b"\r\n",
+        b"\n\n",
+        b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+        b"-----END X509 CRL-----",
+        b"Proc-Type: 4,ENCRYPTED\n\n",
+        b" ",
+    ];
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n.max(1) as u64) as usize
+        }
+    }
+
+    fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
+        for _ in 0..=rng.below(2) {
+            let at = rng.below(input.len() + 1);
+            match rng.below(8) {
+                0 if at < input.len() => {
+                    input.remove(at);
+                }
+                1 => input.insert(at, ALPHABET[rng.below(ALPHABET.len())]),
+                2 if at < input.len() => input[at] = ALPHABET[rng.below(ALPHABET.len())],
+                3 => input.truncate(at),
+                4 => {
+                    let piece = PIECES[rng.below(PIECES.len())];
+                    input.splice(at..at, piece.iter().copied());
+                }
+                5 => {
+                    // Glue a copy of a stretch (another block, a repeated line) in.
+                    let from = rng.below(input.len());
+                    let to = (from + rng.below(800)).min(input.len());
+                    let copy = input[from..to].to_vec();
+                    input.splice(at..at, copy);
+                }
+                6 => {
+                    // One line's ending made CRLF, or a CRLF made LF.
+                    if let Some(nl) = input[at..].iter().position(|&c| c == b'\n') {
+                        let nl = at + nl;
+                        if nl > 0 && input[nl - 1] == b'\r' {
+                            input.remove(nl - 1);
+                        } else {
+                            input.insert(nl, b'\r');
+                        }
+                    }
+                }
+                _ => {
+                    // Join two lines (longer than 64 characters) or split one.
+                    if let Some(nl) = input[at..].iter().position(|&c| c == b'\n') {
+                        input.remove(at + nl);
+                    } else {
+                        input.insert(at, b'\n');
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the fast path answered; when it did, the general path's blocks are the same.
+    fn agree(input: &[u8]) -> bool {
+        let Some(fast) = plain_certificate_blocks(input) else {
+            return false;
+        };
+        let general = general_pem_blocks(input, &Source::Data, Content::Certificates)
+            .unwrap_or_else(|e| {
+                panic!("fast path read what the general path refuses ({e}): {input:?}")
+            })
+            .expect("the fast path read PEM the general path calls not PEM");
+        assert_eq!(fast.len(), general.len(), "{input:?}");
+        for (f, g) in fast.iter().zip(&general) {
+            assert_eq!(f.kind, BlockKind::Certificate);
+            assert_eq!(g.kind, BlockKind::Certificate, "{input:?}");
+            assert_eq!(&f.contents[..], &g.contents[..], "{input:?}");
+        }
+        true
+    }
+
+    /// Shapes at the fast path's edges, each read the same way by both paths.
+    #[test]
+    fn edge_shapes_agree() {
+        let b = "-----BEGIN CERTIFICATE-----";
+        let e = "-----END CERTIFICATE-----";
+        for input in [
+            format!("{b}\n{e}\n"),
+            format!("{b}\nAAAA\n{e}{b}\nAQID\n{e}"),
+            format!("{b}\nAAAA\n{e} \t {b}\r\nAQID\r\n{e}\r\n\r\n"),
+            format!("{b}\r\nAA\nAA\r\n{e}\n"),
+            format!("\r\n \t\n{b}\n{}\n{e}\n", "AAAA".repeat(5000)),
+            format!("{b}\nA\nA\nA\nA\n{e}\n"),
+            format!("{b}\nAQ==\n{e}\n{b}\nAQI=\n{e}\n"),
+        ] {
+            assert!(agree(input.as_bytes()), "fast path declined {input:?}");
+        }
+        for input in [
+            format!("{b}\nAQ==\nAQ==\n{e}\n"),
+            format!("{b}\nAQ\n{e}\n"),
+            format!("{b}\nAAAA\r\r\n{e}\n"),
+            format!("{b}\nAAAA\n{e}-\n"),
+            format!("{b}\nAA AA\n{e}\n"),
+            format!("{b}\nAAAA\n{e}\0"),
+            format!("{b}\nAAAA\n {e}\n"),
+            format!("{b}\nAAAA\n{e}\n\u{a0}"),
+            format!("{b}\n\nAAAA\n{e}\n"),
+            format!("{b} \nAAAA\n{e}\n"),
+            format!("{b}\nAAAA{e}\n"),
+        ] {
+            assert!(!agree(input.as_bytes()), "fast path took {input:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_path_on_mutated_chains() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut fast_answers, mut cases) = (0, 0);
+        // Each seed as it is (CRLF) and with LF line ends.
+        let lf = |s: &[u8]| {
+            String::from_utf8_lossy(s)
+                .replace("\r\n", "\n")
+                .into_bytes()
+        };
+        // The corpus files start with the fuzz target's selector byte.
+        let pem = |s: &[u8]| s[s.iter().position(|&c| c == b'-').unwrap()..].to_vec();
+        let seeds: Vec<Vec<u8>> = SEEDS.iter().flat_map(|s| [pem(s), lf(&pem(s))]).collect();
+        for seed in &seeds {
+            for _ in 0..3000 {
+                let mut input = seed.clone();
+                mutate(&mut rng, &mut input);
+                cases += 1;
+                if agree(&input) {
+                    fast_answers += 1;
+                }
+            }
+        }
+        // The mutations must exercise the fast path's accepting side too, not only declines.
+        assert!(fast_answers > cases / 20, "{fast_answers} of {cases}");
     }
 }
