@@ -636,6 +636,10 @@ fn plain_certificate_blocks(bytes: &[u8]) -> Option<Vec<Block>> {
             .unwrap_or(b.len())
     };
     let mut rest = &bytes[skip_space(bytes)..];
+    // Anything that is not a certificate declines here, before a buffer is set aside.
+    if !rest.is_empty() && !rest.starts_with(BEGIN) {
+        return None;
+    }
     let mut blocks = Vec::new();
     let mut base64 = Vec::with_capacity(bytes.len());
     while !rest.is_empty() {
