@@ -1,7 +1,7 @@
 /*
  * Compiled, not run: virtpki.h stands alone, is valid C11 (-Wpedantic) and C++17, and every
  * function has the signature of API.md (an assignment to a pointer of that type would not
- * compile otherwise).
+ * compile otherwise), and the fixed values checked below are API.md's.
  */
 #include <virtpki.h>
 
@@ -58,6 +58,23 @@ int virtpki_header_check(void)
     char *(*peer_dn)(virPKISessionPtr) = virPKISessionPeerDN;
     int (*close_fn)(virPKISessionPtr) = virPKISessionClose;
     void (*session_free)(virPKISessionPtr) = virPKISessionFree;
+    virPKISessionPtr (*start_client)(virPKIContextPtr, int, const char *, int, unsigned int) =
+        virPKISessionStartClient;
+    virPKISessionPtr (*start_server)(virPKIContextPtr, int, unsigned int) =
+        virPKISessionStartServer;
+    int (*handshake)(virPKISessionPtr) = virPKISessionHandshake;
+    int (*wants)(virPKISessionPtr) = virPKISessionWants;
+
+    /* The fixed values of API.md, checked when this file compiles (C and C++ alike: an array
+       of negative size does not). */
+    typedef char internal_is_22[VIR_PKI_ERR_INTERNAL == 22 ? 1 : -1];
+    typedef char again_is_23[VIR_PKI_ERR_AGAIN == 23 ? 1 : -1];
+    typedef char want_read_is_1[VIR_PKI_SESSION_WANT_READ == 1 ? 1 : -1];
+    typedef char want_write_is_2[VIR_PKI_SESSION_WANT_WRITE == 2 ? 1 : -1];
+    (void)sizeof(internal_is_22);
+    (void)sizeof(again_is_23);
+    (void)sizeof(want_read_is_1);
+    (void)sizeof(want_write_is_2);
 
     /* The callback types, as an application writes them. */
     int (*validator)(const char *, const char *, int, unsigned int, void *) =
@@ -70,6 +87,6 @@ int virtpki_header_check(void)
            set_time && verify_server && verify_client && check && reload && set_horizon && add_identity &&
            add_identity_file && get_dn && fingerprint &&
            describe && dn_match && new_client && new_server && read_fn && write_fn &&
-           peer_dn && close_fn && session_free && !validator && !freecb &&
-           VIR_PKI_ERR_INTERNAL == 22;
+           peer_dn && close_fn && session_free && start_client && start_server && handshake &&
+           wants && !validator && !freecb;
 }
