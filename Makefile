@@ -306,6 +306,7 @@ python-test: python-venv examples
 	VIRTPKI_TEST_INSTALLED=1 VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
 	VIRTPKI_C_GLIB_CLIENT=$(C_EXAMPLES)/glib_client \
+	VIRTPKI_TOKIO_CLIENT=$(INTEROP_OUT)/examples/tokio_client \
 		$(PY_VENV)/bin/python -m unittest discover -s ffi-tests/python -t ffi-tests/python -v
 
 # ---- interoperability with real libvirt (interop/) --------------------------------------
@@ -325,9 +326,11 @@ INTEROP_TESTS ?= test*.py
 # library is built once, with one set of features.
 interop:
 	$(TOOLS_BUILD)
+	$(CARGO) build $(PROFILE_FLAG) --features tokio --example tokio_client
 	$(MAKE) --no-print-directory examples
 	VIRTPKI_LIBRARY=$(INTEROP_OUT)/libvirtpki.so \
 	VIRTPKI_C_GLIB_CLIENT=$(C_EXAMPLES)/glib_client \
+	VIRTPKI_TOKIO_CLIENT=$(INTEROP_OUT)/examples/tokio_client \
 	VIRTPKI_CLI=$(INTEROP_OUT)/virtpki \
 	VIRTPKI_FIXTURES_BIN=$(INTEROP_OUT)/python_fixtures \
 	VIRTPKI_SANITY_VARIANTS=$(INTEROP_OUT)/sanity_variants \

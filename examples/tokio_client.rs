@@ -3,11 +3,12 @@
 //! confirmation byte, and reports who the server is.
 //!
 //! ```text
-//! cargo run --features tokio --example tokio_client -- HOST [PORT]
+//! cargo run --features tokio --example tokio_client -- HOST [PORT [PKIPATH]]
 //! ```
 //!
 //! The credentials are the user's or the system's, as libvirt finds them
-//! (`~/.pki/libvirt`, `/etc/pki/...`).
+//! (`~/.pki/libvirt`, `/etc/pki/...`), or those of a pkipath directory (a URI's `?pkipath=`).
+//! An IPv6 address may be given in brackets (`[::1]`). `make interop` runs it against libvirtd.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use virtpki::{Context, ContextFlags};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(host) = args.next() else {
-        eprintln!("usage: tokio_client HOST [PORT]");
+        eprintln!("usage: tokio_client HOST [PORT [PKIPATH]]");
         std::process::exit(2);
     };
     let port: u16 = match args.next().map(|p| p.parse()) {
@@ -30,20 +31,26 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let pkipath = args.next().map(std::path::PathBuf::from);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    if let Err(e) = runtime.block_on(run(&host, port)) {
+    if let Err(e) = runtime.block_on(run(&host, port, pkipath.as_deref())) {
         eprintln!("tokio_client: {e}");
         std::process::exit(1);
     }
 }
 
-async fn run(host: &str, port: u16) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    host: &str,
+    port: u16,
+    pkipath: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Arc::new(Context::new(ContextFlags::default()));
-    ctx.load_default(Role::Client, None)?;
-    let tcp = TcpStream::connect((host, port)).await?;
+    ctx.load_default(Role::Client, pkipath)?;
+    // The socket takes the address without brackets; the verifier takes the name as given.
+    let tcp = TcpStream::connect((virtpki::names::strip_brackets(host), port)).await?;
     let stream =
         virtpki::tokio::connect(&ctx, tcp, host, Some(port), SessionFlags::LIBVIRT_CONFIRM).await?;
     let server = stream
