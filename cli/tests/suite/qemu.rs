@@ -57,6 +57,15 @@ fn install_qemu(dir: &Path, p: &Pki, from: &Path, conf: &Path, extra: &[&str]) -
     virtpki(dir, &args)
 }
 
+/// A PKI, and its server files installed for VNC below `dir/root` by a qemu.conf with
+/// `vnc_tls = 1`, which is returned (what most validate tests start from).
+fn vnc_installed(dir: &Path) -> PathBuf {
+    let p = pki(dir);
+    let conf = qemu_conf(dir, "vnc_tls = 1\n");
+    install_qemu(dir, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    conf
+}
+
 fn validate_qemu(dir: &Path, conf: &Path, extra: &[&str]) -> Run {
     let root = dir.join("root");
     let mut args = vec![
@@ -486,9 +495,7 @@ fn validate_findings_each_with_a_fix() {
 fn validate_sees_a_missing_server_file_and_qemu_s_chain_rule() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki(d);
-    let conf = qemu_conf(d, "vnc_tls = 1\n");
-    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let conf = vnc_installed(d);
     let root = d.join("root");
     std::fs::remove_file(root.join("etc/pki/qemu/server-cert.pem")).unwrap();
     let run = validate_qemu(d, &conf, &["--json"]);
@@ -571,9 +578,7 @@ fn install_warns_of_what_older_qemu_refuses() {
 fn validate_checks_each_numbered_identity() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki(d);
-    let conf = qemu_conf(d, "vnc_tls = 1\n");
-    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let conf = vnc_installed(d);
     let qdir = d.join("root/etc/pki/qemu");
     // A second identity, as QEMU 10.2 reads it; its key readable by everyone.
     std::fs::copy(qdir.join("server-cert.pem"), qdir.join("server-cert-0.pem")).unwrap();
@@ -855,9 +860,7 @@ fn a_repeated_setting_is_reported() {
 fn numbered_identities_only_are_refused_before_qemu_10_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki(d);
-    let conf = qemu_conf(d, "vnc_tls = 1\n");
-    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let conf = vnc_installed(d);
     let qdir = d.join("root/etc/pki/qemu");
     std::fs::rename(qdir.join("server-cert.pem"), qdir.join("server-cert-0.pem")).unwrap();
     std::fs::rename(qdir.join("server-key.pem"), qdir.join("server-key-0.pem")).unwrap();
@@ -888,9 +891,7 @@ fn numbered_identities_only_are_refused_before_qemu_10_2() {
 fn a_malformed_dh_params_file_fails() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki(d);
-    let conf = qemu_conf(d, "vnc_tls = 1\n");
-    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let conf = vnc_installed(d);
     let dh = d.join("root/etc/pki/qemu/dh-params.pem");
     std::fs::write(
         &dh,
@@ -919,9 +920,7 @@ fn a_malformed_dh_params_file_fails() {
 fn an_implicit_directory_that_is_a_file_is_to_be_removed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki(d);
-    let conf = qemu_conf(d, "vnc_tls = 1\n");
-    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let conf = vnc_installed(d);
     let implicit = d.join("root/etc/pki/libvirt-vnc");
     std::os::unix::fs::symlink(d.join("nowhere"), &implicit).unwrap();
     let report = json(&validate_qemu(
@@ -1006,9 +1005,7 @@ fn supplementary_groups_count_for_a_numeric_user() {
 fn apparmor_follows_a_linked_directory() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki(d);
-    let conf = qemu_conf(d, "vnc_tls = 1\n");
-    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let conf = vnc_installed(d);
     let report = json(&validate_qemu(
         d,
         &conf,
@@ -1044,9 +1041,7 @@ fn apparmor_follows_a_linked_directory() {
 fn an_encrypted_key_with_a_secret_is_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki(d);
-    let conf = qemu_conf(d, "vnc_tls = 1\n");
-    install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
+    let conf = vnc_installed(d);
     let key = d.join("root/etc/pki/qemu/server-key.pem");
     // Rewritten in place: its owner and group stay install's.
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
