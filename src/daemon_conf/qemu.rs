@@ -505,6 +505,27 @@ impl QemuConf {
         }
     }
 
+    /// Why the directory of `sub`, whose TLS a domain or a migration asks for (migration,
+    /// backup: [`Enabled::PerUse`]), is in use on this host below `root`: set or present
+    /// (`/etc/pki/libvirt-<sub>`), `migrate_tls_force = 1`, or the migration client's files in
+    /// the default directory. `None`: nothing says this host uses it.
+    pub fn per_use_reason(&self, sub: Subsystem, root: &Path) -> Option<String> {
+        let d = self.dir(sub, root);
+        match d.origin {
+            DirOrigin::Set(_) | DirOrigin::Implicit => Some(d.why()),
+            _ if sub == Subsystem::Migrate && self.migrate_tls_force() => {
+                Some("migrate_tls_force = 1".into())
+            }
+            _ if sub == Subsystem::Migrate && d.dir.join("client-cert.pem").exists() => {
+                Some(format!(
+                    "{} holds client-cert.pem (migration's client)",
+                    d.dir.display()
+                ))
+            }
+            _ => None,
+        }
+    }
+
     /// The `*_tls_x509_secret_uuid` that applies to `sub` (the passphrase of an encrypted
     /// key): its own, else the default's when neither its dir nor its uuid is set. SPICE has
     /// none.

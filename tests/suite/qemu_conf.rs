@@ -261,3 +261,35 @@ fn apparmor_sees_through_dot_dot() {
     )));
     assert!(!apparmor_allows(Path::new("/etc/pki/qemu/..")));
 }
+
+/// Migration and backup use TLS when a domain or a migration asks for it: their directory is
+/// checked only when something says this host uses it, and the reason names that thing.
+#[test]
+fn a_per_use_directory_is_in_use_only_when_something_says_so() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let plain = conf("");
+    assert_eq!(plain.per_use_reason(Subsystem::Migrate, r), None);
+    assert_eq!(plain.per_use_reason(Subsystem::Backup, r), None);
+    // Set in qemu.conf.
+    let set = conf("migrate_tls_x509_cert_dir = \"/etc/pki/mig\"\n");
+    let why = set.per_use_reason(Subsystem::Migrate, r).unwrap();
+    assert!(why.contains("migrate_tls_x509_cert_dir"), "{why}");
+    // Forced.
+    let forced = conf("migrate_tls_force = 1\n");
+    assert_eq!(
+        forced.per_use_reason(Subsystem::Migrate, r).as_deref(),
+        Some("migrate_tls_force = 1")
+    );
+    assert_eq!(forced.per_use_reason(Subsystem::Backup, r), None);
+    // The migration client's files in the default directory (backup has no client side).
+    let default = r.join("etc/pki/qemu");
+    std::fs::create_dir_all(&default).unwrap();
+    std::fs::write(default.join("client-cert.pem"), "x").unwrap();
+    let why = plain.per_use_reason(Subsystem::Migrate, r).unwrap();
+    assert!(why.contains("client-cert.pem"), "{why}");
+    assert_eq!(plain.per_use_reason(Subsystem::Backup, r), None);
+    // /etc/pki/libvirt-backup present: libvirt's implicit directory.
+    std::fs::create_dir_all(r.join("etc/pki/libvirt-backup")).unwrap();
+    assert!(plain.per_use_reason(Subsystem::Backup, r).is_some());
+}

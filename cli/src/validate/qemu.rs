@@ -223,22 +223,7 @@ impl Validator {
                 }
                 None
             }
-            Enabled::PerUse => {
-                let d = conf.dir(sub, &self.root);
-                match d.origin {
-                    DirOrigin::Set(_) | DirOrigin::Implicit => Some(d.why()),
-                    _ if sub == Subsystem::Migrate && conf.migrate_tls_force() => {
-                        Some("migrate_tls_force = 1".into())
-                    }
-                    _ if sub == Subsystem::Migrate && d.dir.join("client-cert.pem").exists() => {
-                        Some(format!(
-                            "{} holds client-cert.pem (migration's client)",
-                            d.dir.display()
-                        ))
-                    }
-                    _ => None,
-                }
-            }
+            Enabled::PerUse => conf.per_use_reason(sub, &self.root),
         }
     }
 
