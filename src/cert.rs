@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::CertificateDer;
+use x509_parser::oid_registry::*;
 use x509_parser::prelude::*;
 
 use crate::display;
@@ -252,6 +253,8 @@ pub struct Certificate {
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The names are printed on first use: print them, so the output shows them.
+        let _ = (self.subject(), self.issuer());
         self.fields.fmt(f)
     }
 }
@@ -263,8 +266,10 @@ struct Fields {
     source: Source,
     version: u32,
     serial: Vec<u8>,
-    subject: String,
-    issuer: String,
+    /// The names in libvirt's format, printed on first use (checked at parse time): a peer's
+    /// chain verified for a server is never printed unless something fails or is asked.
+    subject: OnceLock<String>,
+    issuer: OnceLock<String>,
     subject_raw: Vec<u8>,
     issuer_raw: Vec<u8>,
     common_names: Vec<String>,
@@ -299,8 +304,8 @@ impl Certificate {
         }
         let subject_raw = x509.subject().as_raw().to_vec();
         let issuer_raw = x509.issuer().as_raw().to_vec();
-        let subject = dn::name_to_libvirt_string(&subject_raw).map_err(|e| e.context(&source))?;
-        let issuer = dn::name_to_libvirt_string(&issuer_raw).map_err(|e| e.context(&source))?;
+        dn::check_name(&subject_raw).map_err(|e| e.context(&source))?;
+        dn::check_name(&issuer_raw).map_err(|e| e.context(&source))?;
         let common_names = x509
             .subject()
             .iter_common_name()
@@ -343,8 +348,8 @@ impl Certificate {
             fields: Arc::new(Fields {
                 version: x509.version().0 + 1,
                 serial: x509.raw_serial().to_vec(),
-                subject,
-                issuer,
+                subject: OnceLock::new(),
+                issuer: OnceLock::new(),
                 common_names,
                 not_before: x509.validity().not_before.timestamp(),
                 not_after: x509.validity().not_after.timestamp(),
@@ -399,12 +404,16 @@ impl Certificate {
 
     /// Subject in libvirt's DN format (what `virt-pki-query-dn` prints).
     pub fn subject(&self) -> &str {
-        &self.fields.subject
+        self.fields.subject.get_or_init(|| {
+            dn::name_to_libvirt_string(&self.fields.subject_raw).unwrap_or_default()
+        })
     }
 
     /// Issuer in libvirt's DN format.
     pub fn issuer(&self) -> &str {
-        &self.fields.issuer
+        self.fields
+            .issuer
+            .get_or_init(|| dn::name_to_libvirt_string(&self.fields.issuer_raw).unwrap_or_default())
     }
 
     /// Whether `issuer` issued this certificate: its subject is this one's issuer name and its
@@ -558,8 +567,8 @@ impl Certificate {
             s.push_str(&display::escape(&text.to_string()));
             s.push('\n');
         };
-        line(format_args!("Subject: {}", self.fields.subject));
-        line(format_args!("Issuer: {}", self.fields.issuer));
+        line(format_args!("Subject: {}", self.subject()));
+        line(format_args!("Issuer: {}", self.issuer()));
         line(format_args!("Serial: {}", self.serial_hex()));
         line(format_args!("Version: {}", self.fields.version));
         line(format_args!(
@@ -629,22 +638,22 @@ impl Certificate {
     }
 }
 
-/// Extension OIDs webpki processes (so a critical one is fine for it).
-const WEBPKI_EXTENSIONS: [&str; 6] = [
-    "2.5.29.15",
-    "2.5.29.17",
-    "2.5.29.19",
-    "2.5.29.30",
-    "2.5.29.31",
-    "2.5.29.37",
+/// Extension OIDs webpki processes (so a critical one is fine for it). Compared as encoded
+/// OIDs: formatting every extension's OID as text was a tenth of parsing a peer's chain.
+const WEBPKI_EXTENSIONS: [Oid<'static>; 6] = [
+    OID_X509_EXT_KEY_USAGE,
+    OID_X509_EXT_SUBJECT_ALT_NAME,
+    OID_X509_EXT_BASIC_CONSTRAINTS,
+    OID_X509_EXT_NAME_CONSTRAINTS,
+    OID_X509_EXT_CRL_DISTRIBUTION_POINTS,
+    OID_X509_EXT_EXTENDED_KEY_USAGE,
 ];
 
 fn profile_facts(x509: &X509Certificate<'_>) -> ProfileFacts {
     let mut facts = ProfileFacts::default();
     for ext in x509.extensions() {
-        let oid = ext.oid.to_id_string();
-        if ext.critical && !WEBPKI_EXTENSIONS.contains(&oid.as_str()) {
-            facts.unknown_critical.push(oid.clone());
+        if ext.critical && !WEBPKI_EXTENSIONS.contains(&ext.oid) {
+            facts.unknown_critical.push(ext.oid.to_id_string());
         }
         match ext.parsed_extension() {
             ParsedExtension::SubjectKeyIdentifier(id) => facts.subject_key_id = Some(id.0.to_vec()),
@@ -666,10 +675,10 @@ fn profile_facts(x509: &X509Certificate<'_>) -> ProfileFacts {
             ParsedExtension::AuthorityInfoAccess(aia) => {
                 facts.malformed_aia = aia.accessdescs.is_empty()
             }
-            ParsedExtension::ParseError { .. } if oid == "1.3.6.1.5.5.7.1.1" => {
+            ParsedExtension::ParseError { .. } if ext.oid == OID_PKIX_AUTHORITY_INFO_ACCESS => {
                 facts.malformed_aia = true
             }
-            ParsedExtension::ParseError { .. } if oid == "2.5.29.30" => {
+            ParsedExtension::ParseError { .. } if ext.oid == OID_X509_EXT_NAME_CONSTRAINTS => {
                 facts.malformed_name_constraints = true
             }
             _ => {}
@@ -754,7 +763,8 @@ pub(crate) fn hex_with_colons(bytes: &[u8]) -> String {
         .join(":")
 }
 
-fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
+/// An OID's OpenSSL short name (`sha256WithRSAEncryption`, `secp521r1`), else its dotted text.
+pub(crate) fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
     x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
         .map(str::to_owned)
         .unwrap_or_else(|_| oid.to_id_string())
@@ -801,32 +811,34 @@ fn convert_san(name: &GeneralName<'_>) -> SubjectAltName {
 }
 
 fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
-    let oid = spki.algorithm.algorithm.to_id_string();
-    match oid.as_str() {
-        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => match spki.parsed() {
+    let oid = &spki.algorithm.algorithm;
+    if *oid == OID_PKCS1_RSAENCRYPTION || *oid == OID_PKCS1_RSASSAPSS {
+        match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => KeyAlgorithm::Rsa {
                 bits: bit_length(rsa.modulus),
             },
-            _ => KeyAlgorithm::Other(oid),
-        },
-        "1.2.840.10045.2.1" => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|c| match c.to_id_string().as_str() {
-                    "1.2.840.10045.3.1.7" => "P-256".to_owned(),
-                    "1.3.132.0.34" => "P-384".to_owned(),
-                    "1.3.132.0.35" => "P-521".to_owned(),
-                    other => other.to_owned(),
-                })
-                .unwrap_or_else(|| "unknown curve".to_owned());
-            KeyAlgorithm::Ecdsa { curve }
+            _ => KeyAlgorithm::Other(oid.to_id_string()),
         }
-        "1.3.101.112" => KeyAlgorithm::Ed25519,
-        "1.3.101.113" => KeyAlgorithm::Ed448,
-        _ => KeyAlgorithm::Other(oid),
+    } else if *oid == OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|c| match c {
+                c if c == OID_EC_P256 => "P-256".to_owned(),
+                c if c == OID_NIST_EC_P384 => "P-384".to_owned(),
+                c if c == OID_NIST_EC_P521 => "P-521".to_owned(),
+                other => other.to_id_string(),
+            })
+            .unwrap_or_else(|| "unknown curve".to_owned());
+        KeyAlgorithm::Ecdsa { curve }
+    } else if *oid == OID_SIG_ED25519 {
+        KeyAlgorithm::Ed25519
+    } else if *oid == OID_SIG_ED448 {
+        KeyAlgorithm::Ed448
+    } else {
+        KeyAlgorithm::Other(oid.to_id_string())
     }
 }
 
@@ -865,17 +877,7 @@ mod tests {
     /// fields, all get the SHA-256 of the DER and of the SubjectPublicKeyInfo.
     #[test]
     fn lazy_fingerprints_agree_across_threads() {
-        use base64::Engine;
-        let text = include_str!("../fuzz/corpus/pem_input/client-chain-text");
-        let b64: String = text
-            .lines()
-            .skip_while(|l| !l.ends_with("BEGIN CERTIFICATE-----"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("-----END"))
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .unwrap();
+        let der = first_certificate_of(include_str!("../fuzz/corpus/pem_input/client-chain-text"));
         let cert = Certificate::from_der(der.clone(), Source::Data).unwrap();
         let spki = Fingerprint::of(cert.spki_der());
         let barrier = std::sync::Barrier::new(8);
@@ -893,6 +895,42 @@ mod tests {
             }
         });
         assert_eq!(cert.fingerprint_string(), Fingerprint::of(&der).to_string());
+    }
+
+    /// A name x509-parser reads but libvirt's format cannot print (an attribute type that is
+    /// not a complete OID) fails when the certificate is parsed, although the names are
+    /// printed only when asked.
+    #[test]
+    fn a_name_that_cannot_be_printed_fails_at_parse_time() {
+        let der = first_certificate_of(include_str!("../fuzz/corpus/pem_input/client-chain-text"));
+        let cn = [0x06, 0x03, 0x55, 0x04, 0x03];
+        let at = der.windows(cn.len()).position(|w| w == cn).unwrap();
+        let mut broken = der.clone();
+        broken[at + 4] = 0x83;
+        let err = Certificate::from_der(broken, Source::Data).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Parse);
+        assert!(
+            err.message()
+                .contains("malformed distinguished name: attribute OID"),
+            "{err}"
+        );
+        let cert = Certificate::from_der(der, Source::Data).unwrap();
+        assert!(cert.subject().contains("CN="), "{}", cert.subject());
+        assert!(format!("{cert:?}").contains(cert.issuer()));
+    }
+
+    /// The DER of the first certificate of a PEM text.
+    fn first_certificate_of(text: &str) -> Vec<u8> {
+        use base64::Engine;
+        let b64: String = text
+            .lines()
+            .skip_while(|l| !l.ends_with("BEGIN CERTIFICATE-----"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .unwrap()
     }
 
     #[test]

@@ -67,9 +67,28 @@ pub fn read(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
     ))
 }
 
+/// Whether `content` is an OID's content octets that [`oid_to_string`] can print: not empty,
+/// the last arc complete, no arc beyond 128 bits.
+pub fn oid_is_well_formed(content: &[u8]) -> bool {
+    if content.is_empty() || content.last().is_some_and(|b| b & 0x80 != 0) {
+        return false;
+    }
+    let mut value: u128 = 0;
+    for &b in content {
+        match value.checked_mul(128) {
+            Some(v) => value = v | u128::from(b & 0x7f),
+            None => return false,
+        }
+        if b & 0x80 == 0 {
+            value = 0;
+        }
+    }
+    true
+}
+
 /// Dotted text of an OID's content octets, e.g. `2.5.4.3`.
 pub fn oid_to_string(content: &[u8]) -> Option<String> {
-    if content.is_empty() || content.last().is_some_and(|b| b & 0x80 != 0) {
+    if !oid_is_well_formed(content) {
         return None;
     }
     let mut arcs: Vec<u128> = Vec::new();
@@ -90,6 +109,36 @@ pub fn oid_to_string(content: &[u8]) -> Option<String> {
     let mut out = format!("{a}.{b}");
     for arc in &arcs[1..] {
         out.push_str(&format!(".{arc}"));
+    }
+    Some(out)
+}
+
+/// The content octets of the dotted OID `dotted` (`2.5.4.3` gives `55 04 03`), or `None` when
+/// it is not an OID: two or more decimal arcs, the first 0, 1 or 2 and the second below 40
+/// under 0 and 1. The inverse of [`oid_to_string`], so tables of known OIDs written as text
+/// can be matched against the bytes a certificate carries.
+pub fn oid_from_string(dotted: &str) -> Option<Vec<u8>> {
+    let mut arcs = Vec::new();
+    for arc in dotted.split('.') {
+        if arc.is_empty() || !arc.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        arcs.push(arc.parse::<u128>().ok()?);
+    }
+    let (&first, &second) = (arcs.first()?, arcs.get(1)?);
+    if first > 2 || (first < 2 && second >= 40) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let head = (first * 40).checked_add(second)?;
+    for arc in std::iter::once(head).chain(arcs[2..].iter().copied()) {
+        let mut groups = vec![(arc & 0x7f) as u8];
+        let mut rest = arc >> 7;
+        while rest > 0 {
+            groups.push((rest & 0x7f) as u8 | 0x80);
+            rest >>= 7;
+        }
+        out.extend(groups.iter().rev());
     }
     Some(out)
 }
@@ -142,5 +191,33 @@ mod tests {
         );
         assert_eq!(oid_to_string(&[0x88, 0x37]).unwrap(), "2.999");
         assert!(oid_to_string(&[0x86]).is_none());
+        assert!(oid_to_string(&[]).is_none());
+        // An arc of 19 groups of 7 bits is beyond 128 bits.
+        let mut huge = vec![0xff; 19];
+        huge.push(0x7f);
+        assert!(!oid_is_well_formed(&huge));
+        assert!(oid_to_string(&huge).is_none());
+        assert!(oid_is_well_formed(&[0x55, 0x04, 0x03]));
+    }
+
+    #[test]
+    fn oids_encode_from_dotted_text_and_back() {
+        assert_eq!(oid_from_string("2.5.4.3").unwrap(), [0x55, 0x04, 0x03]);
+        assert_eq!(oid_from_string("2.999").unwrap(), [0x88, 0x37]);
+        for dotted in [
+            "1.2.840.113549.1.9.1",
+            "0.9.2342.19200300.100.1.25",
+            "1.3.6.1.4.1.311.60.2.1.3",
+            "2.5.4.128",
+            "1.39.0",
+        ] {
+            let encoded = oid_from_string(dotted).unwrap();
+            assert_eq!(oid_to_string(&encoded).unwrap(), dotted);
+        }
+        for bad in [
+            "", "2", "2.", ".5", "3.1", "1.40", "2.5.x", "2.5.-4", "2..5", "2.5.4.3 ",
+        ] {
+            assert!(oid_from_string(bad).is_none(), "{bad:?}");
+        }
     }
 }

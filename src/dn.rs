@@ -20,6 +20,9 @@
 //! One deliberate difference: a UTF8String value that is not valid UTF-8 is printed in the `#`
 //! hex form, where GnuTLS copies the bytes through; the result here is always valid UTF-8.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use crate::der::{self, Tag};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -100,8 +103,22 @@ const fn attr(oid: &'static str, name: &'static str, value_type: ValueType) -> K
     }
 }
 
-/// The libvirt (GnuTLS compatibility) string of a DER-encoded X.501 `Name`.
-pub fn name_to_libvirt_string(name_der: &[u8]) -> Result<String> {
+/// What [`walk`] meets in a name, in encoded order.
+enum Part<'a> {
+    /// The start of an RDN; `first` for the name's first one.
+    Rdn { first: bool },
+    /// One attribute of the current RDN; `first` for the RDN's first one. `oid` holds the
+    /// content octets of a well-formed OID.
+    Attribute {
+        first: bool,
+        oid: &'a [u8],
+        value: der::Element<'a>,
+    },
+}
+
+/// Walks a DER-encoded X.501 `Name`, checking every rule the printing relies on, and hands
+/// each part to `visit`. One walk for checking and printing, so they cannot disagree.
+fn walk<'a>(name_der: &'a [u8], mut visit: impl FnMut(Part<'a>)) -> Result<()> {
     let bad = |what: &str| {
         Error::new(
             ErrorKind::Parse,
@@ -112,7 +129,6 @@ pub fn name_to_libvirt_string(name_der: &[u8]) -> Result<String> {
     if name.tag != Tag::SEQUENCE || !rest.is_empty() {
         return Err(bad("not a SEQUENCE"));
     }
-    let mut out = String::new();
     let mut rdns = name.content;
     let mut first_rdn = true;
     while !rdns.is_empty() {
@@ -121,9 +137,7 @@ pub fn name_to_libvirt_string(name_der: &[u8]) -> Result<String> {
         if rdn.tag != Tag::SET {
             return Err(bad("RDN is not a SET"));
         }
-        if !first_rdn {
-            out.push(',');
-        }
+        visit(Part::Rdn { first: first_rdn });
         first_rdn = false;
         let mut atvs = rdn.content;
         let mut first_atv = true;
@@ -137,25 +151,58 @@ pub fn name_to_libvirt_string(name_der: &[u8]) -> Result<String> {
             if oid.tag != Tag::OID {
                 return Err(bad("attribute type is not an OID"));
             }
-            let oid_text = der::oid_to_string(oid.content).ok_or_else(|| bad("attribute OID"))?;
+            if !der::oid_is_well_formed(oid.content) {
+                return Err(bad("attribute OID"));
+            }
             let (value, trailing) = der::read(value_rest).map_err(|_| bad("attribute value"))?;
             if !trailing.is_empty() {
                 return Err(bad("data after the attribute value"));
             }
-            if !first_atv {
-                out.push('+');
-            }
+            visit(Part::Attribute {
+                first: first_atv,
+                oid: oid.content,
+                value,
+            });
             first_atv = false;
-            append_attribute(&mut out, &oid_text, &value);
         }
     }
+    Ok(())
+}
+
+/// Checks that [`name_to_libvirt_string`] can print this name, without printing it: a
+/// certificate checks its names when it is parsed and prints them only when asked.
+pub fn check_name(name_der: &[u8]) -> Result<()> {
+    walk(name_der, |_| {})
+}
+
+/// The libvirt (GnuTLS compatibility) string of a DER-encoded X.501 `Name`.
+pub fn name_to_libvirt_string(name_der: &[u8]) -> Result<String> {
+    // Names print at about their encoded size: one allocation, no regrowing.
+    let mut out = String::with_capacity(name_der.len());
+    walk(name_der, |part| match part {
+        Part::Rdn { first } => {
+            if !first {
+                out.push(',');
+            }
+        }
+        Part::Attribute { first, oid, value } => {
+            if !first {
+                out.push('+');
+            }
+            append_attribute(&mut out, oid, &value);
+        }
+    })?;
     Ok(out)
 }
 
-/// Appends `NAME=value` for one attribute, as GnuTLS prints it.
-fn append_attribute(out: &mut String, oid: &str, value: &der::Element<'_>) {
-    let known = KNOWN_ATTRIBUTES.iter().find(|a| a.oid == oid);
-    out.push_str(known.map_or(oid, |a| a.name));
+/// Appends `NAME=value` for one attribute, as GnuTLS prints it; `oid` is the content octets
+/// of a well-formed OID ([`walk`] checked it).
+fn append_attribute(out: &mut String, oid: &[u8], value: &der::Element<'_>) {
+    let known = known_attribute(oid);
+    match known {
+        Some(a) => out.push_str(a.name),
+        None => out.push_str(&der::oid_to_string(oid).unwrap_or_default()),
+    }
     out.push('=');
     match known.and_then(|a| decode_value(a.value_type, value)) {
         Some(text) => escape_value(out, &text),
@@ -168,8 +215,26 @@ fn append_attribute(out: &mut String, oid: &str, value: &der::Element<'_>) {
     }
 }
 
+/// The entries of [`KNOWN_ATTRIBUTES`] with their OIDs encoded: a name is looked up by the
+/// bytes it carries, not by formatting its OID as text (a fifth of parsing a peer's chain).
+static KNOWN_ATTRIBUTE_OIDS: LazyLock<Vec<(Vec<u8>, &'static KnownAttribute)>> =
+    LazyLock::new(|| {
+        KNOWN_ATTRIBUTES
+            .iter()
+            .filter_map(|a| Some((der::oid_from_string(a.oid)?, a)))
+            .collect()
+    });
+
+/// GnuTLS's name for the attribute type whose OID content octets are `oid`.
+fn known_attribute(oid: &[u8]) -> Option<&'static KnownAttribute> {
+    KNOWN_ATTRIBUTE_OIDS
+        .iter()
+        .find(|(encoded, _)| encoded == oid)
+        .map(|(_, a)| *a)
+}
+
 /// The text of a value GnuTLS accepts for this attribute type, or `None` for the hex form.
-fn decode_value(expected: ValueType, value: &der::Element<'_>) -> Option<String> {
+fn decode_value<'a>(expected: ValueType, value: &der::Element<'a>) -> Option<Cow<'a, str>> {
     let accepted = match expected {
         ValueType::Exactly(tag) => value.tag == tag,
         ValueType::DirectoryString => matches!(
@@ -197,11 +262,11 @@ fn decode_value(expected: ValueType, value: &der::Element<'_>) -> Option<String>
     let text = if value.tag == Tag::UNIVERSAL_STRING
         || (value.tag == Tag::TELETEX_STRING && !value.content.is_ascii())
     {
-        content_hex()
+        Cow::Owned(content_hex())
     } else if value.tag == Tag::BMP_STRING {
-        decode_bmp(value.content)?
+        Cow::Owned(decode_bmp(value.content)?)
     } else {
-        String::from_utf8(value.content.to_vec()).ok()?
+        Cow::Borrowed(std::str::from_utf8(value.content).ok()?)
     };
     // GnuTLS refuses strings with embedded NULs and prints them in hex.
     if text.contains('\0') {
@@ -262,6 +327,23 @@ mod tests {
     const C: &[u8] = &[0x55, 0x04, 0x06];
     const O: &[u8] = &[0x55, 0x04, 0x0a];
 
+    /// Every named attribute is found by its encoded OID (an entry whose text did not encode
+    /// would silently print as a dotted OID with a hex value).
+    #[test]
+    fn every_known_attribute_is_found_by_its_encoding() {
+        assert_eq!(KNOWN_ATTRIBUTE_OIDS.len(), KNOWN_ATTRIBUTES.len());
+        for a in KNOWN_ATTRIBUTES {
+            let encoded = der::oid_from_string(a.oid).unwrap();
+            assert_eq!(known_attribute(&encoded).map(|k| k.name), Some(a.name));
+            let der = name(&[&[(&encoded, 0x13, b"x")]]);
+            assert!(name_to_libvirt_string(&der)
+                .unwrap()
+                .starts_with(&format!("{}=", a.name)));
+        }
+        assert!(known_attribute(&[0x55, 0x04]).is_none());
+        assert!(known_attribute(&[0x55, 0x04, 0x03, 0x00]).is_none());
+    }
+
     #[test]
     fn encoding_order_without_spaces() {
         let der = name(&[
@@ -310,13 +392,61 @@ mod tests {
         assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=#0c03610062");
     }
 
+    /// Every malformed name is refused by the check a certificate runs at parse time with the
+    /// same error as by the printing it runs later.
     #[test]
     fn malformed_names_are_parse_errors() {
-        for bad in [&b""[..], &[0x30, 0x05, 0x31][..], &[0x31, 0x00][..]] {
+        let incomplete_oid = name(&[&[(&[0x55, 0x04, 0x83], 0x0c, b"x")]]);
+        let high_tag_value = der::encode(
+            0x30,
+            &der::encode(
+                0x31,
+                &der::encode(
+                    0x30,
+                    &[0x06, 0x03, 0x55, 0x04, 0x03, 0x1f, 0x22, 0x01, 0x78],
+                ),
+            ),
+        );
+        let trailing = der::encode(
+            0x30,
+            &der::encode(
+                0x31,
+                &der::encode(
+                    0x30,
+                    &[0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, 0x78, 0x05, 0x00],
+                ),
+            ),
+        );
+        for (bad, why) in [
+            (&b""[..], "not DER"),
+            (&[0x30, 0x05, 0x31][..], "not DER"),
+            (&[0x31, 0x00][..], "not a SEQUENCE"),
+            (&[0x30, 0x02, 0x30, 0x00][..], "RDN is not a SET"),
+            (&incomplete_oid[..], "attribute OID"),
+            (&high_tag_value[..], "attribute value"),
+            (&trailing[..], "data after the attribute value"),
+        ] {
             let err = name_to_libvirt_string(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Parse);
             assert!(err.message().contains("distinguished name"), "{err}");
+            assert!(err.message().ends_with(why), "{err}");
+            assert_eq!(check_name(bad).unwrap_err().message(), err.message());
         }
         assert_eq!(name_to_libvirt_string(&[0x30, 0x00]).unwrap(), "");
+        check_name(&[0x30, 0x00]).unwrap();
+        // An empty RDN still separates (as GnuTLS prints it).
+        let mut rdns = der::encode(
+            0x31,
+            &der::encode(0x30, &[0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, b'a']),
+        );
+        rdns.extend(der::encode(0x31, &[]));
+        rdns.extend(der::encode(
+            0x31,
+            &der::encode(0x30, &[0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x01, b'b']),
+        ));
+        assert_eq!(
+            name_to_libvirt_string(&der::encode(0x30, &rdns)).unwrap(),
+            "CN=a,,O=b"
+        );
     }
 }

@@ -50,7 +50,7 @@ use zeroize::Zeroizing;
 // Part of the issuing API (`ClientParams::dn`), defined with the DN model.
 pub use crate::subject::{Attribute, SubjectName};
 
-use crate::cert::Certificate;
+use crate::cert::{oid_name, Certificate};
 use crate::data_type::CertDataType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::Source;
@@ -567,13 +567,6 @@ fn der_elements(der: &[u8]) -> Option<Vec<&[u8]>> {
 fn der_contents(der: &[u8]) -> Option<&[u8]> {
     use x509_parser::asn1_rs::{Any, FromDer};
     Any::from_der(der).ok().map(|(_, any)| any.data)
-}
-
-/// An algorithm's OpenSSL short name (`ecdsa-with-SHA512`, `secp521r1`), else its OID.
-fn oid_name(oid: &x509_parser::oid_registry::Oid<'_>) -> String {
-    x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
-        .map(str::to_owned)
-        .unwrap_or_else(|_| oid.to_id_string())
 }
 
 /// Checks that `csr` (`der`, as read) is signed by its own key with an algorithm of the crypto
@@ -1714,11 +1707,7 @@ fn reissue_params(
     let mut named_serial = false;
     for ext in x509.extensions() {
         let oid = ext.oid.to_id_string();
-        let name = || {
-            x509_parser::objects::oid2sn(&ext.oid, x509_parser::objects::oid_registry())
-                .map(str::to_owned)
-                .unwrap_or_else(|_| oid.clone())
-        };
+        let name = || oid_name(&ext.oid);
         if copied.contains(&oid.as_str()) {
             let arcs: Vec<u64> = ext
                 .oid
