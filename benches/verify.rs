@@ -96,6 +96,9 @@ fn verification(c: &mut Criterion) {
                     .is_ok()
             })
         });
+        group.bench_function("pem_parse_chain", |b| {
+            b.iter(|| virtpki::pem::parse_chain(black_box(&chain_pem)).unwrap())
+        });
         group.bench_function("pem_verify_server", |b| {
             b.iter(|| {
                 let chain = virtpki::pem::parse_chain(black_box(&chain_pem)).unwrap();
