@@ -253,8 +253,13 @@ pub struct Certificate {
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The names are printed on first use: print them, so the output shows them.
-        let _ = (self.subject(), self.issuer());
+        // Names and algorithms are worked out on first use: do it, so the output shows them.
+        let _ = (
+            self.subject(),
+            self.issuer(),
+            self.signature_algorithm(),
+            self.key_algorithm(),
+        );
         self.fields.fmt(f)
     }
 }
@@ -279,8 +284,12 @@ struct Fields {
     basic_constraints: Option<BasicConstraints>,
     key_usage: Option<KeyUsage>,
     extended_key_usage: Option<ExtendedKeyUsage>,
-    signature_algorithm: String,
-    key_algorithm: KeyAlgorithm,
+    /// The signature algorithm's OID (content octets), named on first use.
+    signature_oid: Vec<u8>,
+    signature_algorithm: OnceLock<String>,
+    /// Read from `spki_der` on first use: verification asks only for an RSA leaf with a
+    /// critical key usage.
+    key_algorithm: OnceLock<KeyAlgorithm>,
     has_name_constraints: bool,
     profile: ProfileFacts,
     spki_der: Vec<u8>,
@@ -342,8 +351,7 @@ impl Certificate {
         let profile = profile_facts(&x509);
         let spki = x509.public_key();
         let spki_der = spki.raw.to_vec();
-        let key_algorithm = key_algorithm(spki);
-        let signature_algorithm = oid_name(&x509.signature_algorithm.algorithm);
+        let signature_oid = x509.signature_algorithm.algorithm.as_bytes().to_vec();
         Ok(Certificate {
             fields: Arc::new(Fields {
                 version: x509.version().0 + 1,
@@ -357,8 +365,9 @@ impl Certificate {
                 basic_constraints,
                 key_usage,
                 extended_key_usage,
-                signature_algorithm,
-                key_algorithm,
+                signature_oid,
+                signature_algorithm: OnceLock::new(),
+                key_algorithm: OnceLock::new(),
                 has_name_constraints,
                 profile,
                 spki_der,
@@ -518,12 +527,18 @@ impl Certificate {
 
     /// Signature algorithm name, e.g. `sha256WithRSAEncryption`.
     pub fn signature_algorithm(&self) -> &str {
-        &self.fields.signature_algorithm
+        self.fields.signature_algorithm.get_or_init(|| {
+            oid_name(&x509_parser::der_parser::oid::Oid::new(
+                self.fields.signature_oid.as_slice().into(),
+            ))
+        })
     }
 
     /// Public key algorithm and size.
     pub fn key_algorithm(&self) -> &KeyAlgorithm {
-        &self.fields.key_algorithm
+        self.fields
+            .key_algorithm
+            .get_or_init(|| KeyAlgorithm::of_spki_der(&self.fields.spki_der))
     }
 
     /// The SubjectPublicKeyInfo, DER.
@@ -588,10 +603,10 @@ impl Certificate {
                 names.join(", ")
             ));
         }
-        line(format_args!("Public key: {}", self.fields.key_algorithm));
+        line(format_args!("Public key: {}", self.key_algorithm()));
         line(format_args!(
             "Signature algorithm: {}",
-            self.fields.signature_algorithm
+            self.signature_algorithm()
         ));
         if let Some(bc) = self.fields.basic_constraints {
             let path = bc
