@@ -34,7 +34,7 @@
 //! the newest (highest CRL number) applies, as RFC 5280 has it; GnuTLS consults them all, which
 //! differs only when a newer list no longer names a certificate (a hold released).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
@@ -436,14 +436,107 @@ impl Context {
             }
             ValidatorAnswer::AcceptOnce => Ok(Acceptance::ValidatorOnce),
             ValidatorAnswer::AcceptAlways => {
-                if let Some(store) = self.known_servers() {
-                    store.add(hostname, port, leaf.der())?;
+                if self.record_always(hostname, port, leaf)? {
                     Ok(Acceptance::ValidatorAlways)
                 } else {
                     // Nowhere to record it: accepted for this time only.
                     Ok(Acceptance::ValidatorOnce)
                 }
             }
+        }
+    }
+
+    /// ACCEPT_ALWAYS's recording, the one home of it: `leaf` for (`hostname`, `port`) in the
+    /// known-servers store, replacing that host and port's entry. `Ok(false)` when no store
+    /// is set (nothing recorded).
+    fn record_always(&self, hostname: &str, port: Option<u16>, leaf: &Certificate) -> Result<bool> {
+        match self.known_servers() {
+            Some(store) => {
+                store.add(hostname, port, leaf.der())?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// What a client handshake's validator was asked about and accepted: kept by the session
+/// (filled by the TLS layer's verifier) so that an answer given after the handshake (a
+/// coroutine validator of virtpki.aio, which the library was answered "accept once" for) can
+/// still be recorded as ACCEPT_ALWAYS, and nothing else: no other host, port or certificate.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AskedNote(Arc<Mutex<Option<Asked>>>);
+
+#[derive(Clone, Debug)]
+struct Asked {
+    ctx: Arc<Context>,
+    hostname: String,
+    port: Option<u16>,
+    leaf: Certificate,
+}
+
+impl AskedNote {
+    /// Notes a verdict of `ctx` on `leaf` for (`hostname`, `port`): kept when the validator
+    /// accepted it; any other verdict (verified without a validator, pinned, not verified)
+    /// clears the note, since the validator was not asked.
+    pub(crate) fn note(
+        &self,
+        ctx: &Arc<Context>,
+        hostname: &str,
+        port: Option<u16>,
+        leaf: &Certificate,
+        acceptance: Acceptance,
+    ) {
+        let asked = matches!(
+            acceptance,
+            Acceptance::ValidatorOnce | Acceptance::ValidatorAlways
+        )
+        .then(|| Asked {
+            ctx: Arc::clone(ctx),
+            hostname: hostname.to_owned(),
+            port,
+            leaf: leaf.clone(),
+        });
+        // A poisoned note stays empty for a reader: nothing can be recorded from it.
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = asked;
+        }
+    }
+
+    /// Records what the validator accepted as ACCEPT_ALWAYS does ([`Context::record_always`]:
+    /// same store, same replacement, same errors); an error when it was not asked
+    /// ([`ErrorKind::InvalidArg`]) or no known-servers store is set (also `InvalidArg`: an
+    /// answer of ACCEPT_ALWAYS inside the handshake is then accepted once, unrecorded).
+    pub(crate) fn record(&self) -> Result<()> {
+        let asked = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArg,
+                    "nothing to record: the certificate validator was not asked about the \
+                 server's certificate in this session's handshake (no validator, a pinned \
+                 certificate, or a refused one)",
+                )
+            })?;
+        let Asked {
+            ctx,
+            hostname,
+            port,
+            leaf,
+        } = asked;
+        if ctx.record_always(&hostname, port, &leaf)? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the certificate of {hostname} cannot be recorded: the context has no \
+                     known-servers store (virPKIContextSetKnownServersFile)"
+                ),
+            ))
         }
     }
 }
