@@ -165,7 +165,8 @@ install-files:
 
 FFI_BUILD = ffi-tests/build
 FIXTURES = $(FFI_BUILD)/fixtures
-FFI_TESTS = errors context load default verify cert session threads reload identity nonblock
+FFI_TESTS = errors context load default verify cert session threads reload identity nonblock \
+	record
 FFI_CFLAGS = -std=c11 -Wall -Wextra -Werror -g -O1 -Iinclude \
 	-DFIXTURE_DIR='"$(abspath $(FIXTURES))"' -DEXPECTED_VERSION='"$(VERSION)"'
 # The tests find the library through a directory holding the soname link.
