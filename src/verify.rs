@@ -436,7 +436,7 @@ impl Context {
             }
             ValidatorAnswer::AcceptOnce => Ok(Acceptance::ValidatorOnce),
             ValidatorAnswer::AcceptAlways => {
-                if self.record_always(hostname, port, leaf)? {
+                if self.record_always(hostname, port, leaf.der())? {
                     Ok(Acceptance::ValidatorAlways)
                 } else {
                     // Nowhere to record it: accepted for this time only.
@@ -446,13 +446,13 @@ impl Context {
         }
     }
 
-    /// ACCEPT_ALWAYS's recording, the one home of it: `leaf` for (`hostname`, `port`) in the
-    /// known-servers store, replacing that host and port's entry. `Ok(false)` when no store
-    /// is set (nothing recorded).
-    fn record_always(&self, hostname: &str, port: Option<u16>, leaf: &Certificate) -> Result<bool> {
+    /// ACCEPT_ALWAYS's recording, the one home of it: the leaf certificate `leaf_der` for
+    /// (`hostname`, `port`) in the known-servers store, replacing that host and port's entry.
+    /// `Ok(false)` when no store is set (nothing recorded).
+    fn record_always(&self, hostname: &str, port: Option<u16>, leaf_der: &[u8]) -> Result<bool> {
         match self.known_servers() {
             Some(store) => {
-                store.add(hostname, port, leaf.der())?;
+                store.add(hostname, port, leaf_der)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -472,7 +472,8 @@ struct Asked {
     ctx: Arc<Context>,
     hostname: String,
     port: Option<u16>,
-    leaf: Certificate,
+    /// Only the DER: a session keeps this for its whole life.
+    leaf_der: Vec<u8>,
 }
 
 impl AskedNote {
@@ -495,7 +496,7 @@ impl AskedNote {
             ctx: Arc::clone(ctx),
             hostname: hostname.to_owned(),
             port,
-            leaf: leaf.clone(),
+            leaf_der: leaf.der().to_vec(),
         });
         // A poisoned note stays empty for a reader: nothing can be recorded from it.
         if let Ok(mut slot) = self.0.lock() {
@@ -525,9 +526,9 @@ impl AskedNote {
             ctx,
             hostname,
             port,
-            leaf,
+            leaf_der,
         } = asked;
-        if ctx.record_always(&hostname, port, &leaf)? {
+        if ctx.record_always(&hostname, port, &leaf_der)? {
             Ok(())
         } else {
             Err(Error::new(
