@@ -421,12 +421,20 @@ impl ServerCertVerifier for ServerVerifier {
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let chain = peer_chain(end_entity, intermediates)?;
-        let verdict = self
-            .ctx
-            .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
-            .map_err(to_rustls)?;
+        // Taken first: a store set or replaced during the verification is not the one the
+        // validator was asked against, and a later record_peer refuses it.
+        let store = self.ctx.known_servers();
+        let verdict = {
+            // The validator may call back into the session, whose TLS state this handshake
+            // holds: the session fails such calls instead of waiting for itself.
+            let _asking = self.asked.asking();
+            self.ctx
+                .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
+                .map_err(to_rustls)?
+        };
         self.asked.note(
             &self.ctx,
+            store,
             &self.hostname,
             self.port,
             &chain[0],

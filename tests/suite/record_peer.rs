@@ -185,3 +185,100 @@ fn a_store_write_error_is_the_stores_error() {
     // The session is unchanged: still usable.
     assert!(pair.0.is_established());
 }
+
+#[test]
+fn a_store_set_or_replaced_after_the_validator_was_asked_is_not_written() {
+    // The validator was told what the store it was asked against knew (CHANGED or not);
+    // another store may hold another certificate for this host, which a record would
+    // replace without the validator ever having been warned: refused, nothing written.
+    let p = pki();
+    let (ctx, _) = prompting_client(&p, ValidatorAnswer::AcceptOnce);
+    let asked_against = Arc::new(MemoryKnownServers::new());
+    ctx.set_known_servers(Some(asked_against.clone()));
+    let pair = started(&p, &ctx, Some(16514));
+    handshake(&pair).unwrap();
+    let other = Arc::new(MemoryKnownServers::new());
+    let old = signed_by(&Spec::server("localhost"), &p.ca);
+    other.add("localhost", Some(16514), &old.der()).unwrap();
+    ctx.set_known_servers(Some(other.clone()));
+    let e = pair.0.record_peer().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("replaced"), "{e}");
+    assert_eq!(
+        other.lookup("localhost", Some(16514), &old.der()).unwrap(),
+        TrustStatus::Trusted,
+        "the other store's entry was replaced"
+    );
+    assert!(asked_against.entries().unwrap().is_empty());
+    // Put back: the store it was asked against is written.
+    ctx.set_known_servers(Some(asked_against.clone()));
+    pair.0.record_peer().unwrap();
+    assert_eq!(asked_against.entries().unwrap().len(), 1);
+
+    // No store when asked, one set afterwards: the same refusal.
+    let (ctx, _) = prompting_client(&p, ValidatorAnswer::AcceptOnce);
+    let pair = started(&p, &ctx, Some(16514));
+    handshake(&pair).unwrap();
+    ctx.set_known_servers(Some(other.clone()));
+    let e = pair.0.record_peer().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg, "{e}");
+    assert!(e.message().contains("replaced"), "{e}");
+    assert_eq!(other.entries().unwrap().len(), 1);
+}
+
+#[test]
+fn the_session_called_from_inside_its_own_validator_is_an_error_not_a_deadlock() {
+    // A validator that records (or asks anything of the session) during the handshake it is
+    // called from: the session's TLS state is locked by that handshake on this thread.
+    let p = pki();
+    let other = self_signed(&Spec::ca("Another CA"));
+    let ctx = context(ContextFlags::PROMPT_UNVERIFIED, Some(&other));
+    with_identity(&ctx, &p.client, false);
+    ctx.set_known_servers(Some(Arc::new(MemoryKnownServers::new())));
+    let slot: Arc<std::sync::OnceLock<Arc<SharedSession<UnixStream>>>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let (inner, log) = (Arc::clone(&slot), Arc::clone(&seen));
+    ctx.set_validator(Some(Arc::new(move |_: &ValidationRequest<'_>| {
+        let session = inner.get().unwrap();
+        let mut log = log.lock().unwrap();
+        assert_eq!(session.peer_dn(), None);
+        for e in [
+            session.record_peer().err(),
+            session.read(&mut [0u8; 4]).err(),
+            session.write(b"x").err(),
+            session.handshake().err(),
+        ] {
+            log.push(
+                e.map(|e| format!("{:?}: {}", e.kind(), e.message()))
+                    .unwrap_or_default(),
+            );
+        }
+        ValidatorAnswer::AcceptOnce
+    })));
+    let (a, b) = UnixStream::pair().unwrap();
+    let flags = SessionFlags::LIBVIRT_CONFIRM;
+    let c = SharedSession::start_client(&ctx, a, "localhost", Some(16514), flags).unwrap();
+    let s = SharedSession::start_server(&server_ctx(&p), b, flags).unwrap();
+    let c = Arc::new(c);
+    assert!(slot.set(Arc::clone(&c)).is_ok());
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let server = std::thread::spawn(move || s.handshake());
+        let client = c.handshake();
+        let _ = server.join();
+        let _ = done.send(client);
+    });
+    let client = result
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("deadlock: the session was called from inside its validator");
+    client.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for message in seen.iter() {
+        assert!(message.starts_with("InvalidArg"), "{seen:?}");
+        assert!(
+            message.contains("inside the certificate validator"),
+            "{seen:?}"
+        );
+    }
+}
