@@ -186,11 +186,97 @@ static void test_store_write_error(void)
     remove_tree(dir);
 }
 
+/* The validator was told what the store it was asked against knew (CHANGED or not): a store
+   set or replaced after the handshake may hold another certificate for the host, which a
+   record would replace without the validator having been warned. Refused, nothing written. */
+static void test_a_store_set_after_the_handshake_is_not_written(void)
+{
+    char *dir = make_temp_dir();
+    char first[4200], second[4200];
+    snprintf(first, sizeof first, "%s/first", dir);
+    snprintf(second, sizeof second, "%s/second", dir);
+    int calls = 0;
+    /* No store when asked, one set afterwards. */
+    virPKIContextPtr ctx = prompting_client(&calls, NULL);
+    struct pair p;
+    start_pair(&p, ctx);
+    CHECK_INT(handshake_pair(&p), 0);
+    CHECK_OK(virPKIContextSetKnownServersFile(ctx, second));
+    CHECK_FAILS(virPKISessionRecordPeer(p.client, 0), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_CONTAINS(virPKIGetLastErrorMessage(), "set or replaced");
+    CHECK(access(second, F_OK) != 0);
+    end_pair(&p);
+    virPKIContextFree(ctx);
+
+    /* Asked against one file, the context switched to another (even the same path opened
+       again is another store: what it held when asked is not known). */
+    ctx = prompting_client(&calls, first);
+    start_pair(&p, ctx);
+    CHECK_INT(handshake_pair(&p), 0);
+    CHECK_OK(virPKIContextSetKnownServersFile(ctx, second));
+    CHECK_FAILS(virPKISessionRecordPeer(p.client, 0), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_CONTAINS(virPKIGetLastErrorMessage(), "set or replaced");
+    CHECK(access(first, F_OK) != 0);
+    CHECK(access(second, F_OK) != 0);
+    end_pair(&p);
+    virPKIContextFree(ctx);
+    remove_tree(dir);
+}
+
+struct inside {
+    virPKISessionPtr session;
+    int calls, record, code;
+    char message[512];
+};
+
+static int records_from_inside(const char *h, const char *c, int t, unsigned int f, void *o)
+{
+    (void)h, (void)c, (void)t, (void)f;
+    struct inside *in = o;
+    in->calls++;
+    virPKIResetLastError();
+    in->record = virPKISessionRecordPeer(in->session, 0);
+    in->code = virPKIGetLastErrorCode();
+    const char *m = virPKIGetLastErrorMessage();
+    snprintf(in->message, sizeof in->message, "%s", m ? m : "");
+    return VIR_CONNECT_CERT_ACCEPT_ONCE;
+}
+
+/* The validator calls back into the session its handshake is running for: an error, not a
+   deadlock on the session's own lock (the watchdog ends a hang); the handshake goes on. */
+static void test_a_call_from_inside_the_validator(void)
+{
+    char *dir = make_temp_dir();
+    char store[4200];
+    snprintf(store, sizeof store, "%s/known_servers", dir);
+    struct inside in = {0};
+    int calls = 0;
+    virPKIContextPtr ctx = prompting_client(&calls, store);
+    CHECK_OK(virPKIContextSetCertificateValidator(ctx, records_from_inside, &in, NULL));
+    struct pair p;
+    start_pair(&p, ctx);
+    in.session = p.client;
+    CHECK_INT(handshake_pair(&p), 0);
+    CHECK_INT(in.calls, 1);
+    CHECK_INT(in.record, -1);
+    CHECK_INT(in.code, VIR_PKI_ERR_INVALID_ARG);
+    CHECK_CONTAINS(in.message, "inside the certificate validator");
+    CHECK(access(store, F_OK) != 0);
+    /* After the handshake, the same call records. */
+    CHECK_OK(virPKISessionRecordPeer(p.client, 0));
+    CHECK(access(store, F_OK) == 0);
+    end_pair(&p);
+    virPKIContextFree(ctx);
+    remove_tree(dir);
+}
+
 int main(void)
 {
     check_watchdog(120);
     test_arguments();
     test_records_and_the_next_handshake_is_trusted();
     test_store_write_error();
+    test_a_store_set_after_the_handshake_is_not_written();
+    test_a_call_from_inside_the_validator();
     return check_done();
 }
