@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import unittest
 
@@ -137,6 +138,52 @@ class RecordTests(unittest.TestCase):
         self.assertEqual(len(self.calls), 2)
 
 
+    def test_the_file_is_the_one_a_plain_validators_accept_always_writes(self):
+        # One recording path: byte for byte the file, and its mode, that a plain validator's
+        # ACCEPT_ALWAYS (answered inside the handshake) leaves for the same server.
+        self.cctx.set_known_servers_file(self.store)
+        self.cctx.set_validator(self.validator(ValidatorResult.ACCEPT_ALWAYS))
+        self.assertIsNone(self.connect()[0])
+        plain_store = os.path.join(self.dir, "plain")
+        with client_context(ca="other-ca", flags=ContextFlags.PROMPT_UNVERIFIED) as plain:
+            plain.set_known_servers_file(plain_store)
+            plain.set_validator(lambda *args: ValidatorResult.ACCEPT_ALWAYS)
+            self.assertIsNone(self.connect(plain)[0])
+        with open(self.store, "rb") as f, open(plain_store, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        self.assertEqual(
+            stat.S_IMODE(os.stat(self.store).st_mode), stat.S_IMODE(os.stat(plain_store).st_mode)
+        )
+
+    def test_a_store_set_while_the_validator_is_awaited_is_not_written(self):
+        # The coroutine was asked with what the first store knew; the second may hold another
+        # certificate for the host, which the user was not warned of: refused, the
+        # connection closed, neither file written.
+        self.cctx.set_known_servers_file(self.store)
+        other = os.path.join(self.dir, "other")
+
+        def switch():
+            self.cctx.set_known_servers_file(other)
+
+        self.cctx.set_validator(self.validator(ValidatorResult.ACCEPT_ALWAYS, switch))
+        error, sock = self.connect()
+        self.assertIsInstance(error, virtpki.InvalidArgError)
+        self.assertIn("set or replaced", error.message)
+        self.assertEqual(sock.fileno(), -1, "the socket is closed")
+        self.assertFalse(os.path.exists(self.store))
+        self.assertFalse(os.path.exists(other))
+
+    def test_a_coroutine_rejecting_records_nothing_and_closes(self):
+        # Accepted once inside the handshake, then the coroutine says no: nothing recorded,
+        # the connection closed before any data.
+        self.cctx.set_known_servers_file(self.store)
+        self.cctx.set_validator(self.validator(ValidatorResult.REJECT))
+        error, sock = self.connect()
+        self.assertIsInstance(error, virtpki.RejectedError)
+        self.assertEqual(sock.fileno(), -1, "the socket is closed")
+        self.assertFalse(os.path.exists(self.store))
+
+
 class SessionRecordPeerTests(unittest.TestCase):
     """Session.record_peer on blocking sessions: what it refuses."""
 
@@ -168,7 +215,24 @@ class SessionRecordPeerTests(unittest.TestCase):
             with self.assertRaises(virtpki.InvalidArgError) as cm:
                 session.record_peer()
             self.assertIn("no known-servers store", cm.exception.message)
+            # A store set after the validator was asked is not the one it was asked against.
             cctx.set_known_servers_file(os.path.join(directory, "known"))
+            with self.assertRaises(virtpki.InvalidArgError) as cm:
+                session.record_peer()
+            self.assertIn("set or replaced", cm.exception.message)
+            session.write(b"x")
+            self.assertEqual(session.read(), b"x")
+        self.assertIsNone(server.result().error)
+        self.assertFalse(os.path.exists(os.path.join(directory, "known")))
+        # Asked with the store set: recorded.
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        for s in (a, b):
+            set_io_timeout(s, 30)
+        server = EchoServer(sctx, b)
+        self.addCleanup(server.stop)
+        with Session.client(cctx, a, "localhost", PORT) as session:
             session.record_peer()
             session.write(b"x")
             self.assertEqual(session.read(), b"x")

@@ -28,7 +28,9 @@ read or written. ACCEPT_ALWAYS is recorded as a plain validator's is: (host, por
 server's certificate in the context's known-servers store, replacing that host and port's
 entry (``Session.record_peer``), so the next connection to it is trusted by the entry; with no
 store set it is accepted this time only. A store that cannot be written fails
-``open_connection`` with StoreError, the connection closed. Outside this module (a blocking
+``open_connection`` with StoreError, and a store set or replaced while the coroutine was
+awaited (the validator was told what the earlier one knew) with InvalidArgError, the
+connection closed either way. Outside this module (a blocking
 ``Session``), a coroutine validator rejects.
 """
 

@@ -186,7 +186,8 @@ class Session:
         does this for coroutine validators). Only what the validator was asked about and
         accepted in this session's completed handshake: InvalidArgError on a server session,
         before the handshake is done, when the validator was not asked (none set, a pinned
-        certificate), or when the context has no known-servers store."""
+        certificate), when the context has no known-servers store, or another one than the
+        validator was asked against (set or replaced since)."""
         _args.check(lib.virPKISessionRecordPeer(self._handle, 0))
 
     def peer_dn(self) -> Optional[str]:
