@@ -295,9 +295,12 @@ PY_WHEELS = $(abspath $(TARGET_DIR))/python-wheelhouse
 PY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_VENV)/bin/python
 PY_SETUPTOOLS = setuptools>=77
 PY_MYPY = mypy==2.4.1
+# The oldest Python this mypy checks for (the package says >=3.8; mypy 2.x targets 3.10 and
+# later): the stdlib as of 3.10, not as of the python running it.
+PY_MYPY_TARGET = 3.10
 PY_MYPY_VENV = $(abspath $(TARGET_DIR))/python-$(subst ==,-,$(PY_MYPY))
 PY_MYPY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_MYPY_VENV)/bin/python
-PY_MYPY_RUN = $(PY_MYPY_VENV)/bin/python -m mypy --strict \
+PY_MYPY_RUN = $(PY_MYPY_VENV)/bin/python -m mypy --strict --python-version $(PY_MYPY_TARGET) \
 	--cache-dir $(abspath $(TARGET_DIR))/mypy-cache
 
 python-venv: python-lib
@@ -323,8 +326,9 @@ $(PY_MYPY_VENV)/bin/mypy:
 	    { $(PY_MYPY_PIP) download --quiet --dest $(PY_WHEELS) '$(PY_MYPY)' && \
 	      $(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_MYPY)'; } || \
 	    { rm -rf $(PY_MYPY_VENV); echo "python-typecheck: $(PY_MYPY) is not in $(PY_WHEELS) and" \
-	        "could not be downloaded (offline?): pip download --dest $(PY_WHEELS) '$(PY_MYPY)'" \
-	        "on a machine with network" >&2; exit 1; }
+	        "could not be downloaded (offline?): on a machine with network and the same Python" \
+	        "version and platform, pip download --dest DIR '$(PY_MYPY)', then copy DIR's wheels" \
+	        "into $(PY_WHEELS)" >&2; exit 1; }
 
 python-typecheck: $(PY_MYPY_VENV)/bin/mypy
 	$(PY_MYPY_RUN) python/virtpki
