@@ -16,7 +16,8 @@
 #   make python-test  the Python package's tests and the connect examples' (ffi-tests/python),
 #                   against the package pip installs into a fresh venv (target/python-venv),
 #                   after python-typecheck
-#   make python-typecheck  mypy --strict on python/virtpki (mypy in target/python-mypy-*)
+#   make python-typecheck  mypy --strict on python/virtpki (mypy in target/python-mypy-*; mypy
+#                   runs on Python 3.10+: PY_MYPY_PYTHON when PYTHON is older)
 #   make examples   the C examples, examples/c/connect.c and glib_client.c (GLib main loop)
 #   make bench      criterion benchmarks (release build), then make bench-handshake
 #   make bench-handshake  a mutual-TLS handshake with the 0x01 byte, virtpki against GnuTLS in
@@ -299,7 +300,10 @@ PY_MYPY = mypy==2.4.1
 # later): the stdlib as of 3.10, not as of the python running it.
 PY_MYPY_TARGET = 3.10
 PY_MYPY_VENV = $(abspath $(TARGET_DIR))/python-$(subst ==,-,$(PY_MYPY))
-PY_MYPY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_MYPY_VENV)/bin/python
+# mypy itself runs on Python 3.10 or later: another interpreter for it when PYTHON is older.
+PY_MYPY_PYTHON ?= $(PYTHON)
+PY_MYPY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY_MYPY_PYTHON) -m pip \
+	--python $(PY_MYPY_VENV)/bin/python
 PY_MYPY_RUN = $(PY_MYPY_VENV)/bin/python -m mypy --strict --python-version $(PY_MYPY_TARGET) \
 	--cache-dir $(abspath $(TARGET_DIR))/mypy-cache
 
@@ -320,8 +324,12 @@ python-venv: python-lib
 
 # `pip install` into a venv of its own, from the wheelhouse, else downloaded into it once.
 $(PY_MYPY_VENV)/bin/mypy:
+	@$(PY_MYPY_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	    { echo "python-typecheck: $(PY_MYPY) runs on Python 3.10 or later, and" \
+	        "$(PY_MYPY_PYTHON) is $$($(PY_MYPY_PYTHON) -c 'import sys; print(sys.version.split()[0])');" \
+	        "name a newer one: make PY_MYPY_PYTHON=python3.11 ..." >&2; exit 1; }
 	rm -rf $(PY_MYPY_VENV)
-	$(PYTHON) -m venv --without-pip $(PY_MYPY_VENV)
+	$(PY_MYPY_PYTHON) -m venv --without-pip $(PY_MYPY_VENV)
 	$(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_MYPY)' 2>/dev/null || \
 	    { $(PY_MYPY_PIP) download --quiet --dest $(PY_WHEELS) '$(PY_MYPY)' && \
 	      $(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_MYPY)'; } || \
