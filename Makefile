@@ -14,7 +14,10 @@
 #                   FISHCOMPDIR=$(PREFIX)/share/fish/vendor_completions.d
 #   make header     regenerate include/virtpki.h after changing src/ffi
 #   make python-test  the Python package's tests and the connect examples' (ffi-tests/python),
-#                   against the package pip installs into a fresh venv (target/python-venv)
+#                   against the package pip installs into a fresh venv (target/python-venv),
+#                   after python-typecheck
+#   make python-typecheck  mypy --strict on python/virtpki (mypy in target/python-mypy-*; mypy
+#                   runs on Python 3.10+: PY_MYPY_PYTHON when PYTHON is older)
 #   make examples   the C examples, examples/c/connect.c and glib_client.c (GLib main loop)
 #   make bench      criterion benchmarks (release build), then make bench-handshake
 #   make bench-handshake  a mutual-TLS handshake with the 0x01 byte, virtpki against GnuTLS in
@@ -54,7 +57,7 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR ?=
 
 .PHONY: all build test test-deps lint doc bench bench-handshake bench-aio-memory quickstart clean header lib install install-files \
-	python-lib python-venv examples python-test \
+	python-lib python-venv python-typecheck examples python-test \
 	ffi-test ffi-lib ffi-build ffi-run ffi-valgrind ffi-asan ffi-header ffi-install-test
 
 all: build
@@ -165,7 +168,8 @@ install-files:
 
 FFI_BUILD = ffi-tests/build
 FIXTURES = $(FFI_BUILD)/fixtures
-FFI_TESTS = errors context load default verify cert session threads reload identity nonblock
+FFI_TESTS = errors context load default verify cert session threads reload identity nonblock \
+	record
 FFI_CFLAGS = -std=c11 -Wall -Wextra -Werror -g -O1 -Iinclude \
 	-DFIXTURE_DIR='"$(abspath $(FIXTURES))"' -DEXPECTED_VERSION='"$(VERSION)"'
 # The tests find the library through a directory holding the soname link.
@@ -282,10 +286,26 @@ examples: python-lib
 # run needs no network (--no-index). For speed the venv has no pip of its own (PYTHON's pip,
 # 22.3 or later, installs into it with --python) and the wheel is stored uncompressed (the
 # debug library is large; the wheel is thrown away).
+#
+# The package's source is type-checked with `mypy --strict` (PY_MYPY, pinned: a newer mypy may
+# find new errors in unchanged code, and CI must not turn red by itself) in its own venv,
+# PY_MYPY_VENV, made once per pinned version from the same wheelhouse (downloaded once too).
+# ffi-tests/python/test_typing.py checks that an error put into a copy of the source fails it.
 PY_VENV = $(abspath $(TARGET_DIR))/python-venv
 PY_WHEELS = $(abspath $(TARGET_DIR))/python-wheelhouse
 PY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_VENV)/bin/python
 PY_SETUPTOOLS = setuptools>=77
+PY_MYPY = mypy==2.4.1
+# The oldest Python this mypy checks for (the package says >=3.8; mypy 2.x targets 3.10 and
+# later): the stdlib as of 3.10, not as of the python running it.
+PY_MYPY_TARGET = 3.10
+PY_MYPY_VENV = $(abspath $(TARGET_DIR))/python-$(subst ==,-,$(PY_MYPY))
+# mypy itself runs on Python 3.10 or later: another interpreter for it when PYTHON is older.
+PY_MYPY_PYTHON ?= $(PYTHON)
+PY_MYPY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY_MYPY_PYTHON) -m pip \
+	--python $(PY_MYPY_VENV)/bin/python
+PY_MYPY_RUN = $(PY_MYPY_VENV)/bin/python -m mypy --strict --python-version $(PY_MYPY_TARGET) \
+	--cache-dir $(abspath $(TARGET_DIR))/mypy-cache
 
 python-venv: python-lib
 	rm -rf $(PY_VENV) $(abspath $(TARGET_DIR))/python-build
@@ -302,8 +322,28 @@ python-venv: python-lib
 	    $(PY_PIP) install --quiet --no-build-isolation --no-index --no-deps \
 	    --config-settings=--build-option=--compression=stored .
 
-python-test: python-venv examples
+# `pip install` into a venv of its own, from the wheelhouse, else downloaded into it once.
+$(PY_MYPY_VENV)/bin/mypy:
+	@$(PY_MYPY_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	    { echo "python-typecheck: $(PY_MYPY) runs on Python 3.10 or later, and" \
+	        "$(PY_MYPY_PYTHON) is $$($(PY_MYPY_PYTHON) -c 'import sys; print(sys.version.split()[0])');" \
+	        "name a newer one: make PY_MYPY_PYTHON=python3.11 ..." >&2; exit 1; }
+	rm -rf $(PY_MYPY_VENV)
+	$(PY_MYPY_PYTHON) -m venv --without-pip $(PY_MYPY_VENV)
+	$(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_MYPY)' 2>/dev/null || \
+	    { $(PY_MYPY_PIP) download --quiet --dest $(PY_WHEELS) '$(PY_MYPY)' && \
+	      $(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_MYPY)'; } || \
+	    { rm -rf $(PY_MYPY_VENV); echo "python-typecheck: $(PY_MYPY) is not in $(PY_WHEELS) and" \
+	        "could not be downloaded (offline?): on a machine with network and the same Python" \
+	        "version and platform, pip download --dest DIR '$(PY_MYPY)', then copy DIR's wheels" \
+	        "into $(PY_WHEELS)" >&2; exit 1; }
+
+python-typecheck: $(PY_MYPY_VENV)/bin/mypy
+	$(PY_MYPY_RUN) python/virtpki
+
+python-test: python-venv examples python-typecheck
 	VIRTPKI_TEST_INSTALLED=1 VIRTPKI_FIXTURES_BIN=$(LIB_ABS)/python_fixtures \
+	VIRTPKI_MYPY="$(PY_MYPY_RUN)" \
 	VIRTPKI_C_CONNECT=$(C_EXAMPLES)/connect \
 	VIRTPKI_C_GLIB_CLIENT=$(C_EXAMPLES)/glib_client \
 	VIRTPKI_TOKIO_CLIENT=$(INTEROP_OUT)/examples/tokio_client \

@@ -64,6 +64,7 @@ int virtpki_header_check(void)
         virPKISessionStartServer;
     int (*handshake)(virPKISessionPtr) = virPKISessionHandshake;
     int (*wants)(virPKISessionPtr) = virPKISessionWants;
+    int (*record_peer)(virPKISessionPtr, unsigned int) = virPKISessionRecordPeer;
 
     /* The fixed values of API.md, checked when this file compiles (C and C++ alike: an array
        of negative size does not). */
@@ -88,5 +89,5 @@ int virtpki_header_check(void)
            add_identity_file && get_dn && fingerprint &&
            describe && dn_match && new_client && new_server && read_fn && write_fn &&
            peer_dn && close_fn && session_free && start_client && start_server && handshake &&
-           wants && !validator && !freecb;
+           wants && record_peer && !validator && !freecb;
 }

@@ -486,6 +486,24 @@ void virPKIFree(void *ptr);
 const char *virPKIVersion(void);
 
 /*
+ Client side: records the server's certificate for the session's own host and port in its
+ context's known-servers store, exactly as a validator's VIR_CONNECT_CERT_ACCEPT_ALWAYS does
+ during the handshake (the same store, replacing that host and port's entry; the store's
+ errors are VIR_PKI_ERR_STORE). For an application whose validator answers after the
+ handshake (an asynchronous prompt): it answers VIR_CONNECT_CERT_ACCEPT_ONCE inside it, then,
+ once the user chose "always", calls this. Only what the validator was asked about and
+ accepted in this session's completed handshake is recorded: -1 with
+ VIR_PKI_ERR_INVALID_ARG for a server session, a handshake not done, a certificate the
+ validator was not asked about (no validator, a pinned certificate), a context with no
+ known-servers store or with another one than the validator was asked against (set or
+ replaced since: it may hold another certificate for the host, which the validator was not
+ warned of), flags other than 0, or a call from inside the validator during this session's
+ handshake (as for every session function: answer VIR_CONNECT_CERT_ACCEPT_ALWAYS there);
+ a failed handshake's own error. Safe from any thread; the session is unchanged.
+ */
+int virPKISessionRecordPeer(virPKISessionPtr s, unsigned int flags);
+
+/*
  Connects as a client over a connected, blocking fd; the handshake (and confirmation) is
  done on return. port: the known-servers port, 0 = any. The fd stays the caller's. The
  context's validator, when asked, runs on this thread during the handshake. Free the

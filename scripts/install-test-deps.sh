@@ -4,8 +4,10 @@
 #   cc, g++      (gcc, g++) the C tests, and virtpki.h compiled as C++ (make ffi-test)
 #   valgrind     the C tests under valgrind (make ffi-test)
 #   python3      the Python package's tests (make python-test), which install the package into
-#                a fresh venv with pip (python3-venv, python3-pip); the venv gets setuptools
-#                from PyPI once (target/python-wheelhouse), later runs need no network
+#                a fresh venv with pip (python3-venv, python3-pip); the venv gets setuptools,
+#                and `make python-typecheck` a pinned mypy (its own venv), from PyPI once
+#                (target/python-wheelhouse), later runs need no network (not from apt: Debian's
+#                python3-mypy is older, and serves the system python only)
 #   openssl      makes fixtures rcgen cannot (RSA keys, PKCS#1/SEC1/encrypted keys, v1 CRLs)
 #   certtool     (gnutls-bin) and virt-pki-query-dn (libvirt-clients): the reference
 #                implementations the DN tests compare against

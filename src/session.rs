@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::names;
 use crate::source::Source;
 use crate::tls;
-use crate::verify::VerifyFlags;
+use crate::verify::{AskedNote, VerifyFlags};
 
 mod shared;
 
@@ -86,7 +86,7 @@ impl<S: Read + Write> Session<S> {
         flags: SessionFlags,
         verify: VerifyFlags,
     ) -> Result<Session<S>> {
-        let (conn, note) = new_client_conn(ctx, hostname, port, verify)?;
+        let (conn, note) = new_client_conn(ctx, hostname, port, verify, AskedNote::default())?;
         let mut session = Session {
             conn,
             stream,
@@ -244,8 +244,9 @@ fn new_client_conn(
     hostname: &str,
     port: Option<u16>,
     verify: VerifyFlags,
+    asked: AskedNote,
 ) -> Result<(Connection, tls::SelectionNote)> {
-    let (config, note) = tls::client_config_noted(ctx, hostname, port, verify)?;
+    let (config, note) = tls::client_config_asked(ctx, hostname, port, verify, asked)?;
     let conn = ClientConnection::new(Arc::new(config), server_name(hostname))
         .map_err(|e| tls::from_rustls(&e))?;
     Ok((conn.into(), note))

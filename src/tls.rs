@@ -40,7 +40,7 @@ use crate::credentials::{Credentials, Identity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::role::Role;
 use crate::source::Source;
-use crate::verify::VerifyFlags;
+use crate::verify::{AskedNote, VerifyFlags};
 
 /// A client configuration that verifies the server as `hostname` (port keys the known-servers
 /// entry) and presents the context's client identity, if it has one.
@@ -64,6 +64,18 @@ pub(crate) fn client_config_noted(
     port: Option<u16>,
     flags: VerifyFlags,
 ) -> Result<(ClientConfig, SelectionNote)> {
+    client_config_asked(ctx, hostname, port, flags, AskedNote::default())
+}
+
+/// [`client_config_noted`], whose verifier also fills `asked` with what the validator
+/// accepted (for [`crate::session::SharedSession::record_peer`]).
+pub(crate) fn client_config_asked(
+    ctx: &Arc<Context>,
+    hostname: &str,
+    port: Option<u16>,
+    flags: VerifyFlags,
+    asked: AskedNote,
+) -> Result<(ClientConfig, SelectionNote)> {
     let note = SelectionNote::default();
     let provider = crate::crypto::provider();
     // One snapshot for the whole handshake: the identity presented and the trust the server
@@ -76,6 +88,7 @@ pub(crate) fn client_config_noted(
         port,
         flags,
         algorithms: provider.signature_verification_algorithms,
+        asked,
     });
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -394,6 +407,8 @@ struct ServerVerifier {
     port: Option<u16>,
     flags: VerifyFlags,
     algorithms: WebPkiSupportedAlgorithms,
+    /// What the validator accepted, for the session.
+    asked: AskedNote,
 }
 
 impl ServerCertVerifier for ServerVerifier {
@@ -406,10 +421,26 @@ impl ServerCertVerifier for ServerVerifier {
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let chain = peer_chain(end_entity, intermediates)?;
-        self.ctx
-            .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
-            .map(|_| ServerCertVerified::assertion())
-            .map_err(to_rustls)
+        // Taken first: a store set or replaced during the verification is not the one the
+        // validator was asked against, and a later record_peer refuses it.
+        let store = self.ctx.known_servers();
+        let verdict = {
+            // The validator may call back into the session, whose TLS state this handshake
+            // holds: the session fails such calls instead of waiting for itself.
+            let _asking = self.asked.asking();
+            self.ctx
+                .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
+                .map_err(to_rustls)?
+        };
+        self.asked.note(
+            &self.ctx,
+            store,
+            &self.hostname,
+            self.port,
+            &chain[0],
+            verdict.acceptance,
+        );
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -34,7 +34,8 @@
 //! the newest (highest CRL number) applies, as RFC 5280 has it; GnuTLS consults them all, which
 //! differs only when a newer list no longer names a certificate (a hold released).
 
-use std::sync::Arc;
+use std::cell::Cell;
+use std::sync::{Arc, Mutex};
 
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
@@ -43,7 +44,7 @@ use crate::chain;
 use crate::context::{Context, ContextFlags};
 use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
-use crate::known::TrustStatus;
+use crate::known::{KnownServersStore, TrustStatus};
 use crate::names;
 use crate::profile::{self, Rules};
 use crate::revocation;
@@ -436,14 +437,180 @@ impl Context {
             }
             ValidatorAnswer::AcceptOnce => Ok(Acceptance::ValidatorOnce),
             ValidatorAnswer::AcceptAlways => {
-                if let Some(store) = self.known_servers() {
-                    store.add(hostname, port, leaf.der())?;
+                if record_always(self.known_servers().as_deref(), hostname, port, leaf.der())? {
                     Ok(Acceptance::ValidatorAlways)
                 } else {
                     // Nowhere to record it: accepted for this time only.
                     Ok(Acceptance::ValidatorOnce)
                 }
             }
+        }
+    }
+}
+
+/// ACCEPT_ALWAYS's recording, the one home of it: the leaf certificate `leaf_der` for
+/// (`hostname`, `port`) in the known-servers `store`, replacing that host and port's entry.
+/// `Ok(false)` when no store is set (nothing recorded).
+fn record_always(
+    store: Option<&dyn KnownServersStore>,
+    hostname: &str,
+    port: Option<u16>,
+    leaf_der: &[u8],
+) -> Result<bool> {
+    match store {
+        Some(store) => {
+            store.add(hostname, port, leaf_der)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+thread_local! {
+    /// The [`AskedNote`] (its address) whose session's handshake is calling the validator on
+    /// this thread, 0 if none: that session's TLS state is locked meanwhile.
+    static ASKING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What a client handshake's validator was asked about and accepted: kept by the session
+/// (filled by the TLS layer's verifier) so that an answer given after the handshake (a
+/// coroutine validator of virtpki.aio, which the library was answered "accept once" for) can
+/// still be recorded as ACCEPT_ALWAYS, and nothing else: no other host, port, certificate or
+/// known-servers store.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AskedNote(Arc<Mutex<Option<Asked>>>);
+
+#[derive(Clone)]
+struct Asked {
+    ctx: Arc<Context>,
+    hostname: String,
+    port: Option<u16>,
+    /// Only the DER: a session keeps this for its whole life.
+    leaf_der: Vec<u8>,
+    /// The store the validator's question came from (what it was told: CHANGED or not).
+    store: Option<Arc<dyn KnownServersStore>>,
+}
+
+impl std::fmt::Debug for Asked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Asked")
+            .field("hostname", &self.hostname)
+            .field("port", &self.port)
+            .field("store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks the current thread as inside the validator of a note's session until dropped.
+pub(crate) struct Asking(usize);
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        ASKING.with(|c| c.set(self.0));
+    }
+}
+
+impl AskedNote {
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// Marks this thread as verifying (and so perhaps calling the validator) for this note's
+    /// session, until the guard is dropped: see [`AskedNote::asking_here`].
+    pub(crate) fn asking(&self) -> Asking {
+        Asking(ASKING.with(|c| c.replace(self.key())))
+    }
+
+    /// Whether this thread is inside the verification of this note's session's handshake,
+    /// i.e. the validator called back into the session: its TLS state is locked by the
+    /// handshake, so a session call must fail rather than wait for itself forever.
+    pub(crate) fn asking_here(&self) -> bool {
+        ASKING.with(|c| c.get()) == self.key()
+    }
+
+    /// Notes a verdict of `ctx` on `leaf` for (`hostname`, `port`), given with the
+    /// known-servers `store` the context had before it verified: kept when the validator
+    /// accepted it; any other verdict (verified without a validator, pinned, not verified)
+    /// clears the note, since the validator was not asked.
+    pub(crate) fn note(
+        &self,
+        ctx: &Arc<Context>,
+        store: Option<Arc<dyn KnownServersStore>>,
+        hostname: &str,
+        port: Option<u16>,
+        leaf: &Certificate,
+        acceptance: Acceptance,
+    ) {
+        let asked = matches!(
+            acceptance,
+            Acceptance::ValidatorOnce | Acceptance::ValidatorAlways
+        )
+        .then(|| Asked {
+            ctx: Arc::clone(ctx),
+            hostname: hostname.to_owned(),
+            port,
+            leaf_der: leaf.der().to_vec(),
+            store,
+        });
+        // A poisoned note stays empty for a reader: nothing can be recorded from it.
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = asked;
+        }
+    }
+
+    /// Records what the validator accepted as ACCEPT_ALWAYS does ([`record_always`]: same
+    /// store, same replacement, same errors); an error ([`ErrorKind::InvalidArg`]) when it was
+    /// not asked, when no known-servers store is set (an answer of ACCEPT_ALWAYS inside the
+    /// handshake is then accepted once, unrecorded), or when the context's store is not the
+    /// one the validator was asked against (set or replaced since: another store may hold
+    /// another certificate for the host, which the validator was not warned of).
+    pub(crate) fn record(&self) -> Result<()> {
+        let asked = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArg,
+                    "nothing to record: the certificate validator was not asked about the \
+                     server's certificate in this session's handshake (no validator, a pinned \
+                     certificate, or a refused one)",
+                )
+            })?;
+        let Asked {
+            ctx,
+            hostname,
+            port,
+            leaf_der,
+            store,
+        } = asked;
+        let current = ctx.known_servers();
+        let same = match (&store, &current) {
+            (Some(then), Some(now)) => Arc::ptr_eq(then, now),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the certificate of {hostname} is not recorded: the context's known-servers \
+                     store was set or replaced after the certificate validator was asked about \
+                     it (the validator was told what the earlier store knew)"
+                ),
+            ));
+        }
+        if record_always(current.as_deref(), &hostname, port, &leaf_der)? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!(
+                    "the certificate of {hostname} cannot be recorded: the context has no \
+                     known-servers store (virPKIContextSetKnownServersFile)"
+                ),
+            ))
         }
     }
 }

@@ -2,12 +2,13 @@
 
 import operator
 import os
+from typing import Any, Optional, Tuple, TypeVar
 
 from ._library import take_string
 from .errors import InvalidArgError, last_error
 
 
-def text(value, name):
+def text(value: object, name: str) -> Optional[bytes]:
     """A str or bytes argument as NUL-terminated bytes; None stays None (NULL).
 
     None is passed on so that the library reports it (VIR_PKI_ERR_INVALID_ARG). A NUL
@@ -17,17 +18,17 @@ def text(value, name):
         return None
     if isinstance(value, str):
         try:
-            value = value.encode("utf-8")
+            encoded = value.encode("utf-8")
         except UnicodeEncodeError as e:
             raise InvalidArgError(f"{name} is not valid UTF-8: {e}") from None
     elif isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value)
+        encoded = bytes(value)
     else:
         raise TypeError(f"{name} must be str or bytes, not {type(value).__name__}")
-    return _no_nul(value, name)
+    return _no_nul(encoded, name)
 
 
-def path(value, name):
+def path(value: object, name: str) -> Optional[bytes]:
     """A file name (str, bytes or os.PathLike) as bytes; None stays None (NULL)."""
     if value is None:
         return None
@@ -37,44 +38,50 @@ def path(value, name):
 
 
 # C integer types: (smallest, largest).
-INT = (-(2**31), 2**31 - 1)
-UINT = (0, 2**32 - 1)
-LONGLONG = (-(2**63), 2**63 - 1)
+Limits = Tuple[int, int]
+INT: Limits = (-(2**31), 2**31 - 1)
+UINT: Limits = (0, 2**32 - 1)
+LONGLONG: Limits = (-(2**63), 2**63 - 1)
 
 
-def integer(value, name, limits=INT):
+def integer(value: Any, name: str, limits: Limits = INT) -> int:
     """An int argument (an enum member too) in the range of its C type.
 
     ctypes would silently truncate a larger value (2**32 as an unsigned int is 0), so a value
     out of range is refused here, as the library refuses values out of an enum's range.
     """
-    value = operator.index(value)  # TypeError for anything that is not an integer
+    number: int = operator.index(value)  # TypeError for anything that is not an integer
     low, high = limits
-    if not low <= value <= high:
-        raise InvalidArgError(f"{name} is out of range: {value}")
-    return value
+    if not low <= number <= high:
+        raise InvalidArgError(f"{name} is out of range: {number}")
+    return number
 
 
-def _no_nul(value, name):
+def _no_nul(value: bytes, name: str) -> bytes:
     if b"\0" in value:
         raise InvalidArgError(f"{name} contains a NUL character")
     return value
 
 
-def check(rc):
+def check(rc: int) -> int:
     """Raises the thread's last error if a call returned -1; else returns rc."""
     if rc == -1:
         raise last_error()
     return rc
 
 
-def check_ptr(ptr):
+_Ptr = TypeVar("_Ptr")
+
+
+def check_ptr(ptr: Optional[_Ptr]) -> _Ptr:
     """Raises the thread's last error if a call returned NULL; else returns the pointer."""
     if not ptr:
         raise last_error()
     return ptr
 
 
-def owned_string(ptr):
+def owned_string(ptr: Optional[int]) -> str:
     """A string the library returned: copied and freed; NULL raises the last error."""
-    return take_string(check_ptr(ptr))
+    string = take_string(check_ptr(ptr))
+    assert string is not None  # not NULL: checked
+    return string

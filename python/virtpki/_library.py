@@ -120,6 +120,7 @@ PROTOTYPES = {
     "virPKIResetLastError": (None, []),
     "virPKIFree": (None, [c_void_p]),
     "virPKIVersion": (c_char_p, []),
+    "virPKISessionRecordPeer": (c_int, [_session, c_uint]),
     "virPKISessionNewClient": (_session, [_ctx, c_int, c_char_p, c_int, c_uint]),
     "virPKISessionNewServer": (_session, [_ctx, c_int, c_uint]),
     "virPKISessionStartClient": (_session, [_ctx, c_int, c_char_p, c_int, c_uint]),

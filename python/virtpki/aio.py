@@ -24,18 +24,23 @@ verification decides first: a certificate it refuses is refused, the validator i
 then awaits the coroutine once, with the same arguments, before it returns the streams. Only
 ACCEPT_ONCE or ACCEPT_ALWAYS accept; anything else, or raising, fails with RejectedError (what
 it raised is its ``__cause__``) and closes the connection before a byte of application data is
-read or written. ACCEPT_ALWAYS is not recorded in the known-servers store (the library records
-only inside the handshake): use a plain validator for that. Outside this module (a blocking
+read or written. ACCEPT_ALWAYS is recorded as a plain validator's is: (host, port) -> the
+server's certificate in the context's known-servers store, replacing that host and port's
+entry (``Session.record_peer``), so the next connection to it is trusted by the entry; with no
+store set it is accepted this time only. A store that cannot be written fails
+``open_connection`` with StoreError, and a store set or replaced while the coroutine was
+awaited (the validator was told what the earlier one knew) with InvalidArgError, the
+connection closed either way. Outside this module (a blocking
 ``Session``), a coroutine validator rejects.
 """
 
 import asyncio
 import logging
 import socket
-from typing import Any, Awaitable, Callable, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from .constants import SessionWant, ValidatorResult
-from .context import Context, _answer, _deferred
+from .context import Context, _answer, _deferred, _Validator
 from .errors import AgainError, RejectedError
 from .session import Session
 
@@ -54,36 +59,41 @@ class _Connection:
     wakes every waiter of that direction, since the loop keeps one callback per fd and kind.
     """
 
-    def __init__(self, loop, sock, session):
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, session: Session
+    ) -> None:
         self.loop = loop
         self.sock = sock
         self.session = session
         self.fd = sock.fileno()
-        self.waiting = {SessionWant.READ: [], SessionWant.WRITE: []}
+        self.waiting: Dict[SessionWant, List["asyncio.Future[None]"]] = {
+            SessionWant.READ: [],
+            SessionWant.WRITE: [],
+        }
         self.closed = False
-        self.peer_cert = None
-        self.peer_dn = None
+        self.peer_cert: Optional[str] = None
+        self.peer_dn: Optional[str] = None
 
-    def _ready(self, kind):
+    def _ready(self, kind: SessionWant) -> None:
         waiters, self.waiting[kind] = self.waiting[kind], []
         self._unwatch(kind)
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
 
-    def _unwatch(self, kind):
+    def _unwatch(self, kind: SessionWant) -> None:
         if kind == SessionWant.READ:
             self.loop.remove_reader(self.fd)
         else:
             self.loop.remove_writer(self.fd)
 
-    async def wait(self, wants):
+    async def wait(self, wants: int) -> None:
         """Until the socket is ready for one of ``wants`` (READ when the session says 0)."""
         if self.closed:
             raise ConnectionAbortedError("the connection is closed")
         if not wants:
             wants = SessionWant.READ
-        fut = self.loop.create_future()
+        fut: "asyncio.Future[None]" = self.loop.create_future()
         for kind in (SessionWant.READ, SessionWant.WRITE):
             if wants & kind:
                 if not self.waiting[kind]:
@@ -102,11 +112,11 @@ class _Connection:
                     if not self.waiting[kind] and not self.closed:
                         self._unwatch(kind)
 
-    async def handshake(self, ctx):
+    async def handshake(self, ctx: Context) -> None:
         """Drives the handshake to its end, then awaits a coroutine validator (see the module)."""
-        asked = []
+        asked: List[Tuple[_Validator, _Args]] = []
 
-        def take(entry, args):
+        def take(entry: _Validator, args: _Args) -> int:
             asked.append((entry, args))
             self.peer_cert = args[1]
             if entry.is_async:
@@ -129,17 +139,21 @@ class _Connection:
             await self.wait(self.session.wants())
         for entry, args in asked:
             if entry.is_async:
-                await _ask(entry, args)
+                answer = await _ask(entry, args)
+                # As the library does for a plain validator: recorded in the context's
+                # store, or, with none set, accepted this time only.
+                if answer == ValidatorResult.ACCEPT_ALWAYS and ctx._known_servers:
+                    self.session.record_peer()
         self.peer_dn = self.session.peer_dn()
 
-    async def recv(self, size):
+    async def recv(self, size: int) -> bytes:
         while True:
             try:
                 return self.session.read(size)
             except AgainError:
                 await self.wait(self.session.wants())
 
-    def close(self):
+    def close(self) -> None:
         """Frees the session and closes the socket; waiters fail. Twice does nothing."""
         if self.closed:
             return
@@ -157,8 +171,13 @@ class _Connection:
             self.sock.close()
 
 
-async def _ask(entry, args):
-    """Awaits a coroutine validator once; anything but an acceptance raises RejectedError."""
+#: A validator's arguments: (hostname, cert_pem, trusted, flags).
+_Args = Tuple[str, str, bool, int]
+
+
+async def _ask(entry: _Validator, args: _Args) -> int:
+    """Awaits a coroutine validator once: ACCEPT_ONCE or ACCEPT_ALWAYS; anything else
+    raises RejectedError."""
     hostname = args[0]
     try:
         answer = await entry.func(*args)
@@ -166,24 +185,26 @@ async def _ask(entry, args):
         raise RejectedError(
             f"the certificate validator raised for {hostname!r}: {type(e).__name__}: {e}"
         ) from e
-    if _answer(answer) == ValidatorResult.REJECT:
+    result = _answer(answer)
+    if result == ValidatorResult.REJECT:
         raise RejectedError(
             f"the certificate validator rejected the certificate of {hostname!r} "
             f"(it answered {answer!r})"
         )
+    return result
 
 
 class Reader:
     """The reading half, like asyncio.StreamReader: read, readexactly, readuntil, readline."""
 
-    def __init__(self, conn: Any, limit: int = 2**16) -> None:
+    def __init__(self, conn: _Connection, limit: int = 2**16) -> None:
         self._conn = conn
         self._limit = limit
         self._buf = bytearray()
         self._eof = False
         self._busy = False
 
-    async def _fill(self):
+    async def _fill(self) -> None:
         if self._busy:
             raise RuntimeError("another coroutine is already reading from this stream")
         self._busy = True
@@ -196,7 +217,7 @@ class Reader:
         else:
             self._eof = True
 
-    def _take(self, n):
+    def _take(self, n: int) -> bytes:
         data = bytes(self._buf[:n])
         del self._buf[:n]
         return data
@@ -277,15 +298,16 @@ class Writer:
     the peer's close_notify: for a clean end on both sides, ``write_eof()``, read until b"",
     then close."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: _Connection) -> None:
         self._conn = conn
         self._buf = bytearray()
-        self._flusher = None
-        self._closer = None
-        self._error = None
-        self._eof = None  # "wanted" after write_eof(), "sent" once close_notify is out
+        self._flusher: Optional["asyncio.Task[None]"] = None
+        self._closer: Optional["asyncio.Task[None]"] = None
+        self._error: Optional[Exception] = None
+        # "wanted" after write_eof(), "sent" once close_notify is out
+        self._eof: Optional[str] = None
 
-    def _push(self):
+    def _push(self) -> bool:
         """Non-blocking: True when everything, TLS output included, has gone to the socket
         (and close_notify, after write_eof())."""
         session = self._conn.session
@@ -303,7 +325,7 @@ class Writer:
             self._eof = "sent"
         return True
 
-    async def _flush(self):
+    async def _flush(self) -> None:
         try:
             while not self._push():
                 await self._conn.wait(self._conn.session.wants() or SessionWant.WRITE)
@@ -321,7 +343,7 @@ class Writer:
         self._buf += data
         self._send()
 
-    def _send(self):
+    def _send(self) -> None:
         if self._flusher is not None and not self._flusher.done():
             return
         try:
@@ -332,7 +354,7 @@ class Writer:
             return
         self._flusher = self._conn.loop.create_task(self._flush())
 
-    def writelines(self, data: Any) -> None:
+    def writelines(self, data: Iterable[bytes]) -> None:
         """write() of each item."""
         for item in data:
             self.write(item)
@@ -365,7 +387,7 @@ class Writer:
         if self._closer is None:
             self._closer = self._conn.loop.create_task(self._close())
 
-    async def _close(self):
+    async def _close(self) -> None:
         conn = self._conn
         try:
             if self._flusher is not None:
@@ -410,10 +432,12 @@ class Writer:
         return default
 
 
-async def _tcp_connect(loop, host, port):
+async def _tcp_connect(
+    loop: asyncio.AbstractEventLoop, host: str, port: int
+) -> socket.socket:
     """A connected non-blocking socket to the first address of host that answers."""
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    last = None
+    last: Optional[OSError] = None
     for family, kind, proto, _, address in infos:
         sock = socket.socket(family, kind, proto)
         try:
@@ -429,7 +453,9 @@ async def _tcp_connect(loop, host, port):
     raise last if last is not None else OSError(f"no address for {host!r}")
 
 
-async def _established(ctx, sock, start, limit):
+async def _established(
+    ctx: Context, sock: socket.socket, start: Callable[[socket.socket], Session], limit: int
+) -> Tuple[Reader, Writer]:
     """Handshake on sock (closed on any failure or cancellation); the streams."""
     conn = None
     try:
@@ -480,7 +506,7 @@ async def open_connection(
             raise ValueError("open_connection needs host and port, or sock")
         sock = await _tcp_connect(asyncio.get_running_loop(), host, port)
 
-    def start(s):
+    def start(s: socket.socket) -> Session:
         return Session.start_client(ctx, s, name, port or 0, confirm=confirm)
 
     return await _established(ctx, sock, start, limit)
@@ -513,7 +539,7 @@ class Server:
         self._handshake_timeout = handshake_timeout
         self._limit = limit
         self._accepting = [self._loop.create_task(self._accept(s)) for s in sockets]
-        self._clients = set()
+        self._clients: Set["asyncio.Task[None]"] = set()
         self._closed = self._loop.create_future()
 
     @property
@@ -529,7 +555,7 @@ class Server:
         """True until close()."""
         return not self._closed.done()
 
-    async def _accept(self, lsock):
+    async def _accept(self, lsock: socket.socket) -> None:
         while True:
             try:
                 sock, _ = await self._loop.sock_accept(lsock)
@@ -543,14 +569,14 @@ class Server:
             self._clients.add(task)
             task.add_done_callback(self._clients.discard)
 
-    async def _serve(self, sock):
+    async def _serve(self, sock: socket.socket) -> None:
         try:
             peer = sock.getpeername()
         except OSError:
             peer = None
         confirm = self._confirm
 
-        def start(s):
+        def start(s: socket.socket) -> Session:
             return Session.start_server(self._ctx, s, confirm=confirm)
 
         try:

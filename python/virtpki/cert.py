@@ -28,4 +28,5 @@ def dn_match(pattern: Text, dn: Text) -> bool:
 
 def version() -> str:
     """The C library's version, e.g. "0.1.0"."""
-    return lib.virPKIVersion().decode("ascii")
+    raw: bytes = lib.virPKIVersion()
+    return raw.decode("ascii")

@@ -7,7 +7,8 @@ after its C constant without the common prefix: ``VIR_CONNECT_CERT_CA_CERT`` is
 ``C_NAMES``.
 """
 
-from enum import IntEnum, IntFlag
+from enum import Enum, IntEnum, IntFlag
+from typing import Dict, Tuple, Type, Union
 
 
 class ErrorCode(IntEnum):
@@ -108,7 +109,7 @@ class SessionWant(IntFlag):
 
 
 # C enum name -> (class, prefix of its constants).
-C_ENUMS = {
+C_ENUMS: Dict[str, Tuple[Type[Enum], str]] = {
     "virPKIErrorCode": (ErrorCode, "VIR_PKI_ERR_"),
     "virConnectCertDataType": (CertDataType, "VIR_CONNECT_CERT_"),
     "virPKIContextFlags": (ContextFlags, "VIR_PKI_CONTEXT_"),
@@ -121,8 +122,8 @@ C_ENUMS = {
 }
 
 
-def _c_names():
-    names = {}
+def _c_names() -> Dict[str, Union[Type[Enum], Enum]]:
+    names: Dict[str, Union[Type[Enum], Enum]] = {}
     for c_enum, (cls, prefix) in C_ENUMS.items():
         names[c_enum] = cls
         for member in cls:

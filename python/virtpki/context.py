@@ -5,7 +5,7 @@ import datetime
 import inspect
 import itertools
 import threading
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, NoReturn, Optional, Sequence, Tuple, Union
 
 from . import _args
 from ._types import PathArg, Text, Validator
@@ -26,9 +26,9 @@ from .errors import InvalidArgError, last_error
 class _Validator:
     """A Python validator known to the library by its key."""
 
-    def __init__(self, func):
+    def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
-        self.error = None  # what it last raised, to chain to the RejectedError
+        self.error: Optional[BaseException] = None  # what it last raised, for RejectedError
         # A coroutine function cannot answer inside the handshake: virtpki.aio awaits it.
         self.is_async = inspect.iscoroutinefunction(func)
 
@@ -39,11 +39,11 @@ class _Validator:
 _deferred = threading.local()
 
 
-_validators = {}
+_validators: Dict[int, _Validator] = {}
 _next_key = itertools.count(1)
 
 
-def _register(func):
+def _register(func: object) -> Tuple[int, _Validator]:
     if not callable(func):
         raise TypeError(f"a validator must be callable, not {type(func).__name__}")
     entry = _Validator(func)
@@ -52,7 +52,7 @@ def _register(func):
     return key, entry
 
 
-def _answer(value):
+def _answer(value: object) -> int:
     """What the library understands: ACCEPT_ONCE or ACCEPT_ALWAYS, else REJECT.
 
     A bool is not an answer, though Python counts True as 1: a validator that returns
@@ -64,8 +64,10 @@ def _answer(value):
     return int(ValidatorResult.REJECT)
 
 
-def _call_validator(hostname, cert, trusted, flags, opaque):
-    entry = _validators.get(opaque)
+def _call_validator(
+    hostname: bytes, cert: bytes, trusted: int, flags: int, opaque: Optional[int]
+) -> int:
+    entry = _validators.get(opaque) if opaque is not None else None
     if entry is None:
         return int(ValidatorResult.REJECT)
     try:
@@ -74,16 +76,18 @@ def _call_validator(hostname, cert, trusted, flags, opaque):
             take = getattr(_deferred, "take", None)
             if take is None:
                 raise TypeError("a coroutine validator is only awaited by virtpki.aio connections")
-            return take(entry, args)
+            answer: int = take(entry, args)
+            return answer
         return _answer(entry.func(*args))
     except BaseException as e:  # noqa: BLE001 - nothing may propagate into C; it rejects.
         entry.error = e
         return int(ValidatorResult.REJECT)
 
 
-def _free_validator(opaque):
+def _free_validator(opaque: Optional[int]) -> None:
     try:
-        _validators.pop(opaque, None)
+        if opaque is not None:
+            _validators.pop(opaque, None)
     except Exception:  # noqa: BLE001 - at interpreter exit the module may be half gone
         pass
 
@@ -92,7 +96,9 @@ _C_VALIDATOR = VALIDATOR(_call_validator)
 _C_FREE = FREE_CALLBACK(_free_validator)
 
 
-def _set_validator(setter, func, *handle):
+def _set_validator(
+    setter: Callable[..., int], func: Optional[Validator], *handle: int
+) -> Optional[_Validator]:
     """Installs func (None removes the validator) with setter(*handle, cb, opaque, freecb)."""
     if func is None:
         # NULL function pointers (ctypes takes no None for a CFUNCTYPE argument).
@@ -117,9 +123,13 @@ class Context:
     closing the context does not break them.
     """
 
-    _ptr = None
+    _ptr: Optional[int] = None
     _owned = False
-    _validator = None
+    _validator: Optional[_Validator] = None
+    #: Whether set_known_servers_file succeeded: virtpki.aio records a coroutine
+    #: validator's ACCEPT_ALWAYS only then (with no store it is accepted once, as the library
+    #: does for a plain validator).
+    _known_servers = False
 
     def __init__(self, flags: int = 0) -> None:
         ptr = lib.virPKIContextNew(_args.integer(flags, "flags", _args.UINT))
@@ -127,24 +137,24 @@ class Context:
         self._owned = True
 
     @classmethod
-    def _borrow(cls, ptr):
+    def _borrow(cls, ptr: int) -> "Context":
         ctx = cls.__new__(cls)
         ctx._ptr = ptr
         return ctx
 
     @property
-    def _handle(self):
+    def _handle(self) -> int:
         if self._ptr is None:
             raise InvalidArgError("the context is closed")
         return self._ptr
 
-    def _check(self, rc):
+    def _check(self, rc: int) -> int:
         """Like _args.check, chaining what a Python validator raised to the RejectedError."""
         if rc == -1:
             self._fail()
         return rc
 
-    def _fail(self):
+    def _fail(self) -> NoReturn:
         error = last_error()
         entry = self._validator
         if error.code == ErrorCode.REJECTED and entry is not None and entry.error is not None:
@@ -156,14 +166,14 @@ class Context:
     def add_cert_data(self, data_type: int, data: Text) -> None:
         """Adds PEM text of a CertDataType; all or nothing."""
         data_type = _args.integer(data_type, "data_type")
-        data = _args.text(data, "data")
-        self._check(lib.virPKIContextAddCertData(self._handle, data_type, data))
+        text = _args.text(data, "data")
+        self._check(lib.virPKIContextAddCertData(self._handle, data_type, text))
 
     def add_cert_data_file(self, data_type: int, path: PathArg) -> None:
         """Adds a PEM or DER file of a CertDataType; all or nothing."""
         data_type = _args.integer(data_type, "data_type")
-        path = _args.path(path, "path")
-        self._check(lib.virPKIContextAddCertDataFile(self._handle, data_type, path))
+        name = _args.path(path, "path")
+        self._check(lib.virPKIContextAddCertDataFile(self._handle, data_type, name))
 
     def add_identity(self, role: int, cert_pem: Text, key_pem: Text, flags: int = 0) -> None:
         """Adds a further identity of a Role: a certificate (chain) and its key, as a pair.
@@ -175,9 +185,9 @@ class Context:
         """
         role = _args.integer(role, "role")
         flags = _args.integer(flags, "flags", _args.UINT)
-        cert_pem = _args.text(cert_pem, "cert_pem")
-        key_pem = _args.text(key_pem, "key_pem")
-        self._check(lib.virPKIContextAddIdentity(self._handle, role, cert_pem, key_pem, flags))
+        cert = _args.text(cert_pem, "cert_pem")
+        key = _args.text(key_pem, "key_pem")
+        self._check(lib.virPKIContextAddIdentity(self._handle, role, cert, key, flags))
 
     def add_identity_file(
         self, role: int, cert_path: PathArg, key_path: PathArg, flags: int = 0
@@ -185,18 +195,16 @@ class Context:
         """add_identity from a certificate file and a key file; reload reads both again."""
         role = _args.integer(role, "role")
         flags = _args.integer(flags, "flags", _args.UINT)
-        cert_path = _args.path(cert_path, "cert_path")
-        key_path = _args.path(key_path, "key_path")
-        self._check(
-            lib.virPKIContextAddIdentityFile(self._handle, role, cert_path, key_path, flags)
-        )
+        cert = _args.path(cert_path, "cert_path")
+        key = _args.path(key_path, "key_path")
+        self._check(lib.virPKIContextAddIdentityFile(self._handle, role, cert, key, flags))
 
     def load_default(self, role: int, pkipath: Optional[PathArg] = None, flags: int = 0) -> None:
         """Loads libvirt's default files for a Role (pkipath None: libvirt's rules)."""
         role = _args.integer(role, "role")
         flags = _args.integer(flags, "flags", _args.UINT)
-        pkipath = _args.path(pkipath, "pkipath")
-        self._check(lib.virPKIContextLoadDefault(self._handle, role, pkipath, flags))
+        directory = _args.path(pkipath, "pkipath")
+        self._check(lib.virPKIContextLoadDefault(self._handle, role, directory, flags))
 
     def reload(self, flags: int = 0) -> None:
         """Reads again every file the context loaded, all or nothing (text added stays).
@@ -223,6 +231,7 @@ class Context:
     def set_known_servers_file(self, path: PathArg) -> None:
         """Records accepted-always certificates in this file (and trusts those in it)."""
         self._check(lib.virPKIContextSetKnownServersFile(self._handle, _args.path(path, "path")))
+        self._known_servers = True
 
     def set_allowed_dn_list(self, patterns: Optional[Sequence[str]]) -> None:
         """tls_allowed_dn_list: a list of patterns ([] allows nobody); None: no DN check."""
@@ -263,16 +272,16 @@ class Context:
         """Client role: accepts the server's chain (leaf first) for hostname, or raises."""
         port = _args.integer(port, "port")
         flags = _args.integer(flags, "flags", _args.UINT)
-        hostname = _args.text(hostname, "hostname")
-        chain_pem = _args.text(chain_pem, "chain_pem")
-        self._check(lib.virPKIContextVerifyServer(self._handle, hostname, port, chain_pem, flags))
+        host = _args.text(hostname, "hostname")
+        chain = _args.text(chain_pem, "chain_pem")
+        self._check(lib.virPKIContextVerifyServer(self._handle, host, port, chain, flags))
 
     def verify_client(self, chain_pem: Text, flags: int = 0) -> Optional[str]:
         """Server role: accepts the client's chain and returns its DN, or raises."""
         flags = _args.integer(flags, "flags", _args.UINT)
-        chain_pem = _args.text(chain_pem, "chain_pem")
+        chain = _args.text(chain_pem, "chain_pem")
         dn = ctypes.c_void_p()
-        self._check(lib.virPKIContextVerifyClient(self._handle, chain_pem, ctypes.byref(dn), flags))
+        self._check(lib.virPKIContextVerifyClient(self._handle, chain, ctypes.byref(dn), flags))
         return take_string(dn.value)
 
     def check(self, role: int) -> Tuple[bool, str]:
@@ -284,8 +293,10 @@ class Context:
         report = ctypes.c_void_p()
         rc = lib.virPKIContextCheck(self._handle, role, ctypes.byref(report))
         text = take_string(report.value)
-        if rc == -1 and text is None:
-            self._fail()  # not a verdict: the call itself failed
+        if text is None:
+            if rc == -1:
+                self._fail()  # not a verdict: the call itself failed
+            text = ""
         return rc == 0, text
 
     # Lifetime.
@@ -304,13 +315,13 @@ class Context:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:  # noqa: BLE001 - at interpreter exit the module may be half gone
             pass
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "closed" if self._ptr is None else ("default" if not self._owned else "open")
         return f"<virtpki.Context {state}>"
 

@@ -1,6 +1,6 @@
 """Exceptions: one class per virPKIErrorCode, all under VirtPKIError."""
 
-from typing import Optional
+from typing import Optional, Union
 
 from ._library import lib
 from .constants import ErrorCode
@@ -9,7 +9,8 @@ from .constants import ErrorCode
 class VirtPKIError(Exception):
     """A failure reported by libvirtpki: ``.code`` (an ErrorCode) and ``.message``."""
 
-    code = None
+    #: An ErrorCode (a number the package does not know stays an int); None: not set.
+    code: Union[ErrorCode, int, None] = None
 
     def __init__(self, message: str, code: Optional[int] = None) -> None:
         super().__init__(message)
@@ -28,7 +29,7 @@ class VirtPKIError(Exception):
         return f"{self.message} [{self.c_name}]"
 
 
-def _as_code(value):
+def _as_code(value: int) -> Union[ErrorCode, int]:
     try:
         return ErrorCode(value)
     except ValueError:

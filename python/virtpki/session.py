@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Optional
 
 from . import _args
-from ._types import SocketLike, Text
+from ._types import Bytes, SocketLike, Text
 from ._library import lib
 from .constants import SessionFlags, SessionWant
 from .errors import AgainError, InvalidArgError, last_error
@@ -15,15 +15,15 @@ if TYPE_CHECKING:
     from .context import Context
 
 
-def _fd(sock, blocking=True):
+def _fd(sock: SocketLike, blocking: bool = True) -> int:
     """The file descriptor of a socket (anything with fileno()) or an int fd."""
     if isinstance(sock, int):
-        fd = sock
+        number: object = sock
     elif hasattr(sock, "fileno"):
-        fd = sock.fileno()
+        number = sock.fileno()
     else:
         raise TypeError(f"expected a socket or a file descriptor, not {type(sock).__name__}")
-    fd = _args.integer(fd, "fd")
+    fd = _args.integer(number, "fd")
     # A Python socket with a timeout is non-blocking underneath; client()/server() do blocking
     # I/O (start_client()/start_server() are for non-blocking sockets).
     if blocking and fd >= 0 and not os.get_blocking(fd):
@@ -35,7 +35,7 @@ def _fd(sock, blocking=True):
     return fd
 
 
-def _flags(confirm):
+def _flags(confirm: bool) -> int:
     return int(SessionFlags.LIBVIRT_CONFIRM) if confirm else 0
 
 
@@ -52,9 +52,9 @@ class Session:
     must not race other calls (``close_notify()`` may: it wakes blocked calls).
     """
 
-    _ptr = None
+    _ptr: Optional[int] = None
 
-    def __init__(self, ptr, sock):
+    def __init__(self, ptr: int, sock: SocketLike) -> None:
         self._ptr = ptr
         self._sock = sock
 
@@ -73,9 +73,9 @@ class Session:
         confirmation byte, so that a server that refuses this client is reported as such.
         """
         fd = _fd(sock)
-        hostname = _args.text(hostname, "hostname")
+        name = _args.text(hostname, "hostname")
         port = _args.integer(port, "port")
-        ptr = lib.virPKISessionNewClient(ctx._handle, fd, hostname, port, _flags(confirm))
+        ptr = lib.virPKISessionNewClient(ctx._handle, fd, name, port, _flags(confirm))
         if not ptr:
             ctx._fail()
         return cls(ptr, sock)
@@ -101,9 +101,9 @@ class Session:
         """Like ``client``, but no I/O yet and the socket may be non-blocking: call
         ``handshake()`` until it returns True."""
         fd = _fd(sock, blocking=False)
-        hostname = _args.text(hostname, "hostname")
+        name = _args.text(hostname, "hostname")
         port = _args.integer(port, "port")
-        ptr = lib.virPKISessionStartClient(ctx._handle, fd, hostname, port, _flags(confirm))
+        ptr = lib.virPKISessionStartClient(ctx._handle, fd, name, port, _flags(confirm))
         if not ptr:
             ctx._fail()
         return cls(ptr, sock)
@@ -155,7 +155,7 @@ class Session:
         return True
 
     @property
-    def _handle(self):
+    def _handle(self) -> int:
         if self._ptr is None:
             raise InvalidArgError("the session is closed")
         return self._ptr
@@ -170,13 +170,25 @@ class Session:
         n = _args.check(lib.virPKISessionRead(self._handle, buf, size))
         return buf.raw[:n]
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Bytes) -> int:
         """Writes data (bytes-like); returns how many bytes were taken: all of them on a
         blocking socket. On a non-blocking one, possibly fewer (at least one; they will be
         sent by later calls, see ``flush()``; the rest is the caller's to write again), or
         AgainError with nothing taken."""
         data = bytes(data)
         return _args.check(lib.virPKISessionWrite(self._handle, data, len(data)))
+
+    def record_peer(self) -> None:
+        """Client: records the server's certificate for this session's host and port in the
+        context's known-servers store, as a validator's ACCEPT_ALWAYS does inside the
+        handshake (same store, the host and port's old entry replaced; StoreError when it
+        cannot be written). For a validator that answers after the handshake (virtpki.aio
+        does this for coroutine validators). Only what the validator was asked about and
+        accepted in this session's completed handshake: InvalidArgError on a server session,
+        before the handshake is done, when the validator was not asked (none set, a pinned
+        certificate), when the context has no known-servers store, or another one than the
+        validator was asked against (set or replaced since)."""
+        _args.check(lib.virPKISessionRecordPeer(self._handle, 0))
 
     def peer_dn(self) -> Optional[str]:
         """The peer's DN (on the server: the client's), in libvirt's format."""
@@ -203,7 +215,7 @@ class Session:
         # close_notify after a failure could fail too and hide the first error.
         self.close(notify=exc_type is None)
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close(notify=False)
         except Exception:  # noqa: BLE001 - at interpreter exit the module may be half gone

@@ -27,6 +27,7 @@ pub mod cert;
 pub mod connect;
 pub mod context;
 pub mod errors;
+pub mod record;
 pub mod session;
 pub mod verify;
 

@@ -30,7 +30,7 @@ pub enum virPKISessionWant {
 }
 
 /// A borrowed file descriptor: read and written, never closed.
-struct BorrowedFd(RawFd);
+pub(super) struct BorrowedFd(RawFd);
 
 impl Socket for BorrowedFd {
     fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -159,7 +159,7 @@ fn handshaken(session: SharedSession<BorrowedFd>) -> crate::Result<virPKISession
     }
 }
 
-unsafe fn with_session<T>(
+pub(super) unsafe fn with_session<T>(
     s: virPKISessionPtr,
     f: impl FnOnce(&SharedSession<BorrowedFd>) -> crate::Result<T>,
 ) -> crate::Result<T> {

@@ -33,7 +33,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::Source;
 use crate::tls::SelectionNote;
-use crate::verify::VerifyFlags;
+use crate::verify::{AskedNote, VerifyFlags};
 
 /// A connected socket the session reads and writes through a shared reference, so that one
 /// thread can read while another writes.
@@ -146,6 +146,8 @@ pub struct SharedSession<S: Socket> {
     socket: S,
     flags: SessionFlags,
     client: bool,
+    /// Client: what the validator accepted in the handshake ([`SharedSession::record_peer`]).
+    asked: Option<AskedNote>,
     note: SelectionNote,
     /// Handshake, read and write calls in progress, for close() to know whether to wake them.
     busy: AtomicUsize,
@@ -201,8 +203,10 @@ impl<S: Socket> SharedSession<S> {
         port: Option<u16>,
         flags: SessionFlags,
     ) -> Result<SharedSession<S>> {
-        let (conn, note) = new_client_conn(ctx, hostname, port, VerifyFlags::default())?;
-        Ok(SharedSession::new(conn, note, socket, flags, true))
+        let asked = AskedNote::default();
+        let verify = VerifyFlags::default();
+        let (conn, note) = new_client_conn(ctx, hostname, port, verify, asked.clone())?;
+        Ok(SharedSession::new(conn, note, socket, flags, Some(asked)))
     }
 
     /// A server session; no I/O yet.
@@ -212,7 +216,7 @@ impl<S: Socket> SharedSession<S> {
         flags: SessionFlags,
     ) -> Result<SharedSession<S>> {
         let (conn, note) = new_server_conn(ctx)?;
-        Ok(SharedSession::new(conn, note, socket, flags, false))
+        Ok(SharedSession::new(conn, note, socket, flags, None))
     }
 
     fn new(
@@ -220,8 +224,9 @@ impl<S: Socket> SharedSession<S> {
         note: SelectionNote,
         socket: S,
         flags: SessionFlags,
-        client: bool,
+        asked: Option<AskedNote>,
     ) -> SharedSession<S> {
+        let client = asked.is_some();
         SharedSession {
             tls: Mutex::new(Tls {
                 conn,
@@ -233,6 +238,7 @@ impl<S: Socket> SharedSession<S> {
             socket,
             flags,
             client,
+            asked,
             note,
             busy: AtomicUsize::new(0),
             shut: AtomicBool::new(false),
@@ -241,7 +247,17 @@ impl<S: Socket> SharedSession<S> {
         }
     }
 
+    /// The TLS state. Called back from the session's own validator (inside the handshake,
+    /// which holds this lock on this thread), an error instead of a deadlock.
     fn tls(&self) -> Result<MutexGuard<'_, Tls>> {
+        if self.asked.as_ref().is_some_and(AskedNote::asking_here) {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                "the session was called from inside the certificate validator of its own \
+                 handshake: the validator answers (ACCEPT_ALWAYS records the certificate); \
+                 use the session once the handshake has returned",
+            ));
+        }
         self.tls.lock().map_err(|_| poisoned())
     }
 
@@ -338,6 +354,24 @@ impl<S: Socket> SharedSession<S> {
                 }
             }
         }
+    }
+
+    /// Client: records the server's certificate for this session's host and port in the
+    /// context's known-servers store, as the validator's ACCEPT_ALWAYS does inside the
+    /// handshake (same store, same replacement, same errors), for a validator that answers
+    /// after it (virtpki.aio's coroutine validators). Only what the validator was asked about
+    /// and accepted in this session's completed handshake: [`ErrorKind::InvalidArg`] on a
+    /// server session, before the handshake is done, when the validator was not asked, or
+    /// when no store is set.
+    pub fn record_peer(&self) -> Result<()> {
+        let asked = self.asked.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArg,
+                "a server session: only a client records its server's certificate",
+            )
+        })?;
+        self.established("record of the server's certificate")?;
+        asked.record()
     }
 
     /// Whether the handshake is done.

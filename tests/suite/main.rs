@@ -25,6 +25,7 @@ mod nonblock;
 mod qemu_conf;
 mod qemu_rules;
 mod quickstart;
+mod record_peer;
 mod reload;
 mod renew;
 mod sanity_table;
