@@ -12,6 +12,15 @@
 //!
 //! Lock order: `rx`, then `tx`, then `tls`; `tls` is always the last and the shortest.
 //!
+//! The validator: rustls verifies the peer's certificate, and so calls the application's
+//! validator, inside `process_new_packets`. While the handshake processes the peer's
+//! messages, the rustls connection is taken out of `tls` (see `feed`), so that neither the
+//! validator nor another thread waits for it: a validator may call back into its own session
+//! (peer certificate, read, write, close) or wait for a thread that does. Read and write are
+//! refused until the handshake is done, so nothing goes in or out before the decision; a
+//! handshake called from the validator is refused ([`ErrorKind::InvalidArg`]); a close shuts
+//! the socket down at once and the handshake fails once the validator returns.
+//!
 //! Write contract: [`SharedSession::write`] returns how many bytes it took. On a blocking
 //! socket that is all of them, sent. On a non-blocking one it is at least one byte (taken
 //! and encrypted, perhaps not yet sent; [`SharedSession::wants`] then says write) or
@@ -23,6 +32,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
 
 use rustls::Connection;
 
@@ -31,7 +41,6 @@ use super::{explained, new_client_conn, new_server_conn, SessionFlags};
 use crate::cert::Certificate;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::Source;
 use crate::tls::SelectionNote;
 use crate::verify::VerifyFlags;
 
@@ -120,9 +129,39 @@ enum Phase {
 }
 
 struct Tls {
-    conn: Connection,
+    /// `None` while the handshake processes the peer's messages (see [`Verifying`]).
+    conn: Option<Connection>,
     phase: Phase,
     close_notify_queued: bool,
+    verifying: Option<Verifying>,
+}
+
+/// The handshake processing the peer's messages with the connection taken out of the lock:
+/// rustls may be running the validator.
+struct Verifying {
+    /// The thread that does it: a handshake called from it comes from the validator.
+    thread: ThreadId,
+    /// What the session waited for before: [`SharedSession::wants`]' answer meanwhile.
+    wants: (bool, bool),
+}
+
+impl Tls {
+    /// The rustls connection; an error while the handshake has it (only a thread that does
+    /// not hold `rx` can find it taken, and such a thread handles that case itself).
+    fn conn(&mut self) -> Result<&mut Connection> {
+        self.conn.as_mut().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                "the session's TLS state is held by its handshake",
+            )
+        })
+    }
+
+    /// Whether rustls has output queued (none while the handshake has the connection: it
+    /// sends that itself).
+    fn wants_write(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.wants_write())
+    }
 }
 
 /// TLS output taken from rustls and not yet sent.
@@ -158,6 +197,39 @@ pub struct SharedSession<S: Socket> {
     read_waiting: AtomicBool,
 }
 
+/// [`SharedSession::feed`]'s work on the connection: `Ok(Some(e))` when rustls failed
+/// processing what came (an alert for the peer is queued), `Err` when it refused the input.
+fn feed_conn(
+    conn: &mut Connection,
+    input: &[u8],
+    pending: &mut Vec<u8>,
+    what: &str,
+) -> Result<Option<rustls::Error>> {
+    /// rustls refuses input while it holds more decrypted bytes than this.
+    const PLAINTEXT_LIMIT: usize = 16 * 1024;
+    let mut input = input;
+    loop {
+        // With no input this records the end of the stream.
+        let took = conn.read_tls(&mut input).map_err(|e| io_error(what, e))?;
+        if took == 0 && !input.is_empty() {
+            // close_notify is in: rustls takes nothing after it, and what follows it means
+            // nothing (feeding it again would loop forever).
+            return Ok(None);
+        }
+        let state = match conn.process_new_packets() {
+            Ok(state) => state,
+            Err(e) => return Ok(Some(e)),
+        };
+        if input.is_empty() {
+            return Ok(None);
+        }
+        if state.plaintext_bytes_to_read() > PLAINTEXT_LIMIT {
+            pending.extend_from_slice(input);
+            return Ok(None);
+        }
+    }
+}
+
 /// Counts a read or write call in progress for as long as it lives.
 struct Busy<'a>(&'a AtomicUsize);
 
@@ -188,7 +260,7 @@ fn again(what: &str) -> Error {
 fn closed_locally(what: &str) -> Error {
     Error::new(
         ErrorKind::Tls,
-        format!("TLS {what} failed: the session was closed in another thread"),
+        format!("TLS {what} failed: the session was closed in another thread (or its validator)"),
     )
 }
 
@@ -224,9 +296,10 @@ impl<S: Socket> SharedSession<S> {
     ) -> SharedSession<S> {
         SharedSession {
             tls: Mutex::new(Tls {
-                conn,
+                conn: Some(conn),
                 phase: Phase::Tls,
                 close_notify_queued: false,
+                verifying: None,
             }),
             rx: Mutex::new(Vec::new()),
             tx: Mutex::new(Outbox::default()),
@@ -254,8 +327,20 @@ impl<S: Socket> SharedSession<S> {
     pub fn handshake(&self) -> Result<()> {
         // Counted like reads and writes, so that close() from another thread wakes it.
         let _busy = Busy::enter(&self.busy);
-        if let Phase::Failed(kind, message) = &self.tls()?.phase {
-            return Err(Error::new(*kind, message.clone()));
+        {
+            let tls = self.tls()?;
+            if let Phase::Failed(kind, message) = &tls.phase {
+                return Err(Error::new(*kind, message.clone()));
+            }
+            // The validator's thread holds `rx` already: waiting for it would never end. The
+            // handshake it was called from goes on.
+            if tls.verifying.as_ref().map(|v| v.thread) == Some(thread::current().id()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArg,
+                    "handshake called from the certificate validator of the same session: \
+                     return from the validator, the handshake in progress goes on",
+                ));
+            }
         }
         let result = self.drive_handshake();
         match result {
@@ -277,14 +362,14 @@ impl<S: Socket> SharedSession<S> {
                 Phase::Done => return Ok(()),
                 Phase::Failed(kind, message) => return Err(Error::new(kind, message)),
                 Phase::Finishing => {
-                    if tls.conn.wants_write() {
+                    if tls.conn()?.wants_write() {
                         continue;
                     }
                     tls.phase = Phase::Done;
                     return Ok(());
                 }
-                Phase::Tls if tls.conn.is_handshaking() => {
-                    if tls.conn.wants_write() {
+                Phase::Tls if tls.conn()?.is_handshaking() => {
+                    if tls.conn()?.wants_write() {
                         continue;
                     }
                     drop(tls);
@@ -301,7 +386,7 @@ impl<S: Socket> SharedSession<S> {
                         Phase::AwaitConfirm
                     } else {
                         if confirm {
-                            tls.conn
+                            tls.conn()?
                                 .writer()
                                 .write_all(&[CONFIRM_BYTE])
                                 .map_err(|e| io_error("handshake", e))?;
@@ -311,7 +396,7 @@ impl<S: Socket> SharedSession<S> {
                 }
                 Phase::AwaitConfirm => {
                     let mut byte = [0u8; 1];
-                    match tls.conn.reader().read(&mut byte) {
+                    match tls.conn()?.reader().read(&mut byte) {
                         Ok(1) if byte[0] == CONFIRM_BYTE => tls.phase = Phase::Finishing,
                         Ok(1) => {
                             return Err(confirm_refused(format!(
@@ -354,10 +439,16 @@ impl<S: Socket> SharedSession<S> {
         let Ok(tls) = self.tls() else {
             return (false, false);
         };
-        let write = self.unsent.load(Ordering::SeqCst) || tls.conn.wants_write();
+        let unsent = self.unsent.load(Ordering::SeqCst);
+        let Some(conn) = tls.conn.as_ref() else {
+            // The handshake is processing (asked from its validator or another thread).
+            let (read, write) = tls.verifying.as_ref().map_or((false, false), |v| v.wants);
+            return (read, write || unsent);
+        };
+        let write = unsent || conn.wants_write();
         let read = match tls.phase {
             Phase::Failed(..) => false,
-            Phase::Tls | Phase::AwaitConfirm => tls.conn.wants_read(),
+            Phase::Tls | Phase::AwaitConfirm => conn.wants_read(),
             Phase::Done => self.read_waiting.load(Ordering::SeqCst),
             Phase::Finishing => false,
         };
@@ -410,44 +501,47 @@ impl<S: Socket> SharedSession<S> {
     }
 
     /// Hands `input` to rustls (nothing: the end of the stream); what it cannot take while
-    /// its decrypted bytes are unread goes to `pending`.
+    /// its decrypted bytes are unread goes to `pending`. The caller holds `rx`.
+    ///
+    /// During the handshake the connection is taken out of `tls` for this: rustls may call
+    /// the validator, which must be free to call back into the session, and other threads
+    /// must not wait for it (a close among them).
     fn feed(&self, input: &[u8], pending: &mut Vec<u8>, what: &str) -> Result<()> {
-        /// rustls refuses input while it holds more decrypted bytes than this.
-        const PLAINTEXT_LIMIT: usize = 16 * 1024;
         let mut tls = self.tls()?;
-        let mut input = input;
-        loop {
-            // With no input this records the end of the stream.
-            let took = tls
-                .conn
-                .read_tls(&mut input)
-                .map_err(|e| io_error(what, e))?;
-            if took == 0 && !input.is_empty() {
-                // close_notify is in: rustls takes nothing after it, and what follows it
-                // means nothing (feeding it again would loop forever).
-                return Ok(());
+        let handshaking = tls.conn()?.is_handshaking();
+        let taken = if handshaking { tls.conn.take() } else { None };
+        let failed = if let Some(mut conn) = taken {
+            tls.verifying = Some(Verifying {
+                thread: thread::current().id(),
+                wants: (conn.wants_read(), conn.wants_write()),
+            });
+            drop(tls);
+            let failed = feed_conn(&mut conn, input, pending, what);
+            let mut tls = self.tls()?;
+            tls.conn = Some(conn);
+            tls.verifying = None;
+            drop(tls);
+            // Closed while the validator ran: whatever it decided, the session is over.
+            if self.shut.load(Ordering::SeqCst) && matches!(failed, Ok(None)) {
+                return Err(closed_locally(what));
             }
-            let state = match tls.conn.process_new_packets() {
-                Ok(state) => state,
-                Err(e) => {
-                    drop(tls);
-                    // Send the alert rustls queued for the failure, if the socket takes it
-                    // and no writer holds the queue: best effort, never waiting for a
-                    // writer that may be blocked on a peer that no longer reads.
-                    if let Ok(mut out) = self.tx.try_lock() {
-                        let _ = self.send_queued(&mut out, what);
-                    }
-                    return Err(crate::tls::from_rustls(&e));
-                }
-            };
-            if input.is_empty() {
-                return Ok(());
-            }
-            if state.plaintext_bytes_to_read() > PLAINTEXT_LIMIT {
-                pending.extend_from_slice(input);
-                return Ok(());
-            }
+            failed?
+        } else {
+            // Established: no validator can run, and the lock is held only in memory.
+            let failed = feed_conn(tls.conn()?, input, pending, what)?;
+            drop(tls);
+            failed
+        };
+        let Some(e) = failed else {
+            return Ok(());
+        };
+        // Send the alert rustls queued for the failure, if the socket takes it and no writer
+        // holds the queue: best effort, never waiting for a writer that may be blocked on a
+        // peer that no longer reads.
+        if let Ok(mut out) = self.tx.try_lock() {
+            let _ = self.send_queued(&mut out, what);
         }
+        Err(crate::tls::from_rustls(&e))
     }
 
     /// Sends queued TLS output (taking `tx`): `Ok` when all of it went out, Again when the
@@ -459,7 +553,7 @@ impl<S: Socket> SharedSession<S> {
                 self.send_queued(&mut out, what)?;
             }
             // Output queued by a reader while `tx` was held here (it could not take it).
-            if !self.tls()?.conn.wants_write() {
+            if !self.tls()?.wants_write() {
                 return Ok(());
             }
         }
@@ -479,8 +573,10 @@ impl<S: Socket> SharedSession<S> {
                 out.bytes.clear();
                 out.sent = 0;
                 let mut tls = self.tls()?;
-                while tls.conn.wants_write() {
-                    tls.conn
+                // Nothing to take while the handshake has the connection (it sends that
+                // itself once it has it back).
+                while tls.wants_write() {
+                    tls.conn()?
                         .write_tls(&mut out.bytes)
                         .map_err(|e| io_error(what, e))?;
                 }
@@ -518,7 +614,7 @@ impl<S: Socket> SharedSession<S> {
         loop {
             let rustls_output = {
                 let mut tls = self.tls()?;
-                match tls.conn.reader().read(buf) {
+                match tls.conn()?.reader().read(buf) {
                     // rustls returns 0 only once close_notify has been received.
                     Ok(n) => {
                         self.read_waiting.store(false, Ordering::SeqCst);
@@ -534,7 +630,7 @@ impl<S: Socket> SharedSession<S> {
                     }
                     Err(e) => return Err(io_error("read", e)),
                 }
-                tls.conn.wants_write()
+                tls.wants_write()
             };
             // Queued output goes out before the read waits: answers rustls owes the peer (a
             // key update), and what earlier writes took but could not send, which the peer
@@ -566,7 +662,7 @@ impl<S: Socket> SharedSession<S> {
         self.established("write")?;
         let result = self.write_locked(buf);
         // Output a reader queued while this write held `tx`.
-        if result.is_ok() && self.tls()?.conn.wants_write() {
+        if result.is_ok() && self.tls()?.wants_write() {
             match self.flush("write") {
                 Err(e) if e.kind() != ErrorKind::Again => return Err(e),
                 _ => {}
@@ -591,7 +687,7 @@ impl<S: Socket> SharedSession<S> {
                 }
                 let end = buf.len().min(taken + WRITE_CHUNK);
                 let n = tls
-                    .conn
+                    .conn()?
                     .writer()
                     .write(&buf[taken..end])
                     .map_err(|e| io_error("write", e))?;
@@ -630,8 +726,22 @@ impl<S: Socket> SharedSession<S> {
                 {
                     let mut tls = self.tls()?;
                     if !tls.close_notify_queued {
-                        tls.conn.send_close_notify();
                         tls.close_notify_queued = true;
+                        let Some(conn) = tls.conn.as_mut() else {
+                            // The handshake is processing the peer's messages (its validator
+                            // may be what called): nothing can be queued now, and the
+                            // handshake fails on the shut-down socket once it has them.
+                            drop(tls);
+                            drop(out);
+                            self.shut_down();
+                            return Err(Error::new(
+                                ErrorKind::Tls,
+                                "TLS close: close_notify not sent, the handshake was verifying \
+                                 the peer's certificate (its validator was running); the \
+                                 connection was shut down",
+                            ));
+                        };
+                        conn.send_close_notify();
                     }
                 }
                 self.send_queued(&mut out, "close")
@@ -658,17 +768,14 @@ impl<S: Socket> SharedSession<S> {
         let _ = self.socket.shutdown();
     }
 
-    /// The certificates the peer presented, leaf first.
+    /// The certificates the peer presented, leaf first; none before the handshake has
+    /// verified them (from inside the validator too, which is given them).
     pub fn peer_certificates(&self) -> Vec<Certificate> {
-        let Ok(tls) = self.tls() else {
-            return Vec::new();
-        };
-        tls.conn
-            .peer_certificates()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|der| Certificate::from_der(der.to_vec(), Source::Peer).ok())
-            .collect()
+        // None while the handshake verifies them: not the session's peer before the decision.
+        match self.tls() {
+            Ok(tls) => super::certificates(tls.conn.as_ref().and_then(|c| c.peer_certificates())),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The peer's DN in libvirt's format.
