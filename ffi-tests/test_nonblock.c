@@ -774,6 +774,200 @@ static void test_bytes_after_close_notify(void)
     close(fds[1]);
 }
 
+/* ---- A validator that calls back into the session it verifies (it ran with the TLS lock
+   held: each of these calls deadlocked). Every wait is bounded: a deadlock fails the test. */
+
+/* Waits up to 20 s for *done, then joins; a thread still stuck is a deadlock: fail now. */
+static void join_within(pthread_t t, atomic_int *done, const char *what)
+{
+    for (int i = 0; i < 2000 && !atomic_load(done); i++)
+        sleep_ms(10);
+    if (!atomic_load(done)) {
+        fprintf(stderr, "%s:%d: FAILED: deadlock: %s never returned\n", __FILE__, __LINE__, what);
+        printf("%d passed, %d failed\n", atomic_load(&check_passed),
+               atomic_load(&check_failed) + 1);
+        exit(EXIT_FAILURE);
+    }
+    pthread_join(t, NULL);
+}
+
+enum reentry_call { RE_PEER_DN, RE_READ, RE_READ0, RE_WRITE, RE_WANTS, RE_HANDSHAKE, RE_CLOSE,
+                    RE_WAIT };
+
+struct reentry {
+    virPKISessionPtr s;
+    enum reentry_call call;
+    int calls;
+    long long rc;   /* what the call returned (PeerDN: 0, or -1 for NULL) */
+    int code;       /* its error code */
+    atomic_int entered, go;
+};
+
+static int reentrant_validator(const char *h, const char *c, int t, unsigned int f, void *o)
+{
+    (void)h, (void)c, (void)t, (void)f;
+    struct reentry *r = o;
+    r->calls++;
+    virPKIResetLastError();
+    char buf[8];
+    switch (r->call) {
+    case RE_PEER_DN: {
+        char *dn = virPKISessionPeerDN(r->s);
+        r->rc = dn ? 0 : -1;
+        virPKIFree(dn);
+        break;
+    }
+    case RE_READ:
+        r->rc = virPKISessionRead(r->s, buf, sizeof buf);
+        break;
+    case RE_READ0:
+        r->rc = virPKISessionRead(r->s, buf, 0);
+        break;
+    case RE_WRITE:
+        r->rc = virPKISessionWrite(r->s, "leak", 4);
+        break;
+    case RE_WANTS:
+        r->rc = virPKISessionWants(r->s);
+        break;
+    case RE_HANDSHAKE:
+        r->rc = virPKISessionHandshake(r->s);
+        break;
+    case RE_CLOSE:
+        r->rc = virPKISessionClose(r->s);
+        break;
+    case RE_WAIT:
+        /* Asks "the user" (the main thread), who closes the connection meanwhile. */
+        atomic_store(&r->entered, 1);
+        for (int i = 0; i < 2000 && !atomic_load(&r->go); i++)
+            sleep_ms(10);
+        r->rc = atomic_load(&r->go) ? 0 : -1;
+        break;
+    }
+    r->code = virPKIGetLastErrorCode();
+    return VIR_CONNECT_CERT_ACCEPT_ONCE;
+}
+
+struct bounded_handshake {
+    virPKISessionPtr s;
+    int rc, code;
+    atomic_int done;
+};
+
+static void *bounded_handshake_thread(void *arg)
+{
+    struct bounded_handshake *b = arg;
+    b->rc = virPKISessionHandshake(b->s);
+    b->code = virPKIGetLastErrorCode();
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+struct bounded_close {
+    virPKISessionPtr s;
+    int rc, code;
+    atomic_int done;
+};
+
+static void *bounded_close_thread(void *arg)
+{
+    struct bounded_close *b = arg;
+    b->rc = virPKISessionClose(b->s);
+    b->code = virPKIGetLastErrorCode();
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+static void test_validator_calls_back(enum reentry_call call)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    pthread_t server;
+    if (pthread_create(&server, NULL, accept_blocking, &a) != 0)
+        die("pthread_create");
+    virPKIContextPtr cctx = client_context();
+    struct reentry r = {.call = call, .rc = 99};
+    CHECK_OK(virPKIContextSetCertificateValidator(cctx, reentrant_validator, &r, NULL));
+    r.s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    CHECK(r.s != NULL);
+    struct bounded_handshake b = {.s = r.s};
+    pthread_t t;
+    if (pthread_create(&t, NULL, bounded_handshake_thread, &b) != 0)
+        die("pthread_create");
+    if (call == RE_WAIT) {
+        for (int i = 0; i < 2000 && !atomic_load(&r.entered); i++)
+            sleep_ms(10);
+        CHECK(atomic_load(&r.entered));
+        /* Other threads meanwhile: no data in or out before the decision. */
+        char byte;
+        CHECK_FAILS((int)virPKISessionWrite(r.s, "early", 5), VIR_PKI_ERR_INVALID_ARG);
+        CHECK_FAILS((int)virPKISessionRead(r.s, &byte, 1), VIR_PKI_ERR_INVALID_ARG);
+        /* A close from here returns at once (it waited for the validator). */
+        struct bounded_close cl = {.s = r.s};
+        pthread_t ct;
+        if (pthread_create(&ct, NULL, bounded_close_thread, &cl) != 0)
+            die("pthread_create");
+        join_within(ct, &cl.done, "virPKISessionClose while the validator runs");
+        CHECK_INT(cl.rc, -1);
+        CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+        atomic_store(&r.go, 1);
+    }
+    join_within(t, &b.done, "virPKISessionHandshake with a validator calling back");
+    pthread_join(server, NULL);
+    CHECK_INT(r.calls, 1);
+    char buf[8];
+    switch (call) {
+    case RE_PEER_DN:
+        /* Not the session's peer before the decision; known after it. */
+        CHECK_INT(r.rc, -1);
+        CHECK_INT(r.code, VIR_PKI_ERR_INVALID_ARG);
+        CHECK_INT(b.rc, 0);
+        char *dn = virPKISessionPeerDN(r.s);
+        CHECK_STR(dn, "CN=localhost");
+        virPKIFree(dn);
+        break;
+    case RE_READ:
+    case RE_READ0:
+    case RE_WRITE:
+    case RE_HANDSHAKE:
+        CHECK_INT(r.rc, -1);
+        CHECK_INT(r.code, VIR_PKI_ERR_INVALID_ARG);
+        CHECK_INT(b.rc, 0);
+        CHECK(a.s != NULL);
+        /* The first bytes the server gets are the ones written after the handshake. */
+        CHECK_INT(virPKISessionWrite(r.s, "ping", 4), 4);
+        if (a.s) {
+            CHECK_INT(virPKISessionRead(a.s, buf, sizeof buf), 4);
+            CHECK(memcmp(buf, "ping", 4) == 0);
+        }
+        break;
+    case RE_WANTS:
+        CHECK(r.rc >= 0);
+        CHECK_INT(b.rc, 0);
+        break;
+    case RE_CLOSE:
+    case RE_WAIT:
+        if (call == RE_CLOSE) {
+            CHECK_INT(r.rc, -1);
+            CHECK_INT(r.code, VIR_PKI_ERR_TLS);
+        } else {
+            CHECK_INT(r.rc, 0); /* released, not timed out */
+        }
+        /* Closed: the handshake fails, the server sees the connection end. */
+        CHECK_INT(b.rc, -1);
+        CHECK_INT(b.code, VIR_PKI_ERR_TLS);
+        CHECK(a.s == NULL);
+        CHECK_FAILS((int)virPKISessionWrite(r.s, "x", 1), VIR_PKI_ERR_TLS);
+        break;
+    }
+    virPKISessionFree(r.s);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -793,5 +987,7 @@ int main(void)
     test_records_of_mixed_sizes();
     test_close_wakes_handshake();
     test_bytes_after_close_notify();
+    for (int call = RE_PEER_DN; call <= RE_WAIT; call++)
+        test_validator_calls_back((enum reentry_call)call);
     return check_done();
 }

@@ -567,7 +567,9 @@ long long virPKISessionRead(virPKISessionPtr s, void *buf, size_t len);
 long long virPKISessionWrite(virPKISessionPtr s, const void *buf, size_t len);
 
 /*
- Server side: the client's DN (free with virPKIFree); NULL on error.
+ Server side: the client's DN (free with virPKIFree); NULL on error. Before the handshake
+ is done, also from inside the validator, there is no peer yet: NULL with
+ VIR_PKI_ERR_INVALID_ARG (the validator is given the certificate).
  */
 char *virPKISessionPeerDN(virPKISessionPtr s);
 

@@ -373,13 +373,22 @@ pub unsafe extern "C" fn virPKISessionWrite(
     })
 }
 
-/// Server side: the client's DN (free with virPKIFree); NULL on error.
+/// Server side: the client's DN (free with virPKIFree); NULL on error. Before the handshake
+/// is done, also from inside the validator, there is no peer yet: NULL with
+/// VIR_PKI_ERR_INVALID_ARG (the validator is given the certificate).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char {
     guard(std::ptr::null_mut(), || {
         // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe {
             with_session(s, |session| {
+                if !session.is_established() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArg,
+                        "the handshake is not done: the peer's certificate is the session's \
+                         once it has been verified (a validator is given it as an argument)",
+                    ));
+                }
                 let dn = session.peer_dn().ok_or_else(|| {
                     Error::new(ErrorKind::InvalidArg, "the peer presented no certificate")
                 })?;
