@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void};
 use std::io::{IoSlice, Read, Write};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use super::context::{context, virPKIContextPtr};
 use super::{bad_value, c_string, guard, port_arg, ref_arg, str_arg};
@@ -31,6 +31,12 @@ pub enum virPKISessionWant {
 
 /// A borrowed file descriptor: read and written, never closed.
 struct BorrowedFd(RawFd);
+
+impl AsRawFd for BorrowedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
 
 impl Socket for BorrowedFd {
     fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -429,7 +435,6 @@ pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
     #[test]

@@ -33,6 +33,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
 
 use rustls::Connection;
 
@@ -45,8 +46,9 @@ use crate::tls::SelectionNote;
 use crate::verify::VerifyFlags;
 
 /// A connected socket the session reads and writes through a shared reference, so that one
-/// thread can read while another writes.
-pub trait Socket: Send + Sync {
+/// thread can read while another writes. Its fd is used to send close_notify without waiting
+/// (see [`SharedSession::close`]).
+pub trait Socket: AsRawFd + Send + Sync {
     /// One read; 0 at the end of the stream; `WouldBlock` on a non-blocking socket only (a
     /// blocking one's SO_RCVTIMEO running out is `TimedOut`).
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
@@ -64,15 +66,95 @@ pub(crate) fn timeout_unless_nonblocking(fd: RawFd, e: io::Error) -> io::Error {
     if e.kind() != io::ErrorKind::WouldBlock {
         return e;
     }
-    // SAFETY: F_GETFL only reads the fd's status flags; no memory is passed.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+    if !is_nonblocking(fd) {
         return io::Error::new(
             io::ErrorKind::TimedOut,
             "timed out (SO_RCVTIMEO/SO_SNDTIMEO of a blocking socket)",
         );
     }
     e
+}
+
+/// Whether `fd` is in non-blocking mode (`O_NONBLOCK`); an fd whose flags cannot be read
+/// counts as non-blocking (no one waits on it).
+fn is_nonblocking(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL only reads the fd's status flags; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags < 0 || flags & libc::O_NONBLOCK != 0
+}
+
+/// One send that never waits, whether or not `fd` is non-blocking: what fits now, else
+/// `WouldBlock`. A socket: send(2) with `MSG_DONTWAIT` (and `MSG_NOSIGNAL`: EPIPE, not
+/// SIGPIPE). Another fd (a pipe): a write of at most `PIPE_BUF` bytes once poll(2) says there
+/// is room, which a pipe then takes whole.
+fn send_now(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: `buf` is valid for `buf.len()` bytes; the fd is the session's.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ENOTSOCK) => {}
+            _ => return Err(err),
+        }
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a zero timeout never waits.
+        if unsafe { libc::poll(&mut p, 1, 0) } != 1 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let len = buf.len().min(libc::PIPE_BUF);
+        // SAFETY: as above, `len` <= `buf.len()`.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), len) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Waits until `fd` is writable (or in error, or shut down), at most `timeout`.
+fn wait_writable(fd: RawFd, timeout: Duration) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd. EINTR only ends the wait early: the caller tries again.
+    unsafe { libc::poll(&mut p, 1, ms) };
+}
+
+/// The fd's SO_SNDTIMEO, if one is set.
+fn send_timeout(fd: RawFd) -> Option<Duration> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are valid for getsockopt to write; a non-socket fails with
+    // ENOTSOCK and nothing is written.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    };
+    let timeout = Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000);
+    (rc == 0 && !timeout.is_zero()).then_some(timeout)
 }
 
 impl Socket for TcpStream {
@@ -112,6 +194,12 @@ impl Socket for UnixStream {
 const WRITE_CHUNK: usize = 16 * 1024;
 /// One socket read: a full TLS record and its header.
 const READ_CHUNK: usize = 16 * 1024 + 512;
+/// How long a close alone on a blocking socket waits for room for close_notify (unless the
+/// socket's SO_SNDTIMEO says otherwise). A peer that reads makes room within a round trip; one
+/// that has not in this time is taken for stuck, and the connection is shut down.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How often a waiting close looks whether another call started (then it stops waiting).
+const CLOSE_POLL: Duration = Duration::from_millis(50);
 
 /// Where the handshake is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -561,13 +649,19 @@ impl<S: Socket> SharedSession<S> {
 
     /// Moves rustls' output into the outbox and sends it (the caller holds `tx`).
     fn send_queued(&self, out: &mut Outbox, what: &str) -> Result<()> {
-        let result = self.send_outbox(out, what);
+        self.send_queued_with(out, what, false)
+    }
+
+    /// [`Self::send_queued`]; `now`: never wait in send, Again when the socket is full
+    /// (blocking or not).
+    fn send_queued_with(&self, out: &mut Outbox, what: &str, now: bool) -> Result<()> {
+        let result = self.send_outbox(out, what, now);
         self.unsent
             .store(out.sent < out.bytes.len(), Ordering::SeqCst);
         result
     }
 
-    fn send_outbox(&self, out: &mut Outbox, what: &str) -> Result<()> {
+    fn send_outbox(&self, out: &mut Outbox, what: &str, now: bool) -> Result<()> {
         loop {
             if out.sent == out.bytes.len() {
                 out.bytes.clear();
@@ -584,7 +678,13 @@ impl<S: Socket> SharedSession<S> {
                     return Ok(());
                 }
             }
-            match self.socket.send(&out.bytes[out.sent..]) {
+            let rest = &out.bytes[out.sent..];
+            let sent = if now {
+                send_now(self.socket.as_raw_fd(), rest)
+            } else {
+                self.socket.send(rest)
+            };
+            match sent {
                 Ok(0) => {
                     return Err(Error::new(
                         ErrorKind::Tls,
@@ -716,36 +816,23 @@ impl<S: Socket> SharedSession<S> {
     }
 
     /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
-    /// the caller's. Handshakes, reads and writes blocked in other threads at that moment are
-    /// woken by shutdown(2) and fail with "the session was closed in another thread"; when a
-    /// write holds the socket, close_notify cannot be sent after it and that is the error
-    /// returned (the socket is shut down all the same).
+    /// the caller's. It never waits for a peer that does not read:
+    /// - on a non-blocking socket that is full: [`ErrorKind::Again`] (nothing is lost; call
+    ///   again when it is writable);
+    /// - on a blocking one: what fits now. While another call on the session is in
+    ///   progress, or once [`CLOSE_GRACE`] (or the socket's SO_SNDTIMEO) has passed without
+    ///   room, it gives up: the socket is shut down and the error says close_notify was not
+    ///   sent. The peer then gets what was sent before, perhaps part of the close_notify
+    ///   record, then the end of the connection: an end without close_notify, which a TLS
+    ///   peer reports as an error (a possible truncation), not as a clean end.
+    ///
+    /// Handshakes, reads and writes in progress in other threads are woken by shutdown(2) and
+    /// fail with "the session was closed in another thread"; when a write holds the socket,
+    /// close_notify cannot be sent after it and that is the error returned (the socket is
+    /// shut down all the same).
     pub fn close(&self) -> Result<()> {
-        let result = match self.tx.try_lock() {
-            Ok(mut out) => {
-                {
-                    let mut tls = self.tls()?;
-                    if !tls.close_notify_queued {
-                        tls.close_notify_queued = true;
-                        let Some(conn) = tls.conn.as_mut() else {
-                            // The handshake is processing the peer's messages (its validator
-                            // may be what called): nothing can be queued now, and the
-                            // handshake fails on the shut-down socket once it has them.
-                            drop(tls);
-                            drop(out);
-                            self.shut_down();
-                            return Err(Error::new(
-                                ErrorKind::Tls,
-                                "TLS close: close_notify not sent, the handshake was verifying \
-                                 the peer's certificate (its validator was running); the \
-                                 connection was shut down",
-                            ));
-                        };
-                        conn.send_close_notify();
-                    }
-                }
-                self.send_queued(&mut out, "close")
-            }
+        let mut out = match self.tx.try_lock() {
+            Ok(out) => out,
             Err(std::sync::TryLockError::WouldBlock) => {
                 self.shut_down();
                 return Err(Error::new(
@@ -754,12 +841,62 @@ impl<S: Socket> SharedSession<S> {
                      thread; the connection was shut down",
                 ));
             }
-            Err(std::sync::TryLockError::Poisoned(_)) => Err(poisoned()),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(poisoned()),
         };
+        {
+            let mut tls = self.tls()?;
+            if !tls.close_notify_queued {
+                tls.close_notify_queued = true;
+                let Some(conn) = tls.conn.as_mut() else {
+                    // The handshake is processing the peer's messages (its validator may be
+                    // what called): nothing can be queued now, and the handshake fails on the
+                    // shut-down socket once it has them.
+                    drop(tls);
+                    drop(out);
+                    self.shut_down();
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        "TLS close: close_notify not sent, the handshake was verifying the \
+                         peer's certificate (its validator was running); the connection was \
+                         shut down",
+                    ));
+                };
+                conn.send_close_notify();
+            }
+        }
+        let result = self.send_close_notify(&mut out);
+        drop(out);
         if self.busy.load(Ordering::SeqCst) > 0 {
             self.shut_down();
         }
         result
+    }
+
+    /// Sends the queue, close_notify last, never blocking in send (see [`Self::close`]).
+    fn send_close_notify(&self, out: &mut Outbox) -> Result<()> {
+        let fd = self.socket.as_raw_fd();
+        if is_nonblocking(fd) {
+            return self.send_queued_with(out, "close", true);
+        }
+        let deadline = Instant::now() + send_timeout(fd).unwrap_or(CLOSE_GRACE);
+        loop {
+            match self.send_queued_with(out, "close", true) {
+                Err(e) if e.kind() == ErrorKind::Again => {}
+                other => return other,
+            }
+            let now = Instant::now();
+            // A call in progress (a blocked reader) must not wait for the peer with us.
+            if self.busy.load(Ordering::SeqCst) > 0 || now >= deadline {
+                self.shut_down();
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    "TLS close: close_notify not sent, the socket's send buffer is full (the \
+                     peer is not reading); the connection was shut down, so the peer sees it \
+                     end without close_notify",
+                ));
+            }
+            wait_writable(fd, (deadline - now).min(CLOSE_POLL));
+        }
     }
 
     fn shut_down(&self) {

@@ -432,6 +432,12 @@ struct Chunky {
     vary: bool,
 }
 
+impl AsRawFd for Chunky {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
 impl Socket for Chunky {
     fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         let r = next(&mut self.seed.lock().unwrap());
