@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #define BIG (8u << 20)
@@ -968,6 +969,195 @@ static void test_validator_calls_back(enum reentry_call call)
     close(fds[1]);
 }
 
+/* ---- Close on a blocking fd whose peer stopped reading: close_notify must not hold it. */
+
+/* Fills fd's send buffer (and the peer's receive buffer) with bytes nobody reads. */
+static void fill_send_buffer(int fd)
+{
+    static char junk[65536];
+    for (;;) {
+        size_t took = 0;
+        ssize_t n;
+        while ((n = send(fd, junk, sizeof junk, MSG_DONTWAIT)) > 0)
+            took += (size_t)n;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            die("send");
+        if (took == 0)
+            return;
+        sleep_ms(100);
+    }
+}
+
+struct blocked_call {
+    virPKISessionPtr s;
+    int write; /* 1: Write 1 MiB, 0: Read */
+    long long rc;
+    int code;
+    atomic_int done;
+};
+
+static void *blocked_call_thread(void *arg)
+{
+    struct blocked_call *b = arg;
+    if (b->write) {
+        static char data[1 << 20];
+        b->rc = virPKISessionWrite(b->s, data, sizeof data);
+    } else {
+        char buf[64];
+        b->rc = virPKISessionRead(b->s, buf, sizeof buf);
+    }
+    b->code = virPKIGetLastErrorCode();
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+/* A blocking client and server over a socketpair, handshaken; the server never reads. */
+static virPKISessionPtr stuck_client(int fds[2], virPKIContextPtr *cctx, struct accept_arg *a)
+{
+    connected_pair(0, fds);
+    a->ctx = server_context();
+    a->fd = fds[0];
+    *cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, accept_blocking, a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionNewClient(*cctx, fds[1], "localhost", 0,
+                                                VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    pthread_join(t, NULL);
+    CHECK(c != NULL && a->s != NULL);
+    if (!c || !a->s)
+        exit(EXIT_FAILURE);
+    fill_send_buffer(fds[1]);
+    return c;
+}
+
+/* A peer that never reads, a reader and (with_writer) a writer blocked in other threads, a
+   Close from this one: everything returns, with VIR_PKI_ERR_TLS (Close blocked in send
+   forever, and the reader with it). */
+static void test_close_on_a_full_socket(int with_writer)
+{
+    int fds[2];
+    virPKIContextPtr cctx;
+    struct accept_arg a = {0};
+    virPKISessionPtr c = stuck_client(fds, &cctx, &a);
+    struct blocked_call r = {.s = c}, w = {.s = c, .write = 1};
+    pthread_t rt, wt;
+    if (pthread_create(&rt, NULL, blocked_call_thread, &r) != 0 ||
+        (with_writer && pthread_create(&wt, NULL, blocked_call_thread, &w) != 0))
+        die("pthread_create");
+    sleep_ms(300);
+    struct bounded_close cl = {.s = c};
+    pthread_t ct;
+    if (pthread_create(&ct, NULL, bounded_close_thread, &cl) != 0)
+        die("pthread_create");
+    join_within(ct, &cl.done, "virPKISessionClose on a full socket");
+    CHECK_INT(cl.rc, -1);
+    CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+    join_within(rt, &r.done, "a Read after Close");
+    CHECK_INT(r.rc, -1);
+    CHECK_INT(r.code, VIR_PKI_ERR_TLS);
+    if (with_writer) {
+        join_within(wt, &w.done, "a Write after Close");
+        CHECK_INT(w.rc, -1);
+        CHECK_INT(w.code, VIR_PKI_ERR_TLS);
+    }
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A single-threaded program closes a stuck connection: Close waits for room at most
+   SO_SNDTIMEO (here 200 ms; 5 s without), then shuts the fd down (it is not closed). */
+static void test_close_alone_on_a_full_socket(void)
+{
+    int fds[2];
+    virPKIContextPtr cctx;
+    struct accept_arg a = {0};
+    virPKISessionPtr c = stuck_client(fds, &cctx, &a);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    if (setsockopt(fds[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
+        die("setsockopt");
+    struct bounded_close cl = {.s = c};
+    pthread_t ct;
+    if (pthread_create(&ct, NULL, bounded_close_thread, &cl) != 0)
+        die("pthread_create");
+    join_within(ct, &cl.done, "virPKISessionClose alone on a full socket");
+    CHECK_INT(cl.rc, -1);
+    CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+    CHECK_FAILS((int)virPKISessionWrite(c, "x", 1), VIR_PKI_ERR_TLS);
+    CHECK(fcntl(fds[1], F_GETFD) >= 0);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* ---- virPKISessionRead with len 0: 0 at once, no I/O, nothing consumed or signalled. */
+
+static void test_read_of_zero_bytes(void)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    virPKIContextPtr cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, accept_blocking, &a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionStartClient(cctx, fds[1], "localhost", 0,
+                                                  VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    char buf[16];
+    /* Before the handshake: refused like any read. */
+    CHECK_FAILS((int)virPKISessionRead(c, buf, 0), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_INT(virPKISessionHandshake(c), 0);
+    pthread_join(t, NULL);
+    CHECK(a.s != NULL);
+    if (!a.s)
+        return;
+    /* Before any data, on a blocking fd: 0 at once (it does not wait for data). */
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionRead(c, NULL, 0), 0);
+    /* After data: 0, and the data is still there. */
+    CHECK_INT(virPKISessionWrite(a.s, "abc", 3), 3);
+    sleep_ms(50);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 3);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    /* Non-blocking, nothing pending: 0, not AGAIN; it asks for nothing (Wants stays 0)
+       and a real read still says AGAIN. A loop must not take this 0 for the end. */
+    set_nonblocking(fds[1]);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionWants(c), 0);
+    CHECK_FAILS((int)virPKISessionRead(c, buf, sizeof buf), VIR_PKI_ERR_AGAIN);
+    CHECK_INT(virPKISessionWants(c), VIR_PKI_SESSION_WANT_READ);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionWants(c), VIR_PKI_SESSION_WANT_READ);
+    /* After the end of the stream: 0, as every read. */
+    CHECK_INT(virPKISessionWrite(a.s, "z", 1), 1);
+    CHECK_OK(virPKISessionClose(a.s));
+    long long n;
+    while ((n = virPKISessionRead(c, buf, sizeof buf)) < 0 &&
+           virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN)
+        wait_for(c, fds[1]);
+    CHECK_INT(n, 1);
+    while ((n = virPKISessionRead(c, buf, sizeof buf)) < 0 &&
+           virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN)
+        wait_for(c, fds[1]);
+    CHECK_INT(n, 0);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 0);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -989,5 +1179,9 @@ int main(void)
     test_bytes_after_close_notify();
     for (int call = RE_PEER_DN; call <= RE_WAIT; call++)
         test_validator_calls_back((enum reentry_call)call);
+    test_close_on_a_full_socket(0);
+    test_close_on_a_full_socket(1);
+    test_close_alone_on_a_full_socket();
+    test_read_of_zero_bytes();
     return check_done();
 }
