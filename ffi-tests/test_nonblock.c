@@ -866,6 +866,7 @@ static void *bounded_handshake_thread(void *arg)
 struct bounded_close {
     virPKISessionPtr s;
     int rc, code;
+    char message[512];
     atomic_int done;
 };
 
@@ -874,6 +875,8 @@ static void *bounded_close_thread(void *arg)
     struct bounded_close *b = arg;
     b->rc = virPKISessionClose(b->s);
     b->code = virPKIGetLastErrorCode();
+    const char *m = virPKIGetLastErrorMessage();
+    snprintf(b->message, sizeof b->message, "%s", m ? m : "");
     atomic_store(&b->done, 1);
     return NULL;
 }
@@ -1053,6 +1056,7 @@ static void test_close_on_a_full_socket(int with_writer)
     join_within(ct, &cl.done, "virPKISessionClose on a full socket");
     CHECK_INT(cl.rc, -1);
     CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+    CHECK_CONTAINS(cl.message, "close_notify not sent");
     join_within(rt, &r.done, "a Read after Close");
     CHECK_INT(r.rc, -1);
     CHECK_INT(r.code, VIR_PKI_ERR_TLS);
@@ -1087,6 +1091,11 @@ static void test_close_alone_on_a_full_socket(void)
     join_within(ct, &cl.done, "virPKISessionClose alone on a full socket");
     CHECK_INT(cl.rc, -1);
     CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+    CHECK_CONTAINS(cl.message, "close_notify not sent");
+    CHECK_CONTAINS(cl.message, "shut down");
+    /* Shut down: a read fails at once instead of waiting for a peer that never writes. */
+    char byte;
+    CHECK_FAILS((int)virPKISessionRead(c, &byte, 1), VIR_PKI_ERR_TLS);
     CHECK_FAILS((int)virPKISessionWrite(c, "x", 1), VIR_PKI_ERR_TLS);
     CHECK(fcntl(fds[1], F_GETFD) >= 0);
     virPKISessionFree(c);
