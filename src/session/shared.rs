@@ -704,6 +704,10 @@ impl<S: Socket> SharedSession<S> {
     /// close_notify), [`ErrorKind::Again`] when nothing is there yet on a non-blocking
     /// socket. A connection that ends without close_notify is an error ([`ErrorKind::Tls`]):
     /// what came may be cut short. Another thread may write meanwhile.
+    ///
+    /// An empty `buf` returns 0 at once, like read(2): no I/O, nothing consumed, no read
+    /// interest recorded, never Again. That 0 says nothing about the end of the stream, so a
+    /// loop that takes 0 for the end must not pass an empty buffer.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let _busy = Busy::enter(&self.busy);
         self.established("read")?;

@@ -1026,3 +1026,50 @@ fn a_close_after_a_big_write_to_a_slow_reader_still_ends_cleanly() {
     let got = within("the reader", move || reader.join().unwrap()).unwrap();
     assert_eq!(got, BIG);
 }
+
+#[test]
+fn a_read_of_zero_bytes_returns_0_at_once_and_changes_nothing() {
+    // Like read(2): no I/O, nothing consumed, no read interest recorded. Its 0 says nothing
+    // about the end of the stream (documented: a loop must not pass len 0).
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::default());
+    assert_eq!(c.read(&mut []).unwrap_err().kind(), ErrorKind::InvalidArg);
+    handshake_both(&c, &s);
+    // Before data, nothing pending on a non-blocking socket: 0, not Again, and no interest.
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.wants(), (false, false));
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).unwrap_err().kind(), ErrorKind::Again);
+    assert_eq!(c.wants(), (true, false));
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.wants(), (true, false), "the Again's interest stays");
+    // After data: 0, and the data is still there.
+    assert_eq!(s.write(b"abc").unwrap(), 3);
+    wait_for(&c);
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.read(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"abc");
+    // After the end of the stream: 0, like every read.
+    s.close().unwrap();
+    loop {
+        match c.read(&mut buf) {
+            Ok(n) => {
+                assert_eq!(n, 0);
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::Again => wait_for(&c),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn a_read_of_zero_bytes_on_a_blocking_socket_does_not_wait() {
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    let reader = Arc::clone(&c);
+    assert_eq!(within("read(0)", move || reader.read(&mut [])).unwrap(), 0);
+}
