@@ -318,6 +318,31 @@ fn feed_conn(
     }
 }
 
+/// The rustls connection taken out of the lock while the handshake processes the peer's
+/// messages; put back when dropped, also when the validator panicked (the handshake is then
+/// failed: rustls may have been stopped half-way).
+struct Lent<'a> {
+    tls: &'a Mutex<Tls>,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let mut tls = self
+            .tls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tls.conn = self.conn.take();
+        tls.verifying = None;
+        if thread::panicking() {
+            tls.phase = Phase::Failed(
+                ErrorKind::Internal,
+                "TLS handshake failed: the certificate validator panicked".into(),
+            );
+        }
+    }
+}
+
 /// Counts a read or write call in progress for as long as it lives.
 struct Busy<'a>(&'a AtomicUsize);
 
@@ -527,6 +552,9 @@ impl<S: Socket> SharedSession<S> {
         let Ok(tls) = self.tls() else {
             return (false, false);
         };
+        if let Phase::Failed(..) = tls.phase {
+            return (false, false);
+        }
         let unsent = self.unsent.load(Ordering::SeqCst);
         let Some(conn) = tls.conn.as_ref() else {
             // The handshake is processing (asked from its validator or another thread).
@@ -598,17 +626,21 @@ impl<S: Socket> SharedSession<S> {
         let mut tls = self.tls()?;
         let handshaking = tls.conn()?.is_handshaking();
         let taken = if handshaking { tls.conn.take() } else { None };
-        let failed = if let Some(mut conn) = taken {
+        let failed = if let Some(conn) = taken {
             tls.verifying = Some(Verifying {
                 thread: thread::current().id(),
                 wants: (conn.wants_read(), conn.wants_write()),
             });
             drop(tls);
-            let failed = feed_conn(&mut conn, input, pending, what);
-            let mut tls = self.tls()?;
-            tls.conn = Some(conn);
-            tls.verifying = None;
-            drop(tls);
+            let mut lent = Lent {
+                tls: &self.tls,
+                conn: Some(conn),
+            };
+            let failed = match lent.conn.as_mut() {
+                Some(conn) => feed_conn(conn, input, pending, what),
+                None => Ok(None),
+            };
+            drop(lent);
             // Closed while the validator ran: whatever it decided, the session is over.
             if self.shut.load(Ordering::SeqCst) && matches!(failed, Ok(None)) {
                 return Err(closed_locally(what));

@@ -259,3 +259,31 @@ fn a_close_from_another_thread_while_the_validator_waits_returns_and_ends_the_ha
         "the server saw the connection end"
     );
 }
+
+#[test]
+fn a_validator_that_panics_fails_the_handshake_for_good() {
+    // The connection taken out of the lock comes back: later calls get a clear error, not a
+    // "held by its handshake" forever or a hang.
+    let st = start(SessionFlags::default(), |_| panic!("a validator's bug"));
+    assert!(
+        st.handshake.recv_timeout(WATCHDOG).is_err(),
+        "the panic ends the handshake's thread"
+    );
+    let err = st.client.handshake().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(err.message().contains("validator panicked"), "{err}");
+    assert_eq!(
+        st.client.write(b"x").unwrap_err().kind(),
+        ErrorKind::Internal
+    );
+    assert_eq!(st.client.wants(), (false, false));
+    let _ = within_watchdog(move || st.client.close());
+}
+
+fn within_watchdog<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(WATCHDOG).expect("never returned")
+}
