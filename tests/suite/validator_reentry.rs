@@ -287,3 +287,38 @@ fn within_watchdog<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
     });
     rx.recv_timeout(WATCHDOG).expect("never returned")
 }
+
+#[test]
+fn the_validator_calls_back_into_its_context() {
+    // The rest of the class: the context's own locks are not held while the validator runs
+    // (it may replace itself, read the credentials, reload, set the time).
+    let p = pki();
+    let ctx = client_ctx(&p, ContextFlags::default());
+    let weak = Arc::downgrade(&ctx);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&calls);
+    ctx.set_validator(Some(Arc::new(move |_: &ValidationRequest<'_>| {
+        count.fetch_add(1, Ordering::SeqCst);
+        if let Some(ctx) = weak.upgrade() {
+            let _ = ctx.credentials();
+            let _ = ctx.validator();
+            let _ = ctx.known_servers();
+            let _ = ctx.allowed_dn_list();
+            let _ = ctx.reload();
+            ctx.set_verify_time(Some(ctx.now()));
+            let _ = ctx.set_validator(None);
+        }
+        ValidatorAnswer::AcceptOnce
+    })));
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = server_ctx(&p);
+    thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::LIBVIRT_CONFIRM).unwrap();
+        let _ = s.handshake();
+    });
+    let c = SharedSession::start_client(&ctx, a, "localhost", None, SessionFlags::LIBVIRT_CONFIRM)
+        .unwrap();
+    within_watchdog(move || c.handshake()).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(ctx.validator().is_none(), "it removed itself");
+}
