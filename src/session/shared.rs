@@ -19,7 +19,9 @@
 //! (peer certificate, read, write, close) or wait for a thread that does. Read and write are
 //! refused until the handshake is done, so nothing goes in or out before the decision; a
 //! handshake called from the validator is refused ([`ErrorKind::InvalidArg`]); a close shuts
-//! the socket down at once and the handshake fails once the validator returns.
+//! the socket down at once and the handshake fails once the validator returns. A handshake
+//! called from another thread waits for the one in progress, as always: a validator must not
+//! wait for such a thread.
 //!
 //! Write contract: [`SharedSession::write`] returns how many bytes it took. On a blocking
 //! socket that is all of them, sent. On a non-blocking one it is at least one byte (taken
@@ -563,10 +565,9 @@ impl<S: Socket> SharedSession<S> {
         };
         let write = unsent || conn.wants_write();
         let read = match tls.phase {
-            Phase::Failed(..) => false,
             Phase::Tls | Phase::AwaitConfirm => conn.wants_read(),
             Phase::Done => self.read_waiting.load(Ordering::SeqCst),
-            Phase::Finishing => false,
+            Phase::Finishing | Phase::Failed(..) => false,
         };
         (read, write)
     }
