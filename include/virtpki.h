@@ -536,9 +536,9 @@ virPKISessionPtr virPKISessionStartServer(virPKIContextPtr ctx, int fd, unsigned
  virPKISessionClose shuts the connection down at once, so that the handshake fails with
  VIR_PKI_ERR_TLS when the validator returns. The validator must not call
  virPKISessionFree on it, nor wait for a thread that calls virPKISessionHandshake on it
- (that call waits for the handshake in progress, as any concurrent Handshake does). Data the peer sent right behind the handshake may be decrypted
- already: once done, call virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd
- for reading.
+ (that call waits for the handshake in progress, as any concurrent Handshake does). Data
+ the peer sent right behind the handshake may be decrypted already: once done, call
+ virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
  */
 int virPKISessionHandshake(virPKISessionPtr s);
 

@@ -287,9 +287,9 @@ pub unsafe extern "C" fn virPKISessionStartServer(
 /// virPKISessionClose shuts the connection down at once, so that the handshake fails with
 /// VIR_PKI_ERR_TLS when the validator returns. The validator must not call
 /// virPKISessionFree on it, nor wait for a thread that calls virPKISessionHandshake on it
-/// (that call waits for the handshake in progress, as any concurrent Handshake does). Data the peer sent right behind the handshake may be decrypted
-/// already: once done, call virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd
-/// for reading.
+/// (that call waits for the handshake in progress, as any concurrent Handshake does). Data
+/// the peer sent right behind the handshake may be decrypted already: once done, call
+/// virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
