@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #define BIG (8u << 20)
@@ -774,6 +775,398 @@ static void test_bytes_after_close_notify(void)
     close(fds[1]);
 }
 
+/* ---- A validator that calls back into the session it verifies (it ran with the TLS lock
+   held: each of these calls deadlocked). Every wait is bounded: a deadlock fails the test. */
+
+/* Waits up to 20 s for *done, then joins; a thread still stuck is a deadlock: fail now. */
+static void join_within(pthread_t t, atomic_int *done, const char *what)
+{
+    for (int i = 0; i < 2000 && !atomic_load(done); i++)
+        sleep_ms(10);
+    if (!atomic_load(done)) {
+        fprintf(stderr, "%s:%d: FAILED: deadlock: %s never returned\n", __FILE__, __LINE__, what);
+        printf("%d passed, %d failed\n", atomic_load(&check_passed),
+               atomic_load(&check_failed) + 1);
+        exit(EXIT_FAILURE);
+    }
+    pthread_join(t, NULL);
+}
+
+enum reentry_call { RE_PEER_DN, RE_READ, RE_READ0, RE_WRITE, RE_WANTS, RE_HANDSHAKE, RE_CLOSE,
+                    RE_WAIT };
+
+struct reentry {
+    virPKISessionPtr s;
+    enum reentry_call call;
+    int calls;
+    long long rc;   /* what the call returned (PeerDN: 0, or -1 for NULL) */
+    int code;       /* its error code */
+    atomic_int entered, go;
+};
+
+static int reentrant_validator(const char *h, const char *c, int t, unsigned int f, void *o)
+{
+    (void)h, (void)c, (void)t, (void)f;
+    struct reentry *r = o;
+    r->calls++;
+    virPKIResetLastError();
+    char buf[8];
+    switch (r->call) {
+    case RE_PEER_DN: {
+        char *dn = virPKISessionPeerDN(r->s);
+        r->rc = dn ? 0 : -1;
+        virPKIFree(dn);
+        break;
+    }
+    case RE_READ:
+        r->rc = virPKISessionRead(r->s, buf, sizeof buf);
+        break;
+    case RE_READ0:
+        r->rc = virPKISessionRead(r->s, buf, 0);
+        break;
+    case RE_WRITE:
+        r->rc = virPKISessionWrite(r->s, "leak", 4);
+        break;
+    case RE_WANTS:
+        r->rc = virPKISessionWants(r->s);
+        break;
+    case RE_HANDSHAKE:
+        r->rc = virPKISessionHandshake(r->s);
+        break;
+    case RE_CLOSE:
+        r->rc = virPKISessionClose(r->s);
+        break;
+    case RE_WAIT:
+        /* Asks "the user" (the main thread), who closes the connection meanwhile. */
+        atomic_store(&r->entered, 1);
+        for (int i = 0; i < 2000 && !atomic_load(&r->go); i++)
+            sleep_ms(10);
+        r->rc = atomic_load(&r->go) ? 0 : -1;
+        break;
+    }
+    r->code = virPKIGetLastErrorCode();
+    return VIR_CONNECT_CERT_ACCEPT_ONCE;
+}
+
+struct bounded_handshake {
+    virPKISessionPtr s;
+    int rc, code;
+    atomic_int done;
+};
+
+static void *bounded_handshake_thread(void *arg)
+{
+    struct bounded_handshake *b = arg;
+    b->rc = virPKISessionHandshake(b->s);
+    b->code = virPKIGetLastErrorCode();
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+struct bounded_close {
+    virPKISessionPtr s;
+    int rc, code;
+    char message[512];
+    atomic_int done;
+};
+
+static void *bounded_close_thread(void *arg)
+{
+    struct bounded_close *b = arg;
+    b->rc = virPKISessionClose(b->s);
+    b->code = virPKIGetLastErrorCode();
+    const char *m = virPKIGetLastErrorMessage();
+    snprintf(b->message, sizeof b->message, "%s", m ? m : "");
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+static void test_validator_calls_back(enum reentry_call call)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    pthread_t server;
+    if (pthread_create(&server, NULL, accept_blocking, &a) != 0)
+        die("pthread_create");
+    virPKIContextPtr cctx = client_context();
+    struct reentry r = {.call = call, .rc = 99};
+    CHECK_OK(virPKIContextSetCertificateValidator(cctx, reentrant_validator, &r, NULL));
+    r.s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    CHECK(r.s != NULL);
+    struct bounded_handshake b = {.s = r.s};
+    pthread_t t;
+    if (pthread_create(&t, NULL, bounded_handshake_thread, &b) != 0)
+        die("pthread_create");
+    if (call == RE_WAIT) {
+        for (int i = 0; i < 2000 && !atomic_load(&r.entered); i++)
+            sleep_ms(10);
+        CHECK(atomic_load(&r.entered));
+        /* Other threads meanwhile: no data in or out before the decision. */
+        char byte;
+        CHECK_FAILS((int)virPKISessionWrite(r.s, "early", 5), VIR_PKI_ERR_INVALID_ARG);
+        CHECK_FAILS((int)virPKISessionRead(r.s, &byte, 1), VIR_PKI_ERR_INVALID_ARG);
+        /* A close from here returns at once (it waited for the validator). */
+        struct bounded_close cl = {.s = r.s};
+        pthread_t ct;
+        if (pthread_create(&ct, NULL, bounded_close_thread, &cl) != 0)
+            die("pthread_create");
+        join_within(ct, &cl.done, "virPKISessionClose while the validator runs");
+        CHECK_INT(cl.rc, -1);
+        CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+        atomic_store(&r.go, 1);
+    }
+    join_within(t, &b.done, "virPKISessionHandshake with a validator calling back");
+    pthread_join(server, NULL);
+    CHECK_INT(r.calls, 1);
+    char buf[8];
+    switch (call) {
+    case RE_PEER_DN:
+        /* Not the session's peer before the decision; known after it. */
+        CHECK_INT(r.rc, -1);
+        CHECK_INT(r.code, VIR_PKI_ERR_INVALID_ARG);
+        CHECK_INT(b.rc, 0);
+        char *dn = virPKISessionPeerDN(r.s);
+        CHECK_STR(dn, "CN=localhost");
+        virPKIFree(dn);
+        break;
+    case RE_READ:
+    case RE_READ0:
+    case RE_WRITE:
+    case RE_HANDSHAKE:
+        CHECK_INT(r.rc, -1);
+        CHECK_INT(r.code, VIR_PKI_ERR_INVALID_ARG);
+        CHECK_INT(b.rc, 0);
+        CHECK(a.s != NULL);
+        /* The first bytes the server gets are the ones written after the handshake. */
+        CHECK_INT(virPKISessionWrite(r.s, "ping", 4), 4);
+        if (a.s) {
+            CHECK_INT(virPKISessionRead(a.s, buf, sizeof buf), 4);
+            CHECK(memcmp(buf, "ping", 4) == 0);
+        }
+        break;
+    case RE_WANTS:
+        CHECK(r.rc >= 0);
+        CHECK_INT(b.rc, 0);
+        break;
+    case RE_CLOSE:
+    case RE_WAIT:
+        if (call == RE_CLOSE) {
+            CHECK_INT(r.rc, -1);
+            CHECK_INT(r.code, VIR_PKI_ERR_TLS);
+        } else {
+            CHECK_INT(r.rc, 0); /* released, not timed out */
+        }
+        /* Closed: the handshake fails, the server sees the connection end. */
+        CHECK_INT(b.rc, -1);
+        CHECK_INT(b.code, VIR_PKI_ERR_TLS);
+        CHECK(a.s == NULL);
+        CHECK_FAILS((int)virPKISessionWrite(r.s, "x", 1), VIR_PKI_ERR_TLS);
+        break;
+    }
+    virPKISessionFree(r.s);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* ---- Close on a blocking fd whose peer stopped reading: close_notify must not hold it. */
+
+/* Fills fd's send buffer (and the peer's receive buffer) with bytes nobody reads. */
+static void fill_send_buffer(int fd)
+{
+    static char junk[65536];
+    for (;;) {
+        size_t took = 0;
+        ssize_t n;
+        while ((n = send(fd, junk, sizeof junk, MSG_DONTWAIT)) > 0)
+            took += (size_t)n;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            die("send");
+        if (took == 0)
+            return;
+        sleep_ms(100);
+    }
+}
+
+struct blocked_call {
+    virPKISessionPtr s;
+    int write; /* 1: Write 1 MiB, 0: Read */
+    long long rc;
+    int code;
+    atomic_int done;
+};
+
+static void *blocked_call_thread(void *arg)
+{
+    struct blocked_call *b = arg;
+    if (b->write) {
+        static char data[1 << 20];
+        b->rc = virPKISessionWrite(b->s, data, sizeof data);
+    } else {
+        char buf[64];
+        b->rc = virPKISessionRead(b->s, buf, sizeof buf);
+    }
+    b->code = virPKIGetLastErrorCode();
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+/* A blocking client and server over a socketpair, handshaken; the server never reads. */
+static virPKISessionPtr stuck_client(int fds[2], virPKIContextPtr *cctx, struct accept_arg *a)
+{
+    connected_pair(0, fds);
+    a->ctx = server_context();
+    a->fd = fds[0];
+    *cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, accept_blocking, a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionNewClient(*cctx, fds[1], "localhost", 0,
+                                                VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    pthread_join(t, NULL);
+    CHECK(c != NULL && a->s != NULL);
+    if (!c || !a->s)
+        exit(EXIT_FAILURE);
+    fill_send_buffer(fds[1]);
+    return c;
+}
+
+/* A peer that never reads, a reader and (with_writer) a writer blocked in other threads, a
+   Close from this one: everything returns, with VIR_PKI_ERR_TLS (Close blocked in send
+   forever, and the reader with it). */
+static void test_close_on_a_full_socket(int with_writer)
+{
+    int fds[2];
+    virPKIContextPtr cctx;
+    struct accept_arg a = {0};
+    virPKISessionPtr c = stuck_client(fds, &cctx, &a);
+    struct blocked_call r = {.s = c}, w = {.s = c, .write = 1};
+    pthread_t rt, wt;
+    if (pthread_create(&rt, NULL, blocked_call_thread, &r) != 0 ||
+        (with_writer && pthread_create(&wt, NULL, blocked_call_thread, &w) != 0))
+        die("pthread_create");
+    sleep_ms(300);
+    struct bounded_close cl = {.s = c};
+    pthread_t ct;
+    if (pthread_create(&ct, NULL, bounded_close_thread, &cl) != 0)
+        die("pthread_create");
+    join_within(ct, &cl.done, "virPKISessionClose on a full socket");
+    CHECK_INT(cl.rc, -1);
+    CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+    CHECK_CONTAINS(cl.message, "close_notify not sent");
+    join_within(rt, &r.done, "a Read after Close");
+    CHECK_INT(r.rc, -1);
+    CHECK_INT(r.code, VIR_PKI_ERR_TLS);
+    if (with_writer) {
+        join_within(wt, &w.done, "a Write after Close");
+        CHECK_INT(w.rc, -1);
+        CHECK_INT(w.code, VIR_PKI_ERR_TLS);
+    }
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A single-threaded program closes a stuck connection: Close waits for room at most
+   SO_SNDTIMEO (here 200 ms; 5 s without), then shuts the fd down (it is not closed). */
+static void test_close_alone_on_a_full_socket(void)
+{
+    int fds[2];
+    virPKIContextPtr cctx;
+    struct accept_arg a = {0};
+    virPKISessionPtr c = stuck_client(fds, &cctx, &a);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    if (setsockopt(fds[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
+        die("setsockopt");
+    struct bounded_close cl = {.s = c};
+    pthread_t ct;
+    if (pthread_create(&ct, NULL, bounded_close_thread, &cl) != 0)
+        die("pthread_create");
+    join_within(ct, &cl.done, "virPKISessionClose alone on a full socket");
+    CHECK_INT(cl.rc, -1);
+    CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+    CHECK_CONTAINS(cl.message, "close_notify not sent");
+    CHECK_CONTAINS(cl.message, "shut down");
+    /* Shut down: a read fails at once instead of waiting for a peer that never writes. */
+    char byte;
+    CHECK_FAILS((int)virPKISessionRead(c, &byte, 1), VIR_PKI_ERR_TLS);
+    CHECK_FAILS((int)virPKISessionWrite(c, "x", 1), VIR_PKI_ERR_TLS);
+    CHECK(fcntl(fds[1], F_GETFD) >= 0);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* ---- virPKISessionRead with len 0: 0 at once, no I/O, nothing consumed or signalled. */
+
+static void test_read_of_zero_bytes(void)
+{
+    int fds[2];
+    connected_pair(0, fds);
+    struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+    virPKIContextPtr cctx = client_context();
+    pthread_t t;
+    if (pthread_create(&t, NULL, accept_blocking, &a) != 0)
+        die("pthread_create");
+    virPKISessionPtr c = virPKISessionStartClient(cctx, fds[1], "localhost", 0,
+                                                  VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+    char buf[16];
+    /* Before the handshake: refused like any read. */
+    CHECK_FAILS((int)virPKISessionRead(c, buf, 0), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_INT(virPKISessionHandshake(c), 0);
+    pthread_join(t, NULL);
+    CHECK(a.s != NULL);
+    if (!a.s)
+        return;
+    /* Before any data, on a blocking fd: 0 at once (it does not wait for data). */
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionRead(c, NULL, 0), 0);
+    /* After data: 0, and the data is still there. */
+    CHECK_INT(virPKISessionWrite(a.s, "abc", 3), 3);
+    sleep_ms(50);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 3);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    /* Non-blocking, nothing pending: 0, not AGAIN; it asks for nothing (Wants stays 0)
+       and a real read still says AGAIN. A loop must not take this 0 for the end. */
+    set_nonblocking(fds[1]);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionWants(c), 0);
+    CHECK_FAILS((int)virPKISessionRead(c, buf, sizeof buf), VIR_PKI_ERR_AGAIN);
+    CHECK_INT(virPKISessionWants(c), VIR_PKI_SESSION_WANT_READ);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionWants(c), VIR_PKI_SESSION_WANT_READ);
+    /* After the end of the stream: 0, as every read. */
+    CHECK_INT(virPKISessionWrite(a.s, "z", 1), 1);
+    CHECK_OK(virPKISessionClose(a.s));
+    long long n;
+    while ((n = virPKISessionRead(c, buf, sizeof buf)) < 0 &&
+           virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN)
+        wait_for(c, fds[1]);
+    CHECK_INT(n, 1);
+    while ((n = virPKISessionRead(c, buf, sizeof buf)) < 0 &&
+           virPKIGetLastErrorCode() == VIR_PKI_ERR_AGAIN)
+        wait_for(c, fds[1]);
+    CHECK_INT(n, 0);
+    CHECK_INT(virPKISessionRead(c, buf, 0), 0);
+    CHECK_INT(virPKISessionRead(c, buf, sizeof buf), 0);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -793,5 +1186,11 @@ int main(void)
     test_records_of_mixed_sizes();
     test_close_wakes_handshake();
     test_bytes_after_close_notify();
+    for (int call = RE_PEER_DN; call <= RE_WAIT; call++)
+        test_validator_calls_back((enum reentry_call)call);
+    test_close_on_a_full_socket(0);
+    test_close_on_a_full_socket(1);
+    test_close_alone_on_a_full_socket();
+    test_read_of_zero_bytes();
     return check_done();
 }

@@ -23,7 +23,7 @@ use crate::verify::{AskedNote, VerifyFlags};
 mod shared;
 
 pub(crate) use shared::timeout_unless_nonblocking;
-pub use shared::{SharedSession, Socket};
+pub use shared::{SharedSession, Socket, CLOSE_GRACE};
 
 /// Session flags; the values are the C API's `VIR_PKI_SESSION_*`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Reads decrypted bytes; 0 at the end of the stream, which only the peer's close_notify
-    /// marks.
+    /// marks. An empty `buf` returns 0 at once (no I/O; it says nothing about the end).
     ///
     /// A connection that ends without close_notify is an error ([`ErrorKind::Tls`]), not an
     /// end of stream: anyone on the path can close a TCP connection, and reporting that as a

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_void};
 use std::io::{IoSlice, Read, Write};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use super::context::{context, virPKIContextPtr};
 use super::{bad_value, c_string, guard, port_arg, ref_arg, str_arg};
@@ -31,6 +31,12 @@ pub enum virPKISessionWant {
 
 /// A borrowed file descriptor: read and written, never closed.
 pub(super) struct BorrowedFd(RawFd);
+
+impl AsRawFd for BorrowedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
 
 impl Socket for BorrowedFd {
     fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -272,7 +278,16 @@ pub unsafe extern "C" fn virPKISessionStartServer(
 /// -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
 /// virPKISessionWants() and call again), another code when it failed (the same on every later
 /// call). On a blocking fd it returns only when done or failed. The context's validator runs
-/// once per handshake, on the thread of the call that receives the peer's certificate. Data
+/// once per handshake, on the thread of the call that receives the peer's certificate, with
+/// no lock of the session held: it may call back into this session (or wait for a thread
+/// that does). Until the handshake is done, Read and Write fail with VIR_PKI_ERR_INVALID_ARG
+/// (nothing goes in or out before the decision), PeerDN returns NULL (no verified peer yet;
+/// the validator is given the certificate), virPKISessionHandshake from inside the validator
+/// fails with VIR_PKI_ERR_INVALID_ARG (the handshake in progress goes on), and
+/// virPKISessionClose shuts the connection down at once, so that the handshake fails with
+/// VIR_PKI_ERR_TLS when the validator returns. The validator must not call
+/// virPKISessionFree on it, nor wait for a thread that calls virPKISessionHandshake on it
+/// (that call waits for the handshake in progress, as any concurrent Handshake does). Data
 /// the peer sent right behind the handshake may be decrypted already: once done, call
 /// virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
 #[no_mangle]
@@ -315,7 +330,9 @@ pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
 /// has arrived (poll for virPKISessionWants()). Decrypted data can wait in the session
 /// beyond len: read until VIR_PKI_ERR_AGAIN before polling the fd again. Another thread may
 /// write meanwhile; virPKISessionClose from another thread wakes a blocked read (-1,
-/// VIR_PKI_ERR_TLS).
+/// VIR_PKI_ERR_TLS). len 0 (buf may then be NULL) returns 0 at once, like read(2): no I/O,
+/// nothing consumed, never AGAIN, even on a non-blocking fd with nothing pending; that 0 does
+/// not mean the end of the stream, so a loop that takes 0 for the end must never pass len 0.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionRead(
     s: virPKISessionPtr,
@@ -373,13 +390,22 @@ pub unsafe extern "C" fn virPKISessionWrite(
     })
 }
 
-/// Server side: the client's DN (free with virPKIFree); NULL on error.
+/// Server side: the client's DN (free with virPKIFree); NULL on error. Before the handshake
+/// is done, also from inside the validator, there is no peer yet: NULL with
+/// VIR_PKI_ERR_INVALID_ARG (the validator is given the certificate).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char {
     guard(std::ptr::null_mut(), || {
         // SAFETY: see "Pointer arguments" in ffi/mod.rs.
         unsafe {
             with_session(s, |session| {
+                if !session.is_established() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArg,
+                        "the handshake is not done: the peer's certificate is the session's \
+                         once it has been verified (a validator is given it as an argument)",
+                    ));
+                }
                 let dn = session.peer_dn().ok_or_else(|| {
                     Error::new(ErrorKind::InvalidArg, "the peer presented no certificate")
                 })?;
@@ -389,11 +415,18 @@ pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char
     })
 }
 
-/// Sends close_notify; the fd stays the caller's. On a non-blocking fd, -1 with
-/// VIR_PKI_ERR_AGAIN until it has gone out (call again). A handshake, read or write blocked in
-/// another thread is woken by shutdown(2) on the fd and fails with VIR_PKI_ERR_TLS; if a write
-/// was in progress, close_notify cannot follow it and Close fails with VIR_PKI_ERR_TLS too.
-/// Close does not free: join the woken threads, then call virPKISessionFree.
+/// Sends close_notify; the fd stays the caller's. It never waits for a peer that does not
+/// read. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN until close_notify has gone out (call
+/// again when the fd is writable). On a blocking fd whose send buffer is full: if another call
+/// is in progress on the session, Close does not wait; alone, it waits for room at most 5
+/// seconds (the fd's SO_SNDTIMEO when set). Then it shuts the fd down (shutdown(2)) and fails
+/// with VIR_PKI_ERR_TLS, "close_notify not sent": the peer receives what was sent before,
+/// perhaps part of the close_notify record, then the end of the connection, which a TLS peer
+/// reports as an end without close_notify (an error), not as a clean end. A handshake, read
+/// or write blocked in another thread is woken by shutdown(2) on the fd and fails with
+/// VIR_PKI_ERR_TLS; if a write was in progress, close_notify cannot follow it and Close fails
+/// with VIR_PKI_ERR_TLS too. Close does not free: join the woken threads, then call
+/// virPKISessionFree.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -420,7 +453,6 @@ pub unsafe extern "C" fn virPKISessionFree(s: virPKISessionPtr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
     #[test]

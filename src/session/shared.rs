@@ -12,6 +12,17 @@
 //!
 //! Lock order: `rx`, then `tx`, then `tls`; `tls` is always the last and the shortest.
 //!
+//! The validator: rustls verifies the peer's certificate, and so calls the application's
+//! validator, inside `process_new_packets`. While the handshake processes the peer's
+//! messages, the rustls connection is taken out of `tls` (see `feed`), so that neither the
+//! validator nor another thread waits for it: a validator may call back into its own session
+//! (peer certificate, read, write, close) or wait for a thread that does. Read and write are
+//! refused until the handshake is done, so nothing goes in or out before the decision; a
+//! handshake called from the validator is refused ([`ErrorKind::InvalidArg`]); a close shuts
+//! the socket down at once and the handshake fails once the validator returns. A handshake
+//! called from another thread waits for the one in progress, as always: a validator must not
+//! wait for such a thread.
+//!
 //! Write contract: [`SharedSession::write`] returns how many bytes it took. On a blocking
 //! socket that is all of them, sent. On a non-blocking one it is at least one byte (taken
 //! and encrypted, perhaps not yet sent; [`SharedSession::wants`] then says write) or
@@ -23,6 +34,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
 
 use rustls::Connection;
 
@@ -31,13 +44,13 @@ use super::{explained, new_client_conn, new_server_conn, SessionFlags};
 use crate::cert::Certificate;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::Source;
 use crate::tls::SelectionNote;
 use crate::verify::{AskedNote, VerifyFlags};
 
 /// A connected socket the session reads and writes through a shared reference, so that one
-/// thread can read while another writes.
-pub trait Socket: Send + Sync {
+/// thread can read while another writes. Its fd is used to send close_notify without waiting
+/// (see [`SharedSession::close`]).
+pub trait Socket: AsRawFd + Send + Sync {
     /// One read; 0 at the end of the stream; `WouldBlock` on a non-blocking socket only (a
     /// blocking one's SO_RCVTIMEO running out is `TimedOut`).
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
@@ -55,15 +68,95 @@ pub(crate) fn timeout_unless_nonblocking(fd: RawFd, e: io::Error) -> io::Error {
     if e.kind() != io::ErrorKind::WouldBlock {
         return e;
     }
-    // SAFETY: F_GETFL only reads the fd's status flags; no memory is passed.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+    if !is_nonblocking(fd) {
         return io::Error::new(
             io::ErrorKind::TimedOut,
             "timed out (SO_RCVTIMEO/SO_SNDTIMEO of a blocking socket)",
         );
     }
     e
+}
+
+/// Whether `fd` is in non-blocking mode (`O_NONBLOCK`); an fd whose flags cannot be read
+/// counts as non-blocking (no one waits on it).
+fn is_nonblocking(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL only reads the fd's status flags; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags < 0 || flags & libc::O_NONBLOCK != 0
+}
+
+/// One send that never waits, whether or not `fd` is non-blocking: what fits now, else
+/// `WouldBlock`. A socket: send(2) with `MSG_DONTWAIT` (and `MSG_NOSIGNAL`: EPIPE, not
+/// SIGPIPE). Another fd (a pipe): a write of at most `PIPE_BUF` bytes once poll(2) says there
+/// is room, which a pipe then takes whole.
+fn send_now(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: `buf` is valid for `buf.len()` bytes; the fd is the session's.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ENOTSOCK) => {}
+            _ => return Err(err),
+        }
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a zero timeout never waits.
+        if unsafe { libc::poll(&mut p, 1, 0) } != 1 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let len = buf.len().min(libc::PIPE_BUF);
+        // SAFETY: as above, `len` <= `buf.len()`.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), len) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Waits until `fd` is writable (or in error, or shut down), at most `timeout`.
+fn wait_writable(fd: RawFd, timeout: Duration) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd. EINTR only ends the wait early: the caller tries again.
+    unsafe { libc::poll(&mut p, 1, ms) };
+}
+
+/// The fd's SO_SNDTIMEO, if one is set.
+fn send_timeout(fd: RawFd) -> Option<Duration> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are valid for getsockopt to write; a non-socket fails with
+    // ENOTSOCK and nothing is written.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    };
+    let timeout = Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000);
+    (rc == 0 && !timeout.is_zero()).then_some(timeout)
 }
 
 impl Socket for TcpStream {
@@ -103,6 +196,12 @@ impl Socket for UnixStream {
 const WRITE_CHUNK: usize = 16 * 1024;
 /// One socket read: a full TLS record and its header.
 const READ_CHUNK: usize = 16 * 1024 + 512;
+/// How long a close alone on a blocking socket waits for room for close_notify (unless the
+/// socket's SO_SNDTIMEO says otherwise). A peer that reads makes room within a round trip; one
+/// that has not in this time is taken for stuck, and the connection is shut down.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How often a waiting close looks whether another call started (then it stops waiting).
+const CLOSE_POLL: Duration = Duration::from_millis(50);
 
 /// Where the handshake is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,9 +219,39 @@ enum Phase {
 }
 
 struct Tls {
-    conn: Connection,
+    /// `None` while the handshake processes the peer's messages (see [`Verifying`]).
+    conn: Option<Connection>,
     phase: Phase,
     close_notify_queued: bool,
+    verifying: Option<Verifying>,
+}
+
+/// The handshake processing the peer's messages with the connection taken out of the lock:
+/// rustls may be running the validator.
+struct Verifying {
+    /// The thread that does it: a handshake called from it comes from the validator.
+    thread: ThreadId,
+    /// What the session waited for before: [`SharedSession::wants`]' answer meanwhile.
+    wants: (bool, bool),
+}
+
+impl Tls {
+    /// The rustls connection; an error while the handshake has it (only a thread that does
+    /// not hold `rx` can find it taken, and such a thread handles that case itself).
+    fn conn(&mut self) -> Result<&mut Connection> {
+        self.conn.as_mut().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                "the session's TLS state is held by its handshake",
+            )
+        })
+    }
+
+    /// Whether rustls has output queued (none while the handshake has the connection: it
+    /// sends that itself).
+    fn wants_write(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.wants_write())
+    }
 }
 
 /// TLS output taken from rustls and not yet sent.
@@ -160,6 +289,64 @@ pub struct SharedSession<S: Socket> {
     read_waiting: AtomicBool,
 }
 
+/// [`SharedSession::feed`]'s work on the connection: `Ok(Some(e))` when rustls failed
+/// processing what came (an alert for the peer is queued), `Err` when it refused the input.
+fn feed_conn(
+    conn: &mut Connection,
+    input: &[u8],
+    pending: &mut Vec<u8>,
+    what: &str,
+) -> Result<Option<rustls::Error>> {
+    /// rustls refuses input while it holds more decrypted bytes than this.
+    const PLAINTEXT_LIMIT: usize = 16 * 1024;
+    let mut input = input;
+    loop {
+        // With no input this records the end of the stream.
+        let took = conn.read_tls(&mut input).map_err(|e| io_error(what, e))?;
+        if took == 0 && !input.is_empty() {
+            // close_notify is in: rustls takes nothing after it, and what follows it means
+            // nothing (feeding it again would loop forever).
+            return Ok(None);
+        }
+        let state = match conn.process_new_packets() {
+            Ok(state) => state,
+            Err(e) => return Ok(Some(e)),
+        };
+        if input.is_empty() {
+            return Ok(None);
+        }
+        if state.plaintext_bytes_to_read() > PLAINTEXT_LIMIT {
+            pending.extend_from_slice(input);
+            return Ok(None);
+        }
+    }
+}
+
+/// The rustls connection taken out of the lock while the handshake processes the peer's
+/// messages; put back when dropped, also when the validator panicked (the handshake is then
+/// failed: rustls may have been stopped half-way).
+struct Lent<'a> {
+    tls: &'a Mutex<Tls>,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let mut tls = self
+            .tls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tls.conn = self.conn.take();
+        tls.verifying = None;
+        if thread::panicking() {
+            tls.phase = Phase::Failed(
+                ErrorKind::Internal,
+                "TLS handshake failed: the certificate validator panicked".into(),
+            );
+        }
+    }
+}
+
 /// Counts a read or write call in progress for as long as it lives.
 struct Busy<'a>(&'a AtomicUsize);
 
@@ -190,7 +377,7 @@ fn again(what: &str) -> Error {
 fn closed_locally(what: &str) -> Error {
     Error::new(
         ErrorKind::Tls,
-        format!("TLS {what} failed: the session was closed in another thread"),
+        format!("TLS {what} failed: the session was closed in another thread (or its validator)"),
     )
 }
 
@@ -229,9 +416,10 @@ impl<S: Socket> SharedSession<S> {
         let client = asked.is_some();
         SharedSession {
             tls: Mutex::new(Tls {
-                conn,
+                conn: Some(conn),
                 phase: Phase::Tls,
                 close_notify_queued: false,
+                verifying: None,
             }),
             rx: Mutex::new(Vec::new()),
             tx: Mutex::new(Outbox::default()),
@@ -270,8 +458,20 @@ impl<S: Socket> SharedSession<S> {
     pub fn handshake(&self) -> Result<()> {
         // Counted like reads and writes, so that close() from another thread wakes it.
         let _busy = Busy::enter(&self.busy);
-        if let Phase::Failed(kind, message) = &self.tls()?.phase {
-            return Err(Error::new(*kind, message.clone()));
+        {
+            let tls = self.tls()?;
+            if let Phase::Failed(kind, message) = &tls.phase {
+                return Err(Error::new(*kind, message.clone()));
+            }
+            // The validator's thread holds `rx` already: waiting for it would never end. The
+            // handshake it was called from goes on.
+            if tls.verifying.as_ref().map(|v| v.thread) == Some(thread::current().id()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArg,
+                    "handshake called from the certificate validator of the same session: \
+                     return from the validator, the handshake in progress goes on",
+                ));
+            }
         }
         let result = self.drive_handshake();
         match result {
@@ -293,14 +493,14 @@ impl<S: Socket> SharedSession<S> {
                 Phase::Done => return Ok(()),
                 Phase::Failed(kind, message) => return Err(Error::new(kind, message)),
                 Phase::Finishing => {
-                    if tls.conn.wants_write() {
+                    if tls.conn()?.wants_write() {
                         continue;
                     }
                     tls.phase = Phase::Done;
                     return Ok(());
                 }
-                Phase::Tls if tls.conn.is_handshaking() => {
-                    if tls.conn.wants_write() {
+                Phase::Tls if tls.conn()?.is_handshaking() => {
+                    if tls.conn()?.wants_write() {
                         continue;
                     }
                     drop(tls);
@@ -317,7 +517,7 @@ impl<S: Socket> SharedSession<S> {
                         Phase::AwaitConfirm
                     } else {
                         if confirm {
-                            tls.conn
+                            tls.conn()?
                                 .writer()
                                 .write_all(&[CONFIRM_BYTE])
                                 .map_err(|e| io_error("handshake", e))?;
@@ -327,7 +527,7 @@ impl<S: Socket> SharedSession<S> {
                 }
                 Phase::AwaitConfirm => {
                     let mut byte = [0u8; 1];
-                    match tls.conn.reader().read(&mut byte) {
+                    match tls.conn()?.reader().read(&mut byte) {
                         Ok(1) if byte[0] == CONFIRM_BYTE => tls.phase = Phase::Finishing,
                         Ok(1) => {
                             return Err(confirm_refused(format!(
@@ -388,12 +588,20 @@ impl<S: Socket> SharedSession<S> {
         let Ok(tls) = self.tls() else {
             return (false, false);
         };
-        let write = self.unsent.load(Ordering::SeqCst) || tls.conn.wants_write();
+        if let Phase::Failed(..) = tls.phase {
+            return (false, false);
+        }
+        let unsent = self.unsent.load(Ordering::SeqCst);
+        let Some(conn) = tls.conn.as_ref() else {
+            // The handshake is processing (asked from its validator or another thread).
+            let (read, write) = tls.verifying.as_ref().map_or((false, false), |v| v.wants);
+            return (read, write || unsent);
+        };
+        let write = unsent || conn.wants_write();
         let read = match tls.phase {
-            Phase::Failed(..) => false,
-            Phase::Tls | Phase::AwaitConfirm => tls.conn.wants_read(),
+            Phase::Tls | Phase::AwaitConfirm => conn.wants_read(),
             Phase::Done => self.read_waiting.load(Ordering::SeqCst),
-            Phase::Finishing => false,
+            Phase::Finishing | Phase::Failed(..) => false,
         };
         (read, write)
     }
@@ -444,44 +652,51 @@ impl<S: Socket> SharedSession<S> {
     }
 
     /// Hands `input` to rustls (nothing: the end of the stream); what it cannot take while
-    /// its decrypted bytes are unread goes to `pending`.
+    /// its decrypted bytes are unread goes to `pending`. The caller holds `rx`.
+    ///
+    /// During the handshake the connection is taken out of `tls` for this: rustls may call
+    /// the validator, which must be free to call back into the session, and other threads
+    /// must not wait for it (a close among them).
     fn feed(&self, input: &[u8], pending: &mut Vec<u8>, what: &str) -> Result<()> {
-        /// rustls refuses input while it holds more decrypted bytes than this.
-        const PLAINTEXT_LIMIT: usize = 16 * 1024;
         let mut tls = self.tls()?;
-        let mut input = input;
-        loop {
-            // With no input this records the end of the stream.
-            let took = tls
-                .conn
-                .read_tls(&mut input)
-                .map_err(|e| io_error(what, e))?;
-            if took == 0 && !input.is_empty() {
-                // close_notify is in: rustls takes nothing after it, and what follows it
-                // means nothing (feeding it again would loop forever).
-                return Ok(());
-            }
-            let state = match tls.conn.process_new_packets() {
-                Ok(state) => state,
-                Err(e) => {
-                    drop(tls);
-                    // Send the alert rustls queued for the failure, if the socket takes it
-                    // and no writer holds the queue: best effort, never waiting for a
-                    // writer that may be blocked on a peer that no longer reads.
-                    if let Ok(mut out) = self.tx.try_lock() {
-                        let _ = self.send_queued(&mut out, what);
-                    }
-                    return Err(crate::tls::from_rustls(&e));
-                }
+        let handshaking = tls.conn()?.is_handshaking();
+        let taken = if handshaking { tls.conn.take() } else { None };
+        let failed = if let Some(conn) = taken {
+            tls.verifying = Some(Verifying {
+                thread: thread::current().id(),
+                wants: (conn.wants_read(), conn.wants_write()),
+            });
+            drop(tls);
+            let mut lent = Lent {
+                tls: &self.tls,
+                conn: Some(conn),
             };
-            if input.is_empty() {
-                return Ok(());
+            let failed = match lent.conn.as_mut() {
+                Some(conn) => feed_conn(conn, input, pending, what),
+                None => Ok(None),
+            };
+            drop(lent);
+            // Closed while the validator ran: whatever it decided, the session is over.
+            if self.shut.load(Ordering::SeqCst) && matches!(failed, Ok(None)) {
+                return Err(closed_locally(what));
             }
-            if state.plaintext_bytes_to_read() > PLAINTEXT_LIMIT {
-                pending.extend_from_slice(input);
-                return Ok(());
-            }
+            failed?
+        } else {
+            // Established: no validator can run, and the lock is held only in memory.
+            let failed = feed_conn(tls.conn()?, input, pending, what)?;
+            drop(tls);
+            failed
+        };
+        let Some(e) = failed else {
+            return Ok(());
+        };
+        // Send the alert rustls queued for the failure, if the socket takes it and no writer
+        // holds the queue: best effort, never waiting for a writer that may be blocked on a
+        // peer that no longer reads.
+        if let Ok(mut out) = self.tx.try_lock() {
+            let _ = self.send_queued(&mut out, what);
         }
+        Err(crate::tls::from_rustls(&e))
     }
 
     /// Sends queued TLS output (taking `tx`): `Ok` when all of it went out, Again when the
@@ -493,7 +708,7 @@ impl<S: Socket> SharedSession<S> {
                 self.send_queued(&mut out, what)?;
             }
             // Output queued by a reader while `tx` was held here (it could not take it).
-            if !self.tls()?.conn.wants_write() {
+            if !self.tls()?.wants_write() {
                 return Ok(());
             }
         }
@@ -501,20 +716,28 @@ impl<S: Socket> SharedSession<S> {
 
     /// Moves rustls' output into the outbox and sends it (the caller holds `tx`).
     fn send_queued(&self, out: &mut Outbox, what: &str) -> Result<()> {
-        let result = self.send_outbox(out, what);
+        self.send_queued_with(out, what, false)
+    }
+
+    /// [`Self::send_queued`]; `now`: never wait in send, Again when the socket is full
+    /// (blocking or not).
+    fn send_queued_with(&self, out: &mut Outbox, what: &str, now: bool) -> Result<()> {
+        let result = self.send_outbox(out, what, now);
         self.unsent
             .store(out.sent < out.bytes.len(), Ordering::SeqCst);
         result
     }
 
-    fn send_outbox(&self, out: &mut Outbox, what: &str) -> Result<()> {
+    fn send_outbox(&self, out: &mut Outbox, what: &str, now: bool) -> Result<()> {
         loop {
             if out.sent == out.bytes.len() {
                 out.bytes.clear();
                 out.sent = 0;
                 let mut tls = self.tls()?;
-                while tls.conn.wants_write() {
-                    tls.conn
+                // Nothing to take while the handshake has the connection (it sends that
+                // itself once it has it back).
+                while tls.wants_write() {
+                    tls.conn()?
                         .write_tls(&mut out.bytes)
                         .map_err(|e| io_error(what, e))?;
                 }
@@ -522,7 +745,13 @@ impl<S: Socket> SharedSession<S> {
                     return Ok(());
                 }
             }
-            match self.socket.send(&out.bytes[out.sent..]) {
+            let rest = &out.bytes[out.sent..];
+            let sent = if now {
+                send_now(self.socket.as_raw_fd(), rest)
+            } else {
+                self.socket.send(rest)
+            };
+            match sent {
                 Ok(0) => {
                     return Err(Error::new(
                         ErrorKind::Tls,
@@ -542,6 +771,10 @@ impl<S: Socket> SharedSession<S> {
     /// close_notify), [`ErrorKind::Again`] when nothing is there yet on a non-blocking
     /// socket. A connection that ends without close_notify is an error ([`ErrorKind::Tls`]):
     /// what came may be cut short. Another thread may write meanwhile.
+    ///
+    /// An empty `buf` returns 0 at once, like read(2): no I/O, nothing consumed, no read
+    /// interest recorded, never Again. That 0 says nothing about the end of the stream, so a
+    /// loop that takes 0 for the end must not pass an empty buffer.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let _busy = Busy::enter(&self.busy);
         self.established("read")?;
@@ -552,7 +785,7 @@ impl<S: Socket> SharedSession<S> {
         loop {
             let rustls_output = {
                 let mut tls = self.tls()?;
-                match tls.conn.reader().read(buf) {
+                match tls.conn()?.reader().read(buf) {
                     // rustls returns 0 only once close_notify has been received.
                     Ok(n) => {
                         self.read_waiting.store(false, Ordering::SeqCst);
@@ -568,7 +801,7 @@ impl<S: Socket> SharedSession<S> {
                     }
                     Err(e) => return Err(io_error("read", e)),
                 }
-                tls.conn.wants_write()
+                tls.wants_write()
             };
             // Queued output goes out before the read waits: answers rustls owes the peer (a
             // key update), and what earlier writes took but could not send, which the peer
@@ -600,7 +833,7 @@ impl<S: Socket> SharedSession<S> {
         self.established("write")?;
         let result = self.write_locked(buf);
         // Output a reader queued while this write held `tx`.
-        if result.is_ok() && self.tls()?.conn.wants_write() {
+        if result.is_ok() && self.tls()?.wants_write() {
             match self.flush("write") {
                 Err(e) if e.kind() != ErrorKind::Again => return Err(e),
                 _ => {}
@@ -625,7 +858,7 @@ impl<S: Socket> SharedSession<S> {
                 }
                 let end = buf.len().min(taken + WRITE_CHUNK);
                 let n = tls
-                    .conn
+                    .conn()?
                     .writer()
                     .write(&buf[taken..end])
                     .map_err(|e| io_error("write", e))?;
@@ -654,22 +887,23 @@ impl<S: Socket> SharedSession<S> {
     }
 
     /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
-    /// the caller's. Handshakes, reads and writes blocked in other threads at that moment are
-    /// woken by shutdown(2) and fail with "the session was closed in another thread"; when a
-    /// write holds the socket, close_notify cannot be sent after it and that is the error
-    /// returned (the socket is shut down all the same).
+    /// the caller's. It never waits for a peer that does not read:
+    /// - on a non-blocking socket that is full: [`ErrorKind::Again`] (nothing is lost; call
+    ///   again when it is writable);
+    /// - on a blocking one: what fits now. While another call on the session is in
+    ///   progress, or once [`CLOSE_GRACE`] (or the socket's SO_SNDTIMEO) has passed without
+    ///   room, it gives up: the socket is shut down and the error says close_notify was not
+    ///   sent. The peer then gets what was sent before, perhaps part of the close_notify
+    ///   record, then the end of the connection: an end without close_notify, which a TLS
+    ///   peer reports as an error (a possible truncation), not as a clean end.
+    ///
+    /// Handshakes, reads and writes in progress in other threads are woken by shutdown(2) and
+    /// fail with "the session was closed in another thread"; when a write holds the socket,
+    /// close_notify cannot be sent after it and that is the error returned (the socket is
+    /// shut down all the same).
     pub fn close(&self) -> Result<()> {
-        let result = match self.tx.try_lock() {
-            Ok(mut out) => {
-                {
-                    let mut tls = self.tls()?;
-                    if !tls.close_notify_queued {
-                        tls.conn.send_close_notify();
-                        tls.close_notify_queued = true;
-                    }
-                }
-                self.send_queued(&mut out, "close")
-            }
+        let mut out = match self.tx.try_lock() {
+            Ok(out) => out,
             Err(std::sync::TryLockError::WouldBlock) => {
                 self.shut_down();
                 return Err(Error::new(
@@ -678,12 +912,62 @@ impl<S: Socket> SharedSession<S> {
                      thread; the connection was shut down",
                 ));
             }
-            Err(std::sync::TryLockError::Poisoned(_)) => Err(poisoned()),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(poisoned()),
         };
+        {
+            let mut tls = self.tls()?;
+            if !tls.close_notify_queued {
+                tls.close_notify_queued = true;
+                let Some(conn) = tls.conn.as_mut() else {
+                    // The handshake is processing the peer's messages (its validator may be
+                    // what called): nothing can be queued now, and the handshake fails on the
+                    // shut-down socket once it has them.
+                    drop(tls);
+                    drop(out);
+                    self.shut_down();
+                    return Err(Error::new(
+                        ErrorKind::Tls,
+                        "TLS close: close_notify not sent, the handshake was verifying the \
+                         peer's certificate (its validator was running); the connection was \
+                         shut down",
+                    ));
+                };
+                conn.send_close_notify();
+            }
+        }
+        let result = self.send_close_notify(&mut out);
+        drop(out);
         if self.busy.load(Ordering::SeqCst) > 0 {
             self.shut_down();
         }
         result
+    }
+
+    /// Sends the queue, close_notify last, never blocking in send (see [`Self::close`]).
+    fn send_close_notify(&self, out: &mut Outbox) -> Result<()> {
+        let fd = self.socket.as_raw_fd();
+        if is_nonblocking(fd) {
+            return self.send_queued_with(out, "close", true);
+        }
+        let deadline = Instant::now() + send_timeout(fd).unwrap_or(CLOSE_GRACE);
+        loop {
+            match self.send_queued_with(out, "close", true) {
+                Err(e) if e.kind() == ErrorKind::Again => {}
+                other => return other,
+            }
+            let now = Instant::now();
+            // A call in progress (a blocked reader) must not wait for the peer with us.
+            if self.busy.load(Ordering::SeqCst) > 0 || now >= deadline {
+                self.shut_down();
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    "TLS close: close_notify not sent, the socket's send buffer is full (the \
+                     peer is not reading); the connection was shut down, so the peer sees it \
+                     end without close_notify",
+                ));
+            }
+            wait_writable(fd, (deadline - now).min(CLOSE_POLL));
+        }
     }
 
     fn shut_down(&self) {
@@ -692,17 +976,14 @@ impl<S: Socket> SharedSession<S> {
         let _ = self.socket.shutdown();
     }
 
-    /// The certificates the peer presented, leaf first.
+    /// The certificates the peer presented, leaf first; none before the handshake has
+    /// verified them (from inside the validator too, which is given them).
     pub fn peer_certificates(&self) -> Vec<Certificate> {
-        let Ok(tls) = self.tls() else {
-            return Vec::new();
-        };
-        tls.conn
-            .peer_certificates()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|der| Certificate::from_der(der.to_vec(), Source::Peer).ok())
-            .collect()
+        // None while the handshake verifies them: not the session's peer before the decision.
+        match self.tls() {
+            Ok(tls) => super::certificates(tls.conn.as_ref().and_then(|c| c.peer_certificates())),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The peer's DN in libvirt's format.

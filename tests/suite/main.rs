@@ -34,5 +34,6 @@ mod suggested_commands;
 mod tls_sessions;
 #[cfg(feature = "tokio")]
 mod tokio;
+mod validator_reentry;
 mod verify;
 mod vnc;

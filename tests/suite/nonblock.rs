@@ -432,6 +432,12 @@ struct Chunky {
     vary: bool,
 }
 
+impl AsRawFd for Chunky {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
 impl Socket for Chunky {
     fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         let r = next(&mut self.seed.lock().unwrap());
@@ -862,4 +868,208 @@ fn a_read_that_fails_returns_while_a_writer_is_blocked() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     writer.join().unwrap();
+}
+
+// ---- close on a blocking socket the peer does not read (close_notify must not hold it) ----
+
+/// Blocking client and server sessions over loopback TCP, handshaken.
+fn blocking_tcp_sessions(p: &Pki) -> (Arc<SharedSession<TcpStream>>, SharedSession<TcpStream>) {
+    let (client, _) = counted_client(p);
+    let (a, b) = tcp_pair();
+    let server = server_ctx(p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        s.handshake().unwrap();
+        s
+    });
+    let c = SharedSession::start_client(&client, a, "localhost", None, SessionFlags::default())
+        .unwrap();
+    c.handshake().unwrap();
+    (Arc::new(c), srv.join().unwrap())
+}
+
+/// Fills the socket's send buffer (and the peer's receive buffer) with bytes the peer never
+/// reads, then makes the socket blocking again.
+fn fill_send_buffer(socket: &TcpStream) {
+    // Until a round after a pause takes nothing: loopback TCP moves data on to the peer's
+    // buffer (which grows) after the first would-block.
+    socket.set_nonblocking(true).unwrap();
+    let junk = [0u8; 65536];
+    loop {
+        let mut took = 0;
+        loop {
+            match Socket::send(socket, &junk) {
+                Ok(n) => took += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if took == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    socket.set_nonblocking(false).unwrap();
+}
+
+/// Runs `f` in a thread; its result, or a failure if it has not returned within 30 s.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} never returned"))
+}
+
+#[test]
+fn a_close_on_a_full_blocking_socket_wakes_a_blocked_reader_at_once() {
+    // close_notify does not fit and another call is in progress: Close sends nothing more,
+    // shuts the socket down and returns (it blocked in send forever, the reader with it).
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    fill_send_buffer(c.socket());
+    let reader = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || c.read(&mut [0u8; 64]).unwrap_err())
+    };
+    thread::sleep(Duration::from_millis(300));
+    let closed = {
+        let c = Arc::clone(&c);
+        within("close on a full socket", move || c.close())
+    };
+    let e = closed.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(e.message().contains("close_notify not sent"), "{e}");
+    let r = within("the reader", move || reader.join().unwrap());
+    assert!(r.message().contains("closed in another thread"), "{r}");
+    assert!(c.write(b"x").is_err());
+}
+
+#[test]
+fn a_close_from_a_third_thread_with_a_writer_and_a_reader_blocked_on_a_full_socket() {
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    fill_send_buffer(c.socket());
+    let reader = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || c.read(&mut [0u8; 64]).unwrap_err())
+    };
+    let writer = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || c.write(&vec![7u8; 1 << 20]).unwrap_err())
+    };
+    thread::sleep(Duration::from_millis(300));
+    let closer = Arc::clone(&c);
+    let e = within("close", move || closer.close()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(e.message().contains("close_notify not sent"), "{e}");
+    let r = within("the reader", move || reader.join().unwrap());
+    let w = within("the writer", move || writer.join().unwrap());
+    assert_eq!(r.kind(), ErrorKind::Tls, "{r}");
+    assert_eq!(w.kind(), ErrorKind::Tls, "{w}");
+}
+
+#[test]
+fn a_close_alone_on_a_socket_the_peer_never_reads_gives_up_and_shuts_it_down() {
+    // A single-threaded program with a stuck connection can close it: Close waits a bounded
+    // time for room (here SO_SNDTIMEO's 300 ms), then shuts the socket down.
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    fill_send_buffer(c.socket());
+    c.socket()
+        .set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let closer = Arc::clone(&c);
+    let e = within("close", move || closer.close()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(e.message().contains("close_notify not sent"), "{e}");
+    assert!(e.message().contains("shut down"), "{e}");
+    assert!(c.write(b"x").is_err());
+    assert!(c.read(&mut [0u8; 4]).is_err());
+}
+
+#[test]
+fn a_close_alone_without_a_send_timeout_gives_up_after_its_grace() {
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    fill_send_buffer(c.socket());
+    let closer = Arc::clone(&c);
+    let e = within("close", move || closer.close()).unwrap_err();
+    assert!(e.message().contains("close_notify not sent"), "{e}");
+}
+
+#[test]
+fn a_close_after_a_big_write_to_a_slow_reader_still_ends_cleanly() {
+    // The peer reads, late: close_notify waits for room, the peer gets every byte and then
+    // the clean end of the stream.
+    let p = pki();
+    let (c, s) = blocking_tcp_sessions(&p);
+    let reader = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(500));
+        let mut got = 0;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return Ok(got),
+                Ok(n) => got += n,
+                Err(e) => return Err(e),
+            }
+        }
+    });
+    let closer = Arc::clone(&c);
+    within("write and close", move || {
+        assert_eq!(closer.write(&vec![1u8; BIG]).unwrap(), BIG);
+        closer.close()
+    })
+    .unwrap();
+    let got = within("the reader", move || reader.join().unwrap()).unwrap();
+    assert_eq!(got, BIG);
+}
+
+#[test]
+fn a_read_of_zero_bytes_returns_0_at_once_and_changes_nothing() {
+    // Like read(2): no I/O, nothing consumed, no read interest recorded. Its 0 says nothing
+    // about the end of the stream (documented: a loop must not pass len 0).
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let (c, s) = pair(&p, &client, SessionFlags::default());
+    assert_eq!(c.read(&mut []).unwrap_err().kind(), ErrorKind::InvalidArg);
+    handshake_both(&c, &s);
+    // Before data, nothing pending on a non-blocking socket: 0, not Again, and no interest.
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.wants(), (false, false));
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).unwrap_err().kind(), ErrorKind::Again);
+    assert_eq!(c.wants(), (true, false));
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.wants(), (true, false), "the Again's interest stays");
+    // After data: 0, and the data is still there.
+    assert_eq!(s.write(b"abc").unwrap(), 3);
+    wait_for(&c);
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.read(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"abc");
+    // After the end of the stream: 0, like every read.
+    s.close().unwrap();
+    loop {
+        match c.read(&mut buf) {
+            Ok(n) => {
+                assert_eq!(n, 0);
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::Again => wait_for(&c),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(c.read(&mut []).unwrap(), 0);
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn a_read_of_zero_bytes_on_a_blocking_socket_does_not_wait() {
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    let reader = Arc::clone(&c);
+    assert_eq!(within("read(0)", move || reader.read(&mut [])).unwrap(), 0);
 }
