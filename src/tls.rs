@@ -424,14 +424,10 @@ impl ServerCertVerifier for ServerVerifier {
         // Taken first: a store set or replaced during the verification is not the one the
         // validator was asked against, and a later record_peer refuses it.
         let store = self.ctx.known_servers();
-        let verdict = {
-            // The validator may call back into the session, whose TLS state this handshake
-            // holds: the session fails such calls instead of waiting for itself.
-            let _asking = self.asked.asking();
-            self.ctx
-                .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
-                .map_err(to_rustls)?
-        };
+        let verdict = self
+            .ctx
+            .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
+            .map_err(to_rustls)?;
         self.asked.note(
             &self.ctx,
             store,

@@ -34,7 +34,6 @@
 //! the newest (highest CRL number) applies, as RFC 5280 has it; GnuTLS consults them all, which
 //! differs only when a newer list no longer names a certificate (a hold released).
 
-use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
@@ -466,12 +465,6 @@ fn record_always(
     }
 }
 
-thread_local! {
-    /// The [`AskedNote`] (its address) whose session's handshake is calling the validator on
-    /// this thread, 0 if none: that session's TLS state is locked meanwhile.
-    static ASKING: Cell<usize> = const { Cell::new(0) };
-}
-
 /// What a client handshake's validator was asked about and accepted: kept by the session
 /// (filled by the TLS layer's verifier) so that an answer given after the handshake (a
 /// coroutine validator of virtpki.aio, which the library was answered "accept once" for) can
@@ -501,33 +494,7 @@ impl std::fmt::Debug for Asked {
     }
 }
 
-/// Marks the current thread as inside the validator of a note's session until dropped.
-pub(crate) struct Asking(usize);
-
-impl Drop for Asking {
-    fn drop(&mut self) {
-        ASKING.with(|c| c.set(self.0));
-    }
-}
-
 impl AskedNote {
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
-    }
-
-    /// Marks this thread as verifying (and so perhaps calling the validator) for this note's
-    /// session, until the guard is dropped: see [`AskedNote::asking_here`].
-    pub(crate) fn asking(&self) -> Asking {
-        Asking(ASKING.with(|c| c.replace(self.key())))
-    }
-
-    /// Whether this thread is inside the verification of this note's session's handshake,
-    /// i.e. the validator called back into the session: its TLS state is locked by the
-    /// handshake, so a session call must fail rather than wait for itself forever.
-    pub(crate) fn asking_here(&self) -> bool {
-        ASKING.with(|c| c.get()) == self.key()
-    }
-
     /// Notes a verdict of `ctx` on `leaf` for (`hostname`, `port`), given with the
     /// known-servers `store` the context had before it verified: kept when the validator
     /// accepted it; any other verdict (verified without a validator, pinned, not verified)

@@ -435,17 +435,8 @@ impl<S: Socket> SharedSession<S> {
         }
     }
 
-    /// The TLS state. Called back from the session's own validator (inside the handshake,
-    /// which holds this lock on this thread), an error instead of a deadlock.
+    /// The TLS state.
     fn tls(&self) -> Result<MutexGuard<'_, Tls>> {
-        if self.asked.as_ref().is_some_and(AskedNote::asking_here) {
-            return Err(Error::new(
-                ErrorKind::InvalidArg,
-                "the session was called from inside the certificate validator of its own \
-                 handshake: the validator answers (ACCEPT_ALWAYS records the certificate); \
-                 use the session once the handshake has returned",
-            ));
-        }
         self.tls.lock().map_err(|_| poisoned())
     }
 

@@ -229,7 +229,8 @@ fn a_store_set_or_replaced_after_the_validator_was_asked_is_not_written() {
 #[test]
 fn the_session_called_from_inside_its_own_validator_is_an_error_not_a_deadlock() {
     // A validator that records (or asks anything of the session) during the handshake it is
-    // called from: the session's TLS state is locked by that handshake on this thread.
+    // called from: the validator runs outside the session's TLS lock (see
+    // validator_reentry.rs), and each call is refused because the handshake is not done.
     let p = pki();
     let other = self_signed(&Spec::ca("Another CA"));
     let ctx = context(ContextFlags::PROMPT_UNVERIFIED, Some(&other));
@@ -274,11 +275,8 @@ fn the_session_called_from_inside_its_own_validator_is_an_error_not_a_deadlock()
     client.unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 4, "{seen:?}");
+    // Each refused as a usage error (the handshake is not done), none waiting for itself.
     for message in seen.iter() {
         assert!(message.starts_with("InvalidArg"), "{seen:?}");
-        assert!(
-            message.contains("inside the certificate validator"),
-            "{seen:?}"
-        );
     }
 }
