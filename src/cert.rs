@@ -929,6 +929,17 @@ mod tests {
                 .contains("malformed distinguished name: attribute OID"),
             "{err}"
         );
+        // An attribute type not in DER's shortest form (2.5.4 with the 4 written `80 04`):
+        // x509-parser reads it, GnuTLS (libtasn1) refuses the certificate, and so does this.
+        let mut non_minimal = der.clone();
+        non_minimal[at + 2..at + 5].copy_from_slice(&[0x55, 0x80, 0x04]);
+        let err = Certificate::from_der(non_minimal, Source::Data).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Parse);
+        assert!(
+            err.message()
+                .contains("malformed distinguished name: attribute OID"),
+            "{err}"
+        );
         let cert = Certificate::from_der(der, Source::Data).unwrap();
         assert!(cert.subject().contains("CN="), "{}", cert.subject());
         assert!(format!("{cert:?}").contains(cert.issuer()));

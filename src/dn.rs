@@ -17,6 +17,11 @@
 //!   written as UTF8String, or a string with a NUL) is printed as `#` and the lowercase hex of
 //!   its whole DER encoding.
 //!
+//! An attribute type whose OID GnuTLS's libtasn1 cannot decode (an arc not in DER's shortest
+//! form, or beyond 64 bits) fails the whole certificate in GnuTLS; here it makes the name a
+//! parse error, so such a certificate does not load either. Attribute types are compared by
+//! their encoded bytes, which is the same as comparing the dotted text once these are refused.
+//!
 //! One deliberate difference: a UTF8String value that is not valid UTF-8 is printed in the `#`
 //! hex form, where GnuTLS copies the bytes through; the result here is always valid UTF-8.
 
@@ -390,6 +395,45 @@ mod tests {
         assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=ét");
         let der = name(&[&[(CN, 0x0c, b"a\0b")]]);
         assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=#0c03610062");
+    }
+
+    /// GnuTLS decodes a certificate with libtasn1, whose `asn1_get_object_id_der` refuses an OID
+    /// arc led by a 0x80 group (not DER's shortest form, X.690 8.19.2) or beyond 64 bits: the
+    /// whole certificate fails to load. So such an attribute type is a parse error here too,
+    /// not `CN` (2.5.4.3 written `55 04 80 03` printed as `CN=x` before it was looked up by its
+    /// bytes) nor a dotted OID that a `tls_allowed_dn_list` pattern could match.
+    #[test]
+    fn attribute_oids_gnutls_refuses_are_parse_errors() {
+        let two_to_the_64 = [
+            0x55, 0x04, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ];
+        for oid in [
+            &[0x55, 0x04, 0x80, 0x03][..],
+            &[0x55, 0x80, 0x04, 0x03][..],
+            &[0x80, 0x55, 0x04, 0x03][..],
+            &[0x55, 0x04, 0x80, 0x80, 0x03][..],
+            &two_to_the_64[..],
+        ] {
+            let der = name(&[&[(CN, 0x13, b"a")], &[(oid, 0x0c, b"x")]]);
+            let err = name_to_libvirt_string(&der).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Parse);
+            assert!(
+                err.message().ends_with("attribute OID"),
+                "{oid:02x?}: {err}"
+            );
+            assert_eq!(check_name(&der).unwrap_err().message(), err.message());
+        }
+        // The largest arc libtasn1 reads (2^64 - 1), and 0x80 inside an arc, are fine.
+        let u64_max = [
+            0x55, 0x04, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ];
+        let der = name(&[&[(&u64_max, 0x0c, b"x")]]);
+        assert_eq!(
+            name_to_libvirt_string(&der).unwrap(),
+            "2.5.4.18446744073709551615=#0c0178"
+        );
+        let der = name(&[&[(&[0x55, 0x04, 0x81, 0x80, 0x00], 0x0c, b"x")]]);
+        assert_eq!(name_to_libvirt_string(&der).unwrap(), "2.5.4.16384=#0c0178");
     }
 
     /// Every malformed name is refused by the check a certificate runs at parse time with the
