@@ -350,6 +350,14 @@ impl Certificate {
         let has_name_constraints = x509.name_constraints().map_err(ext)?.is_some();
         let profile = profile_facts(&x509);
         let spki = x509.public_key();
+        // x509-parser skips data after the key inside the SubjectPublicKeyInfo and leaves it
+        // out of `raw`, whose header still counts it; GnuTLS refuses such a certificate. The
+        // key's algorithm (on first use) and its fingerprint are read from these bytes.
+        if !matches!(crate::der::read(spki.raw), Ok((_, rest)) if rest.is_empty()) {
+            return Err(bad(
+                "the subject public key info has data after the key".to_owned()
+            ));
+        }
         let spki_der = spki.raw.to_vec();
         let signature_oid = x509.signature_algorithm.algorithm.as_bytes().to_vec();
         Ok(Certificate {
@@ -943,6 +951,45 @@ mod tests {
         let cert = Certificate::from_der(der, Source::Data).unwrap();
         assert!(cert.subject().contains("CN="), "{}", cert.subject());
         assert!(format!("{cert:?}").contains(cert.issuer()));
+    }
+
+    /// x509-parser skips data after the key inside a SubjectPublicKeyInfo and leaves it out of
+    /// the SPKI's raw bytes, whose header still counts it: those bytes are not DER, so the key
+    /// algorithm read from them on first use would be "unreadable public key" where the
+    /// certificate's own parse said Ed25519, and the SPKI fingerprint would hash a fragment.
+    /// GnuTLS (libtasn1) refuses such a certificate; so does the parse here.
+    #[test]
+    fn data_after_the_key_in_the_public_key_info_fails_at_parse_time() {
+        let der = first_certificate_of(include_str!("../fuzz/corpus/pem_input/client-chain-text"));
+        let cert = Certificate::from_der(der.clone(), Source::Data).unwrap();
+        assert_eq!(*cert.key_algorithm(), KeyAlgorithm::Ed25519);
+        // Rebuild the certificate with `05 00` (a NULL) after the key, inside the SPKI.
+        let (outer, _) = crate::der::read(&der).unwrap();
+        let (tbs, after_tbs) = crate::der::read(outer.content).unwrap();
+        let mut fields = Vec::new();
+        let mut rest = tbs.content;
+        while !rest.is_empty() {
+            let (field, next) = crate::der::read(rest).unwrap();
+            if field.raw == cert.spki_der() {
+                let mut content = field.content.to_vec();
+                content.extend([0x05, 0x00]);
+                fields.extend(crate::der::encode(0x30, &content));
+            } else {
+                fields.extend(field.raw);
+            }
+            rest = next;
+        }
+        let mut body = crate::der::encode(0x30, &fields);
+        body.extend(after_tbs);
+        let padded = crate::der::encode(0x30, &body);
+        assert_eq!(padded.len(), der.len() + 2);
+        match Certificate::from_der(padded, Source::Data) {
+            Err(err) => {
+                assert_eq!(err.kind(), ErrorKind::Parse);
+                assert!(err.message().contains("public key info"), "{err}");
+            }
+            Ok(cert) => panic!("loaded, key {}", cert.key_algorithm()),
+        }
     }
 
     /// The DER of the first certificate of a PEM text.
