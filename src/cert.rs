@@ -287,8 +287,9 @@ struct Fields {
     /// The signature algorithm's OID (content octets), named on first use.
     signature_oid: Vec<u8>,
     signature_algorithm: OnceLock<String>,
-    /// Read from `spki_der` on first use: verification asks only for an RSA leaf with a
-    /// critical key usage.
+    /// Read from `spki_der` on first use (checked to be a whole SPKI at parse time): the
+    /// profile checks of a verification ask for the leaf's and the path's CAs', not for the
+    /// other loaded CAs'.
     key_algorithm: OnceLock<KeyAlgorithm>,
     has_name_constraints: bool,
     profile: ProfileFacts,
@@ -833,9 +834,12 @@ fn convert_san(name: &GeneralName<'_>) -> SubjectAltName {
     }
 }
 
+/// An RSA-PSS key (id-RSASSA-PSS, not rsaEncryption) is `Other`: x509-parser does not read
+/// it, webpki cannot verify with it and virtpki does not certify it (as before OIDs were
+/// compared encoded; the PSS test here never matched).
 fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
     let oid = &spki.algorithm.algorithm;
-    if *oid == OID_PKCS1_RSAENCRYPTION || *oid == OID_PKCS1_RSASSAPSS {
+    if *oid == OID_PKCS1_RSAENCRYPTION {
         match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => KeyAlgorithm::Rsa {
                 bits: bit_length(rsa.modulus),
@@ -847,6 +851,11 @@ fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
             .algorithm
             .parameters
             .as_ref()
+            // Only a namedCurve OID names a curve (x509-parser's `as_oid` reads any tag).
+            .filter(|p| {
+                p.tag() == x509_parser::der_parser::asn1_rs::Tag::Oid
+                    && crate::der::oid_is_well_formed(p.data)
+            })
             .and_then(|p| p.as_oid().ok())
             .map(|c| match c {
                 c if c == OID_EC_P256 => "P-256".to_owned(),
@@ -989,6 +998,104 @@ mod tests {
                 assert!(err.message().contains("public key info"), "{err}");
             }
             Ok(cert) => panic!("loaded, key {}", cert.key_algorithm()),
+        }
+    }
+
+    /// The key's algorithm, now compared as encoded OIDs, names every kind as the dotted-text
+    /// comparison did: RSA by modulus size, RSA-PSS keys as other, the NIST curves by name, other
+    /// curves by OID, missing or malformed curve parameters, Ed25519, Ed448, unknown keys.
+    #[test]
+    fn key_algorithms_are_named_as_before() {
+        use crate::der::encode;
+        let spki = |alg: &[u8], params: &[u8], key: &[u8]| {
+            let mut id = encode(0x06, alg);
+            id.extend(params);
+            let mut bits = vec![0];
+            bits.extend(key);
+            let mut body = encode(0x30, &id);
+            body.extend(encode(0x03, &bits));
+            encode(0x30, &body)
+        };
+        let rsa_key = {
+            let mut modulus = vec![0x00, 0xc0];
+            modulus.extend([0x01; 127]);
+            let mut key = encode(0x02, &modulus);
+            key.extend(encode(0x02, &[0x01, 0x00, 0x01]));
+            encode(0x30, &key)
+        };
+        let rsa = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        let pss = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+        let ec = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        let point = [0x04; 65];
+        let null = [0x05, 0x00];
+        let curve = |oid: &[u8]| encode(0x06, oid);
+        let ecdsa = |name: &str| KeyAlgorithm::Ecdsa {
+            curve: name.to_owned(),
+        };
+        for (der, expected) in [
+            (
+                spki(&rsa, &null, &rsa_key),
+                KeyAlgorithm::Rsa { bits: 1024 },
+            ),
+            (
+                spki(&pss, &[], &rsa_key),
+                KeyAlgorithm::Other("1.2.840.113549.1.1.10".into()),
+            ),
+            (
+                spki(&rsa, &null, b"not a key"),
+                KeyAlgorithm::Other("1.2.840.113549.1.1.1".into()),
+            ),
+            (
+                spki(
+                    &ec,
+                    &curve(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+                    &point,
+                ),
+                ecdsa("P-256"),
+            ),
+            (
+                spki(&ec, &curve(&[0x2b, 0x81, 0x04, 0x00, 0x22]), &point),
+                ecdsa("P-384"),
+            ),
+            (
+                spki(&ec, &curve(&[0x2b, 0x81, 0x04, 0x00, 0x23]), &point),
+                ecdsa("P-521"),
+            ),
+            (
+                spki(&ec, &curve(&[0x2b, 0x81, 0x04, 0x00, 0x0a]), &point),
+                ecdsa("1.3.132.0.10"),
+            ),
+            // Before, NULL parameters named the curve "" and an OCTET STRING holding the
+            // P-256 OID named it P-256 (x509-parser's `as_oid` reads any tag).
+            (spki(&ec, &null, &point), ecdsa("unknown curve")),
+            (
+                spki(
+                    &ec,
+                    &encode(0x04, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+                    &point,
+                ),
+                ecdsa("unknown curve"),
+            ),
+            (spki(&ec, &curve(&[]), &point), ecdsa("unknown curve")),
+            (spki(&ec, &[], &point), ecdsa("unknown curve")),
+            (
+                spki(&[0x2b, 0x65, 0x70], &[], &[7; 32]),
+                KeyAlgorithm::Ed25519,
+            ),
+            (
+                spki(&[0x2b, 0x65, 0x71], &[], &[7; 57]),
+                KeyAlgorithm::Ed448,
+            ),
+            (
+                spki(&[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01], &[], &[7; 8]),
+                KeyAlgorithm::Other("1.2.840.10040.4.1".into()),
+            ),
+            (
+                b"not a key".to_vec(),
+                KeyAlgorithm::Other("unreadable public key".into()),
+            ),
+        ] {
+            assert_eq!(KeyAlgorithm::of_spki_der(&der), expected, "{der:02x?}");
         }
     }
 
