@@ -421,13 +421,17 @@ impl Certificate {
     }
 
     /// Subject in libvirt's DN format (what `virt-pki-query-dn` prints).
+    ///
+    /// Printed on first use. The default never shows: `from_der` ran `dn::check_name` on
+    /// these same bytes, and checking and printing are one walk whose only errors are the
+    /// check's (`dn`'s random-name test holds them to that).
     pub fn subject(&self) -> &str {
         self.fields.subject.get_or_init(|| {
             dn::name_to_libvirt_string(&self.fields.subject_raw).unwrap_or_default()
         })
     }
 
-    /// Issuer in libvirt's DN format.
+    /// Issuer in libvirt's DN format, printed on first use as [`subject`](Self::subject).
     pub fn issuer(&self) -> &str {
         self.fields
             .issuer
@@ -905,17 +909,31 @@ mod tests {
         assert_eq!(bit_length(&[]), 0);
     }
 
-    /// The fingerprints hashed on first use: many threads asking at once, on clones sharing the
-    /// fields, all get the SHA-256 of the DER and of the SubjectPublicKeyInfo.
+    /// The fields worked out on first use: many threads asking at once, on clones sharing the
+    /// fields, all get the SHA-256 of the DER and of the SubjectPublicKeyInfo, and the same
+    /// names and algorithms as a certificate asked from one thread.
     #[test]
     fn lazy_fingerprints_agree_across_threads() {
         let der = first_certificate_of(include_str!("../fuzz/corpus/pem_input/client-chain-text"));
         let cert = Certificate::from_der(der.clone(), Source::Data).unwrap();
         let spki = Fingerprint::of(cert.spki_der());
+        let alone = Certificate::from_der(der.clone(), Source::Data).unwrap();
+        let facts = |c: &Certificate| {
+            (
+                c.subject().to_owned(),
+                c.issuer().to_owned(),
+                c.signature_algorithm().to_owned(),
+                c.key_algorithm().clone(),
+            )
+        };
+        let expected = facts(&alone);
+        assert_eq!(expected.0, "C=GB,O=Seed,CN=client");
+        assert_eq!(expected.1, "CN=Seed CA");
+        assert_eq!(expected.3, KeyAlgorithm::Ed25519);
         let barrier = std::sync::Barrier::new(8);
         std::thread::scope(|s| {
             for i in 0..8 {
-                let (cert, barrier, der) = (cert.clone(), &barrier, &der);
+                let (cert, barrier, der, expected) = (cert.clone(), &barrier, &der, &expected);
                 s.spawn(move || {
                     barrier.wait();
                     if i % 2 == 0 {
@@ -923,6 +941,7 @@ mod tests {
                     }
                     assert_eq!(cert.spki_fingerprint(), spki);
                     assert_eq!(cert.fingerprint(), Fingerprint::of(der));
+                    assert_eq!(facts(&cert), *expected);
                 });
             }
         });
