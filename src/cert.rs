@@ -991,25 +991,11 @@ mod tests {
         let der = first_certificate_of(include_str!("../fuzz/corpus/pem_input/client-chain-text"));
         let cert = Certificate::from_der(der.clone(), Source::Data).unwrap();
         assert_eq!(*cert.key_algorithm(), KeyAlgorithm::Ed25519);
-        // Rebuild the certificate with `05 00` (a NULL) after the key, inside the SPKI.
-        let (outer, _) = crate::der::read(&der).unwrap();
-        let (tbs, after_tbs) = crate::der::read(outer.content).unwrap();
-        let mut fields = Vec::new();
-        let mut rest = tbs.content;
-        while !rest.is_empty() {
-            let (field, next) = crate::der::read(rest).unwrap();
-            if field.raw == cert.spki_der() {
-                let mut content = field.content.to_vec();
-                content.extend([0x05, 0x00]);
-                fields.extend(crate::der::encode(0x30, &content));
-            } else {
-                fields.extend(field.raw);
-            }
-            rest = next;
-        }
-        let mut body = crate::der::encode(0x30, &fields);
-        body.extend(after_tbs);
-        let padded = crate::der::encode(0x30, &body);
+        // The certificate with `05 00` (a NULL) after the key, inside the SPKI.
+        let (spki, _) = crate::der::read(cert.spki_der()).unwrap();
+        let mut content = spki.content.to_vec();
+        content.extend([0x05, 0x00]);
+        let padded = replace_element(&der, spki.raw, &crate::der::encode(0x30, &content));
         assert_eq!(padded.len(), der.len() + 2);
         match Certificate::from_der(padded, Source::Data) {
             Err(err) => {
@@ -1165,6 +1151,45 @@ mod tests {
             }
         }
         assert!(loaded > 1000, "{loaded}");
+    }
+
+    /// `der` with the element whose encoding is `old` replaced by `new`, every enclosing
+    /// length fixed.
+    fn replace_element(der: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = der;
+        while !rest.is_empty() {
+            let (element, next) = crate::der::read(rest).unwrap();
+            if element.raw == old {
+                out.extend(new);
+            } else if element.tag.0 & 0x20 != 0 {
+                let content = replace_element(element.content, old, new);
+                out.extend(crate::der::encode(element.tag.0, &content));
+            } else {
+                out.extend(element.raw);
+            }
+            rest = next;
+        }
+        out
+    }
+
+    /// A critical extension of a type webpki processes, its OID not in DER's shortest form:
+    /// webpki (and x509-parser) compare OIDs by their bytes and so do not process it; it is
+    /// an unknown critical extension (before OIDs were compared encoded, its dotted text
+    /// passed it as processed, and a CA certificate carrying it was a usable anchor).
+    #[test]
+    fn a_non_minimal_extension_oid_is_an_unknown_critical_extension() {
+        let der = include_bytes!("../fuzz/corpus/certificate/ca.der");
+        let ca = Certificate::from_der(der.to_vec(), Source::Data).unwrap();
+        assert!(ca.key_usage().unwrap().critical);
+        assert!(ca.profile().unknown_critical.is_empty());
+        let key_usage = [0x06, 0x03, 0x55, 0x1d, 0x0f];
+        let non_minimal = [0x06, 0x04, 0x55, 0x1d, 0x80, 0x0f];
+        let changed = replace_element(der, &key_usage, &non_minimal);
+        assert_eq!(changed.len(), der.len() + 1);
+        let ca = Certificate::from_der(changed, Source::Data).unwrap();
+        assert_eq!(ca.profile().unknown_critical, ["2.5.29.15"]);
+        assert!(ca.key_usage().is_none());
     }
 
     /// The DER of the first certificate of a PEM text.
