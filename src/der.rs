@@ -67,11 +67,13 @@ pub fn read(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
     ))
 }
 
-/// Whether `content` is an OID's content octets as GnuTLS reads them (libtasn1's
-/// `asn1_get_object_id_der`, which fails the whole certificate otherwise): not empty, the last
-/// arc complete, every arc in its shortest form (no leading 0x80 group, X.690 8.19.2) and none
-/// beyond 64 bits. [`oid_to_string`] prints exactly these; OIDs are compared by these bytes,
-/// so two encodings of one OID must not both pass.
+/// Whether `content` is a DER OID's content octets: not empty, the last arc complete, every
+/// arc in its shortest form (no leading 0x80 group, X.690 8.19.2) and none beyond 64 bits.
+/// GnuTLS's libtasn1 (`asn1_get_object_id_der`) fails the whole certificate on a leading 0x80
+/// group or an arc beyond 64 bits after the first byte; the rest (a leading 0x80 first byte,
+/// an incomplete last arc, which it reads without complaint) is refused here as well, since
+/// OIDs are compared by these bytes and two encodings of one OID must not both pass.
+/// [`oid_to_string`] prints exactly these.
 pub fn oid_is_well_formed(content: &[u8]) -> bool {
     if content.is_empty() || content.last().is_some_and(|b| b & 0x80 != 0) {
         return false;
