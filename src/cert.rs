@@ -287,8 +287,9 @@ struct Fields {
     /// The signature algorithm's OID (content octets), named on first use.
     signature_oid: Vec<u8>,
     signature_algorithm: OnceLock<String>,
-    /// Read from `spki_der` on first use: verification asks only for an RSA leaf with a
-    /// critical key usage.
+    /// Read from `spki_der` on first use (checked to be a whole SPKI at parse time): the
+    /// profile checks of a verification ask for the leaf's and the path's CAs', not for the
+    /// other loaded CAs'.
     key_algorithm: OnceLock<KeyAlgorithm>,
     has_name_constraints: bool,
     profile: ProfileFacts,
@@ -350,6 +351,14 @@ impl Certificate {
         let has_name_constraints = x509.name_constraints().map_err(ext)?.is_some();
         let profile = profile_facts(&x509);
         let spki = x509.public_key();
+        // x509-parser skips data after the key inside the SubjectPublicKeyInfo and leaves it
+        // out of `raw`, whose header still counts it; GnuTLS refuses such a certificate. The
+        // key's algorithm (on first use) and its fingerprint are read from these bytes.
+        if !matches!(crate::der::read(spki.raw), Ok((_, rest)) if rest.is_empty()) {
+            return Err(bad(
+                "the subject public key info has data after the key".to_owned()
+            ));
+        }
         let spki_der = spki.raw.to_vec();
         let signature_oid = x509.signature_algorithm.algorithm.as_bytes().to_vec();
         Ok(Certificate {
@@ -412,13 +421,17 @@ impl Certificate {
     }
 
     /// Subject in libvirt's DN format (what `virt-pki-query-dn` prints).
+    ///
+    /// Printed on first use. The default never shows: `from_der` ran `dn::check_name` on
+    /// these same bytes, and checking and printing are one walk whose only errors are the
+    /// check's (`dn`'s random-name test holds them to that).
     pub fn subject(&self) -> &str {
         self.fields.subject.get_or_init(|| {
             dn::name_to_libvirt_string(&self.fields.subject_raw).unwrap_or_default()
         })
     }
 
-    /// Issuer in libvirt's DN format.
+    /// Issuer in libvirt's DN format, printed on first use as [`subject`](Self::subject).
     pub fn issuer(&self) -> &str {
         self.fields
             .issuer
@@ -825,9 +838,12 @@ fn convert_san(name: &GeneralName<'_>) -> SubjectAltName {
     }
 }
 
+/// An RSA-PSS key (id-RSASSA-PSS, not rsaEncryption) is `Other`: x509-parser does not read
+/// it, webpki cannot verify with it and virtpki does not certify it (as before OIDs were
+/// compared encoded; the PSS test here never matched).
 fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
     let oid = &spki.algorithm.algorithm;
-    if *oid == OID_PKCS1_RSAENCRYPTION || *oid == OID_PKCS1_RSASSAPSS {
+    if *oid == OID_PKCS1_RSAENCRYPTION {
         match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => KeyAlgorithm::Rsa {
                 bits: bit_length(rsa.modulus),
@@ -839,6 +855,11 @@ fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
             .algorithm
             .parameters
             .as_ref()
+            // Only a namedCurve OID names a curve (x509-parser's `as_oid` reads any tag).
+            .filter(|p| {
+                p.tag() == x509_parser::der_parser::asn1_rs::Tag::Oid
+                    && crate::der::oid_is_well_formed(p.data)
+            })
             .and_then(|p| p.as_oid().ok())
             .map(|c| match c {
                 c if c == OID_EC_P256 => "P-256".to_owned(),
@@ -888,17 +909,31 @@ mod tests {
         assert_eq!(bit_length(&[]), 0);
     }
 
-    /// The fingerprints hashed on first use: many threads asking at once, on clones sharing the
-    /// fields, all get the SHA-256 of the DER and of the SubjectPublicKeyInfo.
+    /// The fields worked out on first use: many threads asking at once, on clones sharing the
+    /// fields, all get the SHA-256 of the DER and of the SubjectPublicKeyInfo, and the same
+    /// names and algorithms as a certificate asked from one thread.
     #[test]
     fn lazy_fingerprints_agree_across_threads() {
         let der = first_certificate_of(include_str!("../fuzz/corpus/pem_input/client-chain-text"));
         let cert = Certificate::from_der(der.clone(), Source::Data).unwrap();
         let spki = Fingerprint::of(cert.spki_der());
+        let alone = Certificate::from_der(der.clone(), Source::Data).unwrap();
+        let facts = |c: &Certificate| {
+            (
+                c.subject().to_owned(),
+                c.issuer().to_owned(),
+                c.signature_algorithm().to_owned(),
+                c.key_algorithm().clone(),
+            )
+        };
+        let expected = facts(&alone);
+        assert_eq!(expected.0, "C=GB,O=Seed,CN=client");
+        assert_eq!(expected.1, "CN=Seed CA");
+        assert_eq!(expected.3, KeyAlgorithm::Ed25519);
         let barrier = std::sync::Barrier::new(8);
         std::thread::scope(|s| {
             for i in 0..8 {
-                let (cert, barrier, der) = (cert.clone(), &barrier, &der);
+                let (cert, barrier, der, expected) = (cert.clone(), &barrier, &der, &expected);
                 s.spawn(move || {
                     barrier.wait();
                     if i % 2 == 0 {
@@ -906,6 +941,7 @@ mod tests {
                     }
                     assert_eq!(cert.spki_fingerprint(), spki);
                     assert_eq!(cert.fingerprint(), Fingerprint::of(der));
+                    assert_eq!(facts(&cert), *expected);
                 });
             }
         });
@@ -929,9 +965,231 @@ mod tests {
                 .contains("malformed distinguished name: attribute OID"),
             "{err}"
         );
+        // An attribute type not in DER's shortest form (2.5.4 with the 4 written `80 04`):
+        // x509-parser reads it, GnuTLS (libtasn1) refuses the certificate, and so does this.
+        let mut non_minimal = der.clone();
+        non_minimal[at + 2..at + 5].copy_from_slice(&[0x55, 0x80, 0x04]);
+        let err = Certificate::from_der(non_minimal, Source::Data).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Parse);
+        assert!(
+            err.message()
+                .contains("malformed distinguished name: attribute OID"),
+            "{err}"
+        );
         let cert = Certificate::from_der(der, Source::Data).unwrap();
         assert!(cert.subject().contains("CN="), "{}", cert.subject());
         assert!(format!("{cert:?}").contains(cert.issuer()));
+    }
+
+    /// x509-parser skips data after the key inside a SubjectPublicKeyInfo and leaves it out of
+    /// the SPKI's raw bytes, whose header still counts it: those bytes are not DER, so the key
+    /// algorithm read from them on first use would be "unreadable public key" where the
+    /// certificate's own parse said Ed25519, and the SPKI fingerprint would hash a fragment.
+    /// GnuTLS (libtasn1) refuses such a certificate; so does the parse here.
+    #[test]
+    fn data_after_the_key_in_the_public_key_info_fails_at_parse_time() {
+        let der = first_certificate_of(include_str!("../fuzz/corpus/pem_input/client-chain-text"));
+        let cert = Certificate::from_der(der.clone(), Source::Data).unwrap();
+        assert_eq!(*cert.key_algorithm(), KeyAlgorithm::Ed25519);
+        // The certificate with `05 00` (a NULL) after the key, inside the SPKI.
+        let (spki, _) = crate::der::read(cert.spki_der()).unwrap();
+        let mut content = spki.content.to_vec();
+        content.extend([0x05, 0x00]);
+        let padded = replace_element(&der, spki.raw, &crate::der::encode(0x30, &content));
+        assert_eq!(padded.len(), der.len() + 2);
+        match Certificate::from_der(padded, Source::Data) {
+            Err(err) => {
+                assert_eq!(err.kind(), ErrorKind::Parse);
+                assert!(err.message().contains("public key info"), "{err}");
+            }
+            Ok(cert) => panic!("loaded, key {}", cert.key_algorithm()),
+        }
+    }
+
+    /// The key's algorithm, now compared as encoded OIDs, names every kind as the dotted-text
+    /// comparison did: RSA by modulus size, RSA-PSS keys as other, the NIST curves by name, other
+    /// curves by OID, missing or malformed curve parameters, Ed25519, Ed448, unknown keys.
+    #[test]
+    fn key_algorithms_are_named_as_before() {
+        use crate::der::encode;
+        let spki = |alg: &[u8], params: &[u8], key: &[u8]| {
+            let mut id = encode(0x06, alg);
+            id.extend(params);
+            let mut bits = vec![0];
+            bits.extend(key);
+            let mut body = encode(0x30, &id);
+            body.extend(encode(0x03, &bits));
+            encode(0x30, &body)
+        };
+        let rsa_key = {
+            let mut modulus = vec![0x00, 0xc0];
+            modulus.extend([0x01; 127]);
+            let mut key = encode(0x02, &modulus);
+            key.extend(encode(0x02, &[0x01, 0x00, 0x01]));
+            encode(0x30, &key)
+        };
+        let rsa = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        let pss = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+        let ec = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        let point = [0x04; 65];
+        let null = [0x05, 0x00];
+        let curve = |oid: &[u8]| encode(0x06, oid);
+        let ecdsa = |name: &str| KeyAlgorithm::Ecdsa {
+            curve: name.to_owned(),
+        };
+        for (der, expected) in [
+            (
+                spki(&rsa, &null, &rsa_key),
+                KeyAlgorithm::Rsa { bits: 1024 },
+            ),
+            (
+                spki(&pss, &[], &rsa_key),
+                KeyAlgorithm::Other("1.2.840.113549.1.1.10".into()),
+            ),
+            (
+                spki(&rsa, &null, b"not a key"),
+                KeyAlgorithm::Other("1.2.840.113549.1.1.1".into()),
+            ),
+            (
+                spki(
+                    &ec,
+                    &curve(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+                    &point,
+                ),
+                ecdsa("P-256"),
+            ),
+            (
+                spki(&ec, &curve(&[0x2b, 0x81, 0x04, 0x00, 0x22]), &point),
+                ecdsa("P-384"),
+            ),
+            (
+                spki(&ec, &curve(&[0x2b, 0x81, 0x04, 0x00, 0x23]), &point),
+                ecdsa("P-521"),
+            ),
+            (
+                spki(&ec, &curve(&[0x2b, 0x81, 0x04, 0x00, 0x0a]), &point),
+                ecdsa("1.3.132.0.10"),
+            ),
+            // Before, NULL parameters named the curve "" and an OCTET STRING holding the
+            // P-256 OID named it P-256 (x509-parser's `as_oid` reads any tag).
+            (spki(&ec, &null, &point), ecdsa("unknown curve")),
+            (
+                spki(
+                    &ec,
+                    &encode(0x04, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+                    &point,
+                ),
+                ecdsa("unknown curve"),
+            ),
+            (spki(&ec, &curve(&[]), &point), ecdsa("unknown curve")),
+            (spki(&ec, &[], &point), ecdsa("unknown curve")),
+            (
+                spki(&[0x2b, 0x65, 0x70], &[], &[7; 32]),
+                KeyAlgorithm::Ed25519,
+            ),
+            (
+                spki(&[0x2b, 0x65, 0x71], &[], &[7; 57]),
+                KeyAlgorithm::Ed448,
+            ),
+            (
+                spki(&[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01], &[], &[7; 8]),
+                KeyAlgorithm::Other("1.2.840.10040.4.1".into()),
+            ),
+            (
+                b"not a key".to_vec(),
+                KeyAlgorithm::Other("unreadable public key".into()),
+            ),
+        ] {
+            assert_eq!(KeyAlgorithm::of_spki_der(&der), expected, "{der:02x?}");
+        }
+    }
+
+    /// Differential for the fields worked out on first use: for byte-mutated certificates of
+    /// the fuzz corpus, every one that loads names its subject, issuer, signature and key
+    /// algorithms as the eager parse did (x509-parser's parse of the whole certificate).
+    #[test]
+    fn lazy_fields_agree_with_the_eager_parse_on_mutated_certificates() {
+        let seeds: [&[u8]; 3] = [
+            include_bytes!("../fuzz/corpus/certificate/ca.der"),
+            include_bytes!("../fuzz/corpus/certificate/client.der"),
+            include_bytes!("../fuzz/corpus/certificate/server.der"),
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut below = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut loaded = 0;
+        for seed in seeds {
+            for _ in 0..3000 {
+                let mut der = seed.to_vec();
+                for _ in 0..=below(3) {
+                    let at = below(der.len());
+                    der[at] = match below(4) {
+                        0 => der[at] ^ (1 << below(8)),
+                        1 => 0x80,
+                        2 => 0x00,
+                        _ => below(256) as u8,
+                    };
+                }
+                let Ok(cert) = Certificate::from_der(der.clone(), Source::Data) else {
+                    continue;
+                };
+                loaded += 1;
+                let (_, x509) = X509Certificate::from_der(&der).unwrap();
+                let eager =
+                    |name: &X509Name<'_>| dn::name_to_libvirt_string(name.as_raw()).unwrap();
+                assert_eq!(cert.subject(), eager(x509.subject()));
+                assert_eq!(cert.issuer(), eager(x509.issuer()));
+                assert_eq!(
+                    cert.signature_algorithm(),
+                    oid_name(&x509.signature_algorithm.algorithm)
+                );
+                assert_eq!(*cert.key_algorithm(), key_algorithm(x509.public_key()));
+            }
+        }
+        assert!(loaded > 1000, "{loaded}");
+    }
+
+    /// `der` with the element whose encoding is `old` replaced by `new`, every enclosing
+    /// length fixed.
+    fn replace_element(der: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = der;
+        while !rest.is_empty() {
+            let (element, next) = crate::der::read(rest).unwrap();
+            if element.raw == old {
+                out.extend(new);
+            } else if element.tag.0 & 0x20 != 0 {
+                let content = replace_element(element.content, old, new);
+                out.extend(crate::der::encode(element.tag.0, &content));
+            } else {
+                out.extend(element.raw);
+            }
+            rest = next;
+        }
+        out
+    }
+
+    /// A critical extension of a type webpki processes, its OID not in DER's shortest form:
+    /// webpki (and x509-parser) compare OIDs by their bytes and so do not process it; it is
+    /// an unknown critical extension (before OIDs were compared encoded, its dotted text
+    /// passed it as processed, and a CA certificate carrying it was a usable anchor).
+    #[test]
+    fn a_non_minimal_extension_oid_is_an_unknown_critical_extension() {
+        let der = include_bytes!("../fuzz/corpus/certificate/ca.der");
+        let ca = Certificate::from_der(der.to_vec(), Source::Data).unwrap();
+        assert!(ca.key_usage().unwrap().critical);
+        assert!(ca.profile().unknown_critical.is_empty());
+        let key_usage = [0x06, 0x03, 0x55, 0x1d, 0x0f];
+        let non_minimal = [0x06, 0x04, 0x55, 0x1d, 0x80, 0x0f];
+        let changed = replace_element(der, &key_usage, &non_minimal);
+        assert_eq!(changed.len(), der.len() + 1);
+        let ca = Certificate::from_der(changed, Source::Data).unwrap();
+        assert_eq!(ca.profile().unknown_critical, ["2.5.29.15"]);
+        assert!(ca.key_usage().is_none());
     }
 
     /// The DER of the first certificate of a PEM text.

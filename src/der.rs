@@ -67,34 +67,46 @@ pub fn read(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
     ))
 }
 
-/// Whether `content` is an OID's content octets that [`oid_to_string`] can print: not empty,
-/// the last arc complete, no arc beyond 128 bits.
+/// Whether `content` is a DER OID's content octets: not empty, the last arc complete, every
+/// arc in its shortest form (no leading 0x80 group, X.690 8.19.2) and none beyond 64 bits.
+/// GnuTLS's libtasn1 (`asn1_get_object_id_der`) fails the whole certificate on a leading 0x80
+/// group or an arc beyond 64 bits after the first byte; the rest (a leading 0x80 first byte,
+/// an incomplete last arc, which it reads without complaint) is refused here as well, since
+/// OIDs are compared by these bytes and two encodings of one OID must not both pass.
+/// [`oid_to_string`] prints exactly these.
 pub fn oid_is_well_formed(content: &[u8]) -> bool {
     if content.is_empty() || content.last().is_some_and(|b| b & 0x80 != 0) {
         return false;
     }
-    let mut value: u128 = 0;
+    let mut value: u64 = 0;
+    let mut arc_start = true;
     for &b in content {
+        if arc_start && b == 0x80 {
+            return false;
+        }
         match value.checked_mul(128) {
-            Some(v) => value = v | u128::from(b & 0x7f),
+            Some(v) => value = v | u64::from(b & 0x7f),
             None => return false,
         }
-        if b & 0x80 == 0 {
+        arc_start = b & 0x80 == 0;
+        if arc_start {
             value = 0;
         }
     }
     true
 }
 
-/// Dotted text of an OID's content octets, e.g. `2.5.4.3`.
+/// Dotted text of an OID's content octets, e.g. `2.5.4.3`; `None` exactly when
+/// [`oid_is_well_formed`] says no.
 pub fn oid_to_string(content: &[u8]) -> Option<String> {
     if !oid_is_well_formed(content) {
         return None;
     }
-    let mut arcs: Vec<u128> = Vec::new();
-    let mut value: u128 = 0;
+    // Well formed: every arc fits in 64 bits.
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut value: u64 = 0;
     for &b in content {
-        value = value.checked_mul(128)? | u128::from(b & 0x7f);
+        value = (value << 7) | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
             arcs.push(value);
             value = 0;
@@ -114,8 +126,8 @@ pub fn oid_to_string(content: &[u8]) -> Option<String> {
 }
 
 /// The content octets of the dotted OID `dotted` (`2.5.4.3` gives `55 04 03`), or `None` when
-/// it is not an OID: two or more decimal arcs, the first 0, 1 or 2 and the second below 40
-/// under 0 and 1. The inverse of [`oid_to_string`], so tables of known OIDs written as text
+/// it is not an OID: two or more decimal arcs of at most 64 bits, the first 0, 1 or 2 and
+/// the second below 40 under 0 and 1. The inverse of [`oid_to_string`], so tables of known OIDs written as text
 /// can be matched against the bytes a certificate carries.
 pub fn oid_from_string(dotted: &str) -> Option<Vec<u8>> {
     let mut arcs = Vec::new();
@@ -123,7 +135,7 @@ pub fn oid_from_string(dotted: &str) -> Option<Vec<u8>> {
         if arc.is_empty() || !arc.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        arcs.push(arc.parse::<u128>().ok()?);
+        arcs.push(arc.parse::<u64>().ok()?);
     }
     let (&first, &second) = (arcs.first()?, arcs.get(1)?);
     if first > 2 || (first < 2 && second >= 40) {
@@ -198,6 +210,31 @@ mod tests {
         assert!(!oid_is_well_formed(&huge));
         assert!(oid_to_string(&huge).is_none());
         assert!(oid_is_well_formed(&[0x55, 0x04, 0x03]));
+        // Not the shortest form (libtasn1 refuses these), wherever the 0x80 group leads an arc.
+        for non_minimal in [
+            &[0x55, 0x04, 0x80, 0x03][..],
+            &[0x80, 0x55, 0x04, 0x03][..],
+            &[0x55, 0x80, 0x84, 0x03][..],
+            &[0x80][..],
+        ] {
+            assert!(!oid_is_well_formed(non_minimal), "{non_minimal:02x?}");
+            assert!(oid_to_string(non_minimal).is_none());
+        }
+        // 0x80 inside an arc is a zero group, not padding.
+        assert_eq!(
+            oid_to_string(&[0x55, 0x81, 0x80, 0x00]).unwrap(),
+            "2.5.16384"
+        );
+        // 2^64 - 1 is the largest arc (libtasn1 keeps arcs in 64 bits); 2^64 is refused.
+        let mut max = vec![0x55, 0x81];
+        max.extend([0xff; 8]);
+        max.push(0x7f);
+        assert_eq!(oid_to_string(&max).unwrap(), format!("2.5.{}", u64::MAX));
+        let mut over = vec![0x55, 0x82];
+        over.extend([0x80; 8]);
+        over.push(0x00);
+        assert!(!oid_is_well_formed(&over));
+        assert!(oid_from_string("2.5.18446744073709551616").is_none());
     }
 
     #[test]

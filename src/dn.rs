@@ -17,6 +17,12 @@
 //!   written as UTF8String, or a string with a NUL) is printed as `#` and the lowercase hex of
 //!   its whole DER encoding.
 //!
+//! An attribute type whose OID GnuTLS's libtasn1 cannot decode (an arc not in DER's shortest
+//! form, or beyond 64 bits) fails the whole certificate in GnuTLS; here it makes the name a
+//! parse error, so such a certificate does not load either (nor one libtasn1 reads leniently:
+//! a leading 0x80 first byte, an incomplete last arc). Attribute types are compared by
+//! their encoded bytes, which is the same as comparing the dotted text once these are refused.
+//!
 //! One deliberate difference: a UTF8String value that is not valid UTF-8 is printed in the `#`
 //! hex form, where GnuTLS copies the bytes through; the result here is always valid UTF-8.
 
@@ -384,12 +390,148 @@ mod tests {
         );
     }
 
+    /// Differential against the lookup before the speed-up (by dotted text, in
+    /// `KNOWN_ATTRIBUTES`): random names of known, unknown, near-miss and refused attribute
+    /// types, empty and multi-valued RDNs, values of every string type with escapes, NULs and
+    /// bytes beyond ASCII. A name prints exactly when the parse-time check passes, exactly
+    /// when none of its OIDs is one GnuTLS refuses, and then as the text lookup printed it.
+    #[test]
+    fn printing_agrees_with_the_dotted_text_lookup_on_random_names() {
+        /// The printing before: attribute types named by their dotted text.
+        fn by_text(name_der: &[u8]) -> Result<String> {
+            let mut out = String::new();
+            walk(name_der, |part| match part {
+                Part::Rdn { first } => out.push_str(if first { "" } else { "," }),
+                Part::Attribute { first, oid, value } => {
+                    out.push_str(if first { "" } else { "+" });
+                    let text = der::oid_to_string(oid).unwrap();
+                    let known = KNOWN_ATTRIBUTES.iter().find(|a| a.oid == text);
+                    out.push_str(known.map_or(text.as_str(), |a| a.name));
+                    out.push('=');
+                    match known.and_then(|a| decode_value(a.value_type, &value)) {
+                        Some(text) => escape_value(&mut out, &text),
+                        None => out.extend(
+                            std::iter::once('#'.to_string())
+                                .chain(value.raw.iter().map(|b| format!("{b:02x}"))),
+                        ),
+                    }
+                }
+            })?;
+            Ok(out)
+        }
+        let mut oids: Vec<(Vec<u8>, bool)> = KNOWN_ATTRIBUTES
+            .iter()
+            .map(|a| (der::oid_from_string(a.oid).unwrap(), true))
+            .collect();
+        for (oid, fine) in [
+            (&[0x55, 0x04, 0x63][..], true),
+            (&[0x55, 0x04][..], true),
+            (&[0x55, 0x04, 0x03, 0x00][..], true),
+            (&[0x88, 0x37][..], true),
+            (&[0x2a, 0x03][..], true),
+            (&[0x55, 0x04, 0x81, 0x80, 0x03][..], true),
+            (&[0x55, 0x04, 0x80, 0x03][..], false),
+            (&[0x80, 0x55, 0x04, 0x0a][..], false),
+            (
+                &[
+                    0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x80, 0x19,
+                ][..],
+                false,
+            ),
+            (
+                &[
+                    0x55, 0x04, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+                ][..],
+                false,
+            ),
+        ] {
+            oids.push((oid.to_vec(), fine));
+        }
+        let tags = [0x0c, 0x13, 0x14, 0x16, 0x1c, 0x1e, 0x04, 0x02, 0x30];
+        let bytes = b"a Z,+#\\\"<>;=\0\xc3\xa9\xe9\xff\x00\xd8";
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut below = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut printed, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut rdns = Vec::new();
+            let mut fine = true;
+            for _ in 0..below(4) {
+                let mut set = Vec::new();
+                for _ in 0..below(3) {
+                    let (oid, ok) = &oids[below(oids.len())];
+                    fine &= ok;
+                    let value: Vec<u8> = (0..below(6)).map(|_| bytes[below(bytes.len())]).collect();
+                    let mut atv = der::encode(Tag::OID.0, oid);
+                    atv.extend(der::encode(tags[below(tags.len())], &value));
+                    set.extend(der::encode(Tag::SEQUENCE.0, &atv));
+                }
+                rdns.extend(der::encode(Tag::SET.0, &set));
+            }
+            let der = der::encode(Tag::SEQUENCE.0, &rdns);
+            let new = name_to_libvirt_string(&der);
+            assert_eq!(check_name(&der).is_ok(), new.is_ok(), "{der:02x?}");
+            if fine {
+                assert_eq!(new.unwrap(), by_text(&der).unwrap(), "{der:02x?}");
+                printed += 1;
+            } else {
+                assert!(new.unwrap_err().message().ends_with("attribute OID"));
+                refused += 1;
+            }
+        }
+        assert!(printed > 5000 && refused > 1000, "{printed} {refused}");
+    }
+
     #[test]
     fn bmp_strings_become_utf8_and_nul_prints_hex() {
         let der = name(&[&[(CN, 0x1e, &[0x00, 0xe9, 0x00, 0x74])]]);
         assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=ét");
         let der = name(&[&[(CN, 0x0c, b"a\0b")]]);
         assert_eq!(name_to_libvirt_string(&der).unwrap(), "CN=#0c03610062");
+    }
+
+    /// GnuTLS decodes a certificate with libtasn1, whose `asn1_get_object_id_der` refuses an OID
+    /// arc led by a 0x80 group (not DER's shortest form, X.690 8.19.2) or beyond 64 bits: the
+    /// whole certificate fails to load. So such an attribute type is a parse error here too,
+    /// not `CN` (2.5.4.3 written `55 04 80 03` printed as `CN=x` before it was looked up by its
+    /// bytes) nor a dotted OID that a `tls_allowed_dn_list` pattern could match. (A leading
+    /// 0x80 first byte libtasn1 reads as the arcs 3.8; refused here too.)
+    #[test]
+    fn attribute_oids_gnutls_refuses_are_parse_errors() {
+        let two_to_the_64 = [
+            0x55, 0x04, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ];
+        for oid in [
+            &[0x55, 0x04, 0x80, 0x03][..],
+            &[0x55, 0x80, 0x04, 0x03][..],
+            &[0x80, 0x55, 0x04, 0x03][..],
+            &[0x55, 0x04, 0x80, 0x80, 0x03][..],
+            &two_to_the_64[..],
+        ] {
+            let der = name(&[&[(CN, 0x13, b"a")], &[(oid, 0x0c, b"x")]]);
+            let err = name_to_libvirt_string(&der).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Parse);
+            assert!(
+                err.message().ends_with("attribute OID"),
+                "{oid:02x?}: {err}"
+            );
+            assert_eq!(check_name(&der).unwrap_err().message(), err.message());
+        }
+        // The largest arc libtasn1 reads (2^64 - 1), and 0x80 inside an arc, are fine.
+        let u64_max = [
+            0x55, 0x04, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ];
+        let der = name(&[&[(&u64_max, 0x0c, b"x")]]);
+        assert_eq!(
+            name_to_libvirt_string(&der).unwrap(),
+            "2.5.4.18446744073709551615=#0c0178"
+        );
+        let der = name(&[&[(&[0x55, 0x04, 0x81, 0x80, 0x00], 0x0c, b"x")]]);
+        assert_eq!(name_to_libvirt_string(&der).unwrap(), "2.5.4.16384=#0c0178");
     }
 
     /// Every malformed name is refused by the check a certificate runs at parse time with the

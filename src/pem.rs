@@ -931,6 +931,37 @@ mod differential_tests {
         ] {
             assert!(!agree(input.as_bytes()), "fast path took {input:?}");
         }
+        // Bytes outside the base64 alphabet inside a line: the fast path checked the alphabet
+        // itself before the speed-up; now the decoder refuses them, and the fast path declines.
+        for line in [
+            &b"AA AA"[..],
+            b"AA\tAA",
+            b"\tAAAA",
+            b"AAAA ",
+            b"AA-A",
+            b"AA_A",
+            b"AA.A",
+            b"AA\rAA",
+            b"\rAAAA",
+            b"AA\0A",
+            b"AA\xc3\xa9",
+            b"AA\xff\xfe",
+            b"====",
+            b"=",
+            b"AAAA====",
+            b"AQ==AQ==",
+            b"\x0bAAAA",
+            b"\x0cAAAA",
+        ] {
+            for (before, after) in [(&b""[..], &b""[..]), (b"AAAA\n", b""), (b"", b"\nAAAA")] {
+                for eol in [&b"\n"[..], b"\r\n"] {
+                    let mut input = format!("{b}\n").into_bytes();
+                    input.extend([before, line, after, eol].concat());
+                    input.extend(format!("{e}\n").as_bytes());
+                    assert!(!agree(&input), "fast path took {input:?}");
+                }
+            }
+        }
     }
 
     #[test]
