@@ -620,7 +620,13 @@ fn plan_reload(args: &InstallArgs, role: Role, user: bool) -> Result<Reloading, 
         .with_fix("leave out --reload, or give --system (as root) or --root PATH"));
     }
     let root = reload::root_of(args.root.as_ref());
-    let targets = reload::find(&Daemon::ALL, &root);
+    // A dry run never connects: under socket activation that starts a stopped daemon.
+    let probe = if args.dry_run {
+        reload::Probe::Look
+    } else {
+        reload::Probe::Connect
+    };
+    let targets = reload::find(&Daemon::ALL, &root, probe);
     let refusals: Vec<String> = targets.iter().filter_map(reload::Target::refusal).collect();
     if !refusals.is_empty() {
         let restart: Vec<String> = targets
@@ -700,21 +706,37 @@ fn reload_after(
         return (true, lines, value);
     }
     if dry_run {
+        // The targets were only looked for (plan_reload): a socket is there, whether anything
+        // listens is not known, and not asked.
         for t in &running {
+            let socket = t.listening.as_ref().map_or_else(
+                || "its admin socket".to_owned(),
+                |s| s.display().to_string(),
+            );
             lines.push(format!(
-                "would reload {} (virt-admin server-update-tls {})",
+                "would reload {} if it runs (virt-admin server-update-tls {}): {socket} is \
+                 there; a dry run does not connect to it, since under systemd socket \
+                 activation that starts a stopped daemon",
                 t.daemon.name(),
                 t.daemon.name()
             ));
         }
         let names: Vec<&str> = running.iter().map(|t| t.daemon.name()).collect();
-        return (true, lines, serde_json::json!({ "would_reload": names }));
+        let sockets: Vec<Option<String>> = running
+            .iter()
+            .map(|t| t.listening.as_ref().map(|s| s.display().to_string()))
+            .collect();
+        return (
+            true,
+            lines,
+            serde_json::json!({ "would_reload": names, "sockets": sockets, "connected": false }),
+        );
     }
     // Found and checked again now that the files are written: a CRL this run installed, or a
     // configuration changed meanwhile, may make a reload load other files than the daemon
     // uses; such a daemon is refused (and counts as a refusal: the old files go back).
     let names: Vec<Daemon> = running.iter().map(|t| t.daemon).collect();
-    let fresh = reload::find(&names, &r.root);
+    let fresh = reload::find(&names, &r.root, reload::Probe::Connect);
     let running: Vec<&reload::Target> = fresh.iter().collect();
     let outcomes: Vec<reload::Outcome> = running
         .iter()

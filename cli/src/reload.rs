@@ -68,6 +68,19 @@ pub struct Target {
     /// Why that socket is not talked to: it belongs to another user than root (or the one
     /// running virtpki), so it may be anyone's listener.
     pub foreign: Option<String>,
+    /// The socket was only seen, not connected to ([`Probe::Look`], a dry run): whether the
+    /// daemon runs is not known.
+    pub looked_only: bool,
+}
+
+/// How [`find`] tells whether a daemon runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Connect to its admin socket: something must listen.
+    Connect,
+    /// Only look for the socket file, never connecting (a dry run): under systemd socket
+    /// activation a connection starts a stopped daemon, and a dry run must change nothing.
+    Look,
 }
 
 impl Target {
@@ -97,8 +110,9 @@ impl Target {
     }
 }
 
-/// Finds each of `daemons` under `root`: its configuration read and checked, whether it runs.
-pub fn find(daemons: &[Daemon], root: &Path) -> Vec<Target> {
+/// Finds each of `daemons` under `root`: its configuration read and checked, whether it runs
+/// (told as `probe` says).
+pub fn find(daemons: &[Daemon], root: &Path, probe: Probe) -> Vec<Target> {
     daemons
         .iter()
         .map(|&daemon| {
@@ -110,7 +124,11 @@ pub fn find(daemons: &[Daemon], root: &Path) -> Vec<Target> {
                     let mut why = Vec::new();
                     let mut found = None;
                     for socket in c.admin_sockets() {
-                        match listening(&socket) {
+                        let seen = match probe {
+                            Probe::Connect => listening(&socket),
+                            Probe::Look => socket_there(&socket),
+                        };
+                        match seen {
                             Ok(()) => {
                                 found = Some(socket);
                                 break;
@@ -135,6 +153,7 @@ pub fn find(daemons: &[Daemon], root: &Path) -> Vec<Target> {
                 not_running,
                 listening: socket,
                 foreign,
+                looked_only: probe == Probe::Look,
             }
         })
         .collect()
@@ -161,6 +180,21 @@ fn listening(path: &Path) -> Result<(), String> {
             path.display()
         )),
         _ => Ok(()),
+    }
+}
+
+/// Whether a socket file is at `path`, without connecting to it; else why the daemon is taken
+/// as not running. A path that cannot be looked at for another reason (permissions) counts
+/// as there, as in [`listening`].
+fn socket_there(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => Ok(()),
+        Ok(_) => Err(format!("{} is there but is not a socket", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("no admin socket at {}", path.display()))
+        }
+        Err(_) => Ok(()),
     }
 }
 
@@ -501,7 +535,7 @@ pub fn run_cmd(args: ReloadArgs, ui: Ui) -> CmdResult {
         Some(d) => vec![d.daemon()],
         None => Daemon::ALL.to_vec(),
     };
-    let targets = find(&daemons, &root);
+    let targets = find(&daemons, &root, Probe::Connect);
     let any_running = targets.iter().any(|t| t.not_running.is_none());
     // Only wanted when a daemon runs and may be reloaded.
     let program = if targets

@@ -1228,6 +1228,78 @@ fn reload_rotates_the_server_pair_and_tells_the_daemon() {
     assert_eq!(json["changed"], false, "{json}");
 }
 
+/// A dry run must change nothing: under systemd socket activation a connection to the admin
+/// socket starts a stopped daemon. It says which sockets are there, and connects to none.
+#[test]
+fn a_dry_run_reload_never_connects_to_an_admin_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    install_reload(dir.path(), &va, &p, &p.server, &root, &[]).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    // Both daemons' sockets, listened on by the test: a connection would wait in the queue.
+    let (libvirtd, socket) = crate::reload::daemon(&root, "libvirt");
+    let (virtproxyd, proxy_socket) = crate::reload::daemon(&root, "virtproxyd");
+    for extra in [&["--dry-run"][..], &["--dry-run", "--json"][..]] {
+        let run = install_reload(dir.path(), &va, &p, &new, &root, extra).expect(0);
+        for listener in [&libvirtd, &virtproxyd] {
+            listener.set_nonblocking(true).unwrap();
+            let got = listener.accept();
+            assert!(
+                matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+                "a dry run connected to an admin socket ({extra:?}): {got:?}"
+            );
+        }
+        if extra.contains(&"--json") {
+            let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            assert_eq!(
+                json["reload"]["would_reload"],
+                serde_json::json!(["libvirtd", "virtproxyd"]),
+                "{json}"
+            );
+            assert_eq!(json["reload"]["connected"], false, "{json}");
+            assert_eq!(
+                json["reload"]["sockets"],
+                serde_json::json!([s(&socket), s(&proxy_socket)]),
+                "{json}"
+            );
+        } else {
+            for (name, sock) in [("libvirtd", &socket), ("virtproxyd", &proxy_socket)] {
+                assert!(
+                    run.stdout
+                        .contains(&format!("would reload {name} if it runs"))
+                        && run.stdout.contains(&format!("{} is there", sock.display())),
+                    "{}",
+                    run.stdout
+                );
+            }
+            assert!(run.stdout.contains("does not connect"), "{}", run.stdout);
+        }
+    }
+    // A socket file nobody listens on (a stopped socket-activated daemon looks the same from
+    // outside) is named too, still without connecting; nothing was written or run.
+    drop(virtproxyd);
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains("would reload virtproxyd if it runs"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(installed_pair(&root), pair_of(&p.server), "a dry run wrote");
+    assert!(crate::reload::runs(dir.path()).is_empty());
+    // Without a socket: nothing to reload, and said so.
+    std::fs::remove_file(&socket).unwrap();
+    std::fs::remove_file(&proxy_socket).unwrap();
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains("no daemon running: nothing to reload"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn a_daemon_refusing_the_new_files_gets_the_old_ones_back() {
     let dir = tempfile::tempdir().unwrap();
