@@ -24,7 +24,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -97,29 +97,51 @@ impl ReadError {
 
 /// What a file of this type is, for messages: "a directory", "a named pipe (FIFO)", ...
 pub fn kind_of(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_file() {
-        "a regular file"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_fifo() {
-        "a named pipe (FIFO)"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else {
-        "not a file"
+    kind_of_mode(meta.mode())
+}
+
+/// [`kind_of`] from a `st_mode`.
+fn kind_of_mode(mode: u32) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => "a regular file",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symbolic link",
+        libc::S_IFIFO => "a named pipe (FIFO)",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR | libc::S_IFBLK => "a device",
+        _ => "not a file",
     }
 }
 
 fn not_regular(meta: &Metadata) -> io::Error {
+    not_regular_kind(kind_of(meta))
+}
+
+fn not_regular_kind(kind: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("it is {}, not a regular file", kind_of(meta)),
+        format!("it is {kind}, not a regular file"),
     )
+}
+
+/// What `name` in `dir` is when it is there and neither a regular file nor (with
+/// [`Follow::No`]) a symbolic link, which the open refuses with its own message; found with
+/// `fstatat`, without opening it.
+fn not_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> Option<&'static str> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let at = match follow {
+        Follow::Yes => 0,
+        Follow::No => libc::AT_SYMLINK_NOFOLLOW,
+    };
+    // SAFETY: `name` is NUL-terminated and `st` is a stat fstatat may write.
+    if unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, at) } != 0 {
+        return None;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFLNK => None,
+        mode => Some(kind_of_mode(mode)),
+    }
 }
 
 fn cstring(name: &OsStr) -> io::Result<CString> {
@@ -187,7 +209,23 @@ fn open_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> io::Result<(File,
     if follow == Follow::No {
         flags |= libc::O_NOFOLLOW;
     }
-    let file = open_at(dir, name, flags, 0)?;
+    // The type is looked at first, so that what is not a regular file is never opened: opening
+    // a device may act (a watchdog arms, a tape rewinds), and a socket cannot be opened at all
+    // (ENXIO, "No such device or address", which names neither the file nor the rule). The
+    // descriptor's own fstat below stays the check that counts (the path may change between).
+    if let Some(kind) = not_regular_at(dir, name, follow) {
+        return Err(not_regular_kind(kind));
+    }
+    let file = match open_at(dir, name, flags, 0) {
+        Ok(file) => file,
+        // Made a socket (or another thing open refuses) after the look above: said as such.
+        Err(e) => match not_regular_at(dir, name, follow) {
+            Some(kind) if e.raw_os_error() != Some(libc::EINTR) => {
+                return Err(not_regular_kind(kind))
+            }
+            _ => return Err(e),
+        },
+    };
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_regular(&meta));

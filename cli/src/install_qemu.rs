@@ -83,7 +83,17 @@ impl Accounts {
         if root == Path::new("/") {
             return Accounts::Host;
         }
-        let read = |name: &str| std::fs::read_to_string(root.join("etc").join(name)).ok();
+        // Read as every file virtpki trusts is: a FIFO there must not block the command.
+        let read = |name: &str| {
+            let path = root.join("etc").join(name);
+            let read = virtpki::fsutil::read_regular(
+                &path,
+                virtpki::fsutil::Follow::Yes,
+                crate::files::MAX_FILE_SIZE,
+            );
+            read.ok()
+                .and_then(|r| String::from_utf8(r.bytes.to_vec()).ok())
+        };
         match (read("passwd"), read("group")) {
             (Some(passwd), Some(group)) => Accounts::Files { passwd, group },
             _ => Accounts::Host,

@@ -68,9 +68,6 @@ pub struct Target {
     /// Why that socket is not talked to: it belongs to another user than root (or the one
     /// running virtpki), so it may be anyone's listener.
     pub foreign: Option<String>,
-    /// The socket was only seen, not connected to ([`Probe::Look`], a dry run): whether the
-    /// daemon runs is not known.
-    pub looked_only: bool,
 }
 
 /// How [`find`] tells whether a daemon runs.
@@ -153,7 +150,6 @@ pub fn find(daemons: &[Daemon], root: &Path, probe: Probe) -> Vec<Target> {
                 not_running,
                 listening: socket,
                 foreign,
-                looked_only: probe == Probe::Look,
             }
         })
         .collect()

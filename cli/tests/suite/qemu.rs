@@ -913,6 +913,44 @@ fn a_malformed_dh_params_file_fails() {
     assert_eq!(run.code, 1);
 }
 
+/// A socket, FIFO, device or directory at dh-params.pem or server-key.pem: validate --qemu
+/// says what it is, naming the file, and never blocks (it read both with a plain read, which a
+/// FIFO holds for good).
+#[test]
+fn what_is_not_a_file_in_a_qemu_directory_is_named_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = vnc_installed(d);
+    let qemu_dir = d.join("root/etc/pki/qemu");
+    for (name, id) in [
+        ("dh-params.pem", "qemu.vnc.server.dh_params"),
+        ("server-key.pem", "qemu.vnc.server.key_mode"),
+    ] {
+        let path = qemu_dir.join(name);
+        for kind in common::NOT_FILES {
+            let _listener = common::make_not_file(&path, kind);
+            let mut args = vec!["validate", "--qemu", "--root"];
+            let root = d.join("root");
+            args.extend([s(&root), "--qemu-conf", s(&conf), "--json"]);
+            args.extend(["--hostname", "localhost"]);
+            let run = common::virtpki_within(d, &args, 20);
+            let report = json(&run);
+            let c = check(&report, id);
+            assert_eq!(c["status"], "fail", "{name}, {kind}: {c:#}");
+            assert!(
+                c["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("{kind}, not a regular file"))
+                    && c["message"].as_str().unwrap().contains(s(&path)),
+                "{name}, {kind}: {c:#}"
+            );
+            assert_eq!(run.code, 1, "{name}, {kind}");
+            common::remove_not_file(&path);
+        }
+    }
+}
+
 /// Review: /etc/pki/libvirt-vnc as a plain file still takes VNC away from the default
 /// directory (libvirt's virFileExists): validate's fix must be to remove it, not to install
 /// into it; a dangling link does not count, as for libvirt.
