@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use virtpki::daemon_conf::{Daemon, OtherFile, ReloadCheck};
+use virtpki::daemon_conf::{ConfSource, Daemon, OtherFile, ReloadCheck};
 
 use crate::ui::{escape, print_json, CliError, CmdResult, Status, Ui};
 
@@ -278,6 +278,9 @@ pub struct Outcome {
     pub status: Option<i32>,
     /// What it printed, standard output then standard error, trimmed.
     pub output: String,
+    /// The configuration file checked, how it was chosen, and that said for people
+    /// ([`ReloadCheck::conf_note`]); `None` when it could not be read.
+    pub conf: Option<(PathBuf, &'static str, String)>,
 }
 
 impl Outcome {
@@ -297,6 +300,14 @@ impl Outcome {
             command: Vec::new(),
             status: None,
             output: String::new(),
+            conf: t.check.as_ref().ok().map(|c| {
+                let source = match c.conf_source {
+                    ConfSource::CommandLine { .. } => "command_line",
+                    ConfSource::Default { .. } => "default",
+                    ConfSource::Unknown(_) => "unknown",
+                };
+                (c.conf_file.clone(), source, c.conf_note())
+            }),
         }
     }
 
@@ -331,6 +342,11 @@ impl Outcome {
             "command": self.command,
             "exit_status": self.status,
             "output": self.output,
+            "configuration": self.conf.as_ref().map(|(file, source, note)| serde_json::json!({
+                "file": file.display().to_string(),
+                "source": source,
+                "note": note,
+            })),
         })
     }
 
@@ -351,6 +367,11 @@ impl Outcome {
         let mut text = message.lines().map(|l| escape(l).into_owned());
         let mut lines = vec![format!("{head}{}", text.next().unwrap_or_default())];
         lines.extend(text);
+        // Which configuration file the decision rests on: a daemon started with -f reads
+        // another one than /etc/libvirt.
+        if let (true, Some((_, _, note))) = (self.running, &self.conf) {
+            lines.push(format!("  {}", escape(note)));
+        }
         lines.extend(
             self.output
                 .lines()

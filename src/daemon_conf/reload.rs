@@ -37,6 +37,13 @@ const RUN_DIR: &str = "/run/libvirt";
 /// Where system daemons read their configuration files.
 const CONF_DIR: &str = "/etc/libvirt";
 
+/// Where system daemons write their pid files (RUNSTATEDIR).
+const PID_DIR: &str = "/run";
+
+/// The most a pid file or a process's command line may hold (Linux caps arguments at about
+/// 2 MiB; a daemon's are a few words).
+const MAX_PROC_FILE: u64 = 4 * 1024 * 1024;
+
 /// A libvirt daemon that serves TLS and whose credentials `server-update-tls` reloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Daemon {
@@ -65,6 +72,15 @@ impl Daemon {
             Daemon::Libvirtd => "libvirt",
             Daemon::Virtproxyd => "virtproxyd",
         }
+    }
+
+    /// Its pid file under `root`: `/run/NAME.pid` (libvirt's `virPidFileConstructPath` for a
+    /// privileged daemon; `-p FILE` puts it elsewhere, and then it is not found).
+    pub fn pid_file(self, root: &Path) -> PathBuf {
+        rerooted(
+            root,
+            &Path::new(PID_DIR).join(format!("{}.pid", self.name())),
+        )
     }
 
     /// Its configuration file under `root`: `/etc/libvirt/NAME.conf`.
@@ -113,11 +129,210 @@ pub struct OtherFile {
     pub message: String,
 }
 
+/// How the configuration file a running daemon reads was found ([`ConfSource::find`]).
+///
+/// libvirt's daemons take `-f FILE`/`--config FILE` (a packaging default such as Debian's
+/// /etc/default/libvirtd may add it), and read that file instead of /etc/libvirt/NAME.conf.
+/// The running daemon is the pid its pid file holds; its command line is
+/// `/proc/PID/cmdline`. Nothing else in /proc is read: no process is looked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfSource {
+    /// The daemon was started with `-f`/`--config` naming this file (as given: absolute).
+    CommandLine {
+        /// The running daemon's pid, from its pid file.
+        pid: u32,
+        /// The file its command line names.
+        file: PathBuf,
+    },
+    /// The daemon's command line names no file: it reads libvirt's default one.
+    Default {
+        /// The running daemon's pid, from its pid file.
+        pid: u32,
+    },
+    /// Which file it reads cannot be told (no pid file, a stale one, a command line that
+    /// cannot be read): libvirt's default is checked, and this says why.
+    Unknown(String),
+}
+
+impl ConfSource {
+    /// Finds the configuration file `daemon` runs with under `root`: its pid file
+    /// ([`Daemon::pid_file`]), then `/proc/PID/cmdline` under the same root. Fails when the
+    /// command line names a file that cannot be known (a relative path: it was relative to the
+    /// daemon's working directory at its start, which it has since left).
+    pub fn find(daemon: Daemon, root: &Path) -> Result<ConfSource> {
+        let pid_file = daemon.pid_file(root);
+        let read = |path: &Path| {
+            crate::fsutil::read_regular(path, crate::fsutil::Follow::Yes, MAX_PROC_FILE)
+        };
+        let pid = match read(&pid_file) {
+            Ok(r) => String::from_utf8_lossy(&r.bytes).trim().parse::<u32>().ok(),
+            Err(e) if e.is_not_found() => {
+                return Ok(ConfSource::Unknown(format!(
+                    "no pid file at {} (the daemon does not run, or was started with -p)",
+                    pid_file.display()
+                )))
+            }
+            Err(e) => {
+                return Ok(ConfSource::Unknown(format!(
+                    "its pid file {} cannot be read: {}",
+                    pid_file.display(),
+                    describe(e)
+                )))
+            }
+        };
+        let Some(pid) = pid.filter(|&p| p > 0) else {
+            return Ok(ConfSource::Unknown(format!(
+                "its pid file {} holds no pid",
+                pid_file.display()
+            )));
+        };
+        let cmdline = rerooted(
+            root,
+            &Path::new("/proc").join(pid.to_string()).join("cmdline"),
+        );
+        let bytes = match read(&cmdline) {
+            Ok(r) => r.bytes,
+            Err(e) if e.is_not_found() => {
+                return Ok(ConfSource::Unknown(format!(
+                    "{} is not there: pid {pid} of {} does not run (a stale pid file), or the \
+                     root's /proc is not the daemon's",
+                    cmdline.display(),
+                    pid_file.display()
+                )))
+            }
+            Err(e) => {
+                return Ok(ConfSource::Unknown(format!(
+                    "the command line of pid {pid} ({}) cannot be read: {}",
+                    cmdline.display(),
+                    describe(e)
+                )))
+            }
+        };
+        let args: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
+        let program = args.first().map(|a| {
+            let name = a.rsplit(|&b| b == b'/').next().unwrap_or(a);
+            String::from_utf8_lossy(name).into_owned()
+        });
+        if program.as_deref() != Some(daemon.name()) {
+            return Ok(ConfSource::Unknown(format!(
+                "pid {pid} of {} is not {} but {}: a stale pid file",
+                pid_file.display(),
+                daemon.name(),
+                crate::display::escape(program.as_deref().unwrap_or("nothing"))
+            )));
+        }
+        match config_option(&args[1..]) {
+            None => Ok(ConfSource::Default { pid }),
+            Some(file) => {
+                use std::os::unix::ffi::OsStrExt;
+                let file = PathBuf::from(std::ffi::OsStr::from_bytes(file));
+                if !file.is_absolute() {
+                    return Err(crate::error::Error::new(
+                        ErrorKind::InvalidArg,
+                        format!(
+                            "{} (pid {pid}) was started with the configuration file {}, a \
+                             relative path: which file that was cannot be told (it was \
+                             relative to the directory the daemon started in)",
+                            daemon.name(),
+                            crate::display::escape(&file.display().to_string())
+                        ),
+                    ));
+                }
+                Ok(ConfSource::CommandLine { pid, file })
+            }
+        }
+    }
+}
+
+/// What went wrong reading a pid file or command line, in words.
+fn describe(e: crate::fsutil::ReadError) -> String {
+    match e {
+        crate::fsutil::ReadError::Io(_, e) => e.to_string(),
+        crate::fsutil::ReadError::TooLarge(n) => format!("{n} bytes, too large"),
+    }
+}
+
+/// The value of the last `-f`/`--config` in a daemon's arguments, read as libvirt's
+/// `getopt_long` reads them (options `ldf:p:t:vVh`; long options by any unambiguous prefix,
+/// their value joined with `=` or the next argument; `--` ends the options). `None` when
+/// there is none.
+fn config_option<'a>(args: &[&'a [u8]]) -> Option<&'a [u8]> {
+    const LONG: [(&str, bool); 8] = [
+        ("verbose", false),
+        ("daemon", false),
+        ("listen", false),
+        ("config", true),
+        ("timeout", true),
+        ("pid-file", true),
+        ("version", false),
+        ("help", false),
+    ];
+    let mut found = None;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i];
+        i += 1;
+        if arg == b"--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix(b"--") {
+            let (name, inline) = match long.iter().position(|&b| b == b'=') {
+                Some(at) => (&long[..at], Some(&long[at + 1..])),
+                None => (long, None),
+            };
+            let exact = LONG.iter().find(|(n, _)| n.as_bytes() == name);
+            let mut prefixed = LONG.iter().filter(|(n, _)| n.as_bytes().starts_with(name));
+            let option = exact.or_else(|| match (prefixed.next(), prefixed.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            });
+            let Some(&(option, takes_value)) = option.filter(|_| !name.is_empty()) else {
+                continue;
+            };
+            if takes_value {
+                let value = inline.or_else(|| {
+                    let v = args.get(i).copied();
+                    i += 1;
+                    v
+                });
+                if option == "config" {
+                    found = value.or(found);
+                }
+            }
+            continue;
+        }
+        let Some(shorts) = arg.strip_prefix(b"-").filter(|s| !s.is_empty()) else {
+            // Not an option (getopt permutes; the daemon refuses such arguments).
+            continue;
+        };
+        for (at, &c) in shorts.iter().enumerate() {
+            if matches!(c, b'f' | b'p' | b't') {
+                let rest = &shorts[at + 1..];
+                let value = if rest.is_empty() {
+                    let v = args.get(i).copied();
+                    i += 1;
+                    v
+                } else {
+                    Some(rest)
+                };
+                if c == b'f' {
+                    found = value.or(found);
+                }
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// What a reload of one daemon would do: where to reach it and what stops it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReloadCheck {
     /// The daemon.
     pub daemon: Daemon,
+    /// How the configuration file was chosen: the running daemon's `-f`, or libvirt's default
+    /// (and why).
+    pub conf_source: ConfSource,
     /// The configuration file read (under the root), or where it would be.
     pub conf_file: PathBuf,
     /// Whether that file exists (a missing one means libvirt's defaults).
@@ -136,17 +351,58 @@ impl ReloadCheck {
     /// Reads `daemon`'s configuration file under `root` (a missing file is libvirt's
     /// defaults) and checks it. A file that does not parse is an error naming its file and
     /// line: the daemon's files cannot be known, so nothing may be reloaded.
+    ///
+    /// The file is the one the running daemon reads ([`ConfSource::find`]): the one its
+    /// command line names (which must be there: libvirt does not start without it), else
+    /// libvirt's default.
     pub fn read(daemon: Daemon, root: &Path) -> Result<ReloadCheck> {
-        let path = daemon.conf_file(root);
+        let source = ConfSource::find(daemon, root)?;
+        let (path, named) = match &source {
+            ConfSource::CommandLine { file, .. } => (rerooted(root, file), true),
+            _ => (daemon.conf_file(root), false),
+        };
         let conf = match DaemonConf::read_file(&path) {
             Ok(conf) => Some(conf),
-            Err(e) if e.kind() == ErrorKind::Io && !path.exists() => None,
+            Err(e) if e.kind() == ErrorKind::Io && !named && !path.exists() => None,
+            Err(e) if named => {
+                return Err(crate::error::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} runs with the configuration file its command line names ({}): {}",
+                        daemon.name(),
+                        path.display(),
+                        e.message()
+                    ),
+                ))
+            }
             Err(e) => return Err(e),
         };
         let mut check = ReloadCheck::of(daemon, conf.as_ref(), root);
         check.conf_file = path;
         check.conf_exists = conf.is_some();
+        check.conf_source = source;
         Ok(check)
+    }
+
+    /// Which configuration file was checked and why that one, for people: the one the running
+    /// daemon was started with, libvirt's default it runs with, or the default because which
+    /// one it reads cannot be told.
+    pub fn conf_note(&self) -> String {
+        let file = self.conf_file.display();
+        match &self.conf_source {
+            ConfSource::CommandLine { pid, .. } => format!(
+                "checked {file}, the configuration file it was started with (-f/--config, pid \
+                 {pid}), not {}",
+                Daemon::conf_file(self.daemon, Path::new("/")).display()
+            ),
+            ConfSource::Default { pid } => {
+                format!("checked {file}, the configuration file it runs with (pid {pid})")
+            }
+            ConfSource::Unknown(why) => format!(
+                "checked {file}, libvirt's default configuration file: which one the daemon \
+                 reads cannot be told ({why})"
+            ),
+        }
     }
 
     /// Checks `daemon`'s parsed configuration (`None`: no file, libvirt's defaults), with its
@@ -186,6 +442,7 @@ impl ReloadCheck {
             (socket.components().ne(default.components())).then(|| rerooted(root, &default));
         ReloadCheck {
             daemon,
+            conf_source: ConfSource::Unknown("not looked for".into()),
             conf_file: daemon.conf_file(root),
             conf_exists: conf.is_some(),
             admin_socket: rerooted(root, &socket),
@@ -300,7 +557,8 @@ fn other_file_settings(conf: &DaemonConf, root: &Path) -> Vec<OtherFile> {
             reload_reads: Some(crl.clone()),
             line,
             message: format!(
-                "{place}: crl_file is not set while ca_file, cert_file or key_file is, so the                  daemon loaded no CRL, but a reload loads {} (set crl_file = \"{}\" to use it \
+                "{place}: crl_file is not set while ca_file, cert_file or key_file is, so the \
+                 daemon loaded no CRL, but a reload loads {} (set crl_file = \"{}\" to use it \
                  from the next start on)",
                 crl.display(),
                 crl.display()

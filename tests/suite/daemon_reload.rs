@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use virtpki::daemon_conf::{Daemon, DaemonConf, ReloadCheck};
+use virtpki::daemon_conf::{ConfSource, Daemon, DaemonConf, ReloadCheck};
 use virtpki::ErrorKind;
 
 fn check(daemon: Daemon, text: &str, root: &Path) -> ReloadCheck {
@@ -236,4 +236,180 @@ fn a_crl_the_daemon_did_not_load_at_start_refuses_the_reload() {
         let c = check(Daemon::Libvirtd, text, root);
         assert!(c.other_files.is_empty(), "{text:?}: {:?}", c.other_files);
     }
+}
+
+/// A fake running daemon under `root`: its pid file holding `pid`, and `/proc/PID/cmdline`
+/// holding `args` (NUL-separated, as the kernel gives it).
+fn running(root: &Path, daemon: &str, pid: u32, args: &[&str]) {
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::write(root.join(format!("run/{daemon}.pid")), format!("{pid}\n")).unwrap();
+    let proc_dir = root.join(format!("proc/{pid}"));
+    std::fs::create_dir_all(&proc_dir).unwrap();
+    let mut cmdline = Vec::new();
+    for a in args {
+        cmdline.extend_from_slice(a.as_bytes());
+        cmdline.push(0);
+    }
+    std::fs::write(proc_dir.join("cmdline"), cmdline).unwrap();
+}
+
+/// The daemon's `-f`/`--config`, read from its command line as libvirt's getopt_long reads
+/// it: every spelling, the last one winning, `--` ending the options.
+#[test]
+fn the_conf_file_a_daemon_was_started_with_is_found_on_its_command_line() {
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (&["/usr/sbin/libvirtd"], None),
+        (&["/usr/sbin/libvirtd", "--timeout", "120"], None),
+        (
+            &["/usr/sbin/libvirtd", "-f", "/etc/a.conf"],
+            Some("/etc/a.conf"),
+        ),
+        (
+            &["/usr/sbin/libvirtd", "-f/etc/a.conf"],
+            Some("/etc/a.conf"),
+        ),
+        (
+            &["libvirtd", "--config", "/etc/a.conf"],
+            Some("/etc/a.conf"),
+        ),
+        (&["libvirtd", "--config=/etc/a.conf"], Some("/etc/a.conf")),
+        // An unambiguous prefix of a long option is that option (getopt_long).
+        (&["libvirtd", "--conf", "/etc/a.conf"], Some("/etc/a.conf")),
+        (&["libvirtd", "--c=/etc/a.conf"], Some("/etc/a.conf")),
+        // Short options joined: the value is the rest, or the next argument.
+        (&["libvirtd", "-ldf", "/etc/a.conf"], Some("/etc/a.conf")),
+        (&["libvirtd", "-vf/etc/a.conf"], Some("/etc/a.conf")),
+        // The last one wins.
+        (
+            &["libvirtd", "-f", "/etc/a.conf", "--config", "/etc/b.conf"],
+            Some("/etc/b.conf"),
+        ),
+        // Values of other options are not options.
+        (&["libvirtd", "-p", "-f", "--pid-file", "--config"], None),
+        (&["libvirtd", "--pid-file=/run/x.pid", "-t", "-f"], None),
+        (&["libvirtd", "--", "-f", "/etc/a.conf"], None),
+    ];
+    for (i, (args, want)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let pid = 4000 + i as u32;
+        running(root, "libvirtd", pid, args);
+        let found = ConfSource::find(Daemon::Libvirtd, root).unwrap();
+        let expected = match want {
+            Some(f) => ConfSource::CommandLine {
+                pid,
+                file: PathBuf::from(f),
+            },
+            None => ConfSource::Default { pid },
+        };
+        assert_eq!(found, expected, "{args:?}");
+    }
+}
+
+/// `ReloadCheck::read` checks the file the running daemon was started with: one that names
+/// other TLS files refuses the reload although /etc/libvirt's file names none, and the note
+/// says which file was checked and why.
+#[test]
+fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc/libvirt")).unwrap();
+    std::fs::write(root.join("etc/libvirt/libvirtd.conf"), "listen_tls = 1\n").unwrap();
+    std::fs::write(
+        root.join("etc/libvirt/custom.conf"),
+        "listen_tls = 1\ncert_file = \"/srv/pki/cert.pem\"\n",
+    )
+    .unwrap();
+    // Without a pid file: the default, which allows the reload, and that is said.
+    let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
+    assert_eq!(c.conf_file, root.join("etc/libvirt/libvirtd.conf"));
+    assert!(c.refusal().is_none());
+    assert!(matches!(&c.conf_source, ConfSource::Unknown(why) if why.contains("no pid file")));
+    let note = c.conf_note();
+    assert!(
+        note.contains("libvirt's default")
+            && note.contains(&root.join("run/libvirtd.pid").display().to_string()),
+        "{note}"
+    );
+    // Started with -f custom.conf: that file, refused.
+    running(
+        root,
+        "libvirtd",
+        77,
+        &[
+            "/usr/sbin/libvirtd",
+            "--timeout",
+            "120",
+            "-f",
+            "/etc/libvirt/custom.conf",
+        ],
+    );
+    let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
+    assert_eq!(c.conf_file, root.join("etc/libvirt/custom.conf"));
+    assert_eq!(c.other_files[0].setting, "cert_file");
+    let refusal = c.refusal().unwrap();
+    assert!(refusal.contains("custom.conf:2"), "{refusal}");
+    let note = c.conf_note();
+    assert!(
+        note.contains("custom.conf") && note.contains("started with") && note.contains("pid 77"),
+        "{note}"
+    );
+    // Started with no -f: the default file, said to be the one it runs with.
+    running(root, "libvirtd", 78, &["/usr/sbin/libvirtd", "-d"]);
+    let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
+    assert_eq!(c.conf_source, ConfSource::Default { pid: 78 });
+    assert!(c.refusal().is_none());
+    // A file named on the command line that is gone: what the daemon uses cannot be known.
+    running(
+        root,
+        "libvirtd",
+        79,
+        &["libvirtd", "-f", "/etc/libvirt/gone.conf"],
+    );
+    let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
+    assert!(
+        e.message().contains("gone.conf") && e.message().contains("command line"),
+        "{e}"
+    );
+    // A relative one: relative to where the daemon started, which cannot be told.
+    running(root, "libvirtd", 80, &["libvirtd", "--config=custom.conf"]);
+    let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
+    assert!(e.message().contains("relative path"), "{e}");
+}
+
+/// When which file the daemon reads cannot be told, the default is checked and the reason
+/// said: a pid file without a pid, a pid that does not run, a pid that is another program.
+/// /proc is read for that pid only.
+#[test]
+fn an_unknown_conf_file_is_said_with_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::write(root.join("run/virtproxyd.pid"), "nonsense\n").unwrap();
+    let why = |root: &Path| match ConfSource::find(Daemon::Virtproxyd, root).unwrap() {
+        ConfSource::Unknown(why) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(why(root).contains("holds no pid"), "{}", why(root));
+    std::fs::write(root.join("run/virtproxyd.pid"), "4242\n").unwrap();
+    assert!(why(root).contains("stale pid file"), "{}", why(root));
+    running(
+        root,
+        "virtproxyd",
+        4242,
+        &["/usr/bin/bash", "-f", "/etc/x.conf"],
+    );
+    let w = why(root);
+    assert!(w.contains("is not virtproxyd but bash"), "{w}");
+    // A FIFO as the pid file does not block.
+    std::fs::remove_file(root.join("run/virtproxyd.pid")).unwrap();
+    let c = std::ffi::CString::new(
+        root.join("run/virtproxyd.pid")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    assert!(why(root).contains("FIFO"), "{}", why(root));
 }
