@@ -222,6 +222,12 @@ fn a_crl_the_daemon_did_not_load_at_start_refuses_the_reload() {
         "{}",
         o.message
     );
+    // One sentence, not a run of spaces where the source line broke.
+    assert!(
+        o.message.contains("so the daemon loaded no CRL"),
+        "{}",
+        o.message
+    );
     // An empty crl_file is no CRL too.
     let c = check(
         Daemon::Libvirtd,
