@@ -27,6 +27,20 @@ use crate::error::Result;
 /// libvirt's built-in `default_tls_x509_cert_dir`.
 pub const DEFAULT_CERT_DIR: &str = "/etc/pki/qemu";
 
+/// Whether `bytes` are one encrypted PKCS#8 private key in PEM (`ENCRYPTED PRIVATE KEY`), the
+/// form QEMU decrypts with the passphrase of the libvirt secret a `*_tls_x509_secret_uuid`
+/// names (`passwordid=`; GnuTLS's PKCS#8 import). virtpki cannot open it without that
+/// passphrase. Anything else in the file, or OpenSSL's older `Proc-Type: 4,ENCRYPTED` form, is
+/// not this.
+pub fn is_encrypted_pkcs8(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        && text.ends_with("-----END ENCRYPTED PRIVATE KEY-----")
+        && text.matches("-----BEGIN ").count() == 1
+        && text.matches("-----END ").count() == 1
+}
+
 /// The user and group QEMU runs as when qemu.conf sets none: Debian's build of libvirt
 /// (`QEMU_USER`/`QEMU_GROUP`; other builds use `qemu`/`qemu`).
 pub const DEFAULT_USER: &str = "libvirt-qemu";
@@ -541,6 +555,24 @@ impl QemuConf {
             return None;
         }
         self.string("default_tls_x509_secret_uuid")
+    }
+
+    /// The settings that would give `sub` a secret for an encrypted key, as libvirt inherits
+    /// them ([`QemuConf::secret_uuid`]): its own `<sub>_tls_x509_secret_uuid`, and
+    /// `default_tls_x509_secret_uuid` while `<sub>_tls_x509_cert_dir` is not set. None for
+    /// SPICE (spice-server reads keys unencrypted only).
+    pub fn secret_settings(&self, sub: Subsystem) -> Vec<String> {
+        match sub {
+            Subsystem::Spice => Vec::new(),
+            Subsystem::Default => vec!["default_tls_x509_secret_uuid".into()],
+            _ => {
+                let mut keys = vec![format!("{}_tls_x509_secret_uuid", sub.name())];
+                if self.conf.get(&sub.dir_key()).is_none() {
+                    keys.push("default_tls_x509_secret_uuid".into());
+                }
+                keys
+            }
+        }
     }
 
     /// `migration_host`, the name other hosts migrate to this one by (IPv6 brackets removed).

@@ -523,9 +523,7 @@ impl Validator {
                 // An encrypted key: QEMU opens it with the passphrase of the libvirt secret
                 // qemu.conf names (passwordid=), and fails without one.
                 let encrypted = f.ty.content() == virtpki::data_type::Content::PrivateKey
-                    && read_file(&f.path).is_ok_and(|b| {
-                        String::from_utf8_lossy(&b).contains("-----BEGIN ENCRYPTED PRIVATE KEY")
-                    });
+                    && read_file(&f.path).is_ok_and(|b| qemu::is_encrypted_pkcs8(&b));
                 if encrypted {
                     let (state, message, fix) = match conf.secret_uuid(sub) {
                         Some(uuid) => (
@@ -551,11 +549,7 @@ impl Validator {
                                 f.path.display(),
                                 f.path.display()
                             ),
-                            format!(
-                                "decrypt it (openssl pkey -in KEY -out NEWKEY), or set \
-                                 {sub}_tls_x509_secret_uuid (or default_tls_x509_secret_uuid) in \
-                                 qemu.conf to a libvirt secret holding its passphrase"
-                            ),
+                            crate::install_qemu::secret_fix(&conf.secret_settings(sub)),
                         ),
                     };
                     self.push_id(

@@ -1258,3 +1258,140 @@ fn install_names_further_identities_left_in_the_directory() {
     assert!(run.stdout.contains("server-cert-0.pem"), "{}", run.stdout);
     assert!(run.stdout.contains("QEMU >= 10.2"), "{}", run.stdout);
 }
+
+/// `dir/sealed`: `p`'s server certificate and its key encrypted as PKCS#8 by openssl (what
+/// QEMU decrypts with a libvirt secret's passphrase), the key 0600.
+fn sealed_server(dir: &Path, p: &Pki) -> PathBuf {
+    common::require("openssl");
+    let out = dir.join("sealed");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(p.server.join("servercert.pem"), out.join("servercert.pem")).unwrap();
+    let key = out.join("serverkey.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:qemu",
+        ])
+        .arg("-in")
+        .arg(p.server.join("serverkey.pem"))
+        .arg("-out")
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    out
+}
+
+/// An encrypted source key: QEMU decrypts it with the libvirt secret a
+/// `*_tls_x509_secret_uuid` names for the subsystem. Without one it is refused, naming the
+/// settings that would give one (as libvirt inherits them) and nothing is written; with one
+/// it is installed byte for byte, the certificate still checked against the CA, and said.
+#[test]
+fn an_encrypted_key_is_installed_only_where_a_secret_decrypts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let from = sealed_server(d, &p);
+    let qemu_dir = d.join("root/etc/pki/qemu");
+    // No secret for vnc: refused, nothing written.
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc"]).expect(2);
+    assert!(
+        run.stderr.contains("the private key is encrypted")
+            && run.stderr.contains(
+                "neither vnc_tls_x509_secret_uuid nor default_tls_x509_secret_uuid is set"
+            )
+            && run.stderr.contains("Decryption has failed")
+            && run.stderr.contains("openssl pkey"),
+        "{}",
+        run.stderr
+    );
+    assert!(!qemu_dir.exists(), "a refusal wrote {}", qemu_dir.display());
+    // vnc has its own directory: the default secret is not inherited (libvirt's rule), so
+    // default_tls_x509_secret_uuid does not help, and only vnc's own setting is named.
+    let vnc_dir = d.join("root/etc/pki/vnc");
+    std::fs::create_dir_all(&vnc_dir).unwrap();
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_cert_dir = \"/etc/pki/vnc\"\n\
+         default_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc"]).expect(2);
+    assert!(
+        run.stderr.contains("(vnc_tls_x509_secret_uuid is not set)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&vnc_dir).unwrap().count(), 0);
+    // SPICE has no secret at all.
+    let conf = qemu_conf(
+        d,
+        "spice_tls = 1\ndefault_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "spice"]).expect(2);
+    assert!(
+        run.stderr.contains("SPICE has no such setting"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("unencrypted only"), "{}", run.stderr);
+    // vnc's own secret: installed as it is, and said; validate --qemu passes with a note.
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc", "--json"]).expect(0);
+    let out = json(&run);
+    let installed = qemu_dir.join("server-key.pem");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(from.join("serverkey.pem")).unwrap()
+    );
+    assert_eq!(mode(&installed), 0o440);
+    let notes = out["qemu"]["notes"].to_string();
+    assert!(
+        notes.contains("is encrypted")
+            && notes.contains("0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f")
+            && notes.contains(&format!("{}:4", conf.display())),
+        "{notes}"
+    );
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    assert_eq!(check(&report, "qemu.vnc.server.load")["status"], "info");
+    // The certificate is still checked: one of another CA is refused, key encrypted or not.
+    let other = d.join("other");
+    common::ca_init(d, &other);
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--qemu",
+            "--ca-dir",
+            s(&other),
+            "--from",
+            s(&from),
+            "--root",
+            s(&d.join("root2")),
+            "--qemu-conf",
+            s(&conf),
+            "--subsystem",
+            "vnc",
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("fail libvirt's checks"),
+        "{}",
+        run.stderr
+    );
+    assert!(!d.join("root2/etc/pki/qemu").exists());
+}
