@@ -219,12 +219,9 @@ fn open_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> io::Result<(File,
     let file = match open_at(dir, name, flags, 0) {
         Ok(file) => file,
         // Made a socket (or another thing open refuses) after the look above: said as such.
-        Err(e) => match not_regular_at(dir, name, follow) {
-            Some(kind) if e.raw_os_error() != Some(libc::EINTR) => {
-                return Err(not_regular_kind(kind))
-            }
-            _ => return Err(e),
-        },
+        Err(e) => {
+            return Err(not_regular_at(dir, name, follow).map_or(e, not_regular_kind));
+        }
     };
     let meta = file.metadata()?;
     if !meta.is_file() {

@@ -191,6 +191,17 @@ impl ConfSource {
             &Path::new("/proc").join(pid.to_string()).join("cmdline"),
         );
         let bytes = match read(&cmdline) {
+            // A system daemon runs as root: a pid file gone stale may now name anyone's
+            // process, whose command line (any file after -f) is that user's to choose.
+            Ok(r) if !owned_by_root_or_me(&r.meta) => {
+                use std::os::unix::fs::MetadataExt;
+                return Ok(ConfSource::Unknown(format!(
+                    "pid {pid} of {} runs as uid {}, not root: not a system daemon (a stale pid \
+                     file)",
+                    pid_file.display(),
+                    r.meta.uid()
+                )));
+            }
             Ok(r) => r.bytes,
             Err(e) if e.is_not_found() => {
                 return Ok(ConfSource::Unknown(format!(
@@ -242,6 +253,15 @@ impl ConfSource {
             }
         }
     }
+}
+
+/// Whether `meta` (of `/proc/PID/cmdline`, owned by the process's user) is root's, or the
+/// caller's (a daemon under a test's root).
+fn owned_by_root_or_me(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    meta.uid() == 0 || meta.uid() == me
 }
 
 /// What went wrong reading a pid file or command line, in words.

@@ -407,6 +407,20 @@ fn an_unknown_conf_file_is_said_with_why() {
     );
     let w = why(root);
     assert!(w.contains("is not virtproxyd but bash"), "{w}");
+    // Another user's process under a pid that went stale: its command line is that user's
+    // to choose, so it is not read as the daemon's (as root only: chown needs it).
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        running(
+            root,
+            "virtproxyd",
+            4242,
+            &["/usr/sbin/virtproxyd", "-f", "/tmp/x.conf"],
+        );
+        std::os::unix::fs::chown(root.join("proc/4242/cmdline"), Some(1234), None).unwrap();
+        let w = why(root);
+        assert!(w.contains("runs as uid 1234, not root"), "{w}");
+    }
     // A FIFO as the pid file does not block.
     std::fs::remove_file(root.join("run/virtproxyd.pid")).unwrap();
     let c = std::ffi::CString::new(
