@@ -711,15 +711,23 @@ fn reload_after(
         for t in &running {
             let socket = t.listening.as_ref().map_or_else(
                 || "its admin socket".to_owned(),
-                |s| s.display().to_string(),
+                |s| crate::ui::escape(&s.display().to_string()).into_owned(),
+            );
+            // Its pid file tells that it runs without a connection; else it may.
+            let runs = t.pid().map_or_else(
+                || "if it runs".to_owned(),
+                |pid| format!("(it runs: pid {pid})"),
             );
             lines.push(format!(
-                "would reload {} if it runs (virt-admin server-update-tls {}): {socket} is \
+                "would reload {} {runs} (virt-admin server-update-tls {}): {socket} is \
                  there; a dry run does not connect to it, since under systemd socket \
                  activation that starts a stopped daemon",
                 t.daemon.name(),
                 t.daemon.name()
             ));
+            if let Ok(check) = &t.check {
+                lines.push(format!("  {}", crate::ui::escape(&check.conf_note())));
+            }
         }
         let names: Vec<&str> = running.iter().map(|t| t.daemon.name()).collect();
         let sockets: Vec<Option<String>> = running
@@ -729,7 +737,12 @@ fn reload_after(
         return (
             true,
             lines,
-            serde_json::json!({ "would_reload": names, "sockets": sockets, "connected": false }),
+            serde_json::json!({
+                "would_reload": names,
+                "sockets": sockets,
+                "pids": running.iter().map(|t| t.pid()).collect::<Vec<_>>(),
+                "connected": false,
+            }),
         );
     }
     // Found and checked again now that the files are written: a CRL this run installed, or a

@@ -100,6 +100,15 @@ impl Target {
         }
     }
 
+    /// The pid its pid file names, when that process is the daemon (root's, the daemon's
+    /// program): known to run without connecting to it.
+    pub fn pid(&self) -> Option<u32> {
+        match self.check.as_ref().ok()?.conf_source {
+            ConfSource::CommandLine { pid, .. } | ConfSource::Default { pid } => Some(pid),
+            ConfSource::Unknown(_) => None,
+        }
+    }
+
     fn socket(&self) -> Option<&Path> {
         self.listening
             .as_deref()
