@@ -133,8 +133,8 @@ pub struct OtherFile {
 ///
 /// libvirt's daemons take `-f FILE`/`--config FILE` (a packaging default such as Debian's
 /// /etc/default/libvirtd may add it), and read that file instead of /etc/libvirt/NAME.conf.
-/// The running daemon is the pid its pid file holds; its command line is
-/// `/proc/PID/cmdline`. Nothing else in /proc is read: no process is looked for.
+/// The running daemon is the pid its pid file holds; who runs it is `/proc/PID/status`, its
+/// command line `/proc/PID/cmdline`. Nothing else in /proc is read: no process is looked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfSource {
     /// The daemon was started with `-f`/`--config` naming this file (as given: absolute).
@@ -156,15 +156,42 @@ pub enum ConfSource {
 
 impl ConfSource {
     /// Finds the configuration file `daemon` runs with under `root`: its pid file
-    /// ([`Daemon::pid_file`]), then `/proc/PID/cmdline` under the same root. Fails when the
-    /// command line names a file that cannot be known (a relative path: it was relative to the
-    /// daemon's working directory at its start, which it has since left).
+    /// ([`Daemon::pid_file`]), then `/proc/PID/status` and `/proc/PID/cmdline` under the same
+    /// root. Fails when the command line names a file that cannot be known (a relative path:
+    /// it was relative to the daemon's working directory at its start, which it has since
+    /// left).
+    ///
+    /// What is trusted to name the daemon: a pid file that only root can have written (root's,
+    /// not writable by group or others, not a symbolic link), naming a process that root
+    /// started (real, effective and saved uids root, from `status`: the owner of `cmdline` is
+    /// root for any process that made itself non-dumpable, and a set-user-ID program runs as
+    /// root with its caller's arguments). Both files are read through one descriptor of
+    /// `/proc/PID`, so they are of the same process even if the pid is reused meanwhile.
+    /// Under a test root (not `/`), the caller's own uid stands in for root.
     pub fn find(daemon: Daemon, root: &Path) -> Result<ConfSource> {
+        use std::os::unix::fs::MetadataExt;
         let pid_file = daemon.pid_file(root);
-        let read = |path: &Path| {
-            crate::fsutil::read_regular(path, crate::fsutil::Follow::Yes, MAX_PROC_FILE)
-        };
-        let pid = match read(&pid_file) {
+        let trusted = |uid: u32| uid == 0 || (root != Path::new("/") && uid == my_uid());
+        let pid = match crate::fsutil::read_regular(
+            &pid_file,
+            crate::fsutil::Follow::No,
+            MAX_PROC_FILE,
+        ) {
+            Ok(r) if !trusted(r.meta.uid()) => {
+                return Ok(ConfSource::Unknown(format!(
+                    "its pid file {} belongs to uid {}, not root: not trusted to name the daemon",
+                    pid_file.display(),
+                    r.meta.uid()
+                )))
+            }
+            Ok(r) if r.meta.mode() & 0o022 != 0 => {
+                return Ok(ConfSource::Unknown(format!(
+                    "its pid file {} is writable by others (mode {:04o}): not trusted to name \
+                     the daemon",
+                    pid_file.display(),
+                    r.meta.mode() & 0o7777
+                )))
+            }
             Ok(r) => String::from_utf8_lossy(&r.bytes).trim().parse::<u32>().ok(),
             Err(e) if e.is_not_found() => {
                 return Ok(ConfSource::Unknown(format!(
@@ -186,39 +213,81 @@ impl ConfSource {
                 pid_file.display()
             )));
         };
-        let cmdline = rerooted(
-            root,
-            &Path::new("/proc").join(pid.to_string()).join("cmdline"),
-        );
-        let bytes = match read(&cmdline) {
-            // A system daemon runs as root: a pid file gone stale may now name anyone's
-            // process, whose command line (any file after -f) is that user's to choose.
-            Ok(r) if !owned_by_root_or_me(&r.meta) => {
-                use std::os::unix::fs::MetadataExt;
+        let proc_dir = rerooted(root, &Path::new("/proc").join(pid.to_string()));
+        let stale = |path: &Path| {
+            ConfSource::Unknown(format!(
+                "{} is not there: pid {pid} of {} does not run (a stale pid file), or the \
+                 root's /proc is not the daemon's",
+                path.display(),
+                pid_file.display()
+            ))
+        };
+        let dir = match crate::fsutil::Dir::open(&proc_dir) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stale(&proc_dir)),
+            Err(e) => {
                 return Ok(ConfSource::Unknown(format!(
-                    "pid {pid} of {} runs as uid {}, not root: not a system daemon (a stale pid \
-                     file)",
-                    pid_file.display(),
-                    r.meta.uid()
-                )));
-            }
-            Ok(r) => r.bytes,
-            Err(e) if e.is_not_found() => {
-                return Ok(ConfSource::Unknown(format!(
-                    "{} is not there: pid {pid} of {} does not run (a stale pid file), or the \
-                     root's /proc is not the daemon's",
-                    cmdline.display(),
+                    "{} (pid {pid} of {}) cannot be opened: {e}",
+                    proc_dir.display(),
                     pid_file.display()
                 )))
             }
-            Err(e) => {
+        };
+        // Relative to the one descriptor: the same process for both, or an error (ESRCH)
+        // once it is gone.
+        let read = |name: &str| {
+            dir.read(std::ffi::OsStr::new(name), MAX_PROC_FILE)
+                .map(|r| r.bytes)
+                .map_err(|e| {
+                    if e.is_not_found() {
+                        return stale(&proc_dir.join(name));
+                    }
+                    ConfSource::Unknown(format!(
+                        "{} (pid {pid} of {}) cannot be read: {}",
+                        proc_dir.join(name).display(),
+                        pid_file.display(),
+                        describe(e)
+                    ))
+                })
+        };
+        let status = match read("status") {
+            Ok(bytes) => bytes,
+            Err(unknown) => return Ok(unknown),
+        };
+        let status_path = proc_dir.join("status");
+        match process_uids(&status) {
+            None => {
                 return Ok(ConfSource::Unknown(format!(
-                    "the command line of pid {pid} ({}) cannot be read: {}",
-                    cmdline.display(),
-                    describe(e)
+                    "{} has no Uid line: who runs pid {pid} of {} cannot be told",
+                    status_path.display(),
+                    pid_file.display()
                 )))
             }
+            // A system daemon runs as root: a pid file gone stale may now name anyone's
+            // process, whose command line (any file after -f) is that user's to choose.
+            Some(uids) if !uids.iter().all(|&u| trusted(u)) => {
+                let uid = uids.iter().copied().find(|&u| !trusted(u)).unwrap_or(0);
+                return Ok(ConfSource::Unknown(format!(
+                    "pid {pid} of {} runs as uid {uid}, not root (real, effective and saved uids \
+                     {}, {}, {} in {}): not a system daemon root started (a stale pid file, or \
+                     a set-user-ID program)",
+                    pid_file.display(),
+                    uids[0],
+                    uids[1],
+                    uids[2],
+                    status_path.display()
+                )));
+            }
+            Some(_) => {}
+        }
+        let mut bytes = match read("cmdline") {
+            Ok(bytes) => bytes,
+            Err(unknown) => return Ok(unknown),
         };
+        // Each argument ends with a NUL: there is no empty argument after the last one.
+        if bytes.last() == Some(&0) {
+            bytes.pop();
+        }
         let args: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
         let program = args.first().map(|a| {
             let name = a.rsplit(|&b| b == b'/').next().unwrap_or(a);
@@ -255,13 +324,19 @@ impl ConfSource {
     }
 }
 
-/// Whether `meta` (of `/proc/PID/cmdline`, owned by the process's user) is root's, or the
-/// caller's (a daemon under a test's root).
-fn owned_by_root_or_me(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
+/// The caller's effective uid.
+fn my_uid() -> u32 {
     // SAFETY: no preconditions.
-    let me = unsafe { libc::geteuid() };
-    meta.uid() == 0 || meta.uid() == me
+    unsafe { libc::geteuid() }
+}
+
+/// The real, effective and saved uids of `/proc/PID/status` (its `Uid:` line); `None` when
+/// there is no such line with three numbers.
+fn process_uids(status: &[u8]) -> Option<[u32; 3]> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut uids = line.split_whitespace().map(|u| u.parse::<u32>().ok());
+    Some([uids.next()??, uids.next()??, uids.next()??])
 }
 
 /// What went wrong reading a pid file or command line, in words.

@@ -244,13 +244,27 @@ fn a_crl_the_daemon_did_not_load_at_start_refuses_the_reload() {
     }
 }
 
-/// A fake running daemon under `root`: its pid file holding `pid`, and `/proc/PID/cmdline`
-/// holding `args` (NUL-separated, as the kernel gives it).
+/// A fake running daemon under `root`: its pid file holding `pid`, `/proc/PID/cmdline`
+/// holding `args` (NUL-separated, as the kernel gives it) and `/proc/PID/status` saying it
+/// runs as the test's user (root's stand-in under a test root).
 fn running(root: &Path, daemon: &str, pid: u32, args: &[&str]) {
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    running_as(root, daemon, pid, args, [me; 4]);
+}
+
+/// [`running`] with the real, effective, saved and file-system uids `/proc/PID/status` gives.
+fn running_as(root: &Path, daemon: &str, pid: u32, args: &[&str], uids: [u32; 4]) {
     std::fs::create_dir_all(root.join("run")).unwrap();
     std::fs::write(root.join(format!("run/{daemon}.pid")), format!("{pid}\n")).unwrap();
     let proc_dir = root.join(format!("proc/{pid}"));
     std::fs::create_dir_all(&proc_dir).unwrap();
+    let [r, e, s, f] = uids;
+    std::fs::write(
+        proc_dir.join("status"),
+        format!("Name:\t{daemon}\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t{r}\t{e}\t{s}\t{f}\n"),
+    )
+    .unwrap();
     let mut cmdline = Vec::new();
     for a in args {
         cmdline.extend_from_slice(a.as_bytes());
@@ -408,19 +422,34 @@ fn an_unknown_conf_file_is_said_with_why() {
     let w = why(root);
     assert!(w.contains("is not virtproxyd but bash"), "{w}");
     // Another user's process under a pid that went stale: its command line is that user's
-    // to choose, so it is not read as the daemon's (as root only: chown needs it).
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        running(
+    // to choose, so it is not read as the daemon's. Who runs it is /proc/PID/status's Uid
+    // line: the owner of /proc/PID/cmdline is root for any process that made itself
+    // non-dumpable (prctl PR_SET_DUMPABLE), and a set-user-ID program runs as root with its
+    // caller's arguments (real uid the caller's).
+    for uids in [
+        [1234; 4],
+        [1234, 0, 0, 0],
+        [0, 0, 1234, 0],
+        [0, 1234, 1234, 1234],
+    ] {
+        running_as(
             root,
             "virtproxyd",
             4242,
             &["/usr/sbin/virtproxyd", "-f", "/tmp/x.conf"],
+            uids,
         );
-        std::os::unix::fs::chown(root.join("proc/4242/cmdline"), Some(1234), None).unwrap();
         let w = why(root);
-        assert!(w.contains("runs as uid 1234, not root"), "{w}");
+        assert!(w.contains("runs as uid 1234, not root"), "{uids:?}: {w}");
+        assert!(w.contains("proc/4242/status"), "{uids:?}: {w}");
     }
+    // A status without a Uid line cannot tell who runs it: not taken as the daemon.
+    std::fs::write(root.join("proc/4242/status"), "Name:\tvirtproxyd\n").unwrap();
+    let w = why(root);
+    assert!(w.contains("no Uid line"), "{w}");
+    std::fs::remove_file(root.join("proc/4242/status")).unwrap();
+    let w = why(root);
+    assert!(w.contains("status"), "{w}");
     // A FIFO as the pid file does not block.
     std::fs::remove_file(root.join("run/virtproxyd.pid")).unwrap();
     let c = std::ffi::CString::new(
@@ -432,4 +461,53 @@ fn an_unknown_conf_file_is_said_with_why() {
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     assert!(why(root).contains("FIFO"), "{}", why(root));
+}
+
+/// The pid file is what names the daemon: one others could have written (not root's, writable
+/// by group or others, a symbolic link to anywhere) is not trusted to, so the default file is
+/// checked and why said.
+#[test]
+fn a_pid_file_others_could_write_does_not_name_the_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let why = |root: &Path| match ConfSource::find(Daemon::Libvirtd, root).unwrap() {
+        ConfSource::Unknown(why) => why,
+        other => panic!("{other:?}"),
+    };
+    running(
+        root,
+        "libvirtd",
+        4343,
+        &["libvirtd", "-f", "/home/x/evil.conf"],
+    );
+    let pid_file = root.join("run/libvirtd.pid");
+    assert!(matches!(
+        ConfSource::find(Daemon::Libvirtd, root).unwrap(),
+        ConfSource::CommandLine { pid: 4343, .. }
+    ));
+    for mode in [0o666, 0o664, 0o646] {
+        std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let w = why(root);
+        assert!(
+            w.contains(&format!("{mode:04o}")) && w.contains("writable by others"),
+            "{mode:o}: {w}"
+        );
+    }
+    std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A symbolic link to a file anyone may write.
+    let elsewhere = root.join("elsewhere.pid");
+    std::fs::rename(&pid_file, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &pid_file).unwrap();
+    let w = why(root);
+    assert!(w.contains("symbolic link"), "{w}");
+    std::fs::remove_file(&pid_file).unwrap();
+    std::fs::rename(&elsewhere, &pid_file).unwrap();
+    // Another user's pid file (as root only: chown needs it).
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&pid_file, Some(1234), None).unwrap();
+        let w = why(root);
+        assert!(w.contains("belongs to uid 1234"), "{w}");
+    }
 }

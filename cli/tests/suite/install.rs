@@ -1285,6 +1285,13 @@ fn a_dry_run_reload_never_connects_to_an_admin_socket() {
         b"/usr/sbin/libvirtd\0",
         0o444,
     );
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    common::write(
+        &root.join("proc/4321/status"),
+        format!("Name:\tlibvirtd\nUid:\t{me}\t{me}\t{me}\t{me}\n").as_bytes(),
+        0o444,
+    );
     let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
     assert!(
         run.stdout

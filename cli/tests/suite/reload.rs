@@ -409,9 +409,22 @@ fn a_relative_path_entry_never_finds_virt_admin_in_the_current_directory() {
     }
 }
 
-/// A fake running daemon's pid file and `/proc/PID/cmdline` under `root` (the library reads
-/// /proc through the same root).
+/// A fake running daemon's pid file, `/proc/PID/cmdline` and `/proc/PID/status` (run by the
+/// test's user, root's stand-in under a test root) under `root` (the library reads /proc
+/// through the same root).
 fn pid_and_cmdline(root: &Path, daemon: &str, pid: u32, args: &[&str]) {
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    pid_and_cmdline_as(root, daemon, pid, args, me);
+}
+
+/// [`pid_and_cmdline`] with the process run by `uid`.
+fn pid_and_cmdline_as(root: &Path, daemon: &str, pid: u32, args: &[&str], uid: u32) {
+    common::write(
+        &root.join(format!("proc/{pid}/status")),
+        format!("Name:\t{daemon}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n").as_bytes(),
+        0o444,
+    );
     common::write(
         &root.join(format!("run/{daemon}.pid")),
         format!("{pid}\n").as_bytes(),
@@ -511,4 +524,40 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_it() {
         run.stdout
     );
     assert_eq!(runs(dir.path()).len(), before, "virt-admin was run");
+}
+
+/// A pid file gone stale whose pid now names another user's process, started with `-f` and a
+/// file of that user's allowing the reload: that file is not what the daemon reads, so the
+/// default one is checked (here refusing), and why is said. Who runs the process is
+/// /proc/PID/status's Uid line, which a non-dumpable process cannot make root's as it can
+/// the owner of its /proc files.
+#[test]
+fn another_users_process_under_the_pid_does_not_choose_the_conf_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    let _d = daemon(&root, "libvirt");
+    common::write(
+        &root.join("etc/libvirt/libvirtd.conf"),
+        b"listen_tls = 1\ncert_file = \"/srv/pki/server.pem\"\n",
+        0o644,
+    );
+    let theirs = root.join("home/x/free.conf");
+    common::write(&theirs, b"listen_tls = 1\n", 0o644);
+    pid_and_cmdline_as(
+        &root,
+        "libvirtd",
+        555,
+        &["libvirtd", "-f", "/home/x/free.conf"],
+        4321,
+    );
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(
+        run.stdout.contains("libvirtd.conf:2: cert_file")
+            && run.stdout.contains("runs as uid 4321, not root")
+            && run.stdout.contains("libvirt's default configuration file"),
+        "{}",
+        run.stdout
+    );
+    assert!(runs(dir.path()).is_empty(), "virt-admin was run");
 }
