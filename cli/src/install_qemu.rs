@@ -392,6 +392,25 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         // and the certificate checked without it (virtpki has no passphrase).
         let key = &pair[1];
         let sealed = qemu::is_encrypted_pkcs8(&key.2.bytes);
+        // The markers without a key QEMU could decrypt inside: said as such where a secret
+        // would otherwise let it in as it is (the key check's "decrypt it" misses the point).
+        let marked = !sealed
+            && String::from_utf8_lossy(&key.2.bytes).contains("-----BEGIN ENCRYPTED PRIVATE KEY");
+        if let (true, Some(uuid)) = (marked, conf.secret_uuid(sub)) {
+            return Err(CliError(format!(
+                "{}: the private key is marked ENCRYPTED PRIVATE KEY but is not one encrypted \
+                 PKCS#8 key (an EncryptedPrivateKeyInfo under a PKCS#5 or PKCS#12 password \
+                 scheme, alone in the file), so QEMU could not decrypt it with libvirt secret {} \
+                 ({}); nothing was installed",
+                key.1.display(),
+                uuid.value,
+                conf.location(uuid.line)
+            ))
+            .with_file(&key.1)
+            .with_fix(
+                "export the key again: openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out NEWKEY",
+            ));
+        }
         if sealed {
             let Some(uuid) = conf.secret_uuid(sub) else {
                 return Err(CliError(format!(

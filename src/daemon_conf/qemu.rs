@@ -30,15 +30,53 @@ pub const DEFAULT_CERT_DIR: &str = "/etc/pki/qemu";
 /// Whether `bytes` are one encrypted PKCS#8 private key in PEM (`ENCRYPTED PRIVATE KEY`), the
 /// form QEMU decrypts with the passphrase of the libvirt secret a `*_tls_x509_secret_uuid`
 /// names (`passwordid=`; GnuTLS's PKCS#8 import). virtpki cannot open it without that
-/// passphrase. Anything else in the file, or OpenSSL's older `Proc-Type: 4,ENCRYPTED` form, is
-/// not this.
+/// passphrase, but it can tell that the block holds an `EncryptedPrivateKeyInfo` (RFC 5208)
+/// under a password-based scheme of PKCS#5 (PBES1, PBES2) or PKCS#12: markers around anything
+/// else are nothing QEMU could decrypt, and are not this. Anything else in the file, or
+/// OpenSSL's older `Proc-Type: 4,ENCRYPTED` form, is not this either.
 pub fn is_encrypted_pkcs8(bytes: &[u8]) -> bool {
+    const TAG: &str = "ENCRYPTED PRIVATE KEY";
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim();
     text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         && text.ends_with("-----END ENCRYPTED PRIVATE KEY-----")
         && text.matches("-----BEGIN ").count() == 1
         && text.matches("-----END ").count() == 1
+        && ::pem::parse(text)
+            .is_ok_and(|b| b.tag() == TAG && is_encrypted_private_key_info(b.contents()))
+}
+
+/// Whether `der` is exactly one `EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm
+/// AlgorithmIdentifier, encryptedData OCTET STRING }` with a non-empty ciphertext, its
+/// algorithm under PKCS#5's arc (1.2.840.113549.1.5: PBES1, PBES2) or PKCS#12's PBE arc
+/// (1.2.840.113549.1.12.1), the schemes GnuTLS decrypts with a password.
+fn is_encrypted_private_key_info(der: &[u8]) -> bool {
+    use crate::der::{oid_to_string, read, Tag};
+    const OCTET_STRING: Tag = Tag(0x04);
+    let Ok((outer, after)) = read(der) else {
+        return false;
+    };
+    let Ok((algorithm, rest)) = read(outer.content) else {
+        return false;
+    };
+    let Ok((data, rest)) = read(rest) else {
+        return false;
+    };
+    let Ok((oid, _)) = read(algorithm.content) else {
+        return false;
+    };
+    let scheme = (oid.tag == Tag::OID)
+        .then(|| oid_to_string(oid.content))
+        .flatten()
+        .unwrap_or_default();
+    after.is_empty()
+        && rest.is_empty()
+        && outer.tag == Tag::SEQUENCE
+        && algorithm.tag == Tag::SEQUENCE
+        && data.tag == OCTET_STRING
+        && !data.content.is_empty()
+        && (scheme.starts_with("1.2.840.113549.1.5.")
+            || scheme.starts_with("1.2.840.113549.1.12.1."))
 }
 
 /// The user and group QEMU runs as when qemu.conf sets none: Debian's build of libvirt

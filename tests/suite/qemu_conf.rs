@@ -325,12 +325,17 @@ fn secret_settings_name_what_secret_uuid_would_read() {
     }
 }
 
-/// Only one PKCS#8 `ENCRYPTED PRIVATE KEY` block is a key QEMU decrypts with a secret.
+/// One PEM `ENCRYPTED PRIVATE KEY` block holding an EncryptedPrivateKeyInfo (here PBES2,
+/// whose parameters and ciphertext are not looked into) is a key QEMU decrypts with a secret.
 #[test]
 fn an_encrypted_pkcs8_key_is_told_from_everything_else() {
     use virtpki::daemon_conf::qemu::is_encrypted_pkcs8;
-    let sealed =
-        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    let block = |b64: &str| {
+        format!(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{b64}\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        )
+    };
+    let sealed = &block("MBUwDQYJKoZIhvcNAQUNMAAEBN6tvu8=");
     assert!(is_encrypted_pkcs8(sealed.as_bytes()));
     assert!(is_encrypted_pkcs8(format!("\n{sealed}\n").as_bytes()));
     for not in [
@@ -339,6 +344,15 @@ fn an_encrypted_pkcs8_key_is_told_from_everything_else() {
          MAA=\n-----END RSA PRIVATE KEY-----\n"
             .to_owned(),
         format!("{sealed}{sealed}"),
+        // The markers with no EncryptedPrivateKeyInfo inside: nothing QEMU could decrypt, so
+        // not installed as one (the key is then refused as any unreadable key is).
+        block("MAA="),
+        block("not base64"),
+        // rsaEncryption is no password-based encryption scheme.
+        block("MBUwDQYJKoZIhvcNAQEBBQAEBN6tvu8="),
+        // A byte after the structure, or no ciphertext.
+        block("MBUwDQYJKoZIhvcNAQUNMAAEBN6tvu8A"),
+        block("MA8wDQYJKoZIhvcNAQUNMAA="),
         format!("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n{sealed}"),
         String::new(),
     ] {

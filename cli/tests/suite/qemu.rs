@@ -1083,9 +1083,11 @@ fn an_encrypted_key_with_a_secret_is_not_a_failure() {
     let key = d.join("root/etc/pki/qemu/server-key.pem");
     // Rewritten in place: its owner and group stay install's.
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    // An EncryptedPrivateKeyInfo (PBES2) whose ciphertext is not looked into.
     std::fs::write(
         &key,
-        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMBUwDQYJKoZIhvcNAQUNMAAEBN6tvu8=\n\
+         -----END ENCRYPTED PRIVATE KEY-----\n",
     )
     .unwrap();
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o440)).unwrap();
@@ -1394,4 +1396,36 @@ fn an_encrypted_key_is_installed_only_where_a_secret_decrypts_it() {
         run.stderr
     );
     assert!(!d.join("root2/etc/pki/qemu").exists());
+}
+
+/// The markers of an encrypted PKCS#8 key around what is no EncryptedPrivateKeyInfo are
+/// nothing QEMU could decrypt: not installed "as it is" where a secret applies (it was, with a
+/// note saying only that the passphrase is needed), but refused as an unreadable key, naming
+/// it; nothing is written.
+#[test]
+fn encrypted_key_markers_around_junk_are_refused_even_with_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let from = sealed_server(d, &p);
+    let key = from.join("serverkey.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(s(&key)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not one encrypted PKCS#8 key")
+            && run.stderr.contains("0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f"),
+        "{}",
+        run.stderr
+    );
+    assert!(!d.join("root/etc/pki/qemu").exists());
 }
