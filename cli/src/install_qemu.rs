@@ -394,8 +394,10 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
         let sealed = qemu::is_encrypted_pkcs8(&key.2.bytes);
         // The markers without a key QEMU could decrypt inside: said as such where a secret
         // would otherwise let it in as it is (the key check's "decrypt it" misses the point).
-        let marked = !sealed
-            && String::from_utf8_lossy(&key.2.bytes).contains("-----BEGIN ENCRYPTED PRIVATE KEY");
+        let marked = !sealed && {
+            const MARKER: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY";
+            key.2.bytes.windows(MARKER.len()).any(|w| w == MARKER)
+        };
         if let (true, Some(uuid)) = (marked, conf.secret_uuid(sub)) {
             return Err(CliError(format!(
                 "{}: the private key is marked ENCRYPTED PRIVATE KEY but is not one encrypted \

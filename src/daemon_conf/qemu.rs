@@ -36,7 +36,10 @@ pub const DEFAULT_CERT_DIR: &str = "/etc/pki/qemu";
 /// OpenSSL's older `Proc-Type: 4,ENCRYPTED` form, is not this either.
 pub fn is_encrypted_pkcs8(bytes: &[u8]) -> bool {
     const TAG: &str = "ENCRYPTED PRIVATE KEY";
-    let text = String::from_utf8_lossy(bytes);
+    // No lossy copy: the bytes may be a private key in the clear, and PEM is ASCII.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
     let text = text.trim();
     text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         && text.ends_with("-----END ENCRYPTED PRIVATE KEY-----")

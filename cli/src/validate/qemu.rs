@@ -523,7 +523,7 @@ impl Validator {
                 // An encrypted key: QEMU opens it with the passphrase of the libvirt secret
                 // qemu.conf names (passwordid=), and fails without one.
                 let encrypted = f.ty.content() == virtpki::data_type::Content::PrivateKey
-                    && read_file(&f.path).is_ok_and(|b| qemu::is_encrypted_pkcs8(&b));
+                    && read_file(&f.path).is_ok_and(|r| qemu::is_encrypted_pkcs8(&r.bytes));
                 if encrypted {
                     let (state, message, fix) = match conf.secret_uuid(sub) {
                         Some(uuid) => (
@@ -582,7 +582,7 @@ impl Validator {
         // QEMU's server loads dh-params.pem when it is there; a bad one fails the directory.
         let dh = dir.join("dh-params.pem");
         if role == Role::Server && sub != Subsystem::Spice && dh.exists() {
-            let verdict = read_file(&dh).and_then(|b| sanity::check_qemu_dh_params(&b));
+            let verdict = read_file(&dh).and_then(|r| sanity::check_qemu_dh_params(&r.bytes));
             let id = format!("{sub}.{r}.dh_params");
             let name = format!("Checking {sub} DH parameters");
             match verdict {
@@ -954,12 +954,12 @@ fn is_empty_dir(dir: &Path) -> bool {
 
 /// The bytes of the file at `path`, read as every credential file is ([`fsutil::read_regular`]:
 /// a FIFO never blocks, a socket, device or directory is said to be one); the caller names
-/// the file.
-fn read_file(path: &Path) -> Result<Vec<u8>, String> {
-    fsutil::read_regular(path, fsutil::Follow::Yes, crate::files::MAX_FILE_SIZE)
-        .map(|r| r.bytes.to_vec())
-        .map_err(|e| match e {
+/// the file. The bytes stay in the reader's wiped buffer: one of the files read is a private key.
+fn read_file(path: &Path) -> Result<fsutil::ReadFile, String> {
+    fsutil::read_regular(path, fsutil::Follow::Yes, crate::files::MAX_FILE_SIZE).map_err(
+        |e| match e {
             fsutil::ReadError::Io(_, e) => e.to_string(),
             fsutil::ReadError::TooLarge(n) => format!("{n} bytes, too large"),
-        })
+        },
+    )
 }
