@@ -190,10 +190,10 @@ fn listening(path: &Path) -> Result<(), String> {
 
 /// Whether a socket file is at `path`, without connecting to it; else why the daemon is taken
 /// as not running. A path that cannot be looked at for another reason (permissions) counts
-/// as there, as in [`listening`].
+/// as there, as in [`listening`]; a symbolic link is followed, as the connection follows it.
 fn socket_there(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
+    match std::fs::metadata(path) {
         Ok(m) if m.file_type().is_socket() => Ok(()),
         Ok(_) => Err(format!("{} is there but is not a socket", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -1663,3 +1663,36 @@ fn a_renewed_ca_is_rotated_by_reload_without_force_another_ca_is_not() {
     assert!(run.stderr.contains("not the CA"), "{}", run.stderr);
     assert_eq!(std::fs::read(&installed).unwrap(), bundle);
 }
+
+/// A dry run and the run itself find the same daemons: an admin socket reached through a
+/// symbolic link (a real run connects through it) is there for the dry run too (it looked at
+/// the link itself, and said no daemon runs).
+#[test]
+fn a_dry_run_finds_an_admin_socket_behind_a_link_as_the_run_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    install_reload(dir.path(), &va, &p, &p.server, &root, &[]).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    std::fs::create_dir_all(root.join("run/libvirt")).unwrap();
+    std::fs::create_dir_all(root.join("srv")).unwrap();
+    let real = root.join("srv/admin-sock");
+    let listener = std::os::unix::net::UnixListener::bind(&real).unwrap();
+    let link = root.join("run/libvirt/libvirt-admin-sock");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains("would reload libvirtd")
+            && run.stdout.contains(&format!("{} is there", link.display())),
+        "{}",
+        run.stdout
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a dry run connected"
+    );
+    assert_eq!(installed_pair(&root), pair_of(&p.server), "a dry run wrote");
+}
