@@ -563,13 +563,18 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
                        hot-plugged or a migration or backup begins: new ones take the new files; \
                        running domains keep the old credentials until restarted or migrated; \
                        there is nothing to reload";
-    notes.extend(sealed_keys);
     if args.reload {
         notes.push(format!("--reload: {reload_text}"));
+    }
+    // An encrypted key is installed unchecked (against its certificate too): a warning, not a
+    // note, in words; among the notes in JSON.
+    for k in &sealed_keys {
+        say!("{} {k}", ui.warn("warning:"));
     }
     for n in &notes {
         say!("note: {n}");
     }
+    notes.extend(sealed_keys);
     if !args.dry_run {
         let mut next = String::from("virtpki validate --qemu");
         if let Some(r) = &args.root {

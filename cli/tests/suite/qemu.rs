@@ -1356,6 +1356,14 @@ fn an_encrypted_key_is_installed_only_where_a_secret_decrypts_it() {
         std::fs::read(from.join("serverkey.pem")).unwrap()
     );
     assert_eq!(mode(&installed), 0o440);
+    // In words, a warning: neither the key nor the pair could be checked.
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc", "--dry-run"]).expect(0);
+    let line = common::line_with(&run.stdout, "is encrypted");
+    assert!(
+        line.starts_with("warning: ") && line.contains("checked neither the key nor"),
+        "{}",
+        run.stdout
+    );
     let notes = out["qemu"]["notes"].to_string();
     assert!(
         notes.contains("is encrypted")
