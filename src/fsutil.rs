@@ -11,8 +11,9 @@
 //!   (`openat`, `renameat`, `linkat`), never followed when they are symbolic links, and their
 //!   modes and owners are set with `fchmod`/`fchown` on the file's own descriptor.
 //!   [`Dir::write`] replaces a file atomically (temporary file with its final mode, fsync,
-//!   rename or link, fsync of the directory), [`Dir::fix_mode_and_owner`] repairs an existing
-//!   file and [`Dir::keep_copy`] makes a backup from the open file, with its mode and owner.
+//!   rename or link, fsync of the directory; never what is not a regular file or a link),
+//!   [`Dir::fix_mode_and_owner`] repairs an existing file and [`Dir::keep_copy`] makes a
+//!   backup from the open file, with its mode and owner.
 //! - [`make_dirs`] creates directories with exactly their mode (`mkdirat`, then
 //!   `O_DIRECTORY|O_NOFOLLOW`, then `fchmod`/`fchown` on the new directory).
 //! - [`Lock`] is an exclusive `flock` held until dropped.
@@ -416,6 +417,12 @@ impl Dir {
     pub fn write(&self, name: &OsStr, bytes: &[u8], spec: &WriteSpec) -> io::Result<()> {
         let target = cstring(name)?;
         let temporary = cstring(&spec.temporary)?;
+        // A FIFO, socket, device or directory at the target is someone's (`--output
+        // /dev/null`): never replaced by a regular file, as the rename would for all but a
+        // directory. A symbolic link is replaced (the link, not its target).
+        if let Some(kind) = not_regular_at(self.fd(), &target, Follow::No) {
+            return Err(not_regular_kind(kind));
+        }
         if spec.remove_stale_temporary {
             self.remove(&spec.temporary)?;
         }
@@ -797,6 +804,58 @@ mod tests {
         assert!(read_regular(&dir.path().join("absent"), Follow::No, 4)
             .unwrap_err()
             .is_not_found());
+    }
+
+    /// A replacing write never puts a regular file in place of a FIFO, socket, device or
+    /// directory (the rename would, for all but the directory): refused, saying what is there,
+    /// which is left as it was. A symbolic link is replaced, as before (the link, not its
+    /// target).
+    #[test]
+    fn a_replacing_write_leaves_what_is_not_a_regular_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let spec = WriteSpec {
+            mode: 0o644,
+            owner: None,
+            replace: Replace::Allowed,
+            temporary: ".t.tmp".into(),
+            remove_stale_temporary: false,
+        };
+        mkfifo(&dir.path().join("fifo"));
+        let _l = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).unwrap();
+        std::fs::create_dir(dir.path().join("dir")).unwrap();
+        for (name, kind) in [
+            ("fifo", "a named pipe (FIFO)"),
+            ("sock", "a socket"),
+            ("dir", "a directory"),
+        ] {
+            let e = d.write(OsStr::new(name), b"x", &spec).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}: {e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("it is {kind}, not a regular file")),
+                "{e}"
+            );
+            assert!(!dir.path().join(".t.tmp").exists());
+        }
+        let t = std::fs::symlink_metadata(dir.path().join("fifo"))
+            .unwrap()
+            .file_type();
+        assert!(t.is_fifo());
+        let t = std::fs::symlink_metadata(dir.path().join("sock"))
+            .unwrap()
+            .file_type();
+        assert!(t.is_socket());
+        // A regular file and a link are replaced.
+        std::fs::write(dir.path().join("f"), "old").unwrap();
+        d.write(OsStr::new("f"), b"new", &spec).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"new");
+        std::os::unix::fs::symlink("f", dir.path().join("l")).unwrap();
+        d.write(OsStr::new("l"), b"link", &spec).unwrap();
+        assert!(std::fs::symlink_metadata(dir.path().join("l"))
+            .unwrap()
+            .is_file());
     }
 
     #[test]

@@ -106,6 +106,17 @@ fn refuse_overwriting_an_input(
     let Ok(meta) = std::fs::metadata(output) else {
         return Ok(());
     };
+    // A socket, FIFO, device or directory, or a link to one (/dev/stdout): the rename would
+    // put a regular file in its place (or in the link's).
+    if !meta.is_file() {
+        return Err(CliError(format!(
+            "--output {}: it is {}, not a regular file: the output would replace it",
+            output.display(),
+            virtpki::fsutil::kind_of(&meta)
+        ))
+        .with_file(output)
+        .with_fix("give --output a regular file of its own, such as /var/lib/prometheus/node-exporter/virtpki.prom, or leave it out to print"));
+    }
     let same = |t: &Target| {
         std::fs::metadata(&t.path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
     };

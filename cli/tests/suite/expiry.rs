@@ -287,6 +287,48 @@ fn output_never_replaces_a_certificate() {
     .expect(0);
 }
 
+/// `--output` at a socket, FIFO, device (a link to /dev/null: `--output /dev/null` as root
+/// replaced the system's /dev/null with a regular file) or directory: refused, naming it and
+/// what it is, and left as it was; the rename would have put a regular file in its place.
+#[test]
+fn output_never_replaces_what_is_not_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    virtpki(d, &["ca", "init", "--dir", "ca", "--key-type", "ecdsa"]).expect(0);
+    let cert = d.join("ca/cacert.pem");
+    let out = d.join("metrics.prom");
+    for kind in common::NOT_FILES {
+        let _listener = common::make_not_file(&out, kind);
+        let before = std::fs::symlink_metadata(&out).unwrap().file_type();
+        let argv = ["expiry", s(&cert), "--prometheus", "--output", s(&out)];
+        let run = common::virtpki_within(d, &argv, 20).expect(2);
+        assert!(
+            run.stderr.contains(&format!("--output {}", out.display()))
+                && run.stderr.contains(&format!("it is {kind}")),
+            "{kind}: {}",
+            run.stderr
+        );
+        let after = std::fs::symlink_metadata(&out).unwrap().file_type();
+        assert_eq!(
+            (
+                after.is_socket(),
+                after.is_fifo(),
+                after.is_dir(),
+                after.is_symlink()
+            ),
+            (
+                before.is_socket(),
+                before.is_fifo(),
+                before.is_dir(),
+                before.is_symlink()
+            ),
+            "{kind}: replaced"
+        );
+        common::remove_not_file(&out);
+    }
+}
+
 /// A link to nothing or a FIFO at one of libvirt's locations is reported (exit 2, the file
 /// named), never passed over as absent, and the FIFO is not opened for reading (it blocks).
 #[test]
