@@ -4,9 +4,9 @@
 //! Everything a caller checks must be what it uses, so every operation acts on a descriptor,
 //! never on a path looked up twice:
 //!
-//! - [`read_regular`] opens once (`O_NONBLOCK`, so a FIFO cannot hang the open; `O_NOFOLLOW`
-//!   when asked), `fstat`s that descriptor, refuses anything but a regular file, caps the size
-//!   and reads the same descriptor.
+//! - [`read_regular`] looks up the path once (`O_PATH`, which opens nothing; `O_NOFOLLOW`
+//!   when asked), `fstat`s that descriptor and refuses anything but a regular file, then opens
+//!   that same inode through `/proc/self/fd` (`O_NONBLOCK`), caps the size and reads it.
 //! - [`Dir`] is an open directory; files in it are named relative to its descriptor
 //!   (`openat`, `renameat`, `linkat`), never followed when they are symbolic links, and their
 //!   modes and owners are set with `fchmod`/`fchown` on the file's own descriptor.
@@ -206,27 +206,50 @@ pub fn open_regular(path: &Path, follow: Follow) -> io::Result<(File, Metadata)>
 }
 
 fn open_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> io::Result<(File, Metadata)> {
-    let mut flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
-    if follow == Follow::No {
-        flags |= libc::O_NOFOLLOW;
+    // First a descriptor that opens nothing (O_PATH): its fstat says what is there, so that what
+    // is not a regular file is never opened (opening a device may act: a watchdog arms, a tape
+    // rewinds; a socket cannot be opened at all: ENXIO, "No such device or address", which
+    // names neither the file nor the rule). Then that same inode is opened to be read, through
+    // /proc/self/fd: whatever is put at the path meanwhile is not what is opened.
+    let nofollow = match follow {
+        Follow::Yes => 0,
+        Follow::No => libc::O_NOFOLLOW,
+    };
+    let handle = open_at(dir, name, libc::O_PATH | nofollow, 0)?;
+    let seen = handle.metadata()?;
+    if seen.file_type().is_symlink() {
+        // O_PATH|O_NOFOLLOW gives the link itself.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a symbolic link, which is not followed here",
+        ));
     }
-    // The type is looked at first, so that what is not a regular file is never opened: opening
-    // a device may act (a watchdog arms, a tape rewinds), and a socket cannot be opened at all
-    // (ENXIO, "No such device or address", which names neither the file nor the rule). The
-    // descriptor's own fstat below stays the check that counts (the path may change between).
-    if let Some(kind) = not_regular_at(dir, name, follow) {
-        return Err(not_regular_kind(kind));
+    if !seen.is_file() {
+        return Err(not_regular(&seen));
     }
-    let file = match open_at(dir, name, flags, 0) {
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let same = CString::new(format!("/proc/self/fd/{}", handle.as_raw_fd()))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a file name"))?;
+    let file = match open_at(libc::AT_FDCWD, &same, flags, 0) {
         Ok(file) => file,
-        // Made a socket (or another thing open refuses) after the look above: said as such.
-        Err(e) => {
-            return Err(not_regular_at(dir, name, follow).map_or(e, not_regular_kind));
+        // No /proc: the path once more (non-blocking, the link rule kept); the descriptor's
+        // fstat below decides, and it must be the file looked at.
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENOENT) && !Path::new("/proc/self/fd").exists() =>
+        {
+            open_at(dir, name, flags | nofollow, 0)?
         }
+        Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_regular(&meta));
+    }
+    if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it was replaced while it was opened",
+        ));
     }
     Ok((file, meta))
 }
