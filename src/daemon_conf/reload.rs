@@ -292,7 +292,7 @@ impl ConfSource {
             bytes.pop();
         }
         let args: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
-        let program = args.first().map(|a| {
+        let program = args.first().filter(|a| !a.is_empty()).map(|a| {
             let name = a.rsplit(|&b| b == b'/').next().unwrap_or(a);
             String::from_utf8_lossy(name).into_owned()
         });
@@ -301,7 +301,10 @@ impl ConfSource {
                 "pid {pid} of {} is not {} but {}: a stale pid file",
                 pid_file.display(),
                 daemon.name(),
-                crate::display::escape(program.as_deref().unwrap_or("nothing"))
+                crate::display::escape(program.as_deref().unwrap_or(
+                    "a process with an empty command line (one that has exited, or a kernel \
+                     thread)"
+                ))
             )));
         }
         match config_option(&args[1..]) {

@@ -421,6 +421,13 @@ fn an_unknown_conf_file_is_said_with_why() {
     );
     let w = why(root);
     assert!(w.contains("is not virtproxyd but bash"), "{w}");
+    // A process that has exited (a zombie's command line is empty).
+    running(root, "virtproxyd", 4242, &[]);
+    let w = why(root);
+    assert!(
+        w.contains("is not virtproxyd but a process with an empty command line"),
+        "{w}"
+    );
     // Another user's process under a pid that went stale: its command line is that user's
     // to choose, so it is not read as the daemon's. Who runs it is /proc/PID/status's Uid
     // line: the owner of /proc/PID/cmdline is root for any process that made itself
