@@ -316,8 +316,8 @@ impl ConfSource {
                     return Err(crate::error::Error::new(
                         ErrorKind::InvalidArg,
                         format!(
-                            "{} (pid {pid}) was started with the configuration file {}, a \
-                             relative path: which file that was cannot be told (it was \
+                            "{} (pid {pid}) was started with the configuration file \"{}\", \
+                             a relative path: which file that was cannot be told (it was \
                              relative to the directory the daemon started in)",
                             daemon.name(),
                             crate::display::escape(&file.display().to_string())

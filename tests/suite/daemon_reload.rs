@@ -395,6 +395,14 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
     running(root, "libvirtd", 80, &["libvirtd", "--config=custom.conf"]);
     let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
     assert!(e.message().contains("relative path"), "{e}");
+    // An empty one (`-f ""`) is no file either, and is seen in the message.
+    running(root, "libvirtd", 81, &["libvirtd", "-f", ""]);
+    let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
+    assert!(
+        e.message()
+            .contains("configuration file \"\", a relative path"),
+        "{e}"
+    );
 }
 
 /// When which file the daemon reads cannot be told, the default is checked and the reason
