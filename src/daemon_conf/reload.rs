@@ -261,7 +261,8 @@ impl ConfSource {
         match process_uids(&status) {
             None => {
                 return Ok(ConfSource::Unknown(format!(
-                    "{} has no Uid line: who runs pid {pid} of {} cannot be told",
+                    "{} has no Uid line with real, effective and saved uids: who runs pid {pid} of \
+                     {} cannot be told",
                     status_path.display(),
                     pid_file.display()
                 )))

@@ -459,9 +459,14 @@ fn an_unknown_conf_file_is_said_with_why() {
         assert!(w.contains("proc/4242/status"), "{uids:?}: {w}");
     }
     // A status without a Uid line cannot tell who runs it: not taken as the daemon.
-    std::fs::write(root.join("proc/4242/status"), "Name:\tvirtproxyd\n").unwrap();
-    let w = why(root);
-    assert!(w.contains("no Uid line"), "{w}");
+    for status in ["Name:\tvirtproxyd\n", "Uid:\t0\t0\n", "Uid:\t0\tx\t0\t0\n"] {
+        std::fs::write(root.join("proc/4242/status"), status).unwrap();
+        let w = why(root);
+        assert!(
+            w.contains("no Uid line with real, effective and saved"),
+            "{status:?}: {w}"
+        );
+    }
     std::fs::remove_file(root.join("proc/4242/status")).unwrap();
     let w = why(root);
     assert!(w.contains("status"), "{w}");
