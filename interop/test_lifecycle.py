@@ -339,6 +339,67 @@ class Rotation(Checks):
         self.assertEqual(harness.recorded_calls(calls), [])
 
 
+class StartedWithConfig(SystemLibvirtd):
+    """A SystemLibvirtd started with `-f /etc/libvirt/custom.conf` (as a packaging default
+    such as /etc/default/libvirtd may add): its configuration is there, and
+    /etc/libvirt/libvirtd.conf does not exist."""
+
+    CONF = "/etc/libvirt/custom.conf"
+
+    def __init__(self, test, root, extra_conf=""):
+        super().__init__(test, root, extra_conf=extra_conf)
+        self.conf_path = os.path.join(self.root, self.CONF.lstrip("/"))
+
+    def _argv(self):
+        return super()._argv() + ["-f", self.CONF]
+
+
+class ConfigFromCommandLine(Checks):
+    """`reload` checks the configuration file the running daemon was started with (its pid
+    file, then /proc/PID/cmdline), not /etc/libvirt/libvirtd.conf."""
+
+    def reload_json(self, d, env):
+        proc = d.nsenter(harness.CLI, "reload", "--daemon", "libvirtd", "--json", env=env)
+        out = json.loads(proc.stdout)
+        return proc, out["daemons"][0]
+
+    def test_reload_checks_the_conf_file_the_daemon_was_started_with(self):
+        harness.skip_unless_system_layout(self)
+        pki = Pki(self)
+        root = harness.make_root(os.path.join(pki.base, "root"))
+        harness.cli("install", "--root", root, "--role", "server", "--ca-dir", pki.ca_dir,
+                    "--from", pki.srv)
+        # Started with -f custom.conf naming another certificate file: a reload would load
+        # the default one instead, so it is refused, naming custom.conf.
+        shutil.copyfile(pki.server_cert, os.path.join(root, "etc/pki/libvirt/other.pem"))
+        d = StartedWithConfig(self, root, extra_conf=(
+            'ca_file = "/etc/pki/CA/cacert.pem"\n'
+            'cert_file = "/etc/pki/libvirt/other.pem"\n'
+            'key_file = "/etc/pki/libvirt/private/serverkey.pem"\n')).start_or_fail()
+        self.assertFalse(os.path.exists(os.path.join(root, "etc/libvirt/libvirtd.conf")))
+        env, calls = self.virt_admin_env(tempdir(self))
+        proc, lv = self.reload_json(d, env)
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertEqual(harness.recorded_calls(calls), [], "virt-admin was run")
+        self.assertEqual(lv["configuration"]["file"], StartedWithConfig.CONF, lv)
+        self.assertEqual(lv["configuration"]["source"], "command_line", lv)
+        self.assertIn(f"pid {d.pid}", lv["configuration"]["note"], lv)
+        self.assertIn("cert_file", [s["setting"] for s in lv["refused_settings"]], lv)
+        self.assertIn(f"{StartedWithConfig.CONF}:", lv["message"], lv)
+        self.assert_virsh_works(d, pki.pki)
+        d.stop()
+        # Started with -f custom.conf naming no TLS file: reloaded, and custom.conf is the
+        # file said to be checked.
+        d = StartedWithConfig(self, root).start_or_fail()
+        proc, lv = self.reload_json(d, env)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr + d.log_tail())
+        self.assertTrue(lv["reloaded"], lv)
+        self.assertEqual(lv["configuration"]["file"], StartedWithConfig.CONF, lv)
+        self.assertEqual(lv["configuration"]["source"], "command_line", lv)
+        self.assert_told_once(calls, "/run/libvirt/libvirt-admin-sock", proc)
+        self.assert_virsh_works(d, pki.pki)
+
+
 class CaRenewal(Checks):
     """(c) `virtpki ca renew`: the certificates issued before stay good, in every bundle."""
 

@@ -243,8 +243,31 @@ pub fn audit_path(
     kind: FileKind,
     set: FileSet,
 ) -> io::Result<(FileStat, Option<FileFinding>)> {
-    let stat = FileStat::from_metadata(&std::fs::metadata(path)?);
-    Ok((stat, audit(path, kind, set, &stat)))
+    let meta = std::fs::metadata(path)?;
+    let stat = FileStat::from_metadata(&meta);
+    let finding = not_a_file(path, kind, &meta).or_else(|| audit(path, kind, set, &stat));
+    Ok((stat, finding))
+}
+
+/// A socket, FIFO, device or directory where a credential file belongs: nothing can load it,
+/// so its owner and mode are beside the point (an error naming what it is). `None` for a
+/// regular file, and for [`FileKind::Dir`], whose own rule says "not a directory".
+fn not_a_file(path: &Path, kind: FileKind, meta: &Metadata) -> Option<FileFinding> {
+    if kind == FileKind::Dir || meta.is_file() {
+        return None;
+    }
+    FileFinding::error(
+        format!(
+            "{} is {}, not a regular file: a credential file must be one (libvirt and QEMU \
+             cannot load it)",
+            path.display(),
+            crate::fsutil::kind_of(meta)
+        ),
+        format!(
+            "remove {} and put the file there (virtpki install)",
+            crate::display::shell_path(path)
+        ),
+    )
 }
 
 /// The user and groups a QEMU process runs with (qemu.conf's `user`, its `group` and the
@@ -395,8 +418,10 @@ pub fn audit_qemu_path(
     kind: FileKind,
     qemu: &QemuIds,
 ) -> io::Result<(FileStat, Option<FileFinding>)> {
-    let stat = FileStat::from_metadata(&std::fs::metadata(path)?);
-    Ok((stat, audit_qemu(path, kind, qemu, &stat)))
+    let meta = std::fs::metadata(path)?;
+    let stat = FileStat::from_metadata(&meta);
+    let finding = not_a_file(path, kind, &meta).or_else(|| audit_qemu(path, kind, qemu, &stat));
+    Ok((stat, finding))
 }
 
 #[cfg(test)]

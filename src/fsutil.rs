@@ -4,15 +4,16 @@
 //! Everything a caller checks must be what it uses, so every operation acts on a descriptor,
 //! never on a path looked up twice:
 //!
-//! - [`read_regular`] opens once (`O_NONBLOCK`, so a FIFO cannot hang the open; `O_NOFOLLOW`
-//!   when asked), `fstat`s that descriptor, refuses anything but a regular file, caps the size
-//!   and reads the same descriptor.
+//! - [`read_regular`] looks up the path once (`O_PATH`, which opens nothing; `O_NOFOLLOW`
+//!   when asked), `fstat`s that descriptor and refuses anything but a regular file, then opens
+//!   that same inode through `/proc/self/fd` (`O_NONBLOCK`), caps the size and reads it.
 //! - [`Dir`] is an open directory; files in it are named relative to its descriptor
 //!   (`openat`, `renameat`, `linkat`), never followed when they are symbolic links, and their
 //!   modes and owners are set with `fchmod`/`fchown` on the file's own descriptor.
 //!   [`Dir::write`] replaces a file atomically (temporary file with its final mode, fsync,
-//!   rename or link, fsync of the directory), [`Dir::fix_mode_and_owner`] repairs an existing
-//!   file and [`Dir::keep_copy`] makes a backup from the open file, with its mode and owner.
+//!   rename or link, fsync of the directory; never what is not a regular file or a link),
+//!   [`Dir::fix_mode_and_owner`] repairs an existing file and [`Dir::keep_copy`] makes a
+//!   backup from the open file, with its mode and owner.
 //! - [`make_dirs`] creates directories with exactly their mode (`mkdirat`, then
 //!   `O_DIRECTORY|O_NOFOLLOW`, then `fchmod`/`fchown` on the new directory).
 //! - [`Lock`] is an exclusive `flock` held until dropped.
@@ -24,7 +25,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -97,29 +98,51 @@ impl ReadError {
 
 /// What a file of this type is, for messages: "a directory", "a named pipe (FIFO)", ...
 pub fn kind_of(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_file() {
-        "a regular file"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_fifo() {
-        "a named pipe (FIFO)"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else {
-        "not a file"
+    kind_of_mode(meta.mode())
+}
+
+/// [`kind_of`] from a `st_mode`.
+fn kind_of_mode(mode: u32) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => "a regular file",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symbolic link",
+        libc::S_IFIFO => "a named pipe (FIFO)",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR | libc::S_IFBLK => "a device",
+        _ => "not a file",
     }
 }
 
 fn not_regular(meta: &Metadata) -> io::Error {
+    not_regular_kind(kind_of(meta))
+}
+
+fn not_regular_kind(kind: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("it is {}, not a regular file", kind_of(meta)),
+        format!("it is {kind}, not a regular file"),
     )
+}
+
+/// What `name` in `dir` is when it is there and neither a regular file nor (with
+/// [`Follow::No`]) a symbolic link, which the open refuses with its own message; found with
+/// `fstatat`, without opening it.
+fn not_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> Option<&'static str> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let at = match follow {
+        Follow::Yes => 0,
+        Follow::No => libc::AT_SYMLINK_NOFOLLOW,
+    };
+    // SAFETY: `name` is NUL-terminated and `st` is a stat fstatat may write.
+    if unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, at) } != 0 {
+        return None;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFLNK => None,
+        mode => Some(kind_of_mode(mode)),
+    }
 }
 
 fn cstring(name: &OsStr) -> io::Result<CString> {
@@ -183,14 +206,50 @@ pub fn open_regular(path: &Path, follow: Follow) -> io::Result<(File, Metadata)>
 }
 
 fn open_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> io::Result<(File, Metadata)> {
-    let mut flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
-    if follow == Follow::No {
-        flags |= libc::O_NOFOLLOW;
+    // First a descriptor that opens nothing (O_PATH): its fstat says what is there, so that what
+    // is not a regular file is never opened (opening a device may act: a watchdog arms, a tape
+    // rewinds; a socket cannot be opened at all: ENXIO, "No such device or address", which
+    // names neither the file nor the rule). Then that same inode is opened to be read, through
+    // /proc/self/fd: whatever is put at the path meanwhile is not what is opened.
+    let nofollow = match follow {
+        Follow::Yes => 0,
+        Follow::No => libc::O_NOFOLLOW,
+    };
+    let handle = open_at(dir, name, libc::O_PATH | nofollow, 0)?;
+    let seen = handle.metadata()?;
+    if seen.file_type().is_symlink() {
+        // O_PATH|O_NOFOLLOW gives the link itself.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a symbolic link, which is not followed here",
+        ));
     }
-    let file = open_at(dir, name, flags, 0)?;
+    if !seen.is_file() {
+        return Err(not_regular(&seen));
+    }
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let same = CString::new(format!("/proc/self/fd/{}", handle.as_raw_fd()))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a file name"))?;
+    let file = match open_at(libc::AT_FDCWD, &same, flags, 0) {
+        Ok(file) => file,
+        // No /proc: the path once more (non-blocking, the link rule kept); the descriptor's
+        // fstat below decides, and it must be the file looked at.
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENOENT) && !Path::new("/proc/self/fd").exists() =>
+        {
+            open_at(dir, name, flags | nofollow, 0)?
+        }
+        Err(e) => return Err(e),
+    };
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_regular(&meta));
+    }
+    if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it was replaced while it was opened",
+        ));
     }
     Ok((file, meta))
 }
@@ -381,6 +440,12 @@ impl Dir {
     pub fn write(&self, name: &OsStr, bytes: &[u8], spec: &WriteSpec) -> io::Result<()> {
         let target = cstring(name)?;
         let temporary = cstring(&spec.temporary)?;
+        // A FIFO, socket, device or directory at the target is someone's (`--output
+        // /dev/null`): never replaced by a regular file, as the rename would for all but a
+        // directory. A symbolic link is replaced (the link, not its target).
+        if let Some(kind) = not_regular_at(self.fd(), &target, Follow::No) {
+            return Err(not_regular_kind(kind));
+        }
         if spec.remove_stale_temporary {
             self.remove(&spec.temporary)?;
         }
@@ -762,6 +827,58 @@ mod tests {
         assert!(read_regular(&dir.path().join("absent"), Follow::No, 4)
             .unwrap_err()
             .is_not_found());
+    }
+
+    /// A replacing write never puts a regular file in place of a FIFO, socket, device or
+    /// directory (the rename would, for all but the directory): refused, saying what is there,
+    /// which is left as it was. A symbolic link is replaced, as before (the link, not its
+    /// target).
+    #[test]
+    fn a_replacing_write_leaves_what_is_not_a_regular_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let spec = WriteSpec {
+            mode: 0o644,
+            owner: None,
+            replace: Replace::Allowed,
+            temporary: ".t.tmp".into(),
+            remove_stale_temporary: false,
+        };
+        mkfifo(&dir.path().join("fifo"));
+        let _l = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).unwrap();
+        std::fs::create_dir(dir.path().join("dir")).unwrap();
+        for (name, kind) in [
+            ("fifo", "a named pipe (FIFO)"),
+            ("sock", "a socket"),
+            ("dir", "a directory"),
+        ] {
+            let e = d.write(OsStr::new(name), b"x", &spec).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}: {e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("it is {kind}, not a regular file")),
+                "{e}"
+            );
+            assert!(!dir.path().join(".t.tmp").exists());
+        }
+        let t = std::fs::symlink_metadata(dir.path().join("fifo"))
+            .unwrap()
+            .file_type();
+        assert!(t.is_fifo());
+        let t = std::fs::symlink_metadata(dir.path().join("sock"))
+            .unwrap()
+            .file_type();
+        assert!(t.is_socket());
+        // A regular file and a link are replaced.
+        std::fs::write(dir.path().join("f"), "old").unwrap();
+        d.write(OsStr::new("f"), b"new", &spec).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"new");
+        std::os::unix::fs::symlink("f", dir.path().join("l")).unwrap();
+        d.write(OsStr::new("l"), b"link", &spec).unwrap();
+        assert!(std::fs::symlink_metadata(dir.path().join("l"))
+            .unwrap()
+            .is_file());
     }
 
     #[test]

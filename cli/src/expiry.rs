@@ -106,10 +106,28 @@ fn refuse_overwriting_an_input(
     let Ok(meta) = std::fs::metadata(output) else {
         return Ok(());
     };
+    // A socket, FIFO, device or directory, or a link to one (/dev/stdout): the rename would
+    // put a regular file in its place (or in the link's).
+    if !meta.is_file() {
+        return Err(CliError(format!(
+            "--output {}: it is {}, not a regular file: the output would replace it",
+            output.display(),
+            virtpki::fsutil::kind_of(&meta)
+        ))
+        .with_file(output)
+        .with_fix("give --output a regular file of its own, such as /var/lib/prometheus/node-exporter/virtpki.prom, or leave it out to print"));
+    }
     let same = |t: &Target| {
         std::fs::metadata(&t.path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
     };
-    let pem = std::fs::read(output).is_ok_and(|b| b.starts_with(b"-----BEGIN"));
+    // Its first bytes only, from a regular file (a FIFO there must not block the command).
+    let pem = virtpki::fsutil::open_regular(output, virtpki::fsutil::Follow::Yes).is_ok_and(
+        |(file, _)| {
+            use std::io::Read;
+            let mut head = Vec::new();
+            file.take(10).read_to_end(&mut head).is_ok() && head == b"-----BEGIN"
+        },
+    );
     if targets.iter().any(same) || pem {
         return Err(CliError(format!(
             "--output {}: it holds certificates or keys (or is a file being listed); the \

@@ -212,7 +212,7 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             Err(e) => return Err(e.into()),
         }
     }
-    let warnings = check_sources(role, &args.from, &sources, args.force)?;
+    let warnings = check_sources(role, &args.from, &sources, args.force, false)?;
     for warning in &warnings {
         say!("{} {warning}", ui.warn("warning:"));
     }
@@ -620,7 +620,13 @@ fn plan_reload(args: &InstallArgs, role: Role, user: bool) -> Result<Reloading, 
         .with_fix("leave out --reload, or give --system (as root) or --root PATH"));
     }
     let root = reload::root_of(args.root.as_ref());
-    let targets = reload::find(&Daemon::ALL, &root);
+    // A dry run never connects: under socket activation that starts a stopped daemon.
+    let probe = if args.dry_run {
+        reload::Probe::Look
+    } else {
+        reload::Probe::Connect
+    };
+    let targets = reload::find(&Daemon::ALL, &root, probe);
     let refusals: Vec<String> = targets.iter().filter_map(reload::Target::refusal).collect();
     if !refusals.is_empty() {
         let restart: Vec<String> = targets
@@ -700,21 +706,50 @@ fn reload_after(
         return (true, lines, value);
     }
     if dry_run {
+        // The targets were only looked for (plan_reload): a socket is there, whether anything
+        // listens is not known, and not asked.
         for t in &running {
+            let socket = t.listening.as_ref().map_or_else(
+                || "its admin socket".to_owned(),
+                |s| crate::ui::escape(&s.display().to_string()).into_owned(),
+            );
+            // Its pid file tells that it runs without a connection; else it may.
+            let runs = t.pid().map_or_else(
+                || "if it runs".to_owned(),
+                |pid| format!("(it runs: pid {pid})"),
+            );
             lines.push(format!(
-                "would reload {} (virt-admin server-update-tls {})",
+                "would reload {} {runs} (virt-admin server-update-tls {}): {socket} is \
+                 there; a dry run does not connect to it, since under systemd socket \
+                 activation that starts a stopped daemon",
                 t.daemon.name(),
                 t.daemon.name()
             ));
+            if let Ok(check) = &t.check {
+                lines.push(format!("  {}", crate::ui::escape(&check.conf_note())));
+            }
         }
         let names: Vec<&str> = running.iter().map(|t| t.daemon.name()).collect();
-        return (true, lines, serde_json::json!({ "would_reload": names }));
+        let sockets: Vec<Option<String>> = running
+            .iter()
+            .map(|t| t.listening.as_ref().map(|s| s.display().to_string()))
+            .collect();
+        return (
+            true,
+            lines,
+            serde_json::json!({
+                "would_reload": names,
+                "sockets": sockets,
+                "pids": running.iter().map(|t| t.pid()).collect::<Vec<_>>(),
+                "connected": false,
+            }),
+        );
     }
     // Found and checked again now that the files are written: a CRL this run installed, or a
     // configuration changed meanwhile, may make a reload load other files than the daemon
     // uses; such a daemon is refused (and counts as a refusal: the old files go back).
     let names: Vec<Daemon> = running.iter().map(|t| t.daemon).collect();
-    let fresh = reload::find(&names, &r.root);
+    let fresh = reload::find(&names, &r.root, reload::Probe::Connect);
     let running: Vec<&reload::Target> = fresh.iter().collect();
     let outcomes: Vec<reload::Outcome> = running
         .iter()
@@ -1129,18 +1164,28 @@ fn other_role_hint(other: Role, role: Role, from: &Path) -> String {
 /// although libvirt only warns when the extension is not critical: it cannot do the role's
 /// job (the peers that check the purpose refuse it), and it is nearly always the other role's
 /// certificate installed by mistake. `force` installs it anyway, with the warning.
+///
+/// `key_sealed`: the role's key is not among `sources` because it is encrypted for a reader
+/// that has its passphrase (QEMU with a libvirt secret): the certificate is checked without
+/// it, and only the finding that its key is not loaded is left out.
 pub(crate) fn check_sources(
     role: Role,
     from: &Path,
     sources: &[(CertDataType, PathBuf, ReadFile)],
     force: bool,
+    key_sealed: bool,
 ) -> Result<Vec<String>, CliError> {
     use std::os::unix::fs::MetadataExt;
     let ctx = Context::new(ContextFlags::default());
     for (ty, path, read) in sources {
         ctx.add_file_data(*ty, path, &read.bytes, read.meta.mode() & 0o7777)?;
     }
-    let report = ctx.check(role);
+    let mut report = ctx.check(role);
+    if key_sealed {
+        report.findings.retain(|f| {
+            !(f.rule == virtpki::Rule::Missing && f.kind == virtpki::ErrorKind::InvalidArg)
+        });
+    }
     let creds = ctx.credentials();
     let cert = creds.identity(role).certificate();
     let forbidden = cert

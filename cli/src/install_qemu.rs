@@ -83,7 +83,17 @@ impl Accounts {
         if root == Path::new("/") {
             return Accounts::Host;
         }
-        let read = |name: &str| std::fs::read_to_string(root.join("etc").join(name)).ok();
+        // Read as every file virtpki trusts is: a FIFO there must not block the command.
+        let read = |name: &str| {
+            let path = root.join("etc").join(name);
+            let read = virtpki::fsutil::read_regular(
+                &path,
+                virtpki::fsutil::Follow::Yes,
+                crate::files::MAX_FILE_SIZE,
+            );
+            read.ok()
+                .and_then(|r| String::from_utf8(r.bytes.to_vec()).ok())
+        };
         match (read("passwd"), read("group")) {
             (Some(passwd), Some(group)) => Accounts::Files { passwd, group },
             _ => Accounts::Host,
@@ -348,6 +358,8 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     }
     let from_dir = install::open_source_dir(&args.from, "servercert.pem")?;
     let mut warnings = Vec::new();
+    // Encrypted keys installed for QEMU to decrypt, each said.
+    let mut sealed_keys = Vec::new();
     for &role in &roles {
         let mut pair = Vec::new();
         for (ty, name) in [
@@ -375,17 +387,72 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
             );
             pair.push((ty, path, read, to));
         }
+        // An encrypted key: QEMU decrypts it with the libvirt secret qemu.conf names for the
+        // subsystem (passwordid=), and fails without one. With one, it is installed as it is
+        // and the certificate checked without it (virtpki has no passphrase).
+        let key = &pair[1];
+        let sealed = qemu::is_encrypted_pkcs8(&key.2.bytes);
+        // The markers without a key QEMU could decrypt inside: said as such where a secret
+        // would otherwise let it in as it is (the key check's "decrypt it" misses the point).
+        let marked = !sealed && {
+            const MARKER: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY";
+            key.2.bytes.windows(MARKER.len()).any(|w| w == MARKER)
+        };
+        if let (true, Some(uuid)) = (marked, conf.secret_uuid(sub)) {
+            return Err(CliError(format!(
+                "{}: the private key is marked ENCRYPTED PRIVATE KEY but is not one encrypted \
+                 PKCS#8 key (an EncryptedPrivateKeyInfo under a PKCS#5 or PKCS#12 password \
+                 scheme, alone in the file), so QEMU could not decrypt it with libvirt secret {} \
+                 ({}); nothing was installed",
+                key.1.display(),
+                uuid.value,
+                conf.location(uuid.line)
+            ))
+            .with_file(&key.1)
+            .with_fix(
+                "export the key again: openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out NEWKEY",
+            ));
+        }
+        if sealed {
+            let Some(uuid) = conf.secret_uuid(sub) else {
+                return Err(CliError(format!(
+                    "{}: the private key is encrypted, and qemu.conf names no libvirt secret for \
+                     {sub} ({}), so QEMU could not open it (\"Decryption has failed\"); nothing \
+                     was installed",
+                    key.1.display(),
+                    match conf.secret_settings(sub).as_slice() {
+                        [] => "SPICE has no such setting".to_owned(),
+                        [one] => format!("{one} is not set"),
+                        keys => format!("neither {} is set", keys.join(" nor ")),
+                    }
+                ))
+                .with_file(&key.1)
+                .with_fix(secret_fix(&conf.secret_settings(sub))));
+            };
+            sealed_keys.push(format!(
+                "{} is encrypted: it goes in as it is; QEMU decrypts it with libvirt secret {} \
+                 ({}); virtpki cannot open it, so it checked neither the key nor that it \
+                 matches {}: make sure the secret holds its passphrase (virsh \
+                 secret-get-value {})",
+                key.1.display(),
+                uuid.value,
+                conf.location(uuid.line),
+                pair[0].1.display(),
+                uuid.value
+            ));
+        }
         // Each role's pair is checked with the CA (and CRL), as QEMU's endpoint loads them.
         let checked: Vec<_> = ca_sources
             .iter()
             .map(|(ty, p, r, _)| (*ty, p.clone(), clone_read(r)))
             .chain(
                 pair.iter()
+                    .filter(|(ty, ..)| !(sealed && *ty == role.key_type()))
                     .map(|(ty, p, r, _)| (*ty, p.clone(), clone_read(r))),
             )
             .collect();
         warnings.extend(install::check_sources(
-            role, &args.from, &checked, args.force,
+            role, &args.from, &checked, args.force, sealed,
         )?);
         warnings.extend(qemu_warnings(role, &checked));
         sources.extend(pair);
@@ -499,9 +566,15 @@ pub fn run(args: InstallArgs, ui: Ui) -> CmdResult {
     if args.reload {
         notes.push(format!("--reload: {reload_text}"));
     }
+    // An encrypted key is installed unchecked (against its certificate too): a warning, not a
+    // note, in words; among the notes in JSON.
+    for k in &sealed_keys {
+        say!("{} {k}", ui.warn("warning:"));
+    }
     for n in &notes {
         say!("note: {n}");
     }
+    notes.extend(sealed_keys);
     if !args.dry_run {
         let mut next = String::from("virtpki validate --qemu");
         if let Some(r) = &args.root {
@@ -570,4 +643,19 @@ fn qemu_warnings(
                 .map(|q| format!("[{}] {}; qemu: {q}", f.finding.rule, f.finding.message))
         })
         .collect()
+}
+
+/// What to do about an encrypted key no secret applies to: decrypt it, or set one of
+/// `settings` (QEMU then decrypts it). Shared with `validate --qemu`.
+pub(crate) fn secret_fix(settings: &[String]) -> String {
+    match settings {
+        [] => "decrypt it (openssl pkey -in KEY -out NEWKEY, mode 0600): spice-server reads \
+               keys unencrypted only"
+            .to_owned(),
+        _ => format!(
+            "decrypt it (openssl pkey -in KEY -out NEWKEY, mode 0600), or set {} in qemu.conf to \
+             the UUID of a libvirt secret holding its passphrase (QEMU then decrypts it)",
+            settings.join(" or ")
+        ),
+    }
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use virtpki::daemon_conf::{Daemon, OtherFile, ReloadCheck};
+use virtpki::daemon_conf::{ConfSource, Daemon, OtherFile, ReloadCheck};
 
 use crate::ui::{escape, print_json, CliError, CmdResult, Status, Ui};
 
@@ -70,6 +70,16 @@ pub struct Target {
     pub foreign: Option<String>,
 }
 
+/// How [`find`] tells whether a daemon runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Connect to its admin socket: something must listen.
+    Connect,
+    /// Only look for the socket file, never connecting (a dry run): under systemd socket
+    /// activation a connection starts a stopped daemon, and a dry run must change nothing.
+    Look,
+}
+
 impl Target {
     /// Whether a reload must be refused for it: it runs and its configuration cannot be read
     /// or names other files. The message says why and what to do.
@@ -90,6 +100,15 @@ impl Target {
         }
     }
 
+    /// The pid its pid file names, when that process is the daemon (root's, the daemon's
+    /// program): known to run without connecting to it.
+    pub fn pid(&self) -> Option<u32> {
+        match self.check.as_ref().ok()?.conf_source {
+            ConfSource::CommandLine { pid, .. } | ConfSource::Default { pid } => Some(pid),
+            ConfSource::Unknown(_) => None,
+        }
+    }
+
     fn socket(&self) -> Option<&Path> {
         self.listening
             .as_deref()
@@ -97,8 +116,9 @@ impl Target {
     }
 }
 
-/// Finds each of `daemons` under `root`: its configuration read and checked, whether it runs.
-pub fn find(daemons: &[Daemon], root: &Path) -> Vec<Target> {
+/// Finds each of `daemons` under `root`: its configuration read and checked, whether it runs
+/// (told as `probe` says).
+pub fn find(daemons: &[Daemon], root: &Path, probe: Probe) -> Vec<Target> {
     daemons
         .iter()
         .map(|&daemon| {
@@ -110,7 +130,11 @@ pub fn find(daemons: &[Daemon], root: &Path) -> Vec<Target> {
                     let mut why = Vec::new();
                     let mut found = None;
                     for socket in c.admin_sockets() {
-                        match listening(&socket) {
+                        let seen = match probe {
+                            Probe::Connect => listening(&socket),
+                            Probe::Look => socket_there(&socket),
+                        };
+                        match seen {
                             Ok(()) => {
                                 found = Some(socket);
                                 break;
@@ -161,6 +185,21 @@ fn listening(path: &Path) -> Result<(), String> {
             path.display()
         )),
         _ => Ok(()),
+    }
+}
+
+/// Whether a socket file is at `path`, without connecting to it; else why the daemon is taken
+/// as not running. A path that cannot be looked at for another reason (permissions) counts
+/// as there, as in [`listening`]; a symbolic link is followed, as the connection follows it.
+fn socket_there(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_socket() => Ok(()),
+        Ok(_) => Err(format!("{} is there but is not a socket", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("no admin socket at {}", path.display()))
+        }
+        Err(_) => Ok(()),
     }
 }
 
@@ -248,6 +287,9 @@ pub struct Outcome {
     pub status: Option<i32>,
     /// What it printed, standard output then standard error, trimmed.
     pub output: String,
+    /// The configuration file checked, how it was chosen, and that said for people
+    /// ([`ReloadCheck::conf_note`]); `None` when it could not be read.
+    pub conf: Option<(PathBuf, &'static str, String)>,
 }
 
 impl Outcome {
@@ -267,6 +309,14 @@ impl Outcome {
             command: Vec::new(),
             status: None,
             output: String::new(),
+            conf: t.check.as_ref().ok().map(|c| {
+                let source = match c.conf_source {
+                    ConfSource::CommandLine { .. } => "command_line",
+                    ConfSource::Default { .. } => "default",
+                    ConfSource::Unknown(_) => "unknown",
+                };
+                (c.conf_file.clone(), source, c.conf_note())
+            }),
         }
     }
 
@@ -301,6 +351,11 @@ impl Outcome {
             "command": self.command,
             "exit_status": self.status,
             "output": self.output,
+            "configuration": self.conf.as_ref().map(|(file, source, note)| serde_json::json!({
+                "file": file.display().to_string(),
+                "source": source,
+                "note": note,
+            })),
         })
     }
 
@@ -321,6 +376,11 @@ impl Outcome {
         let mut text = message.lines().map(|l| escape(l).into_owned());
         let mut lines = vec![format!("{head}{}", text.next().unwrap_or_default())];
         lines.extend(text);
+        // Which configuration file the decision rests on: a daemon started with -f reads
+        // another one than /etc/libvirt.
+        if let (true, Some((_, _, note))) = (self.running, &self.conf) {
+            lines.push(format!("  {}", escape(note)));
+        }
         lines.extend(
             self.output
                 .lines()
@@ -501,7 +561,7 @@ pub fn run_cmd(args: ReloadArgs, ui: Ui) -> CmdResult {
         Some(d) => vec![d.daemon()],
         None => Daemon::ALL.to_vec(),
     };
-    let targets = find(&daemons, &root);
+    let targets = find(&daemons, &root, Probe::Connect);
     let any_running = targets.iter().any(|t| t.not_running.is_none());
     // Only wanted when a daemon runs and may be reloaded.
     let program = if targets

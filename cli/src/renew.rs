@@ -147,11 +147,14 @@ fn print_change(old: &Certificate, new: &Renewed, ui: Ui) {
             .collect();
         println!("  subject alternative names: {}", escape(&names.join(", ")));
     }
+    // What tells the two apart, even when renewed with the same --days in the second of issue
+    // (then both ends are the same to the second): the serial and the start.
+    println!("  serial: {} -> {}", old.serial_hex(), cert.serial_hex());
     println!(
-        "  not after: {} -> {}",
-        timefmt::utc(old.not_after()),
-        timefmt::utc(cert.not_after())
+        "  not before: {}",
+        change(old.not_before(), cert.not_before())
     );
+    println!("  not after: {}", change(old.not_after(), cert.not_after()));
     println!(
         "  fingerprint: {} -> {}",
         old.fingerprint_string(),
@@ -168,6 +171,21 @@ fn print_change(old: &Certificate, new: &Renewed, ui: Ui) {
             ui.warn("not carried over:"),
             escape(&new.not_carried.join(", "))
         );
+    }
+}
+
+/// `OLD -> NEW`, in UTC to the second; when both are the same second, that is said, so the
+/// line never reads as if nothing was renewed.
+fn change(old: timefmt::UnixSeconds, new: timefmt::UnixSeconds) -> String {
+    if old == new {
+        format!(
+            "{} -> {} (the same to the second, as when renewed in the second of issue; the \
+             serial tells them apart)",
+            timefmt::utc(old),
+            timefmt::utc(new)
+        )
+    } else {
+        format!("{} -> {}", timefmt::utc(old), timefmt::utc(new))
     }
 }
 
@@ -363,4 +381,25 @@ pub fn run_ca(dir: &Path, days: u32, json: bool, ui: Ui) -> CmdResult {
         d = shell_path(dir)
     );
     Ok(Status::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::change;
+
+    #[test]
+    fn the_same_second_is_said_not_shown_as_nothing_renewed() {
+        let t = 1_796_431_295;
+        assert_eq!(
+            change(t, t + 1),
+            "2026-12-05 00:41:35 UTC -> 2026-12-05 00:41:36 UTC"
+        );
+        let same = change(t, t);
+        assert!(
+            same.starts_with(
+                "2026-12-05 00:41:35 UTC -> 2026-12-05 00:41:35 UTC (the same to the second"
+            ) && same.contains("the serial tells them apart"),
+            "{same}"
+        );
+    }
 }

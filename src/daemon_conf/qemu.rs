@@ -27,6 +27,61 @@ use crate::error::Result;
 /// libvirt's built-in `default_tls_x509_cert_dir`.
 pub const DEFAULT_CERT_DIR: &str = "/etc/pki/qemu";
 
+/// Whether `bytes` are one encrypted PKCS#8 private key in PEM (`ENCRYPTED PRIVATE KEY`), the
+/// form QEMU decrypts with the passphrase of the libvirt secret a `*_tls_x509_secret_uuid`
+/// names (`passwordid=`; GnuTLS's PKCS#8 import). virtpki cannot open it without that
+/// passphrase, but it can tell that the block holds an `EncryptedPrivateKeyInfo` (RFC 5208)
+/// under a password-based scheme of PKCS#5 (PBES1, PBES2) or PKCS#12: markers around anything
+/// else are nothing QEMU could decrypt, and are not this. Anything else in the file, or
+/// OpenSSL's older `Proc-Type: 4,ENCRYPTED` form, is not this either.
+pub fn is_encrypted_pkcs8(bytes: &[u8]) -> bool {
+    const TAG: &str = "ENCRYPTED PRIVATE KEY";
+    // No lossy copy: the bytes may be a private key in the clear, and PEM is ASCII.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let text = text.trim();
+    text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        && text.ends_with("-----END ENCRYPTED PRIVATE KEY-----")
+        && text.matches("-----BEGIN ").count() == 1
+        && text.matches("-----END ").count() == 1
+        && ::pem::parse(text)
+            .is_ok_and(|b| b.tag() == TAG && is_encrypted_private_key_info(b.contents()))
+}
+
+/// Whether `der` is exactly one `EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm
+/// AlgorithmIdentifier, encryptedData OCTET STRING }` with a non-empty ciphertext, its
+/// algorithm under PKCS#5's arc (1.2.840.113549.1.5: PBES1, PBES2) or PKCS#12's PBE arc
+/// (1.2.840.113549.1.12.1), the schemes GnuTLS decrypts with a password.
+fn is_encrypted_private_key_info(der: &[u8]) -> bool {
+    use crate::der::{oid_to_string, read, Tag};
+    const OCTET_STRING: Tag = Tag(0x04);
+    let Ok((outer, after)) = read(der) else {
+        return false;
+    };
+    let Ok((algorithm, rest)) = read(outer.content) else {
+        return false;
+    };
+    let Ok((data, rest)) = read(rest) else {
+        return false;
+    };
+    let Ok((oid, _)) = read(algorithm.content) else {
+        return false;
+    };
+    let scheme = (oid.tag == Tag::OID)
+        .then(|| oid_to_string(oid.content))
+        .flatten()
+        .unwrap_or_default();
+    after.is_empty()
+        && rest.is_empty()
+        && outer.tag == Tag::SEQUENCE
+        && algorithm.tag == Tag::SEQUENCE
+        && data.tag == OCTET_STRING
+        && !data.content.is_empty()
+        && (scheme.starts_with("1.2.840.113549.1.5.")
+            || scheme.starts_with("1.2.840.113549.1.12.1."))
+}
+
 /// The user and group QEMU runs as when qemu.conf sets none: Debian's build of libvirt
 /// (`QEMU_USER`/`QEMU_GROUP`; other builds use `qemu`/`qemu`).
 pub const DEFAULT_USER: &str = "libvirt-qemu";
@@ -541,6 +596,24 @@ impl QemuConf {
             return None;
         }
         self.string("default_tls_x509_secret_uuid")
+    }
+
+    /// The settings that would give `sub` a secret for an encrypted key, as libvirt inherits
+    /// them ([`QemuConf::secret_uuid`]): its own `<sub>_tls_x509_secret_uuid`, and
+    /// `default_tls_x509_secret_uuid` while `<sub>_tls_x509_cert_dir` is not set. None for
+    /// SPICE (spice-server reads keys unencrypted only).
+    pub fn secret_settings(&self, sub: Subsystem) -> Vec<String> {
+        match sub {
+            Subsystem::Spice => Vec::new(),
+            Subsystem::Default => vec!["default_tls_x509_secret_uuid".into()],
+            _ => {
+                let mut keys = vec![format!("{}_tls_x509_secret_uuid", sub.name())];
+                if self.conf.get(&sub.dir_key()).is_none() {
+                    keys.push("default_tls_x509_secret_uuid".into());
+                }
+                keys
+            }
+        }
     }
 
     /// `migration_host`, the name other hosts migrate to this one by (IPv6 brackets removed).

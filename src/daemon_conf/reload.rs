@@ -37,6 +37,13 @@ const RUN_DIR: &str = "/run/libvirt";
 /// Where system daemons read their configuration files.
 const CONF_DIR: &str = "/etc/libvirt";
 
+/// Where system daemons write their pid files (RUNSTATEDIR).
+const PID_DIR: &str = "/run";
+
+/// The most a pid file or a process's command line may hold (Linux caps arguments at about
+/// 2 MiB; a daemon's are a few words).
+const MAX_PROC_FILE: u64 = 4 * 1024 * 1024;
+
 /// A libvirt daemon that serves TLS and whose credentials `server-update-tls` reloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Daemon {
@@ -65,6 +72,15 @@ impl Daemon {
             Daemon::Libvirtd => "libvirt",
             Daemon::Virtproxyd => "virtproxyd",
         }
+    }
+
+    /// Its pid file under `root`: `/run/NAME.pid` (libvirt's `virPidFileConstructPath` for a
+    /// privileged daemon; `-p FILE` puts it elsewhere, and then it is not found).
+    pub fn pid_file(self, root: &Path) -> PathBuf {
+        rerooted(
+            root,
+            &Path::new(PID_DIR).join(format!("{}.pid", self.name())),
+        )
     }
 
     /// Its configuration file under `root`: `/etc/libvirt/NAME.conf`.
@@ -113,11 +129,312 @@ pub struct OtherFile {
     pub message: String,
 }
 
+/// How the configuration file a running daemon reads was found ([`ConfSource::find`]).
+///
+/// libvirt's daemons take `-f FILE`/`--config FILE` (a packaging default such as Debian's
+/// /etc/default/libvirtd may add it), and read that file instead of /etc/libvirt/NAME.conf.
+/// The running daemon is the pid its pid file holds; who runs it is `/proc/PID/status`, its
+/// command line `/proc/PID/cmdline`. Nothing else in /proc is read: no process is looked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfSource {
+    /// The daemon was started with `-f`/`--config` naming this file (as given: absolute).
+    CommandLine {
+        /// The running daemon's pid, from its pid file.
+        pid: u32,
+        /// The file its command line names.
+        file: PathBuf,
+    },
+    /// The daemon's command line names no file: it reads libvirt's default one.
+    Default {
+        /// The running daemon's pid, from its pid file.
+        pid: u32,
+    },
+    /// Which file it reads cannot be told (no pid file, a stale one, a command line that
+    /// cannot be read): libvirt's default is checked, and this says why.
+    Unknown(String),
+}
+
+impl ConfSource {
+    /// Finds the configuration file `daemon` runs with under `root`: its pid file
+    /// ([`Daemon::pid_file`]), then `/proc/PID/status` and `/proc/PID/cmdline` under the same
+    /// root. Fails when the command line names a file that cannot be known (a relative path:
+    /// it was relative to the daemon's working directory at its start, which it has since
+    /// left).
+    ///
+    /// What is trusted to name the daemon: a pid file that only root can have written (root's,
+    /// not writable by group or others, not a symbolic link), naming a process that root
+    /// started (real, effective and saved uids root, from `status`: the owner of `cmdline` is
+    /// root for any process that made itself non-dumpable, and a set-user-ID program runs as
+    /// root with its caller's arguments). Both files are read through one descriptor of
+    /// `/proc/PID`, so they are of the same process even if the pid is reused meanwhile.
+    /// Under a test root (not `/`), the caller's own uid stands in for root.
+    pub fn find(daemon: Daemon, root: &Path) -> Result<ConfSource> {
+        use std::os::unix::fs::MetadataExt;
+        let pid_file = daemon.pid_file(root);
+        // The host's / however spelled (`/tmp/..`, a link to /): no stand-in for root there.
+        let host = root == Path::new("/")
+            || std::fs::canonicalize(root).is_ok_and(|r| r == Path::new("/"));
+        let trusted = |uid: u32| uid == 0 || (!host && uid == my_uid());
+        let pid = match crate::fsutil::read_regular(
+            &pid_file,
+            crate::fsutil::Follow::No,
+            MAX_PROC_FILE,
+        ) {
+            Ok(r) if !trusted(r.meta.uid()) => {
+                return Ok(ConfSource::Unknown(format!(
+                    "its pid file {} belongs to uid {}, not root: not trusted to name the daemon",
+                    pid_file.display(),
+                    r.meta.uid()
+                )))
+            }
+            Ok(r) if r.meta.mode() & 0o022 != 0 => {
+                return Ok(ConfSource::Unknown(format!(
+                    "its pid file {} is writable by others (mode {:04o}): not trusted to name \
+                     the daemon",
+                    pid_file.display(),
+                    r.meta.mode() & 0o7777
+                )))
+            }
+            Ok(r) => String::from_utf8_lossy(&r.bytes).trim().parse::<u32>().ok(),
+            Err(e) if e.is_not_found() => {
+                return Ok(ConfSource::Unknown(format!(
+                    "no pid file at {} (the daemon does not run, or was started with -p)",
+                    pid_file.display()
+                )))
+            }
+            Err(e) => {
+                return Ok(ConfSource::Unknown(format!(
+                    "its pid file {} cannot be read: {}",
+                    pid_file.display(),
+                    describe(e)
+                )))
+            }
+        };
+        let Some(pid) = pid.filter(|&p| p > 0) else {
+            return Ok(ConfSource::Unknown(format!(
+                "its pid file {} holds no pid",
+                pid_file.display()
+            )));
+        };
+        let proc_dir = rerooted(root, &Path::new("/proc").join(pid.to_string()));
+        let stale = |path: &Path| {
+            ConfSource::Unknown(format!(
+                "{} is not there: pid {pid} of {} does not run (a stale pid file), or the \
+                 root's /proc is not the daemon's",
+                path.display(),
+                pid_file.display()
+            ))
+        };
+        let dir = match crate::fsutil::Dir::open(&proc_dir) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stale(&proc_dir)),
+            Err(e) => {
+                return Ok(ConfSource::Unknown(format!(
+                    "{} (pid {pid} of {}) cannot be opened: {e}",
+                    proc_dir.display(),
+                    pid_file.display()
+                )))
+            }
+        };
+        // Relative to the one descriptor: the same process for both, or an error (ESRCH)
+        // once it is gone.
+        let read = |name: &str| {
+            dir.read(std::ffi::OsStr::new(name), MAX_PROC_FILE)
+                .map(|r| r.bytes)
+                .map_err(|e| {
+                    if e.is_not_found() {
+                        return stale(&proc_dir.join(name));
+                    }
+                    ConfSource::Unknown(format!(
+                        "{} (pid {pid} of {}) cannot be read: {}",
+                        proc_dir.join(name).display(),
+                        pid_file.display(),
+                        describe(e)
+                    ))
+                })
+        };
+        let status = match read("status") {
+            Ok(bytes) => bytes,
+            Err(unknown) => return Ok(unknown),
+        };
+        let status_path = proc_dir.join("status");
+        match process_uids(&status) {
+            None => {
+                return Ok(ConfSource::Unknown(format!(
+                    "{} has no Uid line with real, effective and saved uids: who runs pid {pid} of \
+                     {} cannot be told",
+                    status_path.display(),
+                    pid_file.display()
+                )))
+            }
+            // A system daemon runs as root: a pid file gone stale may now name anyone's
+            // process, whose command line (any file after -f) is that user's to choose.
+            Some(uids) if !uids.iter().all(|&u| trusted(u)) => {
+                let uid = uids.iter().copied().find(|&u| !trusted(u)).unwrap_or(0);
+                return Ok(ConfSource::Unknown(format!(
+                    "pid {pid} of {} runs as uid {uid}, not root (real, effective and saved uids \
+                     {}, {}, {} in {}): not a system daemon root started (a stale pid file, or \
+                     a set-user-ID program)",
+                    pid_file.display(),
+                    uids[0],
+                    uids[1],
+                    uids[2],
+                    status_path.display()
+                )));
+            }
+            Some(_) => {}
+        }
+        let mut bytes = match read("cmdline") {
+            Ok(bytes) => bytes,
+            Err(unknown) => return Ok(unknown),
+        };
+        // Each argument ends with a NUL: there is no empty argument after the last one.
+        if bytes.last() == Some(&0) {
+            bytes.pop();
+        }
+        let args: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
+        let program = args.first().filter(|a| !a.is_empty()).map(|a| {
+            let name = a.rsplit(|&b| b == b'/').next().unwrap_or(a);
+            String::from_utf8_lossy(name).into_owned()
+        });
+        if program.as_deref() != Some(daemon.name()) {
+            return Ok(ConfSource::Unknown(format!(
+                "pid {pid} of {} is not {} but {}: a stale pid file",
+                pid_file.display(),
+                daemon.name(),
+                crate::display::escape(program.as_deref().unwrap_or(
+                    "a process with an empty command line (one that has exited, or a kernel \
+                     thread)"
+                ))
+            )));
+        }
+        match config_option(&args[1..]) {
+            None => Ok(ConfSource::Default { pid }),
+            Some(file) => {
+                use std::os::unix::ffi::OsStrExt;
+                let file = PathBuf::from(std::ffi::OsStr::from_bytes(file));
+                if !file.is_absolute() {
+                    return Err(crate::error::Error::new(
+                        ErrorKind::InvalidArg,
+                        format!(
+                            "{} (pid {pid}) was started with the configuration file \"{}\", \
+                             a relative path: which file that was cannot be told (it was \
+                             relative to the directory the daemon started in)",
+                            daemon.name(),
+                            crate::display::escape(&file.display().to_string())
+                        ),
+                    ));
+                }
+                Ok(ConfSource::CommandLine { pid, file })
+            }
+        }
+    }
+}
+
+/// The caller's effective uid.
+fn my_uid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// The real, effective and saved uids of `/proc/PID/status` (its `Uid:` line); `None` when
+/// there is no such line with three numbers.
+fn process_uids(status: &[u8]) -> Option<[u32; 3]> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut uids = line.split_whitespace().map(|u| u.parse::<u32>().ok());
+    Some([uids.next()??, uids.next()??, uids.next()??])
+}
+
+/// What went wrong reading a pid file or command line, in words.
+fn describe(e: crate::fsutil::ReadError) -> String {
+    match e {
+        crate::fsutil::ReadError::Io(_, e) => e.to_string(),
+        crate::fsutil::ReadError::TooLarge(n) => format!("{n} bytes, too large"),
+    }
+}
+
+/// The value of the last `-f`/`--config` in a daemon's arguments, read as libvirt's
+/// `getopt_long` reads them (options `ldf:p:t:vVh`; long options by any unambiguous prefix,
+/// their value joined with `=` or the next argument; `--` ends the options). `None` when
+/// there is none.
+fn config_option<'a>(args: &[&'a [u8]]) -> Option<&'a [u8]> {
+    const LONG: [(&str, bool); 8] = [
+        ("verbose", false),
+        ("daemon", false),
+        ("listen", false),
+        ("config", true),
+        ("timeout", true),
+        ("pid-file", true),
+        ("version", false),
+        ("help", false),
+    ];
+    let mut found = None;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i];
+        i += 1;
+        if arg == b"--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix(b"--") {
+            let (name, inline) = match long.iter().position(|&b| b == b'=') {
+                Some(at) => (&long[..at], Some(&long[at + 1..])),
+                None => (long, None),
+            };
+            let exact = LONG.iter().find(|(n, _)| n.as_bytes() == name);
+            let mut prefixed = LONG.iter().filter(|(n, _)| n.as_bytes().starts_with(name));
+            let option = exact.or_else(|| match (prefixed.next(), prefixed.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            });
+            let Some(&(option, takes_value)) = option.filter(|_| !name.is_empty()) else {
+                continue;
+            };
+            if takes_value {
+                let value = inline.or_else(|| {
+                    let v = args.get(i).copied();
+                    i += 1;
+                    v
+                });
+                if option == "config" {
+                    found = value.or(found);
+                }
+            }
+            continue;
+        }
+        let Some(shorts) = arg.strip_prefix(b"-").filter(|s| !s.is_empty()) else {
+            // Not an option (getopt permutes; the daemon refuses such arguments).
+            continue;
+        };
+        for (at, &c) in shorts.iter().enumerate() {
+            if matches!(c, b'f' | b'p' | b't') {
+                let rest = &shorts[at + 1..];
+                let value = if rest.is_empty() {
+                    let v = args.get(i).copied();
+                    i += 1;
+                    v
+                } else {
+                    Some(rest)
+                };
+                if c == b'f' {
+                    found = value.or(found);
+                }
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// What a reload of one daemon would do: where to reach it and what stops it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReloadCheck {
     /// The daemon.
     pub daemon: Daemon,
+    /// How the configuration file was chosen: the running daemon's `-f`, or libvirt's default
+    /// (and why).
+    pub conf_source: ConfSource,
     /// The configuration file read (under the root), or where it would be.
     pub conf_file: PathBuf,
     /// Whether that file exists (a missing one means libvirt's defaults).
@@ -136,17 +453,58 @@ impl ReloadCheck {
     /// Reads `daemon`'s configuration file under `root` (a missing file is libvirt's
     /// defaults) and checks it. A file that does not parse is an error naming its file and
     /// line: the daemon's files cannot be known, so nothing may be reloaded.
+    ///
+    /// The file is the one the running daemon reads ([`ConfSource::find`]): the one its
+    /// command line names (which must be there: libvirt does not start without it), else
+    /// libvirt's default.
     pub fn read(daemon: Daemon, root: &Path) -> Result<ReloadCheck> {
-        let path = daemon.conf_file(root);
+        let source = ConfSource::find(daemon, root)?;
+        let (path, named) = match &source {
+            ConfSource::CommandLine { file, .. } => (rerooted(root, file), true),
+            _ => (daemon.conf_file(root), false),
+        };
         let conf = match DaemonConf::read_file(&path) {
             Ok(conf) => Some(conf),
-            Err(e) if e.kind() == ErrorKind::Io && !path.exists() => None,
+            Err(e) if e.kind() == ErrorKind::Io && !named && !path.exists() => None,
+            Err(e) if named => {
+                return Err(crate::error::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} runs with the configuration file its command line names ({}): {}",
+                        daemon.name(),
+                        path.display(),
+                        e.message()
+                    ),
+                ))
+            }
             Err(e) => return Err(e),
         };
         let mut check = ReloadCheck::of(daemon, conf.as_ref(), root);
         check.conf_file = path;
         check.conf_exists = conf.is_some();
+        check.conf_source = source;
         Ok(check)
+    }
+
+    /// Which configuration file was checked and why that one, for people: the one the running
+    /// daemon was started with, libvirt's default it runs with, or the default because which
+    /// one it reads cannot be told.
+    pub fn conf_note(&self) -> String {
+        let file = self.conf_file.display();
+        match &self.conf_source {
+            ConfSource::CommandLine { pid, .. } => format!(
+                "checked {file}, the configuration file it was started with (-f/--config, pid \
+                 {pid}), not {}",
+                Daemon::conf_file(self.daemon, Path::new("/")).display()
+            ),
+            ConfSource::Default { pid } => {
+                format!("checked {file}, the configuration file it runs with (pid {pid})")
+            }
+            ConfSource::Unknown(why) => format!(
+                "checked {file}, libvirt's default configuration file: which one the daemon \
+                 reads cannot be told ({why})"
+            ),
+        }
     }
 
     /// Checks `daemon`'s parsed configuration (`None`: no file, libvirt's defaults), with its
@@ -186,6 +544,7 @@ impl ReloadCheck {
             (socket.components().ne(default.components())).then(|| rerooted(root, &default));
         ReloadCheck {
             daemon,
+            conf_source: ConfSource::Unknown("not looked for".into()),
             conf_file: daemon.conf_file(root),
             conf_exists: conf.is_some(),
             admin_socket: rerooted(root, &socket),
@@ -300,7 +659,8 @@ fn other_file_settings(conf: &DaemonConf, root: &Path) -> Vec<OtherFile> {
             reload_reads: Some(crl.clone()),
             line,
             message: format!(
-                "{place}: crl_file is not set while ca_file, cert_file or key_file is, so the                  daemon loaded no CRL, but a reload loads {} (set crl_file = \"{}\" to use it \
+                "{place}: crl_file is not set while ca_file, cert_file or key_file is, so the \
+                 daemon loaded no CRL, but a reload loads {} (set crl_file = \"{}\" to use it \
                  from the next start on)",
                 crl.display(),
                 crl.display()

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use virtpki::daemon_conf::{Daemon, DaemonConf, ReloadCheck};
+use virtpki::daemon_conf::{ConfSource, Daemon, DaemonConf, ReloadCheck};
 use virtpki::ErrorKind;
 
 fn check(daemon: Daemon, text: &str, root: &Path) -> ReloadCheck {
@@ -222,6 +222,12 @@ fn a_crl_the_daemon_did_not_load_at_start_refuses_the_reload() {
         "{}",
         o.message
     );
+    // One sentence, not a run of spaces where the source line broke.
+    assert!(
+        o.message.contains("so the daemon loaded no CRL"),
+        "{}",
+        o.message
+    );
     // An empty crl_file is no CRL too.
     let c = check(
         Daemon::Libvirtd,
@@ -235,5 +241,293 @@ fn a_crl_the_daemon_did_not_load_at_start_refuses_the_reload() {
     for text in [with_crl.as_str(), "", "listen_tls = 1\n"] {
         let c = check(Daemon::Libvirtd, text, root);
         assert!(c.other_files.is_empty(), "{text:?}: {:?}", c.other_files);
+    }
+}
+
+/// A fake running daemon under `root`: its pid file holding `pid`, `/proc/PID/cmdline`
+/// holding `args` (NUL-separated, as the kernel gives it) and `/proc/PID/status` saying it
+/// runs as the test's user (root's stand-in under a test root).
+fn running(root: &Path, daemon: &str, pid: u32, args: &[&str]) {
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    running_as(root, daemon, pid, args, [me; 4]);
+}
+
+/// [`running`] with the real, effective, saved and file-system uids `/proc/PID/status` gives.
+fn running_as(root: &Path, daemon: &str, pid: u32, args: &[&str], uids: [u32; 4]) {
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::write(root.join(format!("run/{daemon}.pid")), format!("{pid}\n")).unwrap();
+    let proc_dir = root.join(format!("proc/{pid}"));
+    std::fs::create_dir_all(&proc_dir).unwrap();
+    let [r, e, s, f] = uids;
+    std::fs::write(
+        proc_dir.join("status"),
+        format!("Name:\t{daemon}\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t{r}\t{e}\t{s}\t{f}\n"),
+    )
+    .unwrap();
+    let mut cmdline = Vec::new();
+    for a in args {
+        cmdline.extend_from_slice(a.as_bytes());
+        cmdline.push(0);
+    }
+    std::fs::write(proc_dir.join("cmdline"), cmdline).unwrap();
+}
+
+/// The daemon's `-f`/`--config`, read from its command line as libvirt's getopt_long reads
+/// it: every spelling, the last one winning, `--` ending the options.
+#[test]
+fn the_conf_file_a_daemon_was_started_with_is_found_on_its_command_line() {
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (&["/usr/sbin/libvirtd"], None),
+        (&["/usr/sbin/libvirtd", "--timeout", "120"], None),
+        (
+            &["/usr/sbin/libvirtd", "-f", "/etc/a.conf"],
+            Some("/etc/a.conf"),
+        ),
+        (
+            &["/usr/sbin/libvirtd", "-f/etc/a.conf"],
+            Some("/etc/a.conf"),
+        ),
+        (
+            &["libvirtd", "--config", "/etc/a.conf"],
+            Some("/etc/a.conf"),
+        ),
+        (&["libvirtd", "--config=/etc/a.conf"], Some("/etc/a.conf")),
+        // An unambiguous prefix of a long option is that option (getopt_long).
+        (&["libvirtd", "--conf", "/etc/a.conf"], Some("/etc/a.conf")),
+        (&["libvirtd", "--c=/etc/a.conf"], Some("/etc/a.conf")),
+        // Short options joined: the value is the rest, or the next argument.
+        (&["libvirtd", "-ldf", "/etc/a.conf"], Some("/etc/a.conf")),
+        (&["libvirtd", "-vf/etc/a.conf"], Some("/etc/a.conf")),
+        // The last one wins.
+        (
+            &["libvirtd", "-f", "/etc/a.conf", "--config", "/etc/b.conf"],
+            Some("/etc/b.conf"),
+        ),
+        // Values of other options are not options.
+        (&["libvirtd", "-p", "-f", "--pid-file", "--config"], None),
+        (&["libvirtd", "--pid-file=/run/x.pid", "-t", "-f"], None),
+        (&["libvirtd", "--", "-f", "/etc/a.conf"], None),
+    ];
+    for (i, (args, want)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let pid = 4000 + i as u32;
+        running(root, "libvirtd", pid, args);
+        let found = ConfSource::find(Daemon::Libvirtd, root).unwrap();
+        let expected = match want {
+            Some(f) => ConfSource::CommandLine {
+                pid,
+                file: PathBuf::from(f),
+            },
+            None => ConfSource::Default { pid },
+        };
+        assert_eq!(found, expected, "{args:?}");
+    }
+}
+
+/// `ReloadCheck::read` checks the file the running daemon was started with: one that names
+/// other TLS files refuses the reload although /etc/libvirt's file names none, and the note
+/// says which file was checked and why.
+#[test]
+fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc/libvirt")).unwrap();
+    std::fs::write(root.join("etc/libvirt/libvirtd.conf"), "listen_tls = 1\n").unwrap();
+    std::fs::write(
+        root.join("etc/libvirt/custom.conf"),
+        "listen_tls = 1\ncert_file = \"/srv/pki/cert.pem\"\n",
+    )
+    .unwrap();
+    // Without a pid file: the default, which allows the reload, and that is said.
+    let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
+    assert_eq!(c.conf_file, root.join("etc/libvirt/libvirtd.conf"));
+    assert!(c.refusal().is_none());
+    assert!(matches!(&c.conf_source, ConfSource::Unknown(why) if why.contains("no pid file")));
+    let note = c.conf_note();
+    assert!(
+        note.contains("libvirt's default")
+            && note.contains(&root.join("run/libvirtd.pid").display().to_string()),
+        "{note}"
+    );
+    // Started with -f custom.conf: that file, refused.
+    running(
+        root,
+        "libvirtd",
+        77,
+        &[
+            "/usr/sbin/libvirtd",
+            "--timeout",
+            "120",
+            "-f",
+            "/etc/libvirt/custom.conf",
+        ],
+    );
+    let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
+    assert_eq!(c.conf_file, root.join("etc/libvirt/custom.conf"));
+    assert_eq!(c.other_files[0].setting, "cert_file");
+    let refusal = c.refusal().unwrap();
+    assert!(refusal.contains("custom.conf:2"), "{refusal}");
+    let note = c.conf_note();
+    assert!(
+        note.contains("custom.conf") && note.contains("started with") && note.contains("pid 77"),
+        "{note}"
+    );
+    // Started with no -f: the default file, said to be the one it runs with.
+    running(root, "libvirtd", 78, &["/usr/sbin/libvirtd", "-d"]);
+    let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
+    assert_eq!(c.conf_source, ConfSource::Default { pid: 78 });
+    assert!(c.refusal().is_none());
+    // A file named on the command line that is gone: what the daemon uses cannot be known.
+    running(
+        root,
+        "libvirtd",
+        79,
+        &["libvirtd", "-f", "/etc/libvirt/gone.conf"],
+    );
+    let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
+    assert!(
+        e.message().contains("gone.conf") && e.message().contains("command line"),
+        "{e}"
+    );
+    // A relative one: relative to where the daemon started, which cannot be told.
+    running(root, "libvirtd", 80, &["libvirtd", "--config=custom.conf"]);
+    let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
+    assert!(e.message().contains("relative path"), "{e}");
+    // An empty one (`-f ""`) is no file either, and is seen in the message.
+    running(root, "libvirtd", 81, &["libvirtd", "-f", ""]);
+    let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
+    assert!(
+        e.message()
+            .contains("configuration file \"\", a relative path"),
+        "{e}"
+    );
+}
+
+/// When which file the daemon reads cannot be told, the default is checked and the reason
+/// said: a pid file without a pid, a pid that does not run, a pid that is another program.
+/// /proc is read for that pid only.
+#[test]
+fn an_unknown_conf_file_is_said_with_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::write(root.join("run/virtproxyd.pid"), "nonsense\n").unwrap();
+    let why = |root: &Path| match ConfSource::find(Daemon::Virtproxyd, root).unwrap() {
+        ConfSource::Unknown(why) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(why(root).contains("holds no pid"), "{}", why(root));
+    std::fs::write(root.join("run/virtproxyd.pid"), "4242\n").unwrap();
+    assert!(why(root).contains("stale pid file"), "{}", why(root));
+    running(
+        root,
+        "virtproxyd",
+        4242,
+        &["/usr/bin/bash", "-f", "/etc/x.conf"],
+    );
+    let w = why(root);
+    assert!(w.contains("is not virtproxyd but bash"), "{w}");
+    // A process that has exited (a zombie's command line is empty).
+    running(root, "virtproxyd", 4242, &[]);
+    let w = why(root);
+    assert!(
+        w.contains("is not virtproxyd but a process with an empty command line"),
+        "{w}"
+    );
+    // Another user's process under a pid that went stale: its command line is that user's
+    // to choose, so it is not read as the daemon's. Who runs it is /proc/PID/status's Uid
+    // line: the owner of /proc/PID/cmdline is root for any process that made itself
+    // non-dumpable (prctl PR_SET_DUMPABLE), and a set-user-ID program runs as root with its
+    // caller's arguments (real uid the caller's).
+    for uids in [
+        [1234; 4],
+        [1234, 0, 0, 0],
+        [0, 0, 1234, 0],
+        [0, 1234, 1234, 1234],
+    ] {
+        running_as(
+            root,
+            "virtproxyd",
+            4242,
+            &["/usr/sbin/virtproxyd", "-f", "/tmp/x.conf"],
+            uids,
+        );
+        let w = why(root);
+        assert!(w.contains("runs as uid 1234, not root"), "{uids:?}: {w}");
+        assert!(w.contains("proc/4242/status"), "{uids:?}: {w}");
+    }
+    // A status without a Uid line cannot tell who runs it: not taken as the daemon.
+    for status in ["Name:\tvirtproxyd\n", "Uid:\t0\t0\n", "Uid:\t0\tx\t0\t0\n"] {
+        std::fs::write(root.join("proc/4242/status"), status).unwrap();
+        let w = why(root);
+        assert!(
+            w.contains("no Uid line with real, effective and saved"),
+            "{status:?}: {w}"
+        );
+    }
+    std::fs::remove_file(root.join("proc/4242/status")).unwrap();
+    let w = why(root);
+    assert!(w.contains("status"), "{w}");
+    // A FIFO as the pid file does not block.
+    std::fs::remove_file(root.join("run/virtproxyd.pid")).unwrap();
+    let c = std::ffi::CString::new(
+        root.join("run/virtproxyd.pid")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    assert!(why(root).contains("FIFO"), "{}", why(root));
+}
+
+/// The pid file is what names the daemon: one others could have written (not root's, writable
+/// by group or others, a symbolic link to anywhere) is not trusted to, so the default file is
+/// checked and why said.
+#[test]
+fn a_pid_file_others_could_write_does_not_name_the_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let why = |root: &Path| match ConfSource::find(Daemon::Libvirtd, root).unwrap() {
+        ConfSource::Unknown(why) => why,
+        other => panic!("{other:?}"),
+    };
+    running(
+        root,
+        "libvirtd",
+        4343,
+        &["libvirtd", "-f", "/home/x/evil.conf"],
+    );
+    let pid_file = root.join("run/libvirtd.pid");
+    assert!(matches!(
+        ConfSource::find(Daemon::Libvirtd, root).unwrap(),
+        ConfSource::CommandLine { pid: 4343, .. }
+    ));
+    for mode in [0o666, 0o664, 0o646] {
+        std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let w = why(root);
+        assert!(
+            w.contains(&format!("{mode:04o}")) && w.contains("writable by others"),
+            "{mode:o}: {w}"
+        );
+    }
+    std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A symbolic link to a file anyone may write.
+    let elsewhere = root.join("elsewhere.pid");
+    std::fs::rename(&pid_file, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &pid_file).unwrap();
+    let w = why(root);
+    assert!(w.contains("symbolic link"), "{w}");
+    std::fs::remove_file(&pid_file).unwrap();
+    std::fs::rename(&elsewhere, &pid_file).unwrap();
+    // Another user's pid file (as root only: chown needs it).
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&pid_file, Some(1234), None).unwrap();
+        let w = why(root);
+        assert!(w.contains("belongs to uid 1234"), "{w}");
     }
 }

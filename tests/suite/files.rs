@@ -62,6 +62,94 @@ fn fifos_are_refused_without_hanging() {
     );
 }
 
+/// Makes `kind` at `path` without opening anything: a socket (its listener returned, to be
+/// kept), a FIFO, a directory, or a device (a link to /dev/null: a device node needs root).
+fn make(path: &Path, kind: &str) -> Option<std::os::unix::net::UnixListener> {
+    match kind {
+        "a socket" => return Some(std::os::unix::net::UnixListener::bind(path).unwrap()),
+        "a named pipe (FIFO)" => mkfifo(path),
+        "a directory" => std::fs::create_dir(path).unwrap(),
+        "a device" => std::os::unix::fs::symlink("/dev/null", path).unwrap(),
+        _ => unreachable!(),
+    }
+    None
+}
+
+/// Every reader of a credential or configuration file goes through one open
+/// (`fsutil::open_regular`): a socket (which open(2) refuses with ENXIO, "No such device or
+/// address"), a FIFO, a device or a directory is said to be that, naming the file, at once;
+/// the access audit says so too instead of judging its mode.
+#[test]
+fn whatever_is_not_a_regular_file_is_named_for_what_it_is() {
+    use virtpki::file_audit::{self, FileKind, FileSet};
+    use virtpki::fsutil::{self, Dir, Follow};
+    let dir = tempfile::tempdir().unwrap();
+    for (i, kind) in ["a socket", "a named pipe (FIFO)", "a directory", "a device"]
+        .into_iter()
+        .enumerate()
+    {
+        let sub = dir.path().join(i.to_string());
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("cacrl.pem");
+        let _listener = make(&path, kind);
+        let said = format!("it is {kind}, not a regular file");
+        let p = path.clone();
+        let e = within_seconds("pem::read_crls", move || pem::read_crls(&p).unwrap_err());
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        assert!(
+            e.message().contains(&path.display().to_string()) && e.message().contains(&said),
+            "{kind}: {e}"
+        );
+        let p = path.clone();
+        let e = within_seconds("Context::add_file", move || {
+            Context::new(ContextFlags::default())
+                .add_file(CertDataType::CaCrl, &p)
+                .unwrap_err()
+        });
+        assert!(e.message().contains(&said), "{kind}: {e}");
+        let p = path.clone();
+        let e = within_seconds("DaemonConf::read_file", move || {
+            DaemonConf::read_file(&p).unwrap_err()
+        });
+        assert!(e.message().contains(&said), "{kind}: {e}");
+        // Through an open directory, as install reads its sources.
+        let d = Dir::open(&sub).unwrap();
+        let e = within_seconds("Dir::read", move || {
+            format!("{:?}", d.read("cacrl.pem".as_ref(), 1000).unwrap_err())
+        });
+        // A link is never followed there: the device's link is refused as a link.
+        let wanted = if kind == "a device" {
+            "symbolic link"
+        } else {
+            kind
+        };
+        assert!(e.contains(wanted), "{kind}: {e}");
+        let p = path.clone();
+        let e = within_seconds("read_regular", move || {
+            format!(
+                "{:?}",
+                fsutil::read_regular(&p, Follow::Yes, 1000).unwrap_err()
+            )
+        });
+        assert!(e.contains(&said), "{kind}: {e}");
+        // The audit: an error naming what it is, not a mode to change.
+        // SAFETY: no preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let set = FileSet::User { uid, gid };
+        let (_, finding) = file_audit::audit_path(&path, FileKind::Public, set).unwrap();
+        let finding = finding.unwrap_or_else(|| panic!("{kind}: no finding"));
+        assert_eq!(finding.severity, virtpki::Severity::Error, "{kind}");
+        assert!(
+            finding
+                .message
+                .contains(&format!("{} is {kind}, not a regular file", path.display())),
+            "{kind}: {}",
+            finding.message
+        );
+        assert!(finding.fix.starts_with("remove "), "{}", finding.fix);
+    }
+}
+
 #[test]
 fn a_known_servers_file_over_the_cap_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -293,3 +293,69 @@ fn a_per_use_directory_is_in_use_only_when_something_says_so() {
     std::fs::create_dir_all(r.join("etc/pki/libvirt-backup")).unwrap();
     assert!(plain.per_use_reason(Subsystem::Backup, r).is_some());
 }
+
+/// The settings that could give a subsystem a secret follow the same inheritance as
+/// `secret_uuid`: its own always, the default's only while its directory is not set; SPICE
+/// none.
+#[test]
+fn secret_settings_name_what_secret_uuid_would_read() {
+    let c = conf("vnc_tls_x509_cert_dir = \"/v\"\n");
+    assert_eq!(
+        c.secret_settings(Subsystem::Vnc),
+        ["vnc_tls_x509_secret_uuid"]
+    );
+    assert_eq!(
+        c.secret_settings(Subsystem::Migrate),
+        [
+            "migrate_tls_x509_secret_uuid",
+            "default_tls_x509_secret_uuid"
+        ]
+    );
+    assert_eq!(
+        c.secret_settings(Subsystem::Default),
+        ["default_tls_x509_secret_uuid"]
+    );
+    assert!(c.secret_settings(Subsystem::Spice).is_empty());
+    // Each setting named does give a secret where the subsystem's directory allows it.
+    for sub in Subsystem::ALL {
+        for key in c.secret_settings(sub) {
+            let with = conf(&format!("vnc_tls_x509_cert_dir = \"/v\"\n{key} = \"u\"\n"));
+            assert_eq!(with.secret_uuid(sub).unwrap().value, "u", "{sub} {key}");
+        }
+    }
+}
+
+/// One PEM `ENCRYPTED PRIVATE KEY` block holding an EncryptedPrivateKeyInfo (here PBES2,
+/// whose parameters and ciphertext are not looked into) is a key QEMU decrypts with a secret.
+#[test]
+fn an_encrypted_pkcs8_key_is_told_from_everything_else() {
+    use virtpki::daemon_conf::qemu::is_encrypted_pkcs8;
+    let block = |b64: &str| {
+        format!(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{b64}\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        )
+    };
+    let sealed = &block("MBUwDQYJKoZIhvcNAQUNMAAEBN6tvu8=");
+    assert!(is_encrypted_pkcs8(sealed.as_bytes()));
+    assert!(is_encrypted_pkcs8(format!("\n{sealed}\n").as_bytes()));
+    for not in [
+        "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n".to_owned(),
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n\
+         MAA=\n-----END RSA PRIVATE KEY-----\n"
+            .to_owned(),
+        format!("{sealed}{sealed}"),
+        // The markers with no EncryptedPrivateKeyInfo inside: nothing QEMU could decrypt, so
+        // not installed as one (the key is then refused as any unreadable key is).
+        block("MAA="),
+        block("not base64"),
+        // rsaEncryption is no password-based encryption scheme.
+        block("MBUwDQYJKoZIhvcNAQEBBQAEBN6tvu8="),
+        // A byte after the structure, or no ciphertext.
+        block("MBUwDQYJKoZIhvcNAQUNMAAEBN6tvu8A"),
+        block("MA8wDQYJKoZIhvcNAQUNMAA="),
+        format!("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n{sealed}"),
+        String::new(),
+    ] {
+        assert!(!is_encrypted_pkcs8(not.as_bytes()), "{not}");
+    }
+}

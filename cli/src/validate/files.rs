@@ -411,6 +411,17 @@ impl Validator {
 
 /// What to do about a file that did not load.
 fn load_fix(e: &Error, f: &FileSpec) -> String {
+    // A socket, FIFO, device or directory where the file belongs: no content to look at.
+    if let Ok(m) = std::fs::metadata(&f.path) {
+        if !m.is_file() {
+            return format!(
+                "{} is {}: remove it and put the {} there (virtpki install)",
+                f.path.display(),
+                virtpki::fsutil::kind_of(&m),
+                f.ty
+            );
+        }
+    }
     match e.kind() {
         ErrorKind::InsecurePermissions => format!(
             "chmod {:04o} {}",

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use virtpki::daemon_conf::qemu::{self, DirOrigin, Enabled, QemuConf, QemuRole, Subsystem};
 use virtpki::display::shell_path;
 use virtpki::file_audit::{self, FileKind, QemuIds};
+use virtpki::fsutil;
 use virtpki::locations::{self, QemuIdentityNoteKind};
 use virtpki::{sanity, CertDataType, Context, ContextFlags, Role};
 
@@ -522,9 +523,7 @@ impl Validator {
                 // An encrypted key: QEMU opens it with the passphrase of the libvirt secret
                 // qemu.conf names (passwordid=), and fails without one.
                 let encrypted = f.ty.content() == virtpki::data_type::Content::PrivateKey
-                    && std::fs::read(&f.path).is_ok_and(|b| {
-                        String::from_utf8_lossy(&b).contains("-----BEGIN ENCRYPTED PRIVATE KEY")
-                    });
+                    && read_file(&f.path).is_ok_and(|r| qemu::is_encrypted_pkcs8(&r.bytes));
                 if encrypted {
                     let (state, message, fix) = match conf.secret_uuid(sub) {
                         Some(uuid) => (
@@ -550,11 +549,7 @@ impl Validator {
                                 f.path.display(),
                                 f.path.display()
                             ),
-                            format!(
-                                "decrypt it (openssl pkey -in KEY -out NEWKEY), or set \
-                                 {sub}_tls_x509_secret_uuid (or default_tls_x509_secret_uuid) in \
-                                 qemu.conf to a libvirt secret holding its passphrase"
-                            ),
+                            crate::install_qemu::secret_fix(&conf.secret_settings(sub)),
                         ),
                     };
                     self.push_id(
@@ -587,9 +582,7 @@ impl Validator {
         // QEMU's server loads dh-params.pem when it is there; a bad one fails the directory.
         let dh = dir.join("dh-params.pem");
         if role == Role::Server && sub != Subsystem::Spice && dh.exists() {
-            let verdict = std::fs::read(&dh)
-                .map_err(|e| e.to_string())
-                .and_then(|b| sanity::check_qemu_dh_params(&b));
+            let verdict = read_file(&dh).and_then(|r| sanity::check_qemu_dh_params(&r.bytes));
             let id = format!("{sub}.{r}.dh_params");
             let name = format!("Checking {sub} DH parameters");
             match verdict {
@@ -957,4 +950,16 @@ fn install_subsystem(sub: Subsystem) -> &'static str {
 
 fn is_empty_dir(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
+}
+
+/// The bytes of the file at `path`, read as every credential file is ([`fsutil::read_regular`]:
+/// a FIFO never blocks, a socket, device or directory is said to be one); the caller names
+/// the file. The bytes stay in the reader's wiped buffer: one of the files read is a private key.
+fn read_file(path: &Path) -> Result<fsutil::ReadFile, String> {
+    fsutil::read_regular(path, fsutil::Follow::Yes, crate::files::MAX_FILE_SIZE).map_err(
+        |e| match e {
+            fsutil::ReadError::Io(_, e) => e.to_string(),
+            fsutil::ReadError::TooLarge(n) => format!("{n} bytes, too large"),
+        },
+    )
 }

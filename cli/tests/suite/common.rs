@@ -262,3 +262,63 @@ pub fn require(tool: &str) {
         "{tool} is not installed: run scripts/install-test-deps.sh (make test does)"
     );
 }
+
+/// [`virtpki`], stopped and failed after `secs` seconds: for a run that would block for good
+/// (a read of a FIFO nobody writes to).
+pub fn virtpki_within(dir: &Path, args: &[&str], secs: u64) -> Run {
+    use std::process::Stdio;
+    let out = tempfile::tempdir().unwrap();
+    let (o, e) = (out.path().join("out"), out.path().join("err"));
+    let mut child = command(dir)
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::from(std::fs::File::create(&o).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&e).unwrap()))
+        .spawn()
+        .expect("run virtpki");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("virtpki {args:?} still ran after {secs} s (blocked on a FIFO?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&std::fs::read(&o).unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&std::fs::read(&e).unwrap()).into_owned(),
+    }
+}
+
+/// What can stand where a credential file belongs without being one, as `virtpki` names it.
+pub const NOT_FILES: [&str; 4] = ["a socket", "a named pipe (FIFO)", "a directory", "a device"];
+
+/// Makes `kind` (one of [`NOT_FILES`]) at `path`; a device is a link to /dev/null (making a
+/// device node needs root). The socket's listener is returned, to be kept while it is used.
+pub fn make_not_file(path: &Path, kind: &str) -> Option<std::os::unix::net::UnixListener> {
+    let _ = std::fs::remove_file(path);
+    match kind {
+        "a socket" => return Some(std::os::unix::net::UnixListener::bind(path).unwrap()),
+        "a named pipe (FIFO)" => {
+            assert!(Command::new("mkfifo").arg(path).status().unwrap().success())
+        }
+        "a directory" => std::fs::create_dir(path).unwrap(),
+        "a device" => std::os::unix::fs::symlink("/dev/null", path).unwrap(),
+        _ => unreachable!("{kind}"),
+    }
+    None
+}
+
+/// Takes away what [`make_not_file`] made.
+pub fn remove_not_file(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir(path).unwrap();
+    } else {
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::*;
+use crate::common::{self, *};
 use virtpki::timefmt::now;
 use virtpki_tools::kit::{self, self_signed, signed_by, Made, Spec};
 
@@ -287,6 +287,48 @@ fn output_never_replaces_a_certificate() {
     .expect(0);
 }
 
+/// `--output` at a socket, FIFO, device (a link to /dev/null: `--output /dev/null` as root
+/// replaced the system's /dev/null with a regular file) or directory: refused, naming it and
+/// what it is, and left as it was; the rename would have put a regular file in its place.
+#[test]
+fn output_never_replaces_what_is_not_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    virtpki(d, &["ca", "init", "--dir", "ca", "--key-type", "ecdsa"]).expect(0);
+    let cert = d.join("ca/cacert.pem");
+    let out = d.join("metrics.prom");
+    for kind in common::NOT_FILES {
+        let _listener = common::make_not_file(&out, kind);
+        let before = std::fs::symlink_metadata(&out).unwrap().file_type();
+        let argv = ["expiry", s(&cert), "--prometheus", "--output", s(&out)];
+        let run = common::virtpki_within(d, &argv, 20).expect(2);
+        assert!(
+            run.stderr.contains(&format!("--output {}", out.display()))
+                && run.stderr.contains(&format!("it is {kind}")),
+            "{kind}: {}",
+            run.stderr
+        );
+        let after = std::fs::symlink_metadata(&out).unwrap().file_type();
+        assert_eq!(
+            (
+                after.is_socket(),
+                after.is_fifo(),
+                after.is_dir(),
+                after.is_symlink()
+            ),
+            (
+                before.is_socket(),
+                before.is_fifo(),
+                before.is_dir(),
+                before.is_symlink()
+            ),
+            "{kind}: replaced"
+        );
+        common::remove_not_file(&out);
+    }
+}
+
 /// A link to nothing or a FIFO at one of libvirt's locations is reported (exit 2, the file
 /// named), never passed over as absent, and the FIFO is not opened for reading (it blocks).
 #[test]
@@ -311,6 +353,80 @@ fn a_dangling_link_or_a_fifo_under_root_exits_2_naming_it() {
     let run = virtpki(dir.path(), &["expiry", "--system", "--root", s(&root)]).expect(2);
     assert!(run.stderr.contains(s(&fifo)), "{}", run.stderr);
     assert!(run.stderr.contains("FIFO"), "{}", run.stderr);
+}
+
+/// A socket, FIFO, device or directory where libvirt expects its CRL: every command that
+/// reads it names the file and says what it is, not a regular file (a socket gave "No such
+/// device or address"), and none blocks on the FIFO.
+#[test]
+fn what_is_not_a_file_at_a_libvirt_location_is_named_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    five_and_hundred(&root, "Kinds CA");
+    let crl = root.join("etc/pki/CA/cacrl.pem");
+    for kind in common::NOT_FILES {
+        let _listener = common::make_not_file(&crl, kind);
+        let said = format!("it is {kind}, not a regular file");
+        let run = common::virtpki_within(dir.path(), &["expiry", "--root", s(&root)], 20);
+        let run = run.expect(2);
+        assert!(
+            run.stderr.contains(s(&crl)) && run.stderr.contains(&said),
+            "expiry, {kind}: {}",
+            run.stderr
+        );
+        // A directory is caught with the other paths given (show's FILE: "not a file: it is a
+        // directory"), the rest by the read.
+        let run = common::virtpki_within(dir.path(), &["show", s(&crl)], 20).expect(2);
+        assert!(
+            run.stderr.contains(s(&crl)) && run.stderr.contains(&format!("it is {kind}")),
+            "show, {kind}: {}",
+            run.stderr
+        );
+        let run = common::virtpki_within(
+            dir.path(),
+            &[
+                "validate",
+                "--root",
+                s(&root),
+                "--hostname",
+                "host1.example.com",
+                "--json",
+            ],
+            20,
+        );
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let on_crl: Vec<&serde_json::Value> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["file"] == s(&crl))
+            .collect();
+        // Its access check says what it is (not a mode of 0755 to fix), and so does its load.
+        let access = on_crl
+            .iter()
+            .find(|c| c["id"].as_str().unwrap().ends_with("_mode"))
+            .unwrap_or_else(|| panic!("{kind}: no access check of the CRL: {report:#}"));
+        assert_eq!(access["status"], "fail", "{kind}: {access:#}");
+        assert!(
+            access["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{} is {kind}, not a regular file", crl.display())),
+            "{kind}: {access:#}"
+        );
+        assert!(
+            access["fix"].as_str().unwrap().starts_with("remove "),
+            "{kind}: {access:#}"
+        );
+        assert!(
+            on_crl
+                .iter()
+                .any(|c| c["message"].as_str().unwrap().contains(&said)),
+            "{kind}: the load says what it is: {on_crl:#?}"
+        );
+        assert_ne!(run.code, 0, "{kind}");
+        common::remove_not_file(&crl);
+    }
 }
 
 /// contrib's alerting rules pass `promtool check rules`, and `promtool test rules` shows the

@@ -1228,6 +1228,112 @@ fn reload_rotates_the_server_pair_and_tells_the_daemon() {
     assert_eq!(json["changed"], false, "{json}");
 }
 
+/// A dry run must change nothing: under systemd socket activation a connection to the admin
+/// socket starts a stopped daemon. It says which sockets are there, and connects to none.
+#[test]
+fn a_dry_run_reload_never_connects_to_an_admin_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    install_reload(dir.path(), &va, &p, &p.server, &root, &[]).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    // Both daemons' sockets, listened on by the test: a connection would wait in the queue.
+    let (libvirtd, socket) = crate::reload::daemon(&root, "libvirt");
+    let (virtproxyd, proxy_socket) = crate::reload::daemon(&root, "virtproxyd");
+    for extra in [&["--dry-run"][..], &["--dry-run", "--json"][..]] {
+        let run = install_reload(dir.path(), &va, &p, &new, &root, extra).expect(0);
+        for listener in [&libvirtd, &virtproxyd] {
+            listener.set_nonblocking(true).unwrap();
+            let got = listener.accept();
+            assert!(
+                matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+                "a dry run connected to an admin socket ({extra:?}): {got:?}"
+            );
+        }
+        if extra.contains(&"--json") {
+            let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            assert_eq!(
+                json["reload"]["would_reload"],
+                serde_json::json!(["libvirtd", "virtproxyd"]),
+                "{json}"
+            );
+            assert_eq!(json["reload"]["connected"], false, "{json}");
+            assert_eq!(
+                json["reload"]["sockets"],
+                serde_json::json!([s(&socket), s(&proxy_socket)]),
+                "{json}"
+            );
+        } else {
+            for (name, sock) in [("libvirtd", &socket), ("virtproxyd", &proxy_socket)] {
+                assert!(
+                    run.stdout
+                        .contains(&format!("would reload {name} if it runs"))
+                        && run.stdout.contains(&format!("{} is there", sock.display())),
+                    "{}",
+                    run.stdout
+                );
+            }
+            assert!(run.stdout.contains("does not connect"), "{}", run.stdout);
+        }
+    }
+    // A pid file naming the daemon tells that it runs, without a connection either.
+    common::write(&root.join("run/libvirtd.pid"), b"4321\n", 0o644);
+    common::write(
+        &root.join("proc/4321/cmdline"),
+        b"/usr/sbin/libvirtd\0",
+        0o444,
+    );
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    common::write(
+        &root.join("proc/4321/status"),
+        format!("Name:\tlibvirtd\nUid:\t{me}\t{me}\t{me}\t{me}\n").as_bytes(),
+        0o444,
+    );
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("would reload libvirtd (it runs: pid 4321)")
+            && run
+                .stdout
+                .contains("the configuration file it runs with (pid 4321)"),
+        "{}",
+        run.stdout
+    );
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run", "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        json["reload"]["pids"],
+        serde_json::json!([4321, null]),
+        "{json}"
+    );
+    libvirtd.set_nonblocking(true).unwrap();
+    assert!(libvirtd.accept().is_err(), "a dry run connected");
+    std::fs::remove_file(root.join("run/libvirtd.pid")).unwrap();
+    // A socket file nobody listens on (a stopped socket-activated daemon looks the same from
+    // outside) is named too, still without connecting; nothing was written or run.
+    drop(virtproxyd);
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains("would reload virtproxyd if it runs"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(installed_pair(&root), pair_of(&p.server), "a dry run wrote");
+    assert!(crate::reload::runs(dir.path()).is_empty());
+    // Without a socket: nothing to reload, and said so.
+    std::fs::remove_file(&socket).unwrap();
+    std::fs::remove_file(&proxy_socket).unwrap();
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains("no daemon running: nothing to reload"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn a_daemon_refusing_the_new_files_gets_the_old_ones_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -1556,4 +1662,37 @@ fn a_renewed_ca_is_rotated_by_reload_without_force_another_ca_is_not() {
     let run = install_reload(dir.path(), &va, &q, &p.server, &root, &[]).expect(2);
     assert!(run.stderr.contains("not the CA"), "{}", run.stderr);
     assert_eq!(std::fs::read(&installed).unwrap(), bundle);
+}
+
+/// A dry run and the run itself find the same daemons: an admin socket reached through a
+/// symbolic link (a real run connects through it) is there for the dry run too (it looked at
+/// the link itself, and said no daemon runs).
+#[test]
+fn a_dry_run_finds_an_admin_socket_behind_a_link_as_the_run_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki(dir.path());
+    let root = dir.path().join("root");
+    let va = crate::reload::fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    install_reload(dir.path(), &va, &p, &p.server, &root, &[]).expect(0);
+    let new = dir.path().join("new");
+    common::issue_server(dir.path(), s(&p.ca), "localhost", s(&new)).expect(0);
+    std::fs::create_dir_all(root.join("run/libvirt")).unwrap();
+    std::fs::create_dir_all(root.join("srv")).unwrap();
+    let real = root.join("srv/admin-sock");
+    let listener = std::os::unix::net::UnixListener::bind(&real).unwrap();
+    let link = root.join("run/libvirt/libvirt-admin-sock");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains("would reload libvirtd")
+            && run.stdout.contains(&format!("{} is there", link.display())),
+        "{}",
+        run.stdout
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a dry run connected"
+    );
+    assert_eq!(installed_pair(&root), pair_of(&p.server), "a dry run wrote");
 }

@@ -913,6 +913,44 @@ fn a_malformed_dh_params_file_fails() {
     assert_eq!(run.code, 1);
 }
 
+/// A socket, FIFO, device or directory at dh-params.pem or server-key.pem: validate --qemu
+/// says what it is, naming the file, and never blocks (it read both with a plain read, which a
+/// FIFO holds for good).
+#[test]
+fn what_is_not_a_file_in_a_qemu_directory_is_named_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = vnc_installed(d);
+    let qemu_dir = d.join("root/etc/pki/qemu");
+    for (name, id) in [
+        ("dh-params.pem", "qemu.vnc.server.dh_params"),
+        ("server-key.pem", "qemu.vnc.server.key_mode"),
+    ] {
+        let path = qemu_dir.join(name);
+        for kind in common::NOT_FILES {
+            let _listener = common::make_not_file(&path, kind);
+            let mut args = vec!["validate", "--qemu", "--root"];
+            let root = d.join("root");
+            args.extend([s(&root), "--qemu-conf", s(&conf), "--json"]);
+            args.extend(["--hostname", "localhost"]);
+            let run = common::virtpki_within(d, &args, 20);
+            let report = json(&run);
+            let c = check(&report, id);
+            assert_eq!(c["status"], "fail", "{name}, {kind}: {c:#}");
+            assert!(
+                c["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("{kind}, not a regular file"))
+                    && c["message"].as_str().unwrap().contains(s(&path)),
+                "{name}, {kind}: {c:#}"
+            );
+            assert_eq!(run.code, 1, "{name}, {kind}");
+            common::remove_not_file(&path);
+        }
+    }
+}
+
 /// Review: /etc/pki/libvirt-vnc as a plain file still takes VNC away from the default
 /// directory (libvirt's virFileExists): validate's fix must be to remove it, not to install
 /// into it; a dangling link does not count, as for libvirt.
@@ -1045,9 +1083,11 @@ fn an_encrypted_key_with_a_secret_is_not_a_failure() {
     let key = d.join("root/etc/pki/qemu/server-key.pem");
     // Rewritten in place: its owner and group stay install's.
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    // An EncryptedPrivateKeyInfo (PBES2) whose ciphertext is not looked into.
     std::fs::write(
         &key,
-        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMBUwDQYJKoZIhvcNAQUNMAAEBN6tvu8=\n\
+         -----END ENCRYPTED PRIVATE KEY-----\n",
     )
     .unwrap();
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o440)).unwrap();
@@ -1219,4 +1259,181 @@ fn install_names_further_identities_left_in_the_directory() {
     let run = install_qemu(d, &p, &p.server, &conf, &["--subsystem", "vnc"]).expect(0);
     assert!(run.stdout.contains("server-cert-0.pem"), "{}", run.stdout);
     assert!(run.stdout.contains("QEMU >= 10.2"), "{}", run.stdout);
+}
+
+/// `dir/sealed`: `p`'s server certificate and its key encrypted as PKCS#8 by openssl (what
+/// QEMU decrypts with a libvirt secret's passphrase), the key 0600.
+fn sealed_server(dir: &Path, p: &Pki) -> PathBuf {
+    common::require("openssl");
+    let out = dir.join("sealed");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(p.server.join("servercert.pem"), out.join("servercert.pem")).unwrap();
+    let key = out.join("serverkey.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:qemu",
+        ])
+        .arg("-in")
+        .arg(p.server.join("serverkey.pem"))
+        .arg("-out")
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    out
+}
+
+/// An encrypted source key: QEMU decrypts it with the libvirt secret a
+/// `*_tls_x509_secret_uuid` names for the subsystem. Without one it is refused, naming the
+/// settings that would give one (as libvirt inherits them) and nothing is written; with one
+/// it is installed byte for byte, the certificate still checked against the CA, and said.
+#[test]
+fn an_encrypted_key_is_installed_only_where_a_secret_decrypts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let from = sealed_server(d, &p);
+    let qemu_dir = d.join("root/etc/pki/qemu");
+    // No secret for vnc: refused, nothing written.
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc"]).expect(2);
+    assert!(
+        run.stderr.contains("the private key is encrypted")
+            && run.stderr.contains(
+                "neither vnc_tls_x509_secret_uuid nor default_tls_x509_secret_uuid is set"
+            )
+            && run.stderr.contains("Decryption has failed")
+            && run.stderr.contains("openssl pkey"),
+        "{}",
+        run.stderr
+    );
+    assert!(!qemu_dir.exists(), "a refusal wrote {}", qemu_dir.display());
+    // vnc has its own directory: the default secret is not inherited (libvirt's rule), so
+    // default_tls_x509_secret_uuid does not help, and only vnc's own setting is named.
+    let vnc_dir = d.join("root/etc/pki/vnc");
+    std::fs::create_dir_all(&vnc_dir).unwrap();
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_cert_dir = \"/etc/pki/vnc\"\n\
+         default_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc"]).expect(2);
+    assert!(
+        run.stderr.contains("(vnc_tls_x509_secret_uuid is not set)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&vnc_dir).unwrap().count(), 0);
+    // SPICE has no secret at all.
+    let conf = qemu_conf(
+        d,
+        "spice_tls = 1\ndefault_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "spice"]).expect(2);
+    assert!(
+        run.stderr.contains("SPICE has no such setting"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("unencrypted only"), "{}", run.stderr);
+    // vnc's own secret: installed as it is, and said; validate --qemu passes with a note.
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc", "--json"]).expect(0);
+    let out = json(&run);
+    let installed = qemu_dir.join("server-key.pem");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(from.join("serverkey.pem")).unwrap()
+    );
+    assert_eq!(mode(&installed), 0o440);
+    // In words, a warning: neither the key nor the pair could be checked.
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc", "--dry-run"]).expect(0);
+    let line = common::line_with(&run.stdout, "is encrypted");
+    assert!(
+        line.starts_with("warning: ") && line.contains("checked neither the key nor"),
+        "{}",
+        run.stdout
+    );
+    let notes = out["qemu"]["notes"].to_string();
+    assert!(
+        notes.contains("is encrypted")
+            && notes.contains("0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f")
+            && notes.contains(&format!("{}:4", conf.display())),
+        "{notes}"
+    );
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    assert_eq!(check(&report, "qemu.vnc.server.load")["status"], "info");
+    // The certificate is still checked: one of another CA is refused, key encrypted or not.
+    let other = d.join("other");
+    common::ca_init(d, &other);
+    let run = virtpki(
+        d,
+        &[
+            "install",
+            "--qemu",
+            "--ca-dir",
+            s(&other),
+            "--from",
+            s(&from),
+            "--root",
+            s(&d.join("root2")),
+            "--qemu-conf",
+            s(&conf),
+            "--subsystem",
+            "vnc",
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("fail libvirt's checks"),
+        "{}",
+        run.stderr
+    );
+    assert!(!d.join("root2/etc/pki/qemu").exists());
+}
+
+/// The markers of an encrypted PKCS#8 key around what is no EncryptedPrivateKeyInfo are
+/// nothing QEMU could decrypt: not installed "as it is" where a secret applies (it was, with a
+/// note saying only that the passphrase is needed), but refused as an unreadable key, naming
+/// it; nothing is written.
+#[test]
+fn encrypted_key_markers_around_junk_are_refused_even_with_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let from = sealed_server(d, &p);
+    let key = from.join("serverkey.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let conf = qemu_conf(
+        d,
+        "vnc_tls = 1\nvnc_tls_x509_secret_uuid = \"0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f\"\n",
+    );
+    let run = install_qemu(d, &p, &from, &conf, &["--subsystem", "vnc"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(s(&key)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not one encrypted PKCS#8 key")
+            && run.stderr.contains("0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f"),
+        "{}",
+        run.stderr
+    );
+    assert!(!d.join("root/etc/pki/qemu").exists());
 }

@@ -408,3 +408,156 @@ fn a_relative_path_entry_never_finds_virt_admin_in_the_current_directory() {
         );
     }
 }
+
+/// A fake running daemon's pid file, `/proc/PID/cmdline` and `/proc/PID/status` (run by the
+/// test's user, root's stand-in under a test root) under `root` (the library reads /proc
+/// through the same root).
+fn pid_and_cmdline(root: &Path, daemon: &str, pid: u32, args: &[&str]) {
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    pid_and_cmdline_as(root, daemon, pid, args, me);
+}
+
+/// [`pid_and_cmdline`] with the process run by `uid`.
+fn pid_and_cmdline_as(root: &Path, daemon: &str, pid: u32, args: &[&str], uid: u32) {
+    common::write(
+        &root.join(format!("proc/{pid}/status")),
+        format!("Name:\t{daemon}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n").as_bytes(),
+        0o444,
+    );
+    common::write(
+        &root.join(format!("run/{daemon}.pid")),
+        format!("{pid}\n").as_bytes(),
+        0o644,
+    );
+    let mut cmdline = Vec::new();
+    for a in args {
+        cmdline.extend_from_slice(a.as_bytes());
+        cmdline.push(0);
+    }
+    common::write(&root.join(format!("proc/{pid}/cmdline")), &cmdline, 0o444);
+}
+
+/// A daemon started with `-f FILE` reads FILE, not /etc/libvirt/libvirtd.conf: reload checks
+/// FILE and says so; FILE naming other TLS files refuses the reload (virt-admin never runs),
+/// though the default file names none. Without a pid file the default is checked, and that
+/// is said with why.
+#[test]
+fn a_daemon_started_with_another_conf_file_is_checked_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    let _d = daemon(&root, "libvirt");
+    common::write(
+        &root.join("etc/libvirt/libvirtd.conf"),
+        b"listen_tls = 1\n",
+        0o644,
+    );
+    let custom = root.join("etc/libvirt/custom.conf");
+    common::write(&custom, b"listen_tls = 1\n", 0o644);
+    // No pid file: the default file, said.
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(0);
+    let line = common::line_with(&run.stdout, "checked ");
+    assert!(
+        line.contains(&format!(
+            "checked {}, libvirt's default configuration file",
+            root.join("etc/libvirt/libvirtd.conf").display()
+        )) && line.contains("no pid file at"),
+        "{}",
+        run.stdout
+    );
+    // Started with -f custom.conf, which allows the reload: reloaded, and custom.conf named.
+    pid_and_cmdline(
+        &root,
+        "libvirtd",
+        321,
+        &[
+            "/usr/sbin/libvirtd",
+            "--timeout",
+            "120",
+            "--config",
+            "/etc/libvirt/custom.conf",
+        ],
+    );
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "checked {}, the configuration file it was started with (-f/--config, pid 321)",
+            custom.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(runs(dir.path()).len(), 2);
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd", "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let conf = &json["daemons"][0]["configuration"];
+    assert_eq!(conf["file"], s(&custom), "{json}");
+    assert_eq!(conf["source"], "command_line", "{json}");
+    // custom.conf names another certificate: refused, naming custom.conf's line.
+    common::write(
+        &custom,
+        b"listen_tls = 1\ncert_file = \"/srv/pki/server.pem\"\n",
+        0o644,
+    );
+    let before = runs(dir.path()).len();
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(
+        run.stdout
+            .contains(&format!("{}:2: cert_file", custom.display())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(runs(dir.path()).len(), before, "virt-admin was run");
+    // install --reload refuses before writing anything, for the same reason.
+    let p = common::pki(dir.path());
+    let run = common::install(dir.path(), &["--root", s(&root), "--reload"], "server", &p);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("custom.conf:2"), "{}", run.stderr);
+    assert!(!root.join("etc/pki/libvirt/servercert.pem").exists());
+    // custom.conf gone since the start: what the daemon uses cannot be known: refused.
+    std::fs::remove_file(&custom).unwrap();
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(
+        run.stdout.contains("its command line names") && run.stdout.contains("custom.conf"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(runs(dir.path()).len(), before, "virt-admin was run");
+}
+
+/// A pid file gone stale whose pid now names another user's process, started with `-f` and a
+/// file of that user's allowing the reload: that file is not what the daemon reads, so the
+/// default one is checked (here refusing), and why is said. Who runs the process is
+/// /proc/PID/status's Uid line, which a non-dumpable process cannot make root's as it can
+/// the owner of its /proc files.
+#[test]
+fn another_users_process_under_the_pid_does_not_choose_the_conf_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    let _d = daemon(&root, "libvirt");
+    common::write(
+        &root.join("etc/libvirt/libvirtd.conf"),
+        b"listen_tls = 1\ncert_file = \"/srv/pki/server.pem\"\n",
+        0o644,
+    );
+    let theirs = root.join("home/x/free.conf");
+    common::write(&theirs, b"listen_tls = 1\n", 0o644);
+    pid_and_cmdline_as(
+        &root,
+        "libvirtd",
+        555,
+        &["libvirtd", "-f", "/home/x/free.conf"],
+        4321,
+    );
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(
+        run.stdout.contains("libvirtd.conf:2: cert_file")
+            && run.stdout.contains("runs as uid 4321, not root")
+            && run.stdout.contains("libvirt's default configuration file"),
+        "{}",
+        run.stdout
+    );
+    assert!(runs(dir.path()).is_empty(), "virt-admin was run");
+}

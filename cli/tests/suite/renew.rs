@@ -536,3 +536,41 @@ fn renew_waits_for_the_ca_directorys_lock() {
         "renew did not wait for the lock ({waited:?})"
     );
 }
+
+/// A renewal in the second of issue, with the same validity, has the same not-after as the old
+/// certificate to the second: the summary says what tells them apart (the serial, the start)
+/// for both `renew` and `ca renew`, and never reads as if nothing changed.
+#[test]
+fn the_summary_tells_old_and_new_apart_even_on_the_day_of_issue() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let old_path = p.server.join("servercert.pem");
+    let out = d.join("renewed");
+    let run = renew(d, &p, &old_path, &out, &[]).expect(0);
+    let (old, new) = (&certs(&old_path)[0], &certs(&out.join("servercert.pem"))[0]);
+    let serial = format!("serial: {} -> {}", old.serial_hex(), new.serial_hex());
+    assert_ne!(old.serial_hex(), new.serial_hex());
+    assert!(run.stdout.contains(&serial), "{}", run.stdout);
+    for line in ["not before:", "not after:"] {
+        let l = common::line_with(&run.stdout, line);
+        let (a, b) = l.split_once(" -> ").expect(l);
+        // Dates with the time of day in UTC, to the second.
+        assert!(a.ends_with(" UTC") && b.contains(" UTC"), "{l}");
+        assert!(a.matches(':').count() >= 3, "{l}");
+        if a.trim_start_matches(line).trim() == b.split(" (").next().unwrap() {
+            assert!(l.contains("the same to the second"), "{l}");
+        }
+    }
+    let ca_old = certs(&p.ca.join("cacert.pem"))[0].serial_hex();
+    let run = virtpki(d, &["ca", "renew", "--dir", s(&p.ca)]).expect(0);
+    let ca_new = certs(&p.ca.join("cacert.pem"))[0].serial_hex();
+    assert_ne!(ca_old, ca_new);
+    assert!(
+        run.stdout
+            .contains(&format!("serial: {ca_old} -> {ca_new}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("not before: "), "{}", run.stdout);
+}
