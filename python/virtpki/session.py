@@ -164,7 +164,8 @@ class Session:
         """Up to size decrypted bytes; b"" at the end of the stream (the peer's
         close_notify). A connection closed without close_notify raises TLSError: what was
         received may have been cut short. On a non-blocking socket with nothing to read yet:
-        AgainError."""
+        AgainError. ``read(0)`` returns b"" at once, without I/O: that b"" is not the end of
+        the stream, so a loop that stops at b"" must never ask for 0 bytes."""
         size = _args.integer(size, "size", (0, 2**63 - 1))
         buf = ctypes.create_string_buffer(size)
         n = _args.check(lib.virPKISessionRead(self._handle, buf, size))
