@@ -743,6 +743,21 @@ mod plain_blocks_tests {
         true
     }
 
+    /// Every length of the last line, with LF and with CRLF line ends, one block or two,
+    /// takes the fast path.
+    #[test]
+    fn every_last_line_length_takes_the_fast_path() {
+        for len in 1..=160usize {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            for eol in ["\n", "\r\n"] {
+                let one = block(&der, 64, eol);
+                assert!(same_as_pem_crate(&one), "fast path refused {one:?}");
+                let two = one.clone() + &block(&der[..len / 2 + 1], 64, eol);
+                assert!(same_as_pem_crate(&two), "fast path refused {two:?}");
+            }
+        }
+    }
+
     #[test]
     fn plain_chains_are_read_as_the_pem_crate_reads_them() {
         let a: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
