@@ -464,20 +464,34 @@ impl<S: Socket> SharedSession<S> {
                 ));
             }
         }
-        let result = self.drive_handshake();
+        // Poisoned by a validator's panic in another thread's handshake, which failed the
+        // session first: that failure is the clear answer.
+        let mut rx = self
+            .rx
+            .lock()
+            .map_err(|_| self.failure().unwrap_or_else(poisoned))?;
+        let result = self.drive_handshake(&mut rx);
         match result {
             Err(e) if e.kind() != ErrorKind::Again => {
+                // Recorded before `rx` is let go: a handshake waiting for it in another
+                // thread must find the failure, not read the socket of a failed connection
+                // (which a peer that stays silent never ends).
                 let e = explained(e, &self.note);
                 self.tls()?.phase = Phase::Failed(e.kind(), e.message().to_owned());
+                drop(rx);
                 Err(e)
             }
             other => other,
         }
     }
 
-    fn drive_handshake(&self) -> Result<()> {
-        let mut rx = self.rx.lock().map_err(|_| poisoned())?;
+    /// The handshake's steps; the caller holds `rx` (`rx` is its buffer).
+    fn drive_handshake(&self, rx: &mut Vec<u8>) -> Result<()> {
         loop {
+            // Failed while this call waited for `rx`: nothing more is sent or read.
+            if let Some(e) = self.failure() {
+                return Err(e);
+            }
             self.flush("handshake")?;
             let mut tls = self.tls()?;
             match tls.phase.clone() {
@@ -495,7 +509,7 @@ impl<S: Socket> SharedSession<S> {
                         continue;
                     }
                     drop(tls);
-                    if self.receive(&mut rx, "handshake")? == 0 {
+                    if self.receive(rx, "handshake")? == 0 {
                         return Err(Error::new(
                             ErrorKind::Tls,
                             "TLS handshake failed: the peer closed the connection",
@@ -529,7 +543,7 @@ impl<S: Socket> SharedSession<S> {
                         Ok(_) => return Err(confirm_refused("it closed the connection".into())),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             drop(tls);
-                            if let Err(e) = self.receive(&mut rx, "handshake") {
+                            if let Err(e) = self.receive(rx, "handshake") {
                                 if e.kind() == ErrorKind::Again {
                                     return Err(e);
                                 }
@@ -563,6 +577,18 @@ impl<S: Socket> SharedSession<S> {
         })?;
         self.established("record of the server's certificate")?;
         asked.record()
+    }
+
+    /// The handshake's failure, if it failed (also when the TLS lock is poisoned).
+    fn failure(&self) -> Option<Error> {
+        let tls = self
+            .tls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &tls.phase {
+            Phase::Failed(kind, message) => Some(Error::new(*kind, message.clone())),
+            _ => None,
+        }
     }
 
     /// Whether the handshake is done.

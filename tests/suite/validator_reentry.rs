@@ -322,3 +322,92 @@ fn the_validator_calls_back_into_its_context() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(ctx.validator().is_none(), "it removed itself");
 }
+
+#[test]
+fn a_handshake_waiting_in_another_thread_when_the_validator_rejects_returns_the_failure() {
+    // Thread B calls handshake while thread A's validator runs; the validator then rejects.
+    // B must get the failure, not go on to read the socket of a handshake that has failed:
+    // the peer here keeps the connection open and silent (as a hostile server may), so such a
+    // read never returns on a blocking socket. Repeated: B racing A for the receive lock.
+    for round in 0..200 {
+        let p = pki();
+        let ctx = client_ctx(&p, ContextFlags::default());
+        let (entered_tx, entered) = channel();
+        let (go, go_rx) = channel::<()>();
+        let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+        ctx.set_validator(Some(Arc::new(move |_: &ValidationRequest<'_>| {
+            entered_tx.lock().unwrap().send(()).unwrap();
+            let _ = go_rx.lock().unwrap().recv_timeout(WATCHDOG);
+            ValidatorAnswer::Reject
+        })));
+        let (a, b) = UnixStream::pair().unwrap();
+        let server = server_ctx(&p);
+        let (keep_tx, keep) = channel::<()>();
+        thread::spawn(move || {
+            let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+            let _ = s.handshake();
+            // The connection stays open, and nothing more is sent, until the round ends.
+            let _ = keep.recv_timeout(WATCHDOG);
+            drop(s);
+        });
+        let c = Arc::new(
+            SharedSession::start_client(&ctx, a, "localhost", None, SessionFlags::default())
+                .unwrap(),
+        );
+        let (atx, arx) = channel();
+        {
+            let c = Arc::clone(&c);
+            thread::spawn(move || {
+                let _ = atx.send(c.handshake());
+            });
+        }
+        entered.recv_timeout(WATCHDOG).unwrap();
+        let (btx, brx) = channel();
+        {
+            let c = Arc::clone(&c);
+            thread::spawn(move || {
+                let _ = btx.send(c.handshake());
+            });
+        }
+        thread::sleep(Duration::from_millis(2));
+        go.send(()).unwrap();
+        let a_err = arx.recv_timeout(WATCHDOG).unwrap().unwrap_err();
+        let b_err = brx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| {
+                panic!("round {round}: the waiting handshake read a failed connection")
+            })
+            .unwrap_err();
+        assert_eq!(b_err.kind(), a_err.kind(), "{b_err} / {a_err}");
+        drop(keep_tx);
+    }
+}
+
+#[test]
+fn a_handshake_waiting_in_another_thread_when_the_validator_panics_gets_the_clear_error() {
+    let (entered_tx, entered) = channel();
+    let (go, go_rx) = channel::<()>();
+    let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+    let st = start(SessionFlags::default(), move |_| {
+        entered_tx.lock().unwrap().send(()).unwrap();
+        let _ = go_rx.lock().unwrap().recv_timeout(WATCHDOG);
+        panic!("a validator's bug")
+    });
+    entered.recv_timeout(WATCHDOG).unwrap();
+    let (btx, brx) = channel();
+    {
+        let c = Arc::clone(&st.client);
+        thread::spawn(move || {
+            let _ = btx.send(c.handshake());
+        });
+    }
+    thread::sleep(Duration::from_millis(100));
+    go.send(()).unwrap();
+    assert!(
+        st.handshake.recv_timeout(WATCHDOG).is_err(),
+        "the panic ends the handshake's thread"
+    );
+    let err = brx.recv_timeout(WATCHDOG).unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(err.message().contains("validator panicked"), "{err}");
+}
