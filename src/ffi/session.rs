@@ -417,7 +417,8 @@ pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char
 
 /// Sends close_notify; the fd stays the caller's. It never waits for a peer that does not
 /// read. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN until close_notify has gone out (call
-/// again when the fd is writable). On a blocking fd whose send buffer is full: if another call
+/// again when the fd is writable; the fd is not shut down then, even with calls in progress
+/// in other threads). On a blocking fd whose send buffer is full: if another call
 /// is in progress on the session, Close does not wait; alone, it waits for room at most 5
 /// seconds (the fd's SO_SNDTIMEO when set). Then it shuts the fd down (shutdown(2)) and fails
 /// with VIR_PKI_ERR_TLS, "close_notify not sent": the peer receives what was sent before,

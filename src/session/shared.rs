@@ -906,7 +906,7 @@ impl<S: Socket> SharedSession<S> {
     /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
     /// the caller's. It never waits for a peer that does not read:
     /// - on a non-blocking socket that is full: [`ErrorKind::Again`] (nothing is lost; call
-    ///   again when it is writable);
+    ///   again when it is writable; the socket is not shut down, whatever other threads do);
     /// - on a blocking one: what fits now. While another call on the session is in
     ///   progress, or once [`CLOSE_GRACE`] (or the socket's SO_SNDTIMEO) has passed without
     ///   room, it gives up: the socket is shut down and the error says close_notify was not
@@ -954,7 +954,12 @@ impl<S: Socket> SharedSession<S> {
         }
         let result = self.send_close_notify(&mut out);
         drop(out);
-        if self.busy.load(Ordering::SeqCst) > 0 {
+        // Again (a non-blocking fd only) keeps its promise: nothing lost, close_notify goes out
+        // on a later call, so the socket stays up; no call waits on a non-blocking fd anyway.
+        // Shutting it down here made the retry fail with "closed in another thread" whenever
+        // a read happened to be running in another thread.
+        let again = matches!(&result, Err(e) if e.kind() == ErrorKind::Again);
+        if !again && self.busy.load(Ordering::SeqCst) > 0 {
             self.shut_down();
         }
         result

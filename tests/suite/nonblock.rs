@@ -1073,3 +1073,53 @@ fn a_read_of_zero_bytes_on_a_blocking_socket_does_not_wait() {
     let reader = Arc::clone(&c);
     assert_eq!(within("read(0)", move || reader.read(&mut [])).unwrap(), 0);
 }
+
+#[test]
+fn a_nonblocking_close_never_says_again_for_a_connection_it_shut_down() {
+    // Close on a full non-blocking socket while a read runs in another thread: Again promises
+    // "nothing lost, call again when writable"; a Close that shut the socket down (to wake
+    // that thread) must say close_notify was not sent instead, since no later call can send
+    // it. Repeated: the read must be in progress at the moment Close looks.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let mut shut_and_again = 0;
+    for _ in 0..50 {
+        let (c, s) = pair(&p, &client, SessionFlags::default());
+        handshake_both(&c, &s);
+        let junk = vec![0u8; 65536];
+        while c.write(&junk).is_ok() {}
+        while c.flush_output().is_ok() {}
+        let c = Arc::new(c);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (c, stop) = (Arc::clone(&c), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while !stop.load(Ordering::SeqCst) {
+                    let _ = c.read(&mut buf);
+                }
+            })
+        };
+        thread::sleep(Duration::from_millis(5));
+        let first = c.close();
+        stop.store(true, Ordering::SeqCst);
+        reader.join().unwrap();
+        match first {
+            Err(e) if e.kind() == ErrorKind::Again => {
+                // Nothing was lost: with no one else in, Close says Again again.
+                if let Err(e) = c.close() {
+                    if e.kind() != ErrorKind::Again {
+                        shut_and_again += 1;
+                    }
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+                assert!(e.message().contains("close_notify not sent"), "{e}");
+            }
+            Ok(()) => panic!("close_notify fitted in a full socket"),
+        }
+        drop(s);
+    }
+    assert_eq!(shut_and_again, 0, "Again after the socket was shut down");
+}
