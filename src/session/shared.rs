@@ -998,13 +998,16 @@ impl<S: Socket> SharedSession<S> {
         let _ = self.socket.shutdown();
     }
 
-    /// The certificates the peer presented, leaf first; none before the handshake has
-    /// verified them (from inside the validator too, which is given them).
+    /// The certificates the peer presented, leaf first; none until the handshake is done
+    /// (from inside the validator too, which is given them), and none after it failed: rustls
+    /// keeps what it verified even when the session then failed (libvirt's byte refused, a
+    /// later TLS error), but that peer is not the session's.
     pub fn peer_certificates(&self) -> Vec<Certificate> {
-        // None while the handshake verifies them: not the session's peer before the decision.
         match self.tls() {
-            Ok(tls) => super::certificates(tls.conn.as_ref().and_then(|c| c.peer_certificates())),
-            Err(_) => Vec::new(),
+            Ok(tls) if tls.phase == Phase::Done => {
+                super::certificates(tls.conn.as_ref().and_then(|c| c.peer_certificates()))
+            }
+            _ => Vec::new(),
         }
     }
 

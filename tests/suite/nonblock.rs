@@ -613,6 +613,9 @@ fn data_before_the_confirmation_byte_is_a_refusal() {
     assert_eq!(err.kind(), ErrorKind::Tls);
     assert!(err.message().contains("0x68"), "{err}");
     assert_eq!(c.read(&mut [0u8; 4]).unwrap_err().message(), err.message());
+    // A refused session has no peer (TLS had verified it; the session did not accept it).
+    assert!(c.peer_certificates().is_empty());
+    assert_eq!(c.peer_dn(), None);
 }
 
 #[test]
