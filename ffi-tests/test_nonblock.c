@@ -1273,6 +1273,38 @@ static void test_close_again_with_a_reader_running(void)
     }
 }
 
+/* ---- Found by review: Handshake on an established session ("again 0 on later calls") waited
+   for a Read blocked in another thread; a program that asks before each write, the write the
+   peer waits for, waited for good. */
+
+static void test_handshake_when_done_with_a_reader_blocked(void)
+{
+    int fds[2];
+    virPKIContextPtr cctx;
+    struct accept_arg a = {0};
+    virPKISessionPtr c = stuck_client(fds, &cctx, &a);
+    struct blocked_call r = {.s = c};
+    pthread_t rt;
+    if (pthread_create(&rt, NULL, blocked_call_thread, &r) != 0)
+        die("pthread_create");
+    sleep_ms(200);
+    struct bounded_handshake b = {.s = c};
+    pthread_t t;
+    if (pthread_create(&t, NULL, bounded_handshake_thread, &b) != 0)
+        die("pthread_create");
+    join_within(t, &b.done, "virPKISessionHandshake with a Read blocked in another thread");
+    CHECK_INT(b.rc, 0);
+    CHECK_INT(virPKISessionClose(c), -1); /* wakes the reader; close_notify does not fit */
+    join_within(rt, &r.done, "a Read after Close");
+    CHECK_INT(r.rc, -1);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -1300,5 +1332,6 @@ int main(void)
     test_read_of_zero_bytes();
     test_waiting_handshake_after_a_rejection();
     test_close_again_with_a_reader_running();
+    test_handshake_when_done_with_a_reader_blocked();
     return check_done();
 }

@@ -274,7 +274,8 @@ pub unsafe extern "C" fn virPKISessionStartServer(
 }
 
 /// Advances the handshake of a started session: 0 when TLS and, with
-/// VIR_PKI_SESSION_LIBVIRT_CONFIRM, libvirt's 0x01 byte are done (again 0 on later calls);
+/// VIR_PKI_SESSION_LIBVIRT_CONFIRM, libvirt's 0x01 byte are done (again 0 on later calls, at
+/// once: they do not wait for reads or writes in other threads);
 /// -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
 /// virPKISessionWants() and call again), another code when it failed (the same on every later
 /// call). On a blocking fd it returns only when done or failed. The context's validator runs

@@ -451,8 +451,12 @@ impl<S: Socket> SharedSession<S> {
         let _busy = Busy::enter(&self.busy);
         {
             let tls = self.tls()?;
-            if let Phase::Failed(kind, message) = &tls.phase {
-                return Err(Error::new(*kind, message.clone()));
+            match &tls.phase {
+                Phase::Failed(kind, message) => return Err(Error::new(*kind, message.clone())),
+                // Without `rx`: a read blocked in another thread holds it, and a caller that
+                // asks before it writes (what the peer waits for) would wait for good.
+                Phase::Done => return Ok(()),
+                _ => {}
             }
             // The validator's thread holds `rx` already: waiting for it would never end. The
             // handshake it was called from goes on.

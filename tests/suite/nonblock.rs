@@ -1126,3 +1126,22 @@ fn a_nonblocking_close_never_says_again_for_a_connection_it_shut_down() {
     }
     assert_eq!(shut_and_again, 0, "Again after the socket was shut down");
 }
+
+#[test]
+fn handshake_after_it_is_done_does_not_wait_for_a_blocked_reader() {
+    // "Again Ok on later calls": an event loop or wrapper that asks handshake() before each
+    // write (Python's handshake() -> True) must not wait for a read blocked in another thread
+    // (the peer answers only after that write: it would wait for good).
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    let reader = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || c.read(&mut [0u8; 64]))
+    };
+    thread::sleep(Duration::from_millis(200));
+    let h = Arc::clone(&c);
+    within("handshake() with a reader blocked", move || h.handshake()).unwrap();
+    let closer = Arc::clone(&c);
+    let _ = within("close", move || closer.close());
+    let _ = within("the reader", move || reader.join().unwrap());
+}
