@@ -328,6 +328,9 @@ fn feed_conn(
 struct Lent<'a> {
     tls: &'a Mutex<Tls>,
     conn: Option<Connection>,
+    /// The thread was unwinding already when it lent the connection (a handshake driven
+    /// from a destructor): only a panic that starts while lent is the validator's.
+    unwinding: bool,
 }
 
 impl Drop for Lent<'_> {
@@ -338,7 +341,7 @@ impl Drop for Lent<'_> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tls.conn = self.conn.take();
         tls.verifying = None;
-        if thread::panicking() {
+        if thread::panicking() && !self.unwinding {
             tls.phase = Phase::Failed(
                 ErrorKind::Internal,
                 "TLS handshake failed: the certificate validator panicked".into(),
@@ -691,6 +694,7 @@ impl<S: Socket> SharedSession<S> {
             let mut lent = Lent {
                 tls: &self.tls,
                 conn: Some(conn),
+                unwinding: thread::panicking(),
             };
             let failed = match lent.conn.as_mut() {
                 Some(conn) => feed_conn(conn, input, pending, what),

@@ -411,3 +411,41 @@ fn a_handshake_waiting_in_another_thread_when_the_validator_panics_gets_the_clea
     assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
     assert!(err.message().contains("validator panicked"), "{err}");
 }
+
+#[test]
+fn a_handshake_run_while_the_thread_unwinds_an_unrelated_panic_is_not_failed() {
+    // The panic check of the lent connection is about the validator's panic only: a
+    // handshake driven from a destructor while something else unwinds (a guard that finishes
+    // a connection) completes as any other.
+    struct OnDrop(Option<Box<dyn FnOnce()>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    let p = pki();
+    let ctx = client_ctx(&p, ContextFlags::default());
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = server_ctx(&p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        s.handshake().map(|_| s)
+    });
+    let c = Arc::new(
+        SharedSession::start_client(&ctx, a, "localhost", None, SessionFlags::default()).unwrap(),
+    );
+    let (tx, rx) = channel();
+    let inner = Arc::clone(&c);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = OnDrop(Some(Box::new(move || {
+            let _ = tx.send(inner.handshake());
+        })));
+        panic!("unrelated to the session");
+    }));
+    assert!(unwound.is_err());
+    rx.recv_timeout(WATCHDOG).unwrap().unwrap();
+    assert!(c.is_established());
+    srv.join().unwrap().unwrap();
+}
