@@ -946,7 +946,9 @@ impl<S: Socket> SharedSession<S> {
                 let Some(conn) = tls.conn.as_mut() else {
                     // The handshake is processing the peer's messages (its validator may be
                     // what called): nothing can be queued now, and the handshake fails on the
-                    // shut-down socket once it has them.
+                    // shut-down socket once it has them. Marked before the TLS lock is let
+                    // go: the handshake looks for it once it has put the connection back.
+                    self.shut.store(true, Ordering::SeqCst);
                     drop(tls);
                     drop(out);
                     self.shut_down();
