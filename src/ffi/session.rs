@@ -285,8 +285,8 @@ pub unsafe extern "C" fn virPKISessionStartServer(
 /// (nothing goes in or out before the decision), PeerDN returns NULL (no verified peer yet;
 /// the validator is given the certificate), virPKISessionHandshake from inside the validator
 /// fails with VIR_PKI_ERR_INVALID_ARG (the handshake in progress goes on), and
-/// virPKISessionClose shuts the connection down at once, so that the handshake fails with
-/// VIR_PKI_ERR_TLS when the validator returns. The validator must not call
+/// virPKISessionClose shuts the connection down at once, so that the handshake fails when the
+/// validator returns (VIR_PKI_ERR_TLS; the rejection's own code if it rejected). The validator must not call
 /// virPKISessionFree on it, nor wait for a thread that calls virPKISessionHandshake on it
 /// (that call waits for the handshake in progress, as any concurrent Handshake does). Data
 /// the peer sent right behind the handshake may be decrypted already: once done, call

@@ -449,3 +449,33 @@ fn a_handshake_run_while_the_thread_unwinds_an_unrelated_panic_is_not_failed() {
     assert!(c.is_established());
     srv.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_validator_that_closes_its_session_then_rejects_gives_the_rejection() {
+    let p = pki();
+    let ctx = client_ctx(&p, ContextFlags::default());
+    let slot: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
+    {
+        let slot = Arc::clone(&slot);
+        ctx.set_validator(Some(Arc::new(move |_: &ValidationRequest<'_>| {
+            if let Some(s) = slot.get().and_then(Weak::upgrade) {
+                let _ = s.close();
+            }
+            ValidatorAnswer::Reject
+        })));
+    }
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = server_ctx(&p);
+    thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        let _ = s.handshake();
+    });
+    let c = Arc::new(
+        SharedSession::start_client(&ctx, a, "localhost", None, SessionFlags::default()).unwrap(),
+    );
+    slot.set(Arc::downgrade(&c)).unwrap();
+    let h = Arc::clone(&c);
+    let err = within_watchdog(move || h.handshake()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert_eq!(c.handshake().unwrap_err().kind(), ErrorKind::Rejected);
+}
