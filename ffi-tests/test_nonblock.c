@@ -914,6 +914,13 @@ static void test_validator_calls_back(enum reentry_call call)
         join_within(ct, &cl.done, "virPKISessionClose while the validator runs");
         CHECK_INT(cl.rc, -1);
         CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+        /* Nor a second one: close_notify was never sent (it returned 0 before the review). */
+        struct bounded_close cl2 = {.s = r.s};
+        if (pthread_create(&ct, NULL, bounded_close_thread, &cl2) != 0)
+            die("pthread_create");
+        join_within(ct, &cl2.done, "a second virPKISessionClose while the validator runs");
+        CHECK_INT(cl2.rc, -1);
+        CHECK_INT(cl2.code, VIR_PKI_ERR_TLS);
         atomic_store(&r.go, 1);
     }
     join_within(t, &b.done, "virPKISessionHandshake with a validator calling back");

@@ -942,12 +942,12 @@ impl<S: Socket> SharedSession<S> {
         {
             let mut tls = self.tls()?;
             if !tls.close_notify_queued {
-                tls.close_notify_queued = true;
                 let Some(conn) = tls.conn.as_mut() else {
                     // The handshake is processing the peer's messages (its validator may be
                     // what called): nothing can be queued now, and the handshake fails on the
                     // shut-down socket once it has them. Marked before the TLS lock is let
                     // go: the handshake looks for it once it has put the connection back.
+                    // close_notify is not marked queued: a later Close must not say it went.
                     self.shut.store(true, Ordering::SeqCst);
                     drop(tls);
                     drop(out);
@@ -960,6 +960,7 @@ impl<S: Socket> SharedSession<S> {
                     ));
                 };
                 conn.send_close_notify();
+                tls.close_notify_queued = true;
             }
         }
         let result = self.send_close_notify(&mut out);

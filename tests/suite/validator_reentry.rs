@@ -194,6 +194,9 @@ fn the_validator_closes_its_own_session() {
     let mut buf = [0u8; 4];
     assert!(r.client.read(&mut buf).is_err());
     assert!(r.client.write(b"x").is_err());
+    // close_notify was never sent: a second Close does not claim it was.
+    let again = r.client.close().unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Tls, "{again}");
     // The server does not hang: it sees the connection end.
     assert!(server_of(&r.server).is_err());
 }
@@ -248,6 +251,10 @@ fn a_close_from_another_thread_while_the_validator_waits_returns_and_ends_the_ha
     let e = closed.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
     assert!(e.message().contains("close_notify not sent"), "{e}");
+    // Nor does a second Close meanwhile: close_notify was never queued, let alone sent.
+    let closer = Arc::clone(&st.client);
+    let second = within_watchdog(move || closer.close()).unwrap_err();
+    assert_eq!(second.kind(), ErrorKind::Tls, "{second}");
     go.send(()).unwrap();
     let r = finish(st);
     assert_eq!(r.seen, "released");
