@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -492,6 +493,10 @@ static void test_arguments(void)
     CHECK(s != NULL);
     CHECK_FAILS(virPKISessionWrite(s, "x", 1), VIR_PKI_ERR_INVALID_ARG);
     CHECK_FAILS(virPKISessionRead(s, NULL, 1), VIR_PKI_ERR_INVALID_ARG);
+    /* A length no buffer can have (over PTRDIFF_MAX): refused, not a slice built on it. */
+    char small[4];
+    CHECK_FAILS((int)virPKISessionRead(s, small, SIZE_MAX), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_FAILS((int)virPKISessionWrite(s, small, SIZE_MAX), VIR_PKI_ERR_INVALID_ARG);
     virPKISessionFree(s);
     CHECK_INT(VIR_PKI_ERR_AGAIN, 23);
     CHECK_INT(VIR_PKI_SESSION_WANT_READ, 1);

@@ -148,6 +148,18 @@ fn fd_arg(fd: c_int) -> crate::Result<RawFd> {
     Ok(fd)
 }
 
+/// A Read/Write buffer: NULL only with len 0, and len within what a buffer can span (a slice
+/// over more than isize::MAX bytes is undefined behaviour; the caller's len is wrong anyway).
+fn buf_arg(null: bool, len: usize) -> crate::Result<()> {
+    if null && len > 0 {
+        return Err(Error::new(ErrorKind::InvalidArg, "buf is NULL"));
+    }
+    if len > isize::MAX as usize {
+        return Err(bad_value("len", len));
+    }
+    Ok(())
+}
+
 fn boxed(session: SharedSession<BorrowedFd>) -> virPKISessionPtr {
     Box::into_raw(Box::new(virPKISession { inner: session }))
 }
@@ -341,9 +353,7 @@ pub unsafe extern "C" fn virPKISessionRead(
     len: usize,
 ) -> c_longlong {
     guard(-1, || {
-        if buf.is_null() && len > 0 {
-            return Err(Error::new(ErrorKind::InvalidArg, "buf is NULL"));
-        }
+        buf_arg(buf.is_null(), len)?;
         let slice: &mut [u8] = if len == 0 {
             &mut []
         } else {
@@ -370,9 +380,7 @@ pub unsafe extern "C" fn virPKISessionWrite(
     len: usize,
 ) -> c_longlong {
     guard(-1, || {
-        if buf.is_null() && len > 0 {
-            return Err(Error::new(ErrorKind::InvalidArg, "buf is NULL"));
-        }
+        buf_arg(buf.is_null(), len)?;
         let slice: &[u8] = if len == 0 {
             &[]
         } else {
