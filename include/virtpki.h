@@ -553,9 +553,10 @@ virPKISessionPtr virPKISessionStartServer(virPKIContextPtr ctx, int fd, unsigned
  the validator is given the certificate), virPKISessionHandshake from inside the validator
  fails with VIR_PKI_ERR_INVALID_ARG (the handshake in progress goes on), and
  virPKISessionClose shuts the connection down at once, so that the handshake fails when the
- validator returns (VIR_PKI_ERR_TLS; the rejection's own code if it rejected). The validator must not call
- virPKISessionFree on it, nor wait for a thread that calls virPKISessionHandshake on it
- (that call waits for the handshake in progress, as any concurrent Handshake does). Data
+ validator returns (VIR_PKI_ERR_TLS; the rejection's own code if it rejected). The
+ validator must not call virPKISessionFree on it, nor wait for a thread that calls
+ virPKISessionHandshake on it (that call waits for the handshake in progress, as any
+ concurrent Handshake does). Data
  the peer sent right behind the handshake may be decrypted already: once done, call
  virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
  */
@@ -607,8 +608,8 @@ char *virPKISessionPeerDN(virPKISessionPtr s);
  Sends close_notify; the fd stays the caller's. It never waits for a peer that does not
  read. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN until close_notify has gone out (call
  again when the fd is writable; the fd is not shut down then, even with calls in progress
- in other threads). On a blocking fd whose send buffer is full: if another call
- is in progress on the session, Close does not wait; alone, it waits for room at most 5
+ in other threads). On a blocking fd whose send buffer is full: if another call is in
+ progress on the session, Close does not wait; alone, it waits for room at most 5
  seconds (the fd's SO_SNDTIMEO when set). Then it shuts the fd down (shutdown(2)) and fails
  with VIR_PKI_ERR_TLS, "close_notify not sent": the peer receives what was sent before,
  perhaps part of the close_notify record, then the end of the connection, which a TLS peer
