@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -492,6 +493,10 @@ static void test_arguments(void)
     CHECK(s != NULL);
     CHECK_FAILS(virPKISessionWrite(s, "x", 1), VIR_PKI_ERR_INVALID_ARG);
     CHECK_FAILS(virPKISessionRead(s, NULL, 1), VIR_PKI_ERR_INVALID_ARG);
+    /* A length no buffer can have (over PTRDIFF_MAX): refused, not a slice built on it. */
+    char small[4];
+    CHECK_FAILS((int)virPKISessionRead(s, small, SIZE_MAX), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_FAILS((int)virPKISessionWrite(s, small, SIZE_MAX), VIR_PKI_ERR_INVALID_ARG);
     virPKISessionFree(s);
     CHECK_INT(VIR_PKI_ERR_AGAIN, 23);
     CHECK_INT(VIR_PKI_SESSION_WANT_READ, 1);
@@ -914,6 +919,13 @@ static void test_validator_calls_back(enum reentry_call call)
         join_within(ct, &cl.done, "virPKISessionClose while the validator runs");
         CHECK_INT(cl.rc, -1);
         CHECK_INT(cl.code, VIR_PKI_ERR_TLS);
+        /* Nor a second one: close_notify was never sent (it returned 0 before the review). */
+        struct bounded_close cl2 = {.s = r.s};
+        if (pthread_create(&ct, NULL, bounded_close_thread, &cl2) != 0)
+            die("pthread_create");
+        join_within(ct, &cl2.done, "a second virPKISessionClose while the validator runs");
+        CHECK_INT(cl2.rc, -1);
+        CHECK_INT(cl2.code, VIR_PKI_ERR_TLS);
         atomic_store(&r.go, 1);
     }
     join_within(t, &b.done, "virPKISessionHandshake with a validator calling back");
@@ -1167,6 +1179,144 @@ static void test_read_of_zero_bytes(void)
     close(fds[1]);
 }
 
+/* ---- Found by review: a Handshake waiting in another thread for one whose validator rejects
+   must return that failure, not read the failed connection (the peer here stays silent and
+   keeps the fd open: such a read never returns). Repeated: the two race for the session. */
+
+struct rejecting {
+    atomic_int entered, go;
+};
+
+static int rejecting_validator(const char *h, const char *c, int t, unsigned int f, void *o)
+{
+    (void)h, (void)c, (void)t, (void)f;
+    struct rejecting *r = o;
+    atomic_store(&r->entered, 1);
+    for (int i = 0; i < 2000 && !atomic_load(&r->go); i++)
+        sleep_ms(10);
+    return VIR_CONNECT_CERT_REJECT;
+}
+
+static void test_waiting_handshake_after_a_rejection(void)
+{
+    for (int round = 0; round < 100; round++) {
+        int fds[2];
+        connected_pair(0, fds);
+        struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+        pthread_t server;
+        if (pthread_create(&server, NULL, accept_blocking, &a) != 0)
+            die("pthread_create");
+        virPKIContextPtr cctx = client_context();
+        struct rejecting r = {0};
+        CHECK_OK(virPKIContextSetCertificateValidator(cctx, rejecting_validator, &r, NULL));
+        virPKISessionPtr s = virPKISessionStartClient(cctx, fds[1], "localhost", 0, 0);
+        struct bounded_handshake first = {.s = s}, second = {.s = s};
+        pthread_t t1, t2;
+        if (pthread_create(&t1, NULL, bounded_handshake_thread, &first) != 0)
+            die("pthread_create");
+        for (int i = 0; i < 2000 && !atomic_load(&r.entered); i++)
+            sleep_ms(1);
+        if (pthread_create(&t2, NULL, bounded_handshake_thread, &second) != 0)
+            die("pthread_create");
+        sleep_ms(2);
+        atomic_store(&r.go, 1);
+        join_within(t1, &first.done, "the rejected handshake");
+        join_within(t2, &second.done, "a Handshake waiting for a rejected one");
+        CHECK_INT(first.rc, -1);
+        CHECK_INT(second.rc, -1);
+        CHECK_INT(second.code, first.code);
+        pthread_join(server, NULL);
+        CHECK(a.s == NULL);
+        virPKISessionFree(s);
+        virPKIContextFree(cctx);
+        virPKIContextFree(a.ctx);
+        close(fds[0]);
+        close(fds[1]);
+    }
+}
+
+/* ---- Found by review: Close on a full non-blocking fd while a Read runs in another thread
+   said AGAIN but had shut the fd down, so the retry failed. AGAIN must keep its promise. */
+
+struct spinning_reader {
+    virPKISessionPtr s;
+    atomic_int stop;
+};
+
+static void *spinning_reader_thread(void *arg)
+{
+    struct spinning_reader *sr = arg;
+    char buf[64];
+    while (!atomic_load(&sr->stop))
+        virPKISessionRead(sr->s, buf, sizeof buf);
+    return NULL;
+}
+
+static void test_close_again_with_a_reader_running(void)
+{
+    for (int round = 0; round < 20; round++) {
+        int fds[2];
+        virPKIContextPtr cctx;
+        struct accept_arg a = {0};
+        virPKISessionPtr c = stuck_client(fds, &cctx, &a);
+        set_nonblocking(fds[1]);
+        struct spinning_reader sr = {.s = c};
+        pthread_t rt;
+        if (pthread_create(&rt, NULL, spinning_reader_thread, &sr) != 0)
+            die("pthread_create");
+        sleep_ms(5);
+        int rc = virPKISessionClose(c);
+        int code = virPKIGetLastErrorCode();
+        atomic_store(&sr.stop, 1);
+        pthread_join(rt, NULL);
+        CHECK_INT(rc, -1);
+        if (code == VIR_PKI_ERR_AGAIN) {
+            /* Nothing lost: alone now, Close still says AGAIN (the peer still reads nothing). */
+            CHECK_FAILS(virPKISessionClose(c), VIR_PKI_ERR_AGAIN);
+        } else {
+            CHECK_INT(code, VIR_PKI_ERR_TLS);
+        }
+        virPKISessionFree(c);
+        virPKISessionFree(a.s);
+        virPKIContextFree(cctx);
+        virPKIContextFree(a.ctx);
+        close(fds[0]);
+        close(fds[1]);
+    }
+}
+
+/* ---- Found by review: Handshake on an established session ("again 0 on later calls") waited
+   for a Read blocked in another thread; a program that asks before each write, the write the
+   peer waits for, waited for good. */
+
+static void test_handshake_when_done_with_a_reader_blocked(void)
+{
+    int fds[2];
+    virPKIContextPtr cctx;
+    struct accept_arg a = {0};
+    virPKISessionPtr c = stuck_client(fds, &cctx, &a);
+    struct blocked_call r = {.s = c};
+    pthread_t rt;
+    if (pthread_create(&rt, NULL, blocked_call_thread, &r) != 0)
+        die("pthread_create");
+    sleep_ms(200);
+    struct bounded_handshake b = {.s = c};
+    pthread_t t;
+    if (pthread_create(&t, NULL, bounded_handshake_thread, &b) != 0)
+        die("pthread_create");
+    join_within(t, &b.done, "virPKISessionHandshake with a Read blocked in another thread");
+    CHECK_INT(b.rc, 0);
+    CHECK_INT(virPKISessionClose(c), -1); /* wakes the reader; close_notify does not fit */
+    join_within(rt, &r.done, "a Read after Close");
+    CHECK_INT(r.rc, -1);
+    virPKISessionFree(c);
+    virPKISessionFree(a.s);
+    virPKIContextFree(cctx);
+    virPKIContextFree(a.ctx);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     check_watchdog(600);
@@ -1192,5 +1342,8 @@ int main(void)
     test_close_on_a_full_socket(1);
     test_close_alone_on_a_full_socket();
     test_read_of_zero_bytes();
+    test_waiting_handshake_after_a_rejection();
+    test_close_again_with_a_reader_running();
+    test_handshake_when_done_with_a_reader_blocked();
     return check_done();
 }

@@ -498,7 +498,7 @@ const char *virPKIVersion(void);
  known-servers store or with another one than the validator was asked against (set or
  replaced since: it may hold another certificate for the host, which the validator was not
  warned of), flags other than 0, or a call from inside the validator during this session's
- handshake (as for every session function: answer VIR_CONNECT_CERT_ACCEPT_ALWAYS there);
+ handshake (it is not done yet: answer VIR_CONNECT_CERT_ACCEPT_ALWAYS there);
  a failed handshake's own error. Safe from any thread; the session is unchanged.
  */
 int virPKISessionRecordPeer(virPKISessionPtr s, unsigned int flags);
@@ -541,7 +541,8 @@ virPKISessionPtr virPKISessionStartServer(virPKIContextPtr ctx, int fd, unsigned
 
 /*
  Advances the handshake of a started session: 0 when TLS and, with
- VIR_PKI_SESSION_LIBVIRT_CONFIRM, libvirt's 0x01 byte are done (again 0 on later calls);
+ VIR_PKI_SESSION_LIBVIRT_CONFIRM, libvirt's 0x01 byte are done (again 0 on later calls, at
+ once: they do not wait for reads or writes in other threads);
  -1 otherwise: VIR_PKI_ERR_AGAIN while in progress on a non-blocking fd (poll the fd for
  virPKISessionWants() and call again), another code when it failed (the same on every later
  call). On a blocking fd it returns only when done or failed. The context's validator runs
@@ -551,10 +552,11 @@ virPKISessionPtr virPKISessionStartServer(virPKIContextPtr ctx, int fd, unsigned
  (nothing goes in or out before the decision), PeerDN returns NULL (no verified peer yet;
  the validator is given the certificate), virPKISessionHandshake from inside the validator
  fails with VIR_PKI_ERR_INVALID_ARG (the handshake in progress goes on), and
- virPKISessionClose shuts the connection down at once, so that the handshake fails with
- VIR_PKI_ERR_TLS when the validator returns. The validator must not call
- virPKISessionFree on it, nor wait for a thread that calls virPKISessionHandshake on it
- (that call waits for the handshake in progress, as any concurrent Handshake does). Data
+ virPKISessionClose shuts the connection down at once, so that the handshake fails when the
+ validator returns (VIR_PKI_ERR_TLS; the rejection's own code if it rejected). The
+ validator must not call virPKISessionFree on it, nor wait for a thread that calls
+ virPKISessionHandshake on it (that call waits for the handshake in progress, as any
+ concurrent Handshake does). Data
  the peer sent right behind the handshake may be decrypted already: once done, call
  virPKISessionRead until VIR_PKI_ERR_AGAIN before polling the fd for reading.
  */
@@ -605,8 +607,9 @@ char *virPKISessionPeerDN(virPKISessionPtr s);
 /*
  Sends close_notify; the fd stays the caller's. It never waits for a peer that does not
  read. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN until close_notify has gone out (call
- again when the fd is writable). On a blocking fd whose send buffer is full: if another call
- is in progress on the session, Close does not wait; alone, it waits for room at most 5
+ again when the fd is writable; the fd is not shut down then, even with calls in progress
+ in other threads). On a blocking fd whose send buffer is full: if another call is in
+ progress on the session, Close does not wait; alone, it waits for room at most 5
  seconds (the fd's SO_SNDTIMEO when set). Then it shuts the fd down (shutdown(2)) and fails
  with VIR_PKI_ERR_TLS, "close_notify not sent": the peer receives what was sent before,
  perhaps part of the close_notify record, then the end of the connection, which a TLS peer

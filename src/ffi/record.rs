@@ -17,7 +17,7 @@ use super::{bad_value, guard};
 /// known-servers store or with another one than the validator was asked against (set or
 /// replaced since: it may hold another certificate for the host, which the validator was not
 /// warned of), flags other than 0, or a call from inside the validator during this session's
-/// handshake (as for every session function: answer VIR_CONNECT_CERT_ACCEPT_ALWAYS there);
+/// handshake (it is not done yet: answer VIR_CONNECT_CERT_ACCEPT_ALWAYS there);
 /// a failed handshake's own error. Safe from any thread; the session is unchanged.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionRecordPeer(s: virPKISessionPtr, flags: c_uint) -> c_int {

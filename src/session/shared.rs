@@ -328,6 +328,9 @@ fn feed_conn(
 struct Lent<'a> {
     tls: &'a Mutex<Tls>,
     conn: Option<Connection>,
+    /// The thread was unwinding already when it lent the connection (a handshake driven
+    /// from a destructor): only a panic that starts while lent is the validator's.
+    unwinding: bool,
 }
 
 impl Drop for Lent<'_> {
@@ -338,7 +341,7 @@ impl Drop for Lent<'_> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tls.conn = self.conn.take();
         tls.verifying = None;
-        if thread::panicking() {
+        if thread::panicking() && !self.unwinding {
             tls.phase = Phase::Failed(
                 ErrorKind::Internal,
                 "TLS handshake failed: the certificate validator panicked".into(),
@@ -451,8 +454,12 @@ impl<S: Socket> SharedSession<S> {
         let _busy = Busy::enter(&self.busy);
         {
             let tls = self.tls()?;
-            if let Phase::Failed(kind, message) = &tls.phase {
-                return Err(Error::new(*kind, message.clone()));
+            match &tls.phase {
+                Phase::Failed(kind, message) => return Err(Error::new(*kind, message.clone())),
+                // Without `rx`: a read blocked in another thread holds it, and a caller that
+                // asks before it writes (what the peer waits for) would wait for good.
+                Phase::Done => return Ok(()),
+                _ => {}
             }
             // The validator's thread holds `rx` already: waiting for it would never end. The
             // handshake it was called from goes on.
@@ -464,20 +471,34 @@ impl<S: Socket> SharedSession<S> {
                 ));
             }
         }
-        let result = self.drive_handshake();
+        // Poisoned by a validator's panic in another thread's handshake, which failed the
+        // session first: that failure is the clear answer.
+        let mut rx = self
+            .rx
+            .lock()
+            .map_err(|_| self.failure().unwrap_or_else(poisoned))?;
+        let result = self.drive_handshake(&mut rx);
         match result {
             Err(e) if e.kind() != ErrorKind::Again => {
+                // Recorded before `rx` is let go: a handshake waiting for it in another
+                // thread must find the failure, not read the socket of a failed connection
+                // (which a peer that stays silent never ends).
                 let e = explained(e, &self.note);
                 self.tls()?.phase = Phase::Failed(e.kind(), e.message().to_owned());
+                drop(rx);
                 Err(e)
             }
             other => other,
         }
     }
 
-    fn drive_handshake(&self) -> Result<()> {
-        let mut rx = self.rx.lock().map_err(|_| poisoned())?;
+    /// The handshake's steps; the caller holds `rx` (`rx` is its buffer).
+    fn drive_handshake(&self, rx: &mut Vec<u8>) -> Result<()> {
         loop {
+            // Failed while this call waited for `rx`: nothing more is sent or read.
+            if let Some(e) = self.failure() {
+                return Err(e);
+            }
             self.flush("handshake")?;
             let mut tls = self.tls()?;
             match tls.phase.clone() {
@@ -495,7 +516,7 @@ impl<S: Socket> SharedSession<S> {
                         continue;
                     }
                     drop(tls);
-                    if self.receive(&mut rx, "handshake")? == 0 {
+                    if self.receive(rx, "handshake")? == 0 {
                         return Err(Error::new(
                             ErrorKind::Tls,
                             "TLS handshake failed: the peer closed the connection",
@@ -529,7 +550,7 @@ impl<S: Socket> SharedSession<S> {
                         Ok(_) => return Err(confirm_refused("it closed the connection".into())),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             drop(tls);
-                            if let Err(e) = self.receive(&mut rx, "handshake") {
+                            if let Err(e) = self.receive(rx, "handshake") {
                                 if e.kind() == ErrorKind::Again {
                                     return Err(e);
                                 }
@@ -563,6 +584,18 @@ impl<S: Socket> SharedSession<S> {
         })?;
         self.established("record of the server's certificate")?;
         asked.record()
+    }
+
+    /// The handshake's failure, if it failed (also when the TLS lock is poisoned).
+    fn failure(&self) -> Option<Error> {
+        let tls = self
+            .tls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &tls.phase {
+            Phase::Failed(kind, message) => Some(Error::new(*kind, message.clone())),
+            _ => None,
+        }
     }
 
     /// Whether the handshake is done.
@@ -661,6 +694,7 @@ impl<S: Socket> SharedSession<S> {
             let mut lent = Lent {
                 tls: &self.tls,
                 conn: Some(conn),
+                unwinding: thread::panicking(),
             };
             let failed = match lent.conn.as_mut() {
                 Some(conn) => feed_conn(conn, input, pending, what),
@@ -880,7 +914,7 @@ impl<S: Socket> SharedSession<S> {
     /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
     /// the caller's. It never waits for a peer that does not read:
     /// - on a non-blocking socket that is full: [`ErrorKind::Again`] (nothing is lost; call
-    ///   again when it is writable);
+    ///   again when it is writable; the socket is not shut down, whatever other threads do);
     /// - on a blocking one: what fits now. While another call on the session is in
     ///   progress, or once [`CLOSE_GRACE`] (or the socket's SO_SNDTIMEO) has passed without
     ///   room, it gives up: the socket is shut down and the error says close_notify was not
@@ -908,11 +942,13 @@ impl<S: Socket> SharedSession<S> {
         {
             let mut tls = self.tls()?;
             if !tls.close_notify_queued {
-                tls.close_notify_queued = true;
                 let Some(conn) = tls.conn.as_mut() else {
                     // The handshake is processing the peer's messages (its validator may be
                     // what called): nothing can be queued now, and the handshake fails on the
-                    // shut-down socket once it has them.
+                    // shut-down socket once it has them. Marked before the TLS lock is let
+                    // go: the handshake looks for it once it has put the connection back.
+                    // close_notify is not marked queued: a later Close must not say it went.
+                    self.shut.store(true, Ordering::SeqCst);
                     drop(tls);
                     drop(out);
                     self.shut_down();
@@ -924,11 +960,17 @@ impl<S: Socket> SharedSession<S> {
                     ));
                 };
                 conn.send_close_notify();
+                tls.close_notify_queued = true;
             }
         }
         let result = self.send_close_notify(&mut out);
         drop(out);
-        if self.busy.load(Ordering::SeqCst) > 0 {
+        // Again (a non-blocking fd only) keeps its promise: nothing lost, close_notify goes out
+        // on a later call, so the socket stays up; no call waits on a non-blocking fd anyway.
+        // Shutting it down here made the retry fail with "closed in another thread" whenever
+        // a read happened to be running in another thread.
+        let again = matches!(&result, Err(e) if e.kind() == ErrorKind::Again);
+        if !again && self.busy.load(Ordering::SeqCst) > 0 {
             self.shut_down();
         }
         result
@@ -967,13 +1009,16 @@ impl<S: Socket> SharedSession<S> {
         let _ = self.socket.shutdown();
     }
 
-    /// The certificates the peer presented, leaf first; none before the handshake has
-    /// verified them (from inside the validator too, which is given them).
+    /// The certificates the peer presented, leaf first; none until the handshake is done
+    /// (from inside the validator too, which is given them), and none after it failed: rustls
+    /// keeps what it verified even when the session then failed (libvirt's byte refused, a
+    /// later TLS error), but that peer is not the session's.
     pub fn peer_certificates(&self) -> Vec<Certificate> {
-        // None while the handshake verifies them: not the session's peer before the decision.
         match self.tls() {
-            Ok(tls) => super::certificates(tls.conn.as_ref().and_then(|c| c.peer_certificates())),
-            Err(_) => Vec::new(),
+            Ok(tls) if tls.phase == Phase::Done => {
+                super::certificates(tls.conn.as_ref().and_then(|c| c.peer_certificates()))
+            }
+            _ => Vec::new(),
         }
     }
 

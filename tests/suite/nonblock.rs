@@ -613,6 +613,9 @@ fn data_before_the_confirmation_byte_is_a_refusal() {
     assert_eq!(err.kind(), ErrorKind::Tls);
     assert!(err.message().contains("0x68"), "{err}");
     assert_eq!(c.read(&mut [0u8; 4]).unwrap_err().message(), err.message());
+    // A refused session has no peer (TLS had verified it; the session did not accept it).
+    assert!(c.peer_certificates().is_empty());
+    assert_eq!(c.peer_dn(), None);
 }
 
 #[test]
@@ -1072,4 +1075,73 @@ fn a_read_of_zero_bytes_on_a_blocking_socket_does_not_wait() {
     let (c, _s) = blocking_tcp_sessions(&p);
     let reader = Arc::clone(&c);
     assert_eq!(within("read(0)", move || reader.read(&mut [])).unwrap(), 0);
+}
+
+#[test]
+fn a_nonblocking_close_never_says_again_for_a_connection_it_shut_down() {
+    // Close on a full non-blocking socket while a read runs in another thread: Again promises
+    // "nothing lost, call again when writable"; a Close that shut the socket down (to wake
+    // that thread) must say close_notify was not sent instead, since no later call can send
+    // it. Repeated: the read must be in progress at the moment Close looks.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let mut shut_and_again = 0;
+    for _ in 0..50 {
+        let (c, s) = pair(&p, &client, SessionFlags::default());
+        handshake_both(&c, &s);
+        let junk = vec![0u8; 65536];
+        // Until Again: nothing taken, what was taken before still queued (the peer reads none).
+        while c.write(&junk).is_ok() {}
+        let c = Arc::new(c);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (c, stop) = (Arc::clone(&c), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while !stop.load(Ordering::SeqCst) {
+                    let _ = c.read(&mut buf);
+                }
+            })
+        };
+        thread::sleep(Duration::from_millis(5));
+        let first = c.close();
+        stop.store(true, Ordering::SeqCst);
+        reader.join().unwrap();
+        match first {
+            Err(e) if e.kind() == ErrorKind::Again => {
+                // Nothing was lost: with no one else in, Close says Again again.
+                if let Err(e) = c.close() {
+                    if e.kind() != ErrorKind::Again {
+                        shut_and_again += 1;
+                    }
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+                assert!(e.message().contains("close_notify not sent"), "{e}");
+            }
+            Ok(()) => panic!("close_notify fitted in a full socket"),
+        }
+        drop(s);
+    }
+    assert_eq!(shut_and_again, 0, "Again after the socket was shut down");
+}
+
+#[test]
+fn handshake_after_it_is_done_does_not_wait_for_a_blocked_reader() {
+    // "Again Ok on later calls": an event loop or wrapper that asks handshake() before each
+    // write (Python's handshake() -> True) must not wait for a read blocked in another thread
+    // (the peer answers only after that write: it would wait for good).
+    let p = pki();
+    let (c, _s) = blocking_tcp_sessions(&p);
+    let reader = {
+        let c = Arc::clone(&c);
+        thread::spawn(move || c.read(&mut [0u8; 64]))
+    };
+    thread::sleep(Duration::from_millis(200));
+    let h = Arc::clone(&c);
+    within("handshake() with a reader blocked", move || h.handshake()).unwrap();
+    let closer = Arc::clone(&c);
+    let _ = within("close", move || closer.close());
+    let _ = within("the reader", move || reader.join().unwrap());
 }

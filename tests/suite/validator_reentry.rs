@@ -194,6 +194,9 @@ fn the_validator_closes_its_own_session() {
     let mut buf = [0u8; 4];
     assert!(r.client.read(&mut buf).is_err());
     assert!(r.client.write(b"x").is_err());
+    // close_notify was never sent: a second Close does not claim it was.
+    let again = r.client.close().unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Tls, "{again}");
     // The server does not hang: it sees the connection end.
     assert!(server_of(&r.server).is_err());
 }
@@ -248,6 +251,10 @@ fn a_close_from_another_thread_while_the_validator_waits_returns_and_ends_the_ha
     let e = closed.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
     assert!(e.message().contains("close_notify not sent"), "{e}");
+    // Nor does a second Close meanwhile: close_notify was never queued, let alone sent.
+    let closer = Arc::clone(&st.client);
+    let second = within_watchdog(move || closer.close()).unwrap_err();
+    assert_eq!(second.kind(), ErrorKind::Tls, "{second}");
     go.send(()).unwrap();
     let r = finish(st);
     assert_eq!(r.seen, "released");
@@ -321,4 +328,161 @@ fn the_validator_calls_back_into_its_context() {
     within_watchdog(move || c.handshake()).unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(ctx.validator().is_none(), "it removed itself");
+}
+
+#[test]
+fn a_handshake_waiting_in_another_thread_when_the_validator_rejects_returns_the_failure() {
+    // Thread B calls handshake while thread A's validator runs; the validator then rejects.
+    // B must get the failure, not go on to read the socket of a handshake that has failed:
+    // the peer here keeps the connection open and silent (as a hostile server may), so such a
+    // read never returns on a blocking socket. Repeated: B racing A for the receive lock.
+    for round in 0..200 {
+        let p = pki();
+        let ctx = client_ctx(&p, ContextFlags::default());
+        let (entered_tx, entered) = channel();
+        let (go, go_rx) = channel::<()>();
+        let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+        ctx.set_validator(Some(Arc::new(move |_: &ValidationRequest<'_>| {
+            entered_tx.lock().unwrap().send(()).unwrap();
+            let _ = go_rx.lock().unwrap().recv_timeout(WATCHDOG);
+            ValidatorAnswer::Reject
+        })));
+        let (a, b) = UnixStream::pair().unwrap();
+        let server = server_ctx(&p);
+        let (keep_tx, keep) = channel::<()>();
+        thread::spawn(move || {
+            let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+            let _ = s.handshake();
+            // The connection stays open, and nothing more is sent, until the round ends.
+            let _ = keep.recv_timeout(WATCHDOG);
+            drop(s);
+        });
+        let c = Arc::new(
+            SharedSession::start_client(&ctx, a, "localhost", None, SessionFlags::default())
+                .unwrap(),
+        );
+        let (atx, arx) = channel();
+        {
+            let c = Arc::clone(&c);
+            thread::spawn(move || {
+                let _ = atx.send(c.handshake());
+            });
+        }
+        entered.recv_timeout(WATCHDOG).unwrap();
+        let (btx, brx) = channel();
+        {
+            let c = Arc::clone(&c);
+            thread::spawn(move || {
+                let _ = btx.send(c.handshake());
+            });
+        }
+        thread::sleep(Duration::from_millis(2));
+        go.send(()).unwrap();
+        let a_err = arx.recv_timeout(WATCHDOG).unwrap().unwrap_err();
+        let b_err = brx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| {
+                panic!("round {round}: the waiting handshake read a failed connection")
+            })
+            .unwrap_err();
+        assert_eq!(b_err.kind(), a_err.kind(), "{b_err} / {a_err}");
+        drop(keep_tx);
+    }
+}
+
+#[test]
+fn a_handshake_waiting_in_another_thread_when_the_validator_panics_gets_the_clear_error() {
+    let (entered_tx, entered) = channel();
+    let (go, go_rx) = channel::<()>();
+    let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+    let st = start(SessionFlags::default(), move |_| {
+        entered_tx.lock().unwrap().send(()).unwrap();
+        let _ = go_rx.lock().unwrap().recv_timeout(WATCHDOG);
+        panic!("a validator's bug")
+    });
+    entered.recv_timeout(WATCHDOG).unwrap();
+    let (btx, brx) = channel();
+    {
+        let c = Arc::clone(&st.client);
+        thread::spawn(move || {
+            let _ = btx.send(c.handshake());
+        });
+    }
+    thread::sleep(Duration::from_millis(100));
+    go.send(()).unwrap();
+    assert!(
+        st.handshake.recv_timeout(WATCHDOG).is_err(),
+        "the panic ends the handshake's thread"
+    );
+    let err = brx.recv_timeout(WATCHDOG).unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(err.message().contains("validator panicked"), "{err}");
+}
+
+#[test]
+fn a_handshake_run_while_the_thread_unwinds_an_unrelated_panic_is_not_failed() {
+    // The panic check of the lent connection is about the validator's panic only: a
+    // handshake driven from a destructor while something else unwinds (a guard that finishes
+    // a connection) completes as any other.
+    struct OnDrop(Option<Box<dyn FnOnce()>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    let p = pki();
+    let ctx = client_ctx(&p, ContextFlags::default());
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = server_ctx(&p);
+    let srv = thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        s.handshake().map(|_| s)
+    });
+    let c = Arc::new(
+        SharedSession::start_client(&ctx, a, "localhost", None, SessionFlags::default()).unwrap(),
+    );
+    let (tx, rx) = channel();
+    let inner = Arc::clone(&c);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = OnDrop(Some(Box::new(move || {
+            let _ = tx.send(inner.handshake());
+        })));
+        panic!("unrelated to the session");
+    }));
+    assert!(unwound.is_err());
+    rx.recv_timeout(WATCHDOG).unwrap().unwrap();
+    assert!(c.is_established());
+    srv.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_validator_that_closes_its_session_then_rejects_gives_the_rejection() {
+    let p = pki();
+    let ctx = client_ctx(&p, ContextFlags::default());
+    let slot: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
+    {
+        let slot = Arc::clone(&slot);
+        ctx.set_validator(Some(Arc::new(move |_: &ValidationRequest<'_>| {
+            if let Some(s) = slot.get().and_then(Weak::upgrade) {
+                let _ = s.close();
+            }
+            ValidatorAnswer::Reject
+        })));
+    }
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = server_ctx(&p);
+    thread::spawn(move || {
+        let s = SharedSession::start_server(&server, b, SessionFlags::default()).unwrap();
+        let _ = s.handshake();
+    });
+    let c = Arc::new(
+        SharedSession::start_client(&ctx, a, "localhost", None, SessionFlags::default()).unwrap(),
+    );
+    slot.set(Arc::downgrade(&c)).unwrap();
+    let h = Arc::clone(&c);
+    let err = within_watchdog(move || h.handshake()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err}");
+    assert_eq!(c.handshake().unwrap_err().kind(), ErrorKind::Rejected);
 }
