@@ -88,8 +88,8 @@ pub fn verify(
     usage: impl ExtendedKeyUsageValidator,
     rules: Option<profile::Rules>,
 ) -> Result<VerifiedChain> {
-    search_paths(chain, cas, crls, now, &usage, rules, true)
-        .or_else(|_| search_paths(chain, cas, crls, now, &usage, rules, false))
+    search_paths(None, chain, cas, crls, now, &usage, rules, true)
+        .or_else(|_| search_paths(None, chain, cas, crls, now, &usage, rules, false))
         .map_err(Unverified::into_error)
 }
 
@@ -103,14 +103,34 @@ pub fn verify_path(
     usage: impl ExtendedKeyUsageValidator,
     rules: Option<profile::Rules>,
 ) -> std::result::Result<VerifiedChain, Unverified> {
-    search_paths(chain, cas, crls, now, &usage, rules, true)
+    verify_path_of(None, chain, cas, crls, now, usage, rules)
+}
+
+/// [`verify_path`] with webpki's parse of `chain[0]` when the caller has it: a server's
+/// verification parses the leaf once, for the path and the host name.
+pub(crate) fn verify_path_of(
+    parsed_leaf: Option<&EndEntityCert<'_>>,
+    chain: &[Certificate],
+    cas: &[Certificate],
+    crls: &[Arc<Crl>],
+    now: UnixSeconds,
+    usage: impl ExtendedKeyUsageValidator,
+    rules: Option<profile::Rules>,
+) -> std::result::Result<VerifiedChain, Unverified> {
+    search_paths(parsed_leaf, chain, cas, crls, now, &usage, rules, true)
 }
 
 /// A path found, with our certificates on it (leaf, intermediates, anchor); or why none was.
 type Searched<'a> = std::result::Result<(VerifiedChain, Vec<&'a Certificate>), Unverified>;
 
-/// The path search; `anchor_valid_now` refuses paths through an anchor not valid at `now`.
+/// The path search; `anchor_valid_now` refuses paths through an anchor not valid at `now`;
+/// `parsed_leaf` is webpki's parse of `chain[0]` when the caller has it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the path search's inputs; its public callers take fewer"
+)]
 fn search_paths<U: ExtendedKeyUsageValidator>(
+    parsed_leaf: Option<&EndEntityCert<'_>>,
     chain: &[Certificate],
     cas: &[Certificate],
     crls: &[Arc<Crl>],
@@ -155,8 +175,15 @@ fn search_paths<U: ExtendedKeyUsageValidator>(
         .chain(cas.iter().filter(|c| c.version() == 3))
         .map(|c| CertificateDer::from(c.der().as_ref()))
         .collect();
-    let ee = EndEntityCert::try_from(leaf.der())
-        .map_err(|e| Unverified::Refused(map_webpki_error(&e)))?;
+    let parsed_here;
+    let ee = match parsed_leaf {
+        Some(ee) => ee,
+        None => {
+            parsed_here = EndEntityCert::try_from(leaf.der())
+                .map_err(|e| Unverified::Refused(map_webpki_error(&e)))?;
+            &parsed_here
+        }
+    };
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
     let provider = crate::crypto::provider();
     let algs = provider.signature_verification_algorithms.all;

@@ -61,6 +61,33 @@ pub(crate) fn is_zone(zone: &str) -> bool {
 
 /// Checks `hostname` against `cert`; `cn_fallback` allows the Common Name for SAN-less certificates.
 pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<NameMatch> {
+    check_parsed(None, cert, hostname, cn_fallback)
+}
+
+/// `f` on webpki's parse of `cert`: `parsed` when the caller has it, else parsed here (where
+/// [`check`] always parsed it, so errors come in the same order).
+fn with_parsed<T>(
+    parsed: Option<&EndEntityCert<'_>>,
+    cert: &Certificate,
+    f: impl FnOnce(&EndEntityCert<'_>) -> Result<T>,
+) -> Result<T> {
+    match parsed {
+        Some(ee) => f(ee),
+        None => {
+            f(&EndEntityCert::try_from(cert.der())
+                .map_err(|e| crate::chain::map_webpki_error(&e))?)
+        }
+    }
+}
+
+/// [`check`] with webpki's parse of `cert` when the caller has it (a server's verification
+/// parses the leaf once, for the path and the name).
+pub(crate) fn check_parsed(
+    parsed: Option<&EndEntityCert<'_>>,
+    cert: &Certificate,
+    hostname: &str,
+    cn_fallback: bool,
+) -> Result<NameMatch> {
     let host = strip_zone(strip_brackets(hostname));
     let mismatch = |detail: String| {
         Error::new(
@@ -69,16 +96,15 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
         )
     };
     if let Ok(ip) = host.parse::<IpAddr>() {
-        let ee =
-            EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
-        return ee
-            .verify_is_valid_for_subject_name(&ServerName::IpAddress(ip.into()))
-            .map(|_| NameMatch::SubjectAltName)
-            .map_err(|_| {
-                mismatch(format!(
-                    "no IP address SAN is {ip} (a Common Name never matches an address)"
-                ))
-            });
+        return with_parsed(parsed, cert, |ee| {
+            ee.verify_is_valid_for_subject_name(&ServerName::IpAddress(ip.into()))
+                .map(|_| NameMatch::SubjectAltName)
+                .map_err(|_| {
+                    mismatch(format!(
+                        "no IP address SAN is {ip} (a Common Name never matches an address)"
+                    ))
+                })
+        });
     }
     let name = ServerName::try_from(host.to_owned()).map_err(|_| {
         Error::new(
@@ -86,8 +112,9 @@ pub fn check(cert: &Certificate, hostname: &str, cn_fallback: bool) -> Result<Na
             format!("'{hostname}' is not a valid host name"),
         )
     })?;
-    let ee = EndEntityCert::try_from(cert.der()).map_err(|e| crate::chain::map_webpki_error(&e))?;
-    if ee.verify_is_valid_for_subject_name(&name).is_ok() {
+    if with_parsed(parsed, cert, |ee| {
+        Ok(ee.verify_is_valid_for_subject_name(&name).is_ok())
+    })? {
         return Ok(NameMatch::SubjectAltName);
     }
     if cert.has_dns_or_ip_san() {

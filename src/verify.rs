@@ -36,7 +36,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
 use crate::cert::{Certificate, KeyUsage, Validity};
 use crate::chain;
@@ -354,7 +354,7 @@ impl Context {
         })?;
         check_chain_length(chain)?;
         let now = self.now();
-        let (mut failures, _) = validate_chain(creds, chain, now, Role::Client);
+        let (mut failures, _) = validate_chain(creds, chain, None, now, Role::Client);
         failures.extend(check_client_purpose(leaf).map(Failure::final_));
         if failures.is_empty() {
             if let Some(list) = self.allowed_dn_list() {
@@ -591,8 +591,12 @@ fn validate_server(
     flags: ContextFlags,
 ) -> Vec<Failure> {
     let leaf = &chain[0];
-    let (mut failures, path) = validate_chain(creds, chain, now, Role::Server);
-    match names::check(leaf, hostname, !flags.contains(ContextFlags::REQUIRE_SAN)) {
+    // Parsed once for the path and the name (each parses it again itself if this fails, and
+    // says why).
+    let parsed = EndEntityCert::try_from(leaf.der()).ok();
+    let (mut failures, path) = validate_chain(creds, chain, parsed.as_ref(), now, Role::Server);
+    let cn_fallback = !flags.contains(ContextFlags::REQUIRE_SAN);
+    match names::check_parsed(parsed.as_ref(), leaf, hostname, cn_fallback) {
         Err(e) if e.kind() == ErrorKind::HostnameMismatch => {
             failures.push(Failure::new(Class::HostName, e))
         }
@@ -685,6 +689,7 @@ fn check_peer_certificates(
 fn validate_chain(
     creds: &Credentials,
     chain: &[Certificate],
+    parsed_leaf: Option<&EndEntityCert<'_>>,
     now: UnixSeconds,
     role: Role,
 ) -> (Vec<Failure>, Option<chain::VerifiedChain>) {
@@ -703,7 +708,8 @@ fn validate_chain(
         ))),
     }
     let result = match role {
-        Role::Server => chain::verify_path(
+        Role::Server => chain::verify_path_of(
+            parsed_leaf,
             chain,
             &creds.ca_certs,
             &creds.crls,
@@ -711,7 +717,8 @@ fn validate_chain(
             ServerPurpose,
             Some(Rules { leaf: true }),
         ),
-        Role::Client => chain::verify_path(
+        Role::Client => chain::verify_path_of(
+            parsed_leaf,
             chain,
             &creds.ca_certs,
             &creds.crls,
