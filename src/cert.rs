@@ -426,16 +426,16 @@ impl Certificate {
     /// these same bytes, and checking and printing are one walk whose only errors are the
     /// check's (`dn`'s random-name test holds them to that).
     pub fn subject(&self) -> &str {
-        self.fields.subject.get_or_init(|| {
-            dn::name_to_libvirt_string(&self.fields.subject_raw).unwrap_or_default()
-        })
+        self.fields
+            .subject
+            .get_or_init(|| printed_name(&self.fields.subject_raw))
     }
 
     /// Issuer in libvirt's DN format, printed on first use as [`subject`](Self::subject).
     pub fn issuer(&self) -> &str {
         self.fields
             .issuer
-            .get_or_init(|| dn::name_to_libvirt_string(&self.fields.issuer_raw).unwrap_or_default())
+            .get_or_init(|| printed_name(&self.fields.issuer_raw))
     }
 
     /// Whether `issuer` issued this certificate: its subject is this one's issuer name and its
@@ -713,6 +713,16 @@ fn profile_facts(x509: &X509Certificate<'_>) -> ProfileFacts {
         }
     }
     facts
+}
+
+/// A name checked by `dn::check_name` at parse time, printed. Checking and printing are one
+/// walk, so printing cannot fail here; were they ever to disagree, debug builds say so rather
+/// than hand an empty DN to the allowed-DN list.
+fn printed_name(name_der: &[u8]) -> String {
+    dn::name_to_libvirt_string(name_der).unwrap_or_else(|e| {
+        debug_assert!(false, "a name checked at parse time does not print: {e}");
+        String::new()
+    })
 }
 
 fn critical_suffix(critical: bool) -> &'static str {

@@ -126,8 +126,8 @@ fn not_regular_kind(kind: &str) -> io::Error {
 }
 
 /// What `name` in `dir` is when it is there and neither a regular file nor (with
-/// [`Follow::No`]) a symbolic link, which the open refuses with its own message; found with
-/// `fstatat`, without opening it.
+/// [`Follow::No`]) a symbolic link; found with `fstatat`, without opening it. A replacing
+/// write asks before its rename, which would replace a device, FIFO or socket.
 fn not_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> Option<&'static str> {
     // SAFETY: an all-zero stat is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
