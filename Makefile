@@ -287,8 +287,9 @@ examples: python-lib
 # 22.3 or later, installs into it with --python) and the wheel is stored uncompressed (the
 # debug library is large; the wheel is thrown away).
 #
-# The package's source is type-checked with `mypy --strict` (PY_MYPY, pinned: a newer mypy may
-# find new errors in unchanged code, and CI must not turn red by itself) in its own venv,
+# The package's source is type-checked with `mypy --strict` (PY_MYPY, pinned with its
+# dependencies in python/mypy-constraints.txt: a newer mypy may find new errors in unchanged
+# code, and CI must not turn red by itself) in its own venv,
 # PY_MYPY_VENV, made once per pinned version from the same wheelhouse (downloaded once too).
 # ffi-tests/python/test_typing.py checks that an error put into a copy of the source fails it.
 PY_VENV = $(abspath $(TARGET_DIR))/python-venv
@@ -296,6 +297,8 @@ PY_WHEELS = $(abspath $(TARGET_DIR))/python-wheelhouse
 PY_PIP = PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip --python $(PY_VENV)/bin/python
 PY_SETUPTOOLS = setuptools>=77
 PY_MYPY = mypy==2.4.1
+# ... and its dependencies' versions with it.
+PY_MYPY_CONSTRAINTS = $(abspath python/mypy-constraints.txt)
 # The oldest Python this mypy checks for (the package says >=3.8; mypy 2.x targets 3.10 and
 # later): the stdlib as of 3.10, not as of the python running it.
 PY_MYPY_TARGET = 3.10
@@ -323,19 +326,22 @@ python-venv: python-lib
 	    --config-settings=--build-option=--compression=stored .
 
 # `pip install` into a venv of its own, from the wheelhouse, else downloaded into it once.
-$(PY_MYPY_VENV)/bin/mypy:
+$(PY_MYPY_VENV)/bin/mypy: $(PY_MYPY_CONSTRAINTS)
 	@$(PY_MYPY_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
 	    { echo "python-typecheck: $(PY_MYPY) runs on Python 3.10 or later, and" \
 	        "$(PY_MYPY_PYTHON) is $$($(PY_MYPY_PYTHON) -c 'import sys; print(sys.version.split()[0])');" \
 	        "name a newer one: make PY_MYPY_PYTHON=python3.11 ..." >&2; exit 1; }
 	rm -rf $(PY_MYPY_VENV)
 	$(PY_MYPY_PYTHON) -m venv --without-pip $(PY_MYPY_VENV)
-	$(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_MYPY)' 2>/dev/null || \
-	    { $(PY_MYPY_PIP) download --quiet --dest $(PY_WHEELS) '$(PY_MYPY)' && \
-	      $(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) '$(PY_MYPY)'; } || \
+	$(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) \
+	    -c $(PY_MYPY_CONSTRAINTS) '$(PY_MYPY)' 2>/dev/null || \
+	    { $(PY_MYPY_PIP) download --quiet --dest $(PY_WHEELS) -c $(PY_MYPY_CONSTRAINTS) '$(PY_MYPY)' && \
+	      $(PY_MYPY_PIP) install --quiet --no-index --find-links $(PY_WHEELS) \
+	        -c $(PY_MYPY_CONSTRAINTS) '$(PY_MYPY)'; } || \
 	    { rm -rf $(PY_MYPY_VENV); echo "python-typecheck: $(PY_MYPY) is not in $(PY_WHEELS) and" \
 	        "could not be downloaded (offline?): on a machine with network and the same Python" \
-	        "version and platform, pip download --dest DIR '$(PY_MYPY)', then copy DIR's wheels" \
+	        "version and platform, pip download --dest DIR -c python/mypy-constraints.txt" \
+	        "'$(PY_MYPY)', then copy DIR's wheels" \
 	        "into $(PY_WHEELS)" >&2; exit 1; }
 
 python-typecheck: $(PY_MYPY_VENV)/bin/mypy
