@@ -30,6 +30,7 @@ int virtpki_header_check(void)
     int (*ctx_set_validator)(virPKIContextPtr, virConnectCertificateValidator, void *,
                              virFreeCallback) = virPKIContextSetCertificateValidator;
     int (*set_known)(virPKIContextPtr, const char *) = virPKIContextSetKnownServersFile;
+    int (*has_known)(virPKIContextPtr) = virPKIContextHasKnownServers;
     int (*set_dns)(virPKIContextPtr, const char *const *, int) = virPKIContextSetAllowedDNList;
     int (*set_time)(virPKIContextPtr, long long) = virPKIContextSetVerifyTime;
 
@@ -84,7 +85,7 @@ int virtpki_header_check(void)
 
     return get_code && get_message && reset && free_fn && version && add_data && add_file &&
            set_validator && default_ctx && ctx_new && ctx_free && ctx_add_data &&
-           ctx_add_file && load_default && ctx_set_validator && set_known && set_dns &&
+           ctx_add_file && load_default && ctx_set_validator && set_known && has_known && set_dns &&
            set_time && verify_server && verify_client && check && reload && set_horizon && add_identity &&
            add_identity_file && get_dn && fingerprint &&
            describe && dn_match && new_client && new_server && read_fn && write_fn &&

@@ -4,7 +4,7 @@
  * known-servers file; the next handshake is then trusted without asking the validator. Only
  * what the validator was asked about in the session's completed handshake: NULL, bad flags,
  * a server session, a handshake not done, nothing asked, no store, a store that cannot be
- * written are errors.
+ * written are errors. virPKIContextHasKnownServers says whether there is a store.
  */
 #include "check.h"
 
@@ -223,6 +223,27 @@ static void test_a_store_set_after_the_handshake_is_not_written(void)
     remove_tree(dir);
 }
 
+/* virPKIContextHasKnownServers: whether an ACCEPT_ALWAYS would be recorded (bindings ask it
+   instead of remembering what they set). NULL is an error; a call that fails to set a store
+   leaves the answer as it was. The C API has no call that removes a store. */
+static void test_has_known_servers(void)
+{
+    CHECK_FAILS(virPKIContextHasKnownServers(NULL), VIR_PKI_ERR_INVALID_ARG);
+    char *dir = make_temp_dir();
+    char store[4200];
+    snprintf(store, sizeof store, "%s/known_servers", dir);
+    virPKIContextPtr ctx = new_context(0, 0);
+    CHECK_INT(virPKIContextHasKnownServers(ctx), 0);
+    CHECK_FAILS(virPKIContextSetKnownServersFile(ctx, NULL), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_INT(virPKIContextHasKnownServers(ctx), 0);
+    CHECK_OK(virPKIContextSetKnownServersFile(ctx, store));
+    CHECK_INT(virPKIContextHasKnownServers(ctx), 1);
+    CHECK_FAILS(virPKIContextSetKnownServersFile(ctx, NULL), VIR_PKI_ERR_INVALID_ARG);
+    CHECK_INT(virPKIContextHasKnownServers(ctx), 1);
+    virPKIContextFree(ctx);
+    remove_tree(dir);
+}
+
 struct inside {
     virPKISessionPtr session;
     int calls, record, code;
@@ -278,5 +299,6 @@ int main(void)
     test_store_write_error();
     test_a_store_set_after_the_handshake_is_not_written();
     test_a_call_from_inside_the_validator();
+    test_has_known_servers();
     return check_done();
 }

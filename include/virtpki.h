@@ -421,6 +421,15 @@ int virPKIContextSetCertificateValidator(virPKIContextPtr ctx,
 int virPKIContextSetKnownServersFile(virPKIContextPtr ctx, const char *path);
 
 /*
+ 1 if the context has a known-servers store (virPKIContextSetKnownServersFile, or one set
+ through the Rust API), 0 if not; -1 (VIR_PKI_ERR_INVALID_ARG) if ctx is NULL. With a
+ store, an ACCEPT_ALWAYS answer is recorded in it; without, it is accepted this time only.
+ Bindings ask this rather than remembering what they set, so a store set by another layer
+ on the same context counts. Safe to call from any thread.
+ */
+int virPKIContextHasKnownServers(virPKIContextPtr ctx);
+
+/*
  tls_allowed_dn_list: npatterns < 0 = no DN check; 0 = nobody; '*' and '?' as in libvirt.
  */
 int virPKIContextSetAllowedDNList(virPKIContextPtr ctx, const char *const *patterns, int npatterns);

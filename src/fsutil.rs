@@ -70,6 +70,17 @@ pub enum ReadError {
     TooLarge(u64),
 }
 
+/// The error in words, without the path (the caller names the file): the I/O error's own
+/// text, or the size. The one wording of a read error for messages that are not an [`Error`].
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(_, e) => write!(f, "{e}"),
+            ReadError::TooLarge(n) => write!(f, "{n} bytes, too large"),
+        }
+    }
+}
+
 impl ReadError {
     /// Whether the file does not exist.
     pub fn is_not_found(&self) -> bool {
@@ -827,6 +838,18 @@ mod tests {
         assert!(read_regular(&dir.path().join("absent"), Follow::No, 4)
             .unwrap_err()
             .is_not_found());
+    }
+
+    /// The one wording of a read error (the CLI's validate and files, the reload check use it):
+    /// the I/O error's text or the size, never the path, which the caller gives.
+    #[test]
+    fn a_read_error_in_words() {
+        let e = ReadError::Io("open", io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(
+            e.to_string(),
+            io::Error::from_raw_os_error(libc::EACCES).to_string()
+        );
+        assert_eq!(ReadError::TooLarge(5).to_string(), "5 bytes, too large");
     }
 
     /// A replacing write never puts a regular file in place of a FIFO, socket, device or

@@ -128,12 +128,11 @@ pub fn keep_copy_in(dir: &Dir, name: &OsStr) -> Result<(PathBuf, usize), CliErro
     let path = dir.path().join(name);
     let kept = dir
         .keep_copy(name, &virtpki::timefmt::now().to_string(), MAX_FILE_SIZE)
-        .map_err(|e| match e {
-            ReadError::Io(op, e) => CliError(format!("{}: cannot {op} it: {e}", path.display())),
-            ReadError::TooLarge(n) => CliError(format!(
-                "{}: {n} bytes is too large to keep a copy of",
-                path.display()
-            )),
+        .map_err(|e| match &e {
+            ReadError::Io(op, _) => CliError(format!("{}: cannot {op} it: {e}", path.display())),
+            ReadError::TooLarge(_) => {
+                CliError(format!("{}: {e} to keep a copy of", path.display()))
+            }
         })?;
     let mut prefix = name.to_string_lossy().into_owned();
     prefix.push_str(".bak-");

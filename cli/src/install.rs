@@ -373,16 +373,15 @@ pub(crate) fn apply(
             Some(d) => match d.read(name, files::MAX_FILE_SIZE) {
                 Ok(old) => Some(old),
                 Err(e) if e.is_not_found() => None,
-                Err(ReadError::Io(_, e)) => {
+                Err(e @ ReadError::Io(..)) => {
                     return Err(CliError(format!(
                         "{}: cannot read the installed file: {e}; nothing was installed",
                         p.to.display()
                     )))
                 }
-                Err(ReadError::TooLarge(n)) => {
+                Err(e @ ReadError::TooLarge(_)) => {
                     return Err(CliError(format!(
-                        "{}: the installed file is {n} bytes, too large to compare; nothing \
-                         was installed",
+                        "{}: the installed file is {e} to compare; nothing was installed",
                         p.to.display()
                     )))
                 }
@@ -725,8 +724,8 @@ fn reload_after(
                 t.daemon.name(),
                 t.daemon.name()
             ));
-            if let Ok(check) = &t.check {
-                lines.push(format!("  {}", crate::ui::escape(&check.conf_note())));
+            if let Some(note) = t.check.as_ref().ok().and_then(|c| c.conf_note()) {
+                lines.push(format!("  {}", crate::ui::escape(&note)));
             }
         }
         let names: Vec<&str> = running.iter().map(|t| t.daemon.name()).collect();
@@ -780,7 +779,7 @@ fn reload_after(
                 Some("changed since it was installed (by someone else?): left as it is".into())
             }
             Err(e) if e.is_not_found() => None,
-            Err(ReadError::Io(_, e)) => Some(format!(
+            Err(e @ ReadError::Io(..)) => Some(format!(
                 "cannot be read to compare with what was installed ({e}): left as it is"
             )),
             Err(ReadError::TooLarge(_)) => {

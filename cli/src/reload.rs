@@ -103,8 +103,8 @@ impl Target {
     /// The pid its pid file names, when that process is the daemon (root's, the daemon's
     /// program): known to run without connecting to it.
     pub fn pid(&self) -> Option<u32> {
-        match self.check.as_ref().ok()?.conf_source {
-            ConfSource::CommandLine { pid, .. } | ConfSource::Default { pid } => Some(pid),
+        match self.check.as_ref().ok()?.conf_source.as_ref()? {
+            ConfSource::CommandLine { pid, .. } | ConfSource::Default { pid } => Some(*pid),
             ConfSource::Unknown(_) => None,
         }
     }
@@ -309,13 +309,14 @@ impl Outcome {
             command: Vec::new(),
             status: None,
             output: String::new(),
-            conf: t.check.as_ref().ok().map(|c| {
-                let source = match c.conf_source {
+            // Every check here is ReloadCheck::read's, which looked for the file.
+            conf: t.check.as_ref().ok().and_then(|c| {
+                let source = match c.conf_source.as_ref()? {
                     ConfSource::CommandLine { .. } => "command_line",
                     ConfSource::Default { .. } => "default",
                     ConfSource::Unknown(_) => "unknown",
                 };
-                (c.conf_file.clone(), source, c.conf_note())
+                Some((c.conf_file.clone(), source, c.conf_note()?))
             }),
         }
     }

@@ -17,6 +17,7 @@ from support import EchoServer, client_context, fixtures, server_context, set_io
 import virtpki
 import virtpki.aio as aio
 from virtpki import ContextFlags, Session, ValidatorResult
+from virtpki._library import lib
 
 PORT = 16514
 
@@ -101,6 +102,17 @@ class RecordTests(unittest.TestCase):
             other.verify_server("localhost", self.fx.pem("server"), port=PORT)
             with self.assertRaises(virtpki.UnknownIssuerError):
                 other.verify_server("localhost", self.fx.pem("server"), port=PORT + 1)
+
+    def test_a_store_set_through_c_is_recorded_in(self):
+        # The store is the library's, however it was set: one set through the C API on the
+        # same context (as a C caller sharing it would) records the coroutine's ACCEPT_ALWAYS.
+        rc = lib.virPKIContextSetKnownServersFile(self.cctx._handle, os.fsencode(self.store))
+        self.assertEqual(rc, 0)
+        self.cctx.set_validator(self.validator(ValidatorResult.ACCEPT_ALWAYS))
+        self.assertIsNone(self.connect()[0])
+        self.assertTrue(os.path.exists(self.store))
+        self.assertIsNone(self.connect()[0])
+        self.assertEqual(len(self.calls), 1, "the second connection is trusted by the entry")
 
     def test_accept_once_records_nothing(self):
         self.cctx.set_known_servers_file(self.store)

@@ -625,6 +625,22 @@ class ContextTests(unittest.TestCase):
             self.assertIn("not a regular file", cm.exception.message)
             with self.assertRaises(virtpki.InvalidArgError):
                 ctx.set_known_servers_file(None)
+            # None of the refused files became the store.
+            self.assertFalse(ctx.has_known_servers())
+
+    def test_has_known_servers(self):
+        # The library's answer: a store set through the C API on the same context counts.
+        store = os.path.join(private_dir(self), "known_servers")
+        with context() as ctx:
+            self.assertFalse(ctx.has_known_servers())
+            ctx.set_known_servers_file(store)
+            self.assertTrue(ctx.has_known_servers())
+        with context() as ctx:
+            rc = lib.virPKIContextSetKnownServersFile(ctx._handle, os.fsencode(store))
+            self.assertEqual(rc, 0)
+            self.assertTrue(ctx.has_known_servers())
+        with self.assertRaises(virtpki.InvalidArgError):
+            ctx.has_known_servers()  # closed
 
 
 class ValidatorTests(unittest.TestCase):
@@ -868,6 +884,7 @@ class NullArgumentTests(unittest.TestCase):
             (lambda: lib.virPKIContextSetCertificateValidator(None, no_cb, None, no_free), -1),
             (lambda: lib.virPKIContextSetKnownServersFile(None, b"/x"), -1),
             (lambda: lib.virPKIContextSetKnownServersFile(ctx, None), -1),
+            (lambda: lib.virPKIContextHasKnownServers(None), -1),
             (lambda: lib.virPKIContextSetAllowedDNList(None, None, -1), -1),
             (lambda: lib.virPKIContextSetAllowedDNList(ctx, None, 2), -1),
             (lambda: lib.virPKIContextSetVerifyTime(None, 0), -1),

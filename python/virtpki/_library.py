@@ -109,6 +109,7 @@ PROTOTYPES = {
     "virPKIContextLoadDefault": (c_int, [_ctx, c_int, c_char_p, c_uint]),
     "virPKIContextSetCertificateValidator": (c_int, [_ctx, VALIDATOR, c_void_p, FREE_CALLBACK]),
     "virPKIContextSetKnownServersFile": (c_int, [_ctx, c_char_p]),
+    "virPKIContextHasKnownServers": (c_int, [_ctx]),
     "virPKIContextSetAllowedDNList": (c_int, [_ctx, POINTER(c_char_p), c_int]),
     "virPKIContextSetVerifyTime": (c_int, [_ctx, c_longlong]),
     "virPKIContextReload": (c_int, [_ctx, c_uint]),

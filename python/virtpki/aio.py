@@ -27,7 +27,8 @@ it raised is its ``__cause__``) and closes the connection before a byte of appli
 read or written. ACCEPT_ALWAYS is recorded as a plain validator's is: (host, port) -> the
 server's certificate in the context's known-servers store, replacing that host and port's
 entry (``Session.record_peer``), so the next connection to it is trusted by the entry; with no
-store set it is accepted this time only. A store that cannot be written fails
+store set (``Context.has_known_servers()``: the library's answer, a store set through C on the
+same context included) it is accepted this time only. A store that cannot be written fails
 ``open_connection`` with StoreError, and a store set or replaced while the coroutine was
 awaited (the validator was told what the earlier one knew) with InvalidArgError, the
 connection closed either way. Outside this module (a blocking
@@ -141,8 +142,9 @@ class _Connection:
             if entry.is_async:
                 answer = await _ask(entry, args)
                 # As the library does for a plain validator: recorded in the context's
-                # store, or, with none set, accepted this time only.
-                if answer == ValidatorResult.ACCEPT_ALWAYS and ctx._known_servers:
+                # store, or, with none set, accepted this time only. The library says
+                # whether there is one: a store set through C on this context counts.
+                if answer == ValidatorResult.ACCEPT_ALWAYS and ctx.has_known_servers():
                     self.session.record_peer()
         self.peer_dn = self.session.peer_dn()
 

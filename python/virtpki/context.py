@@ -126,10 +126,6 @@ class Context:
     _ptr: Optional[int] = None
     _owned = False
     _validator: Optional[_Validator] = None
-    #: Whether set_known_servers_file succeeded: virtpki.aio records a coroutine
-    #: validator's ACCEPT_ALWAYS only then (with no store it is accepted once, as the library
-    #: does for a plain validator).
-    _known_servers = False
 
     def __init__(self, flags: int = 0) -> None:
         ptr = lib.virPKIContextNew(_args.integer(flags, "flags", _args.UINT))
@@ -231,7 +227,12 @@ class Context:
     def set_known_servers_file(self, path: PathArg) -> None:
         """Records accepted-always certificates in this file (and trusts those in it)."""
         self._check(lib.virPKIContextSetKnownServersFile(self._handle, _args.path(path, "path")))
-        self._known_servers = True
+
+    def has_known_servers(self) -> bool:
+        """Whether the context has a known-servers store, however it was set (this object,
+        the C API on the same context): an ACCEPT_ALWAYS answer is recorded in it; with none,
+        it is accepted this time only. The library's answer, never a copy kept here."""
+        return self._check(lib.virPKIContextHasKnownServers(self._handle)) == 1
 
     def set_allowed_dn_list(self, patterns: Optional[Sequence[str]]) -> None:
         """tls_allowed_dn_list: a list of patterns ([] allows nobody); None: no DN check."""

@@ -582,24 +582,17 @@ impl QemuConf {
     }
 
     /// The `*_tls_x509_secret_uuid` that applies to `sub` (the passphrase of an encrypted
-    /// key): its own, else the default's when neither its dir nor its uuid is set. SPICE has
-    /// none.
+    /// key): the first of [`QemuConf::secret_settings`] that is set, so the inheritance rule
+    /// lives in one place. SPICE has none.
     pub fn secret_uuid(&self, sub: Subsystem) -> Option<Setting<String>> {
-        if sub == Subsystem::Spice {
-            return None;
-        }
-        let own = format!("{}_tls_x509_secret_uuid", sub.name());
-        if let Some(s) = self.string(&own) {
-            return Some(s);
-        }
-        if sub != Subsystem::Default && self.conf.get(&sub.dir_key()).is_some() {
-            return None;
-        }
-        self.string("default_tls_x509_secret_uuid")
+        self.secret_settings(sub)
+            .iter()
+            .find_map(|key| self.string(key))
     }
 
-    /// The settings that would give `sub` a secret for an encrypted key, as libvirt inherits
-    /// them ([`QemuConf::secret_uuid`]): its own `<sub>_tls_x509_secret_uuid`, and
+    /// The settings that would give `sub` a secret for an encrypted key, in the order libvirt
+    /// looks at them (the one home of that rule; [`QemuConf::secret_uuid`] takes the first
+    /// set): its own `<sub>_tls_x509_secret_uuid`, and
     /// `default_tls_x509_secret_uuid` while `<sub>_tls_x509_cert_dir` is not set. None for
     /// SPICE (spice-server reads keys unencrypted only).
     pub fn secret_settings(&self, sub: Subsystem) -> Vec<String> {

@@ -204,9 +204,8 @@ impl ConfSource {
             }
             Err(e) => {
                 return Ok(ConfSource::Unknown(format!(
-                    "its pid file {} cannot be read: {}",
-                    pid_file.display(),
-                    describe(e)
+                    "its pid file {} cannot be read: {e}",
+                    pid_file.display()
                 )))
             }
         };
@@ -246,10 +245,9 @@ impl ConfSource {
                         return stale(&proc_dir.join(name));
                     }
                     ConfSource::Unknown(format!(
-                        "{} (pid {pid} of {}) cannot be read: {}",
+                        "{} (pid {pid} of {}) cannot be read: {e}",
                         proc_dir.join(name).display(),
-                        pid_file.display(),
-                        describe(e)
+                        pid_file.display()
                     ))
                 })
         };
@@ -346,14 +344,6 @@ fn process_uids(status: &[u8]) -> Option<[u32; 3]> {
     Some([uids.next()??, uids.next()??, uids.next()??])
 }
 
-/// What went wrong reading a pid file or command line, in words.
-fn describe(e: crate::fsutil::ReadError) -> String {
-    match e {
-        crate::fsutil::ReadError::Io(_, e) => e.to_string(),
-        crate::fsutil::ReadError::TooLarge(n) => format!("{n} bytes, too large"),
-    }
-}
-
 /// The value of the last `-f`/`--config` in a daemon's arguments, read as libvirt's
 /// `getopt_long` reads them (options `ldf:p:t:vVh`; long options by any unambiguous prefix,
 /// their value joined with `=` or the next argument; `--` ends the options). `None` when
@@ -433,8 +423,9 @@ pub struct ReloadCheck {
     /// The daemon.
     pub daemon: Daemon,
     /// How the configuration file was chosen: the running daemon's `-f`, or libvirt's default
-    /// (and why).
-    pub conf_source: ConfSource,
+    /// (and why). `None` when nobody looked ([`ReloadCheck::of`], given a parsed file); set by
+    /// [`ReloadCheck::read`].
+    pub conf_source: Option<ConfSource>,
     /// The configuration file read (under the root), or where it would be.
     pub conf_file: PathBuf,
     /// Whether that file exists (a missing one means libvirt's defaults).
@@ -482,16 +473,17 @@ impl ReloadCheck {
         let mut check = ReloadCheck::of(daemon, conf.as_ref(), root);
         check.conf_file = path;
         check.conf_exists = conf.is_some();
-        check.conf_source = source;
+        check.conf_source = Some(source);
         Ok(check)
     }
 
     /// Which configuration file was checked and why that one, for people: the one the running
     /// daemon was started with, libvirt's default it runs with, or the default because which
-    /// one it reads cannot be told.
-    pub fn conf_note(&self) -> String {
+    /// one it reads cannot be told. `None` when which file the daemon reads was not looked for
+    /// ([`ReloadCheck::of`]): there is nothing to say.
+    pub fn conf_note(&self) -> Option<String> {
         let file = self.conf_file.display();
-        match &self.conf_source {
+        Some(match self.conf_source.as_ref()? {
             ConfSource::CommandLine { pid, .. } => format!(
                 "checked {file}, the configuration file it was started with (-f/--config, pid \
                  {pid}), not {}",
@@ -504,11 +496,12 @@ impl ReloadCheck {
                 "checked {file}, libvirt's default configuration file: which one the daemon \
                  reads cannot be told ({why})"
             ),
-        }
+        })
     }
 
     /// Checks `daemon`'s parsed configuration (`None`: no file, libvirt's defaults), with its
-    /// paths looked for under `root`.
+    /// paths looked for under `root`. Which file the running daemon reads is not looked for:
+    /// [`ReloadCheck::conf_source`] is `None` (see [`ReloadCheck::read`]).
     pub fn of(daemon: Daemon, conf: Option<&DaemonConf>, root: &Path) -> ReloadCheck {
         let mut other_files = Vec::new();
         let socket_dir = match conf {
@@ -544,7 +537,7 @@ impl ReloadCheck {
             (socket.components().ne(default.components())).then(|| rerooted(root, &default));
         ReloadCheck {
             daemon,
-            conf_source: ConfSource::Unknown("not looked for".into()),
+            conf_source: None,
             conf_file: daemon.conf_file(root),
             conf_exists: conf.is_some(),
             admin_socket: rerooted(root, &socket),

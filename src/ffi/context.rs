@@ -403,6 +403,20 @@ pub unsafe extern "C" fn virPKIContextSetKnownServersFile(
     })
 }
 
+/// 1 if the context has a known-servers store (virPKIContextSetKnownServersFile, or one set
+/// through the Rust API), 0 if not; -1 (VIR_PKI_ERR_INVALID_ARG) if ctx is NULL. With a
+/// store, an ACCEPT_ALWAYS answer is recorded in it; without, it is accepted this time only.
+/// Bindings ask this rather than remembering what they set, so a store set by another layer
+/// on the same context counts. Safe to call from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn virPKIContextHasKnownServers(ctx: virPKIContextPtr) -> c_int {
+    guard(-1, || {
+        // SAFETY: see "Pointer arguments" in ffi/mod.rs.
+        let ctx = unsafe { context(ctx) }?;
+        Ok(c_int::from(ctx.known_servers().is_some()))
+    })
+}
+
 /// tls_allowed_dn_list: npatterns < 0 = no DN check; 0 = nobody; '*' and '?' as in libvirt.
 #[no_mangle]
 pub unsafe extern "C" fn virPKIContextSetAllowedDNList(

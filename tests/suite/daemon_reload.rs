@@ -33,6 +33,10 @@ fn no_tls_paths_may_be_reloaded() {
         PathBuf::from("/run/libvirt/virtproxyd-admin-sock")
     );
     assert!(c.refusal().is_none());
+    // Which file the daemon reads was not looked for: nothing is said about it (no
+    // placeholder reason a user could see).
+    assert_eq!(c.conf_source, None);
+    assert_eq!(c.conf_note(), None);
 }
 
 #[test]
@@ -344,8 +348,10 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
     let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
     assert_eq!(c.conf_file, root.join("etc/libvirt/libvirtd.conf"));
     assert!(c.refusal().is_none());
-    assert!(matches!(&c.conf_source, ConfSource::Unknown(why) if why.contains("no pid file")));
-    let note = c.conf_note();
+    assert!(
+        matches!(&c.conf_source, Some(ConfSource::Unknown(why)) if why.contains("no pid file"))
+    );
+    let note = c.conf_note().unwrap();
     assert!(
         note.contains("libvirt's default")
             && note.contains(&root.join("run/libvirtd.pid").display().to_string()),
@@ -369,7 +375,7 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
     assert_eq!(c.other_files[0].setting, "cert_file");
     let refusal = c.refusal().unwrap();
     assert!(refusal.contains("custom.conf:2"), "{refusal}");
-    let note = c.conf_note();
+    let note = c.conf_note().unwrap();
     assert!(
         note.contains("custom.conf") && note.contains("started with") && note.contains("pid 77"),
         "{note}"
@@ -377,7 +383,7 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
     // Started with no -f: the default file, said to be the one it runs with.
     running(root, "libvirtd", 78, &["/usr/sbin/libvirtd", "-d"]);
     let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
-    assert_eq!(c.conf_source, ConfSource::Default { pid: 78 });
+    assert_eq!(c.conf_source, Some(ConfSource::Default { pid: 78 }));
     assert!(c.refusal().is_none());
     // A file named on the command line that is gone: what the daemon uses cannot be known.
     running(

@@ -956,10 +956,6 @@ fn is_empty_dir(dir: &Path) -> bool {
 /// a FIFO never blocks, a socket, device or directory is said to be one); the caller names
 /// the file. The bytes stay in the reader's wiped buffer: one of the files read is a private key.
 fn read_file(path: &Path) -> Result<fsutil::ReadFile, String> {
-    fsutil::read_regular(path, fsutil::Follow::Yes, crate::files::MAX_FILE_SIZE).map_err(
-        |e| match e {
-            fsutil::ReadError::Io(_, e) => e.to_string(),
-            fsutil::ReadError::TooLarge(n) => format!("{n} bytes, too large"),
-        },
-    )
+    fsutil::read_regular(path, fsutil::Follow::Yes, crate::files::MAX_FILE_SIZE)
+        .map_err(|e| e.to_string())
 }
