@@ -568,7 +568,9 @@ int virPKISessionHandshake(virPKISessionPtr s);
  nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
  handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
  output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it,
- and so does virPKISessionRead before it waits).
+ and so does virPKISessionRead before it waits). Called from the validator (or from another
+ thread while it runs): what the handshake waited for before it took in the peer's messages,
+ VIR_PKI_SESSION_WANT_READ (plus WANT_WRITE only if output is still unsent).
  */
 int virPKISessionWants(virPKISessionPtr s);
 

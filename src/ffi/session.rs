@@ -317,7 +317,9 @@ pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
 /// nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
 /// handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
 /// output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it,
-/// and so does virPKISessionRead before it waits).
+/// and so does virPKISessionRead before it waits). Called from the validator (or from another
+/// thread while it runs): what the handshake waited for before it took in the peer's messages,
+/// VIR_PKI_SESSION_WANT_READ (plus WANT_WRITE only if output is still unsent).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
     guard(-1, || {

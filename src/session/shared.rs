@@ -607,7 +607,9 @@ impl<S: Socket> SharedSession<S> {
     /// progress: `(read, write)`. Write: TLS output is queued (rustls' or taken and unsent).
     /// Read: the handshake needs bytes from the peer, or (once established) the last read
     /// returned Again. Decrypted data beyond a read's buffer is returned by the next read
-    /// without waiting: read until Again before polling.
+    /// without waiting: read until Again before polling. Asked while the handshake processes
+    /// the peer's messages (from the validator, or another thread meanwhile): what it waited
+    /// for before it took them in, `(true, false)` (read) unless output is still queued.
     pub fn wants(&self) -> (bool, bool) {
         let Ok(tls) = self.tls() else {
             return (false, false);

@@ -1184,7 +1184,10 @@ fn a_nonblocking_close_never_shuts_the_socket_down_under_a_running_reader() {
                 Err(e) if e.kind() == ErrorKind::Again => close_agains += 1,
                 Err(e) => panic!("round {round}: close: {e}"),
             }
-            assert!(Instant::now() < deadline, "round {round}: close never got through");
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: close never got through"
+            );
             thread::yield_now();
         }
         // The peer still receives close_notify, and answers it.
