@@ -395,7 +395,7 @@ impl<S: Socket> SharedSession<S> {
     ) -> Result<SharedSession<S>> {
         let asked = AskedNote::default();
         let verify = VerifyFlags::default();
-        let (conn, note) = new_client_conn(ctx, hostname, port, verify, asked.clone())?;
+        let (conn, note) = new_client_conn(ctx, hostname, port, verify, Some(asked.clone()))?;
         Ok(SharedSession::new(conn, note, socket, flags, Some(asked)))
     }
 
