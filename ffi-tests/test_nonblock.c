@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -958,7 +959,8 @@ static void test_validator_calls_back(enum reentry_call call)
         }
         break;
     case RE_WANTS:
-        CHECK(r.rc >= 0);
+        /* What the handshake waited for before it took the peer's messages in: a read. */
+        CHECK_INT(r.rc, VIR_PKI_SESSION_WANT_READ);
         CHECK_INT(b.rc, 0);
         break;
     case RE_CLOSE:
@@ -1254,6 +1256,9 @@ static void *spinning_reader_thread(void *arg)
 
 static void test_close_again_with_a_reader_running(void)
 {
+    /* Every round must say AGAIN (the socket is full; a busy send side is AGAIN too, never a
+       shut-down fd). Counted, so that the test cannot pass without taking that branch. */
+    int agains = 0;
     for (int round = 0; round < 20; round++) {
         int fds[2];
         virPKIContextPtr cctx;
@@ -1270,11 +1275,11 @@ static void test_close_again_with_a_reader_running(void)
         atomic_store(&sr.stop, 1);
         pthread_join(rt, NULL);
         CHECK_INT(rc, -1);
+        CHECK_INT(code, VIR_PKI_ERR_AGAIN);
         if (code == VIR_PKI_ERR_AGAIN) {
+            agains++;
             /* Nothing lost: alone now, Close still says AGAIN (the peer still reads nothing). */
             CHECK_FAILS(virPKISessionClose(c), VIR_PKI_ERR_AGAIN);
-        } else {
-            CHECK_INT(code, VIR_PKI_ERR_TLS);
         }
         virPKISessionFree(c);
         virPKISessionFree(a.s);
@@ -1283,6 +1288,100 @@ static void test_close_again_with_a_reader_running(void)
         close(fds[0]);
         close(fds[1]);
     }
+    CHECK_INT(agains, 20);
+}
+
+/* ---- Found by review: after close_notify went out, Close on a non-blocking fd still shut it
+   down when another call was in progress at that instant (and when a write held the send side,
+   it shut it down and failed): a Read in another thread waiting for the peer's reply then
+   failed with "closed in another thread", depending on timing. Now a non-blocking fd is never
+   shut down: the reader gets the peer's close_notify (0). */
+
+struct reply_reader {
+    virPKISessionPtr s;
+    long long rc;
+    int code;
+    char message[512];
+    atomic_int done;
+};
+
+static void *reply_reader_thread(void *arg)
+{
+    struct reply_reader *r = arg;
+    char buf[64];
+    /* Bounded: 20 s of AGAIN and it gives up (rc 99), so the join below cannot hang. */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        r->rc = virPKISessionRead(r->s, buf, sizeof buf);
+        r->code = virPKIGetLastErrorCode();
+        if (r->rc != -1 || r->code != VIR_PKI_ERR_AGAIN)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec > 20) {
+            r->rc = 99;
+            break;
+        }
+    }
+    const char *m = r->rc == -1 ? virPKIGetLastErrorMessage() : NULL;
+    snprintf(r->message, sizeof r->message, "%s", m ? m : "");
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static void test_nonblocking_close_keeps_the_fd_up_for_a_reader(void)
+{
+    int close_agains = 0;
+    for (int round = 0; round < 50; round++) {
+        int fds[2];
+        connected_pair(0, fds);
+        struct accept_arg a = {.ctx = server_context(), .fd = fds[0]};
+        virPKIContextPtr cctx = client_context();
+        pthread_t t;
+        if (pthread_create(&t, NULL, accept_blocking, &a) != 0)
+            die("pthread_create");
+        virPKISessionPtr c = virPKISessionNewClient(cctx, fds[1], "localhost", 0,
+                                                    VIR_PKI_SESSION_LIBVIRT_CONFIRM);
+        pthread_join(t, NULL);
+        CHECK(c != NULL && a.s != NULL);
+        if (!c || !a.s)
+            exit(EXIT_FAILURE);
+        set_nonblocking(fds[1]);
+        /* The peer's reads below are bounded too. */
+        struct timeval tv = {.tv_sec = 20};
+        setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        struct reply_reader r = {.s = c};
+        pthread_t rt;
+        if (pthread_create(&rt, NULL, reply_reader_thread, &r) != 0)
+            die("pthread_create");
+        sleep_ms(1);
+        for (int i = 0;; i++) {
+            int rc = virPKISessionClose(c);
+            if (rc == 0)
+                break;
+            CHECK_INT(virPKIGetLastErrorCode(), VIR_PKI_ERR_AGAIN);
+            if (virPKIGetLastErrorCode() != VIR_PKI_ERR_AGAIN || i > 100000)
+                die("virPKISessionClose never got through");
+            close_agains++;
+            sched_yield();
+        }
+        /* The peer receives close_notify and answers it on a socket still up. */
+        char buf[64];
+        CHECK_INT(virPKISessionRead(a.s, buf, sizeof buf), 0);
+        CHECK_OK(virPKISessionClose(a.s));
+        join_within(rt, &r.done, "a Read waiting for the peer's close_notify");
+        CHECK_INT(r.rc, 0);
+        if (r.rc != 0)
+            fprintf(stderr, "round %d: the reader got %lld, code %d: %s\n", round, r.rc, r.code,
+                    r.message);
+        virPKISessionFree(c);
+        virPKISessionFree(a.s);
+        virPKIContextFree(cctx);
+        virPKIContextFree(a.ctx);
+        close(fds[0]);
+        close(fds[1]);
+    }
+    printf("non-blocking Close with a reader running: %d AGAIN in 50 rounds\n", close_agains);
 }
 
 /* ---- Found by review: Handshake on an established session ("again 0 on later calls") waited
@@ -1344,6 +1443,7 @@ int main(void)
     test_read_of_zero_bytes();
     test_waiting_handshake_after_a_rejection();
     test_close_again_with_a_reader_running();
+    test_nonblocking_close_keeps_the_fd_up_for_a_reader();
     test_handshake_when_done_with_a_reader_blocked();
     return check_done();
 }

@@ -86,7 +86,7 @@ impl<S: Read + Write> Session<S> {
         flags: SessionFlags,
         verify: VerifyFlags,
     ) -> Result<Session<S>> {
-        let (conn, note) = new_client_conn(ctx, hostname, port, verify, AskedNote::default())?;
+        let (conn, note) = new_client_conn(ctx, hostname, port, verify, None)?;
         let mut session = Session {
             conn,
             stream,
@@ -244,7 +244,7 @@ fn new_client_conn(
     hostname: &str,
     port: Option<u16>,
     verify: VerifyFlags,
-    asked: AskedNote,
+    asked: Option<AskedNote>,
 ) -> Result<(Connection, tls::SelectionNote)> {
     let (config, note) = tls::client_config_asked(ctx, hostname, port, verify, asked)?;
     let conn = ClientConnection::new(Arc::new(config), server_name(hostname))

@@ -64,17 +64,18 @@ pub(crate) fn client_config_noted(
     port: Option<u16>,
     flags: VerifyFlags,
 ) -> Result<(ClientConfig, SelectionNote)> {
-    client_config_asked(ctx, hostname, port, flags, AskedNote::default())
+    client_config_asked(ctx, hostname, port, flags, None)
 }
 
-/// [`client_config_noted`], whose verifier also fills `asked` with what the validator
-/// accepted (for [`crate::session::SharedSession::record_peer`]).
+/// [`client_config_noted`], whose verifier also fills `asked`, when given, with what the
+/// validator accepted (for [`crate::session::SharedSession::record_peer`]; no other caller
+/// reads it, so none is filled for them: no copy of the leaf nor hold on the context).
 pub(crate) fn client_config_asked(
     ctx: &Arc<Context>,
     hostname: &str,
     port: Option<u16>,
     flags: VerifyFlags,
-    asked: AskedNote,
+    asked: Option<AskedNote>,
 ) -> Result<(ClientConfig, SelectionNote)> {
     let note = SelectionNote::default();
     let provider = crate::crypto::provider();
@@ -407,8 +408,9 @@ struct ServerVerifier {
     port: Option<u16>,
     flags: VerifyFlags,
     algorithms: WebPkiSupportedAlgorithms,
-    /// What the validator accepted, for the session.
-    asked: AskedNote,
+    /// What the validator accepted, for a session that can record it afterwards (None when
+    /// nothing would read it).
+    asked: Option<AskedNote>,
 }
 
 impl ServerCertVerifier for ServerVerifier {
@@ -423,19 +425,21 @@ impl ServerCertVerifier for ServerVerifier {
         let chain = peer_chain(end_entity, intermediates)?;
         // Taken first: a store set or replaced during the verification is not the one the
         // validator was asked against, and a later record_peer refuses it.
-        let store = self.ctx.known_servers();
+        let store = self.asked.as_ref().and_then(|_| self.ctx.known_servers());
         let verdict = self
             .ctx
             .verify_server_with(&self.creds, &self.hostname, self.port, &chain, self.flags)
             .map_err(to_rustls)?;
-        self.asked.note(
-            &self.ctx,
-            store,
-            &self.hostname,
-            self.port,
-            &chain[0],
-            verdict.acceptance,
-        );
+        if let Some(asked) = &self.asked {
+            asked.note(
+                &self.ctx,
+                store,
+                &self.hostname,
+                self.port,
+                &chain[0],
+                verdict.acceptance,
+            );
+        }
         Ok(ServerCertVerified::assertion())
     }
 

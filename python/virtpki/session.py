@@ -146,8 +146,9 @@ class Session:
 
     def close_notify(self) -> bool:
         """Sends close_notify and keeps the session: True when sent, False when the socket is
-        full (call again when writable). Reads and writes blocked in other threads are woken
-        and fail with TLSError."""
+        full or a write in another thread holds it (call again when writable). On a blocking
+        socket, reads and writes blocked in other threads are woken and fail with TLSError; a
+        non-blocking socket is never shut down."""
         try:
             _args.check(lib.virPKISessionClose(self._handle))
         except AgainError:

@@ -317,7 +317,9 @@ pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
 /// nothing queued, no read waiting; or a failed handshake); -1 for a NULL session. READ: the
 /// handshake needs the peer's bytes, or the last virPKISessionRead returned AGAIN. WRITE: TLS
 /// output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it,
-/// and so does virPKISessionRead before it waits).
+/// and so does virPKISessionRead before it waits). Called from the validator (or from another
+/// thread while it runs): what the handshake waited for before it took in the peer's messages,
+/// VIR_PKI_SESSION_WANT_READ (plus WANT_WRITE only if output is still unsent).
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -426,18 +428,21 @@ pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char
 }
 
 /// Sends close_notify; the fd stays the caller's. It never waits for a peer that does not
-/// read. On a non-blocking fd: -1 with VIR_PKI_ERR_AGAIN until close_notify has gone out (call
-/// again when the fd is writable; the fd is not shut down then, even with calls in progress
-/// in other threads). On a blocking fd whose send buffer is full: if another call is in
+/// read. On a non-blocking fd it never shuts the fd down, whatever other threads do (no call
+/// waits on it; a Read in another thread then still gets the peer's reply): -1 with
+/// VIR_PKI_ERR_AGAIN until close_notify has gone out, also when a Write or Read in another
+/// thread holds the send side at that instant (nothing is queued; call again when the fd is
+/// writable), then 0. On a blocking fd whose send buffer is full: if another call is in
 /// progress on the session, Close does not wait; alone, it waits for room at most 5
 /// seconds (the fd's SO_SNDTIMEO when set). Then it shuts the fd down (shutdown(2)) and fails
 /// with VIR_PKI_ERR_TLS, "close_notify not sent": the peer receives what was sent before,
 /// perhaps part of the close_notify record, then the end of the connection, which a TLS peer
-/// reports as an end without close_notify (an error), not as a clean end. A handshake, read
-/// or write blocked in another thread is woken by shutdown(2) on the fd and fails with
-/// VIR_PKI_ERR_TLS; if a write was in progress, close_notify cannot follow it and Close fails
-/// with VIR_PKI_ERR_TLS too. Close does not free: join the woken threads, then call
-/// virPKISessionFree.
+/// reports as an end without close_notify (an error), not as a clean end. On a blocking fd, a
+/// handshake, read or write in progress in another thread is woken by shutdown(2) on the fd
+/// and fails with VIR_PKI_ERR_TLS; if a write was in progress, close_notify cannot follow it
+/// and Close fails with VIR_PKI_ERR_TLS too. On either kind of fd, a Close while the validator
+/// runs shuts the connection down at once (see virPKISessionHandshake). Close does not free:
+/// join the woken threads, then call virPKISessionFree.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionClose(s: virPKISessionPtr) -> c_int {
     guard(-1, || {

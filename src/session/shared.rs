@@ -395,7 +395,7 @@ impl<S: Socket> SharedSession<S> {
     ) -> Result<SharedSession<S>> {
         let asked = AskedNote::default();
         let verify = VerifyFlags::default();
-        let (conn, note) = new_client_conn(ctx, hostname, port, verify, asked.clone())?;
+        let (conn, note) = new_client_conn(ctx, hostname, port, verify, Some(asked.clone()))?;
         Ok(SharedSession::new(conn, note, socket, flags, Some(asked)))
     }
 
@@ -607,7 +607,9 @@ impl<S: Socket> SharedSession<S> {
     /// progress: `(read, write)`. Write: TLS output is queued (rustls' or taken and unsent).
     /// Read: the handshake needs bytes from the peer, or (once established) the last read
     /// returned Again. Decrypted data beyond a read's buffer is returned by the next read
-    /// without waiting: read until Again before polling.
+    /// without waiting: read until Again before polling. Asked while the handshake processes
+    /// the peer's messages (from the validator, or another thread meanwhile): what it waited
+    /// for before it took them in, `(true, false)` (read) unless output is still queued.
     pub fn wants(&self) -> (bool, bool) {
         let Ok(tls) = self.tls() else {
             return (false, false);
@@ -913,8 +915,11 @@ impl<S: Socket> SharedSession<S> {
 
     /// Sends close_notify (again after [`ErrorKind::Again`] until `Ok`); the socket stays
     /// the caller's. It never waits for a peer that does not read:
-    /// - on a non-blocking socket that is full: [`ErrorKind::Again`] (nothing is lost; call
-    ///   again when it is writable; the socket is not shut down, whatever other threads do);
+    /// - on a non-blocking socket: never shut down (no call waits on it, so there is no one
+    ///   to wake, and a read in another thread waiting for the peer's answer must get it).
+    ///   [`ErrorKind::Again`] when the socket is full or a write in another thread holds the
+    ///   send side at that instant: nothing is lost or queued twice; call again when it is
+    ///   writable;
     /// - on a blocking one: what fits now. While another call on the session is in
     ///   progress, or once [`CLOSE_GRACE`] (or the socket's SO_SNDTIMEO) has passed without
     ///   room, it gives up: the socket is shut down and the error says close_notify was not
@@ -922,13 +927,18 @@ impl<S: Socket> SharedSession<S> {
     ///   record, then the end of the connection: an end without close_notify, which a TLS
     ///   peer reports as an error (a possible truncation), not as a clean end.
     ///
-    /// Handshakes, reads and writes in progress in other threads are woken by shutdown(2) and
-    /// fail with "the session was closed in another thread"; when a write holds the socket,
-    /// close_notify cannot be sent after it and that is the error returned (the socket is
-    /// shut down all the same).
+    /// On a blocking socket, handshakes, reads and writes in progress in other threads are
+    /// woken by shutdown(2) and fail with "the session was closed in another thread"; when a
+    /// write holds the socket, close_notify cannot be sent after it and that is the error
+    /// returned (the socket is shut down all the same). On either kind, a close while the
+    /// validator runs shuts the connection down at once (the handshake then fails).
     pub fn close(&self) -> Result<()> {
+        let nonblocking = is_nonblocking(self.socket.as_raw_fd());
         let mut out = match self.tx.try_lock() {
             Ok(out) => out,
+            // The writer holding it does not wait on a non-blocking fd: it lets go soon, and
+            // close_notify can follow what it sends.
+            Err(std::sync::TryLockError::WouldBlock) if nonblocking => return Err(again("close")),
             Err(std::sync::TryLockError::WouldBlock) => {
                 self.shut_down();
                 return Err(Error::new(
@@ -963,23 +973,22 @@ impl<S: Socket> SharedSession<S> {
                 tls.close_notify_queued = true;
             }
         }
-        let result = self.send_close_notify(&mut out);
+        let result = self.send_close_notify(&mut out, nonblocking);
         drop(out);
-        // Again (a non-blocking fd only) keeps its promise: nothing lost, close_notify goes out
-        // on a later call, so the socket stays up; no call waits on a non-blocking fd anyway.
-        // Shutting it down here made the retry fail with "closed in another thread" whenever
-        // a read happened to be running in another thread.
-        let again = matches!(&result, Err(e) if e.kind() == ErrorKind::Again);
-        if !again && self.busy.load(Ordering::SeqCst) > 0 {
+        // Only a blocking fd has calls to wake. A non-blocking one stays up whatever happens
+        // meanwhile: shutting it down whenever a read happened to be in progress made that
+        // read (and the retry of an Again) fail with "closed in another thread", depending on
+        // timing, and cut off the peer's answer to close_notify.
+        if !nonblocking && self.busy.load(Ordering::SeqCst) > 0 {
             self.shut_down();
         }
         result
     }
 
     /// Sends the queue, close_notify last, never blocking in send (see [`Self::close`]).
-    fn send_close_notify(&self, out: &mut Outbox) -> Result<()> {
+    fn send_close_notify(&self, out: &mut Outbox, nonblocking: bool) -> Result<()> {
         let fd = self.socket.as_raw_fd();
-        if is_nonblocking(fd) {
+        if nonblocking {
             return self.send_queued_with(out, "close", true);
         }
         let deadline = Instant::now() + send_timeout(fd).unwrap_or(CLOSE_GRACE);

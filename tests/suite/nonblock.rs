@@ -1145,3 +1145,137 @@ fn handshake_after_it_is_done_does_not_wait_for_a_blocked_reader() {
     let _ = within("close", move || closer.close());
     let _ = within("the reader", move || reader.join().unwrap());
 }
+
+#[test]
+fn a_nonblocking_close_never_shuts_the_socket_down_under_a_running_reader() {
+    // Close on a non-blocking socket while a read spins in another thread (Again at once): the
+    // close_notify goes out (or Close says Again: a write or that read held the send side) and
+    // the socket stays up, so the read gets the peer's answering close_notify as the end of
+    // the stream (0), never "closed in another thread". Close used to shut the socket down
+    // whenever a call happened to be in progress at that instant. Repeated: timing decides.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let mut close_agains = 0;
+    for round in 0..50 {
+        let (c, s) = pair(&p, &client, SessionFlags::default());
+        handshake_both(&c, &s);
+        let c = Arc::new(c);
+        // The watchdog: every loop below gives up at this instant.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let reader = {
+            let c = Arc::clone(&c);
+            thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                loop {
+                    match c.read(&mut buf) {
+                        Err(e) if e.kind() == ErrorKind::Again => {}
+                        other => return other.map_err(|e| e.to_string()),
+                    }
+                    if Instant::now() > deadline {
+                        return Err("the peer's close_notify never came".into());
+                    }
+                }
+            })
+        };
+        thread::sleep(Duration::from_millis(1));
+        loop {
+            match c.close() {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::Again => close_agains += 1,
+                Err(e) => panic!("round {round}: close: {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: close never got through"
+            );
+            thread::yield_now();
+        }
+        // The peer still receives close_notify, and answers it.
+        loop {
+            match s.read(&mut [0u8; 64]) {
+                Ok(0) => break,
+                Ok(n) => panic!("round {round}: {n} bytes of data"),
+                Err(e) if e.kind() == ErrorKind::Again => wait_for(&s),
+                Err(e) => panic!("round {round}: the peer's read: {e}"),
+            }
+            assert!(Instant::now() < deadline, "round {round}: no close_notify");
+        }
+        while let Err(e) = s.close() {
+            assert_eq!(e.kind(), ErrorKind::Again, "round {round}: {e}");
+            wait_for(&s);
+        }
+        assert_eq!(reader.join().unwrap(), Ok(0), "round {round}");
+    }
+    eprintln!("close said Again {close_agains} times in 50 rounds");
+}
+
+#[test]
+fn a_nonblocking_close_while_a_write_holds_the_send_side_says_again_and_shuts_nothing_down() {
+    // A writer in another thread holds the send side most of the time: Close then says Again
+    // (nothing queued) instead of shutting the socket down and failing, and once it gets
+    // through, the peer receives everything written, then close_notify.
+    let p = pki();
+    let (client, _) = counted_client(&p);
+    let mut close_agains = 0;
+    for round in 0..20 {
+        let (c, s) = pair(&p, &client, SessionFlags::default());
+        handshake_both(&c, &s);
+        let c = Arc::new(c);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let peer = thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::Again => wait_for(&s),
+                    Err(e) => return Err(e.to_string()),
+                }
+                if Instant::now() > deadline {
+                    return Err("no close_notify".into());
+                }
+            }
+        });
+        let writer = {
+            let c = Arc::clone(&c);
+            thread::spawn(move || {
+                let chunk = vec![7u8; 16 * 1024];
+                loop {
+                    match c.write(&chunk) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::Again => thread::yield_now(),
+                        Err(e) => return e.to_string(),
+                    }
+                    if Instant::now() > deadline {
+                        return "the writer was never stopped".into();
+                    }
+                }
+            })
+        };
+        thread::sleep(Duration::from_millis(2));
+        loop {
+            match c.close() {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::Again => close_agains += 1,
+                Err(e) => panic!("round {round}: close: {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: close never got through"
+            );
+            thread::yield_now();
+        }
+        // The writer stops on the closed session, not on a shut-down socket.
+        let stopped = writer.join().unwrap();
+        assert!(
+            stopped.contains("the session is closed"),
+            "round {round}: {stopped}"
+        );
+        assert_eq!(peer.join().unwrap(), Ok(()), "round {round}");
+    }
+    eprintln!("close said Again {close_agains} times in 20 rounds");
+    assert!(
+        close_agains > 0,
+        "the writer never held the send side when Close looked"
+    );
+}
