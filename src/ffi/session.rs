@@ -319,7 +319,9 @@ pub unsafe extern "C" fn virPKISessionHandshake(s: virPKISessionPtr) -> c_int {
 /// output is queued, e.g. what an earlier write took (virPKISessionWrite with len 0 pushes it,
 /// and so does virPKISessionRead before it waits). Called from the validator (or from another
 /// thread while it runs): what the handshake waited for before it took in the peer's messages,
-/// VIR_PKI_SESSION_WANT_READ (plus WANT_WRITE only if output is still unsent).
+/// VIR_PKI_SESSION_WANT_READ (plus WANT_WRITE only if output is still unsent). After a
+/// virPKISessionClose that returned AGAIN because another thread held the send side, nothing
+/// is queued: retry that Close rather than wait for what this says.
 #[no_mangle]
 pub unsafe extern "C" fn virPKISessionWants(s: virPKISessionPtr) -> c_int {
     guard(-1, || {
@@ -428,11 +430,14 @@ pub unsafe extern "C" fn virPKISessionPeerDN(s: virPKISessionPtr) -> *mut c_char
 }
 
 /// Sends close_notify; the fd stays the caller's. It never waits for a peer that does not
-/// read. On a non-blocking fd it never shuts the fd down, whatever other threads do (no call
-/// waits on it; a Read in another thread then still gets the peer's reply): -1 with
-/// VIR_PKI_ERR_AGAIN until close_notify has gone out, also when a Write or Read in another
-/// thread holds the send side at that instant (nothing is queued; call again when the fd is
-/// writable), then 0. On a blocking fd whose send buffer is full: if another call is in
+/// read. On a non-blocking fd it does not shut the fd down, whatever other threads do, except
+/// while the validator runs (below) (no call waits on it; a Read in another thread then still
+/// gets the peer's reply): -1 with VIR_PKI_ERR_AGAIN until close_notify has gone out, then 0.
+/// That AGAIN also comes when a Write or Read in another thread holds the send side at that
+/// instant: nothing is queued then, so virPKISessionWants may not say WANT_WRITE; call Close
+/// again once that call has returned (or when the fd is writable). Do not change the fd
+/// between blocking and non-blocking while calls are in progress: Close decides by the mode
+/// it finds, and a call blocked from before would not be woken. On a blocking fd whose send buffer is full: if another call is in
 /// progress on the session, Close does not wait; alone, it waits for room at most 5
 /// seconds (the fd's SO_SNDTIMEO when set). Then it shuts the fd down (shutdown(2)) and fails
 /// with VIR_PKI_ERR_TLS, "close_notify not sent": the peer receives what was sent before,
