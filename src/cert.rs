@@ -1124,13 +1124,8 @@ mod tests {
             include_bytes!("../fuzz/corpus/certificate/client.der"),
             include_bytes!("../fuzz/corpus/certificate/server.der"),
         ];
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut below = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = crate::test_rng::XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut below = |n: usize| rng.below(n);
         let mut loaded = 0;
         for seed in seeds {
             for _ in 0..3000 {

@@ -449,13 +449,8 @@ mod tests {
         }
         let tags = [0x0c, 0x13, 0x14, 0x16, 0x1c, 0x1e, 0x04, 0x02, 0x30];
         let bytes = b"a Z,+#\\\"<>;=\0\xc3\xa9\xe9\xff\x00\xd8";
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut below = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = crate::test_rng::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut below = |n: usize| rng.below(n);
         let (mut printed, mut refused) = (0, 0);
         for _ in 0..20_000 {
             let mut rdns = Vec::new();

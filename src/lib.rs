@@ -218,6 +218,8 @@ pub mod session;
 pub mod severity;
 pub mod source;
 pub mod subject;
+#[cfg(test)]
+mod test_rng;
 pub mod timefmt;
 pub mod tls;
 #[cfg(feature = "tokio")]

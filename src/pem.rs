@@ -842,15 +842,7 @@ mod differential_tests {
         b" ",
     ];
 
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n.max(1) as u64) as usize
-        }
-    }
+    use crate::test_rng::XorShift as Rng;
 
     fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
         for _ in 0..=rng.below(2) {
