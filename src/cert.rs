@@ -21,6 +21,8 @@ use crate::role::Role;
 use crate::source::Source;
 use crate::timefmt::{self, UnixSeconds};
 
+mod reader;
+
 /// One subject alternative name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SubjectAltName {
@@ -269,12 +271,29 @@ impl std::fmt::Debug for Certificate {
 struct Fields {
     der: CertificateDer<'static>,
     source: Source,
-    version: u32,
-    serial: Vec<u8>,
+    read: ParsedFields,
     /// The names in libvirt's format, printed on first use (checked at parse time): a peer's
     /// chain verified for a server is never printed unless something fails or is asked.
     subject: OnceLock<String>,
     issuer: OnceLock<String>,
+    /// The signature algorithm named on first use.
+    signature_algorithm: OnceLock<String>,
+    /// Read from `spki_der` on first use (checked to be a whole SPKI at parse time): the
+    /// profile checks of a verification ask for the leaf's and the path's CAs', not for the
+    /// other loaded CAs'.
+    key_algorithm: OnceLock<KeyAlgorithm>,
+    /// Computed on first use: a peer's chain is verified without them unless a pin, the
+    /// known-servers store or a validator asks.
+    fingerprint: OnceLock<Fingerprint>,
+    spki_fingerprint: OnceLock<Fingerprint>,
+}
+
+/// What a certificate's DER says, read at parse time by [`reader::read`] or, for anything
+/// that reader leaves, by x509-parser ([`read_with_x509_parser`]); both fill it the same way.
+#[derive(Debug, PartialEq, Eq)]
+struct ParsedFields {
+    version: u32,
+    serial: Vec<u8>,
     subject_raw: Vec<u8>,
     issuer_raw: Vec<u8>,
     common_names: Vec<String>,
@@ -284,106 +303,29 @@ struct Fields {
     basic_constraints: Option<BasicConstraints>,
     key_usage: Option<KeyUsage>,
     extended_key_usage: Option<ExtendedKeyUsage>,
-    /// The signature algorithm's OID (content octets), named on first use.
+    /// The signature algorithm's OID (content octets).
     signature_oid: Vec<u8>,
-    signature_algorithm: OnceLock<String>,
-    /// Read from `spki_der` on first use (checked to be a whole SPKI at parse time): the
-    /// profile checks of a verification ask for the leaf's and the path's CAs', not for the
-    /// other loaded CAs'.
-    key_algorithm: OnceLock<KeyAlgorithm>,
     has_name_constraints: bool,
     profile: ProfileFacts,
     spki_der: Vec<u8>,
-    /// Computed on first use: a peer's chain is verified without them unless a pin, the
-    /// known-servers store or a validator asks.
-    fingerprint: OnceLock<Fingerprint>,
-    spki_fingerprint: OnceLock<Fingerprint>,
 }
 
 impl Certificate {
     /// Parses one DER certificate; `source` says where it came from, for messages.
     pub fn from_der(der: Vec<u8>, source: Source) -> Result<Certificate> {
-        let bad = |what: String| Error::new(ErrorKind::Parse, format!("{source}: {what}"));
-        let (rest, x509) = X509Certificate::from_der(&der)
-            .map_err(|e| bad(format!("not a valid X.509 certificate ({e})")))?;
-        if !rest.is_empty() {
-            return Err(bad(format!(
-                "{} bytes of garbage after the certificate",
-                rest.len()
-            )));
-        }
-        let subject_raw = x509.subject().as_raw().to_vec();
-        let issuer_raw = x509.issuer().as_raw().to_vec();
-        dn::check_name(&subject_raw).map_err(|e| e.context(&source))?;
-        dn::check_name(&issuer_raw).map_err(|e| e.context(&source))?;
-        let common_names = x509
-            .subject()
-            .iter_common_name()
-            .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
-            .collect();
-        let ext = |e: X509Error| bad(format!("invalid or duplicate extension ({e})"));
-        let basic_constraints = x509
-            .basic_constraints()
-            .map_err(ext)?
-            .map(|bc| BasicConstraints {
-                critical: bc.critical,
-                ca: bc.value.ca,
-                path_len: bc.value.path_len_constraint,
-            });
-        let key_usage = x509.key_usage().map_err(ext)?.map(|ku| KeyUsage {
-            critical: ku.critical,
-            bits: ku.value.flags,
-        });
-        let extended_key_usage =
-            x509.extended_key_usage()
-                .map_err(ext)?
-                .map(|eku| ExtendedKeyUsage {
-                    critical: eku.critical,
-                    any: eku.value.any,
-                    server_auth: eku.value.server_auth,
-                    client_auth: eku.value.client_auth,
-                    others: other_purposes(eku.value),
-                });
-        let subject_alt_names = match x509.subject_alternative_name().map_err(ext)? {
-            Some(san) => san.value.general_names.iter().map(convert_san).collect(),
-            None => Vec::new(),
+        let read = match reader::read(&der) {
+            Some(read) => read,
+            None => read_with_x509_parser(&der, &source)?,
         };
-        let has_name_constraints = x509.name_constraints().map_err(ext)?.is_some();
-        let profile = profile_facts(&x509);
-        let spki = x509.public_key();
-        // x509-parser skips data after the key inside the SubjectPublicKeyInfo and leaves it
-        // out of `raw`, whose header still counts it; GnuTLS refuses such a certificate. The
-        // key's algorithm (on first use) and its fingerprint are read from these bytes.
-        if !matches!(crate::der::read(spki.raw), Ok((_, rest)) if rest.is_empty()) {
-            return Err(bad(
-                "the subject public key info has data after the key".to_owned()
-            ));
-        }
-        let spki_der = spki.raw.to_vec();
-        let signature_oid = x509.signature_algorithm.algorithm.as_bytes().to_vec();
         Ok(Certificate {
             fields: Arc::new(Fields {
-                version: x509.version().0 + 1,
-                serial: x509.raw_serial().to_vec(),
+                read,
                 subject: OnceLock::new(),
                 issuer: OnceLock::new(),
-                common_names,
-                not_before: x509.validity().not_before.timestamp(),
-                not_after: x509.validity().not_after.timestamp(),
-                subject_alt_names,
-                basic_constraints,
-                key_usage,
-                extended_key_usage,
-                signature_oid,
                 signature_algorithm: OnceLock::new(),
                 key_algorithm: OnceLock::new(),
-                has_name_constraints,
-                profile,
-                spki_der,
                 fingerprint: OnceLock::new(),
                 spki_fingerprint: OnceLock::new(),
-                subject_raw,
-                issuer_raw,
                 source,
                 der: CertificateDer::from(der),
             }),
@@ -407,17 +349,17 @@ impl Certificate {
 
     /// X.509 version: 1, 2 or 3.
     pub fn version(&self) -> u32 {
-        self.fields.version
+        self.fields.read.version
     }
 
     /// The serial number's DER content octets, as CRLs list them.
     pub fn raw_serial(&self) -> &[u8] {
-        &self.fields.serial
+        &self.fields.read.serial
     }
 
     /// Serial number as `01:ab:...` lowercase hex.
     pub fn serial_hex(&self) -> String {
-        hex_with_colons(&self.fields.serial)
+        hex_with_colons(&self.fields.read.serial)
     }
 
     /// Subject in libvirt's DN format (what `virt-pki-query-dn` prints).
@@ -428,14 +370,14 @@ impl Certificate {
     pub fn subject(&self) -> &str {
         self.fields
             .subject
-            .get_or_init(|| printed_name(&self.fields.subject_raw))
+            .get_or_init(|| printed_name(&self.fields.read.subject_raw))
     }
 
     /// Issuer in libvirt's DN format, printed on first use as [`subject`](Self::subject).
     pub fn issuer(&self) -> &str {
         self.fields
             .issuer
-            .get_or_init(|| printed_name(&self.fields.issuer_raw))
+            .get_or_init(|| printed_name(&self.fields.read.issuer_raw))
     }
 
     /// Whether `issuer` issued this certificate: its subject is this one's issuer name and its
@@ -456,39 +398,39 @@ impl Certificate {
 
     /// The encoded subject name, for chain matching.
     pub fn subject_raw(&self) -> &[u8] {
-        &self.fields.subject_raw
+        &self.fields.read.subject_raw
     }
 
     /// The encoded issuer name, for chain matching.
     pub fn issuer_raw(&self) -> &[u8] {
-        &self.fields.issuer_raw
+        &self.fields.read.issuer_raw
     }
 
     /// Whether subject and issuer are the same name (a root or a self-signed leaf).
     pub fn is_self_issued(&self) -> bool {
-        self.fields.subject_raw == self.fields.issuer_raw
+        self.fields.read.subject_raw == self.fields.read.issuer_raw
     }
 
     /// The subject's Common Names that are text.
     pub fn common_names(&self) -> &[String] {
-        &self.fields.common_names
+        &self.fields.read.common_names
     }
 
     /// Start of validity.
     pub fn not_before(&self) -> UnixSeconds {
-        self.fields.not_before
+        self.fields.read.not_before
     }
 
     /// End of validity.
     pub fn not_after(&self) -> UnixSeconds {
-        self.fields.not_after
+        self.fields.read.not_after
     }
 
     /// Where the certificate stands at `now`.
     pub fn validity_at(&self, now: UnixSeconds) -> Validity {
-        if now < self.fields.not_before {
+        if now < self.fields.read.not_before {
             Validity::NotYetValid
-        } else if now > self.fields.not_after {
+        } else if now > self.fields.read.not_after {
             Validity::Expired
         } else {
             Validity::Valid
@@ -497,12 +439,13 @@ impl Certificate {
 
     /// Subject alternative names in encoded order.
     pub fn subject_alt_names(&self) -> &[SubjectAltName] {
-        &self.fields.subject_alt_names
+        &self.fields.read.subject_alt_names
     }
 
     /// Whether there is any DNS or IP subject alternative name (RFC 6125: then the CN is not used).
     pub fn has_dns_or_ip_san(&self) -> bool {
         self.fields
+            .read
             .subject_alt_names
             .iter()
             .any(|s| matches!(s, SubjectAltName::Dns(_) | SubjectAltName::Ip(_)))
@@ -510,39 +453,39 @@ impl Certificate {
 
     /// The basic constraints extension, if present.
     pub fn basic_constraints(&self) -> Option<BasicConstraints> {
-        self.fields.basic_constraints
+        self.fields.read.basic_constraints
     }
 
     /// Whether basic constraints say CA:TRUE.
     pub fn is_ca(&self) -> bool {
-        self.fields.basic_constraints.is_some_and(|bc| bc.ca)
+        self.fields.read.basic_constraints.is_some_and(|bc| bc.ca)
     }
 
     /// The key usage extension, if present.
     pub fn key_usage(&self) -> Option<KeyUsage> {
-        self.fields.key_usage
+        self.fields.read.key_usage
     }
 
     /// The extended key usage extension, if present.
     pub fn extended_key_usage(&self) -> Option<&ExtendedKeyUsage> {
-        self.fields.extended_key_usage.as_ref()
+        self.fields.read.extended_key_usage.as_ref()
     }
 
     /// Whether the certificate carries a name constraints extension (a constrained CA).
     pub fn has_name_constraints(&self) -> bool {
-        self.fields.has_name_constraints
+        self.fields.read.has_name_constraints
     }
 
     /// Profile facts webpki leaves aside.
     pub fn profile(&self) -> &ProfileFacts {
-        &self.fields.profile
+        &self.fields.read.profile
     }
 
     /// Signature algorithm name, e.g. `sha256WithRSAEncryption`.
     pub fn signature_algorithm(&self) -> &str {
         self.fields.signature_algorithm.get_or_init(|| {
             oid_name(&x509_parser::der_parser::oid::Oid::new(
-                self.fields.signature_oid.as_slice().into(),
+                self.fields.read.signature_oid.as_slice().into(),
             ))
         })
     }
@@ -551,12 +494,12 @@ impl Certificate {
     pub fn key_algorithm(&self) -> &KeyAlgorithm {
         self.fields
             .key_algorithm
-            .get_or_init(|| KeyAlgorithm::of_spki_der(&self.fields.spki_der))
+            .get_or_init(|| KeyAlgorithm::of_spki_der(&self.fields.read.spki_der))
     }
 
     /// The SubjectPublicKeyInfo, DER.
     pub fn spki_der(&self) -> &[u8] {
-        &self.fields.spki_der
+        &self.fields.read.spki_der
     }
 
     /// SHA-256 of the whole certificate.
@@ -572,7 +515,7 @@ impl Certificate {
         *self
             .fields
             .spki_fingerprint
-            .get_or_init(|| Fingerprint::of(&self.fields.spki_der))
+            .get_or_init(|| Fingerprint::of(&self.fields.read.spki_der))
     }
 
     /// [`fingerprint`](Self::fingerprint) as text, `SHA256:` and 64 uppercase hex digits: the
@@ -598,15 +541,16 @@ impl Certificate {
         line(format_args!("Subject: {}", self.subject()));
         line(format_args!("Issuer: {}", self.issuer()));
         line(format_args!("Serial: {}", self.serial_hex()));
-        line(format_args!("Version: {}", self.fields.version));
+        line(format_args!("Version: {}", self.fields.read.version));
         line(format_args!(
             "Validity: {} to {}",
-            timefmt::utc(self.fields.not_before),
-            timefmt::utc(self.fields.not_after)
+            timefmt::utc(self.fields.read.not_before),
+            timefmt::utc(self.fields.read.not_after)
         ));
-        if !self.fields.subject_alt_names.is_empty() {
+        if !self.fields.read.subject_alt_names.is_empty() {
             let names: Vec<String> = self
                 .fields
+                .read
                 .subject_alt_names
                 .iter()
                 .map(|n| n.to_string())
@@ -621,7 +565,7 @@ impl Certificate {
             "Signature algorithm: {}",
             self.signature_algorithm()
         ));
-        if let Some(bc) = self.fields.basic_constraints {
+        if let Some(bc) = self.fields.read.basic_constraints {
             let path = bc
                 .path_len
                 .map(|n| format!(", path length {n}"))
@@ -632,14 +576,14 @@ impl Certificate {
                 critical_suffix(bc.critical)
             ));
         }
-        if let Some(ku) = self.fields.key_usage {
+        if let Some(ku) = self.fields.read.key_usage {
             line(format_args!(
                 "Key usage: {}{}",
                 ku.names().join(", "),
                 critical_suffix(ku.critical)
             ));
         }
-        if let Some(eku) = &self.fields.extended_key_usage {
+        if let Some(eku) = &self.fields.read.extended_key_usage {
             let mut purposes = Vec::new();
             if eku.server_auth {
                 purposes.push("TLS server (serverAuth)".to_owned());
@@ -664,6 +608,101 @@ impl Certificate {
         ));
         s
     }
+}
+
+/// Whether the canonical reader ([`reader::read`]) takes `der`, after checking that x509-parser
+/// reads it to the same fields; panics when they disagree. For the differential tests and the
+/// `certificate` fuzz target, not a stable interface.
+#[doc(hidden)]
+pub fn check_canonical_reader(der: &[u8]) -> bool {
+    let Some(read) = reader::read(der) else {
+        return false;
+    };
+    match read_with_x509_parser(der, &Source::Data) {
+        Ok(expected) if read == expected => true,
+        Ok(expected) => panic!("the readers differ: {read:?} and {expected:?} for {der:02x?}"),
+        Err(e) => panic!("the reader took what x509-parser refuses ({e}): {der:02x?}"),
+    }
+}
+
+/// Reads a certificate with x509-parser: every certificate [`reader::read`] leaves, and the
+/// errors of all that do not parse.
+fn read_with_x509_parser(der: &[u8], source: &Source) -> Result<ParsedFields> {
+    let bad = |what: String| Error::new(ErrorKind::Parse, format!("{source}: {what}"));
+    let (rest, x509) = X509Certificate::from_der(der)
+        .map_err(|e| bad(format!("not a valid X.509 certificate ({e})")))?;
+    if !rest.is_empty() {
+        return Err(bad(format!(
+            "{} bytes of garbage after the certificate",
+            rest.len()
+        )));
+    }
+    let subject_raw = x509.subject().as_raw().to_vec();
+    let issuer_raw = x509.issuer().as_raw().to_vec();
+    dn::check_name(&subject_raw).map_err(|e| e.context(source))?;
+    dn::check_name(&issuer_raw).map_err(|e| e.context(source))?;
+    let common_names = x509
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+        .collect();
+    let ext = |e: X509Error| bad(format!("invalid or duplicate extension ({e})"));
+    let basic_constraints = x509
+        .basic_constraints()
+        .map_err(ext)?
+        .map(|bc| BasicConstraints {
+            critical: bc.critical,
+            ca: bc.value.ca,
+            path_len: bc.value.path_len_constraint,
+        });
+    let key_usage = x509.key_usage().map_err(ext)?.map(|ku| KeyUsage {
+        critical: ku.critical,
+        bits: ku.value.flags,
+    });
+    let extended_key_usage = x509
+        .extended_key_usage()
+        .map_err(ext)?
+        .map(|eku| ExtendedKeyUsage {
+            critical: eku.critical,
+            any: eku.value.any,
+            server_auth: eku.value.server_auth,
+            client_auth: eku.value.client_auth,
+            others: other_purposes(eku.value),
+        });
+    let subject_alt_names = match x509.subject_alternative_name().map_err(ext)? {
+        Some(san) => san.value.general_names.iter().map(convert_san).collect(),
+        None => Vec::new(),
+    };
+    let has_name_constraints = x509.name_constraints().map_err(ext)?.is_some();
+    let profile = profile_facts(&x509);
+    let spki = x509.public_key();
+    // x509-parser skips data after the key inside the SubjectPublicKeyInfo and leaves it
+    // out of `raw`, whose header still counts it; GnuTLS refuses such a certificate. The
+    // key's algorithm (on first use) and its fingerprint are read from these bytes.
+    if !matches!(crate::der::read(spki.raw), Ok((_, rest)) if rest.is_empty()) {
+        return Err(bad(
+            "the subject public key info has data after the key".to_owned()
+        ));
+    }
+    let spki_der = spki.raw.to_vec();
+    let signature_oid = x509.signature_algorithm.algorithm.as_bytes().to_vec();
+    Ok(ParsedFields {
+        version: x509.version().0 + 1,
+        serial: x509.raw_serial().to_vec(),
+        subject_raw,
+        issuer_raw,
+        common_names,
+        not_before: x509.validity().not_before.timestamp(),
+        not_after: x509.validity().not_after.timestamp(),
+        subject_alt_names,
+        basic_constraints,
+        key_usage,
+        extended_key_usage,
+        signature_oid,
+        has_name_constraints,
+        profile,
+        spki_der,
+    })
 }
 
 /// Extension OIDs webpki processes (so a critical one is fine for it). Compared as encoded
@@ -809,19 +848,34 @@ pub(crate) fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
 }
 
 fn other_purposes(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
-    let mut others = Vec::new();
-    for (set, name) in [
-        (eku.code_signing, "codeSigning"),
-        (eku.email_protection, "emailProtection"),
-        (eku.time_stamping, "timeStamping"),
-        (eku.ocsp_signing, "OCSPSigning"),
-    ] {
-        if set {
-            others.push(name.to_owned());
-        }
-    }
+    let mut others = named_purposes(
+        eku.code_signing,
+        eku.email_protection,
+        eku.time_stamping,
+        eku.ocsp_signing,
+    );
     others.extend(eku.other.iter().map(oid_name));
     others
+}
+
+/// The names of the purposes x509-parser gives flags, in its order: how both readers list
+/// an extended key usage's other purposes.
+fn named_purposes(
+    code_signing: bool,
+    email_protection: bool,
+    time_stamping: bool,
+    ocsp_signing: bool,
+) -> Vec<String> {
+    [
+        (code_signing, "codeSigning"),
+        (email_protection, "emailProtection"),
+        (time_stamping, "timeStamping"),
+        (ocsp_signing, "OCSPSigning"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_owned())
+    .collect()
 }
 
 fn convert_san(name: &GeneralName<'_>) -> SubjectAltName {
@@ -1156,6 +1210,223 @@ mod tests {
             }
         }
         assert!(loaded > 1000, "{loaded}");
+    }
+
+    /// What libvirt hosts use takes the canonical reader: the fuzz corpus's certificates and
+    /// what virtpki issues, with RSA, ECDSA and Ed25519 keys; CAs, servers with DNS and IP
+    /// names, clients with a whole DN.
+    #[test]
+    fn the_usual_certificates_take_the_canonical_reader() {
+        let mut ders: Vec<Vec<u8>> = [
+            &include_bytes!("../fuzz/corpus/certificate/ca.der")[..],
+            include_bytes!("../fuzz/corpus/certificate/client.der"),
+            include_bytes!("../fuzz/corpus/certificate/server.der"),
+        ]
+        .map(<[u8]>::to_vec)
+        .into();
+        #[cfg(feature = "generate")]
+        {
+            use crate::generate::*;
+            use crate::subject::SubjectName;
+            let rsa = KeyType::Rsa { bits: 2048 };
+            for key_type in [KeyType::EcdsaP256, KeyType::Ed25519, rsa] {
+                let validity = Validity::days_from_now(30);
+                let issued = create_ca(&CaParams {
+                    common_name: "Test CA".into(),
+                    organization: Some("Example".into()),
+                    validity,
+                    key_type,
+                })
+                .unwrap();
+                let ca = CertificateAuthority::from_issued(&issued).unwrap();
+                let server = ca
+                    .issue_server(&ServerParams {
+                        common_name: "host.example.com".into(),
+                        dns_names: vec!["host.example.com".into(), "*.example.org".into()],
+                        ip_addresses: vec![
+                            "192.0.2.7".parse().unwrap(),
+                            "2001:db8::7".parse().unwrap(),
+                        ],
+                        organization: None,
+                        validity,
+                        key_type,
+                    })
+                    .unwrap();
+                let client = ca
+                    .issue_client(&ClientParams {
+                        dn: SubjectName::parse("C=GB,ST=London,L=London,O=Example,CN=client1")
+                            .unwrap(),
+                        validity,
+                        key_type,
+                    })
+                    .unwrap();
+                for made in [issued, server, client] {
+                    ders.push(made.certificate.der().to_vec());
+                }
+            }
+        }
+        for (i, der) in ders.iter().enumerate() {
+            assert!(check_canonical_reader(der), "certificate {i}: {der:02x?}");
+        }
+    }
+
+    /// Byte-mutated certificates: those the reader takes read as with x509-parser, and the
+    /// rest still load (or fail) through x509-parser, as before the reader.
+    #[test]
+    fn the_reader_agrees_with_x509_parser_on_mutated_certificates() {
+        let seeds: [&[u8]; 3] = [
+            include_bytes!("../fuzz/corpus/certificate/ca.der"),
+            include_bytes!("../fuzz/corpus/certificate/client.der"),
+            include_bytes!("../fuzz/corpus/certificate/server.der"),
+        ];
+        let mut rng = crate::test_rng::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut below = |n: usize| rng.below(n);
+        let (mut taken, mut left) = (0, 0);
+        for seed in seeds {
+            for _ in 0..6000 {
+                let mut der = seed.to_vec();
+                // Half the changes fall in the part before the key, where the structure is.
+                let structure = seed
+                    .windows(2)
+                    .position(|w| w == [0x30, 0x59] || w == [0x30, 0x2a]);
+                for _ in 0..=below(2) {
+                    let at = match structure {
+                        Some(end) if below(2) == 0 => below(end),
+                        _ => below(der.len()),
+                    };
+                    der[at] = match below(5) {
+                        0 => der[at] ^ (1 << below(8)),
+                        1 => 0x80,
+                        2 => 0x00,
+                        3 => 0xff,
+                        _ => below(256) as u8,
+                    };
+                }
+                if check_canonical_reader(&der) {
+                    taken += 1;
+                } else if read_with_x509_parser(&der, &Source::Data).is_ok() {
+                    left += 1;
+                }
+            }
+        }
+        // Many changes land in a signature, a key or a string, and keep the form.
+        assert!(taken > 5000, "{taken}");
+        assert!(left > 1000, "{left}");
+    }
+
+    /// Every certificate of the x509-limbo vectors (thousands, from many issuers, many of
+    /// them malformed on purpose): the reader takes the plain ones and agrees on each.
+    #[test]
+    fn the_reader_agrees_with_x509_parser_on_the_limbo_certificates() {
+        use std::io::Read;
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/x509-limbo/limbo-server-subset.json.gz"
+        );
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (mut taken, mut total) = (0, 0);
+        for case in doc["testcases"].as_array().unwrap() {
+            let pems = std::iter::once(&case["peer_certificate"])
+                .chain(case["untrusted_intermediates"].as_array().unwrap())
+                .chain(case["trusted_certs"].as_array().unwrap());
+            for pem_text in pems.filter_map(serde_json::Value::as_str) {
+                let der = ::pem::parse(pem_text).unwrap().into_contents();
+                total += 1;
+                if check_canonical_reader(&der) {
+                    taken += 1;
+                }
+            }
+        }
+        assert!(total > 5000, "{total}");
+        // About three quarters; the rest carry forms left to x509-parser.
+        assert!(taken * 3 > total * 2, "{taken} of {total}");
+    }
+
+    /// Forms the reader leaves to x509-parser, each still loading as before: a length in long
+    /// form, an explicit FALSE, a version 1 certificate, name constraints, an unknown critical
+    /// extension, a registered-ID alternative name.
+    #[test]
+    fn the_reader_leaves_unusual_forms_to_x509_parser() {
+        use crate::der::{encode, read};
+        let der = &include_bytes!("../fuzz/corpus/certificate/server.der")[..];
+        assert!(check_canonical_reader(der));
+        let subject = Certificate::from_der(der.to_vec(), Source::Data)
+            .unwrap()
+            .subject()
+            .to_owned();
+        fn elements(mut content: &[u8]) -> Vec<crate::der::Element<'_>> {
+            let mut out = Vec::new();
+            while !content.is_empty() {
+                let (element, rest) = crate::der::read(content).unwrap();
+                out.push(element);
+                content = rest;
+            }
+            out
+        }
+        let tbs = read(read(der).unwrap().0.content).unwrap().0;
+        let tbs_parts = elements(tbs.content);
+        let (version, serial) = (&tbs_parts[0], &tbs_parts[1]);
+        let extensions = read(tbs_parts.last().unwrap().content).unwrap().0;
+        let san = elements(extensions.content)
+            .into_iter()
+            .find(|e| e.content.starts_with(&[0x06, 0x03, 0x55, 0x1d, 0x11]))
+            .unwrap();
+        let extension = |oid: &[u8], critical: &[u8], value: &[u8]| {
+            let mut body = encode(0x06, oid);
+            body.extend(critical);
+            body.extend(encode(0x04, value));
+            encode(0x30, &body)
+        };
+        let with_extra = |extra: Vec<u8>| {
+            let mut content = extensions.content.to_vec();
+            content.extend(extra);
+            replace_element(der, extensions.raw, &encode(0x30, &content))
+        };
+        let mut long_serial = vec![0x02, 0x81, serial.content.len() as u8];
+        long_serial.extend(serial.content);
+        let name_constraints = encode(
+            0x30,
+            &encode(0xa0, &encode(0x30, &encode(0x82, b"example.com"))),
+        );
+        let registered_id = encode(0x30, &encode(0x88, &[0x2a, 0x03]));
+        let critical = [0x01, 0x01, 0xff];
+        for (what, changed) in [
+            (
+                "long-form length",
+                replace_element(der, serial.raw, &long_serial),
+            ),
+            ("version 1", replace_element(der, version.raw, &[])),
+            (
+                "explicit FALSE",
+                with_extra(extension(&[0x2a, 0x03, 0x05], &[0x01, 0x01, 0x00], &[5, 0])),
+            ),
+            (
+                "name constraints",
+                with_extra(extension(&[0x55, 0x1d, 0x1e], &critical, &name_constraints)),
+            ),
+            (
+                "unknown critical extension",
+                with_extra(extension(&[0x2a, 0x03, 0x04], &critical, &[0x05, 0x00])),
+            ),
+            (
+                "registered-ID name",
+                replace_element(
+                    der,
+                    san.raw,
+                    &extension(&[0x55, 0x1d, 0x11], &[], &registered_id),
+                ),
+            ),
+        ] {
+            assert_ne!(changed.as_slice(), der, "{what}");
+            assert!(reader::read(&changed).is_none(), "{what}");
+            let cert = Certificate::from_der(changed, Source::Data)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(cert.subject(), subject, "{what}");
+        }
     }
 
     /// `der` with the element whose encoding is `old` replaced by `new`, every enclosing

@@ -8,7 +8,14 @@
 pub struct Tag(pub u8);
 
 impl Tag {
+    pub const BOOLEAN: Tag = Tag(0x01);
+    pub const INTEGER: Tag = Tag(0x02);
+    pub const BIT_STRING: Tag = Tag(0x03);
+    pub const OCTET_STRING: Tag = Tag(0x04);
     pub const OID: Tag = Tag(0x06);
+    pub const NUMERIC_STRING: Tag = Tag(0x12);
+    pub const UTC_TIME: Tag = Tag(0x17);
+    pub const GENERALIZED_TIME: Tag = Tag(0x18);
     pub const UTF8_STRING: Tag = Tag(0x0c);
     pub const PRINTABLE_STRING: Tag = Tag(0x13);
     pub const TELETEX_STRING: Tag = Tag(0x14);
@@ -65,6 +72,23 @@ pub fn read(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
         },
         after,
     ))
+}
+
+/// Reads one element as [`read`] does, refusing a length not in its shortest form: the long
+/// form for fewer than 128 bytes, or a leading zero byte (X.690 10.1). The canonical reader
+/// of certificates (`cert::reader`) accepts only what every DER parser agrees on.
+pub fn read_canonical(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
+    let (element, rest) = read(input)?;
+    let length_octets = element.raw.len() - element.content.len() - 1;
+    let minimal = match length_octets {
+        1 => true,
+        n => element.raw[2] != 0 && (n > 2 || element.content.len() >= 0x80),
+    };
+    if minimal {
+        Ok((element, rest))
+    } else {
+        Err(Malformed)
+    }
 }
 
 /// Whether `content` is a DER OID's content octets: not empty, the last arc complete, every
@@ -184,6 +208,27 @@ mod tests {
         assert_eq!(e.content.len(), 300);
         assert_eq!(e.raw.len(), long.len());
         assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn canonical_reads_refuse_lengths_longer_than_needed() {
+        for (input, minimal) in [
+            (&[0x04, 0x01, 0x07][..], true),
+            (&[0x04, 0x81, 0x01, 0x07][..], false),
+            (&[0x04, 0x82, 0x00, 0x01, 0x07][..], false),
+        ] {
+            assert!(read(input).is_ok());
+            assert_eq!(read_canonical(input).is_ok(), minimal, "{input:02x?}");
+        }
+        let long = encode(0x04, &[7u8; 0x80]);
+        assert_eq!(&long[..3], &[0x04, 0x81, 0x80]);
+        assert!(read_canonical(&long).is_ok());
+        let long = encode(0x04, &[7u8; 300]);
+        assert!(read_canonical(&long).is_ok());
+        let mut padded = vec![0x04, 0x83, 0x00, 0x01, 0x2c];
+        padded.extend([7u8; 300]);
+        assert!(read(&padded).is_ok());
+        assert_eq!(read_canonical(&padded).unwrap_err(), Malformed);
     }
 
     #[test]

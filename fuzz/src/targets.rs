@@ -215,8 +215,14 @@ fn check_certificate(cert: &Certificate) {
 
 /// The input is one DER certificate; also a DER `Name` for the DN string.
 pub fn certificate(data: &[u8]) {
+    // The fast reader takes only what x509-parser reads, to the same fields (it panics if not).
+    let canonical = virtpki::cert::check_canonical_reader(data);
     let cert = Certificate::from_der(data.to_vec(), Source::Peer);
     no_internal("Certificate::from_der", &cert);
+    assert!(
+        !canonical || cert.is_ok(),
+        "the canonical reader took a certificate that fails"
+    );
     if let Ok(cert) = cert {
         check_certificate(&cert);
         // Read again from PEM, as a file and as text: the same certificate.
