@@ -4,6 +4,11 @@
 //! sanity checks, descriptions and the C API all read these fields and never re-parse. The two
 //! fingerprints are hashed on first use: verifying a peer's chain needs them only for pins, the
 //! known-servers store and validators.
+//!
+//! Two readers fill the fields. `cert::reader` reads the plain version 3 form in one pass over the
+//! DER; x509-parser reads whatever it leaves, and gives the errors. The first only ever takes
+//! what the second would, to the same fields ([`check_canonical_reader`] and the differential
+//! tests below hold them to it), so which one read a certificate is never visible.
 
 use std::fmt;
 use std::net::IpAddr;
