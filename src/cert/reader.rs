@@ -262,15 +262,26 @@ fn read_extensions(content: &[u8], fields: &mut ParsedFields) -> Option<()> {
         } else if is(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER) {
             fields.profile.subject_key_id = Some(only(value, Tag::OCTET_STRING)?.content.to_vec());
         } else if is(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER) {
-            // Only the key identifier, `[0] IMPLICIT OCTET STRING`.
-            let key_id = only(only(value, Tag::SEQUENCE)?.content, Tag(0x80))?;
-            fields.profile.authority_key_id = Some(Some(key_id.content.to_vec()));
+            fields.profile.authority_key_id = Some(authority_key_id(value)?);
         } else if is(&OID_X509_EXT_NAME_CONSTRAINTS) || is(&OID_PKIX_AUTHORITY_INFO_ACCESS) {
             return None;
         }
         // Any other non-critical extension carries nothing the library reads.
     }
     Some(())
+}
+
+/// The key identifier of an authority key identifier, `[0] IMPLICIT OCTET STRING`, if it
+/// has one. The issuer's names and serial that may follow (`[1]`, `[2]`: OpenSSL's
+/// `issuer:always`, easy-rsa's default) are not read; x509-parser reads the key identifier
+/// whatever they hold.
+fn authority_key_id(value: &[u8]) -> Option<Option<Vec<u8>>> {
+    let mut parts = Elements(only(value, Tag::SEQUENCE)?.content);
+    let key_id = parts.take_if(Tag(0x80))?.map(|id| id.content.to_vec());
+    parts.take_if(Tag(0xa1))?;
+    parts.take_if(Tag(0x82))?;
+    parts.end()?;
+    Some(key_id)
 }
 
 fn basic_constraints(value: &[u8], critical: bool) -> Option<BasicConstraints> {
