@@ -1902,6 +1902,59 @@ mod tests {
         ));
     }
 
+    /// Authority information access: OCSP and CA issuers URIs (as FreeIPA and Active
+    /// Directory write them) take the reader; empty, other names, odd access methods, text
+    /// that is not printable ASCII and trailing elements agree with x509-parser's account.
+    #[test]
+    fn the_readers_agree_on_authority_info_access() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let aia = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];
+        let ocsp = encode(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01]);
+        let ca_issuers = encode(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02]);
+        let uri = |text: &[u8]| encode(0x86, text);
+        let description = |parts: &[&[u8]]| encode(0x30, &parts.concat());
+        let ipa = description(&[&ocsp, &uri(b"http://ipa-ca.example.com/ca/ocsp")]);
+        let lists: Vec<Vec<Vec<u8>>> = vec![
+            vec![ipa.clone()],
+            vec![
+                ipa.clone(),
+                description(&[&ca_issuers, &uri(b"http://ipa.example.com/ca.crt")]),
+            ],
+            vec![],
+            vec![description(&[&ocsp, &uri(b"")])],
+            vec![description(&[&ocsp, &uri("h\u{e9}".as_bytes())])],
+            vec![description(&[&ocsp, &uri(&[0xff])])],
+            vec![description(&[&ocsp, &encode(0x82, b"ocsp.example")])],
+            vec![description(&[&ocsp, &encode(0xa4, &encode(0x30, &[]))])],
+            vec![description(&[&ocsp, &encode(0x16, b"http://x")])],
+            vec![description(&[&ocsp])],
+            vec![description(&[&uri(b"http://x")])],
+            vec![description(&[
+                &encode(0x06, &[0x2b, 0x80, 0x06]),
+                &uri(b"http://x"),
+            ])],
+            vec![description(&[&ocsp, &uri(b"http://x"), &[0x05, 0x00]])],
+            vec![ipa.clone(), vec![0x05, 0x00]],
+            vec![encode(0x31, &[&ocsp[..], &uri(b"http://x")].concat())],
+        ];
+        let mut variants = Vec::new();
+        for list in &lists {
+            for critical in [&[][..], &[0x01, 0x01, 0xff]] {
+                let value = encode(0x30, &list.concat());
+                variants.push(v.with_extra_extension(extension(&aia, critical, &value)));
+            }
+        }
+        variants.push(v.with_extra_extension(extension(&aia, &[], &[0x05, 0x00])));
+        let taken = agreeing(variants);
+        assert_eq!(taken, 3);
+        let freeipa =
+            v.with_extra_extension(extension(&aia, &[], &encode(0x30, &lists[1].concat())));
+        assert!(check_canonical_reader(&freeipa));
+        let cert = Certificate::from_der(freeipa, Source::Data).unwrap();
+        assert!(!cert.profile().malformed_aia);
+    }
+
     /// The extensions' envelope: an empty list, OIDs not well-formed, every form of the
     /// critical flag, elements after the value, duplicates, unknown and known critical
     /// extensions with values that do not parse, other tags for [3].

@@ -9,8 +9,9 @@
 //! Anything else makes [`read`] answer `None`, and x509-parser reads the certificate as it
 //! always has, with its own errors: another version, unique identifiers, a length or boolean
 //! not in its shortest form, an extension this reader does not interpret (name constraints,
-//! authority information access, an unknown critical one), a duplicate extension, a general
-//! name other than DNS, IP, e-mail or URI, a name `dn::check_name` refuses. So this reader
+//! an unknown critical one), an authority information access other than URIs, a duplicate
+//! extension, a general name other than DNS, IP, e-mail or URI, a name `dn::check_name`
+//! refuses. So this reader
 //! never decides whether a certificate is acceptable. It only ever accepts a subset of what
 //! x509-parser accepts, and fills the same fields; `cert`'s differential tests check both.
 
@@ -263,7 +264,9 @@ fn read_extensions(content: &[u8], fields: &mut ParsedFields) -> Option<()> {
             fields.profile.subject_key_id = Some(only(value, Tag::OCTET_STRING)?.content.to_vec());
         } else if is(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER) {
             fields.profile.authority_key_id = Some(authority_key_id(value)?);
-        } else if is(&OID_X509_EXT_NAME_CONSTRAINTS) || is(&OID_PKIX_AUTHORITY_INFO_ACCESS) {
+        } else if is(&OID_PKIX_AUTHORITY_INFO_ACCESS) {
+            authority_info_access(value)?;
+        } else if is(&OID_X509_EXT_NAME_CONSTRAINTS) {
             return None;
         }
         // Any other non-critical extension carries nothing the library reads.
@@ -363,12 +366,7 @@ fn subject_alt_names(value: &[u8]) -> Option<Vec<SubjectAltName>> {
     let mut out = Vec::new();
     while !names.0.is_empty() {
         let name = names.next()?;
-        let text = || {
-            name.content
-                .iter()
-                .all(|b| (0x20..0x7f).contains(b))
-                .then(|| String::from_utf8_lossy(name.content).into_owned())
-        };
+        let text = || printable_ascii(name.content).map(str::to_owned);
         out.push(match (name.tag.0, name.content.len()) {
             (0x81, _) => SubjectAltName::Email(text()?),
             (0x82, _) => SubjectAltName::Dns(text()?),
@@ -379,4 +377,30 @@ fn subject_alt_names(value: &[u8]) -> Option<Vec<SubjectAltName>> {
         });
     }
     Some(out)
+}
+
+/// An authority information access of access methods each with a URI, the form CAs write
+/// (OCSP, CA issuers: FreeIPA's and Active Directory's certificates carry one). It holds
+/// nothing the library reads; x509-parser finds such a one well formed, so the profile's
+/// `malformed_aia` stays false. Any other form is left to x509-parser, which judges it.
+fn authority_info_access(value: &[u8]) -> Option<()> {
+    let mut descriptions = Elements(only(value, Tag::SEQUENCE)?.content);
+    descriptions.0.first()?;
+    while !descriptions.0.is_empty() {
+        let mut description = Elements(descriptions.take(Tag::SEQUENCE)?.content);
+        oid(description.take(Tag::OID)?)?;
+        printable_ascii(description.take(Tag(0x86))?.content)?;
+        description.end()?;
+    }
+    Some(())
+}
+
+/// `bytes` as text if they are all printable ASCII, the only text alternative names and
+/// access locations are read in.
+fn printable_ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
 }
