@@ -93,7 +93,8 @@ impl<'a> Elements<'a> {
         self.next().filter(|e| e.tag == tag)
     }
 
-    /// The next element if it carries `tag`; nothing is consumed otherwise.
+    /// The next element if it carries `tag`; nothing is consumed otherwise. `None` when the
+    /// element carries `tag` but is not canonical DER.
     fn take_if(&mut self, tag: Tag) -> Option<Option<Element<'a>>> {
         match self.0.first() {
             Some(&t) if Tag(t) == tag => self.take(tag).map(Some),
@@ -145,6 +146,7 @@ fn name(element: Element<'_>) -> Option<Element<'_>> {
     let mut rdns = Elements(element.content);
     while !rdns.0.is_empty() {
         let mut attributes = Elements(rdns.take(Tag::SET)?.content);
+        // An RDN holds at least one attribute.
         attributes.0.first()?;
         while !attributes.0.is_empty() {
             let mut attribute = Elements(attributes.take(Tag::SEQUENCE)?.content);
@@ -230,6 +232,7 @@ fn two_digits(pair: &[u8]) -> Option<u8> {
 fn read_extensions(content: &[u8], fields: &mut ParsedFields) -> Option<()> {
     let mut extensions = Elements(content);
     let mut seen: Vec<&[u8]> = Vec::new();
+    // `Extensions ::= SEQUENCE SIZE (1..MAX)`: an empty list is x509-parser's to judge.
     extensions.0.first()?;
     while !extensions.0.is_empty() {
         let mut extension = Elements(extensions.take(Tag::SEQUENCE)?.content);
