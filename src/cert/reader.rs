@@ -11,9 +11,9 @@
 //! not in its shortest form, an extension this reader does not interpret (name constraints,
 //! an unknown critical one), an authority information access other than URIs, a duplicate
 //! extension, a general name other than DNS, IP, e-mail or URI, a name `dn::check_name`
-//! refuses. So this reader
-//! never decides whether a certificate is acceptable. It only ever accepts a subset of what
-//! x509-parser accepts, and fills the same fields; `cert`'s differential tests check both.
+//! refuses. So this reader never decides whether a certificate is acceptable. It only ever
+//! accepts a subset of what x509-parser accepts, and fills the same fields; `cert`'s
+//! differential tests check both.
 
 use x509_parser::oid_registry::*;
 
