@@ -1363,20 +1363,11 @@ mod tests {
             .unwrap()
             .subject()
             .to_owned();
-        fn elements(mut content: &[u8]) -> Vec<crate::der::Element<'_>> {
-            let mut out = Vec::new();
-            while !content.is_empty() {
-                let (element, rest) = crate::der::read(content).unwrap();
-                out.push(element);
-                content = rest;
-            }
-            out
-        }
         let tbs = read(read(der).unwrap().0.content).unwrap().0;
-        let tbs_parts = elements(tbs.content);
+        let tbs_parts = all_elements(tbs.content);
         let (version, serial) = (&tbs_parts[0], &tbs_parts[1]);
         let extensions = read(tbs_parts.last().unwrap().content).unwrap().0;
-        let san = elements(extensions.content)
+        let san = all_elements(extensions.content)
             .into_iter()
             .find(|e| e.content.starts_with(&[0x06, 0x03, 0x55, 0x1d, 0x11]))
             .unwrap();
@@ -1471,6 +1462,716 @@ mod tests {
         let ca = Certificate::from_der(changed, Source::Data).unwrap();
         assert_eq!(ca.profile().unknown_critical, ["2.5.29.15"]);
         assert!(ca.key_usage().is_none());
+    }
+
+    /// The server certificate of the fuzz corpus, taken apart for the adversarial tests of the
+    /// canonical reader: each builds variants of one part and asks [`check_canonical_reader`],
+    /// which panics when the two readers disagree.
+    struct Variants {
+        der: Vec<u8>,
+    }
+
+    impl Variants {
+        fn server() -> Variants {
+            Variants {
+                der: include_bytes!("../fuzz/corpus/certificate/server.der").to_vec(),
+            }
+        }
+
+        /// The elements of the TBSCertificate: version, serial, signature, issuer, validity,
+        /// subject, key info, extensions.
+        fn tbs_parts(&self) -> Vec<crate::der::Element<'_>> {
+            let tbs = crate::der::read(crate::der::read(&self.der).unwrap().0.content)
+                .unwrap()
+                .0;
+            all_elements(tbs.content)
+        }
+
+        /// The certificate with TBS part `index` replaced by `new` (whole encodings).
+        fn with_part(&self, index: usize, new: &[u8]) -> Vec<u8> {
+            replace_element(&self.der, self.tbs_parts()[index].raw, new)
+        }
+
+        /// The certificate with these extensions (whole `Extension` encodings) instead of its own.
+        fn with_extensions(&self, extensions: &[Vec<u8>]) -> Vec<u8> {
+            let sequence = crate::der::encode(0x30, &extensions.concat());
+            self.with_part(7, &crate::der::encode(0xa3, &sequence))
+        }
+
+        /// The certificate with its own extensions plus `extra`.
+        fn with_extra_extension(&self, extra: Vec<u8>) -> Vec<u8> {
+            let parts = self.tbs_parts();
+            let own = crate::der::read(parts[7].content).unwrap().0;
+            let mut extensions: Vec<Vec<u8>> = all_elements(own.content)
+                .iter()
+                .map(|e| e.raw.to_vec())
+                .collect();
+            extensions.push(extra);
+            self.with_extensions(&extensions)
+        }
+
+        /// The certificate with the extension of OID `oid` (content octets) replaced by `new`.
+        fn with_extension_replaced(&self, oid: &[u8], new: Vec<u8>) -> Vec<u8> {
+            let parts = self.tbs_parts();
+            let own = crate::der::read(parts[7].content).unwrap().0;
+            let id = crate::der::encode(0x06, oid);
+            let mut found = false;
+            let extensions: Vec<Vec<u8>> = all_elements(own.content)
+                .iter()
+                .map(|e| {
+                    if !found && e.content.starts_with(&id) {
+                        found = true;
+                        new.clone()
+                    } else {
+                        e.raw.to_vec()
+                    }
+                })
+                .collect();
+            assert!(found, "no extension {oid:02x?}");
+            self.with_extensions(&extensions)
+        }
+    }
+
+    fn all_elements(mut content: &[u8]) -> Vec<crate::der::Element<'_>> {
+        let mut out = Vec::new();
+        while !content.is_empty() {
+            let (element, rest) = crate::der::read(content).unwrap();
+            out.push(element);
+            content = rest;
+        }
+        out
+    }
+
+    fn extension(oid: &[u8], critical: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut body = crate::der::encode(0x06, oid);
+        body.extend(critical);
+        body.extend(crate::der::encode(0x04, value));
+        crate::der::encode(0x30, &body)
+    }
+
+    /// Runs the differential check on each variant; how many the reader took.
+    fn agreeing(variants: impl IntoIterator<Item = Vec<u8>>) -> usize {
+        variants
+            .into_iter()
+            .filter(|der| check_canonical_reader(der))
+            .count()
+    }
+
+    /// UTCTime and GeneralizedTime at the edges: both centuries of a two-digit year, leap
+    /// days, second 60, hour 24, years 0000 and 9999, fractions, offsets, missing parts.
+    #[test]
+    fn the_readers_agree_on_times() {
+        let v = Variants::server();
+        let mut times: Vec<(u8, String)> = Vec::new();
+        for yy in 0..100 {
+            for date in [
+                "0229", "0228", "0230", "0101", "1231", "0431", "1301", "0001", "0100",
+            ] {
+                times.push((0x17, format!("{yy:02}{date}000000Z")));
+            }
+        }
+        for clock in [
+            "235959Z",
+            "240000Z",
+            "235960Z",
+            "236000Z",
+            "0000Z",
+            "000000",
+            "000000+0000",
+            "000000-0100",
+            "000000z",
+            "00000aZ",
+            "000000ZZ",
+            "000000.5Z",
+        ] {
+            times.push((0x17, format!("491231{clock}")));
+            times.push((0x18, format!("20491231{clock}")));
+        }
+        for year in [
+            "0000", "0001", "0099", "1900", "1949", "1950", "1996", "1999", "2000", "2049", "2050",
+            "2100", "2400", "9999",
+        ] {
+            for date in ["0229", "0101", "1231", "0230"] {
+                times.push((0x18, format!("{year}{date}120000Z")));
+            }
+        }
+        for odd in [
+            "20500101120000.0Z",
+            "20500101120000.5Z",
+            "205001011200Z",
+            "2050010112Z",
+        ] {
+            times.push((0x18, odd.to_owned()));
+        }
+        times.push((0x17, String::new()));
+        times.push((0x13, "500101000000Z".to_owned()));
+        times.push((0x37, "500101000000Z".to_owned()));
+        let plain = crate::der::encode(0x17, b"500101000000Z");
+        let variants = times.iter().flat_map(|(tag, text)| {
+            let time = crate::der::encode(*tag, text.as_bytes());
+            [[time.clone(), plain.clone()], [plain.clone(), time]]
+                .map(|pair| v.with_part(4, &crate::der::encode(0x30, &pair.concat())))
+        });
+        let taken = agreeing(variants);
+        assert!(taken > 500, "{taken}");
+    }
+
+    /// Names: every universal primitive value tag with text, empty, invalid UTF-8 and
+    /// characters outside the type's set, for a common name and another attribute;
+    /// multi-valued, empty and repeated RDNs; attribute OIDs not well-formed.
+    #[test]
+    fn the_readers_agree_on_names() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let cn = [0x55, 0x04, 0x03];
+        let org = [0x55, 0x04, 0x0a];
+        let attribute = |oid: &[u8], value: Vec<u8>| {
+            let mut body = encode(0x06, oid);
+            body.extend(value);
+            encode(0x30, &body)
+        };
+        let name = |rdns: &[Vec<u8>]| encode(0x30, &rdns.concat());
+        let rdn = |attributes: &[Vec<u8>]| encode(0x31, &attributes.concat());
+        let mut names = Vec::new();
+        let contents: [&[u8]; 8] = [
+            b"host",
+            b"",
+            &[0xff, 0xfe],
+            "h\u{e9}te".as_bytes(),
+            b"a@b*c",
+            &[0x00],
+            b"12 34",
+            &[0x00, 0x68, 0x00, 0x69],
+        ];
+        for tag in 0..0x1f {
+            for content in contents {
+                for oid in [&cn[..], &org] {
+                    names.push(name(&[rdn(&[attribute(oid, encode(tag, content))])]));
+                }
+            }
+        }
+        let host = encode(0x0c, b"host");
+        let cn_host = attribute(&cn, host.clone());
+        let org_host = attribute(&org, host.clone());
+        let cn_rdn = rdn(std::slice::from_ref(&cn_host));
+        names.extend([
+            name(&[]),
+            name(&[rdn(&[])]),
+            name(&[rdn(&[cn_host.clone(), org_host.clone()])]),
+            name(&[rdn(&[org_host.clone(), cn_host.clone()])]),
+            name(&[cn_rdn.clone(), cn_rdn.clone()]),
+            name(&[cn_rdn.clone(), rdn(&[])]),
+            name(&[rdn(&[attribute(&[0x55, 0x04, 0x83], host.clone())])]),
+            name(&[rdn(&[attribute(&[0x55, 0x80, 0x04, 0x03], host.clone())])]),
+            name(&[rdn(&[attribute(&[0x2a, 0x03, 0x04], host.clone())])]),
+            name(&[rdn(&[attribute(
+                &cn,
+                [host.clone(), host.clone()].concat(),
+            )])]),
+            name(&[rdn(&[attribute(&cn, encode(0x2c, &host))])]),
+            name(&[rdn(&[attribute(&cn, encode(0x8c, b"host"))])]),
+            name(&[rdn(&[encode(0x30, &encode(0x06, &cn))])]),
+            name(&[encode(0x30, &cn_host)]),
+            name(&[rdn(&[encode(0x31, &cn_host)])]),
+        ]);
+        let mut taken = 0;
+        for name in &names {
+            taken += agreeing([v.with_part(5, name), v.with_part(3, name)]);
+        }
+        assert!(taken > 100, "{taken} of {}", names.len() * 2);
+    }
+
+    /// Key usage bit strings of zero to three bytes, with 0 to 8 unused bits, critical or not.
+    #[test]
+    fn the_readers_agree_on_key_usage() {
+        let v = Variants::server();
+        let ku = [0x55, 0x1d, 0x0f];
+        let mut variants = Vec::new();
+        let datas: Vec<Vec<u8>> = std::iter::once(vec![])
+            .chain((0..=255u8).map(|b| vec![b]))
+            .chain(
+                [
+                    [0x80, 0x00],
+                    [0x05, 0x80],
+                    [0xff, 0x80],
+                    [0xff, 0xff],
+                    [0x00, 0x01],
+                ]
+                .map(Vec::from),
+            )
+            .chain([vec![0x80, 0x80, 0x80], vec![0x01, 0x00, 0x00]])
+            .collect();
+        for data in &datas {
+            for unused in [0u8, 1, 3, 5, 7, 8] {
+                let mut bits = vec![unused];
+                bits.extend(data);
+                for critical in [&[][..], &[0x01, 0x01, 0xff]] {
+                    let value = crate::der::encode(0x03, &bits);
+                    variants.push(v.with_extension_replaced(&ku, extension(&ku, critical, &value)));
+                }
+            }
+        }
+        let taken = agreeing(variants);
+        assert!(taken > 500, "{taken}");
+    }
+
+    /// Basic constraints: every form of cA (absent, TRUE, FALSE, BER true) and of the path
+    /// length (0, 127, 128, 255, negative, not minimal, beyond 32 bits), in either order.
+    #[test]
+    fn the_readers_agree_on_basic_constraints() {
+        let v = Variants::server();
+        let bc = [0x55, 0x1d, 0x13];
+        let cas: [&[u8]; 6] = [
+            &[],
+            &[0x01, 0x01, 0xff],
+            &[0x01, 0x01, 0x00],
+            &[0x01, 0x01, 0x01],
+            &[0x01, 0x02, 0xff, 0xff],
+            &[0x01, 0x00],
+        ];
+        let path_lens: [&[u8]; 12] = [
+            &[],
+            &[0x02, 0x01, 0x00],
+            &[0x02, 0x01, 0x01],
+            &[0x02, 0x01, 0x7f],
+            &[0x02, 0x02, 0x00, 0x80],
+            &[0x02, 0x02, 0x00, 0xff],
+            &[0x02, 0x01, 0x80],
+            &[0x02, 0x01, 0xff],
+            &[0x02, 0x02, 0x00, 0x05],
+            &[0x02, 0x00],
+            &[0x02, 0x05, 0x01, 0x00, 0x00, 0x00, 0x00],
+            &[0x0a, 0x01, 0x01],
+        ];
+        let mut variants = Vec::new();
+        for ca in cas {
+            for path_len in path_lens {
+                for swapped in [false, true] {
+                    let body = if swapped {
+                        [path_len, ca].concat()
+                    } else {
+                        [ca, path_len].concat()
+                    };
+                    for critical in [&[][..], &[0x01, 0x01, 0xff]] {
+                        let value = crate::der::encode(0x30, &body);
+                        variants
+                            .push(v.with_extension_replaced(&bc, extension(&bc, critical, &value)));
+                    }
+                }
+            }
+        }
+        let taken = agreeing(variants);
+        assert!(taken >= 12, "{taken}");
+    }
+
+    /// Extended key usage: the named purposes in several orders, repeated, with another
+    /// purpose, empty, or with an OID that is not well-formed.
+    #[test]
+    fn the_readers_agree_on_extended_key_usage() {
+        let v = Variants::server();
+        let eku = [0x55, 0x1d, 0x25];
+        let kp = |n: u8| crate::der::encode(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, n]);
+        let any = crate::der::encode(0x06, &[0x55, 0x1d, 0x25, 0x00]);
+        let lists: Vec<Vec<Vec<u8>>> = vec![
+            vec![],
+            vec![kp(1)],
+            vec![kp(2), kp(1)],
+            vec![kp(9), kp(8), kp(4), kp(3), kp(2), kp(1), any.clone()],
+            vec![kp(3), kp(3), kp(1), kp(1)],
+            vec![any.clone(), any.clone()],
+            vec![kp(1), kp(5)],
+            vec![
+                kp(1),
+                crate::der::encode(
+                    0x06,
+                    &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x80, 0x01],
+                ),
+            ],
+            vec![kp(1), crate::der::encode(0x06, &[])],
+            vec![kp(1), crate::der::encode(0x04, &[0x01])],
+        ];
+        let mut variants = Vec::new();
+        for list in &lists {
+            for critical in [&[][..], &[0x01, 0x01, 0xff]] {
+                let value = crate::der::encode(0x30, &list.concat());
+                variants.push(v.with_extension_replaced(&eku, extension(&eku, critical, &value)));
+            }
+        }
+        let taken = agreeing(variants);
+        assert!(taken >= 10, "{taken}");
+    }
+
+    /// Alternative names: DNS, e-mail and URI names empty, non-ASCII, not UTF-8 or with
+    /// control characters; IP addresses of 0 to 17 bytes; other kinds; constructed forms.
+    #[test]
+    fn the_readers_agree_on_alternative_names() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let san = [0x55, 0x1d, 0x11];
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for tag in [0x81, 0x82, 0x86, 0xa2, 0x02, 0x16] {
+            for text in [
+                &b"host.example"[..],
+                b"",
+                "h\u{e9}".as_bytes(),
+                &[0xff],
+                b"a\x00b",
+                b"a\x7fb",
+                b" ",
+            ] {
+                names.push(encode(tag, text));
+            }
+        }
+        for len in 0..=17 {
+            names.push(encode(0x87, &vec![7u8; len]));
+        }
+        names.push(encode(0xa7, &encode(0x04, &[1, 2, 3, 4])));
+        names.push(encode(0x88, &[0x2a, 0x03]));
+        names.push(encode(0xa4, &encode(0x30, &[])));
+        names.push(encode(0xa0, &[0x06, 0x01, 0x2a, 0xa0, 0x02, 0x05, 0x00]));
+        let mut variants = Vec::new();
+        for name in &names {
+            for list in [vec![name.clone()], vec![encode(0x82, b"a"), name.clone()]] {
+                for critical in [&[][..], &[0x01, 0x01, 0xff]] {
+                    let value = encode(0x30, &list.concat());
+                    variants
+                        .push(v.with_extension_replaced(&san, extension(&san, critical, &value)));
+                }
+            }
+        }
+        variants.push(v.with_extension_replaced(&san, extension(&san, &[], &encode(0x30, &[]))));
+        let mut trailing = encode(0x30, &encode(0x82, b"a"));
+        trailing.extend([0x05, 0x00]);
+        variants.push(v.with_extension_replaced(&san, extension(&san, &[], &trailing)));
+        let taken = agreeing(variants);
+        assert!(taken > 30, "{taken}");
+    }
+
+    /// Key identifiers: the authority's with its key identifier only, empty, with issuer and
+    /// serial, without an identifier, constructed; the subject's empty, not an OCTET STRING,
+    /// critical.
+    #[test]
+    fn the_readers_agree_on_key_identifiers() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let aki = [0x55, 0x1d, 0x23];
+        let ski = [0x55, 0x1d, 0x0e];
+        let issuer = encode(0xa1, &encode(0xa4, &encode(0x30, &[])));
+        let serial = encode(0x82, &[0x01]);
+        let akis: Vec<Vec<u8>> = vec![
+            encode(0x80, &[1, 2, 3]),
+            encode(0x80, &[]),
+            [encode(0x80, &[1]), issuer.clone(), serial.clone()].concat(),
+            [issuer.clone(), serial.clone()].concat(),
+            vec![],
+            encode(0xa0, &encode(0x04, &[1])),
+            encode(0x81, &[1]),
+            [encode(0x80, &[1]), encode(0x80, &[2])].concat(),
+            [issuer.clone(), encode(0x80, &[1])].concat(),
+            [serial.clone(), issuer.clone()].concat(),
+            [encode(0x80, &[1]), encode(0x82, &[0x00, 0x01])].concat(),
+            [encode(0x80, &[1]), encode(0x82, &[])].concat(),
+            [encode(0x80, &[1]), encode(0xa1, &[0x05, 0x00, 0xff])].concat(),
+            [encode(0x80, &[1]), encode(0xa1, &encode(0x82, &[0xff]))].concat(),
+            [
+                encode(0x80, &[1]),
+                encode(0xa1, &encode(0xa4, &[0x05, 0x00])),
+            ]
+            .concat(),
+            [encode(0x80, &[1]), encode(0x81, &[1])].concat(),
+            [encode(0x80, &[1]), encode(0xa2, &[1])].concat(),
+        ];
+        let skis: Vec<Vec<u8>> = vec![
+            encode(0x04, &[1, 2, 3]),
+            encode(0x04, &[]),
+            encode(0x03, &[0, 1]),
+            encode(0x24, &encode(0x04, &[1])),
+            [encode(0x04, &[1]), vec![0x05, 0x00]].concat(),
+        ];
+        let mut variants = Vec::new();
+        for critical in [&[][..], &[0x01, 0x01, 0xff]] {
+            for body in &akis {
+                let value = encode(0x30, body);
+                variants.push(v.with_extension_replaced(&aki, extension(&aki, critical, &value)));
+            }
+            for value in &skis {
+                variants.push(v.with_extension_replaced(&ski, extension(&ski, critical, value)));
+            }
+        }
+        let taken = agreeing(variants);
+        assert_eq!(taken, 12);
+        // OpenSSL's `keyid,issuer:always` (easy-rsa's default) takes the reader.
+        let easy_rsa = encode(0x30, &akis[2]);
+        assert!(check_canonical_reader(
+            &v.with_extension_replaced(&aki, extension(&aki, &[], &easy_rsa))
+        ));
+    }
+
+    /// Authority information access: OCSP and CA issuers URIs (as FreeIPA and Active
+    /// Directory write them) take the reader; empty, other names, odd access methods, text
+    /// that is not printable ASCII and trailing elements agree with x509-parser's account.
+    #[test]
+    fn the_readers_agree_on_authority_info_access() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let aia = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];
+        let ocsp = encode(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01]);
+        let ca_issuers = encode(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02]);
+        let uri = |text: &[u8]| encode(0x86, text);
+        let description = |parts: &[&[u8]]| encode(0x30, &parts.concat());
+        let ipa = description(&[&ocsp, &uri(b"http://ipa-ca.example.com/ca/ocsp")]);
+        let lists: Vec<Vec<Vec<u8>>> = vec![
+            vec![ipa.clone()],
+            vec![
+                ipa.clone(),
+                description(&[&ca_issuers, &uri(b"http://ipa.example.com/ca.crt")]),
+            ],
+            vec![],
+            vec![description(&[&ocsp, &uri(b"")])],
+            vec![description(&[&ocsp, &uri("h\u{e9}".as_bytes())])],
+            vec![description(&[&ocsp, &uri(&[0xff])])],
+            vec![description(&[&ocsp, &encode(0x82, b"ocsp.example")])],
+            vec![description(&[&ocsp, &encode(0xa4, &encode(0x30, &[]))])],
+            vec![description(&[&ocsp, &encode(0x16, b"http://x")])],
+            vec![description(&[&ocsp])],
+            vec![description(&[&uri(b"http://x")])],
+            vec![description(&[
+                &encode(0x06, &[0x2b, 0x80, 0x06]),
+                &uri(b"http://x"),
+            ])],
+            vec![description(&[&ocsp, &uri(b"http://x"), &[0x05, 0x00]])],
+            vec![ipa.clone(), vec![0x05, 0x00]],
+            vec![encode(0x31, &[&ocsp[..], &uri(b"http://x")].concat())],
+        ];
+        let mut variants = Vec::new();
+        for list in &lists {
+            for critical in [&[][..], &[0x01, 0x01, 0xff]] {
+                let value = encode(0x30, &list.concat());
+                variants.push(v.with_extra_extension(extension(&aia, critical, &value)));
+            }
+        }
+        variants.push(v.with_extra_extension(extension(&aia, &[], &[0x05, 0x00])));
+        let taken = agreeing(variants);
+        assert_eq!(taken, 3);
+        let freeipa =
+            v.with_extra_extension(extension(&aia, &[], &encode(0x30, &lists[1].concat())));
+        assert!(check_canonical_reader(&freeipa));
+        let cert = Certificate::from_der(freeipa, Source::Data).unwrap();
+        assert!(!cert.profile().malformed_aia);
+    }
+
+    /// The extensions' envelope: an empty list, OIDs not well-formed, every form of the
+    /// critical flag, elements after the value, duplicates, unknown and known critical
+    /// extensions with values that do not parse, other tags for [3].
+    #[test]
+    fn the_readers_agree_on_extension_envelopes() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let parts = v.tbs_parts();
+        let own_extensions = parts[7].content.to_vec();
+        let crl_dp = [0x55, 0x1d, 0x1f];
+        let policies = [0x55, 0x1d, 0x20];
+        let mut variants = vec![
+            v.with_extensions(&[]),
+            v.with_part(7, &encode(0xa3, &[])),
+            v.with_part(7, &[]),
+            v.with_part(7, &encode(0x83, &own_extensions)),
+            v.with_part(7, &encode(0xa2, &own_extensions)),
+            v.with_part(7, &encode(0xe3, &own_extensions)),
+            v.with_part(
+                7,
+                &[encode(0xa3, &own_extensions), vec![0x05, 0x00]].concat(),
+            ),
+        ];
+        for critical in [
+            &[][..],
+            &[0x01, 0x01, 0xff],
+            &[0x01, 0x01, 0x00],
+            &[0x01, 0x01, 0x01],
+            &[0x01, 0x00],
+            &[0x01, 0x02, 0xff, 0xff],
+            &[0x81, 0x01, 0xff],
+        ] {
+            for oid in [
+                &[0x2a, 0x03, 0x04][..],
+                &[0x2a, 0x80, 0x03],
+                &[0x2a, 0x83],
+                &[],
+                &crl_dp,
+                &policies,
+                &[0x55, 0x1d, 0x0f],
+                &[0x55, 0x1d, 0x11],
+            ] {
+                for value in [&[0x05, 0x00][..], &[0x30, 0x00], &[], &[0xff]] {
+                    variants.push(v.with_extra_extension(extension(oid, critical, value)));
+                }
+            }
+        }
+        let mut trailing = extension(&[0x2a, 0x03, 0x04], &[], &[0x05, 0x00]);
+        trailing.extend([0x05, 0x00]);
+        let mut with_extra_element = crate::der::read(&trailing).unwrap().0.content.to_vec();
+        with_extra_element.extend([0x05, 0x00]);
+        variants.push(v.with_extra_extension(trailing));
+        variants.push(v.with_extra_extension(encode(0x30, &with_extra_element)));
+        variants.push(v.with_extra_extension(encode(0x31, &[0x06, 0x01, 0x2a, 0x04, 0x00])));
+        variants.push(
+            v.with_extra_extension(encode(0x30, &[0x06, 0x01, 0x2a, 0x24, 0x02, 0x04, 0x00])),
+        );
+        let taken = agreeing(variants);
+        assert!(taken > 10, "{taken}");
+    }
+
+    /// Algorithm identifiers of the signature (inside and outside the TBS) and of the key:
+    /// no parameter, NULL, NULL with content, two parameters, constructed and context tags.
+    #[test]
+    fn the_readers_agree_on_algorithm_identifiers() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let ecdsa_sha256 = encode(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]);
+        let params: [&[u8]; 10] = [
+            &[],
+            &[0x05, 0x00],
+            &[0x05, 0x01, 0x00],
+            &[0x05, 0x00, 0x05, 0x00],
+            &[0x30, 0x00],
+            &[0x30, 0x02, 0x05, 0x00],
+            &[0xa0, 0x00],
+            &[0x01, 0x01, 0x01],
+            &[0x06, 0x01, 0x80],
+            &[0x24, 0x00],
+        ];
+        let signature_raw = v.tbs_parts()[2].raw.to_vec();
+        let outer = all_elements(crate::der::read(&v.der).unwrap().0.content)[1]
+            .raw
+            .to_vec();
+        assert_eq!(signature_raw, outer);
+        let mut variants = Vec::new();
+        for param in params {
+            let algorithm = encode(0x30, &[&ecdsa_sha256[..], param].concat());
+            // `replace_element` replaces both, inside and outside the TBS.
+            variants.push(replace_element(&v.der, &signature_raw, &algorithm));
+            let tbs_only = v.with_part(2, &[0x30, 0x03, 0x06, 0x01, 0x2a]);
+            variants.push(replace_element(&tbs_only, &signature_raw, &algorithm));
+            let key_info = v.tbs_parts()[6].raw.to_vec();
+            let key_parts = all_elements(crate::der::read(&key_info).unwrap().0.content);
+            let key_algorithm = all_elements(key_parts[0].content);
+            let changed = encode(0x30, &[key_algorithm[0].raw, param].concat());
+            variants.push(replace_element(&v.der, key_parts[0].raw, &changed));
+        }
+        let taken = agreeing(variants);
+        assert!(taken >= 10, "{taken}");
+    }
+
+    /// Serial numbers and versions: empty, one to 21 bytes, negative, not minimal; versions
+    /// 1 to 4 and a version not minimally encoded.
+    #[test]
+    fn the_readers_agree_on_serials_and_versions() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let mut variants = Vec::new();
+        for len in 0..=21 {
+            for first in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let mut serial = vec![0x5a; len];
+                if let Some(b) = serial.first_mut() {
+                    *b = first;
+                }
+                variants.push(v.with_part(1, &encode(0x02, &serial)));
+            }
+        }
+        variants.push(v.with_part(1, &encode(0x0a, &[1])));
+        for version in [
+            &[0x02, 0x01, 0x00][..],
+            &[0x02, 0x01, 0x01],
+            &[0x02, 0x01, 0x03],
+            &[0x02, 0x02, 0x00, 0x02],
+            &[0x02, 0x01, 0x02, 0x05, 0x00],
+            &[0x0a, 0x01, 0x02],
+        ] {
+            variants.push(v.with_part(0, &encode(0xa0, version)));
+            variants.push(v.with_part(0, &encode(0x80, version)));
+        }
+        let taken = agreeing(variants);
+        assert!(taken > 50, "{taken}");
+    }
+
+    /// Trailing and leading bytes at every level: for each element of the corpus certificates
+    /// (inside extension values too), the same with an extra NULL at the end or the start of
+    /// its content, emptied, or with its tag's class or constructed bit changed.
+    #[test]
+    fn the_readers_agree_with_an_element_more_or_changed_anywhere() {
+        /// Whether `element`'s content is DER the reader reads: constructed, or an extension
+        /// value (an OCTET STRING holding one element).
+        fn nested(element: &crate::der::Element<'_>) -> bool {
+            element.tag.0 & 0x20 != 0
+                || (element.tag == crate::der::Tag::OCTET_STRING
+                    && crate::der::read(element.content).is_ok_and(|(_, rest)| rest.is_empty()))
+        }
+        /// `der` with the element at byte offset `at` (of the whole input) replaced by `new`,
+        /// every enclosing length fixed.
+        fn replace_at(der: &[u8], base: usize, at: usize, new: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut rest = der;
+            while !rest.is_empty() {
+                let (element, next) = crate::der::read(rest).unwrap();
+                let offset = base + (der.len() - rest.len());
+                let header = element.raw.len() - element.content.len();
+                if offset == at {
+                    out.extend(new);
+                } else if nested(&element) && (offset..offset + element.raw.len()).contains(&at) {
+                    let content = replace_at(element.content, offset + header, at, new);
+                    out.extend(crate::der::encode(element.tag.0, &content));
+                } else {
+                    out.extend(element.raw);
+                }
+                rest = next;
+            }
+            out
+        }
+        /// Every element of `content` with its offset.
+        fn walk<'a>(
+            content: &'a [u8],
+            base: usize,
+            out: &mut Vec<(usize, crate::der::Element<'a>)>,
+        ) {
+            let mut rest = content;
+            while let Ok((element, next)) = crate::der::read(rest) {
+                let offset = base + (content.len() - rest.len());
+                let header = element.raw.len() - element.content.len();
+                if nested(&element) {
+                    walk(element.content, offset + header, out);
+                }
+                out.push((offset, element));
+                rest = next;
+            }
+        }
+        let (mut taken, mut total) = (0, 0);
+        for seed in [
+            &include_bytes!("../fuzz/corpus/certificate/ca.der")[..],
+            include_bytes!("../fuzz/corpus/certificate/client.der"),
+            include_bytes!("../fuzz/corpus/certificate/server.der"),
+        ] {
+            let mut elements = Vec::new();
+            walk(seed, 0, &mut elements);
+            for (at, element) in elements {
+                let (tag, content) = (element.tag.0, element.content);
+                let mut changed = vec![
+                    crate::der::encode(tag ^ 0x20, content),
+                    crate::der::encode(tag ^ 0x80, content),
+                    crate::der::encode(tag ^ 0x40, content),
+                ];
+                if nested(&element) {
+                    changed.push(crate::der::encode(tag, &[content, &[0x05, 0x00]].concat()));
+                    changed.push(crate::der::encode(tag, &[&[0x05, 0x00], content].concat()));
+                    changed.push(crate::der::encode(tag, &[]));
+                }
+                for new in changed {
+                    total += 1;
+                    taken += agreeing([replace_at(seed, 0, at, &new)]);
+                }
+            }
+        }
+        assert!(total > 500, "{total}");
+        assert!(taken > 0, "{taken}");
     }
 
     /// The DER of the first certificate of a PEM text.

@@ -1,7 +1,7 @@
-//! A minimal DER reader for the few structures read byte-exactly (names, key algorithms).
-//!
-//! x509-parser does the full certificate parsing; this exists because the libvirt DN string
-//! needs each attribute value's exact encoding, which a high-level parser normalises away.
+//! A minimal DER reader for the structures read byte-exactly: names (the libvirt DN string
+//! needs each attribute value's exact encoding, which a high-level parser normalises away),
+//! key algorithms, and the plain certificates `cert::reader` reads in one pass
+//! ([`read_canonical`]). x509-parser reads every other certificate.
 
 /// A single-byte DER identifier octet (class, constructed bit and tag number).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -9,10 +9,11 @@
 //! Anything else makes [`read`] answer `None`, and x509-parser reads the certificate as it
 //! always has, with its own errors: another version, unique identifiers, a length or boolean
 //! not in its shortest form, an extension this reader does not interpret (name constraints,
-//! authority information access, an unknown critical one), a duplicate extension, a general
-//! name other than DNS, IP, e-mail or URI, a name `dn::check_name` refuses. So this reader
-//! never decides whether a certificate is acceptable. It only ever accepts a subset of what
-//! x509-parser accepts, and fills the same fields; `cert`'s differential tests check both.
+//! an unknown critical one), an authority information access other than URIs, a duplicate
+//! extension, a general name other than DNS, IP, e-mail or URI, a name `dn::check_name`
+//! refuses. So this reader never decides whether a certificate is acceptable. It only ever
+//! accepts a subset of what x509-parser accepts, and fills the same fields; `cert`'s
+//! differential tests check both.
 
 use x509_parser::oid_registry::*;
 
@@ -92,7 +93,8 @@ impl<'a> Elements<'a> {
         self.next().filter(|e| e.tag == tag)
     }
 
-    /// The next element if it carries `tag`; nothing is consumed otherwise.
+    /// The next element if it carries `tag`; nothing is consumed otherwise. `None` when the
+    /// element carries `tag` but is not canonical DER.
     fn take_if(&mut self, tag: Tag) -> Option<Option<Element<'a>>> {
         match self.0.first() {
             Some(&t) if Tag(t) == tag => self.take(tag).map(Some),
@@ -144,6 +146,7 @@ fn name(element: Element<'_>) -> Option<Element<'_>> {
     let mut rdns = Elements(element.content);
     while !rdns.0.is_empty() {
         let mut attributes = Elements(rdns.take(Tag::SET)?.content);
+        // An RDN holds at least one attribute.
         attributes.0.first()?;
         while !attributes.0.is_empty() {
             let mut attribute = Elements(attributes.take(Tag::SEQUENCE)?.content);
@@ -229,6 +232,7 @@ fn two_digits(pair: &[u8]) -> Option<u8> {
 fn read_extensions(content: &[u8], fields: &mut ParsedFields) -> Option<()> {
     let mut extensions = Elements(content);
     let mut seen: Vec<&[u8]> = Vec::new();
+    // `Extensions ::= SEQUENCE SIZE (1..MAX)`: an empty list is x509-parser's to judge.
     extensions.0.first()?;
     while !extensions.0.is_empty() {
         let mut extension = Elements(extensions.take(Tag::SEQUENCE)?.content);
@@ -262,15 +266,28 @@ fn read_extensions(content: &[u8], fields: &mut ParsedFields) -> Option<()> {
         } else if is(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER) {
             fields.profile.subject_key_id = Some(only(value, Tag::OCTET_STRING)?.content.to_vec());
         } else if is(&OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER) {
-            // Only the key identifier, `[0] IMPLICIT OCTET STRING`.
-            let key_id = only(only(value, Tag::SEQUENCE)?.content, Tag(0x80))?;
-            fields.profile.authority_key_id = Some(Some(key_id.content.to_vec()));
-        } else if is(&OID_X509_EXT_NAME_CONSTRAINTS) || is(&OID_PKIX_AUTHORITY_INFO_ACCESS) {
+            fields.profile.authority_key_id = Some(authority_key_id(value)?);
+        } else if is(&OID_PKIX_AUTHORITY_INFO_ACCESS) {
+            authority_info_access(value)?;
+        } else if is(&OID_X509_EXT_NAME_CONSTRAINTS) {
             return None;
         }
         // Any other non-critical extension carries nothing the library reads.
     }
     Some(())
+}
+
+/// The key identifier of an authority key identifier, `[0] IMPLICIT OCTET STRING`, if it
+/// has one. The issuer's names and serial that may follow (`[1]`, `[2]`: OpenSSL's
+/// `issuer:always`, easy-rsa's default) are not read; x509-parser reads the key identifier
+/// whatever they hold.
+fn authority_key_id(value: &[u8]) -> Option<Option<Vec<u8>>> {
+    let mut parts = Elements(only(value, Tag::SEQUENCE)?.content);
+    let key_id = parts.take_if(Tag(0x80))?.map(|id| id.content.to_vec());
+    parts.take_if(Tag(0xa1))?;
+    parts.take_if(Tag(0x82))?;
+    parts.end()?;
+    Some(key_id)
 }
 
 fn basic_constraints(value: &[u8], critical: bool) -> Option<BasicConstraints> {
@@ -352,12 +369,7 @@ fn subject_alt_names(value: &[u8]) -> Option<Vec<SubjectAltName>> {
     let mut out = Vec::new();
     while !names.0.is_empty() {
         let name = names.next()?;
-        let text = || {
-            name.content
-                .iter()
-                .all(|b| (0x20..0x7f).contains(b))
-                .then(|| String::from_utf8_lossy(name.content).into_owned())
-        };
+        let text = || printable_ascii(name.content).map(str::to_owned);
         out.push(match (name.tag.0, name.content.len()) {
             (0x81, _) => SubjectAltName::Email(text()?),
             (0x82, _) => SubjectAltName::Dns(text()?),
@@ -368,4 +380,30 @@ fn subject_alt_names(value: &[u8]) -> Option<Vec<SubjectAltName>> {
         });
     }
     Some(out)
+}
+
+/// An authority information access of access methods each with a URI, the form CAs write
+/// (OCSP, CA issuers: FreeIPA's and Active Directory's certificates carry one). It holds
+/// nothing the library reads; x509-parser finds such a one well formed, so the profile's
+/// `malformed_aia` stays false. Any other form is left to x509-parser, which judges it.
+fn authority_info_access(value: &[u8]) -> Option<()> {
+    let mut descriptions = Elements(only(value, Tag::SEQUENCE)?.content);
+    descriptions.0.first()?;
+    while !descriptions.0.is_empty() {
+        let mut description = Elements(descriptions.take(Tag::SEQUENCE)?.content);
+        oid(description.take(Tag::OID)?)?;
+        printable_ascii(description.take(Tag(0x86))?.content)?;
+        description.end()?;
+    }
+    Some(())
+}
+
+/// `bytes` as text if they are all printable ASCII, the only text alternative names and
+/// access locations are read in.
+fn printable_ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
 }
