@@ -348,6 +348,71 @@ impl ConfSource {
             }
         }
     }
+
+    /// The daemon whose configuration serves TLS on this host, and how its file was found:
+    /// the first of [`Daemon::ALL`] that runs ([`ConfSource::find`] names its pid), else
+    /// libvirtd, with why its file cannot be told (under the modular daemons virtproxyd
+    /// listens for TLS, and only one of the two runs). Fails as `find` does.
+    pub fn running(root: &Path) -> Result<(Daemon, ConfSource)> {
+        let mut first = None;
+        for daemon in Daemon::ALL {
+            let source = ConfSource::find(daemon, root)?;
+            if source.pid().is_some() {
+                return Ok((daemon, source));
+            }
+            first.get_or_insert((daemon, source));
+        }
+        Ok(first.expect("Daemon::ALL is not empty"))
+    }
+
+    /// The running daemon's pid, when its pid file names it; `None` for
+    /// [`ConfSource::Unknown`].
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            ConfSource::CommandLine { pid, .. } | ConfSource::Default { pid } => Some(*pid),
+            ConfSource::Unknown(_) => None,
+        }
+    }
+
+    /// The stable name of how the file was found, for machine-readable reports:
+    /// `command_line`, `default` or `unknown`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConfSource::CommandLine { .. } => "command_line",
+            ConfSource::Default { .. } => "default",
+            ConfSource::Unknown(_) => "unknown",
+        }
+    }
+
+    /// The configuration file `daemon` reads under `root`, as this says: the one its command
+    /// line names, else libvirt's default ([`Daemon::conf_file`]).
+    pub fn file(&self, daemon: Daemon, root: &Path) -> PathBuf {
+        match self {
+            ConfSource::CommandLine { file, .. } => rerooted(root, file),
+            _ => daemon.conf_file(root),
+        }
+    }
+
+    /// Which file was checked (`file`, [`ConfSource::file`]) and why that one, for people:
+    /// the one the running `daemon` ("it") was started with, libvirt's default it runs with,
+    /// or the default because which one it reads cannot be told.
+    pub fn note(&self, daemon: Daemon, file: &Path) -> String {
+        let file = file.display();
+        match self {
+            ConfSource::CommandLine { pid, .. } => format!(
+                "checked {file}, the configuration file it was started with (-f/--config, pid \
+                 {pid}), not {}",
+                daemon.conf_file(Path::new("/")).display()
+            ),
+            ConfSource::Default { pid } => {
+                format!("checked {file}, the configuration file it runs with (pid {pid})")
+            }
+            ConfSource::Unknown(why) => format!(
+                "checked {file}, libvirt's default configuration file: which one the daemon \
+                 reads cannot be told ({why})"
+            ),
+        }
+    }
 }
 
 /// Who holds a lock on byte 0 of a file (fcntl's `F_GETLK` for a write lock there).
@@ -550,10 +615,8 @@ impl ReloadCheck {
     /// libvirt's default.
     pub fn read(daemon: Daemon, root: &Path) -> Result<ReloadCheck> {
         let source = ConfSource::find(daemon, root)?;
-        let (path, named) = match &source {
-            ConfSource::CommandLine { file, .. } => (rerooted(root, file), true),
-            _ => (daemon.conf_file(root), false),
-        };
+        let path = source.file(daemon, root);
+        let named = matches!(source, ConfSource::CommandLine { .. });
         let conf = match DaemonConf::read_file(&path) {
             Ok(conf) => Some(conf),
             Err(e) if e.kind() == ErrorKind::Io && !named && !path.exists() => None,
@@ -582,21 +645,8 @@ impl ReloadCheck {
     /// one it reads cannot be told. `None` when which file the daemon reads was not looked for
     /// ([`ReloadCheck::of`]): there is nothing to say.
     pub fn conf_note(&self) -> Option<String> {
-        let file = self.conf_file.display();
-        Some(match self.conf_source.as_ref()? {
-            ConfSource::CommandLine { pid, .. } => format!(
-                "checked {file}, the configuration file it was started with (-f/--config, pid \
-                 {pid}), not {}",
-                Daemon::conf_file(self.daemon, Path::new("/")).display()
-            ),
-            ConfSource::Default { pid } => {
-                format!("checked {file}, the configuration file it runs with (pid {pid})")
-            }
-            ConfSource::Unknown(why) => format!(
-                "checked {file}, libvirt's default configuration file: which one the daemon \
-                 reads cannot be told ({why})"
-            ),
-        })
+        let source = self.conf_source.as_ref()?;
+        Some(source.note(self.daemon, &self.conf_file))
     }
 
     /// Checks `daemon`'s parsed configuration (`None`: no file, libvirt's defaults), with its

@@ -591,3 +591,56 @@ fn only_the_process_holding_the_pid_files_lock_is_the_daemon() {
         "{note}"
     );
 }
+
+/// `ConfSource::running`: the daemon whose configuration serves TLS is the first of
+/// libvirtd and virtproxyd that runs; with neither, libvirtd's default file and why. `file`
+/// is the file a source says the daemon reads, under the root; `note`, `pid` and `name` say
+/// it for people and scripts (one wording for reload and validate).
+#[test]
+fn the_running_daemon_and_its_conf_file_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (daemon, source) = ConfSource::running(root).unwrap();
+    assert_eq!(daemon, Daemon::Libvirtd);
+    assert!(matches!(&source, ConfSource::Unknown(why) if why.contains("no pid file")));
+    assert_eq!(
+        (source.pid(), source.name()),
+        (None, "unknown"),
+        "{source:?}"
+    );
+    let default = root.join("etc/libvirt/libvirtd.conf");
+    assert_eq!(source.file(daemon, root), default);
+    assert!(source
+        .note(daemon, &default)
+        .starts_with(&format!("checked {}, libvirt's default", default.display())));
+    // virtproxyd runs with -f, libvirtd does not.
+    let proxy = running(root, "virtproxyd", &["virtproxyd", "-f", "/etc/p.conf"]);
+    let (daemon, source) = ConfSource::running(root).unwrap();
+    assert_eq!(daemon, Daemon::Virtproxyd);
+    assert_eq!(
+        (source.pid(), source.name()),
+        (Some(proxy.pid()), "command_line")
+    );
+    let file = source.file(daemon, root);
+    assert_eq!(file, root.join("etc/p.conf"));
+    assert_eq!(
+        source.note(daemon, &file),
+        format!(
+            "checked {}, the configuration file it was started with (-f/--config, pid {}), \
+             not /etc/libvirt/virtproxyd.conf",
+            file.display(),
+            proxy.pid()
+        )
+    );
+    // libvirtd runs too: it comes first.
+    let d = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
+    let (daemon, source) = ConfSource::running(root).unwrap();
+    assert_eq!(daemon, Daemon::Libvirtd);
+    assert_eq!(source, ConfSource::Default { pid: d.pid() });
+    assert_eq!(source.name(), "default");
+    assert_eq!(source.file(daemon, root), default);
+    // A relative -f of the running one fails, as find does.
+    let _d = running(root, "libvirtd", &["libvirtd", "-f", "x.conf"]);
+    let e = ConfSource::running(root).unwrap_err();
+    assert!(e.message().contains("relative path"), "{e}");
+}
