@@ -265,8 +265,9 @@ fn open_regular_at(dir: RawFd, name: &CStr, follow: Follow) -> io::Result<(File,
     Ok((file, meta))
 }
 
-/// Reads what [`open_regular`] opened, at most `limit` bytes.
-fn read_capped(mut file: File, meta: Metadata, limit: u64) -> Result<ReadFile, ReadError> {
+/// Reads what [`open_regular`] opened, at most `limit` bytes. The caller keeps the descriptor,
+/// to ask more of the same file (who holds a lock on it).
+pub fn read_capped(mut file: &File, meta: Metadata, limit: u64) -> Result<ReadFile, ReadError> {
     if meta.len() > limit {
         return Err(ReadError::TooLarge(meta.len()));
     }
@@ -284,7 +285,7 @@ fn read_capped(mut file: File, meta: Metadata, limit: u64) -> Result<ReadFile, R
 /// Opens `path` with [`open_regular`] and reads at most `limit` bytes of that same descriptor.
 pub fn read_regular(path: &Path, follow: Follow, limit: u64) -> Result<ReadFile, ReadError> {
     let (file, meta) = open_regular(path, follow).map_err(|e| ReadError::Io("open", e))?;
-    read_capped(file, meta, limit)
+    read_capped(&file, meta, limit)
 }
 
 /// A user and group to give files to.
@@ -431,7 +432,7 @@ impl Dir {
         let name = cstring(name).map_err(|e| ReadError::Io("open", e))?;
         let (file, meta) =
             open_regular_at(self.fd(), &name, Follow::No).map_err(|e| ReadError::Io("open", e))?;
-        read_capped(file, meta, limit)
+        read_capped(&file, meta, limit)
     }
 
     /// Removes `name`; nothing there is not an error.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use virtpki::daemon_conf::{ConfSource, Daemon, OtherFile, ReloadCheck};
+use virtpki::daemon_conf::{Daemon, OtherFile, ReloadCheck};
 
 use crate::ui::{escape, print_json, CliError, CmdResult, Status, Ui};
 
@@ -103,10 +103,7 @@ impl Target {
     /// The pid its pid file names, when that process is the daemon (root's, the daemon's
     /// program): known to run without connecting to it.
     pub fn pid(&self) -> Option<u32> {
-        match self.check.as_ref().ok()?.conf_source.as_ref()? {
-            ConfSource::CommandLine { pid, .. } | ConfSource::Default { pid } => Some(*pid),
-            ConfSource::Unknown(_) => None,
-        }
+        self.check.as_ref().ok()?.conf_source.as_ref()?.pid()
     }
 
     fn socket(&self) -> Option<&Path> {
@@ -311,11 +308,7 @@ impl Outcome {
             output: String::new(),
             // Every check here is ReloadCheck::read's, which looked for the file.
             conf: t.check.as_ref().ok().and_then(|c| {
-                let source = match c.conf_source.as_ref()? {
-                    ConfSource::CommandLine { .. } => "command_line",
-                    ConfSource::Default { .. } => "default",
-                    ConfSource::Unknown(_) => "unknown",
-                };
+                let source = c.conf_source.as_ref()?.name();
                 Some((c.conf_file.clone(), source, c.conf_note()?))
             }),
         }

@@ -133,8 +133,9 @@ pub struct OtherFile {
 ///
 /// libvirt's daemons take `-f FILE`/`--config FILE` (a packaging default such as Debian's
 /// /etc/default/libvirtd may add it), and read that file instead of /etc/libvirt/NAME.conf.
-/// The running daemon is the pid its pid file holds; who runs it is `/proc/PID/status`, its
-/// command line `/proc/PID/cmdline`. Nothing else in /proc is read: no process is looked for.
+/// The running daemon is the pid its pid file holds, when that process holds the file's lock;
+/// who runs it is `/proc/PID/status`, its command line `/proc/PID/cmdline`. Nothing else in
+/// /proc is read: no process is looked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfSource {
     /// The daemon was started with `-f`/`--config` naming this file (as given: absolute).
@@ -149,8 +150,9 @@ pub enum ConfSource {
         /// The running daemon's pid, from its pid file.
         pid: u32,
     },
-    /// Which file it reads cannot be told (no pid file, a stale one, a command line that
-    /// cannot be read): libvirt's default is checked, and this says why.
+    /// Which file it reads cannot be told (no pid file, a stale one or one nobody holds the
+    /// lock of, a command line that cannot be read): libvirt's default is checked, and this
+    /// says why.
     Unknown(String),
 }
 
@@ -162,12 +164,16 @@ impl ConfSource {
     /// left).
     ///
     /// What is trusted to name the daemon: a pid file that only root can have written (root's,
-    /// not writable by group or others, not a symbolic link), naming a process that root
-    /// started (real, effective and saved uids root, from `status`: the owner of `cmdline` is
-    /// root for any process that made itself non-dumpable, and a set-user-ID program runs as
-    /// root with its caller's arguments). Both files are read through one descriptor of
-    /// `/proc/PID`, so they are of the same process even if the pid is reused meanwhile.
-    /// Under a test root (not `/`), the caller's own uid stands in for root.
+    /// not writable by group or others, not a symbolic link), locked by the process it names
+    /// (a running libvirt daemon holds a write lock on its pid file's first byte, and a stale
+    /// file's pid may since have been given to any process, root's included: an unlocked
+    /// file is no running daemon), which root started (real, effective and saved uids root,
+    /// from `status`: the owner of `cmdline` is root for any process that made itself
+    /// non-dumpable, and a set-user-ID program runs as root with its caller's arguments).
+    /// Both files are read through one descriptor of `/proc/PID`, opened before the lock is
+    /// asked about again, so they are of the lock's holder even if the pid is reused
+    /// meanwhile. Under a test root (not `/`), the caller's own uid stands in for root; the
+    /// lock is asked of the real file.
     pub fn find(daemon: Daemon, root: &Path) -> Result<ConfSource> {
         use std::os::unix::fs::MetadataExt;
         let pid_file = daemon.pid_file(root);
@@ -175,19 +181,20 @@ impl ConfSource {
         let host = root == Path::new("/")
             || std::fs::canonicalize(root).is_ok_and(|r| r == Path::new("/"));
         let trusted = |uid: u32| uid == 0 || (!host && uid == my_uid());
-        let pid = match crate::fsutil::read_regular(
-            &pid_file,
-            crate::fsutil::Follow::No,
-            MAX_PROC_FILE,
-        ) {
-            Ok(r) if !trusted(r.meta.uid()) => {
+        let opened = crate::fsutil::open_regular(&pid_file, crate::fsutil::Follow::No)
+            .map_err(|e| crate::fsutil::ReadError::Io("open", e))
+            .and_then(|(file, meta)| {
+                crate::fsutil::read_capped(&file, meta, MAX_PROC_FILE).map(|r| (file, r))
+            });
+        let (file, pid) = match opened {
+            Ok((_, r)) if !trusted(r.meta.uid()) => {
                 return Ok(ConfSource::Unknown(format!(
                     "its pid file {} belongs to uid {}, not root: not trusted to name the daemon",
                     pid_file.display(),
                     r.meta.uid()
                 )))
             }
-            Ok(r) if r.meta.mode() & 0o022 != 0 => {
+            Ok((_, r)) if r.meta.mode() & 0o022 != 0 => {
                 return Ok(ConfSource::Unknown(format!(
                     "its pid file {} is writable by others (mode {:04o}): not trusted to name \
                      the daemon",
@@ -195,7 +202,10 @@ impl ConfSource {
                     r.meta.mode() & 0o7777
                 )))
             }
-            Ok(r) => String::from_utf8_lossy(&r.bytes).trim().parse::<u32>().ok(),
+            Ok((file, r)) => (
+                file,
+                String::from_utf8_lossy(&r.bytes).trim().parse::<u32>().ok(),
+            ),
             Err(e) if e.is_not_found() => {
                 return Ok(ConfSource::Unknown(format!(
                     "no pid file at {} (the daemon does not run, or was started with -p)",
@@ -215,6 +225,11 @@ impl ConfSource {
                 pid_file.display()
             )));
         };
+        // A pid file outlives its daemon after a crash, and its pid may then be anyone's,
+        // even another root process's: only the daemon holding the file's lock is believed.
+        if let Some(why) = lock_refusal(&file, pid, &pid_file) {
+            return Ok(ConfSource::Unknown(why));
+        }
         let proc_dir = rerooted(root, &Path::new("/proc").join(pid.to_string()));
         let stale = |path: &Path| {
             ConfSource::Unknown(format!(
@@ -235,6 +250,12 @@ impl ConfSource {
                 )))
             }
         };
+        // The directory is of the process that had the pid when it was opened; that it still
+        // holds the lock now makes it the daemon (a process that took the pid since would
+        // hold no lock, and the directory of one gone reads nothing).
+        if let Some(why) = lock_refusal(&file, pid, &pid_file) {
+            return Ok(ConfSource::Unknown(why));
+        }
         // Relative to the one descriptor: the same process for both, or an error (ESRCH)
         // once it is gone.
         let read = |name: &str| {
@@ -326,6 +347,150 @@ impl ConfSource {
                 Ok(ConfSource::CommandLine { pid, file })
             }
         }
+    }
+
+    /// The daemon whose configuration serves TLS on this host, and how its file was found:
+    /// the first of [`Daemon::ALL`] that runs ([`ConfSource::find`] names its pid), else
+    /// libvirtd, with why its file cannot be told (under the modular daemons virtproxyd
+    /// listens for TLS, and only one of the two runs). Fails as `find` does.
+    pub fn running(root: &Path) -> Result<(Daemon, ConfSource)> {
+        let mut first = None;
+        for daemon in Daemon::ALL {
+            let source = ConfSource::find(daemon, root)?;
+            if source.pid().is_some() {
+                return Ok((daemon, source));
+            }
+            first.get_or_insert((daemon, source));
+        }
+        Ok(first.expect("Daemon::ALL is not empty"))
+    }
+
+    /// The running daemon's pid, when its pid file names it; `None` for
+    /// [`ConfSource::Unknown`].
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            ConfSource::CommandLine { pid, .. } | ConfSource::Default { pid } => Some(*pid),
+            ConfSource::Unknown(_) => None,
+        }
+    }
+
+    /// The stable name of how the file was found, for machine-readable reports:
+    /// `command_line`, `default` or `unknown`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConfSource::CommandLine { .. } => "command_line",
+            ConfSource::Default { .. } => "default",
+            ConfSource::Unknown(_) => "unknown",
+        }
+    }
+
+    /// The configuration file `daemon` reads under `root`, as this says: the one its command
+    /// line names, else libvirt's default ([`Daemon::conf_file`]).
+    pub fn file(&self, daemon: Daemon, root: &Path) -> PathBuf {
+        match self {
+            ConfSource::CommandLine { file, .. } => rerooted(root, file),
+            _ => daemon.conf_file(root),
+        }
+    }
+
+    /// Which file was checked (`file`, [`ConfSource::file`]) and why that one, for people:
+    /// the one the running `daemon` ("it") was started with, libvirt's default it runs with,
+    /// or the default because which one it reads cannot be told.
+    pub fn note(&self, daemon: Daemon, file: &Path) -> String {
+        let file = file.display();
+        match self {
+            ConfSource::CommandLine { pid, .. } => format!(
+                "checked {file}, the configuration file it was started with (-f/--config, pid \
+                 {pid}), not {}",
+                daemon.conf_file(Path::new("/")).display()
+            ),
+            ConfSource::Default { pid } => {
+                format!("checked {file}, the configuration file it runs with (pid {pid})")
+            }
+            ConfSource::Unknown(why) => format!(
+                "checked {file}, libvirt's default configuration file: which one the daemon \
+                 reads cannot be told ({why})"
+            ),
+        }
+    }
+}
+
+/// Who holds a lock on byte 0 of a file (fcntl's `F_GETLK` for a write lock there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LockHolder {
+    /// Nobody: the daemon that wrote the pid file does not run.
+    Nobody,
+    /// A process holds a write lock, as libvirt's daemons do: its pid as this process sees it
+    /// (0 when it is in a pid namespace this one cannot see into).
+    Writer(i64),
+    /// A read lock (libvirt takes none), or a write lock of no process (an open file
+    /// description's, pid -1): not a daemon's.
+    Other {
+        /// The pid fcntl gives.
+        pid: i64,
+        /// A read lock (`F_RDLCK`); else a write lock of no process.
+        read: bool,
+    },
+}
+
+/// Who holds the lock a running libvirt daemon keeps on its pid file: libvirt's
+/// `virPidFileAcquirePath` takes a POSIX record lock (`fcntl` `F_SETLK`, `F_WRLCK`) on the
+/// file's first byte (start 0, length 1) and holds it until it exits. `F_GETLK` asks, without
+/// taking a lock, which lock would conflict with a write lock on that byte; the caller's own
+/// locks never do (it holds none on a daemon's pid file). Reading needs no write access.
+fn lock_holder(file: &std::fs::File) -> std::io::Result<LockHolder> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero flock is a valid value, filled in below.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = 0;
+    lock.l_len = 1;
+    // SAFETY: a descriptor `file` owns and a flock fcntl may write.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut lock) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let pid = i64::from(lock.l_pid);
+    Ok(match i32::from(lock.l_type) {
+        libc::F_UNLCK => LockHolder::Nobody,
+        libc::F_WRLCK if pid >= 0 => LockHolder::Writer(pid),
+        t => LockHolder::Other {
+            pid,
+            read: t == libc::F_RDLCK,
+        },
+    })
+}
+
+/// Why the pid file `file` (at `path`, naming `pid`) does not name a running daemon, from who
+/// holds its lock ([`lock_holder`]); `None` when `pid` does, as the daemon that wrote it does.
+fn lock_refusal(file: &std::fs::File, pid: u32, path: &Path) -> Option<String> {
+    let path = path.display();
+    match lock_holder(file) {
+        Ok(LockHolder::Writer(holder)) if holder == i64::from(pid) => None,
+        Ok(LockHolder::Nobody) => Some(format!(
+            "its pid file {path} (pid {pid}) is not locked: a running daemon holds a lock on its \
+             pid file, so the daemon does not run (a stale pid file, left by one that stopped)"
+        )),
+        Ok(LockHolder::Writer(0)) => Some(format!(
+            "its pid file {path} names pid {pid} but is locked by a process of another pid \
+             namespace: not trusted to name the daemon"
+        )),
+        Ok(LockHolder::Writer(holder)) => Some(format!(
+            "its pid file {path} names pid {pid} but is locked by pid {holder} (a daemon locks \
+             its own pid file): not trusted to name the daemon"
+        )),
+        Ok(LockHolder::Other { pid: holder, read }) => Some(format!(
+            "its pid file {path} (pid {pid}) is locked {}, not for writing by a process as a \
+             libvirt daemon locks it: not trusted to name the daemon",
+            if read {
+                format!("for reading by pid {holder}")
+            } else {
+                "by an open file description".to_owned()
+            }
+        )),
+        Err(e) => Some(format!(
+            "whether a daemon holds the lock on its pid file {path} cannot be told: {e}"
+        )),
     }
 }
 
@@ -450,10 +615,8 @@ impl ReloadCheck {
     /// libvirt's default.
     pub fn read(daemon: Daemon, root: &Path) -> Result<ReloadCheck> {
         let source = ConfSource::find(daemon, root)?;
-        let (path, named) = match &source {
-            ConfSource::CommandLine { file, .. } => (rerooted(root, file), true),
-            _ => (daemon.conf_file(root), false),
-        };
+        let path = source.file(daemon, root);
+        let named = matches!(source, ConfSource::CommandLine { .. });
         let conf = match DaemonConf::read_file(&path) {
             Ok(conf) => Some(conf),
             Err(e) if e.kind() == ErrorKind::Io && !named && !path.exists() => None,
@@ -482,21 +645,8 @@ impl ReloadCheck {
     /// one it reads cannot be told. `None` when which file the daemon reads was not looked for
     /// ([`ReloadCheck::of`]): there is nothing to say.
     pub fn conf_note(&self) -> Option<String> {
-        let file = self.conf_file.display();
-        Some(match self.conf_source.as_ref()? {
-            ConfSource::CommandLine { pid, .. } => format!(
-                "checked {file}, the configuration file it was started with (-f/--config, pid \
-                 {pid}), not {}",
-                Daemon::conf_file(self.daemon, Path::new("/")).display()
-            ),
-            ConfSource::Default { pid } => {
-                format!("checked {file}, the configuration file it runs with (pid {pid})")
-            }
-            ConfSource::Unknown(why) => format!(
-                "checked {file}, libvirt's default configuration file: which one the daemon \
-                 reads cannot be told ({why})"
-            ),
-        })
+        let source = self.conf_source.as_ref()?;
+        Some(source.note(self.daemon, &self.conf_file))
     }
 
     /// Checks `daemon`'s parsed configuration (`None`: no file, libvirt's defaults), with its

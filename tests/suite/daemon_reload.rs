@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use virtpki::daemon_conf::{ConfSource, Daemon, DaemonConf, ReloadCheck};
 use virtpki::ErrorKind;
+// A fake running daemon under a test root: its pid file, locked by a child process whose pid
+// it names, and that pid's /proc/PID/status and cmdline under the root.
+use virtpki_tools::daemon::{fake_proc, locked_pid_file, running, running_as, PidLock};
 
 fn check(daemon: Daemon, text: &str, root: &Path) -> ReloadCheck {
     let conf = DaemonConf::parse(text.as_bytes(), "/etc/libvirt/libvirtd.conf").unwrap();
@@ -248,35 +251,6 @@ fn a_crl_the_daemon_did_not_load_at_start_refuses_the_reload() {
     }
 }
 
-/// A fake running daemon under `root`: its pid file holding `pid`, `/proc/PID/cmdline`
-/// holding `args` (NUL-separated, as the kernel gives it) and `/proc/PID/status` saying it
-/// runs as the test's user (root's stand-in under a test root).
-fn running(root: &Path, daemon: &str, pid: u32, args: &[&str]) {
-    // SAFETY: no preconditions.
-    let me = unsafe { libc::geteuid() };
-    running_as(root, daemon, pid, args, [me; 4]);
-}
-
-/// [`running`] with the real, effective, saved and file-system uids `/proc/PID/status` gives.
-fn running_as(root: &Path, daemon: &str, pid: u32, args: &[&str], uids: [u32; 4]) {
-    std::fs::create_dir_all(root.join("run")).unwrap();
-    std::fs::write(root.join(format!("run/{daemon}.pid")), format!("{pid}\n")).unwrap();
-    let proc_dir = root.join(format!("proc/{pid}"));
-    std::fs::create_dir_all(&proc_dir).unwrap();
-    let [r, e, s, f] = uids;
-    std::fs::write(
-        proc_dir.join("status"),
-        format!("Name:\t{daemon}\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t{r}\t{e}\t{s}\t{f}\n"),
-    )
-    .unwrap();
-    let mut cmdline = Vec::new();
-    for a in args {
-        cmdline.extend_from_slice(a.as_bytes());
-        cmdline.push(0);
-    }
-    std::fs::write(proc_dir.join("cmdline"), cmdline).unwrap();
-}
-
 /// The daemon's `-f`/`--config`, read from its command line as libvirt's getopt_long reads
 /// it: every spelling, the last one winning, `--` ending the options.
 #[test]
@@ -313,11 +287,11 @@ fn the_conf_file_a_daemon_was_started_with_is_found_on_its_command_line() {
         (&["libvirtd", "--pid-file=/run/x.pid", "-t", "-f"], None),
         (&["libvirtd", "--", "-f", "/etc/a.conf"], None),
     ];
-    for (i, (args, want)) in cases.iter().enumerate() {
+    for (args, want) in cases {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let pid = 4000 + i as u32;
-        running(root, "libvirtd", pid, args);
+        let daemon = running(root, "libvirtd", args);
+        let pid = daemon.pid();
         let found = ConfSource::find(Daemon::Libvirtd, root).unwrap();
         let expected = match want {
             Some(f) => ConfSource::CommandLine {
@@ -358,10 +332,9 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
         "{note}"
     );
     // Started with -f custom.conf: that file, refused.
-    running(
+    let d = running(
         root,
         "libvirtd",
-        77,
         &[
             "/usr/sbin/libvirtd",
             "--timeout",
@@ -377,19 +350,20 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
     assert!(refusal.contains("custom.conf:2"), "{refusal}");
     let note = c.conf_note().unwrap();
     assert!(
-        note.contains("custom.conf") && note.contains("started with") && note.contains("pid 77"),
+        note.contains("custom.conf")
+            && note.contains("started with")
+            && note.contains(&format!("pid {}", d.pid())),
         "{note}"
     );
     // Started with no -f: the default file, said to be the one it runs with.
-    running(root, "libvirtd", 78, &["/usr/sbin/libvirtd", "-d"]);
+    let d = running(root, "libvirtd", &["/usr/sbin/libvirtd", "-d"]);
     let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
-    assert_eq!(c.conf_source, Some(ConfSource::Default { pid: 78 }));
+    assert_eq!(c.conf_source, Some(ConfSource::Default { pid: d.pid() }));
     assert!(c.refusal().is_none());
     // A file named on the command line that is gone: what the daemon uses cannot be known.
-    running(
+    let _d = running(
         root,
         "libvirtd",
-        79,
         &["libvirtd", "-f", "/etc/libvirt/gone.conf"],
     );
     let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
@@ -398,11 +372,11 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_that_file() {
         "{e}"
     );
     // A relative one: relative to where the daemon started, which cannot be told.
-    running(root, "libvirtd", 80, &["libvirtd", "--config=custom.conf"]);
+    let _d = running(root, "libvirtd", &["libvirtd", "--config=custom.conf"]);
     let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
     assert!(e.message().contains("relative path"), "{e}");
     // An empty one (`-f ""`) is no file either, and is seen in the message.
-    running(root, "libvirtd", 81, &["libvirtd", "-f", ""]);
+    let _d = running(root, "libvirtd", &["libvirtd", "-f", ""]);
     let e = ReloadCheck::read(Daemon::Libvirtd, root).unwrap_err();
     assert!(
         e.message()
@@ -425,18 +399,25 @@ fn an_unknown_conf_file_is_said_with_why() {
         other => panic!("{other:?}"),
     };
     assert!(why(root).contains("holds no pid"), "{}", why(root));
+    // A pid nobody holds the lock of: the daemon that wrote it is gone.
     std::fs::write(root.join("run/virtproxyd.pid"), "4242\n").unwrap();
-    assert!(why(root).contains("stale pid file"), "{}", why(root));
-    running(
-        root,
-        "virtproxyd",
-        4242,
-        &["/usr/bin/bash", "-f", "/etc/x.conf"],
+    let w = why(root);
+    assert!(
+        w.contains("is not locked") && w.contains("stale pid file"),
+        "{w}"
     );
+    // Locked by the pid it names, which the root's /proc does not have.
+    let d = locked_pid_file(&root.join("run/virtproxyd.pid"));
+    let w = why(root);
+    assert!(
+        w.contains(&format!("proc/{} is not there", d.pid())) && w.contains("stale pid file"),
+        "{w}"
+    );
+    let _d = running(root, "virtproxyd", &["/usr/bin/bash", "-f", "/etc/x.conf"]);
     let w = why(root);
     assert!(w.contains("is not virtproxyd but bash"), "{w}");
     // A process that has exited (a zombie's command line is empty).
-    running(root, "virtproxyd", 4242, &[]);
+    let _d = running(root, "virtproxyd", &[]);
     let w = why(root);
     assert!(
         w.contains("is not virtproxyd but a process with an empty command line"),
@@ -453,29 +434,34 @@ fn an_unknown_conf_file_is_said_with_why() {
         [0, 0, 1234, 0],
         [0, 1234, 1234, 1234],
     ] {
-        running_as(
+        let d = running_as(
             root,
             "virtproxyd",
-            4242,
             &["/usr/sbin/virtproxyd", "-f", "/tmp/x.conf"],
             uids,
         );
         let w = why(root);
         assert!(w.contains("runs as uid 1234, not root"), "{uids:?}: {w}");
-        assert!(w.contains("proc/4242/status"), "{uids:?}: {w}");
+        assert!(
+            w.contains(&format!("proc/{}/status", d.pid())),
+            "{uids:?}: {w}"
+        );
     }
     // A status without a Uid line cannot tell who runs it: not taken as the daemon.
+    let d = running(root, "virtproxyd", &["/usr/sbin/virtproxyd"]);
+    let status_file = root.join(format!("proc/{}/status", d.pid()));
     for status in ["Name:\tvirtproxyd\n", "Uid:\t0\t0\n", "Uid:\t0\tx\t0\t0\n"] {
-        std::fs::write(root.join("proc/4242/status"), status).unwrap();
+        std::fs::write(&status_file, status).unwrap();
         let w = why(root);
         assert!(
             w.contains("no Uid line with real, effective and saved"),
             "{status:?}: {w}"
         );
     }
-    std::fs::remove_file(root.join("proc/4242/status")).unwrap();
+    std::fs::remove_file(&status_file).unwrap();
     let w = why(root);
     assert!(w.contains("status"), "{w}");
+    drop(d);
     // A FIFO as the pid file does not block.
     std::fs::remove_file(root.join("run/virtproxyd.pid")).unwrap();
     let c = std::ffi::CString::new(
@@ -501,16 +487,11 @@ fn a_pid_file_others_could_write_does_not_name_the_daemon() {
         ConfSource::Unknown(why) => why,
         other => panic!("{other:?}"),
     };
-    running(
-        root,
-        "libvirtd",
-        4343,
-        &["libvirtd", "-f", "/home/x/evil.conf"],
-    );
+    let d = running(root, "libvirtd", &["libvirtd", "-f", "/home/x/evil.conf"]);
     let pid_file = root.join("run/libvirtd.pid");
     assert!(matches!(
         ConfSource::find(Daemon::Libvirtd, root).unwrap(),
-        ConfSource::CommandLine { pid: 4343, .. }
+        ConfSource::CommandLine { pid, .. } if pid == d.pid()
     ));
     for mode in [0o666, 0o664, 0o646] {
         std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -536,4 +517,130 @@ fn a_pid_file_others_could_write_does_not_name_the_daemon() {
         let w = why(root);
         assert!(w.contains("belongs to uid 1234"), "{w}");
     }
+}
+
+/// A pid file names the running daemon only while the process it names holds the lock
+/// libvirt's daemons keep on their pid file (`virPidFileAcquirePath`: an fcntl write lock on
+/// its first byte). A stale file's pid may since be any process's, root's included, even one
+/// whose command line is `libvirtd -f FILE`: unlocked, locked by another process, or locked
+/// otherwise than libvirt locks it, it is not believed, the default file is what counts and
+/// why is said.
+#[test]
+fn only_the_process_holding_the_pid_files_lock_is_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pid_file = root.join("run/libvirtd.pid");
+    let args = ["/usr/sbin/libvirtd", "-f", "/etc/libvirt/other.conf"];
+    let why = |root: &Path| match ConfSource::find(Daemon::Libvirtd, root).unwrap() {
+        ConfSource::Unknown(why) => why,
+        other => panic!("{other:?}"),
+    };
+    // Locked by the process it names: believed.
+    let d = running(root, "libvirtd", &args);
+    assert_eq!(
+        ConfSource::find(Daemon::Libvirtd, root).unwrap(),
+        ConfSource::CommandLine {
+            pid: d.pid(),
+            file: PathBuf::from("/etc/libvirt/other.conf")
+        }
+    );
+    // The daemon gone, its pid file left behind (a crash): nobody holds the lock.
+    let pid = d.pid();
+    drop(d);
+    let w = why(root);
+    assert!(
+        w.contains(&format!("{} (pid {pid}) is not locked", pid_file.display()))
+            && w.contains("the daemon does not run (a stale pid file"),
+        "{w}"
+    );
+    // A live root process under the pid (this test's own), the root's /proc saying it is
+    // libvirtd with -f: it holds no lock, so it is not the daemon.
+    let me = std::process::id();
+    std::fs::write(&pid_file, format!("{me}\n")).unwrap();
+    fake_proc(root, me, "libvirtd", &args, [0; 4]);
+    let w = why(root);
+    assert!(w.contains(&format!("(pid {me}) is not locked")), "{w}");
+    // Locked by another process than the one it names.
+    let other = PidLock::hold(&pid_file);
+    fake_proc(root, other.pid(), "libvirtd", &args, [0; 4]);
+    let w = why(root);
+    assert!(
+        w.contains(&format!(
+            "names pid {me} but is locked by pid {}",
+            other.pid()
+        )),
+        "{w}"
+    );
+    drop(other);
+    // Locked by the process it names, but for reading: not as a libvirt daemon locks it.
+    let reader = PidLock::hold_for_reading(&pid_file);
+    std::fs::write(&pid_file, format!("{}\n", reader.pid())).unwrap();
+    fake_proc(root, reader.pid(), "libvirtd", &args, [0; 4]);
+    let w = why(root);
+    assert!(
+        w.contains(&format!("is locked for reading by pid {}", reader.pid())),
+        "{w}"
+    );
+    drop(reader);
+    // ReloadCheck::read falls back to the default file, and says why.
+    let c = ReloadCheck::read(Daemon::Libvirtd, root).unwrap();
+    assert_eq!(c.conf_file, root.join("etc/libvirt/libvirtd.conf"));
+    let note = c.conf_note().unwrap();
+    assert!(
+        note.contains("libvirt's default") && note.contains("is not locked"),
+        "{note}"
+    );
+}
+
+/// `ConfSource::running`: the daemon whose configuration serves TLS is the first of
+/// libvirtd and virtproxyd that runs; with neither, libvirtd's default file and why. `file`
+/// is the file a source says the daemon reads, under the root; `note`, `pid` and `name` say
+/// it for people and scripts (one wording for reload and validate).
+#[test]
+fn the_running_daemon_and_its_conf_file_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (daemon, source) = ConfSource::running(root).unwrap();
+    assert_eq!(daemon, Daemon::Libvirtd);
+    assert!(matches!(&source, ConfSource::Unknown(why) if why.contains("no pid file")));
+    assert_eq!(
+        (source.pid(), source.name()),
+        (None, "unknown"),
+        "{source:?}"
+    );
+    let default = root.join("etc/libvirt/libvirtd.conf");
+    assert_eq!(source.file(daemon, root), default);
+    assert!(source
+        .note(daemon, &default)
+        .starts_with(&format!("checked {}, libvirt's default", default.display())));
+    // virtproxyd runs with -f, libvirtd does not.
+    let proxy = running(root, "virtproxyd", &["virtproxyd", "-f", "/etc/p.conf"]);
+    let (daemon, source) = ConfSource::running(root).unwrap();
+    assert_eq!(daemon, Daemon::Virtproxyd);
+    assert_eq!(
+        (source.pid(), source.name()),
+        (Some(proxy.pid()), "command_line")
+    );
+    let file = source.file(daemon, root);
+    assert_eq!(file, root.join("etc/p.conf"));
+    assert_eq!(
+        source.note(daemon, &file),
+        format!(
+            "checked {}, the configuration file it was started with (-f/--config, pid {}), \
+             not /etc/libvirt/virtproxyd.conf",
+            file.display(),
+            proxy.pid()
+        )
+    );
+    // libvirtd runs too: it comes first.
+    let d = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
+    let (daemon, source) = ConfSource::running(root).unwrap();
+    assert_eq!(daemon, Daemon::Libvirtd);
+    assert_eq!(source, ConfSource::Default { pid: d.pid() });
+    assert_eq!(source.name(), "default");
+    assert_eq!(source.file(daemon, root), default);
+    // A relative -f of the running one fails, as find does.
+    let _d = running(root, "libvirtd", &["libvirtd", "-f", "x.conf"]);
+    let e = ConfSource::running(root).unwrap_err();
+    assert!(e.message().contains("relative path"), "{e}");
 }

@@ -7,6 +7,8 @@
 //! - [`bench`]: the benchmarks' PKI with an intermediate CA, large CRLs, known-servers files;
 //! - [`variants`]: libvirt's table of certificate variants, for the sanity test and for the
 //!   interoperability tests' pkipath directories;
+//! - [`daemon`]: a running libvirt daemon under a test root (its pid file, locked by a child
+//!   process, and its /proc files), for the tests that find a daemon's configuration;
 //! - [`shell`], [`openssl_args`]: small helpers of the library's and the CLI's tests.
 //!
 //! The generators: `make_fixtures` (the C tests' files), `python_fixtures` (the Python tests'
@@ -18,6 +20,7 @@
 )]
 
 pub mod bench;
+pub mod daemon;
 pub mod kit;
 pub mod openssl_args;
 pub mod shell;

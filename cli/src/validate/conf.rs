@@ -1,10 +1,12 @@
 //! libvirtd.conf: found for the checked mode and read (a syntax error is a finding, not a
 //! stop); its TLS settings are checked by the library ([`daemon_conf::audit`]) and reported
-//! here.
+//! here. For the system files it is the file the running daemon reads, as `reload` finds it
+//! ([`ConfSource::running`]): the one its `-f` names, else libvirt's default.
 
 use std::path::{Path, PathBuf};
 
-use virtpki::daemon_conf::{self, ConfCheck, DaemonConf, Setting, TlsSettings};
+use serde_json::{json, Value};
+use virtpki::daemon_conf::{self, ConfCheck, ConfSource, Daemon, DaemonConf, Setting, TlsSettings};
 use virtpki::locations::Environment;
 use virtpki::{CertDataType, ErrorKind};
 
@@ -14,25 +16,92 @@ use crate::ui::CliError;
 
 const S: Scope = Scope::Conf;
 
+/// Which daemon configuration file was read and why: `configuration` in the JSON report.
+pub(super) struct ConfChoice {
+    /// The daemon whose file it is (`None`: given with --libvirtd-conf).
+    daemon: Option<Daemon>,
+    file: PathBuf,
+    /// `given`, or how the running daemon's file was found ([`ConfSource::name`]).
+    source: &'static str,
+    /// The running daemon's pid, from its pid file.
+    pid: Option<u32>,
+    /// The same for people.
+    note: String,
+}
+
+impl ConfChoice {
+    pub(super) fn json(&self) -> Value {
+        json!({
+            "daemon": self.daemon.map(Daemon::name),
+            "file": self.file.display().to_string(),
+            "source": self.source,
+            "pid": self.pid,
+            "note": self.note,
+        })
+    }
+}
+
 impl Validator {
-    /// Reads libvirtd.conf: the one given (unreadable = exit 2), or the default one if it
-    /// exists. A syntax error is a check failure, not a stop.
+    /// Reads libvirtd.conf: the one given (unreadable = exit 2), or the one the daemon reads
+    /// if it exists ([`Validator::default_conf`]). A syntax error is a check failure, not a
+    /// stop.
     pub(super) fn read_conf(
         &mut self,
         given: Option<&Path>,
     ) -> Result<Option<(DaemonConf, TlsSettings)>, CliError> {
         let path = match given {
             // Checked with the other given paths (`crate::given`) before the command ran.
-            Some(p) => p.to_path_buf(),
+            Some(p) => {
+                self.conf_choice = Some(ConfChoice {
+                    daemon: None,
+                    file: p.to_path_buf(),
+                    source: "given",
+                    pid: None,
+                    note: format!("checked {}, given with --libvirtd-conf", p.display()),
+                });
+                p.to_path_buf()
+            }
             None => match self.default_conf() {
-                Some(p) if p.exists() => p,
-                Some(p) => {
-                    self.pass(
-                        S,
-                        "Checking libvirtd.conf",
-                        Some(&p),
-                        format!("{} does not exist: libvirtd uses its defaults", p.display()),
-                    );
+                Some((p, _)) if p.exists() => p,
+                Some((p, source)) => {
+                    let check = "Checking libvirtd.conf";
+                    match source.as_ref().and_then(|(d, s)| match s {
+                        ConfSource::CommandLine { pid, .. } => Some((*d, *pid)),
+                        _ => None,
+                    }) {
+                        // libvirt does not start without it: gone since the start.
+                        Some((daemon, pid)) => self.push(
+                            S,
+                            check,
+                            State::Fail,
+                            Some(&p),
+                            format!(
+                                "{} does not exist, but {} (pid {pid}) was started with it \
+                                 (-f/--config): the settings it runs with cannot be checked, \
+                                 and it would not start again",
+                                p.display(),
+                                daemon.name()
+                            ),
+                            Some(format!(
+                                "put {} back, or restart {} with the file it should read",
+                                p.display(),
+                                daemon.name()
+                            )),
+                        ),
+                        None => {
+                            let daemon = source.map_or(Daemon::Libvirtd, |(d, _)| d);
+                            self.pass(
+                                S,
+                                check,
+                                Some(&p),
+                                format!(
+                                    "{} does not exist: {} uses its defaults",
+                                    p.display(),
+                                    daemon.name()
+                                ),
+                            )
+                        }
+                    }
                     return Ok(None);
                 }
                 None => return Ok(None),
@@ -69,15 +138,64 @@ impl Validator {
         }
     }
 
-    /// The libvirtd.conf of the checked mode's daemon (none for a pkipath directory).
-    fn default_conf(&self) -> Option<PathBuf> {
+    /// The configuration file of the checked mode's daemon (none for a pkipath directory),
+    /// with the running system daemon it is of and how that was found. For the system files
+    /// it is the one the running daemon reads ([`ConfSource::running`]); which file and why is
+    /// a line of the report and its `configuration`. A daemon whose file cannot be told (a
+    /// relative `-f`) is a warning, and no file is read.
+    fn default_conf(&mut self) -> Option<(PathBuf, Option<(Daemon, ConfSource)>)> {
+        let name = |d: Daemon| format!("Finding {}'s configuration file", d.name());
         match &self.mode {
-            Mode::System => Some(self.sys("/etc/libvirt/libvirtd.conf")),
-            Mode::User => std::env::var_os("XDG_CONFIG_HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .or_else(|| Environment::current().home.map(|h| h.join(".config")))
-                .map(|d| d.join("libvirt/libvirtd.conf")),
+            Mode::System => {
+                let (daemon, source) = match ConfSource::running(&self.root) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        self.push(
+                            S,
+                            name(Daemon::Libvirtd),
+                            State::Warn,
+                            None,
+                            format!("{e}: its settings are not checked"),
+                            Some(
+                                "give the file it reads with --libvirtd-conf FILE (and restart \
+                                 it with an absolute -f path)"
+                                    .into(),
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                let file = source.file(daemon, &self.root);
+                let note = source.note(daemon, &file);
+                self.pass(S, name(daemon), Some(&file), note.clone());
+                self.conf_choice = Some(ConfChoice {
+                    daemon: Some(daemon),
+                    file: file.clone(),
+                    source: source.name(),
+                    pid: source.pid(),
+                    note,
+                });
+                Some((file, Some((daemon, source))))
+            }
+            Mode::User => {
+                let file = std::env::var_os("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .or_else(|| Environment::current().home.map(|h| h.join(".config")))
+                    .map(|d| d.join("libvirt/libvirtd.conf"))?;
+                self.conf_choice = Some(ConfChoice {
+                    daemon: Some(Daemon::Libvirtd),
+                    file: file.clone(),
+                    source: "unknown",
+                    pid: None,
+                    note: format!(
+                        "checked {}, the session daemon's default configuration file (which \
+                         one a running session daemon reads is not looked for)",
+                        file.display()
+                    ),
+                });
+                Some((file, None))
+            }
             Mode::Path(_) => None,
         }
     }

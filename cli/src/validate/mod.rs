@@ -62,8 +62,9 @@ pub struct ValidateArgs {
     /// give it once for each name (each must be in the certificate).
     #[arg(long, value_name = "NAME")]
     pub hostname: Vec<String>,
-    /// The daemon configuration to check [default: ROOT/etc/libvirt/libvirtd.conf with
-    /// --system, ~/.config/libvirt/libvirtd.conf with --user].
+    /// The daemon configuration to check [default: with --system, the one the running
+    /// libvirtd (or virtproxyd) was started with (-f), else ROOT/etc/libvirt/libvirtd.conf;
+    /// ~/.config/libvirt/libvirtd.conf with --user].
     #[arg(long, value_name = "FILE")]
     pub libvirtd_conf: Option<PathBuf>,
     /// Treat PATH as / for the system files and libvirtd.conf (for tests and chroots);
@@ -161,6 +162,8 @@ struct Validator {
     warn_days: u32,
     /// `--qemu`: QEMU's directories.
     qemu: bool,
+    /// Which daemon configuration file was read and why (`configuration` in JSON).
+    conf_choice: Option<conf::ConfChoice>,
 }
 
 /// Runs the checks `args` ask for and prints the report. A path given on the command line
@@ -197,6 +200,7 @@ pub fn run(args: ValidateArgs, given: &[Problem], ui: Ui) -> CmdResult {
         gid,
         warn_days: args.warn_days,
         qemu: args.qemu,
+        conf_choice: None,
     };
     if !given.is_empty() {
         for p in given {

@@ -69,6 +69,7 @@ const NOTED: &[&str] = &[
     "trust.ca_crl",
     "server.conf_files",
     "conf.file",
+    "conf.source",
     "conf.key_file_cert_file_ca_file",
     "conf.tls_allowed_dn_list",
 ];
@@ -83,6 +84,9 @@ pub(super) fn id_of_name(name: &str) -> String {
     }
     if name.starts_with("Checking client DN ") {
         return "tls_allowed_dn_list.client_dn".into();
+    }
+    if name.starts_with("Finding ") && name.ends_with("'s configuration file") {
+        return "source".into();
     }
     match name {
         "Checking libvirtd.conf" => return "file".into(),
@@ -234,6 +238,7 @@ impl Validator {
             "mode": mode,
             "path": path,
             "root": self.root.display().to_string(),
+            "configuration": self.conf_choice.as_ref().map(|c| c.json()),
             "checks": checks,
             "summary": self.tally().json(),
         }));

@@ -1278,27 +1278,17 @@ fn a_dry_run_reload_never_connects_to_an_admin_socket() {
             assert!(run.stdout.contains("does not connect"), "{}", run.stdout);
         }
     }
-    // A pid file naming the daemon tells that it runs, without a connection either.
-    common::write(&root.join("run/libvirtd.pid"), b"4321\n", 0o644);
-    common::write(
-        &root.join("proc/4321/cmdline"),
-        b"/usr/sbin/libvirtd\0",
-        0o444,
-    );
-    // SAFETY: no preconditions.
-    let me = unsafe { libc::geteuid() };
-    common::write(
-        &root.join("proc/4321/status"),
-        format!("Name:\tlibvirtd\nUid:\t{me}\t{me}\t{me}\t{me}\n").as_bytes(),
-        0o444,
-    );
+    // A pid file naming the daemon (which holds its lock) tells that it runs, without a
+    // connection either.
+    let d = virtpki_tools::daemon::running(&root, "libvirtd", &["/usr/sbin/libvirtd"]);
+    let pid = d.pid();
     let run = install_reload(dir.path(), &va, &p, &new, &root, &["--dry-run"]).expect(0);
     assert!(
         run.stdout
-            .contains("would reload libvirtd (it runs: pid 4321)")
+            .contains(&format!("would reload libvirtd (it runs: pid {pid})"))
             && run
                 .stdout
-                .contains("the configuration file it runs with (pid 4321)"),
+                .contains(&format!("the configuration file it runs with (pid {pid})")),
         "{}",
         run.stdout
     );
@@ -1306,12 +1296,13 @@ fn a_dry_run_reload_never_connects_to_an_admin_socket() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(
         json["reload"]["pids"],
-        serde_json::json!([4321, null]),
+        serde_json::json!([pid, null]),
         "{json}"
     );
     libvirtd.set_nonblocking(true).unwrap();
     assert!(libvirtd.accept().is_err(), "a dry run connected");
     std::fs::remove_file(root.join("run/libvirtd.pid")).unwrap();
+    drop(d);
     // A socket file nobody listens on (a stopped socket-activated daemon looks the same from
     // outside) is named too, still without connecting; nothing was written or run.
     drop(virtproxyd);

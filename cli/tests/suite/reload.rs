@@ -8,6 +8,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use common::{command, s};
+use virtpki_tools::daemon::{fake_proc, running, running_as, PidLock};
 
 /// A stand-in for virt-admin in `dir`: records its arguments, one a line, in `dir/argv` (a
 /// line `--` between runs), prints `message` on standard error and exits with `code`.
@@ -409,35 +410,6 @@ fn a_relative_path_entry_never_finds_virt_admin_in_the_current_directory() {
     }
 }
 
-/// A fake running daemon's pid file, `/proc/PID/cmdline` and `/proc/PID/status` (run by the
-/// test's user, root's stand-in under a test root) under `root` (the library reads /proc
-/// through the same root).
-fn pid_and_cmdline(root: &Path, daemon: &str, pid: u32, args: &[&str]) {
-    // SAFETY: no preconditions.
-    let me = unsafe { libc::geteuid() };
-    pid_and_cmdline_as(root, daemon, pid, args, me);
-}
-
-/// [`pid_and_cmdline`] with the process run by `uid`.
-fn pid_and_cmdline_as(root: &Path, daemon: &str, pid: u32, args: &[&str], uid: u32) {
-    common::write(
-        &root.join(format!("proc/{pid}/status")),
-        format!("Name:\t{daemon}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n").as_bytes(),
-        0o444,
-    );
-    common::write(
-        &root.join(format!("run/{daemon}.pid")),
-        format!("{pid}\n").as_bytes(),
-        0o644,
-    );
-    let mut cmdline = Vec::new();
-    for a in args {
-        cmdline.extend_from_slice(a.as_bytes());
-        cmdline.push(0);
-    }
-    common::write(&root.join(format!("proc/{pid}/cmdline")), &cmdline, 0o444);
-}
-
 /// A daemon started with `-f FILE` reads FILE, not /etc/libvirt/libvirtd.conf: reload checks
 /// FILE and says so; FILE naming other TLS files refuses the reload (virt-admin never runs),
 /// though the default file names none. Without a pid file the default is checked, and that
@@ -467,10 +439,9 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_it() {
         run.stdout
     );
     // Started with -f custom.conf, which allows the reload: reloaded, and custom.conf named.
-    pid_and_cmdline(
+    let d = running(
         &root,
         "libvirtd",
-        321,
         &[
             "/usr/sbin/libvirtd",
             "--timeout",
@@ -482,8 +453,9 @@ fn a_daemon_started_with_another_conf_file_is_checked_against_it() {
     let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(0);
     assert!(
         run.stdout.contains(&format!(
-            "checked {}, the configuration file it was started with (-f/--config, pid 321)",
-            custom.display()
+            "checked {}, the configuration file it was started with (-f/--config, pid {})",
+            custom.display(),
+            d.pid()
         )),
         "{}",
         run.stdout
@@ -544,12 +516,11 @@ fn another_users_process_under_the_pid_does_not_choose_the_conf_file() {
     );
     let theirs = root.join("home/x/free.conf");
     common::write(&theirs, b"listen_tls = 1\n", 0o644);
-    pid_and_cmdline_as(
+    let _d = running_as(
         &root,
         "libvirtd",
-        555,
         &["libvirtd", "-f", "/home/x/free.conf"],
-        4321,
+        [4321; 4],
     );
     let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
     assert!(
@@ -560,4 +531,71 @@ fn another_users_process_under_the_pid_does_not_choose_the_conf_file() {
         run.stdout
     );
     assert!(runs(dir.path()).is_empty(), "virt-admin was run");
+}
+
+/// A pid file left by a daemon that stopped, whose pid is now another root process's whose
+/// command line names a file allowing the reload: that process does not hold the pid file's
+/// lock (as a running libvirt daemon does), so it is not the daemon; the default file is
+/// checked (here refusing) and why is said. Locked by another process than the one it names:
+/// the same.
+#[test]
+fn a_pid_file_nobody_holds_the_lock_of_does_not_choose_the_conf_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let va = fake_virt_admin(dir.path(), 0, "Successfully updated TLS files");
+    let _d = daemon(&root, "libvirt");
+    common::write(
+        &root.join("etc/libvirt/libvirtd.conf"),
+        b"listen_tls = 1\ncert_file = \"/srv/pki/server.pem\"\n",
+        0o644,
+    );
+    common::write(
+        &root.join("etc/libvirt/free.conf"),
+        b"listen_tls = 1\n",
+        0o644,
+    );
+    let args = ["/usr/sbin/libvirtd", "-f", "/etc/libvirt/free.conf"];
+    // This test's own process stands for the live root process under the stale pid.
+    let me = std::process::id();
+    let pid_file = root.join("run/libvirtd.pid");
+    common::write(&pid_file, format!("{me}\n").as_bytes(), 0o644);
+    fake_proc(&root, me, "libvirtd", &args, [0; 4]);
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd"]).expect(1);
+    assert!(
+        run.stdout.contains("libvirtd.conf:2: cert_file")
+            && run.stdout.contains(&format!(
+                "its pid file {} (pid {me}) is not locked",
+                pid_file.display()
+            ))
+            && run.stdout.contains("libvirt's default configuration file"),
+        "{}",
+        run.stdout
+    );
+    let other = PidLock::hold(&pid_file);
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd", "--json"]).expect(1);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let conf = &json["daemons"][0]["configuration"];
+    assert_eq!(conf["source"], "unknown", "{json}");
+    assert!(
+        conf["note"].as_str().unwrap().contains(&format!(
+            "names pid {me} but is locked by pid {}",
+            other.pid()
+        )),
+        "{json}"
+    );
+    assert!(runs(dir.path()).is_empty(), "virt-admin was run");
+    // Once the process it names holds the lock, it is the daemon: free.conf, reloaded.
+    drop(other);
+    let d = running(&root, "libvirtd", &args);
+    let run = reload(dir.path(), &va, &root, &["--daemon", "libvirtd", "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let conf = &json["daemons"][0]["configuration"];
+    assert_eq!(conf["source"], "command_line", "{json}");
+    assert!(
+        conf["note"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {}", d.pid())),
+        "{json}"
+    );
 }

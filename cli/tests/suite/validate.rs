@@ -1808,3 +1808,175 @@ fn a_ca_near_expiry_is_reported_once() {
     assert_eq!(find(&v, "warn", "The server certificate").len(), 1, "{v}");
     assert_eq!(find(&v, "warn", "The client certificate").len(), 1, "{v}");
 }
+
+/// With the system files and no --libvirtd-conf, the configuration checked is the one the
+/// running daemon reads, found as `reload` finds it (its locked pid file, /proc/PID under the
+/// root): the file its `-f` names, not /etc/libvirt/libvirtd.conf. Which file and why is a
+/// line of the report (`conf.source`, its message shown in text) and `configuration` in JSON.
+#[test]
+fn the_conf_file_the_running_daemon_was_started_with_is_checked() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let default = conf(root, "listen_tls = 1\n");
+    let custom = root.join("etc/libvirt/custom.conf");
+    write(&custom, b"tls_allowed_dn_list = []\n", 0o644);
+    let no_client = "NO client may connect";
+    // No daemon: the default file, and why.
+    let (_, v) = json(root, &[]);
+    assert!(find(&v, "warn", no_client).is_empty(), "{v}");
+    let c = &v["configuration"];
+    assert_eq!(c["file"], default.to_str().unwrap(), "{v}");
+    assert_eq!(c["source"], "unknown", "{v}");
+    assert_eq!(c["daemon"], "libvirtd", "{v}");
+    assert_eq!(c["pid"], Value::Null, "{v}");
+    assert!(
+        c["note"].as_str().unwrap().contains("no pid file at"),
+        "{v}"
+    );
+    // Started with -f custom.conf: that file is checked, and said.
+    let d = running(
+        root,
+        "libvirtd",
+        &[
+            "/usr/sbin/libvirtd",
+            "--listen",
+            "-f",
+            "/etc/libvirt/custom.conf",
+        ],
+    );
+    let (_, v) = json(root, &[]);
+    assert_eq!(find(&v, "warn", no_client).len(), 1, "{v}");
+    let c = &v["configuration"];
+    assert_eq!(c["file"], custom.to_str().unwrap(), "{v}");
+    assert_eq!(c["source"], "command_line", "{v}");
+    assert_eq!(c["pid"], d.pid(), "{v}");
+    let line = checks(&v)
+        .iter()
+        .find(|c| c["id"] == "conf.source")
+        .unwrap_or_else(|| panic!("no conf.source in {v}"));
+    assert_eq!(line["status"], "pass", "{v}");
+    assert_eq!(line["file"], custom.to_str().unwrap(), "{v}");
+    let t = text(&run(root, &[]));
+    let said = format!(
+        "checked {}, the configuration file it was started with (-f/--config, pid {}), not \
+         /etc/libvirt/libvirtd.conf",
+        custom.display(),
+        d.pid()
+    );
+    let lines: Vec<&str> = t.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.contains("Finding libvirtd's configuration file"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(lines[i].ends_with(": PASS"), "{t}");
+    assert_eq!(lines[i + 1].trim(), said, "{t}");
+    // --libvirtd-conf wins over the running daemon's.
+    let (_, v) = json(root, &["--libvirtd-conf", default.to_str().unwrap()]);
+    assert!(find(&v, "warn", no_client).is_empty(), "{v}");
+    assert_eq!(v["configuration"]["source"], "given", "{v}");
+    assert_eq!(v["configuration"]["file"], default.to_str().unwrap(), "{v}");
+    assert!(!checks(&v).iter().any(|c| c["id"] == "conf.source"), "{v}");
+    // The daemon gone, its pid file left (unlocked): the default file again, and why.
+    drop(d);
+    let (_, v) = json(root, &[]);
+    assert!(find(&v, "warn", no_client).is_empty(), "{v}");
+    assert_eq!(v["configuration"]["source"], "unknown", "{v}");
+    assert!(
+        v["configuration"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("is not locked"),
+        "{v}"
+    );
+    // Started without -f: the default file, the one it runs with.
+    let d = running(root, "libvirtd", &["/usr/sbin/libvirtd", "--listen"]);
+    let (_, v) = json(root, &[]);
+    assert_eq!(v["configuration"]["source"], "default", "{v}");
+    assert_eq!(v["configuration"]["pid"], d.pid(), "{v}");
+    assert_eq!(v["configuration"]["file"], default.to_str().unwrap(), "{v}");
+}
+
+/// Under the modular daemons virtproxyd listens for TLS: when libvirtd does not run and
+/// virtproxyd does, its file is the one checked (here the one its -f names).
+#[test]
+fn the_running_virtproxyds_conf_file_is_checked_when_libvirtd_does_not_run() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "listen_tls = 1\n");
+    let proxy = root.join("etc/libvirt/proxy.conf");
+    write(&proxy, b"tls_allowed_dn_list = []\n", 0o644);
+    let d = running(
+        root,
+        "virtproxyd",
+        &["/usr/sbin/virtproxyd", "--config=/etc/libvirt/proxy.conf"],
+    );
+    let (_, v) = json(root, &[]);
+    assert_eq!(find(&v, "warn", "NO client may connect").len(), 1, "{v}");
+    let c = &v["configuration"];
+    assert_eq!(c["daemon"], "virtproxyd", "{v}");
+    assert_eq!(c["file"], proxy.to_str().unwrap(), "{v}");
+    assert_eq!(c["pid"], d.pid(), "{v}");
+    let t = text(&run(root, &[]));
+    assert!(t.contains("Finding virtproxyd's configuration file"), "{t}");
+    // Without -f: /etc/libvirt/virtproxyd.conf, which is not there: its defaults.
+    let d = running(root, "virtproxyd", &["/usr/sbin/virtproxyd"]);
+    let (_, v) = json(root, &[]);
+    let file = root.join("etc/libvirt/virtproxyd.conf");
+    assert_eq!(v["configuration"]["file"], file.to_str().unwrap(), "{v}");
+    assert_eq!(v["configuration"]["pid"], d.pid(), "{v}");
+    assert_eq!(
+        find(
+            &v,
+            "pass",
+            "virtproxyd.conf does not exist: virtproxyd uses its defaults"
+        )
+        .len(),
+        1,
+        "{v}"
+    );
+}
+
+/// A running daemon whose configuration file cannot be checked: one named by a relative -f
+/// (which file cannot be told) is a warning with the fix; one gone since the start fails
+/// (the daemon would not start again). Neither falls back to the default file.
+#[test]
+fn a_running_daemons_conf_file_that_cannot_be_read_is_said() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "tls_allowed_dn_list = []\n");
+    let _d = running(root, "libvirtd", &["libvirtd", "-f", "custom.conf"]);
+    let (_, v) = json(root, &[]);
+    let w = find(&v, "warn", "a relative path");
+    assert_eq!(w.len(), 1, "{v}");
+    assert_eq!(w[0]["id"], "conf.source", "{v}");
+    assert!(
+        w[0]["fix"].as_str().unwrap().contains("--libvirtd-conf"),
+        "{v}"
+    );
+    assert!(find(&v, "warn", "NO client may connect").is_empty(), "{v}");
+    assert_eq!(v["configuration"], Value::Null, "{v}");
+    let d = running(
+        root,
+        "libvirtd",
+        &["libvirtd", "-f", "/etc/libvirt/gone.conf"],
+    );
+    let (code, v) = json(root, &[]);
+    assert_eq!(code, 1, "{v}");
+    let f = find(&v, "fail", "gone.conf does not exist, but libvirtd");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(
+        f[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("(pid {}) was started with it", d.pid())),
+        "{v}"
+    );
+    assert!(find(&v, "warn", "NO client may connect").is_empty(), "{v}");
+    assert_eq!(v["configuration"]["source"], "command_line", "{v}");
+}
