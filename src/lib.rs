@@ -26,7 +26,8 @@
 //!   ([`pem::KeyFormat`]); size caps; the permissions of key files.
 //! - [`cert`]: a parsed [`Certificate`]: libvirt's DN string, SANs, validity, basic
 //!   constraints, key usage and purpose with criticality, fingerprints ([`cert::Fingerprint`],
-//!   the one SHA-256 of certificates and keys), a description for people. [`crl`] does the
+//!   the one SHA-256 of certificates and keys), a description for people. Its own DER reader
+//!   reads the plain version 3 form; x509-parser reads the rest and gives the errors. [`crl`] does the
 //!   same for a [`Crl`], checked with webpki when it is loaded.
 //! - [`dn`]: libvirt's DN string (GnuTLS's compatibility format), byte-identical to
 //!   `virt-pki-query-dn`.
