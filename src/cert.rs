@@ -26,6 +26,7 @@ use crate::role::Role;
 use crate::source::Source;
 use crate::timefmt::{self, UnixSeconds};
 
+mod import;
 mod reader;
 
 /// One subject alternative name.
@@ -322,6 +323,8 @@ impl Certificate {
             Some(read) => read,
             None => read_with_x509_parser(&der, &source)?,
         };
+        import::check(&der, &read)
+            .map_err(|rule| Error::new(ErrorKind::Parse, format!("{source}: {rule}")))?;
         Ok(Certificate {
             fields: Arc::new(Fields {
                 read,
@@ -692,7 +695,7 @@ fn read_with_x509_parser(der: &[u8], source: &Source) -> Result<ParsedFields> {
     let spki_der = spki.raw.to_vec();
     let signature_oid = x509.signature_algorithm.algorithm.as_bytes().to_vec();
     Ok(ParsedFields {
-        version: x509.version().0 + 1,
+        version: x509.version().0.saturating_add(1),
         serial: x509.raw_serial().to_vec(),
         subject_raw,
         issuer_raw,
@@ -1395,7 +1398,15 @@ mod tests {
                 "long-form length",
                 replace_element(der, serial.raw, &long_serial),
             ),
-            ("version 1", replace_element(der, version.raw, &[])),
+            // Without its extensions: GnuTLS refuses them in a version 1 certificate.
+            (
+                "version 1",
+                replace_element(
+                    &replace_element(der, version.raw, &[]),
+                    tbs_parts.last().unwrap().raw,
+                    &[],
+                ),
+            ),
             (
                 "explicit FALSE",
                 with_extra(extension(&[0x2a, 0x03, 0x05], &[0x01, 0x01, 0x00], &[5, 0])),
@@ -2194,5 +2205,164 @@ mod tests {
             Certificate::from_der(vec![0x30, 0x03, 0x02, 0x01, 0x00], Source::Data).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Parse);
         assert!(err.message().starts_with("data"), "{err}");
+    }
+
+    /// The server certificate with these TBS elements (whole encodings) and this outer
+    /// signature algorithm, its signature kept: for the import rules, which look at what the
+    /// signature covers and at what it does not.
+    fn assembled(v: &Variants, tbs: &[&[u8]], outer_algorithm: &[u8]) -> Vec<u8> {
+        use crate::der::encode;
+        let signature = all_elements(crate::der::read(&v.der).unwrap().0.content)[2]
+            .raw
+            .to_vec();
+        let tbs = encode(0x30, &tbs.concat());
+        encode(0x30, &[&tbs[..], outer_algorithm, &signature].concat())
+    }
+
+    /// `der` refused at parse time by the import rules alone: x509-parser reads it, and the
+    /// message names the source and `rule`.
+    #[track_caller]
+    fn refused_at_import(der: Vec<u8>, rule: &str) {
+        assert!(read_with_x509_parser(&der, &Source::Data).is_ok(), "{rule}");
+        let source = Source::File("/etc/pki/CA/cacert.pem".into());
+        let e = Certificate::from_der(der, source).expect_err(rule);
+        assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+        assert!(e.message().starts_with("/etc/pki/CA/cacert.pem: "), "{e}");
+        assert!(e.message().contains(rule), "{rule:?} not in {e}");
+    }
+
+    /// GnuTLS's `compare_sig_algorithm`: the algorithm outside the signed part must be the one
+    /// inside, OID and parameters, a NULL parameter counting as none. A certificate the
+    /// canonical reader takes is held to it as well as one x509-parser reads.
+    #[test]
+    fn a_signature_algorithm_differing_from_the_signed_one_fails_at_parse_time() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let parts = v.tbs_parts();
+        let raw: Vec<&[u8]> = parts.iter().map(|p| p.raw).collect();
+        let signature = raw[2];
+        let ecdsa = |last: u8, parameters: &[u8]| {
+            let oid = encode(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, last]);
+            encode(0x30, &[&oid[..], parameters].concat())
+        };
+        assert_eq!(signature, ecdsa(2, &[]));
+        let with_signature = |inner: &[u8], outer: &[u8]| {
+            let mut tbs = raw.clone();
+            tbs[2] = inner;
+            assembled(&v, &tbs, outer)
+        };
+        let rule = "the signature algorithm outside the signed part differs";
+        let sha384 = ecdsa(3, &[]);
+        let sequence = ecdsa(2, &[0x30, 0x00]);
+        let other_sequence = ecdsa(2, &[0x30, 0x02, 0x05, 0x00]);
+        let null = ecdsa(2, &[0x05, 0x00]);
+        let plain = with_signature(signature, signature);
+        assert!(check_canonical_reader(&plain));
+        Certificate::from_der(plain, Source::Data).unwrap();
+        let different = with_signature(&sha384, signature);
+        assert!(check_canonical_reader(&different));
+        refused_at_import(different, rule);
+        refused_at_import(with_signature(signature, &sha384), rule);
+        refused_at_import(with_signature(&sequence, signature), rule);
+        refused_at_import(with_signature(signature, &sequence), rule);
+        refused_at_import(with_signature(&sequence, &other_sequence), rule);
+        refused_at_import(with_signature(&null, &sequence), rule);
+        // Absent and NULL parameters are the same to GnuTLS; equal ones are equal.
+        for (inner, outer) in [
+            (&null[..], signature),
+            (signature, &null),
+            (&null, &null),
+            (&sequence, &sequence),
+        ] {
+            let der = with_signature(inner, outer);
+            Certificate::from_der(der, Source::Data).unwrap();
+        }
+    }
+
+    /// GnuTLS's version rules: one byte of version (version 128 at most), no extensions
+    /// before version 3, no unique identifiers in version 1. A version 4 certificate is
+    /// imported; so is a version 2 one with unique identifiers.
+    #[test]
+    fn gnutls_version_rules_fail_at_parse_time() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let parts = v.tbs_parts();
+        let raw: Vec<&[u8]> = parts.iter().map(|p| p.raw).collect();
+        let (fields, extensions) = (&raw[1..7], raw[7]);
+        let version = |n: &[u8]| encode(0xa0, &encode(0x02, n));
+        let (v1, v2, v4) = (version(&[0]), version(&[1]), version(&[3]));
+        let with = |version: &[u8], after: &[&[u8]]| {
+            let tbs: Vec<&[u8]> = [&[version][..], fields, after].concat();
+            assembled(&v, &tbs, raw[2])
+        };
+        let issuer_id = [0x81, 0x02, 0x00, 0x01];
+        let subject_id = [0x82, 0x02, 0x00, 0x01];
+        refused_at_import(
+            with(&[], &[extensions]),
+            "a version 1 certificate has extensions",
+        );
+        refused_at_import(
+            with(&v1, &[extensions]),
+            "a version 1 certificate has extensions",
+        );
+        refused_at_import(
+            with(&v2, &[extensions]),
+            "a version 2 certificate has extensions",
+        );
+        refused_at_import(
+            with(&[], &[&issuer_id]),
+            "a version 1 certificate has a unique identifier",
+        );
+        refused_at_import(
+            with(&[], &[&subject_id]),
+            "a version 1 certificate has a unique identifier",
+        );
+        refused_at_import(with(&version(&[0, 0x80]), &[extensions]), "version 129");
+        // x509-parser reads this one, and adding one to it overflowed (a panic in a debug
+        // build).
+        refused_at_import(
+            with(&version(&[0, 0xff, 0xff, 0xff, 0xff]), &[extensions]),
+            "version 4294967295",
+        );
+        for (what, der) in [
+            ("version 1", with(&[], &[])),
+            (
+                "version 2 with identifiers",
+                with(&v2, &[&issuer_id, &subject_id]),
+            ),
+            (
+                "version 3 with identifiers",
+                with(raw[0], &[&subject_id, extensions]),
+            ),
+            ("version 4", with(&v4, &[extensions])),
+            ("version 128", with(&version(&[0x7f]), &[extensions])),
+        ] {
+            Certificate::from_der(der, Source::Data).unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+    }
+
+    /// Times GnuTLS cannot read (libtasn1's strict DER and `_gnutls_x509_generalTime2gtime`):
+    /// a fraction of a second, an offset from UTC. Without seconds is fine for both.
+    #[test]
+    fn times_gnutls_cannot_read_fail_at_parse_time() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let validity = |not_before: &[u8], not_after: &[u8]| {
+            v.with_part(4, &encode(0x30, &[not_before, not_after].concat()))
+        };
+        let plain = encode(0x17, b"500101000000Z");
+        for (tag, text, which) in [
+            (0x18, &b"20501231235959.5Z"[..], "notAfter"),
+            (0x17, b"491231235959+0100", "notAfter"),
+            (0x17, b"491231235959-0000", "notAfter"),
+        ] {
+            let time = encode(tag, text);
+            refused_at_import(validity(&plain, &time), &format!("the {which} time"));
+            refused_at_import(validity(&time, &plain), "the notBefore time");
+        }
+        for (tag, text) in [(0x17, &b"4912312359Z"[..]), (0x18, b"205012312359Z")] {
+            let der = validity(&plain, &encode(tag, text));
+            Certificate::from_der(der, Source::Data).unwrap();
+        }
     }
 }

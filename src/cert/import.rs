@@ -1,0 +1,147 @@
+//! The rules GnuTLS applies when it imports a certificate, beyond decoding its DER.
+//!
+//! libvirt reads its own certificates, its CA file and every certificate a peer sends with
+//! `gnutls_x509_crt_import`; a certificate that call refuses fails the load or the
+//! handshake, so [`Certificate::from_der`](super::Certificate::from_der) refuses it too. The
+//! rules, from GnuTLS 3.7.9 and 3.8.x (the same in both), lib/x509/x509.c:
+//!
+//! - `compare_sig_algorithm`: the signature algorithm outside the signed part and
+//!   `tbsCertificate.signature` name the same OID with the same parameters, absent
+//!   parameters counting as NULL;
+//! - `_gnutls_x509_get_version` (lib/x509/common.c): the version INTEGER is one byte below
+//!   0x80, so version 128 at most (higher versions up to there are imported);
+//! - `_gnutls_check_cert_sanity`: no extensions in a version 1 or 2 certificate, no unique
+//!   identifiers in a version 1 certificate, and both times readable: libtasn1's strict DER
+//!   (digits, then `Z`) and GnuTLS's `_gnutls_x509_generalTime2gtime`, which refuses
+//!   fractional seconds.
+//!
+//! Both readers have accepted the certificate when [`check`] runs; it reads the headers of
+//! the top-level elements and compares two short byte strings, not a second pass over it.
+
+use super::ParsedFields;
+use crate::der::{self, Element, Tag};
+
+/// The GnuTLS import rule `der` breaks, in words, if any. `fields` is what a reader read
+/// from `der`.
+pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
+    let parts = Parts::of(der).ok_or("the certificate is not in DER")?;
+    if !same_algorithm(parts.outer_signature.content, parts.signature.content) {
+        return Err(
+            "the signature algorithm outside the signed part differs from the one \
+                    inside it (tbsCertificate.signature)"
+                .to_owned(),
+        );
+    }
+    let version = fields.version;
+    if version > 128 {
+        return Err(format!(
+            "version {version} is beyond 128, the highest GnuTLS reads"
+        ));
+    }
+    if version < 3 && parts.extensions {
+        return Err(format!("a version {version} certificate has extensions"));
+    }
+    if version < 2 && parts.unique_id {
+        return Err("a version 1 certificate has a unique identifier".to_owned());
+    }
+    for (which, time) in [
+        ("notBefore", &parts.not_before),
+        ("notAfter", &parts.not_after),
+    ] {
+        if !gnutls_time(time) {
+            return Err(format!(
+                "the {which} time is not digits ending in Z (no fractional seconds, no offset)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The top-level elements the rules look at.
+struct Parts<'a> {
+    outer_signature: Element<'a>,
+    signature: Element<'a>,
+    not_before: Element<'a>,
+    not_after: Element<'a>,
+    unique_id: bool,
+    extensions: bool,
+}
+
+impl<'a> Parts<'a> {
+    /// `None` when `der` does not have the shape of a certificate, which neither reader
+    /// would have accepted.
+    fn of(der: &'a [u8]) -> Option<Parts<'a>> {
+        let mut certificate = Elements(der::read(der).ok()?.0.content);
+        let tbs = certificate.next()?;
+        let outer_signature = certificate.next()?;
+        let mut tbs = Elements(tbs.content);
+        // The version, if there is one, then the serial.
+        if tbs.next()?.tag == Tag(0xa0) {
+            tbs.next()?;
+        }
+        let signature = tbs.next()?;
+        let _issuer = tbs.next()?;
+        let mut validity = Elements(tbs.next()?.content);
+        let not_before = validity.next()?;
+        let not_after = validity.next()?;
+        let _subject = tbs.next()?;
+        let _key_info = tbs.next()?;
+        let (mut unique_id, mut extensions) = (false, false);
+        while !tbs.0.is_empty() {
+            // [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions; constructed or not.
+            match tbs.next()?.tag.0 & 0xdf {
+                0x81 | 0x82 => unique_id = true,
+                0x83 => extensions = true,
+                _ => {}
+            }
+        }
+        Some(Parts {
+            outer_signature,
+            signature,
+            not_before,
+            not_after,
+            unique_id,
+            extensions,
+        })
+    }
+}
+
+struct Elements<'a>(&'a [u8]);
+
+impl<'a> Elements<'a> {
+    fn next(&mut self) -> Option<Element<'a>> {
+        let (element, rest) = der::read(self.0).ok()?;
+        self.0 = rest;
+        Some(element)
+    }
+}
+
+/// Whether two `AlgorithmIdentifier` contents name the same algorithm as GnuTLS compares
+/// them: the OID, then the parameters' whole encodings, a NULL standing for none.
+fn same_algorithm(a: &[u8], b: &[u8]) -> bool {
+    fn split(content: &[u8]) -> Option<(&[u8], &[u8])> {
+        let (oid, parameters) = der::read(content).ok()?;
+        let parameters: &[u8] = if parameters == [0x05, 0x00] {
+            &[]
+        } else {
+            parameters
+        };
+        (oid.tag == Tag::OID && der::oid_is_well_formed(oid.content))
+            .then_some((oid.content, parameters))
+    }
+    matches!((split(a), split(b)), (Some(a), Some(b)) if a == b)
+}
+
+/// Whether GnuTLS reads this UTCTime or GeneralizedTime: digits up to the minutes at least
+/// (its length checks), then `Z` and nothing else.
+fn gnutls_time(time: &Element<'_>) -> bool {
+    let shortest = match time.tag {
+        Tag::UTC_TIME => 10,
+        Tag::GENERALIZED_TIME => 12,
+        _ => return false,
+    };
+    match time.content.split_last() {
+        Some((b'Z', digits)) => digits.len() >= shortest && digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
