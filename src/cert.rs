@@ -2365,4 +2365,53 @@ mod tests {
             Certificate::from_der(der, Source::Data).unwrap();
         }
     }
+
+    /// GnuTLS's `cache_alt_names`: the subject and issuer alternative names it reads at
+    /// import hold only names of the types it knows, none empty but an other name; the
+    /// issuer's, which virtpki does not otherwise read, must decode.
+    #[test]
+    fn alternative_names_gnutls_refuses_fail_at_parse_time() {
+        use crate::der::encode;
+        let v = Variants::server();
+        let san_oid = [0x55, 0x1d, 0x11];
+        let ian_oid = [0x55, 0x1d, 0x12];
+        let variants = |name: &[u8]| {
+            let names = encode(0x30, name);
+            [
+                v.with_extension_replaced(&san_oid, extension(&san_oid, &[], &names)),
+                v.with_extra_extension(extension(&ian_oid, &[], &names)),
+            ]
+        };
+        let refused: [&[u8]; 6] = [
+            &[0x82, 0x00],
+            &[0x81, 0x00],
+            &[0x86, 0x00],
+            &[0x87, 0x00],
+            &[0xa3, 0x02, 0x30, 0x00],
+            &[0xa5, 0x03, 0x81, 0x01, 0x61],
+        ];
+        for name in refused {
+            let [san, ian] = variants(name);
+            refused_at_import(san, "the subject alternative name extension");
+            refused_at_import(ian, "the issuer alternative name extension");
+        }
+        let garbage = v.with_extra_extension(extension(&ian_oid, &[], &[0x04, 0x00]));
+        refused_at_import(garbage, "the issuer alternative name extension");
+        // An empty DNS name reaches the canonical reader, which takes it.
+        let [empty_dns, _] = variants(&[0x82, 0x00]);
+        assert!(check_canonical_reader(&empty_dns));
+        let accepted: [&[u8]; 5] = [
+            &[0xa0, 0x08, 0x06, 0x01, 0x2a, 0xa0, 0x03, 0x0c, 0x01, 0x61],
+            &[0xa4, 0x02, 0x30, 0x00],
+            &[0x87, 0x05, 1, 2, 3, 4, 5],
+            &[0x88, 0x02, 0x2a, 0x03],
+            &[],
+        ];
+        for name in accepted {
+            for der in variants(name) {
+                Certificate::from_der(der, Source::Data)
+                    .unwrap_or_else(|e| panic!("{name:02x?}: {e}"));
+            }
+        }
+    }
 }

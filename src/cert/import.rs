@@ -13,7 +13,11 @@
 //! - `_gnutls_check_cert_sanity`: no extensions in a version 1 or 2 certificate, no unique
 //!   identifiers in a version 1 certificate, and both times readable: libtasn1's strict DER
 //!   (digits, then `Z`) and GnuTLS's `_gnutls_x509_generalTime2gtime`, which refuses
-//!   fractional seconds.
+//!   fractional seconds;
+//! - `cache_alt_names` (lib/x509/x509.c) with `gnutls_x509_ext_import_subject_alt_names`
+//!   (lib/x509/x509_ext.c): the subject and issuer alternative names decode, every name
+//!   is of a type GnuTLS knows (`_gnutls_x509_san_find_type`: not an X.400 address or an
+//!   EDI party name) and, but for an other name, is not empty.
 //!
 //! Both readers have accepted the certificate when [`check`] runs; it reads the headers of
 //! the top-level elements and compares two short byte strings, not a second pass over it.
@@ -44,6 +48,20 @@ pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
     if version < 2 && parts.unique_id {
         return Err("a version 1 certificate has a unique identifier".to_owned());
     }
+    for (which, names) in [
+        ("subject", &parts.subject_alt_names),
+        ("issuer", &parts.issuer_alt_names),
+    ] {
+        if names
+            .as_ref()
+            .is_some_and(|names| !gnutls_general_names(names))
+        {
+            return Err(format!(
+                "the {which} alternative name extension holds a name GnuTLS refuses (empty, or \
+                 of a type it does not know) or is malformed"
+            ));
+        }
+    }
     for (which, time) in [
         ("notBefore", &parts.not_before),
         ("notAfter", &parts.not_after),
@@ -65,6 +83,10 @@ struct Parts<'a> {
     not_after: Element<'a>,
     unique_id: bool,
     extensions: bool,
+    /// The values (content of the OCTET STRING) of the first subject and issuer
+    /// alternative name extensions, the ones GnuTLS reads at import.
+    subject_alt_names: Option<&'a [u8]>,
+    issuer_alt_names: Option<&'a [u8]>,
 }
 
 impl<'a> Parts<'a> {
@@ -87,11 +109,31 @@ impl<'a> Parts<'a> {
         let _subject = tbs.next()?;
         let _key_info = tbs.next()?;
         let (mut unique_id, mut extensions) = (false, false);
+        let (mut subject_alt_names, mut issuer_alt_names) = (None, None);
         while !tbs.0.is_empty() {
+            let element = tbs.next()?;
             // [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions; constructed or not.
-            match tbs.next()?.tag.0 & 0xdf {
+            match element.tag.0 & 0xdf {
                 0x81 | 0x82 => unique_id = true,
-                0x83 => extensions = true,
+                0x83 => {
+                    extensions = true;
+                    let mut list = Elements(Elements(element.content).next()?.content);
+                    while !list.0.is_empty() {
+                        let mut extension = Elements(list.next()?.content);
+                        let id = extension.next()?.content;
+                        // The critical flag, if any, then the value.
+                        let mut value = extension.next()?;
+                        if value.tag == Tag::BOOLEAN {
+                            value = extension.next()?;
+                        }
+                        let slot = match id {
+                            [0x55, 0x1d, 0x11] => &mut subject_alt_names,
+                            [0x55, 0x1d, 0x12] => &mut issuer_alt_names,
+                            _ => continue,
+                        };
+                        slot.get_or_insert(value.content);
+                    }
+                }
                 _ => {}
             }
         }
@@ -102,6 +144,8 @@ impl<'a> Parts<'a> {
             not_after,
             unique_id,
             extensions,
+            subject_alt_names,
+            issuer_alt_names,
         })
     }
 }
@@ -144,4 +188,28 @@ fn gnutls_time(time: &Element<'_>) -> bool {
         Some((b'Z', digits)) => digits.len() >= shortest && digits.iter().all(u8::is_ascii_digit),
         _ => false,
     }
+}
+
+/// Whether GnuTLS imports these `GeneralNames` (`cache_alt_names` and
+/// `gnutls_x509_ext_import_subject_alt_names`): a SEQUENCE of names of the types it knows
+/// (other name, e-mail, DNS, URI, directory name, IP address, registered ID), each but an
+/// other name holding something.
+fn gnutls_general_names(value: &[u8]) -> bool {
+    let Ok((sequence, rest)) = der::read(value) else {
+        return false;
+    };
+    if sequence.tag != Tag::SEQUENCE || !rest.is_empty() {
+        return false;
+    }
+    let mut names = Elements(sequence.content);
+    while !names.0.is_empty() {
+        let Some(name) = names.next() else {
+            return false;
+        };
+        let known = matches!(name.tag.0, 0xa0 | 0x81 | 0x82 | 0x86 | 0xa4 | 0x87 | 0x88);
+        if !known || (name.content.is_empty() && name.tag.0 != 0xa0) {
+            return false;
+        }
+    }
+    true
 }
