@@ -764,3 +764,47 @@ fn a_block_with_a_broken_begin_line_among_good_ones_is_a_parse_error() {
         &["END lines"],
     );
 }
+
+/// Certificates GnuTLS refuses to import (`gnutls_x509_crt_import`), so libvirt fails to load
+/// them: the signature algorithm outside the signed part not the one inside it, a version 2
+/// certificate with extensions. Loading a CA file holding one fails with a parse error that
+/// names the file and the rule, and adds nothing (the good certificate before it neither).
+#[test]
+fn ca_files_gnutls_refuses_to_import_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = self_signed(&Spec::ca("Good CA").alg(Alg::EcdsaP256)).pem();
+    let der = self_signed(&Spec::ca("Import CA").alg(Alg::EcdsaP256)).der();
+    // ecdsa-with-SHA256; its last occurrence is the outer one, made ecdsa-with-SHA384.
+    let sha256 = [
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+    let at = der.windows(12).rposition(|w| w == sha256).unwrap();
+    assert_ne!(Some(at), der.windows(12).position(|w| w == sha256));
+    let mut outer = der.clone();
+    outer[at + 11] = 0x03;
+    // Version 3 (`[0] INTEGER 2`) made version 2, the extensions kept.
+    let at = der
+        .windows(5)
+        .position(|w| w == [0xa0, 0x03, 0x02, 0x01, 0x02])
+        .unwrap();
+    let mut v2 = der.clone();
+    v2[at + 4] = 0x01;
+    let c = ctx();
+    for (file, der, rule) in [
+        (
+            "outer.pem",
+            outer,
+            "the signature algorithm outside the signed part differs",
+        ),
+        ("v2.pem", v2, "a version 2 certificate has extensions"),
+    ] {
+        let pem = ::pem::encode(&::pem::Pem::new("CERTIFICATE", der));
+        let path = write(dir.path(), file, format!("{good}{pem}"), 0o644);
+        assert_err(
+            c.add_file(CertDataType::CaCert, &path),
+            ErrorKind::Parse,
+            &[file, rule],
+        );
+    }
+    assert_eq!(ca_count(&c), 0);
+}
