@@ -8,7 +8,9 @@
 //! Two readers fill the fields. `cert::reader` reads the plain version 3 form in one pass over the
 //! DER; x509-parser reads whatever it leaves, and gives the errors. The first only ever takes
 //! what the second would, to the same fields ([`check_canonical_reader`] and the differential
-//! tests below hold them to it), so which one read a certificate is never visible.
+//! tests below hold them to it), so which one read a certificate is never visible. After either,
+//! `cert::import` applies the rules GnuTLS checks when it imports a certificate, which libvirt
+//! therefore applies too.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -323,8 +325,10 @@ impl Certificate {
             Some(read) => read,
             None => read_with_x509_parser(&der, &source)?,
         };
-        import::check(&der, &read)
-            .map_err(|rule| Error::new(ErrorKind::Parse, format!("{source}: {rule}")))?;
+        import::check(&der, &read).map_err(|rule| {
+            let why = "GnuTLS refuses to import such a certificate, and so libvirt";
+            Error::new(ErrorKind::Parse, format!("{source}: {rule} ({why})"))
+        })?;
         Ok(Certificate {
             fields: Arc::new(Fields {
                 read,

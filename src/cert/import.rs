@@ -20,21 +20,21 @@
 //!   EDI party name) and, but for an other name, is not empty.
 //!
 //! Both readers have accepted the certificate when [`check`] runs; it reads the headers of
-//! the top-level elements and compares two short byte strings, not a second pass over it.
+//! the top-level elements and of the extensions, compares two short algorithm identifiers
+//! and walks the two alternative name values: not a second pass over the certificate.
 
 use super::ParsedFields;
 use crate::der::{self, Element, Tag};
+
+const DIFFERENT_SIGNATURE_ALGORITHMS: &str = "the signature algorithm outside the signed part \
+    differs from the one inside it (tbsCertificate.signature)";
 
 /// The GnuTLS import rule `der` breaks, in words, if any. `fields` is what a reader read
 /// from `der`.
 pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
     let parts = Parts::of(der).ok_or("the certificate is not in DER")?;
     if !same_algorithm(parts.outer_signature.content, parts.signature.content) {
-        return Err(
-            "the signature algorithm outside the signed part differs from the one \
-                    inside it (tbsCertificate.signature)"
-                .to_owned(),
-        );
+        return Err(DIFFERENT_SIGNATURE_ALGORITHMS.to_owned());
     }
     let version = fields.version;
     if version > 128 {
