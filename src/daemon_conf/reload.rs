@@ -352,17 +352,20 @@ impl ConfSource {
     /// The daemon whose configuration serves TLS on this host, and how its file was found:
     /// the first of [`Daemon::ALL`] that runs ([`ConfSource::find`] names its pid), else
     /// libvirtd, with why its file cannot be told (under the modular daemons virtproxyd
-    /// listens for TLS, and only one of the two runs). Fails as `find` does.
-    pub fn running(root: &Path) -> Result<(Daemon, ConfSource)> {
+    /// listens for TLS, and only one of the two runs). The daemon comes with the result, an
+    /// error included: `find` of that daemon failed (its relative `-f`), and what reports it
+    /// names that daemon.
+    pub fn running(root: &Path) -> (Daemon, Result<ConfSource>) {
         let mut first = None;
         for daemon in Daemon::ALL {
-            let source = ConfSource::find(daemon, root)?;
-            if source.pid().is_some() {
-                return Ok((daemon, source));
+            match ConfSource::find(daemon, root) {
+                Ok(source) if source.pid().is_none() => {
+                    first.get_or_insert((daemon, Ok(source)));
+                }
+                found => return (daemon, found),
             }
-            first.get_or_insert((daemon, source));
         }
-        Ok(first.expect("Daemon::ALL is not empty"))
+        first.expect("Daemon::ALL is not empty")
     }
 
     /// The running daemon's pid, when its pid file names it; `None` for

@@ -600,7 +600,8 @@ fn only_the_process_holding_the_pid_files_lock_is_the_daemon() {
 fn the_running_daemon_and_its_conf_file_are_found() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let (daemon, source) = ConfSource::running(root).unwrap();
+    let (daemon, source) = ConfSource::running(root);
+    let source = source.unwrap();
     assert_eq!(daemon, Daemon::Libvirtd);
     assert!(matches!(&source, ConfSource::Unknown(why) if why.contains("no pid file")));
     assert_eq!(
@@ -615,7 +616,8 @@ fn the_running_daemon_and_its_conf_file_are_found() {
         .starts_with(&format!("checked {}, libvirt's default", default.display())));
     // virtproxyd runs with -f, libvirtd does not.
     let proxy = running(root, "virtproxyd", &["virtproxyd", "-f", "/etc/p.conf"]);
-    let (daemon, source) = ConfSource::running(root).unwrap();
+    let (daemon, source) = ConfSource::running(root);
+    let source = source.unwrap();
     assert_eq!(daemon, Daemon::Virtproxyd);
     assert_eq!(
         (source.pid(), source.name()),
@@ -634,13 +636,24 @@ fn the_running_daemon_and_its_conf_file_are_found() {
     );
     // libvirtd runs too: it comes first.
     let d = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
-    let (daemon, source) = ConfSource::running(root).unwrap();
+    let (daemon, source) = ConfSource::running(root);
+    let source = source.unwrap();
     assert_eq!(daemon, Daemon::Libvirtd);
     assert_eq!(source, ConfSource::Default { pid: d.pid() });
     assert_eq!(source.name(), "default");
     assert_eq!(source.file(daemon, root), default);
     // A relative -f of the running one fails, as find does.
     let _d = running(root, "libvirtd", &["libvirtd", "-f", "x.conf"]);
-    let e = ConfSource::running(root).unwrap_err();
+    let (daemon, e) = ConfSource::running(root);
+    let e = e.unwrap_err();
+    assert_eq!(daemon, Daemon::Libvirtd);
     assert!(e.message().contains("relative path"), "{e}");
+    // virtproxyd's relative -f, libvirtd not running: the failure is virtproxyd's.
+    drop(_d);
+    drop(d);
+    drop(proxy);
+    let _proxy = running(root, "virtproxyd", &["virtproxyd", "-f", "p.conf"]);
+    let (daemon, e) = ConfSource::running(root);
+    assert_eq!(daemon, Daemon::Virtproxyd);
+    assert!(e.unwrap_err().message().starts_with("virtproxyd (pid"));
 }

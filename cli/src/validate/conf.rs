@@ -148,11 +148,11 @@ impl Validator {
         match &self.mode {
             Mode::System => {
                 let (daemon, source) = match ConfSource::running(&self.root) {
-                    Ok(found) => found,
-                    Err(e) => {
+                    (daemon, Ok(source)) => (daemon, source),
+                    (daemon, Err(e)) => {
                         self.push(
                             S,
-                            name(Daemon::Libvirtd),
+                            name(daemon),
                             State::Warn,
                             None,
                             format!("{e}: its settings are not checked"),

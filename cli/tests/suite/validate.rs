@@ -1980,3 +1980,31 @@ fn a_running_daemons_conf_file_that_cannot_be_read_is_said() {
     assert!(find(&v, "warn", "NO client may connect").is_empty(), "{v}");
     assert_eq!(v["configuration"]["source"], "command_line", "{v}");
 }
+
+/// The line about a running daemon whose file cannot be told names that daemon: virtproxyd
+/// (libvirtd not running) started with a relative -f is "Finding virtproxyd's configuration
+/// file", not libvirtd's.
+#[test]
+fn a_relative_conf_file_of_virtproxyd_is_said_of_virtproxyd() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "listen_tls = 1\n");
+    let _d = running(root, "virtproxyd", &["virtproxyd", "-f", "proxy.conf"]);
+    let (_, v) = json(root, &[]);
+    let w = find(&v, "warn", "a relative path");
+    assert_eq!(w.len(), 1, "{v}");
+    assert_eq!(w[0]["id"], "conf.source", "{v}");
+    assert_eq!(
+        w[0]["name"], "Finding virtproxyd's configuration file",
+        "{v}"
+    );
+    assert!(
+        w[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("virtproxyd (pid"),
+        "{v}"
+    );
+}
