@@ -231,17 +231,26 @@ impl ConfSource {
             return Ok(ConfSource::Unknown(why));
         }
         let proc_dir = rerooted(root, &Path::new("/proc").join(pid.to_string()));
-        let stale = |path: &Path| {
+        // Past the lock check the process ran: a file of its /proc gone since is its exit.
+        let gone = |path: &Path| {
             ConfSource::Unknown(format!(
-                "{} is not there: pid {pid} of {} does not run (a stale pid file), or the \
-                 root's /proc is not the daemon's",
+                "{} is not there: pid {pid} of {} has exited while it was looked at",
                 path.display(),
                 pid_file.display()
             ))
         };
         let dir = match crate::fsutil::Dir::open(&proc_dir) {
             Ok(dir) => dir,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stale(&proc_dir)),
+            // It holds the lock, so it runs: this /proc does not show it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ConfSource::Unknown(format!(
+                    "{} is not there, though pid {pid} runs (it holds the lock of {}): the \
+                     root's /proc is not the daemon's, or hides other users' processes \
+                     (mounted with hidepid: run as root)",
+                    proc_dir.display(),
+                    pid_file.display()
+                )))
+            }
             Err(e) => {
                 return Ok(ConfSource::Unknown(format!(
                     "{} (pid {pid} of {}) cannot be opened: {e}",
@@ -263,7 +272,7 @@ impl ConfSource {
                 .map(|r| r.bytes)
                 .map_err(|e| {
                     if e.is_not_found() {
-                        return stale(&proc_dir.join(name));
+                        return gone(&proc_dir.join(name));
                     }
                     ConfSource::Unknown(format!(
                         "{} (pid {pid} of {}) cannot be read: {e}",
@@ -286,14 +295,14 @@ impl ConfSource {
                     pid_file.display()
                 )))
             }
-            // A system daemon runs as root: a pid file gone stale may now name anyone's
-            // process, whose command line (any file after -f) is that user's to choose.
+            // A system daemon runs as root: another user's process (one root let hold the
+            // lock) has a command line (any file after -f) that user chooses.
             Some(uids) if !uids.iter().all(|&u| trusted(u)) => {
                 let uid = uids.iter().copied().find(|&u| !trusted(u)).unwrap_or(0);
                 return Ok(ConfSource::Unknown(format!(
                     "pid {pid} of {} runs as uid {uid}, not root (real, effective and saved uids \
-                     {}, {}, {} in {}): not a system daemon root started (a stale pid file, or \
-                     a set-user-ID program)",
+                     {}, {}, {} in {}): not a system daemon root started (a set-user-ID \
+                     program, or one another user runs)",
                     pid_file.display(),
                     uids[0],
                     uids[1],
@@ -318,7 +327,8 @@ impl ConfSource {
         });
         if program.as_deref() != Some(daemon.name()) {
             return Ok(ConfSource::Unknown(format!(
-                "pid {pid} of {} is not {} but {}: a stale pid file",
+                "pid {pid} of {} is not {} but {}: it holds the pid file's lock, but is not \
+                 the daemon",
                 pid_file.display(),
                 daemon.name(),
                 crate::display::escape(program.as_deref().unwrap_or(

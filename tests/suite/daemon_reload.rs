@@ -406,11 +406,16 @@ fn an_unknown_conf_file_is_said_with_why() {
         w.contains("is not locked") && w.contains("stale pid file"),
         "{w}"
     );
-    // Locked by the pid it names, which the root's /proc does not have.
+    // Locked by the pid it names, which the root's /proc does not have: it runs (it holds
+    // the lock), so the pid file is not called stale; /proc is not the daemon's or hides it
+    // (hidepid, for a caller that is not root).
     let d = locked_pid_file(&root.join("run/virtproxyd.pid"));
     let w = why(root);
     assert!(
-        w.contains(&format!("proc/{} is not there", d.pid())) && w.contains("stale pid file"),
+        w.contains(&format!("proc/{} is not there", d.pid()))
+            && w.contains(&format!("pid {} runs (it holds the lock", d.pid()))
+            && w.contains("hidepid")
+            && !w.contains("stale"),
         "{w}"
     );
     let _d = running(root, "virtproxyd", &["/usr/bin/bash", "-f", "/etc/x.conf"]);
