@@ -662,3 +662,62 @@ fn the_running_daemon_and_its_conf_file_are_found() {
     assert_eq!(daemon, Daemon::Virtproxyd);
     assert!(e.unwrap_err().message().starts_with("virtproxyd (pid"));
 }
+
+/// `conf_writers`: who besides root could change a configuration file the daemon reads as
+/// root: the file itself, any directory on its path as given (a symbolic link there may be
+/// replaced) or as resolved; a sticky directory holding root's entry is safe; what cannot
+/// be looked at fails closed.
+#[test]
+fn a_conf_file_only_root_may_change_is_told_from_others() {
+    use std::os::unix::fs::PermissionsExt;
+    use virtpki::daemon_conf::conf_writers;
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let etc = root.join("etc/libvirt");
+    std::fs::create_dir_all(&etc).unwrap();
+    let file = etc.join("libvirtd.conf");
+    std::fs::write(&file, "listen_tls = 1\n").unwrap();
+    mode(&file, 0o600).unwrap();
+    assert_eq!(conf_writers(&file, root), None);
+    mode(&file, 0o620).unwrap();
+    let (at, why) = conf_writers(&file, root).unwrap();
+    assert_eq!(at, file);
+    assert!(
+        why.ends_with("is writable by its group (mode 0620)"),
+        "{why}"
+    );
+    mode(&file, 0o644).unwrap();
+    mode(&etc, 0o757).unwrap();
+    let (at, why) = conf_writers(&file, root).unwrap();
+    assert_eq!(at, etc);
+    assert!(why.contains("writable by every user (mode 0757)"), "{why}");
+    mode(&etc, 0o755).unwrap();
+    // Reached through a link in a directory anyone may write: that directory.
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    mode(&tmp, 0o777).unwrap();
+    std::os::unix::fs::symlink(&file, tmp.join("link.conf")).unwrap();
+    assert_eq!(conf_writers(&tmp.join("link.conf"), root).unwrap().0, tmp);
+    // Sticky (as /tmp): others cannot replace root's entries.
+    mode(&tmp, 0o1777).unwrap();
+    assert_eq!(conf_writers(&tmp.join("link.conf"), root), None);
+    // A link to a file in a directory anyone may write: the directory it resolves into.
+    let open = root.join("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::write(open.join("x.conf"), "").unwrap();
+    mode(&open, 0o777).unwrap();
+    std::os::unix::fs::symlink(open.join("x.conf"), etc.join("x.conf")).unwrap();
+    assert_eq!(conf_writers(&etc.join("x.conf"), root).unwrap().0, open);
+    // Not there: cannot be told, not "root's".
+    let (_, why) = conf_writers(&etc.join("gone.conf"), root).unwrap();
+    assert!(why.contains("cannot be told"), "{why}");
+    // Another user's file (as root only: chown needs it).
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&file, Some(1234), None).unwrap();
+        let (at, why) = conf_writers(&file, root).unwrap();
+        assert_eq!(at, file);
+        assert!(why.contains("belongs to uid 1234, not root"), "{why}");
+    }
+}

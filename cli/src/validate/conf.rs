@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use virtpki::daemon_conf::{self, ConfCheck, ConfSource, Daemon, DaemonConf, Setting, TlsSettings};
+use virtpki::display::shell_path;
 use virtpki::locations::Environment;
 use virtpki::{CertDataType, ErrorKind};
 
@@ -107,6 +108,9 @@ impl Validator {
                 None => return Ok(None),
             },
         };
+        if self.mode == Mode::System {
+            self.conf_access(&path);
+        }
         let name = "Parsing libvirtd.conf";
         match DaemonConf::read_file(&path) {
             Ok(conf) => {
@@ -135,6 +139,44 @@ impl Validator {
                 Ok(None)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Who may change the system daemon's configuration file, which it reads as root at its
+    /// start ([`daemon_conf::conf_writers`]): anyone but root is a failure, since that user
+    /// would choose its TLS settings (switch verification off, name another key).
+    fn conf_access(&mut self, path: &Path) {
+        let name = "Checking libvirtd.conf access";
+        match daemon_conf::conf_writers(path, &self.root) {
+            None => self.pass_id(
+                S,
+                "file_mode",
+                name,
+                Some(path),
+                format!(
+                    "{}: only root can change it (the file and its directories)",
+                    path.display()
+                ),
+            ),
+            Some((at, why)) => {
+                let at = shell_path(&at);
+                self.push_id(
+                    S,
+                    "file_mode",
+                    name,
+                    State::Fail,
+                    Some(path),
+                    format!(
+                        "{why}: another user than root could change the configuration the \
+                         daemon reads as root when it starts (its TLS settings: turn \
+                         verification off, name another key)"
+                    ),
+                    Some(format!(
+                        "chown root:root {at}; chmod go-w {at} (or keep the file in \
+                         /etc/libvirt)"
+                    )),
+                )
+            }
         }
     }
 

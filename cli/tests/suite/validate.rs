@@ -2008,3 +2008,73 @@ fn a_relative_conf_file_of_virtproxyd_is_said_of_virtproxyd() {
         "{v}"
     );
 }
+
+/// The daemon reads its configuration file as root when it starts: a file another user may
+/// write, or one reached through a directory (or a symbolic link in one) another user may
+/// write, hands that user the daemon's TLS settings (tls_no_verify_certificate, the key).
+/// With the system files that is a failure naming the file or directory; only root's files
+/// in root's directories pass (a sticky directory such as /tmp holding root's file passes).
+#[test]
+fn a_conf_file_others_may_write_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let default = conf(root, "listen_tls = 1\n");
+    let access = |v: &Value| -> Value {
+        checks(v)
+            .iter()
+            .find(|c| c["id"] == "conf.file_mode")
+            .unwrap_or_else(|| panic!("no conf.file_mode in {v}"))
+            .clone()
+    };
+    let (_, v) = json(root, &[]);
+    assert_eq!(access(&v)["status"], "pass", "{v}");
+    // The file itself writable by group or others.
+    for mode in [0o664, 0o646] {
+        chmod(&default, mode);
+        let (code, v) = json(root, &[]);
+        let c = access(&v);
+        assert_eq!((code, c["status"].as_str()), (1, Some("fail")), "{v}");
+        let m = c["message"].as_str().unwrap();
+        assert!(
+            m.contains(&format!("{} is writable", default.display()))
+                && m.contains(&format!("{mode:04o}")),
+            "{m}"
+        );
+        assert!(c["fix"].as_str().unwrap().contains("chmod go-w"), "{v}");
+    }
+    chmod(&default, 0o644);
+    // Given with --libvirtd-conf: the same rule.
+    chmod(&default, 0o666);
+    let (_, v) = json(root, &["--libvirtd-conf", default.to_str().unwrap()]);
+    assert_eq!(access(&v)["status"], "fail", "{v}");
+    chmod(&default, 0o644);
+    // A running daemon's -f: a symbolic link in a directory others may write, to root's file.
+    let home = root.join("home/alice");
+    fs::create_dir_all(&home).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&default, home.join("libvirtd.conf")).unwrap();
+    let _d = running(
+        root,
+        "libvirtd",
+        &["/usr/sbin/libvirtd", "-f", "/home/alice/libvirtd.conf"],
+    );
+    let (code, v) = json(root, &[]);
+    assert_eq!(v["configuration"]["source"], "command_line", "{v}");
+    let c = access(&v);
+    assert_eq!((code, c["status"].as_str()), (1, Some("fail")), "{v}");
+    let m = c["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!("{} is writable", home.display())),
+        "{m}"
+    );
+    // A sticky directory others may write (as /tmp) holding root's file is safe.
+    fs::remove_file(home.join("libvirtd.conf")).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::copy(&default, home.join("libvirtd.conf")).unwrap();
+    chmod(&home.join("libvirtd.conf"), 0o600);
+    let (_, v) = json(root, &[]);
+    assert_eq!(access(&v)["status"], "pass", "{v}");
+}
