@@ -44,13 +44,13 @@ impl ConfChoice {
 
 impl Validator {
     /// Reads libvirtd.conf: the one given (unreadable = exit 2), or the one the daemon reads
-    /// if it exists ([`Validator::default_conf`]). A syntax error is a check failure, not a
-    /// stop.
+    /// if it exists ([`Validator::default_conf`]; unreadable = a line of the report, since
+    /// nobody gave it). A syntax error is a check failure, not a stop.
     pub(super) fn read_conf(
         &mut self,
         given: Option<&Path>,
     ) -> Result<Option<(DaemonConf, TlsSettings)>, CliError> {
-        let path = match given {
+        let (path, found) = match given {
             // Checked with the other given paths (`crate::given`) before the command ran.
             Some(p) => {
                 self.conf_choice = Some(ConfChoice {
@@ -60,10 +60,10 @@ impl Validator {
                     pid: None,
                     note: format!("checked {}, given with --libvirtd-conf", p.display()),
                 });
-                p.to_path_buf()
+                (p.to_path_buf(), None)
             }
             None => match self.default_conf() {
-                Some((p, _)) if p.exists() => p,
+                Some((p, found)) if p.exists() => (p, found),
                 Some((p, source)) => {
                     let check = "Checking libvirtd.conf";
                     match source.as_ref().and_then(|(d, s)| match s {
@@ -138,8 +138,53 @@ impl Validator {
                 );
                 Ok(None)
             }
-            Err(e) => Err(e.into()),
+            Err(e) if given.is_some() => Err(e.into()),
+            Err(e) => {
+                self.unreadable_conf(&path, &e, found);
+                Ok(None)
+            }
         }
+    }
+
+    /// The line for a daemon configuration file nobody gave that cannot be read (`e`): a
+    /// caller not allowed to read it is a warning (root can check it), anything else (not a
+    /// regular file, too large) a failure, for the daemon `found` runs with it (or would
+    /// start with it).
+    fn unreadable_conf(
+        &mut self,
+        path: &Path,
+        e: &virtpki::Error,
+        found: Option<(Daemon, ConfSource)>,
+    ) {
+        let denied = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+        let (daemon, pid) = found.map_or((Daemon::Libvirtd, None), |(d, s)| (d, s.pid()));
+        let who = match pid {
+            Some(pid) => format!("{} (pid {pid}), which reads it at its start", daemon.name()),
+            None => format!("{}, which would read it at its start", daemon.name()),
+        };
+        let (state, message, fix) = if denied {
+            (
+                State::Warn,
+                format!("{e}: the settings of {who} are not checked"),
+                "run virtpki validate as root".to_owned(),
+            )
+        } else {
+            (
+                State::Fail,
+                format!("{e}: {who} refuses it"),
+                format!("put the configuration file at {}", path.display()),
+            )
+        };
+        self.push(
+            S,
+            "Parsing libvirtd.conf",
+            state,
+            Some(path),
+            message,
+            Some(fix),
+        );
     }
 
     /// Who may change the system daemon's configuration file, which it reads as root at its

@@ -2078,3 +2078,36 @@ fn a_conf_file_others_may_write_fails() {
     let (_, v) = json(root, &[]);
     assert_eq!(access(&v)["status"], "pass", "{v}");
 }
+
+/// The configuration file a running daemon was started with that cannot be read (here a
+/// directory) is a failed line naming the file, and the rest of the report is still given
+/// (exit 1, not 2: the file was not given on the command line, so it is no usage error).
+#[test]
+fn a_running_daemons_conf_file_that_is_no_file_is_a_failed_line() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "listen_tls = 1\n");
+    let d_conf = root.join("etc/libvirt/d.conf");
+    fs::create_dir_all(&d_conf).unwrap();
+    let _d = running(
+        root,
+        "libvirtd",
+        &["/usr/sbin/libvirtd", "-f", "/etc/libvirt/d.conf"],
+    );
+    let (code, v) = json(root, &[]);
+    assert_eq!(code, 1, "{v}");
+    let f = find(&v, "fail", "is a directory");
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(f[0]["id"], "conf.parse", "{v}");
+    assert_eq!(f[0]["file"], d_conf.to_str().unwrap(), "{v}");
+    assert!(
+        f[0]["message"].as_str().unwrap().contains("libvirtd (pid"),
+        "{v}"
+    );
+    assert!(!find(&v, "pass", "libvirt's load-time checks pass for the server").is_empty());
+    // Given with --libvirtd-conf, the same is a usage error (exit 2), as before.
+    let out = run(root, &["--libvirtd-conf", d_conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
