@@ -187,6 +187,39 @@ impl Validator {
         );
     }
 
+    /// A warning for each other daemon that runs beside `checked` (libvirtd and virtproxyd
+    /// both, which libvirt's units do not allow but a manual start does): its file is not the
+    /// one checked, and either may be the one that listens for TLS.
+    fn other_running(&mut self, checked: Daemon) {
+        for other in Daemon::ALL.into_iter().filter(|&d| d != checked) {
+            let Ok(source) = ConfSource::find(other, &self.root) else {
+                continue;
+            };
+            let Some(pid) = source.pid() else { continue };
+            let file = source.file(other, &self.root);
+            self.push_id(
+                S,
+                "other_daemon",
+                format!("Finding {}'s configuration file", other.name()),
+                State::Warn,
+                Some(&file),
+                format!(
+                    "{} (pid {pid}) runs too, with {}: only {}'s file is checked, and which of \
+                     the two listens for TLS is not told",
+                    other.name(),
+                    file.display(),
+                    checked.name()
+                ),
+                Some(format!(
+                    "check it with --libvirtd-conf {}, and run only one of {} and {}",
+                    shell_path(&file),
+                    checked.name(),
+                    other.name()
+                )),
+            );
+        }
+    }
+
     /// Who may change the system daemon's configuration file, which it reads as root at its
     /// start ([`daemon_conf::conf_writers`]): anyone but root is a failure, since that user
     /// would choose its TLS settings (switch verification off, name another key).
@@ -255,6 +288,9 @@ impl Validator {
                 let file = source.file(daemon, &self.root);
                 let note = source.note(daemon, &file);
                 self.pass(S, name(daemon), Some(&file), note.clone());
+                if source.pid().is_some() {
+                    self.other_running(daemon);
+                }
                 self.conf_choice = Some(ConfChoice {
                     daemon: Some(daemon),
                     file: file.clone(),

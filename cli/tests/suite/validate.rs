@@ -2111,3 +2111,47 @@ fn a_running_daemons_conf_file_that_is_no_file_is_a_failed_line() {
     let out = run(root, &["--libvirtd-conf", d_conf.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// libvirtd and virtproxyd both running (libvirt's units conflict, a manual start does not):
+/// libvirtd's file is checked, and virtproxyd's, which is not, is a warning naming it and
+/// its pid, with how to check it.
+#[test]
+fn a_second_running_daemon_whose_file_is_not_checked_is_said() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let default = conf(root, "listen_tls = 1\n");
+    let _lv = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
+    let (_, v) = json(root, &[]);
+    assert!(find(&v, "warn", "runs too").is_empty(), "{v}");
+    let proxy = running(
+        root,
+        "virtproxyd",
+        &["/usr/sbin/virtproxyd", "-f", "/etc/libvirt/p.conf"],
+    );
+    let (_, v) = json(root, &[]);
+    assert_eq!(v["configuration"]["daemon"], "libvirtd", "{v}");
+    assert_eq!(v["configuration"]["file"], default.to_str().unwrap(), "{v}");
+    let w = find(&v, "warn", "virtproxyd (pid");
+    assert_eq!(w.len(), 1, "{v}");
+    assert_eq!(w[0]["id"], "conf.other_daemon", "{v}");
+    assert_eq!(
+        w[0]["name"], "Finding virtproxyd's configuration file",
+        "{v}"
+    );
+    let p = root.join("etc/libvirt/p.conf");
+    let m = w[0]["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!("virtproxyd (pid {}) runs too", proxy.pid()))
+            && m.contains(&p.display().to_string()),
+        "{m}"
+    );
+    assert!(
+        w[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--libvirtd-conf {}", p.display())),
+        "{v}"
+    );
+}
