@@ -174,6 +174,11 @@ impl ConfSource {
     /// asked about again, so they are of the lock's holder even if the pid is reused
     /// meanwhile. Under a test root (not `/`), the caller's own uid stands in for root; the
     /// lock is asked of the real file.
+    ///
+    /// Not for the daemon itself: `F_GETLK` never reports the caller's own lock, and closing
+    /// the pid file's descriptor here would drop it (a POSIX record lock belongs to the
+    /// process, and any close of the file releases it). libvirt locks with `fcntl` `F_SETLK`
+    /// (`virFileLock`), not open-file-description locks, which is what this asks about.
     pub fn find(daemon: Daemon, root: &Path) -> Result<ConfSource> {
         use std::os::unix::fs::MetadataExt;
         let pid_file = daemon.pid_file(root);
