@@ -237,7 +237,16 @@ impl Validator {
                 ),
             ),
             Some((at, why)) => {
-                let at = shell_path(&at);
+                let fix = if at == path {
+                    let at = shell_path(&at);
+                    format!("chown root:root {at}; chmod go-w {at}")
+                } else {
+                    format!(
+                        "keep the file in a directory only root may write (as /etc/libvirt), or \
+                         make {} root's and not writable by others (chmod go-w)",
+                        shell_path(&at)
+                    )
+                };
                 self.push_id(
                     S,
                     "file_mode",
@@ -249,10 +258,7 @@ impl Validator {
                          daemon reads as root when it starts (its TLS settings: turn \
                          verification off, name another key)"
                     ),
-                    Some(format!(
-                        "chown root:root {at}; chmod go-w {at} (or keep the file in \
-                         /etc/libvirt)"
-                    )),
+                    Some(fix),
                 )
             }
         }

@@ -2070,6 +2070,12 @@ fn a_conf_file_others_may_write_fails() {
         m.contains(&format!("{} is writable", home.display())),
         "{m}"
     );
+    let fix = c["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("keep the file in a directory only root may write")
+            && !fix.contains("chown"),
+        "{fix}"
+    );
     // A sticky directory others may write (as /tmp) holding root's file is safe.
     fs::remove_file(home.join("libvirtd.conf")).unwrap();
     fs::set_permissions(&home, fs::Permissions::from_mode(0o1777)).unwrap();
