@@ -109,7 +109,7 @@ impl Validator {
             },
         };
         if self.mode == Mode::System {
-            self.conf_access(&path);
+            self.conf_access(S, "file_mode", "Checking libvirtd.conf access", &path);
         }
         let name = "Parsing libvirtd.conf";
         match DaemonConf::read_file(&path) {
@@ -220,15 +220,15 @@ impl Validator {
         }
     }
 
-    /// Who may change the system daemon's configuration file, which it reads as root at its
-    /// start ([`daemon_conf::conf_writers`]): anyone but root is a failure, since that user
-    /// would choose its TLS settings (switch verification off, name another key).
-    fn conf_access(&mut self, path: &Path) {
-        let name = "Checking libvirtd.conf access";
+    /// Who may change a system daemon's configuration file (libvirtd.conf, qemu.conf), which
+    /// it reads as root at its start ([`daemon_conf::conf_writers`]): anyone but root is a
+    /// failure, since that user would choose its TLS settings (switch verification off, name
+    /// another key). The line's id is `id` in `scope`, its name `name`.
+    pub(super) fn conf_access(&mut self, scope: Scope, id: &str, name: &str, path: &Path) {
         match daemon_conf::conf_writers(path, &self.root) {
             None => self.pass_id(
-                S,
-                "file_mode",
+                scope,
+                id,
                 name,
                 Some(path),
                 format!(
@@ -248,8 +248,8 @@ impl Validator {
                     )
                 };
                 self.push_id(
-                    S,
-                    "file_mode",
+                    scope,
+                    id,
                     name,
                     State::Fail,
                     Some(path),

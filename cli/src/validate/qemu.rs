@@ -111,6 +111,9 @@ impl Validator {
             format!("{} absent: libvirt's defaults apply", path.display())
         };
         self.pass_id(S, "conf.file", "Checking qemu.conf", Some(path), shown);
+        if path.exists() {
+            self.conf_access(S, "conf.file_mode", "Checking qemu.conf access", path);
+        }
         for e in conf.errors() {
             self.push_id(
                 S,

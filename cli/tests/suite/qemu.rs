@@ -1437,3 +1437,34 @@ fn encrypted_key_markers_around_junk_are_refused_even_with_a_secret() {
     );
     assert!(!d.join("root/etc/pki/qemu").exists());
 }
+
+/// qemu.conf is read by libvirtd as root, as libvirtd.conf is: one another user may change
+/// (here writable by every user) fails `qemu.conf.file_mode`, naming it; root's alone passes.
+#[test]
+fn validate_fails_a_qemu_conf_others_may_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = pki(d);
+    let both = both_dir(d, &p);
+    let conf = qemu_conf(d, "vnc_tls = 1\n");
+    install_qemu(d, &p, &both, &conf, &["--role", "both"]).expect(0);
+    let report = json(&validate_qemu(
+        d,
+        &conf,
+        &["--json", "--hostname", "localhost"],
+    ));
+    assert_eq!(check(&report, "qemu.conf.file_mode")["status"], "pass");
+    std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let run = validate_qemu(d, &conf, &["--json", "--hostname", "localhost"]);
+    let report = json(&run);
+    let c = check(&report, "qemu.conf.file_mode");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} is writable by every user", conf.display())),
+        "{c:#}"
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+}
