@@ -524,18 +524,25 @@ fn root_stand_in(root: &Path) -> impl Fn(u32) -> bool {
 /// may put another file or link in its place), is not root's or is writable by group or
 /// others; a sticky directory (as /tmp) is safe for root's entries, which others cannot
 /// replace. `None` when only root can. The path named comes with the why. Under a test root
-/// (not `/`) the caller stands in for root ([`ConfSource::find`]'s rule).
+/// (not `/`) the caller stands in for root ([`ConfSource::find`]'s rule), and the
+/// directories above the root (a chroot's, an image's) are not the daemon's: not looked at.
 pub fn conf_writers(path: &Path, root: &Path) -> Option<(PathBuf, String)> {
     use std::os::unix::fs::MetadataExt;
     let trusted = root_stand_in(root);
-    let mut dirs: Vec<PathBuf> = path
-        .ancestors()
-        .skip(1)
-        .filter(|d| !d.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .collect();
+    // The directories of `p` up to the root (`top`, spelled as `p` is), or all of them for a
+    // path outside it.
+    let dirs_of = |p: &Path, top: &Path| -> Vec<PathBuf> {
+        let under = p.starts_with(top);
+        p.ancestors()
+            .skip(1)
+            .filter(|d| !d.as_os_str().is_empty() && (!under || d.starts_with(top)))
+            .map(Path::to_path_buf)
+            .collect()
+    };
+    let mut dirs = dirs_of(path, root);
     if let Ok(real) = std::fs::canonicalize(path) {
-        dirs.extend(real.ancestors().skip(1).map(Path::to_path_buf));
+        let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        dirs.extend(dirs_of(&real, &real_root));
     }
     let writers = |p: &Path, dir: bool| -> Option<String> {
         let shown = p.display();

@@ -709,6 +709,22 @@ fn a_conf_file_only_root_may_change_is_told_from_others() {
     mode(&open, 0o777).unwrap();
     std::os::unix::fs::symlink(open.join("x.conf"), etc.join("x.conf")).unwrap();
     assert_eq!(conf_writers(&etc.join("x.conf"), root).unwrap().0, open);
+    // Under a root (a chroot, an image), the directories above it are not the daemon's: a
+    // root inside a directory anyone may write is not held against its files.
+    let outer = root.join("outer");
+    let inner = outer.join("root");
+    std::fs::create_dir_all(inner.join("etc/libvirt")).unwrap();
+    let inner_file = inner.join("etc/libvirt/libvirtd.conf");
+    std::fs::write(&inner_file, "").unwrap();
+    mode(&inner_file, 0o644).unwrap();
+    mode(&outer, 0o777).unwrap();
+    assert_eq!(conf_writers(&inner_file, &inner), None);
+    // The same file with the host's / as root (where only root's files are root's: as
+    // root), the directory counts.
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(conf_writers(&inner_file, Path::new("/")).unwrap().0, outer);
+    }
     // Not there: cannot be told, not "root's".
     let (_, why) = conf_writers(&etc.join("gone.conf"), root).unwrap();
     assert!(why.contains("cannot be told"), "{why}");
