@@ -2161,3 +2161,43 @@ fn a_second_running_daemon_whose_file_is_not_checked_is_said() {
         "{v}"
     );
 }
+
+/// validate run in a pid namespace of its own (a container) while the pid file's lock is held
+/// outside it: fcntl names no pid it can see (0), so the pid file is not believed and that
+/// is said. As root with unshare(1) only (a new pid namespace needs it).
+#[test]
+fn a_pid_file_locked_from_another_pid_namespace_is_not_believed() {
+    use virtpki_tools::daemon::running;
+    if !is_root() {
+        eprintln!("skipped: a new pid namespace needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "listen_tls = 1\n");
+    let _d = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
+    let out = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            env!("CARGO_BIN_EXE_virtpki"),
+            "validate",
+            "--json",
+        ])
+        .arg("--root")
+        .arg(root)
+        .args(["--system", "--hostname", HOST])
+        .output()
+        .expect("unshare(1), from util-linux");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["configuration"]["source"], "unknown", "{v}");
+    assert!(
+        v["configuration"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("is locked by a process of another pid namespace"),
+        "{v}"
+    );
+}
