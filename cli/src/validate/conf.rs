@@ -161,20 +161,25 @@ impl Validator {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
         let (daemon, pid) = found.map_or((Daemon::Libvirtd, None), |(d, s)| (d, s.pid()));
         let who = match pid {
-            Some(pid) => format!("{} (pid {pid}), which reads it at its start", daemon.name()),
-            None => format!("{}, which would read it at its start", daemon.name()),
+            Some(pid) => format!("{} (pid {pid})", daemon.name()),
+            None => daemon.name().to_owned(),
         };
         let (state, message, fix) = if denied {
             (
                 State::Warn,
-                format!("{e}: the settings of {who} are not checked"),
+                format!("{e}: the settings {who} reads are not checked"),
                 "run virtpki validate as root".to_owned(),
             )
         } else {
             (
                 State::Fail,
-                format!("{e}: {who} refuses it"),
-                format!("put the configuration file at {}", path.display()),
+                format!("{e}: {who} would refuse it when it starts"),
+                format!(
+                    "make {} a regular file under libvirt's limit of 10 MiB, or start {} with \
+                     the file it should read",
+                    shell_path(path),
+                    daemon.name()
+                ),
             )
         };
         self.push(
