@@ -31,9 +31,9 @@ mod audit;
 pub mod keys;
 pub mod qemu;
 mod reload;
-pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
+pub use audit::{audit, audit_listener, audit_settings, conf_writers, rerooted, ConfCheck};
 pub use keys::{key_kind, nearest_in, nearest_key, KeyKind};
-pub use reload::{conf_writers, ConfSource, Daemon, OtherFile, ReloadCheck};
+pub use reload::{ConfSource, Daemon, OtherFile, ReloadCheck};
 
 /// libvirt's limit on a configuration file (MAX_CONFIG_FILE_SIZE).
 pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
