@@ -31,7 +31,7 @@ mod audit;
 pub mod keys;
 pub mod qemu;
 mod reload;
-pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
+pub use audit::{audit, audit_listener, audit_settings, conf_writers, rerooted, ConfCheck};
 pub use keys::{key_kind, nearest_in, nearest_key, KeyKind};
 pub use reload::{ConfSource, Daemon, OtherFile, ReloadCheck};
 

@@ -174,13 +174,15 @@ impl ConfSource {
     /// asked about again, so they are of the lock's holder even if the pid is reused
     /// meanwhile. Under a test root (not `/`), the caller's own uid stands in for root; the
     /// lock is asked of the real file.
+    ///
+    /// Not for the daemon itself: `F_GETLK` never reports the caller's own lock, and closing
+    /// the pid file's descriptor here would drop it (a POSIX record lock belongs to the
+    /// process, and any close of the file releases it). libvirt locks with `fcntl` `F_SETLK`
+    /// (`virFileLock`), not open-file-description locks, which is what this asks about.
     pub fn find(daemon: Daemon, root: &Path) -> Result<ConfSource> {
         use std::os::unix::fs::MetadataExt;
         let pid_file = daemon.pid_file(root);
-        // The host's / however spelled (`/tmp/..`, a link to /): no stand-in for root there.
-        let host = root == Path::new("/")
-            || std::fs::canonicalize(root).is_ok_and(|r| r == Path::new("/"));
-        let trusted = |uid: u32| uid == 0 || (!host && uid == my_uid());
+        let trusted = root_stand_in(root);
         let opened = crate::fsutil::open_regular(&pid_file, crate::fsutil::Follow::No)
             .map_err(|e| crate::fsutil::ReadError::Io("open", e))
             .and_then(|(file, meta)| {
@@ -231,17 +233,26 @@ impl ConfSource {
             return Ok(ConfSource::Unknown(why));
         }
         let proc_dir = rerooted(root, &Path::new("/proc").join(pid.to_string()));
-        let stale = |path: &Path| {
+        // Past the lock check the process ran: a file of its /proc gone since is its exit.
+        let gone = |path: &Path| {
             ConfSource::Unknown(format!(
-                "{} is not there: pid {pid} of {} does not run (a stale pid file), or the \
-                 root's /proc is not the daemon's",
+                "{} is not there: pid {pid} of {} has exited while it was looked at",
                 path.display(),
                 pid_file.display()
             ))
         };
         let dir = match crate::fsutil::Dir::open(&proc_dir) {
             Ok(dir) => dir,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stale(&proc_dir)),
+            // It holds the lock, so it runs: this /proc does not show it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ConfSource::Unknown(format!(
+                    "{} is not there, though pid {pid} runs (it holds the lock of {}): the \
+                     root's /proc is not the daemon's, or hides other users' processes \
+                     (mounted with hidepid: run as root)",
+                    proc_dir.display(),
+                    pid_file.display()
+                )))
+            }
             Err(e) => {
                 return Ok(ConfSource::Unknown(format!(
                     "{} (pid {pid} of {}) cannot be opened: {e}",
@@ -263,7 +274,7 @@ impl ConfSource {
                 .map(|r| r.bytes)
                 .map_err(|e| {
                     if e.is_not_found() {
-                        return stale(&proc_dir.join(name));
+                        return gone(&proc_dir.join(name));
                     }
                     ConfSource::Unknown(format!(
                         "{} (pid {pid} of {}) cannot be read: {e}",
@@ -286,14 +297,14 @@ impl ConfSource {
                     pid_file.display()
                 )))
             }
-            // A system daemon runs as root: a pid file gone stale may now name anyone's
-            // process, whose command line (any file after -f) is that user's to choose.
+            // A system daemon runs as root: another user's process (one root let hold the
+            // lock) has a command line (any file after -f) that user chooses.
             Some(uids) if !uids.iter().all(|&u| trusted(u)) => {
                 let uid = uids.iter().copied().find(|&u| !trusted(u)).unwrap_or(0);
                 return Ok(ConfSource::Unknown(format!(
                     "pid {pid} of {} runs as uid {uid}, not root (real, effective and saved uids \
-                     {}, {}, {} in {}): not a system daemon root started (a stale pid file, or \
-                     a set-user-ID program)",
+                     {}, {}, {} in {}): not a system daemon root started (a set-user-ID \
+                     program, or one another user runs)",
                     pid_file.display(),
                     uids[0],
                     uids[1],
@@ -318,7 +329,8 @@ impl ConfSource {
         });
         if program.as_deref() != Some(daemon.name()) {
             return Ok(ConfSource::Unknown(format!(
-                "pid {pid} of {} is not {} but {}: a stale pid file",
+                "pid {pid} of {} is not {} but {}: it holds the pid file's lock, but is not \
+                 the daemon",
                 pid_file.display(),
                 daemon.name(),
                 crate::display::escape(program.as_deref().unwrap_or(
@@ -352,17 +364,20 @@ impl ConfSource {
     /// The daemon whose configuration serves TLS on this host, and how its file was found:
     /// the first of [`Daemon::ALL`] that runs ([`ConfSource::find`] names its pid), else
     /// libvirtd, with why its file cannot be told (under the modular daemons virtproxyd
-    /// listens for TLS, and only one of the two runs). Fails as `find` does.
-    pub fn running(root: &Path) -> Result<(Daemon, ConfSource)> {
+    /// listens for TLS, and only one of the two runs). The daemon comes with the result, an
+    /// error included: `find` of that daemon failed (its relative `-f`), and what reports it
+    /// names that daemon.
+    pub fn running(root: &Path) -> (Daemon, Result<ConfSource>) {
         let mut first = None;
         for daemon in Daemon::ALL {
-            let source = ConfSource::find(daemon, root)?;
-            if source.pid().is_some() {
-                return Ok((daemon, source));
+            match ConfSource::find(daemon, root) {
+                Ok(source) if source.pid().is_none() => {
+                    first.get_or_insert((daemon, Ok(source)));
+                }
+                found => return (daemon, found),
             }
-            first.get_or_insert((daemon, source));
         }
-        Ok(first.expect("Daemon::ALL is not empty"))
+        first.expect("Daemon::ALL is not empty")
     }
 
     /// The running daemon's pid, when its pid file names it; `None` for
@@ -492,6 +507,15 @@ fn lock_refusal(file: &std::fs::File, pid: u32, path: &Path) -> Option<String> {
             "whether a daemon holds the lock on its pid file {path} cannot be told: {e}"
         )),
     }
+}
+
+/// Whether a uid is root's under `root`: root, or under a test root (not the host's /,
+/// however spelled: `/tmp/..`, a link to /) the caller too, whose files stand in for root's.
+pub(super) fn root_stand_in(root: &Path) -> impl Fn(u32) -> bool {
+    let host =
+        root == Path::new("/") || std::fs::canonicalize(root).is_ok_and(|r| r == Path::new("/"));
+    let me = my_uid();
+    move |uid| uid == 0 || (!host && uid == me)
 }
 
 /// The caller's effective uid.

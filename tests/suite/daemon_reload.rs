@@ -406,11 +406,16 @@ fn an_unknown_conf_file_is_said_with_why() {
         w.contains("is not locked") && w.contains("stale pid file"),
         "{w}"
     );
-    // Locked by the pid it names, which the root's /proc does not have.
+    // Locked by the pid it names, which the root's /proc does not have: it runs (it holds
+    // the lock), so the pid file is not called stale; /proc is not the daemon's or hides it
+    // (hidepid, for a caller that is not root).
     let d = locked_pid_file(&root.join("run/virtproxyd.pid"));
     let w = why(root);
     assert!(
-        w.contains(&format!("proc/{} is not there", d.pid())) && w.contains("stale pid file"),
+        w.contains(&format!("proc/{} is not there", d.pid()))
+            && w.contains(&format!("pid {} runs (it holds the lock", d.pid()))
+            && w.contains("hidepid")
+            && !w.contains("stale"),
         "{w}"
     );
     let _d = running(root, "virtproxyd", &["/usr/bin/bash", "-f", "/etc/x.conf"]);
@@ -600,7 +605,8 @@ fn only_the_process_holding_the_pid_files_lock_is_the_daemon() {
 fn the_running_daemon_and_its_conf_file_are_found() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let (daemon, source) = ConfSource::running(root).unwrap();
+    let (daemon, source) = ConfSource::running(root);
+    let source = source.unwrap();
     assert_eq!(daemon, Daemon::Libvirtd);
     assert!(matches!(&source, ConfSource::Unknown(why) if why.contains("no pid file")));
     assert_eq!(
@@ -615,7 +621,8 @@ fn the_running_daemon_and_its_conf_file_are_found() {
         .starts_with(&format!("checked {}, libvirt's default", default.display())));
     // virtproxyd runs with -f, libvirtd does not.
     let proxy = running(root, "virtproxyd", &["virtproxyd", "-f", "/etc/p.conf"]);
-    let (daemon, source) = ConfSource::running(root).unwrap();
+    let (daemon, source) = ConfSource::running(root);
+    let source = source.unwrap();
     assert_eq!(daemon, Daemon::Virtproxyd);
     assert_eq!(
         (source.pid(), source.name()),
@@ -634,13 +641,99 @@ fn the_running_daemon_and_its_conf_file_are_found() {
     );
     // libvirtd runs too: it comes first.
     let d = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
-    let (daemon, source) = ConfSource::running(root).unwrap();
+    let (daemon, source) = ConfSource::running(root);
+    let source = source.unwrap();
     assert_eq!(daemon, Daemon::Libvirtd);
     assert_eq!(source, ConfSource::Default { pid: d.pid() });
     assert_eq!(source.name(), "default");
     assert_eq!(source.file(daemon, root), default);
     // A relative -f of the running one fails, as find does.
     let _d = running(root, "libvirtd", &["libvirtd", "-f", "x.conf"]);
-    let e = ConfSource::running(root).unwrap_err();
+    let (daemon, e) = ConfSource::running(root);
+    let e = e.unwrap_err();
+    assert_eq!(daemon, Daemon::Libvirtd);
     assert!(e.message().contains("relative path"), "{e}");
+    // virtproxyd's relative -f, libvirtd not running: the failure is virtproxyd's.
+    drop(_d);
+    drop(d);
+    drop(proxy);
+    let _proxy = running(root, "virtproxyd", &["virtproxyd", "-f", "p.conf"]);
+    let (daemon, e) = ConfSource::running(root);
+    assert_eq!(daemon, Daemon::Virtproxyd);
+    assert!(e.unwrap_err().message().starts_with("virtproxyd (pid"));
+}
+
+/// `conf_writers`: who besides root could change a configuration file the daemon reads as
+/// root: the file itself, any directory on its path as given (a symbolic link there may be
+/// replaced) or as resolved; a sticky directory holding root's entry is safe; what cannot
+/// be looked at fails closed.
+#[test]
+fn a_conf_file_only_root_may_change_is_told_from_others() {
+    use std::os::unix::fs::PermissionsExt;
+    use virtpki::daemon_conf::conf_writers;
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let etc = root.join("etc/libvirt");
+    std::fs::create_dir_all(&etc).unwrap();
+    let file = etc.join("libvirtd.conf");
+    std::fs::write(&file, "listen_tls = 1\n").unwrap();
+    mode(&file, 0o600).unwrap();
+    assert_eq!(conf_writers(&file, root), None);
+    mode(&file, 0o620).unwrap();
+    let (at, why) = conf_writers(&file, root).unwrap();
+    assert_eq!(at, file);
+    assert!(
+        why.ends_with("is writable by its group (mode 0620)"),
+        "{why}"
+    );
+    mode(&file, 0o644).unwrap();
+    mode(&etc, 0o757).unwrap();
+    let (at, why) = conf_writers(&file, root).unwrap();
+    assert_eq!(at, etc);
+    assert!(why.contains("writable by every user (mode 0757)"), "{why}");
+    mode(&etc, 0o755).unwrap();
+    // Reached through a link in a directory anyone may write: that directory.
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    mode(&tmp, 0o777).unwrap();
+    std::os::unix::fs::symlink(&file, tmp.join("link.conf")).unwrap();
+    assert_eq!(conf_writers(&tmp.join("link.conf"), root).unwrap().0, tmp);
+    // Sticky (as /tmp): others cannot replace root's entries.
+    mode(&tmp, 0o1777).unwrap();
+    assert_eq!(conf_writers(&tmp.join("link.conf"), root), None);
+    // A link to a file in a directory anyone may write: the directory it resolves into.
+    let open = root.join("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::write(open.join("x.conf"), "").unwrap();
+    mode(&open, 0o777).unwrap();
+    std::os::unix::fs::symlink(open.join("x.conf"), etc.join("x.conf")).unwrap();
+    assert_eq!(conf_writers(&etc.join("x.conf"), root).unwrap().0, open);
+    // Under a root (a chroot, an image), the directories above it are not the daemon's: a
+    // root inside a directory anyone may write is not held against its files.
+    let outer = root.join("outer");
+    let inner = outer.join("root");
+    std::fs::create_dir_all(inner.join("etc/libvirt")).unwrap();
+    let inner_file = inner.join("etc/libvirt/libvirtd.conf");
+    std::fs::write(&inner_file, "").unwrap();
+    mode(&inner_file, 0o644).unwrap();
+    mode(&outer, 0o777).unwrap();
+    assert_eq!(conf_writers(&inner_file, &inner), None);
+    // The same file with the host's / as root (where only root's files are root's: as
+    // root), the directory counts.
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(conf_writers(&inner_file, Path::new("/")).unwrap().0, outer);
+    }
+    // Not there: cannot be told, not "root's".
+    let (_, why) = conf_writers(&etc.join("gone.conf"), root).unwrap();
+    assert!(why.contains("cannot be told"), "{why}");
+    // Another user's file (as root only: chown needs it).
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&file, Some(1234), None).unwrap();
+        let (at, why) = conf_writers(&file, root).unwrap();
+        assert_eq!(at, file);
+        assert!(why.contains("belongs to uid 1234, not root"), "{why}");
+    }
 }

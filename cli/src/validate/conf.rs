@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use virtpki::daemon_conf::{self, ConfCheck, ConfSource, Daemon, DaemonConf, Setting, TlsSettings};
+use virtpki::display::shell_path;
 use virtpki::locations::Environment;
 use virtpki::{CertDataType, ErrorKind};
 
@@ -43,13 +44,13 @@ impl ConfChoice {
 
 impl Validator {
     /// Reads libvirtd.conf: the one given (unreadable = exit 2), or the one the daemon reads
-    /// if it exists ([`Validator::default_conf`]). A syntax error is a check failure, not a
-    /// stop.
+    /// if it exists ([`Validator::default_conf`]; unreadable = a line of the report, since
+    /// nobody gave it). A syntax error is a check failure, not a stop.
     pub(super) fn read_conf(
         &mut self,
         given: Option<&Path>,
     ) -> Result<Option<(DaemonConf, TlsSettings)>, CliError> {
-        let path = match given {
+        let (path, found) = match given {
             // Checked with the other given paths (`crate::given`) before the command ran.
             Some(p) => {
                 self.conf_choice = Some(ConfChoice {
@@ -59,10 +60,10 @@ impl Validator {
                     pid: None,
                     note: format!("checked {}, given with --libvirtd-conf", p.display()),
                 });
-                p.to_path_buf()
+                (p.to_path_buf(), None)
             }
             None => match self.default_conf() {
-                Some((p, _)) if p.exists() => p,
+                Some((p, found)) if p.exists() => (p, found),
                 Some((p, source)) => {
                     let check = "Checking libvirtd.conf";
                     match source.as_ref().and_then(|(d, s)| match s {
@@ -107,6 +108,10 @@ impl Validator {
                 None => return Ok(None),
             },
         };
+        // The file the system daemon reads (or would); one given may be a draft anywhere.
+        if self.mode == Mode::System && given.is_none() {
+            self.conf_access(S, "file_mode", "Checking libvirtd.conf access", &path);
+        }
         let name = "Parsing libvirtd.conf";
         match DaemonConf::read_file(&path) {
             Ok(conf) => {
@@ -134,7 +139,134 @@ impl Validator {
                 );
                 Ok(None)
             }
-            Err(e) => Err(e.into()),
+            Err(e) if given.is_some() => Err(e.into()),
+            Err(e) => {
+                self.unreadable_conf(&path, &e, found);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The line for a daemon configuration file nobody gave that cannot be read (`e`): a
+    /// caller not allowed to read it is a warning (root can check it), anything else (not a
+    /// regular file, too large) a failure, for the daemon `found` runs with it (or would
+    /// start with it).
+    fn unreadable_conf(
+        &mut self,
+        path: &Path,
+        e: &virtpki::Error,
+        found: Option<(Daemon, ConfSource)>,
+    ) {
+        let denied = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+        let (daemon, pid) = found.map_or((Daemon::Libvirtd, None), |(d, s)| (d, s.pid()));
+        let who = match pid {
+            Some(pid) => format!("{} (pid {pid})", daemon.name()),
+            None => daemon.name().to_owned(),
+        };
+        let (state, message, fix) = if denied {
+            (
+                State::Warn,
+                format!("{e}: the settings {who} reads are not checked"),
+                "run virtpki validate as root".to_owned(),
+            )
+        } else {
+            (
+                State::Fail,
+                format!("{e}: {who} would refuse it when it starts"),
+                format!(
+                    "make {} a regular file under libvirt's limit of 10 MiB, or start {} with \
+                     the file it should read",
+                    shell_path(path),
+                    daemon.name()
+                ),
+            )
+        };
+        self.push(
+            S,
+            "Parsing libvirtd.conf",
+            state,
+            Some(path),
+            message,
+            Some(fix),
+        );
+    }
+
+    /// A warning for each other daemon that runs beside `checked` (libvirtd and virtproxyd
+    /// both, which libvirt's units do not allow but a manual start does): its file is not the
+    /// one checked, and either may be the one that listens for TLS.
+    fn other_running(&mut self, checked: Daemon) {
+        for other in Daemon::ALL.into_iter().filter(|&d| d != checked) {
+            let Ok(source) = ConfSource::find(other, &self.root) else {
+                continue;
+            };
+            let Some(pid) = source.pid() else { continue };
+            let file = source.file(other, &self.root);
+            self.push_id(
+                S,
+                "other_daemon",
+                format!("Finding {}'s configuration file", other.name()),
+                State::Warn,
+                Some(&file),
+                format!(
+                    "{} (pid {pid}) runs too, with {}: only {}'s file is checked, and which of \
+                     the two listens for TLS is not told",
+                    other.name(),
+                    file.display(),
+                    checked.name()
+                ),
+                Some(format!(
+                    "check it with --libvirtd-conf {}, and run only one of {} and {}",
+                    shell_path(&file),
+                    checked.name(),
+                    other.name()
+                )),
+            );
+        }
+    }
+
+    /// Who may change a system daemon's configuration file (libvirtd.conf, qemu.conf), which
+    /// it reads as root at its start ([`daemon_conf::conf_writers`]): anyone but root is a
+    /// failure, since that user would choose its TLS settings (switch verification off, name
+    /// another key). The line's id is `id` in `scope`, its name `name`.
+    pub(super) fn conf_access(&mut self, scope: Scope, id: &str, name: &str, path: &Path) {
+        match daemon_conf::conf_writers(path, &self.root) {
+            None => self.pass_id(
+                scope,
+                id,
+                name,
+                Some(path),
+                format!(
+                    "{}: only root can change it (the file and its directories)",
+                    path.display()
+                ),
+            ),
+            Some((at, why)) => {
+                let fix = if at == path {
+                    let at = shell_path(&at);
+                    format!("chown root:root {at}; chmod go-w {at}")
+                } else {
+                    format!(
+                        "keep the file in a directory only root may write (as /etc/libvirt), or \
+                         make {} root's and not writable by others (chmod go-w)",
+                        shell_path(&at)
+                    )
+                };
+                self.push_id(
+                    scope,
+                    id,
+                    name,
+                    State::Fail,
+                    Some(path),
+                    format!(
+                        "{why}: another user than root could change the configuration the \
+                         daemon reads as root when it starts (its TLS settings: turn \
+                         verification off, name another key)"
+                    ),
+                    Some(fix),
+                )
+            }
         }
     }
 
@@ -148,11 +280,11 @@ impl Validator {
         match &self.mode {
             Mode::System => {
                 let (daemon, source) = match ConfSource::running(&self.root) {
-                    Ok(found) => found,
-                    Err(e) => {
+                    (daemon, Ok(source)) => (daemon, source),
+                    (daemon, Err(e)) => {
                         self.push(
                             S,
-                            name(Daemon::Libvirtd),
+                            name(daemon),
                             State::Warn,
                             None,
                             format!("{e}: its settings are not checked"),
@@ -168,6 +300,9 @@ impl Validator {
                 let file = source.file(daemon, &self.root);
                 let note = source.note(daemon, &file);
                 self.pass(S, name(daemon), Some(&file), note.clone());
+                if source.pid().is_some() {
+                    self.other_running(daemon);
+                }
                 self.conf_choice = Some(ConfChoice {
                     daemon: Some(daemon),
                     file: file.clone(),

@@ -46,7 +46,7 @@ impl Validator {
                 )
             }
         };
-        self.qemu_conf_checks(&conf, &conf_path);
+        self.qemu_conf_checks(&conf, &conf_path, args.qemu_conf.is_some());
         let ids = match crate::install_qemu::qemu_ids(&conf, &self.root) {
             Ok(ids) => {
                 self.pass_id(
@@ -103,14 +103,18 @@ impl Validator {
         }
     }
 
-    /// qemu.conf itself: values libvirt refuses, directories it requires, misspelt names.
-    fn qemu_conf_checks(&mut self, conf: &QemuConf, path: &Path) {
+    /// qemu.conf itself: values libvirt refuses, directories it requires, misspelt names;
+    /// who may change it, unless it was `given` (a draft, maybe, not the one libvirtd reads).
+    fn qemu_conf_checks(&mut self, conf: &QemuConf, path: &Path, given: bool) {
         let shown = if path.exists() {
             format!("{} read", path.display())
         } else {
             format!("{} absent: libvirt's defaults apply", path.display())
         };
         self.pass_id(S, "conf.file", "Checking qemu.conf", Some(path), shown);
+        if !given && path.exists() {
+            self.conf_access(S, "conf.file_mode", "Checking qemu.conf access", path);
+        }
         for e in conf.errors() {
             self.push_id(
                 S,

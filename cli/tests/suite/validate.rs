@@ -1980,3 +1980,229 @@ fn a_running_daemons_conf_file_that_cannot_be_read_is_said() {
     assert!(find(&v, "warn", "NO client may connect").is_empty(), "{v}");
     assert_eq!(v["configuration"]["source"], "command_line", "{v}");
 }
+
+/// The line about a running daemon whose file cannot be told names that daemon: virtproxyd
+/// (libvirtd not running) started with a relative -f is "Finding virtproxyd's configuration
+/// file", not libvirtd's.
+#[test]
+fn a_relative_conf_file_of_virtproxyd_is_said_of_virtproxyd() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "listen_tls = 1\n");
+    let _d = running(root, "virtproxyd", &["virtproxyd", "-f", "proxy.conf"]);
+    let (_, v) = json(root, &[]);
+    let w = find(&v, "warn", "a relative path");
+    assert_eq!(w.len(), 1, "{v}");
+    assert_eq!(w[0]["id"], "conf.source", "{v}");
+    assert_eq!(
+        w[0]["name"], "Finding virtproxyd's configuration file",
+        "{v}"
+    );
+    assert!(
+        w[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("virtproxyd (pid"),
+        "{v}"
+    );
+}
+
+/// The daemon reads its configuration file as root when it starts: a file another user may
+/// write, or one reached through a directory (or a symbolic link in one) another user may
+/// write, hands that user the daemon's TLS settings (tls_no_verify_certificate, the key).
+/// With the system files that is a failure naming the file or directory; only root's files
+/// in root's directories pass (a sticky directory such as /tmp holding root's file passes).
+/// A file given with --libvirtd-conf (a draft, maybe) is not held to it.
+#[test]
+fn a_conf_file_others_may_write_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let default = conf(root, "listen_tls = 1\n");
+    let access = |v: &Value| -> Value {
+        checks(v)
+            .iter()
+            .find(|c| c["id"] == "conf.file_mode")
+            .unwrap_or_else(|| panic!("no conf.file_mode in {v}"))
+            .clone()
+    };
+    let (_, v) = json(root, &[]);
+    assert_eq!(access(&v)["status"], "pass", "{v}");
+    // The file itself writable by group or others.
+    for mode in [0o664, 0o646] {
+        chmod(&default, mode);
+        let (code, v) = json(root, &[]);
+        let c = access(&v);
+        assert_eq!((code, c["status"].as_str()), (1, Some("fail")), "{v}");
+        let m = c["message"].as_str().unwrap();
+        assert!(
+            m.contains(&format!("{} is writable", default.display()))
+                && m.contains(&format!("{mode:04o}")),
+            "{m}"
+        );
+        assert!(c["fix"].as_str().unwrap().contains("chmod go-w"), "{v}");
+    }
+    chmod(&default, 0o644);
+    // Given with --libvirtd-conf: a file to check, maybe a draft anywhere, not the one the
+    // daemon reads: not held to the rule.
+    chmod(&default, 0o666);
+    let (_, v) = json(root, &["--libvirtd-conf", default.to_str().unwrap()]);
+    assert!(
+        !checks(&v).iter().any(|c| c["id"] == "conf.file_mode"),
+        "{v}"
+    );
+    chmod(&default, 0o644);
+    // A running daemon's -f: a symbolic link in a directory others may write, to root's file.
+    let home = root.join("home/alice");
+    fs::create_dir_all(&home).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&default, home.join("libvirtd.conf")).unwrap();
+    let _d = running(
+        root,
+        "libvirtd",
+        &["/usr/sbin/libvirtd", "-f", "/home/alice/libvirtd.conf"],
+    );
+    let (code, v) = json(root, &[]);
+    assert_eq!(v["configuration"]["source"], "command_line", "{v}");
+    let c = access(&v);
+    assert_eq!((code, c["status"].as_str()), (1, Some("fail")), "{v}");
+    let m = c["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!("{} is writable", home.display())),
+        "{m}"
+    );
+    let fix = c["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("keep the file in a directory only root may write")
+            && !fix.contains("chown"),
+        "{fix}"
+    );
+    // A sticky directory others may write (as /tmp) holding root's file is safe.
+    fs::remove_file(home.join("libvirtd.conf")).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::copy(&default, home.join("libvirtd.conf")).unwrap();
+    chmod(&home.join("libvirtd.conf"), 0o600);
+    let (_, v) = json(root, &[]);
+    assert_eq!(access(&v)["status"], "pass", "{v}");
+}
+
+/// The configuration file a running daemon was started with that cannot be read (here a
+/// directory) is a failed line naming the file, and the rest of the report is still given
+/// (exit 1, not 2: the file was not given on the command line, so it is no usage error).
+#[test]
+fn a_running_daemons_conf_file_that_is_no_file_is_a_failed_line() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "listen_tls = 1\n");
+    let d_conf = root.join("etc/libvirt/d.conf");
+    fs::create_dir_all(&d_conf).unwrap();
+    let _d = running(
+        root,
+        "libvirtd",
+        &["/usr/sbin/libvirtd", "-f", "/etc/libvirt/d.conf"],
+    );
+    let (code, v) = json(root, &[]);
+    assert_eq!(code, 1, "{v}");
+    let f = find(&v, "fail", "is a directory");
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(f[0]["id"], "conf.parse", "{v}");
+    assert_eq!(f[0]["file"], d_conf.to_str().unwrap(), "{v}");
+    assert!(
+        f[0]["message"].as_str().unwrap().contains("libvirtd (pid"),
+        "{v}"
+    );
+    assert!(!find(&v, "pass", "libvirt's load-time checks pass for the server").is_empty());
+    // Given with --libvirtd-conf, the same is a usage error (exit 2), as before.
+    let out = run(root, &["--libvirtd-conf", d_conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// libvirtd and virtproxyd both running (libvirt's units conflict, a manual start does not):
+/// libvirtd's file is checked, and virtproxyd's, which is not, is a warning naming it and
+/// its pid, with how to check it.
+#[test]
+fn a_second_running_daemon_whose_file_is_not_checked_is_said() {
+    use virtpki_tools::daemon::running;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let default = conf(root, "listen_tls = 1\n");
+    let _lv = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
+    let (_, v) = json(root, &[]);
+    assert!(find(&v, "warn", "runs too").is_empty(), "{v}");
+    let proxy = running(
+        root,
+        "virtproxyd",
+        &["/usr/sbin/virtproxyd", "-f", "/etc/libvirt/p.conf"],
+    );
+    let (_, v) = json(root, &[]);
+    assert_eq!(v["configuration"]["daemon"], "libvirtd", "{v}");
+    assert_eq!(v["configuration"]["file"], default.to_str().unwrap(), "{v}");
+    let w = find(&v, "warn", "virtproxyd (pid");
+    assert_eq!(w.len(), 1, "{v}");
+    assert_eq!(w[0]["id"], "conf.other_daemon", "{v}");
+    assert_eq!(
+        w[0]["name"], "Finding virtproxyd's configuration file",
+        "{v}"
+    );
+    let p = root.join("etc/libvirt/p.conf");
+    let m = w[0]["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!("virtproxyd (pid {}) runs too", proxy.pid()))
+            && m.contains(&p.display().to_string()),
+        "{m}"
+    );
+    assert!(
+        w[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--libvirtd-conf {}", p.display())),
+        "{v}"
+    );
+}
+
+/// validate run in a pid namespace of its own (a container) while the pid file's lock is held
+/// outside it: fcntl names no pid it can see (0), so the pid file is not believed and that
+/// is said. As root with unshare(1) only (a new pid namespace needs it).
+#[test]
+fn a_pid_file_locked_from_another_pid_namespace_is_not_believed() {
+    use virtpki_tools::daemon::running;
+    if !is_root() {
+        eprintln!("skipped: a new pid namespace needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    conf(root, "listen_tls = 1\n");
+    let _d = running(root, "libvirtd", &["/usr/sbin/libvirtd"]);
+    let out = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            env!("CARGO_BIN_EXE_virtpki"),
+            "validate",
+            "--json",
+        ])
+        .arg("--root")
+        .arg(root)
+        .args(["--system", "--hostname", HOST])
+        .output()
+        .expect("unshare(1), from util-linux");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["configuration"]["source"], "unknown", "{v}");
+    assert!(
+        v["configuration"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("is locked by a process of another pid namespace"),
+        "{v}"
+    );
+}
