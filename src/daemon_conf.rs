@@ -27,11 +27,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil::{self, Follow};
 
+mod access;
 mod audit;
 pub mod keys;
 pub mod qemu;
 mod reload;
-pub use audit::{audit, audit_listener, audit_settings, conf_writers, rerooted, ConfCheck};
+pub use access::conf_writers;
+pub use audit::{audit, audit_listener, audit_settings, rerooted, ConfCheck};
 pub use keys::{key_kind, nearest_in, nearest_key, KeyKind};
 pub use reload::{ConfSource, Daemon, OtherFile, ReloadCheck};
 

@@ -182,7 +182,7 @@ impl ConfSource {
     pub fn find(daemon: Daemon, root: &Path) -> Result<ConfSource> {
         use std::os::unix::fs::MetadataExt;
         let pid_file = daemon.pid_file(root);
-        let trusted = root_stand_in(root);
+        let trusted = super::access::root_stand_in(root);
         let opened = crate::fsutil::open_regular(&pid_file, crate::fsutil::Follow::No)
             .map_err(|e| crate::fsutil::ReadError::Io("open", e))
             .and_then(|(file, meta)| {
@@ -507,21 +507,6 @@ fn lock_refusal(file: &std::fs::File, pid: u32, path: &Path) -> Option<String> {
             "whether a daemon holds the lock on its pid file {path} cannot be told: {e}"
         )),
     }
-}
-
-/// Whether a uid is root's under `root`: root, or under a test root (not the host's /,
-/// however spelled: `/tmp/..`, a link to /) the caller too, whose files stand in for root's.
-pub(super) fn root_stand_in(root: &Path) -> impl Fn(u32) -> bool {
-    let host =
-        root == Path::new("/") || std::fs::canonicalize(root).is_ok_and(|r| r == Path::new("/"));
-    let me = my_uid();
-    move |uid| uid == 0 || (!host && uid == me)
-}
-
-/// The caller's effective uid.
-fn my_uid() -> u32 {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() }
 }
 
 /// The real, effective and saved uids of `/proc/PID/status` (its `Uid:` line); `None` when
