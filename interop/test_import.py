@@ -122,8 +122,23 @@ def cases(parts):
             ("empty directory name", b"\xa4\x02\x30\x00", False),
             ("5-byte IP address", b"\x87\x05\x01\x02\x03\x04\x05", False),
             ("registered ID", b"\x88\x02\x2a\x03", False),
+            ("registered ID not in DER", b"\x88\x02\x80\x01", True),
+            ("empty otherName", b"\xa0\x00", True),
+            ("otherName without a value", bytes.fromhex("a00306012a"), True),
+            ("otherName with an empty value", bytes.fromhex("a00506012aa000"), True),
         ]:
             yield f"{which} alternative name: {name}", with_alt_names(oid, encoded), refused
+    own = [e[2] for e in elements(elements(elements(extensions)[0][1])[0][1])]
+    unknown = tlv(0x30, tlv(0x06, b"\x2a\x03\x05") + tlv(0x04, b"\x05\x00"))
+    for name, added, refused in [
+        ("an unknown extension", [unknown], False),
+        ("an unknown extension twice", [unknown, unknown], True),
+        ("an extension of the CA's twice", [own[0]], True),
+        ("an extension identifier not in DER",
+         [tlv(0x30, tlv(0x06, b"\x2a\x80\x05") + tlv(0x04, b"\x05\x00"))], True),
+    ]:
+        yield name, parts.build(parts.tbs[:7] + [tlv(0xA3, tlv(0x30, b"".join(own + added)))]), \
+            refused
 
 
 def pem(der):
@@ -138,7 +153,7 @@ class ImportRulesAgreeWithGnuTLS(unittest.TestCase):
         with open(ca.cert) as f:
             der = base64.b64decode("".join(f.read().strip().splitlines()[1:-1]))
         checked = list(cases(Parts(der)))
-        self.assertEqual(len(checked), 38)
+        self.assertEqual(len(checked), 50)
         for i, (name, der, refused) in enumerate(checked):
             with self.subTest(name):
                 path = os.path.join(directory, f"case{i}.pem")

@@ -1461,11 +1461,12 @@ mod tests {
     }
 
     /// A critical extension of a type webpki processes, its OID not in DER's shortest form:
-    /// webpki (and x509-parser) compare OIDs by their bytes and so do not process it; it is
-    /// an unknown critical extension (before OIDs were compared encoded, its dotted text
-    /// passed it as processed, and a CA certificate carrying it was a usable anchor).
+    /// webpki (and x509-parser) compare OIDs by their bytes and so do not process it (before
+    /// OIDs were compared encoded, its dotted text passed it as processed, and a CA
+    /// certificate carrying it was a usable anchor). GnuTLS's libtasn1 cannot decode such an
+    /// OID and refuses the certificate, and so, since the import rules, does the parse here.
     #[test]
-    fn a_non_minimal_extension_oid_is_an_unknown_critical_extension() {
+    fn a_non_minimal_extension_oid_fails_at_parse_time() {
         let der = include_bytes!("../fuzz/corpus/certificate/ca.der");
         let ca = Certificate::from_der(der.to_vec(), Source::Data).unwrap();
         assert!(ca.key_usage().unwrap().critical);
@@ -1474,9 +1475,7 @@ mod tests {
         let non_minimal = [0x06, 0x04, 0x55, 0x1d, 0x80, 0x0f];
         let changed = replace_element(der, &key_usage, &non_minimal);
         assert_eq!(changed.len(), der.len() + 1);
-        let ca = Certificate::from_der(changed, Source::Data).unwrap();
-        assert_eq!(ca.profile().unknown_critical, ["2.5.29.15"]);
-        assert!(ca.key_usage().is_none());
+        refused_at_import(changed, "an extension identifier is not a DER OID");
     }
 
     /// The server certificate of the fuzz corpus, taken apart for the adversarial tests of the
@@ -2399,6 +2398,19 @@ mod tests {
             refused_at_import(san, "the subject alternative name extension");
             refused_at_import(ian, "the issuer alternative name extension");
         }
+        // An other name libtasn1 cannot decode (no type, no value, an empty value) and a
+        // registered ID that is not a DER OID: certtool -i refuses each.
+        let malformed: [&[u8]; 4] = [
+            &[0xa0, 0x00],
+            &[0xa0, 0x03, 0x06, 0x01, 0x2a],
+            &[0xa0, 0x05, 0x06, 0x01, 0x2a, 0xa0, 0x00],
+            &[0x88, 0x02, 0x80, 0x01],
+        ];
+        for name in malformed {
+            let [san, ian] = variants(name);
+            refused_at_import(san, "the subject alternative name extension");
+            refused_at_import(ian, "the issuer alternative name extension");
+        }
         let garbage = v.with_extra_extension(extension(&ian_oid, &[], &[0x04, 0x00]));
         refused_at_import(garbage, "the issuer alternative name extension");
         // An empty DNS name reaches the canonical reader, which takes it.
@@ -2417,5 +2429,32 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{name:02x?}: {e}"));
             }
         }
+    }
+
+    /// `_gnutls_check_cert_sanity` refuses a version 3 certificate with two extensions of
+    /// one OID, whatever the OID (GNUTLS_E_X509_DUPLICATE_EXTENSION), and libtasn1 refuses
+    /// an extension identifier that is not a DER OID: certtool -i refuses each, x509-parser
+    /// reads them.
+    #[test]
+    fn duplicate_or_malformed_extension_ids_fail_at_parse_time() {
+        let v = Variants::server();
+        let ian_oid = [0x55, 0x1d, 0x12];
+        let ian = extension(&ian_oid, &[], &[0x30, 0x03, 0x82, 0x01, 0x61]);
+        let twice = v.with_extra_extension([&ian[..], &ian].concat());
+        refused_at_import(twice, "two extensions 2.5.29.18");
+        let unknown = extension(&[0x2a, 0x03, 0x05], &[], &[0x05, 0x00]);
+        let twice = v.with_extra_extension([&unknown[..], &unknown].concat());
+        refused_at_import(twice, "two extensions 1.2.3.5");
+        let san = extension(&[0x55, 0x1d, 0x11], &[], &[0x30, 0x03, 0x82, 0x01, 0x61]);
+        // x509-parser refuses two of this one itself.
+        let e = Certificate::from_der(v.with_extra_extension(san), Source::Data).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+        let bad_id = extension(&[0x2a, 0x80, 0x05], &[], &[0x05, 0x00]);
+        refused_at_import(
+            v.with_extra_extension(bad_id),
+            "an extension identifier is not a DER OID",
+        );
+        let once = v.with_extra_extension([&ian[..], &unknown].concat());
+        Certificate::from_der(once, Source::Data).unwrap();
     }
 }

@@ -45,6 +45,19 @@ pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
     if version < 3 && parts.extensions {
         return Err(format!("a version {version} certificate has extensions"));
     }
+    if !parts
+        .extension_ids
+        .iter()
+        .all(|id| der::oid_is_well_formed(id))
+    {
+        return Err("an extension identifier is not a DER OID".to_owned());
+    }
+    let mut ids = parts.extension_ids.clone();
+    ids.sort_unstable();
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+        let oid = der::oid_to_string(pair[0]).unwrap_or_default();
+        return Err(format!("the certificate has two extensions {oid}"));
+    }
     if version < 2 && parts.unique_id {
         return Err("a version 1 certificate has a unique identifier".to_owned());
     }
@@ -83,6 +96,8 @@ struct Parts<'a> {
     not_after: Element<'a>,
     unique_id: bool,
     extensions: bool,
+    /// The identifiers (OID contents) of the extensions, in order.
+    extension_ids: Vec<&'a [u8]>,
     /// The values (content of the OCTET STRING) of the first subject and issuer
     /// alternative name extensions, the ones GnuTLS reads at import.
     subject_alt_names: Option<&'a [u8]>,
@@ -109,6 +124,7 @@ impl<'a> Parts<'a> {
         let _subject = tbs.next()?;
         let _key_info = tbs.next()?;
         let (mut unique_id, mut extensions) = (false, false);
+        let mut extension_ids = Vec::new();
         let (mut subject_alt_names, mut issuer_alt_names) = (None, None);
         while !tbs.0.is_empty() {
             let element = tbs.next()?;
@@ -121,6 +137,7 @@ impl<'a> Parts<'a> {
                     while !list.0.is_empty() {
                         let mut extension = Elements(list.next()?.content);
                         let id = extension.next()?.content;
+                        extension_ids.push(id);
                         // The critical flag, if any, then the value.
                         let mut value = extension.next()?;
                         if value.tag == Tag::BOOLEAN {
@@ -144,6 +161,7 @@ impl<'a> Parts<'a> {
             not_after,
             unique_id,
             extensions,
+            extension_ids,
             subject_alt_names,
             issuer_alt_names,
         })
@@ -206,10 +224,30 @@ fn gnutls_general_names(value: &[u8]) -> bool {
         let Some(name) = names.next() else {
             return false;
         };
-        let known = matches!(name.tag.0, 0xa0 | 0x81 | 0x82 | 0x86 | 0xa4 | 0x87 | 0x88);
-        if !known || (name.content.is_empty() && name.tag.0 != 0xa0) {
+        let readable = match name.tag.0 {
+            0xa0 => gnutls_other_name(name.content),
+            0x88 => der::oid_is_well_formed(name.content),
+            0x81 | 0x82 | 0x86 | 0xa4 | 0x87 => !name.content.is_empty(),
+            _ => false,
+        };
+        if !readable {
             return false;
         }
     }
     true
+}
+
+/// Whether libtasn1 decodes this `OtherName` content: a DER OID, then the value in an
+/// explicit `[0]` holding one element, and nothing after.
+fn gnutls_other_name(content: &[u8]) -> bool {
+    let mut parts = Elements(content);
+    let (Some(id), Some(value)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let single = |inner: &[u8]| der::read(inner).is_ok_and(|(_, rest)| rest.is_empty());
+    parts.0.is_empty()
+        && id.tag == Tag::OID
+        && der::oid_is_well_formed(id.content)
+        && value.tag == Tag(0xa0)
+        && single(value.content)
 }
