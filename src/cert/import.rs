@@ -11,13 +11,17 @@
 //! - `_gnutls_x509_get_version` (lib/x509/common.c): the version INTEGER is one byte below
 //!   0x80, so version 128 at most (higher versions up to there are imported);
 //! - `_gnutls_check_cert_sanity`: no extensions in a version 1 or 2 certificate, no unique
-//!   identifiers in a version 1 certificate, and both times readable: libtasn1's strict DER
+//!   identifiers in a version 1 certificate, no two extensions of one OID
+//!   (`GNUTLS_E_X509_DUPLICATE_EXTENSION`), and both times readable: libtasn1's strict DER
 //!   (digits, then `Z`) and GnuTLS's `_gnutls_x509_generalTime2gtime`, which refuses
 //!   fractional seconds;
 //! - `cache_alt_names` (lib/x509/x509.c) with `gnutls_x509_ext_import_subject_alt_names`
 //!   (lib/x509/x509_ext.c): the subject and issuer alternative names decode, every name
 //!   is of a type GnuTLS knows (`_gnutls_x509_san_find_type`: not an X.400 address or an
-//!   EDI party name) and, but for an other name, is not empty.
+//!   EDI party name) and, but for an other name, is not empty; an other name is a type and
+//!   one value, a registered ID a DER OID (libtasn1's strict decoding);
+//! - libtasn1 cannot decode an extension identifier that is not a DER OID
+//!   (`der::oid_is_well_formed`, stricter than libtasn1 as for every OID compared here).
 //!
 //! Both readers have accepted the certificate when [`check`] runs; it reads the headers of
 //! the top-level elements and of the extensions, compares two short algorithm identifiers
@@ -211,7 +215,7 @@ fn gnutls_time(time: &Element<'_>) -> bool {
 /// Whether GnuTLS imports these `GeneralNames` (`cache_alt_names` and
 /// `gnutls_x509_ext_import_subject_alt_names`): a SEQUENCE of names of the types it knows
 /// (other name, e-mail, DNS, URI, directory name, IP address, registered ID), each but an
-/// other name holding something.
+/// other name holding something, an other name and a registered ID decoding.
 fn gnutls_general_names(value: &[u8]) -> bool {
     let Ok((sequence, rest)) = der::read(value) else {
         return false;
