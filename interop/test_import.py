@@ -136,6 +136,13 @@ def cases(parts):
         ("an extension of the CA's twice", [own[0]], True),
         ("an extension identifier not in DER",
          [tlv(0x30, tlv(0x06, b"\x2a\x80\x05") + tlv(0x04, b"\x05\x00"))], True),
+        # 1.2.1...1.10 dotted: 126 characters are read, 128 are too many.
+        ("an extension identifier of 126 characters",
+         [tlv(0x30, tlv(0x06, b"\x2a" + b"\x01" * 60 + b"\x0a") + tlv(0x04, b"\x05\x00"))],
+         False),
+        ("an extension identifier of 128 characters",
+         [tlv(0x30, tlv(0x06, b"\x2a" + b"\x01" * 61 + b"\x0a") + tlv(0x04, b"\x05\x00"))],
+         True),
     ]:
         yield name, parts.build(parts.tbs[:7] + [tlv(0xA3, tlv(0x30, b"".join(own + added)))]), \
             refused
@@ -153,7 +160,7 @@ class ImportRulesAgreeWithGnuTLS(unittest.TestCase):
         with open(ca.cert) as f:
             der = base64.b64decode("".join(f.read().strip().splitlines()[1:-1]))
         checked = list(cases(Parts(der)))
-        self.assertEqual(len(checked), 50)
+        self.assertEqual(len(checked), 52)
         for i, (name, der, refused) in enumerate(checked):
             with self.subTest(name):
                 path = os.path.join(directory, f"case{i}.pem")

@@ -2456,5 +2456,21 @@ mod tests {
         );
         let once = v.with_extra_extension([&ian[..], &unknown].concat());
         Certificate::from_der(once, Source::Data).unwrap();
+        // gnutls_x509_crt_get_extension_info reads the identifier into 128 bytes: 126
+        // characters dotted are imported, 127 are not (certtool -i).
+        let long_id = |arcs: usize| {
+            let oid = [&[0x2a][..], &vec![0x01; arcs], &[0x0a]].concat();
+            let text = crate::der::oid_to_string(&oid).unwrap();
+            (
+                v.with_extra_extension(extension(&oid, &[], &[0x05, 0x00])),
+                text.len(),
+            )
+        };
+        let (der, length) = long_id(60);
+        assert_eq!(length, 126);
+        Certificate::from_der(der, Source::Data).unwrap();
+        let (der, length) = long_id(61);
+        assert_eq!(length, 128);
+        refused_at_import(der, "longer than the 126 characters GnuTLS reads");
     }
 }

@@ -21,7 +21,8 @@
 //!   EDI party name) and, but for an other name, is not empty; an other name is a type and
 //!   one value, a registered ID a DER OID (libtasn1's strict decoding);
 //! - libtasn1 cannot decode an extension identifier that is not a DER OID
-//!   (`der::oid_is_well_formed`, stricter than libtasn1 as for every OID compared here).
+//!   (`der::oid_is_well_formed`, stricter than libtasn1 as for every OID compared here),
+//!   and `gnutls_x509_crt_get_extension_info` one longer than 126 characters dotted.
 //!
 //! Both readers have accepted the certificate when [`check`] runs; it reads the headers of
 //! the top-level elements and of the extensions, compares two short algorithm identifiers
@@ -55,6 +56,22 @@ pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
         .all(|id| der::oid_is_well_formed(id))
     {
         return Err("an extension identifier is not a DER OID".to_owned());
+    }
+    // gnutls_x509_crt_get_extension_info reads the dotted identifier into MAX_OID_SIZE (128)
+    // bytes and fails the import beyond 126 characters (certtool -i). Up to 30 content
+    // bytes print in at most 4 + 29 * 4 = 120 characters: only longer ones are printed.
+    if let Some(long) = parts
+        .extension_ids
+        .iter()
+        .filter(|id| id.len() > 30)
+        .filter_map(|id| der::oid_to_string(id))
+        .find(|text| text.len() > 126)
+    {
+        let length = long.len();
+        return Err(format!(
+            "an extension identifier is {length} characters long dotted, longer than the 126 \
+             characters GnuTLS reads"
+        ));
     }
     let mut ids = parts.extension_ids.clone();
     ids.sort_unstable();
