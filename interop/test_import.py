@@ -123,6 +123,7 @@ def cases(parts):
             ("5-byte IP address", b"\x87\x05\x01\x02\x03\x04\x05", False),
             ("registered ID", b"\x88\x02\x2a\x03", False),
             ("registered ID not in DER", b"\x88\x02\x80\x01", True),
+            ("registered ID with an incomplete last arc", b"\x88\x02\x2a\x83", False),
             ("empty otherName", b"\xa0\x00", True),
             ("otherName without a value", bytes.fromhex("a00306012a"), True),
             ("otherName with an empty value", bytes.fromhex("a00506012aa000"), True),
@@ -137,6 +138,8 @@ def cases(parts):
         ("an extension identifier not in DER",
          [tlv(0x30, tlv(0x06, b"\x2a\x80\x05") + tlv(0x04, b"\x05\x00"))], True),
         # 1.2.1...1.10 dotted: 126 characters are read, 128 are too many.
+        ("an extension identifier with an incomplete last arc",
+         [tlv(0x30, tlv(0x06, b"\x2a\x03\x85") + tlv(0x04, b"\x05\x00"))], False),
         ("an extension identifier of 126 characters",
          [tlv(0x30, tlv(0x06, b"\x2a" + b"\x01" * 60 + b"\x0a") + tlv(0x04, b"\x05\x00"))],
          False),
@@ -160,7 +163,7 @@ class ImportRulesAgreeWithGnuTLS(unittest.TestCase):
         with open(ca.cert) as f:
             der = base64.b64decode("".join(f.read().strip().splitlines()[1:-1]))
         checked = list(cases(Parts(der)))
-        self.assertEqual(len(checked), 52)
+        self.assertEqual(len(checked), 55)
         for i, (name, der, refused) in enumerate(checked):
             with self.subTest(name):
                 path = os.path.join(directory, f"case{i}.pem")

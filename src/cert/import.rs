@@ -19,10 +19,11 @@
 //!   (lib/x509/x509_ext.c): the subject and issuer alternative names decode, every name
 //!   is of a type GnuTLS knows (`_gnutls_x509_san_find_type`: not an X.400 address or an
 //!   EDI party name) and, but for an other name, is not empty; an other name is a type and
-//!   one value, a registered ID a DER OID (libtasn1's strict decoding);
-//! - libtasn1 cannot decode an extension identifier that is not a DER OID
-//!   (`der::oid_is_well_formed`, stricter than libtasn1 as for every OID compared here),
-//!   and `gnutls_x509_crt_get_extension_info` one longer than 126 characters dotted.
+//!   one value, a registered ID an OID libtasn1 decodes (its strict decoding);
+//! - libtasn1 decodes every OID of the certificate (`der::libtasn1_reads_oid`: here the
+//!   extension identifiers and those of the signature algorithms, and of the alternative
+//!   names, which it decodes at import), and `gnutls_x509_crt_get_extension_info` reads an
+//!   extension identifier of 126 characters dotted at most.
 //!
 //! Both readers have accepted the certificate when [`check`] runs; it reads the headers of
 //! the top-level elements and of the extensions, compares two short algorithm identifiers
@@ -53,9 +54,13 @@ pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
     if !parts
         .extension_ids
         .iter()
-        .all(|id| der::oid_is_well_formed(id))
+        .all(|id| der::libtasn1_reads_oid(id))
     {
-        return Err("an extension identifier is not a DER OID".to_owned());
+        return Err(
+            "an extension identifier does not decode (an arc not in its shortest form, \
+            or beyond 64 bits)"
+                .to_owned(),
+        );
     }
     // gnutls_x509_crt_get_extension_info reads the dotted identifier into MAX_OID_SIZE (128)
     // bytes and fails the import beyond 126 characters (certtool -i). Up to 30 content
@@ -209,7 +214,7 @@ fn same_algorithm(a: &[u8], b: &[u8]) -> bool {
         } else {
             parameters
         };
-        (oid.tag == Tag::OID && der::oid_is_well_formed(oid.content))
+        (oid.tag == Tag::OID && der::libtasn1_reads_oid(oid.content))
             .then_some((oid.content, parameters))
     }
     matches!((split(a), split(b)), (Some(a), Some(b)) if a == b)
@@ -247,7 +252,7 @@ fn gnutls_general_names(value: &[u8]) -> bool {
         };
         let readable = match name.tag.0 {
             0xa0 => gnutls_other_name(name.content),
-            0x88 => der::oid_is_well_formed(name.content),
+            0x88 => der::libtasn1_reads_oid(name.content),
             0x81 | 0x82 | 0x86 | 0xa4 | 0x87 => !name.content.is_empty(),
             _ => false,
         };
@@ -268,7 +273,7 @@ fn gnutls_other_name(content: &[u8]) -> bool {
     let single = |inner: &[u8]| der::read(inner).is_ok_and(|(_, rest)| rest.is_empty());
     parts.0.is_empty()
         && id.tag == Tag::OID
-        && der::oid_is_well_formed(id.content)
+        && der::libtasn1_reads_oid(id.content)
         && value.tag == Tag(0xa0)
         && single(value.content)
 }
