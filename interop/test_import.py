@@ -97,6 +97,9 @@ def cases(parts):
     yield "outer NULL parameters", parts.build(outer=algorithm(ECDSA_SHA256, b"\x05\x00")), False
     yield "signed SEQUENCE parameters", parts.build(
         parts.replaced(2, algorithm(ECDSA_SHA256, b"\x30\x00"))), True
+    incomplete = algorithm(bytes.fromhex("2a8648ce3d040382"))
+    yield "an incomplete last arc, signed and outside", parts.build(
+        parts.replaced(2, incomplete), outer=incomplete), False
     yield "version 1 with extensions", with_version(None, extensions), True
     yield "version 2 with extensions", with_version(version(1), extensions), True
     yield "version 1 with an issuer unique ID", with_version(None, b"\x81\x02\x00\x01"), True
@@ -163,7 +166,7 @@ class ImportRulesAgreeWithGnuTLS(unittest.TestCase):
         with open(ca.cert) as f:
             der = base64.b64decode("".join(f.read().strip().splitlines()[1:-1]))
         checked = list(cases(Parts(der)))
-        self.assertEqual(len(checked), 55)
+        self.assertEqual(len(checked), 56)
         for i, (name, der, refused) in enumerate(checked):
             with self.subTest(name):
                 path = os.path.join(directory, f"case{i}.pem")

@@ -2280,6 +2280,14 @@ mod tests {
             let der = with_signature(inner, outer);
             Certificate::from_der(der, Source::Data).unwrap();
         }
+        // An OID with an incomplete last arc libtasn1 reads; the same in both places is the
+        // same algorithm to GnuTLS (certtool -i imports it).
+        let incomplete = encode(
+            0x30,
+            &encode(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x82]),
+        );
+        let der = with_signature(&incomplete, &incomplete);
+        Certificate::from_der(der, Source::Data).unwrap();
     }
 
     /// GnuTLS's version rules: one byte of version (version 128 at most), no extensions
