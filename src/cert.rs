@@ -326,7 +326,7 @@ impl Certificate {
             None => read_with_x509_parser(&der, &source)?,
         };
         import::check(&der, &read).map_err(|rule| {
-            let why = "GnuTLS refuses to import such a certificate, and so libvirt";
+            let why = "GnuTLS, and so libvirt, refuses to import such a certificate";
             Error::new(ErrorKind::Parse, format!("{source}: {rule} ({why})"))
         })?;
         Ok(Certificate {
