@@ -123,6 +123,8 @@ def cases(parts):
             ("DNS name", b"\x82\x01a", False),
             ("otherName", bytes.fromhex("a00806012aa0030c0161"), False),
             ("empty directory name", b"\xa4\x02\x30\x00", False),
+            ("directory name holding an OCTET STRING", b"\xa4\x03\x04\x01\x00", True),
+            ("directory name, a SEQUENCE of a NULL", bytes.fromhex("a40430020500"), True),
             ("5-byte IP address", b"\x87\x05\x01\x02\x03\x04\x05", False),
             ("registered ID", b"\x88\x02\x2a\x03", False),
             ("registered ID not in DER", b"\x88\x02\x80\x01", True),
@@ -166,7 +168,7 @@ class ImportRulesAgreeWithGnuTLS(unittest.TestCase):
         with open(ca.cert) as f:
             der = base64.b64decode("".join(f.read().strip().splitlines()[1:-1]))
         checked = list(cases(Parts(der)))
-        self.assertEqual(len(checked), 56)
+        self.assertEqual(len(checked), 60)
         for i, (name, der, refused) in enumerate(checked):
             with self.subTest(name):
                 path = os.path.join(directory, f"case{i}.pem")

@@ -2408,11 +2408,16 @@ mod tests {
         }
         // An other name libtasn1 cannot decode (no type, no value, an empty value) and a
         // registered ID libtasn1 cannot decode (an arc led by 0x80): certtool -i refuses each.
-        let malformed: [&[u8]; 4] = [
+        // A directory name that is not a Name (an OCTET STRING, a SEQUENCE of a NULL, a
+        // SET), too.
+        let malformed: [&[u8]; 7] = [
             &[0xa0, 0x00],
             &[0xa0, 0x03, 0x06, 0x01, 0x2a],
             &[0xa0, 0x05, 0x06, 0x01, 0x2a, 0xa0, 0x00],
             &[0x88, 0x02, 0x80, 0x01],
+            &[0xa4, 0x03, 0x04, 0x01, 0x00],
+            &[0xa4, 0x04, 0x30, 0x02, 0x05, 0x00],
+            &[0xa4, 0x02, 0x31, 0x00],
         ];
         for name in malformed {
             let [san, ian] = variants(name);

@@ -19,7 +19,8 @@
 //!   (lib/x509/x509_ext.c): the subject and issuer alternative names decode, every name
 //!   is of a type GnuTLS knows (`_gnutls_x509_san_find_type`: not an X.400 address or an
 //!   EDI party name) and, but for an other name, is not empty; an other name is a type and
-//!   one value, a registered ID an OID libtasn1 decodes (its strict decoding);
+//!   one value, a directory name a Name (`dn::check_name`), a registered ID an OID libtasn1
+//!   decodes (its strict decoding);
 //! - libtasn1 decodes every OID of the certificate (`der::libtasn1_reads_oid`: here the
 //!   extension identifiers and those of the signature algorithms, and of the alternative
 //!   names, which it decodes at import), and `gnutls_x509_crt_get_extension_info` reads an
@@ -237,7 +238,8 @@ fn gnutls_time(time: &Element<'_>) -> bool {
 /// Whether GnuTLS imports these `GeneralNames` (`cache_alt_names` and
 /// `gnutls_x509_ext_import_subject_alt_names`): a SEQUENCE of names of the types it knows
 /// (other name, e-mail, DNS, URI, directory name, IP address, registered ID), each but an
-/// other name holding something, an other name and a registered ID decoding.
+/// other name holding something, an other name, a directory name and a registered ID
+/// decoding.
 fn gnutls_general_names(value: &[u8]) -> bool {
     let Ok((sequence, rest)) = der::read(value) else {
         return false;
@@ -253,7 +255,9 @@ fn gnutls_general_names(value: &[u8]) -> bool {
         let readable = match name.tag.0 {
             0xa0 => gnutls_other_name(name.content),
             0x88 => der::libtasn1_reads_oid(name.content),
-            0x81 | 0x82 | 0x86 | 0xa4 | 0x87 => !name.content.is_empty(),
+            // A Name, as the subject's and the issuer's are checked (`_gnutls_x509_get_dn`).
+            0xa4 => crate::dn::check_name(name.content).is_ok(),
+            0x81 | 0x82 | 0x86 | 0x87 => !name.content.is_empty(),
             _ => false,
         };
         if !readable {
