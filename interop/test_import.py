@@ -97,6 +97,9 @@ def cases(parts):
     yield "outer NULL parameters", parts.build(outer=algorithm(ECDSA_SHA256, b"\x05\x00")), False
     yield "signed SEQUENCE parameters", parts.build(
         parts.replaced(2, algorithm(ECDSA_SHA256, b"\x30\x00"))), True
+    incomplete = algorithm(bytes.fromhex("2a8648ce3d040382"))
+    yield "an incomplete last arc, signed and outside", parts.build(
+        parts.replaced(2, incomplete), outer=incomplete), False
     yield "version 1 with extensions", with_version(None, extensions), True
     yield "version 2 with extensions", with_version(version(1), extensions), True
     yield "version 1 with an issuer unique ID", with_version(None, b"\x81\x02\x00\x01"), True
@@ -120,10 +123,37 @@ def cases(parts):
             ("DNS name", b"\x82\x01a", False),
             ("otherName", bytes.fromhex("a00806012aa0030c0161"), False),
             ("empty directory name", b"\xa4\x02\x30\x00", False),
+            ("directory name holding an OCTET STRING", b"\xa4\x03\x04\x01\x00", True),
+            ("directory name, a SEQUENCE of a NULL", bytes.fromhex("a40430020500"), True),
             ("5-byte IP address", b"\x87\x05\x01\x02\x03\x04\x05", False),
             ("registered ID", b"\x88\x02\x2a\x03", False),
+            ("registered ID not in DER", b"\x88\x02\x80\x01", True),
+            ("registered ID with an incomplete last arc", b"\x88\x02\x2a\x83", False),
+            ("empty otherName", b"\xa0\x00", True),
+            ("otherName without a value", bytes.fromhex("a00306012a"), True),
+            ("otherName with an empty value", bytes.fromhex("a00506012aa000"), True),
         ]:
             yield f"{which} alternative name: {name}", with_alt_names(oid, encoded), refused
+    own = [e[2] for e in elements(elements(elements(extensions)[0][1])[0][1])]
+    unknown = tlv(0x30, tlv(0x06, b"\x2a\x03\x05") + tlv(0x04, b"\x05\x00"))
+    for name, added, refused in [
+        ("an unknown extension", [unknown], False),
+        ("an unknown extension twice", [unknown, unknown], True),
+        ("an extension of the CA's twice", [own[0]], True),
+        ("an extension identifier not in DER",
+         [tlv(0x30, tlv(0x06, b"\x2a\x80\x05") + tlv(0x04, b"\x05\x00"))], True),
+        # 1.2.1...1.10 dotted: 126 characters are read, 128 are too many.
+        ("an extension identifier with an incomplete last arc",
+         [tlv(0x30, tlv(0x06, b"\x2a\x03\x85") + tlv(0x04, b"\x05\x00"))], False),
+        ("an extension identifier of 126 characters",
+         [tlv(0x30, tlv(0x06, b"\x2a" + b"\x01" * 60 + b"\x0a") + tlv(0x04, b"\x05\x00"))],
+         False),
+        ("an extension identifier of 128 characters",
+         [tlv(0x30, tlv(0x06, b"\x2a" + b"\x01" * 61 + b"\x0a") + tlv(0x04, b"\x05\x00"))],
+         True),
+    ]:
+        yield name, parts.build(parts.tbs[:7] + [tlv(0xA3, tlv(0x30, b"".join(own + added)))]), \
+            refused
 
 
 def pem(der):
@@ -138,7 +168,7 @@ class ImportRulesAgreeWithGnuTLS(unittest.TestCase):
         with open(ca.cert) as f:
             der = base64.b64decode("".join(f.read().strip().splitlines()[1:-1]))
         checked = list(cases(Parts(der)))
-        self.assertEqual(len(checked), 38)
+        self.assertEqual(len(checked), 60)
         for i, (name, der, refused) in enumerate(checked):
             with self.subTest(name):
                 path = os.path.join(directory, f"case{i}.pem")

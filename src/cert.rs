@@ -326,7 +326,7 @@ impl Certificate {
             None => read_with_x509_parser(&der, &source)?,
         };
         import::check(&der, &read).map_err(|rule| {
-            let why = "GnuTLS refuses to import such a certificate, and so libvirt";
+            let why = "GnuTLS, and so libvirt, refuses to import such a certificate";
             Error::new(ErrorKind::Parse, format!("{source}: {rule} ({why})"))
         })?;
         Ok(Certificate {
@@ -1461,11 +1461,12 @@ mod tests {
     }
 
     /// A critical extension of a type webpki processes, its OID not in DER's shortest form:
-    /// webpki (and x509-parser) compare OIDs by their bytes and so do not process it; it is
-    /// an unknown critical extension (before OIDs were compared encoded, its dotted text
-    /// passed it as processed, and a CA certificate carrying it was a usable anchor).
+    /// webpki (and x509-parser) compare OIDs by their bytes and so do not process it (before
+    /// OIDs were compared encoded, its dotted text passed it as processed, and a CA
+    /// certificate carrying it was a usable anchor). GnuTLS's libtasn1 cannot decode such an
+    /// OID and refuses the certificate, and so, since the import rules, does the parse here.
     #[test]
-    fn a_non_minimal_extension_oid_is_an_unknown_critical_extension() {
+    fn a_non_minimal_extension_oid_fails_at_parse_time() {
         let der = include_bytes!("../fuzz/corpus/certificate/ca.der");
         let ca = Certificate::from_der(der.to_vec(), Source::Data).unwrap();
         assert!(ca.key_usage().unwrap().critical);
@@ -1474,9 +1475,7 @@ mod tests {
         let non_minimal = [0x06, 0x04, 0x55, 0x1d, 0x80, 0x0f];
         let changed = replace_element(der, &key_usage, &non_minimal);
         assert_eq!(changed.len(), der.len() + 1);
-        let ca = Certificate::from_der(changed, Source::Data).unwrap();
-        assert_eq!(ca.profile().unknown_critical, ["2.5.29.15"]);
-        assert!(ca.key_usage().is_none());
+        refused_at_import(changed, "an extension identifier does not decode");
     }
 
     /// The server certificate of the fuzz corpus, taken apart for the adversarial tests of the
@@ -2281,6 +2280,14 @@ mod tests {
             let der = with_signature(inner, outer);
             Certificate::from_der(der, Source::Data).unwrap();
         }
+        // An OID with an incomplete last arc libtasn1 reads; the same in both places is the
+        // same algorithm to GnuTLS (certtool -i imports it).
+        let incomplete = encode(
+            0x30,
+            &encode(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x82]),
+        );
+        let der = with_signature(&incomplete, &incomplete);
+        Certificate::from_der(der, Source::Data).unwrap();
     }
 
     /// GnuTLS's version rules: one byte of version (version 128 at most), no extensions
@@ -2399,16 +2406,37 @@ mod tests {
             refused_at_import(san, "the subject alternative name extension");
             refused_at_import(ian, "the issuer alternative name extension");
         }
+        // An other name libtasn1 cannot decode (no type, no value, an empty value) and a
+        // registered ID libtasn1 cannot decode (an arc led by 0x80): certtool -i refuses each.
+        // A directory name that is not a Name (an OCTET STRING, a SEQUENCE of a NULL, a
+        // SET), too.
+        let malformed: [&[u8]; 7] = [
+            &[0xa0, 0x00],
+            &[0xa0, 0x03, 0x06, 0x01, 0x2a],
+            &[0xa0, 0x05, 0x06, 0x01, 0x2a, 0xa0, 0x00],
+            &[0x88, 0x02, 0x80, 0x01],
+            &[0xa4, 0x03, 0x04, 0x01, 0x00],
+            &[0xa4, 0x04, 0x30, 0x02, 0x05, 0x00],
+            &[0xa4, 0x02, 0x31, 0x00],
+        ];
+        for name in malformed {
+            let [san, ian] = variants(name);
+            refused_at_import(san, "the subject alternative name extension");
+            refused_at_import(ian, "the issuer alternative name extension");
+        }
         let garbage = v.with_extra_extension(extension(&ian_oid, &[], &[0x04, 0x00]));
         refused_at_import(garbage, "the issuer alternative name extension");
         // An empty DNS name reaches the canonical reader, which takes it.
         let [empty_dns, _] = variants(&[0x82, 0x00]);
         assert!(check_canonical_reader(&empty_dns));
-        let accepted: [&[u8]; 5] = [
+        let accepted: [&[u8]; 7] = [
             &[0xa0, 0x08, 0x06, 0x01, 0x2a, 0xa0, 0x03, 0x0c, 0x01, 0x61],
             &[0xa4, 0x02, 0x30, 0x00],
             &[0x87, 0x05, 1, 2, 3, 4, 5],
             &[0x88, 0x02, 0x2a, 0x03],
+            // An incomplete last arc: libtasn1 reads it, certtool -i imports it.
+            &[0x88, 0x02, 0x2a, 0x83],
+            &[0xa0, 0x08, 0x06, 0x01, 0x83, 0xa0, 0x03, 0x0c, 0x01, 0x61],
             &[],
         ];
         for name in accepted {
@@ -2417,5 +2445,50 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{name:02x?}: {e}"));
             }
         }
+    }
+
+    /// `_gnutls_check_cert_sanity` refuses a version 3 certificate with two extensions of
+    /// one OID, whatever the OID (GNUTLS_E_X509_DUPLICATE_EXTENSION), and libtasn1 refuses
+    /// an extension identifier with an arc led by 0x80: certtool -i refuses each, x509-parser
+    /// reads them. An incomplete last arc libtasn1 reads, and certtool -i imports.
+    #[test]
+    fn duplicate_or_malformed_extension_ids_fail_at_parse_time() {
+        let v = Variants::server();
+        let ian_oid = [0x55, 0x1d, 0x12];
+        let ian = extension(&ian_oid, &[], &[0x30, 0x03, 0x82, 0x01, 0x61]);
+        let twice = v.with_extra_extension([&ian[..], &ian].concat());
+        refused_at_import(twice, "two extensions 2.5.29.18");
+        let unknown = extension(&[0x2a, 0x03, 0x05], &[], &[0x05, 0x00]);
+        let twice = v.with_extra_extension([&unknown[..], &unknown].concat());
+        refused_at_import(twice, "two extensions 1.2.3.5");
+        let san = extension(&[0x55, 0x1d, 0x11], &[], &[0x30, 0x03, 0x82, 0x01, 0x61]);
+        // x509-parser refuses two of this one itself.
+        let e = Certificate::from_der(v.with_extra_extension(san), Source::Data).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+        let bad_id = extension(&[0x2a, 0x80, 0x05], &[], &[0x05, 0x00]);
+        refused_at_import(
+            v.with_extra_extension(bad_id),
+            "an extension identifier does not decode",
+        );
+        let once = v.with_extra_extension([&ian[..], &unknown].concat());
+        Certificate::from_der(once, Source::Data).unwrap();
+        let incomplete = extension(&[0x2a, 0x03, 0x85], &[], &[0x05, 0x00]);
+        Certificate::from_der(v.with_extra_extension(incomplete), Source::Data).unwrap();
+        // gnutls_x509_crt_get_extension_info reads the identifier into 128 bytes: 126
+        // characters dotted are imported, 127 are not (certtool -i).
+        let long_id = |arcs: usize| {
+            let oid = [&[0x2a][..], &vec![0x01; arcs], &[0x0a]].concat();
+            let text = crate::der::oid_to_string(&oid).unwrap();
+            (
+                v.with_extra_extension(extension(&oid, &[], &[0x05, 0x00])),
+                text.len(),
+            )
+        };
+        let (der, length) = long_id(60);
+        assert_eq!(length, 126);
+        Certificate::from_der(der, Source::Data).unwrap();
+        let (der, length) = long_id(61);
+        assert_eq!(length, 128);
+        refused_at_import(der, "longer than the 126 characters GnuTLS reads");
     }
 }

@@ -94,14 +94,19 @@ pub fn read_canonical(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
 /// Whether `content` is a DER OID's content octets: not empty, the last arc complete, every
 /// arc in its shortest form (no leading 0x80 group, X.690 8.19.2) and none beyond 64 bits.
 /// GnuTLS's libtasn1 (`asn1_get_object_id_der`) fails the whole certificate on a leading 0x80
-/// group or an arc beyond 64 bits after the first byte; the rest (a leading 0x80 first byte,
-/// an incomplete last arc, which it reads without complaint) is refused here as well, since
-/// OIDs are compared by these bytes and two encodings of one OID must not both pass.
-/// [`oid_to_string`] prints exactly these.
+/// group or an arc beyond 64 bits ([`libtasn1_reads_oid`]); the rest (an incomplete last arc,
+/// which it reads without complaint) is refused here as well where OIDs are compared by these
+/// bytes, since two encodings of one OID must not both pass. [`oid_to_string`] prints
+/// exactly these.
 pub fn oid_is_well_formed(content: &[u8]) -> bool {
-    if content.is_empty() || content.last().is_some_and(|b| b & 0x80 != 0) {
-        return false;
-    }
+    content.last().is_some_and(|b| b & 0x80 == 0) && libtasn1_reads_oid(content)
+}
+
+/// Whether GnuTLS's libtasn1 (4.19, `asn1_get_object_id_der`) decodes these OID content
+/// octets: not empty, no arc led by a 0x80 group (the first byte included) and none beyond
+/// 64 bits; an incomplete last arc it takes (certtool -i imports a certificate with one).
+/// For OIDs GnuTLS only has to decode, not compare.
+pub fn libtasn1_reads_oid(content: &[u8]) -> bool {
     let mut value: u64 = 0;
     let mut arc_start = true;
     for &b in content {
@@ -117,7 +122,7 @@ pub fn oid_is_well_formed(content: &[u8]) -> bool {
             value = 0;
         }
     }
-    true
+    !content.is_empty()
 }
 
 /// Dotted text of an OID's content octets, e.g. `2.5.4.3`; `None` exactly when
@@ -280,6 +285,22 @@ mod tests {
         over.push(0x00);
         assert!(!oid_is_well_formed(&over));
         assert!(oid_from_string("2.5.18446744073709551616").is_none());
+    }
+
+    /// What libtasn1 decodes (certtool -i on a registered ID and an extension identifier of
+    /// each form): an incomplete last arc, not a 0x80-led or a 65-bit arc, nor nothing.
+    #[test]
+    fn libtasn1_takes_an_incomplete_last_arc_only() {
+        for read in [&[0x2a, 0x83][..], &[0x2a, 0x03, 0x85], &[0x55, 0x04, 0x03]] {
+            assert!(libtasn1_reads_oid(read), "{read:02x?}");
+        }
+        assert!(!oid_is_well_formed(&[0x2a, 0x83]));
+        let mut over = vec![0x2a, 0x82];
+        over.extend([0x80; 8]);
+        over.push(0x00);
+        for refused in [&[][..], &[0x80], &[0x80, 0x01], &[0x2a, 0x80, 0x01], &over] {
+            assert!(!libtasn1_reads_oid(refused), "{refused:02x?}");
+        }
     }
 
     #[test]

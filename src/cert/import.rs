@@ -11,13 +11,20 @@
 //! - `_gnutls_x509_get_version` (lib/x509/common.c): the version INTEGER is one byte below
 //!   0x80, so version 128 at most (higher versions up to there are imported);
 //! - `_gnutls_check_cert_sanity`: no extensions in a version 1 or 2 certificate, no unique
-//!   identifiers in a version 1 certificate, and both times readable: libtasn1's strict DER
+//!   identifiers in a version 1 certificate, no two extensions of one OID
+//!   (`GNUTLS_E_X509_DUPLICATE_EXTENSION`), and both times readable: libtasn1's strict DER
 //!   (digits, then `Z`) and GnuTLS's `_gnutls_x509_generalTime2gtime`, which refuses
 //!   fractional seconds;
 //! - `cache_alt_names` (lib/x509/x509.c) with `gnutls_x509_ext_import_subject_alt_names`
 //!   (lib/x509/x509_ext.c): the subject and issuer alternative names decode, every name
 //!   is of a type GnuTLS knows (`_gnutls_x509_san_find_type`: not an X.400 address or an
-//!   EDI party name) and, but for an other name, is not empty.
+//!   EDI party name) and, but for an other name, is not empty; an other name is a type and
+//!   one value, a directory name a Name (`dn::check_name`), a registered ID an OID libtasn1
+//!   decodes (its strict decoding);
+//! - libtasn1 decodes every OID of the certificate (`der::libtasn1_reads_oid`: here the
+//!   extension identifiers and those of the signature algorithms, and of the alternative
+//!   names, which it decodes at import), and `gnutls_x509_crt_get_extension_info` reads an
+//!   extension identifier of 126 characters dotted at most.
 //!
 //! Both readers have accepted the certificate when [`check`] runs; it reads the headers of
 //! the top-level elements and of the extensions, compares two short algorithm identifiers
@@ -44,6 +51,39 @@ pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
     }
     if version < 3 && parts.extensions {
         return Err(format!("a version {version} certificate has extensions"));
+    }
+    if !parts
+        .extension_ids
+        .iter()
+        .all(|id| der::libtasn1_reads_oid(id))
+    {
+        return Err(
+            "an extension identifier does not decode (an arc not in its shortest form, \
+            or beyond 64 bits)"
+                .to_owned(),
+        );
+    }
+    // gnutls_x509_crt_get_extension_info reads the dotted identifier into MAX_OID_SIZE (128)
+    // bytes and fails the import beyond 126 characters (certtool -i). Up to 30 content
+    // bytes print in at most 4 + 29 * 4 = 120 characters: only longer ones are printed.
+    if let Some(long) = parts
+        .extension_ids
+        .iter()
+        .filter(|id| id.len() > 30)
+        .filter_map(|id| der::oid_to_string(id))
+        .find(|text| text.len() > 126)
+    {
+        let length = long.len();
+        return Err(format!(
+            "an extension identifier is {length} characters long dotted, longer than the 126 \
+             characters GnuTLS reads"
+        ));
+    }
+    let mut ids = parts.extension_ids.clone();
+    ids.sort_unstable();
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+        let oid = der::oid_to_string(pair[0]).unwrap_or_default();
+        return Err(format!("the certificate has two extensions {oid}"));
     }
     if version < 2 && parts.unique_id {
         return Err("a version 1 certificate has a unique identifier".to_owned());
@@ -83,6 +123,8 @@ struct Parts<'a> {
     not_after: Element<'a>,
     unique_id: bool,
     extensions: bool,
+    /// The identifiers (OID contents) of the extensions, in order.
+    extension_ids: Vec<&'a [u8]>,
     /// The values (content of the OCTET STRING) of the first subject and issuer
     /// alternative name extensions, the ones GnuTLS reads at import.
     subject_alt_names: Option<&'a [u8]>,
@@ -109,6 +151,7 @@ impl<'a> Parts<'a> {
         let _subject = tbs.next()?;
         let _key_info = tbs.next()?;
         let (mut unique_id, mut extensions) = (false, false);
+        let mut extension_ids = Vec::new();
         let (mut subject_alt_names, mut issuer_alt_names) = (None, None);
         while !tbs.0.is_empty() {
             let element = tbs.next()?;
@@ -121,6 +164,7 @@ impl<'a> Parts<'a> {
                     while !list.0.is_empty() {
                         let mut extension = Elements(list.next()?.content);
                         let id = extension.next()?.content;
+                        extension_ids.push(id);
                         // The critical flag, if any, then the value.
                         let mut value = extension.next()?;
                         if value.tag == Tag::BOOLEAN {
@@ -144,6 +188,7 @@ impl<'a> Parts<'a> {
             not_after,
             unique_id,
             extensions,
+            extension_ids,
             subject_alt_names,
             issuer_alt_names,
         })
@@ -170,7 +215,7 @@ fn same_algorithm(a: &[u8], b: &[u8]) -> bool {
         } else {
             parameters
         };
-        (oid.tag == Tag::OID && der::oid_is_well_formed(oid.content))
+        (oid.tag == Tag::OID && der::libtasn1_reads_oid(oid.content))
             .then_some((oid.content, parameters))
     }
     matches!((split(a), split(b)), (Some(a), Some(b)) if a == b)
@@ -193,7 +238,8 @@ fn gnutls_time(time: &Element<'_>) -> bool {
 /// Whether GnuTLS imports these `GeneralNames` (`cache_alt_names` and
 /// `gnutls_x509_ext_import_subject_alt_names`): a SEQUENCE of names of the types it knows
 /// (other name, e-mail, DNS, URI, directory name, IP address, registered ID), each but an
-/// other name holding something.
+/// other name holding something, an other name, a directory name and a registered ID
+/// decoding.
 fn gnutls_general_names(value: &[u8]) -> bool {
     let Ok((sequence, rest)) = der::read(value) else {
         return false;
@@ -206,10 +252,32 @@ fn gnutls_general_names(value: &[u8]) -> bool {
         let Some(name) = names.next() else {
             return false;
         };
-        let known = matches!(name.tag.0, 0xa0 | 0x81 | 0x82 | 0x86 | 0xa4 | 0x87 | 0x88);
-        if !known || (name.content.is_empty() && name.tag.0 != 0xa0) {
+        let readable = match name.tag.0 {
+            0xa0 => gnutls_other_name(name.content),
+            0x88 => der::libtasn1_reads_oid(name.content),
+            // A Name, as the subject's and the issuer's are checked (`_gnutls_x509_get_dn`).
+            0xa4 => crate::dn::check_name(name.content).is_ok(),
+            0x81 | 0x82 | 0x86 | 0x87 => !name.content.is_empty(),
+            _ => false,
+        };
+        if !readable {
             return false;
         }
     }
     true
+}
+
+/// Whether libtasn1 decodes this `OtherName` content: a DER OID, then the value in an
+/// explicit `[0]` holding one element, and nothing after.
+fn gnutls_other_name(content: &[u8]) -> bool {
+    let mut parts = Elements(content);
+    let (Some(id), Some(value)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let single = |inner: &[u8]| der::read(inner).is_ok_and(|(_, rest)| rest.is_empty());
+    parts.0.is_empty()
+        && id.tag == Tag::OID
+        && der::libtasn1_reads_oid(id.content)
+        && value.tag == Tag(0xa0)
+        && single(value.content)
 }

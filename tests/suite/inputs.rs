@@ -767,7 +767,7 @@ fn a_block_with_a_broken_begin_line_among_good_ones_is_a_parse_error() {
 
 /// Certificates GnuTLS refuses to import (`gnutls_x509_crt_import`), so libvirt fails to load
 /// them: the signature algorithm outside the signed part not the one inside it, a version 2
-/// certificate with extensions. Loading a CA file holding one fails with a parse error that
+/// certificate with extensions, two extensions of one OID. Loading a CA file holding one fails with a parse error that
 /// names the file and the rule, and adds nothing (the good certificate before it neither).
 #[test]
 fn ca_files_gnutls_refuses_to_import_are_refused() {
@@ -789,6 +789,13 @@ fn ca_files_gnutls_refuses_to_import_are_refused() {
         .unwrap();
     let mut v2 = der.clone();
     v2[at + 4] = 0x01;
+    // Two extensions of one OID (GNUTLS_E_X509_DUPLICATE_EXTENSION).
+    let mut twice = Spec::ca("Twice CA").alg(Alg::EcdsaP256);
+    for _ in 0..2 {
+        let unknown = rcgen::CustomExtension::from_oid_content(&[1, 2, 3, 5], vec![0x05, 0x00]);
+        twice.custom.push(unknown);
+    }
+    let twice = self_signed(&twice).der();
     let c = ctx();
     for (file, der, rule) in [
         (
@@ -797,6 +804,11 @@ fn ca_files_gnutls_refuses_to_import_are_refused() {
             "the signature algorithm outside the signed part differs",
         ),
         ("v2.pem", v2, "a version 2 certificate has extensions"),
+        (
+            "twice.pem",
+            twice,
+            "the certificate has two extensions 1.2.3.5",
+        ),
     ] {
         let pem = ::pem::encode(&::pem::Pem::new("CERTIFICATE", der));
         let path = write(dir.path(), file, format!("{good}{pem}"), 0o644);
