@@ -13,7 +13,7 @@
 //! - the first statement of a name is the one that counts, as `virConfGetValue` returns it;
 //!   later ones are kept and reported by [`DaemonConf::duplicates`].
 //!
-//! Unknown names are kept, not refused: libvirtd ignores them too, and [`audit`] warns about
+//! Unknown names are kept, not refused: libvirtd ignores them too, and [`audit()`] warns about
 //! each one, with the name it was probably meant to be ([`keys`] lists libvirtd's names).
 //! Files over libvirt's own limit of 10 MiB are refused before they are read. Every error
 //! names the file and line.

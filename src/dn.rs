@@ -18,9 +18,9 @@
 //!   its whole DER encoding.
 //!
 //! An attribute type whose OID GnuTLS's libtasn1 cannot decode (an arc not in DER's shortest
-//! form, or beyond 64 bits) fails the whole certificate in GnuTLS; here it makes the name a
-//! parse error, so such a certificate does not load either (nor one libtasn1 reads leniently:
-//! a leading 0x80 first byte, an incomplete last arc). Attribute types are compared by
+//! form, the first arc's included, or beyond 64 bits) fails the whole certificate in GnuTLS;
+//! here it makes the name a parse error, so such a certificate does not load either (nor one
+//! with an incomplete last arc, which libtasn1 reads leniently). Attribute types are compared by
 //! their encoded bytes, which is the same as comparing the dotted text once these are refused.
 //!
 //! One deliberate difference: a UTF8String value that is not valid UTF-8 is printed in the `#`
@@ -493,8 +493,8 @@ mod tests {
     /// arc led by a 0x80 group (not DER's shortest form, X.690 8.19.2) or beyond 64 bits: the
     /// whole certificate fails to load. So such an attribute type is a parse error here too,
     /// not `CN` (2.5.4.3 written `55 04 80 03` printed as `CN=x` before it was looked up by its
-    /// bytes) nor a dotted OID that a `tls_allowed_dn_list` pattern could match. (A leading
-    /// 0x80 first byte libtasn1 reads as the arcs 3.8; refused here too.)
+    /// bytes) nor a dotted OID that a `tls_allowed_dn_list` pattern could match. (libtasn1
+    /// 4.19 refuses a leading 0x80 first byte as well.)
     #[test]
     fn attribute_oids_gnutls_refuses_are_parse_errors() {
         let two_to_the_64 = [
