@@ -219,10 +219,13 @@ pub fn certificate(data: &[u8]) {
     let canonical = virtpki::cert::check_canonical_reader(data);
     let cert = Certificate::from_der(data.to_vec(), Source::Peer);
     no_internal("Certificate::from_der", &cert);
-    assert!(
-        !canonical || cert.is_ok(),
-        "the canonical reader took a certificate that fails"
-    );
+    // Both readers agree then, so only GnuTLS's import rules (cert::import) may refuse it.
+    if let (true, Err(e)) = (canonical, &cert) {
+        assert!(
+            e.message().contains("refuses to import"),
+            "the canonical reader took a certificate that fails otherwise: {e}"
+        );
+    }
     if let Ok(cert) = cert {
         check_certificate(&cert);
         // Read again from PEM, as a file and as text: the same certificate.
