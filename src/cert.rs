@@ -2473,7 +2473,10 @@ mod tests {
         let once = v.with_extra_extension([&ian[..], &unknown].concat());
         Certificate::from_der(once, Source::Data).unwrap();
         let incomplete = extension(&[0x2a, 0x03, 0x85], &[], &[0x05, 0x00]);
-        Certificate::from_der(v.with_extra_extension(incomplete), Source::Data).unwrap();
+        Certificate::from_der(v.with_extra_extension(incomplete.clone()), Source::Data).unwrap();
+        // Twice: named by its bytes, which have no dotted text.
+        let twice = v.with_extra_extension([&incomplete[..], &incomplete].concat());
+        refused_at_import(twice, "two extensions of the OID encoded 2a:03:85");
         // gnutls_x509_crt_get_extension_info reads the identifier into 128 bytes: 126
         // characters dotted are imported, 127 are not (certtool -i).
         let long_id = |arcs: usize| {

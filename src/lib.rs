@@ -27,8 +27,9 @@
 //! - [`cert`]: a parsed [`Certificate`]: libvirt's DN string, SANs, validity, basic
 //!   constraints, key usage and purpose with criticality, fingerprints ([`cert::Fingerprint`],
 //!   the one SHA-256 of certificates and keys), a description for people. Its own DER reader
-//!   reads the plain version 3 form; x509-parser reads the rest and gives the errors. [`crl`] does the
-//!   same for a [`Crl`], checked with webpki when it is loaded.
+//!   reads the plain version 3 form; x509-parser reads the rest and gives the errors; what
+//!   GnuTLS refuses to import, and so libvirt, is refused. [`crl`] does the same for a
+//!   [`Crl`], checked with webpki when it is loaded.
 //! - [`dn`]: libvirt's DN string (GnuTLS's compatibility format), byte-identical to
 //!   `virt-pki-query-dn`.
 //! - [`locations`]: libvirt's system, user and `pkipath` files with their fallbacks, QEMU's

@@ -100,8 +100,8 @@ impl Target {
         }
     }
 
-    /// The pid its pid file names, when that process is the daemon (root's, the daemon's
-    /// program): known to run without connecting to it.
+    /// The pid its pid file names, when that process is the daemon (it holds the pid file's
+    /// lock, is root's and runs the daemon's program): known to run without connecting to it.
     pub fn pid(&self) -> Option<u32> {
         self.check.as_ref().ok()?.conf_source.as_ref()?.pid()
     }

@@ -82,7 +82,9 @@ pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
     let mut ids = parts.extension_ids.clone();
     ids.sort_unstable();
     if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
-        let oid = der::oid_to_string(pair[0]).unwrap_or_default();
+        // An incomplete last arc (libtasn1 reads it) has no dotted text here: its bytes.
+        let oid = der::oid_to_string(pair[0])
+            .unwrap_or_else(|| format!("of the OID encoded {}", super::hex_with_colons(pair[0])));
         return Err(format!("the certificate has two extensions {oid}"));
     }
     if version < 2 && parts.unique_id {

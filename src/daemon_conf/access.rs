@@ -1,6 +1,7 @@
-//! Who besides root may change the files a daemon reads as root: its configuration files, and
-//! the pid file `reload` believes. One rule for "root's" (root, or the caller under a test
-//! root), so `validate` and `reload` never disagree about whom a file belongs to.
+//! Who besides root may change the files a daemon reads as root: its configuration files
+//! ([`conf_writers`]). The rule for whose files count as root's (root, or the caller under a
+//! test root: `root_stand_in`) is also the one for the pid file `ConfSource::find` believes,
+//! so `validate` and `reload` never disagree about whom a file belongs to.
 
 use std::path::{Path, PathBuf};
 

@@ -150,9 +150,9 @@ pub enum ConfSource {
         /// The running daemon's pid, from its pid file.
         pid: u32,
     },
-    /// Which file it reads cannot be told (no pid file, a stale one or one nobody holds the
-    /// lock of, a command line that cannot be read): libvirt's default is checked, and this
-    /// says why.
+    /// Which file it reads cannot be told (no pid file, one not trusted, one whose pid does
+    /// not hold its lock, as a stale one's, a command line that cannot be read): libvirt's
+    /// default is checked, and this says why.
     Unknown(String),
 }
 

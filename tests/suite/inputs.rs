@@ -767,8 +767,9 @@ fn a_block_with_a_broken_begin_line_among_good_ones_is_a_parse_error() {
 
 /// Certificates GnuTLS refuses to import (`gnutls_x509_crt_import`), so libvirt fails to load
 /// them: the signature algorithm outside the signed part not the one inside it, a version 2
-/// certificate with extensions, two extensions of one OID. Loading a CA file holding one fails with a parse error that
-/// names the file and the rule, and adds nothing (the good certificate before it neither).
+/// certificate with extensions, two extensions of one OID. Loading a CA file holding one fails
+/// with a parse error that names the file and the rule, and adds nothing (the good certificate
+/// before it neither).
 #[test]
 fn ca_files_gnutls_refuses_to_import_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -1981,6 +1981,57 @@ fn a_running_daemons_conf_file_that_cannot_be_read_is_said() {
     assert_eq!(v["configuration"]["source"], "command_line", "{v}");
 }
 
+/// The default configuration file, which nobody gave, that the caller may not read: a warning
+/// naming the file and saying to run as root (who can check it), not a failure saying libvirtd
+/// would refuse it, nor exit 2 with no report. As root (who reads any file) validate runs as
+/// nobody through setpriv, on root's 0600 file; otherwise on the caller's file made 0000.
+#[test]
+fn a_conf_file_the_caller_may_not_read_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    system_root(root);
+    let file = conf(root, "listen_tls = 1\n");
+    let out = if is_root() {
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            return; // no way to drop root here
+        }
+        chmod(&file, 0o600);
+        chmod(root, 0o755);
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_virtpki"))
+            .args(["validate", "--root"])
+            .arg(root)
+            .args(["--system", "--hostname", HOST, "--json"])
+            .output()
+            .unwrap()
+    } else {
+        chmod(&file, 0o000);
+        run(root, &["--json"])
+    };
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_ne!(out.status.code(), Some(2), "{v}");
+    let line = checks(&v)
+        .iter()
+        .find(|c| c["id"] == "conf.parse")
+        .unwrap_or_else(|| panic!("no conf.parse line: {v}"));
+    assert_eq!(line["status"], "warn", "{v}");
+    assert_eq!(line["file"], file.to_str().unwrap(), "{v}");
+    let message = line["message"].as_str().unwrap();
+    assert!(message.contains(file.to_str().unwrap()), "{v}");
+    assert!(
+        message.contains("the settings libvirtd reads are not checked"),
+        "{v}"
+    );
+    assert_eq!(line["fix"], "run virtpki validate as root", "{v}");
+}
+
 /// The line about a running daemon whose file cannot be told names that daemon: virtproxyd
 /// (libvirtd not running) started with a relative -f is "Finding virtproxyd's configuration
 /// file", not libvirtd's.
