@@ -134,6 +134,15 @@ def cases(parts):
             ("otherName with an empty value", bytes.fromhex("a00506012aa000"), True),
         ]:
             yield f"{which} alternative name: {name}", with_alt_names(oid, encoded), refused
+    ec_key = bytes.fromhex("06072a8648ce3d0201")
+    assert ec_key in parts.tbs[6], "the CA's key is expected to be ECDSA"
+    for name, oid, refused in [
+        ("a key algorithm with a first byte 0x80", "0607808648ce3d0201", True),
+        ("a key algorithm not in DER", "06072a8048ce3d0201", True),
+        ("a key algorithm with an incomplete last arc", "06072a8648ce3d0281", False),
+    ]:
+        key_info = parts.tbs[6].replace(ec_key, bytes.fromhex(oid))
+        yield name, parts.build(parts.replaced(6, key_info)), refused
     own = [e[2] for e in elements(elements(elements(extensions)[0][1])[0][1])]
     unknown = tlv(0x30, tlv(0x06, b"\x2a\x03\x05") + tlv(0x04, b"\x05\x00"))
     for name, added, refused in [
@@ -168,7 +177,7 @@ class ImportRulesAgreeWithGnuTLS(unittest.TestCase):
         with open(ca.cert) as f:
             der = base64.b64decode("".join(f.read().strip().splitlines()[1:-1]))
         checked = list(cases(Parts(der)))
-        self.assertEqual(len(checked), 60)
+        self.assertEqual(len(checked), 63)
         for i, (name, der, refused) in enumerate(checked):
             with self.subTest(name):
                 path = os.path.join(directory, f"case{i}.pem")

@@ -2290,6 +2290,30 @@ mod tests {
         Certificate::from_der(der, Source::Data).unwrap();
     }
 
+    /// libtasn1 decodes the public key's algorithm OID at import: one with an arc led by a 0x80
+    /// group (the first included) fails GnuTLS's import (`certtool -i`: "Error in DER parsing")
+    /// and so the load here; an incomplete last arc libtasn1 reads (the reader leaves it).
+    #[test]
+    fn a_key_algorithm_oid_libtasn1_cannot_decode_fails_at_parse_time() {
+        let der = include_bytes!("../fuzz/corpus/certificate/server.der");
+        let ec_public_key = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        let at = der
+            .windows(ec_public_key.len())
+            .position(|w| w == ec_public_key)
+            .unwrap();
+        let with_oid = |content: [u8; 7]| {
+            let mut changed = der.to_vec();
+            changed[at + 2..at + 9].copy_from_slice(&content);
+            changed
+        };
+        let rule = "the public key's algorithm identifier does not decode";
+        refused_at_import(with_oid([0x80, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]), rule);
+        refused_at_import(with_oid([0x2a, 0x80, 0x48, 0xce, 0x3d, 0x02, 0x01]), rule);
+        let incomplete = with_oid([0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x81]);
+        assert!(!check_canonical_reader(&incomplete));
+        Certificate::from_der(incomplete, Source::Data).unwrap();
+    }
+
     /// GnuTLS's version rules: one byte of version (version 128 at most), no extensions
     /// before version 3, no unique identifiers in version 1. A version 4 certificate is
     /// imported; so is a version 2 one with unique identifiers.

@@ -52,6 +52,13 @@ pub(super) fn check(der: &[u8], fields: &ParsedFields) -> Result<(), String> {
     if version < 3 && parts.extensions {
         return Err(format!("a version {version} certificate has extensions"));
     }
+    if !der::libtasn1_reads_oid(parts.key_algorithm) {
+        return Err(
+            "the public key's algorithm identifier does not decode (an arc not in its \
+            shortest form, or beyond 64 bits)"
+                .to_owned(),
+        );
+    }
     if !parts
         .extension_ids
         .iter()
@@ -127,6 +134,8 @@ struct Parts<'a> {
     extensions: bool,
     /// The identifiers (OID contents) of the extensions, in order.
     extension_ids: Vec<&'a [u8]>,
+    /// The public key's algorithm OID (content), which libtasn1 decodes too.
+    key_algorithm: &'a [u8],
     /// The values (content of the OCTET STRING) of the first subject and issuer
     /// alternative name extensions, the ones GnuTLS reads at import.
     subject_alt_names: Option<&'a [u8]>,
@@ -151,7 +160,12 @@ impl<'a> Parts<'a> {
         let not_before = validity.next()?;
         let not_after = validity.next()?;
         let _subject = tbs.next()?;
-        let _key_info = tbs.next()?;
+        let key_info = tbs.next()?;
+        let key_algorithm = Elements(Elements(key_info.content).next()?.content).next()?;
+        if key_algorithm.tag != Tag::OID {
+            return None;
+        }
+        let key_algorithm = key_algorithm.content;
         let (mut unique_id, mut extensions) = (false, false);
         let mut extension_ids = Vec::new();
         let (mut subject_alt_names, mut issuer_alt_names) = (None, None);
@@ -191,6 +205,7 @@ impl<'a> Parts<'a> {
             unique_id,
             extensions,
             extension_ids,
+            key_algorithm,
             subject_alt_names,
             issuer_alt_names,
         })
