@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 /// daemon reads as root when it starts: the file (symbolic links followed, as libvirt opens
 /// it), or a directory on its path as given or as its links resolve (whoever may write one
 /// may put another file or link in its place), is not root's or is writable by group or
-/// others; a sticky directory (as /tmp) is safe for root's entries, which others cannot
-/// replace. `None` when only root can. The path named comes with the why. Under a test root
+/// others, or is a symbolic link not root's; a sticky directory (as /tmp) is safe for root's
+/// entries, which others cannot replace. `None` when only root can. The path named comes with the why. Under a test root
 /// (not `/`) the caller stands in for root ([`super::ConfSource::find`]'s rule), and the
 /// directories above the root (a chroot's, an image's) are not the daemon's: not looked at.
 pub fn conf_writers(path: &Path, root: &Path) -> Option<(PathBuf, String)> {
@@ -33,6 +33,17 @@ pub fn conf_writers(path: &Path, root: &Path) -> Option<(PathBuf, String)> {
     }
     let writers = |p: &Path, dir: bool| -> Option<String> {
         let shown = p.display();
+        // A link's owner may delete it and put another in its place wherever the directory
+        // lets entries' owners do that (a sticky one, as /tmp): the link itself counts.
+        if let Ok(link) = std::fs::symlink_metadata(p) {
+            if link.file_type().is_symlink() && !trusted(link.uid()) {
+                return Some(format!(
+                    "{shown} is a symbolic link belonging to uid {}, not root: its owner may \
+                     replace it with one pointing elsewhere",
+                    link.uid()
+                ));
+            }
+        }
         let meta = match std::fs::metadata(p) {
             Ok(meta) => meta,
             // Fails closed: what cannot be looked at is not known to be root's.

@@ -735,5 +735,21 @@ fn a_conf_file_only_root_may_change_is_told_from_others() {
         let (at, why) = conf_writers(&file, root).unwrap();
         assert_eq!(at, file);
         assert!(why.contains("belongs to uid 1234, not root"), "{why}");
+        std::os::unix::fs::chown(&file, Some(0), None).unwrap();
+        // A link in the sticky directory that another user owns: its owner may delete it
+        // and put another in its place, so the link's own owner counts (it points at root's
+        // file, which passes). A link to a directory, the same.
+        let link = tmp.join("link.conf");
+        std::os::unix::fs::lchown(&link, Some(1234), None).unwrap();
+        let (at, why) = conf_writers(&link, root).unwrap();
+        assert_eq!(at, link);
+        assert!(why.contains("symbolic link belonging to uid 1234"), "{why}");
+        let dir_link = tmp.join("d");
+        std::os::unix::fs::symlink(&etc, &dir_link).unwrap();
+        std::os::unix::fs::lchown(&dir_link, Some(1234), None).unwrap();
+        let (at, _) = conf_writers(&dir_link.join("libvirtd.conf"), root).unwrap();
+        assert_eq!(at, dir_link);
+        std::os::unix::fs::lchown(&dir_link, Some(0), None).unwrap();
+        assert_eq!(conf_writers(&dir_link.join("libvirtd.conf"), root), None);
     }
 }
