@@ -91,6 +91,66 @@ pub fn read_canonical(input: &[u8]) -> Result<(Element<'_>, &[u8]), Malformed> {
     }
 }
 
+/// The elements of a constructed value's content, read one at a time: with [`read`]'s rules
+/// ([`Elements::new`]) or [`read_canonical`]'s ([`Elements::canonical`]). Each reading method
+/// answers `None` for an element that does not read, so a walk stops at the first one.
+pub struct Elements<'a> {
+    rest: &'a [u8],
+    canonical: bool,
+}
+
+impl<'a> Elements<'a> {
+    pub fn new(content: &'a [u8]) -> Elements<'a> {
+        Elements {
+            rest: content,
+            canonical: false,
+        }
+    }
+
+    pub fn canonical(content: &'a [u8]) -> Elements<'a> {
+        Elements {
+            rest: content,
+            canonical: true,
+        }
+    }
+
+    /// The next element; `None` at the end or when it does not read.
+    pub fn next_element(&mut self) -> Option<Element<'a>> {
+        let read = if self.canonical { read_canonical } else { read };
+        let (element, rest) = read(self.rest).ok()?;
+        self.rest = rest;
+        Some(element)
+    }
+
+    /// The next element, which must carry `tag`.
+    pub fn take(&mut self, tag: Tag) -> Option<Element<'a>> {
+        self.next_element().filter(|e| e.tag == tag)
+    }
+
+    /// The next element if it carries `tag`; nothing is consumed otherwise. `None` when the
+    /// element carries `tag` but does not read.
+    pub fn take_if(&mut self, tag: Tag) -> Option<Option<Element<'a>>> {
+        match self.rest.first() {
+            Some(&t) if Tag(t) == tag => self.take(tag).map(Some),
+            _ => Some(None),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// `Some` when every element has been read.
+    pub fn end(&self) -> Option<()> {
+        self.is_empty().then_some(())
+    }
+
+    /// `Some` when there is an element left.
+    pub fn not_empty(&self) -> Option<()> {
+        (!self.is_empty()).then_some(())
+    }
+}
+
 /// Whether `content` is a DER OID's content octets: not empty, the last arc complete, every
 /// arc in its shortest form (no leading 0x80 group, X.690 8.19.2) and none beyond 64 bits.
 /// GnuTLS's libtasn1 (`asn1_get_object_id_der`) fails the whole certificate on a leading 0x80
@@ -234,6 +294,28 @@ mod tests {
         padded.extend([7u8; 300]);
         assert!(read(&padded).is_ok());
         assert_eq!(read_canonical(&padded).unwrap_err(), Malformed);
+    }
+
+    #[test]
+    fn elements_walk_a_content_and_stop_at_what_does_not_read() {
+        let content = [encode(0x02, &[1]), encode(0x04, &[2, 3])].concat();
+        let mut elements = Elements::new(&content);
+        assert!(matches!(elements.take_if(Tag::BOOLEAN), Some(None)));
+        assert_eq!(elements.take(Tag::INTEGER).unwrap().content, [1]);
+        assert!(elements.not_empty().is_some() && elements.end().is_none());
+        assert!(
+            elements.take(Tag::INTEGER).is_none(),
+            "an OCTET STRING is not an INTEGER"
+        );
+        assert!(elements.end().is_some() && elements.not_empty().is_none());
+        // A length longer than needed: read by `new`, not by `canonical`.
+        let padded = [0x04, 0x81, 0x01, 0x07];
+        assert!(Elements::new(&padded).next_element().is_some());
+        assert!(Elements::canonical(&padded).next_element().is_none());
+        assert!(Elements::canonical(&padded)
+            .take_if(Tag::OCTET_STRING)
+            .is_none());
+        assert!(Elements::new(&[0x30, 0x05]).next_element().is_none());
     }
 
     #[test]

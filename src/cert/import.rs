@@ -31,7 +31,7 @@
 //! and walks the two alternative name values: not a second pass over the certificate.
 
 use super::ParsedFields;
-use crate::der::{self, Element, Tag};
+use crate::der::{self, Element, Elements, Tag};
 
 const DIFFERENT_SIGNATURE_ALGORITHMS: &str = "the signature algorithm outside the signed part \
     differs from the one inside it (tbsCertificate.signature)";
@@ -146,22 +146,23 @@ impl<'a> Parts<'a> {
     /// `None` when `der` does not have the shape of a certificate, which neither reader
     /// would have accepted.
     fn of(der: &'a [u8]) -> Option<Parts<'a>> {
-        let mut certificate = Elements(der::read(der).ok()?.0.content);
-        let tbs = certificate.next()?;
-        let outer_signature = certificate.next()?;
-        let mut tbs = Elements(tbs.content);
+        let mut certificate = Elements::new(der::read(der).ok()?.0.content);
+        let tbs = certificate.next_element()?;
+        let outer_signature = certificate.next_element()?;
+        let mut tbs = Elements::new(tbs.content);
         // The version, if there is one, then the serial.
-        if tbs.next()?.tag == Tag(0xa0) {
-            tbs.next()?;
+        if tbs.next_element()?.tag == Tag(0xa0) {
+            tbs.next_element()?;
         }
-        let signature = tbs.next()?;
-        let _issuer = tbs.next()?;
-        let mut validity = Elements(tbs.next()?.content);
-        let not_before = validity.next()?;
-        let not_after = validity.next()?;
-        let _subject = tbs.next()?;
-        let key_info = tbs.next()?;
-        let key_algorithm = Elements(Elements(key_info.content).next()?.content).next()?;
+        let signature = tbs.next_element()?;
+        let _issuer = tbs.next_element()?;
+        let mut validity = Elements::new(tbs.next_element()?.content);
+        let not_before = validity.next_element()?;
+        let not_after = validity.next_element()?;
+        let _subject = tbs.next_element()?;
+        let key_info = tbs.next_element()?;
+        let key_algorithm = Elements::new(Elements::new(key_info.content).next_element()?.content)
+            .next_element()?;
         if key_algorithm.tag != Tag::OID {
             return None;
         }
@@ -169,22 +170,23 @@ impl<'a> Parts<'a> {
         let (mut unique_id, mut extensions) = (false, false);
         let mut extension_ids = Vec::new();
         let (mut subject_alt_names, mut issuer_alt_names) = (None, None);
-        while !tbs.0.is_empty() {
-            let element = tbs.next()?;
+        while !tbs.is_empty() {
+            let element = tbs.next_element()?;
             // [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions; constructed or not.
             match element.tag.0 & 0xdf {
                 0x81 | 0x82 => unique_id = true,
                 0x83 => {
                     extensions = true;
-                    let mut list = Elements(Elements(element.content).next()?.content);
-                    while !list.0.is_empty() {
-                        let mut extension = Elements(list.next()?.content);
-                        let id = extension.next()?.content;
+                    let mut list =
+                        Elements::new(Elements::new(element.content).next_element()?.content);
+                    while !list.is_empty() {
+                        let mut extension = Elements::new(list.next_element()?.content);
+                        let id = extension.next_element()?.content;
                         extension_ids.push(id);
                         // The critical flag, if any, then the value.
-                        let mut value = extension.next()?;
+                        let mut value = extension.next_element()?;
                         if value.tag == Tag::BOOLEAN {
-                            value = extension.next()?;
+                            value = extension.next_element()?;
                         }
                         let slot = match id {
                             [0x55, 0x1d, 0x11] => &mut subject_alt_names,
@@ -209,16 +211,6 @@ impl<'a> Parts<'a> {
             subject_alt_names,
             issuer_alt_names,
         })
-    }
-}
-
-struct Elements<'a>(&'a [u8]);
-
-impl<'a> Elements<'a> {
-    fn next(&mut self) -> Option<Element<'a>> {
-        let (element, rest) = der::read(self.0).ok()?;
-        self.0 = rest;
-        Some(element)
     }
 }
 
@@ -264,9 +256,9 @@ fn gnutls_general_names(value: &[u8]) -> bool {
     if sequence.tag != Tag::SEQUENCE || !rest.is_empty() {
         return false;
     }
-    let mut names = Elements(sequence.content);
-    while !names.0.is_empty() {
-        let Some(name) = names.next() else {
+    let mut names = Elements::new(sequence.content);
+    while !names.is_empty() {
+        let Some(name) = names.next_element() else {
             return false;
         };
         let readable = match name.tag.0 {
@@ -287,12 +279,12 @@ fn gnutls_general_names(value: &[u8]) -> bool {
 /// Whether libtasn1 decodes this `OtherName` content: a DER OID, then the value in an
 /// explicit `[0]` holding one element, and nothing after.
 fn gnutls_other_name(content: &[u8]) -> bool {
-    let mut parts = Elements(content);
-    let (Some(id), Some(value)) = (parts.next(), parts.next()) else {
+    let mut parts = Elements::new(content);
+    let (Some(id), Some(value)) = (parts.next_element(), parts.next_element()) else {
         return false;
     };
     let single = |inner: &[u8]| der::read(inner).is_ok_and(|(_, rest)| rest.is_empty());
-    parts.0.is_empty()
+    parts.is_empty()
         && id.tag == Tag::OID
         && der::libtasn1_reads_oid(id.content)
         && value.tag == Tag(0xa0)

@@ -21,19 +21,19 @@ use super::{
     named_purposes, BasicConstraints, ExtendedKeyUsage, KeyUsage, ParsedFields, ProfileFacts,
     SubjectAltName, WEBPKI_EXTENSIONS,
 };
-use crate::der::{self, Element, Tag};
+use crate::der::{self, Element, Elements, Tag};
 use crate::dn;
 use crate::timefmt::UnixSeconds;
 
 /// The certificate's fields, or `None` when it is not in the form this reader takes.
 pub(super) fn read(der: &[u8]) -> Option<ParsedFields> {
-    let mut certificate = Elements(only(der, Tag::SEQUENCE)?.content);
+    let mut certificate = Elements::canonical(only(der, Tag::SEQUENCE)?.content);
     let tbs = certificate.take(Tag::SEQUENCE)?;
     let signature_oid = algorithm_oid(certificate.take(Tag::SEQUENCE)?.content)?;
     bit_string(certificate.take(Tag::BIT_STRING)?.content)?;
     certificate.end()?;
 
-    let mut tbs = Elements(tbs.content);
+    let mut tbs = Elements::canonical(tbs.content);
     // Version 3 only: `[0] EXPLICIT INTEGER 2`.
     if tbs.take(Tag(0xa0))?.content != [0x02, 0x01, 0x02] {
         return None;
@@ -44,13 +44,13 @@ pub(super) fn read(der: &[u8]) -> Option<ParsedFields> {
     }
     algorithm_oid(tbs.take(Tag::SEQUENCE)?.content)?;
     let issuer = name(tbs.take(Tag::SEQUENCE)?)?;
-    let mut validity = Elements(tbs.take(Tag::SEQUENCE)?.content);
-    let not_before = time(validity.next()?)?;
-    let not_after = time(validity.next()?)?;
+    let mut validity = Elements::canonical(tbs.take(Tag::SEQUENCE)?.content);
+    let not_before = time(validity.next_element()?)?;
+    let not_after = time(validity.next_element()?)?;
     validity.end()?;
     let subject = name(tbs.take(Tag::SEQUENCE)?)?;
     let spki = tbs.take(Tag::SEQUENCE)?;
-    let mut key_info = Elements(spki.content);
+    let mut key_info = Elements::canonical(spki.content);
     algorithm_oid(key_info.take(Tag::SEQUENCE)?.content)?;
     bit_string(key_info.take(Tag::BIT_STRING)?.content)?;
     key_info.end()?;
@@ -78,38 +78,9 @@ pub(super) fn read(der: &[u8]) -> Option<ParsedFields> {
     Some(fields)
 }
 
-/// The elements of a constructed value, read in order, each in canonical DER.
-struct Elements<'a>(&'a [u8]);
-
-impl<'a> Elements<'a> {
-    fn next(&mut self) -> Option<Element<'a>> {
-        let (element, rest) = der::read_canonical(self.0).ok()?;
-        self.0 = rest;
-        Some(element)
-    }
-
-    /// The next element, which must carry `tag`.
-    fn take(&mut self, tag: Tag) -> Option<Element<'a>> {
-        self.next().filter(|e| e.tag == tag)
-    }
-
-    /// The next element if it carries `tag`; nothing is consumed otherwise. `None` when the
-    /// element carries `tag` but is not canonical DER.
-    fn take_if(&mut self, tag: Tag) -> Option<Option<Element<'a>>> {
-        match self.0.first() {
-            Some(&t) if Tag(t) == tag => self.take(tag).map(Some),
-            _ => Some(None),
-        }
-    }
-
-    fn end(&self) -> Option<()> {
-        self.0.is_empty().then_some(())
-    }
-}
-
 /// `input` holding exactly one element, carrying `tag`.
 fn only(input: &[u8], tag: Tag) -> Option<Element<'_>> {
-    let mut elements = Elements(input);
+    let mut elements = Elements::canonical(input);
     let element = elements.take(tag)?;
     elements.end()?;
     Some(element)
@@ -118,10 +89,10 @@ fn only(input: &[u8], tag: Tag) -> Option<Element<'_>> {
 /// The OID of an `AlgorithmIdentifier`'s content: a well-formed OID and at most one
 /// parameter, which is not interpreted here.
 fn algorithm_oid(content: &[u8]) -> Option<&[u8]> {
-    let mut elements = Elements(content);
+    let mut elements = Elements::canonical(content);
     let oid = oid(elements.take(Tag::OID)?)?;
-    if !elements.0.is_empty() {
-        elements.next()?;
+    if !elements.is_empty() {
+        elements.next_element()?;
     }
     elements.end()?;
     Some(oid)
@@ -143,15 +114,15 @@ fn bit_string(content: &[u8]) -> Option<&[u8]> {
 /// A `Name` whose attributes are each one OID and one primitive universal value, which
 /// `dn::check_name` accepts: the names that print in libvirt's format.
 fn name(element: Element<'_>) -> Option<Element<'_>> {
-    let mut rdns = Elements(element.content);
-    while !rdns.0.is_empty() {
-        let mut attributes = Elements(rdns.take(Tag::SET)?.content);
+    let mut rdns = Elements::canonical(element.content);
+    while !rdns.is_empty() {
+        let mut attributes = Elements::canonical(rdns.take(Tag::SET)?.content);
         // An RDN holds at least one attribute.
-        attributes.0.first()?;
-        while !attributes.0.is_empty() {
-            let mut attribute = Elements(attributes.take(Tag::SEQUENCE)?.content);
+        attributes.not_empty()?;
+        while !attributes.is_empty() {
+            let mut attribute = Elements::canonical(attributes.take(Tag::SEQUENCE)?.content);
             oid(attribute.take(Tag::OID)?)?;
-            let value = attribute.next()?;
+            let value = attribute.next_element()?;
             // Universal class, primitive: x509-parser reads any such value.
             if value.tag.0 & 0xe0 != 0 {
                 return None;
@@ -174,12 +145,12 @@ fn common_names(subject: &[u8]) -> Vec<String> {
         Tag::IA5_STRING,
     ];
     let mut names = Vec::new();
-    let mut rdns = Elements(subject);
-    while let Some(rdn) = rdns.next() {
-        let mut attributes = Elements(rdn.content);
-        while let Some(attribute) = attributes.next() {
-            let mut parts = Elements(attribute.content);
-            let (Some(oid), Some(value)) = (parts.next(), parts.next()) else {
+    let mut rdns = Elements::canonical(subject);
+    while let Some(rdn) = rdns.next_element() {
+        let mut attributes = Elements::canonical(rdn.content);
+        while let Some(attribute) = attributes.next_element() {
+            let mut parts = Elements::canonical(attribute.content);
+            let (Some(oid), Some(value)) = (parts.next_element(), parts.next_element()) else {
                 continue;
             };
             if oid.content == OID_X509_COMMON_NAME.as_bytes() && text_types.contains(&value.tag) {
@@ -230,12 +201,12 @@ fn two_digits(pair: &[u8]) -> Option<u8> {
 /// Reads the extensions this reader interprets into `fields`; `None` for anything it leaves
 /// to x509-parser.
 fn read_extensions(content: &[u8], fields: &mut ParsedFields) -> Option<()> {
-    let mut extensions = Elements(content);
+    let mut extensions = Elements::canonical(content);
     let mut seen: Vec<&[u8]> = Vec::new();
     // `Extensions ::= SEQUENCE SIZE (1..MAX)`: an empty list is x509-parser's to judge.
-    extensions.0.first()?;
-    while !extensions.0.is_empty() {
-        let mut extension = Elements(extensions.take(Tag::SEQUENCE)?.content);
+    extensions.not_empty()?;
+    while !extensions.is_empty() {
+        let mut extension = Elements::canonical(extensions.take(Tag::SEQUENCE)?.content);
         let id = oid(extension.take(Tag::OID)?)?;
         let critical = match extension.take_if(Tag::BOOLEAN)? {
             // DER leaves out the default FALSE and writes TRUE as 0xff.
@@ -282,7 +253,7 @@ fn read_extensions(content: &[u8], fields: &mut ParsedFields) -> Option<()> {
 /// `issuer:always`, easy-rsa's default) are not read; x509-parser reads the key identifier
 /// whatever they hold.
 fn authority_key_id(value: &[u8]) -> Option<Option<Vec<u8>>> {
-    let mut parts = Elements(only(value, Tag::SEQUENCE)?.content);
+    let mut parts = Elements::canonical(only(value, Tag::SEQUENCE)?.content);
     let key_id = parts.take_if(Tag(0x80))?.map(|id| id.content.to_vec());
     parts.take_if(Tag(0xa1))?;
     parts.take_if(Tag(0x82))?;
@@ -291,7 +262,7 @@ fn authority_key_id(value: &[u8]) -> Option<Option<Vec<u8>>> {
 }
 
 fn basic_constraints(value: &[u8], critical: bool) -> Option<BasicConstraints> {
-    let mut parts = Elements(only(value, Tag::SEQUENCE)?.content);
+    let mut parts = Elements::canonical(only(value, Tag::SEQUENCE)?.content);
     let ca = match parts.take_if(Tag::BOOLEAN)? {
         Some(flag) if flag.content == [0xff] => true,
         Some(_) => return None,
@@ -330,8 +301,8 @@ fn key_usage(value: &[u8], critical: bool) -> Option<KeyUsage> {
 
 /// An extended key usage of the purposes x509-parser names; another purpose is left to it.
 fn extended_key_usage(value: &[u8], critical: bool) -> Option<ExtendedKeyUsage> {
-    let mut purposes = Elements(only(value, Tag::SEQUENCE)?.content);
-    purposes.0.first()?;
+    let mut purposes = Elements::canonical(only(value, Tag::SEQUENCE)?.content);
+    purposes.not_empty()?;
     let mut eku = ExtendedKeyUsage {
         critical,
         any: false,
@@ -342,7 +313,7 @@ fn extended_key_usage(value: &[u8], critical: bool) -> Option<ExtendedKeyUsage> 
     let [mut code_signing, mut email, mut time_stamping, mut ocsp] = [false; 4];
     // id-kp-* is 1.3.6.1.5.5.7.3.N.
     let kp = |n: u8| [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, n];
-    while !purposes.0.is_empty() {
+    while !purposes.is_empty() {
         let purpose = oid(purposes.take(Tag::OID)?)?;
         let flag = [
             (&[0x55, 0x1d, 0x25, 0x00][..], &mut eku.any),
@@ -364,11 +335,11 @@ fn extended_key_usage(value: &[u8], critical: bool) -> Option<ExtendedKeyUsage> 
 
 /// DNS names, e-mail addresses and URIs of printable ASCII, and IPv4 or IPv6 addresses.
 fn subject_alt_names(value: &[u8]) -> Option<Vec<SubjectAltName>> {
-    let mut names = Elements(only(value, Tag::SEQUENCE)?.content);
-    names.0.first()?;
+    let mut names = Elements::canonical(only(value, Tag::SEQUENCE)?.content);
+    names.not_empty()?;
     let mut out = Vec::new();
-    while !names.0.is_empty() {
-        let name = names.next()?;
+    while !names.is_empty() {
+        let name = names.next_element()?;
         let text = || printable_ascii(name.content).map(str::to_owned);
         out.push(match (name.tag.0, name.content.len()) {
             (0x81, _) => SubjectAltName::Email(text()?),
@@ -387,10 +358,10 @@ fn subject_alt_names(value: &[u8]) -> Option<Vec<SubjectAltName>> {
 /// nothing the library reads; x509-parser finds such a one well formed, so the profile's
 /// `malformed_aia` stays false. Any other form is left to x509-parser, which judges it.
 fn authority_info_access(value: &[u8]) -> Option<()> {
-    let mut descriptions = Elements(only(value, Tag::SEQUENCE)?.content);
-    descriptions.0.first()?;
-    while !descriptions.0.is_empty() {
-        let mut description = Elements(descriptions.take(Tag::SEQUENCE)?.content);
+    let mut descriptions = Elements::canonical(only(value, Tag::SEQUENCE)?.content);
+    descriptions.not_empty()?;
+    while !descriptions.is_empty() {
+        let mut description = Elements::canonical(descriptions.take(Tag::SEQUENCE)?.content);
         oid(description.take(Tag::OID)?)?;
         printable_ascii(description.take(Tag(0x86))?.content)?;
         description.end()?;
